@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+/** Every run status, in lifecycle order. */
+export const RUN_STATUSES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'timed_out',
+] as const;
+export const RunStatus = z.enum(RUN_STATUSES);
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Statuses a run never leaves once it reaches them. */
+export const TERMINAL_RUN_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export type TerminalRunStatus = (typeof TERMINAL_RUN_STATUSES)[number];
+
+/** Statuses counted as failures in `fail_rate`. */
+export const FAILED_RUN_STATUSES = ['failed', 'timed_out'] as const;
+
+export const RUN_TRIGGERS = ['manual', 'schedule', 'api', 'retry'] as const;
+export const RunTrigger = z.enum(RUN_TRIGGERS);
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+export const STEP_TYPES = [
+  'llm',
+  'tool',
+  'agent',
+  'think',
+  'action',
+  'evaluator',
+  'embedding',
+  'retrieval',
+  'response',
+  'custom',
+] as const;
+export const StepType = z.enum(STEP_TYPES);
+export type StepType = (typeof STEP_TYPES)[number];
+
+export const STEP_STATUSES = ['running', 'succeeded', 'failed'] as const;
+export const StepStatus = z.enum(STEP_STATUSES);
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+export const KEY_SCOPES = ['read', 'write', 'admin'] as const;
+export const KeyScope = z.enum(KEY_SCOPES);
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+export const INGEST_EVENT_TYPES = [
+  'run.start',
+  'run.update',
+  'run.end',
+  'step.start',
+  'step.end',
+  'run.heartbeat',
+] as const;
+export type IngestEventType = (typeof INGEST_EVENT_TYPES)[number];
+
+export const TIMELINE_EVENT_TYPES = [
+  'RUN_QUEUED',
+  'RUN_STARTED',
+  'STEP_STARTED',
+  'STEP_ENDED',
+  'CANCEL_REQUESTED',
+  'RUN_ENDED',
+] as const;
+export type TimelineEventType = (typeof TIMELINE_EVENT_TYPES)[number];
+
+/** Closed set of API error codes; each maps to one HTTP status. */
+export const ERROR_CODES = [
+  'invalid_input',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'rate_limited',
+  'internal',
+  'unavailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  invalid_input: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+};
+
+export function isTerminalStatus(status: RunStatus): status is TerminalRunStatus {
+  return (TERMINAL_RUN_STATUSES as readonly string[]).includes(status);
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
+}

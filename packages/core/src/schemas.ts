@@ -1,0 +1,548 @@
+import { z } from 'zod';
+import {
+  ERROR_CODES,
+  KeyScope,
+  RUN_STATUSES,
+  RUN_TRIGGERS,
+  RunStatus,
+  RunTrigger,
+  StepStatus,
+  StepType,
+  TIMELINE_EVENT_TYPES,
+} from './enums.js';
+import {
+  RUN_STATUS_HELP,
+  STEP_STATUS_HELP,
+  normalizeRunStatus,
+  normalizeStepStatus,
+} from './status.js';
+
+// ---------------------------------------------------------------------------
+// Primitives
+
+/** Caller-chosen ids: 1-128 characters of `A-Za-z0-9._:-`. */
+export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const Id = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Za-z0-9._:-');
+export type Id = z.infer<typeof Id>;
+
+const ISO_MS = z.iso.datetime({ offset: true });
+
+/**
+ * A point in time as the API accepts it: an ISO-8601 string or epoch milliseconds.
+ * Parses to epoch milliseconds.
+ */
+export const TimeInput = z
+  .union([
+    z.number().int().min(0).max(8.64e15),
+    ISO_MS.transform((s) => Date.parse(s)),
+    // query strings carry numbers as text
+    z
+      .string()
+      .regex(/^\d{1,16}$/)
+      .transform(Number),
+  ])
+  .describe('ISO-8601 timestamp or epoch milliseconds');
+export type TimeInput = z.input<typeof TimeInput>;
+
+/** A time as the API answers: ISO-8601 UTC with milliseconds. */
+export const IsoTime = z.string().describe('ISO-8601 UTC timestamp with milliseconds');
+
+/** Any JSON value. */
+export const Json: z.ZodType<unknown> = z.unknown();
+export const Metadata = z.record(z.string(), z.unknown());
+export type Metadata = z.infer<typeof Metadata>;
+export const Tags = z.array(z.string().min(1).max(200)).max(100);
+
+/** A run status or a common alias (`success`, `error`, `pending`, ...). */
+export const RunStatusInput = z.string().transform((value, ctx) => {
+  const status = normalizeRunStatus(value);
+  if (!status) {
+    ctx.addIssue({ code: 'custom', message: `must be ${RUN_STATUS_HELP}` });
+    return z.NEVER;
+  }
+  return status;
+});
+
+export const StepStatusInput = z.string().transform((value, ctx) => {
+  const status = normalizeStepStatus(value);
+  if (!status) {
+    ctx.addIssue({ code: 'custom', message: `must be ${STEP_STATUS_HELP}` });
+    return z.NEVER;
+  }
+  return status;
+});
+
+/** Step types outside the known set are recorded as `custom`, keeping the original in metadata. */
+export const StepTypeInput = z.string().min(1).max(64);
+
+export const RunError = z.object({
+  message: z.string(),
+  type: z.string().optional(),
+  stack: z.string().optional(),
+});
+export type RunError = z.infer<typeof RunError>;
+
+/** An error as callers send it: the object form or a bare message. */
+export const RunErrorInput = z.union([
+  RunError.extend({ message: z.string().max(100_000) }),
+  z.string().transform((message) => ({ message })),
+]);
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const usd = z.number().min(0).max(1e6);
+
+// ---------------------------------------------------------------------------
+// Recording (POST /ingest and the REST sugar)
+
+/** The run fields an event may carry; only `id` is required. */
+export const RunFields = z.object({
+  id: Id,
+  agent_id: Id.optional(),
+  status: RunStatusInput.optional(),
+  trigger: RunTrigger.optional(),
+  source: z.string().max(200).nullish(),
+  triggered_by: z.string().max(200).nullish(),
+  user_id: z.string().max(200).nullish(),
+  thread_id: z.string().max(200).nullish(),
+  parent_run_id: Id.nullish(),
+  retry_of: Id.nullish(),
+  attempt: z.number().int().min(1).max(1000).optional(),
+  input: Json.optional(),
+  output: Json.optional(),
+  error: RunErrorInput.nullish(),
+  model: z.string().max(200).nullish(),
+  tags: Tags.optional(),
+  metadata: Metadata.optional(),
+  queued_at: TimeInput.optional(),
+  started_at: TimeInput.optional(),
+  ended_at: TimeInput.optional(),
+});
+export type RunFields = z.infer<typeof RunFields>;
+
+/** The step fields an event may carry; `id` and `run_id` are required. */
+export const StepFields = z.object({
+  id: Id,
+  run_id: Id,
+  parent_step_id: Id.nullish(),
+  seq: z.number().int().min(0).optional(),
+  type: StepTypeInput.optional(),
+  name: z.string().max(500).nullish(),
+  status: StepStatusInput.optional(),
+  started_at: TimeInput.optional(),
+  ended_at: TimeInput.optional(),
+  input: Json.optional(),
+  output: Json.optional(),
+  error: RunErrorInput.nullish(),
+  model: z.string().max(200).nullish(),
+  provider: z.string().max(200).nullish(),
+  input_tokens: count.nullish(),
+  output_tokens: count.nullish(),
+  /** Part of `input_tokens` read from the provider's prompt cache. */
+  cached_input_tokens: count.nullish(),
+  /** Part of `output_tokens` spent on reasoning. */
+  reasoning_tokens: count.nullish(),
+  cost_usd: usd.nullish(),
+  metadata: Metadata.optional(),
+});
+export type StepFields = z.infer<typeof StepFields>;
+
+export const IngestEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run.start'), run: RunFields }),
+  z.object({ type: z.literal('run.update'), run: RunFields }),
+  z.object({ type: z.literal('run.end'), run: RunFields }),
+  z.object({ type: z.literal('run.heartbeat'), run: z.object({ id: Id }) }),
+  z.object({ type: z.literal('step.start'), step: StepFields }),
+  z.object({ type: z.literal('step.end'), step: StepFields }),
+]);
+export type IngestEvent = z.infer<typeof IngestEvent>;
+
+export const MAX_INGEST_EVENTS = 1000;
+
+/** The envelope of `POST /ingest`; each event is validated on its own. */
+export const IngestBody = z.object({
+  events: z.array(z.unknown()).min(1).max(MAX_INGEST_EVENTS),
+});
+
+export const IngestResult = z.object({
+  index: z.number().int(),
+  ok: z.boolean(),
+  error: z
+    .object({ code: z.string(), message: z.string(), details: z.array(z.unknown()).optional() })
+    .optional(),
+});
+export type IngestResult = z.infer<typeof IngestResult>;
+
+export const IngestResponse = z.object({
+  accepted: z.number().int(),
+  rejected: z.number().int(),
+  results: z.array(IngestResult).optional(),
+});
+export type IngestResponse = z.infer<typeof IngestResponse>;
+
+/** `POST /runs`: start a run now. */
+export const StartRunBody = RunFields.omit({ id: true }).extend({
+  id: Id.optional(),
+  agent_id: Id,
+});
+export type StartRunBody = z.infer<typeof StartRunBody>;
+
+/** `PATCH /runs/:run_id`: update a run, or end it by giving a terminal status. */
+export const PatchRunBody = RunFields.omit({ id: true });
+export type PatchRunBody = z.infer<typeof PatchRunBody>;
+
+/** `POST /runs/:run_id/steps`: record a step (a complete one when it carries an end). */
+export const PostStepBody = StepFields.omit({ run_id: true, id: true }).extend({
+  id: Id.optional(),
+});
+export type PostStepBody = z.infer<typeof PostStepBody>;
+
+// ---------------------------------------------------------------------------
+// Stored objects as the API returns them
+
+export const Schedule = z.object({
+  cron: z.string().min(1).max(200),
+  timezone: z.string().min(1).max(100).default('UTC'),
+});
+export type Schedule = z.infer<typeof Schedule>;
+
+export const Run = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  agent_id: z.string(),
+  status: RunStatus,
+  trigger: RunTrigger,
+  source: z.string().nullable(),
+  triggered_by: z.string().nullable(),
+  user_id: z.string().nullable(),
+  thread_id: z.string().nullable(),
+  parent_run_id: z.string().nullable(),
+  retry_of: z.string().nullable(),
+  attempt: z.number().int(),
+  input: Json,
+  output: Json,
+  error: RunError.nullable(),
+  model: z.string().nullable(),
+  tags: z.array(z.string()),
+  metadata: Metadata,
+  queued_at: IsoTime.nullable(),
+  started_at: IsoTime.nullable(),
+  ended_at: IsoTime.nullable(),
+  duration_ms: z.number().int().nullable(),
+  cancel_requested_at: IsoTime.nullable(),
+  lease_expires_at: IsoTime.nullable(),
+  step_count: z.number().int(),
+  error_count: z.number().int(),
+  llm_calls: z.number().int(),
+  tool_calls: z.number().int(),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  cost_usd: z.number(),
+  created_at: IsoTime,
+  updated_at: IsoTime,
+});
+export type Run = z.infer<typeof Run>;
+
+export const Step = z.object({
+  id: z.string(),
+  run_id: z.string(),
+  parent_step_id: z.string().nullable(),
+  seq: z.number().int(),
+  type: StepType,
+  name: z.string().nullable(),
+  status: StepStatus,
+  started_at: IsoTime.nullable(),
+  ended_at: IsoTime.nullable(),
+  duration_ms: z.number().int().nullable(),
+  input: Json,
+  output: Json,
+  error: RunError.nullable(),
+  model: z.string().nullable(),
+  provider: z.string().nullable(),
+  input_tokens: z.number().int().nullable(),
+  output_tokens: z.number().int().nullable(),
+  cached_input_tokens: z.number().int().nullable(),
+  reasoning_tokens: z.number().int().nullable(),
+  cost_usd: z.number().nullable(),
+  metadata: Metadata,
+});
+export type Step = z.infer<typeof Step>;
+
+export const RunWithSteps = Run.extend({ steps: z.array(Step) });
+export type RunWithSteps = z.infer<typeof RunWithSteps>;
+
+export const AgentCounts = z.object({
+  runs: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  running: z.number().int(),
+  fail_rate: z.number().nullable(),
+});
+
+export const Agent = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  schedule: Schedule.nullable(),
+  timeout_ms: z.number().int().nullable(),
+  metadata: Metadata,
+  created_at: IsoTime,
+  updated_at: IsoTime,
+});
+export type Agent = z.infer<typeof Agent>;
+
+/** An agent in `GET /agents`: with its latest run, last error and 24 h counts. */
+export const AgentSummary = Agent.extend({
+  latest_run: Run.nullable(),
+  last_error: z
+    .object({ run_id: z.string(), message: z.string(), at: IsoTime.nullable() })
+    .nullable(),
+  counts_24h: AgentCounts,
+});
+export type AgentSummary = z.infer<typeof AgentSummary>;
+
+export const AgentUpsertBody = z.object({
+  name: z.string().min(1).max(200).optional(),
+  description: z.string().max(5000).nullish(),
+  schedule: Schedule.nullish(),
+  timeout_ms: z
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 24 * 3600 * 1000)
+    .nullish(),
+  metadata: Metadata.optional(),
+});
+export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
+
+/** `POST /agents/:agent_id/runs`: queue a run for a worker. */
+export const EnqueueRunBody = z.object({
+  id: Id.optional(),
+  input: Json.optional(),
+  trigger: z.enum(['manual', 'api']).optional(),
+  source: z.string().max(200).optional(),
+  triggered_by: z.string().max(200).optional(),
+  user_id: z.string().max(200).optional(),
+  thread_id: z.string().max(200).optional(),
+  tags: Tags.optional(),
+  metadata: Metadata.optional(),
+});
+export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
+
+// ---------------------------------------------------------------------------
+// Queries
+
+const commaList = <T extends z.ZodType<string, string>>(item: T) =>
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item).min(1));
+
+const limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
+
+export const RunListQuery = z.object({
+  agent_id: commaList(Id).optional(),
+  status: commaList(RunStatus).optional(),
+  trigger: commaList(RunTrigger).optional(),
+  source: z.string().max(200).optional(),
+  user_id: z.string().max(200).optional(),
+  thread_id: z.string().max(200).optional(),
+  tag: z.string().max(200).optional(),
+  from: TimeInput.optional(),
+  to: TimeInput.optional(),
+  q: z.string().min(1).max(500).optional(),
+  limit: limit(500, 50),
+  cursor: z.string().max(500).optional(),
+  offset: z.coerce.number().int().min(0).max(1_000_000).optional(),
+});
+export type RunListQuery = z.infer<typeof RunListQuery>;
+
+export const AgentRunsQuery = z.object({
+  limit: limit(500, 20),
+  cursor: z.string().max(500).optional(),
+  status: commaList(RunStatus).optional(),
+  trigger: commaList(RunTrigger).optional(),
+});
+export type AgentRunsQuery = z.infer<typeof AgentRunsQuery>;
+
+export const RunList = z.object({
+  runs: z.array(Run),
+  next_cursor: z.string().nullable(),
+  has_more: z.boolean(),
+  total: z.number().int(),
+});
+export type RunList = z.infer<typeof RunList>;
+
+export const STATS_BUCKETS = ['hour', 'day'] as const;
+export const StatsQuery = z.object({
+  agent_id: commaList(Id).optional(),
+  from: TimeInput.optional(),
+  to: TimeInput.optional(),
+  bucket: z.enum(STATS_BUCKETS).optional(),
+});
+export type StatsQuery = z.infer<typeof StatsQuery>;
+
+const byStatus = z.object(
+  Object.fromEntries(RUN_STATUSES.map((s) => [s, z.number().int()])) as Record<
+    (typeof RUN_STATUSES)[number],
+    z.ZodNumber
+  >,
+);
+const byTrigger = z.object(
+  Object.fromEntries(RUN_TRIGGERS.map((s) => [s, z.number().int()])) as Record<
+    (typeof RUN_TRIGGERS)[number],
+    z.ZodNumber
+  >,
+);
+
+export const StatsTotals = z.object({
+  runs: z.number().int(),
+  by_status: byStatus,
+  by_trigger: byTrigger,
+  fail_rate: z.number().nullable(),
+  avg_duration_ms: z.number().nullable(),
+  p50_duration_ms: z.number().nullable(),
+  p95_duration_ms: z.number().nullable(),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  cost_usd: z.number(),
+});
+export type StatsTotals = z.infer<typeof StatsTotals>;
+
+export const StatsResponse = z.object({
+  from: IsoTime,
+  to: IsoTime,
+  bucket: z.enum(STATS_BUCKETS),
+  totals: StatsTotals,
+  by_agent: z.array(StatsTotals.extend({ agent_id: z.string() })),
+  series: z.array(StatsTotals.omit({ by_trigger: true }).extend({ t: IsoTime })),
+});
+export type StatsResponse = z.infer<typeof StatsResponse>;
+
+export const TimelineEvent = z.object({
+  type: z.enum(TIMELINE_EVENT_TYPES),
+  timestamp: IsoTime,
+  data: z.record(z.string(), z.unknown()),
+});
+export type TimelineEvent = z.infer<typeof TimelineEvent>;
+
+export const Timeline = z.object({
+  summary: z.object({
+    run_id: z.string(),
+    status: RunStatus,
+    started_at: IsoTime.nullable(),
+    ended_at: IsoTime.nullable(),
+    duration_ms: z.number().int().nullable(),
+    in_progress: z.boolean(),
+    step_count: z.number().int(),
+    error_count: z.number().int(),
+    max_depth: z.number().int(),
+    total_tokens: z.number().int(),
+    cost_usd: z.number(),
+  }),
+  events: z.array(TimelineEvent),
+});
+export type Timeline = z.infer<typeof Timeline>;
+
+// ---------------------------------------------------------------------------
+// Auth, projects, settings
+
+export const SessionBody = z.object({ key: z.string().min(1).max(500) });
+
+export const ApiKey = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  name: z.string().nullable(),
+  scope: KeyScope,
+  prefix: z.string(),
+  created_at: IsoTime,
+  last_used_at: IsoTime.nullable(),
+  revoked_at: IsoTime.nullable(),
+});
+export type ApiKey = z.infer<typeof ApiKey>;
+
+export const CreateKeyBody = z.object({
+  scope: KeyScope,
+  name: z.string().min(1).max(200).optional(),
+});
+/** A created key: the only time the secret is shown. */
+export const CreatedKey = ApiKey.extend({ key: z.string() });
+export type CreatedKey = z.infer<typeof CreatedKey>;
+
+export const Project = z.object({
+  id: z.string(),
+  name: z.string(),
+  retention_days: z.number().int(),
+  created_at: IsoTime,
+});
+export type Project = z.infer<typeof Project>;
+
+export const CreateProjectBody = z.object({
+  id: Id.optional(),
+  name: z.string().min(1).max(200),
+  retention_days: z.number().int().min(1).max(3650).optional(),
+});
+export const PatchProjectBody = z.object({
+  name: z.string().min(1).max(200).optional(),
+  retention_days: z.number().int().min(1).max(3650).optional(),
+});
+
+/** Prices in USD per million tokens. */
+export const ModelPrice = z.object({
+  model: z.string().min(1).max(200),
+  input_per_mtok: z.number().min(0).max(10_000),
+  output_per_mtok: z.number().min(0).max(10_000),
+  cached_input_per_mtok: z.number().min(0).max(10_000).nullish(),
+  source: z.enum(['builtin', 'project']).optional(),
+});
+export type ModelPrice = z.infer<typeof ModelPrice>;
+export const PutPriceBody = ModelPrice.omit({ model: true, source: true });
+
+export const ApiErrorBody = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES),
+    message: z.string(),
+    details: z.array(z.unknown()).optional(),
+  }),
+});
+export type ApiErrorBody = z.infer<typeof ApiErrorBody>;
+
+// ---------------------------------------------------------------------------
+// Realtime
+
+export const WsClientMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('subscribe'),
+    topics: z.array(z.string().min(1).max(200)).min(1).max(1000),
+  }),
+  z.object({
+    type: z.literal('unsubscribe'),
+    topics: z.array(z.string().min(1).max(200)).min(1).max(1000),
+  }),
+  z.object({ type: z.literal('ping') }),
+]);
+export type WsClientMessage = z.infer<typeof WsClientMessage>;
+
+export type WsServerMessage =
+  | { type: 'run_update'; topic: string; data: Run }
+  | { type: 'step_update'; topic: string; data: Step }
+  | { type: 'subscribed'; topics: string[] }
+  | { type: 'unsubscribed'; topics: string[] }
+  | { type: 'pong' }
+  | { type: 'error'; error: { code: string; message: string; details?: unknown[] } };
+
+/** Topic names of the realtime hub. */
+export const topics = {
+  runs: 'runs',
+  agent: (agentId: string) => `agent:${agentId}`,
+  run: (runId: string) => `run:${runId}`,
+} as const;
+
+export const TOPIC_PATTERN = /^(runs|agent:[A-Za-z0-9._:-]{1,128}|run:[A-Za-z0-9._:-]{1,128})$/;

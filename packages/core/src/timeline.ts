@@ -1,0 +1,130 @@
+import type { Run, Step, Timeline, TimelineEvent } from './schemas.js';
+import type { TimelineEventType } from './enums.js';
+
+// Events at the same instant keep lifecycle order: a run starts before its steps and
+// ends after them; a step's end comes before a sibling's start.
+const ORDER: Record<TimelineEventType, number> = {
+  RUN_QUEUED: 0,
+  RUN_STARTED: 1,
+  STEP_ENDED: 2,
+  STEP_STARTED: 3,
+  CANCEL_REQUESTED: 4,
+  RUN_ENDED: 5,
+};
+
+function ms(iso: string | null): number | null {
+  return iso === null ? null : Date.parse(iso);
+}
+
+/**
+ * Shapes a run and its steps into time-ordered start/end events. Nested steps carry their
+ * parent and depth; a step or run still in progress is measured up to `now`.
+ * @example buildTimeline(run, steps, Date.now()).events[0]?.type // 'RUN_QUEUED' or 'RUN_STARTED'
+ */
+export function buildTimeline(run: Run, steps: readonly Step[], now: number): Timeline {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  const depthOf = new Map<string, number>();
+  const depth = (step: Step): number => {
+    const known = depthOf.get(step.id);
+    if (known !== undefined) return known;
+    // walk up with a visited set: a parent cycle in caller data must not loop forever
+    let d = 0;
+    const seen = new Set<string>([step.id]);
+    let parent = step.parent_step_id ? byId.get(step.parent_step_id) : undefined;
+    while (parent && !seen.has(parent.id)) {
+      seen.add(parent.id);
+      d += 1;
+      parent = parent.parent_step_id ? byId.get(parent.parent_step_id) : undefined;
+    }
+    depthOf.set(step.id, d);
+    return d;
+  };
+
+  const events: (TimelineEvent & { at: number; order: number; seq: number })[] = [];
+  const push = (type: TimelineEventType, at: number, data: Record<string, unknown>, seq = 0) =>
+    events.push({ type, timestamp: new Date(at).toISOString(), data, at, order: ORDER[type], seq });
+
+  const runStart = ms(run.started_at);
+  const runEnd = ms(run.ended_at);
+  const queued = ms(run.queued_at);
+  if (queued !== null) push('RUN_QUEUED', queued, { run_id: run.id, trigger: run.trigger });
+  if (runStart !== null)
+    push('RUN_STARTED', runStart, { run_id: run.id, agent_id: run.agent_id, input: run.input });
+
+  let maxDepth = 0;
+  for (const step of steps) {
+    const start = ms(step.started_at) ?? ms(step.ended_at);
+    if (start === null) continue;
+    const end = ms(step.ended_at);
+    const d = depth(step);
+    maxDepth = Math.max(maxDepth, d);
+    const base = {
+      step_id: step.id,
+      parent_step_id: step.parent_step_id,
+      depth: d,
+      type: step.type,
+      name: step.name,
+    };
+    const inProgress = step.status === 'running' && end === null;
+    // a step left running in a finished run is measured up to the run's end
+    const until = inProgress ? (runEnd ?? now) : (end ?? start);
+    push(
+      'STEP_STARTED',
+      start,
+      {
+        ...base,
+        model: step.model,
+        in_progress: inProgress,
+        duration_ms: Math.max(0, until - start),
+      },
+      step.seq,
+    );
+    if (!inProgress) {
+      push(
+        'STEP_ENDED',
+        end ?? start,
+        {
+          ...base,
+          status: step.status,
+          duration_ms: step.duration_ms ?? Math.max(0, (end ?? start) - start),
+          input_tokens: step.input_tokens,
+          output_tokens: step.output_tokens,
+          cost_usd: step.cost_usd,
+          error: step.error,
+        },
+        step.seq,
+      );
+    }
+  }
+  const cancel = ms(run.cancel_requested_at);
+  if (cancel !== null) push('CANCEL_REQUESTED', cancel, { run_id: run.id });
+  if (runEnd !== null)
+    push('RUN_ENDED', runEnd, {
+      run_id: run.id,
+      status: run.status,
+      duration_ms: run.duration_ms,
+      output: run.output,
+      error: run.error,
+    });
+
+  events.sort((a, b) => a.at - b.at || a.order - b.order || a.seq - b.seq);
+  const inProgress = runEnd === null;
+  const duration =
+    run.duration_ms ?? (runStart !== null ? Math.max(0, (runEnd ?? now) - runStart) : null);
+  return {
+    summary: {
+      run_id: run.id,
+      status: run.status,
+      started_at: run.started_at,
+      ended_at: run.ended_at,
+      duration_ms: duration,
+      in_progress: inProgress,
+      step_count: run.step_count,
+      error_count: run.error_count,
+      max_depth: maxDepth,
+      total_tokens: run.total_tokens,
+      cost_usd: run.cost_usd,
+    },
+    events: events.map(({ type, timestamp, data }) => ({ type, timestamp, data })),
+  };
+}

@@ -1,0 +1,5 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+
+// Being built: see the issue that owns this feature.
+export async function agentsRoutes(_app: FastifyInstance, _ctx: AppContext): Promise<void> {}

@@ -1,0 +1,167 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import type { ApiErrorBody } from '@runlog/core';
+import type { AppContext } from './context.js';
+import { AppError } from './http/errors.js';
+import { SESSION_COOKIE, scopeAllows } from './auth/auth.service.js';
+import type { AuthContext } from './http/route.js';
+import { authRoutes } from './auth/auth.routes.js';
+import { projectsRoutes } from './projects/projects.routes.js';
+import { ingestRoutes } from './ingest/ingest.routes.js';
+import { runsRoutes } from './runs/runs.routes.js';
+import { agentsRoutes } from './agents/agents.routes.js';
+import { statsRoutes } from './stats/stats.routes.js';
+import { controlRoutes } from './control/control.routes.js';
+import { serviceRoutes } from './metrics/service.routes.js';
+import { openapiRoutes } from './http/openapi.routes.js';
+import { realtimeRoutes } from './realtime/realtime.routes.js';
+
+/** Builds the HTTP app over a context; `listen` is the caller's. */
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger:
+      ctx.config.logLevel === 'silent'
+        ? false
+        : {
+            level: ctx.config.logLevel,
+            // the login link carries the key only in the fragment; keys in headers are never logged
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+          },
+    bodyLimit: ctx.config.bodyLimit,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+
+  await app.register(cookie);
+
+  app.setErrorHandler((error, request, reply) => {
+    const body = errorBody(error, request);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.status(body.status).send(body.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err: ApiErrorBody = {
+      error: {
+        code: 'not_found',
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      },
+    };
+    void reply.status(404).send(err);
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const scope = request.routeOptions.config.scope;
+    if (scope === undefined || scope === 'public') return;
+    const auth = await authenticate(ctx, request);
+    if (!auth)
+      throw new AppError(
+        'unauthorized',
+        'a valid API key is required (Authorization: Bearer <key>)',
+      );
+    if (!scopeAllows(auth.scope, scope)) {
+      throw new AppError('forbidden', `this key has scope ${auth.scope}; ${scope} is needed`);
+    }
+    request.auth = auth;
+  });
+
+  for (const routes of [
+    serviceRoutes,
+    authRoutes,
+    projectsRoutes,
+    ingestRoutes,
+    runsRoutes,
+    agentsRoutes,
+    statsRoutes,
+    controlRoutes,
+    realtimeRoutes,
+    openapiRoutes,
+  ]) {
+    await routes(app, ctx);
+  }
+
+  const webRoot = ctx.config.webRoot;
+  if (webRoot && existsSync(join(webRoot, 'index.html'))) {
+    await app.register(fastifyStatic, { root: webRoot, wildcard: false, index: ['index.html'] });
+    // client-side routes (/agents/x/runs/y, /login) get the app shell
+    app.get('/*', (request, reply) => {
+      if (request.url.startsWith('/api/')) {
+        return reply
+          .status(404)
+          .send({
+            error: {
+              code: 'not_found',
+              message: `no route ${request.method} ${request.url.split('?')[0]}`,
+            },
+          });
+      }
+      return reply.type('text/html').sendFile('index.html');
+    });
+  }
+  return app;
+}
+
+/** The caller of a request: a bearer key, else the dashboard's session cookie. */
+export async function authenticate(
+  ctx: AppContext,
+  request: FastifyRequest,
+): Promise<AuthContext | undefined> {
+  const header = request.headers.authorization;
+  if (header) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return m?.[1] ? ctx.auth.authenticateKey(m[1]) : undefined;
+  }
+  const token = request.cookies[SESSION_COOKIE];
+  return token ? ctx.auth.authenticateSession(token) : undefined;
+}
+
+function errorBody(
+  error: unknown,
+  request: FastifyRequest,
+): { status: number; body: ApiErrorBody } {
+  if (error instanceof AppError) {
+    return {
+      status: error.status,
+      body: {
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details ? { details: error.details } : {}),
+        },
+      },
+    };
+  }
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) {
+    return {
+      status: 413,
+      body: {
+        error: { code: 'payload_too_large', message: 'request body is over the size limit' },
+      },
+    };
+  }
+  if (e.statusCode === 415 || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return {
+      status: 400,
+      body: {
+        error: {
+          code: 'invalid_input',
+          message: `unsupported content type ${request.headers['content-type'] ?? '(none)'}; send application/json`,
+        },
+      },
+    };
+  }
+  if (e.statusCode === 400 && typeof e.message === 'string') {
+    // Fastify's own parse failures (malformed JSON, empty body): safe to echo
+    return {
+      status: 400,
+      body: { error: { code: 'invalid_input', message: `body: ${e.message}` } },
+    };
+  }
+  if (e.statusCode === 429) {
+    return { status: 429, body: { error: { code: 'rate_limited', message: 'too many requests' } } };
+  }
+  return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
+}

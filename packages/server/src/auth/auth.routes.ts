@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiKey, CreateKeyBody, CreatedKey, Id, KeyScope, SessionBody } from '@runlog/core';
+import type { AppContext } from '../context.js';
+import { AppError } from '../http/errors.js';
+import { defineRoute } from '../http/route.js';
+import { SESSION_COOKIE, SESSION_TTL_MS } from './auth.service.js';
+
+const KeyParams = z.object({ key_id: Id });
+const SessionInfo = z.object({
+  project_id: z.string(),
+  scope: KeyScope,
+  expires_at: z.string().optional(),
+});
+
+/** `/session` (dashboard login and logout) and `/keys` (admin). */
+export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/session',
+    scope: 'public',
+    tag: 'auth',
+    summary: 'Log in with an API key; sets an HttpOnly session cookie',
+    body: SessionBody,
+    response: SessionInfo,
+    handler: async ({ body, request, reply }) => {
+      const auth = await ctx.auth.authenticateKey(body.key.trim());
+      if (!auth) throw new AppError('unauthorized', 'this API key is not valid');
+      const session = await ctx.auth.createSession(auth);
+      void reply.setCookie(SESSION_COOKIE, session.token, {
+        httpOnly: true,
+        sameSite: 'strict',
+        path: '/',
+        secure: request.protocol === 'https',
+        maxAge: Math.floor(SESSION_TTL_MS / 1000),
+      });
+      return {
+        project_id: auth.projectId,
+        scope: auth.scope,
+        expires_at: new Date(session.expiresAt).toISOString(),
+      };
+    },
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/session',
+    scope: 'read',
+    tag: 'auth',
+    summary: 'Who the caller is: project and scope',
+    response: SessionInfo,
+    handler: ({ auth }) => ({ project_id: auth.projectId, scope: auth.scope }),
+  });
+
+  defineRoute(app, {
+    method: 'DELETE',
+    url: '/api/v1/session',
+    scope: 'public',
+    tag: 'auth',
+    summary: 'Log out: ends the session and clears its cookie',
+    status: 204,
+    handler: async ({ request, reply }) => {
+      const token = request.cookies[SESSION_COOKIE];
+      if (token) await ctx.auth.deleteSession(token);
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return undefined;
+    },
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/keys',
+    scope: 'admin',
+    tag: 'auth',
+    summary: "The project's API keys (never their secrets)",
+    response: z.object({ keys: z.array(ApiKey) }),
+    handler: async ({ auth }) => ({ keys: await ctx.auth.listKeys(auth.projectId) }),
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/keys',
+    scope: 'admin',
+    tag: 'auth',
+    summary: 'Create a key; its secret is in this answer only',
+    body: CreateKeyBody,
+    response: CreatedKey,
+    status: 201,
+    handler: ({ auth, body }) => ctx.auth.createKey(auth.projectId, body.scope, body.name),
+  });
+
+  defineRoute(app, {
+    method: 'DELETE',
+    url: '/api/v1/keys/:key_id',
+    scope: 'admin',
+    tag: 'auth',
+    summary: 'Revoke a key',
+    params: KeyParams,
+    response: ApiKey,
+    handler: async ({ auth, params }) => {
+      const key = await ctx.auth.revokeKey(auth.projectId, params.key_id);
+      if (!key) throw AppError.notFound('key', params.key_id);
+      return key;
+    },
+  });
+}

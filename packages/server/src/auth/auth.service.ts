@@ -1,0 +1,255 @@
+import { newId, toIso, type ApiKey, type CreatedKey, type KeyScope } from '@runlog/core';
+import type { Db } from '../db/database.js';
+import type { ApiKeyRow } from '../db/schema.js';
+import type { AuthContext } from '../http/route.js';
+import { generateApiKey, generateSessionToken, hashSecret, keyPrefix } from './keys.js';
+
+export const SESSION_COOKIE = 'runlog_session';
+export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+const CACHE_TTL_MS = 10_000;
+const LAST_USED_EVERY_MS = 60_000;
+
+export const SCOPE_RANK: Record<KeyScope, number> = { read: 0, write: 1, admin: 2 };
+
+/** Whether a caller with `has` may do what needs `needs`: admin ⊃ write ⊃ read. */
+export function scopeAllows(has: KeyScope, needs: KeyScope): boolean {
+  return SCOPE_RANK[has] >= SCOPE_RANK[needs];
+}
+
+export function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    project_id: row.project_id,
+    name: row.name,
+    scope: row.scope,
+    prefix: row.prefix,
+    created_at: toIso(row.created_at),
+    last_used_at: toIso(row.last_used_at),
+    revoked_at: toIso(row.revoked_at),
+  };
+}
+
+interface Cached {
+  auth: AuthContext | null;
+  expires: number;
+}
+
+/** Keys, sessions and first-start setup. Secrets are stored only as SHA-256 hashes. */
+export class AuthService {
+  private readonly cache = new Map<string, Cached>();
+  private readonly lastUsedWritten = new Map<string, number>();
+
+  constructor(private readonly db: Db) {}
+
+  /**
+   * On an empty database: creates the `default` project and an admin key (`adminKey` when
+   * given) and returns the key. With `adminKey` on a database that lacks it, adds it to
+   * the `default` project so scripted setups keep working.
+   */
+  async bootstrap(opts: {
+    retentionDays: number;
+    adminKey?: string;
+  }): Promise<{ created: boolean; key?: string }> {
+    const k = this.db.kysely;
+    const existing = await k.selectFrom('projects').select('id').limit(1).executeTakeFirst();
+    if (!existing) {
+      const now = Date.now();
+      const key = opts.adminKey ?? generateApiKey();
+      await k.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('projects')
+          .values({
+            id: 'default',
+            name: 'Default',
+            retention_days: opts.retentionDays,
+            created_at: now,
+          })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+        await trx
+          .insertInto('api_keys')
+          .values({
+            id: newId(),
+            project_id: 'default',
+            name: 'admin (first start)',
+            scope: 'admin',
+            prefix: keyPrefix(key),
+            hash: hashSecret(key),
+            created_at: now,
+            last_used_at: null,
+            revoked_at: null,
+          })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      });
+      return { created: true, key };
+    }
+    if (opts.adminKey) {
+      const hash = hashSecret(opts.adminKey);
+      const found = await k
+        .selectFrom('api_keys')
+        .select('id')
+        .where('hash', '=', hash)
+        .executeTakeFirst();
+      const project = await k
+        .selectFrom('projects')
+        .select('id')
+        .where('id', '=', 'default')
+        .executeTakeFirst();
+      if (!found && project) {
+        await k
+          .insertInto('api_keys')
+          .values({
+            id: newId(),
+            project_id: 'default',
+            name: 'admin (RUNLOG_ADMIN_KEY)',
+            scope: 'admin',
+            prefix: keyPrefix(opts.adminKey),
+            hash,
+            created_at: Date.now(),
+            last_used_at: null,
+            revoked_at: null,
+          })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+    }
+    return { created: false };
+  }
+
+  /** Resolves an API key to its project and scope; `undefined` for unknown or revoked keys. */
+  async authenticateKey(key: string): Promise<AuthContext | undefined> {
+    return this.lookup(`k:${hashSecret(key)}`, async (hash) => {
+      const row = await this.db.kysely
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('hash', '=', hash)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return row ? { projectId: row.project_id, scope: row.scope, keyId: row.id } : null;
+    });
+  }
+
+  /** Resolves a session token (the dashboard's cookie). */
+  async authenticateSession(token: string): Promise<AuthContext | undefined> {
+    return this.lookup(`s:${hashSecret(token)}`, async (hash) => {
+      const row = await this.db.kysely
+        .selectFrom('sessions')
+        .innerJoin('api_keys', 'api_keys.id', 'sessions.key_id')
+        .select([
+          'sessions.project_id',
+          'api_keys.scope',
+          'api_keys.id as key_id',
+          'sessions.expires_at',
+        ])
+        .where('sessions.id', '=', hash)
+        .where('api_keys.revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (!row || row.expires_at < Date.now()) return null;
+      return { projectId: row.project_id, scope: row.scope, keyId: row.key_id };
+    });
+  }
+
+  private async lookup(
+    cacheKey: string,
+    load: (hash: string) => Promise<AuthContext | null>,
+  ): Promise<AuthContext | undefined> {
+    const now = Date.now();
+    const hit = this.cache.get(cacheKey);
+    let auth: AuthContext | null;
+    if (hit && hit.expires > now) {
+      auth = hit.auth;
+    } else {
+      auth = await load(cacheKey.slice(2));
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(cacheKey, { auth, expires: now + CACHE_TTL_MS });
+    }
+    if (auth) this.touch(auth.keyId, now);
+    return auth ?? undefined;
+  }
+
+  private touch(keyId: string, now: number): void {
+    const last = this.lastUsedWritten.get(keyId) ?? 0;
+    if (now - last < LAST_USED_EVERY_MS) return;
+    this.lastUsedWritten.set(keyId, now);
+    // best effort, off the request's path
+    void this.db.kysely
+      .updateTable('api_keys')
+      .set({ last_used_at: now })
+      .where('id', '=', keyId)
+      .execute()
+      .catch(() => {});
+  }
+
+  async createSession(auth: AuthContext): Promise<{ token: string; expiresAt: number }> {
+    const token = generateSessionToken();
+    const now = Date.now();
+    const expiresAt = now + SESSION_TTL_MS;
+    await this.db.kysely
+      .insertInto('sessions')
+      .values({
+        id: hashSecret(token),
+        project_id: auth.projectId,
+        key_id: auth.keyId,
+        created_at: now,
+        expires_at: expiresAt,
+      })
+      .execute();
+    await this.db.kysely.deleteFrom('sessions').where('expires_at', '<', now).execute();
+    return { token, expiresAt };
+  }
+
+  async deleteSession(token: string): Promise<void> {
+    const hash = hashSecret(token);
+    await this.db.kysely.deleteFrom('sessions').where('id', '=', hash).execute();
+    this.cache.delete(`s:${hash}`);
+  }
+
+  async createKey(projectId: string, scope: KeyScope, name?: string): Promise<CreatedKey> {
+    const key = generateApiKey();
+    const row: ApiKeyRow = {
+      id: newId(),
+      project_id: projectId,
+      name: name ?? null,
+      scope,
+      prefix: keyPrefix(key),
+      hash: hashSecret(key),
+      created_at: Date.now(),
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await this.db.kysely.insertInto('api_keys').values(row).execute();
+    return { ...toApiKey(row), key };
+  }
+
+  async listKeys(projectId: string): Promise<ApiKey[]> {
+    const rows = await this.db.kysely
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map(toApiKey);
+  }
+
+  /** Revokes a key of the project; `undefined` when the project has no such key. */
+  async revokeKey(projectId: string, keyId: string): Promise<ApiKey | undefined> {
+    const now = Date.now();
+    await this.db.kysely
+      .updateTable('api_keys')
+      .set({ revoked_at: now })
+      .where('project_id', '=', projectId)
+      .where('id', '=', keyId)
+      .where('revoked_at', 'is', null)
+      .execute();
+    const row = await this.db.kysely
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    // sessions opened with the key end with it
+    this.cache.clear();
+    return row ? toApiKey(row) : undefined;
+  }
+}

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+export const DEFAULT_DB = './.runlog/runlog.db';
+export const DEFAULT_PORT = 4680;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_RETENTION_DAYS = 30;
+
+/** The server's configuration after flags and environment are merged and checked. */
+export const ServerConfig = z.object({
+  db: z
+    .string()
+    .min(1)
+    .refine(
+      (v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || /^postgres(ql)?:\/\/[^/]/i.test(v),
+      'must be a file path or a postgres:// URL',
+    )
+    .refine((v) => !/^postgres(ql)?:\/\//i.test(v) || URL.canParse(v), 'is not a valid URL'),
+  port: z.coerce.number().int().min(0).max(65535),
+  host: z.string().min(1),
+  adminKey: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+  retentionDays: z.coerce.number().int().min(1).max(3650),
+  /** JSON fields longer than this many bytes are stored truncated. */
+  maxFieldBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /** Request bodies over this many bytes are refused with 413. */
+  bodyLimit: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
+  /** Where the built dashboard lives; unset serves no dashboard. */
+  webRoot: z.string().optional(),
+  /** Control plane: grace period before a stop of a running run is forced. */
+  cancelGraceMs: z.coerce.number().int().min(0).default(30_000),
+  /** Whether background jobs (sweeps, scheduler, retention) run in this process. */
+  background: z.boolean().default(true),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type ServerConfig = z.infer<typeof ServerConfig>;
+export type ServerConfigInput = z.input<typeof ServerConfig>;
+
+/** Reads the `RUNLOG_*` variables; flags given on the command line win over them. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfigInput {
+  return {
+    db: env.RUNLOG_DB ?? DEFAULT_DB,
+    port: env.RUNLOG_PORT ?? DEFAULT_PORT,
+    host: env.RUNLOG_HOST ?? DEFAULT_HOST,
+    ...(env.RUNLOG_ADMIN_KEY ? { adminKey: env.RUNLOG_ADMIN_KEY } : {}),
+    retentionDays: env.RUNLOG_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS,
+    ...(env.RUNLOG_LOG_LEVEL ? { logLevel: env.RUNLOG_LOG_LEVEL as ServerConfig['logLevel'] } : {}),
+  };
+}

@@ -1,0 +1,98 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import type { Database } from './schema.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** An open database: the Kysely handle plus what differs between the two dialects. */
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: DialectName;
+  /** The PostgreSQL pool (for LISTEN/NOTIFY); undefined on SQLite. */
+  pgPool?: pg.Pool;
+  /** The PostgreSQL schema in use, when the URL picked one with `?schema=`. */
+  pgSchema?: string;
+  /** The better-sqlite3 handle; undefined on PostgreSQL. */
+  sqlite?: SQLite.Database;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** SQLite `synchronous` pragma: FULL (default) survives power loss, NORMAL a process crash. */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  poolSize?: number;
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/**
+ * Opens `url`: a `postgres://` URL (optionally `?schema=name` to use and create a
+ * schema) or a SQLite file path (`:memory:` for a private in-memory database).
+ */
+export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Db> {
+  if (isPostgresUrl(url)) return openPostgres(url, options);
+  return openSqlite(url, options);
+}
+
+function openSqlite(path: string, options: OpenOptions): Db {
+  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const sqlite = new SQLite(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('cache_size = -65536');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    sqlite,
+    close: () => kysely.destroy(),
+  };
+}
+
+async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
+  const url = new URL(rawUrl);
+  const schema = url.searchParams.get('schema') ?? undefined;
+  url.searchParams.delete('schema');
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`invalid schema name in database URL: ${schema}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url.toString(),
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // bigint and numeric columns hold epoch ms, counts and nano-USD: all exact in a double
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID || oid === NUMERIC_OID
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // an idle client's error (the server restarted) must not crash the process
+  pool.on('error', () => {});
+  const client = await pool.connect();
+  try {
+    if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } finally {
+    client.release();
+  }
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    dialect: 'postgres',
+    pgPool: pool,
+    ...(schema ? { pgSchema: schema } : {}),
+    close: () => kysely.destroy(),
+  };
+}

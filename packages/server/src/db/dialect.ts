@@ -1,0 +1,25 @@
+import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import type { Db } from './database.js';
+
+/** Case-insensitive substring match: ILIKE on PostgreSQL, LIKE (ASCII case-folding) on SQLite. */
+export function containsText(
+  db: Db,
+  column: Expression<unknown>,
+  needle: string,
+): RawBuilder<SqlBool> {
+  const pattern = `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return db.dialect === 'postgres'
+    ? sql<SqlBool>`${column} ILIKE ${pattern} ESCAPE '\\'`
+    : sql<SqlBool>`${column} LIKE ${pattern} ESCAPE '\\'`;
+}
+
+/** Whether a JSON-array text column holds `value` (tags). */
+export function jsonArrayContains(
+  db: Db,
+  column: Expression<unknown>,
+  value: string,
+): RawBuilder<SqlBool> {
+  return db.dialect === 'postgres'
+    ? sql<SqlBool>`(${column})::jsonb ? ${value}`
+    : sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${value})`;
+}

@@ -1,0 +1,186 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Stored shapes. Times are epoch milliseconds, money is integer nano-USD, JSON fields are
+ * text. These interfaces appear only inside `Database`; code uses `Selectable<...>` rows
+ * and maps them to the API types in one place per table.
+ */
+export interface ProjectTable {
+  id: string;
+  name: string;
+  retention_days: number;
+  created_at: number;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  project_id: string;
+  name: string | null;
+  scope: 'read' | 'write' | 'admin';
+  /** The first characters of the key, shown to tell keys apart. */
+  prefix: string;
+  /** SHA-256 of the whole key, hex. */
+  hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface SessionTable {
+  /** SHA-256 of the session token, hex. */
+  id: string;
+  project_id: string;
+  key_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface AgentTable {
+  project_id: string;
+  id: string;
+  name: string;
+  description: string | null;
+  schedule_cron: string | null;
+  schedule_tz: string | null;
+  /** The next slot the scheduler will enqueue, epoch ms. */
+  schedule_next_at: number | null;
+  timeout_ms: number | null;
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RunTable {
+  project_id: string;
+  id: string;
+  agent_id: string;
+  status: string;
+  trigger: string;
+  source: string | null;
+  triggered_by: string | null;
+  user_id: string | null;
+  thread_id: string | null;
+  parent_run_id: string | null;
+  retry_of: string | null;
+  attempt: number;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  model: string | null;
+  /** JSON array of strings. */
+  tags: string;
+  metadata: string;
+  queued_at: number | null;
+  started_at: number | null;
+  ended_at: number | null;
+  duration_ms: number | null;
+  cancel_requested_at: number | null;
+  lease_expires_at: number | null;
+  worker_id: string | null;
+  last_heartbeat_at: number | null;
+  /** When the agent's `timeout_ms` runs out for this run. */
+  deadline_at: number | null;
+  step_count: number;
+  error_count: number;
+  llm_calls: number;
+  tool_calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+  /** The run's place in "newest first": queued_at ?? started_at ?? created_at. */
+  sort_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface StepTable {
+  project_id: string;
+  run_id: string;
+  id: string;
+  parent_step_id: string | null;
+  seq: number;
+  type: string;
+  name: string | null;
+  status: string;
+  started_at: number | null;
+  ended_at: number | null;
+  duration_ms: number | null;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  model: string | null;
+  provider: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cached_input_tokens: number | null;
+  reasoning_tokens: number | null;
+  cost_nanos: number | null;
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Per agent, hour, status and trigger: what stats and totals read instead of scanning runs. */
+export interface RunRollupTable {
+  project_id: string;
+  agent_id: string;
+  /** Hour start (UTC epoch ms) of the runs' `sort_at`. */
+  hour: number;
+  status: string;
+  trigger: string;
+  runs: number;
+  duration_count: number;
+  duration_sum: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+
+/** Per agent and hour: how many finished runs fell into each log-scale duration bin. */
+export interface DurationHistogramTable {
+  project_id: string;
+  agent_id: string;
+  hour: number;
+  bin: number;
+  runs: number;
+}
+
+export interface ModelPriceTable {
+  project_id: string;
+  model: string;
+  input_per_mtok: number;
+  output_per_mtok: number;
+  cached_input_per_mtok: number | null;
+  updated_at: number;
+}
+
+/** One row per enqueued schedule slot: its primary key makes each slot enqueue once. */
+export interface ScheduleSlotTable {
+  project_id: string;
+  agent_id: string;
+  slot_at: number;
+  run_id: string;
+  created_at: number;
+}
+
+export interface Database {
+  projects: ProjectTable;
+  api_keys: ApiKeyTable;
+  sessions: SessionTable;
+  agents: AgentTable;
+  runs: RunTable;
+  steps: StepTable;
+  run_rollups: RunRollupTable;
+  duration_histogram: DurationHistogramTable;
+  model_prices: ModelPriceTable;
+  schedule_slots: ScheduleSlotTable;
+}
+
+export type ProjectRow = Selectable<ProjectTable>;
+export type ApiKeyRow = Selectable<ApiKeyTable>;
+export type AgentRow = Selectable<AgentTable>;
+export type RunRow = Selectable<RunTable>;
+export type NewRunRow = Insertable<RunTable>;
+export type RunUpdate = Updateable<RunTable>;
+export type StepRow = Selectable<StepTable>;
+export type ModelPriceRow = Selectable<ModelPriceTable>;

@@ -1,0 +1,52 @@
+import { ERROR_STATUS, type ErrorCode } from '@runlog/core';
+import type { z } from 'zod';
+
+/** A failure the API reports to its caller: one code from a closed set, a message, details. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown[] | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: unknown[]) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  static notFound(what: string, id: string): AppError {
+    return new AppError('not_found', `${what} ${id} not found`);
+  }
+}
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** zod issues as `{field, message}` with dotted paths prefixed by where they came from. */
+export function fieldIssues(error: z.ZodError, where?: string): FieldIssue[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const field = [where, path].filter(Boolean).join('.') || (where ?? '(root)');
+    return { field, message: issue.message };
+  });
+}
+
+/**
+ * Parses `value` with `schema`, throwing a 400 `invalid_input` that names each bad field.
+ * @example const body = parse(StartRunBody, request.body, 'body');
+ */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = fieldIssues(result.error, where);
+  const first = issues[0];
+  const message = first
+    ? `${first.field}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`
+    : `invalid ${where}`;
+  throw new AppError('invalid_input', message, issues);
+}

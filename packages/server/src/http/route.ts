@@ -1,0 +1,111 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyScope } from '@runlog/core';
+import { type z } from 'zod';
+import { parse } from './errors.js';
+
+/** Who is calling: resolved from the bearer key or the session cookie. */
+export interface AuthContext {
+  projectId: string;
+  scope: KeyScope;
+  keyId: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth?: AuthContext;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route needs; `public` routes need no key. */
+    scope?: KeyScope | 'public';
+  }
+}
+
+type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteSpec<Q extends z.ZodType, P extends z.ZodType, B extends z.ZodType> {
+  method: HttpMethod;
+  url: string;
+  scope: KeyScope | 'public';
+  summary: string;
+  tag: string;
+  query?: Q;
+  params?: P;
+  body?: B;
+  /** The success body's schema, for the OpenAPI description. */
+  response?: z.ZodType;
+  /** The success status; 200 unless said. */
+  status?: number;
+  handler: (input: {
+    query: z.output<Q>;
+    params: z.output<P>;
+    body: z.output<B>;
+    auth: AuthContext;
+    request: FastifyRequest;
+    reply: FastifyReply;
+  }) => Promise<unknown> | unknown;
+}
+
+export interface RouteDoc {
+  method: HttpMethod;
+  url: string;
+  scope: KeyScope | 'public';
+  summary: string;
+  tag: string;
+  query?: z.ZodType;
+  params?: z.ZodType;
+  body?: z.ZodType;
+  response?: z.ZodType;
+  status: number;
+}
+
+/** Every route defined through `defineRoute`, in order: the source of `openapi.json`. */
+export const routeDocs: RouteDoc[] = [];
+
+const PUBLIC_AUTH: AuthContext = { projectId: '', scope: 'read', keyId: '' };
+
+/**
+ * Registers a route whose query, params and body are parsed by zod schemas (a 400 naming
+ * the field otherwise) and records it for the OpenAPI description.
+ * @example defineRoute(app, { method: 'GET', url: '/api/v1/runs/:run_id', scope: 'read', ... })
+ */
+export function defineRoute<
+  Q extends z.ZodType = z.ZodUndefined,
+  P extends z.ZodType = z.ZodUndefined,
+  B extends z.ZodType = z.ZodUndefined,
+>(app: FastifyInstance, spec: RouteSpec<Q, P, B>): void {
+  if (!routeDocs.some((d) => d.method === spec.method && d.url === spec.url)) {
+    routeDocs.push({
+      method: spec.method,
+      url: spec.url,
+      scope: spec.scope,
+      summary: spec.summary,
+      tag: spec.tag,
+      status: spec.status ?? 200,
+      ...(spec.query ? { query: spec.query } : {}),
+      ...(spec.params ? { params: spec.params } : {}),
+      ...(spec.body ? { body: spec.body } : {}),
+      ...(spec.response ? { response: spec.response } : {}),
+    });
+  }
+  app.route({
+    method: spec.method,
+    url: spec.url,
+    config: { scope: spec.scope },
+    handler: async (request, reply) => {
+      const query = spec.query ? parse(spec.query, request.query ?? {}, 'query') : undefined;
+      const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
+      const body = spec.body ? parse(spec.body, request.body ?? {}, 'body') : undefined;
+      const result = await spec.handler({
+        query: query as z.output<Q>,
+        params: params as z.output<P>,
+        body: body as z.output<B>,
+        auth: request.auth ?? PUBLIC_AUTH,
+        request,
+        reply,
+      });
+      if (reply.sent) return reply;
+      if (reply.statusCode === 200 && spec.status) reply.status(spec.status);
+      return result === undefined ? reply.send() : result;
+    },
+  });
+}

@@ -1,0 +1,460 @@
+import {
+  STEP_TYPES,
+  computeCostNanos,
+  isTerminalStatus,
+  usdToNanos,
+  type Price,
+  type RunFields,
+  type RunStatus,
+  type StepFields,
+  type StepType,
+  canTransition,
+} from '@runlog/core';
+import type { RunRow, StepRow } from '../db/schema.js';
+
+/** The agent a run belongs to until an event names one. */
+export const UNKNOWN_AGENT = 'unknown';
+
+/** Marker key of a JSON field stored truncated. */
+export const TRUNCATED_MARKER = '__runlog_truncated__';
+
+export interface ApplyEnv {
+  now: number;
+  maxFieldBytes: number;
+  /** How long a running run may go without any event before it is timed out. */
+  leaseMs: number;
+  price: (model: string) => Price | undefined;
+}
+
+/**
+ * JSON text for a payload field. Over `maxBytes`, the stored value is a marker object with
+ * the original size and a prefix of the text, so the event is kept rather than refused.
+ */
+export function encodeJson(value: unknown, maxBytes: number): string | null {
+  if (value === undefined || value === null) return null;
+  const text = JSON.stringify(value);
+  if (text === undefined) return null;
+  if (text.length * 3 <= maxBytes) return text; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size <= maxBytes) return text;
+  const keep = Math.max(0, Math.floor((maxBytes - 256) / 3));
+  return JSON.stringify({
+    [TRUNCATED_MARKER]: true,
+    original_size: size,
+    preview: text.slice(0, keep),
+  });
+}
+
+export function newRunRow(projectId: string, id: string, now: number): RunRow {
+  return {
+    project_id: projectId,
+    id,
+    agent_id: UNKNOWN_AGENT,
+    status: 'running',
+    trigger: 'api',
+    source: null,
+    triggered_by: null,
+    user_id: null,
+    thread_id: null,
+    parent_run_id: null,
+    retry_of: null,
+    attempt: 1,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    tags: '[]',
+    metadata: '{}',
+    queued_at: null,
+    started_at: null,
+    ended_at: null,
+    duration_ms: null,
+    cancel_requested_at: null,
+    lease_expires_at: null,
+    worker_id: null,
+    last_heartbeat_at: null,
+    deadline_at: null,
+    step_count: 0,
+    error_count: 0,
+    llm_calls: 0,
+    tool_calls: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cost_nanos: 0,
+    sort_at: now,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+type Mode = 'fill' | 'overwrite';
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function mergeMetadata(
+  current: string,
+  incoming: Record<string, unknown> | undefined,
+  mode: Mode,
+): string {
+  if (!incoming || Object.keys(incoming).length === 0) return current;
+  const base = parseObject(current);
+  const merged = mode === 'overwrite' ? { ...base, ...incoming } : { ...incoming, ...base };
+  return JSON.stringify(merged);
+}
+
+function mergeTags(current: string, incoming: string[] | undefined): string {
+  if (!incoming || incoming.length === 0) return current;
+  let base: string[] = [];
+  try {
+    base = JSON.parse(current) as string[];
+  } catch {
+    base = [];
+  }
+  const set = new Set(base);
+  let changed = false;
+  for (const t of incoming) {
+    if (!set.has(t)) {
+      set.add(t);
+      changed = true;
+    }
+  }
+  return changed ? JSON.stringify([...set]) : current;
+}
+
+/** Sets `key` from `value` when given: always in overwrite mode, only over an unset value in fill mode. */
+function put<R, K extends keyof R>(
+  row: R,
+  key: K,
+  value: R[K] | undefined,
+  mode: Mode,
+  unset: (v: R[K]) => boolean,
+): void {
+  if (value === undefined) return;
+  if (mode === 'overwrite' || unset(row[key])) row[key] = value;
+}
+
+const isNull = (v: unknown) => v === null;
+
+export type RunEventKind = 'start' | 'update' | 'end';
+
+/**
+ * Applies a run event to the stored row (absent for a new run) and returns the new row.
+ * `run.start` and any event reaching a finished run only fill gaps, so events in any order
+ * give the same run; terminal statuses are never left.
+ */
+export function applyRunEvent(
+  kind: RunEventKind,
+  current: RunRow | undefined,
+  f: RunFields,
+  projectId: string,
+  env: ApplyEnv,
+): RunRow {
+  const row: RunRow = current ? { ...current } : newRunRow(projectId, f.id, env.now);
+  const wasTerminal = isTerminalStatus(row.status as RunStatus);
+  const mode: Mode = kind === 'start' || wasTerminal ? 'fill' : 'overwrite';
+  const max = env.maxFieldBytes;
+
+  put(row, 'agent_id', f.agent_id, mode, (v) => v === UNKNOWN_AGENT);
+  put(row, 'trigger', f.trigger, mode, (v) => v === 'api');
+  put(row, 'attempt', f.attempt, mode, (v) => v === 1);
+  put(row, 'source', f.source ?? undefined, mode, isNull);
+  put(row, 'triggered_by', f.triggered_by ?? undefined, mode, isNull);
+  put(row, 'user_id', f.user_id ?? undefined, mode, isNull);
+  put(row, 'thread_id', f.thread_id ?? undefined, mode, isNull);
+  put(row, 'parent_run_id', f.parent_run_id ?? undefined, mode, isNull);
+  put(row, 'retry_of', f.retry_of ?? undefined, mode, isNull);
+  put(row, 'model', f.model ?? undefined, mode, isNull);
+  if (f.input !== undefined) put(row, 'input', encodeJson(f.input, max), mode, isNull);
+  if (f.output !== undefined) put(row, 'output', encodeJson(f.output, max), mode, isNull);
+  if (f.error !== undefined)
+    put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
+  put(row, 'queued_at', f.queued_at, mode, isNull);
+  row.metadata = mergeMetadata(row.metadata, f.metadata, mode);
+  row.tags = mergeTags(row.tags, f.tags);
+
+  if (!wasTerminal) {
+    let target: RunStatus | undefined;
+    if (kind === 'start')
+      target = current
+        ? (f.status ?? (row.status === 'queued' ? 'running' : undefined))
+        : (f.status ?? 'running');
+    else if (kind === 'update') target = f.status;
+    else target = f.status ?? (f.error ? 'failed' : 'succeeded');
+    if (target && (!current || canTransition(row.status as RunStatus, target))) row.status = target;
+  }
+  // a start time is a fact about the run, whatever order it arrives in
+  put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
+  if (kind === 'start' && row.started_at === null && row.status !== 'queued')
+    row.started_at = env.now;
+  if (isTerminalStatus(row.status as RunStatus)) {
+    if (!wasTerminal) row.ended_at = f.ended_at ?? env.now;
+    else put(row, 'ended_at', f.ended_at, 'fill', isNull);
+  }
+  return finishRun(row, current, env);
+}
+
+/** The run a step creates when it arrives before its run: running, agent unknown until told. */
+export function implicitRun(projectId: string, id: string, env: ApplyEnv): RunRow {
+  return finishRun(newRunRow(projectId, id, env.now), undefined, env);
+}
+
+/** Keeps a run alive: extends its lease. Unknown runs are not created by a heartbeat. */
+export function applyHeartbeat(current: RunRow, env: ApplyEnv): RunRow {
+  if (current.status !== 'running') return current;
+  return {
+    ...current,
+    last_heartbeat_at: env.now,
+    lease_expires_at: Math.max(current.lease_expires_at ?? 0, env.now + env.leaseMs),
+  };
+}
+
+/** Derived fields: duration, sort key, lease; `updated_at` moves only when something changed. */
+function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunRow {
+  row.duration_ms =
+    row.ended_at !== null && row.started_at !== null
+      ? Math.max(0, row.ended_at - row.started_at)
+      : null;
+  row.sort_at = row.queued_at ?? row.started_at ?? row.created_at;
+  if (isTerminalStatus(row.status as RunStatus)) {
+    row.lease_expires_at = null;
+  }
+  if (before && sameRun(before, row)) return before;
+  if (row.status === 'running') {
+    row.lease_expires_at = Math.max(row.lease_expires_at ?? 0, env.now + env.leaseMs);
+  }
+  row.updated_at = env.now;
+  return row;
+}
+
+const RUN_COMPARED: (keyof RunRow)[] = [
+  'agent_id',
+  'status',
+  'trigger',
+  'source',
+  'triggered_by',
+  'user_id',
+  'thread_id',
+  'parent_run_id',
+  'retry_of',
+  'attempt',
+  'input',
+  'output',
+  'error',
+  'model',
+  'tags',
+  'metadata',
+  'queued_at',
+  'started_at',
+  'ended_at',
+  'duration_ms',
+  'sort_at',
+  'cancel_requested_at',
+];
+
+function sameRun(a: RunRow, b: RunRow): boolean {
+  return RUN_COMPARED.every((k) => a[k] === b[k]);
+}
+
+export function normalizeStepType(type: string | undefined): {
+  type: StepType | undefined;
+  original?: string;
+} {
+  if (type === undefined) return { type: undefined };
+  const t = type.trim().toLowerCase();
+  if ((STEP_TYPES as readonly string[]).includes(t)) return { type: t as StepType };
+  const alias: Record<string, StepType> = {
+    chat: 'llm',
+    completion: 'llm',
+    generation: 'llm',
+    generate: 'llm',
+    model: 'llm',
+    function: 'tool',
+    tool_call: 'tool',
+    execute_tool: 'tool',
+    invoke_agent: 'agent',
+    subagent: 'agent',
+    chain: 'agent',
+    thinking: 'think',
+    reasoning: 'think',
+    eval: 'evaluator',
+    evaluation: 'evaluator',
+    embeddings: 'embedding',
+    embed: 'embedding',
+    retriever: 'retrieval',
+    search: 'retrieval',
+  };
+  const mapped = alias[t];
+  return mapped ? { type: mapped } : { type: 'custom', original: type };
+}
+
+export function newStepRow(
+  projectId: string,
+  runId: string,
+  id: string,
+  seq: number,
+  now: number,
+): StepRow {
+  return {
+    project_id: projectId,
+    run_id: runId,
+    id,
+    parent_step_id: null,
+    seq,
+    type: 'custom',
+    name: null,
+    status: 'running',
+    started_at: null,
+    ended_at: null,
+    duration_ms: null,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    provider: null,
+    input_tokens: null,
+    output_tokens: null,
+    cached_input_tokens: null,
+    reasoning_tokens: null,
+    cost_nanos: null,
+    metadata: '{}',
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+export type StepEventKind = 'start' | 'end';
+
+/** Applies a step event; like runs, a start (or anything after the end) only fills gaps. */
+export function applyStepEvent(
+  kind: StepEventKind,
+  current: StepRow | undefined,
+  f: StepFields,
+  projectId: string,
+  seq: number,
+  env: ApplyEnv,
+): StepRow {
+  const row: StepRow = current
+    ? { ...current }
+    : newStepRow(projectId, f.run_id, f.id, f.seq ?? seq, env.now);
+  const wasEnded = row.status !== 'running';
+  const mode: Mode = kind === 'start' || wasEnded ? 'fill' : 'overwrite';
+  const max = env.maxFieldBytes;
+  const { type, original } = normalizeStepType(f.type);
+
+  put(row, 'type', type, mode, (v) => v === 'custom');
+  put(row, 'parent_step_id', f.parent_step_id ?? undefined, mode, isNull);
+  put(row, 'name', f.name ?? undefined, mode, isNull);
+  put(row, 'model', f.model ?? undefined, mode, isNull);
+  put(row, 'provider', f.provider ?? undefined, mode, isNull);
+  put(row, 'input_tokens', f.input_tokens ?? undefined, mode, isNull);
+  put(row, 'output_tokens', f.output_tokens ?? undefined, mode, isNull);
+  put(row, 'cached_input_tokens', f.cached_input_tokens ?? undefined, mode, isNull);
+  put(row, 'reasoning_tokens', f.reasoning_tokens ?? undefined, mode, isNull);
+  if (f.input !== undefined) put(row, 'input', encodeJson(f.input, max), mode, isNull);
+  if (f.output !== undefined) put(row, 'output', encodeJson(f.output, max), mode, isNull);
+  if (f.error !== undefined)
+    put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
+  put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
+  row.metadata = mergeMetadata(
+    row.metadata,
+    original ? { ...f.metadata, type: original } : f.metadata,
+    mode,
+  );
+
+  if (kind === 'start' && !current && row.started_at === null) row.started_at = env.now;
+  if (kind === 'end' && !wasEnded) {
+    row.status = f.status && f.status !== 'running' ? f.status : f.error ? 'failed' : 'succeeded';
+    row.ended_at = f.ended_at ?? env.now;
+  } else if (wasEnded) {
+    put(row, 'ended_at', f.ended_at, 'fill', isNull);
+  }
+
+  if (f.cost_usd !== undefined && f.cost_usd !== null) {
+    if (mode === 'overwrite' || row.cost_nanos === null) row.cost_nanos = usdToNanos(f.cost_usd);
+  } else if (
+    row.model &&
+    (row.input_tokens !== null || row.output_tokens !== null) &&
+    (mode === 'overwrite' || row.cost_nanos === null)
+  ) {
+    const price = env.price(row.model);
+    if (price) {
+      row.cost_nanos = computeCostNanos(price, {
+        inputTokens: row.input_tokens,
+        outputTokens: row.output_tokens,
+        cachedInputTokens: row.cached_input_tokens,
+        reasoningTokens: row.reasoning_tokens,
+      });
+    }
+  }
+  row.duration_ms =
+    row.ended_at !== null && row.started_at !== null
+      ? Math.max(0, row.ended_at - row.started_at)
+      : null;
+  if (current && sameStep(current, row)) return current;
+  row.updated_at = env.now;
+  return row;
+}
+
+const STEP_COMPARED: (keyof StepRow)[] = [
+  'parent_step_id',
+  'type',
+  'name',
+  'status',
+  'started_at',
+  'ended_at',
+  'input',
+  'output',
+  'error',
+  'model',
+  'provider',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'reasoning_tokens',
+  'cost_nanos',
+  'metadata',
+];
+
+function sameStep(a: StepRow, b: StepRow): boolean {
+  return STEP_COMPARED.every((k) => a[k] === b[k]);
+}
+
+/** What one step adds to its run's rollups. */
+export interface StepContribution {
+  step_count: number;
+  error_count: number;
+  llm_calls: number;
+  tool_calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+
+export function stepContribution(step: StepRow | undefined): StepContribution {
+  if (!step)
+    return {
+      step_count: 0,
+      error_count: 0,
+      llm_calls: 0,
+      tool_calls: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      cost_nanos: 0,
+    };
+  return {
+    step_count: 1,
+    error_count: step.status === 'failed' ? 1 : 0,
+    llm_calls: step.type === 'llm' ? 1 : 0,
+    tool_calls: step.type === 'tool' ? 1 : 0,
+    input_tokens: step.input_tokens ?? 0,
+    output_tokens: step.output_tokens ?? 0,
+    cost_nanos: step.cost_nanos ?? 0,
+  };
+}

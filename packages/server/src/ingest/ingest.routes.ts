@@ -1,0 +1,116 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import {
+  Id,
+  IngestBody,
+  IngestResponse,
+  PatchRunBody,
+  PostStepBody,
+  Run,
+  StartRunBody,
+  Step,
+  isTerminalStatus,
+  newId,
+  type IngestEvent,
+} from '@runlog/core';
+import type { AppContext } from '../context.js';
+import { AppError } from '../http/errors.js';
+import { defineRoute } from '../http/route.js';
+import { findRun, findStep } from '../runs/runs.repository.js';
+import { toRun, toStep } from '../runs/runs.mapper.js';
+import { validateEvents } from './ingest.service.js';
+
+const RunParams = z.object({ run_id: Id });
+
+/** `POST /ingest` and the REST sugar over the same write path. */
+export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/ingest',
+    scope: 'write',
+    tag: 'recording',
+    summary: 'Record up to 1000 run and step events; idempotent by ids, in any order',
+    body: IngestBody,
+    response: IngestResponse,
+    handler: async ({ auth, body, reply }) => {
+      const { valid, results } = validateEvents(body.events);
+      await ctx.writer.submit(auth.projectId, valid);
+      const rejected = results.length - valid.length;
+      if (rejected === 0) return { accepted: valid.length, rejected: 0 };
+      void reply.status(207);
+      return { accepted: valid.length, rejected, results };
+    },
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs',
+    scope: 'write',
+    tag: 'recording',
+    summary: 'Start a run now (status running); give an id to make retries of this call idempotent',
+    body: StartRunBody,
+    response: Run,
+    status: 201,
+    handler: async ({ auth, body }) => {
+      const id = body.id ?? newId();
+      await ctx.writer.submit(auth.projectId, [{ type: 'run.start', run: { ...body, id } }]);
+      return toRun((await findRun(ctx.db, auth.projectId, id))!);
+    },
+  });
+
+  defineRoute(app, {
+    method: 'PATCH',
+    url: '/api/v1/runs/:run_id',
+    scope: 'write',
+    tag: 'recording',
+    summary: 'Update a run, or end it by giving a final status',
+    params: RunParams,
+    body: PatchRunBody,
+    response: Run,
+    handler: async ({ auth, params, body }) => {
+      if (!(await findRun(ctx.db, auth.projectId, params.run_id)))
+        throw AppError.notFound('run', params.run_id);
+      const ends = body.status !== undefined && isTerminalStatus(body.status);
+      const event: IngestEvent = {
+        type: ends ? 'run.end' : 'run.update',
+        run: { ...body, id: params.run_id },
+      };
+      await ctx.writer.submit(auth.projectId, [event]);
+      return toRun((await findRun(ctx.db, auth.projectId, params.run_id))!);
+    },
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/:run_id/steps',
+    scope: 'write',
+    tag: 'recording',
+    summary: 'Record a step of a run: a complete one when it has an end time or a final status',
+    params: RunParams,
+    body: PostStepBody,
+    response: Step,
+    status: 201,
+    handler: async ({ auth, params, body }) => {
+      if (!(await findRun(ctx.db, auth.projectId, params.run_id)))
+        throw AppError.notFound('run', params.run_id);
+      const id = body.id ?? newId();
+      const step = { ...body, id, run_id: params.run_id };
+      const complete =
+        body.ended_at !== undefined || (body.status !== undefined && body.status !== 'running');
+      if (
+        complete &&
+        step.started_at !== undefined &&
+        step.ended_at !== undefined &&
+        step.ended_at < step.started_at
+      ) {
+        throw new AppError('invalid_input', 'body.ended_at: must not be before started_at', [
+          { field: 'body.ended_at', message: 'must not be before started_at' },
+        ]);
+      }
+      await ctx.writer.submit(auth.projectId, [
+        { type: complete ? 'step.end' : 'step.start', step },
+      ]);
+      return toStep((await findStep(ctx.db, auth.projectId, params.run_id, id))!);
+    },
+  });
+}

@@ -1,0 +1,380 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { findRun, listSteps } from '../runs/runs.repository.js';
+import { toRun, toStep } from '../runs/runs.mapper.js';
+
+const T0 = Date.parse('2026-03-01T10:00:00.000Z');
+
+function fullRun(runId: string, agentId = 'bug-triager') {
+  return [
+    {
+      type: 'run.start',
+      run: {
+        id: runId,
+        agent_id: agentId,
+        trigger: 'api',
+        source: 'n8n',
+        input: { pr: 42 },
+        started_at: T0,
+        tags: ['ci'],
+      },
+    },
+    {
+      type: 'step.start',
+      step: {
+        id: `${runId}-s1`,
+        run_id: runId,
+        type: 'llm',
+        name: 'plan',
+        model: 'gpt-4o-mini',
+        started_at: T0 + 10,
+      },
+    },
+    {
+      type: 'step.end',
+      step: {
+        id: `${runId}-s1`,
+        run_id: runId,
+        status: 'succeeded',
+        input_tokens: 1200,
+        output_tokens: 300,
+        output: 'plan text',
+        ended_at: T0 + 510,
+      },
+    },
+    {
+      type: 'step.start',
+      step: {
+        id: `${runId}-s2`,
+        run_id: runId,
+        parent_step_id: `${runId}-s1`,
+        type: 'tool',
+        name: 'search',
+        started_at: T0 + 600,
+      },
+    },
+    {
+      type: 'step.end',
+      step: {
+        id: `${runId}-s2`,
+        run_id: runId,
+        status: 'error',
+        error: 'timeout talking to GitHub',
+        ended_at: T0 + 900,
+      },
+    },
+    { type: 'run.update', run: { id: runId, metadata: { pr_title: 'Fix it' } } },
+    {
+      type: 'run.end',
+      run: { id: runId, status: 'success', output: { verdict: 'ok' }, ended_at: T0 + 1000 },
+    },
+  ];
+}
+
+async function snapshot(t: TestApp, runId: string) {
+  const run = await findRun(t.ctx.db, 'default', runId);
+  const steps = await listSteps(t.ctx.db, 'default', runId);
+  const { created_at: _c, updated_at: _u, lease_expires_at: _l, ...stable } = toRun(run!);
+  return {
+    run: stable,
+    steps: steps.map((s) => toStep(s)).sort((a, b) => a.id.localeCompare(b.id)),
+  };
+}
+
+describeEachDb('POST /ingest', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('records a full run with its steps, rollups and computed cost', async () => {
+    const res = await t.request('POST', '/api/v1/ingest', { events: fullRun('full-1') });
+    expect(res.statusCode).toBe(200);
+    expect(json(res)).toEqual({ accepted: 7, rejected: 0 });
+    const { run, steps } = await snapshot(t, 'full-1');
+    expect(run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      trigger: 'api',
+      source: 'n8n',
+      input: { pr: 42 },
+      output: { verdict: 'ok' },
+      metadata: { pr_title: 'Fix it' },
+      tags: ['ci'],
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:01.000Z',
+      duration_ms: 1000,
+      step_count: 2,
+      error_count: 1,
+      llm_calls: 1,
+      tool_calls: 1,
+      input_tokens: 1200,
+      output_tokens: 300,
+      total_tokens: 1500,
+      model: 'gpt-4o-mini',
+    });
+    // gpt-4o-mini: 1200 * $0.15/M + 300 * $0.60/M
+    expect(run.cost_usd).toBeCloseTo(0.00036, 9);
+    expect(steps).toHaveLength(2);
+    expect(steps[0]).toMatchObject({
+      type: 'llm',
+      status: 'succeeded',
+      duration_ms: 500,
+      output: 'plan text',
+    });
+    expect(steps[1]).toMatchObject({
+      type: 'tool',
+      status: 'failed',
+      parent_step_id: 'full-1-s1',
+      error: { message: 'timeout talking to GitHub' },
+    });
+  });
+
+  it('changes nothing when the same batch is sent twice', async () => {
+    await t.request('POST', '/api/v1/ingest', { events: fullRun('twice-1') });
+    const first = await snapshot(t, 'twice-1');
+    const again = await t.request('POST', '/api/v1/ingest', { events: fullRun('twice-1') });
+    expect(again.statusCode).toBe(200);
+    expect(await snapshot(t, 'twice-1')).toEqual(first);
+  });
+
+  it('gives the same run when events arrive in reverse order', async () => {
+    await t.request('POST', '/api/v1/ingest', { events: fullRun('order-fwd', 'order-agent') });
+    const reversed = fullRun('order-rev', 'order-agent').reverse();
+    expect((await t.request('POST', '/api/v1/ingest', { events: reversed })).statusCode).toBe(200);
+    const fwd = await snapshot(t, 'order-fwd');
+    const rev = await snapshot(t, 'order-rev');
+    // seq is the arrival order (unless the caller gives one), so it alone may differ
+    const strip = (s: typeof fwd) =>
+      JSON.parse(
+        JSON.stringify({ ...s, steps: s.steps.map(({ seq: _seq, ...rest }) => rest) })
+          .replaceAll('order-fwd', 'X')
+          .replaceAll('order-rev', 'X'),
+      ) as unknown;
+    expect(strip(rev)).toEqual(strip(fwd));
+  });
+
+  it('keeps a terminal run terminal when a late event arrives', async () => {
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.end', run: { id: 'late-1', agent_id: 'a', status: 'cancelled' } }],
+    });
+    await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'late-1' } },
+        { type: 'run.end', run: { id: 'late-1', status: 'succeeded' } },
+        { type: 'step.end', step: { id: 'late-s', run_id: 'late-1', type: 'tool' } },
+      ],
+    });
+    const { run, steps } = await snapshot(t, 'late-1');
+    expect(run.status).toBe('cancelled');
+    expect(steps.map((s) => s.id)).toEqual(['late-s']);
+    expect(run.step_count).toBe(1);
+  });
+
+  it('maps status aliases', async () => {
+    const events = [
+      ['alias-1', 'completed', 'succeeded'],
+      ['alias-2', 'max_steps', 'failed'],
+      ['alias-3', 'timeout', 'timed_out'],
+      ['alias-4', 'canceled', 'cancelled'],
+      ['alias-5', 'stopped', 'cancelled'],
+      ['alias-6', 'error', 'failed'],
+    ] as const;
+    await t.request('POST', '/api/v1/ingest', {
+      events: events.map(([id, status]) => ({
+        type: 'run.end',
+        run: { id, agent_id: 'a', status },
+      })),
+    });
+    for (const [id, , expected] of events) {
+      expect((await findRun(t.ctx.db, 'default', id))?.status).toBe(expected);
+    }
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'alias-7', agent_id: 'a', status: 'pending' } }],
+    });
+    expect((await findRun(t.ctx.db, 'default', 'alias-7'))?.status).toBe('queued');
+  });
+
+  it('keeps rollups right with 20 concurrent writers to one run', async () => {
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'conc-1', agent_id: 'conc' } }],
+    });
+    const writers = Array.from({ length: 20 }, (_, w) =>
+      t.request('POST', '/api/v1/ingest', {
+        events: Array.from({ length: 5 }, (_, i) => ({
+          type: 'step.end',
+          step: {
+            id: `w${w}-s${i}`,
+            run_id: 'conc-1',
+            type: i % 2 ? 'tool' : 'llm',
+            status: i === 4 ? 'failed' : 'succeeded',
+            input_tokens: 10,
+            output_tokens: 1,
+            cost_usd: 0.001,
+          },
+        })),
+      }),
+    );
+    const answers = await Promise.all(writers);
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(200));
+    const run = toRun((await findRun(t.ctx.db, 'default', 'conc-1'))!);
+    expect(run).toMatchObject({
+      step_count: 100,
+      error_count: 20,
+      llm_calls: 60,
+      tool_calls: 40,
+      input_tokens: 1000,
+      output_tokens: 100,
+    });
+    expect(run.cost_usd).toBeCloseTo(0.1, 9);
+  });
+
+  it('rejects an invalid event with its own error and keeps the valid ones', async () => {
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'mixed-1', agent_id: 'a' } },
+        { type: 'run.start', run: { id: 'bad id with spaces' } },
+        { type: 'step.end', step: { id: 's', run_id: 'mixed-1', input_tokens: -5 } },
+        { type: 'nope' },
+        { type: 'run.end', run: { id: 'mixed-1', status: 'weird' } },
+        { type: 'run.end', run: { id: 'mixed-1', status: 'ok' } },
+      ],
+    });
+    expect(res.statusCode).toBe(207);
+    const body = json<{
+      accepted: number;
+      rejected: number;
+      results: {
+        index: number;
+        ok: boolean;
+        error?: { message: string; details: { field: string }[] };
+      }[];
+    }>(res);
+    expect(body.accepted).toBe(2);
+    expect(body.rejected).toBe(4);
+    expect(body.results.map((r) => r.ok)).toEqual([true, false, false, false, false, true]);
+    expect(body.results[1]?.error?.details[0]?.field).toBe('events.1.run.id');
+    expect(body.results[2]?.error?.details[0]?.field).toBe('events.2.step.input_tokens');
+    expect(body.results[3]?.error?.details[0]?.field).toBe('events.3.type');
+    expect(body.results[4]?.error?.message).toContain('events.4.run.status');
+    expect((await findRun(t.ctx.db, 'default', 'mixed-1'))?.status).toBe('succeeded');
+    expect(await listSteps(t.ctx.db, 'default', 'mixed-1')).toHaveLength(0);
+  });
+
+  it('rejects a malformed body, writing nothing', async () => {
+    const cases: [unknown, string][] = [
+      [{}, 'body.events'],
+      [{ events: [] }, 'body.events'],
+      [{ events: Array(1001).fill({ type: 'run.heartbeat', run: { id: 'x' } }) }, 'body.events'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await t.request('POST', '/api/v1/ingest', body);
+      expect(res.statusCode).toBe(400);
+      const err = json<{ error: { code: string; details: { field: string }[] } }>(res).error;
+      expect(err.code).toBe('invalid_input');
+      expect(err.details[0]?.field).toBe(field);
+    }
+    const broken = await t.request('POST', '/api/v1/ingest', '{"events": [');
+    expect(broken.statusCode).toBe(400);
+    expect(json<{ error: { code: string } }>(broken).error.code).toBe('invalid_input');
+  });
+
+  it('stores an oversized field truncated with a marker and its size', async () => {
+    const big = 'x'.repeat(1_200_000);
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'big-1', agent_id: 'a', input: { text: big } } }],
+    });
+    expect(res.statusCode).toBe(200);
+    const run = toRun((await findRun(t.ctx.db, 'default', 'big-1'))!);
+    expect(run.input).toMatchObject({ __runlog_truncated__: true, original_size: big.length + 11 });
+    expect(JSON.stringify(run.input).length).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('requires a write key', async () => {
+    const body = { events: [{ type: 'run.start', run: { id: 'auth-1', agent_id: 'a' } }] };
+    expect((await t.request('POST', '/api/v1/ingest', body, null)).statusCode).toBe(401);
+    expect((await t.request('POST', '/api/v1/ingest', body, 'rl_wrong')).statusCode).toBe(401);
+    const created = json<{ key: string }>(
+      await t.request('POST', '/api/v1/keys', { scope: 'read' }),
+    );
+    const res = await t.request('POST', '/api/v1/ingest', body, created.key);
+    expect(res.statusCode).toBe(403);
+    expect(json<{ error: { code: string } }>(res).error.code).toBe('forbidden');
+    expect(await findRun(t.ctx.db, 'default', 'auth-1')).toBeUndefined();
+  });
+});
+
+describeEachDb('REST recording sugar', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('starts, records steps of and ends a run', async () => {
+    const started = await t.request('POST', '/api/v1/runs', {
+      agent_id: 'rest-agent',
+      input: { q: 'hi' },
+      trigger: 'manual',
+    });
+    expect(started.statusCode).toBe(201);
+    const run = json<{ id: string; status: string; trigger: string }>(started);
+    expect(run).toMatchObject({ status: 'running', trigger: 'manual' });
+
+    const step = await t.request('POST', `/api/v1/runs/${run.id}/steps`, {
+      type: 'llm',
+      model: 'claude-sonnet-4-5-20250929',
+      input_tokens: 1_000_000,
+      output_tokens: 100_000,
+      cached_input_tokens: 500_000,
+      status: 'succeeded',
+    });
+    expect(step.statusCode).toBe(201);
+    // 500k uncached * $3/M + 500k cached * $0.30/M + 100k * $15/M
+    expect(json<{ cost_usd: number }>(step).cost_usd).toBeCloseTo(1.5 + 0.15 + 1.5, 9);
+
+    const ended = await t.request('PATCH', `/api/v1/runs/${run.id}`, {
+      status: 'failed',
+      error: { message: 'boom', type: 'Error' },
+    });
+    expect(ended.statusCode).toBe(200);
+    expect(json(ended)).toMatchObject({
+      status: 'failed',
+      error: { message: 'boom', type: 'Error' },
+      step_count: 1,
+    });
+  });
+
+  it('uses a project price override', async () => {
+    const put = await t.request('PUT', '/api/v1/prices/my-finetune', {
+      input_per_mtok: 1,
+      output_per_mtok: 2,
+    });
+    expect(put.statusCode).toBe(200);
+    const run = json<{ id: string }>(await t.request('POST', '/api/v1/runs', { agent_id: 'p' }));
+    const step = await t.request('POST', `/api/v1/runs/${run.id}/steps`, {
+      type: 'llm',
+      model: 'my-finetune-v3',
+      input_tokens: 1000,
+      output_tokens: 1000,
+      status: 'succeeded',
+    });
+    expect(json<{ cost_usd: number }>(step).cost_usd).toBeCloseTo(0.003, 9);
+  });
+
+  it('answers 404 for an unknown run and 400 naming the field', async () => {
+    expect((await t.request('PATCH', '/api/v1/runs/nope', { status: 'failed' })).statusCode).toBe(
+      404,
+    );
+    const bad = await t.request('POST', '/api/v1/runs', { agent_id: 'a', attempt: 0 });
+    expect(bad.statusCode).toBe(400);
+    expect(json<{ error: { details: { field: string }[] } }>(bad).error.details[0]?.field).toBe(
+      'body.attempt',
+    );
+  });
+});

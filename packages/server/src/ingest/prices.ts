@@ -1,0 +1,46 @@
+import { findPrice, type Price } from '@runlog/core';
+import type { Db } from '../db/database.js';
+
+const TTL_MS = 30_000;
+
+/**
+ * Model prices per project: the project's overrides over the built-in table. Overrides are
+ * cached for a short while so the write path reads them once per batch, not per step.
+ */
+export class PriceBook {
+  private readonly cache = new Map<string, { overrides: Map<string, Price>; expires: number }>();
+
+  constructor(private readonly db: Db) {}
+
+  /** Loads (or reuses) a project's overrides; call before `price` on the write path. */
+  async load(projectId: string): Promise<Map<string, Price>> {
+    const hit = this.cache.get(projectId);
+    if (hit && hit.expires > Date.now()) return hit.overrides;
+    const rows = await this.db.kysely
+      .selectFrom('model_prices')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .execute();
+    const overrides = new Map<string, Price>(
+      rows.map((r) => [
+        r.model,
+        {
+          input: r.input_per_mtok,
+          output: r.output_per_mtok,
+          cachedInput: r.cached_input_per_mtok,
+        },
+      ]),
+    );
+    this.cache.set(projectId, { overrides, expires: Date.now() + TTL_MS });
+    return overrides;
+  }
+
+  /** The price for a model in a project whose overrides are loaded. */
+  price(projectId: string, model: string): Price | undefined {
+    return findPrice(model, this.cache.get(projectId)?.overrides);
+  }
+
+  invalidate(projectId: string): void {
+    this.cache.delete(projectId);
+  }
+}

@@ -1,0 +1,258 @@
+import { sql, type Kysely } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Database, RunRow, StepRow } from '../db/schema.js';
+import { RollupDeltas } from '../stats/rollup.js';
+import { UNKNOWN_AGENT, stepContribution } from './apply.js';
+
+interface Tracked<T> {
+  before: T | undefined;
+  current: T | undefined;
+}
+
+const runKey = (projectId: string, id: string) => `${projectId}\u0000${id}`;
+const stepKey = (projectId: string, runId: string, id: string) =>
+  `${projectId}\u0000${runId}\u0000${id}`;
+
+/**
+ * The runs and steps one transaction reads and changes, held in memory and written once at
+ * the end. Step writes update their run's rollups (counts, tokens, cost) here, in the same
+ * transaction; run writes update the stats rollup tables.
+ *
+ * On PostgreSQL, `lockRuns` takes a transaction-scoped advisory lock per run id (in a fixed
+ * order, so writers never deadlock), which also covers runs that do not exist yet.
+ */
+export class UnitOfWork {
+  private readonly runs = new Map<string, Tracked<RunRow>>();
+  private readonly steps = new Map<string, Tracked<StepRow>>();
+  private readonly deletedRuns: RunRow[] = [];
+
+  constructor(
+    readonly trx: Kysely<Database>,
+    readonly db: Db,
+  ) {}
+
+  /** Locks (PostgreSQL) and loads the given runs of a project. */
+  async loadRuns(projectId: string, ids: Iterable<string>): Promise<void> {
+    const missing = [...new Set(ids)].filter((id) => !this.runs.has(runKey(projectId, id))).sort();
+    if (missing.length === 0) return;
+    if (this.db.dialect === 'postgres') {
+      const keys = missing.map((id) => `${projectId}/${id}`);
+      await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k ORDER BY h) AS locks`.execute(
+        this.trx,
+      );
+    }
+    for (let i = 0; i < missing.length; i += 500) {
+      const chunk = missing.slice(i, i + 500);
+      const rows = await this.trx
+        .selectFrom('runs')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('id', 'in', chunk)
+        .execute();
+      const found = new Map(rows.map((r) => [r.id, r]));
+      for (const id of chunk) {
+        const row = found.get(id);
+        this.runs.set(runKey(projectId, id), { before: row, current: row });
+      }
+    }
+  }
+
+  /** Loads the given steps (runs must be loaded first). */
+  async loadSteps(
+    projectId: string,
+    keys: Iterable<{ run_id: string; id: string }>,
+  ): Promise<void> {
+    const byRun = new Map<string, Set<string>>();
+    for (const k of keys) {
+      if (this.steps.has(stepKey(projectId, k.run_id, k.id))) continue;
+      let set = byRun.get(k.run_id);
+      if (!set) byRun.set(k.run_id, (set = new Set()));
+      set.add(k.id);
+    }
+    for (const [runId, ids] of byRun) {
+      const all = [...ids];
+      for (let i = 0; i < all.length; i += 500) {
+        const chunk = all.slice(i, i + 500);
+        const rows = await this.trx
+          .selectFrom('steps')
+          .selectAll()
+          .where('project_id', '=', projectId)
+          .where('run_id', '=', runId)
+          .where('id', 'in', chunk)
+          .execute();
+        const found = new Map(rows.map((r) => [r.id, r]));
+        for (const id of chunk) {
+          const row = found.get(id);
+          this.steps.set(stepKey(projectId, runId, id), { before: row, current: row });
+        }
+      }
+    }
+  }
+
+  getRun(projectId: string, id: string): RunRow | undefined {
+    const t = this.runs.get(runKey(projectId, id));
+    if (!t) throw new Error(`run ${id} was not loaded in this unit of work`);
+    return t.current;
+  }
+
+  putRun(row: RunRow): void {
+    const key = runKey(row.project_id, row.id);
+    const t = this.runs.get(key);
+    if (!t) throw new Error(`run ${row.id} was not loaded in this unit of work`);
+    t.current = row;
+  }
+
+  /** Deletes a loaded run and its steps at flush, taking it out of the rollups. */
+  deleteRun(projectId: string, id: string): void {
+    const t = this.runs.get(runKey(projectId, id));
+    if (!t?.current) return;
+    this.deletedRuns.push(t.current);
+    t.current = undefined;
+  }
+
+  getStep(projectId: string, runId: string, id: string): StepRow | undefined {
+    const t = this.steps.get(stepKey(projectId, runId, id));
+    if (!t) throw new Error(`step ${id} was not loaded in this unit of work`);
+    return t.current;
+  }
+
+  /**
+   * Stores a step and moves its run's rollups by the difference between the step's old
+   * and new contribution, so replays and updates never count twice.
+   */
+  putStep(row: StepRow, run: RunRow): RunRow {
+    const key = stepKey(row.project_id, row.run_id, row.id);
+    const t = this.steps.get(key);
+    if (!t) throw new Error(`step ${row.id} was not loaded in this unit of work`);
+    const old = stepContribution(t.current);
+    const now = stepContribution(row);
+    t.current = row;
+    const next: RunRow = {
+      ...run,
+      step_count: run.step_count + now.step_count - old.step_count,
+      error_count: run.error_count + now.error_count - old.error_count,
+      llm_calls: run.llm_calls + now.llm_calls - old.llm_calls,
+      tool_calls: run.tool_calls + now.tool_calls - old.tool_calls,
+      input_tokens: run.input_tokens + now.input_tokens - old.input_tokens,
+      output_tokens: run.output_tokens + now.output_tokens - old.output_tokens,
+      cost_nanos: run.cost_nanos + now.cost_nanos - old.cost_nanos,
+    };
+    if (next.model === null && row.type === 'llm' && row.model) next.model = row.model;
+    if (
+      next.step_count !== run.step_count ||
+      next.error_count !== run.error_count ||
+      next.input_tokens !== run.input_tokens ||
+      next.output_tokens !== run.output_tokens ||
+      next.cost_nanos !== run.cost_nanos ||
+      next.llm_calls !== run.llm_calls ||
+      next.tool_calls !== run.tool_calls ||
+      next.model !== run.model
+    ) {
+      next.updated_at = Math.max(run.updated_at, row.updated_at);
+      this.putRun(next);
+      return next;
+    }
+    return run;
+  }
+
+  /** Writes every changed row; returns what changed, for publishing after commit. */
+  async flush(): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
+    const changedRuns: RunRow[] = [];
+    const changedSteps: StepRow[] = [];
+    const rollups = new RollupDeltas();
+    for (const t of this.runs.values()) {
+      if (t.current && t.current !== t.before) {
+        changedRuns.push(t.current);
+        rollups.change(t.before, t.current);
+      }
+    }
+    for (const t of this.steps.values()) {
+      if (t.current && t.current !== t.before) changedSteps.push(t.current);
+    }
+    for (const run of this.deletedRuns) rollups.change(run, undefined);
+
+    await this.ensureAgents(changedRuns);
+    await upsertRows(this.trx, 'steps', changedSteps, ['project_id', 'run_id', 'id']);
+    await upsertRows(this.trx, 'runs', changedRuns, ['project_id', 'id']);
+    for (const run of this.deletedRuns) {
+      await this.trx
+        .deleteFrom('steps')
+        .where('project_id', '=', run.project_id)
+        .where('run_id', '=', run.id)
+        .execute();
+      await this.trx
+        .deleteFrom('runs')
+        .where('project_id', '=', run.project_id)
+        .where('id', '=', run.id)
+        .execute();
+    }
+    if (!rollups.empty) await rollups.flush(this.trx);
+    for (const t of this.runs.values()) t.before = t.current;
+    for (const t of this.steps.values()) t.before = t.current;
+    const deleted = this.deletedRuns.splice(0);
+    return { runs: changedRuns, steps: changedSteps, deleted };
+  }
+
+  /** Agents are created on first use. */
+  private async ensureAgents(runs: RunRow[]): Promise<void> {
+    const seen = new Map<string, { project_id: string; id: string; at: number }>();
+    for (const r of runs) {
+      const key = `${r.project_id}\u0000${r.agent_id}`;
+      if (!seen.has(key))
+        seen.set(key, { project_id: r.project_id, id: r.agent_id, at: r.updated_at });
+    }
+    if (seen.size === 0) return;
+    const rows = [...seen.values()].map((a) => ({
+      project_id: a.project_id,
+      id: a.id,
+      name: a.id === UNKNOWN_AGENT ? 'Unknown agent' : a.id,
+      description: null,
+      schedule_cron: null,
+      schedule_tz: null,
+      schedule_next_at: null,
+      timeout_ms: null,
+      metadata: '{}',
+      created_at: a.at,
+      updated_at: a.at,
+    }));
+    rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    await this.trx
+      .insertInto('agents')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
+      .execute();
+  }
+}
+
+type UpsertTable = 'runs' | 'steps';
+
+// SQLite allows 32766 bound parameters per statement; runs have 40 columns
+const CHUNK = 400;
+
+async function upsertRows<T extends UpsertTable>(
+  trx: Kysely<Database>,
+  table: T,
+  rows: (T extends 'runs' ? RunRow : StepRow)[],
+  keys: string[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const first = rows[0] as Record<string, unknown>;
+  const columns = Object.keys(first).filter((c) => !keys.includes(c));
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK);
+    await trx
+      .insertInto(table)
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one generic upsert for both row types
+      .values(chunk as any)
+      .onConflict((oc) =>
+        oc
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- column names come from the row itself
+          .columns(keys as any)
+          .doUpdateSet(
+            // eslint-disable-next-line @typescript-eslint/no-explicit-any -- every non-key column takes the new value
+            Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])) as any,
+          ),
+      )
+      .execute();
+  }
+}

@@ -1,0 +1,41 @@
+import type { Run, Step } from '@runlog/core';
+
+/** A committed change, as the hub carries it between the write path and subscribers. */
+export type HubEvent =
+  | { kind: 'run'; projectId: string; run: Run }
+  | { kind: 'step'; projectId: string; step: Step; agentId: string };
+
+export type HubListener = (event: HubEvent) => void;
+
+/**
+ * The in-process event hub. The write path publishes here only after commit; WebSocket
+ * connections and other listeners (on PostgreSQL, the LISTEN/NOTIFY bridge) subscribe.
+ */
+export class EventHub {
+  private readonly listeners = new Set<HubListener>();
+
+  subscribe(listener: HubListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Delivers to local listeners only. */
+  deliver(event: HubEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // a failing subscriber must never break the write path that published
+      }
+    }
+  }
+
+  /** Publishes a committed change: to local listeners and, when bridged, to other instances. */
+  publish(event: HubEvent): void {
+    this.deliver(event);
+    this.onPublish?.(event);
+  }
+
+  /** Set by a cross-instance bridge (PostgreSQL NOTIFY). */
+  onPublish: ((event: HubEvent) => void) | undefined;
+}

@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { describe, inject } from 'vitest';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { ServerConfigInput } from '../src/config.js';
+import { closeContext, createContext, startServer, type RunningServer } from '../src/server.js';
+import { buildApp } from '../src/app.js';
+import type { AppContext } from '../src/context.js';
+import type { DialectName } from '../src/db/database.js';
+
+export const PG_BASE_URL =
+  process.env.RUNLOG_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** The dialects this run covers: RUNLOG_TEST_DB=sqlite|postgres|all (default all). */
+export function dialects(): DialectName[] {
+  const want = process.env.RUNLOG_TEST_DB ?? 'all';
+  if (want === 'sqlite') return ['sqlite'];
+  if (want === 'postgres') return ['postgres'];
+  return ['sqlite', 'postgres'];
+}
+
+/**
+ * Runs a suite once per dialect. Without a reachable PostgreSQL (and unless it is
+ * required), the PostgreSQL copy is reported as skipped, never silently passed.
+ * @example describeEachDb('runs API', (dialect) => { it('...', async () => { ... }) })
+ */
+export function describeEachDb(name: string, body: (dialect: DialectName) => void): void {
+  for (const dialect of dialects()) {
+    const available = dialect === 'sqlite' || inject('pgAvailable');
+    (available ? describe : describe.skip)(`${name} [${dialect}]`, () => body(dialect));
+  }
+}
+
+/** A fresh database for one test file: a temp SQLite file or a new PostgreSQL schema. */
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+export function freshDatabase(dialect: DialectName): TestDatabase {
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-test-'));
+    return {
+      url: join(dir, 'runlog.db'),
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `rt_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const sep = PG_BASE_URL.includes('?') ? '&' : '?';
+  return {
+    url: `${PG_BASE_URL}${sep}schema=${schema}`,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: PG_BASE_URL });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+/** A 40+ character admin key every test server starts with. */
+export const TEST_ADMIN_KEY = 'rl_test_admin_key_0123456789abcdefghijklmnop';
+
+export interface TestApp {
+  app: FastifyInstance;
+  ctx: AppContext;
+  adminKey: string;
+  /** `app.inject` with the admin key (or `key`) and JSON in and out. */
+  request(
+    method: string,
+    url: string,
+    body?: unknown,
+    key?: string | null,
+  ): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+/** An in-process app (no socket) on a fresh database of `dialect`. */
+export async function createTestApp(
+  dialect: DialectName,
+  config: Partial<ServerConfigInput> = {},
+): Promise<TestApp> {
+  const database = freshDatabase(dialect);
+  const { ctx } = await createContext({
+    db: database.url,
+    port: 0,
+    host: '127.0.0.1',
+    retentionDays: 30,
+    adminKey: TEST_ADMIN_KEY,
+    logLevel: 'silent',
+    background: false,
+    ...config,
+  });
+  const app = await buildApp(ctx);
+  await app.ready();
+  return {
+    app,
+    ctx,
+    adminKey: TEST_ADMIN_KEY,
+    request: (method, url, body, key = TEST_ADMIN_KEY) =>
+      app.inject({
+        method: method as 'GET',
+        url,
+        headers: {
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined
+          ? { payload: typeof body === 'string' ? body : JSON.stringify(body) }
+          : {}),
+      }),
+    close: async () => {
+      await closeContext(ctx, app);
+      await database.drop();
+    },
+  };
+}
+
+/** A real listening server (for WebSocket, SDK, CLI and browser tests) on a fresh database. */
+export async function startTestServer(
+  dialect: DialectName,
+  config: Partial<ServerConfigInput> = {},
+): Promise<RunningServer & { adminKey: string; dbUrl: string; drop(): Promise<void> }> {
+  const database = freshDatabase(dialect);
+  const server = await startServer({
+    db: database.url,
+    port: 0,
+    host: '127.0.0.1',
+    retentionDays: 30,
+    adminKey: TEST_ADMIN_KEY,
+    logLevel: 'silent',
+    ...config,
+  });
+  return {
+    ...server,
+    adminKey: TEST_ADMIN_KEY,
+    dbUrl: database.url,
+    drop: () => database.drop(),
+    close: async () => {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Parses a JSON response body. */
+export function json<T = Record<string, unknown>>(res: LightMyRequestResponse): T {
+  return res.json() as T;
+}

@@ -1,0 +1,25 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const core = fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url));
+const sdk = fileURLToPath(new URL('./packages/sdk/src/index.ts', import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // tests run against the sources, not the last build
+    alias: { '@runlog/core': core, '@runlog/sdk': sdk },
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.{ts,tsx}', 'packages/*/test/**/*.test.{ts,tsx}'],
+    globalSetup: ['./packages/server/test/global-setup.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    coverage: {
+      provider: 'v8',
+      include: ['packages/core/src/**', 'packages/server/src/**', 'packages/sdk/src/**'],
+      exclude: ['**/*.test.ts'],
+      reporter: ['text-summary', 'text'],
+    },
+  },
+});
