@@ -88,14 +88,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // client-side routes (/agents/x/runs/y, /login) get the app shell
     app.get('/*', (request, reply) => {
       if (request.url.startsWith('/api/')) {
-        return reply
-          .status(404)
-          .send({
-            error: {
-              code: 'not_found',
-              message: `no route ${request.method} ${request.url.split('?')[0]}`,
-            },
-          });
+        return reply.status(404).send({
+          error: {
+            code: 'not_found',
+            message: `no route ${request.method} ${request.url.split('?')[0]}`,
+          },
+        });
       }
       return reply.type('text/html').sendFile('index.html');
     });

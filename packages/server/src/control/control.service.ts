@@ -1,0 +1,170 @@
+import {
+  isTerminalStatus,
+  newId,
+  type EnqueueRunBody,
+  type Run,
+  type RunStatus,
+  type RunTrigger,
+} from '@runlog/core';
+import type { AppContext } from '../context.js';
+import type { RunRow } from '../db/schema.js';
+import { AppError } from '../http/errors.js';
+import { encodeJson, newRunRow } from '../ingest/apply.js';
+import { toRun } from '../runs/runs.mapper.js';
+
+export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger'> {
+  trigger?: RunTrigger;
+  retry_of?: string | null;
+  attempt?: number;
+  parent_run_id?: string | null;
+}
+
+/** When a run of this agent runs out of time, counted from `from`; null without a timeout. */
+export async function agentDeadline(
+  ctx: AppContext,
+  projectId: string,
+  agentId: string,
+  from: number,
+): Promise<number | null> {
+  const agent = await ctx.db.kysely
+    .selectFrom('agents')
+    .select('timeout_ms')
+    .where('project_id', '=', projectId)
+    .where('id', '=', agentId)
+    .executeTakeFirst();
+  return agent?.timeout_ms ? from + agent.timeout_ms : null;
+}
+
+/**
+ * Queues a run for a worker. With a caller-supplied id that already exists for the same
+ * agent, answers that run (the call is idempotent); for another agent, 409.
+ */
+export async function enqueueRun(
+  ctx: AppContext,
+  projectId: string,
+  agentId: string,
+  opts: EnqueueOptions,
+): Promise<{ run: Run; created: boolean }> {
+  const id = opts.id ?? newId();
+  const now = Date.now();
+  const deadline = await agentDeadline(ctx, projectId, agentId, now);
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, [id]);
+    const existing = uow.getRun(projectId, id);
+    if (existing) {
+      if (existing.agent_id !== agentId)
+        throw new AppError('conflict', `run ${id} already exists for agent ${existing.agent_id}`);
+      return { run: toRun(existing), created: false };
+    }
+    const row: RunRow = {
+      ...newRunRow(projectId, id, now),
+      agent_id: agentId,
+      status: 'queued',
+      trigger: opts.trigger ?? 'api',
+      source: opts.source ?? null,
+      triggered_by: opts.triggered_by ?? null,
+      user_id: opts.user_id ?? null,
+      thread_id: opts.thread_id ?? null,
+      retry_of: opts.retry_of ?? null,
+      parent_run_id: opts.parent_run_id ?? null,
+      attempt: opts.attempt ?? 1,
+      input: opts.input === undefined ? null : encodeJson(opts.input, env.maxFieldBytes),
+      tags: JSON.stringify(opts.tags ?? []),
+      metadata: JSON.stringify(opts.metadata ?? {}),
+      queued_at: now,
+      sort_at: now,
+      deadline_at: deadline,
+    };
+    uow.putRun(row);
+    return { run: toRun(row), created: true };
+  });
+}
+
+/**
+ * Stop. A queued run is cancelled at once; a running one gets `cancel_requested_at`, which
+ * its worker sees (WebSocket or next heartbeat) and confirms by ending the run `cancelled`;
+ * the control plane forces `cancelled` after the grace period. A finished run answers 409.
+ */
+export async function cancelRun(ctx: AppContext, projectId: string, runId: string): Promise<Run> {
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, [runId]);
+    const run = uow.getRun(projectId, runId);
+    if (!run) throw AppError.notFound('run', runId);
+    const status = run.status as RunStatus;
+    if (isTerminalStatus(status))
+      throw new AppError('conflict', `run ${runId} already ended ${status}`);
+    let next: RunRow;
+    if (status === 'queued') {
+      next = {
+        ...run,
+        status: 'cancelled',
+        cancel_requested_at: env.now,
+        ended_at: env.now,
+        duration_ms: run.started_at !== null ? env.now - run.started_at : null,
+        lease_expires_at: null,
+        error: JSON.stringify({ message: 'cancelled before it started', type: 'Cancelled' }),
+        updated_at: env.now,
+      };
+    } else if (run.cancel_requested_at === null) {
+      next = { ...run, cancel_requested_at: env.now, updated_at: env.now };
+    } else {
+      return toRun(run);
+    }
+    uow.putRun(next);
+    return toRun(next);
+  });
+}
+
+/** Retry: a new queued run of the same agent, input and thread, linked by `retry_of`. */
+export async function retryRun(
+  ctx: AppContext,
+  projectId: string,
+  runId: string,
+  by?: { source?: string; triggered_by?: string },
+): Promise<Run> {
+  const source = await ctx.db.kysely
+    .selectFrom('runs')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('id', '=', runId)
+    .executeTakeFirst();
+  if (!source) throw AppError.notFound('run', runId);
+  if (!isTerminalStatus(source.status as RunStatus)) {
+    throw new AppError(
+      'conflict',
+      `run ${runId} is still ${source.status}; stop it or wait for it to end before retrying`,
+    );
+  }
+  const { run } = await enqueueRun(ctx, projectId, source.agent_id, {
+    trigger: 'retry',
+    retry_of: source.id,
+    attempt: source.attempt + 1,
+    parent_run_id: source.parent_run_id,
+    ...(source.input !== null ? { input: JSON.parse(source.input) as unknown } : {}),
+    ...(source.thread_id !== null ? { thread_id: source.thread_id } : {}),
+    ...(source.user_id !== null ? { user_id: source.user_id } : {}),
+    ...(by?.source
+      ? { source: by.source }
+      : source.source !== null
+        ? { source: source.source }
+        : {}),
+    ...(by?.triggered_by ? { triggered_by: by.triggered_by } : {}),
+    tags: JSON.parse(source.tags) as string[],
+    metadata: JSON.parse(source.metadata) as Record<string, unknown>,
+  });
+  return run;
+}
+
+/** Deletes a run and its steps; `false` when the project has no such run. */
+export async function deleteRun(
+  ctx: AppContext,
+  projectId: string,
+  runId: string,
+): Promise<boolean> {
+  return ctx.writer.transact(async (uow) => {
+    await uow.loadRuns(projectId, [runId]);
+    if (!uow.getRun(projectId, runId)) return false;
+    uow.deleteRun(projectId, runId);
+    return true;
+  });
+}
