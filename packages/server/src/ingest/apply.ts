@@ -207,7 +207,7 @@ export function implicitRun(projectId: string, id: string, env: ApplyEnv): RunRo
 
 /** Keeps a run alive: extends its lease. Unknown runs are not created by a heartbeat. */
 export function applyHeartbeat(current: RunRow, env: ApplyEnv): RunRow {
-  if (current.status !== 'running') return current;
+  if (current.status !== 'running' || current.worker_id !== null) return current;
   return {
     ...current,
     last_heartbeat_at: env.now,
@@ -226,7 +226,9 @@ function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunR
     row.lease_expires_at = null;
   }
   if (before && sameRun(before, row)) return before;
-  if (row.status === 'running') {
+  // a claimed run's lease belongs to its worker's heartbeats: events must not stretch it, or a
+  // dead worker's run would live for the default lease instead of the one it claimed with
+  if (row.status === 'running' && row.worker_id === null) {
     row.lease_expires_at = Math.max(row.lease_expires_at ?? 0, env.now + env.leaseMs);
   }
   row.updated_at = env.now;
