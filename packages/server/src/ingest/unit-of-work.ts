@@ -71,6 +71,13 @@ export class UnitOfWork {
     }
     for (const [runId, ids] of byRun) {
       const all = [...ids];
+      // a run not yet stored has no stored steps: a step arriving first creates its run
+      const run = this.runs.get(runKey(projectId, runId));
+      if (run && run.before === undefined) {
+        for (const id of all)
+          this.steps.set(stepKey(projectId, runId, id), { before: undefined, current: undefined });
+        continue;
+      }
       for (let i = 0; i < all.length; i += 500) {
         const chunk = all.slice(i, i + 500);
         const rows = await this.trx

@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BENCH_KEY = 'rl_bench_admin_key_0123456789abcdefghijklmn';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `runlog-bench-${prefix}-`));
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  /** Peak resident memory seen so far (sampled from /proc), in MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Starts the built server (`runlog serve`) in its own process, as users run it. */
+export async function startServerProcess(
+  db: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'packages/server/bin/runlog.js'), 'serve', '--db', db, '--port', String(port)],
+    {
+      env: { ...process.env, RUNLOG_ADMIN_KEY: BENCH_KEY, RUNLOG_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening on')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  let peak = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssOf(child.pid!));
+  }, 100);
+  return {
+    url,
+    child,
+    peakRssMb: () => Math.max(peak, rssOf(child.pid!)),
+    stop: async () => {
+      clearInterval(sampler);
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}

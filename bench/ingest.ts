@@ -1,0 +1,190 @@
+/**
+ * POST /ingest throughput against the raw better-sqlite3 insert rate of the same rows, both
+ * measured in this run. Prints JSON.
+ *   npx tsx bench/ingest.ts [batches]
+ */
+import { join } from 'node:path';
+import { openDatabase } from '../packages/server/src/db/database.js';
+import { migrateToLatest } from '../packages/server/src/db/migrate.js';
+import { BENCH_KEY, startServerProcess, tempDir } from './common.js';
+
+const BATCHES = Number(process.argv[2] ?? 400);
+const EVENTS_PER_BATCH = 100;
+const CONCURRENCY = 16;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+function batch(b: number): unknown[] {
+  const runId = `bench-run-${b}`;
+  const events: unknown[] = [
+    {
+      type: 'run.start',
+      run: {
+        id: runId,
+        agent_id: `agent-${b % 20}`,
+        input: { task: 'triage', n: b },
+        started_at: T0 + b,
+      },
+    },
+  ];
+  for (let i = 0; i < EVENTS_PER_BATCH - 2; i++) {
+    events.push({
+      type: 'step.end',
+      step: {
+        id: `s${i}`,
+        run_id: runId,
+        type: i % 2 ? 'tool' : 'llm',
+        name: i % 2 ? 'search' : 'plan',
+        model: i % 2 ? undefined : 'gpt-4o-mini',
+        input_tokens: 100,
+        output_tokens: 20,
+        input: { q: 'what is the weather like' },
+        output: 'a short answer of some length',
+        started_at: T0 + b + i,
+        ended_at: T0 + b + i + 1,
+      },
+    });
+  }
+  events.push({
+    type: 'run.end',
+    run: { id: runId, status: 'succeeded', output: { ok: true }, ended_at: T0 + b + 1000 },
+  });
+  return events;
+}
+
+/** The same rows written by hand: prepared inserts, one transaction per 100 rows. */
+async function rawBaseline(rows: number): Promise<number> {
+  const dir = tempDir('raw');
+  const db = await openDatabase(join(dir, 'raw.db'));
+  await migrateToLatest(db);
+  const sqlite = db.sqlite!;
+  sqlite
+    .prepare("INSERT INTO projects (id, name, retention_days, created_at) VALUES ('p', 'p', 30, 0)")
+    .run();
+  const insert = sqlite.prepare(
+    `INSERT INTO steps (project_id, run_id, id, parent_step_id, seq, type, name, status, started_at, ended_at, duration_ms, input, output, error, model, provider, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, metadata, created_at, updated_at)
+     VALUES ('p', ?, ?, NULL, ?, ?, ?, 'succeeded', ?, ?, 1, ?, ?, NULL, ?, NULL, 100, 20, NULL, NULL, 27000, '{}', ?, ?)`,
+  );
+  const tx = sqlite.transaction((b: number) => {
+    for (let i = 0; i < 100; i++) {
+      insert.run(
+        `raw-${b}`,
+        `s${i}`,
+        i,
+        i % 2 ? 'tool' : 'llm',
+        'plan',
+        T0 + i,
+        T0 + i + 1,
+        JSON.stringify({ q: 'what is the weather like' }),
+        JSON.stringify('a short answer of some length'),
+        i % 2 ? null : 'gpt-4o-mini',
+        Date.now(),
+        Date.now(),
+      );
+    }
+  });
+  const start = process.hrtime.bigint();
+  const n = Math.ceil(rows / 100);
+  for (let b = 0; b < n; b++) tx(b);
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  await db.close();
+  return (n * 100) / secs;
+}
+
+async function ingest(): Promise<{
+  eventsPerSec: number;
+  committedSteps: number;
+  ackedSteps: number;
+  peakRssMb: number;
+}> {
+  const dir = tempDir('ingest');
+  const dbPath = join(dir, 'runlog.db');
+  const server = await startServerProcess(dbPath, 4791);
+  const bodies = Array.from({ length: BATCHES }, (_, b) => JSON.stringify({ events: batch(b) }));
+  // warm-up
+  for (let w = 0; w < 5; w++) {
+    await fetch(`${server.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: batch(1_000_000 + w) }),
+    });
+  }
+  let next = 0;
+  let acked = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const res = await fetch(`${server.url}/api/v1/ingest`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
+          body,
+        });
+        if (res.status !== 200)
+          throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+        await res.arrayBuffer();
+        acked += EVENTS_PER_BATCH - 2;
+      }
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  const peakRssMb = server.peakRssMb();
+  await server.stop();
+  const db = await openDatabase(dbPath);
+  const row = await db.kysely
+    .selectFrom('steps')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('run_id', 'like', 'bench-run-%')
+    .executeTakeFirstOrThrow();
+  await db.close();
+  const committed = Number(row.n) - 5 * (EVENTS_PER_BATCH - 2);
+  return {
+    eventsPerSec: (BATCHES * EVENTS_PER_BATCH) / secs,
+    committedSteps: committed,
+    ackedSteps: acked,
+    peakRssMb,
+  };
+}
+
+if (process.env.BENCH_LOAD_URL) {
+  // load only, against a server started elsewhere (for profiling)
+  const url = process.env.BENCH_LOAD_URL;
+  let next = 0;
+  const t = Date.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < BATCHES) {
+        const body = JSON.stringify({ events: batch(next++) });
+        const res = await fetch(`${url}/api/v1/ingest`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
+          body,
+        });
+        await res.arrayBuffer();
+      }
+    }),
+  );
+  console.log(
+    JSON.stringify({
+      events_per_sec: Math.round((BATCHES * EVENTS_PER_BATCH) / ((Date.now() - t) / 1000)),
+    }),
+  );
+  process.exit(0);
+}
+
+const raw = await rawBaseline(BATCHES * 100);
+const result = await ingest();
+console.log(
+  JSON.stringify({
+    bench: 'ingest',
+    batches: BATCHES,
+    events_per_batch: EVENTS_PER_BATCH,
+    concurrency: CONCURRENCY,
+    raw_rows_per_sec: Math.round(raw),
+    ingest_events_per_sec: Math.round(result.eventsPerSec),
+    ratio: Number((result.eventsPerSec / raw).toFixed(3)),
+    acked_steps: result.ackedSteps,
+    committed_steps: result.committedSteps,
+    server_peak_rss_mb: Math.round(result.peakRssMb),
+  }),
+);

@@ -1,0 +1,175 @@
+/**
+ * Read paths over a big history: the 20 latest runs of one agent and /runs/stats over 30 days,
+ * on 1,000,000 runs (SQLite). Prints JSON with p50/p99 latencies over HTTP and the server's RSS.
+ *   npx tsx bench/queries.ts [runs]
+ */
+import { join } from 'node:path';
+import http from 'node:http';
+import { openDatabase } from '../packages/server/src/db/database.js';
+import { migrateToLatest } from '../packages/server/src/db/migrate.js';
+import { RollupDeltas } from '../packages/server/src/stats/rollup.js';
+import type { RunRow } from '../packages/server/src/db/schema.js';
+import { newRunRow } from '../packages/server/src/ingest/apply.js';
+import { BENCH_KEY, percentile, startServerProcess, tempDir } from './common.js';
+
+const RUNS = Number(process.argv[2] ?? 1_000_000);
+const AGENTS = 50;
+const DAYS = 30;
+const STATUSES = [
+  'succeeded',
+  'succeeded',
+  'succeeded',
+  'succeeded',
+  'failed',
+  'timed_out',
+  'cancelled',
+  'succeeded',
+] as const;
+const TRIGGERS = ['api', 'schedule', 'manual', 'retry'] as const;
+
+/** Fills a database with `RUNS` finished runs spread over 30 days, rollups included. */
+async function generate(path: string): Promise<void> {
+  const db = await openDatabase(path, { sqliteSynchronous: 'NORMAL' });
+  await migrateToLatest(db);
+  const sqlite = db.sqlite!;
+  sqlite
+    .prepare(
+      "INSERT INTO projects (id, name, retention_days, created_at) VALUES ('default', 'Default', 3650, 0)",
+    )
+    .run();
+  const now = Date.now();
+  const span = DAYS * 86_400_000;
+  const proto = newRunRow('default', 'x', now);
+  const cols = Object.keys(proto);
+  const insert = sqlite.prepare(
+    `INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+  );
+  const rollups = new RollupDeltas();
+  let seed = 42;
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const tx = sqlite.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const started = now - span + Math.floor((i / RUNS) * span);
+      const duration = Math.floor(200 + rand() * rand() * 60_000);
+      const status = STATUSES[i % STATUSES.length]!;
+      const row: RunRow = {
+        ...proto,
+        id: `run-${String(i).padStart(8, '0')}`,
+        agent_id: `agent-${i % AGENTS}`,
+        status,
+        trigger: TRIGGERS[i % TRIGGERS.length]!,
+        input: '{"task":"triage"}',
+        output: status === 'succeeded' ? '{"ok":true}' : null,
+        error: status === 'failed' ? '{"message":"tool failed"}' : null,
+        started_at: started,
+        ended_at: started + duration,
+        duration_ms: duration,
+        step_count: 4,
+        llm_calls: 2,
+        tool_calls: 2,
+        input_tokens: 1000 + (i % 500),
+        output_tokens: 200 + (i % 100),
+        cost_nanos: 300_000 + (i % 1000),
+        sort_at: started,
+        created_at: started,
+        updated_at: started + duration,
+      };
+      insert.run(...cols.map((c) => row[c as keyof RunRow]));
+      rollups.change(undefined, row);
+    }
+  });
+  for (let i = 0; i < RUNS; i += 20_000) tx(i, Math.min(RUNS, i + 20_000));
+  const agents = sqlite.prepare(
+    "INSERT INTO agents (project_id, id, name, metadata, created_at, updated_at) VALUES ('default', ?, ?, '{}', 0, 0)",
+  );
+  for (let a = 0; a < AGENTS; a++) agents.run(`agent-${a}`, `agent-${a}`);
+  await db.kysely.transaction().execute((trx) => rollups.flush(trx));
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  sqlite.exec('ANALYZE');
+  await db.close();
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent, headers: { authorization: `Bearer ${BENCH_KEY}` } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Sequential requests over one keep-alive connection; the first 50 warm up. */
+async function latencies(
+  url: string,
+  paths: string[],
+  n: number,
+): Promise<{ p50: number; p99: number; max: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < n + 50; i++) {
+    const path = paths[i % paths.length]!;
+    const t = process.hrtime.bigint();
+    const res = await get(`${url}${path}`);
+    if (res.status !== 200)
+      throw new Error(`${path} answered ${res.status}: ${res.body.slice(0, 300)}`);
+    if (i >= 50) times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const r = (x: number) => Number(x.toFixed(2));
+  return {
+    p50: r(percentile(times, 50)),
+    p99: r(percentile(times, 99)),
+    max: r(times[times.length - 1]!),
+  };
+}
+
+const dir = tempDir('queries');
+const path = join(dir, 'runlog.db');
+const genStart = Date.now();
+await generate(path);
+const generateSecs = (Date.now() - genStart) / 1000;
+const server = await startServerProcess(path, 4792);
+try {
+  const agentPaths = Array.from(
+    { length: AGENTS },
+    (_, a) => `/api/v1/agents/agent-${a}/runs?limit=20`,
+  );
+  const latest = await latencies(server.url, agentPaths, 2000);
+  const listPaths = Array.from(
+    { length: AGENTS },
+    (_, a) => `/api/v1/runs?agent_id=agent-${a}&limit=20`,
+  );
+  const list = await latencies(server.url, listPaths, 1000);
+  const statsOne = await latencies(
+    server.url,
+    Array.from({ length: AGENTS }, (_, a) => `/api/v1/runs/stats?agent_id=agent-${a}`),
+    300,
+  );
+  const statsAll = await latencies(
+    server.url,
+    ['/api/v1/runs/stats', '/api/v1/runs/stats?bucket=hour'],
+    200,
+  );
+  const agents = await latencies(server.url, ['/api/v1/agents'], 100);
+  console.log(
+    JSON.stringify({
+      bench: 'queries',
+      runs: RUNS,
+      agents: AGENTS,
+      generate_secs: generateSecs,
+      agent_latest_20_ms: latest,
+      runs_list_by_agent_ms: list,
+      stats_one_agent_30d_ms: statsOne,
+      stats_all_agents_30d_ms: statsAll,
+      agents_list_ms: agents,
+      server_peak_rss_mb: Math.round(server.peakRssMb()),
+    }),
+  );
+} finally {
+  await server.stop();
+}
