@@ -167,18 +167,20 @@ export function builtinPrice(model: string): Price | undefined {
 }
 
 /**
- * The price for `model`: a project's override first (matched the same way), then the
- * built-in table.
+ * The price for `model`: the most specific name that matches, among the project's overrides
+ * and the built-in table together (an override of `gpt-4o` does not capture `gpt-4o-mini`);
+ * on the same name the override wins.
  */
 export function findPrice(
   model: string,
   overrides?: ReadonlyMap<string, Price>,
 ): Price | undefined {
-  if (overrides && overrides.size > 0) {
-    const normalized = new Map<string, Price>();
-    for (const [k, v] of overrides) normalized.set(normalizeModelName(k), v);
-    const key = matchModel(model, normalized.keys());
-    if (key !== undefined) return normalized.get(key);
-  }
-  return builtinPrice(model);
+  if (!overrides || overrides.size === 0) return builtinPrice(model);
+  const normalized = new Map<string, Price>();
+  for (const [k, v] of overrides) normalized.set(normalizeModelName(k), v);
+  const own = matchModel(model, normalized.keys());
+  const builtinKey = matchModel(model, builtinTable.keys());
+  if (own !== undefined && (builtinKey === undefined || own.length >= builtinKey.length))
+    return normalized.get(own);
+  return builtinKey === undefined ? undefined : builtinTable.get(builtinKey);
 }

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import {
+  builtinPrice,
+  computeCostNanos,
+  findPrice,
+  matchModel,
+  nanosToUsd,
+  usdToNanos,
+} from './cost.js';
+
+describe('cost model', () => {
+  it('prices uncached input, cached input and output separately', () => {
+    const nanos = computeCostNanos(
+      { input: 3, output: 15, cachedInput: 0.3 },
+      {
+        inputTokens: 1_000_000,
+        cachedInputTokens: 400_000,
+        outputTokens: 10_000,
+        reasoningTokens: 5_000,
+      },
+    );
+    // 600k * $3/M + 400k * $0.30/M + 10k * $15/M (reasoning is inside output)
+    expect(nanosToUsd(nanos)).toBeCloseTo(1.8 + 0.12 + 0.15, 12);
+  });
+
+  it('charges cached tokens at the input price when the model has no cache price', () => {
+    expect(
+      computeCostNanos({ input: 10, output: 30 }, { inputTokens: 100, cachedInputTokens: 50 }),
+    ).toBe(1_000_000);
+  });
+
+  it('never counts more cached tokens than input tokens', () => {
+    expect(
+      computeCostNanos(
+        { input: 1, output: 1, cachedInput: 0 },
+        { inputTokens: 10, cachedInputTokens: 99 },
+      ),
+    ).toBe(0);
+  });
+
+  it('sums money exactly in nano-USD', () => {
+    let total = 0;
+    for (let i = 0; i < 1000; i++) total += usdToNanos(0.001);
+    expect(total).toBe(1_000_000_000);
+    expect(nanosToUsd(total)).toBe(1);
+  });
+
+  it.each([
+    ['gpt-4o-mini-2024-07-18', 0.15],
+    ['openai/gpt-4o-mini', 0.15],
+    ['gpt-4o-2024-08-06', 2.5],
+    ['GPT-4.1-mini', 0.4],
+    ['claude-sonnet-4-5-20250929', 3],
+    ['claude-3-5-haiku-latest', 0.8],
+    ['anthropic.claude-3-5-sonnet-20240620-v1:0', 3],
+    ['models/gemini-2.5-flash', 0.3],
+    ['gemini-2.5-flash-lite', 0.1],
+    ['mistral-large-latest', 2],
+    ['o3-mini-2025-01-31', 1.1],
+  ])('finds the built-in price of %s', (model, input) => {
+    expect(builtinPrice(model)?.input).toBe(input);
+  });
+
+  it('knows no price for an unknown model', () => {
+    expect(builtinPrice('my-own-model')).toBeUndefined();
+    expect(matchModel('gpt-4o-mini', ['gpt-4'])).toBeUndefined();
+  });
+
+  it('prefers a project override, matched the same way', () => {
+    const overrides = new Map([['gpt-4o', { input: 1, output: 2 }]]);
+    expect(findPrice('gpt-4o-2024-08-06', overrides)).toEqual({ input: 1, output: 2 });
+    expect(findPrice('gpt-4o-mini', overrides)?.input).toBe(0.15);
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { IngestEvent, RunListQuery, TimeInput } from './schemas.js';
+import { parseDuration, toIso } from './time.js';
+
+describe('wire schemas', () => {
+  it('accepts times as ISO strings or epoch milliseconds', () => {
+    expect(TimeInput.parse('2026-01-02T03:04:05.678Z')).toBe(
+      Date.parse('2026-01-02T03:04:05.678Z'),
+    );
+    expect(TimeInput.parse('2026-01-02T04:04:05.678+01:00')).toBe(
+      Date.parse('2026-01-02T03:04:05.678Z'),
+    );
+    expect(TimeInput.parse(1_700_000_000_000)).toBe(1_700_000_000_000);
+    expect(TimeInput.safeParse('yesterday').success).toBe(false);
+  });
+
+  it('maps status aliases while parsing events', () => {
+    const e = IngestEvent.parse({ type: 'run.end', run: { id: 'r', status: 'completed' } });
+    expect(e.type === 'run.end' && e.run.status).toBe('succeeded');
+  });
+
+  it('takes an error as a message string', () => {
+    const e = IngestEvent.parse({
+      type: 'step.end',
+      step: { id: 's', run_id: 'r', error: 'boom' },
+    });
+    expect(e.type === 'step.end' && e.step.error).toEqual({ message: 'boom' });
+  });
+
+  it('parses comma lists in queries and names the bad field', () => {
+    expect(RunListQuery.parse({ status: 'failed,timed_out', agent_id: 'a,b' })).toMatchObject({
+      status: ['failed', 'timed_out'],
+      agent_id: ['a', 'b'],
+      limit: 50,
+    });
+    const bad = RunListQuery.safeParse({ status: 'failed,nope' });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['status', 1]);
+  });
+
+  it('formats and parses durations', () => {
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration('soon')).toBeUndefined();
+    expect(toIso(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(toIso(null)).toBeNull();
+  });
+});

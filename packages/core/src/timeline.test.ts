@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { Run, Step } from './schemas.js';
+import { buildTimeline } from './timeline.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const T = Date.parse('2026-05-01T12:00:00.000Z');
+
+function run(over: Partial<Run> = {}): Run {
+  return {
+    id: 'r1',
+    project_id: 'p',
+    agent_id: 'a',
+    status: 'succeeded',
+    trigger: 'api',
+    source: null,
+    triggered_by: null,
+    user_id: null,
+    thread_id: null,
+    parent_run_id: null,
+    retry_of: null,
+    attempt: 1,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    tags: [],
+    metadata: {},
+    queued_at: null,
+    started_at: iso(T),
+    ended_at: iso(T + 1000),
+    duration_ms: 1000,
+    cancel_requested_at: null,
+    lease_expires_at: null,
+    step_count: 2,
+    error_count: 0,
+    llm_calls: 1,
+    tool_calls: 1,
+    input_tokens: 0,
+    output_tokens: 0,
+    total_tokens: 0,
+    cost_usd: 0,
+    created_at: iso(T),
+    updated_at: iso(T),
+    ...over,
+  };
+}
+
+function step(over: Partial<Step> & { id: string }): Step {
+  return {
+    run_id: 'r1',
+    parent_step_id: null,
+    seq: 0,
+    type: 'llm',
+    name: null,
+    status: 'succeeded',
+    started_at: null,
+    ended_at: null,
+    duration_ms: null,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    provider: null,
+    input_tokens: null,
+    output_tokens: null,
+    cached_input_tokens: null,
+    reasoning_tokens: null,
+    cost_usd: null,
+    metadata: {},
+    ...over,
+  };
+}
+
+describe('buildTimeline', () => {
+  it('orders run and step events in time with nested steps linked to their parent', () => {
+    const steps = [
+      step({
+        id: 'child',
+        parent_step_id: 'parent',
+        type: 'tool',
+        started_at: iso(T + 200),
+        ended_at: iso(T + 300),
+        duration_ms: 100,
+        seq: 1,
+      }),
+      step({
+        id: 'parent',
+        started_at: iso(T + 100),
+        ended_at: iso(T + 900),
+        duration_ms: 800,
+        seq: 0,
+      }),
+    ];
+    const tl = buildTimeline(run(), steps, T + 5000);
+    expect(tl.events.map((e) => `${e.type}:${String(e.data.step_id ?? '')}`)).toEqual([
+      'RUN_STARTED:',
+      'STEP_STARTED:parent',
+      'STEP_STARTED:child',
+      'STEP_ENDED:child',
+      'STEP_ENDED:parent',
+      'RUN_ENDED:',
+    ]);
+    const child = tl.events.find((e) => e.type === 'STEP_STARTED' && e.data.step_id === 'child');
+    expect(child?.data).toMatchObject({ parent_step_id: 'parent', depth: 1, duration_ms: 100 });
+    expect(tl.summary).toMatchObject({ in_progress: false, duration_ms: 1000, max_depth: 1 });
+  });
+
+  it('measures an in-progress run and its running steps up to now', () => {
+    const r = run({ status: 'running', ended_at: null, duration_ms: null });
+    const tl = buildTimeline(
+      r,
+      [step({ id: 's', status: 'running', started_at: iso(T + 100) })],
+      T + 2500,
+    );
+    expect(tl.summary).toMatchObject({ in_progress: true, duration_ms: 2500 });
+    expect(tl.events.find((e) => e.type === 'STEP_STARTED')?.data).toMatchObject({
+      in_progress: true,
+      duration_ms: 2400,
+    });
+    expect(tl.events.some((e) => e.type === 'STEP_ENDED' || e.type === 'RUN_ENDED')).toBe(false);
+  });
+
+  it('survives a parent cycle in caller data', () => {
+    const steps = [
+      step({ id: 'a', parent_step_id: 'b', started_at: iso(T) }),
+      step({ id: 'b', parent_step_id: 'a', started_at: iso(T) }),
+    ];
+    expect(buildTimeline(run(), steps, T).events.length).toBeGreaterThan(0);
+  });
+});
