@@ -35,6 +35,10 @@ export const ServerConfig = z.object({
   webRoot: z.string().optional(),
   /** Control plane: grace period before a stop of a running run is forced. */
   cancelGraceMs: z.coerce.number().int().min(0).default(30_000),
+  /** Control plane: how often lapsed leases, passed deadlines and overdue stops are swept. */
+  sweepIntervalMs: z.coerce.number().int().min(10).default(1_000),
+  /** Control plane: how often due schedules are looked for. */
+  schedulerIntervalMs: z.coerce.number().int().min(10).default(1_000),
   /** Whether background jobs (sweeps, scheduler, retention) run in this process. */
   background: z.boolean().default(true),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
