@@ -14,7 +14,12 @@ class StaticProvider implements MigrationProvider {
 
 /** Brings the schema up to date; throws with the failing migration's name. */
 export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db: db.kysely, provider: new StaticProvider() });
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: new StaticProvider(),
+    // without it Kysely finds the migration tables of ANY schema and skips creating ours
+    ...(db.pgSchema ? { migrationTableSchema: db.pgSchema } : {}),
+  });
   const result = await migrator.migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
