@@ -1,5 +1,145 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import {
+  Agent,
+  AgentRunsQuery,
+  AgentSummary,
+  AgentUpsertBody,
+  EnqueueRunBody,
+  Id,
+  Run,
+  RunList,
+} from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { enqueueRun } from '../control/control.service.js';
+import { AppError } from '../http/errors.js';
+import { defineRoute } from '../http/route.js';
+import { listRunsPage } from '../runs/runs.service.js';
+import { deleteAgent, listAgentSummaries, upsertAgent } from './agents.service.js';
+import { findAgent } from './agents.repository.js';
 
-// Being built: see the issue that owns this feature.
-export async function agentsRoutes(_app: FastifyInstance, _ctx: AppContext): Promise<void> {}
+const AgentParams = z.object({ agent_id: Id });
+const AgentDetailQuery = z.object({ include: z.enum(['runs']).optional() });
+const AgentDetail = AgentSummary.extend({ runs: z.array(Run).optional() });
+
+/** `/agents`: the agent list with health, upsert, detail, delete, runs and enqueue. */
+export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/agents',
+    scope: 'read',
+    tag: 'agents',
+    summary:
+      'Agents by id, each with its latest run, last_error (its newest failed or timed-out run) ' +
+      'and counts_24h (hour-granular: runs from the start of the hour 24 h ago)',
+    response: z.object({ agents: z.array(AgentSummary) }),
+    handler: async ({ auth }) => ({
+      agents: await listAgentSummaries(ctx.db, auth.projectId, Date.now()),
+    }),
+  });
+
+  defineRoute(app, {
+    method: 'PUT',
+    url: '/api/v1/agents/:agent_id',
+    scope: 'write',
+    tag: 'agents',
+    summary:
+      'Create or update an agent; absent fields keep their value, schedule: null removes the ' +
+      'schedule. The cron expression and time zone are checked here',
+    params: AgentParams,
+    body: AgentUpsertBody,
+    response: Agent,
+    handler: ({ auth, params, body }) =>
+      upsertAgent(ctx.db, auth.projectId, params.agent_id, body, Date.now()),
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/agents/:agent_id',
+    scope: 'read',
+    tag: 'agents',
+    summary:
+      'An agent with its latest run, last error and 24 h counts; ?include=runs adds its 20 newest runs',
+    params: AgentParams,
+    query: AgentDetailQuery,
+    response: AgentDetail,
+    handler: async ({ auth, params, query }) => {
+      const [summary] = await listAgentSummaries(
+        ctx.db,
+        auth.projectId,
+        Date.now(),
+        params.agent_id,
+      );
+      if (!summary) throw AppError.notFound('agent', params.agent_id);
+      if (query.include !== 'runs') return summary;
+      const page = await listRunsPage(
+        ctx.db,
+        auth.projectId,
+        { agentIds: [params.agent_id] },
+        { limit: 20 },
+      );
+      return { ...summary, runs: page.runs };
+    },
+  });
+
+  defineRoute(app, {
+    method: 'DELETE',
+    url: '/api/v1/agents/:agent_id',
+    scope: 'write',
+    tag: 'agents',
+    summary: 'Delete an agent with all its runs and steps (stats drop them too)',
+    params: AgentParams,
+    status: 204,
+    handler: async ({ auth, params }) => {
+      if (!(await deleteAgent(ctx, auth.projectId, params.agent_id)))
+        throw AppError.notFound('agent', params.agent_id);
+      return undefined;
+    },
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/agents/:agent_id/runs',
+    scope: 'read',
+    tag: 'agents',
+    summary: "An agent's runs newest first; page with next_cursor",
+    params: AgentParams,
+    query: AgentRunsQuery,
+    response: RunList,
+    handler: async ({ auth, params, query }) => {
+      if (!(await findAgent(ctx.db, auth.projectId, params.agent_id)))
+        throw AppError.notFound('agent', params.agent_id);
+      return listRunsPage(
+        ctx.db,
+        auth.projectId,
+        {
+          agentIds: [params.agent_id],
+          ...(query.status ? { statuses: query.status } : {}),
+          ...(query.trigger ? { triggers: query.trigger } : {}),
+        },
+        { limit: query.limit, cursor: query.cursor },
+      );
+    },
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/agents/:agent_id/runs',
+    scope: 'write',
+    tag: 'agents',
+    summary:
+      'Queue a run for a worker (trigger api unless manual is given); 202 with the queued run. ' +
+      'An id makes the call idempotent',
+    params: AgentParams,
+    body: EnqueueRunBody,
+    response: Run,
+    status: 202,
+    handler: async ({ auth, params, body }) => {
+      const { run } = await enqueueRun(ctx, auth.projectId, params.agent_id, {
+        ...body,
+        trigger: body.trigger ?? 'api',
+      });
+      return run;
+    },
+  });
+}

@@ -1,9 +1,11 @@
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db } from './database.js';
 import * as m0001 from './migrations/0001_init.js';
+import * as m0002QueryIndexes from './migrations/0002_query_indexes.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
+  '0002_query_indexes': m0002QueryIndexes,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
+import { containsText, jsonArrayContains } from '../db/dialect.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 
 /** A run of the project, or `undefined`: another project's run is as absent as a missing one. */
@@ -41,4 +42,133 @@ export async function findStep(
     .where('run_id', '=', runId)
     .where('id', '=', id)
     .executeTakeFirst();
+}
+
+/** What `GET /runs` and `GET /agents/:id/runs` filter on; absent fields do not filter. */
+export interface RunFilter {
+  agentIds?: readonly string[];
+  statuses?: readonly string[];
+  triggers?: readonly string[];
+  source?: string;
+  userId?: string;
+  threadId?: string;
+  tag?: string;
+  /** Inclusive bounds on `sort_at`, epoch ms. */
+  from?: number;
+  to?: number;
+  /** Case-insensitive text in input, output or error. */
+  q?: string;
+}
+
+/** A position in "newest first" order: the last run of the previous page. */
+export interface RunCursor {
+  sortAt: number;
+  id: string;
+}
+
+function filtered(db: Db, projectId: string, filter: RunFilter) {
+  let query = db.kysely.selectFrom('runs').where('project_id', '=', projectId);
+  if (filter.agentIds?.length) query = query.where('agent_id', 'in', [...filter.agentIds]);
+  if (filter.statuses?.length) query = query.where('status', 'in', [...filter.statuses]);
+  if (filter.triggers?.length) query = query.where('trigger', 'in', [...filter.triggers]);
+  if (filter.source !== undefined) query = query.where('source', '=', filter.source);
+  if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+  if (filter.threadId !== undefined) query = query.where('thread_id', '=', filter.threadId);
+  if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
+  if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
+  const { tag, q } = filter;
+  if (tag !== undefined) query = query.where(jsonArrayContains(db, sql.ref('tags'), tag));
+  if (q !== undefined) {
+    query = query.where((eb) =>
+      eb.or([
+        containsText(db, sql.ref('input'), q),
+        containsText(db, sql.ref('output'), q),
+        containsText(db, sql.ref('error'), q),
+      ]),
+    );
+  }
+  return query;
+}
+
+/**
+ * A page of runs newest first (`sort_at` desc, `id` desc), after `cursor` and then `offset`
+ * rows. Fetches `limit + 1` rows so the caller can tell whether more follow.
+ */
+export async function listRuns(
+  db: Db,
+  projectId: string,
+  filter: RunFilter,
+  page: { limit: number; cursor?: RunCursor; offset?: number },
+): Promise<RunRow[]> {
+  let query = filtered(db, projectId, filter).selectAll();
+  const { cursor } = page;
+  if (cursor) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('sort_at', '<', cursor.sortAt),
+        eb.and([eb('sort_at', '=', cursor.sortAt), eb('id', '<', cursor.id)]),
+      ]),
+    );
+  }
+  query = query
+    .orderBy('sort_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1);
+  if (page.offset) query = query.offset(page.offset);
+  return query.execute();
+}
+
+/** How many runs match, counting at most `cap` of them (the count stays cheap). */
+export async function countRunsCapped(
+  db: Db,
+  projectId: string,
+  filter: RunFilter,
+  cap: number,
+): Promise<number> {
+  const capped = filtered(db, projectId, filter).select(sql.lit(1).as('one')).limit(cap);
+  const row = await db.kysely
+    .selectFrom(capped.as('matching'))
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * How many runs of the project match agent/status/trigger filters, from the stats rollups
+ * (which the write path keeps equal to a scan of `runs`) instead of counting rows.
+ */
+export async function countRunsFromRollups(
+  db: Db,
+  projectId: string,
+  filter: Pick<RunFilter, 'agentIds' | 'statuses' | 'triggers'>,
+): Promise<number> {
+  let query = db.kysely.selectFrom('run_rollups').where('project_id', '=', projectId);
+  if (filter.agentIds?.length) query = query.where('agent_id', 'in', [...filter.agentIds]);
+  if (filter.statuses?.length) query = query.where('status', 'in', [...filter.statuses]);
+  if (filter.triggers?.length) query = query.where('trigger', 'in', [...filter.triggers]);
+  const row = await query
+    .select((eb) => eb.fn.sum<number | string | null>('runs').as('n'))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Runs of the project by id, in no particular order. */
+export async function findRuns(
+  db: Db,
+  projectId: string,
+  ids: readonly string[],
+): Promise<RunRow[]> {
+  const unique = [...new Set(ids)];
+  const rows: RunRow[] = [];
+  for (let i = 0; i < unique.length; i += 500) {
+    rows.push(
+      ...(await db.kysely
+        .selectFrom('runs')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('id', 'in', unique.slice(i, i + 500))
+        .execute()),
+    );
+  }
+  return rows;
 }

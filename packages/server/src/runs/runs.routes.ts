@@ -1,5 +1,173 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import {
+  Id,
+  Run,
+  RunList,
+  RunListQuery,
+  RunWithSteps,
+  Step,
+  Timeline,
+  buildTimeline,
+} from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { cancelRun, deleteRun, retryRun } from '../control/control.service.js';
+import { AppError } from '../http/errors.js';
+import { defineRoute } from '../http/route.js';
+import { toRun, toStep } from './runs.mapper.js';
+import { findRun, listSteps } from './runs.repository.js';
+import type { RunRow } from '../db/schema.js';
+import { TOTAL_CAP, listRunsPage } from './runs.service.js';
 
-// Being built: see the issue that owns this feature.
-export async function runsRoutes(_app: FastifyInstance, _ctx: AppContext): Promise<void> {}
+const RunParams = z.object({ run_id: Id });
+const RunDetailQuery = z.object({ include: z.enum(['steps']).optional() });
+const RunPageResponse = RunList.extend({
+  total_capped: z
+    .literal(true)
+    .optional()
+    .describe(`present when total stopped counting at ${TOTAL_CAP} matching runs`),
+});
+
+/** A 400 naming `query.to` when the range is backwards. */
+export function checkRange(from: number | undefined, to: number | undefined): void {
+  if (from !== undefined && to !== undefined && from > to) {
+    throw new AppError('invalid_input', 'query.to: must not be before from', [
+      { field: 'query.to', message: 'must not be before from' },
+    ]);
+  }
+}
+
+/** Reading runs (`GET /runs`, detail, steps, timeline) and Stop / Retry / Delete. */
+export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  async function loadRun(projectId: string, runId: string): Promise<RunRow> {
+    const row = await findRun(ctx.db, projectId, runId);
+    if (!row) throw AppError.notFound('run', runId);
+    return row;
+  }
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/runs',
+    scope: 'read',
+    tag: 'runs',
+    summary:
+      'Runs newest first (sort_at desc, id desc). Filters combine; agent_id and status take ' +
+      'comma lists; q searches input, output and error text; from/to bound the run time ' +
+      '(inclusive). Page with the opaque next_cursor (keyset) or offset. total comes from the ' +
+      'rollups when only agent_id/status/trigger filter; otherwise it counts at most ' +
+      `${TOTAL_CAP} runs and then adds total_capped: true (total is a lower bound).`,
+    query: RunListQuery,
+    response: RunPageResponse,
+    handler: async ({ auth, query }) => {
+      checkRange(query.from, query.to);
+      return listRunsPage(
+        ctx.db,
+        auth.projectId,
+        {
+          ...(query.agent_id ? { agentIds: query.agent_id } : {}),
+          ...(query.status ? { statuses: query.status } : {}),
+          ...(query.trigger ? { triggers: query.trigger } : {}),
+          ...(query.source !== undefined ? { source: query.source } : {}),
+          ...(query.user_id !== undefined ? { userId: query.user_id } : {}),
+          ...(query.thread_id !== undefined ? { threadId: query.thread_id } : {}),
+          ...(query.tag !== undefined ? { tag: query.tag } : {}),
+          ...(query.from !== undefined ? { from: query.from } : {}),
+          ...(query.to !== undefined ? { to: query.to } : {}),
+          ...(query.q !== undefined ? { q: query.q } : {}),
+        },
+        { limit: query.limit, cursor: query.cursor, offset: query.offset },
+      );
+    },
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/runs/:run_id',
+    scope: 'read',
+    tag: 'runs',
+    summary: 'A run; with its steps in time order when ?include=steps',
+    params: RunParams,
+    query: RunDetailQuery,
+    response: RunWithSteps.partial({ steps: true }),
+    handler: async ({ auth, params, query }) => {
+      const run = toRun(await loadRun(auth.projectId, params.run_id));
+      if (query.include !== 'steps') return run;
+      const steps = await listSteps(ctx.db, auth.projectId, params.run_id);
+      return { ...run, steps: steps.map(toStep) };
+    },
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/runs/:run_id/steps',
+    scope: 'read',
+    tag: 'runs',
+    summary: "A run's steps in time order",
+    params: RunParams,
+    response: z.object({ steps: z.array(Step) }),
+    handler: async ({ auth, params }) => {
+      await loadRun(auth.projectId, params.run_id);
+      const steps = await listSteps(ctx.db, auth.projectId, params.run_id);
+      return { steps: steps.map(toStep) };
+    },
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/runs/:run_id/timeline',
+    scope: 'read',
+    tag: 'runs',
+    summary:
+      'Run and step start/end events in time order, nested steps linked to their parent; ' +
+      'a run in progress is measured up to now',
+    params: RunParams,
+    response: Timeline,
+    handler: async ({ auth, params }) => {
+      const run = await loadRun(auth.projectId, params.run_id);
+      const steps = await listSteps(ctx.db, auth.projectId, params.run_id);
+      return buildTimeline(toRun(run), steps.map(toStep), Date.now());
+    },
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/:run_id/cancel',
+    scope: 'write',
+    tag: 'runs',
+    summary:
+      'Stop: a queued run is cancelled at once; a running one gets cancel_requested_at and ' +
+      'its worker is told to stop. 409 when the run already ended',
+    params: RunParams,
+    response: Run,
+    handler: ({ auth, params }) => cancelRun(ctx, auth.projectId, params.run_id),
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/:run_id/retry',
+    scope: 'write',
+    tag: 'runs',
+    summary:
+      'Retry: a new queued run of the same agent, input and thread with retry_of and ' +
+      'attempt + 1. 409 while the run has not ended',
+    params: RunParams,
+    response: Run,
+    status: 201,
+    handler: ({ auth, params }) => retryRun(ctx, auth.projectId, params.run_id),
+  });
+
+  defineRoute(app, {
+    method: 'DELETE',
+    url: '/api/v1/runs/:run_id',
+    scope: 'write',
+    tag: 'runs',
+    summary: 'Delete a run and its steps (stats drop it too)',
+    params: RunParams,
+    status: 204,
+    handler: async ({ auth, params }) => {
+      if (!(await deleteRun(ctx, auth.projectId, params.run_id)))
+        throw AppError.notFound('run', params.run_id);
+      return undefined;
+    },
+  });
+}

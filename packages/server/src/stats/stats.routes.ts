@@ -1,5 +1,23 @@
 import type { FastifyInstance } from 'fastify';
+import { StatsQuery, StatsResponse } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { defineRoute } from '../http/route.js';
+import { computeStats } from './stats.service.js';
 
-// Being built: see the issue that owns this feature.
-export async function statsRoutes(_app: FastifyInstance, _ctx: AppContext): Promise<void> {}
+/** `GET /runs/stats`: analytics from the hourly rollups. */
+export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/runs/stats',
+    scope: 'read',
+    tag: 'stats',
+    summary:
+      'Run analytics: totals, by_agent (runs desc) and a zero-filled UTC series. ' +
+      'Hour-granular: from (default now - 30 d) is floored and to (default now) ceiled to the ' +
+      'hour; bucket defaults to day over ranges longer than 2 days, else hour. fail_rate is ' +
+      'failed + timed_out over finished runs; p50/p95 come from a log-scale histogram (±5%)',
+    query: StatsQuery,
+    response: StatsResponse,
+    handler: ({ auth, query }) => computeStats(ctx.db, auth.projectId, query, Date.now()),
+  });
+}

@@ -1,0 +1,25 @@
+import { toIso, type Agent } from '@runlog/core';
+import type { AgentRow } from '../db/schema.js';
+import { fromJson } from '../runs/runs.mapper.js';
+
+/** The one mapping from a stored agent row to the API's `Agent`. */
+export function toAgent(row: AgentRow): Agent {
+  const metadata = fromJson(row.metadata);
+  return {
+    id: row.id,
+    project_id: row.project_id,
+    name: row.name,
+    description: row.description,
+    schedule:
+      row.schedule_cron !== null
+        ? { cron: row.schedule_cron, timezone: row.schedule_tz ?? 'UTC' }
+        : null,
+    timeout_ms: row.timeout_ms,
+    metadata:
+      metadata && typeof metadata === 'object' && !Array.isArray(metadata)
+        ? (metadata as Record<string, unknown>)
+        : {},
+    created_at: toIso(row.created_at),
+    updated_at: toIso(row.updated_at),
+  };
+}

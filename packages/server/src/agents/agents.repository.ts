@@ -1,0 +1,141 @@
+import type { Db } from '../db/database.js';
+import type { AgentRow, RunRow } from '../db/schema.js';
+
+/** An agent row with the ids of its newest run and of its newest failed / timed-out runs. */
+export type AgentWithLatest = AgentRow & {
+  latest_id: string | null;
+  failed_id: string | null;
+  timed_out_id: string | null;
+};
+
+/** The columns `last_error` needs of a failed run (not its payloads). */
+export type ErrorRunRow = Pick<RunRow, 'id' | 'status' | 'error' | 'ended_at' | 'sort_at'>;
+
+export async function findAgent(
+  db: Db,
+  projectId: string,
+  id: string,
+): Promise<AgentRow | undefined> {
+  return db.kysely
+    .selectFrom('agents')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/**
+ * The project's agents (or one) by id, each with its newest run ids. One statement: each
+ * id is a correlated probe of a (project, agent[, status], sort_at, id) index, so a
+ * thousand agents cost a thousand index seeks, never a scan of their runs.
+ */
+export async function listAgentsWithLatest(
+  db: Db,
+  projectId: string,
+  agentId?: string,
+): Promise<AgentWithLatest[]> {
+  let query = db.kysely
+    .selectFrom('agents')
+    .selectAll('agents')
+    .select((eb) => {
+      const newest = (status?: string) => {
+        let q = eb
+          .selectFrom('runs as r')
+          .select('r.id')
+          .whereRef('r.project_id', '=', 'agents.project_id')
+          .whereRef('r.agent_id', '=', 'agents.id');
+        if (status !== undefined) q = q.where('r.status', '=', status);
+        return q.orderBy('r.sort_at', 'desc').orderBy('r.id', 'desc').limit(1);
+      };
+      return [
+        newest().as('latest_id'),
+        newest('failed').as('failed_id'),
+        newest('timed_out').as('timed_out_id'),
+      ];
+    })
+    .where('agents.project_id', '=', projectId);
+  if (agentId !== undefined) query = query.where('agents.id', '=', agentId);
+  return query.orderBy('agents.id').execute();
+}
+
+export async function findErrorRuns(
+  db: Db,
+  projectId: string,
+  ids: readonly string[],
+): Promise<ErrorRunRow[]> {
+  const unique = [...new Set(ids)];
+  const rows: ErrorRunRow[] = [];
+  for (let i = 0; i < unique.length; i += 500) {
+    rows.push(
+      ...(await db.kysely
+        .selectFrom('runs')
+        .select(['id', 'status', 'error', 'ended_at', 'sort_at'])
+        .where('project_id', '=', projectId)
+        .where('id', 'in', unique.slice(i, i + 500))
+        .execute()),
+    );
+  }
+  return rows;
+}
+
+/** Runs per agent and status whose hour (of `sort_at`) is at or after `sinceHour`, from the rollups. */
+export async function countsByAgentSince(
+  db: Db,
+  projectId: string,
+  sinceHour: number,
+  agentId?: string,
+): Promise<{ agent_id: string; status: string; runs: number }[]> {
+  let query = db.kysely
+    .selectFrom('run_rollups')
+    .select(['agent_id', 'status'])
+    .select((eb) => eb.fn.sum<number | string>('runs').as('runs'))
+    .where('project_id', '=', projectId)
+    .where('hour', '>=', sinceHour);
+  if (agentId !== undefined) query = query.where('agent_id', '=', agentId);
+  const rows = await query.groupBy(['agent_id', 'status']).execute();
+  return rows.map((r) => ({ agent_id: r.agent_id, status: r.status, runs: Number(r.runs) }));
+}
+
+/** Inserts or replaces an agent row. */
+export async function saveAgent(db: Db, row: AgentRow): Promise<void> {
+  const { project_id: _p, id: _i, created_at: _c, ...changes } = row;
+  await db.kysely
+    .insertInto('agents')
+    .values(row)
+    .onConflict((oc) => oc.columns(['project_id', 'id']).doUpdateSet(changes))
+    .execute();
+}
+
+/** Ids of up to `limit` runs of an agent (any order). */
+export async function agentRunIds(
+  db: Db,
+  projectId: string,
+  agentId: string,
+  limit: number,
+): Promise<string[]> {
+  const rows = await db.kysely
+    .selectFrom('runs')
+    .select('id')
+    .where('project_id', '=', projectId)
+    .where('agent_id', '=', agentId)
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Deletes the agent row and its schedule slots (its runs must be gone already). */
+export async function deleteAgentRow(db: Db, projectId: string, agentId: string): Promise<boolean> {
+  return db.kysely.transaction().execute(async (trx) => {
+    await trx
+      .deleteFrom('schedule_slots')
+      .where('project_id', '=', projectId)
+      .where('agent_id', '=', agentId)
+      .execute();
+    const res = await trx
+      .deleteFrom('agents')
+      .where('project_id', '=', projectId)
+      .where('id', '=', agentId)
+      .executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  });
+}

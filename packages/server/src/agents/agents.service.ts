@@ -1,0 +1,210 @@
+import { Cron } from 'croner';
+import {
+  isTerminalStatus,
+  toIso,
+  type Agent,
+  type AgentSummary,
+  type AgentUpsertBody,
+  type RunStatus,
+  type Schedule,
+} from '@runlog/core';
+import type { AppContext } from '../context.js';
+import type { Db } from '../db/database.js';
+import type { AgentRow } from '../db/schema.js';
+import { AppError } from '../http/errors.js';
+import { toRun, fromJson } from '../runs/runs.mapper.js';
+import { findRuns } from '../runs/runs.repository.js';
+import { DAY_MS, hourOf } from '../stats/rollup.js';
+import { toAgent } from './agents.mapper.js';
+import {
+  agentRunIds,
+  countsByAgentSince,
+  deleteAgentRow,
+  findAgent,
+  findErrorRuns,
+  listAgentsWithLatest,
+  saveAgent,
+  type ErrorRunRow,
+} from './agents.repository.js';
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
+}
+
+/**
+ * Checks a schedule and gives its next slot strictly after `after`: a 400 naming
+ * `body.schedule.timezone` or `body.schedule.cron` when either is not understood.
+ * @example nextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
+ */
+export function nextSlot(schedule: Schedule, after: number): number | null {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
+  } catch {
+    throw invalid('body.schedule.timezone', `unknown time zone ${schedule.timezone}`);
+  }
+  let cron: Cron;
+  try {
+    cron = new Cron(schedule.cron, { timezone: schedule.timezone, paused: true });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw invalid('body.schedule.cron', `not a valid cron expression (${reason})`);
+  }
+  const next = cron.nextRun(new Date(after));
+  cron.stop();
+  return next ? next.getTime() : null;
+}
+
+/** Creates the agent or changes the fields the body gives; absent fields keep their value. */
+export async function upsertAgent(
+  db: Db,
+  projectId: string,
+  agentId: string,
+  body: AgentUpsertBody,
+  now: number,
+): Promise<Agent> {
+  const existing = await findAgent(db, projectId, agentId);
+  const base: AgentRow = existing ?? {
+    project_id: projectId,
+    id: agentId,
+    name: agentId,
+    description: null,
+    schedule_cron: null,
+    schedule_tz: null,
+    schedule_next_at: null,
+    timeout_ms: null,
+    metadata: '{}',
+    created_at: now,
+    updated_at: now,
+  };
+  const row: AgentRow = { ...base, updated_at: now };
+  if (body.name !== undefined) row.name = body.name;
+  if (body.description !== undefined) row.description = body.description;
+  if (body.timeout_ms !== undefined) row.timeout_ms = body.timeout_ms;
+  if (body.metadata !== undefined) row.metadata = JSON.stringify(body.metadata);
+  if (body.schedule === null) {
+    row.schedule_cron = null;
+    row.schedule_tz = null;
+    row.schedule_next_at = null;
+  } else if (body.schedule !== undefined) {
+    const next = nextSlot(body.schedule, now);
+    const unchanged =
+      base.schedule_cron === body.schedule.cron && base.schedule_tz === body.schedule.timezone;
+    row.schedule_cron = body.schedule.cron;
+    row.schedule_tz = body.schedule.timezone;
+    // the same schedule again keeps its pending slot: re-saving must not skip one
+    if (!unchanged || base.schedule_next_at === null) row.schedule_next_at = next;
+  }
+  await saveAgent(db, row);
+  return toAgent(row);
+}
+
+function lastError(run: ErrorRunRow | undefined): AgentSummary['last_error'] {
+  if (!run) return null;
+  const error = fromJson(run.error) as { message?: unknown } | null;
+  const message =
+    error && typeof error.message === 'string'
+      ? error.message
+      : run.status === 'timed_out'
+        ? 'run timed out'
+        : 'run failed';
+  return { run_id: run.id, message, at: toIso(run.ended_at) };
+}
+
+/**
+ * The project's agents (or the one asked for) with their newest run, last error and 24 h
+ * counts, in three queries whatever the number of agents. Counts come from the hourly
+ * rollups: runs from the start of the hour 24 h ago up to now.
+ */
+export async function listAgentSummaries(
+  db: Db,
+  projectId: string,
+  now: number,
+  agentId?: string,
+): Promise<AgentSummary[]> {
+  const agents = await listAgentsWithLatest(db, projectId, agentId);
+  if (agents.length === 0) return [];
+  const errorIds = agents.flatMap((a) =>
+    [a.failed_id, a.timed_out_id].filter((id): id is string => id !== null),
+  );
+  const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
+  const [latestRows, errorRows, counts] = await Promise.all([
+    findRuns(db, projectId, latestIds),
+    findErrorRuns(db, projectId, errorIds),
+    countsByAgentSince(db, projectId, hourOf(now - DAY_MS), agentId),
+  ]);
+  const latest = new Map(latestRows.map((r) => [r.id, r]));
+  const errors = new Map(errorRows.map((r) => [r.id, r]));
+  const countsOf = new Map<string, Map<string, number>>();
+  for (const c of counts) {
+    let m = countsOf.get(c.agent_id);
+    if (!m) countsOf.set(c.agent_id, (m = new Map()));
+    m.set(c.status, (m.get(c.status) ?? 0) + c.runs);
+  }
+  return agents.map((a) => {
+    const { latest_id, failed_id, timed_out_id, ...row } = a;
+    const latestRow = latest_id !== null ? latest.get(latest_id) : undefined;
+    const failed = failed_id !== null ? errors.get(failed_id) : undefined;
+    const timedOut = timed_out_id !== null ? errors.get(timed_out_id) : undefined;
+    // the newer of the two in the same "newest first" order the lists use
+    const newestError =
+      failed && timedOut
+        ? failed.sort_at > timedOut.sort_at ||
+          (failed.sort_at === timedOut.sort_at && failed.id > timedOut.id)
+          ? failed
+          : timedOut
+        : (failed ?? timedOut);
+    const byStatus = countsOf.get(a.id) ?? new Map<string, number>();
+    let runs = 0;
+    let finished = 0;
+    for (const [status, n] of byStatus) {
+      runs += n;
+      if (isTerminalStatus(status as RunStatus)) finished += n;
+    }
+    const failedCount = (byStatus.get('failed') ?? 0) + (byStatus.get('timed_out') ?? 0);
+    return {
+      ...toAgent(row),
+      latest_run: latestRow ? toRun(latestRow) : null,
+      last_error: lastError(newestError),
+      counts_24h: {
+        runs,
+        succeeded: byStatus.get('succeeded') ?? 0,
+        failed: failedCount,
+        running: byStatus.get('running') ?? 0,
+        fail_rate: finished > 0 ? failedCount / finished : null,
+      },
+    };
+  });
+}
+
+/**
+ * Deletes an agent with its runs and steps. Runs go through the write path in batches so
+ * the stats rollups drop them and subscribers hear of it. `false` when there was no agent.
+ */
+export async function deleteAgent(
+  ctx: AppContext,
+  projectId: string,
+  agentId: string,
+): Promise<boolean> {
+  const agent = await findAgent(ctx.db, projectId, agentId);
+  let deletedRuns = 0;
+  for (;;) {
+    const ids = await agentRunIds(ctx.db, projectId, agentId, 500);
+    if (ids.length === 0) break;
+    const n = await ctx.writer.transact(async (uow) => {
+      await uow.loadRuns(projectId, ids);
+      let count = 0;
+      for (const id of ids) {
+        // a run deleted or re-assigned meanwhile is not ours to delete
+        if (uow.getRun(projectId, id)?.agent_id !== agentId) continue;
+        uow.deleteRun(projectId, id);
+        count += 1;
+      }
+      return count;
+    });
+    // nothing deletable left in this batch: never spin
+    if (n === 0) break;
+    deletedRuns += n;
+  }
+  const deletedAgent = await deleteAgentRow(ctx.db, projectId, agentId);
+  return agent !== undefined || deletedAgent || deletedRuns > 0;
+}

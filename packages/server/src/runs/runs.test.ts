@@ -1,0 +1,438 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Run, RunList, Step, StatsResponse, Timeline } from '@runlog/core';
+import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { listRunsPage } from './runs.service.js';
+
+const T0 = Date.parse('2026-03-01T10:00:00.000Z');
+const PAGER_RUNS = 25;
+
+function fullRun(runId: string, agentId: string) {
+  return [
+    {
+      type: 'run.start',
+      run: {
+        id: runId,
+        agent_id: agentId,
+        trigger: 'api',
+        source: 'n8n',
+        user_id: 'u-full',
+        thread_id: 'th-full',
+        input: { pr: 42, text: 'please triage the haystack' },
+        started_at: T0,
+        tags: ['ci', 'full'],
+      },
+    },
+    {
+      type: 'step.start',
+      step: {
+        id: `${runId}-s1`,
+        run_id: runId,
+        type: 'llm',
+        name: 'plan',
+        model: 'gpt-4o-mini',
+        started_at: T0 + 10,
+      },
+    },
+    {
+      type: 'step.start',
+      step: {
+        id: `${runId}-s2`,
+        run_id: runId,
+        parent_step_id: `${runId}-s1`,
+        type: 'tool',
+        name: 'search',
+        started_at: T0 + 100,
+      },
+    },
+    {
+      type: 'step.end',
+      step: {
+        id: `${runId}-s2`,
+        run_id: runId,
+        status: 'error',
+        error: 'timeout talking to GitHub',
+        ended_at: T0 + 400,
+      },
+    },
+    {
+      type: 'step.end',
+      step: {
+        id: `${runId}-s1`,
+        run_id: runId,
+        status: 'succeeded',
+        input_tokens: 1200,
+        output_tokens: 300,
+        ended_at: T0 + 510,
+      },
+    },
+    {
+      type: 'run.end',
+      run: {
+        id: runId,
+        status: 'success',
+        output: { verdict: 'lgtm-output' },
+        ended_at: T0 + 1000,
+      },
+    },
+  ];
+}
+
+/** 25 runs of one agent: distinct times except three that share one (ties break by id). */
+function pagerRuns() {
+  return Array.from({ length: PAGER_RUNS }, (_, i) => {
+    const at = i >= 22 ? T0 + 3_600_000 + 22_000 : T0 + 3_600_000 + i * 1000;
+    return {
+      type: 'run.end',
+      run: {
+        id: `pager-${String(i).padStart(2, '0')}`,
+        agent_id: 'pager',
+        status: i % 5 === 0 ? 'failed' : 'succeeded',
+        trigger: i % 2 === 0 ? 'schedule' : 'manual',
+        source: i % 3 === 0 ? 'cli' : 'dashboard',
+        user_id: `user-${i % 4}`,
+        thread_id: `thread-${i % 2}`,
+        tags: i % 5 === 0 ? ['nightly'] : [],
+        input: { n: i },
+        error: i % 5 === 0 ? `boom number ${i}` : undefined,
+        started_at: at,
+        ended_at: at + 500,
+      },
+    };
+  });
+}
+
+function ids(list: RunList): string[] {
+  return list.runs.map((r) => r.id);
+}
+
+describeEachDb('runs API', (dialect) => {
+  let t: TestApp;
+  let otherKey: string;
+  let readKey: string;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    const ingest = await t.request('POST', '/api/v1/ingest', {
+      events: [...fullRun('full-1', 'triager'), ...pagerRuns()],
+    });
+    expect(ingest.statusCode).toBe(200);
+    const project = await t.request('POST', '/api/v1/projects', { name: 'Other team' });
+    expect(project.statusCode).toBe(201);
+    otherKey = json<{ admin_key: { key: string } }>(project).admin_key.key;
+    const key = await t.request('POST', '/api/v1/keys', { scope: 'read', name: 'viewer' });
+    readKey = json<{ key: string }>(key).key;
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const get = async <T = RunList>(url: string, key?: string) => {
+    const res = await t.request('GET', url, undefined, key);
+    expect(res.statusCode, res.body).toBe(200);
+    return json<T>(res);
+  };
+
+  describe('reading one run', () => {
+    it('answers a recorded run and, with include=steps, its steps in time order', async () => {
+      const plain = await get<Run & { steps?: Step[] }>('/api/v1/runs/full-1');
+      expect(plain).toMatchObject({
+        id: 'full-1',
+        agent_id: 'triager',
+        status: 'succeeded',
+        duration_ms: 1000,
+        step_count: 2,
+        error_count: 1,
+        total_tokens: 1500,
+        output: { verdict: 'lgtm-output' },
+      });
+      expect(plain.steps).toBeUndefined();
+      const withSteps = await get<Run & { steps: Step[] }>('/api/v1/runs/full-1?include=steps');
+      expect(withSteps.steps.map((s) => [s.id, s.status])).toEqual([
+        ['full-1-s1', 'succeeded'],
+        ['full-1-s2', 'failed'],
+      ]);
+    });
+
+    it('lists the steps of a run', async () => {
+      const { steps } = await get<{ steps: Step[] }>('/api/v1/runs/full-1/steps');
+      expect(steps.map((s) => s.id)).toEqual(['full-1-s1', 'full-1-s2']);
+      expect(steps[1]).toMatchObject({
+        parent_step_id: 'full-1-s1',
+        error: { message: 'timeout talking to GitHub' },
+      });
+    });
+
+    it('shapes the timeline in time order with nested steps linked to their parent', async () => {
+      const tl = await get<Timeline>('/api/v1/runs/full-1/timeline');
+      expect(tl.events.map((e) => `${e.type}:${String(e.data.step_id ?? '')}`)).toEqual([
+        'RUN_STARTED:',
+        'STEP_STARTED:full-1-s1',
+        'STEP_STARTED:full-1-s2',
+        'STEP_ENDED:full-1-s2',
+        'STEP_ENDED:full-1-s1',
+        'RUN_ENDED:',
+      ]);
+      const child = tl.events.find(
+        (e) => e.type === 'STEP_ENDED' && e.data.step_id === 'full-1-s2',
+      );
+      expect(child?.data).toMatchObject({
+        parent_step_id: 'full-1-s1',
+        depth: 1,
+        duration_ms: 300,
+      });
+      expect(tl.summary).toMatchObject({ run_id: 'full-1', max_depth: 1, in_progress: false });
+    });
+
+    it('answers 404 for an unknown run on every read endpoint', async () => {
+      for (const url of ['/nope', '/nope/steps', '/nope/timeline']) {
+        const res = await t.request('GET', `/api/v1/runs${url}`);
+        expect(res.statusCode).toBe(404);
+      }
+    });
+
+    it('routes /runs/stats to the stats endpoint, not to a run called "stats"', async () => {
+      const stats = await get<StatsResponse>(
+        '/api/v1/runs/stats?from=2026-03-01T00:00:00.000Z&to=2026-03-02T00:00:00.000Z',
+      );
+      expect(stats.totals.runs).toBe(PAGER_RUNS + 1);
+    });
+  });
+
+  describe('listing runs', () => {
+    it('lists newest first by sort_at then id', async () => {
+      const list = await get('/api/v1/runs?limit=500');
+      expect(list.runs.length).toBe(PAGER_RUNS + 1);
+      expect(list.runs[0]?.id).toBe('pager-24');
+      expect(ids(list).slice(0, 4)).toEqual(['pager-24', 'pager-23', 'pager-22', 'pager-21']);
+      expect(list.runs[list.runs.length - 1]?.id).toBe('full-1');
+      expect(list).toMatchObject({ has_more: false, next_cursor: null, total: PAGER_RUNS + 1 });
+    });
+
+    it('filters by each field and combines filters', async () => {
+      const cases: [string, (r: Run) => boolean][] = [
+        ['agent_id=triager', (r) => r.agent_id === 'triager'],
+        ['agent_id=triager,pager', () => true],
+        ['status=failed', (r) => r.status === 'failed'],
+        ['status=failed,succeeded&agent_id=pager', (r) => r.agent_id === 'pager'],
+        ['trigger=schedule', (r) => r.trigger === 'schedule'],
+        ['trigger=manual,api', (r) => r.trigger !== 'schedule'],
+        ['source=cli', (r) => r.source === 'cli'],
+        ['user_id=user-1', (r) => r.user_id === 'user-1'],
+        ['thread_id=thread-0', (r) => r.thread_id === 'thread-0'],
+        ['tag=nightly', (r) => r.tags.includes('nightly')],
+        ['tag=full', (r) => r.id === 'full-1'],
+        [`from=${T0 + 3_600_000 + 20_000}`, (r) => Date.parse(r.started_at!) >= T0 + 3_620_000],
+        [
+          `from=${new Date(T0 + 3_600_000 + 5_000).toISOString()}&to=${T0 + 3_600_000 + 7_000}`,
+          (r) => ['pager-05', 'pager-06', 'pager-07'].includes(r.id),
+        ],
+        [
+          'status=failed&trigger=schedule&source=cli',
+          (r) => r.status === 'failed' && r.trigger === 'schedule' && r.source === 'cli',
+        ],
+      ];
+      const all = (await get('/api/v1/runs?limit=500')).runs;
+      for (const [qs, want] of cases) {
+        const list = await get(`/api/v1/runs?limit=500&${qs}`);
+        const expected = all.filter(want).map((r) => r.id);
+        expect(expected.length, qs).toBeGreaterThan(0);
+        expect(ids(list), qs).toEqual(expected);
+        expect(list.total, qs).toBe(expected.length);
+      }
+    });
+
+    it('searches input, output and error text with q, case-insensitively', async () => {
+      expect(ids(await get('/api/v1/runs?q=HAYSTACK'))).toEqual(['full-1']);
+      expect(ids(await get('/api/v1/runs?q=lgtm-out'))).toEqual(['full-1']);
+      expect(ids(await get('/api/v1/runs?q=boom%20number%2015'))).toEqual(['pager-15']);
+      expect(ids(await get('/api/v1/runs?q=no-such-text-anywhere'))).toEqual([]);
+    });
+
+    it('pages through three pages with the cursor without duplicates or gaps', async () => {
+      const seen: string[] = [];
+      let url = '/api/v1/runs?agent_id=pager&limit=10';
+      const sizes: number[] = [];
+      for (let page = 0; page < 5; page++) {
+        const list = await get(url);
+        sizes.push(list.runs.length);
+        seen.push(...ids(list));
+        expect(list.total).toBe(PAGER_RUNS);
+        if (!list.has_more) {
+          expect(list.next_cursor).toBeNull();
+          break;
+        }
+        expect(list.next_cursor).toEqual(expect.any(String));
+        url = `/api/v1/runs?agent_id=pager&limit=10&cursor=${list.next_cursor}`;
+      }
+      expect(sizes).toEqual([10, 10, 5]);
+      const expected = Array.from(
+        { length: PAGER_RUNS },
+        (_, i) => `pager-${String(PAGER_RUNS - 1 - i).padStart(2, '0')}`,
+      );
+      expect(seen).toEqual(expected);
+    });
+
+    it('pages with offset the same way as with the cursor', async () => {
+      const first = await get('/api/v1/runs?agent_id=pager&limit=10');
+      const second = await get(`/api/v1/runs?agent_id=pager&limit=10&cursor=${first.next_cursor}`);
+      const byOffset = await get('/api/v1/runs?agent_id=pager&limit=10&offset=10');
+      expect(ids(byOffset)).toEqual(ids(second));
+      expect(byOffset.has_more).toBe(true);
+      const last = await get('/api/v1/runs?agent_id=pager&limit=10&offset=20');
+      expect(last.runs).toHaveLength(5);
+      expect(last.has_more).toBe(false);
+    });
+
+    it('counts totals from the rollups or with a capped count that says when it is capped', async () => {
+      const byRollup = await get('/api/v1/runs?status=failed&limit=1');
+      expect(byRollup.total).toBe(5);
+      const filtered = await get('/api/v1/runs?user_id=user-1&limit=1');
+      expect(filtered.total).toBe(6);
+      expect(filtered).not.toHaveProperty('total_capped');
+      const capped = await listRunsPage(
+        t.ctx.db,
+        'default',
+        { source: 'dashboard' },
+        { limit: 2, totalCap: 5 },
+      );
+      expect(capped.total).toBe(5);
+      expect(capped.total_capped).toBe(true);
+      const uncapped = await listRunsPage(
+        t.ctx.db,
+        'default',
+        { source: 'cli' },
+        { limit: 2, totalCap: 50 },
+      );
+      expect(uncapped.total).toBe(9);
+      expect(uncapped.total_capped).toBeUndefined();
+    });
+
+    it('rejects bad input with a 400 naming the field', async () => {
+      const cases: [string, string][] = [
+        ['/api/v1/runs?status=running,bogus', 'query.status'],
+        ['/api/v1/runs?trigger=cron', 'query.trigger'],
+        ['/api/v1/runs?limit=0', 'query.limit'],
+        ['/api/v1/runs?limit=abc', 'query.limit'],
+        ['/api/v1/runs?limit=501', 'query.limit'],
+        ['/api/v1/runs?offset=-1', 'query.offset'],
+        ['/api/v1/runs?cursor=not-a-cursor', 'query.cursor'],
+        [`/api/v1/runs?cursor=${Buffer.from('x:y').toString('base64url')}`, 'query.cursor'],
+        ['/api/v1/runs?from=yesterday', 'query.from'],
+        ['/api/v1/runs?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z', 'query.to'],
+        ['/api/v1/runs/full-1?include=everything', 'query.include'],
+      ];
+      for (const [url, field] of cases) {
+        const res = await t.request('GET', url);
+        expect(res.statusCode, url).toBe(400);
+        const body = json<{ error: { code: string; details: { field: string }[] } }>(res);
+        expect(body.error.code).toBe('invalid_input');
+        // a bad list item is named by its index (query.status.1)
+        const fields = body.error.details.map((d) => d.field.replace(/\.\d+$/, ''));
+        expect(fields, url).toContain(field);
+      }
+    });
+  });
+
+  describe('isolation and scopes', () => {
+    it("answers 404 for another project's runs and lists nothing of ours", async () => {
+      for (const url of [
+        '/api/v1/runs/full-1',
+        '/api/v1/runs/full-1/steps',
+        '/api/v1/runs/full-1/timeline',
+      ]) {
+        expect((await t.request('GET', url, undefined, otherKey)).statusCode, url).toBe(404);
+      }
+      for (const action of ['cancel', 'retry']) {
+        const res = await t.request('POST', `/api/v1/runs/full-1/${action}`, undefined, otherKey);
+        expect(res.statusCode, action).toBe(404);
+      }
+      expect(
+        (await t.request('DELETE', '/api/v1/runs/full-1', undefined, otherKey)).statusCode,
+      ).toBe(404);
+      const list = await get('/api/v1/runs', otherKey);
+      expect(list).toEqual({ runs: [], next_cursor: null, has_more: false, total: 0 });
+      const agents = await get<{ agents: unknown[] }>('/api/v1/agents', otherKey);
+      expect(agents.agents).toEqual([]);
+      expect((await get<Run>('/api/v1/runs/full-1')).id).toBe('full-1');
+    });
+
+    it('lets a read key read but not cancel, retry, delete or change agents', async () => {
+      expect((await get<Run>('/api/v1/runs/full-1', readKey)).id).toBe('full-1');
+      expect((await get('/api/v1/runs?limit=1', readKey)).runs).toHaveLength(1);
+      const denied = [
+        await t.request('POST', '/api/v1/runs/full-1/cancel', undefined, readKey),
+        await t.request('POST', '/api/v1/runs/full-1/retry', undefined, readKey),
+        await t.request('DELETE', '/api/v1/runs/full-1', undefined, readKey),
+        await t.request('PUT', '/api/v1/agents/triager', { name: 'x' }, readKey),
+        await t.request('DELETE', '/api/v1/agents/triager', undefined, readKey),
+        await t.request('POST', '/api/v1/agents/triager/runs', {}, readKey),
+      ];
+      expect(denied.map((r) => r.statusCode)).toEqual([403, 403, 403, 403, 403, 403]);
+      expect((await get<Run>('/api/v1/runs/full-1')).status).toBe('succeeded');
+    });
+  });
+
+  describe('control', () => {
+    it('cancels a queued run at once', async () => {
+      const queued = await t.request('POST', '/api/v1/agents/ctl/runs', { id: 'ctl-q1' });
+      expect(queued.statusCode).toBe(202);
+      const res = await t.request('POST', '/api/v1/runs/ctl-q1/cancel');
+      expect(res.statusCode).toBe(200);
+      expect(json<Run>(res)).toMatchObject({ id: 'ctl-q1', status: 'cancelled' });
+      expect((await get<Run>('/api/v1/runs/ctl-q1')).status).toBe('cancelled');
+      expect((await t.request('POST', '/api/v1/runs/ctl-q1/cancel')).statusCode).toBe(409);
+    });
+
+    it('asks a running run to stop and leaves it running', async () => {
+      await t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'run.start', run: { id: 'ctl-r1', agent_id: 'ctl' } }],
+      });
+      const res = await t.request('POST', '/api/v1/runs/ctl-r1/cancel');
+      expect(res.statusCode).toBe(200);
+      const run = await get<Run>('/api/v1/runs/ctl-r1');
+      expect(run.status).toBe('running');
+      expect(run.cancel_requested_at).toEqual(expect.any(String));
+    });
+
+    it('answers 409 when cancelling a finished run', async () => {
+      expect((await t.request('POST', '/api/v1/runs/full-1/cancel')).statusCode).toBe(409);
+    });
+
+    it('retries a finished run as a new queued run linked to it', async () => {
+      const res = await t.request('POST', '/api/v1/runs/full-1/retry');
+      expect(res.statusCode).toBe(201);
+      const retry = json<Run>(res);
+      expect(retry).toMatchObject({
+        retry_of: 'full-1',
+        attempt: 2,
+        agent_id: 'triager',
+        input: { pr: 42, text: 'please triage the haystack' },
+        thread_id: 'th-full',
+        trigger: 'retry',
+        status: 'queued',
+      });
+      expect(retry.id).not.toBe('full-1');
+      expect((await get<Run>(`/api/v1/runs/${retry.id}`)).retry_of).toBe('full-1');
+    });
+
+    it('refuses to retry a run that is still running', async () => {
+      await t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'run.start', run: { id: 'ctl-r2', agent_id: 'ctl' } }],
+      });
+      expect((await t.request('POST', '/api/v1/runs/ctl-r2/retry')).statusCode).toBe(409);
+    });
+
+    it('deletes a run: 404 afterwards and the stats drop it', async () => {
+      const range = 'from=2026-03-01T00:00:00.000Z&to=2026-03-02T00:00:00.000Z&agent_id=pager';
+      const before = await get<StatsResponse>(`/api/v1/runs/stats?${range}`);
+      const res = await t.request('DELETE', '/api/v1/runs/pager-00');
+      expect(res.statusCode).toBe(204);
+      expect((await t.request('GET', '/api/v1/runs/pager-00')).statusCode).toBe(404);
+      expect((await t.request('GET', '/api/v1/runs/pager-00/steps')).statusCode).toBe(404);
+      expect((await t.request('DELETE', '/api/v1/runs/pager-00')).statusCode).toBe(404);
+      const after = await get<StatsResponse>(`/api/v1/runs/stats?${range}`);
+      expect(after.totals.runs).toBe(before.totals.runs - 1);
+      expect(after.totals.by_status.failed).toBe(before.totals.by_status.failed - 1);
+      expect((await get('/api/v1/runs?agent_id=pager&limit=1')).total).toBe(PAGER_RUNS - 1);
+    });
+  });
+});

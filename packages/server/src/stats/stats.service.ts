@@ -1,0 +1,259 @@
+import { sql } from 'kysely';
+import {
+  RUN_STATUSES,
+  RUN_TRIGGERS,
+  FAILED_RUN_STATUSES,
+  TERMINAL_RUN_STATUSES,
+  nanosToUsd,
+  toIso,
+  type RunStatus,
+  type RunTrigger,
+  type StatsQuery,
+  type StatsResponse,
+  type StatsTotals,
+} from '@runlog/core';
+import type { Db } from '../db/database.js';
+import { AppError } from '../http/errors.js';
+import { DAY_MS, HOUR_MS, hourOf } from './rollup.js';
+
+/** How far back stats reach when `from` is not given. */
+export const DEFAULT_STATS_RANGE_MS = 30 * DAY_MS;
+/** Most buckets one answer's series holds. */
+export const MAX_SERIES_BUCKETS = 10_000;
+
+/** Log-scale bins as rollup.ts lays them out: bin b >= 1 spans [1.1^(b-1), 1.1^b) ms. */
+const BIN_RATIO = 1.1;
+
+interface Acc {
+  runs: number;
+  by_status: Record<RunStatus, number>;
+  by_trigger: Record<RunTrigger, number>;
+  duration_count: number;
+  duration_sum: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+  bins: Map<number, number>;
+}
+
+function emptyAcc(): Acc {
+  return {
+    runs: 0,
+    by_status: Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>,
+    by_trigger: Object.fromEntries(RUN_TRIGGERS.map((s) => [s, 0])) as Record<RunTrigger, number>,
+    duration_count: 0,
+    duration_sum: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cost_nanos: 0,
+    bins: new Map(),
+  };
+}
+
+interface RollupSums {
+  status: string;
+  trigger?: string;
+  runs: number;
+  duration_count: number;
+  duration_sum: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+
+function addSums(acc: Acc, row: RollupSums): void {
+  acc.runs += row.runs;
+  if (row.status in acc.by_status) acc.by_status[row.status as RunStatus] += row.runs;
+  if (row.trigger !== undefined && row.trigger in acc.by_trigger)
+    acc.by_trigger[row.trigger as RunTrigger] += row.runs;
+  acc.duration_count += row.duration_count;
+  acc.duration_sum += row.duration_sum;
+  acc.input_tokens += row.input_tokens;
+  acc.output_tokens += row.output_tokens;
+  acc.cost_nanos += row.cost_nanos;
+}
+
+function addBin(acc: Acc, bin: number, runs: number): void {
+  if (runs > 0) acc.bins.set(bin, (acc.bins.get(bin) ?? 0) + runs);
+}
+
+/**
+ * The duration at quantile `q` of a log-scale histogram, interpolated geometrically inside
+ * its bin (so a bin's middle is exactly `binValue`); null for an empty histogram.
+ * @example percentile(new Map([[73, 1]]), 0.5) === binValue(73)
+ */
+export function percentile(bins: ReadonlyMap<number, number>, q: number): number | null {
+  const sorted = [...bins.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);
+  const total = sorted.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return null;
+  const rank = q * total;
+  let cum = 0;
+  for (const [bin, n] of sorted) {
+    if (cum + n >= rank) {
+      const frac = Math.min(1, Math.max(0, (rank - cum) / n));
+      return bin <= 0 ? Math.round(frac) : Math.round(Math.pow(BIN_RATIO, bin - 1 + frac));
+    }
+    cum += n;
+  }
+  const lastBin = sorted[sorted.length - 1]?.[0] ?? 0;
+  return lastBin <= 0 ? 1 : Math.round(Math.pow(BIN_RATIO, lastBin));
+}
+
+function finish(acc: Acc): StatsTotals {
+  const failed = FAILED_RUN_STATUSES.reduce((sum, s) => sum + acc.by_status[s], 0);
+  const finished = TERMINAL_RUN_STATUSES.reduce((sum, s) => sum + acc.by_status[s], 0);
+  return {
+    runs: acc.runs,
+    by_status: acc.by_status,
+    by_trigger: acc.by_trigger,
+    fail_rate: finished > 0 ? failed / finished : null,
+    avg_duration_ms: acc.duration_count > 0 ? acc.duration_sum / acc.duration_count : null,
+    p50_duration_ms: percentile(acc.bins, 0.5),
+    p95_duration_ms: percentile(acc.bins, 0.95),
+    input_tokens: acc.input_tokens,
+    output_tokens: acc.output_tokens,
+    total_tokens: acc.input_tokens + acc.output_tokens,
+    cost_usd: nanosToUsd(acc.cost_nanos),
+  };
+}
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
+}
+
+/** The hour-aligned range and bucket a stats query covers. */
+export function statsRange(
+  query: StatsQuery,
+  now: number,
+): { from: number; to: number; bucket: 'hour' | 'day'; bucketMs: number; firstBucket: number } {
+  const rawTo = query.to ?? now;
+  const rawFrom = query.from ?? rawTo - DEFAULT_STATS_RANGE_MS;
+  if (rawFrom > rawTo) throw invalid('query.to', 'must not be before from');
+  const from = hourOf(rawFrom);
+  const ceiled = hourOf(rawTo) === rawTo ? rawTo : hourOf(rawTo) + HOUR_MS;
+  const to = Math.max(ceiled, from + HOUR_MS);
+  const bucket = query.bucket ?? (to - from > 2 * DAY_MS ? 'day' : 'hour');
+  const bucketMs = bucket === 'day' ? DAY_MS : HOUR_MS;
+  const firstBucket = Math.floor(from / bucketMs) * bucketMs;
+  if ((to - firstBucket) / bucketMs > MAX_SERIES_BUCKETS)
+    throw invalid('query.bucket', `the range holds over ${MAX_SERIES_BUCKETS} ${bucket} buckets`);
+  return { from, to, bucket, bucketMs, firstBucket };
+}
+
+/**
+ * Run analytics read only from `run_rollups` and `duration_histogram` (never `runs`), so
+ * the cost follows agents × hours in range, not the number of runs. Hour-granular: `from`
+ * is floored and `to` ceiled to the hour.
+ */
+export async function computeStats(
+  db: Db,
+  projectId: string,
+  query: StatsQuery,
+  now: number,
+): Promise<StatsResponse> {
+  const { from, to, bucket, bucketMs, firstBucket } = statsRange(query, now);
+  const agentIds = query.agent_id;
+  const k = db.kysely;
+  const bucketExpr =
+    bucket === 'day' ? sql<number>`hour - (hour % ${sql.lit(DAY_MS)})` : sql<number>`hour`;
+
+  const rollups = () => {
+    let q = k
+      .selectFrom('run_rollups')
+      .where('project_id', '=', projectId)
+      .where('hour', '>=', from)
+      .where('hour', '<', to);
+    if (agentIds?.length) q = q.where('agent_id', 'in', agentIds);
+    return q.select((eb) => [
+      eb.fn.sum<number | string>('runs').as('runs'),
+      eb.fn.sum<number | string>('duration_count').as('duration_count'),
+      eb.fn.sum<number | string>('duration_sum').as('duration_sum'),
+      eb.fn.sum<number | string>('input_tokens').as('input_tokens'),
+      eb.fn.sum<number | string>('output_tokens').as('output_tokens'),
+      eb.fn.sum<number | string>('cost_nanos').as('cost_nanos'),
+    ]);
+  };
+  const histogram = () => {
+    let q = k
+      .selectFrom('duration_histogram')
+      .where('project_id', '=', projectId)
+      .where('hour', '>=', from)
+      .where('hour', '<', to);
+    if (agentIds?.length) q = q.where('agent_id', 'in', agentIds);
+    return q.select((eb) => eb.fn.sum<number | string>('runs').as('runs'));
+  };
+
+  const [byAgentRows, byBucketRows, agentBins, bucketBins] = await Promise.all([
+    rollups()
+      .select(['agent_id', 'status', 'trigger'])
+      .groupBy(['agent_id', 'status', 'trigger'])
+      .execute(),
+    rollups()
+      .select([bucketExpr.as('t'), 'status'])
+      .groupBy([bucketExpr, 'status'])
+      .execute(),
+    histogram().select(['agent_id', 'bin']).groupBy(['agent_id', 'bin']).execute(),
+    histogram()
+      .select([bucketExpr.as('t'), 'bin'])
+      .groupBy([bucketExpr, 'bin'])
+      .execute(),
+  ]);
+
+  const sums = (r: {
+    runs: number | string;
+    duration_count: number | string;
+    duration_sum: number | string;
+    input_tokens: number | string;
+    output_tokens: number | string;
+    cost_nanos: number | string;
+  }) => ({
+    runs: Number(r.runs),
+    duration_count: Number(r.duration_count),
+    duration_sum: Number(r.duration_sum),
+    input_tokens: Number(r.input_tokens),
+    output_tokens: Number(r.output_tokens),
+    cost_nanos: Number(r.cost_nanos),
+  });
+
+  const totals = emptyAcc();
+  const perAgent = new Map<string, Acc>();
+  for (const row of byAgentRows) {
+    const s = { status: row.status, trigger: row.trigger, ...sums(row) };
+    addSums(totals, s);
+    let acc = perAgent.get(row.agent_id);
+    if (!acc) perAgent.set(row.agent_id, (acc = emptyAcc()));
+    addSums(acc, s);
+  }
+  for (const row of agentBins) {
+    const runs = Number(row.runs);
+    addBin(totals, row.bin, runs);
+    const acc = perAgent.get(row.agent_id);
+    if (acc) addBin(acc, row.bin, runs);
+  }
+
+  const perBucket = new Map<number, Acc>();
+  for (let t = firstBucket; t < to; t += bucketMs) perBucket.set(t, emptyAcc());
+  for (const row of byBucketRows) {
+    const acc = perBucket.get(Number(row.t));
+    if (acc) addSums(acc, { status: row.status, ...sums(row) });
+  }
+  for (const row of bucketBins) {
+    const acc = perBucket.get(Number(row.t));
+    if (acc) addBin(acc, row.bin, Number(row.runs));
+  }
+
+  return {
+    from: toIso(from),
+    to: toIso(to),
+    bucket,
+    totals: finish(totals),
+    by_agent: [...perAgent.entries()]
+      .filter(([, acc]) => acc.runs > 0)
+      .map(([agent_id, acc]) => ({ agent_id, ...finish(acc) }))
+      .sort((a, b) => b.runs - a.runs || (a.agent_id < b.agent_id ? -1 : 1)),
+    series: [...perBucket.entries()].map(([t, acc]) => {
+      const { by_trigger: _omit, ...rest } = finish(acc);
+      return { t: toIso(t), ...rest };
+    }),
+  };
+}
