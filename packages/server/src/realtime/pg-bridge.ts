@@ -1,4 +1,332 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { newId } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { toRun, toStep } from '../runs/runs.mapper.js';
+import type { HubEvent } from './hub.js';
 
-/** On PostgreSQL, relays hub events between server instances over LISTEN/NOTIFY. */
-export async function startHubBridge(_ctx: AppContext): Promise<void> {}
+/** NOTIFY payloads must stay under 8000 bytes; keep a margin for the envelope. */
+const MAX_PAYLOAD_BYTES = 7000;
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+const LAST_SEEN_MAX = 20_000;
+
+/**
+ * One change as it travels between instances: ids only (NOTIFY payloads are small), the
+ * receiver re-reads the committed row. `r`: [projectId, runId]; `s`: [projectId, runId,
+ * stepId, agentId].
+ */
+type Ref = ['r', string, string] | ['s', string, string, string, string];
+
+interface Envelope {
+  /** The sending instance, so it can skip its own notifications. */
+  i: string;
+  e: Ref[];
+}
+
+/** The channel of a database (per schema, so instances on other schemas stay apart). */
+export function channelName(schema: string | undefined): string {
+  if (!schema) return 'runlog_events';
+  const name = `runlog_events_${schema}`;
+  // identifiers are cut at 63 bytes: keep long schema names apart with a hash
+  return name.length <= 63
+    ? name
+    : `runlog_events_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * On PostgreSQL, relays hub events between server instances over LISTEN/NOTIFY: local
+ * publishes go out as ids (coalesced per tick), and other instances' ids are read back
+ * from the database and delivered to local subscribers.
+ */
+export async function startHubBridge(ctx: AppContext): Promise<void> {
+  const pool = ctx.db.pgPool;
+  if (ctx.db.dialect !== 'postgres' || !pool) return;
+  const bridge = new PgHubBridge(ctx, pool, channelName(ctx.db.pgSchema));
+  await bridge.start();
+  ctx.onClose.push(() => bridge.stop());
+}
+
+export class PgHubBridge {
+  readonly instanceId = newId();
+  private client: pg.PoolClient | undefined;
+  private detach: (() => void) | undefined;
+  private stopped = false;
+  private backoffMs = BACKOFF_MIN_MS;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Outgoing refs of this tick, deduplicated. */
+  private outgoing = new Map<string, Ref>();
+  private sendScheduled = false;
+  private sending: Promise<void> = Promise.resolve();
+  /** Incoming refs not yet read back, deduplicated; read one batch at a time, in order. */
+  private incoming = new Map<string, Ref>();
+  private reading = false;
+  private readDone: Promise<void> = Promise.resolve();
+  /**
+   * `updated_at` of the newest state of each recent run this instance delivered (its own
+   * publishes included), so a read-back that raced a newer local write is not sent after it.
+   */
+  private readonly lastSeen = new Map<string, number>();
+  private unsubscribeHub: (() => void) | undefined;
+  private readonly countIn: (by?: number) => void;
+  private readonly countOut: (by?: number) => void;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly pool: pg.Pool,
+    readonly channel: string,
+  ) {
+    this.countIn = ctx.metrics.counter(
+      'runlog_bridge_events_received_total',
+      'Changes from other server instances delivered to local subscribers',
+    );
+    this.countOut = ctx.metrics.counter(
+      'runlog_bridge_notifies_total',
+      'NOTIFY messages sent to other server instances',
+    );
+  }
+
+  async start(): Promise<void> {
+    this.ctx.hub.onPublish = (event) => this.enqueueOut(event);
+    this.unsubscribeHub = this.ctx.hub.subscribe((event) => {
+      if (event.kind !== 'run') return;
+      const key = `${event.projectId}\u0000${event.run.id}`;
+      this.lastSeen.delete(key);
+      this.lastSeen.set(key, Date.parse(event.run.updated_at));
+      if (this.lastSeen.size > LAST_SEEN_MAX) {
+        const oldest = this.lastSeen.keys().next().value;
+        if (oldest !== undefined) this.lastSeen.delete(oldest);
+      }
+    });
+    try {
+      await this.listen();
+    } catch {
+      // the database may be restarting: keep trying in the background
+      this.scheduleReconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.ctx.hub.onPublish = undefined;
+    this.unsubscribeHub?.();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.flushOut();
+    await this.sending;
+    await this.readDone;
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      this.detach?.();
+      try {
+        await client.query(`UNLISTEN "${this.channel}"`);
+        client.release();
+      } catch (err) {
+        client.release(err instanceof Error ? err : true);
+      }
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const client = await this.pool.connect();
+    if (this.stopped) {
+      client.release();
+      return;
+    }
+    const onNotification = (msg: pg.Notification) => {
+      if (msg.channel === this.channel && msg.payload) this.onNotification(msg.payload);
+    };
+    const onEnd = () => lost(new Error('connection ended'));
+    const detach = () => {
+      client.off('error', lost);
+      client.off('end', onEnd);
+      client.off('notification', onNotification);
+    };
+    const lost = (err: unknown) => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      detach();
+      // a broken client must not go back to the pool
+      client.release(err instanceof Error ? err : true);
+      this.scheduleReconnect();
+    };
+    client.on('error', lost);
+    client.on('end', onEnd);
+    client.on('notification', onNotification);
+    this.client = client;
+    this.detach = detach;
+    try {
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (err) {
+      lost(err);
+      return;
+    }
+    this.backoffMs = BACKOFF_MIN_MS;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.listen().catch(() => this.scheduleReconnect());
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  // ---- outgoing -----------------------------------------------------------------------
+
+  private enqueueOut(event: HubEvent): void {
+    if (this.stopped) return;
+    const ref: Ref =
+      event.kind === 'run'
+        ? ['r', event.projectId, event.run.id]
+        : ['s', event.projectId, event.step.run_id, event.step.id, event.agentId];
+    this.outgoing.set(JSON.stringify(ref.slice(0, 4)), ref);
+    if (this.sendScheduled) return;
+    this.sendScheduled = true;
+    // everything one commit publishes goes out in one NOTIFY
+    setImmediate(() => void this.flushOut());
+  }
+
+  private flushOut(): Promise<void> {
+    this.sendScheduled = false;
+    if (this.outgoing.size === 0) return this.sending;
+    const refs = [...this.outgoing.values()];
+    this.outgoing = new Map();
+    const payloads = pack(this.instanceId, refs);
+    // one NOTIFY batch at a time, so batches leave in publish order
+    this.sending = this.sending.then(async () => {
+      try {
+        const params = [this.channel, ...payloads];
+        const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+        await this.pool.query(`SELECT ${calls}`, params);
+        this.countOut(payloads.length);
+      } catch {
+        // other instances miss these changes; their subscribers catch up on the next ones
+      }
+    });
+    return this.sending;
+  }
+
+  // ---- incoming -----------------------------------------------------------------------
+
+  private onNotification(payload: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(payload) as Envelope;
+    } catch {
+      return;
+    }
+    if (envelope.i === this.instanceId || !Array.isArray(envelope.e)) return;
+    for (const ref of envelope.e) {
+      if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's')) continue;
+      const key = JSON.stringify(ref.slice(0, 4));
+      // re-inserted at the end: read after whatever came before it
+      this.incoming.delete(key);
+      this.incoming.set(key, ref);
+    }
+    if (!this.reading) {
+      this.reading = true;
+      this.readDone = this.readLoop();
+    }
+  }
+
+  /**
+   * Reads the notified rows back, one batch after another: each read starts after the
+   * previous one ended, so a subscriber never gets an older state after a newer one.
+   */
+  private async readLoop(): Promise<void> {
+    try {
+      while (this.incoming.size > 0 && !this.stopped) {
+        const batch = [...this.incoming.values()].slice(0, 500);
+        for (const ref of batch) this.incoming.delete(JSON.stringify(ref.slice(0, 4)));
+        try {
+          await this.deliver(batch);
+        } catch {
+          // the database is unreachable for a moment: these updates are skipped
+        }
+      }
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async deliver(refs: Ref[]): Promise<void> {
+    const k = this.ctx.db.kysely;
+    const runsByProject = new Map<string, Set<string>>();
+    const stepsByProject = new Map<string, { runIds: Set<string>; stepIds: Set<string> }>();
+    const agentOf = new Map<string, string>();
+    for (const ref of refs) {
+      if (ref[0] === 'r') {
+        let ids = runsByProject.get(ref[1]);
+        if (!ids) runsByProject.set(ref[1], (ids = new Set()));
+        ids.add(ref[2]);
+      } else {
+        let s = stepsByProject.get(ref[1]);
+        if (!s) stepsByProject.set(ref[1], (s = { runIds: new Set(), stepIds: new Set() }));
+        s.runIds.add(ref[2]);
+        s.stepIds.add(ref[3]);
+        agentOf.set(stepKey(ref[1], ref[2], ref[3]), ref[4]);
+      }
+    }
+    const events: HubEvent[] = [];
+    // steps first, as the writer publishes them
+    for (const [projectId, s] of stepsByProject) {
+      const rows = await k
+        .selectFrom('steps')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('run_id', 'in', [...s.runIds])
+        .where('id', 'in', [...s.stepIds])
+        .execute();
+      for (const row of rows) {
+        const key = stepKey(projectId, row.run_id, row.id);
+        const agentId = agentOf.get(key);
+        if (agentId === undefined) continue;
+        events.push({ kind: 'step', projectId, step: toStep(row), agentId });
+      }
+    }
+    for (const [projectId, ids] of runsByProject) {
+      const rows = await k
+        .selectFrom('runs')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('id', 'in', [...ids])
+        .execute();
+      for (const row of rows) {
+        const seen = this.lastSeen.get(`${projectId}\u0000${row.id}`);
+        if (seen !== undefined && row.updated_at < seen) continue;
+        events.push({ kind: 'run', projectId, run: toRun(row) });
+      }
+    }
+    for (const event of events) this.ctx.hub.deliver(event);
+    this.countIn(events.length);
+  }
+}
+
+function stepKey(projectId: string, runId: string, stepId: string): string {
+  return `${projectId}\u0000${runId}\u0000${stepId}`;
+}
+
+/** Splits refs into NOTIFY payloads under the size limit. */
+function pack(instanceId: string, refs: Ref[]): string[] {
+  const payloads: string[] = [];
+  const head = `{"i":${JSON.stringify(instanceId)},"e":[`;
+  let parts: string[] = [];
+  let size = head.length + 2;
+  for (const ref of refs) {
+    const text = JSON.stringify(ref);
+    const bytes = Buffer.byteLength(text) + 1;
+    if (parts.length > 0 && size + bytes > MAX_PAYLOAD_BYTES) {
+      payloads.push(`${head}${parts.join(',')}]}`);
+      parts = [];
+      size = head.length + 2;
+    }
+    parts.push(text);
+    size += bytes;
+  }
+  if (parts.length > 0) payloads.push(`${head}${parts.join(',')}]}`);
+  return payloads;
+}

@@ -1,5 +1,65 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { SESSION_COOKIE } from '../auth/auth.service.js';
+import type { AuthContext } from '../http/route.js';
+import { defineRoute } from '../http/route.js';
+import { AppError } from '../http/errors.js';
+import { RealtimeServer, WS_PATH, refuse } from './ws-server.js';
 
-// Being built: see the issue that owns this feature.
-export async function realtimeRoutes(_app: FastifyInstance, _ctx: AppContext): Promise<void> {}
+const servers = new WeakMap<AppContext, RealtimeServer>();
+
+/** The realtime server of a context (for tests, the bench and metrics), once routes are built. */
+export function realtimeServer(ctx: AppContext): RealtimeServer | undefined {
+  return servers.get(ctx);
+}
+
+/**
+ * `GET /api/v1/ws`: the WebSocket endpoint. Upgrades are taken on the HTTP server's
+ * `upgrade` event (Node then never hands them to Fastify's router); a plain GET gets a
+ * 400 saying an upgrade is needed.
+ */
+export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const authenticate = async (request: IncomingMessage): Promise<AuthContext | undefined> => {
+    const header = request.headers.authorization;
+    if (header) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      return m?.[1] ? ctx.auth.authenticateKey(m[1]) : undefined;
+    }
+    const cookies = request.headers.cookie ? app.parseCookie(request.headers.cookie) : {};
+    const token = cookies[SESSION_COOKIE];
+    return token ? ctx.auth.authenticateSession(token) : undefined;
+  };
+
+  const realtime = new RealtimeServer(ctx.hub, ctx.metrics, authenticate);
+  servers.set(ctx, realtime);
+  ctx.onClose.push(() => realtime.close());
+
+  app.server.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path === WS_PATH) {
+      realtime.handleUpgrade(request, socket, head);
+      return;
+    }
+    // nobody else takes upgrades: answer instead of leaving the socket hanging
+    if (app.server.listenerCount('upgrade') === 1) {
+      socket.on('error', () => {});
+      refuse(socket, 404, 'not_found', `no WebSocket endpoint at ${path}`);
+    }
+  });
+
+  defineRoute(app, {
+    method: 'GET',
+    url: WS_PATH,
+    scope: 'read',
+    tag: 'realtime',
+    summary:
+      'WebSocket (send Upgrade: websocket): subscribe to runs, agent:<id>, run:<id>; receive run_update and step_update',
+    handler: () => {
+      throw new AppError(
+        'invalid_input',
+        `${WS_PATH} is a WebSocket endpoint: connect with Upgrade: websocket`,
+      );
+    },
+  });
+}

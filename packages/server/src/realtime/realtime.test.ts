@@ -1,0 +1,543 @@
+import type { Socket } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Run, Step } from '@runlog/core';
+import { describeEachDb, startTestServer } from '../../test/harness.js';
+import { startServer } from '../server.js';
+import { realtimeServer } from './realtime.routes.js';
+import type { RealtimeServer } from './ws-server.js';
+
+type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+interface ServerMsg {
+  type: string;
+  topic?: string;
+  topics?: string[];
+  data?: Record<string, unknown>;
+  error?: { code: string; message: string; details?: unknown[] };
+}
+
+/** A connected client that keeps every message it receives. */
+class Client {
+  readonly messages: ServerMsg[] = [];
+  private waiters: (() => void)[] = [];
+  closed: { code: number } | undefined;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.messages.push(JSON.parse(String(data)) as ServerMsg);
+      this.wake();
+    });
+    ws.on('close', (code) => {
+      this.closed = { code };
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Waits for the first message (from index `from`) matching `pred`. */
+  async next(pred: (m: ServerMsg) => boolean, from = 0, timeoutMs = 10_000): Promise<ServerMsg> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.slice(from).find(pred);
+      if (found) return found;
+      if (this.closed) throw new Error(`socket closed (${this.closed.code}) while waiting`);
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`no matching message; got ${JSON.stringify(this.messages).slice(0, 500)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async waitClosed(timeoutMs = 15_000): Promise<{ code: number }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('socket did not close');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.closed;
+  }
+
+  send(value: unknown): void {
+    this.ws.send(typeof value === 'string' ? value : JSON.stringify(value));
+  }
+
+  async subscribe(topics: string[]): Promise<void> {
+    const from = this.messages.length;
+    this.send({ type: 'subscribe', topics });
+    await this.next((m) => m.type === 'subscribed', from);
+  }
+
+  get socket(): Socket {
+    // ws keeps its TCP socket private; pausing it is how a test plays a client that stops reading
+    return (this.ws as unknown as { _socket: Socket })._socket;
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+function wsUrl(server: TestServer): string {
+  return `${server.url.replace(/^http/, 'ws')}/api/v1/ws`;
+}
+
+/** Opens a WebSocket; rejects with the HTTP status when the upgrade is refused. */
+function connect(
+  server: TestServer,
+  opts: { key?: string; cookie?: string; path?: string } = {},
+): Promise<Client> {
+  const headers: Record<string, string> = {};
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+  if (opts.cookie) headers.cookie = opts.cookie;
+  const url = opts.path ? `${server.url.replace(/^http/, 'ws')}${opts.path}` : wsUrl(server);
+  const ws = new WebSocket(url, { headers });
+  const client = new Client(ws);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () =>
+        reject(Object.assign(new Error('refused'), { status: res.statusCode, body })),
+      );
+    });
+    ws.once('error', reject);
+  });
+}
+
+async function api(
+  server: TestServer,
+  method: string,
+  path: string,
+  body?: unknown,
+  key: string = server.adminKey,
+): Promise<{ status: number; json: unknown; headers: Headers }> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    json: text ? (JSON.parse(text) as unknown) : undefined,
+    headers: res.headers,
+  };
+}
+
+async function ingest(server: TestServer, events: unknown[], key?: string): Promise<void> {
+  const res = await api(server, 'POST', '/api/v1/ingest', { events }, key);
+  expect(res.status).toBe(200);
+}
+
+async function metric(server: TestServer, name: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
+async function until(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  max = 4000,
+): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+let seq = 0;
+function uid(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${++seq}`;
+}
+
+const runOf = (m: ServerMsg) => m.data as unknown as Run;
+const stepOf = (m: ServerMsg) => m.data as unknown as Step;
+
+describeEachDb('realtime WebSocket', (dialect) => {
+  let server: TestServer;
+  let rt: RealtimeServer;
+  const clients: Client[] = [];
+
+  async function open(opts: { key?: string; cookie?: string }): Promise<Client> {
+    const c = await connect(server, opts);
+    clients.push(c);
+    return c;
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    rt = realtimeServer(server.ctx)!;
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await server?.close();
+  });
+
+  it('sends run_update to agent:<id> subscribers when a run starts and again when it ends', async () => {
+    const agent = uid('agent');
+    const runId = uid('run');
+    const c = await open({ key: server.adminKey });
+    await c.subscribe([`agent:${agent}`]);
+
+    await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: agent } }]);
+    const started = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
+    expect(started.topic).toBe(`agent:${agent}`);
+    expect(runOf(started).status).toBe('running');
+    expect(runOf(started).agent_id).toBe(agent);
+
+    const from = c.messages.indexOf(started) + 1;
+    await ingest(server, [
+      { type: 'run.end', run: { id: runId, status: 'succeeded', output: { ok: 1 } } },
+    ]);
+    const ended = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId, from);
+    expect(runOf(ended).status).toBe('succeeded');
+    expect(runOf(ended).output).toEqual({ ok: 1 });
+  });
+
+  it('sends step_update to run:<id> subscribers', async () => {
+    const runId = uid('run');
+    const c = await open({ key: server.adminKey });
+    await c.subscribe([`run:${runId}`]);
+    await ingest(server, [
+      { type: 'run.start', run: { id: runId, agent_id: uid('agent') } },
+      { type: 'step.start', step: { id: 's1', run_id: runId, type: 'llm', name: 'plan' } },
+    ]);
+    const step = await c.next((m) => m.type === 'step_update');
+    expect(step.topic).toBe(`run:${runId}`);
+    expect(stepOf(step)).toMatchObject({
+      id: 's1',
+      run_id: runId,
+      status: 'running',
+      name: 'plan',
+    });
+    await ingest(server, [
+      { type: 'step.end', step: { id: 's1', run_id: runId, status: 'succeeded', output: 'done' } },
+    ]);
+    const ended = await c.next(
+      (m) => m.type === 'step_update' && stepOf(m).status === 'succeeded',
+      c.messages.indexOf(step) + 1,
+    );
+    expect(stepOf(ended).output).toBe('done');
+    const run = await c.next((m) => m.type === 'run_update');
+    expect(run.topic).toBe(`run:${runId}`);
+  });
+
+  it('sends every run of the project to `runs` subscribers, and nothing to another project', async () => {
+    const created = await api(server, 'POST', '/api/v1/projects', { name: uid('other') });
+    expect(created.status).toBe(201);
+    const otherKey = (created.json as { admin_key: { key: string } }).admin_key.key;
+
+    const mine = await open({ key: server.adminKey });
+    const theirs = await open({ key: otherKey });
+    const agentA = uid('a');
+    const agentB = uid('b');
+    await mine.subscribe(['runs']);
+    // same topic names in the other project: still nothing of ours may reach them
+    await theirs.subscribe(['runs', `agent:${agentA}`]);
+
+    const r1 = uid('run');
+    const r2 = uid('run');
+    await ingest(server, [
+      { type: 'run.start', run: { id: r1, agent_id: agentA } },
+      { type: 'run.start', run: { id: r2, agent_id: agentB } },
+    ]);
+    await mine.next((m) => m.type === 'run_update' && runOf(m).id === r1);
+    await mine.next((m) => m.type === 'run_update' && runOf(m).id === r2);
+
+    // a run in their project, sent after ours: once it arrives, ours would have arrived before it
+    const theirRun = uid('run');
+    await ingest(
+      server,
+      [{ type: 'run.start', run: { id: theirRun, agent_id: agentA } }],
+      otherKey,
+    );
+    await theirs.next((m) => m.type === 'run_update' && m.topic === `agent:${agentA}`);
+    const seen = theirs.messages.filter((m) => m.type === 'run_update').map((m) => runOf(m).id);
+    expect(seen).toEqual([theirRun, theirRun]);
+    expect(mine.messages.some((m) => m.type === 'run_update' && runOf(m).id === theirRun)).toBe(
+      false,
+    );
+  });
+
+  it('stops sending a topic after unsubscribe', async () => {
+    const agent = uid('agent');
+    const c = await open({ key: server.adminKey });
+    await c.subscribe([`agent:${agent}`, 'runs']);
+    const from = c.messages.length;
+    c.send({ type: 'unsubscribe', topics: [`agent:${agent}`] });
+    const ack = await c.next((m) => m.type === 'unsubscribed', from);
+    expect(ack.topics).toEqual([`agent:${agent}`]);
+    const runId = uid('run');
+    await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: agent } }]);
+    await c.next((m) => m.type === 'run_update' && m.topic === 'runs' && runOf(m).id === runId);
+    // the `runs` copy is sent after the agent copy would have been
+    expect(c.messages.filter((m) => m.topic === `agent:${agent}`)).toEqual([]);
+  });
+
+  it('refuses the upgrade with 401 without a valid key', async () => {
+    await expect(connect(server, {})).rejects.toMatchObject({ status: 401 });
+    const err = (await connect(server, { key: 'rl_not_a_key_000000000000000000000000' }).catch(
+      (e: unknown) => e,
+    )) as { status: number; body: string };
+    expect(err.status).toBe(401);
+    expect(JSON.parse(err.body)).toMatchObject({ error: { code: 'unauthorized' } });
+  });
+
+  it('answers an upgrade on another path with 404 and a plain GET /api/v1/ws with 400', async () => {
+    await expect(
+      connect(server, { key: server.adminKey, path: '/api/v1/nope' }),
+    ).rejects.toMatchObject({
+      status: 404,
+    });
+    const res = await api(server, 'GET', '/api/v1/ws');
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { code: 'invalid_input' } });
+  });
+
+  it('accepts the dashboard session cookie', async () => {
+    const login = await fetch(`${server.url}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: server.adminKey }),
+    });
+    expect(login.status).toBe(200);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    expect(cookie).toMatch(/^runlog_session=/);
+    const c = await open({ cookie });
+    await c.subscribe(['runs']);
+    const runId = uid('run');
+    await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: 'cookie-agent' } }]);
+    const got = await c.next((m) => m.type === 'run_update');
+    expect(runOf(got).id).toBe(runId);
+    await expect(connect(server, { cookie: 'runlog_session=forged' })).rejects.toMatchObject({
+      status: 401,
+    });
+  });
+
+  it('answers bad frames with an error naming the field and keeps the socket usable', async () => {
+    const c = await open({ key: server.adminKey });
+    c.send('not json{');
+    const e1 = await c.next((m) => m.type === 'error');
+    expect(e1.error).toMatchObject({ code: 'invalid_input' });
+    expect(e1.error?.message).toMatch(/JSON/);
+
+    let from = c.messages.length;
+    c.send({ type: 'dance' });
+    const e2 = await c.next((m) => m.type === 'error', from);
+    expect(e2.error?.message).toMatch(/^message\.type/);
+    expect(e2.error?.details?.length).toBeGreaterThan(0);
+
+    from = c.messages.length;
+    c.send({ type: 'subscribe', topics: ['runs', 'bogus:topic'] });
+    const e3 = await c.next((m) => m.type === 'error', from);
+    expect(e3.error?.message).toMatch(/^message\.topics\.1/);
+
+    from = c.messages.length;
+    c.send({ type: 'subscribe', topics: [] });
+    const e4 = await c.next((m) => m.type === 'error', from);
+    expect(e4.error?.message).toMatch(/^message\.topics/);
+
+    from = c.messages.length;
+    c.send({ type: 'ping' });
+    await c.next((m) => m.type === 'pong', from);
+    // the rejected subscribe took nothing: `runs` arrives only after a good one
+    const runId = uid('run');
+    await c.subscribe([`run:${runId}`]);
+    await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: 'frames' } }]);
+    const got = await c.next((m) => m.type === 'run_update');
+    expect(got.topic).toBe(`run:${runId}`);
+    expect(c.messages.filter((m) => m.type === 'run_update' && m.topic === 'runs')).toEqual([]);
+  });
+
+  it('limits the topics of one connection', async () => {
+    const c = await open({ key: server.adminKey });
+    const saved = rt.limits.maxTopics;
+    rt.limits.maxTopics = 3;
+    try {
+      await c.subscribe(['run:a', 'run:b']);
+      const from = c.messages.length;
+      c.send({ type: 'subscribe', topics: ['run:c', 'run:d'] });
+      const err = await c.next((m) => m.type === 'error', from);
+      expect(err.error?.message).toMatch(/at most 3 topics/);
+    } finally {
+      rt.limits.maxTopics = saved;
+    }
+  });
+
+  it('coalesces updates for a client that stops reading and ends with the final state', async () => {
+    const runId = uid('run');
+    const pad = 'x'.repeat(48 * 1024);
+    const c = await open({ key: server.adminKey });
+    await c.subscribe([`run:${runId}`]);
+    await ingest(server, [
+      { type: 'run.start', run: { id: runId, agent_id: 'slow', metadata: { n: 0 } } },
+    ]);
+    await c.next((m) => m.type === 'run_update');
+
+    c.socket.pause();
+    let n = 0;
+    // write until the server holds updates back for this client, then some more
+    await until(
+      async () => {
+        n++;
+        await ingest(server, [
+          { type: 'run.update', run: { id: runId, metadata: { n }, output: { pad } } },
+        ]);
+        return rt.pendingCount > 0;
+      },
+      'the server to start coalescing',
+      3000,
+    );
+    for (let i = 0; i < 20; i++) {
+      n++;
+      await ingest(server, [
+        { type: 'run.update', run: { id: runId, metadata: { n }, output: { pad } } },
+      ]);
+    }
+    n++;
+    await ingest(server, [
+      {
+        type: 'run.end',
+        run: { id: runId, status: 'succeeded', metadata: { n }, output: { done: true } },
+      },
+    ]);
+    const committed = n + 1; // the start and n later states
+
+    c.socket.resume();
+    await c.next((m) => m.type === 'run_update' && runOf(m).status === 'succeeded', 0, 20_000);
+    await until(() => rt.pendingCount === 0, 'the backlog to drain');
+    const from = c.messages.length;
+    c.send({ type: 'ping' });
+    await c.next((m) => m.type === 'pong', from);
+
+    const updates = c.messages.filter((m) => m.type === 'run_update').map(runOf);
+    const ns = updates.map((r) => (r.metadata as { n: number }).n);
+    expect(updates.length).toBeLessThan(committed);
+    for (let i = 1; i < ns.length; i++) expect(ns[i]).toBeGreaterThan(ns[i - 1]!);
+    const last = updates[updates.length - 1]!;
+    expect(last.status).toBe('succeeded');
+    expect(last.output).toEqual({ done: true });
+    expect(ns[ns.length - 1]).toBe(n);
+    expect(await metric(server, 'runlog_ws_updates_coalesced_total')).toBeGreaterThan(0);
+  });
+
+  it('drops a client that never reads once its backlog passes the bound', async () => {
+    const saved = rt.limits.maxPending;
+    rt.limits.maxPending = 40;
+    try {
+      const c = await open({ key: server.adminKey });
+      await c.subscribe(['runs']);
+      const before = await metric(server, 'runlog_ws_connections');
+      const droppedBefore = await metric(server, 'runlog_ws_slow_clients_dropped_total');
+      c.socket.pause();
+      const pad = 'y'.repeat(48 * 1024);
+      await until(
+        async () => {
+          const events = Array.from({ length: 10 }, () => ({
+            type: 'run.start',
+            run: { id: uid('flood'), agent_id: 'flood', input: { pad } },
+          }));
+          await ingest(server, events);
+          return (await metric(server, 'runlog_ws_connections')) < before;
+        },
+        'the slow client to be dropped',
+        2000,
+      );
+      expect(await metric(server, 'runlog_ws_slow_clients_dropped_total')).toBe(droppedBefore + 1);
+      c.socket.resume();
+      await c.waitClosed();
+    } finally {
+      rt.limits.maxPending = saved;
+    }
+  });
+
+  it('closes open sockets when the server shuts down', async () => {
+    const other = await startTestServer(dialect);
+    const c = await connect(other, { key: other.adminKey });
+    await other.close();
+    expect((await c.waitClosed()).code).toBe(1001);
+  });
+});
+
+describeEachDb('realtime across server instances', (dialect) => {
+  if (dialect !== 'postgres') {
+    it.skip('needs PostgreSQL (LISTEN/NOTIFY)', () => {});
+    return;
+  }
+  let a: TestServer;
+  let b: Awaited<ReturnType<typeof startTestServer>> | undefined;
+
+  beforeAll(async () => {
+    a = await startTestServer(dialect);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it('delivers a run ingested through instance A to a subscriber on instance B', async () => {
+    // the second instance opens the first one's database URL: the same schema
+    const running = await startServer({
+      db: a.dbUrl,
+      port: 0,
+      host: '127.0.0.1',
+      retentionDays: 30,
+      adminKey: a.adminKey,
+      logLevel: 'silent',
+    });
+    b = { ...running, adminKey: a.adminKey, dbUrl: a.dbUrl, drop: async () => {} };
+    const c = await connect(b, { key: a.adminKey });
+    const agent = uid('bridged');
+    const runId = uid('run');
+    await c.subscribe([`agent:${agent}`, `run:${runId}`]);
+    await ingest(a, [
+      { type: 'run.start', run: { id: runId, agent_id: agent } },
+      { type: 'step.start', step: { id: 's1', run_id: runId, type: 'tool', name: 'grep' } },
+    ]);
+    const started = await c.next(
+      (m) => m.type === 'run_update' && m.topic === `agent:${agent}` && runOf(m).id === runId,
+    );
+    expect(runOf(started).status).toBe('running');
+    const step = await c.next((m) => m.type === 'step_update');
+    expect(stepOf(step)).toMatchObject({ id: 's1', run_id: runId, name: 'grep' });
+
+    await ingest(a, [
+      { type: 'run.end', run: { id: runId, status: 'failed', error: { message: 'boom' } } },
+    ]);
+    const ended = await c.next(
+      (m) =>
+        m.type === 'run_update' && m.topic === `agent:${agent}` && runOf(m).status === 'failed',
+    );
+    expect(runOf(ended).error).toMatchObject({ message: 'boom' });
+    // instance A's own subscribers are served locally, not twice through the bridge
+    const onA = await connect(a, { key: a.adminKey });
+    await onA.subscribe([`run:${runId}`]);
+    await ingest(a, [{ type: 'run.update', run: { id: runId, metadata: { late: 1 } } }]);
+    await onA.next((m) => m.type === 'run_update');
+    const sentinel = uid('run');
+    await onA.subscribe([`run:${sentinel}`]);
+    await ingest(a, [{ type: 'run.start', run: { id: sentinel, agent_id: agent } }]);
+    await onA.next((m) => m.type === 'run_update' && runOf(m).id === sentinel);
+    expect(
+      onA.messages.filter((m) => m.type === 'run_update' && runOf(m).id === runId),
+    ).toHaveLength(1);
+    onA.close();
+    c.close();
+  });
+});

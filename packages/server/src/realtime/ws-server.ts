@@ -1,0 +1,451 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import {
+  TOPIC_PATTERN,
+  WsClientMessage,
+  assertNever,
+  topics,
+  type WsServerMessage,
+} from '@runlog/core';
+import type { EventHub, HubEvent } from './hub.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { AuthContext } from '../http/route.js';
+import { AppError, parse } from '../http/errors.js';
+
+/** Bounds of the realtime server; tests lower them to reach them quickly. */
+export interface RealtimeLimits {
+  /** Most topics one connection may hold. */
+  maxTopics: number;
+  /** Above this many bytes waiting in a socket, updates are coalesced instead of sent. */
+  softBufferBytes: number;
+  /** Above this many bytes waiting in a socket, the client is dropped. */
+  hardBufferBytes: number;
+  /** Above this many coalesced updates waiting for one client, it is dropped. */
+  maxPending: number;
+  /** How often the server pings; a connection that has not answered the last ping ends. */
+  heartbeatMs: number;
+  /** How often slow connections are checked for room to flush their pending updates. */
+  drainPollMs: number;
+  /** Largest client frame accepted. */
+  maxFrameBytes: number;
+  /** After a `close` a connection gets this long to finish before it is cut. */
+  closeGraceMs: number;
+}
+
+export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = {
+  maxTopics: 1000,
+  softBufferBytes: 1024 * 1024,
+  hardBufferBytes: 8 * 1024 * 1024,
+  maxPending: 10_000,
+  heartbeatMs: 30_000,
+  drainPollMs: 10,
+  maxFrameBytes: 256 * 1024,
+  closeGraceMs: 1000,
+};
+
+/** The path of the WebSocket endpoint. */
+export const WS_PATH = '/api/v1/ws';
+
+export type Authenticator = (request: IncomingMessage) => Promise<AuthContext | undefined>;
+
+class Connection {
+  readonly topics = new Set<string>();
+  /**
+   * Set while the client is slow: the newest message per (topic, run or step), in the
+   * order of their latest update. A replaced entry moves to the end, so what is finally
+   * sent is a subsequence of the live stream and never an older state after a newer one.
+   */
+  pending: Map<string, string> | undefined;
+  alive = true;
+  dropped = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly projectId: string,
+  ) {}
+}
+
+/**
+ * The WebSocket side of the event hub: authenticates upgrades, keeps each connection's
+ * topics, and fans committed run and step changes out to the subscribers of their topics
+ * within the change's project. Each message is serialised once per topic and the same
+ * string goes to every subscriber; slow clients get coalesced updates and are dropped
+ * past a bound.
+ * @example const rt = new RealtimeServer(ctx.hub, ctx.metrics, authenticate); server.on('upgrade', (req, s, h) => rt.handleUpgrade(req, s, h));
+ */
+export class RealtimeServer {
+  readonly limits: RealtimeLimits;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<Connection>();
+  /** Subscribers by `projectId \0 topic`. */
+  private readonly index = new Map<string, Set<Connection>>();
+  private readonly slow = new Set<Connection>();
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly unsubscribeHub: () => void;
+  private closing = false;
+  private readonly countSent: (by?: number) => void;
+  private readonly countDropped: (by?: number) => void;
+  private readonly countCoalesced: (by?: number) => void;
+
+  constructor(
+    hub: EventHub,
+    metrics: Metrics,
+    private readonly authenticate: Authenticator,
+    limits: Partial<RealtimeLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_REALTIME_LIMITS, ...limits };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.limits.maxFrameBytes,
+    });
+    this.countSent = metrics.counter(
+      'runlog_ws_messages_sent_total',
+      'Realtime updates sent to WebSocket clients',
+    );
+    this.countDropped = metrics.counter(
+      'runlog_ws_slow_clients_dropped_total',
+      'WebSocket clients closed for not keeping up',
+    );
+    this.countCoalesced = metrics.counter(
+      'runlog_ws_updates_coalesced_total',
+      'Updates for slow clients replaced by a newer state before being sent',
+    );
+    metrics.gauge(
+      'runlog_ws_connections',
+      'Open WebSocket connections',
+      () => this.connections.size,
+    );
+    this.unsubscribeHub = hub.subscribe((event) => this.publish(event));
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.limits.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Updates waiting for slow clients, over all connections. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const conn of this.slow) n += conn.pending?.size ?? 0;
+    return n;
+  }
+
+  /** Handles an HTTP upgrade to `WS_PATH`: 401 without a valid key or session. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    if (this.closing) {
+      refuse(socket, 503, 'unavailable', 'the server is shutting down');
+      return;
+    }
+    this.authenticate(request).then(
+      (auth) => {
+        if (!auth) {
+          refuse(
+            socket,
+            401,
+            'unauthorized',
+            'a valid API key is required (Authorization: Bearer <key>) or a session cookie',
+          );
+          return;
+        }
+        if (this.closing || socket.destroyed) {
+          refuse(socket, 503, 'unavailable', 'the server is shutting down');
+          return;
+        }
+        this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, auth.projectId));
+      },
+      () => refuse(socket, 500, 'internal', 'internal error'),
+    );
+  }
+
+  /** Closes every connection (1001) and stops; connections that do not finish in time are cut. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.unsubscribeHub();
+    clearInterval(this.heartbeatTimer);
+    this.stopDrainTimer();
+    const open = [...this.connections];
+    await Promise.all(
+      open.map(
+        (conn) =>
+          new Promise<void>((resolve) => {
+            if (conn.ws.readyState === WebSocket.CLOSED) return resolve();
+            conn.ws.once('close', () => resolve());
+            const cut = setTimeout(() => conn.ws.terminate(), this.limits.closeGraceMs);
+            cut.unref();
+            conn.ws.close(1001, 'server shutting down');
+          }),
+      ),
+    );
+    this.wss.close();
+  }
+
+  private accept(ws: WebSocket, projectId: string): void {
+    const conn = new Connection(ws, projectId);
+    this.connections.add(conn);
+    ws.on('error', () => {});
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', (data, isBinary) => {
+      conn.alive = true;
+      this.onFrame(conn, data, isBinary);
+    });
+    ws.on('close', () => {
+      this.forget(conn);
+      this.connections.delete(conn);
+    });
+  }
+
+  private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    try {
+      if (isBinary) throw new AppError('invalid_input', 'message: send JSON text frames');
+      let value: unknown;
+      try {
+        value = JSON.parse(rawText(data));
+      } catch {
+        throw new AppError('invalid_input', 'message: not valid JSON');
+      }
+      const msg = parse(WsClientMessage, value, 'message');
+      switch (msg.type) {
+        case 'ping':
+          this.reply(conn, { type: 'pong' });
+          return;
+        case 'subscribe':
+          this.subscribe(conn, msg.topics);
+          return;
+        case 'unsubscribe':
+          this.unsubscribe(conn, msg.topics);
+          return;
+        default:
+          assertNever(msg);
+      }
+    } catch (err) {
+      const e =
+        err instanceof AppError ? err : new AppError('invalid_input', 'message: not understood');
+      this.reply(conn, {
+        type: 'error',
+        error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) },
+      });
+    }
+  }
+
+  private subscribe(conn: Connection, wanted: string[]): void {
+    checkTopics(wanted);
+    const fresh = [...new Set(wanted)].filter((t) => !conn.topics.has(t));
+    if (conn.topics.size + fresh.length > this.limits.maxTopics) {
+      throw new AppError(
+        'invalid_input',
+        `topics: at most ${this.limits.maxTopics} topics per connection (${conn.topics.size} held)`,
+      );
+    }
+    if (conn.dropped) return;
+    for (const topic of fresh) {
+      conn.topics.add(topic);
+      const key = indexKey(conn.projectId, topic);
+      let subs = this.index.get(key);
+      if (!subs) {
+        subs = new Set();
+        this.index.set(key, subs);
+      }
+      subs.add(conn);
+    }
+    this.reply(conn, { type: 'subscribed', topics: [...new Set(wanted)] });
+  }
+
+  private unsubscribe(conn: Connection, unwanted: string[]): void {
+    checkTopics(unwanted);
+    const gone = new Set(unwanted);
+    for (const topic of gone) {
+      if (!conn.topics.delete(topic)) continue;
+      this.unindex(conn, topic);
+    }
+    if (conn.pending) {
+      for (const key of conn.pending.keys()) {
+        if (gone.has(key.slice(0, key.indexOf('\u0000')))) conn.pending.delete(key);
+      }
+    }
+    this.reply(conn, { type: 'unsubscribed', topics: [...gone] });
+  }
+
+  private reply(conn: Connection, msg: WsServerMessage): void {
+    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(JSON.stringify(msg));
+  }
+
+  /** Fans one committed change out to its topics' subscribers in the change's project. */
+  private publish(event: HubEvent): void {
+    if (this.connections.size === 0) return;
+    let data: string | undefined;
+    if (event.kind === 'run') {
+      const run = event.run;
+      for (const topic of [topics.runs, topics.agent(run.agent_id), topics.run(run.id)]) {
+        const subs = this.index.get(indexKey(event.projectId, topic));
+        if (!subs || subs.size === 0) continue;
+        data ??= JSON.stringify(run);
+        const msg = `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`;
+        const key = `${topic}\u0000r\u0000${run.id}`;
+        for (const conn of subs) this.send(conn, msg, key);
+      }
+    } else {
+      const step = event.step;
+      const topic = topics.run(step.run_id);
+      const subs = this.index.get(indexKey(event.projectId, topic));
+      if (!subs || subs.size === 0) return;
+      const msg = `{"type":"step_update","topic":${JSON.stringify(topic)},"data":${JSON.stringify(step)}}`;
+      const key = `${topic}\u0000s\u0000${step.id}`;
+      for (const conn of subs) this.send(conn, msg, key);
+    }
+  }
+
+  private send(conn: Connection, msg: string, key: string): void {
+    const pending = conn.pending;
+    if (pending) {
+      if (pending.delete(key)) this.countCoalesced();
+      pending.set(key, msg);
+      if (pending.size > this.limits.maxPending) this.drop(conn);
+      return;
+    }
+    const ws = conn.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const buffered = ws.bufferedAmount;
+    if (buffered > this.limits.softBufferBytes) {
+      if (buffered > this.limits.hardBufferBytes) {
+        this.drop(conn);
+        return;
+      }
+      conn.pending = new Map([[key, msg]]);
+      this.slow.add(conn);
+      this.startDrainTimer();
+      return;
+    }
+    ws.send(msg);
+    this.countSent();
+  }
+
+  /** Sends a slow connection's pending updates, oldest first, while its socket has room. */
+  private flush(conn: Connection): void {
+    const pending = conn.pending;
+    const ws = conn.ws;
+    if (!pending || ws.readyState !== WebSocket.OPEN) {
+      conn.pending = undefined;
+      this.slow.delete(conn);
+      return;
+    }
+    const buffered = ws.bufferedAmount;
+    if (buffered > this.limits.hardBufferBytes) {
+      this.drop(conn);
+      return;
+    }
+    let sent = 0;
+    while (pending.size > 0 && ws.bufferedAmount <= this.limits.softBufferBytes) {
+      const first = pending.entries().next().value;
+      if (!first) break;
+      pending.delete(first[0]);
+      ws.send(first[1]);
+      sent++;
+    }
+    if (sent > 0) this.countSent(sent);
+    if (pending.size === 0) {
+      conn.pending = undefined;
+      this.slow.delete(conn);
+    }
+  }
+
+  /** Ends a client that cannot keep up, before its backlog grows the server's memory. */
+  private drop(conn: Connection): void {
+    if (conn.dropped) return;
+    conn.dropped = true;
+    this.countDropped();
+    this.forget(conn);
+    conn.ws.close(1013, 'too slow');
+    // the close frame waits behind what the client has not read: cut it if it does not go out
+    const cut = setTimeout(() => conn.ws.terminate(), this.limits.closeGraceMs);
+    cut.unref();
+  }
+
+  /** Removes a connection from every topic and drops its backlog. */
+  private forget(conn: Connection): void {
+    for (const topic of conn.topics) this.unindex(conn, topic);
+    conn.topics.clear();
+    conn.pending = undefined;
+    this.slow.delete(conn);
+  }
+
+  private unindex(conn: Connection, topic: string): void {
+    const key = indexKey(conn.projectId, topic);
+    const subs = this.index.get(key);
+    if (!subs) return;
+    subs.delete(conn);
+    if (subs.size === 0) this.index.delete(key);
+  }
+
+  private startDrainTimer(): void {
+    if (this.drainTimer) return;
+    this.drainTimer = setInterval(() => {
+      for (const conn of this.slow) this.flush(conn);
+      if (this.slow.size === 0) this.stopDrainTimer();
+    }, this.limits.drainPollMs);
+    this.drainTimer.unref();
+  }
+
+  private stopDrainTimer(): void {
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+
+  private heartbeat(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      if (conn.ws.readyState === WebSocket.OPEN) conn.ws.ping();
+    }
+  }
+}
+
+function indexKey(projectId: string, topic: string): string {
+  return `${projectId}\u0000${topic}`;
+}
+
+function checkTopics(list: string[]): void {
+  const bad = list.findIndex((t) => !TOPIC_PATTERN.test(t));
+  if (bad >= 0) {
+    throw new AppError(
+      'invalid_input',
+      `message.topics.${bad}: not a topic (use "runs", "agent:<agent_id>" or "run:<run_id>")`,
+      [{ field: `message.topics.${bad}`, message: 'not a topic' }],
+    );
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Answers an upgrade request with a plain HTTP error and the API's error body. */
+export function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
