@@ -1,0 +1,126 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestApp, describeEachDb, dialects, type TestApp } from '../../test/harness.js';
+import { T0, emptyDb, exportText, seed, tableRows } from '../../test/cli-fixtures.js';
+import { importRuns } from './import.js';
+
+describeEachDb('export and import', (dialect) => {
+  let source: TestApp;
+  let text: string;
+
+  beforeAll(async () => {
+    source = await createTestApp(dialect);
+    await seed(source, 'rt');
+    text = await exportText(source.ctx.db);
+  });
+  afterAll(async () => {
+    await source.close();
+  });
+
+  it('exports one JSONL line per run, oldest first, with its steps', () => {
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(13);
+    const first = JSON.parse(lines[0]!) as { id: string; steps: { id: string }[] };
+    expect(first.id).toBe('rt-run-0');
+    expect(first.steps.map((s) => s.id)).toEqual(['rt-run-0-s1', 'rt-run-0-s2']);
+  });
+
+  it('gives back the same rows, rollups and export after an import into an empty database', async () => {
+    const { db, database } = await emptyDb(dialect);
+    try {
+      const result = await importRuns(db, Readable.from([text]), { batchSize: 4 });
+      expect(result).toMatchObject({ runs: 13, steps: 24, rejected: 0 });
+      expect(await tableRows(db)).toEqual(await tableRows(source.ctx.db));
+      expect(await exportText(db)).toBe(text);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('changes nothing when the same file is imported twice', async () => {
+    const { db, database } = await emptyDb(dialect);
+    try {
+      await importRuns(db, Readable.from([text]));
+      const once = await tableRows(db);
+      await importRuns(db, Readable.from([text]), { batchSize: 3 });
+      expect(await tableRows(db)).toEqual(once);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('reports malformed lines by number and still imports the valid ones', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const lines = text.trimEnd().split('\n');
+    const broken = [
+      lines[0],
+      '{not json',
+      lines[1],
+      JSON.stringify({ ...JSON.parse(lines[2]!), started_at: 'yesterday' }),
+      '',
+      lines[3],
+    ].join('\n');
+    const rejects: string[] = [];
+    try {
+      const result = await importRuns(db, Readable.from([broken]), {
+        onReject: (n, why) => rejects.push(`${n}: ${why}`),
+      });
+      expect(result).toMatchObject({ runs: 3, rejected: 2, lines: 6 });
+      expect(rejects[0]).toBe('2: not valid JSON');
+      expect(rejects[1]).toMatch(/^4: started_at: /);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('filters by agent and time window', async () => {
+    const agentOnly = await exportText(source.ctx.db, { agentId: 'bug-triager' });
+    const ids = agentOnly
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toEqual(['rt-run-0', 'rt-run-3', 'rt-run-6', 'rt-run-9']);
+    const window = await exportText(source.ctx.db, {
+      since: T0 + 3_600_000,
+      until: T0 + 3 * 3_600_000,
+    });
+    expect(window.trimEnd().split('\n')).toHaveLength(2);
+  });
+
+  it('exports CSV with one quoted line per run', async () => {
+    const csv = await exportText(source.ctx.db, { format: 'csv', agentId: 'writer' });
+    const lines = csv.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^id,project_id,agent_id,status,/);
+    expect(lines[1]).toMatch(/^rt-run-1,default,writer,failed,manual,n8n,/);
+    expect(lines[1]).toContain(',it broke,');
+  });
+});
+
+const bothDialects = dialects().length === 2;
+(bothDialects ? describe : describe.skip)('export and import across dialects', () => {
+  it('moves a history from SQLite to PostgreSQL and back unchanged', async () => {
+    if (!inject('pgAvailable')) return;
+    const source = await createTestApp('sqlite');
+    const pgDb = await emptyDb('postgres');
+    const back = await emptyDb('sqlite');
+    try {
+      await seed(source, 'x');
+      const text = await exportText(source.ctx.db);
+      await importRuns(pgDb.db, Readable.from([text]));
+      expect(await tableRows(pgDb.db)).toEqual(await tableRows(source.ctx.db));
+      const fromPg = await exportText(pgDb.db);
+      expect(fromPg).toBe(text);
+      await importRuns(back.db, Readable.from([fromPg]));
+      expect(await exportText(back.db)).toBe(text);
+    } finally {
+      await source.close();
+      for (const d of [pgDb, back]) {
+        await d.db.close();
+        await d.database.drop();
+      }
+    }
+  });
+});

@@ -1,0 +1,185 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { sql, type Kysely } from 'kysely';
+import type { z } from 'zod';
+import { DEFAULT_RETENTION_DAYS } from '../config.js';
+import type { Db } from '../db/database.js';
+import type { Database, RunRow, StepRow } from '../db/schema.js';
+import { UnitOfWork } from '../ingest/unit-of-work.js';
+import { RollupDeltas } from '../stats/rollup.js';
+import { ImportRun, fromImportedRun } from './record.js';
+
+export interface ImportOptions {
+  /** Import every run into this project instead of the one its line names. */
+  projectId?: string;
+  /** Runs per transaction (default 500). */
+  batchSize?: number;
+  /** A line that was not imported, with its 1-based number and why. */
+  onReject?: (line: number, reason: string) => void;
+  /** Called after each committed batch with the totals so far. */
+  onProgress?: (progress: ImportResult) => void;
+}
+
+export interface ImportResult {
+  lines: number;
+  runs: number;
+  steps: number;
+  rejected: number;
+}
+
+interface Pending {
+  run: RunRow;
+  steps: StepRow[];
+}
+
+/**
+ * Imports a JSONL export line by line, in batches. Each line is checked on its own: a bad
+ * one is reported through `onReject` and skipped, the valid ones are imported. Rows are
+ * written exactly as given (ids, times, status, rollups, costs) by upsert, and the stats
+ * rollup tables move by the difference, so importing the same file twice changes nothing.
+ * @example await importRuns(db, createReadStream('runs.jsonl'), { onReject: (n, why) => ... })
+ */
+export async function importRuns(
+  db: Db,
+  input: Readable,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  const batchSize = opts.batchSize ?? 500;
+  const result: ImportResult = { lines: 0, runs: 0, steps: 0, rejected: 0 };
+  let batch = new Map<string, Pending>();
+  const flush = async () => {
+    if (batch.size === 0) return;
+    const items = [...batch.values()];
+    batch = new Map();
+    await writeBatch(db, items);
+    result.runs += items.length;
+    result.steps += items.reduce((n, p) => n + p.steps.length, 0);
+    opts.onProgress?.({ ...result });
+  };
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  for await (const line of lines) {
+    result.lines += 1;
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      result.rejected += 1;
+      opts.onReject?.(result.lines, 'not valid JSON');
+      continue;
+    }
+    const parsed = ImportRun.safeParse(value);
+    if (!parsed.success) {
+      result.rejected += 1;
+      opts.onReject?.(result.lines, describeIssue(parsed.error));
+      continue;
+    }
+    const rows = fromImportedRun(parsed.data, opts.projectId);
+    // the same run twice in one batch: the later line wins, as it would across batches
+    batch.set(`${rows.run.project_id}\u0000${rows.run.id}`, rows);
+    if (batch.size >= batchSize) await flush();
+  }
+  await flush();
+  return result;
+}
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid run';
+  const path = issue.path.map(String).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+async function writeBatch(db: Db, items: Pending[]): Promise<void> {
+  await db.kysely.transaction().execute(async (trx) => {
+    const byProject = new Map<string, Pending[]>();
+    for (const p of items) {
+      const list = byProject.get(p.run.project_id) ?? [];
+      list.push(p);
+      byProject.set(p.run.project_id, list);
+    }
+    const now = Date.now();
+    await trx
+      .insertInto('projects')
+      .values(
+        [...byProject.keys()].sort().map((id) => ({
+          id,
+          name: id === 'default' ? 'Default' : id,
+          retention_days: DEFAULT_RETENTION_DAYS,
+          created_at: now,
+        })),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    // locks the runs the way the write path does, so a live server never interleaves
+    const uow = new UnitOfWork(trx, db);
+    const rollups = new RollupDeltas();
+    for (const [projectId, list] of byProject) {
+      const ids = list.map((p) => p.run.id);
+      await uow.loadRuns(projectId, ids);
+      for (const p of list) rollups.change(uow.getRun(projectId, p.run.id), p.run);
+      await ensureAgents(trx, list);
+      await upsert(trx, 'runs', list.map((p) => p.run) as never[], ['project_id', 'id'], 400);
+      for (let i = 0; i < ids.length; i += 500) {
+        await trx
+          .deleteFrom('steps')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', ids.slice(i, i + 500))
+          .execute();
+      }
+      const steps = list.flatMap((p) => p.steps);
+      await upsert(trx, 'steps', steps as never[], ['project_id', 'run_id', 'id'], 1000);
+    }
+    if (!rollups.empty) await rollups.flush(trx);
+  });
+}
+
+async function ensureAgents(trx: Kysely<Database>, list: Pending[]): Promise<void> {
+  const agents = new Map<string, RunRow>();
+  for (const p of list) if (!agents.has(p.run.agent_id)) agents.set(p.run.agent_id, p.run);
+  const rows = [...agents.values()]
+    .sort((a, b) => (a.agent_id < b.agent_id ? -1 : a.agent_id > b.agent_id ? 1 : 0))
+    .map((r) => ({
+      project_id: r.project_id,
+      id: r.agent_id,
+      name: r.agent_id,
+      description: null,
+      schedule_cron: null,
+      schedule_tz: null,
+      schedule_next_at: null,
+      timeout_ms: null,
+      metadata: '{}',
+      created_at: r.created_at,
+      updated_at: r.created_at,
+    }));
+  await trx
+    .insertInto('agents')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
+    .execute();
+}
+
+/** Inserts rows, replacing every non-key column of rows that exist; `chunk` keeps bound parameters under SQLite's limit. */
+async function upsert(
+  trx: Kysely<Database>,
+  table: 'runs' | 'steps',
+  rows: never[],
+  keys: string[],
+  chunk: number,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0] as unknown as object).filter((c) => !keys.includes(c));
+  for (let i = 0; i < rows.length; i += chunk) {
+    await trx
+      .insertInto(table)
+      .values(rows.slice(i, i + chunk))
+      .onConflict((oc) =>
+        oc
+          .columns(keys as never[])
+          .doUpdateSet(
+            Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])) as never,
+          ),
+      )
+      .execute();
+  }
+}

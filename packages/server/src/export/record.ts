@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import { Id, Run, Step, toIso, usdToNanos } from '@runlog/core';
+import type { RunRow, StepRow } from '../db/schema.js';
+import { toRun, toStep } from '../runs/runs.mapper.js';
+
+/**
+ * One exported run: the API's `Run` (with `project_id`) and its `steps`, plus the stored
+ * fields the API does not show (`sort_at`, `worker_id`, `last_heartbeat_at`, `deadline_at`;
+ * steps' `created_at`, `updated_at`), so an import gives back the stored rows exactly.
+ */
+export interface ExportedRun extends Run {
+  sort_at: string;
+  worker_id: string | null;
+  last_heartbeat_at: string | null;
+  deadline_at: string | null;
+  steps: ExportedStep[];
+}
+
+export interface ExportedStep extends Step {
+  created_at: string;
+  updated_at: string;
+}
+
+export function toExportedRun(row: RunRow, steps: StepRow[]): ExportedRun {
+  return {
+    ...toRun(row),
+    sort_at: toIso(row.sort_at),
+    worker_id: row.worker_id,
+    last_heartbeat_at: toIso(row.last_heartbeat_at),
+    deadline_at: toIso(row.deadline_at),
+    steps: steps.map((s) => ({
+      ...toStep(s),
+      created_at: toIso(s.created_at),
+      updated_at: toIso(s.updated_at),
+    })),
+  };
+}
+
+const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+// kept whole: a stored error may carry more keys than RunError's, or be a truncation marker
+const StoredError = z.record(z.string(), z.unknown()).nullable();
+
+const ImportStep = Step.extend({
+  id: Id,
+  run_id: Id,
+  parent_step_id: Id.nullable(),
+  error: StoredError,
+  started_at: Time.nullable(),
+  ended_at: Time.nullable(),
+  duration_ms: count.nullable(),
+  input_tokens: count.nullable(),
+  output_tokens: count.nullable(),
+  cached_input_tokens: count.nullable(),
+  reasoning_tokens: count.nullable(),
+  cost_usd: z.number().min(0).nullable(),
+  created_at: Time.optional(),
+  updated_at: Time.optional(),
+});
+
+/**
+ * A line of a JSONL export as `runlog import` accepts it: a full run with its steps. The
+ * fields the API does not show are optional, so a run fetched from the API imports too.
+ */
+export const ImportRun = Run.extend({
+  id: Id,
+  project_id: Id,
+  agent_id: Id,
+  attempt: z.number().int().min(1),
+  error: StoredError,
+  queued_at: Time.nullable(),
+  started_at: Time.nullable(),
+  ended_at: Time.nullable(),
+  duration_ms: count.nullable(),
+  cancel_requested_at: Time.nullable(),
+  lease_expires_at: Time.nullable(),
+  step_count: count,
+  error_count: count,
+  llm_calls: count,
+  tool_calls: count,
+  input_tokens: count,
+  output_tokens: count,
+  total_tokens: count.optional(),
+  cost_usd: z.number().min(0),
+  created_at: Time,
+  updated_at: Time,
+  sort_at: Time.optional(),
+  worker_id: z.string().nullable().optional(),
+  last_heartbeat_at: Time.nullable().optional(),
+  deadline_at: Time.nullable().optional(),
+  steps: z.array(ImportStep).default([]),
+}).superRefine((run, ctx) => {
+  const seen = new Set<string>();
+  run.steps.forEach((s, i) => {
+    if (seen.has(s.id))
+      ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: 'is repeated' });
+    seen.add(s.id);
+    if (s.run_id !== run.id)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['steps', i, 'run_id'],
+        message: `must be the run's id ${run.id}`,
+      });
+  });
+});
+export type ImportRun = z.infer<typeof ImportRun>;
+
+/** JSON text as the write path stores it; `null` (or absent) stays a NULL column. */
+function jsonText(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+function errorText(error: Record<string, unknown> | null): string | null {
+  return error === null ? null : JSON.stringify(error);
+}
+
+/** The stored rows of an imported run, in `projectId` (the line's own project by default). */
+export function fromImportedRun(
+  rec: ImportRun,
+  projectId = rec.project_id,
+): { run: RunRow; steps: StepRow[] } {
+  const run: RunRow = {
+    project_id: projectId,
+    id: rec.id,
+    agent_id: rec.agent_id,
+    status: rec.status,
+    trigger: rec.trigger,
+    source: rec.source,
+    triggered_by: rec.triggered_by,
+    user_id: rec.user_id,
+    thread_id: rec.thread_id,
+    parent_run_id: rec.parent_run_id,
+    retry_of: rec.retry_of,
+    attempt: rec.attempt,
+    input: jsonText(rec.input),
+    output: jsonText(rec.output),
+    error: errorText(rec.error),
+    model: rec.model,
+    tags: JSON.stringify(rec.tags),
+    metadata: JSON.stringify(rec.metadata),
+    queued_at: rec.queued_at,
+    started_at: rec.started_at,
+    ended_at: rec.ended_at,
+    duration_ms: rec.duration_ms,
+    cancel_requested_at: rec.cancel_requested_at,
+    lease_expires_at: rec.lease_expires_at,
+    worker_id: rec.worker_id ?? null,
+    last_heartbeat_at: rec.last_heartbeat_at ?? null,
+    deadline_at: rec.deadline_at ?? null,
+    step_count: rec.step_count,
+    error_count: rec.error_count,
+    llm_calls: rec.llm_calls,
+    tool_calls: rec.tool_calls,
+    input_tokens: rec.input_tokens,
+    output_tokens: rec.output_tokens,
+    cost_nanos: usdToNanos(rec.cost_usd),
+    sort_at: rec.sort_at ?? rec.queued_at ?? rec.started_at ?? rec.created_at,
+    created_at: rec.created_at,
+    updated_at: rec.updated_at,
+  };
+  const steps: StepRow[] = rec.steps.map((s) => ({
+    project_id: projectId,
+    run_id: rec.id,
+    id: s.id,
+    parent_step_id: s.parent_step_id,
+    seq: s.seq,
+    type: s.type,
+    name: s.name,
+    status: s.status,
+    started_at: s.started_at,
+    ended_at: s.ended_at,
+    duration_ms: s.duration_ms,
+    input: jsonText(s.input),
+    output: jsonText(s.output),
+    error: errorText(s.error),
+    model: s.model,
+    provider: s.provider,
+    input_tokens: s.input_tokens,
+    output_tokens: s.output_tokens,
+    cached_input_tokens: s.cached_input_tokens,
+    reasoning_tokens: s.reasoning_tokens,
+    cost_nanos: s.cost_usd === null ? null : usdToNanos(s.cost_usd),
+    metadata: JSON.stringify(s.metadata),
+    created_at: s.created_at ?? s.started_at ?? rec.created_at,
+    updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,
+  }));
+  return { run, steps };
+}
+
+/** The scalar columns of a CSV export, in order. */
+export const CSV_COLUMNS = [
+  'id',
+  'project_id',
+  'agent_id',
+  'status',
+  'trigger',
+  'source',
+  'triggered_by',
+  'user_id',
+  'thread_id',
+  'parent_run_id',
+  'retry_of',
+  'attempt',
+  'model',
+  'tags',
+  'error_message',
+  'queued_at',
+  'started_at',
+  'ended_at',
+  'duration_ms',
+  'step_count',
+  'error_count',
+  'llm_calls',
+  'tool_calls',
+  'input_tokens',
+  'output_tokens',
+  'total_tokens',
+  'cost_usd',
+  'created_at',
+  'updated_at',
+] as const;
+
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function csvHeader(): string {
+  return CSV_COLUMNS.join(',') + '\n';
+}
+
+export function toCsvLine(row: RunRow): string {
+  const run = toRun(row);
+  const cells: Record<(typeof CSV_COLUMNS)[number], unknown> = {
+    ...run,
+    tags: run.tags.join(';'),
+    error_message: run.error?.message ?? null,
+  };
+  return CSV_COLUMNS.map((c) => csvCell(cells[c])).join(',') + '\n';
+}

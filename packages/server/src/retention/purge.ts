@@ -1,0 +1,126 @@
+import type { Db } from '../db/database.js';
+import { UnitOfWork } from '../ingest/unit-of-work.js';
+import { RollupDeltas } from '../stats/rollup.js';
+
+export interface PurgeOptions {
+  /** Only this project's runs; every project when absent. */
+  projectId?: string;
+  /** Runs that ended strictly before this epoch ms are deleted. */
+  before: number;
+  /** Runs per transaction (default 500): small batches keep ingestion and reads going. */
+  batchSize?: number;
+  /** Count what would be deleted, delete nothing. */
+  dryRun?: boolean;
+  /** Called after each committed batch with the running totals. */
+  onBatch?: (progress: PurgeResult) => void;
+  /** Awaited between batches, so other work gets the database (default: one macrotask). */
+  pause?: () => Promise<void>;
+  /** Stops after the current batch. */
+  signal?: AbortSignal;
+}
+
+export interface PurgeResult {
+  runs: number;
+  steps: number;
+  batches: number;
+}
+
+export const DEFAULT_PURGE_BATCH = 500;
+
+const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Deletes finished runs (and their steps) that ended before `before`, in batches, each in
+ * its own transaction that also takes the runs out of the rollup tables. Runs are locked
+ * the way the write path locks them, and re-checked after locking, so a run that an event
+ * touches meanwhile is never half deleted. Used by `runlog cleanup` and by the server's
+ * background retention.
+ * @example await purgeEndedBefore(db, { projectId: 'default', before: Date.now() - 30 * DAY_MS })
+ */
+export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<PurgeResult> {
+  if (opts.dryRun) return countEndedBefore(db, opts);
+  const batchSize = opts.batchSize ?? DEFAULT_PURGE_BATCH;
+  const pause = opts.pause ?? nextTick;
+  const total: PurgeResult = { runs: 0, steps: 0, batches: 0 };
+  for (;;) {
+    if (opts.signal?.aborted) break;
+    const deleted = await db.kysely.transaction().execute(async (trx) => {
+      let q = trx
+        .selectFrom('runs')
+        .select(['project_id', 'id'])
+        .where('ended_at', 'is not', null)
+        .where('ended_at', '<', opts.before);
+      if (opts.projectId !== undefined) q = q.where('project_id', '=', opts.projectId);
+      const candidates = await q.orderBy('ended_at').limit(batchSize).execute();
+      if (candidates.length === 0) return undefined;
+      const byProject = new Map<string, string[]>();
+      for (const c of candidates) {
+        const ids = byProject.get(c.project_id) ?? [];
+        ids.push(c.id);
+        byProject.set(c.project_id, ids);
+      }
+      const uow = new UnitOfWork(trx, db);
+      const rollups = new RollupDeltas();
+      let runs = 0;
+      let steps = 0;
+      for (const [projectId, ids] of byProject) {
+        await uow.loadRuns(projectId, ids);
+        const gone: string[] = [];
+        for (const id of ids) {
+          const row = uow.getRun(projectId, id);
+          // an event may have reached the run between the scan and the lock
+          if (!row || row.ended_at === null || row.ended_at >= opts.before) continue;
+          rollups.change(row, undefined);
+          gone.push(id);
+        }
+        if (gone.length === 0) continue;
+        const s = await trx
+          .deleteFrom('steps')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', gone)
+          .executeTakeFirst();
+        const r = await trx
+          .deleteFrom('runs')
+          .where('project_id', '=', projectId)
+          .where('id', 'in', gone)
+          .executeTakeFirst();
+        steps += Number(s.numDeletedRows);
+        runs += Number(r.numDeletedRows);
+      }
+      if (!rollups.empty) await rollups.flush(trx);
+      return { runs, steps, scanned: candidates.length };
+    });
+    if (!deleted) break;
+    total.runs += deleted.runs;
+    total.steps += deleted.steps;
+    total.batches += 1;
+    opts.onBatch?.({ ...total });
+    // a full batch that deleted nothing would loop forever on the same candidates
+    if (deleted.runs === 0 || deleted.scanned < batchSize) break;
+    await pause();
+  }
+  return total;
+}
+
+async function countEndedBefore(db: Db, opts: PurgeOptions): Promise<PurgeResult> {
+  let runs = db.kysely
+    .selectFrom('runs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('ended_at', 'is not', null)
+    .where('ended_at', '<', opts.before);
+  let steps = db.kysely
+    .selectFrom('steps')
+    .innerJoin('runs', (j) =>
+      j.onRef('runs.project_id', '=', 'steps.project_id').onRef('runs.id', '=', 'steps.run_id'),
+    )
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('runs.ended_at', 'is not', null)
+    .where('runs.ended_at', '<', opts.before);
+  if (opts.projectId !== undefined) {
+    runs = runs.where('project_id', '=', opts.projectId);
+    steps = steps.where('runs.project_id', '=', opts.projectId);
+  }
+  const r = await runs.executeTakeFirstOrThrow();
+  const s = await steps.executeTakeFirstOrThrow();
+  return { runs: Number(r.n), steps: Number(s.n), batches: 0 };
+}
