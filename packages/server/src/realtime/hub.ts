@@ -36,6 +36,11 @@ export class EventHub {
     this.onPublish?.(event);
   }
 
+  /** Whether anyone listens: the write path skips shaping events nobody would receive. */
+  get active(): boolean {
+    return this.listeners.size > 0 || this.onPublish !== undefined;
+  }
+
   /** Set by a cross-instance bridge (PostgreSQL NOTIFY). */
   onPublish: ((event: HubEvent) => void) | undefined;
 }
