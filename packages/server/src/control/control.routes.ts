@@ -1,5 +1,95 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { Id, Run, RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { defineRoute } from '../http/route.js';
+import { claimRun, heartbeatRun, releaseRun, waitForQueued } from './workers.service.js';
 
-// Being built: see the issue that owns this feature.
-export async function controlRoutes(_app: FastifyInstance, _ctx: AppContext): Promise<void> {}
+const ClaimBody = z.object({
+  agents: z.array(Id).min(1).max(100),
+  /** Long poll: how long to wait for a queued run before answering 204. */
+  wait_ms: z.number().int().min(0).max(60_000).default(0),
+  /** How long the run stays this worker's without a heartbeat. */
+  lease_ms: z.number().int().min(1_000).max(3_600_000).default(30_000),
+  worker_id: z.string().min(1).max(200).optional(),
+});
+
+const HeartbeatBody = z.object({
+  lease_ms: z.number().int().min(1_000).max(3_600_000).optional(),
+  worker_id: z.string().min(1).max(200).optional(),
+});
+
+const HeartbeatResponse = z.object({
+  status: RunStatus,
+  cancel_requested: z.boolean(),
+  lease_expires_at: z.string().nullable(),
+});
+
+const ReleaseBody = z.object({ worker_id: z.string().min(1).max(200).optional() });
+
+const RunParams = z.object({ run_id: Id });
+
+/** How often a waiting claim looks again, for runs queued on other instances. */
+const CLAIM_POLL_MS = 1_000;
+
+/** Workers and control: claim queued runs, renew leases, give runs back. */
+export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/workers/claim',
+    scope: 'write',
+    tag: 'workers',
+    summary:
+      'Claim the oldest queued run of the given agents (now running under a lease), or 204 after wait_ms',
+    body: ClaimBody,
+    response: Run,
+    handler: async ({ auth, body, request, reply }) => {
+      let gone = false;
+      reply.raw.once('close', () => (gone = true));
+      const deadline = Date.now() + body.wait_ms;
+      const workerId = body.worker_id ?? `key:${auth.keyId}`;
+      for (;;) {
+        // a worker that hung up must not be handed a run it will never execute
+        if (gone || request.raw.destroyed) return reply.status(204).send();
+        const run = await claimRun(ctx, auth.projectId, {
+          agents: body.agents,
+          leaseMs: body.lease_ms,
+          workerId,
+        });
+        if (run) return run;
+        const left = deadline - Date.now();
+        if (left <= 0) return reply.status(204).send();
+        await waitForQueued(ctx, auth.projectId, body.agents, Math.min(left, CLAIM_POLL_MS));
+      }
+    },
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/:run_id/heartbeat',
+    scope: 'write',
+    tag: 'workers',
+    summary: 'Keep a running run alive; answers whether Stop was pressed',
+    params: RunParams,
+    body: HeartbeatBody,
+    response: HeartbeatResponse,
+    handler: ({ auth, params, body }) =>
+      heartbeatRun(ctx, auth.projectId, params.run_id, {
+        leaseMs: body.lease_ms,
+        workerId: body.worker_id,
+      }),
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/:run_id/release',
+    scope: 'write',
+    tag: 'workers',
+    summary: 'Give a claimed run back to the queue (a worker shutting down)',
+    params: RunParams,
+    body: ReleaseBody,
+    response: Run,
+    handler: ({ auth, params, body }) =>
+      releaseRun(ctx, auth.projectId, params.run_id, body.worker_id),
+  });
+}

@@ -1,4 +1,135 @@
+import { toIso } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import type { RunRow } from '../db/schema.js';
 
-/** Ends runs whose lease lapsed or whose deadline passed, and forces overdue cancels. */
-export function startSweeper(_ctx: AppContext): void {}
+/** Most runs ended per sweep and kind; the next sweep takes the rest. */
+const BATCH = 500;
+
+type Verdict = { status: 'timed_out' | 'cancelled'; error: { message: string; type: string } };
+
+/** Why a run must end now, or `undefined` while it may go on. */
+export function sweepVerdict(run: RunRow, now: number, cancelGraceMs: number): Verdict | undefined {
+  const active = run.status === 'running' || run.status === 'queued';
+  if (!active) return undefined;
+  if (run.deadline_at !== null && run.deadline_at < now) {
+    const from = run.started_at ?? run.queued_at;
+    const limit = from !== null ? `${run.deadline_at - from} ms` : 'its limit';
+    return {
+      status: 'timed_out',
+      error: {
+        message:
+          run.status === 'queued'
+            ? `timed out after timeout_ms (${limit}) while still queued: no worker claimed it`
+            : `timed out after timeout_ms (${limit}) without finishing`,
+        type: 'Timeout',
+      },
+    };
+  }
+  if (run.status !== 'running') return undefined;
+  if (run.cancel_requested_at !== null && run.cancel_requested_at + cancelGraceMs < now) {
+    return {
+      status: 'cancelled',
+      error: {
+        message: `stop forced after grace period (${cancelGraceMs} ms): the worker never confirmed`,
+        type: 'Cancelled',
+      },
+    };
+  }
+  if (run.lease_expires_at !== null && run.lease_expires_at < now) {
+    const since = toIso(run.last_heartbeat_at ?? run.started_at ?? run.updated_at);
+    return {
+      status: 'timed_out',
+      error: {
+        message:
+          run.worker_id !== null
+            ? `lease expired: no heartbeat from worker ${run.worker_id} since ${since}`
+            : `lease expired: no event or heartbeat from the agent since ${since}`,
+        type: 'LeaseExpired',
+      },
+    };
+  }
+  return undefined;
+}
+
+/**
+ * One sweep: ends every run whose lease lapsed, whose deadline passed or whose stop is overdue.
+ * `now` may be given (tests look ahead in time); the database is re-read under the lock.
+ */
+export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<number> {
+  const k = ctx.db.kysely;
+  const grace = ctx.config.cancelGraceMs;
+  const candidates = [
+    ...(await k
+      .selectFrom('runs')
+      .select(['project_id', 'id'])
+      .where('status', '=', 'running')
+      .where('lease_expires_at', '<', now)
+      .limit(BATCH)
+      .execute()),
+    ...(await k
+      .selectFrom('runs')
+      .select(['project_id', 'id'])
+      .where('status', 'in', ['queued', 'running'])
+      .where('deadline_at', '<', now)
+      .limit(BATCH)
+      .execute()),
+    ...(await k
+      .selectFrom('runs')
+      .select(['project_id', 'id'])
+      .where('status', '=', 'running')
+      .where('cancel_requested_at', '<', now - grace)
+      .limit(BATCH)
+      .execute()),
+  ];
+  if (candidates.length === 0) return 0;
+  const byProject = new Map<string, Set<string>>();
+  for (const c of candidates) {
+    let set = byProject.get(c.project_id);
+    if (!set) byProject.set(c.project_id, (set = new Set()));
+    set.add(c.id);
+  }
+  let ended = 0;
+  for (const [projectId, ids] of byProject) {
+    ended += await ctx.writer.transact(async (uow, env) => {
+      const at = Math.max(env.now, now);
+      await uow.loadRuns(projectId, ids);
+      let n = 0;
+      for (const id of ids) {
+        const run = uow.getRun(projectId, id);
+        // looked at again under the lock: a heartbeat or an end may have come in meanwhile
+        const verdict = run && sweepVerdict(run, at, grace);
+        if (!run || !verdict) continue;
+        uow.putRun({
+          ...run,
+          status: verdict.status,
+          error: JSON.stringify(verdict.error),
+          ended_at: at,
+          duration_ms: run.started_at !== null ? Math.max(0, at - run.started_at) : null,
+          lease_expires_at: null,
+          updated_at: at,
+        });
+        n++;
+      }
+      return n;
+    });
+  }
+  return ended;
+}
+
+/** Sweeps every `sweepIntervalMs` until the context closes. */
+export function startSweeper(ctx: AppContext): void {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = sweepOnce(ctx)
+      .catch(() => {
+        // a failed sweep (database briefly away) is retried by the next tick
+      })
+      .finally(() => (running = undefined));
+  }, ctx.config.sweepIntervalMs);
+  timer.unref();
+  ctx.onClose.push(async () => {
+    clearInterval(timer);
+    await running;
+  });
+}

@@ -1,0 +1,25 @@
+import { Cron } from 'croner';
+
+/**
+ * The first slot of a cron schedule strictly after `after` (epoch ms), in `timezone`;
+ * `null` when the expression never fires again. Throws on an invalid expression or zone.
+ * @example nextSlot('0 9 * * 1-5', 'Europe/Paris', Date.now())
+ */
+export function nextSlot(cron: string, timezone: string | null, after: number): number | null {
+  const job = new Cron(cron, { timezone: timezone ?? 'UTC', paused: true });
+  try {
+    return job.nextRun(new Date(after))?.getTime() ?? null;
+  } finally {
+    job.stop();
+  }
+}
+
+/** Whether a cron expression and timezone are valid (for input checks). */
+export function isValidSchedule(cron: string, timezone: string | null): boolean {
+  try {
+    nextSlot(cron, timezone, Date.now());
+    return true;
+  } catch {
+    return false;
+  }
+}

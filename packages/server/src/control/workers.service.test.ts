@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Run } from '@runlog/core';
+import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { cancelRun, enqueueRun } from './control.service.js';
+import { sweepOnce } from './sweeper.js';
+import { scheduleOnce } from './scheduler.js';
+import { nextSlot } from './schedule.js';
+import { findRun } from '../runs/runs.repository.js';
+
+const P = 'default';
+let seq = 0;
+const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
+
+describeEachDb('workers and control plane', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { cancelGraceMs: 500 });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const claim = (agents: string[], extra: Record<string, unknown> = {}) =>
+    t.request('POST', '/api/v1/workers/claim', { agents, ...extra });
+
+  it('hands the oldest queued run to a claim, running under a lease, and 204 when none waits', async () => {
+    const agent = agentName('claimer');
+    const first = await enqueueRun(t.ctx, P, agent, { input: { n: 1 } });
+    await enqueueRun(t.ctx, P, agent, { input: { n: 2 } });
+    const before = Date.now();
+    const res = await claim([agent], { lease_ms: 5000, worker_id: 'w-1' });
+    expect(res.statusCode).toBe(200);
+    const run = json<Run>(res);
+    expect(run.id).toBe(first.run.id);
+    expect(run.status).toBe('running');
+    expect(run.started_at).not.toBeNull();
+    expect(Date.parse(run.lease_expires_at!)).toBeGreaterThanOrEqual(before + 5000);
+    const row = await findRun(t.ctx.db, P, run.id);
+    expect(row?.worker_id).toBe('w-1');
+    expect(json<Run>(await claim([agent])).input).toEqual({ n: 2 });
+    expect((await claim([agent])).statusCode).toBe(204);
+    expect((await claim(['someone-else'])).statusCode).toBe(204);
+  });
+
+  it('answers a waiting claim as soon as a run is queued', async () => {
+    const agent = agentName('long-poll');
+    const pending = claim([agent], { wait_ms: 10_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    const res = await pending;
+    expect(res.statusCode).toBe(200);
+    expect(json<Run>(res).id).toBe(run.id);
+  });
+
+  it('renews the lease on heartbeat and reports a Stop to the worker', async () => {
+    const agent = agentName('beater');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 2000, worker_id: 'w-2' });
+    const hb = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {
+      lease_ms: 60_000,
+      worker_id: 'w-2',
+    });
+    expect(hb.statusCode).toBe(200);
+    const body = json<{ cancel_requested: boolean; lease_expires_at: string; status: string }>(hb);
+    expect(body.cancel_requested).toBe(false);
+    expect(body.status).toBe('running');
+    expect(Date.parse(body.lease_expires_at)).toBeGreaterThan(Date.now() + 50_000);
+    const other = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, { worker_id: 'w-x' });
+    expect(other.statusCode).toBe(409);
+    await cancelRun(t.ctx, P, run.id);
+    const after = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {});
+    expect(json<{ cancel_requested: boolean }>(after).cancel_requested).toBe(true);
+    expect((await t.request('POST', '/api/v1/runs/nope-404/heartbeat', {})).statusCode).toBe(404);
+  });
+
+  it('puts a released run back in the queue for another worker', async () => {
+    const agent = agentName('release');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { worker_id: 'w-3' });
+    const res = await t.request('POST', `/api/v1/runs/${run.id}/release`, { worker_id: 'w-3' });
+    expect(json<Run>(res).status).toBe('queued');
+    const again = json<Run>(await claim([agent], { worker_id: 'w-4' }));
+    expect(again.id).toBe(run.id);
+    expect((await findRun(t.ctx.db, P, run.id))?.worker_id).toBe('w-4');
+  });
+
+  it('ends a run as timed_out when its lease lapses, naming the worker', async () => {
+    const agent = agentName('lapse');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 1000, worker_id: 'w-dead' });
+    await sweepOnce(t.ctx);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('running');
+    await sweepOnce(t.ctx, Date.now() + 1500);
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row.status).toBe('timed_out');
+    const error = JSON.parse(row.error!) as { message: string; type: string };
+    expect(error.type).toBe('LeaseExpired');
+    expect(error.message).toMatch(/^lease expired: no heartbeat from worker w-dead since /);
+    expect(row.ended_at).not.toBeNull();
+  });
+
+  it('ends a run as timed_out when it passes its agent timeout_ms', async () => {
+    const agent = agentName('slow');
+    await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 1000 });
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 600_000 });
+    await sweepOnce(t.ctx, Date.now() + 2000);
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row.status).toBe('timed_out');
+    expect(JSON.parse(row.error!)).toMatchObject({ type: 'Timeout' });
+    expect(JSON.parse(row.error!).message).toMatch(/timed out after timeout_ms \(1000 ms\)/);
+  });
+
+  it('forces cancelled after the grace period when the worker never confirms a Stop', async () => {
+    const agent = agentName('deaf');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 600_000 });
+    await cancelRun(t.ctx, P, run.id);
+    await sweepOnce(t.ctx);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('running');
+    await sweepOnce(t.ctx, Date.now() + 1000);
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row.status).toBe('cancelled');
+    expect(JSON.parse(row.error!).message).toMatch(/^stop forced after grace period/);
+  });
+
+  it('queues one schedule run per slot and, after downtime, one run for all missed slots', async () => {
+    const agent = agentName('cron');
+    await enqueueRun(t.ctx, P, agent, {}); // creates the agent
+    const now = Date.now();
+    await t.ctx.db.kysely
+      .updateTable('agents')
+      .set({ schedule_cron: '*/2 * * * * *', schedule_tz: 'UTC', schedule_next_at: now - 60_000 })
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .execute();
+    await scheduleOnce(t.ctx, now);
+    await scheduleOnce(t.ctx, now);
+    const runs = await t.ctx.db.kysely
+      .selectFrom('runs')
+      .selectAll()
+      .where('agent_id', '=', agent)
+      .where('trigger', '=', 'schedule')
+      .execute();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.status).toBe('queued');
+    const stored = await t.ctx.db.kysely
+      .selectFrom('agents')
+      .select('schedule_next_at')
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .executeTakeFirstOrThrow();
+    expect(stored.schedule_next_at).toBe(nextSlot('*/2 * * * * *', 'UTC', now));
+    expect(stored.schedule_next_at!).toBeGreaterThan(now);
+  });
+});
+
+it('computes the next cron slot in the schedule timezone', () => {
+  const after = Date.parse('2026-03-02T07:30:00.000Z');
+  // 09:00 in Paris (UTC+1 in March before DST) is 08:00 UTC
+  expect(new Date(nextSlot('0 9 * * *', 'Europe/Paris', after)!).toISOString()).toBe(
+    '2026-03-02T08:00:00.000Z',
+  );
+  expect(new Date(nextSlot('0 9 * * *', 'UTC', after)!).toISOString()).toBe(
+    '2026-03-02T09:00:00.000Z',
+  );
+});

@@ -1,0 +1,177 @@
+import { isTerminalStatus, toIso, type Run, type RunStatus } from '@runlog/core';
+import type { AppContext } from '../context.js';
+import { selectQueuedForClaim } from '../db/queue.js';
+import type { RunRow } from '../db/schema.js';
+import { AppError } from '../http/errors.js';
+import { DEFAULT_RUN_LEASE_MS } from '../ingest/writer.js';
+import { toRun } from '../runs/runs.mapper.js';
+
+export interface ClaimOptions {
+  agents: string[];
+  leaseMs: number;
+  workerId: string;
+}
+
+async function agentTimeouts(
+  ctx: AppContext,
+  projectId: string,
+  agentIds: string[],
+): Promise<Map<string, number>> {
+  const rows = await ctx.db.kysely
+    .selectFrom('agents')
+    .select(['id', 'timeout_ms'])
+    .where('project_id', '=', projectId)
+    .where('id', 'in', agentIds)
+    .where('timeout_ms', 'is not', null)
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.timeout_ms!]));
+}
+
+/**
+ * Hands the oldest queued run of `agents` to one worker: it becomes `running` under a lease
+ * of `leaseMs`, with a deadline from the agent's `timeout_ms`. `undefined` when none waits.
+ */
+export async function claimRun(
+  ctx: AppContext,
+  projectId: string,
+  opts: ClaimOptions,
+): Promise<Run | undefined> {
+  const timeouts = await agentTimeouts(ctx, projectId, opts.agents);
+  return ctx.writer.transact(async (uow, env) => {
+    const ids = await selectQueuedForClaim(uow.trx, ctx.db.dialect, projectId, opts.agents, 1);
+    for (const id of ids) {
+      await uow.loadRuns(projectId, [id]);
+      const run = uow.getRun(projectId, id);
+      if (!run || run.status !== 'queued') continue;
+      const timeout = timeouts.get(run.agent_id);
+      const next: RunRow = {
+        ...run,
+        status: 'running',
+        started_at: env.now,
+        worker_id: opts.workerId,
+        last_heartbeat_at: env.now,
+        lease_expires_at: env.now + opts.leaseMs,
+        // timeout_ms bounds the execution; the queued deadline only bounded the wait
+        deadline_at: timeout !== undefined ? env.now + timeout : run.deadline_at,
+        updated_at: env.now,
+      };
+      uow.putRun(next);
+      return toRun(next);
+    }
+    return undefined;
+  });
+}
+
+/**
+ * Resolves when a run of one of `agents` may have been queued (a hub event) or after `ms`,
+ * whichever comes first; other instances' enqueues are caught by the caller polling again.
+ */
+export function waitForQueued(
+  ctx: AppContext,
+  projectId: string,
+  agents: string[],
+  ms: number,
+): Promise<void> {
+  const wanted = new Set(agents);
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const unsubscribe = ctx.hub.subscribe((e) => {
+      if (
+        e.kind === 'run' &&
+        e.projectId === projectId &&
+        e.run.status === 'queued' &&
+        wanted.has(e.run.agent_id)
+      )
+        done();
+    });
+  });
+}
+
+export interface HeartbeatAnswer {
+  status: RunStatus;
+  cancel_requested: boolean;
+  lease_expires_at: string | null;
+}
+
+/**
+ * Keeps a running run alive for `leaseMs` more (a claimed run: its worker's lease; a recorded
+ * run: the default lease) and tells the caller whether Stop was pressed.
+ */
+export async function heartbeatRun(
+  ctx: AppContext,
+  projectId: string,
+  runId: string,
+  opts: { leaseMs?: number | undefined; workerId?: string | undefined },
+): Promise<HeartbeatAnswer> {
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, [runId]);
+    const run = uow.getRun(projectId, runId);
+    if (!run) throw AppError.notFound('run', runId);
+    if (opts.workerId && run.worker_id && run.worker_id !== opts.workerId)
+      throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
+    let current = run;
+    if (run.status === 'running') {
+      const lease =
+        run.worker_id !== null
+          ? env.now + (opts.leaseMs ?? DEFAULT_RUN_LEASE_MS)
+          : Math.max(run.lease_expires_at ?? 0, env.now + (opts.leaseMs ?? DEFAULT_RUN_LEASE_MS));
+      current = { ...run, last_heartbeat_at: env.now, lease_expires_at: lease };
+      uow.putRun(current);
+    }
+    return {
+      status: current.status as RunStatus,
+      cancel_requested: current.cancel_requested_at !== null,
+      lease_expires_at: toIso(current.lease_expires_at),
+    };
+  });
+}
+
+/**
+ * A worker shutting down gives a run back: it is queued again for another worker (or
+ * cancelled, when Stop was pressed meanwhile). Runs already ended answer as they are.
+ */
+export async function releaseRun(
+  ctx: AppContext,
+  projectId: string,
+  runId: string,
+  workerId: string | undefined,
+): Promise<Run> {
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, [runId]);
+    const run = uow.getRun(projectId, runId);
+    if (!run) throw AppError.notFound('run', runId);
+    if (isTerminalStatus(run.status as RunStatus) || run.status === 'queued') return toRun(run);
+    if (workerId && run.worker_id && run.worker_id !== workerId)
+      throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
+    const next: RunRow =
+      run.cancel_requested_at !== null
+        ? {
+            ...run,
+            status: 'cancelled',
+            ended_at: env.now,
+            duration_ms: run.started_at !== null ? env.now - run.started_at : null,
+            lease_expires_at: null,
+            error: JSON.stringify({
+              message: 'stopped while its worker shut down',
+              type: 'Cancelled',
+            }),
+            updated_at: env.now,
+          }
+        : {
+            ...run,
+            status: 'queued',
+            started_at: null,
+            worker_id: null,
+            last_heartbeat_at: null,
+            lease_expires_at: null,
+            updated_at: env.now,
+          };
+    uow.putRun(next);
+    return toRun(next);
+  });
+}
