@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
@@ -17,11 +18,21 @@ export interface Db {
   pgSchema?: string;
   /** The better-sqlite3 handle; undefined on PostgreSQL. */
   sqlite?: SQLite.Database;
+  /**
+   * Resolves once every transaction committed before the call is durable on disk. On
+   * PostgreSQL a commit already is; on SQLite the WAL is fsynced here, off the event loop
+   * (libuv's thread pool), so a commit never blocks request handling for a disk flush.
+   */
+  durable(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
-  /** SQLite `synchronous` pragma: FULL (default) survives power loss, NORMAL a process crash. */
+  /**
+   * SQLite `synchronous` pragma. NORMAL (default): commits do not flush; `durable()` flushes
+   * the WAL off the event loop before the write path acknowledges. FULL: every commit
+   * flushes, on the event loop.
+   */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   poolSize?: number;
 }
@@ -43,22 +54,76 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
 }
 
 function openSqlite(path: string, options: OpenOptions): Db {
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const memory = path === ':memory:' || path === '';
+  if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
+  sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
   const kysely = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
   });
+  const wal = memory ? undefined : new WalSync(`${resolve(path)}-wal`);
   return {
     kysely,
     dialect: 'sqlite',
     sqlite,
-    close: () => kysely.destroy(),
+    durable: () => (wal ? wal.sync() : Promise.resolve()),
+    close: async () => {
+      await wal?.close();
+      await kysely.destroy();
+    },
   };
+}
+
+/**
+ * fsyncs the WAL file, coalescing callers: a caller waits for a flush that started after it
+ * called (one already running may predate its commit), and every caller waiting meanwhile
+ * shares that next flush.
+ */
+class WalSync {
+  private handle: Promise<FileHandle> | undefined;
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly walPath: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running.then(
+      () => this.startNext(),
+      () => this.startNext(),
+    );
+    return this.next;
+  }
+
+  private startNext(): Promise<void> {
+    this.next = undefined;
+    return this.start();
+  }
+
+  private start(): Promise<void> {
+    const run = this.flush().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async flush(): Promise<void> {
+    this.handle ??= open(this.walPath, 'r');
+    const handle = await this.handle;
+    await handle.datasync();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.running, this.next]);
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await (await handle).close();
+  }
 }
 
 /**
@@ -122,6 +187,7 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     dialect: 'postgres',
     pgPool: pool,
     ...(schema ? { pgSchema: schema } : {}),
+    durable: () => Promise.resolve(),
     close: () => kysely.destroy(),
   };
 }

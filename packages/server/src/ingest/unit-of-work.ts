@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
+import { upsertRows } from '../db/bulk.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, stepContribution } from './apply.js';
 
@@ -134,32 +135,34 @@ export class UnitOfWork {
     const old = stepContribution(t.current);
     const now = stepContribution(row);
     t.current = row;
-    const next: RunRow = {
-      ...run,
-      step_count: run.step_count + now.step_count - old.step_count,
-      error_count: run.error_count + now.error_count - old.error_count,
-      llm_calls: run.llm_calls + now.llm_calls - old.llm_calls,
-      tool_calls: run.tool_calls + now.tool_calls - old.tool_calls,
-      input_tokens: run.input_tokens + now.input_tokens - old.input_tokens,
-      output_tokens: run.output_tokens + now.output_tokens - old.output_tokens,
-      cost_nanos: run.cost_nanos + now.cost_nanos - old.cost_nanos,
-    };
-    if (next.model === null && row.type === 'llm' && row.model) next.model = row.model;
+    const setsModel = run.model === null && row.type === 'llm' && row.model !== null;
     if (
-      next.step_count !== run.step_count ||
-      next.error_count !== run.error_count ||
-      next.input_tokens !== run.input_tokens ||
-      next.output_tokens !== run.output_tokens ||
-      next.cost_nanos !== run.cost_nanos ||
-      next.llm_calls !== run.llm_calls ||
-      next.tool_calls !== run.tool_calls ||
-      next.model !== run.model
+      !setsModel &&
+      now.step_count === old.step_count &&
+      now.error_count === old.error_count &&
+      now.llm_calls === old.llm_calls &&
+      now.tool_calls === old.tool_calls &&
+      now.input_tokens === old.input_tokens &&
+      now.output_tokens === old.output_tokens &&
+      now.cost_nanos === old.cost_nanos
     ) {
-      next.updated_at = Math.max(run.updated_at, row.updated_at);
-      this.putRun(next);
-      return next;
+      return run;
     }
-    return run;
+    const tracked = this.runs.get(runKey(row.project_id, row.run_id));
+    if (!tracked?.current) throw new Error(`run ${row.run_id} was not loaded in this unit of work`);
+    // copy on the first write only: a run with many steps in one batch is copied once
+    let draft = tracked.current;
+    if (draft === tracked.before) tracked.current = draft = { ...draft };
+    draft.step_count += now.step_count - old.step_count;
+    draft.error_count += now.error_count - old.error_count;
+    draft.llm_calls += now.llm_calls - old.llm_calls;
+    draft.tool_calls += now.tool_calls - old.tool_calls;
+    draft.input_tokens += now.input_tokens - old.input_tokens;
+    draft.output_tokens += now.output_tokens - old.output_tokens;
+    draft.cost_nanos += now.cost_nanos - old.cost_nanos;
+    if (setsModel) draft.model = row.model;
+    draft.updated_at = Math.max(draft.updated_at, row.updated_at);
+    return draft;
   }
 
   /** Writes every changed row; returns what changed, for publishing after commit. */
@@ -179,8 +182,8 @@ export class UnitOfWork {
     for (const run of this.deletedRuns) rollups.change(run, undefined);
 
     await this.ensureAgents(changedRuns);
-    await upsertRows(this.trx, 'steps', changedSteps, ['project_id', 'run_id', 'id']);
-    await upsertRows(this.trx, 'runs', changedRuns, ['project_id', 'id']);
+    await upsertRows(this.db, this.trx, 'steps', changedSteps, ['project_id', 'run_id', 'id']);
+    await upsertRows(this.db, this.trx, 'runs', changedRuns, ['project_id', 'id']);
     for (const run of this.deletedRuns) {
       await this.trx
         .deleteFrom('steps')
@@ -227,39 +230,6 @@ export class UnitOfWork {
       .insertInto('agents')
       .values(rows)
       .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
-      .execute();
-  }
-}
-
-type UpsertTable = 'runs' | 'steps';
-
-// SQLite allows 32766 bound parameters per statement; runs have 40 columns
-const CHUNK = 400;
-
-async function upsertRows<T extends UpsertTable>(
-  trx: Kysely<Database>,
-  table: T,
-  rows: (T extends 'runs' ? RunRow : StepRow)[],
-  keys: string[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  const first = rows[0] as Record<string, unknown>;
-  const columns = Object.keys(first).filter((c) => !keys.includes(c));
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const chunk = rows.slice(i, i + CHUNK);
-    await trx
-      .insertInto(table)
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one generic upsert for both row types
-      .values(chunk as any)
-      .onConflict((oc) =>
-        oc
-          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- column names come from the row itself
-          .columns(keys as any)
-          .doUpdateSet(
-            // eslint-disable-next-line @typescript-eslint/no-explicit-any -- every non-key column takes the new value
-            Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])) as any,
-          ),
-      )
       .execute();
   }
 }

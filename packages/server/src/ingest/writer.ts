@@ -45,8 +45,9 @@ type Job = EventsJob | OpJob;
  * The one write path for runs and steps. Requests hand their validated events to `submit`
  * and wait; a single loop takes everything queued meanwhile and applies it in one
  * transaction (group commit), so concurrent requests share one commit instead of one each.
- * Only after the commit are the changes published to the hub and the callers answered: an
- * acknowledged event is a committed event.
+ * Only after the commit is durable (`Db.durable`: on SQLite, the WAL flushed off the event
+ * loop while the next group already commits) are the changes published to the hub and the
+ * callers answered: an acknowledged event is a committed, durable event.
  *
  * Control-plane changes (`transact`) go through the same queue, in their own transactions,
  * so they are ordered with recording and published the same way.
@@ -109,6 +110,7 @@ export class IngestWriter {
   async close(): Promise<void> {
     this.closed = true;
     await this.idle;
+    await Promise.allSettled([...this.flushing]);
   }
 
   env(projectId: string | undefined): ApplyEnv {
@@ -167,8 +169,16 @@ export class IngestWriter {
     try {
       const changes = await this.withRetry(() => this.commitEvents(group));
       this.countEvents(group.reduce((n, j) => n + j.events.length, 0));
-      for (const job of group) job.resolve();
-      this.publish(changes);
+      // acknowledge once durable, but let the next group commit meanwhile
+      this.afterDurable(
+        () => {
+          for (const job of group) job.resolve();
+          this.publish(changes);
+        },
+        (err) => {
+          for (const job of group) job.reject(err);
+        },
+      );
     } catch (err) {
       if (group.length === 1) {
         group[0]!.reject(err);
@@ -204,11 +214,25 @@ export class IngestWriter {
           return flushed;
         }),
       );
-      job.resolve(result);
-      this.publish(changes);
+      this.afterDurable(
+        () => {
+          job.resolve(result);
+          this.publish(changes);
+        },
+        (err) => job.reject(err),
+      );
     } catch (err) {
       job.reject(err);
     }
+  }
+
+  private readonly flushing = new Set<Promise<void>>();
+
+  /** Runs `done` once everything committed so far is on disk (`Db.durable`). */
+  private afterDurable(done: () => void, failed: (err: unknown) => void): void {
+    const p = this.db.durable().then(done, failed);
+    this.flushing.add(p);
+    void p.finally(() => this.flushing.delete(p));
   }
 
   private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
@@ -225,6 +249,7 @@ export class IngestWriter {
   }
 
   private publish(changes: Changes): void {
+    if (!this.hub.active) return;
     const agentOf = new Map(changes.runs.map((r) => [`${r.project_id}\u0000${r.id}`, r.agent_id]));
     for (const step of changes.steps) {
       this.hub.publish({

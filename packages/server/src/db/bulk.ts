@@ -1,0 +1,63 @@
+import { sql, type Kysely } from 'kysely';
+import type SQLite from 'better-sqlite3';
+import type { Db } from './database.js';
+import type { Database } from './schema.js';
+
+type Row = Record<string, unknown>;
+
+// SQLite allows 32766 bound parameters per statement; runs have 40 columns
+const PG_CHUNK = 400;
+
+const sqliteStatements = new WeakMap<SQLite.Database, Map<string, SQLite.Statement>>();
+
+/**
+ * Inserts rows or, when their key exists, replaces every other column: the write path's
+ * one bulk write. Runs inside the caller's transaction on both dialects: on SQLite through
+ * one reused prepared statement per row (the connection is the transaction's), on
+ * PostgreSQL as multi-row statements.
+ */
+export async function upsertRows(
+  db: Db,
+  trx: Kysely<Database>,
+  table: 'runs' | 'steps',
+  rows: readonly object[],
+  keys: readonly string[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0] as Row);
+  const others = columns.filter((c) => !keys.includes(c));
+  if (db.sqlite) {
+    let cache = sqliteStatements.get(db.sqlite);
+    if (!cache) sqliteStatements.set(db.sqlite, (cache = new Map()));
+    const cacheKey = `${table}:${columns.join(',')}`;
+    let stmt = cache.get(cacheKey);
+    if (!stmt) {
+      stmt = db.sqlite.prepare(
+        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
+          `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`,
+      );
+      cache.set(cacheKey, stmt);
+    }
+    const values: unknown[] = new Array<unknown>(columns.length);
+    for (const row of rows) {
+      for (let i = 0; i < columns.length; i++) values[i] = (row as Row)[columns[i]!];
+      stmt.run(values);
+    }
+    return;
+  }
+  for (let i = 0; i < rows.length; i += PG_CHUNK) {
+    const chunk = rows.slice(i, i + PG_CHUNK);
+    await trx
+      .insertInto(table)
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one generic upsert for both row types
+      .values(chunk as any)
+      .onConflict((oc) =>
+        oc
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- column names come from the rows themselves
+          .columns(keys as any)
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- every non-key column takes the new value
+          .doUpdateSet(Object.fromEntries(others.map((c) => [c, sql.ref(`excluded.${c}`)])) as any),
+      )
+      .execute();
+  }
+}
