@@ -1,0 +1,282 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cron } from 'croner';
+import type { Agent, AgentSummary, Run, RunList, StatsResponse } from '@runlog/core';
+import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { listSteps } from '../runs/runs.repository.js';
+import { findAgent } from './agents.repository.js';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+describeEachDb('agents API', (dialect) => {
+  let t: TestApp;
+  const now = Date.now();
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    const at = (ago: number) => now - ago;
+    const ended = (
+      id: string,
+      status: string,
+      ago: number,
+      extra: Record<string, unknown> = {},
+    ) => ({
+      type: 'run.end',
+      run: {
+        id,
+        agent_id: 'health',
+        status,
+        trigger: 'api',
+        started_at: at(ago),
+        ended_at: at(ago) + 2000,
+        ...extra,
+      },
+    });
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        // three days ago: outside the 24 h counts, still the agent's history
+        ended('h-old', 'failed', 72 * HOUR, { error: 'ancient failure' }),
+        ended('h-ok1', 'succeeded', 5 * HOUR),
+        ended('h-fail', 'failed', 4 * HOUR, {
+          error: { message: 'rate limited', type: 'RateLimit' },
+        }),
+        {
+          type: 'step.end',
+          step: { id: 'h-fail-s1', run_id: 'h-fail', type: 'tool', status: 'failed' },
+        },
+        ended('h-timeout', 'timed_out', 3 * HOUR, { error: 'lease lapsed' }),
+        ended('h-ok2', 'succeeded', 2 * HOUR),
+        ended('h-cancel', 'cancelled', 90 * MIN),
+        {
+          type: 'run.start',
+          run: { id: 'h-running', agent_id: 'health', trigger: 'manual', started_at: at(MIN) },
+        },
+        ...Array.from({ length: 22 }, (_, i) => ({
+          type: 'run.end',
+          run: {
+            id: `many-${String(i).padStart(2, '0')}`,
+            agent_id: 'many',
+            status: 'succeeded',
+            trigger: i % 2 ? 'schedule' : 'api',
+            started_at: at(30 * HOUR) + i * 1000,
+            ended_at: at(30 * HOUR) + i * 1000 + 100,
+          },
+        })),
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const get = async <T>(url: string) => {
+    const res = await t.request('GET', url);
+    expect(res.statusCode, res.body).toBe(200);
+    return json<T>(res);
+  };
+
+  describe('GET /agents', () => {
+    it('summarises each agent with its latest run, last error and 24 h counts', async () => {
+      const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
+      expect(agents.map((a) => a.id)).toEqual(['health', 'many']);
+      const health = agents[0]!;
+      expect(health.latest_run?.id).toBe('h-running');
+      expect(health.last_error).toEqual({
+        run_id: 'h-timeout',
+        message: 'lease lapsed',
+        at: new Date(now - 3 * HOUR + 2000).toISOString(),
+      });
+      // 24 h: ok1, fail, timeout, ok2, cancel, running (h-old is three days back)
+      expect(health.counts_24h).toEqual({
+        runs: 6,
+        succeeded: 2,
+        failed: 2,
+        running: 1,
+        fail_rate: 2 / 5,
+      });
+      const many = agents[1]!;
+      expect(many.latest_run?.id).toBe('many-21');
+      expect(many.last_error).toBeNull();
+      expect(many.counts_24h).toEqual({
+        runs: 0,
+        succeeded: 0,
+        failed: 0,
+        running: 0,
+        fail_rate: null,
+      });
+    });
+
+    it('shows an agent created by PUT with no runs yet', async () => {
+      const put = await t.request('PUT', '/api/v1/agents/idle-one', { name: 'Idle' });
+      expect(put.statusCode).toBe(200);
+      const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
+      const idle = agents.find((a) => a.id === 'idle-one');
+      expect(idle).toMatchObject({
+        name: 'Idle',
+        latest_run: null,
+        last_error: null,
+        counts_24h: { runs: 0, fail_rate: null },
+      });
+    });
+  });
+
+  describe('GET /agents/:agent_id', () => {
+    it('answers the agent summary, with its 20 newest runs when include=runs', async () => {
+      const plain = await get<AgentSummary & { runs?: Run[] }>('/api/v1/agents/many');
+      expect(plain.id).toBe('many');
+      expect(plain.latest_run?.id).toBe('many-21');
+      expect(plain.runs).toBeUndefined();
+      const withRuns = await get<AgentSummary & { runs: Run[] }>(
+        '/api/v1/agents/many?include=runs',
+      );
+      expect(withRuns.runs.map((r) => r.id)).toEqual(
+        Array.from({ length: 20 }, (_, i) => `many-${String(21 - i).padStart(2, '0')}`),
+      );
+    });
+
+    it('answers 404 for an unknown agent and 400 for an unknown include', async () => {
+      expect((await t.request('GET', '/api/v1/agents/ghost')).statusCode).toBe(404);
+      expect((await t.request('GET', '/api/v1/agents/ghost/runs')).statusCode).toBe(404);
+      const bad = await t.request('GET', '/api/v1/agents/many?include=steps');
+      expect(bad.statusCode).toBe(400);
+      expect(json<{ error: { details: { field: string }[] } }>(bad).error.details[0]?.field).toBe(
+        'query.include',
+      );
+    });
+  });
+
+  describe('GET /agents/:agent_id/runs', () => {
+    it('lists an agent runs newest first with status and trigger filters and cursor paging', async () => {
+      const page1 = await get<RunList>('/api/v1/agents/many/runs?limit=8');
+      expect(page1.total).toBe(22);
+      expect(page1.runs).toHaveLength(8);
+      expect(page1.runs[0]?.id).toBe('many-21');
+      const page2 = await get<RunList>(
+        `/api/v1/agents/many/runs?limit=8&cursor=${page1.next_cursor}`,
+      );
+      const page3 = await get<RunList>(
+        `/api/v1/agents/many/runs?limit=8&cursor=${page2.next_cursor}`,
+      );
+      const all = [...page1.runs, ...page2.runs, ...page3.runs].map((r) => r.id);
+      expect(new Set(all).size).toBe(22);
+      expect(page3.has_more).toBe(false);
+      const scheduled = await get<RunList>('/api/v1/agents/many/runs?trigger=schedule&limit=100');
+      expect(scheduled.total).toBe(11);
+      expect(scheduled.runs.every((r) => r.trigger === 'schedule')).toBe(true);
+      const failed = await get<RunList>('/api/v1/agents/health/runs?status=failed,timed_out');
+      expect(failed.runs.map((r) => r.id)).toEqual(['h-timeout', 'h-fail', 'h-old']);
+      expect(failed.total).toBe(3);
+      const bad = await t.request('GET', '/api/v1/agents/many/runs?status=nope');
+      expect(bad.statusCode).toBe(400);
+    });
+  });
+
+  describe('POST /agents/:agent_id/runs', () => {
+    it('queues a run (trigger api by default, manual when asked) and answers 202', async () => {
+      const res = await t.request('POST', '/api/v1/agents/worker-agent/runs', {
+        input: { task: 'x' },
+        thread_id: 'th-1',
+      });
+      expect(res.statusCode).toBe(202);
+      const run = json<Run>(res);
+      expect(run).toMatchObject({
+        agent_id: 'worker-agent',
+        status: 'queued',
+        trigger: 'api',
+        input: { task: 'x' },
+        thread_id: 'th-1',
+      });
+      expect((await get<Run>(`/api/v1/runs/${run.id}`)).status).toBe('queued');
+      const manual = await t.request('POST', '/api/v1/agents/worker-agent/runs', {
+        trigger: 'manual',
+      });
+      expect(json<Run>(manual).trigger).toBe('manual');
+      const bad = await t.request('POST', '/api/v1/agents/worker-agent/runs', { trigger: 'retry' });
+      expect(bad.statusCode).toBe(400);
+    });
+  });
+
+  describe('PUT /agents/:agent_id', () => {
+    it('creates an agent with a schedule and sets its next slot', async () => {
+      const before = Date.now();
+      const res = await t.request('PUT', '/api/v1/agents/nightly', {
+        name: 'Nightly report',
+        description: 'Writes the report',
+        schedule: { cron: '0 3 * * *', timezone: 'Europe/Paris' },
+        timeout_ms: 60_000,
+        metadata: { team: 'ops' },
+      });
+      expect(res.statusCode).toBe(200);
+      expect(json<Agent>(res)).toMatchObject({
+        id: 'nightly',
+        name: 'Nightly report',
+        description: 'Writes the report',
+        schedule: { cron: '0 3 * * *', timezone: 'Europe/Paris' },
+        timeout_ms: 60_000,
+        metadata: { team: 'ops' },
+      });
+      const row = await findAgent(t.ctx.db, 'default', 'nightly');
+      const expected = new Cron('0 3 * * *', { timezone: 'Europe/Paris', paused: true })
+        .nextRun(new Date(before))!
+        .getTime();
+      expect(row?.schedule_next_at).toBe(expected);
+    });
+
+    it('keeps fields the body leaves out and removes the schedule when it is null', async () => {
+      await t.request('PUT', '/api/v1/agents/nightly', { description: 'Changed' });
+      const kept = await findAgent(t.ctx.db, 'default', 'nightly');
+      expect(kept).toMatchObject({
+        name: 'Nightly report',
+        description: 'Changed',
+        schedule_cron: '0 3 * * *',
+        timeout_ms: 60_000,
+      });
+      expect(kept?.schedule_next_at).toEqual(expect.any(Number));
+      const res = await t.request('PUT', '/api/v1/agents/nightly', { schedule: null });
+      expect(json<Agent>(res).schedule).toBeNull();
+      const removed = await findAgent(t.ctx.db, 'default', 'nightly');
+      expect(removed?.schedule_next_at).toBeNull();
+      expect(removed?.schedule_cron).toBeNull();
+    });
+
+    it('rejects a bad cron expression or unknown time zone naming the field', async () => {
+      const cases: [unknown, string][] = [
+        [{ schedule: { cron: 'every tuesday', timezone: 'UTC' } }, 'body.schedule.cron'],
+        [{ schedule: { cron: '61 * * * *' } }, 'body.schedule.cron'],
+        [{ schedule: { cron: '0 * * * *', timezone: 'Mars/Olympus' } }, 'body.schedule.timezone'],
+        [{ timeout_ms: 5 }, 'body.timeout_ms'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await t.request('PUT', '/api/v1/agents/bad-sched', body);
+        expect(res.statusCode, field).toBe(400);
+        const err = json<{ error: { details: { field: string }[] } }>(res).error;
+        expect(err.details.map((d) => d.field)).toContain(field);
+      }
+      expect(await findAgent(t.ctx.db, 'default', 'bad-sched')).toBeUndefined();
+    });
+  });
+
+  describe('DELETE /agents/:agent_id', () => {
+    it('deletes the agent with its runs and steps and drops them from stats', async () => {
+      const stats = async () =>
+        get<StatsResponse>(`/api/v1/runs/stats?from=${now - 4 * 24 * HOUR}&to=${now}`);
+      const before = await stats();
+      expect(before.by_agent.map((a) => a.agent_id)).toContain('health');
+      const healthRuns = before.by_agent.find((a) => a.agent_id === 'health')!.runs;
+      expect(healthRuns).toBe(7);
+      expect(await listSteps(t.ctx.db, 'default', 'h-fail')).toHaveLength(1);
+      const res = await t.request('DELETE', '/api/v1/agents/health');
+      expect(res.statusCode).toBe(204);
+      expect(await listSteps(t.ctx.db, 'default', 'h-fail')).toEqual([]);
+      expect((await t.request('GET', '/api/v1/agents/health')).statusCode).toBe(404);
+      expect((await t.request('GET', '/api/v1/runs/h-fail')).statusCode).toBe(404);
+      expect((await t.request('GET', '/api/v1/runs/h-fail/steps')).statusCode).toBe(404);
+      const after = await stats();
+      expect(after.by_agent.map((a) => a.agent_id)).not.toContain('health');
+      expect(after.totals.runs).toBe(before.totals.runs - healthRuns);
+      const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
+      expect(agents.map((a) => a.id)).not.toContain('health');
+      expect((await t.request('DELETE', '/api/v1/agents/health')).statusCode).toBe(404);
+    });
+  });
+});
