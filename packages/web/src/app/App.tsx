@@ -1,0 +1,69 @@
+import { useEffect } from 'react';
+import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
+import { BrowserRouter, Link, Route, Routes } from 'react-router-dom';
+import { ApiError, onUnauthorized } from '../lib/api';
+import { Toasts } from '../components/Toasts';
+import { Empty } from '../components/States';
+import { LoginPage } from '../features/auth/LoginPage';
+import { AgentsPage } from '../features/agents/AgentsPage';
+import { RunsPage } from '../features/runs/RunsPage';
+import { RunDetailPage } from '../features/run-detail/RunDetailPage';
+import { StatsPage } from '../features/stats/StatsPage';
+import { SettingsPage } from '../features/settings/SettingsPage';
+import { Layout } from './Layout';
+
+export function createQueryClient(): QueryClient {
+  return new QueryClient({
+    defaultOptions: {
+      queries: {
+        // live updates keep data fresh; refetch on focus only after a while
+        staleTime: 30_000,
+        retry: (count, err) =>
+          !(err instanceof ApiError && err.status >= 400 && err.status < 500) && count < 2,
+      },
+    },
+  });
+}
+
+/** Drops the session on any 401, which sends the user to the login page. */
+function Session() {
+  const client = useQueryClient();
+  useEffect(
+    () =>
+      onUnauthorized(() => {
+        if (client.getQueryData(['session'])) client.setQueryData(['session'], null);
+      }),
+    [client],
+  );
+  return null;
+}
+
+function NotFound() {
+  return (
+    <Empty title="Page not found">
+      <Link to="/">Back to agents</Link>
+    </Empty>
+  );
+}
+
+export function App({ client }: { client: QueryClient }) {
+  return (
+    <QueryClientProvider client={client}>
+      <BrowserRouter>
+        <Session />
+        <Routes>
+          <Route path="/login" element={<LoginPage />} />
+          <Route element={<Layout />}>
+            <Route index element={<AgentsPage />} />
+            <Route path="runs" element={<RunsPage />} />
+            <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
+            <Route path="stats" element={<StatsPage />} />
+            <Route path="settings" element={<SettingsPage />} />
+            <Route path="*" element={<NotFound />} />
+          </Route>
+        </Routes>
+        <Toasts />
+      </BrowserRouter>
+    </QueryClientProvider>
+  );
+}

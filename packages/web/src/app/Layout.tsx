@@ -1,0 +1,127 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { NavLink, Navigate, Outlet, useLocation, useNavigate } from 'react-router-dom';
+import { sessionQuery, logout } from '../features/auth/auth.queries';
+import { ErrorBox, Loading } from '../components/States';
+import { toast } from '../components/Toasts';
+import { errorMessage } from '../lib/api';
+import { connectLive, useConnectionState } from './live';
+import { useEffect } from 'react';
+import { effectiveTheme, setTheme, useTheme } from './theme';
+
+function ThemeToggle() {
+  const choice = useTheme();
+  const current = effectiveTheme(choice);
+  const next = current === 'dark' ? 'light' : 'dark';
+  return (
+    <button
+      type="button"
+      className="icon-btn"
+      aria-label={`Switch to ${next} theme`}
+      title={`Switch to ${next} theme`}
+      onClick={() => setTheme(next)}
+    >
+      <span aria-hidden="true">{current === 'dark' ? '☀' : '☾'}</span>
+    </button>
+  );
+}
+
+function ConnectionBadge() {
+  const state = useConnectionState();
+  if (state === 'open') {
+    return (
+      <span className="conn conn-open" title="Live updates connected">
+        <span className="dot" aria-hidden="true" />
+        <span className="conn-text">Live</span>
+      </span>
+    );
+  }
+  return (
+    <span className="conn conn-lost" role="status" title="Live updates are reconnecting">
+      <span className="dot" aria-hidden="true" />
+      <span className="conn-text">
+        {state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}
+      </span>
+    </span>
+  );
+}
+
+/** Live updates run while someone is logged in. */
+function Live() {
+  const client = useQueryClient();
+  useEffect(() => connectLive(client), [client]);
+  return null;
+}
+
+/** The signed-in shell: header with navigation, theme, connection state and Log out. */
+export function Layout() {
+  const session = useQuery(sessionQuery());
+  const client = useQueryClient();
+  const navigate = useNavigate();
+  const location = useLocation();
+
+  if (session.isPending) return <Loading label="Checking your session…" />;
+  if (session.isError)
+    return (
+      <main className="page" id="main">
+        <ErrorBox error={session.error} onRetry={() => void session.refetch()} />
+      </main>
+    );
+  if (!session.data) return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+
+  const onLogout = async () => {
+    try {
+      await logout();
+    } catch (err) {
+      toast(`Log out failed: ${errorMessage(err)}`, 'error');
+      return;
+    }
+    client.clear();
+    client.setQueryData(['session'], null);
+    void navigate('/login', { replace: true });
+  };
+
+  return (
+    <>
+      <Live />
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <header className="header">
+        <div className="header-inner">
+          <NavLink to="/" className="brand" aria-label="Runlog home">
+            <span className="brand-mark" aria-hidden="true" />
+            <span className="brand-text">Runlog</span>
+          </NavLink>
+          <nav aria-label="Main" className="nav">
+            <NavLink to="/" end>
+              Agents
+            </NavLink>
+            <NavLink to="/runs">Runs</NavLink>
+            <NavLink to="/stats">Stats</NavLink>
+            <NavLink to="/settings">Settings</NavLink>
+          </nav>
+          <div className="header-end">
+            <ConnectionBadge />
+            <span
+              className="project muted"
+              title={`Project ${session.data.project_id} · ${session.data.scope} scope`}
+            >
+              {session.data.project_id}
+            </span>
+            <ThemeToggle />
+            <button
+              type="button"
+              className="btn btn-small btn-ghost"
+              onClick={() => void onLogout()}
+            >
+              Log out
+            </button>
+          </div>
+        </div>
+      </header>
+      <main className="page" id="main" tabIndex={-1}>
+        <Outlet />
+      </main>
+    </>
+  );
+}

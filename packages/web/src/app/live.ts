@@ -1,0 +1,152 @@
+import { useEffect, useSyncExternalStore } from 'react';
+import type { QueryClient } from '@tanstack/react-query';
+import type { AgentSummary, Run, RunList, RunWithSteps, Step, WsServerMessage } from '@runlog/core';
+import { realtime } from '../lib/realtime';
+import { agentRunsKey, agentsKey } from '../features/agents/agents.queries';
+import {
+  AGENT_RUNS_LIMIT,
+  applyRunToAgents,
+  applyRunToList,
+  replaceRunInList,
+  runMatches,
+} from '../features/runs/runs.cache';
+import { PAGE_SIZE, viewFilters, type RunsView } from '../features/runs/runs.queries';
+import { runDetailKey } from '../features/run-detail/runDetail.queries';
+import { applyRunToDetail, applyStepToRun } from '../features/run-detail/steps.cache';
+
+/** Invalidates at most once per `ms`, trailing, so bursts of updates cost one refetch. */
+function throttled(fn: () => void, ms: number): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      fn();
+    }, ms);
+  };
+}
+
+/** Which cached queries a topic keeps current. */
+function keysForTopic(topic: string): readonly unknown[][] {
+  if (topic === 'runs') return [['runs', 'list'], [...agentsKey]];
+  if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))]];
+  if (topic.startsWith('run:')) return [[...runDetailKey(topic.slice(4))]];
+  return [];
+}
+
+/**
+ * Folds one run into every cached query that shows it: the agents list, the agent's recent
+ * runs, the run's detail and the Runs page lists. Mutations (Run now, Stop, Retry) use it too,
+ * so the answer shows at once without waiting for the WebSocket.
+ */
+export function foldRun(
+  client: QueryClient,
+  run: Run,
+  hooks: { refreshAgents?: () => void; refreshSearches?: () => void } = {},
+): void {
+  const agents = client.getQueryData<AgentSummary[]>(agentsKey);
+  if (agents) {
+    const next = applyRunToAgents(agents, run);
+    if (next !== agents) client.setQueryData(agentsKey, next);
+    // new agents and 24 h counts come from the server
+    if (!agents.some((a) => a.id === run.agent_id) || run.status !== 'running')
+      hooks.refreshAgents?.();
+  }
+  client.setQueryData<RunList>(agentRunsKey(run.agent_id), (d) =>
+    d ? applyRunToList(d, run, AGENT_RUNS_LIMIT) : d,
+  );
+  client.setQueryData<RunWithSteps>(runDetailKey(run.id), (d) =>
+    d ? applyRunToDetail(d, run) : d,
+  );
+  for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'list'] })) {
+    if (!data) continue;
+    const view = key[2] as RunsView;
+    const match = runMatches(run, viewFilters(view));
+    if (match === undefined) {
+      hooks.refreshSearches?.();
+      continue;
+    }
+    const next =
+      match && view.page === 0 ? applyRunToList(data, run, PAGE_SIZE) : replaceRunInList(data, run);
+    if (next !== data) client.setQueryData(key, next);
+  }
+}
+
+/**
+ * Feeds WebSocket updates into the query cache: the one place realtime data enters the
+ * app. Updates are applied once per animation frame, so a burst renders once.
+ */
+export function connectLive(client: QueryClient): () => void {
+  const refreshAgents = throttled(
+    () => void client.invalidateQueries({ queryKey: agentsKey }),
+    3000,
+  );
+  const refreshSearches = throttled(
+    () => void client.invalidateQueries({ queryKey: ['runs', 'list'] }),
+    2000,
+  );
+  let queue: WsServerMessage[] = [];
+  let scheduled = false;
+
+  const applyRun = (run: Run) => foldRun(client, run, { refreshAgents, refreshSearches });
+
+  const applyStep = (step: Step) => {
+    client.setQueryData<RunWithSteps>(runDetailKey(step.run_id), (d) =>
+      d ? applyStepToRun(d, step) : d,
+    );
+  };
+
+  const flush = () => {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    for (const msg of batch) {
+      if (msg.type === 'run_update') applyRun(msg.data);
+      else if (msg.type === 'step_update') applyStep(msg.data);
+    }
+  };
+
+  const offMessage = realtime.onMessage((msg) => {
+    if (msg.type !== 'run_update' && msg.type !== 'step_update') return;
+    queue.push(msg);
+    if (scheduled) return;
+    scheduled = true;
+    // a hidden tab gets no animation frames; a timer keeps the cache current anyway
+    if (document.hidden) setTimeout(flush, 100);
+    else requestAnimationFrame(flush);
+  });
+  // updates may have been missed while disconnected: refetch what is on screen
+  const offReconnect = realtime.onReconnect(() => void client.invalidateQueries());
+  // data fetched before the subscription took effect may have missed an update
+  const offSubscribed = realtime.onSubscribed((topics, sentAt) => {
+    for (const topic of topics) {
+      for (const queryKey of keysForTopic(topic)) {
+        for (const q of client.getQueryCache().findAll({ queryKey })) {
+          if (q.state.dataUpdatedAt > 0 && q.state.dataUpdatedAt < sentAt) {
+            void client.invalidateQueries({ queryKey: q.queryKey, exact: true });
+          }
+        }
+      }
+    }
+  });
+  realtime.start();
+  return () => {
+    offMessage();
+    offReconnect();
+    offSubscribed();
+    realtime.stop();
+  };
+}
+
+/** Watches topics while the calling component is mounted. */
+export function useTopics(topics: readonly string[]): void {
+  const key = topics.join('\n');
+  useEffect(() => {
+    const offs = key ? key.split('\n').map((t) => realtime.subscribe(t)) : [];
+    return () => offs.forEach((off) => off());
+  }, [key]);
+}
+
+export function useConnectionState() {
+  return useSyncExternalStore(realtime.onState, realtime.getState);
+}

@@ -1,0 +1,134 @@
+import { useState } from 'react';
+import { toast } from './Toasts';
+
+const CHILD_PAGE = 200;
+const LONG_STRING = 2000;
+
+function summary(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.length} item${value.length === 1 ? '' : 's'}]`;
+  const n = Object.keys(value as object).length;
+  return `{${n} key${n === 1 ? '' : 's'}}`;
+}
+
+function Scalar({ value }: { value: unknown }) {
+  const [full, setFull] = useState(false);
+  if (value === null) return <span className="j-null">null</span>;
+  if (typeof value === 'string') {
+    const long = value.length > LONG_STRING && !full;
+    return (
+      <span className="j-str">
+        “{long ? value.slice(0, LONG_STRING) : value}”
+        {long ? (
+          <button type="button" className="link-btn" onClick={() => setFull(true)}>
+            … show all {value.length.toLocaleString()} characters
+          </button>
+        ) : null}
+      </span>
+    );
+  }
+  if (typeof value === 'number') return <span className="j-num">{String(value)}</span>;
+  if (typeof value === 'boolean') return <span className="j-bool">{String(value)}</span>;
+  return <span>{String(value)}</span>;
+}
+
+function Node({ name, value, depth }: { name?: string; value: unknown; depth: number }) {
+  const isObj = value !== null && typeof value === 'object';
+  const [open, setOpen] = useState(depth < 2);
+  const [limit, setLimit] = useState(CHILD_PAGE);
+  const label = name !== undefined ? <span className="j-key">{name}: </span> : null;
+  if (!isObj) {
+    return (
+      <div className="j-row">
+        {label}
+        <Scalar value={value} />
+      </div>
+    );
+  }
+  const entries: [string, unknown][] = Array.isArray(value)
+    ? value.map((v, i) => [String(i), v])
+    : Object.entries(value as Record<string, unknown>);
+  return (
+    <div className="j-row">
+      <button
+        type="button"
+        className="j-toggle"
+        aria-expanded={open}
+        onClick={() => setOpen((o) => !o)}
+      >
+        <span aria-hidden="true">{open ? '▾' : '▸'}</span> {label}
+        <span className="muted">{summary(value)}</span>
+      </button>
+      {open ? (
+        <div className="j-children">
+          {entries.slice(0, limit).map(([k, v]) => (
+            <Node key={k} name={k} value={v} depth={depth + 1} />
+          ))}
+          {entries.length > limit ? (
+            <button
+              type="button"
+              className="link-btn"
+              onClick={() => setLimit((l) => l + CHILD_PAGE)}
+            >
+              Show {Math.min(CHILD_PAGE, entries.length - limit)} more of {entries.length - limit}
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+/**
+ * A collapsible view of a JSON payload with a copy button. Payload text is rendered as
+ * React text nodes only: never as HTML.
+ */
+export function JsonViewer({
+  label,
+  value,
+  defaultOpen = true,
+}: {
+  label: string;
+  value: unknown;
+  defaultOpen?: boolean;
+}) {
+  const [open, setOpen] = useState(defaultOpen);
+  const empty = value === null || value === undefined;
+  const copy = async () => {
+    const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+    try {
+      await navigator.clipboard.writeText(text ?? '');
+      toast(`${label} copied`);
+    } catch {
+      toast('Copying needs clipboard permission', 'error');
+    }
+  };
+  return (
+    <section className="json" aria-label={label}>
+      <div className="json-head">
+        <button
+          type="button"
+          className="j-toggle json-title"
+          aria-expanded={open}
+          onClick={() => setOpen((o) => !o)}
+        >
+          <span aria-hidden="true">{open ? '▾' : '▸'}</span> {label}
+        </button>
+        {!empty ? (
+          <button
+            type="button"
+            className="btn btn-small btn-ghost"
+            onClick={() => void copy()}
+            aria-label={`Copy ${label}`}
+          >
+            Copy
+          </button>
+        ) : null}
+      </div>
+      {open ? (
+        <div className="json-body">
+          {empty ? <span className="muted">none</span> : <Node value={value} depth={0} />}
+        </div>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,34 @@
+import type { Run } from '@runlog/core';
+import { formatDuration, formatExact, formatRelative, isActive, runDuration } from '../lib/format';
+import { useNow } from '../lib/useNow';
+
+/** "3 min ago", with the exact local time as a tooltip. */
+export function RelativeTime({ iso }: { iso: string | null | undefined }) {
+  const now = useNow(10_000, Boolean(iso));
+  if (!iso) return <span className="muted">—</span>;
+  return (
+    <time dateTime={iso} title={formatExact(iso)}>
+      {formatRelative(iso, now)}
+    </time>
+  );
+}
+
+/** A run's duration, ticking every second while it runs. */
+export function RunDuration({
+  run,
+}: {
+  run: Pick<Run, 'status' | 'started_at' | 'ended_at' | 'duration_ms'>;
+}) {
+  const live = isActive(run.status) && run.started_at !== null;
+  const now = useNow(1000, live);
+  const ms = runDuration(run, now);
+  return (
+    <span className={live ? 'ticking' : undefined} data-testid="duration">
+      {run.status === 'queued' && ms === null ? (
+        <span className="muted">waiting</span>
+      ) : (
+        formatDuration(ms)
+      )}
+    </span>
+  );
+}

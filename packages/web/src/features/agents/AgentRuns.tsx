@@ -1,0 +1,72 @@
+import { useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { Link } from 'react-router-dom';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { useTopics } from '../../app/live';
+import { RunRow, RunTableHead } from '../runs/RunRows';
+import { agentRunsQuery } from './agents.queries';
+import { RunNowButton } from './RunNowDialog';
+
+const COLLAPSED = 5;
+
+/** An expanded agent: its 20 most recent runs, live, 5 shown until "Show all". */
+export function AgentRuns({ agentId, id }: { agentId: string; id: string }) {
+  const runs = useQuery(agentRunsQuery(agentId));
+  const [all, setAll] = useState(false);
+  useTopics([`agent:${agentId}`]);
+  const list = runs.data?.runs ?? [];
+  const shown = all ? list : list.slice(0, COLLAPSED);
+  return (
+    <div className="agent-panel" id={id} role="region" aria-label={`Recent runs of ${agentId}`}>
+      <div className="panel-bar">
+        <span className="panel-title">Recent runs</span>
+        <div className="panel-actions">
+          <Link
+            className="btn btn-small btn-ghost"
+            to={`/runs?agent=${encodeURIComponent(agentId)}`}
+          >
+            All runs
+          </Link>
+          <Link
+            className="btn btn-small btn-ghost"
+            to={`/stats?agent=${encodeURIComponent(agentId)}`}
+          >
+            Stats
+          </Link>
+          <RunNowButton agentId={agentId} />
+        </div>
+      </div>
+      {runs.isPending ? (
+        <Loading label="Loading runs…" rows={3} />
+      ) : runs.isError ? (
+        <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
+      ) : list.length === 0 ? (
+        <Empty title="No runs yet">Use Run now, or record runs with the SDK.</Empty>
+      ) : (
+        <>
+          <div className="table-wrap">
+            <table className="runs-table compact">
+              <caption className="sr-only">Latest runs of {agentId}, newest first</caption>
+              <RunTableHead />
+              <tbody>
+                {shown.map((run) => (
+                  <RunRow key={run.id} run={run} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {list.length > COLLAPSED ? (
+            <button
+              type="button"
+              className="link-btn show-all"
+              aria-expanded={all}
+              onClick={() => setAll((a) => !a)}
+            >
+              {all ? 'Show fewer' : `Show all ${list.length}`}
+            </button>
+          ) : null}
+        </>
+      )}
+    </div>
+  );
+}

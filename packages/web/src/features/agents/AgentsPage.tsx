@@ -1,0 +1,187 @@
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import { useSearchParams } from 'react-router-dom';
+import type { AgentSummary } from '@runlog/core';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { StatusIcon } from '../../components/Status';
+import { RelativeTime } from '../../components/Time';
+import { formatPercent } from '../../lib/format';
+import { useTopics } from '../../app/live';
+import { agentsQuery } from './agents.queries';
+import { AgentRuns } from './AgentRuns';
+
+function AgentRowHeader({
+  agent,
+  expanded,
+  panelId,
+  onToggle,
+}: {
+  agent: AgentSummary;
+  expanded: boolean;
+  panelId: string;
+  onToggle: () => void;
+}) {
+  const last = agent.latest_run;
+  const c = agent.counts_24h;
+  return (
+    <button
+      type="button"
+      className="agent-row"
+      aria-expanded={expanded}
+      aria-controls={expanded ? panelId : undefined}
+      onClick={onToggle}
+      data-agent-id={agent.id}
+    >
+      <span className="col-chevron" aria-hidden="true">
+        {expanded ? '▾' : '▸'}
+      </span>
+      <span className="col-name">
+        <span className="agent-name">{agent.name}</span>
+        {agent.name !== agent.id ? <span className="agent-id mono">{agent.id}</span> : null}
+      </span>
+      <span className="col-last">
+        {last ? (
+          <>
+            <StatusIcon status={last.status} />
+            <RelativeTime iso={last.started_at ?? last.queued_at ?? last.created_at} />
+          </>
+        ) : (
+          <span className="muted">never run</span>
+        )}
+      </span>
+      <span className="col-num num" aria-label={`${c.runs} runs in 24 hours`}>
+        {c.runs}
+        {c.running > 0 ? <span className="running-count"> · {c.running} running</span> : null}
+      </span>
+      <span
+        className={`col-num num ${c.fail_rate && c.fail_rate > 0 ? 'fail-rate bad' : 'fail-rate'}`}
+        aria-label={`fail rate ${formatPercent(c.fail_rate)}`}
+      >
+        {formatPercent(c.fail_rate)}
+      </span>
+      <span className="col-error">
+        {agent.last_error ? (
+          <span className="error-text truncate" title={agent.last_error.message}>
+            {agent.last_error.message}
+          </span>
+        ) : (
+          <span className="muted">—</span>
+        )}
+      </span>
+    </button>
+  );
+}
+
+/** Home: one row per agent; expanding one (one at a time) shows its recent runs, live. */
+export function AgentsPage() {
+  const agents = useQuery(agentsQuery());
+  const [params, setParams] = useSearchParams();
+  const expanded = params.get('agent');
+  const [filter, setFilter] = useState('');
+  useTopics(['runs']);
+
+  const list = useMemo(() => {
+    const all = agents.data ?? [];
+    const f = filter.trim().toLowerCase();
+    return f
+      ? all.filter((a) => a.name.toLowerCase().includes(f) || a.id.toLowerCase().includes(f))
+      : all;
+  }, [agents.data, filter]);
+
+  const listRef = useRef<HTMLDivElement>(null);
+  const [offset, setOffset] = useState(0);
+  useLayoutEffect(() => {
+    setOffset(listRef.current?.offsetTop ?? 0);
+  }, [agents.isPending]);
+
+  const virtualizer = useWindowVirtualizer({
+    count: list.length,
+    estimateSize: (i) => (list[i]?.id === expanded ? 330 : 49),
+    overscan: 8,
+    scrollMargin: offset,
+    getItemKey: (i) => list[i]?.id ?? i,
+  });
+
+  const toggle = (id: string) => {
+    const next = new URLSearchParams(params);
+    if (expanded === id) next.delete('agent');
+    else next.set('agent', id);
+    setParams(next, { replace: true });
+  };
+
+  return (
+    <div className="agents-page">
+      <div className="page-head">
+        <h1>Agents</h1>
+        {agents.data ? <span className="count muted">{agents.data.length}</span> : null}
+        <div className="page-head-end">
+          <label className="sr-only" htmlFor="agent-filter">
+            Filter agents
+          </label>
+          <input
+            id="agent-filter"
+            type="search"
+            placeholder="Filter agents"
+            value={filter}
+            onChange={(e) => setFilter(e.target.value)}
+          />
+        </div>
+      </div>
+      {agents.isPending ? (
+        <Loading label="Loading agents…" rows={6} />
+      ) : agents.isError ? (
+        <ErrorBox error={agents.error} onRetry={() => void agents.refetch()} />
+      ) : agents.data.length === 0 ? (
+        <Empty title="No agents yet">
+          Agents appear here when they record their first run. With the SDK:{' '}
+          <code>runlog.run(&#39;my-agent&#39;, async (run) =&gt; …)</code>
+        </Empty>
+      ) : list.length === 0 ? (
+        <Empty title="No agent matches this filter" />
+      ) : (
+        <div className="agents-table" role="list" aria-label="Agents">
+          <div className="agents-head" aria-hidden="true">
+            <span className="col-chevron" />
+            <span className="col-name">Agent</span>
+            <span className="col-last">Last run</span>
+            <span className="col-num num">Runs 24 h</span>
+            <span className="col-num num">Fail rate</span>
+            <span className="col-error">Last error</span>
+          </div>
+          <div ref={listRef} style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+            {virtualizer.getVirtualItems().map((item) => {
+              const agent = list[item.index]!;
+              const open = agent.id === expanded;
+              const panelId = `agent-panel-${item.index}`;
+              return (
+                <div
+                  key={item.key}
+                  role="listitem"
+                  data-index={item.index}
+                  ref={virtualizer.measureElement}
+                  className={`agent-item${open ? ' open' : ''}`}
+                  style={{
+                    position: 'absolute',
+                    top: 0,
+                    left: 0,
+                    width: '100%',
+                    transform: `translateY(${item.start - virtualizer.options.scrollMargin}px)`,
+                  }}
+                >
+                  <AgentRowHeader
+                    agent={agent}
+                    expanded={open}
+                    panelId={panelId}
+                    onToggle={() => toggle(agent.id)}
+                  />
+                  {open ? <AgentRuns agentId={agent.id} id={panelId} /> : null}
+                </div>
+              );
+            })}
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,95 @@
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { errorMessage } from '../../lib/api';
+import { toast } from '../../components/Toasts';
+import { foldRun } from '../../app/live';
+import { enqueueRun } from './agents.queries';
+
+/** Parses the optional JSON input; empty means no input. */
+export function parseRunInput(
+  text: string,
+): { ok: true; value: unknown } | { ok: false; error: string } {
+  if (!text.trim()) return { ok: true, value: undefined };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, error: `Input is not valid JSON: ${(err as Error).message}` };
+  }
+}
+
+/** Run now: queues a manual run of the agent, with optional JSON input. */
+export function RunNowButton({ agentId }: { agentId: string }) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const client = useQueryClient();
+  const id = useId();
+  const mutation = useMutation({
+    mutationFn: (input: unknown) => enqueueRun(agentId, input),
+    onSuccess: (run) => {
+      foldRun(client, run);
+      dialog.current?.close();
+      setText('');
+      toast('Run queued');
+    },
+    onError: (err) => setError(errorMessage(err)),
+  });
+
+  useEffect(() => setError(null), [text]);
+
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    const parsed = parseRunInput(text);
+    if (!parsed.ok) {
+      setError(parsed.error);
+      return;
+    }
+    mutation.mutate(parsed.value);
+  };
+
+  return (
+    <>
+      <button
+        type="button"
+        className="btn btn-primary btn-small"
+        onClick={() => {
+          setError(null);
+          dialog.current?.showModal();
+        }}
+      >
+        <span aria-hidden="true">▶</span> Run now
+      </button>
+      <dialog ref={dialog} className="dialog" aria-labelledby={`${id}-title`}>
+        <form onSubmit={onSubmit}>
+          <h2 id={`${id}-title`}>Run {agentId} now</h2>
+          <p className="muted">Queues a manual run for a worker of this agent to pick up.</p>
+          <label htmlFor={`${id}-input`}>Input (JSON, optional)</label>
+          <textarea
+            id={`${id}-input`}
+            className="mono"
+            rows={8}
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            placeholder={'{ "pr": 42 }'}
+            spellCheck={false}
+            aria-invalid={error ? true : undefined}
+            aria-describedby={error ? `${id}-error` : undefined}
+          />
+          {error ? (
+            <p id={`${id}-error`} className="field-error" role="alert">
+              {error}
+            </p>
+          ) : null}
+          <div className="dialog-actions">
+            <button type="button" className="btn" onClick={() => dialog.current?.close()}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn-primary" disabled={mutation.isPending}>
+              {mutation.isPending ? 'Queueing…' : 'Queue run'}
+            </button>
+          </div>
+        </form>
+      </dialog>
+    </>
+  );
+}

@@ -1,0 +1,197 @@
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import type { Run, Step } from '@runlog/core';
+import { JsonViewer } from '../../components/JsonViewer';
+import {
+  STEP_TYPE_LABELS,
+  formatCost,
+  formatDuration,
+  formatExact,
+  formatTokens,
+} from '../../lib/format';
+import { useNow } from '../../lib/useNow';
+import { orderStepTree } from './steps.cache';
+
+const ms = (iso: string | null) => (iso ? Date.parse(iso) : null);
+
+/** The shared time axis: from the run's start to its end (or now, while it runs). */
+export function timeAxis(
+  run: Run,
+  steps: readonly Step[],
+  now: number,
+): { t0: number; t1: number } {
+  let t0 = ms(run.started_at) ?? ms(run.queued_at) ?? Infinity;
+  let t1 =
+    ms(run.ended_at) ?? (run.status === 'running' || run.status === 'queued' ? now : -Infinity);
+  for (const s of steps) {
+    const a = ms(s.started_at) ?? ms(s.ended_at);
+    const b = ms(s.ended_at) ?? (s.status === 'running' ? now : a);
+    if (a !== null) t0 = Math.min(t0, a);
+    if (b !== null) t1 = Math.max(t1, b);
+  }
+  if (!Number.isFinite(t0)) t0 = now;
+  if (!Number.isFinite(t1) || t1 <= t0) t1 = t0 + 1;
+  return { t0, t1 };
+}
+
+function ticks(span: number): number[] {
+  const steps = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000,
+    300_000, 600_000, 1_800_000, 3_600_000,
+  ];
+  const step = steps.find((s) => span / s <= 6) ?? Math.ceil(span / 6 / 3_600_000) * 3_600_000;
+  const out: number[] = [];
+  for (let t = 0; t <= span; t += step) out.push(t);
+  return out;
+}
+
+function StepDetails({ step }: { step: Step }) {
+  return (
+    <div className="step-details">
+      <dl className="facts facts-small">
+        <div>
+          <dt>Started</dt>
+          <dd>{formatExact(step.started_at) || '—'}</dd>
+        </div>
+        <div>
+          <dt>Duration</dt>
+          <dd>{formatDuration(step.duration_ms)}</dd>
+        </div>
+        {step.model ? (
+          <div>
+            <dt>Model</dt>
+            <dd>
+              {step.model}
+              {step.provider ? ` (${step.provider})` : ''}
+            </dd>
+          </div>
+        ) : null}
+        {step.input_tokens !== null || step.output_tokens !== null ? (
+          <div>
+            <dt>Tokens in / out</dt>
+            <dd>
+              {formatTokens(step.input_tokens)} / {formatTokens(step.output_tokens)}
+            </dd>
+          </div>
+        ) : null}
+        {step.cost_usd !== null ? (
+          <div>
+            <dt>Cost</dt>
+            <dd>{formatCost(step.cost_usd)}</dd>
+          </div>
+        ) : null}
+        <div>
+          <dt>Step id</dt>
+          <dd className="mono">{step.id}</dd>
+        </div>
+      </dl>
+      {step.error ? <JsonViewer label="Error" value={step.error} /> : null}
+      <JsonViewer label="Input" value={step.input} />
+      <JsonViewer label="Output" value={step.output} />
+      {Object.keys(step.metadata).length > 0 ? (
+        <JsonViewer label="Metadata" value={step.metadata} defaultOpen={false} />
+      ) : null}
+    </div>
+  );
+}
+
+/**
+ * One bar per step on a shared time axis, nested under its parent, coloured by type;
+ * failed steps marked, running ones growing live. Rows are virtualised (runs can have
+ * thousands of steps) and expand to show the step's input, output and error.
+ */
+export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
+  const live = run.status === 'running' || steps.some((s) => s.status === 'running');
+  const now = useNow(1000, live);
+  const placed = useMemo(() => orderStepTree(steps), [steps]);
+  const { t0, t1 } = timeAxis(run, steps, now);
+  const span = t1 - t0;
+  const [open, setOpen] = useState<string | null>(null);
+
+  const listRef = useRef<HTMLDivElement>(null);
+  const [offset, setOffset] = useState(0);
+  useLayoutEffect(() => setOffset(listRef.current?.offsetTop ?? 0), []);
+  const virtualizer = useWindowVirtualizer({
+    count: placed.length,
+    estimateSize: () => 30,
+    overscan: 12,
+    scrollMargin: offset,
+    getItemKey: (i) => placed[i]?.step.id ?? i,
+  });
+
+  return (
+    <div className="timeline" data-testid="timeline">
+      <div className="tl-axis" aria-hidden="true">
+        <div className="tl-label" />
+        <div className="tl-track">
+          {ticks(span).map((t) => (
+            <span key={t} className="tl-tick" style={{ left: `${(t / span) * 100}%` }}>
+              {formatDuration(t)}
+            </span>
+          ))}
+        </div>
+      </div>
+      <div
+        ref={listRef}
+        role="list"
+        aria-label="Steps"
+        style={{ height: virtualizer.getTotalSize(), position: 'relative' }}
+      >
+        {virtualizer.getVirtualItems().map((item) => {
+          const { step, depth } = placed[item.index]!;
+          const start = ms(step.started_at) ?? ms(step.ended_at) ?? t0;
+          const end = ms(step.ended_at) ?? (step.status === 'running' ? now : start);
+          const left = ((start - t0) / span) * 100;
+          const width = Math.max(0.4, ((end - start) / span) * 100);
+          const isOpen = open === step.id;
+          const dur = step.duration_ms ?? (step.status === 'running' ? now - start : null);
+          return (
+            <div
+              key={item.key}
+              role="listitem"
+              data-index={item.index}
+              ref={virtualizer.measureElement}
+              className={`tl-item${isOpen ? ' open' : ''}`}
+              style={{
+                position: 'absolute',
+                top: 0,
+                left: 0,
+                width: '100%',
+                transform: `translateY(${item.start - virtualizer.options.scrollMargin}px)`,
+              }}
+            >
+              <button
+                type="button"
+                className={`tl-row st-${step.status}`}
+                aria-expanded={isOpen}
+                onClick={() => setOpen(isOpen ? null : step.id)}
+                data-step-id={step.id}
+              >
+                <span
+                  className="tl-label"
+                  style={{ paddingLeft: `${8 + Math.min(depth, 12) * 14}px` }}
+                >
+                  <span className={`type-chip t-${step.type}`}>{STEP_TYPE_LABELS[step.type]}</span>
+                  <span className="tl-name truncate">{step.name ?? step.type}</span>
+                  {step.status === 'failed' ? (
+                    <span className="step-failed" role="img" aria-label="failed">
+                      ✖
+                    </span>
+                  ) : null}
+                  <span className="tl-dur num">{formatDuration(dur)}</span>
+                </span>
+                <span className="tl-track">
+                  <span
+                    className={`tl-bar t-${step.type}${step.status === 'running' ? ' growing' : ''}${step.status === 'failed' ? ' failed' : ''}`}
+                    style={{ left: `${left}%`, width: `${Math.min(width, 100 - left)}%` }}
+                  />
+                </span>
+              </button>
+              {isOpen ? <StepDetails step={step} /> : null}
+            </div>
+          );
+        })}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { Step } from '@runlog/core';
+import { applyStepUpdate, orderStepTree } from './steps.cache';
+
+const T0 = Date.parse('2025-01-01T00:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function step(id: string, seq: number, over: Partial<Step> = {}): Step {
+  return {
+    id,
+    run_id: 'r1',
+    parent_step_id: null,
+    seq,
+    type: 'llm',
+    name: id,
+    status: 'running',
+    started_at: iso(T0 + seq * 10),
+    ended_at: null,
+    duration_ms: null,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    provider: null,
+    input_tokens: null,
+    output_tokens: null,
+    cached_input_tokens: null,
+    reasoning_tokens: null,
+    cost_usd: null,
+    metadata: {},
+    ...over,
+  };
+}
+
+describe('applyStepUpdate', () => {
+  it('inserts new steps in seq order and replaces known ones', () => {
+    let steps = applyStepUpdate([], step('b', 2));
+    steps = applyStepUpdate(steps, step('a', 1));
+    steps = applyStepUpdate(steps, step('b', 2, { status: 'succeeded', duration_ms: 5 }));
+    expect(steps.map((s) => [s.id, s.status])).toEqual([
+      ['a', 'running'],
+      ['b', 'succeeded'],
+    ]);
+  });
+
+  it('does not reopen an ended step on a late running update', () => {
+    const done = [step('a', 1, { status: 'failed' })];
+    expect(applyStepUpdate(done, step('a', 1))).toBe(done);
+  });
+});
+
+describe('orderStepTree', () => {
+  it('places children under their parent with depth, in start order', () => {
+    const steps = [
+      step('root', 0, { type: 'agent' }),
+      step('child2', 3, { parent_step_id: 'root' }),
+      step('child1', 1, { parent_step_id: 'root' }),
+      step('grandchild', 2, { parent_step_id: 'child1' }),
+      step('after', 4),
+    ];
+    expect(orderStepTree(steps).map((p) => `${p.step.id}:${p.depth}`)).toEqual([
+      'root:0',
+      'child1:1',
+      'grandchild:2',
+      'child2:1',
+      'after:0',
+    ]);
+  });
+
+  it('shows steps caught in a parent cycle instead of looping', () => {
+    const steps = [step('x', 0, { parent_step_id: 'y' }), step('y', 1, { parent_step_id: 'x' })];
+    expect(
+      orderStepTree(steps)
+        .map((p) => p.step.id)
+        .sort(),
+    ).toEqual(['x', 'y']);
+  });
+});

@@ -1,0 +1,61 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useNavigate } from 'react-router-dom';
+import type { Run } from '@runlog/core';
+import { KebabMenu } from '../../components/Menu';
+import { toast } from '../../components/Toasts';
+import { errorMessage } from '../../lib/api';
+import { isActive, shortId } from '../../lib/format';
+import { foldRun } from '../../app/live';
+import { cancelRun, retryRun } from './runs.queries';
+
+export function runPath(run: Pick<Run, 'agent_id' | 'id'>): string {
+  return `/agents/${encodeURIComponent(run.agent_id)}/runs/${encodeURIComponent(run.id)}`;
+}
+
+/** Stop and Retry as mutations whose answers land in the cache at once. */
+export function useRunActions() {
+  const client = useQueryClient();
+  const stop = useMutation({
+    mutationFn: (run: Run) => cancelRun(run.id),
+    onSuccess: (run) => {
+      foldRun(client, run);
+      toast(run.status === 'cancelled' ? 'Run cancelled' : 'Stop requested');
+    },
+    onError: (err) => toast(`Stop failed: ${errorMessage(err)}`, 'error'),
+  });
+  const retry = useMutation({
+    mutationFn: (run: Run) => retryRun(run.id),
+    onSuccess: (run) => {
+      foldRun(client, run);
+      toast(`Retry queued (attempt ${run.attempt})`);
+    },
+    onError: (err) => toast(`Retry failed: ${errorMessage(err)}`, 'error'),
+  });
+  return { stop, retry };
+}
+
+/** The ⋮ menu of a run row: View details, Retry, Stop (Stop only while queued or running). */
+export function RunMenu({ run }: { run: Run }) {
+  const navigate = useNavigate();
+  const { stop, retry } = useRunActions();
+  const active = isActive(run.status);
+  return (
+    <KebabMenu
+      label={`Actions for run ${shortId(run.id)}`}
+      items={[
+        { label: 'View details', onSelect: () => void navigate(runPath(run)) },
+        { label: 'Retry', onSelect: () => retry.mutate(run), disabled: active || retry.isPending },
+        ...(active
+          ? [
+              {
+                label: 'Stop',
+                onSelect: () => stop.mutate(run),
+                disabled: stop.isPending || run.cancel_requested_at !== null,
+                danger: true,
+              },
+            ]
+          : []),
+      ]}
+    />
+  );
+}

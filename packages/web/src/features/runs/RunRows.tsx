@@ -1,0 +1,90 @@
+import { Link } from 'react-router-dom';
+import type { Run } from '@runlog/core';
+import { StatusIcon } from '../../components/Status';
+import { RelativeTime, RunDuration } from '../../components/Time';
+import { TRIGGER_LABELS, formatCost, formatTokens, isActive, shortId } from '../../lib/format';
+import { RunMenu, runPath } from './RunActions';
+
+/** Tokens and cost: grey until the run finishes (they still grow while it runs). */
+export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
+  const pending = isActive(run.status);
+  const text = field === 'tokens' ? formatTokens(run.total_tokens) : formatCost(run.cost_usd);
+  return <span className={pending ? 'muted' : undefined}>{text}</span>;
+}
+
+/** A run's row in the compact tables (agent panel, Runs page). */
+export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boolean }) {
+  return (
+    <tr data-run-id={run.id} data-status={run.status} className={`run-row s-row-${run.status}`}>
+      <td className="col-status">
+        <StatusIcon status={run.status} />
+      </td>
+      {showAgent ? (
+        <td className="col-agent">
+          <span className="truncate" title={run.agent_id}>
+            {run.agent_id}
+          </span>
+        </td>
+      ) : null}
+      <td className="col-id">
+        <Link to={runPath(run)} className="mono" title={run.id}>
+          {shortId(run.id)}
+        </Link>
+      </td>
+      <td className="col-started">
+        <RelativeTime iso={run.started_at ?? run.queued_at ?? run.created_at} />
+      </td>
+      <td className="col-duration num">
+        <RunDuration run={run} />
+      </td>
+      <td className="col-trigger">{TRIGGER_LABELS[run.trigger]}</td>
+      <td className="col-usage num">
+        <Usage run={run} field="tokens" />
+      </td>
+      <td className="col-usage num">
+        <Usage run={run} field="cost" />
+      </td>
+      <td className="col-menu">
+        <RunMenu run={run} />
+      </td>
+    </tr>
+  );
+}
+
+export function RunTableHead({ showAgent = false }: { showAgent?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        <th scope="col" className="col-status">
+          <span className="sr-only">Status</span>
+        </th>
+        {showAgent ? (
+          <th scope="col" className="col-agent">
+            Agent
+          </th>
+        ) : null}
+        <th scope="col" className="col-id">
+          Run
+        </th>
+        <th scope="col" className="col-started">
+          Started
+        </th>
+        <th scope="col" className="col-duration num">
+          Duration
+        </th>
+        <th scope="col" className="col-trigger">
+          Trigger
+        </th>
+        <th scope="col" className="col-usage num">
+          Tokens
+        </th>
+        <th scope="col" className="col-usage num">
+          Cost
+        </th>
+        <th scope="col" className="col-menu">
+          <span className="sr-only">Actions</span>
+        </th>
+      </tr>
+    </thead>
+  );
+}

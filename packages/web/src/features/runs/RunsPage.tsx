@@ -1,0 +1,246 @@
+import { useEffect, useMemo, useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useSearchParams } from 'react-router-dom';
+import type { RunStatus, RunTrigger } from '@runlog/core';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
+import { useTopics } from '../../app/live';
+import { agentsQuery } from '../agents/agents.queries';
+import { RunRow, RunTableHead } from './RunRows';
+import { PAGE_SIZE, runListQuery, type RunsView } from './runs.queries';
+
+const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
+
+/** The view from the URL: filters are kept there so a view can be shared. */
+export function viewFromParams(p: URLSearchParams): RunsView {
+  return {
+    agent: list(p.get('agent')),
+    status: list(p.get('status')).filter((s): s is RunStatus => s in RUN_STATUS_META),
+    trigger: list(p.get('trigger')).filter((t): t is RunTrigger => t in TRIGGER_LABELS),
+    source: p.get('source') ?? '',
+    from: p.get('from') ?? '',
+    to: p.get('to') ?? '',
+    q: p.get('q') ?? '',
+    page: Math.max(0, Number(p.get('page') ?? '1') - 1) || 0,
+  };
+}
+
+function SearchBox({ value, onCommit }: { value: string; onCommit: (v: string) => void }) {
+  const [text, setText] = useState(value);
+  useEffect(() => setText(value), [value]);
+  // search as the user pauses typing, not on every key
+  useEffect(() => {
+    if (text === value) return;
+    const t = setTimeout(() => onCommit(text), 350);
+    return () => clearTimeout(t);
+  }, [text, value, onCommit]);
+  return (
+    <div className="field field-grow">
+      <label htmlFor="runs-q">Search</label>
+      <input
+        id="runs-q"
+        type="search"
+        placeholder="Input, output or error text"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') onCommit(text);
+        }}
+      />
+    </div>
+  );
+}
+
+/** Every run, newest first, filtered by what the URL says, paginated and live. */
+export function RunsPage() {
+  const [params, setParams] = useSearchParams();
+  const view = useMemo(() => viewFromParams(params), [params]);
+  const runs = useQuery(runListQuery(view));
+  const agents = useQuery(agentsQuery());
+  useTopics(['runs']);
+
+  const set = useMemo(
+    () =>
+      (changes: Record<string, string | null>, keepPage = false) => {
+        setParams(
+          (prev) => {
+            const next = new URLSearchParams(prev);
+            for (const [k, v] of Object.entries(changes)) {
+              if (v) next.set(k, v);
+              else next.delete(k);
+            }
+            if (!keepPage) next.delete('page');
+            return next;
+          },
+          { replace: !keepPage },
+        );
+      },
+    [setParams],
+  );
+  const onSearch = useMemo(() => (q: string) => set({ q }), [set]);
+
+  const toggleStatus = (s: RunStatus) => {
+    const has = view.status.includes(s);
+    set({ status: (has ? view.status.filter((x) => x !== s) : [...view.status, s]).join(',') });
+  };
+
+  const filtered =
+    view.agent.length + view.status.length + view.trigger.length > 0 ||
+    Boolean(view.source || view.from || view.to || view.q);
+  const data = runs.data;
+  const first = view.page * PAGE_SIZE;
+
+  return (
+    <div>
+      <div className="page-head">
+        <h1>Runs</h1>
+        {data ? <span className="count muted">{data.total.toLocaleString()}</span> : null}
+      </div>
+      <form
+        className="filters"
+        role="search"
+        aria-label="Filter runs"
+        onSubmit={(e) => e.preventDefault()}
+      >
+        <div className="field">
+          <label htmlFor="runs-agent">Agent</label>
+          <select
+            id="runs-agent"
+            value={view.agent[0] ?? ''}
+            onChange={(e) => set({ agent: e.target.value })}
+          >
+            <option value="">All agents</option>
+            {(agents.data ?? []).map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name}
+              </option>
+            ))}
+            {view.agent[0] && !agents.data?.some((a) => a.id === view.agent[0]) ? (
+              <option value={view.agent[0]}>{view.agent[0]}</option>
+            ) : null}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="runs-trigger">Trigger</label>
+          <select
+            id="runs-trigger"
+            value={view.trigger[0] ?? ''}
+            onChange={(e) => set({ trigger: e.target.value })}
+          >
+            <option value="">Any trigger</option>
+            {TRIGGER_LIST.map((t) => (
+              <option key={t} value={t}>
+                {TRIGGER_LABELS[t]}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="runs-source">Source</label>
+          <input
+            id="runs-source"
+            type="text"
+            placeholder="e.g. n8n"
+            defaultValue={view.source}
+            key={view.source}
+            onBlur={(e) => set({ source: e.target.value.trim() })}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') set({ source: e.currentTarget.value.trim() });
+            }}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="runs-from">From</label>
+          <input
+            id="runs-from"
+            type="datetime-local"
+            value={view.from}
+            onChange={(e) => set({ from: e.target.value })}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="runs-to">To</label>
+          <input
+            id="runs-to"
+            type="datetime-local"
+            value={view.to}
+            onChange={(e) => set({ to: e.target.value })}
+          />
+        </div>
+        <SearchBox value={view.q} onCommit={onSearch} />
+        <fieldset className="status-filter">
+          <legend>Status</legend>
+          {RUN_STATUS_LIST.map((s) => (
+            <button
+              key={s}
+              type="button"
+              className={`chip s-${s}`}
+              aria-pressed={view.status.includes(s)}
+              onClick={() => toggleStatus(s)}
+            >
+              <span aria-hidden="true">{RUN_STATUS_META[s].icon}</span> {RUN_STATUS_META[s].label}
+            </button>
+          ))}
+        </fieldset>
+        {filtered ? (
+          <button
+            type="button"
+            className="btn btn-small btn-ghost clear"
+            onClick={() => setParams(new URLSearchParams())}
+          >
+            Clear filters
+          </button>
+        ) : null}
+      </form>
+
+      {runs.isPending ? (
+        <Loading label="Loading runs…" rows={8} />
+      ) : runs.isError ? (
+        <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
+      ) : data && data.runs.length === 0 ? (
+        <Empty title={filtered ? 'No runs match these filters' : 'No runs yet'}>
+          {filtered ? 'Change or clear the filters.' : 'Runs appear here as agents record them.'}
+        </Empty>
+      ) : data ? (
+        <>
+          <div
+            className={`table-wrap${runs.isPlaceholderData ? ' stale' : ''}`}
+            aria-busy={runs.isFetching}
+          >
+            <table className="runs-table">
+              <caption className="sr-only">Runs, newest first</caption>
+              <RunTableHead showAgent />
+              <tbody>
+                {data.runs.map((run) => (
+                  <RunRow key={run.id} run={run} showAgent />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <nav className="pager" aria-label="Pages">
+            <span className="muted">
+              {(first + 1).toLocaleString()}–{(first + data.runs.length).toLocaleString()} of{' '}
+              {data.total.toLocaleString()}
+            </span>
+            <button
+              type="button"
+              className="btn btn-small"
+              disabled={view.page === 0}
+              onClick={() => set({ page: view.page > 1 ? String(view.page) : null }, true)}
+            >
+              ← Newer
+            </button>
+            <button
+              type="button"
+              className="btn btn-small"
+              disabled={!data.has_more && first + data.runs.length >= data.total}
+              onClick={() => set({ page: String(view.page + 2) }, true)}
+            >
+              Older →
+            </button>
+          </nav>
+        </>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentSummary, Run, RunList } from '@runlog/core';
+import {
+  applyRunToAgents,
+  applyRunToList,
+  applyRunUpdate,
+  newerRun,
+  replaceRunInList,
+  runMatches,
+} from './runs.cache';
+import { formatDuration, runDuration } from '../../lib/format';
+
+const T0 = Date.parse('2025-01-01T00:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function run(id: string, at: number, over: Partial<Run> = {}): Run {
+  return {
+    id,
+    project_id: 'default',
+    agent_id: 'triager',
+    status: 'queued',
+    trigger: 'manual',
+    source: 'dashboard',
+    triggered_by: null,
+    user_id: null,
+    thread_id: null,
+    parent_run_id: null,
+    retry_of: null,
+    attempt: 1,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    tags: [],
+    metadata: {},
+    queued_at: iso(at),
+    started_at: null,
+    ended_at: null,
+    duration_ms: null,
+    cancel_requested_at: null,
+    lease_expires_at: null,
+    step_count: 0,
+    error_count: 0,
+    llm_calls: 0,
+    tool_calls: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    total_tokens: 0,
+    cost_usd: 0,
+    created_at: iso(at),
+    updated_at: iso(at),
+    ...over,
+  };
+}
+
+describe('applyRunUpdate', () => {
+  it('prepends a new run above older ones', () => {
+    const list = [run('b', T0 + 10), run('a', T0)];
+    const next = applyRunUpdate(list, run('c', T0 + 20));
+    expect(next.map((r) => r.id)).toEqual(['c', 'b', 'a']);
+    expect(list.map((r) => r.id)).toEqual(['b', 'a']);
+  });
+
+  it('replaces an existing run in place with its newer state', () => {
+    const list = [run('b', T0 + 10), run('a', T0)];
+    const running = run('a', T0, { status: 'running', updated_at: iso(T0 + 50) });
+    const next = applyRunUpdate(list, running);
+    expect(next.map((r) => [r.id, r.status])).toEqual([
+      ['b', 'queued'],
+      ['a', 'running'],
+    ]);
+  });
+
+  it('keeps at most 20 runs, dropping the oldest', () => {
+    let list: Run[] = [];
+    for (let i = 0; i < 25; i++) list = applyRunUpdate(list, run(`r${i}`, T0 + i));
+    expect(list).toHaveLength(20);
+    expect(list[0]?.id).toBe('r24');
+    expect(list[19]?.id).toBe('r5');
+  });
+
+  it('ignores a run older than a full list', () => {
+    const list = Array.from({ length: 20 }, (_, i) => run(`r${i}`, T0 + 100 - i));
+    const next = applyRunUpdate(list, run('old', T0));
+    expect(next).toBe(list);
+  });
+
+  it('never moves a finished run back to running when updates arrive late', () => {
+    const done = run('a', T0, { status: 'succeeded', updated_at: iso(T0 + 100) });
+    const lateRunning = run('a', T0, { status: 'running', updated_at: iso(T0 + 200) });
+    expect(applyRunUpdate([done], lateRunning)[0]?.status).toBe('succeeded');
+    expect(newerRun(done, lateRunning)).toBe(done);
+  });
+
+  it('drops an update older than the state it already has', () => {
+    const current = run('a', T0, { status: 'running', updated_at: iso(T0 + 100) });
+    const stale = run('a', T0, { status: 'queued', updated_at: iso(T0 + 50) });
+    const list = [current];
+    expect(applyRunUpdate(list, stale)).toBe(list);
+  });
+});
+
+describe('applyRunToList', () => {
+  const page = (runs: Run[], total = runs.length): RunList => ({
+    runs,
+    total,
+    has_more: false,
+    next_cursor: null,
+  });
+
+  it('counts a new run in the total and marks more when the page overflows', () => {
+    const data = page([run('b', T0 + 1), run('a', T0)]);
+    const next = applyRunToList(data, run('c', T0 + 2), 2);
+    expect(next.runs.map((r) => r.id)).toEqual(['c', 'b']);
+    expect(next.total).toBe(3);
+    expect(next.has_more).toBe(true);
+  });
+
+  it('does not count a replaced run twice', () => {
+    const data = page([run('a', T0)]);
+    const next = applyRunToList(
+      data,
+      run('a', T0, { status: 'running', updated_at: iso(T0 + 1) }),
+      50,
+    );
+    expect(next.total).toBe(1);
+    expect(next.runs[0]?.status).toBe('running');
+  });
+
+  it('replaceRunInList leaves runs it does not hold alone', () => {
+    const data = page([run('a', T0)]);
+    expect(replaceRunInList(data, run('z', T0 + 5))).toBe(data);
+  });
+});
+
+describe('runMatches', () => {
+  it('checks agent, status and trigger filters and defers text search to the server', () => {
+    const r = run('a', T0, { status: 'failed', trigger: 'retry' });
+    expect(runMatches(r, { status: ['failed'] })).toBe(true);
+    expect(runMatches(r, { status: ['succeeded'] })).toBe(false);
+    expect(runMatches(r, { agent_id: ['other'] })).toBe(false);
+    expect(runMatches(r, { trigger: ['manual'] })).toBe(false);
+    expect(runMatches(r, { from: T0 + 1 })).toBe(false);
+    expect(runMatches(r, { q: 'boom' })).toBeUndefined();
+  });
+});
+
+describe('applyRunToAgents', () => {
+  const agent = (latest: Run | null): AgentSummary => ({
+    id: 'triager',
+    project_id: 'default',
+    name: 'triager',
+    description: null,
+    schedule: null,
+    timeout_ms: null,
+    metadata: {},
+    created_at: iso(T0),
+    updated_at: iso(T0),
+    latest_run: latest,
+    last_error: null,
+    counts_24h: { runs: 1, succeeded: 0, failed: 0, running: 0, fail_rate: null },
+  });
+
+  it('makes a newer run the agent latest run and records a failure as its last error', () => {
+    const list = [agent(run('a', T0))];
+    const failed = run('b', T0 + 10, {
+      status: 'failed',
+      error: { message: 'rate limited' },
+      ended_at: iso(T0 + 20),
+      updated_at: iso(T0 + 20),
+    });
+    const next = applyRunToAgents(list, failed);
+    expect(next[0]?.latest_run?.id).toBe('b');
+    expect(next[0]?.last_error).toEqual({ run_id: 'b', message: 'rate limited', at: iso(T0 + 20) });
+  });
+
+  it('keeps the latest run when an older run changes', () => {
+    const list = [agent(run('b', T0 + 10))];
+    const next = applyRunToAgents(list, run('a', T0, { status: 'succeeded' }));
+    expect(next).toBe(list);
+  });
+});
+
+describe('runDuration', () => {
+  it('ticks with the clock while a run is running', () => {
+    const r = run('a', T0, { status: 'running', started_at: iso(T0) });
+    expect(runDuration(r, T0 + 1500)).toBe(1500);
+    expect(runDuration(r, T0 + 4200)).toBe(4200);
+  });
+
+  it('stops at the recorded duration once the run ends', () => {
+    const r = run('a', T0, {
+      status: 'succeeded',
+      started_at: iso(T0),
+      ended_at: iso(T0 + 900),
+      duration_ms: 900,
+    });
+    expect(runDuration(r, T0 + 60_000)).toBe(900);
+  });
+
+  it('has no duration while queued', () => {
+    expect(runDuration(run('a', T0), T0 + 5000)).toBeNull();
+  });
+
+  it('formats durations at each scale', () => {
+    expect(formatDuration(850)).toBe('850 ms');
+    expect(formatDuration(4200)).toBe('4.2 s');
+    expect(formatDuration(185_000)).toBe('3 m 05 s');
+    expect(formatDuration(null)).toBe('—');
+  });
+});

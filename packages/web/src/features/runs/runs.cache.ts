@@ -1,0 +1,130 @@
+import type { AgentSummary, Run, RunList, RunStatus, RunTrigger } from '@runlog/core';
+
+// Pure functions that fold a WebSocket run_update into cached query data. They never
+// mutate their inputs and return the same object when nothing changed, so React Query
+// skips re-renders for updates that do not concern a cached list.
+
+const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
+
+/** How many recent runs an expanded agent keeps. */
+export const AGENT_RUNS_LIMIT = 20;
+
+/**
+ * Which of two states of the same run to keep: a terminal state is never replaced by a
+ * non-terminal one (updates can arrive after a refetch), otherwise the later `updated_at`.
+ */
+export function newerRun(current: Run, incoming: Run): Run {
+  if (TERMINAL.has(current.status) && !TERMINAL.has(incoming.status)) return current;
+  if (!TERMINAL.has(current.status) && TERMINAL.has(incoming.status)) return incoming;
+  return Date.parse(incoming.updated_at) >= Date.parse(current.updated_at) ? incoming : current;
+}
+
+/** Newest first: creation time, then id (UUIDv7 ids sort by time). */
+export function compareNewestFirst(a: Run, b: Run): number {
+  const d = Date.parse(b.created_at) - Date.parse(a.created_at);
+  if (d !== 0) return d;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/**
+ * Folds a run into a newest-first list: replaces it in place when present, inserts a new
+ * run at its place (the top, for a new run), and keeps at most `max` runs.
+ * @example applyRunUpdate([older], newer, 20) // [newer, older]
+ */
+export function applyRunUpdate(list: readonly Run[], run: Run, max = AGENT_RUNS_LIMIT): Run[] {
+  const i = list.findIndex((r) => r.id === run.id);
+  if (i >= 0) {
+    const kept = newerRun(list[i]!, run);
+    if (kept === list[i]) return list as Run[];
+    const next = list.slice();
+    next[i] = kept;
+    return next;
+  }
+  let at = list.findIndex((r) => compareNewestFirst(run, r) < 0);
+  if (at < 0) at = list.length;
+  if (at >= max) return list as Run[];
+  const next = list.slice();
+  next.splice(at, 0, run);
+  return next.length > max ? next.slice(0, max) : next;
+}
+
+/** `applyRunUpdate` on a paged list answer, counting a new run in `total`. */
+export function applyRunToList(data: RunList, run: Run, max: number): RunList {
+  const runs = applyRunUpdate(data.runs, run, max);
+  if (runs === data.runs) return data;
+  const added = !data.runs.some((r) => r.id === run.id);
+  const dropped = added && data.runs.length >= max;
+  return {
+    ...data,
+    runs,
+    total: data.total + (added ? 1 : 0),
+    has_more: data.has_more || dropped,
+  };
+}
+
+/** Replaces a run already on a page (a page other than the first never gains rows live). */
+export function replaceRunInList(data: RunList, run: Run): RunList {
+  const i = data.runs.findIndex((r) => r.id === run.id);
+  if (i < 0) return data;
+  const kept = newerRun(data.runs[i]!, run);
+  if (kept === data.runs[i]) return data;
+  const runs = data.runs.slice();
+  runs[i] = kept;
+  return { ...data, runs };
+}
+
+/** The Runs page filters a run can be checked against without the server. */
+export interface RunFilters {
+  agent_id?: string[] | undefined;
+  status?: RunStatus[] | undefined;
+  trigger?: RunTrigger[] | undefined;
+  source?: string | undefined;
+  from?: number | undefined;
+  to?: number | undefined;
+  q?: string | undefined;
+}
+
+/**
+ * Whether a run belongs in a filtered list; `undefined` when only the server can tell
+ * (text search), so the caller refetches instead.
+ */
+export function runMatches(run: Run, f: RunFilters): boolean | undefined {
+  if (f.agent_id?.length && !f.agent_id.includes(run.agent_id)) return false;
+  if (f.status?.length && !f.status.includes(run.status)) return false;
+  if (f.trigger?.length && !f.trigger.includes(run.trigger)) return false;
+  if (f.source && run.source !== f.source) return false;
+  const t = Date.parse(run.created_at);
+  if (f.from !== undefined && t < f.from) return false;
+  if (f.to !== undefined && t > f.to) return false;
+  if (f.q) return undefined;
+  return true;
+}
+
+/**
+ * Folds a run into the agents list: it becomes its agent's latest run when it is that run
+ * or newer, and a failure becomes the agent's last error. Unknown agents are left to a refetch.
+ */
+export function applyRunToAgents(agents: AgentSummary[], run: Run): AgentSummary[] {
+  const i = agents.findIndex((a) => a.id === run.agent_id);
+  if (i < 0) return agents;
+  const agent = agents[i]!;
+  const latest = agent.latest_run;
+  let nextLatest = latest;
+  if (!latest || compareNewestFirst(run, latest) <= 0) {
+    nextLatest = latest && latest.id === run.id ? newerRun(latest, run) : run;
+  }
+  let lastError = agent.last_error;
+  if (
+    (run.status === 'failed' || run.status === 'timed_out') &&
+    run.error &&
+    (!lastError ||
+      lastError.run_id === run.id ||
+      Date.parse(run.updated_at) >= Date.parse(lastError.at ?? '0'))
+  ) {
+    lastError = { run_id: run.id, message: run.error.message, at: run.ended_at ?? run.updated_at };
+  }
+  if (nextLatest === latest && lastError === agent.last_error) return agents;
+  const next = agents.slice();
+  next[i] = { ...agent, latest_run: nextLatest, last_error: lastError };
+  return next;
+}

@@ -1,0 +1,445 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { CreatedKey, KeyScope } from '@runlog/core';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { RelativeTime } from '../../components/Time';
+import { toast } from '../../components/Toasts';
+import { errorMessage } from '../../lib/api';
+import {
+  createKey,
+  deletePrice,
+  keysQuery,
+  pricesQuery,
+  putPrice,
+  revokeKey,
+  saveRetention,
+  settingsQuery,
+} from './settings.queries';
+
+const SCOPES: Record<KeyScope, string> = {
+  read: 'Read: query runs and stats',
+  write: 'Write: record runs, run workers, stop and retry',
+  admin: 'Admin: keys, settings and retention',
+};
+
+function NewKeySecret({ created, onDone }: { created: CreatedKey; onDone: () => void }) {
+  return (
+    <div className="secret" role="alert">
+      <p>
+        <strong>Copy this key now.</strong> It is shown once and cannot be recovered.
+      </p>
+      <div className="secret-row">
+        <code className="mono" data-testid="new-key">
+          {created.key}
+        </code>
+        <button
+          type="button"
+          className="btn btn-small"
+          onClick={() =>
+            void navigator.clipboard.writeText(created.key).then(
+              () => toast('Key copied'),
+              () => toast('Copying needs clipboard permission', 'error'),
+            )
+          }
+        >
+          Copy
+        </button>
+        <button type="button" className="btn btn-small btn-ghost" onClick={onDone}>
+          Done
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function KeysSection() {
+  const keys = useQuery(keysQuery());
+  const client = useQueryClient();
+  const [scope, setScope] = useState<KeyScope>('write');
+  const [name, setName] = useState('');
+  const [created, setCreated] = useState<CreatedKey | null>(null);
+  const create = useMutation({
+    mutationFn: () => createKey(scope, name.trim() || undefined),
+    onSuccess: (key) => {
+      setCreated(key);
+      setName('');
+      void client.invalidateQueries({ queryKey: ['keys'] });
+    },
+    onError: (err) => toast(`Creating the key failed: ${errorMessage(err)}`, 'error'),
+  });
+  const revoke = useMutation({
+    mutationFn: revokeKey,
+    onSuccess: () => {
+      toast('Key revoked');
+      void client.invalidateQueries({ queryKey: ['keys'] });
+    },
+    onError: (err) => toast(`Revoking failed: ${errorMessage(err)}`, 'error'),
+  });
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    create.mutate();
+  };
+  return (
+    <section className="section card" aria-labelledby="keys-title">
+      <h2 id="keys-title">API keys</h2>
+      <form className="inline-form" onSubmit={onSubmit}>
+        <div className="field">
+          <label htmlFor="key-name">Name</label>
+          <input
+            id="key-name"
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder="e.g. ci-worker"
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="key-scope">Scope</label>
+          <select
+            id="key-scope"
+            value={scope}
+            onChange={(e) => setScope(e.target.value as KeyScope)}
+          >
+            {(Object.keys(SCOPES) as KeyScope[]).map((s) => (
+              <option key={s} value={s}>
+                {SCOPES[s]}
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
+          Create key
+        </button>
+      </form>
+      {created ? <NewKeySecret created={created} onDone={() => setCreated(null)} /> : null}
+      {keys.isPending ? (
+        <Loading rows={2} />
+      ) : keys.isError ? (
+        <ErrorBox error={keys.error} onRetry={() => void keys.refetch()} />
+      ) : keys.data.length === 0 ? (
+        <Empty title="No keys" />
+      ) : (
+        <div className="table-wrap">
+          <table className="data-table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Key</th>
+                <th scope="col">Scope</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.data.map((k) => (
+                <tr key={k.id} className={k.revoked_at ? 'revoked' : undefined}>
+                  <td>{k.name ?? <span className="muted">unnamed</span>}</td>
+                  <td className="mono">{k.prefix}…</td>
+                  <td>
+                    <span className={`scope scope-${k.scope}`}>{k.scope}</span>
+                  </td>
+                  <td>
+                    <RelativeTime iso={k.created_at} />
+                  </td>
+                  <td>
+                    {k.last_used_at ? (
+                      <RelativeTime iso={k.last_used_at} />
+                    ) : (
+                      <span className="muted">never</span>
+                    )}
+                  </td>
+                  <td className="actions">
+                    {k.revoked_at ? (
+                      <span className="muted">revoked</span>
+                    ) : (
+                      <button
+                        type="button"
+                        className="btn btn-small btn-danger-ghost"
+                        aria-label={`Revoke key ${k.name ?? k.prefix}`}
+                        disabled={revoke.isPending}
+                        onClick={() => {
+                          if (
+                            confirm(
+                              `Revoke key ${k.name ?? k.prefix}? Clients using it stop working at once.`,
+                            )
+                          ) {
+                            revoke.mutate(k.id);
+                          }
+                        }}
+                      >
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function RetentionSection() {
+  const settings = useQuery(settingsQuery());
+  const client = useQueryClient();
+  const [days, setDays] = useState('');
+  useEffect(() => {
+    if (settings.data) setDays(String(settings.data.retention_days));
+  }, [settings.data]);
+  const save = useMutation({
+    mutationFn: (n: number) => saveRetention(n),
+    onSuccess: (s) => {
+      client.setQueryData(['settings'], s);
+      toast(`Runs are kept ${s.retention_days} days`);
+    },
+    onError: (err) => toast(`Saving failed: ${errorMessage(err)}`, 'error'),
+  });
+  const n = Number(days);
+  const valid = Number.isInteger(n) && n >= 1 && n <= 3650;
+  return (
+    <section className="section card" aria-labelledby="ret-title">
+      <h2 id="ret-title">Retention</h2>
+      {settings.isPending ? (
+        <Loading rows={1} />
+      ) : settings.isError ? (
+        <ErrorBox error={settings.error} onRetry={() => void settings.refetch()} />
+      ) : (
+        <form
+          className="inline-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (valid) save.mutate(n);
+          }}
+        >
+          <div className="field">
+            <label htmlFor="ret-days">Keep runs for (days)</label>
+            <input
+              id="ret-days"
+              type="number"
+              min={1}
+              max={3650}
+              value={days}
+              onChange={(e) => setDays(e.target.value)}
+              aria-invalid={!valid}
+            />
+          </div>
+          <button
+            type="submit"
+            className="btn btn-primary"
+            disabled={!valid || save.isPending || n === settings.data.retention_days}
+          >
+            Save
+          </button>
+          <p className="muted hint">Older runs and their steps are deleted daily.</p>
+        </form>
+      )}
+    </section>
+  );
+}
+
+function PricesSection() {
+  const prices = useQuery(pricesQuery());
+  const client = useQueryClient();
+  const [form, setForm] = useState({ model: '', input: '', output: '', cached: '' });
+  const [filter, setFilter] = useState('');
+  const put = useMutation({
+    mutationFn: () =>
+      putPrice(form.model.trim(), {
+        input_per_mtok: Number(form.input),
+        output_per_mtok: Number(form.output),
+        cached_input_per_mtok: form.cached === '' ? null : Number(form.cached),
+      }),
+    onSuccess: (p) => {
+      toast(`Price for ${p.model} saved`);
+      setForm({ model: '', input: '', output: '', cached: '' });
+      void client.invalidateQueries({ queryKey: ['prices'] });
+    },
+    onError: (err) => toast(`Saving the price failed: ${errorMessage(err)}`, 'error'),
+  });
+  const remove = useMutation({
+    mutationFn: deletePrice,
+    onSuccess: () => void client.invalidateQueries({ queryKey: ['prices'] }),
+    onError: (err) => toast(`Removing failed: ${errorMessage(err)}`, 'error'),
+  });
+  const num = (v: string) => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0;
+  const valid =
+    form.model.trim() !== '' &&
+    num(form.input) &&
+    num(form.output) &&
+    (form.cached === '' || num(form.cached));
+  const overrides = (prices.data ?? []).filter((p) => p.source === 'project');
+  const builtin = (prices.data ?? []).filter(
+    (p) => p.source !== 'project' && p.model.toLowerCase().includes(filter.trim().toLowerCase()),
+  );
+  const field = (k: keyof typeof form, label: string, placeholder = '') => (
+    <div className="field">
+      <label htmlFor={`price-${k}`}>{label}</label>
+      <input
+        id={`price-${k}`}
+        value={form[k]}
+        inputMode={k === 'model' ? 'text' : 'decimal'}
+        placeholder={placeholder}
+        onChange={(e) => setForm((f) => ({ ...f, [k]: e.target.value }))}
+      />
+    </div>
+  );
+  return (
+    <section className="section card" aria-labelledby="prices-title">
+      <h2 id="prices-title">Model prices</h2>
+      <p className="muted">
+        USD per million tokens. A project price overrides the built-in one for costs computed from
+        now on.
+      </p>
+      <form
+        className="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (valid) put.mutate();
+        }}
+      >
+        {field('model', 'Model', 'gpt-4o-mini')}
+        {field('input', 'Input $/Mtok', '0.15')}
+        {field('output', 'Output $/Mtok', '0.60')}
+        {field('cached', 'Cached input $/Mtok', 'optional')}
+        <button type="submit" className="btn btn-primary" disabled={!valid || put.isPending}>
+          Save price
+        </button>
+      </form>
+      {prices.isPending ? (
+        <Loading rows={2} />
+      ) : prices.isError ? (
+        <ErrorBox error={prices.error} onRetry={() => void prices.refetch()} />
+      ) : (
+        <>
+          <h3>Overrides</h3>
+          {overrides.length === 0 ? (
+            <p className="muted">No overrides: built-in prices apply.</p>
+          ) : (
+            <div className="table-wrap">
+              <table className="data-table">
+                <thead>
+                  <tr>
+                    <th scope="col">Model</th>
+                    <th scope="col" className="num">
+                      Input
+                    </th>
+                    <th scope="col" className="num">
+                      Output
+                    </th>
+                    <th scope="col" className="num">
+                      Cached input
+                    </th>
+                    <th scope="col">
+                      <span className="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {overrides.map((p) => (
+                    <tr key={p.model}>
+                      <td className="mono">{p.model}</td>
+                      <td className="num">${p.input_per_mtok}</td>
+                      <td className="num">${p.output_per_mtok}</td>
+                      <td className="num">
+                        {p.cached_input_per_mtok != null ? `$${p.cached_input_per_mtok}` : '—'}
+                      </td>
+                      <td className="actions">
+                        <button
+                          type="button"
+                          className="btn btn-small btn-ghost"
+                          onClick={() =>
+                            setForm({
+                              model: p.model,
+                              input: String(p.input_per_mtok),
+                              output: String(p.output_per_mtok),
+                              cached:
+                                p.cached_input_per_mtok != null
+                                  ? String(p.cached_input_per_mtok)
+                                  : '',
+                            })
+                          }
+                          aria-label={`Edit price of ${p.model}`}
+                        >
+                          Edit
+                        </button>
+                        <button
+                          type="button"
+                          className="btn btn-small btn-danger-ghost"
+                          onClick={() => remove.mutate(p.model)}
+                          aria-label={`Remove override of ${p.model}`}
+                        >
+                          Remove
+                        </button>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          <details className="builtin">
+            <summary>Built-in prices ({(prices.data ?? []).length - overrides.length})</summary>
+            <label className="sr-only" htmlFor="price-filter">
+              Filter built-in prices
+            </label>
+            <input
+              id="price-filter"
+              type="search"
+              placeholder="Filter models"
+              value={filter}
+              onChange={(e) => setFilter(e.target.value)}
+            />
+            <div className="table-wrap">
+              <table className="data-table">
+                <thead>
+                  <tr>
+                    <th scope="col">Model</th>
+                    <th scope="col" className="num">
+                      Input
+                    </th>
+                    <th scope="col" className="num">
+                      Output
+                    </th>
+                    <th scope="col" className="num">
+                      Cached input
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {builtin.map((p) => (
+                    <tr key={p.model}>
+                      <td className="mono">{p.model}</td>
+                      <td className="num">${p.input_per_mtok}</td>
+                      <td className="num">${p.output_per_mtok}</td>
+                      <td className="num">
+                        {p.cached_input_per_mtok != null ? `$${p.cached_input_per_mtok}` : '—'}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </details>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** API keys, retention and model price overrides. */
+export function SettingsPage() {
+  return (
+    <div className="settings-page">
+      <div className="page-head">
+        <h1>Settings</h1>
+      </div>
+      <KeysSection />
+      <RetentionSection />
+      <PricesSection />
+    </div>
+  );
+}

@@ -1,0 +1,35 @@
+import { queryOptions } from '@tanstack/react-query';
+import type { ApiKey, CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
+import { api } from '../../lib/api';
+
+export const keysQuery = () =>
+  queryOptions({
+    queryKey: ['keys'] as const,
+    queryFn: ({ signal }) =>
+      api<{ keys: ApiKey[] }>('GET', '/keys', { signal }).then((r) => r.keys),
+  });
+
+export const settingsQuery = () =>
+  queryOptions({
+    queryKey: ['settings'] as const,
+    queryFn: ({ signal }) => api<{ retention_days: number }>('GET', '/settings', { signal }),
+  });
+
+export const pricesQuery = () =>
+  queryOptions({
+    queryKey: ['prices'] as const,
+    queryFn: ({ signal }) =>
+      api<{ prices: ModelPrice[] }>('GET', '/prices', { signal }).then((r) => r.prices),
+  });
+
+export const createKey = (scope: KeyScope, name?: string) =>
+  api<CreatedKey>('POST', '/keys', { body: { scope, ...(name ? { name } : {}) } });
+export const revokeKey = (id: string) => api<ApiKey>('DELETE', `/keys/${encodeURIComponent(id)}`);
+export const saveRetention = (days: number) =>
+  api<{ retention_days: number }>('PATCH', '/settings', { body: { retention_days: days } });
+export const putPrice = (
+  model: string,
+  price: { input_per_mtok: number; output_per_mtok: number; cached_input_per_mtok?: number | null },
+) => api<ModelPrice>('PUT', `/prices/${encodeURIComponent(model)}`, { body: price });
+export const deletePrice = (model: string) =>
+  api<void>('DELETE', `/prices/${encodeURIComponent(model)}`);

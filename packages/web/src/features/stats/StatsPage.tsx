@@ -1,0 +1,257 @@
+import { useQuery } from '@tanstack/react-query';
+import { Link, useSearchParams } from 'react-router-dom';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { LineChart, Legend, StackedBars } from '../../components/Charts';
+import {
+  RUN_STATUS_LIST,
+  RUN_STATUS_META,
+  formatCost,
+  formatDuration,
+  formatPercent,
+  formatTokens,
+} from '../../lib/format';
+import { agentsQuery } from '../agents/agents.queries';
+import { RANGES, statsQuery, type RangeKey } from './stats.queries';
+
+function Card({ label, value, hint }: { label: string; value: string; hint?: string }) {
+  return (
+    <div className="card stat-card">
+      <div className="stat-label">{label}</div>
+      <div className="stat-value">{value}</div>
+      {hint ? <div className="stat-hint muted">{hint}</div> : null}
+    </div>
+  );
+}
+
+const STACKS = RUN_STATUS_LIST.map((s) => ({
+  key: s,
+  label: RUN_STATUS_META[s].label,
+  className: `fill-${s}`,
+}));
+
+/** Stats for all agents or one over a chosen range: volume, failures, latency, usage. */
+export function StatsPage() {
+  const [params, setParams] = useSearchParams();
+  const agentId = params.get('agent') ?? '';
+  const range = (params.get('range') ?? '7d') as RangeKey;
+  const safeRange: RangeKey = range in RANGES ? range : '7d';
+  const stats = useQuery(statsQuery(agentId, safeRange));
+  const agents = useQuery(agentsQuery());
+  const set = (k: string, v: string) => {
+    const next = new URLSearchParams(params);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    setParams(next, { replace: true });
+  };
+  const d = stats.data;
+  const times = d?.series.map((p) => p.t) ?? [];
+
+  return (
+    <div className="stats-page">
+      <div className="page-head">
+        <h1>Stats</h1>
+        <div className="page-head-end filters-inline">
+          <label className="sr-only" htmlFor="stats-agent">
+            Agent
+          </label>
+          <select id="stats-agent" value={agentId} onChange={(e) => set('agent', e.target.value)}>
+            <option value="">All agents</option>
+            {(agents.data ?? []).map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name}
+              </option>
+            ))}
+          </select>
+          <div className="segmented" role="group" aria-label="Time range">
+            {(Object.keys(RANGES) as RangeKey[]).map((r) => (
+              <button
+                key={r}
+                type="button"
+                aria-pressed={safeRange === r}
+                onClick={() => set('range', r)}
+              >
+                {r}
+              </button>
+            ))}
+          </div>
+        </div>
+      </div>
+      {stats.isPending ? (
+        <Loading label="Loading stats…" rows={6} />
+      ) : stats.isError ? (
+        <ErrorBox error={stats.error} onRetry={() => void stats.refetch()} />
+      ) : d && d.totals.runs === 0 ? (
+        <Empty title="No runs in this range">
+          {RANGES[safeRange].label} had no runs{agentId ? ` of ${agentId}` : ''}.
+        </Empty>
+      ) : d ? (
+        <>
+          <div className="cards">
+            <Card
+              label="Runs"
+              value={d.totals.runs.toLocaleString()}
+              hint={RANGES[safeRange].label}
+            />
+            <Card
+              label="Fail rate"
+              value={formatPercent(d.totals.fail_rate)}
+              hint={`${(d.totals.by_status.failed + d.totals.by_status.timed_out).toLocaleString()} failed or timed out`}
+            />
+            <Card label="p50 duration" value={formatDuration(d.totals.p50_duration_ms)} />
+            <Card label="p95 duration" value={formatDuration(d.totals.p95_duration_ms)} />
+            <Card label="Tokens" value={formatTokens(d.totals.total_tokens)} />
+            <Card label="Cost" value={formatCost(d.totals.cost_usd)} />
+          </div>
+          <div className="chart-grid">
+            <section className="card chart-card" aria-labelledby="c-runs">
+              <h2 id="c-runs">Runs by status</h2>
+              <StackedBars
+                label={`Runs per ${d.bucket} stacked by status`}
+                times={times}
+                bucket={d.bucket}
+                stacks={STACKS}
+                values={d.series.map((p) => p.by_status)}
+              />
+              <Legend items={STACKS} />
+            </section>
+            <section className="card chart-card" aria-labelledby="c-fail">
+              <h2 id="c-fail">Fail rate</h2>
+              <LineChart
+                label={`Fail rate per ${d.bucket}`}
+                times={times}
+                bucket={d.bucket}
+                format={formatPercent}
+                lines={[
+                  {
+                    label: 'Fail rate',
+                    className: 'line-bad',
+                    values: d.series.map((p) => p.fail_rate),
+                  },
+                ]}
+              />
+            </section>
+            <section className="card chart-card" aria-labelledby="c-dur">
+              <h2 id="c-dur">Duration</h2>
+              <LineChart
+                label={`p50 and p95 duration per ${d.bucket}`}
+                times={times}
+                bucket={d.bucket}
+                format={formatDuration}
+                lines={[
+                  {
+                    label: 'p50',
+                    className: 'line-a',
+                    values: d.series.map((p) => p.p50_duration_ms),
+                  },
+                  {
+                    label: 'p95',
+                    className: 'line-b',
+                    values: d.series.map((p) => p.p95_duration_ms),
+                  },
+                ]}
+              />
+              <Legend
+                items={[
+                  { label: 'p50', className: 'line-a' },
+                  { label: 'p95', className: 'line-b' },
+                ]}
+              />
+            </section>
+            <section className="card chart-card" aria-labelledby="c-usage">
+              <h2 id="c-usage">Tokens and cost</h2>
+              <StackedBars
+                label={`Tokens per ${d.bucket}`}
+                times={times}
+                bucket={d.bucket}
+                format={formatTokens}
+                stacks={[
+                  { key: 'input_tokens', label: 'Input tokens', className: 'fill-in' },
+                  { key: 'output_tokens', label: 'Output tokens', className: 'fill-out' },
+                ]}
+                values={d.series.map((p) => ({
+                  input_tokens: p.input_tokens,
+                  output_tokens: p.output_tokens,
+                }))}
+              />
+              <LineChart
+                label={`Cost per ${d.bucket}`}
+                times={times}
+                bucket={d.bucket}
+                format={formatCost}
+                lines={[
+                  { label: 'Cost', className: 'line-a', values: d.series.map((p) => p.cost_usd) },
+                ]}
+              />
+              <Legend
+                items={[
+                  { label: 'Input tokens', className: 'fill-in' },
+                  { label: 'Output tokens', className: 'fill-out' },
+                  { label: 'Cost', className: 'line-a' },
+                ]}
+              />
+            </section>
+          </div>
+          <section className="section" aria-labelledby="by-agent">
+            <h2 id="by-agent">By agent</h2>
+            <div className="table-wrap">
+              <table className="data-table">
+                <thead>
+                  <tr>
+                    <th scope="col">Agent</th>
+                    <th scope="col" className="num">
+                      Runs
+                    </th>
+                    <th scope="col" className="num">
+                      Failed
+                    </th>
+                    <th scope="col" className="num">
+                      Fail rate
+                    </th>
+                    <th scope="col" className="num">
+                      p50
+                    </th>
+                    <th scope="col" className="num">
+                      p95
+                    </th>
+                    <th scope="col" className="num col-usage">
+                      Tokens
+                    </th>
+                    <th scope="col" className="num col-usage">
+                      Cost
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {[...d.by_agent]
+                    .sort((a, b) => b.runs - a.runs)
+                    .map((a) => (
+                      <tr key={a.agent_id}>
+                        <td>
+                          <Link
+                            to={`/stats?agent=${encodeURIComponent(a.agent_id)}&range=${safeRange}`}
+                          >
+                            {a.agent_id}
+                          </Link>
+                        </td>
+                        <td className="num">{a.runs.toLocaleString()}</td>
+                        <td className="num">
+                          {(a.by_status.failed + a.by_status.timed_out).toLocaleString()}
+                        </td>
+                        <td className={`num${a.fail_rate ? ' bad' : ''}`}>
+                          {formatPercent(a.fail_rate)}
+                        </td>
+                        <td className="num">{formatDuration(a.p50_duration_ms)}</td>
+                        <td className="num">{formatDuration(a.p95_duration_ms)}</td>
+                        <td className="num col-usage">{formatTokens(a.total_tokens)}</td>
+                        <td className="num col-usage">{formatCost(a.cost_usd)}</td>
+                      </tr>
+                    ))}
+                </tbody>
+              </table>
+            </div>
+          </section>
+        </>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,85 @@
+import type { ApiErrorBody } from '@runlog/core';
+
+/** A failed API call: the server's error code and message, or a network failure. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown[],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+type Listener = () => void;
+const unauthorizedListeners = new Set<Listener>();
+
+/** Called whenever the API answers 401: the session ended or was never there. */
+export function onUnauthorized(listener: Listener): () => void {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+/** `/api/v1` + path + the defined query parameters. */
+export function apiUrl(path: string, query?: Query): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+  }
+  const qs = params.toString();
+  return `/api/v1${path}${qs ? `?${qs}` : ''}`;
+}
+
+/**
+ * Calls the API with the session cookie; resolves to the JSON body (undefined for 204).
+ * @example const { agents } = await api<{ agents: AgentSummary[] }>('GET', '/agents');
+ */
+export async function api<T>(
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  path: string,
+  options: { query?: Query; body?: unknown; signal?: AbortSignal } = {},
+): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(apiUrl(path, options.query), {
+      method,
+      credentials: 'same-origin',
+      headers: options.body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: options.body !== undefined ? JSON.stringify(options.body) : null,
+      signal: options.signal ?? null,
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check that Runlog is running.');
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let body: unknown = undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // a proxy's HTML error page: reported below by status
+  }
+  if (!res.ok) {
+    const err = (body as Partial<ApiErrorBody> | undefined)?.error;
+    if (res.status === 401) for (const l of unauthorizedListeners) l();
+    throw new ApiError(
+      res.status,
+      err?.code ?? 'http_error',
+      err?.message ?? `The server answered ${res.status} ${res.statusText}`,
+      err?.details,
+    );
+  }
+  return body as T;
+}
+
+/** A message fit for people from anything a query or mutation threw. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof Error) return error.message;
+  return 'Something went wrong';
+}

@@ -1,0 +1,127 @@
+import type { Run, RunStatus, RunTrigger, StepType } from '@runlog/core';
+
+/** Display metadata per run status; typed as a full Record so a new status fails the build. */
+export const RUN_STATUS_META: Record<RunStatus, { label: string; icon: string }> = {
+  queued: { label: 'Queued', icon: '◷' },
+  running: { label: 'Running', icon: '▶' },
+  succeeded: { label: 'Succeeded', icon: '✔' },
+  failed: { label: 'Failed', icon: '✖' },
+  cancelled: { label: 'Cancelled', icon: '⊘' },
+  timed_out: { label: 'Timed out', icon: '⧗' },
+};
+export const RUN_STATUS_LIST = Object.keys(RUN_STATUS_META) as RunStatus[];
+
+export const TRIGGER_LABELS: Record<RunTrigger, string> = {
+  manual: 'Manual',
+  schedule: 'Schedule',
+  api: 'API',
+  retry: 'Retry',
+};
+export const TRIGGER_LIST = Object.keys(TRIGGER_LABELS) as RunTrigger[];
+
+export const STEP_TYPE_LABELS: Record<StepType, string> = {
+  llm: 'LLM',
+  tool: 'Tool',
+  agent: 'Agent',
+  think: 'Think',
+  action: 'Action',
+  evaluator: 'Evaluator',
+  embedding: 'Embedding',
+  retrieval: 'Retrieval',
+  response: 'Response',
+  custom: 'Custom',
+};
+
+/** Whether a run can still change state (Stop applies). */
+export function isActive(status: RunStatus): boolean {
+  return status === 'queued' || status === 'running';
+}
+
+/**
+ * A run's duration in ms at `now`: the recorded one once it ends, else the time since it
+ * started (ticking); null while queued.
+ * @example runDuration({ ...run, status: 'running', started_at: iso(now - 1500) }, now) // 1500
+ */
+export function runDuration(
+  run: Pick<Run, 'status' | 'started_at' | 'ended_at' | 'duration_ms'>,
+  now: number,
+): number | null {
+  if (run.duration_ms !== null && !isActive(run.status)) return run.duration_ms;
+  if (!run.started_at) return null;
+  const start = Date.parse(run.started_at);
+  const end = run.ended_at ? Date.parse(run.ended_at) : isActive(run.status) ? now : null;
+  if (end === null) return run.duration_ms;
+  return Math.max(0, end - start);
+}
+
+/** 850 ms, 4.2 s, 3 m 05 s, 2 h 04 m. */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.floor(s)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} m ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${String(m % 60).padStart(2, '0')} m`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago"; a future time reads "in ...". */
+export function formatRelative(iso: string | null | undefined, now: number): string {
+  if (!iso) return '—';
+  const diff = now - Date.parse(iso);
+  const future = diff < 0;
+  const a = Math.abs(diff) / 1000;
+  let text: string;
+  if (a < 5) return 'just now';
+  if (a < 60) text = `${Math.floor(a)} s`;
+  else if (a < 3600) text = `${Math.floor(a / 60)} min`;
+  else if (a < 86_400) text = `${Math.floor(a / 3600)} h`;
+  else if (a < 86_400 * 60) text = `${Math.floor(a / 86_400)} d`;
+  else return new Date(iso).toLocaleDateString();
+  return future ? `in ${text}` : `${text} ago`;
+}
+
+/** The exact local time, for tooltips. */
+export function formatExact(iso: string | null | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return `${d.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** 950, 12.3k, 4.5M. */
+export function formatTokens(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '—';
+  if (n < 1000) return String(n);
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}
+
+/** $0.0042, $1.23, $1,234. */
+export function formatCost(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined) return '—';
+  if (usd === 0) return '$0';
+  if (usd < 0.01) return `$${usd.toPrecision(2)}`;
+  if (usd < 100) return `$${usd.toFixed(2)}`;
+  return `$${Math.round(usd).toLocaleString('en-US')}`;
+}
+
+/** 0.123 -> "12.3%"; null -> "—". */
+export function formatPercent(rate: number | null | undefined): string {
+  if (rate === null || rate === undefined) return '—';
+  const p = rate * 100;
+  return `${p === 0 || p >= 10 ? p.toFixed(0) : p.toFixed(1)}%`;
+}
+
+/** Short id for display: the last 8 characters of a UUID, or the caller's id as given. */
+export function shortId(id: string): string {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(id) ? id.slice(-8) : id;
+}

@@ -1,0 +1,161 @@
+import type { WsClientMessage, WsServerMessage } from '@runlog/core';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting';
+
+type MessageListener = (msg: WsServerMessage) => void;
+type SubscribedListener = (topics: string[], sentAt: number) => void;
+
+/**
+ * One WebSocket to `/api/v1/ws` shared by the whole app. Topics are reference counted
+ * (two components watching `runs` cost one subscription); after a lost connection it
+ * reconnects with backoff, resubscribes, and tells `onReconnect` listeners to catch up.
+ */
+export class RealtimeClient {
+  private ws: WebSocket | undefined;
+  private readonly counts = new Map<string, number>();
+  private readonly sentAt = new Map<string, number>();
+  private readonly messageListeners = new Set<MessageListener>();
+  private readonly reconnectListeners = new Set<() => void>();
+  private readonly subscribedListeners = new Set<SubscribedListener>();
+  private readonly stateListeners = new Set<() => void>();
+  private state: ConnectionState = 'connecting';
+  private attempt = 0;
+  private opened = false;
+  private running = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly url: () => string) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.connect();
+  }
+
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    this.ws?.close();
+    this.ws = undefined;
+    this.opened = false;
+    this.setState('connecting');
+  }
+
+  getState = (): ConnectionState => this.state;
+
+  onState = (listener: () => void): (() => void) => {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  };
+
+  onMessage(listener: MessageListener): () => void {
+    this.messageListeners.add(listener);
+    return () => this.messageListeners.delete(listener);
+  }
+
+  /** After a reconnect: messages may have been missed, so cached data must be refetched. */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  /** When the server confirms topics; `sentAt` is when they were asked for. */
+  onSubscribed(listener: SubscribedListener): () => void {
+    this.subscribedListeners.add(listener);
+    return () => this.subscribedListeners.delete(listener);
+  }
+
+  /** Watches a topic until the returned function is called. */
+  subscribe(topic: string): () => void {
+    const n = this.counts.get(topic) ?? 0;
+    this.counts.set(topic, n + 1);
+    if (n === 0) this.send({ type: 'subscribe', topics: [topic] });
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.counts.get(topic) ?? 1) - 1;
+      if (left > 0) {
+        this.counts.set(topic, left);
+        return;
+      }
+      this.counts.delete(topic);
+      this.send({ type: 'unsubscribe', topics: [topic] });
+    };
+  }
+
+  private send(msg: WsClientMessage): void {
+    if (this.ws?.readyState !== WebSocket.OPEN) return; // sent on (re)connect instead
+    if (msg.type === 'subscribe') for (const t of msg.topics) this.sentAt.set(t, Date.now());
+    this.ws.send(JSON.stringify(msg));
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.state) return;
+    this.state = state;
+    for (const l of this.stateListeners) l();
+  }
+
+  private connect(): void {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url());
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      const wasOpened = this.opened;
+      this.opened = true;
+      this.attempt = 0;
+      this.setState('open');
+      const topics = [...this.counts.keys()];
+      if (topics.length > 0) this.send({ type: 'subscribe', topics });
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.send({ type: 'ping' }), 25_000);
+      if (wasOpened) for (const l of this.reconnectListeners) l();
+    };
+    ws.onmessage = (event) => {
+      if (this.ws !== ws || typeof event.data !== 'string') return;
+      let msg: WsServerMessage;
+      try {
+        msg = JSON.parse(event.data) as WsServerMessage;
+      } catch {
+        return;
+      }
+      if (msg.type === 'subscribed') {
+        const sent = Math.min(...msg.topics.map((t) => this.sentAt.get(t) ?? Date.now()));
+        for (const l of this.subscribedListeners) l(msg.topics, sent);
+      }
+      for (const l of this.messageListeners) l(msg);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      clearInterval(this.pingTimer);
+      if (this.running) this.scheduleReconnect();
+    };
+    ws.onerror = () => {
+      // onclose follows and schedules the retry
+    };
+  }
+
+  private scheduleReconnect(): void {
+    this.setState(this.opened ? 'reconnecting' : 'connecting');
+    const delay = Math.min(10_000, 500 * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
+    this.attempt += 1;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.running) this.connect();
+    }, delay);
+  }
+}
+
+export const realtime = new RealtimeClient(() => {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/api/v1/ws`;
+});
