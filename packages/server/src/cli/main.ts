@@ -1,58 +1,15 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { configFromEnv, type ServerConfigInput } from '../config.js';
 import { DEFAULT_WEB_ROOT, startServer } from '../server.js';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { registerAdminCommands } from './admin.commands.js';
+import { CliError } from './client.js';
+import { registerDataCommands } from './data.commands.js';
+import { describeStartError, processIo, redact, type CliIo } from './io.js';
+import { intArg } from './options.js';
 
-function intArg(name: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
-    return Number(value);
-  };
-}
-
-/** One clear line for a failed start: no stack traces for configuration problems. */
-export function describeStartError(
-  err: unknown,
-  cfg: { db: string; host: string; port: number | string },
-): string {
-  const e = err as {
-    code?: string;
-    message?: string;
-    issues?: { path: PropertyKey[]; message: string }[];
-  };
-  if (e.issues) {
-    return `invalid configuration: ${e.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`;
-  }
-  if (e.code === 'EADDRINUSE')
-    return `port ${cfg.port} on ${cfg.host} is already in use (set --port or RUNLOG_PORT)`;
-  if (e.code === 'EADDRNOTAVAIL' || (e.code === 'ENOTFOUND' && /listen/i.test(e.message ?? '')))
-    return `cannot listen on ${cfg.host}:${cfg.port}: ${e.message}`;
-  if (e.code === 'EACCES') return `not allowed to listen on ${cfg.host}:${cfg.port}`;
-  if (
-    e.code === 'ECONNREFUSED' ||
-    e.code === 'ENOTFOUND' ||
-    e.code === 'ETIMEDOUT' ||
-    e.code === '28P01' ||
-    e.code === '3D000' ||
-    /timeout/i.test(e.message ?? '')
-  ) {
-    return `cannot connect to the database ${redact(cfg.db)}: ${e.message ?? e.code}`;
-  }
-  if (
-    e.code === 'SQLITE_CANTOPEN' ||
-    e.code === 'SQLITE_NOTADB' ||
-    e.code === 'EACCES' ||
-    e.code === 'ENOTDIR'
-  ) {
-    return `cannot open the database file ${cfg.db}: ${e.message ?? e.code}`;
-  }
-  return e.message ?? String(err);
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
+export { describeStartError } from './io.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -131,25 +88,63 @@ export function migrateCommand(): Command {
     });
 }
 
-/** Builds the `runlog` command tree; other commands register here. */
-export function buildProgram(): Command {
+/** Builds the `runlog` command tree, writing to `io`. */
+export function buildProgram(io: CliIo = processIo()): Command {
   const program = new Command('runlog')
     .description('Runlog: the run history and control plane for AI agents')
-    .showHelpAfterError()
-    .exitOverride();
+    .addHelpText(
+      'after',
+      '\nData commands talk to a server (--url / RUNLOG_URL, --api-key / RUNLOG_API_KEY);\n' +
+        'admin commands (cleanup, export, import, keys) open the database (--db / RUNLOG_DB).\n' +
+        'Exit codes: 0 ok, 1 failure, 2 bad usage. Every command takes --help.',
+    );
   program.addCommand(serveCommand());
   program.addCommand(migrateCommand());
+  registerDataCommands(program, io);
+  registerAdminCommands(program, io);
+  configure(program, io);
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+/** Every level: errors as one `runlog: ...` line, output to `io`, no process.exit. */
+function configure(cmd: Command, io: CliIo): void {
+  cmd
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(`runlog: ${text.replace(/^error: /, '')}`),
+    })
+    .helpCommand(false);
+  for (const sub of cmd.commands) configure(sub, io);
+}
+
+/**
+ * Runs one command line; resolves to its exit code (0 ok, 1 failure, 2 bad usage), or
+ * `'serving'` when it started a server that keeps the process alive.
+ * @example process.exitCode = await run(['runs', 'list', '--json'], processIo()) as number
+ */
+export async function run(argv: string[], io: CliIo = processIo()): Promise<number | 'serving'> {
+  const program = buildProgram(io);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exit(err.exitCode === 0 ? 0 : 2);
+      return err.exitCode === 0 ? 0 : 2;
     }
-    throw err;
+    if (err instanceof CliError) {
+      io.stderr.write(`runlog: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`runlog: ${describeStartError(err, { db: '', host: '', port: '' })}\n`);
+    return 1;
   }
+  return program.args[0] === 'serve' ? 'serving' : 0;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const code = await run(argv);
+  if (code === 'serving') return;
+  // open keep-alive sockets would hold the process for seconds after the work is done
+  process.exit(code);
 }

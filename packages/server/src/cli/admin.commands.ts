@@ -1,0 +1,340 @@
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { KEY_SCOPES, toIso, type KeyScope } from '@runlog/core';
+import { DEFAULT_DB } from '../config.js';
+import { AuthService } from '../auth/auth.service.js';
+import { isPostgresUrl, openDatabase, type Db } from '../db/database.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { countExport, exportRuns, EXPORT_FORMATS, type ExportFormat } from '../export/export.js';
+import { importRuns } from '../export/import.js';
+import { purgeEndedBefore } from '../retention/purge.js';
+import { DAY_MS } from '../stats/rollup.js';
+import { CliError } from './client.js';
+import { Palette, Progress, formatCount, formatRelative, table } from './format.js';
+import { describeStartError, redact, type CliIo } from './io.js';
+import { idArg, intArg, oneOf, parseWhen, withJson } from './options.js';
+
+interface DbFlags {
+  db?: string;
+  project: string;
+  json?: boolean;
+}
+
+/** `--db`, `--project` and `--json`: what every command on the database takes. */
+function withDb(cmd: Command): Command {
+  return withJson(
+    cmd
+      .option(
+        '--db <path|url>',
+        `SQLite file or postgres:// URL (env RUNLOG_DB, default ${DEFAULT_DB})`,
+      )
+      .option('--project <id>', 'project', idArg('--project'), 'default'),
+  );
+}
+
+/**
+ * Opens and migrates the database for an admin command and closes it after. Unless
+ * `create`, a SQLite file that does not exist is an error rather than a new empty database.
+ */
+async function usingDb<T>(
+  flags: DbFlags,
+  io: CliIo,
+  fn: (db: Db) => Promise<T>,
+  create = false,
+): Promise<T> {
+  const url = flags.db ?? io.env.RUNLOG_DB ?? DEFAULT_DB;
+  if (!create && !isPostgresUrl(url) && url !== ':memory:' && !existsSync(url))
+    throw new CliError(`no database at ${url} (set --db or RUNLOG_DB)`);
+  let db: Db;
+  try {
+    db = await openDatabase(url, { poolSize: 2 });
+    await migrateToLatest(db);
+  } catch (err) {
+    throw new CliError(describeStartError(err, { db: redact(url), host: '', port: '' }));
+  }
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function requireProject(db: Db, id: string): Promise<void> {
+  const row = await db.kysely
+    .selectFrom('projects')
+    .select('id')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw new CliError(`no project ${id} in this database (set --project)`);
+}
+
+/** `cleanup`, `export`, `import`, `keys`: admin work straight on the database. */
+export function registerAdminCommands(program: Command, io: CliIo): void {
+  const stderrTTY = () => io.stderr;
+
+  withDb(
+    program
+      .command('cleanup')
+      .description('delete runs (and their steps) that ended more than N days ago')
+      .requiredOption(
+        '--days <n>',
+        'keep runs that ended in the last N days',
+        intArg('--days', 0, 36500),
+      )
+      .option('--dry-run', 'count what would be deleted; delete nothing')
+      .option('--all-projects', 'every project, not only --project')
+      .option('--batch-size <n>', 'runs per transaction', intArg('--batch-size', 1, 10_000), 500),
+  ).action(
+    async (
+      flags: DbFlags & { days: number; dryRun?: boolean; allProjects?: boolean; batchSize: number },
+    ) => {
+      const before = Date.now() - flags.days * DAY_MS;
+      const result = await usingDb(flags, io, async (db) => {
+        const projectId = flags.allProjects ? undefined : flags.project;
+        if (projectId !== undefined) await requireProject(db, projectId);
+        const scope = { before, ...(projectId !== undefined ? { projectId } : {}) };
+        const planned = await purgeEndedBefore(db, { ...scope, dryRun: true });
+        if (flags.dryRun) return planned;
+        const progress = new Progress(stderrTTY(), 'deleting runs', planned.runs);
+        const done = await purgeEndedBefore(db, {
+          ...scope,
+          batchSize: flags.batchSize,
+          onBatch: (p) => progress.update(p.runs),
+        });
+        progress.done(done.runs);
+        return done;
+      });
+      const summary = {
+        dry_run: Boolean(flags.dryRun),
+        ended_before: toIso(before),
+        deleted_runs: result.runs,
+        deleted_steps: result.steps,
+      };
+      if (flags.json) {
+        io.stdout.write(JSON.stringify(summary) + '\n');
+        return;
+      }
+      io.stdout.write(
+        `${flags.dryRun ? 'would delete' : 'deleted'} ${formatCount(result.runs)} runs and ` +
+          `${formatCount(result.steps)} steps that ended before ${summary.ended_before}\n`,
+      );
+    },
+  );
+
+  withDb(
+    program
+      .command('export')
+      .description('stream runs (with their steps) as JSONL or CSV, oldest first')
+      .option('--agent <id>', 'only this agent', idArg('--agent'))
+      .option('--since <when>', 'runs since: 24h, 7d or a date', parseWhen('--since'))
+      .option('--until <when>', 'runs before: 24h, 7d or a date', parseWhen('--until'))
+      .option(
+        '--format <format>',
+        'jsonl (runs with steps) or csv (run fields)',
+        oneOf('--format', EXPORT_FORMATS),
+        'jsonl',
+      )
+      .option('-o, --output <file>', 'write to this file instead of stdout'),
+  ).action(
+    async (
+      flags: DbFlags & {
+        agent?: string;
+        since?: number;
+        until?: number;
+        format: ExportFormat;
+        output?: string;
+      },
+    ) => {
+      const result = await usingDb(flags, io, async (db) => {
+        await requireProject(db, flags.project);
+        const opts = {
+          projectId: flags.project,
+          format: flags.format,
+          ...(flags.agent !== undefined ? { agentId: flags.agent } : {}),
+          ...(flags.since !== undefined ? { since: flags.since } : {}),
+          ...(flags.until !== undefined ? { until: flags.until } : {}),
+        };
+        const out = flags.output ? createWriteStream(flags.output) : io.stdout;
+        if (flags.output) {
+          const file = out as ReturnType<typeof createWriteStream>;
+          await Promise.race([
+            once(file, 'open'),
+            once(file, 'error').then(([err]) => {
+              throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`);
+            }),
+          ]);
+        }
+        const progress = new Progress(stderrTTY(), 'exporting runs', await countExport(db, opts));
+        const counts = await exportRuns(
+          db,
+          { ...opts, onProgress: (n) => progress.update(n) },
+          out,
+        );
+        progress.done(counts.runs);
+        if (flags.output) {
+          const file = out as ReturnType<typeof createWriteStream>;
+          file.end();
+          await once(file, 'finish');
+        }
+        return counts;
+      });
+      const summary = { runs: result.runs, steps: result.steps, file: flags.output ?? null };
+      // with no -o, stdout carries the data: the summary goes to stderr
+      const target = flags.output ? io.stdout : io.stderr;
+      if (flags.json) target.write(JSON.stringify(summary) + '\n');
+      else if (flags.output || io.stderr.isTTY)
+        target.write(
+          `exported ${formatCount(result.runs)} runs` +
+            (flags.format === 'jsonl' ? ` (${formatCount(result.steps)} steps)` : '') +
+            (flags.output ? ` to ${flags.output}` : '') +
+            '\n',
+        );
+    },
+  );
+
+  withJson(
+    program
+      .command('import')
+      .description('import a JSONL export; importing the same file again changes nothing')
+      .argument('<file>', 'a file written by `runlog export --format jsonl`')
+      .option(
+        '--db <path|url>',
+        `SQLite file or postgres:// URL (env RUNLOG_DB, default ${DEFAULT_DB})`,
+      )
+      .option(
+        '--project <id>',
+        "import into this project instead of each run's own",
+        idArg('--project'),
+      ),
+  ).action(async (file: string, flags: { db?: string; project?: string; json?: boolean }) => {
+    let size: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) throw new CliError(`${file} is not a file`);
+      size = st.size;
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw new CliError(
+        `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      );
+    }
+    const MAX_SHOWN = 20;
+    let rejected = 0;
+    const result = await usingDb(
+      { ...flags, project: flags.project ?? 'default' },
+      io,
+      async (db) => {
+        const progress = new Progress(stderrTTY(), 'importing runs');
+        const res = await importRuns(db, createReadStream(file), {
+          ...(flags.project !== undefined ? { projectId: flags.project } : {}),
+          onReject: (line, reason) => {
+            if (progress.active) io.stderr.write('\r\u001b[K');
+            rejected += 1;
+            if (rejected <= MAX_SHOWN) io.stderr.write(`runlog: ${file}:${line}: ${reason}\n`);
+          },
+          onProgress: (p) => progress.update(p.runs),
+        });
+        progress.done(res.runs);
+        return res;
+      },
+      true,
+    );
+    if (rejected > MAX_SHOWN)
+      io.stderr.write(`runlog: ... and ${formatCount(rejected - MAX_SHOWN)} more rejected lines\n`);
+    const summary = {
+      file,
+      bytes: size,
+      runs: result.runs,
+      steps: result.steps,
+      rejected: result.rejected,
+    };
+    if (flags.json) io.stdout.write(JSON.stringify(summary) + '\n');
+    else
+      io.stdout.write(
+        `imported ${formatCount(result.runs)} runs (${formatCount(result.steps)} steps) from ${file}` +
+          (result.rejected ? `; ${formatCount(result.rejected)} lines rejected` : '') +
+          '\n',
+      );
+    if (result.rejected > 0)
+      throw new CliError(`${formatCount(result.rejected)} lines of ${file} were not imported`);
+  });
+
+  const keys = program.command('keys').description('API keys: create, list, revoke');
+  withDb(
+    keys
+      .command('create')
+      .description('create an API key (shown once)')
+      .requiredOption(
+        '--scope <scope>',
+        'read, write (ingest and control) or admin',
+        oneOf('--scope', KEY_SCOPES),
+      )
+      .option('--name <name>', 'what the key is for'),
+  ).action(async (flags: DbFlags & { scope: KeyScope; name?: string }) => {
+    const created = await usingDb(flags, io, async (db) => {
+      await requireProject(db, flags.project);
+      return new AuthService(db).createKey(flags.project, flags.scope, flags.name);
+    });
+    if (flags.json) {
+      io.stdout.write(JSON.stringify(created, null, 2) + '\n');
+      return;
+    }
+    io.stdout.write(
+      `created ${created.scope} key ${created.id}${created.name ? ` (${created.name})` : ''} ` +
+        `in project ${created.project_id}; it is shown only now:\n${created.key}\n`,
+    );
+  });
+
+  withDb(keys.command('list').description("the project's API keys (never their secrets)")).action(
+    async (flags: DbFlags) => {
+      const list = await usingDb(flags, io, async (db) => {
+        await requireProject(db, flags.project);
+        return new AuthService(db).listKeys(flags.project);
+      });
+      if (flags.json) {
+        io.stdout.write(JSON.stringify({ keys: list }, null, 2) + '\n');
+        return;
+      }
+      const p = Palette.for(io.stdout, io.env);
+      io.stdout.write(
+        table(
+          [
+            { header: 'ID' },
+            { header: 'PREFIX' },
+            { header: 'SCOPE' },
+            { header: 'NAME' },
+            { header: 'CREATED' },
+            { header: 'LAST USED' },
+            { header: 'STATE' },
+          ],
+          list.map((k) => [
+            k.id,
+            k.prefix,
+            k.scope,
+            k.name ?? '',
+            formatRelative(k.created_at),
+            k.last_used_at ? formatRelative(k.last_used_at) : 'never',
+            k.revoked_at ? p.paint('red', 'revoked') : p.paint('green', 'active'),
+          ]),
+          p,
+        ),
+      );
+    },
+  );
+
+  withDb(
+    keys
+      .command('revoke')
+      .description('revoke a key: requests and sessions using it stop working')
+      .argument('<id>', 'key id (from keys list)', idArg('<id>')),
+  ).action(async (id: string, flags: DbFlags) => {
+    const key = await usingDb(flags, io, (db) => new AuthService(db).revokeKey(flags.project, id));
+    if (!key) throw new CliError(`no key ${id} in project ${flags.project}`);
+    if (flags.json) {
+      io.stdout.write(JSON.stringify(key, null, 2) + '\n');
+      return;
+    }
+    io.stdout.write(`revoked key ${key.id} (${key.prefix}…, ${key.scope})\n`);
+  });
+}

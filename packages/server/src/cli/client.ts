@@ -1,0 +1,167 @@
+import WebSocket from 'ws';
+
+/** A failure the CLI reports as one line; `exitCode` 2 means bad usage. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:4680';
+
+export interface ClientOptions {
+  url: string;
+  apiKey: string | undefined;
+}
+
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ECONNRESET',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
+
+/** The data commands' view of the HTTP API: bearer key, one-line errors. */
+export class ApiClient {
+  readonly base: string;
+
+  constructor(private readonly opts: ClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(opts.url);
+    } catch {
+      throw new CliError(`--url ${opts.url} is not a valid URL`, 2);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new CliError(`--url must be an http:// or https:// URL, not ${opts.url}`, 2);
+    this.base = opts.url.replace(/\/+$/, '');
+  }
+
+  get apiKey(): string | undefined {
+    return this.opts.apiKey;
+  }
+
+  unreachable(): CliError {
+    return new CliError(
+      `cannot reach the Runlog server at ${this.base} (is it running? set --url or RUNLOG_URL)`,
+    );
+  }
+
+  refused(): CliError {
+    return new CliError(
+      this.opts.apiKey
+        ? 'the API key was refused (check --api-key or RUNLOG_API_KEY)'
+        : 'an API key is needed: set --api-key or RUNLOG_API_KEY',
+    );
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    query?: Record<string, string | number | undefined>,
+    body?: unknown,
+  ): Promise<T> {
+    const url = new URL(this.base + path);
+    for (const [k, v] of Object.entries(query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if ((code && UNREACHABLE.has(code)) || (err as Error).name === 'TimeoutError')
+        throw this.unreachable();
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      throw new CliError(`request to ${this.base} failed: ${cause ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      data = undefined;
+    }
+    if (res.status === 401) throw this.refused();
+    if (!res.ok) {
+      const message = (data as { error?: { message?: string } } | undefined)?.error?.message;
+      if (res.status === 403)
+        throw new CliError(message ?? 'the API key lacks the scope this command needs');
+      throw new CliError(message ?? `the server answered ${res.status} ${res.statusText}`);
+    }
+    if (data === undefined && text)
+      throw new CliError(`the server at ${this.base} did not answer JSON (is it a Runlog server?)`);
+    return data as T;
+  }
+
+  /**
+   * Opens the realtime socket and subscribes to `topics`; resolves once subscribed.
+   * @example const ws = await client.subscribe(['runs'], (msg) => console.log(msg))
+   */
+  subscribe(topics: string[], onMessage: (message: unknown) => void): Promise<WebSocket> {
+    const wsUrl = this.base.replace(/^http/, 'ws') + '/api/v1/ws';
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(wsUrl, {
+        headers: this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {},
+        handshakeTimeout: 10_000,
+      });
+      let open = false;
+      ws.on('unexpected-response', (_req, res) => {
+        reject(
+          res.statusCode === 401
+            ? this.refused()
+            : new CliError(`the server refused the WebSocket (${res.statusCode})`),
+        );
+        ws.terminate();
+      });
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (open) return;
+        reject(
+          err.code && UNREACHABLE.has(err.code)
+            ? this.unreachable()
+            : new CliError(`WebSocket to ${wsUrl} failed: ${err.message}`),
+        );
+      });
+      ws.on('open', () => {
+        ws.send(JSON.stringify({ type: 'subscribe', topics }));
+      });
+      ws.on('message', (raw) => {
+        let msg: unknown;
+        try {
+          msg = JSON.parse(String(raw));
+        } catch {
+          return;
+        }
+        const type = (msg as { type?: string }).type;
+        if (!open && type === 'subscribed') {
+          open = true;
+          resolve(ws);
+          return;
+        }
+        if (!open && type === 'error') {
+          const m = (msg as { error?: { message?: string } }).error?.message;
+          reject(new CliError(m ?? 'the server refused the subscription'));
+          ws.close();
+          return;
+        }
+        onMessage(msg);
+      });
+    });
+  }
+}

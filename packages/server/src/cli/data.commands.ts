@@ -1,0 +1,475 @@
+import type { Command } from 'commander';
+import type {
+  AgentSummary,
+  Run,
+  RunList,
+  RunWithSteps,
+  StatsResponse,
+  StatsTotals,
+  Step,
+} from '@runlog/core';
+import { ApiClient, CliError, DEFAULT_URL } from './client.js';
+import {
+  Palette,
+  bar,
+  formatCount,
+  formatDuration,
+  formatMoney,
+  formatPercent,
+  formatRelative,
+  formatTokens,
+  sparkline,
+  table,
+} from './format.js';
+import type { CliIo } from './io.js';
+import { idArg, intArg, parseWhen, statusArg, triggerArg, withJson } from './options.js';
+
+interface ClientFlags {
+  url?: string;
+  apiKey?: string;
+  json?: boolean;
+}
+
+/** `--url`, `--api-key` and `--json`: what every command that talks to the server takes. */
+function withClient(cmd: Command): Command {
+  return withJson(
+    cmd
+      .option('--url <url>', `server URL (env RUNLOG_URL, default ${DEFAULT_URL})`)
+      .option('--api-key <key>', 'API key (env RUNLOG_API_KEY)'),
+  );
+}
+
+function clientFor(flags: ClientFlags, io: CliIo): ApiClient {
+  return new ApiClient({
+    url: flags.url ?? io.env.RUNLOG_URL ?? DEFAULT_URL,
+    apiKey: flags.apiKey ?? io.env.RUNLOG_API_KEY,
+  });
+}
+
+function printJson(io: CliIo, value: unknown): void {
+  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+function runRow(run: Run, p: Palette): string[] {
+  return [
+    run.id,
+    run.agent_id,
+    p.status(run.status),
+    run.trigger,
+    formatRelative(run.started_at ?? run.queued_at ?? run.created_at),
+    formatDuration(run.duration_ms),
+    String(run.step_count),
+    formatTokens(run.total_tokens),
+    formatMoney(run.cost_usd),
+  ];
+}
+
+const RUN_COLUMNS = [
+  { header: 'ID' },
+  { header: 'AGENT' },
+  { header: 'STATUS' },
+  { header: 'TRIGGER' },
+  { header: 'STARTED' },
+  { header: 'DURATION', align: 'right' as const },
+  { header: 'STEPS', align: 'right' as const },
+  { header: 'TOKENS', align: 'right' as const },
+  { header: 'COST', align: 'right' as const },
+];
+
+/** `runs list|show|tail|cancel|retry`, `agents list`, `stats`, `metrics`. */
+export function registerDataCommands(program: Command, io: CliIo): void {
+  const palette = () => Palette.for(io.stdout, io.env);
+  const runs = program.command('runs').description('list, inspect, watch, stop and retry runs');
+
+  withClient(
+    runs
+      .command('list')
+      .description('list runs, newest first')
+      .option('--agent <id>', 'only this agent', idArg('--agent'))
+      .option('--status <list>', 'only these statuses (comma list)', statusArg)
+      .option('--trigger <list>', 'only these triggers (comma list)', triggerArg)
+      .option('--since <when>', 'started since: 24h, 7d or a date', parseWhen('--since'))
+      .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20),
+  ).action(
+    async (
+      flags: ClientFlags & {
+        agent?: string;
+        status?: string;
+        trigger?: string;
+        since?: number;
+        limit: number;
+      },
+    ) => {
+      const list = await clientFor(flags, io).request<RunList>('GET', '/api/v1/runs', {
+        agent_id: flags.agent,
+        status: flags.status,
+        trigger: flags.trigger,
+        from: flags.since,
+        limit: flags.limit,
+      });
+      if (flags.json) return printJson(io, list);
+      const p = palette();
+      if (list.runs.length === 0) {
+        io.stdout.write('no runs match\n');
+        return;
+      }
+      io.stdout.write(
+        table(
+          RUN_COLUMNS,
+          list.runs.map((r) => runRow(r, p)),
+          p,
+        ),
+      );
+      io.stdout.write(
+        p.paint('dim', `${formatCount(list.runs.length)} of ${formatCount(list.total)} runs`) +
+          '\n',
+      );
+    },
+  );
+
+  withClient(
+    runs
+      .command('show')
+      .description('a run: its summary, then its steps as a tree')
+      .argument('<id>', 'run id', idArg('<id>')),
+  ).action(async (id: string, flags: ClientFlags) => {
+    const run = await clientFor(flags, io).request<RunWithSteps>(
+      'GET',
+      `/api/v1/runs/${encodeURIComponent(id)}`,
+      { include: 'steps' },
+    );
+    if (flags.json) return printJson(io, run);
+    io.stdout.write(showRun(run, palette()));
+  });
+
+  withClient(
+    runs
+      .command('tail')
+      .description('watch runs start and change, live, until Ctrl-C')
+      .option('--agent <id>', 'only this agent', idArg('--agent')),
+  ).action(async (flags: ClientFlags & { agent?: string }) => {
+    const client = clientFor(flags, io);
+    const p = palette();
+    const topic = flags.agent ? `agent:${flags.agent}` : 'runs';
+    const ws = await client.subscribe([topic], (msg) => {
+      const m = msg as { type?: string; data?: Run };
+      if (m.type !== 'run_update' || !m.data) return;
+      if (flags.json) io.stdout.write(JSON.stringify(m.data) + '\n');
+      else io.stdout.write(tailLine(m.data, p) + '\n');
+    });
+    if (!flags.json)
+      io.stderr.write(
+        `watching ${flags.agent ? `agent ${flags.agent}` : 'all runs'}; Ctrl-C to stop\n`,
+      );
+    await new Promise<void>((resolve, reject) => {
+      const stop = () => {
+        ws.removeAllListeners('close');
+        ws.close();
+        resolve();
+      };
+      if (io.signal) {
+        if (io.signal.aborted) stop();
+        io.signal.addEventListener('abort', stop, { once: true });
+      } else {
+        process.once('SIGINT', stop);
+      }
+      ws.on('close', () =>
+        reject(new CliError(`the server at ${client.base} closed the connection`)),
+      );
+    });
+  });
+
+  withClient(
+    runs
+      .command('cancel')
+      .description('stop a run: a queued run ends at once, a running one is told to stop')
+      .argument('<id>', 'run id', idArg('<id>')),
+  ).action(async (id: string, flags: ClientFlags) => {
+    const run = await clientFor(flags, io).request<Run>(
+      'POST',
+      `/api/v1/runs/${encodeURIComponent(id)}/cancel`,
+    );
+    if (flags.json) return printJson(io, run);
+    io.stdout.write(
+      run.status === 'cancelled'
+        ? `run ${run.id} cancelled\n`
+        : `stop requested for run ${run.id} (${run.status}); its worker is told to stop\n`,
+    );
+  });
+
+  withClient(
+    runs
+      .command('retry')
+      .description('queue a new run with the same agent, input and thread')
+      .argument('<id>', 'run id', idArg('<id>')),
+  ).action(async (id: string, flags: ClientFlags) => {
+    const run = await clientFor(flags, io).request<Run>(
+      'POST',
+      `/api/v1/runs/${encodeURIComponent(id)}/retry`,
+    );
+    if (flags.json) return printJson(io, run);
+    io.stdout.write(`queued run ${run.id} (attempt ${run.attempt}, retry of ${id})\n`);
+  });
+
+  const agents = program.command('agents').description('the agents that record runs');
+  withClient(
+    agents.command('list').description('agents with their latest run and 24 h health'),
+  ).action(async (flags: ClientFlags) => {
+    const res = await clientFor(flags, io).request<{ agents: AgentSummary[] }>(
+      'GET',
+      '/api/v1/agents',
+    );
+    if (flags.json) return printJson(io, res);
+    const p = palette();
+    if (res.agents.length === 0) {
+      io.stdout.write('no agents yet\n');
+      return;
+    }
+    io.stdout.write(
+      table(
+        [
+          { header: 'AGENT' },
+          { header: 'NAME' },
+          { header: 'LAST RUN' },
+          { header: '' },
+          { header: 'RUNS 24H', align: 'right' },
+          { header: 'FAIL 24H', align: 'right' },
+          { header: 'LAST ERROR' },
+        ],
+        res.agents.map((a) => [
+          a.id,
+          a.name,
+          a.latest_run ? p.status(a.latest_run.status) : '-',
+          a.latest_run ? formatRelative(a.latest_run.started_at ?? a.latest_run.created_at) : '',
+          formatCount(a.counts_24h.runs),
+          formatPercent(a.counts_24h.fail_rate),
+          a.last_error ? clip(a.last_error.message, 50) : '',
+        ]),
+        p,
+      ),
+    );
+  });
+
+  withClient(
+    program
+      .command('stats')
+      .description('totals, fail rate, durations, tokens and cost, per agent')
+      .option('--agent <id>', 'only this agent', idArg('--agent'))
+      .option('--days <n>', 'over the last N days', intArg('--days', 1, 3650), 30),
+  ).action(async (flags: ClientFlags & { agent?: string; days: number }) => {
+    const stats = await clientFor(flags, io).request<StatsResponse>('GET', '/api/v1/runs/stats', {
+      agent_id: flags.agent,
+      from: Date.now() - flags.days * 86_400_000,
+    });
+    if (flags.json) return printJson(io, stats);
+    const p = palette();
+    const t = stats.totals;
+    io.stdout.write(
+      `${p.paint('bold', `Last ${flags.days} days`)} (${stats.from.slice(0, 10)} to ${stats.to.slice(0, 10)})\n` +
+        `  runs       ${formatCount(t.runs)}  (${statusSummary(t, p)})\n` +
+        `  fail rate  ${formatPercent(t.fail_rate)}\n` +
+        `  duration   p50 ${formatDuration(t.p50_duration_ms)}  p95 ${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
+        `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
+        `  cost       ${formatMoney(t.cost_usd)}\n\n`,
+    );
+    if (stats.by_agent.length === 0) return;
+    io.stdout.write(
+      table(
+        [
+          { header: 'AGENT' },
+          { header: 'RUNS', align: 'right' },
+          { header: 'FAILED', align: 'right' },
+          { header: 'FAIL RATE', align: 'right' },
+          { header: 'P50', align: 'right' },
+          { header: 'P95', align: 'right' },
+          { header: 'TOKENS', align: 'right' },
+          { header: 'COST', align: 'right' },
+        ],
+        stats.by_agent.map((a) => [
+          a.agent_id,
+          formatCount(a.runs),
+          formatCount(a.by_status.failed + a.by_status.timed_out),
+          formatPercent(a.fail_rate),
+          formatDuration(a.p50_duration_ms),
+          formatDuration(a.p95_duration_ms),
+          formatTokens(a.total_tokens),
+          formatMoney(a.cost_usd),
+        ]),
+        p,
+      ),
+    );
+  });
+
+  withClient(
+    program
+      .command('metrics')
+      .description("one agent's performance over time: a daily table and a chart")
+      .requiredOption('--agent <id>', 'the agent', idArg('--agent'))
+      .option('--days <n>', 'over the last N days', intArg('--days', 1, 366), 30),
+  ).action(async (flags: ClientFlags & { agent: string; days: number }) => {
+    const stats = await clientFor(flags, io).request<StatsResponse>('GET', '/api/v1/runs/stats', {
+      agent_id: flags.agent,
+      from: Date.now() - flags.days * 86_400_000,
+      bucket: 'day',
+    });
+    if (flags.json) return printJson(io, { agent_id: flags.agent, ...stats });
+    const p = palette();
+    const series = stats.series;
+    const maxRuns = Math.max(0, ...series.map((s) => s.runs));
+    io.stdout.write(
+      `${p.paint('bold', flags.agent)}: ${formatCount(stats.totals.runs)} runs in ${flags.days} days, ` +
+        `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ${formatDuration(stats.totals.p95_duration_ms)}, ` +
+        `cost ${formatMoney(stats.totals.cost_usd)}\n\n`,
+    );
+    io.stdout.write(
+      table(
+        [
+          { header: 'DAY' },
+          { header: 'RUNS', align: 'right' },
+          { header: 'FAIL RATE', align: 'right' },
+          { header: 'P50', align: 'right' },
+          { header: 'P95', align: 'right' },
+          { header: 'TOKENS', align: 'right' },
+          { header: 'COST', align: 'right' },
+          { header: '' },
+        ],
+        series.map((s) => [
+          s.t.slice(0, 10),
+          formatCount(s.runs),
+          formatPercent(s.fail_rate),
+          formatDuration(s.p50_duration_ms),
+          formatDuration(s.p95_duration_ms),
+          formatTokens(s.total_tokens),
+          formatMoney(s.cost_usd),
+          p.paint((s.fail_rate ?? 0) > 0.2 ? 'red' : 'green', bar(s.runs, maxRuns, 20)),
+        ]),
+        p,
+      ),
+    );
+    io.stdout.write(
+      `\n  runs       ${sparkline(series.map((s) => s.runs))}\n` +
+        `  fail rate  ${sparkline(series.map((s) => s.fail_rate))}\n` +
+        `  p95        ${sparkline(series.map((s) => s.p95_duration_ms))}\n`,
+    );
+  });
+}
+
+function clip(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? line.slice(0, max - 1) + '…' : line;
+}
+
+function statusSummary(t: StatsTotals, p: Palette): string {
+  return Object.entries(t.by_status)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${formatCount(n)} ${p.status(s)}`)
+    .join(', ');
+}
+
+function tailLine(run: Run, p: Palette): string {
+  const at = new Date().toISOString().slice(11, 19);
+  const parts = [
+    p.paint('dim', at),
+    run.id,
+    run.agent_id,
+    p.status(run.status),
+    formatDuration(run.duration_ms),
+    `${run.step_count} steps`,
+    formatTokens(run.total_tokens) + ' tok',
+    formatMoney(run.cost_usd),
+  ];
+  if (run.error) parts.push(p.paint('red', clip(run.error.message, 60)));
+  return parts.join('  ');
+}
+
+/** `runs show`: the summary block and the steps as an indented tree. */
+export function showRun(run: RunWithSteps, p: Palette): string {
+  const lines: string[] = [];
+  const field = (name: string, value: string | null | undefined) => {
+    if (value !== null && value !== undefined && value !== '')
+      lines.push(`  ${name.padEnd(10)} ${value}`);
+  };
+  lines.push(`${p.paint('bold', `Run ${run.id}`)}`);
+  field('agent', run.agent_id);
+  field('status', p.status(run.status) + (run.cancel_requested_at ? ' (stop requested)' : ''));
+  field('trigger', run.trigger + (run.source ? ` from ${run.source}` : ''));
+  field(
+    'attempt',
+    run.attempt > 1 || run.retry_of ? `${run.attempt} (retry of ${run.retry_of ?? '?'})` : null,
+  );
+  field('thread', run.thread_id);
+  field('queued', run.queued_at ? `${run.queued_at} (${formatRelative(run.queued_at)})` : null);
+  field('started', run.started_at ? `${run.started_at} (${formatRelative(run.started_at)})` : null);
+  field('ended', run.ended_at);
+  field('duration', formatDuration(run.duration_ms));
+  field(
+    'steps',
+    `${run.step_count} (${run.llm_calls} LLM, ${run.tool_calls} tool${run.error_count ? `, ${run.error_count} failed` : ''})`,
+  );
+  field(
+    'tokens',
+    `${formatTokens(run.total_tokens)} (in ${formatTokens(run.input_tokens)}, out ${formatTokens(run.output_tokens)})`,
+  );
+  field('cost', formatMoney(run.cost_usd));
+  field('model', run.model);
+  field('tags', run.tags.length ? run.tags.join(', ') : null);
+  if (run.error) field('error', p.paint('red', run.error.message));
+  const steps = run.steps ?? [];
+  if (steps.length === 0) return lines.join('\n') + '\n';
+  lines.push('', p.paint('bold', 'Steps'));
+  const rows = stepTree(steps).map(({ step, prefix }) => [
+    `${p.paint('dim', prefix)}${step.type} ${step.name ?? ''}`.trimEnd(),
+    p.status(step.status),
+    formatDuration(step.duration_ms),
+    step.input_tokens !== null || step.output_tokens !== null
+      ? formatTokens((step.input_tokens ?? 0) + (step.output_tokens ?? 0)) + ' tok'
+      : '',
+    step.cost_usd !== null ? formatMoney(step.cost_usd) : '',
+    step.model ?? '',
+    step.error ? p.paint('red', clip(step.error.message, 60)) : '',
+  ]);
+  const body = table(
+    [
+      { header: 'STEP' },
+      { header: 'STATUS' },
+      { header: 'DURATION', align: 'right' },
+      { header: 'TOKENS', align: 'right' },
+      { header: 'COST', align: 'right' },
+      { header: 'MODEL' },
+      { header: 'ERROR' },
+    ],
+    rows,
+    p,
+  );
+  return lines.join('\n') + '\n' + body.replace(/^/gm, '  ').replace(/ +$/, '');
+}
+
+/** Steps in tree order (children after their parent, by seq), with box-drawing prefixes. */
+export function stepTree(steps: Step[]): { step: Step; prefix: string }[] {
+  const ids = new Set(steps.map((s) => s.id));
+  const children = new Map<string | null, Step[]>();
+  for (const s of steps) {
+    const parent = s.parent_step_id && ids.has(s.parent_step_id) ? s.parent_step_id : null;
+    const list = children.get(parent) ?? [];
+    list.push(s);
+    children.set(parent, list);
+  }
+  for (const list of children.values())
+    list.sort((a, b) => a.seq - b.seq || (a.id < b.id ? -1 : 1));
+  const out: { step: Step; prefix: string }[] = [];
+  const seen = new Set<string>();
+  const walk = (parent: string | null, indent: string) => {
+    const list = children.get(parent) ?? [];
+    list.forEach((s, i) => {
+      if (seen.has(s.id)) return;
+      seen.add(s.id);
+      const last = i === list.length - 1;
+      out.push({ step: s, prefix: parent === null ? '' : `${indent}${last ? '└─ ' : '├─ '}` });
+      walk(s.id, parent === null ? '' : `${indent}${last ? '   ' : '│  '}`);
+    });
+  };
+  walk(null, '');
+  // steps whose parents form a loop are never reached from a root: list them at the top level
+  for (const s of steps) if (!seen.has(s.id)) out.push({ step: s, prefix: '' });
+  return out;
+}

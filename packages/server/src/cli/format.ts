@@ -1,0 +1,183 @@
+/** Formatting for the CLI's human output: durations, money, tokens, times, tables, colours, charts. */
+
+/** `350ms`, `1.2s`, `3m 04s`, `2h 05m`, `3d 4h`; `-` when unknown. */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400)
+    return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor(s / 3600) % 24}h`;
+}
+
+/** `$0.0123` under a dollar, `$12.35` above. */
+export function formatMoney(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined) return '-';
+  if (usd === 0) return '$0';
+  return `$${usd.toFixed(usd >= 1 ? 2 : 4)}`;
+}
+
+/** `950`, `12.3k`, `4.5M`. */
+export function formatTokens(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '-';
+  if (n < 1000) return String(n);
+  if (n < 1_000_000) return `${trim1(n / 1000)}k`;
+  return `${trim1(n / 1_000_000)}M`;
+}
+
+function trim1(v: number): string {
+  return v >= 100 ? String(Math.round(v)) : v.toFixed(1).replace(/\.0$/, '');
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+export function formatPercent(rate: number | null | undefined): string {
+  if (rate === null || rate === undefined) return '-';
+  return `${(rate * 100).toFixed(1)}%`;
+}
+
+/** `12s ago`, `5m ago`, `3h ago`, `4d ago`, or the date for older times. */
+export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '-';
+  const ms = now - Date.parse(iso);
+  if (ms < 0) return 'in the future';
+  if (ms < 60_000) return `${Math.floor(ms / 1000)}s ago`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m ago`;
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)}h ago`;
+  if (ms < 30 * 86_400_000) return `${Math.floor(ms / 86_400_000)}d ago`;
+  return iso.slice(0, 10);
+}
+
+const CODES = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  blue: [34, 39],
+  cyan: [36, 39],
+  gray: [90, 39],
+} as const;
+export type Colour = keyof typeof CODES;
+
+/** Colours for one output stream: real only on a TTY and without NO_COLOR. */
+export class Palette {
+  constructor(readonly enabled: boolean) {}
+
+  static for(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Palette {
+    return new Palette(Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb');
+  }
+
+  paint(colour: Colour, text: string): string {
+    if (!this.enabled) return text;
+    const [open, close] = CODES[colour];
+    return `\u001b[${open}m${text}\u001b[${close}m`;
+  }
+
+  status(status: string): string {
+    const colour: Colour =
+      status === 'succeeded'
+        ? 'green'
+        : status === 'failed' || status === 'timed_out'
+          ? 'red'
+          : status === 'running'
+            ? 'cyan'
+            : status === 'queued'
+              ? 'yellow'
+              : 'gray';
+    return this.paint(colour, status);
+  }
+}
+
+// eslint-disable-next-line no-control-regex -- matching ANSI escapes is the point
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** Display width of a cell: without colour codes. */
+export function visibleWidth(text: string): number {
+  return [...text.replace(ANSI, '')].length;
+}
+
+export interface Column {
+  header: string;
+  align?: 'left' | 'right';
+}
+
+/** An aligned table: a header and rows, columns two spaces apart. */
+export function table(columns: Column[], rows: string[][], palette: Palette): string {
+  const widths = columns.map((c, i) =>
+    Math.max(visibleWidth(c.header), ...rows.map((r) => visibleWidth(r[i] ?? ''))),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => {
+        const pad = ' '.repeat(Math.max(0, widths[i]! - visibleWidth(cell)));
+        return columns[i]!.align === 'right' ? pad + cell : cell + pad;
+      })
+      .join('  ')
+      .trimEnd();
+  const header = line(columns.map((c) => c.header));
+  return [palette.paint('bold', header), ...rows.map(line)].join('\n') + '\n';
+}
+
+const SPARKS = '▁▂▃▄▅▆▇█';
+
+/** A one-line chart of `values`; `null` shows as a gap. */
+export function sparkline(values: (number | null)[]): string {
+  const present = values.filter((v): v is number => v !== null);
+  const max = Math.max(0, ...present);
+  return values
+    .map((v) => {
+      if (v === null) return ' ';
+      if (max === 0) return SPARKS[0];
+      return SPARKS[Math.min(SPARKS.length - 1, Math.floor((v / max) * (SPARKS.length - 1)))];
+    })
+    .join('');
+}
+
+/** A horizontal bar `width` characters at most, for `value` out of `max`. */
+export function bar(value: number, max: number, width: number): string {
+  if (max <= 0 || value <= 0) return '';
+  return '█'.repeat(Math.max(1, Math.round((value / max) * width)));
+}
+
+/** A progress line on stderr (only on a TTY): counts, percent when the total is known, rate. */
+export class Progress {
+  private readonly started = Date.now();
+  private lastDraw = 0;
+
+  constructor(
+    private readonly stream: { isTTY?: boolean; write(text: string): unknown },
+    private readonly label: string,
+    private readonly total?: number,
+  ) {}
+
+  get active(): boolean {
+    return Boolean(this.stream.isTTY);
+  }
+
+  update(done: number, force = false): void {
+    if (!this.active) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const rate = done / Math.max(0.001, (now - this.started) / 1000);
+    let text = `${this.label} ${formatCount(done)}`;
+    if (this.total !== undefined && this.total > 0) {
+      const frac = Math.min(1, done / this.total);
+      const width = 24;
+      const full = Math.round(frac * width);
+      text = `${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${formatCount(done)}/${formatCount(this.total)} ${Math.floor(frac * 100)}%`;
+    }
+    this.stream.write(`\r${text}  ${formatCount(Math.round(rate))}/s\u001b[K`);
+  }
+
+  done(count: number): void {
+    if (!this.active) return;
+    this.update(count, true);
+    this.stream.write('\n');
+  }
+}

@@ -1,0 +1,67 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { ID_PATTERN, RUN_STATUSES, RUN_TRIGGERS, parseDuration } from '@runlog/core';
+
+/** A whole number between `min` and `max`, for an option's parser. */
+export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be ${min} to ${max}`);
+    return n;
+  };
+}
+
+/**
+ * A point in time: a span back from now (`30m`, `24h`, `7d`) or a date (`2026-03-01`,
+ * `2026-03-01T10:00:00Z`); epoch ms.
+ */
+export function parseWhen(name: string, now = () => Date.now()) {
+  return (value: string): number => {
+    const span = parseDuration(value);
+    if (span !== undefined) return now() - span;
+    if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
+      const ms = Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value);
+      if (Number.isFinite(ms)) return ms;
+    }
+    throw new InvalidArgumentError(
+      `${name} must be a span like 24h or 7d, or a date like 2026-03-01 or 2026-03-01T10:00:00Z`,
+    );
+  };
+}
+
+export function idArg(name: string) {
+  return (value: string): string => {
+    if (!ID_PATTERN.test(value))
+      throw new InvalidArgumentError(`${name} must be 1-128 characters of A-Za-z0-9._:-`);
+    return value;
+  };
+}
+
+function listArg(name: string, allowed: readonly string[]) {
+  return (value: string): string => {
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const bad = items.find((s) => !allowed.includes(s));
+    if (items.length === 0 || bad !== undefined)
+      throw new InvalidArgumentError(`${name} must be one or more of ${allowed.join(', ')}`);
+    return items.join(',');
+  };
+}
+
+export const statusArg = listArg('--status', RUN_STATUSES);
+export const triggerArg = listArg('--trigger', RUN_TRIGGERS);
+
+export function oneOf<T extends string>(name: string, allowed: readonly T[]) {
+  return (value: string): T => {
+    if (!(allowed as readonly string[]).includes(value))
+      throw new InvalidArgumentError(`${name} must be one of ${allowed.join(', ')}`);
+    return value as T;
+  };
+}
+
+/** `--json` for scripts. */
+export function withJson(cmd: Command): Command {
+  return cmd.option('--json', 'print JSON (for scripts) instead of text');
+}
