@@ -56,7 +56,7 @@ class Connection {
    * order of their latest update. A replaced entry moves to the end, so what is finally
    * sent is a subsequence of the live stream and never an older state after a newer one.
    */
-  pending: Map<string, string> | undefined;
+  pending: Map<string, Buffer> | undefined;
   alive = true;
   dropped = false;
 
@@ -286,7 +286,9 @@ export class RealtimeServer {
         const subs = this.index.get(indexKey(event.projectId, topic));
         if (!subs || subs.size === 0) continue;
         data ??= JSON.stringify(run);
-        const msg = `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`;
+        const msg = Buffer.from(
+          `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`,
+        );
         const key = `${topic}\u0000r\u0000${run.id}`;
         for (const conn of subs) this.send(conn, msg, key);
       }
@@ -295,13 +297,16 @@ export class RealtimeServer {
       const topic = topics.run(step.run_id);
       const subs = this.index.get(indexKey(event.projectId, topic));
       if (!subs || subs.size === 0) return;
-      const msg = `{"type":"step_update","topic":${JSON.stringify(topic)},"data":${JSON.stringify(step)}}`;
+      const msg = Buffer.from(
+        `{"type":"step_update","topic":${JSON.stringify(topic)},"data":${JSON.stringify(step)}}`,
+      );
       const key = `${topic}\u0000s\u0000${step.id}`;
       for (const conn of subs) this.send(conn, msg, key);
     }
   }
 
-  private send(conn: Connection, msg: string, key: string): void {
+  /** `msg` is encoded once and shared by every subscriber of its topic. */
+  private send(conn: Connection, msg: Buffer, key: string): void {
     const pending = conn.pending;
     if (pending) {
       if (pending.delete(key)) this.countCoalesced();
@@ -322,7 +327,7 @@ export class RealtimeServer {
       this.startDrainTimer();
       return;
     }
-    ws.send(msg);
+    ws.send(msg, TEXT);
     this.countSent();
   }
 
@@ -345,7 +350,7 @@ export class RealtimeServer {
       const first = pending.entries().next().value;
       if (!first) break;
       pending.delete(first[0]);
-      ws.send(first[1]);
+      ws.send(first[1], TEXT);
       sent++;
     }
     if (sent > 0) this.countSent(sent);
@@ -408,6 +413,8 @@ export class RealtimeServer {
     }
   }
 }
+
+const TEXT = { binary: false } as const;
 
 function indexKey(projectId: string, topic: string): string {
   return `${projectId}\u0000${topic}`;

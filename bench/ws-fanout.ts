@@ -1,0 +1,191 @@
+/**
+ * run_update fan-out to 1,000 WebSocket subscribers of `agent:bench`, SQLite. Prints JSON.
+ *   npx tsx bench/ws-fanout.ts [runs] [clients]
+ *
+ * The server runs built (`npm run build`) in its own process, as users run it; the 1,000
+ * clients share this process, so their own decoding is part of what is measured.
+ *
+ * What is measured, per run_update and client:
+ * - `latency_ms`: receipt minus the run's `updated_at` (the server's clock when the write
+ *   path applied the change, before its commit and fsync): an upper bound of commit to
+ *   receipt. Both processes read the same system clock; `updated_at` has ms resolution.
+ * - `latency_from_request_ms`: receipt minus the moment the POST /ingest was sent.
+ * - `received_before_answer_pct`: updates go out right after commit, before the HTTP
+ *   answer is written, so the time from the answer to receipt is almost always <= 0
+ *   (clamped to 0 in `latency_from_answer_ms`).
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { BENCH_KEY, percentile, startServerProcess, tempDir } from './common.js';
+
+const RUNS = Number(process.argv[2] ?? 200);
+const CLIENTS = Number(process.argv[3] ?? 1000);
+const WARMUP = 10;
+const AGENT = 'bench';
+
+interface Pending {
+  /** When the request was sent and when its answer came back (performance.now()). */
+  sent: number;
+  answered: number | undefined;
+  /** Receipt times (performance.now()) and receipt minus `updated_at` (ms). */
+  receipts: number[];
+  sinceUpdate: number[];
+  done: () => void;
+}
+
+const pending = new Map<string, Pending>();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function onMessage(raw: WebSocket.RawData): void {
+  const now = performance.now();
+  const msg = JSON.parse(String(raw)) as {
+    type: string;
+    data?: { id: string; status: string; updated_at: string };
+  };
+  if (msg.type !== 'run_update' || !msg.data) return;
+  const p = pending.get(`${msg.data.id}/${msg.data.status}`);
+  if (!p) return;
+  p.receipts.push(now);
+  p.sinceUpdate.push(performance.timeOrigin + now - Date.parse(msg.data.updated_at));
+  if (p.receipts.length === CLIENTS) p.done();
+}
+
+async function connectClient(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/ws`, {
+    headers: { authorization: `Bearer ${BENCH_KEY}` },
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  await new Promise<void>((resolve) => {
+    ws.once('message', () => resolve());
+    ws.send(JSON.stringify({ type: 'subscribe', topics: [`agent:${AGENT}`] }));
+  });
+  ws.on('message', onMessage);
+  return ws;
+}
+
+/** Sends one event and waits until every client has the run_update it causes. */
+async function step(url: string, key: string, event: unknown): Promise<Pending> {
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const p: Pending = {
+    sent: performance.now(),
+    answered: undefined,
+    receipts: [],
+    sinceUpdate: [],
+    done,
+  };
+  pending.set(key, p);
+  const res = await fetch(`${url}/api/v1/ingest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ events: [event] }),
+  });
+  p.answered = performance.now();
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`ingest answered ${res.status}`);
+  const timeout = new Promise<void>((_, reject) =>
+    setTimeout(
+      () => reject(new Error(`${key}: ${p.receipts.length}/${CLIENTS} clients got it`)),
+      10_000,
+    ).unref(),
+  );
+  await Promise.race([all, timeout]);
+  pending.delete(key);
+  return p;
+}
+
+function summary(values: number[]): { p50: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const round = (v: number) => Math.round(v * 100) / 100;
+  return {
+    p50: round(percentile(sorted, 50)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1] ?? NaN),
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = tempDir('ws');
+  const server = await startServerProcess(join(dir, 'runlog.db'), await freePort());
+  const clients: WebSocket[] = [];
+  try {
+    const rssIdle = server.peakRssMb();
+    for (let i = 0; i < CLIENTS; i += 50) {
+      const batch = Math.min(50, CLIENTS - i);
+      clients.push(
+        ...(await Promise.all(Array.from({ length: batch }, () => connectClient(server.url)))),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const rssConnected = server.peakRssMb();
+
+    const sinceUpdate: number[] = [];
+    const fromAnswer: number[] = [];
+    const fromRequest: number[] = [];
+    let beforeAnswer = 0;
+    for (let r = 0; r < WARMUP + RUNS; r++) {
+      const id = `ws-bench-${r}`;
+      const results = [
+        await step(server.url, `${id}/running`, {
+          type: 'run.start',
+          run: { id, agent_id: AGENT, trigger: 'api', input: { task: 'fan-out', n: r } },
+        }),
+        await step(server.url, `${id}/succeeded`, {
+          type: 'run.end',
+          run: { id, status: 'succeeded', output: { ok: true } },
+        }),
+      ];
+      if (r < WARMUP) continue;
+      for (const p of results) {
+        sinceUpdate.push(...p.sinceUpdate);
+        for (const t of p.receipts) {
+          const sinceAnswer = t - p.answered!;
+          if (sinceAnswer < 0) beforeAnswer++;
+          fromAnswer.push(Math.max(0, sinceAnswer));
+          fromRequest.push(t - p.sent);
+        }
+      }
+    }
+    const latency = summary(sinceUpdate);
+    console.log(
+      JSON.stringify({
+        clients: CLIENTS,
+        runs: RUNS,
+        run_updates_measured: sinceUpdate.length,
+        latency_ms: latency,
+        p50_ms: latency.p50,
+        p99_ms: latency.p99,
+        latency_from_request_ms: summary(fromRequest),
+        latency_from_answer_ms: summary(fromAnswer),
+        received_before_answer_pct:
+          Math.round((beforeAnswer / Math.max(1, fromAnswer.length)) * 1000) / 10,
+        server_rss_mb: {
+          idle: Math.round(rssIdle),
+          connected: Math.round(rssConnected),
+          peak: Math.round(server.peakRssMb()),
+        },
+      }),
+    );
+  } finally {
+    for (const ws of clients) ws.terminate();
+    await server.stop();
+  }
+}
+
+await main();
