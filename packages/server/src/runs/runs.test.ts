@@ -436,3 +436,19 @@ describeEachDb('runs API', (dialect) => {
     });
   });
 });
+
+describeEachDb('read API in openapi.json', (dialect) => {
+  it('describes the runs, agents and stats routes', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const res = await t.request('GET', '/api/v1/openapi.json');
+      expect(res.statusCode).toBe(200);
+      const paths = Object.keys(json<{ paths: Record<string, unknown> }>(res).paths);
+      for (const p of ['/api/v1/runs/stats', '/api/v1/agents', '/api/v1/runs/{run_id}/timeline']) {
+        expect(paths).toContain(p);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
