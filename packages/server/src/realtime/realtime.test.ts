@@ -467,6 +467,31 @@ describeEachDb('realtime WebSocket', (dialect) => {
     }
   });
 
+  it('terminates a connection that does not answer the heartbeat ping and keeps one that does', async () => {
+    const healthy = await open({ key: server.adminKey });
+    const mute = new Client(
+      new WebSocket(wsUrl(server), {
+        headers: { authorization: `Bearer ${server.adminKey}` },
+        autoPong: false,
+      }),
+    );
+    clients.push(mute);
+    await new Promise((resolve) => mute.ws.once('open', resolve));
+    const pinged = new Promise((resolve) => healthy.ws.once('ping', resolve));
+    rt.heartbeat();
+    await pinged;
+    // frames are handled in order: once our ping is answered, the server has had the pong
+    const from = healthy.messages.length;
+    healthy.send({ type: 'ping' });
+    await healthy.next((m) => m.type === 'pong', from);
+    rt.heartbeat();
+    expect((await mute.waitClosed()).code).toBe(1006);
+    const again = healthy.messages.length;
+    healthy.send({ type: 'ping' });
+    await healthy.next((m) => m.type === 'pong', again);
+    expect(healthy.closed).toBeUndefined();
+  });
+
   it('closes open sockets when the server shuts down', async () => {
     const other = await startTestServer(dialect);
     const c = await connect(other, { key: other.adminKey });

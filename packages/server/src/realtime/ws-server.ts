@@ -402,7 +402,11 @@ export class RealtimeServer {
     this.drainTimer = undefined;
   }
 
-  private heartbeat(): void {
+  /**
+   * Ends connections that did not answer the previous ping and pings the rest; runs every
+   * `heartbeatMs`.
+   */
+  heartbeat(): void {
     for (const conn of this.connections) {
       if (!conn.alive) {
         conn.ws.terminate();
