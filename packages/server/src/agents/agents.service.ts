@@ -1,4 +1,3 @@
-import { Cron } from 'croner';
 import {
   isTerminalStatus,
   toIso,
@@ -11,6 +10,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { AgentRow } from '../db/schema.js';
+import { nextSlot } from '../control/schedule.js';
 import { AppError } from '../http/errors.js';
 import { toRun, fromJson } from '../runs/runs.mapper.js';
 import { findRuns } from '../runs/runs.repository.js';
@@ -32,26 +32,23 @@ function invalid(field: string, message: string): AppError {
 }
 
 /**
- * Checks a schedule and gives its next slot strictly after `after`: a 400 naming
- * `body.schedule.timezone` or `body.schedule.cron` when either is not understood.
- * @example nextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
+ * Checks a schedule and gives its next slot strictly after `after` (the scheduler's own
+ * `nextSlot`): a 400 naming `body.schedule.timezone` or `body.schedule.cron` when either
+ * is not understood.
+ * @example checkedNextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
  */
-export function nextSlot(schedule: Schedule, after: number): number | null {
+export function checkedNextSlot(schedule: Schedule, after: number): number | null {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
   } catch {
     throw invalid('body.schedule.timezone', `unknown time zone ${schedule.timezone}`);
   }
-  let cron: Cron;
   try {
-    cron = new Cron(schedule.cron, { timezone: schedule.timezone, paused: true });
+    return nextSlot(schedule.cron, schedule.timezone, after);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw invalid('body.schedule.cron', `not a valid cron expression (${reason})`);
   }
-  const next = cron.nextRun(new Date(after));
-  cron.stop();
-  return next ? next.getTime() : null;
 }
 
 /** Creates the agent or changes the fields the body gives; absent fields keep their value. */
@@ -86,7 +83,7 @@ export async function upsertAgent(
     row.schedule_tz = null;
     row.schedule_next_at = null;
   } else if (body.schedule !== undefined) {
-    const next = nextSlot(body.schedule, now);
+    const next = checkedNextSlot(body.schedule, now);
     const unchanged =
       base.schedule_cron === body.schedule.cron && base.schedule_tz === body.schedule.timezone;
     row.schedule_cron = body.schedule.cron;
