@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Palette,
+  Progress,
+  bar,
+  formatDuration,
+  formatMoney,
+  formatRelative,
+  formatTokens,
+  sparkline,
+  table,
+} from './format.js';
+
+describe('CLI formatting', () => {
+  it('formats durations, money and tokens for people', () => {
+    expect([350, 1234, 184_000, 7_500_000, 273_600_000].map(formatDuration)).toEqual([
+      '350ms',
+      '1.2s',
+      '3m 04s',
+      '2h 05m',
+      '3d 4h',
+    ]);
+    expect(formatDuration(null)).toBe('-');
+    expect([0, 0.01234, 12.345].map(formatMoney)).toEqual(['$0', '$0.0123', '$12.35']);
+    expect([950, 12_345, 123_456, 4_500_000].map(formatTokens)).toEqual([
+      '950',
+      '12.3k',
+      '123k',
+      '4.5M',
+    ]);
+  });
+
+  it('says how long ago a time was', () => {
+    const now = Date.parse('2026-03-10T12:00:00Z');
+    expect(formatRelative('2026-03-10T11:59:30Z', now)).toBe('30s ago');
+    expect(formatRelative('2026-03-10T09:00:00Z', now)).toBe('3h ago');
+    expect(formatRelative('2026-03-06T12:00:00Z', now)).toBe('4d ago');
+    expect(formatRelative('2025-01-01T00:00:00Z', now)).toBe('2025-01-01');
+  });
+
+  it('aligns table columns by visible width, colours only when enabled', () => {
+    const colour = new Palette(true);
+    const text = table(
+      [{ header: 'NAME' }, { header: 'N', align: 'right' }],
+      [
+        [colour.status('failed'), '5'],
+        ['ok', '123'],
+      ],
+      colour,
+    );
+    const plain = text.replace(/\u001b\[[0-9;]*m/g, '');
+    expect(plain).toBe('NAME      N\nfailed    5\nok      123\n');
+    expect(text).toContain('\u001b[31mfailed\u001b[39m');
+    expect(Palette.for({ isTTY: true }, { NO_COLOR: '1' }).enabled).toBe(false);
+    expect(Palette.for({ isTTY: false }, {}).enabled).toBe(false);
+    expect(Palette.for({ isTTY: true }, {}).enabled).toBe(true);
+  });
+
+  it('draws sparklines and bars scaled to the largest value', () => {
+    expect(sparkline([0, 5, 10, null])).toBe('▁▄█ ');
+    expect(bar(5, 10, 20)).toBe('█'.repeat(10));
+    expect(bar(0, 10, 20)).toBe('');
+  });
+
+  it('draws progress only on a TTY', () => {
+    let written = '';
+    const tty = new Progress({ isTTY: true, write: (t: string) => (written += t) }, 'import', 10);
+    tty.done(5);
+    expect(written).toMatch(/^\rimport \[#{12}-{12}\] 5\/10 50% /);
+    let silent = '';
+    new Progress({ isTTY: false, write: (t: string) => (silent += t) }, 'import').done(5);
+    expect(silent).toBe('');
+  });
+});

@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
+
+function runlog(...args: string[]) {
+  const res = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', RUNLOG_URL: 'http://127.0.0.1:1' },
+    timeout: 20_000,
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+// the binary runs the build (`npm test` builds first); without one there is nothing to spawn
+(built ? describe : describe.skip)('the runlog binary', () => {
+  it('prints help on every level and exits 0', () => {
+    const top = runlog('--help');
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: runlog \[options\] \[command\]/);
+    for (const cmd of ['runs', 'keys']) {
+      const sub = runlog(cmd, '--help');
+      expect(sub.code).toBe(0);
+      expect(sub.stdout).toContain(`Usage: runlog ${cmd} [options] [command]`);
+    }
+    expect(runlog('export', '--help').stdout).toContain('--format <format>');
+  });
+
+  it('exits 2 with one line for bad usage and 1 with one line for a failure', () => {
+    const flag = runlog('stats', '--days', 'many');
+    expect(flag).toMatchObject({ code: 2, stdout: '' });
+    expect(flag.stderr).toBe(
+      "runlog: option '--days <n>' argument 'many' is invalid. --days must be a whole number\n",
+    );
+    const missing = runlog('import', '/nonexistent/runs.jsonl');
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: 'runlog: cannot read /nonexistent/runs.jsonl: no such file\n',
+    });
+    expect(runlog('nonsense').code).toBe(2);
+  });
+});

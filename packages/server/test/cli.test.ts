@@ -1,0 +1,292 @@
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { run } from '../src/cli/main.js';
+import type { CliIo } from '../src/cli/io.js';
+import { describeEachDb, startTestServer } from './harness.js';
+import { sampleEvents } from './cli-fixtures.js';
+
+interface Captured {
+  io: CliIo;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function capture(env: NodeJS.ProcessEnv = {}, signal?: AbortSignal): Captured {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  return {
+    io: { stdout: out, stderr: err, env, ...(signal ? { signal } : {}) },
+    stdout: () => stdout,
+    stderr: () => stderr,
+  };
+}
+
+/** A port nothing listens on (taken and released at once). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describeEachDb('runlog CLI', (dialect) => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  let env: NodeJS.ProcessEnv;
+  let dir: string;
+
+  const cli = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
+    const c = capture({ ...env, ...extraEnv });
+    const code = await run(args, c.io);
+    return { code, stdout: c.stdout(), stderr: c.stderr() };
+  };
+  const ingest = async (events: unknown[]) => {
+    const res = await fetch(`${server.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    expect(res.status).toBe(200);
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { background: false });
+    env = { RUNLOG_URL: server.url, RUNLOG_API_KEY: server.adminKey, RUNLOG_DB: server.dbUrl };
+    dir = mkdtempSync(join(tmpdir(), 'runlog-cli-'));
+    await ingest(sampleEvents('c'));
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists runs as an aligned table, newest first, and filters them', async () => {
+    const all = await cli(['runs', 'list']);
+    expect(all.code).toBe(0);
+    const lines = all.stdout.split('\n');
+    expect(lines[0]).toMatch(
+      /^ID\s+AGENT\s+STATUS\s+TRIGGER\s+STARTED\s+DURATION\s+STEPS\s+TOKENS\s+COST$/,
+    );
+    expect(lines[1]).toMatch(/^c-run-11\s+writer\s+running\s/);
+    expect(all.stdout).toContain('12 of 12 runs');
+    // not a TTY: no colour codes
+    expect(all.stdout).not.toContain('\u001b[');
+
+    const failed = await cli(['runs', 'list', '--agent', 'writer', '--status', 'failed', '--json']);
+    const body = JSON.parse(failed.stdout) as { runs: { id: string }[]; total: number };
+    expect(body.runs.map((r) => r.id)).toEqual(['c-run-5', 'c-run-1']);
+    expect(body.total).toBe(2);
+
+    const limited = JSON.parse((await cli(['runs', 'list', '--limit', '2', '--json'])).stdout) as {
+      runs: unknown[];
+    };
+    expect(limited.runs).toHaveLength(2);
+  });
+
+  it('shows a run: its summary, then its steps as an indented tree with durations, tokens and cost', async () => {
+    const res = await cli(['runs', 'show', 'c-run-1']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^Run c-run-1$/m);
+    expect(res.stdout).toMatch(/^ {2}status {5}failed$/m);
+    expect(res.stdout).toMatch(/^ {2}error {6}it broke$/m);
+    expect(res.stdout).toMatch(
+      /^ {2}llm plan\s+succeeded\s+490ms\s+1\.2k tok\s+\$0\.\d{4}\s+gpt-4o-mini/m,
+    );
+    expect(res.stdout).toMatch(/^ {2}└─ tool search, "web"\s+failed\s+300ms\s+\$0\.0001\s+boom$/m);
+    const json = JSON.parse((await cli(['runs', 'show', 'c-run-1', '--json'])).stdout) as {
+      steps: { id: string }[];
+    };
+    expect(json.steps.map((s) => s.id)).toEqual(['c-run-1-s1', 'c-run-1-s2']);
+  });
+
+  it('lists agents and reports stats and daily metrics', async () => {
+    const agents = JSON.parse((await cli(['agents', 'list', '--json'])).stdout) as {
+      agents: { id: string }[];
+    };
+    expect(agents.agents.map((a) => a.id).sort()).toEqual(['bug-triager', 'writer']);
+    expect((await cli(['agents', 'list'])).stdout).toMatch(/^bug-triager\s+bug-triager\s/m);
+
+    const stats = JSON.parse((await cli(['stats', '--days', '3650', '--json'])).stdout) as {
+      totals: { runs: number };
+      by_agent: { agent_id: string; runs: number }[];
+    };
+    expect(stats.totals.runs).toBe(12);
+    expect(stats.by_agent.find((a) => a.agent_id === 'writer')?.runs).toBe(8);
+    const human = await cli(['stats', '--days', '3650', '--agent', 'writer']);
+    expect(human.stdout).toMatch(/^ {2}runs {7}8 /m);
+    expect(human.stdout).toMatch(/^ {2}fail rate {2}33\.3%$/m);
+
+    const metrics = await cli(['metrics', '--agent', 'writer', '--days', '366']);
+    expect(metrics.code).toBe(0);
+    expect(metrics.stdout).toMatch(/^2026-02-01\s+8\s+33\.3%/m);
+    expect(metrics.stdout).toMatch(/^ {2}runs {7}[▁▂▃▄▅▆▇█]+$/m);
+    const needsAgent = await cli(['metrics']);
+    expect(needsAgent.code).toBe(2);
+    expect(needsAgent.stderr).toBe("runlog: required option '--agent <id>' not specified\n");
+  });
+
+  it('cancels a queued run and retries a finished one', async () => {
+    const res = await fetch(`${server.url}/api/v1/agents/writer/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'c-to-cancel' }),
+    });
+    expect(res.status).toBe(202);
+    const cancel = await cli(['runs', 'cancel', 'c-to-cancel']);
+    expect(cancel).toMatchObject({ code: 0, stdout: 'run c-to-cancel cancelled\n' });
+    const again = await cli(['runs', 'cancel', 'c-to-cancel']);
+    expect(again.code).toBe(1);
+    expect(again.stderr.split('\n')).toHaveLength(2);
+
+    const retry = JSON.parse((await cli(['runs', 'retry', 'c-run-1', '--json'])).stdout) as {
+      retry_of: string;
+      attempt: number;
+      status: string;
+    };
+    expect(retry).toMatchObject({ retry_of: 'c-run-1', attempt: 2, status: 'queued' });
+  });
+
+  it('shows a run that starts and ends while runs tail watches', async () => {
+    const stop = new AbortController();
+    const c = capture(env, stop.signal);
+    const done = run(['runs', 'tail', '--agent', 'tail-agent'], c.io);
+    await until(() => c.stderr().includes('watching'), 'the subscription');
+    await ingest([{ type: 'run.start', run: { id: 'c-tailed', agent_id: 'tail-agent' } }]);
+    await ingest([{ type: 'run.start', run: { id: 'c-other', agent_id: 'writer' } }]);
+    await ingest([{ type: 'run.end', run: { id: 'c-tailed', status: 'succeeded' } }]);
+    await until(() => /c-tailed\s+tail-agent\s+succeeded/.test(c.stdout()), 'the end');
+    stop.abort();
+    expect(await done).toBe(0);
+    const lines = c.stdout().trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d {2}c-tailed {2}tail-agent {2}running /);
+    expect(c.stdout()).not.toContain('c-other');
+  });
+
+  it('reports a bad key, a missing server, bad flags and bad dates in one line', async () => {
+    const badKey = await cli(['runs', 'list'], { RUNLOG_API_KEY: 'rl_wrong' });
+    expect(badKey).toMatchObject({
+      code: 1,
+      stderr: 'runlog: the API key was refused (check --api-key or RUNLOG_API_KEY)\n',
+    });
+    const tailBadKey = await cli(['runs', 'tail'], { RUNLOG_API_KEY: 'rl_wrong' });
+    expect(tailBadKey.code).toBe(1);
+    expect(tailBadKey.stderr).toContain('the API key was refused');
+    const port = await freePort();
+    const down = await cli(['agents', 'list', '--url', `http://127.0.0.1:${port}`]);
+    expect(down).toMatchObject({
+      code: 1,
+      stderr: `runlog: cannot reach the Runlog server at http://127.0.0.1:${port} (is it running? set --url or RUNLOG_URL)\n`,
+    });
+    const missing = await cli(['runs', 'show', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^runlog: .*not found\n$/);
+    const flag = await cli(['runs', 'list', '--colour']);
+    expect(flag).toMatchObject({ code: 2, stderr: "runlog: unknown option '--colour'\n" });
+    const date = await cli(['runs', 'list', '--since', 'last tuesday']);
+    expect(date.code).toBe(2);
+    expect(date.stderr.split('\n')).toHaveLength(2);
+    expect(date.stderr).toContain('--since must be a span like 24h or 7d');
+    const status = await cli(['runs', 'list', '--status', 'done']);
+    expect(status.code).toBe(2);
+    const help = await cli(['runs', 'show', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: runlog runs show [options] <id>');
+  });
+
+  it('creates, lists and revokes keys; a created key works against the server', async () => {
+    const created = JSON.parse(
+      (await cli(['keys', 'create', '--scope', 'read', '--name', 'ci', '--json'])).stdout,
+    ) as { id: string; key: string; scope: string };
+    expect(created.scope).toBe('read');
+    const withKey = await cli(['runs', 'list', '--json', '--api-key', created.key]);
+    expect(withKey.code).toBe(0);
+    const denied = await cli(['runs', 'retry', 'c-run-2', '--api-key', created.key]);
+    expect(denied.code).toBe(1);
+    const list = await cli(['keys', 'list']);
+    expect(list.stdout).toMatch(
+      new RegExp(`^${created.id}\\s+\\S+\\s+read\\s+ci\\s.*active$`, 'm'),
+    );
+    expect((await cli(['keys', 'revoke', created.id])).code).toBe(0);
+    expect((await cli(['keys', 'list'])).stdout).toMatch(
+      new RegExp(`^${created.id}\\s.*revoked$`, 'm'),
+    );
+    const again = await cli(['keys', 'revoke', 'no-such-key']);
+    expect(again).toMatchObject({
+      code: 1,
+      stderr: 'runlog: no key no-such-key in project default\n',
+    });
+    expect((await cli(['keys', 'create', '--scope', 'root'])).code).toBe(2);
+  });
+
+  it('exports and imports through the CLI: the re-export is identical, bad lines are numbered', async () => {
+    const first = join(dir, `first-${dialect}.jsonl`);
+    const exported = await cli(['export', '-o', first, '--json']);
+    expect(exported.code).toBe(0);
+    const summary = JSON.parse(exported.stdout) as { runs: number; steps: number };
+    expect(summary.runs).toBeGreaterThanOrEqual(12);
+    const copy = join(dir, `copy-${dialect}.db`);
+    const imported = await cli(['import', first, '--db', copy]);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(new RegExp(`^imported ${summary.runs} runs \\(`));
+    const second = join(dir, `second-${dialect}.jsonl`);
+    expect((await cli(['export', '--db', copy, '-o', second])).code).toBe(0);
+    expect(readFileSync(second, 'utf8')).toBe(readFileSync(first, 'utf8'));
+
+    const csv = await cli(['export', '--format', 'csv', '--agent', 'bug-triager']);
+    expect(csv.stdout.split('\n')[1]).toMatch(/^c-run-0,default,bug-triager,succeeded,/);
+
+    const bad = join(dir, `bad-${dialect}.jsonl`);
+    const lines = readFileSync(first, 'utf8').split('\n');
+    writeFileSync(bad, [lines[0], '{"id": 5}', lines[1]].join('\n'));
+    const partial = await cli(['import', bad, '--db', join(dir, `partial-${dialect}.db`)]);
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toContain(`runlog: ${bad}:2: id: `);
+    expect(partial.stdout).toMatch(/^imported 2 runs .*; 1 lines rejected$/m);
+  });
+
+  it('cleans up old runs while ingestion goes on, losing no recent run', async () => {
+    const dry = JSON.parse(
+      (await cli(['cleanup', '--days', '30', '--dry-run', '--json'])).stdout,
+    ) as {
+      deleted_runs: number;
+    };
+    expect(dry.deleted_runs).toBe(10);
+    const live = Array.from({ length: 25 }, (_, i) => `c-live-${i}`);
+    const ingesting = (async () => {
+      for (const id of live)
+        await ingest([
+          { type: 'run.start', run: { id, agent_id: 'writer' } },
+          { type: 'run.end', run: { id, status: 'succeeded' } },
+        ]);
+    })();
+    const [cleanup] = await Promise.all([
+      cli(['cleanup', '--days', '30', '--batch-size', '1']),
+      ingesting,
+    ]);
+    expect(cleanup.code).toBe(0);
+    expect(cleanup.stdout).toMatch(/^deleted 10 runs and 20 steps that ended before /);
+    const left = JSON.parse((await cli(['runs', 'list', '--limit', '500', '--json'])).stdout) as {
+      runs: { id: string }[];
+    };
+    const ids = left.runs.map((r) => r.id);
+    for (const id of live) expect(ids).toContain(id);
+    expect(ids).not.toContain('c-run-0');
+    expect(ids).toContain('c-run-11');
+  });
+});
