@@ -1,2 +1,13 @@
-// The Runlog SDK is being built (issue: The Runlog SDK and the control plane).
-export {};
+export { Runlog, DEFAULT_URL, type RunlogOptions, type RunOptions } from './runlog.js';
+export {
+  RunContext,
+  StepHandle,
+  currentRun,
+  type LlmCall,
+  type StepOptions,
+  type StepUpdate,
+} from './run.js';
+export { Worker, type WorkerOptions, type AgentHandler } from './worker.js';
+export { RunsClient, AgentsClient, type RunListParams } from './client.js';
+export type { HeartbeatResponse } from './heartbeat.js';
+export { RunlogError, RunlogApiError, RunlogConnectionError, RunCancelledError } from './errors.js';

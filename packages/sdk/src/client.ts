@@ -1,0 +1,91 @@
+import type {
+  AgentSummary,
+  EnqueueRunBody,
+  Run,
+  RunList,
+  RunStatus,
+  RunTrigger,
+  RunWithSteps,
+  Step,
+} from '@runlog/core';
+import type { HttpClient } from './http.js';
+
+export interface RunListParams {
+  agent_id?: string | string[];
+  status?: RunStatus | RunStatus[];
+  trigger?: RunTrigger | RunTrigger[];
+  source?: string;
+  user_id?: string;
+  thread_id?: string;
+  tag?: string;
+  from?: string | number | Date;
+  to?: string | number | Date;
+  q?: string;
+  limit?: number;
+  cursor?: string;
+  offset?: number;
+}
+
+function queryString(params: RunListParams): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params) as [string, unknown][]) {
+    if (v === undefined || v === null) continue;
+    if (Array.isArray(v)) q.set(k, v.join(','));
+    else if (v instanceof Date) q.set(k, v.toISOString());
+    else q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+const enc = encodeURIComponent;
+
+/** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `cancel`, `retry`. */
+export class RunsClient {
+  constructor(private readonly http: HttpClient) {}
+
+  /** @example const { runs } = await runlog.runs.list({ agent_id: 'bug-triager', status: 'failed' }) */
+  async list(params: RunListParams = {}): Promise<RunList> {
+    return (await this.http.request<RunList>('GET', `/api/v1/runs${queryString(params)}`)).body!;
+  }
+
+  get(id: string): Promise<Run>;
+  get(id: string, options: { include: 'steps' }): Promise<RunWithSteps>;
+  async get(id: string, options?: { include: 'steps' }): Promise<Run | RunWithSteps> {
+    const q = options?.include ? '?include=steps' : '';
+    return (await this.http.request<Run>('GET', `/api/v1/runs/${enc(id)}${q}`)).body!;
+  }
+
+  async steps(id: string): Promise<Step[]> {
+    const body = (
+      await this.http.request<{ steps: Step[] }>('GET', `/api/v1/runs/${enc(id)}/steps`)
+    ).body!;
+    return body.steps;
+  }
+
+  /** Queues a run for a worker (`POST /agents/:agent_id/runs`). */
+  async enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
+    return (await this.http.request<Run>('POST', `/api/v1/agents/${enc(agentId)}/runs`, body))
+      .body!;
+  }
+
+  /** Stop: cancels a queued run at once, asks a running one's worker to stop. */
+  async cancel(id: string): Promise<Run> {
+    return (await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/cancel`, {})).body!;
+  }
+
+  /** Queues a new run of the same agent and input, linked by `retry_of`. */
+  async retry(id: string): Promise<Run> {
+    return (await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/retry`, {})).body!;
+  }
+}
+
+/** The agents API: `runlog.agents.list()`. */
+export class AgentsClient {
+  constructor(private readonly http: HttpClient) {}
+
+  async list(): Promise<AgentSummary[]> {
+    return (await this.http.request<{ agents: AgentSummary[] }>('GET', '/api/v1/agents')).body!
+      .agents;
+  }
+}

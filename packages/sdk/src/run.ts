@@ -1,0 +1,235 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { newId, type Run, type RunError, type RunFields, type StepFields } from '@runlog/core';
+import type { Transport } from './transport.js';
+
+/** What the agent's code may add to a step while it runs. */
+export interface StepUpdate {
+  output?: unknown;
+  model?: string;
+  provider?: string;
+  input_tokens?: number;
+  output_tokens?: number;
+  cached_input_tokens?: number;
+  reasoning_tokens?: number;
+  /** Overrides the cost the server computes from tokens and model. */
+  cost_usd?: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface StepOptions extends Omit<StepUpdate, 'output'> {
+  input?: unknown;
+  /** Give an id to make the step's recording idempotent across retries of your code. */
+  id?: string;
+}
+
+/** An LLM call: what was asked, of which model, and (for a finished call) what came back. */
+export interface LlmCall extends StepUpdate {
+  /** The step's name; the model when omitted. */
+  name?: string;
+  model: string;
+  provider?: string;
+  /** The prompt (chat messages or text); recorded as the step's input. */
+  messages?: unknown;
+  input?: unknown;
+  /** When recording a call that already happened: its times (epoch ms). */
+  started_at?: number;
+  ended_at?: number;
+}
+
+/** The step being recorded, handed to the step's function. */
+export class StepHandle {
+  /** @internal */
+  fields: StepUpdate = {};
+  /** @internal */
+  outputSet = false;
+  constructor(
+    readonly id: string,
+    readonly runId: string,
+  ) {}
+
+  /**
+   * Adds to the step: its output (otherwise the function's return value), tokens, cost, metadata.
+   * @example step.set({ input_tokens: 812, output_tokens: 95 })
+   */
+  set(update: StepUpdate): this {
+    if ('output' in update) this.outputSet = true;
+    if (update.metadata && this.fields.metadata)
+      update = { ...update, metadata: { ...this.fields.metadata, ...update.metadata } };
+    Object.assign(this.fields, update);
+    return this;
+  }
+}
+
+interface Frame {
+  run: RunContext;
+  stepId: string | null;
+}
+
+const storage = new AsyncLocalStorage<Frame>();
+
+/** The run the calling code runs in (inside `runlog.run` or a worker's handler), if any. */
+export function currentRun(): RunContext | undefined {
+  return storage.getStore()?.run;
+}
+
+/** @internal Runs `fn` with `run` as the current run. */
+export function withRun<T>(run: RunContext, fn: () => T): T {
+  return storage.run({ run, stepId: null }, fn);
+}
+
+/** An error as the API stores it: message, type and stack. */
+export function toRunError(err: unknown): RunError {
+  if (err instanceof Error) {
+    return {
+      message: err.message || err.name,
+      type: err.name,
+      ...(err.stack ? { stack: err.stack } : {}),
+    };
+  }
+  return { message: typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)) };
+}
+
+function stepKey(runId: string, stepId: string): string {
+  return `s\u0000${runId}\u0000${stepId}`;
+}
+
+/**
+ * The `run` object handed to your function: record steps, react to Stop.
+ * Steps nest by themselves: a step started inside another step's function is its child.
+ */
+export class RunContext {
+  private seq = 0;
+  private readonly controller = new AbortController();
+
+  /** @internal */
+  constructor(
+    /** The run's id. */
+    readonly id: string,
+    readonly agentId: string,
+    /** The run's input (for a queued run, what it was queued with). */
+    readonly input: unknown,
+    private readonly transport: Transport,
+    /** For a run claimed by a worker: the run as the server handed it out. */
+    readonly info: Run | undefined = undefined,
+  ) {}
+
+  /** Fires when someone presses Stop (or the run ended on the server); pass it to fetch, LLM clients... */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** @internal */
+  abort(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /**
+   * Records `fn` as a step of this run: its start, end, output (the return value) or error.
+   * @example const hits = await run.step('retrieval', 'search-docs', () => search(q), { input: { q } })
+   */
+  async step<T>(
+    type: string,
+    name: string,
+    fn: (step: StepHandle) => T | Promise<T>,
+    options: StepOptions = {},
+  ): Promise<T> {
+    const frame = storage.getStore();
+    const parent = frame && frame.run === this ? frame.stepId : null;
+    const { input, id = newId(), ...rest } = options;
+    const handle = new StepHandle(id, this.id);
+    const key = stepKey(this.id, id);
+    const start: StepFields = {
+      ...rest,
+      id,
+      run_id: this.id,
+      parent_step_id: parent,
+      seq: this.seq++,
+      type,
+      name,
+      started_at: Date.now(),
+    };
+    if (input !== undefined) start.input = input;
+    this.transport.push({ type: 'step.start', step: start }, key);
+    let result: T;
+    try {
+      result = await storage.run({ run: this, stepId: id }, () => fn(handle));
+    } catch (err) {
+      this.transport.pushEnd(key, {
+        type: 'step.end',
+        step: {
+          ...handle.fields,
+          id,
+          run_id: this.id,
+          status: 'failed',
+          error: toRunError(err),
+          ended_at: Date.now(),
+        },
+      });
+      throw err;
+    }
+    const end: StepFields = {
+      ...handle.fields,
+      id,
+      run_id: this.id,
+      status: 'succeeded',
+      ended_at: Date.now(),
+    };
+    if (!handle.outputSet && result !== undefined) end.output = result;
+    this.transport.pushEnd(key, { type: 'step.end', step: end });
+    return result;
+  }
+
+  /**
+   * Records an LLM call. With `fn`, times and records the call (set tokens with `step.set`);
+   * without, records a call that already happened from the fields given.
+   * @example
+   * const reply = await run.llm({ model: 'gpt-4o-mini', messages }, async (step) => {
+   *   const r = await client.chat(messages);
+   *   step.set({ input_tokens: r.usage.prompt_tokens, output_tokens: r.usage.completion_tokens });
+   *   return r.text;
+   * });
+   */
+  llm(call: LlmCall): Promise<void>;
+  llm<T>(call: LlmCall, fn: (step: StepHandle) => T | Promise<T>): Promise<T>;
+  async llm<T>(call: LlmCall, fn?: (step: StepHandle) => T | Promise<T>): Promise<T | void> {
+    const { name, messages, input, started_at, ended_at, output, ...rest } = call;
+    const options: StepOptions = { ...rest, input: input ?? messages };
+    if (fn) return this.step('llm', name ?? call.model, fn, options);
+    const frame = storage.getStore();
+    const id = newId();
+    const now = Date.now();
+    this.transport.push({
+      type: 'step.end',
+      step: {
+        ...rest,
+        id,
+        run_id: this.id,
+        parent_step_id: frame && frame.run === this ? frame.stepId : null,
+        seq: this.seq++,
+        type: 'llm',
+        name: name ?? call.model,
+        status: 'succeeded',
+        started_at: started_at ?? now,
+        ended_at: ended_at ?? now,
+        ...(options.input !== undefined ? { input: options.input } : {}),
+        ...(output !== undefined ? { output } : {}),
+      },
+    });
+  }
+
+  /**
+   * Records a tool call: `args` as input, the result as output.
+   * @example const issue = await run.tool('github.get_issue', { number: 42 }, (a) => gh.issue(a.number))
+   */
+  tool<A, T>(name: string, args: A, fn: (args: A, step: StepHandle) => T | Promise<T>): Promise<T> {
+    return this.step('tool', name, (step) => fn(args, step), { input: args });
+  }
+
+  /**
+   * Adds to the run while it runs: metadata, tags, model, output so far.
+   * @example run.update({ metadata: { pr_title: 'Fix login' } })
+   */
+  update(fields: Omit<RunFields, 'id' | 'agent_id' | 'status'>): void {
+    this.transport.push({ type: 'run.update', run: { ...fields, id: this.id } });
+  }
+}

@@ -1,0 +1,247 @@
+import { newId, type RunFields, type RunTrigger } from '@runlog/core';
+import { AgentsClient, RunsClient } from './client.js';
+import { RunCancelledError } from './errors.js';
+import { startHeartbeat } from './heartbeat.js';
+import { HttpClient } from './http.js';
+import { RunContext, currentRun, toRunError, withRun } from './run.js';
+import { Transport } from './transport.js';
+import { Worker, type WorkerOptions } from './worker.js';
+
+export const DEFAULT_URL = 'http://127.0.0.1:4680';
+
+export interface RunlogOptions {
+  /** The server; default `RUNLOG_URL` or http://127.0.0.1:4680. */
+  url?: string;
+  /** An API key with `write` scope; default `RUNLOG_API_KEY`. */
+  apiKey?: string;
+  /** Send when this many events wait (default 100). */
+  batchSize?: number;
+  /** Send waiting events at least this often, ms (default 250). */
+  flushIntervalMs?: number;
+  /** Most events kept in memory; the oldest are dropped past it unless spooling (default 10,000). */
+  maxQueue?: number;
+  /** A directory where unsent events are kept, so outages and restarts lose nothing. */
+  spoolDir?: string;
+  /** Where recording problems go; they never reach your agent's code. Default: a console warning. */
+  onError?: (err: Error) => void;
+  /** How often an open run heartbeats (and learns about Stop), ms (default 5000). */
+  heartbeatIntervalMs?: number;
+  /** Timeout of one API request, ms (default 10,000). */
+  requestTimeoutMs?: number;
+  /** Flush on SIGTERM/SIGINT and let workers drain before the process exits (default true). */
+  handleSignals?: boolean;
+}
+
+export interface RunOptions {
+  /** Give an id to make recording idempotent (e.g. your job id); default a new UUIDv7. */
+  id?: string;
+  input?: unknown;
+  trigger?: RunTrigger;
+  source?: string;
+  triggeredBy?: string;
+  threadId?: string;
+  userId?: string;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
+  /** Default: the run this one is called inside, if any. */
+  parentRunId?: string;
+}
+
+const instances = new Set<Runlog>();
+let hooksInstalled = false;
+
+function installProcessHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('beforeExit', () => {
+    for (const r of instances) r.beforeExit();
+  });
+}
+
+let signalsInstalled = false;
+function installSignalHandlers(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  const handler = (signal: NodeJS.Signals) => {
+    const targets = [...instances].filter((r) => r.handlesSignals);
+    void Promise.allSettled(targets.map((r) => r.shutdown())).then(() => {
+      process.removeListener('SIGTERM', handler);
+      process.removeListener('SIGINT', handler);
+      signalsInstalled = false;
+      // nobody else handles it: let the signal do what it would have done without us
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+/**
+ * The Runlog client: records runs and steps, runs workers, reads the API.
+ * @example
+ * const runlog = new Runlog();
+ * const verdict = await runlog.run('bug-triager', async (run) => {
+ *   const issue = await run.tool('get_issue', { n: 42 }, (a) => fetchIssue(a.n));
+ *   return run.llm({ model: 'gpt-4o-mini', messages: [issue] }, () => callModel(issue));
+ * }, { input: { n: 42 } });
+ */
+export class Runlog {
+  readonly runs: RunsClient;
+  readonly agents: AgentsClient;
+  /** @internal */
+  readonly handlesSignals: boolean;
+  private readonly http: HttpClient;
+  private readonly transport: Transport;
+  private readonly onError: (err: Error) => void;
+  private readonly heartbeatMs: number;
+  private readonly workers = new Set<Worker>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: RunlogOptions = {}) {
+    const url = (options.url ?? process.env.RUNLOG_URL ?? DEFAULT_URL).replace(/\/+$/, '');
+    this.onError =
+      options.onError ??
+      ((err) => {
+        console.warn(`[runlog] ${err.message}`);
+      });
+    const report = this.onError;
+    // a failing onError must not break the agent either
+    const safeOnError = (err: Error) => {
+      try {
+        report(err);
+      } catch {
+        /* ignored */
+      }
+    };
+    this.http = new HttpClient({
+      baseUrl: url,
+      apiKey: options.apiKey ?? process.env.RUNLOG_API_KEY,
+      timeoutMs: options.requestTimeoutMs ?? 10_000,
+    });
+    this.transport = new Transport(this.http, {
+      batchSize: options.batchSize ?? 100,
+      flushIntervalMs: options.flushIntervalMs ?? 250,
+      maxQueue: options.maxQueue ?? 10_000,
+      spoolDir: options.spoolDir,
+      onError: safeOnError,
+    });
+    this.heartbeatMs = options.heartbeatIntervalMs ?? 5_000;
+    this.handlesSignals = options.handleSignals ?? true;
+    this.runs = new RunsClient(this.http);
+    this.agents = new AgentsClient(this.http);
+    instances.add(this);
+    installProcessHooks();
+    if (this.handlesSignals) installSignalHandlers();
+  }
+
+  /** The server this client talks to. */
+  get url(): string {
+    return this.http.options.baseUrl;
+  }
+
+  /** Events recorded but not yet acknowledged by the server. */
+  get pending(): number {
+    return this.transport.pending;
+  }
+
+  /**
+   * Records `fn` as a run of `agentId`: start, end, output (the return value), error (what it
+   * throws, rethrown to you) and duration. Recording never throws into your code.
+   */
+  async run<T>(
+    agentId: string,
+    fn: (run: RunContext) => T | Promise<T>,
+    options: RunOptions = {},
+  ): Promise<T> {
+    const id = options.id ?? newId();
+    const parent = options.parentRunId ?? currentRun()?.id;
+    const start: RunFields = {
+      id,
+      agent_id: agentId,
+      started_at: Date.now(),
+      ...(options.trigger !== undefined ? { trigger: options.trigger } : {}),
+      ...(options.source !== undefined ? { source: options.source } : {}),
+      ...(options.triggeredBy !== undefined ? { triggered_by: options.triggeredBy } : {}),
+      ...(options.threadId !== undefined ? { thread_id: options.threadId } : {}),
+      ...(options.userId !== undefined ? { user_id: options.userId } : {}),
+      ...(options.tags !== undefined ? { tags: options.tags } : {}),
+      ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
+      ...(options.input !== undefined ? { input: options.input } : {}),
+      ...(parent !== undefined ? { parent_run_id: parent } : {}),
+    };
+    const key = `r\u0000${id}`;
+    this.transport.push({ type: 'run.start', run: start }, key);
+    const run = new RunContext(id, agentId, options.input, this.transport);
+    const stopBeat = startHeartbeat(this.http, run, {
+      intervalMs: this.heartbeatMs,
+      missingIsGone: false,
+      onError: this.onError,
+    });
+    try {
+      const output = await withRun(run, () => fn(run));
+      this.transport.pushEnd(key, {
+        type: 'run.end',
+        run: {
+          id,
+          ...(output !== undefined ? { output } : {}),
+          ...this.endStatus(run, 'succeeded'),
+          ended_at: Date.now(),
+        },
+      });
+      return output;
+    } catch (err) {
+      this.transport.pushEnd(key, {
+        type: 'run.end',
+        run: {
+          id,
+          error: toRunError(err),
+          ...this.endStatus(run, 'failed'),
+          ended_at: Date.now(),
+        },
+      });
+      throw err;
+    } finally {
+      stopBeat();
+    }
+  }
+
+  private endStatus(run: RunContext, otherwise: 'succeeded' | 'failed') {
+    return {
+      status: run.signal.reason instanceof RunCancelledError ? ('cancelled' as const) : otherwise,
+    };
+  }
+
+  /**
+   * Starts a worker that executes queued runs of the given agents.
+   * @example runlog.worker({ agents: { 'bug-triager': async (run) => triage(run.input) }, concurrency: 4 })
+   */
+  worker(options: WorkerOptions): Worker {
+    const worker = new Worker(this.http, this.transport, options, this.onError, (w) =>
+      this.workers.delete(w),
+    );
+    this.workers.add(worker);
+    return worker;
+  }
+
+  /** Sends everything recorded so far; `false` when `timeoutMs` passed first. */
+  flush(timeoutMs?: number): Promise<boolean> {
+    return this.transport.flush(timeoutMs);
+  }
+
+  /** Stops workers (draining them), flushes, and stops recording. */
+  shutdown(timeoutMs = 5_000): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.workers].map((w) => w.stop()));
+      await this.transport.close(timeoutMs);
+      instances.delete(this);
+    })();
+    return this.closing;
+  }
+
+  /** @internal */
+  beforeExit(): void {
+    if (this.transport.pending > 0) {
+      this.transport.beforeExit();
+    }
+  }
+}
