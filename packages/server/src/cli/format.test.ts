@@ -48,6 +48,7 @@ describe('CLI formatting', () => {
       ],
       colour,
     );
+    // eslint-disable-next-line no-control-regex -- stripping ANSI escapes is the point
     const plain = text.replace(/\u001b\[[0-9;]*m/g, '');
     expect(plain).toBe('NAME      N\nfailed    5\nok      123\n');
     expect(text).toContain('\u001b[31mfailed\u001b[39m');
