@@ -3,7 +3,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Run, Step } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../test/harness.js';
+import pg from 'pg';
 import { startServer } from '../server.js';
+import { channelName } from './pg-bridge.js';
 import { realtimeServer } from './realtime.routes.js';
 import type { RealtimeServer } from './ws-server.js';
 
@@ -506,17 +508,10 @@ describeEachDb('realtime across server instances', (dialect) => {
     return;
   }
   let a: TestServer;
-  let b: Awaited<ReturnType<typeof startTestServer>> | undefined;
+  let b: TestServer | undefined;
 
   beforeAll(async () => {
     a = await startTestServer(dialect);
-  });
-  afterAll(async () => {
-    await b?.close();
-    await a?.close();
-  });
-
-  it('delivers a run ingested through instance A to a subscriber on instance B', async () => {
     // the second instance opens the first one's database URL: the same schema
     const running = await startServer({
       db: a.dbUrl,
@@ -527,7 +522,14 @@ describeEachDb('realtime across server instances', (dialect) => {
       logLevel: 'silent',
     });
     b = { ...running, adminKey: a.adminKey, dbUrl: a.dbUrl, drop: async () => {} };
-    const c = await connect(b, { key: a.adminKey });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it('delivers a run ingested through instance A to a subscriber on instance B', async () => {
+    const c = await connect(b!, { key: a.adminKey });
     const agent = uid('bridged');
     const runId = uid('run');
     await c.subscribe([`agent:${agent}`, `run:${runId}`]);
@@ -564,5 +566,37 @@ describeEachDb('realtime across server instances', (dialect) => {
     ).toHaveLength(1);
     onA.close();
     c.close();
+  });
+
+  it('listens again after its LISTEN connection is killed', async () => {
+    const channel = channelName(a.ctx.db.pgSchema);
+    const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
+    await admin.connect();
+    try {
+      const listeners = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            'SELECT pid FROM pg_stat_activity WHERE query = $1 ORDER BY pid',
+            [`LISTEN "${channel}"`],
+          )
+        ).rows.map((r) => r.pid);
+      const before = await listeners();
+      expect(before).toHaveLength(2); // instance A and instance B
+      await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+      await until(async () => {
+        const now = await listeners();
+        return now.length === 2 && now.every((pid) => !before.includes(pid));
+      }, 'both instances to listen again');
+
+      const c = await connect(b!, { key: a.adminKey });
+      const runId = uid('run');
+      await c.subscribe([`run:${runId}`]);
+      await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: 'after-reconnect' } }]);
+      const got = await c.next((m) => m.type === 'run_update');
+      expect(runOf(got).id).toBe(runId);
+      c.close();
+    } finally {
+      await admin.end();
+    }
   });
 });
