@@ -145,6 +145,20 @@ export interface DurationHistogramTable {
   runs: number;
 }
 
+/** `run_rollups` per agent and day (`day` is the UTC day start). */
+export interface RunRollupDailyTable extends Omit<RunRollupTable, 'hour'> {
+  day: number;
+}
+/** `run_rollups` for all agents of a project, per hour. */
+export type ProjectRollupTable = Omit<RunRollupTable, 'agent_id'>;
+/** `run_rollups` for all agents of a project, per day. */
+export type ProjectRollupDailyTable = Omit<RunRollupDailyTable, 'agent_id'>;
+export interface DurationHistogramDailyTable extends Omit<DurationHistogramTable, 'hour'> {
+  day: number;
+}
+export type ProjectDurationHistogramTable = Omit<DurationHistogramTable, 'agent_id'>;
+export type ProjectDurationHistogramDailyTable = Omit<DurationHistogramDailyTable, 'agent_id'>;
+
 export interface ModelPriceTable {
   project_id: string;
   model: string;
@@ -172,6 +186,12 @@ export interface Database {
   steps: StepTable;
   run_rollups: RunRollupTable;
   duration_histogram: DurationHistogramTable;
+  run_rollups_daily: RunRollupDailyTable;
+  project_rollups: ProjectRollupTable;
+  project_rollups_daily: ProjectRollupDailyTable;
+  duration_histogram_daily: DurationHistogramDailyTable;
+  project_duration_histogram: ProjectDurationHistogramTable;
+  project_duration_histogram_daily: ProjectDurationHistogramDailyTable;
   model_prices: ModelPriceTable;
   schedule_slots: ScheduleSlotTable;
 }

@@ -1,5 +1,5 @@
 import { isTerminalStatus, type RunStatus } from '@runlog/core';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database, RunRow } from '../db/schema.js';
 
 export const HOUR_MS = 3_600_000;
@@ -116,60 +116,127 @@ export class RollupDeltas {
     }
   }
 
-  /** Writes the accumulated deltas inside the caller's transaction. */
+  /**
+   * Writes the accumulated deltas inside the caller's transaction, to every grain: per
+   * agent and hour, per agent and day, per project and hour, per project and day.
+   */
   async flush(trx: Kysely<Database>): Promise<void> {
-    const rollups = [...this.rollups.values()].filter(
-      (d) =>
-        d.runs !== 0 ||
-        d.duration_count !== 0 ||
-        d.duration_sum !== 0 ||
-        d.input_tokens !== 0 ||
-        d.output_tokens !== 0 ||
-        d.cost_nanos !== 0,
-    );
-    const histogram = [...this.histogram.values()].filter((h) => h.runs !== 0);
+    const rollups = [...this.rollups.values()];
+    const histogram = [...this.histogram.values()];
     this.rollups.clear();
     this.histogram.clear();
-    // a stable order keeps concurrent writers on PostgreSQL from deadlocking on these rows
-    rollups.sort(
-      (a, b) =>
-        cmp(a.agent_id, b.agent_id) ||
-        a.hour - b.hour ||
-        cmp(a.status, b.status) ||
-        cmp(a.trigger, b.trigger),
-    );
-    histogram.sort((a, b) => cmp(a.agent_id, b.agent_id) || a.hour - b.hour || a.bin - b.bin);
-    for (let i = 0; i < rollups.length; i += 500) {
-      await trx
-        .insertInto('run_rollups')
-        .values(rollups.slice(i, i + 500))
-        .onConflict((oc) =>
-          oc.columns(['project_id', 'agent_id', 'hour', 'status', 'trigger']).doUpdateSet((eb) => ({
-            runs: eb('run_rollups.runs', '+', eb.ref('excluded.runs')),
-            duration_count: eb(
-              'run_rollups.duration_count',
-              '+',
-              eb.ref('excluded.duration_count'),
-            ),
-            duration_sum: eb('run_rollups.duration_sum', '+', eb.ref('excluded.duration_sum')),
-            input_tokens: eb('run_rollups.input_tokens', '+', eb.ref('excluded.input_tokens')),
-            output_tokens: eb('run_rollups.output_tokens', '+', eb.ref('excluded.output_tokens')),
-            cost_nanos: eb('run_rollups.cost_nanos', '+', eb.ref('excluded.cost_nanos')),
-          })),
-        )
-        .execute();
+    for (const grain of GRAINS) {
+      const rows = aggregate(rollups, grain, METRICS).filter((r) =>
+        METRICS.some((m) => r[m] !== 0),
+      );
+      await addRows(trx, grain.rollups, rows, [...grain.keys, 'status', 'trigger'], METRICS);
+      const bins = aggregate(histogram, grain, ['runs']).filter((r) => r.runs !== 0);
+      await addRows(trx, grain.histogram, bins, [...grain.keys, 'bin'], ['runs']);
     }
-    for (let i = 0; i < histogram.length; i += 500) {
-      await trx
-        .insertInto('duration_histogram')
-        .values(histogram.slice(i, i + 500))
-        .onConflict((oc) =>
-          oc.columns(['project_id', 'agent_id', 'hour', 'bin']).doUpdateSet((eb) => ({
-            runs: eb('duration_histogram.runs', '+', eb.ref('excluded.runs')),
-          })),
-        )
-        .execute();
+  }
+}
+
+const METRICS = [
+  'runs',
+  'duration_count',
+  'duration_sum',
+  'input_tokens',
+  'output_tokens',
+  'cost_nanos',
+] as const;
+
+interface Grain {
+  rollups: keyof Database;
+  histogram: keyof Database;
+  /** Key columns before status/trigger (rollups) or bin (histogram). */
+  keys: string[];
+  day: boolean;
+  agent: boolean;
+}
+
+const GRAINS: Grain[] = [
+  {
+    rollups: 'run_rollups',
+    histogram: 'duration_histogram',
+    keys: ['project_id', 'agent_id', 'hour'],
+    day: false,
+    agent: true,
+  },
+  {
+    rollups: 'run_rollups_daily',
+    histogram: 'duration_histogram_daily',
+    keys: ['project_id', 'day', 'agent_id'],
+    day: true,
+    agent: true,
+  },
+  {
+    rollups: 'project_rollups',
+    histogram: 'project_duration_histogram',
+    keys: ['project_id', 'hour'],
+    day: false,
+    agent: false,
+  },
+  {
+    rollups: 'project_rollups_daily',
+    histogram: 'project_duration_histogram_daily',
+    keys: ['project_id', 'day'],
+    day: true,
+    agent: false,
+  },
+];
+
+type Delta = Record<string, string | number>;
+
+/** Sums hourly per-agent deltas into one grain's rows, in a stable key order. */
+function aggregate(deltas: readonly object[], grain: Grain, metrics: readonly string[]): Delta[] {
+  const out = new Map<string, Delta>();
+  for (const raw of deltas) {
+    const d = raw as Delta;
+    const row: Delta = { project_id: d.project_id! };
+    if (grain.agent) row.agent_id = d.agent_id!;
+    if (grain.day) row.day = Math.floor(Number(d.hour) / DAY_MS) * DAY_MS;
+    else row.hour = d.hour!;
+    for (const extra of ['status', 'trigger', 'bin']) if (extra in d) row[extra] = d[extra]!;
+    const key = Object.values(row).join('\u0000');
+    const acc = out.get(key);
+    if (acc) for (const m of metrics) acc[m] = Number(acc[m]) + Number(d[m]);
+    else {
+      for (const m of metrics) row[m] = Number(d[m]);
+      out.set(key, row);
     }
+  }
+  // a stable order keeps concurrent writers on PostgreSQL from deadlocking on these rows
+  return [...out.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, r]) => r);
+}
+
+/** Upserts rows whose metric columns add to what is stored. */
+async function addRows(
+  trx: Kysely<Database>,
+  table: keyof Database,
+  rows: Delta[],
+  keys: string[],
+  metrics: readonly string[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await trx
+      .insertInto(table)
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one upsert for the eight rollup tables
+      .values(rows.slice(i, i + 500) as any)
+      .onConflict((oc) =>
+        oc
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- key columns differ per table
+          .columns(keys as any)
+          .doUpdateSet(
+            Object.fromEntries(
+              metrics.map((m) => [
+                m,
+                sql`${sql.ref(`${table}.${m}`)} + ${sql.ref(`excluded.${m}`)}`,
+              ]),
+              // eslint-disable-next-line @typescript-eslint/no-explicit-any -- metric columns differ per table
+            ) as any,
+          ),
+      )
+      .execute();
   }
 }
 

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import {
   RUN_STATUSES,
   RUN_TRIGGERS,
@@ -15,6 +15,22 @@ import {
 import type { Db } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { DAY_MS, HOUR_MS, hourOf } from './rollup.js';
+
+interface GrainRow {
+  project_id: string;
+  agent_id: string;
+  hour: number;
+  day: number;
+  status: string;
+  trigger: string;
+  bin: number;
+  runs: number;
+  duration_count: number;
+  duration_sum: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
 
 /** How far back stats reach when `from` is not given. */
 export const DEFAULT_STATS_RANGE_MS = 30 * DAY_MS;
@@ -121,7 +137,7 @@ function invalid(field: string, message: string): AppError {
   return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
 }
 
-/** The hour-aligned range and bucket a stats query covers. */
+/** The bucket-aligned range and bucket a stats query covers. */
 export function statsRange(
   query: StatsQuery,
   now: number,
@@ -129,21 +145,40 @@ export function statsRange(
   const rawTo = query.to ?? now;
   const rawFrom = query.from ?? rawTo - DEFAULT_STATS_RANGE_MS;
   if (rawFrom > rawTo) throw invalid('query.to', 'must not be before from');
-  const from = hourOf(rawFrom);
-  const ceiled = hourOf(rawTo) === rawTo ? rawTo : hourOf(rawTo) + HOUR_MS;
-  const to = Math.max(ceiled, from + HOUR_MS);
-  const bucket = query.bucket ?? (to - from > 2 * DAY_MS ? 'day' : 'hour');
+  const hourFrom = hourOf(rawFrom);
+  const hourTo = Math.max(
+    hourOf(rawTo) === rawTo ? rawTo : hourOf(rawTo) + HOUR_MS,
+    hourFrom + HOUR_MS,
+  );
+  const bucket = query.bucket ?? (hourTo - hourFrom > 2 * DAY_MS ? 'day' : 'hour');
   const bucketMs = bucket === 'day' ? DAY_MS : HOUR_MS;
-  const firstBucket = Math.floor(from / bucketMs) * bucketMs;
-  if ((to - firstBucket) / bucketMs > MAX_SERIES_BUCKETS)
+  // whole buckets: the rollups hold no finer grain
+  const from = Math.floor(rawFrom / bucketMs) * bucketMs;
+  const to = Math.max(Math.ceil(rawTo / bucketMs) * bucketMs, from + bucketMs);
+  if ((to - from) / bucketMs > MAX_SERIES_BUCKETS)
     throw invalid('query.bucket', `the range holds over ${MAX_SERIES_BUCKETS} ${bucket} buckets`);
-  return { from, to, bucket, bucketMs, firstBucket };
+  return { from, to, bucket, bucketMs, firstBucket: from };
 }
 
+/** The rollup tables of one grain: per agent, and for the whole project. */
+const TABLES = {
+  hour: {
+    time: 'hour',
+    agent: { rollups: 'run_rollups', histogram: 'duration_histogram' },
+    project: { rollups: 'project_rollups', histogram: 'project_duration_histogram' },
+  },
+  day: {
+    time: 'day',
+    agent: { rollups: 'run_rollups_daily', histogram: 'duration_histogram_daily' },
+    project: { rollups: 'project_rollups_daily', histogram: 'project_duration_histogram_daily' },
+  },
+} as const;
+
 /**
- * Run analytics read only from `run_rollups` and `duration_histogram` (never `runs`), so
- * the cost follows agents × hours in range, not the number of runs. Hour-granular: `from`
- * is floored and `to` ceiled to the hour.
+ * Run analytics read only from the rollup tables (never `runs`), at the grain of the bucket:
+ * per agent for the per-agent table and agent filters, per project for the all-agents series,
+ * so the cost follows buckets × status/trigger combinations, not the number of runs.
+ * Bucket-granular: `from` is floored and `to` ceiled to whole buckets (UTC).
  */
 export async function computeStats(
   db: Db,
@@ -153,17 +188,18 @@ export async function computeStats(
 ): Promise<StatsResponse> {
   const { from, to, bucket, bucketMs, firstBucket } = statsRange(query, now);
   const agentIds = query.agent_id;
-  const k = db.kysely;
-  const bucketExpr =
-    bucket === 'day' ? sql<number>`hour - (hour % ${sql.lit(DAY_MS)})` : sql<number>`hour`;
+  const grain = TABLES[bucket];
+  // Kysely cannot type a table chosen at run time; every table here has these columns
+  const k = db.kysely as unknown as Kysely<Record<string, GrainRow>>;
+  const time = sql.ref<number>(grain.time);
 
-  const rollups = () => {
+  const rollups = (scope: 'agent' | 'project') => {
     let q = k
-      .selectFrom('run_rollups')
+      .selectFrom(grain[scope].rollups)
       .where('project_id', '=', projectId)
-      .where('hour', '>=', from)
-      .where('hour', '<', to);
-    if (agentIds?.length) q = q.where('agent_id', 'in', agentIds);
+      .where(time, '>=', from)
+      .where(time, '<', to);
+    if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
     return q.select((eb) => [
       eb.fn.sum<number | string>('runs').as('runs'),
       eb.fn.sum<number | string>('duration_count').as('duration_count'),
@@ -173,29 +209,31 @@ export async function computeStats(
       eb.fn.sum<number | string>('cost_nanos').as('cost_nanos'),
     ]);
   };
-  const histogram = () => {
+  const histogram = (scope: 'agent' | 'project') => {
     let q = k
-      .selectFrom('duration_histogram')
+      .selectFrom(grain[scope].histogram)
       .where('project_id', '=', projectId)
-      .where('hour', '>=', from)
-      .where('hour', '<', to);
-    if (agentIds?.length) q = q.where('agent_id', 'in', agentIds);
+      .where(time, '>=', from)
+      .where(time, '<', to);
+    if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
     return q.select((eb) => eb.fn.sum<number | string>('runs').as('runs'));
   };
+  // the series of one or some agents comes from the per-agent tables, of all from the project's
+  const seriesScope = agentIds?.length ? 'agent' : 'project';
 
   const [byAgentRows, byBucketRows, agentBins, bucketBins] = await Promise.all([
-    rollups()
+    rollups('agent')
       .select(['agent_id', 'status', 'trigger'])
       .groupBy(['agent_id', 'status', 'trigger'])
       .execute(),
-    rollups()
-      .select([bucketExpr.as('t'), 'status'])
-      .groupBy([bucketExpr, 'status'])
+    rollups(seriesScope)
+      .select([time.as('t'), 'status'])
+      .groupBy([time, 'status'])
       .execute(),
-    histogram().select(['agent_id', 'bin']).groupBy(['agent_id', 'bin']).execute(),
-    histogram()
-      .select([bucketExpr.as('t'), 'bin'])
-      .groupBy([bucketExpr, 'bin'])
+    histogram('agent').select(['agent_id', 'bin']).groupBy(['agent_id', 'bin']).execute(),
+    histogram(seriesScope)
+      .select([time.as('t'), 'bin'])
+      .groupBy([time, 'bin'])
       .execute(),
   ]);
 

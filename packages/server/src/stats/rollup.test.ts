@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createTestApp, describeEachDb, type TestApp } from '../../test/harness.js';
+import { cancelRun, deleteRun, enqueueRun, retryRun } from '../control/control.service.js';
+import { DAY_MS, HOUR_MS, binValue, durationBin } from './rollup.js';
+
+const T0 = Date.parse('2026-04-10T22:30:00.000Z');
+
+describeEachDb('rollup tables', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('equal a scan of runs at every grain after records, stops, retries, replays and deletes', async () => {
+    const events: unknown[] = [];
+    for (let i = 0; i < 40; i++) {
+      const id = `g-${i}`;
+      const start = T0 + i * 17 * 60_000; // spans several hours and a day boundary
+      events.push({
+        type: 'run.start',
+        run: {
+          id,
+          agent_id: `agent-${i % 3}`,
+          trigger: i % 2 ? 'api' : 'manual',
+          started_at: start,
+        },
+      });
+      events.push({
+        type: 'step.end',
+        step: {
+          id: 's',
+          run_id: id,
+          type: 'llm',
+          model: 'gpt-4o',
+          input_tokens: 100 + i,
+          output_tokens: 10,
+          started_at: start,
+          ended_at: start + 5,
+        },
+      });
+      if (i % 5 !== 0)
+        events.push({
+          type: 'run.end',
+          run: { id, status: i % 4 ? 'succeeded' : 'failed', ended_at: start + 1000 * (i + 1) },
+        });
+    }
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    // replays and moves between statuses and hours
+    expect(
+      (await t.request('POST', '/api/v1/ingest', { events: events.slice(0, 30) })).statusCode,
+    ).toBe(200);
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'g-0', started_at: T0 - 3 * HOUR_MS } }],
+    });
+    const queued = await enqueueRun(t.ctx, 'default', 'agent-9', { trigger: 'manual' });
+    await cancelRun(t.ctx, 'default', queued.run.id);
+    await retryRun(t.ctx, 'default', 'g-4');
+    await deleteRun(t.ctx, 'default', 'g-7');
+
+    const k = t.ctx.db.kysely;
+    const scan = await sql<{
+      agent_id: string;
+      status: string;
+      trigger: string;
+      sort_at: number;
+      duration_ms: number | null;
+      input_tokens: number;
+      output_tokens: number;
+      cost_nanos: number;
+    }>`SELECT agent_id, status, trigger, sort_at, duration_ms, input_tokens, output_tokens, cost_nanos FROM runs WHERE project_id = 'default'`.execute(
+      k,
+    );
+    const expected = new Map<string, number[]>();
+    const add = (key: string, v: number[]) => {
+      const cur = expected.get(key) ?? [0, 0, 0, 0, 0, 0];
+      expected.set(
+        key,
+        cur.map((x, i) => x + v[i]!),
+      );
+    };
+    for (const r of scan.rows) {
+      const finished =
+        ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(r.status) &&
+        r.duration_ms !== null;
+      const v = [
+        1,
+        finished ? 1 : 0,
+        finished ? Number(r.duration_ms) : 0,
+        Number(r.input_tokens),
+        Number(r.output_tokens),
+        Number(r.cost_nanos),
+      ];
+      const hour = Math.floor(Number(r.sort_at) / HOUR_MS) * HOUR_MS;
+      const day = Math.floor(Number(r.sort_at) / DAY_MS) * DAY_MS;
+      add(`run_rollups|${r.agent_id}|${hour}|${r.status}|${r.trigger}`, v);
+      add(`run_rollups_daily|${r.agent_id}|${day}|${r.status}|${r.trigger}`, v);
+      add(`project_rollups||${hour}|${r.status}|${r.trigger}`, v);
+      add(`project_rollups_daily||${day}|${r.status}|${r.trigger}`, v);
+    }
+    const actual = new Map<string, number[]>();
+    for (const [table, time, agent] of [
+      ['run_rollups', 'hour', true],
+      ['run_rollups_daily', 'day', true],
+      ['project_rollups', 'hour', false],
+      ['project_rollups_daily', 'day', false],
+    ] as const) {
+      const rows = await sql<
+        Record<string, string | number>
+      >`SELECT * FROM ${sql.table(table)} WHERE project_id = 'default'`.execute(k);
+      for (const r of rows.rows) {
+        const v = [
+          'runs',
+          'duration_count',
+          'duration_sum',
+          'input_tokens',
+          'output_tokens',
+          'cost_nanos',
+        ].map((m) => Number(r[m]));
+        if (v.every((x) => x === 0)) continue;
+        actual.set(
+          `${table}|${agent ? String(r.agent_id) : ''}|${Number(r[time])}|${String(r.status)}|${String(r.trigger)}`,
+          v,
+        );
+      }
+    }
+    expect(Object.fromEntries([...actual].sort())).toEqual(
+      Object.fromEntries([...expected].sort()),
+    );
+
+    // histograms: one finished run per duration bin, at every grain
+    const bins = await sql<{
+      runs: number | string;
+    }>`SELECT SUM(runs) AS runs FROM project_duration_histogram_daily WHERE project_id = 'default'`.execute(
+      k,
+    );
+    const finished = scan.rows.filter(
+      (r) => r.duration_ms !== null && r.status !== 'running' && r.status !== 'queued',
+    ).length;
+    expect(Number(bins.rows[0]?.runs)).toBe(finished);
+  });
+
+  it('bins durations on a log scale whose representative lies inside the bin', () => {
+    for (const ms of [1, 9, 250, 1_000, 61_234, 3_600_000]) {
+      const v = binValue(durationBin(ms));
+      expect(Math.abs(v - ms) / ms).toBeLessThan(0.1);
+    }
+    expect(durationBin(0)).toBe(0);
+  });
+});
