@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Db } from '../db/database.js';
 import { containsText, jsonArrayContains } from '../db/dialect.js';
-import type { RunRow, StepRow } from '../db/schema.js';
+import type { Database, RunRow, StepRow } from '../db/schema.js';
 
 /** A run of the project, or `undefined`: another project's run is as absent as a missing one. */
 export async function findRun(db: Db, projectId: string, id: string): Promise<RunRow | undefined> {
@@ -142,14 +142,22 @@ export async function countRunsFromRollups(
   projectId: string,
   filter: Pick<RunFilter, 'agentIds' | 'statuses' | 'triggers'>,
 ): Promise<number> {
-  let query = db.kysely.selectFrom('run_rollups').where('project_id', '=', projectId);
-  if (filter.agentIds?.length) query = query.where('agent_id', 'in', [...filter.agentIds]);
+  // the daily grain: a total reads (days x combinations) rows, never one per hour or run
+  const sum = (eb: ExpressionBuilder<Database, 'run_rollups_daily' | 'project_rollups_daily'>) =>
+    eb.fn.sum<number | string | null>('runs').as('n');
+  if (filter.agentIds?.length) {
+    let query = db.kysely
+      .selectFrom('run_rollups_daily')
+      .where('project_id', '=', projectId)
+      .where('agent_id', 'in', [...filter.agentIds]);
+    if (filter.statuses?.length) query = query.where('status', 'in', [...filter.statuses]);
+    if (filter.triggers?.length) query = query.where('trigger', 'in', [...filter.triggers]);
+    return Number((await query.select(sum).executeTakeFirst())?.n ?? 0);
+  }
+  let query = db.kysely.selectFrom('project_rollups_daily').where('project_id', '=', projectId);
   if (filter.statuses?.length) query = query.where('status', 'in', [...filter.statuses]);
   if (filter.triggers?.length) query = query.where('trigger', 'in', [...filter.triggers]);
-  const row = await query
-    .select((eb) => eb.fn.sum<number | string | null>('runs').as('n'))
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+  return Number((await query.select(sum).executeTakeFirst())?.n ?? 0);
 }
 
 /** Runs of the project by id, in no particular order. */

@@ -34,6 +34,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       'trigger',
     ])
     .execute();
+  // an agent's all-time totals (the `total` of its run list) read its days only
+  await db.schema
+    .createIndex('run_rollups_daily_agent')
+    .on('run_rollups_daily')
+    .columns(['project_id', 'agent_id', 'day'])
+    .execute();
   await metrics(
     db.schema
       .createTable('project_rollups')
