@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../src/server.js';
+import type { ServerConfigInput } from '../src/config.js';
+import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, type TestDatabase } from './harness.js';
+import { waitFor } from './control-helpers.js';
+
+describeEachDb('schedules with two server instances on one database', (dialect) => {
+  let db: TestDatabase;
+  const servers: RunningServer[] = [];
+
+  beforeAll(async () => {
+    db = freshDatabase(dialect);
+    const config: ServerConfigInput = {
+      db: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      retentionDays: 30,
+      adminKey: TEST_ADMIN_KEY,
+      logLevel: 'silent',
+      schedulerIntervalMs: 50,
+    };
+    // SQLite is one process's file; the multi-instance case is PostgreSQL's
+    servers.push(await startServer(config));
+    if (dialect === 'postgres') servers.push(await startServer(config));
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    await db.drop();
+  });
+
+  it('queues exactly one schedule run per slot', async () => {
+    const ctx = servers[0]!.ctx;
+    const agent = `every-second-${Date.now().toString(36)}`;
+    const now = Date.now();
+    await ctx.db.kysely
+      .insertInto('agents')
+      .values({
+        project_id: 'default',
+        id: agent,
+        name: agent,
+        description: null,
+        schedule_cron: '* * * * * *',
+        schedule_tz: 'UTC',
+        schedule_next_at: null,
+        timeout_ms: null,
+        metadata: '{}',
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    const runs = () =>
+      ctx.db.kysely
+        .selectFrom('runs')
+        .select(['id', 'metadata', 'trigger', 'status'])
+        .where('agent_id', '=', agent)
+        .execute();
+    await waitFor('four slots', async () => (await runs()).length >= 4, 15_000, 100);
+    // stop scheduling before counting
+    await ctx.db.kysely
+      .updateTable('agents')
+      .set({ schedule_cron: null })
+      .where('id', '=', agent)
+      .execute();
+    await new Promise((r) => setTimeout(r, 300));
+    const all = await runs();
+    const slots = all.map(
+      (r) => (JSON.parse(r.metadata) as { schedule_slot: string }).schedule_slot,
+    );
+    expect(new Set(slots).size).toBe(all.length);
+    expect(all.every((r) => r.trigger === 'schedule' && r.status === 'queued')).toBe(true);
+    const stored = await ctx.db.kysely
+      .selectFrom('schedule_slots')
+      .select('slot_at')
+      .where('agent_id', '=', agent)
+      .execute();
+    expect(stored).toHaveLength(all.length);
+  });
+});

@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Run } from '@runlog/core';
+import { Runlog, type RunlogOptions } from '@runlog/sdk';
+import { startServer, type RunningServer } from '../src/server.js';
+import type { ServerConfigInput } from '../src/config.js';
+import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, type TestDatabase } from './harness.js';
+import { spawnFixture, waitFor } from './control-helpers.js';
+
+let n = 0;
+const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
+
+describeEachDb('workers executing queued runs', (dialect) => {
+  let db: TestDatabase;
+  let server: RunningServer;
+  /** A second instance on the same database (PostgreSQL only). */
+  let second: RunningServer | undefined;
+  const clients: Runlog[] = [];
+  const client = (extra: Partial<RunlogOptions> = {}) => {
+    const r = new Runlog({
+      url: server.url,
+      apiKey: TEST_ADMIN_KEY,
+      handleSignals: false,
+      flushIntervalMs: 50,
+      onError: () => {},
+      ...extra,
+    });
+    clients.push(r);
+    return r;
+  };
+  const settled = (runlog: Runlog, id: string, status?: string) =>
+    waitFor(`run ${id} to end${status ? ` ${status}` : ''}`, async () => {
+      const run = await runlog.runs.get(id);
+      return ['queued', 'running'].includes(run.status) ? undefined : run;
+    });
+
+  beforeAll(async () => {
+    db = freshDatabase(dialect);
+    const config: ServerConfigInput = {
+      db: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      retentionDays: 30,
+      adminKey: TEST_ADMIN_KEY,
+      logLevel: 'silent',
+      sweepIntervalMs: 100,
+      cancelGraceMs: 1000,
+    };
+    server = await startServer(config);
+    if (dialect === 'postgres') second = await startServer(config);
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.shutdown(1000);
+    await second?.close();
+    await server.close();
+    await db.drop();
+  });
+
+  it('ends the run of a worker process killed with SIGKILL as timed_out once its lease lapses', async () => {
+    const runlog = client();
+    const agent = uniq('killed');
+    const queued = await runlog.runs.enqueue(agent, { input: { x: 1 } });
+    const child = spawnFixture('worker.ts', [server.url, TEST_ADMIN_KEY, agent, 'hang']);
+    const line = await child.line(/^started /);
+    expect(line).toBe(`started ${queued.id}`);
+    child.proc.kill('SIGKILL');
+    await child.exited;
+    const run = await settled(runlog, queued.id);
+    expect(run.status).toBe('timed_out');
+    expect(run.error?.type).toBe('LeaseExpired');
+    expect(run.error?.message).toContain(`no heartbeat from worker child-${child.proc.pid}`);
+    expect(run.step_count).toBe(1);
+  });
+
+  it('lets a worker finish what it holds on SIGTERM, then exit', async () => {
+    const runlog = client();
+    const agent = uniq('sigterm');
+    const queued = await runlog.runs.enqueue(agent, {});
+    const child = spawnFixture('worker.ts', [server.url, TEST_ADMIN_KEY, agent, 'finish']);
+    await child.line(/^started /);
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    const run = await settled(runlog, queued.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ finished: true });
+  });
+
+  it('fires the handler signal on Stop and ends the run cancelled', async () => {
+    const runlog = client();
+    const agent = uniq('stoppable');
+    let fired = false;
+    const worker = runlog.worker({
+      agents: {
+        [agent]: (run) =>
+          new Promise((_, reject) =>
+            run.signal.addEventListener('abort', () => {
+              fired = true;
+              reject(run.signal.reason as Error);
+            }),
+          ),
+      },
+      heartbeatIntervalMs: 100,
+      pollWaitMs: 1000,
+    });
+    const queued = await runlog.runs.enqueue(agent, {});
+    await waitFor('claim', async () => (await runlog.runs.get(queued.id)).status === 'running');
+    const stopped = await runlog.runs.cancel(queued.id);
+    expect(stopped.cancel_requested_at).not.toBeNull();
+    const run = await settled(runlog, queued.id);
+    expect(fired).toBe(true);
+    expect(run.status).toBe('cancelled');
+    expect(run.error?.message).toMatch(/worker confirmed/);
+    await worker.stop();
+  });
+
+  it('forces cancelled after the grace period when the handler ignores the signal', async () => {
+    const runlog = client();
+    const agent = uniq('stubborn');
+    let release: () => void = () => {};
+    const worker = runlog.worker({
+      agents: { [agent]: () => new Promise<void>((r) => (release = r)) },
+      heartbeatIntervalMs: 100,
+      pollWaitMs: 1000,
+    });
+    const queued = await runlog.runs.enqueue(agent, {});
+    await waitFor('claim', async () => (await runlog.runs.get(queued.id)).status === 'running');
+    await runlog.runs.cancel(queued.id);
+    const run = await settled(runlog, queued.id);
+    expect(run.status).toBe('cancelled');
+    expect(run.error?.message).toMatch(/^stop forced after grace period/);
+    release();
+    await worker.stop();
+  });
+
+  it('executes the retry of a failed run as a new run linked by retry_of', async () => {
+    const runlog = client();
+    const agent = uniq('flaky');
+    const seen: { id: string; attempt: number }[] = [];
+    const worker = runlog.worker({
+      agents: {
+        [agent]: (run) => {
+          seen.push({ id: run.id, attempt: run.info!.attempt });
+          if (run.info!.attempt === 1) throw new Error('first try fails');
+          return { ok: true, input: run.input };
+        },
+      },
+      pollWaitMs: 1000,
+    });
+    const first = await runlog.runs.enqueue(agent, { input: { pr: 7 } });
+    expect((await settled(runlog, first.id)).status).toBe('failed');
+    const retry = await runlog.runs.retry(first.id);
+    expect(retry).toMatchObject({
+      retry_of: first.id,
+      attempt: 2,
+      trigger: 'retry',
+      status: 'queued',
+    });
+    const done = await settled(runlog, retry.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.output).toEqual({ ok: true, input: { pr: 7 } });
+    expect(seen.map((s) => s.id)).toEqual([first.id, retry.id]);
+    await worker.stop();
+  });
+
+  it('executes each of 200 queued runs exactly once with two workers', async () => {
+    const agent = uniq('many');
+    const counts = new Map<string, number>();
+    const handler = (run: { id: string }) => {
+      counts.set(run.id, (counts.get(run.id) ?? 0) + 1);
+      return 'ok';
+    };
+    // on PostgreSQL each worker talks to its own server instance
+    const a = client();
+    const b = client(second ? { url: second.url } : {});
+    const wa = a.worker({ agents: { [agent]: handler }, concurrency: 4, pollWaitMs: 1000 });
+    const wb = b.worker({ agents: { [agent]: handler }, concurrency: 4, pollWaitMs: 1000 });
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i += 20) {
+      const batch = await Promise.all(
+        Array.from({ length: 20 }, (_, j) => a.runs.enqueue(agent, { input: { i: i + j } })),
+      );
+      ids.push(...batch.map((r: Run) => r.id));
+    }
+    await waitFor(
+      'all 200 runs to succeed',
+      async () =>
+        (await a.runs.list({ agent_id: agent, status: 'succeeded', limit: 1 })).total === 200,
+      60_000,
+      200,
+    );
+    await Promise.all([wa.stop(), wb.stop()]);
+    expect(counts.size).toBe(200);
+    expect([...counts.values()].every((c) => c === 1)).toBe(true);
+    expect(new Set(ids)).toEqual(new Set(counts.keys()));
+  });
+});
