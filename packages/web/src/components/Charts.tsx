@@ -2,7 +2,7 @@ import { useId } from 'react';
 
 const W = 640;
 const H = 180;
-const PAD = { l: 44, r: 8, t: 8, b: 22 };
+const PAD = { l: 54, r: 8, t: 8, b: 22 };
 
 function niceMax(v: number): number {
   if (v <= 0) return 1;
@@ -176,7 +176,14 @@ export function LineChart({
               <path d={d} fill="none" vectorEffect="non-scaling-stroke" />
               {line.values.map((v, i) =>
                 v === null ? null : (
-                  <circle key={i} cx={x(i)} cy={y(v)} r={2.5}>
+                  // dots only where few enough to read; a transparent hit area keeps the tooltip
+                  <circle
+                    key={i}
+                    cx={x(i)}
+                    cy={y(v)}
+                    r={line.values.length <= 14 ? 2.5 : 4}
+                    className={line.values.length <= 14 ? undefined : 'hit'}
+                  >
                     <title>{`${new Date(times[i] ?? '').toLocaleString()} · ${line.label}: ${format(v)}`}</title>
                   </circle>
                 ),

@@ -1,13 +1,14 @@
 import type { Run, RunStatus, RunTrigger, StepType } from '@runlog/core';
 
 /** Display metadata per run status; typed as a full Record so a new status fails the build. */
-export const RUN_STATUS_META: Record<RunStatus, { label: string; icon: string }> = {
-  queued: { label: 'Queued', icon: '◷' },
-  running: { label: 'Running', icon: '▶' },
-  succeeded: { label: 'Succeeded', icon: '✔' },
-  failed: { label: 'Failed', icon: '✖' },
-  cancelled: { label: 'Cancelled', icon: '⊘' },
-  timed_out: { label: 'Timed out', icon: '⧗' },
+/** Icons are drawn in components/Status.tsx. */
+export const RUN_STATUS_META: Record<RunStatus, { label: string }> = {
+  queued: { label: 'Queued' },
+  running: { label: 'Running' },
+  succeeded: { label: 'Succeeded' },
+  failed: { label: 'Failed' },
+  cancelled: { label: 'Cancelled' },
+  timed_out: { label: 'Timed out' },
 };
 export const RUN_STATUS_LIST = Object.keys(RUN_STATUS_META) as RunStatus[];
 

@@ -55,7 +55,7 @@ function AgentRowHeader({
         {c.running > 0 ? <span className="running-count"> · {c.running} running</span> : null}
       </span>
       <span
-        className={`col-num num ${c.fail_rate && c.fail_rate > 0 ? 'fail-rate bad' : 'fail-rate'}`}
+        className={`col-num num col-fail fail-rate${c.fail_rate && c.fail_rate > 0 ? ' bad' : ''}`}
         aria-label={`fail rate ${formatPercent(c.fail_rate)}`}
       >
         {formatPercent(c.fail_rate)}
@@ -145,8 +145,10 @@ export function AgentsPage() {
             <span className="col-chevron" />
             <span className="col-name">Agent</span>
             <span className="col-last">Last run</span>
-            <span className="col-num num">Runs 24 h</span>
-            <span className="col-num num">Fail rate</span>
+            <span className="col-num num">
+              Runs<span className="hide-narrow"> 24 h</span>
+            </span>
+            <span className="col-num num col-fail">Fail rate</span>
             <span className="col-error">Last error</span>
           </div>
           <div ref={listRef} style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>

@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router-dom';
 import type { RunStatus, RunTrigger } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
+import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { agentsQuery } from '../agents/agents.queries';
@@ -178,7 +179,7 @@ export function RunsPage() {
               aria-pressed={view.status.includes(s)}
               onClick={() => toggleStatus(s)}
             >
-              <span aria-hidden="true">{RUN_STATUS_META[s].icon}</span> {RUN_STATUS_META[s].label}
+              <StatusGlyph status={s} /> {RUN_STATUS_META[s].label}
             </button>
           ))}
         </fieldset>

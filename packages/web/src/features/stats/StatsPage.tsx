@@ -157,8 +157,8 @@ export function StatsPage() {
                 ]}
               />
             </section>
-            <section className="card chart-card" aria-labelledby="c-usage">
-              <h2 id="c-usage">Tokens and cost</h2>
+            <section className="card chart-card" aria-labelledby="c-tokens">
+              <h2 id="c-tokens">Tokens</h2>
               <StackedBars
                 label={`Tokens per ${d.bucket}`}
                 times={times}
@@ -173,21 +173,22 @@ export function StatsPage() {
                   output_tokens: p.output_tokens,
                 }))}
               />
-              <LineChart
+              <Legend
+                items={[
+                  { label: 'Input', className: 'fill-in' },
+                  { label: 'Output', className: 'fill-out' },
+                ]}
+              />
+            </section>
+            <section className="card chart-card" aria-labelledby="c-cost">
+              <h2 id="c-cost">Cost</h2>
+              <StackedBars
                 label={`Cost per ${d.bucket}`}
                 times={times}
                 bucket={d.bucket}
                 format={formatCost}
-                lines={[
-                  { label: 'Cost', className: 'line-a', values: d.series.map((p) => p.cost_usd) },
-                ]}
-              />
-              <Legend
-                items={[
-                  { label: 'Input tokens', className: 'fill-in' },
-                  { label: 'Output tokens', className: 'fill-out' },
-                  { label: 'Cost', className: 'line-a' },
-                ]}
+                stacks={[{ key: 'cost', label: 'Cost', className: 'fill-cost' }]}
+                values={d.series.map((p) => ({ cost: p.cost_usd }))}
               />
             </section>
           </div>

@@ -1,0 +1,395 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Run } from '@runlog/core';
+import { startTestServer } from '../../server/test/harness.js';
+import { call, ingest, seedRuns, type Api } from './seed.js';
+
+const CHROMIUM = process.env.RUNLOG_CHROMIUM ?? '/usr/bin/chromium';
+const WEB = fileURLToPath(new URL('..', import.meta.url));
+const DIST = join(WEB, 'dist');
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const SHOTS = join(ROOT, 'test-results', 'screenshots');
+
+// CI installs Chromium; a machine without it reports these tests as skipped, never passed
+const suite = existsSync(CHROMIUM) || process.env.CI ? describe : describe.skip;
+
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+suite('dashboard in a real browser', () => {
+  let server: Server;
+  let api: Api;
+  let context: BrowserContext;
+  let page: Page;
+  let userDir: string;
+
+  const shot = async (name: string, p: Page = page) => {
+    mkdirSync(SHOTS, { recursive: true });
+    await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+
+  const runRow = (runId: string) => page.locator(`tr[data-run-id="${runId}"]`);
+  const statusOf = (runId: string) =>
+    runRow(runId)
+      .getAttribute('data-status', { timeout: 2000 })
+      .catch(() => null);
+
+  /** Opens the Agents page with one agent expanded. */
+  const openAgent = async (agentId: string) => {
+    await page.goto(`${server.url}/`);
+    await page.locator(`button.agent-row[data-agent-id="${agentId}"]`).click();
+    await page.getByRole('region', { name: `Recent runs of ${agentId}` }).waitFor();
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(join(DIST, 'index.html'))) {
+      execFileSync('npx', ['vite', 'build'], { cwd: WEB, stdio: 'inherit' });
+    }
+    server = await startTestServer('sqlite', { webRoot: DIST, cancelGraceMs: 60_000 });
+    api = { url: server.url, key: server.adminKey };
+    userDir = mkdtempSync(join(tmpdir(), 'runlog-chromium-'));
+    // a fresh, empty profile per run
+    context = await chromium.launchPersistentContext(userDir, {
+      executablePath: CHROMIUM,
+      viewport: { width: 1280, height: 860 },
+      colorScheme: 'light',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await server?.close();
+    if (userDir) rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('logs in with the printed link and takes the key out of the address bar', async () => {
+    await seedRuns(api, [
+      {
+        id: 'seed-ok-1',
+        agent: 'bug-triager',
+        status: 'succeeded',
+        ago: 3_600_000,
+        durationMs: 12_400,
+      },
+      {
+        id: 'seed-fail-1',
+        agent: 'bug-triager',
+        status: 'failed',
+        ago: 1_800_000,
+        durationMs: 8_100,
+        error: 'GitHub API rate limit exceeded',
+      },
+      {
+        id: 'seed-ok-2',
+        agent: 'release-notes',
+        status: 'succeeded',
+        ago: 600_000,
+        durationMs: 31_000,
+        trigger: 'schedule',
+      },
+    ]);
+    await page.goto(`${server.url}/login#key=${server.adminKey}`);
+    await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+    expect(new URL(page.url()).pathname).toBe('/');
+    expect(page.url()).not.toContain(server.adminKey);
+    const cookies = await context.cookies();
+    expect(cookies.find((c) => c.name === 'runlog_session')?.httpOnly).toBe(true);
+    await page.locator('button.agent-row[data-agent-id="bug-triager"]').waitFor();
+    await shot('login-then-agents');
+  });
+
+  it('logs out from the header and back in with the key form', async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API key').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/login');
+    await page.getByLabel('API key').fill('rl_not_a_real_key_000000000000');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').waitFor();
+    await shot('login');
+    await page.getByLabel('API key').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+  });
+
+  it('expands an agent to its recent runs, 5 shown until Show all', async () => {
+    await seedRuns(
+      api,
+      Array.from({ length: 8 }, (_, i) => ({
+        id: `exp-${i}`,
+        agent: 'expander',
+        status: i === 6 ? ('failed' as const) : ('succeeded' as const),
+        ago: (10 - i) * 60_000,
+        durationMs: 2000 + i * 500,
+        error: i === 6 ? 'model refused' : undefined,
+      })),
+    );
+    await openAgent('expander');
+    const rows = page.locator('.agent-panel tbody tr');
+    await expect.poll(() => rows.count()).toBe(5);
+    expect(await rows.first().getAttribute('data-run-id')).toBe('exp-7');
+    await page.getByRole('button', { name: 'Show all 8' }).click();
+    await expect.poll(() => rows.count()).toBe(8);
+    // one agent open at a time
+    await page.locator('button.agent-row[data-agent-id="bug-triager"]').click();
+    await page.getByRole('region', { name: 'Recent runs of bug-triager' }).waitFor();
+    expect(await page.locator('.agent-panel').count()).toBe(1);
+    expect(
+      await page
+        .locator('button.agent-row[data-agent-id="expander"]')
+        .getAttribute('aria-expanded'),
+    ).toBe('false');
+  });
+
+  it('shows a run going from queued to running to succeeded without a reload', async () => {
+    await seedRuns(api, [
+      { id: 'live-prev', agent: 'live-agent', status: 'succeeded', ago: 120_000, durationMs: 1500 },
+    ]);
+    await openAgent('live-agent');
+    await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+
+    await page.getByRole('button', { name: 'Run now' }).click();
+    await page.getByLabel('Input (JSON, optional)').fill('{ "pr": 42 }');
+    await page.getByRole('button', { name: 'Queue run' }).click();
+    const first = page.locator('.agent-panel tbody tr').first();
+    await expect.poll(() => first.getAttribute('data-status')).toBe('queued');
+    const runId = (await first.getAttribute('data-run-id'))!;
+    expect(runId).not.toBe('live-prev');
+
+    // a worker claims it (the control plane's real claim), then records its end
+    const claim = await call<Run>(api, 'POST', '/workers/claim', {
+      agents: ['live-agent'],
+      wait_ms: 5000,
+    });
+    expect(claim.status).toBe(200);
+    expect(claim.body.id).toBe(runId);
+    expect(claim.body.input).toEqual({ pr: 42 });
+    await expect.poll(() => statusOf(runId), { timeout: 10_000 }).toBe('running');
+    await ingest(api, [
+      {
+        type: 'step.end',
+        step: {
+          id: `${runId}-s1`,
+          run_id: runId,
+          type: 'llm',
+          name: 'answer',
+          model: 'gpt-4o-mini',
+          input_tokens: 900,
+          output_tokens: 120,
+        },
+      },
+      { type: 'run.end', run: { id: runId, status: 'succeeded', output: { merged: true } } },
+    ]);
+    await expect.poll(() => statusOf(runId), { timeout: 10_000 }).toBe('succeeded');
+    expect(
+      await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload),
+    ).toBe(true);
+    expect(await runRow(runId).locator('td').nth(5).textContent()).toBe('1.0k');
+  });
+
+  it('stops a running run from the kebab menu and sees it end cancelled', async () => {
+    const queued = await call<Run>(api, 'POST', '/agents/stopper/runs', { trigger: 'api' });
+    expect(queued.status).toBe(202);
+    const runId = queued.body.id;
+    const claim = await call<Run>(api, 'POST', '/workers/claim', {
+      agents: ['stopper'],
+      wait_ms: 5000,
+    });
+    expect(claim.body.id).toBe(runId);
+    await openAgent('stopper');
+    await expect.poll(() => statusOf(runId)).toBe('running');
+
+    await runRow(runId)
+      .getByRole('button', { name: /Actions for run/ })
+      .click();
+    await page.getByRole('menuitem', { name: 'Stop' }).click();
+    // the worker learns of the stop on its heartbeat and confirms it
+    await expect
+      .poll(
+        async () =>
+          (await call<{ cancel_requested: boolean }>(api, 'POST', `/runs/${runId}/heartbeat`, {}))
+            .body.cancel_requested,
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    await ingest(api, [{ type: 'run.end', run: { id: runId, status: 'cancelled' } }]);
+    await expect.poll(() => statusOf(runId), { timeout: 10_000 }).toBe('cancelled');
+    expect(await runRow(runId).getByRole('img').getAttribute('aria-label')).toBe('Cancelled');
+  });
+
+  it('retries a failed run from the kebab menu and sees the new run appear', async () => {
+    await seedRuns(api, [
+      {
+        id: 'retry-me',
+        agent: 'retrier',
+        status: 'failed',
+        ago: 60_000,
+        durationMs: 3000,
+        error: 'boom',
+      },
+    ]);
+    await openAgent('retrier');
+    await runRow('retry-me')
+      .getByRole('button', { name: /Actions for run/ })
+      .click();
+    await page.getByRole('menuitem', { name: 'Retry' }).click();
+    const first = page.locator('.agent-panel tbody tr').first();
+    await expect.poll(() => first.getAttribute('data-run-id')).not.toBe('retry-me');
+    expect(await first.getAttribute('data-status')).toBe('queued');
+    expect(await first.locator('.col-trigger').textContent()).toBe('Retry');
+    await shot('agents');
+    copyFileSync(join(SHOTS, 'agents.png'), join(ROOT, 'docs', 'screenshot.png'));
+  });
+
+  it('filters the Runs page and keeps the filters in the URL', async () => {
+    await seedRuns(api, [
+      {
+        id: 'flt-a',
+        agent: 'filter-a',
+        status: 'failed',
+        ago: 50_000,
+        durationMs: 1000,
+        error: 'needle in the error text',
+      },
+      { id: 'flt-b', agent: 'filter-a', status: 'succeeded', ago: 40_000, durationMs: 1000 },
+      {
+        id: 'flt-c',
+        agent: 'filter-b',
+        status: 'failed',
+        ago: 30_000,
+        durationMs: 1000,
+        error: 'other',
+      },
+    ]);
+    await page.goto(`${server.url}/runs`);
+    await page.locator('.runs-table tbody tr').first().waitFor();
+    await page.getByRole('button', { name: /Failed/ }).click();
+    await page.getByLabel('Agent').selectOption('filter-a');
+    await expect
+      .poll(() =>
+        page
+          .locator('.runs-table tbody tr')
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id'))),
+      )
+      .toEqual(['flt-a']);
+    const url = new URL(page.url());
+    expect(url.searchParams.get('status')).toBe('failed');
+    expect(url.searchParams.get('agent')).toBe('filter-a');
+    await shot('runs');
+
+    // a shared link opens the same view; text search narrows it
+    await page.goto(`${server.url}/runs?status=failed&q=needle`);
+    await expect
+      .poll(() =>
+        page
+          .locator('.runs-table tbody tr')
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id'))),
+      )
+      .toEqual(['flt-a']);
+    expect(await page.getByRole('button', { name: /Failed/ }).getAttribute('aria-pressed')).toBe(
+      'true',
+    );
+    expect(await page.getByLabel('Search').inputValue()).toBe('needle');
+  });
+
+  it("opens a run's timeline with nested steps and payloads shown as text", async () => {
+    await seedRuns(api, [
+      {
+        id: 'tl-run',
+        agent: 'timeline-agent',
+        status: 'failed',
+        ago: 90_000,
+        durationMs: 20_000,
+        steps: 6,
+        error: 'search failed',
+        input: { html: '<img src=x onerror="window.__xss=1"><b>bold</b>' },
+      },
+    ]);
+    await openAgent('timeline-agent');
+    await runRow('tl-run')
+      .getByRole('button', { name: /Actions for run/ })
+      .click();
+    await page.getByRole('menuitem', { name: 'View details' }).click();
+    await page.getByTestId('timeline').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/agents/timeline-agent/runs/tl-run');
+    const stepRows = page.locator('.tl-row');
+    await expect.poll(() => stepRows.count()).toBe(6);
+    // children sit under the agent step, indented
+    const pads = await stepRows
+      .locator('.tl-label')
+      .evaluateAll((els) => els.map((e) => (e as HTMLElement).style.paddingLeft));
+    expect(pads[0]).toBe('8px');
+    expect(pads[1]).toBe('22px');
+    expect(await page.locator('.tl-row.st-failed').count()).toBe(1);
+    expect(await page.locator('.tl-bar.failed').count()).toBe(1);
+    await page.locator('.tl-row.st-failed').click();
+    await page.getByRole('region', { name: 'Error' }).waitFor();
+    expect(await page.locator('.step-details').textContent()).toContain('search failed');
+
+    const input = page.getByRole('region', { name: 'Run input', exact: true });
+    expect(await input.textContent()).toContain('<b>bold</b>');
+    expect(await input.locator('b, img').count()).toBe(0);
+    expect(
+      await page.evaluate(() => (window as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
+    await shot('run-detail');
+
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot('run-detail-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('hides tokens and cost on a narrow viewport without overflowing', async () => {
+    const narrow = await context.newPage();
+    await narrow.setViewportSize({ width: 390, height: 844 });
+    await narrow.goto(`${server.url}/?agent=expander`);
+    await narrow.locator('.agent-panel tbody tr').first().waitFor();
+    expect(await narrow.getByRole('columnheader', { name: 'Tokens' }).isVisible()).toBe(false);
+    expect(await narrow.getByRole('columnheader', { name: 'Cost' }).isVisible()).toBe(false);
+    expect(await narrow.getByRole('columnheader', { name: 'Duration' }).isVisible()).toBe(true);
+    const overflow = await narrow.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot('agents-narrow', narrow);
+    await narrow.goto(`${server.url}/runs`);
+    await narrow.locator('.runs-table tbody tr').first().waitFor();
+    expect(await narrow.getByRole('columnheader', { name: 'Tokens' }).isVisible()).toBe(false);
+    expect(
+      await narrow.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      ),
+    ).toBeLessThanOrEqual(0);
+    await shot('runs-narrow', narrow);
+    await narrow.close();
+  });
+
+  it('shows stats and settings pages', async () => {
+    await page.goto(`${server.url}/stats?range=24h`);
+    await page.getByRole('heading', { name: 'Runs by status' }).waitFor();
+    expect(await page.locator('.stat-card').first().textContent()).toMatch(/Runs\d+/);
+    await shot('stats');
+    await page.goto(`${server.url}/settings`);
+    await page.getByLabel('Name').fill('ci-worker');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = await page.getByTestId('new-key').textContent();
+    expect(secret?.length).toBeGreaterThan(20);
+    const keys = await call<{ keys: { name: string | null }[] }>(api, 'GET', '/keys');
+    expect(keys.body.keys.some((k) => k.name === 'ci-worker')).toBe(true);
+    await shot('settings');
+  });
+});
