@@ -1,0 +1,147 @@
+/**
+ * The full job lifecycle through the HTTP API (queue, claim, heartbeat, end) against BullMQ
+ * on the machine's Redis doing the same (add, process with a progress update, complete),
+ * same job count and concurrency, measured side by side in this run; then the SDK's cost
+ * per recorded step on the agent's thread. Prints JSON.
+ *   npx tsx bench/lifecycle.ts [jobs] [concurrency]
+ */
+import { join } from 'node:path';
+import { Queue, Worker as BullWorker, QueueEvents } from 'bullmq';
+import { Runlog } from '../packages/sdk/src/index.js';
+import { BENCH_KEY, startServerProcess, tempDir } from './common.js';
+
+const JOBS = Number(process.argv[2] ?? 2000);
+const CONCURRENCY = Number(process.argv[3] ?? 16);
+const STEPS = 50_000;
+
+async function produce(count: number, add: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) await add(next++);
+    }),
+  );
+}
+
+async function runlogLifecycle(url: string): Promise<number> {
+  const runlog = new Runlog({ url, apiKey: BENCH_KEY, handleSignals: false, onError: () => {} });
+  const agent = `bench-${Date.now().toString(36)}`;
+  let done = 0;
+  let allDone: () => void = () => {};
+  const finished = new Promise<void>((r) => (allDone = r));
+  const t0 = performance.now();
+  const worker = runlog.worker({
+    agents: {
+      [agent]: async (run) => {
+        // the heartbeat every real job sends at least once
+        await fetch(`${url}/api/v1/runs/${run.id}/heartbeat`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ lease_ms: 30_000, worker_id: worker.id }),
+        }).then((r) => r.text());
+        return { ok: (run.input as { i: number }).i };
+      },
+    },
+    concurrency: CONCURRENCY,
+    pollWaitMs: 5_000,
+  });
+  await produce(JOBS, (i) => runlog.runs.enqueue(agent, { input: { i } }));
+  // the end is committed when the server has it: wait for every run.end to be acknowledged
+  const poll = setInterval(() => {
+    void runlog.runs.list({ agent_id: agent, status: 'succeeded', limit: 1 }).then((l) => {
+      done = l.total;
+      if (done >= JOBS) allDone();
+    });
+  }, 20);
+  await finished;
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(poll);
+  await worker.stop();
+  await runlog.shutdown();
+  return JOBS / seconds;
+}
+
+async function bullmqLifecycle(): Promise<number> {
+  const connection = { host: '127.0.0.1', port: 6379 };
+  const name = `runlog-bench-${Date.now().toString(36)}`;
+  const queue = new Queue(name, { connection });
+  const events = new QueueEvents(name, { connection });
+  await events.waitUntilReady();
+  let completed = 0;
+  let allDone: () => void = () => {};
+  const finished = new Promise<void>((r) => (allDone = r));
+  const t0 = performance.now();
+  const worker = new BullWorker(
+    name,
+    async (job) => {
+      await job.updateProgress(1);
+      return { ok: (job.data as { i: number }).i };
+    },
+    { connection, concurrency: CONCURRENCY },
+  );
+  worker.on('completed', () => {
+    if (++completed >= JOBS) allDone();
+  });
+  await produce(JOBS, (i) => queue.add('job', { i }, { removeOnComplete: true }));
+  await finished;
+  const seconds = (performance.now() - t0) / 1000;
+  await worker.close();
+  await events.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return JOBS / seconds;
+}
+
+/** µs per `run.step` on the agent's thread, over a no-op baseline of the same loop. */
+async function stepOverhead(url: string): Promise<{ step_us: number; baseline_us: number }> {
+  const runlog = new Runlog({
+    url,
+    apiKey: BENCH_KEY,
+    handleSignals: false,
+    maxQueue: STEPS * 3,
+    onError: () => {},
+  });
+  const work = (i: number) => i + 1;
+  const baseline = async () => {
+    const t = performance.now();
+    for (let i = 0; i < STEPS; i++) await (async () => work(i))();
+    return ((performance.now() - t) * 1000) / STEPS;
+  };
+  const recorded = () =>
+    runlog.run('bench-overhead', async (run) => {
+      const t = performance.now();
+      for (let i = 0; i < STEPS; i++)
+        await run.step('tool', 'work', () => work(i), { input: { i } });
+      return ((performance.now() - t) * 1000) / STEPS;
+    });
+  await baseline();
+  await recorded(); // warm-up
+  const base = await baseline();
+  const withSteps = await recorded();
+  await runlog.flush(60_000);
+  await runlog.shutdown();
+  return { step_us: withSteps - base, baseline_us: base };
+}
+
+const port = 4790 + Math.floor(Math.random() * 100);
+const server = await startServerProcess(join(tempDir('lifecycle'), 'runlog.db'), port);
+try {
+  await runlogLifecycle(server.url); // warm-up: JIT, prepared statements
+  const runlogJobs = await runlogLifecycle(server.url);
+  const bullJobs = await bullmqLifecycle();
+  const overhead = await stepOverhead(server.url);
+  console.log(
+    JSON.stringify({
+      jobs: JOBS,
+      concurrency: CONCURRENCY,
+      runlog_jobs_per_s: Math.round(runlogJobs),
+      bullmq_jobs_per_s: Math.round(bullJobs),
+      ratio: Number((runlogJobs / bullJobs).toFixed(3)),
+      sdk_step_overhead_us: Number(overhead.step_us.toFixed(2)),
+      sdk_baseline_us: Number(overhead.baseline_us.toFixed(2)),
+      server_peak_rss_mb: Math.round(server.peakRssMb()),
+    }),
+  );
+} finally {
+  await server.stop();
+}
