@@ -49,18 +49,34 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Receipt is stamped when the frame reaches its handler; decoding is deferred to a batch,
+ * so one client's JSON.parse does not count against the clients read after it.
+ */
+const inbox: { at: number; raw: WebSocket.RawData }[] = [];
+let decodeScheduled = false;
+
 function onMessage(raw: WebSocket.RawData): void {
-  const now = performance.now();
-  const msg = JSON.parse(String(raw)) as {
-    type: string;
-    data?: { id: string; status: string; updated_at: string };
-  };
-  if (msg.type !== 'run_update' || !msg.data) return;
-  const p = pending.get(`${msg.data.id}/${msg.data.status}`);
-  if (!p) return;
-  p.receipts.push(now);
-  p.sinceUpdate.push(performance.timeOrigin + now - Date.parse(msg.data.updated_at));
-  if (p.receipts.length === CLIENTS) p.done();
+  inbox.push({ at: performance.now(), raw });
+  if (decodeScheduled) return;
+  decodeScheduled = true;
+  setImmediate(decode);
+}
+
+function decode(): void {
+  decodeScheduled = false;
+  for (const { at, raw } of inbox.splice(0)) {
+    const msg = JSON.parse(String(raw)) as {
+      type: string;
+      data?: { id: string; status: string; updated_at: string };
+    };
+    if (msg.type !== 'run_update' || !msg.data) continue;
+    const p = pending.get(`${msg.data.id}/${msg.data.status}`);
+    if (!p) continue;
+    p.receipts.push(at);
+    p.sinceUpdate.push(performance.timeOrigin + at - Date.parse(msg.data.updated_at));
+    if (p.receipts.length === CLIENTS) p.done();
+  }
 }
 
 async function connectClient(url: string): Promise<WebSocket> {

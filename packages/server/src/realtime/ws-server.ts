@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
@@ -49,6 +50,12 @@ export const WS_PATH = '/api/v1/ws';
 
 export type Authenticator = (request: IncomingMessage) => Promise<AuthContext | undefined>;
 
+interface Outgoing {
+  /** Coalescing key: topic, kind and run or step id. */
+  key: string;
+  msg: Buffer;
+}
+
 class Connection {
   readonly topics = new Set<string>();
   /**
@@ -85,6 +92,8 @@ export class RealtimeServer {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly unsubscribeHub: () => void;
   private closing = false;
+  private queue: HubEvent[] = [];
+  private fanOutScheduled = false;
   private readonly countSent: (by?: number) => void;
   private readonly countDropped: (by?: number) => void;
   private readonly countCoalesced: (by?: number) => void;
@@ -167,6 +176,7 @@ export class RealtimeServer {
   /** Closes every connection (1001) and stops; connections that do not finish in time are cut. */
   async close(): Promise<void> {
     this.closing = true;
+    this.queue = [];
     this.unsubscribeHub();
     clearInterval(this.heartbeatTimer);
     this.stopDrainTimer();
@@ -276,32 +286,67 @@ export class RealtimeServer {
     if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(JSON.stringify(msg));
   }
 
-  /** Fans one committed change out to its topics' subscribers in the change's project. */
+  /**
+   * Takes a committed change from the hub. The fan-out runs on the next turn of the event
+   * loop, so the write path that published is not held up, and everything published in
+   * one turn (a group commit) goes to each socket in one write.
+   */
   private publish(event: HubEvent): void {
-    if (this.connections.size === 0) return;
-    let data: string | undefined;
-    if (event.kind === 'run') {
-      const run = event.run;
-      for (const topic of [topics.runs, topics.agent(run.agent_id), topics.run(run.id)]) {
-        const subs = this.index.get(indexKey(event.projectId, topic));
-        if (!subs || subs.size === 0) continue;
-        data ??= JSON.stringify(run);
-        const msg = Buffer.from(
-          `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`,
-        );
-        const key = `${topic}\u0000r\u0000${run.id}`;
-        for (const conn of subs) this.send(conn, msg, key);
-      }
-    } else {
-      const step = event.step;
-      const topic = topics.run(step.run_id);
-      const subs = this.index.get(indexKey(event.projectId, topic));
+    if (this.connections.size === 0 || this.closing) return;
+    this.queue.push(event);
+    if (this.fanOutScheduled) return;
+    this.fanOutScheduled = true;
+    setImmediate(() => this.fanOut());
+  }
+
+  /** Sends queued changes to the subscribers of their topics in each change's project. */
+  private fanOut(): void {
+    this.fanOutScheduled = false;
+    const events = this.queue;
+    this.queue = [];
+    const outbox = new Map<Connection, Outgoing[]>();
+    const post = (projectId: string, topic: string, key: string, text: () => string) => {
+      const subs = this.index.get(indexKey(projectId, topic));
       if (!subs || subs.size === 0) return;
-      const msg = Buffer.from(
-        `{"type":"step_update","topic":${JSON.stringify(topic)},"data":${JSON.stringify(step)}}`,
-      );
-      const key = `${topic}\u0000s\u0000${step.id}`;
-      for (const conn of subs) this.send(conn, msg, key);
+      const msg = Buffer.from(text());
+      const item: Outgoing = { key: `${topic}\u0000${key}`, msg };
+      for (const conn of subs) {
+        const list = outbox.get(conn);
+        if (list) list.push(item);
+        else outbox.set(conn, [item]);
+      }
+    };
+    for (const event of events) {
+      if (event.kind === 'run') {
+        const run = event.run;
+        let data: string | undefined;
+        for (const topic of [topics.runs, topics.agent(run.agent_id), topics.run(run.id)]) {
+          post(event.projectId, topic, `r\u0000${run.id}`, () => {
+            data ??= JSON.stringify(run);
+            return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`;
+          });
+        }
+      } else {
+        const topic = topics.run(event.step.run_id);
+        post(
+          event.projectId,
+          topic,
+          `s\u0000${event.step.id}`,
+          () =>
+            `{"type":"step_update","topic":${JSON.stringify(topic)},"data":${JSON.stringify(event.step)}}`,
+        );
+      }
+    }
+    for (const [conn, list] of outbox) {
+      if (list.length === 1) {
+        this.send(conn, list[0]!.msg, list[0]!.key);
+        continue;
+      }
+      // ws has no public cork; its own sender corks this same socket around every frame
+      const socket = (conn.ws as unknown as { _socket?: Socket })._socket;
+      socket?.cork();
+      for (const item of list) this.send(conn, item.msg, item.key);
+      socket?.uncork();
     }
   }
 
