@@ -57,12 +57,8 @@ export async function exportRuns(
     if (opts.until !== undefined) q = q.where('sort_at', '<', opts.until);
     if (after) {
       const a = after;
-      q = q.where((eb) =>
-        eb.or([
-          eb('sort_at', '>', a.sort_at),
-          eb.and([eb('sort_at', '=', a.sort_at), eb('id', '>', a.id)]),
-        ]),
-      );
+      // a row-value comparison lets both SQLite and PostgreSQL seek the (project_id, sort_at, id) index
+      q = q.where((eb) => eb(eb.refTuple('sort_at', 'id'), '>', eb.tuple(a.sort_at, a.id)));
     }
     const page = await q.orderBy('sort_at').orderBy('id').limit(pageSize).execute();
     if (page.length === 0) break;
