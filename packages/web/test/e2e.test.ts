@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Run } from '@runlog/core';
+import { Runlog } from '@runlog/sdk';
 import { startTestServer } from '../../server/test/harness.js';
-import { call, ingest, seedRuns, type Api } from './seed.js';
+import { call, seedRuns, type Api } from './seed.js';
 
 const CHROMIUM = process.env.RUNLOG_CHROMIUM ?? '/usr/bin/chromium';
 const WEB = fileURLToPath(new URL('..', import.meta.url));
@@ -155,7 +156,17 @@ suite('dashboard in a real browser', () => {
     ).toBe('false');
   });
 
-  it('shows a run going from queued to running to succeeded without a reload', async () => {
+  /** An SDK client for the test server; workers created from it poll fast. */
+  const sdk = () =>
+    new Runlog({
+      url: server.url,
+      apiKey: server.adminKey,
+      handleSignals: false,
+      flushIntervalMs: 20,
+      onError: () => {},
+    });
+
+  it('shows a run an SDK worker executes going from queued to running to succeeded without a reload', async () => {
     await seedRuns(api, [
       { id: 'live-prev', agent: 'live-agent', status: 'succeeded', ago: 120_000, durationMs: 1500 },
     ]);
@@ -170,65 +181,70 @@ suite('dashboard in a real browser', () => {
     const runId = (await first.getAttribute('data-run-id'))!;
     expect(runId).not.toBe('live-prev');
 
-    // a worker claims it (the control plane's real claim), then records its end
-    const claim = await call<Run>(api, 'POST', '/workers/claim', {
-      agents: ['live-agent'],
-      wait_ms: 5000,
-    });
-    expect(claim.status).toBe(200);
-    expect(claim.body.id).toBe(runId);
-    expect(claim.body.input).toEqual({ pr: 42 });
-    await expect.poll(() => statusOf(runId), { timeout: 10_000 }).toBe('running');
-    await ingest(api, [
-      {
-        type: 'step.end',
-        step: {
-          id: `${runId}-s1`,
-          run_id: runId,
-          type: 'llm',
-          name: 'answer',
-          model: 'gpt-4o-mini',
-          input_tokens: 900,
-          output_tokens: 120,
+    // a worker starts only now, so the queued state was on screen first
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    const seen: unknown[] = [];
+    const runlog = sdk();
+    runlog.worker({
+      pollWaitMs: 1000,
+      agents: {
+        'live-agent': async (run) => {
+          seen.push(run.input);
+          await run.step('tool', 'fetch_pr', async () => ({ files: 3 }), { input: run.input });
+          await gate;
+          return { merged: true };
         },
       },
-      { type: 'run.end', run: { id: runId, status: 'succeeded', output: { merged: true } } },
-    ]);
-    await expect.poll(() => statusOf(runId), { timeout: 10_000 }).toBe('succeeded');
+    });
+    try {
+      await expect.poll(() => statusOf(runId), { timeout: 15_000 }).toBe('running');
+      expect(seen).toEqual([{ pr: 42 }]);
+      // the duration ticks while it runs
+      const d1 = await runRow(runId).getByTestId('duration').textContent();
+      await expect
+        .poll(() => runRow(runId).getByTestId('duration').textContent(), { timeout: 5000 })
+        .not.toBe(d1);
+      finish();
+      await expect.poll(() => statusOf(runId), { timeout: 15_000 }).toBe('succeeded');
+    } finally {
+      finish();
+      await runlog.shutdown();
+    }
     expect(
       await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload),
     ).toBe(true);
-    expect(await runRow(runId).locator('td').nth(5).textContent()).toBe('1.0k');
   });
 
   it('stops a running run from the kebab menu and sees it end cancelled', async () => {
     const queued = await call<Run>(api, 'POST', '/agents/stopper/runs', { trigger: 'api' });
     expect(queued.status).toBe(202);
     const runId = queued.body.id;
-    const claim = await call<Run>(api, 'POST', '/workers/claim', {
-      agents: ['stopper'],
-      wait_ms: 5000,
+    const runlog = sdk();
+    runlog.worker({
+      pollWaitMs: 1000,
+      leaseMs: 3000,
+      heartbeatIntervalMs: 200,
+      agents: {
+        // runs until Stop fires its abort signal
+        stopper: (run) =>
+          new Promise((_, reject) =>
+            run.signal.addEventListener('abort', () => reject(new Error('stopped'))),
+          ),
+      },
     });
-    expect(claim.body.id).toBe(runId);
-    await openAgent('stopper');
-    await expect.poll(() => statusOf(runId)).toBe('running');
-
-    await runRow(runId)
-      .getByRole('button', { name: /Actions for run/ })
-      .click();
-    await page.getByRole('menuitem', { name: 'Stop' }).click();
-    // the worker learns of the stop on its heartbeat and confirms it
-    await expect
-      .poll(
-        async () =>
-          (await call<{ cancel_requested: boolean }>(api, 'POST', `/runs/${runId}/heartbeat`, {}))
-            .body.cancel_requested,
-        { timeout: 10_000 },
-      )
-      .toBe(true);
-    await ingest(api, [{ type: 'run.end', run: { id: runId, status: 'cancelled' } }]);
-    await expect.poll(() => statusOf(runId), { timeout: 10_000 }).toBe('cancelled');
-    expect(await runRow(runId).getByRole('img').getAttribute('aria-label')).toBe('Cancelled');
+    try {
+      await openAgent('stopper');
+      await expect.poll(() => statusOf(runId), { timeout: 15_000 }).toBe('running');
+      await runRow(runId)
+        .getByRole('button', { name: /Actions for run/ })
+        .click();
+      await page.getByRole('menuitem', { name: 'Stop' }).click();
+      await expect.poll(() => statusOf(runId), { timeout: 15_000 }).toBe('cancelled');
+      expect(await runRow(runId).getByRole('img').getAttribute('aria-label')).toBe('Cancelled');
+    } finally {
+      await runlog.shutdown();
+    }
   });
 
   it('retries a failed run from the kebab menu and sees the new run appear', async () => {
