@@ -1,0 +1,114 @@
+/**
+ * A runnable Runlog example: a bug-triager agent with a fake LLM and a real tool (it reads
+ * files from this repository). It shows recording, a worker, Stop and Retry.
+ *
+ *   npm start                                     # in another terminal: the server
+ *   export RUNLOG_API_KEY=...                     # the key the server printed
+ *   npx tsx examples/bug-triager/agent.ts record  # record one run directly
+ *   npx tsx examples/bug-triager/agent.ts worker  # execute queued runs (Ctrl-C drains)
+ *   npx tsx examples/bug-triager/agent.ts demo    # queue, Stop and Retry against the worker
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Runlog, type RunContext } from '../../packages/sdk/src/index.js';
+
+const AGENT = 'bug-triager';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const runlog = new Runlog({ onError: (e) => console.error(`[runlog] ${e.message}`) });
+
+interface Report {
+  title: string;
+  /** A run that should fail the first time, to show Retry. */
+  flaky?: boolean;
+  /** How long the agent "thinks", to show Stop. */
+  slowMs?: number;
+}
+
+/** A fake LLM: answers from the prompt, with token counts like a real provider. */
+async function fakeLlm(prompt: string, signal: AbortSignal, delayMs = 200) {
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, delayMs);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    });
+  });
+  const verdict = /crash|error|fail/i.test(prompt) ? 'bug' : 'question';
+  return {
+    text: `verdict: ${verdict}`,
+    usage: { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: 12 },
+  };
+}
+
+/** The agent: the same function whether recorded directly or executed by a worker. */
+async function triage(run: RunContext): Promise<{ verdict: string; files: string[] }> {
+  const report = run.input as Report;
+  // a real tool: list and read files of this repository
+  const files = await run.tool('list_files', { dir: 'packages' }, async (a) =>
+    (await readdir(REPO + a.dir)).sort(),
+  );
+  const readme = await run.tool('read_file', { path: 'README.md' }, async (a) =>
+    (await readFile(REPO + a.path, 'utf8')).slice(0, 500),
+  );
+  const prompt = `Triage this report: ${report.title}\nContext: ${readme}`;
+  const answer = await run.llm(
+    { model: 'gpt-4o-mini', provider: 'openai', messages: [{ role: 'user', content: prompt }] },
+    async (step) => {
+      const res = await fakeLlm(prompt, run.signal, report.slowMs ?? 200);
+      step.set({
+        input_tokens: res.usage.prompt_tokens,
+        output_tokens: res.usage.completion_tokens,
+      });
+      return res.text;
+    },
+  );
+  const info = run.info;
+  if (report.flaky && (info?.attempt ?? 1) === 1) throw new Error('GitHub API answered 502');
+  return { verdict: answer.replace('verdict: ', ''), files };
+}
+
+const mode = process.argv[2] ?? 'record';
+if (mode === 'record') {
+  const out = await runlog.run(AGENT, triage, {
+    input: { title: 'App crashes on login' },
+    trigger: 'manual',
+    source: 'example',
+  });
+  console.log('recorded:', out);
+  await runlog.shutdown();
+} else if (mode === 'worker') {
+  const worker = runlog.worker({ agents: { [AGENT]: triage }, concurrency: 2, leaseMs: 10_000 });
+  console.log(`worker ${worker.id} waiting for ${AGENT} runs (Ctrl-C stops and drains)`);
+} else if (mode === 'demo') {
+  const wait = async (id: string) => {
+    for (;;) {
+      const r = await runlog.runs.get(id);
+      if (!['queued', 'running'].includes(r.status)) return r;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  };
+  const ok = await runlog.runs.enqueue(AGENT, { input: { title: 'Login fails with error 500' } });
+  console.log('queued', ok.id, '->', (await wait(ok.id)).status);
+
+  const slow = await runlog.runs.enqueue(AGENT, { input: { title: 'Slow one', slowMs: 60_000 } });
+  while ((await runlog.runs.get(slow.id)).status !== 'running')
+    await new Promise((r) => setTimeout(r, 200));
+  await runlog.runs.cancel(slow.id);
+  console.log('stopped', slow.id, '->', (await wait(slow.id)).status);
+
+  const flaky = await runlog.runs.enqueue(AGENT, { input: { title: 'Flaky crash', flaky: true } });
+  const failed = await wait(flaky.id);
+  console.log('flaky', flaky.id, '->', failed.status, failed.error?.message);
+  const retry = await runlog.runs.retry(flaky.id);
+  const retried = await wait(retry.id);
+  console.log(
+    'retry',
+    retry.id,
+    `(retry_of ${retried.retry_of}, attempt ${retried.attempt}) ->`,
+    retried.status,
+  );
+  await runlog.shutdown();
+} else {
+  console.error('usage: agent.ts record | worker | demo');
+  process.exitCode = 2;
+}
