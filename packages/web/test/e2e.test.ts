@@ -79,28 +79,56 @@ suite('dashboard in a real browser', () => {
   });
 
   it('logs in with the printed link and takes the key out of the address bar', async () => {
+    const min = 60_000;
     await seedRuns(api, [
       {
         id: 'seed-ok-1',
         agent: 'bug-triager',
         status: 'succeeded',
-        ago: 3_600_000,
+        ago: 62 * min,
         durationMs: 12_400,
       },
       {
         id: 'seed-fail-1',
         agent: 'bug-triager',
         status: 'failed',
-        ago: 1_800_000,
+        ago: 30 * min,
         durationMs: 8_100,
-        error: 'GitHub API rate limit exceeded',
+        error: 'GitHub API rate limit exceeded (403)',
       },
       {
         id: 'seed-ok-2',
         agent: 'release-notes',
         status: 'succeeded',
-        ago: 600_000,
+        ago: 10 * min,
         durationMs: 31_000,
+        trigger: 'schedule',
+        steps: 5,
+      },
+      {
+        id: 'seed-ok-3',
+        agent: 'code-reviewer',
+        status: 'succeeded',
+        ago: 4 * min,
+        durationMs: 45_200,
+        steps: 7,
+        model: 'claude-sonnet-4',
+      },
+      {
+        id: 'seed-to-1',
+        agent: 'data-sync',
+        status: 'timed_out',
+        ago: 95 * min,
+        durationMs: 600_000,
+        trigger: 'schedule',
+        error: 'lease expired: no heartbeat for 30 s',
+      },
+      {
+        id: 'seed-ok-4',
+        agent: 'data-sync',
+        status: 'succeeded',
+        ago: 35 * min,
+        durationMs: 92_000,
         trigger: 'schedule',
       },
     ]);
@@ -128,21 +156,36 @@ suite('dashboard in a real browser', () => {
   });
 
   it('expands an agent to its recent runs, 5 shown until Show all', async () => {
-    await seedRuns(
-      api,
-      Array.from({ length: 8 }, (_, i) => ({
+    const errors = ['model refused: content policy', 'Zendesk API timeout after 30 s'];
+    await seedRuns(api, [
+      ...Array.from({ length: 7 }, (_, i) => ({
         id: `exp-${i}`,
-        agent: 'expander',
-        status: i === 6 ? ('failed' as const) : ('succeeded' as const),
-        ago: (10 - i) * 60_000,
-        durationMs: 2000 + i * 500,
-        error: i === 6 ? 'model refused' : undefined,
+        agent: 'support-bot',
+        status: i === 4 || i === 1 ? ('failed' as const) : ('succeeded' as const),
+        ago: (40 - i * 5) * 60_000,
+        durationMs: 4200 + ((i * 7919) % 13) * 1100,
+        trigger: (['api', 'schedule', 'manual', 'api', 'retry', 'api', 'manual'] as const)[i],
+        error: i === 4 ? errors[0] : i === 1 ? errors[1] : undefined,
+        model: 'gpt-4o',
+        steps: 4 + (i % 3),
       })),
-    );
-    await openAgent('expander');
+      {
+        id: 'exp-7',
+        agent: 'support-bot',
+        status: 'running',
+        ago: 9_000,
+        durationMs: 20_000,
+        steps: 3,
+        model: 'gpt-4o',
+      },
+    ]);
+    await openAgent('support-bot');
     const rows = page.locator('.agent-panel tbody tr');
     await expect.poll(() => rows.count()).toBe(5);
     expect(await rows.first().getAttribute('data-run-id')).toBe('exp-7');
+    expect(await rows.first().getAttribute('data-status')).toBe('running');
+    await shot('agents');
+    copyFileSync(join(SHOTS, 'agents.png'), join(ROOT, 'docs', 'screenshot.png'));
     await page.getByRole('button', { name: 'Show all 8' }).click();
     await expect.poll(() => rows.count()).toBe(8);
     // one agent open at a time
@@ -151,7 +194,7 @@ suite('dashboard in a real browser', () => {
     expect(await page.locator('.agent-panel').count()).toBe(1);
     expect(
       await page
-        .locator('button.agent-row[data-agent-id="expander"]')
+        .locator('button.agent-row[data-agent-id="support-bot"]')
         .getAttribute('aria-expanded'),
     ).toBe('false');
   });
@@ -267,8 +310,7 @@ suite('dashboard in a real browser', () => {
     await expect.poll(() => first.getAttribute('data-run-id')).not.toBe('retry-me');
     expect(await first.getAttribute('data-status')).toBe('queued');
     expect(await first.locator('.col-trigger').textContent()).toBe('Retry');
-    await shot('agents');
-    copyFileSync(join(SHOTS, 'agents.png'), join(ROOT, 'docs', 'screenshot.png'));
+    await shot('agents-retry');
   });
 
   it('filters the Runs page and keeps the filters in the URL', async () => {
@@ -372,7 +414,7 @@ suite('dashboard in a real browser', () => {
   it('hides tokens and cost on a narrow viewport without overflowing', async () => {
     const narrow = await context.newPage();
     await narrow.setViewportSize({ width: 390, height: 844 });
-    await narrow.goto(`${server.url}/?agent=expander`);
+    await narrow.goto(`${server.url}/?agent=support-bot`);
     await narrow.locator('.agent-panel tbody tr').first().waitFor();
     expect(await narrow.getByRole('columnheader', { name: 'Tokens' }).isVisible()).toBe(false);
     expect(await narrow.getByRole('columnheader', { name: 'Cost' }).isVisible()).toBe(false);
