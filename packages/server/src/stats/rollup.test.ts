@@ -143,6 +143,48 @@ describeEachDb('rollup tables', (dialect) => {
     expect(Number(bins.rows[0]?.runs)).toBe(finished);
   });
 
+  it('gives the same per-agent totals whether the range is read by hours or by whole days and edge hours', async () => {
+    const base = Date.parse('2026-02-03T05:00:00.000Z');
+    const events = [0, 1, 20, 26, 47, 50, 70].map((h, i) => ({
+      type: 'run.end',
+      run: {
+        id: `edge-${i}`,
+        agent_id: `edge-${i % 2}`,
+        status: i % 3 ? 'succeeded' : 'failed',
+        started_at: base + h * HOUR_MS,
+        ended_at: base + h * HOUR_MS + 1000 * (i + 1),
+      },
+    }));
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    const from = new Date(base).toISOString();
+    const to = new Date(base + 71 * HOUR_MS).toISOString();
+    const read = async (bucket: string) => {
+      const res = await t.request(
+        'GET',
+        `/api/v1/runs/stats?agent_id=edge-0,edge-1&from=${from}&to=${to}&bucket=${bucket}`,
+      );
+      expect(res.statusCode).toBe(200);
+      return res.json() as {
+        totals: { runs: number; by_status: Record<string, number> };
+        by_agent: { agent_id: string; runs: number; avg_duration_ms: number }[];
+        series: { runs: number }[];
+      };
+    };
+    const hourly = await read('hour');
+    expect(hourly.totals.runs).toBe(7);
+    expect(hourly.totals.by_status.failed).toBe(3);
+    expect(hourly.series).toHaveLength(71);
+    expect(hourly.series.reduce((n, p) => n + p.runs, 0)).toBe(7);
+    expect(hourly.by_agent.map((a) => [a.agent_id, a.runs])).toEqual([
+      ['edge-0', 4],
+      ['edge-1', 3],
+    ]);
+    const edge1 = hourly.by_agent.find((a) => a.agent_id === 'edge-1');
+    expect(edge1?.avg_duration_ms).toBe((2000 + 4000 + 6000) / 3);
+    const daily = await read('day');
+    expect(daily.by_agent).toEqual(hourly.by_agent);
+  });
+
   it('bins durations on a log scale whose representative lies inside the bin', () => {
     for (const ms of [1, 9, 250, 1_000, 61_234, 3_600_000]) {
       const v = binValue(durationBin(ms));

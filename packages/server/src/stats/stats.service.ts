@@ -175,9 +175,10 @@ const TABLES = {
 } as const;
 
 /**
- * Run analytics read only from the rollup tables (never `runs`), at the grain of the bucket:
- * per agent for the per-agent table and agent filters, per project for the all-agents series,
- * so the cost follows buckets × status/trigger combinations, not the number of runs.
+ * Run analytics read only from the rollup tables (never `runs`): totals and the per-agent
+ * table from the daily grain for whole days (hourly for edge hours), the series at the
+ * bucket's grain, per project when no agent is asked for; so the cost follows buckets ×
+ * status/trigger combinations, not the number of runs.
  * Bucket-granular: `from` is floored and `to` ceiled to whole buckets (UTC).
  */
 export async function computeStats(
@@ -188,17 +189,28 @@ export async function computeStats(
 ): Promise<StatsResponse> {
   const { from, to, bucket, bucketMs, firstBucket } = statsRange(query, now);
   const agentIds = query.agent_id;
-  const grain = TABLES[bucket];
   // Kysely cannot type a table chosen at run time; every table here has these columns
   const k = db.kysely as unknown as Kysely<Record<string, GrainRow>>;
-  const time = sql.ref<number>(grain.time);
 
-  const rollups = (scope: 'agent' | 'project') => {
+  /** [grain, from, to) pieces covering the range: whole days from the daily tables, edge hours hourly. */
+  const pieces: { grain: 'hour' | 'day'; from: number; to: number }[] = [];
+  const dayStart = Math.ceil(from / DAY_MS) * DAY_MS;
+  const dayEnd = Math.floor(to / DAY_MS) * DAY_MS;
+  if (dayEnd > dayStart) {
+    if (from < dayStart) pieces.push({ grain: 'hour', from, to: dayStart });
+    pieces.push({ grain: 'day', from: dayStart, to: dayEnd });
+    if (dayEnd < to) pieces.push({ grain: 'hour', from: dayEnd, to });
+  } else {
+    pieces.push({ grain: 'hour', from, to });
+  }
+
+  const rollups = (scope: 'agent' | 'project', grain: 'hour' | 'day', lo: number, hi: number) => {
+    const time = sql.ref<number>(TABLES[grain].time);
     let q = k
-      .selectFrom(grain[scope].rollups)
+      .selectFrom(TABLES[grain][scope].rollups)
       .where('project_id', '=', projectId)
-      .where(time, '>=', from)
-      .where(time, '<', to);
+      .where(time, '>=', lo)
+      .where(time, '<', hi);
     if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
     return q.select((eb) => [
       eb.fn.sum<number | string>('runs').as('runs'),
@@ -209,33 +221,48 @@ export async function computeStats(
       eb.fn.sum<number | string>('cost_nanos').as('cost_nanos'),
     ]);
   };
-  const histogram = (scope: 'agent' | 'project') => {
+  const histogram = (scope: 'agent' | 'project', grain: 'hour' | 'day', lo: number, hi: number) => {
+    const time = sql.ref<number>(TABLES[grain].time);
     let q = k
-      .selectFrom(grain[scope].histogram)
+      .selectFrom(TABLES[grain][scope].histogram)
       .where('project_id', '=', projectId)
-      .where(time, '>=', from)
-      .where(time, '<', to);
+      .where(time, '>=', lo)
+      .where(time, '<', hi);
     if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
     return q.select((eb) => eb.fn.sum<number | string>('runs').as('runs'));
   };
   // the series of one or some agents comes from the per-agent tables, of all from the project's
   const seriesScope = agentIds?.length ? 'agent' : 'project';
+  const bucketTime = sql.ref<number>(TABLES[bucket].time);
 
-  const [byAgentRows, byBucketRows, agentBins, bucketBins] = await Promise.all([
-    rollups('agent')
-      .select(['agent_id', 'status', 'trigger'])
-      .groupBy(['agent_id', 'status', 'trigger'])
+  const [agentPieces, binPieces, byBucketRows, bucketBins] = await Promise.all([
+    Promise.all(
+      pieces.map((p) =>
+        rollups('agent', p.grain, p.from, p.to)
+          .select(['agent_id', 'status', 'trigger'])
+          .groupBy(['agent_id', 'status', 'trigger'])
+          .execute(),
+      ),
+    ),
+    Promise.all(
+      pieces.map((p) =>
+        histogram('agent', p.grain, p.from, p.to)
+          .select(['agent_id', 'bin'])
+          .groupBy(['agent_id', 'bin'])
+          .execute(),
+      ),
+    ),
+    rollups(seriesScope, bucket, from, to)
+      .select([bucketTime.as('t'), 'status'])
+      .groupBy([bucketTime, 'status'])
       .execute(),
-    rollups(seriesScope)
-      .select([time.as('t'), 'status'])
-      .groupBy([time, 'status'])
-      .execute(),
-    histogram('agent').select(['agent_id', 'bin']).groupBy(['agent_id', 'bin']).execute(),
-    histogram(seriesScope)
-      .select([time.as('t'), 'bin'])
-      .groupBy([time, 'bin'])
+    histogram(seriesScope, bucket, from, to)
+      .select([bucketTime.as('t'), 'bin'])
+      .groupBy([bucketTime, 'bin'])
       .execute(),
   ]);
+  const byAgentRows = agentPieces.flat();
+  const agentBins = binPieces.flat();
 
   const sums = (r: {
     runs: number | string;

@@ -71,6 +71,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       'bin',
     ])
     .execute();
+  // the per-agent percentiles read (agent, bin) groups in index order, without sorting
+  await db.schema
+    .createIndex('duration_histogram_daily_agent_bin')
+    .on('duration_histogram_daily')
+    .columns(['project_id', 'agent_id', 'bin', 'day', 'runs'])
+    .execute();
   await db.schema
     .createTable('project_duration_histogram')
     .addColumn('project_id', 'text', (c) => c.notNull())
