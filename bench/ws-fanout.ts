@@ -10,6 +10,8 @@
  *   path applied the change, before its commit and fsync): an upper bound of commit to
  *   receipt. Both processes read the same system clock; `updated_at` has ms resolution.
  * - `latency_from_request_ms`: receipt minus the moment the POST /ingest was sent.
+ * - `burst.latency_ms`: the same, for 50 runs started by one request (50 updates for each
+ *   client from one group commit).
  * - `received_before_answer_pct`: updates go out right after commit, before the HTTP
  *   answer is written, so the time from the answer to receipt is almost always <= 0
  *   (clamped to 0 in `latency_from_answer_ms`).
@@ -23,6 +25,8 @@ import { BENCH_KEY, percentile, startServerProcess, tempDir } from './common.js'
 const RUNS = Number(process.argv[2] ?? 200);
 const CLIENTS = Number(process.argv[3] ?? 1000);
 const WARMUP = 10;
+const BURSTS = 10;
+const BURST = 50;
 const AGENT = 'bench';
 
 interface Pending {
@@ -126,6 +130,35 @@ async function step(url: string, key: string, event: unknown): Promise<Pending> 
   return p;
 }
 
+/** One POST starting `ids.length` runs (one group commit); waits for every client to get each. */
+async function burst(url: string, ids: string[]): Promise<Pending[]> {
+  const sent = performance.now();
+  const all = ids.map((id) => {
+    let done!: () => void;
+    const arrived = new Promise<void>((resolve) => (done = resolve));
+    const p: Pending = { sent, answered: undefined, receipts: [], sinceUpdate: [], done };
+    pending.set(`${id}/running`, p);
+    return { p, arrived };
+  });
+  const res = await fetch(`${url}/api/v1/ingest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      events: ids.map((id) => ({ type: 'run.start', run: { id, agent_id: AGENT } })),
+    }),
+  });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`ingest answered ${res.status}`);
+  await Promise.race([
+    Promise.all(all.map((a) => a.arrived)),
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('burst timed out')), 30_000).unref(),
+    ),
+  ]);
+  for (const id of ids) pending.delete(`${id}/running`);
+  return all.map((a) => a.p);
+}
+
 function summary(values: number[]): { p50: number; p99: number; max: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const round = (v: number) => Math.round(v * 100) / 100;
@@ -178,6 +211,12 @@ async function main(): Promise<void> {
         }
       }
     }
+    // bursts: BURST runs in one request, so BURST run_updates per client in one group commit
+    const burstSinceUpdate: number[] = [];
+    for (let b = 0; b < BURSTS; b++) {
+      const ids = Array.from({ length: BURST }, (_, i) => `ws-burst-${b}-${i}`);
+      for (const p of await burst(server.url, ids)) burstSinceUpdate.push(...p.sinceUpdate);
+    }
     const latency = summary(sinceUpdate);
     console.log(
       JSON.stringify({
@@ -188,6 +227,11 @@ async function main(): Promise<void> {
         p50_ms: latency.p50,
         p99_ms: latency.p99,
         latency_from_request_ms: summary(fromRequest),
+        burst: {
+          runs_per_request: BURST,
+          requests: BURSTS,
+          latency_ms: summary(burstSinceUpdate),
+        },
         latency_from_answer_ms: summary(fromAnswer),
         received_before_answer_pct:
           Math.round((beforeAnswer / Math.max(1, fromAnswer.length)) * 1000) / 10,
