@@ -8,7 +8,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Run } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
 import { startTestServer } from '../../server/test/harness.js';
-import { call, seedRuns, type Api } from './seed.js';
+import { call, ingest, seedRuns, type Api } from './seed.js';
 
 const CHROMIUM = process.env.RUNLOG_CHROMIUM ?? '/usr/bin/chromium';
 const WEB = fileURLToPath(new URL('..', import.meta.url));
@@ -434,6 +434,106 @@ suite('dashboard in a real browser', () => {
     ).toBeLessThanOrEqual(0);
     await shot('runs-narrow', narrow);
     await narrow.close();
+  });
+
+  it('reconnects after losing the WebSocket and catches up on what it missed', async () => {
+    await seedRuns(api, [
+      { id: 'rc-run', agent: 'reconnector', status: 'running', ago: 5_000, durationMs: 60_000 },
+    ]);
+    const p = await context.newPage();
+    // lets the test cut the socket and refuse reconnects, like a network drop would
+    await p.addInitScript(() => {
+      const w = window as unknown as {
+        __sockets: WebSocket[];
+        __blockWs: boolean;
+        WebSocket: typeof WebSocket;
+      };
+      const Native = w.WebSocket;
+      w.__sockets = [];
+      w.__blockWs = false;
+      w.WebSocket = class extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(
+            w.__blockWs ? String(url).replace('/api/v1/ws', '/api/v1/ws-down') : url,
+            protocols,
+          );
+          w.__sockets.push(this);
+        }
+      };
+    });
+    await p.goto(`${server.url}/?agent=reconnector`);
+    const row = p.locator('tr[data-run-id="rc-run"]');
+    await expect.poll(() => row.getAttribute('data-status')).toBe('running');
+    await p.locator('.conn-open').waitFor();
+
+    await p.evaluate(() => {
+      const w = window as unknown as { __sockets: WebSocket[]; __blockWs: boolean };
+      w.__blockWs = true;
+      for (const ws of w.__sockets) ws.close();
+    });
+    await p.getByText('Reconnecting…').waitFor();
+    await ingest(api, [{ type: 'run.end', run: { id: 'rc-run', status: 'succeeded' } }]);
+    await p.waitForTimeout(800);
+    expect(await row.getAttribute('data-status')).toBe('running');
+    await shot('reconnecting', p);
+
+    await p.evaluate(() => ((window as unknown as { __blockWs: boolean }).__blockWs = false));
+    await p.locator('.conn-open').waitFor({ timeout: 20_000 });
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 10_000 }).toBe('succeeded');
+    await p.close();
+  });
+
+  it('keeps 1,000 agents and a 2,000-step run virtualised, reachable by scrolling', async () => {
+    const t0 = Date.now() - 3_600_000;
+    const agents = Array.from({ length: 1000 }, (_, i) => ({
+      type: 'run.end',
+      run: {
+        id: `many-${i}`,
+        agent_id: `fleet-${String(i).padStart(4, '0')}`,
+        status: i % 7 === 0 ? 'failed' : 'succeeded',
+        started_at: t0 + i * 1000,
+        ended_at: t0 + i * 1000 + 500,
+      },
+    }));
+    for (let i = 0; i < agents.length; i += 500) await ingest(api, agents.slice(i, i + 500));
+    const steps = Array.from({ length: 2000 }, (_, i) => ({
+      type: 'step.end',
+      step: {
+        id: `big-s${i}`,
+        run_id: 'big-run',
+        seq: i,
+        parent_step_id: i % 10 === 0 ? null : `big-s${i - (i % 10)}`,
+        type: i % 10 === 0 ? 'agent' : i % 2 ? 'llm' : 'tool',
+        name: `step ${i}`,
+        started_at: t0 + i * 50,
+        ended_at: t0 + i * 50 + 40,
+        status: 'succeeded',
+      },
+    }));
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'big-run', agent_id: 'big-agent', started_at: t0 } },
+    ]);
+    for (let i = 0; i < steps.length; i += 1000) await ingest(api, steps.slice(i, i + 1000));
+    await ingest(api, [
+      { type: 'run.end', run: { id: 'big-run', status: 'succeeded', ended_at: t0 + 100_100 } },
+    ]);
+
+    await page.goto(`${server.url}/`);
+    await page.locator('button.agent-row[data-agent-id="fleet-0000"]').waitFor();
+    expect(await page.locator('.agent-item').count()).toBeLessThan(80);
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await page.locator('button.agent-row[data-agent-id="timeline-agent"]').waitFor();
+    expect(await page.locator('.agent-item').count()).toBeLessThan(80);
+
+    await page.goto(`${server.url}/agents/big-agent/runs/big-run`);
+    await page.getByTestId('timeline').waitFor();
+    expect(await page.getByRole('heading', { name: /Timeline/ }).textContent()).toContain(
+      '2000 steps',
+    );
+    expect(await page.locator('.tl-row').count()).toBeLessThan(120);
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await page.locator('.tl-row[data-step-id="big-s1999"]').waitFor();
+    expect(await page.locator('.tl-row').count()).toBeLessThan(120);
   });
 
   it('shows stats and settings pages', async () => {
