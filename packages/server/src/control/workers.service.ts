@@ -62,9 +62,41 @@ export async function claimRun(
   });
 }
 
+interface Waiter {
+  projectId: string;
+  agents: Set<string>;
+  wake: () => void;
+}
+
+/** Per server instance: the claims waiting for work, oldest first. */
+const waiting = new WeakMap<AppContext, Waiter[]>();
+
+function waitersOf(ctx: AppContext): Waiter[] {
+  let list = waiting.get(ctx);
+  if (!list) {
+    const created: Waiter[] = [];
+    list = created;
+    waiting.set(ctx, created);
+    const unsubscribe = ctx.hub.subscribe((e) => {
+      if (e.kind !== 'run' || e.run.status !== 'queued') return;
+      // one queued run wakes one waiting claim, not all of them
+      const i = created.findIndex(
+        (w) => w.projectId === e.projectId && w.agents.has(e.run.agent_id),
+      );
+      if (i >= 0) created.splice(i, 1)[0]!.wake();
+    });
+    ctx.onClose.push(() => {
+      unsubscribe();
+      for (const w of created.splice(0)) w.wake();
+    });
+  }
+  return list;
+}
+
 /**
- * Resolves when a run of one of `agents` may have been queued (a hub event) or after `ms`,
- * whichever comes first; other instances' enqueues are caught by the caller polling again.
+ * Resolves when a run of one of `agents` may have been queued (a hub event, handed to one
+ * waiting claim) or after `ms`; other instances' enqueues are caught by the caller looking
+ * again.
  */
 export function waitForQueued(
   ctx: AppContext,
@@ -72,23 +104,22 @@ export function waitForQueued(
   agents: string[],
   ms: number,
 ): Promise<void> {
-  const wanted = new Set(agents);
+  const list = waitersOf(ctx);
   return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      unsubscribe();
-      resolve();
+    const waiter: Waiter = {
+      projectId,
+      agents: new Set(agents),
+      wake: () => {
+        clearTimeout(timer);
+        resolve();
+      },
     };
-    const timer = setTimeout(done, ms);
-    const unsubscribe = ctx.hub.subscribe((e) => {
-      if (
-        e.kind === 'run' &&
-        e.projectId === projectId &&
-        e.run.status === 'queued' &&
-        wanted.has(e.run.agent_id)
-      )
-        done();
-    });
+    const timer = setTimeout(() => {
+      const i = list.indexOf(waiter);
+      if (i >= 0) list.splice(i, 1);
+      resolve();
+    }, ms);
+    list.push(waiter);
   });
 }
 
