@@ -47,6 +47,7 @@ export class Worker {
   private readonly slots: Promise<void>[] = [];
   private markDone: () => void = () => {};
   private stopPromise: Promise<void> | undefined;
+  private slotFreed: (() => void) | undefined;
   private readonly leaseMs: number;
   private readonly heartbeatMs: number;
   private readonly pollWaitMs: number;
@@ -67,7 +68,7 @@ export class Worker {
     this.done = new Promise((resolve) => (this.markDone = resolve));
     if (Object.keys(options.agents).length === 0)
       throw new RunlogError('worker needs at least one agent handler');
-    for (let i = 0; i < Math.max(1, options.concurrency ?? 1); i++) this.slots.push(this.loop());
+    this.slots.push(this.loop(Math.max(1, options.concurrency ?? 1)));
   }
 
   /** Runs being executed now. */
@@ -87,6 +88,7 @@ export class Worker {
   private async shutdown(drainTimeoutMs = 30_000): Promise<void> {
     this.stopping = true;
     this.poll.abort();
+    this.slotFreed?.();
     const running = [...this.held.values()].map((h) => h.done);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -113,12 +115,17 @@ export class Worker {
     this.markDone();
   }
 
-  private async loop(): Promise<void> {
+  /** One claimer for all slots: it asks for as many runs as there are free slots. */
+  private async loop(concurrency: number): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      let claimed: Run | undefined;
+      if (this.held.size >= concurrency) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      let claimed: Run[] = [];
       try {
-        const res = await this.http.request<Run>(
+        const res = await this.http.request<{ runs: Run[] }>(
           'POST',
           '/api/v1/workers/claim',
           {
@@ -126,11 +133,12 @@ export class Worker {
             wait_ms: this.pollWaitMs,
             lease_ms: this.leaseMs,
             worker_id: this.id,
+            max: concurrency - this.held.size,
           },
           { signal: this.poll.signal, timeoutMs: this.pollWaitMs + 15_000 },
         );
         failures = 0;
-        if (res.status === 200) claimed = res.body;
+        if (res.status === 200 && res.body) claimed = res.body.runs;
       } catch (err) {
         if (this.stopping) break;
         failures++;
@@ -145,7 +153,7 @@ export class Worker {
         );
         continue;
       }
-      if (claimed) await this.execute(claimed);
+      for (const run of claimed) void this.execute(run);
     }
   }
 
@@ -184,6 +192,9 @@ export class Worker {
     }
     this.held.delete(info.id);
     finish();
+    const freed = this.slotFreed;
+    this.slotFreed = undefined;
+    freed?.();
   }
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Id, Run, RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
-import { claimRun, heartbeatRun, releaseRun, waitForQueued } from './workers.service.js';
+import { claimRuns, heartbeatRun, releaseRun, waitForQueued } from './workers.service.js';
 
 const ClaimBody = z.object({
   agents: z.array(Id).min(1).max(100),
@@ -12,7 +12,11 @@ const ClaimBody = z.object({
   /** How long the run stays this worker's without a heartbeat. */
   lease_ms: z.number().int().min(1_000).max(3_600_000).default(30_000),
   worker_id: z.string().min(1).max(200).optional(),
+  /** Claim up to this many runs at once; the answer is then `{runs: [...]}`. */
+  max: z.number().int().min(1).max(100).optional(),
 });
+
+const ClaimedRuns = z.object({ runs: z.array(Run) });
 
 const HeartbeatBody = z.object({
   lease_ms: z.number().int().min(1_000).max(3_600_000).optional(),
@@ -40,9 +44,10 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
     scope: 'write',
     tag: 'workers',
     summary:
-      'Claim the oldest queued run of the given agents (now running under a lease), or 204 after wait_ms',
+      'Claim the oldest queued run of the given agents (now running under a lease), or 204 after ' +
+      'wait_ms; with max, up to max runs as {runs: [...]}',
     body: ClaimBody,
-    response: Run,
+    response: z.union([Run, ClaimedRuns]),
     handler: async ({ auth, body, request, reply }) => {
       let gone = false;
       reply.raw.once('close', () => (gone = true));
@@ -51,12 +56,13 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       for (;;) {
         // a worker that hung up must not be handed a run it will never execute
         if (gone || request.raw.destroyed) return reply.status(204).send();
-        const run = await claimRun(ctx, auth.projectId, {
+        const runs = await claimRuns(ctx, auth.projectId, {
           agents: body.agents,
           leaseMs: body.lease_ms,
           workerId,
+          max: body.max ?? 1,
         });
-        if (run) return run;
+        if (runs.length > 0) return body.max === undefined ? runs[0] : { runs };
         const left = deadline - Date.now();
         if (left <= 0) return reply.status(204).send();
         await waitForQueued(ctx, auth.projectId, body.agents, Math.min(left, CLAIM_POLL_MS));

@@ -42,6 +42,17 @@ describeEachDb('workers and control plane', (dialect) => {
     expect((await claim(['someone-else'])).statusCode).toBe(204);
   });
 
+  it('hands up to max runs to one claim, each exactly once', async () => {
+    const agent = agentName('batch');
+    for (let i = 0; i < 5; i++) await enqueueRun(t.ctx, P, agent, { input: { i } });
+    const first = json<{ runs: Run[] }>(await claim([agent], { max: 3 }));
+    expect(first.runs.map((r) => r.input)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }]);
+    expect(first.runs.every((r) => r.status === 'running')).toBe(true);
+    const rest = json<{ runs: Run[] }>(await claim([agent], { max: 3 }));
+    expect(rest.runs.map((r) => r.input)).toEqual([{ i: 3 }, { i: 4 }]);
+    expect((await claim([agent], { max: 3 })).statusCode).toBe(204);
+  });
+
   it('answers a waiting claim as soon as a run is queued', async () => {
     const agent = agentName('long-poll');
     const pending = claim([agent], { wait_ms: 10_000 });

@@ -28,19 +28,27 @@ async function agentTimeouts(
 }
 
 /**
- * Hands the oldest queued run of `agents` to one worker: it becomes `running` under a lease
- * of `leaseMs`, with a deadline from the agent's `timeout_ms`. `undefined` when none waits.
+ * Hands the oldest queued runs of `agents` (up to `max`, default 1) to one worker: each
+ * becomes `running` under a lease of `leaseMs`, with a deadline from the agent's
+ * `timeout_ms`. Empty when none waits.
  */
-export async function claimRun(
+export async function claimRuns(
   ctx: AppContext,
   projectId: string,
-  opts: ClaimOptions,
-): Promise<Run | undefined> {
+  opts: ClaimOptions & { max?: number },
+): Promise<Run[]> {
   const timeouts = await agentTimeouts(ctx, projectId, opts.agents);
   return ctx.writer.transact(async (uow, env) => {
-    const ids = await selectQueuedForClaim(uow.trx, ctx.db.dialect, projectId, opts.agents, 1);
+    const ids = await selectQueuedForClaim(
+      uow.trx,
+      ctx.db.dialect,
+      projectId,
+      opts.agents,
+      opts.max ?? 1,
+    );
+    await uow.loadRuns(projectId, ids);
+    const claimed: Run[] = [];
     for (const id of ids) {
-      await uow.loadRuns(projectId, [id]);
       const run = uow.getRun(projectId, id);
       if (!run || run.status !== 'queued') continue;
       const timeout = timeouts.get(run.agent_id);
@@ -56,10 +64,19 @@ export async function claimRun(
         updated_at: env.now,
       };
       uow.putRun(next);
-      return toRun(next);
+      claimed.push(toRun(next));
     }
-    return undefined;
+    return claimed;
   });
+}
+
+/** `claimRuns` for one run. */
+export async function claimRun(
+  ctx: AppContext,
+  projectId: string,
+  opts: ClaimOptions,
+): Promise<Run | undefined> {
+  return (await claimRuns(ctx, projectId, { ...opts, max: 1 }))[0];
 }
 
 interface Waiter {
