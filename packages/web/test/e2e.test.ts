@@ -483,6 +483,31 @@ suite('dashboard in a real browser', () => {
     await p.close();
   });
 
+  it('shows stats and settings pages', async () => {
+    await page.goto(`${server.url}/stats?range=24h`);
+    await page.getByRole('heading', { name: 'Runs by status' }).waitFor();
+    expect(await page.locator('.stat-card').first().textContent()).toMatch(/Runs\d+/);
+    await shot('stats');
+    await page.goto(`${server.url}/settings`);
+    await page.getByLabel('Name').fill('ci-worker');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = await page.getByTestId('new-key').textContent();
+    expect(secret?.length).toBeGreaterThan(20);
+    const keys = await call<{ keys: { name: string | null }[] }>(api, 'GET', '/keys');
+    expect(keys.body.keys.some((k) => k.name === 'ci-worker')).toBe(true);
+    await shot('settings');
+
+    // the header toggle switches theme and remembers it across a reload
+    await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await page.goto(`${server.url}/?agent=support-bot`);
+    await page.locator('.agent-panel tbody tr').first().waitFor();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await shot('agents-dark');
+    await page.getByRole('button', { name: 'Switch to light theme' }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+  });
+
   it('keeps 1,000 agents and a 2,000-step run virtualised, reachable by scrolling', async () => {
     const t0 = Date.now() - 3_600_000;
     const agents = Array.from({ length: 1000 }, (_, i) => ({
@@ -534,20 +559,5 @@ suite('dashboard in a real browser', () => {
     await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     await page.locator('.tl-row[data-step-id="big-s1999"]').waitFor();
     expect(await page.locator('.tl-row').count()).toBeLessThan(120);
-  });
-
-  it('shows stats and settings pages', async () => {
-    await page.goto(`${server.url}/stats?range=24h`);
-    await page.getByRole('heading', { name: 'Runs by status' }).waitFor();
-    expect(await page.locator('.stat-card').first().textContent()).toMatch(/Runs\d+/);
-    await shot('stats');
-    await page.goto(`${server.url}/settings`);
-    await page.getByLabel('Name').fill('ci-worker');
-    await page.getByRole('button', { name: 'Create key' }).click();
-    const secret = await page.getByTestId('new-key').textContent();
-    expect(secret?.length).toBeGreaterThan(20);
-    const keys = await call<{ keys: { name: string | null }[] }>(api, 'GET', '/keys');
-    expect(keys.body.keys.some((k) => k.name === 'ci-worker')).toBe(true);
-    await shot('settings');
   });
 });

@@ -1,6 +1,6 @@
 import { useId } from 'react';
 
-const W = 640;
+const NARROW_W = 640;
 const H = 180;
 const PAD = { l: 54, r: 8, t: 8, b: 22 };
 
@@ -29,12 +29,14 @@ function xLabels(times: string[], bucket: 'hour' | 'day'): { i: number; text: st
 }
 
 function Frame({
+  W,
   max,
   format,
   children,
   labels,
   n,
 }: {
+  W: number;
   max: number;
   format: (v: number) => string;
   children: React.ReactNode;
@@ -89,6 +91,7 @@ export function StackedBars({
   stacks,
   values,
   format = (v) => String(Math.round(v)),
+  wide = false,
 }: {
   label: string;
   times: string[];
@@ -96,7 +99,10 @@ export function StackedBars({
   stacks: Stack[];
   values: Record<string, number>[];
   format?: (v: number) => string;
+  /** Spans the whole grid: a wider drawing keeps text the same size. */
+  wide?: boolean;
 }) {
+  const W = wide ? NARROW_W * 2 : NARROW_W;
   const n = Math.max(1, times.length);
   const totals = values.map((v) => stacks.reduce((s, k) => s + (v[k.key] ?? 0), 0));
   const max = niceMax(Math.max(0, ...totals));
@@ -105,7 +111,7 @@ export function StackedBars({
   const bw = (iw / n) * 0.72;
   return (
     <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame max={max} format={format} labels={xLabels(times, bucket)} n={n}>
+      <Frame W={W} max={max} format={format} labels={xLabels(times, bucket)} n={n}>
         {values.map((v, i) => {
           let y = PAD.t + ih;
           const x = PAD.l + (iw / n) * i + (iw / n - bw) / 2;
@@ -149,6 +155,7 @@ export function LineChart({
   lines: Line[];
   format: (v: number) => string;
 }) {
+  const W = NARROW_W;
   const id = useId();
   const n = Math.max(1, times.length);
   const all = lines.flatMap((l) => l.values.filter((v): v is number => v !== null));
@@ -159,7 +166,7 @@ export function LineChart({
   const y = (v: number) => PAD.t + ih * (1 - v / max);
   return (
     <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame max={max} format={format} labels={xLabels(times, bucket)} n={n}>
+      <Frame W={W} max={max} format={format} labels={xLabels(times, bucket)} n={n}>
         {lines.map((line, li) => {
           let d = '';
           let pen = false;

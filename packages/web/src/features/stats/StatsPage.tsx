@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import { Empty, ErrorBox, Loading } from '../../components/States';
@@ -23,6 +24,8 @@ function Card({ label, value, hint }: { label: string; value: string; hint?: str
   );
 }
 
+const AGENT_ROWS = 20;
+
 const STACKS = RUN_STATUS_LIST.map((s) => ({
   key: s,
   label: RUN_STATUS_META[s].label,
@@ -36,6 +39,7 @@ export function StatsPage() {
   const range = (params.get('range') ?? '7d') as RangeKey;
   const safeRange: RangeKey = range in RANGES ? range : '7d';
   const stats = useQuery(statsQuery(agentId, safeRange));
+  const [allAgents, setAllAgents] = useState(false);
   const agents = useQuery(agentsQuery());
   const set = (k: string, v: string) => {
     const next = new URLSearchParams(params);
@@ -103,7 +107,7 @@ export function StatsPage() {
             <Card label="Cost" value={formatCost(d.totals.cost_usd)} />
           </div>
           <div className="chart-grid">
-            <section className="card chart-card" aria-labelledby="c-runs">
+            <section className="card chart-card wide" aria-labelledby="c-runs">
               <h2 id="c-runs">Runs by status</h2>
               <StackedBars
                 label={`Runs per ${d.bucket} stacked by status`}
@@ -111,6 +115,7 @@ export function StatsPage() {
                 bucket={d.bucket}
                 stacks={STACKS}
                 values={d.series.map((p) => p.by_status)}
+                wide
               />
               <Legend items={STACKS} />
             </section>
@@ -225,6 +230,7 @@ export function StatsPage() {
                 <tbody>
                   {[...d.by_agent]
                     .sort((a, b) => b.runs - a.runs)
+                    .slice(0, allAgents ? undefined : AGENT_ROWS)
                     .map((a) => (
                       <tr key={a.agent_id}>
                         <td>
@@ -250,6 +256,16 @@ export function StatsPage() {
                 </tbody>
               </table>
             </div>
+            {d.by_agent.length > AGENT_ROWS ? (
+              <button
+                type="button"
+                className="link-btn show-all"
+                aria-expanded={allAgents}
+                onClick={() => setAllAgents((v) => !v)}
+              >
+                {allAgents ? 'Show the busiest 20' : `Show all ${d.by_agent.length} agents`}
+              </button>
+            ) : null}
           </section>
         </>
       ) : null}
