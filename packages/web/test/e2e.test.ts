@@ -251,8 +251,21 @@ suite('dashboard in a real browser', () => {
       await expect
         .poll(() => runRow(runId).getByTestId('duration').textContent(), { timeout: 5000 })
         .not.toBe(d1);
+      // the run's own page follows it live too: its step, then its end
+      const detail = await context.newPage();
+      await detail.goto(`${server.url}/agents/live-agent/runs/${runId}`);
+      await detail.locator('.tl-row', { hasText: 'fetch_pr' }).waitFor();
+      const badge = detail.locator('.page-head .status-badge');
+      expect(await badge.getAttribute('data-status')).toBe('running');
       finish();
       await expect.poll(() => statusOf(runId), { timeout: 15_000 }).toBe('succeeded');
+      await expect
+        .poll(() => badge.getAttribute('data-status'), { timeout: 10_000 })
+        .toBe('succeeded');
+      expect(await detail.getByRole('region', { name: 'Run output' }).textContent()).toContain(
+        'merged',
+      );
+      await detail.close();
     } finally {
       finish();
       await runlog.shutdown();
