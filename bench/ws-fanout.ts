@@ -10,6 +10,8 @@
  *   path applied the change, before its commit and fsync): an upper bound of commit to
  *   receipt. Both processes read the same system clock; `updated_at` has ms resolution.
  * - `latency_from_request_ms`: receipt minus the moment the POST /ingest was sent.
+ * - `fanout_spread_ms`: receipt minus the first client's receipt of the same update: the
+ *   cost of the fan-out itself, without the commit's fsync.
  * - `burst.latency_ms`: the same, for 50 runs started by one request (50 updates for each
  *   client from one group commit).
  * - `received_before_answer_pct`: updates go out right after commit, before the HTTP
@@ -185,6 +187,7 @@ async function main(): Promise<void> {
     const rssConnected = server.peakRssMb();
 
     const sinceUpdate: number[] = [];
+    const spread: number[] = [];
     const fromAnswer: number[] = [];
     const fromRequest: number[] = [];
     let beforeAnswer = 0;
@@ -203,6 +206,8 @@ async function main(): Promise<void> {
       if (r < WARMUP) continue;
       for (const p of results) {
         sinceUpdate.push(...p.sinceUpdate);
+        const first = Math.min(...p.receipts);
+        for (const t of p.receipts) spread.push(t - first);
         for (const t of p.receipts) {
           const sinceAnswer = t - p.answered!;
           if (sinceAnswer < 0) beforeAnswer++;
@@ -227,6 +232,7 @@ async function main(): Promise<void> {
         p50_ms: latency.p50,
         p99_ms: latency.p99,
         latency_from_request_ms: summary(fromRequest),
+        fanout_spread_ms: summary(spread),
         burst: {
           runs_per_request: BURST,
           requests: BURSTS,
