@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { IngestEvent } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
@@ -49,8 +50,9 @@ type Job = EventsJob | OpJob;
  * loop while the next group already commits) are the changes published to the hub and the
  * callers answered: an acknowledged event is a committed, durable event.
  *
- * Control-plane changes (`transact`) go through the same queue, in their own transactions,
- * so they are ordered with recording and published the same way.
+ * Control-plane changes (`transact`) go through the same queue and share the group's
+ * commit, each in its own savepoint, so they are ordered with recording, fail alone, and
+ * are published the same way.
  */
 export class IngestWriter {
   private readonly queue: Job[] = [];
@@ -139,23 +141,14 @@ export class IngestWriter {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const head = this.queue[0]!;
-        if (head.kind === 'op') {
-          this.queue.shift();
-          await this.runOp(head);
-          continue;
-        }
-        const group: EventsJob[] = [];
-        let count = 0;
-        while (
-          this.queue.length > 0 &&
-          this.queue[0]!.kind === 'events' &&
-          (group.length === 0 ||
-            count + (this.queue[0] as EventsJob).events.length <= this.maxGroupEvents)
-        ) {
-          const job = this.queue.shift() as EventsJob;
-          group.push(job);
-          count += job.events.length;
+        const group: Job[] = [];
+        let weight = 0;
+        while (this.queue.length > 0) {
+          const next = this.queue[0]!;
+          const w = next.kind === 'events' ? next.events.length : 1;
+          if (group.length > 0 && weight + w > this.maxGroupEvents) break;
+          group.push(this.queue.shift()!);
+          weight += w;
         }
         await this.runGroup(group);
       }
@@ -165,20 +158,10 @@ export class IngestWriter {
     }
   }
 
-  private async runGroup(group: EventsJob[]): Promise<void> {
+  private async runGroup(group: Job[]): Promise<void> {
+    let outcome: GroupOutcome;
     try {
-      const changes = await this.withRetry(() => this.commitEvents(group));
-      this.countEvents(group.reduce((n, j) => n + j.events.length, 0));
-      // acknowledge once durable, but let the next group commit meanwhile
-      this.afterDurable(
-        () => {
-          for (const job of group) job.resolve();
-          this.publish(changes);
-        },
-        (err) => {
-          for (const job of group) job.reject(err);
-        },
-      );
+      outcome = await this.withRetry(() => this.commitGroup(group));
     } catch (err) {
       if (group.length === 1) {
         group[0]!.reject(err);
@@ -186,44 +169,83 @@ export class IngestWriter {
       }
       // one bad job must not fail the others that shared its commit
       for (const job of group) await this.runGroup([job]);
+      return;
     }
+    let events = 0;
+    for (const job of group) {
+      if (job.kind === 'events') events += job.events.length;
+      else {
+        const result = outcome.results.get(job);
+        if (result && !result.ok) job.reject(result.error);
+      }
+    }
+    this.countEvents(events);
+    // acknowledge once durable, but let the next group commit meanwhile
+    this.afterDurable(
+      () => {
+        for (const job of group) {
+          if (job.kind === 'events') job.resolve();
+          else {
+            const result = outcome.results.get(job);
+            if (result?.ok) job.resolve(result.value);
+          }
+        }
+        this.publish(outcome.changes);
+      },
+      (err) => {
+        for (const job of group) job.reject(err);
+      },
+    );
   }
 
-  private async commitEvents(group: EventsJob[]): Promise<Changes> {
-    const projects = new Set(group.map((j) => j.projectId));
+  /**
+   * One transaction for a group of jobs. Recording events share one unit of work; each
+   * control change runs in its own savepoint and unit of work, so its failure (a 404, a 409)
+   * is its own and the rest of the group still commits.
+   */
+  private async commitGroup(group: Job[]): Promise<GroupOutcome> {
+    const projects = new Set<string>();
+    for (const job of group) if (job.kind === 'events') projects.add(job.projectId);
     for (const p of projects) await this.prices.load(p);
     return this.db.kysely.transaction().execute(async (trx) => {
-      const uow = new UnitOfWork(trx, this.db);
-      for (const job of group)
-        await applyEvents(uow, job.projectId, job.events, this.env(job.projectId));
-      const changes = await uow.flush();
-      this.countCommits();
-      return changes;
-    });
-  }
-
-  private async runOp(job: OpJob): Promise<void> {
-    try {
-      let result: unknown;
-      const changes = await this.withRetry(() =>
-        this.db.kysely.transaction().execute(async (trx) => {
+      const changes: Changes = { runs: [], steps: [] };
+      const results = new Map<OpJob, OpResult>();
+      let recording: UnitOfWork | undefined;
+      const flushRecording = async () => {
+        if (!recording) return;
+        const flushed = await recording.flush();
+        changes.runs.push(...flushed.runs);
+        changes.steps.push(...flushed.steps);
+        recording = undefined;
+      };
+      for (const job of group) {
+        if (job.kind === 'events') {
+          recording ??= new UnitOfWork(trx, this.db);
+          await applyEvents(recording, job.projectId, job.events, this.env(job.projectId));
+          continue;
+        }
+        // a control change sees every recording event queued before it
+        await flushRecording();
+        await sql`SAVEPOINT runlog_op`.execute(trx);
+        try {
           const uow = new UnitOfWork(trx, this.db);
-          result = await job.fn(uow, this.env(undefined));
+          const value = await job.fn(uow, this.env(undefined));
           const flushed = await uow.flush();
-          this.countCommits();
-          return flushed;
-        }),
-      );
-      this.afterDurable(
-        () => {
-          job.resolve(result);
-          this.publish(changes);
-        },
-        (err) => job.reject(err),
-      );
-    } catch (err) {
-      job.reject(err);
-    }
+          await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
+          changes.runs.push(...flushed.runs);
+          changes.steps.push(...flushed.steps);
+          results.set(job, { ok: true, value });
+        } catch (error) {
+          if (isRetryable(error)) throw error;
+          await sql`ROLLBACK TO SAVEPOINT runlog_op`.execute(trx);
+          await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
+          results.set(job, { ok: false, error });
+        }
+      }
+      await flushRecording();
+      this.countCommits();
+      return { changes, results };
+    });
   }
 
   private readonly flushing = new Set<Promise<void>>();
@@ -240,9 +262,7 @@ export class IngestWriter {
       try {
         return await fn();
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        // PostgreSQL serialization failure or deadlock: the transaction is safe to run again
-        if (attempt < 4 && (code === '40001' || code === '40P01')) continue;
+        if (attempt < 4 && isRetryable(err)) continue;
         throw err;
       }
     }
@@ -262,6 +282,19 @@ export class IngestWriter {
     for (const run of changes.runs)
       this.hub.publish({ kind: 'run', projectId: run.project_id, run: toRun(run) });
   }
+}
+
+/** PostgreSQL serialization failure or deadlock: the whole transaction is safe to run again. */
+function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === '40001' || code === '40P01';
+}
+
+type OpResult = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+interface GroupOutcome {
+  changes: Changes;
+  results: Map<OpJob, OpResult>;
 }
 
 interface Changes {
