@@ -43,7 +43,18 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'packages/server/bin/runlog.js'), 'serve', '--db', db, '--port', String(port)],
+    [
+      // BENCH_PROFILE_DIR: write the server's CPU profile there, to see where a bench's time goes
+      ...(process.env.BENCH_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : []),
+      join(ROOT, 'packages/server/bin/runlog.js'),
+      'serve',
+      '--db',
+      db,
+      '--port',
+      String(port),
+    ],
     {
       env: { ...process.env, RUNLOG_ADMIN_KEY: BENCH_KEY, RUNLOG_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],

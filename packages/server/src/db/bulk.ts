@@ -61,3 +61,57 @@ export async function upsertRows(
       .execute();
   }
 }
+
+/**
+ * Inserts rows or, when their key exists, adds their `metrics` columns to the stored ones:
+ * the rollup tables' write. Inside the caller's transaction; on SQLite through reused
+ * prepared statements, elsewhere as multi-row statements.
+ */
+export async function addRows(
+  db: Db | undefined,
+  trx: Kysely<Database>,
+  table: keyof Database,
+  rows: readonly Row[],
+  keys: readonly string[],
+  metrics: readonly string[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = [...keys, ...metrics];
+  if (db?.sqlite) {
+    let cache = sqliteStatements.get(db.sqlite);
+    if (!cache) sqliteStatements.set(db.sqlite, (cache = new Map()));
+    const cacheKey = `add:${table}:${columns.join(',')}`;
+    let stmt = cache.get(cacheKey);
+    if (!stmt) {
+      stmt = db.sqlite.prepare(
+        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
+          `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${metrics.map((m) => `${m} = ${m} + excluded.${m}`).join(', ')}`,
+      );
+      cache.set(cacheKey, stmt);
+    }
+    const values: unknown[] = new Array<unknown>(columns.length);
+    for (const row of rows) {
+      for (let i = 0; i < columns.length; i++) values[i] = row[columns[i]!];
+      stmt.run(values);
+    }
+    return;
+  }
+  for (let i = 0; i < rows.length; i += 500) {
+    await trx
+      .insertInto(table)
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one upsert for every rollup table
+      .values(rows.slice(i, i + 500) as any)
+      .onConflict((oc) =>
+        oc
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- key columns differ per table
+          .columns(keys as any)
+          .doUpdateSet(
+            Object.fromEntries(
+              metrics.map((m) => [m, sql`${sql.ref(`${table}.${m}`)} + ${sql.ref(`excluded.${m}`)}`]),
+              // eslint-disable-next-line @typescript-eslint/no-explicit-any -- metric columns differ per table
+            ) as any,
+          ),
+      )
+      .execute();
+  }
+}

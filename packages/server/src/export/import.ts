@@ -130,7 +130,7 @@ async function writeBatch(db: Db, items: Pending[]): Promise<void> {
       const steps = list.flatMap((p) => p.steps);
       await upsert(trx, 'steps', steps as never[], ['project_id', 'run_id', 'id'], 1000);
     }
-    if (!rollups.empty) await rollups.flush(trx);
+    if (!rollups.empty) await rollups.flush(trx, db);
   });
 }
 

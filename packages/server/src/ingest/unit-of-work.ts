@@ -166,7 +166,10 @@ export class UnitOfWork {
   }
 
   /** Writes every changed row; returns what changed, for publishing after commit. */
-  async flush(): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
+  async flush(
+    /** Where to add the rollup changes instead of writing them now (the group writes once). */
+    into?: RollupDeltas,
+  ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
     const changedRuns: RunRow[] = [];
     const changedSteps: StepRow[] = [];
     const rollups = new RollupDeltas();
@@ -196,7 +199,8 @@ export class UnitOfWork {
         .where('id', '=', run.id)
         .execute();
     }
-    if (!rollups.empty) await rollups.flush(this.trx);
+    if (into) into.merge(rollups);
+    else if (!rollups.empty) await rollups.flush(this.trx, this.db);
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
     const deleted = this.deletedRuns.splice(0);

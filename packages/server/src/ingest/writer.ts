@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { PriceBook } from './prices.js';
 import { UnitOfWork } from './unit-of-work.js';
+import { RollupDeltas } from '../stats/rollup.js';
 import {
   applyHeartbeat,
   applyRunEvent,
@@ -210,10 +211,12 @@ export class IngestWriter {
     return this.db.kysely.transaction().execute(async (trx) => {
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
+      // the group's rollup changes, written once at its end
+      const rollups = new RollupDeltas();
       let recording: UnitOfWork | undefined;
       const flushRecording = async () => {
         if (!recording) return;
-        const flushed = await recording.flush();
+        const flushed = await recording.flush(rollups);
         changes.runs.push(...flushed.runs);
         changes.steps.push(...flushed.steps);
         recording = undefined;
@@ -230,8 +233,10 @@ export class IngestWriter {
         try {
           const uow = new UnitOfWork(trx, this.db);
           const value = await job.fn(uow, this.env(undefined));
-          const flushed = await uow.flush();
+          const own = new RollupDeltas();
+          const flushed = await uow.flush(own);
           await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
+          rollups.merge(own);
           changes.runs.push(...flushed.runs);
           changes.steps.push(...flushed.steps);
           results.set(job, { ok: true, value });
@@ -243,6 +248,7 @@ export class IngestWriter {
         }
       }
       await flushRecording();
+      if (!rollups.empty) await rollups.flush(trx, this.db);
       this.countCommits();
       return { changes, results };
     });

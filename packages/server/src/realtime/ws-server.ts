@@ -90,7 +90,8 @@ export class RealtimeServer {
   private readonly slow = new Set<Connection>();
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly heartbeatTimer: NodeJS.Timeout;
-  private readonly unsubscribeHub: () => void;
+  /** Set while at least one client is connected: with none, the write path shapes no events. */
+  private unsubscribeHub: (() => void) | undefined;
   private closing = false;
   private queue: HubEvent[] = [];
   private fanOutScheduled = false;
@@ -99,7 +100,7 @@ export class RealtimeServer {
   private readonly countCoalesced: (by?: number) => void;
 
   constructor(
-    hub: EventHub,
+    private readonly hub: EventHub,
     metrics: Metrics,
     private readonly authenticate: Authenticator,
     limits: Partial<RealtimeLimits> = {},
@@ -128,7 +129,6 @@ export class RealtimeServer {
       'Open WebSocket connections',
       () => this.connections.size,
     );
-    this.unsubscribeHub = hub.subscribe((event) => this.publish(event));
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.limits.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -177,7 +177,8 @@ export class RealtimeServer {
   async close(): Promise<void> {
     this.closing = true;
     this.queue = [];
-    this.unsubscribeHub();
+    this.unsubscribeHub?.();
+    this.unsubscribeHub = undefined;
     clearInterval(this.heartbeatTimer);
     this.stopDrainTimer();
     const open = [...this.connections];
@@ -199,6 +200,7 @@ export class RealtimeServer {
   private accept(ws: WebSocket, projectId: string): void {
     const conn = new Connection(ws, projectId);
     this.connections.add(conn);
+    this.unsubscribeHub ??= this.hub.subscribe((event) => this.publish(event));
     ws.on('error', () => {});
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', (data, isBinary) => {
@@ -208,6 +210,10 @@ export class RealtimeServer {
     ws.on('close', () => {
       this.forget(conn);
       this.connections.delete(conn);
+      if (this.connections.size === 0) {
+        this.unsubscribeHub?.();
+        this.unsubscribeHub = undefined;
+      }
     });
   }
 

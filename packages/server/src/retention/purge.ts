@@ -87,7 +87,7 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
         steps += Number(s.numDeletedRows);
         runs += Number(r.numDeletedRows);
       }
-      if (!rollups.empty) await rollups.flush(trx);
+      if (!rollups.empty) await rollups.flush(trx, db);
       return { runs, steps, scanned: candidates.length };
     });
     if (!deleted) break;

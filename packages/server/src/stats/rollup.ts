@@ -1,5 +1,7 @@
 import { isTerminalStatus, type RunStatus } from '@runlog/core';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Db } from '../db/database.js';
+import { addRows } from '../db/bulk.js';
 import type { Database, RunRow } from '../db/schema.js';
 
 export const HOUR_MS = 3_600_000;
@@ -73,6 +75,22 @@ export class RollupDeltas {
     if (after) this.add(after, 1);
   }
 
+  /** Takes over another set's deltas (a savepoint's, once it is released). */
+  merge(other: RollupDeltas): void {
+    for (const [key, d] of other.rollups) {
+      const mine = this.rollups.get(key);
+      if (!mine) this.rollups.set(key, { ...d });
+      else for (const m of METRICS) mine[m] += d[m];
+    }
+    for (const [key, h] of other.histogram) {
+      const mine = this.histogram.get(key);
+      if (!mine) this.histogram.set(key, { ...h });
+      else mine.runs += h.runs;
+    }
+    other.rollups.clear();
+    other.histogram.clear();
+  }
+
   get empty(): boolean {
     return this.rollups.size === 0 && this.histogram.size === 0;
   }
@@ -118,9 +136,10 @@ export class RollupDeltas {
 
   /**
    * Writes the accumulated deltas inside the caller's transaction, to every grain: per
-   * agent and hour, per agent and day, per project and hour, per project and day.
+   * agent and hour, per agent and day, per project and hour, per project and day. With `db`
+   * on SQLite, through reused prepared statements.
    */
-  async flush(trx: Kysely<Database>): Promise<void> {
+  async flush(trx: Kysely<Database>, db?: Db): Promise<void> {
     const rollups = [...this.rollups.values()];
     const histogram = [...this.histogram.values()];
     this.rollups.clear();
@@ -129,9 +148,9 @@ export class RollupDeltas {
       const rows = aggregate(rollups, grain, METRICS).filter((r) =>
         METRICS.some((m) => r[m] !== 0),
       );
-      await addRows(trx, grain.rollups, rows, [...grain.keys, 'status', 'trigger'], METRICS);
+      await addRows(db, trx, grain.rollups, rows, [...grain.keys, 'status', 'trigger'], METRICS);
       const bins = aggregate(histogram, grain, ['runs']).filter((r) => r.runs !== 0);
-      await addRows(trx, grain.histogram, bins, [...grain.keys, 'bin'], ['runs']);
+      await addRows(db, trx, grain.histogram, bins, [...grain.keys, 'bin'], ['runs']);
     }
   }
 }
@@ -207,37 +226,6 @@ function aggregate(deltas: readonly object[], grain: Grain, metrics: readonly st
   }
   // a stable order keeps concurrent writers on PostgreSQL from deadlocking on these rows
   return [...out.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, r]) => r);
-}
-
-/** Upserts rows whose metric columns add to what is stored. */
-async function addRows(
-  trx: Kysely<Database>,
-  table: keyof Database,
-  rows: Delta[],
-  keys: string[],
-  metrics: readonly string[],
-): Promise<void> {
-  for (let i = 0; i < rows.length; i += 500) {
-    await trx
-      .insertInto(table)
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one upsert for the eight rollup tables
-      .values(rows.slice(i, i + 500) as any)
-      .onConflict((oc) =>
-        oc
-          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- key columns differ per table
-          .columns(keys as any)
-          .doUpdateSet(
-            Object.fromEntries(
-              metrics.map((m) => [
-                m,
-                sql`${sql.ref(`${table}.${m}`)} + ${sql.ref(`excluded.${m}`)}`,
-              ]),
-              // eslint-disable-next-line @typescript-eslint/no-explicit-any -- metric columns differ per table
-            ) as any,
-          ),
-      )
-      .execute();
-  }
 }
 
 function cmp(a: string, b: string): number {
