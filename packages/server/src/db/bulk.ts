@@ -107,7 +107,10 @@ export async function addRows(
           .columns(keys as any)
           .doUpdateSet(
             Object.fromEntries(
-              metrics.map((m) => [m, sql`${sql.ref(`${table}.${m}`)} + ${sql.ref(`excluded.${m}`)}`]),
+              metrics.map((m) => [
+                m,
+                sql`${sql.ref(`${table}.${m}`)} + ${sql.ref(`excluded.${m}`)}`,
+              ]),
               // eslint-disable-next-line @typescript-eslint/no-explicit-any -- metric columns differ per table
             ) as any,
           ),
