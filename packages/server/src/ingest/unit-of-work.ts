@@ -184,7 +184,14 @@ export class UnitOfWork {
     }
     for (const run of this.deletedRuns) rollups.change(run, undefined);
 
-    await this.ensureAgents(changedRuns);
+    // agents are created on first use: only a new run, or one that changed agent, can need one
+    await this.ensureAgents(
+      [...this.runs.values()]
+        .filter(
+          (t) => t.current && t.current !== t.before && t.before?.agent_id !== t.current.agent_id,
+        )
+        .map((t) => t.current!),
+    );
     await upsertRows(this.db, this.trx, 'steps', changedSteps, ['project_id', 'run_id', 'id']);
     await upsertRows(this.db, this.trx, 'runs', changedRuns, ['project_id', 'id']);
     for (const run of this.deletedRuns) {
