@@ -5,6 +5,8 @@
  * per recorded step on the agent's thread. Prints JSON.
  *   npx tsx bench/lifecycle.ts [jobs] [concurrency]
  */
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Queue, Worker as BullWorker, QueueEvents } from 'bullmq';
 import { Runlog } from '../packages/sdk/src/index.js';
@@ -61,8 +63,8 @@ async function runlogLifecycle(url: string): Promise<number> {
   return JOBS / seconds;
 }
 
-async function bullmqLifecycle(): Promise<number> {
-  const connection = { host: '127.0.0.1', port: 6379 };
+async function bullmqLifecycle(port = 6379): Promise<number> {
+  const connection = { host: '127.0.0.1', port };
   const name = `runlog-bench-${Date.now().toString(36)}`;
   const queue = new Queue(name, { connection });
   const events = new QueueEvents(name, { connection });
@@ -123,12 +125,63 @@ async function stepOverhead(url: string): Promise<{ step_us: number; baseline_us
   return { step_us: withSteps - base, baseline_us: base };
 }
 
+/**
+ * The machine's Redis keeps nothing on disk (`--save "" --appendonly no`), while Runlog
+ * acknowledges only durable commits. For a like-for-like figure, BullMQ also runs on a
+ * private Redis that fsyncs its append-only file on every write.
+ */
+async function durableRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = 6390 + Math.floor(Math.random() * 50);
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--dir',
+      tempDir('redis'),
+    ],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      }).on('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
 const port = 4790 + Math.floor(Math.random() * 100);
 const server = await startServerProcess(join(tempDir('lifecycle'), 'runlog.db'), port);
 try {
   await runlogLifecycle(server.url); // warm-up: JIT, prepared statements
   const runlogJobs = await runlogLifecycle(server.url);
   const bullJobs = await bullmqLifecycle();
+  const redis = await durableRedis();
+  let bullDurableJobs: number;
+  try {
+    bullDurableJobs = await bullmqLifecycle(redis.port);
+  } finally {
+    await redis.stop();
+  }
   const overhead = await stepOverhead(server.url);
   console.log(
     JSON.stringify({
@@ -137,6 +190,8 @@ try {
       runlog_jobs_per_s: Math.round(runlogJobs),
       bullmq_jobs_per_s: Math.round(bullJobs),
       ratio: Number((runlogJobs / bullJobs).toFixed(3)),
+      bullmq_fsync_always_jobs_per_s: Math.round(bullDurableJobs),
+      ratio_vs_fsync_always: Number((runlogJobs / bullDurableJobs).toFixed(3)),
       sdk_step_overhead_us: Number(overhead.step_us.toFixed(2)),
       sdk_baseline_us: Number(overhead.baseline_us.toFixed(2)),
       server_peak_rss_mb: Math.round(server.peakRssMb()),
