@@ -1,5 +1,6 @@
 import { toIso } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { statusIn } from '../db/dialect.js';
 import type { RunRow } from '../db/schema.js';
 
 /** Most runs ended per sweep and kind; the next sweep takes the rest. */
@@ -62,21 +63,21 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
     ...(await k
       .selectFrom('runs')
       .select(['project_id', 'id'])
-      .where('status', '=', 'running')
+      .where(statusIn('running'))
       .where('lease_expires_at', '<', now)
       .limit(BATCH)
       .execute()),
     ...(await k
       .selectFrom('runs')
       .select(['project_id', 'id'])
-      .where('status', 'in', ['queued', 'running'])
+      .where(statusIn('queued', 'running'))
       .where('deadline_at', '<', now)
       .limit(BATCH)
       .execute()),
     ...(await k
       .selectFrom('runs')
       .select(['project_id', 'id'])
-      .where('status', '=', 'running')
+      .where(statusIn('running'))
       .where('cancel_requested_at', '<', now - grace)
       .limit(BATCH)
       .execute()),

@@ -1,3 +1,4 @@
+import type { RunStatus } from '@runlog/core';
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { Db } from './database.js';
 
@@ -22,4 +23,16 @@ export function jsonArrayContains(
   return db.dialect === 'postgres'
     ? sql<SqlBool>`(${column})::jsonb ? ${value}`
     : sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${value})`;
+}
+
+/**
+ * `status = 'a'` or `status IN ('a', 'b')` with the statuses as literals: the partial indexes
+ * on runs (queue, leases, deadlines) are only used when a query names their statuses as
+ * literally as the index does, not as bound parameters (SQLite).
+ */
+export function statusIn(...statuses: RunStatus[]): RawBuilder<SqlBool> {
+  const list = statuses.map((s) => sql.lit(s));
+  return statuses.length === 1
+    ? sql<SqlBool>`status = ${list[0]}`
+    : sql<SqlBool>`status IN (${sql.join(list)})`;
 }

@@ -1,3 +1,4 @@
+import { statusIn } from './dialect.js';
 import type { Kysely } from 'kysely';
 import type { DialectName } from './database.js';
 import type { Database } from './schema.js';
@@ -18,7 +19,7 @@ export async function selectQueuedForClaim(
   let q = trx
     .selectFrom('runs')
     .select('id')
-    .where('status', '=', 'queued')
+    .where(statusIn('queued'))
     .where('agent_id', 'in', agentIds)
     .where('project_id', '=', projectId)
     .orderBy('queued_at')
