@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,4 +83,47 @@ export async function startServerProcess(
       await new Promise((r) => child.once('exit', r));
     },
   };
+}
+
+/**
+ * Latency over HTTP measured by wrk (a C load generator, Debian's `wrk` package) on one
+ * connection, so the figure is the server's and not a JavaScript client's: a warm-up, then
+ * `seconds` of requests cycling through `paths`. `undefined` when wrk is not installed.
+ */
+export function wrkLatency(
+  url: string,
+  paths: string[],
+  seconds: number,
+): { p50: number; p99: number; requests: number } | undefined {
+  const probe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  if (probe.error) return undefined;
+  const dir = tempDir('wrk');
+  const script = join(dir, 'paths.lua');
+  writeFileSync(
+    script,
+    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format("GET", paths[(i % #paths) + 1])\nend\n`,
+  );
+  const args = (d: number) => [
+    '-t1',
+    '-c1',
+    `-d${d}s`,
+    '--latency',
+    '-s',
+    script,
+    '-H',
+    `Authorization: Bearer ${BENCH_KEY}`,
+    url,
+  ];
+  spawnSync('wrk', args(Math.max(2, Math.ceil(seconds / 3))), { encoding: 'utf8' });
+  const out = spawnSync('wrk', args(seconds), { encoding: 'utf8' }).stdout;
+  const ms = (label: string) => {
+    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) throw new Error(`wrk printed no ${label}th percentile:\n${out}`);
+    const v = Number(m[1]);
+    return Number((m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v).toFixed(2));
+  };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} failed responses`);
+  return { p50: ms('50'), p99: ms('99'), requests };
 }

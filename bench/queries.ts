@@ -10,7 +10,7 @@ import { migrateToLatest } from '../packages/server/src/db/migrate.js';
 import { RollupDeltas } from '../packages/server/src/stats/rollup.js';
 import type { RunRow } from '../packages/server/src/db/schema.js';
 import { newRunRow } from '../packages/server/src/ingest/apply.js';
-import { BENCH_KEY, percentile, startServerProcess, tempDir } from './common.js';
+import { BENCH_KEY, percentile, startServerProcess, tempDir, wrkLatency } from './common.js';
 
 const RUNS = Number(process.argv[2] ?? 1_000_000);
 const AGENTS = 50;
@@ -139,23 +139,26 @@ try {
     { length: AGENTS },
     (_, a) => `/api/v1/agents/agent-${a}/runs?limit=20`,
   );
-  const latest = await latencies(server.url, agentPaths, 2000);
   const listPaths = Array.from(
     { length: AGENTS },
     (_, a) => `/api/v1/runs?agent_id=agent-${a}&limit=20`,
   );
-  const list = await latencies(server.url, listPaths, 1000);
-  const statsOne = await latencies(
-    server.url,
-    Array.from({ length: AGENTS }, (_, a) => `/api/v1/runs/stats?agent_id=agent-${a}`),
-    300,
+  const statsOnePaths = Array.from(
+    { length: AGENTS },
+    (_, a) => `/api/v1/runs/stats?agent_id=agent-${a}`,
   );
-  const statsAll = await latencies(
-    server.url,
-    ['/api/v1/runs/stats', '/api/v1/runs/stats?bucket=hour'],
-    200,
-  );
-  const agents = await latencies(server.url, ['/api/v1/agents'], 100);
+  // wrk when installed (the server's latency); else a Node client (its own GC shows in the tail)
+  const measure = async (paths: string[], n: number, seconds: number) =>
+    wrkLatency(server.url, paths, seconds) ?? {
+      ...(await latencies(server.url, paths, n)),
+      client: 'node',
+    };
+  const latest = await measure(agentPaths, 2000, 8);
+  const list = await measure(listPaths, 1000, 5);
+  const statsOne = await measure(statsOnePaths, 300, 5);
+  const statsAll = await measure(['/api/v1/runs/stats'], 200, 8);
+  const statsAllHourly = await measure(['/api/v1/runs/stats?bucket=hour'], 100, 5);
+  const agents = await measure(['/api/v1/agents'], 100, 5);
   console.log(
     JSON.stringify({
       bench: 'queries',
@@ -166,6 +169,7 @@ try {
       runs_list_by_agent_ms: list,
       stats_one_agent_30d_ms: statsOne,
       stats_all_agents_30d_ms: statsAll,
+      stats_all_agents_30d_hour_buckets_ms: statsAllHourly,
       agents_list_ms: agents,
       server_peak_rss_mb: Math.round(server.peakRssMb()),
     }),
