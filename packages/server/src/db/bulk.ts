@@ -63,6 +63,49 @@ export async function upsertRows(
 }
 
 /**
+ * Writes what a unit of work changed: new rows are upserted; on SQLite a stored row that
+ * changed gets an UPDATE of just its changed columns, so only the indexes over those columns
+ * are rewritten (a heartbeat touches the lease index, not the thirteen indexes of `runs`).
+ * PostgreSQL already skips unchanged index entries (HOT updates) and keeps multi-row upserts.
+ */
+export async function writeRows(
+  db: Db,
+  trx: Kysely<Database>,
+  table: 'runs' | 'steps',
+  tracked: Iterable<{ before: object | undefined; current: object | undefined }>,
+  keys: readonly string[],
+): Promise<void> {
+  const inserts: object[] = [];
+  const updates: { before: Row; current: Row }[] = [];
+  for (const t of tracked) {
+    if (!t.current || t.current === t.before) continue;
+    if (t.before && db.sqlite) updates.push({ before: t.before as Row, current: t.current as Row });
+    else inserts.push(t.current);
+  }
+  await upsertRows(db, trx, table, inserts, keys);
+  if (updates.length === 0 || !db.sqlite) return;
+  let cache = sqliteStatements.get(db.sqlite);
+  if (!cache) sqliteStatements.set(db.sqlite, (cache = new Map()));
+  for (const { before, current } of updates) {
+    const changed = Object.keys(current).filter(
+      (c) => !keys.includes(c) && current[c] !== before[c],
+    );
+    if (changed.length === 0) continue;
+    const cacheKey = `update:${table}:${changed.join(',')}`;
+    let stmt = cache.get(cacheKey);
+    if (!stmt) {
+      stmt = db.sqlite.prepare(
+        `UPDATE ${table} SET ${changed.map((c) => `${c} = ?`).join(', ')} WHERE ${keys.map((k) => `${k} = ?`).join(' AND ')}`,
+      );
+      // the column sets that change are few (a heartbeat, an end, a step's rollups), but bound the cache
+      if (cache.size > 2000) cache.clear();
+      cache.set(cacheKey, stmt);
+    }
+    stmt.run([...changed.map((c) => current[c]), ...keys.map((k) => current[k])]);
+  }
+}
+
+/**
  * Inserts rows or, when their key exists, adds their `metrics` columns to the stored ones:
  * the rollup tables' write. Inside the caller's transaction; on SQLite through reused
  * prepared statements, elsewhere as multi-row statements.

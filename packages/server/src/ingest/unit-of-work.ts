@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
-import { upsertRows } from '../db/bulk.js';
+import { writeRows } from '../db/bulk.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, stepContribution } from './apply.js';
 
@@ -192,8 +192,12 @@ export class UnitOfWork {
         )
         .map((t) => t.current!),
     );
-    await upsertRows(this.db, this.trx, 'steps', changedSteps, ['project_id', 'run_id', 'id']);
-    await upsertRows(this.db, this.trx, 'runs', changedRuns, ['project_id', 'id']);
+    await writeRows(this.db, this.trx, 'steps', this.steps.values(), [
+      'project_id',
+      'run_id',
+      'id',
+    ]);
+    await writeRows(this.db, this.trx, 'runs', this.runs.values(), ['project_id', 'id']);
     for (const run of this.deletedRuns) {
       await this.trx
         .deleteFrom('steps')
