@@ -51,10 +51,14 @@ function batch(b: number): unknown[] {
   return events;
 }
 
-/** The same rows written by hand: prepared inserts, one transaction per 100 rows. */
-async function rawBaseline(rows: number): Promise<number> {
+/**
+ * The same rows written by hand: prepared inserts, one transaction per 100 rows. NORMAL:
+ * commits not flushed to disk (the ceiling); FULL: each commit flushed, as durable as
+ * Runlog's acknowledgements.
+ */
+async function rawBaseline(rows: number, sync: 'NORMAL' | 'FULL' = 'NORMAL'): Promise<number> {
   const dir = tempDir('raw');
-  const db = await openDatabase(join(dir, 'raw.db'));
+  const db = await openDatabase(join(dir, 'raw.db'), { sqliteSynchronous: sync });
   await migrateToLatest(db);
   const sqlite = db.sqlite!;
   sqlite
@@ -173,6 +177,7 @@ if (process.env.BENCH_LOAD_URL) {
 }
 
 const raw = await rawBaseline(BATCHES * 100);
+const rawDurable = await rawBaseline(Math.min(BATCHES, 200) * 100, 'FULL');
 const result = await ingest();
 console.log(
   JSON.stringify({
@@ -183,6 +188,8 @@ console.log(
     raw_rows_per_sec: Math.round(raw),
     ingest_events_per_sec: Math.round(result.eventsPerSec),
     ratio: Number((result.eventsPerSec / raw).toFixed(3)),
+    raw_durable_rows_per_sec: Math.round(rawDurable),
+    ratio_vs_durable: Number((result.eventsPerSec / rawDurable).toFixed(3)),
     acked_steps: result.ackedSteps,
     committed_steps: result.committedSteps,
     server_peak_rss_mb: Math.round(result.peakRssMb),
