@@ -41,7 +41,8 @@ export const ServerConfig = z.object({
   schedulerIntervalMs: z.coerce.number().int().min(10).default(1_000),
   /** Whether background jobs (sweeps, scheduler, retention) run in this process. */
   background: z.boolean().default(true),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** warn by default: the start prints its own lines; info adds Fastify's, debug every request. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;

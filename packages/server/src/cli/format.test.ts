@@ -22,6 +22,8 @@ describe('CLI formatting', () => {
     ]);
     expect(formatDuration(null)).toBe('-');
     expect([0, 0.01234, 12.345].map(formatMoney)).toEqual(['$0', '$0.0123', '$12.35']);
+    // one small LLM call: fractions of a cent keep two significant digits, not $0.0000
+    expect([0.0000279, 0.00036].map(formatMoney)).toEqual(['$0.000028', '$0.00036']);
     expect([950, 12_345, 123_456, 4_500_000].map(formatTokens)).toEqual([
       '950',
       '12.3k',

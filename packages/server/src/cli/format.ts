@@ -16,7 +16,13 @@ export function formatDuration(ms: number | null | undefined): string {
 export function formatMoney(usd: number | null | undefined): string {
   if (usd === null || usd === undefined) return '-';
   if (usd === 0) return '$0';
-  return `$${usd.toFixed(usd >= 1 ? 2 : 4)}`;
+  if (usd >= 1) return `$${usd.toFixed(2)}`;
+  if (usd >= 0.01) return `$${usd.toFixed(4)}`;
+  // a single LLM call costs fractions of a cent: keep two significant digits
+  return `$${usd
+    .toPrecision(2)
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '')}`;
 }
 
 /** `950`, `12.3k`, `4.5M`. */
