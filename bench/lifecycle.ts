@@ -5,12 +5,13 @@
  * per recorded step on the agent's thread. Prints JSON.
  *   npx tsx bench/lifecycle.ts [jobs] [concurrency]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Queue, Worker as BullWorker, QueueEvents } from 'bullmq';
 import { Runlog } from '../packages/sdk/src/index.js';
-import { BENCH_KEY, startServerProcess, tempDir } from './common.js';
+import { BENCH_KEY, ROOT, startServerProcess, tempDir } from './common.js';
 
 const JOBS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
@@ -63,7 +64,53 @@ async function runlogLifecycle(url: string): Promise<number> {
   return JOBS / seconds;
 }
 
+interface Connection {
+  connection: { host: string; port: number };
+}
+/** The part of BullMQ's API this bench uses (it is loaded at run time, see loadBullmq). */
+interface BullMQ {
+  Queue: new (
+    name: string,
+    opts: Connection,
+  ) => {
+    add(name: string, data: unknown, opts?: { removeOnComplete?: boolean }): Promise<unknown>;
+    obliterate(opts: { force: boolean }): Promise<void>;
+    close(): Promise<void>;
+  };
+  Worker: new (
+    name: string,
+    process: (job: { data: unknown; updateProgress(p: number): Promise<void> }) => Promise<unknown>,
+    opts: Connection & { concurrency: number },
+  ) => { on(event: 'completed', fn: () => void): void; close(): Promise<void> };
+  QueueEvents: new (
+    name: string,
+    opts: Connection,
+  ) => { waitUntilReady(): Promise<unknown>; close(): Promise<void> };
+}
+
+/**
+ * BullMQ is the baseline, not a dependency: it is installed on first use into bench/.deps,
+ * outside the workspace, so `npm ci` never needs it (its optional native packages are not
+ * all on this machine's registry, which breaks `npm ci` for a lock that names them).
+ */
+async function loadBullmq(): Promise<BullMQ> {
+  const dir = join(ROOT, 'bench', '.deps');
+  const manifest = join(dir, 'package.json');
+  if (!existsSync(join(dir, 'node_modules', 'bullmq'))) {
+    mkdirSync(dir, { recursive: true });
+    if (!existsSync(manifest)) writeFileSync(manifest, '{"private": true}\n');
+    const install = spawnSync(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-package-lock', 'bullmq@5'],
+      { cwd: dir, stdio: 'inherit' },
+    );
+    if (install.status !== 0) throw new Error('could not install bullmq into bench/.deps');
+  }
+  return (await import(createRequire(manifest).resolve('bullmq'))) as BullMQ;
+}
+
 async function bullmqLifecycle(port = 6379): Promise<number> {
+  const { Queue, Worker: BullWorker, QueueEvents } = await loadBullmq();
   const connection = { host: '127.0.0.1', port };
   const name = `runlog-bench-${Date.now().toString(36)}`;
   const queue = new Queue(name, { connection });
