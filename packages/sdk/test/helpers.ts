@@ -1,0 +1,192 @@
+// Shared by the SDK's in-process tests: a real server, a pass-through proxy that can fail on
+// demand (to see every request the SDK makes and to simulate outages), and small waits.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type startTestServer } from '../../server/test/harness.js';
+import { Runlog, type RunlogOptions } from '../src/index.js';
+
+export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+/** One request the proxy saw and what it did with it. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  /** For `POST /ingest`: how many events the body held. */
+  events: number;
+  /** The event ids (run or step ids) in an ingest body. */
+  ids: string[];
+  /** `forwarded` to the real server (with its status), or the fault it answered. */
+  outcome: 'forwarded' | 'refused' | 'faulted' | 'hung';
+  status: number;
+}
+
+/** What the proxy does with the next matching request instead of forwarding it. */
+export type Fault =
+  { status: number; retryAfter?: string; body?: string } | { refuse: true } | { hang: true };
+
+/**
+ * A node:http proxy in front of the real server. It forwards by default; `down()` makes it
+ * drop every connection (the SDK sees a network error), `failNext()` answers the next
+ * requests with given statuses.
+ */
+export class FaultProxy {
+  readonly requests: SeenRequest[] = [];
+  private faults: Fault[] = [];
+  private isDown = false;
+  private readonly hung: ServerResponse[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly target: string,
+  ) {}
+
+  static async start(target: string): Promise<FaultProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const proxy = new FaultProxy(server, `http://127.0.0.1:${port}`, target);
+    server.on(
+      'request',
+      (req: IncomingMessage, res: ServerResponse) => void proxy.handle(req, res),
+    );
+    return proxy;
+  }
+
+  /** Every request fails at the network level until `up()`. */
+  down(): void {
+    this.isDown = true;
+  }
+
+  up(): void {
+    this.isDown = false;
+  }
+
+  /** The next requests to `/ingest` get these answers, in order, instead of the server's. */
+  failNext(...faults: Fault[]): void {
+    this.faults.push(...faults);
+  }
+
+  /** Ingest requests the real server answered. */
+  forwardedIngests(): SeenRequest[] {
+    return this.requests.filter((r) => r.path === '/api/v1/ingest' && r.outcome === 'forwarded');
+  }
+
+  /** Events the real server received, over all forwarded ingest requests. */
+  forwardedEvents(): number {
+    return this.forwardedIngests().reduce((n, r) => n + r.events, 0);
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.hung.splice(0)) res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = req.url ?? '/';
+    const seen: SeenRequest = {
+      method: req.method ?? 'GET',
+      path,
+      events: 0,
+      ids: [],
+      outcome: 'forwarded',
+      status: 0,
+    };
+    if (this.isDown) {
+      seen.outcome = 'refused';
+      this.requests.push(seen);
+      req.socket.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    if (path === '/api/v1/ingest' && body.length > 0) {
+      const parsed = JSON.parse(body.toString('utf8')) as {
+        events: { run?: { id: string }; step?: { id: string } }[];
+      };
+      seen.events = parsed.events.length;
+      seen.ids = parsed.events.map((e) => (e.run ?? e.step)!.id);
+    }
+    this.requests.push(seen);
+    const fault = path === '/api/v1/ingest' ? this.faults.shift() : undefined;
+    if (fault && 'refuse' in fault) {
+      seen.outcome = 'refused';
+      req.socket.destroy();
+      return;
+    }
+    if (fault && 'hang' in fault) {
+      seen.outcome = 'hung';
+      this.hung.push(res);
+      return;
+    }
+    if (fault) {
+      seen.outcome = 'faulted';
+      seen.status = fault.status;
+      res.writeHead(fault.status, {
+        ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}),
+        'content-type': 'text/plain',
+      });
+      res.end(fault.body ?? '');
+      return;
+    }
+    const upstream = await fetch(this.target + path, {
+      method: req.method,
+      headers: {
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+        ...(req.headers['content-type'] ? { 'content-type': req.headers['content-type'] } : {}),
+      },
+      ...(body.length > 0 ? { body } : {}),
+    });
+    seen.status = upstream.status;
+    const text = await upstream.text();
+    res.writeHead(upstream.status, {
+      'content-type': upstream.headers.get('content-type') ?? 'application/json',
+    });
+    res.end(text);
+  }
+}
+
+/** A URL where nothing listens (a port just freed). */
+export async function deadUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** Polls `check` until it returns true; fails the test after `timeoutMs`. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** `runlog_ingest_events_total` of the server: events it committed. */
+export function committedEvents(server: TestServer): number {
+  const m = /^runlog_ingest_events_total (\d+)$/m.exec(server.ctx.metrics.render());
+  return m ? Number(m[1]) : 0;
+}
+
+/** Creates Runlog clients for one test file and shuts them all down at the end. */
+export function clientFactory(defaults: () => RunlogOptions) {
+  const made: Runlog[] = [];
+  return {
+    make(extra: RunlogOptions = {}): Runlog {
+      const r = new Runlog({ handleSignals: false, ...defaults(), ...extra });
+      made.push(r);
+      return r;
+    },
+    async shutdownAll(): Promise<void> {
+      await Promise.allSettled(made.splice(0).map((r) => r.shutdown(200)));
+    },
+  };
+}

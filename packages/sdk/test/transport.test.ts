@@ -1,0 +1,427 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '@runlog/core';
+import { startTestServer } from '../../server/test/harness.js';
+import { type Runlog, RunlogApiError, RunlogConnectionError, RunlogError } from '../src/index.js';
+import {
+  FaultProxy,
+  clientFactory,
+  committedEvents,
+  deadUrl,
+  waitFor,
+  type TestServer,
+} from './helpers.js';
+
+let server: TestServer;
+let proxy: FaultProxy;
+let errors: Error[] = [];
+const clients = clientFactory(() => ({
+  url: proxy.url,
+  apiKey: server.adminKey,
+  heartbeatIntervalMs: 60_000,
+  onError: (e) => errors.push(e),
+}));
+
+beforeAll(async () => {
+  server = await startTestServer('sqlite');
+  proxy = await FaultProxy.start(server.url);
+});
+afterEach(async () => {
+  await clients.shutdownAll();
+  proxy.up();
+  proxy.requests.length = 0;
+  errors = [];
+});
+afterAll(async () => {
+  await proxy.close();
+  await server.close();
+});
+
+/** Records one run with `steps` tool steps; returns its id. */
+async function recordRun(runlog: Runlog, steps: number, agent = 'transport-agent') {
+  const id = newId();
+  await runlog.run(
+    agent,
+    async (run) => {
+      for (let i = 0; i < steps; i++) await run.tool(`tool-${i}`, { i }, (a) => a.i);
+      return { steps };
+    },
+    { id },
+  );
+  return id;
+}
+
+describe('batching', () => {
+  it('sends as soon as batchSize events wait, without waiting for the interval', async () => {
+    const runlog = clients.make({ batchSize: 5, flushIntervalMs: 60_000 });
+    const id = newId();
+    let sentWhileRunning = 0;
+    await runlog.run(
+      'batch-agent',
+      async (run) => {
+        for (let i = 0; i < 4; i++) run.update({ metadata: { [`k${i}`]: i } });
+        // run.start + 4 updates = one full batch, sent while the run is still open
+        await waitFor(() => runlog.pending === 0, 'the full batch to be acknowledged');
+        sentWhileRunning = proxy.forwardedIngests().length;
+      },
+      { id },
+    );
+    expect(sentWhileRunning).toBe(1);
+    expect(proxy.forwardedIngests()[0]!.events).toBe(5);
+    expect(runlog.pending).toBe(1); // the run.end waits for the next batch
+    expect(await runlog.flush()).toBe(true);
+    expect(proxy.forwardedIngests().map((r) => r.events)).toEqual([5, 1]);
+    const run = await runlog.runs.get(id);
+    expect(run.status).toBe('succeeded');
+    expect(run.metadata).toMatchObject({ k0: 0, k1: 1, k2: 2, k3: 3 });
+  });
+
+  it('sends fewer than batchSize events on the flush interval without a flush()', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 20 });
+    const id = await recordRun(runlog, 3);
+    await waitFor(() => runlog.pending === 0, 'the interval to send the run');
+    expect(proxy.forwardedIngests().length).toBeGreaterThanOrEqual(1);
+    const steps = await runlog.runs.steps(id);
+    expect(steps.map((s) => s.name)).toEqual(['tool-0', 'tool-1', 'tool-2']);
+  });
+
+  it('merges a start still waiting in the buffer with its end into one event', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const id = await recordRun(runlog, 2);
+    // run.start+end and two step start+end pairs: 3 events, not 6
+    expect(runlog.pending).toBe(3);
+    expect(await runlog.flush()).toBe(true);
+    expect(proxy.forwardedEvents()).toBe(3);
+    const run = await runlog.runs.get(id, { include: 'steps' });
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.every((s) => s.status === 'succeeded' && s.ended_at !== null)).toBe(true);
+  });
+
+  it('splits a large backlog into requests of at most 500 events, in order', async () => {
+    const runlog = clients.make({ batchSize: 5000, maxQueue: 5000, flushIntervalMs: 60_000 });
+    const id = newId();
+    await runlog.run(
+      'backlog-agent',
+      async (run) => {
+        for (let i = 0; i < 1200; i++) await run.llm({ model: 'gpt-4o-mini', output: i });
+      },
+      { id },
+    );
+    expect(await runlog.flush()).toBe(true);
+    expect(proxy.forwardedIngests().map((r) => r.events)).toEqual([500, 500, 201]);
+    expect(proxy.forwardedIngests()[0]!.ids[0]).toBe(id);
+    const run = await runlog.runs.get(id);
+    expect(run.step_count).toBe(1200);
+    expect(run.llm_calls).toBe(1200);
+  });
+
+  it('flush() resolves true once the server committed everything, and at once when idle', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    expect(await runlog.flush()).toBe(true);
+    expect(proxy.requests).toHaveLength(0);
+    const before = committedEvents(server);
+    const id = await recordRun(runlog, 4);
+    expect(runlog.pending).toBe(5);
+    expect(await runlog.flush()).toBe(true);
+    expect(runlog.pending).toBe(0);
+    expect(committedEvents(server) - before).toBe(5);
+    // acknowledged means committed: readable right away
+    expect((await runlog.runs.get(id)).step_count).toBe(4);
+  });
+
+  it('flush() answers false when its timeout passes first and keeps the events queued', async () => {
+    const runlog = clients.make({ flushIntervalMs: 60_000 });
+    proxy.down();
+    const id = await recordRun(runlog, 1);
+    expect(await runlog.flush(150)).toBe(false);
+    expect(runlog.pending).toBe(2);
+    proxy.up();
+    expect(await runlog.flush()).toBe(true);
+    expect((await runlog.runs.get(id)).status).toBe('succeeded');
+  });
+
+  it('shutdown() flushes what is queued and then stops recording', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const id = await recordRun(runlog, 2);
+    await runlog.shutdown();
+    expect(runlog.pending).toBe(0);
+    expect((await runlog.runs.get(id)).step_count).toBe(2);
+    const sent = proxy.forwardedIngests().length;
+    // after shutdown the agent's code still runs, but nothing is recorded
+    const out = await runlog.run('after-shutdown', () => 'still works');
+    expect(out).toBe('still works');
+    expect(errors.some((e) => /shut down; event not recorded/.test(e.message))).toBe(true);
+    expect(await runlog.flush()).toBe(true);
+    expect(proxy.forwardedIngests()).toHaveLength(sent);
+    // a second shutdown is the same promise, not a second flush
+    await runlog.shutdown();
+  });
+
+  it('shutdown() with the server down and no spoolDir reports the events it loses', async () => {
+    const runlog = clients.make({ flushIntervalMs: 60_000 });
+    proxy.down();
+    await recordRun(runlog, 1);
+    await runlog.shutdown(100);
+    expect(
+      errors.some((e) => /shut down with 2 events unsent \(no spoolDir set\)/.test(e.message)),
+    ).toBe(true);
+  });
+});
+
+describe('retry', () => {
+  it('retries 503 and 429 with Retry-After; events arrive exactly once and onError hears of it', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    proxy.failNext(
+      { status: 503, retryAfter: '0', body: '{"error":{"code":"unavailable","message":"busy"}}' },
+      { status: 429, retryAfter: '0' },
+    );
+    const before = committedEvents(server);
+    let id = '';
+    const out = await runlog.run('retry-agent', async (run) => {
+      id = run.id;
+      await run.tool('t', { a: 1 }, () => 'ok');
+      return 'done';
+    });
+    expect(out).toBe('done');
+    expect(await runlog.flush()).toBe(true);
+    const ingests = proxy.requests.filter((r) => r.path === '/api/v1/ingest');
+    expect(ingests.map((r) => [r.outcome, r.status])).toEqual([
+      ['faulted', 503],
+      ['faulted', 429],
+      ['forwarded', 200],
+    ]);
+    expect(ingests[2]!.ids).toEqual(ingests[0]!.ids);
+    expect(committedEvents(server) - before).toBe(2);
+    const first = errors[0];
+    expect(first).toBeInstanceOf(RunlogApiError);
+    expect((first as RunlogApiError).status).toBe(503);
+    expect((first as RunlogApiError).code).toBe('unavailable');
+    expect((first as RunlogApiError).retryAfterMs).toBe(0);
+    const run = await runlog.runs.get(id);
+    expect(run.output).toBe('done');
+    expect(run.step_count).toBe(1);
+  });
+
+  it('keeps retrying through a network outage and sends everything once it is over', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 20 });
+    proxy.down();
+    const ids = [await recordRun(runlog, 2), await recordRun(runlog, 3)];
+    await waitFor(() => errors.length > 0, 'the outage to be reported');
+    expect(errors[0]).toBeInstanceOf(RunlogConnectionError);
+    expect(runlog.pending).toBeGreaterThan(0);
+    const before = committedEvents(server);
+    proxy.up();
+    expect(await runlog.flush()).toBe(true);
+    expect(committedEvents(server) - before).toBe(proxy.forwardedEvents());
+    const forwardedIds = proxy.forwardedIngests().flatMap((r) => r.ids);
+    expect(new Set(forwardedIds).size).toBe(forwardedIds.length);
+    expect((await runlog.runs.get(ids[0]!)).step_count).toBe(2);
+    expect((await runlog.runs.get(ids[1]!)).step_count).toBe(3);
+  });
+
+  it('drops a batch the server rejects as a client error and reports it, then goes on', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    proxy.failNext({ status: 400, body: '{"error":{"code":"invalid_input","message":"bad"}}' });
+    const lost = await recordRun(runlog, 1);
+    expect(await runlog.flush()).toBe(true);
+    expect(runlog.pending).toBe(0);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as RunlogApiError).status).toBe(400);
+    await expect(runlog.runs.get(lost)).rejects.toMatchObject({ status: 404 });
+    const kept = await recordRun(runlog, 1);
+    expect(await runlog.flush()).toBe(true);
+    expect((await runlog.runs.get(kept)).status).toBe('succeeded');
+  });
+
+  it('reports events the server rejected one by one (207) and keeps the rest', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const id = newId();
+    await runlog.run(
+      'partial-agent',
+      (run) => {
+        // an invalid step event: negative token count
+        run.update({ model: 'gpt-4o' });
+        void run.llm({ model: 'gpt-4o', input_tokens: -5 });
+        return 'ok';
+      },
+      { id },
+    );
+    expect(await runlog.flush()).toBe(true);
+    expect(errors.some((e) => /Runlog rejected 1 events/.test(e.message))).toBe(true);
+    const run = await runlog.runs.get(id);
+    expect(run.status).toBe('succeeded');
+    expect(run.step_count).toBe(0);
+  });
+
+  it('gives up waiting on a request that hangs past requestTimeoutMs and sends it again', async () => {
+    const runlog = clients.make({
+      batchSize: 1000,
+      flushIntervalMs: 60_000,
+      requestTimeoutMs: 200,
+    });
+    proxy.failNext({ hang: true });
+    const id = await recordRun(runlog, 1);
+    expect(await runlog.flush()).toBe(true);
+    expect(errors[0]).toBeInstanceOf(RunlogConnectionError);
+    expect(errors[0]!.message).toMatch(/timed out/);
+    expect(proxy.forwardedIngests()).toHaveLength(1);
+    expect((await runlog.runs.get(id)).status).toBe('succeeded');
+  });
+
+  it('never lets a throwing onError reach the agent', async () => {
+    const runlog = clients.make({
+      flushIntervalMs: 20,
+      onError: () => {
+        throw new Error('onError blew up');
+      },
+    });
+    proxy.down();
+    const out = await runlog.run('calm-agent', async (run) => {
+      await run.tool('t', {}, () => 1);
+      return 'fine';
+    });
+    expect(out).toBe('fine');
+    expect(await runlog.flush(100)).toBe(false);
+    proxy.up();
+    expect(await runlog.flush()).toBe(true);
+  });
+});
+
+describe('bounded queue', () => {
+  it('drops the oldest events past maxQueue while the server is down and reports them', async () => {
+    const runlog = clients.make({ batchSize: 1, maxQueue: 4, flushIntervalMs: 60_000 });
+    proxy.down();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = newId();
+      ids.push(id);
+      await runlog.run('bounded-agent', () => i, { id });
+    }
+    // 10 events (a start and an end per run, each its own batch); the one being sent stays
+    expect(runlog.pending).toBe(4);
+    const dropped = errors
+      .map((e) => /dropped the (\d+) oldest events/.exec(e.message))
+      .filter((m) => m !== null)
+      .reduce((n, m) => n + Number(m[1]), 0);
+    expect(dropped).toBe(6);
+    expect(errors.some((e) => /event queue full \(4\)/.test(e.message))).toBe(true);
+    proxy.up();
+    expect(await runlog.flush()).toBe(true);
+    expect(proxy.forwardedEvents()).toBe(4);
+    // kept: the first run's start (being sent) and the newest events
+    expect((await runlog.runs.get(ids[0]!)).status).toBe('running');
+    expect((await runlog.runs.get(ids[4]!)).output).toBe(4);
+    await expect(runlog.runs.get(ids[1]!)).rejects.toMatchObject({ status: 404 });
+    await expect(runlog.runs.get(ids[2]!)).rejects.toMatchObject({ status: 404 });
+  });
+});
+
+describe('spoolDir', () => {
+  const dirs: string[] = [];
+  const spoolDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'runlog-spool-'));
+    dirs.push(d);
+    return d;
+  };
+  const spooled = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.jsonl'));
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a new Runlog on the same spoolDir sends what an earlier one could not, exactly once', async () => {
+    const dir = spoolDir();
+    // the first instance talks to a server that is gone (a process that then exits)
+    const first = clients.make({ url: await deadUrl(), spoolDir: dir, flushIntervalMs: 20 });
+    const id = await recordRun(first, 5, 'spool-agent');
+    expect(await first.flush(100)).toBe(false);
+    expect(spooled(dir).length).toBeGreaterThan(0);
+    await first.shutdown(50);
+    // with a spoolDir, unsent events are not reported as lost: the spool keeps them
+    expect(errors.some((e) => /events unsent/.test(e.message))).toBe(false);
+    expect(spooled(dir).length).toBeGreaterThan(0);
+
+    const before = committedEvents(server);
+    const second = clients.make({ spoolDir: dir, flushIntervalMs: 20 });
+    expect(second.pending).toBeGreaterThan(0);
+    expect(await second.flush()).toBe(true);
+    expect(spooled(dir)).toEqual([]);
+    const ids = proxy.forwardedIngests().flatMap((r) => r.ids);
+    expect(ids.filter((x) => x === id)).toHaveLength(1);
+    expect(committedEvents(server) - before).toBe(proxy.forwardedEvents());
+    const run = await second.runs.get(id, { include: 'steps' });
+    expect(run.status).toBe('succeeded');
+    expect(run.steps).toHaveLength(5);
+    // the spool is not sent twice by yet another instance
+    const third = clients.make({ spoolDir: dir });
+    expect(third.pending).toBe(0);
+  });
+
+  it('removes each spool file once the server acknowledged it', async () => {
+    const dir = spoolDir();
+    const runlog = clients.make({ spoolDir: dir, batchSize: 1000, flushIntervalMs: 60_000 });
+    proxy.down();
+    await recordRun(runlog, 2);
+    expect(await runlog.flush(50)).toBe(false);
+    expect(spooled(dir)).toHaveLength(1);
+    proxy.up();
+    expect(await runlog.flush()).toBe(true);
+    expect(spooled(dir)).toEqual([]);
+  });
+
+  it('keeps spooled events on disk only past maxQueue, dropping none', async () => {
+    const dir = spoolDir();
+    const runlog = clients.make({
+      url: await deadUrl(),
+      spoolDir: dir,
+      batchSize: 1,
+      maxQueue: 2,
+      flushIntervalMs: 60_000,
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await recordRun(runlog, 1));
+    expect(runlog.pending).toBe(16);
+    expect(errors.some((e) => /dropped/.test(e.message))).toBe(false);
+    // a new instance with a small maxQueue reads what does not fit from disk when sending
+    const before = committedEvents(server);
+    await runlog.shutdown(50);
+    const next = clients.make({ spoolDir: dir, maxQueue: 2 });
+    expect(await next.flush()).toBe(true);
+    expect(committedEvents(server) - before).toBe(16);
+    for (const id of ids) expect((await next.runs.get(id)).status).toBe('succeeded');
+    expect(spooled(dir)).toEqual([]);
+  });
+
+  it('skips a spool line cut short by a crash and removes empty spool files', async () => {
+    const dir = spoolDir();
+    const id = newId();
+    const start = {
+      type: 'run.start',
+      run: { id, agent_id: 'crashed-agent', started_at: Date.now() },
+    };
+    writeFileSync(join(dir, '000000000000001-1-00000000.jsonl'), '');
+    writeFileSync(
+      join(dir, '000000000000002-1-00000001.jsonl'),
+      `${JSON.stringify(start)}\n{"type":"run.end","run":{"id":"${id}","sta`,
+    );
+    const runlog = clients.make({ spoolDir: dir });
+    expect(runlog.pending).toBe(1);
+    expect(await runlog.flush()).toBe(true);
+    expect(spooled(dir)).toEqual([]);
+    expect((await runlog.runs.get(id)).status).toBe('running');
+  });
+
+  it('reports a spoolDir it cannot write and still sends from memory', async () => {
+    const dir = spoolDir();
+    const notADir = join(dir, 'file');
+    writeFileSync(notADir, 'x');
+    const runlog = clients.make({ spoolDir: notADir, batchSize: 1000, flushIntervalMs: 60_000 });
+    const id = await recordRun(runlog, 1);
+    expect(await runlog.flush()).toBe(true);
+    expect(
+      errors.some((e) => e instanceof RunlogError && /cannot write spool/.test(e.message)),
+    ).toBe(true);
+    expect((await runlog.runs.get(id)).status).toBe('succeeded');
+  });
+});
