@@ -43,6 +43,7 @@ export class Transport {
   private memoryEvents = 0;
   private sending = false;
   private exiting = false;
+  private exitTried = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
   private wakeSleep: (() => void) | undefined;
@@ -131,8 +132,14 @@ export class Transport {
     }
   }
 
-  /** The process is exiting: try one more time, do not wait through backoffs. */
+  /**
+   * The process is exiting: try one more time, do not wait through backoffs. Only once: a
+   * failed try empties the event loop again and Node emits `beforeExit` again, so trying
+   * on every call would spin forever while the server is down.
+   */
   beforeExit(): void {
+    if (this.exitTried) return;
+    this.exitTried = true;
     this.exiting = true;
     this.cut();
   }
