@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
-import { RunlogConnectionError } from '../src/index.js';
-import { clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
+import { RunlogConnectionError, type RunContext } from '../src/index.js';
+import { FaultProxy, clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
 
 let server: TestServer;
 let errors: Error[] = [];
@@ -73,5 +73,84 @@ describe('process exit', () => {
     const { code, stdout } = await runFixture('exit-agent.ts', [await deadUrl()]);
     expect(code).toBe(0);
     expect(stdout.trim()).toBe('exit errors=1 pending=1');
+  });
+});
+
+describe('signals', () => {
+  it('SIGTERM flushes what was recorded, then leaves the signal to the other handlers', async () => {
+    const other = () => {};
+    process.on('SIGTERM', other); // keeps the re-raised signal from ending the test process
+    try {
+      const runlog = clients.make({ handleSignals: true });
+      const id = newId();
+      await runlog.run('sigterm-agent', () => 'kept', { id });
+      expect(runlog.pending).toBe(1);
+      process.emit('SIGTERM', 'SIGTERM');
+      await waitFor(() => runlog.pending === 0, 'the flush on SIGTERM');
+      expect((await runlog.runs.get(id)).output).toBe('kept');
+      await waitFor(() => process.listenerCount('SIGTERM') === 1, 'the SDK handler to go');
+      // shut down by the signal: nothing more is recorded
+      await runlog.run('sigterm-agent', () => 'late');
+      expect(errors.some((e) => /shut down/.test(e.message))).toBe(true);
+    } finally {
+      process.removeListener('SIGTERM', other);
+    }
+  });
+});
+
+describe('heartbeat', () => {
+  it('a recording run the server does not know yet keeps running when its heartbeat gets 404', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      const runlog = clients.make({ url: proxy.url, heartbeatIntervalMs: 20 });
+      const id = newId();
+      let ctx: RunContext | undefined;
+      const beats = () =>
+        proxy.requests.filter((r) => r.path === `/api/v1/runs/${id}/heartbeat` && r.status === 404);
+      const out = await runlog.run(
+        'unsent-agent',
+        async (run) => {
+          ctx = run;
+          await waitFor(() => beats().length >= 2, 'heartbeats answered 404');
+          return 'finished';
+        },
+        { id },
+      );
+      expect(out).toBe('finished');
+      expect(ctx!.signal.aborted).toBe(false);
+      expect(errors).toEqual([]);
+      expect(await runlog.flush()).toBe(true);
+      expect((await runlog.runs.get(id)).status).toBe('succeeded');
+    } finally {
+      await clients.shutdownAll();
+      await proxy.close();
+    }
+  });
+
+  it('a claimed run deleted on the server aborts its signal', async () => {
+    const runlog = clients.make({ flushIntervalMs: 20 });
+    const agent = `deleted-agent-${newId().slice(-8)}`;
+    let ctx: RunContext | undefined;
+    const worker = runlog.worker({
+      leaseMs: 3_000,
+      heartbeatIntervalMs: 20,
+      pollWaitMs: 300,
+      agents: {
+        [agent]: (run) => {
+          ctx = run;
+          return new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+        },
+      },
+    });
+    const q = await runlog.runs.enqueue(agent);
+    await waitFor(() => ctx !== undefined, 'the handler to start');
+    const res = await fetch(`${server.url}/api/v1/runs/${q.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    expect(res.ok).toBe(true);
+    await waitFor(() => ctx!.signal.aborted, 'the signal to fire');
+    expect(String(ctx!.signal.reason)).toMatch(/no longer exists on the server/);
+    await worker.stop();
   });
 });
