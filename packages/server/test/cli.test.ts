@@ -108,7 +108,7 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(res.stdout).toMatch(
       /^ {2}llm plan\s+succeeded\s+490ms\s+1\.2k tok\s+\$0\.000\d{2}\s+gpt-4o-mini/m,
     );
-    expect(res.stdout).toMatch(/^ {2}└─ tool search, "web"\s+failed\s+300ms\s+\$0\.0001\s+boom$/m);
+    expect(res.stdout).toMatch(/^ {2}└─ tool search, "web"\s+failed\s+300ms\s+\$0\.00012\s+boom$/m);
     const json = JSON.parse((await cli(['runs', 'show', 'c-run-1', '--json'])).stdout) as {
       steps: { id: string }[];
     };
