@@ -353,6 +353,8 @@ export const RunListQuery = z.object({
   source: z.string().max(200).optional(),
   user_id: z.string().max(200).optional(),
   thread_id: z.string().max(200).optional(),
+  /** The retries of one run. */
+  retry_of: Id.optional(),
   tag: z.string().max(200).optional(),
   from: TimeInput.optional(),
   to: TimeInput.optional(),

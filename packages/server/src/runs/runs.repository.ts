@@ -52,6 +52,7 @@ export interface RunFilter {
   source?: string;
   userId?: string;
   threadId?: string;
+  retryOf?: string;
   tag?: string;
   /** Inclusive bounds on `sort_at`, epoch ms. */
   from?: number;
@@ -74,6 +75,7 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
   if (filter.source !== undefined) query = query.where('source', '=', filter.source);
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   if (filter.threadId !== undefined) query = query.where('thread_id', '=', filter.threadId);
+  if (filter.retryOf !== undefined) query = query.where('retry_of', '=', filter.retryOf);
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
   const { tag, q } = filter;

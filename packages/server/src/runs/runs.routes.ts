@@ -70,6 +70,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
           ...(query.source !== undefined ? { source: query.source } : {}),
           ...(query.user_id !== undefined ? { userId: query.user_id } : {}),
           ...(query.thread_id !== undefined ? { threadId: query.thread_id } : {}),
+          ...(query.retry_of !== undefined ? { retryOf: query.retry_of } : {}),
           ...(query.tag !== undefined ? { tag: query.tag } : {}),
           ...(query.from !== undefined ? { from: query.from } : {}),
           ...(query.to !== undefined ? { to: query.to } : {}),

@@ -43,6 +43,7 @@ function rollupCountable(filter: RunFilter): boolean {
     filter.source === undefined &&
     filter.userId === undefined &&
     filter.threadId === undefined &&
+    filter.retryOf === undefined &&
     filter.tag === undefined &&
     filter.from === undefined &&
     filter.to === undefined &&

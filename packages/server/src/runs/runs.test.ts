@@ -412,6 +412,11 @@ describeEachDb('runs API', (dialect) => {
       });
       expect(retry.id).not.toBe('full-1');
       expect((await get<Run>(`/api/v1/runs/${retry.id}`)).retry_of).toBe('full-1');
+      // the retries of a run, found by retry_of
+      const retries = await get(`/api/v1/runs?retry_of=full-1`);
+      expect(retries.runs.map((r) => r.id)).toEqual([retry.id]);
+      expect(retries.total).toBe(1);
+      expect((await get(`/api/v1/runs?retry_of=${retry.id}`)).runs).toEqual([]);
     });
 
     it('refuses to retry a run that is still running', async () => {

@@ -16,6 +16,7 @@ import {
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { agentRunsQuery } from '../agents/agents.queries';
+import { retriesQuery } from '../runs/runs.queries';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { runDetailQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
@@ -37,10 +38,15 @@ function RunLink({ agentId, runId }: { agentId: string; runId: string }) {
   );
 }
 
-/** Runs that retried this one, as far as the agent's 20 recent runs show (the API has no retry_of filter). */
+/** Runs that retried this one, newest first; a retry's run_update on the agent topic refreshes them. */
 function useRetries(agentId: string, runId: string): Run[] {
   const recent = useQuery(agentRunsQuery(agentId));
-  return (recent.data?.runs ?? []).filter((r) => r.retry_of === runId);
+  const latest = recent.data?.runs
+    .filter((r) => r.retry_of === runId)
+    .map((r) => r.id)
+    .join(',');
+  const retries = useQuery(retriesQuery(runId, latest ?? ''));
+  return retries.data?.runs ?? [];
 }
 
 /** `/agents/:agentId/runs/:runId`: everything about one run, live. */

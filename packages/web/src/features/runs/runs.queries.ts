@@ -60,6 +60,15 @@ export const runListQuery = (view: RunsView) =>
     placeholderData: keepPreviousData,
   });
 
+/** The runs that retried `runId` (`seen`: the retries the agent's recent runs show, to refetch when one appears). */
+export const retriesQuery = (runId: string, seen: string) =>
+  queryOptions({
+    queryKey: ['runs', 'retries', runId, seen] as const,
+    queryFn: ({ signal }) =>
+      api<RunList>('GET', '/runs', { query: { retry_of: runId, limit: 20 }, signal }),
+    placeholderData: keepPreviousData,
+  });
+
 export const cancelRun = (runId: string) =>
   api<Run>('POST', `/runs/${encodeURIComponent(runId)}/cancel`);
 export const retryRun = (runId: string) =>
