@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyScope } from '@runlog/core';
 import { type z } from 'zod';
-import { parse } from './errors.js';
+import { AppError, parse } from './errors.js';
 
 /** Who is calling: resolved from the bearer key or the session cookie. */
 export interface AuthContext {
@@ -94,6 +94,14 @@ export function defineRoute<
     handler: async (request, reply) => {
       const query = spec.query ? parse(spec.query, request.query ?? {}, 'query') : undefined;
       const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
+      if (spec.body && typeof request.body === 'string') {
+        // Fastify reads text/plain as a string: say what is missing rather than "expected object"
+        throw new AppError(
+          'invalid_input',
+          'body: expected a JSON object; send Content-Type: application/json',
+          [{ field: 'body', message: 'expected a JSON object (Content-Type: application/json)' }],
+        );
+      }
       const body = spec.body ? parse(spec.body, request.body ?? {}, 'body') : undefined;
       const result = await spec.handler({
         query: query as z.output<Q>,

@@ -1,0 +1,92 @@
+import { afterEach, expect, it } from 'vitest';
+import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
+import { findRun } from '../runs/runs.repository.js';
+
+type ErrorBody = { error: { code: string; message: string; details?: { field: string }[] } };
+
+describeEachDb('the HTTP error boundary', (dialect) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('answers 413 for a body over the limit and writes nothing', async () => {
+    t = await createTestApp(dialect, { bodyLimit: 4096 });
+    const events = [
+      {
+        type: 'run.start',
+        run: { id: 'too-big', agent_id: 'a', input: { text: 'x'.repeat(5000) } },
+      },
+    ];
+    const res = await t.request('POST', '/api/v1/ingest', { events });
+    expect(res.statusCode).toBe(413);
+    expect(json<ErrorBody>(res).error.code).toBe('payload_too_large');
+    expect(await findRun(t.ctx.db, 'default', 'too-big')).toBeUndefined();
+  });
+
+  it('answers 500 without the internal message when the database fails', async () => {
+    t = await createTestApp(dialect);
+    await t.ctx.db.kysely.destroy();
+    const res = await t.request('GET', '/api/v1/runs');
+    expect(res.statusCode).toBe(500);
+    expect(json<ErrorBody>(res)).toEqual({
+      error: { code: 'internal', message: 'internal error' },
+    });
+  });
+
+  it('names what is wrong with a body that is not JSON', async () => {
+    t = await createTestApp(dialect);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/ingest',
+      headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'text/plain' },
+      payload: 'events',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(json<ErrorBody>(res).error).toMatchObject({ code: 'invalid_input' });
+    expect(json<ErrorBody>(res).error.message).toContain('application/json');
+  });
+
+  it('answers an unknown route with a JSON 404', async () => {
+    t = await createTestApp(dialect);
+    const res = await t.request('GET', '/api/v1/nothing-here');
+    expect(res.statusCode).toBe(404);
+    expect(json<ErrorBody>(res).error.code).toBe('not_found');
+  });
+
+  it('describes every route in openapi.json from the schemas that validate them', async () => {
+    t = await createTestApp(dialect);
+    const res = await t.request('GET', '/api/v1/openapi.json', undefined, null);
+    expect(res.statusCode).toBe(200);
+    const doc = json<{
+      openapi: string;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody?: {
+              content: Record<string, { schema: { properties?: Record<string, unknown> } }>;
+            };
+          }
+        >
+      >;
+    }>(res);
+    expect(doc.openapi).toBe('3.1.0');
+    const ingest = doc.paths['/api/v1/ingest']?.post;
+    expect(
+      Object.keys(ingest?.requestBody?.content['application/json']?.schema.properties ?? {}),
+    ).toEqual(['events']);
+    for (const path of [
+      '/api/v1/runs',
+      '/api/v1/runs/{run_id}',
+      '/api/v1/runs/stats',
+      '/api/v1/agents',
+      '/api/v1/workers/claim',
+      '/api/v1/keys',
+    ]) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+  });
+});
