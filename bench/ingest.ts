@@ -10,7 +10,7 @@ import { BENCH_KEY, startServerProcess, tempDir } from './common.js';
 
 const BATCHES = Number(process.argv[2] ?? 400);
 const EVENTS_PER_BATCH = 100;
-const CONCURRENCY = 16;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
 function batch(b: number): unknown[] {
