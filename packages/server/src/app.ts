@@ -18,6 +18,7 @@ import { controlRoutes } from './control/control.routes.js';
 import { serviceRoutes } from './metrics/service.routes.js';
 import { openapiRoutes } from './http/openapi.routes.js';
 import { realtimeRoutes } from './realtime/realtime.routes.js';
+import { otlpRoutes } from './otlp/otlp.routes.js';
 
 /** Builds the HTTP app over a context; `listen` is the caller's. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
@@ -77,6 +78,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     statsRoutes,
     controlRoutes,
     realtimeRoutes,
+    otlpRoutes,
     openapiRoutes,
   ]) {
     await routes(app, ctx);

@@ -1,0 +1,421 @@
+/**
+ * OTLP traces -> Runlog ingest events. Pure: no I/O.
+ *
+ * A trace is one run, `otel-<traceId>`. Its root span (no parent) is the run; without the
+ * root in the batch, the outermost `invoke_agent` span is. Every other span is a complete
+ * step whose id is the span id. GenAI semantic conventions, OpenInference and the Vercel AI
+ * SDK's attribute names are all read.
+ */
+import { z } from 'zod';
+import { ID_PATTERN, type IngestEvent, type RunFields, type StepFields } from '@runlog/core';
+
+// ---------------------------------------------------------------------------
+// The request, as OTLP JSON has it (the protobuf decoder yields the same shape)
+
+type AnyValueT = {
+  stringValue?: string | undefined;
+  boolValue?: boolean | undefined;
+  intValue?: string | number | undefined;
+  doubleValue?: number | string | undefined;
+  bytesValue?: string | undefined;
+  arrayValue?: { values?: AnyValueT[] | undefined } | undefined;
+  kvlistValue?: { values?: KeyValueT[] | undefined } | undefined;
+};
+type KeyValueT = { key: string; value?: AnyValueT | undefined };
+
+const AnyValue: z.ZodType<AnyValueT> = z.lazy(() =>
+  z.object({
+    stringValue: z.string().optional(),
+    boolValue: z.boolean().optional(),
+    intValue: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).optional(),
+    doubleValue: z.union([z.number(), z.string()]).optional(),
+    bytesValue: z.string().optional(),
+    arrayValue: z.object({ values: z.array(AnyValue).optional() }).optional(),
+    kvlistValue: z.object({ values: z.array(KeyValue).optional() }).optional(),
+  }),
+);
+const KeyValue: z.ZodType<KeyValueT> = z.lazy(() =>
+  z.object({ key: z.string(), value: AnyValue.optional() }),
+);
+const Attributes = z.array(KeyValue).optional();
+
+const Nanos = z.union([z.string().regex(/^\d{1,20}$/), z.number().int().min(0)]);
+
+export const OtlpSpan = z.object({
+  traceId: z.string(),
+  spanId: z.string(),
+  parentSpanId: z.string().optional(),
+  name: z.string().default(''),
+  kind: z.union([z.number(), z.string()]).optional(),
+  startTimeUnixNano: Nanos.optional(),
+  endTimeUnixNano: Nanos.optional(),
+  attributes: Attributes,
+  status: z
+    .object({
+      code: z.union([z.number(), z.string()]).optional(),
+      message: z.string().optional(),
+    })
+    .optional(),
+});
+export type OtlpSpan = z.infer<typeof OtlpSpan>;
+
+export const ExportTraceServiceRequest = z.object({
+  resourceSpans: z
+    .array(
+      z.object({
+        resource: z.object({ attributes: Attributes }).optional(),
+        scopeSpans: z
+          .array(
+            z.object({
+              scope: z.object({ name: z.string().optional() }).optional(),
+              spans: z.array(OtlpSpan).optional(),
+            }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+export type ExportTraceServiceRequest = z.infer<typeof ExportTraceServiceRequest>;
+
+// ---------------------------------------------------------------------------
+// Attribute values
+
+type Attrs = Record<string, unknown>;
+
+function plain(value: AnyValueT | undefined): unknown {
+  if (!value) return undefined;
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.doubleValue !== undefined) return Number(value.doubleValue);
+  if (value.bytesValue !== undefined) return value.bytesValue;
+  if (value.arrayValue) return (value.arrayValue.values ?? []).map(plain);
+  if (value.kvlistValue) return toAttrs(value.kvlistValue.values);
+  return undefined;
+}
+
+function toAttrs(list: KeyValueT[] | undefined): Attrs {
+  const out: Attrs = {};
+  for (const kv of list ?? []) out[kv.key] = plain(kv.value);
+  return out;
+}
+
+function str(attrs: Attrs, ...keys: string[]): string | undefined {
+  for (const key of keys) {
+    const v = attrs[key];
+    if (typeof v === 'string' && v !== '') return v;
+    if (typeof v === 'number') return String(v);
+  }
+  return undefined;
+}
+
+function int(attrs: Attrs, ...keys: string[]): number | undefined {
+  for (const key of keys) {
+    const v = attrs[key];
+    const n = typeof v === 'string' ? Number(v) : v;
+    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) return n;
+  }
+  return undefined;
+}
+
+/** A JSON-looking string attribute is parsed (messages, tool arguments); else kept as is. */
+function payload(attrs: Attrs, ...keys: string[]): unknown {
+  for (const key of keys) {
+    const v = attrs[key];
+    if (v === undefined || v === '') continue;
+    if (typeof v === 'string' && /^\s*[[{]/.test(v)) {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        return v;
+      }
+    }
+    return v;
+  }
+  return undefined;
+}
+
+/** Epoch ms from nanoseconds; undefined for an unset (0) time. */
+function ms(nanos: string | number | undefined): number | undefined {
+  if (nanos === undefined) return undefined;
+  const value = typeof nanos === 'number' ? BigInt(Math.trunc(nanos)) : BigInt(nanos);
+  if (value === 0n) return undefined;
+  return Number(value / 1_000_000n);
+}
+
+/** Ids in OTLP JSON are hex; a base64 id (protobuf JSON mapping) is converted. */
+function hexId(id: string | undefined): string | undefined {
+  if (!id) return undefined;
+  if (/^[0-9a-fA-F]+$/.test(id)) return /^0+$/.test(id) ? undefined : id.toLowerCase();
+  const bytes = Buffer.from(id, 'base64');
+  return bytes.length > 0 ? bytes.toString('hex') : undefined;
+}
+
+/** Makes a free-form name fit the Id charset. */
+export function sanitizeId(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const id = value
+    .trim()
+    .replace(/[^A-Za-z0-9._:-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 128);
+  return ID_PATTERN.test(id) ? id : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Mapping
+
+const OPERATION_TYPES: Record<string, string> = {
+  chat: 'llm',
+  text_completion: 'llm',
+  generate_content: 'llm',
+  execute_tool: 'tool',
+  embeddings: 'embedding',
+  invoke_agent: 'agent',
+  create_agent: 'agent',
+};
+
+const OPENINFERENCE_TYPES: Record<string, string> = {
+  LLM: 'llm',
+  TOOL: 'tool',
+  CHAIN: 'agent',
+  AGENT: 'agent',
+  RETRIEVER: 'retrieval',
+  EMBEDDING: 'embedding',
+  RERANKER: 'retrieval',
+  GUARDRAIL: 'evaluator',
+  EVALUATOR: 'evaluator',
+};
+
+const VERCEL_LLM = /^ai\.\w+\.do(Generate|Stream)$/;
+
+function stepType(name: string, attrs: Attrs): string {
+  const op = str(attrs, 'gen_ai.operation.name');
+  if (op && OPERATION_TYPES[op]) return OPERATION_TYPES[op];
+  const kind = str(attrs, 'openinference.span.kind');
+  if (kind && OPENINFERENCE_TYPES[kind.toUpperCase()])
+    return OPENINFERENCE_TYPES[kind.toUpperCase()]!;
+  const vercel = str(attrs, 'ai.operationId') ?? name;
+  if (VERCEL_LLM.test(vercel)) return vercel.startsWith('ai.embed') ? 'embedding' : 'llm';
+  if (vercel === 'ai.toolCall') return 'tool';
+  if (/^ai\.embed(Many)?\.doEmbed$/.test(vercel)) return 'embedding';
+  if (/^ai\.(generateText|streamText|generateObject|streamObject)$/.test(vercel)) return 'agent';
+  return 'custom';
+}
+
+interface SpanView {
+  span: OtlpSpan;
+  traceId: string;
+  spanId: string;
+  parentId: string | undefined;
+  attrs: Attrs;
+  resource: Attrs;
+}
+
+function failed(span: OtlpSpan): boolean {
+  const code = span.status?.code;
+  return code === 2 || code === 'STATUS_CODE_ERROR' || code === '2';
+}
+
+function errorOf(view: SpanView): { message: string; type?: string } | undefined {
+  if (!failed(view.span)) return undefined;
+  const message =
+    view.span.status?.message ||
+    str(view.attrs, 'exception.message', 'error.message') ||
+    'span ended with status ERROR';
+  const type = str(view.attrs, 'error.type', 'exception.type');
+  return type ? { message, type } : { message };
+}
+
+function inputOf(attrs: Attrs): unknown {
+  return payload(
+    attrs,
+    'gen_ai.input.messages',
+    'input.value',
+    'gen_ai.tool.call.arguments',
+    'ai.prompt.messages',
+    'ai.prompt',
+    'ai.toolCall.args',
+  );
+}
+
+function outputOf(attrs: Attrs): unknown {
+  return payload(
+    attrs,
+    'gen_ai.output.messages',
+    'output.value',
+    'gen_ai.tool.call.result',
+    'ai.response.text',
+    'ai.response.object',
+    'ai.toolCall.result',
+  );
+}
+
+function modelOf(attrs: Attrs): string | undefined {
+  return str(
+    attrs,
+    'gen_ai.response.model',
+    'gen_ai.request.model',
+    'llm.model_name',
+    'ai.response.model',
+    'ai.model.id',
+  );
+}
+
+function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[] {
+  const { attrs } = view;
+  const runId = `otel-${view.traceId}`;
+  const agentId =
+    sanitizeId(str(attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) ??
+    agentHint ??
+    sanitizeId(str(view.resource, 'service.name')) ??
+    'otel';
+  const start: RunFields = {
+    id: runId,
+    agent_id: agentId,
+    started_at: ms(view.span.startTimeUnixNano),
+    input: inputOf(attrs),
+    model: modelOf(attrs),
+    user_id: str(attrs, 'user.id', 'enduser.id'),
+    thread_id: str(attrs, 'gen_ai.conversation.id', 'session.id'),
+    metadata: { otel_trace_id: view.traceId, otel_span_name: view.span.name },
+  };
+  const events: IngestEvent[] = [{ type: 'run.start', run: strip(start) }];
+  const endedAt = ms(view.span.endTimeUnixNano);
+  if (endedAt !== undefined) {
+    const error = errorOf(view);
+    const end: RunFields = {
+      id: runId,
+      status: error ? 'failed' : 'succeeded',
+      ended_at: endedAt,
+      output: outputOf(attrs),
+      error,
+    };
+    events.push({ type: 'run.end', run: strip(end) });
+  }
+  return events;
+}
+
+function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
+  const { attrs, span } = view;
+  const type = stepType(span.name, attrs);
+  const error = errorOf(view);
+  const input = int(
+    attrs,
+    'gen_ai.usage.input_tokens',
+    'llm.token_count.prompt',
+    'ai.usage.promptTokens',
+    'ai.usage.inputTokens',
+  );
+  const output = int(
+    attrs,
+    'gen_ai.usage.output_tokens',
+    'llm.token_count.completion',
+    'ai.usage.completionTokens',
+    'ai.usage.outputTokens',
+  );
+  const step: StepFields = {
+    id: view.spanId,
+    run_id: `otel-${view.traceId}`,
+    parent_step_id: view.parentId && view.parentId !== runSpanId ? view.parentId : undefined,
+    type,
+    name:
+      str(attrs, 'gen_ai.tool.name', 'tool.name', 'ai.toolCall.name') ?? (span.name || undefined),
+    status: error ? 'failed' : 'succeeded',
+    started_at: ms(span.startTimeUnixNano),
+    ended_at: ms(span.endTimeUnixNano),
+    input: inputOf(attrs),
+    output: outputOf(attrs),
+    error,
+    model: modelOf(attrs),
+    provider: str(
+      attrs,
+      'gen_ai.provider.name',
+      'gen_ai.system',
+      'llm.provider',
+      'llm.system',
+      'ai.model.provider',
+    ),
+    input_tokens: input,
+    output_tokens: output,
+    cached_input_tokens: int(
+      attrs,
+      'gen_ai.usage.cache_read_input_tokens',
+      'gen_ai.usage.cache_read.input_tokens',
+      'llm.token_count.prompt_details.cache_read',
+      'ai.usage.cachedInputTokens',
+    ),
+    reasoning_tokens: int(
+      attrs,
+      'gen_ai.usage.reasoning_tokens',
+      'llm.token_count.completion_details.reasoning',
+    ),
+    metadata: span.name ? { otel_span_name: span.name } : undefined,
+  };
+  return { type: 'step.end', step: strip(step) };
+}
+
+/** Drops undefined fields so fill-mode merges never see them. */
+function strip<T extends object>(fields: T): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as T;
+}
+
+export interface MappedTraces {
+  events: IngestEvent[];
+  /** Spans that could not become events (bad ids), with the reason of the first. */
+  rejected: number;
+  firstProblem?: string;
+}
+
+/** Maps a validated export request to ingest events: the run events first, then the steps. */
+export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
+  const byTrace = new Map<string, SpanView[]>();
+  let rejected = 0;
+  let firstProblem: string | undefined;
+  for (const rs of request.resourceSpans ?? []) {
+    const resource = toAttrs(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const span of ss.spans ?? []) {
+        const traceId = hexId(span.traceId);
+        const spanId = hexId(span.spanId);
+        if (!traceId || !spanId || traceId.length > 64 || spanId.length > 64) {
+          rejected++;
+          firstProblem ??= `span ${span.name || '(unnamed)'}: traceId and spanId must be non-zero ids`;
+          continue;
+        }
+        const view: SpanView = {
+          span,
+          traceId,
+          spanId,
+          parentId: hexId(span.parentSpanId),
+          attrs: toAttrs(span.attributes),
+          resource,
+        };
+        const list = byTrace.get(traceId) ?? [];
+        list.push(view);
+        byTrace.set(traceId, list);
+      }
+    }
+  }
+
+  const runs: IngestEvent[] = [];
+  const steps: IngestEvent[] = [];
+  for (const views of byTrace.values()) {
+    const ids = new Set(views.map((v) => v.spanId));
+    const isAgent = (v: SpanView) => str(v.attrs, 'gen_ai.operation.name') === 'invoke_agent';
+    const runView =
+      views.find((v) => !v.parentId) ??
+      views.find((v) => isAgent(v) && !(v.parentId && ids.has(v.parentId)));
+    // the run's agent: the root's own, else the first invoke_agent span's name
+    const agentHint = views
+      .filter(isAgent)
+      .map((v) => sanitizeId(str(v.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')))
+      .find((id) => id !== undefined);
+    if (runView) runs.push(...runEvents(runView, agentHint));
+    for (const view of views) {
+      if (view !== runView) steps.push(stepEvent(view, runView?.spanId));
+    }
+  }
+  return { events: [...runs, ...steps], rejected, ...(firstProblem ? { firstProblem } : {}) };
+}

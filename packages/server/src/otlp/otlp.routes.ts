@@ -1,0 +1,145 @@
+import { gunzipSync } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiErrorBody } from '@runlog/core';
+import type { AppContext } from '../context.js';
+import { AppError, fieldIssues } from '../http/errors.js';
+import { validateEvents } from '../ingest/ingest.service.js';
+import { ExportTraceServiceRequest, mapTraces } from './otlp.mapper.js';
+import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
+
+const JSON_TYPE = 'application/json';
+const PROTOBUF_TYPE = 'application/x-protobuf';
+/** A gzip body may inflate to this many times the body limit. */
+const INFLATE_FACTOR = 8;
+
+/**
+ * `POST /v1/traces`: OTLP/HTTP trace export (JSON or protobuf, optionally gzip). Spans become
+ * runs and steps through the one write path.
+ */
+export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  // a plugin, so the raw-body parsers below apply to this route only
+  await app.register(async (sub) => {
+    sub.removeAllContentTypeParsers();
+    sub.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+      done(null, body);
+    });
+
+    sub.post('/v1/traces', { config: { scope: 'write' } }, async (request, reply) => {
+      const contentType = mediaType(request);
+      if (contentType !== JSON_TYPE && contentType !== PROTOBUF_TYPE) {
+        const body: ApiErrorBody = {
+          error: {
+            code: 'invalid_input',
+            message: `unsupported content type ${contentType || '(none)'}; send ${JSON_TYPE} or ${PROTOBUF_TYPE}`,
+          },
+        };
+        return reply.status(415).send(body);
+      }
+      const raw = inflate(request, ctx.config.bodyLimit * INFLATE_FACTOR);
+      const decoded = decode(raw, contentType);
+      const parsed = ExportTraceServiceRequest.safeParse(decoded);
+      if (!parsed.success) {
+        const details = fieldIssues(parsed.error, 'body');
+        const first = details[0];
+        throw new AppError(
+          'invalid_input',
+          first ? `${first.field}: ${first.message}` : 'not an ExportTraceServiceRequest',
+          details,
+        );
+      }
+
+      const mapped = mapTraces(parsed.data);
+      const { valid, results } = validateEvents(mapped.events);
+      await ctx.writer.submit(request.auth!.projectId, valid);
+
+      const invalid = results.filter((r) => !r.ok);
+      const rejected = mapped.rejected + invalid.length;
+      const message = mapped.firstProblem ?? invalid[0]?.error?.message ?? '';
+      return answer(reply, contentType, rejected, message);
+    });
+  });
+}
+
+function mediaType(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function inflate(request: FastifyRequest, maxOutputLength: number): Buffer {
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+  const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return body;
+  if (encoding !== 'gzip') {
+    throw new AppError('invalid_input', `unsupported Content-Encoding ${encoding}; send gzip`);
+  }
+  try {
+    return gunzipSync(body, { maxOutputLength });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new AppError('payload_too_large', 'the inflated body is over the size limit');
+    }
+    throw new AppError('invalid_input', 'body: not valid gzip');
+  }
+}
+
+function decode(raw: Buffer, contentType: string): unknown {
+  if (contentType === JSON_TYPE) {
+    try {
+      return JSON.parse(raw.toString('utf8')) as unknown;
+    } catch {
+      throw new AppError('invalid_input', 'body: not valid JSON');
+    }
+  }
+  try {
+    return decodeTraceRequest(raw);
+  } catch (err) {
+    if (err instanceof ProtobufError) {
+      throw new AppError(
+        'invalid_input',
+        `body: not a protobuf ExportTraceServiceRequest (${err.message})`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** ExportTraceServiceResponse, in the request's encoding. */
+function answer(
+  reply: FastifyReply,
+  contentType: string,
+  rejected: number,
+  message: string,
+): FastifyReply {
+  if (contentType === JSON_TYPE) {
+    return reply
+      .status(200)
+      .send(
+        rejected === 0
+          ? {}
+          : { partialSuccess: { rejectedSpans: rejected, errorMessage: message } },
+      );
+  }
+  let body = Buffer.alloc(0);
+  if (rejected > 0) {
+    const text = Buffer.from(message, 'utf8');
+    const partial = Buffer.concat([
+      Buffer.from([0x08]),
+      varint(rejected),
+      Buffer.from([0x12]),
+      varint(text.length),
+      text,
+    ]);
+    body = Buffer.concat([Buffer.from([0x0a]), varint(partial.length), partial]);
+  }
+  return reply.status(200).type(PROTOBUF_TYPE).send(body);
+}
+
+function varint(n: number): Buffer {
+  const bytes: number[] = [];
+  let v = n;
+  while (v > 0x7f) {
+    bytes.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  bytes.push(v);
+  return Buffer.from(bytes);
+}

@@ -1,0 +1,496 @@
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { findRun, listSteps } from '../runs/runs.repository.js';
+import { toRun, toStep } from '../runs/runs.mapper.js';
+import { ExportTraceServiceRequest, mapTraces, sanitizeId } from './otlp.mapper.js';
+import { decodeTraceRequest } from './otlp.protobuf.js';
+
+const T0 = BigInt(Date.parse('2026-03-01T10:00:00.000Z')) * 1_000_000n;
+const at = (msOffset: number) => (T0 + BigInt(msOffset) * 1_000_000n).toString();
+
+type Value = string | number | boolean;
+const attr = (key: string, value: Value) => ({
+  key,
+  value:
+    typeof value === 'string'
+      ? { stringValue: value }
+      : typeof value === 'boolean'
+        ? { boolValue: value }
+        : Number.isInteger(value)
+          ? { intValue: String(value) }
+          : { doubleValue: value },
+});
+
+interface SpanSpec {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  start: number;
+  end: number;
+  attrs?: Record<string, Value>;
+  status?: { code: number; message?: string };
+}
+
+function span(s: SpanSpec) {
+  return {
+    traceId: s.traceId,
+    spanId: s.spanId,
+    ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
+    name: s.name,
+    kind: 1,
+    startTimeUnixNano: at(s.start),
+    endTimeUnixNano: at(s.end),
+    attributes: Object.entries(s.attrs ?? {}).map(([k, v]) => attr(k, v)),
+    ...(s.status ? { status: s.status } : {}),
+  };
+}
+
+function request(spans: SpanSpec[], service = 'my-service') {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [attr('service.name', service)] },
+        scopeSpans: [{ scope: { name: 'test' }, spans: spans.map(span) }],
+      },
+    ],
+  };
+}
+
+/** An invoke_agent root, a chat span under it and a tool call under the chat. */
+function agentTrace(traceId: string, opts: { error?: string } = {}): SpanSpec[] {
+  return [
+    {
+      traceId,
+      spanId: 'a000000000000001',
+      name: 'invoke_agent bug triager',
+      start: 0,
+      end: 1000,
+      attrs: {
+        'gen_ai.operation.name': 'invoke_agent',
+        'gen_ai.agent.name': 'bug triager',
+        'gen_ai.input.messages': '[{"role":"user","content":"triage #42"}]',
+        'gen_ai.output.messages': '[{"role":"assistant","content":"done"}]',
+      },
+      ...(opts.error ? { status: { code: 2, message: opts.error } } : { status: { code: 1 } }),
+    },
+    {
+      traceId,
+      spanId: 'a000000000000002',
+      parentSpanId: 'a000000000000001',
+      name: 'chat gpt-4o-mini',
+      start: 10,
+      end: 510,
+      attrs: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.system': 'openai',
+        'gen_ai.request.model': 'gpt-4o-mini',
+        'gen_ai.usage.input_tokens': 1200,
+        'gen_ai.usage.output_tokens': 300,
+      },
+    },
+    {
+      traceId,
+      spanId: 'a000000000000003',
+      parentSpanId: 'a000000000000002',
+      name: 'execute_tool search',
+      start: 600,
+      end: 900,
+      attrs: {
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': 'search',
+        'gen_ai.tool.call.arguments': '{"q":"bug"}',
+      },
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// A tiny protobuf encoder for the test payloads
+
+function varint(n: bigint): Buffer {
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, n);
+  while (v > 0x7fn) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Buffer.from(out);
+}
+const tag = (field: number, wire: number) => varint(BigInt((field << 3) | wire));
+const lenField = (field: number, body: Buffer) =>
+  Buffer.concat([tag(field, 2), varint(BigInt(body.length)), body]);
+const strField = (field: number, s: string) => lenField(field, Buffer.from(s, 'utf8'));
+const fixed64 = (field: number, v: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return Buffer.concat([tag(field, 1), b]);
+};
+
+function pbAnyValue(v: Value): Buffer {
+  if (typeof v === 'string') return strField(1, v);
+  if (typeof v === 'boolean') return Buffer.concat([tag(2, 0), varint(v ? 1n : 0n)]);
+  if (Number.isInteger(v)) return Buffer.concat([tag(3, 0), varint(BigInt(v))]);
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(v);
+  return Buffer.concat([tag(4, 1), b]);
+}
+const pbKeyValue = (k: string, v: Value) =>
+  Buffer.concat([strField(1, k), lenField(2, pbAnyValue(v))]);
+
+function pbSpan(s: SpanSpec): Buffer {
+  const parts = [
+    lenField(1, Buffer.from(s.traceId, 'hex')),
+    lenField(2, Buffer.from(s.spanId, 'hex')),
+    ...(s.parentSpanId ? [lenField(4, Buffer.from(s.parentSpanId, 'hex'))] : []),
+    strField(5, s.name),
+    Buffer.concat([tag(6, 0), varint(1n)]),
+    fixed64(7, BigInt(at(s.start))),
+    fixed64(8, BigInt(at(s.end))),
+    ...Object.entries(s.attrs ?? {}).map(([k, v]) => lenField(9, pbKeyValue(k, v))),
+    ...(s.status
+      ? [
+          lenField(
+            15,
+            Buffer.concat([
+              ...(s.status.message ? [strField(2, s.status.message)] : []),
+              tag(3, 0),
+              varint(BigInt(s.status.code)),
+            ]),
+          ),
+        ]
+      : []),
+  ];
+  return Buffer.concat(parts);
+}
+
+function pbRequest(spans: SpanSpec[], service = 'my-service'): Buffer {
+  const resource = lenField(1, pbKeyValue('service.name', service));
+  const scopeSpans = Buffer.concat([
+    lenField(1, strField(1, 'test')),
+    ...spans.map((s) => lenField(2, pbSpan(s))),
+  ]);
+  return lenField(1, Buffer.concat([lenField(1, resource), lenField(2, scopeSpans)]));
+}
+
+// ---------------------------------------------------------------------------
+
+describe('OTLP mapping', () => {
+  it('decodes protobuf into the same shape as OTLP JSON', () => {
+    const spans = agentTrace('0af7651916cd43dd8448eb211c80319c');
+    const fromPb = ExportTraceServiceRequest.parse(decodeTraceRequest(pbRequest(spans)));
+    const fromJson = ExportTraceServiceRequest.parse(request(spans));
+    expect(mapTraces(fromPb)).toEqual(mapTraces(fromJson));
+    expect(mapTraces(fromPb).events).toHaveLength(4);
+  });
+
+  it('makes a run of a trace whose root is missing from the batch and keeps its spans as steps', () => {
+    const [, chat, tool] = agentTrace('1af7651916cd43dd8448eb211c80319c');
+    const { events } = mapTraces(ExportTraceServiceRequest.parse(request([chat!, tool!])));
+    expect(events.map((e) => e.type)).toEqual(['step.end', 'step.end']);
+    expect(events[0]).toMatchObject({
+      step: { run_id: 'otel-1af7651916cd43dd8448eb211c80319c', parent_step_id: 'a000000000000001' },
+    });
+  });
+
+  it('sanitizes agent names to the id charset', () => {
+    expect(sanitizeId('bug triager / v2')).toBe('bug-triager-v2');
+    expect(sanitizeId('***')).toBeUndefined();
+  });
+});
+
+describeEachDb('POST /v1/traces', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const post = (
+    payload: Buffer | string,
+    headers: Record<string, string>,
+    key: string | null = t.adminKey,
+  ) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
+      payload,
+    });
+
+  async function snapshot(runId: string) {
+    const run = await findRun(t.ctx.db, 'default', runId);
+    const steps = await listSteps(t.ctx.db, 'default', runId);
+    if (!run) return undefined;
+    const { created_at: _c, updated_at: _u, lease_expires_at: _l, ...stable } = toRun(run);
+    return {
+      run: stable,
+      steps: steps.map((s) => toStep(s)).sort((a, b) => a.id.localeCompare(b.id)),
+    };
+  }
+
+  const TRACE = '5b8efff798038103d269b633813fc60c';
+
+  it('turns an invoke_agent trace into one run with its steps, tokens and computed cost', async () => {
+    const res = await t.request('POST', '/v1/traces', request(agentTrace(TRACE)));
+    expect(res.statusCode).toBe(200);
+    expect(json(res)).toEqual({});
+    const snap = await snapshot(`otel-${TRACE}`);
+    expect(snap?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:01.000Z',
+      duration_ms: 1000,
+      input: [{ role: 'user', content: 'triage #42' }],
+      output: [{ role: 'assistant', content: 'done' }],
+      step_count: 2,
+      llm_calls: 1,
+      tool_calls: 1,
+      input_tokens: 1200,
+      output_tokens: 300,
+      model: 'gpt-4o-mini',
+    });
+    expect(snap?.run.cost_usd).toBeCloseTo(0.00036, 9);
+    expect(snap?.steps).toHaveLength(2);
+    expect(snap?.steps[0]).toMatchObject({
+      id: 'a000000000000002',
+      type: 'llm',
+      parent_step_id: null,
+      status: 'succeeded',
+      model: 'gpt-4o-mini',
+      provider: 'openai',
+      input_tokens: 1200,
+      output_tokens: 300,
+      duration_ms: 500,
+    });
+    expect(snap?.steps[1]).toMatchObject({
+      id: 'a000000000000003',
+      type: 'tool',
+      name: 'search',
+      parent_step_id: 'a000000000000002',
+      input: { q: 'bug' },
+    });
+  });
+
+  it('changes nothing when the same export is sent twice', async () => {
+    const first = await snapshot(`otel-${TRACE}`);
+    const again = await t.request('POST', '/v1/traces', request(agentTrace(TRACE)));
+    expect(again.statusCode).toBe(200);
+    expect(await snapshot(`otel-${TRACE}`)).toEqual(first);
+  });
+
+  it('accepts a gzip JSON body', async () => {
+    const trace = '6b8efff798038103d269b633813fc60c';
+    const body = gzipSync(Buffer.from(JSON.stringify(request(agentTrace(trace)))));
+    const res = await post(body, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    expect(res.statusCode).toBe(200);
+    expect((await snapshot(`otel-${trace}`))?.run.step_count).toBe(2);
+  });
+
+  it('accepts a protobuf body, plain and gzip, and answers in protobuf', async () => {
+    const trace = '7b8efff798038103d269b633813fc60c';
+    const res = await post(pbRequest(agentTrace(trace)), {
+      'content-type': 'application/x-protobuf',
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('application/x-protobuf');
+    expect(res.rawPayload.length).toBe(0);
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      input_tokens: 1200,
+    });
+    expect(snap?.steps.map((s) => s.type)).toEqual(['llm', 'tool']);
+
+    const trace2 = '8b8efff798038103d269b633813fc60c';
+    const gz = await post(gzipSync(pbRequest(agentTrace(trace2))), {
+      'content-type': 'application/x-protobuf',
+      'content-encoding': 'gzip',
+    });
+    expect(gz.statusCode).toBe(200);
+    expect((await snapshot(`otel-${trace2}`))?.run.step_count).toBe(2);
+  });
+
+  it('gives a failed run with the message for an ERROR root span', async () => {
+    const trace = '9b8efff798038103d269b633813fc60c';
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request(agentTrace(trace, { error: 'rate limited by GitHub' })),
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run.status).toBe('failed');
+    expect(snap?.run.error).toMatchObject({ message: 'rate limited by GitHub' });
+  });
+
+  it('maps OpenInference attributes to step types, models and tokens', async () => {
+    const trace = 'ab8efff798038103d269b633813fc60c';
+    const spans: SpanSpec[] = [
+      {
+        traceId: trace,
+        spanId: 'b000000000000001',
+        name: 'agent',
+        start: 0,
+        end: 800,
+        attrs: { 'openinference.span.kind': 'CHAIN', 'input.value': 'hi' },
+      },
+      {
+        traceId: trace,
+        spanId: 'b000000000000002',
+        parentSpanId: 'b000000000000001',
+        name: 'ChatOpenAI',
+        start: 10,
+        end: 300,
+        attrs: {
+          'openinference.span.kind': 'LLM',
+          'llm.model_name': 'gpt-4o',
+          'llm.token_count.prompt': 100,
+          'llm.token_count.completion': 20,
+          'output.value': 'hello',
+        },
+      },
+      {
+        traceId: trace,
+        spanId: 'b000000000000003',
+        parentSpanId: 'b000000000000001',
+        name: 'retrieve',
+        start: 300,
+        end: 400,
+        attrs: { 'openinference.span.kind': 'RETRIEVER' },
+      },
+      {
+        traceId: trace,
+        spanId: 'b000000000000004',
+        parentSpanId: 'b000000000000001',
+        name: 'lookup',
+        start: 400,
+        end: 500,
+        attrs: { 'openinference.span.kind': 'TOOL', 'tool.name': 'lookup' },
+      },
+    ];
+    expect((await t.request('POST', '/v1/traces', request(spans, 'oi-app'))).statusCode).toBe(200);
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run).toMatchObject({
+      agent_id: 'oi-app',
+      input: 'hi',
+      input_tokens: 100,
+      output_tokens: 20,
+    });
+    expect(snap?.steps.map((s) => [s.type, s.model, s.input_tokens])).toEqual([
+      ['llm', 'gpt-4o', 100],
+      ['retrieval', null, null],
+      ['tool', null, null],
+    ]);
+    expect(snap?.steps[0]?.output).toBe('hello');
+  });
+
+  it('maps Vercel AI SDK spans to step types, models and tokens', async () => {
+    const trace = 'bb8efff798038103d269b633813fc60c';
+    const spans: SpanSpec[] = [
+      {
+        traceId: trace,
+        spanId: 'c000000000000001',
+        name: 'ai.generateText',
+        start: 0,
+        end: 900,
+        attrs: { 'ai.operationId': 'ai.generateText', 'ai.model.id': 'gpt-4o-mini' },
+      },
+      {
+        traceId: trace,
+        spanId: 'c000000000000002',
+        parentSpanId: 'c000000000000001',
+        name: 'ai.generateText.doGenerate',
+        start: 10,
+        end: 400,
+        attrs: {
+          'ai.operationId': 'ai.generateText.doGenerate',
+          'ai.model.id': 'gpt-4o-mini',
+          'ai.model.provider': 'openai.chat',
+          'ai.usage.promptTokens': 50,
+          'ai.usage.completionTokens': 5,
+        },
+      },
+      {
+        traceId: trace,
+        spanId: 'c000000000000003',
+        parentSpanId: 'c000000000000001',
+        name: 'ai.toolCall',
+        start: 400,
+        end: 500,
+        attrs: {
+          'ai.operationId': 'ai.toolCall',
+          'ai.toolCall.name': 'weather',
+          'ai.toolCall.args': '{"city":"Oslo"}',
+        },
+      },
+    ];
+    expect((await t.request('POST', '/v1/traces', request(spans, 'next-app'))).statusCode).toBe(
+      200,
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run).toMatchObject({
+      agent_id: 'next-app',
+      status: 'succeeded',
+      input_tokens: 50,
+      output_tokens: 5,
+    });
+    expect(snap?.steps.map((s) => [s.type, s.name, s.model, s.provider, s.input_tokens])).toEqual([
+      ['llm', 'ai.generateText.doGenerate', 'gpt-4o-mini', 'openai.chat', 50],
+      ['tool', 'weather', null, null, null],
+    ]);
+    expect(snap?.steps[1]?.input).toEqual({ city: 'Oslo' });
+  });
+
+  it('requires a write key', async () => {
+    const trace = 'cb8efff798038103d269b633813fc60c';
+    const body = JSON.stringify(request(agentTrace(trace)));
+    expect((await post(body, { 'content-type': 'application/json' }, null)).statusCode).toBe(401);
+    const created = json<{ key: string }>(
+      await t.request('POST', '/api/v1/keys', { scope: 'read' }),
+    );
+    const res = await post(body, { 'content-type': 'application/json' }, created.key);
+    expect(res.statusCode).toBe(403);
+    expect(await findRun(t.ctx.db, 'default', `otel-${trace}`)).toBeUndefined();
+  });
+
+  it('answers 400 for an undecodable payload and 415 for other content types', async () => {
+    const bad = await post('{not json', { 'content-type': 'application/json' });
+    expect(bad.statusCode).toBe(400);
+    expect(json<{ error: { code: string } }>(bad).error.code).toBe('invalid_input');
+    const wrongShape = await post('{"resourceSpans": 3}', { 'content-type': 'application/json' });
+    expect(wrongShape.statusCode).toBe(400);
+    const badPb = await post(Buffer.from([0x0a, 0xff, 0xff]), {
+      'content-type': 'application/x-protobuf',
+    });
+    expect(badPb.statusCode).toBe(400);
+    const badGzip = await post('not gzip', {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    expect(badGzip.statusCode).toBe(400);
+    const text = await post('hello', { 'content-type': 'text/plain' });
+    expect(text.statusCode).toBe(415);
+  });
+
+  it('reports spans without ids as a partial success and keeps the rest', async () => {
+    const trace = 'db8efff798038103d269b633813fc60c';
+    const body = request(agentTrace(trace));
+    body.resourceSpans[0]!.scopeSpans[0]!.spans.push({
+      ...span(agentTrace(trace)[1]!),
+      spanId: '',
+    });
+    const res = await t.request('POST', '/v1/traces', body);
+    expect(res.statusCode).toBe(200);
+    expect(json(res)).toMatchObject({ partialSuccess: { rejectedSpans: 1 } });
+    expect((await snapshot(`otel-${trace}`))?.run.step_count).toBe(2);
+  });
+});
