@@ -195,6 +195,42 @@ describe('OTLP mapping', () => {
     });
   });
 
+  it('decodes every attribute value kind and skips unknown fields', () => {
+    const arrayValue = lenField(
+      5,
+      Buffer.concat([lenField(1, strField(1, 'a')), lenField(1, pbAnyValue(2))]),
+    );
+    const spanBody = Buffer.concat([
+      pbSpan({
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        spanId: 'a000000000000009',
+        name: 'x',
+        start: 0,
+        end: 1,
+        attrs: { neg: -5, ok: true, ratio: 0.5 },
+      }),
+      lenField(9, Buffer.concat([strField(1, 'list'), lenField(2, arrayValue)])),
+      strField(3, 'tracestate=1'), // trace_state: not read
+      lenField(11, strField(2, 'an event')), // events: skipped
+      Buffer.concat([tag(16, 5), Buffer.alloc(4)]), // flags (fixed32): skipped
+    ]);
+    const decoded = ExportTraceServiceRequest.parse(
+      decodeTraceRequest(lenField(1, lenField(2, lenField(2, spanBody)))),
+    );
+    const attrs = decoded.resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[0]?.attributes;
+    expect(attrs).toEqual([
+      { key: 'neg', value: { intValue: '-5' } },
+      { key: 'ok', value: { boolValue: true } },
+      { key: 'ratio', value: { doubleValue: 0.5 } },
+      { key: 'list', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '2' }] } } },
+    ]);
+  });
+
+  it('rejects a truncated protobuf payload', () => {
+    const whole = pbRequest(agentTrace('0af7651916cd43dd8448eb211c80319c'));
+    expect(() => decodeTraceRequest(whole.subarray(0, whole.length - 3))).toThrow(/truncated/);
+  });
+
   it('sanitizes agent names to the id charset', () => {
     expect(sanitizeId('bug triager / v2')).toBe('bug-triager-v2');
     expect(sanitizeId('***')).toBeUndefined();
@@ -492,5 +528,18 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect(res.statusCode).toBe(200);
     expect(json(res)).toMatchObject({ partialSuccess: { rejectedSpans: 1 } });
     expect((await snapshot(`otel-${trace}`))?.run.step_count).toBe(2);
+
+    const pb = await post(pbRequest([{ ...agentTrace(trace)[1]!, spanId: '' }]), {
+      'content-type': 'application/x-protobuf',
+    });
+    expect(pb.statusCode).toBe(200);
+    // ExportTraceServiceResponse { partial_success { rejected_spans: 1, error_message } }
+    expect([...pb.rawPayload.subarray(0, 5)]).toEqual([
+      0x0a,
+      pb.rawPayload.length - 2,
+      0x08,
+      1,
+      0x12,
+    ]);
   });
 });
