@@ -78,6 +78,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(
       Object.keys(ingest?.requestBody?.content['application/json']?.schema.properties ?? {}),
     ).toEqual(['events']);
+    expect(doc.paths['/v1/traces']?.post, 'OTLP').toBeDefined();
     for (const path of [
       '/api/v1/runs',
       '/api/v1/runs/{run_id}',

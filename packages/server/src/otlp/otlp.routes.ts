@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiErrorBody } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { AppError, fieldIssues } from '../http/errors.js';
+import { routeDocs } from '../http/route.js';
 import { validateEvents } from '../ingest/ingest.service.js';
 import { ExportTraceServiceRequest, mapTraces } from './otlp.mapper.js';
 import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
@@ -17,6 +18,21 @@ const INFLATE_FACTOR = 8;
  * runs and steps through the one write path.
  */
 export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  // not a defineRoute (it takes protobuf and gzip too), so it is described here for openapi.json
+  if (!routeDocs.some((d) => d.url === '/v1/traces')) {
+    routeDocs.push({
+      method: 'POST',
+      url: '/v1/traces',
+      scope: 'write',
+      tag: 'opentelemetry',
+      summary:
+        'OTLP/HTTP trace export (application/json or application/x-protobuf, optionally gzip): ' +
+        "GenAI, OpenInference and Vercel AI SDK spans become runs and steps; a trace's root or " +
+        'invoke_agent span is the run',
+      body: ExportTraceServiceRequest,
+      status: 200,
+    });
+  }
   // a plugin, so the raw-body parsers below apply to this route only
   await app.register(async (sub) => {
     sub.removeAllContentTypeParsers();
