@@ -114,7 +114,8 @@ export class UnitOfWork {
   deleteRun(projectId: string, id: string): void {
     const t = this.runs.get(runKey(projectId, id));
     if (!t?.current) return;
-    this.deletedRuns.push(t.current);
+    // the rollups hold the stored row; a run never stored has nothing to take out or delete
+    if (t.before) this.deletedRuns.push(t.before);
     t.current = undefined;
   }
 
@@ -169,7 +170,7 @@ export class UnitOfWork {
   async flush(
     /** Where to add the rollup changes instead of writing them now (the group writes once). */
     into?: RollupDeltas,
-  ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
+  ): Promise<{ runs: RunRow[]; steps: StepRow[] }> {
     const changedRuns: RunRow[] = [];
     const changedSteps: StepRow[] = [];
     const rollups = new RollupDeltas();
@@ -185,7 +186,8 @@ export class UnitOfWork {
     for (const run of this.deletedRuns) rollups.change(run, undefined);
 
     // agents are created on first use: only a new run, or one that changed agent, can need one
-    await this.ensureAgents(
+    await ensureAgents(
+      this.trx,
       [...this.runs.values()]
         .filter(
           (t) => t.current && t.current !== t.before && t.before?.agent_id !== t.current.agent_id,
@@ -214,37 +216,37 @@ export class UnitOfWork {
     else if (!rollups.empty) await rollups.flush(this.trx, this.db);
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
-    const deleted = this.deletedRuns.splice(0);
-    return { runs: changedRuns, steps: changedSteps, deleted };
+    this.deletedRuns.length = 0;
+    return { runs: changedRuns, steps: changedSteps };
   }
+}
 
-  /** Agents are created on first use. */
-  private async ensureAgents(runs: RunRow[]): Promise<void> {
-    const seen = new Map<string, { project_id: string; id: string; at: number }>();
-    for (const r of runs) {
-      const key = `${r.project_id}\u0000${r.agent_id}`;
-      if (!seen.has(key))
-        seen.set(key, { project_id: r.project_id, id: r.agent_id, at: r.updated_at });
-    }
-    if (seen.size === 0) return;
-    const rows = [...seen.values()].map((a) => ({
-      project_id: a.project_id,
-      id: a.id,
-      name: a.id === UNKNOWN_AGENT ? 'Unknown agent' : a.id,
-      description: null,
-      schedule_cron: null,
-      schedule_tz: null,
-      schedule_next_at: null,
-      timeout_ms: null,
-      metadata: '{}',
-      created_at: a.at,
-      updated_at: a.at,
-    }));
-    rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    await this.trx
-      .insertInto('agents')
-      .values(rows)
-      .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
-      .execute();
+/** Agents are created on first use: one row per agent of `runs` that does not exist yet. */
+export async function ensureAgents(trx: Kysely<Database>, runs: readonly RunRow[]): Promise<void> {
+  const seen = new Map<string, RunRow>();
+  for (const r of runs) {
+    const key = `${r.project_id}\u0000${r.agent_id}`;
+    if (!seen.has(key)) seen.set(key, r);
   }
+  if (seen.size === 0) return;
+  const rows = [...seen.values()].map((r) => ({
+    project_id: r.project_id,
+    id: r.agent_id,
+    name: r.agent_id === UNKNOWN_AGENT ? 'Unknown agent' : r.agent_id,
+    description: null,
+    schedule_cron: null,
+    schedule_tz: null,
+    schedule_next_at: null,
+    timeout_ms: null,
+    metadata: '{}',
+    created_at: r.created_at,
+    updated_at: r.created_at,
+  }));
+  // a stable order keeps concurrent writers on PostgreSQL from deadlocking on these rows
+  rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  await trx
+    .insertInto('agents')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
+    .execute();
 }

@@ -60,6 +60,19 @@ describeEachDb('rollup tables', (dialect) => {
     await cancelRun(t.ctx, 'default', queued.run.id);
     await retryRun(t.ctx, 'default', 'g-4');
     await deleteRun(t.ctx, 'default', 'g-7');
+    // a run changed and then deleted in one unit of work leaves the rollups of the stored row
+    await t.ctx.writer.transact(async (uow, env) => {
+      await uow.loadRuns('default', ['g-8']);
+      const run = uow.getRun('default', 'g-8')!;
+      uow.putRun({
+        ...run,
+        status: 'cancelled',
+        trigger: 'retry',
+        input_tokens: 99_999,
+        updated_at: env.now,
+      });
+      uow.deleteRun('default', 'g-8');
+    });
 
     const k = t.ctx.db.kysely;
     const scan = await sql<{
