@@ -1,11 +1,11 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { sql, type Kysely } from 'kysely';
 import type { z } from 'zod';
 import { DEFAULT_RETENTION_DAYS } from '../config.js';
 import type { Db } from '../db/database.js';
-import type { Database, RunRow, StepRow } from '../db/schema.js';
-import { UnitOfWork } from '../ingest/unit-of-work.js';
+import type { RunRow, StepRow } from '../db/schema.js';
+import { UnitOfWork, ensureAgents } from '../ingest/unit-of-work.js';
+import { upsertRows } from '../db/bulk.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import { ImportRun, fromImportedRun } from './record.js';
 
@@ -118,8 +118,17 @@ async function writeBatch(db: Db, items: Pending[]): Promise<void> {
       const ids = list.map((p) => p.run.id);
       await uow.loadRuns(projectId, ids);
       for (const p of list) rollups.change(uow.getRun(projectId, p.run.id), p.run);
-      await ensureAgents(trx, list);
-      await upsert(trx, 'runs', list.map((p) => p.run) as never[], ['project_id', 'id'], 400);
+      await ensureAgents(
+        trx,
+        list.map((p) => p.run),
+      );
+      await upsertRows(
+        db,
+        trx,
+        'runs',
+        list.map((p) => p.run),
+        ['project_id', 'id'],
+      );
       for (let i = 0; i < ids.length; i += 500) {
         await trx
           .deleteFrom('steps')
@@ -128,58 +137,8 @@ async function writeBatch(db: Db, items: Pending[]): Promise<void> {
           .execute();
       }
       const steps = list.flatMap((p) => p.steps);
-      await upsert(trx, 'steps', steps as never[], ['project_id', 'run_id', 'id'], 1000);
+      await upsertRows(db, trx, 'steps', steps, ['project_id', 'run_id', 'id']);
     }
     if (!rollups.empty) await rollups.flush(trx, db);
   });
-}
-
-async function ensureAgents(trx: Kysely<Database>, list: Pending[]): Promise<void> {
-  const agents = new Map<string, RunRow>();
-  for (const p of list) if (!agents.has(p.run.agent_id)) agents.set(p.run.agent_id, p.run);
-  const rows = [...agents.values()]
-    .sort((a, b) => (a.agent_id < b.agent_id ? -1 : a.agent_id > b.agent_id ? 1 : 0))
-    .map((r) => ({
-      project_id: r.project_id,
-      id: r.agent_id,
-      name: r.agent_id,
-      description: null,
-      schedule_cron: null,
-      schedule_tz: null,
-      schedule_next_at: null,
-      timeout_ms: null,
-      metadata: '{}',
-      created_at: r.created_at,
-      updated_at: r.created_at,
-    }));
-  await trx
-    .insertInto('agents')
-    .values(rows)
-    .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
-    .execute();
-}
-
-/** Inserts rows, replacing every non-key column of rows that exist; `chunk` keeps bound parameters under SQLite's limit. */
-async function upsert(
-  trx: Kysely<Database>,
-  table: 'runs' | 'steps',
-  rows: never[],
-  keys: string[],
-  chunk: number,
-): Promise<void> {
-  if (rows.length === 0) return;
-  const columns = Object.keys(rows[0] as unknown as object).filter((c) => !keys.includes(c));
-  for (let i = 0; i < rows.length; i += chunk) {
-    await trx
-      .insertInto(table)
-      .values(rows.slice(i, i + chunk))
-      .onConflict((oc) =>
-        oc
-          .columns(keys as never[])
-          .doUpdateSet(
-            Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])) as never,
-          ),
-      )
-      .execute();
-  }
 }
