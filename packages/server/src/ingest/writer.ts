@@ -99,8 +99,8 @@ export class IngestWriter {
   }
 
   /**
-   * Runs a control-plane change in its own transaction on the write path; the runs and
-   * steps it puts into the unit of work are published after commit.
+   * Runs a control-plane change on the write path, in its own savepoint of the next group
+   * commit; the runs it puts into the unit of work are published once that commit is durable.
    * @example await writer.transact(async (uow) => { await uow.loadRuns(p, [id]); ... })
    */
   transact<T>(fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<T>): Promise<T> {
@@ -116,7 +116,7 @@ export class IngestWriter {
     await Promise.allSettled([...this.flushing]);
   }
 
-  env(projectId: string | undefined): ApplyEnv {
+  private env(projectId: string | undefined): ApplyEnv {
     return {
       now: Date.now(),
       maxFieldBytes: this.options.maxFieldBytes,
@@ -208,7 +208,7 @@ export class IngestWriter {
     const projects = new Set<string>();
     for (const job of group) if (job.kind === 'events') projects.add(job.projectId);
     for (const p of projects) await this.prices.load(p);
-    return this.db.kysely.transaction().execute(async (trx) => {
+    const outcome = await this.db.kysely.transaction().execute(async (trx) => {
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
       // the group's rollup changes, written once at its end
@@ -249,9 +249,10 @@ export class IngestWriter {
       }
       await flushRecording();
       if (!rollups.empty) await rollups.flush(trx, this.db);
-      this.countCommits();
       return { changes, results };
     });
+    this.countCommits();
+    return outcome;
   }
 
   private readonly flushing = new Set<Promise<void>>();

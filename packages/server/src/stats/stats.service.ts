@@ -141,7 +141,7 @@ function invalid(field: string, message: string): AppError {
 export function statsRange(
   query: StatsQuery,
   now: number,
-): { from: number; to: number; bucket: 'hour' | 'day'; bucketMs: number; firstBucket: number } {
+): { from: number; to: number; bucket: 'hour' | 'day'; bucketMs: number } {
   const rawTo = query.to ?? now;
   const rawFrom = query.from ?? rawTo - DEFAULT_STATS_RANGE_MS;
   if (rawFrom > rawTo) throw invalid('query.to', 'must not be before from');
@@ -157,7 +157,7 @@ export function statsRange(
   const to = Math.max(Math.ceil(rawTo / bucketMs) * bucketMs, from + bucketMs);
   if ((to - from) / bucketMs > MAX_SERIES_BUCKETS)
     throw invalid('query.bucket', `the range holds over ${MAX_SERIES_BUCKETS} ${bucket} buckets`);
-  return { from, to, bucket, bucketMs, firstBucket: from };
+  return { from, to, bucket, bucketMs };
 }
 
 /** The rollup tables of one grain: per agent, and for the whole project. */
@@ -187,7 +187,7 @@ export async function computeStats(
   query: StatsQuery,
   now: number,
 ): Promise<StatsResponse> {
-  const { from, to, bucket, bucketMs, firstBucket } = statsRange(query, now);
+  const { from, to, bucket, bucketMs } = statsRange(query, now);
   const agentIds = query.agent_id;
   // Kysely cannot type a table chosen at run time; every table here has these columns
   const k = db.kysely as unknown as Kysely<Record<string, GrainRow>>;
@@ -297,7 +297,7 @@ export async function computeStats(
   }
 
   const perBucket = new Map<number, Acc>();
-  for (let t = firstBucket; t < to; t += bucketMs) perBucket.set(t, emptyAcc());
+  for (let t = from; t < to; t += bucketMs) perBucket.set(t, emptyAcc());
   for (const row of byBucketRows) {
     const acc = perBucket.get(Number(row.t));
     if (acc) addSums(acc, { status: row.status, ...sums(row) });
