@@ -233,6 +233,7 @@ export class Runlog {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.workers].map((w) => w.stop()));
       await this.transport.close(timeoutMs);
+      this.http.close();
       instances.delete(this);
     })();
     return this.closing;

@@ -222,6 +222,8 @@ export class Transport {
             await this.sleep(
               backoffMs(attempt, err instanceof RunlogApiError ? err.retryAfterMs : undefined),
             );
+            // close() gave up waiting: no request of ours goes out after shutdown() returned
+            if (this.closed) break;
             continue;
           }
           if (isRetryable(err)) {
