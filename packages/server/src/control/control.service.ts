@@ -8,6 +8,7 @@ import {
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
+import { prepared } from '../db/prepared.js';
 import { AppError } from '../http/errors.js';
 import { encodeJson, newRunRow } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
@@ -19,6 +20,14 @@ export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger'> {
   parent_run_id?: string | null;
 }
 
+const agentTimeout = prepared((db, $) =>
+  db
+    .selectFrom('agents')
+    .select('timeout_ms')
+    .where('project_id', '=', $(0))
+    .where('id', '=', $(1)),
+);
+
 /** When a run of this agent runs out of time, counted from `from`; null without a timeout. */
 export async function agentDeadline(
   ctx: AppContext,
@@ -26,12 +35,7 @@ export async function agentDeadline(
   agentId: string,
   from: number,
 ): Promise<number | null> {
-  const agent = await ctx.db.kysely
-    .selectFrom('agents')
-    .select('timeout_ms')
-    .where('project_id', '=', projectId)
-    .where('id', '=', agentId)
-    .executeTakeFirst();
+  const [agent] = await agentTimeout(ctx.db, ctx.db.kysely, projectId, agentId);
   return agent?.timeout_ms ? from + agent.timeout_ms : null;
 }
 

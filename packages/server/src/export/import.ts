@@ -119,6 +119,7 @@ async function writeBatch(db: Db, items: Pending[]): Promise<void> {
       await uow.loadRuns(projectId, ids);
       for (const p of list) rollups.change(uow.getRun(projectId, p.run.id), p.run);
       await ensureAgents(
+        db,
         trx,
         list.map((p) => p.run),
       );

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
 import { writeRows } from '../db/bulk.js';
+import { prepared } from '../db/prepared.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, stepContribution } from './apply.js';
 
@@ -9,6 +10,28 @@ interface Tracked<T> {
   before: T | undefined;
   current: T | undefined;
 }
+
+const runById = prepared((db, $) =>
+  db.selectFrom('runs').selectAll().where('project_id', '=', $(0)).where('id', '=', $(1)),
+);
+const createAgent = prepared((db, $) =>
+  db
+    .insertInto('agents')
+    .values({
+      project_id: $(0),
+      id: $(1),
+      name: $(2),
+      description: null,
+      schedule_cron: null,
+      schedule_tz: null,
+      schedule_next_at: null,
+      timeout_ms: null,
+      metadata: '{}',
+      created_at: $(3),
+      updated_at: $(3),
+    })
+    .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing()),
+);
 
 const runKey = (projectId: string, id: string) => `${projectId}\u0000${id}`;
 const stepKey = (projectId: string, runId: string, id: string) =>
@@ -41,6 +64,14 @@ export class UnitOfWork {
       await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k ORDER BY h) AS locks`.execute(
         this.trx,
       );
+    }
+    if (missing.length === 1 || this.db.sqlite) {
+      // one indexed lookup per run: on SQLite a reused statement, no round trips to save
+      for (const id of missing) {
+        const [row] = await runById(this.db, this.trx, projectId, id);
+        this.runs.set(runKey(projectId, id), { before: row, current: row });
+      }
+      return;
     }
     for (let i = 0; i < missing.length; i += 500) {
       const chunk = missing.slice(i, i + 500);
@@ -187,6 +218,7 @@ export class UnitOfWork {
 
     // agents are created on first use: only a new run, or one that changed agent, can need one
     await ensureAgents(
+      this.db,
       this.trx,
       [...this.runs.values()]
         .filter(
@@ -222,17 +254,26 @@ export class UnitOfWork {
 }
 
 /** Agents are created on first use: one row per agent of `runs` that does not exist yet. */
-export async function ensureAgents(trx: Kysely<Database>, runs: readonly RunRow[]): Promise<void> {
+export async function ensureAgents(
+  db: Db,
+  trx: Kysely<Database>,
+  runs: readonly RunRow[],
+): Promise<void> {
   const seen = new Map<string, RunRow>();
   for (const r of runs) {
     const key = `${r.project_id}\u0000${r.agent_id}`;
     if (!seen.has(key)) seen.set(key, r);
   }
   if (seen.size === 0) return;
+  if (seen.size === 1) {
+    const [r] = [...seen.values()] as [RunRow];
+    await createAgent(db, trx, r.project_id, r.agent_id, agentName(r.agent_id), r.created_at);
+    return;
+  }
   const rows = [...seen.values()].map((r) => ({
     project_id: r.project_id,
     id: r.agent_id,
-    name: r.agent_id === UNKNOWN_AGENT ? 'Unknown agent' : r.agent_id,
+    name: agentName(r.agent_id),
     description: null,
     schedule_cron: null,
     schedule_tz: null,
@@ -249,4 +290,8 @@ export async function ensureAgents(trx: Kysely<Database>, runs: readonly RunRow[
     .values(rows)
     .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing())
     .execute();
+}
+
+function agentName(agentId: string): string {
+  return agentId === UNKNOWN_AGENT ? 'Unknown agent' : agentId;
 }
