@@ -12,6 +12,7 @@ import { prepared } from '../db/prepared.js';
 import { AppError } from '../http/errors.js';
 import { encodeJson, newRunRow } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
+import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
 export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger'> {
   trigger?: RunTrigger;
@@ -29,13 +30,13 @@ const agentTimeout = prepared((db, $) =>
 );
 
 /** When a run of this agent runs out of time, counted from `from`; null without a timeout. */
-export async function agentDeadline(
-  ctx: AppContext,
+async function agentDeadline(
+  uow: UnitOfWork,
   projectId: string,
   agentId: string,
   from: number,
 ): Promise<number | null> {
-  const [agent] = await agentTimeout(ctx.db, ctx.db.kysely, projectId, agentId);
+  const [agent] = await agentTimeout(uow.db, uow.trx, projectId, agentId);
   return agent?.timeout_ms ? from + agent.timeout_ms : null;
 }
 
@@ -51,7 +52,6 @@ export async function enqueueRun(
 ): Promise<{ run: Run; created: boolean }> {
   const id = opts.id ?? newId();
   const now = Date.now();
-  const deadline = await agentDeadline(ctx, projectId, agentId, now);
   return ctx.writer.transact(async (uow, env) => {
     await uow.loadRuns(projectId, [id]);
     const existing = uow.getRun(projectId, id);
@@ -60,6 +60,8 @@ export async function enqueueRun(
         throw new AppError('conflict', `run ${id} already exists for agent ${existing.agent_id}`);
       return { run: toRun(existing), created: false };
     }
+    // read in the transaction: outside one, each statement is a read transaction of its own
+    const deadline = await agentDeadline(uow, projectId, agentId, now);
     const row: RunRow = {
       ...newRunRow(projectId, id, now),
       agent_id: agentId,

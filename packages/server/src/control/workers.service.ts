@@ -95,11 +95,9 @@ function waitersOf(ctx: AppContext): Waiter[] {
     list = created;
     waiting.set(ctx, created);
     const unsubscribe = ctx.hub.subscribe((e) => {
-      if (e.kind !== 'run' || e.run.status !== 'queued') return;
+      if (e.kind !== 'run' || e.status !== 'queued') return;
       // one queued run wakes one waiting claim, not all of them
-      const i = created.findIndex(
-        (w) => w.projectId === e.projectId && w.agents.has(e.run.agent_id),
-      );
+      const i = created.findIndex((w) => w.projectId === e.projectId && w.agents.has(e.agentId));
       if (i >= 0) created.splice(i, 1)[0]!.wake();
     });
     ctx.onClose.push(() => {

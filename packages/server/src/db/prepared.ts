@@ -1,6 +1,17 @@
 import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
+import type SQLite from 'better-sqlite3';
 import type { Db, DialectName } from './database.js';
 import type { Database } from './schema.js';
+
+const statements = new WeakMap<SQLite.Database, Map<string, SQLite.Statement>>();
+
+function statement(sqlite: SQLite.Database, text: string): SQLite.Statement {
+  let cache = statements.get(sqlite);
+  if (!cache) statements.set(sqlite, (cache = new Map()));
+  let stmt = cache.get(text);
+  if (!stmt) cache.set(text, (stmt = sqlite.prepare(text)));
+  return stmt;
+}
 
 /** Where an argument goes in a prepared query; see `prepared`. */
 class Slot {
@@ -11,8 +22,8 @@ class Slot {
  * A query built and compiled once per dialect and then run with new argument values. The
  * write path's hot queries (a run by id, an agent's timeout) cost more in Kysely's builder
  * and compiler than in the database; this keeps Kysely's typed builder for writing them and
- * skips it when running them. On SQLite the unchanged SQL text also reuses its prepared
- * statement.
+ * skips it when running them. On SQLite the query runs as a reused prepared statement on the
+ * connection, which is the caller's transaction (as in `bulk.ts`).
  * @example
  *   const runById = prepared((db, $) =>
  *     db.selectFrom('runs').selectAll().where('project_id', '=', $(0)).where('id', '=', $(1)));
@@ -31,6 +42,13 @@ export function prepared<R>(
       compiled.set(db.dialect, template);
     }
     const parameters = template.parameters.map((p) => (p instanceof Slot ? args[p.index] : p));
+    if (db.sqlite) {
+      // the connection is the transaction's (one connection, one caller at a time), as in bulk.ts
+      const stmt = statement(db.sqlite, template.sql);
+      if (stmt.reader) return stmt.all(parameters) as R[];
+      stmt.run(parameters);
+      return [];
+    }
     const result = await executor.executeQuery<R>(CompiledQuery.raw(template.sql, parameters));
     return result.rows;
   };

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { IngestEvent } from '@runlog/core';
+import type { IngestEvent, Run, RunStatus, Step } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import type { EventHub } from '../realtime/hub.js';
@@ -278,16 +278,29 @@ export class IngestWriter {
   private publish(changes: Changes): void {
     if (!this.hub.active) return;
     const agentOf = new Map(changes.runs.map((r) => [`${r.project_id}\u0000${r.id}`, r.agent_id]));
-    for (const step of changes.steps) {
+    for (const row of changes.steps) {
+      let step: Step | undefined;
       this.hub.publish({
         kind: 'step',
-        projectId: step.project_id,
-        step: toStep(step),
-        agentId: agentOf.get(`${step.project_id}\u0000${step.run_id}`) ?? '',
+        projectId: row.project_id,
+        agentId: agentOf.get(`${row.project_id}\u0000${row.run_id}`) ?? '',
+        get step() {
+          return (step ??= toStep(row));
+        },
       });
     }
-    for (const run of changes.runs)
-      this.hub.publish({ kind: 'run', projectId: run.project_id, run: toRun(run) });
+    for (const row of changes.runs) {
+      let run: Run | undefined;
+      this.hub.publish({
+        kind: 'run',
+        projectId: row.project_id,
+        agentId: row.agent_id,
+        status: row.status as RunStatus,
+        get run() {
+          return (run ??= toRun(row));
+        },
+      });
+    }
   }
 }
 

@@ -1,8 +1,12 @@
-import type { Run, Step } from '@runlog/core';
+import type { Run, RunStatus, Step } from '@runlog/core';
 
-/** A committed change, as the hub carries it between the write path and subscribers. */
+/**
+ * A committed change, as the hub carries it between the write path and subscribers. `run`
+ * and `step` may be getters that shape the API object on first read, so a listener that
+ * only looks at `status` and `agentId` costs the write path nothing more.
+ */
 export type HubEvent =
-  | { kind: 'run'; projectId: string; run: Run }
+  | { kind: 'run'; projectId: string; agentId: string; status: RunStatus; run: Run }
   | { kind: 'step'; projectId: string; step: Step; agentId: string };
 
 export type HubListener = (event: HubEvent) => void;

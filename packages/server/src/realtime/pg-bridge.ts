@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { newId } from '@runlog/core';
+import { newId, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { HubEvent } from './hub.js';
@@ -298,7 +298,13 @@ export class PgHubBridge {
       for (const row of rows) {
         const seen = this.lastSeen.get(`${projectId}\u0000${row.id}`);
         if (seen !== undefined && row.updated_at < seen) continue;
-        events.push({ kind: 'run', projectId, run: toRun(row) });
+        events.push({
+          kind: 'run',
+          projectId,
+          agentId: row.agent_id,
+          status: row.status as RunStatus,
+          run: toRun(row),
+        });
       }
     }
     for (const event of events) this.ctx.hub.deliver(event);
