@@ -6,7 +6,8 @@
  *   npx tsx bench/lifecycle.ts [jobs] [concurrency]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -26,22 +27,63 @@ async function produce(count: number, add: (i: number) => Promise<unknown>): Pro
   );
 }
 
-async function runlogLifecycle(url: string): Promise<number> {
+const keepAlive = new http.Agent({ keepAlive: true });
+
+function post(url: string, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent: keepAlive,
+        headers: {
+          authorization: `Bearer ${BENCH_KEY}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`answered ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface LifecycleRun {
+  jobsPerSec: number;
+  serverCpuMsPerJob: number;
+  clientCpuMsPerJob: number;
+}
+
+async function runlogLifecycle(url: string, serverPid: number): Promise<LifecycleRun> {
   const runlog = new Runlog({ url, apiKey: BENCH_KEY, handleSignals: false, onError: () => {} });
   const agent = `bench-${Date.now().toString(36)}`;
   let done = 0;
   let allDone: () => void = () => {};
   const finished = new Promise<void>((r) => (allDone = r));
+  const server0 = cpuSeconds(serverPid);
+  const client0 = cpuSeconds(process.pid);
   const t0 = performance.now();
   const worker = runlog.worker({
     agents: {
       [agent]: async (run) => {
-        // the heartbeat every real job sends at least once
-        await fetch(`${url}/api/v1/runs/${run.id}/heartbeat`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${BENCH_KEY}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ lease_ms: 30_000, worker_id: worker.id }),
-        }).then((r) => r.text());
+        // the heartbeat every real job sends at least once, over a kept-alive connection as
+        // the SDK's own requests go (fetch would cost this process several times the CPU)
+        await post(
+          `${url}/api/v1/runs/${run.id}/heartbeat`,
+          JSON.stringify({ lease_ms: 30_000, worker_id: worker.id }),
+        );
         return { ok: (run.input as { i: number }).i };
       },
     },
@@ -58,10 +100,16 @@ async function runlogLifecycle(url: string): Promise<number> {
   }, 20);
   await finished;
   const seconds = (performance.now() - t0) / 1000;
+  const serverCpu = cpuSeconds(serverPid) - server0;
+  const clientCpu = cpuSeconds(process.pid) - client0;
   clearInterval(poll);
   await worker.stop();
   await runlog.shutdown();
-  return JOBS / seconds;
+  return {
+    jobsPerSec: JOBS / seconds,
+    serverCpuMsPerJob: (serverCpu * 1000) / JOBS,
+    clientCpuMsPerJob: (clientCpu * 1000) / JOBS,
+  };
 }
 
 interface Connection {
@@ -219,9 +267,15 @@ async function durableRedis(): Promise<{ port: number; stop: () => Promise<void>
 const port = 4790 + Math.floor(Math.random() * 100);
 const server = await startServerProcess(join(tempDir('lifecycle'), 'runlog.db'), port);
 try {
-  await runlogLifecycle(server.url); // warm-up: JIT, prepared statements
-  const runlogJobs = await runlogLifecycle(server.url);
-  const bullJobs = await bullmqLifecycle();
+  await runlogLifecycle(server.url, server.child.pid!); // warm-up: JIT, prepared statements
+  // the best of three: the machine is shared, and a pause elsewhere only ever slows a round
+  const rounds = [];
+  for (let i = 0; i < 3; i++) rounds.push(await runlogLifecycle(server.url, server.child.pid!));
+  const best = rounds.reduce((a, b) => (b.jobsPerSec > a.jobsPerSec ? b : a));
+  const runlogJobs = best.jobsPerSec;
+  // BullMQ gets the same best of three
+  let bullJobs = 0;
+  for (let i = 0; i < 3; i++) bullJobs = Math.max(bullJobs, await bullmqLifecycle());
   const redis = await durableRedis();
   let bullDurableJobs: number;
   try {
@@ -235,6 +289,9 @@ try {
       jobs: JOBS,
       concurrency: CONCURRENCY,
       runlog_jobs_per_s: Math.round(runlogJobs),
+      runlog_rounds_jobs_per_s: rounds.map((r) => Math.round(r.jobsPerSec)),
+      runlog_server_cpu_ms_per_job: Number(best.serverCpuMsPerJob.toFixed(3)),
+      runlog_client_cpu_ms_per_job: Number(best.clientCpuMsPerJob.toFixed(3)),
       bullmq_jobs_per_s: Math.round(bullJobs),
       ratio: Number((runlogJobs / bullJobs).toFixed(3)),
       bullmq_fsync_always_jobs_per_s: Math.round(bullDurableJobs),
