@@ -6,11 +6,13 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Most runs have no thread, user, parent or retry, and a queued or running run has no end:
   // their index entries only cost every insert a B-tree write. The filters on these columns
   // (`thread_id = ?`, `ended_at < ?`...) imply IS NOT NULL, so both databases still use them.
+  // The list filters also hold the list order (sort_at, id): without it SQLite, which keeps
+  // no statistics here, preferred walking the whole project newest first to skip a sort.
   const partial: [name: string, column: string, columns: string[]][] = [
-    ['runs_thread', 'thread_id', ['project_id', 'thread_id']],
-    ['runs_retry_of', 'retry_of', ['project_id', 'retry_of']],
-    ['runs_parent', 'parent_run_id', ['project_id', 'parent_run_id']],
-    ['runs_user_sort', 'user_id', ['project_id', 'user_id', 'sort_at']],
+    ['runs_thread', 'thread_id', ['project_id', 'thread_id', 'sort_at', 'id']],
+    ['runs_retry_of', 'retry_of', ['project_id', 'retry_of', 'sort_at', 'id']],
+    ['runs_parent', 'parent_run_id', ['project_id', 'parent_run_id', 'sort_at', 'id']],
+    ['runs_user_sort', 'user_id', ['project_id', 'user_id', 'sort_at', 'id']],
     ['runs_ended', 'ended_at', ['project_id', 'ended_at']],
   ];
   for (const [name, column, columns] of partial) {
