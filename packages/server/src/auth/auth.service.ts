@@ -38,8 +38,22 @@ interface Cached {
 export class AuthService {
   private readonly cache = new Map<string, Cached>();
   private readonly lastUsedWritten = new Map<string, number>();
+  private readonly revokeListeners = new Set<() => void>();
 
   constructor(private readonly db: Db) {}
+
+  /**
+   * Calls `listener` after a key is revoked or a session ends here, so holders of long-lived
+   * connections can check their credentials again; returns the unsubscribe function.
+   */
+  onRevoke(listener: () => void): () => void {
+    this.revokeListeners.add(listener);
+    return () => this.revokeListeners.delete(listener);
+  }
+
+  private revoked(): void {
+    for (const listener of this.revokeListeners) listener();
+  }
 
   /**
    * On an empty database: creates the `default` project and an admin key (`adminKey` when
@@ -203,6 +217,7 @@ export class AuthService {
     const hash = hashSecret(token);
     await this.db.kysely.deleteFrom('sessions').where('id', '=', hash).execute();
     this.cache.delete(`s:${hash}`);
+    this.revoked();
   }
 
   async createKey(projectId: string, scope: KeyScope, name?: string): Promise<CreatedKey> {
@@ -250,6 +265,7 @@ export class AuthService {
       .executeTakeFirst();
     // sessions opened with the key end with it
     this.cache.clear();
+    this.revoked();
     return row ? toApiKey(row) : undefined;
   }
 }

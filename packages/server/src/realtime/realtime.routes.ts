@@ -33,7 +33,11 @@ export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Pro
 
   const realtime = new RealtimeServer(ctx.hub, ctx.metrics, authenticate);
   servers.set(ctx, realtime);
-  ctx.onClose.push(() => realtime.close());
+  const unsubscribe = ctx.auth.onRevoke(() => void realtime.recheck());
+  ctx.onClose.push(() => {
+    unsubscribe();
+    return realtime.close();
+  });
 
   app.server.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];

@@ -332,6 +332,37 @@ describeEachDb('realtime WebSocket', (dialect) => {
     });
   });
 
+  it('closes connections whose key is revoked or whose session ends, and keeps the others', async () => {
+    const created = await api(server, 'POST', '/api/v1/keys', { scope: 'read', name: 'ws-revoke' });
+    expect(created.status).toBe(201);
+    const { id, key } = created.json as { id: string; key: string };
+    const withKey = await open({ key });
+    const withAdmin = await open({ key: server.adminKey });
+    const login = await fetch(`${server.url}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: server.adminKey }),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const withSession = await open({ cookie });
+
+    expect((await api(server, 'DELETE', `/api/v1/keys/${id}`)).status).toBe(200);
+    expect((await withKey.waitClosed(5_000)).code).toBe(1008);
+    const logout = await fetch(`${server.url}/api/v1/session`, {
+      method: 'DELETE',
+      headers: { cookie },
+    });
+    expect(logout.status).toBe(204);
+    expect((await withSession.waitClosed(5_000)).code).toBe(1008);
+
+    // the admin key's connection is untouched and still answers
+    await rt.recheck();
+    const from = withAdmin.messages.length;
+    withAdmin.send({ type: 'ping' });
+    await withAdmin.next((m) => m.type === 'pong', from);
+    expect(withAdmin.closed).toBeUndefined();
+  });
+
   it('answers bad frames with an error naming the field and keeps the socket usable', async () => {
     const c = await open({ key: server.adminKey });
     c.send('not json{');

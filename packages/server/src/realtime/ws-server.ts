@@ -26,6 +26,12 @@ export interface RealtimeLimits {
   maxPending: number;
   /** How often the server pings; a connection that has not answered the last ping ends. */
   heartbeatMs: number;
+  /**
+   * How often open connections' keys and sessions are checked again, so a key revoked on
+   * another instance (or a session that expired) stops receiving updates; a revocation on
+   * this instance closes its connections at once.
+   */
+  recheckMs: number;
   /** How often slow connections are checked for room to flush their pending updates. */
   drainPollMs: number;
   /** Largest client frame accepted. */
@@ -40,6 +46,7 @@ export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = {
   hardBufferBytes: 8 * 1024 * 1024,
   maxPending: 10_000,
   heartbeatMs: 30_000,
+  recheckMs: 15_000,
   drainPollMs: 10,
   maxFrameBytes: 256 * 1024,
   closeGraceMs: 1000,
@@ -70,6 +77,8 @@ class Connection {
   constructor(
     readonly ws: WebSocket,
     readonly projectId: string,
+    /** The upgrade request, whose credentials are checked again while the connection lives. */
+    readonly request: IncomingMessage,
   ) {}
 }
 
@@ -131,6 +140,41 @@ export class RealtimeServer {
     );
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.limits.heartbeatMs);
     this.heartbeatTimer.unref();
+    this.recheckTimer = setInterval(() => void this.recheck(), this.limits.recheckMs);
+    this.recheckTimer.unref();
+  }
+
+  private readonly recheckTimer: NodeJS.Timeout;
+  private rechecking: Promise<void> | undefined;
+
+  /**
+   * Authenticates every open connection's credentials again (once per distinct key or
+   * session) and closes, with 1008, the connections whose credentials no longer hold.
+   */
+  recheck(): Promise<void> {
+    this.rechecking ??= (async () => {
+      const byCredential = new Map<string, Connection[]>();
+      for (const conn of this.connections) {
+        const h = conn.request.headers;
+        const credential = `${h.authorization ?? ''}\u0000${h.cookie ?? ''}`;
+        const list = byCredential.get(credential);
+        if (list) list.push(conn);
+        else byCredential.set(credential, [conn]);
+      }
+      for (const conns of byCredential.values()) {
+        let auth: AuthContext | undefined;
+        try {
+          auth = await this.authenticate(conns[0]!.request);
+        } catch {
+          continue; // the database did not answer: keep the connections, check next time
+        }
+        for (const conn of conns) {
+          if (auth?.projectId === conn.projectId) continue;
+          conn.ws.close(1008, 'the key or session of this connection is no longer valid');
+        }
+      }
+    })().finally(() => (this.rechecking = undefined));
+    return this.rechecking;
   }
 
   /** Open connections. */
@@ -167,7 +211,9 @@ export class RealtimeServer {
           refuse(socket, 503, 'unavailable', 'the server is shutting down');
           return;
         }
-        this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, auth.projectId));
+        this.wss.handleUpgrade(request, socket, head, (ws) =>
+          this.accept(ws, auth.projectId, request),
+        );
       },
       () => refuse(socket, 500, 'internal', 'internal error'),
     );
@@ -180,6 +226,7 @@ export class RealtimeServer {
     this.unsubscribeHub?.();
     this.unsubscribeHub = undefined;
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.recheckTimer);
     this.stopDrainTimer();
     const open = [...this.connections];
     await Promise.all(
@@ -197,8 +244,8 @@ export class RealtimeServer {
     this.wss.close();
   }
 
-  private accept(ws: WebSocket, projectId: string): void {
-    const conn = new Connection(ws, projectId);
+  private accept(ws: WebSocket, projectId: string, request: IncomingMessage): void {
+    const conn = new Connection(ws, projectId, request);
     this.connections.add(conn);
     this.unsubscribeHub ??= this.hub.subscribe((event) => this.publish(event));
     ws.on('error', () => {});
