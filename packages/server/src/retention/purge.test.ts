@@ -49,6 +49,24 @@ describeEachDb('retention', (dialect) => {
       const kept = await tableRows(t.ctx.db);
       expect(kept.rollups).toEqual(rebuilt.rollups);
       expect(kept.histogram).toEqual(rebuilt.histogram);
+      // rows whose runs were all purged are gone, not left behind at zero
+      for (const table of [
+        'run_rollups',
+        'run_rollups_daily',
+        'project_rollups',
+        'project_rollups_daily',
+        'duration_histogram',
+        'duration_histogram_daily',
+        'project_duration_histogram',
+        'project_duration_histogram_daily',
+      ] as const) {
+        const zero = await t.ctx.db.kysely
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('runs', '=', 0)
+          .executeTakeFirstOrThrow();
+        expect(Number(zero.n), table).toBe(0);
+      }
     } finally {
       await db.close();
       await database.drop();

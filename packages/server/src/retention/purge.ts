@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { UnitOfWork } from '../ingest/unit-of-work.js';
 import { RollupDeltas } from '../stats/rollup.js';
@@ -99,7 +100,41 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
     if (deleted.runs === 0 || deleted.scanned < batchSize) break;
     await pause();
   }
+  if (total.runs > 0) await dropEmptyRollups(db, opts.before, opts.projectId);
   return total;
+}
+
+/** The rollup tables with the column of their time bucket. */
+const ROLLUP_TABLES = [
+  ['run_rollups', 'hour'],
+  ['run_rollups_daily', 'day'],
+  ['project_rollups', 'hour'],
+  ['project_rollups_daily', 'day'],
+] as const;
+const HISTOGRAM_TABLES = [
+  ['duration_histogram', 'hour'],
+  ['duration_histogram_daily', 'day'],
+  ['project_duration_histogram', 'hour'],
+  ['project_duration_histogram_daily', 'day'],
+] as const;
+
+/**
+ * Deletes the rollup rows a purge brought to zero: every run they counted is gone. Only
+ * buckets that start before the cutoff can hold a purged run; a row that an event fills
+ * again meanwhile is not zero, and one deleted just before an event is inserted again by
+ * the event's upsert.
+ */
+async function dropEmptyRollups(db: Db, before: number, projectId?: string): Promise<void> {
+  const inProject = projectId !== undefined ? sql`AND project_id = ${projectId}` : sql``;
+  for (const [table, bucket] of ROLLUP_TABLES) {
+    await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(bucket)} < ${before} ${inProject}
+      AND runs = 0 AND duration_count = 0 AND duration_sum = 0 AND input_tokens = 0
+      AND output_tokens = 0 AND cost_nanos = 0`.execute(db.kysely);
+  }
+  for (const [table, bucket] of HISTOGRAM_TABLES) {
+    await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(bucket)} < ${before} ${inProject}
+      AND runs = 0`.execute(db.kysely);
+  }
 }
 
 async function countEndedBefore(db: Db, opts: PurgeOptions): Promise<PurgeResult> {
