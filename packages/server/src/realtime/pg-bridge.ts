@@ -10,6 +10,13 @@ const MAX_PAYLOAD_BYTES = 7000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 const LAST_SEEN_MAX = 20_000;
+/**
+ * After the LISTEN connection comes back, runs changed since it was lost (less this margin,
+ * for clocks of other instances running behind) are read and delivered: NOTIFYs sent while
+ * nobody listened are gone.
+ */
+const CATCH_UP_MARGIN_MS = 5_000;
+const CATCH_UP_MAX_RUNS = 5_000;
 
 /**
  * One change as it travels between instances: ids only (NOTIFY payloads are small), the
@@ -54,6 +61,8 @@ export class PgHubBridge {
   private stopped = false;
   private backoffMs = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** When the LISTEN connection was lost, until a catch-up after the next LISTEN. */
+  private lostAt: number | undefined;
   /** Outgoing refs of this tick, deduplicated. */
   private outgoing = new Map<string, Ref>();
   private sendScheduled = false;
@@ -145,6 +154,7 @@ export class PgHubBridge {
     const lost = (err: unknown) => {
       if (this.client !== client) return;
       this.client = undefined;
+      this.lostAt ??= Date.now();
       detach();
       // a broken client must not go back to the pool
       client.release(err instanceof Error ? err : true);
@@ -162,6 +172,41 @@ export class PgHubBridge {
       return;
     }
     this.backoffMs = BACKOFF_MIN_MS;
+    if (this.lostAt !== undefined) {
+      const since = this.lostAt - CATCH_UP_MARGIN_MS;
+      this.lostAt = undefined;
+      await this.catchUp(since);
+    }
+  }
+
+  /**
+   * Queues for read-back the runs changed since `since` (newest last, at most
+   * CATCH_UP_MAX_RUNS): the changes other instances announced while this one was not
+   * listening. A run this instance already delivered at that state is skipped as usual.
+   */
+  private async catchUp(since: number): Promise<void> {
+    let rows: { project_id: string; id: string }[];
+    try {
+      rows = await this.ctx.db.kysely
+        .selectFrom('runs')
+        .select(['project_id', 'id', 'updated_at'])
+        .where('updated_at', '>=', since)
+        .orderBy('updated_at', 'desc')
+        .limit(CATCH_UP_MAX_RUNS)
+        .execute();
+    } catch {
+      // the database went away again: the next reconnect catches up from as far back
+      this.lostAt ??= since + CATCH_UP_MARGIN_MS;
+      return;
+    }
+    for (const row of rows.reverse()) {
+      const ref: Ref = ['r', row.project_id, row.id];
+      this.incoming.set(JSON.stringify(ref), ref);
+    }
+    if (rows.length > 0 && !this.reading) {
+      this.reading = true;
+      this.readDone = this.readLoop();
+    }
   }
 
   private scheduleReconnect(): void {

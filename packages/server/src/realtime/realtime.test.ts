@@ -599,6 +599,44 @@ describeEachDb('realtime across server instances', (dialect) => {
     c.close();
   });
 
+  it('delivers what other instances changed while its LISTEN connection was down', async () => {
+    const channel = channelName(a.ctx.db.pgSchema);
+    const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
+    await admin.connect();
+    try {
+      const listeners = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            'SELECT pid FROM pg_stat_activity WHERE query = $1 ORDER BY pid',
+            [`LISTEN "${channel}"`],
+          )
+        ).rows.map((r) => r.pid);
+      const c = await connect(b!, { key: a.adminKey });
+      // the instances reconnect after 100 ms: a round counts only when the change was
+      // committed and announced before either listened again
+      for (let round = 0; round < 5; round++) {
+        const runId = uid('run');
+        await c.subscribe([`run:${runId}`]);
+        const before = await listeners();
+        await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+          before,
+        ]);
+        await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: 'while-down' } }]);
+        await new Promise((r) => setTimeout(r, 20));
+        const during = await listeners();
+        await until(async () => (await listeners()).length === 2, 'both instances to listen');
+        if (during.length > 0) continue;
+        const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
+        expect(runOf(got).status).toBe('running');
+        c.close();
+        return;
+      }
+      throw new Error('never managed to change a run while both instances were not listening');
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('listens again after its LISTEN connection is killed', async () => {
     const channel = channelName(a.ctx.db.pgSchema);
     const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
