@@ -32,7 +32,7 @@ const BENCHES: Bench[] = [
   {
     name: 'ingest',
     file: 'ingest.ts',
-    args: ['600'],
+    args: ['2000'],
     title: 'POST /ingest, batches of 100 events, SQLite',
     goal: '>= 60% of the raw better-sqlite3 insert rate of the same rows, every acknowledged event committed',
     verdict: (r) =>
