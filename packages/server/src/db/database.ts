@@ -3,7 +3,13 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -132,7 +138,7 @@ class WalSync {
  * (better-sqlite3 statements are reusable, and the connection is used by one caller at a time).
  */
 function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
+  const cache = new Map<string, SqliteStatement>();
   return {
     close: () => {
       cache.clear();
@@ -144,13 +150,42 @@ function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
         // refresh its place in the LRU order
         cache.delete(text);
       } else {
-        stmt = sqlite.prepare(text);
+        stmt = withFastRows(sqlite.prepare(text));
         if (cache.size >= 500) cache.delete(cache.keys().next().value!);
       }
       cache.set(text, stmt);
       return stmt;
     },
   };
+}
+
+/**
+ * A statement whose result rows are built faster. better-sqlite3 builds each row object
+ * property by property in C++, which for wide rows (a run has 37 columns) costs more than the
+ * query: reading 21 runs took ~330 us, of which ~160 us was building the objects. Here rows
+ * come back as arrays and become objects through one object literal per statement, which V8
+ * gives a single fast shape. Same objects as before: a repeated column name keeps its last
+ * value.
+ */
+export function withFastRows(stmt: SQLite.Statement): SqliteStatement {
+  if (!stmt.reader) return stmt;
+  const names = stmt.columns().map((c) => c.name);
+  const fields = names.map((name, i) => `${JSON.stringify(name)}: r[${i}]`).join(', ');
+  // generated from the statement's own column names, each quoted by JSON.stringify
+  const build = new Function('r', `return { ${fields} };`) as (row: unknown[]) => unknown;
+  stmt.raw(true);
+  return {
+    reader: true,
+    all: (parameters) => (stmt.all(parameters) as unknown[][]).map(build),
+    get: (parameters: readonly unknown[]) => {
+      const row = stmt.get(parameters) as unknown[] | undefined;
+      return row && build(row);
+    },
+    run: (parameters) => stmt.run(parameters),
+    *iterate(parameters) {
+      for (const row of stmt.iterate(parameters) as IterableIterator<unknown[]>) yield build(row);
+    },
+  } as SqliteStatement;
 }
 
 async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {

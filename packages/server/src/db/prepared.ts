@@ -1,15 +1,15 @@
-import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
+import { CompiledQuery, type Compilable, type Kysely, type SqliteStatement } from 'kysely';
 import type SQLite from 'better-sqlite3';
-import type { Db, DialectName } from './database.js';
+import { withFastRows, type Db, type DialectName } from './database.js';
 import type { Database } from './schema.js';
 
-const statements = new WeakMap<SQLite.Database, Map<string, SQLite.Statement>>();
+const statements = new WeakMap<SQLite.Database, Map<string, SqliteStatement>>();
 
-function statement(sqlite: SQLite.Database, text: string): SQLite.Statement {
+function statement(sqlite: SQLite.Database, text: string): SqliteStatement {
   let cache = statements.get(sqlite);
   if (!cache) statements.set(sqlite, (cache = new Map()));
   let stmt = cache.get(text);
-  if (!stmt) cache.set(text, (stmt = sqlite.prepare(text)));
+  if (!stmt) cache.set(text, (stmt = withFastRows(sqlite.prepare(text))));
   return stmt;
 }
 
