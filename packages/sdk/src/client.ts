@@ -1,12 +1,13 @@
-import type {
-  AgentSummary,
-  EnqueueRunBody,
-  Run,
-  RunList,
-  RunStatus,
-  RunTrigger,
-  RunWithSteps,
-  Step,
+import {
+  newId,
+  type AgentSummary,
+  type EnqueueRunBody,
+  type Run,
+  type RunList,
+  type RunStatus,
+  type RunTrigger,
+  type RunWithSteps,
+  type Step,
 } from '@runlog/core';
 import type { HttpClient } from './http.js';
 
@@ -63,15 +64,29 @@ export class RunsClient {
     return body.steps;
   }
 
-  /** Queues a run for a worker (`POST /agents/:agent_id/runs`). */
+  /**
+   * Queues a run for a worker (`POST /agents/:agent_id/runs`). The run's id is chosen here
+   * when `body.id` is not given, so a request resent after a dropped connection queues it once.
+   */
   async enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
-    return (await this.http.request<Run>('POST', `/api/v1/agents/${enc(agentId)}/runs`, body))
-      .body!;
+    const withId = { ...body, id: body.id ?? newId() };
+    return (
+      await this.http.request<Run>('POST', `/api/v1/agents/${enc(agentId)}/runs`, withId, {
+        idempotent: true,
+      })
+    ).body!;
   }
 
   /** Stop: cancels a queued run at once, asks a running one's worker to stop. */
   async cancel(id: string): Promise<Run> {
-    return (await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/cancel`, {})).body!;
+    return (
+      await this.http.request<Run>(
+        'POST',
+        `/api/v1/runs/${enc(id)}/cancel`,
+        {},
+        { idempotent: true },
+      )
+    ).body!;
   }
 
   /** Queues a new run of the same agent and input, linked by `retry_of`. */

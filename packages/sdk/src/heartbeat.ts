@@ -42,6 +42,7 @@ export function startHeartbeat(
           ...(options.leaseMs !== undefined ? { lease_ms: options.leaseMs } : {}),
           ...(options.workerId !== undefined ? { worker_id: options.workerId } : {}),
         },
+        { idempotent: true },
       );
       if (stopped || !res.body) return;
       if (res.body.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));

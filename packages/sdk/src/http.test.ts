@@ -1,5 +1,7 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { backoffMs, parseRetryAfter } from './http.js';
+import { HttpClient, backoffMs, parseRetryAfter } from './http.js';
 import { RunlogApiError, RunlogConnectionError, isRetryable } from './errors.js';
 import { toRunError } from './run.js';
 
@@ -36,5 +38,77 @@ describe('retry policy', () => {
     expect(e.stack).toContain('too far');
     expect(toRunError('plain text')).toEqual({ message: 'plain text' });
     expect(toRunError({ code: 7 })).toEqual({ message: '{"code":7}' });
+  });
+});
+
+describe('kept-alive connections', () => {
+  /**
+   * A server that drops the connection, unanswered, on the second request it gets over one
+   * connection: what a client meets when the server closes an idle kept-alive connection just
+   * as a request goes out on it.
+   */
+  async function droppingServer() {
+    const requests: string[] = [];
+    const perSocket = new WeakMap<Socket, number>();
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      requests.push(`${req.method} ${req.url}`);
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      req.resume();
+      if (n === 2) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const client = new HttpClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      apiKey: undefined,
+      timeoutMs: 5_000,
+    });
+    return {
+      client,
+      requests,
+      close: () => {
+        client.close();
+        server.closeAllConnections();
+        return new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  it('sends an idempotent request again on a new connection, once', async () => {
+    const s = await droppingServer();
+    try {
+      await s.client.request('GET', '/first');
+      const res = await s.client.request(
+        'POST',
+        '/api/v1/ingest',
+        { events: [] },
+        {
+          idempotent: true,
+        },
+      );
+      expect(res.body).toEqual({ ok: true });
+      expect(s.requests).toEqual(['GET /first', 'POST /api/v1/ingest', 'POST /api/v1/ingest']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('does not send a request that is not idempotent twice (a claim, a retry)', async () => {
+    const s = await droppingServer();
+    try {
+      await s.client.request('GET', '/first');
+      await expect(s.client.request('POST', '/api/v1/workers/claim', {})).rejects.toBeInstanceOf(
+        RunlogConnectionError,
+      );
+      expect(s.requests).toEqual(['GET /first', 'POST /api/v1/workers/claim']);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -33,6 +33,8 @@ export function backoffMs(attempt: number, retryAfterMs?: number, baseMs = 250, 
   return retryAfterMs !== undefined ? Math.max(retryAfterMs, jittered) : jittered;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
 /**
  * JSON over node:http(s) with the API key, on a keep-alive agent of its own; errors become
  * `RunlogApiError` / `RunlogConnectionError`. Not `fetch`: on Node 20 a fetch costs several
@@ -61,7 +63,12 @@ export class HttpClient {
     method: string,
     path: string,
     body?: unknown,
-    init: { signal?: AbortSignal; timeoutMs?: number } = {},
+    init: {
+      signal?: AbortSignal;
+      timeoutMs?: number;
+      /** Sending it twice changes nothing (ids in the body): it may be resent, see `exchange`. */
+      idempotent?: boolean;
+    } = {},
   ): Promise<HttpResponse<T>> {
     init.signal?.throwIfAborted();
     const payload = body !== undefined ? JSON.stringify(body) : undefined;
@@ -73,6 +80,7 @@ export class HttpClient {
         payload,
         init.timeoutMs ?? this.options.timeoutMs,
         init.signal,
+        init.idempotent ?? SAFE_METHODS.has(method),
       );
     } catch (err) {
       if (init.signal?.aborted) throw init.signal.reason;
@@ -107,8 +115,9 @@ export class HttpClient {
 
   /**
    * One request and its whole answer. A kept-alive connection the server closed while idle
-   * fails at once with ECONNRESET before the server read anything; that request is sent
-   * again once on a new connection (Node's documented pattern, `reusedSocket`).
+   * fails at once with ECONNRESET; an idempotent request is then sent again once on a new
+   * connection (Node's documented pattern, `reusedSocket`). Others fail: a claim or a retry
+   * the server did take must not be taken twice.
    */
   private exchange(
     method: string,
@@ -116,6 +125,7 @@ export class HttpClient {
     payload: string | undefined,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    resendable: boolean,
     retried = false,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     return new Promise((resolve, reject) => {
@@ -164,9 +174,10 @@ export class HttpClient {
         reject(err);
       }
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (!retried && req.reusedSocket && err.code === 'ECONNRESET' && !signal?.aborted) {
+        const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+        if (resendable && !retried && req.reusedSocket && reset && !signal?.aborted) {
           settle();
-          this.exchange(method, path, payload, timeoutMs, signal, true).then(resolve, reject);
+          this.exchange(method, path, payload, timeoutMs, signal, true, true).then(resolve, reject);
           return;
         }
         fail(err);

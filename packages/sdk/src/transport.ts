@@ -199,9 +199,13 @@ export class Transport {
           continue;
         }
         try {
-          const res = await this.http.request<IngestResponse>('POST', '/api/v1/ingest', {
-            events,
-          });
+          // events are keyed by ids: a resent batch changes nothing
+          const res = await this.http.request<IngestResponse>(
+            'POST',
+            '/api/v1/ingest',
+            { events },
+            { idempotent: true },
+          );
           attempt = 0;
           if (res.status === 207 && res.body?.results) {
             const bad = res.body.results.filter((r) => !r.ok);
