@@ -43,6 +43,13 @@ describe('wire schemas', () => {
     expect(parseDuration('1.5s')).toBe(1500);
     expect(parseDuration('soon')).toBeUndefined();
     expect(toIso(0)).toBe('1970-01-01T00:00:00.000Z');
+    // the same text as toISOString, across days, years and the edges of the plain-year range
+    const samples = [
+      1, 999, 1000, 59_999, 86_399_999, 86_400_000, 951_782_400_000, 1_772_359_200_123,
+    ];
+    for (let i = 0; i < 20_000; i++) samples.push(Math.floor(Math.random() * 4_102_444_800_000));
+    samples.push(253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001, 1.5);
+    for (const ms of samples) expect(toIso(ms)).toBe(new Date(ms).toISOString());
     expect(toIso(null)).toBeNull();
   });
 });
