@@ -3,11 +3,10 @@
  * measured in this run. Prints JSON.
  *   npx tsx bench/ingest.ts [batches]
  */
-import http from 'node:http';
 import { join } from 'node:path';
 import { openDatabase } from '../packages/server/src/db/database.js';
 import { migrateToLatest } from '../packages/server/src/db/migrate.js';
-import { BENCH_KEY, startServerProcess, tempDir } from './common.js';
+import { postJson, startServerProcess, tempDir } from './common.js';
 
 const BATCHES = Number(process.argv[2] ?? 400);
 const EVENTS_PER_BATCH = 100;
@@ -95,38 +94,6 @@ async function rawBaseline(rows: number, sync: 'NORMAL' | 'FULL' = 'NORMAL'): Pr
   return (n * 100) / secs;
 }
 
-const keepAlive = new http.Agent({ keepAlive: true });
-
-/**
- * One POST over a kept-alive connection, as the SDK sends (fetch would cost this process,
- * which shares the machine's two cores with the server, several times the CPU).
- */
-function post(url: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent: keepAlive,
-        headers: {
-          authorization: `Bearer ${BENCH_KEY}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function ingest(): Promise<{
   eventsPerSec: number;
   committedSteps: number;
@@ -139,7 +106,7 @@ async function ingest(): Promise<{
   const bodies = Array.from({ length: BATCHES }, (_, b) => JSON.stringify({ events: batch(b) }));
   // warm-up
   for (let w = 0; w < 5; w++) {
-    await post(`${server.url}/api/v1/ingest`, JSON.stringify({ events: batch(1_000_000 + w) }));
+    await postJson(`${server.url}/api/v1/ingest`, JSON.stringify({ events: batch(1_000_000 + w) }));
   }
   let next = 0;
   let acked = 0;
@@ -148,7 +115,7 @@ async function ingest(): Promise<{
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++]!;
-        const res = await post(`${server.url}/api/v1/ingest`, body);
+        const res = await postJson(`${server.url}/api/v1/ingest`, body);
         if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${res.text}`);
         acked += EVENTS_PER_BATCH - 2;
       }
@@ -182,7 +149,7 @@ if (process.env.BENCH_LOAD_URL) {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < BATCHES) {
         const body = JSON.stringify({ events: batch(next++) });
-        await post(`${url}/api/v1/ingest`, body);
+        await postJson(`${url}/api/v1/ingest`, body);
       }
     }),
   );

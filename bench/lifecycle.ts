@@ -7,12 +7,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Runlog } from '../packages/sdk/src/index.js';
-import { BENCH_KEY, ROOT, startServerProcess, tempDir } from './common.js';
+import { BENCH_KEY, ROOT, postJson, startServerProcess, tempDir } from './common.js';
 
 const JOBS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
@@ -25,33 +24,6 @@ async function produce(count: number, add: (i: number) => Promise<unknown>): Pro
       while (next < count) await add(next++);
     }),
   );
-}
-
-const keepAlive = new http.Agent({ keepAlive: true });
-
-function post(url: string, body: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent: keepAlive,
-        headers: {
-          authorization: `Bearer ${BENCH_KEY}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          res.statusCode === 200 ? resolve() : reject(new Error(`answered ${res.statusCode}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -80,10 +52,11 @@ async function runlogLifecycle(url: string, serverPid: number): Promise<Lifecycl
       [agent]: async (run) => {
         // the heartbeat every real job sends at least once, over a kept-alive connection as
         // the SDK's own requests go (fetch would cost this process several times the CPU)
-        await post(
+        const beat = await postJson(
           `${url}/api/v1/runs/${run.id}/heartbeat`,
           JSON.stringify({ lease_ms: 30_000, worker_id: worker.id }),
         );
+        if (beat.status !== 200) throw new Error(`heartbeat answered ${beat.status}`);
         return { ok: (run.input as { i: number }).i };
       },
     },

@@ -1,6 +1,26 @@
 import type { Db } from '../db/database.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
 
+/**
+ * A new agent as it is stored before anyone configures it: named after its id, no
+ * description, schedule or timeout.
+ */
+export function newAgentRow(projectId: string, id: string, name: string, now: number): AgentRow {
+  return {
+    project_id: projectId,
+    id,
+    name,
+    description: null,
+    schedule_cron: null,
+    schedule_tz: null,
+    schedule_next_at: null,
+    timeout_ms: null,
+    metadata: '{}',
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 /** An agent row with the ids of its newest run and of its newest failed / timed-out runs. */
 export type AgentWithLatest = AgentRow & {
   latest_id: string | null;

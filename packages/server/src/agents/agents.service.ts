@@ -23,6 +23,7 @@ import {
   findAgent,
   findErrorRuns,
   listAgentsWithLatest,
+  newAgentRow,
   saveAgent,
   type ErrorRunRow,
 } from './agents.repository.js';
@@ -60,19 +61,7 @@ export async function upsertAgent(
   now: number,
 ): Promise<Agent> {
   const existing = await findAgent(db, projectId, agentId);
-  const base: AgentRow = existing ?? {
-    project_id: projectId,
-    id: agentId,
-    name: agentId,
-    description: null,
-    schedule_cron: null,
-    schedule_tz: null,
-    schedule_next_at: null,
-    timeout_ms: null,
-    metadata: '{}',
-    created_at: now,
-    updated_at: now,
-  };
+  const base: AgentRow = existing ?? newAgentRow(projectId, agentId, agentId, now);
   const row: AgentRow = { ...base, updated_at: now };
   if (body.name !== undefined) row.name = body.name;
   if (body.description !== undefined) row.description = body.description;

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
 import { writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
+import { newAgentRow } from '../agents/agents.repository.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, stepContribution } from './apply.js';
 
@@ -17,19 +18,7 @@ const runById = prepared((db, $) =>
 const createAgent = prepared((db, $) =>
   db
     .insertInto('agents')
-    .values({
-      project_id: $(0),
-      id: $(1),
-      name: $(2),
-      description: null,
-      schedule_cron: null,
-      schedule_tz: null,
-      schedule_next_at: null,
-      timeout_ms: null,
-      metadata: '{}',
-      created_at: $(3),
-      updated_at: $(3),
-    })
+    .values(newAgentRow($(0), $(1), $(2), $(3)))
     .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing()),
 );
 
@@ -270,19 +259,9 @@ export async function ensureAgents(
     await createAgent(db, trx, r.project_id, r.agent_id, agentName(r.agent_id), r.created_at);
     return;
   }
-  const rows = [...seen.values()].map((r) => ({
-    project_id: r.project_id,
-    id: r.agent_id,
-    name: agentName(r.agent_id),
-    description: null,
-    schedule_cron: null,
-    schedule_tz: null,
-    schedule_next_at: null,
-    timeout_ms: null,
-    metadata: '{}',
-    created_at: r.created_at,
-    updated_at: r.created_at,
-  }));
+  const rows = [...seen.values()].map((r) =>
+    newAgentRow(r.project_id, r.agent_id, agentName(r.agent_id), r.created_at),
+  );
   // a stable order keeps concurrent writers on PostgreSQL from deadlocking on these rows
   rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   await trx

@@ -533,6 +533,15 @@ describeEachDb('realtime WebSocket', (dialect) => {
   });
 });
 
+/** The backends LISTENing on a channel: one per server instance. */
+async function listenerPids(admin: pg.Client, channel: string): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE query = $1 ORDER BY pid',
+    [`LISTEN "${channel}"`],
+  );
+  return rows.map((r) => r.pid);
+}
+
 describeEachDb('realtime across server instances', (dialect) => {
   if (dialect !== 'postgres') {
     it.skip('needs PostgreSQL (LISTEN/NOTIFY)', () => {});
@@ -604,13 +613,7 @@ describeEachDb('realtime across server instances', (dialect) => {
     const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
     await admin.connect();
     try {
-      const listeners = async () =>
-        (
-          await admin.query<{ pid: number }>(
-            'SELECT pid FROM pg_stat_activity WHERE query = $1 ORDER BY pid',
-            [`LISTEN "${channel}"`],
-          )
-        ).rows.map((r) => r.pid);
+      const listeners = () => listenerPids(admin, channel);
       const c = await connect(b!, { key: a.adminKey });
       // the instances reconnect after 100 ms: a round counts only when the change was
       // committed and announced before either listened again
@@ -642,13 +645,7 @@ describeEachDb('realtime across server instances', (dialect) => {
     const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
     await admin.connect();
     try {
-      const listeners = async () =>
-        (
-          await admin.query<{ pid: number }>(
-            'SELECT pid FROM pg_stat_activity WHERE query = $1 ORDER BY pid',
-            [`LISTEN "${channel}"`],
-          )
-        ).rows.map((r) => r.pid);
+      const listeners = () => listenerPids(admin, channel);
       const before = await listeners();
       expect(before).toHaveLength(2); // instance A and instance B
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
