@@ -283,6 +283,8 @@ export class IngestWriter {
       this.hub.publish({
         kind: 'step',
         projectId: row.project_id,
+        runId: row.run_id,
+        stepId: row.id,
         agentId: agentOf.get(`${row.project_id}\u0000${row.run_id}`) ?? '',
         get step() {
           return (step ??= toStep(row));
@@ -294,8 +296,10 @@ export class IngestWriter {
       this.hub.publish({
         kind: 'run',
         projectId: row.project_id,
+        runId: row.id,
         agentId: row.agent_id,
         status: row.status as RunStatus,
+        updatedAt: row.updated_at,
         get run() {
           return (run ??= toRun(row));
         },

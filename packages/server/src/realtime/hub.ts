@@ -3,11 +3,21 @@ import type { Run, RunStatus, Step } from '@runlog/core';
 /**
  * A committed change, as the hub carries it between the write path and subscribers. `run`
  * and `step` may be getters that shape the API object on first read, so a listener that
- * only looks at `status` and `agentId` costs the write path nothing more.
+ * routes by ids, agent and status (the claim waiters, the PostgreSQL bridge, WebSocket
+ * topics nobody subscribed to) costs the write path nothing more.
  */
 export type HubEvent =
-  | { kind: 'run'; projectId: string; agentId: string; status: RunStatus; run: Run }
-  | { kind: 'step'; projectId: string; step: Step; agentId: string };
+  | {
+      kind: 'run';
+      projectId: string;
+      runId: string;
+      agentId: string;
+      status: RunStatus;
+      /** Epoch ms of the row's `updated_at`. */
+      updatedAt: number;
+      run: Run;
+    }
+  | { kind: 'step'; projectId: string; runId: string; stepId: string; agentId: string; step: Step };
 
 export type HubListener = (event: HubEvent) => void;
 

@@ -99,9 +99,9 @@ export class PgHubBridge {
     this.ctx.hub.onPublish = (event) => this.enqueueOut(event);
     this.unsubscribeHub = this.ctx.hub.subscribe((event) => {
       if (event.kind !== 'run') return;
-      const key = `${event.projectId}\u0000${event.run.id}`;
+      const key = `${event.projectId}\u0000${event.runId}`;
       this.lastSeen.delete(key);
-      this.lastSeen.set(key, Date.parse(event.run.updated_at));
+      this.lastSeen.set(key, event.updatedAt);
       if (this.lastSeen.size > LAST_SEEN_MAX) {
         const oldest = this.lastSeen.keys().next().value;
         if (oldest !== undefined) this.lastSeen.delete(oldest);
@@ -226,8 +226,8 @@ export class PgHubBridge {
     if (this.stopped) return;
     const ref: Ref =
       event.kind === 'run'
-        ? ['r', event.projectId, event.run.id]
-        : ['s', event.projectId, event.step.run_id, event.step.id, event.agentId];
+        ? ['r', event.projectId, event.runId]
+        : ['s', event.projectId, event.runId, event.stepId, event.agentId];
     this.outgoing.set(JSON.stringify(ref.slice(0, 4)), ref);
     if (this.sendScheduled) return;
     this.sendScheduled = true;
@@ -330,7 +330,14 @@ export class PgHubBridge {
         const key = stepKey(projectId, row.run_id, row.id);
         const agentId = agentOf.get(key);
         if (agentId === undefined) continue;
-        events.push({ kind: 'step', projectId, step: toStep(row), agentId });
+        events.push({
+          kind: 'step',
+          projectId,
+          runId: row.run_id,
+          stepId: row.id,
+          agentId,
+          step: toStep(row),
+        });
       }
     }
     for (const [projectId, ids] of runsByProject) {
@@ -346,8 +353,10 @@ export class PgHubBridge {
         events.push({
           kind: 'run',
           projectId,
+          runId: row.id,
           agentId: row.agent_id,
           status: row.status as RunStatus,
+          updatedAt: row.updated_at,
           run: toRun(row),
         });
       }

@@ -370,21 +370,21 @@ export class RealtimeServer {
       }
     };
     for (const event of events) {
+      // routed by ids: the run or step is shaped only for a topic someone subscribed to
       if (event.kind === 'run') {
-        const run = event.run;
         let data: string | undefined;
-        for (const topic of [topics.runs, topics.agent(run.agent_id), topics.run(run.id)]) {
-          post(event.projectId, topic, `r\u0000${run.id}`, () => {
-            data ??= JSON.stringify(run);
+        for (const topic of [topics.runs, topics.agent(event.agentId), topics.run(event.runId)]) {
+          post(event.projectId, topic, `r\u0000${event.runId}`, () => {
+            data ??= JSON.stringify(event.run);
             return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`;
           });
         }
       } else {
-        const topic = topics.run(event.step.run_id);
+        const topic = topics.run(event.runId);
         post(
           event.projectId,
           topic,
-          `s\u0000${event.step.id}`,
+          `s\u0000${event.stepId}`,
           () =>
             `{"type":"step_update","topic":${JSON.stringify(topic)},"data":${JSON.stringify(event.step)}}`,
         );
