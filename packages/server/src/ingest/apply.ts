@@ -208,11 +208,31 @@ export function implicitRun(projectId: string, id: string, env: ApplyEnv): RunRo
 /** Keeps a run alive: extends its lease. Unknown runs are not created by a heartbeat. */
 export function applyHeartbeat(current: RunRow, env: ApplyEnv): RunRow {
   if (current.status !== 'running' || current.worker_id !== null) return current;
-  return {
-    ...current,
-    last_heartbeat_at: env.now,
-    lease_expires_at: Math.max(current.lease_expires_at ?? 0, env.now + env.leaseMs),
-  };
+  return { ...renewLease({ ...current }, env), last_heartbeat_at: env.now };
+}
+
+/**
+ * Any event of a running run recorded without a worker keeps it alive for `leaseMs` more.
+ * A claimed run's lease belongs to its worker's heartbeats: events must not stretch it, or a
+ * dead worker's run would live for the default lease instead of the one it claimed with.
+ * Mutates and returns `row`.
+ */
+function renewLease(row: RunRow, env: ApplyEnv): RunRow {
+  if (row.status === 'running' && row.worker_id === null) {
+    row.lease_expires_at = Math.max(row.lease_expires_at ?? 0, env.now + env.leaseMs);
+  }
+  return row;
+}
+
+/**
+ * A step of `run` arrived: the run's lease is renewed, but only once less than half of it is
+ * left, so a run recording many steps does not rewrite its lease index entry for each.
+ * Returns `run` itself when nothing changes.
+ */
+export function renewLeaseForStep(run: RunRow, env: ApplyEnv): RunRow {
+  const left = (run.lease_expires_at ?? 0) - env.now;
+  if (run.status !== 'running' || run.worker_id !== null || left >= env.leaseMs / 2) return run;
+  return renewLease({ ...run }, env);
 }
 
 /** Derived fields: duration, sort key, lease; `updated_at` moves only when something changed. */
@@ -226,11 +246,7 @@ function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunR
     row.lease_expires_at = null;
   }
   if (before && sameRun(before, row)) return before;
-  // a claimed run's lease belongs to its worker's heartbeats: events must not stretch it, or a
-  // dead worker's run would live for the default lease instead of the one it claimed with
-  if (row.status === 'running' && row.worker_id === null) {
-    row.lease_expires_at = Math.max(row.lease_expires_at ?? 0, env.now + env.leaseMs);
-  }
+  renewLease(row, env);
   row.updated_at = env.now;
   return row;
 }

@@ -293,6 +293,52 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(JSON.stringify(run.input).length).toBeLessThanOrEqual(1024 * 1024);
   });
 
+  it('renews the lease of a run recorded without a worker on its steps and heartbeats', async () => {
+    const LEASE = 15 * 60_000;
+    const lease = async (id: string) =>
+      (await findRun(t.ctx.db, 'default', id))!.lease_expires_at ?? 0;
+    /** What the sweeper would see once `leftMs` of the lease is left. */
+    const shorten = (id: string, leftMs: number) =>
+      t.ctx.db.kysely
+        .updateTable('runs')
+        .set({ lease_expires_at: Date.now() + leftMs })
+        .where('id', '=', id)
+        .execute();
+    const step = (runId: string, id: string) => ({
+      type: 'step.end',
+      step: { id, run_id: runId, type: 'tool', name: 'grep' },
+    });
+    const start = (id: string) => ({ type: 'run.start', run: { id, agent_id: 'leased' } });
+    const send = async (events: unknown[]) =>
+      expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+
+    await send([start('lease-1')]);
+    const before = Date.now();
+    await shorten('lease-1', 60_000);
+    await send([step('lease-1', 's1')]);
+    expect(await lease('lease-1')).toBeGreaterThanOrEqual(before + LEASE);
+    // with more than half of it left, a step leaves the lease (and its index entry) alone
+    await shorten('lease-1', LEASE - 60_000);
+    const kept = await lease('lease-1');
+    await send([step('lease-1', 's2')]);
+    expect(await lease('lease-1')).toBe(kept);
+    // a heartbeat event always renews it
+    await send([{ type: 'run.heartbeat', run: { id: 'lease-1' } }]);
+    expect(await lease('lease-1')).toBeGreaterThan(kept);
+
+    // a claimed run's lease is its worker's: steps do not stretch it
+    await send([start('lease-2')]);
+    await t.ctx.db.kysely
+      .updateTable('runs')
+      .set({ worker_id: 'w1' })
+      .where('id', '=', 'lease-2')
+      .execute();
+    await shorten('lease-2', 60_000);
+    const claimed = await lease('lease-2');
+    await send([step('lease-2', 's1')]);
+    expect(await lease('lease-2')).toBe(claimed);
+  });
+
   it('requires a write key', async () => {
     const body = { events: [{ type: 'run.start', run: { id: 'auth-1', agent_id: 'a' } }] };
     expect((await t.request('POST', '/api/v1/ingest', body, null)).statusCode).toBe(401);

@@ -13,6 +13,7 @@ import {
   applyRunEvent,
   applyStepEvent,
   implicitRun,
+  renewLeaseForStep,
   type ApplyEnv,
 } from './apply.js';
 
@@ -380,7 +381,9 @@ export async function applyEvents(
           run.step_count,
           env,
         );
-        if (next !== current) uow.putStep(next, run);
+        if (next !== current) run = uow.putStep(next, run);
+        const renewed = renewLeaseForStep(run, env);
+        if (renewed !== run) uow.putRun(renewed);
         break;
       }
     }
