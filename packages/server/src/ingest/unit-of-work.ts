@@ -15,6 +15,14 @@ interface Tracked<T> {
 const runById = prepared((db, $) =>
   db.selectFrom('runs').selectAll().where('project_id', '=', $(0)).where('id', '=', $(1)),
 );
+const stepById = prepared((db, $) =>
+  db
+    .selectFrom('steps')
+    .selectAll()
+    .where('project_id', '=', $(0))
+    .where('run_id', '=', $(1))
+    .where('id', '=', $(2)),
+);
 const createAgent = prepared((db, $) =>
   db
     .insertInto('agents')
@@ -83,36 +91,47 @@ export class UnitOfWork {
     projectId: string,
     keys: Iterable<{ run_id: string; id: string }>,
   ): Promise<void> {
-    const byRun = new Map<string, Set<string>>();
+    const wanted = new Map<string, { run_id: string; id: string }>();
     for (const k of keys) {
-      if (this.steps.has(stepKey(projectId, k.run_id, k.id))) continue;
-      let set = byRun.get(k.run_id);
-      if (!set) byRun.set(k.run_id, (set = new Set()));
-      set.add(k.id);
-    }
-    for (const [runId, ids] of byRun) {
-      const all = [...ids];
+      const key = stepKey(projectId, k.run_id, k.id);
+      if (this.steps.has(key) || wanted.has(key)) continue;
       // a run not yet stored has no stored steps: a step arriving first creates its run
-      const run = this.runs.get(runKey(projectId, runId));
-      if (run && run.before === undefined) {
-        for (const id of all)
-          this.steps.set(stepKey(projectId, runId, id), { before: undefined, current: undefined });
-        continue;
+      if (this.runs.get(runKey(projectId, k.run_id))?.before === undefined) {
+        this.steps.set(key, { before: undefined, current: undefined });
+      } else {
+        wanted.set(key, k);
       }
-      for (let i = 0; i < all.length; i += 500) {
-        const chunk = all.slice(i, i + 500);
-        const rows = await this.trx
-          .selectFrom('steps')
-          .selectAll()
-          .where('project_id', '=', projectId)
-          .where('run_id', '=', runId)
-          .where('id', 'in', chunk)
-          .execute();
-        const found = new Map(rows.map((r) => [r.id, r]));
-        for (const id of chunk) {
-          const row = found.get(id);
-          this.steps.set(stepKey(projectId, runId, id), { before: row, current: row });
-        }
+    }
+    if (wanted.size === 0) return;
+    if (this.db.sqlite) {
+      // one indexed lookup per step through a reused statement: no round trips to save
+      for (const [key, k] of wanted) {
+        const [row] = await stepById(this.db, this.trx, projectId, k.run_id, k.id);
+        this.steps.set(key, { before: row, current: row });
+      }
+      return;
+    }
+    // one query per 500 steps, whatever runs they belong to
+    const all = [...wanted.values()];
+    for (let i = 0; i < all.length; i += 500) {
+      const chunk = all.slice(i, i + 500);
+      const rows = await this.trx
+        .selectFrom('steps')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where((eb) =>
+          eb(
+            eb.refTuple('run_id', 'id'),
+            'in',
+            chunk.map((k) => eb.tuple(k.run_id, k.id)),
+          ),
+        )
+        .execute();
+      const found = new Map(rows.map((r) => [stepKey(projectId, r.run_id, r.id), r]));
+      for (const k of chunk) {
+        const key = stepKey(projectId, k.run_id, k.id);
+        const row = found.get(key);
+        this.steps.set(key, { before: row, current: row });
       }
     }
   }
