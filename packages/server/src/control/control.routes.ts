@@ -3,14 +3,20 @@ import { z } from 'zod';
 import { Id, Run, RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
-import { claimRuns, heartbeatRun, releaseRun, waitForQueued } from './workers.service.js';
+import {
+  DEFAULT_CLAIM_LEASE_MS,
+  claimRuns,
+  heartbeatRun,
+  releaseRun,
+  waitForQueued,
+} from './workers.service.js';
 
 const ClaimBody = z.object({
   agents: z.array(Id).min(1).max(100),
   /** Long poll: how long to wait for a queued run before answering 204. */
   wait_ms: z.number().int().min(0).max(60_000).default(0),
   /** How long the run stays this worker's without a heartbeat. */
-  lease_ms: z.number().int().min(1_000).max(3_600_000).default(30_000),
+  lease_ms: z.number().int().min(1_000).max(3_600_000).default(DEFAULT_CLAIM_LEASE_MS),
   worker_id: z.string().min(1).max(200).optional(),
   /** Claim up to this many runs at once; the answer is then `{runs: [...]}`. */
   max: z.number().int().min(1).max(100).optional(),

@@ -57,10 +57,13 @@ describeEachDb('workers and control plane', (dialect) => {
     const agent = agentName('long-poll');
     const pending = claim([agent], { wait_ms: 10_000 });
     await new Promise((r) => setTimeout(r, 100));
+    const queuedAt = Date.now();
     const { run } = await enqueueRun(t.ctx, P, agent, {});
     const res = await pending;
     expect(res.statusCode).toBe(200);
     expect(json<Run>(res).id).toBe(run.id);
+    // woken by the enqueue, not by the claim's own look every CLAIM_POLL_MS (1 s)
+    expect(Date.now() - queuedAt).toBeLessThan(600);
   });
 
   it('renews the lease on heartbeat and reports a Stop to the worker', async () => {
@@ -82,6 +85,17 @@ describeEachDb('workers and control plane', (dialect) => {
     const after = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {});
     expect(json<{ cancel_requested: boolean }>(after).cancel_requested).toBe(true);
     expect((await t.request('POST', '/api/v1/runs/nope-404/heartbeat', {})).statusCode).toBe(404);
+  });
+
+  it('renews a claimed run, on a heartbeat without lease_ms, for the lease it held', async () => {
+    const agent = agentName('short-lease');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 5000, worker_id: 'w-5' });
+    const before = Date.now();
+    const hb = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, { worker_id: 'w-5' });
+    const lease = Date.parse(json<{ lease_expires_at: string }>(hb).lease_expires_at);
+    expect(lease).toBeGreaterThanOrEqual(before + 5000);
+    expect(lease).toBeLessThanOrEqual(Date.now() + 5000);
   });
 
   it('puts a released run back in the queue for another worker', async () => {

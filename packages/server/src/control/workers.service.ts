@@ -1,10 +1,14 @@
 import { isTerminalStatus, toIso, type Run, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { selectQueuedForClaim } from '../db/queue.js';
-import type { RunRow } from '../db/schema.js';
+import type { Kysely } from 'kysely';
+import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { DEFAULT_RUN_LEASE_MS } from '../ingest/writer.js';
+import { applyHeartbeat } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
+
+/** How long a claimed run stays its worker's without a heartbeat, unless the worker says. */
+export const DEFAULT_CLAIM_LEASE_MS = 30_000;
 
 export interface ClaimOptions {
   agents: string[];
@@ -13,11 +17,11 @@ export interface ClaimOptions {
 }
 
 async function agentTimeouts(
-  ctx: AppContext,
+  trx: Kysely<Database>,
   projectId: string,
   agentIds: string[],
 ): Promise<Map<string, number>> {
-  const rows = await ctx.db.kysely
+  const rows = await trx
     .selectFrom('agents')
     .select(['id', 'timeout_ms'])
     .where('project_id', '=', projectId)
@@ -37,7 +41,6 @@ export async function claimRuns(
   projectId: string,
   opts: ClaimOptions & { max?: number },
 ): Promise<Run[]> {
-  const timeouts = await agentTimeouts(ctx, projectId, opts.agents);
   return ctx.writer.transact(async (uow, env) => {
     const ids = await selectQueuedForClaim(
       uow.trx,
@@ -46,10 +49,14 @@ export async function claimRuns(
       opts.agents,
       opts.max ?? 1,
     );
+    // a long-polling worker looks every second: nothing more to read when nothing waits
+    if (ids.length === 0) return [];
     await uow.loadRuns(projectId, ids);
+    const runs = ids.map((id) => uow.getRun(projectId, id));
+    const agents = [...new Set(runs.flatMap((r) => (r ? [r.agent_id] : [])))];
+    const timeouts = await agentTimeouts(uow.trx, projectId, agents);
     const claimed: Run[] = [];
-    for (const id of ids) {
-      const run = uow.getRun(projectId, id);
+    for (const run of runs) {
       if (!run || run.status !== 'queued') continue;
       const timeout = timeouts.get(run.agent_id);
       const next: RunRow = {
@@ -161,14 +168,21 @@ export async function heartbeatRun(
     if (opts.workerId && run.worker_id && run.worker_id !== opts.workerId)
       throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
     let current = run;
-    if (run.status === 'running') {
-      const lease =
-        run.worker_id !== null
-          ? env.now + (opts.leaseMs ?? DEFAULT_RUN_LEASE_MS)
-          : Math.max(run.lease_expires_at ?? 0, env.now + (opts.leaseMs ?? DEFAULT_RUN_LEASE_MS));
-      current = { ...run, last_heartbeat_at: env.now, lease_expires_at: lease };
-      uow.putRun(current);
+    if (run.status === 'running' && run.worker_id !== null) {
+      // a worker's lease is renewed for what it asked, else for as long as it held it last
+      const held =
+        run.lease_expires_at !== null && run.last_heartbeat_at !== null
+          ? run.lease_expires_at - run.last_heartbeat_at
+          : DEFAULT_CLAIM_LEASE_MS;
+      current = {
+        ...run,
+        last_heartbeat_at: env.now,
+        lease_expires_at: env.now + (opts.leaseMs ?? held),
+      };
+    } else {
+      current = applyHeartbeat(run, opts.leaseMs ? { ...env, leaseMs: opts.leaseMs } : env);
     }
+    if (current !== run) uow.putRun(current);
     return {
       status: current.status as RunStatus,
       cancel_requested: current.cancel_requested_at !== null,
