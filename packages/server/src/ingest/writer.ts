@@ -278,7 +278,6 @@ export class IngestWriter {
 
   private publish(changes: Changes): void {
     if (!this.hub.active) return;
-    const agentOf = new Map(changes.runs.map((r) => [`${r.project_id}\u0000${r.id}`, r.agent_id]));
     for (const row of changes.steps) {
       let step: Step | undefined;
       this.hub.publish({
@@ -286,7 +285,6 @@ export class IngestWriter {
         projectId: row.project_id,
         runId: row.run_id,
         stepId: row.id,
-        agentId: agentOf.get(`${row.project_id}\u0000${row.run_id}`) ?? '',
         get step() {
           return (step ??= toStep(row));
         },

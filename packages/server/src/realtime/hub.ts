@@ -17,7 +17,7 @@ export type HubEvent =
       updatedAt: number;
       run: Run;
     }
-  | { kind: 'step'; projectId: string; runId: string; stepId: string; agentId: string; step: Step };
+  | { kind: 'step'; projectId: string; runId: string; stepId: string; step: Step };
 
 export type HubListener = (event: HubEvent) => void;
 

@@ -21,9 +21,9 @@ const CATCH_UP_MAX_RUNS = 5_000;
 /**
  * One change as it travels between instances: ids only (NOTIFY payloads are small), the
  * receiver re-reads the committed row. `r`: [projectId, runId]; `s`: [projectId, runId,
- * stepId, agentId].
+ * stepId].
  */
-type Ref = ['r', string, string] | ['s', string, string, string, string];
+type Ref = ['r', string, string] | ['s', string, string, string];
 
 interface Envelope {
   /** The sending instance, so it can skip its own notifications. */
@@ -227,8 +227,8 @@ export class PgHubBridge {
     const ref: Ref =
       event.kind === 'run'
         ? ['r', event.projectId, event.runId]
-        : ['s', event.projectId, event.runId, event.stepId, event.agentId];
-    this.outgoing.set(JSON.stringify(ref.slice(0, 4)), ref);
+        : ['s', event.projectId, event.runId, event.stepId];
+    this.outgoing.set(JSON.stringify(ref), ref);
     if (this.sendScheduled) return;
     this.sendScheduled = true;
     // everything one commit publishes goes out in one NOTIFY
@@ -267,7 +267,7 @@ export class PgHubBridge {
     if (envelope.i === this.instanceId || !Array.isArray(envelope.e)) return;
     for (const ref of envelope.e) {
       if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's')) continue;
-      const key = JSON.stringify(ref.slice(0, 4));
+      const key = JSON.stringify(ref);
       // re-inserted at the end: read after whatever came before it
       this.incoming.delete(key);
       this.incoming.set(key, ref);
@@ -286,7 +286,7 @@ export class PgHubBridge {
     try {
       while (this.incoming.size > 0 && !this.stopped) {
         const batch = [...this.incoming.values()].slice(0, 500);
-        for (const ref of batch) this.incoming.delete(JSON.stringify(ref.slice(0, 4)));
+        for (const ref of batch) this.incoming.delete(JSON.stringify(ref));
         try {
           await this.deliver(batch);
         } catch {
@@ -301,41 +301,39 @@ export class PgHubBridge {
   private async deliver(refs: Ref[]): Promise<void> {
     const k = this.ctx.db.kysely;
     const runsByProject = new Map<string, Set<string>>();
-    const stepsByProject = new Map<string, { runIds: Set<string>; stepIds: Set<string> }>();
-    const agentOf = new Map<string, string>();
+    const stepsByProject = new Map<string, { run_id: string; id: string }[]>();
     for (const ref of refs) {
       if (ref[0] === 'r') {
         let ids = runsByProject.get(ref[1]);
         if (!ids) runsByProject.set(ref[1], (ids = new Set()));
         ids.add(ref[2]);
       } else {
-        let s = stepsByProject.get(ref[1]);
-        if (!s) stepsByProject.set(ref[1], (s = { runIds: new Set(), stepIds: new Set() }));
-        s.runIds.add(ref[2]);
-        s.stepIds.add(ref[3]);
-        agentOf.set(stepKey(ref[1], ref[2], ref[3]), ref[4]);
+        let keys = stepsByProject.get(ref[1]);
+        if (!keys) stepsByProject.set(ref[1], (keys = []));
+        keys.push({ run_id: ref[2], id: ref[3] });
       }
     }
     const events: HubEvent[] = [];
     // steps first, as the writer publishes them
-    for (const [projectId, s] of stepsByProject) {
+    for (const [projectId, keys] of stepsByProject) {
       const rows = await k
         .selectFrom('steps')
         .selectAll()
         .where('project_id', '=', projectId)
-        .where('run_id', 'in', [...s.runIds])
-        .where('id', 'in', [...s.stepIds])
+        .where((eb) =>
+          eb(
+            eb.refTuple('run_id', 'id'),
+            'in',
+            keys.map((key) => eb.tuple(key.run_id, key.id)),
+          ),
+        )
         .execute();
       for (const row of rows) {
-        const key = stepKey(projectId, row.run_id, row.id);
-        const agentId = agentOf.get(key);
-        if (agentId === undefined) continue;
         events.push({
           kind: 'step',
           projectId,
           runId: row.run_id,
           stepId: row.id,
-          agentId,
           step: toStep(row),
         });
       }
@@ -364,10 +362,6 @@ export class PgHubBridge {
     for (const event of events) this.ctx.hub.deliver(event);
     this.countIn(events.length);
   }
-}
-
-function stepKey(projectId: string, runId: string, stepId: string): string {
-  return `${projectId}\u0000${runId}\u0000${stepId}`;
 }
 
 /** Splits refs into NOTIFY payloads under the size limit. */
