@@ -422,8 +422,14 @@ suite('dashboard in a real browser', () => {
     ).toBeUndefined();
     await shot('run-detail');
 
+    // the dark palette follows the system, and not through an explicit light choice
+    const bodyBg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await page.emulateMedia({ colorScheme: 'dark' });
+    expect(await bodyBg()).toBe('rgb(14, 17, 22)');
     await shot('run-detail-dark');
+    await page.evaluate(() => (document.documentElement.dataset.theme = 'light'));
+    expect(await bodyBg()).toBe('rgb(247, 248, 250)');
+    await page.evaluate(() => delete document.documentElement.dataset.theme);
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
@@ -516,6 +522,9 @@ suite('dashboard in a real browser', () => {
     // the header toggle switches theme and remembers it across a reload
     await page.getByRole('button', { name: 'Switch to dark theme' }).click();
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe(
+      'rgb(14, 17, 22)',
+    );
     await page.goto(`${server.url}/?agent=support-bot`);
     await page.locator('.agent-panel tbody tr').first().waitFor();
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

@@ -79,7 +79,6 @@ export async function api<T>(
 
 /** A message fit for people from anything a query or mutation threw. */
 export function errorMessage(error: unknown): string {
-  if (error instanceof ApiError) return error.message;
   if (error instanceof Error) return error.message;
   return 'Something went wrong';
 }

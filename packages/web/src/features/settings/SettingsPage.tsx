@@ -1,6 +1,6 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import type { CreatedKey, KeyScope } from '@runlog/core';
+import type { CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
 import { toast } from '../../components/Toasts';
@@ -319,67 +319,37 @@ function PricesSection() {
           {overrides.length === 0 ? (
             <p className="muted">No overrides: built-in prices apply.</p>
           ) : (
-            <div className="table-wrap">
-              <table className="data-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Model</th>
-                    <th scope="col" className="num">
-                      Input
-                    </th>
-                    <th scope="col" className="num">
-                      Output
-                    </th>
-                    <th scope="col" className="num">
-                      Cached input
-                    </th>
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {overrides.map((p) => (
-                    <tr key={p.model}>
-                      <td className="mono">{p.model}</td>
-                      <td className="num">${p.input_per_mtok}</td>
-                      <td className="num">${p.output_per_mtok}</td>
-                      <td className="num">
-                        {p.cached_input_per_mtok != null ? `$${p.cached_input_per_mtok}` : '—'}
-                      </td>
-                      <td className="actions">
-                        <button
-                          type="button"
-                          className="btn btn-small btn-ghost"
-                          onClick={() =>
-                            setForm({
-                              model: p.model,
-                              input: String(p.input_per_mtok),
-                              output: String(p.output_per_mtok),
-                              cached:
-                                p.cached_input_per_mtok != null
-                                  ? String(p.cached_input_per_mtok)
-                                  : '',
-                            })
-                          }
-                          aria-label={`Edit price of ${p.model}`}
-                        >
-                          Edit
-                        </button>
-                        <button
-                          type="button"
-                          className="btn btn-small btn-danger-ghost"
-                          onClick={() => remove.mutate(p.model)}
-                          aria-label={`Remove override of ${p.model}`}
-                        >
-                          Remove
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <PriceTable
+              prices={overrides}
+              actions={(p) => (
+                <>
+                  <button
+                    type="button"
+                    className="btn btn-small btn-ghost"
+                    onClick={() =>
+                      setForm({
+                        model: p.model,
+                        input: String(p.input_per_mtok),
+                        output: String(p.output_per_mtok),
+                        cached:
+                          p.cached_input_per_mtok != null ? String(p.cached_input_per_mtok) : '',
+                      })
+                    }
+                    aria-label={`Edit price of ${p.model}`}
+                  >
+                    Edit
+                  </button>
+                  <button
+                    type="button"
+                    className="btn btn-small btn-danger-ghost"
+                    onClick={() => remove.mutate(p.model)}
+                    aria-label={`Remove override of ${p.model}`}
+                  >
+                    Remove
+                  </button>
+                </>
+              )}
+            />
           )}
           <details className="builtin">
             <summary>Built-in prices ({(prices.data ?? []).length - overrides.length})</summary>
@@ -393,36 +363,7 @@ function PricesSection() {
               value={filter}
               onChange={(e) => setFilter(e.target.value)}
             />
-            <div className="table-wrap">
-              <table className="data-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Model</th>
-                    <th scope="col" className="num">
-                      Input
-                    </th>
-                    <th scope="col" className="num">
-                      Output
-                    </th>
-                    <th scope="col" className="num">
-                      Cached input
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {builtin.map((p) => (
-                    <tr key={p.model}>
-                      <td className="mono">{p.model}</td>
-                      <td className="num">${p.input_per_mtok}</td>
-                      <td className="num">${p.output_per_mtok}</td>
-                      <td className="num">
-                        {p.cached_input_per_mtok != null ? `$${p.cached_input_per_mtok}` : '—'}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <PriceTable prices={builtin} />
           </details>
         </>
       )}
@@ -440,6 +381,54 @@ export function SettingsPage() {
       <KeysSection />
       <RetentionSection />
       <PricesSection />
+    </div>
+  );
+}
+
+/** Model prices per million tokens; `actions` adds a column of buttons per row. */
+function PriceTable({
+  prices,
+  actions,
+}: {
+  prices: ModelPrice[];
+  actions?: (price: ModelPrice) => ReactNode;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th scope="col">Model</th>
+            <th scope="col" className="num">
+              Input
+            </th>
+            <th scope="col" className="num">
+              Output
+            </th>
+            <th scope="col" className="num">
+              Cached input
+            </th>
+            {actions && (
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>
+          {prices.map((p) => (
+            <tr key={p.model}>
+              <td className="mono">{p.model}</td>
+              <td className="num">${p.input_per_mtok}</td>
+              <td className="num">${p.output_per_mtok}</td>
+              <td className="num">
+                {p.cached_input_per_mtok != null ? `$${p.cached_input_per_mtok}` : '—'}
+              </td>
+              {actions && <td className="actions">{actions(p)}</td>}
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
   );
 }
