@@ -99,14 +99,13 @@ export class Runlog {
 
   constructor(options: RunlogOptions = {}) {
     const url = (options.url ?? process.env.RUNLOG_URL ?? DEFAULT_URL).replace(/\/+$/, '');
-    this.onError =
+    const report =
       options.onError ??
-      ((err) => {
+      ((err: Error) => {
         console.warn(`[runlog] ${err.message}`);
       });
-    const report = this.onError;
-    // a failing onError must not break the agent either
-    const safeOnError = (err: Error) => {
+    // a failing onError must not break the agent either: every part reports through this
+    this.onError = (err: Error) => {
       try {
         report(err);
       } catch {
@@ -123,7 +122,7 @@ export class Runlog {
       flushIntervalMs: options.flushIntervalMs ?? 250,
       maxQueue: options.maxQueue ?? 10_000,
       spoolDir: options.spoolDir,
-      onError: safeOnError,
+      onError: this.onError,
     });
     this.heartbeatMs = options.heartbeatIntervalMs ?? 5_000;
     this.handlesSignals = options.handleSignals ?? true;

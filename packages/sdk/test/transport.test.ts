@@ -289,6 +289,36 @@ describe('retry', () => {
   });
 });
 
+describe('a throwing onError', () => {
+  it('never escapes a heartbeat as an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let reported = 0;
+      // a revoked key: every heartbeat answers 401, which reaches onError
+      const runlog = clients.make({
+        apiKey: 'rl_revoked_key_000000000000000000000000',
+        heartbeatIntervalMs: 20,
+        onError: () => {
+          reported++;
+          throw new Error('onError blew up');
+        },
+      });
+      const out = await runlog.run('beating-agent', async () => {
+        await new Promise((r) => setTimeout(r, 200));
+        return 'fine';
+      });
+      expect(out).toBe('fine');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(reported).toBeGreaterThan(0);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
 describe('bounded queue', () => {
   it('drops the oldest events past maxQueue while the server is down and reports them', async () => {
     const runlog = clients.make({ batchSize: 1, maxQueue: 4, flushIntervalMs: 60_000 });
