@@ -46,16 +46,6 @@ export const KEY_SCOPES = ['read', 'write', 'admin'] as const;
 export const KeyScope = z.enum(KEY_SCOPES);
 export type KeyScope = (typeof KEY_SCOPES)[number];
 
-export const INGEST_EVENT_TYPES = [
-  'run.start',
-  'run.update',
-  'run.end',
-  'step.start',
-  'step.end',
-  'run.heartbeat',
-] as const;
-export type IngestEventType = (typeof INGEST_EVENT_TYPES)[number];
-
 export const TIMELINE_EVENT_TYPES = [
   'RUN_QUEUED',
   'RUN_STARTED',

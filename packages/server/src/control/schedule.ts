@@ -13,13 +13,3 @@ export function nextSlot(cron: string, timezone: string | null, after: number): 
     job.stop();
   }
 }
-
-/** Whether a cron expression and timezone are valid (for input checks). */
-export function isValidSchedule(cron: string, timezone: string | null): boolean {
-  try {
-    nextSlot(cron, timezone, Date.now());
-    return true;
-  } catch {
-    return false;
-  }
-}

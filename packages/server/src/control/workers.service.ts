@@ -77,15 +77,6 @@ export async function claimRuns(
   });
 }
 
-/** `claimRuns` for one run. */
-export async function claimRun(
-  ctx: AppContext,
-  projectId: string,
-  opts: ClaimOptions,
-): Promise<Run | undefined> {
-  return (await claimRuns(ctx, projectId, { ...opts, max: 1 }))[0];
-}
-
 interface Waiter {
   projectId: string;
   agents: Set<string>;

@@ -8,7 +8,8 @@ export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
 
 /** Log-scale duration bins: each bin spans 10% more than the one before (±5% error). */
-const BIN_RATIO = 1.1;
+/** Duration histogram bins grow by this ratio; stats read the bins back with it. */
+export const BIN_RATIO = 1.1;
 const LOG_RATIO = Math.log(BIN_RATIO);
 
 export function durationBin(ms: number): number {

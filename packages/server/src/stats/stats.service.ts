@@ -14,7 +14,7 @@ import {
 } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { AppError } from '../http/errors.js';
-import { DAY_MS, HOUR_MS, hourOf } from './rollup.js';
+import { BIN_RATIO, DAY_MS, HOUR_MS, hourOf } from './rollup.js';
 
 interface GrainRow {
   project_id: string;
@@ -36,9 +36,6 @@ interface GrainRow {
 export const DEFAULT_STATS_RANGE_MS = 30 * DAY_MS;
 /** Most buckets one answer's series holds. */
 export const MAX_SERIES_BUCKETS = 10_000;
-
-/** Log-scale bins as rollup.ts lays them out: bin b >= 1 spans [1.1^(b-1), 1.1^b) ms. */
-const BIN_RATIO = 1.1;
 
 interface Acc {
   runs: number;
