@@ -18,7 +18,7 @@ import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { findRun, findStep } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
-import { validateEvents } from './ingest.service.js';
+import { assertEventValid, validateEvents } from './ingest.service.js';
 
 const RunParams = z.object({ run_id: Id });
 
@@ -53,7 +53,9 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     status: 201,
     handler: async ({ auth, body }) => {
       const id = body.id ?? newId();
-      await ctx.writer.submit(auth.projectId, [{ type: 'run.start', run: { ...body, id } }]);
+      const event: IngestEvent = { type: 'run.start', run: { ...body, id } };
+      assertEventValid(event);
+      await ctx.writer.submit(auth.projectId, [event]);
       return toRun((await findRun(ctx.db, auth.projectId, id))!);
     },
   });
@@ -75,6 +77,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
         type: ends ? 'run.end' : 'run.update',
         run: { ...body, id: params.run_id },
       };
+      assertEventValid(event);
       await ctx.writer.submit(auth.projectId, [event]);
       return toRun((await findRun(ctx.db, auth.projectId, params.run_id))!);
     },
@@ -97,19 +100,9 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
       const step = { ...body, id, run_id: params.run_id };
       const complete =
         body.ended_at !== undefined || (body.status !== undefined && body.status !== 'running');
-      if (
-        complete &&
-        step.started_at !== undefined &&
-        step.ended_at !== undefined &&
-        step.ended_at < step.started_at
-      ) {
-        throw new AppError('invalid_input', 'body.ended_at: must not be before started_at', [
-          { field: 'body.ended_at', message: 'must not be before started_at' },
-        ]);
-      }
-      await ctx.writer.submit(auth.projectId, [
-        { type: complete ? 'step.end' : 'step.start', step },
-      ]);
+      const event: IngestEvent = { type: complete ? 'step.end' : 'step.start', step };
+      assertEventValid(event);
+      await ctx.writer.submit(auth.projectId, [event]);
       return toStep((await findStep(ctx.db, auth.projectId, params.run_id, id))!);
     },
   });

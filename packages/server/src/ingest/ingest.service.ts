@@ -1,5 +1,5 @@
 import { IngestEvent, isTerminalStatus, type IngestResult } from '@runlog/core';
-import { fieldIssues } from '../http/errors.js';
+import { AppError, fieldIssues } from '../http/errors.js';
 
 export interface ValidatedBatch {
   valid: IngestEvent[];
@@ -46,6 +46,19 @@ export function validateEvents(events: unknown[]): ValidatedBatch {
     results.push({ index, ok: true });
   });
   return { valid, results };
+}
+
+/**
+ * The REST recording routes' check of the one event each builds from its body: the same
+ * rules as `/ingest`, answered as a 400 naming the body's field.
+ */
+export function assertEventValid(e: IngestEvent): void {
+  const problem = semanticProblem(e);
+  if (!problem) return;
+  const field = `body.${problem.field.slice(problem.field.indexOf('.') + 1)}`;
+  throw new AppError('invalid_input', `${field}: ${problem.message}`, [
+    { field, message: problem.message },
+  ]);
 }
 
 function semanticProblem(e: IngestEvent): { field: string; message: string } | undefined {

@@ -423,4 +423,44 @@ describeEachDb('REST recording sugar', (dialect) => {
       'body.attempt',
     );
   });
+
+  it('applies /ingest rules to the REST routes, naming the body field and writing nothing', async () => {
+    const field = (res: Awaited<ReturnType<TestApp['request']>>) =>
+      json<{ error: { details: { field: string }[] } }>(res).error.details[0]?.field;
+    const started = await t.request('POST', '/api/v1/runs', {
+      id: 'rest-rules',
+      agent_id: 'a',
+      started_at: 2000,
+      ended_at: 1000,
+    });
+    expect(started.statusCode).toBe(400);
+    expect(field(started)).toBe('body.ended_at');
+    expect(await findRun(t.ctx.db, 'default', 'rest-rules')).toBeUndefined();
+
+    expect(
+      (await t.request('POST', '/api/v1/runs', { id: 'rest-rules', agent_id: 'a' })).statusCode,
+    ).toBe(201);
+    const patched = await t.request('PATCH', '/api/v1/runs/rest-rules', {
+      started_at: 2000,
+      ended_at: 1000,
+    });
+    expect(patched.statusCode).toBe(400);
+    expect(field(patched)).toBe('body.ended_at');
+    expect((await findRun(t.ctx.db, 'default', 'rest-rules'))!.ended_at).toBeNull();
+
+    const selfParent = await t.request('POST', '/api/v1/runs/rest-rules/steps', {
+      id: 's1',
+      type: 'tool',
+      parent_step_id: 's1',
+    });
+    expect(selfParent.statusCode).toBe(400);
+    expect(field(selfParent)).toBe('body.parent_step_id');
+    const backwards = await t.request('POST', '/api/v1/runs/rest-rules/steps', {
+      type: 'tool',
+      started_at: 2000,
+      ended_at: 1000,
+    });
+    expect(field(backwards)).toBe('body.ended_at');
+    expect(await listSteps(t.ctx.db, 'default', 'rest-rules')).toEqual([]);
+  });
 });
