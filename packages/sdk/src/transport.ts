@@ -47,7 +47,8 @@ export class Transport {
   private closed = false;
   private readonly timer: NodeJS.Timeout;
   private wakeSleep: (() => void) | undefined;
-  private idleWaiters: (() => void)[] = [];
+  /** flush() callers, told whether everything was sent. */
+  private idleWaiters: ((sent: boolean) => void)[] = [];
 
   constructor(
     private readonly http: HttpClient,
@@ -107,7 +108,7 @@ export class Transport {
     this.wakeSleep?.();
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
-      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => this.idleWaiters.push(resolve)),
       new Promise<boolean>((resolve) => {
         // not unref'd: whoever awaits a flush wants the process to wait for it
         timer = setTimeout(() => resolve(false), timeoutMs);
@@ -223,10 +224,13 @@ export class Transport {
           if (isRetryable(err) && !this.exiting) {
             attempt++;
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
-            await this.sleep(
-              backoffMs(attempt, err instanceof RunlogApiError ? err.retryAfterMs : undefined),
-            );
+            const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
+            const notBefore = Date.now() + (retryAfterMs ?? 0);
+            await this.sleep(backoffMs(attempt, retryAfterMs));
             // close() gave up waiting: no request of ours goes out after shutdown() returned
+            if (this.closed) break;
+            // a flush() cuts the backoff short, but never what the server asked for
+            while (!this.closed && Date.now() < notBefore) await this.sleep(notBefore - Date.now());
             if (this.closed) break;
             continue;
           }
@@ -242,7 +246,8 @@ export class Transport {
     } finally {
       this.sending = false;
       if (this.segments.length === 0 || this.exiting) {
-        for (const w of this.idleWaiters.splice(0)) w();
+        const sent = this.segments.length === 0;
+        for (const w of this.idleWaiters.splice(0)) w(sent);
       }
     }
     if (this.segments.length > 0 && !this.exiting) void this.sendLoop();

@@ -171,6 +171,28 @@ describe('batching', () => {
 });
 
 describe('retry', () => {
+  it('waits the Retry-After the server asked for, even when flush() is called meanwhile', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    proxy.failNext({ status: 429, retryAfter: '1' });
+    await recordRun(runlog, 1);
+    const t0 = Date.now();
+    // the first flush sends and meets the 429; the second arrives during the wait
+    expect(await runlog.flush(200)).toBe(false);
+    expect(await runlog.flush()).toBe(true);
+    const ingests = proxy.requests.filter((r) => r.path === '/api/v1/ingest');
+    expect(ingests.map((r) => r.outcome)).toEqual(['faulted', 'forwarded']);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('answers false from flush() when shutdown() gave up with events unsent', async () => {
+    const runlog = clients.make({ flushIntervalMs: 60_000 });
+    proxy.down();
+    await recordRun(runlog, 1);
+    await runlog.shutdown(100);
+    expect(runlog.pending).toBeGreaterThan(0);
+    expect(await runlog.flush(100)).toBe(false);
+  });
+
   it('retries 503 and 429 with Retry-After; events arrive exactly once and onError hears of it', async () => {
     const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
     proxy.failNext(
