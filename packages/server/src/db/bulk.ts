@@ -1,14 +1,11 @@
 import { sql, type Kysely } from 'kysely';
-import type SQLite from 'better-sqlite3';
-import type { Db } from './database.js';
+import { cachedStatement, type Db } from './database.js';
 import type { Database } from './schema.js';
 
 type Row = Record<string, unknown>;
 
 // SQLite allows 32766 bound parameters per statement; runs have 40 columns
 const PG_CHUNK = 400;
-
-const sqliteStatements = new WeakMap<SQLite.Database, Map<string, SQLite.Statement>>();
 
 /**
  * Inserts rows or, when their key exists, replaces every other column: the write path's
@@ -27,17 +24,11 @@ export async function upsertRows(
   const columns = Object.keys(rows[0] as Row);
   const others = columns.filter((c) => !keys.includes(c));
   if (db.sqlite) {
-    let cache = sqliteStatements.get(db.sqlite);
-    if (!cache) sqliteStatements.set(db.sqlite, (cache = new Map()));
-    const cacheKey = `${table}:${columns.join(',')}`;
-    let stmt = cache.get(cacheKey);
-    if (!stmt) {
-      stmt = db.sqlite.prepare(
-        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
-          `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`,
-      );
-      cache.set(cacheKey, stmt);
-    }
+    const stmt = cachedStatement(
+      db.sqlite,
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
+        `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`,
+    );
     const values: unknown[] = new Array<unknown>(columns.length);
     for (const row of rows) {
       for (let i = 0; i < columns.length; i++) values[i] = (row as Row)[columns[i]!];
@@ -84,23 +75,15 @@ export async function writeRows(
   }
   await upsertRows(db, trx, table, inserts, keys);
   if (updates.length === 0 || !db.sqlite) return;
-  let cache = sqliteStatements.get(db.sqlite);
-  if (!cache) sqliteStatements.set(db.sqlite, (cache = new Map()));
   for (const { before, current } of updates) {
     const changed = Object.keys(current).filter(
       (c) => !keys.includes(c) && current[c] !== before[c],
     );
     if (changed.length === 0) continue;
-    const cacheKey = `update:${table}:${changed.join(',')}`;
-    let stmt = cache.get(cacheKey);
-    if (!stmt) {
-      stmt = db.sqlite.prepare(
-        `UPDATE ${table} SET ${changed.map((c) => `${c} = ?`).join(', ')} WHERE ${keys.map((k) => `${k} = ?`).join(' AND ')}`,
-      );
-      // the column sets that change are few (a heartbeat, an end, a step's rollups), but bound the cache
-      if (cache.size > 2000) cache.clear();
-      cache.set(cacheKey, stmt);
-    }
+    const stmt = cachedStatement(
+      db.sqlite,
+      `UPDATE ${table} SET ${changed.map((c) => `${c} = ?`).join(', ')} WHERE ${keys.map((k) => `${k} = ?`).join(' AND ')}`,
+    );
     stmt.run([...changed.map((c) => current[c]), ...keys.map((k) => current[k])]);
   }
 }
@@ -121,17 +104,11 @@ export async function addRows(
   if (rows.length === 0) return;
   const columns = [...keys, ...metrics];
   if (db?.sqlite) {
-    let cache = sqliteStatements.get(db.sqlite);
-    if (!cache) sqliteStatements.set(db.sqlite, (cache = new Map()));
-    const cacheKey = `add:${table}:${columns.join(',')}`;
-    let stmt = cache.get(cacheKey);
-    if (!stmt) {
-      stmt = db.sqlite.prepare(
-        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
-          `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${metrics.map((m) => `${m} = ${m} + excluded.${m}`).join(', ')}`,
-      );
-      cache.set(cacheKey, stmt);
-    }
+    const stmt = cachedStatement(
+      db.sqlite,
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
+        `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${metrics.map((m) => `${m} = ${m} + excluded.${m}`).join(', ')}`,
+    );
     const values: unknown[] = new Array<unknown>(columns.length);
     for (const row of rows) {
       for (let i = 0; i < columns.length; i++) values[i] = row[columns[i]!];

@@ -138,25 +138,34 @@ class WalSync {
  * (better-sqlite3 statements are reusable, and the connection is used by one caller at a time).
  */
 function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SqliteStatement>();
   return {
     close: () => {
-      cache.clear();
+      statementCaches.delete(sqlite);
       sqlite.close();
     },
-    prepare: (text: string) => {
-      let stmt = cache.get(text);
-      if (stmt) {
-        // refresh its place in the LRU order
-        cache.delete(text);
-      } else {
-        stmt = withFastRows(sqlite.prepare(text));
-        if (cache.size >= 500) cache.delete(cache.keys().next().value!);
-      }
-      cache.set(text, stmt);
-      return stmt;
-    },
+    prepare: (text: string) => cachedStatement(sqlite, text),
   };
+}
+
+const statementCaches = new WeakMap<SQLite.Database, Map<string, SqliteStatement>>();
+
+/**
+ * The connection's prepared statement for `text`, kept for reuse (the 500 most recently
+ * used): one cache for Kysely's queries, `db/prepared` and the bulk writes of `db/bulk`.
+ */
+export function cachedStatement(sqlite: SQLite.Database, text: string): SqliteStatement {
+  let cache = statementCaches.get(sqlite);
+  if (!cache) statementCaches.set(sqlite, (cache = new Map()));
+  let stmt = cache.get(text);
+  if (stmt) {
+    // refresh its place in the LRU order
+    cache.delete(text);
+  } else {
+    stmt = withFastRows(sqlite.prepare(text));
+    if (cache.size >= 500) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(text, stmt);
+  return stmt;
 }
 
 /**

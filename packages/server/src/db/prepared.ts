@@ -1,17 +1,6 @@
-import { CompiledQuery, type Compilable, type Kysely, type SqliteStatement } from 'kysely';
-import type SQLite from 'better-sqlite3';
-import { withFastRows, type Db, type DialectName } from './database.js';
+import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
+import { cachedStatement, type Db, type DialectName } from './database.js';
 import type { Database } from './schema.js';
-
-const statements = new WeakMap<SQLite.Database, Map<string, SqliteStatement>>();
-
-function statement(sqlite: SQLite.Database, text: string): SqliteStatement {
-  let cache = statements.get(sqlite);
-  if (!cache) statements.set(sqlite, (cache = new Map()));
-  let stmt = cache.get(text);
-  if (!stmt) cache.set(text, (stmt = withFastRows(sqlite.prepare(text))));
-  return stmt;
-}
 
 /** Where an argument goes in a prepared query; see `prepared`. */
 class Slot {
@@ -44,7 +33,7 @@ export function prepared<R>(
     const parameters = template.parameters.map((p) => (p instanceof Slot ? args[p.index] : p));
     if (db.sqlite) {
       // the connection is the transaction's (one connection, one caller at a time), as in bulk.ts
-      const stmt = statement(db.sqlite, template.sql);
+      const stmt = cachedStatement(db.sqlite, template.sql);
       if (stmt.reader) return stmt.all(parameters) as R[];
       stmt.run(parameters);
       return [];
