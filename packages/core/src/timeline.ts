@@ -1,4 +1,5 @@
 import type { Run, Step, Timeline, TimelineEvent } from './schemas.js';
+import { toIso } from './time.js';
 import type { TimelineEventType } from './enums.js';
 
 // Events at the same instant keep lifecycle order: a run starts before its steps and
@@ -42,7 +43,7 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
 
   const events: (TimelineEvent & { at: number; order: number; seq: number })[] = [];
   const push = (type: TimelineEventType, at: number, data: Record<string, unknown>, seq = 0) =>
-    events.push({ type, timestamp: new Date(at).toISOString(), data, at, order: ORDER[type], seq });
+    events.push({ type, timestamp: toIso(at), data, at, order: ORDER[type], seq });
 
   const runStart = ms(run.started_at);
   const runEnd = ms(run.ended_at);

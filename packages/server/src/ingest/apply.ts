@@ -235,6 +235,29 @@ export function renewLeaseForStep(run: RunRow, env: ApplyEnv): RunRow {
   return renewLease({ ...run }, env);
 }
 
+/** Step type names other tools use, and the Runlog type each means. */
+const STEP_TYPE_ALIASES = new Map<string, StepType>([
+  ['chat', 'llm'],
+  ['completion', 'llm'],
+  ['generation', 'llm'],
+  ['generate', 'llm'],
+  ['model', 'llm'],
+  ['function', 'tool'],
+  ['tool_call', 'tool'],
+  ['execute_tool', 'tool'],
+  ['invoke_agent', 'agent'],
+  ['subagent', 'agent'],
+  ['chain', 'agent'],
+  ['thinking', 'think'],
+  ['reasoning', 'think'],
+  ['eval', 'evaluator'],
+  ['evaluation', 'evaluator'],
+  ['embeddings', 'embedding'],
+  ['embed', 'embedding'],
+  ['retriever', 'retrieval'],
+  ['search', 'retrieval'],
+]);
+
 /** Derived fields: duration, sort key, lease; `updated_at` moves only when something changed. */
 function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunRow {
   row.duration_ms =
@@ -287,28 +310,8 @@ export function normalizeStepType(type: string | undefined): {
   if (type === undefined) return { type: undefined };
   const t = type.trim().toLowerCase();
   if ((STEP_TYPES as readonly string[]).includes(t)) return { type: t as StepType };
-  const alias: Record<string, StepType> = {
-    chat: 'llm',
-    completion: 'llm',
-    generation: 'llm',
-    generate: 'llm',
-    model: 'llm',
-    function: 'tool',
-    tool_call: 'tool',
-    execute_tool: 'tool',
-    invoke_agent: 'agent',
-    subagent: 'agent',
-    chain: 'agent',
-    thinking: 'think',
-    reasoning: 'think',
-    eval: 'evaluator',
-    evaluation: 'evaluator',
-    embeddings: 'embedding',
-    embed: 'embedding',
-    retriever: 'retrieval',
-    search: 'retrieval',
-  };
-  const mapped = alias[t];
+  // a Map: a name such as `constructor` must not find Object.prototype
+  const mapped = STEP_TYPE_ALIASES.get(t);
   return mapped ? { type: mapped } : { type: 'custom', original: type };
 }
 

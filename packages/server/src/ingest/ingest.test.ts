@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
+import { normalizeStepType } from './apply.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 
@@ -463,4 +464,14 @@ describeEachDb('REST recording sugar', (dialect) => {
     expect(field(backwards)).toBe('body.ended_at');
     expect(await listSteps(t.ctx.db, 'default', 'rest-rules')).toEqual([]);
   });
+});
+
+it('maps step type names of other tools, and keeps any other name as custom', () => {
+  expect(normalizeStepType('Chat')).toEqual({ type: 'llm' });
+  expect(normalizeStepType('execute_tool')).toEqual({ type: 'tool' });
+  expect(normalizeStepType('tool')).toEqual({ type: 'tool' });
+  expect(normalizeStepType('planner')).toEqual({ type: 'custom', original: 'planner' });
+  // names of Object.prototype's members are names like any other
+  expect(normalizeStepType('constructor')).toEqual({ type: 'custom', original: 'constructor' });
+  expect(normalizeStepType('toString')).toEqual({ type: 'custom', original: 'toString' });
 });
