@@ -207,16 +207,18 @@ export class UnitOfWork {
 
   /** Writes every changed row; returns what changed, for publishing after commit. */
   async flush(
-    /** Where to add the rollup changes instead of writing them now (the group writes once). */
-    into?: RollupDeltas,
+    /** Where the rollup changes go: the group commit writes them once for all its work. */
+    rollups: RollupDeltas,
   ): Promise<{ runs: RunRow[]; steps: StepRow[] }> {
     const changedRuns: RunRow[] = [];
     const changedSteps: StepRow[] = [];
-    const rollups = new RollupDeltas();
+    // agents are created on first use: only a new run, or one that changed agent, can need one
+    const needAgents: RunRow[] = [];
     for (const t of this.runs.values()) {
       if (t.current && t.current !== t.before) {
         changedRuns.push(t.current);
         rollups.change(t.before, t.current);
+        if (t.before?.agent_id !== t.current.agent_id) needAgents.push(t.current);
       }
     }
     for (const t of this.steps.values()) {
@@ -224,36 +226,35 @@ export class UnitOfWork {
     }
     for (const run of this.deletedRuns) rollups.change(run, undefined);
 
-    // agents are created on first use: only a new run, or one that changed agent, can need one
-    await ensureAgents(
-      this.db,
-      this.trx,
-      [...this.runs.values()]
-        .filter(
-          (t) => t.current && t.current !== t.before && t.before?.agent_id !== t.current.agent_id,
-        )
-        .map((t) => t.current!),
-    );
+    await ensureAgents(this.db, this.trx, needAgents);
     await writeRows(this.db, this.trx, 'steps', this.steps.values(), [
       'project_id',
       'run_id',
       'id',
     ]);
     await writeRows(this.db, this.trx, 'runs', this.runs.values(), ['project_id', 'id']);
+    // deleted runs go in batches per project: an agent's deletion can hold thousands
+    const deleted = new Map<string, string[]>();
     for (const run of this.deletedRuns) {
-      await this.trx
-        .deleteFrom('steps')
-        .where('project_id', '=', run.project_id)
-        .where('run_id', '=', run.id)
-        .execute();
-      await this.trx
-        .deleteFrom('runs')
-        .where('project_id', '=', run.project_id)
-        .where('id', '=', run.id)
-        .execute();
+      const ids = deleted.get(run.project_id);
+      if (ids) ids.push(run.id);
+      else deleted.set(run.project_id, [run.id]);
     }
-    if (into) into.merge(rollups);
-    else if (!rollups.empty) await rollups.flush(this.trx, this.db);
+    for (const [projectId, ids] of deleted) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        await this.trx
+          .deleteFrom('steps')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', chunk)
+          .execute();
+        await this.trx
+          .deleteFrom('runs')
+          .where('project_id', '=', projectId)
+          .where('id', 'in', chunk)
+          .execute();
+      }
+    }
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
     this.deletedRuns.length = 0;
