@@ -4,7 +4,7 @@ import type { Database, RunRow, StepRow } from '../db/schema.js';
 import { writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
 import { newAgentRow } from '../agents/agents.repository.js';
-import { RollupDeltas } from '../stats/rollup.js';
+import type { RollupDeltas } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, stepContribution } from './apply.js';
 
 interface Tracked<T> {
