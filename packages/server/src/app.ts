@@ -89,14 +89,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     await app.register(fastifyStatic, { root: webRoot, wildcard: false, index: ['index.html'] });
     // client-side routes (/agents/x/runs/y, /login) get the app shell
     app.get('/*', (request, reply) => {
-      if (request.url.startsWith('/api/')) {
-        return reply.status(404).send({
-          error: {
-            code: 'not_found',
-            message: `no route ${request.method} ${request.url.split('?')[0]}`,
-          },
-        });
-      }
+      if (request.url.startsWith('/api/')) return reply.callNotFound();
       return reply.type('text/html').sendFile('index.html');
     });
   }
@@ -104,17 +97,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 }
 
 /** The caller of a request: a bearer key, else the dashboard's session cookie. */
-export async function authenticate(
+export function authenticate(
   ctx: AppContext,
   request: FastifyRequest,
 ): Promise<AuthContext | undefined> {
-  const header = request.headers.authorization;
-  if (header) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return m?.[1] ? ctx.auth.authenticateKey(m[1]) : undefined;
-  }
-  const token = request.cookies[SESSION_COOKIE];
-  return token ? ctx.auth.authenticateSession(token) : undefined;
+  return ctx.auth.authenticate(request.headers.authorization, request.cookies[SESSION_COOKIE]);
 }
 
 function errorBody(

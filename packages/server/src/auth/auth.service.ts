@@ -131,6 +131,21 @@ export class AuthService {
     return { created: false };
   }
 
+  /**
+   * An `Authorization` header (`Bearer <key>`), else a session token, to the caller they
+   * identify: for HTTP requests and WebSocket upgrades alike.
+   */
+  async authenticate(
+    authorization: string | undefined,
+    sessionToken: string | undefined,
+  ): Promise<AuthContext | undefined> {
+    if (authorization) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      return m?.[1] ? this.authenticateKey(m[1]) : undefined;
+    }
+    return sessionToken ? this.authenticateSession(sessionToken) : undefined;
+  }
+
   /** Resolves an API key to its project and scope; `undefined` for unknown or revoked keys. */
   async authenticateKey(key: string): Promise<AuthContext | undefined> {
     return this.lookup(`k:${hashSecret(key)}`, async (hash) => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
 import { findRun } from '../runs/runs.repository.js';
@@ -53,6 +56,22 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const res = await t.request('GET', '/api/v1/nothing-here');
     expect(res.statusCode).toBe(404);
     expect(json<ErrorBody>(res).error.code).toBe('not_found');
+  });
+
+  it('answers an unknown API route with the JSON 404 while serving the dashboard', async () => {
+    const webRoot = mkdtempSync(join(tmpdir(), 'runlog-web-'));
+    writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>Runlog</title>');
+    t = await createTestApp(dialect, { webRoot });
+    const missing = await t.request('GET', '/api/v1/nothing-here');
+    expect(missing.statusCode).toBe(404);
+    expect(json<ErrorBody>(missing).error).toEqual({
+      code: 'not_found',
+      message: 'no route GET /api/v1/nothing-here',
+    });
+    // any other path is a client-side route of the dashboard
+    const page = await t.request('GET', '/agents/x/runs/y', undefined, null);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<title>Runlog</title>');
   });
 
   it('describes every route in openapi.json from the schemas that validate them', async () => {

@@ -20,15 +20,9 @@ export function realtimeServer(ctx: AppContext): RealtimeServer | undefined {
  * 400 saying an upgrade is needed.
  */
 export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const authenticate = async (request: IncomingMessage): Promise<AuthContext | undefined> => {
-    const header = request.headers.authorization;
-    if (header) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      return m?.[1] ? ctx.auth.authenticateKey(m[1]) : undefined;
-    }
+  const authenticate = (request: IncomingMessage): Promise<AuthContext | undefined> => {
     const cookies = request.headers.cookie ? app.parseCookie(request.headers.cookie) : {};
-    const token = cookies[SESSION_COOKIE];
-    return token ? ctx.auth.authenticateSession(token) : undefined;
+    return ctx.auth.authenticate(request.headers.authorization, cookies[SESSION_COOKIE]);
   };
 
   const realtime = new RealtimeServer(ctx.hub, ctx.metrics, authenticate);
