@@ -156,6 +156,12 @@ export function matchModel(model: string, keys: Iterable<string>): string | unde
 
 /** The built-in price for a model, if the table knows it. */
 export function builtinPrice(model: string): Price | undefined {
+  const key = builtinKey(model);
+  return key === undefined ? undefined : builtinTable.get(key);
+}
+
+/** The built-in table's key for `model`, remembered per model name. */
+function builtinKey(model: string): string | undefined {
   const name = normalizeModelName(model);
   let key = builtinCache.get(name);
   if (key === undefined) {
@@ -163,7 +169,7 @@ export function builtinPrice(model: string): Price | undefined {
     if (builtinCache.size > 10_000) builtinCache.clear();
     builtinCache.set(name, key);
   }
-  return key === null ? undefined : builtinTable.get(key);
+  return key ?? undefined;
 }
 
 /**
@@ -179,8 +185,8 @@ export function findPrice(
   const normalized = new Map<string, Price>();
   for (const [k, v] of overrides) normalized.set(normalizeModelName(k), v);
   const own = matchModel(model, normalized.keys());
-  const builtinKey = matchModel(model, builtinTable.keys());
-  if (own !== undefined && (builtinKey === undefined || own.length >= builtinKey.length))
+  const builtin = builtinKey(model);
+  if (own !== undefined && (builtin === undefined || own.length >= builtin.length))
     return normalized.get(own);
-  return builtinKey === undefined ? undefined : builtinTable.get(builtinKey);
+  return builtin === undefined ? undefined : builtinTable.get(builtin);
 }

@@ -3,12 +3,20 @@ import type { Db } from '../db/database.js';
 
 const TTL_MS = 30_000;
 
+interface Entry {
+  overrides: Map<string, Price>;
+  /** Each model's resolved price, so a priced step does not match names against the tables. */
+  resolved: Map<string, Price | null>;
+  expires: number;
+}
+
 /**
  * Model prices per project: the project's overrides over the built-in table. Overrides are
- * cached for a short while so the write path reads them once per batch, not per step.
+ * cached for a short while so the write path reads them once per batch, not per step, and
+ * each model's price is resolved once per load.
  */
 export class PriceBook {
-  private readonly cache = new Map<string, { overrides: Map<string, Price>; expires: number }>();
+  private readonly cache = new Map<string, Entry>();
 
   constructor(private readonly db: Db) {}
 
@@ -31,13 +39,21 @@ export class PriceBook {
         },
       ]),
     );
-    this.cache.set(projectId, { overrides, expires: Date.now() + TTL_MS });
+    this.cache.set(projectId, { overrides, resolved: new Map(), expires: Date.now() + TTL_MS });
     return overrides;
   }
 
   /** The price for a model in a project whose overrides are loaded. */
   price(projectId: string, model: string): Price | undefined {
-    return findPrice(model, this.cache.get(projectId)?.overrides);
+    const entry = this.cache.get(projectId);
+    if (!entry) return findPrice(model);
+    let price = entry.resolved.get(model);
+    if (price === undefined) {
+      price = findPrice(model, entry.overrides) ?? null;
+      if (entry.resolved.size > 1_000) entry.resolved.clear();
+      entry.resolved.set(model, price);
+    }
+    return price ?? undefined;
   }
 
   invalidate(projectId: string): void {
