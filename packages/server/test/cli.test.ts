@@ -76,6 +76,19 @@ describeEachDb('runlog CLI', (dialect) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('migrates: says the database is up to date, and fails with one line, exit 1', async () => {
+    const ok = await cli(['migrate']);
+    expect(ok).toMatchObject({ code: 0, stdout: 'the database is up to date\n' });
+    const fresh = join(dir, 'fresh.db');
+    const applied = await cli(['migrate', '--db', fresh]);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0004_partial_indexes\n$/);
+    const bad = await cli(['migrate', '--db', 'postgres://nobody@127.0.0.1:1/none']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^runlog: /);
+  });
+
   it('lists runs as an aligned table, newest first, and filters them', async () => {
     const all = await cli(['runs', 'list']);
     expect(all.code).toBe(0);

@@ -65,22 +65,24 @@ export function serveCommand(): Command {
     });
 }
 
-export function migrateCommand(): Command {
+export function migrateCommand(io: CliIo): Command {
   return new Command('migrate')
     .description('bring the database schema up to date and exit')
     .option('--db <path|url>', 'SQLite file or postgres:// URL (env RUNLOG_DB)')
     .action(async (opts: { db?: string }) => {
-      const url = opts.db ?? configFromEnv().db;
+      const url = opts.db ?? configFromEnv(io.env).db;
+      const where = { db: redact(url), host: '', port: '' };
       const db = await openDatabase(url).catch((err: unknown) => {
-        console.error(`runlog: ${describeStartError(err, { db: url, host: '', port: '' })}`);
-        process.exit(1);
+        throw new CliError(describeStartError(err, where));
       });
       try {
-        const result = await migrateToLatest(db);
+        const result = await migrateToLatest(db).catch((err: unknown) => {
+          throw new CliError(describeStartError(err, where));
+        });
         const applied =
           result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
-        console.log(
-          applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date',
+        io.stdout.write(
+          applied.length ? `applied ${applied.join(', ')}\n` : 'the database is up to date\n',
         );
       } finally {
         await db.close();
@@ -99,7 +101,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
         'Exit codes: 0 ok, 1 failure, 2 bad usage. Every command takes --help.',
     );
   program.addCommand(serveCommand());
-  program.addCommand(migrateCommand());
+  program.addCommand(migrateCommand(io));
   registerDataCommands(program, io);
   registerAdminCommands(program, io);
   configure(program, io);
