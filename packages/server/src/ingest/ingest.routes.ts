@@ -16,9 +16,11 @@ import {
 import type { AppContext } from '../context.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
-import { findRun, findStep } from '../runs/runs.repository.js';
+import { findRun } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { assertEventValid, validateEvents } from './ingest.service.js';
+import type { UnitOfWork } from './unit-of-work.js';
+import { applyEvents } from './writer.js';
 
 const RunParams = z.object({ run_id: Id });
 
@@ -70,16 +72,15 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: PatchRunBody,
     response: Run,
     handler: async ({ auth, params, body }) => {
-      if (!(await findRun(ctx.db, auth.projectId, params.run_id)))
-        throw AppError.notFound('run', params.run_id);
       const ends = body.status !== undefined && isTerminalStatus(body.status);
       const event: IngestEvent = {
         type: ends ? 'run.end' : 'run.update',
         run: { ...body, id: params.run_id },
       };
       assertEventValid(event);
-      await ctx.writer.submit(auth.projectId, [event]);
-      return toRun((await findRun(ctx.db, auth.projectId, params.run_id))!);
+      return applyToExistingRun(ctx, auth.projectId, params.run_id, event, (uow) =>
+        toRun(uow.getRun(auth.projectId, params.run_id)!),
+      );
     },
   });
 
@@ -94,16 +95,39 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     response: Step,
     status: 201,
     handler: async ({ auth, params, body }) => {
-      if (!(await findRun(ctx.db, auth.projectId, params.run_id)))
-        throw AppError.notFound('run', params.run_id);
       const id = body.id ?? newId();
       const step = { ...body, id, run_id: params.run_id };
       const complete =
         body.ended_at !== undefined || (body.status !== undefined && body.status !== 'running');
       const event: IngestEvent = { type: complete ? 'step.end' : 'step.start', step };
       assertEventValid(event);
-      await ctx.writer.submit(auth.projectId, [event]);
-      return toStep((await findStep(ctx.db, auth.projectId, params.run_id, id))!);
+      return applyToExistingRun(ctx, auth.projectId, params.run_id, event, (uow) =>
+        toStep(uow.getStep(auth.projectId, params.run_id, id)!),
+      );
     },
+  });
+}
+
+/**
+ * Applies one event to a run that must exist when it is written: the check and the write
+ * are one step of the write path, so a DELETE landing in between cannot bring the run back
+ * (as agent `unknown`, which is what a write to a missing run creates). Answers
+ * `read(uow)` once committed; a missing run is a 404 and writes nothing.
+ */
+async function applyToExistingRun<T>(
+  ctx: AppContext,
+  projectId: string,
+  runId: string,
+  event: IngestEvent,
+  read: (uow: UnitOfWork) => T,
+): Promise<T> {
+  // the write path loads prices only for its event batches; a step here is priced the same
+  await ctx.prices.load(projectId);
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, [runId]);
+    if (!uow.getRun(projectId, runId)) throw AppError.notFound('run', runId);
+    const price = (model: string) => ctx.prices.price(projectId, model);
+    await applyEvents(uow, projectId, [event], { ...env, price });
+    return read(uow);
   });
 }

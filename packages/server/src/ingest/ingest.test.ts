@@ -3,6 +3,7 @@ import { describeEachDb, createTestApp, json, type TestApp } from '../../test/ha
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { normalizeStepType } from './apply.js';
+import { IngestWriter } from './writer.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 
@@ -70,6 +71,30 @@ function fullRun(runId: string, agentId = 'bug-triager') {
       run: { id: runId, status: 'success', output: { verdict: 'ok' }, ended_at: T0 + 1000 },
     },
   ];
+}
+
+/**
+ * Runs `between` just before the next write a route hands to the write path (by `submit` or
+ * `transact`), then lets that write go on: the window between a route's checks and its write.
+ */
+function beforeNextWrite(writer: IngestWriter, between: () => Promise<unknown>): void {
+  const own = IngestWriter.prototype;
+  const intercept = async () => {
+    // the own properties shadow the class's methods: deleting them ends the interception
+    Reflect.deleteProperty(writer, 'submit');
+    Reflect.deleteProperty(writer, 'transact');
+    await between();
+  };
+  Object.assign(writer, {
+    submit: async (...args: Parameters<IngestWriter['submit']>) => {
+      await intercept();
+      return own.submit.apply(writer, args);
+    },
+    transact: async (...args: Parameters<IngestWriter['transact']>) => {
+      await intercept();
+      return own.transact.apply(writer, args);
+    },
+  });
 }
 
 async function snapshot(t: TestApp, runId: string) {
@@ -423,6 +448,55 @@ describeEachDb('REST recording sugar', (dialect) => {
     expect(json<{ error: { details: { field: string }[] } }>(bad).error.details[0]?.field).toBe(
       'body.attempt',
     );
+  });
+
+  it('answers 404 to a PATCH or a step of a deleted run, leaving no row', async () => {
+    await t.request('POST', '/api/v1/runs', { id: 'gone-1', agent_id: 'a' });
+    expect((await t.request('DELETE', '/api/v1/runs/gone-1')).statusCode).toBe(204);
+    const patched = await t.request('PATCH', '/api/v1/runs/gone-1', { status: 'failed' });
+    expect(patched.statusCode).toBe(404);
+    const step = await t.request('POST', '/api/v1/runs/gone-1/steps', { type: 'tool' });
+    expect(step.statusCode).toBe(404);
+    expect(await findRun(t.ctx.db, 'default', 'gone-1')).toBeUndefined();
+    expect(await listSteps(t.ctx.db, 'default', 'gone-1')).toEqual([]);
+  });
+
+  it('never brings back a run deleted between the check and the write of a PATCH or a step', async () => {
+    for (const [i, write] of [
+      ['PATCH', (id: string) => t.request('PATCH', `/api/v1/runs/${id}`, { status: 'failed' })],
+      ['step', (id: string) => t.request('POST', `/api/v1/runs/${id}/steps`, { type: 'tool' })],
+    ] as const) {
+      const id = `race-${i}`;
+      await t.request('POST', '/api/v1/runs', { id, agent_id: 'racer' });
+      let deleted = 0;
+      beforeNextWrite(t.ctx.writer, async () => {
+        deleted = (await t.request('DELETE', `/api/v1/runs/${id}`)).statusCode;
+      });
+      const res = await write(id);
+      expect(deleted).toBe(204);
+      expect(res.statusCode).toBe(404);
+      expect(await findRun(t.ctx.db, 'default', id)).toBeUndefined();
+      expect(await listSteps(t.ctx.db, 'default', id)).toEqual([]);
+    }
+  });
+
+  it('leaves every run deleted when PATCHes race their DELETEs', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `race-many-${i}`);
+    for (const id of ids) await t.request('POST', '/api/v1/runs', { id, agent_id: 'racer' });
+    const answers = await Promise.all(
+      ids.map(async (id) => {
+        const [patched, deleted] = await Promise.all([
+          t.request('PATCH', `/api/v1/runs/${id}`, { metadata: { n: 1 } }),
+          t.request('DELETE', `/api/v1/runs/${id}`),
+        ]);
+        return [patched.statusCode, deleted.statusCode];
+      }),
+    );
+    for (const [patched, deleted] of answers) {
+      expect([200, 404]).toContain(patched);
+      expect(deleted).toBe(204);
+    }
+    for (const id of ids) expect(await findRun(t.ctx.db, 'default', id)).toBeUndefined();
   });
 
   it('applies /ingest rules to the REST routes, naming the body field and writing nothing', async () => {

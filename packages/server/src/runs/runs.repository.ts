@@ -29,21 +29,6 @@ export async function listSteps(db: Db, projectId: string, runId: string): Promi
   );
 }
 
-export async function findStep(
-  db: Db,
-  projectId: string,
-  runId: string,
-  id: string,
-): Promise<StepRow | undefined> {
-  return db.kysely
-    .selectFrom('steps')
-    .selectAll()
-    .where('project_id', '=', projectId)
-    .where('run_id', '=', runId)
-    .where('id', '=', id)
-    .executeTakeFirst();
-}
-
 /** What `GET /runs` and `GET /agents/:id/runs` filter on; absent fields do not filter. */
 export interface RunFilter {
   agentIds?: readonly string[];
