@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Run } from '@runlog/core';
+import { sweepOnce } from '../src/control/sweeper.js';
+import { findRun } from '../src/runs/runs.repository.js';
+import { createTestApp, describeEachDb, json, type TestApp } from './harness.js';
+
+const P = 'default';
+let n = 0;
+const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
+
+interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+describeEachDb('the run queue through the HTTP API', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // background off: the sweeper runs only when a test calls sweepOnce
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const enqueue = (agent: string, body: Record<string, unknown> = {}) =>
+    t.request('POST', `/api/v1/agents/${agent}/runs`, body);
+  const claim = (agent: string, extra: Record<string, unknown> = {}) =>
+    t.request('POST', '/api/v1/workers/claim', { agents: [agent], ...extra });
+  const getRun = async (id: string) => json<Run>(await t.request('GET', `/api/v1/runs/${id}`));
+  const runsOf = async (agent: string) =>
+    json<{ runs: Run[]; total: number }>(await t.request('GET', `/api/v1/runs?agent_id=${agent}`));
+  const setTimeoutMs = async (agent: string, timeout_ms: number) =>
+    expect((await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms })).statusCode).toBe(
+      200,
+    );
+
+  it('answers a repeated enqueue with the same id with the same run, stored once', async () => {
+    const agent = uniq('idempotent');
+    const id = uniq('run');
+    const first = await enqueue(agent, { id, input: { n: 1 } });
+    expect(first.statusCode).toBe(202);
+    const again = await enqueue(agent, { id, input: { n: 1 } });
+    expect(again.statusCode).toBe(202);
+    expect(json<Run>(again)).toEqual(json<Run>(first));
+    const stored = await runsOf(agent);
+    expect(stored.total).toBe(1);
+    expect(stored.runs.map((r) => r.id)).toEqual([id]);
+  });
+
+  it('refuses with 409 an enqueue whose id belongs to another agent, writing nothing', async () => {
+    const agent = uniq('owner');
+    const other = uniq('intruder');
+    const id = uniq('run');
+    const first = json<Run>(await enqueue(agent, { id, input: { n: 1 } }));
+    const res = await enqueue(other, { id, input: { n: 2 } });
+    expect(res.statusCode).toBe(409);
+    expect(json<ErrorBody>(res).error).toMatchObject({
+      code: 'conflict',
+      message: `run ${id} already exists for agent ${agent}`,
+    });
+    expect(await getRun(id)).toEqual(first);
+    expect((await runsOf(other)).total).toBe(0);
+    // agents are created on first use: a refused enqueue must not create one
+    expect((await t.request('GET', `/api/v1/agents/${other}`)).statusCode).toBe(404);
+  });
+
+  it('ends a queued run that nobody claims as timed_out once its agent timeout_ms passes', async () => {
+    const agent = uniq('unclaimed');
+    await setTimeoutMs(agent, 1000);
+    const queued = json<Run>(await enqueue(agent));
+    await sweepOnce(t.ctx);
+    expect((await getRun(queued.id)).status).toBe('queued');
+    await sweepOnce(t.ctx, Date.now() + 2000);
+    const run = await getRun(queued.id);
+    expect(run.status).toBe('timed_out');
+    expect(run.error).toMatchObject({
+      type: 'Timeout',
+      message: 'timed out after timeout_ms (1000 ms) while still queued: no worker claimed it',
+    });
+    expect(run.ended_at).not.toBeNull();
+    expect(run.started_at).toBeNull();
+    expect(run.duration_ms).toBeNull();
+    expect((await claim(agent)).statusCode).toBe(204);
+  });
+
+  it('ends a run cancelled, not queued again, when its worker releases it after a Stop', async () => {
+    const agent = uniq('stopped-then-released');
+    const queued = json<Run>(await enqueue(agent));
+    expect((await claim(agent, { worker_id: 'w-release' })).statusCode).toBe(200);
+    const stopped = await t.request('POST', `/api/v1/runs/${queued.id}/cancel`);
+    expect(json<Run>(stopped)).toMatchObject({ status: 'running' });
+    expect(json<Run>(stopped).cancel_requested_at).not.toBeNull();
+    const released = await t.request('POST', `/api/v1/runs/${queued.id}/release`, {
+      worker_id: 'w-release',
+    });
+    expect(released.statusCode).toBe(200);
+    const run = await getRun(queued.id);
+    expect(run).toMatchObject({
+      status: 'cancelled',
+      lease_expires_at: null,
+      error: { type: 'Cancelled', message: 'stopped while its worker shut down' },
+    });
+    expect(run.ended_at).not.toBeNull();
+    expect(run.duration_ms).toBe(Date.parse(run.ended_at!) - Date.parse(run.started_at!));
+    expect(json<Run>(released)).toEqual(run);
+    expect((await claim(agent)).statusCode).toBe(204);
+  });
+
+  it('counts the deadline of a claimed run from the claim, not from the enqueue', async () => {
+    const agent = uniq('deadline');
+    await setTimeoutMs(agent, 60_000);
+    const queued = json<Run>(await enqueue(agent));
+    // as if the run had waited 50 s in the queue: its queued deadline is 10 s away
+    const queuedAt = Date.parse(queued.queued_at!) - 50_000;
+    await t.ctx.db.kysely
+      .updateTable('runs')
+      .set({ queued_at: queuedAt, deadline_at: queuedAt + 60_000 })
+      .where('project_id', '=', P)
+      .where('id', '=', queued.id)
+      .execute();
+    const claimed = json<Run>(await claim(agent, { lease_ms: 3_600_000 }));
+    expect(claimed.id).toBe(queued.id);
+    const startedAt = Date.parse(claimed.started_at!);
+    expect((await findRun(t.ctx.db, P, queued.id))?.deadline_at).toBe(startedAt + 60_000);
+    await sweepOnce(t.ctx, startedAt + 30_000);
+    expect((await getRun(queued.id)).status).toBe('running');
+    await sweepOnce(t.ctx, startedAt + 61_000);
+    const run = await getRun(queued.id);
+    expect(run.status).toBe('timed_out');
+    expect(run.error?.message).toBe('timed out after timeout_ms (60000 ms) without finishing');
+  });
+});
