@@ -1,14 +1,42 @@
 import type { AppContext } from '../context.js';
-import { startSweeper } from './sweeper.js';
-import { startScheduler } from './scheduler.js';
+import { sweepOnce } from './sweeper.js';
+import { scheduleOnce } from './scheduler.js';
 import { startRetention } from '../retention/retention.js';
 
 /**
+ * Runs `job` every `intervalMs` until the context closes. A tick is skipped while the last
+ * run still goes (never two at once), a failed run (the database briefly away) is retried by
+ * the next tick, the timer never keeps the process alive, and closing waits for the run in
+ * progress.
+ * @example repeatEvery(ctx, ctx.config.sweepIntervalMs, () => sweepOnce(ctx))
+ */
+export function repeatEvery(
+  ctx: AppContext,
+  intervalMs: number,
+  job: () => Promise<unknown>,
+): void {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = job()
+      .catch(() => {
+        // retried by the next tick
+      })
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  timer.unref();
+  ctx.onClose.push(async () => {
+    clearInterval(timer);
+    await running;
+  });
+}
+
+/**
  * Starts the control plane's background jobs: the sweeper (lapsed leases, timeouts, forced
- * cancels), the scheduler and retention. Each registers its own stop in `ctx.onClose`.
+ * cancels), the scheduler and retention. Each stops when the context closes.
  */
 export function startBackground(ctx: AppContext): void {
-  startSweeper(ctx);
-  startScheduler(ctx);
+  repeatEvery(ctx, ctx.config.sweepIntervalMs, () => sweepOnce(ctx));
+  repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => scheduleOnce(ctx));
   startRetention(ctx);
 }

@@ -29,15 +29,71 @@ const agentTimeout = prepared((db, $) =>
     .where('id', '=', $(1)),
 );
 
-/** When a run of this agent runs out of time, counted from `from`; null without a timeout. */
-async function agentDeadline(
+/** The agent's `timeout_ms`, read in the caller's transaction; null without one. */
+async function agentTimeoutMs(
   uow: UnitOfWork,
   projectId: string,
   agentId: string,
-  from: number,
 ): Promise<number | null> {
   const [agent] = await agentTimeout(uow.db, uow.trx, projectId, agentId);
-  return agent?.timeout_ms ? from + agent.timeout_ms : null;
+  return agent?.timeout_ms ?? null;
+}
+
+/**
+ * A new `queued` run row of `agentId`, waiting since `at.now`. With the agent's timeout it
+ * gets a deadline counted from now, so a run nobody claims still ends (`timed_out`).
+ * @example
+ * queuedRunRow('default', 'bug-triager', newId(), { trigger: 'api' },
+ *   { now: Date.now(), timeoutMs: null, maxFieldBytes: 1 << 20 })
+ */
+export function queuedRunRow(
+  projectId: string,
+  agentId: string,
+  id: string,
+  opts: EnqueueOptions,
+  at: { now: number; timeoutMs: number | null; maxFieldBytes: number },
+): RunRow {
+  return {
+    ...newRunRow(projectId, id, at.now),
+    agent_id: agentId,
+    status: 'queued',
+    trigger: opts.trigger ?? 'api',
+    source: opts.source ?? null,
+    triggered_by: opts.triggered_by ?? null,
+    user_id: opts.user_id ?? null,
+    thread_id: opts.thread_id ?? null,
+    retry_of: opts.retry_of ?? null,
+    parent_run_id: opts.parent_run_id ?? null,
+    attempt: opts.attempt ?? 1,
+    input: opts.input === undefined ? null : encodeJson(opts.input, at.maxFieldBytes),
+    tags: JSON.stringify(opts.tags ?? []),
+    metadata: JSON.stringify(opts.metadata ?? {}),
+    queued_at: at.now,
+    sort_at: at.now,
+    deadline_at: at.timeoutMs ? at.now + at.timeoutMs : null,
+  };
+}
+
+/** Why the control plane ends a run its agent did not end: Stop, a timeout, a lapsed lease. */
+export interface RunEnding {
+  status: 'cancelled' | 'timed_out';
+  error: { message: string; type: string };
+}
+
+/**
+ * `run` ended at `at` by the control plane: final status, the error saying why, duration, no
+ * lease. Stored with `uow.putRun`, which moves the stats rollups from the row's old status.
+ */
+export function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
+  return {
+    ...run,
+    status: ending.status,
+    error: JSON.stringify(ending.error),
+    ended_at: at,
+    duration_ms: run.started_at !== null ? Math.max(0, at - run.started_at) : null,
+    lease_expires_at: null,
+    updated_at: at,
+  };
 }
 
 /**
@@ -61,26 +117,12 @@ export async function enqueueRun(
       return { run: toRun(existing), created: false };
     }
     // read in the transaction: outside one, each statement is a read transaction of its own
-    const deadline = await agentDeadline(uow, projectId, agentId, now);
-    const row: RunRow = {
-      ...newRunRow(projectId, id, now),
-      agent_id: agentId,
-      status: 'queued',
-      trigger: opts.trigger ?? 'api',
-      source: opts.source ?? null,
-      triggered_by: opts.triggered_by ?? null,
-      user_id: opts.user_id ?? null,
-      thread_id: opts.thread_id ?? null,
-      retry_of: opts.retry_of ?? null,
-      parent_run_id: opts.parent_run_id ?? null,
-      attempt: opts.attempt ?? 1,
-      input: opts.input === undefined ? null : encodeJson(opts.input, env.maxFieldBytes),
-      tags: JSON.stringify(opts.tags ?? []),
-      metadata: JSON.stringify(opts.metadata ?? {}),
-      queued_at: now,
-      sort_at: now,
-      deadline_at: deadline,
-    };
+    const timeoutMs = await agentTimeoutMs(uow, projectId, agentId);
+    const row = queuedRunRow(projectId, agentId, id, opts, {
+      now,
+      timeoutMs,
+      maxFieldBytes: env.maxFieldBytes,
+    });
     uow.putRun(row);
     return { run: toRun(row), created: true };
   });
@@ -101,16 +143,14 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
       throw new AppError('conflict', `run ${runId} already ended ${status}`);
     let next: RunRow;
     if (status === 'queued') {
-      next = {
-        ...run,
-        status: 'cancelled',
-        cancel_requested_at: env.now,
-        ended_at: env.now,
-        duration_ms: run.started_at !== null ? env.now - run.started_at : null,
-        lease_expires_at: null,
-        error: JSON.stringify({ message: 'cancelled before it started', type: 'Cancelled' }),
-        updated_at: env.now,
-      };
+      next = endedRun(
+        { ...run, cancel_requested_at: env.now },
+        {
+          status: 'cancelled',
+          error: { message: 'cancelled before it started', type: 'Cancelled' },
+        },
+        env.now,
+      );
     } else if (run.cancel_requested_at === null) {
       next = { ...run, cancel_requested_at: env.now, updated_at: env.now };
     } else {

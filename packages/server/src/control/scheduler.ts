@@ -1,7 +1,6 @@
 import { newId, toIso } from '@runlog/core';
 import type { AppContext } from '../context.js';
-import type { RunRow } from '../db/schema.js';
-import { newRunRow } from '../ingest/apply.js';
+import { queuedRunRow } from './control.service.js';
 import { nextSlot } from './schedule.js';
 
 /**
@@ -61,39 +60,18 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
         .execute();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false; // another instance took it
       await uow.loadRuns(agent.project_id, [runId]);
-      const row: RunRow = {
-        ...newRunRow(agent.project_id, runId, env.now),
-        agent_id: agent.id,
-        status: 'queued',
-        trigger: 'schedule',
-        source: 'schedule',
-        metadata: JSON.stringify({ schedule_slot: toIso(slot) }),
-        queued_at: env.now,
-        sort_at: env.now,
-        deadline_at: agent.timeout_ms ? env.now + agent.timeout_ms : null,
-      };
-      uow.putRun(row);
+      uow.putRun(
+        queuedRunRow(
+          agent.project_id,
+          agent.id,
+          runId,
+          { trigger: 'schedule', source: 'schedule', metadata: { schedule_slot: toIso(slot) } },
+          { now: env.now, timeoutMs: agent.timeout_ms, maxFieldBytes: env.maxFieldBytes },
+        ),
+      );
       return true;
     });
     if (created) queued++;
   }
   return queued;
-}
-
-/** Enqueues `schedule` runs for agents with a cron schedule, once per slot. */
-export function startScheduler(ctx: AppContext): void {
-  let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = scheduleOnce(ctx)
-      .catch(() => {
-        // retried by the next tick
-      })
-      .finally(() => (running = undefined));
-  }, ctx.config.schedulerIntervalMs);
-  timer.unref();
-  ctx.onClose.push(async () => {
-    clearInterval(timer);
-    await running;
-  });
 }

@@ -2,14 +2,17 @@ import { toIso } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
 import type { RunRow } from '../db/schema.js';
+import { endedRun, type RunEnding } from './control.service.js';
 
 /** Most runs ended per sweep and kind; the next sweep takes the rest. */
 const BATCH = 500;
 
-type Verdict = { status: 'timed_out' | 'cancelled'; error: { message: string; type: string } };
-
 /** Why a run must end now, or `undefined` while it may go on. */
-export function sweepVerdict(run: RunRow, now: number, cancelGraceMs: number): Verdict | undefined {
+export function sweepVerdict(
+  run: RunRow,
+  now: number,
+  cancelGraceMs: number,
+): RunEnding | undefined {
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
   if (run.deadline_at !== null && run.deadline_at < now) {
@@ -100,37 +103,11 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
         const verdict = run && sweepVerdict(run, at, grace);
         if (!run || !verdict) continue;
-        uow.putRun({
-          ...run,
-          status: verdict.status,
-          error: JSON.stringify(verdict.error),
-          ended_at: at,
-          duration_ms: run.started_at !== null ? Math.max(0, at - run.started_at) : null,
-          lease_expires_at: null,
-          updated_at: at,
-        });
+        uow.putRun(endedRun(run, verdict, at));
         n++;
       }
       return n;
     });
   }
   return ended;
-}
-
-/** Sweeps every `sweepIntervalMs` until the context closes. */
-export function startSweeper(ctx: AppContext): void {
-  let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepOnce(ctx)
-      .catch(() => {
-        // a failed sweep (database briefly away) is retried by the next tick
-      })
-      .finally(() => (running = undefined));
-  }, ctx.config.sweepIntervalMs);
-  timer.unref();
-  ctx.onClose.push(async () => {
-    clearInterval(timer);
-    await running;
-  });
 }

@@ -6,6 +6,7 @@ import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
+import { endedRun } from './control.service.js';
 
 /** How long a claimed run stays its worker's without a heartbeat, unless the worker says. */
 export const DEFAULT_CLAIM_LEASE_MS = 30_000;
@@ -201,18 +202,14 @@ export async function releaseRun(
       throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
     const next: RunRow =
       run.cancel_requested_at !== null
-        ? {
-            ...run,
-            status: 'cancelled',
-            ended_at: env.now,
-            duration_ms: run.started_at !== null ? env.now - run.started_at : null,
-            lease_expires_at: null,
-            error: JSON.stringify({
-              message: 'stopped while its worker shut down',
-              type: 'Cancelled',
-            }),
-            updated_at: env.now,
-          }
+        ? endedRun(
+            run,
+            {
+              status: 'cancelled',
+              error: { message: 'stopped while its worker shut down', type: 'Cancelled' },
+            },
+            env.now,
+          )
         : {
             ...run,
             status: 'queued',
