@@ -1,31 +1,21 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server.js';
-import type { ServerConfigInput } from '../src/config.js';
-import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, type TestDatabase } from './harness.js';
+import { describeEachDb, startTestServer } from './harness.js';
 import { waitFor } from './control-helpers.js';
 
 describeEachDb('schedules with two server instances on one database', (dialect) => {
-  let db: TestDatabase;
+  /** The first one owns the database: it closes last and drops it. */
   const servers: RunningServer[] = [];
 
   beforeAll(async () => {
-    db = freshDatabase(dialect);
-    const config: ServerConfigInput = {
-      db: db.url,
-      port: 0,
-      host: '127.0.0.1',
-      retentionDays: 30,
-      adminKey: TEST_ADMIN_KEY,
-      logLevel: 'silent',
-      schedulerIntervalMs: 50,
-    };
-    // SQLite is one process's file; the multi-instance case is PostgreSQL's
-    servers.push(await startServer(config));
-    if (dialect === 'postgres') servers.push(await startServer(config));
+    const first = await startTestServer(dialect, { schedulerIntervalMs: 50 });
+    servers.push(first);
+    // SQLite is one process's file; the multi-instance case is PostgreSQL's. The same
+    // configuration, so the same database.
+    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
   });
   afterAll(async () => {
-    for (const s of servers) await s.close();
-    await db.drop();
+    for (const s of servers.reverse()) await s.close();
   });
 
   it('queues exactly one schedule run per slot', async () => {

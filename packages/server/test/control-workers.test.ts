@@ -2,15 +2,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Run } from '@runlog/core';
 import { Runlog, type RunlogOptions } from '@runlog/sdk';
 import { startServer, type RunningServer } from '../src/server.js';
-import type { ServerConfigInput } from '../src/config.js';
-import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, type TestDatabase } from './harness.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY } from './harness.js';
 import { spawnFixture, waitFor } from './control-helpers.js';
 
 let n = 0;
 const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
 
 describeEachDb('workers executing queued runs', (dialect) => {
-  let db: TestDatabase;
   let server: RunningServer;
   /** A second instance on the same database (PostgreSQL only). */
   let second: RunningServer | undefined;
@@ -34,25 +32,14 @@ describeEachDb('workers executing queued runs', (dialect) => {
     });
 
   beforeAll(async () => {
-    db = freshDatabase(dialect);
-    const config: ServerConfigInput = {
-      db: db.url,
-      port: 0,
-      host: '127.0.0.1',
-      retentionDays: 30,
-      adminKey: TEST_ADMIN_KEY,
-      logLevel: 'silent',
-      sweepIntervalMs: 100,
-      cancelGraceMs: 1000,
-    };
-    server = await startServer(config);
-    if (dialect === 'postgres') second = await startServer(config);
+    server = await startTestServer(dialect, { sweepIntervalMs: 100, cancelGraceMs: 1000 });
+    // the same configuration, so the same database
+    if (dialect === 'postgres') second = await startServer(server.ctx.config);
   });
   afterAll(async () => {
     for (const c of clients) await c.shutdown(1000);
     await second?.close();
     await server.close();
-    await db.drop();
   });
 
   it('ends the run of a worker process killed with SIGKILL as timed_out once its lease lapses', async () => {
