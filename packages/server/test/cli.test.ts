@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
 import { describeEachDb, startTestServer } from './harness.js';
-import { sampleEvents } from './cli-fixtures.js';
+import { T0, sampleEvents } from './cli-fixtures.js';
 
 interface Captured {
   io: CliIo;
@@ -126,6 +126,41 @@ describeEachDb('runlog CLI', (dialect) => {
       steps: { id: string }[];
     };
     expect(json.steps.map((s) => s.id)).toEqual(['c-run-1-s1', 'c-run-1-s2']);
+  });
+
+  it('shows sibling steps in start order, as the dashboard does, not in arrival (seq) order', async () => {
+    const step = (id: string, name: string, started: number, parent?: string) => ({
+      type: 'step.end',
+      step: {
+        id,
+        run_id: 'c-order',
+        type: 'tool',
+        name,
+        started_at: T0 + started,
+        ended_at: T0 + started + 5,
+        status: 'succeeded',
+        ...(parent ? { parent_step_id: parent } : {}),
+      },
+    });
+    // arrival order gives seq: the late step is recorded before the early one
+    await ingest([
+      { type: 'run.start', run: { id: 'c-order', agent_id: 'writer', started_at: T0 } },
+      step('o-root', 'root', 0),
+      step('o-late', 'late', 500, 'o-root'),
+      step('o-early', 'early', 100, 'o-root'),
+    ]);
+    try {
+      const res = await cli(['runs', 'show', 'c-order']);
+      expect(res.code).toBe(0);
+      const names = res.stdout.match(/^ {2}(?:[├└]─ )?tool \w+/gm);
+      expect(names).toEqual(['  tool root', '  ├─ tool early', '  └─ tool late']);
+    } finally {
+      // the other tests count the sample runs
+      await fetch(`${server.url}/api/v1/runs/c-order`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+    }
   });
 
   it('lists agents and reports stats and daily metrics', async () => {

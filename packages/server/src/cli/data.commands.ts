@@ -444,32 +444,58 @@ export function showRun(run: RunWithSteps, p: Palette): string {
   return lines.join('\n') + '\n' + body.replace(/^/gm, '  ').replace(/ +$/, '');
 }
 
-/** Steps in tree order (children after their parent, by seq), with box-drawing prefixes. */
-export function stepTree(steps: Step[]): { step: Step; prefix: string }[] {
+/**
+ * Sibling order of the dashboard's step tree (`orderStepTree` in packages/web): by start
+ * time, a step without one last, then by seq; a stable sort keeps the API's order past that.
+ */
+function byStart(a: Step, b: Step): number {
+  const ta = a.started_at ? Date.parse(a.started_at) : Infinity;
+  const tb = b.started_at ? Date.parse(b.started_at) : Infinity;
+  // two unknown starts give NaN, which falls through to seq like a tie
+  return ta - tb || a.seq - b.seq;
+}
+
+interface PendingStep {
+  step: Step;
+  /** Box-drawing of the ancestors below the top level, `null` for a top-level step. */
+  indent: string | null;
+  last: boolean;
+}
+
+/**
+ * Steps in tree order (each parent followed by its children, siblings as the dashboard
+ * orders them), with box-drawing prefixes. A step whose parent is unknown, or itself, sits at
+ * the top level; steps reachable only through a parent cycle come last, at the top level.
+ */
+export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }[] {
   const ids = new Set(steps.map((s) => s.id));
   const children = new Map<string | null, Step[]>();
   for (const s of steps) {
-    const parent = s.parent_step_id && ids.has(s.parent_step_id) ? s.parent_step_id : null;
+    const parent =
+      s.parent_step_id && ids.has(s.parent_step_id) && s.parent_step_id !== s.id
+        ? s.parent_step_id
+        : null;
     const list = children.get(parent) ?? [];
     list.push(s);
     children.set(parent, list);
   }
-  for (const list of children.values())
-    list.sort((a, b) => a.seq - b.seq || (a.id < b.id ? -1 : 1));
+  // an explicit stack, not recursion: deeply nested steps must not overflow the call stack
+  const stack: PendingStep[] = [];
+  const pushChildren = (parent: string | null, indent: string | null) => {
+    const kids = (children.get(parent) ?? []).sort(byStart);
+    for (let k = kids.length - 1; k >= 0; k--)
+      stack.push({ step: kids[k]!, indent, last: k === kids.length - 1 });
+  };
   const out: { step: Step; prefix: string }[] = [];
   const seen = new Set<string>();
-  const walk = (parent: string | null, indent: string) => {
-    const list = children.get(parent) ?? [];
-    list.forEach((s, i) => {
-      if (seen.has(s.id)) return;
-      seen.add(s.id);
-      const last = i === list.length - 1;
-      out.push({ step: s, prefix: parent === null ? '' : `${indent}${last ? '└─ ' : '├─ '}` });
-      walk(s.id, parent === null ? '' : `${indent}${last ? '   ' : '│  '}`);
-    });
-  };
-  walk(null, '');
-  // steps whose parents form a loop are never reached from a root: list them at the top level
+  pushChildren(null, null);
+  while (stack.length > 0) {
+    const { step, indent, last } = stack.pop()!;
+    if (seen.has(step.id)) continue;
+    seen.add(step.id);
+    out.push({ step, prefix: indent === null ? '' : `${indent}${last ? '└─ ' : '├─ '}` });
+    pushChildren(step.id, indent === null ? '' : `${indent}${last ? '   ' : '│  '}`);
+  }
   for (const s of steps) if (!seen.has(s.id)) out.push({ step: s, prefix: '' });
   return out;
 }

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { Step } from '@runlog/core';
+import { stepTree } from './data.commands.js';
+
+const T0 = Date.parse('2026-02-01T08:00:00.000Z');
+
+/** A step with only what the tree reads set; `started` is ms after T0, null for unknown. */
+function step(id: string, seq: number, started: number | null, parent: string | null = null): Step {
+  return {
+    id,
+    run_id: 'r',
+    parent_step_id: parent,
+    seq,
+    type: 'tool',
+    name: id,
+    status: 'succeeded',
+    started_at: started === null ? null : new Date(T0 + started).toISOString(),
+    ended_at: null,
+    duration_ms: null,
+    input: null,
+    output: null,
+    error: null,
+    model: null,
+    provider: null,
+    input_tokens: null,
+    output_tokens: null,
+    cached_input_tokens: null,
+    reasoning_tokens: null,
+    cost_usd: null,
+    metadata: {},
+  };
+}
+
+const drawn = (steps: Step[]) => stepTree(steps).map(({ step, prefix }) => `${prefix}${step.id}`);
+
+describe('runs show step tree', () => {
+  it('orders siblings by start time, unknown starts last, then by seq, then as listed', () => {
+    const steps = [
+      step('root', 1, 0),
+      step('late', 2, 500, 'root'),
+      step('no-start-seq-9', 9, null, 'root'),
+      step('early', 3, 100, 'root'),
+      step('no-start-seq-4', 4, null, 'root'),
+      step('tie-seq-7', 7, 300, 'root'),
+      step('tie-seq-6', 6, 300, 'root'),
+      step('same-a', 8, 400, 'root'),
+      step('same-b', 8, 400, 'root'),
+      step('top-second', 10, 50),
+    ];
+    expect(drawn(steps)).toEqual([
+      'root',
+      '├─ early',
+      '├─ tie-seq-6',
+      '├─ tie-seq-7',
+      '├─ same-a',
+      '├─ same-b',
+      '├─ late',
+      '├─ no-start-seq-4',
+      '└─ no-start-seq-9',
+      'top-second',
+    ]);
+  });
+
+  it('draws grandchildren under the last and the other children', () => {
+    const steps = [
+      step('a', 1, 0),
+      step('a2', 2, 20, 'a'),
+      step('a1', 3, 10, 'a'),
+      step('a1x', 4, 11, 'a1'),
+      step('a2x', 5, 21, 'a2'),
+    ];
+    expect(drawn(steps)).toEqual(['a', '├─ a1', '│  └─ a1x', '└─ a2', '   └─ a2x']);
+  });
+
+  it('puts a step that is its own parent at the top level in start order, and a cycle last', () => {
+    const steps = [
+      step('loop-1', 1, 0, 'loop-2'),
+      step('loop-2', 2, 5, 'loop-1'),
+      step('self', 3, 30, 'self'),
+      step('top', 4, 20),
+    ];
+    expect(drawn(steps)).toEqual(['top', 'self', 'loop-1', 'loop-2']);
+  });
+
+  it('walks a chain of 50,000 nested steps without running out of stack', () => {
+    const depth = 50_000;
+    const steps = Array.from({ length: depth }, (_, i) =>
+      step(`s${i}`, i + 1, i, i === 0 ? null : `s${i - 1}`),
+    );
+    const tree = stepTree(steps);
+    expect(tree.map((t) => t.step.id)).toEqual(steps.map((s) => s.id));
+    expect(tree[depth - 1]!.prefix).toHaveLength(3 * (depth - 1));
+  });
+});
