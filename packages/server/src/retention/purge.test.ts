@@ -12,6 +12,38 @@ async function runIds(t: TestApp): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/** Ingests finished runs of agent `writer`, each with an LLM step and a tool step. */
+async function ingestRuns(t: TestApp, runs: { id: string; endedAt: number }[]): Promise<void> {
+  const events = runs.flatMap(({ id, endedAt }) => [
+    { type: 'run.start', run: { id, agent_id: 'writer', started_at: endedAt - 5000 } },
+    {
+      type: 'step.end',
+      step: {
+        id: `${id}-llm`,
+        run_id: id,
+        type: 'llm',
+        input_tokens: 100,
+        started_at: endedAt - 4000,
+        ended_at: endedAt - 3000,
+      },
+    },
+    {
+      type: 'step.end',
+      step: {
+        id: `${id}-tool`,
+        run_id: id,
+        type: 'tool',
+        cost_usd: 0.002,
+        started_at: endedAt - 2000,
+        ended_at: endedAt - 1000,
+      },
+    },
+    { type: 'run.end', run: { id, status: 'succeeded', ended_at: endedAt } },
+  ]);
+  const res = await t.request('POST', '/api/v1/ingest', { events });
+  expect(res.statusCode).toBe(200);
+}
+
 describeEachDb('retention', (dialect) => {
   let t: TestApp;
   beforeEach(async () => {
@@ -99,30 +131,73 @@ describeEachDb('retention', (dialect) => {
     expect(metrics.body).toMatch(/^runlog_retention_deleted_steps_total 20$/m);
   });
 
-  it('loses no recent run when it deletes while ingestion goes on', async () => {
-    const recent = Array.from({ length: 40 }, (_, i) => `live-${i}`);
-    const ingest = (async () => {
-      for (const id of recent) {
-        const res = await t.request('POST', '/api/v1/ingest', {
-          events: [
-            { type: 'run.start', run: { id, agent_id: 'writer' } },
-            { type: 'step.end', step: { id: `${id}-s`, run_id: id, type: 'tool' } },
-            { type: 'run.end', run: { id, status: 'succeeded' } },
-          ],
-        });
-        expect(res.statusCode).toBe(200);
-      }
-    })();
-    const purge = purgeEndedBefore(t.ctx.db, { before: Date.now() - DAY_MS, batchSize: 1 });
-    const [, purged] = await Promise.all([ingest, purge]);
-    expect(purged.runs).toBe(10);
-    const ids = await runIds(t);
-    for (const id of recent) expect(ids).toContain(id);
+  it('deletes every expired run and loses no recent one while ingestion goes on', async () => {
+    const cutoff = Date.now() - DAY_MS;
+    // expired: the 10 seeded finished runs and 20 more, the last ending 1 ms before the cutoff
+    const old = Array.from({ length: 20 }, (_, i) => ({ id: `old-${i}`, endedAt: cutoff - 1 - i }));
+    await ingestRuns(t, old);
+    // kept: ended at the cutoff or after it (some started before it), all ingested mid-purge
+    const chunks = Array.from({ length: 8 }, (_, c) =>
+      Array.from({ length: 3 }, (_, i) => {
+        const n = c * 3 + i;
+        return { id: `recent-${n}`, endedAt: cutoff + n * 1000 };
+      }),
+    );
+    const recent = chunks.flat();
+    const ingests: Promise<void>[] = [];
+    const purged = await purgeEndedBefore(t.ctx.db, {
+      before: cutoff,
+      batchSize: 2,
+      // each ingest overlaps the purge's next batch (15 batches of 2: every chunk gets one)
+      pause: async () => {
+        const chunk = chunks[ingests.length];
+        if (chunk) ingests.push(ingestRuns(t, chunk));
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+    });
+    await Promise.all(ingests);
+    expect(ingests).toHaveLength(chunks.length);
+
+    expect(purged).toMatchObject({ runs: 10 + old.length, steps: 20 + 2 * old.length });
+    const expired = await t.ctx.db.kysely
+      .selectFrom('runs')
+      .select('id')
+      .where('ended_at', '<', cutoff)
+      .execute();
+    expect(expired).toEqual([]);
+    const kept = await t.ctx.db.kysely
+      .selectFrom('runs')
+      .select(['id', 'status', 'ended_at', 'step_count', 'input_tokens', 'cost_nanos'])
+      .where('id', 'like', 'recent-%')
+      .orderBy('ended_at')
+      .execute();
+    expect(kept).toEqual(
+      recent.map((r) => ({
+        id: r.id,
+        status: 'succeeded',
+        ended_at: r.endedAt,
+        step_count: 2,
+        input_tokens: 100,
+        cost_nanos: 2_000_000,
+      })),
+    );
     const steps = await t.ctx.db.kysely
       .selectFrom('steps')
-      .select('id')
-      .where('run_id', 'like', 'live-%')
+      .select('run_id')
+      .where('run_id', 'like', 'recent-%')
       .execute();
-    expect(steps).toHaveLength(40);
+    expect(steps).toHaveLength(2 * recent.length);
+    // the stats rollups are those of the runs that remain, built from scratch
+    const { db, database } = await emptyDb(dialect);
+    try {
+      await importRuns(db, Readable.from([await exportText(t.ctx.db)]));
+      const rebuilt = await tableRows(db);
+      const now = await tableRows(t.ctx.db);
+      expect(now.rollups).toEqual(rebuilt.rollups);
+      expect(now.histogram).toEqual(rebuilt.histogram);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
   });
 });
