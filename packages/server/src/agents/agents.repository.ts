@@ -29,7 +29,8 @@ export type AgentWithLatest = AgentRow & {
 };
 
 /** The columns `last_error` needs of a failed run (not its payloads). */
-export type ErrorRunRow = Pick<RunRow, 'id' | 'status' | 'error' | 'ended_at' | 'sort_at'>;
+export const ERROR_RUN_COLUMNS = ['id', 'status', 'error', 'ended_at', 'sort_at'] as const;
+export type ErrorRunRow = Pick<RunRow, (typeof ERROR_RUN_COLUMNS)[number]>;
 
 export async function findAgent(
   db: Db,
@@ -76,26 +77,6 @@ export async function listAgentsWithLatest(
     .where('agents.project_id', '=', projectId);
   if (agentId !== undefined) query = query.where('agents.id', '=', agentId);
   return query.orderBy('agents.id').execute();
-}
-
-export async function findErrorRuns(
-  db: Db,
-  projectId: string,
-  ids: readonly string[],
-): Promise<ErrorRunRow[]> {
-  const unique = [...new Set(ids)];
-  const rows: ErrorRunRow[] = [];
-  for (let i = 0; i < unique.length; i += 500) {
-    rows.push(
-      ...(await db.kysely
-        .selectFrom('runs')
-        .select(['id', 'status', 'error', 'ended_at', 'sort_at'])
-        .where('project_id', '=', projectId)
-        .where('id', 'in', unique.slice(i, i + 500))
-        .execute()),
-    );
-  }
-  return rows;
 }
 
 /** Runs per agent and status whose hour (of `sort_at`) is at or after `sinceHour`, from the rollups. */

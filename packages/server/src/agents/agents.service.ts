@@ -21,16 +21,12 @@ import {
   countsByAgentSince,
   deleteAgentRow,
   findAgent,
-  findErrorRuns,
   listAgentsWithLatest,
   newAgentRow,
   saveAgent,
+  ERROR_RUN_COLUMNS,
   type ErrorRunRow,
 } from './agents.repository.js';
-
-function invalid(field: string, message: string): AppError {
-  return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
-}
 
 /**
  * Checks a schedule and gives its next slot strictly after `after` (the scheduler's own
@@ -42,13 +38,13 @@ export function checkedNextSlot(schedule: Schedule, after: number): number | nul
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
   } catch {
-    throw invalid('body.schedule.timezone', `unknown time zone ${schedule.timezone}`);
+    throw AppError.invalid('body.schedule.timezone', `unknown time zone ${schedule.timezone}`);
   }
   try {
     return nextSlot(schedule.cron, schedule.timezone, after);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw invalid('body.schedule.cron', `not a valid cron expression (${reason})`);
+    throw AppError.invalid('body.schedule.cron', `not a valid cron expression (${reason})`);
   }
 }
 
@@ -115,7 +111,7 @@ export async function listAgentSummaries(
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
   const [latestRows, errorRows, counts] = await Promise.all([
     findRuns(db, projectId, latestIds),
-    findErrorRuns(db, projectId, errorIds),
+    findRuns(db, projectId, errorIds, ERROR_RUN_COLUMNS),
     countsByAgentSince(db, projectId, hourOf(now - DAY_MS), agentId),
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));

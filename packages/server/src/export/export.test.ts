@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestApp, describeEachDb, dialects, type TestApp } from '../../test/harness.js';
 import { T0, emptyDb, exportText, seed, tableRows } from '../../test/cli-fixtures.js';
+import { countExport, type ExportOptions } from './export.js';
 import { importRuns } from './import.js';
 
 describeEachDb('export and import', (dialect) => {
@@ -76,18 +77,22 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
-  it('filters by agent and time window', async () => {
+  it('filters by agent and time window, and counts what it exports', async () => {
+    const count = (opts: Partial<ExportOptions>) =>
+      countExport(source.ctx.db, { projectId: 'default', format: 'jsonl', ...opts });
     const agentOnly = await exportText(source.ctx.db, { agentId: 'bug-triager' });
     const ids = agentOnly
       .trimEnd()
       .split('\n')
       .map((l) => (JSON.parse(l) as { id: string }).id);
     expect(ids).toEqual(['rt-run-0', 'rt-run-3', 'rt-run-6', 'rt-run-9']);
-    const window = await exportText(source.ctx.db, {
-      since: T0 + 3_600_000,
-      until: T0 + 3 * 3_600_000,
-    });
+    expect(await count({ agentId: 'bug-triager' })).toBe(4);
+    const range = { since: T0 + 3_600_000, until: T0 + 3 * 3_600_000 };
+    const window = await exportText(source.ctx.db, range);
     expect(window.trimEnd().split('\n')).toHaveLength(2);
+    expect(await count(range)).toBe(2);
+    expect(await count({ ...range, agentId: 'bug-triager' })).toBe(0);
+    expect(await count({})).toBe(13);
   });
 
   it('exports CSV with one quoted line per run', async () => {

@@ -21,16 +21,20 @@ export interface ExportOptions {
   onProgress?: (runs: number) => void;
 }
 
-/** How many runs an export with these filters writes (for a progress bar). */
-export async function countExport(db: Db, opts: ExportOptions): Promise<number> {
-  let q = db.kysely
-    .selectFrom('runs')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('project_id', '=', opts.projectId);
+/** The runs an export covers: the count and every page read the same filters. */
+function exportedRuns(db: Db, opts: ExportOptions) {
+  let q = db.kysely.selectFrom('runs').where('project_id', '=', opts.projectId);
   if (opts.agentId !== undefined) q = q.where('agent_id', '=', opts.agentId);
   if (opts.since !== undefined) q = q.where('sort_at', '>=', opts.since);
   if (opts.until !== undefined) q = q.where('sort_at', '<', opts.until);
-  const row = await q.executeTakeFirstOrThrow();
+  return q;
+}
+
+/** How many runs an export with these filters writes (for a progress bar). */
+export async function countExport(db: Db, opts: ExportOptions): Promise<number> {
+  const row = await exportedRuns(db, opts)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -51,10 +55,7 @@ export async function exportRuns(
   let steps = 0;
   if (opts.format === 'csv') await write(out, csvHeader());
   for (;;) {
-    let q = db.kysely.selectFrom('runs').selectAll().where('project_id', '=', opts.projectId);
-    if (opts.agentId !== undefined) q = q.where('agent_id', '=', opts.agentId);
-    if (opts.since !== undefined) q = q.where('sort_at', '>=', opts.since);
-    if (opts.until !== undefined) q = q.where('sort_at', '<', opts.until);
+    let q = exportedRuns(db, opts).selectAll();
     if (after) {
       const a = after;
       // a row-value comparison lets both SQLite and PostgreSQL seek the (project_id, sort_at, id) index

@@ -20,6 +20,14 @@ export class AppError extends Error {
   static notFound(what: string, id: string): AppError {
     return new AppError('not_found', `${what} ${id} not found`);
   }
+
+  /**
+   * A 400 about one field, worded like `parse` words a schema's: `<field>: <message>`.
+   * @example throw AppError.invalid('query.to', 'must not be before from');
+   */
+  static invalid(field: string, message: string): AppError {
+    return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
+  }
 }
 
 export interface FieldIssue {

@@ -147,23 +147,27 @@ export async function countRunsFromRollups(
   return Number((await query.select(sum).executeTakeFirst())?.n ?? 0);
 }
 
-/** Runs of the project by id, in no particular order. */
-export async function findRuns(
+/**
+ * Runs of the project by id, in no particular order: every column, or only `columns` (a
+ * caller that needs no payloads does not read them).
+ * @example await findRuns(db, 'default', ids, ['id', 'status'])
+ */
+export async function findRuns<C extends keyof RunRow = keyof RunRow>(
   db: Db,
   projectId: string,
   ids: readonly string[],
-): Promise<RunRow[]> {
+  columns?: readonly C[],
+): Promise<Pick<RunRow, C>[]> {
   const unique = [...new Set(ids)];
-  const rows: RunRow[] = [];
+  const rows: Pick<RunRow, C>[] = [];
   for (let i = 0; i < unique.length; i += 500) {
-    rows.push(
-      ...(await db.kysely
-        .selectFrom('runs')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('id', 'in', unique.slice(i, i + 500))
-        .execute()),
-    );
+    const chunk = db.kysely
+      .selectFrom('runs')
+      .where('project_id', '=', projectId)
+      .where('id', 'in', unique.slice(i, i + 500));
+    const found = columns ? chunk.select([...columns]).execute() : chunk.selectAll().execute();
+    // Kysely cannot narrow a generic column list to Pick<RunRow, C>: it is that by construction
+    rows.push(...((await found) as Pick<RunRow, C>[]));
   }
   return rows;
 }

@@ -31,9 +31,7 @@ const RunPageResponse = RunList.extend({
 /** A 400 naming `query.to` when the range is backwards. */
 export function checkRange(from: number | undefined, to: number | undefined): void {
   if (from !== undefined && to !== undefined && from > to) {
-    throw new AppError('invalid_input', 'query.to: must not be before from', [
-      { field: 'query.to', message: 'must not be before from' },
-    ]);
+    throw AppError.invalid('query.to', 'must not be before from');
   }
 }
 

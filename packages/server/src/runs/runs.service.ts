@@ -26,10 +26,7 @@ export function encodeCursor(cursor: RunCursor): string {
 
 /** Reads a cursor made by `encodeCursor`; a 400 naming `field` for anything else. */
 export function decodeCursor(text: string, field = 'query.cursor'): RunCursor {
-  const invalid = () =>
-    new AppError('invalid_input', `${field}: not a cursor this API returned`, [
-      { field, message: 'not a cursor this API returned' },
-    ]);
+  const invalid = () => AppError.invalid(field, 'not a cursor this API returned');
   if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
   const decoded = Buffer.from(text, 'base64url').toString('utf8');
   const m = /^(\d{1,16}):([A-Za-z0-9._:-]{1,128})$/.exec(decoded);

@@ -130,10 +130,6 @@ function finish(acc: Acc): StatsTotals {
   };
 }
 
-function invalid(field: string, message: string): AppError {
-  return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
-}
-
 /** The bucket-aligned range and bucket a stats query covers. */
 export function statsRange(
   query: StatsQuery,
@@ -141,7 +137,7 @@ export function statsRange(
 ): { from: number; to: number; bucket: 'hour' | 'day'; bucketMs: number } {
   const rawTo = query.to ?? now;
   const rawFrom = query.from ?? rawTo - DEFAULT_STATS_RANGE_MS;
-  if (rawFrom > rawTo) throw invalid('query.to', 'must not be before from');
+  if (rawFrom > rawTo) throw AppError.invalid('query.to', 'must not be before from');
   const hourFrom = hourOf(rawFrom);
   const hourTo = Math.max(
     hourOf(rawTo) === rawTo ? rawTo : hourOf(rawTo) + HOUR_MS,
@@ -153,7 +149,10 @@ export function statsRange(
   const from = Math.floor(rawFrom / bucketMs) * bucketMs;
   const to = Math.max(Math.ceil(rawTo / bucketMs) * bucketMs, from + bucketMs);
   if ((to - from) / bucketMs > MAX_SERIES_BUCKETS)
-    throw invalid('query.bucket', `the range holds over ${MAX_SERIES_BUCKETS} ${bucket} buckets`);
+    throw AppError.invalid(
+      'query.bucket',
+      `the range holds over ${MAX_SERIES_BUCKETS} ${bucket} buckets`,
+    );
   return { from, to, bucket, bucketMs };
 }
 
