@@ -331,6 +331,63 @@ export const EnqueueRunBody = z.object({
 export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 
 // ---------------------------------------------------------------------------
+// Workers and control (what the SDK's workers and heartbeats send and receive)
+
+const WorkerId = z.string().min(1).max(200).describe('the worker that holds (or claims) the run');
+const LeaseMs = z.number().int().min(1_000).max(3_600_000);
+
+/** `POST /workers/claim`: take queued runs of these agents, waiting up to `wait_ms` for one. */
+export const ClaimBody = z.object({
+  agents: z.array(Id).min(1).max(100),
+  wait_ms: z
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(0)
+    .describe('long poll: how long to wait for a queued run before answering 204'),
+  lease_ms: LeaseMs.optional().describe(
+    "how long a claimed run stays this worker's without a heartbeat (default 30 s)",
+  ),
+  worker_id: WorkerId.optional(),
+  max: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('claim up to this many runs at once; the answer is then {runs: [...]}'),
+});
+export type ClaimBody = z.infer<typeof ClaimBody>;
+
+/** The answer to a claim with `max`. */
+export const ClaimedRuns = z.object({ runs: z.array(Run) });
+export type ClaimedRuns = z.infer<typeof ClaimedRuns>;
+
+/** The answer to a claim (200; 204 with no body when nothing was queued): one run, or with `max` a list. */
+export const ClaimResponse = z.union([Run, ClaimedRuns]);
+export type ClaimResponse = z.infer<typeof ClaimResponse>;
+
+/** `POST /runs/:run_id/heartbeat`: keep a run alive; a worker renews its lease. */
+export const HeartbeatBody = z.object({
+  lease_ms: LeaseMs.optional().describe('renew the lease for this long; default: as long as held'),
+  worker_id: WorkerId.optional(),
+});
+export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
+
+/** What a heartbeat answers: whether Stop was pressed, and the run's state. */
+export const HeartbeatResponse = z.object({
+  status: RunStatus,
+  cancel_requested: z.boolean(),
+  lease_expires_at: IsoTime.nullable(),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+/** `POST /runs/:run_id/release`: a worker shutting down gives a claimed run back. */
+export const ReleaseBody = z.object({ worker_id: WorkerId.optional() });
+export type ReleaseBody = z.infer<typeof ReleaseBody>;
+
+// ---------------------------------------------------------------------------
 // Queries
 
 const commaList = <T extends z.ZodType<string, string>>(item: T) =>

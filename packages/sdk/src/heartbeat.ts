@@ -1,14 +1,7 @@
-import type { RunStatus } from '@runlog/core';
+import type { HeartbeatBody, HeartbeatResponse } from '@runlog/core';
 import { RunCancelledError, RunlogApiError, RunlogConnectionError, RunlogError } from './errors.js';
 import type { HttpClient } from './http.js';
 import type { RunContext } from './run.js';
-
-/** What `POST /runs/:run_id/heartbeat` answers. */
-export interface HeartbeatResponse {
-  status: RunStatus;
-  cancel_requested: boolean;
-  lease_expires_at: string | null;
-}
 
 export interface HeartbeatOptions {
   intervalMs: number;
@@ -31,6 +24,10 @@ export function startHeartbeat(
 ): () => void {
   let stopped = false;
   let inFlight = false;
+  const body: HeartbeatBody = {
+    ...(options.leaseMs !== undefined ? { lease_ms: options.leaseMs } : {}),
+    ...(options.workerId !== undefined ? { worker_id: options.workerId } : {}),
+  };
   const beat = async () => {
     if (stopped || inFlight) return;
     inFlight = true;
@@ -38,10 +35,7 @@ export function startHeartbeat(
       const res = await http.request<HeartbeatResponse>(
         'POST',
         `/api/v1/runs/${encodeURIComponent(run.id)}/heartbeat`,
-        {
-          ...(options.leaseMs !== undefined ? { lease_ms: options.leaseMs } : {}),
-          ...(options.workerId !== undefined ? { worker_id: options.workerId } : {}),
-        },
+        body,
         { idempotent: true },
       );
       if (stopped || !res.body) return;

@@ -9,5 +9,5 @@ export {
 } from './run.js';
 export { Worker, type WorkerOptions, type AgentHandler } from './worker.js';
 export { RunsClient, AgentsClient, type RunListParams } from './client.js';
-export type { HeartbeatResponse } from './heartbeat.js';
+export type { HeartbeatResponse } from '@runlog/core';
 export { RunlogError, RunlogApiError, RunlogConnectionError, RunCancelledError } from './errors.js';

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { newId, type Run, type RunError, type RunFields, type StepFields } from '@runlog/core';
+import { RunCancelledError } from './errors.js';
 import type { Transport } from './transport.js';
 
 /** What the agent's code may add to a step while it runs. */
@@ -91,6 +92,56 @@ export function toRunError(err: unknown): RunError {
 
 function stepKey(runId: string, stepId: string): string {
   return `s\u0000${runId}\u0000${stepId}`;
+}
+
+/** @internal The transport key of a run's start, so its end can merge into it while unsent. */
+export function runKey(runId: string): string {
+  return `r\u0000${runId}`;
+}
+
+/** @internal How a run's code finished: what it returned, or what it threw. */
+export type RunOutcome<T = unknown> = { ok: true; output: T } | { ok: false; error: unknown };
+
+/** @internal Runs `fn` as the code of `run` (the current run inside it) and says how it finished. */
+export async function runCode<T>(
+  run: RunContext,
+  fn: () => T | Promise<T>,
+): Promise<RunOutcome<T>> {
+  try {
+    return { ok: true, output: await withRun(run, fn) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * The error of a run whose code stopped because Stop was pressed. What the code threw then
+ * (an AbortError from `fetch`, the signal's reason...) is the consequence, not the cause:
+ * the run records the Stop, with the `Cancelled` type the server uses for its own cancels.
+ */
+const CONFIRMED_CANCEL: RunError = {
+  message: 'stopped from Runlog; the worker confirmed',
+  type: 'Cancelled',
+};
+
+/**
+ * @internal Records the end of `run` (recorded or claimed alike): `cancelled` once Stop fired
+ * its signal (keeping any output), else `succeeded` with the output or `failed` with the error.
+ */
+export function endRun(transport: Transport, run: RunContext, outcome: RunOutcome): void {
+  const cancelled = run.signal.reason instanceof RunCancelledError;
+  const fields: RunFields = { id: run.id, ended_at: Date.now() };
+  if (outcome.ok && outcome.output !== undefined) fields.output = outcome.output;
+  if (cancelled) {
+    fields.status = 'cancelled';
+    fields.error = { ...CONFIRMED_CANCEL };
+  } else if (outcome.ok) {
+    fields.status = 'succeeded';
+  } else {
+    fields.status = 'failed';
+    fields.error = toRunError(outcome.error);
+  }
+  transport.pushEnd(runKey(run.id), { type: 'run.end', run: fields });
 }
 
 /**

@@ -1,13 +1,16 @@
 import { newId, type RunFields, type RunTrigger } from '@runlog/core';
 import { AgentsClient, RunsClient } from './client.js';
-import { RunCancelledError } from './errors.js';
+import { settleBy, timeLeft } from './deadline.js';
 import { startHeartbeat } from './heartbeat.js';
 import { HttpClient } from './http.js';
-import { RunContext, currentRun, toRunError, withRun } from './run.js';
+import { RunContext, currentRun, endRun, runCode, runKey } from './run.js';
 import { Transport } from './transport.js';
 import { Worker, type WorkerOptions } from './worker.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:4680';
+
+/** What `shutdown()` gives flushing (and releasing, after the workers' drain) by default. */
+const SHUTDOWN_FLUSH_MS = 5_000;
 
 export interface RunlogOptions {
   /** The server; default `RUNLOG_URL` or http://127.0.0.1:4680. */
@@ -168,46 +171,18 @@ export class Runlog {
       ...(options.input !== undefined ? { input: options.input } : {}),
       ...(parent !== undefined ? { parent_run_id: parent } : {}),
     };
-    const key = `r\u0000${id}`;
-    this.transport.push({ type: 'run.start', run: start }, key);
+    this.transport.push({ type: 'run.start', run: start }, runKey(id));
     const run = new RunContext(id, agentId, options.input, this.transport);
     const stopBeat = startHeartbeat(this.http, run, {
       intervalMs: this.heartbeatMs,
       missingIsGone: false,
       onError: this.onError,
     });
-    try {
-      const output = await withRun(run, () => fn(run));
-      this.transport.pushEnd(key, {
-        type: 'run.end',
-        run: {
-          id,
-          ...(output !== undefined ? { output } : {}),
-          ...this.endStatus(run, 'succeeded'),
-          ended_at: Date.now(),
-        },
-      });
-      return output;
-    } catch (err) {
-      this.transport.pushEnd(key, {
-        type: 'run.end',
-        run: {
-          id,
-          error: toRunError(err),
-          ...this.endStatus(run, 'failed'),
-          ended_at: Date.now(),
-        },
-      });
-      throw err;
-    } finally {
-      stopBeat();
-    }
-  }
-
-  private endStatus(run: RunContext, otherwise: 'succeeded' | 'failed') {
-    return {
-      status: run.signal.reason instanceof RunCancelledError ? ('cancelled' as const) : otherwise,
-    };
+    const outcome = await runCode(run, () => fn(run));
+    stopBeat();
+    endRun(this.transport, run, outcome);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.output;
   }
 
   /**
@@ -227,15 +202,27 @@ export class Runlog {
     return this.transport.flush(timeoutMs);
   }
 
-  /** Stops workers (draining them), flushes, and stops recording. */
-  shutdown(timeoutMs = 5_000): Promise<void> {
+  /**
+   * Stops workers (draining them), flushes, and stops recording; resolves within `timeoutMs`
+   * (default 5 s, plus the longest `drainTimeoutMs` of the workers). What is still unsent
+   * then stays in the spool (or is reported lost without `spoolDir`).
+   * @example await runlog.shutdown(2_000); // then process.exit()
+   */
+  shutdown(timeoutMs = SHUTDOWN_FLUSH_MS + this.longestDrainMs()): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([...this.workers].map((w) => w.stop()));
-      await this.transport.close(timeoutMs);
+      const deadline = Date.now() + timeoutMs;
+      const stops = Promise.allSettled([...this.workers].map((w) => w.stopBy(deadline)));
+      // a worker stopped earlier by hand may still be draining: it does not hold us past the deadline
+      await settleBy(stops, deadline);
+      await this.transport.close(timeLeft(deadline));
       this.http.close();
       instances.delete(this);
     })();
     return this.closing;
+  }
+
+  private longestDrainMs(): number {
+    return Math.max(0, ...[...this.workers].map((w) => w.drainTimeoutMs));
   }
 
   /** @internal */

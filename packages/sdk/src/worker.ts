@@ -1,10 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Run, RunFields } from '@runlog/core';
-import { RunCancelledError, RunlogError, RunlogApiError } from './errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ClaimBody, ClaimedRuns, ReleaseBody, Run } from '@runlog/core';
+import { settleBy, timeLeft } from './deadline.js';
+import { RunlogError, RunlogApiError } from './errors.js';
 import { backoffMs, type HttpClient } from './http.js';
 import { startHeartbeat } from './heartbeat.js';
-import { RunContext, toRunError, withRun } from './run.js';
+import { RunContext, endRun, runCode, type RunOutcome } from './run.js';
 import type { Transport } from './transport.js';
 
 /** Executes one queued run of an agent; its return value is the run's output. */
@@ -25,6 +27,9 @@ export interface WorkerOptions {
   drainTimeoutMs?: number;
   workerId?: string;
 }
+
+/** What `stop()` gives releasing and the final flush after the drain. */
+const STOP_FLUSH_MS = 10_000;
 
 interface Held {
   run: RunContext;
@@ -51,6 +56,8 @@ export class Worker {
   private readonly leaseMs: number;
   private readonly heartbeatMs: number;
   private readonly pollWaitMs: number;
+  /** @internal How long `stop()` lets running handlers finish. */
+  readonly drainTimeoutMs: number;
 
   /** @internal */
   constructor(
@@ -65,6 +72,7 @@ export class Worker {
     this.heartbeatMs =
       options.heartbeatIntervalMs ?? Math.max(100, Math.min(5_000, Math.floor(this.leaseMs / 3)));
     this.pollWaitMs = options.pollWaitMs ?? 20_000;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.done = new Promise((resolve) => (this.markDone = resolve));
     if (Object.keys(options.agents).length === 0)
       throw new RunlogError('worker needs at least one agent handler');
@@ -78,41 +86,49 @@ export class Worker {
 
   /**
    * Stops claiming, lets running handlers finish for up to `drainTimeoutMs`, then releases the
-   * rest back to the queue (their signals fire) and flushes what was recorded.
+   * rest back to the queue (their signals fire) and flushes what was recorded (up to 10 s).
    */
   stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    this.stopPromise ??= this.shutdown(options.drainTimeoutMs ?? this.options.drainTimeoutMs);
+    const drainMs = options.drainTimeoutMs ?? this.drainTimeoutMs;
+    return this.stopBy(Date.now() + drainMs + STOP_FLUSH_MS, drainMs);
+  }
+
+  /**
+   * @internal `stop()` that is over by `deadline` (epoch ms): the drain ends by then at the
+   * latest, and releasing and flushing get what is left. The first stop decides.
+   */
+  stopBy(deadline: number, drainMs = this.drainTimeoutMs): Promise<void> {
+    this.stopPromise ??= this.shutdown(Math.min(Date.now() + drainMs, deadline), deadline);
     return this.stopPromise;
   }
 
-  private async shutdown(drainTimeoutMs = 30_000): Promise<void> {
+  private async shutdown(drainUntil: number, deadline: number): Promise<void> {
     this.stopping = true;
+    // ends a long poll or a backoff pause at once
     this.poll.abort();
     this.slotFreed?.();
-    const running = [...this.held.values()].map((h) => h.done);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(running),
-      new Promise((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
-    ]);
-    clearTimeout(timer);
-    await Promise.all(
+    await settleBy(Promise.all([...this.held.values()].map((h) => h.done)), drainUntil);
+    await settleBy(this.releaseHeld(), deadline);
+    await Promise.allSettled(this.slots);
+    await this.transport.flush(timeLeft(deadline));
+    this.onStopped(this);
+    this.markDone();
+  }
+
+  /** Gives the runs still running back to the queue; their signals fire. */
+  private releaseHeld(): Promise<unknown> {
+    const body: ReleaseBody = { worker_id: this.id };
+    return Promise.all(
       [...this.held.entries()].map(async ([id, h]) => {
         h.released = true;
         h.run.abort(new RunlogError('worker shutting down; run released back to the queue'));
         try {
-          await this.http.request('POST', `/api/v1/runs/${encodeURIComponent(id)}/release`, {
-            worker_id: this.id,
-          });
+          await this.http.request('POST', `/api/v1/runs/${encodeURIComponent(id)}/release`, body);
         } catch (err) {
           this.onError(err as Error);
         }
       }),
     );
-    await Promise.allSettled(this.slots);
-    await this.transport.flush();
-    this.onStopped(this);
-    this.markDone();
   }
 
   /** One claimer for all slots: it asks for as many runs as there are free slots. */
@@ -124,33 +140,29 @@ export class Worker {
         continue;
       }
       let claimed: Run[] = [];
+      const claim: ClaimBody = {
+        agents: Object.keys(this.options.agents),
+        wait_ms: this.pollWaitMs,
+        lease_ms: this.leaseMs,
+        worker_id: this.id,
+        max: concurrency - this.held.size,
+      };
       try {
-        const res = await this.http.request<{ runs: Run[] }>(
-          'POST',
-          '/api/v1/workers/claim',
-          {
-            agents: Object.keys(this.options.agents),
-            wait_ms: this.pollWaitMs,
-            lease_ms: this.leaseMs,
-            worker_id: this.id,
-            max: concurrency - this.held.size,
-          },
-          { signal: this.poll.signal, timeoutMs: this.pollWaitMs + 15_000 },
-        );
+        const res = await this.http.request<ClaimedRuns>('POST', '/api/v1/workers/claim', claim, {
+          signal: this.poll.signal,
+          timeoutMs: this.pollWaitMs + 15_000,
+        });
         failures = 0;
         if (res.status === 200 && res.body) claimed = res.body.runs;
       } catch (err) {
         if (this.stopping) break;
         failures++;
         if (failures === 1 || failures % 20 === 0) this.onError(err as Error);
-        await sleep(
-          backoffMs(
-            failures,
-            err instanceof RunlogApiError ? err.retryAfterMs : undefined,
-            200,
-            5_000,
-          ),
-        );
+        const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
+        // stop() aborts the poll signal: a pausing worker stops at once
+        await delay(backoffMs(failures, retryAfterMs, 200, 5_000), undefined, {
+          signal: this.poll.signal,
+        }).catch(() => {});
         continue;
       }
       for (const run of claimed) void this.execute(run);
@@ -169,35 +181,20 @@ export class Worker {
       missingIsGone: true,
       onError: this.onError,
     });
-    let end: RunFields;
-    try {
-      const handler = this.options.agents[info.agent_id];
-      if (!handler) throw new RunlogError(`this worker has no handler for agent ${info.agent_id}`);
-      const output = await withRun(run, () => handler(run));
-      end = { id: run.id, status: 'succeeded', ...(output !== undefined ? { output } : {}) };
-    } catch (err) {
-      end = { id: run.id, status: 'failed', error: toRunError(err) };
-    } finally {
-      stopBeat();
-    }
-    if (run.signal.reason instanceof RunCancelledError) {
-      end = {
-        ...end,
-        status: 'cancelled',
-        error: { message: 'stopped from Runlog; the worker confirmed', type: 'Cancelled' },
-      };
-    }
-    if (!held.released) {
-      this.transport.push({ type: 'run.end', run: { ...end, ended_at: Date.now() } });
-    }
+    const handler = this.options.agents[info.agent_id];
+    const outcome: RunOutcome = handler
+      ? await runCode(run, () => handler(run))
+      : {
+          ok: false,
+          error: new RunlogError(`this worker has no handler for agent ${info.agent_id}`),
+        };
+    stopBeat();
+    // a released run is queued again: its end is the next worker's to record
+    if (!held.released) endRun(this.transport, run, outcome);
     this.held.delete(info.id);
     finish();
     const freed = this.slotFreed;
     this.slotFreed = undefined;
     freed?.();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

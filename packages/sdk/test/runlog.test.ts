@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { newId } from '@runlog/core';
+import { newId, type IngestEvent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
 import { RunlogConnectionError, type RunContext } from '../src/index.js';
 import { FaultProxy, clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
@@ -152,5 +157,70 @@ describe('heartbeat', () => {
     await waitFor(() => ctx!.signal.aborted, 'the signal to fire');
     expect(String(ctx!.signal.reason)).toMatch(/no longer exists on the server/);
     await worker.stop();
+  });
+});
+
+describe('shutdown', () => {
+  /** The run events written to a spool directory, by run id. */
+  function spooledRuns(dir: string): Map<string, IngestEvent> {
+    const runs = new Map<string, IngestEvent>();
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.jsonl'))) {
+      for (const line of readFileSync(join(dir, name), 'utf8').split('\n').filter(Boolean)) {
+        const event = JSON.parse(line) as IngestEvent;
+        if ('run' in event) runs.set(event.run.id, event);
+      }
+    }
+    return runs;
+  }
+
+  it('with the server down, is over by its deadline and leaves every event in the spool', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'runlog-shutdown-'));
+    try {
+      const runlog = clients.make({ url: await deadUrl(), spoolDir });
+      const worker = runlog.worker({ agents: { 'shutdown-idle-agent': () => 'never claimed' } });
+      await waitFor(() => errors.length > 0, 'a claim to fail');
+      const ids = [newId(), newId(), newId()];
+      for (const id of ids) await runlog.run('shutdown-agent', () => 'done', { id });
+
+      const timeoutMs = 1_000;
+      const started = performance.now();
+      await runlog.shutdown(timeoutMs);
+      // a promised deadline, with room for a loaded machine: before, it took 10 s more
+      expect(performance.now() - started).toBeLessThan(timeoutMs + 2_000);
+      await worker.done;
+
+      const spooled = spooledRuns(spoolDir);
+      for (const id of ids) {
+        expect(spooled.get(id)).toMatchObject({ type: 'run.end', run: { status: 'succeeded' } });
+      }
+      // and the next process on the same spool sends them
+      const next = clients.make({ spoolDir });
+      expect(await next.flush()).toBe(true);
+      for (const id of ids) expect((await next.runs.get(id)).output).toBe('done');
+    } finally {
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  });
+
+  it('worker.stop() ends a backoff pause at once, even one the server asked to last an hour', async () => {
+    let claims = 0;
+    const busy = createServer((req, res) => {
+      if (req.url === '/api/v1/workers/claim') claims++;
+      res.writeHead(503, { 'retry-after': '3600' }).end();
+    });
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = busy.address() as AddressInfo;
+      const runlog = clients.make({ url: `http://127.0.0.1:${port}` });
+      const worker = runlog.worker({ agents: { 'paused-agent': () => 'never claimed' } });
+      await waitFor(() => errors.some((e) => /503/.test(e.message)), 'the 503 to be reported');
+      // pausing for an hour now; without the wake-up, stop() would wait it out
+      await worker.stop();
+      await worker.done;
+      expect(claims).toBe(1);
+    } finally {
+      busy.closeAllConnections();
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
   });
 });

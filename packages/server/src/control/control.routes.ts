@@ -1,6 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { Id, Run, RunStatus } from '@runlog/core';
+import {
+  ClaimBody,
+  ClaimResponse,
+  HeartbeatBody,
+  HeartbeatResponse,
+  Id,
+  ReleaseBody,
+  Run,
+} from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
 import {
@@ -10,32 +18,6 @@ import {
   releaseRun,
   waitForQueued,
 } from './workers.service.js';
-
-const ClaimBody = z.object({
-  agents: z.array(Id).min(1).max(100),
-  /** Long poll: how long to wait for a queued run before answering 204. */
-  wait_ms: z.number().int().min(0).max(60_000).default(0),
-  /** How long the run stays this worker's without a heartbeat. */
-  lease_ms: z.number().int().min(1_000).max(3_600_000).default(DEFAULT_CLAIM_LEASE_MS),
-  worker_id: z.string().min(1).max(200).optional(),
-  /** Claim up to this many runs at once; the answer is then `{runs: [...]}`. */
-  max: z.number().int().min(1).max(100).optional(),
-});
-
-const ClaimedRuns = z.object({ runs: z.array(Run) });
-
-const HeartbeatBody = z.object({
-  lease_ms: z.number().int().min(1_000).max(3_600_000).optional(),
-  worker_id: z.string().min(1).max(200).optional(),
-});
-
-const HeartbeatResponse = z.object({
-  status: RunStatus,
-  cancel_requested: z.boolean(),
-  lease_expires_at: z.string().nullable(),
-});
-
-const ReleaseBody = z.object({ worker_id: z.string().min(1).max(200).optional() });
 
 const RunParams = z.object({ run_id: Id });
 
@@ -53,7 +35,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       'Claim the oldest queued run of the given agents (now running under a lease), or 204 after ' +
       'wait_ms; with max, up to max runs as {runs: [...]}',
     body: ClaimBody,
-    response: z.union([Run, ClaimedRuns]),
+    response: ClaimResponse,
     handler: async ({ auth, body, request, reply }) => {
       let gone = false;
       reply.raw.once('close', () => (gone = true));
@@ -64,7 +46,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
         if (gone || request.raw.destroyed) return reply.status(204).send();
         const runs = await claimRuns(ctx, auth.projectId, {
           agents: body.agents,
-          leaseMs: body.lease_ms,
+          leaseMs: body.lease_ms ?? DEFAULT_CLAIM_LEASE_MS,
           workerId,
           max: body.max ?? 1,
         });

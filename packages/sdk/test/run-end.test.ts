@@ -1,0 +1,116 @@
+// How a run ends, recorded the same way whether its code runs in `runlog.run` or in a worker.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newId, type Run } from '@runlog/core';
+import { startTestServer } from '../../server/test/harness.js';
+import type { AgentHandler, Runlog, Worker } from '../src/index.js';
+import { clientFactory, waitFor, type TestServer } from './helpers.js';
+
+let server: TestServer;
+const clients = clientFactory(() => ({
+  url: server.url,
+  apiKey: server.adminKey,
+  flushIntervalMs: 20,
+  heartbeatIntervalMs: 50,
+  onError: () => {},
+}));
+let runlog: Runlog;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer('sqlite');
+  runlog = clients.make();
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await clients.shutdownAll();
+  await server.close();
+});
+
+async function waitForStatus(id: string, status: Run['status']): Promise<Run> {
+  let run: Run | undefined;
+  await waitFor(async () => {
+    run = await runlog.runs.get(id);
+    return run.status === status;
+  }, `run ${id} to be ${status}`);
+  return run!;
+}
+
+/** Starts `code` as a run of a fresh agent; resolves with the run's id once the code runs. */
+type Start = (code: AgentHandler) => Promise<string>;
+
+const starts: Record<string, Start> = {
+  'runlog.run': async (code) => {
+    const id = newId();
+    let started = false;
+    // what the code throws is rethrown here; the tests read the recorded run instead
+    void runlog
+      .run(
+        `end-recorded-${newId().slice(-8)}`,
+        (run) => {
+          started = true;
+          return code(run);
+        },
+        { id },
+      )
+      .catch(() => {});
+    await waitFor(() => started, 'the code to start');
+    // the server knows the run from its events only: send them before asking for it
+    expect(await runlog.flush()).toBe(true);
+    return id;
+  },
+  'a worker': async (code) => {
+    const agent = `end-claimed-${newId().slice(-8)}`;
+    let started = false;
+    const agents = {
+      [agent]: (run: Parameters<AgentHandler>[0]) => {
+        started = true;
+        return code(run);
+      },
+    };
+    workers.push(
+      runlog.worker({ leaseMs: 3_000, heartbeatIntervalMs: 50, pollWaitMs: 300, agents }),
+    );
+    const queued = await runlog.runs.enqueue(agent);
+    await waitFor(() => started, 'the handler to start');
+    return queued.id;
+  },
+};
+
+describe.each(Object.keys(starts))('a run executed by %s', (by) => {
+  const start = starts[by]!;
+
+  it('ends succeeded with what the code returned, and no error', async () => {
+    const id = await start(() => ({ answer: 42 }));
+    const run = await waitForStatus(id, 'succeeded');
+    expect(run.output).toEqual({ answer: 42 });
+    expect(run.error).toBeNull();
+  });
+
+  it('ends failed with what the code threw, stack included', async () => {
+    const id = await start(() => {
+      throw new TypeError('kaboom');
+    });
+    const run = await waitForStatus(id, 'failed');
+    expect(run.error).toMatchObject({ message: 'kaboom', type: 'TypeError' });
+    expect(run.error!.stack).toMatch(/^TypeError: kaboom\n\s+at /);
+  });
+
+  it('ends cancelled with the Stop as its error when the code throws because Stop fired', async () => {
+    const id = await start(
+      (run) =>
+        new Promise((_, reject) => {
+          // what fetch or an LLM client does with the signal
+          run.signal.addEventListener('abort', () => reject(run.signal.reason as Error));
+        }),
+    );
+    await waitForStatus(id, 'running');
+    await runlog.runs.cancel(id);
+    const run = await waitForStatus(id, 'cancelled');
+    expect(run.error).toEqual({
+      message: 'stopped from Runlog; the worker confirmed',
+      type: 'Cancelled',
+    });
+  });
+});
