@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Run, Step } from './schemas.js';
-import { buildTimeline } from './timeline.js';
+import { buildTimeline, orderStepTree } from './timeline.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const T = Date.parse('2026-05-01T12:00:00.000Z');
@@ -126,5 +126,47 @@ describe('buildTimeline', () => {
       step({ id: 'b', parent_step_id: 'a', started_at: iso(T) }),
     ];
     expect(buildTimeline(run(), steps, T).events.length).toBeGreaterThan(0);
+  });
+});
+
+describe('orderStepTree', () => {
+  it('places children under their parent with depth, in start order, and marks last siblings', () => {
+    const steps = [
+      step({ id: 'root', seq: 0, type: 'agent', started_at: iso(T) }),
+      step({ id: 'child2', seq: 1, parent_step_id: 'root', started_at: iso(T + 30) }),
+      step({ id: 'child1', seq: 3, parent_step_id: 'root', started_at: iso(T + 10) }),
+      step({ id: 'grandchild', seq: 2, parent_step_id: 'child1', started_at: iso(T + 20) }),
+      step({ id: 'after', seq: 4, started_at: iso(T + 40) }),
+    ];
+    expect(
+      orderStepTree(steps).map((p) => `${p.step.id}:${p.depth}:${p.last}:${p.hasChildren}`),
+    ).toEqual([
+      'root:0:false:true',
+      'child1:1:false:true',
+      'grandchild:2:true:false',
+      'child2:1:true:false',
+      'after:0:true:false',
+    ]);
+  });
+
+  it('puts steps without a start after the others, by seq', () => {
+    const steps = [
+      step({ id: 'b', seq: 5 }),
+      step({ id: 'a', seq: 9, started_at: iso(T) }),
+      step({ id: 'c', seq: 2 }),
+    ];
+    expect(orderStepTree(steps).map((p) => p.step.id)).toEqual(['a', 'c', 'b']);
+  });
+
+  it('shows steps caught in a parent cycle instead of looping', () => {
+    const steps = [
+      step({ id: 'x', parent_step_id: 'y' }),
+      step({ id: 'y', seq: 1, parent_step_id: 'x' }),
+    ];
+    expect(
+      orderStepTree(steps)
+        .map((p) => p.step.id)
+        .sort(),
+    ).toEqual(['x', 'y']);
   });
 });

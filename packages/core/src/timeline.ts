@@ -129,3 +129,63 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
     events: events.map(({ type, timestamp, data }) => ({ type, timestamp, data })),
   };
 }
+
+/** A step placed in its run's tree. */
+export interface PlacedStep {
+  step: Step;
+  /** 0 at the top level. */
+  depth: number;
+  hasChildren: boolean;
+  /** The last of its siblings (where a tree drawing turns the corner). */
+  last: boolean;
+}
+
+function byStart(a: Step, b: Step): number {
+  const ta = a.started_at ? Date.parse(a.started_at) : Infinity;
+  const tb = b.started_at ? Date.parse(b.started_at) : Infinity;
+  // two unknown starts give NaN, which falls through to seq like a tie
+  return ta - tb || a.seq - b.seq;
+}
+
+/**
+ * Steps in tree order (each parent followed by its children), siblings by start time (a step
+ * without one last), then `seq`, then the given order. A step whose parent is unknown, or
+ * itself, sits at the top level; steps reachable only through a parent cycle come last, at
+ * the top level. The dashboard's timeline and `runlog runs show` both draw this order.
+ * @example orderStepTree(steps).map((p) => `${'  '.repeat(p.depth)}${p.step.name}`)
+ */
+export function orderStepTree(steps: readonly Step[]): PlacedStep[] {
+  const ids = new Set(steps.map((s) => s.id));
+  const children = new Map<string | null, Step[]>();
+  for (const s of steps) {
+    const parent =
+      s.parent_step_id && ids.has(s.parent_step_id) && s.parent_step_id !== s.id
+        ? s.parent_step_id
+        : null;
+    const list = children.get(parent) ?? [];
+    list.push(s);
+    children.set(parent, list);
+  }
+  const out: PlacedStep[] = [];
+  const seen = new Set<string>();
+  // an explicit stack, not recursion: deep nesting must not overflow the call stack
+  const stack: { step: Step; depth: number; last: boolean }[] = [];
+  const pushChildren = (parent: string | null, depth: number): boolean => {
+    const kids = (children.get(parent) ?? []).sort(byStart);
+    for (let k = kids.length - 1; k >= 0; k--)
+      stack.push({ step: kids[k]!, depth, last: k === kids.length - 1 });
+    return kids.length > 0;
+  };
+  pushChildren(null, 0);
+  while (stack.length > 0) {
+    const { step, depth, last } = stack.pop()!;
+    if (seen.has(step.id)) continue;
+    seen.add(step.id);
+    const placed: PlacedStep = { step, depth, hasChildren: false, last };
+    out.push(placed);
+    placed.hasChildren = pushChildren(step.id, depth + 1);
+  }
+  for (const s of steps)
+    if (!seen.has(s.id)) out.push({ step: s, depth: 0, hasChildren: false, last: true });
+  return out;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
-import { stepTree } from './data.commands.js';
+import { MAX_DRAWN_DEPTH, stepTree } from './data.commands.js';
 
 const T0 = Date.parse('2026-02-01T08:00:00.000Z');
 
@@ -89,6 +89,8 @@ describe('runs show step tree', () => {
     );
     const tree = stepTree(steps);
     expect(tree.map((t) => t.step.id)).toEqual(steps.map((s) => s.id));
-    expect(tree[depth - 1]!.prefix).toHaveLength(3 * (depth - 1));
+    // drawn at most MAX_DRAWN_DEPTH deep, marked, so the output stays linear in the steps
+    expect(tree[MAX_DRAWN_DEPTH]!.prefix).toBe(`${'   '.repeat(MAX_DRAWN_DEPTH - 1)}└─ `);
+    expect(tree[depth - 1]!.prefix).toBe(`${'   '.repeat(MAX_DRAWN_DEPTH - 1)}… └─ `);
   });
 });

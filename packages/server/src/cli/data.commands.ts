@@ -8,6 +8,7 @@ import type {
   StatsTotals,
   Step,
 } from '@runlog/core';
+import { orderStepTree } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
   Palette,
@@ -444,58 +445,23 @@ export function showRun(run: RunWithSteps, p: Palette): string {
   return lines.join('\n') + '\n' + body.replace(/^/gm, '  ').replace(/ +$/, '');
 }
 
-/**
- * Sibling order of the dashboard's step tree (`orderStepTree` in packages/web): by start
- * time, a step without one last, then by seq; a stable sort keeps the API's order past that.
- */
-function byStart(a: Step, b: Step): number {
-  const ta = a.started_at ? Date.parse(a.started_at) : Infinity;
-  const tb = b.started_at ? Date.parse(b.started_at) : Infinity;
-  // two unknown starts give NaN, which falls through to seq like a tie
-  return ta - tb || a.seq - b.seq;
-}
-
-interface PendingStep {
-  step: Step;
-  /** Box-drawing of the ancestors below the top level, `null` for a top-level step. */
-  indent: string | null;
-  last: boolean;
-}
+/** Deeper steps are drawn at this depth, marked, so a deep chain's output stays linear. */
+export const MAX_DRAWN_DEPTH = 12;
 
 /**
- * Steps in tree order (each parent followed by its children, siblings as the dashboard
- * orders them), with box-drawing prefixes. A step whose parent is unknown, or itself, sits at
- * the top level; steps reachable only through a parent cycle come last, at the top level.
+ * Steps in the dashboard's tree order (`orderStepTree` in core) with box-drawing prefixes;
+ * steps nested deeper than MAX_DRAWN_DEPTH are drawn at that depth after a `… `.
  */
 export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }[] {
-  const ids = new Set(steps.map((s) => s.id));
-  const children = new Map<string | null, Step[]>();
-  for (const s of steps) {
-    const parent =
-      s.parent_step_id && ids.has(s.parent_step_id) && s.parent_step_id !== s.id
-        ? s.parent_step_id
-        : null;
-    const list = children.get(parent) ?? [];
-    list.push(s);
-    children.set(parent, list);
-  }
-  // an explicit stack, not recursion: deeply nested steps must not overflow the call stack
-  const stack: PendingStep[] = [];
-  const pushChildren = (parent: string | null, indent: string | null) => {
-    const kids = (children.get(parent) ?? []).sort(byStart);
-    for (let k = kids.length - 1; k >= 0; k--)
-      stack.push({ step: kids[k]!, indent, last: k === kids.length - 1 });
-  };
-  const out: { step: Step; prefix: string }[] = [];
-  const seen = new Set<string>();
-  pushChildren(null, null);
-  while (stack.length > 0) {
-    const { step, indent, last } = stack.pop()!;
-    if (seen.has(step.id)) continue;
-    seen.add(step.id);
-    out.push({ step, prefix: indent === null ? '' : `${indent}${last ? '└─ ' : '├─ '}` });
-    pushChildren(step.id, indent === null ? '' : `${indent}${last ? '   ' : '│  '}`);
-  }
-  for (const s of steps) if (!seen.has(s.id)) out.push({ step: s, prefix: '' });
-  return out;
+  // lastAt[d]: whether the latest step drawn at depth d was its parent's last child
+  const lastAt: boolean[] = [];
+  return orderStepTree(steps).map(({ step, depth, last }) => {
+    lastAt[depth] = last;
+    if (depth === 0) return { step, prefix: '' };
+    const drawn = Math.min(depth, MAX_DRAWN_DEPTH);
+    let prefix = '';
+    for (let d = 1; d < drawn; d++) prefix += lastAt[d] ? '   ' : '│  ';
+    if (depth > drawn) prefix += '… ';
+    return { step, prefix: `${prefix}${last ? '└─ ' : '├─ '}` };
+  });
 }

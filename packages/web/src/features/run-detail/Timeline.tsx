@@ -1,6 +1,6 @@
 import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
-import type { Run, Step } from '@runlog/core';
+import { orderStepTree, type Run, type Step } from '@runlog/core';
 import { JsonViewer } from '../../components/JsonViewer';
 import {
   STEP_TYPE_LABELS,
@@ -10,7 +10,6 @@ import {
   formatTokens,
 } from '../../lib/format';
 import { useNow } from '../../lib/useNow';
-import { orderStepTree } from './steps.cache';
 
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null);
 

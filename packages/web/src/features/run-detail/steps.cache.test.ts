@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
-import { applyStepUpdate, orderStepTree } from './steps.cache';
+import { applyStepUpdate } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -46,33 +46,5 @@ describe('applyStepUpdate', () => {
   it('does not reopen an ended step on a late running update', () => {
     const done = [step('a', 1, { status: 'failed' })];
     expect(applyStepUpdate(done, step('a', 1))).toBe(done);
-  });
-});
-
-describe('orderStepTree', () => {
-  it('places children under their parent with depth, in start order', () => {
-    const steps = [
-      step('root', 0, { type: 'agent' }),
-      step('child2', 3, { parent_step_id: 'root' }),
-      step('child1', 1, { parent_step_id: 'root' }),
-      step('grandchild', 2, { parent_step_id: 'child1' }),
-      step('after', 4),
-    ];
-    expect(orderStepTree(steps).map((p) => `${p.step.id}:${p.depth}`)).toEqual([
-      'root:0',
-      'child1:1',
-      'grandchild:2',
-      'child2:1',
-      'after:0',
-    ]);
-  });
-
-  it('shows steps caught in a parent cycle instead of looping', () => {
-    const steps = [step('x', 0, { parent_step_id: 'y' }), step('y', 1, { parent_step_id: 'x' })];
-    expect(
-      orderStepTree(steps)
-        .map((p) => p.step.id)
-        .sort(),
-    ).toEqual(['x', 'y']);
   });
 });
