@@ -1,4 +1,10 @@
-import { isTerminalStatus, toIso, type Run, type RunStatus } from '@runlog/core';
+import {
+  isTerminalStatus,
+  toIso,
+  type HeartbeatResponse,
+  type Run,
+  type RunStatus,
+} from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { selectQueuedForClaim } from '../db/queue.js';
 import type { Kysely } from 'kysely';
@@ -137,12 +143,6 @@ export function waitForQueued(
   });
 }
 
-export interface HeartbeatAnswer {
-  status: RunStatus;
-  cancel_requested: boolean;
-  lease_expires_at: string | null;
-}
-
 /**
  * Keeps a running run alive for `leaseMs` more (a claimed run: its worker's lease; a recorded
  * run: the default lease) and tells the caller whether Stop was pressed.
@@ -152,7 +152,7 @@ export async function heartbeatRun(
   projectId: string,
   runId: string,
   opts: { leaseMs?: number | undefined; workerId?: string | undefined },
-): Promise<HeartbeatAnswer> {
+): Promise<HeartbeatResponse> {
   return ctx.writer.transact(async (uow, env) => {
     await uow.loadRuns(projectId, [runId]);
     const run = uow.getRun(projectId, runId);
