@@ -32,6 +32,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
             redact: ['req.headers.authorization', 'req.headers.cookie'],
           },
     bodyLimit: ctx.config.bodyLimit,
+    // ids run to 128 characters and model names to 200, percent-encoded in paths
+    maxParamLength: 1000,
     forceCloseConnections: true,
     return503OnClosing: true,
   });

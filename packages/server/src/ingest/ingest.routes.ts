@@ -123,11 +123,14 @@ async function applyToExistingRun<T>(
 ): Promise<T> {
   // the write path loads prices only for its event batches; a step here is priced the same
   await ctx.prices.load(projectId);
-  return ctx.writer.transact(async (uow, env) => {
-    await uow.loadRuns(projectId, [runId]);
-    if (!uow.getRun(projectId, runId)) throw AppError.notFound('run', runId);
-    const price = (model: string) => ctx.prices.price(projectId, model);
-    await applyEvents(uow, projectId, [event], { ...env, price });
-    return read(uow);
-  });
+  return ctx.writer.transact(
+    async (uow, env) => {
+      await uow.loadRuns(projectId, [runId]);
+      if (!uow.getRun(projectId, runId)) throw AppError.notFound('run', runId);
+      const price = (model: string) => ctx.prices.price(projectId, model);
+      await applyEvents(uow, projectId, [event], { ...env, price });
+      return read(uow);
+    },
+    { events: 1 },
+  );
 }

@@ -422,6 +422,38 @@ describeEachDb('REST recording sugar', (dialect) => {
     });
   });
 
+  it('counts the events of PATCH and of POST steps in /metrics, and not a 404', async () => {
+    const events = async () => {
+      const text = (await t.request('GET', '/metrics')).body;
+      return Number(/^runlog_ingest_events_total (\d+)$/m.exec(text)?.[1]);
+    };
+    const run = json<{ id: string }>(
+      await t.request('POST', '/api/v1/runs', { agent_id: 'counted' }),
+    );
+    const before = await events();
+    await t.request('POST', `/api/v1/runs/${run.id}/steps`, { type: 'tool', status: 'succeeded' });
+    await t.request('PATCH', `/api/v1/runs/${run.id}`, { status: 'succeeded' });
+    expect(await events()).toBe(before + 2);
+    expect(
+      (await t.request('PATCH', '/api/v1/runs/missing', { status: 'failed' })).statusCode,
+    ).toBe(404);
+    expect(await events()).toBe(before + 2);
+  });
+
+  it('serves runs with the longest ids and prices of the longest model names by path', async () => {
+    const id = 'r'.repeat(128);
+    const recorded = await t.request('PATCH', `/api/v1/runs/${id}`, { status: 'failed' });
+    expect(recorded.statusCode).toBe(404);
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id, agent_id: 'long-ids' } }],
+    });
+    expect(json<{ id: string }>(await t.request('GET', `/api/v1/runs/${id}`)).id).toBe(id);
+    const model = encodeURIComponent(`vendor/${'m'.repeat(193)}`);
+    const price = { input_per_mtok: 1, output_per_mtok: 2 };
+    expect((await t.request('PUT', `/api/v1/prices/${model}`, price)).statusCode).toBe(200);
+    expect((await t.request('DELETE', `/api/v1/prices/${model}`)).statusCode).toBe(204);
+  });
+
   it('uses a project price override', async () => {
     const put = await t.request('PUT', '/api/v1/prices/my-finetune', {
       input_per_mtok: 1,

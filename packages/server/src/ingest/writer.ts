@@ -38,6 +38,8 @@ interface EventsJob {
 interface OpJob {
   kind: 'op';
   fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<unknown>;
+  /** Recording events the change applies, counted like `submit`'s once it commits. */
+  events: number;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -102,11 +104,16 @@ export class IngestWriter {
   /**
    * Runs a control-plane change on the write path, in its own savepoint of the next group
    * commit; the runs it puts into the unit of work are published once that commit is durable.
+   * `opts.events`: how many recording events `fn` applies, for the events metric.
    * @example await writer.transact(async (uow) => { await uow.loadRuns(p, [id]); ... })
    */
-  transact<T>(fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<T>): Promise<T> {
+  transact<T>(
+    fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<T>,
+    opts: { events?: number } = {},
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.enqueue({ kind: 'op', fn, resolve: resolve as (v: unknown) => void, reject });
+      const events = opts.events ?? 0;
+      this.enqueue({ kind: 'op', fn, events, resolve: resolve as (v: unknown) => void, reject });
     });
   }
 
@@ -179,6 +186,7 @@ export class IngestWriter {
       else {
         const result = outcome.results.get(job);
         if (result && !result.ok) job.reject(result.error);
+        else events += job.events;
       }
     }
     this.countEvents(events);
