@@ -120,7 +120,7 @@ export async function runCode<T>(
  * the run records the Stop, with the `Cancelled` type the server uses for its own cancels.
  */
 const CONFIRMED_CANCEL: RunError = {
-  message: 'stopped from Runlog; the worker confirmed',
+  message: 'stopped from Runlog; the agent stopped',
   type: 'Cancelled',
 };
 

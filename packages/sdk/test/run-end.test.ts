@@ -109,7 +109,7 @@ describe.each(Object.keys(starts))('a run executed by %s', (by) => {
     await runlog.runs.cancel(id);
     const run = await waitForStatus(id, 'cancelled');
     expect(run.error).toEqual({
-      message: 'stopped from Runlog; the worker confirmed',
+      message: 'stopped from Runlog; the agent stopped',
       type: 'Cancelled',
     });
   });

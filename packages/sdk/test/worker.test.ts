@@ -109,7 +109,7 @@ describe('worker()', () => {
     await runlog.runs.cancel(q.id);
     const run = await waitForStatus(q.id, 'cancelled');
     expect(reason).toBeInstanceOf(RunCancelledError);
-    expect(run.error?.message).toMatch(/worker confirmed/);
+    expect(run.error?.message).toMatch(/the agent stopped/);
     await worker.stop();
   });
 

@@ -95,7 +95,7 @@ describeEachDb('workers executing queued runs', (dialect) => {
     const run = await settled(runlog, queued.id);
     expect(fired).toBe(true);
     expect(run.status).toBe('cancelled');
-    expect(run.error?.message).toMatch(/worker confirmed/);
+    expect(run.error?.message).toMatch(/the agent stopped/);
     await worker.stop();
   });
 
