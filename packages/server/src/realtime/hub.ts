@@ -21,21 +21,54 @@ export type HubEvent =
 
 export type HubListener = (event: HubEvent) => void;
 
+/** What a change announced by another server instance is about, before it is read back. */
+export interface HubTarget {
+  kind: 'run' | 'step';
+  projectId: string;
+  runId: string;
+  /** The run's agent; undefined for steps (they go to `run:<id>` only) and when not announced. */
+  agentId: string | undefined;
+}
+
+/**
+ * Whether a listener would act on a change about `target`. The PostgreSQL bridge reads
+ * another instance's change back only when some local listener wants it.
+ */
+export type HubInterest = (target: HubTarget) => boolean;
+
 /**
  * The in-process event hub. The write path publishes here only after commit; WebSocket
  * connections and other listeners (on PostgreSQL, the LISTEN/NOTIFY bridge) subscribe.
  */
 export class EventHub {
-  private readonly listeners = new Set<HubListener>();
+  /** Each listener with its interest; one without takes every change, local or remote. */
+  private readonly listeners = new Map<HubListener, HubInterest | undefined>();
 
-  subscribe(listener: HubListener): () => void {
-    this.listeners.add(listener);
+  /**
+   * `interest` narrows which other instances' changes this listener needs read back (it
+   * still receives every local publish).
+   * @example hub.subscribe(onEvent, (t) => t.kind === 'run' && t.agentId === 'bug-triager')
+   */
+  subscribe(listener: HubListener, interest?: HubInterest): () => void {
+    this.listeners.set(listener, interest);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Whether some local listener wants a change about `target` (see `HubInterest`). */
+  wants(target: HubTarget): boolean {
+    for (const interest of this.listeners.values()) {
+      try {
+        if (!interest || interest(target)) return true;
+      } catch {
+        return true; // a broken interest must not cost its listener the change
+      }
+    }
+    return false;
   }
 
   /** Delivers to local listeners only. */
   deliver(event: HubEvent): void {
-    for (const listener of this.listeners) {
+    for (const listener of this.listeners.keys()) {
       try {
         listener(event);
       } catch {

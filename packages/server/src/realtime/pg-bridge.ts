@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { newId, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
-import type { HubEvent } from './hub.js';
+import type { HubEvent, HubTarget } from './hub.js';
 
 /** NOTIFY payloads must stay under 8000 bytes; keep a margin for the envelope. */
 const MAX_PAYLOAD_BYTES = 7000;
@@ -20,10 +20,11 @@ const CATCH_UP_MAX_RUNS = 5_000;
 
 /**
  * One change as it travels between instances: ids only (NOTIFY payloads are small), the
- * receiver re-reads the committed row. `r`: [projectId, runId]; `s`: [projectId, runId,
- * stepId].
+ * receiver re-reads the committed row if a local listener wants it. `r`: [projectId, runId,
+ * agentId] (the agent routes `agent:<id>`; instances before it sent no agent); `s`:
+ * [projectId, runId, stepId].
  */
-type Ref = ['r', string, string] | ['s', string, string, string];
+type Ref = ['r', string, string, string?] | ['s', string, string, string];
 
 interface Envelope {
   /** The sending instance, so it can skip its own notifications. */
@@ -43,8 +44,8 @@ export function channelName(schema: string | undefined): string {
 
 /**
  * On PostgreSQL, relays hub events between server instances over LISTEN/NOTIFY: local
- * publishes go out as ids (coalesced per tick), and other instances' ids are read back
- * from the database and delivered to local subscribers.
+ * publishes go out as ids (coalesced per tick), and other instances' ids that a local
+ * listener wants (`EventHub.wants`) are read back from the database and delivered to it.
  */
 export async function startHubBridge(ctx: AppContext): Promise<void> {
   const pool = ctx.db.pgPool;
@@ -79,6 +80,8 @@ export class PgHubBridge {
   private unsubscribeHub: (() => void) | undefined;
   private readonly countIn: (by?: number) => void;
   private readonly countOut: (by?: number) => void;
+  private readonly countSkipped: (by?: number) => void;
+  private readonly countReads: (by?: number) => void;
 
   constructor(
     private readonly ctx: AppContext,
@@ -93,20 +96,32 @@ export class PgHubBridge {
       'runlog_bridge_notifies_total',
       'NOTIFY messages sent to other server instances',
     );
+    this.countSkipped = ctx.metrics.counter(
+      'runlog_bridge_changes_skipped_total',
+      'Changes from other server instances not read back: no local listener wanted them',
+    );
+    this.countReads = ctx.metrics.counter(
+      'runlog_bridge_reads_total',
+      'Queries reading changes of other server instances back from the database',
+    );
   }
 
   async start(): Promise<void> {
     this.ctx.hub.onPublish = (event) => this.enqueueOut(event);
-    this.unsubscribeHub = this.ctx.hub.subscribe((event) => {
-      if (event.kind !== 'run') return;
-      const key = `${event.projectId}\u0000${event.runId}`;
-      this.lastSeen.delete(key);
-      this.lastSeen.set(key, event.updatedAt);
-      if (this.lastSeen.size > LAST_SEEN_MAX) {
-        const oldest = this.lastSeen.keys().next().value;
-        if (oldest !== undefined) this.lastSeen.delete(oldest);
-      }
-    });
+    this.unsubscribeHub = this.ctx.hub.subscribe(
+      (event) => {
+        if (event.kind !== 'run') return;
+        const key = `${event.projectId}\u0000${event.runId}`;
+        this.lastSeen.delete(key);
+        this.lastSeen.set(key, event.updatedAt);
+        if (this.lastSeen.size > LAST_SEEN_MAX) {
+          const oldest = this.lastSeen.keys().next().value;
+          if (oldest !== undefined) this.lastSeen.delete(oldest);
+        }
+      },
+      // bookkeeping of what was delivered: no remote change is read back for it alone
+      () => false,
+    );
     try {
       await this.listen();
     } catch {
@@ -181,15 +196,16 @@ export class PgHubBridge {
 
   /**
    * Queues for read-back the runs changed since `since` (newest last, at most
-   * CATCH_UP_MAX_RUNS): the changes other instances announced while this one was not
-   * listening. A run this instance already delivered at that state is skipped as usual.
+   * CATCH_UP_MAX_RUNS) that a local listener wants: the changes other instances announced
+   * while this one was not listening. A run this instance already delivered at that state
+   * is skipped as usual. Steps are not caught up: their run's update is.
    */
   private async catchUp(since: number): Promise<void> {
-    let rows: { project_id: string; id: string }[];
+    let rows: { project_id: string; id: string; agent_id: string }[];
     try {
       rows = await this.ctx.db.kysely
         .selectFrom('runs')
-        .select(['project_id', 'id', 'updated_at'])
+        .select(['project_id', 'id', 'agent_id', 'updated_at'])
         .where('updated_at', '>=', since)
         .orderBy('updated_at', 'desc')
         .limit(CATCH_UP_MAX_RUNS)
@@ -199,14 +215,8 @@ export class PgHubBridge {
       this.lostAt ??= since + CATCH_UP_MARGIN_MS;
       return;
     }
-    for (const row of rows.reverse()) {
-      const ref: Ref = ['r', row.project_id, row.id];
-      this.incoming.set(JSON.stringify(ref), ref);
-    }
-    if (rows.length > 0 && !this.reading) {
-      this.reading = true;
-      this.readDone = this.readLoop();
-    }
+    for (const row of rows.reverse()) this.enqueueIn(['r', row.project_id, row.id, row.agent_id]);
+    this.startReading();
   }
 
   private scheduleReconnect(): void {
@@ -226,7 +236,7 @@ export class PgHubBridge {
     if (this.stopped) return;
     const ref: Ref =
       event.kind === 'run'
-        ? ['r', event.projectId, event.runId]
+        ? ['r', event.projectId, event.runId, event.agentId]
         : ['s', event.projectId, event.runId, event.stepId];
     this.outgoing.set(JSON.stringify(ref), ref);
     if (this.sendScheduled) return;
@@ -267,15 +277,27 @@ export class PgHubBridge {
     if (envelope.i === this.instanceId || !Array.isArray(envelope.e)) return;
     for (const ref of envelope.e) {
       if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's')) continue;
-      const key = JSON.stringify(ref);
-      // re-inserted at the end: read after whatever came before it
-      this.incoming.delete(key);
-      this.incoming.set(key, ref);
+      this.enqueueIn(ref);
     }
-    if (!this.reading) {
-      this.reading = true;
-      this.readDone = this.readLoop();
+    this.startReading();
+  }
+
+  /** Queues a change for read-back, unless no local listener wants it. */
+  private enqueueIn(ref: Ref): void {
+    if (!this.ctx.hub.wants(targetOf(ref))) {
+      this.countSkipped();
+      return;
     }
+    const key = JSON.stringify(ref);
+    // re-inserted at the end: read after whatever came before it
+    this.incoming.delete(key);
+    this.incoming.set(key, ref);
+  }
+
+  private startReading(): void {
+    if (this.incoming.size === 0 || this.reading) return;
+    this.reading = true;
+    this.readDone = this.readLoop();
   }
 
   /**
@@ -328,6 +350,7 @@ export class PgHubBridge {
           ),
         )
         .execute();
+      this.countReads();
       for (const row of rows) {
         events.push({
           kind: 'step',
@@ -345,6 +368,7 @@ export class PgHubBridge {
         .where('project_id', '=', projectId)
         .where('id', 'in', [...ids])
         .execute();
+      this.countReads();
       for (const row of rows) {
         const seen = this.lastSeen.get(`${projectId}\u0000${row.id}`);
         if (seen !== undefined && row.updated_at < seen) continue;
@@ -362,6 +386,17 @@ export class PgHubBridge {
     for (const event of events) this.ctx.hub.deliver(event);
     this.countIn(events.length);
   }
+}
+
+function targetOf(ref: Ref): HubTarget {
+  return ref[0] === 'r'
+    ? {
+        kind: 'run',
+        projectId: ref[1],
+        runId: ref[2],
+        agentId: typeof ref[3] === 'string' ? ref[3] : undefined,
+      }
+    : { kind: 'step', projectId: ref[1], runId: ref[2], agentId: undefined };
 }
 
 /** Splits refs into NOTIFY payloads under the size limit. */

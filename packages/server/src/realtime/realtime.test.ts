@@ -7,6 +7,7 @@ import pg from 'pg';
 import { startServer } from '../server.js';
 import { channelName } from './pg-bridge.js';
 import { realtimeServer } from './realtime.routes.js';
+import type { HubEvent } from './hub.js';
 import type { RealtimeServer } from './ws-server.js';
 
 type TestServer = Awaited<ReturnType<typeof startTestServer>>;
@@ -262,14 +263,17 @@ describeEachDb('realtime WebSocket', (dialect) => {
     await mine.next((m) => m.type === 'run_update' && runOf(m).id === r1);
     await mine.next((m) => m.type === 'run_update' && runOf(m).id === r2);
 
-    // a run in their project, sent after ours: once it arrives, ours would have arrived before it
+    // a run in their project, sent after ours: once both its copies arrived (in whatever TCP
+    // reads), ours would have arrived before them
     const theirRun = uid('run');
     await ingest(
       server,
       [{ type: 'run.start', run: { id: theirRun, agent_id: agentA } }],
       otherKey,
     );
-    await theirs.next((m) => m.type === 'run_update' && m.topic === `agent:${agentA}`);
+    for (const topic of ['runs', `agent:${agentA}`]) {
+      await theirs.next((m) => m.type === 'run_update' && m.topic === topic);
+    }
     const seen = theirs.messages.filter((m) => m.type === 'run_update').map((m) => runOf(m).id);
     expect(seen).toEqual([theirRun, theirRun]);
     expect(mine.messages.some((m) => m.type === 'run_update' && runOf(m).id === theirRun)).toBe(
@@ -605,6 +609,62 @@ describeEachDb('realtime across server instances', (dialect) => {
       onA.messages.filter((m) => m.type === 'run_update' && runOf(m).id === runId),
     ).toHaveLength(1);
     onA.close();
+    c.close();
+  });
+
+  it("reads another instance's change back only when a local listener wants it", async () => {
+    const bridgeCounters = async () => ({
+      skipped: await metric(b!, 'runlog_bridge_changes_skipped_total'),
+      reads: await metric(b!, 'runlog_bridge_reads_total'),
+      received: await metric(b!, 'runlog_bridge_events_received_total'),
+    });
+    // the sockets of the test before are closed: nothing on B listens
+    await until(
+      async () => (await metric(b!, 'runlog_ws_connections')) === 0,
+      'instance B to have no WebSocket client',
+    );
+    const start = await bridgeCounters();
+    const agent = uid('unheard');
+    const runId = uid('run');
+    await ingest(a, [
+      { type: 'run.start', run: { id: runId, agent_id: agent } },
+      { type: 'step.start', step: { id: 's1', run_id: runId, type: 'tool', name: 'grep' } },
+    ]);
+    // B has dealt with the NOTIFY once it skipped both changes, or (wrongly) read them
+    await until(async () => {
+      const now = await bridgeCounters();
+      return now.skipped >= start.skipped + 2 || now.reads > start.reads;
+    }, 'instance B to be told of the run and its step');
+    expect(await bridgeCounters()).toMatchObject({ reads: start.reads, received: start.received });
+
+    // an internal listener (as claim waiters are) gets what it wants read back, and only that
+    const wanted = uid('wanted');
+    const got: HubEvent[] = [];
+    const unsubscribe = b!.ctx.hub.subscribe(
+      (event) => got.push(event),
+      (target) => target.kind === 'run' && target.agentId === wanted,
+    );
+    try {
+      const ignored = uid('run');
+      const mine = uid('run');
+      await ingest(a, [{ type: 'run.start', run: { id: ignored, agent_id: agent } }]);
+      await ingest(a, [{ type: 'run.start', run: { id: mine, agent_id: wanted } }]);
+      await until(() => got.length > 0, 'the wanted run on instance B');
+      // B is told in commit order: `ignored` was passed over before `mine` was read
+      expect(got.map((e) => [e.kind, e.runId])).toEqual([['run', mine]]);
+      const after = await bridgeCounters();
+      expect(after.received).toBe(start.received + 1);
+      expect(after.reads).toBeGreaterThan(start.reads);
+    } finally {
+      unsubscribe();
+    }
+
+    // a WebSocket subscriber on B gets the first run's next change
+    const c = await connect(b!, { key: a.adminKey });
+    await c.subscribe([`agent:${agent}`]);
+    await ingest(a, [{ type: 'run.end', run: { id: runId, status: 'succeeded' } }]);
+    const ended = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
+    expect(runOf(ended).status).toBe('succeeded');
     c.close();
   });
 
