@@ -2,8 +2,8 @@
  * OTLP traces -> Runlog ingest events. Pure: no I/O.
  *
  * A trace is one run, `otel-<traceId>`. Its root span (no parent) is the run; without the
- * root in the batch, the outermost `invoke_agent` span is. Every other span is a complete
- * step whose id is the span id. GenAI semantic conventions, OpenInference and the Vercel AI
+ * root in the batch, the outermost `invoke_agent` span is, and is a step as well. Every other
+ * span is a complete step whose id is the span id. GenAI semantic conventions, OpenInference and the Vercel AI
  * SDK's attribute names are all read.
  */
 import { z } from 'zod';
@@ -413,8 +413,12 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
       .map((v) => sanitizeId(str(v.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')))
       .find((id) => id !== undefined);
     if (runView) runs.push(...runEvents(runView, agentHint));
+    // an invoke_agent span standing in for a root that is not in this batch is a step too, as
+    // it is when its root comes with it, and its children stay under it
+    const standIn = runView?.parentId !== undefined;
     for (const view of views) {
-      if (view !== runView) steps.push(stepEvent(view, runView?.spanId));
+      if (view !== runView || standIn)
+        steps.push(stepEvent(view, standIn ? undefined : runView?.spanId));
     }
   }
   return { events: [...runs, ...steps], rejected, ...(firstProblem ? { firstProblem } : {}) };

@@ -313,6 +313,48 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('keeps an invoke_agent span as a step with its children under it when its root comes later', async () => {
+    const tree = async (trace: string) =>
+      (await snapshot(`otel-${trace}`))?.steps.map((s) => `${s.id}<${s.parent_step_id}:${s.type}`);
+    // a root span (an HTTP handler) above the agent, sent in the same export or after it
+    const withRoot = (trace: string): [SpanSpec, SpanSpec[]] => {
+      const [agent, ...rest] = agentTrace(trace);
+      const root: SpanSpec = {
+        traceId: trace,
+        spanId: 'f000000000000001',
+        name: 'POST /triage',
+        start: 0,
+        end: 1100,
+      };
+      return [root, [{ ...agent!, parentSpanId: root.spanId }, ...rest]];
+    };
+    const together = '7c8efff798038103d269b633813fc60c';
+    const [rootA, spansA] = withRoot(together);
+    await t.request('POST', '/v1/traces', request([rootA, ...spansA]));
+    const split = '8c8efff798038103d269b633813fc60c';
+    const [rootB, spansB] = withRoot(split);
+    await t.request('POST', '/v1/traces', request(spansB));
+    await t.request('POST', '/v1/traces', request([rootB]));
+    const expected = [
+      'a000000000000001<null:agent',
+      'a000000000000002<a000000000000001:llm',
+      'a000000000000003<a000000000000002:tool',
+    ];
+    expect(await tree(together)).toEqual(expected);
+    // the agent's parent is the root's span id, which is the run, not a step: shown at the top
+    expect(await tree(split)).toEqual([
+      'a000000000000001<f000000000000001:agent',
+      ...expected.slice(1),
+    ]);
+    expect((await snapshot(`otel-${split}`))?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      step_count: 3,
+      llm_calls: 1,
+      tool_calls: 1,
+    });
+  });
+
   it('changes nothing when the same export is sent twice', async () => {
     const first = await snapshot(`otel-${TRACE}`);
     const again = await t.request('POST', '/v1/traces', request(agentTrace(TRACE)));
