@@ -42,6 +42,26 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await server.close();
   });
 
+  it('keeps a long-polling claim over HTTP open for its wait_ms and hands it a run queued meanwhile', async () => {
+    const runlog = client();
+    const agent = uniq('long-poll');
+    const claim = fetch(`${server.url}/api/v1/workers/claim`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ agents: [agent], wait_ms: 20_000 }),
+    });
+    // past the server's one-second look-again interval, the claim still waits
+    const early = await Promise.race([
+      claim.then((res) => `answered ${res.status}`),
+      new Promise<string>((resolve) => setTimeout(() => resolve('waiting'), 1_500)),
+    ]);
+    expect(early).toBe('waiting');
+    const queued = await runlog.runs.enqueue(agent, { input: { x: 1 } });
+    const res = await claim;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Run).id).toBe(queued.id);
+  });
+
   it('ends the run of a worker process killed with SIGKILL as timed_out once its lease lapses', async () => {
     const runlog = client();
     const agent = uniq('killed');

@@ -42,8 +42,9 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       const deadline = Date.now() + body.wait_ms;
       const workerId = body.worker_id ?? `key:${auth.keyId}`;
       for (;;) {
-        // a worker that hung up must not be handed a run it will never execute
-        if (gone || request.raw.destroyed) return reply.status(204).send();
+        // a worker that hung up must not be handed a run it will never execute (the request
+        // stream itself is destroyed once its body is read: the socket tells)
+        if (gone || request.raw.socket.destroyed) return reply.status(204).send();
         const runs = await claimRuns(ctx, auth.projectId, {
           agents: body.agents,
           leaseMs: body.lease_ms ?? DEFAULT_CLAIM_LEASE_MS,
