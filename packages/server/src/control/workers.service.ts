@@ -11,6 +11,7 @@ import type { Kysely } from 'kysely';
 import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
+import type { HubInterest } from '../realtime/hub.js';
 import { toRun } from '../runs/runs.mapper.js';
 import { endedRun } from './control.service.js';
 
@@ -93,6 +94,15 @@ interface Waiter {
 /** Per server instance: the claims waiting for work, oldest first. */
 const waiting = new WeakMap<AppContext, Waiter[]>();
 
+/** Another instance's run change is read back only when a claim here waits for its agent. */
+function wantedByWaiters(waiters: Waiter[]): HubInterest {
+  return (t) =>
+    t.kind === 'run' &&
+    waiters.some(
+      (w) => w.projectId === t.projectId && (t.agentId === undefined || w.agents.has(t.agentId)),
+    );
+}
+
 function waitersOf(ctx: AppContext): Waiter[] {
   let list = waiting.get(ctx);
   if (!list) {
@@ -104,7 +114,7 @@ function waitersOf(ctx: AppContext): Waiter[] {
       // one queued run wakes one waiting claim, not all of them
       const i = created.findIndex((w) => w.projectId === e.projectId && w.agents.has(e.agentId));
       if (i >= 0) created.splice(i, 1)[0]!.wake();
-    });
+    }, wantedByWaiters(created));
     ctx.onClose.push(() => {
       unsubscribe();
       for (const w of created.splice(0)) w.wake();

@@ -665,7 +665,29 @@ describeEachDb('realtime across server instances', (dialect) => {
     await ingest(a, [{ type: 'run.end', run: { id: runId, status: 'succeeded' } }]);
     const ended = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
     expect(runOf(ended).status).toBe('succeeded');
+
+    // that subscriber's topics are all B wants: another agent's run is not read back
+    const beforeOther = await bridgeCounters();
+    await ingest(a, [{ type: 'run.start', run: { id: uid('run'), agent_id: uid('other') } }]);
+    await until(
+      async () => (await bridgeCounters()).skipped > beforeOther.skipped,
+      'instance B to pass over the other agent',
+    );
+    expect((await bridgeCounters()).reads).toBe(beforeOther.reads);
     c.close();
+
+    // a claim waiting on B wants its agent's queued runs, and only those
+    const worker = uid('worker-agent');
+    const claim = api(b!, 'POST', '/api/v1/workers/claim', { agents: [worker], wait_ms: 20_000 });
+    await until(async () => {
+      const before = await bridgeCounters();
+      await api(a, 'POST', `/api/v1/agents/${uid('idle')}/runs`, {});
+      return (await bridgeCounters()).skipped > before.skipped;
+    }, 'instance B to pass over a run queued for another agent');
+    const queued = await api(a, 'POST', `/api/v1/agents/${worker}/runs`, {});
+    const claimed = await claim;
+    expect(claimed.status).toBe(200);
+    expect(claimed.json).toMatchObject({ id: (queued.json as { id: string }).id });
   });
 
   it('delivers what other instances changed while its LISTEN connection was down', async () => {

@@ -9,7 +9,7 @@ import {
   topics,
   type WsServerMessage,
 } from '@runlog/core';
-import type { EventHub, HubEvent } from './hub.js';
+import type { EventHub, HubEvent, HubTarget } from './hub.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AuthContext } from '../http/route.js';
 import { AppError, parse } from '../http/errors.js';
@@ -247,7 +247,10 @@ export class RealtimeServer {
   private accept(ws: WebSocket, projectId: string, request: IncomingMessage): void {
     const conn = new Connection(ws, projectId, request);
     this.connections.add(conn);
-    this.unsubscribeHub ??= this.hub.subscribe((event) => this.publish(event));
+    this.unsubscribeHub ??= this.hub.subscribe(
+      (event) => this.publish(event),
+      (target) => this.listensTo(target),
+    );
     ws.on('error', () => {});
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', (data, isBinary) => {
@@ -350,6 +353,15 @@ export class RealtimeServer {
     if (this.fanOutScheduled) return;
     this.fanOutScheduled = true;
     setImmediate(() => this.fanOut());
+  }
+
+  /** Whether a connection here subscribed to a topic another instance's change would reach. */
+  private listensTo(t: HubTarget): boolean {
+    const has = (topic: string) => this.index.has(indexKey(t.projectId, topic));
+    if (has(topics.run(t.runId))) return true;
+    if (t.kind !== 'run') return false;
+    // a change announced without its agent may be for any agent topic
+    return has(topics.runs) || t.agentId === undefined || has(topics.agent(t.agentId));
   }
 
   /** Sends queued changes to the subscribers of their topics in each change's project. */
