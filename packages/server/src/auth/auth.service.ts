@@ -38,21 +38,31 @@ interface Cached {
 export class AuthService {
   private readonly cache = new Map<string, Cached>();
   private readonly lastUsedWritten = new Map<string, number>();
-  private readonly revokeListeners = new Set<() => void>();
+  private readonly revokeListeners = new Set<(origin: 'local' | 'remote') => void>();
 
   constructor(private readonly db: Db) {}
 
   /**
-   * Calls `listener` after a key is revoked or a session ends here, so holders of long-lived
-   * connections can check their credentials again; returns the unsubscribe function.
+   * Calls `listener` after a key is revoked or a session ends, here (`origin` 'local') or on
+   * another instance (`forgetCached`, origin 'remote'), so holders of long-lived connections
+   * can check their credentials again; returns the unsubscribe function.
    */
-  onRevoke(listener: () => void): () => void {
+  onRevoke(listener: (origin: 'local' | 'remote') => void): () => void {
     this.revokeListeners.add(listener);
     return () => this.revokeListeners.delete(listener);
   }
 
-  private revoked(): void {
-    for (const listener of this.revokeListeners) listener();
+  /**
+   * Another instance revoked a key or ended a session: credentials cached here are checked
+   * again on their next use instead of holding up to CACHE_TTL_MS.
+   */
+  forgetCached(): void {
+    this.cache.clear();
+    this.revoked('remote');
+  }
+
+  private revoked(origin: 'local' | 'remote' = 'local'): void {
+    for (const listener of this.revokeListeners) listener(origin);
   }
 
   /**

@@ -30,6 +30,8 @@ interface Envelope {
   /** The sending instance, so it can skip its own notifications. */
   i: string;
   e: Ref[];
+  /** Set when the sender revoked a key or ended a session: drop cached credentials. */
+  a?: 1;
 }
 
 /** The channel of a database (per schema, so instances on other schemas stay apart). */
@@ -78,6 +80,7 @@ export class PgHubBridge {
    */
   private readonly lastSeen = new Map<string, number>();
   private unsubscribeHub: (() => void) | undefined;
+  private unsubscribeAuth: (() => void) | undefined;
   private readonly countIn: (by?: number) => void;
   private readonly countOut: (by?: number) => void;
   private readonly countSkipped: (by?: number) => void;
@@ -122,6 +125,11 @@ export class PgHubBridge {
       // bookkeeping of what was delivered: no remote change is read back for it alone
       () => false,
     );
+    // a revocation here reaches the others at once, not after their credential cache lapses
+    this.unsubscribeAuth = this.ctx.auth.onRevoke((origin) => {
+      if (origin === 'local')
+        void this.notify([JSON.stringify({ i: this.instanceId, e: [], a: 1 })]);
+    });
     try {
       await this.listen();
     } catch {
@@ -134,6 +142,7 @@ export class PgHubBridge {
     this.stopped = true;
     this.ctx.hub.onPublish = undefined;
     this.unsubscribeHub?.();
+    this.unsubscribeAuth?.();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.flushOut();
     await this.sending;
@@ -190,6 +199,8 @@ export class PgHubBridge {
     if (this.lostAt !== undefined) {
       const since = this.lostAt - CATCH_UP_MARGIN_MS;
       this.lostAt = undefined;
+      // a revocation may have gone by unheard too
+      this.ctx.auth.forgetCached();
       await this.catchUp(since);
     }
   }
@@ -250,8 +261,11 @@ export class PgHubBridge {
     if (this.outgoing.size === 0) return this.sending;
     const refs = [...this.outgoing.values()];
     this.outgoing = new Map();
-    const payloads = pack(this.instanceId, refs);
-    // one NOTIFY batch at a time, so batches leave in publish order
+    return this.notify(pack(this.instanceId, refs));
+  }
+
+  /** Sends NOTIFY payloads, one batch at a time, so batches leave in the order given. */
+  private notify(payloads: string[]): Promise<void> {
     this.sending = this.sending.then(async () => {
       try {
         const params = [this.channel, ...payloads];
@@ -275,6 +289,7 @@ export class PgHubBridge {
       return;
     }
     if (envelope.i === this.instanceId || !Array.isArray(envelope.e)) return;
+    if (envelope.a === 1) this.ctx.auth.forgetCached();
     for (const ref of envelope.e) {
       if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's')) continue;
       this.enqueueIn(ref);

@@ -612,6 +612,18 @@ describeEachDb('realtime across server instances', (dialect) => {
     c.close();
   });
 
+  it('ends on instance B at once a key revoked on instance A, for HTTP and WebSocket', async () => {
+    const created = await api(a, 'POST', '/api/v1/keys', { scope: 'read', name: 'revoked-on-a' });
+    const { id, key } = created.json as { id: string; key: string };
+    // B has the key in its credential cache and a socket open with it
+    expect((await api(b!, 'GET', '/api/v1/agents', undefined, key)).status).toBe(200);
+    const onB = await connect(b!, { key });
+    expect((await api(a, 'DELETE', `/api/v1/keys/${id}`)).status).toBe(200);
+    // well before B's periodic recheck (15 s) or its cache lapsing (10 s)
+    expect((await onB.waitClosed(5_000)).code).toBe(1008);
+    expect((await api(b!, 'GET', '/api/v1/agents', undefined, key)).status).toBe(401);
+  });
+
   it("reads another instance's change back only when a local listener wants it", async () => {
     const bridgeCounters = async () => ({
       skipped: await metric(b!, 'runlog_bridge_changes_skipped_total'),
