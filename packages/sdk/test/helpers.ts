@@ -3,6 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type startTestServer } from '../../server/test/harness.js';
+
+export { waitFor } from '../../server/test/harness.js';
 import { Runlog, type RunlogOptions } from '../src/index.js';
 
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
@@ -155,19 +157,6 @@ export async function deadUrl(): Promise<string> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
-}
-
-/** Polls `check` until it returns true; fails the test after `timeoutMs`. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** `runlog_ingest_events_total` of the server: events it committed. */

@@ -18,13 +18,11 @@ const fast = { leaseMs: 3_000, heartbeatIntervalMs: 50, pollWaitMs: 300 };
 /** A fresh agent id per test, so queued runs never leak between tests. */
 const agentId = () => `worker-agent-${newId().slice(-8)}`;
 
-async function waitForStatus(id: string, status: Run['status']): Promise<Run> {
-  let run: Run | undefined;
-  await waitFor(async () => {
-    run = await runlog.runs.get(id);
-    return run.status === status;
+function waitForStatus(id: string, status: Run['status']): Promise<Run> {
+  return waitFor(async () => {
+    const run = await runlog.runs.get(id);
+    return run.status === status && run;
   }, `run ${id} to be ${status}`);
-  return run!;
 }
 
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
-import { describeEachDb, startTestServer } from './harness.js';
+import { describeEachDb, startTestServer, waitFor } from './harness.js';
 import { T0, sampleEvents } from './cli-fixtures.js';
 
 interface Captured {
@@ -36,14 +36,6 @@ async function freePort(): Promise<number> {
   const port = (srv.address() as AddressInfo).port;
   await new Promise((r) => srv.close(r));
   return port;
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describeEachDb('runlog CLI', (dialect) => {
@@ -214,11 +206,11 @@ describeEachDb('runlog CLI', (dialect) => {
     const stop = new AbortController();
     const c = capture(env, stop.signal);
     const done = run(['runs', 'tail', '--agent', 'tail-agent'], c.io);
-    await until(() => c.stderr().includes('watching'), 'the subscription');
+    await waitFor(() => c.stderr().includes('watching'), 'the subscription');
     await ingest([{ type: 'run.start', run: { id: 'c-tailed', agent_id: 'tail-agent' } }]);
     await ingest([{ type: 'run.start', run: { id: 'c-other', agent_id: 'writer' } }]);
     await ingest([{ type: 'run.end', run: { id: 'c-tailed', status: 'succeeded' } }]);
-    await until(() => /c-tailed\s+tail-agent\s+succeeded/.test(c.stdout()), 'the end');
+    await waitFor(() => /c-tailed\s+tail-agent\s+succeeded/.test(c.stdout()), 'the end');
     stop.abort();
     expect(await done).toBe(0);
     const lines = c.stdout().trimEnd().split('\n');

@@ -4,28 +4,6 @@ import { createInterface } from 'node:readline';
 
 export const FIXTURES = fileURLToPath(new URL('../../sdk/test/fixtures/', import.meta.url));
 
-/** Polls `fn` until it returns a truthy value; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs = 20_000,
-  everyMs = 50,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 export interface Child {
   proc: ChildProcess;
   /** Resolves with the first stdout line matching `re`. */

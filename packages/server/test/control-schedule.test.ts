@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server.js';
-import { describeEachDb, startTestServer } from './harness.js';
-import { waitFor } from './control-helpers.js';
+import { describeEachDb, startTestServer, waitFor } from './harness.js';
 
 describeEachDb('schedules with two server instances on one database', (dialect) => {
   /** The first one owns the database: it closes last and drops it. */
@@ -44,7 +43,7 @@ describeEachDb('schedules with two server instances on one database', (dialect) 
         .select(['id', 'metadata', 'trigger', 'status'])
         .where('agent_id', '=', agent)
         .execute();
-    await waitFor('four slots', async () => (await runs()).length >= 4, 15_000, 100);
+    await waitFor(async () => (await runs()).length >= 4, 'four slots', 15_000);
     // stop scheduling before counting
     await ctx.db.kysely
       .updateTable('agents')

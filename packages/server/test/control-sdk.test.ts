@@ -6,8 +6,14 @@ import { newId } from '@runlog/core';
 import { Runlog, RunlogApiError } from '@runlog/sdk';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { ServerConfigInput } from '../src/config.js';
-import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, type TestDatabase } from './harness.js';
-import { spawnFixture, waitFor } from './control-helpers.js';
+import {
+  describeEachDb,
+  freshDatabase,
+  TEST_ADMIN_KEY,
+  waitFor,
+  type TestDatabase,
+} from './harness.js';
+import { spawnFixture } from './control-helpers.js';
 
 describeEachDb('SDK recording against a real server', (dialect) => {
   let db: TestDatabase;
@@ -217,8 +223,8 @@ describeEachDb('SDK recording against a real server', (dialect) => {
       throw run.signal.reason;
     });
     await waitFor(
-      'run recorded',
       async () => runId && (await runlog.runs.get(runId)).status === 'running',
+      'run recorded',
     );
     await runlog.runs.cancel(runId);
     await expect(recording).rejects.toThrow(/stopped/);

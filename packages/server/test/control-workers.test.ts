@@ -2,8 +2,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Run } from '@runlog/core';
 import { Runlog, type RunlogOptions } from '@runlog/sdk';
 import { startServer, type RunningServer } from '../src/server.js';
-import { describeEachDb, startTestServer, TEST_ADMIN_KEY } from './harness.js';
-import { spawnFixture, waitFor } from './control-helpers.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+import { spawnFixture } from './control-helpers.js';
 
 let n = 0;
 const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
@@ -26,10 +26,13 @@ describeEachDb('workers executing queued runs', (dialect) => {
     return r;
   };
   const settled = (runlog: Runlog, id: string, status?: string) =>
-    waitFor(`run ${id} to end${status ? ` ${status}` : ''}`, async () => {
-      const run = await runlog.runs.get(id);
-      return ['queued', 'running'].includes(run.status) ? undefined : run;
-    });
+    waitFor(
+      async () => {
+        const run = await runlog.runs.get(id);
+        return ['queued', 'running'].includes(run.status) ? undefined : run;
+      },
+      `run ${id} to end${status ? ` ${status}` : ''}`,
+    );
 
   beforeAll(async () => {
     server = await startTestServer(dialect, { sweepIntervalMs: 100, cancelGraceMs: 1000 });
@@ -109,7 +112,7 @@ describeEachDb('workers executing queued runs', (dialect) => {
       pollWaitMs: 1000,
     });
     const queued = await runlog.runs.enqueue(agent, {});
-    await waitFor('claim', async () => (await runlog.runs.get(queued.id)).status === 'running');
+    await waitFor(async () => (await runlog.runs.get(queued.id)).status === 'running', 'claim');
     const stopped = await runlog.runs.cancel(queued.id);
     expect(stopped.cancel_requested_at).not.toBeNull();
     const run = await settled(runlog, queued.id);
@@ -129,7 +132,7 @@ describeEachDb('workers executing queued runs', (dialect) => {
       pollWaitMs: 1000,
     });
     const queued = await runlog.runs.enqueue(agent, {});
-    await waitFor('claim', async () => (await runlog.runs.get(queued.id)).status === 'running');
+    await waitFor(async () => (await runlog.runs.get(queued.id)).status === 'running', 'claim');
     await runlog.runs.cancel(queued.id);
     const run = await settled(runlog, queued.id);
     expect(run.status).toBe('cancelled');
@@ -188,11 +191,10 @@ describeEachDb('workers executing queued runs', (dialect) => {
       ids.push(...batch.map((r: Run) => r.id));
     }
     await waitFor(
-      'all 200 runs to succeed',
       async () =>
         (await a.runs.list({ agent_id: agent, status: 'succeeded', limit: 1 })).total === 200,
+      'all 200 runs to succeed',
       60_000,
-      200,
     );
     await Promise.all([wa.stop(), wb.stop()]);
     expect(counts.size).toBe(200);

@@ -153,3 +153,28 @@ export async function startTestServer(
 export function json<T = Record<string, unknown>>(res: LightMyRequestResponse): T {
   return res.json() as T;
 }
+
+/**
+ * Polls `check` every 10 ms until it returns a truthy value, and returns that value; fails
+ * naming `what` (and the last error `check` threw) after `timeoutMs`.
+ * @example const run = await waitFor(async () => (await get(id)).ended_at && run, 'the end');
+ */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Run, Step } from '@runlog/core';
-import { describeEachDb, startTestServer } from '../../test/harness.js';
+import { describeEachDb, startTestServer, waitFor } from '../../test/harness.js';
 import pg from 'pg';
 import { startServer } from '../server.js';
 import { channelName } from './pg-bridge.js';
@@ -150,18 +150,6 @@ async function metric(server: TestServer, name: string): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ')[1]) : NaN;
-}
-
-async function until(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  max = 4000,
-): Promise<void> {
-  for (let i = 0; i < max; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 let seq = 0;
@@ -430,7 +418,7 @@ describeEachDb('realtime WebSocket', (dialect) => {
     c.socket.pause();
     let n = 0;
     // write until the server holds updates back for this client, then some more
-    await until(
+    await waitFor(
       async () => {
         n++;
         await ingest(server, [
@@ -458,7 +446,7 @@ describeEachDb('realtime WebSocket', (dialect) => {
 
     c.socket.resume();
     await c.next((m) => m.type === 'run_update' && runOf(m).status === 'succeeded', 0, 20_000);
-    await until(() => rt.pendingCount === 0, 'the backlog to drain');
+    await waitFor(() => rt.pendingCount === 0, 'the backlog to drain');
     const from = c.messages.length;
     c.send({ type: 'ping' });
     await c.next((m) => m.type === 'pong', from);
@@ -484,7 +472,7 @@ describeEachDb('realtime WebSocket', (dialect) => {
       const droppedBefore = await metric(server, 'runlog_ws_slow_clients_dropped_total');
       c.socket.pause();
       const pad = 'y'.repeat(48 * 1024);
-      await until(
+      await waitFor(
         async () => {
           const events = Array.from({ length: 10 }, () => ({
             type: 'run.start',
@@ -631,7 +619,7 @@ describeEachDb('realtime across server instances', (dialect) => {
       received: await metric(b!, 'runlog_bridge_events_received_total'),
     });
     // the sockets of the test before are closed: nothing on B listens
-    await until(
+    await waitFor(
       async () => (await metric(b!, 'runlog_ws_connections')) === 0,
       'instance B to have no WebSocket client',
     );
@@ -643,7 +631,7 @@ describeEachDb('realtime across server instances', (dialect) => {
       { type: 'step.start', step: { id: 's1', run_id: runId, type: 'tool', name: 'grep' } },
     ]);
     // B has dealt with the NOTIFY once it skipped both changes, or (wrongly) read them
-    await until(async () => {
+    await waitFor(async () => {
       const now = await bridgeCounters();
       return now.skipped >= start.skipped + 2 || now.reads > start.reads;
     }, 'instance B to be told of the run and its step');
@@ -661,7 +649,7 @@ describeEachDb('realtime across server instances', (dialect) => {
       const mine = uid('run');
       await ingest(a, [{ type: 'run.start', run: { id: ignored, agent_id: agent } }]);
       await ingest(a, [{ type: 'run.start', run: { id: mine, agent_id: wanted } }]);
-      await until(() => got.length > 0, 'the wanted run on instance B');
+      await waitFor(() => got.length > 0, 'the wanted run on instance B');
       // B is told in commit order: `ignored` was passed over before `mine` was read
       expect(got.map((e) => [e.kind, e.runId])).toEqual([['run', mine]]);
       const after = await bridgeCounters();
@@ -681,7 +669,7 @@ describeEachDb('realtime across server instances', (dialect) => {
     // that subscriber's topics are all B wants: another agent's run is not read back
     const beforeOther = await bridgeCounters();
     await ingest(a, [{ type: 'run.start', run: { id: uid('run'), agent_id: uid('other') } }]);
-    await until(
+    await waitFor(
       async () => (await bridgeCounters()).skipped > beforeOther.skipped,
       'instance B to pass over the other agent',
     );
@@ -691,7 +679,7 @@ describeEachDb('realtime across server instances', (dialect) => {
     // a claim waiting on B wants its agent's queued runs, and only those
     const worker = uid('worker-agent');
     const claim = api(b!, 'POST', '/api/v1/workers/claim', { agents: [worker], wait_ms: 20_000 });
-    await until(async () => {
+    await waitFor(async () => {
       const before = await bridgeCounters();
       await api(a, 'POST', `/api/v1/agents/${uid('idle')}/runs`, {});
       return (await bridgeCounters()).skipped > before.skipped;
@@ -721,7 +709,7 @@ describeEachDb('realtime across server instances', (dialect) => {
         await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: 'while-down' } }]);
         await new Promise((r) => setTimeout(r, 20));
         const during = await listeners();
-        await until(async () => (await listeners()).length === 2, 'both instances to listen');
+        await waitFor(async () => (await listeners()).length === 2, 'both instances to listen');
         if (during.length > 0) continue;
         const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
         expect(runOf(got).status).toBe('running');
@@ -743,7 +731,7 @@ describeEachDb('realtime across server instances', (dialect) => {
       const before = await listeners();
       expect(before).toHaveLength(2); // instance A and instance B
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
-      await until(async () => {
+      await waitFor(async () => {
         const now = await listeners();
         return now.length === 2 && now.every((pid) => !before.includes(pid));
       }, 'both instances to listen again');
