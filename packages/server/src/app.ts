@@ -43,6 +43,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     const body = errorBody(error, request);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (error instanceof AppError && error.retryAfterSeconds !== undefined)
+      void reply.header('retry-after', String(error.retryAfterSeconds));
     void reply.status(body.status).send(body.body);
   });
   app.setNotFoundHandler((request, reply) => {

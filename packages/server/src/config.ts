@@ -31,6 +31,11 @@ export const ServerConfig = z.object({
     .int()
     .min(1024)
     .default(64 * 1024 * 1024),
+  /**
+   * Recording events waiting for a group commit past which `/ingest` answers 429 with
+   * Retry-After (the SDK waits and sends again) instead of queueing more in memory.
+   */
+  maxQueuedEvents: z.coerce.number().int().min(1000).default(50_000),
   /** Where the built dashboard lives; unset serves no dashboard. */
   webRoot: z.string().optional(),
   /** Control plane: grace period before a stop of a running run is forced. */

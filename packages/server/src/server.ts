@@ -40,6 +40,7 @@ export async function createContext(
     const prices = new PriceBook(db);
     const writer = new IngestWriter(db, hub, prices, metrics, {
       maxFieldBytes: config.maxFieldBytes,
+      maxQueuedEvents: config.maxQueuedEvents,
     });
     const ctx: AppContext = { config, db, hub, auth, writer, prices, metrics, onClose: [] };
     const boot = await auth.bootstrap({

@@ -6,11 +6,24 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown[] | undefined;
 
+  /** Seconds after which the request may be sent again (the Retry-After header). */
+  retryAfterSeconds: number | undefined;
+
   constructor(code: ErrorCode, message: string, details?: unknown[]) {
     super(message);
     this.name = 'AppError';
     this.code = code;
     this.details = details;
+  }
+
+  /**
+   * A 429: the server is behind and the caller should send again after `seconds`.
+   * @example throw AppError.busy('the write path is behind', 1);
+   */
+  static busy(message: string, seconds: number): AppError {
+    const error = new AppError('rate_limited', `${message}; retry after ${seconds} s`);
+    error.retryAfterSeconds = seconds;
+    return error;
   }
 
   get status(): number {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { describeEachDb, createTestApp, json, waitFor, type TestApp } from '../../test/harness.js';
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { normalizeStepType } from './apply.js';
@@ -580,4 +580,54 @@ it('maps step type names of other tools, and keeps any other name as custom', ()
   // names of Object.prototype's members are names like any other
   expect(normalizeStepType('constructor')).toEqual({ type: 'custom', original: 'constructor' });
   expect(normalizeStepType('toString')).toEqual({ type: 'custom', original: 'toString' });
+});
+
+describeEachDb('recording when the write path falls behind', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { maxQueuedEvents: 1000 });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const batch = (runId: string, steps: number) => ({
+    events: [
+      { type: 'run.start', run: { id: runId, agent_id: 'busy' } },
+      ...Array.from({ length: steps }, (_, i) => ({
+        type: 'step.end',
+        step: { id: `s${i}`, run_id: runId, type: 'tool' },
+      })),
+    ],
+  });
+
+  it('answers 429 with Retry-After past the queue bound, writing nothing, and takes the batch again later', async () => {
+    // hold the write path: a control change whose transaction waits on the gate
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const held = t.ctx.writer.transact(() => gate);
+    const first = t.request('POST', '/api/v1/ingest', batch('busy-1', 599));
+    // the first batch is queued behind the held change once the request has been handled
+    await waitFor(async () => {
+      const text = (await t.request('GET', '/metrics')).body;
+      return /^runlog_writer_queue_jobs 1$/m.test(text);
+    }, 'the first batch to wait');
+    const refused = await t.request('POST', '/api/v1/ingest', batch('busy-2', 599));
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(json(refused)).toMatchObject({ error: { code: 'rate_limited' } });
+    open();
+    await held;
+    expect((await first).statusCode).toBe(200);
+    expect((await t.request('GET', '/api/v1/runs/busy-2')).statusCode).toBe(404);
+    expect(
+      json<{ step_count: number }>(await t.request('GET', '/api/v1/runs/busy-1')).step_count,
+    ).toBe(599);
+
+    const again = await t.request('POST', '/api/v1/ingest', batch('busy-2', 599));
+    expect(again.statusCode).toBe(200);
+    expect(
+      json<{ step_count: number }>(await t.request('GET', '/api/v1/runs/busy-2')).step_count,
+    ).toBe(599);
+  });
 });

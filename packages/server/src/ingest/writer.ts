@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { PriceBook } from './prices.js';
 import { UnitOfWork } from './unit-of-work.js';
+import { AppError } from '../http/errors.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import {
   applyHeartbeat,
@@ -23,6 +24,8 @@ export interface WriterOptions {
   leaseMs?: number;
   /** Most events one group commit takes. */
   maxGroupEvents?: number;
+  /** Recording events waiting past which `submit` refuses more (429); default 50,000. */
+  maxQueuedEvents?: number;
 }
 
 export const DEFAULT_RUN_LEASE_MS = 15 * 60_000;
@@ -68,6 +71,10 @@ export class IngestWriter {
   private readonly countCommits: (by?: number) => void;
   private readonly leaseMs: number;
   private readonly maxGroupEvents: number;
+  private readonly maxQueuedEvents: number;
+  /** Recording events in `queue`, not yet taken into a group. */
+  private queuedEvents = 0;
+  private readonly countBusy: (by?: number) => void;
 
   constructor(
     private readonly db: Db,
@@ -78,6 +85,11 @@ export class IngestWriter {
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     this.maxGroupEvents = options.maxGroupEvents ?? 5000;
+    this.maxQueuedEvents = options.maxQueuedEvents ?? 50_000;
+    this.countBusy = metrics.counter(
+      'runlog_ingest_busy_total',
+      'Recording requests refused with 429 because the write path was too far behind',
+    );
     this.countEvents = metrics.counter(
       'runlog_ingest_events_total',
       'Run and step events committed',
@@ -93,9 +105,17 @@ export class IngestWriter {
     );
   }
 
-  /** Applies a project's events; resolves once they are committed. */
+  /**
+   * Applies a project's events; resolves once they are committed. Refuses them (429, with
+   * Retry-After) while more than `maxQueuedEvents` wait, so memory stays bounded when
+   * recording outpaces the disk; a lone batch is always taken.
+   */
   submit(projectId: string, events: IngestEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
+    if (this.queuedEvents > 0 && this.queuedEvents + events.length > this.maxQueuedEvents) {
+      this.countBusy();
+      return Promise.reject(AppError.busy('the write path is behind', 1));
+    }
     return new Promise<void>((resolve, reject) => {
       this.enqueue({ kind: 'events', projectId, events, resolve, reject });
     });
@@ -139,6 +159,7 @@ export class IngestWriter {
       return;
     }
     this.queue.push(job);
+    if (job.kind === 'events') this.queuedEvents += job.events.length;
     if (!this.running) {
       this.running = true;
       this.idle = new Promise((resolve) => (this.markIdle = resolve));
@@ -157,6 +178,7 @@ export class IngestWriter {
           const w = next.kind === 'events' ? next.events.length : 1;
           if (group.length > 0 && weight + w > this.maxGroupEvents) break;
           group.push(this.queue.shift()!);
+          if (next.kind === 'events') this.queuedEvents -= w;
           weight += w;
         }
         await this.runGroup(group);
