@@ -83,6 +83,36 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect((await claim(agent)).statusCode).toBe(204);
   });
 
+  it('ends a run recorded without a worker as timed_out once its agent timeout_ms passes', async () => {
+    const agent = uniq('recorded-timeout');
+    await setTimeoutMs(agent, 1000);
+    const started = Date.parse('2026-03-01T10:00:00.000Z');
+    // one run starts with its agent; the other is begun by a step and named by a later start
+    const direct = uniq('run');
+    const named = uniq('run');
+    await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: direct, agent_id: agent, started_at: started } },
+        { type: 'step.start', step: { id: 's1', run_id: named, type: 'tool' } },
+      ],
+    });
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: named, agent_id: agent, started_at: started } }],
+    });
+    await sweepOnce(t.ctx, started + 999);
+    expect((await getRun(direct)).status).toBe('running');
+    await sweepOnce(t.ctx, started + 1001);
+    for (const id of [direct, named]) {
+      expect(await getRun(id)).toMatchObject({
+        status: 'timed_out',
+        error: {
+          type: 'Timeout',
+          message: 'timed out after timeout_ms (1000 ms) without finishing',
+        },
+      });
+    }
+  });
+
   it('ends a run cancelled, not queued again, when its worker releases it after a Stop', async () => {
     const agent = uniq('stopped-then-released');
     const queued = json<Run>(await enqueue(agent));

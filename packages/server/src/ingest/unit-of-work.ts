@@ -30,6 +30,14 @@ const createAgent = prepared((db, $) =>
     .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing()),
 );
 
+const agentTimeout = prepared((db, $) =>
+  db
+    .selectFrom('agents')
+    .select('timeout_ms')
+    .where('project_id', '=', $(0))
+    .where('id', '=', $(1)),
+);
+
 const runKey = (projectId: string, id: string) => `${projectId}\u0000${id}`;
 const stepKey = (projectId: string, runId: string, id: string) =>
   `${projectId}\u0000${runId}\u0000${id}`;
@@ -205,6 +213,30 @@ export class UnitOfWork {
     return draft;
   }
 
+  /**
+   * A run recorded without a worker ends `timed_out` once it passes its agent's `timeout_ms`,
+   * counted from its start, as a claimed run does from its claim. Set where a run first runs
+   * under its agent (a step may have started it under `unknown`); mutates this unit's drafts.
+   */
+  private async setDeadlines(): Promise<void> {
+    const timeouts = new Map<string, number | null>();
+    for (const { before, current: run } of this.runs.values()) {
+      if (!run || run === before || run.status !== 'running') continue;
+      if (run.worker_id !== null || run.deadline_at !== null || run.started_at === null) continue;
+      // only where it starts running under this agent, not on each of its later events
+      if (before?.status === 'running' && before.agent_id === run.agent_id) continue;
+      if (run.agent_id === UNKNOWN_AGENT) continue;
+      const key = `${run.project_id}\u0000${run.agent_id}`;
+      let timeout = timeouts.get(key);
+      if (timeout === undefined) {
+        const [agent] = await agentTimeout(this.db, this.trx, run.project_id, run.agent_id);
+        timeout = agent?.timeout_ms ?? null;
+        timeouts.set(key, timeout);
+      }
+      if (timeout) run.deadline_at = run.started_at + timeout;
+    }
+  }
+
   /** Writes every changed row; returns what changed, for publishing after commit. */
   async flush(
     /** Where the rollup changes go: the group commit writes them once for all its work. */
@@ -226,6 +258,7 @@ export class UnitOfWork {
     }
     for (const run of this.deletedRuns) rollups.change(run, undefined);
 
+    await this.setDeadlines();
     await ensureAgents(this.db, this.trx, needAgents);
     await writeRows(this.db, this.trx, 'steps', this.steps.values(), [
       'project_id',
