@@ -172,8 +172,13 @@ export function applyRunEvent(
   put(row, 'retry_of', f.retry_of ?? undefined, mode, isNull);
   put(row, 'model', f.model ?? undefined, mode, isNull);
   if (f.input !== undefined) put(row, 'input', encodeJson(f.input, max), mode, isNull);
-  if (f.output !== undefined) put(row, 'output', encodeJson(f.output, max), mode, isNull);
-  if (f.error !== undefined)
+  // a late end with another outcome than the one recorded is not this run's result: a
+  // succeeded run takes no error from it, a failed one no output
+  const eventStatus = kind === 'end' ? (f.status ?? (f.error ? 'failed' : 'succeeded')) : f.status;
+  const otherOutcome = wasTerminal && eventStatus !== undefined && eventStatus !== row.status;
+  if (f.output !== undefined && !otherOutcome)
+    put(row, 'output', encodeJson(f.output, max), mode, isNull);
+  if (f.error !== undefined && !otherOutcome)
     put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
   put(row, 'queued_at', f.queued_at, mode, isNull);
   row.metadata = mergeMetadata(row.metadata, f.metadata, mode);
@@ -195,7 +200,7 @@ export function applyRunEvent(
     row.started_at = env.now;
   if (isTerminalStatus(row.status as RunStatus)) {
     if (!wasTerminal) row.ended_at = f.ended_at ?? env.now;
-    else put(row, 'ended_at', f.ended_at, 'fill', isNull);
+    else if (!otherOutcome) put(row, 'ended_at', f.ended_at, 'fill', isNull);
   }
   return finishRun(row, current, env);
 }

@@ -200,6 +200,26 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(run.step_count).toBe(1);
   });
 
+  it("keeps a finished run's result when a late end reports another outcome", async () => {
+    const end = (id: string, run: Record<string, unknown>) =>
+      t.request('POST', '/api/v1/ingest', { events: [{ type: 'run.end', run: { id, ...run } }] });
+    await end('late-ok', { agent_id: 'a', status: 'succeeded', output: { v: 1 }, ended_at: T0 });
+    await end('late-ok', { status: 'failed', error: { message: 'late' }, ended_at: T0 + 5 });
+    await end('late-fail', { agent_id: 'a', status: 'failed', error: { message: 'boom' } });
+    await end('late-fail', { status: 'succeeded', output: { late: true } });
+    const ok = (await snapshot(t, 'late-ok')).run;
+    expect(ok).toMatchObject({ status: 'succeeded', output: { v: 1 }, error: null });
+    expect(ok.ended_at).toBe(new Date(T0).toISOString());
+    expect((await snapshot(t, 'late-fail')).run).toMatchObject({
+      status: 'failed',
+      output: null,
+      error: { message: 'boom' },
+    });
+    // the same outcome sent again still fills what the first end left out
+    await end('late-ok', { status: 'succeeded', error: null, metadata: { again: 1 } });
+    expect((await snapshot(t, 'late-ok')).run.metadata).toEqual({ again: 1 });
+  });
+
   it('maps status aliases', async () => {
     const events = [
       ['alias-1', 'completed', 'succeeded'],
