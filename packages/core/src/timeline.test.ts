@@ -129,6 +129,33 @@ describe('buildTimeline', () => {
   });
 });
 
+describe('buildTimeline at one instant', () => {
+  it("puts a step's own start before its end when both fall in the same millisecond", () => {
+    const steps = [
+      step({ id: 'a', seq: 0, started_at: iso(T + 5), ended_at: iso(T + 5) }),
+      step({ id: 'b', seq: 1, started_at: iso(T + 5), ended_at: iso(T + 5) }),
+      step({ id: 'c', seq: 2, started_at: iso(T + 1), ended_at: iso(T + 5) }),
+      // only an end was recorded: the step is placed at that instant
+      step({ id: 'd', seq: 3, ended_at: iso(T + 5) }),
+    ];
+    const events = buildTimeline(run(), steps, T + 2000).events.map(
+      (e) => `${e.type}:${(e.data as { step_id?: string }).step_id ?? ''}`,
+    );
+    expect(events).toEqual([
+      'RUN_STARTED:',
+      'STEP_STARTED:c',
+      'STEP_ENDED:c',
+      'STEP_STARTED:a',
+      'STEP_ENDED:a',
+      'STEP_STARTED:b',
+      'STEP_ENDED:b',
+      'STEP_STARTED:d',
+      'STEP_ENDED:d',
+      'RUN_ENDED:',
+    ]);
+  });
+});
+
 describe('orderStepTree', () => {
   it('places children under their parent with depth, in start order, and marks last siblings', () => {
     const steps = [

@@ -41,9 +41,24 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
     return d;
   };
 
-  const events: (TimelineEvent & { at: number; order: number; seq: number })[] = [];
-  const push = (type: TimelineEventType, at: number, data: Record<string, unknown>, seq = 0) =>
-    events.push({ type, timestamp: toIso(at), data, at, order: ORDER[type], seq });
+  const events: (TimelineEvent & { at: number; order: number; seq: number; phase: number })[] = [];
+  const push = (
+    type: TimelineEventType,
+    at: number,
+    data: Record<string, unknown>,
+    seq = 0,
+    order: number = ORDER[type],
+    // a step's own start before its end, should both share an instant and an order
+  ) =>
+    events.push({
+      type,
+      timestamp: toIso(at),
+      data,
+      at,
+      order,
+      seq,
+      phase: type === 'STEP_ENDED' ? 1 : 0,
+    });
 
   const runStart = ms(run.started_at);
   const runEnd = ms(run.ended_at);
@@ -81,9 +96,10 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
       step.seq,
     );
     if (!inProgress) {
+      const endAt = end ?? start;
       push(
         'STEP_ENDED',
-        end ?? start,
+        endAt,
         {
           ...base,
           status: step.status,
@@ -94,6 +110,8 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
           error: step.error,
         },
         step.seq,
+        // a step over in the instant it began ends right after its own start
+        endAt === start ? ORDER.STEP_STARTED : ORDER.STEP_ENDED,
       );
     }
   }
@@ -108,7 +126,7 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
       error: run.error,
     });
 
-  events.sort((a, b) => a.at - b.at || a.order - b.order || a.seq - b.seq);
+  events.sort((a, b) => a.at - b.at || a.order - b.order || a.seq - b.seq || a.phase - b.phase);
   const inProgress = runEnd === null;
   const duration =
     run.duration_ms ?? (runStart !== null ? Math.max(0, (runEnd ?? now) - runStart) : null);
