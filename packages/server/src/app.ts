@@ -42,6 +42,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   app.setErrorHandler((error, request, reply) => {
     const body = errorBody(error, request);
+    // every error names what it is about, even when only the message can
+    body.body.error.details ??= [];
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     if (error instanceof AppError && error.retryAfterSeconds !== undefined)
       void reply.header('retry-after', String(error.retryAfterSeconds));
@@ -52,6 +54,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       error: {
         code: 'not_found',
         message: `no route ${request.method} ${request.url.split('?')[0]}`,
+        details: [],
       },
     };
     void reply.status(404).send(err);
@@ -148,7 +151,13 @@ function errorBody(
     // Fastify's own parse failures (malformed JSON, empty body): safe to echo
     return {
       status: 400,
-      body: { error: { code: 'invalid_input', message: `body: ${e.message}` } },
+      body: {
+        error: {
+          code: 'invalid_input',
+          message: `body: ${e.message}`,
+          details: [{ field: 'body', message: e.message }],
+        },
+      },
     };
   }
   if (e.statusCode === 429) {

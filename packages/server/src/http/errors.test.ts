@@ -34,7 +34,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const res = await t.request('GET', '/api/v1/runs');
     expect(res.statusCode).toBe(500);
     expect(json<ErrorBody>(res)).toEqual({
-      error: { code: 'internal', message: 'internal error' },
+      error: { code: 'internal', message: 'internal error', details: [] },
     });
   });
 
@@ -49,6 +49,28 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(res.statusCode).toBe(400);
     expect(json<ErrorBody>(res).error).toMatchObject({ code: 'invalid_input' });
     expect(json<ErrorBody>(res).error.message).toContain('application/json');
+  });
+
+  it('gives every error its details list, naming the body when it is not valid JSON', async () => {
+    t = await createTestApp(dialect);
+    const malformed = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/ingest',
+      headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'application/json' },
+      payload: '{"events": [',
+    });
+    expect(malformed.statusCode).toBe(400);
+    expect(json<ErrorBody>(malformed).error.details).toEqual([
+      { field: 'body', message: expect.any(String) },
+    ]);
+    for (const res of [
+      await t.request('GET', '/api/v1/runs', undefined, null),
+      await t.request('GET', '/api/v1/runs/nope'),
+      await t.request('GET', '/api/v1/keys', undefined, 'rl_not_a_key_of_this_server_000000'),
+    ]) {
+      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      expect(json<ErrorBody>(res).error.details).toEqual([]);
+    }
   });
 
   it('answers an unknown route with a JSON 404', async () => {
@@ -67,6 +89,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(json<ErrorBody>(missing).error).toEqual({
       code: 'not_found',
       message: 'no route GET /api/v1/nothing-here',
+      details: [],
     });
     // any other path is a client-side route of the dashboard
     const page = await t.request('GET', '/agents/x/runs/y', undefined, null);
