@@ -133,6 +133,7 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     params: AgentParams,
     body: EnqueueRunBody,
     response: Run,
+    answers: { 409: 'The given id belongs to a run of another agent' },
     status: 202,
     handler: async ({ auth, params, body }) => {
       const { run } = await enqueueRun(ctx, auth.projectId, params.agent_id, {

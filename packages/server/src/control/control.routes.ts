@@ -36,6 +36,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       'wait_ms; with max, up to max runs as {runs: [...]}',
     body: ClaimBody,
     response: ClaimResponse,
+    answers: { 204: 'Nothing was queued within wait_ms' },
     handler: async ({ auth, body, request, reply }) => {
       let gone = false;
       reply.raw.once('close', () => (gone = true));

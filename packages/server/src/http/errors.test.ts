@@ -128,8 +128,34 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       '/api/v1/agents',
       '/api/v1/workers/claim',
       '/api/v1/keys',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/api/v1/openapi.json',
     ]) {
       expect(doc.paths[path], path).toBeDefined();
+    }
+    expect(
+      Object.keys(
+        json<{ paths: Record<string, { post: { responses: object } }> }>(res).paths[
+          '/api/v1/ingest'
+        ]!.post.responses,
+      ),
+    ).toEqual(expect.arrayContaining(['200', '207', '400', '401', '403', '413', '429']));
+    // every reference resolves inside the document (recursive schemas included)
+    const refs = [...res.body.matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(0);
+    const whole = json<Record<string, unknown>>(res);
+    for (const ref of new Set(refs)) {
+      expect(ref, ref).toMatch(/^#\//);
+      const target = ref
+        .slice(2)
+        .split('/')
+        .reduce<unknown>(
+          (node, key) => (node as Record<string, unknown> | undefined)?.[key],
+          whole,
+        );
+      expect(target, ref).toBeDefined();
     }
   });
 });

@@ -4,24 +4,51 @@ import { ApiErrorBody } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { routeDocs, type RouteDoc } from './route.js';
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const out = z.toJSONSchema(schema, {
-    io,
-    unrepresentable: 'any',
-    target: 'draft-2020-12',
-  }) as Record<string, unknown>;
-  delete out.$schema;
-  return out;
+/**
+ * JSON Schemas of one document. A recursive zod schema converts with its own `$defs`, whose
+ * `#/$defs/...` references would resolve against the OpenAPI document's root: they are moved
+ * to `components.schemas`, each conversion under its own prefix, and the references rewritten.
+ */
+class Schemas {
+  readonly components: Record<string, unknown> = {};
+  private conversions = 0;
+
+  convert(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+    const out = z.toJSONSchema(schema, {
+      io,
+      unrepresentable: 'any',
+      target: 'draft-2020-12',
+    }) as Record<string, unknown>;
+    delete out.$schema;
+    const defs = out.$defs as Record<string, unknown> | undefined;
+    if (!defs) return out;
+    delete out.$defs;
+    const prefix = `S${++this.conversions}_`;
+    const rewrite = (node: unknown): unknown => {
+      if (Array.isArray(node)) return node.map(rewrite);
+      if (!node || typeof node !== 'object') return node;
+      const copy: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(node)) {
+        copy[k] =
+          k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')
+            ? `#/components/schemas/${prefix}${v.slice('#/$defs/'.length)}`
+            : rewrite(v);
+      }
+      return copy;
+    };
+    for (const [name, def] of Object.entries(defs)) this.components[prefix + name] = rewrite(def);
+    return rewrite(out) as Record<string, unknown>;
+  }
 }
 
-function parameters(doc: RouteDoc): unknown[] {
+function parameters(doc: RouteDoc, schemas: Schemas): unknown[] {
   const params: unknown[] = [];
   for (const [where, schema] of [
     ['path', doc.params],
     ['query', doc.query],
   ] as const) {
     if (!schema) continue;
-    const js = jsonSchema(schema, 'input') as {
+    const js = schemas.convert(schema, 'input') as {
       properties?: Record<string, unknown>;
       required?: string[];
     };
@@ -37,39 +64,70 @@ function parameters(doc: RouteDoc): unknown[] {
   return params;
 }
 
+/** Routes served outside `defineRoute`: the service endpoints, for the description. */
+const SERVICE_PATHS: Record<string, { summary: string; type: string }> = {
+  '/healthz': { summary: 'The process answers', type: 'application/json' },
+  '/readyz': { summary: 'The database answers (503 when it does not)', type: 'application/json' },
+  '/metrics': { summary: 'Prometheus metrics', type: 'text/plain' },
+  '/api/v1/openapi.json': { summary: 'This description', type: 'application/json' },
+};
+
 /** The OpenAPI 3.1 description, built from the zod schemas the routes validate with. */
 export function buildOpenApi(): Record<string, unknown> {
+  const schemas = new Schemas();
   const paths: Record<string, Record<string, unknown>> = {};
-  const errorResponse = {
-    description: 'Error',
-    content: { 'application/json': { schema: jsonSchema(ApiErrorBody, 'output') } },
-  };
+  const error = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+  });
   for (const doc of routeDocs) {
     const path = doc.url.replace(/:([a-z_]+)/g, '{$1}');
     const op: Record<string, unknown> = {
       summary: doc.summary,
       tags: [doc.tag],
-      parameters: parameters(doc),
+      parameters: parameters(doc, schemas),
       responses: {
         [String(doc.status)]: doc.response
           ? {
               description: 'OK',
-              content: { 'application/json': { schema: jsonSchema(doc.response, 'output') } },
+              content: {
+                'application/json': { schema: schemas.convert(doc.response, 'output') },
+              },
             }
           : { description: 'OK' },
-        '400': errorResponse,
-        ...(doc.scope === 'public' ? {} : { '401': errorResponse, '403': errorResponse }),
-        '404': errorResponse,
+        ...Object.fromEntries(
+          Object.entries(doc.answers ?? {}).map(([status, description]) => [
+            status,
+            { description },
+          ]),
+        ),
+        '400': error('Invalid input, naming the field'),
+        ...(doc.scope === 'public'
+          ? {}
+          : { '401': error('No valid key'), '403': error('The key lacks the scope') }),
+        '404': error('Not found (also another project’s objects)'),
+        ...(doc.body ? { '413': error('Body over the size limit') } : {}),
+        ...(doc.tag === 'recording' ? { '429': error('The write path is behind: retry') } : {}),
       },
       ...(doc.scope === 'public' ? { security: [] } : { 'x-scope': doc.scope }),
     };
     if (doc.body) {
       op.requestBody = {
         required: true,
-        content: { 'application/json': { schema: jsonSchema(doc.body, 'input') } },
+        content: { 'application/json': { schema: schemas.convert(doc.body, 'input') } },
       };
     }
     (paths[path] ??= {})[doc.method.toLowerCase()] = op;
+  }
+  for (const [path, { summary, type }] of Object.entries(SERVICE_PATHS)) {
+    paths[path] = {
+      get: {
+        summary,
+        tags: ['service'],
+        security: [],
+        responses: { '200': { description: 'OK', content: { [type]: {} } } },
+      },
+    };
   }
   return {
     openapi: '3.1.0',
@@ -79,7 +137,10 @@ export function buildOpenApi(): Record<string, unknown> {
       description: 'Run history and control plane for AI agents.',
     },
     servers: [{ url: '/' }],
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { Error: schemas.convert(ApiErrorBody, 'output'), ...schemas.components },
+    },
     security: [{ bearer: [] }],
     paths,
   };

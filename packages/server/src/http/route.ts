@@ -35,6 +35,8 @@ export interface RouteSpec<Q extends z.ZodType, P extends z.ZodType, B extends z
   response?: z.ZodType;
   /** The success status; 200 unless said. */
   status?: number;
+  /** Other answers worth documenting beyond the errors every route has, e.g. `{207: '...'}`. */
+  answers?: Record<number, string>;
   handler: (input: {
     query: z.output<Q>;
     params: z.output<P>;
@@ -56,6 +58,7 @@ export interface RouteDoc {
   body?: z.ZodType;
   response?: z.ZodType;
   status: number;
+  answers?: Record<number, string>;
 }
 
 /** Every route defined through `defineRoute`, in order: the source of `openapi.json`. */
@@ -85,6 +88,7 @@ export function defineRoute<
       ...(spec.params ? { params: spec.params } : {}),
       ...(spec.body ? { body: spec.body } : {}),
       ...(spec.response ? { response: spec.response } : {}),
+      ...(spec.answers ? { answers: spec.answers } : {}),
     });
   }
   app.route({

@@ -34,6 +34,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     summary: 'Record up to 1000 run and step events; idempotent by ids, in any order',
     body: IngestBody,
     response: IngestResponse,
+    answers: { 207: 'Some events were invalid: `results` gives each its error' },
     handler: async ({ auth, body, reply }) => {
       const { valid, results } = validateEvents(body.events);
       await ctx.writer.submit(auth.projectId, valid);

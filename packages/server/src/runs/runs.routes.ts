@@ -138,6 +138,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
       'its worker is told to stop. 409 when the run already ended',
     params: RunParams,
     response: Run,
+    answers: { 409: 'The run already ended' },
     handler: ({ auth, params }) => cancelRun(ctx, auth.projectId, params.run_id),
   });
 
@@ -151,6 +152,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
       'attempt + 1. 409 while the run has not ended',
     params: RunParams,
     response: Run,
+    answers: { 409: 'The run is still queued or running' },
     status: 201,
     handler: ({ auth, params }) => retryRun(ctx, auth.projectId, params.run_id),
   });
