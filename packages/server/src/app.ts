@@ -33,7 +33,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
           },
     bodyLimit: ctx.config.bodyLimit,
     // ids run to 128 characters and model names to 200, percent-encoded in paths
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
     forceCloseConnections: true,
     return503OnClosing: true,
   });

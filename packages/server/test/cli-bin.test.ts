@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -7,9 +10,13 @@ const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
 
 function runlog(...args: string[]) {
+  return runlogWith({}, ...args);
+}
+
+function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
   const res = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', RUNLOG_URL: 'http://127.0.0.1:1' },
+    env: { PATH: process.env.PATH ?? '', RUNLOG_URL: 'http://127.0.0.1:1', ...env },
     timeout: 20_000,
   });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
@@ -41,5 +48,32 @@ function runlog(...args: string[]) {
       stderr: 'runlog: cannot read /nonexistent/runs.jsonl: no such file\n',
     });
     expect(runlog('nonsense').code).toBe(2);
+  });
+
+  it('stops a start on bad configuration with one line naming the setting or the cause', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = String((blocker.address() as AddressInfo).port);
+    try {
+      const taken = runlog('serve', '--db', join(dir, 'a.db'), '--port', port);
+      expect(taken).toMatchObject({
+        code: 1,
+        stderr: `runlog: port ${port} on 127.0.0.1 is already in use (set --port or RUNLOG_PORT)\n`,
+      });
+    } finally {
+      blocker.close();
+    }
+    writeFileSync(join(dir, 'file'), '');
+    const underFile = runlog('serve', '--db', join(dir, 'file', 'x.db'), '--port', '0');
+    expect(underFile.code).toBe(1);
+    expect(underFile.stderr).toBe(
+      `runlog: cannot create or open the database file ${join(dir, 'file', 'x.db')}: ${join(dir, 'file')} is a file, not a directory\n`,
+    );
+    const badPort = runlogWith({ RUNLOG_PORT: 'abc', RUNLOG_DB: join(dir, 'b.db') }, 'serve');
+    expect(badPort.code).toBe(1);
+    expect(badPort.stderr).toMatch(
+      /^runlog: invalid configuration: --port \(RUNLOG_PORT\) [^\n]*\n$/,
+    );
   });
 });

@@ -21,36 +21,53 @@ export function describeStartError(
   const e = err as {
     code?: string;
     message?: string;
+    syscall?: string;
+    path?: string;
     issues?: { path: PropertyKey[]; message: string }[];
   };
   if (e.issues) {
-    return `invalid configuration: ${e.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`;
+    const named = e.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      return `${SETTING_NAMES[key] ?? (key || 'value')} ${i.message}`;
+    });
+    return `invalid configuration: ${named.join('; ')}`;
   }
+  const listening = e.syscall === 'listen' || /\blisten\b/i.test(e.message ?? '');
   if (e.code === 'EADDRINUSE')
     return `port ${cfg.port} on ${cfg.host} is already in use (set --port or RUNLOG_PORT)`;
-  if (e.code === 'EADDRNOTAVAIL' || (e.code === 'ENOTFOUND' && /listen/i.test(e.message ?? '')))
+  if (e.code === 'EADDRNOTAVAIL' || (e.code === 'ENOTFOUND' && listening))
     return `cannot listen on ${cfg.host}:${cfg.port}: ${e.message}`;
-  if (e.code === 'EACCES' && cfg.host) return `not allowed to listen on ${cfg.host}:${cfg.port}`;
+  if (e.code === 'EACCES' && listening) return `not allowed to listen on ${cfg.host}:${cfg.port}`;
   if (
     e.code === 'ECONNREFUSED' ||
     e.code === 'ENOTFOUND' ||
     e.code === 'ETIMEDOUT' ||
+    e.code === 'ECONNRESET' ||
     e.code === '28P01' ||
     e.code === '3D000' ||
-    /timeout/i.test(e.message ?? '')
+    /timeout|connection terminated/i.test(e.message ?? '')
   ) {
     return `cannot connect to the database ${redact(cfg.db)}: ${e.message ?? e.code}`;
   }
-  if (
-    e.code === 'SQLITE_CANTOPEN' ||
-    e.code === 'SQLITE_NOTADB' ||
-    e.code === 'EACCES' ||
-    e.code === 'ENOTDIR'
-  ) {
+  if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS')
+    return `cannot create or open the database file ${cfg.db}: no permission to write ${e.path ?? 'there'}`;
+  if (e.code === 'ENOTDIR' || e.code === 'EEXIST')
+    return `cannot create or open the database file ${cfg.db}: ${e.path ?? 'a part of its path'} is a file, not a directory`;
+  if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_NOTADB') {
     return `cannot open the database file ${cfg.db}: ${e.message ?? e.code}`;
   }
   return e.message ?? String(err);
 }
+
+/** The flag or variable a user sets for each configuration field, for messages. */
+const SETTING_NAMES: Record<string, string> = {
+  db: '--db (RUNLOG_DB)',
+  port: '--port (RUNLOG_PORT)',
+  host: '--host (RUNLOG_HOST)',
+  adminKey: 'RUNLOG_ADMIN_KEY',
+  retentionDays: '--retention-days (RUNLOG_RETENTION_DAYS)',
+  logLevel: 'RUNLOG_LOG_LEVEL',
+};
 
 /** A database URL without its password, for messages. */
 export function redact(url: string): string {
