@@ -6,7 +6,7 @@ import fastifyStatic from '@fastify/static';
 import type { ApiErrorBody } from '@runlog/core';
 import type { AppContext } from './context.js';
 import { AppError } from './http/errors.js';
-import { SESSION_COOKIE, scopeAllows } from './auth/auth.service.js';
+import { SESSION_COOKIE, fromOwnOrigin, scopeAllows } from './auth/auth.service.js';
 import type { AuthContext } from './http/route.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { projectsRoutes } from './projects/projects.routes.js';
@@ -39,6 +39,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   await app.register(cookie);
+
+  // a client may label an empty body JSON (a Stop or a Retry with nothing to say): no body
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text === '') done(null, undefined);
+    else parseJson(request, text, done);
+  });
 
   app.setErrorHandler((error, request, reply) => {
     const body = errorBody(error, request);
@@ -108,7 +117,10 @@ export function authenticate(
   ctx: AppContext,
   request: FastifyRequest,
 ): Promise<AuthContext | undefined> {
-  return ctx.auth.authenticate(request.headers.authorization, request.cookies[SESSION_COOKIE]);
+  // a page of another origin may send a request with the cookie (a form, a `no-cors` fetch)
+  // though it cannot read the answer: the cookie counts only from the dashboard's origin
+  const session = fromOwnOrigin(request.headers) ? request.cookies[SESSION_COOKIE] : undefined;
+  return ctx.auth.authenticate(request.headers.authorization, session);
 }
 
 function errorBody(

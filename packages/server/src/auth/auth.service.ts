@@ -5,6 +5,31 @@ import type { AuthContext } from '../http/route.js';
 import { generateApiKey, generateSessionToken, hashSecret, keyPrefix } from './keys.js';
 
 export const SESSION_COOKIE = 'runlog_session';
+
+/**
+ * Whether a request's `Origin` (absent for non-browser clients) is this server's own, as the
+ * browser reached it (`Host`, or `X-Forwarded-Host` behind a proxy). A session cookie is only
+ * honoured from the dashboard's own origin: SameSite=Strict does not stop a page served from
+ * another port of the same host, and WebSockets are not bound by CORS at all.
+ */
+export function fromOwnOrigin(headers: {
+  origin?: string | undefined;
+  host?: string | undefined;
+  'x-forwarded-host'?: string | string[] | undefined;
+}): boolean {
+  if (headers.origin === undefined) return true;
+  let origin: string;
+  try {
+    origin = new URL(headers.origin).host.toLowerCase();
+  } catch {
+    return false;
+  }
+  const forwarded = headers['x-forwarded-host'];
+  const hosts = [headers.host, ...(Array.isArray(forwarded) ? forwarded : [forwarded])]
+    .flatMap((h) => (h ? h.split(',') : []))
+    .map((h) => h.trim().toLowerCase());
+  return hosts.includes(origin);
+}
 export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
 const CACHE_TTL_MS = 10_000;
 const LAST_USED_EVERY_MS = 60_000;

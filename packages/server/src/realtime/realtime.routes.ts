@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
-import { SESSION_COOKIE } from '../auth/auth.service.js';
+import { SESSION_COOKIE, fromOwnOrigin } from '../auth/auth.service.js';
 import type { AuthContext } from '../http/route.js';
 import { defineRoute } from '../http/route.js';
 import { AppError } from '../http/errors.js';
@@ -21,7 +21,11 @@ export function realtimeServer(ctx: AppContext): RealtimeServer | undefined {
  */
 export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const authenticate = (request: IncomingMessage): Promise<AuthContext | undefined> => {
-    const cookies = request.headers.cookie ? app.parseCookie(request.headers.cookie) : {};
+    // another origin's page must not ride the dashboard's cookie (a key is its own proof)
+    const cookies =
+      request.headers.cookie && fromOwnOrigin(request.headers)
+        ? app.parseCookie(request.headers.cookie)
+        : {};
     return ctx.auth.authenticate(request.headers.authorization, cookies[SESSION_COOKIE]);
   };
 

@@ -97,11 +97,12 @@ function wsUrl(server: TestServer): string {
 /** Opens a WebSocket; rejects with the HTTP status when the upgrade is refused. */
 function connect(
   server: TestServer,
-  opts: { key?: string; cookie?: string; path?: string } = {},
+  opts: { key?: string; cookie?: string; path?: string; origin?: string } = {},
 ): Promise<Client> {
   const headers: Record<string, string> = {};
   if (opts.key) headers.authorization = `Bearer ${opts.key}`;
   if (opts.cookie) headers.cookie = opts.cookie;
+  if (opts.origin) headers.origin = opts.origin;
   const url = opts.path ? `${server.url.replace(/^http/, 'ws')}${opts.path}` : wsUrl(server);
   const ws = new WebSocket(url, { headers });
   const client = new Client(ws);
@@ -322,6 +323,15 @@ describeEachDb('realtime WebSocket', (dialect) => {
     await expect(connect(server, { cookie: 'runlog_session=forged' })).rejects.toMatchObject({
       status: 401,
     });
+    // the dashboard's own origin may use the cookie; a page of another origin may not
+    const own = await open({ cookie, origin: server.url });
+    own.close();
+    await expect(connect(server, { cookie, origin: 'http://127.0.0.1:1' })).rejects.toMatchObject({
+      status: 401,
+    });
+    // a key is its own proof, whatever page opens the socket
+    const keyed = await open({ key: server.adminKey, origin: 'http://elsewhere.example' });
+    keyed.close();
   });
 
   it('closes connections whose key is revoked or whose session ends, and keeps the others', async () => {

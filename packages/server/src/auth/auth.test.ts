@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
+import { fromOwnOrigin } from './auth.service.js';
+
+it('takes an Origin as the server own when it names the Host or the forwarded host', () => {
+  expect(fromOwnOrigin({ host: '127.0.0.1:4680' })).toBe(true);
+  expect(fromOwnOrigin({ origin: 'http://127.0.0.1:4680', host: '127.0.0.1:4680' })).toBe(true);
+  expect(fromOwnOrigin({ origin: 'http://127.0.0.1:3000', host: '127.0.0.1:4680' })).toBe(false);
+  expect(
+    fromOwnOrigin({
+      origin: 'https://runlog.example.com',
+      host: '10.0.0.5:4680',
+      'x-forwarded-host': 'runlog.example.com',
+    }),
+  ).toBe(true);
+  expect(fromOwnOrigin({ origin: 'null', host: '127.0.0.1:4680' })).toBe(false);
+});
+
+describeEachDb('the dashboard session cookie', (dialect) => {
+  let t: TestApp;
+  let cookie: string;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    const login = await t.request('POST', '/api/v1/session', { key: t.adminKey }, null);
+    cookie = String(login.headers['set-cookie']).split(';')[0]!;
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const withCookie = (method: 'GET' | 'POST', url: string, origin?: string) =>
+    t.app.inject({
+      method,
+      url,
+      headers: { cookie, host: '127.0.0.1:4680', ...(origin ? { origin } : {}) },
+    });
+
+  it('works from the dashboard origin and not from a page of another origin', async () => {
+    const queued = json<{ id: string }>(await t.request('POST', '/api/v1/agents/csrf/runs', {}));
+    const foreign = await withCookie(
+      'POST',
+      `/api/v1/runs/${queued.id}/cancel`,
+      'http://127.0.0.1:3000',
+    );
+    expect(foreign.statusCode).toBe(401);
+    expect(
+      json<{ status: string }>(await t.request('GET', `/api/v1/runs/${queued.id}`)).status,
+    ).toBe('queued');
+    const own = await withCookie(
+      'POST',
+      `/api/v1/runs/${queued.id}/cancel`,
+      'http://127.0.0.1:4680',
+    );
+    expect(own.statusCode).toBe(200);
+    expect(json<{ status: string }>(own).status).toBe('cancelled');
+    // same-origin reads send no Origin at all
+    expect((await withCookie('GET', '/api/v1/session')).statusCode).toBe(200);
+  });
+
+  it('takes a Stop or a Retry sent with a JSON content type and no body', async () => {
+    const queued = json<{ id: string }>(await t.request('POST', '/api/v1/agents/empty/runs', {}));
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/runs/${queued.id}/cancel`,
+      headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'application/json' },
+      payload: '',
+    });
+    expect(res.statusCode).toBe(200);
+    const ingest = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/ingest',
+      headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'application/json' },
+      payload: '',
+    });
+    expect(ingest.statusCode).toBe(400);
+    expect(json<{ error: { message: string } }>(ingest).error.message).toMatch(/^body/);
+  });
+});
