@@ -263,6 +263,15 @@ describeEachDb('runlog CLI', (dialect) => {
       new RegExp(`^${created.id}\\s+\\S+\\s+read\\s+ci\\s.*active$`, 'm'),
     );
     expect((await cli(['keys', 'revoke', created.id])).code).toBe(0);
+    if (dialect === 'postgres') {
+      // the running server had the key cached; the CLI's NOTIFY makes it look again now,
+      // well within the cache's 10 s
+      await waitFor(
+        async () => (await cli(['runs', 'list', '--api-key', created.key])).code === 1,
+        'the server to refuse the revoked key',
+        5_000,
+      );
+    }
     expect((await cli(['keys', 'list'])).stdout).toMatch(
       new RegExp(`^${created.id}\\s.*revoked$`, 'm'),
     );

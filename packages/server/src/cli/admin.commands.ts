@@ -14,6 +14,7 @@ import { CliError } from './client.js';
 import { Palette, Progress, formatCount, formatRelative, table } from './format.js';
 import { describeStartError, redact, type CliIo } from './io.js';
 import { idArg, intArg, oneOf, parseWhen, withJson } from './options.js';
+import { announceRevocation } from '../realtime/pg-bridge.js';
 
 interface DbFlags {
   db?: string;
@@ -329,7 +330,12 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       .description('revoke a key: requests and sessions using it stop working')
       .argument('<id>', 'key id (from keys list)', idArg('<id>')),
   ).action(async (id: string, flags: DbFlags) => {
-    const key = await usingDb(flags, io, (db) => new AuthService(db).revokeKey(flags.project, id));
+    const key = await usingDb(flags, io, async (db) => {
+      const revoked = await new AuthService(db).revokeKey(flags.project, id);
+      // running servers keep keys cached for seconds: on PostgreSQL, tell them now
+      if (revoked) await announceRevocation(db);
+      return revoked;
+    });
     if (!key) throw new CliError(`no key ${id} in project ${flags.project}`);
     if (flags.json) {
       io.stdout.write(JSON.stringify(key, null, 2) + '\n');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { newId, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import type { Db } from '../db/database.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { HubEvent, HubTarget } from './hub.js';
 
@@ -42,6 +43,25 @@ export function channelName(schema: string | undefined): string {
   return name.length <= 63
     ? name
     : `runlog_events_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
+}
+
+/** The NOTIFY payload telling other instances that credentials were revoked. */
+function revocationPayload(sender: string): string {
+  const envelope: Envelope = { i: sender, e: [], a: 1 };
+  return JSON.stringify(envelope);
+}
+
+/**
+ * Tells the server instances on `db` that a key was revoked or a session ended outside them
+ * (`runlog keys revoke` writes the database directly), so they forget cached credentials at
+ * once. Nothing to do on SQLite: its one server re-reads keys within its cache's 10 s.
+ */
+export async function announceRevocation(db: Db): Promise<void> {
+  if (db.dialect !== 'postgres' || !db.pgPool) return;
+  await db.pgPool.query('SELECT pg_notify($1, $2)', [
+    channelName(db.pgSchema),
+    revocationPayload(`cli-${newId()}`),
+  ]);
 }
 
 /**
@@ -127,8 +147,7 @@ export class PgHubBridge {
     );
     // a revocation here reaches the others at once, not after their credential cache lapses
     this.unsubscribeAuth = this.ctx.auth.onRevoke((origin) => {
-      if (origin === 'local')
-        void this.notify([JSON.stringify({ i: this.instanceId, e: [], a: 1 })]);
+      if (origin === 'local') void this.notify([revocationPayload(this.instanceId)]);
     });
     try {
       await this.listen();
