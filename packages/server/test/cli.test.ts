@@ -79,6 +79,17 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/^runlog: /);
+    // with --json, the answer and the failure are JSON
+    expect(JSON.parse((await cli(['migrate', '--json'])).stdout)).toEqual({ applied: [] });
+    const badJson = await cli(['migrate', '--json', '--db', 'postgres://nobody@127.0.0.1:1/none']);
+    expect(badJson.code).toBe(1);
+    expect(JSON.parse(badJson.stderr)).toMatchObject({
+      error: { message: expect.stringMatching(/database/), exit_code: 1 },
+    });
+    const missing = await cli(['runs', 'show', 'no-such-run', '--json']);
+    expect(JSON.parse(missing.stderr)).toEqual({
+      error: { message: 'run no-such-run not found', exit_code: 1 },
+    });
   });
 
   it('lists runs as an aligned table, newest first, and filters them', async () => {

@@ -69,7 +69,8 @@ export function migrateCommand(io: CliIo): Command {
   return new Command('migrate')
     .description('bring the database schema up to date and exit')
     .option('--db <path|url>', 'SQLite file or postgres:// URL (env RUNLOG_DB)')
-    .action(async (opts: { db?: string }) => {
+    .option('--json', 'print {"applied": [...]} instead of text')
+    .action(async (opts: { db?: string; json?: boolean }) => {
       const url = opts.db ?? configFromEnv(io.env).db;
       const where = { db: redact(url), host: '', port: '' };
       const db = await openDatabase(url).catch((err: unknown) => {
@@ -82,7 +83,11 @@ export function migrateCommand(io: CliIo): Command {
         const applied =
           result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
         io.stdout.write(
-          applied.length ? `applied ${applied.join(', ')}\n` : 'the database is up to date\n',
+          opts.json
+            ? JSON.stringify({ applied }) + '\n'
+            : applied.length
+              ? `applied ${applied.join(', ')}\n`
+              : 'the database is up to date\n',
         );
       } finally {
         await db.close();
@@ -135,7 +140,12 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      io.stderr.write(`runlog: ${err.message}\n`);
+      // a script asking for JSON gets its failures as JSON too, on stderr
+      io.stderr.write(
+        argv.includes('--json')
+          ? JSON.stringify({ error: { message: err.message, exit_code: err.exitCode } }) + '\n'
+          : `runlog: ${err.message}\n`,
+      );
       return err.exitCode;
     }
     io.stderr.write(`runlog: ${describeStartError(err, { db: '', host: '', port: '' })}\n`);
