@@ -1,10 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
@@ -75,5 +76,31 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     expect(badPort.stderr).toMatch(
       /^runlog: invalid configuration: --port \(RUNLOG_PORT\) [^\n]*\n$/,
     );
+  });
+
+  it('prints the first admin key and its login link once, and never a key given in RUNLOG_ADMIN_KEY', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));
+    const serve = async (env: NodeJS.ProcessEnv) => {
+      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+      // the start's lines are written at once, before the signal can be handled
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.stdout.once('close', resolve));
+      return out;
+    };
+    const generated = await serve({ RUNLOG_DB: join(dir, 'a.db') });
+    const key = /^ {2}(rl_\S+)$/m.exec(generated)?.[1];
+    expect(key).toBeDefined();
+    expect(generated).toContain(`/login#key=${key}`);
+    const again = await serve({ RUNLOG_DB: join(dir, 'a.db') });
+    expect(again).not.toContain('rl_');
+    const given = 'rl_scripted_admin_key_0123456789';
+    const scripted = await serve({ RUNLOG_DB: join(dir, 'b.db'), RUNLOG_ADMIN_KEY: given });
+    expect(scripted).toContain('the admin key from RUNLOG_ADMIN_KEY');
+    expect(scripted).not.toContain(given);
   });
 });

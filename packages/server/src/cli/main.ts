@@ -42,7 +42,13 @@ export function serveCommand(): Command {
       }
       const db = server.ctx.db.dialect === 'sqlite' ? String(cfg.db) : redact(String(cfg.db));
       console.log(`Runlog listening on ${server.url} (database: ${db})`);
-      if (server.bootstrapKey) {
+      if (server.bootstrapKey && cfg.adminKey) {
+        // a scripted setup knows its key: it does not belong in the server's output
+        console.log('');
+        console.log('Created the default project with the admin key from RUNLOG_ADMIN_KEY.');
+        console.log(`Open the dashboard: ${server.url}/login`);
+        console.log('');
+      } else if (server.bootstrapKey) {
         console.log('');
         console.log('Created the default project and an admin API key (shown once):');
         console.log(`  ${server.bootstrapKey}`);
