@@ -430,6 +430,18 @@ export const AgentRunsQuery = z.object({
 });
 export type AgentRunsQuery = z.infer<typeof AgentRunsQuery>;
 
+export const StepListQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe('a page of at most this many steps; every step when absent'),
+  cursor: z.string().max(500).optional(),
+});
+export type StepListQuery = z.infer<typeof StepListQuery>;
+
 export const RunList = z.object({
   runs: z.array(Run),
   next_cursor: z.string().nullable(),
@@ -437,6 +449,15 @@ export const RunList = z.object({
   total: z.number().int(),
 });
 export type RunList = z.infer<typeof RunList>;
+
+/** A run's steps in time order, whole or a page (`GET /runs/:run_id/steps`). */
+export const StepList = z.object({
+  steps: z.array(Step),
+  next_cursor: z.string().nullable(),
+  has_more: z.boolean(),
+  total: z.number().int(),
+});
+export type StepList = z.infer<typeof StepList>;
 
 export const STATS_BUCKETS = ['hour', 'day'] as const;
 export const StatsQuery = z.object({

@@ -14,19 +14,41 @@ export async function findRun(db: Db, projectId: string, id: string): Promise<Ru
 }
 
 /** A run's steps in time order (`seq`, the arrival order unless the caller gave one, breaks ties). */
-export async function listSteps(db: Db, projectId: string, runId: string): Promise<StepRow[]> {
-  return (
-    db.kysely
-      .selectFrom('steps')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .where('run_id', '=', runId)
-      // time order; steps that only reported an end sort by it
-      .orderBy(sql`coalesce(started_at, ended_at, created_at)`)
-      .orderBy('seq')
-      .orderBy('id')
-      .execute()
-  );
+/** Where a page of steps resumes: past this step in time order. */
+export interface StepCursor {
+  at: number;
+  seq: number;
+  id: string;
+}
+
+/** A step's place in time order: its start, else its end, else when it was recorded. */
+export function stepSortAt(step: StepRow): number {
+  return step.started_at ?? step.ended_at ?? step.created_at;
+}
+
+/**
+ * A run's steps in time order (steps that only reported an end sort by it), all of them or
+ * `page.limit` past `page.after`.
+ */
+export async function listSteps(
+  db: Db,
+  projectId: string,
+  runId: string,
+  page: { after?: StepCursor | undefined; limit?: number | undefined } = {},
+): Promise<StepRow[]> {
+  const at = sql<number>`coalesce(started_at, ended_at, created_at)`;
+  let q = db.kysely
+    .selectFrom('steps')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('run_id', '=', runId);
+  if (page.after) {
+    const { after } = page;
+    q = q.where(sql<boolean>`(${at}, seq, id) > (${after.at}, ${after.seq}, ${after.id})`);
+  }
+  q = q.orderBy(at).orderBy('seq').orderBy('id');
+  if (page.limit !== undefined) q = q.limit(page.limit);
+  return q.execute();
 }
 
 /** What `GET /runs` and `GET /agents/:id/runs` filter on; absent fields do not filter. */

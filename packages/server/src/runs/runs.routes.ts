@@ -6,7 +6,8 @@ import {
   RunList,
   RunListQuery,
   RunWithSteps,
-  Step,
+  StepList,
+  StepListQuery,
   Timeline,
   buildTimeline,
 } from '@runlog/core';
@@ -15,9 +16,9 @@ import { cancelRun, deleteRun, retryRun } from '../control/control.service.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { toRun, toStep } from './runs.mapper.js';
-import { findRun, listSteps } from './runs.repository.js';
+import { findRun, listSteps, stepSortAt } from './runs.repository.js';
 import type { RunRow } from '../db/schema.js';
-import { TOTAL_CAP, listRunsPage } from './runs.service.js';
+import { TOTAL_CAP, decodeStepCursor, encodeStepCursor, listRunsPage } from './runs.service.js';
 
 const RunParams = z.object({ run_id: Id });
 const RunDetailQuery = z.object({ include: z.enum(['steps']).optional() });
@@ -101,13 +102,29 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     url: '/api/v1/runs/:run_id/steps',
     scope: 'read',
     tag: 'runs',
-    summary: "A run's steps in time order",
+    summary: "A run's steps in time order: all of them, or pages with limit and cursor",
     params: RunParams,
-    response: z.object({ steps: z.array(Step) }),
-    handler: async ({ auth, params }) => {
-      await loadRun(auth.projectId, params.run_id);
-      const steps = await listSteps(ctx.db, auth.projectId, params.run_id);
-      return { steps: steps.map(toStep) };
+    query: StepListQuery,
+    response: StepList,
+    handler: async ({ auth, params, query }) => {
+      const run = await loadRun(auth.projectId, params.run_id);
+      const after = query.cursor !== undefined ? decodeStepCursor(query.cursor) : undefined;
+      const rows = await listSteps(ctx.db, auth.projectId, params.run_id, {
+        after,
+        ...(query.limit !== undefined ? { limit: query.limit + 1 } : {}),
+      });
+      const hasMore = query.limit !== undefined && rows.length > query.limit;
+      const page = hasMore ? rows.slice(0, query.limit) : rows;
+      const last = page[page.length - 1];
+      return {
+        steps: page.map(toStep),
+        next_cursor:
+          hasMore && last
+            ? encodeStepCursor({ at: stepSortAt(last), seq: last.seq, id: last.id })
+            : null,
+        has_more: hasMore,
+        total: run.step_count,
+      };
     },
   });
 

@@ -1,4 +1,4 @@
-import type { Run, RunList } from '@runlog/core';
+import { ID_PATTERN, type Run, type RunList } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { toRun } from './runs.mapper.js';
@@ -8,6 +8,7 @@ import {
   listRuns,
   type RunCursor,
   type RunFilter,
+  type StepCursor,
 } from './runs.repository.js';
 
 /** Past this many matching runs a filtered `total` stops counting and says it is capped. */
@@ -32,6 +33,20 @@ export function decodeCursor(text: string, field = 'query.cursor'): RunCursor {
   const m = /^(\d{1,16}):([A-Za-z0-9._:-]{1,128})$/.exec(decoded);
   if (!m?.[1] || !m[2]) throw invalid();
   return { sortAt: Number(m[1]), id: m[2] };
+}
+
+/** The cursor of a page of steps: base64url of `<time>:<seq>:<id>`. */
+export function encodeStepCursor(cursor: StepCursor): string {
+  return Buffer.from(`${cursor.at}:${cursor.seq}:${cursor.id}`, 'utf8').toString('base64url');
+}
+
+/** Reads a cursor made by `encodeStepCursor`; a 400 naming `query.cursor` for anything else. */
+export function decodeStepCursor(text: string): StepCursor {
+  const invalid = () => AppError.invalid('query.cursor', 'not a cursor this API returned');
+  if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
+  const m = /^(\d{1,16}):(\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  if (!m?.[1] || !m[2] || !m[3] || !ID_PATTERN.test(m[3])) throw invalid();
+  return { at: Number(m[1]), seq: Number(m[2]), id: m[3] };
 }
 
 /** Whether only filters the rollups can count are set (agent, status, trigger). */

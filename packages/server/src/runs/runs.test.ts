@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Run, RunList, Step, StatsResponse, Timeline } from '@runlog/core';
+import type { Run, RunList, Step, StatsResponse, StepList, Timeline } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { listRunsPage } from './runs.service.js';
 
@@ -455,5 +455,48 @@ describeEachDb('read API in openapi.json', (dialect) => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describeEachDb("a run's steps in pages", (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  const get = async <T>(url: string) => json<T>(await t.request('GET', url));
+
+  it("pages through a run's steps in time order with limit and cursor", async () => {
+    const t0 = Date.parse('2026-04-01T00:00:00.000Z');
+    // 25 steps, several sharing a start, one known only by its end, sent out of order
+    const events = Array.from({ length: 25 }, (_, i) => ({
+      type: 'step.end',
+      step: {
+        id: `p-${String(24 - i).padStart(2, '0')}`,
+        run_id: 'paged',
+        type: 'tool',
+        ...(i === 3 ? {} : { started_at: t0 + Math.floor((24 - i) / 3) }),
+        ended_at: t0 + 100,
+      },
+    }));
+    await t.request('POST', '/api/v1/ingest', { events });
+    const all = await get<StepList>('/api/v1/runs/paged/steps');
+    expect(all).toMatchObject({ has_more: false, next_cursor: null, total: 25 });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const page: StepList = await get<StepList>(
+        `/api/v1/runs/paged/steps?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.total).toBe(25);
+      seen.push(...page.steps.map((s) => s.id));
+      cursor = page.next_cursor;
+      expect(page.has_more).toBe(cursor !== null);
+      if (!cursor) break;
+    }
+    expect(seen).toEqual(all.steps.map((s) => s.id));
+    expect((await t.request('GET', '/api/v1/runs/paged/steps?cursor=bm9wZQ')).statusCode).toBe(400);
   });
 });
