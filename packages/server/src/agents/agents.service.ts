@@ -15,6 +15,7 @@ import { AppError } from '../http/errors.js';
 import { toRun, fromJson } from '../runs/runs.mapper.js';
 import { findRuns } from '../runs/runs.repository.js';
 import { DAY_MS, hourOf } from '../stats/rollup.js';
+import { UNKNOWN_AGENT } from '../ingest/apply.js';
 import { toAgent } from './agents.mapper.js';
 import {
   agentRunIds,
@@ -103,7 +104,11 @@ export async function listAgentSummaries(
   now: number,
   agentId?: string,
 ): Promise<AgentSummary[]> {
-  const agents = await listAgentsWithLatest(db, projectId, agentId);
+  // the placeholder of runs whose first event named no agent is of no interest once they
+  // have their agent: listed only while it holds runs (or when asked for by id)
+  const agents = (await listAgentsWithLatest(db, projectId, agentId)).filter(
+    (a) => agentId !== undefined || a.id !== UNKNOWN_AGENT || a.latest_id !== null,
+  );
   if (agents.length === 0) return [];
   const errorIds = agents.flatMap((a) =>
     [a.failed_id, a.timed_out_id].filter((id): id is string => id !== null),

@@ -120,6 +120,22 @@ describeEachDb('agents API', (dialect) => {
     });
   });
 
+  it('lists the unknown-agent placeholder only while it holds runs', async () => {
+    const ids = async () =>
+      (await get<{ agents: AgentSummary[] }>('/api/v1/agents')).agents.map((a) => a.id);
+    // a step arrives before its run: the run waits under `unknown`
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'step.start', step: { id: 's1', run_id: 'nameless', type: 'tool' } }],
+    });
+    expect(await ids()).toContain('unknown');
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'nameless', agent_id: 'named-later' } }],
+    });
+    expect(await ids()).toContain('named-later');
+    expect(await ids()).not.toContain('unknown');
+    expect((await t.request('GET', '/api/v1/agents/unknown')).statusCode).toBe(200);
+  });
+
   describe('GET /agents/:agent_id', () => {
     it('answers the agent summary, with its 20 newest runs when include=runs', async () => {
       const plain = await get<AgentSummary & { runs?: Run[] }>('/api/v1/agents/many');
