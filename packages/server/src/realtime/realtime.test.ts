@@ -166,7 +166,7 @@ describeEachDb('realtime WebSocket', (dialect) => {
   let rt: RealtimeServer;
   const clients: Client[] = [];
 
-  async function open(opts: { key?: string; cookie?: string }): Promise<Client> {
+  async function open(opts: Parameters<typeof connect>[1]): Promise<Client> {
     const c = await connect(server, opts);
     clients.push(c);
     return c;
