@@ -1,75 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import type { Run, Step } from './schemas.js';
 import { buildTimeline, orderStepTree } from './timeline.js';
+import { runFixture, stepFixture } from '../test/fixtures.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const T = Date.parse('2026-05-01T12:00:00.000Z');
 
 function run(over: Partial<Run> = {}): Run {
-  return {
-    id: 'r1',
+  return runFixture({
     project_id: 'p',
     agent_id: 'a',
     status: 'succeeded',
-    trigger: 'api',
-    source: null,
-    triggered_by: null,
-    user_id: null,
-    thread_id: null,
-    parent_run_id: null,
-    retry_of: null,
-    attempt: 1,
-    input: null,
-    output: null,
-    error: null,
-    model: null,
-    tags: [],
-    metadata: {},
-    queued_at: null,
     started_at: iso(T),
     ended_at: iso(T + 1000),
     duration_ms: 1000,
-    cancel_requested_at: null,
-    lease_expires_at: null,
     step_count: 2,
-    error_count: 0,
     llm_calls: 1,
     tool_calls: 1,
-    input_tokens: 0,
-    output_tokens: 0,
-    total_tokens: 0,
-    cost_usd: 0,
     created_at: iso(T),
     updated_at: iso(T),
     ...over,
-  };
+  });
 }
 
-function step(over: Partial<Step> & { id: string }): Step {
-  return {
-    run_id: 'r1',
-    parent_step_id: null,
-    seq: 0,
-    type: 'llm',
-    name: null,
-    status: 'succeeded',
-    started_at: null,
-    ended_at: null,
-    duration_ms: null,
-    input: null,
-    output: null,
-    error: null,
-    model: null,
-    provider: null,
-    input_tokens: null,
-    output_tokens: null,
-    cached_input_tokens: null,
-    reasoning_tokens: null,
-    cost_usd: null,
-    metadata: {},
-    ...over,
-  };
-}
+const step = (over: Partial<Step> & { id: string }): Step => stepFixture(over);
 
 describe('buildTimeline', () => {
   it('orders run and step events in time with nested steps linked to their parent', () => {

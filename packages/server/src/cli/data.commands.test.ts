@@ -1,34 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
+import { stepFixture } from '../../../core/test/fixtures.js';
 import { MAX_DRAWN_DEPTH, stepTree } from './data.commands.js';
 
 const T0 = Date.parse('2026-02-01T08:00:00.000Z');
 
 /** A step with only what the tree reads set; `started` is ms after T0, null for unknown. */
 function step(id: string, seq: number, started: number | null, parent: string | null = null): Step {
-  return {
+  return stepFixture({
     id,
     run_id: 'r',
     parent_step_id: parent,
     seq,
     type: 'tool',
     name: id,
-    status: 'succeeded',
     started_at: started === null ? null : new Date(T0 + started).toISOString(),
-    ended_at: null,
-    duration_ms: null,
-    input: null,
-    output: null,
-    error: null,
-    model: null,
-    provider: null,
-    input_tokens: null,
-    output_tokens: null,
-    cached_input_tokens: null,
-    reasoning_tokens: null,
-    cost_usd: null,
-    metadata: {},
-  };
+  });
 }
 
 const drawn = (steps: Step[]) => stepTree(steps).map(({ step, prefix }) => `${prefix}${step.id}`);

@@ -1,35 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
+import { stepFixture } from '../../../../core/test/fixtures';
 import { applyStepUpdate } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function step(id: string, seq: number, over: Partial<Step> = {}): Step {
-  return {
+  return stepFixture({
     id,
-    run_id: 'r1',
-    parent_step_id: null,
     seq,
-    type: 'llm',
     name: id,
     status: 'running',
     started_at: iso(T0 + seq * 10),
-    ended_at: null,
-    duration_ms: null,
-    input: null,
-    output: null,
-    error: null,
-    model: null,
-    provider: null,
-    input_tokens: null,
-    output_tokens: null,
-    cached_input_tokens: null,
-    reasoning_tokens: null,
-    cost_usd: null,
-    metadata: {},
     ...over,
-  };
+  });
 }
 
 describe('applyStepUpdate', () => {

@@ -9,48 +9,23 @@ import {
   runMatches,
 } from './runs.cache';
 import { formatDuration, runDuration } from '../../lib/format';
+import { runFixture } from '../../../../core/test/fixtures';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function run(id: string, at: number, over: Partial<Run> = {}): Run {
-  return {
+  return runFixture({
     id,
-    project_id: 'default',
     agent_id: 'triager',
     status: 'queued',
     trigger: 'manual',
     source: 'dashboard',
-    triggered_by: null,
-    user_id: null,
-    thread_id: null,
-    parent_run_id: null,
-    retry_of: null,
-    attempt: 1,
-    input: null,
-    output: null,
-    error: null,
-    model: null,
-    tags: [],
-    metadata: {},
     queued_at: iso(at),
-    started_at: null,
-    ended_at: null,
-    duration_ms: null,
-    cancel_requested_at: null,
-    lease_expires_at: null,
-    step_count: 0,
-    error_count: 0,
-    llm_calls: 0,
-    tool_calls: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    total_tokens: 0,
-    cost_usd: 0,
     created_at: iso(at),
     updated_at: iso(at),
     ...over,
-  };
+  });
 }
 
 describe('applyRunUpdate', () => {
