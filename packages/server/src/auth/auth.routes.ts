@@ -97,6 +97,7 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
     summary: 'Revoke a key',
     params: KeyParams,
     response: ApiKey,
+    answers: { 409: "The project's last admin key: create another first" },
     handler: async ({ auth, params }) => {
       const key = await ctx.auth.revokeKey(auth.projectId, params.key_id);
       if (!key) throw AppError.notFound('key', params.key_id);

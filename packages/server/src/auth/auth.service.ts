@@ -1,6 +1,7 @@
 import { newId, toIso, type ApiKey, type CreatedKey, type KeyScope } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import type { ApiKeyRow } from '../db/schema.js';
+import { AppError } from '../http/errors.js';
 import type { AuthContext } from '../http/route.js';
 import { generateApiKey, generateSessionToken, hashSecret, keyPrefix } from './keys.js';
 
@@ -297,22 +298,38 @@ export class AuthService {
     return rows.map(toApiKey);
   }
 
-  /** Revokes a key of the project; `undefined` when the project has no such key. */
+  /**
+   * Revokes a key of the project; `undefined` when the project has no such key. The project's
+   * last active admin key is refused (409): nobody could manage its keys after it.
+   */
   async revokeKey(projectId: string, keyId: string): Promise<ApiKey | undefined> {
     const now = Date.now();
-    await this.db.kysely
-      .updateTable('api_keys')
-      .set({ revoked_at: now })
-      .where('project_id', '=', projectId)
-      .where('id', '=', keyId)
-      .where('revoked_at', 'is', null)
-      .execute();
-    const row = await this.db.kysely
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .where('id', '=', keyId)
-      .executeTakeFirst();
+    const row = await this.db.kysely.transaction().execute(async (trx) => {
+      let admins = trx
+        .selectFrom('api_keys')
+        .select('id')
+        .where('project_id', '=', projectId)
+        .where('scope', '=', 'admin')
+        .where('revoked_at', 'is', null);
+      // two revokes at once must not each leave the other as the last admin
+      if (this.db.dialect === 'postgres') admins = admins.forUpdate();
+      const activeAdmins = await admins.execute();
+      const key = await trx
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('id', '=', keyId)
+        .executeTakeFirst();
+      if (!key || key.revoked_at !== null) return key;
+      if (key.scope === 'admin' && activeAdmins.length <= 1) {
+        throw new AppError(
+          'conflict',
+          `key ${keyId} is the project's last admin key: create another admin key before revoking it`,
+        );
+      }
+      await trx.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', key.id).execute();
+      return { ...key, revoked_at: now };
+    });
     // sessions opened with the key end with it
     this.cache.clear();
     this.revoked();

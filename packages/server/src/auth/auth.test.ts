@@ -75,4 +75,25 @@ describeEachDb('the dashboard session cookie', (dialect) => {
     expect(ingest.statusCode).toBe(400);
     expect(json<{ error: { message: string } }>(ingest).error.message).toMatch(/^body/);
   });
+
+  it("refuses to revoke the project's last admin key, and revokes an admin key that has a successor", async () => {
+    const keys = json<{ keys: { id: string; scope: string; revoked_at: string | null }[] }>(
+      await t.request('GET', '/api/v1/keys'),
+    ).keys;
+    const first = keys.find((k) => k.scope === 'admin' && k.revoked_at === null)!;
+    const refused = await t.request('DELETE', `/api/v1/keys/${first.id}`);
+    expect(refused.statusCode).toBe(409);
+    expect(json<{ error: { code: string } }>(refused).error.code).toBe('conflict');
+    expect((await t.request('GET', '/api/v1/keys')).statusCode).toBe(200);
+
+    const second = json<{ id: string; key: string }>(
+      await t.request('POST', '/api/v1/keys', { scope: 'admin', name: 'successor' }),
+    );
+    expect(
+      (await t.request('DELETE', `/api/v1/keys/${first.id}`, undefined, second.key)).statusCode,
+    ).toBe(200);
+    expect(
+      (await t.request('DELETE', `/api/v1/keys/${second.id}`, undefined, second.key)).statusCode,
+    ).toBe(409);
+  });
 });
