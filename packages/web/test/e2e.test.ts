@@ -365,6 +365,14 @@ suite('dashboard in a real browser', () => {
     expect(url.searchParams.get('agent')).toBe('filter-a');
     await shot('runs');
 
+    // a Source typed just before a chip click reaches the URL and the results too
+    await page.getByLabel('Source').fill('elsewhere');
+    await page.getByRole('button', { name: /Succeeded/ }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('source')).toBe('elsewhere');
+    expect(new URL(page.url()).searchParams.get('status')).toBe('failed,succeeded');
+    await page.getByText('No runs match these filters').waitFor();
+    expect(await page.getByLabel('Source').inputValue()).toBe('elsewhere');
+
     // a shared link opens the same view; text search narrows it
     await page.goto(`${server.url}/runs?status=failed&q=needle`);
     await expect

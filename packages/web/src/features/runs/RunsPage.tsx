@@ -26,26 +26,40 @@ export function viewFromParams(p: URLSearchParams): RunsView {
   };
 }
 
-function SearchBox({ value, onCommit }: { value: string; onCommit: (v: string) => void }) {
+/** A text filter applied as the user pauses typing (or presses Enter), not on every key. */
+function TextFilter({
+  id,
+  label,
+  placeholder,
+  value,
+  onCommit,
+  grow = false,
+}: {
+  id: string;
+  label: string;
+  placeholder: string;
+  value: string;
+  onCommit: (v: string) => void;
+  grow?: boolean;
+}) {
   const [text, setText] = useState(value);
   useEffect(() => setText(value), [value]);
-  // search as the user pauses typing, not on every key
   useEffect(() => {
-    if (text === value) return;
-    const t = setTimeout(() => onCommit(text), 350);
+    if (text.trim() === value) return;
+    const t = setTimeout(() => onCommit(text.trim()), 350);
     return () => clearTimeout(t);
   }, [text, value, onCommit]);
   return (
-    <div className="field field-grow">
-      <label htmlFor="runs-q">Search</label>
+    <div className={grow ? 'field field-grow' : 'field'}>
+      <label htmlFor={id}>{label}</label>
       <input
-        id="runs-q"
+        id={id}
         type="search"
-        placeholder="Input, output or error text"
+        placeholder={placeholder}
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={(e) => {
-          if (e.key === 'Enter') onCommit(text);
+          if (e.key === 'Enter') onCommit(text.trim());
         }}
       />
     </div>
@@ -63,22 +77,21 @@ export function RunsPage() {
   const set = useMemo(
     () =>
       (changes: Record<string, string | null>, keepPage = false) => {
-        setParams(
-          (prev) => {
-            const next = new URLSearchParams(prev);
-            for (const [k, v] of Object.entries(changes)) {
-              if (v) next.set(k, v);
-              else next.delete(k);
-            }
-            if (!keepPage) next.delete('page');
-            return next;
-          },
-          { replace: !keepPage },
-        );
+        // the address bar, not `params`: the router renders a change in a transition, so a
+        // second change before that render (a Source edit's blur, then a chip click) would
+        // otherwise start from the params without the first one and drop it
+        const next = new URLSearchParams(window.location.search);
+        for (const [k, v] of Object.entries(changes)) {
+          if (v) next.set(k, v);
+          else next.delete(k);
+        }
+        if (!keepPage) next.delete('page');
+        setParams(next, { replace: !keepPage });
       },
     [setParams],
   );
   const onSearch = useMemo(() => (q: string) => set({ q }), [set]);
+  const onSource = useMemo(() => (source: string) => set({ source }), [set]);
 
   const toggleStatus = (s: RunStatus) => {
     const has = view.status.includes(s);
@@ -136,20 +149,13 @@ export function RunsPage() {
             ))}
           </select>
         </div>
-        <div className="field">
-          <label htmlFor="runs-source">Source</label>
-          <input
-            id="runs-source"
-            type="text"
-            placeholder="e.g. n8n"
-            defaultValue={view.source}
-            key={view.source}
-            onBlur={(e) => set({ source: e.target.value.trim() })}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') set({ source: e.currentTarget.value.trim() });
-            }}
-          />
-        </div>
+        <TextFilter
+          id="runs-source"
+          label="Source"
+          placeholder="e.g. n8n"
+          value={view.source}
+          onCommit={onSource}
+        />
         <div className="field">
           <label htmlFor="runs-from">From</label>
           <input
@@ -168,7 +174,14 @@ export function RunsPage() {
             onChange={(e) => set({ to: e.target.value })}
           />
         </div>
-        <SearchBox value={view.q} onCommit={onSearch} />
+        <TextFilter
+          id="runs-q"
+          label="Search"
+          placeholder="Input, output or error text"
+          value={view.q}
+          onCommit={onSearch}
+          grow
+        />
         <fieldset className="status-filter">
           <legend>Status</legend>
           {RUN_STATUS_LIST.map((s) => (
