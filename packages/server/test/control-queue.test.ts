@@ -113,6 +113,49 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     }
   });
 
+  it('ends the steps still running when the control plane ends or takes back their run', async () => {
+    const agent = uniq('open-steps');
+    await setTimeoutMs(agent, 1000);
+    const started = Date.parse('2026-03-01T10:00:00.000Z');
+    const timedOut = uniq('run');
+    await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: timedOut, agent_id: agent, started_at: started } },
+        {
+          type: 'step.start',
+          step: { id: 'open', run_id: timedOut, type: 'tool', started_at: started + 10 },
+        },
+        {
+          type: 'step.end',
+          step: { id: 'done', run_id: timedOut, type: 'tool', started_at: started },
+        },
+      ],
+    });
+    await sweepOnce(t.ctx, started + 1001);
+    const ended = json<
+      Run & { steps: { id: string; status: string; error: unknown; duration_ms: number }[] }
+    >(await t.request('GET', `/api/v1/runs/${timedOut}?include=steps`));
+    expect(ended).toMatchObject({ status: 'timed_out', error_count: 1, step_count: 2 });
+    expect(ended.steps.find((s) => s.id === 'open')).toMatchObject({
+      status: 'failed',
+      error: { type: 'RunEnded', message: 'the run ended timed_out before this step ended' },
+    });
+    expect(ended.steps.find((s) => s.id === 'done')).toMatchObject({ status: 'succeeded' });
+
+    // a worker gives its run back: the attempt's open step ends, the run waits in the queue
+    const queued = json<Run>(await enqueue(uniq('released')));
+    expect((await claim(queued.agent_id, { worker_id: 'w-give-back' })).statusCode).toBe(200);
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'step.start', step: { id: 'mid', run_id: queued.id, type: 'llm' } }],
+    });
+    await t.request('POST', `/api/v1/runs/${queued.id}/release`, { worker_id: 'w-give-back' });
+    const back = json<Run & { steps: { status: string; error: { type: string } }[] }>(
+      await t.request('GET', `/api/v1/runs/${queued.id}?include=steps`),
+    );
+    expect(back).toMatchObject({ status: 'queued', error_count: 1 });
+    expect(back.steps[0]).toMatchObject({ status: 'failed', error: { type: 'Released' } });
+  });
+
   it('ends a run cancelled, not queued again, when its worker releases it after a Stop', async () => {
     const agent = uniq('stopped-then-released');
     const queued = json<Run>(await enqueue(agent));

@@ -97,6 +97,25 @@ export function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
 }
 
 /**
+ * Ends `run` for the control plane (`endedRun`) in `uow`, with its steps still running, which
+ * nobody will end now, ended as failed saying so.
+ */
+export async function endRun(
+  uow: UnitOfWork,
+  run: RunRow,
+  ending: RunEnding,
+  at: number,
+): Promise<RunRow> {
+  const ended = endedRun(run, ending, at);
+  uow.putRun(ended);
+  await uow.closeRunningSteps(ended, at, {
+    message: `the run ended ${ending.status} before this step ended`,
+    type: 'RunEnded',
+  });
+  return uow.getRun(run.project_id, run.id) ?? ended;
+}
+
+/**
  * Queues a run for a worker. With a caller-supplied id that already exists for the same
  * agent, answers that run (the call is idempotent); for another agent, 409.
  */
@@ -141,21 +160,15 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
     const status = run.status as RunStatus;
     if (isTerminalStatus(status))
       throw new AppError('conflict', `run ${runId} already ended ${status}`);
-    let next: RunRow;
     if (status === 'queued') {
-      next = endedRun(
-        { ...run, cancel_requested_at: env.now },
-        {
-          status: 'cancelled',
-          error: { message: 'cancelled before it started', type: 'Cancelled' },
-        },
-        env.now,
-      );
-    } else if (run.cancel_requested_at === null) {
-      next = { ...run, cancel_requested_at: env.now, updated_at: env.now };
-    } else {
-      return toRun(run);
+      const ending: RunEnding = {
+        status: 'cancelled',
+        error: { message: 'cancelled before it started', type: 'Cancelled' },
+      };
+      return toRun(await endRun(uow, { ...run, cancel_requested_at: env.now }, ending, env.now));
     }
+    if (run.cancel_requested_at !== null) return toRun(run);
+    const next: RunRow = { ...run, cancel_requested_at: env.now, updated_at: env.now };
     uow.putRun(next);
     return toRun(next);
   });

@@ -2,7 +2,7 @@ import { toIso } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
 import type { RunRow } from '../db/schema.js';
-import { endedRun, type RunEnding } from './control.service.js';
+import { endRun, type RunEnding } from './control.service.js';
 
 /** Most runs ended per sweep and kind; the next sweep takes the rest. */
 const BATCH = 500;
@@ -103,7 +103,7 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
         const verdict = run && sweepVerdict(run, at, grace);
         if (!run || !verdict) continue;
-        uow.putRun(endedRun(run, verdict, at));
+        await endRun(uow, run, verdict, at);
         n++;
       }
       return n;

@@ -13,7 +13,7 @@ import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
 import type { HubInterest } from '../realtime/hub.js';
 import { toRun } from '../runs/runs.mapper.js';
-import { endedRun } from './control.service.js';
+import { endRun, type RunEnding } from './control.service.js';
 
 /** How long a claimed run stays its worker's without a heartbeat, unless the worker says. */
 export const DEFAULT_CLAIM_LEASE_MS = 30_000;
@@ -210,25 +210,27 @@ export async function releaseRun(
     if (isTerminalStatus(run.status as RunStatus) || run.status === 'queued') return toRun(run);
     if (workerId && run.worker_id && run.worker_id !== workerId)
       throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
-    const next: RunRow =
-      run.cancel_requested_at !== null
-        ? endedRun(
-            run,
-            {
-              status: 'cancelled',
-              error: { message: 'stopped while its worker shut down', type: 'Cancelled' },
-            },
-            env.now,
-          )
-        : {
-            ...run,
-            status: 'queued',
-            started_at: null,
-            worker_id: null,
-            last_heartbeat_at: null,
-            lease_expires_at: null,
-            updated_at: env.now,
-          };
+    if (run.cancel_requested_at !== null) {
+      const ending: RunEnding = {
+        status: 'cancelled',
+        error: { message: 'stopped while its worker shut down', type: 'Cancelled' },
+      };
+      return toRun(await endRun(uow, run, ending, env.now));
+    }
+    // back to the queue: the next attempt records its own steps, this one's are over
+    await uow.closeRunningSteps(run, env.now, {
+      message: 'the worker gave the run back before this step ended',
+      type: 'Released',
+    });
+    const next: RunRow = {
+      ...(uow.getRun(projectId, runId) ?? run),
+      status: 'queued',
+      started_at: null,
+      worker_id: null,
+      last_heartbeat_at: null,
+      lease_expires_at: null,
+      updated_at: env.now,
+    };
     uow.putRun(next);
     return toRun(next);
   });

@@ -214,6 +214,43 @@ export class UnitOfWork {
   }
 
   /**
+   * Ends the steps of `run` still `running` as `failed` with `error` at `at`: the agent that
+   * ran them is gone (a lapsed lease, a timeout, a forced Stop, a release) and will not end
+   * them. A late `step.end` still fills what they lack, as for any ended step.
+   */
+  async closeRunningSteps(
+    run: RunRow,
+    at: number,
+    error: { message: string; type: string },
+  ): Promise<void> {
+    const open = await this.trx
+      .selectFrom('steps')
+      .select(['run_id', 'id'])
+      .where('project_id', '=', run.project_id)
+      .where('run_id', '=', run.id)
+      .where('status', '=', 'running')
+      .execute();
+    if (open.length === 0) return;
+    await this.loadSteps(run.project_id, open);
+    let current = this.getRun(run.project_id, run.id) ?? run;
+    for (const { id } of open) {
+      const step = this.getStep(run.project_id, run.id, id);
+      if (step?.status !== 'running') continue;
+      current = this.putStep(
+        {
+          ...step,
+          status: 'failed',
+          error: JSON.stringify(error),
+          ended_at: at,
+          duration_ms: step.started_at !== null ? Math.max(0, at - step.started_at) : null,
+          updated_at: at,
+        },
+        current,
+      );
+    }
+  }
+
+  /**
    * A run recorded without a worker ends `timed_out` once it passes its agent's `timeout_ms`,
    * counted from its start, as a claimed run does from its claim. Set where a run first runs
    * under its agent (a step may have started it under `unknown`); mutates this unit's drafts.
