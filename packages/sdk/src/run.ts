@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { newId, type Run, type RunError, type RunFields, type StepFields } from '@runlog/core';
 import { RunCancelledError } from './errors.js';
+import { snapshot, snapshotFields } from './snapshot.js';
 import type { Transport } from './transport.js';
 
 /** What the agent's code may add to a step while it runs. */
@@ -78,16 +79,29 @@ export function withRun<T>(run: RunContext, fn: () => T): T {
   return storage.run({ run, stepId: null }, fn);
 }
 
-/** An error as the API stores it: message, type and stack. */
+/**
+ * An error as the API stores it: message, type and stack. Never throws, whatever was thrown
+ * (a circular object, a BigInt, an Error whose getters throw): the run's recording must not
+ * replace the agent's own error.
+ */
 export function toRunError(err: unknown): RunError {
-  if (err instanceof Error) {
-    return {
-      message: err.message || err.name,
-      type: err.name,
-      ...(err.stack ? { stack: err.stack } : {}),
-    };
+  try {
+    if (err instanceof Error) {
+      const type = String(err.name);
+      const stack = err.stack;
+      return {
+        message: String(err.message) || type,
+        type,
+        ...(typeof stack === 'string' && stack ? { stack } : {}),
+      };
+    }
+    if (typeof err === 'object' && err !== null) {
+      return { message: JSON.stringify(snapshot(err)) ?? 'unserializable thrown value' };
+    }
+    return { message: String(err) };
+  } catch {
+    return { message: 'unserializable thrown value' };
   }
-  return { message: typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)) };
 }
 
 function stepKey(runId: string, stepId: string): string {
@@ -141,7 +155,7 @@ export function endRun(transport: Transport, run: RunContext, outcome: RunOutcom
     fields.status = 'failed';
     fields.error = toRunError(outcome.error);
   }
-  transport.pushEnd(runKey(run.id), { type: 'run.end', run: fields });
+  transport.pushEnd(runKey(run.id), { type: 'run.end', run: snapshotFields(fields) });
 }
 
 /**
@@ -200,21 +214,21 @@ export class RunContext {
       started_at: Date.now(),
     };
     if (input !== undefined) start.input = input;
-    this.transport.push({ type: 'step.start', step: start }, key);
+    this.transport.push({ type: 'step.start', step: snapshotFields(start) }, key);
     let result: T;
     try {
       result = await storage.run({ run: this, stepId: id }, () => fn(handle));
     } catch (err) {
       this.transport.pushEnd(key, {
         type: 'step.end',
-        step: {
+        step: snapshotFields({
           ...handle.fields,
           id,
           run_id: this.id,
           status: 'failed',
           error: toRunError(err),
           ended_at: Date.now(),
-        },
+        }),
       });
       throw err;
     }
@@ -226,7 +240,7 @@ export class RunContext {
       ended_at: Date.now(),
     };
     if (!handle.outputSet && result !== undefined) end.output = result;
-    this.transport.pushEnd(key, { type: 'step.end', step: end });
+    this.transport.pushEnd(key, { type: 'step.end', step: snapshotFields(end) });
     return result;
   }
 
@@ -251,7 +265,7 @@ export class RunContext {
     const now = Date.now();
     this.transport.push({
       type: 'step.end',
-      step: {
+      step: snapshotFields({
         ...rest,
         id,
         run_id: this.id,
@@ -264,7 +278,7 @@ export class RunContext {
         ended_at: ended_at ?? now,
         ...(options.input !== undefined ? { input: options.input } : {}),
         ...(output !== undefined ? { output } : {}),
-      },
+      }),
     });
   }
 
@@ -281,6 +295,6 @@ export class RunContext {
    * @example run.update({ metadata: { pr_title: 'Fix login' } })
    */
   update(fields: Omit<RunFields, 'id' | 'agent_id' | 'status'>): void {
-    this.transport.push({ type: 'run.update', run: { ...fields, id: this.id } });
+    this.transport.push({ type: 'run.update', run: snapshotFields({ ...fields, id: this.id }) });
   }
 }

@@ -4,6 +4,7 @@ import { settleBy, timeLeft } from './deadline.js';
 import { startHeartbeat } from './heartbeat.js';
 import { HttpClient } from './http.js';
 import { RunContext, currentRun, endRun, runCode, runKey } from './run.js';
+import { snapshotFields } from './snapshot.js';
 import { Transport } from './transport.js';
 import { Worker, type WorkerOptions } from './worker.js';
 
@@ -171,7 +172,7 @@ export class Runlog {
       ...(options.input !== undefined ? { input: options.input } : {}),
       ...(parent !== undefined ? { parent_run_id: parent } : {}),
     };
-    this.transport.push({ type: 'run.start', run: start }, runKey(id));
+    this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
     const run = new RunContext(id, agentId, options.input, this.transport);
     const stopBeat = startHeartbeat(this.http, run, {
       intervalMs: this.heartbeatMs,

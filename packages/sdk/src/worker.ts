@@ -189,12 +189,18 @@ export class Worker {
           error: new RunlogError(`this worker has no handler for agent ${info.agent_id}`),
         };
     stopBeat();
-    // a released run is queued again: its end is the next worker's to record
-    if (!held.released) endRun(this.transport, run, outcome);
-    this.held.delete(info.id);
-    finish();
-    const freed = this.slotFreed;
-    this.slotFreed = undefined;
-    freed?.();
+    try {
+      // a released run is queued again: its end is the next worker's to record
+      if (!held.released) endRun(this.transport, run, outcome);
+    } catch (err) {
+      // never an unhandled rejection in the agent's process, whatever the handler returned
+      this.onError(err as Error);
+    } finally {
+      this.held.delete(info.id);
+      finish();
+      const freed = this.slotFreed;
+      this.slotFreed = undefined;
+      freed?.();
+    }
   }
 }

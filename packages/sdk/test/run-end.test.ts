@@ -97,6 +97,33 @@ describe.each(Object.keys(starts))('a run executed by %s', (by) => {
     expect(run.error!.stack).toMatch(/^TypeError: kaboom\n\s+at /);
   });
 
+  it('ends failed with a readable error when the code throws what JSON cannot hold', async () => {
+    const circular: Record<string, unknown> = { reason: 'bad' };
+    circular.self = circular;
+    const objectId = await start(() => {
+      throw circular;
+    });
+    const bigintId = await start(() => {
+      throw 5n;
+    });
+    const object = await waitForStatus(objectId, 'failed');
+    expect(object.error).toEqual({ message: '{"reason":"bad","self":"[Circular]"}' });
+    const bigint = await waitForStatus(bigintId, 'failed');
+    expect(bigint.error).toEqual({ message: '5' });
+  });
+
+  it('records what the code returned as it was when it returned, JSON-safe', async () => {
+    const output: Record<string, unknown> = { n: 10n, list: [1] };
+    output.self = output;
+    const id = await start(() => {
+      // mutated after the end was recorded: the recorded output must not follow
+      setImmediate(() => (output.list as number[]).push(2));
+      return output;
+    });
+    const run = await waitForStatus(id, 'succeeded');
+    expect(run.output).toEqual({ n: '10', list: [1], self: '[Circular]' });
+  });
+
   it('ends cancelled with the Stop as its error when the code throws because Stop fired', async () => {
     const id = await start(
       (run) =>

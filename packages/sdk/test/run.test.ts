@@ -115,6 +115,61 @@ describe('run()', () => {
     expect(run.error_count).toBe(1);
   });
 
+  it('rethrows a thrown value JSON cannot hold unchanged, from the run and from a step', async () => {
+    const circular: Record<string, unknown> = { code: 'E_X' };
+    circular.self = circular;
+    for (const thrown of [circular, 5n]) {
+      const id = newId();
+      const fromRun = await runlog.run('throw-agent', () => Promise.reject(thrown)).catch((e) => e);
+      expect(fromRun).toBe(thrown);
+      const fromStep = await runlog
+        .run(
+          'throw-agent',
+          (run) =>
+            run.step('tool', 'x', () => {
+              throw thrown;
+            }),
+          { id },
+        )
+        .catch((e: unknown) => e);
+      expect(fromStep).toBe(thrown);
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run.status).toBe('failed');
+      expect(run.steps[0]).toMatchObject({ status: 'failed', error: run.error });
+    }
+    expect(errors).toEqual([]);
+  });
+
+  it('records inputs and outputs as they were, JSON-safe, and loses no healthy run beside them', async () => {
+    const id = newId();
+    const healthy = newId();
+    const circular: Record<string, unknown> = { a: 1 };
+    circular.self = circular;
+    await runlog.run(
+      'snapshot-agent',
+      async (run) => {
+        const messages = [{ role: 'user', content: 'q1' }];
+        await run.llm({ model: 'm', messages }, () => 'a1');
+        messages.push({ role: 'assistant', content: 'a1' });
+        await run.tool('big', { n: 1n, f: () => 1 }, () => circular);
+        run.update({ metadata: { big: 2n } });
+        return messages;
+      },
+      { id, input: { n: 10n } },
+    );
+    await runlog.run('snapshot-agent', () => 'fine', { id: healthy });
+    expect(await runlog.flush()).toBe(true);
+    const run = await runlog.runs.get(id, { include: 'steps' });
+    expect(run.input).toEqual({ n: '10' });
+    expect(run.metadata).toEqual({ big: '2' });
+    expect(run.steps[0]!.input).toEqual([{ role: 'user', content: 'q1' }]);
+    expect(run.steps[1]!.input).toEqual({ n: '1' });
+    expect(run.steps[1]!.output).toEqual({ a: 1, self: '[Circular]' });
+    expect((await runlog.runs.get(healthy)).status).toBe('succeeded');
+    expect(errors).toEqual([]);
+  });
+
   it('run.update merges metadata into what the run started with', async () => {
     const id = newId();
     await runlog.run(

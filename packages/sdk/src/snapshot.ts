@@ -1,0 +1,62 @@
+/**
+ * A JSON-safe copy of `value` as it is now: what the agent mutates later does not change what
+ * was recorded, and nothing the agent hands us can make a request fail later. The plain
+ * JSON round trip is the fast path; a value JSON refuses (a BigInt, a cycle, a throwing
+ * `toJSON`) is copied with BigInts as strings and cycles as "[Circular]". Never throws.
+ * @example snapshot({ n: 1n, f() {} }) // { n: '1' }
+ */
+export function snapshot(value: unknown): unknown {
+  if (value === undefined || value === null) return value;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? undefined : (JSON.parse(text) as unknown);
+  } catch {
+    return safeCopy(value);
+  }
+}
+
+/** `snapshot` of each field of a record; `undefined` fields are left out. */
+export function snapshotFields<T extends object>(fields: T): T {
+  return (snapshot(fields) as T | undefined) ?? ({} as T);
+}
+
+/**
+ * The slow path of `snapshot`, what `JSON.stringify` would keep: BigInt becomes its decimal
+ * string, an object met again inside itself "[Circular]" (a shared, non-circular one is
+ * copied), functions and symbols are left out, and a `toJSON` or getter that throws, or a
+ * value nested too deep, becomes "[Unserializable]".
+ */
+function safeCopy(value: unknown, ancestors: object[] = []): unknown {
+  switch (typeof value) {
+    case 'bigint':
+      return value.toString();
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'object':
+      break;
+    default:
+      return undefined; // functions, symbols, undefined
+  }
+  if (value === null) return null;
+  if (ancestors.includes(value)) return '[Circular]';
+  ancestors.push(value);
+  try {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return safeCopy(toJSON.call(value), ancestors);
+    if (Array.isArray(value)) return value.map((v) => safeCopy(v, ancestors) ?? null);
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      const v = safeCopy((value as Record<string, unknown>)[key], ancestors);
+      if (v !== undefined) copy[key] = v;
+    }
+    return copy;
+  } catch {
+    return '[Unserializable]';
+  } finally {
+    ancestors.pop();
+  }
+}
