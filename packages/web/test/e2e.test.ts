@@ -466,6 +466,41 @@ suite('dashboard in a real browser', () => {
     await narrow.close();
   });
 
+  it('keeps long run ids and agent names on screen at 1280 px and on a phone', async () => {
+    const longId = `run-with-a-long-id-${'a'.repeat(90)}`;
+    const longAgent = `agent-with-a-long-name-${'b'.repeat(80)}`;
+    await seedRuns(api, [
+      { id: longId, agent: longAgent, status: 'failed', ago: 20_000, durationMs: 900, error: 'x' },
+    ]);
+    await page.goto(`${server.url}/runs`);
+    const menu = runRow(longId).getByRole('button', { name: /Actions for run/ });
+    await menu.waitFor();
+    const box = await menu.boundingBox();
+    expect(box!.x + box!.width).toBeLessThanOrEqual(1280);
+
+    const narrow = await context.newPage();
+    await narrow.setViewportSize({ width: 390, height: 844 });
+    const overflow = () =>
+      narrow.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+    await narrow.goto(`${server.url}/runs`);
+    await narrow.locator(`tr[data-run-id="${longId}"]`).waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await narrow.goto(`${server.url}/agents/${longAgent}/runs/${longId}`);
+    await narrow.getByTestId('timeline').waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await narrow.goto(`${server.url}/?agent=${longAgent}`);
+    await narrow.locator(`tr[data-run-id="${longId}"]`).waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await narrow.getByRole('button', { name: 'Run now' }).click();
+    const dialog = await narrow.getByRole('dialog').boundingBox();
+    expect(dialog!.x).toBeGreaterThanOrEqual(0);
+    expect(dialog!.x + dialog!.width).toBeLessThanOrEqual(390);
+    await shot('long-ids-narrow', narrow);
+    await narrow.close();
+  });
+
   it('reconnects after losing the WebSocket and catches up on what it missed', async () => {
     await seedRuns(api, [
       { id: 'rc-run', agent: 'reconnector', status: 'running', ago: 5_000, durationMs: 60_000 },

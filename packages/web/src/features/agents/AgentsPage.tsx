@@ -37,7 +37,9 @@ function AgentRowHeader({
         {expanded ? '▾' : '▸'}
       </span>
       <span className="col-name">
-        <span className="agent-name">{agent.name}</span>
+        <span className="agent-name" title={agent.name}>
+          {agent.name}
+        </span>
         {agent.name !== agent.id ? <span className="agent-id mono">{agent.id}</span> : null}
       </span>
       <span className="col-last">

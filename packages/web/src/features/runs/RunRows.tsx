@@ -27,7 +27,7 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
         </td>
       ) : null}
       <td className="col-id">
-        <Link to={runPath(run)} className="mono" title={run.id}>
+        <Link to={runPath(run)} className="mono truncate" title={run.id}>
           {shortId(run.id)}
         </Link>
       </td>
