@@ -35,6 +35,16 @@ export function backoffMs(attempt: number, retryAfterMs?: number, baseMs = 250, 
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
+/** A request body already serialised as JSON, sent as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+interface Exchange {
+  req: http.ClientRequest;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * JSON over node:http(s) with the API key, on a keep-alive agent of its own; errors become
  * `RunlogApiError` / `RunlogConnectionError`. Not `fetch`: on Node 20 a fetch costs several
@@ -45,6 +55,8 @@ export class HttpClient {
   private readonly url: URL;
   private readonly agent: http.Agent;
   private readonly send: typeof http.request;
+  /** Requests under way, so `close()` can stop them holding the process. */
+  private readonly exchanges = new Set<Exchange>();
 
   constructor(readonly options: HttpOptions) {
     this.url = new URL(options.baseUrl);
@@ -53,10 +65,18 @@ export class HttpClient {
     this.send = secure ? https.request : http.request;
   }
 
-  /** Closes idle connections (requests still under way finish); later requests open new ones. */
+  /**
+   * Closes idle connections; requests still under way may finish but no longer keep the
+   * process alive (nor do their timeouts). Later requests open new connections as usual.
+   */
   close(): void {
     for (const sockets of Object.values(this.agent.freeSockets))
       for (const socket of sockets ?? []) socket.destroy();
+    for (const { req, timer } of this.exchanges) {
+      timer.unref();
+      if (req.socket) req.socket.unref();
+      else req.once('socket', (socket) => socket.unref());
+    }
   }
 
   async request<T>(
@@ -71,7 +91,8 @@ export class HttpClient {
     } = {},
   ): Promise<HttpResponse<T>> {
     init.signal?.throwIfAborted();
-    const payload = body !== undefined ? JSON.stringify(body) : undefined;
+    const payload =
+      body instanceof JsonText ? body.text : body !== undefined ? JSON.stringify(body) : undefined;
     let res: { status: number; headers: http.IncomingHttpHeaders; text: string };
     try {
       res = await this.exchange(
@@ -163,9 +184,12 @@ export class HttpClient {
         },
       );
       const timer = setTimeout(() => req.destroy(new Error('timed out')), timeoutMs);
+      const exchange: Exchange = { req, timer };
+      this.exchanges.add(exchange);
       const onAbort = () => req.destroy(new Error('aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       const settle = () => {
+        this.exchanges.delete(exchange);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };

@@ -60,6 +60,9 @@ function installProcessHooks(): void {
   process.on('beforeExit', () => {
     for (const r of instances) r.beforeExit();
   });
+  process.on('exit', () => {
+    for (const r of instances) r.onExit();
+  });
 }
 
 let signalsInstalled = false;
@@ -224,6 +227,11 @@ export class Runlog {
 
   private longestDrainMs(): number {
     return Math.max(0, ...[...this.workers].map((w) => w.drainTimeoutMs));
+  }
+
+  /** @internal The process is ending: spools what is buffered, or reports what is lost. */
+  onExit(): void {
+    this.transport.onExit();
   }
 
   /** @internal */

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { IngestEvent, IngestResponse } from '@runlog/core';
 import { RunlogError, isRetryable, RunlogApiError } from './errors.js';
-import { backoffMs, type HttpClient } from './http.js';
+import { JsonText, backoffMs, type HttpClient } from './http.js';
 
 export interface TransportOptions {
   /** Send when this many events are waiting (default 100). */
@@ -16,8 +16,10 @@ export interface TransportOptions {
   onError: (err: Error) => void;
 }
 
-/** Events per request; the server takes up to 1000. */
-const MAX_REQUEST_EVENTS = 500;
+/** Events per request: the server takes up to 1000. */
+const MAX_REQUEST_EVENTS = 1000;
+/** Bytes of events per request, well under the server's body limit (64 MiB by default). */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 interface Segment {
   /** Held in memory; `null` when only on disk (spooling past `maxQueue`). */
@@ -28,9 +30,30 @@ interface Segment {
 
 let segmentCounter = 0;
 
+/** `JSON.stringify(event)`, or `undefined` when JSON cannot write it. */
+function jsonOf(event: IngestEvent): string | undefined {
+  try {
+    return JSON.stringify(event);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What one request to `/ingest` sends: the segments at the head of the queue, as JSON. */
+interface Batch {
+  segments: Segment[];
+  body: JsonText;
+  events: number;
+}
+
+/** The run an event belongs to, to name it in a report. */
+function runIdOf(event: IngestEvent): string | undefined {
+  return 'run' in event ? event.run.id : 'step' in event ? event.step.run_id : undefined;
+}
+
 /**
  * Batches recording events and sends them to `POST /ingest` in the background, one request
- * at a time and in order, retrying with backoff and jitter on network errors, 429 and 5xx.
+ * at a time and in order, each taking everything waiting (up to the server's limit), retrying with backoff and jitter on network errors, 429 and 5xx.
  * Nothing here ever throws into the agent: problems go to `onError`.
  *
  * A start event still waiting in the buffer when its end arrives is merged into one
@@ -42,9 +65,12 @@ export class Transport {
   private readonly segments: Segment[] = [];
   private memoryEvents = 0;
   private sending = false;
+  /** Segments at the head of `segments` that the request under way carries. */
+  private inFlight = 0;
   private exiting = false;
   private exitTried = false;
   private closed = false;
+  private lossReported = false;
   private readonly timer: NodeJS.Timeout;
   private wakeSleep: (() => void) | undefined;
   /** flush() callers, told whether everything was sent. */
@@ -126,11 +152,19 @@ export class Transport {
     clearInterval(this.timer);
     this.exiting = true;
     this.wakeSleep?.();
-    if (!ok && !this.options.spoolDir) {
-      this.options.onError(
-        new RunlogError(`shut down with ${this.pending} events unsent (no spoolDir set)`),
-      );
-    }
+    if (!ok) this.reportLoss('shut down');
+  }
+
+  /**
+   * Reports, once, the events that will not reach the server; with `spoolDir` nothing is
+   * lost (the next process sends them).
+   */
+  private reportLoss(when: string): void {
+    if (this.options.spoolDir || this.lossReported || this.pending === 0) return;
+    this.lossReported = true;
+    this.options.onError(
+      new RunlogError(`${when} with ${this.pending} events unsent (no spoolDir set)`),
+    );
   }
 
   /**
@@ -143,10 +177,29 @@ export class Transport {
     this.exitTried = true;
     this.exiting = true;
     this.cut();
+    // a backoff pause does not hold the process: end it, the last try goes out now
+    this.wakeSleep?.();
+  }
+
+  /**
+   * The process is ending (`exit`: nothing asynchronous runs any more): writes what is
+   * buffered to the spool, or reports what is lost without one.
+   */
+  onExit(): void {
+    if (this.closed) return;
+    this.exiting = true;
+    this.spoolBuffer();
+    this.reportLoss('the process exited');
   }
 
   /** Moves the buffer into segments (written to the spool first) and wakes the sender. */
   private cut(): void {
+    this.spoolBuffer();
+    if (!this.sending && this.segments.length > 0) void this.sendLoop();
+  }
+
+  /** Moves the buffer into segments, written to the spool first when there is one. */
+  private spoolBuffer(): void {
     if (this.buffer.length > 0) {
       const events = this.buffer;
       this.buffer = [];
@@ -160,15 +213,15 @@ export class Transport {
       }
       this.bound();
     }
-    if (!this.sending && this.segments.length > 0) void this.sendLoop();
   }
 
   /** Keeps memory bounded: spooled segments go to disk only, unspooled ones are dropped. */
   private bound(): void {
     const max = this.options.maxQueue;
     let dropped = 0;
-    // never touch the head while it is being sent
-    for (let i = this.segments.length - 1; i >= 1 && this.memoryEvents > max; i--) {
+    // never touch the head, nor what is being sent
+    const first = Math.max(1, this.inFlight);
+    for (let i = this.segments.length - 1; i >= first && this.memoryEvents > max; i--) {
       const s = this.segments[i]!;
       if (s.file && s.events) {
         this.memoryEvents -= s.count;
@@ -176,7 +229,7 @@ export class Transport {
       }
     }
     while (this.memoryEvents > max && this.segments.length > 1) {
-      const idx = this.segments.findIndex((s, i) => i > 0 && s.events !== null && !s.file);
+      const idx = this.segments.findIndex((s, i) => i >= first && s.events !== null && !s.file);
       if (idx < 0) break;
       const [s] = this.segments.splice(idx, 1);
       this.memoryEvents -= s!.count;
@@ -192,19 +245,20 @@ export class Transport {
     this.sending = true;
     let attempt = 0;
     try {
-      while (this.segments.length > 0) {
-        const segment = this.segments[0]!;
-        const events = segment.events ?? this.readSpool(segment.file!);
-        if (events.length === 0) {
-          this.dropHead(segment);
+      // after close() nothing of ours goes out any more
+      while (this.segments.length > 0 && !this.closed) {
+        const batch = this.nextBatch();
+        if (batch.events === 0) {
+          this.dropSent(batch);
           continue;
         }
+        this.inFlight = batch.segments.length;
         try {
           // events are keyed by ids: a resent batch changes nothing
           const res = await this.http.request<IngestResponse>(
             'POST',
             '/api/v1/ingest',
-            { events },
+            batch.body,
             { idempotent: true },
           );
           attempt = 0;
@@ -219,32 +273,34 @@ export class Transport {
               ),
             );
           }
-          this.dropHead(segment);
+          this.dropSent(batch);
         } catch (err) {
+          this.inFlight = 0;
           if (isRetryable(err) && !this.exiting) {
             attempt++;
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
             const notBefore = Date.now() + (retryAfterMs ?? 0);
             await this.sleep(backoffMs(attempt, retryAfterMs));
-            // close() gave up waiting: no request of ours goes out after shutdown() returned
-            if (this.closed) break;
-            // a flush() cuts the backoff short, but never what the server asked for
-            while (!this.closed && Date.now() < notBefore) await this.sleep(notBefore - Date.now());
-            if (this.closed) break;
+            // a flush() cuts the backoff short, but never what the server asked for; the
+            // process exiting does: its last try cannot wait
+            while (!this.closed && !this.exiting && Date.now() < notBefore)
+              await this.sleep(notBefore - Date.now());
             continue;
           }
           if (isRetryable(err)) {
-            // exiting: what is spooled is sent by the next process
+            // exiting: what is spooled is sent by the next process, the rest is lost
             this.options.onError(err as Error);
+            this.reportLoss('the process is exiting');
             break;
           }
           this.options.onError(err as Error);
-          this.dropHead(segment);
+          this.dropSent(batch);
         }
       }
     } finally {
       this.sending = false;
+      this.inFlight = 0;
       if (this.segments.length === 0 || this.exiting) {
         const sent = this.segments.length === 0;
         for (const w of this.idleWaiters.splice(0)) w(sent);
@@ -253,16 +309,69 @@ export class Transport {
     if (this.segments.length > 0 && !this.exiting) void this.sendLoop();
   }
 
-  private dropHead(segment: Segment): void {
-    this.segments.shift();
-    if (segment.events) this.memoryEvents -= segment.count;
-    if (segment.file) {
-      try {
-        unlinkSync(segment.file);
-      } catch {
-        // already gone
+  /**
+   * The next request: everything waiting at the head of the queue, up to the server's limit
+   * of events and a sane body size (a segment holds at most that many events, so the first
+   * one always fits). An event that cannot be written as JSON is left out and reported
+   * rather than failing the request, and with it every healthy run of the batch.
+   */
+  private nextBatch(): Batch {
+    const segments: Segment[] = [];
+    const parts: string[] = [];
+    let count = 0;
+    let bytes = 0;
+    for (const segment of this.segments) {
+      const full = count + segment.count > MAX_REQUEST_EVENTS || bytes >= MAX_REQUEST_BYTES;
+      if (segments.length > 0 && full) break;
+      const events = segment.events ?? this.readSpool(segment.file!);
+      const bad: IngestEvent[] = [];
+      for (const event of events) {
+        const text = jsonOf(event);
+        if (text === undefined) bad.push(event);
+        else {
+          parts.push(text);
+          bytes += text.length;
+        }
+      }
+      if (bad.length > 0) this.dropBadEvents(segment, bad);
+      segments.push(segment);
+      count += segment.count;
+    }
+    return {
+      segments,
+      body: new JsonText(`{"events":[${parts.join(',')}]}`),
+      events: parts.length,
+    };
+  }
+
+  /** Leaves out of `segment` events JSON cannot write (snapshots make them rare) and says so. */
+  private dropBadEvents(segment: Segment, bad: IngestEvent[]): void {
+    if (segment.events) {
+      segment.events = segment.events.filter((e) => !bad.includes(e));
+      this.memoryEvents -= bad.length;
+    }
+    segment.count -= bad.length;
+    const runs = [...new Set(bad.map(runIdOf))].join(', ');
+    this.options.onError(
+      new RunlogError(`dropped ${bad.length} events that cannot be sent as JSON (runs ${runs})`),
+    );
+  }
+
+  /** Removes the segments a request carried (acknowledged or given up on). */
+  private dropSent(batch: Batch): void {
+    for (const segment of batch.segments) {
+      const i = this.segments.indexOf(segment);
+      if (i >= 0) this.segments.splice(i, 1);
+      if (segment.events) this.memoryEvents -= segment.count;
+      if (segment.file) {
+        try {
+          unlinkSync(segment.file);
+        } catch {
+          // already gone
+        }
       }
     }
+    this.inFlight = 0;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -285,7 +394,9 @@ export class Transport {
     const file = join(dir, name);
     try {
       mkdirSync(dir, { recursive: true });
-      writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+      // an event JSON cannot write stays in memory only; the sender reports it
+      const lines = events.map(jsonOf).filter((line) => line !== undefined);
+      writeFileSync(file, lines.join('\n') + '\n');
       return file;
     } catch (err) {
       this.options.onError(

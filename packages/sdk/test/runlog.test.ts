@@ -32,21 +32,37 @@ afterAll(async () => {
   await server.close();
 });
 
-/** Runs a fixture under tsx; resolves with its exit code and stdout. */
-function runFixture(name: string, args: string[], timeoutMs = 10_000) {
+/**
+ * Runs a fixture under tsx; `exited` resolves with its exit code or signal and stdout. One
+ * that has not exited after `timeoutMs` is killed (SIGKILL).
+ */
+function startFixture(
+  name: string,
+  args: string[],
+  timeoutMs = 10_000,
+  env: Record<string, string> = {},
+) {
   const file = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
   const proc = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let stdout = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  return new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout });
-    });
-  });
+  const exited = new Promise<{ code: number | null; signal: string | null; stdout: string }>(
+    (resolve) => {
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout });
+      });
+    },
+  );
+  return { proc, exited, stdout: () => stdout };
+}
+
+function runFixture(name: string, args: string[], timeoutMs = 10_000) {
+  return startFixture(name, args, timeoutMs).exited;
 }
 
 describe('process exit', () => {
@@ -64,20 +80,73 @@ describe('process exit', () => {
     const runlog = clients.make({ url: await deadUrl() });
     await runlog.run('exit-down-agent', () => 'ok');
     runlog.beforeExit();
-    await waitFor(() => errors.length === 1, 'the final try to fail');
+    await waitFor(() => errors.length === 2, 'the final try to fail');
     expect(errors[0]).toBeInstanceOf(RunlogConnectionError);
+    expect(errors[1]!.message).toMatch(/exiting with 1 events unsent \(no spoolDir set\)/);
     // the failed try empties the event loop again, so the process hook fires again
     runlog.beforeExit();
     runlog.beforeExit();
     await new Promise((r) => setTimeout(r, 100));
-    expect(errors).toHaveLength(1);
+    expect(errors).toHaveLength(2);
     expect(runlog.pending).toBe(1);
   });
 
   it('a script that records a run and ends exits on its own while the server is down', async () => {
-    const { code, stdout } = await runFixture('exit-agent.ts', [await deadUrl()]);
+    const { code, stdout } = await runFixture('exit-agent.ts', [await deadUrl(), newId()]);
     expect(code).toBe(0);
-    expect(stdout.trim()).toBe('exit errors=1 pending=1');
+    expect(stdout.trim()).toBe('exit errors=2 pending=1 lost=true');
+  });
+
+  it('a script that ends during a backoff pause still makes its last attempt', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      // the send during the run meets a 503 asking for an hour's pause
+      proxy.failNext({ status: 503, retryAfter: '3600' });
+      const id = newId();
+      const { code, stdout } = await startFixture(
+        'exit-agent.ts',
+        [proxy.url, id, 'pause'],
+        10_000,
+        {
+          RUNLOG_API_KEY: server.adminKey,
+        },
+      ).exited;
+      expect(code).toBe(0);
+      expect(stdout.trim()).toBe('exit errors=1 pending=0 lost=false');
+      expect((await clients.make().runs.get(id)).output).toBe('done');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a script whose last attempt at exit fails reports the events it loses', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      proxy.failNext({ status: 503, retryAfter: '3600' }, { status: 503 });
+      const { code, stdout } = await runFixture('exit-agent.ts', [proxy.url, newId(), 'pause']);
+      expect(code).toBe(0);
+      expect(stdout.trim()).toBe('exit errors=3 pending=2 lost=true');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a script does not wait for a hanging request once shutdown() returned', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      proxy.failNext({ hang: true });
+      const { code, stdout } = await runFixture('exit-agent.ts', [proxy.url, newId(), 'shutdown']);
+      expect(code).toBe(0);
+      expect(stdout.trim()).toBe('exit errors=1 pending=1 lost=true');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('process.exit() with events unsent reports them lost', async () => {
+    const { code, stdout } = await runFixture('exit-agent.ts', [server.url, newId(), 'exit']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe('exit errors=1 pending=1 lost=true');
   });
 });
 
