@@ -4,11 +4,57 @@ const NARROW_W = 640;
 const H = 180;
 const PAD = { l: 54, r: 8, t: 8, b: 22 };
 
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
+/** How an axis counts: whole numbers, any decimal (rates, dollars) or milliseconds. */
+export type Scale = 'count' | 'decimal' | 'duration';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+// durations tick at steps a clock reads as round
+const DURATION_STEPS = [
+  SECOND,
+  5 * SECOND,
+  10 * SECOND,
+  30 * SECOND,
+  MINUTE,
+  5 * MINUTE,
+  10 * MINUTE,
+  30 * MINUTE,
+  HOUR,
+  2 * HOUR,
+  6 * HOUR,
+  12 * HOUR,
+  24 * HOUR,
+];
+const MAX_INTERVALS = 4;
+
+/** The smallest of 1, 2 and 5 times a power of ten that is at least `v`. */
+function decimalStep(v: number): number {
   const p = 10 ** Math.floor(Math.log10(v));
   const n = v / p;
   return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * p;
+}
+
+function tickStep(max: number, scale: Scale): number {
+  const rough = max / MAX_INTERVALS;
+  if (scale === 'duration' && rough > 500) {
+    return DURATION_STEPS.find((s) => s >= rough) ?? decimalStep(rough / (24 * HOUR)) * 24 * HOUR;
+  }
+  const step = decimalStep(rough);
+  return scale === 'count' ? Math.max(1, step) : step;
+}
+
+/**
+ * Axis ticks from 0 at a round step up to the first one at or above `max`, so each tick
+ * sits exactly at the value its label shows.
+ * @example axisTicks(7, 'count') // [0, 2, 4, 6, 8]
+ */
+export function axisTicks(max: number, scale: Scale): number[] {
+  const unit = scale === 'duration' ? SECOND : 1;
+  const step = tickStep(max > 0 ? max : unit, scale);
+  const count = Math.max(1, Math.ceil((max > 0 ? max : unit) / step - 1e-9));
+  // toPrecision drops float noise (0.1 * 3) so labels read round
+  return Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)));
 }
 
 function xLabels(times: string[], bucket: 'hour' | 'day'): { i: number; text: string }[] {
@@ -30,14 +76,14 @@ function xLabels(times: string[], bucket: 'hour' | 'day'): { i: number; text: st
 
 function Frame({
   W,
-  max,
+  ticks,
   format,
   children,
   labels,
   n,
 }: {
   W: number;
-  max: number;
+  ticks: number[];
   format: (v: number) => string;
   children: React.ReactNode;
   labels: { i: number; text: string }[];
@@ -47,20 +93,17 @@ function Frame({
   const iw = W - PAD.l - PAD.r;
   return (
     <>
-      {[0, 0.5, 1].map((f) => (
-        <g key={f}>
-          <line
-            className="grid"
-            x1={PAD.l}
-            x2={W - PAD.r}
-            y1={PAD.t + ih * (1 - f)}
-            y2={PAD.t + ih * (1 - f)}
-          />
-          <text className="axis" x={PAD.l - 6} y={PAD.t + ih * (1 - f) + 4} textAnchor="end">
-            {format(max * f)}
-          </text>
-        </g>
-      ))}
+      {ticks.map((t) => {
+        const y = PAD.t + ih * (1 - t / (ticks.at(-1) ?? 1));
+        return (
+          <g key={t}>
+            <line className="grid" x1={PAD.l} x2={W - PAD.r} y1={y} y2={y} />
+            <text className="axis" x={PAD.l - 6} y={y + 4} textAnchor="end">
+              {format(t)}
+            </text>
+          </g>
+        );
+      })}
       {labels.map(({ i, text }) => (
         <text
           key={i}
@@ -91,6 +134,7 @@ export function StackedBars({
   stacks,
   values,
   format = (v) => String(Math.round(v)),
+  scale = 'count',
   wide = false,
 }: {
   label: string;
@@ -99,19 +143,21 @@ export function StackedBars({
   stacks: Stack[];
   values: Record<string, number>[];
   format?: (v: number) => string;
+  scale?: Scale;
   /** Spans the whole grid: a wider drawing keeps text the same size. */
   wide?: boolean;
 }) {
   const W = wide ? NARROW_W * 2 : NARROW_W;
   const n = Math.max(1, times.length);
   const totals = values.map((v) => stacks.reduce((s, k) => s + (v[k.key] ?? 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
+  const ticks = axisTicks(Math.max(0, ...totals), scale);
+  const max = ticks.at(-1) ?? 1;
   const ih = H - PAD.t - PAD.b;
   const iw = W - PAD.l - PAD.r;
   const bw = (iw / n) * 0.72;
   return (
     <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame W={W} max={max} format={format} labels={xLabels(times, bucket)} n={n}>
+      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket)} n={n}>
         {values.map((v, i) => {
           let y = PAD.t + ih;
           const x = PAD.l + (iw / n) * i + (iw / n - bw) / 2;
@@ -141,6 +187,11 @@ export interface Line {
   values: (number | null)[];
 }
 
+/** Whether a point has no neighbour to draw a line to. */
+export function isolated(values: readonly (number | null)[], i: number): boolean {
+  return (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null;
+}
+
 /** Lines over time; a null value breaks the line (no data in that bucket). */
 export function LineChart({
   label,
@@ -148,25 +199,28 @@ export function LineChart({
   bucket,
   lines,
   format,
+  scale,
 }: {
   label: string;
   times: string[];
   bucket: 'hour' | 'day';
   lines: Line[];
   format: (v: number) => string;
+  scale: Scale;
 }) {
   const W = NARROW_W;
   const id = useId();
   const n = Math.max(1, times.length);
   const all = lines.flatMap((l) => l.values.filter((v): v is number => v !== null));
-  const max = niceMax(Math.max(0, ...all));
+  const ticks = axisTicks(Math.max(0, ...all), scale);
+  const max = ticks.at(-1) ?? 1;
   const ih = H - PAD.t - PAD.b;
   const iw = W - PAD.l - PAD.r;
   const x = (i: number) => PAD.l + (iw / n) * (i + 0.5);
   const y = (v: number) => PAD.t + ih * (1 - v / max);
   return (
     <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame W={W} max={max} format={format} labels={xLabels(times, bucket)} n={n}>
+      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket)} n={n}>
         {lines.map((line, li) => {
           let d = '';
           let pen = false;
@@ -181,20 +235,23 @@ export function LineChart({
           return (
             <g key={`${id}-${li}`} className={line.className}>
               <path d={d} fill="none" vectorEffect="non-scaling-stroke" />
-              {line.values.map((v, i) =>
-                v === null ? null : (
-                  // dots only where few enough to read; a transparent hit area keeps the tooltip
+              {line.values.map((v, i) => {
+                if (v === null) return null;
+                // dots only where few enough to read, or where no line reaches the point;
+                // elsewhere a transparent hit area keeps the tooltip
+                const dot = line.values.length <= 14 || isolated(line.values, i);
+                return (
                   <circle
                     key={i}
                     cx={x(i)}
                     cy={y(v)}
-                    r={line.values.length <= 14 ? 2.5 : 4}
-                    className={line.values.length <= 14 ? undefined : 'hit'}
+                    r={dot ? 2.5 : 4}
+                    className={dot ? undefined : 'hit'}
                   >
                     <title>{`${new Date(times[i] ?? '').toLocaleString()} · ${line.label}: ${format(v)}`}</title>
                   </circle>
-                ),
-              )}
+                );
+              })}
             </g>
           );
         })}

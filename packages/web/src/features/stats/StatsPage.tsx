@@ -126,6 +126,7 @@ export function StatsPage() {
                 times={times}
                 bucket={d.bucket}
                 format={formatPercent}
+                scale="decimal"
                 lines={[
                   {
                     label: 'Fail rate',
@@ -142,6 +143,7 @@ export function StatsPage() {
                 times={times}
                 bucket={d.bucket}
                 format={formatDuration}
+                scale="duration"
                 lines={[
                   {
                     label: 'p50',
@@ -192,6 +194,7 @@ export function StatsPage() {
                 times={times}
                 bucket={d.bucket}
                 format={formatCost}
+                scale="decimal"
                 stacks={[{ key: 'cost', label: 'Cost', className: 'fill-cost' }]}
                 values={d.series.map((p) => ({ cost: p.cost_usd }))}
               />

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { axisTicks, isolated } from './Charts';
+
+describe('axisTicks', () => {
+  it('counts in whole 1, 2 or 5 times a power of ten steps', () => {
+    expect(axisTicks(5, 'count')).toEqual([0, 2, 4, 6]);
+    expect(axisTicks(3, 'count')).toEqual([0, 1, 2, 3]);
+    expect(axisTicks(1, 'count')).toEqual([0, 1]);
+    expect(axisTicks(0, 'count')).toEqual([0, 1]);
+    expect(axisTicks(170, 'count')).toEqual([0, 50, 100, 150, 200]);
+  });
+
+  it('steps decimals without float noise', () => {
+    expect(axisTicks(0.33, 'decimal')).toEqual([0, 0.1, 0.2, 0.3, 0.4]);
+    expect(axisTicks(1, 'decimal')).toEqual([0, 0.5, 1]);
+  });
+
+  it('steps durations at clock-round values', () => {
+    const s = 1000;
+    expect(axisTicks(500 * s, 'duration')).toEqual([0, 300 * s, 600 * s]);
+    expect(axisTicks(95 * s, 'duration')).toEqual([0, 30 * s, 60 * s, 90 * s, 120 * s]);
+    expect(axisTicks(1800, 'duration')).toEqual([0, 500, 1000, 1500, 2000]);
+  });
+});
+
+describe('isolated', () => {
+  it('is a point with no data on either side', () => {
+    expect(isolated([null, 3, null], 1)).toBe(true);
+    expect(isolated([3], 0)).toBe(true);
+    expect(isolated([3, 4, null], 1)).toBe(false);
+  });
+});
