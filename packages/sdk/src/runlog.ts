@@ -65,19 +65,31 @@ function installProcessHooks(): void {
   });
 }
 
+/** After a second signal, how long releasing held runs and a last flush may take. */
+const SECOND_SIGNAL_MS = 2_000;
+
 let signalsInstalled = false;
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
+  let signalled = false;
+  let finished = false;
+  const finish = (signal: NodeJS.Signals) => {
+    if (finished) return;
+    finished = true;
+    process.removeListener('SIGTERM', handler);
+    process.removeListener('SIGINT', handler);
+    signalsInstalled = false;
+    // nobody else handles it: let the signal do what it would have done without us
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
   const handler = (signal: NodeJS.Signals) => {
     const targets = [...instances].filter((r) => r.handlesSignals);
-    void Promise.allSettled(targets.map((r) => r.shutdown())).then(() => {
-      process.removeListener('SIGTERM', handler);
-      process.removeListener('SIGINT', handler);
-      signalsInstalled = false;
-      // nobody else handles it: let the signal do what it would have done without us
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
+    // a second Ctrl-C means "now": stop waiting for running handlers
+    const second = signalled;
+    signalled = true;
+    const work = targets.map((r) => (second ? r.hurry(SECOND_SIGNAL_MS) : r.shutdown()));
+    void Promise.allSettled(work).then(() => finish(signal));
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
@@ -223,6 +235,17 @@ export class Runlog {
       instances.delete(this);
     })();
     return this.closing;
+  }
+
+  /**
+   * @internal A second signal during `shutdown()`: stops waiting for the workers' running
+   * handlers, gives their runs back to the queue and flushes, all within `timeoutMs`.
+   */
+  async hurry(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    void this.shutdown();
+    await Promise.allSettled([...this.workers].map((w) => w.hurry(deadline)));
+    await this.transport.flush(timeLeft(deadline));
   }
 
   private longestDrainMs(): number {

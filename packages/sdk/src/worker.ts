@@ -51,6 +51,9 @@ export class Worker {
   private readonly held = new Map<string, Held>();
   private readonly slots: Promise<void>[] = [];
   private markDone: () => void = () => {};
+  private cutDrain: () => void = () => {};
+  /** Resolves when `hurry()` ends the drain early. */
+  private readonly drainCut = new Promise<void>((resolve) => (this.cutDrain = resolve));
   private stopPromise: Promise<void> | undefined;
   private slotFreed: (() => void) | undefined;
   private readonly leaseMs: number;
@@ -102,12 +105,23 @@ export class Worker {
     return this.stopPromise;
   }
 
+  /**
+   * @internal Stopping, with no more patience (a second Ctrl-C): ends the drain now and gives
+   * the runs still running back to the queue, waiting for that until `deadline` at most.
+   */
+  hurry(deadline: number): Promise<void> {
+    void this.stopBy(deadline);
+    this.cutDrain();
+    return settleBy(this.releaseHeld(), deadline);
+  }
+
   private async shutdown(drainUntil: number, deadline: number): Promise<void> {
     this.stopping = true;
     // ends a long poll or a backoff pause at once
     this.poll.abort();
     this.slotFreed?.();
-    await settleBy(Promise.all([...this.held.values()].map((h) => h.done)), drainUntil);
+    const drained = Promise.all([...this.held.values()].map((h) => h.done));
+    await settleBy(Promise.race([drained, this.drainCut]), drainUntil);
     await settleBy(this.releaseHeld(), deadline);
     await Promise.allSettled(this.slots);
     await this.transport.flush(timeLeft(deadline));
@@ -115,11 +129,12 @@ export class Worker {
     this.markDone();
   }
 
-  /** Gives the runs still running back to the queue; their signals fire. */
+  /** Gives the runs still running back to the queue (once each); their signals fire. */
   private releaseHeld(): Promise<unknown> {
     const body: ReleaseBody = { worker_id: this.id };
+    const running = [...this.held.entries()].filter(([, h]) => !h.released);
     return Promise.all(
-      [...this.held.entries()].map(async ([id, h]) => {
+      running.map(async ([id, h]) => {
         h.released = true;
         h.run.abort(new RunlogError('worker shutting down; run released back to the queue'));
         try {

@@ -172,6 +172,22 @@ describe('signals', () => {
   });
 });
 
+describe('a second SIGINT', () => {
+  it('while a worker drains gives its run back to the queue and lets the process end', async () => {
+    const agent = `sigint-agent-${newId().slice(-8)}`;
+    const child = startFixture('worker.ts', [server.url, server.adminKey, agent, 'sigint'], 20_000);
+    const queued = await clients.make().runs.enqueue(agent);
+    await waitFor(() => child.stdout().includes(`started ${queued.id}`), 'the handler to start');
+    child.proc.kill('SIGINT');
+    await waitFor(() => child.stdout().includes('draining'), 'the first SIGINT to start the drain');
+    child.proc.kill('SIGINT');
+    const { signal } = await child.exited;
+    // ended by the signal itself, not by the test's SIGKILL after the 30 s drain
+    expect(signal).toBe('SIGINT');
+    expect((await clients.make().runs.get(queued.id)).status).toBe('queued');
+  });
+});
+
 describe('heartbeat', () => {
   it('a recording run the server does not know yet keeps running when its heartbeat gets 404', async () => {
     const proxy = await FaultProxy.start(server.url);
