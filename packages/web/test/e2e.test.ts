@@ -498,6 +498,12 @@ suite('dashboard in a real browser', () => {
     expect(dialog!.x).toBeGreaterThanOrEqual(0);
     expect(dialog!.x + dialog!.width).toBeLessThanOrEqual(390);
     await shot('long-ids-narrow', narrow);
+    // the agent picker keeps to the screen; the By-agent table scrolls in its card
+    await narrow.goto(`${server.url}/stats?range=24h`);
+    await narrow.getByRole('heading', { name: 'By agent' }).waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    const byAgent = narrow.locator('.table-wrap', { hasText: longAgent });
+    expect(await byAgent.evaluate((el) => getComputedStyle(el).overflowX)).toBe('auto');
     await narrow.close();
   });
 
