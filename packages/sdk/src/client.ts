@@ -10,6 +10,7 @@ import {
   type Step,
 } from '@runlog/core';
 import type { HttpClient } from './http.js';
+import { snapshotFields } from './snapshot.js';
 
 export interface RunListParams {
   agent_id?: string | string[];
@@ -67,9 +68,10 @@ export class RunsClient {
   /**
    * Queues a run for a worker (`POST /agents/:agent_id/runs`). The run's id is chosen here
    * when `body.id` is not given, so a request resent after a dropped connection queues it once.
+   * The input and metadata are sent as JSON-safe copies, as recorded values are.
    */
   async enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
-    const withId = { ...body, id: body.id ?? newId() };
+    const withId = snapshotFields({ ...body, id: body.id ?? newId() });
     return (
       await this.http.request<Run>('POST', `/api/v1/agents/${enc(agentId)}/runs`, withId, {
         idempotent: true,

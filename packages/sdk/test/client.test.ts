@@ -120,6 +120,13 @@ describe('runs', () => {
     const bare = await runlog.runs.enqueue(`${agent}-queued`);
     expect(bare.status).toBe('queued');
   });
+
+  it('enqueue() sends an input JSON cannot hold as a JSON-safe copy', async () => {
+    const input: Record<string, unknown> = { n: 1n, f: () => 1 };
+    input.self = input;
+    const queued = await runlog.runs.enqueue('enqueue-json-agent', { input });
+    expect((await runlog.runs.get(queued.id)).input).toEqual({ n: '1', self: '[Circular]' });
+  });
 });
 
 describe('agents', () => {
