@@ -329,6 +329,19 @@ suite('dashboard in a real browser', () => {
     await shot('agents-retry');
   });
 
+  it("updates an agent's 24 h counts live as its runs start", async () => {
+    await page.goto(`${server.url}/`);
+    const runs = page.locator('button.agent-row[data-agent-id="retrier"] .col-num').first();
+    const before = Number((await runs.getAttribute('aria-label'))?.split(' ')[0]);
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'count-me', agent_id: 'retrier', started_at: Date.now() } },
+    ]);
+    await expect
+      .poll(() => runs.getAttribute('aria-label'), { timeout: 10_000 })
+      .toBe(`${before + 1} runs in 24 hours`);
+    expect(await runs.textContent()).toContain('1 running');
+  });
+
   it('filters the Runs page and keeps the filters in the URL', async () => {
     await seedRuns(api, [
       {

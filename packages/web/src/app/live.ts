@@ -1,7 +1,16 @@
 import { useEffect, useSyncExternalStore } from 'react';
 import type { QueryClient } from '@tanstack/react-query';
-import type { AgentSummary, Run, RunList, RunWithSteps, Step, WsServerMessage } from '@runlog/core';
+import type {
+  AgentSummary,
+  Run,
+  RunList,
+  RunStatus,
+  RunWithSteps,
+  Step,
+  WsServerMessage,
+} from '@runlog/core';
 import { realtime } from '../lib/realtime';
+import { isActive } from '../lib/format';
 import { agentRunsKey, agentsKey } from '../features/agents/agents.queries';
 import {
   AGENT_RUNS_LIMIT,
@@ -42,14 +51,19 @@ function keysForTopic(topic: string): readonly unknown[][] {
 export function foldRun(
   client: QueryClient,
   run: Run,
-  hooks: { refreshAgents?: () => void; refreshSearches?: () => void } = {},
+  hooks: {
+    refreshAgents?: () => void;
+    refreshSearches?: () => void;
+    stateChanged?: (run: Run) => boolean;
+  } = {},
 ): void {
   const agents = client.getQueryData<AgentSummary[]>(agentsKey);
   if (agents) {
     const next = applyRunToAgents(agents, run);
     if (next !== agents) client.setQueryData(agentsKey, next);
-    // new agents and 24 h counts come from the server
-    if (!agents.some((a) => a.id === run.agent_id) || run.status !== 'running')
+    // new agents and the 24 h counts come from the server: a run appearing, starting or
+    // ending changes the counts, its progress updates while it runs do not
+    if (!agents.some((a) => a.id === run.agent_id) || hooks.stateChanged?.(run))
       hooks.refreshAgents?.();
   }
   client.setQueryData<RunList>(agentRunsKey(run.agent_id), (d) =>
@@ -88,7 +102,16 @@ export function connectLive(client: QueryClient): () => void {
   let queue: WsServerMessage[] = [];
   let scheduled = false;
 
-  const applyRun = (run: Run) => foldRun(client, run, { refreshAgents, refreshSearches });
+  // the last state seen of each active run; an ended run is forgotten
+  const lastStatus = new Map<string, RunStatus>();
+  const stateChanged = (run: Run) => {
+    const changed = lastStatus.get(run.id) !== run.status;
+    if (isActive(run.status)) lastStatus.set(run.id, run.status);
+    else lastStatus.delete(run.id);
+    return changed;
+  };
+  const applyRun = (run: Run) =>
+    foldRun(client, run, { refreshAgents, refreshSearches, stateChanged });
 
   const applyStep = (step: Step) => {
     client.setQueryData<RunWithSteps>(runDetailKey(step.run_id), (d) =>
