@@ -8,6 +8,7 @@
 export function snapshot(value: unknown): unknown {
   if (value === undefined || value === null) return value;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   try {
     const text = JSON.stringify(value);
     return text === undefined ? undefined : (JSON.parse(text) as unknown);
@@ -16,9 +17,25 @@ export function snapshot(value: unknown): unknown {
   }
 }
 
-/** `snapshot` of each field of a record; `undefined` fields are left out. */
-export function snapshotFields<T extends object>(fields: T): T {
-  return (snapshot(fields) as T | undefined) ?? ({} as T);
+/** The fields of an event that hold the agent's own values, copied by `snapshotFields`. */
+interface AgentValues {
+  input?: unknown;
+  output?: unknown;
+  metadata?: unknown;
+  tags?: unknown;
+}
+
+/**
+ * `fields` (an event's, built just now) with the agent's own values replaced by snapshots.
+ * Only those: the rest is ours (ids, times, statuses, errors from `toRunError`), and copying
+ * whole events would cost several times more per step.
+ */
+export function snapshotFields<T extends AgentValues>(fields: T): T {
+  if (fields.input !== undefined) fields.input = snapshot(fields.input);
+  if (fields.output !== undefined) fields.output = snapshot(fields.output);
+  if (fields.metadata !== undefined) fields.metadata = snapshot(fields.metadata);
+  if (fields.tags !== undefined) fields.tags = snapshot(fields.tags);
+  return fields;
 }
 
 /**
