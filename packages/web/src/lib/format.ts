@@ -84,18 +84,21 @@ export function formatRelative(iso: string | null | undefined, now: number): str
   return future ? `in ${text}` : `${text} ago`;
 }
 
-/** The exact local time, for tooltips. */
+/**
+ * The exact local time to the millisecond, for tooltips and run details. The locale places
+ * the milliseconds, so a 12-hour clock reads "9:09:16.583 PM", not "09:09:16 PM.583".
+ */
 export function formatExact(iso: string | null | undefined): string {
   if (!iso) return '';
-  const d = new Date(iso);
-  return `${d.toLocaleString(undefined, {
+  return new Date(iso).toLocaleString(undefined, {
     year: 'numeric',
     month: 'short',
     day: 'numeric',
-    hour: '2-digit',
+    hour: 'numeric',
     minute: '2-digit',
     second: '2-digit',
-  })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+    fractionalSecondDigits: 3,
+  });
 }
 
 /** 950, 12.3k, 4.5M. */
