@@ -78,6 +78,39 @@ function Node({ name, value, depth }: { name?: string; value: unknown; depth: nu
   );
 }
 
+/** What the server stores instead of a payload over its size limit. */
+interface TruncatedPayload {
+  __runlog_truncated__: true;
+  original_size: number;
+  preview: string;
+}
+
+function isTruncated(value: unknown): value is TruncatedPayload {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Partial<TruncatedPayload>).__runlog_truncated__ === true
+  );
+}
+
+/** 1.6 MB, 12 kB, 900 bytes. */
+function formatBytes(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${Math.round(n / 1e3)} kB`;
+  return `${n} bytes`;
+}
+
+function Truncated({ value }: { value: TruncatedPayload }) {
+  return (
+    <div className="j-truncated">
+      <p className="muted">
+        Truncated: {formatBytes(value.original_size)} originally; showing the first part
+      </p>
+      <pre className="mono">{value.preview}</pre>
+    </div>
+  );
+}
+
 /**
  * A collapsible view of a JSON payload with a copy button. Payload text is rendered as
  * React text nodes only: never as HTML.
@@ -126,7 +159,13 @@ export function JsonViewer({
       </div>
       {open ? (
         <div className="json-body">
-          {empty ? <span className="muted">none</span> : <Node value={value} depth={0} />}
+          {empty ? (
+            <span className="muted">none</span>
+          ) : isTruncated(value) ? (
+            <Truncated value={value} />
+          ) : (
+            <Node value={value} depth={0} />
+          )}
         </div>
       ) : null}
     </section>
