@@ -66,7 +66,8 @@ export function Layout() {
         <ErrorBox error={session.error} onRetry={() => void session.refetch()} />
       </main>
     );
-  if (!session.data) return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+  if (!session.data)
+    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
 
   const onLogout = async () => {
     try {

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import { useNavigate } from 'react-router-dom';
+import { useLocation, useNavigate } from 'react-router-dom';
 import { errorMessage } from '../../lib/api';
 import { login } from './auth.queries';
 
@@ -11,7 +11,11 @@ export function LoginPage() {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const tried = useRef(false);
+  const { hash, state } = useLocation();
+  const tried = useRef<string | null>(null);
+  // where the user was going when the app sent them here (a path of this app, never a URL)
+  const from = (state as { from?: unknown } | null)?.from;
+  const target = typeof from === 'string' && /^\/(?!\/)/.test(from) ? from : '/';
 
   const submit = async (value: string) => {
     setBusy(true);
@@ -20,23 +24,24 @@ export function LoginPage() {
       const session = await login(value.trim());
       client.clear();
       client.setQueryData(['session'], session);
-      void navigate('/', { replace: true });
+      void navigate(target, { replace: true });
     } catch (err) {
       setError(errorMessage(err));
       setBusy(false);
     }
   };
 
+  // follows the hash, not just the first render: after Log out this page stays mounted, and
+  // opening a printed link in the same tab changes only the hash
   useEffect(() => {
-    if (tried.current) return;
-    tried.current = true;
-    const m = /(?:^#|&)key=([^&]+)/.exec(location.hash);
-    if (!m?.[1]) return;
+    const m = /(?:^#|&)key=([^&]+)/.exec(hash);
+    if (!m?.[1] || tried.current === m[1]) return;
+    tried.current = m[1];
     const fromLink = decodeURIComponent(m[1]);
     // the key must not linger in the address bar or history
     history.replaceState(null, '', location.pathname + location.search);
     void submit(fromLink);
-  }, []);
+  }, [hash]);
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
