@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Dialog, type Page } from 'playwright-core';
 import type { Run } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
 import { startTestServer } from '../../server/test/harness.js';
@@ -153,6 +153,22 @@ suite('dashboard in a real browser', () => {
     await page.getByLabel('API key').fill(server.adminKey);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('button', { name: 'Log out' }).waitFor();
+
+    // the printed link works in the tab that just logged out
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API key').waitFor();
+    await page.goto(`${server.url}/login#key=${server.adminKey}`);
+    await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 10_000 });
+
+    // a deep link opened logged out lands where it pointed after logging in
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API key').waitFor();
+    await page.goto(`${server.url}/runs?status=failed`);
+    await page.getByLabel('API key').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    const landed = new URL(page.url());
+    expect(landed.pathname + landed.search).toBe('/runs?status=failed');
   });
 
   it('expands an agent to its recent runs, 5 shown until Show all', async () => {
@@ -435,6 +451,11 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('region', { name: 'Error' }).waitFor();
     expect(await page.locator('.step-details').textContent()).toContain('search failed');
 
+    // milliseconds sit with the seconds, never after AM/PM
+    const facts = await page.locator('.facts').first().textContent();
+    expect(facts).toMatch(/:\d{2}\.\d{3}/);
+    expect(facts).not.toMatch(/[AP]M\.\d/);
+
     const input = page.getByRole('region', { name: 'Run input', exact: true });
     expect(await input.textContent()).toContain('<b>bold</b>');
     expect(await input.locator('b, img').count()).toBe(0);
@@ -452,6 +473,25 @@ suite('dashboard in a real browser', () => {
     expect(await bodyBg()).toBe('rgb(247, 248, 250)');
     await page.evaluate(() => delete document.documentElement.dataset.theme);
     await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('shows a payload cut to the size limit as a notice and its first part', async () => {
+    const preview = '{"rows": [1, 2, 3';
+    await seedRuns(api, [
+      {
+        id: 'trunc-run',
+        agent: 'truncator',
+        status: 'succeeded',
+        ago: 30_000,
+        durationMs: 1000,
+        output: { __runlog_truncated__: true, original_size: 1_600_000, preview },
+      },
+    ]);
+    await page.goto(`${server.url}/agents/truncator/runs/trunc-run`);
+    const output = page.getByRole('region', { name: 'Run output' });
+    await output.getByText('Truncated: 1.6 MB originally; showing the first part').waitFor();
+    expect(await output.textContent()).toContain(preview);
+    expect(await output.textContent()).not.toContain('__runlog_truncated__');
   });
 
   it('hides tokens and cost on a narrow viewport without overflowing', async () => {
@@ -580,6 +620,22 @@ suite('dashboard in a real browser', () => {
     const keys = await call<{ keys: { name: string | null }[] }>(api, 'GET', '/keys');
     expect(keys.body.keys.some((k) => k.name === 'ci-worker')).toBe(true);
     await shot('settings');
+
+    // dialogs answer through `questions`; revoking the new key takes its secret off screen
+    const questions: string[] = [];
+    const answer = (d: Dialog) => {
+      questions.push(d.message());
+      void d.accept();
+    };
+    page.on('dialog', answer);
+    await page.getByRole('button', { name: 'Revoke key ci-worker' }).click();
+    await page.getByTestId('new-key').waitFor({ state: 'detached' });
+    // lowering retention says what it deletes before saving
+    await page.getByLabel('Keep runs for (days)').fill('7');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('Runs are kept 7 days').waitFor();
+    expect(questions.at(-1)).toContain('older than 7 days');
+    page.off('dialog', answer);
 
     // the header toggle switches theme and remembers it across a reload
     await page.getByRole('button', { name: 'Switch to dark theme' }).click();

@@ -5,6 +5,8 @@ import { ApiError, api } from '../../lib/api';
 export interface Session {
   project_id: string;
   scope: KeyScope;
+  /** The key this session signed in with, where the server says (to mark it in Settings). */
+  key_id?: string;
 }
 
 /** The logged-in session, or null when there is none (401). */

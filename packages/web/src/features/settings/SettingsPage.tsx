@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import type { CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
+import type { ApiKey, CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
+import { sessionQuery } from '../auth/auth.queries';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
 import { toast } from '../../components/Toasts';
@@ -52,6 +53,13 @@ function NewKeySecret({ created, onDone }: { created: CreatedKey; onDone: () => 
   );
 }
 
+function revokeQuestion(key: ApiKey, own: boolean): string {
+  const name = key.name ?? key.prefix;
+  return own
+    ? `Revoke key ${name}? This session is signed in with it: you will be logged out at once and need another key to log back in.`
+    : `Revoke key ${name}? Clients using it stop working at once.`;
+}
+
 function KeysSection() {
   const keys = useQuery(keysQuery());
   const client = useQueryClient();
@@ -67,10 +75,14 @@ function KeysSection() {
     },
     onError: (err) => toast(`Creating the key failed: ${errorMessage(err)}`, 'error'),
   });
+  const session = useQuery(sessionQuery());
+  const ownKeyId = session.data?.key_id;
   const revoke = useMutation({
     mutationFn: revokeKey,
-    onSuccess: () => {
+    onSuccess: (key) => {
       toast('Key revoked');
+      // a revoked key's secret is of no use: stop offering it for copying
+      setCreated((c) => (c?.id === key.id ? null : c));
       void client.invalidateQueries({ queryKey: ['keys'] });
     },
     onError: (err) => toast(`Revoking failed: ${errorMessage(err)}`, 'error'),
@@ -135,7 +147,10 @@ function KeysSection() {
             <tbody>
               {keys.data.map((k) => (
                 <tr key={k.id} className={k.revoked_at ? 'revoked' : undefined}>
-                  <td>{k.name ?? <span className="muted">unnamed</span>}</td>
+                  <td>
+                    {k.name ?? <span className="muted">unnamed</span>}
+                    {k.id === ownKeyId ? <span className="tag own-key">this session</span> : null}
+                  </td>
                   <td className="mono">{k.prefix}…</td>
                   <td>
                     <span className={`scope scope-${k.scope}`}>{k.scope}</span>
@@ -160,11 +175,7 @@ function KeysSection() {
                         aria-label={`Revoke key ${k.name ?? k.prefix}`}
                         disabled={revoke.isPending}
                         onClick={() => {
-                          if (
-                            confirm(
-                              `Revoke key ${k.name ?? k.prefix}? Clients using it stop working at once.`,
-                            )
-                          ) {
+                          if (confirm(revokeQuestion(k, k.id === ownKeyId))) {
                             revoke.mutate(k.id);
                           }
                         }}
@@ -180,6 +191,14 @@ function KeysSection() {
         </div>
       )}
     </section>
+  );
+}
+
+/** Lowering retention deletes runs at the next daily sweep: the user says so first. */
+function confirmRetention(current: number, next: number): boolean {
+  if (next >= current) return true;
+  return confirm(
+    `Keep runs for ${next} days instead of ${current}? Runs older than ${next} days and their steps will be deleted.`,
   );
 }
 
@@ -212,7 +231,7 @@ function RetentionSection() {
           className="inline-form"
           onSubmit={(e) => {
             e.preventDefault();
-            if (valid) save.mutate(n);
+            if (valid && confirmRetention(settings.data.retention_days, n)) save.mutate(n);
           }}
         >
           <div className="field">
