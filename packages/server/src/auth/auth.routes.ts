@@ -10,6 +10,7 @@ const KeyParams = z.object({ key_id: Id });
 const SessionInfo = z.object({
   project_id: z.string(),
   scope: KeyScope,
+  key_id: z.string().describe('the API key the caller (or its session) uses'),
   expires_at: z.string().optional(),
 });
 
@@ -37,6 +38,7 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
       return {
         project_id: auth.projectId,
         scope: auth.scope,
+        key_id: auth.keyId,
         expires_at: new Date(session.expiresAt).toISOString(),
       };
     },
@@ -47,9 +49,9 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
     url: '/api/v1/session',
     scope: 'read',
     tag: 'auth',
-    summary: 'Who the caller is: project and scope',
+    summary: 'Who the caller is: project, scope and key',
     response: SessionInfo,
-    handler: ({ auth }) => ({ project_id: auth.projectId, scope: auth.scope }),
+    handler: ({ auth }) => ({ project_id: auth.projectId, scope: auth.scope, key_id: auth.keyId }),
   });
 
   defineRoute(app, {

@@ -53,8 +53,15 @@ describeEachDb('the dashboard session cookie', (dialect) => {
     );
     expect(own.statusCode).toBe(200);
     expect(json<{ status: string }>(own).status).toBe('cancelled');
-    // same-origin reads send no Origin at all
-    expect((await withCookie('GET', '/api/v1/session')).statusCode).toBe(200);
+    // same-origin reads send no Origin at all; the session says which key it stands for
+    const session = await withCookie('GET', '/api/v1/session');
+    expect(session.statusCode).toBe(200);
+    const keys = json<{ keys: { id: string; scope: string }[] }>(
+      await t.request('GET', '/api/v1/keys'),
+    ).keys;
+    expect(json<{ key_id: string }>(session).key_id).toBe(
+      keys.find((k) => k.scope === 'admin')!.id,
+    );
   });
 
   it('takes a Stop or a Retry sent with a JSON content type and no body', async () => {
