@@ -14,6 +14,13 @@ export function containsText(
     : sql<SqlBool>`${column} LIKE ${pattern} ESCAPE '\\'`;
 }
 
+/** The text of one top-level field of a JSON-object text column (null when absent). */
+export function jsonField(db: Db, column: Expression<unknown>, field: string): RawBuilder<string> {
+  return db.dialect === 'postgres'
+    ? sql<string>`((${column})::jsonb ->> ${field})`
+    : sql<string>`json_extract(${column}, ${`$.${field}`})`;
+}
+
 /** Whether a JSON-array text column holds `value` (tags). */
 export function jsonArrayContains(
   db: Db,

@@ -1,6 +1,6 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { Db } from '../db/database.js';
-import { containsText, jsonArrayContains } from '../db/dialect.js';
+import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
 
 /** A run of the project, or `undefined`: another project's run is as absent as a missing one. */
@@ -92,7 +92,10 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
       eb.or([
         containsText(db, sql.ref('input'), q),
         containsText(db, sql.ref('output'), q),
-        containsText(db, sql.ref('error'), q),
+        // the error's words, not its field names: `q=message` must not find every failure
+        ...(['message', 'type', 'stack'] as const).map((field) =>
+          containsText(db, jsonField(db, sql.ref('error'), field), q),
+        ),
       ]),
     );
   }

@@ -245,6 +245,8 @@ describeEachDb('runs API', (dialect) => {
       expect(ids(await get('/api/v1/runs?q=lgtm-out'))).toEqual(['full-1']);
       expect(ids(await get('/api/v1/runs?q=boom%20number%2015'))).toEqual(['pager-15']);
       expect(ids(await get('/api/v1/runs?q=no-such-text-anywhere'))).toEqual([]);
+      // an error's field names are not its text
+      expect(ids(await get('/api/v1/runs?q=message')), 'message').toEqual([]);
     });
 
     it('pages through three pages with the cursor without duplicates or gaps', async () => {
