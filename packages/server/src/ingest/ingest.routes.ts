@@ -122,16 +122,13 @@ async function applyToExistingRun<T>(
   event: IngestEvent,
   read: (uow: UnitOfWork) => T,
 ): Promise<T> {
-  // the write path loads prices only for its event batches; a step here is priced the same
-  await ctx.prices.load(projectId);
   return ctx.writer.transact(
     async (uow, env) => {
       await uow.loadRuns(projectId, [runId]);
       if (!uow.getRun(projectId, runId)) throw AppError.notFound('run', runId);
-      const price = (model: string) => ctx.prices.price(projectId, model);
-      await applyEvents(uow, projectId, [event], { ...env, price });
+      await applyEvents(uow, projectId, [event], env);
       return read(uow);
     },
-    { events: 1 },
+    { events: 1, projectId },
   );
 }

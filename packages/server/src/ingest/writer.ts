@@ -43,6 +43,8 @@ interface OpJob {
   fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<unknown>;
   /** Recording events the change applies, counted like `submit`'s once it commits. */
   events: number;
+  /** The project whose prices `fn`'s recording events are costed with, if it records any. */
+  projectId: string | undefined;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -124,16 +126,23 @@ export class IngestWriter {
   /**
    * Runs a control-plane change on the write path, in its own savepoint of the next group
    * commit; the runs it puts into the unit of work are published once that commit is durable.
-   * `opts.events`: how many recording events `fn` applies, for the events metric.
+   * A change that applies recording events says how many (`opts.events`, for the events
+   * metric) and for which project (`opts.projectId`: `env` then prices steps as `submit` does).
    * @example await writer.transact(async (uow) => { await uow.loadRuns(p, [id]); ... })
    */
   transact<T>(
     fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<T>,
-    opts: { events?: number } = {},
+    opts: { events?: number; projectId?: string } = {},
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const events = opts.events ?? 0;
-      this.enqueue({ kind: 'op', fn, events, resolve: resolve as (v: unknown) => void, reject });
+      this.enqueue({
+        kind: 'op',
+        fn,
+        events: opts.events ?? 0,
+        projectId: opts.projectId,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
     });
   }
 
@@ -237,7 +246,7 @@ export class IngestWriter {
    */
   private async commitGroup(group: Job[]): Promise<GroupOutcome> {
     const projects = new Set<string>();
-    for (const job of group) if (job.kind === 'events') projects.add(job.projectId);
+    for (const job of group) if (job.projectId !== undefined) projects.add(job.projectId);
     for (const p of projects) await this.prices.load(p);
     const outcome = await this.db.kysely.transaction().execute(async (trx) => {
       const changes: Changes = { runs: [], steps: [] };
@@ -263,7 +272,7 @@ export class IngestWriter {
         await sql`SAVEPOINT runlog_op`.execute(trx);
         try {
           const uow = new UnitOfWork(trx, this.db);
-          const value = await job.fn(uow, this.env(undefined));
+          const value = await job.fn(uow, this.env(job.projectId));
           const own = new RollupDeltas();
           const flushed = await uow.flush(own);
           await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
