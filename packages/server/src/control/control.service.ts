@@ -8,7 +8,6 @@ import {
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
-import { prepared } from '../db/prepared.js';
 import { AppError } from '../http/errors.js';
 import { encodeJson, newRunRow } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
@@ -19,24 +18,6 @@ export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger'> {
   retry_of?: string | null;
   attempt?: number;
   parent_run_id?: string | null;
-}
-
-const agentTimeout = prepared((db, $) =>
-  db
-    .selectFrom('agents')
-    .select('timeout_ms')
-    .where('project_id', '=', $(0))
-    .where('id', '=', $(1)),
-);
-
-/** The agent's `timeout_ms`, read in the caller's transaction; null without one. */
-async function agentTimeoutMs(
-  uow: UnitOfWork,
-  projectId: string,
-  agentId: string,
-): Promise<number | null> {
-  const [agent] = await agentTimeout(uow.db, uow.trx, projectId, agentId);
-  return agent?.timeout_ms ?? null;
 }
 
 /**
@@ -84,7 +65,7 @@ export interface RunEnding {
  * `run` ended at `at` by the control plane: final status, the error saying why, duration, no
  * lease. Stored with `uow.putRun`, which moves the stats rollups from the row's old status.
  */
-export function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
+function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
   return {
     ...run,
     status: ending.status,
@@ -136,7 +117,7 @@ export async function enqueueRun(
       return { run: toRun(existing), created: false };
     }
     // read in the transaction: outside one, each statement is a read transaction of its own
-    const timeoutMs = await agentTimeoutMs(uow, projectId, agentId);
+    const timeoutMs = await uow.agentTimeoutMs(projectId, agentId);
     const row = queuedRunRow(projectId, agentId, id, opts, {
       now,
       timeoutMs,

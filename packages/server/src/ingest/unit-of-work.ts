@@ -250,6 +250,12 @@ export class UnitOfWork {
     }
   }
 
+  /** The agent's `timeout_ms`, read in this transaction; null without one (or no agent). */
+  async agentTimeoutMs(projectId: string, agentId: string): Promise<number | null> {
+    const [agent] = await agentTimeout(this.db, this.trx, projectId, agentId);
+    return agent?.timeout_ms ?? null;
+  }
+
   /**
    * A run recorded without a worker ends `timed_out` once it passes its agent's `timeout_ms`,
    * counted from its start, as a claimed run does from its claim. Set where a run first runs
@@ -266,8 +272,7 @@ export class UnitOfWork {
       const key = `${run.project_id}\u0000${run.agent_id}`;
       let timeout = timeouts.get(key);
       if (timeout === undefined) {
-        const [agent] = await agentTimeout(this.db, this.trx, run.project_id, run.agent_id);
-        timeout = agent?.timeout_ms ?? null;
+        timeout = await this.agentTimeoutMs(run.project_id, run.agent_id);
         timeouts.set(key, timeout);
       }
       if (timeout) run.deadline_at = run.started_at + timeout;
