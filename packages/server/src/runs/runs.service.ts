@@ -18,35 +18,48 @@ export const TOTAL_CAP = 10_000;
 export type RunPage = RunList & { total_capped?: true };
 
 /**
- * The opaque keyset cursor: base64url of `<sort_at>:<id>`.
+ * An opaque keyset cursor: base64url of whole numbers and an id, `:`-joined (ids may hold
+ * `:`, so the id comes last).
+ */
+function encodeKey(numbers: readonly number[], id: string): string {
+  return Buffer.from([...numbers, id].join(':'), 'utf8').toString('base64url');
+}
+
+/** Reads `count` numbers and an id from a cursor `encodeKey` made; a 400 naming `field` else. */
+function decodeKey(text: string, count: number, field: string): { numbers: number[]; id: string } {
+  const invalid = () => AppError.invalid(field, 'not a cursor this API returned');
+  if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
+  const parts = Buffer.from(text, 'base64url').toString('utf8').split(':');
+  const numbers = parts.slice(0, count);
+  const id = parts.slice(count).join(':');
+  if (numbers.length < count || !numbers.every((n) => /^\d{1,16}$/.test(n)) || !ID_PATTERN.test(id))
+    throw invalid();
+  return { numbers: numbers.map(Number), id };
+}
+
+/**
+ * The cursor of a page of runs: `<sort_at>:<id>`.
  * @example decodeCursor(encodeCursor({ sortAt: 1, id: 'r1' })) // { sortAt: 1, id: 'r1' }
  */
 export function encodeCursor(cursor: RunCursor): string {
-  return Buffer.from(`${cursor.sortAt}:${cursor.id}`, 'utf8').toString('base64url');
+  return encodeKey([cursor.sortAt], cursor.id);
 }
 
 /** Reads a cursor made by `encodeCursor`; a 400 naming `field` for anything else. */
 export function decodeCursor(text: string, field = 'query.cursor'): RunCursor {
-  const invalid = () => AppError.invalid(field, 'not a cursor this API returned');
-  if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
-  const decoded = Buffer.from(text, 'base64url').toString('utf8');
-  const m = /^(\d{1,16}):([A-Za-z0-9._:-]{1,128})$/.exec(decoded);
-  if (!m?.[1] || !m[2]) throw invalid();
-  return { sortAt: Number(m[1]), id: m[2] };
+  const { numbers, id } = decodeKey(text, 1, field);
+  return { sortAt: numbers[0]!, id };
 }
 
-/** The cursor of a page of steps: base64url of `<time>:<seq>:<id>`. */
+/** The cursor of a page of steps: `<time>:<seq>:<id>`. */
 export function encodeStepCursor(cursor: StepCursor): string {
-  return Buffer.from(`${cursor.at}:${cursor.seq}:${cursor.id}`, 'utf8').toString('base64url');
+  return encodeKey([cursor.at, cursor.seq], cursor.id);
 }
 
 /** Reads a cursor made by `encodeStepCursor`; a 400 naming `query.cursor` for anything else. */
 export function decodeStepCursor(text: string): StepCursor {
-  const invalid = () => AppError.invalid('query.cursor', 'not a cursor this API returned');
-  if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
-  const m = /^(\d{1,16}):(\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
-  if (!m?.[1] || !m[2] || !m[3] || !ID_PATTERN.test(m[3])) throw invalid();
-  return { at: Number(m[1]), seq: Number(m[2]), id: m[3] };
+  const { numbers, id } = decodeKey(text, 2, 'query.cursor');
+  return { at: numbers[0]!, seq: numbers[1]!, id };
 }
 
 /** Whether only filters the rollups can count are set (agent, status, trigger). */

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunList, Step, StatsResponse, StepList, Timeline } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
-import { listRunsPage } from './runs.service.js';
+import {
+  decodeCursor,
+  decodeStepCursor,
+  encodeCursor,
+  encodeStepCursor,
+  listRunsPage,
+} from './runs.service.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const PAGER_RUNS = 25;
@@ -500,5 +506,17 @@ describeEachDb("a run's steps in pages", (dialect) => {
     }
     expect(seen).toEqual(all.steps.map((s) => s.id));
     expect((await t.request('GET', '/api/v1/runs/paged/steps?cursor=bm9wZQ')).statusCode).toBe(400);
+  });
+});
+
+describe('cursors', () => {
+  it('give back what they were made of, ids with colons included, and refuse the other kind', () => {
+    const run = { sortAt: 1_772_359_200_000, id: 'otel:trace:1' };
+    expect(decodeCursor(encodeCursor(run))).toEqual(run);
+    const step = { at: 1_772_359_200_000, seq: 7, id: 'span:a1' };
+    expect(decodeStepCursor(encodeStepCursor(step))).toEqual(step);
+    expect(() => decodeStepCursor(encodeCursor({ sortAt: 5, id: 'plain' }))).toThrow(
+      /query.cursor/,
+    );
   });
 });
