@@ -48,7 +48,6 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
     data: Record<string, unknown>,
     seq = 0,
     order: number = ORDER[type],
-    // a step's own start before its end, should both share an instant and an order
   ) =>
     events.push({
       type,
@@ -57,6 +56,7 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
       at,
       order,
       seq,
+      // a step's own start before its end, should both share an instant and an order
       phase: type === 'STEP_ENDED' ? 1 : 0,
     });
 
