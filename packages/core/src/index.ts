@@ -5,3 +5,4 @@ export * from './cost.js';
 export * from './time.js';
 export * from './timeline.js';
 export * from './ids.js';
+export * from './truncated.js';

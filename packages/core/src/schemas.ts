@@ -50,6 +50,7 @@ export const IsoTime = z.string().describe('ISO-8601 UTC timestamp with millisec
 /** Any JSON value. */
 export const Json: z.ZodType<unknown> = z.unknown();
 export const Metadata = z.record(z.string(), z.unknown());
+
 export type Metadata = z.infer<typeof Metadata>;
 export const Tags = z.array(z.string().min(1).max(200)).max(100);
 

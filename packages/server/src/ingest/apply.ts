@@ -1,5 +1,6 @@
 import {
   STEP_TYPES,
+  TRUNCATED_MARKER,
   computeCostNanos,
   isTerminalStatus,
   usdToNanos,
@@ -8,15 +9,13 @@ import {
   type RunStatus,
   type StepFields,
   type StepType,
+  type TruncatedJson,
   canTransition,
 } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 
 /** The agent a run belongs to until an event names one. */
 export const UNKNOWN_AGENT = 'unknown';
-
-/** Marker key of a JSON field stored truncated. */
-export const TRUNCATED_MARKER = '__runlog_truncated__';
 
 export interface ApplyEnv {
   now: number;
@@ -38,11 +37,12 @@ export function encodeJson(value: unknown, maxBytes: number): string | null {
   const size = Buffer.byteLength(text, 'utf8');
   if (size <= maxBytes) return text;
   const keep = Math.max(0, Math.floor((maxBytes - 256) / 3));
-  return JSON.stringify({
+  const marker: TruncatedJson = {
     [TRUNCATED_MARKER]: true,
     original_size: size,
     preview: text.slice(0, keep),
-  });
+  };
+  return JSON.stringify(marker);
 }
 
 export function newRunRow(projectId: string, id: string, now: number): RunRow {

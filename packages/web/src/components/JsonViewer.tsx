@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { isTruncatedJson, type TruncatedJson } from '@runlog/core';
 import { toast } from './Toasts';
 
 const CHILD_PAGE = 200;
@@ -78,21 +79,6 @@ function Node({ name, value, depth }: { name?: string; value: unknown; depth: nu
   );
 }
 
-/** What the server stores instead of a payload over its size limit. */
-interface TruncatedPayload {
-  __runlog_truncated__: true;
-  original_size: number;
-  preview: string;
-}
-
-function isTruncated(value: unknown): value is TruncatedPayload {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Partial<TruncatedPayload>).__runlog_truncated__ === true
-  );
-}
-
 /** 1.6 MB, 12 kB, 900 bytes. */
 function formatBytes(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -100,7 +86,7 @@ function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
-function Truncated({ value }: { value: TruncatedPayload }) {
+function Truncated({ value }: { value: TruncatedJson }) {
   return (
     <div className="j-truncated">
       <p className="muted">
@@ -161,7 +147,7 @@ export function JsonViewer({
         <div className="json-body">
           {empty ? (
             <span className="muted">none</span>
-          ) : isTruncated(value) ? (
+          ) : isTruncatedJson(value) ? (
             <Truncated value={value} />
           ) : (
             <Node value={value} depth={0} />
