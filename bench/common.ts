@@ -129,6 +129,39 @@ export function wrkLatency(
   return { p50: ms('50'), p99: ms('99'), requests };
 }
 
+/**
+ * The latency floor of this machine for `wrkLatency`: a bare `node:http` server in its own
+ * process answering every request with the same `body` and doing nothing else, measured the
+ * same way. A server's p99 cannot be below this one's; on a shared two-core VM the floor's
+ * tail moves by the hour, so the queries bench prints it beside the server's figures.
+ */
+export async function httpFloor(
+  body: string,
+  seconds: number,
+): Promise<{ p50: number; p99: number; requests: number } | undefined> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const body = ${JSON.stringify(body)};
+       require('node:http').createServer((req, res) => {
+         res.setHeader('content-type', 'application/json; charset=utf-8');
+         res.end(body);
+       }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      child.once('exit', (code) => reject(new Error(`the floor server exited with ${code}`)));
+    });
+    return wrkLatency(`http://127.0.0.1:${port}`, ['/'], seconds);
+  } finally {
+    child.kill();
+  }
+}
+
 const keepAlive = new http.Agent({ keepAlive: true });
 
 /**

@@ -10,7 +10,14 @@ import { migrateToLatest } from '../packages/server/src/db/migrate.js';
 import { RollupDeltas } from '../packages/server/src/stats/rollup.js';
 import type { RunRow } from '../packages/server/src/db/schema.js';
 import { newRunRow } from '../packages/server/src/ingest/apply.js';
-import { BENCH_KEY, percentile, startServerProcess, tempDir, wrkLatency } from './common.js';
+import {
+  BENCH_KEY,
+  httpFloor,
+  percentile,
+  startServerProcess,
+  tempDir,
+  wrkLatency,
+} from './common.js';
 
 const RUNS = Number(process.argv[2] ?? 1_000_000);
 const AGENTS = 50;
@@ -153,6 +160,9 @@ try {
       ...(await latencies(server.url, paths, n)),
       client: 'node',
     };
+  // the machine's own tail, measured just before with a body of the same size
+  const sample = await get(`${server.url}${agentPaths[0]!}`);
+  const floor = await httpFloor(sample.body, 8);
   const latest = await measure(agentPaths, 2000, 8);
   const list = await measure(listPaths, 1000, 5);
   const statsOne = await measure(statsOnePaths, 300, 5);
@@ -166,6 +176,7 @@ try {
       agents: AGENTS,
       generate_secs: generateSecs,
       agent_latest_20_ms: latest,
+      ...(floor ? { http_floor_same_body_ms: floor } : {}),
       runs_list_by_agent_ms: list,
       stats_one_agent_30d_ms: statsOne,
       stats_all_agents_30d_ms: statsAll,
