@@ -1,176 +1,181 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '@runlog/core';
-import { startTestServer } from '../../server/test/harness.js';
+import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunlogApiError, RunlogConnectionError, RunlogError } from '../src/index.js';
 import { clientFactory, deadUrl, type TestServer } from './helpers.js';
 
-let server: TestServer;
-const clients = clientFactory(() => ({
-  url: server.url,
-  apiKey: server.adminKey,
-  flushIntervalMs: 20,
-  heartbeatIntervalMs: 60_000,
-  onError: () => {},
-}));
-let runlog: Runlog;
-const agent = `client-agent-${newId().slice(-6)}`;
-const ids = { ok: newId(), failed: newId(), other: newId() };
+// against a real server on each database: the SDK's reads and claims go through its queries
+describeEachDb('SDK read client', (dialect) => {
+  let server: TestServer;
+  const clients = clientFactory(() => ({
+    url: server.url,
+    apiKey: server.adminKey,
+    flushIntervalMs: 20,
+    heartbeatIntervalMs: 60_000,
+    onError: () => {},
+  }));
+  let runlog: Runlog;
+  const agent = `client-agent-${newId().slice(-6)}`;
+  const ids = { ok: newId(), failed: newId(), other: newId() };
 
-beforeAll(async () => {
-  server = await startTestServer('sqlite');
-  runlog = clients.make();
-  await runlog.run(
-    agent,
-    async (run) => {
-      await run.tool('lookup', { q: 'a' }, () => ['hit']);
-      await run.llm({ model: 'gpt-4o-mini', input_tokens: 100, output_tokens: 10 });
-      return { answer: 42 };
-    },
-    { id: ids.ok, input: { q: 'a' }, tags: ['red'], userId: 'u-1', threadId: 't-1' },
-  );
-  await runlog
-    .run(
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    runlog = clients.make();
+    await runlog.run(
       agent,
-      () => {
-        throw new Error('boom');
+      async (run) => {
+        await run.tool('lookup', { q: 'a' }, () => ['hit']);
+        await run.llm({ model: 'gpt-4o-mini', input_tokens: 100, output_tokens: 10 });
+        return { answer: 42 };
       },
-      { id: ids.failed, tags: ['blue'] },
-    )
-    .catch(() => {});
-  await runlog.run(`${agent}-other`, () => 'x', { id: ids.other });
-  expect(await runlog.flush()).toBe(true);
-});
-afterAll(async () => {
-  await clients.shutdownAll();
-  await server.close();
-});
+      { id: ids.ok, input: { q: 'a' }, tags: ['red'], userId: 'u-1', threadId: 't-1' },
+    );
+    await runlog
+      .run(
+        agent,
+        () => {
+          throw new Error('boom');
+        },
+        { id: ids.failed, tags: ['blue'] },
+      )
+      .catch(() => {});
+    await runlog.run(`${agent}-other`, () => 'x', { id: ids.other });
+    expect(await runlog.flush()).toBe(true);
+  });
+  afterAll(async () => {
+    await clients.shutdownAll();
+    await server.close();
+  });
 
-describe('runs', () => {
-  it('list() filters by agent, status, tag and time and pages with a cursor', async () => {
-    const all = await runlog.runs.list({ agent_id: [agent, `${agent}-other`] });
-    expect(all.runs.map((r) => r.id).sort()).toEqual(Object.values(ids).sort());
-    expect(all.has_more).toBe(false);
+  describe('runs', () => {
+    it('list() filters by agent, status, tag and time and pages with a cursor', async () => {
+      const all = await runlog.runs.list({ agent_id: [agent, `${agent}-other`] });
+      expect(all.runs.map((r) => r.id).sort()).toEqual(Object.values(ids).sort());
+      expect(all.has_more).toBe(false);
 
-    const failed = await runlog.runs.list({ agent_id: agent, status: ['failed'] });
-    expect(failed.runs.map((r) => r.id)).toEqual([ids.failed]);
-    expect(failed.runs[0]!.error?.message).toBe('boom');
+      const failed = await runlog.runs.list({ agent_id: agent, status: ['failed'] });
+      expect(failed.runs.map((r) => r.id)).toEqual([ids.failed]);
+      expect(failed.runs[0]!.error?.message).toBe('boom');
 
-    const tagged = await runlog.runs.list({ tag: 'red', user_id: 'u-1', thread_id: 't-1' });
-    expect(tagged.runs.map((r) => r.id)).toEqual([ids.ok]);
+      const tagged = await runlog.runs.list({ tag: 'red', user_id: 'u-1', thread_id: 't-1' });
+      expect(tagged.runs.map((r) => r.id)).toEqual([ids.ok]);
 
-    const future = await runlog.runs.list({ from: new Date(Date.now() + 3_600_000) });
-    expect(future.runs).toEqual([]);
+      const future = await runlog.runs.list({ from: new Date(Date.now() + 3_600_000) });
+      expect(future.runs).toEqual([]);
 
-    const page1 = await runlog.runs.list({ agent_id: agent, limit: 1 });
-    expect(page1.runs).toHaveLength(1);
-    expect(page1.has_more).toBe(true);
-    const page2 = await runlog.runs.list({
-      agent_id: agent,
-      limit: 1,
-      cursor: page1.next_cursor!,
-      q: undefined,
+      const page1 = await runlog.runs.list({ agent_id: agent, limit: 1 });
+      expect(page1.runs).toHaveLength(1);
+      expect(page1.has_more).toBe(true);
+      const page2 = await runlog.runs.list({
+        agent_id: agent,
+        limit: 1,
+        cursor: page1.next_cursor!,
+        q: undefined,
+      });
+      expect(page2.runs).toHaveLength(1);
+      expect(page2.runs[0]!.id).not.toBe(page1.runs[0]!.id);
     });
-    expect(page2.runs).toHaveLength(1);
-    expect(page2.runs[0]!.id).not.toBe(page1.runs[0]!.id);
-  });
 
-  it('get() returns the run, and with include steps its steps too', async () => {
-    const run = await runlog.runs.get(ids.ok);
-    expect(run).toMatchObject({
-      id: ids.ok,
-      agent_id: agent,
-      status: 'succeeded',
-      input: { q: 'a' },
-      output: { answer: 42 },
-      tags: ['red'],
-      tool_calls: 1,
-      llm_calls: 1,
-      total_tokens: 110,
+    it('get() returns the run, and with include steps its steps too', async () => {
+      const run = await runlog.runs.get(ids.ok);
+      expect(run).toMatchObject({
+        id: ids.ok,
+        agent_id: agent,
+        status: 'succeeded',
+        input: { q: 'a' },
+        output: { answer: 42 },
+        tags: ['red'],
+        tool_calls: 1,
+        llm_calls: 1,
+        total_tokens: 110,
+      });
+      expect('steps' in run).toBe(false);
+      const withSteps = await runlog.runs.get(ids.ok, { include: 'steps' });
+      expect(withSteps.steps.map((s) => [s.type, s.name])).toEqual([
+        ['tool', 'lookup'],
+        ['llm', 'gpt-4o-mini'],
+      ]);
     });
-    expect('steps' in run).toBe(false);
-    const withSteps = await runlog.runs.get(ids.ok, { include: 'steps' });
-    expect(withSteps.steps.map((s) => [s.type, s.name])).toEqual([
-      ['tool', 'lookup'],
-      ['llm', 'gpt-4o-mini'],
-    ]);
-  });
 
-  it('steps() lists the steps of a run in order', async () => {
-    const steps = await runlog.runs.steps(ids.ok);
-    expect(steps.map((s) => s.seq)).toEqual([0, 1]);
-    expect(steps[0]).toMatchObject({ type: 'tool', input: { q: 'a' }, output: ['hit'] });
-  });
-
-  it('enqueue() queues a run, cancel() stops it, retry() queues it again linked to it', async () => {
-    const queued = await runlog.runs.enqueue(`${agent}-queued`, {
-      input: { n: 1 },
-      tags: ['q'],
+    it('steps() lists the steps of a run in order', async () => {
+      const steps = await runlog.runs.steps(ids.ok);
+      expect(steps.map((s) => s.seq)).toEqual([0, 1]);
+      expect(steps[0]).toMatchObject({ type: 'tool', input: { q: 'a' }, output: ['hit'] });
     });
-    expect(queued).toMatchObject({
-      agent_id: `${agent}-queued`,
-      status: 'queued',
-      input: { n: 1 },
+
+    it('enqueue() queues a run, cancel() stops it, retry() queues it again linked to it', async () => {
+      const queued = await runlog.runs.enqueue(`${agent}-queued`, {
+        input: { n: 1 },
+        tags: ['q'],
+      });
+      expect(queued).toMatchObject({
+        agent_id: `${agent}-queued`,
+        status: 'queued',
+        input: { n: 1 },
+      });
+      const cancelled = await runlog.runs.cancel(queued.id);
+      expect(cancelled.id).toBe(queued.id);
+      expect(cancelled.status).toBe('cancelled');
+      const retried = await runlog.runs.retry(queued.id);
+      expect(retried.id).not.toBe(queued.id);
+      expect(retried).toMatchObject({ retry_of: queued.id, status: 'queued', input: { n: 1 } });
+      const bare = await runlog.runs.enqueue(`${agent}-queued`);
+      expect(bare.status).toBe('queued');
     });
-    const cancelled = await runlog.runs.cancel(queued.id);
-    expect(cancelled.id).toBe(queued.id);
-    expect(cancelled.status).toBe('cancelled');
-    const retried = await runlog.runs.retry(queued.id);
-    expect(retried.id).not.toBe(queued.id);
-    expect(retried).toMatchObject({ retry_of: queued.id, status: 'queued', input: { n: 1 } });
-    const bare = await runlog.runs.enqueue(`${agent}-queued`);
-    expect(bare.status).toBe('queued');
+
+    it('enqueue() sends an input JSON cannot hold as a JSON-safe copy', async () => {
+      const input: Record<string, unknown> = { n: 1n, f: () => 1 };
+      input.self = input;
+      const queued = await runlog.runs.enqueue('enqueue-json-agent', { input });
+      expect((await runlog.runs.get(queued.id)).input).toEqual({ n: '1', self: '[Circular]' });
+    });
   });
 
-  it('enqueue() sends an input JSON cannot hold as a JSON-safe copy', async () => {
-    const input: Record<string, unknown> = { n: 1n, f: () => 1 };
-    input.self = input;
-    const queued = await runlog.runs.enqueue('enqueue-json-agent', { input });
-    expect((await runlog.runs.get(queued.id)).input).toEqual({ n: '1', self: '[Circular]' });
-  });
-});
-
-describe('agents', () => {
-  it('list() returns each agent with its latest run and counts', async () => {
-    const agents = await runlog.agents.list();
-    const mine = agents.find((a) => a.id === agent);
-    expect(mine).toBeDefined();
-    expect(mine!.counts_24h).toMatchObject({ runs: 2, succeeded: 1, failed: 1 });
-    expect(mine!.last_error?.run_id).toBe(ids.failed);
-    expect(agents.some((a) => a.id === `${agent}-other`)).toBe(true);
-  });
-});
-
-describe('errors', () => {
-  it('an unknown run is a RunlogApiError 404 not_found', async () => {
-    const err = await runlog.runs.get(newId()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RunlogApiError);
-    expect(err).toBeInstanceOf(RunlogError);
-    expect(err).toMatchObject({ status: 404, code: 'not_found', name: 'RunlogApiError' });
+  describe('agents', () => {
+    it('list() returns each agent with its latest run and counts', async () => {
+      const agents = await runlog.agents.list();
+      const mine = agents.find((a) => a.id === agent);
+      expect(mine).toBeDefined();
+      expect(mine!.counts_24h).toMatchObject({ runs: 2, succeeded: 1, failed: 1 });
+      expect(mine!.last_error?.run_id).toBe(ids.failed);
+      expect(agents.some((a) => a.id === `${agent}-other`)).toBe(true);
+    });
   });
 
-  it('a bad API key is a RunlogApiError 401 unauthorized', async () => {
-    const bad = clients.make({ apiKey: 'rl_not_a_real_key_000000000000000000000000' });
-    const err = await bad.runs.list().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RunlogApiError);
-    expect(err).toMatchObject({ status: 401, code: 'unauthorized' });
-    const none = clients.make({ apiKey: '' });
-    await expect(none.agents.list()).rejects.toMatchObject({ status: 401 });
-  });
+  describe('errors', () => {
+    it('an unknown run is a RunlogApiError 404 not_found', async () => {
+      const err = await runlog.runs.get(newId()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunlogApiError);
+      expect(err).toBeInstanceOf(RunlogError);
+      expect(err).toMatchObject({ status: 404, code: 'not_found', name: 'RunlogApiError' });
+    });
 
-  it('an invalid query is a RunlogApiError 400 naming the field', async () => {
-    const err = (await runlog.runs.list({ limit: -1 }).catch((e: unknown) => e)) as RunlogApiError;
-    expect(err.status).toBe(400);
-    expect(err.code).toBe('invalid_input');
-    expect(JSON.stringify(err.details)).toContain('limit');
-  });
+    it('a bad API key is a RunlogApiError 401 unauthorized', async () => {
+      const bad = clients.make({ apiKey: 'rl_not_a_real_key_000000000000000000000000' });
+      const err = await bad.runs.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunlogApiError);
+      expect(err).toMatchObject({ status: 401, code: 'unauthorized' });
+      const none = clients.make({ apiKey: '' });
+      await expect(none.agents.list()).rejects.toMatchObject({ status: 401 });
+    });
 
-  it('nothing listening is a RunlogConnectionError naming the server', async () => {
-    const url = await deadUrl();
-    const down = clients.make({ url: `${url}/` });
-    expect(down.url).toBe(url);
-    const err = await down.runs.list().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RunlogConnectionError);
-    expect((err as Error).message).toContain(`cannot reach Runlog at ${url}`);
-    await expect(down.agents.list()).rejects.toBeInstanceOf(RunlogConnectionError);
+    it('an invalid query is a RunlogApiError 400 naming the field', async () => {
+      const err = (await runlog.runs
+        .list({ limit: -1 })
+        .catch((e: unknown) => e)) as RunlogApiError;
+      expect(err.status).toBe(400);
+      expect(err.code).toBe('invalid_input');
+      expect(JSON.stringify(err.details)).toContain('limit');
+    });
+
+    it('nothing listening is a RunlogConnectionError naming the server', async () => {
+      const url = await deadUrl();
+      const down = clients.make({ url: `${url}/` });
+      expect(down.url).toBe(url);
+      const err = await down.runs.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunlogConnectionError);
+      expect((err as Error).message).toContain(`cannot reach Runlog at ${url}`);
+      await expect(down.agents.list()).rejects.toBeInstanceOf(RunlogConnectionError);
+    });
   });
 });

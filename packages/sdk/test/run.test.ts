@@ -1,299 +1,304 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '@runlog/core';
-import { startTestServer } from '../../server/test/harness.js';
+import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunCancelledError, currentRun, type RunContext } from '../src/index.js';
 import { clientFactory, waitFor, type TestServer } from './helpers.js';
 
-let server: TestServer;
-let errors: Error[] = [];
-const clients = clientFactory(() => ({
-  url: server.url,
-  apiKey: server.adminKey,
-  flushIntervalMs: 20,
-  heartbeatIntervalMs: 50,
-  onError: (e) => errors.push(e),
-}));
-let runlog: Runlog;
+// against a real server on each database: the SDK's reads and claims go through its queries
+describeEachDb('SDK run() and steps', (dialect) => {
+  let server: TestServer;
+  let errors: Error[] = [];
+  const clients = clientFactory(() => ({
+    url: server.url,
+    apiKey: server.adminKey,
+    flushIntervalMs: 20,
+    heartbeatIntervalMs: 50,
+    onError: (e) => errors.push(e),
+  }));
+  let runlog: Runlog;
 
-beforeAll(async () => {
-  server = await startTestServer('sqlite');
-  runlog = clients.make();
-});
-afterEach(() => {
-  errors = [];
-});
-afterAll(async () => {
-  await clients.shutdownAll();
-  await server.close();
-});
-
-describe('run()', () => {
-  it('nests steps by where they are called: a tool inside an llm step is its child', async () => {
-    let runId = '';
-    await runlog.run('nest-agent', async (run) => {
-      runId = run.id;
-      expect(currentRun()).toBe(run);
-      await run.llm({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, () =>
-        run.tool('inner', { x: 1 }, async (a) => {
-          // still nested after an await inside the step
-          await new Promise((r) => setTimeout(r, 1));
-          return run.step('think', 'deepest', () => a.x + 1);
-        }),
-      );
-      // concurrent siblings each keep their own parent
-      await Promise.all([
-        run.step('retrieval', 'a', () => run.tool('under-a', {}, () => 'a')),
-        run.step('retrieval', 'b', () => run.tool('under-b', {}, () => 'b')),
-      ]);
-      await run.tool('top', {}, () => null);
-    });
-    expect(currentRun()).toBeUndefined();
-    expect(await runlog.flush()).toBe(true);
-    const steps = await runlog.runs.steps(runId);
-    const byName = new Map(steps.map((s) => [s.name, s]));
-    const llm = byName.get('gpt-4o-mini')!;
-    expect(llm.type).toBe('llm');
-    expect(llm.parent_step_id).toBeNull();
-    expect(llm.input).toEqual([{ role: 'user', content: 'hi' }]);
-    expect(llm.output).toBe(2);
-    expect(byName.get('inner')!.parent_step_id).toBe(llm.id);
-    expect(byName.get('deepest')!.parent_step_id).toBe(byName.get('inner')!.id);
-    expect(byName.get('under-a')!.parent_step_id).toBe(byName.get('a')!.id);
-    expect(byName.get('under-b')!.parent_step_id).toBe(byName.get('b')!.id);
-    expect(byName.get('top')!.parent_step_id).toBeNull();
-    expect(steps.map((s) => s.seq)).toEqual([...steps.keys()]);
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    runlog = clients.make();
+  });
+  afterEach(() => {
+    errors = [];
+  });
+  afterAll(async () => {
+    await clients.shutdownAll();
+    await server.close();
   });
 
-  it('records the return value as the output and hands it back', async () => {
-    const id = newId();
-    const out = await runlog.run('output-agent', () => ({ verdict: 'bug', score: 0.9 }), {
-      id,
-      input: { issue: 7 },
-      trigger: 'api',
-      source: 'test',
-      triggeredBy: 'ci',
-      metadata: { team: 'core' },
+  describe('run()', () => {
+    it('nests steps by where they are called: a tool inside an llm step is its child', async () => {
+      let runId = '';
+      await runlog.run('nest-agent', async (run) => {
+        runId = run.id;
+        expect(currentRun()).toBe(run);
+        await run.llm({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, () =>
+          run.tool('inner', { x: 1 }, async (a) => {
+            // still nested after an await inside the step
+            await new Promise((r) => setTimeout(r, 1));
+            return run.step('think', 'deepest', () => a.x + 1);
+          }),
+        );
+        // concurrent siblings each keep their own parent
+        await Promise.all([
+          run.step('retrieval', 'a', () => run.tool('under-a', {}, () => 'a')),
+          run.step('retrieval', 'b', () => run.tool('under-b', {}, () => 'b')),
+        ]);
+        await run.tool('top', {}, () => null);
+      });
+      expect(currentRun()).toBeUndefined();
+      expect(await runlog.flush()).toBe(true);
+      const steps = await runlog.runs.steps(runId);
+      const byName = new Map(steps.map((s) => [s.name, s]));
+      const llm = byName.get('gpt-4o-mini')!;
+      expect(llm.type).toBe('llm');
+      expect(llm.parent_step_id).toBeNull();
+      expect(llm.input).toEqual([{ role: 'user', content: 'hi' }]);
+      expect(llm.output).toBe(2);
+      expect(byName.get('inner')!.parent_step_id).toBe(llm.id);
+      expect(byName.get('deepest')!.parent_step_id).toBe(byName.get('inner')!.id);
+      expect(byName.get('under-a')!.parent_step_id).toBe(byName.get('a')!.id);
+      expect(byName.get('under-b')!.parent_step_id).toBe(byName.get('b')!.id);
+      expect(byName.get('top')!.parent_step_id).toBeNull();
+      expect(steps.map((s) => s.seq)).toEqual([...steps.keys()]);
     });
-    expect(out).toEqual({ verdict: 'bug', score: 0.9 });
-    expect(await runlog.flush()).toBe(true);
-    const run = await runlog.runs.get(id);
-    expect(run).toMatchObject({
-      status: 'succeeded',
-      input: { issue: 7 },
-      output: { verdict: 'bug', score: 0.9 },
-      trigger: 'api',
-      source: 'test',
-      triggered_by: 'ci',
-      metadata: { team: 'core' },
-      error: null,
-    });
-    expect(run.duration_ms).not.toBeNull();
-  });
 
-  it('records a thrown error with its stack, marks the step and run failed and rethrows it', async () => {
-    const id = newId();
-    const thrown = new TypeError('no such issue');
-    const caught = await runlog
-      .run(
-        'error-agent',
-        async (run) => {
-          await run.tool('fetch', { n: 1 }, () => {
-            throw thrown;
-          });
-        },
-        { id },
-      )
-      .catch((e: unknown) => e);
-    expect(caught).toBe(thrown);
-    expect(await runlog.flush()).toBe(true);
-    const run = await runlog.runs.get(id, { include: 'steps' });
-    expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ message: 'no such issue', type: 'TypeError' });
-    expect(run.error!.stack).toContain('no such issue');
-    expect(run.steps[0]).toMatchObject({ name: 'fetch', status: 'failed' });
-    expect(run.steps[0]!.error!.message).toBe('no such issue');
-    expect(run.error_count).toBe(1);
-  });
-
-  it('rethrows a thrown value JSON cannot hold unchanged, from the run and from a step', async () => {
-    const circular: Record<string, unknown> = { code: 'E_X' };
-    circular.self = circular;
-    for (const thrown of [circular, 5n]) {
+    it('records the return value as the output and hands it back', async () => {
       const id = newId();
-      const fromRun = await runlog.run('throw-agent', () => Promise.reject(thrown)).catch((e) => e);
-      expect(fromRun).toBe(thrown);
-      const fromStep = await runlog
+      const out = await runlog.run('output-agent', () => ({ verdict: 'bug', score: 0.9 }), {
+        id,
+        input: { issue: 7 },
+        trigger: 'api',
+        source: 'test',
+        triggeredBy: 'ci',
+        metadata: { team: 'core' },
+      });
+      expect(out).toEqual({ verdict: 'bug', score: 0.9 });
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id);
+      expect(run).toMatchObject({
+        status: 'succeeded',
+        input: { issue: 7 },
+        output: { verdict: 'bug', score: 0.9 },
+        trigger: 'api',
+        source: 'test',
+        triggered_by: 'ci',
+        metadata: { team: 'core' },
+        error: null,
+      });
+      expect(run.duration_ms).not.toBeNull();
+    });
+
+    it('records a thrown error with its stack, marks the step and run failed and rethrows it', async () => {
+      const id = newId();
+      const thrown = new TypeError('no such issue');
+      const caught = await runlog
         .run(
-          'throw-agent',
-          (run) =>
-            run.step('tool', 'x', () => {
+          'error-agent',
+          async (run) => {
+            await run.tool('fetch', { n: 1 }, () => {
               throw thrown;
-            }),
+            });
+          },
           { id },
         )
         .catch((e: unknown) => e);
-      expect(fromStep).toBe(thrown);
+      expect(caught).toBe(thrown);
       expect(await runlog.flush()).toBe(true);
       const run = await runlog.runs.get(id, { include: 'steps' });
       expect(run.status).toBe('failed');
-      expect(run.steps[0]).toMatchObject({ status: 'failed', error: run.error });
-    }
-    expect(errors).toEqual([]);
-  });
+      expect(run.error).toMatchObject({ message: 'no such issue', type: 'TypeError' });
+      expect(run.error!.stack).toContain('no such issue');
+      expect(run.steps[0]).toMatchObject({ name: 'fetch', status: 'failed' });
+      expect(run.steps[0]!.error!.message).toBe('no such issue');
+      expect(run.error_count).toBe(1);
+    });
 
-  it('records inputs and outputs as they were, JSON-safe, and loses no healthy run beside them', async () => {
-    const id = newId();
-    const healthy = newId();
-    const circular: Record<string, unknown> = { a: 1 };
-    circular.self = circular;
-    await runlog.run(
-      'snapshot-agent',
-      async (run) => {
-        const messages = [{ role: 'user', content: 'q1' }];
-        await run.llm({ model: 'm', messages }, () => 'a1');
-        messages.push({ role: 'assistant', content: 'a1' });
-        await run.tool('big', { n: 1n, f: () => 1 }, () => circular);
-        run.update({ metadata: { big: 2n } });
-        return messages;
-      },
-      { id, input: { n: 10n } },
-    );
-    await runlog.run('snapshot-agent', () => 'fine', { id: healthy });
-    expect(await runlog.flush()).toBe(true);
-    const run = await runlog.runs.get(id, { include: 'steps' });
-    expect(run.input).toEqual({ n: '10' });
-    expect(run.metadata).toEqual({ big: '2' });
-    expect(run.steps[0]!.input).toEqual([{ role: 'user', content: 'q1' }]);
-    expect(run.steps[1]!.input).toEqual({ n: '1' });
-    expect(run.steps[1]!.output).toEqual({ a: 1, self: '[Circular]' });
-    expect((await runlog.runs.get(healthy)).status).toBe('succeeded');
-    expect(errors).toEqual([]);
-  });
+    it('rethrows a thrown value JSON cannot hold unchanged, from the run and from a step', async () => {
+      const circular: Record<string, unknown> = { code: 'E_X' };
+      circular.self = circular;
+      for (const thrown of [circular, 5n]) {
+        const id = newId();
+        const fromRun = await runlog
+          .run('throw-agent', () => Promise.reject(thrown))
+          .catch((e) => e);
+        expect(fromRun).toBe(thrown);
+        const fromStep = await runlog
+          .run(
+            'throw-agent',
+            (run) =>
+              run.step('tool', 'x', () => {
+                throw thrown;
+              }),
+            { id },
+          )
+          .catch((e: unknown) => e);
+        expect(fromStep).toBe(thrown);
+        expect(await runlog.flush()).toBe(true);
+        const run = await runlog.runs.get(id, { include: 'steps' });
+        expect(run.status).toBe('failed');
+        expect(run.steps[0]).toMatchObject({ status: 'failed', error: run.error });
+      }
+      expect(errors).toEqual([]);
+    });
 
-  it('run.update merges metadata into what the run started with', async () => {
-    const id = newId();
-    await runlog.run(
-      'update-agent',
-      async (run) => {
-        run.update({ metadata: { pr: 12 } });
-        await runlog.flush();
-        run.update({ metadata: { title: 'Fix login' }, tags: ['later'], model: 'gpt-4o' });
-      },
-      { id, metadata: { team: 'core' } },
-    );
-    expect(await runlog.flush()).toBe(true);
-    const run = await runlog.runs.get(id);
-    expect(run.metadata).toEqual({ team: 'core', pr: 12, title: 'Fix login' });
-    expect(run.model).toBe('gpt-4o');
-    expect(run.tags).toContain('later');
-  });
+    it('records inputs and outputs as they were, JSON-safe, and loses no healthy run beside them', async () => {
+      const id = newId();
+      const healthy = newId();
+      const circular: Record<string, unknown> = { a: 1 };
+      circular.self = circular;
+      await runlog.run(
+        'snapshot-agent',
+        async (run) => {
+          const messages = [{ role: 'user', content: 'q1' }];
+          await run.llm({ model: 'm', messages }, () => 'a1');
+          messages.push({ role: 'assistant', content: 'a1' });
+          await run.tool('big', { n: 1n, f: () => 1 }, () => circular);
+          run.update({ metadata: { big: 2n } });
+          return messages;
+        },
+        { id, input: { n: 10n } },
+      );
+      await runlog.run('snapshot-agent', () => 'fine', { id: healthy });
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run.input).toEqual({ n: '10' });
+      expect(run.metadata).toEqual({ big: '2' });
+      expect(run.steps[0]!.input).toEqual([{ role: 'user', content: 'q1' }]);
+      expect(run.steps[1]!.input).toEqual({ n: '1' });
+      expect(run.steps[1]!.output).toEqual({ a: 1, self: '[Circular]' });
+      expect((await runlog.runs.get(healthy)).status).toBe('succeeded');
+      expect(errors).toEqual([]);
+    });
 
-  it('step.set adds tokens, cost and metadata, and its output wins over the return value', async () => {
-    let runId = '';
-    await runlog.run('set-agent', async (run) => {
-      runId = run.id;
-      await run.llm({ model: 'gpt-4o-mini', provider: 'openai' }, (step) => {
-        step.set({ metadata: { a: 1 } });
-        step.set({ metadata: { b: 2 }, input_tokens: 1000, output_tokens: 100, cost_usd: 0.25 });
-        step.set({ output: 'from set' });
-        return 'from return';
+    it('run.update merges metadata into what the run started with', async () => {
+      const id = newId();
+      await runlog.run(
+        'update-agent',
+        async (run) => {
+          run.update({ metadata: { pr: 12 } });
+          await runlog.flush();
+          run.update({ metadata: { title: 'Fix login' }, tags: ['later'], model: 'gpt-4o' });
+        },
+        { id, metadata: { team: 'core' } },
+      );
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id);
+      expect(run.metadata).toEqual({ team: 'core', pr: 12, title: 'Fix login' });
+      expect(run.model).toBe('gpt-4o');
+      expect(run.tags).toContain('later');
+    });
+
+    it('step.set adds tokens, cost and metadata, and its output wins over the return value', async () => {
+      let runId = '';
+      await runlog.run('set-agent', async (run) => {
+        runId = run.id;
+        await run.llm({ model: 'gpt-4o-mini', provider: 'openai' }, (step) => {
+          step.set({ metadata: { a: 1 } });
+          step.set({ metadata: { b: 2 }, input_tokens: 1000, output_tokens: 100, cost_usd: 0.25 });
+          step.set({ output: 'from set' });
+          return 'from return';
+        });
+        await run.llm({
+          model: 'house-model',
+          name: 'recorded',
+          input: 'prompt',
+          output: 'reply',
+          started_at: Date.now() - 50,
+          ended_at: Date.now(),
+        });
       });
-      await run.llm({
-        model: 'house-model',
+      expect(await runlog.flush()).toBe(true);
+      const steps = await runlog.runs.steps(runId);
+      const timed = steps.find((s) => s.name === 'gpt-4o-mini');
+      const recorded = steps.find((s) => s.name === 'recorded');
+      expect(timed).toMatchObject({
+        output: 'from set',
+        metadata: { a: 1, b: 2 },
+        input_tokens: 1000,
+        output_tokens: 100,
+        cost_usd: 0.25,
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+      });
+      expect(recorded).toMatchObject({
         name: 'recorded',
+        type: 'llm',
+        status: 'succeeded',
         input: 'prompt',
         output: 'reply',
-        started_at: Date.now() - 50,
-        ended_at: Date.now(),
       });
+      expect(recorded!.duration_ms).toBeGreaterThanOrEqual(0);
     });
-    expect(await runlog.flush()).toBe(true);
-    const steps = await runlog.runs.steps(runId);
-    const timed = steps.find((s) => s.name === 'gpt-4o-mini');
-    const recorded = steps.find((s) => s.name === 'recorded');
-    expect(timed).toMatchObject({
-      output: 'from set',
-      metadata: { a: 1, b: 2 },
-      input_tokens: 1000,
-      output_tokens: 100,
-      cost_usd: 0.25,
-      provider: 'openai',
-      model: 'gpt-4o-mini',
-    });
-    expect(recorded).toMatchObject({
-      name: 'recorded',
-      type: 'llm',
-      status: 'succeeded',
-      input: 'prompt',
-      output: 'reply',
-    });
-    expect(recorded!.duration_ms).toBeGreaterThanOrEqual(0);
-  });
 
-  it('a run started inside another run is its child unless a parent is given', async () => {
-    let outer = '';
-    let inner = '';
-    let explicit = '';
-    await runlog.run('parent-agent', async (run) => {
-      outer = run.id;
-      await runlog.run('child-agent', (child) => {
-        inner = child.id;
+    it('a run started inside another run is its child unless a parent is given', async () => {
+      let outer = '';
+      let inner = '';
+      let explicit = '';
+      await runlog.run('parent-agent', async (run) => {
+        outer = run.id;
+        await runlog.run('child-agent', (child) => {
+          inner = child.id;
+        });
+        await runlog.run('child-agent', (child) => void (explicit = child.id), {
+          parentRunId: 'someone-else',
+        });
       });
-      await runlog.run('child-agent', (child) => void (explicit = child.id), {
-        parentRunId: 'someone-else',
+      expect(await runlog.flush()).toBe(true);
+      expect((await runlog.runs.get(inner)).parent_run_id).toBe(outer);
+      expect((await runlog.runs.get(explicit)).parent_run_id).toBe('someone-else');
+      expect((await runlog.runs.get(outer)).parent_run_id).toBeNull();
+    });
+
+    it('Stop pressed on a recording run fires run.signal and the run ends cancelled', async () => {
+      let ctx: RunContext | undefined;
+      const id = newId();
+      const done = runlog.run(
+        'stoppable-agent',
+        async (run) => {
+          ctx = run;
+          await new Promise<void>((resolve) =>
+            run.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
+          return 'stopped early';
+        },
+        { id },
+      );
+      await waitFor(() => ctx !== undefined, 'the run to start');
+      expect(await runlog.flush()).toBe(true);
+      await runlog.runs.cancel(id);
+      expect(await done).toBe('stopped early');
+      expect(ctx!.signal.reason).toBeInstanceOf(RunCancelledError);
+      expect(await runlog.flush()).toBe(true);
+      expect((await runlog.runs.get(id)).status).toBe('cancelled');
+    });
+
+    it('a run that was ended on the server aborts run.signal', async () => {
+      const id = newId();
+      let ctx: RunContext | undefined;
+      const done = runlog.run(
+        'ended-agent',
+        async (run) => {
+          ctx = run;
+          await new Promise<void>((resolve) =>
+            run.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
+        },
+        { id },
+      );
+      await waitFor(() => ctx !== undefined, 'the run to start');
+      expect(await runlog.flush()).toBe(true);
+      const res = await fetch(`${server.url}/api/v1/runs/${id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'failed', error: 'ended elsewhere' }),
       });
+      expect(res.status).toBe(200);
+      await done;
+      expect(String(ctx!.signal.reason)).toMatch(/already ended failed on the server/);
     });
-    expect(await runlog.flush()).toBe(true);
-    expect((await runlog.runs.get(inner)).parent_run_id).toBe(outer);
-    expect((await runlog.runs.get(explicit)).parent_run_id).toBe('someone-else');
-    expect((await runlog.runs.get(outer)).parent_run_id).toBeNull();
-  });
-
-  it('Stop pressed on a recording run fires run.signal and the run ends cancelled', async () => {
-    let ctx: RunContext | undefined;
-    const id = newId();
-    const done = runlog.run(
-      'stoppable-agent',
-      async (run) => {
-        ctx = run;
-        await new Promise<void>((resolve) =>
-          run.signal.addEventListener('abort', () => resolve(), { once: true }),
-        );
-        return 'stopped early';
-      },
-      { id },
-    );
-    await waitFor(() => ctx !== undefined, 'the run to start');
-    expect(await runlog.flush()).toBe(true);
-    await runlog.runs.cancel(id);
-    expect(await done).toBe('stopped early');
-    expect(ctx!.signal.reason).toBeInstanceOf(RunCancelledError);
-    expect(await runlog.flush()).toBe(true);
-    expect((await runlog.runs.get(id)).status).toBe('cancelled');
-  });
-
-  it('a run that was ended on the server aborts run.signal', async () => {
-    const id = newId();
-    let ctx: RunContext | undefined;
-    const done = runlog.run(
-      'ended-agent',
-      async (run) => {
-        ctx = run;
-        await new Promise<void>((resolve) =>
-          run.signal.addEventListener('abort', () => resolve(), { once: true }),
-        );
-      },
-      { id },
-    );
-    await waitFor(() => ctx !== undefined, 'the run to start');
-    expect(await runlog.flush()).toBe(true);
-    const res = await fetch(`${server.url}/api/v1/runs/${id}`, {
-      method: 'PATCH',
-      headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ status: 'failed', error: 'ended elsewhere' }),
-    });
-    expect(res.status).toBe(200);
-    await done;
-    expect(String(ctx!.signal.reason)).toMatch(/already ended failed on the server/);
   });
 });

@@ -1,192 +1,195 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Run } from '@runlog/core';
-import { startTestServer } from '../../server/test/harness.js';
+import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { RunCancelledError, RunlogError, type Runlog, type RunContext } from '../src/index.js';
 import { clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
 
-let server: TestServer;
-let errors: Error[] = [];
-const clients = clientFactory(() => ({
-  url: server.url,
-  apiKey: server.adminKey,
-  flushIntervalMs: 20,
-  onError: (e) => errors.push(e),
-}));
-let runlog: Runlog;
-const fast = { leaseMs: 3_000, heartbeatIntervalMs: 50, pollWaitMs: 300 };
+// against a real server on each database: the SDK's reads and claims go through its queries
+describeEachDb('SDK worker()', (dialect) => {
+  let server: TestServer;
+  let errors: Error[] = [];
+  const clients = clientFactory(() => ({
+    url: server.url,
+    apiKey: server.adminKey,
+    flushIntervalMs: 20,
+    onError: (e) => errors.push(e),
+  }));
+  let runlog: Runlog;
+  const fast = { leaseMs: 3_000, heartbeatIntervalMs: 50, pollWaitMs: 300 };
 
-/** A fresh agent id per test, so queued runs never leak between tests. */
-const agentId = () => `worker-agent-${newId().slice(-8)}`;
+  /** A fresh agent id per test, so queued runs never leak between tests. */
+  const agentId = () => `worker-agent-${newId().slice(-8)}`;
 
-function waitForStatus(id: string, status: Run['status']): Promise<Run> {
-  return waitFor(async () => {
-    const run = await runlog.runs.get(id);
-    return run.status === status && run;
-  }, `run ${id} to be ${status}`);
-}
+  function waitForStatus(id: string, status: Run['status']): Promise<Run> {
+    return waitFor(async () => {
+      const run = await runlog.runs.get(id);
+      return run.status === status && run;
+    }, `run ${id} to be ${status}`);
+  }
 
-beforeAll(async () => {
-  server = await startTestServer('sqlite');
-  runlog = clients.make();
-});
-afterEach(() => {
-  errors = [];
-});
-afterAll(async () => {
-  await clients.shutdownAll();
-  await server.close();
-});
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    runlog = clients.make();
+  });
+  afterEach(() => {
+    errors = [];
+  });
+  afterAll(async () => {
+    await clients.shutdownAll();
+    await server.close();
+  });
 
-describe('worker()', () => {
-  it('claims queued runs and executes them in-process, recording output and steps', async () => {
-    const agent = agentId();
-    const seen: RunContext[] = [];
-    const worker = runlog.worker({
-      ...fast,
-      concurrency: 2,
-      agents: {
-        [agent]: async (run) => {
-          seen.push(run);
-          const n = (run.input as { n: number }).n;
-          return run.tool('double', { n }, (a) => a.n * 2);
+  describe('worker()', () => {
+    it('claims queued runs and executes them in-process, recording output and steps', async () => {
+      const agent = agentId();
+      const seen: RunContext[] = [];
+      const worker = runlog.worker({
+        ...fast,
+        concurrency: 2,
+        agents: {
+          [agent]: async (run) => {
+            seen.push(run);
+            const n = (run.input as { n: number }).n;
+            return run.tool('double', { n }, (a) => a.n * 2);
+          },
         },
-      },
+      });
+      const queued = await Promise.all(
+        [1, 2, 3].map((n) => runlog.runs.enqueue(agent, { input: { n } })),
+      );
+      for (const [i, q] of queued.entries()) {
+        const run = await waitForStatus(q.id, 'succeeded');
+        expect(run.output).toBe((i + 1) * 2);
+      }
+      expect(seen.map((r) => r.info?.id).sort()).toEqual(queued.map((q) => q.id).sort());
+      expect(seen.every((r) => r.agentId === agent)).toBe(true);
+      await worker.stop();
+      const steps = await runlog.runs.steps(queued[0]!.id);
+      expect(steps).toHaveLength(1);
+      expect(steps[0]).toMatchObject({ type: 'tool', name: 'double', output: 2 });
+      expect(worker.active).toBe(0);
     });
-    const queued = await Promise.all(
-      [1, 2, 3].map((n) => runlog.runs.enqueue(agent, { input: { n } })),
-    );
-    for (const [i, q] of queued.entries()) {
-      const run = await waitForStatus(q.id, 'succeeded');
-      expect(run.output).toBe((i + 1) * 2);
-    }
-    expect(seen.map((r) => r.info?.id).sort()).toEqual(queued.map((q) => q.id).sort());
-    expect(seen.every((r) => r.agentId === agent)).toBe(true);
-    await worker.stop();
-    const steps = await runlog.runs.steps(queued[0]!.id);
-    expect(steps).toHaveLength(1);
-    expect(steps[0]).toMatchObject({ type: 'tool', name: 'double', output: 2 });
-    expect(worker.active).toBe(0);
-  });
 
-  it('records a handler that throws as a failed run with the error', async () => {
-    const agent = agentId();
-    const worker = runlog.worker({
-      ...fast,
-      agents: {
-        [agent]: () => {
-          throw new RangeError('out of range');
+    it('records a handler that throws as a failed run with the error', async () => {
+      const agent = agentId();
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: () => {
+            throw new RangeError('out of range');
+          },
         },
-      },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      const run = await waitForStatus(q.id, 'failed');
+      expect(run.error).toMatchObject({ message: 'out of range', type: 'RangeError' });
+      await worker.stop();
     });
-    const q = await runlog.runs.enqueue(agent);
-    const run = await waitForStatus(q.id, 'failed');
-    expect(run.error).toMatchObject({ message: 'out of range', type: 'RangeError' });
-    await worker.stop();
-  });
 
-  it('fires run.signal when the run is cancelled and records it as cancelled', async () => {
-    const agent = agentId();
-    let reason: unknown;
-    let started = false;
-    const worker = runlog.worker({
-      ...fast,
-      agents: {
-        [agent]: (run) =>
-          new Promise((resolve) => {
-            started = true;
-            run.signal.addEventListener('abort', () => {
-              reason = run.signal.reason;
-              resolve('partial');
-            });
-          }),
-      },
-    });
-    const q = await runlog.runs.enqueue(agent);
-    await waitFor(() => started, 'the handler to start');
-    await waitForStatus(q.id, 'running');
-    await runlog.runs.cancel(q.id);
-    const run = await waitForStatus(q.id, 'cancelled');
-    expect(reason).toBeInstanceOf(RunCancelledError);
-    expect(run.error?.message).toMatch(/the agent stopped/);
-    await worker.stop();
-  });
-
-  it('stop() stops claiming and lets a running handler finish (drain)', async () => {
-    const agent = agentId();
-    let finish: (v: string) => void = () => {};
-    let started = false;
-    const worker = runlog.worker({
-      ...fast,
-      agents: {
-        [agent]: () =>
-          new Promise<string>((resolve) => {
-            started = true;
-            finish = resolve;
-          }),
-      },
-    });
-    const q = await runlog.runs.enqueue(agent);
-    await waitFor(() => started, 'the handler to start');
-    expect(worker.active).toBe(1);
-    let stopped = false;
-    const stopping = worker.stop().then(() => (stopped = true));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(stopped).toBe(false); // still draining the running handler
-    finish('drained');
-    await stopping;
-    await worker.done;
-    expect((await runlog.runs.get(q.id)).output).toBe('drained');
-    // a stopped worker claims nothing more
-    const later = await runlog.runs.enqueue(agent);
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await runlog.runs.get(later.id)).status).toBe('queued');
-  });
-
-  it('stop() past drainTimeoutMs releases the run back to the queue and aborts its signal', async () => {
-    const agent = agentId();
-    let ctx: RunContext | undefined;
-    const worker = runlog.worker({
-      ...fast,
-      drainTimeoutMs: 20,
-      agents: {
-        [agent]: (run) => {
-          ctx = run;
-          return new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+    it('fires run.signal when the run is cancelled and records it as cancelled', async () => {
+      const agent = agentId();
+      let reason: unknown;
+      let started = false;
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: (run) =>
+            new Promise((resolve) => {
+              started = true;
+              run.signal.addEventListener('abort', () => {
+                reason = run.signal.reason;
+                resolve('partial');
+              });
+            }),
         },
-      },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => started, 'the handler to start');
+      await waitForStatus(q.id, 'running');
+      await runlog.runs.cancel(q.id);
+      const run = await waitForStatus(q.id, 'cancelled');
+      expect(reason).toBeInstanceOf(RunCancelledError);
+      expect(run.error?.message).toMatch(/the agent stopped/);
+      await worker.stop();
     });
-    const q = await runlog.runs.enqueue(agent);
-    await waitFor(() => ctx !== undefined, 'the handler to start');
-    await worker.stop();
-    expect(String(ctx!.signal.reason)).toMatch(/released back to the queue/);
-    const run = await runlog.runs.get(q.id);
-    expect(run.status).toBe('queued');
+
+    it('stop() stops claiming and lets a running handler finish (drain)', async () => {
+      const agent = agentId();
+      let finish: (v: string) => void = () => {};
+      let started = false;
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: () =>
+            new Promise<string>((resolve) => {
+              started = true;
+              finish = resolve;
+            }),
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => started, 'the handler to start');
+      expect(worker.active).toBe(1);
+      let stopped = false;
+      const stopping = worker.stop().then(() => (stopped = true));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(stopped).toBe(false); // still draining the running handler
+      finish('drained');
+      await stopping;
+      await worker.done;
+      expect((await runlog.runs.get(q.id)).output).toBe('drained');
+      // a stopped worker claims nothing more
+      const later = await runlog.runs.enqueue(agent);
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await runlog.runs.get(later.id)).status).toBe('queued');
+    });
+
+    it('stop() past drainTimeoutMs releases the run back to the queue and aborts its signal', async () => {
+      const agent = agentId();
+      let ctx: RunContext | undefined;
+      const worker = runlog.worker({
+        ...fast,
+        drainTimeoutMs: 20,
+        agents: {
+          [agent]: (run) => {
+            ctx = run;
+            return new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => ctx !== undefined, 'the handler to start');
+      await worker.stop();
+      expect(String(ctx!.signal.reason)).toMatch(/released back to the queue/);
+      const run = await runlog.runs.get(q.id);
+      expect(run.status).toBe('queued');
+    });
+
+    it('runlog.shutdown() stops its workers', async () => {
+      const own = clients.make();
+      const agent = agentId();
+      const worker = own.worker({ ...fast, agents: { [agent]: () => 'ok' } });
+      await own.shutdown();
+      await worker.done;
+      const q = await runlog.runs.enqueue(agent);
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await runlog.runs.get(q.id)).status).toBe('queued');
+    });
+
+    it('needs at least one agent handler', () => {
+      expect(() => runlog.worker({ agents: {} })).toThrow(RunlogError);
+    });
   });
 
-  it('runlog.shutdown() stops its workers', async () => {
-    const own = clients.make();
-    const agent = agentId();
-    const worker = own.worker({ ...fast, agents: { [agent]: () => 'ok' } });
-    await own.shutdown();
-    await worker.done;
-    const q = await runlog.runs.enqueue(agent);
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await runlog.runs.get(q.id)).status).toBe('queued');
-  });
-
-  it('needs at least one agent handler', () => {
-    expect(() => runlog.worker({ agents: {} })).toThrow(RunlogError);
-  });
-});
-
-describe('worker() without a server', () => {
-  it('reports claim failures to onError, keeps polling and still stops', async () => {
-    const errs: Error[] = [];
-    const down = clients.make({ url: await deadUrl(), onError: (e) => errs.push(e) });
-    const worker = down.worker({ ...fast, agents: { [agentId()]: () => 'never' } });
-    await waitFor(() => errs.length > 0, 'a claim failure to be reported');
-    expect(errs[0]!.name).toBe('RunlogConnectionError');
-    await worker.stop();
-    await worker.done;
+  describe('worker() without a server', () => {
+    it('reports claim failures to onError, keeps polling and still stops', async () => {
+      const errs: Error[] = [];
+      const down = clients.make({ url: await deadUrl(), onError: (e) => errs.push(e) });
+      const worker = down.worker({ ...fast, agents: { [agentId()]: () => 'never' } });
+      await waitFor(() => errs.length > 0, 'a claim failure to be reported');
+      expect(errs[0]!.name).toBe('RunlogConnectionError');
+      await worker.stop();
+      await worker.done;
+    });
   });
 });
