@@ -415,6 +415,16 @@ suite('dashboard in a real browser', () => {
       'true',
     );
     expect(await page.getByLabel('Search').inputValue()).toBe('needle');
+
+    // Clear filters also drops text typed but not yet applied: it must not come back
+    await page.getByLabel('Source').fill('half-typed');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    expect(await page.getByLabel('Search').inputValue()).toBe('');
+    expect(await page.getByLabel('Source').inputValue()).toBe('');
+    await page.waitForTimeout(600); // past the text fields' 350 ms debounce
+    expect(new URL(page.url()).search).toBe('');
+    expect(await page.getByLabel('Source').inputValue()).toBe('');
   });
 
   it("opens a run's timeline with nested steps and payloads shown as text", async () => {

@@ -92,6 +92,8 @@ export function RunsPage() {
   );
   const onSearch = useMemo(() => (q: string) => set({ q }), [set]);
   const onSource = useMemo(() => (source: string) => set({ source }), [set]);
+  // bumped by "Clear filters": the text fields start again empty, dropping typing not yet applied
+  const [cleared, setCleared] = useState(0);
 
   const toggleStatus = (s: RunStatus) => {
     const has = view.status.includes(s);
@@ -150,6 +152,7 @@ export function RunsPage() {
           </select>
         </div>
         <TextFilter
+          key={`source-${cleared}`}
           id="runs-source"
           label="Source"
           placeholder="e.g. n8n"
@@ -175,6 +178,7 @@ export function RunsPage() {
           />
         </div>
         <TextFilter
+          key={`q-${cleared}`}
           id="runs-q"
           label="Search"
           placeholder="Input, output or error text"
@@ -200,7 +204,10 @@ export function RunsPage() {
           <button
             type="button"
             className="btn btn-small btn-ghost clear"
-            onClick={() => setParams(new URLSearchParams())}
+            onClick={() => {
+              setCleared((n) => n + 1);
+              setParams(new URLSearchParams());
+            }}
           >
             Clear filters
           </button>
