@@ -502,6 +502,20 @@ suite('dashboard in a real browser', () => {
     await output.getByText('Truncated: 1.6 MB originally; showing the first part').waitFor();
     expect(await output.textContent()).toContain(preview);
     expect(await output.textContent()).not.toContain('__runlog_truncated__');
+
+    // Copy gives the part that was kept, not the marker object around it
+    await page.evaluate(() => {
+      const w = window as unknown as { copied?: string };
+      Object.defineProperty(navigator, 'clipboard', {
+        configurable: true,
+        value: { writeText: (text: string) => Promise.resolve(void (w.copied = text)) },
+      });
+    });
+    await output.getByRole('button', { name: 'Copy Run output' }).click();
+    await page.getByText('Run output copied: the first part that was kept').waitFor();
+    expect(await page.evaluate(() => (window as unknown as { copied?: string }).copied)).toBe(
+      preview,
+    );
   });
 
   it('hides tokens and cost on a narrow viewport without overflowing', async () => {

@@ -113,10 +113,16 @@ export function JsonViewer({
   const [open, setOpen] = useState(defaultOpen);
   const empty = value === null || value === undefined;
   const copy = async () => {
-    const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+    // a truncated payload copies the part that was kept, not the marker object around it
+    const truncated = isTruncatedJson(value);
+    const text = truncated
+      ? value.preview
+      : typeof value === 'string'
+        ? value
+        : JSON.stringify(value, null, 2);
     try {
       await navigator.clipboard.writeText(text ?? '');
-      toast(`${label} copied`);
+      toast(truncated ? `${label} copied: the first part that was kept` : `${label} copied`);
     } catch {
       toast('Copying needs clipboard permission', 'error');
     }
