@@ -9,7 +9,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { encodeJson, newRunRow } from '../ingest/apply.js';
+import { RUN_ENDED_STEP_ERROR, encodeJson, newRunRow } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
@@ -91,7 +91,7 @@ export async function endRun(
   uow.putRun(ended);
   await uow.closeRunningSteps(ended, at, {
     message: `the run ended ${ending.status} before this step ended`,
-    type: 'RunEnded',
+    type: RUN_ENDED_STEP_ERROR,
   });
   return uow.getRun(run.project_id, run.id) ?? ended;
 }

@@ -357,6 +357,40 @@ export function newStepRow(
 
 export type StepEventKind = 'start' | 'end';
 
+/**
+ * The error `type` of a step the server ended because its run ended first: the agent never
+ * sent the step's end (it did not await the step, or the end is still on its way). Such an
+ * end is the server's stand-in: the step's own `step.end`, when it comes, replaces it.
+ */
+export const RUN_ENDED_STEP_ERROR = 'RunEnded';
+
+/** Whether `step` was ended by the server when its run ended, not by its own end event. */
+export function endedWithRun(step: StepRow): boolean {
+  if (step.status !== 'failed' || step.error === null) return false;
+  if (!step.error.includes(RUN_ENDED_STEP_ERROR)) return false;
+  try {
+    return (JSON.parse(step.error) as { type?: unknown }).type === RUN_ENDED_STEP_ERROR;
+  } catch {
+    return false;
+  }
+}
+
+/** `step`, still running when `run` ended, ended with it: failed, saying so, at the run's end. */
+export function stepEndedWithRun(step: StepRow, run: RunRow, now: number): StepRow {
+  const at = Math.max(run.ended_at ?? now, step.started_at ?? 0);
+  return {
+    ...step,
+    status: 'failed',
+    error: JSON.stringify({
+      message: `the run ended ${run.status} before this step reported its end`,
+      type: RUN_ENDED_STEP_ERROR,
+    }),
+    ended_at: at,
+    duration_ms: step.started_at !== null ? Math.max(0, at - step.started_at) : null,
+    updated_at: now,
+  };
+}
+
 /** Applies a step event; like runs, a start (or anything after the end) only fills gaps. */
 export function applyStepEvent(
   kind: StepEventKind,
@@ -369,6 +403,12 @@ export function applyStepEvent(
   const row: StepRow = current
     ? { ...current }
     : newStepRow(projectId, f.run_id, f.id, f.seq ?? seq, env.now);
+  if (kind === 'end' && current && endedWithRun(current)) {
+    // the server's stand-in end gives way to the step's own
+    row.status = 'running';
+    row.error = null;
+    row.ended_at = null;
+  }
   const wasEnded = row.status !== 'running';
   const mode: Mode = kind === 'start' || wasEnded ? 'fill' : 'overwrite';
   const max = env.maxFieldBytes;

@@ -220,6 +220,62 @@ describeEachDb('POST /ingest', (dialect) => {
     expect((await snapshot(t, 'late-ok')).run.metadata).toEqual({ again: 1 });
   });
 
+  it('ends a step still running when its run ends, until the step reports its own end', async () => {
+    const send = (...events: unknown[]) => t.request('POST', '/api/v1/ingest', { events });
+    const start = (id: string, at: number) => ({
+      type: 'step.start',
+      step: { id, run_id: 'open-1', type: 'tool', name: id, started_at: at },
+    });
+    await send(
+      { type: 'run.start', run: { id: 'open-1', agent_id: 'a', started_at: T0 } },
+      start('stored', T0 + 10),
+    );
+    // the run ends with one step stored running, one started in the same batch and one
+    // started and ended in it, before and after the run's end
+    await send(
+      start('same-batch', T0 + 20),
+      start('ends-after', T0 + 30),
+      { type: 'run.end', run: { id: 'open-1', status: 'succeeded', ended_at: T0 + 100 } },
+      { type: 'step.end', step: { id: 'ends-after', run_id: 'open-1', ended_at: T0 + 90 } },
+    );
+    let { run, steps } = await snapshot(t, 'open-1');
+    const byId = (id: string) => steps.find((s) => s.id === id)!;
+    for (const id of ['stored', 'same-batch']) {
+      expect(byId(id)).toMatchObject({
+        status: 'failed',
+        ended_at: new Date(T0 + 100).toISOString(),
+        error: {
+          message: 'the run ended succeeded before this step reported its end',
+          type: 'RunEnded',
+        },
+      });
+    }
+    expect(byId('stored').duration_ms).toBe(90);
+    expect(byId('ends-after')).toMatchObject({ status: 'succeeded', error: null, duration_ms: 60 });
+    expect(run).toMatchObject({ status: 'succeeded', step_count: 3, error_count: 2 });
+
+    // the step's own end, arriving late, replaces the stand-in and the run's counts follow
+    await send({
+      type: 'step.end',
+      step: { id: 'stored', run_id: 'open-1', output: 'done late', ended_at: T0 + 150 },
+    });
+    ({ run, steps } = await snapshot(t, 'open-1'));
+    expect(byId('stored')).toMatchObject({
+      status: 'succeeded',
+      error: null,
+      output: 'done late',
+      ended_at: new Date(T0 + 150).toISOString(),
+      duration_ms: 140,
+    });
+    expect(run).toMatchObject({ status: 'succeeded', error_count: 1 });
+
+    // a step that starts after its run ended ends with it at once
+    await send(start('after-end', T0 + 200));
+    ({ steps } = await snapshot(t, 'open-1'));
+    expect(byId('after-end')).toMatchObject({ status: 'failed', duration_ms: 0 });
+    expect(byId('after-end').error).toMatchObject({ type: 'RunEnded' });
+  });
+
   it('maps status aliases', async () => {
     const events = [
       ['alias-1', 'completed', 'succeeded'],

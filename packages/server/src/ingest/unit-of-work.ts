@@ -5,7 +5,8 @@ import { writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
-import { UNKNOWN_AGENT, stepContribution } from './apply.js';
+import { UNKNOWN_AGENT, stepContribution, stepEndedWithRun } from './apply.js';
+import { isTerminalStatus, type RunStatus } from '@runlog/core';
 
 interface Tracked<T> {
   before: T | undefined;
@@ -28,6 +29,15 @@ const createAgent = prepared((db, $) =>
     .insertInto('agents')
     .values(newAgentRow($(0), $(1), $(2), $(3)))
     .onConflict((oc) => oc.columns(['project_id', 'id']).doNothing()),
+);
+
+const runningStepIds = prepared((db, $) =>
+  db
+    .selectFrom('steps')
+    .select(['run_id', 'id'])
+    .where('project_id', '=', $(0))
+    .where('run_id', '=', $(1))
+    .where('status', '=', 'running'),
 );
 
 const agentTimeout = prepared((db, $) =>
@@ -216,7 +226,8 @@ export class UnitOfWork {
   /**
    * Ends the steps of `run` still `running` as `failed` with `error` at `at`: the agent that
    * ran them is gone (a lapsed lease, a timeout, a forced Stop, a release) and will not end
-   * them. A late `step.end` still fills what they lack, as for any ended step.
+   * them. With the `RUN_ENDED_STEP_ERROR` type, a late `step.end` replaces this end with the
+   * step's own (`applyStepEvent`); with another, it only fills what the step lacks.
    */
   async closeRunningSteps(
     run: RunRow,
@@ -247,6 +258,33 @@ export class UnitOfWork {
         },
         current,
       );
+    }
+  }
+
+  /**
+   * Ends the steps left running under runs that have ended (`stepEndedWithRun`): the stored
+   * steps of `endedNow` (runs of `projectId` this unit of work ended) and every step this unit
+   * of work holds whose run is over. So no step of an ended run stays running for ever; the
+   * agent's own `step.end`, if it still comes, replaces the stand-in end.
+   */
+  async closeStepsOfEndedRuns(
+    projectId: string,
+    endedNow: readonly string[],
+    now: number,
+  ): Promise<void> {
+    const stored: { run_id: string; id: string }[] = [];
+    for (const id of endedNow) {
+      // a run first stored by this unit of work has no steps but the ones held here
+      if (this.runs.get(runKey(projectId, id))?.before === undefined) continue;
+      stored.push(...(await runningStepIds(this.db, this.trx, projectId, id)));
+    }
+    if (stored.length > 0) await this.loadSteps(projectId, stored);
+    for (const t of this.steps.values()) {
+      const step = t.current;
+      if (step?.status !== 'running') continue;
+      const run = this.runs.get(runKey(step.project_id, step.run_id))?.current;
+      if (!run || !isTerminalStatus(run.status as RunStatus)) continue;
+      this.putStep(stepEndedWithRun(step, run, now), run);
     }
   }
 
