@@ -107,9 +107,7 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     query: AgentRunsQuery,
     response: RunList,
     handler: async ({ auth, params, query }) => {
-      if (!(await findAgent(ctx.db, auth.projectId, params.agent_id)))
-        throw AppError.notFound('agent', params.agent_id);
-      return listRunsPage(
+      const page = await listRunsPage(
         ctx.db,
         auth.projectId,
         {
@@ -119,6 +117,10 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
         },
         { limit: query.limit, cursor: query.cursor },
       );
+      // runs of the agent show it exists; only an empty page asks (an unknown agent is a 404)
+      if (page.runs.length === 0 && !(await findAgent(ctx.db, auth.projectId, params.agent_id)))
+        throw AppError.notFound('agent', params.agent_id);
+      return page;
     },
   });
 
