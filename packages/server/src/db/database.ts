@@ -11,6 +11,7 @@ import {
   type SqliteStatement,
 } from 'kysely';
 import type { Database } from './schema.js';
+import { ReaderPool } from './readers.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -24,6 +25,8 @@ export interface Db {
   pgSchema?: string;
   /** The better-sqlite3 handle; undefined on PostgreSQL. */
   sqlite?: SQLite.Database;
+  /** Read-only connections in worker threads for long reads (`readOffLoop`); a SQLite file only. */
+  readers?: ReaderPool;
   /**
    * Resolves once every transaction committed before the call is durable on disk. On
    * PostgreSQL a commit already is; on SQLite the WAL is fsynced here, off the event loop
@@ -72,12 +75,15 @@ function openSqlite(path: string, options: OpenOptions): Db {
     dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
   });
   const wal = memory ? undefined : new WalSync(`${resolve(path)}-wal`);
+  const readers = memory ? undefined : new ReaderPool(resolve(path));
   return {
     kysely,
     dialect: 'sqlite',
     sqlite,
+    ...(readers ? { readers } : {}),
     durable: () => (wal ? wal.sync() : Promise.resolve()),
     close: async () => {
+      await readers?.close();
       await wal?.close();
       await kysely.destroy();
     },

@@ -13,6 +13,7 @@ import {
   type StatsTotals,
 } from '@runlog/core';
 import type { Db } from '../db/database.js';
+import { readOffLoop } from '../db/readers.js';
 import { AppError } from '../http/errors.js';
 import { BIN_RATIO, DAY_MS, HOUR_MS, hourOf } from './rollup.js';
 
@@ -217,7 +218,13 @@ export async function computeStats(
       eb.fn.sum<number | string>('cost_nanos').as('cost_nanos'),
     ]);
   };
-  const histogram = (scope: 'agent' | 'project', grain: 'hour' | 'day', lo: number, hi: number) => {
+  const histogram = (
+    scope: 'agent' | 'project',
+    grain: 'hour' | 'day',
+    lo: number,
+    hi: number,
+    agents?: { below?: string; from?: string },
+  ) => {
     const time = sql.ref<number>(TABLES[grain].time);
     let q = k
       .selectFrom(TABLES[grain][scope].histogram)
@@ -225,40 +232,68 @@ export async function computeStats(
       .where(time, '>=', lo)
       .where(time, '<', hi);
     if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
+    if (agents?.below !== undefined) q = q.where('agent_id', '<', agents.below);
+    if (agents?.from !== undefined) q = q.where('agent_id', '>=', agents.from);
     return q.select((eb) => eb.fn.sum<number | string>('runs').as('runs'));
   };
   // the series of one or some agents comes from the per-agent tables, of all from the project's
   const seriesScope = agentIds?.length ? 'agent' : 'project';
   const bucketTime = sql.ref<number>(TABLES[bucket].time);
 
-  const [agentPieces, binPieces, byBucketRows, bucketBins] = await Promise.all([
-    Promise.all(
-      pieces.map((p) =>
+  // the queries are independent: with readers (a SQLite file) they run in parallel, off the
+  // event loop, and the largest, every agent's histogram, in two halves of the agents (its
+  // index leads with the agent, so each half reads half of it)
+  const pivot = db.readers && !agentIds?.length ? await middleAgent(db, projectId) : undefined;
+  const binParts: ((typeof pieces)[number] & { agents?: { below?: string; from?: string } })[] =
+    pieces.flatMap((p) =>
+      pivot === undefined
+        ? [p]
+        : [
+            { ...p, agents: { below: pivot } },
+            { ...p, agents: { from: pivot } },
+          ],
+    );
+  // issued largest first: each goes to the least busy reader as it is issued
+  const binPieces = Promise.all(
+    binParts.map((p) =>
+      readOffLoop(
+        db,
+        histogram('agent', p.grain, p.from, p.to, p.agents)
+          .select(['agent_id', 'bin'])
+          .groupBy(['agent_id', 'bin']),
+      ),
+    ),
+  );
+  const agentPieces = Promise.all(
+    pieces.map((p) =>
+      readOffLoop(
+        db,
         rollups('agent', p.grain, p.from, p.to)
           .select(['agent_id', 'status', 'trigger'])
-          .groupBy(['agent_id', 'status', 'trigger'])
-          .execute(),
+          .groupBy(['agent_id', 'status', 'trigger']),
       ),
     ),
-    Promise.all(
-      pieces.map((p) =>
-        histogram('agent', p.grain, p.from, p.to)
-          .select(['agent_id', 'bin'])
-          .groupBy(['agent_id', 'bin'])
-          .execute(),
-      ),
-    ),
-    rollups(seriesScope, bucket, from, to)
-      .select([bucketTime.as('t'), 'status'])
-      .groupBy([bucketTime, 'status'])
-      .execute(),
+  );
+  const bucketBins = readOffLoop(
+    db,
     histogram(seriesScope, bucket, from, to)
       .select([bucketTime.as('t'), 'bin'])
-      .groupBy([bucketTime, 'bin'])
-      .execute(),
+      .groupBy([bucketTime, 'bin']),
+  );
+  const byBucketRows = readOffLoop(
+    db,
+    rollups(seriesScope, bucket, from, to)
+      .select([bucketTime.as('t'), 'status'])
+      .groupBy([bucketTime, 'status']),
+  );
+  const [binRows, agentRows, bucketBinRows, bucketRows] = await Promise.all([
+    binPieces,
+    agentPieces,
+    bucketBins,
+    byBucketRows,
   ]);
-  const byAgentRows = agentPieces.flat();
-  const agentBins = binPieces.flat();
+  const byAgentRows = agentRows.flat();
+  const agentBins = binRows.flat();
 
   const sums = (r: {
     runs: number | string;
@@ -294,11 +329,11 @@ export async function computeStats(
 
   const perBucket = new Map<number, Acc>();
   for (let t = from; t < to; t += bucketMs) perBucket.set(t, emptyAcc());
-  for (const row of byBucketRows) {
+  for (const row of bucketRows) {
     const acc = perBucket.get(Number(row.t));
     if (acc) addSums(acc, { status: row.status, ...sums(row) });
   }
-  for (const row of bucketBins) {
+  for (const row of bucketBinRows) {
     const acc = perBucket.get(Number(row.t));
     if (acc) addBin(acc, row.bin, Number(row.runs));
   }
@@ -317,4 +352,24 @@ export async function computeStats(
       return { t: toIso(t), ...rest };
     }),
   };
+}
+
+/** The id in the middle of the project's agents in id order; undefined with fewer than two. */
+async function middleAgent(db: Db, projectId: string): Promise<string | undefined> {
+  const count = await db.kysely
+    .selectFrom('agents')
+    .where('project_id', '=', projectId)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirst();
+  const n = Number(count?.n ?? 0);
+  if (n < 2) return undefined;
+  const row = await db.kysely
+    .selectFrom('agents')
+    .where('project_id', '=', projectId)
+    .select('id')
+    .orderBy('id')
+    .offset(Math.floor(n / 2))
+    .limit(1)
+    .executeTakeFirst();
+  return row?.id;
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatsResponse } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { binValue, durationBin } from './rollup.js';
-import { percentile } from './stats.service.js';
+import { computeStats, percentile } from './stats.service.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -149,6 +149,19 @@ describeEachDb('GET /runs/stats', (dialect) => {
     const b = s.by_agent[1]!;
     expect(b).toMatchObject({ total_tokens: 0, avg_duration_ms: 500, fail_rate: 0 });
     expect(b.by_status).toMatchObject({ running: 1, succeeded: 1 });
+  });
+
+  it('answers the same with its reads spread over readers as on the connection itself', async () => {
+    const db = t.ctx.db;
+    const query = { from: H0 - DAY, to: H0 + 3 * DAY };
+    const now = H0 + 3 * DAY;
+    const spread = await computeStats(db, 'default', query, now);
+    const single = await computeStats({ ...db, readers: undefined }, 'default', query, now);
+    expect(spread).toEqual(single);
+    // both agents' percentiles, read by different readers on SQLite (each half of the agents)
+    expect(spread.by_agent.map((a) => a.agent_id)).toEqual(['st-a', 'st-b']);
+    expect(Math.abs(spread.by_agent[0]!.p50_duration_ms! - 5500) / 5500).toBeLessThan(0.1);
+    expect(Math.abs(spread.by_agent[1]!.p50_duration_ms! - 500) / 500).toBeLessThan(0.1);
   });
 
   it('gives a zero-filled hourly series that adds up to the totals', async () => {

@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from './database.js';
+import { migrateToLatest } from './migrate.js';
+import { readOffLoop } from './readers.js';
+
+const projects = (db: Db) => db.kysely.selectFrom('projects').select(['id', 'name']).orderBy('id');
+
+describe('readers of a SQLite file', () => {
+  let dir: string;
+  let db: Db;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'runlog-readers-'));
+    db = await openDatabase(join(dir, 'runlog.db'));
+    await migrateToLatest(db);
+    await db.kysely
+      .insertInto('projects')
+      .values({ id: 'p1', name: 'One', retention_days: 30, created_at: 0 })
+      .execute();
+  });
+  afterAll(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers the same rows as the connection itself, as objects', async () => {
+    expect(db.readers).toBeDefined();
+    expect(await readOffLoop(db, projects(db))).toEqual(await projects(db).execute());
+    expect(await readOffLoop(db, projects(db))).toEqual([{ id: 'p1', name: 'One' }]);
+  });
+
+  it('sees what the writer committed after the reader started', async () => {
+    await readOffLoop(db, projects(db));
+    await db.kysely
+      .insertInto('projects')
+      .values({ id: 'p2', name: 'Two', retention_days: 30, created_at: 0 })
+      .execute();
+    expect((await readOffLoop(db, projects(db))).map((p) => p.id)).toEqual(['p1', 'p2']);
+  });
+
+  it('runs queries at once on more than one reader and answers each its own rows', async () => {
+    const many = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        readOffLoop(
+          db,
+          db.kysely
+            .selectFrom('projects')
+            .select('id')
+            .where('id', '=', i % 2 ? 'p1' : 'p2'),
+        ),
+      ),
+    );
+    expect(many.map((rows) => rows[0]?.id)).toEqual(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? 'p1' : 'p2')),
+    );
+  });
+
+  it("rejects with SQLite's own error, and the reader goes on", async () => {
+    await expect(db.readers!.all('SELECT * FROM no_such_table', [])).rejects.toMatchObject({
+      message: expect.stringContaining('no such table') as string,
+      code: 'SQLITE_ERROR',
+    });
+    // read-only: a write is refused, not applied
+    await expect(
+      db.readers!.all("UPDATE projects SET name = 'x' WHERE id = 'p1' RETURNING id", []),
+    ).rejects.toMatchObject({ code: 'SQLITE_READONLY' });
+    expect(await readOffLoop(db, projects(db))).toContainEqual({ id: 'p1', name: 'One' });
+  });
+});
+
+describe('without readers', () => {
+  it('reads through the connection itself for an in-memory database', async () => {
+    const db = await openDatabase(':memory:');
+    try {
+      await migrateToLatest(db);
+      expect(db.readers).toBeUndefined();
+      expect(await readOffLoop(db, projects(db))).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses reads once closed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-readers-'));
+    const db = await openDatabase(join(dir, 'runlog.db'));
+    await migrateToLatest(db);
+    await readOffLoop(db, projects(db));
+    await db.close();
+    await expect(db.readers!.all('SELECT 1', [])).rejects.toThrow('the database is closed');
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
