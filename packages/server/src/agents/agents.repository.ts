@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { readOffLoop } from '../db/readers.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
 
 /**
@@ -76,7 +77,8 @@ export async function listAgentsWithLatest(
     })
     .where('agents.project_id', '=', projectId);
   if (agentId !== undefined) query = query.where('agents.id', '=', agentId);
-  return query.orderBy('agents.id').execute();
+  // a thousand agents' probes take milliseconds: beside the event loop where it can
+  return readOffLoop(db, query.orderBy('agents.id'));
 }
 
 /** Runs per agent and status whose hour (of `sort_at`) is at or after `sinceHour`, from the rollups. */
@@ -93,7 +95,7 @@ export async function countsByAgentSince(
     .where('project_id', '=', projectId)
     .where('hour', '>=', sinceHour);
   if (agentId !== undefined) query = query.where('agent_id', '=', agentId);
-  const rows = await query.groupBy(['agent_id', 'status']).execute();
+  const rows = await readOffLoop(db, query.groupBy(['agent_id', 'status']));
   return rows.map((r) => ({ agent_id: r.agent_id, status: r.status, runs: Number(r.runs) }));
 }
 
