@@ -1,5 +1,6 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { Db } from '../db/database.js';
+import { readOffLoop } from '../db/readers.js';
 import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
 
@@ -127,7 +128,14 @@ export async function listRuns(
     .orderBy('id', 'desc')
     .limit(page.limit + 1);
   if (page.offset) query = query.offset(page.offset);
-  return query.execute();
+  // a text or tag search reads runs until the page fills, over all of them for a rare word:
+  // beside the event loop, so it never holds up recording
+  return scansRuns(filter) ? readOffLoop(db, query) : query.execute();
+}
+
+/** Whether a filter is checked run by run (no index narrows it): text search and tags. */
+function scansRuns(filter: RunFilter): boolean {
+  return filter.q !== undefined || filter.tag !== undefined;
 }
 
 /** How many runs match, counting at most `cap` of them (the count stays cheap). */
@@ -138,11 +146,14 @@ export async function countRunsCapped(
   cap: number,
 ): Promise<number> {
   const capped = filtered(db, projectId, filter).select(sql.lit(1).as('one')).limit(cap);
-  const row = await db.kysely
-    .selectFrom(capped.as('matching'))
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+  // up to `cap` rows, and a search reads every run to find them: off the event loop
+  const [row] = await readOffLoop(
+    db,
+    db.kysely
+      .selectFrom(capped.as('matching'))
+      .select((eb) => eb.fn.countAll<number | string>().as('n')),
+  );
+  return Number(row?.n ?? 0);
 }
 
 /**
