@@ -87,7 +87,14 @@ describe('without readers', () => {
     const db = await openDatabase(join(dir, 'runlog.db'));
     await migrateToLatest(db);
     await readOffLoop(db, projects(db));
+    // a read still running when the database closes is refused, not left waiting for ever
+    const slow = db.readers!.all(
+      'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000000) SELECT count(*) FROM n',
+      [],
+    );
+    const refused = expect(slow).rejects.toThrow('the database is closed');
     await db.close();
+    await refused;
     await expect(db.readers!.all('SELECT 1', [])).rejects.toThrow('the database is closed');
     rmSync(dir, { recursive: true, force: true });
   });

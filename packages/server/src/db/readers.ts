@@ -79,6 +79,11 @@ export class ReaderPool {
     this.closed = true;
     const readers = this.readers;
     this.readers = [];
+    const closed = new Error('the database is closed');
+    for (const reader of readers) {
+      for (const waiting of reader.pending.values()) waiting.reject(closed);
+      reader.pending.clear();
+    }
     await Promise.all(readers.map((r) => r.worker.terminate()));
   }
 
