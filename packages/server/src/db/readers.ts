@@ -14,7 +14,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const SQLite = require(workerData.driver);
 const db = new SQLite(workerData.path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
-db.pragma('cache_size = -32768');
+db.pragma('cache_size = -16384');
 const statements = new Map();
 parentPort.on('message', ({ id, sql, parameters }) => {
   try {
@@ -98,6 +98,9 @@ export class ReaderPool {
   private start(): Reader {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // a reader holds rows only until it sends them: a small young generation keeps its
+      // memory small (the default lets each thread grow by tens of MB under large reads)
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData: {
         path: this.path,
         driver: createRequire(import.meta.url).resolve('better-sqlite3'),
