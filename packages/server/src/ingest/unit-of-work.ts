@@ -272,11 +272,25 @@ export class UnitOfWork {
     endedNow: readonly string[],
     now: number,
   ): Promise<void> {
+    // a run first stored by this unit of work has no steps but the ones held here
+    const wereStored = endedNow.filter((id) => this.runs.get(runKey(projectId, id))?.before);
     const stored: { run_id: string; id: string }[] = [];
-    for (const id of endedNow) {
-      // a run first stored by this unit of work has no steps but the ones held here
-      if (this.runs.get(runKey(projectId, id))?.before === undefined) continue;
-      stored.push(...(await runningStepIds(this.db, this.trx, projectId, id)));
+    if (this.db.sqlite) {
+      // one indexed lookup per run through a reused statement: no round trips to save
+      for (const id of wereStored)
+        stored.push(...(await runningStepIds(this.db, this.trx, projectId, id)));
+    } else {
+      for (let i = 0; i < wereStored.length; i += 500) {
+        stored.push(
+          ...(await this.trx
+            .selectFrom('steps')
+            .select(['run_id', 'id'])
+            .where('project_id', '=', projectId)
+            .where('run_id', 'in', wereStored.slice(i, i + 500))
+            .where('status', '=', 'running')
+            .execute()),
+        );
+      }
     }
     if (stored.length > 0) await this.loadSteps(projectId, stored);
     for (const t of this.steps.values()) {
