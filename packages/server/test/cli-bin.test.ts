@@ -71,6 +71,17 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     expect(underFile.stderr).toBe(
       `runlog: cannot create or open the database file ${join(dir, 'file', 'x.db')}: ${join(dir, 'file')} is a file, not a directory\n`,
     );
+    const badHost = runlogWith(
+      { RUNLOG_HOST: 'not-a-host.invalid', RUNLOG_DB: join(dir, 'c.db') },
+      'serve',
+      '--port',
+      '0',
+    );
+    expect(badHost).toMatchObject({
+      code: 1,
+      stderr:
+        'runlog: cannot listen on not-a-host.invalid:0: the host does not resolve (set --host or RUNLOG_HOST)\n',
+    });
     const badPort = runlogWith({ RUNLOG_PORT: 'abc', RUNLOG_DB: join(dir, 'b.db') }, 'serve');
     expect(badPort.code).toBe(1);
     expect(badPort.stderr).toMatch(

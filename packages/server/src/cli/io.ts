@@ -22,6 +22,7 @@ export function describeStartError(
     code?: string;
     message?: string;
     syscall?: string;
+    hostname?: string;
     path?: string;
     issues?: { path: PropertyKey[]; message: string }[];
   };
@@ -32,9 +33,14 @@ export function describeStartError(
     });
     return `invalid configuration: ${named.join('; ')}`;
   }
-  const listening = e.syscall === 'listen' || /\blisten\b/i.test(e.message ?? '');
+  // a bind address that does not resolve fails in getaddrinfo, naming the host, not `listen`
+  const bindHostUnknown = e.syscall === 'getaddrinfo' && cfg.host !== '' && e.hostname === cfg.host;
+  const listening =
+    e.syscall === 'listen' || bindHostUnknown || /\blisten\b/i.test(e.message ?? '');
   if (e.code === 'EADDRINUSE')
     return `port ${cfg.port} on ${cfg.host} is already in use (set --port or RUNLOG_PORT)`;
+  if (bindHostUnknown)
+    return `cannot listen on ${cfg.host}:${cfg.port}: the host does not resolve (set --host or RUNLOG_HOST)`;
   if (e.code === 'EADDRNOTAVAIL' || (e.code === 'ENOTFOUND' && listening))
     return `cannot listen on ${cfg.host}:${cfg.port}: ${e.message}`;
   if (e.code === 'EACCES' && listening) return `not allowed to listen on ${cfg.host}:${cfg.port}`;
