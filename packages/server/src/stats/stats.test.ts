@@ -97,6 +97,16 @@ describe('percentile', () => {
     expect(Math.abs(percentile(bins, 0.5)! - 5000) / 5000).toBeLessThan(0.1);
     expect(Math.abs(percentile(bins, 0.95)! - 9500) / 9500).toBeLessThan(0.1);
   });
+
+  it('stays within 5% when every run took the same time, and answers 0 for runs under 1 ms', () => {
+    const same = new Map([[durationBin(6500), 40]]);
+    for (const q of [0.5, 0.95]) {
+      expect(Math.abs(percentile(same, q)! - 6500) / 6500).toBeLessThanOrEqual(0.05);
+    }
+    expect(percentile(same, 0.95)).toBe(percentile(same, 0.5));
+    const instant = new Map([[durationBin(0), 3]]);
+    expect([percentile(instant, 0.5), percentile(instant, 0.95)]).toEqual([0, 0]);
+  });
 });
 
 describeEachDb('GET /runs/stats', (dialect) => {
