@@ -300,6 +300,8 @@ export const AgentSummary = Agent.extend({
     .object({ run_id: z.string(), message: z.string(), at: IsoTime.nullable() })
     .nullable(),
   counts_24h: AgentCounts,
+  /** When the schedule queues its next run; null without a schedule (or one that never fires). */
+  next_run_at: IsoTime.nullable(),
 });
 export type AgentSummary = z.infer<typeof AgentSummary>;
 

@@ -148,8 +148,12 @@ export async function listAgentSummaries(
       if (isTerminalStatus(status as RunStatus)) finished += n;
     }
     const failedCount = (byStatus.get('failed') ?? 0) + (byStatus.get('timed_out') ?? 0);
+    const agent = toAgent(row);
     return {
-      ...toAgent(row),
+      ...agent,
+      // the slot the scheduler will queue next (past, after downtime, until it catches up)
+      next_run_at:
+        agent.schedule && row.schedule_next_at !== null ? toIso(row.schedule_next_at) : null,
       latest_run: latestRow ? toRun(latestRow) : null,
       last_error: lastError(newestError),
       counts_24h: {

@@ -236,6 +236,16 @@ describeEachDb('agents API', (dialect) => {
         .nextRun(new Date(before))!
         .getTime();
       expect(row?.schedule_next_at).toBe(expected);
+      // the list and the agent say when the schedule queues its next run
+      const summary = json<AgentSummary>(await t.request('GET', '/api/v1/agents/nightly'));
+      expect(summary.next_run_at).toBe(new Date(expected).toISOString());
+      const listed = json<{ agents: AgentSummary[] }>(
+        await t.request('GET', '/api/v1/agents'),
+      ).agents;
+      expect(listed.find((a) => a.id === 'nightly')?.next_run_at).toBe(
+        new Date(expected).toISOString(),
+      );
+      expect(listed.find((a) => a.id !== 'nightly')?.next_run_at).toBeNull();
     });
 
     it('keeps fields the body leaves out and removes the schedule when it is null', async () => {
