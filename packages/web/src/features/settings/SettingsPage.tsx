@@ -17,10 +17,12 @@ import {
   settingsQuery,
 } from './settings.queries';
 
-const SCOPES: Record<KeyScope, string> = {
-  read: 'Read: query runs and stats',
-  write: 'Write: record runs, run workers, stop and retry',
-  admin: 'Admin: keys, settings and retention',
+// the option shows the short name: a phone cuts a select's text at its edge, so what a scope
+// allows is written out beneath it, where it can wrap
+const SCOPES: Record<KeyScope, { label: string; allows: string }> = {
+  read: { label: 'Read', allows: 'Query runs and stats.' },
+  write: { label: 'Write', allows: 'Record runs, run workers, stop and retry.' },
+  admin: { label: 'Admin', allows: 'Keys, settings and retention.' },
 };
 
 function NewKeySecret({ created, onDone }: { created: CreatedKey; onDone: () => void }) {
@@ -109,11 +111,12 @@ function KeysSection() {
           <select
             id="key-scope"
             value={scope}
+            aria-describedby="key-scope-allows"
             onChange={(e) => setScope(e.target.value as KeyScope)}
           >
             {(Object.keys(SCOPES) as KeyScope[]).map((s) => (
               <option key={s} value={s}>
-                {SCOPES[s]}
+                {SCOPES[s].label}
               </option>
             ))}
           </select>
@@ -121,6 +124,9 @@ function KeysSection() {
         <button type="submit" className="btn btn-primary" disabled={create.isPending}>
           Create key
         </button>
+        <p className="hint muted" id="key-scope-allows">
+          {SCOPES[scope].allows}
+        </p>
       </form>
       {created ? <NewKeySecret created={created} onDone={() => setCreated(null)} /> : null}
       {keys.isPending ? (
@@ -131,7 +137,7 @@ function KeysSection() {
         <Empty title="No keys" />
       ) : (
         <div className="table-wrap">
-          <table className="data-table">
+          <table className="data-table keys-table">
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -147,18 +153,20 @@ function KeysSection() {
             <tbody>
               {keys.data.map((k) => (
                 <tr key={k.id} className={k.revoked_at ? 'revoked' : undefined}>
-                  <td>
+                  <td className="key-name">
                     {k.name ?? <span className="muted">unnamed</span>}
                     {k.id === ownKeyId ? <span className="tag own-key">this session</span> : null}
                   </td>
-                  <td className="mono">{k.prefix}…</td>
-                  <td>
+                  <td className="mono" data-label="Key">
+                    {k.prefix}…
+                  </td>
+                  <td data-label="Scope">
                     <span className={`scope scope-${k.scope}`}>{k.scope}</span>
                   </td>
-                  <td>
+                  <td data-label="Created">
                     <RelativeTime iso={k.created_at} />
                   </td>
-                  <td>
+                  <td data-label="Last used">
                     {k.last_used_at ? (
                       <RelativeTime iso={k.last_used_at} />
                     ) : (
