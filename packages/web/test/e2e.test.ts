@@ -242,6 +242,8 @@ suite('dashboard in a real browser', () => {
     await expect.poll(() => first.getAttribute('data-status')).toBe('queued');
     const runId = (await first.getAttribute('data-run-id'))!;
     expect(runId).not.toBe('live-prev');
+    // it has not started: its row says when it was queued, not that it started
+    expect(await first.locator('.col-started').textContent()).toMatch(/^queued /);
 
     // a worker starts only now, so the queued state was on screen first
     let finish!: () => void;

@@ -13,6 +13,20 @@ export function RelativeTime({ iso }: { iso: string | null | undefined }) {
   );
 }
 
+/**
+ * When a run started, for the run lists; a run that never started says when it was queued
+ * instead, so a waiting run does not read as started.
+ * @example <RunStart run={run} /> // "3 min ago", or "queued 3 min ago"
+ */
+export function RunStart({ run }: { run: Pick<Run, 'started_at' | 'queued_at' | 'created_at'> }) {
+  if (run.started_at) return <RelativeTime iso={run.started_at} />;
+  return (
+    <span className="muted" data-testid="queued-at">
+      queued <RelativeTime iso={run.queued_at ?? run.created_at} />
+    </span>
+  );
+}
+
 /** A run's duration, ticking every second while it runs. */
 export function RunDuration({
   run,

@@ -5,7 +5,7 @@ import { useSearchParams } from 'react-router-dom';
 import type { AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
-import { RelativeTime } from '../../components/Time';
+import { RunStart } from '../../components/Time';
 import { formatPercent } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { agentsQuery } from './agents.queries';
@@ -46,7 +46,7 @@ function AgentRowHeader({
         {last ? (
           <>
             <StatusIcon status={last.status} />
-            <RelativeTime iso={last.started_at ?? last.queued_at ?? last.created_at} />
+            <RunStart run={last} />
           </>
         ) : (
           <span className="muted">never run</span>

@@ -1,7 +1,7 @@
 import { Link } from 'react-router-dom';
 import type { Run } from '@runlog/core';
 import { StatusIcon } from '../../components/Status';
-import { RelativeTime, RunDuration } from '../../components/Time';
+import { RunDuration, RunStart } from '../../components/Time';
 import { TRIGGER_LABELS, formatCost, formatTokens, isActive, shortId } from '../../lib/format';
 import { RunMenu, runPath } from './RunActions';
 
@@ -32,7 +32,7 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
         </Link>
       </td>
       <td className="col-started">
-        <RelativeTime iso={run.started_at ?? run.queued_at ?? run.created_at} />
+        <RunStart run={run} />
       </td>
       <td className="col-duration num">
         <RunDuration run={run} />
