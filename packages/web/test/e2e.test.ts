@@ -324,6 +324,25 @@ suite('dashboard in a real browser', () => {
     }
   });
 
+  it('marks a running run as stopping in its row while Stop waits out the grace period', async () => {
+    await seedRuns(api, [
+      { id: 'grace-1', agent: 'graceful', status: 'running', ago: 5000, durationMs: 60_000 },
+    ]);
+    await openAgent('graceful');
+    await expect.poll(() => statusOf('grace-1')).toBe('running');
+    expect(await runRow('grace-1').getAttribute('data-stopping')).toBeNull();
+    // no worker holds this run: it stays running until the 60 s grace period ends
+    const stop = await call<Run>(api, 'POST', '/runs/grace-1/cancel');
+    expect(stop.body.status).toBe('running');
+    await expect
+      .poll(() => runRow('grace-1').locator('.col-duration').textContent())
+      .toBe('stopping…');
+    expect(await runRow('grace-1').getAttribute('data-stopping')).toBe('true');
+    expect(await runRow('grace-1').getByRole('img').getAttribute('aria-label')).toBe(
+      'Running, stop requested',
+    );
+  });
+
   it('retries a failed run from the kebab menu and sees the new run appear', async () => {
     await seedRuns(api, [
       {

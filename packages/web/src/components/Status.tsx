@@ -61,15 +61,10 @@ function Glyph({ status }: { status: RunStatus }) {
 }
 
 /** A status icon with its name for screen readers and as a tooltip. */
-export function StatusIcon({ status }: { status: RunStatus }) {
-  const meta = RUN_STATUS_META[status];
+export function StatusIcon({ status, label }: { status: RunStatus; label?: string }) {
+  const text = label ?? RUN_STATUS_META[status].label;
   return (
-    <span
-      className={`status-icon s-${status}`}
-      role="img"
-      aria-label={meta.label}
-      title={meta.label}
-    >
+    <span className={`status-icon s-${status}`} role="img" aria-label={text} title={text}>
       <Glyph status={status} />
     </span>
   );

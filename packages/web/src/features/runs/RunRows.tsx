@@ -2,7 +2,15 @@ import { Link } from 'react-router-dom';
 import type { Run } from '@runlog/core';
 import { StatusIcon } from '../../components/Status';
 import { RunDuration, RunStart } from '../../components/Time';
-import { TRIGGER_LABELS, formatCost, formatTokens, isActive, shortId } from '../../lib/format';
+import {
+  RUN_STATUS_META,
+  TRIGGER_LABELS,
+  formatCost,
+  formatExact,
+  formatTokens,
+  isActive,
+  shortId,
+} from '../../lib/format';
 import { RunMenu, runPath } from './RunActions';
 
 /** Tokens and cost: grey until the run finishes (they still grow while it runs). */
@@ -14,10 +22,20 @@ export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
 
 /** A run's row in the compact tables (agent panel, Runs page). */
 export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boolean }) {
+  // after Stop a run keeps running through its grace period: the row says it is ending
+  const stopping = isActive(run.status) && run.cancel_requested_at !== null;
   return (
-    <tr data-run-id={run.id} data-status={run.status} className={`run-row s-row-${run.status}`}>
+    <tr
+      data-run-id={run.id}
+      data-status={run.status}
+      data-stopping={stopping || undefined}
+      className={`run-row s-row-${run.status}`}
+    >
       <td className="col-status">
-        <StatusIcon status={run.status} />
+        <StatusIcon
+          status={run.status}
+          {...(stopping ? { label: `${RUN_STATUS_META[run.status].label}, stop requested` } : {})}
+        />
       </td>
       {showAgent ? (
         <td className="col-agent">
@@ -35,7 +53,16 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
         <RunStart run={run} />
       </td>
       <td className="col-duration num">
-        <RunDuration run={run} />
+        {stopping ? (
+          <span
+            className="stopping"
+            title={`Stop requested ${formatExact(run.cancel_requested_at)}`}
+          >
+            stopping…
+          </span>
+        ) : (
+          <RunDuration run={run} />
+        )}
       </td>
       <td className="col-trigger">{TRIGGER_LABELS[run.trigger]}</td>
       <td className="col-usage num">
