@@ -588,6 +588,17 @@ suite('dashboard in a real browser', () => {
     await narrow.goto(`${server.url}/agents/${longAgent}/runs/${longId}`);
     await narrow.getByTestId('timeline').waitFor();
     expect(await overflow()).toBeLessThanOrEqual(0);
+    // a step's name has room on a phone, its full text as a tooltip and in the opened step
+    const names = narrow.locator('.tl-name');
+    await expect.poll(() => names.count()).toBe(3);
+    const widths = await names.evaluateAll((els) =>
+      els.map((e) => e.getBoundingClientRect().width),
+    );
+    for (const w of widths) expect(w).toBeGreaterThan(80);
+    expect(await names.nth(2).getAttribute('title')).toBe('draft reply');
+    await narrow.locator('.tl-row').nth(2).click();
+    expect(await narrow.locator('.step-details .step-name').textContent()).toBe('draft reply');
+    expect(await overflow()).toBeLessThanOrEqual(0);
     await narrow.goto(`${server.url}/?agent=${longAgent}`);
     await narrow.locator(`tr[data-run-id="${longId}"]`).waitFor();
     expect(await overflow()).toBeLessThanOrEqual(0);

@@ -47,6 +47,11 @@ function ticks(span: number): number[] {
 function StepDetails({ step }: { step: Step }) {
   return (
     <div className="step-details">
+      {/* the row cuts a long name to fit its column: the opened step repeats it whole */}
+      <p className="step-title">
+        <span className={`type-chip t-${step.type}`}>{STEP_TYPE_LABELS[step.type]}</span>{' '}
+        <span className="step-name">{step.name ?? step.type}</span>
+      </p>
       <dl className="facts facts-small">
         <div>
           <dt>Started</dt>
@@ -171,7 +176,9 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
                   style={{ paddingLeft: `${8 + Math.min(depth, 12) * 14}px` }}
                 >
                   <span className={`type-chip t-${step.type}`}>{STEP_TYPE_LABELS[step.type]}</span>
-                  <span className="tl-name truncate">{step.name ?? step.type}</span>
+                  <span className="tl-name truncate" title={step.name ?? step.type}>
+                    {step.name ?? step.type}
+                  </span>
                   {step.status === 'failed' ? (
                     <span className="step-failed" role="img" aria-label="failed">
                       ✖
