@@ -667,6 +667,10 @@ suite('dashboard in a real browser', () => {
     await page.goto(`${server.url}/stats?range=24h`);
     await page.getByRole('heading', { name: 'Runs by status' }).waitFor();
     expect(await page.locator('.stat-card').first().textContent()).toMatch(/Runs\d+/);
+    // p50 and p95 come from a histogram: they read as estimates, and say so on hover
+    const p95 = page.locator('.stat-card', { hasText: 'p95 duration' });
+    expect(await p95.locator('.stat-value').textContent()).toMatch(/^≈ \d/);
+    expect(await p95.getAttribute('title')).toMatch(/estimated from a duration histogram/i);
     await shot('stats');
     await page.goto(`${server.url}/settings`);
     await page.getByLabel('Name').fill('ci-worker');

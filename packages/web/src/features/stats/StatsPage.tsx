@@ -14,9 +14,19 @@ import {
 import { agentsQuery } from '../agents/agents.queries';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
 
-function Card({ label, value, hint }: { label: string; value: string; hint?: string }) {
+function Card({
+  label,
+  value,
+  hint,
+  title,
+}: {
+  label: string;
+  value: string;
+  hint?: string;
+  title?: string;
+}) {
   return (
-    <div className="card stat-card">
+    <div className="card stat-card" title={title}>
       <div className="stat-label">{label}</div>
       <div className="stat-value">{value}</div>
       {hint ? <div className="stat-hint muted">{hint}</div> : null}
@@ -25,6 +35,14 @@ function Card({ label, value, hint }: { label: string; value: string; hint?: str
 }
 
 const AGENT_ROWS = 20;
+
+// the server reads percentiles off a log-scale duration histogram, not the exact durations
+const ESTIMATE_NOTE = 'Estimated from a duration histogram, within 5%';
+
+/** A p50/p95 duration, marked as the estimate it is: "≈ 4.2 s". */
+function estimate(ms: number | null): string {
+  return ms === null ? formatDuration(ms) : `≈ ${formatDuration(ms)}`;
+}
 
 const STACKS = RUN_STATUS_LIST.map((s) => ({
   key: s,
@@ -101,8 +119,18 @@ export function StatsPage() {
               value={formatPercent(d.totals.fail_rate)}
               hint={`${(d.totals.by_status.failed + d.totals.by_status.timed_out).toLocaleString()} failed or timed out`}
             />
-            <Card label="p50 duration" value={formatDuration(d.totals.p50_duration_ms)} />
-            <Card label="p95 duration" value={formatDuration(d.totals.p95_duration_ms)} />
+            <Card
+              label="p50 duration"
+              value={estimate(d.totals.p50_duration_ms)}
+              hint="estimate, within 5%"
+              title={ESTIMATE_NOTE}
+            />
+            <Card
+              label="p95 duration"
+              value={estimate(d.totals.p95_duration_ms)}
+              hint="estimate, within 5%"
+              title={ESTIMATE_NOTE}
+            />
             <Card label="Tokens" value={formatTokens(d.totals.total_tokens)} />
             <Card label="Cost" value={formatCost(d.totals.cost_usd)} />
           </div>
@@ -216,10 +244,10 @@ export function StatsPage() {
                     <th scope="col" className="num">
                       Fail rate
                     </th>
-                    <th scope="col" className="num">
+                    <th scope="col" className="num" title={ESTIMATE_NOTE}>
                       p50
                     </th>
-                    <th scope="col" className="num">
+                    <th scope="col" className="num" title={ESTIMATE_NOTE}>
                       p95
                     </th>
                     <th scope="col" className="num col-usage">
@@ -250,8 +278,12 @@ export function StatsPage() {
                         <td className={`num${a.fail_rate ? ' bad' : ''}`}>
                           {formatPercent(a.fail_rate)}
                         </td>
-                        <td className="num">{formatDuration(a.p50_duration_ms)}</td>
-                        <td className="num">{formatDuration(a.p95_duration_ms)}</td>
+                        <td className="num" title={ESTIMATE_NOTE}>
+                          {estimate(a.p50_duration_ms)}
+                        </td>
+                        <td className="num" title={ESTIMATE_NOTE}>
+                          {estimate(a.p95_duration_ms)}
+                        </td>
                         <td className="num col-usage">{formatTokens(a.total_tokens)}</td>
                         <td className="num col-usage">{formatCost(a.cost_usd)}</td>
                       </tr>
