@@ -172,6 +172,22 @@ describeEachDb('runlog CLI', (dialect) => {
     };
     expect(agents.agents.map((a) => a.id).sort()).toEqual(['bug-triager', 'writer']);
     expect((await cli(['agents', 'list'])).stdout).toMatch(/^bug-triager\s+bug-triager\s/m);
+    expect((await cli(['agents', 'list'])).stdout).not.toContain('NEXT RUN');
+    // a scheduled agent adds when its next run comes (a yearly slot: nothing is queued here)
+    const schedule = (value: unknown) =>
+      fetch(`${server.url}/api/v1/agents/writer`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ schedule: value }),
+      });
+    expect((await schedule({ cron: '0 0 1 1 *', timezone: 'UTC' })).status).toBe(200);
+    try {
+      const listed = (await cli(['agents', 'list'])).stdout;
+      expect(listed).toContain('NEXT RUN');
+      expect(listed).toMatch(/^writer\s.*\s(in \d+[smhd]|\d{4}-\d{2}-\d{2})\s/m);
+    } finally {
+      await schedule(null);
+    }
 
     const stats = JSON.parse((await cli(['stats', '--days', '3650', '--json'])).stdout) as {
       totals: { runs: number };

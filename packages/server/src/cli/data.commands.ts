@@ -226,6 +226,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       io.stdout.write('no agents yet\n');
       return;
     }
+    // a NEXT RUN column once some agent runs on a schedule
+    const scheduled = res.agents.some((a) => a.next_run_at);
     io.stdout.write(
       table(
         [
@@ -235,6 +237,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           { header: '' },
           { header: 'RUNS 24H', align: 'right' },
           { header: 'FAIL 24H', align: 'right' },
+          ...(scheduled ? [{ header: 'NEXT RUN' }] : []),
           { header: 'LAST ERROR' },
         ],
         res.agents.map((a) => [
@@ -244,6 +247,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           a.latest_run ? formatRelative(a.latest_run.started_at ?? a.latest_run.created_at) : '',
           formatCount(a.counts_24h.runs),
           formatPercent(a.counts_24h.fail_rate),
+          ...(scheduled ? [a.next_run_at ? formatRelative(a.next_run_at) : ''] : []),
           a.last_error ? clip(a.last_error.message, 50) : '',
         ]),
         p,

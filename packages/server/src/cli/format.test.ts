@@ -38,6 +38,8 @@ describe('CLI formatting', () => {
     expect(formatRelative('2026-03-10T09:00:00Z', now)).toBe('3h ago');
     expect(formatRelative('2026-03-06T12:00:00Z', now)).toBe('4d ago');
     expect(formatRelative('2025-01-01T00:00:00Z', now)).toBe('2025-01-01');
+    expect(formatRelative('2026-03-10T12:05:00Z', now)).toBe('in 5m');
+    expect(formatRelative('2026-03-12T12:00:00Z', now)).toBe('in 2d');
   });
 
   it('aligns table columns by visible width, colours only when enabled', () => {

@@ -50,11 +50,12 @@ export function formatPercent(rate: number | null | undefined): string {
 export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '-';
   const ms = now - Date.parse(iso);
-  if (ms < 0) return 'in the future';
-  if (ms < 60_000) return `${Math.floor(ms / 1000)}s ago`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m ago`;
-  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)}h ago`;
-  if (ms < 30 * 86_400_000) return `${Math.floor(ms / 86_400_000)}d ago`;
+  // a time to come (a schedule's next run) reads `in 5m`
+  const [span, say] = ms < 0 ? [-ms, (n: string) => `in ${n}`] : [ms, (n: string) => `${n} ago`];
+  if (span < 60_000) return say(`${Math.floor(span / 1000)}s`);
+  if (span < 3_600_000) return say(`${Math.floor(span / 60_000)}m`);
+  if (span < 86_400_000) return say(`${Math.floor(span / 3_600_000)}h`);
+  if (span < 30 * 86_400_000) return say(`${Math.floor(span / 86_400_000)}d`);
   return iso.slice(0, 10);
 }
 
