@@ -122,6 +122,7 @@ export function RunsPage() {
           <label htmlFor="runs-agent">Agent</label>
           <select
             id="runs-agent"
+            className="agent-select"
             value={view.agent[0] ?? ''}
             onChange={(e) => set({ agent: e.target.value })}
           >
