@@ -506,6 +506,24 @@ suite('dashboard in a real browser', () => {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
+  it('counts a single step as "1 step" above the timeline', async () => {
+    await seedRuns(api, [
+      {
+        id: 'one-step-run',
+        agent: 'one-stepper',
+        status: 'succeeded',
+        ago: 30_000,
+        durationMs: 900,
+        steps: 1,
+      },
+    ]);
+    await page.goto(`${server.url}/agents/one-stepper/runs/one-step-run`);
+    await page.getByTestId('timeline').waitFor();
+    expect(await page.getByRole('heading', { name: /^Timeline/ }).textContent()).toBe(
+      'Timeline 1 step',
+    );
+  });
+
   it('shows a payload cut to the size limit as a notice and its first part', async () => {
     const preview = '{"rows": [1, 2, 3';
     await seedRuns(api, [

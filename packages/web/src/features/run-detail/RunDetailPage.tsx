@@ -192,7 +192,10 @@ export function RunDetailPage() {
 
       <section aria-labelledby="timeline-title" className="section">
         <h2 id="timeline-title">
-          Timeline <span className="muted count">{run.steps.length} steps</span>
+          Timeline{' '}
+          <span className="muted count">
+            {run.steps.length} {run.steps.length === 1 ? 'step' : 'steps'}
+          </span>
         </h2>
         {run.steps.length === 0 ? (
           <Empty title={active ? 'No steps yet' : 'This run recorded no steps'}>
