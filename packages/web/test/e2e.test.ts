@@ -730,6 +730,19 @@ suite('dashboard in a real browser', () => {
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
   });
 
+  it("says when a scheduled agent's next run comes", async () => {
+    const put = await call(api, 'PUT', '/agents/nightly-digest', {
+      schedule: { cron: '0 0 1 1 *', timezone: 'UTC' },
+    });
+    expect(put.status).toBe(200);
+    await page.goto(`${server.url}/`);
+    const schedule = page.locator(
+      'button.agent-row[data-agent-id="nightly-digest"] .agent-schedule',
+    );
+    await expect.poll(() => schedule.textContent()).toMatch(/^next run in \d+ (d|h|min)$/);
+    expect(await schedule.getAttribute('title')).toBe('Schedule: 0 0 1 1 * (UTC)');
+  });
+
   it('keeps 1,000 agents and a 2,000-step run virtualised, reachable by scrolling', async () => {
     const t0 = Date.now() - 3_600_000;
     const agents = Array.from({ length: 1000 }, (_, i) => ({

@@ -5,7 +5,7 @@ import { useSearchParams } from 'react-router-dom';
 import type { AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
-import { RunStart } from '../../components/Time';
+import { RelativeTime, RunStart } from '../../components/Time';
 import { formatPercent } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { agentsQuery } from './agents.queries';
@@ -40,7 +40,26 @@ function AgentRowHeader({
         <span className="agent-name" title={agent.name}>
           {agent.name}
         </span>
-        {agent.name !== agent.id ? <span className="agent-id mono">{agent.id}</span> : null}
+        {agent.name !== agent.id || agent.schedule ? (
+          <span className="agent-id">
+            {agent.name !== agent.id ? <span className="mono">{agent.id}</span> : null}
+            {agent.name !== agent.id && agent.schedule ? ' · ' : null}
+            {agent.schedule ? (
+              <span
+                className="agent-schedule"
+                title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})`}
+              >
+                {agent.next_run_at ? (
+                  <>
+                    next run <RelativeTime iso={agent.next_run_at} />
+                  </>
+                ) : (
+                  'scheduled, no run to come'
+                )}
+              </span>
+            ) : null}
+          </span>
+        ) : null}
       </span>
       <span className="col-last">
         {last ? (
