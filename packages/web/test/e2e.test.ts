@@ -570,6 +570,10 @@ suite('dashboard in a real browser', () => {
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     expect(overflow).toBeLessThanOrEqual(0);
+    // which agent is failing stays visible on a phone
+    const failing = narrow.locator('button.agent-row[data-agent-id="support-bot"] .fail-rate');
+    expect(await failing.isVisible()).toBe(true);
+    expect(await failing.textContent()).toMatch(/^\d+%$/);
     await shot('agents-narrow', narrow);
     await narrow.goto(`${server.url}/runs`);
     await narrow.locator('.runs-table tbody tr').first().waitFor();

@@ -169,7 +169,9 @@ export function AgentsPage() {
             <span className="col-num num">
               Runs<span className="hide-narrow"> 24 h</span>
             </span>
-            <span className="col-num num col-fail">Fail rate</span>
+            <span className="col-num num col-fail">
+              Fail<span className="hide-narrow"> rate</span>
+            </span>
             <span className="col-error">Last error</span>
           </div>
           <div ref={listRef} style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
