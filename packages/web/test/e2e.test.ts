@@ -771,7 +771,7 @@ suite('dashboard in a real browser', () => {
         name: `step ${i}`,
         started_at: t0 + i * 50,
         ended_at: t0 + i * 50 + 40,
-        status: 'succeeded',
+        status: i === 1503 || i === 1777 ? 'failed' : 'succeeded',
       },
     }));
     await ingest(api, [
@@ -798,5 +798,16 @@ suite('dashboard in a real browser', () => {
     await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     await page.locator('.tl-row[data-step-id="big-s1999"]').waitFor();
     expect(await page.locator('.tl-row').count()).toBeLessThan(120);
+
+    // the failed steps of a long run are one press away, in turn, each opened
+    const next = page.getByRole('button', { name: 'Next failed step (2)' });
+    expect(await next.getAttribute('title')).toBe('2 of 2000 steps failed');
+    for (const id of ['big-s1503', 'big-s1777', 'big-s1503']) {
+      await next.click();
+      const row = page.locator(`.tl-row[data-step-id="${id}"]`);
+      await expect.poll(() => row.getAttribute('aria-expanded')).toBe('true');
+      expect(await row.isVisible()).toBe(true);
+    }
+    await page.screenshot({ path: join(SHOTS, 'run-big-failed.png') });
   });
 });

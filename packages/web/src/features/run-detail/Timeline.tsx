@@ -123,11 +123,35 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
     getItemKey: (i) => placed[i]?.step.id ?? i,
   });
 
+  // in a long run the failed steps are what a reader looks for: one press opens the next
+  const failed = useMemo(
+    () => placed.flatMap((p, i) => (p.step.status === 'failed' ? [i] : [])),
+    [placed],
+  );
+  const openIndex = open === null ? -1 : placed.findIndex((p) => p.step.id === open);
+  const nextFailed = () => {
+    const index = failed.find((i) => i > openIndex) ?? failed[0]!;
+    setOpen(placed[index]!.step.id);
+    virtualizer.scrollToIndex(index, { align: 'center' });
+  };
+
   return (
     <div className="timeline" data-testid="timeline">
-      <div className="tl-axis" aria-hidden="true">
-        <div className="tl-label" />
-        <div className="tl-track">
+      <div className="tl-axis">
+        <div className="tl-label">
+          {/* in the sticky axis row, so it stays in reach while the steps scroll */}
+          {failed.length > 0 && placed.length > 20 ? (
+            <button
+              type="button"
+              className="btn btn-small btn-ghost tl-next-failed"
+              onClick={nextFailed}
+              title={`${failed.length} of ${placed.length} steps failed`}
+            >
+              Next failed step ({failed.length})
+            </button>
+          ) : null}
+        </div>
+        <div className="tl-track" aria-hidden="true">
           {ticks(span).map((t) => (
             <span key={t} className="tl-tick" style={{ left: `${(t / span) * 100}%` }}>
               {formatDuration(t)}
