@@ -410,6 +410,8 @@ suite('dashboard in a real browser', () => {
           .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id'))),
       )
       .toEqual(['flt-a']);
+    // on a wide screen the agent has its own column, not a second line under the run's id
+    expect(await page.locator('.run-agent-narrow').first().isVisible()).toBe(false);
     const url = new URL(page.url());
     expect(url.searchParams.get('status')).toBe('failed');
     expect(url.searchParams.get('agent')).toBe('filter-a');
@@ -578,6 +580,11 @@ suite('dashboard in a real browser', () => {
     await narrow.goto(`${server.url}/runs`);
     await narrow.locator('.runs-table tbody tr').first().waitFor();
     expect(await narrow.getByRole('columnheader', { name: 'Tokens' }).isVisible()).toBe(false);
+    // no Agent column on a phone: each run says its agent under its id
+    expect(await narrow.getByRole('columnheader', { name: 'Agent' }).isVisible()).toBe(false);
+    const firstAgent = narrow.locator('.runs-table tbody tr').first().locator('.run-agent-narrow');
+    expect(await firstAgent.isVisible()).toBe(true);
+    expect((await firstAgent.textContent())?.length).toBeGreaterThan(0);
     expect(
       await narrow.evaluate(
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth,

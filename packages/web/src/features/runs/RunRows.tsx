@@ -48,6 +48,12 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
         <Link to={runPath(run)} className="mono truncate" title={run.id}>
           {shortId(run.id)}
         </Link>
+        {showAgent ? (
+          // a phone has no room for the Agent column: the agent goes under the run's id
+          <span className="run-agent-narrow truncate" title={run.agent_id}>
+            {run.agent_id}
+          </span>
+        ) : null}
       </td>
       <td className="col-started">
         <RunStart run={run} />
