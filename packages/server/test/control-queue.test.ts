@@ -138,7 +138,10 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect(ended).toMatchObject({ status: 'timed_out', error_count: 1, step_count: 2 });
     expect(ended.steps.find((s) => s.id === 'open')).toMatchObject({
       status: 'failed',
-      error: { type: 'RunEnded', message: 'the run ended timed_out before this step ended' },
+      error: {
+        type: 'RunEnded',
+        message: 'the run ended timed_out before this step reported its end',
+      },
     });
     expect(ended.steps.find((s) => s.id === 'done')).toMatchObject({ status: 'succeeded' });
 

@@ -9,7 +9,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { RUN_ENDED_STEP_ERROR, encodeJson, newRunRow } from '../ingest/apply.js';
+import { encodeJson, newRunRow } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
@@ -89,10 +89,8 @@ export async function endRun(
 ): Promise<RunRow> {
   const ended = endedRun(run, ending, at);
   uow.putRun(ended);
-  await uow.closeRunningSteps(ended, at, {
-    message: `the run ended ${ending.status} before this step ended`,
-    type: RUN_ENDED_STEP_ERROR,
-  });
+  // now rather than at the flush: the answer counts the steps this ends
+  await uow.closeStepsOfEndedRuns();
   return uow.getRun(run.project_id, run.id) ?? ended;
 }
 

@@ -376,7 +376,8 @@ export function endedWithRun(step: StepRow): boolean {
 }
 
 /** `step`, still running when `run` ended, ended with it: failed, saying so, at the run's end. */
-export function stepEndedWithRun(step: StepRow, run: RunRow, now: number): StepRow {
+export function stepEndedWithRun(step: StepRow, run: RunRow): StepRow {
+  const now = Math.max(run.updated_at, step.updated_at);
   const at = Math.max(run.ended_at ?? now, step.started_at ?? 0);
   return {
     ...step,

@@ -64,6 +64,8 @@ export class UnitOfWork {
   private readonly runs = new Map<string, Tracked<RunRow>>();
   private readonly steps = new Map<string, Tracked<StepRow>>();
   private readonly deletedRuns: RunRow[] = [];
+  /** Ended runs whose stored steps `closeStepsOfEndedRuns` already looked up. */
+  private readonly sweptRuns = new Set<string>();
 
   constructor(
     readonly trx: Kysely<Database>,
@@ -226,8 +228,8 @@ export class UnitOfWork {
   /**
    * Ends the steps of `run` still `running` as `failed` with `error` at `at`: the agent that
    * ran them is gone (a lapsed lease, a timeout, a forced Stop, a release) and will not end
-   * them. With the `RUN_ENDED_STEP_ERROR` type, a late `step.end` replaces this end with the
-   * step's own (`applyStepEvent`); with another, it only fills what the step lacks.
+   * them. A late `step.end` only fills what they lack. (Steps of a run that ended are ended by
+   * `closeStepsOfEndedRuns`, whose end their own `step.end` replaces.)
    */
   async closeRunningSteps(
     run: RunRow,
@@ -262,43 +264,51 @@ export class UnitOfWork {
   }
 
   /**
-   * Ends the steps left running under runs that have ended (`stepEndedWithRun`): the stored
-   * steps of `endedNow` (runs of `projectId` this unit of work ended) and every step this unit
-   * of work holds whose run is over. So no step of an ended run stays running for ever; the
-   * agent's own `step.end`, if it still comes, replaces the stand-in end.
+   * Ends the steps left running under runs that have ended (`stepEndedWithRun`), so no step of
+   * an ended run stays running for ever: the stored steps of the runs that were stored
+   * unfinished and are finished now, and every step held here whose run is over (a run first
+   * stored now has no other steps). The agent's own `step.end`, if it still comes, replaces
+   * the stand-in end. `flush` calls it, one pass over the steps whatever the events; the
+   * control plane calls it too when its answer must count the steps it ends.
    */
-  async closeStepsOfEndedRuns(
-    projectId: string,
-    endedNow: readonly string[],
-    now: number,
-  ): Promise<void> {
-    // a run first stored by this unit of work has no steps but the ones held here
-    const wereStored = endedNow.filter((id) => this.runs.get(runKey(projectId, id))?.before);
-    const stored: { run_id: string; id: string }[] = [];
-    if (this.db.sqlite) {
-      // one indexed lookup per run through a reused statement: no round trips to save
-      for (const id of wereStored)
-        stored.push(...(await runningStepIds(this.db, this.trx, projectId, id)));
-    } else {
-      for (let i = 0; i < wereStored.length; i += 500) {
-        stored.push(
-          ...(await this.trx
-            .selectFrom('steps')
-            .select(['run_id', 'id'])
-            .where('project_id', '=', projectId)
-            .where('run_id', 'in', wereStored.slice(i, i + 500))
-            .where('status', '=', 'running')
-            .execute()),
-        );
-      }
+  async closeStepsOfEndedRuns(): Promise<void> {
+    const ended = new Map<string, string[]>();
+    for (const [key, { before, current }] of this.runs) {
+      if (!before || !current || this.sweptRuns.has(key)) continue;
+      if (isTerminalStatus(before.status as RunStatus)) continue;
+      if (!isTerminalStatus(current.status as RunStatus)) continue;
+      this.sweptRuns.add(key);
+      const ids = ended.get(current.project_id);
+      if (ids) ids.push(current.id);
+      else ended.set(current.project_id, [current.id]);
     }
-    if (stored.length > 0) await this.loadSteps(projectId, stored);
+    for (const [projectId, ids] of ended) {
+      const stored: { run_id: string; id: string }[] = [];
+      if (this.db.sqlite) {
+        // one indexed lookup per run through a reused statement: no round trips to save
+        for (const id of ids)
+          stored.push(...(await runningStepIds(this.db, this.trx, projectId, id)));
+      } else {
+        for (let i = 0; i < ids.length; i += 500) {
+          stored.push(
+            ...(await this.trx
+              .selectFrom('steps')
+              .select(['run_id', 'id'])
+              .where('project_id', '=', projectId)
+              .where('run_id', 'in', ids.slice(i, i + 500))
+              .where('status', '=', 'running')
+              .execute()),
+          );
+        }
+      }
+      if (stored.length > 0) await this.loadSteps(projectId, stored);
+    }
     for (const t of this.steps.values()) {
       const step = t.current;
       if (step?.status !== 'running') continue;
       const run = this.runs.get(runKey(step.project_id, step.run_id))?.current;
       if (!run || !isTerminalStatus(run.status as RunStatus)) continue;
-      this.putStep(stepEndedWithRun(step, run, now), run);
+      this.putStep(stepEndedWithRun(step, run), run);
     }
   }
 
@@ -336,6 +346,8 @@ export class UnitOfWork {
     /** Where the rollup changes go: the group commit writes them once for all its work. */
     rollups: RollupDeltas,
   ): Promise<{ runs: RunRow[]; steps: StepRow[] }> {
+    // before anything is read off the runs: ending a step moves its run's rollups
+    await this.closeStepsOfEndedRuns();
     const changedRuns: RunRow[] = [];
     const changedSteps: StepRow[] = [];
     // agents are created on first use: only a new run, or one that changed agent, can need one

@@ -1,11 +1,5 @@
 import { sql } from 'kysely';
-import {
-  isTerminalStatus,
-  type IngestEvent,
-  type Run,
-  type RunStatus,
-  type Step,
-} from '@runlog/core';
+import type { IngestEvent, Run, RunStatus, Step } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import type { EventHub } from '../realtime/hub.js';
@@ -389,9 +383,6 @@ export async function applyEvents(
   }
   await uow.loadRuns(projectId, runIds);
   await uow.loadSteps(projectId, stepKeys);
-  /** Runs these events ended, and whether any event touched an ended run's steps. */
-  const ended: string[] = [];
-  let stepsOfEnded = false;
   for (const e of events) {
     switch (e.type) {
       case 'run.start':
@@ -400,14 +391,7 @@ export async function applyEvents(
         const kind = e.type === 'run.start' ? 'start' : e.type === 'run.update' ? 'update' : 'end';
         const current = uow.getRun(projectId, e.run.id);
         const next = applyRunEvent(kind, current, e.run, projectId, env);
-        if (next !== current) {
-          uow.putRun(next);
-          if (
-            isTerminalStatus(next.status as RunStatus) &&
-            !isTerminalStatus(current?.status as RunStatus)
-          )
-            ended.push(next.id);
-        }
+        if (next !== current) uow.putRun(next);
         break;
       }
       case 'run.heartbeat': {
@@ -435,14 +419,10 @@ export async function applyEvents(
           env,
         );
         if (next !== current) run = uow.putStep(next, run);
-        if (next.status === 'running' && isTerminalStatus(run.status as RunStatus))
-          stepsOfEnded = true;
         const renewed = renewLeaseForStep(run, env);
         if (renewed !== run) uow.putRun(renewed);
         break;
       }
     }
   }
-  // a step left running under an ended run would stay running for ever: end it with its run
-  if (ended.length > 0 || stepsOfEnded) await uow.closeStepsOfEndedRuns(projectId, ended, env.now);
 }
