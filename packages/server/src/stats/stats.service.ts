@@ -353,22 +353,19 @@ export async function computeStats(
   };
 }
 
-/** The id in the middle of the project's agents in id order; undefined with fewer than two. */
+/** The id in the middle of the project's agents in id order (one query); undefined without any. */
 async function middleAgent(db: Db, projectId: string): Promise<string | undefined> {
-  const count = await db.kysely
+  const half = db.kysely
     .selectFrom('agents')
     .where('project_id', '=', projectId)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .executeTakeFirst();
-  const n = Number(count?.n ?? 0);
-  if (n < 2) return undefined;
+    .select(sql<number>`count(*) / 2`.as('half'));
   const row = await db.kysely
     .selectFrom('agents')
     .where('project_id', '=', projectId)
     .select('id')
     .orderBy('id')
-    .offset(Math.floor(n / 2))
     .limit(1)
+    .offset(half)
     .executeTakeFirst();
   return row?.id;
 }
