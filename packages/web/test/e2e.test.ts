@@ -816,5 +816,18 @@ suite('dashboard in a real browser', () => {
       expect(await row.isVisible()).toBe(true);
     }
     await page.screenshot({ path: join(SHOTS, 'run-big-failed.png') });
+    // on a phone too, where the axis row has no label column
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(`${server.url}/agents/big-agent/runs/big-run`);
+    await phone.getByTestId('timeline').waitFor();
+    const phoneNext = phone.getByRole('button', { name: 'Next failed step (2)' });
+    expect(await phoneNext.isVisible()).toBe(true);
+    await phoneNext.click();
+    await expect
+      .poll(() => phone.locator('.tl-row[data-step-id="big-s1503"]').getAttribute('aria-expanded'))
+      .toBe('true');
+    await phone.screenshot({ path: join(SHOTS, 'run-big-failed-phone.png') });
+    await phone.close();
   });
 });
