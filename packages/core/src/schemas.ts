@@ -333,6 +333,19 @@ export const EnqueueRunBody = z.object({
 });
 export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 
+/** `POST /runs/enqueue`: queue runs of any agents in one request, all or none. */
+export const EnqueueRunsBody = z.object({
+  runs: z
+    .array(EnqueueRunBody.extend({ agent_id: Id.describe('the agent that executes the run') }))
+    .min(1)
+    .max(1000),
+});
+export type EnqueueRunsBody = z.infer<typeof EnqueueRunsBody>;
+
+/** The answer to `POST /runs/enqueue`: the queued runs, in the order asked. */
+export const EnqueuedRuns = z.object({ runs: z.array(Run) });
+export type EnqueuedRuns = z.infer<typeof EnqueuedRuns>;
+
 // ---------------------------------------------------------------------------
 // Workers and control (what the SDK's workers and heartbeats send and receive)
 
@@ -385,6 +398,26 @@ export const HeartbeatResponse = z.object({
   lease_expires_at: IsoTime.nullable(),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+/** `POST /runs/heartbeat`: keep several runs alive in one request (a worker's, or a process's). */
+export const HeartbeatRunsBody = HeartbeatBody.extend({
+  runs: z.array(Id).min(1).max(1000).describe('the runs to keep alive'),
+});
+export type HeartbeatRunsBody = z.infer<typeof HeartbeatRunsBody>;
+
+/** One run's answer in a batched heartbeat: as `HeartbeatResponse`, or why it was not renewed. */
+export const HeartbeatResult = z.union([
+  HeartbeatResponse.extend({ id: Id, ok: z.literal(true) }),
+  z.object({
+    id: Id,
+    ok: z.literal(false),
+    error: z.object({ code: z.string(), message: z.string() }),
+  }),
+]);
+export type HeartbeatResult = z.infer<typeof HeartbeatResult>;
+
+export const HeartbeatRunsResponse = z.object({ runs: z.array(HeartbeatResult) });
+export type HeartbeatRunsResponse = z.infer<typeof HeartbeatRunsResponse>;
 
 /** `POST /runs/:run_id/release`: a worker shutting down gives a claimed run back. */
 export const ReleaseBody = z.object({ worker_id: WorkerId.optional() });

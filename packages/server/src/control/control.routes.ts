@@ -3,18 +3,24 @@ import { z } from 'zod';
 import {
   ClaimBody,
   ClaimResponse,
+  EnqueueRunsBody,
+  EnqueuedRuns,
   HeartbeatBody,
   HeartbeatResponse,
+  HeartbeatRunsBody,
+  HeartbeatRunsResponse,
   Id,
   ReleaseBody,
   Run,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
+import { enqueueRuns } from './control.service.js';
 import {
   DEFAULT_CLAIM_LEASE_MS,
   claimRuns,
   heartbeatRun,
+  heartbeatRuns,
   releaseRun,
   waitForQueued,
 } from './workers.service.js';
@@ -74,6 +80,46 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
         leaseMs: body.lease_ms,
         workerId: body.worker_id,
       }),
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/heartbeat',
+    scope: 'write',
+    tag: 'workers',
+    summary:
+      'Keep several running runs alive in one request (a worker with many runs); each run ' +
+      'answers on its own, a missing or foreign one with its error',
+    body: HeartbeatRunsBody,
+    response: HeartbeatRunsResponse,
+    handler: async ({ auth, body }) => ({
+      runs: await heartbeatRuns(ctx, auth.projectId, body.runs, {
+        leaseMs: body.lease_ms,
+        workerId: body.worker_id,
+      }),
+    }),
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/enqueue',
+    scope: 'write',
+    tag: 'workers',
+    summary:
+      'Queue runs of any agents in one request, all or none; 202 with the queued runs in the ' +
+      'order asked. An id makes its run idempotent',
+    body: EnqueueRunsBody,
+    response: EnqueuedRuns,
+    answers: { 409: 'A given id belongs to a run of another agent (nothing was queued)' },
+    status: 202,
+    handler: async ({ auth, body }) => {
+      const queued = await enqueueRuns(
+        ctx,
+        auth.projectId,
+        body.runs.map((r) => ({ ...r, trigger: r.trigger ?? 'api' })),
+      );
+      return { runs: queued.map((q) => q.run) };
+    },
   });
 
   defineRoute(app, {

@@ -104,25 +104,57 @@ export async function enqueueRun(
   agentId: string,
   opts: EnqueueOptions,
 ): Promise<{ run: Run; created: boolean }> {
-  const id = opts.id ?? newId();
+  const [queued] = await enqueueRuns(ctx, projectId, [{ ...opts, agent_id: agentId }]);
+  return queued!;
+}
+
+/**
+ * Queues runs of any agents in one change, all or none: each as `enqueueRun` queues one
+ * (an id that exists for the same agent answers that run; for another agent the whole call
+ * is a 409 naming the item). The answers are in the order asked.
+ */
+export async function enqueueRuns(
+  ctx: AppContext,
+  projectId: string,
+  items: readonly (EnqueueOptions & { agent_id: string })[],
+): Promise<{ run: Run; created: boolean }[]> {
+  const ids = items.map((item) => item.id ?? newId());
+  const given = items.flatMap((item) => (item.id !== undefined ? [item.id] : []));
   const now = Date.now();
   return ctx.writer.transact(async (uow, env) => {
-    await uow.loadRuns(projectId, [id]);
-    const existing = uow.getRun(projectId, id);
-    if (existing) {
-      if (existing.agent_id !== agentId)
-        throw new AppError('conflict', `run ${id} already exists for agent ${existing.agent_id}`);
-      return { run: toRun(existing), created: false };
-    }
+    if (given.length > 0) await uow.loadRuns(projectId, given);
     // read in the transaction: outside one, each statement is a read transaction of its own
-    const timeoutMs = await uow.agentTimeoutMs(projectId, agentId);
-    const row = queuedRunRow(projectId, agentId, id, opts, {
-      now,
-      timeoutMs,
-      maxFieldBytes: env.maxFieldBytes,
-    });
-    uow.putRun(row);
-    return { run: toRun(row), created: true };
+    const timeouts = new Map<string, number | null>();
+    const queued: { run: Run; created: boolean }[] = [];
+    for (const [i, item] of items.entries()) {
+      const id = ids[i]!;
+      const existing = item.id !== undefined ? uow.getRun(projectId, id) : undefined;
+      if (existing) {
+        if (existing.agent_id !== item.agent_id) {
+          const where = items.length > 1 ? `runs.${i}.id: ` : '';
+          throw new AppError(
+            'conflict',
+            `${where}run ${id} already exists for agent ${existing.agent_id}`,
+          );
+        }
+        queued.push({ run: toRun(existing), created: false });
+        continue;
+      }
+      let timeoutMs = timeouts.get(item.agent_id);
+      if (timeoutMs === undefined) {
+        timeoutMs = await uow.agentTimeoutMs(projectId, item.agent_id);
+        timeouts.set(item.agent_id, timeoutMs);
+      }
+      const row = queuedRunRow(projectId, item.agent_id, id, item, {
+        now,
+        timeoutMs,
+        maxFieldBytes: env.maxFieldBytes,
+      });
+      if (item.id !== undefined) uow.putRun(row);
+      else uow.putNewRun(row);
+      queued.push({ run: toRun(row), created: true });
+    }
+    return queued;
   });
 }
 

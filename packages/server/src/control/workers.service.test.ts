@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Run } from '@runlog/core';
+import { newId, type Run } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { cancelRun, enqueueRun } from './control.service.js';
 import { sweepOnce } from './sweeper.js';
@@ -85,6 +85,84 @@ describeEachDb('workers and control plane', (dialect) => {
     const after = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {});
     expect(json<{ cancel_requested: boolean }>(after).cancel_requested).toBe(true);
     expect((await t.request('POST', '/api/v1/runs/nope-404/heartbeat', {})).statusCode).toBe(404);
+  });
+
+  it('renews several runs in one heartbeat, each answering on its own', async () => {
+    const agent = agentName('many-beats');
+    const a = await enqueueRun(t.ctx, P, agent, {});
+    const b = await enqueueRun(t.ctx, P, agent, {});
+    const c = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { max: 2, lease_ms: 2000, worker_id: 'w-many' });
+    await claim([agent], { lease_ms: 2000, worker_id: 'w-other' });
+    await cancelRun(t.ctx, P, b!.run.id);
+    const before = Date.now();
+    const res = await t.request('POST', '/api/v1/runs/heartbeat', {
+      runs: [a!.run.id, b!.run.id, c!.run.id, 'nope-404'],
+      lease_ms: 60_000,
+      worker_id: 'w-many',
+    });
+    expect(res.statusCode).toBe(200);
+    const { runs } = json<{ runs: Record<string, unknown>[] }>(res);
+    expect(runs.map((r) => [r.id, r.ok])).toEqual([
+      [a!.run.id, true],
+      [b!.run.id, true],
+      [c!.run.id, false],
+      ['nope-404', false],
+    ]);
+    expect(runs[0]).toMatchObject({ status: 'running', cancel_requested: false });
+    expect(Date.parse(runs[0]!.lease_expires_at as string)).toBeGreaterThanOrEqual(before + 60_000);
+    expect(runs[1]).toMatchObject({ status: 'running', cancel_requested: true });
+    expect(runs[2]).toMatchObject({ error: { code: 'conflict' } });
+    expect((runs[2]!.error as { message: string }).message).toMatch(/held by worker w-other/);
+    expect(runs[3]).toMatchObject({ error: { code: 'not_found' } });
+    // the run another worker holds kept its own lease
+    const other = (await findRun(t.ctx.db, P, c!.run.id))!;
+    expect(other.lease_expires_at! - other.last_heartbeat_at!).toBe(2000);
+    const empty = await t.request('POST', '/api/v1/runs/heartbeat', { runs: [] });
+    expect(empty.statusCode).toBe(400);
+    expect(json<{ error: { message: string } }>(empty).error.message).toMatch(/runs/);
+  });
+
+  it('queues runs of several agents in one request, all or none', async () => {
+    const agent = agentName('bulk');
+    const ids = [newId(), newId()];
+    const body = {
+      runs: [
+        { agent_id: agent, id: ids[0], input: { n: 0 } },
+        { agent_id: `${agent}-b`, id: ids[1], trigger: 'manual', input: { n: 1 } },
+        { agent_id: agent, input: { n: 2 } },
+      ],
+    };
+    const res = await t.request('POST', '/api/v1/runs/enqueue', body);
+    expect(res.statusCode).toBe(202);
+    const { runs } = json<{ runs: Run[] }>(res);
+    expect(runs.map((r) => [r.agent_id, r.status, r.trigger, r.input])).toEqual([
+      [agent, 'queued', 'api', { n: 0 }],
+      [`${agent}-b`, 'queued', 'manual', { n: 1 }],
+      [agent, 'queued', 'api', { n: 2 }],
+    ]);
+    expect(runs.slice(0, 2).map((r) => r.id)).toEqual(ids);
+    // the runs with ids are queued once however often the request is sent
+    const again = json<{ runs: Run[] }>(await t.request('POST', '/api/v1/runs/enqueue', body));
+    expect(again.runs.slice(0, 2).map((r) => r.id)).toEqual(ids);
+    const count = async () =>
+      json<{ total: number }>(await t.request('GET', `/api/v1/runs?agent_id=${agent},${agent}-b`))
+        .total;
+    expect(await count()).toBe(4);
+    // an id of another agent's run refuses the whole request, naming the item
+    const conflict = await t.request('POST', '/api/v1/runs/enqueue', {
+      runs: [{ agent_id: agent }, { agent_id: agent, id: ids[1] }],
+    });
+    expect(conflict.statusCode).toBe(409);
+    expect(json<{ error: { message: string } }>(conflict).error.message).toMatch(
+      /^runs\.1\.id: run .* already exists for agent .*-b$/,
+    );
+    const invalid = await t.request('POST', '/api/v1/runs/enqueue', {
+      runs: [{ agent_id: agent }, { agent_id: agent, trigger: 'schedule' }],
+    });
+    expect(invalid.statusCode).toBe(400);
+    expect(JSON.stringify(json(invalid))).toMatch(/runs\.1\.trigger/);
+    expect(await count()).toBe(4);
   });
 
   it('renews a claimed run, on a heartbeat without lease_ms, for the lease it held', async () => {

@@ -2,6 +2,7 @@ import {
   isTerminalStatus,
   toIso,
   type HeartbeatResponse,
+  type HeartbeatResult,
   type Run,
   type RunStatus,
 } from '@runlog/core';
@@ -10,7 +11,8 @@ import { selectQueuedForClaim } from '../db/queue.js';
 import type { Kysely } from 'kysely';
 import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { applyHeartbeat } from '../ingest/apply.js';
+import { applyHeartbeat, type ApplyEnv } from '../ingest/apply.js';
+import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import type { HubInterest } from '../realtime/hub.js';
 import { toRun } from '../runs/runs.mapper.js';
 import { endRun, type RunEnding } from './control.service.js';
@@ -153,6 +155,11 @@ export function waitForQueued(
   });
 }
 
+interface BeatOptions {
+  leaseMs?: number | undefined;
+  workerId?: string | undefined;
+}
+
 /**
  * Keeps a running run alive for `leaseMs` more (a claimed run: its worker's lease; a recorded
  * run: the default lease) and tells the caller whether Stop was pressed.
@@ -161,36 +168,69 @@ export async function heartbeatRun(
   ctx: AppContext,
   projectId: string,
   runId: string,
-  opts: { leaseMs?: number | undefined; workerId?: string | undefined },
+  opts: BeatOptions,
 ): Promise<HeartbeatResponse> {
   return ctx.writer.transact(async (uow, env) => {
     await uow.loadRuns(projectId, [runId]);
-    const run = uow.getRun(projectId, runId);
-    if (!run) throw AppError.notFound('run', runId);
-    if (opts.workerId && run.worker_id && run.worker_id !== opts.workerId)
-      throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
-    let current = run;
-    if (run.status === 'running' && run.worker_id !== null) {
-      // a worker's lease is renewed for what it asked, else for as long as it held it last
-      const held =
-        run.lease_expires_at !== null && run.last_heartbeat_at !== null
-          ? run.lease_expires_at - run.last_heartbeat_at
-          : DEFAULT_CLAIM_LEASE_MS;
-      current = {
-        ...run,
-        last_heartbeat_at: env.now,
-        lease_expires_at: env.now + (opts.leaseMs ?? held),
-      };
-    } else {
-      current = applyHeartbeat(run, opts.leaseMs ? { ...env, leaseMs: opts.leaseMs } : env);
-    }
-    if (current !== run) uow.putRun(current);
-    return {
-      status: current.status as RunStatus,
-      cancel_requested: current.cancel_requested_at !== null,
-      lease_expires_at: toIso(current.lease_expires_at),
-    };
+    return beat(uow, projectId, runId, env, opts);
   });
+}
+
+/**
+ * `heartbeatRun` for many runs in one change: each answers on its own (a run that is gone
+ * or held by another worker is an error for that run, not for the others).
+ */
+export async function heartbeatRuns(
+  ctx: AppContext,
+  projectId: string,
+  runIds: readonly string[],
+  opts: BeatOptions,
+): Promise<HeartbeatResult[]> {
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, runIds);
+    return runIds.map((id): HeartbeatResult => {
+      try {
+        return { id, ok: true, ...beat(uow, projectId, id, env, opts) };
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        return { id, ok: false, error: { code: err.code, message: err.message } };
+      }
+    });
+  });
+}
+
+function beat(
+  uow: UnitOfWork,
+  projectId: string,
+  runId: string,
+  env: ApplyEnv,
+  opts: BeatOptions,
+): HeartbeatResponse {
+  const run = uow.getRun(projectId, runId);
+  if (!run) throw AppError.notFound('run', runId);
+  if (opts.workerId && run.worker_id && run.worker_id !== opts.workerId)
+    throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
+  let current = run;
+  if (run.status === 'running' && run.worker_id !== null) {
+    // a worker's lease is renewed for what it asked, else for as long as it held it last
+    const held =
+      run.lease_expires_at !== null && run.last_heartbeat_at !== null
+        ? run.lease_expires_at - run.last_heartbeat_at
+        : DEFAULT_CLAIM_LEASE_MS;
+    current = {
+      ...run,
+      last_heartbeat_at: env.now,
+      lease_expires_at: env.now + (opts.leaseMs ?? held),
+    };
+  } else {
+    current = applyHeartbeat(run, opts.leaseMs ? { ...env, leaseMs: opts.leaseMs } : env);
+  }
+  if (current !== run) uow.putRun(current);
+  return {
+    status: current.status as RunStatus,
+    cancel_requested: current.cancel_requested_at !== null,
+    lease_expires_at: toIso(current.lease_expires_at),
+  };
 }
 
 /**

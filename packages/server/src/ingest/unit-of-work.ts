@@ -162,6 +162,16 @@ export class UnitOfWork {
     return t.current;
   }
 
+  /**
+   * Adds a run under an id this server just generated (`newId`), which nothing stored can
+   * hold: no lookup, no lock.
+   */
+  putNewRun(row: RunRow): void {
+    const key = runKey(row.project_id, row.id);
+    if (this.runs.has(key)) throw new Error(`run ${row.id} is already in this unit of work`);
+    this.runs.set(key, { before: undefined, current: row });
+  }
+
   putRun(row: RunRow): void {
     const key = runKey(row.project_id, row.id);
     const t = this.runs.get(key);
