@@ -2,6 +2,8 @@ import {
   newId,
   type AgentSummary,
   type EnqueueRunBody,
+  type EnqueueRunsBody,
+  type EnqueuedRuns,
   type Run,
   type RunList,
   type RunStatus,
@@ -9,6 +11,7 @@ import {
   type RunWithSteps,
   type Step,
 } from '@runlog/core';
+import { RunlogApiError } from './errors.js';
 import type { HttpClient } from './http.js';
 import { snapshotFields } from './snapshot.js';
 
@@ -42,6 +45,18 @@ function queryString(params: RunListParams): string {
 
 const enc = encodeURIComponent;
 
+/** The most runs one `POST /runs/enqueue` takes. */
+const MAX_ENQUEUE_BATCH = 1000;
+/** Answers to a batch that may be about one of its runs: invalid, taken id, too large. */
+const REFUSES_ONE = new Set([400, 409, 413]);
+
+interface AskedRun {
+  agentId: string;
+  body: EnqueueRunBody;
+  resolve: (run: Run) => void;
+  reject: (err: unknown) => void;
+}
+
 /** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `cancel`, `retry`. */
 export class RunsClient {
   constructor(private readonly http: HttpClient) {}
@@ -66,17 +81,61 @@ export class RunsClient {
   }
 
   /**
-   * Queues a run for a worker (`POST /agents/:agent_id/runs`). The run's id is chosen here
-   * when `body.id` is not given, so a request resent after a dropped connection queues it once.
-   * The input and metadata are sent as JSON-safe copies, as recorded values are.
+   * Queues a run for a worker. The run's id is chosen here when `body.id` is not given, so a
+   * request resent after a dropped connection queues it once. The input and metadata are
+   * sent as JSON-safe copies, as recorded values are. Runs queued in the same turn of the
+   * event loop (a loop of `enqueue` calls, `Promise.all`) go in one `POST /runs/enqueue`;
+   * one alone goes to `POST /agents/:agent_id/runs`.
+   * @example await Promise.all(prs.map((pr) => runlog.runs.enqueue('bug-triager', { input: { pr } })))
    */
-  async enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
+  enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
     const withId = snapshotFields({ ...body, id: body.id ?? newId() });
-    return (
-      await this.http.request<Run>('POST', `/api/v1/agents/${enc(agentId)}/runs`, withId, {
-        idempotent: true,
-      })
-    ).body!;
+    return new Promise((resolve, reject) => {
+      this.asked.push({ agentId, body: withId, resolve, reject });
+      if (this.asked.length === 1) setImmediate(() => void this.sendAsked());
+    });
+  }
+
+  private asked: AskedRun[] = [];
+
+  private async sendAsked(): Promise<void> {
+    const asked = this.asked;
+    this.asked = [];
+    for (let i = 0; i < asked.length; i += MAX_ENQUEUE_BATCH) {
+      const batch = asked.slice(i, i + MAX_ENQUEUE_BATCH);
+      if (batch.length === 1) {
+        await this.enqueueOne(batch[0]!);
+        continue;
+      }
+      try {
+        const body: EnqueueRunsBody = {
+          runs: batch.map((a) => ({ ...a.body, agent_id: a.agentId })),
+        };
+        const res = await this.http.request<EnqueuedRuns>('POST', '/api/v1/runs/enqueue', body, {
+          idempotent: true,
+        });
+        batch.forEach((a, j) => a.resolve(res.body!.runs[j]!));
+      } catch (err) {
+        // the batch is all or none: a run the server refuses is sent alone, to fail alone
+        if (err instanceof RunlogApiError && REFUSES_ONE.has(err.status))
+          await Promise.all(batch.map((a) => this.enqueueOne(a)));
+        else for (const a of batch) a.reject(err);
+      }
+    }
+  }
+
+  private async enqueueOne(a: AskedRun): Promise<void> {
+    try {
+      const res = await this.http.request<Run>(
+        'POST',
+        `/api/v1/agents/${enc(a.agentId)}/runs`,
+        a.body,
+        { idempotent: true },
+      );
+      a.resolve(res.body!);
+    } catch (err) {
+      a.reject(err);
+    }
   }
 
   /** Stop: cancels a queued run at once, asks a running one's worker to stop. */

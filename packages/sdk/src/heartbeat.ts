@@ -1,4 +1,10 @@
-import type { HeartbeatBody, HeartbeatResponse } from '@runlog/core';
+import {
+  ERROR_STATUS,
+  type ErrorCode,
+  type HeartbeatResult,
+  type HeartbeatRunsBody,
+  type HeartbeatRunsResponse,
+} from '@runlog/core';
 import { RunCancelledError, RunlogApiError, RunlogConnectionError, RunlogError } from './errors.js';
 import type { HttpClient } from './http.js';
 import type { RunContext } from './run.js';
@@ -8,54 +14,153 @@ export interface HeartbeatOptions {
   /** For a claimed run: the lease each beat renews. */
   leaseMs?: number;
   workerId?: string;
-  /** A 404 means the run is gone (claimed runs) rather than not recorded yet (SDK runs). */
+  /** A missing run is gone (claimed runs) rather than not recorded yet (SDK runs). */
   missingIsGone: boolean;
-  onError: (err: Error) => void;
 }
 
+/** The most runs `POST /runs/heartbeat` takes in one request. */
+const MAX_RUNS_PER_BEAT = 1000;
+
 /**
- * Keeps a run alive while it is open and fires its signal on Stop: beats every
- * `intervalMs` until the returned function is called. The timer never keeps the process alive.
+ * Keeps a client's open runs alive and fires their signals on Stop. Runs that share a worker,
+ * a lease and an interval beat together: one `POST /runs/heartbeat` per interval for all of
+ * them, however many a worker holds. Timers never keep the process alive.
  */
-export function startHeartbeat(
-  http: HttpClient,
-  run: RunContext,
-  options: HeartbeatOptions,
-): () => void {
-  let stopped = false;
-  let inFlight = false;
-  const body: HeartbeatBody = {
-    ...(options.leaseMs !== undefined ? { lease_ms: options.leaseMs } : {}),
-    ...(options.workerId !== undefined ? { worker_id: options.workerId } : {}),
-  };
-  const beat = async () => {
-    if (stopped || inFlight) return;
-    inFlight = true;
-    try {
-      const res = await http.request<HeartbeatResponse>(
-        'POST',
-        `/api/v1/runs/${encodeURIComponent(run.id)}/heartbeat`,
-        body,
-        { idempotent: true },
-      );
-      if (stopped || !res.body) return;
-      if (res.body.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
-      else if (res.body.status !== 'running' && res.body.status !== 'queued')
-        run.abort(new RunlogError(`run already ended ${res.body.status} on the server`));
-    } catch (err) {
-      if (err instanceof RunlogApiError && err.status === 404) {
-        if (options.missingIsGone) run.abort(new RunlogError('run no longer exists on the server'));
-      } else if (!(err instanceof RunlogConnectionError)) {
-        options.onError(err as Error);
-      }
-    } finally {
-      inFlight = false;
+export class Heartbeats {
+  private readonly groups = new Map<string, BeatGroup>();
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /**
+   * Beats `run` every `intervalMs` until the returned function is called; meanwhile
+   * `run.heartbeat()` beats it at once.
+   */
+  start(run: RunContext, options: HeartbeatOptions): () => void {
+    const key = `${options.workerId ?? ''}\u0000${options.leaseMs ?? ''}\u0000${options.intervalMs}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = new BeatGroup(this.http, options, this.onError, () => this.groups.delete(key));
+      this.groups.set(key, group);
     }
-  };
-  const timer = setInterval(() => void beat(), options.intervalMs);
-  timer.unref();
-  return () => {
-    stopped = true;
-    clearInterval(timer);
-  };
+    const joined = group;
+    joined.add(run, options.missingIsGone);
+    run.beat = () => joined.now(run.id);
+    return () => {
+      run.beat = undefined;
+      joined.remove(run.id);
+    };
+  }
+}
+
+interface Member {
+  run: RunContext;
+  missingIsGone: boolean;
+}
+
+class BeatGroup {
+  private readonly members = new Map<string, Member>();
+  private readonly body: Omit<HeartbeatRunsBody, 'runs'>;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  /** Runs whose `run.heartbeat()` waits for the next immediate beat, with their waiters. */
+  private asked = new Map<string, (() => void)[]>();
+  private scheduled = false;
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly options: HeartbeatOptions,
+    private readonly onError: (err: Error) => void,
+    private readonly onEmpty: () => void,
+  ) {
+    this.body = {
+      ...(options.leaseMs !== undefined ? { lease_ms: options.leaseMs } : {}),
+      ...(options.workerId !== undefined ? { worker_id: options.workerId } : {}),
+    };
+  }
+
+  add(run: RunContext, missingIsGone: boolean): void {
+    this.members.set(run.id, { run, missingIsGone });
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  remove(id: string): void {
+    this.members.delete(id);
+    if (this.members.size > 0) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.onEmpty();
+  }
+
+  /** Beats `id` now, with every other run asked in this turn of the event loop. */
+  now(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.asked.get(id);
+      if (waiters) waiters.push(resolve);
+      else this.asked.set(id, [resolve]);
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        const asked = this.asked;
+        this.asked = new Map();
+        void this.send([...asked.keys()]).finally(() => {
+          for (const waiters of asked.values()) for (const done of waiters) done();
+        });
+      });
+    });
+  }
+
+  /** The interval's beat of every run; skipped while the previous one is still under way. */
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.send([...this.members.keys()]);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async send(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += MAX_RUNS_PER_BEAT) {
+      const runs = ids.slice(i, i + MAX_RUNS_PER_BEAT).filter((id) => this.members.has(id));
+      if (runs.length === 0) continue;
+      try {
+        const res = await this.http.request<HeartbeatRunsResponse>(
+          'POST',
+          '/api/v1/runs/heartbeat',
+          { ...this.body, runs } satisfies HeartbeatRunsBody,
+          { idempotent: true },
+        );
+        for (const result of res.body?.runs ?? []) this.apply(result);
+      } catch (err) {
+        // the server being away is the normal case a heartbeat rides out
+        if (!(err instanceof RunlogConnectionError)) this.onError(err as Error);
+      }
+    }
+  }
+
+  private apply(result: HeartbeatResult): void {
+    // a run that ended meanwhile no longer listens
+    const member = this.members.get(result.id);
+    if (!member) return;
+    const { run } = member;
+    if (result.ok) {
+      if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
+      else if (result.status !== 'running' && result.status !== 'queued')
+        run.abort(new RunlogError(`run already ended ${result.status} on the server`));
+    } else if (result.error.code === 'not_found') {
+      // a recorded run's start may still be on its way; a claimed run was deleted
+      if (member.missingIsGone) run.abort(new RunlogError('run no longer exists on the server'));
+    } else {
+      const status = ERROR_STATUS[result.error.code as ErrorCode] ?? 409;
+      this.onError(new RunlogApiError(status, result.error.code, result.error.message));
+    }
+  }
 }

@@ -156,6 +156,8 @@ export function endRun(transport: Transport, run: RunContext, outcome: RunOutcom
     fields.error = toRunError(outcome.error);
   }
   transport.pushEnd(runKey(run.id), { type: 'run.end', run: snapshotFields(fields) });
+  // whoever waits on a run (the dashboard, a caller polling its status) waits on its end
+  transport.hurry();
 }
 
 /**
@@ -177,6 +179,20 @@ export class RunContext {
     /** For a run claimed by a worker: the run as the server handed it out. */
     readonly info: Run | undefined = undefined,
   ) {}
+
+  /** @internal Beats this run at once; set while its heartbeats run. */
+  beat: (() => Promise<void>) | undefined;
+
+  /**
+   * Renews the run's lease now and learns whether Stop was pressed: `run.signal` has fired by
+   * the time this resolves if it was. Runs open for a long step beat by themselves; this is
+   * for a handler about to block, or checking for Stop between units of work. Beats asked in
+   * the same turn of the event loop share one request. Never throws: problems reach `onError`.
+   * @example await run.heartbeat(); if (run.signal.aborted) return partial;
+   */
+  heartbeat(): Promise<void> {
+    return this.beat?.() ?? Promise.resolve();
+  }
 
   /** Fires when someone presses Stop (or the run ended on the server); pass it to fetch, LLM clients... */
   get signal(): AbortSignal {

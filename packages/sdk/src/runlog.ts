@@ -1,7 +1,7 @@
 import { newId, type RunFields, type RunTrigger } from '@runlog/core';
 import { AgentsClient, RunsClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
-import { startHeartbeat } from './heartbeat.js';
+import { Heartbeats } from './heartbeat.js';
 import { HttpClient } from './http.js';
 import { RunContext, currentRun, endRun, runCode, runKey } from './run.js';
 import { snapshotFields } from './snapshot.js';
@@ -113,6 +113,7 @@ export class Runlog {
   private readonly transport: Transport;
   private readonly onError: (err: Error) => void;
   private readonly heartbeatMs: number;
+  private readonly heartbeats: Heartbeats;
   private readonly workers = new Set<Worker>();
   private closing: Promise<void> | undefined;
 
@@ -144,6 +145,7 @@ export class Runlog {
       onError: this.onError,
     });
     this.heartbeatMs = options.heartbeatIntervalMs ?? 5_000;
+    this.heartbeats = new Heartbeats(this.http, this.onError);
     this.handlesSignals = options.handleSignals ?? true;
     this.runs = new RunsClient(this.http);
     this.agents = new AgentsClient(this.http);
@@ -189,10 +191,9 @@ export class Runlog {
     };
     this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
     const run = new RunContext(id, agentId, options.input, this.transport);
-    const stopBeat = startHeartbeat(this.http, run, {
+    const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
       missingIsGone: false,
-      onError: this.onError,
     });
     const outcome = await runCode(run, () => fn(run));
     stopBeat();
@@ -206,8 +207,13 @@ export class Runlog {
    * @example runlog.worker({ agents: { 'bug-triager': async (run) => triage(run.input) }, concurrency: 4 })
    */
   worker(options: WorkerOptions): Worker {
-    const worker = new Worker(this.http, this.transport, options, this.onError, (w) =>
-      this.workers.delete(w),
+    const worker = new Worker(
+      this.http,
+      this.transport,
+      this.heartbeats,
+      options,
+      this.onError,
+      (w) => this.workers.delete(w),
     );
     this.workers.add(worker);
     return worker;

@@ -73,6 +73,9 @@ export class Transport {
   private lossReported = false;
   private readonly timer: NodeJS.Timeout;
   private wakeSleep: (() => void) | undefined;
+  /** A run's end waits in the buffer: it goes out without waiting for the interval. */
+  private urgent = false;
+  private hurrying = false;
   /** flush() callers, told whether everything was sent. */
   private idleWaiters: ((sent: boolean) => void)[] = [];
 
@@ -100,6 +103,22 @@ export class Transport {
     if (key !== undefined) this.openStarts.set(key, event);
     if (this.buffer.length >= this.options.batchSize) this.cut();
     else if (this.memoryEvents + this.buffer.length > this.options.maxQueue) this.cut();
+  }
+
+  /**
+   * Sends what is buffered without waiting for the interval: on the next turn of the event
+   * loop when nothing is being sent (events pushed meanwhile go along), else right after the
+   * request under way, so a busy process still sends one request at a time, each carrying
+   * everything that waited for it.
+   */
+  hurry(): void {
+    this.urgent = true;
+    if (this.sending || this.hurrying || this.closed) return;
+    this.hurrying = true;
+    setImmediate(() => {
+      this.hurrying = false;
+      if (this.urgent) this.cut();
+    });
   }
 
   /**
@@ -194,6 +213,7 @@ export class Transport {
 
   /** Moves the buffer into segments (written to the spool first) and wakes the sender. */
   private cut(): void {
+    this.urgent = false;
     this.spoolBuffer();
     if (!this.sending && this.segments.length > 0) void this.sendLoop();
   }
@@ -246,7 +266,13 @@ export class Transport {
     let attempt = 0;
     try {
       // after close() nothing of ours goes out any more
-      while (this.segments.length > 0 && !this.closed) {
+      for (;;) {
+        // what hurried in while the last request was under way goes in this one
+        if (this.urgent) {
+          this.urgent = false;
+          this.spoolBuffer();
+        }
+        if (this.segments.length === 0 || this.closed) break;
         const batch = this.nextBatch();
         if (batch.events === 0) {
           this.dropSent(batch);

@@ -5,7 +5,7 @@ import type { ClaimBody, ClaimedRuns, ReleaseBody, Run } from '@runlog/core';
 import { settleBy, timeLeft } from './deadline.js';
 import { RunlogError, RunlogApiError } from './errors.js';
 import { backoffMs, type HttpClient } from './http.js';
-import { startHeartbeat } from './heartbeat.js';
+import type { Heartbeats } from './heartbeat.js';
 import { RunContext, endRun, runCode, type RunOutcome } from './run.js';
 import type { Transport } from './transport.js';
 
@@ -66,6 +66,7 @@ export class Worker {
   constructor(
     private readonly http: HttpClient,
     private readonly transport: Transport,
+    private readonly heartbeats: Heartbeats,
     private readonly options: WorkerOptions,
     private readonly onError: (err: Error) => void,
     private readonly onStopped: (w: Worker) => void,
@@ -189,12 +190,11 @@ export class Worker {
     let finish: () => void = () => {};
     const held: Held = { run, released: false, done: new Promise((r) => (finish = r)) };
     this.held.set(info.id, held);
-    const stopBeat = startHeartbeat(this.http, run, {
+    const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
       leaseMs: this.leaseMs,
       workerId: this.id,
       missingIsGone: true,
-      onError: this.onError,
     });
     const handler = this.options.agents[info.agent_id];
     const outcome: RunOutcome = handler

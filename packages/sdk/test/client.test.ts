@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunlogApiError, RunlogConnectionError, RunlogError } from '../src/index.js';
-import { clientFactory, deadUrl, type TestServer } from './helpers.js';
+import { FaultProxy, clientFactory, deadUrl, type TestServer } from './helpers.js';
 
 // against a real server on each database: the SDK's reads and claims go through its queries
 describeEachDb('SDK read client', (dialect) => {
@@ -121,6 +121,46 @@ describeEachDb('SDK read client', (dialect) => {
       expect(retried).toMatchObject({ retry_of: queued.id, status: 'queued', input: { n: 1 } });
       const bare = await runlog.runs.enqueue(`${agent}-queued`);
       expect(bare.status).toBe('queued');
+    });
+
+    it('enqueue() calls made together go in one request, each answered with its own run', async () => {
+      const proxy = await FaultProxy.start(server.url);
+      try {
+        const viaProxy = clients.make({ url: proxy.url });
+        const queued = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            viaProxy.runs.enqueue(`${agent}-bulk-${i % 2}`, { input: { i } }),
+          ),
+        );
+        expect(queued.map((r) => r.input)).toEqual(Array.from({ length: 20 }, (_, i) => ({ i })));
+        expect(queued.map((r) => r.agent_id)).toEqual(
+          Array.from({ length: 20 }, (_, i) => `${agent}-bulk-${i % 2}`),
+        );
+        expect(queued.every((r) => r.status === 'queued')).toBe(true);
+        expect(proxy.requests.map((r) => r.path)).toEqual(['/api/v1/runs/enqueue']);
+        const listed = await runlog.runs.list({ agent_id: [`${agent}-bulk-0`, `${agent}-bulk-1`] });
+        expect(listed.total).toBe(20);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('enqueue() of a run the server refuses fails alone when it was sent with others', async () => {
+      const taken = await runlog.runs.enqueue(`${agent}-taken`);
+      const [ok, refused, tooLong] = await Promise.allSettled([
+        runlog.runs.enqueue(`${agent}-together`, { input: { n: 1 } }),
+        // its id belongs to a run of another agent: 409
+        runlog.runs.enqueue(`${agent}-together`, { id: taken.id }),
+        runlog.runs.enqueue(`${agent}-together`, { source: 'x'.repeat(201) }),
+      ]);
+      expect(ok.status === 'fulfilled' && ok.value.status).toBe('queued');
+      expect(refused.status === 'rejected' && refused.reason).toMatchObject({ status: 409 });
+      expect(tooLong.status === 'rejected' && tooLong.reason).toMatchObject({
+        status: 400,
+        message: expect.stringMatching(/source/),
+      });
+      const listed = await runlog.runs.list({ agent_id: `${agent}-together` });
+      expect(listed.runs.map((r) => r.input)).toEqual([{ n: 1 }]);
     });
 
     it('enqueue() sends an input JSON cannot hold as a JSON-safe copy', async () => {

@@ -66,6 +66,25 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(steps.map((s) => s.seq)).toEqual([...steps.keys()]);
     });
 
+    it("sends a run's end at once, without waiting for the flush interval", async () => {
+      const slow = clients.make({ flushIntervalMs: 60_000 });
+      const id = newId();
+      await slow.run(
+        'prompt-end-agent',
+        async (run) => {
+          await run.step('tool', 'quick', () => 1);
+          return 'done';
+        },
+        { id },
+      );
+      const run = await waitFor(async () => {
+        const r = await runlog.runs.get(id).catch(() => undefined);
+        return r?.status === 'succeeded' && r;
+      }, 'the run to arrive');
+      expect(run.step_count).toBe(1);
+      expect(slow.pending).toBe(0);
+    });
+
     it('records the return value as the output and hands it back', async () => {
       const id = newId();
       const out = await runlog.run('output-agent', () => ({ verdict: 'bug', score: 0.9 }), {

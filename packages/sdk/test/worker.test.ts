@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Run } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { RunCancelledError, RunlogError, type Runlog, type RunContext } from '../src/index.js';
-import { clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
+import { FaultProxy, clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
 
 // against a real server on each database: the SDK's reads and claims go through its queries
 describeEachDb('SDK worker()', (dialect) => {
@@ -111,6 +111,48 @@ describeEachDb('SDK worker()', (dialect) => {
       expect(reason).toBeInstanceOf(RunCancelledError);
       expect(run.error?.message).toMatch(/the agent stopped/);
       await worker.stop();
+    });
+
+    it('run.heartbeat() learns about Stop at once, and the runs of a worker beat together', async () => {
+      const proxy = await FaultProxy.start(server.url);
+      try {
+        const viaProxy = clients.make({ url: proxy.url });
+        const agent = agentId();
+        const started: RunContext[] = [];
+        let release: () => void = () => {};
+        const held = new Promise<void>((r) => (release = r));
+        const worker = viaProxy.worker({
+          // no beat of its own during the test: only run.heartbeat() sends
+          ...fast,
+          heartbeatIntervalMs: 60_000,
+          concurrency: 4,
+          agents: {
+            [agent]: async (run) => {
+              started.push(run);
+              await held;
+              await run.heartbeat();
+              return run.signal.aborted ? 'stopped' : 'done';
+            },
+          },
+        });
+        const queued = await Promise.all([1, 2, 3, 4].map(() => runlog.runs.enqueue(agent)));
+        await waitFor(() => started.length === 4, 'four handlers to start');
+        await runlog.runs.cancel(queued[0]!.id);
+        const before = proxy.requests.length;
+        release();
+        await waitForStatus(queued[0]!.id, 'cancelled');
+        for (const q of queued.slice(1)) await waitForStatus(q.id, 'succeeded');
+        const beats = proxy.requests
+          .slice(before)
+          .filter((r) => r.path === '/api/v1/runs/heartbeat');
+        // four runs asking in the same turn: one request
+        expect(beats).toHaveLength(1);
+        expect((await runlog.runs.get(queued[1]!.id)).output).toBe('done');
+        expect(errors).toEqual([]);
+        await worker.stop();
+      } finally {
+        await proxy.close();
+      }
     });
 
     it('stop() stops claiming and lets a running handler finish (drain)', async () => {
