@@ -169,11 +169,34 @@ describeEachDb('workers and control plane', (dialect) => {
     const agent = agentName('short-lease');
     const { run } = await enqueueRun(t.ctx, P, agent, {});
     await claim([agent], { lease_ms: 5000, worker_id: 'w-5' });
+    // past a tenth of the lease: a beat sooner than that is not worth a write
+    await new Promise((r) => setTimeout(r, 600));
     const before = Date.now();
     const hb = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, { worker_id: 'w-5' });
     const lease = Date.parse(json<{ lease_expires_at: string }>(hb).lease_expires_at);
     expect(lease).toBeGreaterThanOrEqual(before + 5000);
     expect(lease).toBeLessThanOrEqual(Date.now() + 5000);
+    expect((await findRun(t.ctx.db, P, run.id))?.lease_expires_at).toBe(lease);
+  });
+
+  it('answers a beat that would barely move the lease from the stored run, writing nothing', async () => {
+    const agent = agentName('quick-beat');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 30_000, worker_id: 'w-6' });
+    const claimed = (await findRun(t.ctx.db, P, run.id))!;
+    const hb = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, { worker_id: 'w-6' });
+    expect(json<{ lease_expires_at: string }>(hb).lease_expires_at).toBe(
+      new Date(claimed.lease_expires_at!).toISOString(),
+    );
+    const after = (await findRun(t.ctx.db, P, run.id))!;
+    expect(after.updated_at).toBe(claimed.updated_at);
+    expect(after.last_heartbeat_at).toBe(claimed.last_heartbeat_at);
+    // Stop is still seen at once
+    await cancelRun(t.ctx, P, run.id);
+    const stopped = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {
+      worker_id: 'w-6',
+    });
+    expect(json<{ cancel_requested: boolean }>(stopped).cancel_requested).toBe(true);
   });
 
   it('puts a released run back in the queue for another worker', async () => {

@@ -1,5 +1,6 @@
 import {
   isTerminalStatus,
+  type ErrorCode,
   toIso,
   type HeartbeatResponse,
   type HeartbeatResult,
@@ -11,10 +12,10 @@ import { selectQueuedForClaim } from '../db/queue.js';
 import type { Kysely } from 'kysely';
 import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { applyHeartbeat, type ApplyEnv } from '../ingest/apply.js';
-import type { UnitOfWork } from '../ingest/unit-of-work.js';
+import { applyHeartbeat } from '../ingest/apply.js';
 import type { HubInterest } from '../realtime/hub.js';
 import { toRun } from '../runs/runs.mapper.js';
+import { findRuns } from '../runs/runs.repository.js';
 import { endRun, type RunEnding } from './control.service.js';
 
 /** How long a claimed run stays its worker's without a heartbeat, unless the worker says. */
@@ -170,15 +171,22 @@ export async function heartbeatRun(
   runId: string,
   opts: BeatOptions,
 ): Promise<HeartbeatResponse> {
-  return ctx.writer.transact(async (uow, env) => {
-    await uow.loadRuns(projectId, [runId]);
-    return beat(uow, projectId, runId, env, opts);
-  });
+  const [result] = await heartbeatRuns(ctx, projectId, [runId], opts);
+  if (result!.ok) {
+    const { id: _id, ok: _ok, ...answer } = result!;
+    return answer;
+  }
+  throw new AppError(result!.error.code as ErrorCode, result!.error.message);
 }
 
 /**
- * `heartbeatRun` for many runs in one change: each answers on its own (a run that is gone
- * or held by another worker is an error for that run, not for the others).
+ * `heartbeatRun` for many runs: each answers on its own (a run that is gone or held by
+ * another worker is an error for that run, not for the others).
+ *
+ * A beat that would move a lease by less than a tenth of its length (at most 1 s) changes
+ * nothing worth a write: when no run of the call needs one, the answer is read from the
+ * stored runs, without waiting for a commit. A worker beating every few seconds always
+ * writes; a beat right after a claim or another beat does not.
  */
 export async function heartbeatRuns(
   ctx: AppContext,
@@ -186,51 +194,73 @@ export async function heartbeatRuns(
   runIds: readonly string[],
   opts: BeatOptions,
 ): Promise<HeartbeatResult[]> {
+  const stored = new Map(
+    (await findRuns(ctx.db, projectId, [...new Set(runIds)])).map((r) => [r.id, r]),
+  );
+  const now = Date.now();
+  const env = { now, leaseMs: ctx.writer.runLeaseMs };
+  const read = runIds.map((id) => answerBeat(stored.get(id), id, env, opts));
+  if (read.every((r) => !r.write)) return read.map((r) => r.result);
   return ctx.writer.transact(async (uow, env) => {
     await uow.loadRuns(projectId, runIds);
-    return runIds.map((id): HeartbeatResult => {
-      try {
-        return { id, ok: true, ...beat(uow, projectId, id, env, opts) };
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        return { id, ok: false, error: { code: err.code, message: err.message } };
-      }
+    return runIds.map((id) => {
+      const { result, write } = answerBeat(uow.getRun(projectId, id), id, env, opts);
+      if (write) uow.putRun(write);
+      return result;
     });
   });
 }
 
-function beat(
-  uow: UnitOfWork,
-  projectId: string,
+/** A run's answer to a beat, and the row to store for it when one is worth writing. */
+function answerBeat(
+  run: RunRow | undefined,
   runId: string,
-  env: ApplyEnv,
+  env: { now: number; leaseMs: number },
   opts: BeatOptions,
-): HeartbeatResponse {
-  const run = uow.getRun(projectId, runId);
-  if (!run) throw AppError.notFound('run', runId);
+): { result: HeartbeatResult; write?: RunRow } {
+  const refuse = (error: AppError) => ({
+    result: { id: runId, ok: false as const, error: { code: error.code, message: error.message } },
+  });
+  if (!run) return refuse(AppError.notFound('run', runId));
   if (opts.workerId && run.worker_id && run.worker_id !== opts.workerId)
-    throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
-  let current = run;
+    return refuse(new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`));
+  const next = renewed(run, env, opts);
+  const write = next !== run && leaseMoves(run, next) ? next : undefined;
+  const kept = write ?? run;
+  return {
+    result: {
+      id: runId,
+      ok: true,
+      status: kept.status as RunStatus,
+      cancel_requested: kept.cancel_requested_at !== null,
+      lease_expires_at: toIso(kept.lease_expires_at),
+    },
+    ...(write ? { write } : {}),
+  };
+}
+
+/** `run` after a beat at `env.now`; `run` itself when a beat changes nothing (not running). */
+function renewed(run: RunRow, env: { now: number; leaseMs: number }, opts: BeatOptions): RunRow {
   if (run.status === 'running' && run.worker_id !== null) {
     // a worker's lease is renewed for what it asked, else for as long as it held it last
     const held =
       run.lease_expires_at !== null && run.last_heartbeat_at !== null
         ? run.lease_expires_at - run.last_heartbeat_at
         : DEFAULT_CLAIM_LEASE_MS;
-    current = {
+    return {
       ...run,
       last_heartbeat_at: env.now,
       lease_expires_at: env.now + (opts.leaseMs ?? held),
     };
-  } else {
-    current = applyHeartbeat(run, opts.leaseMs ? { ...env, leaseMs: opts.leaseMs } : env);
   }
-  if (current !== run) uow.putRun(current);
-  return {
-    status: current.status as RunStatus,
-    cancel_requested: current.cancel_requested_at !== null,
-    lease_expires_at: toIso(current.lease_expires_at),
-  };
+  return applyHeartbeat(run, { now: env.now, leaseMs: opts.leaseMs ?? env.leaseMs });
+}
+
+/** Whether `next`'s lease reaches far enough past `run`'s to be worth a write. */
+function leaseMoves(run: RunRow, next: RunRow): boolean {
+  if (run.lease_expires_at === null || next.lease_expires_at === null) return true;
+  const length = next.lease_expires_at - (next.last_heartbeat_at ?? run.lease_expires_at);
+  return next.lease_expires_at - run.lease_expires_at >= Math.min(1_000, length / 10);
 }
 
 /**

@@ -211,7 +211,7 @@ export function implicitRun(projectId: string, id: string, env: ApplyEnv): RunRo
 }
 
 /** Keeps a run alive: extends its lease. Unknown runs are not created by a heartbeat. */
-export function applyHeartbeat(current: RunRow, env: ApplyEnv): RunRow {
+export function applyHeartbeat(current: RunRow, env: Pick<ApplyEnv, 'now' | 'leaseMs'>): RunRow {
   if (current.status !== 'running' || current.worker_id !== null) return current;
   return { ...renewLease({ ...current }, env), last_heartbeat_at: env.now };
 }
@@ -222,7 +222,7 @@ export function applyHeartbeat(current: RunRow, env: ApplyEnv): RunRow {
  * dead worker's run would live for the default lease instead of the one it claimed with.
  * Mutates and returns `row`.
  */
-function renewLease(row: RunRow, env: ApplyEnv): RunRow {
+function renewLease(row: RunRow, env: Pick<ApplyEnv, 'now' | 'leaseMs'>): RunRow {
   if (row.status === 'running' && row.worker_id === null) {
     row.lease_expires_at = Math.max(row.lease_expires_at ?? 0, env.now + env.leaseMs);
   }

@@ -71,7 +71,8 @@ export class IngestWriter {
   private markIdle: () => void = () => {};
   private readonly countEvents: (by?: number) => void;
   private readonly countCommits: (by?: number) => void;
-  private readonly leaseMs: number;
+  /** How long a running run recorded without a worker lives without any event. */
+  readonly runLeaseMs: number;
   private readonly maxGroupEvents: number;
   private readonly maxQueuedEvents: number;
   /** Recording events in `queue`, not yet taken into a group. */
@@ -85,7 +86,7 @@ export class IngestWriter {
     metrics: Metrics,
     private readonly options: WriterOptions,
   ) {
-    this.leaseMs = options.leaseMs ?? DEFAULT_RUN_LEASE_MS;
+    this.runLeaseMs = options.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     this.maxGroupEvents = options.maxGroupEvents ?? 5000;
     this.maxQueuedEvents = options.maxQueuedEvents ?? 50_000;
     this.countBusy = metrics.counter(
@@ -157,7 +158,7 @@ export class IngestWriter {
     return {
       now: Date.now(),
       maxFieldBytes: this.options.maxFieldBytes,
-      leaseMs: this.leaseMs,
+      leaseMs: this.runLeaseMs,
       price: (model) => (projectId ? this.prices.price(projectId, model) : undefined),
     };
   }
