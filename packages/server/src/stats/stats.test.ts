@@ -244,6 +244,43 @@ describeEachDb('GET /runs/stats', (dialect) => {
     expect(s.series.length).toBeGreaterThanOrEqual(30);
   });
 
+  it("gives each bucket of a long series the percentiles of its own runs' durations", async () => {
+    // 60 hours far from the other runs, each with its own spread of durations: the series is
+    // read in two halves by the readers on SQLite, and its percentiles found in SQL
+    const start = H0 + 40 * DAY;
+    const hours = 60;
+    const expected: [p50: number | null, p95: number | null][] = [];
+    const events: unknown[] = [];
+    for (let h = 0; h < hours; h++) {
+      const bins = new Map<number, number>();
+      const n = h % 9; // some hours have no runs at all
+      for (let j = 0; j < n; j++) {
+        const duration = (j * j + 1) * 37 * (h + 1);
+        const at = start + h * HOUR + j * 1000;
+        bins.set(durationBin(duration), (bins.get(durationBin(duration)) ?? 0) + 1);
+        events.push({
+          type: 'run.end',
+          run: {
+            id: `st-series-${h}-${j}`,
+            agent_id: `st-series-${j % 2}`,
+            status: 'succeeded',
+            started_at: at,
+            ended_at: at + duration,
+          },
+        });
+      }
+      expected.push([percentile(bins, 0.5), percentile(bins, 0.95)]);
+    }
+    const res = await t.request('POST', '/api/v1/ingest', { events });
+    expect(res.statusCode, res.body).toBe(200);
+    const window = `from=${start}&to=${start + hours * HOUR}&bucket=hour`;
+    for (const scope of ['', '&agent_id=st-series-0,st-series-1']) {
+      const s = await stats(`${window}${scope}`);
+      expect(s.series).toHaveLength(hours);
+      expect(s.series.map((p) => [p.p50_duration_ms, p.p95_duration_ms])).toEqual(expected);
+    }
+  });
+
   it('rejects bad input with a 400 naming the field', async () => {
     const cases: [string, string][] = [
       ['bucket=week', 'query.bucket'],
