@@ -576,6 +576,12 @@ suite('dashboard in a real browser', () => {
     const failing = narrow.locator('button.agent-row[data-agent-id="support-bot"] .fail-rate');
     expect(await failing.isVisible()).toBe(true);
     expect(await failing.textContent()).toMatch(/^\d+%$/);
+    // and what it failed with: the last error goes under the agent's name
+    const lastError = narrow.locator(
+      'button.agent-row[data-agent-id="support-bot"] .agent-error-narrow',
+    );
+    expect(await lastError.isVisible()).toBe(true);
+    expect((await lastError.textContent())?.length).toBeGreaterThan(0);
     await shot('agents-narrow', narrow);
     await narrow.goto(`${server.url}/runs`);
     await narrow.locator('.runs-table tbody tr').first().waitFor();

@@ -60,6 +60,12 @@ function AgentRowHeader({
             ) : null}
           </span>
         ) : null}
+        {agent.last_error ? (
+          // the last-error column does not fit a narrow screen: the error goes under the name
+          <span className="agent-error-narrow error-text" title={agent.last_error.message}>
+            {agent.last_error.message}
+          </span>
+        ) : null}
       </span>
       <span className="col-last">
         {last ? (
