@@ -49,6 +49,8 @@ const enc = encodeURIComponent;
 const MAX_ENQUEUE_BATCH = 1000;
 /** Answers to a batch that may be about one of its runs: invalid, taken id, too large. */
 const REFUSES_ONE = new Set([400, 409, 413]);
+/** How many runs of a refused batch are sent alone at the same time. */
+const ALONE_AT_ONCE = 8;
 
 interface AskedRun {
   agentId: string;
@@ -89,8 +91,8 @@ export class RunsClient {
    * @example await Promise.all(prs.map((pr) => runlog.runs.enqueue('bug-triager', { input: { pr } })))
    */
   enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
-    const withId = snapshotFields({ ...body, id: body.id ?? newId() });
     return new Promise((resolve, reject) => {
+      const withId = snapshotFields({ ...body, id: body.id ?? newId() });
       this.asked.push({ agentId, body: withId, resolve, reject });
       if (this.asked.length === 1) setImmediate(() => void this.sendAsked());
     });
@@ -117,9 +119,11 @@ export class RunsClient {
         batch.forEach((a, j) => a.resolve(res.body!.runs[j]!));
       } catch (err) {
         // the batch is all or none: a run the server refuses is sent alone, to fail alone
-        if (err instanceof RunlogApiError && REFUSES_ONE.has(err.status))
-          await Promise.all(batch.map((a) => this.enqueueOne(a)));
-        else for (const a of batch) a.reject(err);
+        if (err instanceof RunlogApiError && REFUSES_ONE.has(err.status)) {
+          // a few at a time: a thousand requests at once would time out waiting for sockets
+          for (let j = 0; j < batch.length; j += ALONE_AT_ONCE)
+            await Promise.all(batch.slice(j, j + ALONE_AT_ONCE).map((a) => this.enqueueOne(a)));
+        } else for (const a of batch) a.reject(err);
       }
     }
   }

@@ -1,5 +1,6 @@
 import {
   ERROR_STATUS,
+  ID_PATTERN,
   type ErrorCode,
   type HeartbeatResult,
   type HeartbeatRunsBody,
@@ -39,18 +40,24 @@ export class Heartbeats {
    * `run.heartbeat()` beats it at once.
    */
   start(run: RunContext, options: HeartbeatOptions): () => void {
+    // an id the server refuses would make it refuse the beat of every run beside it; its
+    // events are refused too, which the transport reports
+    if (!ID_PATTERN.test(run.id)) return () => {};
     const key = `${options.workerId ?? ''}\u0000${options.leaseMs ?? ''}\u0000${options.intervalMs}`;
     let group = this.groups.get(key);
     if (!group) {
-      group = new BeatGroup(this.http, options, this.onError, () => this.groups.delete(key));
-      this.groups.set(key, group);
+      const created = new BeatGroup(this.http, options, this.onError, () => {
+        if (this.groups.get(key) === created) this.groups.delete(key);
+      });
+      this.groups.set(key, created);
+      group = created;
     }
     const joined = group;
     joined.add(run, options.missingIsGone);
     run.beat = () => joined.now(run.id);
     return () => {
       run.beat = undefined;
-      joined.remove(run.id);
+      joined.remove(run);
     };
   }
 }
@@ -61,7 +68,8 @@ interface Member {
 }
 
 class BeatGroup {
-  private readonly members = new Map<string, Member>();
+  /** The open runs by id (two runs opened with the same id are both kept). */
+  private readonly members = new Map<string, Member[]>();
   private readonly body: Omit<HeartbeatRunsBody, 'runs'>;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
@@ -82,15 +90,19 @@ class BeatGroup {
   }
 
   add(run: RunContext, missingIsGone: boolean): void {
-    this.members.set(run.id, { run, missingIsGone });
+    const same = this.members.get(run.id);
+    if (same) same.push({ run, missingIsGone });
+    else this.members.set(run.id, [{ run, missingIsGone }]);
     if (!this.timer) {
       this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
       this.timer.unref();
     }
   }
 
-  remove(id: string): void {
-    this.members.delete(id);
+  remove(run: RunContext): void {
+    const same = this.members.get(run.id)?.filter((m) => m.run !== run);
+    if (same?.length) this.members.set(run.id, same);
+    else this.members.delete(run.id);
     if (this.members.size > 0) return;
     clearInterval(this.timer);
     this.timer = undefined;
@@ -148,19 +160,19 @@ class BeatGroup {
 
   private apply(result: HeartbeatResult): void {
     // a run that ended meanwhile no longer listens
-    const member = this.members.get(result.id);
-    if (!member) return;
-    const { run } = member;
-    if (result.ok) {
-      if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
-      else if (result.status !== 'running' && result.status !== 'queued')
-        run.abort(new RunlogError(`run already ended ${result.status} on the server`));
-    } else if (result.error.code === 'not_found') {
-      // a recorded run's start may still be on its way; a claimed run was deleted
-      if (member.missingIsGone) run.abort(new RunlogError('run no longer exists on the server'));
-    } else {
-      const status = ERROR_STATUS[result.error.code as ErrorCode] ?? 409;
-      this.onError(new RunlogApiError(status, result.error.code, result.error.message));
+    for (const { run, missingIsGone } of this.members.get(result.id) ?? []) {
+      if (result.ok) {
+        if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
+        else if (result.status !== 'running' && result.status !== 'queued')
+          run.abort(new RunlogError(`run already ended ${result.status} on the server`));
+      } else if (result.error.code === 'not_found') {
+        // a recorded run's start may still be on its way; a claimed run was deleted
+        if (missingIsGone) run.abort(new RunlogError('run no longer exists on the server'));
+      } else {
+        const status = ERROR_STATUS[result.error.code as ErrorCode] ?? 409;
+        this.onError(new RunlogApiError(status, result.error.code, result.error.message));
+        return;
+      }
     }
   }
 }

@@ -221,6 +221,64 @@ describe('heartbeat', () => {
     }
   });
 
+  it('a run whose id the server refuses does not stop the heartbeats of the runs beside it', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      const runlog = clients.make({ url: proxy.url, heartbeatIntervalMs: 30 });
+      const good = newId();
+      const beats = () => proxy.requests.filter((r) => r.path === '/api/v1/runs/heartbeat');
+      let release: () => void = () => {};
+      const held = new Promise<void>((r) => (release = r));
+      const bad = runlog.run('bad-id-agent', () => held, { id: 'bad id' });
+      await runlog.run(
+        'good-id-agent',
+        async () => {
+          await runlog.flush();
+          await waitFor(
+            () =>
+              runlog.runs.get(good).then(
+                () => true,
+                () => false,
+              ),
+            'the run',
+          );
+          const n = beats().length;
+          await waitFor(() => beats().length >= n + 2, 'two more beats');
+        },
+        { id: good },
+      );
+      release();
+      await bad;
+      // every beat answered (status 0: the last one may still be under way) was taken
+      expect(beats().filter((r) => r.status !== 0 && r.status !== 200)).toEqual([]);
+      expect((await runlog.runs.get(good)).last_heartbeat_at).not.toBeNull();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('two open runs with the same id each keep beating until each ends', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      const runlog = clients.make({ url: proxy.url, heartbeatIntervalMs: 30 });
+      const id = newId();
+      const beats = () => proxy.requests.filter((r) => r.path === '/api/v1/runs/heartbeat');
+      // the same run on the server: the first to end ends it, the other still beats to learn so
+      const first = runlog.run('twin-agent', () => new Promise((r) => setTimeout(r, 50)), { id });
+      await runlog.run(
+        'twin-agent',
+        async () => {
+          await first;
+          const n = beats().length;
+          await waitFor(() => beats().length >= n + 2, 'beats after the first twin ended');
+        },
+        { id },
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a claimed run deleted on the server aborts its signal', async () => {
     const runlog = clients.make({ flushIntervalMs: 20 });
     const agent = `deleted-agent-${newId().slice(-8)}`;

@@ -117,6 +117,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
         ctx,
         auth.projectId,
         body.runs.map((r) => ({ ...r, trigger: r.trigger ?? 'api' })),
+        { named: true },
       );
       return { runs: queued.map((q) => q.run) };
     },

@@ -117,6 +117,8 @@ export async function enqueueRuns(
   ctx: AppContext,
   projectId: string,
   items: readonly (EnqueueOptions & { agent_id: string })[],
+  /** Errors name the item (`runs.3.id: ...`), as for `POST /runs/enqueue`. */
+  opts: { named?: boolean } = {},
 ): Promise<{ run: Run; created: boolean }[]> {
   const ids = items.map((item) => item.id ?? newId());
   const given = items.flatMap((item) => (item.id !== undefined ? [item.id] : []));
@@ -131,7 +133,7 @@ export async function enqueueRuns(
       const existing = item.id !== undefined ? uow.getRun(projectId, id) : undefined;
       if (existing) {
         if (existing.agent_id !== item.agent_id) {
-          const where = items.length > 1 ? `runs.${i}.id: ` : '';
+          const where = opts.named ? `runs.${i}.id: ` : '';
           throw new AppError(
             'conflict',
             `${where}run ${id} already exists for agent ${existing.agent_id}`,

@@ -157,6 +157,11 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(json<{ error: { message: string } }>(conflict).error.message).toMatch(
       /^runs\.1\.id: run .* already exists for agent .*-b$/,
     );
+    const alone = await t.request('POST', '/api/v1/runs/enqueue', {
+      runs: [{ agent_id: agent, id: ids[1] }],
+    });
+    expect(alone.statusCode).toBe(409);
+    expect(json<{ error: { message: string } }>(alone).error.message).toMatch(/^runs\.0\.id: /);
     const invalid = await t.request('POST', '/api/v1/runs/enqueue', {
       runs: [{ agent_id: agent }, { agent_id: agent, trigger: 'schedule' }],
     });
@@ -191,6 +196,16 @@ describeEachDb('workers and control plane', (dialect) => {
     const after = (await findRun(t.ctx.db, P, run.id))!;
     expect(after.updated_at).toBe(claimed.updated_at);
     expect(after.last_heartbeat_at).toBe(claimed.last_heartbeat_at);
+    // a shorter lease asked for is written at once
+    const before = Date.now();
+    const shorter = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {
+      worker_id: 'w-6',
+      lease_ms: 2000,
+    });
+    const lease = Date.parse(json<{ lease_expires_at: string }>(shorter).lease_expires_at);
+    expect(lease).toBeGreaterThanOrEqual(before + 2000);
+    expect(lease).toBeLessThanOrEqual(Date.now() + 2000);
+    expect((await findRun(t.ctx.db, P, run.id))?.lease_expires_at).toBe(lease);
     // Stop is still seen at once
     await cancelRun(t.ctx, P, run.id);
     const stopped = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {

@@ -256,11 +256,16 @@ function renewed(run: RunRow, env: { now: number; leaseMs: number }, opts: BeatO
   return applyHeartbeat(run, { now: env.now, leaseMs: opts.leaseMs ?? env.leaseMs });
 }
 
-/** Whether `next`'s lease reaches far enough past `run`'s to be worth a write. */
+/**
+ * Whether `next`'s lease differs enough from `run`'s to be worth a write: it reaches further
+ * by a tenth of its length (at most 1 s), or it is shorter (a worker asking for less).
+ */
 function leaseMoves(run: RunRow, next: RunRow): boolean {
   if (run.lease_expires_at === null || next.lease_expires_at === null) return true;
+  const moved = next.lease_expires_at - run.lease_expires_at;
+  if (moved < 0) return true;
   const length = next.lease_expires_at - (next.last_heartbeat_at ?? run.lease_expires_at);
-  return next.lease_expires_at - run.lease_expires_at >= Math.min(1_000, length / 10);
+  return moved >= Math.min(1_000, length / 10);
 }
 
 /**

@@ -57,8 +57,10 @@ const stepKey = (projectId: string, runId: string, id: string) =>
  * the end. Step writes update their run's rollups (counts, tokens, cost) here, in the same
  * transaction; run writes update the stats rollup tables.
  *
- * On PostgreSQL, `lockRuns` takes a transaction-scoped advisory lock per run id (in a fixed
- * order, so writers never deadlock), which also covers runs that do not exist yet.
+ * On PostgreSQL, `loadRuns` takes a transaction-scoped advisory lock per run id, which also
+ * covers runs that do not exist yet. Each call locks its ids in a fixed order; a group commit
+ * calls it once per job, so two server instances can still lock the same runs in opposite
+ * orders: PostgreSQL detects the deadlock (40P01) and the writer runs the group again.
  */
 export class UnitOfWork {
   private readonly runs = new Map<string, Tracked<RunRow>>();
