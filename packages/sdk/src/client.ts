@@ -47,8 +47,11 @@ const enc = encodeURIComponent;
 
 /** The most runs one `POST /runs/enqueue` takes. */
 const MAX_ENQUEUE_BATCH = 1000;
-/** Answers to a batch that may be about one of its runs: invalid, taken id, too large. */
-const REFUSES_ONE = new Set([400, 409, 413]);
+/**
+ * Answers to a batch that may be about one of its runs (invalid, taken id, too large), or
+ * a server from before `POST /runs/enqueue` (404): its runs are then sent alone.
+ */
+const REFUSES_ONE = new Set([400, 404, 409, 413]);
 /** How many runs of a refused batch are sent alone at the same time. */
 const ALONE_AT_ONCE = 8;
 

@@ -2,6 +2,7 @@ import {
   ERROR_STATUS,
   ID_PATTERN,
   type ErrorCode,
+  type HeartbeatResponse,
   type HeartbeatResult,
   type HeartbeatRunsBody,
   type HeartbeatRunsResponse,
@@ -76,6 +77,8 @@ class BeatGroup {
   /** Runs whose `run.heartbeat()` waits for the next immediate beat, with their waiters. */
   private asked = new Map<string, (() => void)[]>();
   private scheduled = false;
+  /** The server answers only `POST /runs/:id/heartbeat` (it predates the batched route). */
+  private oneByOne = false;
 
   constructor(
     private readonly http: HttpClient,
@@ -144,6 +147,10 @@ class BeatGroup {
       const runs = ids.slice(i, i + MAX_RUNS_PER_BEAT).filter((id) => this.members.has(id));
       if (runs.length === 0) continue;
       try {
+        if (this.oneByOne) {
+          await Promise.all(runs.map((id) => this.sendOne(id)));
+          continue;
+        }
         const res = await this.http.request<HeartbeatRunsResponse>(
           'POST',
           '/api/v1/runs/heartbeat',
@@ -152,9 +159,32 @@ class BeatGroup {
         );
         for (const result of res.body?.runs ?? []) this.apply(result);
       } catch (err) {
-        // the server being away is the normal case a heartbeat rides out
-        if (!(err instanceof RunlogConnectionError)) this.onError(err as Error);
+        if (err instanceof RunlogApiError && err.status === 404 && !this.oneByOne) {
+          // a server from before batched heartbeats: one request per run, as it knows
+          this.oneByOne = true;
+          await Promise.all(runs.map((id) => this.sendOne(id)));
+        } else if (!(err instanceof RunlogConnectionError)) {
+          // the server being away is the normal case a heartbeat rides out
+          this.onError(err as Error);
+        }
       }
+    }
+  }
+
+  /** One run's beat through `POST /runs/:id/heartbeat`, answered as in a batch. */
+  private async sendOne(id: string): Promise<void> {
+    try {
+      const res = await this.http.request<HeartbeatResponse>(
+        'POST',
+        `/api/v1/runs/${encodeURIComponent(id)}/heartbeat`,
+        this.body,
+        { idempotent: true },
+      );
+      if (res.body) this.apply({ id, ok: true, ...res.body });
+    } catch (err) {
+      if (err instanceof RunlogApiError && err.status < 500 && err.status !== 429)
+        this.apply({ id, ok: false, error: { code: err.code, message: err.message } });
+      else if (!(err instanceof RunlogConnectionError)) this.onError(err as Error);
     }
   }
 

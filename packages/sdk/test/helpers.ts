@@ -35,6 +35,8 @@ export class FaultProxy {
   readonly requests: SeenRequest[] = [];
   private faults: Fault[] = [];
   private isDown = false;
+  /** Paths answered 404, as a server that predates them answers. */
+  readonly missing = new Set<string>();
   private readonly hung: ServerResponse[] = [];
 
   private constructor(
@@ -50,7 +52,9 @@ export class FaultProxy {
     const proxy = new FaultProxy(server, `http://127.0.0.1:${port}`, target);
     server.on(
       'request',
-      (req: IncomingMessage, res: ServerResponse) => void proxy.handle(req, res),
+      (req: IncomingMessage, res: ServerResponse) =>
+        // a request cut short while forwarded (the SDK gave up, the test ended) ends here
+        void proxy.handle(req, res).catch(() => res.destroy()),
     );
     return proxy;
   }
@@ -112,7 +116,16 @@ export class FaultProxy {
       seen.ids = parsed.events.map((e) => (e.run ?? e.step)!.id);
     }
     this.requests.push(seen);
-    const fault = path === '/api/v1/ingest' ? this.faults.shift() : undefined;
+    const fault: Fault | undefined = this.missing.has(path)
+      ? {
+          status: 404,
+          body: JSON.stringify({
+            error: { code: 'not_found', message: `Route ${seen.method}:${path} not found` },
+          }),
+        }
+      : path === '/api/v1/ingest'
+        ? this.faults.shift()
+        : undefined;
     if (fault && 'refuse' in fault) {
       seen.outcome = 'refused';
       req.socket.destroy();

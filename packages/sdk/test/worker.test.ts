@@ -155,6 +155,46 @@ describeEachDb('SDK worker()', (dialect) => {
       }
     });
 
+    it('works with a server from before batched heartbeats and enqueues, one request per run', async () => {
+      const proxy = await FaultProxy.start(server.url);
+      proxy.missing.add('/api/v1/runs/heartbeat');
+      proxy.missing.add('/api/v1/runs/enqueue');
+      try {
+        const older = clients.make({ url: proxy.url });
+        const agent = agentId();
+        let stopped: unknown;
+        const worker = older.worker({
+          ...fast,
+          heartbeatIntervalMs: 60_000,
+          concurrency: 2,
+          agents: {
+            [agent]: async (run) => {
+              if (run.input === 'stop me') {
+                await runlog.runs.cancel(run.id);
+                await run.heartbeat();
+                stopped = run.signal.reason;
+              } else await run.heartbeat();
+              return 'done';
+            },
+          },
+        });
+        const [a, b] = await Promise.all([
+          older.runs.enqueue(agent, { input: 'stop me' }),
+          older.runs.enqueue(agent, { input: 'run me' }),
+        ]);
+        await waitForStatus(a!.id, 'cancelled');
+        await waitForStatus(b!.id, 'succeeded');
+        expect(stopped).toBeInstanceOf(RunCancelledError);
+        const paths = proxy.requests.map((r) => r.path);
+        expect(paths.filter((p) => p === `/api/v1/agents/${agent}/runs`)).toHaveLength(2);
+        expect(paths.some((p) => /^\/api\/v1\/runs\/[^/]+\/heartbeat$/.test(p))).toBe(true);
+        expect(errors).toEqual([]);
+        await worker.stop();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('stop() stops claiming and lets a running handler finish (drain)', async () => {
       const agent = agentId();
       let finish: (v: string) => void = () => {};
