@@ -251,7 +251,6 @@ describe('heartbeat', () => {
       await bad;
       // every beat answered (status 0: the last one may still be under way) was taken
       expect(beats().filter((r) => r.status !== 0 && r.status !== 200)).toEqual([]);
-      expect((await runlog.runs.get(good)).last_heartbeat_at).not.toBeNull();
     } finally {
       await proxy.close();
     }
