@@ -28,7 +28,7 @@ export interface RunlogOptions {
   spoolDir?: string;
   /** Where recording problems go; they never reach your agent's code. Default: a console warning. */
   onError?: (err: Error) => void;
-  /** How often an open run heartbeats (and learns about Stop), ms (default 5000). */
+  /** How often open runs heartbeat (and learn about Stop), ms (default 2000). */
   heartbeatIntervalMs?: number;
   /** Timeout of one API request, ms (default 10,000). */
   requestTimeoutMs?: number;
@@ -144,7 +144,7 @@ export class Runlog {
       spoolDir: options.spoolDir,
       onError: this.onError,
     });
-    this.heartbeatMs = options.heartbeatIntervalMs ?? 5_000;
+    this.heartbeatMs = options.heartbeatIntervalMs ?? 2_000;
     this.heartbeats = new Heartbeats(this.http, this.onError);
     this.handlesSignals = options.handleSignals ?? true;
     this.runs = new RunsClient(this.http);

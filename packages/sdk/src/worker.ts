@@ -19,7 +19,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /** How long a claimed run stays ours without a heartbeat (default 30 s). */
   leaseMs?: number;
-  /** Default: a third of the lease, at most 5 s. */
+  /** How often the worker's runs heartbeat (and learn about Stop): a third of the lease, at most 2 s. */
   heartbeatIntervalMs?: number;
   /** How long one claim waits on the server for work (default 20 s). */
   pollWaitMs?: number;
@@ -74,7 +74,7 @@ export class Worker {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.heartbeatMs =
-      options.heartbeatIntervalMs ?? Math.max(100, Math.min(5_000, Math.floor(this.leaseMs / 3)));
+      options.heartbeatIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(this.leaseMs / 3)));
     this.pollWaitMs = options.pollWaitMs ?? 20_000;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.done = new Promise((resolve) => (this.markDone = resolve));

@@ -183,10 +183,11 @@ export async function heartbeatRun(
  * `heartbeatRun` for many runs: each answers on its own (a run that is gone or held by
  * another worker is an error for that run, not for the others).
  *
- * A beat that would move a lease by less than a tenth of its length (at most 1 s) changes
- * nothing worth a write: when no run of the call needs one, the answer is read from the
- * stored runs, without waiting for a commit. A worker beating every few seconds always
- * writes; a beat right after a claim or another beat does not.
+ * A lease is written once less than half of it is left (as a step's event renews one), or
+ * when the beat asks for a shorter one: a beat before that changes nothing worth a write,
+ * and when no run of the call needs one, the answer is read from the stored runs without
+ * waiting for a commit. So beats can come often (Stop reaches the worker within a beat)
+ * while a run's row is written about twice per lease.
  */
 export async function heartbeatRuns(
   ctx: AppContext,
@@ -225,7 +226,7 @@ function answerBeat(
   if (opts.workerId && run.worker_id && run.worker_id !== opts.workerId)
     return refuse(new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`));
   const next = renewed(run, env, opts);
-  const write = next !== run && leaseMoves(run, next) ? next : undefined;
+  const write = next !== run && leaseMoves(run, next, env.now) ? next : undefined;
   const kept = write ?? run;
   return {
     result: {
@@ -257,15 +258,13 @@ function renewed(run: RunRow, env: { now: number; leaseMs: number }, opts: BeatO
 }
 
 /**
- * Whether `next`'s lease differs enough from `run`'s to be worth a write: it reaches further
- * by a tenth of its length (at most 1 s), or it is shorter (a worker asking for less).
+ * Whether `next`'s lease is worth a write over `run`'s at `now`: less than half of the
+ * stored lease is left, or the new one is shorter (a worker asking for less).
  */
-function leaseMoves(run: RunRow, next: RunRow): boolean {
+function leaseMoves(run: RunRow, next: RunRow, now: number): boolean {
   if (run.lease_expires_at === null || next.lease_expires_at === null) return true;
-  const moved = next.lease_expires_at - run.lease_expires_at;
-  if (moved < 0) return true;
-  const length = next.lease_expires_at - (next.last_heartbeat_at ?? run.lease_expires_at);
-  return moved >= Math.min(1_000, length / 10);
+  if (next.lease_expires_at < run.lease_expires_at) return true;
+  return run.lease_expires_at - now < (next.lease_expires_at - now) / 2;
 }
 
 /**
