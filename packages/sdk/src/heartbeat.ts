@@ -76,7 +76,6 @@ class BeatGroup {
   private ticking = false;
   /** Runs whose `run.heartbeat()` waits for the next immediate beat, with their waiters. */
   private asked = new Map<string, (() => void)[]>();
-  private scheduled = false;
   /** The server answers only `POST /runs/:id/heartbeat` (it predates the batched route). */
   private oneByOne = false;
 
@@ -115,13 +114,13 @@ class BeatGroup {
   /** Beats `id` now, with every other run asked in this turn of the event loop. */
   now(id: string): Promise<void> {
     return new Promise((resolve) => {
+      // the first run asked in this turn schedules the beat; the others go along with it
+      const first = this.asked.size === 0;
       const waiters = this.asked.get(id);
       if (waiters) waiters.push(resolve);
       else this.asked.set(id, [resolve]);
-      if (this.scheduled) return;
-      this.scheduled = true;
+      if (!first) return;
       setImmediate(() => {
-        this.scheduled = false;
         const asked = this.asked;
         this.asked = new Map();
         void this.send([...asked.keys()]).finally(() => {

@@ -147,6 +147,8 @@ describeEachDb('SDK worker()', (dialect) => {
           .filter((r) => r.path === '/api/v1/runs/heartbeat');
         // four runs asking in the same turn: one request
         expect(beats).toHaveLength(1);
+        // the stopped run's handler knew it from run.heartbeat() alone (no beat of its own)
+        expect((await runlog.runs.get(queued[0]!.id)).output).toBe('stopped');
         expect((await runlog.runs.get(queued[1]!.id)).output).toBe('done');
         expect(errors).toEqual([]);
         await worker.stop();
