@@ -21,6 +21,7 @@ import {
 
 const RUNS = Number(process.argv[2] ?? 1_000_000);
 const AGENTS = 50;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DAYS = 30;
 const STATUSES = [
   'succeeded',
@@ -111,6 +112,14 @@ function get(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
+interface Latency {
+  p50: number;
+  p99: number;
+  requests?: number;
+  max?: number;
+  client?: string;
+}
+
 /** Sequential requests over one keep-alive connection; the first 50 warm up. */
 async function latencies(
   url: string,
@@ -155,15 +164,23 @@ try {
     (_, a) => `/api/v1/runs/stats?agent_id=agent-${a}`,
   );
   // wrk when installed (the server's latency); else a Node client (its own GC shows in the tail)
-  const measure = async (paths: string[], n: number, seconds: number) =>
+  const measure = async (paths: string[], n: number, seconds: number): Promise<Latency> =>
     wrkLatency(server.url, paths, seconds) ?? {
       ...(await latencies(server.url, paths, n)),
       client: 'node',
     };
-  // the machine's own tail, measured just before with a body of the same size
+  // Rounds of the machine's own tail (a bare server answering a body of the same size) and
+  // then the server's: a p99 over 8 s on this shared VM moves 1.5x between consecutive rounds
+  // of the same binary, so the figure is the median round, with every round printed.
   const sample = await get(`${server.url}${agentPaths[0]!}`);
-  const floor = await httpFloor(sample.body, 8);
-  const latest = await measure(agentPaths, 2000, 8);
+  const rounds: { floor: Awaited<ReturnType<typeof httpFloor>>; latest: Latency }[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const floor = await httpFloor(sample.body, 6);
+    rounds.push({ floor, latest: await measure(agentPaths, 2000, 8) });
+  }
+  const { floor, latest } = [...rounds].sort((a, b) => a.latest.p99 - b.latest.p99)[
+    Math.floor(rounds.length / 2)
+  ]!;
   const list = await measure(listPaths, 1000, 5);
   const statsOne = await measure(statsOnePaths, 300, 5);
   const statsAll = await measure(['/api/v1/runs/stats'], 200, 8);
@@ -177,6 +194,11 @@ try {
       generate_secs: generateSecs,
       agent_latest_20_ms: latest,
       ...(floor ? { http_floor_same_body_ms: floor } : {}),
+      agent_latest_20_rounds: rounds.map((r) => ({
+        p50: r.latest.p50,
+        p99: r.latest.p99,
+        ...(r.floor ? { floor_p99: r.floor.p99 } : {}),
+      })),
       runs_list_by_agent_ms: list,
       stats_one_agent_30d_ms: statsOne,
       stats_all_agents_30d_ms: statsAll,
