@@ -167,6 +167,10 @@ describeEachDb('agents API', (dialect) => {
       expect(page1.total).toBe(22);
       expect(page1.runs).toHaveLength(8);
       expect(page1.runs[0]?.id).toBe('many-21');
+      // DESIGN.md's own form of the URL: empty parameters are absent ones
+      const blank = await get<RunList>('/api/v1/agents/many/runs?limit=8&cursor=&status=&trigger=');
+      expect(blank.runs.map((r) => r.id)).toEqual(page1.runs.map((r) => r.id));
+      expect(blank.total).toBe(22);
       const page2 = await get<RunList>(
         `/api/v1/agents/many/runs?limit=8&cursor=${page1.next_cursor}`,
       );

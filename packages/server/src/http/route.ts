@@ -96,7 +96,9 @@ export function defineRoute<
     url: spec.url,
     config: { scope: spec.scope },
     handler: async (request, reply) => {
-      const query = spec.query ? parse(spec.query, request.query ?? {}, 'query') : undefined;
+      const query = spec.query
+        ? parse(spec.query, withoutEmpty(request.query), 'query')
+        : undefined;
       const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
       if (spec.body && typeof request.body === 'string') {
         // Fastify reads text/plain as a string: say what is missing rather than "expected object"
@@ -120,4 +122,18 @@ export function defineRoute<
       return result === undefined ? reply.send() : result;
     },
   });
+}
+
+/**
+ * A query string's parameters less the empty ones: `?cursor=&status=` (as a form or a URL
+ * template sends them, and as DESIGN.md's own example reads) means no cursor and no status
+ * filter, not a filter for the empty string.
+ */
+export function withoutEmpty(query: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!query || typeof query !== 'object') return out;
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== '') out[key] = value;
+  }
+  return out;
 }
