@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import type { ApiErrorBody } from '@runlog/core';
@@ -36,6 +36,18 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1000 },
     forceCloseConnections: true,
     return503OnClosing: true,
+    // a path Fastify cannot decode (`/runs/a%ZZ`) answers in the API's error shape too
+    frameworkErrors: (error, _request, reply) => {
+      const bad = error.code === 'FST_ERR_BAD_URL';
+      const body: ApiErrorBody = {
+        error: {
+          code: 'invalid_input',
+          message: bad ? 'the path is not validly percent-encoded' : 'the request was refused',
+          details: bad ? [{ field: 'path', message: 'not validly percent-encoded' }] : [],
+        },
+      };
+      void (reply as FastifyReply).status(400).send(body);
+    },
   });
 
   await app.register(cookie);

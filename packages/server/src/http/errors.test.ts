@@ -80,6 +80,16 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(json<ErrorBody>(res).error.code).toBe('not_found');
   });
 
+  it('answers a path it cannot decode in the API error shape', async () => {
+    t = await createTestApp(dialect);
+    const res = await t.request('GET', '/api/v1/runs/a%ZZ');
+    expect(res.statusCode).toBe(400);
+    expect(json<ErrorBody>(res).error).toMatchObject({
+      code: 'invalid_input',
+      details: [{ field: 'path' }],
+    });
+  });
+
   it('answers an unknown API route with the JSON 404 while serving the dashboard', async () => {
     const webRoot = mkdtempSync(join(tmpdir(), 'runlog-web-'));
     writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>Runlog</title>');

@@ -47,6 +47,9 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
           error: {
             code: 'invalid_input',
             message: `unsupported content type ${contentType || '(none)'}; send ${JSON_TYPE} or ${PROTOBUF_TYPE}`,
+            details: [
+              { field: 'headers.content-type', message: `send ${JSON_TYPE} or ${PROTOBUF_TYPE}` },
+            ],
           },
         };
         return reply.status(415).send(body);

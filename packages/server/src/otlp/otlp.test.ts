@@ -557,6 +557,9 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect(badGzip.statusCode).toBe(400);
     const text = await post('hello', { 'content-type': 'text/plain' });
     expect(text.statusCode).toBe(415);
+    expect(JSON.parse(text.body)).toMatchObject({
+      error: { code: 'invalid_input', details: [{ field: 'headers.content-type' }] },
+    });
   });
 
   it('reports spans without ids as a partial success and keeps the rest', async () => {
