@@ -42,7 +42,8 @@ async function fakeLlm(prompt: string, signal: AbortSignal, delayMs = 200) {
 
 /** The agent: the same function whether recorded directly or executed by a worker. */
 async function triage(run: RunContext): Promise<{ verdict: string; files: string[] }> {
-  const report = run.input as Report;
+  // a run queued by hand or by a schedule may come without a report
+  const report = (run.input ?? { title: 'untitled report' }) as Report;
   // a real tool: list and read files of this repository
   const files = await run.tool('list_files', { dir: 'packages' }, async (a) =>
     (await readdir(REPO + a.dir)).sort(),

@@ -122,8 +122,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         ),
       );
       io.stdout.write(
-        p.paint('dim', `${formatCount(list.runs.length)} of ${formatCount(list.total)} runs`) +
-          '\n',
+        p.paint(
+          'dim',
+          // a filtered count stops at its cap: say so rather than show the cap as the count
+          `${formatCount(list.runs.length)} of ${formatCount(list.total)}${(list as { total_capped?: boolean }).total_capped ? '+' : ''} runs`,
+        ) + '\n',
       );
     },
   );
