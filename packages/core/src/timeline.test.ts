@@ -74,6 +74,19 @@ describe('buildTimeline', () => {
     expect(tl.events.some((e) => e.type === 'STEP_ENDED' || e.type === 'RUN_ENDED')).toBe(false);
   });
 
+  it('leaves the duration of a step that only reported its end unknown', () => {
+    const steps = [
+      step({ id: 'late', started_at: null, ended_at: iso(T + 500), duration_ms: null, seq: 1 }),
+    ];
+    const events = buildTimeline(run(), steps, T + 2000).events.filter((e) =>
+      e.type.startsWith('STEP_'),
+    );
+    expect(events.map((e) => [e.type, e.data.duration_ms])).toEqual([
+      ['STEP_STARTED', null],
+      ['STEP_ENDED', null],
+    ]);
+  });
+
   it('survives a parent cycle in caller data', () => {
     const steps = [
       step({ id: 'a', parent_step_id: 'b', started_at: iso(T) }),

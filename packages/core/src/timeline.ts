@@ -71,6 +71,8 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
   for (const step of steps) {
     const start = ms(step.started_at) ?? ms(step.ended_at);
     if (start === null) continue;
+    // a step that only reported its end is placed there, and its duration stays unknown
+    const startKnown = step.started_at !== null;
     const end = ms(step.ended_at);
     const d = depth(step);
     maxDepth = Math.max(maxDepth, d);
@@ -91,7 +93,7 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
         ...base,
         model: step.model,
         in_progress: inProgress,
-        duration_ms: Math.max(0, until - start),
+        duration_ms: startKnown ? Math.max(0, until - start) : null,
       },
       step.seq,
     );
@@ -103,7 +105,8 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
         {
           ...base,
           status: step.status,
-          duration_ms: step.duration_ms ?? Math.max(0, (end ?? start) - start),
+          duration_ms:
+            step.duration_ms ?? (startKnown ? Math.max(0, (end ?? start) - start) : null),
           input_tokens: step.input_tokens,
           output_tokens: step.output_tokens,
           cost_usd: step.cost_usd,

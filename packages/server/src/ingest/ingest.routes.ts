@@ -58,6 +58,17 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
       const id = body.id ?? newId();
       const event: IngestEvent = { type: 'run.start', run: { ...body, id } };
       assertEventValid(event);
+      if (body.id !== undefined) {
+        // the same id again is the same call again; the id of another agent's run is a conflict
+        const existing = await findRun(ctx.db, auth.projectId, id);
+        if (existing && body.agent_id !== undefined && existing.agent_id !== body.agent_id) {
+          throw new AppError(
+            'conflict',
+            `run ${id} already exists for agent ${existing.agent_id}`,
+            [{ field: 'body.id', message: `already a run of agent ${existing.agent_id}` }],
+          );
+        }
+      }
       await ctx.writer.submit(auth.projectId, [event]);
       return toRun((await findRun(ctx.db, auth.projectId, id))!);
     },

@@ -473,6 +473,21 @@ describeEachDb('REST recording sugar', (dialect) => {
     expect(started.statusCode).toBe(201);
     const run = json<{ id: string; status: string; trigger: string }>(started);
     expect(run).toMatchObject({ status: 'running', trigger: 'manual' });
+    // the same id again is the same call; the id under another agent is refused, unchanged
+    const again = await t.request('POST', '/api/v1/runs', { id: run.id, agent_id: 'rest-agent' });
+    expect(again.statusCode).toBe(201);
+    const other = await t.request('POST', '/api/v1/runs', {
+      id: run.id,
+      agent_id: 'another-agent',
+      input: { q: 'overwritten?' },
+    });
+    expect(other.statusCode).toBe(409);
+    expect(json<{ error: { details: { field: string }[] } }>(other).error.details[0]?.field).toBe(
+      'body.id',
+    );
+    expect(
+      json<{ input: unknown }>(await t.request('GET', `/api/v1/runs/${run.id}`)).input,
+    ).toEqual({ q: 'hi' });
 
     const step = await t.request('POST', `/api/v1/runs/${run.id}/steps`, {
       type: 'llm',
