@@ -14,10 +14,20 @@ export function containsText(
     : sql<SqlBool>`${column} LIKE ${pattern} ESCAPE '\\'`;
 }
 
+/**
+ * A JSON text column as jsonb on PostgreSQL. jsonb refuses the escape `\u0000` (a NUL a
+ * payload may carry, which JSON text keeps as those six characters), so one such run would
+ * fail every search of its project: the escape is read as U+FFFD instead, an escape of the
+ * same shape, so the text stays valid JSON whatever precedes it.
+ */
+function asJsonb(column: Expression<unknown>): RawBuilder<unknown> {
+  return sql`(replace(${column}, '\\u0000', '\\ufffd'))::jsonb`;
+}
+
 /** The text of one top-level field of a JSON-object text column (null when absent). */
 export function jsonField(db: Db, column: Expression<unknown>, field: string): RawBuilder<string> {
   return db.dialect === 'postgres'
-    ? sql<string>`((${column})::jsonb ->> ${field})`
+    ? sql<string>`(${asJsonb(column)} ->> ${field})`
     : sql<string>`json_extract(${column}, ${`$.${field}`})`;
 }
 
@@ -28,7 +38,7 @@ export function jsonArrayContains(
   value: string,
 ): RawBuilder<SqlBool> {
   return db.dialect === 'postgres'
-    ? sql<SqlBool>`(${column})::jsonb ? ${value}`
+    ? sql<SqlBool>`${asJsonb(column)} ? ${value}`
     : sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${value})`;
 }
 

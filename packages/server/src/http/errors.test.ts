@@ -80,6 +80,32 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(json<ErrorBody>(res).error.code).toBe('not_found');
   });
 
+  it('keeps text and tag search working beside a run whose payload holds a NUL', async () => {
+    t = await createTestApp(dialect);
+    const events = [
+      {
+        type: 'run.end',
+        run: {
+          id: 'nul-1',
+          agent_id: 'a',
+          status: 'failed',
+          error: { message: 'bad\u0000byte' },
+          output: { text: 'x\u0000y' },
+        },
+      },
+      { type: 'run.start', run: { id: 'hay-1', agent_id: 'a', input: { q: 'needle' } } },
+    ];
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    const found = await t.request('GET', '/api/v1/runs?q=needle');
+    expect(found.statusCode).toBe(200);
+    expect(json<{ runs: { id: string }[] }>(found).runs.map((r) => r.id)).toEqual(['hay-1']);
+    expect((await t.request('GET', '/api/v1/runs?q=byte')).statusCode).toBe(200);
+    expect((await t.request('GET', '/api/v1/runs?tag=x')).statusCode).toBe(200);
+    const nul = await t.request('GET', '/api/v1/runs?q=%00');
+    expect(nul.statusCode).toBe(400);
+    expect(json<ErrorBody>(nul).error.details?.[0]?.field).toBe('query.q');
+  });
+
   it('answers a path it cannot decode in the API error shape', async () => {
     t = await createTestApp(dialect);
     const res = await t.request('GET', '/api/v1/runs/a%ZZ');

@@ -133,6 +133,12 @@ export function withoutEmpty(query: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!query || typeof query !== 'object') return out;
   for (const [key, value] of Object.entries(query)) {
+    if (typeof value === 'string' && value.includes('\u0000')) {
+      // no database column holds a NUL (PostgreSQL refuses one): say so instead of failing
+      throw new AppError('invalid_input', `query.${key}: must not contain a NUL character`, [
+        { field: `query.${key}`, message: 'must not contain a NUL character' },
+      ]);
+    }
     if (value !== '') out[key] = value;
   }
   return out;
