@@ -118,6 +118,16 @@ export function formatCost(usd: number | null | undefined): string {
   return `$${Math.round(usd).toLocaleString('en-US')}`;
 }
 
+/**
+ * A cost on a chart's axis: like `formatCost`, but under $1 with the digits a tick needs, so
+ * ticks at $0.005 steps do not all read "$0.01".
+ * @example formatCostTick(0.015) // "$0.015"
+ */
+export function formatCostTick(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || usd === 0 || usd >= 1) return formatCost(usd);
+  return `$${Number(usd.toPrecision(3))}`;
+}
+
 /** 0.123 -> "12.3%"; null -> "—". */
 export function formatPercent(rate: number | null | undefined): string {
   if (rate === null || rate === undefined) return '—';

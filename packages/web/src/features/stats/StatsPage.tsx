@@ -7,6 +7,7 @@ import {
   RUN_STATUS_LIST,
   RUN_STATUS_META,
   formatCost,
+  formatCostTick,
   formatDuration,
   formatPercent,
   formatTokens,
@@ -221,7 +222,7 @@ export function StatsPage() {
                 label={`Cost per ${d.bucket}`}
                 times={times}
                 bucket={d.bucket}
-                format={formatCost}
+                format={formatCostTick}
                 scale="decimal"
                 stacks={[{ key: 'cost', label: 'Cost', className: 'fill-cost' }]}
                 values={d.series.map((p) => ({ cost: p.cost_usd }))}

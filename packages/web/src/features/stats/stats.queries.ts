@@ -14,10 +14,12 @@ export const statsQuery = (agentId: string, range: RangeKey) =>
     queryKey: ['stats', agentId, range] as const,
     queryFn: ({ signal }) => {
       const r = RANGES[range];
-      // whole buckets so the first bar is not a sliver
+      // from the start of the bucket holding "7 days ago": the totals cover the whole range
+      // (a bucket is the rollups' grain), where starting at the next bucket left up to a
+      // bucket's worth of runs out of "Last 7 days"
       const unit = r.bucket === 'hour' ? 3_600_000 : 86_400_000;
       const to = Date.now();
-      const from = Math.floor((to - r.ms) / unit) * unit + unit;
+      const from = Math.floor((to - r.ms) / unit) * unit;
       return api<StatsResponse>('GET', '/runs/stats', {
         query: { agent_id: agentId || undefined, from, to, bucket: r.bucket },
         signal,
