@@ -90,6 +90,14 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(JSON.parse(missing.stderr)).toEqual({
       error: { message: 'run no-such-run not found', exit_code: 1 },
     });
+    // a usage error too: a script asking for JSON parses whatever comes back
+    const usage = await cli(['runs', 'list', '--limit', 'abc', '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stderr)).toMatchObject({
+      error: { message: expect.stringMatching(/--limit/), exit_code: 2 },
+    });
+    const plain = await cli(['runs', 'list', '--limit', 'abc']);
+    expect(plain.stderr).toMatch(/^runlog: .*--limit/);
   });
 
   it('lists runs as an aligned table, newest first, and filters them', async () => {

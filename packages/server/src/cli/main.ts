@@ -102,7 +102,7 @@ export function migrateCommand(io: CliIo): Command {
 }
 
 /** Builds the `runlog` command tree, writing to `io`. */
-export function buildProgram(io: CliIo = processIo()): Command {
+export function buildProgram(io: CliIo = processIo(), json = false): Command {
   const program = new Command('runlog')
     .description('Runlog: the run history and control plane for AI agents')
     .addHelpText(
@@ -115,21 +115,31 @@ export function buildProgram(io: CliIo = processIo()): Command {
   program.addCommand(migrateCommand(io));
   registerDataCommands(program, io);
   registerAdminCommands(program, io);
-  configure(program, io);
+  configure(program, io, json);
   return program;
 }
 
-/** Every level: errors as one `runlog: ...` line, output to `io`, no process.exit. */
-function configure(cmd: Command, io: CliIo): void {
+/**
+ * Every level: errors as one `runlog: ...` line (with `json`, as `{"error": ...}` like every
+ * other failure of a command asked for JSON), output to `io`, no process.exit.
+ */
+function configure(cmd: Command, io: CliIo, json: boolean): void {
   cmd
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
-      outputError: (text, write) => write(`runlog: ${text.replace(/^error: /, '')}`),
+      outputError: (text, write) => {
+        const message = text.replace(/^error: /, '').trimEnd();
+        write(
+          json
+            ? JSON.stringify({ error: { message, exit_code: 2 } }) + '\n'
+            : `runlog: ${message}\n`,
+        );
+      },
     })
     .helpCommand(false);
-  for (const sub of cmd.commands) configure(sub, io);
+  for (const sub of cmd.commands) configure(sub, io, json);
 }
 
 /**
@@ -138,7 +148,7 @@ function configure(cmd: Command, io: CliIo): void {
  * @example process.exitCode = await run(['runs', 'list', '--json'], processIo()) as number
  */
 export async function run(argv: string[], io: CliIo = processIo()): Promise<number | 'serving'> {
-  const program = buildProgram(io);
+  const program = buildProgram(io, argv.includes('--json'));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
