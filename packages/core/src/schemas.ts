@@ -483,6 +483,11 @@ export const RunList = z.object({
   next_cursor: z.string().nullable(),
   has_more: z.boolean(),
   total: z.number().int(),
+  /** Present when `total` stopped counting at its cap (a filter the rollups cannot count). */
+  total_capped: z
+    .literal(true)
+    .optional()
+    .describe('present when total stopped counting at its cap: total is a lower bound'),
 });
 export type RunList = z.infer<typeof RunList>;
 

@@ -125,7 +125,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         p.paint(
           'dim',
           // a filtered count stops at its cap: say so rather than show the cap as the count
-          `${formatCount(list.runs.length)} of ${formatCount(list.total)}${(list as { total_capped?: boolean }).total_capped ? '+' : ''} runs`,
+          `${formatCount(list.runs.length)} of ${formatCount(list.total)}${list.total_capped ? '+' : ''} runs`,
         ) + '\n',
       );
     },

@@ -97,7 +97,7 @@ export function defineRoute<
     config: { scope: spec.scope },
     handler: async (request, reply) => {
       const query = spec.query
-        ? parse(spec.query, withoutEmpty(request.query), 'query')
+        ? parse(spec.query, queryParameters(request.query), 'query')
         : undefined;
       const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
       if (spec.body && typeof request.body === 'string') {
@@ -125,11 +125,12 @@ export function defineRoute<
 }
 
 /**
- * A query string's parameters less the empty ones: `?cursor=&status=` (as a form or a URL
- * template sends them, and as DESIGN.md's own example reads) means no cursor and no status
- * filter, not a filter for the empty string.
+ * A query string's parameters as the route's schema reads them. An empty one is absent:
+ * `?cursor=&status=` (as a form or a URL template sends them, and as DESIGN.md's own example
+ * reads) means no cursor and no status filter, not a filter for the empty string. A NUL is
+ * refused, naming its parameter.
  */
-export function withoutEmpty(query: unknown): Record<string, unknown> {
+function queryParameters(query: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!query || typeof query !== 'object') return out;
   for (const [key, value] of Object.entries(query)) {

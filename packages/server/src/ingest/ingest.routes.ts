@@ -61,7 +61,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
       if (body.id !== undefined) {
         // the same id again is the same call again; the id of another agent's run is a conflict
         const existing = await findRun(ctx.db, auth.projectId, id);
-        if (existing && body.agent_id !== undefined && existing.agent_id !== body.agent_id) {
+        if (existing && existing.agent_id !== body.agent_id) {
           throw new AppError(
             'conflict',
             `run ${id} already exists for agent ${existing.agent_id}`,

@@ -22,12 +22,6 @@ import { TOTAL_CAP, decodeStepCursor, encodeStepCursor, listRunsPage } from './r
 
 const RunParams = z.object({ run_id: Id });
 const RunDetailQuery = z.object({ include: z.enum(['steps']).optional() });
-const RunPageResponse = RunList.extend({
-  total_capped: z
-    .literal(true)
-    .optional()
-    .describe(`present when total stopped counting at ${TOTAL_CAP} matching runs`),
-});
 
 /** A 400 naming `query.to` when the range is backwards. */
 export function checkRange(from: number | undefined, to: number | undefined): void {
@@ -56,7 +50,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
       'rollups when only agent_id/status/trigger filter; otherwise it counts at most ' +
       `${TOTAL_CAP} runs and then adds total_capped: true (total is a lower bound).`,
     query: RunListQuery,
-    response: RunPageResponse,
+    response: RunList,
     handler: async ({ auth, query }) => {
       checkRange(query.from, query.to);
       return listRunsPage(

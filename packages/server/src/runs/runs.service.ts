@@ -15,7 +15,7 @@ import {
 export const TOTAL_CAP = 10_000;
 
 /** A page of runs as `GET /runs` answers; `total_capped` only when `total` is a lower bound. */
-export type RunPage = RunList & { total_capped?: true };
+export type RunPage = RunList;
 
 /**
  * An opaque keyset cursor: base64url of whole numbers and an id, `:`-joined (ids may hold
