@@ -3,7 +3,9 @@ import {
   builtinPrice,
   computeCostNanos,
   findPrice,
+  MAX_STEP_COST_USD,
   matchModel,
+  NANOS_PER_USD,
   nanosToUsd,
   usdToNanos,
 } from './cost.js';
@@ -71,4 +73,9 @@ describe('cost model', () => {
     expect(findPrice('gpt-4o-2024-08-06', overrides)).toEqual({ input: 1, output: 2 });
     expect(findPrice('gpt-4o-mini', overrides)?.input).toBe(0.15);
   });
+});
+
+it('holds a computed cost to the most one step can cost', () => {
+  const nanos = computeCostNanos({ input: 10_000, output: 10_000 }, { inputTokens: 1e12 });
+  expect(nanos).toBe(MAX_STEP_COST_USD * NANOS_PER_USD);
 });

@@ -25,6 +25,9 @@ export interface Usage {
 
 export const NANOS_PER_USD = 1_000_000_000;
 
+/** The most one step can cost, given or computed: far above any real call, far below overflow. */
+export const MAX_STEP_COST_USD = 1_000_000;
+
 export function usdToNanos(usd: number): number {
   return Math.round(usd * NANOS_PER_USD);
 }
@@ -43,9 +46,10 @@ export function computeCostNanos(price: Price, usage: Usage): number {
   const output = usage.outputTokens ?? 0;
   const cachedPrice = price.cachedInput ?? price.input;
   // tokens * USD/Mtok * 1e9 nano/USD / 1e6 tok/Mtok
-  return Math.round(
+  const nanos = Math.round(
     ((input - cached) * price.input + cached * cachedPrice + output * price.output) * 1000,
   );
+  return Math.min(nanos, MAX_STEP_COST_USD * NANOS_PER_USD);
 }
 
 /** Built-in list prices (USD per million tokens), keyed by model family name. */

@@ -10,6 +10,7 @@ import {
   StepType,
   TIMELINE_EVENT_TYPES,
 } from './enums.js';
+import { MAX_STEP_COST_USD } from './cost.js';
 import {
   RUN_STATUS_HELP,
   STEP_STATUS_HELP,
@@ -52,7 +53,30 @@ export const Json: z.ZodType<unknown> = z.unknown();
 export const Metadata = z.record(z.string(), z.unknown());
 
 export type Metadata = z.infer<typeof Metadata>;
-export const Tags = z.array(z.string().min(1).max(200)).max(100);
+
+const NUL = '\u0000';
+
+/**
+ * Text kept in a text column, at most `max` characters. PostgreSQL cannot store a NUL in
+ * text, so a NUL is refused here, on every database alike, instead of failing the write.
+ */
+export const Text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes(NUL), 'must not contain a NUL character (\\u0000)');
+
+/**
+ * Text captured from a program (an error's message or stack): kept, with each NUL replaced
+ * by U+FFFD, because refusing it would lose the run's end over a stray byte.
+ */
+const CapturedText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .transform((s) => (s.includes(NUL) ? s.replaceAll(NUL, '\ufffd') : s));
+
+export const Tags = z.array(Text(200).min(1)).max(100);
 
 /** A run status or a common alias (`success`, `error`, `pending`, ...). */
 export const RunStatusInput = z.string().transform((value, ctx) => {
@@ -74,7 +98,7 @@ export const StepStatusInput = z.string().transform((value, ctx) => {
 });
 
 /** Step types outside the known set are recorded as `custom`, keeping the original in metadata. */
-export const StepTypeInput = z.string().min(1).max(64);
+export const StepTypeInput = Text(64).min(1);
 
 export const RunError = z.object({
   message: z.string(),
@@ -85,12 +109,17 @@ export type RunError = z.infer<typeof RunError>;
 
 /** An error as callers send it: the object form or a bare message. */
 export const RunErrorInput = z.union([
-  RunError.extend({ message: z.string().max(100_000) }),
-  z.string().transform((message) => ({ message })),
+  z.object({
+    message: CapturedText(100_000),
+    type: CapturedText(500).optional(),
+    stack: CapturedText(100_000).optional(),
+  }),
+  CapturedText(100_000).transform((message) => ({ message })),
 ]);
 
-const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const usd = z.number().min(0).max(1e6);
+/** Tokens of one step: a trillion is far above any real call and keeps sums exact. */
+const count = z.number().int().min(0).max(1e12);
+const usd = z.number().min(0).max(MAX_STEP_COST_USD);
 
 // ---------------------------------------------------------------------------
 // Recording (POST /ingest and the REST sugar)
@@ -101,17 +130,17 @@ export const RunFields = z.object({
   agent_id: Id.optional(),
   status: RunStatusInput.optional(),
   trigger: RunTrigger.optional(),
-  source: z.string().max(200).nullish(),
-  triggered_by: z.string().max(200).nullish(),
-  user_id: z.string().max(200).nullish(),
-  thread_id: z.string().max(200).nullish(),
+  source: Text(200).nullish(),
+  triggered_by: Text(200).nullish(),
+  user_id: Text(200).nullish(),
+  thread_id: Text(200).nullish(),
   parent_run_id: Id.nullish(),
   retry_of: Id.nullish(),
   attempt: z.number().int().min(1).max(1000).optional(),
   input: Json.optional(),
   output: Json.optional(),
   error: RunErrorInput.nullish(),
-  model: z.string().max(200).nullish(),
+  model: Text(200).nullish(),
   tags: Tags.optional(),
   metadata: Metadata.optional(),
   queued_at: TimeInput.optional(),
@@ -127,15 +156,15 @@ export const StepFields = z.object({
   parent_step_id: Id.nullish(),
   seq: z.number().int().min(0).optional(),
   type: StepTypeInput.optional(),
-  name: z.string().max(500).nullish(),
+  name: Text(500).nullish(),
   status: StepStatusInput.optional(),
   started_at: TimeInput.optional(),
   ended_at: TimeInput.optional(),
   input: Json.optional(),
   output: Json.optional(),
   error: RunErrorInput.nullish(),
-  model: z.string().max(200).nullish(),
-  provider: z.string().max(200).nullish(),
+  model: Text(200).nullish(),
+  provider: Text(200).nullish(),
   input_tokens: count.nullish(),
   output_tokens: count.nullish(),
   /** Part of `input_tokens` read from the provider's prompt cache. */
@@ -201,8 +230,8 @@ export type PostStepBody = z.infer<typeof PostStepBody>;
 // Stored objects as the API returns them
 
 export const Schedule = z.object({
-  cron: z.string().min(1).max(200),
-  timezone: z.string().min(1).max(100).default('UTC'),
+  cron: Text(200).min(1),
+  timezone: Text(100).min(1).default('UTC'),
 });
 export type Schedule = z.infer<typeof Schedule>;
 
@@ -306,8 +335,8 @@ export const AgentSummary = Agent.extend({
 export type AgentSummary = z.infer<typeof AgentSummary>;
 
 export const AgentUpsertBody = z.object({
-  name: z.string().min(1).max(200).optional(),
-  description: z.string().max(5000).nullish(),
+  name: Text(200).min(1).optional(),
+  description: Text(5000).nullish(),
   schedule: Schedule.nullish(),
   timeout_ms: z
     .number()
@@ -324,10 +353,10 @@ export const EnqueueRunBody = z.object({
   id: Id.optional(),
   input: Json.optional(),
   trigger: z.enum(['manual', 'api']).optional(),
-  source: z.string().max(200).optional(),
-  triggered_by: z.string().max(200).optional(),
-  user_id: z.string().max(200).optional(),
-  thread_id: z.string().max(200).optional(),
+  source: Text(200).optional(),
+  triggered_by: Text(200).optional(),
+  user_id: Text(200).optional(),
+  thread_id: Text(200).optional(),
   tags: Tags.optional(),
   metadata: Metadata.optional(),
 });
@@ -349,7 +378,7 @@ export type EnqueuedRuns = z.infer<typeof EnqueuedRuns>;
 // ---------------------------------------------------------------------------
 // Workers and control (what the SDK's workers and heartbeats send and receive)
 
-const WorkerId = z.string().min(1).max(200).describe('the worker that holds (or claims) the run');
+const WorkerId = Text(200).min(1).describe('the worker that holds (or claims) the run');
 const LeaseMs = z.number().int().min(1_000).max(3_600_000);
 
 /** `POST /workers/claim`: take queued runs of these agents, waiting up to `wait_ms` for one. */
@@ -591,7 +620,7 @@ export type ApiKey = z.infer<typeof ApiKey>;
 
 export const CreateKeyBody = z.object({
   scope: KeyScope,
-  name: z.string().min(1).max(200).optional(),
+  name: Text(200).min(1).optional(),
 });
 /** A created key: the only time the secret is shown. */
 export const CreatedKey = ApiKey.extend({ key: z.string() });
@@ -607,17 +636,17 @@ export type Project = z.infer<typeof Project>;
 
 export const CreateProjectBody = z.object({
   id: Id.optional(),
-  name: z.string().min(1).max(200),
+  name: Text(200).min(1),
   retention_days: z.number().int().min(1).max(3650).optional(),
 });
 export const PatchProjectBody = z.object({
-  name: z.string().min(1).max(200).optional(),
+  name: Text(200).min(1).optional(),
   retention_days: z.number().int().min(1).max(3650).optional(),
 });
 
 /** Prices in USD per million tokens. */
 export const ModelPrice = z.object({
-  model: z.string().min(1).max(200),
+  model: Text(200).min(1),
   input_per_mtok: z.number().min(0).max(10_000),
   output_per_mtok: z.number().min(0).max(10_000),
   cached_input_per_mtok: z.number().min(0).max(10_000).nullish(),

@@ -50,7 +50,10 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: AgentUpsertBody,
     response: Agent,
     handler: ({ auth, params, body }) =>
-      upsertAgent(ctx.db, auth.projectId, params.agent_id, body, Date.now()),
+      upsertAgent(ctx.db, auth.projectId, params.agent_id, body, {
+        now: Date.now(),
+        maxFieldBytes: ctx.config.maxFieldBytes,
+      }),
   });
 
   defineRoute(app, {

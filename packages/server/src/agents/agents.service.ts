@@ -15,7 +15,7 @@ import { AppError } from '../http/errors.js';
 import { toRun, fromJson } from '../runs/runs.mapper.js';
 import { findRuns } from '../runs/runs.repository.js';
 import { DAY_MS, hourOf } from '../stats/rollup.js';
-import { UNKNOWN_AGENT } from '../ingest/apply.js';
+import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
 import { toAgent } from './agents.mapper.js';
 import {
   agentRunIds,
@@ -55,15 +55,16 @@ export async function upsertAgent(
   projectId: string,
   agentId: string,
   body: AgentUpsertBody,
-  now: number,
+  at: { now: number; maxFieldBytes: number },
 ): Promise<Agent> {
+  const { now, maxFieldBytes } = at;
   const existing = await findAgent(db, projectId, agentId);
   const base: AgentRow = existing ?? newAgentRow(projectId, agentId, agentId, now);
   const row: AgentRow = { ...base, updated_at: now };
   if (body.name !== undefined) row.name = body.name;
   if (body.description !== undefined) row.description = body.description;
   if (body.timeout_ms !== undefined) row.timeout_ms = body.timeout_ms;
-  if (body.metadata !== undefined) row.metadata = JSON.stringify(body.metadata);
+  if (body.metadata !== undefined) row.metadata = encodeMetadata(body.metadata, maxFieldBytes);
   if (body.schedule === null) {
     row.schedule_cron = null;
     row.schedule_tz = null;

@@ -9,7 +9,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { encodeJson, newRunRow } from '../ingest/apply.js';
+import { encodeJson, encodeMetadata, newRunRow } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
@@ -48,7 +48,7 @@ export function queuedRunRow(
     attempt: opts.attempt ?? 1,
     input: opts.input === undefined ? null : encodeJson(opts.input, at.maxFieldBytes),
     tags: JSON.stringify(opts.tags ?? []),
-    metadata: JSON.stringify(opts.metadata ?? {}),
+    metadata: encodeMetadata(opts.metadata ?? {}, at.maxFieldBytes),
     queued_at: at.now,
     sort_at: at.now,
     deadline_at: at.timeoutMs ? at.now + at.timeoutMs : null,

@@ -45,6 +45,14 @@ export function encodeJson(value: unknown, maxBytes: number): string | null {
   return JSON.stringify(marker);
 }
 
+/**
+ * JSON text for a metadata object, held to `maxBytes` as `encodeJson` holds a payload: over
+ * it, the stored metadata is the marker object (still an object, as metadata must be).
+ */
+export function encodeMetadata(value: Record<string, unknown>, maxBytes: number): string {
+  return encodeJson(value, maxBytes) ?? '{}';
+}
+
 export function newRunRow(projectId: string, id: string, now: number): RunRow {
   return {
     project_id: projectId,
@@ -102,11 +110,12 @@ function mergeMetadata(
   current: string,
   incoming: Record<string, unknown> | undefined,
   mode: Mode,
+  maxBytes: number,
 ): string {
   if (!incoming || Object.keys(incoming).length === 0) return current;
   const base = parseObject(current);
   const merged = mode === 'overwrite' ? { ...base, ...incoming } : { ...incoming, ...base };
-  return JSON.stringify(merged);
+  return encodeMetadata(merged, maxBytes);
 }
 
 function mergeTags(current: string, incoming: string[] | undefined): string {
@@ -181,7 +190,7 @@ export function applyRunEvent(
   if (f.error !== undefined && !otherOutcome)
     put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
   put(row, 'queued_at', f.queued_at, mode, isNull);
-  row.metadata = mergeMetadata(row.metadata, f.metadata, mode);
+  row.metadata = mergeMetadata(row.metadata, f.metadata, mode, max);
   row.tags = mergeTags(row.tags, f.tags);
 
   if (!wasTerminal) {
@@ -433,6 +442,7 @@ export function applyStepEvent(
     row.metadata,
     original ? { ...f.metadata, type: original } : f.metadata,
     mode,
+    max,
   );
 
   if (kind === 'start' && !current && row.started_at === null) row.started_at = env.now;

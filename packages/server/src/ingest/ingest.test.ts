@@ -384,6 +384,37 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(json<{ error: { code: string } }>(broken).error.code).toBe('invalid_input');
   });
 
+  it('refuses a NUL in a text field on its own, and keeps an error message holding one', async () => {
+    const nul = '\u0000';
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'nul-1', agent_id: 'a', user_id: `u${nul}1` } },
+        { type: 'run.start', run: { id: 'nul-2', agent_id: 'a', tags: [`t${nul}`] } },
+        { type: 'step.start', step: { id: 'nul-s', run_id: 'nul-3', name: `n${nul}` } },
+        { type: 'run.start', run: { id: 'nul-3', agent_id: 'a', source: 'cli' } },
+        {
+          type: 'run.end',
+          run: { id: 'nul-3', status: 'failed', error: { message: `bad${nul}byte`, stack: nul } },
+        },
+      ],
+    });
+    expect(res.statusCode).toBe(207);
+    const body = json<{
+      results: { ok: boolean; error?: { details: { field: string; message: string }[] } }[];
+    }>(res);
+    expect(body.results.map((r) => r.ok)).toEqual([false, false, false, true, true]);
+    expect(body.results[0]?.error?.details[0]).toMatchObject({
+      field: 'events.0.run.user_id',
+      message: expect.stringContaining('NUL'),
+    });
+    expect(body.results[1]?.error?.details[0]?.field).toBe('events.1.run.tags.0');
+    expect(body.results[2]?.error?.details[0]?.field).toBe('events.2.step.name');
+    expect(await findRun(t.ctx.db, 'default', 'nul-1')).toBeUndefined();
+    const run = toRun((await findRun(t.ctx.db, 'default', 'nul-3'))!);
+    expect(run.error).toEqual({ message: 'bad\ufffdbyte', stack: '\ufffd' });
+    expect(await listSteps(t.ctx.db, 'default', 'nul-3')).toHaveLength(0);
+  });
+
   it('stores an oversized field truncated with a marker and its size', async () => {
     const big = 'x'.repeat(1_200_000);
     const res = await t.request('POST', '/api/v1/ingest', {
@@ -393,6 +424,52 @@ describeEachDb('POST /ingest', (dialect) => {
     const run = toRun((await findRun(t.ctx.db, 'default', 'big-1'))!);
     expect(run.input).toMatchObject({ __runlog_truncated__: true, original_size: big.length + 11 });
     expect(JSON.stringify(run.input).length).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('takes the largest token counts, holding the computed cost to its bound', async () => {
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'huge-1', agent_id: 'a' } },
+        ...[1, 2].map((n) => ({
+          type: 'step.end',
+          step: {
+            id: `huge-s${n}`,
+            run_id: 'huge-1',
+            type: 'llm',
+            model: 'gpt-5',
+            input_tokens: 1e12,
+            output_tokens: 1e12,
+          },
+        })),
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    const run = toRun((await findRun(t.ctx.db, 'default', 'huge-1'))!);
+    expect(run).toMatchObject({ input_tokens: 2e12, total_tokens: 4e12, cost_usd: 2e6 });
+    const over = await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'step.end', step: { id: 'x', run_id: 'huge-1', input_tokens: 1e13 } }],
+    });
+    expect(json<{ rejected: number }>(over).rejected).toBe(1);
+  });
+
+  it('holds metadata of runs, steps and agents to the same limit', async () => {
+    const big = { text: 'x'.repeat(1_200_000) };
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'bigmeta-1', agent_id: 'a', metadata: big } },
+        { type: 'step.start', step: { id: 'bigmeta-s', run_id: 'bigmeta-1', metadata: big } },
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    const run = toRun((await findRun(t.ctx.db, 'default', 'bigmeta-1'))!);
+    expect(run.metadata).toMatchObject({ __runlog_truncated__: true });
+    const [step] = (await listSteps(t.ctx.db, 'default', 'bigmeta-1')).map(toStep);
+    expect(step?.metadata).toMatchObject({ __runlog_truncated__: true });
+    const agent = await t.request('PUT', '/api/v1/agents/bigmeta-agent', { metadata: big });
+    expect(agent.statusCode).toBe(200);
+    const stored = json<{ metadata: Record<string, unknown> }>(agent).metadata;
+    expect(stored).toMatchObject({ __runlog_truncated__: true, original_size: 1_200_011 });
+    expect(JSON.stringify(stored).length).toBeLessThanOrEqual(1024 * 1024);
   });
 
   it('renews the lease of a run recorded without a worker on its steps and heartbeats', async () => {
