@@ -211,6 +211,17 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(metrics.code).toBe(0);
     expect(metrics.stdout).toMatch(/^2026-02-01\s+8\s+33\.3%/m);
     expect(metrics.stdout).toMatch(/^ {2}runs {7}[▁▂▃▄▅▆▇█]+$/m);
+    // --days N is the last N whole days, today the last of them
+    const today = new Date().toISOString().slice(0, 10);
+    const three = JSON.parse(
+      (await cli(['metrics', '--agent', 'writer', '--days', '3', '--json'])).stdout,
+    ) as {
+      series: { t: string }[];
+    };
+    expect(three.series).toHaveLength(3);
+    expect(three.series.at(-1)?.t.slice(0, 10)).toBe(today);
+    const one = await cli(['stats', '--days', '1']);
+    expect(one.stdout).toContain(`Last 1 day (${today} to ${today})`);
     const needsAgent = await cli(['metrics']);
     expect(needsAgent.code).toBe(2);
     expect(needsAgent.stderr).toBe("runlog: required option '--agent <id>' not specified\n");
@@ -335,13 +346,17 @@ describeEachDb('runlog CLI', (dialect) => {
     const csv = await cli(['export', '--format', 'csv', '--agent', 'bug-triager']);
     expect(csv.stdout.split('\n')[1]).toMatch(/^c-run-0,default,bug-triager,succeeded,/);
 
+    const reversed = await cli(['export', '--since', '2026-02-02', '--until', '2026-02-01']);
+    expect(reversed.code).toBe(2);
+    expect(reversed.stderr).toBe('runlog: --since must be before --until: no run can match\n');
+
     const bad = join(dir, `bad-${dialect}.jsonl`);
     const lines = readFileSync(first, 'utf8').split('\n');
     writeFileSync(bad, [lines[0], '{"id": 5}', lines[1]].join('\n'));
     const partial = await cli(['import', bad, '--db', join(dir, `partial-${dialect}.db`)]);
     expect(partial.code).toBe(1);
     expect(partial.stderr).toContain(`runlog: ${bad}:2: id: `);
-    expect(partial.stdout).toMatch(/^imported 2 runs .*; 1 lines rejected$/m);
+    expect(partial.stdout).toMatch(/^imported 2 runs .*; 1 line rejected$/m);
   });
 
   it('cleans up old runs while ingestion goes on, losing no recent run', async () => {

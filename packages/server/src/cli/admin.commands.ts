@@ -11,7 +11,7 @@ import { importRuns } from '../export/import.js';
 import { purgeEndedBefore } from '../retention/purge.js';
 import { DAY_MS } from '../stats/rollup.js';
 import { CliError } from './client.js';
-import { Palette, Progress, formatCount, formatRelative, table } from './format.js';
+import { Palette, Progress, countOf, formatCount, formatRelative, table } from './format.js';
 import { describeStartError, redact, type CliIo } from './io.js';
 import { idArg, intArg, oneOf, parseWhen, withJson } from './options.js';
 import { announceRevocation } from '../realtime/pg-bridge.js';
@@ -117,8 +117,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         return;
       }
       io.stdout.write(
-        `${flags.dryRun ? 'would delete' : 'deleted'} ${formatCount(result.runs)} runs and ` +
-          `${formatCount(result.steps)} steps that ended before ${summary.ended_before}\n`,
+        `${flags.dryRun ? 'would delete' : 'deleted'} ${countOf(result.runs, 'run')} and ` +
+          `${countOf(result.steps, 'step')} that ended before ${summary.ended_before}\n`,
       );
     },
   );
@@ -147,6 +147,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         output?: string;
       },
     ) => {
+      if (flags.since !== undefined && flags.until !== undefined && flags.since >= flags.until)
+        throw new CliError('--since must be before --until: no run can match', 2);
       const result = await usingDb(flags, io, async (db) => {
         await requireProject(db, flags.project);
         const opts = {
@@ -186,8 +188,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       if (flags.json) target.write(JSON.stringify(summary) + '\n');
       else if (flags.output || io.stderr.isTTY)
         target.write(
-          `exported ${formatCount(result.runs)} runs` +
-            (flags.format === 'jsonl' ? ` (${formatCount(result.steps)} steps)` : '') +
+          `exported ${countOf(result.runs, 'run')}` +
+            (flags.format === 'jsonl' ? ` (${countOf(result.steps, 'step')})` : '') +
             (flags.output ? ` to ${flags.output}` : '') +
             '\n',
         );
@@ -253,8 +255,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     if (flags.json) io.stdout.write(JSON.stringify(summary) + '\n');
     else
       io.stdout.write(
-        `imported ${formatCount(result.runs)} runs (${formatCount(result.steps)} steps) from ${file}` +
-          (result.rejected ? `; ${formatCount(result.rejected)} lines rejected` : '') +
+        `imported ${countOf(result.runs, 'run')} (${countOf(result.steps, 'step')}) from ${file}` +
+          (result.rejected ? `; ${countOf(result.rejected, 'line')} rejected` : '') +
           '\n',
       );
     if (result.rejected > 0)

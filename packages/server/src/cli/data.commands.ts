@@ -13,6 +13,7 @@ import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
   Palette,
   bar,
+  countOf,
   formatCount,
   formatDuration,
   formatMoney,
@@ -267,13 +268,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   ).action(async (flags: ClientFlags & { agent?: string; days: number }) => {
     const stats = await clientFor(flags, io).request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
-      from: Date.now() - flags.days * 86_400_000,
+      from: lastDays(flags.days),
     });
     if (flags.json) return printJson(io, stats);
     const p = palette();
     const t = stats.totals;
     io.stdout.write(
-      `${p.paint('bold', `Last ${flags.days} days`)} (${stats.from.slice(0, 10)} to ${stats.to.slice(0, 10)})\n` +
+      `${p.paint('bold', `Last ${countOf(flags.days, 'day')}`)} (${stats.from.slice(0, 10)} to ${lastDayOf(stats.to)})\n` +
         `  runs       ${formatCount(t.runs)}  (${statusSummary(t, p)})\n` +
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
         `  duration   p50 ${formatDuration(t.p50_duration_ms)}  p95 ${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
@@ -317,7 +318,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   ).action(async (flags: ClientFlags & { agent: string; days: number }) => {
     const stats = await clientFor(flags, io).request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
-      from: Date.now() - flags.days * 86_400_000,
+      from: lastDays(flags.days),
       bucket: 'day',
     });
     if (flags.json) return printJson(io, { agent_id: flags.agent, ...stats });
@@ -325,7 +326,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const series = stats.series;
     const maxRuns = Math.max(0, ...series.map((s) => s.runs));
     io.stdout.write(
-      `${p.paint('bold', flags.agent)}: ${formatCount(stats.totals.runs)} runs in ${flags.days} days, ` +
+      `${p.paint('bold', flags.agent)}: ${countOf(stats.totals.runs, 'run')} in ${countOf(flags.days, 'day')}, ` +
         `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ${formatDuration(stats.totals.p95_duration_ms)}, ` +
         `cost ${formatMoney(stats.totals.cost_usd)}\n\n`,
     );
@@ -382,7 +383,7 @@ function tailLine(run: Run, p: Palette): string {
     run.agent_id,
     p.status(run.status),
     formatDuration(run.duration_ms),
-    `${run.step_count} steps`,
+    countOf(run.step_count, 'step'),
     formatTokens(run.total_tokens) + ' tok',
     formatMoney(run.cost_usd),
   ];
@@ -471,4 +472,19 @@ export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }
     if (depth > drawn) prefix += '… ';
     return { step, prefix: `${prefix}${last ? '└─ ' : '├─ '}` };
   });
+}
+
+const DAY = 86_400_000;
+
+/**
+ * The start of the last `days` whole UTC days, today included: the server reads whole days,
+ * so `now - days` would take in one more.
+ */
+function lastDays(days: number, now = Date.now()): number {
+  return Math.floor(now / DAY) * DAY - (days - 1) * DAY;
+}
+
+/** The last day a range reaches, given its exclusive end (`to` is the next midnight). */
+function lastDayOf(to: string): string {
+  return new Date(Date.parse(to) - 1).toISOString().slice(0, 10);
 }

@@ -41,6 +41,11 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/** A count with its noun, singular for one: `1 run`, `2 runs`, `1,024 steps`. */
+export function countOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${n === 1 ? noun : `${noun}s`}`;
+}
+
 export function formatPercent(rate: number | null | undefined): string {
   if (rate === null || rate === undefined) return '-';
   return `${(rate * 100).toFixed(1)}%`;
