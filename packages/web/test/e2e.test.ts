@@ -379,6 +379,32 @@ suite('dashboard in a real browser', () => {
     expect(await runs.textContent()).toContain('1 running');
   });
 
+  it('keeps a Running list and the Stats page current as runs start and end', async () => {
+    const now = Date.now();
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'live-flt-1', agent_id: 'live-flt', started_at: now } },
+      { type: 'run.start', run: { id: 'live-flt-2', agent_id: 'live-flt', started_at: now } },
+    ]);
+    await page.goto(`${server.url}/runs?status=running&agent=live-flt`);
+    const ids = () =>
+      page
+        .locator('.runs-table tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    await expect.poll(ids).toEqual(['live-flt-2', 'live-flt-1']);
+    // a run that ends leaves the list of running runs, and the count follows
+    await ingest(api, [{ type: 'run.end', run: { id: 'live-flt-1', status: 'succeeded' } }]);
+    await expect.poll(ids, { timeout: 10_000 }).toEqual(['live-flt-2']);
+    expect(await page.locator('.page-head .count').textContent()).toBe('1');
+
+    await page.goto(`${server.url}/stats?range=24h&agent=live-flt`);
+    const runs = page.locator('.stat-card', { hasText: 'Runs' }).first().locator('.stat-value');
+    await expect.poll(() => runs.textContent()).toBe('2');
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'live-flt-3', agent_id: 'live-flt', started_at: now } },
+    ]);
+    await expect.poll(() => runs.textContent(), { timeout: 15_000 }).toBe('3');
+  });
+
   it('filters the Runs page and keeps the filters in the URL', async () => {
     await seedRuns(api, [
       {

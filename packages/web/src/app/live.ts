@@ -16,6 +16,7 @@ import {
   AGENT_RUNS_LIMIT,
   applyRunToAgents,
   applyRunToList,
+  removeRunFromList,
   replaceRunInList,
   runMatches,
 } from '../features/runs/runs.cache';
@@ -37,7 +38,7 @@ function throttled(fn: () => void, ms: number): () => void {
 
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
-  if (topic === 'runs') return [['runs', 'list'], [...agentsKey]];
+  if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats']];
   if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))]];
   if (topic.startsWith('run:')) return [[...runDetailKey(topic.slice(4))]];
   return [];
@@ -80,8 +81,13 @@ export function foldRun(
       hooks.refreshSearches?.();
       continue;
     }
-    const next =
-      match && view.page === 0 ? applyRunToList(data, run, PAGE_SIZE) : replaceRunInList(data, run);
+    let next: RunList;
+    if (!match) {
+      // it left the filter (a running run ended): out of the list, and the page refills
+      next = removeRunFromList(data, run);
+      if (next !== data && data.has_more) hooks.refreshSearches?.();
+    } else if (view.page === 0) next = applyRunToList(data, run, PAGE_SIZE);
+    else next = replaceRunInList(data, run);
     if (next !== data) client.setQueryData(key, next);
   }
 }
@@ -110,8 +116,16 @@ export function connectLive(client: QueryClient): () => void {
     else lastStatus.delete(run.id);
     return changed;
   };
-  const applyRun = (run: Run) =>
-    foldRun(client, run, { refreshAgents, refreshSearches, stateChanged });
+  // stats change when a run appears, starts or ends; a refetch every few seconds at most
+  const refreshStats = throttled(
+    () => void client.invalidateQueries({ queryKey: ['stats'] }),
+    5000,
+  );
+  const applyRun = (run: Run) => {
+    const changed = stateChanged(run);
+    if (changed) refreshStats();
+    foldRun(client, run, { refreshAgents, refreshSearches, stateChanged: () => changed });
+  };
 
   const applyStep = (step: Step) => {
     client.setQueryData<RunWithSteps>(runDetailKey(step.run_id), (d) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { axisTicks, isolated } from './Charts';
+import { axisTicks, bucketLabel, isolated } from './Charts';
 
 describe('axisTicks', () => {
   it('counts in whole 1, 2 or 5 times a power of ten steps', () => {
@@ -28,5 +28,21 @@ describe('isolated', () => {
     expect(isolated([null, 3, null], 1)).toBe(true);
     expect(isolated([3], 0)).toBe(true);
     expect(isolated([3, 4, null], 1)).toBe(false);
+  });
+});
+
+describe('bucketLabel', () => {
+  it('names a day bucket by its UTC day, whatever the local time zone', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/Los_Angeles';
+    try {
+      // midnight UTC is the evening before in Los Angeles
+      expect(bucketLabel('2026-12-04T00:00:00.000Z', 'day')).toMatch(/\b4\b/);
+      expect(bucketLabel('2026-12-04T00:00:00.000Z', 'day', true)).toMatch(/\b4\b.*\(UTC\)$/);
+      expect(new Date('2026-12-04T00:00:00.000Z').getDate()).toBe(3);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 });

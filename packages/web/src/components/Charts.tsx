@@ -57,21 +57,27 @@ export function axisTicks(max: number, scale: Scale): number[] {
   return Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)));
 }
 
+/**
+ * A bucket's name: an hour in local time, a day as the UTC day it is (day buckets are whole
+ * UTC days, which read as the day before west of Greenwich in local time).
+ */
+export function bucketLabel(t: string, bucket: 'hour' | 'day', long = false): string {
+  const d = new Date(t);
+  if (bucket === 'hour')
+    return long
+      ? d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+      : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return long
+    ? `${d.toLocaleDateString(undefined, { dateStyle: 'medium', timeZone: 'UTC' })} (UTC)`
+    : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+}
+
 function xLabels(times: string[], bucket: 'hour' | 'day'): { i: number; text: string }[] {
   const every = Math.max(1, Math.ceil(times.length / 6));
   return times
     .map((t, i) => ({ i, t }))
     .filter(({ i }) => i % every === 0)
-    .map(({ i, t }) => {
-      const d = new Date(t);
-      return {
-        i,
-        text:
-          bucket === 'hour'
-            ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
-            : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }),
-      };
-    });
+    .map(({ i, t }) => ({ i, text: bucketLabel(t, bucket) }));
 }
 
 function Frame({
@@ -169,7 +175,7 @@ export function StackedBars({
                 y -= h;
                 return (
                   <rect key={s.key} className={s.className} x={x} y={y} width={bw} height={h}>
-                    <title>{`${new Date(times[i] ?? '').toLocaleString()} · ${s.label}: ${format(v[s.key] ?? 0)}`}</title>
+                    <title>{`${bucketLabel(times[i] ?? '', bucket, true)} · ${s.label}: ${format(v[s.key] ?? 0)}`}</title>
                   </rect>
                 );
               })}
@@ -248,7 +254,7 @@ export function LineChart({
                     r={dot ? 2.5 : 4}
                     className={dot ? undefined : 'hit'}
                   >
-                    <title>{`${new Date(times[i] ?? '').toLocaleString()} · ${line.label}: ${format(v)}`}</title>
+                    <title>{`${bucketLabel(times[i] ?? '', bucket, true)} · ${line.label}: ${format(v)}`}</title>
                   </circle>
                 );
               })}

@@ -5,6 +5,7 @@ import {
   applyRunToList,
   applyRunUpdate,
   newerRun,
+  removeRunFromList,
   replaceRunInList,
   runMatches,
 } from './runs.cache';
@@ -100,6 +101,18 @@ describe('applyRunToList', () => {
     );
     expect(next.total).toBe(1);
     expect(next.runs[0]?.status).toBe('running');
+  });
+
+  it('takes out a run that left the filter, uncounting it, unless the update is stale', () => {
+    const running = run('a', T0, { status: 'running', updated_at: iso(T0 + 5) });
+    const data = page([run('b', T0 + 1, { status: 'running' }), running], 7);
+    const ended = { ...running, status: 'succeeded' as const, updated_at: iso(T0 + 9) };
+    const next = removeRunFromList(data, ended);
+    expect(next.runs.map((r) => r.id)).toEqual(['b']);
+    expect(next.total).toBe(6);
+    const stale = { ...running, status: 'queued' as const, updated_at: iso(T0 + 1) };
+    expect(removeRunFromList(data, stale)).toBe(data);
+    expect(removeRunFromList(data, run('z', T0 + 5))).toBe(data);
   });
 
   it('replaceRunInList leaves runs it does not hold alone', () => {

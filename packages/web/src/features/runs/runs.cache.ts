@@ -73,6 +73,20 @@ export function replaceRunInList(data: RunList, run: Run): RunList {
   return { ...data, runs };
 }
 
+/**
+ * Takes out a run that no longer matches its list's filters (a run leaving `running` in a
+ * list of running runs), uncounting it; an update older than the state held is ignored.
+ */
+export function removeRunFromList(data: RunList, run: Run): RunList {
+  const i = data.runs.findIndex((r) => r.id === run.id);
+  if (i < 0 || newerRun(data.runs[i]!, run) !== run) return data;
+  return {
+    ...data,
+    runs: data.runs.filter((_, j) => j !== i),
+    total: Math.max(0, data.total - 1),
+  };
+}
+
 /** The Runs page filters a run can be checked against without the server. */
 export interface RunFilters {
   agent_id?: string[] | undefined;

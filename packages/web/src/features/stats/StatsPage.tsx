@@ -12,6 +12,7 @@ import {
   formatPercent,
   formatTokens,
 } from '../../lib/format';
+import { useTopics } from '../../app/live';
 import { agentsQuery } from '../agents/agents.queries';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
 
@@ -58,6 +59,8 @@ export function StatsPage() {
   const range = (params.get('range') ?? '7d') as RangeKey;
   const safeRange: RangeKey = range in RANGES ? range : '7d';
   const stats = useQuery(statsQuery(agentId, safeRange));
+  // a run appearing, starting or ending refreshes the figures (at most every 5 s)
+  useTopics(['runs']);
   const [allAgents, setAllAgents] = useState(false);
   const agents = useQuery(agentsQuery());
   const set = (k: string, v: string) => {
