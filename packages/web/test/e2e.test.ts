@@ -675,6 +675,19 @@ suite('dashboard in a real browser', () => {
     expect(await overflow()).toBeLessThanOrEqual(0);
     const byAgent = narrow.locator('.table-wrap', { hasText: longAgent });
     expect(await byAgent.evaluate((el) => getComputedStyle(el).overflowX)).toBe('auto');
+    // chart labels keep their size on a phone: each chart is drawn as wide as its box
+    await expect.poll(() => narrow.locator('.chart .axis').count()).toBeGreaterThan(10);
+    const axisHeights = await narrow
+      .locator('.chart .axis')
+      .evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
+    expect(Math.min(...axisHeights)).toBeGreaterThanOrEqual(9);
+    await shot('stats-narrow', narrow);
+    // an agent's name keeps most of the row on a phone
+    await narrow.goto(`${server.url}/`);
+    const name = narrow.locator(`button.agent-row[data-agent-id="${longAgent}"] .agent-name`);
+    await shot('agents-long-narrow', narrow);
+    expect((await name.boundingBox())!.width).toBeGreaterThanOrEqual(120);
+    expect(await overflow()).toBeLessThanOrEqual(0);
     await narrow.close();
   });
 

@@ -1,8 +1,10 @@
-import { useId } from 'react';
+import { useCallback, useId, useRef, useState } from 'react';
 
 const NARROW_W = 640;
 const H = 180;
 const PAD = { l: 54, r: 8, t: 8, b: 22 };
+/** About half the width of a time label ("01:00 PM") at the axis font size. */
+const LABEL_HALF_W = 24;
 
 /** How an axis counts: whole numbers, any decimal (rates, dollars) or milliseconds. */
 export type Scale = 'count' | 'decimal' | 'duration';
@@ -72,8 +74,36 @@ export function bucketLabel(t: string, bucket: 'hour' | 'day', long = false): st
     : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
 }
 
-function xLabels(times: string[], bucket: 'hour' | 'day'): { i: number; text: string }[] {
-  const every = Math.max(1, Math.ceil(times.length / 6));
+/**
+ * A chart drawn at its box's own width, so its text stays at its CSS size on a phone as on a
+ * wide screen (a fixed viewBox scaled down to 340 px made 10 px labels 3 px). `fallback` is
+ * the width drawn before the first measure.
+ */
+function useChartWidth(fallback: number): [(el: SVGSVGElement | null) => void, number] {
+  const [width, setWidth] = useState(fallback);
+  const observer = useRef<ResizeObserver | null>(null);
+  const ref = useCallback((el: SVGSVGElement | null) => {
+    observer.current?.disconnect();
+    observer.current = null;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const measure = (w: number) => {
+      if (w > 0) setWidth(Math.max(240, Math.round(w)));
+    };
+    measure(el.getBoundingClientRect().width);
+    observer.current = new ResizeObserver(([entry]) => measure(entry?.contentRect.width ?? 0));
+    observer.current.observe(el);
+  }, []);
+  return [ref, width];
+}
+
+/** Time labels under the bars: as many as fit, about one per 64 px of plot. */
+function xLabels(
+  times: string[],
+  bucket: 'hour' | 'day',
+  plotWidth: number,
+): { i: number; text: string }[] {
+  const fit = Math.max(2, Math.min(8, Math.floor(plotWidth / 64)));
+  const every = Math.max(1, Math.ceil(times.length / fit));
   return times
     .map((t, i) => ({ i, t }))
     .filter(({ i }) => i % every === 0)
@@ -110,17 +140,22 @@ function Frame({
           </g>
         );
       })}
-      {labels.map(({ i, text }) => (
-        <text
-          key={i}
-          className="axis"
-          x={PAD.l + (iw / n) * (i + 0.5)}
-          y={H - 6}
-          textAnchor="middle"
-        >
-          {text}
-        </text>
-      ))}
+      {labels.map(({ i, text }) => {
+        // a label centred on the last bucket would run past the edge: it ends there instead
+        const x = PAD.l + (iw / n) * (i + 0.5);
+        const end = x + LABEL_HALF_W > W;
+        return (
+          <text
+            key={i}
+            className="axis"
+            x={end ? W - 2 : x}
+            y={H - 6}
+            textAnchor={end ? 'end' : 'middle'}
+          >
+            {text}
+          </text>
+        );
+      })}
       {children}
     </>
   );
@@ -150,10 +185,10 @@ export function StackedBars({
   values: Record<string, number>[];
   format?: (v: number) => string;
   scale?: Scale;
-  /** Spans the whole grid: a wider drawing keeps text the same size. */
+  /** Spans the whole grid: drawn twice as wide until its box is measured. */
   wide?: boolean;
 }) {
-  const W = wide ? NARROW_W * 2 : NARROW_W;
+  const [ref, W] = useChartWidth(wide ? NARROW_W * 2 : NARROW_W);
   const n = Math.max(1, times.length);
   const totals = values.map((v) => stacks.reduce((s, k) => s + (v[k.key] ?? 0), 0));
   const ticks = axisTicks(Math.max(0, ...totals), scale);
@@ -162,8 +197,8 @@ export function StackedBars({
   const iw = W - PAD.l - PAD.r;
   const bw = (iw / n) * 0.72;
   return (
-    <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket)} n={n}>
+    <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
+      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
         {values.map((v, i) => {
           let y = PAD.t + ih;
           const x = PAD.l + (iw / n) * i + (iw / n - bw) / 2;
@@ -214,7 +249,7 @@ export function LineChart({
   format: (v: number) => string;
   scale: Scale;
 }) {
-  const W = NARROW_W;
+  const [ref, W] = useChartWidth(NARROW_W);
   const id = useId();
   const n = Math.max(1, times.length);
   const all = lines.flatMap((l) => l.values.filter((v): v is number => v !== null));
@@ -225,8 +260,8 @@ export function LineChart({
   const x = (i: number) => PAD.l + (iw / n) * (i + 0.5);
   const y = (v: number) => PAD.t + ih * (1 - v / max);
   return (
-    <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket)} n={n}>
+    <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
+      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
         {lines.map((line, li) => {
           let d = '';
           let pen = false;

@@ -153,7 +153,12 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
         </div>
         <div className="tl-track" aria-hidden="true">
           {ticks(span).map((t) => (
-            <span key={t} className="tl-tick" style={{ left: `${(t / span) * 100}%` }}>
+            <span
+              key={t}
+              // a label near the end ends at its tick, inside the card, rather than centred on it
+              className={t / span > 0.9 ? 'tl-tick tl-tick-end' : 'tl-tick'}
+              style={{ left: `${(t / span) * 100}%` }}
+            >
               {formatDuration(t)}
             </span>
           ))}

@@ -268,7 +268,7 @@ export function StatsPage() {
                     .slice(0, allAgents ? undefined : AGENT_ROWS)
                     .map((a) => (
                       <tr key={a.agent_id}>
-                        <td>
+                        <td className="stats-agent" title={a.agent_id}>
                           <Link
                             to={`/stats?agent=${encodeURIComponent(a.agent_id)}&range=${safeRange}`}
                           >
