@@ -106,6 +106,19 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(json<ErrorBody>(nul).error.details?.[0]?.field).toBe('query.q');
   });
 
+  it('refuses a query parameter the route does not read, naming it', async () => {
+    t = await createTestApp(dialect);
+    const typo = await t.request('GET', '/api/v1/runs?stauts=failed');
+    expect(typo.statusCode).toBe(400);
+    const err = json<ErrorBody>(typo).error;
+    expect(err.message).toBe('query.stauts: unknown parameter');
+    expect(err.details?.[0]?.message).toContain('status');
+    const none = await t.request('GET', '/api/v1/agents?status=failed');
+    expect(none.statusCode).toBe(400);
+    expect(json<ErrorBody>(none).error.details?.[0]?.field).toBe('query.status');
+    expect((await t.request('GET', '/api/v1/runs?status=failed&limit=5')).statusCode).toBe(200);
+  });
+
   it('answers a path it cannot decode in the API error shape', async () => {
     t = await createTestApp(dialect);
     const res = await t.request('GET', '/api/v1/runs/a%ZZ');

@@ -91,14 +91,19 @@ export function defineRoute<
       ...(spec.answers ? { answers: spec.answers } : {}),
     });
   }
+  // the parameters the route reads: another one is a typo (`?stauts=failed`) that would
+  // otherwise answer as if unfiltered
+  const shape = spec.query
+    ? (spec.query as { shape?: Record<string, unknown> }).shape
+    : ({} as Record<string, unknown>);
+  const known = shape ? new Set(Object.keys(shape)) : undefined;
   app.route({
     method: spec.method,
     url: spec.url,
     config: { scope: spec.scope },
     handler: async (request, reply) => {
-      const query = spec.query
-        ? parse(spec.query, queryParameters(request.query), 'query')
-        : undefined;
+      const parameters = queryParameters(request.query, known);
+      const query = spec.query ? parse(spec.query, parameters, 'query') : undefined;
       const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
       if (spec.body && typeof request.body === 'string') {
         // Fastify reads text/plain as a string: say what is missing rather than "expected object"
@@ -127,13 +132,21 @@ export function defineRoute<
 /**
  * A query string's parameters as the route's schema reads them. An empty one is absent:
  * `?cursor=&status=` (as a form or a URL template sends them, and as DESIGN.md's own example
- * reads) means no cursor and no status filter, not a filter for the empty string. A NUL is
- * refused, naming its parameter.
+ * reads) means no cursor and no status filter, not a filter for the empty string. A NUL, or
+ * a parameter the route does not read, is refused, naming the parameter.
  */
-function queryParameters(query: unknown): Record<string, unknown> {
+function queryParameters(query: unknown, known?: ReadonlySet<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!query || typeof query !== 'object') return out;
   for (const [key, value] of Object.entries(query)) {
+    if (known && !known.has(key)) {
+      const reads = known.size
+        ? `this route reads ${[...known].join(', ')}`
+        : 'this route reads none';
+      throw new AppError('invalid_input', `query.${key}: unknown parameter`, [
+        { field: `query.${key}`, message: `unknown parameter; ${reads}` },
+      ]);
+    }
     if (typeof value === 'string' && value.includes('\u0000')) {
       // no database column holds a NUL (PostgreSQL refuses one): say so instead of failing
       throw new AppError('invalid_input', `query.${key}: must not contain a NUL character`, [
