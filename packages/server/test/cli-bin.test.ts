@@ -35,6 +35,8 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       expect(sub.stdout).toContain(`Usage: runlog ${cmd} [options] [command]`);
     }
     expect(runlog('export', '--help').stdout).toContain('--format <format>');
+    // `runs get` is `runs show` by the name other CLIs use
+    expect(runlog('runs', 'get', '--help').stdout).toMatch(/^Usage: runlog runs show\|get /);
   });
 
   it('exits 2 with one line for bad usage and 1 with one line for a failure', () => {

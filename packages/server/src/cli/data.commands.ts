@@ -135,6 +135,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   withClient(
     runs
       .command('show')
+      .alias('get')
       .description('a run: its summary, then its steps as a tree')
       .argument('<id>', 'run id', idArg('<id>')),
   ).action(async (id: string, flags: ClientFlags) => {
