@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router-dom';
-import type { RunStatus, RunTrigger } from '@runlog/core';
+import type { RunList, RunStatus, RunTrigger } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
@@ -66,6 +66,14 @@ function TextFilter({
   );
 }
 
+// a text search or another filter the rollups cannot count stops counting at 10,000
+const CAPPED_NOTE = 'More than this match; counting stops here for this filter';
+
+/** "1,234", or "10,000+" when the server stopped counting. */
+function totalText(data: RunList): string {
+  return `${data.total.toLocaleString()}${data.total_capped ? '+' : ''}`;
+}
+
 /** Every run, newest first, filtered by what the URL says, paginated and live. */
 export function RunsPage() {
   const [params, setParams] = useSearchParams();
@@ -110,7 +118,11 @@ export function RunsPage() {
     <div>
       <div className="page-head">
         <h1>Runs</h1>
-        {data ? <span className="count muted">{data.total.toLocaleString()}</span> : null}
+        {data ? (
+          <span className="count muted" title={data.total_capped ? CAPPED_NOTE : undefined}>
+            {totalText(data)}
+          </span>
+        ) : null}
       </div>
       <form
         className="filters"
@@ -242,7 +254,7 @@ export function RunsPage() {
           <nav className="pager" aria-label="Pages">
             <span className="muted">
               {(first + 1).toLocaleString()}–{(first + data.runs.length).toLocaleString()} of{' '}
-              {data.total.toLocaleString()}
+              {totalText(data)}
             </span>
             <button
               type="button"
