@@ -292,7 +292,7 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(status.code).toBe(2);
     const help = await cli(['runs', 'show', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('Usage: runlog runs show [options] <id>');
+    expect(help.stdout).toContain('Usage: runlog runs show|get [options] <id>');
   });
 
   it('creates, lists and revokes keys; a created key works against the server', async () => {
