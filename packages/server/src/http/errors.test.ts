@@ -5,7 +5,9 @@ import { afterEach, expect, it } from 'vitest';
 import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
 import { findRun } from '../runs/runs.repository.js';
 
-type ErrorBody = { error: { code: string; message: string; details?: { field: string }[] } };
+type ErrorBody = {
+  error: { code: string; message: string; details?: { field: string; message?: string }[] };
+};
 
 describeEachDb('the HTTP error boundary', (dialect) => {
   let t: TestApp | undefined;
