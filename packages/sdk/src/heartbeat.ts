@@ -38,9 +38,11 @@ export class Heartbeats {
 
   /**
    * Beats `run` every `intervalMs` until the returned function is called; meanwhile
-   * `run.heartbeat()` beats it at once.
+   * `run.heartbeat()` beats it at once. Called with a promise, the run goes on beating,
+   * deaf to the answers, until the promise settles: a run whose end is still on its way
+   * (the server away for a while) keeps its lease until the end gets there.
    */
-  start(run: RunContext, options: HeartbeatOptions): () => void {
+  start(run: RunContext, options: HeartbeatOptions): (until?: Promise<unknown>) => void {
     // an id the server refuses would make it refuse the beat of every run beside it; its
     // events are refused too, which the transport reports
     if (!ID_PATTERN.test(run.id)) return () => {};
@@ -56,9 +58,11 @@ export class Heartbeats {
     const joined = group;
     joined.add(run, options.missingIsGone);
     run.beat = () => joined.now(run.id);
-    return () => {
+    return (until) => {
       run.beat = undefined;
-      joined.remove(run);
+      if (!until) return joined.remove(run);
+      joined.quiet(run);
+      void until.finally(() => joined.remove(run));
     };
   }
 }
@@ -66,6 +70,8 @@ export class Heartbeats {
 interface Member {
   run: RunContext;
   missingIsGone: boolean;
+  /** Its code has finished: it still beats, but nothing in the answer is for it any more. */
+  quiet?: boolean;
 }
 
 class BeatGroup {
@@ -99,6 +105,10 @@ class BeatGroup {
       this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
       this.timer.unref();
     }
+  }
+
+  quiet(run: RunContext): void {
+    for (const m of this.members.get(run.id) ?? []) if (m.run === run) m.quiet = true;
   }
 
   remove(run: RunContext): void {
@@ -189,14 +199,19 @@ class BeatGroup {
 
   private apply(result: HeartbeatResult): void {
     // a run that ended meanwhile no longer listens
-    for (const { run, missingIsGone } of this.members.get(result.id) ?? []) {
+    for (const { run, missingIsGone, quiet } of this.members.get(result.id) ?? []) {
+      if (quiet) continue;
       if (result.ok) {
         if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
         else if (result.status !== 'running' && result.status !== 'queued')
           run.abort(new RunlogError(`run already ended ${result.status} on the server`));
       } else if (result.error.code === 'not_found') {
         // a recorded run's start may still be on its way; a claimed run was deleted
-        if (missingIsGone) run.abort(new RunlogError('run no longer exists on the server'));
+        if (missingIsGone) {
+          // deleted while it ran: nothing more of it is recorded, or it would come back
+          run.abort(new RunlogError('run no longer exists on the server'));
+          run.detach();
+        }
       } else {
         const status = ERROR_STATUS[result.error.code as ErrorCode] ?? 409;
         this.onError(new RunlogApiError(status, result.error.code, result.error.message));

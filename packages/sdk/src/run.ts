@@ -1,5 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { newId, type Run, type RunError, type RunFields, type StepFields } from '@runlog/core';
+import {
+  newId,
+  type IngestEvent,
+  type Run,
+  type RunError,
+  type RunFields,
+  type StepFields,
+} from '@runlog/core';
 import { RunCancelledError } from './errors.js';
 import { snapshot, snapshotFields } from './snapshot.js';
 import type { Transport } from './transport.js';
@@ -204,6 +211,29 @@ export class RunContext {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
+  private isDetached = false;
+
+  /**
+   * @internal The run is no longer this code's (given back to the queue, or deleted): what
+   * the code still records is dropped, so it never lands in the next attempt or revives the run.
+   */
+  detach(): void {
+    this.isDetached = true;
+  }
+
+  /** @internal */
+  get detached(): boolean {
+    return this.isDetached;
+  }
+
+  private push(event: IngestEvent, key?: string): void {
+    if (!this.isDetached) this.transport.push(event, key);
+  }
+
+  private pushEnd(key: string, event: IngestEvent): void {
+    if (!this.isDetached) this.transport.pushEnd(key, event);
+  }
+
   /**
    * Records `fn` as a step of this run: its start, end, output (the return value) or error.
    * @example const hits = await run.step('retrieval', 'search-docs', () => search(q), { input: { q } })
@@ -230,12 +260,12 @@ export class RunContext {
       started_at: Date.now(),
     };
     if (input !== undefined) start.input = input;
-    this.transport.push({ type: 'step.start', step: snapshotFields(start) }, key);
+    this.push({ type: 'step.start', step: snapshotFields(start) }, key);
     let result: T;
     try {
       result = await storage.run({ run: this, stepId: id }, () => fn(handle));
     } catch (err) {
-      this.transport.pushEnd(key, {
+      this.pushEnd(key, {
         type: 'step.end',
         step: snapshotFields({
           ...handle.fields,
@@ -256,7 +286,7 @@ export class RunContext {
       ended_at: Date.now(),
     };
     if (!handle.outputSet && result !== undefined) end.output = result;
-    this.transport.pushEnd(key, { type: 'step.end', step: snapshotFields(end) });
+    this.pushEnd(key, { type: 'step.end', step: snapshotFields(end) });
     return result;
   }
 
@@ -279,7 +309,7 @@ export class RunContext {
     const frame = storage.getStore();
     const id = newId();
     const now = Date.now();
-    this.transport.push({
+    this.push({
       type: 'step.end',
       step: snapshotFields({
         ...rest,
@@ -311,6 +341,6 @@ export class RunContext {
    * @example run.update({ metadata: { pr_title: 'Fix login' } })
    */
   update(fields: Omit<RunFields, 'id' | 'agent_id' | 'status'>): void {
-    this.transport.push({ type: 'run.update', run: snapshotFields({ ...fields, id: this.id }) });
+    this.push({ type: 'run.update', run: snapshotFields({ ...fields, id: this.id }) });
   }
 }

@@ -68,12 +68,17 @@ function installProcessHooks(): void {
 /** After a second signal, how long releasing held runs and a last flush may take. */
 const SECOND_SIGNAL_MS = 2_000;
 
+/** A signal this soon after the first is the same one, relayed by a runner (tsx, npm). */
+const RELAYED_SIGNAL_MS = 250;
+
 let signalsInstalled = false;
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
-  let signalled = false;
+  let firstAt: number | undefined;
   let finished = false;
+  /** Every signal's work: the process ends once all of it is done, not the first's alone. */
+  let work: Promise<unknown> = Promise.resolve();
   const finish = (signal: NodeJS.Signals) => {
     if (finished) return;
     finished = true;
@@ -84,12 +89,20 @@ function installSignalHandlers(): void {
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   };
   const handler = (signal: NodeJS.Signals) => {
+    const now = Date.now();
+    // a Ctrl-C reaches a process twice within milliseconds when a runner relays it (tsx,
+    // npm) to a child in the same process group: that is one Ctrl-C, not two
+    if (firstAt !== undefined && now - firstAt < RELAYED_SIGNAL_MS) return;
     const targets = [...instances].filter((r) => r.handlesSignals);
     // a second Ctrl-C means "now": stop waiting for running handlers
-    const second = signalled;
-    signalled = true;
-    const work = targets.map((r) => (second ? r.hurry(SECOND_SIGNAL_MS) : r.shutdown()));
-    void Promise.allSettled(work).then(() => finish(signal));
+    const second = firstAt !== undefined;
+    firstAt ??= now;
+    const mine = targets.map((r) => (second ? r.hurry(SECOND_SIGNAL_MS) : r.shutdown()));
+    work = Promise.allSettled([work, ...mine]);
+    const all = work;
+    void all.then(() => {
+      if (work === all) finish(signal);
+    });
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);

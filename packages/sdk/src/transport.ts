@@ -21,6 +21,20 @@ const MAX_REQUEST_EVENTS = 1000;
 /** Bytes of events per request, well under the server's body limit (64 MiB by default). */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
+/**
+ * An answer that refuses the key (401, 403): the events are kept and tried again with
+ * backoff, so a mistyped or revoked key loses nothing (with `spoolDir`, not even across a
+ * restart with the key fixed).
+ */
+function refusesKey(err: unknown): boolean {
+  return err instanceof RunlogApiError && (err.status === 401 || err.status === 403);
+}
+
+/** The body was over the server's limit: the batch is sent again in smaller parts. */
+function tooLarge(err: unknown): boolean {
+  return err instanceof RunlogApiError && err.status === 413;
+}
+
 interface Segment {
   /** Held in memory; `null` when only on disk (spooling past `maxQueue`). */
   events: IngestEvent[] | null;
@@ -44,6 +58,7 @@ interface Batch {
   segments: Segment[];
   body: JsonText;
   events: number;
+  bytes: number;
 }
 
 /** The run an event belongs to, to name it in a report. */
@@ -78,6 +93,10 @@ export class Transport {
   private hurrying = false;
   /** flush() callers, told whether everything was sent. */
   private idleWaiters: ((sent: boolean) => void)[] = [];
+  /** `sent()` callers, by the segment whose leaving the queue they wait for. */
+  private readonly segmentWaiters = new Map<Segment, (() => void)[]>();
+  /** Bytes per request; lowered when the server answers 413. */
+  private maxRequestBytes = MAX_REQUEST_BYTES;
 
   constructor(
     private readonly http: HttpClient,
@@ -163,6 +182,29 @@ export class Transport {
     return done;
   }
 
+  /**
+   * Resolves once every event queued so far has left the queue: acknowledged by the server,
+   * or given up on (and reported). Unlike `flush()` it sends nothing early and has no end.
+   */
+  sent(): Promise<void> {
+    this.spoolBuffer();
+    const last = this.segments.at(-1);
+    if (!last || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.segmentWaiters.get(last);
+      if (waiters) waiters.push(resolve);
+      else this.segmentWaiters.set(last, [resolve]);
+    });
+  }
+
+  /** A segment left the queue: whoever waits on it goes on. */
+  private left(segment: Segment): void {
+    const waiters = this.segmentWaiters.get(segment);
+    if (!waiters) return;
+    this.segmentWaiters.delete(segment);
+    for (const done of waiters) done();
+  }
+
   /** Flushes and stops; events still unsent stay in the spool (or are reported lost). */
   async close(timeoutMs = 5_000): Promise<void> {
     if (this.closed) return;
@@ -172,6 +214,7 @@ export class Transport {
     this.exiting = true;
     this.wakeSleep?.();
     if (!ok) this.reportLoss('shut down');
+    for (const segment of [...this.segmentWaiters.keys()]) this.left(segment);
   }
 
   /**
@@ -254,6 +297,7 @@ export class Transport {
       const [s] = this.segments.splice(idx, 1);
       this.memoryEvents -= s!.count;
       dropped += s!.count;
+      this.left(s!);
     }
     if (dropped > 0)
       this.options.onError(
@@ -302,7 +346,24 @@ export class Transport {
           this.dropSent(batch);
         } catch (err) {
           this.inFlight = 0;
-          if (isRetryable(err) && !this.exiting) {
+          if (tooLarge(err)) {
+            if (batch.events > 1) {
+              // smaller requests until they fit; the events all go, none is dropped for it
+              this.maxRequestBytes = Math.max(1, Math.floor(batch.bytes / 2));
+              continue;
+            }
+            // one event over the server's whole body limit: it alone is given up
+            this.options.onError(
+              new RunlogError(
+                `dropped an event of ${batch.bytes} bytes, over the server's body limit (run ${
+                  batch.segments[0]?.events?.[0] ? runIdOf(batch.segments[0].events[0]) : '?'
+                })`,
+              ),
+            );
+            this.dropSent(batch);
+            continue;
+          }
+          if ((isRetryable(err) || refusesKey(err)) && !this.exiting) {
             attempt++;
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
@@ -314,7 +375,7 @@ export class Transport {
               await this.sleep(notBefore - Date.now());
             continue;
           }
-          if (isRetryable(err)) {
+          if (isRetryable(err) || refusesKey(err)) {
             // exiting: what is spooled is sent by the next process, the rest is lost
             this.options.onError(err as Error);
             this.reportLoss('the process is exiting');
@@ -346,20 +407,33 @@ export class Transport {
     const parts: string[] = [];
     let count = 0;
     let bytes = 0;
-    for (const segment of this.segments) {
-      const full = count + segment.count > MAX_REQUEST_EVENTS || bytes >= MAX_REQUEST_BYTES;
+    for (let i = 0; i < this.segments.length; i++) {
+      const segment = this.segments[i]!;
+      const full = count + segment.count > MAX_REQUEST_EVENTS || bytes >= this.maxRequestBytes;
       if (segments.length > 0 && full) break;
       const events = segment.events ?? this.readSpool(segment.file!);
       const bad: IngestEvent[] = [];
+      let taken = 0;
       for (const event of events) {
         const text = jsonOf(event);
-        if (text === undefined) bad.push(event);
-        else {
-          parts.push(text);
-          bytes += text.length;
+        if (text === undefined) {
+          bad.push(event);
+          continue;
         }
+        // a request holds at least one event, and stops before the byte limit
+        if (parts.length > 0 && bytes + text.length > this.maxRequestBytes) break;
+        parts.push(text);
+        bytes += text.length;
+        taken++;
       }
       if (bad.length > 0) this.dropBadEvents(segment, bad);
+      if (taken + bad.length < events.length) {
+        // the rest of this segment waits for the next request
+        this.splitSegment(i, events, bad, taken);
+        segments.push(segment);
+        count += segment.count;
+        break;
+      }
       segments.push(segment);
       count += segment.count;
     }
@@ -367,7 +441,41 @@ export class Transport {
       segments,
       body: new JsonText(`{"events":[${parts.join(',')}]}`),
       events: parts.length,
+      bytes,
     };
+  }
+
+  /**
+   * Cuts segment `i` after its first `keep` sendable events (of `events`, leaving out `bad`):
+   * the rest becomes a segment of its own right behind it, in its own spool file.
+   */
+  private splitSegment(i: number, events: IngestEvent[], bad: IngestEvent[], keep: number): void {
+    const segment = this.segments[i]!;
+    const good = bad.length > 0 ? events.filter((e) => !bad.includes(e)) : events;
+    const head = good.slice(0, keep);
+    const tail = good.slice(keep);
+    const rest: Segment = {
+      events: segment.events ? tail : null,
+      count: tail.length,
+      file: undefined,
+    };
+    if (segment.file) {
+      rest.file = this.writeSpool(tail);
+      if (!rest.file) rest.events = tail; // the disk refused it: held in memory instead
+      const rewritten = this.writeSpool(head);
+      if (rewritten) {
+        try {
+          unlinkSync(segment.file);
+        } catch {
+          // already gone
+        }
+        segment.file = rewritten;
+      }
+    }
+    if (segment.events) segment.events = head;
+    else if (rest.events) this.memoryEvents += rest.count;
+    segment.count = head.length;
+    this.segments.splice(i + 1, 0, rest);
   }
 
   /** Leaves out of `segment` events JSON cannot write (snapshots make them rare) and says so. */
@@ -389,6 +497,7 @@ export class Transport {
       const i = this.segments.indexOf(segment);
       if (i >= 0) this.segments.splice(i, 1);
       if (segment.events) this.memoryEvents -= segment.count;
+      this.left(segment);
       if (segment.file) {
         try {
           unlinkSync(segment.file);

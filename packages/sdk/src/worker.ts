@@ -31,9 +31,17 @@ export interface WorkerOptions {
 /** What `stop()` gives releasing and the final flush after the drain. */
 const STOP_FLUSH_MS = 10_000;
 
+/**
+ * How long `stop()` lets a claim under way answer before hanging up on it: a run the server
+ * claimed just then is already on its way back, and hanging up would lose it (held by this
+ * worker until its lease lapsed). A claim that comes back while stopping gives its runs back.
+ */
+const CLAIM_ANSWER_GRACE_MS = 200;
+
 interface Held {
   run: RunContext;
-  released: boolean;
+  /** The request giving it back to the queue, once sent. */
+  released: Promise<void> | undefined;
   done: Promise<void>;
 }
 
@@ -47,7 +55,10 @@ export class Worker {
   /** Resolves once `stop()` has finished. */
   readonly done: Promise<void>;
   private stopping = false;
+  /** Ends a claim's long poll. */
   private readonly poll = new AbortController();
+  /** Ends a pause between failed claims. */
+  private readonly pause = new AbortController();
   private readonly held = new Map<string, Held>();
   private readonly slots: Promise<void>[] = [];
   private markDone: () => void = () => {};
@@ -118,8 +129,9 @@ export class Worker {
 
   private async shutdown(drainUntil: number, deadline: number): Promise<void> {
     this.stopping = true;
-    // ends a long poll or a backoff pause at once
-    this.poll.abort();
+    // ends a backoff pause at once, and a long poll once an answer on its way had its chance
+    this.pause.abort();
+    setTimeout(() => this.poll.abort(), CLAIM_ANSWER_GRACE_MS).unref();
     this.slotFreed?.();
     const drained = Promise.all([...this.held.values()].map((h) => h.done));
     await settleBy(Promise.race([drained, this.drainCut]), drainUntil);
@@ -130,20 +142,33 @@ export class Worker {
     this.markDone();
   }
 
-  /** Gives the runs still running back to the queue (once each); their signals fire. */
+  /**
+   * Gives the runs still running back to the queue (once each; a second call waits for the
+   * first's requests too); their signals fire and what their code records from then on is
+   * dropped: it belongs to no attempt.
+   */
   private releaseHeld(): Promise<unknown> {
-    const body: ReleaseBody = { worker_id: this.id };
-    const running = [...this.held.entries()].filter(([, h]) => !h.released);
     return Promise.all(
-      running.map(async ([id, h]) => {
-        h.released = true;
-        h.run.abort(new RunlogError('worker shutting down; run released back to the queue'));
-        try {
-          await this.http.request('POST', `/api/v1/runs/${encodeURIComponent(id)}/release`, body);
-        } catch (err) {
-          this.onError(err as Error);
-        }
+      [...this.held.entries()].map(([id, h]) => {
+        h.released ??= (async () => {
+          h.run.abort(new RunlogError('worker shutting down; run released back to the queue'));
+          h.run.detach();
+          await this.giveBack([id]);
+        })();
+        return h.released;
       }),
+    );
+  }
+
+  /** Sends runs this worker holds but never started back to the queue. */
+  private async giveBack(ids: string[]): Promise<void> {
+    const body: ReleaseBody = { worker_id: this.id };
+    await Promise.all(
+      ids.map((id) =>
+        this.http
+          .request('POST', `/api/v1/runs/${encodeURIComponent(id)}/release`, body)
+          .catch((err: unknown) => this.onError(err as Error)),
+      ),
     );
   }
 
@@ -170,14 +195,19 @@ export class Worker {
         });
         failures = 0;
         if (res.status === 200 && res.body) claimed = res.body.runs;
+        if (this.stopping) {
+          // claimed as the worker began to stop: back to the queue, never started
+          await this.giveBack(claimed.map((r) => r.id));
+          break;
+        }
       } catch (err) {
         if (this.stopping) break;
         failures++;
         if (failures === 1 || failures % 20 === 0) this.onError(err as Error);
         const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
-        // stop() aborts the poll signal: a pausing worker stops at once
+        // stop() aborts the pause: a pausing worker stops at once
         await delay(backoffMs(failures, retryAfterMs, 200, 5_000), undefined, {
-          signal: this.poll.signal,
+          signal: this.pause.signal,
         }).catch(() => {});
         continue;
       }
@@ -188,7 +218,7 @@ export class Worker {
   private async execute(info: Run): Promise<void> {
     const run = new RunContext(info.id, info.agent_id, info.input, this.transport, info);
     let finish: () => void = () => {};
-    const held: Held = { run, released: false, done: new Promise((r) => (finish = r)) };
+    const held: Held = { run, released: undefined, done: new Promise((r) => (finish = r)) };
     this.held.set(info.id, held);
     const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
@@ -203,14 +233,21 @@ export class Worker {
           ok: false,
           error: new RunlogError(`this worker has no handler for agent ${info.agent_id}`),
         };
-    stopBeat();
+    let delivered: Promise<void> | undefined;
     try {
-      // a released run is queued again: its end is the next worker's to record
-      if (!held.released) endRun(this.transport, run, outcome);
+      // a released run is queued again: its end is the next worker's to record; a deleted
+      // one is gone
+      if (!held.released && !run.detached) {
+        endRun(this.transport, run, outcome);
+        delivered = this.transport.sent();
+      }
     } catch (err) {
       // never an unhandled rejection in the agent's process, whatever the handler returned
       this.onError(err as Error);
     } finally {
+      // the lease holds until the end is on the server: were the server away for a while,
+      // the run would otherwise lapse to timed_out with its end still on the way
+      stopBeat(delivered);
       this.held.delete(info.id);
       finish();
       const freed = this.slotFreed;

@@ -17,6 +17,8 @@ export interface SeenRequest {
   events: number;
   /** The event ids (run or step ids) in an ingest body. */
   ids: string[];
+  /** The body's size in bytes. */
+  bytes: number;
   /** `forwarded` to the real server (with its status), or the fault it answered. */
   outcome: 'forwarded' | 'refused' | 'faulted' | 'hung';
   status: number;
@@ -96,6 +98,7 @@ export class FaultProxy {
       path,
       events: 0,
       ids: [],
+      bytes: 0,
       outcome: 'forwarded',
       status: 0,
     };
@@ -108,6 +111,7 @@ export class FaultProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
+    seen.bytes = body.length;
     if (path === '/api/v1/ingest' && body.length > 0) {
       const parsed = JSON.parse(body.toString('utf8')) as {
         events: { run?: { id: string }; step?: { id: string } }[];

@@ -182,11 +182,28 @@ describe('a second SIGINT', () => {
     await waitFor(() => child.stdout().includes(`started ${queued.id}`), 'the handler to start');
     child.proc.kill('SIGINT');
     await waitFor(() => child.stdout().includes('draining'), 'the first SIGINT to start the drain');
+    // a second press, not the first one relayed (see the next test)
+    await new Promise((r) => setTimeout(r, 400));
     child.proc.kill('SIGINT');
     const { signal } = await child.exited;
     // ended by the signal itself, not by the test's SIGKILL after the 30 s drain
     expect(signal).toBe('SIGINT');
     expect((await clients.make().runs.get(queued.id)).status).toBe('queued');
+  });
+
+  it('is not what a runner relaying one Ctrl-C sends: the worker drains its run to the end', async () => {
+    const agent = `relay-agent-${newId().slice(-8)}`;
+    const child = startFixture('worker.ts', [server.url, server.adminKey, agent, 'finish'], 20_000);
+    const queued = await clients.make().runs.enqueue(agent);
+    await waitFor(() => child.stdout().includes(`started ${queued.id}`), 'the handler to start');
+    // tsx or npm pass the terminal's Ctrl-C on to the child, which gets it twice at once
+    child.proc.kill('SIGINT');
+    child.proc.kill('SIGINT');
+    const { signal } = await child.exited;
+    expect(signal).toBe('SIGINT');
+    const run = await clients.make().runs.get(queued.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ finished: true });
   });
 });
 

@@ -260,6 +260,57 @@ describe('retry', () => {
     expect((await runlog.runs.get(kept)).status).toBe('succeeded');
   });
 
+  it('keeps the events of a key the server refuses (401) and sends them once it takes it', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const refused = '{"error":{"code":"unauthorized","message":"invalid API key"}}';
+    proxy.failNext({ status: 401, body: refused }, { status: 403, body: refused });
+    const id = await recordRun(runlog, 2);
+    expect(await runlog.flush(15_000)).toBe(true);
+    expect((await runlog.runs.get(id)).step_count).toBe(2);
+    expect(errors.map((e) => (e as RunlogApiError).status)).toContain(401);
+  });
+
+  it('sends a batch over the body limit in smaller requests, losing no event', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const big = 'x'.repeat(300_000);
+    // the server's answer to a body over its limit, once: the SDK halves its requests
+    proxy.failNext({ status: 413, body: '{"error":{"code":"payload_too_large","message":"big"}}' });
+    const id = newId();
+    await runlog.run(
+      'big-batch-agent',
+      async (run) => {
+        for (let i = 0; i < 20; i++) await run.tool(`t${i}`, { i }, () => big);
+      },
+      { id },
+    );
+    expect(await runlog.flush(15_000)).toBe(true);
+    const run = await runlog.runs.get(id);
+    expect(run).toMatchObject({ status: 'succeeded', step_count: 20 });
+    // 6 MB of events went in requests of at most 4 MiB, and after the 413 at most half as big
+    const sent = proxy.forwardedIngests();
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    for (const r of sent) expect(r.bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(errors).toHaveLength(0);
+  });
+
+  it('drops an event over the body limit on its own, not the run sent beside it', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const tooLarge = {
+      status: 413,
+      body: '{"error":{"code":"payload_too_large","message":"big"}}',
+    };
+    // the batch of two runs, then the first run alone, are over the limit
+    proxy.failNext(tooLarge, tooLarge);
+    const dropped = await recordRun(runlog, 0, 'beside-agent');
+    const kept = await recordRun(runlog, 0, 'beside-agent');
+    expect(await runlog.flush(15_000)).toBe(true);
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringContaining(`over the server's body limit (run ${dropped})`),
+    ]);
+    await expect(runlog.runs.get(dropped)).rejects.toMatchObject({ status: 404 });
+    expect((await runlog.runs.get(kept)).status).toBe('succeeded');
+  });
+
   it('reports events the server rejected one by one (207) and keeps the rest', async () => {
     const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
     const id = newId();

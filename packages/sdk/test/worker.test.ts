@@ -249,6 +249,111 @@ describeEachDb('SDK worker()', (dialect) => {
       expect(run.status).toBe('queued');
     });
 
+    it('drops what a released run records afterwards: the next attempt holds only its own steps', async () => {
+      const agent = agentId();
+      let first: RunContext | undefined;
+      let late: Promise<unknown> | undefined;
+      const worker = runlog.worker({
+        ...fast,
+        drainTimeoutMs: 20,
+        agents: {
+          [agent]: async (run) => {
+            first = run;
+            await new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+            // a handler deaf to the release goes on working, and recording
+            late = run.tool('after-release', {}, () => 'late');
+            await late;
+            return 'late output';
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => first !== undefined, 'the handler to start');
+      await worker.stop();
+      await late;
+      await runlog.flush();
+      const run = await runlog.runs.get(q.id, { include: 'steps' });
+      expect(run.status).toBe('queued');
+      expect(run.steps).toEqual([]);
+    });
+
+    it('records nothing more of a run deleted while it runs, and never brings it back', async () => {
+      const agent = agentId();
+      let ctx: RunContext | undefined;
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: async (run) => {
+            ctx = run;
+            await new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+            await run.tool('after-delete', {}, () => 'late');
+            return 'ended anyway';
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => ctx !== undefined, 'the handler to start');
+      const res = await fetch(`${server.url}/api/v1/runs/${q.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+      expect(res.status).toBe(204);
+      await waitFor(() => worker.active === 0, 'the handler to finish');
+      expect(String(ctx!.signal.reason)).toMatch(/no longer exists/);
+      await runlog.flush();
+      await expect(runlog.runs.get(q.id)).rejects.toMatchObject({ status: 404 });
+      await worker.stop();
+    });
+
+    it('stop() while a claim waits leaves a run queued meanwhile to the queue, not to a lapse', async () => {
+      for (let i = 0; i < 3; i++) {
+        const agent = agentId();
+        const worker = runlog.worker({
+          ...fast,
+          pollWaitMs: 5_000,
+          agents: { [agent]: () => 'ok' },
+        });
+        await new Promise((r) => setTimeout(r, 50)); // the claim is waiting on the server
+        const q = await runlog.runs.enqueue(agent);
+        await worker.stop();
+        // the claim that woke for it was hung up on: the run is queued again, or it ran
+        const run = await waitFor(async () => {
+          const r = await runlog.runs.get(q.id);
+          return r.status !== 'running' && r;
+        }, 'the run to leave running');
+        expect(['queued', 'succeeded']).toContain(run.status);
+      }
+    });
+
+    it("keeps a run's lease while its end waits to reach the server, so it never lapses", async () => {
+      const proxy = await FaultProxy.start(server.url);
+      try {
+        const own = clients.make({ url: proxy.url });
+        const agent = agentId();
+        let finished = false;
+        const worker = own.worker({
+          leaseMs: 1_000,
+          heartbeatIntervalMs: 100,
+          pollWaitMs: 300,
+          agents: {
+            [agent]: async () => {
+              // the server refuses recording for 3 s (three lease lengths) right as it ends
+              proxy.failNext({ status: 503, retryAfter: '3' });
+              finished = true;
+              return 'done';
+            },
+          },
+        });
+        const q = await runlog.runs.enqueue(agent);
+        await waitFor(() => finished, 'the handler to finish');
+        const run = await waitForStatus(q.id, 'succeeded');
+        expect(run.output).toBe('done');
+        await worker.stop();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('runlog.shutdown() stops its workers', async () => {
       const own = clients.make();
       const agent = agentId();

@@ -58,7 +58,15 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
           workerId,
           max: body.max ?? 1,
         });
-        if (runs.length > 0) return body.max === undefined ? runs[0] : { runs };
+        if (runs.length > 0) {
+          // it hung up while the claim committed (a worker stopping mid-poll): its runs go
+          // back to the queue, or they would lapse to timed_out unexecuted
+          if (gone || request.raw.socket.destroyed) {
+            for (const run of runs) await releaseRun(ctx, auth.projectId, run.id, workerId);
+            return reply.status(204).send();
+          }
+          return body.max === undefined ? runs[0] : { runs };
+        }
         const left = deadline - Date.now();
         if (left <= 0) return reply.status(204).send();
         await waitForQueued(ctx, auth.projectId, body.agents, Math.min(left, CLAIM_POLL_MS));
