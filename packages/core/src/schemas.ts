@@ -209,10 +209,14 @@ export const IngestResponse = z.object({
 });
 export type IngestResponse = z.infer<typeof IngestResponse>;
 
-/** `POST /runs`: start a run now. */
+/** `POST /runs`: start a run now; it is `running` (end it with `PATCH /runs/:run_id`). */
 export const StartRunBody = RunFields.omit({ id: true }).extend({
   id: Id.optional(),
   agent_id: Id,
+  status: RunStatusInput.refine(
+    (s) => s === 'running',
+    'POST /runs starts a run, which is running: end it with PATCH /runs/:run_id, or record a whole run with POST /ingest',
+  ).optional(),
 });
 export type StartRunBody = z.infer<typeof StartRunBody>;
 

@@ -16,10 +16,9 @@ import {
 import type { AppContext } from '../context.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
-import { findRun } from '../runs/runs.repository.js';
+import { findRun, findStep } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { assertEventValid, validateEvents } from './ingest.service.js';
-import type { UnitOfWork } from './unit-of-work.js';
 import { applyEvents } from './writer.js';
 
 const RunParams = z.object({ run_id: Id });
@@ -55,22 +54,29 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     response: Run,
     status: 201,
     handler: async ({ auth, body }) => {
+      const projectId = auth.projectId;
       const id = body.id ?? newId();
       const event: IngestEvent = { type: 'run.start', run: { ...body, id } };
       assertEventValid(event);
-      if (body.id !== undefined) {
-        // the same id again is the same call again; the id of another agent's run is a conflict
-        const existing = await findRun(ctx.db, auth.projectId, id);
-        if (existing && existing.agent_id !== body.agent_id) {
-          throw new AppError(
-            'conflict',
-            `run ${id} already exists for agent ${existing.agent_id}`,
-            [{ field: 'body.id', message: `already a run of agent ${existing.agent_id}` }],
-          );
-        }
-      }
-      await ctx.writer.submit(auth.projectId, [event]);
-      return toRun((await findRun(ctx.db, auth.projectId, id))!);
+      // the check and the write are one step of the write path: two calls racing with one id
+      // for two agents give one run and one 409, never two 201s for one run
+      await ctx.writer.transact(
+        async (uow, env) => {
+          await uow.loadRuns(projectId, [id]);
+          // the same id again is the same call again; the id of another agent's run is a conflict
+          const existing = uow.getRun(projectId, id);
+          if (existing && existing.agent_id !== body.agent_id) {
+            throw new AppError(
+              'conflict',
+              `run ${id} already exists for agent ${existing.agent_id}`,
+              [{ field: 'body.id', message: `already a run of agent ${existing.agent_id}` }],
+            );
+          }
+          await applyEvents(uow, projectId, [event], env);
+        },
+        { events: 1, projectId },
+      );
+      return toRun(await committed(findRun(ctx.db, projectId, id), 'run', id));
     },
   });
 
@@ -90,8 +96,9 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
         run: { ...body, id: params.run_id },
       };
       assertEventValid(event);
-      return applyToExistingRun(ctx, auth.projectId, params.run_id, event, (uow) =>
-        toRun(uow.getRun(auth.projectId, params.run_id)!),
+      await applyToExistingRun(ctx, auth.projectId, params.run_id, event);
+      return toRun(
+        await committed(findRun(ctx.db, auth.projectId, params.run_id), 'run', params.run_id),
       );
     },
   });
@@ -113,8 +120,10 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
         body.ended_at !== undefined || (body.status !== undefined && body.status !== 'running');
       const event: IngestEvent = { type: complete ? 'step.end' : 'step.start', step };
       assertEventValid(event);
-      return applyToExistingRun(ctx, auth.projectId, params.run_id, event, (uow) =>
-        toStep(uow.getStep(auth.projectId, params.run_id, id)!),
+      await applyToExistingRun(ctx, auth.projectId, params.run_id, event);
+      // as committed: a step started under an ended run has ended with it by now
+      return toStep(
+        await committed(findStep(ctx.db, auth.projectId, params.run_id, id), 'step', id),
       );
     },
   });
@@ -123,23 +132,28 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
 /**
  * Applies one event to a run that must exist when it is written: the check and the write
  * are one step of the write path, so a DELETE landing in between cannot bring the run back
- * (as agent `unknown`, which is what a write to a missing run creates). Answers
- * `read(uow)` once committed; a missing run is a 404 and writes nothing.
+ * (as agent `unknown`, which is what a write to a missing run creates). Resolves once
+ * committed; a missing run is a 404 and writes nothing.
  */
-async function applyToExistingRun<T>(
+async function applyToExistingRun(
   ctx: AppContext,
   projectId: string,
   runId: string,
   event: IngestEvent,
-  read: (uow: UnitOfWork) => T,
-): Promise<T> {
-  return ctx.writer.transact(
+): Promise<void> {
+  await ctx.writer.transact(
     async (uow, env) => {
       await uow.loadRuns(projectId, [runId]);
       if (!uow.getRun(projectId, runId)) throw AppError.notFound('run', runId);
       await applyEvents(uow, projectId, [event], env);
-      return read(uow);
     },
     { events: 1, projectId },
   );
+}
+
+/** A row just written, read back; deleted in the meantime, it is a 404 like any missing one. */
+async function committed<R>(read: Promise<R | undefined>, what: 'run' | 'step', id: string) {
+  const row = await read;
+  if (!row) throw AppError.notFound(what, id);
+  return row;
 }

@@ -590,6 +590,54 @@ describeEachDb('REST recording sugar', (dialect) => {
     });
   });
 
+  it('gives one run and one 409 to two starts racing with one id for two agents', async () => {
+    for (let i = 0; i < 5; i++) {
+      const id = `race-${i}`;
+      const answers = await Promise.all(
+        ['race-a', 'race-b'].map((agent_id) => t.request('POST', '/api/v1/runs', { id, agent_id })),
+      );
+      expect(answers.map((a) => a.statusCode).sort()).toEqual([201, 409]);
+      const won = json<{ agent_id: string }>(answers.find((a) => a.statusCode === 201)!);
+      const stored = json<{ agent_id: string }>(await t.request('GET', `/api/v1/runs/${id}`));
+      expect(stored.agent_id).toBe(won.agent_id);
+    }
+  });
+
+  it('starts a run running: another status is a 400 naming it, writing nothing', async () => {
+    for (const status of ['pending', 'failed']) {
+      const res = await t.request('POST', '/api/v1/runs', {
+        id: `start-${status}`,
+        agent_id: 'starter',
+        status,
+      });
+      expect(res.statusCode).toBe(400);
+      const err = json<{ error: { details: { field: string }[] } }>(res).error;
+      expect(err.details[0]?.field).toBe('body.status');
+      expect((await t.request('GET', `/api/v1/runs/start-${status}`)).statusCode).toBe(404);
+    }
+    const alias = await t.request('POST', '/api/v1/runs', {
+      agent_id: 'starter',
+      status: 'started',
+    });
+    expect(json<{ status: string }>(alias).status).toBe('running');
+  });
+
+  it('answers a step posted to an ended run as it was stored: ended with its run', async () => {
+    const run = json<{ id: string }>(await t.request('POST', '/api/v1/runs', { agent_id: 'late' }));
+    await t.request('PATCH', `/api/v1/runs/${run.id}`, { status: 'succeeded' });
+    const res = await t.request('POST', `/api/v1/runs/${run.id}/steps`, {
+      id: 'late-1',
+      type: 'tool',
+    });
+    expect(res.statusCode).toBe(201);
+    const answered = json<{ status: string; ended_at: string | null }>(res);
+    const stored = json<{ steps: unknown[] }>(
+      await t.request('GET', `/api/v1/runs/${run.id}?include=steps`),
+    ).steps[0];
+    expect(answered).toEqual(stored);
+    expect(answered.status).toBe('failed');
+  });
+
   it('counts the events of PATCH and of POST steps in /metrics, and not a 404', async () => {
     const events = async () => {
       const text = (await t.request('GET', '/metrics')).body;

@@ -14,7 +14,22 @@ export async function findRun(db: Db, projectId: string, id: string): Promise<Ru
     .executeTakeFirst();
 }
 
-/** A run's steps in time order (`seq`, the arrival order unless the caller gave one, breaks ties). */
+/** A step of a run of the project, or `undefined`. */
+export async function findStep(
+  db: Db,
+  projectId: string,
+  runId: string,
+  id: string,
+): Promise<StepRow | undefined> {
+  return db.kysely
+    .selectFrom('steps')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('run_id', '=', runId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
 /** Where a page of steps resumes: past this step in time order. */
 export interface StepCursor {
   at: number;
