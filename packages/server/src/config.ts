@@ -5,6 +5,19 @@ export const DEFAULT_PORT = 4680;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_RETENTION_DAYS = 30;
 
+/**
+ * A whole number from a number or from text (a flag, a variable). `z.coerce` would read
+ * empty text as 0: `RUNLOG_PORT=` bound a random port instead of saying it was empty.
+ */
+const whole = (schema: z.ZodNumber) =>
+  z.preprocess(
+    (v) => {
+      if (typeof v !== 'string') return v;
+      return /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
+    },
+    schema.int({ message: 'must be a whole number' }),
+  );
+
 /** The server's configuration after flags and environment are merged and checked. */
 export const ServerConfig = z.object({
   db: z
@@ -15,35 +28,27 @@ export const ServerConfig = z.object({
       'must be a file path or a postgres:// URL',
     )
     .refine((v) => !/^postgres(ql)?:\/\//i.test(v) || URL.canParse(v), 'is not a valid URL'),
-  port: z.coerce.number().int().min(0).max(65535),
+  port: whole(z.number({ message: 'must be a port number (0-65535)' }).min(0).max(65535)),
   host: z.string().min(1),
   adminKey: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
-  retentionDays: z.coerce.number().int().min(1).max(3650),
+  retentionDays: whole(z.number({ message: 'must be a number of days' }).min(1).max(3650)),
   /** JSON fields longer than this many bytes are stored truncated. */
-  maxFieldBytes: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .default(1024 * 1024),
+  maxFieldBytes: whole(z.number().min(1024)).default(1024 * 1024),
   /** Request bodies over this many bytes are refused with 413. */
-  bodyLimit: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .default(64 * 1024 * 1024),
+  bodyLimit: whole(z.number().min(1024)).default(64 * 1024 * 1024),
   /**
    * Recording events waiting for a group commit past which `/ingest` answers 429 with
    * Retry-After (the SDK waits and sends again) instead of queueing more in memory.
    */
-  maxQueuedEvents: z.coerce.number().int().min(1000).default(50_000),
+  maxQueuedEvents: whole(z.number().min(1000)).default(50_000),
   /** Where the built dashboard lives; unset serves no dashboard. */
   webRoot: z.string().optional(),
   /** Control plane: grace period before a stop of a running run is forced. */
-  cancelGraceMs: z.coerce.number().int().min(0).default(30_000),
+  cancelGraceMs: whole(z.number().min(0)).default(30_000),
   /** Control plane: how often lapsed leases, passed deadlines and overdue stops are swept. */
-  sweepIntervalMs: z.coerce.number().int().min(10).default(1_000),
+  sweepIntervalMs: whole(z.number().min(10)).default(1_000),
   /** Control plane: how often due schedules are looked for. */
-  schedulerIntervalMs: z.coerce.number().int().min(10).default(1_000),
+  schedulerIntervalMs: whole(z.number().min(10)).default(1_000),
   /** Whether background jobs (sweeps, scheduler, retention) run in this process. */
   background: z.boolean().default(true),
   /** warn by default: the start prints its own lines; info adds Fastify's, debug every request. */
