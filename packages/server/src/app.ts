@@ -6,6 +6,7 @@ import fastifyStatic from '@fastify/static';
 import type { ApiErrorBody } from '@runlog/core';
 import type { AppContext } from './context.js';
 import { AppError } from './http/errors.js';
+import { isDatabaseUnavailable } from './db/database.js';
 import { SESSION_COOKIE, fromOwnOrigin, scopeAllows } from './auth/auth.service.js';
 import type { AuthContext } from './http/route.js';
 import { authRoutes } from './auth/auth.routes.js';
@@ -66,8 +67,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // every error names what it is about, even when only the message can
     body.body.error.details ??= [];
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
-    if (error instanceof AppError && error.retryAfterSeconds !== undefined)
-      void reply.header('retry-after', String(error.retryAfterSeconds));
+    const retryAfter = error instanceof AppError ? error.retryAfterSeconds : body.retryAfterSeconds;
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
     void reply.status(body.status).send(body.body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -138,7 +139,7 @@ export function authenticate(
 function errorBody(
   error: unknown,
   request: FastifyRequest,
-): { status: number; body: ApiErrorBody } {
+): { status: number; body: ApiErrorBody; retryAfterSeconds?: number } {
   if (error instanceof AppError) {
     return {
       status: error.status,
@@ -186,6 +187,18 @@ function errorBody(
   }
   if (e.statusCode === 429) {
     return { status: 429, body: { error: { code: 'rate_limited', message: 'too many requests' } } };
+  }
+  if (isDatabaseUnavailable(error)) {
+    return {
+      status: 503,
+      retryAfterSeconds: 5,
+      body: {
+        error: {
+          code: 'unavailable',
+          message: 'the database is not available right now; try again shortly',
+        },
+      },
+    };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
 }

@@ -241,3 +241,35 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     close: () => kysely.destroy(),
   };
 }
+
+/** Node's codes for a connection that could not be made or was lost. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * Whether `err` says the database cannot be used right now, rather than that the request was
+ * wrong: PostgreSQL unreachable, restarting, dropped or out of connections; SQLite locked, out
+ * of disk or failing to read its file. The API answers those 503 with Retry-After, so
+ * clients send again instead of taking a 500 for a bug.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (CONNECTION_CODES.has(code)) return true;
+  // PostgreSQL SQLSTATEs: connection exceptions (08), shutdown or starting (57P0x), the
+  // database gone (3D000), too many connections (53300), out of disk or memory (53100/53200)
+  if (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[1-3]$/.test(code)) return true;
+  if (code === '3D000' || code === '53300' || code === '53100' || code === '53200') return true;
+  if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  // node-postgres says these in words, without a code
+  return /Connection terminated|connection timeout|Client was closed|Cannot use a pool after calling end/i.test(
+    message,
+  );
+}

@@ -1,8 +1,17 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
+import pg from 'pg';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import {
+  PG_BASE_URL,
+  createTestApp,
+  describeEachDb,
+  dialects,
+  json,
+  type TestApp,
+} from '../../test/harness.js';
+import { isDatabaseUnavailable } from '../db/database.js';
 import { findRun } from '../runs/runs.repository.js';
 
 type ErrorBody = {
@@ -209,4 +218,54 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       expect(target, ref).toBeDefined();
     }
   });
+});
+
+describe('a database that cannot be used', () => {
+  it('is told from a bad request by its error codes', () => {
+    const coded = (code: string) => Object.assign(new Error('x'), { code });
+    for (const code of ['ECONNREFUSED', '08006', '57P01', '3D000', '53300', 'SQLITE_BUSY'])
+      expect(isDatabaseUnavailable(coded(code))).toBe(true);
+    for (const code of ['42601', '23505', 'SQLITE_CONSTRAINT_PRIMARYKEY', 'ERR_X'])
+      expect(isDatabaseUnavailable(coded(code))).toBe(false);
+    expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
+  });
+
+  const pgSuite = dialects().includes('postgres') && inject('pgAvailable') ? it : it.skip;
+  pgSuite(
+    'answers 503 with Retry-After once its PostgreSQL database is gone [postgres]',
+    async () => {
+      const name = `rt_gone_${Date.now().toString(36)}`;
+      const admin = new pg.Client({ connectionString: PG_BASE_URL });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE "${name}"`);
+        const url = new URL(PG_BASE_URL);
+        url.pathname = `/${name}`;
+        const t = await createTestApp('postgres', { db: url.toString() });
+        try {
+          expect((await t.request('GET', '/api/v1/runs')).statusCode).toBe(200);
+          await admin.query(`DROP DATABASE "${name}" WITH (FORCE)`);
+          for (const [method, path, body] of [
+            ['GET', '/api/v1/runs', undefined],
+            [
+              'POST',
+              '/api/v1/ingest',
+              { events: [{ type: 'run.start', run: { id: 'r', agent_id: 'a' } }] },
+            ],
+          ] as const) {
+            const res = await t.request(method, path, body);
+            expect(res.statusCode).toBe(503);
+            expect(res.headers['retry-after']).toBe('5');
+            expect(json<ErrorBody>(res).error.code).toBe('unavailable');
+          }
+        } finally {
+          await t.close().catch(() => {});
+        }
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await admin.end();
+      }
+    },
+  );
 });
