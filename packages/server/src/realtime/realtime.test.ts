@@ -371,6 +371,8 @@ describeEachDb('realtime WebSocket', (dialect) => {
     const e1 = await c.next((m) => m.type === 'error');
     expect(e1.error).toMatchObject({ code: 'invalid_input' });
     expect(e1.error?.message).toMatch(/JSON/);
+    // every error carries its details, as HTTP error bodies do
+    expect(e1.error?.details).toEqual([{ field: 'message', message: e1.error?.message }]);
 
     let from = c.messages.length;
     c.send({ type: 'dance' });
@@ -410,6 +412,9 @@ describeEachDb('realtime WebSocket', (dialect) => {
       c.send({ type: 'subscribe', topics: ['run:c', 'run:d'] });
       const err = await c.next((m) => m.type === 'error', from);
       expect(err.error?.message).toMatch(/at most 3 topics/);
+      expect(err.error?.details).toEqual([
+        { field: 'message.topics', message: expect.stringMatching(/^at most 3 topics/) },
+      ]);
     } finally {
       rt.limits.maxTopics = saved;
     }

@@ -295,7 +295,12 @@ export class RealtimeServer {
         err instanceof AppError ? err : new AppError('invalid_input', 'message: not understood');
       this.reply(conn, {
         type: 'error',
-        error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) },
+        // every error names what it is about, as the HTTP API's bodies do
+        error: {
+          code: e.code,
+          message: e.message,
+          details: e.details ?? [{ field: 'message', message: e.message }],
+        },
       });
     }
   }
@@ -304,9 +309,9 @@ export class RealtimeServer {
     checkTopics(wanted);
     const fresh = [...new Set(wanted)].filter((t) => !conn.topics.has(t));
     if (conn.topics.size + fresh.length > this.limits.maxTopics) {
-      throw new AppError(
-        'invalid_input',
-        `topics: at most ${this.limits.maxTopics} topics per connection (${conn.topics.size} held)`,
+      throw AppError.invalid(
+        'message.topics',
+        `at most ${this.limits.maxTopics} topics per connection (${conn.topics.size} held)`,
       );
     }
     if (conn.dropped) return;
@@ -561,7 +566,7 @@ const STATUS_TEXT: Record<number, string> = {
 /** Answers an upgrade request with a plain HTTP error and the API's error body. */
 export function refuse(socket: Duplex, status: number, code: string, message: string): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: { code, message } });
+  const body = JSON.stringify({ error: { code, message, details: [] } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
