@@ -263,6 +263,9 @@ function modelOf(attrs: Attrs): string | undefined {
   );
 }
 
+/** Set in the metadata of a run an `invoke_agent` span stands in for, until its root comes. */
+export const STAND_IN_KEY = 'otel_stand_in';
+
 function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[] {
   const { attrs } = view;
   const runId = `otel-${view.traceId}`;
@@ -279,7 +282,11 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
     model: modelOf(attrs),
     user_id: str(attrs, 'user.id', 'enduser.id'),
     thread_id: str(attrs, 'gen_ai.conversation.id', 'session.id'),
-    metadata: { otel_trace_id: view.traceId, otel_span_name: view.span.name },
+    metadata: {
+      otel_trace_id: view.traceId,
+      otel_span_name: view.span.name,
+      ...(view.parentId !== undefined ? { [STAND_IN_KEY]: true } : {}),
+    },
   };
   const events: IngestEvent[] = [{ type: 'run.start', run: strip(start) }];
   const endedAt = ms(view.span.endTimeUnixNano);
@@ -363,6 +370,8 @@ function strip<T extends object>(fields: T): T {
 
 export interface MappedTraces {
   events: IngestEvent[];
+  /** Runs whose root span is in this batch: it replaces what a stand-in recorded of them. */
+  rooted: string[];
   /** Spans that could not become events (bad ids), with the reason of the first. */
   rejected: number;
   firstProblem?: string;
@@ -401,7 +410,8 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
 
   const runs: IngestEvent[] = [];
   const steps: IngestEvent[] = [];
-  for (const views of byTrace.values()) {
+  const rooted: string[] = [];
+  for (const [traceId, views] of byTrace) {
     const ids = new Set(views.map((v) => v.spanId));
     const isAgent = (v: SpanView) => str(v.attrs, 'gen_ai.operation.name') === 'invoke_agent';
     const runView =
@@ -413,6 +423,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
       .map((v) => sanitizeId(str(v.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')))
       .find((id) => id !== undefined);
     if (runView) runs.push(...runEvents(runView, agentHint));
+    if (runView && runView.parentId === undefined) rooted.push(`otel-${traceId}`);
     // an invoke_agent span standing in for a root that is not in this batch is a step too, as
     // it is when its root comes with it, and its children stay under it
     const standIn = runView?.parentId !== undefined;
@@ -421,5 +432,10 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
         steps.push(stepEvent(view, standIn ? undefined : runView?.spanId));
     }
   }
-  return { events: [...runs, ...steps], rejected, ...(firstProblem ? { firstProblem } : {}) };
+  return {
+    events: [...runs, ...steps],
+    rooted,
+    rejected,
+    ...(firstProblem ? { firstProblem } : {}),
+  };
 }

@@ -4,8 +4,10 @@ import type { ApiErrorBody } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { AppError, fieldIssues } from '../http/errors.js';
 import { routeDocs } from '../http/route.js';
+import type { RunRow } from '../db/schema.js';
 import { validateEvents } from '../ingest/ingest.service.js';
-import { ExportTraceServiceRequest, mapTraces } from './otlp.mapper.js';
+import { applyEvents } from '../ingest/writer.js';
+import { ExportTraceServiceRequest, STAND_IN_KEY, mapTraces } from './otlp.mapper.js';
 import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
 
 const JSON_TYPE = 'application/json';
@@ -69,7 +71,23 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
 
       const mapped = mapTraces(parsed.data);
       const { valid, results } = validateEvents(mapped.events);
-      await ctx.writer.submit(request.auth!.projectId, valid);
+      const projectId = request.auth!.projectId;
+      if (mapped.rooted.length === 0) await ctx.writer.submit(projectId, valid);
+      else {
+        // a root that comes after the invoke_agent span standing in for it is the run: what
+        // the stand-in ended it with (its outcome, times, input) gives way to the root's
+        await ctx.writer.transact(
+          async (uow, env) => {
+            await uow.loadRuns(projectId, mapped.rooted);
+            for (const id of mapped.rooted) {
+              const run = uow.getRun(projectId, id);
+              if (run && standingIn(run)) uow.putRun(reopened(run));
+            }
+            await applyEvents(uow, projectId, valid, env);
+          },
+          { events: valid.length, projectId },
+        );
+      }
 
       const invalid = results.filter((r) => !r.ok);
       const rejected = mapped.rejected + invalid.length;
@@ -161,4 +179,30 @@ function varint(n: number): Buffer {
   }
   bytes.push(v);
   return Buffer.from(bytes);
+}
+
+/** Whether a run was recorded from an `invoke_agent` span standing in for its root. */
+function standingIn(run: RunRow): boolean {
+  try {
+    return (JSON.parse(run.metadata) as Record<string, unknown>)[STAND_IN_KEY] === true;
+  } catch {
+    return false;
+  }
+}
+
+/** A stand-in's run, open again for its root's events: running, without what the stand-in set. */
+function reopened(run: RunRow): RunRow {
+  const metadata = JSON.parse(run.metadata) as Record<string, unknown>;
+  delete metadata[STAND_IN_KEY];
+  return {
+    ...run,
+    status: 'running',
+    started_at: null,
+    ended_at: null,
+    duration_ms: null,
+    input: null,
+    output: null,
+    error: null,
+    metadata: JSON.stringify(metadata),
+  };
 }

@@ -353,6 +353,36 @@ describeEachDb('POST /v1/traces', (dialect) => {
       llm_calls: 1,
       tool_calls: 1,
     });
+    // the same with a failing root: once it comes, the run is the root's, as if sent together
+    const failing = '9c8efff798038103d269b633813fc60c';
+    const [rootC, spansC] = withRoot(failing);
+    const failedRoot = { ...rootC, status: { code: 2, message: 'http 500' } };
+    await t.request('POST', '/v1/traces', request(spansC));
+    expect((await snapshot(`otel-${failing}`))?.run.metadata).toMatchObject({
+      otel_stand_in: true,
+    });
+    await t.request('POST', '/v1/traces', request([failedRoot]));
+    const late = (await snapshot(`otel-${failing}`))!.run;
+    expect(late).toMatchObject({
+      status: 'failed',
+      error: { message: 'http 500' },
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:01.100Z',
+      duration_ms: 1100,
+      step_count: 3,
+    });
+    expect(late.metadata).not.toHaveProperty('otel_stand_in');
+    // the rollups moved with it: the stats count it failed, not succeeded as well
+    const range = `from=${Date.parse('2026-03-01T00:00:00Z')}&to=${Date.parse('2026-03-02T00:00:00Z')}`;
+    const stats = json<{ totals: { by_status: Record<string, number> } }>(
+      await t.request('GET', `/api/v1/runs/stats?agent_id=bug-triager&${range}`),
+    ).totals.by_status;
+    for (const status of ['succeeded', 'failed']) {
+      const listed = json<{ total: number }>(
+        await t.request('GET', `/api/v1/runs?agent_id=bug-triager&status=${status}&${range}`),
+      ).total;
+      expect(stats[status]).toBe(listed);
+    }
   });
 
   it('changes nothing when the same export is sent twice', async () => {
