@@ -41,13 +41,16 @@ export function sweepVerdict(
   }
   if (run.lease_expires_at !== null && run.lease_expires_at < now) {
     const since = toIso(run.last_heartbeat_at ?? run.started_at ?? run.updated_at);
+    // a recorded run's lease is renewed by its events, which leave no time of their own on
+    // the row: say when the lease ran out, not a 'since' that would be its start
+    const expired = toIso(run.lease_expires_at);
     return {
       status: 'timed_out',
       error: {
         message:
           run.worker_id !== null
             ? `lease expired: no heartbeat from worker ${run.worker_id} since ${since}`
-            : `lease expired: no event or heartbeat from the agent since ${since}`,
+            : `lease expired at ${expired}: no event or heartbeat from the agent renewed it`,
         type: 'LeaseExpired',
       },
     };

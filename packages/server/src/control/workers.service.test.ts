@@ -2,7 +2,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { newId, type Run } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { cancelRun, enqueueRun } from './control.service.js';
-import { sweepOnce } from './sweeper.js';
+import { sweepOnce, sweepVerdict } from './sweeper.js';
+import { newRunRow } from '../ingest/apply.js';
 import { scheduleOnce } from './scheduler.js';
 import { nextSlot } from './schedule.js';
 import { findRun } from '../runs/runs.repository.js';
@@ -304,5 +305,19 @@ it('computes the next cron slot in the schedule timezone', () => {
   );
   expect(new Date(nextSlot('0 9 * * *', 'UTC', after)!).toISOString()).toBe(
     '2026-03-02T09:00:00.000Z',
+  );
+});
+
+it("says when a recorded run's lease ran out, not a 'since' that is its start", () => {
+  const start = Date.parse('2026-03-01T10:00:00.000Z');
+  const run = {
+    ...newRunRow('p', 'r', start),
+    status: 'running',
+    started_at: start,
+    lease_expires_at: start + 3_600_000,
+  };
+  const verdict = sweepVerdict(run, start + 3_600_001, 30_000);
+  expect(verdict?.error.message).toBe(
+    'lease expired at 2026-03-01T11:00:00.000Z: no event or heartbeat from the agent renewed it',
   );
 });

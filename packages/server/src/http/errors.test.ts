@@ -128,6 +128,9 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(none.statusCode).toBe(400);
     expect(json<ErrorBody>(none).error.details?.[0]?.field).toBe('query.status');
     expect((await t.request('GET', '/api/v1/runs?status=failed&limit=5')).statusCode).toBe(200);
+    // a repeated parameter is its comma list
+    const repeated = await t.request('GET', '/api/v1/runs?status=failed&status=succeeded');
+    expect(repeated.statusCode).toBe(200);
   });
 
   it('answers a path it cannot decode in the API error shape', async () => {

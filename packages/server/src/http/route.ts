@@ -147,13 +147,15 @@ function queryParameters(query: unknown, known?: ReadonlySet<string>): Record<st
         { field: `query.${key}`, message: `unknown parameter; ${reads}` },
       ]);
     }
-    if (typeof value === 'string' && value.includes('\u0000')) {
+    // `?agent_id=a&agent_id=b` is the comma list `?agent_id=a,b`
+    const text: unknown = Array.isArray(value) ? value.join(',') : value;
+    if (typeof text === 'string' && text.includes('\u0000')) {
       // no database column holds a NUL (PostgreSQL refuses one): say so instead of failing
       throw new AppError('invalid_input', `query.${key}: must not contain a NUL character`, [
         { field: `query.${key}`, message: 'must not contain a NUL character' },
       ]);
     }
-    if (value !== '') out[key] = value;
+    if (text !== '') out[key] = text;
   }
   return out;
 }

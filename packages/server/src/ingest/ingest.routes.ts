@@ -14,6 +14,7 @@ import {
   type IngestEvent,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import type { RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { findRun, findStep } from '../runs/runs.repository.js';
@@ -96,7 +97,13 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
         run: { ...body, id: params.run_id },
       };
       assertEventValid(event);
-      await applyToExistingRun(ctx, auth.projectId, params.run_id, event);
+      await applyToExistingRun(ctx, auth.projectId, params.run_id, event, (run) => {
+        // a run belongs to its agent: moving it is refused, as POST /runs refuses another's id
+        if (body.agent_id !== undefined && body.agent_id !== run.agent_id)
+          throw new AppError('conflict', `run ${run.id} belongs to agent ${run.agent_id}`, [
+            { field: 'body.agent_id', message: `the run belongs to agent ${run.agent_id}` },
+          ]);
+      });
       return toRun(
         await committed(findRun(ctx.db, auth.projectId, params.run_id), 'run', params.run_id),
       );
@@ -140,11 +147,14 @@ async function applyToExistingRun(
   projectId: string,
   runId: string,
   event: IngestEvent,
+  check?: (run: RunRow) => void,
 ): Promise<void> {
   await ctx.writer.transact(
     async (uow, env) => {
       await uow.loadRuns(projectId, [runId]);
-      if (!uow.getRun(projectId, runId)) throw AppError.notFound('run', runId);
+      const run = uow.getRun(projectId, runId);
+      if (!run) throw AppError.notFound('run', runId);
+      check?.(run);
       await applyEvents(uow, projectId, [event], env);
     },
     { events: 1, projectId },

@@ -622,6 +622,18 @@ describeEachDb('REST recording sugar', (dialect) => {
     expect(json<{ status: string }>(alias).status).toBe('running');
   });
 
+  it('refuses to move a run to another agent with PATCH, naming the field', async () => {
+    const run = json<{ id: string }>(
+      await t.request('POST', '/api/v1/runs', { agent_id: 'owner' }),
+    );
+    const moved = await t.request('PATCH', `/api/v1/runs/${run.id}`, { agent_id: 'thief' });
+    expect(moved.statusCode).toBe(409);
+    const err = json<{ error: { details: { field: string }[] } }>(moved).error;
+    expect(err.details[0]?.field).toBe('body.agent_id');
+    const same = await t.request('PATCH', `/api/v1/runs/${run.id}`, { agent_id: 'owner' });
+    expect(json<{ agent_id: string }>(same).agent_id).toBe('owner');
+  });
+
   it('answers a step posted to an ended run as it was stored: ended with its run', async () => {
     const run = json<{ id: string }>(await t.request('POST', '/api/v1/runs', { agent_id: 'late' }));
     await t.request('PATCH', `/api/v1/runs/${run.id}`, { status: 'succeeded' });
