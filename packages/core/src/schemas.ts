@@ -321,6 +321,8 @@ export const Agent = z.object({
   schedule: Schedule.nullable(),
   timeout_ms: z.number().int().nullable(),
   metadata: Metadata,
+  /** When the schedule queues its next run; null without a schedule (or one that never fires). */
+  next_run_at: IsoTime.nullable(),
   created_at: IsoTime,
   updated_at: IsoTime,
 });
@@ -333,8 +335,6 @@ export const AgentSummary = Agent.extend({
     .object({ run_id: z.string(), message: z.string(), at: IsoTime.nullable() })
     .nullable(),
   counts_24h: AgentCounts,
-  /** When the schedule queues its next run; null without a schedule (or one that never fires). */
-  next_run_at: IsoTime.nullable(),
 });
 export type AgentSummary = z.infer<typeof AgentSummary>;
 

@@ -19,6 +19,11 @@ export function toAgent(row: AgentRow): Agent {
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)
         : {},
+    // the slot the scheduler will queue next (past, after downtime, until it catches up)
+    next_run_at:
+      row.schedule_cron !== null && row.schedule_next_at !== null
+        ? toIso(row.schedule_next_at)
+        : null,
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),
   };

@@ -152,9 +152,6 @@ export async function listAgentSummaries(
     const agent = toAgent(row);
     return {
       ...agent,
-      // the slot the scheduler will queue next (past, after downtime, until it catches up)
-      next_run_at:
-        agent.schedule && row.schedule_next_at !== null ? toIso(row.schedule_next_at) : null,
       latest_run: latestRow ? toRun(latestRow) : null,
       last_error: lastError(newestError),
       counts_24h: {

@@ -240,7 +240,8 @@ describeEachDb('agents API', (dialect) => {
         .nextRun(new Date(before))!
         .getTime();
       expect(row?.schedule_next_at).toBe(expected);
-      // the list and the agent say when the schedule queues its next run
+      // the answer to the PUT, the agent and the list say when the schedule queues next
+      expect(json<Agent>(res).next_run_at).toBe(new Date(expected).toISOString());
       const summary = json<AgentSummary>(await t.request('GET', '/api/v1/agents/nightly'));
       expect(summary.next_run_at).toBe(new Date(expected).toISOString());
       const listed = json<{ agents: AgentSummary[] }>(
