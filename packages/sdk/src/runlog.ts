@@ -1,4 +1,5 @@
-import { newId, type RunFields, type RunTrigger } from '@runlog/core';
+import { RunFields, newId, type RunTrigger } from '@runlog/core';
+import { RunlogError } from './errors.js';
 import { AgentsClient, RunsClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
 import { Heartbeats } from './heartbeat.js';
@@ -202,17 +203,44 @@ export class Runlog {
       ...(options.input !== undefined ? { input: options.input } : {}),
       ...(parent !== undefined ? { parent_run_id: parent } : {}),
     };
-    this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
+    const recordable = this.checkStart(start);
     const run = new RunContext(id, agentId, options.input, this.transport);
+    if (recordable)
+      this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
+    // a run the server would refuse outright (a bad id) still runs, unrecorded
+    else run.detach();
     const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
       missingIsGone: false,
     });
     const outcome = await runCode(run, () => fn(run));
     stopBeat();
-    endRun(this.transport, run, outcome);
+    if (recordable) endRun(this.transport, run, outcome);
     if (!outcome.ok) throw outcome.error;
     return outcome.output;
+  }
+
+  /**
+   * Checks a run's start as the server will: an option it would refuse (a tag too long, a
+   * NUL in a thread id, an unknown trigger) is left out and reported to `onError`, so the
+   * run is still recorded; a bad run or agent id leaves nothing to record (`false`).
+   */
+  private checkStart(start: RunFields): boolean {
+    const checked = RunFields.safeParse(start);
+    if (checked.success) return true;
+    const fields = new Set(checked.error.issues.map((i) => String(i.path[0] ?? '')));
+    const problems = checked.error.issues
+      .map((i) => `${i.path.join('.')}: ${i.message}`)
+      .join('; ');
+    if (fields.has('id') || fields.has('agent_id') || fields.has('')) {
+      this.onError(new RunlogError(`run ${start.id} not recorded: ${problems}`));
+      return false;
+    }
+    for (const field of fields) delete (start as unknown as Record<string, unknown>)[field];
+    this.onError(
+      new RunlogError(`run ${start.id}: left out ${[...fields].join(', ')} (${problems})`),
+    );
+    return true;
   }
 
   /**

@@ -193,6 +193,30 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(errors).toEqual([]);
     });
 
+    it('leaves out an option the server would refuse and still records the run', async () => {
+      const id = newId();
+      const out = await runlog.run('options-agent', () => 'fine', {
+        id,
+        threadId: 'thread\u0000nul',
+        trigger: 'nonsense' as never,
+        userId: 'dana',
+      });
+      expect(out).toBe('fine');
+      await runlog.flush();
+      const run = await runlog.runs.get(id);
+      expect(run).toMatchObject({ status: 'succeeded', output: 'fine', user_id: 'dana' });
+      expect(run.thread_id).toBeNull();
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/left out trigger, thread_id /),
+      ]);
+      errors = [];
+      // a bad run id leaves nothing to record: the code still runs
+      expect(await runlog.run('options-agent', () => 'ran', { id: 'bad id' })).toBe('ran');
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/^run bad id not recorded/),
+      ]);
+    });
+
     it('run.update merges metadata into what the run started with', async () => {
       const id = newId();
       await runlog.run(
