@@ -121,7 +121,14 @@ export class Transport {
     this.buffer.push(event);
     if (key !== undefined) this.openStarts.set(key, event);
     if (this.buffer.length >= this.options.batchSize) this.cut();
-    else if (this.memoryEvents + this.buffer.length > this.options.maxQueue) this.cut();
+    // past maxQueue the oldest go: without a spool each new event makes room at once; with
+    // one, nothing is dropped and the buffer goes to disk a batch at a time, as before the
+    // bound (a file per event would cost a synchronous write per event)
+    else if (
+      !this.options.spoolDir &&
+      this.memoryEvents + this.buffer.length > this.options.maxQueue
+    )
+      this.cut();
   }
 
   /**

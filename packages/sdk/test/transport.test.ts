@@ -531,6 +531,23 @@ describe('spoolDir', () => {
     expect(spooled(dir)).toEqual([]);
   });
 
+  it('spools a batch at a time past maxQueue, not a file per event', async () => {
+    const dir = spoolDir();
+    const runlog = clients.make({
+      url: await deadUrl(),
+      spoolDir: dir,
+      batchSize: 100,
+      maxQueue: 100,
+      flushIntervalMs: 60_000,
+    });
+    await recordRun(runlog, 1500);
+    expect(runlog.pending).toBeGreaterThanOrEqual(1500);
+    // 1,500 steps recorded while the server is away: a file per batch of 100 or so
+    expect(spooled(dir).length).toBeLessThanOrEqual(40);
+    expect(errors.some((e) => /dropped/.test(e.message))).toBe(false);
+    await runlog.shutdown(50);
+  });
+
   it('skips a spool line cut short by a crash and removes empty spool files', async () => {
     const dir = spoolDir();
     const id = newId();
