@@ -95,6 +95,8 @@ export class Transport {
   private idleWaiters: ((sent: boolean) => void)[] = [];
   /** `sent()` callers, by the segment whose leaving the queue they wait for. */
   private readonly segmentWaiters = new Map<Segment, (() => void)[]>();
+  /** `sent()` callers waiting on what is still in the buffer. */
+  private bufferWaiters: (() => void)[] = [];
   /** Bytes per request; lowered when the server answers 413. */
   private maxRequestBytes = MAX_REQUEST_BYTES;
 
@@ -194,14 +196,18 @@ export class Transport {
    * or given up on (and reported). Unlike `flush()` it sends nothing early and has no end.
    */
   sent(): Promise<void> {
-    this.spoolBuffer();
+    if (this.closed) return Promise.resolve();
+    // what is buffered goes with its batch as usual: the waiter rides on the segment it becomes
+    if (this.buffer.length > 0) return new Promise((resolve) => this.bufferWaiters.push(resolve));
     const last = this.segments.at(-1);
-    if (!last || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiters = this.segmentWaiters.get(last);
-      if (waiters) waiters.push(resolve);
-      else this.segmentWaiters.set(last, [resolve]);
-    });
+    if (!last) return Promise.resolve();
+    return new Promise((resolve) => this.waitOn(last, [resolve]));
+  }
+
+  private waitOn(segment: Segment, waiters: (() => void)[]): void {
+    const list = this.segmentWaiters.get(segment);
+    if (list) list.push(...waiters);
+    else this.segmentWaiters.set(segment, waiters);
   }
 
   /** A segment left the queue: whoever waits on it goes on. */
@@ -222,6 +228,7 @@ export class Transport {
     this.wakeSleep?.();
     if (!ok) this.reportLoss('shut down');
     for (const segment of [...this.segmentWaiters.keys()]) this.left(segment);
+    for (const done of this.bufferWaiters.splice(0)) done();
   }
 
   /**
@@ -280,6 +287,10 @@ export class Transport {
         if (this.options.spoolDir) segment.file = this.writeSpool(chunk);
         this.segments.push(segment);
         this.memoryEvents += chunk.length;
+      }
+      if (this.bufferWaiters.length > 0) {
+        this.waitOn(this.segments.at(-1)!, this.bufferWaiters);
+        this.bufferWaiters = [];
       }
       this.bound();
     }
