@@ -391,6 +391,18 @@ suite('dashboard in a real browser', () => {
         .locator('.runs-table tbody tr')
         .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
     await expect.poll(ids).toEqual(['live-flt-2', 'live-flt-1']);
+    // the last row's menu is whole on screen: the table's scrolling box does not cut it off
+    await runRow('live-flt-1').getByRole('button', { name: /Actions for run/ }).click();
+    const stop = page.getByRole('menuitem', { name: 'Stop' });
+    await stop.waitFor();
+    expect(
+      await stop.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === el;
+      }),
+    ).toBe(true);
+    await page.keyboard.press('Escape');
+    await stop.waitFor({ state: 'detached' });
     // a run that ends leaves the list of running runs, and the count follows
     await ingest(api, [{ type: 'run.end', run: { id: 'live-flt-1', status: 'succeeded' } }]);
     await expect.poll(ids, { timeout: 10_000 }).toEqual(['live-flt-2']);

@@ -1,4 +1,5 @@
-import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useId, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
 
 export interface MenuItem {
   label: string;
@@ -7,18 +8,54 @@ export interface MenuItem {
   danger?: boolean;
 }
 
+/** Where an open menu sits on screen: under its button, or above it near the bottom edge. */
+interface Place {
+  right: number;
+  top?: number;
+  bottom?: number;
+}
+
 /**
  * A kebab (⋮) button opening a menu: arrow keys move, Enter selects, Escape and clicks
- * outside close, focus returns to the button.
+ * outside close, focus returns to the button. The menu is drawn over the page (a portal
+ * placed by the button), so a scrolling table or a short card never cuts it off.
  */
 export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }) {
   const [open, setOpen] = useState(false);
+  const [place, setPlace] = useState<Place | undefined>();
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
   const id = useId();
 
+  // placed by its button, and kept by it while the page scrolls or resizes
+  useLayoutEffect(() => {
+    if (!open) {
+      setPlace(undefined);
+      return;
+    }
+    const placeMenu = () => {
+      if (!button.current) return;
+      const b = button.current.getBoundingClientRect();
+      const height = menu.current?.offsetHeight ?? 0;
+      const right = Math.max(4, window.innerWidth - b.right);
+      // below the button when it fits, else above it
+      if (b.bottom + 4 + height <= window.innerHeight || b.top - 4 - height < 0)
+        setPlace({ right, top: b.bottom + 4 });
+      else setPlace({ right, bottom: window.innerHeight - b.top + 4 });
+    };
+    placeMenu();
+    window.addEventListener('scroll', placeMenu, true);
+    window.addEventListener('resize', placeMenu);
+    return () => {
+      window.removeEventListener('scroll', placeMenu, true);
+      window.removeEventListener('resize', placeMenu);
+    };
+  }, [open]);
+
+  const placed = place !== undefined;
   useEffect(() => {
-    if (!open) return;
+    // once placed: a hidden menu cannot take focus
+    if (!open || !placed) return;
     const first = menu.current?.querySelector<HTMLButtonElement>(
       '[role="menuitem"]:not([disabled])',
     );
@@ -33,10 +70,11 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
     };
     document.addEventListener('pointerdown', onDown);
     return () => document.removeEventListener('pointerdown', onDown);
-  }, [open]);
+  }, [open, placed]);
 
   const close = (focus = true) => {
     setOpen(false);
+    setPlace(undefined);
     if (focus) button.current?.focus();
   };
 
@@ -77,33 +115,37 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
       >
         <span aria-hidden="true">⋮</span>
       </button>
-      {open ? (
-        <div
-          ref={menu}
-          id={id}
-          role="menu"
-          aria-label={label}
-          className="menu"
-          onKeyDown={onKeyDown}
-        >
-          {items.map((item) => (
-            <button
-              key={item.label}
-              type="button"
-              role="menuitem"
-              disabled={item.disabled}
-              className={item.danger ? 'danger' : undefined}
-              onClick={(e) => {
-                e.stopPropagation();
-                close();
-                item.onSelect();
-              }}
+      {open
+        ? createPortal(
+            <div
+              ref={menu}
+              id={id}
+              role="menu"
+              aria-label={label}
+              className="menu"
+              style={place ?? { visibility: 'hidden', top: 0, right: 0 }}
+              onKeyDown={onKeyDown}
             >
-              {item.label}
-            </button>
-          ))}
-        </div>
-      ) : null}
+              {items.map((item) => (
+                <button
+                  key={item.label}
+                  type="button"
+                  role="menuitem"
+                  disabled={item.disabled}
+                  className={item.danger ? 'danger' : undefined}
+                  onClick={(e) => {
+                    e.stopPropagation();
+                    close();
+                    item.onSelect();
+                  }}
+                >
+                  {item.label}
+                </button>
+              ))}
+            </div>,
+            document.body,
+          )
+        : null}
     </div>
   );
 }
