@@ -392,7 +392,9 @@ suite('dashboard in a real browser', () => {
         .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
     await expect.poll(ids).toEqual(['live-flt-2', 'live-flt-1']);
     // the last row's menu is whole on screen: the table's scrolling box does not cut it off
-    await runRow('live-flt-1').getByRole('button', { name: /Actions for run/ }).click();
+    await runRow('live-flt-1')
+      .getByRole('button', { name: /Actions for run/ })
+      .click();
     const stop = page.getByRole('menuitem', { name: 'Stop' });
     await stop.waitFor();
     expect(
