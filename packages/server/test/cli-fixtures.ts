@@ -65,7 +65,15 @@ export function sampleEvents(prefix: string): unknown[] {
         run: {
           id,
           status: i % 4 === 1 ? 'failed' : i === 7 ? 'cancelled' : 'succeeded',
-          ...(i % 4 === 1 ? { error: 'it broke' } : { output: { verdict: 'ok', i } }),
+          ...(i % 4 === 1
+            ? {
+                error: {
+                  message: 'it broke',
+                  type: 'AgentError',
+                  stack: 'AgentError: it broke\n    at triage (agent.ts:42:11)',
+                },
+              }
+            : { output: { verdict: 'ok', i } }),
           ended_at: t + 1000 + i,
         },
       });

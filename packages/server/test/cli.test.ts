@@ -128,7 +128,9 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^Run c-run-1$/m);
     expect(res.stdout).toMatch(/^ {2}status {5}failed$/m);
-    expect(res.stdout).toMatch(/^ {2}error {6}it broke$/m);
+    expect(res.stdout).toMatch(
+      /^ {2}error {6}AgentError: it broke\n {13}at triage \(agent\.ts:42:11\)$/m,
+    );
     expect(res.stdout).toMatch(
       /^ {2}llm plan\s+succeeded\s+490ms\s+1\.2k tok\s+\$0\.000\d{2}\s+gpt-4o-mini/m,
     );

@@ -511,6 +511,11 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('menuitem', { name: 'View details' }).click();
     await page.getByTestId('timeline').waitFor();
     expect(new URL(page.url()).pathname).toBe('/agents/timeline-agent/runs/tl-run');
+    // the run's error shows its stack, folded until asked for
+    const stack = page.locator('.run-error-stack');
+    expect(await stack.locator('pre').isVisible()).toBe(false);
+    await stack.getByText('Stack trace').click();
+    expect(await stack.locator('pre').textContent()).toContain('at triage (agent.ts:42:11)');
     const stepRows = page.locator('.tl-row');
     await expect.poll(() => stepRows.count()).toBe(6);
     // children sit under the agent step, indented

@@ -112,7 +112,15 @@ export async function seedRuns(api: Api, runs: SeedRun[]): Promise<void> {
           id: r.id,
           status: r.status,
           ended_at: end,
-          ...(r.error ? { error: { message: r.error, type: 'AgentError' } } : {}),
+          ...(r.error
+            ? {
+                error: {
+                  message: r.error,
+                  type: 'AgentError',
+                  stack: `AgentError: ${r.error}\n    at triage (agent.ts:42:11)`,
+                },
+              }
+            : {}),
           ...(r.status === 'succeeded' ? { output: r.output ?? { verdict: 'ok' } } : {}),
         },
       });

@@ -401,7 +401,8 @@ export function showRun(run: RunWithSteps, p: Palette): string {
   };
   lines.push(`${p.paint('bold', `Run ${run.id}`)}`);
   field('agent', run.agent_id);
-  field('status', p.status(run.status) + (run.cancel_requested_at ? ' (stop requested)' : ''));
+  const stopping = run.cancel_requested_at && (run.status === 'running' || run.status === 'queued');
+  field('status', p.status(run.status) + (stopping ? ' (stop requested)' : ''));
   field('trigger', run.trigger + (run.source ? ` from ${run.source}` : ''));
   field(
     'attempt',
@@ -423,7 +424,15 @@ export function showRun(run: RunWithSteps, p: Palette): string {
   field('cost', formatMoney(run.cost_usd));
   field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
-  if (run.error) field('error', p.paint('red', run.error.message));
+  if (run.error) {
+    field(
+      'error',
+      p.paint('red', `${run.error.type ? `${run.error.type}: ` : ''}${run.error.message}`),
+    );
+    // where it was thrown: the stack's first lines, under the message
+    const stack = (run.error.stack ?? '').split('\n').slice(1, 1 + STACK_LINES);
+    for (const line of stack) lines.push(`             ${p.paint('dim', line.trim())}`);
+  }
   const steps = run.steps ?? [];
   if (steps.length === 0) return lines.join('\n') + '\n';
   lines.push('', p.paint('bold', 'Steps'));
@@ -476,6 +485,9 @@ export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }
 }
 
 const DAY = 86_400_000;
+
+/** Lines of a run's error stack `runs show` prints under its message. */
+const STACK_LINES = 8;
 
 /**
  * The start of the last `days` whole UTC days, today included: the server reads whole days,

@@ -114,6 +114,13 @@ export function RunDetailPage() {
       {run.error ? (
         <div className="run-error" role="alert">
           <strong>{run.error.type ?? 'Error'}:</strong> <span>{run.error.message}</span>
+          {run.error.stack ? (
+            // where it was thrown, folded: the message says what, the stack where
+            <details className="run-error-stack">
+              <summary>Stack trace</summary>
+              <pre>{run.error.stack}</pre>
+            </details>
+          ) : null}
         </div>
       ) : null}
 
