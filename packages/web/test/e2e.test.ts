@@ -489,6 +489,13 @@ suite('dashboard in a real browser', () => {
     await page.waitForTimeout(600); // past the text fields' 350 ms debounce
     expect(new URL(page.url()).search).toBe('');
     expect(await page.getByLabel('Source').inputValue()).toBe('');
+
+    // a page past the last says so, not that there are no runs, and leads back
+    await page.goto(`${server.url}/runs?page=99`);
+    await page.getByText('No runs on this page').waitFor();
+    await page.getByRole('button', { name: 'Go to the first page' }).click();
+    await page.locator('.runs-table tbody tr').first().waitFor();
+    expect(new URL(page.url()).searchParams.get('page')).toBeNull();
   });
 
   it("opens a run's timeline with nested steps and payloads shown as text", async () => {
@@ -888,9 +895,16 @@ suite('dashboard in a real browser', () => {
     const phoneNext = phone.getByRole('button', { name: 'Next failed step (2)' });
     expect(await phoneNext.isVisible()).toBe(true);
     await phoneNext.click();
+    const phoneRow = phone.locator('.tl-row[data-step-id="big-s1503"]');
+    await expect.poll(() => phoneRow.getAttribute('aria-expanded')).toBe('true');
+    // the opened step's own row is in sight below the sticky header and axis, not under them
+    const axisBottom = await phone
+      .locator('.tl-axis')
+      .evaluate((el) => el.getBoundingClientRect().bottom);
     await expect
-      .poll(() => phone.locator('.tl-row[data-step-id="big-s1503"]').getAttribute('aria-expanded'))
-      .toBe('true');
+      .poll(async () => (await phoneRow.boundingBox())?.y ?? -1)
+      .toBeGreaterThanOrEqual(axisBottom - 1);
+    expect((await phoneRow.boundingBox())!.y).toBeLessThan(844 / 2);
     await phone.screenshot({ path: join(SHOTS, 'run-big-failed-phone.png') });
     await phone.close();
   });

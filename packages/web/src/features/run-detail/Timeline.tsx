@@ -133,6 +133,11 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
     const index = failed.find((i) => i > openIndex) ?? failed[0]!;
     setOpen(placed[index]!.step.id);
     virtualizer.scrollToIndex(index, { align: 'center' });
+    // an opened step is taller than the screen on a phone: centred, its name went up under
+    // the sticky header. Once drawn, its top goes just below the header and the axis row.
+    requestAnimationFrame(() =>
+      listRef.current?.querySelector(`[data-index="${index}"]`)?.scrollIntoView({ block: 'start' }),
+    );
   };
 
   return (

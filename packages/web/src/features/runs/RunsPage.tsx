@@ -231,6 +231,14 @@ export function RunsPage() {
         <Loading label="Loading runs…" rows={8} />
       ) : runs.isError ? (
         <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
+      ) : data && data.runs.length === 0 && view.page > 0 && data.total > 0 ? (
+        // past the last page (an old link, runs deleted since): there are runs, just not here
+        <Empty title="No runs on this page">
+          {totalText(data)} runs in all.{' '}
+          <button type="button" className="link-btn" onClick={() => set({ page: null }, true)}>
+            Go to the first page
+          </button>
+        </Empty>
       ) : data && data.runs.length === 0 ? (
         <Empty title={filtered ? 'No runs match these filters' : 'No runs yet'}>
           {filtered ? 'Change or clear the filters.' : 'Runs appear here as agents record them.'}
