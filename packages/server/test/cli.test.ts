@@ -224,6 +224,12 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(three.series.at(-1)?.t.slice(0, 10)).toBe(today);
     const one = await cli(['stats', '--days', '1']);
     expect(one.stdout).toContain(`Last 1 day (${today} to ${today})`);
+    // an agent that does not exist is an error, not a quiet agent
+    for (const cmd of ['stats', 'metrics']) {
+      const typo = await cli([cmd, '--agent', 'no-such-agent']);
+      expect(typo.code).toBe(1);
+      expect(typo.stderr).toBe('runlog: agent no-such-agent not found\n');
+    }
     const needsAgent = await cli(['metrics']);
     expect(needsAgent.code).toBe(2);
     expect(needsAgent.stderr).toBe("runlog: required option '--agent <id>' not specified\n");

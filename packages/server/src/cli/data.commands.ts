@@ -267,16 +267,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .option('--agent <id>', 'only this agent', idArg('--agent'))
       .option('--days <n>', 'over the last N days', intArg('--days', 1, 3650), 30),
   ).action(async (flags: ClientFlags & { agent?: string; days: number }) => {
-    const stats = await clientFor(flags, io).request<StatsResponse>('GET', '/api/v1/runs/stats', {
+    const client = clientFor(flags, io);
+    const stats = await client.request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
       from: lastDays(flags.days),
     });
+    await agentExists(client, flags.agent, stats);
     if (flags.json) return printJson(io, stats);
     const p = palette();
     const t = stats.totals;
     io.stdout.write(
       `${p.paint('bold', `Last ${countOf(flags.days, 'day')}`)} (${stats.from.slice(0, 10)} to ${lastDayOf(stats.to)})\n` +
-        `  runs       ${formatCount(t.runs)}  (${statusSummary(t, p)})\n` +
+        `  runs       ${formatCount(t.runs)}${t.runs > 0 ? `  (${statusSummary(t, p)})` : ''}\n` +
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
         `  duration   p50 ${formatDuration(t.p50_duration_ms)}  p95 ${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
         `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
@@ -317,11 +319,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .requiredOption('--agent <id>', 'the agent', idArg('--agent'))
       .option('--days <n>', 'over the last N days', intArg('--days', 1, 366), 30),
   ).action(async (flags: ClientFlags & { agent: string; days: number }) => {
-    const stats = await clientFor(flags, io).request<StatsResponse>('GET', '/api/v1/runs/stats', {
+    const client = clientFor(flags, io);
+    const stats = await client.request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
       from: lastDays(flags.days),
       bucket: 'day',
     });
+    await agentExists(client, flags.agent, stats);
     if (flags.json) return printJson(io, { agent_id: flags.agent, ...stats });
     const p = palette();
     const series = stats.series;
@@ -374,6 +378,19 @@ function statusSummary(t: StatsTotals, p: Palette): string {
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${formatCount(n)} ${p.status(s)}`)
     .join(', ');
+}
+
+/**
+ * An agent asked for by name that has no runs in the range may not exist at all: a typo
+ * would read as a quiet agent. Only then is the agent looked up; a 404 is the error.
+ */
+async function agentExists(
+  client: ApiClient,
+  agent: string | undefined,
+  stats: StatsResponse,
+): Promise<void> {
+  if (agent === undefined || stats.totals.runs > 0) return;
+  await client.request('GET', `/api/v1/agents/${encodeURIComponent(agent)}`);
 }
 
 function tailLine(run: Run, p: Palette): string {
