@@ -62,7 +62,7 @@ function runRow(run: Run, p: Palette): string[] {
     formatDuration(run.duration_ms),
     String(run.step_count),
     formatTokens(run.total_tokens),
-    formatMoney(run.cost_usd),
+    runCost(run),
   ];
 }
 
@@ -403,7 +403,7 @@ function tailLine(run: Run, p: Palette): string {
     formatDuration(run.duration_ms),
     countOf(run.step_count, 'step'),
     formatTokens(run.total_tokens) + ' tok',
-    formatMoney(run.cost_usd),
+    runCost(run),
   ];
   if (run.error) parts.push(p.paint('red', clip(run.error.message, 60)));
   return parts.join('  ');
@@ -438,7 +438,11 @@ export function showRun(run: RunWithSteps, p: Palette): string {
     'tokens',
     `${formatTokens(run.total_tokens)} (in ${formatTokens(run.input_tokens)}, out ${formatTokens(run.output_tokens)})`,
   );
-  field('cost', formatMoney(run.cost_usd));
+  field(
+    'cost',
+    runCost(run) +
+      (run.cost_usd === 0 && run.total_tokens > 0 ? ' (no price known for its model)' : ''),
+  );
   field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
   if (run.error) {
@@ -499,6 +503,11 @@ export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }
     if (depth > drawn) prefix += '… ';
     return { step, prefix: `${prefix}${last ? '└─ ' : '├─ '}` };
   });
+}
+
+/** A run's cost: `-` for one that used tokens at no recorded cost (a model with no price). */
+function runCost(run: Pick<Run, 'cost_usd' | 'total_tokens'>): string {
+  return run.cost_usd === 0 && run.total_tokens > 0 ? '-' : formatMoney(run.cost_usd);
 }
 
 const DAY = 86_400_000;

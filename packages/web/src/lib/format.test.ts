@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCost, formatCostTick } from './format';
+import { formatCost, formatCostTick, runCost } from './format';
 
 describe('formatCostTick', () => {
   it('gives axis ticks under $1 the digits that tell them apart', () => {
@@ -11,5 +11,16 @@ describe('formatCostTick', () => {
   it('reads as formatCost from $1 up', () => {
     expect(formatCostTick(2.5)).toBe(formatCost(2.5));
     expect(formatCostTick(1500)).toBe('$1,500');
+  });
+});
+
+describe('runCost', () => {
+  it('reads a run that used tokens at no recorded cost as unpriced, not free', () => {
+    expect(runCost({ cost_usd: 0, total_tokens: 5200 })).toEqual({ text: '—', unpriced: true });
+    expect(runCost({ cost_usd: 0, total_tokens: 0 })).toEqual({ text: '$0', unpriced: false });
+    expect(runCost({ cost_usd: 0.5, total_tokens: 10 })).toEqual({
+      text: '$0.50',
+      unpriced: false,
+    });
   });
 });

@@ -118,6 +118,22 @@ export function formatCost(usd: number | null | undefined): string {
   return `$${Math.round(usd).toLocaleString('en-US')}`;
 }
 
+/** Why a run with tokens shows no cost. */
+export const UNPRICED_NOTE = 'No price known for its model: add one under Settings → Model prices';
+
+/**
+ * A run's cost: `$0` only when it was free; a run that used tokens at no recorded cost used a
+ * model with no known price, which reads "—", not "$0".
+ * @example runCost({ cost_usd: 0, total_tokens: 5200 }) // { text: '—', unpriced: true }
+ */
+export function runCost(run: Pick<Run, 'cost_usd' | 'total_tokens'>): {
+  text: string;
+  unpriced: boolean;
+} {
+  const unpriced = run.cost_usd === 0 && run.total_tokens > 0;
+  return { text: unpriced ? '—' : formatCost(run.cost_usd), unpriced };
+}
+
 /**
  * A cost on a chart's axis: like `formatCost`, but under $1 with the digits a tick needs, so
  * ticks at $0.005 steps do not all read "$0.01".

@@ -8,10 +8,11 @@ import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
 import {
   TRIGGER_LABELS,
-  formatCost,
+  UNPRICED_NOTE,
   formatExact,
   formatTokens,
   isActive,
+  runCost,
   shortId,
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
@@ -160,7 +161,12 @@ export function RunDetailPage() {
           </span>
         </Fact>
         <Fact label="Cost">
-          <span className={active ? 'muted' : undefined}>{formatCost(run.cost_usd)}</span>
+          <span
+            className={active || runCost(run).unpriced ? 'muted' : undefined}
+            title={runCost(run).unpriced ? UNPRICED_NOTE : undefined}
+          >
+            {runCost(run).text}
+          </span>
         </Fact>
         <Fact label="Steps">
           {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool

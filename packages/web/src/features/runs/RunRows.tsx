@@ -5,19 +5,29 @@ import { RunDuration, RunStart } from '../../components/Time';
 import {
   RUN_STATUS_META,
   TRIGGER_LABELS,
-  formatCost,
   formatExact,
   formatTokens,
   isActive,
+  runCost,
   shortId,
+  UNPRICED_NOTE,
 } from '../../lib/format';
 import { RunMenu, runPath } from './RunActions';
 
 /** Tokens and cost: grey until the run finishes (they still grow while it runs). */
 export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
   const pending = isActive(run.status);
-  const text = field === 'tokens' ? formatTokens(run.total_tokens) : formatCost(run.cost_usd);
-  return <span className={pending ? 'muted' : undefined}>{text}</span>;
+  if (field === 'tokens')
+    return <span className={pending ? 'muted' : undefined}>{formatTokens(run.total_tokens)}</span>;
+  const cost = runCost(run);
+  return (
+    <span
+      className={pending || cost.unpriced ? 'muted' : undefined}
+      title={cost.unpriced ? UNPRICED_NOTE : undefined}
+    >
+      {cost.text}
+    </span>
+  );
 }
 
 /** A run's row in the compact tables (agent panel, Runs page). */
