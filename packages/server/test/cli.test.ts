@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -270,6 +270,46 @@ describeEachDb('runlog CLI', (dialect) => {
     const lines = c.stdout().trimEnd().split('\n');
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d {2}c-tailed {2}tail-agent {2}running /);
     expect(c.stdout()).not.toContain('c-other');
+  });
+
+  it('runs tail rides out a dropped connection and goes on showing runs', async () => {
+    // a TCP relay to the server that can drop every connection and refuse new ones a while
+    const sockets = new Set<Socket>();
+    let refusing = false;
+    const target = new URL(server.url);
+    const relay = createServer((inbound) => {
+      if (refusing) return void inbound.destroy();
+      const outbound = connect(Number(target.port), target.hostname);
+      sockets.add(inbound).add(outbound);
+      inbound.pipe(outbound).pipe(inbound);
+      const drop = () => {
+        inbound.destroy();
+        outbound.destroy();
+      };
+      inbound.on('error', drop).on('close', drop);
+      outbound.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    const stop = new AbortController();
+    const c = capture({ ...env, RUNLOG_URL: url }, stop.signal);
+    const done = run(['runs', 'tail', '--agent', 'tail-again'], c.io);
+    try {
+      await waitFor(() => c.stderr().includes('watching'), 'the subscription');
+      refusing = true;
+      for (const s of sockets) s.destroy();
+      await waitFor(() => c.stderr().includes('reconnecting'), 'the drop to be noticed');
+      await new Promise((r) => setTimeout(r, 800));
+      refusing = false;
+      await waitFor(() => c.stderr().includes('reconnected'), 'the reconnection', 15_000);
+      await ingest([{ type: 'run.start', run: { id: 'c-after-drop', agent_id: 'tail-again' } }]);
+      await waitFor(() => c.stdout().includes('c-after-drop'), 'the run after the drop');
+    } finally {
+      stop.abort();
+      expect(await done).toBe(0);
+      relay.close();
+      for (const s of sockets) s.destroy();
+    }
   });
 
   it('reports a bad key, a missing server, bad flags and bad dates in one line', async () => {

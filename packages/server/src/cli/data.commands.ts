@@ -157,20 +157,21 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const client = clientFor(flags, io);
     const p = palette();
     const topic = flags.agent ? `agent:${flags.agent}` : 'runs';
-    const ws = await client.subscribe([topic], (msg) => {
+    const onMessage = (msg: unknown) => {
       const m = msg as { type?: string; data?: Run };
       if (m.type !== 'run_update' || !m.data) return;
       if (flags.json) io.stdout.write(JSON.stringify(m.data) + '\n');
       else io.stdout.write(tailLine(m.data, p) + '\n');
-    });
+    };
+    let ws = await client.subscribe([topic], onMessage);
     if (!flags.json)
       io.stderr.write(
         `watching ${flags.agent ? `agent ${flags.agent}` : 'all runs'}; Ctrl-C to stop\n`,
       );
-    await new Promise<void>((resolve, reject) => {
+    let stopped = false;
+    const stopSignal = new Promise<void>((resolve) => {
       const stop = () => {
-        ws.removeAllListeners('close');
-        ws.close();
+        stopped = true;
         resolve();
       };
       if (io.signal) {
@@ -179,10 +180,33 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       } else {
         process.once('SIGINT', stop);
       }
-      ws.on('close', () =>
-        reject(new CliError(`the server at ${client.base} closed the connection`)),
-      );
     });
+    // until Ctrl-C: a server that restarts or a dropped connection is waited out, as the
+    // dashboard does; a key that no longer opens the socket ends it
+    for (;;) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      await Promise.race([closed, stopSignal]);
+      if (stopped) {
+        ws.removeAllListeners('close');
+        ws.close();
+        return;
+      }
+      io.stderr.write(`runlog: lost the connection to ${client.base}; reconnecting...\n`);
+      for (let attempt = 1; ; attempt++) {
+        const wait = Math.min(10_000, 500 * 2 ** (attempt - 1));
+        await Promise.race([new Promise((r) => setTimeout(r, wait)), stopSignal]);
+        if (stopped) return;
+        try {
+          ws = await client.subscribe([topic], onMessage);
+          io.stderr.write('runlog: reconnected (updates while away are not shown)\n');
+          break;
+        } catch (err) {
+          // the server is still away: try again; anything else (a revoked key) is the end
+          if (!(err instanceof CliError) || !/reach|failed|WebSocket \(5\d\d\)/.test(err.message))
+            throw err;
+        }
+      }
+    }
   });
 
   withClient(
