@@ -393,6 +393,12 @@ describeEachDb('runlog CLI', (dialect) => {
 
     const csv = await cli(['export', '--format', 'csv', '--agent', 'bug-triager']);
     expect(csv.stdout.split('\n')[1]).toMatch(/^c-run-0,default,bug-triager,succeeded,/);
+    // a CSV export given to import is one clear line, not a rejection per line
+    const csvFile = join(dir, `export-${dialect}.csv`);
+    writeFileSync(csvFile, csv.stdout);
+    const wrong = await cli(['import', csvFile, '--db', join(dir, `csv-${dialect}.db`)]);
+    expect(wrong).toMatchObject({ code: 1, stdout: '' });
+    expect(wrong.stderr).toMatch(/^runlog: .* is not a JSONL export: [^\n]*\n$/);
 
     const reversed = await cli(['export', '--since', '2026-02-02', '--until', '2026-02-01']);
     expect(reversed.code).toBe(2);

@@ -1,4 +1,12 @@
-import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { KEY_SCOPES, toIso, type KeyScope } from '@runlog/core';
@@ -222,6 +230,13 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
       );
     }
+    // a CSV export (or any other file) would be rejected line by line: say what import takes
+    const head = readFileHead(file);
+    const firstLine = head.split('\n').find((l) => l.trim() !== '');
+    if (firstLine !== undefined && !firstLine.trimStart().startsWith('{'))
+      throw new CliError(
+        `${file} is not a JSONL export: import takes what 'runlog export' writes in its default format (jsonl), one run per line`,
+      );
     const MAX_SHOWN = 20;
     let rejected = 0;
     const result = await usingDb(
@@ -345,4 +360,16 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     }
     io.stdout.write(`revoked key ${key.id} (${key.prefix}…, ${key.scope})\n`);
   });
+}
+
+/** The first 4 KiB of a file, as text. */
+function readFileHead(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(4096);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
