@@ -202,7 +202,7 @@ function KeysSection() {
   );
 }
 
-/** Lowering retention deletes runs at the next daily sweep: the user says so first. */
+/** Lowering retention deletes runs at the next sweep (every 5 minutes): the user says so first. */
 function confirmRetention(current: number, next: number): boolean {
   if (next >= current) return true;
   return confirm(
@@ -261,7 +261,9 @@ function RetentionSection() {
           >
             Save
           </button>
-          <p className="muted hint">Older runs and their steps are deleted daily.</p>
+          <p className="muted hint">
+            Runs that ended earlier are deleted with their steps, checked every 5 minutes.
+          </p>
         </form>
       )}
     </section>
