@@ -61,6 +61,26 @@ describe('CLI formatting', () => {
     expect(Palette.for({ isTTY: true }, {}).enabled).toBe(true);
   });
 
+  it('cuts the widest text columns of a table to the terminal width, never the numbers', () => {
+    const rows = [
+      ['agent-with-a-very-long-name-indeed', 'A long description of what it does', '1,234'],
+      ['short', 'x', '5'],
+    ];
+    const cols = [
+      { header: 'AGENT' },
+      { header: 'NOTE' },
+      { header: 'RUNS', align: 'right' as const },
+    ];
+    const narrow = table(cols, rows, new Palette(false, 40)).split('\n').filter(Boolean);
+    for (const line of narrow) expect(line.length).toBeLessThanOrEqual(40);
+    expect(narrow[1]).toBe('agent-w…  A long description of …  1,234');
+    expect(narrow[2]).toMatch(/ 5$/);
+    // no width known (a pipe without COLUMNS): nothing is cut
+    expect(table(cols, rows, new Palette(false))).toContain('agent-with-a-very-long-name-indeed');
+    expect(Palette.for({ isTTY: false }, { COLUMNS: '60' }).width).toBe(60);
+    expect(Palette.for({ isTTY: true, columns: 100 }, {}).width).toBe(100);
+  });
+
   it('draws sparklines and bars scaled to the largest value', () => {
     expect(sparkline([0, 5, 10, null])).toBe('▁▄█ ');
     expect(bar(5, 10, 20)).toBe('█'.repeat(10));

@@ -78,10 +78,24 @@ export type Colour = keyof typeof CODES;
 
 /** Colours for one output stream: real only on a TTY and without NO_COLOR. */
 export class Palette {
-  constructor(readonly enabled: boolean) {}
+  constructor(
+    readonly enabled: boolean,
+    /** Columns the output may take (the terminal's, or COLUMNS); tables are cut to fit. */
+    readonly width?: number,
+  ) {}
 
-  static for(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Palette {
-    return new Palette(Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb');
+  static for(stream: { isTTY?: boolean; columns?: number }, env: NodeJS.ProcessEnv): Palette {
+    const columns = Number(env.COLUMNS);
+    const width =
+      Number.isInteger(columns) && columns > 0
+        ? columns
+        : stream.isTTY && stream.columns
+          ? stream.columns
+          : undefined;
+    return new Palette(
+      Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb',
+      width,
+    );
   }
 
   paint(colour: Colour, text: string): string {
@@ -118,14 +132,40 @@ export interface Column {
   align?: 'left' | 'right';
 }
 
-/** An aligned table: a header and rows, columns two spaces apart. */
+/** The narrowest a text column is cut to when a table does not fit its width. */
+const MIN_CUT_WIDTH = 8;
+
+/**
+ * An aligned table: a header and rows, columns two spaces apart. Wider than
+ * `palette.width`, its widest text (left-aligned) columns are cut, each cell ending in "…",
+ * so every row stays one line; numbers are never cut.
+ */
 export function table(columns: Column[], rows: string[][], palette: Palette): string {
   const widths = columns.map((c, i) =>
     Math.max(visibleWidth(c.header), ...rows.map((r) => visibleWidth(r[i] ?? ''))),
   );
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+  const limit = palette.width;
+  if (limit !== undefined) {
+    while (total() > limit) {
+      let widest = -1;
+      for (let i = 0; i < widths.length; i++) {
+        if (columns[i]!.align === 'right' || widths[i]! <= MIN_CUT_WIDTH) continue;
+        if (widest < 0 || widths[i]! > widths[widest]!) widest = i;
+      }
+      if (widest < 0) break;
+      widths[widest] = Math.max(MIN_CUT_WIDTH, widths[widest]! - (total() - limit));
+    }
+  }
+  const fit = (cell: string, i: number) => {
+    if (visibleWidth(cell) <= widths[i]!) return cell;
+    // cut the text without its colour codes: a cut code would colour the rest of the line
+    return [...cell.replace(ANSI, '')].slice(0, widths[i]! - 1).join('') + '…';
+  };
   const line = (cells: string[]) =>
     cells
-      .map((cell, i) => {
+      .map((raw, i) => {
+        const cell = fit(raw, i);
         const pad = ' '.repeat(Math.max(0, widths[i]! - visibleWidth(cell)));
         return columns[i]!.align === 'right' ? pad + cell : cell + pad;
       })
