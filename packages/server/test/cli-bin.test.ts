@@ -35,6 +35,7 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       expect(sub.stdout).toContain(`Usage: runlog ${cmd} [options] [command]`);
     }
     expect(runlog('export', '--help').stdout).toContain('--format <format>');
+    expect(runlog('--version').stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
     // `runs get` is `runs show` by the name other CLIs use
     expect(runlog('runs', 'get', '--help').stdout).toMatch(/^Usage: runlog runs show\|get /);
   });

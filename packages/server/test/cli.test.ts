@@ -327,6 +327,11 @@ describeEachDb('runlog CLI', (dialect) => {
       code: 1,
       stderr: `runlog: cannot reach the Runlog server at http://127.0.0.1:${port} (is it running? set --url or RUNLOG_URL)\n`,
     });
+    // the server's address copied with the API's prefix works as well
+    const prefixed = await cli(['runs', 'list', '--limit', '1'], {
+      RUNLOG_URL: `${server.url}/api/v1/`,
+    });
+    expect(prefixed.code).toBe(0);
     const missing = await cli(['runs', 'show', 'nope']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^runlog: .*not found\n$/);

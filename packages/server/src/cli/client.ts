@@ -38,11 +38,15 @@ export class ApiClient {
     try {
       url = new URL(opts.url);
     } catch {
-      throw new CliError(`--url ${opts.url} is not a valid URL`, 2);
+      throw new CliError(`--url (RUNLOG_URL) ${opts.url} is not a valid URL`, 2);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      throw new CliError(`--url must be an http:// or https:// URL, not ${opts.url}`, 2);
-    this.base = opts.url.replace(/\/+$/, '');
+      throw new CliError(
+        `--url (RUNLOG_URL) must be an http:// or https:// URL, not ${opts.url}`,
+        2,
+      );
+    // the server's address: one copied with the API's prefix works as well
+    this.base = opts.url.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
   }
 
   get apiKey(): string | undefined {

@@ -58,7 +58,10 @@ function runRow(run: Run, p: Palette): string[] {
     run.agent_id,
     p.status(run.status),
     run.trigger,
-    formatRelative(run.started_at ?? run.queued_at ?? run.created_at),
+    // a run that never started says when it was queued, as the dashboard does
+    run.started_at
+      ? formatRelative(run.started_at)
+      : p.paint('dim', `queued ${formatRelative(run.queued_at ?? run.created_at)}`),
     formatDuration(run.duration_ms),
     String(run.step_count),
     formatTokens(run.total_tokens),

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { configFromEnv, type ServerConfigInput } from '../config.js';
 import { DEFAULT_WEB_ROOT, startServer } from '../server.js';
@@ -101,10 +102,15 @@ export function migrateCommand(io: CliIo): Command {
     });
 }
 
+/** The package's version (src/cli and dist/cli both sit two levels under it). */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
+
 /** Builds the `runlog` command tree, writing to `io`. */
 export function buildProgram(io: CliIo = processIo(), json = false): Command {
   const program = new Command('runlog')
     .description('Runlog: the run history and control plane for AI agents')
+    .version(VERSION, '-v, --version', 'print the version')
     .addHelpText(
       'after',
       '\nData commands talk to a server (--url / RUNLOG_URL, --api-key / RUNLOG_API_KEY);\n' +

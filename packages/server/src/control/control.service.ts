@@ -172,7 +172,7 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
     if (!run) throw AppError.notFound('run', runId);
     const status = run.status as RunStatus;
     if (isTerminalStatus(status))
-      throw new AppError('conflict', `run ${runId} already ended ${status}`);
+      throw new AppError('conflict', `run ${runId} has already ended (${status})`);
     if (status === 'queued') {
       const ending: RunEnding = {
         status: 'cancelled',
