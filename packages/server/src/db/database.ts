@@ -12,6 +12,7 @@ import {
 } from 'kysely';
 import type { Database } from './schema.js';
 import { ReaderPool } from './readers.js';
+import { FOLD, fold } from './dialect.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -71,6 +72,7 @@ function openSqlite(path: string, options: OpenOptions): Db {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
+  sqlite.function(FOLD, { deterministic: true }, fold);
   const kysely = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
   });

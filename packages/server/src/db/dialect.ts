@@ -2,16 +2,29 @@ import type { RunStatus } from '@runlog/core';
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { Db } from './database.js';
 
-/** Case-insensitive substring match: ILIKE on PostgreSQL, LIKE (ASCII case-folding) on SQLite. */
+/**
+ * Case-insensitive substring match: ILIKE on PostgreSQL; LIKE on SQLite, whose case folding
+ * is ASCII's only, so a needle beyond ASCII ("äö") compares both sides folded by
+ * `runlog_fold` (JavaScript's toLowerCase, registered on every SQLite connection) instead.
+ */
 export function containsText(
   db: Db,
   column: Expression<unknown>,
   needle: string,
 ): RawBuilder<SqlBool> {
   const pattern = `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  return db.dialect === 'postgres'
-    ? sql<SqlBool>`${column} ILIKE ${pattern} ESCAPE '\\'`
-    : sql<SqlBool>`${column} LIKE ${pattern} ESCAPE '\\'`;
+  if (db.dialect === 'postgres') return sql<SqlBool>`${column} ILIKE ${pattern} ESCAPE '\\'`;
+  // eslint-disable-next-line no-control-regex -- the ASCII range is the point
+  if (/^[\u0000-\u007f]*$/.test(needle)) return sql<SqlBool>`${column} LIKE ${pattern} ESCAPE '\\'`;
+  return sql<SqlBool>`${sql.raw(FOLD)}(${column}) LIKE ${pattern.toLowerCase()} ESCAPE '\\'`;
+}
+
+/** The SQLite function that lower-cases text as JavaScript does (all of Unicode). */
+export const FOLD = 'runlog_fold';
+
+/** `FOLD` itself: null stays null. */
+export function fold(text: unknown): string | null {
+  return text === null || text === undefined ? null : String(text).toLowerCase();
 }
 
 /**

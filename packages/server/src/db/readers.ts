@@ -15,6 +15,8 @@ const SQLite = require(workerData.driver);
 const db = new SQLite(workerData.path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 db.pragma('cache_size = -16384');
+// as the main connection has it (dialect.ts): text search beyond ASCII folds case with it
+db.function('runlog_fold', { deterministic: true }, (t) => (t === null || t === undefined ? null : String(t).toLowerCase()));
 const statements = new Map();
 parentPort.on('message', ({ id, sql, parameters }) => {
   try {

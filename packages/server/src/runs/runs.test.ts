@@ -253,6 +253,17 @@ describeEachDb('runs API', (dialect) => {
       expect(ids(await get('/api/v1/runs?q=no-such-text-anywhere'))).toEqual([]);
       // an error's field names are not its text
       expect(ids(await get('/api/v1/runs?q=message')), 'message').toEqual([]);
+      // case folds beyond ASCII too, on SQLite as on PostgreSQL
+      await t.request('POST', '/api/v1/ingest', {
+        events: [
+          {
+            type: 'run.end',
+            run: { id: 'umlaut-1', agent_id: 'umlaut', status: 'succeeded', output: 'Grüße ÄÖ' },
+          },
+        ],
+      });
+      for (const q of ['äö', 'ÄÖ', 'GRÜSSE'.slice(0, 3), 'grü'])
+        expect(ids(await get(`/api/v1/runs?q=${encodeURIComponent(q)}`)), q).toEqual(['umlaut-1']);
     });
 
     it('pages through three pages with the cursor without duplicates or gaps', async () => {
