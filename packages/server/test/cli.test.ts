@@ -391,7 +391,12 @@ describeEachDb('runlog CLI', (dialect) => {
     const copy = join(dir, `copy-${dialect}.db`);
     const imported = await cli(['import', first, '--db', copy]);
     expect(imported.code).toBe(0);
-    expect(imported.stdout).toMatch(new RegExp(`^imported ${summary.runs} runs \\(`));
+    expect(imported.stdout).toMatch(new RegExp(`^imported ${summary.runs} runs \\([^;]*$`));
+    // again: nothing changes, and the summary says the runs were there already
+    const again = await cli(['import', first, '--db', copy]);
+    expect(again.stdout).toMatch(
+      new RegExp(`; ${summary.runs} of them were already there, now as in the file\\n$`),
+    );
     const second = join(dir, `second-${dialect}.jsonl`);
     expect((await cli(['export', '--db', copy, '-o', second])).code).toBe(0);
     expect(readFileSync(second, 'utf8')).toBe(readFileSync(first, 'utf8'));

@@ -265,12 +265,17 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       bytes: size,
       runs: result.runs,
       steps: result.steps,
+      existing: result.existing,
       rejected: result.rejected,
     };
     if (flags.json) io.stdout.write(JSON.stringify(summary) + '\n');
     else
       io.stdout.write(
         `imported ${countOf(result.runs, 'run')} (${countOf(result.steps, 'step')}) from ${file}` +
+          // an import again changes nothing: say which runs were there already
+          (result.existing
+            ? `; ${formatCount(result.existing)} of them were already there, now as in the file`
+            : '') +
           (result.rejected ? `; ${countOf(result.rejected, 'line')} rejected` : '') +
           '\n',
       );

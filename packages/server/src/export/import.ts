@@ -24,6 +24,8 @@ export interface ImportResult {
   lines: number;
   runs: number;
   steps: number;
+  /** Of `runs`, those already in the database: now as the file has them. */
+  existing: number;
   rejected: number;
 }
 
@@ -45,13 +47,13 @@ export async function importRuns(
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
   const batchSize = opts.batchSize ?? 500;
-  const result: ImportResult = { lines: 0, runs: 0, steps: 0, rejected: 0 };
+  const result: ImportResult = { lines: 0, runs: 0, steps: 0, existing: 0, rejected: 0 };
   let batch = new Map<string, Pending>();
   const flush = async () => {
     if (batch.size === 0) return;
     const items = [...batch.values()];
     batch = new Map();
-    await writeBatch(db, items);
+    result.existing += await writeBatch(db, items);
     result.runs += items.length;
     result.steps += items.reduce((n, p) => n + p.steps.length, 0);
     opts.onProgress?.({ ...result });
@@ -90,7 +92,9 @@ function describeIssue(error: z.ZodError): string {
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
-async function writeBatch(db: Db, items: Pending[]): Promise<void> {
+/** Writes a batch of runs with their steps; answers how many of them were already there. */
+async function writeBatch(db: Db, items: Pending[]): Promise<number> {
+  let existing = 0;
   await db.kysely.transaction().execute(async (trx) => {
     const byProject = new Map<string, Pending[]>();
     for (const p of items) {
@@ -117,7 +121,11 @@ async function writeBatch(db: Db, items: Pending[]): Promise<void> {
     for (const [projectId, list] of byProject) {
       const ids = list.map((p) => p.run.id);
       await uow.loadRuns(projectId, ids);
-      for (const p of list) rollups.change(uow.getRun(projectId, p.run.id), p.run);
+      for (const p of list) {
+        const before = uow.getRun(projectId, p.run.id);
+        if (before) existing += 1;
+        rollups.change(before, p.run);
+      }
       await ensureAgents(
         db,
         trx,
@@ -142,4 +150,5 @@ async function writeBatch(db: Db, items: Pending[]): Promise<void> {
     }
     if (!rollups.empty) await rollups.flush(trx, db);
   });
+  return existing;
 }
