@@ -430,6 +430,12 @@ describeEachDb('runlog CLI', (dialect) => {
       deleted_runs: number;
     };
     expect(dry.deleted_runs).toBe(10);
+    // without --days, the project's own retention (30 days here) decides
+    const byRetention = JSON.parse((await cli(['cleanup', '--dry-run', '--json'])).stdout) as {
+      deleted_runs: number;
+    };
+    expect(byRetention.deleted_runs).toBe(10);
+    expect((await cli(['cleanup', '--all-projects', '--dry-run'])).code).toBe(2);
     const live = Array.from({ length: 25 }, (_, i) => `c-live-${i}`);
     const ingesting = (async () => {
       for (const id of live)

@@ -69,13 +69,15 @@ async function usingDb<T>(
   }
 }
 
-async function requireProject(db: Db, id: string): Promise<void> {
+/** The project's retention in days; a missing project is the error. */
+async function requireProject(db: Db, id: string): Promise<number> {
   const row = await db.kysely
     .selectFrom('projects')
-    .select('id')
+    .select('retention_days')
     .where('id', '=', id)
     .executeTakeFirst();
   if (!row) throw new CliError(`no project ${id} in this database (set --project)`);
+  return row.retention_days;
 }
 
 /** `cleanup`, `export`, `import`, `keys`: admin work straight on the database. */
@@ -86,9 +88,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     program
       .command('cleanup')
       .description('delete runs (and their steps) that ended more than N days ago')
-      .requiredOption(
+      .option(
         '--days <n>',
-        'keep runs that ended in the last N days',
+        "keep runs that ended in the last N days (default: the project's retention)",
         intArg('--days', 0, 36500),
       )
       .option('--dry-run', 'count what would be deleted; delete nothing')
@@ -96,12 +98,23 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       .option('--batch-size <n>', 'runs per transaction', intArg('--batch-size', 1, 10_000), 500),
   ).action(
     async (
-      flags: DbFlags & { days: number; dryRun?: boolean; allProjects?: boolean; batchSize: number },
+      flags: DbFlags & {
+        days?: number;
+        dryRun?: boolean;
+        allProjects?: boolean;
+        batchSize: number;
+      },
     ) => {
-      const before = Date.now() - flags.days * DAY_MS;
+      if (flags.days === undefined && flags.allProjects)
+        throw new CliError(
+          '--all-projects needs --days: each project otherwise keeps its own retention',
+          2,
+        );
+      let before = 0;
       const result = await usingDb(flags, io, async (db) => {
         const projectId = flags.allProjects ? undefined : flags.project;
-        if (projectId !== undefined) await requireProject(db, projectId);
+        const retention = projectId !== undefined ? await requireProject(db, projectId) : 0;
+        before = Date.now() - (flags.days ?? retention) * DAY_MS;
         const scope = { before, ...(projectId !== undefined ? { projectId } : {}) };
         const planned = await purgeEndedBefore(db, { ...scope, dryRun: true });
         if (flags.dryRun) return planned;
