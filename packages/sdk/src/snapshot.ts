@@ -10,11 +10,21 @@ export function snapshot(value: unknown): unknown {
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   try {
-    const text = JSON.stringify(value);
+    const text = JSON.stringify(value, keepErrors);
     return text === undefined ? undefined : (JSON.parse(text) as unknown);
   } catch {
     return safeCopy(value);
   }
+}
+
+/**
+ * An Error inside a recorded value (`{ ok: false, error }`): JSON writes it as `{}`, its
+ * message and stack being no own enumerable properties; it is kept as the API stores errors.
+ */
+function keepErrors(_key: string, value: unknown): unknown {
+  if (!(value instanceof Error)) return value;
+  const { name, message, stack } = value;
+  return { ...value, type: name, message, ...(stack ? { stack } : {}) };
 }
 
 /** The fields of an event that hold the agent's own values, copied by `snapshotFields`. */
@@ -64,6 +74,7 @@ function safeCopy(value: unknown, ancestors: object[] = []): unknown {
   try {
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') return safeCopy(toJSON.call(value), ancestors);
+    if (value instanceof Error) return safeCopy(keepErrors('', value), ancestors);
     if (Array.isArray(value)) return value.map((v) => safeCopy(v, ancestors) ?? null);
     const copy: Record<string, unknown> = {};
     for (const key of Object.keys(value)) {

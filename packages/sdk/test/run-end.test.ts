@@ -124,6 +124,23 @@ describe.each(Object.keys(starts))('a run executed by %s', (by) => {
     expect(run.output).toEqual({ n: '10', list: [1], self: '[Circular]' });
   });
 
+  it('records an Error inside what the code returned with its type and message, not as {}', async () => {
+    const failure = Object.assign(new TypeError('no such issue'), { code: 404 });
+    const id = await start(() => ({ ok: false, error: failure }));
+    const run = await waitForStatus(id, 'succeeded');
+    expect(run.output).toMatchObject({
+      ok: false,
+      error: { type: 'TypeError', message: 'no such issue', code: 404 },
+    });
+    expect((run.output as { error: { stack: string } }).error.stack).toMatch(/^TypeError: no such/);
+    // on the slow path (a value JSON refuses beside it) as well
+    const slow = await start(() => ({ n: 1n, error: new RangeError('out') }));
+    expect((await waitForStatus(slow, 'succeeded')).output).toMatchObject({
+      n: '1',
+      error: { type: 'RangeError', message: 'out' },
+    });
+  });
+
   it('ends cancelled with the Stop as its error when the code throws because Stop fired', async () => {
     const id = await start(
       (run) =>
