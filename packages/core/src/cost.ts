@@ -28,6 +28,14 @@ export const NANOS_PER_USD = 1_000_000_000;
 /** The most one step can cost, given or computed: far above any real call, far below overflow. */
 export const MAX_STEP_COST_USD = 1_000_000;
 
+/**
+ * Whether a run's cost is unknown rather than zero: it used tokens and has no cost, so a model
+ * it called has no price (its steps' `cost_usd` is null and the run's sum counts them as 0).
+ */
+export function costUnknown(run: { cost_usd: number; total_tokens: number }): boolean {
+  return run.cost_usd === 0 && run.total_tokens > 0;
+}
+
 export function usdToNanos(usd: number): number {
   return Math.round(usd * NANOS_PER_USD);
 }

@@ -41,3 +41,21 @@ export function parseDuration(text: string): number | undefined {
   ];
   return Math.round(Number(m[1]) * unit);
 }
+
+/** The grains stats are read at: an hour and a UTC day, in milliseconds. */
+export const BUCKET_MS = { hour: 3_600_000, day: DAY_MS } as const;
+
+/**
+ * The start of the last `count` whole buckets, the one `now` is in the last of them: "the
+ * last 7 days" is seven day buckets with today, as the dashboard and the CLI both read it
+ * (the server reads stats in whole buckets, so `now - 7 days` would take in an eighth).
+ * @example lastBucketsFrom(7, 'day', Date.parse('2026-12-04T15:00:00Z')) // 2026-11-28T00:00Z
+ */
+export function lastBucketsFrom(
+  count: number,
+  bucket: keyof typeof BUCKET_MS,
+  now: number,
+): number {
+  const unit = BUCKET_MS[bucket];
+  return Math.floor(now / unit) * unit - (count - 1) * unit;
+}

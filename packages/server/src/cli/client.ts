@@ -5,6 +5,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: 1 | 2 = 1,
+    /** The server is away for now (down, restarting): trying again later may work. */
+    readonly transient = false,
   ) {
     super(message);
     this.name = 'CliError';
@@ -56,6 +58,8 @@ export class ApiClient {
   unreachable(): CliError {
     return new CliError(
       `cannot reach the Runlog server at ${this.base} (is it running? set --url or RUNLOG_URL)`,
+      1,
+      true,
     );
   }
 
@@ -130,7 +134,11 @@ export class ApiClient {
         reject(
           res.statusCode === 401
             ? this.refused()
-            : new CliError(`the server refused the WebSocket (${res.statusCode})`),
+            : new CliError(
+                `the server refused the WebSocket (${res.statusCode})`,
+                1,
+                res.statusCode !== undefined && res.statusCode >= 500,
+              ),
         );
         ws.terminate();
       });
@@ -139,7 +147,7 @@ export class ApiClient {
         reject(
           err.code && UNREACHABLE.has(err.code)
             ? this.unreachable()
-            : new CliError(`WebSocket to ${wsUrl} failed: ${err.message}`),
+            : new CliError(`WebSocket to ${wsUrl} failed: ${err.message}`, 1, true),
         );
       });
       ws.on('open', () => {

@@ -8,7 +8,7 @@ import type {
   StatsTotals,
   Step,
 } from '@runlog/core';
-import { orderStepTree } from '@runlog/core';
+import { costUnknown, lastBucketsFrom, orderStepTree } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
   Palette,
@@ -205,8 +205,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           break;
         } catch (err) {
           // the server is still away: try again; anything else (a revoked key) is the end
-          if (!(err instanceof CliError) || !/reach|failed|WebSocket \(5\d\d\)/.test(err.message))
-            throw err;
+          if (!(err instanceof CliError) || !err.transient) throw err;
         }
       }
     }
@@ -297,7 +296,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const client = clientFor(flags, io);
     const stats = await client.request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
-      from: lastDays(flags.days),
+      from: lastBucketsFrom(flags.days, 'day', Date.now()),
     });
     await agentExists(client, flags.agent, stats);
     if (flags.json) return printJson(io, stats);
@@ -349,7 +348,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const client = clientFor(flags, io);
     const stats = await client.request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
-      from: lastDays(flags.days),
+      from: lastBucketsFrom(flags.days, 'day', Date.now()),
       bucket: 'day',
     });
     await agentExists(client, flags.agent, stats);
@@ -465,11 +464,7 @@ export function showRun(run: RunWithSteps, p: Palette): string {
     'tokens',
     `${formatTokens(run.total_tokens)} (in ${formatTokens(run.input_tokens)}, out ${formatTokens(run.output_tokens)})`,
   );
-  field(
-    'cost',
-    runCost(run) +
-      (run.cost_usd === 0 && run.total_tokens > 0 ? ' (no price known for its model)' : ''),
-  );
+  field('cost', runCost(run) + (costUnknown(run) ? ' (no price known for its model)' : ''));
   field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
   if (run.error) {
@@ -534,21 +529,11 @@ export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }
 
 /** A run's cost: `-` for one that used tokens at no recorded cost (a model with no price). */
 function runCost(run: Pick<Run, 'cost_usd' | 'total_tokens'>): string {
-  return run.cost_usd === 0 && run.total_tokens > 0 ? '-' : formatMoney(run.cost_usd);
+  return costUnknown(run) ? '-' : formatMoney(run.cost_usd);
 }
-
-const DAY = 86_400_000;
 
 /** Lines of a run's error stack `runs show` prints under its message. */
 const STACK_LINES = 8;
-
-/**
- * The start of the last `days` whole UTC days, today included: the server reads whole days,
- * so `now - days` would take in one more.
- */
-function lastDays(days: number, now = Date.now()): number {
-  return Math.floor(now / DAY) * DAY - (days - 1) * DAY;
-}
 
 /** The last day a range reaches, given its exclusive end (`to` is the next midnight). */
 function lastDayOf(to: string): string {

@@ -1,4 +1,10 @@
-import type { Run, RunStatus, RunTrigger, StepType } from '@runlog/core';
+import {
+  costUnknown,
+  type Run,
+  type RunStatus,
+  type RunTrigger,
+  type StepType,
+} from '@runlog/core';
 
 /** Display metadata per run status; typed as a full Record so a new status fails the build. */
 /** Icons are drawn in components/Status.tsx. */
@@ -130,7 +136,7 @@ export function runCost(run: Pick<Run, 'cost_usd' | 'total_tokens'>): {
   text: string;
   unpriced: boolean;
 } {
-  const unpriced = run.cost_usd === 0 && run.total_tokens > 0;
+  const unpriced = costUnknown(run);
   return { text: unpriced ? '—' : formatCost(run.cost_usd), unpriced };
 }
 

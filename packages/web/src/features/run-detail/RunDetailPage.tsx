@@ -6,19 +6,12 @@ import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusBadge } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
-import {
-  TRIGGER_LABELS,
-  UNPRICED_NOTE,
-  formatExact,
-  formatTokens,
-  isActive,
-  runCost,
-  shortId,
-} from '../../lib/format';
+import { TRIGGER_LABELS, formatExact, formatTokens, isActive, shortId } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { agentRunsQuery } from '../agents/agents.queries';
 import { retriesQuery } from '../runs/runs.queries';
 import { runPath, useRunActions } from '../runs/RunActions';
+import { Usage } from '../runs/RunRows';
 import { runDetailQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
 
@@ -161,12 +154,7 @@ export function RunDetailPage() {
           </span>
         </Fact>
         <Fact label="Cost">
-          <span
-            className={active || runCost(run).unpriced ? 'muted' : undefined}
-            title={runCost(run).unpriced ? UNPRICED_NOTE : undefined}
-          >
-            {runCost(run).text}
-          </span>
+          <Usage run={run} field="cost" />
         </Fact>
         <Fact label="Steps">
           {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool

@@ -1,5 +1,5 @@
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
-import type { StatsResponse } from '@runlog/core';
+import { lastBucketsFrom, type StatsResponse } from '@runlog/core';
 import { api } from '../../lib/api';
 
 export const RANGES = {
@@ -8,15 +8,6 @@ export const RANGES = {
   '30d': { label: 'Last 30 days', buckets: 30, bucket: 'day' },
 } as const;
 
-/**
- * The start of a range: its last `buckets` whole buckets, the one now is in included (7 day
- * bars for "Last 7 days", today the last), as the CLI's `stats --days 7` reads it.
- * @example rangeFrom(RANGES['7d'], Date.parse('2026-12-04T15:00:00Z')) // 2026-11-28T00:00Z
- */
-export function rangeFrom(range: { buckets: number; bucket: 'hour' | 'day' }, now: number): number {
-  const unit = range.bucket === 'hour' ? 3_600_000 : 86_400_000;
-  return Math.floor(now / unit) * unit - (range.buckets - 1) * unit;
-}
 export type RangeKey = keyof typeof RANGES;
 
 export const statsQuery = (agentId: string, range: RangeKey) =>
@@ -25,7 +16,8 @@ export const statsQuery = (agentId: string, range: RangeKey) =>
     queryFn: ({ signal }) => {
       const r = RANGES[range];
       const to = Date.now();
-      const from = rangeFrom(r, to);
+      // the last N whole buckets, the current one the last, as the CLI's --days reads them
+      const from = lastBucketsFrom(r.buckets, r.bucket, to);
       return api<StatsResponse>('GET', '/runs/stats', {
         query: { agent_id: agentId || undefined, from, to, bucket: r.bucket },
         signal,
