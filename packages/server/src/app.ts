@@ -67,8 +67,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // every error names what it is about, even when only the message can
     body.body.error.details ??= [];
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
-    const retryAfter = error instanceof AppError ? error.retryAfterSeconds : body.retryAfterSeconds;
-    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+    if (body.retryAfterSeconds !== undefined)
+      void reply.header('retry-after', String(body.retryAfterSeconds));
     void reply.status(body.status).send(body.body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -143,6 +143,9 @@ function errorBody(
   if (error instanceof AppError) {
     return {
       status: error.status,
+      ...(error.retryAfterSeconds !== undefined
+        ? { retryAfterSeconds: error.retryAfterSeconds }
+        : {}),
       body: {
         error: {
           code: error.code,

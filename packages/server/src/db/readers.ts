@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Compilable } from 'kysely';
 import type { Db } from './database.js';
+import { FOLD, fold } from './dialect.js';
 
 /**
  * The worker's code: one read-only connection to the database file, its statements kept
@@ -15,8 +16,8 @@ const SQLite = require(workerData.driver);
 const db = new SQLite(workerData.path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 db.pragma('cache_size = -16384');
-// as the main connection has it (dialect.ts): text search beyond ASCII folds case with it
-db.function('runlog_fold', { deterministic: true }, (t) => (t === null || t === undefined ? null : String(t).toLowerCase()));
+// as the main connection has it: text search beyond ASCII folds case with it (dialect.ts)
+db.function(${JSON.stringify(FOLD)}, { deterministic: true }, ${fold.toString()});
 const statements = new Map();
 parentPort.on('message', ({ id, sql, parameters }) => {
   try {

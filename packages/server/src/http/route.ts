@@ -93,10 +93,9 @@ export function defineRoute<
   }
   // the parameters the route reads: another one is a typo (`?stauts=failed`) that would
   // otherwise answer as if unfiltered
-  const shape = spec.query
-    ? (spec.query as { shape?: Record<string, unknown> }).shape
-    : ({} as Record<string, unknown>);
-  const known = shape ? new Set(Object.keys(shape)) : undefined;
+  // (none without a query schema; every one when the schema is not an object's)
+  const shape = spec.query ? (spec.query as { shape?: object }).shape : {};
+  const known = shape && new Set(Object.keys(shape));
   app.route({
     method: spec.method,
     url: spec.url,

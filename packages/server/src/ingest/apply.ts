@@ -97,7 +97,8 @@ export function newRunRow(projectId: string, id: string, now: number): RunRow {
 
 type Mode = 'fill' | 'overwrite';
 
-function parseObject(text: string): Record<string, unknown> {
+/** A JSON-object text column (metadata) as an object; anything else reads as `{}`. */
+export function parseObject(text: string): Record<string, unknown> {
   try {
     const v = JSON.parse(text) as unknown;
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};

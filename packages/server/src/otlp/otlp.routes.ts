@@ -6,6 +6,7 @@ import { AppError, fieldIssues } from '../http/errors.js';
 import { routeDocs } from '../http/route.js';
 import type { RunRow } from '../db/schema.js';
 import { validateEvents } from '../ingest/ingest.service.js';
+import { parseObject } from '../ingest/apply.js';
 import { applyEvents } from '../ingest/writer.js';
 import { ExportTraceServiceRequest, STAND_IN_KEY, mapTraces } from './otlp.mapper.js';
 import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
@@ -81,7 +82,8 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
             await uow.loadRuns(projectId, mapped.rooted);
             for (const id of mapped.rooted) {
               const run = uow.getRun(projectId, id);
-              if (run && standingIn(run)) uow.putRun(reopened(run));
+              const open = run && reopened(run);
+              if (open) uow.putRun(open);
             }
             await applyEvents(uow, projectId, valid, env);
           },
@@ -181,19 +183,13 @@ function varint(n: number): Buffer {
   return Buffer.from(bytes);
 }
 
-/** Whether a run was recorded from an `invoke_agent` span standing in for its root. */
-function standingIn(run: RunRow): boolean {
-  try {
-    return (JSON.parse(run.metadata) as Record<string, unknown>)[STAND_IN_KEY] === true;
-  } catch {
-    return false;
-  }
-}
-
-/** A stand-in's run, open again for its root's events: running, without what the stand-in set. */
-function reopened(run: RunRow): RunRow {
-  const metadata = JSON.parse(run.metadata) as Record<string, unknown>;
-  delete metadata[STAND_IN_KEY];
+/**
+ * A run recorded from an `invoke_agent` span standing in for its root, open again for the
+ * root's events: running, without what the stand-in set. Any other run: `undefined`.
+ */
+function reopened(run: RunRow): RunRow | undefined {
+  const { [STAND_IN_KEY]: standIn, ...metadata } = parseObject(run.metadata);
+  if (standIn !== true) return undefined;
   return {
     ...run,
     status: 'running',

@@ -55,7 +55,8 @@ export function foldRun(
   hooks: {
     refreshAgents?: () => void;
     refreshSearches?: () => void;
-    stateChanged?: (run: Run) => boolean;
+    /** The run appeared, started or ended with this update (its progress is not a change). */
+    stateChanged?: boolean;
   } = {},
 ): void {
   const agents = client.getQueryData<AgentSummary[]>(agentsKey);
@@ -64,8 +65,7 @@ export function foldRun(
     if (next !== agents) client.setQueryData(agentsKey, next);
     // new agents and the 24 h counts come from the server: a run appearing, starting or
     // ending changes the counts, its progress updates while it runs do not
-    if (!agents.some((a) => a.id === run.agent_id) || hooks.stateChanged?.(run))
-      hooks.refreshAgents?.();
+    if (!agents.some((a) => a.id === run.agent_id) || hooks.stateChanged) hooks.refreshAgents?.();
   }
   client.setQueryData<RunList>(agentRunsKey(run.agent_id), (d) =>
     d ? applyRunToList(d, run, AGENT_RUNS_LIMIT) : d,
@@ -124,7 +124,7 @@ export function connectLive(client: QueryClient): () => void {
   const applyRun = (run: Run) => {
     const changed = stateChanged(run);
     if (changed) refreshStats();
-    foldRun(client, run, { refreshAgents, refreshSearches, stateChanged: () => changed });
+    foldRun(client, run, { refreshAgents, refreshSearches, stateChanged: changed });
   };
 
   const applyStep = (step: Step) => {

@@ -74,7 +74,6 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
 
   const close = (focus = true) => {
     setOpen(false);
-    setPlace(undefined);
     if (focus) button.current?.focus();
   };
 
