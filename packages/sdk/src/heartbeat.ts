@@ -210,7 +210,7 @@ class BeatGroup {
         if (missingIsGone) {
           // deleted while it ran: nothing more of it is recorded, or it would come back
           run.abort(new RunlogError('run no longer exists on the server'));
-          run.detach();
+          run.detached = true;
         }
       } else {
         const status = ERROR_STATUS[result.error.code as ErrorCode] ?? 409;

@@ -211,27 +211,18 @@ export class RunContext {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
-  private isDetached = false;
-
   /**
    * @internal The run is no longer this code's (given back to the queue, or deleted): what
    * the code still records is dropped, so it never lands in the next attempt or revives the run.
    */
-  detach(): void {
-    this.isDetached = true;
-  }
-
-  /** @internal */
-  get detached(): boolean {
-    return this.isDetached;
-  }
+  detached = false;
 
   private push(event: IngestEvent, key?: string): void {
-    if (!this.isDetached) this.transport.push(event, key);
+    if (!this.detached) this.transport.push(event, key);
   }
 
   private pushEnd(key: string, event: IngestEvent): void {
-    if (!this.isDetached) this.transport.pushEnd(key, event);
+    if (!this.detached) this.transport.pushEnd(key, event);
   }
 
   /**

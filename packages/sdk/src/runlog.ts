@@ -208,7 +208,7 @@ export class Runlog {
     if (recordable)
       this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
     // a run the server would refuse outright (a bad id) still runs, unrecorded
-    else run.detach();
+    else run.detached = true;
     const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
       missingIsGone: false,

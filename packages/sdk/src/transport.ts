@@ -381,7 +381,8 @@ export class Transport {
             this.dropSent(batch);
             continue;
           }
-          if ((isRetryable(err) || refusesKey(err)) && !this.exiting) {
+          const keep = isRetryable(err) || refusesKey(err);
+          if (keep && !this.exiting) {
             attempt++;
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
@@ -393,7 +394,7 @@ export class Transport {
               await this.sleep(notBefore - Date.now());
             continue;
           }
-          if (isRetryable(err) || refusesKey(err)) {
+          if (keep) {
             // exiting: what is spooled is sent by the next process, the rest is lost
             this.options.onError(err as Error);
             this.reportLoss('the process is exiting');

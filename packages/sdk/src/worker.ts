@@ -152,7 +152,7 @@ export class Worker {
       [...this.held.entries()].map(([id, h]) => {
         h.released ??= (async () => {
           h.run.abort(new RunlogError('worker shutting down; run released back to the queue'));
-          h.run.detach();
+          h.run.detached = true;
           await this.giveBack([id]);
         })();
         return h.released;
@@ -160,7 +160,7 @@ export class Worker {
     );
   }
 
-  /** Sends runs this worker holds but never started back to the queue. */
+  /** Sends runs this worker holds back to the queue (a shutdown's, or claimed while stopping). */
   private async giveBack(ids: string[]): Promise<void> {
     const body: ReleaseBody = { worker_id: this.id };
     await Promise.all(
@@ -235,9 +235,9 @@ export class Worker {
         };
     let delivered: Promise<void> | undefined;
     try {
-      // a released run is queued again: its end is the next worker's to record; a deleted
-      // one is gone
-      if (!held.released && !run.detached) {
+      // a released run (detached when released) is queued again: its end is the next
+      // worker's to record; a deleted one is gone
+      if (!run.detached) {
         endRun(this.transport, run, outcome);
         delivered = this.transport.sent();
       }
