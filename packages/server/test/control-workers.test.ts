@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { request } from 'node:http';
 import type { Run } from '@runlog/core';
 import { Runlog, type RunlogOptions } from '@runlog/sdk';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -63,6 +64,53 @@ describeEachDb('workers executing queued runs', (dialect) => {
     const res = await claim;
     expect(res.status).toBe(200);
     expect(((await res.json()) as Run).id).toBe(queued.id);
+  });
+
+  it('gives back to the queue a run claimed for a worker that hung up while the claim committed', async () => {
+    const runlog = client();
+    const agent = uniq('hung-up');
+    const queued = await runlog.runs.enqueue(agent, { input: { x: 1 } });
+    const seen: string[] = [];
+    const unsubscribe = server.ctx.hub.subscribe((event) => {
+      if (event.kind === 'run' && event.runId === queued.id) seen.push(event.status);
+    });
+    // hold the write path, so the claim waits for its commit while the worker hangs up
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const held = server.ctx.writer.transact(() => gate);
+    const body = JSON.stringify({ agents: [agent], worker_id: 'w-gone' });
+    const req = request(`${server.url}/api/v1/workers/claim`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_KEY}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      },
+    });
+    req.on('error', () => {}); // the hang-up below
+    req.end(body);
+    // the claim is in the write path's queue once the server counts it there
+    await waitFor(async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return /^runlog_writer_queue_jobs [1-9]/m.test(text);
+    }, 'the claim to wait for the write path');
+    req.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    open();
+    await held;
+    // claimed, then given back: queued again, for the next worker
+    await waitFor(() => seen.length >= 2, 'the claim and the give-back');
+    unsubscribe();
+    expect(seen).toEqual(['running', 'queued']);
+    const back = await runlog.runs.get(queued.id);
+    expect(back).toMatchObject({ status: 'queued', started_at: null });
+    const next = await fetch(`${server.url}/api/v1/workers/claim`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ agents: [agent], worker_id: 'w-next' }),
+    });
+    expect(next.status).toBe(200);
+    expect(((await next.json()) as Run).id).toBe(queued.id);
   });
 
   it('ends the run of a worker process killed with SIGKILL as timed_out once its lease lapses', async () => {
