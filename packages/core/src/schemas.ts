@@ -52,6 +52,39 @@ export const IsoTime = z.string().describe('ISO-8601 UTC timestamp with millisec
 export const Json: z.ZodType<unknown> = z.unknown();
 export const Metadata = z.record(z.string(), z.unknown());
 
+/**
+ * Levels of arrays and objects a recorded value may nest. Deeper values are refused where
+ * they come in: serializing one (to store it, to answer with it) runs out of stack, so one
+ * would make every listing that shows it fail.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether `value` nests at most `levels` arrays and objects deep. */
+export function nestsWithin(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (levels === 0) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!nestsWithin(item, levels - 1)) return false;
+    return true;
+  }
+  for (const key in value) {
+    if (!nestsWithin((value as Record<string, unknown>)[key], levels - 1)) return false;
+  }
+  return true;
+}
+
+const DEPTH_MESSAGE = `must not nest more than ${MAX_JSON_DEPTH} levels of arrays and objects`;
+
+/** Any JSON value, as a request may carry it: nested at most `MAX_JSON_DEPTH` levels. */
+export const JsonInput: z.ZodType<unknown> = z
+  .unknown()
+  .refine((value) => nestsWithin(value, MAX_JSON_DEPTH), DEPTH_MESSAGE);
+/** `Metadata` as a request may carry it (the object itself is the first level). */
+export const MetadataInput = Metadata.refine(
+  (value) => nestsWithin(value, MAX_JSON_DEPTH),
+  DEPTH_MESSAGE,
+);
+
 export type Metadata = z.infer<typeof Metadata>;
 
 const NUL = '\u0000';
@@ -137,12 +170,12 @@ export const RunFields = z.object({
   parent_run_id: Id.nullish(),
   retry_of: Id.nullish(),
   attempt: z.number().int().min(1).max(1000).optional(),
-  input: Json.optional(),
-  output: Json.optional(),
+  input: JsonInput.optional(),
+  output: JsonInput.optional(),
   error: RunErrorInput.nullish(),
   model: Text(200).nullish(),
   tags: Tags.optional(),
-  metadata: Metadata.optional(),
+  metadata: MetadataInput.optional(),
   queued_at: TimeInput.optional(),
   started_at: TimeInput.optional(),
   ended_at: TimeInput.optional(),
@@ -160,8 +193,8 @@ export const StepFields = z.object({
   status: StepStatusInput.optional(),
   started_at: TimeInput.optional(),
   ended_at: TimeInput.optional(),
-  input: Json.optional(),
-  output: Json.optional(),
+  input: JsonInput.optional(),
+  output: JsonInput.optional(),
   error: RunErrorInput.nullish(),
   model: Text(200).nullish(),
   provider: Text(200).nullish(),
@@ -172,7 +205,7 @@ export const StepFields = z.object({
   /** Part of `output_tokens` spent on reasoning. */
   reasoning_tokens: count.nullish(),
   cost_usd: usd.nullish(),
-  metadata: Metadata.optional(),
+  metadata: MetadataInput.optional(),
 });
 export type StepFields = z.infer<typeof StepFields>;
 
@@ -348,21 +381,21 @@ export const AgentUpsertBody = z.object({
     .min(1000)
     .max(7 * 24 * 3600 * 1000)
     .nullish(),
-  metadata: Metadata.optional(),
+  metadata: MetadataInput.optional(),
 });
 export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
 
 /** `POST /agents/:agent_id/runs`: queue a run for a worker. */
 export const EnqueueRunBody = z.object({
   id: Id.optional(),
-  input: Json.optional(),
+  input: JsonInput.optional(),
   trigger: z.enum(['manual', 'api']).optional(),
   source: Text(200).optional(),
   triggered_by: Text(200).optional(),
   user_id: Text(200).optional(),
   thread_id: Text(200).optional(),
   tags: Tags.optional(),
-  metadata: Metadata.optional(),
+  metadata: MetadataInput.optional(),
 });
 export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, Run, Step, toIso, usdToNanos } from '@runlog/core';
+import { Id, JsonInput, MetadataInput, Run, Step, toIso, usdToNanos } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 
@@ -45,6 +45,9 @@ const ImportStep = Step.extend({
   id: Id,
   run_id: Id,
   parent_step_id: Id.nullable(),
+  input: JsonInput,
+  output: JsonInput,
+  metadata: MetadataInput,
   error: StoredError,
   started_at: Time.nullable(),
   ended_at: Time.nullable(),
@@ -67,6 +70,9 @@ export const ImportRun = Run.extend({
   project_id: Id,
   agent_id: Id,
   attempt: z.number().int().min(1),
+  input: JsonInput,
+  output: JsonInput,
+  metadata: MetadataInput,
   error: StoredError,
   queued_at: Time.nullable(),
   started_at: Time.nullable(),

@@ -403,6 +403,21 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect((await snapshot(`otel-${trace}`))?.run.step_count).toBe(2);
   });
 
+  it('refuses with 413 a gzip body that inflates past the body limit', async () => {
+    // half a megabyte of gzip that would be a valid export of over 64 MiB
+    const filler = Buffer.alloc(t.ctx.config.bodyLimit + 1024, ' ');
+    const bomb = gzipSync(
+      Buffer.concat([Buffer.from('{"resourceSpans":['), filler, Buffer.from(']}')]),
+    );
+    expect(bomb.length).toBeLessThan(t.ctx.config.bodyLimit / 64);
+    const res = await post(bomb, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    expect(res.statusCode).toBe(413);
+    expect(json<{ error: { code: string } }>(res).error.code).toBe('payload_too_large');
+  });
+
   it('accepts a protobuf body, plain and gzip, and answers in protobuf', async () => {
     const trace = '7b8efff798038103d269b633813fc60c';
     const res = await post(pbRequest(agentTrace(trace)), {
