@@ -13,6 +13,8 @@ export const DEFAULT_URL = 'http://127.0.0.1:4680';
 
 /** What `shutdown()` gives flushing (and releasing, after the workers' drain) by default. */
 const SHUTDOWN_FLUSH_MS = 5_000;
+/** How long a failing `run()` waits for its events to be sent before rethrowing. */
+const FAILED_RUN_FLUSH_MS = 2_000;
 
 export interface RunlogOptions {
   /** The server; default `RUNLOG_URL` or http://127.0.0.1:4680. */
@@ -216,7 +218,12 @@ export class Runlog {
     const outcome = await runCode(run, () => fn(run));
     stopBeat();
     if (recordable) endRun(this.transport, run, outcome);
-    if (!outcome.ok) throw outcome.error;
+    if (!outcome.ok) {
+      // what it throws often ends the process (a script's top-level await), and an exiting
+      // process cannot send: the run goes out before the error does
+      if (recordable && !run.detached) await this.transport.flush(FAILED_RUN_FLUSH_MS);
+      throw outcome.error;
+    }
     return outcome.output;
   }
 

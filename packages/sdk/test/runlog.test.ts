@@ -145,6 +145,18 @@ describe('process exit', () => {
     }
   });
 
+  it('a script that dies of the error its run threw still records the run', async () => {
+    const id = newId();
+    const { code } = await startFixture('exit-agent.ts', [server.url, id, 'throw'], 10_000, {
+      RUNLOG_API_KEY: server.adminKey,
+    }).exited;
+    expect(code).toBe(1);
+    expect(await clients.make().runs.get(id)).toMatchObject({
+      status: 'failed',
+      error: { message: 'boom from the agent', type: 'Error' },
+    });
+  });
+
   it('process.exit() with events unsent reports them lost', async () => {
     const { code, stdout } = await runFixture('exit-agent.ts', [server.url, newId(), 'exit']);
     expect(code).toBe(0);

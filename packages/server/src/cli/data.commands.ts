@@ -225,7 +225,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(
       run.status === 'cancelled'
         ? `run ${run.id} cancelled\n`
-        : `stop requested for run ${run.id} (${run.status}); its worker is told to stop\n`,
+        : `stop requested for run ${run.id} (${run.status}); the agent running it is told to stop\n`,
     );
   });
 

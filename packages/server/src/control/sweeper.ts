@@ -34,7 +34,10 @@ export function sweepVerdict(
     return {
       status: 'cancelled',
       error: {
-        message: `stop forced after grace period (${cancelGraceMs} ms): the worker never confirmed`,
+        // a claimed run has a worker; a run recorded by the SDK or by hand, only its process
+        message: `stop forced after grace period (${cancelGraceMs} ms): ${
+          run.worker_id !== null ? 'its worker' : 'the process running it'
+        } never confirmed`,
         type: 'Cancelled',
       },
     };

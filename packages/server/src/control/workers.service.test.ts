@@ -263,7 +263,18 @@ describeEachDb('workers and control plane', (dialect) => {
     await sweepOnce(t.ctx, Date.now() + 1000);
     const row = (await findRun(t.ctx.db, P, run.id))!;
     expect(row.status).toBe('cancelled');
-    expect(JSON.parse(row.error!).message).toMatch(/^stop forced after grace period/);
+    expect(JSON.parse(row.error!).message).toMatch(
+      /^stop forced after grace period \(500 ms\): its worker never confirmed$/,
+    );
+
+    // a run recorded without a worker has only the process that records it to confirm
+    const recorded = await t.request('POST', '/api/v1/runs', { agent_id: agent });
+    const id = json<Run>(recorded).id;
+    await cancelRun(t.ctx, P, id);
+    await sweepOnce(t.ctx, Date.now() + 1000);
+    expect(JSON.parse((await findRun(t.ctx.db, P, id))!.error!).message).toBe(
+      'stop forced after grace period (500 ms): the process running it never confirmed',
+    );
   });
 
   it('queues one schedule run per slot and, after downtime, one run for all missed slots', async () => {
