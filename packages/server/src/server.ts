@@ -22,14 +22,18 @@ export interface RunningServer {
   app: FastifyInstance;
   /** The printed first-start admin key, when this start created one. */
   bootstrapKey: string | undefined;
+  /** The project that key is for, when the database had projects but no key (an import). */
+  bootstrapProject?: string | undefined;
   url: string;
   close(): Promise<void>;
 }
 
 /** Opens the database, migrates, wires the services; does not listen. */
-export async function createContext(
-  input: ServerConfigInput,
-): Promise<{ ctx: AppContext; bootstrapKey: string | undefined }> {
+export async function createContext(input: ServerConfigInput): Promise<{
+  ctx: AppContext;
+  bootstrapKey: string | undefined;
+  bootstrapProject: string | undefined;
+}> {
   const config = ServerConfig.parse(input);
   const db = await openDatabase(config.db);
   try {
@@ -47,7 +51,11 @@ export async function createContext(
       retentionDays: config.retentionDays,
       ...(config.adminKey ? { adminKey: config.adminKey } : {}),
     });
-    return { ctx, bootstrapKey: boot.created ? boot.key : undefined };
+    return {
+      ctx,
+      bootstrapKey: boot.created ? boot.key : undefined,
+      bootstrapProject: boot.created && !boot.newProject ? boot.projectId : undefined,
+    };
   } catch (err) {
     await db.close().catch(() => {});
     throw err;
@@ -56,7 +64,7 @@ export async function createContext(
 
 /** Starts a whole server instance: context, HTTP app, background jobs, listening socket. */
 export async function startServer(input: ServerConfigInput): Promise<RunningServer> {
-  const { ctx, bootstrapKey } = await createContext(input);
+  const { ctx, bootstrapKey, bootstrapProject } = await createContext(input);
   let app: FastifyInstance | undefined;
   try {
     app = await buildApp(ctx);
@@ -72,7 +80,14 @@ export async function startServer(input: ServerConfigInput): Promise<RunningServ
   const host = ctx.config.host.includes(':') ? `[${ctx.config.host}]` : ctx.config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   const started = app;
-  return { ctx, app: started, bootstrapKey, url, close: () => closeContext(ctx, started) };
+  return {
+    ctx,
+    app: started,
+    bootstrapKey,
+    bootstrapProject,
+    url,
+    close: () => closeContext(ctx, started),
+  };
 }
 
 export async function closeContext(ctx: AppContext, app?: FastifyInstance): Promise<void> {

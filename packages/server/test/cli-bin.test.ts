@@ -119,5 +119,58 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     const scripted = await serve({ RUNLOG_DB: join(dir, 'b.db'), RUNLOG_ADMIN_KEY: given });
     expect(scripted).toContain('the admin key from RUNLOG_ADMIN_KEY');
     expect(scripted).not.toContain(given);
+
+    // an export imported into a new database brings its project, but no key to log in with
+    const exported = {
+      id: 'r1',
+      project_id: 'acme',
+      agent_id: 'a',
+      status: 'succeeded',
+      trigger: 'api',
+      source: null,
+      triggered_by: null,
+      user_id: null,
+      thread_id: null,
+      parent_run_id: null,
+      retry_of: null,
+      attempt: 1,
+      input: null,
+      output: null,
+      error: null,
+      model: null,
+      tags: [],
+      metadata: {},
+      queued_at: null,
+      started_at: null,
+      ended_at: '2026-12-04T16:25:51.380Z',
+      duration_ms: null,
+      cancel_requested_at: null,
+      lease_expires_at: null,
+      step_count: 0,
+      error_count: 0,
+      llm_calls: 0,
+      tool_calls: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      total_tokens: 0,
+      cost_usd: 0,
+      created_at: '2026-12-04T16:25:51.380Z',
+      updated_at: '2026-12-04T16:25:51.380Z',
+      steps: [],
+    };
+    writeFileSync(join(dir, 'runs.jsonl'), `${JSON.stringify(exported)}\n`);
+    expect(runlog('import', '--db', join(dir, 'c.db'), join(dir, 'runs.jsonl')).code).toBe(0);
+    const imported = await serve({ RUNLOG_DB: join(dir, 'c.db') });
+    expect(imported).toContain(
+      'This database had no API key: added an admin key for project acme (shown once):',
+    );
+    const importedKey = /^ {2}(rl_\S+)$/m.exec(imported)?.[1];
+    expect(imported).toContain(`/login#key=${importedKey}`);
+    const keys = JSON.parse(
+      runlog('keys', 'list', '--db', join(dir, 'c.db'), '--project', 'acme', '--json').stdout,
+    ) as {
+      keys: { scope: string }[];
+    };
+    expect(keys.keys.map((k) => k.scope)).toEqual(['admin']);
   });
 });

@@ -92,24 +92,35 @@ export class AuthService {
   }
 
   /**
-   * On an empty database: creates the `default` project and an admin key (`adminKey` when
-   * given) and returns the key. With `adminKey` on a database that lacks it, adds it to
-   * the `default` project so scripted setups keep working.
+   * On a database without any API key (a new one, or one an import filled): creates an
+   * admin key (`adminKey` when given) for the `default` project, made if missing (or, when
+   * an import brought only other projects, for the oldest of them), and returns the key.
+   * With `adminKey` on a database that lacks it, adds it to the `default` project so
+   * scripted setups keep working.
    */
   async bootstrap(opts: {
     retentionDays: number;
     adminKey?: string;
-  }): Promise<{ created: boolean; key?: string }> {
+  }): Promise<{ created: boolean; key?: string; projectId?: string; newProject?: boolean }> {
     const k = this.db.kysely;
-    const existing = await k.selectFrom('projects').select('id').limit(1).executeTakeFirst();
-    if (!existing) {
+    const anyKey = await k.selectFrom('api_keys').select('id').limit(1).executeTakeFirst();
+    if (!anyKey) {
       const now = Date.now();
       const key = opts.adminKey ?? generateApiKey();
+      const projects = await k
+        .selectFrom('projects')
+        .select('id')
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      const projectId = projects.some((p) => p.id === 'default')
+        ? 'default'
+        : (projects[0]?.id ?? 'default');
       await k.transaction().execute(async (trx) => {
         await trx
           .insertInto('projects')
           .values({
-            id: 'default',
+            id: projectId,
             name: 'Default',
             retention_days: opts.retentionDays,
             created_at: now,
@@ -120,7 +131,7 @@ export class AuthService {
           .insertInto('api_keys')
           .values({
             id: newId(),
-            project_id: 'default',
+            project_id: projectId,
             name: 'admin (first start)',
             scope: 'admin',
             prefix: keyPrefix(key),
@@ -132,7 +143,7 @@ export class AuthService {
           .onConflict((oc) => oc.doNothing())
           .execute();
       });
-      return { created: true, key };
+      return { created: true, key, projectId, newProject: projects.length === 0 };
     }
     if (opts.adminKey) {
       const hash = hashSecret(opts.adminKey);

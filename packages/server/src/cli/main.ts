@@ -43,15 +43,22 @@ export function serveCommand(): Command {
       }
       const db = server.ctx.db.dialect === 'sqlite' ? String(cfg.db) : redact(String(cfg.db));
       console.log(`Runlog listening on ${server.url} (database: ${db})`);
+      const created = server.bootstrapProject
+        ? `This database had no API key: added an admin key for project ${server.bootstrapProject}`
+        : 'Created the default project';
       if (server.bootstrapKey && cfg.adminKey) {
         // a scripted setup knows its key: it does not belong in the server's output
         console.log('');
-        console.log('Created the default project with the admin key from RUNLOG_ADMIN_KEY.');
+        console.log(`${created} with the admin key from RUNLOG_ADMIN_KEY.`);
         console.log(`Open the dashboard: ${server.url}/login`);
         console.log('');
       } else if (server.bootstrapKey) {
         console.log('');
-        console.log('Created the default project and an admin API key (shown once):');
+        console.log(
+          server.bootstrapProject
+            ? `${created} (shown once):`
+            : 'Created the default project and an admin API key (shown once):',
+        );
         console.log(`  ${server.bootstrapKey}`);
         console.log('Open the dashboard:');
         console.log(`  ${server.url}/login#key=${server.bootstrapKey}`);
