@@ -403,6 +403,9 @@ describeEachDb('runlog CLI', (dialect) => {
 
     const csv = await cli(['export', '--format', 'csv', '--agent', 'bug-triager']);
     expect(csv.stdout.split('\n')[1]).toMatch(/^c-run-0,default,bug-triager,succeeded,/);
+    // `-o -` is standard output, not a file named -
+    const dash = await cli(['export', '--format', 'csv', '--agent', 'bug-triager', '-o', '-']);
+    expect(dash.stdout).toBe(csv.stdout);
     // a CSV export given to import is one clear line, not a rejection per line
     const csvFile = join(dir, `export-${dialect}.csv`);
     writeFileSync(csvFile, csv.stdout);

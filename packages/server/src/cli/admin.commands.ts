@@ -157,7 +157,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         oneOf('--format', EXPORT_FORMATS),
         'jsonl',
       )
-      .option('-o, --output <file>', 'write to this file instead of stdout'),
+      .option('-o, --output <file>', 'write to this file instead of stdout (- for stdout)'),
   ).action(
     async (
       flags: DbFlags & {
@@ -170,6 +170,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     ) => {
       if (flags.since !== undefined && flags.until !== undefined && flags.since >= flags.until)
         throw new CliError('--since must be before --until: no run can match', 2);
+      // `-o -` is standard output, as for most tools that take a file
+      if (flags.output === '-') delete flags.output;
       const result = await usingDb(flags, io, async (db) => {
         await requireProject(db, flags.project);
         const opts = {

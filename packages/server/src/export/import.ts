@@ -32,6 +32,8 @@ export interface ImportResult {
 interface Pending {
   run: RunRow;
   steps: StepRow[];
+  /** The line carried a `steps` list, which replaces the run's stored steps. */
+  hasSteps: boolean;
 }
 
 /**
@@ -138,11 +140,13 @@ async function writeBatch(db: Db, items: Pending[]): Promise<number> {
         list.map((p) => p.run),
         ['project_id', 'id'],
       );
-      for (let i = 0; i < ids.length; i += 500) {
+      // a line with its steps replaces them; one without (as the API answers a run) keeps them
+      const replaced = list.filter((p) => p.hasSteps).map((p) => p.run.id);
+      for (let i = 0; i < replaced.length; i += 500) {
         await trx
           .deleteFrom('steps')
           .where('project_id', '=', projectId)
-          .where('run_id', 'in', ids.slice(i, i + 500))
+          .where('run_id', 'in', replaced.slice(i, i + 500))
           .execute();
       }
       const steps = list.flatMap((p) => p.steps);

@@ -94,10 +94,11 @@ export const ImportRun = Run.extend({
   worker_id: z.string().nullable().optional(),
   last_heartbeat_at: Time.nullable().optional(),
   deadline_at: Time.nullable().optional(),
-  steps: z.array(ImportStep).default([]),
+  // absent (a run as GET /runs/:id answers it): the run's stored steps are left as they are
+  steps: z.array(ImportStep).optional(),
 }).superRefine((run, ctx) => {
   const seen = new Set<string>();
-  run.steps.forEach((s, i) => {
+  run.steps?.forEach((s, i) => {
     if (seen.has(s.id))
       ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: 'is repeated' });
     seen.add(s.id);
@@ -124,7 +125,7 @@ function errorText(error: Record<string, unknown> | null): string | null {
 export function fromImportedRun(
   rec: ImportRun,
   projectId = rec.project_id,
-): { run: RunRow; steps: StepRow[] } {
+): { run: RunRow; steps: StepRow[]; hasSteps: boolean } {
   const run: RunRow = {
     project_id: projectId,
     id: rec.id,
@@ -164,7 +165,7 @@ export function fromImportedRun(
     created_at: rec.created_at,
     updated_at: rec.updated_at,
   };
-  const steps: StepRow[] = rec.steps.map((s) => ({
+  const steps: StepRow[] = (rec.steps ?? []).map((s) => ({
     project_id: projectId,
     run_id: rec.id,
     id: s.id,
@@ -190,7 +191,7 @@ export function fromImportedRun(
     created_at: s.created_at ?? s.started_at ?? rec.created_at,
     updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,
   }));
-  return { run, steps };
+  return { run, steps, hasSteps: rec.steps !== undefined };
 }
 
 /** The scalar columns of a CSV export, in order. */
@@ -228,7 +229,10 @@ export const CSV_COLUMNS = [
 
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const text = String(value);
+  let text = String(value);
+  // recorded text is data: a spreadsheet must not read one starting with = + - @ as a
+  // formula (CSV injection), so such text gets a leading ' as spreadsheets expect
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
