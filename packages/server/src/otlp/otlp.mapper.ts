@@ -304,24 +304,46 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
   return events;
 }
 
+/** The token counts a span reports, by the step field each goes to. */
+function usageOf(attrs: Attrs) {
+  return strip({
+    input_tokens: int(
+      attrs,
+      'gen_ai.usage.input_tokens',
+      'llm.token_count.prompt',
+      'ai.usage.promptTokens',
+      'ai.usage.inputTokens',
+    ),
+    output_tokens: int(
+      attrs,
+      'gen_ai.usage.output_tokens',
+      'llm.token_count.completion',
+      'ai.usage.completionTokens',
+      'ai.usage.outputTokens',
+    ),
+    cached_input_tokens: int(
+      attrs,
+      'gen_ai.usage.cache_read_input_tokens',
+      'gen_ai.usage.cache_read.input_tokens',
+      'llm.token_count.prompt_details.cache_read',
+      'ai.usage.cachedInputTokens',
+    ),
+    reasoning_tokens: int(
+      attrs,
+      'gen_ai.usage.reasoning_tokens',
+      'llm.token_count.completion_details.reasoning',
+    ),
+  });
+}
+
 function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
   const { attrs, span } = view;
   const type = stepType(span.name, attrs);
   const error = errorOf(view);
-  const input = int(
-    attrs,
-    'gen_ai.usage.input_tokens',
-    'llm.token_count.prompt',
-    'ai.usage.promptTokens',
-    'ai.usage.inputTokens',
-  );
-  const output = int(
-    attrs,
-    'gen_ai.usage.output_tokens',
-    'llm.token_count.completion',
-    'ai.usage.completionTokens',
-    'ai.usage.outputTokens',
-  );
+  const usage = usageOf(attrs);
+  // an agent span's usage is the sum of the model calls under it, which are steps too: counted
+  // there, and kept here in metadata only, or the run's tokens and cost would count it twice
+  const aggregate = type === 'agent' && Object.keys(usage).length > 0;
   const step: StepFields = {
     id: view.spanId,
     run_id: `otel-${view.traceId}`,
@@ -344,21 +366,11 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
       'llm.system',
       'ai.model.provider',
     ),
-    input_tokens: input,
-    output_tokens: output,
-    cached_input_tokens: int(
-      attrs,
-      'gen_ai.usage.cache_read_input_tokens',
-      'gen_ai.usage.cache_read.input_tokens',
-      'llm.token_count.prompt_details.cache_read',
-      'ai.usage.cachedInputTokens',
-    ),
-    reasoning_tokens: int(
-      attrs,
-      'gen_ai.usage.reasoning_tokens',
-      'llm.token_count.completion_details.reasoning',
-    ),
-    metadata: span.name ? { otel_span_name: span.name } : undefined,
+    ...(aggregate ? {} : usage),
+    metadata: strip({
+      otel_span_name: span.name || undefined,
+      otel_usage: aggregate ? usage : undefined,
+    }),
   };
   return { type: 'step.end', step: strip(step) };
 }

@@ -573,6 +573,114 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect(snap?.steps[1]?.input).toEqual({ city: 'Oslo' });
   });
 
+  it('counts the tokens of an agent span with usage over its model calls once', async () => {
+    const root = (trace: string): SpanSpec => ({
+      traceId: trace,
+      spanId: 'f000000000000001',
+      name: 'POST /chat',
+      start: 0,
+      end: 1000,
+    });
+    // Vercel AI SDK: ai.generateText reports the sum of its doGenerate calls
+    const vercel = 'a1c0000000000000000000000000000a';
+    const generate: SpanSpec = {
+      traceId: vercel,
+      spanId: 'c100000000000001',
+      parentSpanId: 'f000000000000001',
+      name: 'ai.generateText',
+      start: 0,
+      end: 900,
+      attrs: {
+        'ai.operationId': 'ai.generateText',
+        'ai.model.id': 'gpt-4o-mini',
+        'ai.usage.promptTokens': 300,
+        'ai.usage.completionTokens': 40,
+      },
+    };
+    const doGenerate = (spanId: string, prompt: number): SpanSpec => ({
+      traceId: vercel,
+      spanId,
+      parentSpanId: generate.spanId,
+      name: 'ai.generateText.doGenerate',
+      start: 10,
+      end: 400,
+      attrs: {
+        'ai.operationId': 'ai.generateText.doGenerate',
+        'ai.model.id': 'gpt-4o-mini',
+        'ai.usage.promptTokens': prompt,
+        'ai.usage.completionTokens': 20,
+      },
+    });
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        root(vercel),
+        generate,
+        doGenerate('c100000000000002', 100),
+        doGenerate('c100000000000003', 200),
+      ]),
+    );
+    const v = await snapshot(`otel-${vercel}`);
+    expect(v?.run).toMatchObject({ input_tokens: 300, output_tokens: 40, llm_calls: 2 });
+    const agentStep = v?.steps.find((s) => s.id === generate.spanId);
+    expect(agentStep).toMatchObject({ type: 'agent', input_tokens: null, output_tokens: null });
+    expect(agentStep?.metadata).toMatchObject({
+      otel_usage: { input_tokens: 300, output_tokens: 40 },
+    });
+
+    // GenAI semantic conventions: an invoke_agent span with usage over its chat span, both
+    // with the root sent and with the invoke_agent standing in for a root never sent
+    const agent = (trace: string): SpanSpec[] => [
+      {
+        traceId: trace,
+        spanId: 'c200000000000001',
+        parentSpanId: 'f000000000000001',
+        name: 'invoke_agent helper',
+        start: 0,
+        end: 900,
+        attrs: {
+          'gen_ai.operation.name': 'invoke_agent',
+          'gen_ai.agent.name': 'helper',
+          'gen_ai.request.model': 'gpt-4o-mini',
+          'gen_ai.usage.input_tokens': 1000,
+          'gen_ai.usage.output_tokens': 100,
+          'gen_ai.usage.cache_read_input_tokens': 400,
+        },
+      },
+      {
+        traceId: trace,
+        spanId: 'c200000000000002',
+        parentSpanId: 'c200000000000001',
+        name: 'chat gpt-4o-mini',
+        start: 10,
+        end: 800,
+        attrs: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.request.model': 'gpt-4o-mini',
+          'gen_ai.usage.input_tokens': 1000,
+          'gen_ai.usage.output_tokens': 100,
+          'gen_ai.usage.cache_read_input_tokens': 400,
+        },
+      },
+    ];
+    const rooted = 'a2c0000000000000000000000000000a';
+    const standIn = 'a3c0000000000000000000000000000a';
+    await t.request('POST', '/v1/traces', request([root(rooted), ...agent(rooted)]));
+    await t.request('POST', '/v1/traces', request(agent(standIn)));
+    for (const trace of [rooted, standIn]) {
+      const snap = await snapshot(`otel-${trace}`);
+      expect(snap?.run).toMatchObject({ input_tokens: 1000, output_tokens: 100, llm_calls: 1 });
+      const chat = snap?.steps.find((s) => s.type === 'llm');
+      expect(snap?.run.cost_usd).toBeCloseTo(chat!.cost_usd!, 12);
+      const step = snap?.steps.find((s) => s.type === 'agent');
+      expect(step).toMatchObject({ input_tokens: null, cached_input_tokens: null, cost_usd: null });
+      expect(step?.metadata).toMatchObject({
+        otel_usage: { input_tokens: 1000, output_tokens: 100, cached_input_tokens: 400 },
+      });
+    }
+  });
+
   it('requires a write key', async () => {
     const trace = 'cb8efff798038103d269b633813fc60c';
     const body = JSON.stringify(request(agentTrace(trace)));
