@@ -384,6 +384,11 @@ export interface MappedTraces {
   events: IngestEvent[];
   /** Runs whose root span is in this batch: it replaces what a stand-in recorded of them. */
   rooted: string[];
+  /**
+   * Per run with its root (or a stand-in) in this batch, the span that is the run, not a step:
+   * the root, or the absent root a stand-in replaces. Steps stored under it go to the top.
+   */
+  tops: { runId: string; spanId: string }[];
   /** Spans that could not become events (bad ids), with the reason of the first. */
   rejected: number;
   firstProblem?: string;
@@ -423,6 +428,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
   const runs: IngestEvent[] = [];
   const steps: IngestEvent[] = [];
   const rooted: string[] = [];
+  const tops: { runId: string; spanId: string }[] = [];
   for (const [traceId, views] of byTrace) {
     const ids = new Set(views.map((v) => v.spanId));
     const isAgent = (v: SpanView) => str(v.attrs, 'gen_ai.operation.name') === 'invoke_agent';
@@ -437,16 +443,19 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     if (runView) runs.push(...runEvents(runView, agentHint));
     if (runView && runView.parentId === undefined) rooted.push(`otel-${traceId}`);
     // an invoke_agent span standing in for a root that is not in this batch is a step too, as
-    // it is when its root comes with it, and its children stay under it
+    // it is when its root comes with it, and its children stay under it; its parent is taken
+    // for the absent root, which is the run, so it and its siblings are at the top
     const standIn = runView?.parentId !== undefined;
+    const top = runView?.parentId ?? runView?.spanId;
+    if (top !== undefined) tops.push({ runId: `otel-${traceId}`, spanId: top });
     for (const view of views) {
-      if (view !== runView || standIn)
-        steps.push(stepEvent(view, standIn ? undefined : runView?.spanId));
+      if (view !== runView || standIn) steps.push(stepEvent(view, top));
     }
   }
   return {
     events: [...runs, ...steps],
     rooted,
+    tops,
     rejected,
     ...(firstProblem ? { firstProblem } : {}),
   };

@@ -9,6 +9,7 @@ import type { RunRow } from '../db/schema.js';
 import { validateEvents } from '../ingest/ingest.service.js';
 import { parseObject } from '../ingest/apply.js';
 import { applyEvents } from '../ingest/writer.js';
+import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import { ExportTraceServiceRequest, STAND_IN_KEY, mapTraces } from './otlp.mapper.js';
 import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
 
@@ -74,12 +75,12 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       const mapped = mapTraces(parsed.data);
       const { valid, results } = validateEvents(mapped.events);
       const projectId = request.auth!.projectId;
-      if (mapped.rooted.length === 0) await ctx.writer.submit(projectId, valid);
+      if (mapped.tops.length === 0) await ctx.writer.submit(projectId, valid);
       else {
-        // a root that comes after the invoke_agent span standing in for it is the run: what
-        // the stand-in ended it with (its outcome, times, input) gives way to the root's
         await ctx.writer.transact(
           async (uow, env) => {
+            // a root that comes after the invoke_agent span standing in for it is the run: what
+            // the stand-in ended it with (its outcome, times, input) gives way to the root's
             await uow.loadRuns(projectId, mapped.rooted);
             for (const id of mapped.rooted) {
               const run = uow.getRun(projectId, id);
@@ -87,6 +88,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
               if (open) uow.putRun(open);
             }
             await applyEvents(uow, projectId, valid, env);
+            await detachFromRun(uow, projectId, mapped.tops, env.now);
           },
           { events: valid.length, projectId },
         );
@@ -183,6 +185,41 @@ function varint(n: number): Buffer {
   }
   bytes.push(v);
   return Buffer.from(bytes);
+}
+
+/**
+ * Steps recorded under a span that has turned out to be their run (its root, or the absent
+ * root an `invoke_agent` stand-in replaces) are top-level steps: exporters send children
+ * before their parents, so these came before anyone knew their parent was not a step. Steps
+ * of this batch are mapped so already; this moves the stored ones.
+ */
+async function detachFromRun(
+  uow: UnitOfWork,
+  projectId: string,
+  tops: readonly { runId: string; spanId: string }[],
+  now: number,
+): Promise<void> {
+  await uow.loadRuns(
+    projectId,
+    tops.map((t) => t.runId),
+  );
+  for (const { runId, spanId } of tops) {
+    const under = await uow.trx
+      .selectFrom('steps')
+      .select(['run_id', 'id'])
+      .where('project_id', '=', projectId)
+      .where('run_id', '=', runId)
+      .where('parent_step_id', '=', spanId)
+      .execute();
+    if (under.length === 0) continue;
+    await uow.loadSteps(projectId, under);
+    let run = uow.getRun(projectId, runId);
+    for (const { id } of under) {
+      const step = uow.getStep(projectId, runId, id);
+      if (!run || step?.parent_step_id !== spanId) continue;
+      run = uow.putStep({ ...step, parent_step_id: null, updated_at: now }, run);
+    }
+  }
 }
 
 /**

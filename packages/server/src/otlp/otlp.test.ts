@@ -341,11 +341,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
       'a000000000000003<a000000000000002:tool',
     ];
     expect(await tree(together)).toEqual(expected);
-    // the agent's parent is the root's span id, which is the run, not a step: shown at the top
-    expect(await tree(split)).toEqual([
-      'a000000000000001<f000000000000001:agent',
-      ...expected.slice(1),
-    ]);
+    expect(await tree(split)).toEqual(expected);
     expect((await snapshot(`otel-${split}`))?.run).toMatchObject({
       agent_id: 'bug-triager',
       status: 'succeeded',
@@ -383,6 +379,56 @@ describeEachDb('POST /v1/traces', (dialect) => {
       ).total;
       expect(stats[status]).toBe(listed);
     }
+  });
+
+  it('puts the steps sent before their root at the top once the root comes', async () => {
+    const tree = async (trace: string) =>
+      (await snapshot(`otel-${trace}`))?.steps.map((s) => `${s.id}<${s.parent_step_id}`);
+    // the usual exporter order: children end, and are sent, before their root
+    const trace = 'e1c0000000000000000000000000000e';
+    const [, chat, tool] = agentTrace(trace);
+    const children = [
+      { ...chat!, parentSpanId: 'a000000000000001' },
+      { ...tool!, parentSpanId: 'a000000000000001' },
+    ];
+    const root: SpanSpec = { ...agentTrace(trace)[0]! };
+    await t.request('POST', '/v1/traces', request(children));
+    // a sibling of theirs comes with the root, and one of them is sent again
+    const sibling: SpanSpec = { ...children[1]!, spanId: 'a000000000000004', start: 910, end: 950 };
+    await t.request('POST', '/v1/traces', request([root, sibling, children[1]!]));
+    expect(await tree(trace)).toEqual([
+      'a000000000000002<null',
+      'a000000000000003<null',
+      'a000000000000004<null',
+    ]);
+    expect((await snapshot(`otel-${trace}`))?.run).toMatchObject({
+      step_count: 3,
+      tool_calls: 2,
+      llm_calls: 1,
+    });
+
+    // an invoke_agent standing in for an absent root takes the root's place for its siblings
+    const standIn = 'e2c0000000000000000000000000000e';
+    const [agent, agentChat] = agentTrace(standIn);
+    const early: SpanSpec = {
+      traceId: standIn,
+      spanId: 'a000000000000005',
+      parentSpanId: 'f000000000000001',
+      name: 'load context',
+      start: 1,
+      end: 5,
+    };
+    await t.request('POST', '/v1/traces', request([early]));
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...agent!, parentSpanId: 'f000000000000001' }, agentChat!]),
+    );
+    expect(await tree(standIn)).toEqual([
+      'a000000000000001<null',
+      'a000000000000002<a000000000000001',
+      'a000000000000005<null',
+    ]);
   });
 
   it('changes nothing when the same export is sent twice', async () => {
