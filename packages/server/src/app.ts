@@ -21,6 +21,54 @@ import { openapiRoutes } from './http/openapi.routes.js';
 import { realtimeRoutes } from './realtime/realtime.routes.js';
 import { otlpRoutes } from './otlp/otlp.routes.js';
 
+/** What the dashboard's pages may load: its own scripts, styles and server, nothing else. */
+const DASHBOARD_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The answer to a request Node refused before Fastify saw it. */
+function clientError(code: string | undefined): {
+  status: number;
+  label: string;
+  error: ApiErrorBody['error'];
+} {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    const message = 'the request took too long to arrive';
+    return {
+      status: 408,
+      label: 'Request Timeout',
+      error: { code: 'invalid_input', message, details: [] },
+    };
+  }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    const message =
+      'the request line and headers are over 16 KiB: send long filters in fewer, shorter parameters';
+    return {
+      status: 431,
+      label: 'Request Header Fields Too Large',
+      error: {
+        code: 'payload_too_large',
+        message,
+        details: [{ field: 'headers', message: 'over 16 KiB' }],
+      },
+    };
+  }
+  const message = 'the request is not valid HTTP';
+  return {
+    status: 400,
+    label: 'Bad Request',
+    error: { code: 'invalid_input', message, details: [] },
+  };
+}
+
 /** Builds the HTTP app over a context; `listen` is the caller's. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
@@ -37,6 +85,23 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1000 },
     forceCloseConnections: true,
     return503OnClosing: true,
+    // a body must arrive within this: a client trickling one byte at a time does not hold a
+    // connection (and its memory) forever
+    requestTimeout: 120_000,
+    // what Node refuses before Fastify sees a request (headers too large, a body too slow)
+    // answers in the API's error shape too
+    clientErrorHandler: (err, socket) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNRESET' || socket.destroyed) return;
+      const { status, label, error } = clientError(code);
+      const body = JSON.stringify({ error });
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status} ${label}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+        );
+      socket.destroy(err);
+    },
     // a path Fastify cannot decode (`/runs/a%ZZ`) answers in the API's error shape too
     frameworkErrors: (error, _request, reply) => {
       const bad = error.code === 'FST_ERR_BAD_URL';
@@ -52,6 +117,19 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   await app.register(cookie);
+
+  // no other page may frame the dashboard (clickjacking a Retry or a Stop), and no answer is
+  // sniffed as another type; pages run only the dashboard's own scripts
+  app.addHook('onSend', async (_request, reply, payload) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('x-frame-options', 'DENY');
+    const type = String(reply.getHeader('content-type') ?? '');
+    void reply.header(
+      'content-security-policy',
+      type.startsWith('text/html') ? DASHBOARD_CSP : "frame-ancestors 'none'",
+    );
+    return payload;
+  });
 
   // a client may label an empty body JSON (a Stop or a Retry with nothing to say): no body
   const parseJson = app.getDefaultJsonParser('error', 'error');

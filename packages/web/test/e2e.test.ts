@@ -169,6 +169,33 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('heading', { name: 'Runs' }).waitFor();
     const landed = new URL(page.url());
     expect(landed.pathname + landed.search).toBe('/runs?status=failed');
+
+    // a link with another key, opened while logged in, asks before switching
+    const other = await call<{ key: string }>(api, 'POST', '/keys', {
+      name: 'link from elsewhere',
+      scope: 'read',
+    });
+    const session = async () =>
+      page.evaluate(
+        async () => ((await (await fetch('/api/v1/session')).json()) as { scope: string }).scope,
+      );
+    await page.goto(`${server.url}/login#key=${other.body.key}`);
+    await page.getByRole('heading', { name: 'Switch API key?' }).waitFor();
+    expect(page.url()).not.toContain(other.body.key);
+    await shot('login-switch-key');
+    await page.getByRole('button', { name: 'Stay in default' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    expect(await session()).toBe('admin');
+    await page.goto(`${server.url}/login#key=${other.body.key}`);
+    await page.getByRole('button', { name: "Log in with the link's key" }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    expect(await session()).toBe('read');
+    // back to the admin key for the tests that follow
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API key').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    expect(await session()).toBe('admin');
   });
 
   it('expands an agent to its recent runs, 5 shown until Show all', async () => {

@@ -32,7 +32,14 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
         httpOnly: true,
         sameSite: 'strict',
         path: '/',
-        secure: request.protocol === 'https',
+        // behind a proxy that ends TLS the request says https only in X-Forwarded-Proto; a
+        // client that fakes it only makes its own cookie https-only
+        secure:
+          request.protocol === 'https' ||
+          String(request.headers['x-forwarded-proto'] ?? '')
+            .split(',')[0]!
+            .trim()
+            .toLowerCase() === 'https',
         maxAge: Math.floor(SESSION_TTL_MS / 1000),
       });
       return {

@@ -66,7 +66,29 @@ export class AuthService {
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly revokeListeners = new Set<(origin: 'local' | 'remote') => void>();
 
-  constructor(private readonly db: Db) {}
+  /** SQLite's count of commits by other connections (`runlog keys revoke`, another process). */
+  private readonly dataVersion: (() => number) | undefined;
+  private seenDataVersion = 0;
+
+  constructor(private readonly db: Db) {
+    if (db.sqlite) {
+      const statement = db.sqlite.prepare('PRAGMA data_version').pluck();
+      this.dataVersion = () => statement.get() as number;
+      this.seenDataVersion = this.dataVersion();
+    }
+  }
+
+  /**
+   * On SQLite, another process (the CLI revoking a key) has no NOTIFY to tell us: when the
+   * file changed under another connection, cached credentials are checked again.
+   */
+  private forgetIfChangedElsewhere(): void {
+    if (!this.dataVersion) return;
+    const version = this.dataVersion();
+    if (version === this.seenDataVersion) return;
+    this.seenDataVersion = version;
+    if (this.cache.size > 0) this.forgetCached();
+  }
 
   /**
    * Calls `listener` after a key is revoked or a session ends, here (`origin` 'local') or on
@@ -231,6 +253,7 @@ export class AuthService {
     load: (hash: string) => Promise<AuthContext | null>,
   ): Promise<AuthContext | undefined> {
     const now = Date.now();
+    this.forgetIfChangedElsewhere();
     const hit = this.cache.get(cacheKey);
     let auth: AuthContext | null;
     if (hit && hit.expires > now) {

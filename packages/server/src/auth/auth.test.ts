@@ -35,6 +35,22 @@ describeEachDb('the dashboard session cookie', (dialect) => {
       headers: { cookie, host: '127.0.0.1:4680', ...(origin ? { origin } : {}) },
     });
 
+  it('is HttpOnly and SameSite=Strict, and Secure when TLS ends at a proxy in front', async () => {
+    const login = (headers: Record<string, string>) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/v1/session',
+        headers: { 'content-type': 'application/json', ...headers },
+        payload: JSON.stringify({ key: t.adminKey }),
+      });
+    const plain = String((await login({})).headers['set-cookie']);
+    expect(plain).toMatch(/HttpOnly/);
+    expect(plain).toMatch(/SameSite=Strict/);
+    expect(plain).not.toMatch(/Secure/);
+    const proxied = String((await login({ 'x-forwarded-proto': 'https' })).headers['set-cookie']);
+    expect(proxied).toMatch(/; Secure/);
+  });
+
   it('works from the dashboard origin and not from a page of another origin', async () => {
     const queued = json<{ id: string }>(await t.request('POST', '/api/v1/agents/csrf/runs', {}));
     const foreign = await withCookie(

@@ -9,6 +9,7 @@ import {
   describeEachDb,
   dialects,
   json,
+  startTestServer,
   type TestApp,
 } from '../../test/harness.js';
 import { isDatabaseUnavailable } from '../db/database.js';
@@ -158,6 +159,44 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const page = await t.request('GET', '/agents/x/runs/y', undefined, null);
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('<title>Runlog</title>');
+  });
+
+  it('answers headers over the size limit in the API error shape', async () => {
+    const server = await startTestServer(dialect);
+    try {
+      const res = await fetch(`${server.url}/api/v1/runs?q=${'x'.repeat(20_000)}`, {
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+      expect(res.status).toBe(431);
+      expect(((await res.json()) as ErrorBody).error).toMatchObject({
+        code: 'payload_too_large',
+        details: [{ field: 'headers' }],
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps the dashboard out of other pages' frames and its pages to its own scripts", async () => {
+    const webRoot = mkdtempSync(join(tmpdir(), 'runlog-web-'));
+    writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>Runlog</title>');
+    t = await createTestApp(dialect, { webRoot });
+    for (const path of ['/', '/agents/x/runs/y', '/login']) {
+      const page = await t.request('GET', path, undefined, null);
+      expect(page.headers).toMatchObject({
+        'x-frame-options': 'DENY',
+        'x-content-type-options': 'nosniff',
+      });
+      const csp = String(page.headers['content-security-policy']);
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("script-src 'self'");
+    }
+    const api = await t.request('GET', '/api/v1/runs');
+    expect(api.headers).toMatchObject({
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "frame-ancestors 'none'",
+    });
   });
 
   it('describes every route in openapi.json from the schemas that validate them', async () => {

@@ -2,9 +2,13 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useLocation, useNavigate } from 'react-router-dom';
 import { errorMessage } from '../../lib/api';
-import { login } from './auth.queries';
+import { login, sessionQuery, type Session } from './auth.queries';
 
-/** `/login`: the printed link (`/login#key=...`) logs in at once; otherwise a key form. */
+/**
+ * `/login`: the printed link (`/login#key=...`) logs in at once; otherwise a key form. A link
+ * opened while logged in asks first: another site could send you one with its own key, and
+ * what you then record would go to its project.
+ */
 export function LoginPage() {
   const client = useQueryClient();
   const navigate = useNavigate();
@@ -13,6 +17,8 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
   const { hash, state } = useLocation();
   const tried = useRef<string | null>(null);
+  // a link's key waiting for a yes, and the session it would replace
+  const [linkKey, setLinkKey] = useState<{ key: string; current: Session } | null>(null);
   // where the user was going when the app sent them here (a path of this app, never a URL)
   const from = (state as { from?: unknown } | null)?.from;
   const target = typeof from === 'string' && /^\/(?!\/)/.test(from) ? from : '/';
@@ -40,13 +46,60 @@ export function LoginPage() {
     const fromLink = decodeURIComponent(m[1]);
     // the key must not linger in the address bar or history
     history.replaceState(null, '', location.pathname + location.search);
-    void submit(fromLink);
+    void (async () => {
+      const current = await client.fetchQuery(sessionQuery()).catch(() => null);
+      if (current) setLinkKey({ key: fromLink, current });
+      else await submit(fromLink);
+    })();
   }, [hash]);
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
     if (key.trim()) void submit(key);
   };
+
+  if (linkKey) {
+    const { current } = linkKey;
+    return (
+      <main className="login" id="main">
+        <section className="login-card" aria-labelledby="switch-title">
+          <div className="brand brand-large">
+            <span className="brand-mark" aria-hidden="true" />
+            Runlog
+          </div>
+          <h1 id="switch-title">Switch API key?</h1>
+          <p>
+            You are logged in to project <strong>{current.project_id}</strong> ({current.scope}).
+            This link logs in with another API key, and what you do next goes to that key&apos;s
+            project. Switch only if you opened a link you trust.
+          </p>
+          {error ? (
+            <p className="field-error" role="alert">
+              {error}
+            </p>
+          ) : null}
+          <div className="login-actions">
+            <button
+              type="button"
+              className="btn btn-primary"
+              disabled={busy}
+              onClick={() => void navigate(target, { replace: true })}
+            >
+              Stay in {current.project_id}
+            </button>
+            <button
+              type="button"
+              className="btn"
+              disabled={busy}
+              onClick={() => void submit(linkKey.key)}
+            >
+              {busy ? 'Logging in…' : "Log in with the link's key"}
+            </button>
+          </div>
+        </section>
+      </main>
+    );
+  }
 
   return (
     <main className="login" id="main">
