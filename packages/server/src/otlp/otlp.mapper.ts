@@ -41,6 +41,13 @@ const Attributes = z.array(KeyValue).optional();
 
 const Nanos = z.union([z.string().regex(/^\d{1,20}$/), z.number().int().min(0)]);
 
+const SpanEvent = z.object({
+  timeUnixNano: Nanos.optional(),
+  name: z.string().default(''),
+  attributes: Attributes,
+  droppedAttributesCount: z.number().int().min(0).optional(),
+});
+
 export const OtlpSpan = z.object({
   traceId: z.string(),
   spanId: z.string(),
@@ -50,6 +57,7 @@ export const OtlpSpan = z.object({
   startTimeUnixNano: Nanos.optional(),
   endTimeUnixNano: Nanos.optional(),
   attributes: Attributes,
+  events: z.array(SpanEvent).optional(),
   status: z
     .object({
       code: z.union([z.number(), z.string()]).optional(),
@@ -210,6 +218,8 @@ interface SpanView {
   spanId: string;
   parentId: string | undefined;
   attrs: Attrs;
+  /** The span's events, in the order sent, with their attributes read. */
+  events: { name: string; attrs: Attrs }[];
   resource: Attrs;
 }
 
@@ -218,17 +228,78 @@ function failed(span: OtlpSpan): boolean {
   return code === 2 || code === 'STATUS_CODE_ERROR' || code === '2';
 }
 
-function errorOf(view: SpanView): { message: string; type?: string } | undefined {
+function errorOf(view: SpanView): { message: string; type?: string; stack?: string } | undefined {
   if (!failed(view.span)) return undefined;
+  // the exception recorded last is the one that ended the span
+  const exception = view.events.findLast((e) => e.name === 'exception')?.attrs ?? {};
   const message =
     view.span.status?.message ||
+    str(exception, 'exception.message') ||
     str(view.attrs, 'exception.message', 'error.message') ||
     'span ended with status ERROR';
-  const type = str(view.attrs, 'error.type', 'exception.type');
-  return type ? { message, type } : { message };
+  return strip({
+    message,
+    type: str(exception, 'exception.type') ?? str(view.attrs, 'error.type', 'exception.type'),
+    stack: str(exception, 'exception.stacktrace') ?? str(view.attrs, 'exception.stacktrace'),
+  });
 }
 
-function inputOf(attrs: Attrs): unknown {
+/** GenAI semantic conventions' message events, by the role of the message each carries. */
+const MESSAGE_EVENT_ROLES: Record<string, string> = {
+  'gen_ai.system.message': 'system',
+  'gen_ai.user.message': 'user',
+  'gen_ai.assistant.message': 'assistant',
+  'gen_ai.tool.message': 'tool',
+};
+
+/**
+ * A message from a GenAI event: its `content` attribute, or its body (the event as a log
+ * record carries it; on a span event, a `body` attribute), which may hold more fields.
+ */
+function eventMessage(role: string, attrs: Attrs): Record<string, unknown> {
+  const body = payload(attrs, 'content', 'body', 'event.body');
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    const { message, ...rest } = body as Record<string, unknown>;
+    // gen_ai.choice: {index, finish_reason, message: {role, content, tool_calls}}
+    if (message && typeof message === 'object' && !Array.isArray(message)) {
+      const { index: _index, ...choice } = rest;
+      return { role, ...(message as Record<string, unknown>), ...choice };
+    }
+    return { role, ...rest };
+  }
+  return body === undefined ? { role } : { role, content: body };
+}
+
+/** The input and output messages a span's GenAI events carry, if any. */
+function eventMessages(view: SpanView): { input?: unknown; output?: unknown } {
+  const input: unknown[] = [];
+  const output: unknown[] = [];
+  let prompt: unknown;
+  let completion: unknown;
+  for (const e of view.events) {
+    const role = MESSAGE_EVENT_ROLES[e.name];
+    if (role) input.push(eventMessage(role, e.attrs));
+    else if (e.name === 'gen_ai.choice') output.push(eventMessage('assistant', e.attrs));
+    // the earlier conventions' events, whose one attribute holds all the messages
+    else if (e.name === 'gen_ai.content.prompt') prompt ??= payload(e.attrs, 'gen_ai.prompt');
+    else if (e.name === 'gen_ai.content.completion')
+      completion ??= payload(e.attrs, 'gen_ai.completion');
+  }
+  return {
+    input: input.length > 0 ? input : prompt,
+    output: output.length > 0 ? output : completion,
+  };
+}
+
+function inputOf(view: SpanView): unknown {
+  return attrInputOf(view.attrs) ?? eventMessages(view).input;
+}
+
+function outputOf(view: SpanView): unknown {
+  return attrOutputOf(view.attrs) ?? eventMessages(view).output;
+}
+
+function attrInputOf(attrs: Attrs): unknown {
   return payload(
     attrs,
     'gen_ai.input.messages',
@@ -240,7 +311,7 @@ function inputOf(attrs: Attrs): unknown {
   );
 }
 
-function outputOf(attrs: Attrs): unknown {
+function attrOutputOf(attrs: Attrs): unknown {
   return payload(
     attrs,
     'gen_ai.output.messages',
@@ -278,7 +349,7 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
     id: runId,
     agent_id: agentId,
     started_at: ms(view.span.startTimeUnixNano),
-    input: inputOf(attrs),
+    input: inputOf(view),
     model: modelOf(attrs),
     user_id: str(attrs, 'user.id', 'enduser.id'),
     thread_id: str(attrs, 'gen_ai.conversation.id', 'session.id'),
@@ -296,7 +367,7 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
       id: runId,
       status: error ? 'failed' : 'succeeded',
       ended_at: endedAt,
-      output: outputOf(attrs),
+      output: outputOf(view),
       error,
     };
     events.push({ type: 'run.end', run: strip(end) });
@@ -354,8 +425,8 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     status: error ? 'failed' : 'succeeded',
     started_at: ms(span.startTimeUnixNano),
     ended_at: ms(span.endTimeUnixNano),
-    input: inputOf(attrs),
-    output: outputOf(attrs),
+    input: inputOf(view),
+    output: outputOf(view),
     error,
     model: modelOf(attrs),
     provider: str(
@@ -416,6 +487,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
           spanId,
           parentId: hexId(span.parentSpanId),
           attrs: toAttrs(span.attributes),
+          events: (span.events ?? []).map((e) => ({ name: e.name, attrs: toAttrs(e.attributes) })),
           resource,
         };
         const list = byTrace.get(traceId) ?? [];

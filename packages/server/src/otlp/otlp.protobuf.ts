@@ -134,6 +134,20 @@ function fixed64String(r: Reader, wire: number): string {
   return r.fixed(8).readBigUInt64LE(0).toString();
 }
 
+function spanEvent(buf: Buffer): Fields {
+  const out: Fields = { name: '' };
+  readMessage(buf, {
+    1: (r, wire) => (out.timeUnixNano = fixed64String(r, wire)),
+    2: len((b) => (out.name = b.toString('utf8'))),
+    3: len((b) => push(out, 'attributes', keyValue(b))),
+    4: (r, wire) => {
+      expectWire(wire, WIRE_VARINT);
+      out.droppedAttributesCount = Number(r.varint());
+    },
+  });
+  return out;
+}
+
 function span(buf: Buffer): Fields {
   const out: Fields = {};
   readMessage(buf, {
@@ -148,6 +162,7 @@ function span(buf: Buffer): Fields {
     7: (r, wire) => (out.startTimeUnixNano = fixed64String(r, wire)),
     8: (r, wire) => (out.endTimeUnixNano = fixed64String(r, wire)),
     9: len((b) => push(out, 'attributes', keyValue(b))),
+    11: len((b) => push(out, 'events', spanEvent(b))),
     15: len((b) => {
       const status: Fields = {};
       readMessage(b, {

@@ -31,6 +31,7 @@ interface SpanSpec {
   end: number;
   attrs?: Record<string, Value>;
   status?: { code: number; message?: string };
+  events?: { name: string; at: number; attrs?: Record<string, Value> }[];
 }
 
 function span(s: SpanSpec) {
@@ -44,6 +45,15 @@ function span(s: SpanSpec) {
     endTimeUnixNano: at(s.end),
     attributes: Object.entries(s.attrs ?? {}).map(([k, v]) => attr(k, v)),
     ...(s.status ? { status: s.status } : {}),
+    ...(s.events
+      ? {
+          events: s.events.map((e) => ({
+            timeUnixNano: at(e.at),
+            name: e.name,
+            attributes: Object.entries(e.attrs ?? {}).map(([k, v]) => attr(k, v)),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -150,6 +160,17 @@ function pbSpan(s: SpanSpec): Buffer {
     fixed64(7, BigInt(at(s.start))),
     fixed64(8, BigInt(at(s.end))),
     ...Object.entries(s.attrs ?? {}).map(([k, v]) => lenField(9, pbKeyValue(k, v))),
+    ...(s.events ?? []).map((e) =>
+      lenField(
+        11,
+        Buffer.concat([
+          fixed64(1, BigInt(at(e.at))),
+          strField(2, e.name),
+          ...Object.entries(e.attrs ?? {}).map(([k, v]) => lenField(3, pbKeyValue(k, v))),
+          Buffer.concat([tag(4, 0), varint(0n)]),
+        ]),
+      ),
+    ),
     ...(s.status
       ? [
           lenField(
@@ -211,7 +232,7 @@ describe('OTLP mapping', () => {
       }),
       lenField(9, Buffer.concat([strField(1, 'list'), lenField(2, arrayValue)])),
       strField(3, 'tracestate=1'), // trace_state: not read
-      lenField(11, strField(2, 'an event')), // events: skipped
+      lenField(12, strField(2, 'a link')), // links: skipped
       Buffer.concat([tag(16, 5), Buffer.alloc(4)]), // flags (fixed32): skipped
     ]);
     const decoded = ExportTraceServiceRequest.parse(
@@ -224,6 +245,37 @@ describe('OTLP mapping', () => {
       { key: 'ratio', value: { doubleValue: 0.5 } },
       { key: 'list', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '2' }] } } },
     ]);
+  });
+
+  it('decodes span events from protobuf as OTLP JSON has them', () => {
+    const [root, chat] = agentTrace('0af7651916cd43dd8448eb211c80319c');
+    const spans: SpanSpec[] = [
+      root!,
+      {
+        ...chat!,
+        events: [
+          { name: 'gen_ai.user.message', at: 20, attrs: { content: 'hi' } },
+          { name: 'exception', at: 30, attrs: { 'exception.type': 'Error', n: 2 } },
+        ],
+      },
+    ];
+    const fromPb = ExportTraceServiceRequest.parse(decodeTraceRequest(pbRequest(spans)));
+    const fromJson = ExportTraceServiceRequest.parse(request(spans));
+    expect(fromPb.resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[1]?.events).toEqual([
+      {
+        timeUnixNano: at(20),
+        name: 'gen_ai.user.message',
+        attributes: [attr('content', 'hi')],
+        droppedAttributesCount: 0,
+      },
+      {
+        timeUnixNano: at(30),
+        name: 'exception',
+        attributes: [attr('exception.type', 'Error'), attr('n', 2)],
+        droppedAttributesCount: 0,
+      },
+    ]);
+    expect(mapTraces(fromPb)).toEqual(mapTraces(fromJson));
   });
 
   it('rejects a truncated protobuf payload', () => {
@@ -499,6 +551,84 @@ describeEachDb('POST /v1/traces', (dialect) => {
     const snap = await snapshot(`otel-${trace}`);
     expect(snap?.run.status).toBe('failed');
     expect(snap?.run.error).toMatchObject({ message: 'rate limited by GitHub' });
+  });
+
+  it("gives an error the type, message and stack of the span's exception event", async () => {
+    const trace = 'e3c0000000000000000000000000000e';
+    const stack = 'TypeError: fetch failed\n    at fetch (node:internal/deps/undici:1:1)';
+    const exception = {
+      name: 'exception',
+      at: 400,
+      attrs: {
+        'exception.type': 'TypeError',
+        'exception.message': 'fetch failed',
+        'exception.stacktrace': stack,
+      },
+    };
+    const [root, chat] = agentTrace(trace, { error: 'agent gave up' });
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        {
+          ...root!,
+          events: [{ ...exception, attrs: { ...exception.attrs, 'exception.type': 'GaveUp' } }],
+        },
+        { ...chat!, status: { code: 2 }, events: [exception] },
+      ]),
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    // the status message, when the span has one, stays the message
+    expect(snap?.run.error).toEqual({
+      message: 'agent gave up',
+      type: 'GaveUp',
+      stack,
+    });
+    expect(snap?.steps[0]).toMatchObject({
+      status: 'failed',
+      error: { message: 'fetch failed', type: 'TypeError', stack },
+    });
+  });
+
+  it("reads GenAI message events as a span's input and output when it has no attributes for them", async () => {
+    const trace = 'e4c0000000000000000000000000000e';
+    const [root, chat] = agentTrace(trace);
+    const events = [
+      { name: 'gen_ai.system.message', at: 11, attrs: { content: 'be brief' } },
+      { name: 'gen_ai.user.message', at: 12, attrs: { content: 'triage #42' } },
+      {
+        name: 'gen_ai.tool.message',
+        at: 13,
+        attrs: { body: '{"content":"42 is a crash","id":"call_1"}' },
+      },
+      {
+        name: 'gen_ai.choice',
+        at: 500,
+        attrs: { body: '{"index":0,"finish_reason":"stop","message":{"content":"a bug"}}' },
+      },
+    ];
+    await t.request(
+      'POST',
+      '/v1/traces',
+      // the root has message attributes of its own: those are its input and output
+      request([
+        { ...root!, events },
+        { ...chat!, events },
+      ]),
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run).toMatchObject({
+      input: [{ role: 'user', content: 'triage #42' }],
+      output: [{ role: 'assistant', content: 'done' }],
+    });
+    expect(snap?.steps[0]).toMatchObject({
+      input: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'triage #42' },
+        { role: 'tool', content: '42 is a crash', id: 'call_1' },
+      ],
+      output: [{ role: 'assistant', content: 'a bug', finish_reason: 'stop' }],
+    });
   });
 
   it('maps OpenInference attributes to step types, models and tokens', async () => {
