@@ -3,8 +3,8 @@
  *
  * A trace is one run, `otel-<traceId>`. Its root span (no parent) is the run; without the
  * root in the batch, the outermost `invoke_agent` span is, and is a step as well. Every other
- * span is a complete step whose id is the span id. GenAI semantic conventions, OpenInference and the Vercel AI
- * SDK's attribute names are all read.
+ * span is a complete step whose id is the span id. GenAI semantic conventions, OpenInference,
+ * OpenLLMetry (Traceloop) and the Vercel AI SDK's attribute names are all read.
  */
 import { z } from 'zod';
 import { ID_PATTERN, type IngestEvent, type RunFields, type StepFields } from '@runlog/core';
@@ -127,21 +127,43 @@ function int(attrs: Attrs, ...keys: string[]): number | undefined {
   return undefined;
 }
 
-/** A JSON-looking string attribute is parsed (messages, tool arguments); else kept as is. */
+/** A JSON-looking string (messages, tool arguments) parsed; anything else as it is. */
+function parsed(v: unknown): unknown {
+  if (typeof v !== 'string' || !/^\s*[[{]/.test(v)) return v;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return v;
+  }
+}
+
+/** The first of `keys` set (and not empty), a JSON-looking string parsed. */
 function payload(attrs: Attrs, ...keys: string[]): unknown {
   for (const key of keys) {
     const v = attrs[key];
-    if (v === undefined || v === '') continue;
-    if (typeof v === 'string' && /^\s*[[{]/.test(v)) {
-      try {
-        return JSON.parse(v) as unknown;
-      } catch {
-        return v;
-      }
-    }
-    return v;
+    if (v !== undefined && v !== '') return parsed(v);
   }
   return undefined;
+}
+
+const INDEXED_MESSAGE = /^gen_ai\.(prompt|completion)\.(\d+)\.(role|content)$/;
+
+/**
+ * OpenLLMetry's messages, one flat attribute per field (`gen_ai.prompt.0.role`,
+ * `gen_ai.prompt.0.content`, ...), as a messages array in index order.
+ */
+function indexedMessages(attrs: Attrs, side: 'prompt' | 'completion'): unknown[] | undefined {
+  const byIndex = new Map<number, Record<string, unknown>>();
+  for (const [key, value] of Object.entries(attrs)) {
+    const match = INDEXED_MESSAGE.exec(key);
+    if (!match || match[1] !== side || value === undefined || value === '') continue;
+    const index = Number(match[2]);
+    const message = byIndex.get(index) ?? {};
+    message[match[3]!] = match[3] === 'content' ? parsed(value) : value;
+    byIndex.set(index, message);
+  }
+  if (byIndex.size === 0) return undefined;
+  return [...byIndex].sort(([a], [b]) => a - b).map(([, message]) => message);
 }
 
 /** Epoch ms from nanoseconds; undefined for an unset (0) time. */
@@ -196,6 +218,21 @@ const OPENINFERENCE_TYPES: Record<string, string> = {
   EVALUATOR: 'evaluator',
 };
 
+/** OpenLLMetry (Traceloop): `llm.request.type` of a model call. */
+const LLM_REQUEST_TYPES: Record<string, string> = {
+  chat: 'llm',
+  completion: 'llm',
+  embedding: 'embedding',
+  rerank: 'retrieval',
+};
+
+/** OpenLLMetry (Traceloop): `traceloop.span.kind` of a framework span (`task` stays custom). */
+const TRACELOOP_KINDS: Record<string, string> = {
+  workflow: 'agent',
+  agent: 'agent',
+  tool: 'tool',
+};
+
 const VERCEL_LLM = /^ai\.\w+\.do(Generate|Stream)$/;
 
 function stepType(name: string, attrs: Attrs): string {
@@ -204,6 +241,10 @@ function stepType(name: string, attrs: Attrs): string {
   const kind = str(attrs, 'openinference.span.kind');
   if (kind && OPENINFERENCE_TYPES[kind.toUpperCase()])
     return OPENINFERENCE_TYPES[kind.toUpperCase()]!;
+  const request = str(attrs, 'llm.request.type');
+  if (request && LLM_REQUEST_TYPES[request]) return LLM_REQUEST_TYPES[request];
+  const traceloop = str(attrs, 'traceloop.span.kind');
+  if (traceloop && TRACELOOP_KINDS[traceloop]) return TRACELOOP_KINDS[traceloop];
   const vercel = str(attrs, 'ai.operationId') ?? name;
   if (VERCEL_LLM.test(vercel)) return vercel.startsWith('ai.embed') ? 'embedding' : 'llm';
   if (vercel === 'ai.toolCall') return 'tool';
@@ -292,11 +333,21 @@ function eventMessages(view: SpanView): { input?: unknown; output?: unknown } {
 }
 
 function inputOf(view: SpanView): unknown {
-  return attrInputOf(view.attrs) ?? eventMessages(view).input;
+  return (
+    attrInputOf(view.attrs) ??
+    indexedMessages(view.attrs, 'prompt') ??
+    payload(view.attrs, 'traceloop.entity.input') ??
+    eventMessages(view).input
+  );
 }
 
 function outputOf(view: SpanView): unknown {
-  return attrOutputOf(view.attrs) ?? eventMessages(view).output;
+  return (
+    attrOutputOf(view.attrs) ??
+    indexedMessages(view.attrs, 'completion') ??
+    payload(view.attrs, 'traceloop.entity.output') ??
+    eventMessages(view).output
+  );
 }
 
 function attrInputOf(attrs: Attrs): unknown {
@@ -381,6 +432,8 @@ function usageOf(attrs: Attrs) {
     input_tokens: int(
       attrs,
       'gen_ai.usage.input_tokens',
+      'gen_ai.usage.prompt_tokens',
+      'llm.usage.prompt_tokens',
       'llm.token_count.prompt',
       'ai.usage.promptTokens',
       'ai.usage.inputTokens',
@@ -388,6 +441,8 @@ function usageOf(attrs: Attrs) {
     output_tokens: int(
       attrs,
       'gen_ai.usage.output_tokens',
+      'gen_ai.usage.completion_tokens',
+      'llm.usage.completion_tokens',
       'llm.token_count.completion',
       'ai.usage.completionTokens',
       'ai.usage.outputTokens',
@@ -421,7 +476,9 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     parent_step_id: view.parentId && view.parentId !== runSpanId ? view.parentId : undefined,
     type,
     name:
-      str(attrs, 'gen_ai.tool.name', 'tool.name', 'ai.toolCall.name') ?? (span.name || undefined),
+      str(attrs, 'gen_ai.tool.name', 'tool.name', 'ai.toolCall.name') ??
+      (type === 'tool' ? str(attrs, 'traceloop.entity.name') : undefined) ??
+      (span.name || undefined),
     status: error ? 'failed' : 'succeeded',
     started_at: ms(span.startTimeUnixNano),
     ended_at: ms(span.endTimeUnixNano),

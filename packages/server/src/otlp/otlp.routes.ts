@@ -31,8 +31,8 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       tag: 'opentelemetry',
       summary:
         'OTLP/HTTP trace export (application/json or application/x-protobuf, optionally gzip): ' +
-        "GenAI, OpenInference and Vercel AI SDK spans become runs and steps; a trace's root or " +
-        'invoke_agent span is the run',
+        'GenAI, OpenInference, OpenLLMetry and Vercel AI SDK spans become runs and steps; ' +
+        "a trace's root or invoke_agent span is the run",
       body: ExportTraceServiceRequest,
       status: 200,
     });

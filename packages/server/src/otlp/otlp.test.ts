@@ -857,6 +857,127 @@ describeEachDb('POST /v1/traces', (dialect) => {
     }
   });
 
+  it('maps OpenLLMetry (Traceloop) LangChain spans to step types, messages and tokens', async () => {
+    const trace = 'e5c0000000000000000000000000000e';
+    const entity = (kind: string, name: string, input: unknown, output: unknown) => ({
+      'traceloop.span.kind': kind,
+      'traceloop.entity.name': name,
+      'traceloop.entity.input': JSON.stringify(input),
+      'traceloop.entity.output': JSON.stringify(output),
+    });
+    const spans: SpanSpec[] = [
+      {
+        traceId: trace,
+        spanId: 'd000000000000001',
+        name: 'LangGraph.workflow',
+        start: 0,
+        end: 1000,
+        attrs: entity('workflow', 'LangGraph', { inputs: { q: 'weather?' } }, { answer: 'sunny' }),
+      },
+      {
+        traceId: trace,
+        spanId: 'd000000000000002',
+        parentSpanId: 'd000000000000001',
+        name: 'agent.task',
+        start: 10,
+        end: 600,
+        attrs: entity('task', 'agent', { step: 1 }, { step: 2 }),
+      },
+      {
+        traceId: trace,
+        spanId: 'd000000000000003',
+        parentSpanId: 'd000000000000002',
+        name: 'ChatOpenAI.chat',
+        start: 20,
+        end: 400,
+        // the indexed attributes in no particular order, as exporters may list them
+        attrs: {
+          'llm.request.type': 'chat',
+          'gen_ai.system': 'openai',
+          'gen_ai.request.model': 'gpt-4o-mini',
+          'gen_ai.usage.prompt_tokens': 100,
+          'gen_ai.usage.completion_tokens': 20,
+          'gen_ai.prompt.1.content': 'weather?',
+          'gen_ai.prompt.0.role': 'system',
+          'gen_ai.prompt.0.content': 'you forecast',
+          'gen_ai.prompt.1.role': 'user',
+          'gen_ai.completion.0.role': 'assistant',
+          'gen_ai.completion.0.content': 'sunny',
+        },
+      },
+      {
+        traceId: trace,
+        spanId: 'd000000000000004',
+        parentSpanId: 'd000000000000002',
+        name: 'get_weather.tool',
+        start: 400,
+        end: 500,
+        attrs: entity('tool', 'get_weather', { inputs: { city: 'Oslo' } }, { output: 'sunny' }),
+      },
+      {
+        traceId: trace,
+        spanId: 'd000000000000005',
+        parentSpanId: 'd000000000000001',
+        name: 'OpenAI.embeddings',
+        start: 600,
+        end: 650,
+        attrs: { 'llm.request.type': 'embedding', 'llm.usage.prompt_tokens': 8 },
+      },
+      {
+        traceId: trace,
+        spanId: 'd000000000000006',
+        parentSpanId: 'd000000000000001',
+        name: 'Cohere.rerank',
+        start: 650,
+        end: 700,
+        attrs: { 'llm.request.type': 'rerank' },
+      },
+      {
+        traceId: trace,
+        spanId: 'd000000000000007',
+        parentSpanId: 'd000000000000001',
+        name: 'researcher.agent',
+        start: 700,
+        end: 900,
+        attrs: entity('agent', 'researcher', {}, {}),
+      },
+    ];
+    await t.request('POST', '/v1/traces', request(spans, 'lg-app'));
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run).toMatchObject({
+      agent_id: 'lg-app',
+      input: { inputs: { q: 'weather?' } },
+      output: { answer: 'sunny' },
+      llm_calls: 1,
+      tool_calls: 1,
+      input_tokens: 108,
+      output_tokens: 20,
+    });
+    expect(snap?.steps.map((s) => [s.type, s.name, s.input_tokens])).toEqual([
+      ['custom', 'agent.task', null],
+      ['llm', 'ChatOpenAI.chat', 100],
+      ['tool', 'get_weather', null],
+      ['embedding', 'OpenAI.embeddings', 8],
+      ['retrieval', 'Cohere.rerank', null],
+      ['agent', 'researcher.agent', null],
+    ]);
+    expect(snap?.steps[0]).toMatchObject({ input: { step: 1 }, output: { step: 2 } });
+    expect(snap?.steps[1]).toMatchObject({
+      model: 'gpt-4o-mini',
+      provider: 'openai',
+      output_tokens: 20,
+      input: [
+        { role: 'system', content: 'you forecast' },
+        { role: 'user', content: 'weather?' },
+      ],
+      output: [{ role: 'assistant', content: 'sunny' }],
+    });
+    expect(snap?.steps[2]).toMatchObject({
+      input: { inputs: { city: 'Oslo' } },
+      output: { output: 'sunny' },
+    });
+  });
+
   it('requires a write key', async () => {
     const trace = 'cb8efff798038103d269b633813fc60c';
     const body = JSON.stringify(request(agentTrace(trace)));
