@@ -268,6 +268,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   // database gone (3D000), too many connections (53300), out of disk or memory (53100/53200)
   if (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[1-3]$/.test(code)) return true;
   if (code === '3D000' || code === '53300' || code === '53100' || code === '53200') return true;
+  // a deadlock or serialization failure that outlasted the write path's own retries: the
+  // request changed nothing, and sent again it goes through
+  if (code === '40P01' || code === '40001') return true;
   if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   // node-postgres says these in words, without a code

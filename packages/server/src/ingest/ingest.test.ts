@@ -5,6 +5,8 @@ import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { normalizeStepType } from './apply.js';
 import { IngestWriter } from './writer.js';
+import { sql } from 'kysely';
+import { closeContext, createContext } from '../server.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 
@@ -461,6 +463,67 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(json<{ error: { details: { field: string }[] } }>(rest).error.details[0]?.field).toBe(
       'body.input',
     );
+  });
+
+  it('never deadlocks two instances writing the same runs, and counts every step once', async () => {
+    if (dialect !== 'postgres') return; // one SQLite writer holds the file alone
+    const other = (await createContext(t.ctx.config)).ctx;
+    try {
+      const deadlocks = async () =>
+        Number(
+          (
+            await sql<{
+              n: string;
+            }>`SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`.execute(
+              t.ctx.db.kysely,
+            )
+          ).rows[0]!.n,
+        );
+      const before = await deadlocks();
+      const runs = Array.from({ length: 12 }, (_, i) => `dl-${i}`);
+      const jobs: Promise<void>[] = [];
+      for (let j = 0; j < 200; j++) {
+        // each batch touches three runs, in an order of its own; batches alternate instances
+        const picked = [...runs].sort(() => Math.random() - 0.5).slice(0, 3);
+        const events = picked.map((run) => ({
+          type: 'step.end' as const,
+          step: { id: `s-${j}`, run_id: run, type: 'tool' as const, input_tokens: 1 },
+        }));
+        jobs.push((j % 2 ? other : t.ctx).writer.submit('default', events));
+      }
+      await Promise.all(jobs);
+      expect(await deadlocks()).toBe(before);
+      const counted = await t.ctx.db.kysely
+        .selectFrom('runs')
+        .select((eb) => eb.fn.sum<number>('step_count').as('n'))
+        .where('id', 'like', 'dl-%')
+        .executeTakeFirstOrThrow();
+      expect(Number(counted.n)).toBe(200 * 3);
+    } finally {
+      await closeContext(other);
+    }
+  });
+
+  it('moves updated_at forward on every change, even when the clock says an earlier time', async () => {
+    const ingest = (events: unknown[]) => t.request('POST', '/api/v1/ingest', { events });
+    await ingest([{ type: 'run.start', run: { id: 'clock-1', agent_id: 'clock' } }]);
+    // another instance, whose clock runs ahead, wrote the run last
+    const ahead = Date.now() + 60_000;
+    await t.ctx.db.kysely
+      .updateTable('runs')
+      .set({ updated_at: ahead })
+      .where('id', '=', 'clock-1')
+      .execute();
+    const seen: number[] = [];
+    const unsubscribe = t.ctx.hub.subscribe((e) => {
+      if (e.kind === 'run' && e.runId === 'clock-1') seen.push(e.updatedAt);
+    });
+    await ingest([{ type: 'run.end', run: { id: 'clock-1', status: 'succeeded' } }]);
+    unsubscribe();
+    const row = (await findRun(t.ctx.db, 'default', 'clock-1'))!;
+    expect(row.status).toBe('succeeded');
+    expect(row.updated_at).toBe(ahead + 1);
+    expect(seen).toEqual([ahead + 1]);
   });
 
   it('stores an oversized field truncated with a marker and its size', async () => {

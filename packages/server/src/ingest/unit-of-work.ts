@@ -58,10 +58,26 @@ const stepKey = (projectId: string, runId: string, id: string) =>
  * transaction; run writes update the stats rollup tables.
  *
  * On PostgreSQL, `loadRuns` takes a transaction-scoped advisory lock per run id, which also
- * covers runs that do not exist yet. Each call locks its ids in a fixed order; a group commit
- * calls it once per job, so two server instances can still lock the same runs in opposite
- * orders: PostgreSQL detects the deadlock (40P01) and the writer runs the group again.
+ * covers runs that do not exist yet. Each call locks its ids in a fixed order, and a group
+ * commit first locks every run its recording events name, in that order (`lockRuns`), so
+ * two server instances lock them in the same order. A control change locks its runs when it
+ * loads them; should that make a deadlock (40P01), the writer runs the group again.
  */
+/**
+ * PostgreSQL: takes the transaction-scoped advisory locks of these runs in one fixed order
+ * (a lock this transaction holds already is taken again at no wait).
+ */
+export async function lockRuns(
+  trx: Kysely<Database>,
+  runs: readonly { projectId: string; id: string }[],
+): Promise<void> {
+  if (runs.length === 0) return;
+  const keys = runs.map((r) => `${r.projectId}/${r.id}`);
+  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k ORDER BY h) AS locks`.execute(
+    trx,
+  );
+}
+
 export class UnitOfWork {
   private readonly runs = new Map<string, Tracked<RunRow>>();
   private readonly steps = new Map<string, Tracked<StepRow>>();
@@ -79,9 +95,9 @@ export class UnitOfWork {
     const missing = [...new Set(ids)].filter((id) => !this.runs.has(runKey(projectId, id))).sort();
     if (missing.length === 0) return;
     if (this.db.dialect === 'postgres') {
-      const keys = missing.map((id) => `${projectId}/${id}`);
-      await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k ORDER BY h) AS locks`.execute(
+      await lockRuns(
         this.trx,
+        missing.map((id) => ({ projectId, id })),
       );
     }
     if (missing.length === 1 || this.db.sqlite) {
@@ -366,6 +382,11 @@ export class UnitOfWork {
     const needAgents: RunRow[] = [];
     for (const t of this.runs.values()) {
       if (t.current && t.current !== t.before) {
+        // a change is newer than what it replaces, whatever the clock said when it began
+        // (it may have waited for the run's lock, or come from a host whose clock is behind):
+        // realtime listeners on other instances keep the newest updated_at they have seen
+        if (t.before && t.current.updated_at <= t.before.updated_at)
+          t.current = { ...t.current, updated_at: t.before.updated_at + 1 };
         changedRuns.push(t.current);
         rollups.change(t.before, t.current);
         if (t.before?.agent_id !== t.current.agent_id) needAgents.push(t.current);

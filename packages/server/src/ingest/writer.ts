@@ -6,7 +6,7 @@ import type { EventHub } from '../realtime/hub.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { PriceBook } from './prices.js';
-import { UnitOfWork } from './unit-of-work.js';
+import { UnitOfWork, lockRuns } from './unit-of-work.js';
 import { AppError } from '../http/errors.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import {
@@ -250,6 +250,9 @@ export class IngestWriter {
     for (const job of group) if (job.projectId !== undefined) projects.add(job.projectId);
     for (const p of projects) await this.prices.load(p);
     const outcome = await this.db.kysely.transaction().execute(async (trx) => {
+      // every run the group's recording names, locked up front in one order: jobs locking
+      // their own runs one job after another would let two instances deadlock
+      if (this.db.dialect === 'postgres') await lockRuns(trx, recordedRuns(group));
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
       // the group's rollup changes, written once at its end
@@ -426,4 +429,21 @@ export async function applyEvents(
       }
     }
   }
+}
+
+/** The runs a group's recording events name, each once. */
+function recordedRuns(group: readonly Job[]): { projectId: string; id: string }[] {
+  const seen = new Set<string>();
+  const runs: { projectId: string; id: string }[] = [];
+  for (const job of group) {
+    if (job.kind !== 'events') continue;
+    for (const event of job.events) {
+      const id = 'run' in event ? event.run.id : event.step.run_id;
+      const key = `${job.projectId}\u0000${id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      runs.push({ projectId: job.projectId, id });
+    }
+  }
+  return runs;
 }
