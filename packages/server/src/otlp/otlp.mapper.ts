@@ -91,9 +91,17 @@ export type ExportTraceServiceRequest = z.infer<typeof ExportTraceServiceRequest
 
 type Attrs = Record<string, unknown>;
 
+/**
+ * Text a program captured (attribute values, span names): a NUL, which no text column takes,
+ * becomes U+FFFD rather than losing the event that carries it.
+ */
+function captured(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text;
+}
+
 function plain(value: AnyValueT | undefined): unknown {
   if (!value) return undefined;
-  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.stringValue !== undefined) return captured(value.stringValue);
   if (value.boolValue !== undefined) return value.boolValue;
   if (value.intValue !== undefined) return Number(value.intValue);
   if (value.doubleValue !== undefined) return Number(value.doubleValue);
@@ -255,6 +263,8 @@ function stepType(name: string, attrs: Attrs): string {
 
 interface SpanView {
   span: OtlpSpan;
+  /** The span's name, NUL-free. */
+  name: string;
   traceId: string;
   spanId: string;
   parentId: string | undefined;
@@ -406,7 +416,7 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
     thread_id: str(attrs, 'gen_ai.conversation.id', 'session.id'),
     metadata: {
       otel_trace_id: view.traceId,
-      otel_span_name: view.span.name,
+      otel_span_name: view.name,
       ...(view.parentId !== undefined ? { [STAND_IN_KEY]: true } : {}),
     },
   };
@@ -464,7 +474,7 @@ function usageOf(attrs: Attrs) {
 
 function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
   const { attrs, span } = view;
-  const type = stepType(span.name, attrs);
+  const type = stepType(view.name, attrs);
   const error = errorOf(view);
   const usage = usageOf(attrs);
   // an agent span's usage is the sum of the model calls under it, which are steps too: counted
@@ -478,7 +488,7 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     name:
       str(attrs, 'gen_ai.tool.name', 'tool.name', 'ai.toolCall.name') ??
       (type === 'tool' ? str(attrs, 'traceloop.entity.name') : undefined) ??
-      (span.name || undefined),
+      (view.name || undefined),
     status: error ? 'failed' : 'succeeded',
     started_at: ms(span.startTimeUnixNano),
     ended_at: ms(span.endTimeUnixNano),
@@ -496,7 +506,7 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     ),
     ...(aggregate ? {} : usage),
     metadata: strip({
-      otel_span_name: span.name || undefined,
+      otel_span_name: view.name || undefined,
       otel_usage: aggregate ? usage : undefined,
     }),
   };
@@ -540,6 +550,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
         }
         const view: SpanView = {
           span,
+          name: captured(span.name),
           traceId,
           spanId,
           parentId: hexId(span.parentSpanId),

@@ -978,6 +978,36 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('keeps a run whose attributes or names hold a NUL character, with U+FFFD in its place', async () => {
+    const trace = 'e6c0000000000000000000000000000e';
+    const [root, chat, tool] = agentTrace(trace);
+    const res = await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        { ...root!, attrs: { ...root!.attrs, 'user.id': 'u\u0000' } },
+        { ...chat!, attrs: { ...chat!.attrs, 'gen_ai.request.model': 'gpt-4o-mini\u0000' } },
+        {
+          ...tool!,
+          name: 'execute_tool\u0000',
+          attrs: { 'gen_ai.operation.name': 'execute_tool' },
+        },
+      ]),
+    );
+    expect(json(res)).toEqual({});
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      user_id: 'u\ufffd',
+      step_count: 2,
+    });
+    expect(snap?.steps.map((s) => [s.model, s.name])).toEqual([
+      ['gpt-4o-mini\ufffd', 'chat gpt-4o-mini'],
+      [null, 'execute_tool\ufffd'],
+    ]);
+  });
+
   it('requires a write key', async () => {
     const trace = 'cb8efff798038103d269b633813fc60c';
     const body = JSON.stringify(request(agentTrace(trace)));
