@@ -56,7 +56,22 @@ export class PriceBook {
     return price ?? undefined;
   }
 
-  invalidate(projectId: string): void {
+  private readonly listeners = new Set<(projectId: string) => void>();
+
+  /**
+   * Drops a project's cached prices after its overrides changed. A change made here
+   * (`origin` 'local') is told to `onChange` listeners: on PostgreSQL, the bridge passes it
+   * to the other instances, which drop theirs ('remote') instead of pricing with the old
+   * ones for up to TTL_MS.
+   */
+  invalidate(projectId: string, origin: 'local' | 'remote' = 'local'): void {
     this.cache.delete(projectId);
+    if (origin === 'local') for (const listener of this.listeners) listener(projectId);
+  }
+
+  /** Calls `listener` with each project whose prices change here; returns the unsubscribe. */
+  onChange(listener: (projectId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }

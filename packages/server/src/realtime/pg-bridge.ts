@@ -33,6 +33,8 @@ interface Envelope {
   e: Ref[];
   /** Set when the sender revoked a key or ended a session: drop cached credentials. */
   a?: 1;
+  /** Projects whose model prices the sender changed: drop their cached prices. */
+  p?: string[];
 }
 
 /** The channel of a database (per schema, so instances on other schemas stay apart). */
@@ -101,6 +103,7 @@ export class PgHubBridge {
   private readonly lastSeen = new Map<string, number>();
   private unsubscribeHub: (() => void) | undefined;
   private unsubscribeAuth: (() => void) | undefined;
+  private unsubscribePrices: (() => void) | undefined;
   private readonly countIn: (by?: number) => void;
   private readonly countOut: (by?: number) => void;
   private readonly countSkipped: (by?: number) => void;
@@ -149,6 +152,11 @@ export class PgHubBridge {
     this.unsubscribeAuth = this.ctx.auth.onRevoke((origin) => {
       if (origin === 'local') void this.notify([revocationPayload(this.instanceId)]);
     });
+    // so do price changes: the others price the next steps with the new prices
+    this.unsubscribePrices = this.ctx.prices.onChange((projectId) => {
+      const envelope: Envelope = { i: this.instanceId, e: [], p: [projectId] };
+      void this.notify([JSON.stringify(envelope)]);
+    });
     try {
       await this.listen();
     } catch {
@@ -162,6 +170,7 @@ export class PgHubBridge {
     this.ctx.hub.onPublish = undefined;
     this.unsubscribeHub?.();
     this.unsubscribeAuth?.();
+    this.unsubscribePrices?.();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.flushOut();
     await this.sending;
@@ -309,6 +318,9 @@ export class PgHubBridge {
     }
     if (envelope.i === this.instanceId || !Array.isArray(envelope.e)) return;
     if (envelope.a === 1) this.ctx.auth.forgetCached();
+    if (Array.isArray(envelope.p))
+      for (const projectId of envelope.p)
+        if (typeof projectId === 'string') this.ctx.prices.invalidate(projectId, 'remote');
     for (const ref of envelope.e) {
       if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's')) continue;
       this.enqueueIn(ref);

@@ -627,6 +627,42 @@ describeEachDb('realtime across server instances', (dialect) => {
     expect((await api(b!, 'GET', '/api/v1/agents', undefined, key)).status).toBe(401);
   });
 
+  it('prices steps recorded through instance B with a price changed on instance A at once', async () => {
+    const model = uid('bridged-model');
+    const runId = uid('run');
+    const priced = async (stepId: string) => {
+      await ingest(b!, [
+        {
+          type: 'step.end',
+          step: { id: stepId, run_id: runId, type: 'llm', model, input_tokens: 1_000_000 },
+        },
+      ]);
+      const steps = (await api(b!, 'GET', `/api/v1/runs/${runId}/steps`)).json as {
+        steps: { id: string; cost_usd: number | null }[];
+      };
+      return steps.steps.find((s) => s.id === stepId)?.cost_usd;
+    };
+    const put = async (input: number) =>
+      expect(
+        (
+          await api(a, 'PUT', `/api/v1/prices/${model}`, {
+            input_per_mtok: input,
+            output_per_mtok: 0,
+          })
+        ).status,
+      ).toBe(200);
+    await put(1);
+    // B caches the project's prices on its first priced step
+    await waitFor(async () => (await priced(uid('s'))) === 1, 'B to price with the first price');
+    await put(100);
+    // told over NOTIFY, not after B's cache lapses (30 s)
+    await waitFor(
+      async () => (await priced(uid('s'))) === 100,
+      'B to price with the new price',
+      5_000,
+    );
+  });
+
   it("reads another instance's change back only when a local listener wants it", async () => {
     const bridgeCounters = async () => ({
       skipped: await metric(b!, 'runlog_bridge_changes_skipped_total'),
