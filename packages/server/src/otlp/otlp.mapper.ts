@@ -174,20 +174,67 @@ function indexedMessages(attrs: Attrs, side: 'prompt' | 'completion'): unknown[]
   return [...byIndex].sort(([a], [b]) => a - b).map(([, message]) => message);
 }
 
-/** Epoch ms from nanoseconds; undefined for an unset (0) time. */
-function ms(nanos: string | number | undefined): number | undefined {
+const MAX_UINT64 = 2n ** 64n - 1n;
+
+/**
+ * Epoch ms from OTLP's unsigned 64-bit nanoseconds: undefined for an unset (0) time, null for
+ * one past 2^64-1, which no OTLP time is. (That bound is in the year 2554: no valid time is
+ * past the year 9999 the API's times end at.)
+ */
+function ms(nanos: string | number | undefined): number | null | undefined {
   if (nanos === undefined) return undefined;
   const value = typeof nanos === 'number' ? BigInt(Math.trunc(nanos)) : BigInt(nanos);
+  if (value > MAX_UINT64) return null;
   if (value === 0n) return undefined;
   return Number(value / 1_000_000n);
 }
 
-/** Ids in OTLP JSON are hex; a base64 id (protobuf JSON mapping) is converted. */
-function hexId(id: string | undefined): string | undefined {
+/**
+ * An id as lowercase hex. OTLP JSON sends hex; the protobuf JSON mapping, base64 (standard or
+ * URL-safe), taken only when it decodes to exactly `bytes` bytes. `undefined` for an unset id
+ * (empty or all zeros), `null` for one that is neither hex nor such base64.
+ */
+function readId(id: string | undefined, bytes: 8 | 16): string | null | undefined {
   if (!id) return undefined;
-  if (/^[0-9a-fA-F]+$/.test(id)) return /^0+$/.test(id) ? undefined : id.toLowerCase();
-  const bytes = Buffer.from(id, 'base64');
-  return bytes.length > 0 ? bytes.toString('hex') : undefined;
+  let hex: string;
+  if (/^[0-9a-fA-F]{1,64}$/.test(id)) hex = id.toLowerCase();
+  else {
+    const standard = id.replaceAll('-', '+').replaceAll('_', '/');
+    const decoded = Buffer.from(standard, 'base64');
+    // Buffer skips what is not base64: a round trip tells a real encoding from any text
+    const canonical = decoded.toString('base64').replace(/=+$/, '');
+    if (decoded.length !== bytes || canonical !== standard.replace(/=+$/, '')) return null;
+    hex = decoded.toString('hex');
+  }
+  return /^0+$/.test(hex) ? undefined : hex;
+}
+
+const ID_HELP = { 8: 'hex, or base64 of 8 bytes', 16: 'hex, or base64 of 16 bytes' };
+
+/** A span's ids (hex) and times (epoch ms, absent when unset). */
+interface SpanKeys {
+  traceId: string;
+  spanId: string;
+  parentId: string | undefined;
+  startedAt?: number | undefined;
+  endedAt?: number | undefined;
+}
+
+/** A span's ids and times, or what makes it unusable. */
+function readSpan(span: OtlpSpan): SpanKeys | { problem: string } {
+  const traceId = readId(span.traceId, 16);
+  if (!traceId) return { problem: `traceId must be a non-zero id (${ID_HELP[16]})` };
+  const spanId = readId(span.spanId, 8);
+  if (!spanId) return { problem: `spanId must be a non-zero id (${ID_HELP[8]})` };
+  const parentId = readId(span.parentSpanId, 8);
+  if (parentId === null) return { problem: `parentSpanId must be empty or an id (${ID_HELP[8]})` };
+  const startedAt = ms(span.startTimeUnixNano);
+  if (startedAt === null) return { problem: 'startTimeUnixNano is past 2^64-1 nanoseconds' };
+  const endedAt = ms(span.endTimeUnixNano);
+  if (endedAt === null) return { problem: 'endTimeUnixNano is past 2^64-1 nanoseconds' };
+  if (startedAt !== undefined && endedAt !== undefined && endedAt < startedAt)
+    return { problem: 'endTimeUnixNano is before startTimeUnixNano' };
+  return strip({ traceId, spanId, parentId, startedAt, endedAt });
 }
 
 /** Makes a free-form name fit the Id charset. */
@@ -261,13 +308,10 @@ function stepType(name: string, attrs: Attrs): string {
   return 'custom';
 }
 
-interface SpanView {
+interface SpanView extends SpanKeys {
   span: OtlpSpan;
   /** The span's name, NUL-free. */
   name: string;
-  traceId: string;
-  spanId: string;
-  parentId: string | undefined;
   attrs: Attrs;
   /** The span's events, in the order sent, with their attributes read. */
   events: { name: string; attrs: Attrs }[];
@@ -409,7 +453,7 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
   const start: RunFields = {
     id: runId,
     agent_id: agentId,
-    started_at: ms(view.span.startTimeUnixNano),
+    started_at: view.startedAt,
     input: inputOf(view),
     model: modelOf(attrs),
     user_id: str(attrs, 'user.id', 'enduser.id'),
@@ -421,7 +465,7 @@ function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[]
     },
   };
   const events: IngestEvent[] = [{ type: 'run.start', run: strip(start) }];
-  const endedAt = ms(view.span.endTimeUnixNano);
+  const endedAt = view.endedAt;
   if (endedAt !== undefined) {
     const error = errorOf(view);
     const end: RunFields = {
@@ -473,7 +517,7 @@ function usageOf(attrs: Attrs) {
 }
 
 function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
-  const { attrs, span } = view;
+  const { attrs } = view;
   const type = stepType(view.name, attrs);
   const error = errorOf(view);
   const usage = usageOf(attrs);
@@ -490,8 +534,8 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
       (type === 'tool' ? str(attrs, 'traceloop.entity.name') : undefined) ??
       (view.name || undefined),
     status: error ? 'failed' : 'succeeded',
-    started_at: ms(span.startTimeUnixNano),
-    ended_at: ms(span.endTimeUnixNano),
+    started_at: view.startedAt,
+    ended_at: view.endedAt,
     input: inputOf(view),
     output: outputOf(view),
     error,
@@ -527,7 +571,7 @@ export interface MappedTraces {
    * the root, or the absent root a stand-in replaces. Steps stored under it go to the top.
    */
   tops: { runId: string; spanId: string }[];
-  /** Spans that could not become events (bad ids), with the reason of the first. */
+  /** Spans that could not become events (bad ids or times), with the reason of the first. */
   rejected: number;
   firstProblem?: string;
 }
@@ -541,19 +585,18 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     const resource = toAttrs(rs.resource?.attributes);
     for (const ss of rs.scopeSpans ?? []) {
       for (const span of ss.spans ?? []) {
-        const traceId = hexId(span.traceId);
-        const spanId = hexId(span.spanId);
-        if (!traceId || !spanId || traceId.length > 64 || spanId.length > 64) {
+        const name = captured(span.name);
+        const read = readSpan(span);
+        if ('problem' in read) {
           rejected++;
-          firstProblem ??= `span ${span.name || '(unnamed)'}: traceId and spanId must be non-zero ids`;
+          firstProblem ??= `span ${name || '(unnamed)'}: ${read.problem}`;
           continue;
         }
+        const { traceId } = read;
         const view: SpanView = {
+          ...read,
           span,
-          name: captured(span.name),
-          traceId,
-          spanId,
-          parentId: hexId(span.parentSpanId),
+          name,
           attrs: toAttrs(span.attributes),
           events: (span.events ?? []).map((e) => ({ name: e.name, attrs: toAttrs(e.attributes) })),
           resource,

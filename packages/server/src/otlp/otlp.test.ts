@@ -278,6 +278,38 @@ describe('OTLP mapping', () => {
     expect(mapTraces(fromPb)).toEqual(mapTraces(fromJson));
   });
 
+  it("takes hex ids, and base64 ids only of a trace or span id's length", () => {
+    const traceHex = '0af7651916cd43dd8448eb211c80319c';
+    const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+    const base: SpanSpec = {
+      traceId: traceHex,
+      spanId: 'a000000000000001',
+      name: 'x',
+      start: 0,
+      end: 1,
+    };
+    const mapOne = (over: Record<string, unknown>) =>
+      mapTraces(
+        ExportTraceServiceRequest.parse({
+          resourceSpans: [{ scopeSpans: [{ spans: [{ ...span(base), ...over }] }] }],
+        }),
+      );
+    expect(mapOne({ traceId: b64(traceHex), spanId: b64('a000000000000001') })).toEqual(mapOne({}));
+    expect(mapOne({ parentSpanId: '' }).rooted).toEqual([`otel-${traceHex}`]);
+    expect(mapOne({ parentSpanId: b64('0000000000000000') }).rooted).toEqual([`otel-${traceHex}`]);
+    for (const bad of [
+      { traceId: 'not a trace id!!' },
+      { traceId: b64('0af7651916cd43dd8448eb21') }, // 12 bytes
+      { spanId: b64('a0000000000000') }, // 7 bytes
+      { spanId: 'oops' },
+      { parentSpanId: 'not a parent' },
+    ]) {
+      const mapped = mapOne(bad);
+      expect(mapped, JSON.stringify(bad)).toMatchObject({ events: [], rejected: 1 });
+      expect(mapped.firstProblem).toMatch(/^span x: (traceId|spanId|parentSpanId) /);
+    }
+  });
+
   it('rejects a truncated protobuf payload', () => {
     const whole = pbRequest(agentTrace('0af7651916cd43dd8448eb211c80319c'));
     expect(() => decodeTraceRequest(whole.subarray(0, whole.length - 3))).toThrow(/truncated/);
@@ -1006,6 +1038,27 @@ describeEachDb('POST /v1/traces', (dialect) => {
       ['gpt-4o-mini\ufffd', 'chat gpt-4o-mini'],
       [null, 'execute_tool\ufffd'],
     ]);
+  });
+
+  it('rejects a span whose times cannot be, and keeps the rest of its export', async () => {
+    const trace = 'e7c0000000000000000000000000000e';
+    const [root, chat, tool] = agentTrace(trace);
+    const body = request([root!, chat!, tool!]);
+    const spans = body.resourceSpans[0]!.scopeSpans[0]!.spans;
+    // past the uint64 nanoseconds OTLP times are; the run would end in the year 5138
+    spans[0] = { ...spans[0]!, endTimeUnixNano: '99999999999999999999' };
+    // a step that ends before it starts
+    spans[2] = { ...spans[2]!, endTimeUnixNano: at(500) };
+    const res = await t.request('POST', '/v1/traces', body);
+    expect(res.statusCode).toBe(200);
+    const answer = json<{ partialSuccess: { rejectedSpans: number; errorMessage: string } }>(res);
+    expect(answer.partialSuccess.rejectedSpans).toBe(2);
+    expect(answer.partialSuccess.errorMessage).toMatch(
+      /^span invoke_agent bug triager: endTimeUnixNano /,
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.run.ended_at).toBeNull();
+    expect(snap?.steps.map((s) => s.id)).toEqual(['a000000000000002']);
   });
 
   it('requires a write key', async () => {
