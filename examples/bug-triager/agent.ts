@@ -14,6 +14,12 @@ import { Runlog, type RunContext } from '../../packages/sdk/src/index.js';
 
 const AGENT = 'bug-triager';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
+if (!process.env.RUNLOG_API_KEY) {
+  console.error(
+    'Set RUNLOG_API_KEY to the key the server printed (npm start), then run this again.',
+  );
+  process.exit(1);
+}
 const runlog = new Runlog({ onError: (e) => console.error(`[runlog] ${e.message}`) });
 
 interface Report {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastBucketsFrom } from './time.js';
+import { lastBucketsFrom, runMoment } from './time.js';
 
 describe('lastBucketsFrom', () => {
   const now = Date.parse('2026-12-04T15:42:00.000Z');
@@ -12,5 +12,24 @@ describe('lastBucketsFrom', () => {
     expect(iso(lastBucketsFrom(1, 'day', now))).toBe('2026-12-04T00:00:00.000Z');
     // twenty-four hour bars, this hour the last
     expect(iso(lastBucketsFrom(24, 'hour', now))).toBe('2026-12-03T16:00:00.000Z');
+  });
+});
+
+describe('runMoment', () => {
+  const run = {
+    started_at: null as string | null,
+    queued_at: null as string | null,
+    ended_at: null as string | null,
+    created_at: '2026-01-01T00:00:00.000Z',
+  };
+  it('says when a run started, else when it was queued, ended or recorded', () => {
+    const t = (h: number) => `2026-01-01T0${h}:00:00.000Z`;
+    expect(runMoment({ ...run, queued_at: t(1), started_at: t(2), ended_at: t(3) })).toEqual({
+      at: t(2),
+    });
+    expect(runMoment({ ...run, queued_at: t(1) })).toEqual({ at: t(1), label: 'queued' });
+    // recorded only by its end: it never waited in a queue
+    expect(runMoment({ ...run, ended_at: t(3) })).toEqual({ at: t(3), label: 'ended' });
+    expect(runMoment(run)).toEqual({ at: run.created_at, label: 'recorded' });
   });
 });

@@ -59,3 +59,21 @@ export function lastBucketsFrom(
   const unit = BUCKET_MS[bucket];
   return Math.floor(now / unit) * unit - (count - 1) * unit;
 }
+
+/**
+ * When a run happened, for run lists: its start; for a run that never started, when it was
+ * queued, else when it ended (a run recorded only by its end), else when it was recorded,
+ * with the word that says which.
+ * @example runMoment(run) // { at: '2026-…', label: 'queued' }
+ */
+export function runMoment(run: {
+  started_at: string | null;
+  queued_at: string | null;
+  ended_at: string | null;
+  created_at: string;
+}): { at: string; label?: 'queued' | 'ended' | 'recorded' } {
+  if (run.started_at) return { at: run.started_at };
+  if (run.queued_at) return { at: run.queued_at, label: 'queued' };
+  if (run.ended_at) return { at: run.ended_at, label: 'ended' };
+  return { at: run.created_at, label: 'recorded' };
+}

@@ -148,9 +148,12 @@ export class Runlog {
         /* ignored */
       }
     };
+    const apiKey = options.apiKey ?? process.env.RUNLOG_API_KEY;
+    // said once, up front: otherwise the first sign is each request's 401
+    if (!apiKey) this.onError(new RunlogError('no API key: set RUNLOG_API_KEY or pass apiKey'));
     this.http = new HttpClient({
       baseUrl: url,
-      apiKey: options.apiKey ?? process.env.RUNLOG_API_KEY,
+      apiKey,
       timeoutMs: options.requestTimeoutMs ?? 10_000,
     });
     this.transport = new Transport(this.http, {

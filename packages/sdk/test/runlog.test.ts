@@ -65,6 +65,18 @@ function runFixture(name: string, args: string[], timeoutMs = 10_000) {
   return startFixture(name, args, timeoutMs).exited;
 }
 
+it('says at once when it has no API key to send with', () => {
+  const saved = process.env.RUNLOG_API_KEY;
+  delete process.env.RUNLOG_API_KEY;
+  try {
+    const errors: string[] = [];
+    clients.make({ apiKey: undefined, onError: (e) => errors.push(e.message) });
+    expect(errors).toEqual(['no API key: set RUNLOG_API_KEY or pass apiKey']);
+  } finally {
+    if (saved !== undefined) process.env.RUNLOG_API_KEY = saved;
+  }
+});
+
 describe('process exit', () => {
   it('sends what is still buffered when the process runs out of work', async () => {
     const id = newId();

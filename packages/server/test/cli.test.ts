@@ -263,12 +263,19 @@ describeEachDb('runlog CLI', (dialect) => {
     await waitFor(() => c.stderr().includes('watching'), 'the subscription');
     await ingest([{ type: 'run.start', run: { id: 'c-tailed', agent_id: 'tail-agent' } }]);
     await ingest([{ type: 'run.start', run: { id: 'c-other', agent_id: 'writer' } }]);
-    await ingest([{ type: 'run.end', run: { id: 'c-tailed', status: 'succeeded' } }]);
-    await waitFor(() => /c-tailed\s+tail-agent\s+succeeded/.test(c.stdout()), 'the end');
+    // a Stop is a change of its own: the line says so, not the same line again
+    await fetch(`${server.url}/api/v1/runs/c-tailed/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    await waitFor(() => c.stdout().includes('(stop requested)'), 'the stop request');
+    await ingest([{ type: 'run.end', run: { id: 'c-tailed', status: 'cancelled' } }]);
+    await waitFor(() => /c-tailed\s+tail-agent\s+cancelled/.test(c.stdout()), 'the end');
     stop.abort();
     expect(await done).toBe(0);
     const lines = c.stdout().trimEnd().split('\n');
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d {2}c-tailed {2}tail-agent {2}running /);
+    expect(lines[1]).toMatch(/ {2}c-tailed {2}tail-agent {2}running \(stop requested\) /);
     expect(c.stdout()).not.toContain('c-other');
   });
 
@@ -406,6 +413,12 @@ describeEachDb('runlog CLI', (dialect) => {
 
     const csv = await cli(['export', '--format', 'csv', '--agent', 'bug-triager']);
     expect(csv.stdout.split('\n')[1]).toMatch(/^c-run-0,default,bug-triager,succeeded,/);
+    const nobody = await cli(['export', '--agent', 'no-such-agent']);
+    expect(nobody).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'runlog: no agent no-such-agent in project default\n',
+    });
     // `-o -` is standard output, not a file named -
     const dash = await cli(['export', '--format', 'csv', '--agent', 'bug-triager', '-o', '-']);
     expect(dash.stdout).toBe(csv.stdout);

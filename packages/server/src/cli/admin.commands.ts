@@ -174,6 +174,16 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       if (flags.output === '-') delete flags.output;
       const result = await usingDb(flags, io, async (db) => {
         await requireProject(db, flags.project);
+        // a misspelt agent is an error, as in `runlog stats`, not an empty export
+        if (flags.agent !== undefined) {
+          const agent = await db.kysely
+            .selectFrom('agents')
+            .select('id')
+            .where('project_id', '=', flags.project)
+            .where('id', '=', flags.agent)
+            .executeTakeFirst();
+          if (!agent) throw new CliError(`no agent ${flags.agent} in project ${flags.project}`);
+        }
         const opts = {
           projectId: flags.project,
           format: flags.format,
@@ -338,9 +348,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       io.stdout.write(
         table(
           [
-            { header: 'ID' },
-            { header: 'PREFIX' },
-            { header: 'SCOPE' },
+            { header: 'ID', whole: true },
+            { header: 'PREFIX', whole: true },
+            { header: 'SCOPE', whole: true },
             { header: 'NAME' },
             { header: 'CREATED' },
             { header: 'LAST USED' },

@@ -8,7 +8,7 @@ import type {
   StatsTotals,
   Step,
 } from '@runlog/core';
-import { costUnknown, lastBucketsFrom, orderStepTree } from '@runlog/core';
+import { costUnknown, lastBucketsFrom, orderStepTree, runMoment } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
   Palette,
@@ -52,16 +52,19 @@ function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** When a run started; one that never did says when it was queued or ended, as the dashboard does. */
+function runWhen(run: Run, p: Palette): string {
+  const { at, label } = runMoment(run);
+  return label ? p.paint('dim', `${label} ${formatRelative(at)}`) : formatRelative(at);
+}
+
 function runRow(run: Run, p: Palette): string[] {
   return [
     run.id,
     run.agent_id,
     p.status(run.status),
     run.trigger,
-    // a run that never started says when it was queued, as the dashboard does
-    run.started_at
-      ? formatRelative(run.started_at)
-      : p.paint('dim', `queued ${formatRelative(run.queued_at ?? run.created_at)}`),
+    runWhen(run, p),
     formatDuration(run.duration_ms),
     String(run.step_count),
     formatTokens(run.total_tokens),
@@ -70,15 +73,15 @@ function runRow(run: Run, p: Palette): string[] {
 }
 
 const RUN_COLUMNS = [
-  { header: 'ID' },
-  { header: 'AGENT' },
-  { header: 'STATUS' },
-  { header: 'TRIGGER' },
+  { header: 'ID', whole: true },
+  { header: 'AGENT', whole: true },
+  { header: 'STATUS', whole: true },
+  { header: 'TRIGGER', optional: 1 },
   { header: 'STARTED' },
   { header: 'DURATION', align: 'right' as const },
-  { header: 'STEPS', align: 'right' as const },
-  { header: 'TOKENS', align: 'right' as const },
-  { header: 'COST', align: 'right' as const },
+  { header: 'STEPS', align: 'right' as const, optional: 2 },
+  { header: 'TOKENS', align: 'right' as const, optional: 3 },
+  { header: 'COST', align: 'right' as const, optional: 4 },
 ];
 
 /** `runs list|show|tail|cancel|retry`, `agents list`, `stats`, `metrics`. */
@@ -93,7 +96,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .option('--agent <id>', 'only this agent', idArg('--agent'))
       .option('--status <list>', 'only these statuses (comma list)', statusArg)
       .option('--trigger <list>', 'only these triggers (comma list)', triggerArg)
-      .option('--since <when>', 'started since: 24h, 7d or a date', parseWhen('--since'))
+      .option(
+        '--since <when>',
+        'runs queued, started or recorded since: 24h, 7d or a date',
+        parseWhen('--since'),
+      )
       .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20),
   ).action(
     async (
@@ -262,8 +269,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(
       table(
         [
-          { header: 'AGENT' },
-          { header: 'NAME' },
+          { header: 'AGENT', whole: true },
+          { header: 'NAME', optional: 1 },
           { header: 'LAST RUN' },
           { header: '' },
           { header: 'RUNS 24H', align: 'right' },
@@ -314,7 +321,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(
       table(
         [
-          { header: 'AGENT' },
+          { header: 'AGENT', whole: true },
           { header: 'RUNS', align: 'right' },
           { header: 'FAILED', align: 'right' },
           { header: 'FAIL RATE', align: 'right' },
@@ -425,7 +432,10 @@ function tailLine(run: Run, p: Palette): string {
     p.paint('dim', at),
     run.id,
     run.agent_id,
-    p.status(run.status),
+    // a Stop pressed while it runs is the change this line is about
+    run.cancel_requested_at && (run.status === 'running' || run.status === 'queued')
+      ? `${p.status(run.status)} (stop requested)`
+      : p.status(run.status),
     formatDuration(run.duration_ms),
     countOf(run.step_count, 'step'),
     formatTokens(run.total_tokens) + ' tok',

@@ -81,6 +81,30 @@ describe('CLI formatting', () => {
     expect(Palette.for({ isTTY: true, columns: 100 }, {}).width).toBe(100);
   });
 
+  it('never cuts an id: it leaves out the least needed columns first', () => {
+    const id = '01a241c5-2c01-7890-b123-456789abcdef';
+    const cols = [
+      { header: 'ID', whole: true },
+      { header: 'STATUS', whole: true },
+      { header: 'TRIGGER', optional: 1 },
+      { header: 'STARTED' },
+      { header: 'TOKENS', align: 'right' as const, optional: 2 },
+    ];
+    const rows = [[id, 'succeeded', 'schedule', 'queued 3 min ago', '12.3k']];
+    const at = (width: number) =>
+      table(cols, rows, new Palette(false, width)).split('\n').filter(Boolean);
+    // wide enough: everything, whole
+    expect(at(90)[1]).toBe(`${id}  succeeded  schedule  queued 3 min ago   12.3k`);
+    // 80: a text column is cut, never the id or the status
+    expect(at(80)[1]).toBe(`${id}  succeeded  schedule  queued 3 min…   12.3k`);
+    // narrower: TRIGGER goes, then TOKENS
+    expect(at(70)[0]).not.toContain('TRIGGER');
+    expect(at(70)[1]).toBe(`${id}  succeeded  queued 3 min…   12.3k`);
+    expect(at(60)[1]).toBe(`${id}  succeeded  queued 3 m…`);
+    // too narrow for even the whole columns: they stay whole, past the width
+    expect(at(30)[1]).toBe(`${id}  succeeded  queued …`);
+  });
+
   it('draws sparklines and bars scaled to the largest value', () => {
     expect(sparkline([0, 5, 10, null])).toBe('▁▄█ ');
     expect(bar(5, 10, 20)).toBe('█'.repeat(10));

@@ -130,6 +130,10 @@ export function visibleWidth(text: string): number {
 export interface Column {
   header: string;
   align?: 'left' | 'right';
+  /** Never cut (ids and states, which are copied or read whole). */
+  whole?: boolean;
+  /** Left out when the table cannot fit otherwise; the lowest number goes first. */
+  optional?: number;
 }
 
 /** The narrowest a text column is cut to when a table does not fit its width. */
@@ -140,17 +144,40 @@ const MIN_CUT_WIDTH = 8;
  * `palette.width`, its widest text (left-aligned) columns are cut, each cell ending in "…",
  * so every row stays one line; numbers are never cut.
  */
-export function table(columns: Column[], rows: string[][], palette: Palette): string {
-  const widths = columns.map((c, i) =>
-    Math.max(visibleWidth(c.header), ...rows.map((r) => visibleWidth(r[i] ?? ''))),
-  );
-  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+export function table(allColumns: Column[], allRows: string[][], palette: Palette): string {
+  let columns = allColumns;
+  let rows = allRows;
+  const widthsOf = (cols: Column[], cells: string[][]) =>
+    cols.map((c, i) =>
+      Math.max(visibleWidth(c.header), ...cells.map((r) => visibleWidth(r[i] ?? ''))),
+    );
+  const cuttable = (c: Column) => c.align !== 'right' && !c.whole;
+  let widths = widthsOf(columns, rows);
   const limit = palette.width;
+  if (limit !== undefined) {
+    // what no cutting can make fit goes first: the least needed columns, whole
+    const narrowest = () =>
+      widths.reduce(
+        (n, w, i) => n + (cuttable(columns[i]!) ? Math.min(w, MIN_CUT_WIDTH) : w),
+        2 * (widths.length - 1),
+      );
+    while (narrowest() > limit) {
+      const drop = columns.reduce<number>((best, c, i) => {
+        if (c.optional === undefined) return best;
+        return best < 0 || c.optional < columns[best]!.optional! ? i : best;
+      }, -1);
+      if (drop < 0) break;
+      columns = columns.filter((_, i) => i !== drop);
+      rows = rows.map((r) => r.filter((_, i) => i !== drop));
+      widths = widthsOf(columns, rows);
+    }
+  }
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
   if (limit !== undefined) {
     while (total() > limit) {
       let widest = -1;
       for (let i = 0; i < widths.length; i++) {
-        if (columns[i]!.align === 'right' || widths[i]! <= MIN_CUT_WIDTH) continue;
+        if (!cuttable(columns[i]!) || widths[i]! <= MIN_CUT_WIDTH) continue;
         if (widest < 0 || widths[i]! > widths[widest]!) widest = i;
       }
       if (widest < 0) break;

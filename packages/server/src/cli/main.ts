@@ -15,13 +15,21 @@ export { describeStartError } from './io.js';
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start the server and dashboard')
-    .option('--db <path|url>', 'SQLite file or postgres:// URL (env RUNLOG_DB)')
-    .option('--port <port>', 'port to listen on (env RUNLOG_PORT)', intArg('--port'))
-    .option('--host <host>', 'address to bind (env RUNLOG_HOST)')
+    .option(
+      '--db <path|url>',
+      'SQLite file or postgres:// URL (env RUNLOG_DB; default ./.runlog/runlog.db)',
+    )
+    .option('--port <port>', 'port to listen on (env RUNLOG_PORT; default 4680)', intArg('--port'))
+    .option('--host <host>', 'address to bind (env RUNLOG_HOST; default 127.0.0.1)')
     .option(
       '--retention-days <days>',
-      'days to keep finished runs (env RUNLOG_RETENTION_DAYS)',
+      'days new projects keep finished runs (env RUNLOG_RETENTION_DAYS; default 30)',
       intArg('--retention-days'),
+    )
+    .addHelpText(
+      'after',
+      '\nAlso read from the environment: RUNLOG_ADMIN_KEY (the admin key of a new database,\n' +
+        'for scripted setups) and RUNLOG_LOG_LEVEL (default warn). See the README.',
     )
     .action(async (opts: { db?: string; port?: number; host?: string; retentionDays?: number }) => {
       const cfg: ServerConfigInput = {

@@ -1,4 +1,4 @@
-import type { Run } from '@runlog/core';
+import { runMoment, type Run } from '@runlog/core';
 import { formatDuration, formatExact, formatRelative, isActive, runDuration } from '../lib/format';
 import { useNow } from '../lib/useNow';
 
@@ -15,14 +15,19 @@ export function RelativeTime({ iso }: { iso: string | null | undefined }) {
 
 /**
  * When a run started, for the run lists; a run that never started says when it was queued
- * instead, so a waiting run does not read as started.
+ * (or, recorded only by its end, when it ended) instead, so it does not read as started.
  * @example <RunStart run={run} /> // "3 min ago", or "queued 3 min ago"
  */
-export function RunStart({ run }: { run: Pick<Run, 'started_at' | 'queued_at' | 'created_at'> }) {
-  if (run.started_at) return <RelativeTime iso={run.started_at} />;
+export function RunStart({
+  run,
+}: {
+  run: Pick<Run, 'started_at' | 'queued_at' | 'ended_at' | 'created_at'>;
+}) {
+  const { at, label } = runMoment(run);
+  if (!label) return <RelativeTime iso={at} />;
   return (
-    <span className="muted" data-testid="queued-at">
-      queued <RelativeTime iso={run.queued_at ?? run.created_at} />
+    <span className="muted" data-testid={`${label}-at`}>
+      {label} <RelativeTime iso={at} />
     </span>
   );
 }
