@@ -545,6 +545,9 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('menuitem', { name: 'View details' }).click();
     await page.getByTestId('timeline').waitFor();
     expect(new URL(page.url()).pathname).toBe('/agents/timeline-agent/runs/tl-run');
+    // the whole id, to copy into the CLI or the API (the title shows only its end)
+    expect(await page.locator('.run-id').textContent()).toBe('tl-run');
+    await page.getByRole('button', { name: 'Copy the run id' }).waitFor();
     // the run's error shows its stack, folded until asked for
     const stack = page.locator('.run-error-stack');
     expect(await stack.locator('pre').isVisible()).toBe(false);

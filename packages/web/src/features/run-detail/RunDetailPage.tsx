@@ -6,6 +6,7 @@ import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusBadge } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
+import { toast } from '../../components/Toasts';
 import { TRIGGER_LABELS, formatExact, formatTokens, isActive, shortId } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { agentRunsQuery } from '../agents/agents.queries';
@@ -119,6 +120,23 @@ export function RunDetailPage() {
       ) : null}
 
       <dl className="facts">
+        <Fact label="Run ID">
+          {/* the title shows its end; the whole id is what the CLI and the API take */}
+          <span className="mono run-id">{run.id}</span>{' '}
+          <button
+            type="button"
+            className="btn btn-small"
+            aria-label="Copy the run id"
+            onClick={() =>
+              void navigator.clipboard.writeText(run.id).then(
+                () => toast('Run id copied'),
+                () => toast('Copying needs clipboard permission', 'error'),
+              )
+            }
+          >
+            Copy
+          </button>
+        </Fact>
         <Fact label="Agent">
           <Link to={`/?agent=${encodeURIComponent(run.agent_id)}`}>{run.agent_id}</Link>
         </Fact>
