@@ -2,9 +2,10 @@
  * OTLP traces -> Runlog ingest events. Pure: no I/O.
  *
  * A trace is one run, `otel-<traceId>`. Its root span (no parent) is the run; without the
- * root in the batch, the outermost `invoke_agent` span is, and is a step as well. Every other
- * span is a complete step whose id is the span id. GenAI semantic conventions, OpenInference,
- * OpenLLMetry (Traceloop) and the Vercel AI SDK's attribute names are all read.
+ * root in the batch, the outermost `invoke_agent` span is, and is a step as well; with neither,
+ * the batch's spans start it (`RUN_SOURCES`). Every other span is a complete step whose id is
+ * the span id. GenAI semantic conventions, OpenInference, OpenLLMetry (Traceloop) and the
+ * Vercel AI SDK's attribute names are all read.
  */
 import { z } from 'zod';
 import { ID_PATTERN, type IngestEvent, type RunFields, type StepFields } from '@runlog/core';
@@ -439,27 +440,74 @@ function modelOf(attrs: Attrs): string | undefined {
   );
 }
 
-/** Set in the metadata of a run an `invoke_agent` span stands in for, until its root comes. */
+/**
+ * Set in the metadata of a run whose root span has not come: `true` while an `invoke_agent`
+ * span stands in for it, `'spans'` while only spans under it have (neither root nor stand-in).
+ */
 export const STAND_IN_KEY = 'otel_stand_in';
+/** Set in the metadata of every run a trace's spans started. */
+export const TRACE_ID_KEY = 'otel_trace_id';
 
-function runEvents(view: SpanView, agentHint: string | undefined): IngestEvent[] {
-  const { attrs } = view;
-  const runId = `otel-${view.traceId}`;
-  const agentId =
-    sanitizeId(str(attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) ??
+/**
+ * What a batch's run events come from, weakest first: the spans alone (no root, no stand-in),
+ * an `invoke_agent` span standing in for the root, the root. A stronger one replaces what a
+ * weaker one recorded of the run; a weaker one changes nothing of what a stronger one did.
+ */
+export const RUN_SOURCES = ['spans', 'invoke_agent', 'root'] as const;
+export type RunSource = (typeof RUN_SOURCES)[number];
+
+export interface MappedRun {
+  runId: string;
+  from: RunSource;
+  /**
+   * The span that is the run, not a step: the root, or the absent root an `invoke_agent` span
+   * stands in for (its parent). Steps stored under it go to the top. None for `spans`.
+   */
+  top?: string;
+  /** The run's start in this batch. */
+  startedAt?: number;
+}
+
+/** The agent of a run: the span's own, else the trace's first invoke_agent's, else the service. */
+function agentOf(view: SpanView, agentHint: string | undefined): string {
+  return (
+    sanitizeId(str(view.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) ??
     agentHint ??
     sanitizeId(str(view.resource, 'service.name')) ??
-    'otel';
+    'otel'
+  );
+}
+
+/**
+ * The start of a run none of whose spans in this batch is the root or stands in for it (a
+ * service continuing an upstream trace, whose root is never sent; or a root still to come):
+ * named as the root would name it, starting with the earliest span, marked a stand-in.
+ */
+function spansRunStart(views: SpanView[], agentHint: string | undefined): RunFields {
+  const first = views.reduce((a, b) =>
+    (b.startedAt ?? Infinity) < (a.startedAt ?? Infinity) ? b : a,
+  );
+  return strip({
+    id: `otel-${first.traceId}`,
+    agent_id: agentHint ?? sanitizeId(str(first.resource, 'service.name')) ?? 'otel',
+    started_at: first.startedAt,
+    metadata: { [TRACE_ID_KEY]: first.traceId, [STAND_IN_KEY]: 'spans' },
+  });
+}
+
+function runEventsOf(view: SpanView, agentHint: string | undefined): IngestEvent[] {
+  const { attrs } = view;
+  const runId = `otel-${view.traceId}`;
   const start: RunFields = {
     id: runId,
-    agent_id: agentId,
+    agent_id: agentOf(view, agentHint),
     started_at: view.startedAt,
     input: inputOf(view),
     model: modelOf(attrs),
     user_id: str(attrs, 'user.id', 'enduser.id'),
     thread_id: str(attrs, 'gen_ai.conversation.id', 'session.id'),
     metadata: {
-      otel_trace_id: view.traceId,
+      [TRACE_ID_KEY]: view.traceId,
       otel_span_name: view.name,
       ...(view.parentId !== undefined ? { [STAND_IN_KEY]: true } : {}),
     },
@@ -564,13 +612,8 @@ function strip<T extends object>(fields: T): T {
 
 export interface MappedTraces {
   events: IngestEvent[];
-  /** Runs whose root span is in this batch: it replaces what a stand-in recorded of them. */
-  rooted: string[];
-  /**
-   * Per run with its root (or a stand-in) in this batch, the span that is the run, not a step:
-   * the root, or the absent root a stand-in replaces. Steps stored under it go to the top.
-   */
-  tops: { runId: string; spanId: string }[];
+  /** The runs this batch has spans of, and what their run events come from. */
+  runs: MappedRun[];
   /** Spans that could not become events (bad ids or times), with the reason of the first. */
   rejected: number;
   firstProblem?: string;
@@ -608,10 +651,9 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     }
   }
 
-  const runs: IngestEvent[] = [];
-  const steps: IngestEvent[] = [];
-  const rooted: string[] = [];
-  const tops: { runId: string; spanId: string }[] = [];
+  const runEvents: IngestEvent[] = [];
+  const stepEvents: IngestEvent[] = [];
+  const runs: MappedRun[] = [];
   for (const [traceId, views] of byTrace) {
     const ids = new Set(views.map((v) => v.spanId));
     const isAgent = (v: SpanView) => str(v.attrs, 'gen_ai.operation.name') === 'invoke_agent';
@@ -623,22 +665,30 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
       .filter(isAgent)
       .map((v) => sanitizeId(str(v.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')))
       .find((id) => id !== undefined);
-    if (runView) runs.push(...runEvents(runView, agentHint));
-    if (runView && runView.parentId === undefined) rooted.push(`otel-${traceId}`);
+    const runId = `otel-${traceId}`;
+    if (!runView) {
+      const start = spansRunStart(views, agentHint);
+      runEvents.push({ type: 'run.start', run: start });
+      runs.push(strip({ runId, from: 'spans', startedAt: start.started_at }));
+      for (const view of views) stepEvents.push(stepEvent(view, undefined));
+      continue;
+    }
+    runEvents.push(...runEventsOf(runView, agentHint));
     // an invoke_agent span standing in for a root that is not in this batch is a step too, as
     // it is when its root comes with it, and its children stay under it; its parent is taken
     // for the absent root, which is the run, so it and its siblings are at the top
-    const standIn = runView?.parentId !== undefined;
-    const top = runView?.parentId ?? runView?.spanId;
-    if (top !== undefined) tops.push({ runId: `otel-${traceId}`, spanId: top });
+    const standIn = runView.parentId !== undefined;
+    const top = runView.parentId ?? runView.spanId;
+    runs.push(
+      strip({ runId, from: standIn ? 'invoke_agent' : 'root', top, startedAt: runView.startedAt }),
+    );
     for (const view of views) {
-      if (view !== runView || standIn) steps.push(stepEvent(view, top));
+      if (view !== runView || standIn) stepEvents.push(stepEvent(view, top));
     }
   }
   return {
-    events: [...runs, ...steps],
-    rooted,
-    tops,
+    events: [...runEvents, ...stepEvents],
+    runs,
     rejected,
     ...(firstProblem ? { firstProblem } : {}),
   };

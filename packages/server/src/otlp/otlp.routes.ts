@@ -7,10 +7,18 @@ import { AppError, fieldIssues } from '../http/errors.js';
 import { routeDocs } from '../http/route.js';
 import type { RunRow } from '../db/schema.js';
 import { validateEvents } from '../ingest/ingest.service.js';
-import { parseObject } from '../ingest/apply.js';
+import { UNKNOWN_AGENT, parseObject } from '../ingest/apply.js';
 import { applyEvents } from '../ingest/writer.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
-import { ExportTraceServiceRequest, STAND_IN_KEY, mapTraces } from './otlp.mapper.js';
+import {
+  ExportTraceServiceRequest,
+  RUN_SOURCES,
+  STAND_IN_KEY,
+  TRACE_ID_KEY,
+  mapTraces,
+  type MappedRun,
+  type RunSource,
+} from './otlp.mapper.js';
 import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
 
 const JSON_TYPE = 'application/json';
@@ -75,20 +83,15 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       const mapped = mapTraces(parsed.data);
       const { valid, results } = validateEvents(mapped.events);
       const projectId = request.auth!.projectId;
-      if (mapped.tops.length === 0) await ctx.writer.submit(projectId, valid);
+      if (mapped.runs.length === 0) await ctx.writer.submit(projectId, valid);
       else {
         await ctx.writer.transact(
           async (uow, env) => {
-            // a root that comes after the invoke_agent span standing in for it is the run: what
-            // the stand-in ended it with (its outcome, times, input) gives way to the root's
-            await uow.loadRuns(projectId, mapped.rooted);
-            for (const id of mapped.rooted) {
-              const run = uow.getRun(projectId, id);
-              const open = run && reopened(run);
-              if (open) uow.putRun(open);
-            }
-            await applyEvents(uow, projectId, valid, env);
-            await detachFromRun(uow, projectId, mapped.tops, env.now);
+            const ignored = await settleSources(uow, projectId, mapped.runs);
+            const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
+            await applyEvents(uow, projectId, events, env);
+            const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
+            await detachFromRun(uow, projectId, tops, env.now);
           },
           { events: valid.length, projectId },
         );
@@ -188,6 +191,52 @@ function varint(n: number): Buffer {
 }
 
 /**
+ * Weighs this batch's run events against what started the stored run (`RUN_SOURCES`): a
+ * stronger source reopens it for its own events (a root replaces a stand-in; an invoke_agent
+ * span, a stand-in made of spans, agent included), a weaker one is ignored, so a stand-in sent
+ * after the root does not mark the run a stand-in again. Returns the runs whose run events
+ * this batch must not apply; their steps still count.
+ */
+async function settleSources(
+  uow: UnitOfWork,
+  projectId: string,
+  runs: readonly MappedRun[],
+): Promise<Set<string>> {
+  const ignored = new Set<string>();
+  await uow.loadRuns(
+    projectId,
+    runs.map((r) => r.runId),
+  );
+  for (const { runId, from, startedAt } of runs) {
+    const run = uow.getRun(projectId, runId);
+    const stored = run && sourceOf(run);
+    if (!run || !stored) continue;
+    const stronger = RUN_SOURCES.indexOf(from) - RUN_SOURCES.indexOf(stored);
+    if (stronger < 0) ignored.add(runId);
+    else if (stronger > 0) uow.putRun(reopened(run, stored));
+    else if (
+      from === 'spans' &&
+      run.status === 'running' &&
+      startedAt !== undefined &&
+      run.started_at !== null &&
+      startedAt < run.started_at
+    ) {
+      // parents end, and are sent, after their children: a later export may start earlier
+      uow.putRun({ ...run, started_at: null });
+    }
+  }
+  return ignored;
+}
+
+/** What started a run recorded from OTLP spans; undefined for a run no span started. */
+function sourceOf(run: RunRow): RunSource | undefined {
+  const metadata = parseObject(run.metadata);
+  if (!(TRACE_ID_KEY in metadata)) return undefined;
+  const standIn = metadata[STAND_IN_KEY];
+  return standIn === 'spans' ? 'spans' : standIn === true ? 'invoke_agent' : 'root';
+}
+
+/**
  * Steps recorded under a span that has turned out to be their run (its root, or the absent
  * root an `invoke_agent` stand-in replaces) are top-level steps: exporters send children
  * before their parents, so these came before anyone knew their parent was not a step. Steps
@@ -196,14 +245,15 @@ function varint(n: number): Buffer {
 async function detachFromRun(
   uow: UnitOfWork,
   projectId: string,
-  tops: readonly { runId: string; spanId: string }[],
+  tops: readonly { runId: string; top?: string }[],
   now: number,
 ): Promise<void> {
   await uow.loadRuns(
     projectId,
     tops.map((t) => t.runId),
   );
-  for (const { runId, spanId } of tops) {
+  for (const { runId, top: spanId } of tops) {
+    if (spanId === undefined) continue;
     const under = await uow.trx
       .selectFrom('steps')
       .select(['run_id', 'id'])
@@ -223,14 +273,14 @@ async function detachFromRun(
 }
 
 /**
- * A run recorded from an `invoke_agent` span standing in for its root, open again for the
- * root's events: running, without what the stand-in set. Any other run: `undefined`.
+ * A run a stand-in recorded, open again for the events of a stronger source: running, without
+ * what the stand-in set. A stand-in made of spans only guessed the agent: that goes too.
  */
-function reopened(run: RunRow): RunRow | undefined {
-  const { [STAND_IN_KEY]: standIn, ...metadata } = parseObject(run.metadata);
-  if (standIn !== true) return undefined;
+function reopened(run: RunRow, stored: RunSource): RunRow {
+  const { [STAND_IN_KEY]: _standIn, ...metadata } = parseObject(run.metadata);
   return {
     ...run,
+    agent_id: stored === 'spans' ? UNKNOWN_AGENT : run.agent_id,
     status: 'running',
     started_at: null,
     ended_at: null,

@@ -210,8 +210,11 @@ describe('OTLP mapping', () => {
   it('makes a run of a trace whose root is missing from the batch and keeps its spans as steps', () => {
     const [, chat, tool] = agentTrace('1af7651916cd43dd8448eb211c80319c');
     const { events } = mapTraces(ExportTraceServiceRequest.parse(request([chat!, tool!])));
-    expect(events.map((e) => e.type)).toEqual(['step.end', 'step.end']);
+    expect(events.map((e) => e.type)).toEqual(['run.start', 'step.end', 'step.end']);
     expect(events[0]).toMatchObject({
+      run: { agent_id: 'my-service', metadata: { otel_stand_in: 'spans' } },
+    });
+    expect(events[1]).toMatchObject({
       step: { run_id: 'otel-1af7651916cd43dd8448eb211c80319c', parent_step_id: 'a000000000000001' },
     });
   });
@@ -295,8 +298,10 @@ describe('OTLP mapping', () => {
         }),
       );
     expect(mapOne({ traceId: b64(traceHex), spanId: b64('a000000000000001') })).toEqual(mapOne({}));
-    expect(mapOne({ parentSpanId: '' }).rooted).toEqual([`otel-${traceHex}`]);
-    expect(mapOne({ parentSpanId: b64('0000000000000000') }).rooted).toEqual([`otel-${traceHex}`]);
+    expect(mapOne({ parentSpanId: '' }).runs).toMatchObject([{ from: 'root' }]);
+    expect(mapOne({ parentSpanId: b64('0000000000000000') }).runs).toMatchObject([
+      { from: 'root' },
+    ]);
     for (const bad of [
       { traceId: 'not a trace id!!' },
       { traceId: b64('0af7651916cd43dd8448eb21') }, // 12 bytes
@@ -513,6 +518,114 @@ describeEachDb('POST /v1/traces', (dialect) => {
       'a000000000000002<a000000000000001',
       'a000000000000005<null',
     ]);
+  });
+
+  it('names and starts the run of a trace whose root never comes, from its spans', async () => {
+    // a service continuing an upstream traceparent: its top span's parent is never sent
+    const trace = 'e9c0000000000000000000000000000e';
+    const upstream = 'ffff000000000001';
+    const [, chat, tool] = agentTrace(trace);
+    const top: SpanSpec = {
+      traceId: trace,
+      spanId: 'a000000000000001',
+      parentSpanId: upstream,
+      name: 'handle job',
+      start: 0,
+      end: 1000,
+    };
+    // children end first, so they are sent first
+    await t.request('POST', '/v1/traces', request([tool!], 'worker'));
+    const first = (await snapshot(`otel-${trace}`))!.run;
+    expect(first).toMatchObject({
+      agent_id: 'worker',
+      status: 'running',
+      started_at: '2026-03-01T10:00:00.600Z',
+      metadata: { otel_stand_in: 'spans' },
+    });
+    await t.request('POST', '/v1/traces', request([chat!, top], 'worker'));
+    const snap = await snapshot(`otel-${trace}`);
+    // the earliest start of the spans seen so far
+    expect(snap?.run).toMatchObject({
+      agent_id: 'worker',
+      status: 'running',
+      started_at: '2026-03-01T10:00:00.000Z',
+      step_count: 3,
+      metadata: { otel_stand_in: 'spans', otel_trace_id: trace },
+    });
+
+    // an invoke_agent span among the spans names the run, though it does not stand in for it
+    const named = 'eac0000000000000000000000000000e';
+    const [agent, agentChat] = agentTrace(named);
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...top, traceId: named }, { ...agent!, parentSpanId: top.spanId }, agentChat!]),
+    );
+    expect((await snapshot(`otel-${named}`))?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'running',
+      metadata: { otel_stand_in: 'spans' },
+    });
+  });
+
+  it('lets a stand-in made of spans give way to an invoke_agent span or the root, never the reverse', async () => {
+    const trace = 'ebc0000000000000000000000000000e';
+    const [agent, chat, tool] = agentTrace(trace);
+    const root: SpanSpec = {
+      traceId: trace,
+      spanId: 'f000000000000001',
+      name: 'POST /triage',
+      start: 0,
+      end: 1100,
+    };
+    const underRoot = { ...agent!, parentSpanId: root.spanId };
+    await t.request('POST', '/v1/traces', request([tool!], 'api'));
+    expect((await snapshot(`otel-${trace}`))?.run.agent_id).toBe('api');
+    // the invoke_agent span stands in: its agent, times and outcome
+    await t.request('POST', '/v1/traces', request([underRoot, chat!], 'api'));
+    expect((await snapshot(`otel-${trace}`))?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:01.000Z',
+      metadata: { otel_stand_in: true },
+    });
+    // spans sent after it change nothing of the run
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...tool!, spanId: 'a000000000000009' }], 'api'),
+    );
+    expect((await snapshot(`otel-${trace}`))?.run).toMatchObject({
+      agent_id: 'bug-triager',
+      metadata: { otel_stand_in: true },
+    });
+    await t.request('POST', '/v1/traces', request([root], 'api'));
+    const rooted = (await snapshot(`otel-${trace}`))!.run;
+    expect(rooted).toMatchObject({ agent_id: 'bug-triager', ended_at: '2026-03-01T10:00:01.100Z' });
+    expect(rooted.metadata).not.toHaveProperty('otel_stand_in');
+    // a stand-in, of either kind, sent after the root leaves the root's run as it is
+    await t.request('POST', '/v1/traces', request([underRoot], 'api'));
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...tool!, spanId: 'a00000000000000a' }], 'api'),
+    );
+    const after = (await snapshot(`otel-${trace}`))!.run;
+    expect(after.metadata).not.toHaveProperty('otel_stand_in');
+    expect(after).toMatchObject({ agent_id: 'bug-triager', status: 'succeeded', step_count: 5 });
+
+    // the root replaces a stand-in made of spans, agent included
+    const direct = 'ecc0000000000000000000000000000e';
+    await t.request('POST', '/v1/traces', request([{ ...chat!, traceId: direct }], 'api'));
+    await t.request('POST', '/v1/traces', request([{ ...agent!, traceId: direct }], 'api'));
+    const replaced = (await snapshot(`otel-${direct}`))!.run;
+    expect(replaced).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      started_at: '2026-03-01T10:00:00.000Z',
+    });
+    expect(replaced.metadata).not.toHaveProperty('otel_stand_in');
   });
 
   it('changes nothing when the same export is sent twice', async () => {
