@@ -85,6 +85,18 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       stderr:
         'runlog: cannot listen on not-a-host.invalid:0: the host does not resolve (set --host or RUNLOG_HOST)\n',
     });
+    // a PostgreSQL that refuses the role is a database that cannot be connected to
+    const noRole = runlog(
+      'serve',
+      '--db',
+      'postgres://no_such_role_runlog:pw@127.0.0.1:5432/postgres',
+      '--port',
+      '0',
+    );
+    expect(noRole.code).toBe(1);
+    expect(noRole.stderr).toMatch(
+      /^runlog: cannot connect to the database postgres:\/\/no_such_role_runlog:\*+@127\.0\.0\.1:5432\/postgres: .+\n$/,
+    );
     // an empty RUNLOG_PORT is not port 0 (a random port): it is refused like any bad one
     for (const value of ['abc', '', '4.5']) {
       const badPort = runlogWith({ RUNLOG_PORT: value, RUNLOG_DB: join(dir, 'b.db') }, 'serve');

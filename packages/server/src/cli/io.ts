@@ -49,7 +49,9 @@ export function describeStartError(
     e.code === 'ENOTFOUND' ||
     e.code === 'ETIMEDOUT' ||
     e.code === 'ECONNRESET' ||
-    e.code === '28P01' ||
+    // PostgreSQL: who may connect (28xxx: an unknown role, a wrong password), the connection
+    // itself (08xxx), a database that does not exist
+    /^(28|08)[0-9A-Z]{3}$/.test(e.code ?? '') ||
     e.code === '3D000' ||
     /timeout|connection terminated/i.test(e.message ?? '')
   ) {

@@ -50,28 +50,33 @@ export function serveCommand(): Command {
         process.exit(1);
       }
       const db = server.ctx.db.dialect === 'sqlite' ? String(cfg.db) : redact(String(cfg.db));
-      console.log(`Runlog listening on ${server.url} (database: ${db})`);
+      // the banner goes out in one write: a pipe reading it (a supervisor, a test) gets the
+      // key and its link together with the 'listening' line
+      const banner = [`Runlog listening on ${server.url} (database: ${db})`];
       const created = server.bootstrapProject
         ? `This database had no API key: added an admin key for project ${server.bootstrapProject}`
         : 'Created the default project';
       if (server.bootstrapKey && cfg.adminKey) {
         // a scripted setup knows its key: it does not belong in the server's output
-        console.log('');
-        console.log(`${created} with the admin key from RUNLOG_ADMIN_KEY.`);
-        console.log(`Open the dashboard: ${server.url}/login`);
-        console.log('');
+        banner.push(
+          '',
+          `${created} with the admin key from RUNLOG_ADMIN_KEY.`,
+          `Open the dashboard: ${server.url}/login`,
+          '',
+        );
       } else if (server.bootstrapKey) {
-        console.log('');
-        console.log(
+        banner.push(
+          '',
           server.bootstrapProject
             ? `${created} (shown once):`
             : 'Created the default project and an admin API key (shown once):',
+          `  ${server.bootstrapKey}`,
+          'Open the dashboard:',
+          `  ${server.url}/login#key=${server.bootstrapKey}`,
+          '',
         );
-        console.log(`  ${server.bootstrapKey}`);
-        console.log('Open the dashboard:');
-        console.log(`  ${server.url}/login#key=${server.bootstrapKey}`);
-        console.log('');
       }
+      console.log(banner.join('\n'));
       let closing = false;
       const stop = (signal: string) => {
         if (closing) return;
