@@ -3,6 +3,9 @@ import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
 import type { RunRow } from '../db/schema.js';
 import { endRun, type RunEnding } from './control.service.js';
+import type { UnitOfWork } from '../ingest/unit-of-work.js';
+import { parseObject } from '../ingest/apply.js';
+import { STAND_IN_KEY } from '../otlp/otlp.mapper.js';
 
 /** Most runs ended per sweep and kind; the next sweep takes the rest. */
 const BATCH = 500;
@@ -109,11 +112,55 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
         const verdict = run && sweepVerdict(run, at, grace);
         if (!run || !verdict) continue;
-        await endRun(uow, run, verdict, at);
+        if (verdict.error.type === 'LeaseExpired' && rootlessTrace(run))
+          await endRootlessTrace(uow, run, at);
+        else await endRun(uow, run, verdict, at);
         n++;
       }
       return n;
     });
   }
   return ended;
+}
+
+/**
+ * A run an OpenTelemetry trace made of its spans alone: its root span (the service's
+ * caller, upstream) never arrived to say how it ended.
+ */
+function rootlessTrace(run: RunRow): boolean {
+  return run.status === 'running' && parseObject(run.metadata)[STAND_IN_KEY] === 'spans';
+}
+
+/**
+ * Ends a root-less trace's run once no span came for a lease: the trace is over, not timed
+ * out. It ended with its last span, succeeded unless a span failed. A root that still comes
+ * replaces this end, as it replaces every stand-in's.
+ */
+async function endRootlessTrace(uow: UnitOfWork, run: RunRow, at: number): Promise<void> {
+  const last = await uow.trx
+    .selectFrom('steps')
+    .select((eb) => eb.fn.max('ended_at').as('at'))
+    .where('project_id', '=', run.project_id)
+    .where('run_id', '=', run.id)
+    .executeTakeFirst();
+  const endedAt = Math.max(
+    Number(last?.at ?? 0) || (run.lease_expires_at ?? run.updated_at),
+    run.started_at ?? 0,
+  );
+  const failed = run.error_count > 0;
+  uow.putRun({
+    ...run,
+    status: failed ? 'failed' : 'succeeded',
+    error: failed
+      ? JSON.stringify({
+          message: `${run.error_count} of its spans failed, and the trace's root span never arrived to say how it ended`,
+          type: 'SpanFailed',
+        })
+      : null,
+    ended_at: endedAt,
+    duration_ms: run.started_at !== null ? endedAt - run.started_at : null,
+    lease_expires_at: null,
+    updated_at: at,
+  });
+  await uow.closeStepsOfEndedRuns();
 }

@@ -5,6 +5,7 @@ import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { ExportTraceServiceRequest, mapTraces, sanitizeId } from './otlp.mapper.js';
 import { decodeTraceRequest } from './otlp.protobuf.js';
+import { sweepOnce } from '../control/sweeper.js';
 
 const T0 = BigInt(Date.parse('2026-03-01T10:00:00.000Z')) * 1_000_000n;
 const at = (msOffset: number) => (T0 + BigInt(msOffset) * 1_000_000n).toString();
@@ -568,6 +569,35 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('ends the run of a trace whose root never comes when its spans stop, not as timed out', async () => {
+    const upstream = 'ffff000000000002';
+    const ok = 'e9d0000000000000000000000000000e';
+    const bad = 'e9e0000000000000000000000000000e';
+    const [, chat, tool] = agentTrace(ok);
+    const under = (s: SpanSpec, traceId: string) => ({ ...s, traceId, parentSpanId: upstream });
+    await t.request('POST', '/v1/traces', request([under(chat!, ok), tool!], 'worker'));
+    const failedTool = { ...tool!, traceId: bad, status: { code: 2, message: 'search failed' } };
+    await t.request('POST', '/v1/traces', request([under(chat!, bad), failedTool], 'worker'));
+    // no span for a whole lease: the sweeper ends them
+    await sweepOnce(t.ctx, Date.now() + t.ctx.writer.runLeaseMs + 1000);
+    const ended = (await snapshot(`otel-${ok}`))!.run;
+    expect(ended).toMatchObject({
+      agent_id: 'worker',
+      status: 'succeeded',
+      error: null,
+      metadata: { otel_stand_in: 'spans' },
+    });
+    // at its last span's end, not at the sweep
+    const lastEnd = Math.max(...[chat!, tool!].map((s) => s.end));
+    expect(ended.ended_at).toBe(
+      new Date(Date.parse('2026-03-01T10:00:00.000Z') + lastEnd).toISOString(),
+    );
+    expect((await snapshot(`otel-${bad}`))!.run).toMatchObject({
+      status: 'failed',
+      error: { type: 'SpanFailed' },
+    });
+  });
+
   it('lets a stand-in made of spans give way to an invoke_agent span or the root, never the reverse', async () => {
     const trace = 'ebc0000000000000000000000000000e';
     const [agent, chat, tool] = agentTrace(trace);
@@ -738,7 +768,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
   it("reads GenAI message events as a span's input and output when it has no attributes for them", async () => {
     const trace = 'e4c0000000000000000000000000000e';
     const [root, chat] = agentTrace(trace);
-    const events = [
+    const events: NonNullable<SpanSpec['events']> = [
       { name: 'gen_ai.system.message', at: 11, attrs: { content: 'be brief' } },
       { name: 'gen_ai.user.message', at: 12, attrs: { content: 'triage #42' } },
       {
