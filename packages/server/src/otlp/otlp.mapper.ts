@@ -430,14 +430,29 @@ function attrOutputOf(attrs: Attrs): unknown {
 }
 
 function modelOf(attrs: Attrs): string | undefined {
-  return str(
-    attrs,
-    'gen_ai.response.model',
-    'gen_ai.request.model',
-    'llm.model_name',
-    'ai.response.model',
-    'ai.model.id',
+  return cut(
+    str(
+      attrs,
+      'gen_ai.response.model',
+      'gen_ai.request.model',
+      'llm.model_name',
+      'ai.response.model',
+      'ai.model.id',
+    ),
+    200,
   );
+}
+
+/**
+ * Text cut to what its field holds: span attributes are program output of any length, and a
+ * field refused for its length would lose its whole event (a run's start, with its end
+ * kept), where the REST API refuses the request instead.
+ */
+function cut(text: string | undefined, max: number): string | undefined {
+  if (text === undefined || text.length <= max) return text;
+  // not between the two halves of a surrogate pair
+  const end = /[\uD800-\uDBFF]/.test(text[max - 2] ?? '') ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
 }
 
 /**
@@ -504,8 +519,8 @@ function runEventsOf(view: SpanView, agentHint: string | undefined): IngestEvent
     started_at: view.startedAt,
     input: inputOf(view),
     model: modelOf(attrs),
-    user_id: str(attrs, 'user.id', 'enduser.id'),
-    thread_id: str(attrs, 'gen_ai.conversation.id', 'session.id'),
+    user_id: cut(str(attrs, 'user.id', 'enduser.id'), 200),
+    thread_id: cut(str(attrs, 'gen_ai.conversation.id', 'session.id'), 200),
     metadata: {
       [TRACE_ID_KEY]: view.traceId,
       otel_span_name: view.name,
@@ -577,10 +592,12 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     run_id: `otel-${view.traceId}`,
     parent_step_id: view.parentId && view.parentId !== runSpanId ? view.parentId : undefined,
     type,
-    name:
+    name: cut(
       str(attrs, 'gen_ai.tool.name', 'tool.name', 'ai.toolCall.name') ??
-      (type === 'tool' ? str(attrs, 'traceloop.entity.name') : undefined) ??
-      (view.name || undefined),
+        (type === 'tool' ? str(attrs, 'traceloop.entity.name') : undefined) ??
+        (view.name || undefined),
+      500,
+    ),
     status: error ? 'failed' : 'succeeded',
     started_at: view.startedAt,
     ended_at: view.endedAt,
@@ -588,13 +605,16 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     output: outputOf(view),
     error,
     model: modelOf(attrs),
-    provider: str(
-      attrs,
-      'gen_ai.provider.name',
-      'gen_ai.system',
-      'llm.provider',
-      'llm.system',
-      'ai.model.provider',
+    provider: cut(
+      str(
+        attrs,
+        'gen_ai.provider.name',
+        'gen_ai.system',
+        'llm.provider',
+        'llm.system',
+        'ai.model.provider',
+      ),
+      200,
     ),
     ...(aggregate ? {} : usage),
     metadata: strip({

@@ -569,6 +569,26 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('cuts attribute text to what its field holds instead of losing the event', async () => {
+    const trace = 'e9f0000000000000000000000000000e';
+    const [root, chat] = agentTrace(trace);
+    const long = 'x'.repeat(1000);
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        { ...root!, attrs: { ...root!.attrs, 'user.id': long, 'session.id': long } },
+        { ...chat!, name: long, attrs: { ...chat!.attrs, 'gen_ai.request.model': long } },
+      ]),
+    );
+    const snap = (await snapshot(`otel-${trace}`))!;
+    expect(snap.run.user_id).toBe(`${'x'.repeat(199)}…`);
+    expect(snap.run.thread_id).toHaveLength(200);
+    const step = snap.steps.find((s) => s.id === chat!.spanId)!;
+    expect(step.name).toBe(`${'x'.repeat(499)}…`);
+    expect(step.model).toHaveLength(200);
+  });
+
   it('ends the run of a trace whose root never comes when its spans stop, not as timed out', async () => {
     const upstream = 'ffff000000000002';
     const ok = 'e9d0000000000000000000000000000e';
