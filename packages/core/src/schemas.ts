@@ -53,11 +53,14 @@ export const Json: z.ZodType<unknown> = z.unknown();
 export const Metadata = z.record(z.string(), z.unknown());
 
 /**
- * Levels of arrays and objects a recorded value may nest. Deeper values are refused where
- * they come in: serializing one (to store it, to answer with it) runs out of stack, so one
- * would make every listing that shows it fail.
+ * Levels of arrays and objects a stored value keeps. Deeper parts are cut where values are
+ * stored (`cutDepth`): serializing one (to store it, to answer with it) would run out of
+ * stack, and one such value would make every listing that shows it fail.
  */
 export const MAX_JSON_DEPTH = 128;
+
+/** What stands in for a part of a value nested deeper than `MAX_JSON_DEPTH`. */
+export const TOO_DEEP = `[nested deeper than ${MAX_JSON_DEPTH} levels]`;
 
 /** Whether `value` nests at most `levels` arrays and objects deep. */
 export function nestsWithin(value: unknown, levels: number): boolean {
@@ -73,17 +76,15 @@ export function nestsWithin(value: unknown, levels: number): boolean {
   return true;
 }
 
-const DEPTH_MESSAGE = `must not nest more than ${MAX_JSON_DEPTH} levels of arrays and objects`;
-
-/** Any JSON value, as a request may carry it: nested at most `MAX_JSON_DEPTH` levels. */
-export const JsonInput: z.ZodType<unknown> = z
-  .unknown()
-  .refine((value) => nestsWithin(value, MAX_JSON_DEPTH), DEPTH_MESSAGE);
-/** `Metadata` as a request may carry it (the object itself is the first level). */
-export const MetadataInput = Metadata.refine(
-  (value) => nestsWithin(value, MAX_JSON_DEPTH),
-  DEPTH_MESSAGE,
-);
+/** `value` with every array or object nested deeper than `levels` replaced by `TOO_DEEP`. */
+export function cutDepth(value: unknown, levels: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (levels === 0) return TOO_DEEP;
+  if (Array.isArray(value)) return value.map((item) => cutDepth(item, levels - 1));
+  const out: Record<string, unknown> = {};
+  for (const key in value) out[key] = cutDepth((value as Record<string, unknown>)[key], levels - 1);
+  return out;
+}
 
 export type Metadata = z.infer<typeof Metadata>;
 
@@ -170,12 +171,12 @@ export const RunFields = z.object({
   parent_run_id: Id.nullish(),
   retry_of: Id.nullish(),
   attempt: z.number().int().min(1).max(1000).optional(),
-  input: JsonInput.optional(),
-  output: JsonInput.optional(),
+  input: Json.optional(),
+  output: Json.optional(),
   error: RunErrorInput.nullish(),
   model: Text(200).nullish(),
   tags: Tags.optional(),
-  metadata: MetadataInput.optional(),
+  metadata: Metadata.optional(),
   queued_at: TimeInput.optional(),
   started_at: TimeInput.optional(),
   ended_at: TimeInput.optional(),
@@ -193,8 +194,8 @@ export const StepFields = z.object({
   status: StepStatusInput.optional(),
   started_at: TimeInput.optional(),
   ended_at: TimeInput.optional(),
-  input: JsonInput.optional(),
-  output: JsonInput.optional(),
+  input: Json.optional(),
+  output: Json.optional(),
   error: RunErrorInput.nullish(),
   model: Text(200).nullish(),
   provider: Text(200).nullish(),
@@ -205,7 +206,7 @@ export const StepFields = z.object({
   /** Part of `output_tokens` spent on reasoning. */
   reasoning_tokens: count.nullish(),
   cost_usd: usd.nullish(),
-  metadata: MetadataInput.optional(),
+  metadata: Metadata.optional(),
 });
 export type StepFields = z.infer<typeof StepFields>;
 
@@ -381,21 +382,21 @@ export const AgentUpsertBody = z.object({
     .min(1000)
     .max(7 * 24 * 3600 * 1000)
     .nullish(),
-  metadata: MetadataInput.optional(),
+  metadata: Metadata.optional(),
 });
 export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
 
 /** `POST /agents/:agent_id/runs`: queue a run for a worker. */
 export const EnqueueRunBody = z.object({
   id: Id.optional(),
-  input: JsonInput.optional(),
+  input: Json.optional(),
   trigger: z.enum(['manual', 'api']).optional(),
   source: Text(200).optional(),
   triggered_by: Text(200).optional(),
   user_id: Text(200).optional(),
   thread_id: Text(200).optional(),
   tags: Tags.optional(),
-  metadata: MetadataInput.optional(),
+  metadata: Metadata.optional(),
 });
 export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 

@@ -65,6 +65,40 @@ function runFixture(name: string, args: string[], timeoutMs = 10_000) {
   return startFixture(name, args, timeoutMs).exited;
 }
 
+it('records a run whose values are cyclic, nested very deep or hold a getter that throws', async () => {
+  const runlog = clients.make();
+  const id = newId();
+  const request: Record<string, unknown> = { path: '/triage' };
+  request.self = request;
+  let deep: unknown = 'leaf';
+  for (let i = 0; i < 300; i++) deep = [deep];
+  await runlog.run('odd-values', () => deep, { id, input: { request } });
+  // a value that cannot be read at all still leaves the run to run, and recorded
+  let ran = false;
+  const broken = newId();
+  const input = {
+    get broken(): never {
+      throw new Error('getter threw');
+    },
+  };
+  await runlog.run('odd-values', () => (ran = true), { id: broken, input });
+  expect(ran).toBe(true);
+  await runlog.flush(5_000);
+  expect((await runlog.runs.get(broken)).status).toBe('succeeded');
+  const stored = await runlog.runs.get(id);
+  expect(stored.status).toBe('succeeded');
+  expect(stored.input).toMatchObject({ request: { path: '/triage', self: '[Circular]' } });
+  // cut where the server stops keeping levels, the rest kept
+  let level: unknown = stored.output;
+  let levels = 0;
+  while (Array.isArray(level)) {
+    level = level[0];
+    levels++;
+  }
+  expect(levels).toBe(128);
+  expect(level).toBe('[nested deeper than 128 levels]');
+});
+
 it('says at once when it has no API key to send with', () => {
   const saved = process.env.RUNLOG_API_KEY;
   delete process.env.RUNLOG_API_KEY;

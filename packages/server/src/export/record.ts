@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { Id, JsonInput, MetadataInput, Run, Step, toIso, usdToNanos } from '@runlog/core';
+import {
+  Id,
+  MAX_JSON_DEPTH,
+  Run,
+  Step,
+  cutDepth,
+  nestsWithin,
+  toIso,
+  usdToNanos,
+} from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 
@@ -45,9 +54,6 @@ const ImportStep = Step.extend({
   id: Id,
   run_id: Id,
   parent_step_id: Id.nullable(),
-  input: JsonInput,
-  output: JsonInput,
-  metadata: MetadataInput,
   error: StoredError,
   started_at: Time.nullable(),
   ended_at: Time.nullable(),
@@ -70,9 +76,6 @@ export const ImportRun = Run.extend({
   project_id: Id,
   agent_id: Id,
   attempt: z.number().int().min(1),
-  input: JsonInput,
-  output: JsonInput,
-  metadata: MetadataInput,
   error: StoredError,
   queued_at: Time.nullable(),
   started_at: Time.nullable(),
@@ -112,13 +115,19 @@ export const ImportRun = Run.extend({
 });
 export type ImportRun = z.infer<typeof ImportRun>;
 
-/** JSON text as the write path stores it; `null` (or absent) stays a NULL column. */
+/**
+ * JSON text as the write path stores it, nested at most `MAX_JSON_DEPTH` levels as it
+ * stores it; `null` (or absent) stays a NULL column.
+ */
 function jsonText(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
+  if (value === undefined || value === null) return null;
+  return JSON.stringify(
+    nestsWithin(value, MAX_JSON_DEPTH) ? value : cutDepth(value, MAX_JSON_DEPTH),
+  );
 }
 
 function errorText(error: Record<string, unknown> | null): string | null {
-  return error === null ? null : JSON.stringify(error);
+  return jsonText(error);
 }
 
 /** The stored rows of an imported run, in `projectId` (the line's own project by default). */
@@ -144,7 +153,7 @@ export function fromImportedRun(
     error: errorText(rec.error),
     model: rec.model,
     tags: JSON.stringify(rec.tags),
-    metadata: JSON.stringify(rec.metadata),
+    metadata: jsonText(rec.metadata) ?? '{}',
     queued_at: rec.queued_at,
     started_at: rec.started_at,
     ended_at: rec.ended_at,
@@ -187,7 +196,7 @@ export function fromImportedRun(
     cached_input_tokens: s.cached_input_tokens,
     reasoning_tokens: s.reasoning_tokens,
     cost_nanos: s.cost_usd === null ? null : usdToNanos(s.cost_usd),
-    metadata: JSON.stringify(s.metadata),
+    metadata: jsonText(s.metadata) ?? '{}',
     created_at: s.created_at ?? s.started_at ?? rec.created_at,
     updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,
   }));

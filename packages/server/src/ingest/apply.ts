@@ -1,6 +1,9 @@
 import {
+  MAX_JSON_DEPTH,
   STEP_TYPES,
   TRUNCATED_MARKER,
+  cutDepth,
+  nestsWithin,
   computeCostNanos,
   isTerminalStatus,
   usdToNanos,
@@ -31,7 +34,10 @@ export interface ApplyEnv {
  */
 export function encodeJson(value: unknown, maxBytes: number): string | null {
   if (value === undefined || value === null) return null;
-  const text = JSON.stringify(value);
+  // a part nested too deep to serialize safely is cut, the rest kept
+  const text = JSON.stringify(
+    nestsWithin(value, MAX_JSON_DEPTH) ? value : cutDepth(value, MAX_JSON_DEPTH),
+  );
   if (text === undefined) return null;
   if (text.length * 3 <= maxBytes) return text; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
   const size = Buffer.byteLength(text, 'utf8');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, type Run } from '@runlog/core';
+import { MAX_JSON_DEPTH, TOO_DEEP, type Run } from '@runlog/core';
 import { describeEachDb, createTestApp, json, waitFor, type TestApp } from '../../test/harness.js';
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
@@ -418,14 +418,13 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(await listSteps(t.ctx.db, 'default', 'nul-3')).toHaveLength(0);
   });
 
-  it('refuses a value nested past the depth limit on its own, and still lists the project', async () => {
-    const nest = (levels: number): unknown => {
-      let value: unknown = 'leaf';
+  it('stores a value nested past the depth limit cut there, and still lists the project', async () => {
+    const nest = (levels: number, leaf: unknown = 'leaf'): unknown => {
+      let value: unknown = leaf;
       for (let i = 0; i < levels; i++) value = i % 2 ? { k: value } : [value];
       return value;
     };
-    // deep enough to run JSON.stringify out of stack (so written as text): it must never
-    // reach the store
+    // deep enough to run JSON.stringify out of stack (so written as text)
     const tooDeep = '['.repeat(5000) + ']'.repeat(5000);
     const events = [
       { type: 'run.start', run: { id: 'deep-2', agent_id: 'deep', metadata: { m: nest(200) } } },
@@ -435,34 +434,33 @@ describeEachDb('POST /ingest', (dialect) => {
     const res = await t.request(
       'POST',
       '/api/v1/ingest',
-      `{"events": [{"type": "run.end", "run": {"id": "deep-1", "agent_id": "deep", "input": ${tooDeep}}}, ${events.map((e) => JSON.stringify(e)).join(', ')}]}`,
+      `{"events": [{"type": "run.end", "run": {"id": "deep-1", "agent_id": "deep", "status": "succeeded", "input": ${tooDeep}}}, ${events.map((e) => JSON.stringify(e)).join(', ')}]}`,
     );
-    expect(res.statusCode).toBe(207);
-    const body = json<{
-      results: { ok: boolean; error?: { details: { field: string; message: string }[] } }[];
-    }>(res);
-    expect(body.results.map((r) => r.ok)).toEqual([false, false, false, true]);
-    expect(body.results[0]?.error?.details[0]).toMatchObject({
-      field: 'events.0.run.input',
-      message: expect.stringContaining(`${MAX_JSON_DEPTH} levels`),
-    });
-    expect(body.results[1]?.error?.details[0]?.field).toBe('events.1.run.metadata');
-    expect(body.results[2]?.error?.details[0]?.field).toBe('events.2.step.output');
-    expect(await findRun(t.ctx.db, 'default', 'deep-1')).toBeUndefined();
+    // nothing is lost over it: every event is taken, the deep part alone is cut
+    expect(res.statusCode).toBe(200);
     const listed = await t.request('GET', '/api/v1/runs?agent_id=deep');
     expect(listed.statusCode).toBe(200);
-    expect(json<{ runs: Run[] }>(listed).runs.map((r) => r.id)).toEqual(['deep-3']);
-    expect(json<{ runs: Run[] }>(listed).runs[0]?.input).toEqual(nest(MAX_JSON_DEPTH));
+    const runs = json<{ runs: Run[] }>(listed).runs;
+    expect(runs.map((r) => r.id).sort()).toEqual(['deep-1', 'deep-2', 'deep-3']);
+    const byId = new Map(runs.map((r) => [r.id, r]));
+    expect(byId.get('deep-1')?.status).toBe('succeeded');
+    let cut: unknown = TOO_DEEP;
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) cut = [cut];
+    expect(byId.get('deep-1')?.input).toEqual(cut);
+    // exactly at the limit, kept whole
+    expect(byId.get('deep-3')?.input).toEqual(nest(MAX_JSON_DEPTH));
+    const steps = await listSteps(t.ctx.db, 'default', 'deep-3');
+    // the innermost array, level 129, is what was cut
+    let cutStep: unknown = TOO_DEEP;
+    for (let i = 1; i <= MAX_JSON_DEPTH; i++) cutStep = i % 2 ? { k: cutStep } : [cutStep];
+    expect(JSON.parse(steps[0]!.output!)).toEqual(cutStep);
 
     const rest = await t.request(
       'POST',
       '/api/v1/runs',
       `{"agent_id": "deep", "input": ${tooDeep}}`,
     );
-    expect(rest.statusCode).toBe(400);
-    expect(json<{ error: { details: { field: string }[] } }>(rest).error.details[0]?.field).toBe(
-      'body.input',
-    );
+    expect(rest.statusCode).toBe(201);
   });
 
   it('never deadlocks two instances writing the same runs, and counts every step once', async () => {
