@@ -13,7 +13,10 @@ export const DEFAULT_URL = 'http://127.0.0.1:4680';
 
 /** What `shutdown()` gives flushing (and releasing, after the workers' drain) by default. */
 const SHUTDOWN_FLUSH_MS = 5_000;
-/** How long a failing `run()` waits for its events to be sent before rethrowing. */
+/**
+ * How long a failing `run()` waits for its events to be sent before rethrowing (not at all
+ * while the server is failing).
+ */
 const FAILED_RUN_FLUSH_MS = 2_000;
 
 export interface RunlogOptions {
@@ -224,7 +227,7 @@ export class Runlog {
     if (!outcome.ok) {
       // what it throws often ends the process (a script's top-level await), and an exiting
       // process cannot send: the run goes out before the error does
-      if (recordable && !run.detached) await this.transport.flush(FAILED_RUN_FLUSH_MS);
+      if (recordable && !run.detached) await this.transport.sentSoon(FAILED_RUN_FLUSH_MS);
       throw outcome.error;
     }
     return outcome.output;

@@ -97,6 +97,8 @@ export class Transport {
   private readonly segmentWaiters = new Map<Segment, (() => void)[]>();
   /** `sent()` callers waiting on what is still in the buffer. */
   private bufferWaiters: (() => void)[] = [];
+  /** The last request failed and the sender waits to try again. */
+  private retrying = false;
   /** Bytes per request; lowered when the server answers 413. */
   private maxRequestBytes = MAX_REQUEST_BYTES;
 
@@ -169,6 +171,24 @@ export class Transport {
       }
     }
     this.push(event);
+  }
+
+  /**
+   * Sends what is queued now without waiting for the interval, and resolves once it has left
+   * the queue or after `timeoutMs`; at once while the server is failing (the sender waits out
+   * a backoff), so a caller never waits for what cannot go now. Unlike `flush()` it does not
+   * cut a backoff short.
+   */
+  async sentSoon(timeoutMs: number): Promise<void> {
+    if (this.closed || this.retrying) return;
+    const sent = this.sent();
+    this.hurry();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      sent,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /**
@@ -350,6 +370,7 @@ export class Transport {
             { idempotent: true },
           );
           attempt = 0;
+          this.retrying = false;
           if (res.status === 207 && res.body?.results) {
             const bad = res.body.results.filter((r) => !r.ok);
             this.options.onError(
@@ -384,6 +405,7 @@ export class Transport {
           const keep = isRetryable(err) || refusesKey(err);
           if (keep && !this.exiting) {
             attempt++;
+            this.retrying = true;
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
             const notBefore = Date.now() + (retryAfterMs ?? 0);

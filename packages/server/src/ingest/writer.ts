@@ -71,6 +71,7 @@ export class IngestWriter {
   private markIdle: () => void = () => {};
   private readonly countEvents: (by?: number) => void;
   private readonly countCommits: (by?: number) => void;
+  private readonly countRetries: (by?: number) => void;
   /** How long a running run recorded without a worker lives without any event. */
   readonly runLeaseMs: number;
   private readonly maxGroupEvents: number;
@@ -100,6 +101,10 @@ export class IngestWriter {
     this.countCommits = metrics.counter(
       'runlog_writer_commits_total',
       'Transactions committed by the write path',
+    );
+    this.countRetries = metrics.counter(
+      'runlog_writer_retries_total',
+      'Group commits run again after a deadlock or serialization failure (PostgreSQL)',
     );
     metrics.gauge(
       'runlog_writer_queue_jobs',
@@ -313,7 +318,10 @@ export class IngestWriter {
       try {
         return await fn();
       } catch (err) {
-        if (attempt < 4 && isRetryable(err)) continue;
+        if (attempt < 4 && isRetryable(err)) {
+          this.countRetries();
+          continue;
+        }
         throw err;
       }
     }

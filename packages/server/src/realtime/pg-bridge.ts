@@ -56,7 +56,7 @@ function revocationPayload(sender: string): string {
 /**
  * Tells the server instances on `db` that a key was revoked or a session ended outside them
  * (`runlog keys revoke` writes the database directly), so they forget cached credentials at
- * once. Nothing to do on SQLite: its one server re-reads keys within its cache's 10 s.
+ * once. Nothing to do on SQLite: its one server sees the file change (PRAGMA data_version).
  */
 export async function announceRevocation(db: Db): Promise<void> {
   if (db.dialect !== 'postgres' || !db.pgPool) return;

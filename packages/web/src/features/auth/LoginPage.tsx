@@ -18,7 +18,8 @@ export function LoginPage() {
   const { hash, state } = useLocation();
   const tried = useRef<string | null>(null);
   // a link's key waiting for a yes, and the session it would replace
-  const [linkKey, setLinkKey] = useState<{ key: string; current: Session } | null>(null);
+  // (`current` undefined: whether someone is logged in could not be told)
+  const [linkKey, setLinkKey] = useState<{ key: string; current?: Session } | null>(null);
   // where the user was going when the app sent them here (a path of this app, never a URL)
   const from = (state as { from?: unknown } | null)?.from;
   const target = typeof from === 'string' && /^\/(?!\/)/.test(from) ? from : '/';
@@ -47,9 +48,10 @@ export function LoginPage() {
     // the key must not linger in the address bar or history
     history.replaceState(null, '', location.pathname + location.search);
     void (async () => {
-      const current = await client.fetchQuery(sessionQuery()).catch(() => null);
-      if (current) setLinkKey({ key: fromLink, current });
-      else await submit(fromLink);
+      // no session (401) logs in at once; one, or no answer at all, asks first
+      const current = await client.fetchQuery(sessionQuery()).catch(() => undefined);
+      if (current === null) await submit(fromLink);
+      else setLinkKey({ key: fromLink, ...(current ? { current } : {}) });
     })();
   }, [hash]);
 
@@ -69,9 +71,16 @@ export function LoginPage() {
           </div>
           <h1 id="switch-title">Switch API key?</h1>
           <p>
-            You are logged in to project <strong>{current.project_id}</strong> ({current.scope}).
-            This link logs in with another API key, and what you do next goes to that key&apos;s
-            project. Switch only if you opened a link you trust.
+            {current ? (
+              <>
+                You are logged in to project <strong>{current.project_id}</strong> ({current.scope}
+                ).{' '}
+              </>
+            ) : (
+              'You may be logged in already. '
+            )}
+            This link logs in with the API key it carries, and what you do next goes to that
+            key&apos;s project. Switch only if you opened a link you trust.
           </p>
           {error ? (
             <p className="field-error" role="alert">
@@ -85,7 +94,7 @@ export function LoginPage() {
               disabled={busy}
               onClick={() => void navigate(target, { replace: true })}
             >
-              Stay in {current.project_id}
+              {current ? `Stay in ${current.project_id}` : 'Keep my session'}
             </button>
             <button
               type="button"

@@ -127,12 +127,7 @@ export function RunDetailPage() {
             type="button"
             className="btn btn-small"
             aria-label="Copy the run id"
-            onClick={() =>
-              void navigator.clipboard.writeText(run.id).then(
-                () => toast('Run id copied'),
-                () => toast('Copying needs clipboard permission', 'error'),
-              )
-            }
+            onClick={() => void copyText(run.id, 'Run id')}
           >
             Copy
           </button>
@@ -234,4 +229,14 @@ export function RunDetailPage() {
       </section>
     </article>
   );
+}
+
+/** Copies `text`, saying so; the clipboard API exists only on https and localhost. */
+async function copyText(text: string, what: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(`${what} copied`);
+  } catch {
+    toast('Copying needs https (or localhost) and clipboard permission', 'error');
+  }
 }
