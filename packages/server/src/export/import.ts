@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { DEFAULT_RETENTION_DAYS } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
-import { UnitOfWork, ensureAgents } from '../ingest/unit-of-work.js';
+import { UnitOfWork, ensureAgents, lockRuns } from '../ingest/unit-of-work.js';
 import { upsertRows } from '../db/bulk.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import { ImportRun, fromImportedRun } from './record.js';
@@ -94,10 +94,31 @@ function describeIssue(error: z.ZodError): string {
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
-/** Writes a batch of runs with their steps; answers how many of them were already there. */
+/**
+ * Writes a batch of runs with their steps; answers how many of them were already there. On
+ * PostgreSQL a live server may be writing the same runs: the batch locks them all first, in
+ * the write path's order, and a deadlock or serialization failure runs it again.
+ */
 async function writeBatch(db: Db, items: Pending[]): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeBatchOnce(db, items);
+    } catch (err) {
+      const code = (err as { code?: string } | null)?.code;
+      if (attempt < 4 && (code === '40P01' || code === '40001')) continue;
+      throw err;
+    }
+  }
+}
+
+async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
   let existing = 0;
   await db.kysely.transaction().execute(async (trx) => {
+    if (db.dialect === 'postgres')
+      await lockRuns(
+        trx,
+        items.map((p) => ({ projectId: p.run.project_id, id: p.run.id })),
+      );
     const byProject = new Map<string, Pending[]>();
     for (const p of items) {
       const list = byProject.get(p.run.project_id) ?? [];
