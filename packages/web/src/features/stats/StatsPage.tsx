@@ -242,13 +242,14 @@ export function StatsPage() {
                     <th scope="col" className="num">
                       Runs
                     </th>
-                    <th scope="col" className="num">
+                    {/* a phone keeps runs, fail rate and p95: the rest scrolled off-screen */}
+                    <th scope="col" className="num hide-narrow">
                       Failed
                     </th>
                     <th scope="col" className="num">
                       Fail rate
                     </th>
-                    <th scope="col" className="num" title={ESTIMATE_NOTE}>
+                    <th scope="col" className="num hide-narrow" title={ESTIMATE_NOTE}>
                       p50
                     </th>
                     <th scope="col" className="num" title={ESTIMATE_NOTE}>
@@ -276,13 +277,13 @@ export function StatsPage() {
                           </Link>
                         </td>
                         <td className="num">{a.runs.toLocaleString()}</td>
-                        <td className="num">
+                        <td className="num hide-narrow">
                           {(a.by_status.failed + a.by_status.timed_out).toLocaleString()}
                         </td>
                         <td className={`num${a.fail_rate ? ' bad' : ''}`}>
                           {formatPercent(a.fail_rate)}
                         </td>
-                        <td className="num" title={ESTIMATE_NOTE}>
+                        <td className="num hide-narrow" title={ESTIMATE_NOTE}>
                           {estimate(a.p50_duration_ms)}
                         </td>
                         <td className="num" title={ESTIMATE_NOTE}>
