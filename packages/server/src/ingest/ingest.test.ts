@@ -946,6 +946,10 @@ describeEachDb('recording when the write path falls behind', (dialect) => {
     expect(refused.statusCode).toBe(429);
     expect(refused.headers['retry-after']).toBe('1');
     expect(json(refused)).toMatchObject({ error: { code: 'rate_limited' } });
+    // recording through a change (OTLP, the REST sugar) meets the same bound
+    await expect(t.ctx.writer.transact(async () => 'ran', { events: 599 })).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
     open();
     await held;
     expect((await first).statusCode).toBe(200);

@@ -140,6 +140,12 @@ export class IngestWriter {
     fn: (uow: UnitOfWork, env: ApplyEnv) => Promise<T>,
     opts: { events?: number; projectId?: string } = {},
   ): Promise<T> {
+    // recording through a change (OTLP, the REST sugar) meets the bound `submit` meets
+    const events = opts.events ?? 0;
+    if (events > 0 && this.queuedEvents > 0 && this.queuedEvents + events > this.maxQueuedEvents) {
+      this.countBusy();
+      return Promise.reject(AppError.busy('the write path is behind', 1));
+    }
     return new Promise<T>((resolve, reject) => {
       this.enqueue({
         kind: 'op',
@@ -174,7 +180,7 @@ export class IngestWriter {
       return;
     }
     this.queue.push(job);
-    if (job.kind === 'events') this.queuedEvents += job.events.length;
+    this.queuedEvents += eventsOf(job);
     if (!this.running) {
       this.running = true;
       this.idle = new Promise((resolve) => (this.markIdle = resolve));
@@ -190,10 +196,10 @@ export class IngestWriter {
         let weight = 0;
         while (this.queue.length > 0) {
           const next = this.queue[0]!;
-          const w = next.kind === 'events' ? next.events.length : 1;
+          const w = weightOf(next);
           if (group.length > 0 && weight + w > this.maxGroupEvents) break;
           group.push(this.queue.shift()!);
-          if (next.kind === 'events') this.queuedEvents -= w;
+          this.queuedEvents -= eventsOf(next);
           weight += w;
         }
         await this.runGroup(group);
@@ -454,4 +460,14 @@ function recordedRuns(group: readonly Job[]): { projectId: string; id: string }[
     }
   }
   return runs;
+}
+
+/** The recording events a job applies (those `maxQueuedEvents` bounds). */
+function eventsOf(job: Job): number {
+  return job.kind === 'events' ? job.events.length : job.events;
+}
+
+/** What a job weighs in a group: its recording events, and a change without any as one. */
+function weightOf(job: Job): number {
+  return Math.max(1, eventsOf(job));
 }

@@ -333,10 +333,17 @@ function errorOf(view: SpanView): { message: string; type?: string; stack?: stri
     str(exception, 'exception.message') ||
     str(view.attrs, 'exception.message', 'error.message') ||
     'span ended with status ERROR';
+  // cut to what an error holds: a huge stack must not cost the run its end
   return strip({
-    message,
-    type: str(exception, 'exception.type') ?? str(view.attrs, 'error.type', 'exception.type'),
-    stack: str(exception, 'exception.stacktrace') ?? str(view.attrs, 'exception.stacktrace'),
+    message: cut(message, 100_000)!,
+    type: cut(
+      str(exception, 'exception.type') ?? str(view.attrs, 'error.type', 'exception.type'),
+      500,
+    ),
+    stack: cut(
+      str(exception, 'exception.stacktrace') ?? str(view.attrs, 'exception.stacktrace'),
+      100_000,
+    ),
   });
 }
 
@@ -353,7 +360,8 @@ const MESSAGE_EVENT_ROLES: Record<string, string> = {
  * record carries it; on a span event, a `body` attribute), which may hold more fields.
  */
 function eventMessage(role: string, attrs: Attrs): Record<string, unknown> {
-  const body = payload(attrs, 'content', 'body', 'event.body');
+  // azure-ai-inference sends the message as a JSON string in gen_ai.event.content
+  const body = payload(attrs, 'content', 'gen_ai.event.content', 'body', 'event.body');
   if (body && typeof body === 'object' && !Array.isArray(body)) {
     const { message, ...rest } = body as Record<string, unknown>;
     // gen_ai.choice: {index, finish_reason, message: {role, content, tool_calls}}
@@ -475,8 +483,8 @@ export interface MappedRun {
   runId: string;
   from: RunSource;
   /**
-   * The span that is the run, not a step: the root, or the absent root an `invoke_agent` span
-   * stands in for (its parent). Steps stored under it go to the top. None for `spans`.
+   * The span that is the run, not a step: the root. Steps stored under it go to the top.
+   * None for a stand-in (its parent may be a span still to come) or `spans`.
    */
   top?: string;
   /** The run's start in this batch. */
@@ -695,10 +703,10 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     }
     runEvents.push(...runEventsOf(runView, agentHint));
     // an invoke_agent span standing in for a root that is not in this batch is a step too, as
-    // it is when its root comes with it, and its children stay under it; its parent is taken
-    // for the absent root, which is the run, so it and its siblings are at the top
+    // it is when its root comes with it, and it and its children keep their parents
     const standIn = runView.parentId !== undefined;
-    const top = runView.parentId ?? runView.spanId;
+    // only a root is known to be the run: a stand-in's parent may be a span sent later
+    const top = standIn ? undefined : runView.spanId;
     runs.push(
       strip({ runId, from: standIn ? 'invoke_agent' : 'root', top, startedAt: runView.startedAt }),
     );

@@ -212,7 +212,10 @@ async function settleSources(
     const stored = run && sourceOf(run);
     if (!run || !stored) continue;
     const stronger = RUN_SOURCES.indexOf(from) - RUN_SOURCES.indexOf(stored);
-    if (stronger < 0) ignored.add(runId);
+    // a run the control plane ended (Stop, its agent's timeout) stays ended: spans never
+    // end a run cancelled or timed out, so such an end is not a stand-in's guess
+    if (stronger < 0 || run.status === 'cancelled' || run.status === 'timed_out')
+      ignored.add(runId);
     else if (stronger > 0) uow.putRun(reopened(run, stored));
     else if (
       from === 'spans' &&

@@ -497,7 +497,8 @@ describeEachDb('POST /v1/traces', (dialect) => {
       llm_calls: 1,
     });
 
-    // an invoke_agent standing in for an absent root takes the root's place for its siblings
+    // an invoke_agent standing in for an absent root keeps its parent (it may be a span still
+    // to come, not the root); when the root comes, what hung under it goes to the top
     const standIn = 'e2c0000000000000000000000000000e';
     const [agent, agentChat] = agentTrace(standIn);
     const early: SpanSpec = {
@@ -514,6 +515,23 @@ describeEachDb('POST /v1/traces', (dialect) => {
       '/v1/traces',
       request([{ ...agent!, parentSpanId: 'f000000000000001' }, agentChat!]),
     );
+    const before = [
+      'a000000000000001<f000000000000001',
+      'a000000000000002<a000000000000001',
+      'a000000000000005<f000000000000001',
+    ];
+    expect(await tree(standIn)).toEqual(before);
+    // sent again, nothing moves
+    await t.request('POST', '/v1/traces', request([early]));
+    expect(await tree(standIn)).toEqual(before);
+    const absentRoot: SpanSpec = {
+      traceId: standIn,
+      spanId: 'f000000000000001',
+      name: 'POST /triage',
+      start: 0,
+      end: 1100,
+    };
+    await t.request('POST', '/v1/traces', request([absentRoot]));
     expect(await tree(standIn)).toEqual([
       'a000000000000001<null',
       'a000000000000002<a000000000000001',
@@ -587,6 +605,79 @@ describeEachDb('POST /v1/traces', (dialect) => {
     const step = snap.steps.find((s) => s.id === chat!.spanId)!;
     expect(step.name).toBe(`${'x'.repeat(499)}…`);
     expect(step.model).toHaveLength(200);
+  });
+
+  it('reads the messages azure-ai-inference puts in gen_ai.event.content', async () => {
+    const trace = 'e9a1000000000000000000000000000e';
+    const [root, chat] = agentTrace(trace);
+    const events: NonNullable<SpanSpec['events']> = [
+      {
+        name: 'gen_ai.user.message',
+        at: 11,
+        attrs: { 'gen_ai.event.content': '{"role":"user","content":"triage #42"}' },
+      },
+      {
+        name: 'gen_ai.choice',
+        at: 500,
+        attrs: { 'gen_ai.event.content': '{"index":0,"message":{"content":"a bug"}}' },
+      },
+    ];
+    await t.request('POST', '/v1/traces', request([root!, { ...chat!, events }]));
+    const step = (await snapshot(`otel-${trace}`))!.steps.find((s) => s.id === chat!.spanId)!;
+    expect(step.input).toEqual([{ role: 'user', content: 'triage #42' }]);
+    expect(step.output).toMatchObject([{ role: 'assistant', content: 'a bug' }]);
+  });
+
+  it('keeps a run ended by a huge exception, and a Stop, against what spans send later', async () => {
+    // a stack over what an error holds is cut, not a reason to lose the run's end
+    const huge = 'e9a0000000000000000000000000000e';
+    const root: SpanSpec = {
+      traceId: huge,
+      spanId: 'f000000000000001',
+      name: 'POST /triage',
+      start: 0,
+      end: 1100,
+      status: { code: 2, message: 'boom' },
+      events: [
+        {
+          name: 'exception',
+          at: 1000,
+          attrs: {
+            'exception.type': 'StackOverflowError',
+            'exception.stacktrace': 'x'.repeat(120_000),
+          },
+        },
+      ],
+    };
+    expect((await t.request('POST', '/v1/traces', request([root]))).json()).toEqual({});
+    const ended = (await snapshot(`otel-${huge}`))!.run;
+    expect(ended).toMatchObject({
+      status: 'failed',
+      error: { message: 'boom', type: 'StackOverflowError' },
+    });
+    expect(ended.error!.stack).toHaveLength(100_000);
+
+    // a root-less run stopped from the dashboard stays stopped when its root comes after all
+    const stopped = 'e9b0000000000000000000000000000e';
+    const [, chat] = agentTrace(stopped);
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...chat!, parentSpanId: 'f000000000000001' }]),
+    );
+    const cancel = await t.request('POST', `/api/v1/runs/otel-${stopped}/cancel`);
+    expect(cancel.statusCode).toBe(200);
+    await sweepOnce(t.ctx, Date.now() + t.ctx.config.cancelGraceMs + 1000);
+    expect((await snapshot(`otel-${stopped}`))!.run.status).toBe('cancelled');
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...root, traceId: stopped, status: { code: 1 }, events: [] }]),
+    );
+    expect((await snapshot(`otel-${stopped}`))!.run).toMatchObject({
+      status: 'cancelled',
+      error: { type: 'Cancelled' },
+    });
   });
 
   it('ends the run of a trace whose root never comes when its spans stop, not as timed out', async () => {
