@@ -468,6 +468,9 @@ function cut(text: string | undefined, max: number): string | undefined {
  * span stands in for it, `'spans'` while only spans under it have (neither root nor stand-in).
  */
 export const STAND_IN_KEY = 'otel_stand_in';
+
+/** Set in the metadata of a run its root span recorded: that span's id. */
+export const ROOT_SPAN_KEY = 'otel_span_id';
 /** Set in the metadata of every run a trace's spans started. */
 export const TRACE_ID_KEY = 'otel_trace_id';
 
@@ -532,7 +535,10 @@ function runEventsOf(view: SpanView, agentHint: string | undefined): IngestEvent
     metadata: {
       [TRACE_ID_KEY]: view.traceId,
       otel_span_name: view.name,
-      ...(view.parentId !== undefined ? { [STAND_IN_KEY]: true } : {}),
+      // the root's span id: a child sent after it (under it) is a top-level step
+      ...(view.parentId !== undefined
+        ? { [STAND_IN_KEY]: true }
+        : { [ROOT_SPAN_KEY]: view.spanId }),
     },
   };
   const events: IngestEvent[] = [{ type: 'run.start', run: strip(start) }];

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiErrorBody } from '@runlog/core';
+import type { ApiErrorBody, IngestEvent } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { AppError, fieldIssues } from '../http/errors.js';
 import { routeDocs } from '../http/route.js';
@@ -12,6 +12,7 @@ import { applyEvents } from '../ingest/writer.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import {
   ExportTraceServiceRequest,
+  ROOT_SPAN_KEY,
   RUN_SOURCES,
   STAND_IN_KEY,
   TRACE_ID_KEY,
@@ -89,6 +90,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
           async (uow, env) => {
             const ignored = await settleSources(uow, projectId, mapped.runs);
             const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
+            underStoredRoot(uow, projectId, mapped.runs, events);
             await applyEvents(uow, projectId, events, env);
             const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
             await detachFromRun(uow, projectId, tops, env.now);
@@ -229,6 +231,30 @@ async function settleSources(
     }
   }
   return ignored;
+}
+
+/**
+ * Steps of this batch whose parent is their run's stored root span (sent after the root: a
+ * span that ends after its parent, such as a stream) are top-level steps, as they are when
+ * the root comes after them (`detachFromRun`).
+ */
+function underStoredRoot(
+  uow: UnitOfWork,
+  projectId: string,
+  runs: readonly MappedRun[],
+  events: IngestEvent[],
+): void {
+  const roots = new Map<string, string>();
+  for (const { runId } of runs) {
+    const run = uow.getRun(projectId, runId);
+    const root = run && parseObject(run.metadata)[ROOT_SPAN_KEY];
+    if (typeof root === 'string') roots.set(runId, root);
+  }
+  if (roots.size === 0) return;
+  for (const event of events) {
+    if ('step' in event && event.step.parent_step_id === roots.get(event.step.run_id))
+      event.step.parent_step_id = null;
+  }
 }
 
 /** What started a run recorded from OTLP spans; undefined for a run no span started. */

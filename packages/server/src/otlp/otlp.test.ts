@@ -539,6 +539,29 @@ describeEachDb('POST /v1/traces', (dialect) => {
     ]);
   });
 
+  it('puts a step sent after its root, under the root, at the top too', async () => {
+    // a stream's span ends after the route's span that started it
+    const trace = 'e1d0000000000000000000000000000e';
+    const root: SpanSpec = {
+      traceId: trace,
+      spanId: 'f000000000000001',
+      name: 'POST /chat',
+      start: 0,
+      end: 100,
+    };
+    const [, chat, tool] = agentTrace(trace);
+    await t.request('POST', '/v1/traces', request([root]));
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([{ ...chat!, parentSpanId: root.spanId }, tool!]),
+    );
+    const steps = (await snapshot(`otel-${trace}`))!.steps.map(
+      (s) => `${s.id}<${s.parent_step_id}`,
+    );
+    expect(steps).toEqual(['a000000000000002<null', 'a000000000000003<a000000000000002']);
+  });
+
   it('names and starts the run of a trace whose root never comes, from its spans', async () => {
     // a service continuing an upstream traceparent: its top span's parent is never sent
     const trace = 'e9c0000000000000000000000000000e';
