@@ -492,6 +492,11 @@ export interface MappedRun {
   top?: string;
   /** The run's start in this batch. */
   startedAt?: number;
+  /**
+   * This batch names the run's agent by a `gen_ai.agent.name` (not only the service): a run
+   * it replaces gives up its agent only then.
+   */
+  namesAgent?: boolean;
 }
 
 /** The agent of a run: the span's own, else the trace's first invoke_agent's, else the service. */
@@ -714,7 +719,15 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     // only a root is known to be the run: a stand-in's parent may be a span sent later
     const top = standIn ? undefined : runView.spanId;
     runs.push(
-      strip({ runId, from: standIn ? 'invoke_agent' : 'root', top, startedAt: runView.startedAt }),
+      strip({
+        runId,
+        from: standIn ? 'invoke_agent' : 'root',
+        top,
+        startedAt: runView.startedAt,
+        namesAgent:
+          agentHint !== undefined ||
+          sanitizeId(str(runView.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) !== undefined,
+      }),
     );
     for (const view of views) {
       if (view !== runView || standIn) stepEvents.push(stepEvent(view, top));

@@ -209,7 +209,7 @@ async function settleSources(
     projectId,
     runs.map((r) => r.runId),
   );
-  for (const { runId, from, startedAt } of runs) {
+  for (const { runId, from, startedAt, namesAgent } of runs) {
     const run = uow.getRun(projectId, runId);
     const stored = run && sourceOf(run);
     if (!run || !stored) continue;
@@ -218,7 +218,7 @@ async function settleSources(
     // end a run cancelled or timed out, so such an end is not a stand-in's guess
     if (stronger < 0 || run.status === 'cancelled' || run.status === 'timed_out')
       ignored.add(runId);
-    else if (stronger > 0) uow.putRun(reopened(run, stored));
+    else if (stronger > 0) uow.putRun(reopened(run, stored, namesAgent === true));
     else if (
       from === 'spans' &&
       run.status === 'running' &&
@@ -303,13 +303,15 @@ async function detachFromRun(
 
 /**
  * A run a stand-in recorded, open again for the events of a stronger source: running, without
- * what the stand-in set. A stand-in made of spans only guessed the agent: that goes too.
+ * what the stand-in set. A stand-in made of spans guessed the agent: it gives way when the
+ * stronger source names one (`namesAgent`), and stays when that would only know the service
+ * (a root HTTP span arriving last, after the invoke_agent span that named the run).
  */
-function reopened(run: RunRow, stored: RunSource): RunRow {
+function reopened(run: RunRow, stored: RunSource, namesAgent: boolean): RunRow {
   const { [STAND_IN_KEY]: _standIn, ...metadata } = parseObject(run.metadata);
   return {
     ...run,
-    agent_id: stored === 'spans' ? UNKNOWN_AGENT : run.agent_id,
+    agent_id: stored === 'spans' && namesAgent ? UNKNOWN_AGENT : run.agent_id,
     status: 'running',
     started_at: null,
     ended_at: null,

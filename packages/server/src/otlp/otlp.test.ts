@@ -562,6 +562,40 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect(steps).toEqual(['a000000000000002<null', 'a000000000000003<a000000000000002']);
   });
 
+  it('keeps the agent an invoke_agent span named when a root that names none comes last', async () => {
+    // the usual order: the HTTP root ends, and is sent, after everything under it
+    const trace = 'e1e0000000000000000000000000000e';
+    const [agent, chat] = agentTrace(trace);
+    const root: SpanSpec = {
+      traceId: trace,
+      spanId: 'f000000000000001',
+      name: 'POST /triage',
+      start: 0,
+      end: 1100,
+    };
+    const handler: SpanSpec = {
+      traceId: trace,
+      spanId: 'f000000000000002',
+      parentSpanId: root.spanId,
+      name: 'triage',
+      start: 0,
+      end: 1050,
+    };
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([chat!, { ...agent!, parentSpanId: handler.spanId }, handler], 'web-app'),
+    );
+    expect((await snapshot(`otel-${trace}`))!.run.agent_id).toBe('bug-triager');
+    await t.request('POST', '/v1/traces', request([root], 'web-app'));
+    expect((await snapshot(`otel-${trace}`))!.run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:01.100Z',
+    });
+  });
+
   it('names and starts the run of a trace whose root never comes, from its spans', async () => {
     // a service continuing an upstream traceparent: its top span's parent is never sent
     const trace = 'e9c0000000000000000000000000000e';
