@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runFixture } from '../../core/test/fixtures.js';
 import { waitFor } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
@@ -134,40 +135,11 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
 
     // an export imported into a new database brings its project, but no key to log in with
     const exported = {
-      id: 'r1',
-      project_id: 'acme',
-      agent_id: 'a',
-      status: 'succeeded',
-      trigger: 'api',
-      source: null,
-      triggered_by: null,
-      user_id: null,
-      thread_id: null,
-      parent_run_id: null,
-      retry_of: null,
-      attempt: 1,
-      input: null,
-      output: null,
-      error: null,
-      model: null,
-      tags: [],
-      metadata: {},
-      queued_at: null,
-      started_at: null,
-      ended_at: '2026-12-04T16:25:51.380Z',
-      duration_ms: null,
-      cancel_requested_at: null,
-      lease_expires_at: null,
-      step_count: 0,
-      error_count: 0,
-      llm_calls: 0,
-      tool_calls: 0,
-      input_tokens: 0,
-      output_tokens: 0,
-      total_tokens: 0,
-      cost_usd: 0,
-      created_at: '2026-12-04T16:25:51.380Z',
-      updated_at: '2026-12-04T16:25:51.380Z',
+      ...runFixture({
+        project_id: 'acme',
+        status: 'succeeded',
+        ended_at: '2026-01-01T00:00:01.000Z',
+      }),
       steps: [],
     };
     writeFileSync(join(dir, 'runs.jsonl'), `${JSON.stringify(exported)}\n`);

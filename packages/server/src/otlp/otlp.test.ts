@@ -69,6 +69,18 @@ function request(spans: SpanSpec[], service = 'my-service') {
   };
 }
 
+/** The HTTP span a service's trace starts with (it names no agent): `POST /triage`, 0–1100 ms. */
+function httpRoot(traceId: string, over: Partial<SpanSpec> = {}): SpanSpec {
+  return {
+    traceId,
+    spanId: 'f000000000000001',
+    name: 'POST /triage',
+    start: 0,
+    end: 1100,
+    ...over,
+  };
+}
+
 /** An invoke_agent root, a chat span under it and a tool call under the chat. */
 function agentTrace(traceId: string, opts: { error?: string } = {}): SpanSpec[] {
   return [
@@ -409,13 +421,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
     // a root span (an HTTP handler) above the agent, sent in the same export or after it
     const withRoot = (trace: string): [SpanSpec, SpanSpec[]] => {
       const [agent, ...rest] = agentTrace(trace);
-      const root: SpanSpec = {
-        traceId: trace,
-        spanId: 'f000000000000001',
-        name: 'POST /triage',
-        start: 0,
-        end: 1100,
-      };
+      const root = httpRoot(trace);
       return [root, [{ ...agent!, parentSpanId: root.spanId }, ...rest]];
     };
     const together = '7c8efff798038103d269b633813fc60c';
@@ -524,13 +530,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
     // sent again, nothing moves
     await t.request('POST', '/v1/traces', request([early]));
     expect(await tree(standIn)).toEqual(before);
-    const absentRoot: SpanSpec = {
-      traceId: standIn,
-      spanId: 'f000000000000001',
-      name: 'POST /triage',
-      start: 0,
-      end: 1100,
-    };
+    const absentRoot = httpRoot(standIn);
     await t.request('POST', '/v1/traces', request([absentRoot]));
     expect(await tree(standIn)).toEqual([
       'a000000000000001<null',
@@ -542,13 +542,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
   it('puts a step sent after its root, under the root, at the top too', async () => {
     // a stream's span ends after the route's span that started it
     const trace = 'e1d0000000000000000000000000000e';
-    const root: SpanSpec = {
-      traceId: trace,
-      spanId: 'f000000000000001',
-      name: 'POST /chat',
-      start: 0,
-      end: 100,
-    };
+    const root = httpRoot(trace, { name: 'POST /chat', end: 100 });
     const [, chat, tool] = agentTrace(trace);
     await t.request('POST', '/v1/traces', request([root]));
     await t.request(
@@ -566,13 +560,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
     // the usual order: the HTTP root ends, and is sent, after everything under it
     const trace = 'e1e0000000000000000000000000000e';
     const [agent, chat] = agentTrace(trace);
-    const root: SpanSpec = {
-      traceId: trace,
-      spanId: 'f000000000000001',
-      name: 'POST /triage',
-      start: 0,
-      end: 1100,
-    };
+    const root = httpRoot(trace);
     const handler: SpanSpec = {
       traceId: trace,
       spanId: 'f000000000000002',
@@ -688,12 +676,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
   it('keeps a run ended by a huge exception, and a Stop, against what spans send later', async () => {
     // a stack over what an error holds is cut, not a reason to lose the run's end
     const huge = 'e9a0000000000000000000000000000e';
-    const root: SpanSpec = {
-      traceId: huge,
-      spanId: 'f000000000000001',
-      name: 'POST /triage',
-      start: 0,
-      end: 1100,
+    const root = httpRoot(huge, {
       status: { code: 2, message: 'boom' },
       events: [
         {
@@ -705,7 +688,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
           },
         },
       ],
-    };
+    });
     expect((await t.request('POST', '/v1/traces', request([root]))).json()).toEqual({});
     const ended = (await snapshot(`otel-${huge}`))!.run;
     expect(ended).toMatchObject({
@@ -769,13 +752,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
   it('lets a stand-in made of spans give way to an invoke_agent span or the root, never the reverse', async () => {
     const trace = 'ebc0000000000000000000000000000e';
     const [agent, chat, tool] = agentTrace(trace);
-    const root: SpanSpec = {
-      traceId: trace,
-      spanId: 'f000000000000001',
-      name: 'POST /triage',
-      start: 0,
-      end: 1100,
-    };
+    const root = httpRoot(trace);
     const underRoot = { ...agent!, parentSpanId: root.spanId };
     await t.request('POST', '/v1/traces', request([tool!], 'api'));
     expect((await snapshot(`otel-${trace}`))?.run.agent_id).toBe('api');
@@ -1093,13 +1070,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
   });
 
   it('counts the tokens of an agent span with usage over its model calls once', async () => {
-    const root = (trace: string): SpanSpec => ({
-      traceId: trace,
-      spanId: 'f000000000000001',
-      name: 'POST /chat',
-      start: 0,
-      end: 1000,
-    });
+    const root = (trace: string) => httpRoot(trace, { name: 'POST /chat', end: 1000 });
     // Vercel AI SDK: ai.generateText reports the sum of its doGenerate calls
     const vercel = 'a1c0000000000000000000000000000a';
     const generate: SpanSpec = {
