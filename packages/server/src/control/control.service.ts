@@ -55,23 +55,29 @@ export function queuedRunRow(
   };
 }
 
-/** Why the control plane ends a run its agent did not end: Stop, a timeout, a lapsed lease. */
+/**
+ * Why the control plane ends a run its agent did not end: Stop, a timeout, a lapsed lease, or
+ * (an OTLP trace whose root never came) its spans' own outcome.
+ */
 export interface RunEnding {
-  status: 'cancelled' | 'timed_out';
-  error: { message: string; type: string };
+  status: 'cancelled' | 'timed_out' | 'succeeded' | 'failed';
+  error: { message: string; type: string } | null;
+  /** When the run ended, if before the change that ends it (default: then). */
+  endedAt?: number;
 }
 
 /**
- * `run` ended at `at` by the control plane: final status, the error saying why, duration, no
+ * `run` ended by the control plane at `at`: final status, the error saying why, duration, no
  * lease. Stored with `uow.putRun`, which moves the stats rollups from the row's old status.
  */
 function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
+  const endedAt = ending.endedAt ?? at;
   return {
     ...run,
     status: ending.status,
-    error: JSON.stringify(ending.error),
-    ended_at: at,
-    duration_ms: run.started_at !== null ? Math.max(0, at - run.started_at) : null,
+    error: ending.error ? JSON.stringify(ending.error) : null,
+    ended_at: endedAt,
+    duration_ms: run.started_at !== null ? Math.max(0, endedAt - run.started_at) : null,
     lease_expires_at: null,
     updated_at: at,
   };

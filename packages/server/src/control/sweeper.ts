@@ -112,7 +112,7 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
         const verdict = run && sweepVerdict(run, at, grace);
         if (!run || !verdict) continue;
-        if (verdict.error.type === 'LeaseExpired' && rootlessTrace(run))
+        if (verdict.error?.type === 'LeaseExpired' && rootlessTrace(run))
           await endRootlessTrace(uow, run, at);
         else await endRun(uow, run, verdict, at);
         n++;
@@ -143,24 +143,23 @@ async function endRootlessTrace(uow: UnitOfWork, run: RunRow, at: number): Promi
     .where('project_id', '=', run.project_id)
     .where('run_id', '=', run.id)
     .executeTakeFirst();
-  const endedAt = Math.max(
-    Number(last?.at ?? 0) || (run.lease_expires_at ?? run.updated_at),
-    run.started_at ?? 0,
-  );
   const failed = run.error_count > 0;
-  uow.putRun({
-    ...run,
-    status: failed ? 'failed' : 'succeeded',
-    error: failed
-      ? JSON.stringify({
-          message: `${run.error_count} of its spans failed, and the trace's root span never arrived to say how it ended`,
-          type: 'SpanFailed',
-        })
-      : null,
-    ended_at: endedAt,
-    duration_ms: run.started_at !== null ? endedAt - run.started_at : null,
-    lease_expires_at: null,
-    updated_at: at,
-  });
-  await uow.closeStepsOfEndedRuns();
+  await endRun(
+    uow,
+    run,
+    {
+      status: failed ? 'failed' : 'succeeded',
+      error: failed
+        ? {
+            message: `${run.error_count} of its spans failed, and the trace's root span never arrived to say how it ended`,
+            type: 'SpanFailed',
+          }
+        : null,
+      endedAt: Math.max(
+        Number(last?.at ?? 0) || (run.lease_expires_at ?? run.updated_at),
+        run.started_at ?? 0,
+      ),
+    },
+    at,
+  );
 }

@@ -328,7 +328,7 @@ it("says when a recorded run's lease ran out, not a 'since' that is its start", 
     lease_expires_at: start + 3_600_000,
   };
   const verdict = sweepVerdict(run, start + 3_600_001, 30_000);
-  expect(verdict?.error.message).toBe(
+  expect(verdict?.error?.message).toBe(
     'lease expired at 2026-03-01T11:00:00.000Z: no event or heartbeat from the agent renewed it',
   );
 });
