@@ -114,11 +114,13 @@ async function writeBatch(db: Db, items: Pending[]): Promise<number> {
 async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
   let existing = 0;
   await db.kysely.transaction().execute(async (trx) => {
-    if (db.dialect === 'postgres')
-      await lockRuns(
-        trx,
-        items.map((p) => ({ projectId: p.run.project_id, id: p.run.id })),
-      );
+    const locked =
+      db.dialect === 'postgres'
+        ? await lockRuns(
+            trx,
+            items.map((p) => ({ projectId: p.run.project_id, id: p.run.id })),
+          )
+        : undefined;
     const byProject = new Map<string, Pending[]>();
     for (const p of items) {
       const list = byProject.get(p.run.project_id) ?? [];
@@ -139,7 +141,7 @@ async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
     // locks the runs the way the write path does, so a live server never interleaves
-    const uow = new UnitOfWork(trx, db);
+    const uow = new UnitOfWork(trx, db, locked);
     const rollups = new RollupDeltas();
     for (const [projectId, list] of byProject) {
       const ids = list.map((p) => p.run.id);

@@ -63,19 +63,23 @@ const stepKey = (projectId: string, runId: string, id: string) =>
  * two server instances lock them in the same order. A control change locks its runs when it
  * loads them; should that make a deadlock (40P01), the writer runs the group again.
  */
+const lockKey = (projectId: string, id: string) => `${projectId}/${id}`;
+
 /**
- * PostgreSQL: takes the transaction-scoped advisory locks of these runs in one fixed order
- * (a lock this transaction holds already is taken again at no wait).
+ * PostgreSQL: takes the transaction-scoped advisory locks of these runs in one fixed order,
+ * and answers their keys, for the units of work of the transaction (`locked`), which then
+ * do not ask for them again.
  */
 export async function lockRuns(
   trx: Kysely<Database>,
   runs: readonly { projectId: string; id: string }[],
-): Promise<void> {
-  if (runs.length === 0) return;
-  const keys = runs.map((r) => `${r.projectId}/${r.id}`);
-  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k ORDER BY h) AS locks`.execute(
+): Promise<ReadonlySet<string>> {
+  const keys = new Set(runs.map((r) => lockKey(r.projectId, r.id)));
+  if (keys.size === 0) return keys;
+  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${[...keys]}::text[]) AS k ORDER BY h) AS locks`.execute(
     trx,
   );
+  return keys;
 }
 
 export class UnitOfWork {
@@ -88,6 +92,8 @@ export class UnitOfWork {
   constructor(
     readonly trx: Kysely<Database>,
     readonly db: Db,
+    /** Runs this transaction locked already, outside any savepoint (`lockRuns`). */
+    private readonly locked: ReadonlySet<string> = new Set(),
   ) {}
 
   /** Locks (PostgreSQL) and loads the given runs of a project. */
@@ -95,9 +101,10 @@ export class UnitOfWork {
     const missing = [...new Set(ids)].filter((id) => !this.runs.has(runKey(projectId, id))).sort();
     if (missing.length === 0) return;
     if (this.db.dialect === 'postgres') {
+      const unlocked = missing.filter((id) => !this.locked.has(lockKey(projectId, id)));
       await lockRuns(
         this.trx,
-        missing.map((id) => ({ projectId, id })),
+        unlocked.map((id) => ({ projectId, id })),
       );
     }
     if (missing.length === 1 || this.db.sqlite) {

@@ -120,10 +120,8 @@ export class IngestWriter {
    */
   submit(projectId: string, events: IngestEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
-    if (this.queuedEvents > 0 && this.queuedEvents + events.length > this.maxQueuedEvents) {
-      this.countBusy();
+    if (this.behind(events.length))
       return Promise.reject(AppError.busy('the write path is behind', 1));
-    }
     return new Promise<void>((resolve, reject) => {
       this.enqueue({ kind: 'events', projectId, events, resolve, reject });
     });
@@ -142,10 +140,8 @@ export class IngestWriter {
   ): Promise<T> {
     // recording through a change (OTLP, the REST sugar) meets the bound `submit` meets
     const events = opts.events ?? 0;
-    if (events > 0 && this.queuedEvents > 0 && this.queuedEvents + events > this.maxQueuedEvents) {
-      this.countBusy();
+    if (events > 0 && this.behind(events))
       return Promise.reject(AppError.busy('the write path is behind', 1));
-    }
     return new Promise<T>((resolve, reject) => {
       this.enqueue({
         kind: 'op',
@@ -163,6 +159,16 @@ export class IngestWriter {
     this.closed = true;
     await this.idle;
     await Promise.allSettled([...this.flushing]);
+  }
+
+  /**
+   * Whether `events` more would pass `maxQueuedEvents` (a lone batch is always taken);
+   * counts the refusal.
+   */
+  private behind(events: number): boolean {
+    if (this.queuedEvents === 0 || this.queuedEvents + events <= this.maxQueuedEvents) return false;
+    this.countBusy();
+    return true;
   }
 
   private env(projectId: string | undefined): ApplyEnv {
@@ -263,7 +269,8 @@ export class IngestWriter {
     const outcome = await this.db.kysely.transaction().execute(async (trx) => {
       // every run the group's recording names, locked up front in one order: jobs locking
       // their own runs one job after another would let two instances deadlock
-      if (this.db.dialect === 'postgres') await lockRuns(trx, recordedRuns(group));
+      const locked =
+        this.db.dialect === 'postgres' ? await lockRuns(trx, recordedRuns(group)) : undefined;
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
       // the group's rollup changes, written once at its end
@@ -278,7 +285,7 @@ export class IngestWriter {
       };
       for (const job of group) {
         if (job.kind === 'events') {
-          recording ??= new UnitOfWork(trx, this.db);
+          recording ??= new UnitOfWork(trx, this.db, locked);
           await applyEvents(recording, job.projectId, job.events, this.env(job.projectId));
           continue;
         }
@@ -286,7 +293,7 @@ export class IngestWriter {
         await flushRecording();
         await sql`SAVEPOINT runlog_op`.execute(trx);
         try {
-          const uow = new UnitOfWork(trx, this.db);
+          const uow = new UnitOfWork(trx, this.db, locked);
           const value = await job.fn(uow, this.env(job.projectId));
           const own = new RollupDeltas();
           const flushed = await uow.flush(own);
