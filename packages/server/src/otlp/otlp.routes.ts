@@ -266,10 +266,10 @@ function sourceOf(run: RunRow): RunSource | undefined {
 }
 
 /**
- * Steps recorded under a span that has turned out to be their run (its root, or the absent
- * root an `invoke_agent` stand-in replaces) are top-level steps: exporters send children
- * before their parents, so these came before anyone knew their parent was not a step. Steps
- * of this batch are mapped so already; this moves the stored ones.
+ * Steps recorded under a span that has turned out to be their run (its root) are top-level
+ * steps: exporters send children before their parents, so these came before anyone knew
+ * their parent was not a step. Steps of this batch are mapped so already; this moves the
+ * stored ones, looked up for all the batch's roots at once.
  */
 async function detachFromRun(
   uow: UnitOfWork,
@@ -277,27 +277,25 @@ async function detachFromRun(
   tops: readonly { runId: string; top?: string }[],
   now: number,
 ): Promise<void> {
-  await uow.loadRuns(
-    projectId,
-    tops.map((t) => t.runId),
-  );
-  for (const { runId, top: spanId } of tops) {
-    if (spanId === undefined) continue;
-    const under = await uow.trx
+  const topOf = new Map<string, string>();
+  for (const { runId, top } of tops) if (top !== undefined) topOf.set(runId, top);
+  if (topOf.size === 0) return;
+  const under = (
+    await uow.trx
       .selectFrom('steps')
-      .select(['run_id', 'id'])
+      .select(['run_id', 'id', 'parent_step_id'])
       .where('project_id', '=', projectId)
-      .where('run_id', '=', runId)
-      .where('parent_step_id', '=', spanId)
-      .execute();
-    if (under.length === 0) continue;
-    await uow.loadSteps(projectId, under);
-    let run = uow.getRun(projectId, runId);
-    for (const { id } of under) {
-      const step = uow.getStep(projectId, runId, id);
-      if (!run || step?.parent_step_id !== spanId) continue;
-      run = uow.putStep({ ...step, parent_step_id: null, updated_at: now }, run);
-    }
+      .where('run_id', 'in', [...topOf.keys()])
+      .where('parent_step_id', 'in', [...new Set(topOf.values())])
+      .execute()
+  ).filter((s) => s.parent_step_id === topOf.get(s.run_id));
+  if (under.length === 0) return;
+  await uow.loadSteps(projectId, under);
+  for (const { run_id: runId, id } of under) {
+    const step = uow.getStep(projectId, runId, id);
+    const run = uow.getRun(projectId, runId);
+    if (!run || !step || step.parent_step_id !== topOf.get(runId)) continue;
+    uow.putStep({ ...step, parent_step_id: null, updated_at: now }, run);
   }
 }
 

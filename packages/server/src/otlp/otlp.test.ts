@@ -539,6 +539,24 @@ describeEachDb('POST /v1/traces', (dialect) => {
     ]);
   });
 
+  it('puts the early steps of several traces at the top when their roots come in one export', async () => {
+    const traces = ['e1f0000000000000000000000000000e', 'e1f1000000000000000000000000000e'];
+    const spans = traces.map((trace) => agentTrace(trace));
+    // children first, for both traces; then both roots together
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request(spans.flatMap(([, chat, tool]) => [chat!, tool!])),
+    );
+    await t.request('POST', '/v1/traces', request(spans.map(([root]) => root!)));
+    for (const trace of traces) {
+      const steps = (await snapshot(`otel-${trace}`))!.steps.map(
+        (s) => `${s.id}<${s.parent_step_id}`,
+      );
+      expect(steps).toEqual(['a000000000000002<null', 'a000000000000003<a000000000000002']);
+    }
+  });
+
   it('puts a step sent after its root, under the root, at the top too', async () => {
     // a stream's span ends after the route's span that started it
     const trace = 'e1d0000000000000000000000000000e';
