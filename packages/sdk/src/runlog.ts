@@ -223,11 +223,12 @@ export class Runlog {
     });
     const outcome = await runCode(run, () => fn(run));
     stopBeat();
-    if (recordable) endRun(this.transport, run, outcome);
+    // a detached run records nothing, its end neither
+    if (!run.detached) endRun(this.transport, run, outcome);
     if (!outcome.ok) {
       // what it throws often ends the process (a script's top-level await), and an exiting
       // process cannot send: the run goes out before the error does
-      if (recordable && !run.detached) await this.transport.sentSoon(FAILED_RUN_FLUSH_MS);
+      if (!run.detached) await this.transport.sentSoon(FAILED_RUN_FLUSH_MS);
       throw outcome.error;
     }
     return outcome.output;
