@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { IngestEvent, RunListQuery, TimeInput } from './schemas.js';
+import {
+  IngestEvent,
+  MAX_JSON_DEPTH,
+  RunListQuery,
+  TOO_DEEP,
+  TimeInput,
+  storedDepth,
+} from './schemas.js';
 import { parseDuration, toIso } from './time.js';
 
 describe('wire schemas', () => {
@@ -51,5 +58,26 @@ describe('wire schemas', () => {
     samples.push(253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001, 1.5);
     for (const ms of samples) expect(toIso(ms)).toBe(new Date(ms).toISOString());
     expect(toIso(null)).toBeNull();
+  });
+});
+
+describe('storedDepth', () => {
+  const nest = (levels: number, leaf: unknown = 'leaf') => {
+    let value: unknown = leaf;
+    for (let i = 0; i < levels; i++) value = i % 2 ? { k: value } : [value];
+    return value;
+  };
+  it('keeps a value within the depth as it is, and cuts only the part below it', () => {
+    const within = nest(MAX_JSON_DEPTH);
+    expect(storedDepth(within)).toBe(within);
+    expect(storedDepth(null)).toBeNull();
+    // one level too deep: the innermost array gives way to the marker, the rest is kept
+    expect(storedDepth(nest(MAX_JSON_DEPTH + 1))).toEqual(
+      (() => {
+        let value: unknown = TOO_DEEP;
+        for (let i = 1; i <= MAX_JSON_DEPTH; i++) value = i % 2 ? { k: value } : [value];
+        return value;
+      })(),
+    );
   });
 });

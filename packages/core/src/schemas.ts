@@ -76,6 +76,14 @@ export function nestsWithin(value: unknown, levels: number): boolean {
   return true;
 }
 
+/**
+ * A value as it is stored: itself when it nests at most `MAX_JSON_DEPTH` levels (no copy),
+ * else `cutDepth` of it.
+ */
+export function storedDepth(value: unknown): unknown {
+  return nestsWithin(value, MAX_JSON_DEPTH) ? value : cutDepth(value, MAX_JSON_DEPTH);
+}
+
 /** `value` with every array or object nested deeper than `levels` replaced by `TOO_DEEP`. */
 export function cutDepth(value: unknown, levels: number): unknown {
   if (value === null || typeof value !== 'object') return value;

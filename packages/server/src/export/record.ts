@@ -1,14 +1,5 @@
 import { z } from 'zod';
-import {
-  Id,
-  MAX_JSON_DEPTH,
-  Run,
-  Step,
-  cutDepth,
-  nestsWithin,
-  toIso,
-  usdToNanos,
-} from '@runlog/core';
+import { Id, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 
@@ -121,9 +112,7 @@ export type ImportRun = z.infer<typeof ImportRun>;
  */
 function jsonText(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  return JSON.stringify(
-    nestsWithin(value, MAX_JSON_DEPTH) ? value : cutDepth(value, MAX_JSON_DEPTH),
-  );
+  return JSON.stringify(storedDepth(value));
 }
 
 function errorText(error: Record<string, unknown> | null): string | null {

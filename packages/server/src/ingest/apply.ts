@@ -1,9 +1,7 @@
 import {
-  MAX_JSON_DEPTH,
   STEP_TYPES,
   TRUNCATED_MARKER,
-  cutDepth,
-  nestsWithin,
+  storedDepth,
   computeCostNanos,
   isTerminalStatus,
   usdToNanos,
@@ -35,9 +33,7 @@ export interface ApplyEnv {
 export function encodeJson(value: unknown, maxBytes: number): string | null {
   if (value === undefined || value === null) return null;
   // a part nested too deep to serialize safely is cut, the rest kept
-  const text = JSON.stringify(
-    nestsWithin(value, MAX_JSON_DEPTH) ? value : cutDepth(value, MAX_JSON_DEPTH),
-  );
+  const text = JSON.stringify(storedDepth(value));
   if (text === undefined) return null;
   if (text.length * 3 <= maxBytes) return text; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
   const size = Buffer.byteLength(text, 'utf8');
