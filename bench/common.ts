@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openDatabase } from '../packages/server/src/db/database.js';
+import { migrateToLatest } from '../packages/server/src/db/migrate.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BENCH_KEY = 'rl_bench_admin_key_0123456789abcdefghijklmn';
@@ -23,6 +25,8 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Peak resident memory seen so far (sampled from /proc), in MB. */
   peakRssMb(): number;
+  /** CPU time the server process has used so far, user and system, in ms (from /proc). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -35,6 +39,19 @@ function rssOf(pid: number): number {
     return 0;
   }
 }
+
+function cpuMsOf(pid: number): number {
+  try {
+    // utime and stime, fields 14 and 15 of /proc/<pid>/stat, after the command's parentheses
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Linux's USER_HZ, the unit of /proc's CPU times: 100 on every architecture Node runs on. */
+const CLOCK_TICKS = 100;
 
 /** Starts the built server (`runlog serve`) in its own process, as users run it. */
 export async function startServerProcess(
@@ -78,6 +95,7 @@ export async function startServerProcess(
     url,
     child,
     peakRssMb: () => Math.max(peak, rssOf(child.pid!)),
+    cpuMs: () => cpuMsOf(child.pid!),
     stop: async () => {
       clearInterval(sampler);
       child.kill('SIGTERM');
@@ -194,4 +212,92 @@ export function postJson(url: string, body: string): Promise<{ status: number; t
     req.on('error', reject);
     req.end(body);
   });
+}
+
+export const BENCH_T0 = Date.parse('2026-01-01T00:00:00Z');
+export const EVENTS_PER_BATCH = 100;
+
+/** The ingest benches' batch `b`: a run's start, 98 ended steps (llm and tool) and its end. */
+export function ingestBatch(b: number): unknown[] {
+  const runId = `bench-run-${b}`;
+  const events: unknown[] = [
+    {
+      type: 'run.start',
+      run: {
+        id: runId,
+        agent_id: `agent-${b % 20}`,
+        input: { task: 'triage', n: b },
+        started_at: BENCH_T0 + b,
+      },
+    },
+  ];
+  for (let i = 0; i < EVENTS_PER_BATCH - 2; i++) {
+    events.push({
+      type: 'step.end',
+      step: {
+        id: `s${i}`,
+        run_id: runId,
+        type: i % 2 ? 'tool' : 'llm',
+        name: i % 2 ? 'search' : 'plan',
+        model: i % 2 ? undefined : 'gpt-4o-mini',
+        input_tokens: 100,
+        output_tokens: 20,
+        input: { q: 'what is the weather like' },
+        output: 'a short answer of some length',
+        started_at: BENCH_T0 + b + i,
+        ended_at: BENCH_T0 + b + i + 1,
+      },
+    });
+  }
+  events.push({
+    type: 'run.end',
+    run: { id: runId, status: 'succeeded', output: { ok: true }, ended_at: BENCH_T0 + b + 1000 },
+  });
+  return events;
+}
+
+/**
+ * The same rows written by hand: prepared inserts, one transaction per 100 rows. NORMAL:
+ * commits not flushed to disk (the ceiling); FULL: each commit flushed, as durable as
+ * Runlog's acknowledgements.
+ */
+export async function rawStepInserts(
+  rows: number,
+  sync: 'NORMAL' | 'FULL' = 'NORMAL',
+): Promise<number> {
+  const dir = tempDir('raw');
+  const db = await openDatabase(join(dir, 'raw.db'), { sqliteSynchronous: sync });
+  await migrateToLatest(db);
+  const sqlite = db.sqlite!;
+  sqlite
+    .prepare("INSERT INTO projects (id, name, retention_days, created_at) VALUES ('p', 'p', 30, 0)")
+    .run();
+  const insert = sqlite.prepare(
+    `INSERT INTO steps (project_id, run_id, id, parent_step_id, seq, type, name, status, started_at, ended_at, duration_ms, input, output, error, model, provider, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, metadata, created_at, updated_at)
+     VALUES ('p', ?, ?, NULL, ?, ?, ?, 'succeeded', ?, ?, 1, ?, ?, NULL, ?, NULL, 100, 20, NULL, NULL, 27000, '{}', ?, ?)`,
+  );
+  const tx = sqlite.transaction((b: number) => {
+    for (let i = 0; i < 100; i++) {
+      insert.run(
+        `raw-${b}`,
+        `s${i}`,
+        i,
+        i % 2 ? 'tool' : 'llm',
+        'plan',
+        BENCH_T0 + i,
+        BENCH_T0 + i + 1,
+        JSON.stringify({ q: 'what is the weather like' }),
+        JSON.stringify('a short answer of some length'),
+        i % 2 ? null : 'gpt-4o-mini',
+        Date.now(),
+        Date.now(),
+      );
+    }
+  });
+  const start = process.hrtime.bigint();
+  const n = Math.ceil(rows / 100);
+  for (let b = 0; b < n; b++) tx(b);
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  await db.close();
+  return (n * 100) / secs;
 }

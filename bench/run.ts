@@ -39,6 +39,14 @@ const BENCHES: Bench[] = [
       `${pass(num(r.ratio) >= 0.6 && r.acked_steps === r.committed_steps)} (ratio ${String(r.ratio)})`,
   },
   {
+    name: 'stages',
+    file: 'ingest-stages.ts',
+    args: ['2000'],
+    title: "Where /ingest's time goes: parse, validate, write, per event, in one process",
+    goal: 'none of its own: it shows the ceiling the ingest ratio has on one thread',
+    verdict: () => 'measured',
+  },
+  {
     name: 'queries',
     file: 'queries.ts',
     args: ['1000000'],
