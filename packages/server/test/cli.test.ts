@@ -233,6 +233,28 @@ describeEachDb('runlog CLI', (dialect) => {
     const needsAgent = await cli(['metrics']);
     expect(needsAgent.code).toBe(2);
     expect(needsAgent.stderr).toBe("runlog: required option '--agent <id>' not specified\n");
+
+    // tokens spent on a model with no known price: the cost is unknown, not $0
+    await ingest([
+      { type: 'run.start', run: { id: 'unpriced-1', agent_id: 'unpriced' } },
+      {
+        type: 'step.end',
+        step: {
+          id: 's',
+          run_id: 'unpriced-1',
+          type: 'llm',
+          model: 'house-model-7',
+          input_tokens: 500,
+        },
+      },
+      { type: 'run.end', run: { id: 'unpriced-1', status: 'succeeded' } },
+    ]);
+    const unpriced = await cli(['stats', '--agent', 'unpriced']);
+    expect(unpriced.stdout).toMatch(/^ {2}cost {7}-$/m);
+    expect(unpriced.stdout).toMatch(/^unpriced\s.*\s-$/m);
+    expect((await cli(['metrics', '--agent', 'unpriced', '--days', '1'])).stdout).toMatch(
+      /^\d{4}-\d{2}-\d{2}\s+1\s.*\s-\s/m,
+    );
   });
 
   it('cancels a queued run and retries a finished one', async () => {

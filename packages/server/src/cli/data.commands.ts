@@ -68,7 +68,7 @@ function runRow(run: Run, p: Palette): string[] {
     formatDuration(run.duration_ms),
     String(run.step_count),
     formatTokens(run.total_tokens),
-    runCost(run),
+    costText(run),
   ];
 }
 
@@ -315,7 +315,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
         `  duration   p50 ${formatDuration(t.p50_duration_ms)}  p95 ${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
         `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
-        `  cost       ${formatMoney(t.cost_usd)}\n\n`,
+        `  cost       ${costText(t)}\n\n`,
     );
     if (stats.by_agent.length === 0) return;
     io.stdout.write(
@@ -338,7 +338,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           formatDuration(a.p50_duration_ms),
           formatDuration(a.p95_duration_ms),
           formatTokens(a.total_tokens),
-          formatMoney(a.cost_usd),
+          costText(a),
         ]),
         p,
       ),
@@ -366,7 +366,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(
       `${p.paint('bold', flags.agent)}: ${countOf(stats.totals.runs, 'run')} in ${countOf(flags.days, 'day')}, ` +
         `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ${formatDuration(stats.totals.p95_duration_ms)}, ` +
-        `cost ${formatMoney(stats.totals.cost_usd)}\n\n`,
+        `cost ${costText(stats.totals)}\n\n`,
     );
     io.stdout.write(
       table(
@@ -387,7 +387,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           formatDuration(s.p50_duration_ms),
           formatDuration(s.p95_duration_ms),
           formatTokens(s.total_tokens),
-          formatMoney(s.cost_usd),
+          costText(s),
           p.paint((s.fail_rate ?? 0) > 0.2 ? 'red' : 'green', bar(s.runs, maxRuns, 20)),
         ]),
         p,
@@ -439,7 +439,7 @@ function tailLine(run: Run, p: Palette): string {
     formatDuration(run.duration_ms),
     countOf(run.step_count, 'step'),
     formatTokens(run.total_tokens) + ' tok',
-    runCost(run),
+    costText(run),
   ];
   if (run.error) parts.push(p.paint('red', clip(run.error.message, 60)));
   return parts.join('  ');
@@ -474,7 +474,7 @@ export function showRun(run: RunWithSteps, p: Palette): string {
     'tokens',
     `${formatTokens(run.total_tokens)} (in ${formatTokens(run.input_tokens)}, out ${formatTokens(run.output_tokens)})`,
   );
-  field('cost', runCost(run) + (costUnknown(run) ? ' (no price known for its model)' : ''));
+  field('cost', costText(run) + (costUnknown(run) ? ' (no price known for its model)' : ''));
   field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
   if (run.error) {
@@ -537,8 +537,11 @@ export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }
   });
 }
 
-/** A run's cost: `-` for one that used tokens at no recorded cost (a model with no price). */
-function runCost(run: Pick<Run, 'cost_usd' | 'total_tokens'>): string {
+/**
+ * A cost (a run's, or a sum of runs'): `-` when tokens were used at no recorded cost (a model
+ * with no price), where `$0` would understate it.
+ */
+function costText(run: Pick<Run, 'cost_usd' | 'total_tokens'>): string {
   return costUnknown(run) ? '-' : formatMoney(run.cost_usd);
 }
 
