@@ -305,6 +305,38 @@ describeEachDb('SDK worker()', (dialect) => {
       await worker.stop();
     });
 
+    it('does not bring back a deleted run whose handler goes on recording steps', async () => {
+      const agent = agentId();
+      let ctx: RunContext | undefined;
+      let steps = 0;
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: async (run) => {
+            ctx = run;
+            // steps go out every few ms, far more often than heartbeats
+            for (let i = 0; i < 400 && !run.signal.aborted; i++) {
+              await run.tool(`t${i}`, {}, () => new Promise((r) => setTimeout(r, 5)));
+              steps++;
+            }
+            return 'ended anyway';
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => steps > 5, 'the handler to record steps');
+      const res = await fetch(`${server.url}/api/v1/runs/${q.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+      expect(res.status).toBe(204);
+      await waitFor(() => worker.active === 0, 'the handler to finish');
+      expect(String(ctx!.signal.reason)).toMatch(/no longer exists/);
+      await runlog.flush();
+      await expect(runlog.runs.get(q.id)).rejects.toMatchObject({ status: 404 });
+      await worker.stop();
+    });
+
     it('stop() while a claim waits leaves a run queued meanwhile to the queue, not to a lapse', async () => {
       for (let i = 0; i < 3; i++) {
         const agent = agentId();

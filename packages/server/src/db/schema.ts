@@ -177,6 +177,16 @@ export interface ScheduleSlotTable {
   created_at: number;
 }
 
+/**
+ * A run deleted lately (`DELETE /runs/:id`, or with its agent): events naming it are refused
+ * for `DELETED_RUN_MEMORY_MS`, so an agent still running it cannot bring it back.
+ */
+export interface DeletedRunTable {
+  project_id: string;
+  run_id: string;
+  deleted_at: number;
+}
+
 export interface Database {
   projects: ProjectTable;
   api_keys: ApiKeyTable;
@@ -194,6 +204,7 @@ export interface Database {
   project_duration_histogram_daily: ProjectDurationHistogramDailyTable;
   model_prices: ModelPriceTable;
   schedule_slots: ScheduleSlotTable;
+  deleted_runs: DeletedRunTable;
 }
 
 export type ProjectRow = Selectable<ProjectTable>;

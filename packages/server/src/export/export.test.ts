@@ -154,6 +154,24 @@ describeEachDb('export and import', (dialect) => {
     expect(cells).toContain(`,'-1+1,`);
     await source.request('DELETE', '/api/v1/runs/csv-formula');
   });
+
+  it('restores a run deleted lately: its id takes events again', async () => {
+    const ingest = (events: unknown[]) => source.request('POST', '/api/v1/ingest', { events });
+    expect(
+      (await ingest([{ type: 'run.start', run: { id: 'restore-1', agent_id: 'a' } }])).statusCode,
+    ).toBe(200);
+    const line = (await exportText(source.ctx.db))
+      .split('\n')
+      .find((l) => l.includes('"id":"restore-1"'))!;
+    expect((await source.request('DELETE', '/api/v1/runs/restore-1')).statusCode).toBe(204);
+    const end = [{ type: 'run.end', run: { id: 'restore-1', status: 'succeeded' } }];
+    expect((await ingest(end)).statusCode).toBe(207);
+    await importRuns(source.ctx.db, Readable.from([`${line}\n`]));
+    expect((await ingest(end)).statusCode).toBe(200);
+    const run = await source.request('GET', '/api/v1/runs/restore-1');
+    expect(JSON.parse(run.body)).toMatchObject({ status: 'succeeded', agent_id: 'a' });
+    expect((await source.request('DELETE', '/api/v1/runs/restore-1')).statusCode).toBe(204);
+  });
 });
 
 const bothDialects = dialects().length === 2;

@@ -151,6 +151,14 @@ async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
         if (before) existing += 1;
         rollups.change(before, p.run);
       }
+      // an import restores: a run deleted lately takes events again
+      for (let i = 0; i < ids.length; i += 500) {
+        await trx
+          .deleteFrom('deleted_runs')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', ids.slice(i, i + 500))
+          .execute();
+      }
       await ensureAgents(
         db,
         trx,

@@ -12,6 +12,7 @@ import {
   isTerminalStatus,
   newId,
   type IngestEvent,
+  type IngestResult,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
@@ -37,11 +38,27 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     answers: { 207: 'Some events were invalid: `results` gives each its error' },
     handler: async ({ auth, body, reply }) => {
       const { valid, results } = validateEvents(body.events);
-      await ctx.writer.submit(auth.projectId, valid);
-      const rejected = results.length - valid.length;
-      if (rejected === 0) return { accepted: valid.length, rejected: 0 };
+      const refused = await ctx.writer.submit(auth.projectId, valid);
+      if (refused.length > 0) {
+        // valid[i] is the i-th event whose result is ok
+        const validResults = results.filter((r) => r.ok);
+        for (const i of refused) {
+          const event = valid[i]!;
+          const runId = 'run' in event ? event.run.id : event.step.run_id;
+          const result = validResults[i]!;
+          result.ok = false;
+          result.error = deletedRunError(
+            runId,
+            result.index,
+            'run' in event ? 'run.id' : 'step.run_id',
+          );
+        }
+      }
+      const accepted = valid.length - refused.length;
+      const rejected = results.length - accepted;
+      if (rejected === 0) return { accepted, rejected: 0 };
       void reply.status(207);
-      return { accepted: valid.length, rejected, results };
+      return { accepted, rejected, results };
     },
   });
 
@@ -73,7 +90,11 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
               [{ field: 'body.id', message: `already a run of agent ${existing.agent_id}` }],
             );
           }
-          await applyEvents(uow, projectId, [event], env);
+          const refused = await applyEvents(uow, projectId, [event], env);
+          if (refused.length > 0)
+            throw new AppError('conflict', `run ${id} was deleted less than a day ago`, [
+              { field: 'body.id', message: 'the id of a run deleted less than a day ago' },
+            ]);
         },
         { events: 1, projectId },
       );
@@ -134,6 +155,16 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
       );
     },
   });
+}
+
+/** The result of an `/ingest` event refused because its run was deleted lately. */
+function deletedRunError(runId: string, index: number, field: string): IngestResult['error'] {
+  const message = `run ${runId} was deleted: its events are not recorded`;
+  return {
+    code: 'not_found',
+    message: `events.${index}.${field}: ${message}`,
+    details: [{ field: `events.${index}.${field}`, message }],
+  };
 }
 
 /**

@@ -368,6 +368,72 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(await listSteps(t.ctx.db, 'default', 'mixed-1')).toHaveLength(0);
   });
 
+  it('refuses events of a run deleted while it was recording, and keeps the others of the batch', async () => {
+    const start = { type: 'run.start', run: { id: 'deleted-1', agent_id: 'a' } };
+    const step = (id: string) => ({
+      type: 'step.end',
+      step: { id, run_id: 'deleted-1', type: 'tool', name: id },
+    });
+    expect(
+      (await t.request('POST', '/api/v1/ingest', { events: [start, step('s1')] })).statusCode,
+    ).toBe(200);
+    expect((await t.request('DELETE', '/api/v1/runs/deleted-1')).statusCode).toBe(204);
+    // the agent goes on: its next steps and its end must not bring the run back
+    const late = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        step('s2'),
+        { type: 'run.start', run: { id: 'kept-1', agent_id: 'a' } },
+        { type: 'run.end', run: { id: 'deleted-1', status: 'succeeded' } },
+      ],
+    });
+    expect(late.statusCode).toBe(207);
+    const body = json<{
+      accepted: number;
+      rejected: number;
+      results: {
+        index: number;
+        ok: boolean;
+        error?: { code: string; message: string; details: { field: string }[] };
+      }[];
+    }>(late);
+    expect(body).toMatchObject({ accepted: 1, rejected: 2 });
+    expect(body.results.map((r) => r.ok)).toEqual([false, true, false]);
+    expect(body.results[0]?.error?.code).toBe('not_found');
+    expect(body.results[0]?.error?.message).toBe(
+      'events.0.step.run_id: run deleted-1 was deleted: its events are not recorded',
+    );
+    expect(body.results[2]?.error?.details[0]?.field).toBe('events.2.run.id');
+    expect(await findRun(t.ctx.db, 'default', 'deleted-1')).toBeUndefined();
+    expect(await listSteps(t.ctx.db, 'default', 'deleted-1')).toEqual([]);
+    expect(await findRun(t.ctx.db, 'default', 'kept-1')).toBeDefined();
+    // POST /runs cannot take the id either
+    const again = await t.request('POST', '/api/v1/runs', { id: 'deleted-1', agent_id: 'a' });
+    expect(again.statusCode).toBe(409);
+    expect(json<{ error: { details: { field: string }[] } }>(again).error.details[0]?.field).toBe(
+      'body.id',
+    );
+
+    // a run that ended days ago is recorded by nobody: deleted, its id takes events again
+    const old = Date.now() - 3 * 24 * 3_600_000;
+    const oldRun = [
+      { type: 'run.start', run: { id: 'deleted-old', agent_id: 'a', started_at: old } },
+      { type: 'run.end', run: { id: 'deleted-old', status: 'succeeded', ended_at: old + 1000 } },
+    ];
+    expect((await t.request('POST', '/api/v1/ingest', { events: oldRun })).statusCode).toBe(200);
+    expect((await t.request('DELETE', '/api/v1/runs/deleted-old')).statusCode).toBe(204);
+    expect((await t.request('POST', '/api/v1/ingest', { events: oldRun })).statusCode).toBe(200);
+    expect((await findRun(t.ctx.db, 'default', 'deleted-old'))?.status).toBe('succeeded');
+
+    // a day later the id is free again, and retention forgets it
+    await t.ctx.db.kysely
+      .updateTable('deleted_runs')
+      .set({ deleted_at: Date.now() - 25 * 3_600_000 })
+      .where('run_id', '=', 'deleted-1')
+      .execute();
+    expect((await t.request('POST', '/api/v1/ingest', { events: [start] })).statusCode).toBe(200);
+    expect(await findRun(t.ctx.db, 'default', 'deleted-1')).toBeDefined();
+  });
+
   it('rejects a malformed body, writing nothing', async () => {
     const cases: [unknown, string][] = [
       [{}, 'body.events'],
@@ -472,7 +538,7 @@ describeEachDb('POST /ingest', (dialect) => {
         Number(/^runlog_writer_retries_total (\d+)$/m.exec(ctx.metrics.render())?.[1] ?? 0);
       const before = retries(t.ctx) + retries(other);
       const runs = Array.from({ length: 12 }, (_, i) => `dl-${i}`);
-      const jobs: Promise<void>[] = [];
+      const jobs: Promise<unknown>[] = [];
       for (let j = 0; j < 200; j++) {
         // each batch touches three runs, in an order of its own; batches alternate instances
         const picked = [...runs].sort(() => Math.random() - 0.5).slice(0, 3);

@@ -48,6 +48,21 @@ const agentTimeout = prepared((db, $) =>
     .where('id', '=', $(1)),
 );
 
+const deletedSince = prepared((db, $) =>
+  db
+    .selectFrom('deleted_runs')
+    .select('run_id')
+    .where('project_id', '=', $(0))
+    .where('run_id', '=', $(1))
+    .where('deleted_at', '>=', $(2)),
+);
+
+/**
+ * How long a deleted run's id refuses events: an agent still running the run goes on sending
+ * its steps and its end (from a spool, after an outage), and they must not bring it back.
+ */
+export const DELETED_RUN_MEMORY_MS = 24 * 60 * 60_000;
+
 const runKey = (projectId: string, id: string) => `${projectId}\u0000${id}`;
 const stepKey = (projectId: string, runId: string, id: string) =>
   `${projectId}\u0000${runId}\u0000${id}`;
@@ -131,6 +146,42 @@ export class UnitOfWork {
     }
   }
 
+  /**
+   * Which of these loaded runs are absent because they were deleted lately
+   * (`DELETED_RUN_MEMORY_MS`): events naming them must not create them again.
+   */
+  async deletedLately(projectId: string, ids: Iterable<string>): Promise<Set<string>> {
+    const deleted = new Set<string>();
+    const absent: string[] = [];
+    for (const id of new Set(ids)) {
+      const t = this.runs.get(runKey(projectId, id));
+      if (!t || t.current !== undefined) continue;
+      // deleted in this unit of work, or never stored: then maybe deleted earlier
+      if (t.before !== undefined) deleted.add(id);
+      else absent.push(id);
+    }
+    if (absent.length === 0) return deleted;
+    const since = Date.now() - DELETED_RUN_MEMORY_MS;
+    if (absent.length === 1 || this.db.sqlite) {
+      for (const id of absent) {
+        const rows = await deletedSince(this.db, this.trx, projectId, id, since);
+        if (rows.length > 0) deleted.add(id);
+      }
+      return deleted;
+    }
+    for (let i = 0; i < absent.length; i += 500) {
+      const rows = await this.trx
+        .selectFrom('deleted_runs')
+        .select('run_id')
+        .where('project_id', '=', projectId)
+        .where('run_id', 'in', absent.slice(i, i + 500))
+        .where('deleted_at', '>=', since)
+        .execute();
+      for (const r of rows) deleted.add(r.run_id);
+    }
+    return deleted;
+  }
+
   /** Loads the given steps (runs must be loaded first). */
   async loadSteps(
     projectId: string,
@@ -204,7 +255,11 @@ export class UnitOfWork {
     t.current = row;
   }
 
-  /** Deletes a loaded run and its steps at flush, taking it out of the rollups. */
+  /**
+   * Deletes a loaded run and its steps at flush, taking it out of the rollups. Its id then
+   * refuses events for `DELETED_RUN_MEMORY_MS` (`deletedLately`), unless it ended longer ago
+   * than that: nothing is still recording it.
+   */
   deleteRun(projectId: string, id: string): void {
     const t = this.runs.get(runKey(projectId, id));
     if (!t?.current) return;
@@ -419,6 +474,21 @@ export class UnitOfWork {
       const ids = deleted.get(run.project_id);
       if (ids) ids.push(run.id);
       else deleted.set(run.project_id, [run.id]);
+    }
+    const now = Date.now();
+    const remembered = this.deletedRuns.filter(
+      (r) => r.ended_at === null || r.ended_at >= now - DELETED_RUN_MEMORY_MS,
+    );
+    for (let i = 0; i < remembered.length; i += 500) {
+      await this.trx
+        .insertInto('deleted_runs')
+        .values(
+          remembered
+            .slice(i, i + 500)
+            .map((r) => ({ project_id: r.project_id, run_id: r.id, deleted_at: now })),
+        )
+        .onConflict((oc) => oc.columns(['project_id', 'run_id']).doUpdateSet({ deleted_at: now }))
+        .execute();
     }
     for (const [projectId, ids] of deleted) {
       for (let i = 0; i < ids.length; i += 500) {

@@ -34,7 +34,8 @@ interface EventsJob {
   kind: 'events';
   projectId: string;
   events: IngestEvent[];
-  resolve: () => void;
+  /** Called with the indexes of the events refused (`applyEvents`) once committed. */
+  resolve: (refused: number[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -114,15 +115,16 @@ export class IngestWriter {
   }
 
   /**
-   * Applies a project's events; resolves once they are committed. Refuses them (429, with
-   * Retry-After) while more than `maxQueuedEvents` wait, so memory stays bounded when
+   * Applies a project's events; resolves once they are committed, with the indexes of those
+   * refused because they name a run deleted lately (`applyEvents`). Refuses them all (429,
+   * with Retry-After) while more than `maxQueuedEvents` wait, so memory stays bounded when
    * recording outpaces the disk; a lone batch is always taken.
    */
-  submit(projectId: string, events: IngestEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
+  submit(projectId: string, events: IngestEvent[]): Promise<number[]> {
+    if (events.length === 0) return Promise.resolve([]);
     if (this.behind(events.length))
       return Promise.reject(AppError.busy('the write path is behind', 1));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number[]>((resolve, reject) => {
       this.enqueue({ kind: 'events', projectId, events, resolve, reject });
     });
   }
@@ -231,7 +233,8 @@ export class IngestWriter {
     }
     let events = 0;
     for (const job of group) {
-      if (job.kind === 'events') events += job.events.length;
+      if (job.kind === 'events')
+        events += job.events.length - (outcome.refused.get(job)?.length ?? 0);
       else {
         const result = outcome.results.get(job);
         if (result && !result.ok) job.reject(result.error);
@@ -243,7 +246,7 @@ export class IngestWriter {
     this.afterDurable(
       () => {
         for (const job of group) {
-          if (job.kind === 'events') job.resolve();
+          if (job.kind === 'events') job.resolve(outcome.refused.get(job) ?? []);
           else {
             const result = outcome.results.get(job);
             if (result?.ok) job.resolve(result.value);
@@ -273,6 +276,7 @@ export class IngestWriter {
         this.db.dialect === 'postgres' ? await lockRuns(trx, recordedRuns(group)) : undefined;
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
+      const refused = new Map<EventsJob, number[]>();
       // the group's rollup changes, written once at its end
       const rollups = new RollupDeltas();
       let recording: UnitOfWork | undefined;
@@ -286,7 +290,13 @@ export class IngestWriter {
       for (const job of group) {
         if (job.kind === 'events') {
           recording ??= new UnitOfWork(trx, this.db, locked);
-          await applyEvents(recording, job.projectId, job.events, this.env(job.projectId));
+          const skipped = await applyEvents(
+            recording,
+            job.projectId,
+            job.events,
+            this.env(job.projectId),
+          );
+          if (skipped.length > 0) refused.set(job, skipped);
           continue;
         }
         // a control change sees every recording event queued before it
@@ -311,7 +321,7 @@ export class IngestWriter {
       }
       await flushRecording();
       if (!rollups.empty) await rollups.flush(trx, this.db);
-      return { changes, results };
+      return { changes, results, refused };
     });
     this.countCommits();
     return outcome;
@@ -382,6 +392,8 @@ type OpResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 interface GroupOutcome {
   changes: Changes;
   results: Map<OpJob, OpResult>;
+  /** The events jobs with events refused, and their indexes. */
+  refused: Map<EventsJob, number[]>;
 }
 
 interface Changes {
@@ -389,26 +401,34 @@ interface Changes {
   steps: StepRow[];
 }
 
-/** Applies recording events in order inside a unit of work. */
+/**
+ * Applies recording events in order inside a unit of work. Answers the indexes of the events
+ * it refused: those naming a run deleted lately (`UnitOfWork.deletedLately`), which would
+ * otherwise bring the run back.
+ */
 export async function applyEvents(
   uow: UnitOfWork,
   projectId: string,
   events: IngestEvent[],
   env: ApplyEnv,
-): Promise<void> {
+): Promise<number[]> {
   const runIds: string[] = [];
+  for (const e of events) runIds.push('step' in e ? e.step.run_id : e.run.id);
+  await uow.loadRuns(projectId, runIds);
+  const deleted = await uow.deletedLately(projectId, runIds);
+  const refused: number[] = [];
   const stepKeys: { run_id: string; id: string }[] = [];
-  for (const e of events) {
-    if ('step' in e) {
-      runIds.push(e.step.run_id);
-      stepKeys.push({ run_id: e.step.run_id, id: e.step.id });
-    } else {
-      runIds.push(e.run.id);
+  for (let i = 0; i < events.length; i++) {
+    if (deleted.size > 0 && deleted.has(runIds[i]!)) refused.push(i);
+    else {
+      const e = events[i]!;
+      if ('step' in e) stepKeys.push({ run_id: e.step.run_id, id: e.step.id });
     }
   }
-  await uow.loadRuns(projectId, runIds);
   await uow.loadSteps(projectId, stepKeys);
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (deleted.size > 0 && deleted.has(runIds[i]!)) continue;
     switch (e.type) {
       case 'run.start':
       case 'run.update':
@@ -450,6 +470,7 @@ export async function applyEvents(
       }
     }
   }
+  return refused;
 }
 
 /** The runs a group's recording events name, each once. */

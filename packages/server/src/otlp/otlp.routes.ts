@@ -84,14 +84,16 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       const mapped = mapTraces(parsed.data);
       const { valid, results } = validateEvents(mapped.events);
       const projectId = request.auth!.projectId;
-      if (mapped.runs.length === 0) await ctx.writer.submit(projectId, valid);
+      // events of runs deleted lately are refused: spans still arriving must not bring them back
+      let deleted = 0;
+      if (mapped.runs.length === 0) deleted = (await ctx.writer.submit(projectId, valid)).length;
       else {
         await ctx.writer.transact(
           async (uow, env) => {
             const ignored = await settleSources(uow, projectId, mapped.runs);
             const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
             underStoredRoot(uow, projectId, mapped.runs, events);
-            await applyEvents(uow, projectId, events, env);
+            deleted = (await applyEvents(uow, projectId, events, env)).length;
             const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
             await detachFromRun(uow, projectId, tops, env.now);
           },
@@ -100,8 +102,11 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       }
 
       const invalid = results.filter((r) => !r.ok);
-      const rejected = mapped.rejected + invalid.length;
-      const message = mapped.firstProblem ?? invalid[0]?.error?.message ?? '';
+      const rejected = mapped.rejected + invalid.length + deleted;
+      const message =
+        mapped.firstProblem ??
+        invalid[0]?.error?.message ??
+        (deleted > 0 ? 'spans of a deleted run are not recorded' : '');
       return answer(reply, contentType, rejected, message);
     });
   });

@@ -129,6 +129,18 @@ describeEachDb('retention', (dialect) => {
     const metrics = await t.request('GET', '/metrics');
     expect(metrics.body).toMatch(/^runlog_retention_deleted_runs_total 10$/m);
     expect(metrics.body).toMatch(/^runlog_retention_deleted_steps_total 20$/m);
+
+    // the ids of runs deleted over a day ago take events again
+    await t.ctx.db.kysely
+      .insertInto('deleted_runs')
+      .values([
+        { project_id: 'default', run_id: 'deleted-long-ago', deleted_at: now - DAY_MS - 1 },
+        { project_id: 'default', run_id: 'deleted-lately', deleted_at: now - DAY_MS + 60_000 },
+      ])
+      .execute();
+    await retention.runOnce(now);
+    const remembered = await t.ctx.db.kysely.selectFrom('deleted_runs').select('run_id').execute();
+    expect(remembered.map((r) => r.run_id)).toEqual(['deleted-lately']);
   });
 
   it('deletes every expired run and loses no recent one while ingestion goes on', async () => {

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { DAY_MS } from '../stats/rollup.js';
 import { purgeEndedBefore, type PurgeResult } from './purge.js';
+import { DELETED_RUN_MEMORY_MS } from '../ingest/unit-of-work.js';
 
 export interface RetentionOptions {
   /** Time between passes (default 5 minutes). */
@@ -74,6 +75,11 @@ export class Retention {
       total.steps += result.steps;
       total.batches += result.batches;
     }
+    // deleted runs' ids take events again once nothing can still be recording them
+    await this.ctx.db.kysely
+      .deleteFrom('deleted_runs')
+      .where('deleted_at', '<', now - DELETED_RUN_MEMORY_MS)
+      .execute();
     return total;
   }
 }
