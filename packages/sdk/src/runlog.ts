@@ -17,7 +17,7 @@ const SHUTDOWN_FLUSH_MS = 5_000;
  * How long a failing `run()` waits for its events to be sent before rethrowing (not at all
  * while the server is failing).
  */
-const FAILED_RUN_FLUSH_MS = 2_000;
+export const FAILED_RUN_FLUSH_MS = 2_000;
 
 export interface RunlogOptions {
   /** The server; default `RUNLOG_URL` or http://127.0.0.1:4680. */

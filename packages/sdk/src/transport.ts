@@ -99,6 +99,8 @@ export class Transport {
   private bufferWaiters: (() => void)[] = [];
   /** The last request failed and the sender waits to try again. */
   private retrying = false;
+  /** `sentSoon()` callers, told when a request fails (and the sender starts to wait). */
+  private failWaiters: (() => void)[] = [];
   /** Bytes per request; lowered when the server answers 413. */
   private maxRequestBytes = MAX_REQUEST_BYTES;
 
@@ -184,11 +186,15 @@ export class Transport {
     const sent = this.sent();
     this.hurry();
     let timer: NodeJS.Timeout | undefined;
+    let failed: (() => void) | undefined;
     await Promise.race([
       sent,
       new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      // the request failed (the server refused the connection): nothing will go for a while
+      new Promise<void>((resolve) => this.failWaiters.push((failed = resolve))),
     ]);
     clearTimeout(timer);
+    this.failWaiters = this.failWaiters.filter((w) => w !== failed);
   }
 
   /**
@@ -406,6 +412,7 @@ export class Transport {
           if (keep && !this.exiting) {
             attempt++;
             this.retrying = true;
+            for (const stopWaiting of this.failWaiters.splice(0)) stopWaiting();
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
             const notBefore = Date.now() + (retryAfterMs ?? 0);

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type IngestEvent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunlogApiError, RunlogConnectionError, RunlogError } from '../src/index.js';
+import { FAILED_RUN_FLUSH_MS } from '../src/runlog.js';
 import {
   FaultProxy,
   clientFactory,
@@ -244,6 +245,19 @@ describe('retry', () => {
     expect(new Set(forwardedIds).size).toBe(forwardedIds.length);
     expect((await runlog.runs.get(ids[0]!)).step_count).toBe(2);
     expect((await runlog.runs.get(ids[1]!)).step_count).toBe(3);
+  });
+
+  it('a failing run() rethrows as soon as sending its end fails, not after its wait', async () => {
+    const runlog = clients.make({ url: await deadUrl() });
+    const started = Date.now();
+    await expect(
+      runlog.run('transport-agent', () => {
+        throw new Error('agent failed');
+      }),
+    ).rejects.toThrow('agent failed');
+    // the connection was refused within milliseconds: waiting out the 2 s would be for nothing
+    expect(Date.now() - started).toBeLessThan(FAILED_RUN_FLUSH_MS);
+    expect(errors[0]).toBeInstanceOf(RunlogConnectionError);
   });
 
   it('drops a batch the server rejects as a client error and reports it, then goes on', async () => {
