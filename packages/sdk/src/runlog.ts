@@ -262,6 +262,9 @@ export class Runlog {
    * @example runlog.worker({ agents: { 'bug-triager': async (run) => triage(run.input) }, concurrency: 4 })
    */
   worker(options: WorkerOptions): Worker {
+    // its runs could not be recorded: each would run and then lapse to timed_out
+    if (this.closing)
+      throw new RunlogError('runlog was shut down: start workers before shutdown()');
     const worker = new Worker(
       this.http,
       this.transport,

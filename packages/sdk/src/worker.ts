@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ClaimBody, ClaimedRuns, ReleaseBody, Run } from '@runlog/core';
+import { ClaimBody, type ClaimedRuns, type ReleaseBody, type Run } from '@runlog/core';
 import { settleBy, timeLeft } from './deadline.js';
 import { RunlogError, RunlogApiError } from './errors.js';
 import { backoffMs, type HttpClient } from './http.js';
@@ -26,6 +26,52 @@ export interface WorkerOptions {
   /** On stop, how long running handlers may finish before their runs are released (default 30 s). */
   drainTimeoutMs?: number;
   workerId?: string;
+}
+
+/** Most runs one claim takes (the server's bound). */
+const MAX_CLAIM = 100;
+
+/**
+ * Checks a worker's options as the server will check its claims (`ClaimBody`), and the
+ * options only the worker uses: a worker the server would refuse every claim of fails here,
+ * at once, naming the option, instead of leaving its runs queued.
+ */
+function checkOptions(
+  options: WorkerOptions,
+  resolved: { id: string; leaseMs: number; pollWaitMs: number },
+): void {
+  const problems: string[] = [];
+  const claim = ClaimBody.safeParse({
+    agents: Object.keys(options.agents),
+    wait_ms: resolved.pollWaitMs,
+    lease_ms: resolved.leaseMs,
+    worker_id: resolved.id,
+  });
+  const names: Record<string, string> = {
+    agents: 'agents',
+    wait_ms: 'pollWaitMs',
+    lease_ms: 'leaseMs',
+    worker_id: 'workerId',
+  };
+  if (!claim.success) {
+    for (const issue of claim.error.issues) {
+      const [field, index] = issue.path;
+      const name = names[String(field)] ?? String(field);
+      problems.push(
+        field === 'agents' && typeof index === 'number'
+          ? `agents: ${JSON.stringify(Object.keys(options.agents)[index])} ${issue.message}`
+          : `${name}: ${issue.message}`,
+      );
+    }
+  }
+  const whole = (value: unknown, min: number) =>
+    value === undefined || (Number.isSafeInteger(value) && (value as number) >= min);
+  if (!whole(options.concurrency, 1)) problems.push('concurrency: must be a whole number >= 1');
+  if (!whole(options.heartbeatIntervalMs, 1))
+    problems.push('heartbeatIntervalMs: must be a whole number of ms >= 1');
+  if (!whole(options.drainTimeoutMs, 0))
+    problems.push('drainTimeoutMs: must be a whole number of ms >= 0');
+  if (problems.length > 0) throw new RunlogError(`invalid worker options: ${problems.join('; ')}`);
 }
 
 /** What `stop()` gives releasing and the final flush after the drain. */
@@ -89,9 +135,10 @@ export class Worker {
     this.pollWaitMs = options.pollWaitMs ?? 20_000;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.done = new Promise((resolve) => (this.markDone = resolve));
-    if (Object.keys(options.agents).length === 0)
+    if (!options.agents || Object.keys(options.agents).length === 0)
       throw new RunlogError('worker needs at least one agent handler');
-    this.slots.push(this.loop(Math.max(1, options.concurrency ?? 1)));
+    checkOptions(options, { id: this.id, leaseMs: this.leaseMs, pollWaitMs: this.pollWaitMs });
+    this.slots.push(this.loop(options.concurrency ?? 1));
   }
 
   /** Runs being executed now. */
@@ -186,7 +233,7 @@ export class Worker {
         wait_ms: this.pollWaitMs,
         lease_ms: this.leaseMs,
         worker_id: this.id,
-        max: concurrency - this.held.size,
+        max: Math.min(MAX_CLAIM, concurrency - this.held.size),
       };
       try {
         const res = await this.http.request<ClaimedRuns>('POST', '/api/v1/workers/claim', claim, {
@@ -202,6 +249,12 @@ export class Worker {
         }
       } catch (err) {
         if (this.stopping) break;
+        if (err instanceof RunlogApiError && err.status === 400) {
+          // the server refuses this worker's claims as they are: trying again cannot help
+          this.onError(new RunlogError(`worker ${this.id} stopped: ${err.message}`));
+          void this.stop();
+          break;
+        }
         failures++;
         if (failures === 1 || failures % 20 === 0) this.onError(err as Error);
         const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;

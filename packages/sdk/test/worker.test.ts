@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Run } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
@@ -303,6 +305,50 @@ describeEachDb('SDK worker()', (dialect) => {
       await runlog.flush();
       await expect(runlog.runs.get(q.id)).rejects.toMatchObject({ status: 404 });
       await worker.stop();
+    });
+
+    it('refuses options the server would refuse every claim of, naming them', () => {
+      const make = (options: Record<string, unknown>) => () =>
+        runlog.worker({ agents: { [agentId()]: () => 'ok' }, ...options });
+      expect(make({ pollWaitMs: 120_000 })).toThrow(/^invalid worker options: pollWaitMs: /);
+      expect(make({ leaseMs: 500 })).toThrow(/leaseMs: /);
+      expect(make({ leaseMs: 2 * 3_600_000 })).toThrow(/leaseMs: /);
+      expect(make({ concurrency: 2.5 })).toThrow(/concurrency: must be a whole number >= 1/);
+      expect(make({ concurrency: Number.NaN })).toThrow(/concurrency: /);
+      expect(make({ drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs: /);
+      expect(() => runlog.worker({ agents: { 'bad agent!': () => 'ok' } })).toThrow(
+        /agents: "bad agent!" must be 1-128 characters/,
+      );
+    });
+
+    it('stops, saying why, when the server refuses its claims as invalid', async () => {
+      // a server whose bounds differ from this SDK's: every claim is a 400
+      const strict = createServer((_req, res) => {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        const error = { code: 'invalid_input', message: 'body.max: too big', details: [] };
+        res.end(JSON.stringify({ error }));
+      });
+      await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = strict.address() as AddressInfo;
+        const other = clients.make({ url: `http://127.0.0.1:${port}` });
+        const worker = other.worker({ ...fast, agents: { [agentId()]: () => 'ok' } });
+        await worker.done;
+        expect(errors.map((e) => e.message)).toEqual([
+          expect.stringMatching(/^worker .* stopped: .*body\.max: too big/),
+        ]);
+      } finally {
+        strict.closeAllConnections();
+        await new Promise((resolve) => strict.close(resolve));
+      }
+    });
+
+    it('cannot be started once runlog is shut down', async () => {
+      const other = clients.make();
+      await other.shutdown(1_000);
+      expect(() => other.worker({ agents: { [agentId()]: () => 'ok' } })).toThrow(
+        'runlog was shut down: start workers before shutdown()',
+      );
     });
 
     it('does not bring back a deleted run whose handler goes on recording steps', async () => {
