@@ -74,7 +74,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0004_partial_indexes\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0005_deleted_runs\n$/);
     const bad = await cli(['migrate', '--db', 'postgres://nobody@127.0.0.1:1/none']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
