@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runFixture } from '../../core/test/fixtures.js';
-import { waitFor } from './harness.js';
+import { startTestServer, waitFor } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
@@ -156,5 +156,35 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       keys: { scope: string }[];
     };
     expect(keys.keys.map((k) => k.scope)).toEqual(['admin']);
+  });
+
+  it('writes all of a large --json answer into a pipe before exiting', async () => {
+    const server = await startTestServer('sqlite');
+    try {
+      const input = 'x'.repeat(300_000);
+      const res = await fetch(`${server.url}/api/v1/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          events: [{ type: 'run.start', run: { id: 'big', agent_id: 'a', input } }],
+        }),
+      });
+      expect(res.status).toBe(200);
+      // the child's stdout is a pipe, as with `| jq`
+      const child = spawn(process.execPath, [BIN, 'runs', 'show', 'big', '--json'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          RUNLOG_URL: server.url,
+          RUNLOG_API_KEY: server.adminKey,
+        },
+      });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      expect((JSON.parse(stdout) as { input: string }).input).toBe(input);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -199,6 +199,17 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
 export async function main(argv: string[]): Promise<void> {
   const code = await run(argv);
   if (code === 'serving') return;
+  // a pipe takes writes asynchronously: exiting before it has them cut `--json` output at 64 KiB
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   // open keep-alive sockets would hold the process for seconds after the work is done
   process.exit(code);
+}
+
+/** Resolves once everything written to `stream` so far is out (or the stream failed). */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    // writes are handed on in order: this one's callback comes after every earlier one's
+    stream.write('', () => resolve());
+  });
 }
