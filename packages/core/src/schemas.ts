@@ -109,14 +109,22 @@ export const Text = (max: number) =>
     .refine((s) => !s.includes(NUL), 'must not contain a NUL character (\\u0000)');
 
 /**
- * Text captured from a program (an error's message or stack): kept, with each NUL replaced
- * by U+FFFD, because refusing it would lose the run's end over a stray byte.
+ * `text` cut to at most `max` characters, ending with `…` when cut (never between the two
+ * halves of a surrogate pair).
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = /[\uD800-\uDBFF]/.test(text[max - 2] ?? '') ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
+}
+
+/**
+ * Text captured from a program (an error's message or stack): kept, cut to `max` characters
+ * and with each NUL replaced by U+FFFD, because refusing it would lose the run's end over a
+ * long stack or a stray byte.
  */
 const CapturedText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .transform((s) => (s.includes(NUL) ? s.replaceAll(NUL, '\ufffd') : s));
+  z.string().transform((s) => cutText(s.includes(NUL) ? s.replaceAll(NUL, '\ufffd') : s, max));
 
 export const Tags = z.array(Text(200).min(1)).max(100);
 

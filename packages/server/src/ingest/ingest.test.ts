@@ -594,6 +594,28 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(JSON.stringify(run.input).length).toBeLessThanOrEqual(1024 * 1024);
   });
 
+  it("keeps a run's end whose error message and stack are over their length, cut", async () => {
+    const message = 'm'.repeat(100_001);
+    const stack = 's'.repeat(300_000);
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'long-error', agent_id: 'a' } },
+        {
+          type: 'step.end',
+          step: { id: 's', run_id: 'long-error', status: 'failed', error: { message, stack } },
+        },
+        { type: 'run.end', run: { id: 'long-error', status: 'failed', error: { message, stack } } },
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    const run = toRun((await findRun(t.ctx.db, 'default', 'long-error'))!);
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toBe(`${'m'.repeat(99_999)}…`);
+    expect(run.error?.stack).toBe(`${'s'.repeat(99_999)}…`);
+    const [step] = (await listSteps(t.ctx.db, 'default', 'long-error')).map(toStep);
+    expect(step?.error?.message).toHaveLength(100_000);
+  });
+
   it('takes the largest token counts, holding the computed cost to its bound', async () => {
     const res = await t.request('POST', '/api/v1/ingest', {
       events: [

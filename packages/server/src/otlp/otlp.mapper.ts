@@ -8,7 +8,7 @@
  * Vercel AI SDK's attribute names are all read.
  */
 import { z } from 'zod';
-import { ID_PATTERN, type IngestEvent, type RunFields, type StepFields } from '@runlog/core';
+import { ID_PATTERN, cutText, type IngestEvent, type RunFields, type StepFields } from '@runlog/core';
 
 // ---------------------------------------------------------------------------
 // The request, as OTLP JSON has it (the protobuf decoder yields the same shape)
@@ -457,10 +457,7 @@ function modelOf(attrs: Attrs): string | undefined {
  * kept), where the REST API refuses the request instead.
  */
 function cut(text: string | undefined, max: number): string | undefined {
-  if (text === undefined || text.length <= max) return text;
-  // not between the two halves of a surrogate pair
-  const end = /[\uD800-\uDBFF]/.test(text[max - 2] ?? '') ? max - 2 : max - 1;
-  return `${text.slice(0, end)}…`;
+  return text === undefined ? text : cutText(text, max);
 }
 
 /**
