@@ -11,6 +11,7 @@ import {
   type StepFields,
   type StepType,
   type TruncatedJson,
+  isTruncatedJson,
   canTransition,
 } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
@@ -117,6 +118,10 @@ function mergeMetadata(
 ): string {
   if (!incoming || Object.keys(incoming).length === 0) return current;
   const base = parseObject(current);
+  // metadata stored truncated has no keys left to merge with: an event that fills gaps
+  // (a start sent again) leaves it as it is, one that overwrites replaces it
+  if (isTruncatedJson(base))
+    return mode === 'overwrite' ? encodeMetadata(incoming, maxBytes) : current;
   const merged = mode === 'overwrite' ? { ...base, ...incoming } : { ...incoming, ...base };
   return encodeMetadata(merged, maxBytes);
 }
@@ -173,7 +178,9 @@ export function applyRunEvent(
   const mode: Mode = kind === 'start' || wasTerminal ? 'fill' : 'overwrite';
   const max = env.maxFieldBytes;
 
-  put(row, 'agent_id', f.agent_id, mode, (v) => v === UNKNOWN_AGENT);
+  // a run belongs to its agent: a later event only names it when it was unknown (PATCH and
+  // POST /runs refuse another agent with a 409; /ingest keeps the first)
+  put(row, 'agent_id', f.agent_id, 'fill', (v) => v === UNKNOWN_AGENT);
   put(row, 'trigger', f.trigger, mode, (v) => v === 'api');
   put(row, 'attempt', f.attempt, mode, (v) => v === 1);
   put(row, 'source', f.source ?? undefined, mode, isNull);

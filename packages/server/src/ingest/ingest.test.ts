@@ -594,6 +594,42 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(JSON.stringify(run.input).length).toBeLessThanOrEqual(1024 * 1024);
   });
 
+  it('keeps metadata stored truncated as it is when the batch comes again, and replaces it on an update', async () => {
+    const start = {
+      type: 'run.start',
+      run: { id: 'big-meta', agent_id: 'a', metadata: { m: 'x'.repeat(1_100_000), k: 1 } },
+    };
+    const stored = async () =>
+      toRun((await findRun(t.ctx.db, 'default', 'big-meta'))!).metadata as Record<string, unknown>;
+    await t.request('POST', '/api/v1/ingest', { events: [start] });
+    const first = await stored();
+    expect(first).toMatchObject({ __runlog_truncated__: true });
+    await t.request('POST', '/api/v1/ingest', { events: [start] });
+    await t.request('POST', '/api/v1/ingest', { events: [start] });
+    expect(await stored()).toEqual(first);
+    // the truncated keys cannot be merged with: an update's keys replace them, unmixed
+    const update = { type: 'run.update', run: { id: 'big-meta', metadata: { pr_title: 'hello' } } };
+    await t.request('POST', '/api/v1/ingest', { events: [update] });
+    expect(await stored()).toEqual({ pr_title: 'hello' });
+  });
+
+  it("keeps a run's agent when a later event names another", async () => {
+    const events = [
+      { type: 'run.start', run: { id: 'agent-kept', agent_id: 'first' } },
+      { type: 'run.update', run: { id: 'agent-kept', agent_id: 'second' } },
+      { type: 'run.end', run: { id: 'agent-kept', agent_id: 'third', status: 'succeeded' } },
+    ];
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    expect((await findRun(t.ctx.db, 'default', 'agent-kept'))?.agent_id).toBe('first');
+    // a run first known by a step has no agent yet: a later event names it
+    const late = [
+      { type: 'step.end', step: { id: 's', run_id: 'agent-late', type: 'tool' } },
+      { type: 'run.end', run: { id: 'agent-late', agent_id: 'named', status: 'succeeded' } },
+    ];
+    expect((await t.request('POST', '/api/v1/ingest', { events: late })).statusCode).toBe(200);
+    expect((await findRun(t.ctx.db, 'default', 'agent-late'))?.agent_id).toBe('named');
+  });
+
   it("keeps a run's end whose error message and stack are over their length, cut", async () => {
     const message = 'm'.repeat(100_001);
     const stack = 's'.repeat(300_000);
