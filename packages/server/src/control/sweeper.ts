@@ -50,6 +50,19 @@ export function sweepVerdict(
     // a recorded run's lease is renewed by its events, which leave no time of their own on
     // the row: say when the lease ran out, not a 'since' that would be its start
     const expired = toIso(run.lease_expires_at);
+    // Stop was asked for: the run ends as the user wanted, whoever stopped answering first
+    if (run.cancel_requested_at !== null)
+      return {
+        status: 'cancelled',
+        error: {
+          message: `stopped: ${
+            run.worker_id !== null
+              ? `the lease of worker ${run.worker_id} expired`
+              : 'the lease expired'
+          } before it confirmed the stop`,
+          type: 'Cancelled',
+        },
+      };
     return {
       status: 'timed_out',
       error: {

@@ -277,6 +277,24 @@ describeEachDb('workers and control plane', (dialect) => {
     );
   });
 
+  it('ends a stopped run cancelled, not timed_out, when its lease lapses before the grace period', async () => {
+    const agent = agentName('stopped-dead');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 1000, worker_id: 'w-gone' });
+    await cancelRun(t.ctx, P, run.id);
+    // the lease lapses within a grace period of 10 minutes
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(sweepVerdict(row, row.lease_expires_at! + 1, 600_000)).toMatchObject({
+      status: 'cancelled',
+      error: {
+        type: 'Cancelled',
+        message: 'stopped: the lease of worker w-gone expired before it confirmed the stop',
+      },
+    });
+    await sweepOnce(t.ctx, Date.now() + 1500);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('cancelled');
+  });
+
   it('queues one schedule run per slot and, after downtime, one run for all missed slots', async () => {
     const agent = agentName('cron');
     await enqueueRun(t.ctx, P, agent, {}); // creates the agent
