@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IngestEvent, IngestResponse } from '@runlog/core';
+import { IngestEvent, type IngestResponse } from '@runlog/core';
 import { RunlogError, isRetryable, RunlogApiError } from './errors.js';
 import { JsonText, backoffMs, type HttpClient } from './http.js';
 
@@ -124,6 +124,8 @@ export class Transport {
       this.options.onError(new RunlogError('runlog was shut down; event not recorded'));
       return;
     }
+    // a run's start is checked where it is made (Runlog.run), so it is not refused there
+    if (event.type !== 'run.start' && !this.recordable(event)) return;
     this.buffer.push(event);
     if (key !== undefined) this.openStarts.set(key, event);
     if (this.buffer.length >= this.options.batchSize) this.cut();
@@ -158,6 +160,7 @@ export class Transport {
    * `fields` are the end's own fields (they win over the start's).
    */
   pushEnd(key: string, event: IngestEvent): void {
+    if (!this.recordable(event)) return;
     const start = this.openStarts.get(key);
     if (start) {
       this.openStarts.delete(key);
@@ -173,6 +176,30 @@ export class Transport {
       }
     }
     this.push(event);
+  }
+
+  /**
+   * Checks an event as the server will: a field it would refuse (a negative token count, a
+   * name over its length, a NUL) is left out and reported to `onError`, so the rest of the
+   * step or update is still recorded; an event whose ids are bad is dropped (`false`).
+   */
+  private recordable(event: IngestEvent): boolean {
+    const checked = IngestEvent.safeParse(event);
+    if (checked.success) return true;
+    const fields = 'step' in event ? (event.step as Record<string, unknown>) : event.run;
+    const bad = new Set(checked.error.issues.map((i) => String(i.path[1] ?? '')));
+    const problems = checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    const what =
+      'step' in event ? `step ${event.step.id} of run ${event.step.run_id}` : `run ${event.run.id}`;
+    if (bad.has('') || bad.has('id') || bad.has('run_id')) {
+      this.options.onError(new RunlogError(`${what} not recorded: ${problems.join('; ')}`));
+      return false;
+    }
+    for (const field of bad) delete (fields as Record<string, unknown>)[field];
+    this.options.onError(
+      new RunlogError(`${what}: left out ${[...bad].join(', ')} (${problems.join('; ')})`),
+    );
+    return true;
   }
 
   /**

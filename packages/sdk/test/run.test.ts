@@ -217,6 +217,36 @@ describeEachDb('SDK run() and steps', (dialect) => {
       ]);
     });
 
+    it('leaves out a step or update field the server would refuse and records the rest', async () => {
+      const id = newId();
+      await runlog.run(
+        'fields-agent',
+        async (run) => {
+          await run.llm({ model: 'gpt-4o' }, (s) => {
+            s.set({ input_tokens: -1, output_tokens: 7 });
+            return 'answer';
+          });
+          await run.tool('n'.repeat(600), { q: 1 }, () => 'long name');
+          await run.tool('a\u0000b', {}, () => 'nul');
+          run.update({ tags: [1 as never], metadata: { keep: 1 } });
+        },
+        { id },
+      );
+      await runlog.flush();
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run.status).toBe('succeeded');
+      expect(run.metadata).toEqual({ keep: 1 });
+      const [llm, long, nul] = run.steps!;
+      expect(llm).toMatchObject({ type: 'llm', output: 'answer', output_tokens: 7 });
+      expect(llm?.input_tokens).toBeNull();
+      expect(long).toMatchObject({ type: 'tool', name: null, output: 'long name' });
+      expect(nul).toMatchObject({ type: 'tool', name: null, output: 'nul' });
+      const messages = errors.map((e) => e.message);
+      expect(messages).toContainEqual(expect.stringMatching(/^step .*: left out input_tokens /));
+      expect(messages).toContainEqual(expect.stringMatching(/^run .*: left out tags /));
+      expect(messages.filter((m) => m.includes('left out name'))).toHaveLength(2);
+    });
+
     it('run.update merges metadata into what the run started with', async () => {
       const id = newId();
       await runlog.run(

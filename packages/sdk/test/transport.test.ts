@@ -327,22 +327,22 @@ describe('retry', () => {
 
   it('reports events the server rejected one by one (207) and keeps the rest', async () => {
     const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
-    const id = newId();
-    await runlog.run(
-      'partial-agent',
-      (run) => {
-        // an invalid step event: negative token count
-        run.update({ model: 'gpt-4o' });
-        void run.llm({ model: 'gpt-4o', input_tokens: -5 });
-        return 'ok';
-      },
-      { id },
-    );
+    // the id of a run deleted on the server takes no events for a while
+    const gone = await recordRun(runlog, 0);
+    await runlog.flush();
+    const deleted = await fetch(`${server.url}/api/v1/runs/${gone}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    expect(deleted.status).toBe(204);
+    await runlog.run('partial-agent', () => 'refused', { id: gone });
+    const kept = await recordRun(runlog, 1, 'partial-agent');
     expect(await runlog.flush()).toBe(true);
-    expect(errors.some((e) => /Runlog rejected 1 events/.test(e.message))).toBe(true);
-    const run = await runlog.runs.get(id);
-    expect(run.status).toBe('succeeded');
-    expect(run.step_count).toBe(0);
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^Runlog rejected 1 events: .*was deleted/),
+    ]);
+    expect((await runlog.runs.get(kept)).status).toBe('succeeded');
+    await expect(runlog.runs.get(gone)).rejects.toMatchObject({ status: 404 });
   });
 
   it('gives up waiting on a request that hangs past requestTimeoutMs and sends it again', async () => {
