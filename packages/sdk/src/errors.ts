@@ -36,6 +36,14 @@ export class RunCancelledError extends RunlogError {
   override name = 'RunCancelledError';
 }
 
+/**
+ * The reason `run.signal` fires when the process is told to end (SIGTERM, SIGINT) while a
+ * `run()` is still running: the run is recorded `cancelled`, its error saying so.
+ */
+export class RunInterruptedError extends RunCancelledError {
+  override name = 'RunInterruptedError';
+}
+
 /** Whether sending again later may succeed: network errors, 408, 429 and 5xx. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof RunlogConnectionError) return true;

@@ -10,4 +10,10 @@ export {
 export { Worker, type WorkerOptions, type AgentHandler } from './worker.js';
 export { RunsClient, AgentsClient, type RunListParams } from './client.js';
 export type { HeartbeatResponse } from '@runlog/core';
-export { RunlogError, RunlogApiError, RunlogConnectionError, RunCancelledError } from './errors.js';
+export {
+  RunlogError,
+  RunlogApiError,
+  RunlogConnectionError,
+  RunCancelledError,
+  RunInterruptedError,
+} from './errors.js';

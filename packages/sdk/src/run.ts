@@ -7,7 +7,7 @@ import {
   type RunFields,
   type StepFields,
 } from '@runlog/core';
-import { RunCancelledError } from './errors.js';
+import { RunCancelledError, RunInterruptedError } from './errors.js';
 import { snapshot, snapshotFields } from './snapshot.js';
 import type { Transport } from './transport.js';
 
@@ -150,10 +150,13 @@ const CONFIRMED_CANCEL: RunError = {
  * its signal (keeping any output), else `succeeded` with the output or `failed` with the error.
  */
 export function endRun(transport: Transport, run: RunContext, outcome: RunOutcome): void {
-  const cancelled = run.signal.reason instanceof RunCancelledError;
+  const reason: unknown = run.signal.reason;
   const fields: RunFields = { id: run.id, ended_at: Date.now() };
   if (outcome.ok && outcome.output !== undefined) fields.output = outcome.output;
-  if (cancelled) {
+  if (reason instanceof RunInterruptedError) {
+    fields.status = 'cancelled';
+    fields.error = { message: reason.message, type: 'Interrupted' };
+  } else if (reason instanceof RunCancelledError) {
     fields.status = 'cancelled';
     fields.error = { ...CONFIRMED_CANCEL };
   } else if (outcome.ok) {

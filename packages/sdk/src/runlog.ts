@@ -1,5 +1,5 @@
 import { RunFields, newId, type RunTrigger } from '@runlog/core';
-import { RunlogError } from './errors.js';
+import { RunInterruptedError, RunlogError } from './errors.js';
 import { AgentsClient, RunsClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
 import { Heartbeats } from './heartbeat.js';
@@ -73,6 +73,8 @@ function installProcessHooks(): void {
 
 /** After a second signal, how long releasing held runs and a last flush may take. */
 const SECOND_SIGNAL_MS = 2_000;
+/** How long a signal lets running `run()` code end its run itself, once `run.signal` fired. */
+const INTERRUPT_GRACE_MS = 1_000;
 
 /** A signal this soon after the first is the same one, relayed by a runner (tsx, npm). */
 const RELAYED_SIGNAL_MS = 250;
@@ -103,7 +105,9 @@ function installSignalHandlers(): void {
     // a second Ctrl-C means "now": stop waiting for running handlers
     const second = firstAt !== undefined;
     firstAt ??= now;
-    const mine = targets.map((r) => (second ? r.hurry(SECOND_SIGNAL_MS) : r.shutdown()));
+    const mine = targets.map((r) =>
+      second ? r.hurry(SECOND_SIGNAL_MS) : r.interrupt(signal).then(() => r.shutdown()),
+    );
     work = Promise.allSettled([work, ...mine]);
     const all = work;
     void all.then(() => {
@@ -133,6 +137,8 @@ export class Runlog {
   private readonly onError: (err: Error) => void;
   private readonly heartbeatMs: number;
   private readonly heartbeats: Heartbeats;
+  /** `run()` runs whose code is running, and how each will finish. */
+  private readonly open = new Map<RunContext, Promise<unknown>>();
   private readonly workers = new Set<Worker>();
   private closing: Promise<void> | undefined;
 
@@ -221,7 +227,10 @@ export class Runlog {
       intervalMs: this.heartbeatMs,
       missingIsGone: false,
     });
-    const outcome = await runCode(run, () => fn(run));
+    const running = runCode(run, () => fn(run));
+    this.open.set(run, running);
+    const outcome = await running;
+    this.open.delete(run);
     stopBeat();
     // a detached run records nothing, its end neither
     if (!run.detached) endRun(this.transport, run, outcome);
@@ -299,6 +308,25 @@ export class Runlog {
       instances.delete(this);
     })();
     return this.closing;
+  }
+
+  /**
+   * @internal The process was told to end (`signal`) while `run()` runs still run: fires their
+   * `run.signal` (a `RunInterruptedError`), lets code that listens end its run for up to
+   * `INTERRUPT_GRACE_MS`, then records the rest as `cancelled`, interrupted, so none stays
+   * `running` until its lease lapses.
+   */
+  async interrupt(signal: NodeJS.Signals): Promise<void> {
+    if (this.open.size === 0) return;
+    const reason = new RunInterruptedError(`the process received ${signal} before the run ended`);
+    for (const run of this.open.keys()) run.abort(reason);
+    await settleBy(Promise.allSettled(this.open.values()), Date.now() + INTERRUPT_GRACE_MS);
+    for (const run of this.open.keys()) {
+      if (run.detached) continue;
+      endRun(this.transport, run, { ok: false, error: reason });
+      // the process ends: what the code still does is not recorded
+      run.detached = true;
+    }
   }
 
   /**

@@ -232,6 +232,31 @@ describe('signals', () => {
   });
 });
 
+describe('a signal while run() runs', () => {
+  it.each(['sigterm', 'sigterm-listen'])(
+    'ends the run cancelled as interrupted, not running until its lease lapses (%s)',
+    async (mode) => {
+      const id = newId();
+      const child = startFixture('exit-agent.ts', [server.url, id, mode], 20_000, {
+        RUNLOG_API_KEY: server.adminKey,
+      });
+      await waitFor(() => child.stdout().includes('started'), 'the run to start');
+      child.proc.kill('SIGTERM');
+      const { signal } = await child.exited;
+      expect(signal).toBe('SIGTERM');
+      const run = await clients.make().runs.get(id, { include: 'steps' });
+      expect(run).toMatchObject({
+        status: 'cancelled',
+        error: {
+          type: 'Interrupted',
+          message: 'the process received SIGTERM before the run ended',
+        },
+      });
+      expect(run.steps?.[0]?.status).not.toBe('running');
+    },
+  );
+});
+
 describe('a second SIGINT', () => {
   it('while a worker drains gives its run back to the queue and lets the process end', async () => {
     const agent = `sigint-agent-${newId().slice(-8)}`;
