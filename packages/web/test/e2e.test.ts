@@ -198,6 +198,24 @@ suite('dashboard in a real browser', () => {
     expect(await session()).toBe('admin');
   });
 
+  it('goes to the login page by itself when the key behind the session is revoked', async () => {
+    const temp = await call<{ id: string; key: string }>(api, 'POST', '/keys', {
+      name: 'revoked while looking',
+      scope: 'read',
+    });
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API key').fill(temp.body.key);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Agents' }).waitFor();
+    expect((await call(api, 'DELETE', `/keys/${temp.body.id}`)).status).toBe(200);
+    // no click: the live connection closing is what tells the page
+    await page.getByLabel('API key').waitFor({ timeout: 15_000 });
+    expect(new URL(page.url()).pathname).toBe('/login');
+    await page.getByLabel('API key').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+  });
+
   it('expands an agent to its recent runs, 5 shown until Show all', async () => {
     const errors = ['model refused: content policy', 'Zendesk API timeout after 30 s'];
     await seedRuns(api, [

@@ -1,4 +1,5 @@
 import type { WsClientMessage, WsServerMessage } from '@runlog/core';
+import { api } from './api';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting';
 
@@ -25,7 +26,15 @@ export class RealtimeClient {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly url: () => string) {}
+  constructor(
+    private readonly url: () => string,
+    /**
+     * Asks the API whether the session still holds, after a connection closed: a key or session
+     * revoked meanwhile closes the socket (1008) or refuses the handshake, which a browser
+     * does not explain. Its 401 sends the user to the login page (`onUnauthorized`).
+     */
+    private readonly checkSession: () => Promise<unknown> = () => Promise.resolve(),
+  ) {}
 
   start(): void {
     if (this.running) return;
@@ -137,7 +146,10 @@ export class RealtimeClient {
       if (this.ws !== ws) return;
       this.ws = undefined;
       clearInterval(this.pingTimer);
-      if (this.running) this.scheduleReconnect();
+      if (!this.running) return;
+      // the server down answers nothing here; a session that ended answers 401
+      this.checkSession().catch(() => {});
+      this.scheduleReconnect();
     };
     ws.onerror = () => {
       // onclose follows and schedules the retry
@@ -155,7 +167,10 @@ export class RealtimeClient {
   }
 }
 
-export const realtime = new RealtimeClient(() => {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${location.host}/api/v1/ws`;
-});
+export const realtime = new RealtimeClient(
+  () => {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${proto}//${location.host}/api/v1/ws`;
+  },
+  () => api('GET', '/session'),
+);
