@@ -464,6 +464,48 @@ suite('dashboard in a real browser', () => {
     await expect.poll(() => runs.textContent(), { timeout: 15_000 }).toBe('3');
   });
 
+  it('turns a page of runs to the top of the next one, a late-recorded run in its place', async () => {
+    await seedRuns(
+      api,
+      Array.from({ length: 60 }, (_, i) => ({
+        id: `pager-${String(i).padStart(2, '0')}`,
+        agent: 'pager-agent',
+        status: 'succeeded' as const,
+        ago: 600_000 - i * 1000,
+        durationMs: 500,
+      })),
+    );
+    await page.goto(`${server.url}/runs?agent=pager-agent`);
+    await runRow('pager-59').waitFor();
+    await page.getByRole('button', { name: 'Older →' }).scrollIntoViewIfNeeded();
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await runRow('pager-09').waitFor();
+    expect(new URL(page.url()).searchParams.get('page')).toBe('2');
+    // the list is read from its top (its first row on screen), and the keyboard goes on from there
+    const first = await runRow('pager-09').boundingBox();
+    expect(first!.y).toBeGreaterThanOrEqual(0);
+    expect(first!.y).toBeLessThan(860 - first!.height);
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('TABLE');
+
+    // a run recorded now that started between pager-29 and pager-30 goes between them
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await runRow('pager-59').waitFor();
+    const before = await call<Run>(api, 'GET', '/runs/pager-29');
+    const startedAt = Date.parse(before.body.started_at!) + 500;
+    await ingest(api, [
+      {
+        type: 'run.start',
+        run: { id: 'pager-late', agent_id: 'pager-agent', started_at: startedAt },
+      },
+    ]);
+    await runRow('pager-late').waitFor();
+    const ids = await page
+      .locator('tr[data-run-id]')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    expect(ids.indexOf('pager-late')).toBe(ids.indexOf('pager-29') - 1);
+    expect(ids.indexOf('pager-late')).toBe(ids.indexOf('pager-30') + 1);
+  });
+
   it('filters the Runs page and keeps the filters in the URL', async () => {
     await seedRuns(api, [
       {

@@ -4,8 +4,10 @@ import { useNow } from '../lib/useNow';
 
 /** "3 min ago", with the exact local time as a tooltip. */
 export function RelativeTime({ iso }: { iso: string | null | undefined }) {
-  const now = useNow(10_000, Boolean(iso));
+  const tick = useNow(10_000, Boolean(iso));
   if (!iso) return <span className="muted">—</span>;
+  // the shared clock moves every 10 s: a run that started since would read "in 6 s"
+  const now = Math.max(tick, Date.now());
   return (
     <time dateTime={iso} title={formatExact(iso)}>
       {formatRelative(iso, now)}

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router-dom';
 import type { RunList, RunStatus, RunTrigger } from '@runlog/core';
@@ -113,6 +113,13 @@ export function RunsPage() {
     Boolean(view.source || view.from || view.to || view.q);
   const data = runs.data;
   const first = view.page * PAGE_SIZE;
+  const table = useRef<HTMLTableElement>(null);
+  /** Another page, read from its top: the pager sits below the list it turns. */
+  const turnTo = (page: number) => {
+    set({ page: page > 0 ? String(page + 1) : null }, true);
+    table.current?.scrollIntoView({ block: 'start' });
+    table.current?.focus({ preventScroll: true });
+  };
 
   return (
     <div>
@@ -249,7 +256,7 @@ export function RunsPage() {
             className={`table-wrap${runs.isPlaceholderData ? ' stale' : ''}`}
             aria-busy={runs.isFetching}
           >
-            <table className="runs-table">
+            <table className="runs-table" ref={table} tabIndex={-1}>
               <caption className="sr-only">Runs, newest first</caption>
               <RunTableHead showAgent />
               <tbody>
@@ -268,7 +275,7 @@ export function RunsPage() {
               type="button"
               className="btn btn-small"
               disabled={view.page === 0}
-              onClick={() => set({ page: view.page > 1 ? String(view.page) : null }, true)}
+              onClick={() => turnTo(view.page - 1)}
             >
               ← Newer
             </button>
@@ -276,7 +283,7 @@ export function RunsPage() {
               type="button"
               className="btn btn-small"
               disabled={!data.has_more && first + data.runs.length >= data.total}
-              onClick={() => set({ page: String(view.page + 2) }, true)}
+              onClick={() => turnTo(view.page + 1)}
             >
               Older →
             </button>

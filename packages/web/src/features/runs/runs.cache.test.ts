@@ -61,6 +61,20 @@ describe('applyRunUpdate', () => {
     expect(next).toBe(list);
   });
 
+  it('puts a run recorded late where its start puts it, as the server lists it, not on top', () => {
+    const list = [run('b', T0 + 10), run('a', T0)];
+    // recorded now, started between a and b, never queued
+    const late = run('late', T0 + 5, {
+      queued_at: null,
+      started_at: iso(T0 + 5),
+      created_at: iso(T0 + 99),
+    });
+    expect(applyRunUpdate(list, late).map((r) => r.id)).toEqual(['b', 'late', 'a']);
+    // and a date filter reads the same time
+    expect(runMatches(late, { from: T0 + 50 })).toBe(false);
+    expect(runMatches(late, { from: T0, to: T0 + 6 })).toBe(true);
+  });
+
   it('never moves a finished run back to running when updates arrive late', () => {
     const done = run('a', T0, { status: 'succeeded', updated_at: iso(T0 + 100) });
     const lateRunning = run('a', T0, { status: 'running', updated_at: iso(T0 + 200) });

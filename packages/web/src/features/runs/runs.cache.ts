@@ -19,9 +19,18 @@ export function newerRun(current: Run, incoming: Run): Run {
   return Date.parse(incoming.updated_at) >= Date.parse(current.updated_at) ? incoming : current;
 }
 
-/** Newest first: creation time, then id (UUIDv7 ids sort by time). */
+/**
+ * The time a run is listed and filtered by, as the server's `sort_at`: when it was queued,
+ * else when it started, else when it was recorded. A run recorded late (a backfill, a spool
+ * sent after an outage) goes where its start puts it, not at the top.
+ */
+export function listedAt(run: Run): number {
+  return Date.parse(run.queued_at ?? run.started_at ?? run.created_at);
+}
+
+/** Newest first, as the server lists runs: `listedAt`, then id. */
 export function compareNewestFirst(a: Run, b: Run): number {
-  const d = Date.parse(b.created_at) - Date.parse(a.created_at);
+  const d = listedAt(b) - listedAt(a);
   if (d !== 0) return d;
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
@@ -107,7 +116,7 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
   if (f.status?.length && !f.status.includes(run.status)) return false;
   if (f.trigger?.length && !f.trigger.includes(run.trigger)) return false;
   if (f.source && run.source !== f.source) return false;
-  const t = Date.parse(run.created_at);
+  const t = listedAt(run);
   if (f.from !== undefined && t < f.from) return false;
   if (f.to !== undefined && t > f.to) return false;
   if (f.q) return undefined;
