@@ -577,6 +577,17 @@ suite('dashboard in a real browser', () => {
     expect(new URL(page.url()).search).toBe('');
     expect(await page.getByLabel('Source').inputValue()).toBe('');
 
+    // a date filter goes in the URL as an instant in UTC, the same runs for everyone who opens it
+    await page.getByLabel('From').fill('2026-12-04T09:30');
+    await expect.poll(() => new URL(page.url()).searchParams.get('from')).toMatch(/Z$/);
+    const from = new URL(page.url()).searchParams.get('from')!;
+    expect(await page.evaluate((v) => new Date(v).getTime(), '2026-12-04T09:30')).toBe(
+      Date.parse(from),
+    );
+    expect(await page.getByLabel('From').inputValue()).toBe('2026-12-04T09:30');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+
     // a page past the last says so, not that there are no runs, and leads back
     await page.goto(`${server.url}/runs?page=99`);
     await page.getByText('No runs on this page').waitFor();

@@ -8,7 +8,7 @@ import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '
 import { useTopics } from '../../app/live';
 import { agentsQuery } from '../agents/agents.queries';
 import { RunRow, RunTableHead } from './RunRows';
-import { PAGE_SIZE, runListQuery, type RunsView } from './runs.queries';
+import { PAGE_SIZE, localInput, runListQuery, urlInstant, type RunsView } from './runs.queries';
 
 const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
 
@@ -184,8 +184,8 @@ export function RunsPage() {
           <input
             id="runs-from"
             type="datetime-local"
-            value={view.from}
-            onChange={(e) => set({ from: e.target.value })}
+            value={localInput(view.from)}
+            onChange={(e) => set({ from: urlInstant(e.target.value) ?? null })}
           />
         </div>
         <div className="field">
@@ -193,8 +193,8 @@ export function RunsPage() {
           <input
             id="runs-to"
             type="datetime-local"
-            value={view.to}
-            onChange={(e) => set({ to: e.target.value })}
+            value={localInput(view.to)}
+            onChange={(e) => set({ to: urlInstant(e.target.value) ?? null })}
           />
         </div>
         <TextFilter

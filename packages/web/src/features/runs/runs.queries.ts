@@ -11,7 +11,8 @@ export interface RunsView {
   status: RunStatus[];
   trigger: RunTrigger[];
   source: string;
-  from: string; // datetime-local value, local time
+  /** An instant, as the URL has it: ISO-8601 in UTC (a link without a zone reads as local time). */
+  from: string;
   to: string;
   q: string;
   page: number;
@@ -23,6 +24,26 @@ function localToMs(value: string): number | undefined {
   if (!value) return undefined;
   const ms = new Date(value).getTime();
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * A date filter as the URL keeps it: the instant in UTC, so a shared link means the same
+ * runs in every time zone. `undefined` for an empty or unreadable input.
+ * @example urlInstant('2026-12-04T09:00') // '2026-12-04T08:00:00.000Z' in Paris
+ */
+export function urlInstant(localInput: string): string | undefined {
+  const ms = localToMs(localInput);
+  return ms === undefined ? undefined : new Date(ms).toISOString();
+}
+
+/** A URL date filter as a `datetime-local` input shows it: the viewer's local time. */
+export function localInput(value: string): string {
+  const ms = localToMs(value);
+  if (ms === undefined) return '';
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const seconds = d.getSeconds() !== 0 ? `:${two(d.getSeconds())}` : '';
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}${seconds}`;
 }
 
 export function viewFilters(view: RunsView): RunFilters {

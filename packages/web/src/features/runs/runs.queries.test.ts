@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { localInput, urlInstant, viewFilters, type RunsView } from './runs.queries';
+
+const view = (over: Partial<RunsView>): RunsView => ({
+  agent: [],
+  status: [],
+  trigger: [],
+  source: '',
+  from: '',
+  to: '',
+  q: '',
+  page: 0,
+  ...over,
+});
+
+describe('date filters in the URL', () => {
+  it('keep the instant in UTC, shown back in local time', () => {
+    const url = urlInstant('2026-12-04T09:30');
+    expect(url).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\.000Z$/);
+    expect(Date.parse(url!)).toBe(new Date('2026-12-04T09:30').getTime());
+    expect(localInput(url!)).toBe('2026-12-04T09:30');
+    expect(urlInstant('')).toBeUndefined();
+    expect(localInput('not a date')).toBe('');
+  });
+
+  it('mean the same instant wherever the link is opened', () => {
+    const f = viewFilters(
+      view({ from: '2026-12-04T00:00:00.000Z', to: '2026-12-05T00:00:00.000Z' }),
+    );
+    expect(f.from).toBe(Date.UTC(2026, 11, 4));
+    expect(f.to).toBe(Date.UTC(2026, 11, 5));
+  });
+
+  it('still read a link from before, without a zone, as local time', () => {
+    expect(viewFilters(view({ from: '2026-12-04T00:00' })).from).toBe(
+      new Date(2026, 11, 4).getTime(),
+    );
+  });
+});
