@@ -584,7 +584,7 @@ suite('dashboard in a real browser', () => {
     expect(await page.evaluate((v) => new Date(v).getTime(), '2026-12-04T09:30')).toBe(
       Date.parse(from),
     );
-    expect(await page.getByLabel('From').inputValue()).toBe('2026-12-04T09:30');
+    await expect.poll(() => page.getByLabel('From').inputValue()).toBe('2026-12-04T09:30');
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => new URL(page.url()).search).toBe('');
 
