@@ -588,6 +588,13 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => new URL(page.url()).search).toBe('');
 
+    // the agent chooser shows what the link asked for: two agents, or one it does not list
+    await page.goto(`${server.url}/runs?agent=filter-a,filter-b`);
+    await runRow('flt-a').waitFor();
+    expect(await page.getByLabel('Agent').inputValue()).toBe('filter-a,filter-b');
+    await page.goto(`${server.url}/stats?agent=ghost-agent`);
+    await expect.poll(() => page.locator('#stats-agent').inputValue()).toBe('ghost-agent');
+
     // a page past the last says so, not that there are no runs, and leads back
     await page.goto(`${server.url}/runs?page=99`);
     await page.getByText('No runs on this page').waitFor();

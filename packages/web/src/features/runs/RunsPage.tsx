@@ -142,7 +142,7 @@ export function RunsPage() {
           <select
             id="runs-agent"
             className="agent-select"
-            value={view.agent[0] ?? ''}
+            value={view.agent.join(',')}
             onChange={(e) => set({ agent: e.target.value })}
           >
             <option value="">All agents</option>
@@ -151,7 +151,10 @@ export function RunsPage() {
                 {a.name}
               </option>
             ))}
-            {view.agent[0] && !agents.data?.some((a) => a.id === view.agent[0]) ? (
+            {/* a link may name several agents (agent=a,b), or one not listed */}
+            {view.agent.length > 1 ? (
+              <option value={view.agent.join(',')}>{view.agent.join(', ')}</option>
+            ) : view.agent[0] && !agents.data?.some((a) => a.id === view.agent[0]) ? (
               <option value={view.agent[0]}>{view.agent[0]}</option>
             ) : null}
           </select>

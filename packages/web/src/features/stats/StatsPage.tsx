@@ -87,6 +87,10 @@ export function StatsPage() {
                 {a.name}
               </option>
             ))}
+            {/* an agent from the link that is not (or no longer) listed still shows as chosen */}
+            {agentId && agents.data && !agents.data.some((a) => a.id === agentId) ? (
+              <option value={agentId}>{agentId}</option>
+            ) : null}
           </select>
           <div className="segmented" role="group" aria-label="Time range">
             {(Object.keys(RANGES) as RangeKey[]).map((r) => (
