@@ -104,10 +104,16 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
   const { tag, q } = filter;
   if (tag !== undefined) query = query.where(jsonArrayContains(db, sql.ref('tags'), tag));
   if (q !== undefined) {
+    // input and output are stored as JSON text, where a quote, a backslash or a tab is
+    // written escaped: text holding one is found in its escaped form
+    const escaped = JSON.stringify(q).slice(1, -1);
+    const forms = escaped === q ? [q] : [q, escaped];
     query = query.where((eb) =>
       eb.or([
-        containsText(db, sql.ref('input'), q),
-        containsText(db, sql.ref('output'), q),
+        ...forms.flatMap((text) => [
+          containsText(db, sql.ref('input'), text),
+          containsText(db, sql.ref('output'), text),
+        ]),
         // the error's words, not its field names: `q=message` must not find every failure
         ...(['message', 'type', 'stack'] as const).map((field) =>
           containsText(db, jsonField(db, sql.ref('error'), field), q),

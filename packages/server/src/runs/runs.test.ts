@@ -264,6 +264,23 @@ describeEachDb('runs API', (dialect) => {
       });
       for (const q of ['äö', 'ÄÖ', 'GRÜSSE'.slice(0, 3), 'grü'])
         expect(ids(await get(`/api/v1/runs?q=${encodeURIComponent(q)}`)), q).toEqual(['umlaut-1']);
+      // text that JSON writes escaped (a quote, a tab, a backslash) is found as typed
+      await t.request('POST', '/api/v1/ingest', {
+        events: [
+          {
+            type: 'run.end',
+            run: {
+              id: 'quoted-1',
+              agent_id: 'quoted',
+              status: 'succeeded',
+              input: 'say "hi" now',
+              output: { x: 'tab\there C:\\dir' },
+            },
+          },
+        ],
+      });
+      for (const q of ['say "hi"', 'tab\there', 'C:\\dir'])
+        expect(ids(await get(`/api/v1/runs?q=${encodeURIComponent(q)}`)), q).toEqual(['quoted-1']);
     });
 
     it('pages through three pages with the cursor without duplicates or gaps', async () => {
