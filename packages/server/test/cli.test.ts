@@ -234,6 +234,22 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(needsAgent.code).toBe(2);
     expect(needsAgent.stderr).toBe("runlog: required option '--agent <id>' not specified\n");
 
+    // a 60-column terminal: the tables fit, dropping what matters least, and days stay whole
+    const narrow = { COLUMNS: '60' };
+    const tableLines = (out: string) => out.split('\n\n').slice(1).join('\n').split('\n');
+    for (const args of [
+      ['stats', '--days', '3650'],
+      ['metrics', '--agent', 'writer', '--days', '366'],
+    ]) {
+      const out = (await cli(args, narrow)).stdout;
+      for (const l of tableLines(out)) expect(l.length, `${args[0]}: ${l}`).toBeLessThanOrEqual(60);
+    }
+    for (const l of (await cli(['runs', 'show', 'c-run-0'], narrow)).stdout.split('\n'))
+      expect(l.length, `runs show: ${l}`).toBeLessThanOrEqual(60);
+    expect((await cli(['metrics', '--agent', 'writer', '--days', '366'], narrow)).stdout).toMatch(
+      /^2026-02-01\s+8\s+33\.3%/m,
+    );
+
     // tokens spent on a model with no known price: the cost is unknown, not $0
     await ingest([
       { type: 'run.start', run: { id: 'unpriced-1', agent_id: 'unpriced' } },

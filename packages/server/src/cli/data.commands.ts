@@ -323,11 +323,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         [
           { header: 'AGENT', whole: true },
           { header: 'RUNS', align: 'right' },
-          { header: 'FAILED', align: 'right' },
+          // on a narrow terminal what the others tell or matters less goes first
+          { header: 'FAILED', align: 'right', optional: 1 },
           { header: 'FAIL RATE', align: 'right' },
-          { header: 'P50', align: 'right' },
-          { header: 'P95', align: 'right' },
-          { header: 'TOKENS', align: 'right' },
+          { header: 'P50', align: 'right', optional: 2 },
+          { header: 'P95', align: 'right', optional: 4 },
+          { header: 'TOKENS', align: 'right', optional: 3 },
           { header: 'COST', align: 'right' },
         ],
         stats.by_agent.map((a) => [
@@ -371,14 +372,15 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(
       table(
         [
-          { header: 'DAY' },
+          // a day cut to "2026-12…" could not be told from the next
+          { header: 'DAY', whole: true },
           { header: 'RUNS', align: 'right' },
           { header: 'FAIL RATE', align: 'right' },
-          { header: 'P50', align: 'right' },
-          { header: 'P95', align: 'right' },
-          { header: 'TOKENS', align: 'right' },
+          { header: 'P50', align: 'right', optional: 2 },
+          { header: 'P95', align: 'right', optional: 4 },
+          { header: 'TOKENS', align: 'right', optional: 3 },
           { header: 'COST', align: 'right' },
-          { header: '' },
+          { header: '', optional: 1 },
         ],
         series.map((s) => [
           s.t.slice(0, 10),
@@ -393,10 +395,21 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         p,
       ),
     );
+    // the charts fit the terminal after their 13-character label
+    const chart = p.width !== undefined ? Math.max(10, p.width - 13) : Infinity;
     io.stdout.write(
-      `\n  runs       ${sparkline(series.map((s) => s.runs))}\n` +
-        `  fail rate  ${sparkline(series.map((s) => s.fail_rate))}\n` +
-        `  p95        ${sparkline(series.map((s) => s.p95_duration_ms))}\n`,
+      `\n  runs       ${sparkline(
+        series.map((s) => s.runs),
+        chart,
+      )}\n` +
+        `  fail rate  ${sparkline(
+          series.map((s) => s.fail_rate),
+          chart,
+        )}\n` +
+        `  p95        ${sparkline(
+          series.map((s) => s.p95_duration_ms),
+          chart,
+        )}\n`,
     );
   });
 }
@@ -503,15 +516,17 @@ export function showRun(run: RunWithSteps, p: Palette): string {
   const body = table(
     [
       { header: 'STEP' },
-      { header: 'STATUS' },
+      { header: 'STATUS', whole: true },
       { header: 'DURATION', align: 'right' },
-      { header: 'TOKENS', align: 'right' },
-      { header: 'COST', align: 'right' },
-      { header: 'MODEL' },
+      { header: 'TOKENS', align: 'right', optional: 2 },
+      { header: 'COST', align: 'right', optional: 3 },
+      { header: 'MODEL', optional: 1 },
       { header: 'ERROR' },
     ],
     rows,
     p,
+    // printed two spaces in
+    p.width !== undefined ? p.width - 2 : undefined,
   );
   return lines.join('\n') + '\n' + body.replace(/^/gm, '  ').replace(/ +$/, '');
 }

@@ -107,6 +107,12 @@ describe('CLI formatting', () => {
 
   it('draws sparklines and bars scaled to the largest value', () => {
     expect(sparkline([0, 5, 10, null])).toBe('▁▄█ ');
+    // a year of days in 40 characters: neighbours share one, a lone spike still shows
+    const year = Array.from({ length: 366 }, (_, i) => (i === 200 ? 50 : 1));
+    const fitted = sparkline(year, 40);
+    expect(fitted.length).toBeLessThanOrEqual(40);
+    expect(fitted.match(/█/g)).toHaveLength(1);
+    expect(sparkline([null, null, 4, 2], 2)).toBe(' █');
     expect(bar(5, 10, 20)).toBe('█'.repeat(10));
     expect(bar(0, 10, 20)).toBe('');
   });

@@ -144,7 +144,13 @@ const MIN_CUT_WIDTH = 8;
  * `palette.width`, its widest text (left-aligned) columns are cut, each cell ending in "…",
  * so every row stays one line; numbers are never cut.
  */
-export function table(allColumns: Column[], allRows: string[][], palette: Palette): string {
+export function table(
+  allColumns: Column[],
+  allRows: string[][],
+  palette: Palette,
+  /** The width to fit, when not the terminal's (a table printed indented). */
+  width = palette.width,
+): string {
   let columns = allColumns;
   let rows = allRows;
   const widthsOf = (cols: Column[], cells: string[][]) =>
@@ -153,7 +159,7 @@ export function table(allColumns: Column[], allRows: string[][], palette: Palett
     );
   const cuttable = (c: Column) => c.align !== 'right' && !c.whole;
   let widths = widthsOf(columns, rows);
-  const limit = palette.width;
+  const limit = width;
   if (limit !== undefined) {
     // what no cutting can make fit goes first: the least needed columns, whole
     const narrowest = () =>
@@ -204,8 +210,20 @@ export function table(allColumns: Column[], allRows: string[][], palette: Palett
 
 const SPARKS = '▁▂▃▄▅▆▇█';
 
-/** A one-line chart of `values`; `null` shows as a gap. */
-export function sparkline(values: (number | null)[]): string {
+/**
+ * A one-line chart of `values`; `null` shows as a gap. Past `width` characters, neighbouring
+ * values share a character, which shows the largest of them (a spike stays visible).
+ */
+export function sparkline(all: (number | null)[], width = Infinity): string {
+  let values = all;
+  if (all.length > width && width >= 1) {
+    const per = Math.ceil(all.length / width);
+    values = [];
+    for (let i = 0; i < all.length; i += per) {
+      const group = all.slice(i, i + per).filter((v): v is number => v !== null);
+      values.push(group.length > 0 ? Math.max(...group) : null);
+    }
+  }
   const present = values.filter((v): v is number => v !== null);
   const max = Math.max(0, ...present);
   return values

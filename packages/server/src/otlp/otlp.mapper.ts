@@ -8,7 +8,13 @@
  * Vercel AI SDK's attribute names are all read.
  */
 import { z } from 'zod';
-import { ID_PATTERN, cutText, type IngestEvent, type RunFields, type StepFields } from '@runlog/core';
+import {
+  ID_PATTERN,
+  cutText,
+  type IngestEvent,
+  type RunFields,
+  type StepFields,
+} from '@runlog/core';
 
 // ---------------------------------------------------------------------------
 // The request, as OTLP JSON has it (the protobuf decoder yields the same shape)
