@@ -53,6 +53,13 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       stderr: 'runlog: cannot read /nonexistent/runs.jsonl: no such file\n',
     });
     expect(runlog('nonsense').code).toBe(2);
+    // a flag's value out of its range is bad usage too, named before anything starts
+    expect(runlog('serve', '--port', '99999')).toMatchObject({
+      code: 2,
+      stderr:
+        "runlog: option '--port <port>' argument '99999' is invalid. --port must be 0 to 65535\n",
+    });
+    expect(runlog('serve', '--retention-days', '0').code).toBe(2);
   });
 
   it('stops a start on bad configuration with one line naming the setting or the cause', async () => {

@@ -19,12 +19,16 @@ export function serveCommand(): Command {
       '--db <path|url>',
       'SQLite file or postgres:// URL (env RUNLOG_DB; default ./.runlog/runlog.db)',
     )
-    .option('--port <port>', 'port to listen on (env RUNLOG_PORT; default 4680)', intArg('--port'))
+    .option(
+      '--port <port>',
+      'port to listen on (env RUNLOG_PORT; default 4680)',
+      intArg('--port', 0, 65535),
+    )
     .option('--host <host>', 'address to bind (env RUNLOG_HOST; default 127.0.0.1)')
     .option(
       '--retention-days <days>',
       'days new projects keep finished runs (env RUNLOG_RETENTION_DAYS; default 30)',
-      intArg('--retention-days'),
+      intArg('--retention-days', 1, 3650),
     )
     .addHelpText(
       'after',
