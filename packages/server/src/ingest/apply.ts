@@ -229,9 +229,14 @@ export function implicitRun(projectId: string, id: string, env: ApplyEnv): RunRo
   return finishRun(newRunRow(projectId, id, env.now), undefined, env);
 }
 
-/** Keeps a run alive: extends its lease. Unknown runs are not created by a heartbeat. */
+/**
+ * Keeps a run alive: extends its lease, once less than half of it is left (as a step's event
+ * and `POST /runs/:id/heartbeat` do), so an agent beating often does not write each beat.
+ * Unknown runs are not created by a heartbeat.
+ */
 export function applyHeartbeat(current: RunRow, env: Pick<ApplyEnv, 'now' | 'leaseMs'>): RunRow {
   if (current.status !== 'running' || current.worker_id !== null) return current;
+  if ((current.lease_expires_at ?? 0) - env.now >= env.leaseMs / 2) return current;
   return { ...renewLease({ ...current }, env), last_heartbeat_at: env.now };
 }
 

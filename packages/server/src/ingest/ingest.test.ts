@@ -727,9 +727,14 @@ describeEachDb('POST /ingest', (dialect) => {
     const kept = await lease('lease-1');
     await send([step('lease-1', 's2')]);
     expect(await lease('lease-1')).toBe(kept);
-    // a heartbeat event always renews it
-    await send([{ type: 'run.heartbeat', run: { id: 'lease-1' } }]);
-    expect(await lease('lease-1')).toBeGreaterThan(kept);
+    // so does a heartbeat event, as POST /runs/:id/heartbeat does, and renews it once it is short
+    const beat = { type: 'run.heartbeat', run: { id: 'lease-1' } };
+    await send([beat]);
+    expect(await lease('lease-1')).toBe(kept);
+    await shorten('lease-1', 60_000);
+    const renewedFrom = Date.now();
+    await send([beat]);
+    expect(await lease('lease-1')).toBeGreaterThanOrEqual(renewedFrom + LEASE);
 
     // a claimed run's lease is its worker's: steps do not stretch it
     await send([start('lease-2')]);
