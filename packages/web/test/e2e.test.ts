@@ -876,6 +876,10 @@ suite('dashboard in a real browser', () => {
     await page.goto(`${server.url}/stats?range=24h`);
     await page.getByRole('heading', { name: 'Runs by status' }).waitFor();
     expect(await page.locator('.stat-card').first().textContent()).toMatch(/Runs\d+/);
+    // the window starts at a whole hour: the card says which, as "the last 24 hours" differs
+    expect(await page.locator('.stat-card .stat-hint').first().textContent()).toMatch(
+      /^Last 24 hours, since \d{1,2}:00/,
+    );
     // p50 and p95 come from a histogram: they read as estimates, and say so on hover
     const p95 = page.locator('.stat-card', { hasText: 'p95 duration' });
     expect(await p95.locator('.stat-value').textContent()).toMatch(/^≈ \d/);

@@ -120,7 +120,7 @@ export function StatsPage() {
             <Card
               label="Runs"
               value={d.totals.runs.toLocaleString()}
-              hint={RANGES[safeRange].label}
+              hint={`${RANGES[safeRange].label}, since ${sinceText(d.from, RANGES[safeRange].bucket)}`}
             />
             <Card
               label="Fail rate"
@@ -315,4 +315,14 @@ export function StatsPage() {
       ) : null}
     </div>
   );
+}
+
+/**
+ * Where a range's first whole bucket starts, so its total reads against another count of "the
+ * last 24 hours" (the Agents page's, which runs back from now): an hour in local time, a day
+ * by its UTC date, as the charts name days.
+ */
+function sinceText(from: string, bucket: 'hour' | 'day'): string {
+  if (bucket === 'day') return from.slice(0, 10);
+  return new Date(from).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
 }
