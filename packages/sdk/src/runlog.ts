@@ -319,8 +319,19 @@ export class Runlog {
   async interrupt(signal: NodeJS.Signals): Promise<void> {
     if (this.open.size === 0) return;
     const reason = new RunInterruptedError(`the process received ${signal} before the run ended`);
+    this.interruption ??= reason;
     for (const run of this.open.keys()) run.abort(reason);
     await settleBy(Promise.allSettled(this.open.values()), Date.now() + INTERRUPT_GRACE_MS);
+    this.endInterrupted();
+  }
+
+  /** The reason `interrupt` gave the open runs, once it has. */
+  private interruption: RunInterruptedError | undefined;
+
+  /** Records the end of every `run()` run still open, interrupted; nothing of it after that. */
+  private endInterrupted(): void {
+    const reason = this.interruption;
+    if (!reason) return;
     for (const run of this.open.keys()) {
       if (run.detached) continue;
       endRun(this.transport, run, { ok: false, error: reason });
@@ -331,10 +342,12 @@ export class Runlog {
 
   /**
    * @internal A second signal during `shutdown()`: stops waiting for the workers' running
-   * handlers, gives their runs back to the queue and flushes, all within `timeoutMs`.
+   * handlers, gives their runs back to the queue and flushes, all within `timeoutMs`; `run()`
+   * runs the first signal interrupted are ended now, not after their grace.
    */
   async hurry(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    this.endInterrupted();
     void this.shutdown();
     await Promise.allSettled([...this.workers].map((w) => w.hurry(deadline)));
     await this.transport.flush(timeLeft(deadline));

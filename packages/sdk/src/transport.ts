@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IngestEvent, type IngestResponse } from '@runlog/core';
-import { RunlogError, isRetryable, RunlogApiError } from './errors.js';
+import { RunlogConnectionError, RunlogError, isRetryable, RunlogApiError } from './errors.js';
 import { JsonText, backoffMs, type HttpClient } from './http.js';
 
 export interface TransportOptions {
@@ -217,7 +217,7 @@ export class Transport {
     await Promise.race([
       sent,
       new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-      // the request failed (the server refused the connection): nothing will go for a while
+      // the server could not be reached (a refused connection): nothing will go for a while
       new Promise<void>((resolve) => this.failWaiters.push((failed = resolve))),
     ]);
     clearTimeout(timer);
@@ -439,7 +439,10 @@ export class Transport {
           if (keep && !this.exiting) {
             attempt++;
             this.retrying = true;
-            for (const stopWaiting of this.failWaiters.splice(0)) stopWaiting();
+            // the server cannot be reached: nothing will go for a while. A busy server (429,
+            // 503) takes the events after its Retry-After, which a failing run() waits for
+            if (err instanceof RunlogConnectionError)
+              for (const stopWaiting of this.failWaiters.splice(0)) stopWaiting();
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
             const notBefore = Date.now() + (retryAfterMs ?? 0);

@@ -255,6 +255,23 @@ describe('a signal while run() runs', () => {
       expect(run.steps?.[0]?.status).not.toBe('running');
     },
   );
+
+  it('ends the run at once on a second signal within the grace, still recorded', async () => {
+    const id = newId();
+    const child = startFixture('exit-agent.ts', [server.url, id, 'sigterm'], 20_000, {
+      RUNLOG_API_KEY: server.adminKey,
+    });
+    await waitFor(() => child.stdout().includes('started'), 'the run to start');
+    child.proc.kill('SIGTERM');
+    // a second press, not the first one relayed
+    await new Promise((r) => setTimeout(r, 400));
+    child.proc.kill('SIGTERM');
+    expect((await child.exited).signal).toBe('SIGTERM');
+    expect(await clients.make().runs.get(id)).toMatchObject({
+      status: 'cancelled',
+      error: { type: 'Interrupted' },
+    });
+  });
 });
 
 describe('a second SIGINT', () => {

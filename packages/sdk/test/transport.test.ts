@@ -260,6 +260,24 @@ describe('retry', () => {
     expect(errors[0]).toBeInstanceOf(RunlogConnectionError);
   });
 
+  it('a failing run() still waits for its end while a busy server asks it to come back soon', async () => {
+    const runlog = clients.make({ flushIntervalMs: 60_000 });
+    proxy.failNext({ status: 429, retryAfter: '1' });
+    const id = newId();
+    await expect(
+      runlog.run(
+        'transport-agent',
+        () => {
+          throw new Error('agent failed');
+        },
+        { id },
+      ),
+    ).rejects.toThrow('agent failed');
+    // sent before run() rethrew: a script dying of the error loses nothing
+    expect(runlog.pending).toBe(0);
+    expect((await runlog.runs.get(id)).status).toBe('failed');
+  });
+
   it('drops a batch the server rejects as a client error and reports it, then goes on', async () => {
     const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
     proxy.failNext({ status: 400, body: '{"error":{"code":"invalid_input","message":"bad"}}' });

@@ -190,6 +190,20 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       const code = await new Promise((resolve) => child.on('close', resolve));
       expect(code).toBe(0);
       expect((JSON.parse(stdout) as { input: string }).input).toBe(input);
+
+      // a reader that stops early (`| head -c 100`) is no failure of the command's
+      const early = spawn(process.execPath, [BIN, 'runs', 'show', 'big', '--json'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          RUNLOG_URL: server.url,
+          RUNLOG_API_KEY: server.adminKey,
+        },
+      });
+      let stderr = '';
+      early.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      early.stdout.once('data', () => early.stdout.destroy());
+      expect(await new Promise((resolve) => early.on('close', resolve))).toBe(0);
+      expect(stderr).toBe('');
     } finally {
       await server.close();
     }

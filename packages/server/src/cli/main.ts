@@ -209,10 +209,14 @@ export async function main(argv: string[]): Promise<void> {
   process.exit(code);
 }
 
-/** Resolves once everything written to `stream` so far is out (or the stream failed). */
+/**
+ * Resolves once everything written to `stream` so far is out, or the stream failed: a reader
+ * that stopped early (`| head`) is no error of ours.
+ */
 function drained(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => {
     if (stream.destroyed || !stream.writable) return resolve();
+    stream.once('error', () => resolve());
     // writes are handed on in order: this one's callback comes after every earlier one's
     stream.write('', () => resolve());
   });

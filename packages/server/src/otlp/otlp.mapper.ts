@@ -488,6 +488,8 @@ export type RunSource = (typeof RUN_SOURCES)[number];
 export interface MappedRun {
   runId: string;
   from: RunSource;
+  /** Spans of this batch in the run's trace. */
+  spans: number;
   /**
    * The span that is the run, not a step: the root. Steps stored under it go to the top.
    * None for a stand-in (its parent may be a span still to come) or `spans`.
@@ -711,7 +713,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     if (!runView) {
       const start = spansRunStart(views, agentHint);
       runEvents.push({ type: 'run.start', run: start });
-      runs.push(strip({ runId, from: 'spans', startedAt: start.started_at }));
+      runs.push(strip({ runId, from: 'spans', spans: views.length, startedAt: start.started_at }));
       for (const view of views) stepEvents.push(stepEvent(view, undefined));
       continue;
     }
@@ -725,6 +727,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
       strip({
         runId,
         from: standIn ? 'invoke_agent' : 'root',
+        spans: views.length,
         top,
         startedAt: runView.startedAt,
         namesAgent:

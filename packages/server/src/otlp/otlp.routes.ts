@@ -84,16 +84,19 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       const mapped = mapTraces(parsed.data);
       const { valid, results } = validateEvents(mapped.events);
       const projectId = request.auth!.projectId;
-      // events of runs deleted lately are refused: spans still arriving must not bring them back
+      // events of runs deleted lately are refused: spans still arriving must not bring them
+      // back; the answer counts their traces' spans
       let deleted = 0;
-      if (mapped.runs.length === 0) deleted = (await ctx.writer.submit(projectId, valid)).length;
+      if (mapped.runs.length === 0) await ctx.writer.submit(projectId, valid);
       else {
         await ctx.writer.transact(
           async (uow, env) => {
             const ignored = await settleSources(uow, projectId, mapped.runs);
             const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
             underStoredRoot(uow, projectId, mapped.runs, events);
-            deleted = (await applyEvents(uow, projectId, events, env)).length;
+            const refused = await applyEvents(uow, projectId, events, env);
+            const gone = new Set(refused.map((i) => runIdOf(events[i]!)));
+            deleted = mapped.runs.reduce((n, r) => n + (gone.has(r.runId) ? r.spans : 0), 0);
             const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
             await detachFromRun(uow, projectId, tops, env.now);
           },
@@ -110,6 +113,10 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       return answer(reply, contentType, rejected, message);
     });
   });
+}
+
+function runIdOf(event: IngestEvent): string {
+  return 'run' in event ? event.run.id : event.step.run_id;
 }
 
 function mediaType(request: FastifyRequest): string {

@@ -1340,6 +1340,29 @@ describeEachDb('POST /v1/traces', (dialect) => {
     ]);
   });
 
+  it('refuses the spans of a run deleted lately, counting spans, not the events they make', async () => {
+    const trace = 'de1e7ed0000000000000000000000001';
+    const body = request(agentTrace(trace));
+    // a run that ended days ago is nobody's to record any more: deleted, it is not held
+    const spanList = body.resourceSpans[0]!.scopeSpans[0]!.spans;
+    const shift = BigInt(Date.now()) * 1_000_000n - T0 - 60_000_000_000n;
+    for (const sp of spanList as { startTimeUnixNano: string; endTimeUnixNano: string }[]) {
+      sp.startTimeUnixNano = (BigInt(sp.startTimeUnixNano) + shift).toString();
+      sp.endTimeUnixNano = (BigInt(sp.endTimeUnixNano) + shift).toString();
+    }
+    const spans = spanList.length;
+    expect((await t.request('POST', '/v1/traces', body)).statusCode).toBe(200);
+    expect((await t.request('DELETE', `/api/v1/runs/otel-${trace}`)).statusCode).toBe(204);
+    const again = await t.request('POST', '/v1/traces', body);
+    expect(json(again)).toEqual({
+      partialSuccess: {
+        rejectedSpans: spans,
+        errorMessage: 'spans of a deleted run are not recorded',
+      },
+    });
+    expect(await findRun(t.ctx.db, 'default', `otel-${trace}`)).toBeUndefined();
+  });
+
   it('rejects a span whose times cannot be, and keeps the rest of its export', async () => {
     const trace = 'e7c0000000000000000000000000000e';
     const [root, chat, tool] = agentTrace(trace);

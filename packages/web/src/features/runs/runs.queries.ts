@@ -43,7 +43,9 @@ export function localInput(value: string): string {
   const d = new Date(ms);
   const two = (n: number) => String(n).padStart(2, '0');
   const seconds = d.getSeconds() !== 0 ? `:${two(d.getSeconds())}` : '';
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}${seconds}`;
+  // a year typed digit by digit passes through 0002, 0020...: four digits, or the input clears
+  const year = String(d.getFullYear()).padStart(4, '0');
+  return `${year}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}${seconds}`;
 }
 
 export function viewFilters(view: RunsView): RunFilters {
