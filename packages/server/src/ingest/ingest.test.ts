@@ -5,6 +5,7 @@ import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { normalizeStepType } from './apply.js';
 import { IngestWriter } from './writer.js';
+import { deleteRun } from '../control/control.service.js';
 import { closeContext, createContext } from '../server.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
@@ -432,6 +433,26 @@ describeEachDb('POST /ingest', (dialect) => {
       .execute();
     expect((await t.request('POST', '/api/v1/ingest', { events: [start] })).statusCode).toBe(200);
     expect(await findRun(t.ctx.db, 'default', 'deleted-1')).toBeDefined();
+  });
+
+  it('refuses the later events of a run deleted in the same group commit', async () => {
+    const step = (id: string) => ({
+      type: 'step.end' as const,
+      step: { id, run_id: 'same-group', type: 'tool' as const },
+    });
+    await t.ctx.writer.submit('default', [
+      { type: 'run.start', run: { id: 'same-group', agent_id: 'a' } },
+    ]);
+    // queued in one turn: they share one transaction, the delete between the two recordings
+    const [before, deleted, after] = await Promise.all([
+      t.ctx.writer.submit('default', [step('s1')]),
+      deleteRun(t.ctx, 'default', 'same-group'),
+      t.ctx.writer.submit('default', [step('s2'), step('s3')]),
+    ]);
+    expect(before).toEqual([]);
+    expect(deleted).toBe(true);
+    expect(after).toEqual([0, 1]);
+    expect(await findRun(t.ctx.db, 'default', 'same-group')).toBeUndefined();
   });
 
   it('rejects a malformed body, writing nothing', async () => {

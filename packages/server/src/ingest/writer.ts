@@ -6,7 +6,7 @@ import type { EventHub } from '../realtime/hub.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { PriceBook } from './prices.js';
-import { UnitOfWork, lockRuns } from './unit-of-work.js';
+import { UnitOfWork, deletedAmong, lockRuns } from './unit-of-work.js';
 import { AppError } from '../http/errors.js';
 import { RollupDeltas } from '../stats/rollup.js';
 import {
@@ -272,8 +272,11 @@ export class IngestWriter {
     const outcome = await this.db.kysely.transaction().execute(async (trx) => {
       // every run the group's recording names, locked up front in one order: jobs locking
       // their own runs one job after another would let two instances deadlock
-      const locked =
-        this.db.dialect === 'postgres' ? await lockRuns(trx, recordedRuns(group)) : undefined;
+      const recorded = this.db.dialect === 'postgres' ? recordedRuns(group) : [];
+      const locked = this.db.dialect === 'postgres' ? await lockRuns(trx, recorded) : undefined;
+      // which of them were deleted lately, asked once for the group; a control change may
+      // delete more, after which the recording asks again
+      let lockedDeleted = recorded.length > 0 ? await deletedAmong(trx, recorded) : undefined;
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
       const refused = new Map<EventsJob, number[]>();
@@ -289,7 +292,7 @@ export class IngestWriter {
       };
       for (const job of group) {
         if (job.kind === 'events') {
-          recording ??= new UnitOfWork(trx, this.db, locked);
+          recording ??= new UnitOfWork(trx, this.db, locked, lockedDeleted);
           const skipped = await applyEvents(
             recording,
             job.projectId,
@@ -301,6 +304,7 @@ export class IngestWriter {
         }
         // a control change sees every recording event queued before it
         await flushRecording();
+        lockedDeleted = undefined;
         await sql`SAVEPOINT runlog_op`.execute(trx);
         try {
           const uow = new UnitOfWork(trx, this.db, locked);
