@@ -287,8 +287,18 @@ const STEP_TYPE_ALIASES = new Map<string, StepType>([
   ['search', 'retrieval'],
 ]);
 
+/**
+ * A start that comes after the stored end (its events sent by two hosts whose clocks differ,
+ * the end arriving first) is taken as the end: nothing is stored ending before it starts.
+ * One event giving both the other way round is refused where it is validated.
+ */
+function startNoLaterThanEnd(startedAt: number | null, endedAt: number | null): number | null {
+  return startedAt !== null && endedAt !== null && startedAt > endedAt ? endedAt : startedAt;
+}
+
 /** Derived fields: duration, sort key, lease; `updated_at` moves only when something changed. */
 function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunRow {
+  row.started_at = startNoLaterThanEnd(row.started_at, row.ended_at);
   row.duration_ms =
     row.ended_at !== null && row.started_at !== null
       ? Math.max(0, row.ended_at - row.started_at)
@@ -485,6 +495,7 @@ export function applyStepEvent(
       });
     }
   }
+  row.started_at = startNoLaterThanEnd(row.started_at, row.ended_at);
   row.duration_ms =
     row.ended_at !== null && row.started_at !== null
       ? Math.max(0, row.ended_at - row.started_at)

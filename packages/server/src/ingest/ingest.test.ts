@@ -186,6 +186,37 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(strip(rev)).toEqual(strip(fwd));
   });
 
+  it('never stores a run or step ending before it starts when its start comes later, from a clock ahead', async () => {
+    const end = Date.parse('2026-03-01T10:00:00.000Z');
+    const late = end + 10_000;
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.end', run: { id: 'skewed-1', status: 'succeeded', ended_at: end } },
+        {
+          type: 'step.end',
+          step: { id: 's', run_id: 'skewed-1', status: 'succeeded', ended_at: end },
+        },
+        { type: 'run.start', run: { id: 'skewed-1', agent_id: 'a', started_at: late } },
+        {
+          type: 'step.start',
+          step: { id: 's', run_id: 'skewed-1', type: 'tool', started_at: late },
+        },
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    const { run, steps } = await snapshot(t, 'skewed-1');
+    expect(run).toMatchObject({
+      agent_id: 'a',
+      started_at: new Date(end).toISOString(),
+      duration_ms: 0,
+    });
+    expect(steps[0]).toMatchObject({
+      type: 'tool',
+      started_at: new Date(end).toISOString(),
+      duration_ms: 0,
+    });
+  });
+
   it('keeps a terminal run terminal when a late event arrives', async () => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.end', run: { id: 'late-1', agent_id: 'a', status: 'cancelled' } }],
