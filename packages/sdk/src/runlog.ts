@@ -105,9 +105,13 @@ function installSignalHandlers(): void {
     // a second Ctrl-C means "now": stop waiting for running handlers
     const second = firstAt !== undefined;
     firstAt ??= now;
-    const mine = targets.map((r) =>
-      second ? r.hurry(SECOND_SIGNAL_MS) : r.interrupt(signal).then(() => r.shutdown()),
-    );
+    // the first signal: workers stop claiming at once while open run() runs get their grace
+    // (shutdown records their ends before it closes the transport)
+    const mine = targets.map((r) => {
+      if (second) return r.hurry(SECOND_SIGNAL_MS);
+      void r.interrupt(signal);
+      return r.shutdown();
+    });
     work = Promise.allSettled([work, ...mine]);
     const all = work;
     void all.then(() => {
@@ -219,6 +223,8 @@ export class Runlog {
     };
     const recordable = this.checkStart(start);
     const run = new RunContext(id, agentId, options.input, this.transport);
+    // started while the process is being stopped: its code hears so at once
+    if (this.interruption) run.abort(this.interruption);
     if (recordable)
       this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
     // a run the server would refuse outright (a bad id) still runs, unrecorded
@@ -303,6 +309,9 @@ export class Runlog {
       const stops = Promise.allSettled([...this.workers].map((w) => w.stopBy(deadline)));
       // a worker stopped earlier by hand may still be draining: it does not hold us past the deadline
       await settleBy(stops, deadline);
+      // run() runs a signal interrupted are ended before nothing more can be sent
+      await settleBy(this.interrupting, deadline);
+      this.endInterrupted();
       await this.transport.close(timeLeft(deadline));
       this.http.close();
       instances.delete(this);
@@ -316,17 +325,23 @@ export class Runlog {
    * `INTERRUPT_GRACE_MS`, then records the rest as `cancelled`, interrupted, so none stays
    * `running` until its lease lapses.
    */
-  async interrupt(signal: NodeJS.Signals): Promise<void> {
-    if (this.open.size === 0) return;
-    const reason = new RunInterruptedError(`the process received ${signal} before the run ended`);
-    this.interruption ??= reason;
+  interrupt(signal: NodeJS.Signals): Promise<void> {
+    this.interruption ??= new RunInterruptedError(
+      `the process received ${signal} before the run ended`,
+    );
+    const reason = this.interruption;
     for (const run of this.open.keys()) run.abort(reason);
-    await settleBy(Promise.allSettled(this.open.values()), Date.now() + INTERRUPT_GRACE_MS);
-    this.endInterrupted();
+    this.interrupting = settleBy(
+      Promise.allSettled(this.open.values()),
+      Date.now() + INTERRUPT_GRACE_MS,
+    ).then(() => this.endInterrupted());
+    return this.interrupting;
   }
 
-  /** The reason `interrupt` gave the open runs, once it has. */
+  /** The reason `interrupt` gave the open runs, once it has; a run() started after gets it too. */
   private interruption: RunInterruptedError | undefined;
+  /** `interrupt`'s grace, until the open runs' ends are recorded. */
+  private interrupting: Promise<void> = Promise.resolve();
 
   /** Records the end of every `run()` run still open, interrupted; nothing of it after that. */
   private endInterrupted(): void {
@@ -334,6 +349,8 @@ export class Runlog {
     if (!reason) return;
     for (const run of this.open.keys()) {
       if (run.detached) continue;
+      // its signal says why it ended (a run started during the grace had not heard yet)
+      run.abort(reason);
       endRun(this.transport, run, { ok: false, error: reason });
       // the process ends: what the code still does is not recorded
       run.detached = true;

@@ -97,8 +97,12 @@ export class Transport {
   private readonly segmentWaiters = new Map<Segment, (() => void)[]>();
   /** `sent()` callers waiting on what is still in the buffer. */
   private bufferWaiters: (() => void)[] = [];
-  /** The last request failed and the sender waits to try again. */
-  private retrying = false;
+  /**
+   * The last request could not reach the server (a refused connection, a network error) or its
+   * key was refused: the sender waits to try again, and a failing `run()` does not wait for it. A busy server's
+   * 429 or 503 is not this: it takes the events after its Retry-After.
+   */
+  private unreachable = false;
   /** `sentSoon()` callers, told when a request fails (and the sender starts to wait). */
   private failWaiters: (() => void)[] = [];
   /** Bytes per request; lowered when the server answers 413. */
@@ -204,12 +208,13 @@ export class Transport {
 
   /**
    * Sends what is queued now without waiting for the interval, and resolves once it has left
-   * the queue or after `timeoutMs`; at once while the server is failing (the sender waits out
-   * a backoff), so a caller never waits for what cannot go now. Unlike `flush()` it does not
-   * cut a backoff short.
+   * the queue or after `timeoutMs`; at once while the server cannot be reached or refuses the
+   * key, so a caller never waits for what cannot go now. A busy server (429, 503) is waited
+   * for: it takes the events after its Retry-After. Unlike `flush()` it does not cut a
+   * backoff short.
    */
   async sentSoon(timeoutMs: number): Promise<void> {
-    if (this.closed || this.retrying) return;
+    if (this.closed || this.unreachable) return;
     const sent = this.sent();
     this.hurry();
     let timer: NodeJS.Timeout | undefined;
@@ -403,7 +408,7 @@ export class Transport {
             { idempotent: true },
           );
           attempt = 0;
-          this.retrying = false;
+          this.unreachable = false;
           if (res.status === 207 && res.body?.results) {
             const bad = res.body.results.filter((r) => !r.ok);
             this.options.onError(
@@ -438,10 +443,9 @@ export class Transport {
           const keep = isRetryable(err) || refusesKey(err);
           if (keep && !this.exiting) {
             attempt++;
-            this.retrying = true;
-            // the server cannot be reached: nothing will go for a while. A busy server (429,
-            // 503) takes the events after its Retry-After, which a failing run() waits for
-            if (err instanceof RunlogConnectionError)
+            // the server cannot be reached, or refuses the key: nothing will go for a while
+            this.unreachable = err instanceof RunlogConnectionError || refusesKey(err);
+            if (this.unreachable)
               for (const stopWaiting of this.failWaiters.splice(0)) stopWaiting();
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
             const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;

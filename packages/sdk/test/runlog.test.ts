@@ -256,6 +256,55 @@ describe('a signal while run() runs', () => {
     },
   );
 
+  it("stops a worker's claims at once while the process's own run() gets its grace", async () => {
+    const agent = `grace-agent-${newId().slice(-8)}`;
+    const child = startFixture(
+      'worker.ts',
+      [server.url, server.adminKey, agent, 'with-run'],
+      20_000,
+    );
+    await waitFor(() => /recording (\S+)/.test(child.stdout()), 'the run() to start');
+    const recorded = /recording (\S+)/.exec(child.stdout())![1]!;
+    child.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    // queued during the grace: nobody takes it any more
+    const queued = await clients.make().runs.enqueue(agent);
+    expect((await child.exited).signal).toBe('SIGTERM');
+    expect((await clients.make().runs.get(queued.id)).status).toBe('queued');
+    expect(await clients.make().runs.get(recorded)).toMatchObject({
+      status: 'cancelled',
+      error: { type: 'Interrupted' },
+    });
+  });
+
+  it('tells a run() started during the grace at once, and records it interrupted too', async () => {
+    const runlog = clients.make();
+    const first = newId();
+    const second = newId();
+    let heard: unknown;
+    void runlog.run('grace-agent', () => new Promise(() => {}), { id: first });
+    const interrupted = runlog.interrupt('SIGTERM');
+    void runlog.run(
+      'grace-agent',
+      async (run) => {
+        heard = run.signal.reason;
+        await new Promise(() => {});
+      },
+      { id: second },
+    );
+    await interrupted;
+    expect(String(heard)).toMatch(/received SIGTERM/);
+    await runlog.flush();
+    for (const id of [first, second])
+      expect(await runlog.runs.get(id)).toMatchObject({
+        status: 'cancelled',
+        error: {
+          type: 'Interrupted',
+          message: 'the process received SIGTERM before the run ended',
+        },
+      });
+  });
+
   it('ends the run at once on a second signal within the grace, still recorded', async () => {
     const id = newId();
     const child = startFixture('exit-agent.ts', [server.url, id, 'sigterm'], 20_000, {

@@ -276,6 +276,23 @@ describe('retry', () => {
     // sent before run() rethrew: a script dying of the error loses nothing
     expect(runlog.pending).toBe(0);
     expect((await runlog.runs.get(id)).status).toBe('failed');
+
+    // also when the busy answer came before the code failed
+    const early = clients.make({ flushIntervalMs: 50 });
+    proxy.failNext({ status: 429, retryAfter: '1' });
+    const id2 = newId();
+    await expect(
+      early.run(
+        'transport-agent',
+        async () => {
+          await new Promise((r) => setTimeout(r, 300));
+          throw new Error('agent failed later');
+        },
+        { id: id2 },
+      ),
+    ).rejects.toThrow('agent failed later');
+    expect(early.pending).toBe(0);
+    expect((await early.runs.get(id2)).status).toBe('failed');
   });
 
   it('drops a batch the server rejects as a client error and reports it, then goes on', async () => {

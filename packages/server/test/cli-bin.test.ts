@@ -204,6 +204,41 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       early.stdout.once('data', () => early.stdout.destroy());
       expect(await new Promise((resolve) => early.on('close', resolve))).toBe(0);
       expect(stderr).toBe('');
+
+      // nor for a command that keeps writing: runs tail | head -1
+      const tail = spawn(process.execPath, [BIN, 'runs', 'tail', '--json'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          RUNLOG_URL: server.url,
+          RUNLOG_API_KEY: server.adminKey,
+        },
+      });
+      let tailErr = '';
+      tail.stderr.setEncoding('utf8').on('data', (d: string) => (tailErr += d));
+      let lines = 0;
+      tail.stdout.on('data', () => {
+        lines++;
+        tail.stdout.destroy();
+      });
+      const record = (n: number) =>
+        fetch(`${server.url}/api/v1/ingest`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${server.adminKey}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({
+            events: [{ type: 'run.start', run: { id: `tail-${n}`, agent_id: 'a' } }],
+          }),
+        });
+      const closed = new Promise((resolve) => tail.on('close', resolve));
+      for (let n = 0; lines === 0 || tail.exitCode === null; n++) {
+        if (n > 100) break;
+        await record(n);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await closed).toBe(0);
+      expect(tailErr).toBe('');
     } finally {
       await server.close();
     }

@@ -201,6 +201,12 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // a reader that stops early (`runlog runs tail --json | head -1`) ends a command quietly;
+  // a server's output going nowhere is no reason to stop serving
+  const serving = argv.find((a) => !a.startsWith('-')) === 'serve';
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' && !serving) process.exit(0);
+  });
   const code = await run(argv);
   if (code === 'serving') return;
   // a pipe takes writes asynchronously: exiting before it has them cut `--json` output at 64 KiB

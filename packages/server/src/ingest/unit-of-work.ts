@@ -142,9 +142,10 @@ export class UnitOfWork {
     private readonly locked: ReadonlySet<string> = new Set(),
     /**
      * Which of the locked runs were deleted lately, looked up for all of them at once
-     * (`deletedAmong`): `deletedLately` then asks nothing more about those.
+     * (`deletedAmong`) the first time one is asked about: `deletedLately` then asks nothing
+     * more about those.
      */
-    private readonly lockedDeleted?: ReadonlySet<string>,
+    private readonly lockedDeleted?: () => Promise<ReadonlySet<string>>,
   ) {}
 
   /** Locks (PostgreSQL) and loads the given runs of a project. */
@@ -195,7 +196,7 @@ export class UnitOfWork {
       // deleted in this unit of work, or never stored: then maybe deleted earlier
       if (t.before !== undefined) deleted.add(id);
       else if (this.lockedDeleted && this.locked.has(lockKey(projectId, id))) {
-        if (this.lockedDeleted.has(lockKey(projectId, id))) deleted.add(id);
+        if ((await this.lockedDeleted()).has(lockKey(projectId, id))) deleted.add(id);
       } else absent.push(id);
     }
     if (absent.length === 0) return deleted;

@@ -274,9 +274,14 @@ export class IngestWriter {
       // their own runs one job after another would let two instances deadlock
       const recorded = this.db.dialect === 'postgres' ? recordedRuns(group) : [];
       const locked = this.db.dialect === 'postgres' ? await lockRuns(trx, recorded) : undefined;
-      // which of them were deleted lately, asked once for the group; a control change may
-      // delete more, after which the recording asks again
-      let lockedDeleted = recorded.length > 0 ? await deletedAmong(trx, recorded) : undefined;
+      // which of them were deleted lately, asked once for the group when a recording first
+      // meets a run not stored; a control change may delete more, and the recording after it
+      // asks again
+      const lookup = () => {
+        let found: Promise<ReadonlySet<string>> | undefined;
+        return () => (found ??= deletedAmong(trx, recorded));
+      };
+      let lockedDeleted = recorded.length > 0 ? lookup() : undefined;
       const changes: Changes = { runs: [], steps: [] };
       const results = new Map<OpJob, OpResult>();
       const refused = new Map<EventsJob, number[]>();

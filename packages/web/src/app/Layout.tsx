@@ -36,7 +36,11 @@ function ConnectionBadge() {
     );
   }
   return (
-    <span className="conn conn-lost" role="status" title="Live updates are reconnecting">
+    <span
+      className={`conn conn-lost${state === 'reconnecting' ? ' conn-reconnecting' : ''}`}
+      role="status"
+      title="Live updates are reconnecting"
+    >
       <span className="dot" aria-hidden="true" />
       <span className="conn-text">
         {state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}

@@ -15,6 +15,7 @@ import {
 import { useTopics } from '../../app/live';
 import { agentsQuery } from '../agents/agents.queries';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
+import type { StatsResponse } from '@runlog/core';
 
 function Card({
   label,
@@ -120,7 +121,12 @@ export function StatsPage() {
             <Card
               label="Runs"
               value={d.totals.runs.toLocaleString()}
-              hint={`${RANGES[safeRange].label}, since ${sinceText(d.from, RANGES[safeRange].bucket)}`}
+              hint={
+                // the range's start as the answer gives it, not while the last range's shows
+                stats.isPlaceholderData
+                  ? RANGES[safeRange].label
+                  : `${RANGES[safeRange].label}, since ${sinceText(d.from, d.bucket)}`
+              }
             />
             <Card
               label="Fail rate"
@@ -322,7 +328,7 @@ export function StatsPage() {
  * last 24 hours" (the Agents page's, which runs back from now): an hour in local time, a day
  * by its UTC date, as the charts name days.
  */
-function sinceText(from: string, bucket: 'hour' | 'day'): string {
+function sinceText(from: string, bucket: StatsResponse['bucket']): string {
   if (bucket === 'day') return from.slice(0, 10);
   return new Date(from).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
 }
