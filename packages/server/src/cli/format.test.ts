@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { redact } from './io.js';
 import {
   Palette,
   Progress,
@@ -125,5 +126,17 @@ describe('CLI formatting', () => {
     let silent = '';
     new Progress({ isTTY: false, write: (t: string) => (silent += t) }, 'import').done(5);
     expect(silent).toBe('');
+  });
+});
+
+describe('redact', () => {
+  it('masks a PostgreSQL password in the URL and in its query', () => {
+    expect(redact('postgres://app:S3cret@db:5432/runlog?schema=x&password=S3cret2')).toBe(
+      'postgres://app:***@db:5432/runlog?schema=x&password=***',
+    );
+    expect(redact('postgres://db/runlog?PASSWORD=p&sslmode=require')).toBe(
+      'postgres://db/runlog?PASSWORD=***&sslmode=require',
+    );
+    expect(redact('./.runlog/runlog.db')).toBe('./.runlog/runlog.db');
   });
 });

@@ -79,5 +79,7 @@ const SETTING_NAMES: Record<string, string> = {
 
 /** A database URL without its password, for messages. */
 export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  return url
+    .replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+    .replace(/([?&]password=)[^&#]*/gi, '$1***');
 }

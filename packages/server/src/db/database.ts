@@ -216,6 +216,8 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     connectionString: url.toString(),
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
+    // a connection whose peer went silent (a dropped route, a stalled proxy) is found out
+    keepAlive: true,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     // bigint and numeric columns hold epoch ms, counts and nano-USD: all exact in a double
     types: {
@@ -274,7 +276,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   // node-postgres says these in words, without a code
-  return /Connection terminated|connection timeout|Client was closed|Cannot use a pool after calling end/i.test(
+  // ("timeout exceeded when trying to connect": every pooled connection busy for 5 s)
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client was closed|Cannot use a pool after calling end/i.test(
     message,
   );
 }

@@ -270,6 +270,8 @@ describe('a database that cannot be used', () => {
     for (const code of ['42601', '23505', 'SQLITE_CONSTRAINT_PRIMARYKEY', 'ERR_X'])
       expect(isDatabaseUnavailable(coded(code))).toBe(false);
     expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    // pg-pool with every connection busy past connectionTimeoutMillis
+    expect(isDatabaseUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
     expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
   });
 
