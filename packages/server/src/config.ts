@@ -4,6 +4,8 @@ export const DEFAULT_DB = './.runlog/runlog.db';
 export const DEFAULT_PORT = 4680;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_RETENTION_DAYS = 30;
+/** The longest a project may keep finished runs (`retention_days`). */
+export const MAX_RETENTION_DAYS = 3650;
 
 /**
  * A whole number from a number or from text (a flag, a variable). `z.coerce` would read

@@ -4,6 +4,7 @@ import { createTestApp, describeEachDb, dialects, type TestApp } from '../../tes
 import { T0, emptyDb, exportText, seed, tableRows } from '../../test/cli-fixtures.js';
 import { countExport, type ExportOptions } from './export.js';
 import { importRuns } from './import.js';
+import { purgeEndedBefore } from '../retention/purge.js';
 
 describeEachDb('export and import', (dialect) => {
   let source: TestApp;
@@ -33,6 +34,36 @@ describeEachDb('export and import', (dialect) => {
       expect(result).toMatchObject({ runs: 13, steps: 24, rejected: 0 });
       expect(await tableRows(db)).toEqual(await tableRows(source.ctx.db));
       expect(await exportText(db)).toBe(text);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('creates a project that keeps what it imports: retention does not delete a restore', async () => {
+    const { db, database } = await emptyDb(dialect);
+    try {
+      // runs ended long before today, as in any backup
+      await importRuns(db, Readable.from([text]), { batchSize: 4 });
+      const project = await db.kysely
+        .selectFrom('projects')
+        .select('retention_days')
+        .where('id', '=', 'default')
+        .executeTakeFirstOrThrow();
+      const oldestDays = (Date.now() - T0) / 86_400_000;
+      expect(project.retention_days).toBeGreaterThan(oldestDays);
+      const purged = await purgeEndedBefore(db, {
+        projectId: 'default',
+        before: Date.now() - project.retention_days * 86_400_000,
+      });
+      expect(purged.runs).toBe(0);
+      // a project that was there keeps its own setting
+      await db.kysely.updateTable('projects').set({ retention_days: 7 }).execute();
+      await importRuns(db, Readable.from([text]));
+      expect(
+        (await db.kysely.selectFrom('projects').select('retention_days').executeTakeFirstOrThrow())
+          .retention_days,
+      ).toBe(7);
     } finally {
       await db.close();
       await database.drop();

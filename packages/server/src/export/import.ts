@@ -1,12 +1,12 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
-import { DEFAULT_RETENTION_DAYS } from '../config.js';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { UnitOfWork, ensureAgents, lockRuns } from '../ingest/unit-of-work.js';
 import { upsertRows } from '../db/bulk.js';
-import { RollupDeltas } from '../stats/rollup.js';
+import { DAY_MS, RollupDeltas } from '../stats/rollup.js';
 import { ImportRun, fromImportedRun } from './record.js';
 
 export interface ImportOptions {
@@ -50,12 +50,14 @@ export async function importRuns(
 ): Promise<ImportResult> {
   const batchSize = opts.batchSize ?? 500;
   const result: ImportResult = { lines: 0, runs: 0, steps: 0, existing: 0, rejected: 0 };
+  // projects this import creates: their retention grows to keep every run imported into them
+  const created = new Set<string>();
   let batch = new Map<string, Pending>();
   const flush = async () => {
     if (batch.size === 0) return;
     const items = [...batch.values()];
     batch = new Map();
-    result.existing += await writeBatch(db, items);
+    result.existing += await writeBatch(db, items, created);
     result.runs += items.length;
     result.steps += items.reduce((n, p) => n + p.steps.length, 0);
     opts.onProgress?.({ ...result });
@@ -99,10 +101,10 @@ function describeIssue(error: z.ZodError): string {
  * PostgreSQL a live server may be writing the same runs: the batch locks them all first, in
  * the write path's order, and a deadlock or serialization failure runs it again.
  */
-async function writeBatch(db: Db, items: Pending[]): Promise<number> {
+async function writeBatch(db: Db, items: Pending[], created: Set<string>): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await writeBatchOnce(db, items);
+      return await writeBatchOnce(db, items, created);
     } catch (err) {
       const code = (err as { code?: string } | null)?.code;
       if (attempt < 4 && (code === '40P01' || code === '40001')) continue;
@@ -111,7 +113,7 @@ async function writeBatch(db: Db, items: Pending[]): Promise<number> {
   }
 }
 
-async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
+async function writeBatchOnce(db: Db, items: Pending[], created: Set<string>): Promise<number> {
   let existing = 0;
   await db.kysely.transaction().execute(async (trx) => {
     const locked =
@@ -128,18 +130,34 @@ async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
       byProject.set(p.run.project_id, list);
     }
     const now = Date.now();
-    await trx
+    // a restore must not delete itself: a project the import creates keeps its runs at least
+    // as long as the oldest imported into it needs (a project already there keeps its setting)
+    const keeps = new Map(
+      [...byProject].map(([id, list]) => [id, retentionToKeep(list, now)] as const),
+    );
+    const inserted = await trx
       .insertInto('projects')
       .values(
         [...byProject.keys()].sort().map((id) => ({
           id,
           name: id === 'default' ? 'Default' : id,
-          retention_days: DEFAULT_RETENTION_DAYS,
+          retention_days: keeps.get(id)!,
           created_at: now,
         })),
       )
       .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
       .execute();
+    for (const { id } of inserted) created.add(id);
+    for (const [id, days] of keeps) {
+      if (!created.has(id)) continue;
+      await trx
+        .updateTable('projects')
+        .set({ retention_days: days })
+        .where('id', '=', id)
+        .where('retention_days', '<', days)
+        .execute();
+    }
     // locks the runs the way the write path does, so a live server never interleaves
     const uow = new UnitOfWork(trx, db, locked);
     const rollups = new RollupDeltas();
@@ -186,4 +204,16 @@ async function writeBatchOnce(db: Db, items: Pending[]): Promise<number> {
     if (!rollups.empty) await rollups.flush(trx, db);
   });
   return existing;
+}
+
+/**
+ * The days a new project must keep finished runs for these runs to stay: the default, or
+ * more when the oldest ended earlier (a day to spare), at most the longest retention there is.
+ */
+function retentionToKeep(list: readonly Pending[], now: number): number {
+  let oldest = now;
+  for (const p of list)
+    if (p.run.ended_at !== null && p.run.ended_at < oldest) oldest = p.run.ended_at;
+  const days = Math.ceil((now - oldest) / DAY_MS) + 1;
+  return Math.min(MAX_RETENTION_DAYS, Math.max(DEFAULT_RETENTION_DAYS, days));
 }
