@@ -83,7 +83,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     bodyLimit: ctx.config.bodyLimit,
     // ids run to 128 characters and model names to 200, percent-encoded in paths
     routerOptions: { maxParamLength: 1000 },
-    forceCloseConnections: true,
+    // on close, idle keep-alive connections go at once; a request under way is answered
+    // (cut off, a committed write would be retried by its client as if it had failed)
+    forceCloseConnections: 'idle',
     return503OnClosing: true,
     // a body must arrive within this: a client trickling one byte at a time does not hold a
     // connection (and its memory) forever

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runFixture } from '../../core/test/fixtures.js';
 import { startTestServer, waitFor } from './harness.js';
+import { openDatabase } from '../src/db/database.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
@@ -241,6 +242,70 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       expect(tailErr).toBe('');
     } finally {
       await server.close();
+    }
+  });
+
+  it('answers the requests under way when told to stop, so none is committed and reported failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));
+    const key = 'rl_graceful_stop_key_0123456789abcdef';
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--db', join(dir, 'x.db')],
+      {
+        env: { PATH: process.env.PATH ?? '', RUNLOG_ADMIN_KEY: key },
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+    const url = /listening on (\S+)/.exec(out)![1]!;
+    const failed: string[] = [];
+    const answered: string[] = [];
+    let stop = false;
+    let n = 0;
+    const client = async () => {
+      while (!stop) {
+        const id = `g-${n++}`;
+        try {
+          const res = await fetch(`${url}/api/v1/agents/a/runs`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ id }),
+          });
+          if (res.status === 202) answered.push(id);
+          await res.arrayBuffer();
+        } catch {
+          failed.push(id);
+          stop = true;
+        }
+      }
+    };
+    const clients = Array.from({ length: 16 }, client);
+    await waitFor(() => answered.length > 50, 'requests to flow');
+    // a worker's long poll, waiting for runs of an agent nobody queues
+    const poll = fetch(`${url}/api/v1/workers/claim`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ agents: ['idle-agent'], wait_ms: 60_000 }),
+    }).then((r) => r.status);
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGTERM');
+    // answered as the server stops, not held to its 60 s nor cut off
+    expect(await poll).toBe(204);
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    stop = true;
+    await Promise.all(clients);
+    expect(code).toBe(0);
+    // every run answered 202 is there, and no request that failed was written
+    const db = await openDatabase(join(dir, 'x.db'));
+    try {
+      const stored = new Set(
+        (await db.kysely.selectFrom('runs').select('id').execute()).map((r) => r.id),
+      );
+      for (const id of answered) expect(stored.has(id), id).toBe(true);
+      for (const id of failed) expect(stored.has(id), `${id} failed but was written`).toBe(false);
+    } finally {
+      await db.close();
     }
   });
 });

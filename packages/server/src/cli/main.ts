@@ -86,6 +86,9 @@ export function serveCommand(): Command {
         if (closing) return;
         closing = true;
         console.log(`runlog: ${signal}, shutting down`);
+        // requests under way are answered first; one that takes longer (a body trickling in)
+        // is cut off after a while
+        setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
         void server.close().then(
           () => process.exit(0),
           () => process.exit(1),
@@ -199,6 +202,9 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   }
   return program.args[0] === 'serve' ? 'serving' : 0;
 }
+
+/** How long a shutdown waits for requests under way before cutting them off. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function main(argv: string[]): Promise<void> {
   // a reader that stops early (`runlog runs tail --json | head -1`) ends a command quietly;

@@ -22,6 +22,7 @@ import {
   heartbeatRun,
   heartbeatRuns,
   releaseRun,
+  shuttingDown,
   waitForQueued,
 } from './workers.service.js';
 
@@ -68,7 +69,8 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
           return body.max === undefined ? runs[0] : { runs };
         }
         const left = deadline - Date.now();
-        if (left <= 0) return reply.status(204).send();
+        // a server shutting down answers the poll, so it can close and the worker ask another
+        if (left <= 0 || shuttingDown(ctx)) return reply.status(204).send();
         await waitForQueued(ctx, auth.projectId, body.agents, Math.min(left, CLAIM_POLL_MS));
       }
     },

@@ -106,6 +106,14 @@ function wantedByWaiters(waiters: Waiter[]): HubInterest {
     );
 }
 
+/** Contexts shutting down: a waiting claim answers now instead of waiting on. */
+const closing = new WeakSet<AppContext>();
+
+/** Whether the server is shutting down, so long polls end (204) and let it close. */
+export function shuttingDown(ctx: AppContext): boolean {
+  return closing.has(ctx);
+}
+
 function waitersOf(ctx: AppContext): Waiter[] {
   let list = waiting.get(ctx);
   if (!list) {
@@ -119,6 +127,7 @@ function waitersOf(ctx: AppContext): Waiter[] {
       if (i >= 0) created.splice(i, 1)[0]!.wake();
     }, wantedByWaiters(created));
     ctx.onClose.push(() => {
+      closing.add(ctx);
       unsubscribe();
       for (const w of created.splice(0)) w.wake();
     });
@@ -138,6 +147,7 @@ export function waitForQueued(
   ms: number,
 ): Promise<void> {
   const list = waitersOf(ctx);
+  if (closing.has(ctx)) return Promise.resolve();
   return new Promise((resolve) => {
     const waiter: Waiter = {
       projectId,
