@@ -308,4 +308,86 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
       await db.close();
     }
   });
+
+  it('runs admin commands on a SQLite file while its server records, waiting for the lock', async () => {
+    const server = await startTestServer('sqlite');
+    try {
+      let stop = false;
+      const statuses = new Map<number, number>();
+      let n = 0;
+      const load = async () => {
+        while (!stop) {
+          const i = n++;
+          const events = Array.from({ length: 20 }, (_, j) => ({
+            type: 'step.end',
+            step: { id: `s${j}`, run_id: `busy-${i}`, type: 'tool' },
+          }));
+          const res = await fetch(`${server.url}/api/v1/ingest`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${server.adminKey}`,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify({ events }),
+          });
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        }
+      };
+      // finished runs old enough for cleanup to delete, in several transactions
+      const ended = Date.now() - 60 * 86_400_000;
+      for (let b = 0; b < 6; b++) {
+        const events = Array.from({ length: 100 }, (_, i) => ({
+          type: 'run.end',
+          run: { id: `old-${b}-${i}`, agent_id: 'a', status: 'succeeded', ended_at: ended },
+        }));
+        await fetch(`${server.url}/api/v1/ingest`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${server.adminKey}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ events }),
+        });
+      }
+      const loads = Array.from({ length: 6 }, load);
+      const cli = (...args: string[]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, [BIN, ...args, '--db', server.dbUrl], {
+            env: { PATH: process.env.PATH ?? '' },
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+          child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+          child.on('close', (code) => resolve({ code, stdout, stderr }));
+        });
+      try {
+        await waitFor(() => n > 20, 'the load to run');
+        const cleanup = await cli('cleanup', '--days', '30', '--batch-size', '50');
+        expect(cleanup, cleanup.stderr).toMatchObject({ code: 0 });
+        for (let i = 0; i < 4; i++) {
+          const created = await cli(
+            'keys',
+            'create',
+            '--name',
+            `k${i}`,
+            '--scope',
+            'read',
+            '--json',
+          );
+          expect(created, created.stderr).toMatchObject({ code: 0 });
+          const { id } = JSON.parse(created.stdout) as { id: string };
+          const revoked = await cli('keys', 'revoke', id);
+          expect(revoked, revoked.stderr).toMatchObject({ code: 0 });
+        }
+      } finally {
+        stop = true;
+        await Promise.all(loads);
+      }
+      // the server went on answering, and never with 503 for the CLI's transactions
+      expect([...statuses.keys()]).toEqual([200]);
+    } finally {
+      await server.close();
+    }
+  });
 });

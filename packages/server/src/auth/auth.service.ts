@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { newId, toIso, type ApiKey, type CreatedKey, type KeyScope } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import type { ApiKeyRow } from '../db/schema.js';
@@ -61,6 +62,9 @@ interface Cached {
 }
 
 /** Keys, sessions and first-start setup. Secrets are stored only as SHA-256 hashes. */
+/** The advisory lock first starts take turns on (PostgreSQL): any fixed number. */
+const BOOTSTRAP_LOCK = 7_468_120_001;
+
 export class AuthService {
   private readonly cache = new Map<string, Cached>();
   private readonly lastUsedWritten = new Map<string, number>();
@@ -125,11 +129,16 @@ export class AuthService {
     adminKey?: string;
   }): Promise<{ created: boolean; key?: string; projectId?: string; newProject?: boolean }> {
     const k = this.db.kysely;
-    const anyKey = await k.selectFrom('api_keys').select('id').limit(1).executeTakeFirst();
-    if (!anyKey) {
+    // instances starting together on one new PostgreSQL database take turns here: one of
+    // them makes the first key, the others find it
+    const first = await k.transaction().execute(async (trx) => {
+      if (this.db.dialect === 'postgres')
+        await sql`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`.execute(trx);
+      const anyKey = await trx.selectFrom('api_keys').select('id').limit(1).executeTakeFirst();
+      if (anyKey) return undefined;
       const now = Date.now();
       const key = opts.adminKey ?? generateApiKey();
-      const projects = await k
+      const projects = await trx
         .selectFrom('projects')
         .select('id')
         .orderBy('created_at')
@@ -138,35 +147,34 @@ export class AuthService {
       const projectId = projects.some((p) => p.id === 'default')
         ? 'default'
         : (projects[0]?.id ?? 'default');
-      await k.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('projects')
-          .values({
-            id: projectId,
-            name: 'Default',
-            retention_days: opts.retentionDays,
-            created_at: now,
-          })
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-        await trx
-          .insertInto('api_keys')
-          .values({
-            id: newId(),
-            project_id: projectId,
-            name: 'admin (first start)',
-            scope: 'admin',
-            prefix: keyPrefix(key),
-            hash: hashSecret(key),
-            created_at: now,
-            last_used_at: null,
-            revoked_at: null,
-          })
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      });
+      await trx
+        .insertInto('projects')
+        .values({
+          id: projectId,
+          name: 'Default',
+          retention_days: opts.retentionDays,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      await trx
+        .insertInto('api_keys')
+        .values({
+          id: newId(),
+          project_id: projectId,
+          name: 'admin (first start)',
+          scope: 'admin',
+          prefix: keyPrefix(key),
+          hash: hashSecret(key),
+          created_at: now,
+          last_used_at: null,
+          revoked_at: null,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
       return { created: true, key, projectId, newProject: projects.length === 0 };
-    }
+    });
+    if (first) return first;
     if (opts.adminKey) {
       const hash = hashSecret(opts.adminKey);
       const found = await k

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
-import { fromOwnOrigin } from './auth.service.js';
+import {
+  createTestApp,
+  describeEachDb,
+  freshDatabase,
+  json,
+  type TestApp,
+} from '../../test/harness.js';
+import { openDatabase } from '../db/database.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { AuthService, fromOwnOrigin } from './auth.service.js';
 
 it('takes an Origin as the server own when it names the Host or the forwarded host', () => {
   expect(fromOwnOrigin({ host: '127.0.0.1:4680' })).toBe(true);
@@ -118,5 +126,26 @@ describeEachDb('the dashboard session cookie', (dialect) => {
     expect(
       (await t.request('DELETE', `/api/v1/keys/${second.id}`, undefined, second.key)).statusCode,
     ).toBe(409);
+  });
+});
+
+describeEachDb('the first start', (dialect) => {
+  it('makes one admin key when instances start together on a new database', async () => {
+    // several instances share a PostgreSQL database; a SQLite file has one server
+    if (dialect !== 'postgres') return;
+    const database = freshDatabase(dialect);
+    const instances = await Promise.all([0, 1, 2].map(() => openDatabase(database.url)));
+    try {
+      await migrateToLatest(instances[0]!);
+      const starts = await Promise.all(
+        instances.map((db) => new AuthService(db).bootstrap({ retentionDays: 30 })),
+      );
+      expect(starts.filter((s) => s.created)).toHaveLength(1);
+      const keys = await instances[0]!.kysely.selectFrom('api_keys').select('id').execute();
+      expect(keys).toHaveLength(1);
+    } finally {
+      for (const db of instances) await db.close();
+      await database.drop();
+    }
   });
 });

@@ -4,7 +4,10 @@ import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import {
+  CompiledQuery,
   Kysely,
+  type DatabaseConnection,
+  type Driver,
   PostgresDialect,
   SqliteDialect,
   type SqliteDatabase,
@@ -74,7 +77,7 @@ function openSqlite(path: string, options: OpenOptions): Db {
   sqlite.pragma('cache_size = -65536');
   sqlite.function(FOLD, { deterministic: true }, fold);
   const kysely = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
+    dialect: new ImmediateSqliteDialect({ database: cachingStatements(sqlite) }),
   });
   const wal = memory ? undefined : new WalSync(`${resolve(path)}-wal`);
   const readers = memory ? undefined : new ReaderPool(resolve(path));
@@ -90,6 +93,22 @@ function openSqlite(path: string, options: OpenOptions): Db {
       await kysely.destroy();
     },
   };
+}
+
+/**
+ * SQLite whose transactions begin IMMEDIATE: they take the write lock first, waiting for it
+ * (`busy_timeout`) while another process (the CLI beside a running server) holds it. Every
+ * transaction here writes; one begun deferred reads first, and when another process commits
+ * meanwhile, its first write fails at once with SQLITE_BUSY instead of waiting.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }
 
 /**
@@ -231,7 +250,13 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
   pool.on('error', () => {});
   const client = await pool.connect();
   try {
-    if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    // instances starting at once race here: IF NOT EXISTS still lets two of them try to
+    // create it, and the second then fails on the catalog's unique index
+    if (schema)
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: unknown) => {
+        const code = (err as { code?: string }).code;
+        if (code !== '23505' && code !== '42P06') throw err;
+      });
   } finally {
     client.release();
   }
