@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
@@ -75,6 +76,18 @@ describeEachDb('runlog CLI', (dialect) => {
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/^applied 0001_init, .*0005_deleted_runs\n$/);
+    // a database a newer Runlog migrated says so, not that a migration failed
+    const sqlite = new Database(fresh);
+    sqlite
+      .prepare('INSERT INTO kysely_migration (name, timestamp) VALUES (?, ?)')
+      .run('9999_from_the_future', new Date().toISOString());
+    sqlite.close();
+    const newer = await cli(['migrate', '--db', fresh]);
+    expect(newer).toMatchObject({
+      code: 1,
+      stderr:
+        'runlog: this database was migrated by a newer version of Runlog (migration 9999_from_the_future); run that version or a newer one\n',
+    });
     const bad = await cli(['migrate', '--db', 'postgres://nobody@127.0.0.1:1/none']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -32,6 +32,13 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
+    // a database a newer Runlog migrated (a rollback, an older instance restarting during a
+    // rolling upgrade): say so, rather than that a migration failed
+    const newer = /previously executed migration (\S+) is missing/.exec(reason);
+    if (newer)
+      throw new Error(
+        `this database was migrated by a newer version of Runlog (migration ${newer[1]}); run that version or a newer one`,
+      );
     throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${reason}`);
   }
   return result;
