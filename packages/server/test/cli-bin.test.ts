@@ -106,10 +106,11 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     expect(noRole.stderr).toMatch(
       /^runlog: cannot connect to the database postgres:\/\/no_such_role_runlog:\*+@127\.0\.0\.1:5432\/postgres: .+\n$/,
     );
-    // an empty RUNLOG_PORT is not port 0 (a random port): it is refused like any bad one
+    // an empty RUNLOG_PORT is not port 0 (a random port): it is refused like any bad one, as
+    // bad usage (exit 2), as the same flag is
     for (const value of ['abc', '', '4.5']) {
       const badPort = runlogWith({ RUNLOG_PORT: value, RUNLOG_DB: join(dir, 'b.db') }, 'serve');
-      expect(badPort.code).toBe(1);
+      expect(badPort.code).toBe(2);
       expect(badPort.stderr).toBe(
         'runlog: invalid configuration: --port (RUNLOG_PORT) must be a port number (0-65535)\n',
       );

@@ -8,6 +8,7 @@ import { registerAdminCommands } from './admin.commands.js';
 import { CliError } from './client.js';
 import { registerDataCommands } from './data.commands.js';
 import { describeStartError, processIo, redact, type CliIo } from './io.js';
+import { ZodError } from 'zod';
 import { intArg } from './options.js';
 
 export { describeStartError } from './io.js';
@@ -51,7 +52,8 @@ export function serveCommand(): Command {
         console.error(
           `runlog: ${describeStartError(err, { db: String(cfg.db), host: String(cfg.host), port: String(cfg.port) })}`,
         );
-        process.exit(1);
+        // a setting out of its bounds (RUNLOG_PORT=abc) is bad usage, as the same flag is
+        process.exit(err instanceof ZodError ? 2 : 1);
       }
       const db = server.ctx.db.dialect === 'sqlite' ? String(cfg.db) : redact(String(cfg.db));
       // the banner goes out in one write: a pipe reading it (a supervisor, a test) gets the
