@@ -7,7 +7,9 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
-import { describeEachDb, startTestServer, waitFor } from './harness.js';
+import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
+import { openDatabase } from '../src/db/database.js';
+import { sql } from 'kysely';
 import { T0, sampleEvents } from './cli-fixtures.js';
 
 interface Captured {
@@ -76,6 +78,27 @@ describeEachDb('runlog CLI', (dialect) => {
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/^applied 0001_init, .*0005_deleted_runs\n$/);
+    // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
+    if (dialect === 'postgres') {
+      const schema = `no_such_schema_${Date.now().toString(36)}`;
+      const url = `${PG_BASE_URL}${PG_BASE_URL.includes('?') ? '&' : '?'}schema=${schema}`;
+      const exported = await cli(['export', '--db', url, '-o', join(dir, 'none.jsonl')]);
+      expect(exported).toMatchObject({
+        code: 1,
+        stderr: `runlog: no schema ${schema} in this database\n`,
+      });
+      const db = await openDatabase(PG_BASE_URL);
+      try {
+        const found = await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`.execute(
+          db.kysely,
+        );
+        expect(found.rows[0]?.n).toBe(0);
+      } finally {
+        await db.close();
+      }
+    }
     // a database a newer Runlog migrated says so, not that a migration failed
     const sqlite = new Database(fresh);
     sqlite

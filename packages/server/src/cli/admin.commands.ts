@@ -57,7 +57,7 @@ async function usingDb<T>(
     throw new CliError(`no database at ${url} (set --db or RUNLOG_DB)`);
   let db: Db;
   try {
-    db = await openDatabase(url, { poolSize: 2 });
+    db = await openDatabase(url, { poolSize: 2, createSchema: create });
     await migrateToLatest(db);
   } catch (err) {
     throw new CliError(describeStartError(err, { db: redact(url), host: '', port: '' }));

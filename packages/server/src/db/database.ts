@@ -48,6 +48,11 @@ export interface OpenOptions {
    */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   poolSize?: number;
+  /**
+   * PostgreSQL with `?schema=`: create the schema when it does not exist (default). Unset, a
+   * missing schema is an error, as a missing SQLite file is for the CLI's admin commands.
+   */
+  createSchema?: boolean;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -248,17 +253,25 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
   });
   // an idle client's error (the server restarted) must not crash the process
   pool.on('error', () => {});
-  const client = await pool.connect();
   try {
-    // instances starting at once race here: IF NOT EXISTS still lets two of them try to
-    // create it, and the second then fails on the catalog's unique index
-    if (schema)
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: unknown) => {
-        const code = (err as { code?: string }).code;
-        if (code !== '23505' && code !== '42P06') throw err;
-      });
-  } finally {
-    client.release();
+    const client = await pool.connect();
+    try {
+      if (schema && options.createSchema === false) {
+        const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+        if (found.rowCount === 0) throw new Error(`no schema ${schema} in this database`);
+      } else if (schema)
+        // instances starting at once race here: IF NOT EXISTS still lets two of them try to
+        // create it, and the second then fails on the catalog's unique index
+        await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: unknown) => {
+          const code = (err as { code?: string }).code;
+          if (code !== '23505' && code !== '42P06') throw err;
+        });
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
   }
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
