@@ -481,6 +481,23 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(again.stdout).toMatch(
       new RegExp(`; ${summary.runs} of them were already there, now as in the file\\n$`),
     );
+    expect(again.stderr).toBe('');
+    // into a project that keeps runs a shorter time than they are old: the import says so
+    const copyDb = await openDatabase(copy);
+    await copyDb.kysely.updateTable('projects').set({ retention_days: 1 }).execute();
+    await copyDb.close();
+    const shorter = await cli(['import', first, '--db', copy]);
+    expect(shorter.stderr).toMatch(
+      /^runlog: note: \d+ imported runs of project default ended more than its retention \(1 day\) ago, and retention deletes them on its next pass; raise retention_days first/,
+    );
+    const shorterJson = JSON.parse(
+      (await cli(['import', first, '--db', copy, '--json'])).stdout,
+    ) as {
+      expiring: { project_id: string; retention_days: number }[];
+    };
+    expect(shorterJson.expiring).toEqual([
+      expect.objectContaining({ project_id: 'default', retention_days: 1 }),
+    ]);
     const second = join(dir, `second-${dialect}.jsonl`);
     expect((await cli(['export', '--db', copy, '-o', second])).code).toBe(0);
     expect(readFileSync(second, 'utf8')).toBe(readFileSync(first, 'utf8'));

@@ -285,6 +285,10 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     );
     if (rejected > MAX_SHOWN)
       io.stderr.write(`runlog: ... and ${formatCount(rejected - MAX_SHOWN)} more rejected lines\n`);
+    for (const e of result.expiring ?? [])
+      io.stderr.write(
+        `runlog: note: ${countOf(e.runs, 'imported run')} of project ${e.projectId} ended more than its retention (${countOf(e.retentionDays, 'day')}) ago, and retention deletes them on its next pass; raise retention_days first (Settings, or PATCH /api/v1/settings) to keep them\n`,
+      );
     const summary = {
       file,
       bytes: size,
@@ -292,6 +296,15 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       steps: result.steps,
       existing: result.existing,
       rejected: result.rejected,
+      ...(result.expiring
+        ? {
+            expiring: result.expiring.map((e) => ({
+              project_id: e.projectId,
+              runs: e.runs,
+              retention_days: e.retentionDays,
+            })),
+          }
+        : {}),
     };
     if (flags.json) io.stdout.write(JSON.stringify(summary) + '\n');
     else

@@ -27,6 +27,11 @@ export interface ImportResult {
   /** Of `runs`, those already in the database: now as the file has them. */
   existing: number;
   rejected: number;
+  /**
+   * Imported runs that ended longer ago than their project keeps finished runs (a project
+   * that was there before the import): retention deletes them on its next pass.
+   */
+  expiring?: { projectId: string; runs: number; retentionDays: number }[];
 }
 
 interface Pending {
@@ -52,10 +57,19 @@ export async function importRuns(
   const result: ImportResult = { lines: 0, runs: 0, steps: 0, existing: 0, rejected: 0 };
   // projects this import creates: their retention grows to keep every run imported into them
   const created = new Set<string>();
+  // runs imported, by project and the day they ended: what retention would delete is told
+  const endedByDay = new Map<string, Map<number, number>>();
   let batch = new Map<string, Pending>();
   const flush = async () => {
     if (batch.size === 0) return;
     const items = [...batch.values()];
+    for (const { run } of items) {
+      if (run.ended_at === null) continue;
+      let days = endedByDay.get(run.project_id);
+      if (!days) endedByDay.set(run.project_id, (days = new Map()));
+      const day = Math.floor(run.ended_at / DAY_MS);
+      days.set(day, (days.get(day) ?? 0) + 1);
+    }
     batch = new Map();
     result.existing += await writeBatch(db, items, created);
     result.runs += items.length;
@@ -86,7 +100,32 @@ export async function importRuns(
     if (batch.size >= batchSize) await flush();
   }
   await flush();
+  const expiring = await expiringRuns(db, endedByDay, created);
+  if (expiring.length > 0) result.expiring = expiring;
   return result;
+}
+
+/** Per project that was there before, the imported runs its retention will delete. */
+async function expiringRuns(
+  db: Db,
+  endedByDay: Map<string, Map<number, number>>,
+  created: ReadonlySet<string>,
+): Promise<NonNullable<ImportResult['expiring']>> {
+  const expiring: NonNullable<ImportResult['expiring']> = [];
+  for (const [projectId, days] of endedByDay) {
+    if (created.has(projectId)) continue;
+    const project = await db.kysely
+      .selectFrom('projects')
+      .select('retention_days')
+      .where('id', '=', projectId)
+      .executeTakeFirst();
+    if (!project) continue;
+    const cutoff = Math.floor((Date.now() - project.retention_days * DAY_MS) / DAY_MS);
+    let runs = 0;
+    for (const [day, n] of days) if (day < cutoff) runs += n;
+    if (runs > 0) expiring.push({ projectId, runs, retentionDays: project.retention_days });
+  }
+  return expiring;
 }
 
 function describeIssue(error: z.ZodError): string {
