@@ -200,24 +200,20 @@ export class UnitOfWork {
       } else absent.push(id);
     }
     if (absent.length === 0) return deleted;
-    const since = Date.now() - DELETED_RUN_MEMORY_MS;
     if (absent.length === 1 || this.db.sqlite) {
+      // one indexed lookup per run: on SQLite a reused statement, no round trips to save
+      const since = Date.now() - DELETED_RUN_MEMORY_MS;
       for (const id of absent) {
         const rows = await deletedSince(this.db, this.trx, projectId, id, since);
         if (rows.length > 0) deleted.add(id);
       }
       return deleted;
     }
-    for (let i = 0; i < absent.length; i += 500) {
-      const rows = await this.trx
-        .selectFrom('deleted_runs')
-        .select('run_id')
-        .where('project_id', '=', projectId)
-        .where('run_id', 'in', absent.slice(i, i + 500))
-        .where('deleted_at', '>=', since)
-        .execute();
-      for (const r of rows) deleted.add(r.run_id);
-    }
+    const found = await deletedAmong(
+      this.trx,
+      absent.map((id) => ({ projectId, id })),
+    );
+    for (const id of absent) if (found.has(lockKey(projectId, id))) deleted.add(id);
     return deleted;
   }
 
