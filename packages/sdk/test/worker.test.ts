@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Run } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
-import { RunCancelledError, RunlogError, type Runlog, type RunContext } from '../src/index.js';
+import {
+  RunCancelledError,
+  RunlogError,
+  type Runlog,
+  type RunContext,
+  type Worker,
+} from '../src/index.js';
 import { FaultProxy, clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
 
 // against a real server on each database: the SDK's reads and claims go through its queries
@@ -27,6 +33,23 @@ describeEachDb('SDK worker()', (dialect) => {
       const run = await runlog.runs.get(id);
       return run.status === status && run;
     }, `run ${id} to be ${status}`);
+  }
+
+  /**
+   * Deletes run `id` on the server while `worker` runs it: the handler's signal says the run
+   * is gone, and nothing it records afterwards brings the run back.
+   */
+  async function deleteWhileRunning(id: string, worker: Worker, run: RunContext) {
+    const res = await fetch(`${server.url}/api/v1/runs/${id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    expect(res.status).toBe(204);
+    await waitFor(() => worker.active === 0, 'the handler to finish');
+    expect(String(run.signal.reason)).toMatch(/no longer exists/);
+    await runlog.flush();
+    await expect(runlog.runs.get(id)).rejects.toMatchObject({ status: 404 });
+    await worker.stop();
   }
 
   beforeAll(async () => {
@@ -295,16 +318,7 @@ describeEachDb('SDK worker()', (dialect) => {
       });
       const q = await runlog.runs.enqueue(agent);
       await waitFor(() => ctx !== undefined, 'the handler to start');
-      const res = await fetch(`${server.url}/api/v1/runs/${q.id}`, {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${server.adminKey}` },
-      });
-      expect(res.status).toBe(204);
-      await waitFor(() => worker.active === 0, 'the handler to finish');
-      expect(String(ctx!.signal.reason)).toMatch(/no longer exists/);
-      await runlog.flush();
-      await expect(runlog.runs.get(q.id)).rejects.toMatchObject({ status: 404 });
-      await worker.stop();
+      await deleteWhileRunning(q.id, worker, ctx!);
     });
 
     it('refuses options the server would refuse every claim of, naming them', () => {
@@ -371,16 +385,7 @@ describeEachDb('SDK worker()', (dialect) => {
       });
       const q = await runlog.runs.enqueue(agent);
       await waitFor(() => steps > 5, 'the handler to record steps');
-      const res = await fetch(`${server.url}/api/v1/runs/${q.id}`, {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${server.adminKey}` },
-      });
-      expect(res.status).toBe(204);
-      await waitFor(() => worker.active === 0, 'the handler to finish');
-      expect(String(ctx!.signal.reason)).toMatch(/no longer exists/);
-      await runlog.flush();
-      await expect(runlog.runs.get(q.id)).rejects.toMatchObject({ status: 404 });
-      await worker.stop();
+      await deleteWhileRunning(q.id, worker, ctx!);
     });
 
     it('stop() while a claim waits leaves a run queued meanwhile to the queue, not to a lapse', async () => {

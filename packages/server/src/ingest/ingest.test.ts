@@ -10,6 +10,17 @@ import { closeContext, createContext } from '../server.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 
+/** A 207 answer of /ingest: each event's result, a refused one with its error. */
+interface PartialAnswer {
+  accepted: number;
+  rejected: number;
+  results: {
+    index: number;
+    ok: boolean;
+    error?: { code: string; message: string; details: { field: string }[] };
+  }[];
+}
+
 function fullRun(runId: string, agentId = 'bug-triager') {
   return [
     {
@@ -380,15 +391,7 @@ describeEachDb('POST /ingest', (dialect) => {
       ],
     });
     expect(res.statusCode).toBe(207);
-    const body = json<{
-      accepted: number;
-      rejected: number;
-      results: {
-        index: number;
-        ok: boolean;
-        error?: { message: string; details: { field: string }[] };
-      }[];
-    }>(res);
+    const body = json<PartialAnswer>(res);
     expect(body.accepted).toBe(2);
     expect(body.rejected).toBe(4);
     expect(body.results.map((r) => r.ok)).toEqual([true, false, false, false, false, true]);
@@ -419,15 +422,7 @@ describeEachDb('POST /ingest', (dialect) => {
       ],
     });
     expect(late.statusCode).toBe(207);
-    const body = json<{
-      accepted: number;
-      rejected: number;
-      results: {
-        index: number;
-        ok: boolean;
-        error?: { code: string; message: string; details: { field: string }[] };
-      }[];
-    }>(late);
+    const body = json<PartialAnswer>(late);
     expect(body).toMatchObject({ accepted: 1, rejected: 2 });
     expect(body.results.map((r) => r.ok)).toEqual([false, true, false]);
     expect(body.results[0]?.error?.code).toBe('not_found');
