@@ -236,6 +236,11 @@ export const IngestEvent = z.discriminatedUnion('type', [
 ]);
 export type IngestEvent = z.infer<typeof IngestEvent>;
 
+/** The run an event belongs to: the run it is about, or the run of its step. */
+export function eventRunId(event: IngestEvent): string {
+  return 'run' in event ? event.run.id : event.step.run_id;
+}
+
 export const MAX_INGEST_EVENTS = 1000;
 
 /** The envelope of `POST /ingest`; each event is validated on its own. */

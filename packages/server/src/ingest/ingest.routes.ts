@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   Id,
   IngestBody,
+  eventRunId,
   IngestResponse,
   PatchRunBody,
   PostStepBody,
@@ -44,7 +45,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
         const validResults = results.filter((r) => r.ok);
         for (const i of refused) {
           const event = valid[i]!;
-          const runId = 'run' in event ? event.run.id : event.step.run_id;
+          const runId = eventRunId(event);
           const result = validResults[i]!;
           result.ok = false;
           result.error = deletedRunError(

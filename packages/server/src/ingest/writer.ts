@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { IngestEvent, Run, RunStatus, Step } from '@runlog/core';
+import { eventRunId, type IngestEvent, type Run, type RunStatus, type Step } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import type { EventHub } from '../realtime/hub.js';
@@ -421,14 +421,13 @@ export async function applyEvents(
   events: IngestEvent[],
   env: ApplyEnv,
 ): Promise<number[]> {
-  const runIds: string[] = [];
-  for (const e of events) runIds.push('step' in e ? e.step.run_id : e.run.id);
+  const runIds = events.map(eventRunId);
   await uow.loadRuns(projectId, runIds);
   const deleted = await uow.deletedLately(projectId, runIds);
   const refused: number[] = [];
   const stepKeys: { run_id: string; id: string }[] = [];
   for (let i = 0; i < events.length; i++) {
-    if (deleted.size > 0 && deleted.has(runIds[i]!)) refused.push(i);
+    if (deleted.has(runIds[i]!)) refused.push(i);
     else {
       const e = events[i]!;
       if ('step' in e) stepKeys.push({ run_id: e.step.run_id, id: e.step.id });
@@ -437,7 +436,7 @@ export async function applyEvents(
   await uow.loadSteps(projectId, stepKeys);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    if (deleted.size > 0 && deleted.has(runIds[i]!)) continue;
+    if (deleted.has(runIds[i]!)) continue;
     switch (e.type) {
       case 'run.start':
       case 'run.update':
@@ -489,7 +488,7 @@ function recordedRuns(group: readonly Job[]): { projectId: string; id: string }[
   for (const job of group) {
     if (job.kind !== 'events') continue;
     for (const event of job.events) {
-      const id = 'run' in event ? event.run.id : event.step.run_id;
+      const id = eventRunId(event);
       const key = `${job.projectId}\u0000${id}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiErrorBody, IngestEvent } from '@runlog/core';
+import { eventRunId, type ApiErrorBody, type IngestEvent } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { AppError, fieldIssues } from '../http/errors.js';
 import { routeDocs } from '../http/route.js';
@@ -95,7 +95,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
             const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
             underStoredRoot(uow, projectId, mapped.runs, events);
             const refused = await applyEvents(uow, projectId, events, env);
-            const gone = new Set(refused.map((i) => runIdOf(events[i]!)));
+            const gone = new Set(refused.map((i) => eventRunId(events[i]!)));
             deleted = mapped.runs.reduce((n, r) => n + (gone.has(r.runId) ? r.spans : 0), 0);
             const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
             await detachFromRun(uow, projectId, tops, env.now);
@@ -113,10 +113,6 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       return answer(reply, contentType, rejected, message);
     });
   });
-}
-
-function runIdOf(event: IngestEvent): string {
-  return 'run' in event ? event.run.id : event.step.run_id;
 }
 
 function mediaType(request: FastifyRequest): string {
