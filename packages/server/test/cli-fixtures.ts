@@ -99,6 +99,22 @@ export async function exportText(db: Db, opts: Partial<ExportOptions> = {}): Pro
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** The run lines of a JSONL export: those after its settings lines (which name a `kind`). */
+export function runLines(text: string): string[] {
+  return text
+    .trimEnd()
+    .split('\n')
+    .filter((l) => !('kind' in (JSON.parse(l) as object)));
+}
+
+/**
+ * An export with its project line's retention blanked: an import raises a new project's
+ * retention to keep the (old) runs it restores, so only that figure may differ on re-export.
+ */
+export function sansRetention(text: string): string {
+  return text.replace(/^(\{"kind":"project",[^\n]*?"retention_days":)\d+/, '$1"*"');
+}
+
 export async function emptyDb(dialect: DialectName): Promise<{ db: Db; database: TestDatabase }> {
   const database = freshDatabase(dialect);
   const db = await openDatabase(database.url);
@@ -109,6 +125,8 @@ export async function emptyDb(dialect: DialectName): Promise<{ db: Db; database:
 export async function tableRows(db: Db) {
   const k = db.kysely;
   const runs = await k.selectFrom('runs').selectAll().orderBy('id').execute();
+  const agents = await k.selectFrom('agents').selectAll().orderBy('id').execute();
+  const prices = await k.selectFrom('model_prices').selectAll().orderBy('model').execute();
   const steps = await k.selectFrom('steps').selectAll().orderBy('run_id').orderBy('id').execute();
   const rollups = await k
     .selectFrom('run_rollups')
@@ -127,5 +145,5 @@ export async function tableRows(db: Db) {
     .orderBy('hour')
     .orderBy('bin')
     .execute();
-  return { runs, steps, rollups, histogram };
+  return { runs, steps, agents, prices, rollups, histogram };
 }

@@ -10,7 +10,7 @@ import type { CliIo } from '../src/cli/io.js';
 import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
 import { sql } from 'kysely';
-import { T0, sampleEvents } from './cli-fixtures.js';
+import { T0, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
 
 interface Captured {
   io: CliIo;
@@ -470,12 +470,23 @@ describeEachDb('runlog CLI', (dialect) => {
     const first = join(dir, `first-${dialect}.jsonl`);
     const exported = await cli(['export', '-o', first, '--json']);
     expect(exported.code).toBe(0);
-    const summary = JSON.parse(exported.stdout) as { runs: number; steps: number };
+    const summary = JSON.parse(exported.stdout) as {
+      runs: number;
+      steps: number;
+      agents: number;
+    };
     expect(summary.runs).toBeGreaterThanOrEqual(12);
+    // the agents go with their runs (settings lines before the first run)
+    expect(summary).toMatchObject({ agents: expect.any(Number), prices: 0 });
+    expect(summary.agents).toBeGreaterThanOrEqual(2);
     const copy = join(dir, `copy-${dialect}.db`);
     const imported = await cli(['import', first, '--db', copy]);
     expect(imported.code).toBe(0);
-    expect(imported.stdout).toMatch(new RegExp(`^imported ${summary.runs} runs \\([^;]*$`));
+    expect(imported.stdout).toMatch(
+      new RegExp(
+        `^imported ${summary.runs} runs \\(\\d+ steps\\), ${summary.agents} agents from [^;]*$`,
+      ),
+    );
     // again: nothing changes, and the summary says the runs were there already
     const again = await cli(['import', first, '--db', copy]);
     expect(again.stdout).toMatch(
@@ -500,7 +511,10 @@ describeEachDb('runlog CLI', (dialect) => {
     ]);
     const second = join(dir, `second-${dialect}.jsonl`);
     expect((await cli(['export', '--db', copy, '-o', second])).code).toBe(0);
-    expect(readFileSync(second, 'utf8')).toBe(readFileSync(first, 'utf8'));
+    // the same file but for the project's retention, which the test set to 1 above
+    expect(sansRetention(readFileSync(second, 'utf8'))).toBe(
+      sansRetention(readFileSync(first, 'utf8')),
+    );
 
     const csv = await cli(['export', '--format', 'csv', '--agent', 'bug-triager']);
     expect(csv.stdout.split('\n')[1]).toMatch(/^c-run-0,default,bug-triager,succeeded,/);
@@ -525,7 +539,7 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(reversed.stderr).toBe('runlog: --since must be before --until: no run can match\n');
 
     const bad = join(dir, `bad-${dialect}.jsonl`);
-    const lines = readFileSync(first, 'utf8').split('\n');
+    const lines = runLines(readFileSync(first, 'utf8'));
     writeFileSync(bad, [lines[0], '{"id": 5}', lines[1]].join('\n'));
     const partial = await cli(['import', bad, '--db', join(dir, `partial-${dialect}.db`)]);
     expect(partial.code).toBe(1);

@@ -215,14 +215,21 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         }
         return counts;
       });
-      const summary = { runs: result.runs, steps: result.steps, file: flags.output ?? null };
+      const summary = {
+        runs: result.runs,
+        steps: result.steps,
+        ...(flags.format === 'jsonl' ? { agents: result.agents, prices: result.prices } : {}),
+        file: flags.output ?? null,
+      };
       // with no -o, stdout carries the data: the summary goes to stderr
       const target = flags.output ? io.stdout : io.stderr;
       if (flags.json) target.write(JSON.stringify(summary) + '\n');
       else if (flags.output || io.stderr.isTTY)
         target.write(
           `exported ${countOf(result.runs, 'run')}` +
-            (flags.format === 'jsonl' ? ` (${countOf(result.steps, 'step')})` : '') +
+            (flags.format === 'jsonl'
+              ? ` (${countOf(result.steps, 'step')})` + settingsCounts(result)
+              : '') +
             (flags.output ? ` to ${flags.output}` : '') +
             '\n',
         );
@@ -260,7 +267,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     const firstLine = head.split('\n').find((l) => l.trim() !== '');
     if (firstLine !== undefined && !firstLine.trimStart().startsWith('{'))
       throw new CliError(
-        `${file} is not a JSONL export: import takes what 'runlog export' writes in its default format (jsonl), one run per line`,
+        `${file} is not a JSONL export: import takes what 'runlog export' writes in its default format (jsonl), a JSON object per line`,
       );
     const MAX_SHOWN = 20;
     let rejected = 0;
@@ -294,6 +301,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       bytes: size,
       runs: result.runs,
       steps: result.steps,
+      agents: result.agents,
+      prices: result.prices,
       existing: result.existing,
       rejected: result.rejected,
       ...(result.expiring
@@ -309,7 +318,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     if (flags.json) io.stdout.write(JSON.stringify(summary) + '\n');
     else
       io.stdout.write(
-        `imported ${countOf(result.runs, 'run')} (${countOf(result.steps, 'step')}) from ${file}` +
+        `imported ${countOf(result.runs, 'run')} (${countOf(result.steps, 'step')})` +
+          settingsCounts(result) +
+          ` from ${file}` +
           // an import again changes nothing: say which runs were there already
           (result.existing
             ? `; ${formatCount(result.existing)} of them were already there, now as in the file`
@@ -415,4 +426,12 @@ function readFileHead(file: string): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/** ", 3 agents and 1 price override": the settings lines an export or import carried. */
+function settingsCounts(counts: { agents: number; prices: number }): string {
+  const parts = [];
+  if (counts.agents > 0) parts.push(countOf(counts.agents, 'agent'));
+  if (counts.prices > 0) parts.push(countOf(counts.prices, 'price override'));
+  return parts.length > 0 ? `, ${parts.join(' and ')}` : '';
 }

@@ -1,7 +1,15 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestApp, describeEachDb, dialects, type TestApp } from '../../test/harness.js';
-import { T0, emptyDb, exportText, seed, tableRows } from '../../test/cli-fixtures.js';
+import {
+  T0,
+  emptyDb,
+  exportText,
+  runLines,
+  sansRetention,
+  seed,
+  tableRows,
+} from '../../test/cli-fixtures.js';
 import { countExport, type ExportOptions } from './export.js';
 import { importRuns } from './import.js';
 import { purgeEndedBefore } from '../retention/purge.js';
@@ -13,6 +21,21 @@ describeEachDb('export and import', (dialect) => {
   beforeAll(async () => {
     source = await createTestApp(dialect);
     await seed(source, 'rt');
+    // settings the export carries besides runs: an agent's schedule, timeout and metadata,
+    // and a price override
+    const agent = await source.request('PUT', '/api/v1/agents/writer', {
+      name: 'Writer',
+      description: 'writes the weekly report',
+      schedule: { cron: '0 9 * * 1', timezone: 'Europe/Paris' },
+      timeout_ms: 60_000,
+      metadata: { team: 'docs' },
+    });
+    expect(agent.statusCode).toBe(200);
+    const price = await source.request('PUT', '/api/v1/prices/my-model', {
+      input_per_mtok: 1.5,
+      output_per_mtok: 6,
+    });
+    expect(price.statusCode).toBe(200);
     text = await exportText(source.ctx.db);
   });
   afterAll(async () => {
@@ -20,7 +43,7 @@ describeEachDb('export and import', (dialect) => {
   });
 
   it('exports one JSONL line per run, oldest first, with its steps', () => {
-    const lines = text.trimEnd().split('\n');
+    const lines = runLines(text);
     expect(lines).toHaveLength(13);
     const first = JSON.parse(lines[0]!) as { id: string; steps: { id: string }[] };
     expect(first.id).toBe('rt-run-0');
@@ -31,9 +54,10 @@ describeEachDb('export and import', (dialect) => {
     const { db, database } = await emptyDb(dialect);
     try {
       const result = await importRuns(db, Readable.from([text]), { batchSize: 4 });
-      expect(result).toMatchObject({ runs: 13, steps: 24, rejected: 0 });
+      expect(result).toMatchObject({ runs: 13, steps: 24, agents: 3, prices: 1, rejected: 0 });
       expect(await tableRows(db)).toEqual(await tableRows(source.ctx.db));
-      expect(await exportText(db)).toBe(text);
+      // the project line too, but for retention: the new project keeps these old runs
+      expect(sansRetention(await exportText(db))).toBe(sansRetention(text));
     } finally {
       await db.close();
       await database.drop();
@@ -89,7 +113,7 @@ describeEachDb('export and import', (dialect) => {
       await importRuns(db, Readable.from([text]));
       const before = await tableRows(db);
       // rt-run-0 as GET /runs/:id gives it: no steps key, and a changed tag
-      const line = JSON.parse(text.split('\n')[0]!) as Record<string, unknown>;
+      const line = JSON.parse(runLines(text)[0]!) as Record<string, unknown>;
       delete line.steps;
       line.tags = ['fetched'];
       const result = await importRuns(db, Readable.from([`${JSON.stringify(line)}\n`]));
@@ -111,7 +135,7 @@ describeEachDb('export and import', (dialect) => {
 
   it('reports malformed lines by number and still imports the valid ones', async () => {
     const { db, database } = await emptyDb(dialect);
-    const lines = text.trimEnd().split('\n');
+    const lines = runLines(text);
     const broken = [
       lines[0],
       '{not json',
@@ -134,19 +158,107 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('restores agents with their schedules and price overrides, and names a bad settings line', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const settings = text
+      .split('\n')
+      .filter((l) => l.startsWith('{"kind"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const project = settings.find((l) => l.kind === 'project')!;
+    const writer = settings.find((l) => l.kind === 'agent' && l.id === 'writer')!;
+    expect(writer).toMatchObject({
+      name: 'Writer',
+      schedule: { cron: '0 9 * * 1', timezone: 'Europe/Paris' },
+      timeout_ms: 60_000,
+      metadata: { team: 'docs' },
+      next_run_at: expect.any(String),
+    });
+    const lines = [
+      JSON.stringify({ ...project, name: 'Restored', retention_days: 400 }),
+      JSON.stringify({ ...writer, schedule: { cron: 'every monday', timezone: 'UTC' } }),
+      JSON.stringify({
+        ...writer,
+        id: 'second',
+        schedule: { cron: '* * * * *', timezone: 'Mars/Olympus' },
+      }),
+      JSON.stringify({
+        kind: 'price',
+        project_id: 'default',
+        model: 'm',
+        input_per_mtok: -1,
+        output_per_mtok: 1,
+      }),
+      JSON.stringify({ kind: 'key', id: 'k' }),
+      JSON.stringify(writer),
+      ...runLines(text).slice(0, 2),
+    ];
+    const rejects: string[] = [];
+    try {
+      const result = await importRuns(db, Readable.from([lines.join('\n')]), {
+        projectId: 'restored',
+        onReject: (n, why) => rejects.push(`${n}: ${why}`),
+      });
+      expect(result).toMatchObject({ runs: 2, agents: 1, prices: 0, rejected: 4 });
+      expect(rejects).toEqual([
+        expect.stringMatching(/^2: schedule\.cron: not a valid cron expression/),
+        '3: schedule.timezone: unknown time zone Mars/Olympus',
+        expect.stringMatching(/^4: input_per_mtok: /),
+        expect.stringMatching(/^5: kind: /),
+      ]);
+      // a project the import creates takes the file's name and retention (400 days keeps
+      // these runs); the agent lands in it as the file has it, schedule and next slot too
+      const created = await db.kysely
+        .selectFrom('projects')
+        .selectAll()
+        .where('id', '=', 'restored')
+        .executeTakeFirstOrThrow();
+      expect(created).toMatchObject({ name: 'Restored', retention_days: 400 });
+      const agent = await db.kysely
+        .selectFrom('agents')
+        .selectAll()
+        .where('project_id', '=', 'restored')
+        .where('id', '=', 'writer')
+        .executeTakeFirstOrThrow();
+      expect(agent).toMatchObject({
+        name: 'Writer',
+        schedule_cron: '0 9 * * 1',
+        schedule_tz: 'Europe/Paris',
+        schedule_next_at: Date.parse(writer.next_run_at as string),
+        timeout_ms: 60_000,
+        created_at: Date.parse(writer.created_at as string),
+      });
+      expect(JSON.parse(agent.metadata)).toEqual({ team: 'docs' });
+      // a project that was there keeps its name and retention
+      await importRuns(db, Readable.from([lines[0]!]), { projectId: 'restored' });
+      await db.kysely.updateTable('projects').set({ name: 'Mine', retention_days: 9 }).execute();
+      await importRuns(db, Readable.from([lines[0]!]), { projectId: 'restored' });
+      expect(
+        await db.kysely.selectFrom('projects').select(['name', 'retention_days']).execute(),
+      ).toEqual([{ name: 'Mine', retention_days: 9 }]);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('filters by agent and time window, and counts what it exports', async () => {
     const count = (opts: Partial<ExportOptions>) =>
       countExport(source.ctx.db, { projectId: 'default', format: 'jsonl', ...opts });
     const agentOnly = await exportText(source.ctx.db, { agentId: 'bug-triager' });
-    const ids = agentOnly
+    const ids = runLines(agentOnly).map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toEqual(['rt-run-0', 'rt-run-3', 'rt-run-6', 'rt-run-9']);
+    // the settings of that agent only, with the project's and its prices
+    const kinds = agentOnly
       .trimEnd()
       .split('\n')
-      .map((l) => (JSON.parse(l) as { id: string }).id);
-    expect(ids).toEqual(['rt-run-0', 'rt-run-3', 'rt-run-6', 'rt-run-9']);
+      .map((l) => JSON.parse(l) as { kind?: string; id: string; model?: string })
+      .filter((l) => l.kind !== undefined)
+      .map((l) => `${l.kind}:${l.model ?? l.id}`);
+    expect(kinds).toEqual(['project:default', 'agent:bug-triager', 'price:my-model']);
     expect(await count({ agentId: 'bug-triager' })).toBe(4);
     const range = { since: T0 + 3_600_000, until: T0 + 3 * 3_600_000 };
     const window = await exportText(source.ctx.db, range);
-    expect(window.trimEnd().split('\n')).toHaveLength(2);
+    expect(runLines(window)).toHaveLength(2);
     expect(await count(range)).toBe(2);
     expect(await count({ ...range, agentId: 'bug-triager' })).toBe(0);
     expect(await count({})).toBe(13);
@@ -191,9 +303,9 @@ describeEachDb('export and import', (dialect) => {
     expect(
       (await ingest([{ type: 'run.start', run: { id: 'restore-1', agent_id: 'a' } }])).statusCode,
     ).toBe(200);
-    const line = (await exportText(source.ctx.db))
-      .split('\n')
-      .find((l) => l.includes('"id":"restore-1"'))!;
+    const line = runLines(await exportText(source.ctx.db)).find((l) =>
+      l.includes('"id":"restore-1"'),
+    )!;
     expect((await source.request('DELETE', '/api/v1/runs/restore-1')).statusCode).toBe(204);
     const end = [{ type: 'run.end', run: { id: 'restore-1', status: 'succeeded' } }];
     expect((await ingest(end)).statusCode).toBe(207);
@@ -218,9 +330,9 @@ const bothDialects = dialects().length === 2;
       await importRuns(pgDb.db, Readable.from([text]));
       expect(await tableRows(pgDb.db)).toEqual(await tableRows(source.ctx.db));
       const fromPg = await exportText(pgDb.db);
-      expect(fromPg).toBe(text);
+      expect(sansRetention(fromPg)).toBe(sansRetention(text));
       await importRuns(back.db, Readable.from([fromPg]));
-      expect(await exportText(back.db)).toBe(text);
+      expect(await exportText(back.db)).toBe(fromPg);
     } finally {
       await source.close();
       for (const d of [pgDb, back]) {

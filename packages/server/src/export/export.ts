@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { csvHeader, toCsvLine, toExportedRun } from './record.js';
+import { exportedSettings } from './settings.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -39,21 +40,29 @@ export async function countExport(db: Db, opts: ExportOptions): Promise<number> 
 }
 
 /**
- * Streams a project's runs, oldest first, to `out`: JSONL (a run with its steps per line)
- * or CSV (the run's scalar fields). Pages through a keyset cursor on (sort_at, id) and
- * waits for `out` to drain, so memory stays flat whatever the size.
+ * Streams a project's runs, oldest first, to `out`: JSONL (a run with its steps per line,
+ * after a line for the project's settings and one per agent and price override) or CSV (the
+ * run's scalar fields). Pages through a keyset cursor on (sort_at, id) and waits for `out`
+ * to drain, so memory stays flat whatever the size.
  * @example await exportRuns(db, { projectId: 'default', format: 'jsonl' }, process.stdout)
  */
 export async function exportRuns(
   db: Db,
   opts: ExportOptions,
   out: Writable,
-): Promise<{ runs: number; steps: number }> {
+): Promise<{ runs: number; steps: number; agents: number; prices: number }> {
   const pageSize = opts.pageSize ?? 1000;
   let after: { sort_at: number; id: string } | undefined;
   let runs = 0;
   let steps = 0;
+  let agents = 0;
+  let prices = 0;
   if (opts.format === 'csv') await write(out, csvHeader());
+  else {
+    const settings = await exportedSettings(db, opts.projectId, opts.agentId);
+    await write(out, settings.lines);
+    ({ agents, prices } = settings);
+  }
   for (;;) {
     let q = exportedRuns(db, opts).selectAll();
     if (after) {
@@ -81,7 +90,7 @@ export async function exportRuns(
     after = { sort_at: last.sort_at, id: last.id };
     if (page.length < pageSize) break;
   }
-  return { runs, steps };
+  return { runs, steps, agents, prices };
 }
 
 async function loadSteps(

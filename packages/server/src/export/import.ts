@@ -3,11 +3,18 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../config.js';
 import type { Db } from '../db/database.js';
-import type { RunRow, StepRow } from '../db/schema.js';
+import type { AgentRow, ModelPriceRow, RunRow, StepRow } from '../db/schema.js';
 import { UnitOfWork, ensureAgents, lockRuns } from '../ingest/unit-of-work.js';
 import { upsertRows } from '../db/bulk.js';
 import { DAY_MS, RollupDeltas } from '../stats/rollup.js';
 import { ImportRun, fromImportedRun } from './record.js';
+import {
+  ImportSetting,
+  fromImportedAgent,
+  fromImportedPrice,
+  isSettingLine,
+  type ImportedProject,
+} from './settings.js';
 
 export interface ImportOptions {
   /** Import every run into this project instead of the one its line names. */
@@ -24,6 +31,9 @@ export interface ImportResult {
   lines: number;
   runs: number;
   steps: number;
+  /** Agents and price overrides from the export's settings lines. */
+  agents: number;
+  prices: number;
   /** Of `runs`, those already in the database: now as the file has them. */
   existing: number;
   rejected: number;
@@ -41,11 +51,34 @@ interface Pending {
   hasSteps: boolean;
 }
 
+/** Settings lines read since the last batch was written, each in the project it goes to. */
+interface PendingSettings {
+  projects: Map<string, ImportedProject>;
+  agents: Map<string, AgentRow>;
+  prices: Map<string, ModelPriceRow>;
+}
+
+/** What the import knows of the projects it writes into, across batches. */
+interface ProjectState {
+  /** Projects this import created: their settings come from the file. */
+  created: Set<string>;
+  /** The file's settings line of a project, when it had one. */
+  lines: Map<string, ImportedProject>;
+}
+
+const noSettings = (): PendingSettings => ({
+  projects: new Map(),
+  agents: new Map(),
+  prices: new Map(),
+});
+
 /**
  * Imports a JSONL export line by line, in batches. Each line is checked on its own: a bad
  * one is reported through `onReject` and skipped, the valid ones are imported. Rows are
  * written exactly as given (ids, times, status, rollups, costs) by upsert, and the stats
  * rollup tables move by the difference, so importing the same file twice changes nothing.
+ * Settings lines (`kind`: project, agent, price) restore agents and price overrides as the
+ * file has them; a project's name and retention only into a project the import creates.
  * @example await importRuns(db, createReadStream('runs.jsonl'), { onReject: (n, why) => ... })
  */
 export async function importRuns(
@@ -54,14 +87,25 @@ export async function importRuns(
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
   const batchSize = opts.batchSize ?? 500;
-  const result: ImportResult = { lines: 0, runs: 0, steps: 0, existing: 0, rejected: 0 };
+  const result: ImportResult = {
+    lines: 0,
+    runs: 0,
+    steps: 0,
+    agents: 0,
+    prices: 0,
+    existing: 0,
+    rejected: 0,
+  };
   // projects this import creates: their retention grows to keep every run imported into them
-  const created = new Set<string>();
+  const projects: ProjectState = { created: new Set(), lines: new Map() };
   // runs imported, by project and the day they ended: what retention would delete is told
   const endedByDay = new Map<string, Map<number, number>>();
   let batch = new Map<string, Pending>();
+  let settings = noSettings();
+  const pendingSettings = () =>
+    settings.projects.size + settings.agents.size + settings.prices.size;
   const flush = async () => {
-    if (batch.size === 0) return;
+    if (batch.size === 0 && pendingSettings() === 0) return;
     const items = [...batch.values()];
     for (const { run } of items) {
       if (run.ended_at === null) continue;
@@ -70,8 +114,12 @@ export async function importRuns(
       const day = Math.floor(run.ended_at / DAY_MS);
       days.set(day, (days.get(day) ?? 0) + 1);
     }
+    const written = settings;
     batch = new Map();
-    result.existing += await writeBatch(db, items, created);
+    settings = noSettings();
+    result.existing += await writeBatch(db, items, written, projects);
+    result.agents += written.agents.size;
+    result.prices += written.prices.size;
     result.runs += items.length;
     result.steps += items.reduce((n, p) => n + p.steps.length, 0);
     opts.onProgress?.({ ...result });
@@ -88,6 +136,17 @@ export async function importRuns(
       opts.onReject?.(result.lines, 'not valid JSON');
       continue;
     }
+    if (isSettingLine(value)) {
+      const setting = ImportSetting.safeParse(value);
+      if (!setting.success) {
+        result.rejected += 1;
+        opts.onReject?.(result.lines, describeIssue(setting.error));
+        continue;
+      }
+      addSetting(settings, setting.data, opts.projectId);
+      if (batch.size + pendingSettings() >= batchSize) await flush();
+      continue;
+    }
     const parsed = ImportRun.safeParse(value);
     if (!parsed.success) {
       result.rejected += 1;
@@ -97,10 +156,10 @@ export async function importRuns(
     const rows = fromImportedRun(parsed.data, opts.projectId);
     // the same run twice in one batch: the later line wins, as it would across batches
     batch.set(`${rows.run.project_id}\u0000${rows.run.id}`, rows);
-    if (batch.size >= batchSize) await flush();
+    if (batch.size + pendingSettings() >= batchSize) await flush();
   }
   await flush();
-  const expiring = await expiringRuns(db, endedByDay, created);
+  const expiring = await expiringRuns(db, endedByDay, projects.created);
   if (expiring.length > 0) result.expiring = expiring;
   return result;
 }
@@ -128,6 +187,20 @@ async function expiringRuns(
   return expiring;
 }
 
+/** Files a settings line under the project it goes to; a later line of the same thing wins. */
+function addSetting(into: PendingSettings, line: ImportSetting, projectId?: string): void {
+  const now = Date.now();
+  if (line.kind === 'project') {
+    into.projects.set(projectId ?? line.id, line);
+  } else if (line.kind === 'agent') {
+    const row = fromImportedAgent(line, projectId ?? line.project_id);
+    into.agents.set(`${row.project_id}\u0000${row.id}`, row);
+  } else {
+    const row = fromImportedPrice(line, projectId ?? line.project_id, now);
+    into.prices.set(`${row.project_id}\u0000${row.model}`, row);
+  }
+}
+
 function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid run';
@@ -140,10 +213,15 @@ function describeIssue(error: z.ZodError): string {
  * PostgreSQL a live server may be writing the same runs: the batch locks them all first, in
  * the write path's order, and a deadlock or serialization failure runs it again.
  */
-async function writeBatch(db: Db, items: Pending[], created: Set<string>): Promise<number> {
+async function writeBatch(
+  db: Db,
+  items: Pending[],
+  settings: PendingSettings,
+  projects: ProjectState,
+): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await writeBatchOnce(db, items, created);
+      return await writeBatchOnce(db, items, settings, projects);
     } catch (err) {
       const code = (err as { code?: string } | null)?.code;
       if (attempt < 4 && (code === '40P01' || code === '40001')) continue;
@@ -152,8 +230,15 @@ async function writeBatch(db: Db, items: Pending[], created: Set<string>): Promi
   }
 }
 
-async function writeBatchOnce(db: Db, items: Pending[], created: Set<string>): Promise<number> {
+async function writeBatchOnce(
+  db: Db,
+  items: Pending[],
+  settings: PendingSettings,
+  projects: ProjectState,
+): Promise<number> {
   let existing = 0;
+  const { created } = projects;
+  for (const [id, line] of settings.projects) projects.lines.set(id, line);
   await db.kysely.transaction().execute(async (trx) => {
     const locked =
       db.dialect === 'postgres'
@@ -169,20 +254,39 @@ async function writeBatchOnce(db: Db, items: Pending[], created: Set<string>): P
       byProject.set(p.run.project_id, list);
     }
     const now = Date.now();
+    const projectIds = new Set([
+      ...byProject.keys(),
+      ...settings.projects.keys(),
+      ...[...settings.agents.values()].map((a) => a.project_id),
+      ...[...settings.prices.values()].map((p) => p.project_id),
+    ]);
     // a restore must not delete itself: a project the import creates keeps its runs at least
     // as long as the oldest imported into it needs (a project already there keeps its setting)
     const keeps = new Map(
-      [...byProject].map(([id, list]) => [id, retentionToKeep(list, now)] as const),
+      [...projectIds].map(
+        (id) =>
+          [
+            id,
+            retentionToKeep(
+              byProject.get(id) ?? [],
+              now,
+              projects.lines.get(id)?.retention_days ?? DEFAULT_RETENTION_DAYS,
+            ),
+          ] as const,
+      ),
     );
     const inserted = await trx
       .insertInto('projects')
       .values(
-        [...byProject.keys()].sort().map((id) => ({
-          id,
-          name: id === 'default' ? 'Default' : id,
-          retention_days: keeps.get(id)!,
-          created_at: now,
-        })),
+        [...projectIds].sort().map((id) => {
+          const line = projects.lines.get(id);
+          return {
+            id,
+            name: line?.name ?? (id === 'default' ? 'Default' : id),
+            retention_days: keeps.get(id)!,
+            created_at: line?.created_at ?? now,
+          };
+        }),
       )
       .onConflict((oc) => oc.column('id').doNothing())
       .returning('id')
@@ -197,6 +301,17 @@ async function writeBatchOnce(db: Db, items: Pending[], created: Set<string>): P
         .where('retention_days', '<', days)
         .execute();
     }
+    // a settings line after the runs that created its project (not how exports are written)
+    for (const [id, line] of settings.projects) {
+      if (!created.has(id)) continue;
+      await trx.updateTable('projects').set({ name: line.name }).where('id', '=', id).execute();
+    }
+    // agents and price overrides as the file has them, in a stable order (no deadlock with a
+    // live server's writes on PostgreSQL)
+    const byKey = <T extends { project_id: string }>(rows: Map<string, T>) =>
+      [...rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+    await upsertRows(db, trx, 'agents', byKey(settings.agents), ['project_id', 'id']);
+    await upsertRows(db, trx, 'model_prices', byKey(settings.prices), ['project_id', 'model']);
     // locks the runs the way the write path does, so a live server never interleaves
     const uow = new UnitOfWork(trx, db, locked);
     const rollups = new RollupDeltas();
@@ -246,13 +361,14 @@ async function writeBatchOnce(db: Db, items: Pending[], created: Set<string>): P
 }
 
 /**
- * The days a new project must keep finished runs for these runs to stay: the default, or
- * more when the oldest ended earlier (a day to spare), at most the longest retention there is.
+ * The days a new project must keep finished runs for these runs to stay: `floor` (the
+ * file's setting, or the default), or more when the oldest ended earlier (a day to spare), at
+ * most the longest retention there is.
  */
-function retentionToKeep(list: readonly Pending[], now: number): number {
+function retentionToKeep(list: readonly Pending[], now: number, floor: number): number {
   let oldest = now;
   for (const p of list)
     if (p.run.ended_at !== null && p.run.ended_at < oldest) oldest = p.run.ended_at;
-  const days = Math.ceil((now - oldest) / DAY_MS) + 1;
-  return Math.min(MAX_RETENTION_DAYS, Math.max(DEFAULT_RETENTION_DAYS, days));
+  const days = list.length > 0 ? Math.ceil((now - oldest) / DAY_MS) + 1 : 0;
+  return Math.min(MAX_RETENTION_DAYS, Math.max(floor, days));
 }

@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import {
+  AgentUpsertBody,
+  Id,
+  ModelPrice,
+  PatchProjectBody,
+  Schedule,
+  storedDepth,
+  toIso,
+  type Agent,
+  type Project,
+} from '@runlog/core';
+import { toAgent } from '../agents/agents.mapper.js';
+import { MAX_RETENTION_DAYS } from '../config.js';
+import { nextSlot } from '../control/schedule.js';
+import type { Db } from '../db/database.js';
+import type { AgentRow, ModelPriceRow } from '../db/schema.js';
+
+/**
+ * What a JSONL export carries besides runs, one line each before the first run: the
+ * project's settings, its agents (names, schedules, timeouts, metadata) and its model price
+ * overrides. Each line names its `kind`; a run's line has none, so an export written before
+ * these lines existed imports as it did.
+ */
+export type ExportedProject = { kind: 'project' } & Project;
+export type ExportedAgent = { kind: 'agent' } & Agent;
+export interface ExportedPrice {
+  kind: 'price';
+  project_id: string;
+  model: string;
+  input_per_mtok: number;
+  output_per_mtok: number;
+  cached_input_per_mtok: number | null;
+  updated_at: string;
+}
+
+/** The settings lines of an export of `projectId` (its agents: only `agentId` when given). */
+export async function exportedSettings(
+  db: Db,
+  projectId: string,
+  agentId?: string,
+): Promise<{ lines: string; agents: number; prices: number }> {
+  const project = await db.kysely
+    .selectFrom('projects')
+    .selectAll()
+    .where('id', '=', projectId)
+    .executeTakeFirst();
+  if (!project) return { lines: '', agents: 0, prices: 0 };
+  let agentsQuery = db.kysely.selectFrom('agents').selectAll().where('project_id', '=', projectId);
+  if (agentId !== undefined) agentsQuery = agentsQuery.where('id', '=', agentId);
+  const agents = await agentsQuery.orderBy('id').execute();
+  const prices = await db.kysely
+    .selectFrom('model_prices')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .orderBy('model')
+    .execute();
+  const records: (ExportedProject | ExportedAgent | ExportedPrice)[] = [
+    {
+      kind: 'project',
+      id: project.id,
+      name: project.name,
+      retention_days: project.retention_days,
+      created_at: toIso(project.created_at),
+    },
+    ...agents.map((a): ExportedAgent => ({ kind: 'agent', ...toAgent(a) })),
+    ...prices.map((p): ExportedPrice => ({
+      kind: 'price',
+      project_id: p.project_id,
+      model: p.model,
+      input_per_mtok: p.input_per_mtok,
+      output_per_mtok: p.output_per_mtok,
+      cached_input_per_mtok: p.cached_input_per_mtok,
+      updated_at: toIso(p.updated_at),
+    })),
+  ];
+  return {
+    lines: records.map((r) => JSON.stringify(r) + '\n').join(''),
+    agents: agents.length,
+    prices: prices.length,
+  };
+}
+
+const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+const ImportProject = z.object({
+  kind: z.literal('project'),
+  id: Id,
+  name: PatchProjectBody.shape.name.unwrap(),
+  retention_days: z.number().int().min(1).max(MAX_RETENTION_DAYS),
+  created_at: Time.optional(),
+});
+
+const ImportAgent = AgentUpsertBody.extend({
+  kind: z.literal('agent'),
+  id: Id,
+  project_id: Id,
+  name: AgentUpsertBody.shape.name.unwrap(),
+  schedule: Schedule.nullish().superRefine((schedule, ctx) => {
+    if (!schedule) return;
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timezone'],
+        message: `unknown time zone ${schedule.timezone}`,
+      });
+      return;
+    }
+    try {
+      nextSlot(schedule.cron, schedule.timezone, Date.now());
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cron'],
+        message: `not a valid cron expression (${reason})`,
+      });
+    }
+  }),
+  next_run_at: Time.nullish(),
+  created_at: Time,
+  updated_at: Time,
+});
+
+const ImportPrice = ModelPrice.omit({ source: true }).extend({
+  kind: z.literal('price'),
+  project_id: Id,
+  updated_at: Time.optional(),
+});
+
+/** A settings line of a JSONL export, as `runlog import` accepts it. */
+export const ImportSetting = z.discriminatedUnion('kind', [
+  ImportProject,
+  ImportAgent,
+  ImportPrice,
+]);
+export type ImportSetting = z.infer<typeof ImportSetting>;
+export type ImportedProject = z.infer<typeof ImportProject>;
+
+/** Whether a parsed line is a settings line (it names a `kind`) rather than a run. */
+export function isSettingLine(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && 'kind' in value;
+}
+
+/** The stored agent row of an imported agent line, in `projectId`. */
+export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: string): AgentRow {
+  const schedule = rec.schedule ?? null;
+  return {
+    project_id: projectId,
+    id: rec.id,
+    name: rec.name,
+    description: rec.description ?? null,
+    schedule_cron: schedule?.cron ?? null,
+    schedule_tz: schedule?.timezone ?? null,
+    // the slot the exporting server would have queued next: the scheduler goes on from it
+    // (one catch-up run when it has passed), as that server would after a restart
+    schedule_next_at: schedule ? (rec.next_run_at ?? null) : null,
+    timeout_ms: rec.timeout_ms ?? null,
+    metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
+    created_at: rec.created_at,
+    updated_at: rec.updated_at,
+  };
+}
+
+/** The stored price override of an imported price line, in `projectId`. */
+export function fromImportedPrice(
+  rec: z.infer<typeof ImportPrice>,
+  projectId: string,
+  now: number,
+): ModelPriceRow {
+  return {
+    project_id: projectId,
+    model: rec.model,
+    input_per_mtok: rec.input_per_mtok,
+    output_per_mtok: rec.output_per_mtok,
+    cached_input_per_mtok: rec.cached_input_per_mtok ?? null,
+    updated_at: rec.updated_at ?? now,
+  };
+}
