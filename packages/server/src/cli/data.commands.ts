@@ -22,6 +22,7 @@ import {
   formatTokens,
   sparkline,
   table,
+  wrapList,
 } from './format.js';
 import type { CliIo } from './io.js';
 import { idArg, intArg, parseWhen, statusArg, triggerArg, withJson } from './options.js';
@@ -311,7 +312,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const t = stats.totals;
     io.stdout.write(
       `${p.paint('bold', `Last ${countOf(flags.days, 'day')}`)} (${stats.from.slice(0, 10)} to ${lastDayOf(stats.to)})\n` +
-        `  runs       ${formatCount(t.runs)}${t.runs > 0 ? `  (${statusSummary(t, p)})` : ''}\n` +
+        `  runs       ${formatCount(t.runs)}${t.runs > 0 ? statusSummary(t, p, 13 + formatCount(t.runs).length) : ''}\n` +
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
         `  duration   p50 ${formatDuration(t.p50_duration_ms)}  p95 ${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
         `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
@@ -419,11 +420,14 @@ function clip(text: string, max: number): string {
   return line.length > max ? line.slice(0, max - 1) + '…' : line;
 }
 
-function statusSummary(t: StatsTotals, p: Palette): string {
-  return Object.entries(t.by_status)
+/** "  (3 succeeded, 1 failed)" after text `start` columns wide, wrapped to the terminal. */
+function statusSummary(t: StatsTotals, p: Palette, start: number): string {
+  const items = Object.entries(t.by_status)
     .filter(([, n]) => n > 0)
-    .map(([s, n]) => `${formatCount(n)} ${p.status(s)}`)
-    .join(', ');
+    .map(([s, n]) => `${formatCount(n)} ${p.status(s)}`);
+  items[0] = `(${items[0]}`;
+  items[items.length - 1] += ')';
+  return '  ' + wrapList(items, start + 2, start + 3, p.width);
 }
 
 /**

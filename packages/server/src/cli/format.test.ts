@@ -10,6 +10,7 @@ import {
   formatTokens,
   sparkline,
   table,
+  wrapList,
 } from './format.js';
 
 describe('CLI formatting', () => {
@@ -104,6 +105,18 @@ describe('CLI formatting', () => {
     expect(at(60)[1]).toBe(`${id}  succeeded  queued 3 m…`);
     // too narrow for even the whole columns: they stay whole, past the width
     expect(at(30)[1]).toBe(`${id}  succeeded  queued …`);
+  });
+
+  it('wraps a list to the width, continuation lines indented, colour codes not counted', () => {
+    const items = ['(1,234 succeeded', '56 \u001b[31mfailed\u001b[39m', '7 cancelled', '8 queued)'];
+    expect(wrapList(items, 20, 21)).toBe(items.join(', '));
+    const lines = wrapList(items, 20, 21, 50).split('\n');
+    expect(lines).toEqual([
+      '(1,234 succeeded, 56 \u001b[31mfailed\u001b[39m,',
+      ' '.repeat(21) + '7 cancelled, 8 queued)',
+    ]);
+    // a single item wider than the width stays whole on its line
+    expect(wrapList(['a'.repeat(60)], 20, 21, 50)).toBe('a'.repeat(60));
   });
 
   it('draws sparklines and bars scaled to the largest value', () => {

@@ -127,6 +127,32 @@ export function visibleWidth(text: string): number {
   return [...text.replace(ANSI, '')].length;
 }
 
+/**
+ * Items joined by ", " after text already `start` columns wide, broken before an item that
+ * would pass `width` onto a line indented `indent` columns (one line without a width).
+ * @example wrapList(['3 succeeded', '1 failed'], 13, 13, 80)
+ */
+export function wrapList(items: string[], start: number, indent: number, width?: number): string {
+  let out = '';
+  let col = start;
+  items.forEach((item, i) => {
+    const piece = i < items.length - 1 ? `${item},` : item;
+    const w = visibleWidth(piece);
+    if (i > 0) {
+      if (width !== undefined && col + 1 + w > width) {
+        out += '\n' + ' '.repeat(indent);
+        col = indent;
+      } else {
+        out += ' ';
+        col += 1;
+      }
+    }
+    out += piece;
+    col += w;
+  });
+  return out;
+}
+
 export interface Column {
   header: string;
   align?: 'left' | 'right';
