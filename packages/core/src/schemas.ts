@@ -33,15 +33,22 @@ const ISO_MS = z.iso.datetime({ offset: true });
  * Parses to epoch milliseconds.
  */
 export const TimeInput = z
-  .union([
-    z.number().int().min(0).max(8.64e15),
-    ISO_MS.transform((s) => Date.parse(s)),
-    // query strings carry numbers as text
-    z
-      .string()
-      .regex(/^\d{1,16}$/)
-      .transform(Number),
-  ])
+  .union(
+    [
+      z.number().int().min(0).max(8.64e15),
+      ISO_MS.transform((s) => Date.parse(s)),
+      // query strings carry numbers as text
+      z
+        .string()
+        .regex(/^\d{1,16}$/)
+        .transform(Number),
+    ],
+    // "Invalid input" alone does not say what would do
+    {
+      error:
+        'must be an ISO-8601 time with a zone (2026-12-04T10:00:00Z, +01:00 written %2B01:00 in a URL) or epoch milliseconds',
+    },
+  )
   .describe('ISO-8601 timestamp or epoch milliseconds');
 export type TimeInput = z.input<typeof TimeInput>;
 
@@ -199,12 +206,15 @@ export const RunFields = z.object({
 });
 export type RunFields = z.infer<typeof RunFields>;
 
+/** The largest value of a 32-bit integer column (PostgreSQL `integer`), as a step's `seq`. */
+export const MAX_INT32 = 2_147_483_647;
+
 /** The step fields an event may carry; `id` and `run_id` are required. */
 export const StepFields = z.object({
   id: Id,
   run_id: Id,
   parent_step_id: Id.nullish(),
-  seq: z.number().int().min(0).optional(),
+  seq: z.number().int().min(0).max(MAX_INT32).optional(),
   type: StepTypeInput.optional(),
   name: Text(500).nullish(),
   status: StepStatusInput.optional(),
@@ -357,7 +367,25 @@ export const Step = z.object({
 });
 export type Step = z.infer<typeof Step>;
 
-export const RunWithSteps = Run.extend({ steps: z.array(Step) });
+/**
+ * The most steps one answer carries: a page of `GET /runs/:id/steps`, and those inline in
+ * `GET /runs/:id?include=steps`. A run of 50,000 steps answered whole was 30 MB built on
+ * the server's one thread, stalling every other request for seconds.
+ */
+export const STEPS_PAGE = 1000;
+
+/** The most steps `GET /runs/:id/timeline` is built from (the first, in time order). */
+export const TIMELINE_MAX_STEPS = 5000;
+
+export const RunWithSteps = Run.extend({
+  steps: z.array(Step),
+  steps_next_cursor: z
+    .string()
+    .optional()
+    .describe(
+      `present when the run has more than ${STEPS_PAGE} steps: the cursor of GET /runs/:id/steps for the rest`,
+    ),
+});
 export type RunWithSteps = z.infer<typeof RunWithSteps>;
 
 export const AgentCounts = z.object({
@@ -514,6 +542,9 @@ export type ReleaseBody = z.infer<typeof ReleaseBody>;
 // ---------------------------------------------------------------------------
 // Queries
 
+/** How a query parameter that takes several values says so (the server reads it too). */
+export const COMMA_LIST = 'one value or a comma list';
+
 const commaList = <T extends z.ZodType<string, string>>(item: T) =>
   z
     .string()
@@ -523,7 +554,8 @@ const commaList = <T extends z.ZodType<string, string>>(item: T) =>
         .map((p) => p.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(item).min(1));
+    .pipe(z.array(item).min(1))
+    .describe(COMMA_LIST);
 
 const limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
 
@@ -559,9 +591,9 @@ export const StepListQuery = z.object({
     .number()
     .int()
     .min(1)
-    .max(1000)
-    .optional()
-    .describe('a page of at most this many steps; every step when absent'),
+    .max(STEPS_PAGE)
+    .default(STEPS_PAGE)
+    .describe(`a page of at most this many steps (default and most: ${STEPS_PAGE})`),
   cursor: z.string().max(500).optional(),
 });
 export type StepListQuery = z.infer<typeof StepListQuery>;
@@ -655,6 +687,13 @@ export const Timeline = z.object({
     max_depth: z.number().int(),
     total_tokens: z.number().int(),
     cost_usd: z.number(),
+    steps_omitted: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        `present when the run has more than ${TIMELINE_MAX_STEPS} steps: those after the first ${TIMELINE_MAX_STEPS}, not in events`,
+      ),
   }),
   events: z.array(TimelineEvent),
 });

@@ -10,6 +10,7 @@ import {
   type RunTrigger,
   type RunWithSteps,
   type Step,
+  type StepList,
 } from '@runlog/core';
 import { RunlogApiError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -71,18 +72,34 @@ export class RunsClient {
     return (await this.http.request<RunList>('GET', `/api/v1/runs${queryString(params)}`)).body!;
   }
 
+  /** A run; with every one of its steps when `include: 'steps'` (paged in past the first). */
   get(id: string): Promise<Run>;
   get(id: string, options: { include: 'steps' }): Promise<RunWithSteps>;
   async get(id: string, options?: { include: 'steps' }): Promise<Run | RunWithSteps> {
-    const q = options?.include ? '?include=steps' : '';
-    return (await this.http.request<Run>('GET', `/api/v1/runs/${enc(id)}${q}`)).body!;
+    if (!options?.include)
+      return (await this.http.request<Run>('GET', `/api/v1/runs/${enc(id)}`)).body!;
+    const { steps_next_cursor: cursor, ...run } = (
+      await this.http.request<RunWithSteps>('GET', `/api/v1/runs/${enc(id)}?include=steps`)
+    ).body!;
+    if (cursor !== undefined) run.steps = run.steps.concat(await this.stepsFrom(id, cursor));
+    return run;
   }
 
-  async steps(id: string): Promise<Step[]> {
-    const body = (
-      await this.http.request<{ steps: Step[] }>('GET', `/api/v1/runs/${enc(id)}/steps`)
-    ).body!;
-    return body.steps;
+  /** Every step of a run, in time order, read a page at a time. */
+  steps(id: string): Promise<Step[]> {
+    return this.stepsFrom(id);
+  }
+
+  private async stepsFrom(id: string, cursor?: string): Promise<Step[]> {
+    const steps: Step[] = [];
+    for (let next = cursor; ;) {
+      const q = next !== undefined ? `?cursor=${encodeURIComponent(next)}` : '';
+      const page = (await this.http.request<StepList>('GET', `/api/v1/runs/${enc(id)}/steps${q}`))
+        .body!;
+      steps.push(...page.steps);
+      if (!page.has_more || page.next_cursor === null) return steps;
+      next = page.next_cursor;
+    }
   }
 
   /**

@@ -374,4 +374,18 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(String(ctx!.signal.reason)).toMatch(/already ended failed on the server/);
     });
   });
+
+  it("reads back every step of a long run, past the server's page of 1,000", async () => {
+    let runId = '';
+    await runlog.run('long-agent', async (run) => {
+      runId = run.id;
+      for (let i = 0; i < 1_234; i++) await run.step('tool', `t${i}`, () => i);
+    });
+    expect(await runlog.flush()).toBe(true);
+    const steps = await runlog.runs.steps(runId);
+    expect(steps.map((s) => s.name)).toEqual(Array.from({ length: 1_234 }, (_, i) => `t${i}`));
+    const run = await runlog.runs.get(runId, { include: 'steps' });
+    expect(run.steps.map((s) => s.id)).toEqual(steps.map((s) => s.id));
+    expect(run).not.toHaveProperty('steps_next_cursor');
+  });
 });

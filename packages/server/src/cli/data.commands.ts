@@ -7,6 +7,7 @@ import type {
   StatsResponse,
   StatsTotals,
   Step,
+  StepList,
 } from '@runlog/core';
 import { costUnknown, lastBucketsFrom, orderStepTree, runMoment } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
@@ -150,11 +151,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .description('a run: its summary, then its steps as a tree')
       .argument('<id>', 'run id', idArg('<id>')),
   ).action(async (id: string, flags: ClientFlags) => {
-    const run = await clientFor(flags, io).request<RunWithSteps>(
-      'GET',
-      `/api/v1/runs/${encodeURIComponent(id)}`,
-      { include: 'steps' },
-    );
+    const client = clientFor(flags, io);
+    const path = `/api/v1/runs/${encodeURIComponent(id)}`;
+    const { steps_next_cursor: more, ...run } = await client.request<RunWithSteps>('GET', path, {
+      include: 'steps',
+    });
+    // past the first page of steps the server answers inline, the rest a page at a time
+    for (let cursor = more; cursor !== undefined;) {
+      const page = await client.request<StepList>('GET', `${path}/steps`, { cursor });
+      run.steps.push(...page.steps);
+      cursor = page.next_cursor ?? undefined;
+    }
     if (flags.json) return printJson(io, run);
     io.stdout.write(showRun(run, palette()));
   });

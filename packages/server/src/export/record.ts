@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
+import { Id, MAX_INT32, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 
@@ -45,6 +45,7 @@ const ImportStep = Step.extend({
   id: Id,
   run_id: Id,
   parent_step_id: Id.nullable(),
+  seq: z.number().int().min(0).max(MAX_INT32),
   error: StoredError,
   started_at: Time.nullable(),
   ended_at: Time.nullable(),
@@ -66,7 +67,7 @@ export const ImportRun = Run.extend({
   id: Id,
   project_id: Id,
   agent_id: Id,
-  attempt: z.number().int().min(1),
+  attempt: z.number().int().min(1).max(MAX_INT32),
   error: StoredError,
   queued_at: Time.nullable(),
   started_at: Time.nullable(),

@@ -132,6 +132,15 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     // a repeated parameter is its comma list
     const repeated = await t.request('GET', '/api/v1/runs?status=failed&status=succeeded');
     expect(repeated.statusCode).toBe(200);
+    // one that takes one value, given twice, would match nothing: refused, not an empty list
+    for (const key of ['source', 'tag', 'q', 'limit']) {
+      const twice = await t.request('GET', `/api/v1/runs?${key}=1&${key}=2`);
+      expect(twice.statusCode).toBe(400);
+      expect(json<ErrorBody>(twice).error.details?.[0]).toEqual({
+        field: `query.${key}`,
+        message: 'given more than once; it takes one value',
+      });
+    }
   });
 
   it('answers a path it cannot decode in the API error shape', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { KeyScope } from '@runlog/core';
-import { type z } from 'zod';
+import { COMMA_LIST, type KeyScope } from '@runlog/core';
+import { z } from 'zod';
 import { AppError, parse } from './errors.js';
 
 /** Who is calling: resolved from the bearer key or the session cookie. */
@@ -94,14 +94,27 @@ export function defineRoute<
   // the parameters the route reads: another one is a typo (`?stauts=failed`) that would
   // otherwise answer as if unfiltered
   // (none without a query schema; every one when the schema is not an object's)
-  const shape = spec.query ? (spec.query as { shape?: object }).shape : {};
+  const shape = spec.query
+    ? (spec.query as { shape?: Record<string, z.ZodType> }).shape
+    : ({} as Record<string, z.ZodType>);
   const known = shape && new Set(Object.keys(shape));
+  // the parameters that take several values (`?status=a&status=b` is `?status=a,b`)
+  const lists =
+    shape &&
+    new Set(
+      Object.entries(shape)
+        .filter(([, schema]) => {
+          const inner = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
+          return (inner as z.ZodType).description === COMMA_LIST;
+        })
+        .map(([key]) => key),
+    );
   app.route({
     method: spec.method,
     url: spec.url,
     config: { scope: spec.scope },
     handler: async (request, reply) => {
-      const parameters = queryParameters(request.query, known);
+      const parameters = queryParameters(request.query, known, lists);
       const query = spec.query ? parse(spec.query, parameters, 'query') : undefined;
       const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
       if (spec.body && typeof request.body === 'string') {
@@ -131,10 +144,15 @@ export function defineRoute<
 /**
  * A query string's parameters as the route's schema reads them. An empty one is absent:
  * `?cursor=&status=` (as a form or a URL template sends them, and as DESIGN.md's own example
- * reads) means no cursor and no status filter, not a filter for the empty string. A NUL, or
- * a parameter the route does not read, is refused, naming the parameter.
+ * reads) means no cursor and no status filter, not a filter for the empty string. A NUL, a
+ * parameter the route does not read, or one that takes one value given twice, is refused,
+ * naming the parameter.
  */
-function queryParameters(query: unknown, known?: ReadonlySet<string>): Record<string, unknown> {
+function queryParameters(
+  query: unknown,
+  known?: ReadonlySet<string>,
+  lists?: ReadonlySet<string>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!query || typeof query !== 'object') return out;
   for (const [key, value] of Object.entries(query)) {
@@ -146,7 +164,13 @@ function queryParameters(query: unknown, known?: ReadonlySet<string>): Record<st
         { field: `query.${key}`, message: `unknown parameter; ${reads}` },
       ]);
     }
-    // `?agent_id=a&agent_id=b` is the comma list `?agent_id=a,b`
+    // `?agent_id=a&agent_id=b` is the comma list `?agent_id=a,b`; a parameter that takes one
+    // value given twice would match nothing (`?source=a&source=b`) and answer an empty list
+    if (Array.isArray(value) && lists && !lists.has(key)) {
+      throw new AppError('invalid_input', `query.${key}: given more than once`, [
+        { field: `query.${key}`, message: 'given more than once; it takes one value' },
+      ]);
+    }
     const text: unknown = Array.isArray(value) ? value.join(',') : value;
     if (typeof text === 'string' && text.includes('\u0000')) {
       // no database column holds a NUL (PostgreSQL refuses one): say so instead of failing

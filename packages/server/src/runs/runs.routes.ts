@@ -6,8 +6,10 @@ import {
   RunList,
   RunListQuery,
   RunWithSteps,
+  STEPS_PAGE,
   StepList,
   StepListQuery,
+  TIMELINE_MAX_STEPS,
   Timeline,
   buildTimeline,
 } from '@runlog/core';
@@ -15,10 +17,10 @@ import type { AppContext } from '../context.js';
 import { cancelRun, deleteRun, retryRun } from '../control/control.service.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
-import { toRun, toStep } from './runs.mapper.js';
-import { findRun, listSteps, stepSortAt } from './runs.repository.js';
+import { toRun } from './runs.mapper.js';
+import { findRun } from './runs.repository.js';
 import type { RunRow } from '../db/schema.js';
-import { TOTAL_CAP, decodeStepCursor, encodeStepCursor, listRunsPage } from './runs.service.js';
+import { TOTAL_CAP, decodeStepCursor, listRunsPage, listStepPage } from './runs.service.js';
 
 const RunParams = z.object({ run_id: Id });
 const RunDetailQuery = z.object({ include: z.enum(['steps']).optional() });
@@ -79,15 +81,19 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     url: '/api/v1/runs/:run_id',
     scope: 'read',
     tag: 'runs',
-    summary: 'A run; with its steps in time order when ?include=steps',
+    summary: `A run; with its steps in time order when ?include=steps (the first ${STEPS_PAGE}, and steps_next_cursor for the rest)`,
     params: RunParams,
     query: RunDetailQuery,
     response: RunWithSteps.partial({ steps: true }),
     handler: async ({ auth, params, query }) => {
       const run = toRun(await loadRun(auth.projectId, params.run_id));
       if (query.include !== 'steps') return run;
-      const steps = await listSteps(ctx.db, auth.projectId, params.run_id);
-      return { ...run, steps: steps.map(toStep) };
+      const page = await listStepPage(ctx.db, auth.projectId, params.run_id, STEPS_PAGE);
+      return {
+        ...run,
+        steps: page.steps,
+        ...(page.next_cursor ? { steps_next_cursor: page.next_cursor } : {}),
+      };
     },
   });
 
@@ -96,29 +102,15 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     url: '/api/v1/runs/:run_id/steps',
     scope: 'read',
     tag: 'runs',
-    summary: "A run's steps in time order: all of them, or pages with limit and cursor",
+    summary: `A run's steps in time order, in pages of up to ${STEPS_PAGE} (limit, cursor)`,
     params: RunParams,
     query: StepListQuery,
     response: StepList,
     handler: async ({ auth, params, query }) => {
       const run = await loadRun(auth.projectId, params.run_id);
       const after = query.cursor !== undefined ? decodeStepCursor(query.cursor) : undefined;
-      const rows = await listSteps(ctx.db, auth.projectId, params.run_id, {
-        after,
-        ...(query.limit !== undefined ? { limit: query.limit + 1 } : {}),
-      });
-      const hasMore = query.limit !== undefined && rows.length > query.limit;
-      const page = hasMore ? rows.slice(0, query.limit) : rows;
-      const last = page[page.length - 1];
-      return {
-        steps: page.map(toStep),
-        next_cursor:
-          hasMore && last
-            ? encodeStepCursor({ at: stepSortAt(last), seq: last.seq, id: last.id })
-            : null,
-        has_more: hasMore,
-        total: run.step_count,
-      };
+      const page = await listStepPage(ctx.db, auth.projectId, params.run_id, query.limit, after);
+      return { ...page, total: run.step_count };
     },
   });
 
@@ -134,8 +126,11 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     response: Timeline,
     handler: async ({ auth, params }) => {
       const run = await loadRun(auth.projectId, params.run_id);
-      const steps = await listSteps(ctx.db, auth.projectId, params.run_id);
-      return buildTimeline(toRun(run), steps.map(toStep), Date.now());
+      const page = await listStepPage(ctx.db, auth.projectId, params.run_id, TIMELINE_MAX_STEPS);
+      const timeline = buildTimeline(toRun(run), page.steps, Date.now());
+      if (page.has_more)
+        timeline.summary.steps_omitted = Math.max(0, run.step_count - page.steps.length);
+      return timeline;
     },
   });
 

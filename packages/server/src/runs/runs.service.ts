@@ -1,11 +1,13 @@
-import { ID_PATTERN, type Run, type RunList } from '@runlog/core';
+import { ID_PATTERN, type Run, type RunList, type Step } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { AppError } from '../http/errors.js';
-import { toRun } from './runs.mapper.js';
+import { toRun, toStep } from './runs.mapper.js';
 import {
   countRunsCapped,
   countRunsFromRollups,
   listRuns,
+  listSteps,
+  stepSortAt,
   type RunCursor,
   type RunFilter,
   type StepCursor,
@@ -62,6 +64,31 @@ export function decodeStepCursor(text: string): StepCursor {
   return { at: numbers[0]!, seq: numbers[1]!, id };
 }
 
+/**
+ * Up to `limit` of a run's steps in time order after `after`, and the cursor of the rest.
+ * @example await listStepPage(db, 'default', 'r1', 1000)
+ */
+export async function listStepPage(
+  db: Db,
+  projectId: string,
+  runId: string,
+  limit: number,
+  after?: StepCursor,
+): Promise<{ steps: Step[]; next_cursor: string | null; has_more: boolean }> {
+  const rows = await listSteps(db, projectId, runId, { after, limit: limit + 1 });
+  const hasMore = rows.length > limit;
+  const page = hasMore ? rows.slice(0, limit) : rows;
+  const last = page[page.length - 1];
+  return {
+    steps: page.map(toStep),
+    next_cursor:
+      hasMore && last
+        ? encodeStepCursor({ at: stepSortAt(last), seq: last.seq, id: last.id })
+        : null,
+    has_more: hasMore,
+  };
+}
+
 /** Whether only filters the rollups can count are set (agent, status, trigger). */
 function rollupCountable(filter: RunFilter): boolean {
   return (
@@ -103,18 +130,20 @@ export async function listRunsPage(
     }),
     rollupCountable(filter)
       ? countRunsFromRollups(db, projectId, filter)
-      : countRunsCapped(db, projectId, filter, cap),
+      : // one more than the cap: exactly `cap` matches is an exact total, not a capped one
+        countRunsCapped(db, projectId, filter, cap + 1),
   ]);
   const hasMore = rows.length > page.limit;
   const pageRows = hasMore ? rows.slice(0, page.limit) : rows;
   const last = pageRows[pageRows.length - 1];
   const runs: Run[] = pageRows.map(toRun);
+  const capped = !rollupCountable(filter) && total > cap;
   const result: RunPage = {
     runs,
     next_cursor: hasMore && last ? encodeCursor({ sortAt: last.sort_at, id: last.id }) : null,
     has_more: hasMore,
-    total,
+    total: capped ? cap : total,
   };
-  if (!rollupCountable(filter) && total >= cap) result.total_capped = true;
+  if (capped) result.total_capped = true;
   return result;
 }

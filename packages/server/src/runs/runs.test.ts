@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Run, RunList, Step, StatsResponse, StepList, Timeline } from '@runlog/core';
+import {
+  STEPS_PAGE,
+  TIMELINE_MAX_STEPS,
+  type Run,
+  type RunList,
+  type RunWithSteps,
+  type Step,
+  type StatsResponse,
+  type StepList,
+  type Timeline,
+} from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import {
   decodeCursor,
@@ -340,6 +350,15 @@ describeEachDb('runs API', (dialect) => {
       );
       expect(uncapped.total).toBe(9);
       expect(uncapped.total_capped).toBeUndefined();
+      // exactly as many as the cap is an exact count
+      const exact = await listRunsPage(
+        t.ctx.db,
+        'default',
+        { source: 'cli' },
+        { limit: 2, totalCap: 9 },
+      );
+      expect(exact.total).toBe(9);
+      expect(exact.total_capped).toBeUndefined();
     });
 
     it('rejects bad input with a 400 naming the field', async () => {
@@ -534,6 +553,37 @@ describeEachDb("a run's steps in pages", (dialect) => {
     }
     expect(seen).toEqual(all.steps.map((s) => s.id));
     expect((await t.request('GET', '/api/v1/runs/paged/steps?cursor=bm9wZQ')).statusCode).toBe(400);
+  });
+
+  it('answers a run of many steps in bounded pieces: 1,000 inline, the timeline from 5,000', async () => {
+    const t0 = Date.parse('2026-04-02T00:00:00.000Z');
+    const count = TIMELINE_MAX_STEPS + 7;
+    for (let from = 0; from < count; from += 1000) {
+      const events = Array.from({ length: Math.min(1000, count - from) }, (_, i) => ({
+        type: 'step.end',
+        step: { id: `m-${from + i}`, run_id: 'many', type: 'tool', started_at: t0 + from + i },
+      }));
+      expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    }
+    // before, each of these answered every step at once, and a 50,000-step run stalled the
+    // server for seconds
+    const detail = await get<RunWithSteps>('/api/v1/runs/many?include=steps');
+    expect(detail.steps).toHaveLength(STEPS_PAGE);
+    expect(detail.steps_next_cursor).toEqual(expect.any(String));
+    const first = await get<StepList>('/api/v1/runs/many/steps');
+    expect(first).toMatchObject({ has_more: true, total: count });
+    expect(first.steps.map((s) => s.id)).toEqual(detail.steps.map((s) => s.id));
+    // the inline steps' cursor goes on where they stop
+    const rest = await get<StepList>(`/api/v1/runs/many/steps?cursor=${detail.steps_next_cursor!}`);
+    expect(rest.steps[0]?.id).toBe(`m-${STEPS_PAGE}`);
+    const timeline = await get<Timeline>('/api/v1/runs/many/timeline');
+    expect(timeline.summary).toMatchObject({ step_count: count, steps_omitted: 7 });
+    expect(timeline.events.filter((e) => e.type === 'STEP_ENDED')).toHaveLength(TIMELINE_MAX_STEPS);
+    // a run within the bounds says nothing of them
+    const paged = await get<RunWithSteps>('/api/v1/runs/paged?include=steps');
+    expect(paged).not.toHaveProperty('steps_next_cursor');
+    const small = await get<Timeline>('/api/v1/runs/paged/timeline');
+    expect(small.summary).not.toHaveProperty('steps_omitted');
   });
 });
 
