@@ -121,6 +121,44 @@ describe('buildTimeline at one instant', () => {
       'RUN_ENDED:',
     ]);
   });
+
+  it('nests steps that start or end in the same millisecond: parents open first, close last', () => {
+    // the SDK's nested steps, seq in the order each was first seen: a child's end usually
+    // shares its parent's millisecond; OTLP exporters send children before their parents
+    const steps = [
+      step({ id: 'outer', seq: 0, started_at: iso(T + 10), ended_at: iso(T + 20) }),
+      step({
+        id: 'inner',
+        seq: 1,
+        parent_step_id: 'outer',
+        started_at: iso(T + 10),
+        ended_at: iso(T + 20),
+      }),
+      step({
+        id: 'child-first',
+        seq: 2,
+        parent_step_id: 'late-parent',
+        started_at: iso(T + 30),
+        ended_at: iso(T + 40),
+      }),
+      step({ id: 'late-parent', seq: 3, started_at: iso(T + 30), ended_at: iso(T + 40) }),
+    ];
+    const events = buildTimeline(run(), steps, T + 2000).events.map(
+      (e) => `${e.type}:${(e.data as { step_id?: string }).step_id ?? ''}`,
+    );
+    expect(events).toEqual([
+      'RUN_STARTED:',
+      'STEP_STARTED:outer',
+      'STEP_STARTED:inner',
+      'STEP_ENDED:inner',
+      'STEP_ENDED:outer',
+      'STEP_STARTED:late-parent',
+      'STEP_STARTED:child-first',
+      'STEP_ENDED:child-first',
+      'STEP_ENDED:late-parent',
+      'RUN_ENDED:',
+    ]);
+  });
 });
 
 describe('orderStepTree', () => {

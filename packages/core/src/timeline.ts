@@ -41,13 +41,20 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
     return d;
   };
 
-  const events: (TimelineEvent & { at: number; order: number; seq: number; phase: number })[] = [];
+  const events: (TimelineEvent & {
+    at: number;
+    order: number;
+    nest: number;
+    seq: number;
+    phase: number;
+  })[] = [];
   const push = (
     type: TimelineEventType,
     at: number,
     data: Record<string, unknown>,
     seq = 0,
     order: number = ORDER[type],
+    nest = 0,
   ) =>
     events.push({
       type,
@@ -55,6 +62,7 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
       data,
       at,
       order,
+      nest,
       seq,
       // a step's own start before its end, should both share an instant and an order
       phase: type === 'STEP_ENDED' ? 1 : 0,
@@ -96,6 +104,9 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
         duration_ms: startKnown ? Math.max(0, until - start) : null,
       },
       step.seq,
+      ORDER.STEP_STARTED,
+      // steps starting in the same instant: a parent before its children
+      d,
     );
     if (!inProgress) {
       const endAt = end ?? start;
@@ -115,6 +126,8 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
         step.seq,
         // a step over in the instant it began ends right after its own start
         endAt === start ? ORDER.STEP_STARTED : ORDER.STEP_ENDED,
+        // steps ending in the same instant (nested SDK steps do): children before their parent
+        endAt === start ? d : -d,
       );
     }
   }
@@ -129,7 +142,10 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
       error: run.error,
     });
 
-  events.sort((a, b) => a.at - b.at || a.order - b.order || a.seq - b.seq || a.phase - b.phase);
+  events.sort(
+    (a, b) =>
+      a.at - b.at || a.order - b.order || a.nest - b.nest || a.seq - b.seq || a.phase - b.phase,
+  );
   const inProgress = runEnd === null;
   const duration =
     run.duration_ms ?? (runStart !== null ? Math.max(0, (runEnd ?? now) - runStart) : null);
