@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
@@ -25,8 +26,8 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
 /** An agent row with the ids of its newest run and of its newest failed / timed-out runs. */
 export type AgentWithLatest = AgentRow & {
   latest_id: string | null;
-  failed_id: string | null;
-  timed_out_id: string | null;
+  /** The failed or timed-out run that ended last. */
+  error_id: string | null;
 };
 
 /** The columns `last_error` needs of a failed run (not its payloads). */
@@ -60,19 +61,23 @@ export async function listAgentsWithLatest(
     .selectFrom('agents')
     .selectAll('agents')
     .select((eb) => {
-      const newest = (status?: string) => {
-        let q = eb
+      const runs = () =>
+        eb
           .selectFrom('runs as r')
           .select('r.id')
           .whereRef('r.project_id', '=', 'agents.project_id')
           .whereRef('r.agent_id', '=', 'agents.id');
-        if (status !== undefined) q = q.where('r.status', '=', status);
-        return q.orderBy('r.sort_at', 'desc').orderBy('r.id', 'desc').limit(1);
-      };
       return [
-        newest().as('latest_id'),
-        newest('failed').as('failed_id'),
-        newest('timed_out').as('timed_out_id'),
+        runs().orderBy('r.sort_at', 'desc').orderBy('r.id', 'desc').limit(1).as('latest_id'),
+        // the error that happened last: by end, not start (a long run failing now is newer
+        // than a short one that started after it); the runs_errors index holds just these
+        runs()
+          .where('r.status', 'in', sql<string>`('failed', 'timed_out')`)
+          .where('r.ended_at', 'is not', null)
+          .orderBy('r.ended_at', 'desc')
+          .orderBy('r.id', 'desc')
+          .limit(1)
+          .as('error_id'),
       ];
     })
     .where('agents.project_id', '=', projectId);

@@ -111,9 +111,7 @@ export async function listAgentSummaries(
     (a) => agentId !== undefined || a.id !== UNKNOWN_AGENT || a.latest_id !== null,
   );
   if (agents.length === 0) return [];
-  const errorIds = agents.flatMap((a) =>
-    [a.failed_id, a.timed_out_id].filter((id): id is string => id !== null),
-  );
+  const errorIds = agents.map((a) => a.error_id).filter((id): id is string => id !== null);
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
   const [latestRows, errorRows, counts] = await Promise.all([
     findRuns(db, projectId, latestIds),
@@ -129,18 +127,9 @@ export async function listAgentSummaries(
     m.set(c.status, (m.get(c.status) ?? 0) + c.runs);
   }
   return agents.map((a) => {
-    const { latest_id, failed_id, timed_out_id, ...row } = a;
+    const { latest_id, error_id, ...row } = a;
     const latestRow = latest_id !== null ? latest.get(latest_id) : undefined;
-    const failed = failed_id !== null ? errors.get(failed_id) : undefined;
-    const timedOut = timed_out_id !== null ? errors.get(timed_out_id) : undefined;
-    // the newer of the two in the same "newest first" order the lists use
-    const newestError =
-      failed && timedOut
-        ? failed.sort_at > timedOut.sort_at ||
-          (failed.sort_at === timedOut.sort_at && failed.id > timedOut.id)
-          ? failed
-          : timedOut
-        : (failed ?? timedOut);
+    const newestError = error_id !== null ? errors.get(error_id) : undefined;
     const byStatus = countsOf.get(a.id) ?? new Map<string, number>();
     let runs = 0;
     let finished = 0;

@@ -106,6 +106,31 @@ describeEachDb('agents API', (dialect) => {
       });
     });
 
+    it('takes as last error the failed run that ended last, not the one that started last', async () => {
+      const ended = (id: string, startedAgo: number, endedAgo: number, message: string) => ({
+        type: 'run.end',
+        run: {
+          id,
+          agent_id: 'late-fail',
+          status: 'failed',
+          started_at: now - startedAgo,
+          ended_at: now - endedAgo,
+          error: { message },
+        },
+      });
+      const res = await t.request('POST', '/api/v1/ingest', {
+        events: [
+          // a long run failing 10 minutes ago, and a short one that started after it
+          ended('lf-long', 3 * HOUR, 10 * MIN, 'newest error'),
+          ended('lf-short', 2 * HOUR, 115 * MIN, 'older error'),
+        ],
+      });
+      expect(res.statusCode).toBe(200);
+      const agent = await get<AgentSummary>('/api/v1/agents/late-fail');
+      expect(agent.last_error).toMatchObject({ run_id: 'lf-long', message: 'newest error' });
+      expect((await t.request('DELETE', '/api/v1/agents/late-fail')).statusCode).toBe(204);
+    });
+
     it('shows an agent created by PUT with no runs yet', async () => {
       const put = await t.request('PUT', '/api/v1/agents/idle-one', { name: 'Idle' });
       expect(put.statusCode).toBe(200);

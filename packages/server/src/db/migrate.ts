@@ -5,6 +5,7 @@ import * as m0002QueryIndexes from './migrations/0002_query_indexes.js';
 import * as m0003RollupGrains from './migrations/0003_rollup_grains.js';
 import * as m0004PartialIndexes from './migrations/0004_partial_indexes.js';
 import * as m0005DeletedRuns from './migrations/0005_deleted_runs.js';
+import * as m0006ErrorRuns from './migrations/0006_error_runs.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_rollup_grains': m0003RollupGrains,
   '0004_partial_indexes': m0004PartialIndexes,
   '0005_deleted_runs': m0005DeletedRuns,
+  '0006_error_runs': m0006ErrorRuns,
 };
 
 class StaticProvider implements MigrationProvider {
