@@ -215,7 +215,9 @@ export function applyRunEvent(
   }
   // a start time is a fact about the run, whatever order it arrives in
   put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
-  if (kind === 'start' && row.started_at === null && row.status !== 'queued')
+  // the server's clock stands in for a start only while the run goes on: a start without a
+  // time that arrives after the run's end leaves its duration unknown, not 0 ms
+  if (kind === 'start' && row.started_at === null && row.status !== 'queued' && !wasTerminal)
     row.started_at = env.now;
   if (isTerminalStatus(row.status as RunStatus)) {
     if (!wasTerminal) row.ended_at = f.ended_at ?? env.now;

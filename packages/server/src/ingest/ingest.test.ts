@@ -228,6 +228,16 @@ describeEachDb('POST /ingest', (dialect) => {
     });
   });
 
+  it('leaves the duration unknown when a start without a time arrives after the end', async () => {
+    const end = { type: 'run.end', run: { id: 'late-start-1', status: 'succeeded' } };
+    expect((await t.request('POST', '/api/v1/ingest', { events: [end] })).statusCode).toBe(200);
+    const start = { type: 'run.start', run: { id: 'late-start-1', agent_id: 'a' } };
+    expect((await t.request('POST', '/api/v1/ingest', { events: [start] })).statusCode).toBe(200);
+    const { run } = await snapshot(t, 'late-start-1');
+    // the server's clock at the start's arrival is no start: it was 0 ms, counted in p50
+    expect(run).toMatchObject({ agent_id: 'a', started_at: null, duration_ms: null });
+  });
+
   it('keeps a terminal run terminal when a late event arrives', async () => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.end', run: { id: 'late-1', agent_id: 'a', status: 'cancelled' } }],

@@ -13,8 +13,9 @@ export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promis
     tag: 'stats',
     summary:
       'Run analytics: totals, by_agent (runs desc) and a zero-filled UTC series. ' +
-      'Hour-granular: from (default now - 30 d) is floored and to (default now) ceiled to the ' +
-      'hour; bucket defaults to day over ranges longer than 2 days, else hour. fail_rate is ' +
+      'Whole buckets: from (default now - 30 d) is floored and to (default now) ceiled to the ' +
+      'bucket (a UTC hour or day; the answer says which range it read); bucket defaults to day ' +
+      'over ranges longer than 2 days, else hour. fail_rate is ' +
       'failed + timed_out over finished runs; p50/p95 come from a log-scale histogram (±5%)',
     query: StatsQuery,
     response: StatsResponse,
