@@ -164,6 +164,9 @@ export async function deleteAgent(
   agentId: string,
 ): Promise<boolean> {
   const agent = await findAgent(ctx.db, projectId, agentId);
+  // the agent (and its schedule) first: a scheduler pass after this queues nothing, and a
+  // run it queued before is among the runs deleted next
+  const deletedAgent = await deleteAgentRow(ctx.db, projectId, agentId);
   let deletedRuns = 0;
   for (;;) {
     const ids = await agentRunIds(ctx.db, projectId, agentId, 500);
@@ -183,6 +186,5 @@ export async function deleteAgent(
     if (n === 0) break;
     deletedRuns += n;
   }
-  const deletedAgent = await deleteAgentRow(ctx.db, projectId, agentId);
   return agent !== undefined || deletedAgent || deletedRuns > 0;
 }

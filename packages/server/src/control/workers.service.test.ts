@@ -253,6 +253,18 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(JSON.parse(row.error!).message).toMatch(/timed out after timeout_ms \(1000 ms\)/);
   });
 
+  it('runs without a deadline when the agent lost its timeout_ms while the run was queued', async () => {
+    const agent = agentName('untimed');
+    await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 5000 });
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: null });
+    await claim([agent], { lease_ms: 600_000 });
+    // before, the queued run's deadline stayed and it ended timed_out after "1938 ms"
+    await sweepOnce(t.ctx, Date.now() + 10_000);
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row).toMatchObject({ status: 'running', deadline_at: null });
+  });
+
   it('forces cancelled after the grace period when the worker never confirms a Stop', async () => {
     const agent = agentName('deaf');
     const { run } = await enqueueRun(t.ctx, P, agent, {});
@@ -323,6 +335,63 @@ describeEachDb('workers and control plane', (dialect) => {
       .executeTakeFirstOrThrow();
     expect(stored.schedule_next_at).toBe(nextSlot('*/2 * * * * *', 'UTC', now));
     expect(stored.schedule_next_at!).toBeGreaterThan(now);
+  });
+
+  it('runs each slot a busy scheduler fell a few seconds behind on, skipping none', async () => {
+    const agent = agentName('behind');
+    await enqueueRun(t.ctx, P, agent, {});
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    await t.ctx.db.kysely
+      .updateTable('agents')
+      .set({ schedule_cron: '* * * * * *', schedule_tz: 'UTC', schedule_next_at: now - 3000 })
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .execute();
+    // a pass three seconds late: before, it went on from now, and two slots never ran
+    for (let pass = 0; pass < 3; pass++) await scheduleOnce(t.ctx, now);
+    const slots = await t.ctx.db.kysely
+      .selectFrom('schedule_slots')
+      .select('slot_at')
+      .where('project_id', '=', P)
+      .where('agent_id', '=', agent)
+      .orderBy('slot_at')
+      .execute();
+    expect(slots.map((s) => s.slot_at)).toEqual([now - 3000, now - 2000, now - 1000]);
+    await t.ctx.db.kysely
+      .updateTable('agents')
+      .set({ schedule_cron: null, schedule_next_at: null })
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .execute();
+  });
+
+  it('queues nothing for an agent deleted or unscheduled after the pass read it', async () => {
+    const agent = agentName('gone');
+    await enqueueRun(t.ctx, P, agent, {});
+    const now = Date.now();
+    await t.ctx.db.kysely
+      .updateTable('agents')
+      .set({ schedule_cron: '* * * * * *', schedule_tz: 'UTC', schedule_next_at: now - 500 })
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .execute();
+    // the pass reads the due agents, then the agent is deleted before its transaction
+    const transact = t.ctx.writer.transact.bind(t.ctx.writer);
+    t.ctx.writer.transact = async (fn) => {
+      t.ctx.writer.transact = transact;
+      expect((await t.request('DELETE', `/api/v1/agents/${agent}`)).statusCode).toBe(204);
+      return transact(fn);
+    };
+    await scheduleOnce(t.ctx, now);
+    // before, the pass queued the slot anyway, and that run brought the agent back
+    expect((await t.request('GET', `/api/v1/agents/${agent}`)).statusCode).toBe(404);
+    const runs = await t.ctx.db.kysely
+      .selectFrom('runs')
+      .select('id')
+      .where('project_id', '=', P)
+      .where('agent_id', '=', agent)
+      .execute();
+    expect(runs).toEqual([]);
   });
 });
 

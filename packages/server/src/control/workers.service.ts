@@ -77,8 +77,9 @@ export async function claimRuns(
         worker_id: opts.workerId,
         last_heartbeat_at: env.now,
         lease_expires_at: env.now + opts.leaseMs,
-        // timeout_ms bounds the execution; the queued deadline only bounded the wait
-        deadline_at: timeout !== undefined ? env.now + timeout : run.deadline_at,
+        // timeout_ms (as the agent has it now) bounds the execution; the queued deadline only
+        // bounded the wait, and must not outlive a timeout removed meanwhile
+        deadline_at: timeout !== undefined ? env.now + timeout : null,
         updated_at: env.now,
       };
       uow.putRun(next);
