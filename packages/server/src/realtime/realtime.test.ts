@@ -507,6 +507,63 @@ describeEachDb('realtime WebSocket', (dialect) => {
     }
   });
 
+  it('drops a client whose backlog passes the byte bound, few as its updates are', async () => {
+    const saved = rt.limits.maxPendingBytes;
+    // each update carries a 200 KB input: before, only their count (10,000) was bounded, and
+    // one paused client held gigabytes
+    rt.limits.maxPendingBytes = 2 * 1024 * 1024;
+    try {
+      const c = await open({ key: server.adminKey });
+      await c.subscribe(['runs']);
+      const droppedBefore = await metric(server, 'runlog_ws_slow_clients_dropped_total');
+      c.socket.pause();
+      const pad = 'z'.repeat(200 * 1024);
+      let sent = 0;
+      await waitFor(
+        async () => {
+          const events = Array.from({ length: 5 }, () => ({
+            type: 'run.start',
+            run: { id: uid('heavy'), agent_id: 'heavy', input: { pad } },
+          }));
+          await ingest(server, events);
+          sent += events.length;
+          return (await metric(server, 'runlog_ws_slow_clients_dropped_total')) > droppedBefore;
+        },
+        'the slow client to be dropped',
+        60_000,
+      );
+      // far fewer than the count bound: the bytes decided
+      expect(sent).toBeLessThan(rt.limits.maxPending);
+      c.socket.resume();
+      await c.waitClosed();
+    } finally {
+      rt.limits.maxPendingBytes = saved;
+    }
+  });
+
+  it('drops a client that sends and never reads once the answers pile up', async () => {
+    const saved = rt.limits.hardBufferBytes;
+    rt.limits.hardBufferBytes = 1024 * 1024;
+    try {
+      const c = await open({ key: server.adminKey });
+      c.socket.pause();
+      // each subscribe is answered with its topics (about 130 KB here): before, answers were
+      // written whatever waited, and a client sending without reading grew the server by GBs
+      const topics = Array.from({ length: 1000 }, (_, i) => `run:${'t'.repeat(120)}${i}`);
+      const frame = JSON.stringify({ type: 'subscribe', topics });
+      const droppedBefore = await metric(server, 'runlog_ws_slow_clients_dropped_total');
+      for (let i = 0; i < 400 && c.ws.readyState === WebSocket.OPEN; i++) {
+        c.ws.send(frame);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await metric(server, 'runlog_ws_slow_clients_dropped_total')).toBe(droppedBefore + 1);
+      c.socket.resume();
+      await c.waitClosed();
+    } finally {
+      rt.limits.hardBufferBytes = saved;
+    }
+  });
+
   it('terminates a connection that does not answer the heartbeat ping and keeps one that does', async () => {
     const healthy = await open({ key: server.adminKey });
     const mute = new Client(

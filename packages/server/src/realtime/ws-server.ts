@@ -24,6 +24,12 @@ export interface RealtimeLimits {
   hardBufferBytes: number;
   /** Above this many coalesced updates waiting for one client, it is dropped. */
   maxPending: number;
+  /**
+   * Above this many bytes of coalesced updates waiting for one client, it is dropped: a
+   * run's update carries its input and output (up to 1 MiB each), so a count alone let one
+   * paused client hold gigabytes.
+   */
+  maxPendingBytes: number;
   /** How often the server pings; a connection that has not answered the last ping ends. */
   heartbeatMs: number;
   /**
@@ -45,6 +51,7 @@ export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = {
   softBufferBytes: 1024 * 1024,
   hardBufferBytes: 8 * 1024 * 1024,
   maxPending: 10_000,
+  maxPendingBytes: 16 * 1024 * 1024,
   heartbeatMs: 30_000,
   recheckMs: 15_000,
   drainPollMs: 10,
@@ -71,6 +78,8 @@ class Connection {
    * sent is a subsequence of the live stream and never an older state after a newer one.
    */
   pending: Map<string, Buffer> | undefined;
+  /** The bytes of the messages in `pending`. */
+  pendingBytes = 0;
   alive = true;
   dropped = false;
 
@@ -336,15 +345,27 @@ export class RealtimeServer {
       this.unindex(conn, topic);
     }
     if (conn.pending) {
-      for (const key of conn.pending.keys()) {
-        if (gone.has(key.slice(0, key.indexOf('\u0000')))) conn.pending.delete(key);
+      for (const [key, msg] of conn.pending) {
+        if (!gone.has(key.slice(0, key.indexOf('\u0000')))) continue;
+        conn.pending.delete(key);
+        conn.pendingBytes -= msg.length;
       }
     }
     this.reply(conn, { type: 'unsubscribed', topics: [...gone] });
   }
 
+  /**
+   * Answers a client's message. A client that sends and never reads would pile up answers
+   * in its socket (a ping is a few bytes, its answer as many): past the hard bound it is
+   * dropped, as for updates.
+   */
   private reply(conn: Connection, msg: WsServerMessage): void {
-    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(JSON.stringify(msg));
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    if (conn.ws.bufferedAmount > this.limits.hardBufferBytes) {
+      this.drop(conn);
+      return;
+    }
+    conn.ws.send(JSON.stringify(msg));
   }
 
   /**
@@ -424,9 +445,16 @@ export class RealtimeServer {
   private send(conn: Connection, msg: Buffer, key: string): void {
     const pending = conn.pending;
     if (pending) {
-      if (pending.delete(key)) this.countCoalesced();
+      const older = pending.get(key);
+      if (older) {
+        pending.delete(key);
+        conn.pendingBytes -= older.length;
+        this.countCoalesced();
+      }
       pending.set(key, msg);
-      if (pending.size > this.limits.maxPending) this.drop(conn);
+      conn.pendingBytes += msg.length;
+      if (pending.size > this.limits.maxPending || conn.pendingBytes > this.limits.maxPendingBytes)
+        this.drop(conn);
       return;
     }
     const ws = conn.ws;
@@ -438,6 +466,7 @@ export class RealtimeServer {
         return;
       }
       conn.pending = new Map([[key, msg]]);
+      conn.pendingBytes = msg.length;
       this.slow.add(conn);
       this.startDrainTimer();
       return;
@@ -452,6 +481,7 @@ export class RealtimeServer {
     const ws = conn.ws;
     if (!pending || ws.readyState !== WebSocket.OPEN) {
       conn.pending = undefined;
+      conn.pendingBytes = 0;
       this.slow.delete(conn);
       return;
     }
@@ -465,6 +495,7 @@ export class RealtimeServer {
       const first = pending.entries().next().value;
       if (!first) break;
       pending.delete(first[0]);
+      conn.pendingBytes -= first[1].length;
       ws.send(first[1], TEXT);
       sent++;
     }
@@ -492,6 +523,7 @@ export class RealtimeServer {
     for (const topic of conn.topics) this.unindex(conn, topic);
     conn.topics.clear();
     conn.pending = undefined;
+    conn.pendingBytes = 0;
     this.slow.delete(conn);
   }
 
