@@ -131,12 +131,21 @@ export async function enqueueRuns(
   const now = Date.now();
   return ctx.writer.transact(async (uow, env) => {
     if (given.length > 0) await uow.loadRuns(projectId, given);
+    // the id of a run deleted lately is not free: its worker may still send the old run's end,
+    // which would end this one (POST /runs and /ingest refuse it the same way)
+    const deleted = given.length > 0 ? await uow.deletedLately(projectId, given) : new Set();
     // read in the transaction: outside one, each statement is a read transaction of its own
     const timeouts = new Map<string, number | null>();
     const queued: { run: Run; created: boolean }[] = [];
     for (const [i, item] of items.entries()) {
       const id = ids[i]!;
       const existing = item.id !== undefined ? uow.getRun(projectId, id) : undefined;
+      if (!existing && deleted.has(id)) {
+        const field = opts.named ? `body.runs.${i}.id` : 'body.id';
+        throw new AppError('conflict', `run ${id} was deleted less than a day ago`, [
+          { field, message: 'the id of a run deleted less than a day ago' },
+        ]);
+      }
       if (existing) {
         if (existing.agent_id !== item.agent_id) {
           const where = opts.named ? `runs.${i}.id: ` : '';

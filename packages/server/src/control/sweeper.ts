@@ -19,6 +19,17 @@ export function sweepVerdict(
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
   if (run.deadline_at !== null && run.deadline_at < now) {
+    // Stop was asked for first: the run ends as the user wanted, not as a failure
+    if (run.status === 'running' && run.cancel_requested_at !== null)
+      return {
+        status: 'cancelled',
+        error: {
+          message: `stopped: its timeout_ms passed before ${
+            run.worker_id !== null ? 'its worker' : 'the process running it'
+          } confirmed the stop`,
+          type: 'Cancelled',
+        },
+      };
     const from = run.started_at ?? run.queued_at;
     const limit = from !== null ? `${run.deadline_at - from} ms` : 'its limit';
     return {

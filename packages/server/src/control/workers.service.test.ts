@@ -253,6 +253,24 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(JSON.parse(row.error!).message).toMatch(/timed out after timeout_ms \(1000 ms\)/);
   });
 
+  it('refuses to queue a run under the id of one deleted lately, whose worker may still end it', async () => {
+    const agent = agentName('reused');
+    const { run } = await enqueueRun(t.ctx, P, agent, { id: 'reused-id-1' });
+    await claim([agent], { lease_ms: 600_000, worker_id: 'w-old' });
+    expect((await t.request('DELETE', `/api/v1/runs/${run.id}`)).statusCode).toBe(204);
+    const again = await t.request('POST', `/api/v1/agents/${agent}/runs`, { id: run.id });
+    expect(again.statusCode).toBe(409);
+    expect(json<{ error: { details: unknown[] } }>(again).error.details).toEqual([
+      { field: 'body.id', message: 'the id of a run deleted less than a day ago' },
+    ]);
+    // so the old worker's late end still refers to nothing
+    const end = await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.end', run: { id: run.id, status: 'failed' } }],
+    });
+    expect(end.statusCode).toBe(207);
+    expect(await findRun(t.ctx.db, P, run.id)).toBeUndefined();
+  });
+
   it('runs without a deadline when the agent lost its timeout_ms while the run was queued', async () => {
     const agent = agentName('untimed');
     await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 5000 });
@@ -263,6 +281,22 @@ describeEachDb('workers and control plane', (dialect) => {
     await sweepOnce(t.ctx, Date.now() + 10_000);
     const row = (await findRun(t.ctx.db, P, run.id))!;
     expect(row).toMatchObject({ status: 'running', deadline_at: null });
+  });
+
+  it('ends a stopped run cancelled, not timed_out, when its timeout passes during the grace period', async () => {
+    const agent = agentName('stopped-slow');
+    await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 1000 });
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 600_000, worker_id: 'w-slow' });
+    await cancelRun(t.ctx, P, run.id);
+    // timed_out counted in the agent's fail rate a run the user had stopped
+    await sweepOnce(t.ctx, Date.now() + 2000);
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row.status).toBe('cancelled');
+    expect(JSON.parse(row.error!)).toEqual({
+      type: 'Cancelled',
+      message: 'stopped: its timeout_ms passed before its worker confirmed the stop',
+    });
   });
 
   it('forces cancelled after the grace period when the worker never confirms a Stop', async () => {
