@@ -368,6 +368,7 @@ export class IngestWriter {
         projectId: row.project_id,
         runId: row.run_id,
         stepId: row.id,
+        updatedAt: row.updated_at,
         get step() {
           return (step ??= toStep(row));
         },

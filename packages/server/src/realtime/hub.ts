@@ -17,7 +17,15 @@ export type HubEvent =
       updatedAt: number;
       run: Run;
     }
-  | { kind: 'step'; projectId: string; runId: string; stepId: string; step: Step };
+  | {
+      kind: 'step';
+      projectId: string;
+      runId: string;
+      stepId: string;
+      /** Epoch ms of the row's `updated_at`. */
+      updatedAt: number;
+      step: Step;
+    };
 
 export type HubListener = (event: HubEvent) => void;
 

@@ -97,8 +97,9 @@ export class PgHubBridge {
   private reading = false;
   private readDone: Promise<void> = Promise.resolve();
   /**
-   * `updated_at` of the newest state of each recent run this instance delivered (its own
-   * publishes included), so a read-back that raced a newer local write is not sent after it.
+   * `updated_at` of the newest state of each recent run and step this instance delivered
+   * (its own publishes included), so a read-back that raced a newer local write is not sent
+   * after it.
    */
   private readonly lastSeen = new Map<string, number>();
   private unsubscribeHub: (() => void) | undefined;
@@ -136,8 +137,11 @@ export class PgHubBridge {
     this.ctx.hub.onPublish = (event) => this.enqueueOut(event);
     this.unsubscribeHub = this.ctx.hub.subscribe(
       (event) => {
-        if (event.kind !== 'run') return;
-        const key = `${event.projectId}\u0000${event.runId}`;
+        const key = seenKey(
+          event.projectId,
+          event.runId,
+          event.kind === 'step' ? event.stepId : undefined,
+        );
         this.lastSeen.delete(key);
         this.lastSeen.set(key, event.updatedAt);
         if (this.lastSeen.size > LAST_SEEN_MAX) {
@@ -235,25 +239,51 @@ export class PgHubBridge {
 
   /**
    * Queues for read-back the runs changed since `since` (newest last, at most
-   * CATCH_UP_MAX_RUNS) that a local listener wants: the changes other instances announced
-   * while this one was not listening. A run this instance already delivered at that state
-   * is skipped as usual. Steps are not caught up: their run's update is.
+   * CATCH_UP_MAX_RUNS) that a local listener wants, and the steps changed since then of
+   * those runs someone here watches (`run:<id>`): the changes other instances announced
+   * while this one was not listening. A state this instance already delivered is skipped
+   * as usual.
    */
   private async catchUp(since: number): Promise<void> {
     let rows: { project_id: string; id: string; agent_id: string }[];
+    const steps: { project_id: string; run_id: string; id: string }[] = [];
     try {
-      rows = await this.ctx.db.kysely
+      const k = this.ctx.db.kysely;
+      rows = await k
         .selectFrom('runs')
         .select(['project_id', 'id', 'agent_id', 'updated_at'])
         .where('updated_at', '>=', since)
         .orderBy('updated_at', 'desc')
         .limit(CATCH_UP_MAX_RUNS)
         .execute();
+      // a step's change moves its run's updated_at (its counts), so its run is among these
+      const watched = rows.filter((r) =>
+        this.ctx.hub.wants({
+          kind: 'step',
+          projectId: r.project_id,
+          runId: r.id,
+          agentId: undefined,
+        }),
+      );
+      for (const run of watched) {
+        steps.push(
+          ...(await k
+            .selectFrom('steps')
+            .select(['project_id', 'run_id', 'id'])
+            .where('project_id', '=', run.project_id)
+            .where('run_id', '=', run.id)
+            .where('updated_at', '>=', since)
+            .orderBy('updated_at')
+            .limit(CATCH_UP_MAX_RUNS)
+            .execute()),
+        );
+      }
     } catch {
       // the database went away again: the next reconnect catches up from as far back
       this.lostAt ??= since + CATCH_UP_MARGIN_MS;
       return;
     }
+    for (const step of steps) this.enqueueIn(['s', step.project_id, step.run_id, step.id]);
     for (const row of rows.reverse()) this.enqueueIn(['r', row.project_id, row.id, row.agent_id]);
     this.startReading();
   }
@@ -398,11 +428,14 @@ export class PgHubBridge {
         .execute();
       this.countReads();
       for (const row of rows) {
+        const seen = this.lastSeen.get(seenKey(projectId, row.run_id, row.id));
+        if (seen !== undefined && row.updated_at < seen) continue;
         events.push({
           kind: 'step',
           projectId,
           runId: row.run_id,
           stepId: row.id,
+          updatedAt: row.updated_at,
           step: toStep(row),
         });
       }
@@ -416,7 +449,7 @@ export class PgHubBridge {
         .execute();
       this.countReads();
       for (const row of rows) {
-        const seen = this.lastSeen.get(`${projectId}\u0000${row.id}`);
+        const seen = this.lastSeen.get(seenKey(projectId, row.id));
         if (seen !== undefined && row.updated_at < seen) continue;
         events.push({
           kind: 'run',
@@ -464,4 +497,11 @@ function pack(instanceId: string, refs: Ref[]): string[] {
   }
   if (parts.length > 0) payloads.push(`${head}${parts.join(',')}]}`);
   return payloads;
+}
+
+/** The `lastSeen` key of a run, or of one of its steps. */
+function seenKey(projectId: string, runId: string, stepId?: string): string {
+  return stepId === undefined
+    ? `${projectId}\u0000${runId}`
+    : `${projectId}\u0000${runId}\u0000${stepId}`;
 }

@@ -814,13 +814,19 @@ describeEachDb('realtime across server instances', (dialect) => {
         await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
           before,
         ]);
-        await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: 'while-down' } }]);
+        await ingest(a, [
+          { type: 'run.start', run: { id: runId, agent_id: 'while-down' } },
+          // steps too: before, only runs were caught up, and a watcher kept a step running
+          { type: 'step.end', step: { id: 's1', run_id: runId, status: 'failed' } },
+        ]);
         await new Promise((r) => setTimeout(r, 20));
         const during = await listeners();
         await waitFor(async () => (await listeners()).length === 2, 'both instances to listen');
         if (during.length > 0) continue;
         const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
         expect(runOf(got).status).toBe('running');
+        const step = await c.next((m) => m.type === 'step_update' && m.topic === `run:${runId}`);
+        expect(step.data).toMatchObject({ id: 's1', status: 'failed' });
         c.close();
         return;
       }

@@ -155,13 +155,24 @@ export class RealtimeServer {
 
   private readonly recheckTimer: NodeJS.Timeout;
   private rechecking: Promise<void> | undefined;
+  /** A recheck asked for while one ran: it may have checked a key before its revocation. */
+  private recheckAgain: Promise<void> | undefined;
 
   /**
    * Authenticates every open connection's credentials again (once per distinct key or
-   * session) and closes, with 1008, the connections whose credentials no longer hold.
+   * session) and closes, with 1008, the connections whose credentials no longer hold. Asked
+   * while a recheck runs, it runs once more after it (a second revocation folded into the
+   * first's pass could otherwise wait for the periodic one).
    */
   recheck(): Promise<void> {
-    this.rechecking ??= (async () => {
+    if (this.rechecking) {
+      this.recheckAgain ??= this.rechecking.then(() => {
+        this.recheckAgain = undefined;
+        return this.recheck();
+      });
+      return this.recheckAgain;
+    }
+    this.rechecking = (async () => {
       const byCredential = new Map<string, Connection[]>();
       for (const conn of this.connections) {
         const h = conn.request.headers;
