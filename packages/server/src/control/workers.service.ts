@@ -13,6 +13,7 @@ import type { Kysely } from 'kysely';
 import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
+import { tryLockRuns } from '../ingest/unit-of-work.js';
 import type { HubInterest } from '../realtime/hub.js';
 import { toRun } from '../runs/runs.mapper.js';
 import { findRuns } from '../runs/runs.repository.js';
@@ -62,12 +63,16 @@ export async function claimRuns(
     );
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (ids.length === 0) return [];
-    await uow.loadRuns(projectId, ids);
-    const runs = ids.map((id) => uow.getRun(projectId, id));
+    const free = ctx.db.dialect === 'postgres' ? await tryLockRuns(uow.trx, projectId, ids) : ids;
+    if (free.length === 0) return [];
+    await uow.loadRuns(projectId, free);
+    const runs = free.map((id) => uow.getRun(projectId, id));
     const agents = [...new Set(runs.flatMap((r) => (r ? [r.agent_id] : [])))];
     const timeouts = await agentTimeouts(uow.trx, projectId, agents);
     const claimed: Run[] = [];
     for (const run of runs) {
+      if (claimed.length >= (opts.max ?? 1)) break;
+      // claimed and committed by another instance since the read above
       if (!run || run.status !== 'queued') continue;
       const timeout = timeouts.get(run.agent_id);
       const next: RunRow = {

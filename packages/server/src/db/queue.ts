@@ -4,10 +4,10 @@ import type { DialectName } from './database.js';
 import type { Database } from './schema.js';
 
 /**
- * The oldest queued runs of the given agents, for a claim inside a write transaction. On
- * PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so instances claiming at the same
- * time each get different runs instead of waiting on one another; on SQLite the single
- * writer already serialises claims.
+ * The oldest queued runs of the given agents, for a claim inside a write transaction, not
+ * locked: on PostgreSQL the claim then takes the runs it can of these with the write path's
+ * own (advisory) locks, without waiting (`tryLockRuns`); on SQLite the single writer already
+ * serialises claims.
  */
 export async function selectQueuedForClaim(
   trx: Kysely<Database>,
@@ -16,7 +16,7 @@ export async function selectQueuedForClaim(
   agentIds: string[],
   limit: number,
 ): Promise<string[]> {
-  let q = trx
+  const q = trx
     .selectFrom('runs')
     .select('id')
     .where(statusIn('queued'))
@@ -24,7 +24,7 @@ export async function selectQueuedForClaim(
     .where('project_id', '=', projectId)
     .orderBy('queued_at')
     .orderBy('id')
-    .limit(limit);
-  if (dialect === 'postgres') q = q.forUpdate().skipLocked();
+    // on PostgreSQL a few more: another instance may hold some of the oldest
+    .limit(dialect === 'postgres' ? Math.min(limit * 2 + 8, 200) : limit);
   return (await q.execute()).map((r) => r.id);
 }

@@ -128,6 +128,27 @@ export async function lockRuns(
   return keys;
 }
 
+/**
+ * PostgreSQL: takes, without waiting, the advisory locks of those of these runs no other
+ * transaction holds, and answers their ids in the order given. A claim picks its runs this
+ * way: locking the rows first (FOR UPDATE) and the advisory locks after, the reverse of every
+ * other writer, deadlocked against them on several instances.
+ */
+export async function tryLockRuns(
+  trx: Kysely<Database>,
+  projectId: string,
+  ids: readonly string[],
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const keys = ids.map((id) => lockKey(projectId, id));
+  const res = await sql<{
+    n: number | string;
+  }>`SELECT n FROM unnest(${keys}::text[]) WITH ORDINALITY AS t(k, n) WHERE pg_try_advisory_xact_lock(hashtextextended(k, 0)) ORDER BY n`.execute(
+    trx,
+  );
+  return res.rows.map((r) => ids[Number(r.n) - 1]!);
+}
+
 export class UnitOfWork {
   private readonly runs = new Map<string, Tracked<RunRow>>();
   private readonly steps = new Map<string, Tracked<StepRow>>();
