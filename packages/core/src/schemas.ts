@@ -781,6 +781,8 @@ export type WsClientMessage = z.infer<typeof WsClientMessage>;
 export type WsServerMessage =
   | { type: 'run_update'; topic: string; data: Run }
   | { type: 'step_update'; topic: string; data: Step }
+  /** The run and its steps were deleted; nothing more of it follows. */
+  | { type: 'run_deleted'; topic: string; data: { id: string; agent_id: string } }
   | { type: 'subscribed'; topics: string[] }
   | { type: 'unsubscribed'; topics: string[] }
   | { type: 'pong' }

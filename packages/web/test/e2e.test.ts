@@ -464,6 +464,28 @@ suite('dashboard in a real browser', () => {
     await expect.poll(() => runs.textContent(), { timeout: 15_000 }).toBe('3');
   });
 
+  it('takes a run deleted through the API out of the list, live, and says so on its page', async () => {
+    const now = Date.now();
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'live-del-1', agent_id: 'live-del', started_at: now } },
+      { type: 'run.start', run: { id: 'live-del-2', agent_id: 'live-del', started_at: now + 1 } },
+    ]);
+    await page.goto(`${server.url}/runs?agent=live-del`);
+    const ids = () =>
+      page
+        .locator('.runs-table tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    await expect.poll(ids).toEqual(['live-del-2', 'live-del-1']);
+    const detail = await context.newPage();
+    await detail.goto(`${server.url}/agents/live-del/runs/live-del-1`);
+    await detail.getByRole('heading', { name: /live-del-1/ }).waitFor();
+    expect((await call(api, 'DELETE', '/runs/live-del-1')).status).toBe(204);
+    // before, the run stayed on every open dashboard until it was reloaded
+    await expect.poll(ids, { timeout: 10_000 }).toEqual(['live-del-2']);
+    await detail.getByText('Run not found').waitFor({ timeout: 10_000 });
+    await detail.close();
+  });
+
   it('turns a page of runs to the top of the next one, a late-recorded run in its place', async () => {
     await seedRuns(
       api,

@@ -491,7 +491,7 @@ export class UnitOfWork {
   async flush(
     /** Where the rollup changes go: the group commit writes them once for all its work. */
     rollups: RollupDeltas,
-  ): Promise<{ runs: RunRow[]; steps: StepRow[] }> {
+  ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
     // before anything is read off the runs: ending a step moves its run's rollups
     await this.closeStepsOfEndedRuns();
     const changedRuns: RunRow[] = [];
@@ -563,8 +563,8 @@ export class UnitOfWork {
     }
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
-    this.deletedRuns.length = 0;
-    return { runs: changedRuns, steps: changedSteps };
+    const deletedRuns = this.deletedRuns.splice(0);
+    return { runs: changedRuns, steps: changedSteps, deleted: deletedRuns };
   }
 }
 

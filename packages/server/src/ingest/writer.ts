@@ -282,7 +282,7 @@ export class IngestWriter {
         return () => (found ??= deletedAmong(trx, recorded));
       };
       let lockedDeleted = recorded.length > 0 ? lookup() : undefined;
-      const changes: Changes = { runs: [], steps: [] };
+      const changes: Changes = { runs: [], steps: [], deleted: [] };
       const results = new Map<OpJob, OpResult>();
       const refused = new Map<EventsJob, number[]>();
       // the group's rollup changes, written once at its end
@@ -293,6 +293,7 @@ export class IngestWriter {
         const flushed = await recording.flush(rollups);
         changes.runs.push(...flushed.runs);
         changes.steps.push(...flushed.steps);
+        changes.deleted.push(...flushed.deleted);
         recording = undefined;
       };
       for (const job of group) {
@@ -320,6 +321,7 @@ export class IngestWriter {
           rollups.merge(own);
           changes.runs.push(...flushed.runs);
           changes.steps.push(...flushed.steps);
+          changes.deleted.push(...flushed.deleted);
           results.set(job, { ok: true, value });
         } catch (error) {
           if (isRetryable(error)) throw error;
@@ -388,6 +390,14 @@ export class IngestWriter {
         },
       });
     }
+    for (const row of changes.deleted) {
+      this.hub.publish({
+        kind: 'run_deleted',
+        projectId: row.project_id,
+        runId: row.id,
+        agentId: row.agent_id,
+      });
+    }
   }
 }
 
@@ -409,6 +419,8 @@ interface GroupOutcome {
 interface Changes {
   runs: RunRow[];
   steps: StepRow[];
+  /** Runs deleted (as they were). */
+  deleted: RunRow[];
 }
 
 /**

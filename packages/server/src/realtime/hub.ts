@@ -18,6 +18,13 @@ export type HubEvent =
       run: Run;
     }
   | {
+      /** A run and its steps deleted (`DELETE /runs/:id`, with its agent). */
+      kind: 'run_deleted';
+      projectId: string;
+      runId: string;
+      agentId: string;
+    }
+  | {
       kind: 'step';
       projectId: string;
       runId: string;

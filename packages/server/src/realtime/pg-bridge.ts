@@ -25,7 +25,9 @@ const CATCH_UP_MAX_RUNS = 5_000;
  * agentId] (the agent routes `agent:<id>`; instances before it sent no agent); `s`:
  * [projectId, runId, stepId].
  */
-type Ref = ['r', string, string, string?] | ['s', string, string, string];
+/** A change: a run (with its agent), a step, or a run deleted (with its agent: 'd'). */
+type Ref =
+  ['r', string, string, string?] | ['s', string, string, string] | ['d', string, string, string];
 
 interface Envelope {
   /** The sending instance, so it can skip its own notifications. */
@@ -137,6 +139,7 @@ export class PgHubBridge {
     this.ctx.hub.onPublish = (event) => this.enqueueOut(event);
     this.unsubscribeHub = this.ctx.hub.subscribe(
       (event) => {
+        if (event.kind === 'run_deleted') return;
         const key = seenKey(
           event.projectId,
           event.runId,
@@ -306,7 +309,9 @@ export class PgHubBridge {
     const ref: Ref =
       event.kind === 'run'
         ? ['r', event.projectId, event.runId, event.agentId]
-        : ['s', event.projectId, event.runId, event.stepId];
+        : event.kind === 'run_deleted'
+          ? ['d', event.projectId, event.runId, event.agentId]
+          : ['s', event.projectId, event.runId, event.stepId];
     this.outgoing.set(JSON.stringify(ref), ref);
     if (this.sendScheduled) return;
     this.sendScheduled = true;
@@ -352,7 +357,7 @@ export class PgHubBridge {
       for (const projectId of envelope.p)
         if (typeof projectId === 'string') this.ctx.prices.invalidate(projectId, 'remote');
     for (const ref of envelope.e) {
-      if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's')) continue;
+      if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's' && ref[0] !== 'd')) continue;
       this.enqueueIn(ref);
     }
     this.startReading();
@@ -400,8 +405,13 @@ export class PgHubBridge {
     const k = this.ctx.db.kysely;
     const runsByProject = new Map<string, Set<string>>();
     const stepsByProject = new Map<string, { run_id: string; id: string }[]>();
+    // nothing to read back: delivered after the reads of this batch, so after any state of
+    // the run read in it
+    const deleted: HubEvent[] = [];
     for (const ref of refs) {
-      if (ref[0] === 'r') {
+      if (ref[0] === 'd') {
+        deleted.push({ kind: 'run_deleted', projectId: ref[1], runId: ref[2], agentId: ref[3] });
+      } else if (ref[0] === 'r') {
         let ids = runsByProject.get(ref[1]);
         if (!ids) runsByProject.set(ref[1], (ids = new Set()));
         ids.add(ref[2]);
@@ -462,13 +472,14 @@ export class PgHubBridge {
         });
       }
     }
+    events.push(...deleted);
     for (const event of events) this.ctx.hub.deliver(event);
     this.countIn(events.length);
   }
 }
 
 function targetOf(ref: Ref): HubTarget {
-  return ref[0] === 'r'
+  return ref[0] !== 's'
     ? {
         kind: 'run',
         projectId: ref[1],

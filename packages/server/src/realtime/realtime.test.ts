@@ -230,6 +230,23 @@ describeEachDb('realtime WebSocket', (dialect) => {
     expect(run.topic).toBe(`run:${runId}`);
   });
 
+  it('tells the subscribers of a deleted run, its agent and `runs` that it is gone', async () => {
+    const runId = uid('run');
+    const agent = uid('agent');
+    const c = await open({ key: server.adminKey });
+    await c.subscribe(['runs', `agent:${agent}`, `run:${runId}`]);
+    await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: agent } }]);
+    await c.next((m) => m.type === 'run_update' && m.topic === `run:${runId}`);
+    const from = c.messages.length;
+    expect((await api(server, 'DELETE', `/api/v1/runs/${runId}`)).status).toBe(204);
+    // before, nothing was sent, and dashboards showed the run until they were reloaded
+    for (const topic of ['runs', `agent:${agent}`, `run:${runId}`]) {
+      const gone = await c.next((m) => m.type === 'run_deleted' && m.topic === topic, from);
+      expect(gone).toMatchObject({ data: { id: runId, agent_id: agent } });
+    }
+    c.close();
+  });
+
   it('sends every run of the project to `runs` subscribers, and nothing to another project', async () => {
     const created = await api(server, 'POST', '/api/v1/projects', { name: uid('other') });
     expect(created.status).toBe(201);
@@ -669,6 +686,21 @@ describeEachDb('realtime across server instances', (dialect) => {
       onA.messages.filter((m) => m.type === 'run_update' && runOf(m).id === runId),
     ).toHaveLength(1);
     onA.close();
+    c.close();
+  });
+
+  it('tells a subscriber on instance B of a run deleted through instance A', async () => {
+    const c = await connect(b!, { key: a.adminKey });
+    const runId = uid('run');
+    await c.subscribe([`run:${runId}`]);
+    await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: 'deleted-far' } }]);
+    await c.next((m) => m.type === 'run_update');
+    expect((await api(a, 'DELETE', `/api/v1/runs/${runId}`)).status).toBe(204);
+    const gone = await c.next((m) => m.type === 'run_deleted');
+    expect(gone).toMatchObject({
+      topic: `run:${runId}`,
+      data: { id: runId, agent_id: 'deleted-far' },
+    });
     c.close();
   });
 

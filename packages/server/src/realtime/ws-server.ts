@@ -428,6 +428,17 @@ export class RealtimeServer {
             return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`;
           });
         }
+      } else if (event.kind === 'run_deleted') {
+        // the run's key: a pending update of the run is replaced by its deletion, never sent after
+        const data = JSON.stringify({ id: event.runId, agent_id: event.agentId });
+        for (const topic of [topics.runs, topics.agent(event.agentId), topics.run(event.runId)]) {
+          post(
+            event.projectId,
+            topic,
+            `r\u0000${event.runId}`,
+            () => `{"type":"run_deleted","topic":${JSON.stringify(topic)},"data":${data}}`,
+          );
+        }
       } else {
         const topic = topics.run(event.runId);
         post(

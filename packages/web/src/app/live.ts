@@ -16,6 +16,7 @@ import {
   AGENT_RUNS_LIMIT,
   applyRunToAgents,
   applyRunToList,
+  dropRunFromList,
   removeRunFromList,
   replaceRunInList,
   runMatches,
@@ -127,6 +128,26 @@ export function connectLive(client: QueryClient): () => void {
     foldRun(client, run, { refreshAgents, refreshSearches, stateChanged: changed });
   };
 
+  // a run deleted (by the API, the CLI, with its agent): out of every list it is in; its
+  // page asks again and says it is gone
+  const dropRun = (id: string, agentId: string) => {
+    lastStatus.delete(id);
+    refreshStats();
+    refreshAgents();
+    const fold = (key: readonly unknown[], data: RunList | undefined) => {
+      if (!data) return;
+      const next = dropRunFromList(data, id);
+      if (next === data) return;
+      client.setQueryData(key, next);
+      // the page refills from the server
+      if (data.has_more) void client.invalidateQueries({ queryKey: key, exact: true });
+    };
+    fold(agentRunsKey(agentId), client.getQueryData<RunList>(agentRunsKey(agentId)));
+    for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'list'] }))
+      fold(key, data);
+    void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
+  };
+
   const applyStep = (step: Step) => {
     client.setQueryData<RunWithSteps>(runDetailKey(step.run_id), (d) =>
       d ? applyStepToRun(d, step) : d,
@@ -140,11 +161,13 @@ export function connectLive(client: QueryClient): () => void {
     for (const msg of batch) {
       if (msg.type === 'run_update') applyRun(msg.data);
       else if (msg.type === 'step_update') applyStep(msg.data);
+      else if (msg.type === 'run_deleted') dropRun(msg.data.id, msg.data.agent_id);
     }
   };
 
   const offMessage = realtime.onMessage((msg) => {
-    if (msg.type !== 'run_update' && msg.type !== 'step_update') return;
+    if (msg.type !== 'run_update' && msg.type !== 'step_update' && msg.type !== 'run_deleted')
+      return;
     queue.push(msg);
     if (scheduled) return;
     scheduled = true;

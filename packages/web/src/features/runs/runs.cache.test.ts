@@ -4,6 +4,7 @@ import {
   applyRunToAgents,
   applyRunToList,
   applyRunUpdate,
+  dropRunFromList,
   newerRun,
   removeRunFromList,
   replaceRunInList,
@@ -127,6 +128,14 @@ describe('applyRunToList', () => {
     const stale = { ...running, status: 'queued' as const, updated_at: iso(T0 + 1) };
     expect(removeRunFromList(data, stale)).toBe(data);
     expect(removeRunFromList(data, run('z', T0 + 5))).toBe(data);
+  });
+
+  it('drops a deleted run from a list, uncounting it, and leaves a list without it alone', () => {
+    const data = page([run('b', T0 + 1), run('a', T0)], 7);
+    const next = dropRunFromList(data, 'a');
+    expect(next.runs.map((r) => r.id)).toEqual(['b']);
+    expect(next.total).toBe(6);
+    expect(dropRunFromList(data, 'z')).toBe(data);
   });
 
   it('replaceRunInList leaves runs it does not hold alone', () => {

@@ -96,6 +96,16 @@ export function removeRunFromList(data: RunList, run: Run): RunList {
   };
 }
 
+/** A deleted run out of a cached list (the same list when it was not in it). */
+export function dropRunFromList(data: RunList, runId: string): RunList {
+  if (!data.runs.some((r) => r.id === runId)) return data;
+  return {
+    ...data,
+    runs: data.runs.filter((r) => r.id !== runId),
+    total: Math.max(0, data.total - 1),
+  };
+}
+
 /** The Runs page filters a run can be checked against without the server. */
 export interface RunFilters {
   agent_id?: string[] | undefined;
