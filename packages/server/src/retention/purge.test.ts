@@ -125,7 +125,14 @@ describeEachDb('retention', (dialect) => {
       .set({ retention_days: 5 })
       .where('id', '=', 'default')
       .execute();
+    // subscribers hear of each run retention deletes, as of a DELETE
+    const announced: string[] = [];
+    const unsubscribe = t.ctx.hub.subscribe((event) => {
+      if (event.kind === 'run_deleted') announced.push(event.runId);
+    });
     expect(await retention.runOnce(now)).toMatchObject({ runs: 10, steps: 20 });
+    unsubscribe();
+    expect(announced).toHaveLength(10);
     const metrics = await t.request('GET', '/metrics');
     expect(metrics.body).toMatch(/^runlog_retention_deleted_runs_total 10$/m);
     expect(metrics.body).toMatch(/^runlog_retention_deleted_steps_total 20$/m);

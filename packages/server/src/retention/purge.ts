@@ -14,6 +14,8 @@ export interface PurgeOptions {
   dryRun?: boolean;
   /** Called after each committed batch with the running totals. */
   onBatch?: (progress: PurgeResult) => void;
+  /** Called after each committed batch with the runs it deleted (the server announces them). */
+  onDeleted?: (runs: { projectId: string; id: string; agentId: string }[]) => void;
   /** Awaited between batches, so other work gets the database (default: one macrotask). */
   pause?: () => Promise<void>;
   /** Stops after the current batch. */
@@ -64,6 +66,7 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
       const rollups = new RollupDeltas();
       let runs = 0;
       let steps = 0;
+      const removed: { projectId: string; id: string; agentId: string }[] = [];
       for (const [projectId, ids] of byProject) {
         await uow.loadRuns(projectId, ids);
         const gone: string[] = [];
@@ -73,6 +76,7 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
           if (!row || row.ended_at === null || row.ended_at >= opts.before) continue;
           rollups.change(row, undefined);
           gone.push(id);
+          removed.push({ projectId, id, agentId: row.agent_id });
         }
         if (gone.length === 0) continue;
         const s = await trx
@@ -89,9 +93,10 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
         runs += Number(r.numDeletedRows);
       }
       if (!rollups.empty) await rollups.flush(trx, db);
-      return { runs, steps, scanned: candidates.length };
+      return { runs, steps, scanned: candidates.length, removed };
     });
     if (!deleted) break;
+    if (deleted.removed.length > 0) opts.onDeleted?.(deleted.removed);
     total.runs += deleted.runs;
     total.steps += deleted.steps;
     total.batches += 1;

@@ -68,6 +68,16 @@ export class Retention {
           this.countSteps(progress.steps - counted.steps);
           counted = { runs: progress.runs, steps: progress.steps };
         },
+        // open dashboards drop what retention deleted, as for a DELETE
+        onDeleted: (runs) => {
+          for (const r of runs)
+            this.ctx.hub.publish({
+              kind: 'run_deleted',
+              projectId: r.projectId,
+              runId: r.id,
+              agentId: r.agentId,
+            });
+        },
         // leave the database to requests and the write path between batches
         pause: () => new Promise((resolve) => setTimeout(resolve, 20)),
       });
