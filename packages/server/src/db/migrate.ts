@@ -30,7 +30,14 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
     // without it Kysely finds the migration tables of ANY schema and skips creating ours
     ...(db.pgSchema ? { migrationTableSchema: db.pgSchema } : {}),
   });
-  const result = await migrator.migrateToLatest();
+  let result = await migrator.migrateToLatest();
+  // Kysely looks for its migration tables by reading the catalog of every schema: one that
+  // another client drops meanwhile (another instance's, a test's) fails that read with
+  // 3F000 naming it. Nothing was migrated then; asking again reads the catalog anew.
+  for (let attempt = 1; attempt < 10 && otherSchemaVanished(result.error, db.pgSchema); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+    result = await migrator.migrateToLatest();
+  }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
@@ -44,4 +51,12 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
     throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${reason}`);
   }
   return result;
+}
+
+/** A catalog read failed on a schema (not ours) dropped while it ran. */
+function otherSchemaVanished(error: unknown, ours: string | undefined): boolean {
+  const e = error as { code?: string; message?: string } | undefined;
+  if (e?.code !== '3F000') return false;
+  const named = /schema "([^"]+)" does not exist/.exec(e.message ?? '')?.[1];
+  return named !== undefined && named !== ours;
 }
