@@ -419,6 +419,38 @@ describeEachDb('realtime WebSocket', (dialect) => {
     expect(c.messages.filter((m) => m.type === 'run_update' && m.topic === 'runs')).toEqual([]);
   });
 
+  it('limits the connections one key holds open at once', async () => {
+    const created = await api(server, 'POST', '/api/v1/keys', { scope: 'read', name: 'ws-many' });
+    const { key } = created.json as { key: string };
+    const saved = rt.limits.maxConnectionsPerKey;
+    rt.limits.maxConnectionsPerKey = 2;
+    try {
+      const first = await open({ key });
+      await open({ key });
+      // before, one key opened them by the thousand, each with 1,000 topics and a backlog
+      const err = (await connect(server, { key }).catch((e: unknown) => e)) as {
+        status: number;
+        body: string;
+      };
+      expect(err.status).toBe(429);
+      expect(JSON.parse(err.body)).toMatchObject({
+        error: { code: 'rate_limited', message: 'at most 2 open connections per key' },
+      });
+      // another key is not held back, and a closed connection frees its place
+      const other = await api(server, 'POST', '/api/v1/keys', { scope: 'read', name: 'ws-other' });
+      (await open({ key: (other.json as { key: string }).key })).close();
+      first.close();
+      await first.waitClosed();
+      await waitFor(async () => {
+        const c = await connect(server, { key }).catch(() => undefined);
+        c?.close();
+        return c !== undefined;
+      }, 'a place to free up');
+    } finally {
+      rt.limits.maxConnectionsPerKey = saved;
+    }
+  });
+
   it('limits the topics of one connection', async () => {
     const c = await open({ key: server.adminKey });
     const saved = rt.limits.maxTopics;

@@ -30,6 +30,12 @@ export interface RealtimeLimits {
    * paused client hold gigabytes.
    */
   maxPendingBytes: number;
+  /**
+   * Most connections open at once with one key (a session counts as its key): each may hold
+   * `maxTopics` topics and a backlog, so without a bound one key could open them by the
+   * thousand. A dashboard tab or a `runlog runs tail` is one.
+   */
+  maxConnectionsPerKey: number;
   /** How often the server pings; a connection that has not answered the last ping ends. */
   heartbeatMs: number;
   /**
@@ -52,6 +58,7 @@ export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = {
   hardBufferBytes: 8 * 1024 * 1024,
   maxPending: 10_000,
   maxPendingBytes: 16 * 1024 * 1024,
+  maxConnectionsPerKey: 200,
   heartbeatMs: 30_000,
   recheckMs: 15_000,
   drainPollMs: 10,
@@ -106,6 +113,8 @@ export class RealtimeServer {
   /** Subscribers by `projectId \0 topic`. */
   private readonly index = new Map<string, Set<Connection>>();
   private readonly slow = new Set<Connection>();
+  /** Open connections per key id. */
+  private readonly perKey = new Map<string, number>();
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly heartbeatTimer: NodeJS.Timeout;
   /** Set while at least one client is connected: with none, the write path shapes no events. */
@@ -231,8 +240,17 @@ export class RealtimeServer {
           refuse(socket, 503, 'unavailable', 'the server is shutting down');
           return;
         }
+        if ((this.perKey.get(auth.keyId) ?? 0) >= this.limits.maxConnectionsPerKey) {
+          refuse(
+            socket,
+            429,
+            'rate_limited',
+            `at most ${this.limits.maxConnectionsPerKey} open connections per key`,
+          );
+          return;
+        }
         this.wss.handleUpgrade(request, socket, head, (ws) =>
-          this.accept(ws, auth.projectId, request),
+          this.accept(ws, auth.projectId, request, auth.keyId),
         );
       },
       () => refuse(socket, 500, 'internal', 'internal error'),
@@ -264,9 +282,10 @@ export class RealtimeServer {
     this.wss.close();
   }
 
-  private accept(ws: WebSocket, projectId: string, request: IncomingMessage): void {
+  private accept(ws: WebSocket, projectId: string, request: IncomingMessage, keyId: string): void {
     const conn = new Connection(ws, projectId, request);
     this.connections.add(conn);
+    this.perKey.set(keyId, (this.perKey.get(keyId) ?? 0) + 1);
     this.unsubscribeHub ??= this.hub.subscribe(
       (event) => this.publish(event),
       (target) => this.listensTo(target),
@@ -280,6 +299,9 @@ export class RealtimeServer {
     ws.on('close', () => {
       this.forget(conn);
       this.connections.delete(conn);
+      const left = (this.perKey.get(keyId) ?? 1) - 1;
+      if (left > 0) this.perKey.set(keyId, left);
+      else this.perKey.delete(keyId);
       if (this.connections.size === 0) {
         this.unsubscribeHub?.();
         this.unsubscribeHub = undefined;
