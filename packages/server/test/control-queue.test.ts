@@ -47,6 +47,32 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect(stored.runs.map((r) => r.id)).toEqual([id]);
   });
 
+  it('claims the oldest queued runs no one else holds, and the held one once it is free', async () => {
+    const agent = uniq('held');
+    const ids = [uniq('r0'), uniq('r1'), uniq('r2')];
+    for (const id of ids) expect((await enqueue(agent, { id })).statusCode).toBe(202);
+    if (dialect !== 'postgres') {
+      const runs = json<{ runs: Run[] }>(await claim(agent, { max: 2 })).runs;
+      expect(runs.map((r) => r.id)).toEqual(ids.slice(0, 2));
+      return;
+    }
+    // another transaction (an ingest batch, another instance's write) holds the oldest run
+    const holder = await t.ctx.db.pgPool!.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `default/${ids[0]}`,
+      ]);
+      // the claim neither waits for it (nor deadlocks with it) nor takes it
+      const first = json<{ runs: Run[] }>(await claim(agent, { max: 2 })).runs;
+      expect(first.map((r) => r.id)).toEqual(ids.slice(1));
+      await holder.query('COMMIT');
+    } finally {
+      holder.release();
+    }
+    expect(json<Run>(await claim(agent)).id).toBe(ids[0]);
+  });
+
   it('refuses with 409 an enqueue whose id belongs to another agent, writing nothing', async () => {
     const agent = uniq('owner');
     const other = uniq('intruder');
