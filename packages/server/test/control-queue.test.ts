@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Run } from '@runlog/core';
 import { sweepOnce } from '../src/control/sweeper.js';
 import { findRun } from '../src/runs/runs.repository.js';
+import { tryLockRuns } from '../src/ingest/unit-of-work.js';
 import { createTestApp, describeEachDb, json, type TestApp } from './harness.js';
 
 const P = 'default';
@@ -71,6 +72,22 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
       holder.release();
     }
     expect(json<Run>(await claim(agent)).id).toBe(ids[0]);
+    // a claim locks no more runs than it takes: the others stay free for other instances
+    await t.ctx.db.kysely.transaction().execute(async (trx) => {
+      const got = await tryLockRuns(trx, 'default', ['x-a', 'x-b', 'x-c'], 1);
+      expect(got).toEqual({ locked: ['x-a'], tried: 1 });
+      const other = await t.ctx.db.pgPool!.connect();
+      try {
+        const free = await other.query<{ ok: boolean }>(
+          'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+          ['default/x-b'],
+        );
+        expect(free.rows[0]?.ok).toBe(true);
+        await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', ['default/x-b']);
+      } finally {
+        other.release();
+      }
+    });
   });
 
   it('refuses with 409 an enqueue whose id belongs to another agent, writing nothing', async () => {

@@ -18,10 +18,10 @@ const SLOT_MEMORY_MS = 2 * DAY_MS;
 const forgotAt = new WeakMap<AppContext, number>();
 
 /**
- * One scheduler pass: for every agent whose next slot is due, enqueue one `schedule` run
- * for that slot and move `schedule_next_at` to the slot after it, or, when that one is more
- * than SCHEDULE_CATCH_UP_MS past too (downtime), to the first slot after now, so the missed
- * slots run once, not once each. A slot enqueues only while the agent still has the schedule
+ * One scheduler pass: for every agent whose next slot is due, enqueue a `schedule` run for
+ * each due slot in turn, moving `schedule_next_at` to the slot after it; when that one is
+ * more than SCHEDULE_CATCH_UP_MS past too (downtime), to the first slot after now, so the
+ * slots missed during downtime run once, not once each. A slot enqueues only while the agent still has the schedule
  * it was read with (not after its DELETE or a new schedule), and the `schedule_slots`
  * primary key makes it enqueue once when several instances run this at the same moment.
  * Returns how many runs it queued.
@@ -43,70 +43,105 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
     .execute();
   let queued = 0;
   for (const agent of due) {
-    let next: number | null;
-    try {
-      const cron = agent.schedule_cron!;
-      next =
-        agent.schedule_next_at === null
-          ? nextSlot(cron, agent.schedule_tz, now)
-          : nextSlot(cron, agent.schedule_tz, agent.schedule_next_at);
-      if (next !== null && next <= now - SCHEDULE_CATCH_UP_MS)
-        next = nextSlot(cron, agent.schedule_tz, now);
-    } catch {
-      continue; // an invalid schedule is refused when saved; never loop on one stored by hand
-    }
+    const cron = agent.schedule_cron!;
+    const tz = agent.schedule_tz;
     if (agent.schedule_next_at === null) {
+      let first: number | null;
+      try {
+        first = nextSlot(cron, tz, now);
+      } catch {
+        continue; // an invalid schedule is refused when saved; never loop on one stored by hand
+      }
       // saved without a next slot: start counting from now
       await ctx.db.kysely
         .updateTable('agents')
-        .set({ schedule_next_at: next })
+        .set({ schedule_next_at: first })
         .where('project_id', '=', agent.project_id)
         .where('id', '=', agent.id)
         .where('schedule_next_at', 'is', null)
         .execute();
       continue;
     }
-    const slot = agent.schedule_next_at;
-    const runId = newId();
-    const created = await ctx.writer.transact(async (uow, env) => {
-      // first: the agent still there with this schedule and slot (a DELETE, a new schedule
-      // or another instance's pass since the read above changes nothing after this)
-      const moved = await uow.trx
-        .updateTable('agents')
-        .set({ schedule_next_at: next })
-        .where('project_id', '=', agent.project_id)
-        .where('id', '=', agent.id)
-        .where('schedule_cron', '=', agent.schedule_cron)
-        .where('schedule_tz', agent.schedule_tz === null ? 'is' : '=', agent.schedule_tz)
-        .where('schedule_next_at', '=', slot)
-        .executeTakeFirst();
-      if (Number(moved.numUpdatedRows) === 0) return false;
-      const inserted = await uow.trx
-        .insertInto('schedule_slots')
-        .values({
-          project_id: agent.project_id,
-          agent_id: agent.id,
-          slot_at: slot,
-          run_id: runId,
-          created_at: env.now,
-        })
-        .onConflict((oc) => oc.columns(['project_id', 'agent_id', 'slot_at']).doNothing())
-        .executeTakeFirst();
-      // enqueued before (the agent saved again with the same slot pending): once is enough
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
-      await uow.loadRuns(agent.project_id, [runId]);
-      uow.putRun(
-        queuedRunRow(
-          agent.project_id,
-          agent.id,
-          runId,
-          { trigger: 'schedule', source: 'schedule', metadata: { schedule_slot: toIso(slot) } },
-          { now: env.now, timeoutMs: agent.timeout_ms, maxFieldBytes: env.maxFieldBytes },
-        ),
-      );
-      return true;
-    });
-    if (created) queued++;
+    // every slot due now, each in its own transaction: a pass that fell behind catches up
+    // instead of carrying the lag on (a per-second schedule would never recover)
+    let slot = agent.schedule_next_at;
+    for (let fired = 0; slot <= now && fired < MAX_SLOTS_PER_PASS; fired++) {
+      let next: number | null;
+      try {
+        next = nextSlot(cron, tz, slot);
+        if (next !== null && next <= now - SCHEDULE_CATCH_UP_MS) next = nextSlot(cron, tz, now);
+      } catch {
+        break; // an invalid schedule is refused when saved; never loop on one stored by hand
+      }
+      const outcome = await fireSlot(ctx, agent, slot, next);
+      if (outcome === 'stale') break;
+      if (outcome === 'queued') queued++;
+      if (next === null) break;
+      slot = next;
+    }
   }
   return queued;
+}
+
+/** Most slots of one agent a pass fires (the catch-up window holds ten of a per-second one). */
+const MAX_SLOTS_PER_PASS = 60;
+
+interface DueAgent {
+  project_id: string;
+  id: string;
+  schedule_cron: string | null;
+  schedule_tz: string | null;
+  timeout_ms: number | null;
+}
+
+/**
+ * Enqueues the run of one slot and moves the agent's next slot on, in one transaction.
+ * 'stale' when the agent no longer has this schedule and slot (deleted, given another
+ * schedule, or another instance's pass took the slot): nothing is written then.
+ */
+async function fireSlot(
+  ctx: AppContext,
+  agent: DueAgent,
+  slot: number,
+  next: number | null,
+): Promise<'queued' | 'moved' | 'stale'> {
+  const runId = newId();
+  return ctx.writer.transact(async (uow, env) => {
+    // first: the agent still there with this schedule and slot (a DELETE, a new schedule
+    // or another instance's pass since the read changes nothing after this)
+    const moved = await uow.trx
+      .updateTable('agents')
+      .set({ schedule_next_at: next })
+      .where('project_id', '=', agent.project_id)
+      .where('id', '=', agent.id)
+      .where('schedule_cron', '=', agent.schedule_cron)
+      .where('schedule_tz', agent.schedule_tz === null ? 'is' : '=', agent.schedule_tz)
+      .where('schedule_next_at', '=', slot)
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) === 0) return 'stale';
+    const inserted = await uow.trx
+      .insertInto('schedule_slots')
+      .values({
+        project_id: agent.project_id,
+        agent_id: agent.id,
+        slot_at: slot,
+        run_id: runId,
+        created_at: env.now,
+      })
+      .onConflict((oc) => oc.columns(['project_id', 'agent_id', 'slot_at']).doNothing())
+      .executeTakeFirst();
+    // enqueued before (the agent saved again with the same slot pending): once is enough
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return 'moved';
+    await uow.loadRuns(agent.project_id, [runId]);
+    uow.putRun(
+      queuedRunRow(
+        agent.project_id,
+        agent.id,
+        runId,
+        { trigger: 'schedule', source: 'schedule', metadata: { schedule_slot: toIso(slot) } },
+        { now: env.now, timeoutMs: agent.timeout_ms, maxFieldBytes: env.maxFieldBytes },
+      ),
+    );
+    return 'queued';
+  });
 }

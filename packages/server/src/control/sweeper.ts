@@ -19,8 +19,13 @@ export function sweepVerdict(
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
   if (run.deadline_at !== null && run.deadline_at < now) {
-    // Stop was asked for first: the run ends as the user wanted, not as a failure
-    if (run.status === 'running' && run.cancel_requested_at !== null)
+    // Stop was asked for before the timeout passed: the run ends as the user wanted, not as
+    // a failure (a Stop after it, before the sweep came by, does not undo the timeout)
+    if (
+      run.status === 'running' &&
+      run.cancel_requested_at !== null &&
+      run.cancel_requested_at <= run.deadline_at
+    )
       return {
         status: 'cancelled',
         error: {

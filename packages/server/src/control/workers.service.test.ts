@@ -297,6 +297,15 @@ describeEachDb('workers and control plane', (dialect) => {
       type: 'Cancelled',
       message: 'stopped: its timeout_ms passed before its worker confirmed the stop',
     });
+    // a Stop pressed after the timeout had passed (before the sweep came by) undoes nothing
+    const late = (await findRun(t.ctx.db, P, run.id))!;
+    const running = { ...late, status: 'running', ended_at: null, deadline_at: 1000 };
+    expect(sweepVerdict({ ...running, cancel_requested_at: 5000 }, 6000, 600_000)).toMatchObject({
+      status: 'timed_out',
+    });
+    expect(sweepVerdict({ ...running, cancel_requested_at: 900 }, 6000, 600_000)).toMatchObject({
+      status: 'cancelled',
+    });
   });
 
   it('forces cancelled after the grace period when the worker never confirms a Stop', async () => {
@@ -381,8 +390,9 @@ describeEachDb('workers and control plane', (dialect) => {
       .where('project_id', '=', P)
       .where('id', '=', agent)
       .execute();
-    // a pass three seconds late: before, it went on from now, and two slots never ran
-    for (let pass = 0; pass < 3; pass++) await scheduleOnce(t.ctx, now);
+    // a pass three seconds late: before, it went on from now, and two slots never ran; it
+    // fires each in turn, so the lag does not carry on to the next pass either
+    await scheduleOnce(t.ctx, now);
     const slots = await t.ctx.db.kysely
       .selectFrom('schedule_slots')
       .select('slot_at')
@@ -390,7 +400,14 @@ describeEachDb('workers and control plane', (dialect) => {
       .where('agent_id', '=', agent)
       .orderBy('slot_at')
       .execute();
-    expect(slots.map((s) => s.slot_at)).toEqual([now - 3000, now - 2000, now - 1000]);
+    expect(slots.map((s) => s.slot_at)).toEqual([now - 3000, now - 2000, now - 1000, now]);
+    const stored = await t.ctx.db.kysely
+      .selectFrom('agents')
+      .select('schedule_next_at')
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .executeTakeFirstOrThrow();
+    expect(stored.schedule_next_at).toBe(now + 1000);
     await t.ctx.db.kysely
       .updateTable('agents')
       .set({ schedule_cron: null, schedule_next_at: null })

@@ -63,15 +63,35 @@ export async function claimRuns(
     );
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (ids.length === 0) return [];
-    const free = ctx.db.dialect === 'postgres' ? await tryLockRuns(uow.trx, projectId, ids) : ids;
-    if (free.length === 0) return [];
-    await uow.loadRuns(projectId, free);
-    const runs = free.map((id) => uow.getRun(projectId, id));
+    const max = opts.max ?? 1;
+    let runs: (RunRow | undefined)[];
+    if (ctx.db.dialect === 'postgres') {
+      // the oldest runs no other transaction holds, locked a few at a time until `max` of
+      // them are still queued (another instance may have claimed some since the read)
+      runs = [];
+      let rest = ids;
+      let queued = 0;
+      while (queued < max && rest.length > 0) {
+        const { locked, tried } = await tryLockRuns(uow.trx, projectId, rest, max - queued);
+        rest = rest.slice(tried);
+        if (locked.length === 0) break;
+        await uow.loadRuns(projectId, locked);
+        for (const id of locked) {
+          const run = uow.getRun(projectId, id);
+          runs.push(run);
+          if (run?.status === 'queued') queued++;
+        }
+      }
+    } else {
+      await uow.loadRuns(projectId, ids);
+      runs = ids.map((id) => uow.getRun(projectId, id));
+    }
     const agents = [...new Set(runs.flatMap((r) => (r ? [r.agent_id] : [])))];
+    if (agents.length === 0) return [];
     const timeouts = await agentTimeouts(uow.trx, projectId, agents);
     const claimed: Run[] = [];
     for (const run of runs) {
-      if (claimed.length >= (opts.max ?? 1)) break;
+      if (claimed.length >= max) break;
       // claimed and committed by another instance since the read above
       if (!run || run.status !== 'queued') continue;
       const timeout = timeouts.get(run.agent_id);

@@ -241,6 +241,23 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('imports a step seq past 2^31 into SQLite, as it was stored, and names it on PostgreSQL', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const line = JSON.parse(runLines(text)[0]!) as { steps: { seq: number }[] };
+    line.steps[0]!.seq = 2 ** 31;
+    const rejects: string[] = [];
+    try {
+      const result = await importRuns(db, Readable.from([JSON.stringify(line)]), {
+        onReject: (n, why) => rejects.push(`${n}: ${why}`),
+      });
+      if (dialect === 'sqlite') expect(result).toMatchObject({ runs: 1, rejected: 0 });
+      else expect(rejects).toEqual(['1: steps.0.seq: at most 2147483647 on PostgreSQL']);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('filters by agent and time window, and counts what it exports', async () => {
     const count = (opts: Partial<ExportOptions>) =>
       countExport(source.ctx.db, { projectId: 'default', format: 'jsonl', ...opts });

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
+import { MAX_INT32 } from '@runlog/core';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { AgentRow, ModelPriceRow, RunRow, StepRow } from '../db/schema.js';
@@ -153,6 +154,12 @@ export async function importRuns(
       opts.onReject?.(result.lines, describeIssue(parsed.error));
       continue;
     }
+    const tooLarge = db.dialect === 'postgres' ? pastInt32(parsed.data) : undefined;
+    if (tooLarge) {
+      result.rejected += 1;
+      opts.onReject?.(result.lines, `${tooLarge}: at most ${MAX_INT32} on PostgreSQL`);
+      continue;
+    }
     const rows = fromImportedRun(parsed.data, opts.projectId);
     // the same run twice in one batch: the later line wins, as it would across batches
     batch.set(`${rows.run.project_id}\u0000${rows.run.id}`, rows);
@@ -199,6 +206,13 @@ function addSetting(into: PendingSettings, line: ImportSetting, projectId?: stri
     const row = fromImportedPrice(line, projectId ?? line.project_id, now);
     into.prices.set(`${row.project_id}\u0000${row.model}`, row);
   }
+}
+
+/** The field of an imported run past PostgreSQL's `integer` columns, if one is. */
+function pastInt32(run: ImportRun): string | undefined {
+  if (run.attempt > MAX_INT32) return 'attempt';
+  const i = run.steps?.findIndex((s) => s.seq > MAX_INT32) ?? -1;
+  return i >= 0 ? `steps.${i}.seq` : undefined;
 }
 
 function describeIssue(error: z.ZodError): string {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, MAX_INT32, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
+import { Id, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 
@@ -45,7 +45,9 @@ const ImportStep = Step.extend({
   id: Id,
   run_id: Id,
   parent_step_id: Id.nullable(),
-  seq: z.number().int().min(0).max(MAX_INT32),
+  // any size: SQLite stored larger ones before ingestion capped them; PostgreSQL's column
+  // cannot hold them, which `importRuns` says per line
+  seq: z.number().int().min(0),
   error: StoredError,
   started_at: Time.nullable(),
   ended_at: Time.nullable(),
@@ -67,7 +69,7 @@ export const ImportRun = Run.extend({
   id: Id,
   project_id: Id,
   agent_id: Id,
-  attempt: z.number().int().min(1).max(MAX_INT32),
+  attempt: z.number().int().min(1),
   error: StoredError,
   queued_at: Time.nullable(),
   started_at: Time.nullable(),

@@ -228,6 +228,29 @@ describeEachDb('POST /ingest', (dialect) => {
     });
   });
 
+  it("never moves a step's updated_at back, so other instances do not take its change for a stale one", async () => {
+    const start = { type: 'step.start', step: { id: 's', run_id: 'step-clock-1', type: 'tool' } };
+    expect((await t.request('POST', '/api/v1/ingest', { events: [start] })).statusCode).toBe(200);
+    // the start was written by an instance whose clock is a minute ahead
+    const ahead = Date.now() + 60_000;
+    await t.ctx.db.kysely
+      .updateTable('steps')
+      .set({ updated_at: ahead })
+      .where('run_id', '=', 'step-clock-1')
+      .execute();
+    const end = {
+      type: 'step.end',
+      step: { id: 's', run_id: 'step-clock-1', status: 'succeeded' },
+    };
+    expect((await t.request('POST', '/api/v1/ingest', { events: [end] })).statusCode).toBe(200);
+    const row = await t.ctx.db.kysely
+      .selectFrom('steps')
+      .select(['status', 'updated_at'])
+      .where('run_id', '=', 'step-clock-1')
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'succeeded', updated_at: ahead + 1 });
+  });
+
   it('leaves the duration unknown when a start without a time arrives after the end', async () => {
     const end = { type: 'run.end', run: { id: 'late-start-1', status: 'succeeded' } };
     expect((await t.request('POST', '/api/v1/ingest', { events: [end] })).statusCode).toBe(200);

@@ -129,24 +129,31 @@ export async function lockRuns(
 }
 
 /**
- * PostgreSQL: takes, without waiting, the advisory locks of those of these runs no other
- * transaction holds, and answers their ids in the order given. A claim picks its runs this
- * way: locking the rows first (FOR UPDATE) and the advisory locks after, the reverse of every
- * other writer, deadlocked against them on several instances.
+ * PostgreSQL: takes, without waiting, the advisory locks of the first `want` of these runs
+ * (in the order given) that no other transaction holds, trying no further than it needs:
+ * answers their ids and how many of `ids` it went through. A claim picks its runs this way:
+ * locking the rows first (FOR UPDATE) and the advisory locks after, the reverse of every
+ * other writer, deadlocked against them on several instances; and locking more than it
+ * takes would turn other instances' claims away empty-handed until it commits.
  */
 export async function tryLockRuns(
   trx: Kysely<Database>,
   projectId: string,
   ids: readonly string[],
-): Promise<string[]> {
-  if (ids.length === 0) return [];
+  want: number,
+): Promise<{ locked: string[]; tried: number }> {
+  if (ids.length === 0 || want <= 0) return { locked: [], tried: 0 };
   const keys = ids.map((id) => lockKey(projectId, id));
+  // a plain scan of unnest, no sort: rows come (and locks are tried) in order, and the LIMIT
+  // stops trying once it has `want` of them
   const res = await sql<{
     n: number | string;
-  }>`SELECT n FROM unnest(${keys}::text[]) WITH ORDINALITY AS t(k, n) WHERE pg_try_advisory_xact_lock(hashtextextended(k, 0)) ORDER BY n`.execute(
+  }>`SELECT n FROM unnest(${keys}::text[]) WITH ORDINALITY AS t(k, n) WHERE pg_try_advisory_xact_lock(hashtextextended(k, 0)) LIMIT ${want}`.execute(
     trx,
   );
-  return res.rows.map((r) => ids[Number(r.n) - 1]!);
+  const at = res.rows.map((r) => Number(r.n) - 1).sort((a, b) => a - b);
+  const locked = at.map((i) => ids[i]!);
+  return { locked, tried: locked.length < want ? ids.length : at[at.length - 1]! + 1 };
 }
 
 export class UnitOfWork {
@@ -512,7 +519,12 @@ export class UnitOfWork {
       }
     }
     for (const t of this.steps.values()) {
-      if (t.current && t.current !== t.before) changedSteps.push(t.current);
+      if (t.current && t.current !== t.before) {
+        // as for runs: listeners on other instances drop a step older than they have seen
+        if (t.before && t.current.updated_at <= t.before.updated_at)
+          t.current = { ...t.current, updated_at: t.before.updated_at + 1 };
+        changedSteps.push(t.current);
+      }
     }
     for (const run of this.deletedRuns) rollups.change(run, undefined);
 
