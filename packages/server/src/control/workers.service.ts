@@ -43,6 +43,9 @@ async function agentTimeouts(
   return new Map(rows.map((r) => [r.id, r.timeout_ms!]));
 }
 
+/** How often a claim on PostgreSQL reads its candidates when other claims took them all. */
+const CLAIM_READS = 4;
+
 /**
  * Hands the oldest queued runs of `agents` (up to `max`, default 1) to one worker: each
  * becomes `running` under a lease of `leaseMs`, with a deadline from the agent's
@@ -67,16 +70,36 @@ export async function claimRuns(
     let runs: (RunRow | undefined)[];
     if (ctx.db.dialect === 'postgres') {
       // the oldest runs no other transaction holds, locked a few at a time until `max` of
-      // them are still queued (another instance may have claimed some since the read)
+      // them are still queued (another instance may have claimed some since the read); the
+      // candidates read again while others took them all, each read seeing what they
+      // committed since
       runs = [];
       let rest = ids;
       let queued = 0;
-      while (queued < max && rest.length > 0) {
-        const { locked, tried } = await tryLockRuns(uow.trx, projectId, rest, max - queued);
-        rest = rest.slice(tried);
-        if (locked.length === 0) break;
-        await uow.loadRuns(projectId, locked);
-        for (const id of locked) {
+      // every id tried so far: held by another claim, or locked here
+      const tried = new Set<string>();
+      for (let reads = 1; queued < max;) {
+        if (rest.length === 0) {
+          if (reads++ >= CLAIM_READS) break;
+          // past the ones tried, which stay at the head of the queue while others hold them
+          rest = (
+            await selectQueuedForClaim(
+              uow.trx,
+              'postgres',
+              projectId,
+              opts.agents,
+              max - queued,
+              tried.size,
+            )
+          ).filter((id) => !tried.has(id));
+          if (rest.length === 0) break;
+        }
+        const attempt = await tryLockRuns(uow.trx, projectId, rest, max - queued);
+        for (const id of rest.slice(0, attempt.tried)) tried.add(id);
+        rest = rest.slice(attempt.tried);
+        if (attempt.locked.length === 0) continue;
+        await uow.loadRuns(projectId, attempt.locked);
+        for (const id of attempt.locked) {
           const run = uow.getRun(projectId, id);
           runs.push(run);
           if (run?.status === 'queued') queued++;

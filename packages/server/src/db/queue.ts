@@ -15,6 +15,8 @@ export async function selectQueuedForClaim(
   projectId: string,
   agentIds: string[],
   limit: number,
+  /** More candidates on PostgreSQL, past this many already tried. */
+  skipped = 0,
 ): Promise<string[]> {
   const q = trx
     .selectFrom('runs')
@@ -25,6 +27,6 @@ export async function selectQueuedForClaim(
     .orderBy('queued_at')
     .orderBy('id')
     // on PostgreSQL a few more: another instance may hold some of the oldest
-    .limit(dialect === 'postgres' ? Math.min(limit * 2 + 8, 200) : limit);
+    .limit(dialect === 'postgres' ? Math.min(limit * 2 + 8, 200) + skipped : limit);
   return (await q.execute()).map((r) => r.id);
 }
