@@ -90,6 +90,30 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     });
   });
 
+  it('claims past however many runs other claims hold, as SKIP LOCKED did', async () => {
+    if (dialect !== 'postgres') return;
+    const agent = uniq('many-held');
+    const ids = Array.from({ length: 130 }, (_, i) => `${agent}-${String(i).padStart(3, '0')}`);
+    const runs = ids.map((id) => ({ agent_id: agent, id }));
+    expect((await t.request('POST', '/api/v1/runs/enqueue', { runs })).statusCode).toBe(202);
+    // one max-100 claim on another instance holds the 120 oldest (and some more besides)
+    const holder = await t.ctx.db.pgPool!.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k',
+        [ids.slice(0, 120).map((id) => `default/${id}`)],
+      );
+      // before, a claim looked at the 40 oldest, found them held and answered 204
+      const got = await claim(agent);
+      expect(got.statusCode).toBe(200);
+      expect(json<Run>(got).id).toBe(ids[120]);
+      await holder.query('COMMIT');
+    } finally {
+      holder.release();
+    }
+  });
+
   it('refuses with 409 an enqueue whose id belongs to another agent, writing nothing', async () => {
     const agent = uniq('owner');
     const other = uniq('intruder');

@@ -43,8 +43,12 @@ async function agentTimeouts(
   return new Map(rows.map((r) => [r.id, r.timeout_ms!]));
 }
 
-/** How often a claim on PostgreSQL reads its candidates when other claims took them all. */
-const CLAIM_READS = 4;
+/**
+ * How often a claim on PostgreSQL reads its candidates when other claims hold them all. Each
+ * read reaches past twice as many as were tried (the window doubles), so a dozen get past
+ * tens of thousands held by other instances' claims (one `max: 100` claim holds 100).
+ */
+const CLAIM_READS = 12;
 
 /**
  * Hands the oldest queued runs of `agents` (up to `max`, default 1) to one worker: each
@@ -81,7 +85,8 @@ export async function claimRuns(
       for (let reads = 1; queued < max;) {
         if (rest.length === 0) {
           if (reads++ >= CLAIM_READS) break;
-          // past the ones tried, which stay at the head of the queue while others hold them
+          // past the ones tried, which stay at the head of the queue while others hold them,
+          // reaching twice as far as last time
           rest = (
             await selectQueuedForClaim(
               uow.trx,
@@ -89,7 +94,7 @@ export async function claimRuns(
               projectId,
               opts.agents,
               max - queued,
-              tried.size,
+              tried.size * 2,
             )
           ).filter((id) => !tried.has(id));
           if (rest.length === 0) break;
