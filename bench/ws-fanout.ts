@@ -3,7 +3,8 @@
  *   npx tsx bench/ws-fanout.ts [runs] [clients]
  *
  * The server runs built (`npm run build`) in its own process, as users run it; the 1,000
- * clients share this process, so their own decoding is part of what is measured.
+ * clients share this process, so their own decoding is part of what is measured. They use
+ * ten read keys, a hundred clients each (the server holds at most 200 connections per key).
  *
  * What is measured, per run_update and client:
  * - `latency_ms`: receipt minus the run's `updated_at` (the server's clock when the write
@@ -22,7 +23,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { BENCH_KEY, percentile, postJson, startServerProcess, tempDir } from './common.js';
+import { percentile, postJson, startServerProcess, tempDir } from './common.js';
 
 const RUNS = Number(process.argv[2] ?? 200);
 const CLIENTS = Number(process.argv[3] ?? 1000);
@@ -85,9 +86,23 @@ function decode(): void {
   }
 }
 
-async function connectClient(url: string): Promise<WebSocket> {
+/** Read keys for the clients, `perKey` clients each. */
+async function readKeys(url: string, clients: number, perKey = 100): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < Math.ceil(clients / perKey); i++) {
+    const res = await postJson(
+      `${url}/api/v1/keys`,
+      JSON.stringify({ scope: 'read', name: `viewers-${i}` }),
+    );
+    if (res.status !== 201) throw new Error(`creating a key answered ${res.status}: ${res.text}`);
+    keys.push((JSON.parse(res.text) as { key: string }).key);
+  }
+  return keys;
+}
+
+async function connectClient(url: string, key: string): Promise<WebSocket> {
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/ws`, {
-    headers: { authorization: `Bearer ${BENCH_KEY}` },
+    headers: { authorization: `Bearer ${key}` },
   });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -170,10 +185,15 @@ async function main(): Promise<void> {
   const clients: WebSocket[] = [];
   try {
     const rssIdle = server.peakRssMb();
+    const keys = await readKeys(server.url, CLIENTS);
     for (let i = 0; i < CLIENTS; i += 50) {
       const batch = Math.min(50, CLIENTS - i);
       clients.push(
-        ...(await Promise.all(Array.from({ length: batch }, () => connectClient(server.url)))),
+        ...(await Promise.all(
+          Array.from({ length: batch }, (_, j) =>
+            connectClient(server.url, keys[Math.floor((i + j) / 100)]!),
+          ),
+        )),
       );
     }
     await new Promise((r) => setTimeout(r, 300));
