@@ -10,7 +10,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { AgentRow } from '../db/schema.js';
-import { nextSlot } from '../control/schedule.js';
+import { nextSlot, scheduleProblem } from '../control/schedule.js';
 import { AppError } from '../http/errors.js';
 import { toRun, fromJson } from '../runs/runs.mapper.js';
 import { findRuns } from '../runs/runs.repository.js';
@@ -36,17 +36,9 @@ import {
  * @example checkedNextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
  */
 export function checkedNextSlot(schedule: Schedule, after: number): number | null {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
-  } catch {
-    throw AppError.invalid('body.schedule.timezone', `unknown time zone ${schedule.timezone}`);
-  }
-  try {
-    return nextSlot(schedule.cron, schedule.timezone, after);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw AppError.invalid('body.schedule.cron', `not a valid cron expression (${reason})`);
-  }
+  const problem = scheduleProblem(schedule);
+  if (problem) throw AppError.invalid(`body.schedule.${problem.field}`, problem.message);
+  return nextSlot(schedule.cron, schedule.timezone, after);
 }
 
 /** Creates the agent or changes the fields the body gives; absent fields keep their value. */

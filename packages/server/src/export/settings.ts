@@ -12,7 +12,7 @@ import {
 } from '@runlog/core';
 import { toAgent } from '../agents/agents.mapper.js';
 import { MAX_RETENTION_DAYS } from '../config.js';
-import { nextSlot } from '../control/schedule.js';
+import { scheduleProblem } from '../control/schedule.js';
 import type { Db } from '../db/database.js';
 import type { AgentRow, ModelPriceRow } from '../db/schema.js';
 
@@ -97,27 +97,8 @@ const ImportAgent = AgentUpsertBody.extend({
   project_id: Id,
   name: AgentUpsertBody.shape.name.unwrap(),
   schedule: Schedule.nullish().superRefine((schedule, ctx) => {
-    if (!schedule) return;
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
-    } catch {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['timezone'],
-        message: `unknown time zone ${schedule.timezone}`,
-      });
-      return;
-    }
-    try {
-      nextSlot(schedule.cron, schedule.timezone, Date.now());
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      ctx.addIssue({
-        code: 'custom',
-        path: ['cron'],
-        message: `not a valid cron expression (${reason})`,
-      });
-    }
+    const problem = schedule ? scheduleProblem(schedule) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
   }),
   next_run_at: Time.nullish(),
   created_at: Time,
