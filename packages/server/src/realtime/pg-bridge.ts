@@ -268,13 +268,20 @@ export class PgHubBridge {
           agentId: undefined,
         }),
       );
+      // one read per project for all its watched runs, not one per run
+      const byProject = new Map<string, string[]>();
       for (const run of watched) {
+        const ids = byProject.get(run.project_id);
+        if (ids) ids.push(run.id);
+        else byProject.set(run.project_id, [run.id]);
+      }
+      for (const [projectId, runIds] of byProject) {
         steps.push(
           ...(await k
             .selectFrom('steps')
             .select(['project_id', 'run_id', 'id'])
-            .where('project_id', '=', run.project_id)
-            .where('run_id', '=', run.id)
+            .where('project_id', '=', projectId)
+            .where('run_id', 'in', runIds)
             .where('updated_at', '>=', since)
             .orderBy('updated_at')
             .limit(CATCH_UP_MAX_RUNS)
