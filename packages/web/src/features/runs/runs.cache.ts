@@ -87,13 +87,9 @@ export function replaceRunInList(data: RunList, run: Run): RunList {
  * list of running runs), uncounting it; an update older than the state held is ignored.
  */
 export function removeRunFromList(data: RunList, run: Run): RunList {
-  const i = data.runs.findIndex((r) => r.id === run.id);
-  if (i < 0 || newerRun(data.runs[i]!, run) !== run) return data;
-  return {
-    ...data,
-    runs: data.runs.filter((_, j) => j !== i),
-    total: Math.max(0, data.total - 1),
-  };
+  const held = data.runs.find((r) => r.id === run.id);
+  if (!held || newerRun(held, run) !== run) return data;
+  return dropRunFromList(data, run.id);
 }
 
 /** A deleted run out of a cached list (the same list when it was not in it). */
