@@ -24,6 +24,28 @@ describeEachDb('workers and control plane', (dialect) => {
   const claim = (agents: string[], extra: Record<string, unknown> = {}) =>
     t.request('POST', '/api/v1/workers/claim', { agents, ...extra });
 
+  /** Sets an agent's schedule (or none) and its pending slot straight in the table. */
+  const setSchedule = (agent: string, cron: string | null, nextAt: number | null) =>
+    t.ctx.db.kysely
+      .updateTable('agents')
+      .set({
+        schedule_cron: cron,
+        schedule_tz: cron === null ? null : 'UTC',
+        schedule_next_at: nextAt,
+      })
+      .where('project_id', '=', P)
+      .where('id', '=', agent)
+      .execute();
+  const nextSlotOf = async (agent: string) =>
+    (
+      await t.ctx.db.kysely
+        .selectFrom('agents')
+        .select('schedule_next_at')
+        .where('project_id', '=', P)
+        .where('id', '=', agent)
+        .executeTakeFirstOrThrow()
+    ).schedule_next_at;
+
   it('hands the oldest queued run to a claim, running under a lease, and 204 when none waits', async () => {
     const agent = agentName('claimer');
     const first = await enqueueRun(t.ctx, P, agent, { input: { n: 1 } });
@@ -354,12 +376,7 @@ describeEachDb('workers and control plane', (dialect) => {
     const agent = agentName('cron');
     await enqueueRun(t.ctx, P, agent, {}); // creates the agent
     const now = Date.now();
-    await t.ctx.db.kysely
-      .updateTable('agents')
-      .set({ schedule_cron: '*/2 * * * * *', schedule_tz: 'UTC', schedule_next_at: now - 60_000 })
-      .where('project_id', '=', P)
-      .where('id', '=', agent)
-      .execute();
+    await setSchedule(agent, '*/2 * * * * *', now - 60_000);
     await scheduleOnce(t.ctx, now);
     await scheduleOnce(t.ctx, now);
     const runs = await t.ctx.db.kysely
@@ -370,26 +387,16 @@ describeEachDb('workers and control plane', (dialect) => {
       .execute();
     expect(runs).toHaveLength(1);
     expect(runs[0]!.status).toBe('queued');
-    const stored = await t.ctx.db.kysely
-      .selectFrom('agents')
-      .select('schedule_next_at')
-      .where('project_id', '=', P)
-      .where('id', '=', agent)
-      .executeTakeFirstOrThrow();
-    expect(stored.schedule_next_at).toBe(nextSlot('*/2 * * * * *', 'UTC', now));
-    expect(stored.schedule_next_at!).toBeGreaterThan(now);
+    const next = await nextSlotOf(agent);
+    expect(next).toBe(nextSlot('*/2 * * * * *', 'UTC', now));
+    expect(next!).toBeGreaterThan(now);
   });
 
   it('runs each slot a busy scheduler fell a few seconds behind on, skipping none', async () => {
     const agent = agentName('behind');
     await enqueueRun(t.ctx, P, agent, {});
     const now = Math.floor(Date.now() / 1000) * 1000;
-    await t.ctx.db.kysely
-      .updateTable('agents')
-      .set({ schedule_cron: '* * * * * *', schedule_tz: 'UTC', schedule_next_at: now - 3000 })
-      .where('project_id', '=', P)
-      .where('id', '=', agent)
-      .execute();
+    await setSchedule(agent, '* * * * * *', now - 3000);
     // a pass three seconds late: before, it went on from now, and two slots never ran; it
     // fires each in turn, so the lag does not carry on to the next pass either
     await scheduleOnce(t.ctx, now);
@@ -401,31 +408,15 @@ describeEachDb('workers and control plane', (dialect) => {
       .orderBy('slot_at')
       .execute();
     expect(slots.map((s) => s.slot_at)).toEqual([now - 3000, now - 2000, now - 1000, now]);
-    const stored = await t.ctx.db.kysely
-      .selectFrom('agents')
-      .select('schedule_next_at')
-      .where('project_id', '=', P)
-      .where('id', '=', agent)
-      .executeTakeFirstOrThrow();
-    expect(stored.schedule_next_at).toBe(now + 1000);
-    await t.ctx.db.kysely
-      .updateTable('agents')
-      .set({ schedule_cron: null, schedule_next_at: null })
-      .where('project_id', '=', P)
-      .where('id', '=', agent)
-      .execute();
+    expect(await nextSlotOf(agent)).toBe(now + 1000);
+    await setSchedule(agent, null, null);
   });
 
   it('queues nothing for an agent deleted or unscheduled after the pass read it', async () => {
     const agent = agentName('gone');
     await enqueueRun(t.ctx, P, agent, {});
     const now = Date.now();
-    await t.ctx.db.kysely
-      .updateTable('agents')
-      .set({ schedule_cron: '* * * * * *', schedule_tz: 'UTC', schedule_next_at: now - 500 })
-      .where('project_id', '=', P)
-      .where('id', '=', agent)
-      .execute();
+    await setSchedule(agent, '* * * * * *', now - 500);
     // the pass reads the due agents, then the agent is deleted before its transaction
     const transact = t.ctx.writer.transact.bind(t.ctx.writer);
     t.ctx.writer.transact = async (fn) => {

@@ -334,29 +334,16 @@ describeEachDb('runs API', (dialect) => {
       const filtered = await get('/api/v1/runs?user_id=user-1&limit=1');
       expect(filtered.total).toBe(6);
       expect(filtered).not.toHaveProperty('total_capped');
-      const capped = await listRunsPage(
-        t.ctx.db,
-        'default',
-        { source: 'dashboard' },
-        { limit: 2, totalCap: 5 },
-      );
+      const bySource = (source: string, totalCap: number) =>
+        listRunsPage(t.ctx.db, 'default', { source }, { limit: 2, totalCap });
+      const capped = await bySource('dashboard', 5);
       expect(capped.total).toBe(5);
       expect(capped.total_capped).toBe(true);
-      const uncapped = await listRunsPage(
-        t.ctx.db,
-        'default',
-        { source: 'cli' },
-        { limit: 2, totalCap: 50 },
-      );
+      const uncapped = await bySource('cli', 50);
       expect(uncapped.total).toBe(9);
       expect(uncapped.total_capped).toBeUndefined();
       // exactly as many as the cap is an exact count
-      const exact = await listRunsPage(
-        t.ctx.db,
-        'default',
-        { source: 'cli' },
-        { limit: 2, totalCap: 9 },
-      );
+      const exact = await bySource('cli', 9);
       expect(exact.total).toBe(9);
       expect(exact.total_capped).toBeUndefined();
     });
