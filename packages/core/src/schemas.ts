@@ -449,6 +449,17 @@ export const EnqueueRunBody = z.object({
 });
 export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 
+/**
+ * `POST /runs/:run_id/retry`: the body is optional. With an `id`, the call is idempotent: sent
+ * again, it answers the retry it made instead of queuing another.
+ */
+export const RetryRunBody = z.object({
+  id: Id.optional().describe(
+    "the new run's id; when a retry of this run with that id exists, the call answers it",
+  ),
+});
+export type RetryRunBody = z.infer<typeof RetryRunBody>;
+
 /** `POST /runs/enqueue`: queue runs of any agents in one request, all or none. */
 export const EnqueueRunsBody = z.object({
   runs: z

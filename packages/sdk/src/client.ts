@@ -4,6 +4,7 @@ import {
   type EnqueueRunBody,
   type EnqueueRunsBody,
   type EnqueuedRuns,
+  type RetryRunBody,
   type Run,
   type RunList,
   type RunStatus,
@@ -23,6 +24,8 @@ export interface RunListParams {
   source?: string;
   user_id?: string;
   thread_id?: string;
+  /** The retries of one run. */
+  retry_of?: string;
   tag?: string;
   from?: string | number | Date;
   to?: string | number | Date;
@@ -174,9 +177,18 @@ export class RunsClient {
     ).body!;
   }
 
-  /** Queues a new run of the same agent and input, linked by `retry_of`. */
-  async retry(id: string): Promise<Run> {
-    return (await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/retry`, {})).body!;
+  /**
+   * Queues a new run of the same agent and input, linked by `retry_of`. The new run's id is
+   * chosen here (or given), so a request lost on a reset connection is sent again without
+   * queuing a second retry.
+   */
+  async retry(id: string, options: { id?: string } = {}): Promise<Run> {
+    const body: RetryRunBody = { id: options.id ?? newId() };
+    return (
+      await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/retry`, body, {
+        idempotent: true,
+      })
+    ).body!;
   }
 }
 

@@ -119,6 +119,10 @@ describeEachDb('SDK read client', (dialect) => {
       const retried = await runlog.runs.retry(queued.id);
       expect(retried.id).not.toBe(queued.id);
       expect(retried).toMatchObject({ retry_of: queued.id, status: 'queued', input: { n: 1 } });
+      // with the id given, the same call again answers the same retry
+      const once = await runlog.runs.retry(queued.id, { id: `${agent}-retry-once` });
+      expect(await runlog.runs.retry(queued.id, { id: once.id })).toEqual(once);
+      expect((await runlog.runs.list({ retry_of: queued.id })).runs).toHaveLength(2);
       const bare = await runlog.runs.enqueue(`${agent}-queued`);
       expect(bare.status).toBe('queued');
     });

@@ -202,12 +202,16 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
   });
 }
 
-/** Retry: a new queued run of the same agent, input and thread, linked by `retry_of`. */
+/**
+ * Retry: a new queued run of the same agent, input and thread, linked by `retry_of`. With an
+ * `id`, idempotent: a retry of this run with that id is answered as it is; any other run with
+ * that id is a 409.
+ */
 export async function retryRun(
   ctx: AppContext,
   projectId: string,
   runId: string,
-  by?: { source?: string; triggered_by?: string },
+  by?: { id?: string; source?: string; triggered_by?: string },
 ): Promise<Run> {
   const source = await ctx.db.kysely
     .selectFrom('runs')
@@ -216,6 +220,18 @@ export async function retryRun(
     .where('id', '=', runId)
     .executeTakeFirst();
   if (!source) throw AppError.notFound('run', runId);
+  if (by?.id !== undefined) {
+    const made = await ctx.db.kysely
+      .selectFrom('runs')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('id', '=', by.id)
+      .executeTakeFirst();
+    if (made) {
+      if (made.retry_of !== runId) throw notRetryOf(made.id, runId);
+      return toRun(made);
+    }
+  }
   if (!isTerminalStatus(source.status as RunStatus)) {
     throw new AppError(
       'conflict',
@@ -223,6 +239,7 @@ export async function retryRun(
     );
   }
   const { run } = await enqueueRun(ctx, projectId, source.agent_id, {
+    ...(by?.id !== undefined ? { id: by.id } : {}),
     trigger: 'retry',
     retry_of: source.id,
     attempt: source.attempt + 1,
@@ -239,7 +256,15 @@ export async function retryRun(
     tags: JSON.parse(source.tags) as string[],
     metadata: JSON.parse(source.metadata) as Record<string, unknown>,
   });
+  // the same id sent twice at once: the second enqueue answers the first's run
+  if (run.retry_of !== runId) throw notRetryOf(run.id, runId);
   return run;
+}
+
+function notRetryOf(id: string, runId: string): AppError {
+  return new AppError('conflict', `run ${id} already exists and is not a retry of ${runId}`, [
+    { field: 'body.id', message: `the id of a run that is not a retry of ${runId}` },
+  ]);
 }
 
 /** Deletes a run and its steps; `false` when the project has no such run. */

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
   Id,
+  RetryRunBody,
   Run,
   RunList,
   RunListQuery,
@@ -155,12 +156,17 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     tag: 'runs',
     summary:
       'Retry: a new queued run of the same agent, input and thread with retry_of and ' +
-      'attempt + 1. 409 while the run has not ended',
+      'attempt + 1. 409 while the run has not ended. With an `id` in the body, sending the ' +
+      'call again answers the same retry',
     params: RunParams,
+    body: RetryRunBody,
     response: Run,
-    answers: { 409: 'The run is still queued or running' },
+    answers: {
+      409: 'The run is still queued or running, or the id belongs to a run that is not its retry',
+    },
     status: 201,
-    handler: ({ auth, params }) => retryRun(ctx, auth.projectId, params.run_id),
+    handler: ({ auth, params, body }) =>
+      retryRun(ctx, auth.projectId, params.run_id, body.id !== undefined ? { id: body.id } : {}),
   });
 
   defineRoute(app, {

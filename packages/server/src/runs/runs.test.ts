@@ -468,6 +468,41 @@ describeEachDb('runs API', (dialect) => {
       expect((await t.request('POST', '/api/v1/runs/ctl-r2/retry')).statusCode).toBe(409);
     });
 
+    it('answers the same retry when the call is sent again with its id', async () => {
+      await t.request('POST', '/api/v1/ingest', {
+        events: [
+          { type: 'run.start', run: { id: 'idem-1', agent_id: 'ctl' } },
+          { type: 'run.end', run: { id: 'idem-1', status: 'failed' } },
+          { type: 'run.start', run: { id: 'idem-2', agent_id: 'ctl' } },
+          { type: 'run.end', run: { id: 'idem-2', status: 'failed' } },
+        ],
+      });
+      const [a, b] = await Promise.all(
+        [1, 2].map(() => t.request('POST', '/api/v1/runs/idem-1/retry', { id: 'idem-1-r' })),
+      );
+      expect([a!.statusCode, b!.statusCode]).toEqual([201, 201]);
+      expect(json<Run>(a!)).toEqual(json<Run>(b!));
+      expect(json<Run>(a!)).toMatchObject({ id: 'idem-1-r', retry_of: 'idem-1', attempt: 2 });
+      // once the retry ran and ended, the call still answers it instead of queuing another
+      await t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'run.end', run: { id: 'idem-1-r', status: 'failed' } }],
+      });
+      const again = await t.request('POST', '/api/v1/runs/idem-1/retry', { id: 'idem-1-r' });
+      expect(json<Run>(again)).toMatchObject({ id: 'idem-1-r', status: 'failed' });
+      expect((await get(`/api/v1/runs?retry_of=idem-1`)).total).toBe(1);
+      // an id taken by a run that is not this run's retry: 409 naming the field
+      for (const id of ['idem-2', 'idem-1-r']) {
+        const res = await t.request('POST', '/api/v1/runs/idem-2/retry', { id });
+        expect(res.statusCode).toBe(409);
+        expect(json<{ error: { details: { field: string }[] } }>(res).error.details).toEqual([
+          expect.objectContaining({ field: 'body.id' }),
+        ]);
+      }
+      const bad = await t.request('POST', '/api/v1/runs/idem-2/retry', { id: 'no spaces' });
+      expect(bad.statusCode).toBe(400);
+      expect((await get(`/api/v1/runs?retry_of=idem-2`)).total).toBe(0);
+    });
+
     it('deletes a run: 404 afterwards and the stats drop it', async () => {
       const range = 'from=2026-03-01T00:00:00.000Z&to=2026-03-02T00:00:00.000Z&agent_id=pager';
       const before = await get<StatsResponse>(`/api/v1/runs/stats?${range}`);
