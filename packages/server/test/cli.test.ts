@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
@@ -568,12 +569,34 @@ describeEachDb('runlog CLI', (dialect) => {
           { type: 'run.end', run: { id, status: 'succeeded' } },
         ]);
     })();
+    // on PostgreSQL the running server hears of the deletions and tells its subscribers
+    const deletedSeen: string[] = [];
+    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/ws`, {
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { type: string; data?: { id: string } };
+      if (m.type === 'subscribed') deletedSeen.push('(subscribed)');
+      if (m.type === 'run_deleted') deletedSeen.push(m.data!.id);
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'subscribe', topics: ['runs'] }));
+    await waitFor(() => deletedSeen.length > 0, 'the subscription');
     const [cleanup] = await Promise.all([
       cli(['cleanup', '--days', '30', '--batch-size', '1']),
       ingesting,
     ]);
     expect(cleanup.code).toBe(0);
     expect(cleanup.stdout).toMatch(/^deleted 10 runs and 20 steps that ended before /);
+    if (dialect === 'postgres') {
+      await waitFor(() => deletedSeen.length === 11, 'ten run_deleted messages');
+      expect(deletedSeen).toContain('c-run-0');
+    } else {
+      // on SQLite the server does not hear of another process's deletions (README)
+      await new Promise((r) => setTimeout(r, 200));
+      expect(deletedSeen).toEqual(['(subscribed)']);
+    }
+    ws.terminate();
     const left = JSON.parse((await cli(['runs', 'list', '--limit', '500', '--json'])).stdout) as {
       runs: { id: string }[];
     };

@@ -22,7 +22,7 @@ import { CliError } from './client.js';
 import { Palette, Progress, countOf, formatCount, formatRelative, table } from './format.js';
 import { describeStartError, redact, type CliIo } from './io.js';
 import { idArg, intArg, oneOf, parseWhen, withJson } from './options.js';
-import { announceRevocation } from '../realtime/pg-bridge.js';
+import { announceDeletedRuns, announceRevocation } from '../realtime/pg-bridge.js';
 
 interface DbFlags {
   db?: string;
@@ -119,11 +119,17 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         const planned = await purgeEndedBefore(db, { ...scope, dryRun: true });
         if (flags.dryRun) return planned;
         const progress = new Progress(stderrTTY(), 'deleting runs', planned.runs);
+        // running servers on PostgreSQL tell their dashboards, batch by batch
+        let announcing = Promise.resolve();
         const done = await purgeEndedBefore(db, {
           ...scope,
           batchSize: flags.batchSize,
           onBatch: (p) => progress.update(p.runs),
+          onDeleted: (runs) => {
+            announcing = announcing.then(() => announceDeletedRuns(db, runs)).catch(() => {});
+          },
         });
+        await announcing;
         progress.done(done.runs);
         return done;
       });

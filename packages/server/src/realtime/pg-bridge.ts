@@ -69,6 +69,25 @@ export async function announceRevocation(db: Db): Promise<void> {
 }
 
 /**
+ * Tells the server instances on `db` that runs were deleted outside them (`runlog cleanup`
+ * writes the database directly), so their WebSocket subscribers get `run_deleted` as for a
+ * deletion made by an instance. Nothing to do on SQLite: no server shares its process.
+ */
+export async function announceDeletedRuns(
+  db: Db,
+  runs: readonly { projectId: string; id: string; agentId: string }[],
+): Promise<void> {
+  if (db.dialect !== 'postgres' || !db.pgPool || runs.length === 0) return;
+  const refs: Ref[] = runs.map((r) => ['d', r.projectId, r.id, r.agentId]);
+  const payloads = pack(`cli-${newId()}`, refs);
+  for (let i = 0; i < payloads.length; i += 50) {
+    const batch = payloads.slice(i, i + 50);
+    const calls = batch.map((_, j) => `pg_notify($1, $${j + 2})`).join(', ');
+    await db.pgPool.query(`SELECT ${calls}`, [channelName(db.pgSchema), ...batch]);
+  }
+}
+
+/**
  * On PostgreSQL, relays hub events between server instances over LISTEN/NOTIFY: local
  * publishes go out as ids (coalesced per tick), and other instances' ids that a local
  * listener wants (`EventHub.wants`) are read back from the database and delivered to it.
