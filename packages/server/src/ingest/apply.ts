@@ -461,8 +461,20 @@ export function applyStepEvent(
   put(row, 'cached_input_tokens', f.cached_input_tokens ?? undefined, mode, isNull);
   put(row, 'reasoning_tokens', f.reasoning_tokens ?? undefined, mode, isNull);
   if (f.input !== undefined) put(row, 'input', encodeJson(f.input, max), mode, isNull);
-  if (f.output !== undefined) put(row, 'output', encodeJson(f.output, max), mode, isNull);
-  if (f.error !== undefined)
+  // as for runs: a late end with another outcome than the one recorded is not this step's
+  // result, so a succeeded step takes no error from it and a failed one no output
+  const endStatus =
+    kind === 'end'
+      ? f.status && f.status !== 'running'
+        ? f.status
+        : f.error
+          ? 'failed'
+          : 'succeeded'
+      : undefined;
+  const otherOutcome = wasEnded && endStatus !== undefined && endStatus !== row.status;
+  if (f.output !== undefined && !otherOutcome)
+    put(row, 'output', encodeJson(f.output, max), mode, isNull);
+  if (f.error !== undefined && !otherOutcome)
     put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
   put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
   row.metadata = mergeMetadata(
@@ -474,9 +486,9 @@ export function applyStepEvent(
 
   if (kind === 'start' && !current && row.started_at === null) row.started_at = env.now;
   if (kind === 'end' && !wasEnded) {
-    row.status = f.status && f.status !== 'running' ? f.status : f.error ? 'failed' : 'succeeded';
+    row.status = endStatus!;
     row.ended_at = f.ended_at ?? env.now;
-  } else if (wasEnded) {
+  } else if (wasEnded && !otherOutcome) {
     put(row, 'ended_at', f.ended_at, 'fill', isNull);
   }
 

@@ -298,6 +298,35 @@ describeEachDb('POST /ingest', (dialect) => {
     expect((await snapshot(t, 'late-ok')).run.metadata).toEqual({ again: 1 });
   });
 
+  it("keeps a finished step's result when a late end reports another outcome", async () => {
+    const end = (step: Record<string, unknown>) =>
+      t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'step.end', step: { run_id: 'late-steps', ...step } }],
+      });
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'late-steps', agent_id: 'a' } }],
+    });
+    await end({ id: 'ok', type: 'llm', status: 'succeeded', input_tokens: 100, ended_at: T0 });
+    await end({ id: 'ok', status: 'failed', error: { message: 'late' }, ended_at: T0 + 5 });
+    await end({ id: 'bad', type: 'tool', status: 'failed', error: { message: 'boom' } });
+    await end({ id: 'bad', status: 'succeeded', output: 'fixed' });
+    let { run, steps } = await snapshot(t, 'late-steps');
+    const byId = (id: string) => steps.find((s) => s.id === id)!;
+    // before, the succeeded step showed the late error, and the failed one the late output
+    expect(byId('ok')).toMatchObject({ status: 'succeeded', error: null, input_tokens: 100 });
+    expect(byId('ok').ended_at).toBe(new Date(T0).toISOString());
+    expect(byId('bad')).toMatchObject({
+      status: 'failed',
+      output: null,
+      error: { message: 'boom' },
+    });
+    expect(run).toMatchObject({ step_count: 2, error_count: 1 });
+    // the same outcome sent again still fills what the first end left out
+    await end({ id: 'ok', status: 'succeeded', output: 'answer' });
+    ({ run, steps } = await snapshot(t, 'late-steps'));
+    expect(byId('ok').output).toBe('answer');
+  });
+
   it('ends a step still running when its run ends, until the step reports its own end', async () => {
     const send = (...events: unknown[]) => t.request('POST', '/api/v1/ingest', { events });
     const start = (id: string, at: number) => ({
