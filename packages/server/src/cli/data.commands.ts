@@ -9,7 +9,7 @@ import type {
   Step,
   StepList,
 } from '@runlog/core';
-import { costUnknown, lastBucketsFrom, orderStepTree, runMoment } from '@runlog/core';
+import { costUnknown, cutText, lastBucketsFrom, orderStepTree, runMoment } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
   Palette,
@@ -424,7 +424,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
 
 function clip(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ').trim();
-  return line.length > max ? line.slice(0, max - 1) + '…' : line;
+  return cutText(line, max);
 }
 
 /** "  (3 succeeded, 1 failed)" after text `start` columns wide, wrapped to the terminal. */

@@ -39,7 +39,10 @@ export function encodeJson(value: unknown, maxBytes: number): string | null {
   if (text.length * 3 <= maxBytes) return text; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
   const size = Buffer.byteLength(text, 'utf8');
   if (size <= maxBytes) return text;
-  const keep = Math.max(0, Math.floor((maxBytes - 256) / 3));
+  let keep = Math.max(0, Math.floor((maxBytes - 256) / 3));
+  // never between the two halves of a surrogate pair: half an emoji is not valid Unicode
+  const last = text.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep -= 1;
   const marker: TruncatedJson = {
     [TRUNCATED_MARKER]: true,
     original_size: size,
