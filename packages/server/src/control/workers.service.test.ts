@@ -65,6 +65,24 @@ describeEachDb('workers and control plane', (dialect) => {
     expect((await claim(['someone-else'])).statusCode).toBe(204);
   });
 
+  it('gives a run queued through /ingest a queued_at, and claims it in its turn', async () => {
+    const agent = agentName('ingest-queued');
+    const first = await enqueueRun(t.ctx, P, agent, {});
+    await new Promise((r) => setTimeout(r, 5));
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: `${agent}-q`, agent_id: agent, status: 'pending' } },
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    const queued = (await findRun(t.ctx.db, P, `${agent}-q`))!;
+    expect(queued.status).toBe('queued');
+    // before, queued_at stayed null: SQLite handed this run out first, PostgreSQL last
+    expect(queued.queued_at).toBeGreaterThan(Date.parse(first.run.queued_at!));
+    const claimed = json<{ runs: Run[] }>(await claim([agent], { max: 2 })).runs;
+    expect(claimed.map((r) => r.id)).toEqual([first.run.id, `${agent}-q`]);
+  });
+
   it('hands up to max runs to one claim, each exactly once', async () => {
     const agent = agentName('batch');
     for (let i = 0; i < 5; i++) await enqueueRun(t.ctx, P, agent, { input: { i } });

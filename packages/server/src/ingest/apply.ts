@@ -216,6 +216,9 @@ export function applyRunEvent(
     else target = f.status ?? (f.error ? 'failed' : 'succeeded');
     if (target && (!current || canTransition(row.status as RunStatus, target))) row.status = target;
   }
+  // a queued run waits in queued_at order for a worker: the server's clock stands in for a
+  // time the event did not give
+  if (row.status === 'queued' && row.queued_at === null) row.queued_at = env.now;
   // a start time is a fact about the run, whatever order it arrives in
   put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
   // the server's clock stands in for a start only while the run goes on: a start without a
