@@ -286,12 +286,15 @@ export const StartRunBody = RunFields.omit({ id: true }).extend({
 export type StartRunBody = z.infer<typeof StartRunBody>;
 
 /** `PATCH /runs/:run_id`: update a run, or end it by giving a terminal status. */
-export const PatchRunBody = RunFields.omit({ id: true });
+export const PatchRunBody = RunFields.omit({ id: true }).extend({
+  id: Id.optional().describe("the run's id: when given, it must be the path's"),
+});
 export type PatchRunBody = z.infer<typeof PatchRunBody>;
 
 /** `POST /runs/:run_id/steps`: record a step (a complete one when it carries an end). */
 export const PostStepBody = StepFields.omit({ run_id: true, id: true }).extend({
   id: Id.optional(),
+  run_id: Id.optional().describe("the step's run: when given, it must be the path's"),
 });
 export type PostStepBody = z.infer<typeof PostStepBody>;
 

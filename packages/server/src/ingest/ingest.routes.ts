@@ -113,6 +113,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: PatchRunBody,
     response: Run,
     handler: async ({ auth, params, body }) => {
+      samePathId(body.id, params.run_id, 'body.id');
       const ends = body.status !== undefined && isTerminalStatus(body.status);
       const event: IngestEvent = {
         type: ends ? 'run.end' : 'run.update',
@@ -143,6 +144,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     response: Step,
     status: 201,
     handler: async ({ auth, params, body }) => {
+      samePathId(body.run_id, params.run_id, 'body.run_id');
       const id = body.id ?? newId();
       const step = { ...body, id, run_id: params.run_id };
       const complete =
@@ -194,6 +196,13 @@ async function applyToExistingRun(
 }
 
 /** A row just written, read back; deleted in the meantime, it is a 404 like any missing one. */
+/** A run id the body repeats must be the path's: another would be silently ignored. */
+function samePathId(given: string | undefined, runId: string, field: string): void {
+  if (given === undefined || given === runId) return;
+  const message = `must be the run of the path (${runId}) when given`;
+  throw new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
+}
+
 async function committed<R>(read: Promise<R | undefined>, what: 'run' | 'step', id: string) {
   const row = await read;
   if (!row) throw AppError.notFound(what, id);

@@ -1139,7 +1139,32 @@ describeEachDb('REST recording sugar', (dialect) => {
       ended_at: 1000,
     });
     expect(field(backwards)).toBe('body.ended_at');
+    // an id the body repeats must be the path's: before, another was silently ignored
+    const elsewhere = await t.request('POST', '/api/v1/runs/rest-rules/steps', {
+      run_id: 'other-run',
+      type: 'tool',
+    });
+    expect(elsewhere.statusCode).toBe(400);
+    expect(field(elsewhere)).toBe('body.run_id');
     expect(await listSteps(t.ctx.db, 'default', 'rest-rules')).toEqual([]);
+    const renamed = await t.request('PATCH', '/api/v1/runs/rest-rules', {
+      id: 'other-run',
+      status: 'failed',
+    });
+    expect(renamed.statusCode).toBe(400);
+    expect(field(renamed)).toBe('body.id');
+    expect((await findRun(t.ctx.db, 'default', 'rest-rules'))!.status).toBe('running');
+    // the path's own id is fine
+    const same = await t.request('POST', '/api/v1/runs/rest-rules/steps', {
+      run_id: 'rest-rules',
+      type: 'tool',
+    });
+    expect(same.statusCode).toBe(201);
+    const ended = await t.request('PATCH', '/api/v1/runs/rest-rules', {
+      id: 'rest-rules',
+      status: 'failed',
+    });
+    expect(json<Run>(ended).status).toBe('failed');
   });
 });
 
