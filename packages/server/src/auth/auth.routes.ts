@@ -9,6 +9,7 @@ import { SESSION_COOKIE, SESSION_TTL_MS } from './auth.service.js';
 const KeyParams = z.object({ key_id: Id });
 const SessionInfo = z.object({
   project_id: z.string(),
+  project_name: z.string().describe("the project's name, for display"),
   scope: KeyScope,
   key_id: z.string().describe('the API key the caller (or its session) uses'),
   expires_at: z.string().optional(),
@@ -16,6 +17,15 @@ const SessionInfo = z.object({
 
 /** `/session` (dashboard login and logout) and `/keys` (admin). */
 export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const projectName = async (projectId: string) =>
+    (
+      await ctx.db.kysely
+        .selectFrom('projects')
+        .select('name')
+        .where('id', '=', projectId)
+        .executeTakeFirst()
+    )?.name ?? projectId;
+
   defineRoute(app, {
     method: 'POST',
     url: '/api/v1/session',
@@ -44,6 +54,7 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
       });
       return {
         project_id: auth.projectId,
+        project_name: await projectName(auth.projectId),
         scope: auth.scope,
         key_id: auth.keyId,
         expires_at: new Date(session.expiresAt).toISOString(),
@@ -58,7 +69,12 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
     tag: 'auth',
     summary: 'Who the caller is: project, scope and key',
     response: SessionInfo,
-    handler: ({ auth }) => ({ project_id: auth.projectId, scope: auth.scope, key_id: auth.keyId }),
+    handler: async ({ auth }) => ({
+      project_id: auth.projectId,
+      project_name: await projectName(auth.projectId),
+      scope: auth.scope,
+      key_id: auth.keyId,
+    }),
   });
 
   defineRoute(app, {

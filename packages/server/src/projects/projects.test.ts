@@ -53,6 +53,11 @@ describeEachDb('projects, settings and prices API', (dialect) => {
     // a field left out keeps its value
     const renamed = await t.request('PATCH', '/api/v1/projects/default', { name: 'Team B' });
     expect(json<Project>(renamed)).toMatchObject({ name: 'Team B', retention_days: 90 });
+    // the session answer names the project, for the dashboard's header, to any scope
+    const session = await t.request('GET', '/api/v1/session', undefined, readKey);
+    expect(json(session)).toMatchObject({ project_id: 'default', project_name: 'Team B' });
+    const other = await t.request('GET', '/api/v1/session', undefined, otherKey);
+    expect(json(other)).toMatchObject({ project_id: 'other', project_name: 'Other' });
   });
 
   it('refuses a bad project change naming the field, writing nothing', async () => {

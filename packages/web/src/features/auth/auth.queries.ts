@@ -4,6 +4,7 @@ import { ApiError, api } from '../../lib/api';
 
 export interface Session {
   project_id: string;
+  project_name: string;
   scope: KeyScope;
   /** The key this session signed in with, where the server says (to mark it in Settings). */
   key_id?: string;
