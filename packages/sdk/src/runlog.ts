@@ -40,6 +40,44 @@ export interface RunlogOptions {
   requestTimeoutMs?: number;
   /** Flush on SIGTERM/SIGINT and let workers drain before the process exits (default true). */
   handleSignals?: boolean;
+  /**
+   * How long the process's normal exit may wait for a server that is busy (its Retry-After)
+   * or restarting, ms, before what is unsent is given up (default 5,000; 0: one try at once).
+   */
+  exitTimeoutMs?: number;
+}
+
+/**
+ * The options' problems, each naming the option (and the variable it came from): a typo in
+ * `RUNLOG_URL` is one clear error at startup, not every request failing for ever after.
+ */
+function optionProblems(options: RunlogOptions, url: string): string[] {
+  const problems: string[] = [];
+  const from = options.url !== undefined ? 'url' : 'url (RUNLOG_URL)';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    problems.push(`${from}: ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    problems.push(`${from}: must be an http:// or https:// URL, not ${JSON.stringify(url)}`);
+  const whole = (name: keyof RunlogOptions, min: number) => {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= min))
+      problems.push(`${name}: must be a whole number >= ${min}, not ${String(value)}`);
+  };
+  whole('batchSize', 1);
+  whole('flushIntervalMs', 1);
+  whole('maxQueue', 1);
+  whole('heartbeatIntervalMs', 1);
+  whole('requestTimeoutMs', 1);
+  whole('exitTimeoutMs', 0);
+  if (options.spoolDir !== undefined && (typeof options.spoolDir !== 'string' || !options.spoolDir))
+    problems.push('spoolDir: must be a directory path');
+  if (options.onError !== undefined && typeof options.onError !== 'function')
+    problems.push('onError: must be a function');
+  return problems;
 }
 
 export interface RunOptions {
@@ -148,6 +186,9 @@ export class Runlog {
 
   constructor(options: RunlogOptions = {}) {
     const url = (options.url ?? process.env.RUNLOG_URL ?? DEFAULT_URL).replace(/\/+$/, '');
+    const problems = optionProblems(options, url);
+    if (problems.length > 0)
+      throw new RunlogError(`invalid Runlog options: ${problems.join('; ')}`);
     const report =
       options.onError ??
       ((err: Error) => {
@@ -156,7 +197,10 @@ export class Runlog {
     // a failing onError must not break the agent either: every part reports through this
     this.onError = (err: Error) => {
       try {
-        report(err);
+        // an async reporter's rejection would be unhandled, and end the process
+        const pending = report(err) as unknown;
+        if (typeof (pending as PromiseLike<unknown> | undefined)?.then === 'function')
+          (pending as PromiseLike<unknown>).then(undefined, () => {});
       } catch {
         /* ignored */
       }
@@ -174,6 +218,7 @@ export class Runlog {
       flushIntervalMs: options.flushIntervalMs ?? 250,
       maxQueue: options.maxQueue ?? 10_000,
       spoolDir: options.spoolDir,
+      exitTimeoutMs: options.exitTimeoutMs ?? 5_000,
       onError: this.onError,
     });
     this.heartbeatMs = options.heartbeatIntervalMs ?? 2_000;

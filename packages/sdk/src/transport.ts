@@ -13,6 +13,12 @@ export interface TransportOptions {
   maxQueue: number;
   /** When set, unsent events are written here and survive outages and restarts. */
   spoolDir: string | undefined;
+  /**
+   * How long the process's normal exit may wait for a busy or restarting server (its
+   * Retry-After, backoff between tries) before what is unsent is given up (default 5,000;
+   * 0: one try at once).
+   */
+  exitTimeoutMs: number;
   onError: (err: Error) => void;
 }
 
@@ -28,6 +34,11 @@ const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
  */
 function refusesKey(err: unknown): boolean {
   return err instanceof RunlogApiError && (err.status === 401 || err.status === 403);
+}
+
+/** A proxy in front of the server answered for it: the server is down or not answering. */
+function gatewayFailed(err: unknown): boolean {
+  return err instanceof RunlogApiError && (err.status === 502 || err.status === 504);
 }
 
 /** The body was over the server's limit: the batch is sent again in smaller parts. */
@@ -84,6 +95,8 @@ export class Transport {
   private inFlight = 0;
   private exiting = false;
   private exitTried = false;
+  /** Set at the process's normal exit: the last tries must be done by then. */
+  private exitDeadline = 0;
   private closed = false;
   private lossReported = false;
   private readonly timer: NodeJS.Timeout;
@@ -103,6 +116,11 @@ export class Transport {
    * 429 or 503 is not this: it takes the events after its Retry-After.
    */
   private unreachable = false;
+  /**
+   * A `sentSoon()` waited its whole time and the events did not go: the server keeps failing
+   * (a 503 after 503, a proxy's 502). Until a request succeeds, failing runs do not wait.
+   */
+  private stalled = false;
   /** `sentSoon()` callers, told when a request fails (and the sender starts to wait). */
   private failWaiters: (() => void)[] = [];
   /** Bytes per request; lowered when the server answers 413. */
@@ -210,18 +228,25 @@ export class Transport {
    * Sends what is queued now without waiting for the interval, and resolves once it has left
    * the queue or after `timeoutMs`; at once while the server cannot be reached or refuses the
    * key, so a caller never waits for what cannot go now. A busy server (429, 503) is waited
-   * for: it takes the events after its Retry-After. Unlike `flush()` it does not cut a
-   * backoff short.
+   * for: it takes the events after its Retry-After; but once a wait ran out with the server
+   * still failing, no caller waits again until a request goes through. Unlike `flush()` it
+   * does not cut a backoff short.
    */
   async sentSoon(timeoutMs: number): Promise<void> {
-    if (this.closed || this.unreachable) return;
+    if (this.closed || this.unreachable || this.stalled) return;
     const sent = this.sent();
     this.hurry();
     let timer: NodeJS.Timeout | undefined;
     let failed: (() => void) | undefined;
     await Promise.race([
       sent,
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      new Promise<void>(
+        (resolve) =>
+          (timer = setTimeout(() => {
+            this.stalled = true;
+            resolve();
+          }, timeoutMs)),
+      ),
       // the server could not be reached (a refused connection): nothing will go for a while
       new Promise<void>((resolve) => this.failWaiters.push((failed = resolve))),
     ]);
@@ -310,6 +335,7 @@ export class Transport {
     if (this.exitTried) return;
     this.exitTried = true;
     this.exiting = true;
+    this.exitDeadline = Date.now() + this.options.exitTimeoutMs;
     this.cut();
     // a backoff pause does not hold the process: end it, the last try goes out now
     this.wakeSleep?.();
@@ -409,6 +435,7 @@ export class Transport {
           );
           attempt = 0;
           this.unreachable = false;
+          this.stalled = false;
           if (res.status === 207 && res.body?.results) {
             const bad = res.body.results.filter((r) => !r.ok);
             this.options.onError(
@@ -441,20 +468,29 @@ export class Transport {
             continue;
           }
           const keep = isRetryable(err) || refusesKey(err);
-          if (keep && !this.exiting) {
+          const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
+          const pause = keep ? backoffMs(attempt + 1, retryAfterMs) : 0;
+          // at exit, only a busy or unreachable server is worth waiting for, not a refused key
+          const waitAtExit = isRetryable(err) && Date.now() + pause <= this.exitDeadline;
+          if (keep && (!this.exiting || waitAtExit)) {
             attempt++;
-            // the server cannot be reached, or refuses the key: nothing will go for a while
-            this.unreachable = err instanceof RunlogConnectionError || refusesKey(err);
+            // the server cannot be reached (also behind a proxy answering 502 or 504), or
+            // refuses the key: nothing will go for a while
+            this.unreachable =
+              err instanceof RunlogConnectionError || refusesKey(err) || gatewayFailed(err);
             if (this.unreachable)
               for (const stopWaiting of this.failWaiters.splice(0)) stopWaiting();
             if (attempt === 1 || attempt % 10 === 0) this.options.onError(err as Error);
-            const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
             const notBefore = Date.now() + (retryAfterMs ?? 0);
-            await this.sleep(backoffMs(attempt, retryAfterMs));
+            await this.sleep(pause, this.exiting);
             // a flush() cuts the backoff short, but never what the server asked for; the
-            // process exiting does: its last try cannot wait
-            while (!this.closed && !this.exiting && Date.now() < notBefore)
-              await this.sleep(notBefore - Date.now());
+            // process exiting waits for it only as long as its exit allows, then tries at once
+            for (;;) {
+              const left = notBefore - Date.now();
+              if (this.closed || left <= 0) break;
+              if (this.exiting && Date.now() + left > this.exitDeadline) break;
+              await this.sleep(left, this.exiting);
+            }
             continue;
           }
           if (keep) {
@@ -591,10 +627,11 @@ export class Transport {
     this.inFlight = 0;
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** A pause `flush()` and the exit can cut short; `hold`: it keeps the process alive. */
+  private sleep(ms: number, hold = false): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
-      t.unref();
+      if (!hold) t.unref();
       function done() {
         clearTimeout(t);
         resolve();

@@ -118,6 +118,12 @@ export class Worker {
   private readonly pollWaitMs: number;
   /** @internal How long `stop()` lets running handlers finish. */
   readonly drainTimeoutMs: number;
+  /**
+   * Holds the process while the worker runs, as a listening server does: between claims, or
+   * with every slot busy on a handler that waits for its signal, nothing else may (the
+   * lease's beats are unref'd), and the process would end with its runs to lapse.
+   */
+  private readonly keepAlive: NodeJS.Timeout;
 
   /** @internal */
   constructor(
@@ -138,6 +144,7 @@ export class Worker {
     if (!options.agents || Object.keys(options.agents).length === 0)
       throw new RunlogError('worker needs at least one agent handler');
     checkOptions(options, { id: this.id, leaseMs: this.leaseMs, pollWaitMs: this.pollWaitMs });
+    this.keepAlive = setInterval(() => {}, 1 << 30);
     this.slots.push(this.loop(options.concurrency ?? 1));
   }
 
@@ -185,6 +192,7 @@ export class Worker {
     await settleBy(this.releaseHeld(), deadline);
     await Promise.allSettled(this.slots);
     await this.transport.flush(timeLeft(deadline));
+    clearInterval(this.keepAlive);
     this.onStopped(this);
     this.markDone();
   }

@@ -75,6 +75,11 @@ export class FaultProxy {
     this.faults.push(...faults);
   }
 
+  /** Forgets the faults not yet used: requests go through again. */
+  clearFaults(): void {
+    this.faults = [];
+  }
+
   /** Ingest requests the real server answered. */
   forwardedIngests(): SeenRequest[] {
     return this.requests.filter((r) => r.path === '/api/v1/ingest' && r.outcome === 'forwarded');

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type IngestEvent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
-import { RunlogConnectionError, type RunContext } from '../src/index.js';
+import { Runlog, RunlogConnectionError, type RunContext } from '../src/index.js';
 import { FaultProxy, clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -111,6 +111,56 @@ it('says at once when it has no API key to send with', () => {
   }
 });
 
+it('refuses bad options up front, naming each and where it came from', () => {
+  const saved = process.env.RUNLOG_URL;
+  try {
+    process.env.RUNLOG_URL = 'not a url';
+    // before, a raw TypeError from new URL(), naming neither the option nor the variable
+    expect(() => new Runlog({ apiKey: 'k' })).toThrow(
+      'invalid Runlog options: url (RUNLOG_URL): "not a url" is not a URL',
+    );
+    delete process.env.RUNLOG_URL;
+    // accepted before, then every request failed and recording retried for ever
+    expect(() => new Runlog({ apiKey: 'k', url: 'ftp://example.com' })).toThrow(
+      /url: must be an http:\/\/ or https:\/\/ URL/,
+    );
+    expect(() => new Runlog({ apiKey: 'k', url: 'localhost:4680' })).toThrow(
+      /url: must be an http/,
+    );
+    expect(
+      () => new Runlog({ apiKey: 'k', requestTimeoutMs: -1, maxQueue: -5, batchSize: 1.5 }),
+    ).toThrow(
+      'invalid Runlog options: batchSize: must be a whole number >= 1, not 1.5; maxQueue: ' +
+        'must be a whole number >= 1, not -5; requestTimeoutMs: must be a whole number >= 1, not -1',
+    );
+  } finally {
+    if (saved !== undefined) process.env.RUNLOG_URL = saved;
+    else delete process.env.RUNLOG_URL;
+  }
+});
+
+it('an onError that rejects never becomes an unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const runlog = clients.make({
+      url: await deadUrl(),
+      // an async reporter (Sentry, a logger over HTTP) that fails
+      onError: async () => {
+        await new Promise((r) => setImmediate(r));
+        throw new Error('reporter failed');
+      },
+    });
+    expect(await runlog.run('rejecting-reporter', () => 42)).toBe(42);
+    expect(await runlog.flush(300)).toBe(false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 describe('process exit', () => {
   it('sends what is still buffered when the process runs out of work', async () => {
     const id = newId();
@@ -123,7 +173,8 @@ describe('process exit', () => {
   });
 
   it('tries once more at exit when the server is down, not again and again', async () => {
-    const runlog = clients.make({ url: await deadUrl() });
+    // exitTimeoutMs 0: no waiting for the server at exit, one try at once
+    const runlog = clients.make({ url: await deadUrl(), exitTimeoutMs: 0 });
     await runlog.run('exit-down-agent', () => 'ok');
     runlog.beforeExit();
     await waitFor(() => errors.length === 2, 'the final try to fail');
@@ -161,6 +212,26 @@ describe('process exit', () => {
       ).exited;
       expect(code).toBe(0);
       expect(stdout.trim()).toBe('exit errors=1 pending=0 lost=false');
+      expect((await clients.make().runs.get(id)).output).toBe('done');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a script that ends while the server is busy for a second waits for it at exit', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      // before, the exit tried once at once, met the second 429 and lost the run
+      proxy.failNext({ status: 429, retryAfter: '1' }, { status: 429, retryAfter: '1' });
+      const id = newId();
+      const { code, stdout } = await startFixture(
+        'exit-agent.ts',
+        [proxy.url, id, 'pause'],
+        15_000,
+        { RUNLOG_API_KEY: server.adminKey },
+      ).exited;
+      expect(code).toBe(0);
+      expect(stdout.trim()).toMatch(/^exit errors=\d+ pending=0 lost=false$/);
       expect((await clients.make().runs.get(id)).output).toBe('done');
     } finally {
       await proxy.close();
@@ -320,6 +391,32 @@ describe('a signal while run() runs', () => {
       status: 'cancelled',
       error: { type: 'Interrupted' },
     });
+  });
+});
+
+describe('a worker process', () => {
+  it('stays alive while its handler waits for Stop, then ends the run cancelled', async () => {
+    const agent = `on-stop-agent-${newId().slice(-8)}`;
+    const child = startFixture(
+      'worker.ts',
+      [server.url, server.adminKey, agent, 'on-stop'],
+      20_000,
+    );
+    const queued = await clients.make().runs.enqueue(agent);
+    await waitFor(() => child.stdout().includes(`started ${queued.id}`), 'the handler to start');
+    // past the 1 s lease: before, the process ended at once (exit 0) and the run lapsed
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(child.proc.exitCode).toBeNull();
+    await clients.make().runs.cancel(queued.id);
+    const run = await waitFor(async () => {
+      const r = await clients.make().runs.get(queued.id);
+      return r.status !== 'running' && r;
+    }, 'the run to end');
+    expect(run).toMatchObject({ status: 'cancelled', output: { stopped: true } });
+    // and it ends when told to, not held for ever by the worker
+    child.proc.kill('SIGTERM');
+    const ended = await child.exited;
+    expect(ended.code === 0 || ended.signal === 'SIGTERM').toBe(true);
   });
 });
 

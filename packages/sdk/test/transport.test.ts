@@ -32,6 +32,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await clients.shutdownAll();
   proxy.up();
+  proxy.clearFaults();
   proxy.requests.length = 0;
   errors = [];
 });
@@ -293,6 +294,52 @@ describe('retry', () => {
     ).rejects.toThrow('agent failed later');
     expect(early.pending).toBe(0);
     expect((await early.runs.get(id2)).status).toBe('failed');
+  });
+
+  it('a failing run() waits once while the server keeps failing, not once per run', async () => {
+    const runlog = clients.make({ flushIntervalMs: 60_000 });
+    const busy = Array.from({ length: 40 }, () => ({ status: 503, retryAfter: '1' }));
+    proxy.failNext(...busy);
+    const fail = async () => {
+      const started = Date.now();
+      await expect(
+        runlog.run('transport-agent', () => {
+          throw new Error('agent failed');
+        }),
+      ).rejects.toThrow('agent failed');
+      return Date.now() - started;
+    };
+    // the first waits its time for the end to go; before, each of them did
+    expect(await fail()).toBeGreaterThanOrEqual(FAILED_RUN_FLUSH_MS - 50);
+    expect(await fail()).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
+    expect(await fail()).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
+    // once the server takes events again, a failing run waits for its end again
+    proxy.clearFaults();
+    expect(await runlog.flush(5_000)).toBe(true);
+    const id = newId();
+    await expect(
+      runlog.run(
+        'transport-agent',
+        () => {
+          throw new Error('agent failed');
+        },
+        { id },
+      ),
+    ).rejects.toThrow('agent failed');
+    expect(runlog.pending).toBe(0);
+  });
+
+  it('a failing run() does not wait while a proxy answers 502 for the server', async () => {
+    const runlog = clients.make({ flushIntervalMs: 60_000 });
+    proxy.failNext(...Array.from({ length: 10 }, () => ({ status: 502 })));
+    const started = Date.now();
+    await expect(
+      runlog.run('transport-agent', () => {
+        throw new Error('agent failed');
+      }),
+    ).rejects.toThrow('agent failed');
+    expect(Date.now() - started).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
+    proxy.clearFaults();
   });
 
   it('drops a batch the server rejects as a client error and reports it, then goes on', async () => {
