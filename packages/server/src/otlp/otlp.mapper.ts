@@ -735,8 +735,15 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
           sanitizeId(str(runView.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) !== undefined,
       }),
     );
+    // a root that is itself a call (a lone chat span, as most LLM instrumentation sends
+    // with no agent span around it) is the run and also its step: its tokens and cost live
+    // on steps, so without one they were lost
+    const rootType = standIn ? 'agent' : stepType(runView.name, runView.attrs);
+    const rootIsCall =
+      rootType !== 'agent' &&
+      (rootType !== 'custom' || Object.keys(usageOf(runView.attrs)).length > 0);
     for (const view of views) {
-      if (view !== runView || standIn) stepEvents.push(stepEvent(view, top));
+      if (view !== runView || standIn || rootIsCall) stepEvents.push(stepEvent(view, top));
     }
   }
   return {

@@ -415,6 +415,43 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('keeps the tokens and cost of a trace that is one model call, its root', async () => {
+    const trace = '5b8efff798038103d269b633813fc601';
+    const chat: SpanSpec = {
+      traceId: trace,
+      spanId: 'c000000000000001',
+      name: 'chat gpt-4o',
+      start: 0,
+      end: 1000,
+      attrs: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.usage.input_tokens': 1000,
+        'gen_ai.usage.output_tokens': 100,
+      },
+    };
+    // a plain root (an HTTP request) stays the run alone, as before
+    const http = httpRoot('5b8efff798038103d269b633813fc602');
+    expect((await t.request('POST', '/v1/traces', request([chat, http]))).statusCode).toBe(200);
+    const snap = await snapshot(`otel-${trace}`);
+    // before, the run had no step, so no llm call, no tokens and no cost
+    expect(snap?.run).toMatchObject({
+      model: 'gpt-4o',
+      step_count: 1,
+      llm_calls: 1,
+      input_tokens: 1000,
+      output_tokens: 100,
+    });
+    expect(snap?.run.cost_usd).toBeGreaterThan(0);
+    expect(snap?.steps).toEqual([
+      expect.objectContaining({ id: 'c000000000000001', type: 'llm', parent_step_id: null }),
+    ]);
+    expect((await snapshot('otel-5b8efff798038103d269b633813fc602'))?.steps).toEqual([]);
+    // the same export again changes nothing
+    await t.request('POST', '/v1/traces', request([chat]));
+    expect((await snapshot(`otel-${trace}`))?.run.step_count).toBe(1);
+  });
+
   it('keeps an invoke_agent span as a step with its children under it when its root comes later', async () => {
     const tree = async (trace: string) =>
       (await snapshot(`otel-${trace}`))?.steps.map((s) => `${s.id}<${s.parent_step_id}:${s.type}`);
