@@ -94,6 +94,41 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('counts the imported runs retention will delete to the instant, not by whole days', async () => {
+    const { db, database } = await emptyDb(dialect);
+    try {
+      await importRuns(db, Readable.from([text]));
+      await db.kysely.updateTable('projects').set({ retention_days: 7 }).execute();
+      const cutoff = Date.now() - 7 * 86_400_000;
+      const base = JSON.parse(runLines(text)[0]!) as Record<string, unknown>;
+      const line = (id: string, endedAt: number) =>
+        JSON.stringify({
+          ...base,
+          id,
+          steps: [],
+          queued_at: null,
+          started_at: new Date(endedAt - 1000).toISOString(),
+          ended_at: new Date(endedAt).toISOString(),
+        });
+      // the first ends on the day of the cutoff when the day allows: before, runs there
+      // were never counted, and retention then deleted them without a word
+      const dayStart = Math.floor(cutoff / 86_400_000) * 86_400_000;
+      const lines = [
+        line('exp-same-day', Math.max(dayStart, cutoff - 5 * 60_000)),
+        line('exp-days-ago', cutoff - 2 * 86_400_000),
+        line('kept', cutoff + 3_600_000),
+      ];
+      const result = await importRuns(db, Readable.from([lines.join('\n') + '\n']));
+      expect(result.rejected).toBe(0);
+      expect(result.expiring).toEqual([{ projectId: 'default', runs: 2, retentionDays: 7 }]);
+      const purged = await purgeEndedBefore(db, { projectId: 'default', before: cutoff });
+      expect(purged.runs).toBeGreaterThanOrEqual(2);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('changes nothing when the same file is imported twice', async () => {
     const { db, database } = await emptyDb(dialect);
     try {

@@ -186,9 +186,23 @@ async function expiringRuns(
       .where('id', '=', projectId)
       .executeTakeFirst();
     if (!project) continue;
-    const cutoff = Math.floor((Date.now() - project.retention_days * DAY_MS) / DAY_MS);
+    // retention cuts at an instant: whole days before its day are counted here, and the part
+    // of that day before it is read back (the runs there are the imported ones, as runs past
+    // retention that were already stored are gone at its next pass)
+    const cutoff = Date.now() - project.retention_days * DAY_MS;
+    const cutoffDay = Math.floor(cutoff / DAY_MS);
     let runs = 0;
-    for (const [day, n] of days) if (day < cutoff) runs += n;
+    for (const [day, n] of days) if (day < cutoffDay) runs += n;
+    if (days.has(cutoffDay)) {
+      const { n } = await db.kysely
+        .selectFrom('runs')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('project_id', '=', projectId)
+        .where('ended_at', '>=', cutoffDay * DAY_MS)
+        .where('ended_at', '<', cutoff)
+        .executeTakeFirstOrThrow();
+      runs += Math.min(Number(n), days.get(cutoffDay)!);
+    }
     if (runs > 0) expiring.push({ projectId, runs, retentionDays: project.retention_days });
   }
   return expiring;

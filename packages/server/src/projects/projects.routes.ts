@@ -4,6 +4,7 @@ import {
   BUILTIN_PRICES,
   CreateProjectBody,
   CreatedKey,
+  Id,
   ModelPrice,
   PatchProjectBody,
   Project,
@@ -25,8 +26,8 @@ function toProject(row: ProjectRow): Project {
   };
 }
 
-const ProjectParams = z.object({ project_id: z.string().min(1).max(128) });
-const ModelParams = z.object({ model: z.string().min(1).max(200) });
+const ProjectParams = z.object({ project_id: Id });
+const ModelParams = z.object({ model: ModelPrice.shape.model });
 const Settings = z.object({ project: Project, retention_days: z.number().int() });
 
 /** `/projects`, `/settings` (retention) and `/prices` (model price overrides). */

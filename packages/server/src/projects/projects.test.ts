@@ -173,6 +173,20 @@ describeEachDb('projects, settings and prices API', (dialect) => {
     expect(again.statusCode).toBe(404);
   });
 
+  it('refuses a model name with a NUL character on every database, naming the field', async () => {
+    // before: stored on SQLite, a 500 on PostgreSQL, and an export PostgreSQL could not import
+    for (const res of [
+      await putPrice('a%00b'),
+      await t.request('DELETE', '/api/v1/prices/a%00b'),
+    ]) {
+      expect(res.statusCode).toBe(400);
+      expect(json<{ error: { details: { field: string }[] } }>(res).error.details[0]!.field).toBe(
+        'params.model',
+      );
+    }
+    expect(await overrides()).toEqual([]);
+  });
+
   it("lets only an admin key remove a price override, and only its own project's", async () => {
     await putPrice('guarded');
     await putPrice('guarded', otherKey);

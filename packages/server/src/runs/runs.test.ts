@@ -361,6 +361,11 @@ describeEachDb('runs API', (dialect) => {
         ['/api/v1/runs?from=yesterday', 'query.from'],
         ['/api/v1/runs?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z', 'query.to'],
         ['/api/v1/runs/full-1?include=everything', 'query.include'],
+        // a NUL matches nothing stored, and PostgreSQL cannot take it in a query (was a 500)
+        ['/api/v1/runs?source=a%00b', 'query.source'],
+        ['/api/v1/runs?thread_id=%00', 'query.thread_id'],
+        ['/api/v1/runs?tag=x%00', 'query.tag'],
+        ['/api/v1/runs?q=needle%00', 'query.q'],
       ];
       for (const [url, field] of cases) {
         const res = await t.request('GET', url);
