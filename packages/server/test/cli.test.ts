@@ -333,7 +333,8 @@ describeEachDb('runlog CLI', (dialect) => {
 
   it('shows a run that starts and ends while runs tail watches', async () => {
     const stop = new AbortController();
-    const c = capture(env, stop.signal);
+    // a key read from a file ends in a newline: before, tail alone failed on it
+    const c = capture({ ...env, RUNLOG_API_KEY: `${server.adminKey}\n` }, stop.signal);
     const done = run(['runs', 'tail', '--agent', 'tail-agent'], c.io);
     await waitFor(() => c.stderr().includes('watching'), 'the subscription');
     await ingest([{ type: 'run.start', run: { id: 'c-tailed', agent_id: 'tail-agent' } }]);
@@ -465,6 +466,10 @@ describeEachDb('runlog CLI', (dialect) => {
       stderr: 'runlog: no key no-such-key in project default\n',
     });
     expect((await cli(['keys', 'create', '--scope', 'root'])).code).toBe(2);
+    // the API's limit on a key's name holds here too (5,000 characters were taken)
+    const long = await cli(['keys', 'create', '--scope', 'read', '--name', 'n'.repeat(201)]);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain('--name must be 1 to 200 characters');
   });
 
   it('exports and imports through the CLI: the re-export is identical, bad lines are numbered', async () => {
@@ -546,6 +551,19 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(partial.code).toBe(1);
     expect(partial.stderr).toContain(`runlog: ${bad}:2: id: `);
     expect(partial.stdout).toMatch(/^imported 2 runs .*; 1 line rejected$/m);
+    // with --json, stdout and stderr each hold JSON only: the rejected lines are in the summary
+    const partialJson = await cli(['import', bad, '--json', '--db', join(dir, `pj-${dialect}.db`)]);
+    expect(partialJson.code).toBe(1);
+    expect(JSON.parse(partialJson.stdout)).toMatchObject({
+      runs: 2,
+      rejected: 1,
+      rejections: [{ line: 2, reason: expect.stringMatching(/^id: /) }],
+    });
+    expect(JSON.parse(partialJson.stderr)).toMatchObject({ error: expect.anything() });
+    // a file that cannot be written is one line naming it, not Node's error
+    const unwritable = await cli(['export', '-o', join(dir, 'no-such-dir', 'x.jsonl')]);
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toMatch(/^runlog: cannot write .*no-such-dir\/x\.jsonl: ENOENT/);
   });
 
   it('cleans up old runs while ingestion goes on, losing no recent run', async () => {

@@ -21,7 +21,7 @@ import { DAY_MS } from '../stats/rollup.js';
 import { CliError } from './client.js';
 import { Palette, Progress, countOf, formatCount, formatRelative, table } from './format.js';
 import { describeStartError, redact, type CliIo } from './io.js';
-import { idArg, intArg, oneOf, parseWhen, withJson } from './options.js';
+import { idArg, intArg, oneOf, parseWhen, textArg, withJson } from './options.js';
 import { announceDeletedRuns, announceRevocation } from '../realtime/pg-bridge.js';
 
 interface DbFlags {
@@ -200,12 +200,10 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         const out = flags.output ? createWriteStream(flags.output) : io.stdout;
         if (flags.output) {
           const file = out as ReturnType<typeof createWriteStream>;
-          await Promise.race([
-            once(file, 'open'),
-            once(file, 'error').then(([err]) => {
-              throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`);
-            }),
-          ]);
+          // once() rejects with the stream's error: said as one line, not Node's message
+          await once(file, 'open').catch((err: unknown) => {
+            throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`);
+          });
         }
         const progress = new Progress(stderrTTY(), 'exporting runs', await countExport(db, opts));
         const counts = await exportRuns(
@@ -277,6 +275,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       );
     const MAX_SHOWN = 20;
     let rejected = 0;
+    // with --json, the first rejections go in the summary, and stderr holds only JSON
+    const rejections: { line: number; reason: string }[] = [];
     const result = await usingDb(
       { ...flags, project: flags.project ?? 'default' },
       io,
@@ -285,9 +285,14 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         const res = await importRuns(db, createReadStream(file), {
           ...(flags.project !== undefined ? { projectId: flags.project } : {}),
           onReject: (line, reason) => {
-            if (progress.active) io.stderr.write('\r\u001b[K');
             rejected += 1;
-            if (rejected <= MAX_SHOWN) io.stderr.write(`runlog: ${file}:${line}: ${reason}\n`);
+            if (rejected > MAX_SHOWN) return;
+            if (flags.json) {
+              rejections.push({ line, reason });
+              return;
+            }
+            if (progress.active) io.stderr.write('\r\u001b[K');
+            io.stderr.write(`runlog: ${file}:${line}: ${reason}\n`);
           },
           onProgress: (p) => progress.update(p.runs),
         });
@@ -296,9 +301,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       },
       true,
     );
-    if (rejected > MAX_SHOWN)
+    if (rejected > MAX_SHOWN && !flags.json)
       io.stderr.write(`runlog: ... and ${formatCount(rejected - MAX_SHOWN)} more rejected lines\n`);
-    for (const e of result.expiring ?? [])
+    for (const e of flags.json ? [] : (result.expiring ?? []))
       io.stderr.write(
         `runlog: note: ${countOf(e.runs, 'imported run')} of project ${e.projectId} ended more than its retention (${countOf(e.retentionDays, 'day')}) ago, and retention deletes them on its next pass; raise retention_days first (Settings, or PATCH /api/v1/settings) to keep them\n`,
       );
@@ -311,6 +316,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       prices: result.prices,
       existing: result.existing,
       rejected: result.rejected,
+      // the first rejected lines, each with its number and why
+      ...(rejections.length > 0 ? { rejections } : {}),
       ...(result.expiring
         ? {
             expiring: result.expiring.map((e) => ({
@@ -348,7 +355,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         'read, write (ingest and control) or admin',
         oneOf('--scope', KEY_SCOPES),
       )
-      .option('--name <name>', 'what the key is for'),
+      .option('--name <name>', 'what the key is for', textArg('--name', 200)),
   ).action(async (flags: DbFlags & { scope: KeyScope; name?: string }) => {
     const created = await usingDb(flags, io, async (db) => {
       await requireProject(db, flags.project);

@@ -44,9 +44,11 @@ function withClient(cmd: Command): Command {
 }
 
 function clientFor(flags: ClientFlags, io: CliIo): ApiClient {
+  // a key read from a file often ends in a newline: every command takes it as the server does
+  const apiKey = (flags.apiKey ?? io.env.RUNLOG_API_KEY)?.trim();
   return new ApiClient({
-    url: flags.url ?? io.env.RUNLOG_URL ?? DEFAULT_URL,
-    apiKey: flags.apiKey ?? io.env.RUNLOG_API_KEY,
+    url: (flags.url ?? io.env.RUNLOG_URL ?? DEFAULT_URL).trim(),
+    apiKey: apiKey || undefined,
   });
 }
 

@@ -29,6 +29,16 @@ export function parseWhen(name: string, now = () => Date.now()) {
   };
 }
 
+/** Text as the API takes it: 1 to `max` characters, no NUL. */
+export function textArg(name: string, max: number) {
+  return (value: string): string => {
+    if (value.length === 0 || value.length > max)
+      throw new InvalidArgumentError(`${name} must be 1 to ${max} characters`);
+    if (value.includes('\u0000')) throw new InvalidArgumentError(`${name} must not contain a NUL`);
+    return value;
+  };
+}
+
 export function idArg(name: string) {
   return (value: string): string => {
     if (!ID_PATTERN.test(value))
