@@ -88,9 +88,16 @@ if (mode === 'record') {
   console.log(`worker ${worker.id} waiting for ${AGENT} runs (Ctrl-C stops and drains)`);
 } else if (mode === 'demo') {
   const wait = async (id: string) => {
+    const since = Date.now();
+    let told = false;
     for (;;) {
       const r = await runlog.runs.get(id);
       if (!['queued', 'running'].includes(r.status)) return r;
+      // a queued run needs a worker: without one it would wait here in silence
+      if (r.status === 'queued' && !told && Date.now() - since > 3_000) {
+        console.log(`run ${id} is still queued: is a worker running? (agent.ts worker)`);
+        told = true;
+      }
       await new Promise((res) => setTimeout(res, 200));
     }
   };
@@ -98,7 +105,7 @@ if (mode === 'record') {
   console.log('queued', ok.id, '->', (await wait(ok.id)).status);
 
   const slow = await runlog.runs.enqueue(AGENT, { input: { title: 'Slow one', slowMs: 60_000 } });
-  while ((await runlog.runs.get(slow.id)).status !== 'running')
+  while ((await runlog.runs.get(slow.id)).status === 'queued')
     await new Promise((r) => setTimeout(r, 200));
   await runlog.runs.cancel(slow.id);
   console.log('stopped', slow.id, '->', (await wait(slow.id)).status);
