@@ -46,6 +46,15 @@ export const KEY_SCOPES = ['read', 'write', 'admin'] as const;
 export const KeyScope = z.enum(KEY_SCOPES);
 export type KeyScope = (typeof KEY_SCOPES)[number];
 
+/**
+ * Whether a key of scope `has` may do what needs `needs`: admin ⊇ write ⊇ read, the order
+ * KEY_SCOPES lists them in. The server enforces it; the dashboard disables what it forbids.
+ * @example scopeAllows('write', 'admin') // false
+ */
+export function scopeAllows(has: KeyScope, needs: KeyScope): boolean {
+  return KEY_SCOPES.indexOf(has) >= KEY_SCOPES.indexOf(needs);
+}
+
 export const TIMELINE_EVENT_TYPES = [
   'RUN_QUEUED',
   'RUN_STARTED',

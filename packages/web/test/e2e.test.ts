@@ -183,7 +183,10 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('heading', { name: 'Switch API key?' }).waitFor();
     expect(page.url()).not.toContain(other.body.key);
     await shot('login-switch-key');
-    await page.getByRole('button', { name: 'Stay in default' }).click();
+    // the header and this question name the project, its id in the tooltip
+    const stay = page.getByRole('button', { name: 'Stay in Default' });
+    expect(await stay.getAttribute('title')).toContain('default');
+    await stay.click();
     await page.getByRole('button', { name: 'Log out' }).waitFor();
     expect(await session()).toBe('admin');
     await page.goto(`${server.url}/login#key=${other.body.key}`);
@@ -214,6 +217,105 @@ suite('dashboard in a real browser', () => {
     await page.getByLabel('API key').fill(server.adminKey);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('button', { name: 'Log out' }).waitFor();
+  });
+
+  it('offers a read key the write and admin actions disabled, saying which scope they need', async () => {
+    const model = 'e2e-read-only-model';
+    expect(
+      (await call(api, 'PUT', `/prices/${model}`, { input_per_mtok: 1, output_per_mtok: 2 }))
+        .status,
+    ).toBe(200);
+    const reader = await call<{ id: string; key: string }>(api, 'POST', '/keys', {
+      name: 'read-only looker',
+      scope: 'read',
+    });
+    try {
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByLabel('API key').fill(reader.body.key);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('heading', { name: 'Agents' }).waitFor();
+      const project = page.locator('.header .project');
+      expect(await project.textContent()).toBe('Default');
+      expect(await project.getAttribute('title')).toMatch(/default.*read scope/);
+      const needsWrite = 'Needs a write or admin key';
+      const needsAdmin = 'Needs an admin key';
+
+      // Run now opens, to say what it does, but queues nothing
+      await openAgent('bug-triager');
+      await page.getByRole('button', { name: 'Run now' }).click();
+      const dialog = page.getByRole('dialog');
+      expect(await dialog.getByRole('button', { name: 'Queue run' }).isDisabled()).toBe(true);
+      expect(await dialog.textContent()).toContain(needsWrite);
+      await shot('read-key-run-now');
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+      // Retry in a run's menu and on its page
+      await page.goto(`${server.url}/runs?agent=bug-triager`);
+      await runRow('seed-fail-1')
+        .getByRole('button', { name: /Actions for run/ })
+        .click();
+      const retryItem = page.getByRole('menuitem', { name: 'Retry' });
+      expect(await retryItem.isDisabled()).toBe(true);
+      expect(await retryItem.getAttribute('title')).toBe(needsWrite);
+      await page.keyboard.press('Escape');
+      await page.goto(`${server.url}/agents/bug-triager/runs/seed-fail-1`);
+      const retry = page.getByRole('button', { name: '↻ Retry' });
+      await retry.waitFor();
+      expect(await retry.isDisabled()).toBe(true);
+      expect(await retry.getAttribute('title')).toBe(needsWrite);
+
+      // Settings: keys are not listed (the server refuses a read key), nothing can be changed
+      await page.goto(`${server.url}/settings`);
+      await page.getByRole('heading', { name: 'Model prices' }).waitFor();
+      await page.getByRole('button', { name: `Remove override of ${model}` }).waitFor();
+      expect(await page.getByRole('button', { name: 'Create key' }).isDisabled()).toBe(true);
+      expect(await page.getByRole('button', { name: 'Create key' }).getAttribute('title')).toBe(
+        needsAdmin,
+      );
+      expect(await page.getByLabel('Name').isDisabled()).toBe(true);
+      expect(await page.getByRole('button', { name: 'Save price' }).isDisabled()).toBe(true);
+      expect(await page.getByLabel('Model', { exact: true }).isDisabled()).toBe(true);
+      expect(await page.getByRole('button', { name: `Edit price of ${model}` }).isDisabled()).toBe(
+        true,
+      );
+      const remove = page.getByRole('button', { name: `Remove override of ${model}` });
+      expect(await remove.isDisabled()).toBe(true);
+      expect(await remove.getAttribute('title')).toBe(needsAdmin);
+      expect(await page.getByRole('button', { name: 'Save', exact: true }).isDisabled()).toBe(true);
+      expect(await page.getByText(`${needsAdmin} to list, create or revoke keys`).count()).toBe(1);
+      expect(await page.locator('.error-box').count()).toBe(0);
+      await shot('read-key-settings');
+    } finally {
+      // back to the admin key for the tests that follow, whatever failed above
+      await context.clearCookies();
+      await page.goto(`${server.url}/login#key=${server.adminKey}`);
+      await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 10_000 });
+    }
+    // the admin key has them all
+    await page.goto(`${server.url}/settings`);
+    await page.getByRole('button', { name: `Remove override of ${model}` }).waitFor();
+    expect(await page.getByRole('button', { name: 'Create key' }).isDisabled()).toBe(false);
+    expect(
+      await page.getByRole('button', { name: `Remove override of ${model}` }).isDisabled(),
+    ).toBe(false);
+    expect((await call(api, 'DELETE', `/prices/${model}`)).status).toBe(204);
+    expect((await call(api, 'DELETE', `/keys/${reader.body.id}`)).status).toBe(200);
+  });
+
+  it('cuts a very long key name so every Revoke button stays on screen', async () => {
+    const name = `grafana-${'n'.repeat(150)}`;
+    const long = await call<{ id: string }>(api, 'POST', '/keys', { name, scope: 'read' });
+    await page.goto(`${server.url}/settings`);
+    const revoke = page.getByRole('button', { name: `Revoke key ${name}` });
+    await revoke.waitFor();
+    const box = await revoke.boundingBox();
+    expect(box!.x + box!.width).toBeLessThanOrEqual(1280);
+    const cut = page.locator('.key-name .truncate', { hasText: name });
+    expect(await cut.getAttribute('title')).toBe(name);
+    expect(await cut.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true);
+    const table = page.locator('.keys-table');
+    expect((await table.boundingBox())!.width).toBeLessThanOrEqual(1280);
+    expect((await call(api, 'DELETE', `/keys/${long.body.id}`)).status).toBe(200);
   });
 
   it('expands an agent to its recent runs, 5 shown until Show all', async () => {
@@ -483,6 +585,9 @@ suite('dashboard in a real browser', () => {
     // before, the run stayed on every open dashboard until it was reloaded
     await expect.poll(ids, { timeout: 10_000 }).toEqual(['live-del-2']);
     await detail.getByText('Run not found').waitFor({ timeout: 10_000 });
+    // deleted through the API, not by retention: the page does not guess which
+    expect(await detail.locator('.empty-body').textContent()).toMatch(/may have been deleted,/);
+    expect(await detail.locator('.empty-body').textContent()).not.toMatch(/retention/);
     await detail.close();
   });
 

@@ -36,13 +36,6 @@ export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
 const CACHE_TTL_MS = 10_000;
 const LAST_USED_EVERY_MS = 60_000;
 
-export const SCOPE_RANK: Record<KeyScope, number> = { read: 0, write: 1, admin: 2 };
-
-/** Whether a caller with `has` may do what needs `needs`: admin ⊃ write ⊃ read. */
-export function scopeAllows(has: KeyScope, needs: KeyScope): boolean {
-  return SCOPE_RANK[has] >= SCOPE_RANK[needs];
-}
-
 export function toApiKey(row: ApiKeyRow): ApiKey {
   return {
     id: row.id,

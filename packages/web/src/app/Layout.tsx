@@ -108,10 +108,10 @@ export function Layout() {
           <div className="header-end">
             <ConnectionBadge />
             <span
-              className="project muted"
-              title={`Project ${session.data.project_id} · ${session.data.scope} scope`}
+              className="project muted truncate"
+              title={`Project ${session.data.project_name} (id ${session.data.project_id}) · ${session.data.scope} scope`}
             >
-              {session.data.project_id}
+              {session.data.project_name}
             </span>
             <ThemeToggle />
             <button

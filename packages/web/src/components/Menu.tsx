@@ -5,6 +5,8 @@ export interface MenuItem {
   label: string;
   onSelect: () => void;
   disabled?: boolean;
+  /** Why a disabled item is disabled, shown on hover. */
+  title?: string;
   danger?: boolean;
 }
 
@@ -131,6 +133,7 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
                   type="button"
                   role="menuitem"
                   disabled={item.disabled}
+                  title={item.title}
                   className={item.danger ? 'danger' : undefined}
                   onClick={(e) => {
                     e.stopPropagation();

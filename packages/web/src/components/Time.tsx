@@ -1,5 +1,13 @@
-import { runMoment, type Run } from '@runlog/core';
-import { formatDuration, formatExact, formatRelative, isActive, runDuration } from '../lib/format';
+import { useMemo } from 'react';
+import { runMoment, type Run, type Step } from '@runlog/core';
+import {
+  formatDuration,
+  formatExact,
+  formatRelative,
+  isActive,
+  liveNow,
+  runDuration,
+} from '../lib/format';
 import { useNow } from '../lib/useNow';
 
 /** "3 min ago", with the exact local time as a tooltip. */
@@ -34,15 +42,23 @@ export function RunStart({
   );
 }
 
-/** A run's duration, ticking every second while it runs. */
+/**
+ * A run's duration, ticking every second while it runs; given the run's steps, a running
+ * run never reads shorter than what its steps have recorded.
+ * @example <RunDuration run={run} steps={run.steps} />
+ */
 export function RunDuration({
   run,
+  steps,
 }: {
   run: Pick<Run, 'status' | 'started_at' | 'ended_at' | 'duration_ms'>;
+  steps?: readonly Pick<Step, 'started_at' | 'ended_at'>[];
 }) {
   const live = isActive(run.status) && run.started_at !== null;
-  const now = useNow(1000, live);
-  const ms = runDuration(run, now);
+  const tick = useNow(1000, live);
+  // the steps change only when one is recorded, not on every tick
+  const known = useMemo(() => liveNow(-Infinity, run, steps), [run, steps]);
+  const ms = runDuration(run, Math.max(tick, known));
   return (
     <span className={live ? 'ticking' : undefined} data-testid="duration">
       {run.status === 'queued' && ms === null ? (

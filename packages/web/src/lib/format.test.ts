@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { formatCost, formatCostTick, runCost } from './format';
+import {
+  formatCost,
+  formatCostTick,
+  formatDuration,
+  liveNow,
+  runCost,
+  runDuration,
+  stepDuration,
+} from './format';
 
 describe('formatCostTick', () => {
   it('gives axis ticks under $1 the digits that tell them apart', () => {
@@ -22,5 +30,54 @@ describe('runCost', () => {
       text: '$0.50',
       unpriced: false,
     });
+  });
+});
+
+describe('live durations', () => {
+  const t0 = Date.parse('2026-03-01T10:00:00.000Z');
+  const iso = (ms: number) => new Date(t0 + ms).toISOString();
+  const run = {
+    status: 'running' as const,
+    started_at: iso(0),
+    ended_at: null,
+    duration_ms: null,
+  };
+  // the shared clock last ticked at +1 s; since then a step ended and another started
+  const tick = t0 + 1000;
+  const ended = {
+    status: 'succeeded' as const,
+    started_at: iso(200),
+    ended_at: iso(1500),
+    duration_ms: 1300,
+  };
+  const started = {
+    status: 'running' as const,
+    started_at: iso(1436),
+    ended_at: null,
+    duration_ms: null,
+  };
+  const steps = [ended, started];
+
+  it('never gives a step that started after the last tick a negative duration', () => {
+    const now = liveNow(tick, run, steps);
+    expect(stepDuration(started, now)).toBeGreaterThanOrEqual(0);
+    expect(formatDuration(stepDuration(started, now))).not.toMatch(/^-/);
+  });
+
+  it('never makes a running run shorter than what its steps recorded', () => {
+    const now = liveNow(tick, run, steps);
+    expect(runDuration(run, now)).toBeGreaterThanOrEqual(1500);
+    expect(runDuration(run, now)).toBeGreaterThanOrEqual(ended.duration_ms);
+  });
+
+  it('follows the clock once it has passed every recorded moment', () => {
+    expect(liveNow(t0 + 5000, run, steps)).toBe(t0 + 5000);
+    expect(runDuration(run, liveNow(t0 + 5000, run, steps))).toBe(5000);
+    expect(stepDuration(started, t0 + 5000)).toBe(5000 - 1436);
+  });
+
+  it('keeps a recorded step duration, and reads a step with no start as unknown', () => {
+    expect(stepDuration(ended, t0)).toBe(1300);
+    expect(stepDuration({ ...started, started_at: null }, tick)).toBeNull();
   });
 });

@@ -3,6 +3,7 @@ import {
   type Run,
   type RunStatus,
   type RunTrigger,
+  type Step,
   type StepType,
 } from '@runlog/core';
 
@@ -59,6 +60,39 @@ export function runDuration(
   const end = run.ended_at ? Date.parse(run.ended_at) : isActive(run.status) ? now : null;
   if (end === null) return run.duration_ms;
   return Math.max(0, end - start);
+}
+
+type Moments = Pick<Run, 'started_at' | 'ended_at'>;
+
+/**
+ * The "now" a live duration is measured to: the shared clock, but never before the latest
+ * moment the run or its steps record. The clock ticks once a second, and the server's clock
+ * may be ahead of this one: a step recorded since the last tick would otherwise run for
+ * "-436 ms", and a running run would read shorter than a step inside it that has ended.
+ * @example liveNow(tick, run, run.steps) // >= every started_at and ended_at in them
+ */
+export function liveNow(tick: number, run: Moments, steps: readonly Moments[] = []): number {
+  const later = (now: number, iso: string | null) => {
+    const t = iso ? Date.parse(iso) : NaN;
+    return t > now ? t : now;
+  };
+  let now = later(later(tick, run.started_at), run.ended_at);
+  for (const s of steps) now = later(later(now, s.started_at), s.ended_at);
+  return now;
+}
+
+/**
+ * A step's duration in ms at `now`: the recorded one once it ends, else (running) the time
+ * since it started, never below 0; null when unknown.
+ * @example stepDuration({ ...step, status: 'running', duration_ms: null, started_at: iso(now - 800) }, now) // 800
+ */
+export function stepDuration(
+  step: Pick<Step, 'status' | 'started_at' | 'duration_ms'>,
+  now: number,
+): number | null {
+  if (step.duration_ms !== null) return step.duration_ms;
+  if (step.status !== 'running' || !step.started_at) return null;
+  return Math.max(0, now - Date.parse(step.started_at));
 }
 
 /** 850 ms, 4.2 s, 3 m 05 s, 2 h 04 m. */

@@ -3,6 +3,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { errorMessage } from '../../lib/api';
 import { toast } from '../../components/Toasts';
 import { foldRun } from '../../app/live';
+import { needsScope, useCan } from '../auth/useCan';
 import { enqueueRun } from './agents.queries';
 
 /** Parses the optional JSON input; empty means no input. */
@@ -24,6 +25,8 @@ export function RunNowButton({ agentId }: { agentId: string }) {
   const [error, setError] = useState<string | null>(null);
   const client = useQueryClient();
   const id = useId();
+  // a read key still opens the dialog: it learns what Run now does, and why it cannot yet
+  const canWrite = useCan('write');
   const mutation = useMutation({
     mutationFn: (input: unknown) => enqueueRun(agentId, input),
     onSuccess: (run) => {
@@ -52,6 +55,7 @@ export function RunNowButton({ agentId }: { agentId: string }) {
       <button
         type="button"
         className="btn btn-primary btn-small"
+        title={canWrite ? undefined : `${needsScope('write')} to queue a run`}
         onClick={() => {
           setError(null);
           dialog.current?.showModal();
@@ -72,9 +76,15 @@ export function RunNowButton({ agentId }: { agentId: string }) {
             onChange={(e) => setText(e.target.value)}
             placeholder={'{ "pr": 42 }'}
             spellCheck={false}
+            disabled={!canWrite}
             aria-invalid={error ? true : undefined}
             aria-describedby={error ? `${id}-error` : undefined}
           />
+          {canWrite ? null : (
+            <p id={`${id}-scope`} className="scope-note">
+              {needsScope('write')} to queue a run: this session&apos;s key can only read.
+            </p>
+          )}
           {error ? (
             <p id={`${id}-error`} className="field-error" role="alert">
               {error}
@@ -84,7 +94,12 @@ export function RunNowButton({ agentId }: { agentId: string }) {
             <button type="button" className="btn" onClick={() => dialog.current?.close()}>
               Cancel
             </button>
-            <button type="submit" className="btn btn-primary" disabled={mutation.isPending}>
+            <button
+              type="submit"
+              className="btn btn-primary"
+              disabled={!canWrite || mutation.isPending}
+              aria-describedby={canWrite ? undefined : `${id}-scope`}
+            >
               {mutation.isPending ? 'Queueing…' : 'Queue run'}
             </button>
           </div>

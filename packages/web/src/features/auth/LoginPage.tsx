@@ -73,8 +73,11 @@ export function LoginPage() {
           <p>
             {current ? (
               <>
-                You are logged in to project <strong>{current.project_id}</strong> ({current.scope}
-                ).{' '}
+                You are logged in to project{' '}
+                <strong className="project-name truncate" title={current.project_id}>
+                  {current.project_name}
+                </strong>{' '}
+                ({current.scope}).{' '}
               </>
             ) : (
               'You may be logged in already. '
@@ -92,9 +95,16 @@ export function LoginPage() {
               type="button"
               className="btn btn-primary"
               disabled={busy}
+              title={
+                current ? `Project ${current.project_name} (id ${current.project_id})` : undefined
+              }
               onClick={() => void navigate(target, { replace: true })}
             >
-              {current ? `Stay in ${current.project_id}` : 'Keep my session'}
+              {current ? (
+                <span className="truncate">Stay in {current.project_name}</span>
+              ) : (
+                'Keep my session'
+              )}
             </button>
             <button
               type="button"

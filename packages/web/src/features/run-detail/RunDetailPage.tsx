@@ -13,6 +13,7 @@ import { agentRunsQuery } from '../agents/agents.queries';
 import { retriesQuery } from '../runs/runs.queries';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { Usage } from '../runs/RunRows';
+import { needsScope, useCan } from '../auth/useCan';
 import { runDetailQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
 
@@ -52,13 +53,16 @@ export function RunDetailPage() {
   const { stop, retry } = useRunActions();
   const navigate = useNavigate();
   const retries = useRetries(agentId, runId);
+  const canWrite = useCan('write');
+  const why = canWrite ? undefined : needsScope('write');
 
   if (detail.isPending) return <Loading label="Loading run…" rows={8} />;
   if (detail.isError) {
     if (detail.error instanceof ApiError && detail.error.status === 404) {
       return (
         <Empty title="Run not found">
-          It may have been deleted by retention. <Link to="/runs">See all runs</Link>
+          This project has no run with this id: it may have been deleted, or the link may be wrong
+          or point to another project&apos;s run. <Link to="/runs">See all runs</Link>
         </Empty>
       );
     }
@@ -89,7 +93,8 @@ export function RunDetailPage() {
             <button
               type="button"
               className="btn btn-danger"
-              disabled={stop.isPending || run.cancel_requested_at !== null}
+              disabled={!canWrite || stop.isPending || run.cancel_requested_at !== null}
+              title={why}
               onClick={() => stop.mutate(run)}
             >
               ■ Stop
@@ -98,7 +103,8 @@ export function RunDetailPage() {
           <button
             type="button"
             className="btn"
-            disabled={active || retry.isPending}
+            disabled={!canWrite || active || retry.isPending}
+            title={why}
             onClick={() => retry.mutate(run, { onSuccess: (next) => void navigate(runPath(next)) })}
           >
             ↻ Retry
@@ -143,7 +149,7 @@ export function RunDetailPage() {
           ) : null}
         </Fact>
         <Fact label="Duration">
-          <RunDuration run={run} />
+          <RunDuration run={run} steps={run.steps} />
         </Fact>
         <Fact label="Queued">{run.queued_at ? formatExact(run.queued_at) : null}</Fact>
         <Fact label="Ended">{run.ended_at ? formatExact(run.ended_at) : null}</Fact>

@@ -8,6 +8,8 @@ import {
   formatDuration,
   formatExact,
   formatTokens,
+  liveNow,
+  stepDuration,
 } from '../../lib/format';
 import { useNow } from '../../lib/useNow';
 
@@ -106,7 +108,10 @@ function StepDetails({ step }: { step: Step }) {
  */
 export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
   const live = run.status === 'running' || steps.some((s) => s.status === 'running');
-  const now = useNow(1000, live);
+  const tick = useNow(1000, live);
+  // a step recorded since the last tick must not end before "now": see liveNow
+  const known = useMemo(() => liveNow(-Infinity, run, steps), [run, steps]);
+  const now = Math.max(tick, known);
   const placed = useMemo(() => orderStepTree(steps), [steps]);
   const { t0, t1 } = timeAxis(run, steps, now);
   const span = t1 - t0;
@@ -182,7 +187,7 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
           const left = ((start - t0) / span) * 100;
           const width = Math.max(0.4, ((end - start) / span) * 100);
           const isOpen = open === step.id;
-          const dur = step.duration_ms ?? (step.status === 'running' ? now - start : null);
+          const dur = stepDuration(step, now);
           return (
             <div
               key={item.key}

@@ -6,6 +6,7 @@ import { toast } from '../../components/Toasts';
 import { errorMessage } from '../../lib/api';
 import { isActive, shortId } from '../../lib/format';
 import { foldRun } from '../../app/live';
+import { needsScope, useCan } from '../auth/useCan';
 import { cancelRun, retryRun } from './runs.queries';
 
 export function runPath(run: Pick<Run, 'agent_id' | 'id'>): string {
@@ -39,19 +40,27 @@ export function RunMenu({ run }: { run: Run }) {
   const navigate = useNavigate();
   const { stop, retry } = useRunActions();
   const active = isActive(run.status);
+  const canWrite = useCan('write');
+  const why = canWrite ? {} : { title: needsScope('write') };
   return (
     <KebabMenu
       label={`Actions for run ${shortId(run.id)}`}
       items={[
         { label: 'View details', onSelect: () => void navigate(runPath(run)) },
-        { label: 'Retry', onSelect: () => retry.mutate(run), disabled: active || retry.isPending },
+        {
+          label: 'Retry',
+          onSelect: () => retry.mutate(run),
+          disabled: !canWrite || active || retry.isPending,
+          ...why,
+        },
         ...(active
           ? [
               {
                 label: 'Stop',
                 onSelect: () => stop.mutate(run),
-                disabled: stop.isPending || run.cancel_requested_at !== null,
+                disabled: !canWrite || stop.isPending || run.cancel_requested_at !== null,
                 danger: true,
+                ...why,
               },
             ]
           : []),

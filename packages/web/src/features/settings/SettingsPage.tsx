@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ApiKey, CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
 import { sessionQuery } from '../auth/auth.queries';
+import { needsScope, useCan } from '../auth/useCan';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
 import { toast } from '../../components/Toasts';
@@ -62,8 +63,14 @@ function revokeQuestion(key: ApiKey, own: boolean): string {
     : `Revoke key ${name}? Clients using it stop working at once.`;
 }
 
+// keys, retention and prices are changed with an admin key; a lesser one sees the controls
+// disabled, with this as their reason
+const NEEDS_ADMIN = needsScope('admin');
+
 function KeysSection() {
-  const keys = useQuery(keysQuery());
+  const canAdmin = useCan('admin');
+  // listing keys needs admin too: a lesser key is not sent to be refused
+  const keys = useQuery({ ...keysQuery(), enabled: canAdmin });
   const client = useQueryClient();
   const [scope, setScope] = useState<KeyScope>('write');
   const [name, setName] = useState('');
@@ -104,6 +111,7 @@ function KeysSection() {
             value={name}
             onChange={(e) => setName(e.target.value)}
             placeholder="e.g. ci-worker"
+            disabled={!canAdmin}
           />
         </div>
         <div className="field">
@@ -112,6 +120,7 @@ function KeysSection() {
             id="key-scope"
             value={scope}
             aria-describedby="key-scope-allows"
+            disabled={!canAdmin}
             onChange={(e) => setScope(e.target.value as KeyScope)}
           >
             {(Object.keys(SCOPES) as KeyScope[]).map((s) => (
@@ -121,7 +130,12 @@ function KeysSection() {
             ))}
           </select>
         </div>
-        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
+        <button
+          type="submit"
+          className="btn btn-primary"
+          disabled={!canAdmin || create.isPending}
+          title={canAdmin ? undefined : NEEDS_ADMIN}
+        >
           Create key
         </button>
         <p className="hint muted" id="key-scope-allows">
@@ -129,7 +143,9 @@ function KeysSection() {
         </p>
       </form>
       {created ? <NewKeySecret created={created} onDone={() => setCreated(null)} /> : null}
-      {keys.isPending ? (
+      {!canAdmin ? (
+        <p className="scope-note">{NEEDS_ADMIN} to list, create or revoke keys.</p>
+      ) : keys.isPending ? (
         <Loading rows={2} />
       ) : keys.isError ? (
         <ErrorBox error={keys.error} onRetry={() => void keys.refetch()} />
@@ -154,8 +170,17 @@ function KeysSection() {
               {keys.data.map((k) => (
                 <tr key={k.id} className={k.revoked_at ? 'revoked' : undefined}>
                   <td className="key-name">
-                    {k.name ?? <span className="muted">unnamed</span>}
-                    {k.id === ownKeyId ? <span className="tag own-key">this session</span> : null}
+                    {/* one long name widened the table until every Revoke was off screen */}
+                    <span className="key-name-cell">
+                      {k.name ? (
+                        <span className="truncate" title={k.name}>
+                          {k.name}
+                        </span>
+                      ) : (
+                        <span className="muted">unnamed</span>
+                      )}
+                      {k.id === ownKeyId ? <span className="tag own-key">this session</span> : null}
+                    </span>
                   </td>
                   <td className="mono" data-label="Key">
                     {k.prefix}…
@@ -211,6 +236,7 @@ function confirmRetention(current: number, next: number): boolean {
 }
 
 function RetentionSection() {
+  const canAdmin = useCan('admin');
   const settings = useQuery(settingsQuery());
   const client = useQueryClient();
   const [days, setDays] = useState('');
@@ -252,12 +278,14 @@ function RetentionSection() {
               value={days}
               onChange={(e) => setDays(e.target.value)}
               aria-invalid={!valid}
+              disabled={!canAdmin}
             />
           </div>
           <button
             type="submit"
             className="btn btn-primary"
-            disabled={!valid || save.isPending || n === settings.data.retention_days}
+            disabled={!canAdmin || !valid || save.isPending || n === settings.data.retention_days}
+            title={canAdmin ? undefined : NEEDS_ADMIN}
           >
             Save
           </button>
@@ -271,6 +299,7 @@ function RetentionSection() {
 }
 
 function PricesSection() {
+  const canAdmin = useCan('admin');
   const prices = useQuery(pricesQuery());
   const client = useQueryClient();
   const [form, setForm] = useState({ model: '', input: '', output: '', cached: '' });
@@ -312,6 +341,7 @@ function PricesSection() {
         value={form[k]}
         inputMode={k === 'model' ? 'text' : 'decimal'}
         placeholder={placeholder}
+        disabled={!canAdmin}
         onChange={(e) => setForm((f) => ({ ...f, [k]: e.target.value }))}
       />
     </div>
@@ -334,7 +364,12 @@ function PricesSection() {
         {field('input', 'Input $/Mtok', '0.15')}
         {field('output', 'Output $/Mtok', '0.60')}
         {field('cached', 'Cached input $/Mtok', 'optional')}
-        <button type="submit" className="btn btn-primary" disabled={!valid || put.isPending}>
+        <button
+          type="submit"
+          className="btn btn-primary"
+          disabled={!canAdmin || !valid || put.isPending}
+          title={canAdmin ? undefined : NEEDS_ADMIN}
+        >
           Save price
         </button>
       </form>
@@ -355,6 +390,8 @@ function PricesSection() {
                   <button
                     type="button"
                     className="btn btn-small btn-ghost"
+                    disabled={!canAdmin}
+                    title={canAdmin ? undefined : NEEDS_ADMIN}
                     onClick={() =>
                       setForm({
                         model: p.model,
@@ -371,6 +408,8 @@ function PricesSection() {
                   <button
                     type="button"
                     className="btn btn-small btn-danger-ghost"
+                    disabled={!canAdmin}
+                    title={canAdmin ? undefined : NEEDS_ADMIN}
                     onClick={() => remove.mutate(p.model)}
                     aria-label={`Remove override of ${p.model}`}
                   >
@@ -402,11 +441,17 @@ function PricesSection() {
 
 /** API keys, retention and model price overrides. */
 export function SettingsPage() {
+  const canAdmin = useCan('admin');
   return (
     <div className="settings-page">
       <div className="page-head">
         <h1>Settings</h1>
       </div>
+      {canAdmin ? null : (
+        <p className="scope-note scope-note-page">
+          {NEEDS_ADMIN} to change settings: this session&apos;s key can look but not change.
+        </p>
+      )}
       <KeysSection />
       <RetentionSection />
       <PricesSection />
