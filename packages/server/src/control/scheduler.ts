@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { newId, toIso } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { DAY_MS } from '../stats/rollup.js';
@@ -39,6 +40,10 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
     .select(['project_id', 'id', 'schedule_cron', 'schedule_tz', 'schedule_next_at', 'timeout_ms'])
     .where('schedule_cron', 'is not', null)
     .where((eb) => eb.or([eb('schedule_next_at', 'is', null), eb('schedule_next_at', '<=', now)]))
+    // the due slots first, oldest first: schedules stored without a next slot (one that can
+    // never fire, from before such were refused) must not crowd them out of the limit
+    .orderBy(sql`schedule_next_at is null`)
+    .orderBy('schedule_next_at')
     .limit(1000)
     .execute();
   let queued = 0;

@@ -4,6 +4,7 @@ import { describeEachDb, createTestApp, json, type TestApp } from '../../test/ha
 import { cancelRun, enqueueRun } from './control.service.js';
 import { sweepOnce, sweepVerdict } from './sweeper.js';
 import { newRunRow } from '../ingest/apply.js';
+import { newAgentRow } from '../agents/agents.repository.js';
 import { scheduleOnce } from './scheduler.js';
 import { nextSlot } from './schedule.js';
 import { findRun } from '../runs/runs.repository.js';
@@ -408,6 +409,39 @@ describeEachDb('workers and control plane', (dialect) => {
     const next = await nextSlotOf(agent);
     expect(next).toBe(nextSlot('*/2 * * * * *', 'UTC', now));
     expect(next!).toBeGreaterThan(now);
+  });
+
+  it('fires due slots however many stored schedules never fire', async () => {
+    const now = Date.now();
+    // schedules of 30 February, stored before they were refused: no next slot, ever
+    const dead = Array.from({ length: 1001 }, (_, i) => ({
+      ...newAgentRow(P, agentName(`dead-${i}`), 'dead', now),
+      schedule_cron: '0 0 30 2 *',
+      schedule_tz: 'UTC',
+    }));
+    for (let i = 0; i < dead.length; i += 200)
+      await t.ctx.db.kysely
+        .insertInto('agents')
+        .values(dead.slice(i, i + 200))
+        .execute();
+    const agent = agentName('alive');
+    await enqueueRun(t.ctx, P, agent, {});
+    await setSchedule(agent, '* * * * * *', now - 500);
+    try {
+      // before: the 1,001 filled the pass's limit of 1,000, and no schedule fired at all
+      expect(await scheduleOnce(t.ctx, now)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await setSchedule(agent, null, null);
+      await t.ctx.db.kysely
+        .deleteFrom('agents')
+        .where('project_id', '=', P)
+        .where(
+          'id',
+          'in',
+          dead.map((a) => a.id),
+        )
+        .execute();
+    }
   });
 
   it('runs each slot a busy scheduler fell a few seconds behind on, skipping none', async () => {
