@@ -82,6 +82,24 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(queued.queued_at).toBeGreaterThan(Date.parse(first.run.queued_at!));
     const claimed = json<{ runs: Run[] }>(await claim([agent], { max: 2 })).runs;
     expect(claimed.map((r) => r.id)).toEqual([first.run.id, `${agent}-q`]);
+
+    // a backfilled run, queued then started and ended long ago in one batch: the server's
+    // clock does not stand in past the times its own events give
+    const old = `${agent}-old`;
+    const backfill = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: old, agent_id: agent, status: 'queued' } },
+        { type: 'run.start', run: { id: old, started_at: '2025-01-01T00:00:00Z' } },
+        {
+          type: 'run.end',
+          run: { id: old, status: 'succeeded', ended_at: '2025-01-01T00:01:00Z' },
+        },
+      ],
+    });
+    expect(backfill.statusCode).toBe(200);
+    const row = (await findRun(t.ctx.db, P, old))!;
+    expect(row.queued_at).toBe(Date.parse('2025-01-01T00:00:00Z'));
+    expect(row.sort_at).toBe(Date.parse('2025-01-01T00:00:00Z'));
   });
 
   it('hands up to max runs to one claim, each exactly once', async () => {

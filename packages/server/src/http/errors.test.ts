@@ -220,6 +220,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
           string,
           {
             requestBody?: {
+              required: boolean;
               content: Record<string, { schema: { properties?: Record<string, unknown> } }>;
             };
           }
@@ -231,6 +232,9 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(
       Object.keys(ingest?.requestBody?.content['application/json']?.schema.properties ?? {}),
     ).toEqual(['events']);
+    // a body that may be left out (every field optional) is not required
+    expect(ingest?.requestBody?.required).toBe(true);
+    expect(doc.paths['/api/v1/runs/{run_id}/retry']?.post?.requestBody?.required).toBe(false);
     expect(doc.paths['/v1/traces']?.post, 'OTLP').toBeDefined();
     for (const path of [
       '/api/v1/runs',

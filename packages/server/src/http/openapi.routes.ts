@@ -113,7 +113,8 @@ export function buildOpenApi(): Record<string, unknown> {
     };
     if (doc.body) {
       op.requestBody = {
-        required: true,
+        // a missing body reads as {} (defineRoute): it is required only when {} is refused
+        required: !doc.body.safeParse({}).success,
         content: { 'application/json': { schema: schemas.convert(doc.body, 'input') } },
       };
     }

@@ -311,6 +311,10 @@ function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunR
     row.ended_at !== null && row.started_at !== null
       ? Math.max(0, row.ended_at - row.started_at)
       : null;
+  // a run is not queued after it started: the server's clock standing in for a queued_at
+  // gives way to the times the run's own events give (a backfill, a host's clock behind)
+  const first = row.started_at ?? row.ended_at;
+  if (row.queued_at !== null && first !== null && row.queued_at > first) row.queued_at = first;
   row.sort_at = row.queued_at ?? row.started_at ?? row.created_at;
   if (isTerminalStatus(row.status as RunStatus)) {
     row.lease_expires_at = null;

@@ -737,11 +737,10 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     );
     // a root that is itself a call (a lone chat span, as most LLM instrumentation sends
     // with no agent span around it) is the run and also its step: its tokens and cost live
-    // on steps, so without one they were lost
+    // on steps, so without one they were lost. An agent span or an untyped one is the run
+    // alone: the usage such a span carries is the sum of the calls under it.
     const rootType = standIn ? 'agent' : stepType(runView.name, runView.attrs);
-    const rootIsCall =
-      rootType !== 'agent' &&
-      (rootType !== 'custom' || Object.keys(usageOf(runView.attrs)).length > 0);
+    const rootIsCall = rootType !== 'agent' && rootType !== 'custom';
     for (const view of views) {
       if (view !== runView || standIn || rootIsCall) stepEvents.push(stepEvent(view, top));
     }

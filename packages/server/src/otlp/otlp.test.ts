@@ -430,8 +430,11 @@ describeEachDb('POST /v1/traces', (dialect) => {
         'gen_ai.usage.output_tokens': 100,
       },
     };
-    // a plain root (an HTTP request) stays the run alone, as before
-    const http = httpRoot('5b8efff798038103d269b633813fc602');
+    // a plain root (an HTTP request) stays the run alone, as before, also when it carries
+    // the usage of the calls under it (as Pydantic AI's "agent run" span does)
+    const http = httpRoot('5b8efff798038103d269b633813fc602', {
+      attrs: { 'gen_ai.usage.input_tokens': 1000, 'gen_ai.usage.output_tokens': 100 },
+    });
     expect((await t.request('POST', '/v1/traces', request([chat, http]))).statusCode).toBe(200);
     const snap = await snapshot(`otel-${trace}`);
     // before, the run had no step, so no llm call, no tokens and no cost
