@@ -4,6 +4,7 @@ import { AgentsClient, RunsClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
 import { Heartbeats } from './heartbeat.js';
 import { HttpClient } from './http.js';
+import { wholeNumberProblem } from './options.js';
 import { RunContext, currentRun, endRun, runCode, runKey } from './run.js';
 import { snapshotFields } from './snapshot.js';
 import { Transport } from './transport.js';
@@ -62,17 +63,17 @@ function optionProblems(options: RunlogOptions, url: string): string[] {
   }
   if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
     problems.push(`${from}: must be an http:// or https:// URL, not ${JSON.stringify(url)}`);
-  const whole = (name: keyof RunlogOptions, min: number) => {
-    const value = options[name];
-    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= min))
-      problems.push(`${name}: must be a whole number >= ${min}, not ${String(value)}`);
-  };
-  whole('batchSize', 1);
-  whole('flushIntervalMs', 1);
-  whole('maxQueue', 1);
-  whole('heartbeatIntervalMs', 1);
-  whole('requestTimeoutMs', 1);
-  whole('exitTimeoutMs', 0);
+  for (const [name, min] of [
+    ['batchSize', 1],
+    ['flushIntervalMs', 1],
+    ['maxQueue', 1],
+    ['heartbeatIntervalMs', 1],
+    ['requestTimeoutMs', 1],
+    ['exitTimeoutMs', 0],
+  ] as const) {
+    const problem = wholeNumberProblem(name, options[name], min);
+    if (problem) problems.push(problem);
+  }
   if (options.spoolDir !== undefined && (typeof options.spoolDir !== 'string' || !options.spoolDir))
     problems.push('spoolDir: must be a directory path');
   if (options.onError !== undefined && typeof options.onError !== 'function')

@@ -6,6 +6,7 @@ import { settleBy, timeLeft } from './deadline.js';
 import { RunlogError, RunlogApiError } from './errors.js';
 import { backoffMs, type HttpClient } from './http.js';
 import type { Heartbeats } from './heartbeat.js';
+import { wholeNumberProblem } from './options.js';
 import { RunContext, endRun, runCode, type RunOutcome } from './run.js';
 import type { Transport } from './transport.js';
 
@@ -64,13 +65,14 @@ function checkOptions(
       );
     }
   }
-  const whole = (value: unknown, min: number) =>
-    value === undefined || (Number.isSafeInteger(value) && (value as number) >= min);
-  if (!whole(options.concurrency, 1)) problems.push('concurrency: must be a whole number >= 1');
-  if (!whole(options.heartbeatIntervalMs, 1))
-    problems.push('heartbeatIntervalMs: must be a whole number of ms >= 1');
-  if (!whole(options.drainTimeoutMs, 0))
-    problems.push('drainTimeoutMs: must be a whole number of ms >= 0');
+  for (const [name, min] of [
+    ['concurrency', 1],
+    ['heartbeatIntervalMs', 1],
+    ['drainTimeoutMs', 0],
+  ] as const) {
+    const problem = wholeNumberProblem(name, options[name], min);
+    if (problem) problems.push(problem);
+  }
   if (problems.length > 0) throw new RunlogError(`invalid worker options: ${problems.join('; ')}`);
 }
 

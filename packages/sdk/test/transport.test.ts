@@ -41,6 +41,24 @@ afterAll(async () => {
   await server.close();
 });
 
+/**
+ * Runs code that throws, as run `id`; checks that run() rethrows its error, and answers how
+ * long run() took to do so (the wait for its end to be sent).
+ */
+async function failedRunMs(runlog: Runlog, id = newId()): Promise<number> {
+  const started = Date.now();
+  await expect(
+    runlog.run(
+      'transport-agent',
+      () => {
+        throw new Error('agent failed');
+      },
+      { id },
+    ),
+  ).rejects.toThrow('agent failed');
+  return Date.now() - started;
+}
+
 /** Records one run with `steps` tool steps; returns its id. */
 async function recordRun(runlog: Runlog, steps: number, agent = 'transport-agent') {
   const id = newId();
@@ -250,14 +268,8 @@ describe('retry', () => {
 
   it('a failing run() rethrows as soon as sending its end fails, not after its wait', async () => {
     const runlog = clients.make({ url: await deadUrl() });
-    const started = Date.now();
-    await expect(
-      runlog.run('transport-agent', () => {
-        throw new Error('agent failed');
-      }),
-    ).rejects.toThrow('agent failed');
     // the connection was refused within milliseconds: waiting out the 2 s would be for nothing
-    expect(Date.now() - started).toBeLessThan(FAILED_RUN_FLUSH_MS);
+    expect(await failedRunMs(runlog)).toBeLessThan(FAILED_RUN_FLUSH_MS);
     expect(errors[0]).toBeInstanceOf(RunlogConnectionError);
   });
 
@@ -265,15 +277,7 @@ describe('retry', () => {
     const runlog = clients.make({ flushIntervalMs: 60_000 });
     proxy.failNext({ status: 429, retryAfter: '1' });
     const id = newId();
-    await expect(
-      runlog.run(
-        'transport-agent',
-        () => {
-          throw new Error('agent failed');
-        },
-        { id },
-      ),
-    ).rejects.toThrow('agent failed');
+    await failedRunMs(runlog, id);
     // sent before run() rethrew: a script dying of the error loses nothing
     expect(runlog.pending).toBe(0);
     expect((await runlog.runs.get(id)).status).toBe('failed');
@@ -300,46 +304,21 @@ describe('retry', () => {
     const runlog = clients.make({ flushIntervalMs: 60_000 });
     const busy = Array.from({ length: 40 }, () => ({ status: 503, retryAfter: '1' }));
     proxy.failNext(...busy);
-    const fail = async () => {
-      const started = Date.now();
-      await expect(
-        runlog.run('transport-agent', () => {
-          throw new Error('agent failed');
-        }),
-      ).rejects.toThrow('agent failed');
-      return Date.now() - started;
-    };
     // the first waits its time for the end to go; before, each of them did
-    expect(await fail()).toBeGreaterThanOrEqual(FAILED_RUN_FLUSH_MS - 50);
-    expect(await fail()).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
-    expect(await fail()).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
+    expect(await failedRunMs(runlog)).toBeGreaterThanOrEqual(FAILED_RUN_FLUSH_MS - 50);
+    expect(await failedRunMs(runlog)).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
+    expect(await failedRunMs(runlog)).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
     // once the server takes events again, a failing run waits for its end again
     proxy.clearFaults();
     expect(await runlog.flush(5_000)).toBe(true);
-    const id = newId();
-    await expect(
-      runlog.run(
-        'transport-agent',
-        () => {
-          throw new Error('agent failed');
-        },
-        { id },
-      ),
-    ).rejects.toThrow('agent failed');
+    await failedRunMs(runlog);
     expect(runlog.pending).toBe(0);
   });
 
   it('a failing run() does not wait while a proxy answers 502 for the server', async () => {
     const runlog = clients.make({ flushIntervalMs: 60_000 });
     proxy.failNext(...Array.from({ length: 10 }, () => ({ status: 502 })));
-    const started = Date.now();
-    await expect(
-      runlog.run('transport-agent', () => {
-        throw new Error('agent failed');
-      }),
-    ).rejects.toThrow('agent failed');
-    expect(Date.now() - started).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
-    proxy.clearFaults();
+    expect(await failedRunMs(runlog)).toBeLessThan(FAILED_RUN_FLUSH_MS / 2);
   });
 
   it('drops a batch the server rejects as a client error and reports it, then goes on', async () => {
