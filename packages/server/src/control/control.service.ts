@@ -140,8 +140,8 @@ export async function enqueueRuns(
     for (const [i, item] of items.entries()) {
       const id = ids[i]!;
       const existing = item.id !== undefined ? uow.getRun(projectId, id) : undefined;
+      const field = opts.named ? `body.runs.${i}.id` : 'body.id';
       if (!existing && deleted.has(id)) {
-        const field = opts.named ? `body.runs.${i}.id` : 'body.id';
         throw new AppError('conflict', `run ${id} was deleted less than a day ago`, [
           { field, message: 'the id of a run deleted less than a day ago' },
         ]);
@@ -152,6 +152,7 @@ export async function enqueueRuns(
           throw new AppError(
             'conflict',
             `${where}run ${id} already exists for agent ${existing.agent_id}`,
+            [{ field, message: `already a run of agent ${existing.agent_id}` }],
           );
         }
         queued.push({ run: toRun(existing), created: false });
@@ -220,18 +221,6 @@ export async function retryRun(
     .where('id', '=', runId)
     .executeTakeFirst();
   if (!source) throw AppError.notFound('run', runId);
-  if (by?.id !== undefined) {
-    const made = await ctx.db.kysely
-      .selectFrom('runs')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .where('id', '=', by.id)
-      .executeTakeFirst();
-    if (made) {
-      if (made.retry_of !== runId) throw notRetryOf(made.id, runId);
-      return toRun(made);
-    }
-  }
   if (!isTerminalStatus(source.status as RunStatus)) {
     throw new AppError(
       'conflict',
@@ -256,15 +245,12 @@ export async function retryRun(
     tags: JSON.parse(source.tags) as string[],
     metadata: JSON.parse(source.metadata) as Record<string, unknown>,
   });
-  // the same id sent twice at once: the second enqueue answers the first's run
-  if (run.retry_of !== runId) throw notRetryOf(run.id, runId);
+  // the id of a run that exists: the enqueue answered it, as the same call sent again wants
+  if (run.retry_of !== runId)
+    throw new AppError('conflict', `run ${run.id} already exists and is not a retry of ${runId}`, [
+      { field: 'body.id', message: `the id of a run that is not a retry of ${runId}` },
+    ]);
   return run;
-}
-
-function notRetryOf(id: string, runId: string): AppError {
-  return new AppError('conflict', `run ${id} already exists and is not a retry of ${runId}`, [
-    { field: 'body.id', message: `the id of a run that is not a retry of ${runId}` },
-  ]);
 }
 
 /** Deletes a run and its steps; `false` when the project has no such run. */

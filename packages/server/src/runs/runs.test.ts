@@ -480,6 +480,7 @@ describeEachDb('runs API', (dialect) => {
           { type: 'run.end', run: { id: 'idem-1', status: 'failed' } },
           { type: 'run.start', run: { id: 'idem-2', agent_id: 'ctl' } },
           { type: 'run.end', run: { id: 'idem-2', status: 'failed' } },
+          { type: 'run.start', run: { id: 'idem-other', agent_id: 'elsewhere' } },
         ],
       });
       const [a, b] = await Promise.all(
@@ -496,7 +497,8 @@ describeEachDb('runs API', (dialect) => {
       expect(json<Run>(again)).toMatchObject({ id: 'idem-1-r', status: 'failed' });
       expect((await get(`/api/v1/runs?retry_of=idem-1`)).total).toBe(1);
       // an id taken by a run that is not this run's retry: 409 naming the field
-      for (const id of ['idem-2', 'idem-1-r']) {
+      // (of this agent, or of another one)
+      for (const id of ['idem-2', 'idem-1-r', 'idem-other']) {
         const res = await t.request('POST', '/api/v1/runs/idem-2/retry', { id });
         expect(res.statusCode).toBe(409);
         expect(json<{ error: { details: { field: string }[] } }>(res).error.details).toEqual([
