@@ -216,9 +216,6 @@ export function applyRunEvent(
     else target = f.status ?? (f.error ? 'failed' : 'succeeded');
     if (target && (!current || canTransition(row.status as RunStatus, target))) row.status = target;
   }
-  // a queued run waits in queued_at order for a worker: the server's clock stands in for a
-  // time the event did not give
-  if (row.status === 'queued' && row.queued_at === null) row.queued_at = env.now;
   // a start time is a fact about the run, whatever order it arrives in
   put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
   // the server's clock stands in for a start only while the run goes on: a start without a
@@ -311,8 +308,10 @@ function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunR
     row.ended_at !== null && row.started_at !== null
       ? Math.max(0, row.ended_at - row.started_at)
       : null;
-  // a run is not queued after it started: the server's clock standing in for a queued_at
-  // gives way to the times the run's own events give (a backfill, a host's clock behind)
+  // a queued run waits in queued_at order for a worker: the server's clock stands in for a
+  // time no event gave, and gives way to the run's own start or end, for a run is not
+  // queued after it started (a backfill, a host's clock behind)
+  if (row.status === 'queued' && row.queued_at === null) row.queued_at = env.now;
   const first = row.started_at ?? row.ended_at;
   if (row.queued_at !== null && first !== null && row.queued_at > first) row.queued_at = first;
   row.sort_at = row.queued_at ?? row.started_at ?? row.created_at;
@@ -473,14 +472,7 @@ export function applyStepEvent(
   if (f.input !== undefined) put(row, 'input', encodeJson(f.input, max), mode, isNull);
   // as for runs: a late end with another outcome than the one recorded is not this step's
   // result, so a succeeded step takes no error from it and a failed one no output
-  const endStatus =
-    kind === 'end'
-      ? f.status && f.status !== 'running'
-        ? f.status
-        : f.error
-          ? 'failed'
-          : 'succeeded'
-      : undefined;
+  const endStatus = kind === 'end' ? stepEndStatus(f) : undefined;
   const otherOutcome = wasEnded && endStatus !== undefined && endStatus !== row.status;
   if (f.output !== undefined && !otherOutcome)
     put(row, 'output', encodeJson(f.output, max), mode, isNull);
@@ -551,6 +543,12 @@ const STEP_COMPARED: (keyof StepRow)[] = [
 
 function sameStep(a: StepRow, b: StepRow): boolean {
   return STEP_COMPARED.every((k) => a[k] === b[k]);
+}
+
+/** The status a `step.end` gives: its own final one, else failed when it carries an error. */
+function stepEndStatus(f: StepFields): 'succeeded' | 'failed' {
+  if (f.status === 'succeeded' || f.status === 'failed') return f.status;
+  return f.error ? 'failed' : 'succeeded';
 }
 
 /** What one step adds to its run's rollups. */
