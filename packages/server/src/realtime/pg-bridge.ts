@@ -62,10 +62,13 @@ function revocationPayload(sender: string): string {
  */
 export async function announceRevocation(db: Db): Promise<void> {
   if (db.dialect !== 'postgres' || !db.pgPool) return;
-  await db.pgPool.query('SELECT pg_notify($1, $2)', [
-    channelName(db.pgSchema),
-    revocationPayload(`cli-${newId()}`),
-  ]);
+  await notifyAll(db.pgPool, channelName(db.pgSchema), [revocationPayload(`cli-${newId()}`)]);
+}
+
+/** Sends NOTIFY payloads on `channel`, in the order given, in one statement. */
+async function notifyAll(pool: pg.Pool, channel: string, payloads: string[]): Promise<void> {
+  const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+  await pool.query(`SELECT ${calls}`, [channel, ...payloads]);
 }
 
 /**
@@ -79,12 +82,7 @@ export async function announceDeletedRuns(
 ): Promise<void> {
   if (db.dialect !== 'postgres' || !db.pgPool || runs.length === 0) return;
   const refs: Ref[] = runs.map((r) => ['d', r.projectId, r.id, r.agentId]);
-  const payloads = pack(`cli-${newId()}`, refs);
-  for (let i = 0; i < payloads.length; i += 50) {
-    const batch = payloads.slice(i, i + 50);
-    const calls = batch.map((_, j) => `pg_notify($1, $${j + 2})`).join(', ');
-    await db.pgPool.query(`SELECT ${calls}`, [channelName(db.pgSchema), ...batch]);
-  }
+  await notifyAll(db.pgPool, channelName(db.pgSchema), pack(`cli-${newId()}`, refs));
 }
 
 /**
@@ -357,9 +355,7 @@ export class PgHubBridge {
   private notify(payloads: string[]): Promise<void> {
     this.sending = this.sending.then(async () => {
       try {
-        const params = [this.channel, ...payloads];
-        const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
-        await this.pool.query(`SELECT ${calls}`, params);
+        await notifyAll(this.pool, this.channel, payloads);
         this.countOut(payloads.length);
       } catch {
         // other instances miss these changes; their subscribers catch up on the next ones
