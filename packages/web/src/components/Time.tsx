@@ -1,14 +1,6 @@
-import { useMemo } from 'react';
 import { runMoment, type Run, type Step } from '@runlog/core';
-import {
-  formatDuration,
-  formatExact,
-  formatRelative,
-  isActive,
-  liveNow,
-  runDuration,
-} from '../lib/format';
-import { useNow } from '../lib/useNow';
+import { formatDuration, formatExact, formatRelative, isActive, runDuration } from '../lib/format';
+import { useLiveNow, useNow } from '../lib/useNow';
 
 /** "3 min ago", with the exact local time as a tooltip. */
 export function RelativeTime({ iso }: { iso: string | null | undefined }) {
@@ -55,10 +47,7 @@ export function RunDuration({
   steps?: readonly Pick<Step, 'started_at' | 'ended_at'>[];
 }) {
   const live = isActive(run.status) && run.started_at !== null;
-  const tick = useNow(1000, live);
-  // the steps change only when one is recorded, not on every tick
-  const known = useMemo(() => liveNow(-Infinity, run, steps), [run, steps]);
-  const ms = runDuration(run, Math.max(tick, known));
+  const ms = runDuration(run, useLiveNow(live, run, steps));
   return (
     <span className={live ? 'ticking' : undefined} data-testid="duration">
       {run.status === 'queued' && ms === null ? (

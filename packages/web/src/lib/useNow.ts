@@ -1,4 +1,6 @@
-import { useSyncExternalStore } from 'react';
+import { useMemo, useSyncExternalStore } from 'react';
+import type { Run, Step } from '@runlog/core';
+import { liveNow } from './format';
 
 // One interval per period, shared by every component that ticks at that period.
 const tickers = new Map<
@@ -53,4 +55,18 @@ export function useNow(period = 1000, enabled = true): number {
     useSyncExternalStore(enabled ? sub : noSubscribe, () => (enabled ? ticker(period).now : 0)) ||
     Date.now()
   );
+}
+
+type Moments = Pick<Run | Step, 'started_at' | 'ended_at'>;
+
+/**
+ * The "now" a run's live durations are measured to: `useNow(1000, live)`, never before the
+ * latest moment the run or its steps record (see `liveNow`). That moment is worked out when
+ * they change, not on every tick.
+ * @example const now = useLiveNow(isActive(run.status), run, steps);
+ */
+export function useLiveNow(live: boolean, run: Moments, steps?: readonly Moments[]): number {
+  const tick = useNow(1000, live);
+  const known = useMemo(() => liveNow(-Infinity, run, steps), [run, steps]);
+  return Math.max(tick, known);
 }

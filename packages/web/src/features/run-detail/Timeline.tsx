@@ -8,10 +8,9 @@ import {
   formatDuration,
   formatExact,
   formatTokens,
-  liveNow,
   stepDuration,
 } from '../../lib/format';
-import { useNow } from '../../lib/useNow';
+import { useLiveNow } from '../../lib/useNow';
 
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null);
 
@@ -108,10 +107,8 @@ function StepDetails({ step }: { step: Step }) {
  */
 export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
   const live = run.status === 'running' || steps.some((s) => s.status === 'running');
-  const tick = useNow(1000, live);
   // a step recorded since the last tick must not end before "now": see liveNow
-  const known = useMemo(() => liveNow(-Infinity, run, steps), [run, steps]);
-  const now = Math.max(tick, known);
+  const now = useLiveNow(live, run, steps);
   const placed = useMemo(() => orderStepTree(steps), [steps]);
   const { t0, t1 } = timeAxis(run, steps, now);
   const span = t1 - t0;
