@@ -97,6 +97,8 @@ export class Transport {
   private exitTried = false;
   /** Set at the process's normal exit: the last tries must be done by then. */
   private exitDeadline = 0;
+  /** The exit's last tries are over: nothing starts sending again (the interval's cut). */
+  private exitGaveUp = false;
   private closed = false;
   private lossReported = false;
   private readonly timer: NodeJS.Timeout;
@@ -356,7 +358,7 @@ export class Transport {
   private cut(): void {
     this.urgent = false;
     this.spoolBuffer();
-    if (!this.sending && this.segments.length > 0) void this.sendLoop();
+    if (!this.sending && !this.exitGaveUp && this.segments.length > 0) void this.sendLoop();
   }
 
   /** Moves the buffer into segments, written to the spool first when there is one. */
@@ -495,6 +497,7 @@ export class Transport {
           }
           if (keep) {
             // exiting: what is spooled is sent by the next process, the rest is lost
+            this.exitGaveUp = true;
             this.options.onError(err as Error);
             this.reportLoss('the process is exiting');
             break;
