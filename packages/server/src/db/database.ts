@@ -251,8 +251,12 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // an idle client's error (the server restarted) must not crash the process
+  // a client's connection error (the server restarted, a failover, the connection killed)
+  // must not crash the process: the pool handles it only for idle clients, and a client lent
+  // out between two statements of a transaction has no listener of its own. Its query fails
+  // (a 503 to the caller, a retry for the write path) and the pool drops it on release.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     const client = await pool.connect();
     try {
@@ -315,7 +319,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const message = typeof e?.message === 'string' ? e.message : '';
   // node-postgres says these in words, without a code
   // ("timeout exceeded when trying to connect": every pooled connection busy for 5 s)
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client was closed|Cannot use a pool after calling end/i.test(
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client was closed|Cannot use a pool after calling end|not queryable/i.test(
     message,
   );
 }
