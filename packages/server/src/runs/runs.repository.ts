@@ -3,6 +3,16 @@ import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
+import {
+  INLINE_PAYLOAD_BYTES,
+  RUN_LIST_COLUMNS,
+  STEP_LIST_COLUMNS,
+  budgetedPayloads,
+  fillHeldPayloads,
+  fillHeldRunPayloads,
+  rowsWithinBudget,
+  type PayloadSizes,
+} from '../db/payloads.js';
 
 /** A run of the project, or `undefined`: another project's run is as absent as a missing one. */
 export async function findRun(db: Db, projectId: string, id: string): Promise<RunRow | undefined> {
@@ -52,10 +62,64 @@ export async function listSteps(
   runId: string,
   page: { after?: StepCursor | undefined; limit?: number | undefined } = {},
 ): Promise<StepRow[]> {
+  return orderedSteps(db, projectId, runId, page).selectAll().execute();
+}
+
+/**
+ * A page of a run's steps in time order, up to `limit` + 1 of them (so the caller can tell
+ * whether more follow) and fewer when their payloads pass `PAGE_PAYLOAD_BYTES`: `more` then
+ * says the page was cut.
+ */
+export async function listStepsWithinBudget(
+  db: Db,
+  projectId: string,
+  runId: string,
+  page: { after?: StepCursor | undefined; limit: number },
+): Promise<{ rows: StepRow[]; cut: boolean }> {
+  const first = (await orderedSteps(db, projectId, runId, page)
+    .select([...STEP_LIST_COLUMNS, ...budgetedPayloads()])
+    .execute()) as unknown as (StepRow & PayloadSizes)[];
+  const kept = rowsWithinBudget(first);
+  const rows = first.slice(0, kept);
+  await fillHeldPayloads(db, projectId, rows, runId);
+  return { rows, cut: kept < first.length };
+}
+
+/**
+ * Up to `limit` of a run's steps in time order for its timeline, without their input,
+ * output and metadata, and with their error only when it is at most `INLINE_PAYLOAD_BYTES`
+ * (`error_bytes` gives its size either way).
+ */
+export async function listStepOutlines(
+  db: Db,
+  projectId: string,
+  runId: string,
+  limit: number,
+): Promise<(StepRow & { error_bytes: number | string | null })[]> {
+  const error = sql.ref('error');
+  const rows = await orderedSteps(db, projectId, runId, { limit })
+    .select([
+      ...STEP_LIST_COLUMNS,
+      sql<
+        string | null
+      >`case when octet_length(${error}) > ${sql.lit(INLINE_PAYLOAD_BYTES)} then null else ${error} end`.as(
+        'error',
+      ),
+      sql<number | string | null>`octet_length(${error})`.as('error_bytes'),
+    ])
+    .execute();
+  return rows.map((r) => ({ ...r, input: null, output: null, metadata: '{}' }));
+}
+
+function orderedSteps(
+  db: Db,
+  projectId: string,
+  runId: string,
+  page: { after?: StepCursor | undefined; limit?: number | undefined },
+) {
   const at = sql<number>`coalesce(started_at, ended_at, created_at)`;
   let q = db.kysely
     .selectFrom('steps')
-    .selectAll()
     .where('project_id', '=', projectId)
     .where('run_id', '=', runId);
   if (page.after) {
@@ -64,7 +128,7 @@ export async function listSteps(
   }
   q = q.orderBy(at).orderBy('seq').orderBy('id');
   if (page.limit !== undefined) q = q.limit(page.limit);
-  return q.execute();
+  return q;
 }
 
 /** What `GET /runs` and `GET /agents/:id/runs` filter on; absent fields do not filter. */
@@ -126,7 +190,8 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
 
 /**
  * A page of runs newest first (`sort_at` desc, `id` desc), after `cursor` and then `offset`
- * rows. Fetches `limit + 1` rows so the caller can tell whether more follow.
+ * rows. Fetches `limit + 1` rows so the caller can tell whether more follow. Payloads past
+ * the page's budget come as truncated values (`fillHeldRunPayloads`).
  */
 export async function listRuns(
   db: Db,
@@ -134,7 +199,7 @@ export async function listRuns(
   filter: RunFilter,
   page: { limit: number; cursor?: RunCursor; offset?: number },
 ): Promise<RunRow[]> {
-  let query = filtered(db, projectId, filter).selectAll();
+  let query = filtered(db, projectId, filter).select([...RUN_LIST_COLUMNS, ...budgetedPayloads()]);
   const { cursor } = page;
   if (cursor) {
     query = query.where((eb) =>
@@ -149,14 +214,30 @@ export async function listRuns(
     .orderBy('id', 'desc')
     .limit(page.limit + 1);
   if (page.offset) query = query.offset(page.offset);
-  // a text or tag search reads runs until the page fills, over all of them for a rare word:
-  // beside the event loop, so it never holds up recording
-  return scansRuns(filter) ? readOffLoop(db, query) : query.execute();
+  // a search, a filter no index narrows or a deep offset reads runs until the page fills,
+  // over all of them for a rare word: beside the event loop, so it never holds up recording
+  const first = (readsMany(filter, page.offset)
+    ? await readOffLoop(db, query)
+    : await query.execute()) as unknown as (RunRow & PayloadSizes)[];
+  await fillHeldRunPayloads(db, projectId, first.slice(0, page.limit));
+  return first;
 }
 
-/** Whether a filter is checked run by run (no index narrows it): text search and tags. */
-function scansRuns(filter: RunFilter): boolean {
-  return filter.q !== undefined || filter.tag !== undefined;
+/** Past this many rows, an offset is read beside the event loop: each row skipped is read. */
+const DEEP_OFFSET = 1000;
+
+/**
+ * Whether a page may read many runs to fill: a filter checked run by run (text search,
+ * tags, and `source` and `trigger`, which no index narrows) or a deep offset.
+ */
+function readsMany(filter: RunFilter, offset = 0): boolean {
+  return (
+    filter.q !== undefined ||
+    filter.tag !== undefined ||
+    filter.source !== undefined ||
+    (filter.triggers?.length ?? 0) > 0 ||
+    offset > DEEP_OFFSET
+  );
 }
 
 /** How many runs match, counting at most `cap` of them (the count stays cheap). */

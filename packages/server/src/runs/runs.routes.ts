@@ -10,7 +10,6 @@ import {
   STEPS_PAGE,
   StepList,
   StepListQuery,
-  TIMELINE_MAX_STEPS,
   Timeline,
   buildTimeline,
 } from '@runlog/core';
@@ -21,7 +20,13 @@ import { defineRoute } from '../http/route.js';
 import { toRun } from './runs.mapper.js';
 import { findRun } from './runs.repository.js';
 import type { RunRow } from '../db/schema.js';
-import { TOTAL_CAP, decodeStepCursor, listRunsPage, listStepPage } from './runs.service.js';
+import {
+  TOTAL_CAP,
+  decodeStepCursor,
+  listRunsPage,
+  listStepPage,
+  listTimelineSteps,
+} from './runs.service.js';
 
 const RunParams = z.object({ run_id: Id });
 const RunDetailQuery = z.object({ include: z.enum(['steps']).optional() });
@@ -127,7 +132,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     response: Timeline,
     handler: async ({ auth, params }) => {
       const run = await loadRun(auth.projectId, params.run_id);
-      const page = await listStepPage(ctx.db, auth.projectId, params.run_id, TIMELINE_MAX_STEPS);
+      const page = await listTimelineSteps(ctx.db, auth.projectId, params.run_id);
       const timeline = buildTimeline(toRun(run), page.steps, Date.now());
       if (page.has_more)
         timeline.summary.steps_omitted = Math.max(0, run.step_count - page.steps.length);

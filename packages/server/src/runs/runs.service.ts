@@ -1,4 +1,4 @@
-import { ID_PATTERN, type Run, type RunList, type Step } from '@runlog/core';
+import { ID_PATTERN, TIMELINE_MAX_STEPS, type Run, type RunList, type Step } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { toRun, toStep } from './runs.mapper.js';
@@ -6,7 +6,8 @@ import {
   countRunsCapped,
   countRunsFromRollups,
   listRuns,
-  listSteps,
+  listStepOutlines,
+  listStepsWithinBudget,
   stepSortAt,
   type RunCursor,
   type RunFilter,
@@ -75,8 +76,11 @@ export async function listStepPage(
   limit: number,
   after?: StepCursor,
 ): Promise<{ steps: Step[]; next_cursor: string | null; has_more: boolean }> {
-  const rows = await listSteps(db, projectId, runId, { after, limit: limit + 1 });
-  const hasMore = rows.length > limit;
+  const { rows, cut } = await listStepsWithinBudget(db, projectId, runId, {
+    after,
+    limit: limit + 1,
+  });
+  const hasMore = cut || rows.length > limit;
   const page = hasMore ? rows.slice(0, limit) : rows;
   const last = page[page.length - 1];
   return {
@@ -87,6 +91,29 @@ export async function listStepPage(
         : null,
     has_more: hasMore,
   };
+}
+
+/**
+ * A run's first `TIMELINE_MAX_STEPS` steps as its timeline needs them: without input, output
+ * and metadata, so a run of large steps draws as fast as a small one. An error too large to
+ * carry along is named by its size.
+ */
+export async function listTimelineSteps(
+  db: Db,
+  projectId: string,
+  runId: string,
+): Promise<{ steps: Step[]; has_more: boolean }> {
+  const rows = await listStepOutlines(db, projectId, runId, TIMELINE_MAX_STEPS + 1);
+  const hasMore = rows.length > TIMELINE_MAX_STEPS;
+  const steps = (hasMore ? rows.slice(0, TIMELINE_MAX_STEPS) : rows).map((row) => {
+    const step = toStep(row);
+    if (row.error === null && row.error_bytes !== null)
+      step.error = {
+        message: `an error of ${Number(row.error_bytes)} bytes: GET /api/v1/runs/${runId}/steps gives it`,
+      };
+    return step;
+  });
+  return { steps, has_more: hasMore };
 }
 
 /** Whether only filters the rollups can count are set (agent, status, trigger). */

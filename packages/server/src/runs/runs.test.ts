@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   STEPS_PAGE,
   TIMELINE_MAX_STEPS,
+  TRUNCATED_MARKER,
   type Run,
   type RunList,
   type RunWithSteps,
@@ -613,6 +614,115 @@ describeEachDb("a run's steps in pages", (dialect) => {
     expect(paged).not.toHaveProperty('steps_next_cursor');
     const small = await get<Timeline>('/api/v1/runs/paged/timeline');
     expect(small.summary).not.toHaveProperty('steps_omitted');
+  });
+
+  it('cuts a page of large steps at its payload budget, previews runs past it, reads the rest whole', async () => {
+    // 1.9 MB of payloads each: 18 of them pass the 32 MiB a page carries at most
+    const big = (i: number) => `${i}:`.padEnd(950_000, 'x');
+    const t0 = Date.parse('2026-04-03T00:00:00.000Z');
+    const heavySteps = Array.from({ length: 18 }, (_, i) => ({
+      type: 'step.end',
+      step: {
+        id: `h-${String(i).padStart(2, '0')}`,
+        run_id: 'heavy',
+        type: 'tool',
+        input: big(i),
+        output: big(i + 100),
+        started_at: t0 + i,
+      },
+    }));
+    // a field above the size read inline (64 KiB) and below the budget, and a large error
+    const medium = 'm'.repeat(100_000);
+    const events = [
+      ...heavySteps,
+      {
+        type: 'step.end',
+        step: {
+          id: 'h-medium',
+          run_id: 'heavy',
+          type: 'tool',
+          started_at: t0 + 100,
+          output: medium,
+        },
+      },
+      {
+        type: 'step.end',
+        step: {
+          id: 'h-error',
+          run_id: 'heavy',
+          type: 'tool',
+          started_at: t0 + 101,
+          status: 'failed',
+          error: { message: medium },
+        },
+      },
+    ];
+    for (let i = 0; i < events.length; i += 5) {
+      const batch = { events: events.slice(i, i + 5) };
+      expect((await t.request('POST', '/api/v1/ingest', batch)).statusCode).toBe(200);
+    }
+    const detail = await get<RunWithSteps>('/api/v1/runs/heavy?include=steps');
+    expect(detail.steps.length).toBeGreaterThan(1);
+    expect(detail.steps.length).toBeLessThan(18);
+    expect(detail.steps_next_cursor).toEqual(expect.any(String));
+    const steps = [...detail.steps];
+    let cursor: string | null = detail.steps_next_cursor ?? null;
+    while (cursor) {
+      const page: StepList = await get<StepList>(`/api/v1/runs/heavy/steps?cursor=${cursor}`);
+      expect(page.steps.length).toBeGreaterThan(0);
+      steps.push(...page.steps);
+      cursor = page.next_cursor;
+    }
+    expect(steps.map((s) => s.id)).toEqual([
+      ...heavySteps.map((e) => e.step.id),
+      'h-medium',
+      'h-error',
+    ]);
+    steps.slice(0, 18).forEach((s, i) => {
+      expect(s.input).toBe(big(i));
+      expect(s.output).toBe(big(i + 100));
+    });
+    expect(steps[18]!.output).toBe(medium);
+    expect(steps[19]!.error).toEqual({ message: medium });
+    // the timeline carries no payloads, and names an error too large to carry by its size
+    const timeline = await get<Timeline>('/api/v1/runs/heavy/timeline');
+    const ended = timeline.events.filter((e) => e.type === 'STEP_ENDED');
+    expect(ended).toHaveLength(20);
+    expect(JSON.stringify(timeline).length).toBeLessThan(100_000);
+    expect(ended.find((e) => e.data.step_id === 'h-error')!.data.error).toEqual({
+      message: expect.stringMatching(/^an error of 1000\d\d bytes/),
+    });
+
+    // runs are listed within the same budget
+    const runEvents = Array.from({ length: 18 }, (_, i) => ({
+      type: 'run.end',
+      run: {
+        id: `heavy-run-${String(i).padStart(2, '0')}`,
+        agent_id: 'heavy-agent',
+        status: 'succeeded',
+        input: big(i),
+        output: big(i + 100),
+        started_at: t0 + i,
+        ended_at: t0 + i + 1,
+      },
+    }));
+    for (let i = 0; i < runEvents.length; i += 5) {
+      const batch = { events: runEvents.slice(i, i + 5) };
+      expect((await t.request('POST', '/api/v1/ingest', batch)).statusCode).toBe(200);
+    }
+    const list = await get<RunList>('/api/v1/runs?agent_id=heavy-agent&limit=50');
+    expect(list).toMatchObject({ total: 18, has_more: false });
+    expect(list.runs.map((r) => r.id)).toEqual(runEvents.map((e) => e.run.id).reverse());
+    // a page of runs keeps its rows (offset paging counts them): the fields past its budget
+    // come truncated, with a preview, and the run itself has them whole
+    list.runs.slice(0, 17).forEach((r, i) => expect(r.output).toBe(big(117 - i)));
+    const oldest = list.runs[17]!;
+    expect(oldest.input).toEqual({
+      [TRUNCATED_MARKER]: true,
+      original_size: 950_002,
+      preview: expect.stringMatching(/^"0:x{1997}$/),
+    });
+    expect((await get<Run>(`/api/v1/runs/${oldest.id}`)).input).toBe(big(0));
   });
 });
 
