@@ -18,6 +18,10 @@ const LAST_SEEN_MAX = 20_000;
  */
 const CATCH_UP_MARGIN_MS = 5_000;
 const CATCH_UP_MAX_RUNS = 5_000;
+/** How long after a failed read-back the bridge tries to catch up. */
+const READ_RETRY_MS = 500;
+/** A NOTIFY that fails is sent again after 0.5, 1, 2, 4 and 8 s, then given up. */
+const NOTIFY_RETRY_MAX_MS = 8_000;
 
 /**
  * One change as it travels between instances: ids only (NOTIFY payloads are small), the
@@ -107,6 +111,9 @@ export class PgHubBridge {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** When the LISTEN connection was lost, until a catch-up after the next LISTEN. */
   private lostAt: number | undefined;
+  /** Where the catch-up after failed read-backs starts, while one waits on its timer. */
+  private retrySince: number | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Outgoing refs of this tick, deduplicated. */
   private outgoing = new Map<string, Ref>();
   private sendScheduled = false;
@@ -196,6 +203,7 @@ export class PgHubBridge {
     this.unsubscribeAuth?.();
     this.unsubscribePrices?.();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.flushOut();
     await this.sending;
     await this.readDone;
@@ -253,7 +261,7 @@ export class PgHubBridge {
       this.lostAt = undefined;
       // a revocation may have gone by unheard too
       this.ctx.auth.forgetCached();
-      await this.catchUp(since);
+      if (!(await this.catchUp(since))) this.catchUpLater(since);
     }
   }
 
@@ -262,9 +270,9 @@ export class PgHubBridge {
    * CATCH_UP_MAX_RUNS) that a local listener wants, and the steps changed since then of
    * those runs someone here watches (`run:<id>`): the changes other instances announced
    * while this one was not listening. A state this instance already delivered is skipped
-   * as usual.
+   * as usual. `false` when the database did not answer.
    */
-  private async catchUp(since: number): Promise<void> {
+  private async catchUp(since: number): Promise<boolean> {
     let rows: { project_id: string; id: string; agent_id: string }[];
     const steps: { project_id: string; run_id: string; id: string }[] = [];
     try {
@@ -306,13 +314,34 @@ export class PgHubBridge {
         );
       }
     } catch {
-      // the database went away again: the next reconnect catches up from as far back
+      // the database went away again: the next reconnect or retry catches up from as far back
       this.lostAt ??= since + CATCH_UP_MARGIN_MS;
-      return;
+      return false;
     }
     for (const step of steps) this.enqueueIn(['s', step.project_id, step.run_id, step.id]);
     for (const row of rows.reverse()) this.enqueueIn(['r', row.project_id, row.id, row.agent_id]);
     this.startReading();
+    return true;
+  }
+
+  /**
+   * Catches up from `since` once the database answers again, trying every
+   * `READ_RETRY_MS`: for read-backs that failed while the LISTEN connection stayed up (a
+   * lost LISTEN connection catches up when it is back).
+   */
+  private catchUpLater(since: number): void {
+    this.retrySince = Math.min(this.retrySince ?? since, since);
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const from = this.retrySince;
+      this.retrySince = undefined;
+      if (from === undefined || this.stopped) return;
+      void this.catchUp(from).then((done) => {
+        if (!done) this.catchUpLater(from);
+      });
+    }, READ_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   private scheduleReconnect(): void {
@@ -354,11 +383,17 @@ export class PgHubBridge {
   /** Sends NOTIFY payloads, one batch at a time, so batches leave in the order given. */
   private notify(payloads: string[]): Promise<void> {
     this.sending = this.sending.then(async () => {
-      try {
-        await notifyAll(this.pool, this.channel, payloads);
-        this.countOut(payloads.length);
-      } catch {
-        // other instances miss these changes; their subscribers catch up on the next ones
+      // a database that does not answer for a moment: sent again, in order, for a while (the
+      // writes these announce committed); past that, other instances miss them
+      for (let wait = READ_RETRY_MS; ; wait *= 2) {
+        try {
+          await notifyAll(this.pool, this.channel, payloads);
+          this.countOut(payloads.length);
+          return;
+        } catch {
+          if (this.stopped || wait > NOTIFY_RETRY_MAX_MS) return;
+          await new Promise((r) => setTimeout(r, wait).unref());
+        }
       }
     });
     return this.sending;
@@ -415,7 +450,9 @@ export class PgHubBridge {
         try {
           await this.deliver(batch);
         } catch {
-          // the database is unreachable for a moment: these updates are skipped
+          // the database did not answer: these changes (and any others since) are read
+          // again by a catch-up once it does, never silently dropped
+          this.catchUpLater(Date.now() - CATCH_UP_MARGIN_MS);
         }
       }
     } finally {

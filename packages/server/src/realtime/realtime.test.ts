@@ -900,6 +900,33 @@ describeEachDb('realtime across server instances', (dialect) => {
     }
   });
 
+  it('delivers a change whose read-back failed once the database answers again', async () => {
+    const c = await connect(b!, { key: a.adminKey });
+    const runId = uid('run');
+    await c.subscribe([`run:${runId}`]);
+    // instance B's reads fail for a moment while its LISTEN connection stays up
+    const db = b!.ctx.db as { kysely: object };
+    const real = db.kysely;
+    db.kysely = new Proxy(real, {
+      get: (target, prop) =>
+        prop === 'selectFrom'
+          ? () => {
+              throw new Error('Connection terminated unexpectedly');
+            }
+          : Reflect.get(target, prop),
+    });
+    try {
+      await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: 'read-failed' } }]);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      db.kysely = real;
+    }
+    // before, the failed read's updates were dropped and the run stayed unseen on B
+    const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
+    expect(runOf(got).status).toBe('running');
+    c.close();
+  });
+
   it('listens again after its LISTEN connection is killed', async () => {
     const channel = channelName(a.ctx.db.pgSchema);
     const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
