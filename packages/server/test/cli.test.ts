@@ -213,6 +213,45 @@ describeEachDb('runlog CLI', (dialect) => {
     }
   });
 
+  it('prints escape sequences in recorded text as text, never to the terminal', async () => {
+    const hostile = 'line1\r\u001b[1A\u001b[2KFAKE: all good\u001b]0;PWNED\u0007\u009b2J';
+    await ingest([
+      {
+        type: 'run.end',
+        run: {
+          id: 'c-ansi',
+          agent_id: 'writer',
+          source: '\u001b[2Jsrc',
+          status: 'failed',
+          error: { message: hostile },
+          started_at: T0,
+        },
+      },
+    ]);
+    try {
+      const outputs = [
+        (await cli(['runs', 'show', 'c-ansi'])).stdout,
+        (await cli(['runs', 'list', '--agent', 'writer'])).stdout,
+        (await cli(['agents', 'list'])).stdout,
+      ];
+      for (const out of outputs) {
+        // eslint-disable-next-line no-control-regex
+        expect(out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+      }
+      expect(outputs[0]).toContain('line1\\x0d\\x1b[1A\\x1b[2KFAKE: all good\\x1b]0;PWNED\\x07');
+      // --json gives the data as recorded
+      const json = JSON.parse((await cli(['runs', 'show', 'c-ansi', '--json'])).stdout) as {
+        error: { message: string };
+      };
+      expect(json.error.message).toBe(hostile);
+    } finally {
+      await fetch(`${server.url}/api/v1/runs/c-ansi`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+    }
+  });
+
   it('lists agents and reports stats and daily metrics', async () => {
     const agents = JSON.parse((await cli(['agents', 'list', '--json'])).stdout) as {
       agents: { id: string }[];

@@ -19,7 +19,15 @@ import { importRuns } from '../export/import.js';
 import { purgeEndedBefore } from '../retention/purge.js';
 import { DAY_MS } from '../stats/rollup.js';
 import { CliError } from './client.js';
-import { Palette, Progress, countOf, formatCount, formatRelative, table } from './format.js';
+import {
+  Palette,
+  Progress,
+  countOf,
+  formatCount,
+  formatRelative,
+  printable,
+  table,
+} from './format.js';
 import { describeStartError, redact, type CliIo } from './io.js';
 import { idArg, intArg, oneOf, parseWhen, textArg, withJson } from './options.js';
 import { announceDeletedRuns, announceRevocation } from '../realtime/pg-bridge.js';
@@ -397,7 +405,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
             k.id,
             k.prefix,
             k.scope,
-            k.name ?? '',
+            printable(k.name ?? ''),
             formatRelative(k.created_at),
             k.last_used_at ? formatRelative(k.last_used_at) : 'never',
             k.revoked_at ? p.paint('red', 'revoked') : p.paint('green', 'active'),

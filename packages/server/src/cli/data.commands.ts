@@ -21,6 +21,7 @@ import {
   formatPercent,
   formatRelative,
   formatTokens,
+  printable,
   sparkline,
   table,
   wrapList,
@@ -124,15 +125,16 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         limit: flags.limit,
       });
       if (flags.json) return printJson(io, list);
+      const shown = printable(list.runs);
       const p = palette();
-      if (list.runs.length === 0) {
+      if (shown.length === 0) {
         io.stdout.write('no runs match\n');
         return;
       }
       io.stdout.write(
         table(
           RUN_COLUMNS,
-          list.runs.map((r) => runRow(r, p)),
+          shown.map((r) => runRow(r, p)),
           p,
         ),
       );
@@ -165,7 +167,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       cursor = page.next_cursor ?? undefined;
     }
     if (flags.json) return printJson(io, run);
-    io.stdout.write(showRun(run, palette()));
+    io.stdout.write(showRun(printable(run), palette()));
   });
 
   withClient(
@@ -181,7 +183,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       const m = msg as { type?: string; data?: Run };
       if (m.type !== 'run_update' || !m.data) return;
       if (flags.json) io.stdout.write(JSON.stringify(m.data) + '\n');
-      else io.stdout.write(tailLine(m.data, p) + '\n');
+      else io.stdout.write(tailLine(printable(m.data), p) + '\n');
     };
     let ws = await client.subscribe([topic], onMessage);
     if (!flags.json)
@@ -270,12 +272,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     );
     if (flags.json) return printJson(io, res);
     const p = palette();
-    if (res.agents.length === 0) {
+    const shown = printable(res.agents);
+    if (shown.length === 0) {
       io.stdout.write('no agents yet\n');
       return;
     }
     // a NEXT RUN column once some agent runs on a schedule
-    const scheduled = res.agents.some((a) => a.next_run_at);
+    const scheduled = shown.some((a) => a.next_run_at);
     io.stdout.write(
       table(
         [
@@ -288,7 +291,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           ...(scheduled ? [{ header: 'NEXT RUN' }] : []),
           { header: 'LAST ERROR' },
         ],
-        res.agents.map((a) => [
+        shown.map((a) => [
           a.id,
           a.name,
           a.latest_run ? p.status(a.latest_run.status) : '-',

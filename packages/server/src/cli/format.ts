@@ -304,3 +304,32 @@ export class Progress {
     this.stream.write('\n');
   }
 }
+
+/**
+ * Control characters other than newline and tab (C0, DEL and C1) in a string, written as
+ * `\x1b`-style escapes.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * `value` with every string in it made safe to print to a terminal: recorded text (a
+ * model's output, an error, a name) is data, and an escape sequence in it must not clear
+ * the screen, move the cursor, retitle the window or hide a link. For human output only;
+ * `--json` prints the data as it is (JSON escapes C0 controls itself).
+ * @example printable({ error: 'a\u001b[2Jb' }) // { error: 'a\\x1b[2Jb' }
+ */
+export function printable<T>(value: T): T {
+  if (typeof value === 'string')
+    return value.replace(
+      CONTROL,
+      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+    ) as T;
+  if (Array.isArray(value)) return value.map(printable) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[printable(k)] = printable(v);
+    return out as T;
+  }
+  return value;
+}
