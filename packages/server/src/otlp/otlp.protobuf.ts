@@ -89,7 +89,15 @@ function push(target: Fields, key: string, value: unknown): void {
   list.push(value);
 }
 
-function anyValue(buf: Buffer): Fields {
+/**
+ * How deep attribute values may nest in a protobuf request: deeper is refused before the
+ * decoder's recursion can run out of stack (a 6 KB body can nest thousands of levels).
+ */
+export const MAX_VALUE_NESTING = 256;
+
+function anyValue(buf: Buffer, depth = 0): Fields {
+  if (depth > MAX_VALUE_NESTING)
+    throw new ProtobufError(`attribute values nest deeper than ${MAX_VALUE_NESTING} levels`);
   const out: Fields = {};
   readMessage(buf, {
     1: len((b) => (out.stringValue = b.toString('utf8'))),
@@ -107,12 +115,12 @@ function anyValue(buf: Buffer): Fields {
     },
     5: len((b) => {
       const values: unknown[] = [];
-      readMessage(b, { 1: len((v) => values.push(anyValue(v))) });
+      readMessage(b, { 1: len((v) => values.push(anyValue(v, depth + 1))) });
       out.arrayValue = { values };
     }),
     6: len((b) => {
       const values: unknown[] = [];
-      readMessage(b, { 1: len((v) => values.push(keyValue(v))) });
+      readMessage(b, { 1: len((v) => values.push(keyValue(v, depth + 1))) });
       out.kvlistValue = { values };
     }),
     7: len((b) => (out.bytesValue = b.toString('base64'))),
@@ -120,11 +128,11 @@ function anyValue(buf: Buffer): Fields {
   return out;
 }
 
-function keyValue(buf: Buffer): Fields {
+function keyValue(buf: Buffer, depth = 0): Fields {
   const out: Fields = { key: '' };
   readMessage(buf, {
     1: len((b) => (out.key = b.toString('utf8'))),
-    2: len((b) => (out.value = anyValue(b))),
+    2: len((b) => (out.value = anyValue(b, depth))),
   });
   return out;
 }

@@ -1,7 +1,13 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { eventRunId, type ApiErrorBody, type IngestEvent } from '@runlog/core';
+import {
+  MAX_JSON_DEPTH,
+  eventRunId,
+  nestsWithin,
+  type ApiErrorBody,
+  type IngestEvent,
+} from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { AppError, fieldIssues } from '../http/errors.js';
 import { routeDocs } from '../http/route.js';
@@ -25,6 +31,13 @@ import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
 const gunzipAsync = promisify(gunzip);
+/**
+ * How deep a decoded request may nest: an attribute value takes four request levels per
+ * level of its own (key, value, kvlistValue, values), and is stored cut at MAX_JSON_DEPTH
+ * levels; twice that is accepted (and cut), deeper is refused before the schema's
+ * recursion walks it.
+ */
+const MAX_REQUEST_DEPTH = 8 * MAX_JSON_DEPTH;
 
 /**
  * `POST /v1/traces`: OTLP/HTTP trace export (JSON or protobuf, optionally gzip). Spans become
@@ -70,6 +83,12 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       // inflated no larger than a plain body may be: a small gzip must not buy a huge one
       const raw = await inflate(request, ctx.config.bodyLimit);
       const decoded = decode(raw, contentType);
+      // the schema of attribute values is recursive: a request nested far deeper than any
+      // stored value may be (they are cut at MAX_JSON_DEPTH) is refused before it is walked
+      if (!nestsWithin(decoded, MAX_REQUEST_DEPTH)) {
+        const message = `nested deeper than ${MAX_REQUEST_DEPTH} levels`;
+        throw new AppError('invalid_input', `body: ${message}`, [{ field: 'body', message }]);
+      }
       const parsed = ExportTraceServiceRequest.safeParse(decoded);
       if (!parsed.success) {
         const details = fieldIssues(parsed.error, 'body');

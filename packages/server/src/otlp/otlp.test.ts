@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiErrorBody } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
@@ -892,6 +893,45 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
     expect(res.statusCode).toBe(413);
     expect(json<{ error: { code: string } }>(res).error.code).toBe('payload_too_large');
+  });
+
+  it('refuses with 400 an attribute nested thousands of levels deep, JSON or protobuf', async () => {
+    // as text: JSON.stringify itself runs out of stack on such a value
+    const nestedJson = (levels: number) => {
+      const value =
+        '{"kvlistValue":{"values":[{"key":"k","value":'.repeat(levels) +
+        '{"stringValue":"bottom"}' +
+        '}]}}'.repeat(levels);
+      const body = request(agentTrace('8c8efff798038103d269b633813fc60c'));
+      body.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.attributes.push(attr('deep', 'DEEP'));
+      return JSON.stringify(body).replace('{"stringValue":"DEEP"}', value);
+    };
+    const nestedPb = (levels: number) => {
+      let value = strField(1, 'bottom');
+      for (let i = 0; i < levels; i++)
+        value = lenField(6, lenField(1, Buffer.concat([strField(1, 'k'), lenField(2, value)])));
+      const [first, ...rest] = agentTrace('9c8efff798038103d269b633813fc60c');
+      const deep = lenField(9, Buffer.concat([strField(1, 'deep'), lenField(2, value)]));
+      const scopeSpans = Buffer.concat([
+        lenField(1, strField(1, 'test')),
+        lenField(2, Buffer.concat([pbSpan(first!), deep])),
+        ...rest.map((s) => lenField(2, pbSpan(s))),
+      ]);
+      return lenField(1, lenField(2, scopeSpans));
+    };
+    // before, the schema's recursion ran out of stack: a 500 and a stack trace in the log
+    const tooDeep = await t.request('POST', '/v1/traces', nestedJson(2000));
+    expect(tooDeep.statusCode).toBe(400);
+    expect(json<ApiErrorBody>(tooDeep).error.details).toEqual([
+      { field: 'body', message: 'nested deeper than 1024 levels' },
+    ]);
+    const pb = await post(nestedPb(2000), { 'content-type': 'application/x-protobuf' });
+    expect(pb.statusCode).toBe(400);
+    expect(json<ApiErrorBody>(pb).error.message).toMatch(/nest deeper than 256 levels/);
+    // nested as deep as a value is stored, it is taken
+    expect((await t.request('POST', '/v1/traces', nestedJson(100))).statusCode).toBe(200);
+    const ok = await post(nestedPb(100), { 'content-type': 'application/x-protobuf' });
+    expect(ok.statusCode).toBe(200);
   });
 
   it('accepts a protobuf body, plain and gzip, and answers in protobuf', async () => {
