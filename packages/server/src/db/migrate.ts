@@ -6,6 +6,7 @@ import * as m0003RollupGrains from './migrations/0003_rollup_grains.js';
 import * as m0004PartialIndexes from './migrations/0004_partial_indexes.js';
 import * as m0005DeletedRuns from './migrations/0005_deleted_runs.js';
 import * as m0006ErrorRuns from './migrations/0006_error_runs.js';
+import * as m0007IdCollation from './migrations/0007_id_collation.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_partial_indexes': m0004PartialIndexes,
   '0005_deleted_runs': m0005DeletedRuns,
   '0006_error_runs': m0006ErrorRuns,
+  '0007_id_collation': m0007IdCollation,
 };
 
 class StaticProvider implements MigrationProvider {
