@@ -33,7 +33,12 @@ export const ServerConfig = z.object({
   port: whole(z.number({ message: 'must be a port number (0-65535)' }).min(0).max(65535)),
   host: z.string().min(1),
   adminKey: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
-  retentionDays: whole(z.number({ message: 'must be a number of days' }).min(1).max(3650)),
+  retentionDays: whole(
+    z
+      .number({ message: `must be a number of days (1 to ${MAX_RETENTION_DAYS})` })
+      .min(1)
+      .max(MAX_RETENTION_DAYS),
+  ),
   /** JSON fields longer than this many bytes are stored truncated. */
   maxFieldBytes: whole(z.number().min(1024)).default(1024 * 1024),
   /** Request bodies over this many bytes are refused with 413. */

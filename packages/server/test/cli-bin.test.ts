@@ -115,6 +115,14 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
         'runlog: invalid configuration: --port (RUNLOG_PORT) must be a port number (0-65535)\n',
       );
     }
+    // out of range, the line says the range
+    const badDays = runlogWith(
+      { RUNLOG_RETENTION_DAYS: '5000', RUNLOG_DB: join(dir, 'b.db') },
+      'serve',
+    );
+    expect(badDays.stderr).toBe(
+      'runlog: invalid configuration: --retention-days (RUNLOG_RETENTION_DAYS) must be a number of days (1 to 3650)\n',
+    );
   });
 
   it('prints the first admin key and its login link once, and never a key given in RUNLOG_ADMIN_KEY', async () => {
