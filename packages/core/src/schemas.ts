@@ -26,6 +26,11 @@ export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const Id = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Za-z0-9._:-');
 export type Id = z.infer<typeof Id>;
 
+/** A run id: an `Id`, but not `stats`, which `GET /runs/stats` would answer instead of the run. */
+export const RunId = Id.refine((v) => v !== 'stats', {
+  message: '"stats" is reserved: GET /api/v1/runs/stats answers the stats, not a run',
+});
+
 const ISO_MS = z.iso.datetime({ offset: true });
 
 /**
@@ -183,7 +188,7 @@ const usd = z.number().min(0).max(MAX_STEP_COST_USD);
 
 /** The run fields an event may carry; only `id` is required. */
 export const RunFields = z.object({
-  id: Id,
+  id: RunId,
   agent_id: Id.optional(),
   status: RunStatusInput.optional(),
   trigger: RunTrigger.optional(),
@@ -212,7 +217,7 @@ export const MAX_INT32 = 2_147_483_647;
 /** The step fields an event may carry; `id` and `run_id` are required. */
 export const StepFields = z.object({
   id: Id,
-  run_id: Id,
+  run_id: RunId,
   parent_step_id: Id.nullish(),
   seq: z.number().int().min(0).max(MAX_INT32).optional(),
   type: StepTypeInput.optional(),
@@ -276,7 +281,7 @@ export type IngestResponse = z.infer<typeof IngestResponse>;
 
 /** `POST /runs`: start a run now; it is `running` (end it with `PATCH /runs/:run_id`). */
 export const StartRunBody = RunFields.omit({ id: true }).extend({
-  id: Id.optional(),
+  id: RunId.optional(),
   agent_id: Id,
   status: RunStatusInput.refine(
     (s) => s === 'running',
@@ -440,7 +445,7 @@ export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
 
 /** `POST /agents/:agent_id/runs`: queue a run for a worker. */
 export const EnqueueRunBody = z.object({
-  id: Id.optional(),
+  id: RunId.optional(),
   input: Json.optional(),
   trigger: z.enum(['manual', 'api']).optional(),
   source: Text(200).optional(),
@@ -457,7 +462,7 @@ export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
  * again, it answers the retry it made instead of queuing another.
  */
 export const RetryRunBody = z.object({
-  id: Id.optional().describe(
+  id: RunId.optional().describe(
     "the new run's id; when a retry of this run with that id exists, the call answers it",
   ),
 });

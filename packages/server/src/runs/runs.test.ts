@@ -3,6 +3,8 @@ import {
   STEPS_PAGE,
   TIMELINE_MAX_STEPS,
   TRUNCATED_MARKER,
+  type ApiErrorBody,
+  type IngestResponse,
   type Run,
   type RunList,
   type RunWithSteps,
@@ -211,6 +213,27 @@ describeEachDb('runs API', (dialect) => {
         '/api/v1/runs/stats?from=2026-03-01T00:00:00.000Z&to=2026-03-02T00:00:00.000Z',
       );
       expect(stats.totals.runs).toBe(PAGER_RUNS + 1);
+      // so no run may be called "stats": it could be recorded but never read
+      const named = await t.request('POST', '/api/v1/ingest', {
+        events: [
+          { type: 'run.start', run: { id: 'stats', agent_id: 'a' } },
+          { type: 'step.end', step: { id: 's', run_id: 'stats' } },
+        ],
+      });
+      expect(named.statusCode).toBe(207);
+      const fields = json<IngestResponse>(named).results!.map(
+        (r) => (r.error?.details?.[0] as { field?: string } | undefined)?.field,
+      );
+      expect(fields).toEqual(['events.0.run.id', 'events.1.step.run_id']);
+      for (const [url, field] of [
+        ['/api/v1/runs', 'body.id'],
+        ['/api/v1/agents/a/runs', 'body.id'],
+      ] as const) {
+        const res = await t.request('POST', url, { id: 'stats', agent_id: 'a' });
+        expect(res.statusCode).toBe(400);
+        const [detail] = json<ApiErrorBody>(res).error.details as { field: string }[];
+        expect(detail?.field).toBe(field);
+      }
     });
   });
 
