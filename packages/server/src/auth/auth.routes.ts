@@ -34,6 +34,7 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
     summary: 'Log in with an API key; sets an HttpOnly session cookie',
     body: SessionBody,
     response: SessionInfo,
+    answers: { 401: 'The key is not valid (unknown or revoked)' },
     handler: async ({ body, request, reply }) => {
       const auth = await ctx.auth.authenticateKey(body.key.trim());
       if (!auth) throw new AppError('unauthorized', 'this API key is not valid');

@@ -257,6 +257,21 @@ describeEachDb('the HTTP error boundary', (dialect) => {
         ]!.post.responses,
       ),
     ).toEqual(expect.arrayContaining(['200', '207', '400', '401', '403', '413', '429']));
+    // the answers besides the success one say what they carry, as the server answers them
+    const responses = (path: string, method: string) =>
+      json<{ paths: Record<string, Record<string, { responses: Record<string, object> }>> }>(res)
+        .paths[path]![method]!.responses;
+    expect(responses('/api/v1/ingest', 'post')['207']).toMatchObject({
+      content: { 'application/json': { schema: expect.any(Object) } },
+    });
+    expect(responses('/api/v1/session', 'post')).toHaveProperty('401');
+    expect(responses('/v1/traces', 'post')).toHaveProperty('415');
+    expect(responses('/v1/traces', 'post')['200']).toHaveProperty('content');
+    expect(responses('/readyz', 'get')).toHaveProperty('503');
+    expect(responses('/api/v1/ws', 'get')).toMatchObject({
+      101: expect.any(Object),
+      429: expect.any(Object),
+    });
     // every reference resolves inside the document (recursive schemas included)
     const refs = [...res.body.matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]!);
     expect(refs.length).toBeGreaterThan(0);

@@ -65,9 +65,13 @@ function parameters(doc: RouteDoc, schemas: Schemas): unknown[] {
 }
 
 /** Routes served outside `defineRoute`: the service endpoints, for the description. */
-const SERVICE_PATHS: Record<string, { summary: string; type: string }> = {
+const SERVICE_PATHS: Record<string, { summary: string; type: string; answers?: object }> = {
   '/healthz': { summary: 'The process answers', type: 'application/json' },
-  '/readyz': { summary: 'The database answers (503 when it does not)', type: 'application/json' },
+  '/readyz': {
+    summary: 'The database answers (503 when it does not)',
+    type: 'application/json',
+    answers: { '503': { description: 'The database does not answer' } },
+  },
   '/metrics': { summary: 'Prometheus metrics', type: 'text/plain' },
   '/api/v1/openapi.json': { summary: 'This description', type: 'application/json' },
 };
@@ -96,9 +100,18 @@ export function buildOpenApi(): Record<string, unknown> {
             }
           : { description: 'OK' },
         ...Object.fromEntries(
-          Object.entries(doc.answers ?? {}).map(([status, description]) => [
+          Object.entries(doc.answers ?? {}).map(([status, answer]) => [
             status,
-            { description },
+            typeof answer !== 'string'
+              ? {
+                  description: answer.description,
+                  content: {
+                    'application/json': { schema: schemas.convert(answer.schema, 'output') },
+                  },
+                }
+              : Number(status) >= 400
+                ? error(answer)
+                : { description: answer },
           ]),
         ),
         '400': error('Invalid input, naming the field'),
@@ -120,13 +133,13 @@ export function buildOpenApi(): Record<string, unknown> {
     }
     (paths[path] ??= {})[doc.method.toLowerCase()] = op;
   }
-  for (const [path, { summary, type }] of Object.entries(SERVICE_PATHS)) {
+  for (const [path, { summary, type, answers }] of Object.entries(SERVICE_PATHS)) {
     paths[path] = {
       get: {
         summary,
         tags: ['service'],
         security: [],
-        responses: { '200': { description: 'OK', content: { [type]: {} } } },
+        responses: { '200': { description: 'OK', content: { [type]: {} } }, ...answers },
       },
     };
   }

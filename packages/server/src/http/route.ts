@@ -35,8 +35,11 @@ export interface RouteSpec<Q extends z.ZodType, P extends z.ZodType, B extends z
   response?: z.ZodType;
   /** The success status; 200 unless said. */
   status?: number;
-  /** Other answers worth documenting beyond the errors every route has, e.g. `{207: '...'}`. */
-  answers?: Record<number, string>;
+  /**
+   * Other answers worth documenting beyond the errors every route has, e.g. `{207: '...'}`:
+   * a description, or a description and the body's schema (4xx and 5xx have the error's).
+   */
+  answers?: Record<number, Answer>;
   handler: (input: {
     query: z.output<Q>;
     params: z.output<P>;
@@ -58,8 +61,11 @@ export interface RouteDoc {
   body?: z.ZodType;
   response?: z.ZodType;
   status: number;
-  answers?: Record<number, string>;
+  answers?: Record<number, Answer>;
 }
+
+/** An answer a route documents: what it means, and its body's schema when it has one. */
+export type Answer = string | { description: string; schema: z.ZodType };
 
 /** Every route defined through `defineRoute`, in order: the source of `openapi.json`. */
 export const routeDocs: RouteDoc[] = [];

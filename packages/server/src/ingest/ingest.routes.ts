@@ -36,7 +36,12 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     summary: 'Record up to 1000 run and step events; idempotent by ids, in any order',
     body: IngestBody,
     response: IngestResponse,
-    answers: { 207: 'Some events were invalid: `results` gives each its error' },
+    answers: {
+      207: {
+        description: 'Some events were refused: `results` gives each event its own answer',
+        schema: IngestResponse,
+      },
+    },
     handler: async ({ auth, body, reply }) => {
       const { valid, results } = validateEvents(body.events);
       const refused = await ctx.writer.submit(auth.projectId, valid);

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import {
   MAX_JSON_DEPTH,
   eventRunId,
@@ -31,6 +32,13 @@ import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
 const gunzipAsync = promisify(gunzip);
+
+/** ExportTraceServiceResponse as OTLP JSON has it: `{}` when every span was taken. */
+const ExportTraceServiceResponse = z.object({
+  partialSuccess: z
+    .object({ rejectedSpans: z.number().int(), errorMessage: z.string() })
+    .optional(),
+});
 /**
  * How deep a decoded request may nest: an attribute value takes four request levels per
  * level of its own (key, value, kvlistValue, values), and is stored cut at MAX_JSON_DEPTH
@@ -56,7 +64,9 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
         'GenAI, OpenInference, OpenLLMetry and Vercel AI SDK spans become runs and steps; ' +
         "a trace's root or invoke_agent span is the run",
       body: ExportTraceServiceRequest,
+      response: ExportTraceServiceResponse,
       status: 200,
+      answers: { 415: 'Neither application/json nor application/x-protobuf' },
     });
   }
   // a plugin, so the raw-body parsers below apply to this route only

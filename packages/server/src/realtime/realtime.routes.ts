@@ -57,6 +57,10 @@ export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Pro
     tag: 'realtime',
     summary:
       'WebSocket (send Upgrade: websocket): subscribe to runs, agent:<id>, run:<id>; receive run_update and step_update',
+    answers: {
+      101: 'Switching Protocols: the WebSocket is open',
+      429: 'The key already holds 200 connections',
+    },
     handler: () => {
       throw new AppError(
         'invalid_input',
