@@ -33,6 +33,8 @@ export function fromOwnOrigin(headers: {
   return hosts.includes(origin);
 }
 export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+/** How many dashboard sessions one key keeps at most; a login past it ends the oldest. */
+export const MAX_SESSIONS_PER_KEY = 100;
 const CACHE_TTL_MS = 10_000;
 const LAST_USED_EVERY_MS = 60_000;
 
@@ -296,6 +298,27 @@ export class AuthService {
       })
       .execute();
     await this.db.kysely.deleteFrom('sessions').where('expires_at', '<', now).execute();
+    // a key logs in from a few browsers: past MAX_SESSIONS_PER_KEY, its oldest sessions end,
+    // so logging in again and again cannot grow the table without bound
+    const k = this.db.kysely;
+    const ended = await k
+      .deleteFrom('sessions')
+      .where('key_id', '=', auth.keyId)
+      .where(
+        'id',
+        'not in',
+        k
+          .selectFrom('sessions')
+          .select('id')
+          .where('key_id', '=', auth.keyId)
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(MAX_SESSIONS_PER_KEY),
+      )
+      .returning('id')
+      .execute();
+    for (const { id } of ended) this.cache.delete(`s:${id}`);
+    if (ended.length > 0) this.revoked();
     return { token, expiresAt };
   }
 

@@ -149,3 +149,32 @@ describeEachDb('the first start', (dialect) => {
     }
   });
 });
+
+describeEachDb('sessions of one key', (dialect) => {
+  it('keep the newest 100: logging in again and again ends the oldest', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const login = async () => {
+        const res = await t.request('POST', '/api/v1/session', { key: t.adminKey }, null);
+        return String(res.headers['set-cookie']).split(';')[0]!;
+      };
+      const first = await login();
+      const asCookie = (cookie: string) =>
+        t.app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie } });
+      expect((await asCookie(first)).statusCode).toBe(200);
+      // the oldest by its time: sessions made in one millisecond end in no set order
+      await new Promise((r) => setTimeout(r, 5));
+      let last = first;
+      for (let i = 0; i < 100; i++) last = await login();
+      const count = await t.ctx.db.kysely
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      expect(Number(count.n)).toBe(100);
+      expect((await asCookie(first)).statusCode).toBe(401);
+      expect((await asCookie(last)).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
