@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
+import { jsonField } from '../db/dialect.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
 
 /**
@@ -30,9 +31,39 @@ export type AgentWithLatest = AgentRow & {
   error_id: string | null;
 };
 
-/** The columns `last_error` needs of a failed run (not its payloads). */
-export const ERROR_RUN_COLUMNS = ['id', 'status', 'error', 'ended_at', 'sort_at'] as const;
-export type ErrorRunRow = Pick<RunRow, (typeof ERROR_RUN_COLUMNS)[number]>;
+/** What `last_error` needs of a failed run: its error's message, cut to a summary. */
+export type ErrorRunRow = Pick<RunRow, 'id' | 'status' | 'ended_at'> & {
+  error_message: string | null;
+};
+
+/** How much of an error's message an agent's `last_error` carries (an error may be 1 MiB). */
+export const LAST_ERROR_CHARS = 2000;
+
+/** The failed runs `errorIds` names, as `last_error` needs them. */
+export async function findErrorRuns(
+  db: Db,
+  projectId: string,
+  errorIds: readonly string[],
+): Promise<ErrorRunRow[]> {
+  const rows: ErrorRunRow[] = [];
+  const message = jsonField(db, sql.ref('error'), 'message');
+  for (let i = 0; i < errorIds.length; i += 500) {
+    rows.push(
+      ...(await db.kysely
+        .selectFrom('runs')
+        .select(['id', 'status', 'ended_at'])
+        .select(
+          sql<string | null>`substr(${message}, 1, ${sql.lit(LAST_ERROR_CHARS)})`.as(
+            'error_message',
+          ),
+        )
+        .where('project_id', '=', projectId)
+        .where('id', 'in', errorIds.slice(i, i + 500))
+        .execute()),
+    );
+  }
+  return rows;
+}
 
 export async function findAgent(
   db: Db,

@@ -12,8 +12,8 @@ import type { Db } from '../db/database.js';
 import type { AgentRow } from '../db/schema.js';
 import { nextSlot, scheduleProblem } from '../control/schedule.js';
 import { AppError } from '../http/errors.js';
-import { toRun, fromJson } from '../runs/runs.mapper.js';
-import { findRuns } from '../runs/runs.repository.js';
+import { toRun } from '../runs/runs.mapper.js';
+import { findRunsWithinBudget } from '../runs/runs.repository.js';
 import { DAY_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
 import { toAgent } from './agents.mapper.js';
@@ -25,7 +25,7 @@ import {
   listAgentsWithLatest,
   newAgentRow,
   saveAgent,
-  ERROR_RUN_COLUMNS,
+  findErrorRuns,
   type ErrorRunRow,
 } from './agents.repository.js';
 
@@ -76,13 +76,8 @@ export async function upsertAgent(
 
 function lastError(run: ErrorRunRow | undefined): AgentSummary['last_error'] {
   if (!run) return null;
-  const error = fromJson(run.error) as { message?: unknown } | null;
   const message =
-    error && typeof error.message === 'string'
-      ? error.message
-      : run.status === 'timed_out'
-        ? 'run timed out'
-        : 'run failed';
+    run.error_message ?? (run.status === 'timed_out' ? 'run timed out' : 'run failed');
   return { run_id: run.id, message, at: toIso(run.ended_at) };
 }
 
@@ -106,8 +101,8 @@ export async function listAgentSummaries(
   const errorIds = agents.map((a) => a.error_id).filter((id): id is string => id !== null);
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
   const [latestRows, errorRows, counts] = await Promise.all([
-    findRuns(db, projectId, latestIds),
-    findRuns(db, projectId, errorIds, ERROR_RUN_COLUMNS),
+    findRunsWithinBudget(db, projectId, latestIds),
+    findErrorRuns(db, projectId, errorIds),
     countsByAgentSince(db, projectId, hourOf(now - DAY_MS), agentId),
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));

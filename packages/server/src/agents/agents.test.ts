@@ -128,6 +128,11 @@ describeEachDb('agents API', (dialect) => {
       expect(res.statusCode).toBe(200);
       const agent = await get<AgentSummary>('/api/v1/agents/late-fail');
       expect(agent.last_error).toMatchObject({ run_id: 'lf-long', message: 'newest error' });
+      // a summary: a long message (an error may hold 1 MiB) comes cut, the run has it whole
+      const long = 'é'.repeat(100_000);
+      await t.request('POST', '/api/v1/ingest', { events: [ended('lf-big', 2 * MIN, MIN, long)] });
+      const big = await get<AgentSummary>('/api/v1/agents/late-fail');
+      expect(big.last_error).toMatchObject({ run_id: 'lf-big', message: long.slice(0, 2000) });
       expect((await t.request('DELETE', '/api/v1/agents/late-fail')).statusCode).toBe(204);
     });
 

@@ -286,6 +286,31 @@ export async function countRunsFromRollups(
 }
 
 /**
+ * Runs of the project by id, in no particular order, every column, their payloads within a
+ * page's budget (`fillHeldRunPayloads`): for lists of runs picked by id, as the agents
+ * list's latest runs.
+ */
+export async function findRunsWithinBudget(
+  db: Db,
+  projectId: string,
+  ids: readonly string[],
+): Promise<RunRow[]> {
+  const unique = [...new Set(ids)];
+  const rows: (RunRow & PayloadSizes)[] = [];
+  for (let i = 0; i < unique.length; i += 500) {
+    const found = await db.kysely
+      .selectFrom('runs')
+      .select([...RUN_LIST_COLUMNS, ...budgetedPayloads()])
+      .where('project_id', '=', projectId)
+      .where('id', 'in', unique.slice(i, i + 500))
+      .execute();
+    rows.push(...(found as unknown as (RunRow & PayloadSizes)[]));
+  }
+  await fillHeldRunPayloads(db, projectId, rows);
+  return rows;
+}
+
+/**
  * Runs of the project by id, in no particular order: every column, or only `columns` (a
  * caller that needs no payloads does not read them).
  * @example await findRuns(db, 'default', ids, ['id', 'status'])
