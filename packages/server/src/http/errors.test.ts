@@ -195,6 +195,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       expect(page.headers).toMatchObject({
         'x-frame-options': 'DENY',
         'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
       });
       const csp = String(page.headers['content-security-policy']);
       expect(csp).toContain("frame-ancestors 'none'");

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -632,19 +632,12 @@ function rawText(data: RawData): string {
   return data.toString('utf8');
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  401: 'Unauthorized',
-  404: 'Not Found',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
 /** Answers an upgrade request with a plain HTTP error and the API's error body. */
 export function refuse(socket: Duplex, status: number, code: string, message: string): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: { code, message, details: [] } });
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
