@@ -12,6 +12,7 @@ import {
 } from '../../test/cli-fixtures.js';
 import { countExport, type ExportOptions } from './export.js';
 import { importRuns } from './import.js';
+import { toExportedRun } from './record.js';
 import { purgeEndedBefore } from '../retention/purge.js';
 
 describeEachDb('export and import', (dialect) => {
@@ -366,6 +367,50 @@ describeEachDb('export and import', (dialect) => {
     const run = await source.request('GET', '/api/v1/runs/restore-1');
     expect(JSON.parse(run.body)).toMatchObject({ status: 'succeeded', agent_id: 'a' });
     expect((await source.request('DELETE', '/api/v1/runs/restore-1')).statusCode).toBe(204);
+  });
+});
+
+describeEachDb('export of long runs', (dialect) => {
+  it('writes a run of many steps a piece at a time, the same line as a run of few', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const steps = (run: string, count: number) =>
+        Array.from({ length: count }, (_, i) => ({
+          type: 'step.end',
+          step: { id: `s${i}`, run_id: run, type: 'tool', output: { i }, started_at: T0 + i },
+        }));
+      const events = [
+        { type: 'run.start', run: { id: 'long', agent_id: 'a', started_at: T0 } },
+        ...steps('long', 450),
+        { type: 'run.end', run: { id: 'long', status: 'succeeded', ended_at: T0 + 500 } },
+        { type: 'run.start', run: { id: 'short', agent_id: 'a', started_at: T0 + 1 } },
+        ...steps('short', 3),
+      ];
+      expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+      const lines = runLines(await exportText(t.ctx.db));
+      expect(lines).toHaveLength(2);
+      // the line a run of few steps gets: the run and its steps stringified whole
+      const whole = async (id: string) => {
+        const row = await t.ctx.db.kysely
+          .selectFrom('runs')
+          .selectAll()
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+        const rows = await t.ctx.db.kysely
+          .selectFrom('steps')
+          .selectAll()
+          .where('run_id', '=', id)
+          .orderBy('seq')
+          .orderBy('id')
+          .execute();
+        return JSON.stringify(toExportedRun(row, rows));
+      };
+      expect(lines[0]).toBe(await whole('long'));
+      expect(lines[1]).toBe(await whole('short'));
+      expect((JSON.parse(lines[0]!) as { steps: unknown[] }).steps).toHaveLength(450);
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -2,7 +2,14 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
-import { csvHeader, toCsvLine, toExportedRun } from './record.js';
+import {
+  RUN_LIST_COLUMNS,
+  budgetedPayloads,
+  fillHeldPayloads,
+  rowsWithinBudget,
+  type PayloadSizes,
+} from '../db/payloads.js';
+import { csvHeader, toCsvLine, toExportedRun, toExportedStep } from './record.js';
 import { exportedSettings } from './settings.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const;
@@ -64,33 +71,93 @@ export async function exportRuns(
     ({ agents, prices } = settings);
   }
   for (;;) {
-    let q = exportedRuns(db, opts).selectAll();
+    let q = exportedRuns(db, opts).select([...RUN_LIST_COLUMNS, ...budgetedPayloads()]);
     if (after) {
       const a = after;
       // a row-value comparison lets both SQLite and PostgreSQL seek the (project_id, sort_at, id) index
       q = q.where((eb) => eb(eb.refTuple('sort_at', 'id'), '>', eb.tuple(a.sort_at, a.id)));
     }
-    const page = await q.orderBy('sort_at').orderBy('id').limit(pageSize).execute();
-    if (page.length === 0) break;
-    let chunk = '';
+    const read = (await q
+      .orderBy('sort_at')
+      .orderBy('id')
+      .limit(pageSize)
+      .execute()) as unknown as (RunRow & PayloadSizes)[];
+    if (read.length === 0) break;
+    // a page holds at most PAGE_PAYLOAD_BYTES of the runs' own payloads (each may be 4 MiB)
+    const page = read.slice(0, rowsWithinBudget(read));
+    await fillHeldPayloads(db, opts.projectId, page);
     if (opts.format === 'csv') {
-      for (const row of page) chunk += toCsvLine(row);
+      await write(out, page.map(toCsvLine).join(''));
     } else {
-      const byRun = await loadSteps(db, opts.projectId, page);
-      for (const row of page) {
-        const runSteps = byRun.get(row.id) ?? [];
-        steps += runSteps.length;
-        chunk += JSON.stringify(toExportedRun(row, runSteps)) + '\n';
+      for (let i = 0; i < page.length;) {
+        // runs of few steps are written together, their steps read in one query; a run of
+        // many is written a piece at a time, so no run's size is held in memory at once
+        const batch: RunRow[] = [];
+        let batchSteps = 0;
+        for (; i < page.length; i++) {
+          const n = page[i]!.step_count;
+          if (n > SMALL_RUN_STEPS || batchSteps + n > BATCH_STEPS) break;
+          batch.push(page[i]!);
+          batchSteps += n;
+        }
+        if (batch.length > 0) {
+          const byRun = await loadSteps(db, opts.projectId, batch);
+          let chunk = '';
+          for (const row of batch) {
+            const runSteps = byRun.get(row.id) ?? [];
+            steps += runSteps.length;
+            chunk += JSON.stringify(toExportedRun(row, runSteps)) + '\n';
+          }
+          await write(out, chunk);
+        } else steps += await writeLongRun(db, opts.projectId, page[i++]!, out);
       }
     }
-    await write(out, chunk);
     runs += page.length;
     opts.onProgress?.(runs);
     const last = page[page.length - 1]!;
     after = { sort_at: last.sort_at, id: last.id };
-    if (page.length < pageSize) break;
+    if (read.length < pageSize && page.length === read.length) break;
   }
   return { runs, steps, agents, prices };
+}
+
+/** Runs with at most this many steps are written in batches of up to BATCH_STEPS steps. */
+const SMALL_RUN_STEPS = 100;
+const BATCH_STEPS = 5000;
+/** A longer run's steps are read and written this many at a time. */
+const STEP_CHUNK = 200;
+
+/**
+ * Writes a run of many steps as its line (the same bytes as `toExportedRun` stringified),
+ * its steps read and written STEP_CHUNK at a time. Returns how many steps it wrote.
+ */
+async function writeLongRun(db: Db, projectId: string, run: RunRow, out: Writable) {
+  const head = JSON.stringify(toExportedRun(run, []));
+  // `steps` is the line's last key: `..."steps":[]}` opens here and closes after the steps
+  await write(out, head.slice(0, -2));
+  let after: { seq: number; id: string } | undefined;
+  let written = 0;
+  for (;;) {
+    let q = db.kysely
+      .selectFrom('steps')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('run_id', '=', run.id);
+    if (after) {
+      const a = after;
+      q = q.where((eb) => eb(eb.refTuple('seq', 'id'), '>', eb.tuple(a.seq, a.id)));
+    }
+    const rows = await q.orderBy('seq').orderBy('id').limit(STEP_CHUNK).execute();
+    if (rows.length === 0) break;
+    const text = rows.map((s) => JSON.stringify(toExportedStep(s))).join(',');
+    await write(out, (written > 0 ? ',' : '') + text);
+    written += rows.length;
+    const last = rows[rows.length - 1]!;
+    after = { seq: last.seq, id: last.id };
+    if (rows.length < STEP_CHUNK) break;
+  }
+  await write(out, ']}\n');
+  return written;
 }
 
 async function loadSteps(

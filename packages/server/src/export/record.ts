@@ -28,12 +28,14 @@ export function toExportedRun(row: RunRow, steps: StepRow[]): ExportedRun {
     worker_id: row.worker_id,
     last_heartbeat_at: toIso(row.last_heartbeat_at),
     deadline_at: toIso(row.deadline_at),
-    steps: steps.map((s) => ({
-      ...toStep(s),
-      created_at: toIso(s.created_at),
-      updated_at: toIso(s.updated_at),
-    })),
+    // last, so that a long run's line can be written a piece of its steps at a time
+    steps: steps.map(toExportedStep),
   };
+}
+
+/** A step as an export line carries it. */
+export function toExportedStep(s: StepRow): ExportedRun['steps'][number] {
+  return { ...toStep(s), created_at: toIso(s.created_at), updated_at: toIso(s.updated_at) };
 }
 
 const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
