@@ -23,7 +23,7 @@ import {
 } from '../features/runs/runs.cache';
 import { PAGE_SIZE, viewFilters, type RunsView } from '../features/runs/runs.queries';
 import { runDetailKey } from '../features/run-detail/runDetail.queries';
-import { applyRunToDetail, applyStepToRun } from '../features/run-detail/steps.cache';
+import { applyRunToDetail, applyStepsToRun } from '../features/run-detail/steps.cache';
 
 /** Invalidates at most once per `ms`, trailing, so bursts of updates cost one refetch. */
 function throttled(fn: () => void, ms: number): () => void {
@@ -148,9 +148,10 @@ export function connectLive(client: QueryClient): () => void {
     void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
   };
 
-  const applyStep = (step: Step) => {
-    client.setQueryData<RunWithSteps>(runDetailKey(step.run_id), (d) =>
-      d ? applyStepToRun(d, step) : d,
+  // a frame's steps of one run go into its page in one fold
+  const applySteps = (runId: string, steps: Step[]) => {
+    client.setQueryData<RunWithSteps>(runDetailKey(runId), (d) =>
+      d ? applyStepsToRun(d, steps) : d,
     );
   };
 
@@ -158,11 +159,18 @@ export function connectLive(client: QueryClient): () => void {
     scheduled = false;
     const batch = queue;
     queue = [];
+    const steps = new Map<string, Step[]>();
     for (const msg of batch) {
       if (msg.type === 'run_update') applyRun(msg.data);
-      else if (msg.type === 'step_update') applyStep(msg.data);
-      else if (msg.type === 'run_deleted') dropRun(msg.data.id, msg.data.agent_id);
+      else if (msg.type === 'step_update') {
+        const list = steps.get(msg.data.run_id);
+        if (list) list.push(msg.data);
+        else steps.set(msg.data.run_id, [msg.data]);
+      } else if (msg.type === 'run_deleted') dropRun(msg.data.id, msg.data.agent_id);
     }
+    // after the frame's run updates: a step never depends on its run's fields, and a run
+    // deleted in this frame has no page left to fold them into
+    for (const [runId, list] of steps) applySteps(runId, list);
   };
 
   const offMessage = realtime.onMessage((msg) => {

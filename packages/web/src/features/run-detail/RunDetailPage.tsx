@@ -215,6 +215,10 @@ export function RunDetailPage() {
           Timeline{' '}
           <span className="muted count">
             {run.steps.length} {run.steps.length === 1 ? 'step' : 'steps'}
+            {/* a long run's first load shows its steps as they come */}
+            {detail.isFetching && run.steps.length < run.step_count
+              ? `, loading ${run.step_count - run.steps.length} more…`
+              : null}
           </span>
         </h2>
         {run.steps.length === 0 ? (

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
 import { stepFixture } from '../../../../core/test/fixtures';
-import { applyStepUpdate } from './steps.cache';
+import { applyStepUpdate, applyStepUpdates } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -31,5 +31,55 @@ describe('applyStepUpdate', () => {
   it('does not reopen an ended step on a late running update', () => {
     const done = [step('a', 1, { status: 'failed' })];
     expect(applyStepUpdate(done, step('a', 1))).toBe(done);
+  });
+});
+
+describe('applyStepUpdates', () => {
+  // the fold one update at a time, as it was: the batched one must give the same steps
+  function oneByOne(steps: Step[], updates: Step[]): Step[] {
+    const order = (a: Step, b: Step) =>
+      a.seq !== b.seq
+        ? a.seq - b.seq
+        : (a.started_at ? Date.parse(a.started_at) : Infinity) -
+          (b.started_at ? Date.parse(b.started_at) : Infinity);
+    let list = steps;
+    for (const u of updates) {
+      const i = list.findIndex((s) => s.id === u.id);
+      if (i >= 0) {
+        if (list[i]!.status !== 'running' && u.status === 'running') continue;
+        list = list.map((s, j) => (j === i ? u : s));
+        continue;
+      }
+      let at = list.findIndex((s) => order(u, s) < 0);
+      if (at < 0) at = list.length;
+      list = [...list.slice(0, at), u, ...list.slice(at)];
+    }
+    return list;
+  }
+
+  it('folds a frame of updates as they would fold one by one, in or out of order', () => {
+    let seed = 7;
+    const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    for (let round = 0; round < 50; round++) {
+      const before = oneByOne(
+        [],
+        Array.from({ length: Math.floor(random() * 20) }, (_, i) => step(`s${i}`, i)),
+      );
+      const updates = Array.from({ length: 1 + Math.floor(random() * 30) }, () => {
+        const seq = Math.floor(random() * 40);
+        const status = random() < 0.5 ? 'running' : 'succeeded';
+        return step(`s${seq}`, seq, { status, duration_ms: Math.floor(random() * 100) });
+      });
+      expect(applyStepUpdates(before, updates)).toEqual(oneByOne(before, updates));
+    }
+  });
+
+  it('appends the steps of a live run at the end and leaves the list as it was when nothing changes', () => {
+    const before = [step('a', 1), step('b', 2)];
+    const after = applyStepUpdates(before, [step('c', 3), step('d', 4)]);
+    expect(after.map((s) => s.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(before).toHaveLength(2);
+    const done = [step('a', 1, { status: 'succeeded' })];
+    expect(applyStepUpdates(done, [step('a', 1)])).toBe(done);
   });
 });

@@ -13,24 +13,54 @@ function stepOrder(a: Step, b: Step): number {
  * reopened by a late `running` update) or inserts it in `seq` order.
  */
 export function applyStepUpdate(steps: readonly Step[], step: Step): Step[] {
-  const i = steps.findIndex((s) => s.id === step.id);
-  if (i >= 0) {
-    const current = steps[i]!;
-    if (current.status !== 'running' && step.status === 'running') return steps as Step[];
-    const next = steps.slice();
-    next[i] = step;
-    return next;
-  }
-  const next = steps.slice();
-  let at = next.findIndex((s) => stepOrder(step, s) < 0);
-  if (at < 0) at = next.length;
-  next.splice(at, 0, step);
-  return next;
+  return applyStepUpdates(steps, [step]);
 }
 
-export function applyStepToRun(detail: RunWithSteps, step: Step): RunWithSteps {
-  if (step.run_id !== detail.id) return detail;
-  const steps = applyStepUpdate(detail.steps, step);
+/**
+ * Folds a frame's step_updates of one run into its steps at once: one copy of the list and
+ * one index of it, not one of each per update, so a run recording hundreds of steps a
+ * second with tens of thousands recorded keeps up. New steps usually come last and are
+ * appended; others find their place by binary search.
+ */
+export function applyStepUpdates(steps: readonly Step[], updates: readonly Step[]): Step[] {
+  let next: Step[] | undefined;
+  let index: Map<string, number> | undefined;
+  for (const step of updates) {
+    const list: readonly Step[] = next ?? steps;
+    index ??= new Map(list.map((s, i) => [s.id, i]));
+    const i = index.get(step.id);
+    if (i !== undefined) {
+      if (list[i]!.status !== 'running' && step.status === 'running') continue;
+      next ??= steps.slice();
+      next[i] = step;
+      continue;
+    }
+    next ??= steps.slice();
+    const last = next[next.length - 1];
+    if (!last || stepOrder(step, last) >= 0) {
+      index.set(step.id, next.length);
+      next.push(step);
+      continue;
+    }
+    // the first step that sorts after it
+    let lo = 0;
+    let hi = next.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (stepOrder(step, next[mid]!) < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    next.splice(lo, 0, step);
+    // the steps after it moved: the index is made again when next needed
+    index = undefined;
+  }
+  return next ?? (steps as Step[]);
+}
+
+export function applyStepsToRun(detail: RunWithSteps, updates: readonly Step[]): RunWithSteps {
+  const mine = updates.filter((s) => s.run_id === detail.id);
+  if (mine.length === 0) return detail;
+  const steps = applyStepUpdates(detail.steps, mine);
   return steps === detail.steps ? detail : { ...detail, steps };
 }
 
