@@ -3,8 +3,7 @@ import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import {
-  RUN_LIST_COLUMNS,
-  budgetedPayloads,
+  budgetedRuns,
   fillHeldPayloads,
   rowsWithinBudget,
   type PayloadSizes,
@@ -71,7 +70,7 @@ export async function exportRuns(
     ({ agents, prices } = settings);
   }
   for (;;) {
-    let q = exportedRuns(db, opts).select([...RUN_LIST_COLUMNS, ...budgetedPayloads()]);
+    let q = exportedRuns(db, opts).select(budgetedRuns());
     if (after) {
       const a = after;
       // a row-value comparison lets both SQLite and PostgreSQL seek the (project_id, sort_at, id) index

@@ -5,9 +5,9 @@ import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
 import {
   INLINE_PAYLOAD_BYTES,
-  RUN_LIST_COLUMNS,
   STEP_LIST_COLUMNS,
-  budgetedPayloads,
+  budgetedRuns,
+  budgetedSteps,
   fillHeldPayloads,
   fillHeldRunPayloads,
   rowsWithinBudget,
@@ -77,7 +77,7 @@ export async function listStepsWithinBudget(
   page: { after?: StepCursor | undefined; limit: number },
 ): Promise<{ rows: StepRow[]; cut: boolean }> {
   const first = (await orderedSteps(db, projectId, runId, page)
-    .select([...STEP_LIST_COLUMNS, ...budgetedPayloads()])
+    .select(budgetedSteps())
     .execute()) as unknown as (StepRow & PayloadSizes)[];
   const kept = rowsWithinBudget(first);
   const rows = first.slice(0, kept);
@@ -199,7 +199,7 @@ export async function listRuns(
   filter: RunFilter,
   page: { limit: number; cursor?: RunCursor; offset?: number },
 ): Promise<RunRow[]> {
-  let query = filtered(db, projectId, filter).select([...RUN_LIST_COLUMNS, ...budgetedPayloads()]);
+  let query = filtered(db, projectId, filter).select(budgetedRuns());
   const { cursor } = page;
   if (cursor) {
     query = query.where((eb) =>
@@ -300,7 +300,7 @@ export async function findRunsWithinBudget(
   for (let i = 0; i < unique.length; i += 500) {
     const found = await db.kysely
       .selectFrom('runs')
-      .select([...RUN_LIST_COLUMNS, ...budgetedPayloads()])
+      .select(budgetedRuns())
       .where('project_id', '=', projectId)
       .where('id', 'in', unique.slice(i, i + 500))
       .execute();
