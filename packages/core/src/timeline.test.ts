@@ -87,6 +87,23 @@ describe('buildTimeline', () => {
     ]);
   });
 
+  it('gives each step of a chain nested 5,000 deep its depth, walking each step once', () => {
+    // listed deepest first: each step's walk up meets the depths its parent's walk found
+    const chain = Array.from({ length: 5000 }, (_, i) =>
+      step({ id: `c${i}`, seq: i, parent_step_id: i ? `c${i - 1}` : null, started_at: iso(T + i) }),
+    ).reverse();
+    const timeline = buildTimeline(run(), chain, T);
+    expect(timeline.summary.max_depth).toBe(4999);
+    const depths = new Map(
+      timeline.events
+        .filter((e) => e.type === 'STEP_STARTED')
+        .map((e) => [e.data.step_id, e.data.depth]),
+    );
+    expect(depths.get('c0')).toBe(0);
+    expect(depths.get('c1234')).toBe(1234);
+    expect(depths.get('c4999')).toBe(4999);
+  });
+
   it('survives a parent cycle in caller data', () => {
     const steps = [
       step({ id: 'a', parent_step_id: 'b', started_at: iso(T) }),
