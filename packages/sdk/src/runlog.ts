@@ -33,6 +33,11 @@ export interface RunlogOptions {
   maxQueue?: number;
   /** A directory where unsent events are kept, so outages and restarts lose nothing. */
   spoolDir?: string;
+  /**
+   * Most bytes kept in `spoolDir` (default 1 GiB): past it, new events stay in memory only
+   * (bounded by `maxQueue`), so a long outage cannot fill the disk.
+   */
+  spoolMaxBytes?: number;
   /** Where recording problems go; they never reach your agent's code. Default: a console warning. */
   onError?: (err: Error) => void;
   /** How often open runs heartbeat (and learn about Stop), ms (default 2000). */
@@ -70,6 +75,7 @@ function optionProblems(options: RunlogOptions, url: string): string[] {
     ['heartbeatIntervalMs', 1],
     ['requestTimeoutMs', 1],
     ['exitTimeoutMs', 0],
+    ['spoolMaxBytes', 1],
   ] as const) {
     const problem = wholeNumberProblem(name, options[name], min);
     if (problem) problems.push(problem);
@@ -219,6 +225,7 @@ export class Runlog {
       flushIntervalMs: options.flushIntervalMs ?? 250,
       maxQueue: options.maxQueue ?? 10_000,
       spoolDir: options.spoolDir,
+      spoolMaxBytes: options.spoolMaxBytes ?? 1024 ** 3,
       exitTimeoutMs: options.exitTimeoutMs ?? 5_000,
       onError: this.onError,
     });

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IngestEvent, type IngestResponse } from '@runlog/core';
 import { RunlogConnectionError, RunlogError, isRetryable, RunlogApiError } from './errors.js';
@@ -13,6 +13,11 @@ export interface TransportOptions {
   maxQueue: number;
   /** When set, unsent events are written here and survive outages and restarts. */
   spoolDir: string | undefined;
+  /**
+   * Most bytes the spool holds: past it, new batches stay in memory only (and past
+   * `maxQueue` the oldest of those go), so an outage cannot fill the disk.
+   */
+  spoolMaxBytes: number;
   /**
    * How long the process's normal exit may wait for a busy or restarting server (its
    * Retry-After, backoff between tries) before what is unsent is given up (default 5,000;
@@ -90,6 +95,10 @@ export class Transport {
   private readonly openStarts = new Map<string, IngestEvent>();
   private readonly segments: Segment[] = [];
   private memoryEvents = 0;
+  /** Bytes of the spool files this process holds, by file, and in all. */
+  private spoolFiles = new Map<string, number>();
+  private spoolBytes = 0;
+  private spoolFullReported = false;
   private sending = false;
   /** Segments at the head of `segments` that the request under way carries. */
   private inFlight = 0;
@@ -585,11 +594,7 @@ export class Transport {
       if (!rest.file) rest.events = tail; // the disk refused it: held in memory instead
       const rewritten = this.writeSpool(head);
       if (rewritten) {
-        try {
-          unlinkSync(segment.file);
-        } catch {
-          // already gone
-        }
+        this.removeSpool(segment.file);
         segment.file = rewritten;
       }
     }
@@ -619,13 +624,7 @@ export class Transport {
       if (i >= 0) this.segments.splice(i, 1);
       if (segment.events) this.memoryEvents -= segment.count;
       this.left(segment);
-      if (segment.file) {
-        try {
-          unlinkSync(segment.file);
-        } catch {
-          // already gone
-        }
-      }
+      if (segment.file) this.removeSpool(segment.file);
     }
     this.inFlight = 0;
   }
@@ -649,18 +648,48 @@ export class Transport {
       .toString()
       .padStart(8, '0')}.jsonl`;
     const file = join(dir, name);
+    // an event JSON cannot write stays in memory only; the sender reports it
+    const text =
+      events
+        .map(jsonOf)
+        .filter((line) => line !== undefined)
+        .join('\n') + '\n';
+    const bytes = Buffer.byteLength(text);
+    if (this.spoolBytes + bytes > this.options.spoolMaxBytes) {
+      if (!this.spoolFullReported) {
+        this.spoolFullReported = true;
+        this.options.onError(
+          new RunlogError(
+            `spool full (spoolMaxBytes ${this.options.spoolMaxBytes}): new events are kept in memory only, and the oldest of them dropped past maxQueue, until the server takes what is spooled`,
+          ),
+        );
+      }
+      return undefined;
+    }
     try {
       mkdirSync(dir, { recursive: true });
-      // an event JSON cannot write stays in memory only; the sender reports it
-      const lines = events.map(jsonOf).filter((line) => line !== undefined);
-      writeFileSync(file, lines.join('\n') + '\n');
-      return file;
+      writeFileSync(file, text);
     } catch (err) {
       this.options.onError(
         new RunlogError(`cannot write spool ${file}: ${(err as Error).message}`),
       );
       return undefined;
     }
+    this.spoolFiles.set(file, bytes);
+    this.spoolBytes += bytes;
+    return file;
+  }
+
+  /** Deletes a spool file its events no longer need, and counts its bytes out. */
+  private removeSpool(file: string): void {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+    this.spoolBytes -= this.spoolFiles.get(file) ?? 0;
+    this.spoolFiles.delete(file);
+    if (this.spoolBytes < this.options.spoolMaxBytes) this.spoolFullReported = false;
   }
 
   private readSpool(file: string): IngestEvent[] {
@@ -704,6 +733,13 @@ export class Transport {
       }
       const inMemory = this.memoryEvents + events.length <= this.options.maxQueue;
       this.segments.push({ events: inMemory ? events : null, count: events.length, file });
+      try {
+        const bytes = statSync(file).size;
+        this.spoolFiles.set(file, bytes);
+        this.spoolBytes += bytes;
+      } catch {
+        // gone meanwhile: it counts for nothing
+      }
       if (inMemory) this.memoryEvents += events.length;
     }
     if (this.segments.length > 0) void this.sendLoop();

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -604,6 +604,28 @@ describe('spoolDir', () => {
     expect(committedEvents(server) - before).toBe(16);
     for (const id of ids) expect((await next.runs.get(id)).status).toBe('succeeded');
     expect(spooled(dir)).toEqual([]);
+  });
+
+  it('holds the spool to spoolMaxBytes: past it, events stay in memory, and it says so once', async () => {
+    const dir = spoolDir();
+    const runlog = clients.make({
+      url: await deadUrl(),
+      spoolDir: dir,
+      spoolMaxBytes: 20_000,
+      batchSize: 10,
+      maxQueue: 100,
+      flushIntervalMs: 60_000,
+    });
+    // a long outage: before, the spool grew without bound (6 GB an hour in a review)
+    for (let i = 0; i < 20; i++) await recordRun(runlog, 20);
+    const bytes = spooled(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    expect(bytes).toBeGreaterThan(10_000);
+    expect(bytes).toBeLessThanOrEqual(20_000);
+    expect(errors.filter((e) => /spool full \(spoolMaxBytes 20000\)/.test(e.message))).toHaveLength(
+      1,
+    );
+    // what did not fit is bounded by maxQueue like any unspooled event
+    expect(errors.some((e) => /event queue full \(100\): dropped/.test(e.message))).toBe(true);
   });
 
   it('spools a batch at a time past maxQueue, not a file per event', async () => {
