@@ -202,6 +202,28 @@ describeEachDb('realtime WebSocket', (dialect) => {
     expect(runOf(ended).output).toEqual({ ok: 1 });
   });
 
+  it('sends large fields to the list topics as previews and to run:<id> whole', async () => {
+    const agent = uid('agent');
+    const runId = uid('run');
+    const c = await open({ key: server.adminKey });
+    await c.subscribe([`agent:${agent}`, `run:${runId}`]);
+    const input = 'i'.repeat(100_000);
+    await ingest(server, [
+      { type: 'run.start', run: { id: runId, agent_id: agent, input, metadata: { k: 1 } } },
+    ]);
+    const whole = await c.next((m) => m.type === 'run_update' && m.topic === `run:${runId}`);
+    expect(runOf(whole).input).toBe(input);
+    const listed = await c.next((m) => m.type === 'run_update' && m.topic === `agent:${agent}`);
+    expect(runOf(listed).input).toEqual({
+      __runlog_truncated__: true,
+      original_size: 100_002,
+      preview: `"${'i'.repeat(1999)}`,
+    });
+    // the small fields as they are
+    expect(runOf(listed).metadata).toEqual({ k: 1 });
+    expect(runOf(listed).status).toBe('running');
+  });
+
   it('sends step_update to run:<id> subscribers', async () => {
     const runId = uid('run');
     const c = await open({ key: server.adminKey });
@@ -563,16 +585,18 @@ describeEachDb('realtime WebSocket', (dialect) => {
     rt.limits.maxPendingBytes = 2 * 1024 * 1024;
     try {
       const c = await open({ key: server.adminKey });
-      await c.subscribe(['runs']);
+      // run:<id>, which carries runs whole (the list topics carry large fields as previews)
+      const ids = Array.from({ length: 200 }, () => uid('heavy'));
+      await c.subscribe(ids.map((id) => `run:${id}`));
       const droppedBefore = await metric(server, 'runlog_ws_slow_clients_dropped_total');
       c.socket.pause();
       const pad = 'z'.repeat(200 * 1024);
       let sent = 0;
       await waitFor(
         async () => {
-          const events = Array.from({ length: 5 }, () => ({
+          const events = ids.slice(sent, sent + 5).map((id) => ({
             type: 'run.start',
-            run: { id: uid('heavy'), agent_id: 'heavy', input: { pad } },
+            run: { id, agent_id: 'heavy', input: { pad } },
           }));
           await ingest(server, events);
           sent += events.length;

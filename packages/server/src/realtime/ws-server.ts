@@ -4,9 +4,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   TOPIC_PATTERN,
+  TRUNCATED_MARKER,
   WsClientMessage,
   assertNever,
   topics,
+  type TruncatedJson,
   type WsServerMessage,
 } from '@runlog/core';
 import type { EventHub, HubEvent, HubTarget } from './hub.js';
@@ -444,10 +446,15 @@ export class RealtimeServer {
       // routed by ids: the run or step is shaped only for a topic someone subscribed to
       if (event.kind === 'run') {
         let data: string | undefined;
+        let listed: string | undefined;
         for (const topic of [topics.runs, topics.agent(event.agentId), topics.run(event.runId)]) {
           post(event.projectId, topic, `r\u0000${event.runId}`, () => {
             data ??= JSON.stringify(event.run);
-            return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${data}}`;
+            // the list topics carry what a list of runs carries: large fields as previews
+            // (a run with a 500 KB input sent it to every dashboard tab on each update);
+            // run:<id> carries the run whole
+            const text = topic === topics.run(event.runId) ? data : (listed ??= listForm(data));
+            return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${text}}`;
           });
         }
       } else if (event.kind === 'run_deleted') {
@@ -624,6 +631,31 @@ function checkTopics(list: string[]): void {
       [{ field: `message.topics.${bad}`, message: 'not a topic' }],
     );
   }
+}
+
+/** Fields of a run over this many characters of JSON go to list topics as previews. */
+const LISTED_FIELD_CHARS = 64 * 1024;
+const PREVIEW_CHARS = 2000;
+
+/**
+ * A run's JSON as the `runs` and `agent:<id>` topics send it: an input, output, error or
+ * metadata over `LISTED_FIELD_CHARS` becomes the marker of a truncated value with a preview,
+ * as in a page of runs. A run that small is sent as it is, without being parsed again.
+ */
+function listForm(json: string): string {
+  if (json.length <= LISTED_FIELD_CHARS) return json;
+  const run = JSON.parse(json) as Record<string, unknown>;
+  for (const field of ['input', 'output', 'error', 'metadata']) {
+    const text = JSON.stringify(run[field]);
+    if (text === undefined || text.length <= LISTED_FIELD_CHARS) continue;
+    const marker: TruncatedJson = {
+      [TRUNCATED_MARKER]: true,
+      original_size: Buffer.byteLength(text),
+      preview: text.slice(0, PREVIEW_CHARS),
+    };
+    run[field] = marker;
+  }
+  return JSON.stringify(run);
 }
 
 function rawText(data: RawData): string {
