@@ -102,9 +102,12 @@ export function connectLive(client: QueryClient): () => void {
     () => void client.invalidateQueries({ queryKey: agentsKey }),
     3000,
   );
+  // a text search reads the runs until its page fills, over all of them for a rare word
+  // (seconds of a reader thread on a large history): while the fleet is busy, an open
+  // search asks again every 10 s, not every 2
   const refreshSearches = throttled(
     () => void client.invalidateQueries({ queryKey: ['runs', 'list'] }),
-    2000,
+    10_000,
   );
   let queue: WsServerMessage[] = [];
   let scheduled = false;

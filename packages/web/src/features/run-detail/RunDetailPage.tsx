@@ -114,7 +114,9 @@ export function RunDetailPage() {
 
       {run.error ? (
         <div className="run-error" role="alert">
-          <strong>{run.error.type ?? 'Error'}:</strong> <span>{run.error.message}</span>
+          <strong>{run.error.type ?? 'Error'}:</strong>{' '}
+          {/* a long message (up to 100,000 characters) scrolls in its box, the page stays */}
+          <span className="run-error-message">{run.error.message}</span>
           {run.error.stack ? (
             // where it was thrown, folded: the message says what, the stack where
             <details className="run-error-stack">

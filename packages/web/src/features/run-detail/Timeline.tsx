@@ -100,6 +100,9 @@ function StepDetails({ step }: { step: Step }) {
   );
 }
 
+/** How many levels of nesting a step's label shows by its indent. */
+const MAX_INDENT = 12;
+
 /**
  * One bar per step on a shared time axis, nested under its parent, coloured by type;
  * failed steps marked, running ones growing live. Rows are virtualised (runs can have
@@ -209,8 +212,14 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
               >
                 <span
                   className="tl-label"
-                  style={{ paddingLeft: `${8 + Math.min(depth, 12) * 14}px` }}
+                  style={{ paddingLeft: `${8 + Math.min(depth, MAX_INDENT) * 14}px` }}
                 >
+                  {/* past the indent a label has room for, the depth is written out */}
+                  {depth > MAX_INDENT ? (
+                    <span className="tl-depth muted" title={`nested ${depth} levels deep`}>
+                      {depth}
+                    </span>
+                  ) : null}
                   <span className={`type-chip t-${step.type}`}>{STEP_TYPE_LABELS[step.type]}</span>
                   <span className="tl-name truncate" title={step.name ?? step.type}>
                     {step.name ?? step.type}
