@@ -114,6 +114,8 @@ export class PgHubBridge {
   /** Where the catch-up after failed read-backs starts, while one waits on its timer. */
   private retrySince: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Ends the wait before a NOTIFY is sent again. */
+  private wakeNotify: (() => void) | undefined;
   /** Outgoing refs of this tick, deduplicated. */
   private outgoing = new Map<string, Ref>();
   private sendScheduled = false;
@@ -198,6 +200,7 @@ export class PgHubBridge {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wakeNotify?.();
     this.ctx.hub.onPublish = undefined;
     this.unsubscribeHub?.();
     this.unsubscribeAuth?.();
@@ -392,7 +395,13 @@ export class PgHubBridge {
           return;
         } catch {
           if (this.stopped || wait > NOTIFY_RETRY_MAX_MS) return;
-          await new Promise((r) => setTimeout(r, wait).unref());
+          // stop() ends the wait: a shutdown does not sit out the backoff
+          await new Promise<void>((resolve) => {
+            this.wakeNotify = resolve;
+            setTimeout(resolve, wait).unref();
+          });
+          this.wakeNotify = undefined;
+          if (this.stopped) return;
         }
       }
     });
