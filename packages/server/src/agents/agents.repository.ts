@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
-import { jsonField } from '../db/dialect.js';
+import { jsonStringField } from '../db/dialect.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
 
 /**
@@ -46,7 +46,8 @@ export async function findErrorRuns(
   errorIds: readonly string[],
 ): Promise<ErrorRunRow[]> {
   const rows: ErrorRunRow[] = [];
-  const message = jsonField(db, sql.ref('error'), 'message');
+  // a message that is not a string (a number, an object) is none: the status says it
+  const message = jsonStringField(db, sql.ref('error'), 'message');
   for (let i = 0; i < errorIds.length; i += 500) {
     rows.push(
       ...(await db.kysely

@@ -133,6 +133,15 @@ describeEachDb('agents API', (dialect) => {
       await t.request('POST', '/api/v1/ingest', { events: [ended('lf-big', 2 * MIN, MIN, long)] });
       const big = await get<AgentSummary>('/api/v1/agents/late-fail');
       expect(big.last_error).toMatchObject({ run_id: 'lf-big', message: long.slice(0, 2000) });
+      // a stored message that is not text (an import may bring one) is none: the status
+      // speaks for the run
+      await t.ctx.db.kysely
+        .updateTable('runs')
+        .set({ error: '{"message":{"code":42}}' })
+        .where('id', '=', 'lf-big')
+        .execute();
+      const odd = await get<AgentSummary>('/api/v1/agents/late-fail');
+      expect(odd.last_error).toMatchObject({ run_id: 'lf-big', message: 'run failed' });
       expect((await t.request('DELETE', '/api/v1/agents/late-fail')).statusCode).toBe(204);
     });
 

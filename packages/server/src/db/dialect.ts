@@ -44,6 +44,17 @@ export function jsonField(db: Db, column: Expression<unknown>, field: string): R
     : sql<string>`json_extract(${column}, ${`$.${field}`})`;
 }
 
+/** `jsonField` when the field holds a string; null for a number, an object or nothing. */
+export function jsonStringField(
+  db: Db,
+  column: Expression<unknown>,
+  field: string,
+): RawBuilder<string | null> {
+  return db.dialect === 'postgres'
+    ? sql`(case when jsonb_typeof(${asJsonb(column)} -> ${field}) = 'string' then ${asJsonb(column)} ->> ${field} end)`
+    : sql`(case when json_type(${column}, ${`$.${field}`}) = 'text' then json_extract(${column}, ${`$.${field}`}) end)`;
+}
+
 /** Whether a JSON-array text column holds `value` (tags). */
 export function jsonArrayContains(
   db: Db,

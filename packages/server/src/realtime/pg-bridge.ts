@@ -461,7 +461,8 @@ export class PgHubBridge {
         } catch {
           // the database did not answer: these changes (and any others since) are read
           // again by a catch-up once it does, never silently dropped
-          this.catchUpLater(Date.now() - CATCH_UP_MARGIN_MS);
+          // from far enough back for a NOTIFY another instance sent late, after its retries
+          this.catchUpLater(Date.now() - CATCH_UP_MARGIN_MS - 2 * NOTIFY_RETRY_MAX_MS);
         }
       }
     } finally {

@@ -1,13 +1,14 @@
 import { useEffect, useSyncExternalStore } from 'react';
 import type { QueryClient } from '@tanstack/react-query';
-import type {
-  AgentSummary,
-  Run,
-  RunList,
-  RunStatus,
-  RunWithSteps,
-  Step,
-  WsServerMessage,
+import {
+  isTruncatedJson,
+  type AgentSummary,
+  type Run,
+  type RunList,
+  type RunStatus,
+  type RunWithSteps,
+  type Step,
+  type WsServerMessage,
 } from '@runlog/core';
 import { realtime } from '../lib/realtime';
 import { isActive } from '../lib/format';
@@ -37,6 +38,9 @@ function throttled(fn: () => void, ms: number): () => void {
   };
 }
 
+/** The run fields a list topic may carry as previews. */
+const PAYLOAD_FIELDS = ['input', 'output', 'error', 'metadata'] as const;
+
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
   if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats']];
@@ -58,6 +62,12 @@ export function foldRun(
     refreshSearches?: () => void;
     /** The run appeared, started or ended with this update (its progress is not a change). */
     stateChanged?: boolean;
+    /**
+     * From a list topic (`runs`, `agent:<id>`), which carries fields over 64 KiB as
+     * previews: the run's page, which holds them whole, is not folded but marked stale (an
+     * open page hears the run whole on `run:<id>`).
+     */
+    listed?: boolean;
   } = {},
 ): void {
   const agents = client.getQueryData<AgentSummary[]>(agentsKey);
@@ -71,9 +81,16 @@ export function foldRun(
   client.setQueryData<RunList>(agentRunsKey(run.agent_id), (d) =>
     d ? applyRunToList(d, run, AGENT_RUNS_LIMIT) : d,
   );
-  client.setQueryData<RunWithSteps>(runDetailKey(run.id), (d) =>
-    d ? applyRunToDetail(d, run) : d,
-  );
+  if (hooks.listed && PAYLOAD_FIELDS.some((f) => isTruncatedJson(run[f])))
+    void client.invalidateQueries({
+      queryKey: runDetailKey(run.id),
+      exact: true,
+      refetchType: 'none',
+    });
+  else
+    client.setQueryData<RunWithSteps>(runDetailKey(run.id), (d) =>
+      d ? applyRunToDetail(d, run) : d,
+    );
   for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'list'] })) {
     if (!data) continue;
     const view = key[2] as RunsView;
@@ -125,10 +142,15 @@ export function connectLive(client: QueryClient): () => void {
     () => void client.invalidateQueries({ queryKey: ['stats'] }),
     5000,
   );
-  const applyRun = (run: Run) => {
+  const applyRun = (run: Run, topic: string) => {
     const changed = stateChanged(run);
     if (changed) refreshStats();
-    foldRun(client, run, { refreshAgents, refreshSearches, stateChanged: changed });
+    foldRun(client, run, {
+      refreshAgents,
+      refreshSearches,
+      stateChanged: changed,
+      listed: !topic.startsWith('run:'),
+    });
   };
 
   // a run deleted (by the API, the CLI, with its agent): out of every list it is in; its
@@ -164,7 +186,7 @@ export function connectLive(client: QueryClient): () => void {
     queue = [];
     const steps = new Map<string, Step[]>();
     for (const msg of batch) {
-      if (msg.type === 'run_update') applyRun(msg.data);
+      if (msg.type === 'run_update') applyRun(msg.data, msg.topic);
       else if (msg.type === 'step_update') {
         const list = steps.get(msg.data.run_id);
         if (list) list.push(msg.data);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
 import { stepFixture } from '../../../../core/test/fixtures';
-import { applyStepUpdate, applyStepUpdates } from './steps.cache';
+import { applyStepUpdate, applyStepUpdates, stepOrder } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -37,11 +37,6 @@ describe('applyStepUpdate', () => {
 describe('applyStepUpdates', () => {
   // the fold one update at a time, as it was: the batched one must give the same steps
   function oneByOne(steps: Step[], updates: Step[]): Step[] {
-    const order = (a: Step, b: Step) =>
-      a.seq !== b.seq
-        ? a.seq - b.seq
-        : (a.started_at ? Date.parse(a.started_at) : Infinity) -
-          (b.started_at ? Date.parse(b.started_at) : Infinity);
     let list = steps;
     for (const u of updates) {
       const i = list.findIndex((s) => s.id === u.id);
@@ -50,7 +45,7 @@ describe('applyStepUpdates', () => {
         list = list.map((s, j) => (j === i ? u : s));
         continue;
       }
-      let at = list.findIndex((s) => order(u, s) < 0);
+      let at = list.findIndex((s) => stepOrder(u, s) < 0);
       if (at < 0) at = list.length;
       list = [...list.slice(0, at), u, ...list.slice(at)];
     }
@@ -72,6 +67,17 @@ describe('applyStepUpdates', () => {
       });
       expect(applyStepUpdates(before, updates)).toEqual(oneByOne(before, updates));
     }
+  });
+
+  it('places steps in the order the server lists them: by time, not by seq', () => {
+    // an OTLP parent span gets its seq after its children, and starts before them
+    const parent = step('parent', 3, { started_at: iso(T0) });
+    const before = [parent, step('a', 1, { started_at: iso(T0 + 10) })];
+    const after = applyStepUpdates(before, [
+      step('c', 2, { started_at: iso(T0 + 30) }),
+      step('b', 4, { started_at: iso(T0 + 20) }),
+    ]);
+    expect(after.map((s) => s.id)).toEqual(['parent', 'a', 'b', 'c']);
   });
 
   it('appends the steps of a live run at the end and leaves the list as it was when nothing changes', () => {

@@ -1,16 +1,24 @@
 import type { Run, RunWithSteps, Step } from '@runlog/core';
 import { newerRun } from '../runs/runs.cache';
 
-function stepOrder(a: Step, b: Step): number {
+/** A step's place in time: its start, else its end (as the server orders a run's steps). */
+function stepAt(s: Step): number {
+  const at = s.started_at ?? s.ended_at;
+  return at ? Date.parse(at) : Infinity;
+}
+
+/** The server's order of a run's steps: by time, then `seq`, then id. */
+export function stepOrder(a: Step, b: Step): number {
+  const ta = stepAt(a);
+  const tb = stepAt(b);
+  if (ta !== tb) return ta < tb ? -1 : 1;
   if (a.seq !== b.seq) return a.seq - b.seq;
-  const ta = a.started_at ? Date.parse(a.started_at) : Infinity;
-  const tb = b.started_at ? Date.parse(b.started_at) : Infinity;
-  return ta - tb;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /**
  * Folds a step_update into a run's steps: replaces it by id (an ended step is never
- * reopened by a late `running` update) or inserts it in `seq` order.
+ * reopened by a late `running` update) or inserts it where the server lists it.
  */
 export function applyStepUpdate(steps: readonly Step[], step: Step): Step[] {
   return applyStepUpdates(steps, [step]);
