@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, inject } from 'vitest';
+import { describe, inject, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ServerConfigInput } from '../src/config.js';
 import { closeContext, createContext, startServer, type RunningServer } from '../src/server.js';
@@ -31,6 +31,41 @@ export function describeEachDb(name: string, body: (dialect: DialectName) => voi
   for (const dialect of dialects()) {
     const available = dialect === 'sqlite' || inject('pgAvailable');
     (available ? describe : describe.skip)(`${name} [${dialect}]`, () => body(dialect));
+  }
+}
+
+/** `it` for a test that needs PostgreSQL itself: skipped, and said so, without one. */
+export const pgIt: typeof it = (
+  dialects().includes('postgres') && inject('pgAvailable') ? it : it.skip
+) as typeof it;
+
+/**
+ * Runs `body` against a test app on a PostgreSQL database of its own, not a schema (for
+ * tests that drop it, kill its connections or create it with a locale: `createOptions`
+ * goes after `CREATE DATABASE name`), and drops the database after. `admin` is connected
+ * to the server's maintenance database.
+ */
+export async function withOwnPgDatabase(
+  prefix: string,
+  body: (t: TestApp, admin: pg.Client, name: string) => Promise<void>,
+  createOptions = '',
+): Promise<void> {
+  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_BASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}" ${createOptions}`);
+    const url = new URL(PG_BASE_URL);
+    url.pathname = `/${name}`;
+    const t = await createTestApp('postgres', { db: url.toString() });
+    try {
+      await body(t, admin, name);
+    } finally {
+      await t.close().catch(() => {});
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
   }
 }
 

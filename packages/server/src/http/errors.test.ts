@@ -1,15 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
-  PG_BASE_URL,
   createTestApp,
   describeEachDb,
-  dialects,
   json,
+  pgIt,
   startTestServer,
+  withOwnPgDatabase,
   type TestApp,
 } from '../../test/harness.js';
 import { isDatabaseUnavailable } from '../db/database.js';
@@ -307,105 +306,72 @@ describe('a database that cannot be used', () => {
     expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
   });
 
-  const pgSuite = dialects().includes('postgres') && inject('pgAvailable') ? it : it.skip;
-  pgSuite(
-    'answers 503 with Retry-After once its PostgreSQL database is gone [postgres]',
-    async () => {
-      const name = `rt_gone_${Date.now().toString(36)}`;
-      const admin = new pg.Client({ connectionString: PG_BASE_URL });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE DATABASE "${name}"`);
-        const url = new URL(PG_BASE_URL);
-        url.pathname = `/${name}`;
-        const t = await createTestApp('postgres', { db: url.toString() });
-        try {
-          expect((await t.request('GET', '/api/v1/runs')).statusCode).toBe(200);
-          await admin.query(`DROP DATABASE "${name}" WITH (FORCE)`);
-          for (const [method, path, body] of [
-            ['GET', '/api/v1/runs', undefined],
-            [
-              'POST',
-              '/api/v1/ingest',
-              { events: [{ type: 'run.start', run: { id: 'r', agent_id: 'a' } }] },
-            ],
-          ] as const) {
-            const res = await t.request(method, path, body);
-            expect(res.statusCode).toBe(503);
-            expect(res.headers['retry-after']).toBe('5');
-            expect(json<ErrorBody>(res).error.code).toBe('unavailable');
-          }
-        } finally {
-          await t.close().catch(() => {});
-        }
-      } finally {
-        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        await admin.end();
+  pgIt('answers 503 with Retry-After once its PostgreSQL database is gone [postgres]', () =>
+    withOwnPgDatabase('rt_gone', async (t, admin, name) => {
+      expect((await t.request('GET', '/api/v1/runs')).statusCode).toBe(200);
+      await admin.query(`DROP DATABASE "${name}" WITH (FORCE)`);
+      for (const [method, path, body] of [
+        ['GET', '/api/v1/runs', undefined],
+        [
+          'POST',
+          '/api/v1/ingest',
+          { events: [{ type: 'run.start', run: { id: 'r', agent_id: 'a' } }] },
+        ],
+      ] as const) {
+        const res = await t.request(method, path, body);
+        expect(res.statusCode).toBe(503);
+        expect(res.headers['retry-after']).toBe('5');
+        expect(json<ErrorBody>(res).error.code).toBe('unavailable');
       }
-    },
+    }),
   );
 
-  pgSuite(
+  pgIt(
     'lives through its PostgreSQL connections being killed mid-write, and loses nothing acknowledged [postgres]',
-    async () => {
-      const name = `rt_killed_${Date.now().toString(36)}`;
-      const admin = new pg.Client({ connectionString: PG_BASE_URL });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE DATABASE "${name}"`);
-        const url = new URL(PG_BASE_URL);
-        url.pathname = `/${name}`;
-        const t = await createTestApp('postgres', { db: url.toString() });
-        try {
-          const acked: string[] = [];
-          let writing = true;
-          let n = 0;
-          // writers keep pooled connections lent out between the statements of each commit
-          const writers = Array.from({ length: 8 }, async () => {
-            while (writing) {
-              const id = `k-${n++}`;
-              const res = await t.request('POST', '/api/v1/ingest', {
-                events: [
-                  { type: 'run.start', run: { id, agent_id: 'a' } },
-                  { type: 'step.end', step: { id: 's', run_id: id, type: 'tool' } },
-                  { type: 'run.end', run: { id, status: 'succeeded' } },
-                ],
-              });
-              if (res.statusCode === 200) acked.push(id);
-              // before the fix the process died here; now a lost connection is a 503
-              else expect(res.statusCode).toBe(503);
-            }
-          });
-          for (let kill = 0; kill < 5; kill++) {
-            await new Promise((r) => setTimeout(r, 150));
-            await admin.query(
-              'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-              [name],
-            );
+    () =>
+      withOwnPgDatabase('rt_killed', async (t, admin, name) => {
+        const acked: string[] = [];
+        let writing = true;
+        let n = 0;
+        // writers keep pooled connections lent out between the statements of each commit
+        const writers = Array.from({ length: 8 }, async () => {
+          while (writing) {
+            const id = `k-${n++}`;
+            const res = await t.request('POST', '/api/v1/ingest', {
+              events: [
+                { type: 'run.start', run: { id, agent_id: 'a' } },
+                { type: 'step.end', step: { id: 's', run_id: id, type: 'tool' } },
+                { type: 'run.end', run: { id, status: 'succeeded' } },
+              ],
+            });
+            if (res.statusCode === 200) acked.push(id);
+            // before the fix the process died here; now a lost connection is a 503
+            else expect(res.statusCode).toBe(503);
           }
-          await new Promise((r) => setTimeout(r, 300));
-          writing = false;
-          await Promise.all(writers);
-          // the pool has replaced its connections: reads and writes go through again
-          const after = await t.request('POST', '/api/v1/ingest', {
-            events: [{ type: 'run.start', run: { id: 'after', agent_id: 'a' } }],
-          });
-          expect(after.statusCode).toBe(200);
-          const stored = await t.ctx.db.kysely
-            .selectFrom('runs')
-            .select(['id', 'step_count'])
-            .where('id', 'in', acked)
-            .execute();
-          expect(acked.length).toBeGreaterThan(0);
-          expect(stored).toHaveLength(acked.length);
-          expect(stored.every((r) => r.step_count === 1)).toBe(true);
-        } finally {
-          await t.close().catch(() => {});
+        });
+        for (let kill = 0; kill < 5; kill++) {
+          await new Promise((r) => setTimeout(r, 150));
+          await admin.query(
+            'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+            [name],
+          );
         }
-      } finally {
-        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        await admin.end();
-      }
-    },
+        await new Promise((r) => setTimeout(r, 300));
+        writing = false;
+        await Promise.all(writers);
+        // the pool has replaced its connections: reads and writes go through again
+        const after = await t.request('POST', '/api/v1/ingest', {
+          events: [{ type: 'run.start', run: { id: 'after', agent_id: 'a' } }],
+        });
+        expect(after.statusCode).toBe(200);
+        const stored = await t.ctx.db.kysely
+          .selectFrom('runs')
+          .select(['id', 'step_count'])
+          .where('id', 'in', acked)
+          .execute();
+        expect(acked.length).toBeGreaterThan(0);
+        expect(stored).toHaveLength(acked.length);
+        expect(stored.every((r) => r.step_count === 1)).toBe(true);
+      }),
   );
 });
