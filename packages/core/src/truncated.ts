@@ -23,3 +23,15 @@ export function isTruncatedJson(value: unknown): value is TruncatedJson {
     (value as Partial<TruncatedJson>)[TRUNCATED_MARKER] === true
   );
 }
+
+/**
+ * The marker of a JSON text of `originalSize` bytes, its first `chars` UTF-16 units as the
+ * preview, never ending in half a surrogate pair (half an emoji is not valid Unicode).
+ * @example truncatedJson('"abc"', 5, 3) // { __runlog_truncated__: true, original_size: 5, preview: '"ab' }
+ */
+export function truncatedJson(text: string, originalSize: number, chars: number): TruncatedJson {
+  let keep = Math.max(0, Math.min(chars, text.length));
+  const last = text.charCodeAt(keep - 1);
+  if (keep < text.length && last >= 0xd800 && last <= 0xdbff) keep -= 1;
+  return { [TRUNCATED_MARKER]: true, original_size: originalSize, preview: text.slice(0, keep) };
+}

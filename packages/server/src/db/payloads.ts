@@ -1,5 +1,5 @@
 import { sql, type AliasedRawBuilder } from 'kysely';
-import { TRUNCATED_MARKER, type TruncatedJson } from '@runlog/core';
+import { truncatedJson } from '@runlog/core';
 import type { Db } from './database.js';
 import type { RunTable, StepTable } from './schema.js';
 
@@ -185,28 +185,22 @@ export async function fillHeldPayloads<R extends PayloadSizes & { id: string }>(
   const held = rows.filter((r) => heldBytes(r) > 0);
   for (let i = 0; i < held.length; i += 100) {
     const chunk = held.slice(i, i + 100);
-    const ids = chunk.map((r) => r.id);
-    const found = new Map(
-      (runId === undefined
-        ? await db.kysely
-            .selectFrom('runs')
-            .select(['id', ...PAYLOAD_COLUMNS])
-            .where('project_id', '=', projectId)
-            .where('id', 'in', ids)
-            .execute()
-        : await db.kysely
-            .selectFrom('steps')
-            .select(['id', ...PAYLOAD_COLUMNS])
-            .where('project_id', '=', projectId)
-            .where('run_id', '=', runId)
-            .where('id', 'in', ids)
-            .execute()
-      ).map((f) => [f.id, f]),
-    );
+    const found = await db.kysely
+      .selectFrom(runId === undefined ? 'runs' : 'steps')
+      .select(['id', ...PAYLOAD_COLUMNS])
+      .where('project_id', '=', projectId)
+      .where(
+        'id',
+        'in',
+        chunk.map((r) => r.id),
+      )
+      .$if(runId !== undefined, (q) => q.where(sql.ref('run_id'), '=', runId))
+      .execute();
+    const byId = new Map(found.map((f) => [f.id, f]));
     for (const row of chunk) {
-      const full = found.get(row.id);
+      const full = byId.get(row.id);
       // deleted between the two reads: the row keeps what the first read gave
-      if (full) Object.assign(row, pick(full));
+      if (full) Object.assign(row, full);
     }
   }
 }
@@ -240,10 +234,9 @@ export async function fillHeldRunPayloads<R extends PayloadSizes & { id: string 
       .selectFrom('runs')
       .select('id')
       .select(
-        PAYLOAD_COLUMNS.flatMap((c) => [
+        PAYLOAD_COLUMNS.map((c) =>
           sql<string | null>`substr(${sql.ref(c)}, 1, ${sql.lit(PREVIEW_CHARS)})`.as(c),
-          sql<number | string | null>`octet_length(${sql.ref(c)})`.as(`${c}_bytes`),
-        ]),
+        ),
       )
       .where('project_id', '=', projectId)
       .where(
@@ -252,28 +245,20 @@ export async function fillHeldRunPayloads<R extends PayloadSizes & { id: string 
         chunk.map((r) => r.id),
       )
       .execute();
-    const byId = new Map(found.map((f) => [f.id as string, f as Record<string, unknown>]));
+    const byId = new Map(found.map((f) => [f.id, f as Record<PayloadColumn, string | null>]));
     for (const row of chunk) {
       const part = byId.get(row.id);
       if (!part) continue;
       const target = row as unknown as Record<PayloadColumn, string | null>;
+      // the sizes are the first read's: only the fields it left out become previews
       for (const c of PAYLOAD_COLUMNS) {
-        const bytes = Number(part[`${c}_bytes`] ?? 0);
-        if (bytes <= INLINE_PAYLOAD_BYTES) continue;
-        const marker: TruncatedJson = {
-          [TRUNCATED_MARKER]: true,
-          original_size: bytes,
-          preview: part[c] as string,
-        };
-        target[c] = JSON.stringify(marker);
+        const bytes = bytesOf(row, c);
+        if (bytes > INLINE_PAYLOAD_BYTES)
+          target[c] = JSON.stringify(truncatedJson(part[c] ?? '', bytes, PREVIEW_CHARS));
       }
     }
   }
 }
 
 /** How much of a field past a list's budget its marker shows. */
-const PREVIEW_CHARS = 2000;
-
-function pick(row: Record<PayloadColumn, string | null>): Record<PayloadColumn, string | null> {
-  return { input: row.input, output: row.output, error: row.error, metadata: row.metadata };
-}
+export const PREVIEW_CHARS = 2000;

@@ -1,6 +1,5 @@
 import {
   STEP_TYPES,
-  TRUNCATED_MARKER,
   storedDepth,
   computeCostNanos,
   isTerminalStatus,
@@ -10,8 +9,8 @@ import {
   type RunStatus,
   type StepFields,
   type StepType,
-  type TruncatedJson,
   isTruncatedJson,
+  truncatedJson,
   canTransition,
 } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
@@ -39,16 +38,7 @@ export function encodeJson(value: unknown, maxBytes: number): string | null {
   if (text.length * 3 <= maxBytes) return text; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
   const size = Buffer.byteLength(text, 'utf8');
   if (size <= maxBytes) return text;
-  let keep = Math.max(0, Math.floor((maxBytes - 256) / 3));
-  // never between the two halves of a surrogate pair: half an emoji is not valid Unicode
-  const last = text.charCodeAt(keep - 1);
-  if (last >= 0xd800 && last <= 0xdbff) keep -= 1;
-  const marker: TruncatedJson = {
-    [TRUNCATED_MARKER]: true,
-    original_size: size,
-    preview: text.slice(0, keep),
-  };
-  return JSON.stringify(marker);
+  return JSON.stringify(truncatedJson(text, size, Math.floor((maxBytes - 256) / 3)));
 }
 
 /**

@@ -4,13 +4,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   TOPIC_PATTERN,
-  TRUNCATED_MARKER,
   WsClientMessage,
   assertNever,
   topics,
-  type TruncatedJson,
+  truncatedJson,
   type WsServerMessage,
 } from '@runlog/core';
+import { INLINE_PAYLOAD_BYTES, PAYLOAD_COLUMNS, PREVIEW_CHARS } from '../db/payloads.js';
 import type { EventHub, HubEvent, HubTarget } from './hub.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AuthContext } from '../http/route.js';
@@ -633,27 +633,19 @@ function checkTopics(list: string[]): void {
   }
 }
 
-/** Fields of a run over this many characters of JSON go to list topics as previews. */
-const LISTED_FIELD_CHARS = 64 * 1024;
-const PREVIEW_CHARS = 2000;
-
 /**
  * A run's JSON as the `runs` and `agent:<id>` topics send it: an input, output, error or
- * metadata over `LISTED_FIELD_CHARS` becomes the marker of a truncated value with a preview,
- * as in a page of runs. A run that small is sent as it is, without being parsed again.
+ * metadata over `INLINE_PAYLOAD_BYTES` of JSON text becomes the marker of a truncated value
+ * with a preview, as in a page of runs past its budget. A run that small is sent as it is,
+ * without being parsed again.
  */
 function listForm(json: string): string {
-  if (json.length <= LISTED_FIELD_CHARS) return json;
+  if (json.length <= INLINE_PAYLOAD_BYTES) return json;
   const run = JSON.parse(json) as Record<string, unknown>;
-  for (const field of ['input', 'output', 'error', 'metadata']) {
+  for (const field of PAYLOAD_COLUMNS) {
     const text = JSON.stringify(run[field]);
-    if (text === undefined || text.length <= LISTED_FIELD_CHARS) continue;
-    const marker: TruncatedJson = {
-      [TRUNCATED_MARKER]: true,
-      original_size: Buffer.byteLength(text),
-      preview: text.slice(0, PREVIEW_CHARS),
-    };
-    run[field] = marker;
+    if (text === undefined || text.length <= INLINE_PAYLOAD_BYTES) continue;
+    run[field] = truncatedJson(text, Buffer.byteLength(text), PREVIEW_CHARS);
   }
   return JSON.stringify(run);
 }
