@@ -93,7 +93,7 @@ function push(target: Fields, key: string, value: unknown): void {
  * How deep attribute values may nest in a protobuf request: deeper is refused before the
  * decoder's recursion can run out of stack (a 6 KB body can nest thousands of levels).
  */
-export const MAX_VALUE_NESTING = 256;
+const MAX_VALUE_NESTING = 256;
 
 function anyValue(buf: Buffer, depth = 0): Fields {
   if (depth > MAX_VALUE_NESTING)

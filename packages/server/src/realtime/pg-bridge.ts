@@ -317,8 +317,7 @@ export class PgHubBridge {
         );
       }
     } catch {
-      // the database went away again: the next reconnect or retry catches up from as far back
-      this.lostAt ??= since + CATCH_UP_MARGIN_MS;
+      // the database went away again: the caller catches up from as far back later
       return false;
     }
     for (const step of steps) this.enqueueIn(['s', step.project_id, step.run_id, step.id]);
@@ -460,8 +459,8 @@ export class PgHubBridge {
           await this.deliver(batch);
         } catch {
           // the database did not answer: these changes (and any others since) are read
-          // again by a catch-up once it does, never silently dropped
-          // from far enough back for a NOTIFY another instance sent late, after its retries
+          // again by a catch-up once it does, never silently dropped; from far enough back
+          // for a NOTIFY another instance sent late, after its retries
           this.catchUpLater(Date.now() - CATCH_UP_MARGIN_MS - 2 * NOTIFY_RETRY_MAX_MS);
         }
       }

@@ -66,9 +66,8 @@ export async function listSteps(
 }
 
 /**
- * A page of a run's steps in time order, up to `limit` + 1 of them (so the caller can tell
- * whether more follow) and fewer when their payloads pass `PAGE_PAYLOAD_BYTES`: `more` then
- * says the page was cut.
+ * A page of a run's steps in time order, up to `page.limit` of them, and fewer when their
+ * payloads pass `PAGE_PAYLOAD_BYTES`: `cut` then says the page stopped short.
  */
 export async function listStepsWithinBudget(
   db: Db,

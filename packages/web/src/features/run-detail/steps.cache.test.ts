@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
 import { stepFixture } from '../../../../core/test/fixtures';
-import { applyStepUpdate, applyStepUpdates, stepOrder } from './steps.cache';
+import { applyStepUpdates, stepOrder } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -17,11 +17,11 @@ function step(id: string, seq: number, over: Partial<Step> = {}): Step {
   });
 }
 
-describe('applyStepUpdate', () => {
+describe('applyStepUpdates, one at a time', () => {
   it('inserts new steps in seq order and replaces known ones', () => {
-    let steps = applyStepUpdate([], step('b', 2));
-    steps = applyStepUpdate(steps, step('a', 1));
-    steps = applyStepUpdate(steps, step('b', 2, { status: 'succeeded', duration_ms: 5 }));
+    let steps = applyStepUpdates([], [step('b', 2)]);
+    steps = applyStepUpdates(steps, [step('a', 1)]);
+    steps = applyStepUpdates(steps, [step('b', 2, { status: 'succeeded', duration_ms: 5 })]);
     expect(steps.map((s) => [s.id, s.status])).toEqual([
       ['a', 'running'],
       ['b', 'succeeded'],
@@ -30,7 +30,7 @@ describe('applyStepUpdate', () => {
 
   it('does not reopen an ended step on a late running update', () => {
     const done = [step('a', 1, { status: 'failed' })];
-    expect(applyStepUpdate(done, step('a', 1))).toBe(done);
+    expect(applyStepUpdates(done, [step('a', 1)])).toBe(done);
   });
 });
 

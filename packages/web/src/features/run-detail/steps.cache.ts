@@ -17,18 +17,11 @@ export function stepOrder(a: Step, b: Step): number {
 }
 
 /**
- * Folds a step_update into a run's steps: replaces it by id (an ended step is never
- * reopened by a late `running` update) or inserts it where the server lists it.
- */
-export function applyStepUpdate(steps: readonly Step[], step: Step): Step[] {
-  return applyStepUpdates(steps, [step]);
-}
-
-/**
- * Folds a frame's step_updates of one run into its steps at once: one copy of the list and
- * one index of it, not one of each per update, so a run recording hundreds of steps a
- * second with tens of thousands recorded keeps up. New steps usually come last and are
- * appended; others find their place by binary search.
+ * Folds a frame's step_updates of one run into its steps: each replaces its step by id (an
+ * ended step is never reopened by a late `running` update) or goes where the server lists
+ * it. One copy of the list and one index of it, not one of each per update, so a run
+ * recording hundreds of steps a second with tens of thousands recorded keeps up. New steps
+ * usually come last and are appended; others find their place by binary search.
  */
 export function applyStepUpdates(steps: readonly Step[], updates: readonly Step[]): Step[] {
   let next: Step[] | undefined;
@@ -65,10 +58,9 @@ export function applyStepUpdates(steps: readonly Step[], updates: readonly Step[
   return next ?? (steps as Step[]);
 }
 
+/** A run's page with a frame's step_updates of that run folded in. */
 export function applyStepsToRun(detail: RunWithSteps, updates: readonly Step[]): RunWithSteps {
-  const mine = updates.filter((s) => s.run_id === detail.id);
-  if (mine.length === 0) return detail;
-  const steps = applyStepUpdates(detail.steps, mine);
+  const steps = applyStepUpdates(detail.steps, updates);
   return steps === detail.steps ? detail : { ...detail, steps };
 }
 
