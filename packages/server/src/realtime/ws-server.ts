@@ -447,13 +447,14 @@ export class RealtimeServer {
       if (event.kind === 'run') {
         let data: string | undefined;
         let listed: string | undefined;
-        for (const topic of [topics.runs, topics.agent(event.agentId), topics.run(event.runId)]) {
+        const own = topics.run(event.runId);
+        for (const topic of [topics.runs, topics.agent(event.agentId), own]) {
           post(event.projectId, topic, `r\u0000${event.runId}`, () => {
             data ??= JSON.stringify(event.run);
             // the list topics carry what a list of runs carries: large fields as previews
             // (a run with a 500 KB input sent it to every dashboard tab on each update);
             // run:<id> carries the run whole
-            const text = topic === topics.run(event.runId) ? data : (listed ??= listForm(data));
+            const text = topic === own ? data : (listed ??= listForm(data));
             return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${text}}`;
           });
         }
