@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.js';
-import { sweepOnce } from './sweeper.js';
+import { RESTART_GRACE_MS, sweepOnce } from './sweeper.js';
 import { scheduleOnce } from './scheduler.js';
 import { startRetention } from '../retention/retention.js';
 
@@ -36,7 +36,9 @@ export function repeatEvery(
  * cancels), the scheduler and retention. Each stops when the context closes.
  */
 export function startBackground(ctx: AppContext): void {
-  repeatEvery(ctx, ctx.config.sweepIntervalMs, () => sweepOnce(ctx));
+  // a lease that lapsed while no server was up gets one more lease to be renewed
+  const restart = { at: Date.now(), graceMs: RESTART_GRACE_MS };
+  repeatEvery(ctx, ctx.config.sweepIntervalMs, () => sweepOnce(ctx, Date.now(), restart));
   repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => scheduleOnce(ctx));
   startRetention(ctx);
 }

@@ -6,19 +6,48 @@ import { endRun, type RunEnding } from './control.service.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import { parseObject } from '../ingest/apply.js';
 import { STAND_IN_KEY } from '../otlp/otlp.mapper.js';
+import { DEFAULT_CLAIM_LEASE_MS } from './workers.service.js';
 
 /** Most runs ended per sweep and kind; the next sweep takes the rest. */
 const BATCH = 500;
+
+/**
+ * How long after the sweeper starts a limit that passed before it started (a lease, a
+ * deadline, a stop's grace period, passed while no server could hear the worker's heartbeat
+ * or the run's end) still waits: one worker lease, for workers and SDKs to reach the server
+ * again and renew, end or confirm.
+ */
+export const RESTART_GRACE_MS = DEFAULT_CLAIM_LEASE_MS;
+
+/**
+ * When the sweeper started, and the grace a limit that passed before then gets. A limit
+ * passed while no server was up is no sign the agent is gone: its heartbeats and its end
+ * had nowhere to go, and come once it is back.
+ */
+export interface SweepRestart {
+  at: number;
+  graceMs: number;
+}
+
+/**
+ * The time a limit counts as passed: itself, or for one that passed before the sweeper
+ * started, the end of the grace after the start.
+ */
+function passedAt(limit: number, restart: SweepRestart | undefined): number {
+  return restart && limit < restart.at ? restart.at + restart.graceMs : limit;
+}
 
 /** Why a run must end now, or `undefined` while it may go on. */
 export function sweepVerdict(
   run: RunRow,
   now: number,
   cancelGraceMs: number,
+  restart?: SweepRestart,
 ): RunEnding | undefined {
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
-  if (run.deadline_at !== null && run.deadline_at < now) {
+  const passed = (limit: number | null) => limit !== null && passedAt(limit, restart) < now;
+  if (run.deadline_at !== null && passed(run.deadline_at)) {
     // Stop was asked for before the timeout passed: the run ends as the user wanted, not as
     // a failure (a Stop after it, before the sweep came by, does not undo the timeout)
     if (
@@ -49,7 +78,7 @@ export function sweepVerdict(
     };
   }
   if (run.status !== 'running') return undefined;
-  if (run.cancel_requested_at !== null && run.cancel_requested_at + cancelGraceMs < now) {
+  if (run.cancel_requested_at !== null && passed(run.cancel_requested_at + cancelGraceMs)) {
     return {
       status: 'cancelled',
       error: {
@@ -61,7 +90,7 @@ export function sweepVerdict(
       },
     };
   }
-  if (run.lease_expires_at !== null && run.lease_expires_at < now) {
+  if (passed(run.lease_expires_at)) {
     const since = toIso(run.last_heartbeat_at ?? run.started_at ?? run.updated_at);
     // a recorded run's lease is renewed by its events, which leave no time of their own on
     // the row: say when the lease ran out, not a 'since' that would be its start
@@ -96,16 +125,24 @@ export function sweepVerdict(
 /**
  * One sweep: ends every run whose lease lapsed, whose deadline passed or whose stop is overdue.
  * `now` may be given (tests look ahead in time); the database is re-read under the lock.
+ * `restart`: while its grace lasts, limits that passed before the sweeper started wait.
  */
-export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<number> {
+export async function sweepOnce(
+  ctx: AppContext,
+  now = Date.now(),
+  restart?: SweepRestart,
+): Promise<number> {
   const k = ctx.db.kysely;
   const grace = ctx.config.cancelGraceMs;
+  // still in the grace after a start: only limits that passed since the start count
+  const waiting = restart !== undefined && now <= restart.at + restart.graceMs;
   const candidates = [
     ...(await k
       .selectFrom('runs')
       .select(['project_id', 'id'])
       .where(statusIn('running'))
       .where('lease_expires_at', '<', now)
+      .$if(waiting, (q) => q.where('lease_expires_at', '>=', restart!.at))
       .limit(BATCH)
       .execute()),
     ...(await k
@@ -113,6 +150,7 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
       .select(['project_id', 'id'])
       .where(statusIn('queued', 'running'))
       .where('deadline_at', '<', now)
+      .$if(waiting, (q) => q.where('deadline_at', '>=', restart!.at))
       .limit(BATCH)
       .execute()),
     ...(await k
@@ -120,6 +158,7 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
       .select(['project_id', 'id'])
       .where(statusIn('running'))
       .where('cancel_requested_at', '<', now - grace)
+      .$if(waiting, (q) => q.where('cancel_requested_at', '>=', restart!.at - grace))
       .limit(BATCH)
       .execute()),
   ];
@@ -139,7 +178,7 @@ export async function sweepOnce(ctx: AppContext, now = Date.now()): Promise<numb
       for (const id of ids) {
         const run = uow.getRun(projectId, id);
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
-        const verdict = run && sweepVerdict(run, at, grace);
+        const verdict = run && sweepVerdict(run, at, grace, restart);
         if (!run || !verdict) continue;
         if (verdict.error?.type === 'LeaseExpired' && rootlessTrace(run))
           await endRootlessTrace(uow, run, at);

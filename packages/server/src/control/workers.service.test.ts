@@ -300,6 +300,26 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(row.ended_at).not.toBeNull();
   });
 
+  it('gives a lease that lapsed while no server was up one more lease after the start', async () => {
+    const agent = agentName('outage');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 1000, worker_id: 'w-away' });
+    // the server comes back 5 s later: the lease lapsed while it was down
+    const restart = { at: Date.now() + 5000, graceMs: 30_000 };
+    await sweepOnce(t.ctx, restart.at + 1000, restart);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('running');
+    // a lease taken after the start lapses as usual, grace or not
+    const fresh = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 1000, worker_id: 'w-new' });
+    await sweepOnce(t.ctx, Date.now() + 1500, { at: Date.now() - 1, graceMs: 30_000 });
+    expect((await findRun(t.ctx.db, P, fresh.run.id))?.status).toBe('timed_out');
+    // nobody came back within the grace: the first run ends as before
+    await sweepOnce(t.ctx, restart.at + 30_001, restart);
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row.status).toBe('timed_out');
+    expect(JSON.parse(row.error!)).toMatchObject({ type: 'LeaseExpired' });
+  });
+
   it('ends a run as timed_out when it passes its agent timeout_ms', async () => {
     const agent = agentName('slow');
     await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 1000 });
