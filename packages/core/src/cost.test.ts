@@ -59,6 +59,15 @@ describe('cost model', () => {
     ['gemini-2.5-flash-lite', 0.1],
     ['mistral-large-latest', 2],
     ['o3-mini-2025-01-31', 1.1],
+    // variants dearer or cheaper than the family their name starts with
+    ['o3-pro-2025-06-10', 20],
+    ['o1-pro', 150],
+    ['gpt-5-pro', 15],
+    ['gpt-4.5-preview', 75],
+    ['gpt-4o-realtime-preview-2024-12-17', 5],
+    ['gpt-4o-mini-realtime-preview', 0.6],
+    ['gpt-4o-mini-tts', 0.6],
+    ['o4-mini-deep-research', 2],
   ])('finds the built-in price of %s', (model, input) => {
     expect(builtinPrice(model)?.input).toBe(input);
   });

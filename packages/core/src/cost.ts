@@ -79,6 +79,19 @@ export const BUILTIN_PRICES: Readonly<Record<string, Price>> = {
   o3: { input: 2, output: 8, cachedInput: 0.5 },
   'o3-mini': { input: 1.1, output: 4.4, cachedInput: 0.55 },
   'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  // variants priced apart from their family (the family's name would match them)
+  'gpt-5-pro': { input: 15, output: 120 },
+  'gpt-4-5': { input: 75, output: 150, cachedInput: 37.5 },
+  'o1-pro': { input: 150, output: 600 },
+  'o3-pro': { input: 20, output: 80 },
+  'o3-deep-research': { input: 10, output: 40, cachedInput: 2.5 },
+  'o4-mini-deep-research': { input: 2, output: 8, cachedInput: 0.5 },
+  // realtime models' text tokens
+  'gpt-realtime': { input: 4, output: 16, cachedInput: 0.4 },
+  'gpt-4o-realtime': { input: 5, output: 20, cachedInput: 2.5 },
+  'gpt-4o-mini-realtime': { input: 0.6, output: 2.4, cachedInput: 0.3 },
+  // speech: text in, audio tokens out
+  'gpt-4o-mini-tts': { input: 0.6, output: 12 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
   'text-embedding-ada-002': { input: 0.1, output: 0 },
