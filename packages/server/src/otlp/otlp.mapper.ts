@@ -597,8 +597,10 @@ function usageOf(attrs: Attrs) {
     ),
     reasoning_tokens: int(
       attrs,
+      'gen_ai.usage.reasoning.output_tokens',
       'gen_ai.usage.reasoning_tokens',
       'llm.token_count.completion_details.reasoning',
+      'ai.usage.reasoningTokens',
     ),
   });
 }

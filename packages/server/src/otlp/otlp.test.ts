@@ -1249,6 +1249,8 @@ describeEachDb('POST /v1/traces', (dialect) => {
           'gen_ai.usage.input_tokens': 1000,
           'gen_ai.usage.output_tokens': 100,
           'gen_ai.usage.cache_read_input_tokens': 400,
+          // the semantic conventions' current name
+          'gen_ai.usage.reasoning.output_tokens': 60,
         },
       },
     ];
@@ -1260,6 +1262,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
       const snap = await snapshot(`otel-${trace}`);
       expect(snap?.run).toMatchObject({ input_tokens: 1000, output_tokens: 100, llm_calls: 1 });
       const chat = snap?.steps.find((s) => s.type === 'llm');
+      expect(chat).toMatchObject({ cached_input_tokens: 400, reasoning_tokens: 60 });
       expect(snap?.run.cost_usd).toBeCloseTo(chat!.cost_usd!, 12);
       const step = snap?.steps.find((s) => s.type === 'agent');
       expect(step).toMatchObject({ input_tokens: null, cached_input_tokens: null, cost_usd: null });
