@@ -587,6 +587,8 @@ export const RunListQuery = z.object({
   thread_id: z.string().max(200).optional(),
   /** The retries of one run. */
   retry_of: Id.optional(),
+  /** The runs nested in one run (sub-agents). */
+  parent_run_id: Id.optional(),
   tag: z.string().max(200).optional(),
   from: TimeInput.optional(),
   to: TimeInput.optional(),

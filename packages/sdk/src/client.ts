@@ -26,6 +26,8 @@ export interface RunListParams {
   thread_id?: string;
   /** The retries of one run. */
   retry_of?: string;
+  /** The runs nested in one run (sub-agents). */
+  parent_run_id?: string;
   tag?: string;
   from?: string | number | Date;
   to?: string | number | Date;

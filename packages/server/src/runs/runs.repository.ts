@@ -139,6 +139,7 @@ export interface RunFilter {
   userId?: string;
   threadId?: string;
   retryOf?: string;
+  parentRunId?: string;
   tag?: string;
   /** Inclusive bounds on `sort_at`, epoch ms. */
   from?: number;
@@ -162,6 +163,8 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   if (filter.threadId !== undefined) query = query.where('thread_id', '=', filter.threadId);
   if (filter.retryOf !== undefined) query = query.where('retry_of', '=', filter.retryOf);
+  if (filter.parentRunId !== undefined)
+    query = query.where('parent_run_id', '=', filter.parentRunId);
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
   const { tag, q } = filter;

@@ -72,6 +72,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
           ...(query.user_id !== undefined ? { userId: query.user_id } : {}),
           ...(query.thread_id !== undefined ? { threadId: query.thread_id } : {}),
           ...(query.retry_of !== undefined ? { retryOf: query.retry_of } : {}),
+          ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
           ...(query.tag !== undefined ? { tag: query.tag } : {}),
           ...(query.from !== undefined ? { from: query.from } : {}),
           ...(query.to !== undefined ? { to: query.to } : {}),

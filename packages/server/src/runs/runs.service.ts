@@ -123,6 +123,7 @@ function rollupCountable(filter: RunFilter): boolean {
     filter.userId === undefined &&
     filter.threadId === undefined &&
     filter.retryOf === undefined &&
+    filter.parentRunId === undefined &&
     filter.tag === undefined &&
     filter.from === undefined &&
     filter.to === undefined &&

@@ -280,6 +280,35 @@ describeEachDb('runs API', (dialect) => {
       }
     });
 
+    it('lists the runs nested in a run with parent_run_id', async () => {
+      const ingested = await t.request('POST', '/api/v1/ingest', {
+        events: [
+          { type: 'run.start', run: { id: 'tree-root', agent_id: 'support' } },
+          ...['tree-a', 'tree-b'].map((id) => ({
+            type: 'run.start',
+            run: { id, agent_id: 'researcher', parent_run_id: 'tree-root' },
+          })),
+          {
+            type: 'run.start',
+            run: { id: 'tree-c', agent_id: 'researcher', parent_run_id: 'tree-a' },
+          },
+        ],
+      });
+      expect(ingested.statusCode).toBe(200);
+      const children = await get('/api/v1/runs?parent_run_id=tree-root');
+      expect(ids(children).sort()).toEqual(['tree-a', 'tree-b']);
+      expect(children.total).toBe(2);
+      expect(ids(await get('/api/v1/runs?parent_run_id=tree-a&agent_id=researcher'))).toEqual([
+        'tree-c',
+      ]);
+      expect(ids(await get('/api/v1/runs?parent_run_id=tree-b'))).toEqual([]);
+      await Promise.all(
+        ['tree-root', 'tree-a', 'tree-b', 'tree-c'].map((id) =>
+          t.request('DELETE', `/api/v1/runs/${id}`),
+        ),
+      );
+    });
+
     it('searches input, output and error text with q, case-insensitively', async () => {
       expect(ids(await get('/api/v1/runs?q=HAYSTACK'))).toEqual(['full-1']);
       expect(ids(await get('/api/v1/runs?q=lgtm-out'))).toEqual(['full-1']);
