@@ -188,7 +188,18 @@ export class RunContext {
     private readonly transport: Transport,
     /** For a run claimed by a worker: the run as the server handed it out. */
     readonly info: Run | undefined = undefined,
-  ) {}
+  ) {
+    this.threadId = info?.thread_id ?? undefined;
+    this.userId = info?.user_id ?? undefined;
+  }
+
+  /**
+   * @internal The conversation and the user this run belongs to, passed on to the runs
+   * started inside it (sub-agents), which otherwise would not show in the thread's runs.
+   */
+  threadId: string | undefined;
+  /** @internal */
+  userId: string | undefined;
 
   /** @internal Beats this run at once; set while its heartbeats run. */
   beat: (() => Promise<void>) | undefined;

@@ -98,7 +98,10 @@ export interface RunOptions {
   userId?: string;
   tags?: string[];
   metadata?: Record<string, unknown>;
-  /** Default: the run this one is called inside, if any. */
+  /**
+   * Default: the run this one is called inside, if any. A run started inside another takes
+   * its `threadId` and `userId` too, unless given its own.
+   */
   parentRunId?: string;
 }
 
@@ -259,7 +262,12 @@ export class Runlog {
     options: RunOptions = {},
   ): Promise<T> {
     const id = options.id ?? newId();
-    const parent = options.parentRunId ?? currentRun()?.id;
+    const outer = currentRun();
+    const parent = options.parentRunId ?? outer?.id;
+    // a sub-agent's run belongs to the conversation and the user of the run it serves
+    const inherits = outer !== undefined && parent === outer.id;
+    const threadId = options.threadId ?? (inherits ? outer.threadId : undefined);
+    const userId = options.userId ?? (inherits ? outer.userId : undefined);
     const start: RunFields = {
       id,
       agent_id: agentId,
@@ -267,8 +275,8 @@ export class Runlog {
       ...(options.trigger !== undefined ? { trigger: options.trigger } : {}),
       ...(options.source !== undefined ? { source: options.source } : {}),
       ...(options.triggeredBy !== undefined ? { triggered_by: options.triggeredBy } : {}),
-      ...(options.threadId !== undefined ? { thread_id: options.threadId } : {}),
-      ...(options.userId !== undefined ? { user_id: options.userId } : {}),
+      ...(threadId !== undefined ? { thread_id: threadId } : {}),
+      ...(userId !== undefined ? { user_id: userId } : {}),
       ...(options.tags !== undefined ? { tags: options.tags } : {}),
       ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
       ...(options.input !== undefined ? { input: options.input } : {}),
@@ -276,6 +284,8 @@ export class Runlog {
     };
     const recordable = this.checkStart(start);
     const run = new RunContext(id, agentId, options.input, this.transport);
+    run.threadId = threadId;
+    run.userId = userId;
     // started while the process is being stopped: its code hears so at once
     if (this.interruption) run.abort(this.interruption);
     if (recordable)

@@ -307,23 +307,46 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(recorded!.duration_ms).toBeGreaterThanOrEqual(0);
     });
 
-    it('a run started inside another run is its child unless a parent is given', async () => {
+    it('a run started inside another run is its child, in its thread, unless a parent is given', async () => {
       let outer = '';
       let inner = '';
       let explicit = '';
-      await runlog.run('parent-agent', async (run) => {
-        outer = run.id;
-        await runlog.run('child-agent', (child) => {
-          inner = child.id;
-        });
-        await runlog.run('child-agent', (child) => void (explicit = child.id), {
-          parentRunId: 'someone-else',
-        });
-      });
+      let own = '';
+      await runlog.run(
+        'parent-agent',
+        async (run) => {
+          outer = run.id;
+          await runlog.run('child-agent', (child) => {
+            inner = child.id;
+          });
+          await runlog.run('child-agent', (child) => void (explicit = child.id), {
+            parentRunId: 'someone-else',
+          });
+          await runlog.run('child-agent', (child) => void (own = child.id), {
+            threadId: 'thread-own',
+          });
+        },
+        { threadId: 'thread-1', userId: 'user-1' },
+      );
       expect(await runlog.flush()).toBe(true);
-      expect((await runlog.runs.get(inner)).parent_run_id).toBe(outer);
-      expect((await runlog.runs.get(explicit)).parent_run_id).toBe('someone-else');
+      // a sub-agent's run belongs to its parent's conversation and user
+      expect(await runlog.runs.get(inner)).toMatchObject({
+        parent_run_id: outer,
+        thread_id: 'thread-1',
+        user_id: 'user-1',
+      });
+      expect(await runlog.runs.get(explicit)).toMatchObject({
+        parent_run_id: 'someone-else',
+        thread_id: null,
+        user_id: null,
+      });
+      expect(await runlog.runs.get(own)).toMatchObject({
+        thread_id: 'thread-own',
+        user_id: 'user-1',
+      });
       expect((await runlog.runs.get(outer)).parent_run_id).toBeNull();
+      const children = await runlog.runs.list({ parent_run_id: outer });
+      expect(children.runs.map((r) => r.id).sort()).toEqual([inner, own].sort());
     });
 
     it('Stop pressed on a recording run fires run.signal and the run ends cancelled', async () => {
