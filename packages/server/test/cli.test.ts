@@ -160,6 +160,64 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(limited.runs).toHaveLength(2);
   });
 
+  it('filters runs by source, user, thread, tag, parent, retry, text and time', async () => {
+    const at = Date.parse('2026-02-01T10:00:00Z');
+    await ingest([
+      {
+        type: 'run.start',
+        run: {
+          id: 'cf-root',
+          agent_id: 'cf-support',
+          source: 'zapier',
+          user_id: 'u-cf',
+          thread_id: 't-cf',
+          tags: ['vip'],
+          input: { ask: 'needle in the input' },
+          started_at: at,
+        },
+      },
+      {
+        type: 'run.start',
+        run: {
+          id: 'cf-child',
+          agent_id: 'cf-researcher',
+          parent_run_id: 'cf-root',
+          started_at: at + 1,
+        },
+      },
+      {
+        type: 'run.end',
+        run: { id: 'cf-again', agent_id: 'cf-support', retry_of: 'cf-root', started_at: at + 2 },
+      },
+    ]);
+    const ids = async (...args: string[]) => {
+      const res = await cli(['runs', 'list', ...args, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      return (JSON.parse(res.stdout) as { runs: { id: string }[] }).runs.map((r) => r.id);
+    };
+    expect(await ids('--source', 'zapier')).toEqual(['cf-root']);
+    expect(await ids('--user', 'u-cf')).toEqual(['cf-root']);
+    expect(await ids('--thread', 't-cf')).toEqual(['cf-root']);
+    expect(await ids('--tag', 'vip')).toEqual(['cf-root']);
+    expect(await ids('--parent', 'cf-root')).toEqual(['cf-child']);
+    expect(await ids('--retry-of', 'cf-root')).toEqual(['cf-again']);
+    expect(await ids('--search', 'NEEDLE')).toEqual(['cf-root']);
+    expect(
+      await ids('--since', '2026-02-01T10:00:00.001Z', '--until', '2026-02-01T10:00:00.001Z'),
+    ).toEqual(['cf-child']);
+    const backwards = await cli(['runs', 'list', '--since', '2026-02-02', '--until', '2026-02-01']);
+    expect(backwards).toMatchObject({
+      code: 2,
+      stderr: 'runlog: --since must not be after --until\n',
+    });
+    // deleting the agents deletes their runs: the other tests see the sample runs alone
+    for (const agent of ['cf-support', 'cf-researcher'])
+      await fetch(`${server.url}/api/v1/agents/${agent}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+  });
+
   it('shows a run: its summary, then its steps as an indented tree with durations, tokens and cost', async () => {
     const res = await cli(['runs', 'show', 'c-run-1']);
     expect(res.code).toBe(0);

@@ -27,7 +27,7 @@ import {
   wrapList,
 } from './format.js';
 import type { CliIo } from './io.js';
-import { idArg, intArg, parseWhen, statusArg, triggerArg, withJson } from './options.js';
+import { idArg, intArg, parseWhen, statusArg, textArg, triggerArg, withJson } from './options.js';
 
 interface ClientFlags {
   url?: string;
@@ -102,10 +102,30 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .option('--status <list>', 'only these statuses (comma list)', statusArg)
       .option('--trigger <list>', 'only these triggers (comma list)', triggerArg)
       .option(
+        '--source <name>',
+        'only runs from this source (n8n, cli...)',
+        textArg('--source', 200),
+      )
+      .option('--user <id>', "only this user's runs", textArg('--user', 200))
+      .option(
+        '--thread <id>',
+        'only runs of this conversation (thread_id)',
+        textArg('--thread', 200),
+      )
+      .option('--tag <tag>', 'only runs with this tag', textArg('--tag', 200))
+      .option(
+        '--parent <run-id>',
+        'only the runs nested in this run (sub-agents)',
+        idArg('--parent'),
+      )
+      .option('--retry-of <run-id>', 'only the retries of this run', idArg('--retry-of'))
+      .option('--search <text>', 'text in the input, output or error', textArg('--search', 500))
+      .option(
         '--since <when>',
         'runs queued, started or recorded since: 24h, 7d or a date',
         parseWhen('--since'),
       )
+      .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
       .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20),
   ).action(
     async (
@@ -113,15 +133,33 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         agent?: string;
         status?: string;
         trigger?: string;
+        source?: string;
+        user?: string;
+        thread?: string;
+        tag?: string;
+        parent?: string;
+        retryOf?: string;
+        search?: string;
         since?: number;
+        until?: number;
         limit: number;
       },
     ) => {
+      if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
+        throw new CliError('--since must not be after --until', 2);
       const list = await clientFor(flags, io).request<RunList>('GET', '/api/v1/runs', {
         agent_id: flags.agent,
         status: flags.status,
         trigger: flags.trigger,
+        source: flags.source,
+        user_id: flags.user,
+        thread_id: flags.thread,
+        tag: flags.tag,
+        parent_run_id: flags.parent,
+        retry_of: flags.retryOf,
+        q: flags.search,
         from: flags.since,
+        to: flags.until,
         limit: flags.limit,
       });
       if (flags.json) return printJson(io, list);
