@@ -19,6 +19,10 @@ describe('wire schemas', () => {
     );
     expect(TimeInput.parse(1_700_000_000_000)).toBe(1_700_000_000_000);
     expect(TimeInput.safeParse('yesterday').success).toBe(false);
+    // as text, within the same bounds as a number: the last instant a Date can name
+    expect(TimeInput.parse('8640000000000000')).toBe(8.64e15);
+    expect(TimeInput.safeParse('8640000000000001').success).toBe(false);
+    expect(TimeInput.safeParse('9999999999999999').success).toBe(false);
   });
 
   it('maps status aliases while parsing events', () => {

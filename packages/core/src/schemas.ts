@@ -37,16 +37,20 @@ const ISO_MS = z.iso.datetime({ offset: true });
  * A point in time as the API accepts it: an ISO-8601 string or epoch milliseconds.
  * Parses to epoch milliseconds.
  */
+/** The last instant a JavaScript Date (and so the API's ISO form) can name. */
+const MAX_TIME_MS = 8.64e15;
+
 export const TimeInput = z
   .union(
     [
-      z.number().int().min(0).max(8.64e15),
+      z.number().int().min(0).max(MAX_TIME_MS),
       ISO_MS.transform((s) => Date.parse(s)),
-      // query strings carry numbers as text
+      // query strings carry numbers as text, within the same bounds
       z
         .string()
         .regex(/^\d{1,16}$/)
-        .transform(Number),
+        .transform(Number)
+        .pipe(z.number().max(MAX_TIME_MS)),
     ],
     // "Invalid input" alone does not say what would do
     {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastBucketsFrom, runMoment } from './time.js';
+import { lastBucketsFrom, runMoment, toIso } from './time.js';
 
 describe('lastBucketsFrom', () => {
   const now = Date.parse('2026-12-04T15:42:00.000Z');
@@ -31,5 +31,14 @@ describe('runMoment', () => {
     // recorded only by its end: it never waited in a queue
     expect(runMoment({ ...run, ended_at: t(3) })).toEqual({ at: t(3), label: 'ended' });
     expect(runMoment(run)).toEqual({ at: run.created_at, label: 'recorded' });
+  });
+});
+
+describe('toIso', () => {
+  it('names every time, the ones past what a Date reaches as the nearest it does', () => {
+    expect(toIso(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(toIso(1e16)).toBe('+275760-09-13T00:00:00.000Z');
+    expect(toIso(-1e16)).toBe('-271821-04-20T00:00:00.000Z');
+    expect(toIso(null)).toBeNull();
   });
 });

@@ -452,14 +452,26 @@ describeEachDb('POST /ingest', (dialect) => {
         { type: 'run.end', run: { id: 'mixed-1', status: 'ok' } },
         // past a 32-bit column: PostgreSQL failed the whole batch with a 500
         { type: 'step.end', step: { id: 's2', run_id: 'mixed-1', seq: 2 ** 31 } },
+        // past the last time a date can name, as text: stored, it failed every list with a 500
+        { type: 'step.end', step: { id: 's3', run_id: 'mixed-1', started_at: '9999999999999999' } },
       ],
     });
     expect(res.statusCode).toBe(207);
     const body = json<PartialAnswer>(res);
     expect(body.accepted).toBe(2);
-    expect(body.rejected).toBe(5);
-    expect(body.results.map((r) => r.ok)).toEqual([true, false, false, false, false, true, false]);
+    expect(body.rejected).toBe(6);
+    expect(body.results.map((r) => r.ok)).toEqual([
+      true,
+      false,
+      false,
+      false,
+      false,
+      true,
+      false,
+      false,
+    ]);
     expect(body.results[6]?.error?.details[0]?.field).toBe('events.6.step.seq');
+    expect(body.results[7]?.error?.details[0]?.field).toBe('events.7.step.started_at');
     expect(body.results[1]?.error?.details[0]?.field).toBe('events.1.run.id');
     expect(body.results[2]?.error?.details[0]?.field).toBe('events.2.step.input_tokens');
     expect(body.results[3]?.error?.details[0]?.field).toBe('events.3.type');
