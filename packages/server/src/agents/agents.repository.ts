@@ -152,12 +152,15 @@ export async function agentRunIds(
   projectId: string,
   agentId: string,
   limit: number,
+  /** Only runs created before this time (epoch ms). */
+  createdBefore = Infinity,
 ): Promise<string[]> {
   const rows = await db.kysely
     .selectFrom('runs')
     .select('id')
     .where('project_id', '=', projectId)
     .where('agent_id', '=', agentId)
+    .$if(Number.isFinite(createdBefore), (q) => q.where('created_at', '<', createdBefore))
     .limit(limit)
     .execute();
   return rows.map((r) => r.id);

@@ -151,19 +151,23 @@ export async function deleteAgent(
   agentId: string,
 ): Promise<boolean> {
   const agent = await findAgent(ctx.db, projectId, agentId);
+  // the runs there are now: one recorded while the deletion goes on is the agent's next run
+  // (it makes the agent again), accepted after the delete and not lost to it
+  const before = Date.now() + 1;
   // the agent (and its schedule) first: a scheduler pass after this queues nothing, and a
   // run it queued before is among the runs deleted next
   const deletedAgent = await deleteAgentRow(ctx.db, projectId, agentId);
   let deletedRuns = 0;
   for (;;) {
-    const ids = await agentRunIds(ctx.db, projectId, agentId, 500);
+    const ids = await agentRunIds(ctx.db, projectId, agentId, 500, before);
     if (ids.length === 0) break;
     const n = await ctx.writer.transact(async (uow) => {
       await uow.loadRuns(projectId, ids);
       let count = 0;
       for (const id of ids) {
         // a run deleted or re-assigned meanwhile is not ours to delete
-        if (uow.getRun(projectId, id)?.agent_id !== agentId) continue;
+        const run = uow.getRun(projectId, id);
+        if (run?.agent_id !== agentId || run.created_at >= before) continue;
         uow.deleteRun(projectId, id);
         count += 1;
       }

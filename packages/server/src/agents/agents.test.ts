@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Cron } from 'croner';
 import type { Agent, AgentSummary, Run, RunList, StatsResponse } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
@@ -347,6 +347,31 @@ describeEachDb('agents API', (dialect) => {
       const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
       expect(agents.map((a) => a.id)).not.toContain('health');
       expect((await t.request('DELETE', '/api/v1/agents/health')).statusCode).toBe(404);
+    });
+
+    it('keeps a run recorded while its agent is being deleted, with the agent it makes again', async () => {
+      const agent = 'deleted-busy';
+      await t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'run.end', run: { id: 'db-old', agent_id: agent, status: 'succeeded' } }],
+      });
+      // a run recorded between the agent's deletion and its runs': accepted, so kept
+      const transact = t.ctx.writer.transact.bind(t.ctx.writer);
+      let late: Promise<unknown> | undefined;
+      const spy = vi.spyOn(t.ctx.writer, 'transact').mockImplementation(async (fn) => {
+        late ??= t.request('POST', '/api/v1/ingest', {
+          events: [{ type: 'run.start', run: { id: 'db-new', agent_id: agent } }],
+        });
+        await late;
+        return transact(fn);
+      });
+      try {
+        expect((await t.request('DELETE', `/api/v1/agents/${agent}`)).statusCode).toBe(204);
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await t.request('GET', '/api/v1/runs/db-old')).statusCode).toBe(404);
+      expect((await t.request('GET', '/api/v1/runs/db-new')).statusCode).toBe(200);
+      expect((await t.request('GET', `/api/v1/agents/${agent}`)).statusCode).toBe(200);
     });
   });
 });
