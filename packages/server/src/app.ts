@@ -139,9 +139,22 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const refused = unreadableJson(request);
+    if (refused) return done(refused, undefined);
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text === '') done(null, undefined);
-    else parseJson(request, text, done);
+    if (text === '') return done(null, undefined);
+    parseJson(request, text, (err, value) => {
+      // valid JSON refused all the same: a key that would reach an object's prototype
+      if (err && isJson(text))
+        return done(
+          AppError.invalid(
+            'body',
+            'a key named __proto__ (or constructor.prototype) is not accepted',
+          ),
+          undefined,
+        );
+      done(err, value);
+    });
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -286,4 +299,37 @@ function errorBody(
     };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
+}
+
+/**
+ * Why a JSON body cannot be read as sent, if it cannot: compressed (only OTLP's
+ * `/v1/traces` inflates bodies) or in a charset other than UTF-8.
+ */
+function unreadableJson(request: FastifyRequest): AppError | undefined {
+  const encoding = String(request.headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
+  if (encoding !== '' && encoding !== 'identity')
+    return AppError.invalid(
+      'headers.content-encoding',
+      `${encoding.slice(0, 100)} is not accepted here: send the JSON uncompressed (only /v1/traces takes gzip)`,
+    );
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(
+    request.headers['content-type'] ?? '',
+  )?.[1];
+  if (charset !== undefined && !/^(utf-?8|(us-)?ascii)$/i.test(charset))
+    return AppError.invalid(
+      'headers.content-type',
+      `charset ${charset.slice(0, 100)} is not accepted: send UTF-8`,
+    );
+  return undefined;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

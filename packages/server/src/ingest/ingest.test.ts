@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, TOO_DEEP, type Run } from '@runlog/core';
+import { MAX_JSON_DEPTH, TOO_DEEP, type ApiErrorBody, type Run } from '@runlog/core';
 import { describeEachDb, createTestApp, json, waitFor, type TestApp } from '../../test/harness.js';
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
@@ -574,6 +574,33 @@ describeEachDb('POST /ingest', (dialect) => {
     const broken = await t.request('POST', '/api/v1/ingest', '{"events": [');
     expect(broken.statusCode).toBe(400);
     expect(json<{ error: { code: string } }>(broken).error.code).toBe('invalid_input');
+    // a body that cannot be read as sent is refused for the header that says so, not as
+    // broken JSON (gzip) or read wrongly as UTF-8 (another charset)
+    const one = JSON.stringify({ events: [{ type: 'run.start', run: { id: 'unread-1' } }] });
+    for (const [headers, field] of [
+      [{ 'content-encoding': 'gzip' }, 'headers.content-encoding'],
+      [{ 'content-encoding': 'br' }, 'headers.content-encoding'],
+      [{ 'content-type': 'application/json; charset=utf-16' }, 'headers.content-type'],
+    ] as const) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/ingest',
+        headers: {
+          authorization: `Bearer ${t.adminKey}`,
+          'content-type': 'application/json',
+          ...headers,
+        },
+        payload: one,
+      });
+      expect(res.statusCode, field).toBe(400);
+      expect(json<ApiErrorBody>(res).error.details).toEqual([
+        { field, message: expect.any(String) },
+      ]);
+    }
+    expect(await findRun(t.ctx.db, 'default', 'unread-1')).toBeUndefined();
+    const poisoned = await t.request('POST', '/api/v1/ingest', '{"__proto__": {"events": []}}');
+    expect(poisoned.statusCode).toBe(400);
+    expect(json<ApiErrorBody>(poisoned).error.message).toMatch(/^body: a key named __proto__/);
   });
 
   it('refuses a NUL in a text field on its own, and keeps an error message holding one', async () => {
