@@ -89,6 +89,17 @@ export async function writeRows(
 }
 
 /**
+ * The most a stored sum (tokens, nano-USD, milliseconds) reaches either way: within a signed
+ * 64-bit column, exact as a double. Only made-up figures get there (9.2 billion USD).
+ */
+export const MAX_SUM = 9_200_000_000_000_000_000;
+
+/** `n` held within ±`MAX_SUM`. */
+export function saturated(n: number): number {
+  return n > MAX_SUM ? MAX_SUM : n < -MAX_SUM ? -MAX_SUM : n;
+}
+
+/**
  * Inserts rows or, when their key exists, adds their `metrics` columns to the stored ones:
  * the rollup tables' write. Inside the caller's transaction; on SQLite through reused
  * prepared statements, elsewhere as multi-row statements.
@@ -103,11 +114,19 @@ export async function addRows(
 ): Promise<void> {
   if (rows.length === 0) return;
   const columns = [...keys, ...metrics];
+  // sums stop at the column's bounds (far past any real total) rather than fail the write
+  for (const row of rows)
+    for (const m of metrics) {
+      const v = row[m];
+      if (typeof v === 'number' && (v > MAX_SUM || v < -MAX_SUM)) row[m] = saturated(v);
+    }
   if (db?.sqlite) {
     const stmt = cachedStatement(
       db.sqlite,
       `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
-        `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${metrics.map((m) => `${m} = ${m} + excluded.${m}`).join(', ')}`,
+        `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${metrics
+          .map((m) => `${m} = min(max(${m} + excluded.${m}, -${MAX_SUM}), ${MAX_SUM})`)
+          .join(', ')}`,
     );
     const values: unknown[] = new Array<unknown>(columns.length);
     for (const row of rows) {
@@ -129,7 +148,7 @@ export async function addRows(
             Object.fromEntries(
               metrics.map((m) => [
                 m,
-                sql`${sql.ref(`${table}.${m}`)} + ${sql.ref(`excluded.${m}`)}`,
+                sql`least(greatest(${sql.ref(`${table}.${m}`)}::numeric + ${sql.ref(`excluded.${m}`)}, ${sql.raw(`-${MAX_SUM}`)}), ${sql.raw(String(MAX_SUM))})::bigint`,
               ]),
               // eslint-disable-next-line @typescript-eslint/no-explicit-any -- metric columns differ per table
             ) as any,

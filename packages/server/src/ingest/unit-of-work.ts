@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
-import { writeRows } from '../db/bulk.js';
+import { saturated, writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
@@ -370,9 +370,11 @@ export class UnitOfWork {
     draft.error_count += now.error_count - old.error_count;
     draft.llm_calls += now.llm_calls - old.llm_calls;
     draft.tool_calls += now.tool_calls - old.tool_calls;
-    draft.input_tokens += now.input_tokens - old.input_tokens;
-    draft.output_tokens += now.output_tokens - old.output_tokens;
-    draft.cost_nanos += now.cost_nanos - old.cost_nanos;
+    // held within the columns' bounds: only made-up figures reach them, and they must not
+    // fail the write
+    draft.input_tokens = saturated(draft.input_tokens + now.input_tokens - old.input_tokens);
+    draft.output_tokens = saturated(draft.output_tokens + now.output_tokens - old.output_tokens);
+    draft.cost_nanos = saturated(draft.cost_nanos + now.cost_nanos - old.cost_nanos);
     if (setsModel) draft.model = row.model;
     draft.updated_at = Math.max(draft.updated_at, row.updated_at);
     return draft;

@@ -208,13 +208,20 @@ export async function computeStats(
       .where(time, '>=', lo)
       .where(time, '<', hi);
     if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
-    return q.select((eb) => [
-      eb.fn.sum<number | string>('runs').as('runs'),
-      eb.fn.sum<number | string>('duration_count').as('duration_count'),
-      eb.fn.sum<number | string>('duration_sum').as('duration_sum'),
-      eb.fn.sum<number | string>('input_tokens').as('input_tokens'),
-      eb.fn.sum<number | string>('output_tokens').as('output_tokens'),
-      eb.fn.sum<number | string>('cost_nanos').as('cost_nanos'),
+    // SQLite's sum() fails past 64 bits where PostgreSQL's gives a numeric; its total() is
+    // a double, exact as far as any real sum goes
+    const sum = <C extends string>(column: C) =>
+      (db.dialect === 'sqlite'
+        ? sql<number | string>`total(${sql.ref(column)})`
+        : sql<number | string>`sum(${sql.ref(column)})`
+      ).as(column);
+    return q.select([
+      sum('runs'),
+      sum('duration_count'),
+      sum('duration_sum'),
+      sum('input_tokens'),
+      sum('output_tokens'),
+      sum('cost_nanos'),
     ]);
   };
   const histogram = (

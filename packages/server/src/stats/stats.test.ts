@@ -298,4 +298,37 @@ describeEachDb('GET /runs/stats', (dialect) => {
       expect(fields, qs).toContain(field);
     }
   });
+
+  it('holds made-up costs within the columns instead of failing the writes', async () => {
+    // 10,000 steps of $1,000,000 in each of two runs, a day apart: past a 64-bit column
+    const day0 = Date.parse('2026-05-01T00:00:00.000Z');
+    for (const [d, id] of [
+      [0, 'st-huge-0'],
+      [1, 'st-huge-1'],
+    ] as const) {
+      const at = day0 + d * DAY + HOUR;
+      for (let b = 0; b < 10; b++) {
+        const events = Array.from({ length: 1000 }, (_, i) => ({
+          type: 'step.end',
+          step: { id: `s${b}-${i}`, run_id: id, type: 'llm', cost_usd: 1_000_000 },
+        }));
+        if (b === 0)
+          events.unshift({
+            type: 'run.start',
+            run: { id, agent_id: 'st-huge', started_at: at },
+          } as never);
+        const res = await t.request('POST', '/api/v1/ingest', { events: events.slice(0, 1000) });
+        expect(res.statusCode, res.body).toBe(200);
+        if (b === 0) {
+          const rest = await t.request('POST', '/api/v1/ingest', { events: events.slice(1000) });
+          expect(rest.statusCode, rest.body).toBe(200);
+        }
+      }
+    }
+    const run = json<{ cost_usd: number }>(await t.request('GET', '/api/v1/runs/st-huge-0'));
+    expect(run.cost_usd).toBe(9.2e9);
+    const s = await stats(`agent_id=st-huge&from=${day0}&to=${day0 + 2 * DAY}&bucket=day`);
+    expect(s.totals.cost_usd).toBe(18.4e9);
+    expect(s.series.map((p) => p.cost_usd)).toEqual([9.2e9, 9.2e9]);
+  });
 });
