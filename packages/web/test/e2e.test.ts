@@ -259,7 +259,7 @@ suite('dashboard in a real browser', () => {
       expect(await retryItem.getAttribute('title')).toBe(needsWrite);
       await page.keyboard.press('Escape');
       await page.goto(`${server.url}/agents/bug-triager/runs/seed-fail-1`);
-      const retry = page.getByRole('button', { name: '↻ Retry' });
+      const retry = page.getByRole('button', { name: 'Retry', exact: true });
       await retry.waitFor();
       expect(await retry.isDisabled()).toBe(true);
       expect(await retry.getAttribute('title')).toBe(needsWrite);
@@ -987,7 +987,11 @@ suite('dashboard in a real browser', () => {
       w.__blockWs = true;
       for (const ws of w.__sockets) ws.close();
     });
-    await p.getByText('Reconnecting…').waitFor();
+    await p.getByText('Reconnecting…', { exact: true }).waitFor();
+    // said to a screen reader too, by a live region that stays on the page
+    const news = p.getByTestId('connection-announcer');
+    expect(await news.getAttribute('role')).toBe('status');
+    await expect.poll(() => news.textContent()).toBe('Live updates lost. Reconnecting…');
     await ingest(api, [{ type: 'run.end', run: { id: 'rc-run', status: 'succeeded' } }]);
     await p.waitForTimeout(800);
     expect(await row.getAttribute('data-status')).toBe('running');
@@ -995,6 +999,7 @@ suite('dashboard in a real browser', () => {
 
     await p.evaluate(() => ((window as unknown as { __blockWs: boolean }).__blockWs = false));
     await p.locator('.conn-open').waitFor({ timeout: 20_000 });
+    await expect.poll(() => news.textContent()).toBe('Live again');
     await expect.poll(() => row.getAttribute('data-status'), { timeout: 10_000 }).toBe('succeeded');
     await p.close();
   });
@@ -1146,6 +1151,400 @@ suite('dashboard in a real browser', () => {
       .toBeGreaterThanOrEqual(axisBottom - 1);
     expect((await phoneRow.boundingBox())!.y).toBeLessThan(844 / 2);
     await phone.screenshot({ path: join(SHOTS, 'run-big-failed-phone.png') });
+    await phone.close();
+  });
+  it('keeps agent names readable on the smallest phones', async () => {
+    const long = 'customer-support-escalation-agent';
+    await seedRuns(api, [
+      { id: 'tiny-1', agent: long, status: 'failed', ago: 30_000, durationMs: 900, error: 'x' },
+    ]);
+    const phone = await context.newPage();
+    const name = (agent: string) =>
+      phone.locator(`button.agent-row[data-agent-id="${agent}"] .agent-name`);
+    for (const width of [320, 375, 414]) {
+      await phone.setViewportSize({ width, height: 800 });
+      await phone.goto(`${server.url}/`);
+      await name(long).waitFor();
+      // the last run's column no longer takes its whole width first
+      expect((await name(long).boundingBox())!.width).toBeGreaterThanOrEqual(90);
+      expect(
+        await phone.evaluate(
+          () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        ),
+      ).toBeLessThanOrEqual(0);
+      if (width >= 375) {
+        // "bug-triager" on one line
+        const box = (await name('bug-triager').boundingBox())!;
+        expect(box.height).toBeLessThan(24);
+      }
+      await shot(`agents-${width}`, phone);
+    }
+    await phone.close();
+  });
+
+  it('lists the sub-runs of a run, live, and links a sub-run to its parent under its own agent', async () => {
+    await seedRuns(api, [
+      { id: 'nest-parent', agent: 'nest-boss', status: 'running', ago: 20_000, durationMs: 60_000 },
+    ]);
+    await call(api, 'PUT', '/agents/nest-boss', { name: 'Nest Boss' });
+    const now = Date.now();
+    const kid = (id: string, agent: string, ago: number, extra: object = {}) => ({
+      type: 'run.start',
+      run: {
+        id,
+        agent_id: agent,
+        parent_run_id: 'nest-parent',
+        started_at: now - ago,
+        thread_id: 'thread-nest',
+        tags: ['nested'],
+        ...extra,
+      },
+    });
+    await ingest(api, [
+      kid('nest-kid-1', 'nest-helper', 15_000),
+      { type: 'run.end', run: { id: 'nest-kid-1', status: 'succeeded' } },
+      kid('nest-kid-2', 'nest-writer', 10_000),
+      { type: 'run.end', run: { id: 'nest-kid-2', status: 'failed', error: { message: 'x' } } },
+    ]);
+    await page.goto(`${server.url}/agents/nest-boss/runs/nest-parent`);
+    const subRuns = page.locator('.sub-runs li');
+    await expect.poll(() => subRuns.count()).toBe(2);
+    // newest first, each under its own agent, with its status
+    expect(
+      await subRuns.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
+    ).toEqual(['/agents/nest-writer/runs/nest-kid-2', '/agents/nest-helper/runs/nest-kid-1']);
+    expect(await subRuns.first().getByRole('img').getAttribute('aria-label')).toBe('Failed');
+    await expect.poll(() => page.title()).toBe('Run nest-parent · Nest Boss · Runlog');
+
+    // a sub-run of an agent not listed yet appears as the parent records its call, and its end shows
+    await ingest(api, [
+      kid('nest-kid-3', 'nest-newcomer', 1000),
+      {
+        type: 'step.end',
+        step: { id: 'nest-call', run_id: 'nest-parent', type: 'agent', name: 'call newcomer' },
+      },
+    ]);
+    await expect.poll(() => subRuns.count(), { timeout: 15_000 }).toBe(3);
+    const kid3 = page.locator('.sub-runs li', { hasText: 'nest-kid-3' });
+    expect(await kid3.getByRole('img').getAttribute('aria-label')).toBe('Running');
+    await ingest(api, [{ type: 'run.end', run: { id: 'nest-kid-3', status: 'succeeded' } }]);
+    await expect
+      .poll(() => kid3.getByRole('img').getAttribute('aria-label'), { timeout: 10_000 })
+      .toBe('Succeeded');
+    await shot('run-sub-runs');
+
+    // the sub-run's page links its parent under the parent's agent, by its name
+    await page.locator('.sub-runs a', { hasText: 'nest-kid-1' }).click();
+    await page.getByRole('heading', { name: /Run nest-kid-1/ }).waitFor();
+    const parent = page.locator('.facts div', { hasText: 'Parent run' });
+    expect(await parent.getByRole('link').getAttribute('href')).toBe(
+      '/agents/nest-boss/runs/nest-parent',
+    );
+    await expect.poll(() => parent.locator('dd').textContent()).toBe('nest-parent · Nest Boss');
+    // an address naming another agent goes to the run's own
+    await page.goto(`${server.url}/agents/nest-helper/runs/nest-parent`);
+    await expect
+      .poll(() => new URL(page.url()).pathname)
+      .toBe('/agents/nest-boss/runs/nest-parent');
+
+    // many sub-runs: the first 50, and the others on the Runs page
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'many-parent', agent_id: 'many-boss' } },
+      ...Array.from({ length: 52 }, (_, i) => ({
+        type: 'run.start',
+        run: {
+          id: `many-kid-${String(i).padStart(2, '0')}`,
+          agent_id: 'many-kids',
+          parent_run_id: 'many-parent',
+          started_at: now - 60_000 + i * 100,
+        },
+      })),
+    ]);
+    await page.goto(`${server.url}/agents/many-boss/runs/many-parent`);
+    await expect.poll(() => subRuns.count()).toBe(50);
+    await page.getByRole('link', { name: 'and 2 more' }).click();
+    await expect.poll(() => runRow('many-kid-51').count()).toBe(1);
+    expect(new URL(page.url()).searchParams.get('parent_run_id')).toBe('many-parent');
+    expect(
+      await page.getByRole('button', { name: 'Remove filter Sub-runs of: many-parent' }).count(),
+    ).toBe(1);
+  });
+
+  it('filters the Runs page by thread, user and tag from a run page, as removable chips', async () => {
+    const now = Date.now();
+    await ingest(api, [
+      {
+        type: 'run.start',
+        run: {
+          id: 'thr-1',
+          agent_id: 'threader',
+          started_at: now - 30_000,
+          thread_id: 'conv-42',
+          user_id: 'lee@example.com',
+          tags: ['vip'],
+        },
+      },
+      { type: 'run.end', run: { id: 'thr-1', status: 'failed', error: { message: 'x' } } },
+      {
+        type: 'run.start',
+        run: { id: 'thr-2', agent_id: 'threader', started_at: now - 20_000, thread_id: 'conv-42' },
+      },
+      { type: 'run.end', run: { id: 'thr-2', status: 'succeeded' } },
+      {
+        type: 'run.start',
+        run: { id: 'thr-3', agent_id: 'threader', started_at: now - 10_000, thread_id: 'conv-7' },
+      },
+    ]);
+    const ids = () =>
+      page
+        .locator('.runs-table tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    await page.goto(`${server.url}/agents/threader/runs/thr-1`);
+    await page.getByRole('link', { name: 'conv-42' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('thread_id')).toBe('conv-42');
+    await expect.poll(ids).toEqual(['thr-2', 'thr-1']);
+    const chip = page.getByRole('button', { name: 'Remove filter Thread: conv-42' });
+    await chip.waitFor();
+    // a live run of another thread stays out of the filtered list
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'thr-4', agent_id: 'threader', thread_id: 'conv-9' } },
+    ]);
+    await page.waitForTimeout(800);
+    expect(await ids()).toEqual(['thr-2', 'thr-1']);
+    // the chip stays with the other filters
+    await page.getByRole('button', { name: /Failed/ }).click();
+    await expect.poll(ids).toEqual(['thr-1']);
+    expect(new URL(page.url()).searchParams.get('thread_id')).toBe('conv-42');
+    await shot('runs-thread-filter');
+    await chip.click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('thread_id')).toBeNull();
+    expect(new URL(page.url()).searchParams.get('status')).toBe('failed');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+
+    await page.goto(`${server.url}/agents/threader/runs/thr-1`);
+    await page.getByRole('link', { name: 'lee@example.com' }).click();
+    await expect.poll(ids).toEqual(['thr-1']);
+    expect(
+      await page.getByRole('button', { name: 'Remove filter User: lee@example.com' }).count(),
+    ).toBe(1);
+    await page.goto(`${server.url}/agents/threader/runs/thr-1`);
+    await page.getByRole('link', { name: 'vip' }).click();
+    await expect.poll(ids).toEqual(['thr-1']);
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    expect(await page.getByRole('button', { name: /^Remove filter/ }).count()).toBe(0);
+  });
+
+  it('lists a step recorded only by its end where its bar is drawn', async () => {
+    const t = Date.now() - 60_000;
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'order-run', agent_id: 'orderer', started_at: t } },
+      {
+        type: 'step.start',
+        step: { id: 'o-1', run_id: 'order-run', name: 'first', started_at: t + 1000 },
+      },
+      { type: 'step.end', step: { id: 'o-1', run_id: 'order-run', ended_at: t + 2000 } },
+      {
+        type: 'step.start',
+        step: { id: 'o-3', run_id: 'order-run', name: 'third', started_at: t + 9000 },
+      },
+    ]);
+    await page.goto(`${server.url}/agents/orderer/runs/order-run`);
+    await expect.poll(() => page.locator('.tl-row').count()).toBe(2);
+    // live, as a step.end alone: between the two, by its end, not after every timed step
+    await ingest(api, [
+      {
+        type: 'step.end',
+        step: { id: 'o-2', run_id: 'order-run', name: 'second', type: 'tool', ended_at: t + 5000 },
+      },
+    ]);
+    const names = () => page.locator('.tl-name').allTextContents();
+    await expect.poll(names).toEqual(['first', 'second', 'third']);
+    await page.reload();
+    await expect.poll(names).toEqual(['first', 'second', 'third']);
+  });
+
+  it('keeps the keyboard focus in place through menus, navigation, Stop and new keys', async () => {
+    await seedRuns(api, [
+      {
+        id: 'kb-run',
+        agent: 'keyboarder',
+        status: 'running',
+        ago: 5000,
+        durationMs: 60_000,
+        input: { note: 'x'.repeat(2500) },
+      },
+    ]);
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        return el ? `${el.tagName} ${el.getAttribute('aria-label') ?? el.textContent ?? ''}` : '';
+      });
+    // Tab in an open menu closes it and goes back to its button, not to the page's end
+    await page.goto(`${server.url}/runs?agent=keyboarder`);
+    const kebab = runRow('kb-run').getByRole('button', { name: /Actions for run/ });
+    await kebab.click();
+    const item = page.getByRole('menuitem', { name: 'View details' });
+    await expect.poll(() => item.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowUp');
+    // the focused item shows a 2 px outline, not only a faint tint
+    const outline = await item.evaluate((el) => {
+      const s = getComputedStyle(el);
+      return `${s.outlineStyle} ${s.outlineWidth}`;
+    });
+    expect(outline).toBe('solid 2px');
+    await page.keyboard.press('Tab');
+    await expect.poll(() => page.getByRole('menu').count()).toBe(0);
+    expect(await focused()).toBe('BUTTON Actions for run kb-run');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('BUTTON Actions for run kb-run');
+
+    // each page names the tab; after a move in the app, the focus is on the new page's heading
+    expect(await page.title()).toBe('Runs · Runlog');
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Stats' })
+      .click();
+    await expect.poll(focused).toBe('H1 Stats');
+    expect(await page.title()).toBe('Stats · Runlog');
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Settings' })
+      .click();
+    await expect.poll(focused).toBe('H1 Settings');
+    expect(await page.title()).toBe('Settings · Runlog');
+    await page.goto(`${server.url}/no-such-page`);
+    await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor();
+    expect(await page.title()).toBe('Page not found · Runlog');
+    await page.goto(`${server.url}/agents/keyboarder/runs/no-such-run`);
+    await page.getByRole('heading', { level: 1, name: 'Run not found' }).waitFor();
+    // a control tabbed to backwards stops below the sticky header
+    const padding = await page.evaluate(
+      () => getComputedStyle(document.documentElement).scrollPaddingTop,
+    );
+    expect(parseFloat(padding)).toBeGreaterThanOrEqual(52);
+
+    // Stop keeps the focus while its request is out, and hands it to Retry when the run ends,
+    // saying so to a screen reader
+    await page.goto(`${server.url}/agents/keyboarder/runs/kb-run`);
+    // "show all" goes as the text shows whole: the focus goes to that text
+    const showAll = page.getByRole('button', { name: '… show all 2,500 characters' });
+    await showAll.focus();
+    await page.keyboard.press('Enter');
+    await showAll.waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.className)).toBe('j-str');
+    const stop = page.getByRole('button', { name: 'Stop', exact: true });
+    await stop.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => stop.getAttribute('aria-disabled')).toBe('true');
+    expect(await focused()).toMatch(/^BUTTON \W*Stop$/);
+    await ingest(api, [{ type: 'run.end', run: { id: 'kb-run', status: 'cancelled' } }]);
+    await expect.poll(() => stop.count()).toBe(0);
+    await expect.poll(focused).toMatch(/^BUTTON \W*Retry$/);
+    expect(await page.getByTestId('run-status-news').textContent()).toBe('Run cancelled');
+    expect(await page.getByTestId('run-status-news').getAttribute('role')).toBe('status');
+
+    // Done on a new key's panel goes back to Create key
+    await page.goto(`${server.url}/settings`);
+    await page.getByLabel('Name').fill('kb-key');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const done = page.getByRole('button', { name: 'Done' });
+    await done.focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('new-key').waitFor({ state: 'detached' });
+    expect(await focused()).toBe('BUTTON Create key');
+    // Revoke, replaced by "revoked", leaves the focus on that word
+    const revoke = page.getByRole('button', { name: 'Revoke key kb-key' });
+    const accept = (d: Dialog) => void d.accept();
+    page.on('dialog', accept);
+    await revoke.focus();
+    await page.keyboard.press('Enter');
+    await revoke.waitFor({ state: 'detached' });
+    await expect.poll(focused).toBe('SPAN revoked');
+    page.off('dialog', accept);
+  });
+
+  it('gives dark-theme text AA contrast on Stop, the step chips and raised surfaces', async () => {
+    await seedRuns(api, [
+      {
+        id: 'dark-run',
+        agent: 'darkling',
+        status: 'running',
+        ago: 5000,
+        durationMs: 60_000,
+        steps: 4,
+      },
+    ]);
+    await ingest(api, [
+      {
+        type: 'step.end',
+        step: { id: 'dark-think', run_id: 'dark-run', type: 'think', name: 'ponder' },
+      },
+    ]);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    try {
+      await page.goto(`${server.url}/agents/darkling/runs/dark-run`);
+      await page.locator('.type-chip.t-think').first().waitFor();
+      const ratio = (selector: string, bgSelector?: string) =>
+        page.evaluate(
+          ([sel, bgSel]) => {
+            const rgb = (c: string) =>
+              c
+                .match(/[\d.]+/g)!
+                .slice(0, 3)
+                .map(Number);
+            const lum = (c: string) => {
+              const [r, g, b] = rgb(c).map((v) => {
+                const x = v / 255;
+                return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+              });
+              return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+            };
+            const el = document.querySelector(sel!)!;
+            const bgEl = bgSel ? document.querySelector(bgSel)! : el;
+            const a = lum(getComputedStyle(el).color);
+            const b = lum(getComputedStyle(bgEl).backgroundColor);
+            return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          },
+          [selector, bgSelector],
+        );
+      expect(await ratio('.btn-danger')).toBeGreaterThanOrEqual(4.5);
+      for (const type of ['llm', 'tool', 'agent', 'think'])
+        expect(await ratio(`.type-chip.t-${type}`)).toBeGreaterThanOrEqual(4.5);
+      // muted text on a raised surface (the count beside "Timeline")
+      expect(await ratio('h2 .count.muted')).toBeGreaterThanOrEqual(4.5);
+      await shot('run-detail-dark-contrast');
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
+  });
+
+  it('fits Settings on a small phone, explains a bad retention and names the agent in Run now', async () => {
+    await call(api, 'PUT', '/agents/named-agent', { name: 'Friendly Name' });
+    await seedRuns(api, [
+      { id: 'named-1', agent: 'named-agent', status: 'succeeded', ago: 5000, durationMs: 500 },
+    ]);
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 320, height: 700 });
+    await phone.goto(`${server.url}/settings`);
+    const admin = phone.locator('.scope-admin').first();
+    await admin.waitFor();
+    // one line: "admin", not "admi" over "n"
+    expect((await admin.boundingBox())!.height).toBeLessThan(24);
+    await phone.getByLabel('Keep runs for (days)').fill('0');
+    const error = phone.getByText('Enter a whole number of days from 1 to 3,650.');
+    await error.waitFor();
+    expect(await phone.getByLabel('Keep runs for (days)').getAttribute('aria-describedby')).toBe(
+      await error.getAttribute('id'),
+    );
+    await shot('settings-320', phone);
+    await phone.goto(`${server.url}/?agent=named-agent`);
+    // past a thousand agents (an earlier test): the filter brings this one into view
+    await phone.getByLabel('Filter agents').fill('named-agent');
+    await phone.getByRole('button', { name: 'Run now' }).click();
+    await phone.getByRole('heading', { name: 'Run Friendly Name now' }).waitFor();
     await phone.close();
   });
 });

@@ -11,6 +11,7 @@ import { RunDetailPage } from '../features/run-detail/RunDetailPage';
 import { StatsPage } from '../features/stats/StatsPage';
 import { SettingsPage } from '../features/settings/SettingsPage';
 import { Layout } from './Layout';
+import { useDocumentTitle } from './page';
 
 export function createQueryClient(): QueryClient {
   return new QueryClient({
@@ -39,8 +40,9 @@ function Session() {
 }
 
 function NotFound() {
+  useDocumentTitle('Page not found');
   return (
-    <Empty title="Page not found">
+    <Empty title="Page not found" heading>
       <Link to="/">Back to agents</Link>
     </Empty>
   );

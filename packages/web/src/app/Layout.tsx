@@ -1,11 +1,19 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { NavLink, Navigate, Outlet, useLocation, useNavigate } from 'react-router-dom';
+import {
+  NavLink,
+  Navigate,
+  Outlet,
+  useLocation,
+  useNavigate,
+  useNavigationType,
+} from 'react-router-dom';
 import { sessionQuery, logout } from '../features/auth/auth.queries';
 import { ErrorBox, Loading } from '../components/States';
 import { toast } from '../components/Toasts';
 import { errorMessage } from '../lib/api';
 import { connectLive, useConnectionState } from './live';
-import { useEffect } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { useFocusHeadingOnNavigate } from './page';
 import { effectiveTheme, setTheme, useTheme } from './theme';
 
 function ThemeToggle() {
@@ -38,13 +46,34 @@ function ConnectionBadge() {
   return (
     <span
       className={`conn conn-lost${state === 'reconnecting' ? ' conn-reconnecting' : ''}`}
-      role="status"
       title="Live updates are reconnecting"
     >
       <span className="dot" aria-hidden="true" />
       <span className="conn-text">
         {state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}
       </span>
+    </span>
+  );
+}
+
+/**
+ * Says, politely, when live updates are lost and when they are back. One element that stays:
+ * the badge is drawn anew on each change, and a live region that appears is not read out.
+ */
+function ConnectionAnnouncer() {
+  const state = useConnectionState();
+  const [message, setMessage] = useState('');
+  const last = useRef(state);
+  useEffect(() => {
+    const was = last.current;
+    last.current = state;
+    if (state === 'reconnecting' && was !== 'reconnecting')
+      setMessage('Live updates lost. Reconnecting…');
+    else if (state === 'open' && was === 'reconnecting') setMessage('Live again');
+  }, [state]);
+  return (
+    <span className="sr-only" role="status" data-testid="connection-announcer">
+      {message}
     </span>
   );
 }
@@ -62,6 +91,7 @@ export function Layout() {
   const client = useQueryClient();
   const navigate = useNavigate();
   const location = useLocation();
+  useFocusHeadingOnNavigate(location.pathname, useNavigationType() === 'REPLACE');
 
   if (session.isPending) return <Loading label="Checking your session…" />;
   if (session.isError)
@@ -107,6 +137,7 @@ export function Layout() {
           </nav>
           <div className="header-end">
             <ConnectionBadge />
+            <ConnectionAnnouncer />
             <span
               className="project muted truncate"
               title={`Project ${session.data.project_name} (id ${session.data.project_id}) · ${session.data.scope} scope`}

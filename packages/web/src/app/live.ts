@@ -23,7 +23,7 @@ import {
   runMatches,
 } from '../features/runs/runs.cache';
 import { PAGE_SIZE, viewFilters, type RunsView } from '../features/runs/runs.queries';
-import { runDetailKey } from '../features/run-detail/runDetail.queries';
+import { SUB_RUNS_LIMIT, runDetailKey, subRunsKey } from '../features/run-detail/runDetail.queries';
 import { applyRunToDetail, applyStepsToRun } from '../features/run-detail/steps.cache';
 
 /** Invalidates at most once per `ms`, trailing, so bursts of updates cost one refetch. */
@@ -44,7 +44,8 @@ const PAYLOAD_FIELDS = ['input', 'output', 'error', 'metadata'] as const;
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
   if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats']];
-  if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))]];
+  // and the sub-run lists, which hear a sub-run's updates on its agent's topic
+  if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))], ['runs', 'children']];
   if (topic.startsWith('run:')) return [[...runDetailKey(topic.slice(4))]];
   return [];
 }
@@ -81,6 +82,11 @@ export function foldRun(
   client.setQueryData<RunList>(agentRunsKey(run.agent_id), (d) =>
     d ? applyRunToList(d, run, AGENT_RUNS_LIMIT) : d,
   );
+  // a sub-agent's run, into its parent's list of sub-runs when that is open
+  if (run.parent_run_id)
+    client.setQueryData<RunList>(subRunsKey(run.parent_run_id), (d) =>
+      d ? applyRunToList(d, run, SUB_RUNS_LIMIT) : d,
+    );
   if (hooks.listed && PAYLOAD_FIELDS.some((f) => isTruncatedJson(run[f])))
     void client.invalidateQueries({
       queryKey: runDetailKey(run.id),

@@ -1,4 +1,5 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
+import { flushSync } from 'react-dom';
 import { isTruncatedJson, type TruncatedJson } from '@runlog/core';
 import { toast } from './Toasts';
 
@@ -13,14 +14,23 @@ function summary(value: unknown): string {
 
 function Scalar({ value }: { value: unknown }) {
   const [full, setFull] = useState(false);
+  const text = useRef<HTMLSpanElement>(null);
   if (value === null) return <span className="j-null">null</span>;
   if (typeof value === 'string') {
     const long = value.length > LONG_STRING && !full;
     return (
-      <span className="j-str">
+      <span className="j-str" ref={text} tabIndex={full ? -1 : undefined}>
         “{long ? value.slice(0, LONG_STRING) : value}”
         {long ? (
-          <button type="button" className="link-btn" onClick={() => setFull(true)}>
+          <button
+            type="button"
+            className="link-btn"
+            onClick={() => {
+              // the button goes as the text shows whole: the focus goes to the text it opened
+              flushSync(() => setFull(true));
+              text.current?.focus();
+            }}
+          >
             … show all {value.length.toLocaleString()} characters
           </button>
         ) : null}

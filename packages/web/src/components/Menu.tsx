@@ -18,7 +18,7 @@ interface Place {
 }
 
 /**
- * A kebab (⋮) button opening a menu: arrow keys move, Enter selects, Escape and clicks
+ * A kebab (⋮) button opening a menu: arrow keys move, Enter selects, Escape, Tab and clicks
  * outside close, focus returns to the button. The menu is drawn over the page (a portal
  * placed by the button), so a scrolling table or a short card never cuts it off.
  */
@@ -95,7 +95,9 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
       e.preventDefault();
       nodes[(i - 1 + nodes.length) % nodes.length]?.focus();
     } else if (e.key === 'Tab') {
-      close(false);
+      // the menu sits at the end of the page (a portal): Tab would leave for the page's end
+      e.preventDefault();
+      close();
     }
   };
 

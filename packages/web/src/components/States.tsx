@@ -12,10 +12,25 @@ export function Loading({ label = 'Loading…', rows = 3 }: { label?: string; ro
   );
 }
 
-export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+/** Nothing to show; `heading` when it is the whole page (its title is then the page's h1). */
+export function Empty({
+  title,
+  children,
+  heading = false,
+}: {
+  title: string;
+  children?: ReactNode;
+  heading?: boolean;
+}) {
   return (
     <div className="empty">
-      <p className="empty-title">{title}</p>
+      {heading ? (
+        <h1 className="empty-title" tabIndex={-1}>
+          {title}
+        </h1>
+      ) : (
+        <p className="empty-title">{title}</p>
+      )}
       {children ? <div className="empty-body">{children}</div> : null}
     </div>
   );

@@ -13,12 +13,39 @@ describe('formatCostTick', () => {
   it('gives axis ticks under $1 the digits that tell them apart', () => {
     const ticks = [0, 0.005, 0.01, 0.015, 0.02].map(formatCostTick);
     expect(ticks).toEqual(['$0', '$0.005', '$0.01', '$0.015', '$0.02']);
-    expect(new Set([0.005, 0.01, 0.015].map(formatCost)).size).toBeLessThan(3);
   });
 
   it('reads as formatCost from $1 up', () => {
     expect(formatCostTick(2.5)).toBe(formatCost(2.5));
     expect(formatCostTick(1500)).toBe('$1,500');
+  });
+});
+
+describe('formatCost', () => {
+  it('tells costs under $1 apart with three significant digits', () => {
+    expect([0.013, 0.0133, 0.0044, 0.25, 0.5, 0.1].map(formatCost)).toEqual([
+      '$0.013',
+      '$0.0133',
+      '$0.0044',
+      '$0.25',
+      '$0.50',
+      '$0.10',
+    ]);
+    expect(formatCost(0.00012345)).toBe('$0.000123');
+    // never in exponent notation, however small
+    expect(formatCost(1e-7)).toBe('$0.0000001');
+    expect(formatCost(0.9999)).toBe('$1.00');
+  });
+
+  it('gives two decimals from $1 and whole dollars from $100', () => {
+    expect([1, 1.234, 99.994, 1234.4, 0, null].map(formatCost)).toEqual([
+      '$1.00',
+      '$1.23',
+      '$99.99',
+      '$1,234',
+      '$0',
+      '—',
+    ]);
   });
 });
 

@@ -149,11 +149,22 @@ export function formatTokens(n: number | null | undefined): string {
   return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
-/** $0.0042, $1.23, $1,234. */
+/**
+ * A cost: under $1 with three significant digits (trailing zeros dropped, at least two
+ * decimals), so $0.013 and $0.0133 read apart; two decimals from $1; whole dollars from $100.
+ * @example [0.0133, 0.0044, 0.25, 0.5, 1.234, 1234].map(formatCost) // ['$0.0133', '$0.0044', '$0.25', '$0.50', '$1.23', '$1,234']
+ */
 export function formatCost(usd: number | null | undefined): string {
   if (usd === null || usd === undefined) return '—';
   if (usd === 0) return '$0';
-  if (usd < 0.01) return `$${usd.toPrecision(2)}`;
+  if (usd < 0) return `-${formatCost(-usd)}`;
+  if (usd < 1) {
+    // toFixed, not toPrecision: that writes a millionth of a dollar as 1.00e-7
+    const decimals = Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(usd))));
+    const text = usd.toFixed(decimals).replace(/0+$/, '');
+    const [whole = '0', frac = ''] = text.split('.');
+    return `$${whole}.${frac.padEnd(2, '0')}`;
+  }
   if (usd < 100) return `$${usd.toFixed(2)}`;
   return `$${Math.round(usd).toLocaleString('en-US')}`;
 }

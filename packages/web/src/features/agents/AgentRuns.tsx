@@ -10,7 +10,15 @@ import { RunNowButton } from './RunNowDialog';
 const COLLAPSED = 5;
 
 /** An expanded agent: its 20 most recent runs, live, 5 shown until "Show all". */
-export function AgentRuns({ agentId, id }: { agentId: string; id: string }) {
+export function AgentRuns({
+  agentId,
+  agentName,
+  id,
+}: {
+  agentId: string;
+  agentName?: string;
+  id: string;
+}) {
   const runs = useQuery(agentRunsQuery(agentId));
   const [all, setAll] = useState(false);
   useTopics([`agent:${agentId}`]);
@@ -33,7 +41,7 @@ export function AgentRuns({ agentId, id }: { agentId: string; id: string }) {
           >
             Stats
           </Link>
-          <RunNowButton agentId={agentId} />
+          <RunNowButton agentId={agentId} agentName={agentName} />
         </div>
       </div>
       {runs.isPending ? (

@@ -8,6 +8,7 @@ import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
 import { formatPercent } from '../../lib/format';
 import { useTopics } from '../../app/live';
+import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from './agents.queries';
 import { AgentRuns } from './AgentRuns';
 
@@ -107,6 +108,7 @@ export function AgentsPage() {
   const expanded = params.get('agent');
   const [filter, setFilter] = useState('');
   useTopics(['runs']);
+  useDocumentTitle('Agents');
 
   const list = useMemo(() => {
     const all = agents.data ?? [];
@@ -140,7 +142,7 @@ export function AgentsPage() {
   return (
     <div className="agents-page">
       <div className="page-head">
-        <h1>Agents</h1>
+        <h1 tabIndex={-1}>Agents</h1>
         {agents.data ? <span className="count muted">{agents.data.length}</span> : null}
         <div className="page-head-end">
           <label className="sr-only" htmlFor="agent-filter">
@@ -206,7 +208,9 @@ export function AgentsPage() {
                     panelId={panelId}
                     onToggle={() => toggle(agent.id)}
                   />
-                  {open ? <AgentRuns agentId={agent.id} id={panelId} /> : null}
+                  {open ? (
+                    <AgentRuns agentId={agent.id} agentName={agent.name} id={panelId} />
+                  ) : null}
                 </div>
               );
             })}

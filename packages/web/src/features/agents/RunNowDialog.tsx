@@ -19,7 +19,7 @@ export function parseRunInput(
 }
 
 /** Run now: queues a manual run of the agent, with optional JSON input. */
-export function RunNowButton({ agentId }: { agentId: string }) {
+export function RunNowButton({ agentId, agentName }: { agentId: string; agentName?: string }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -65,7 +65,7 @@ export function RunNowButton({ agentId }: { agentId: string }) {
       </button>
       <dialog ref={dialog} className="dialog" aria-labelledby={`${id}-title`}>
         <form onSubmit={onSubmit}>
-          <h2 id={`${id}-title`}>Run {agentId} now</h2>
+          <h2 id={`${id}-title`}>Run {agentName ?? agentId} now</h2>
           <p className="muted">Queues a manual run for a worker of this agent to pick up.</p>
           <label htmlFor={`${id}-input`}>Input (JSON, optional)</label>
           <textarea

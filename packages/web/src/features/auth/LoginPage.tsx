@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useLocation, useNavigate } from 'react-router-dom';
 import { errorMessage } from '../../lib/api';
+import { useDocumentTitle } from '../../app/page';
 import { login, sessionQuery, type Session } from './auth.queries';
 
 /**
@@ -17,6 +18,7 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
   const { hash, state } = useLocation();
   const tried = useRef<string | null>(null);
+  useDocumentTitle('Log in');
   // a link's key waiting for a yes, and the session it would replace
   // (`current` undefined: whether someone is logged in could not be told)
   const [linkKey, setLinkKey] = useState<{ key: string; current?: Session } | null>(null);

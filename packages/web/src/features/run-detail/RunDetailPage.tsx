@@ -1,25 +1,44 @@
-import { useQuery } from '@tanstack/react-query';
-import { Link, useNavigate, useParams } from 'react-router-dom';
-import type { Run } from '@runlog/core';
+import { useEffect, useRef, useState } from 'react';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
+import type { Run, RunStatus, RunWithSteps } from '@runlog/core';
 import { ApiError } from '../../lib/api';
 import { Empty, ErrorBox, Loading } from '../../components/States';
-import { StatusBadge } from '../../components/Status';
+import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
 import { toast } from '../../components/Toasts';
-import { TRIGGER_LABELS, formatExact, formatTokens, isActive, shortId } from '../../lib/format';
+import { useFocusHandoff } from '../../components/focus';
+import {
+  RUN_STATUS_META,
+  TRIGGER_LABELS,
+  formatExact,
+  formatTokens,
+  isActive,
+  shortId,
+} from '../../lib/format';
 import { useTopics } from '../../app/live';
-import { agentRunsQuery } from '../agents/agents.queries';
+import { useDocumentTitle } from '../../app/page';
+import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
 import { retriesQuery } from '../runs/runs.queries';
 import { runPath, useRunActions } from '../runs/RunActions';
+import { runsPath } from '../runs/RunsPage';
 import { Usage } from '../runs/RunRows';
 import { needsScope, useCan } from '../auth/useCan';
-import { runDetailQuery } from './runDetail.queries';
+import { runDetailQuery, runQuery, subRunsKey, subRunsQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
 
-function Fact({ label, children }: { label: string; children: React.ReactNode }) {
+function Fact({
+  label,
+  children,
+  wide = false,
+}: {
+  label: string;
+  children: React.ReactNode;
+  wide?: boolean;
+}) {
   return (
-    <div>
+    <div className={wide ? 'fact-wide' : undefined}>
       <dt>{label}</dt>
       <dd>{children ?? <span className="muted">—</span>}</dd>
     </div>
@@ -32,6 +51,114 @@ function RunLink({ agentId, runId }: { agentId: string; runId: string }) {
       {shortId(runId)}
     </Link>
   );
+}
+
+/** An agent's name (its id until the agents are loaded, or when it has none). */
+function useAgentName(): (agentId: string) => string {
+  const agents = useQuery(agentsQuery());
+  return (agentId) => agents.data?.find((a) => a.id === agentId)?.name ?? agentId;
+}
+
+/** The run this one is nested in, linked under its own agent and named by it. */
+function ParentRun({ runId }: { runId: string }) {
+  const parent = useQuery(runQuery(runId));
+  const agentName = useAgentName();
+  if (!parent.data) {
+    const gone = parent.error instanceof ApiError && parent.error.status === 404;
+    return (
+      <span className="mono" title={runId}>
+        {shortId(runId)}
+        {gone ? <span className="muted"> (deleted)</span> : null}
+      </span>
+    );
+  }
+  return (
+    <>
+      <RunLink agentId={parent.data.agent_id} runId={runId} />{' '}
+      <span className="muted">· {agentName(parent.data.agent_id)}</span>
+    </>
+  );
+}
+
+/**
+ * The runs nested in this one (sub-agents), each with its status, linked under its own agent.
+ * A sub-run's updates come on its agent's topic, which the page hears for the agents listed;
+ * a sub-run of another agent is found by asking again when this run changes (a sub-agent
+ * call is a step of it), at most every 5 s.
+ */
+function SubRuns({ run }: { run: RunWithSteps }) {
+  const client = useQueryClient();
+  const children = useQuery(subRunsQuery(run.id));
+  const agentName = useAgentName();
+  const agents = [...new Set(children.data?.runs.map((r) => r.agent_id))]
+    .filter((a) => a !== run.agent_id)
+    .sort()
+    .slice(0, 10);
+  useTopics(agents.map((a) => `agent:${a}`));
+
+  const change = `${run.updated_at}|${run.steps.length}`;
+  const seen = useRef(change);
+  useEffect(() => {
+    if (seen.current === change) return;
+    seen.current = change;
+    const key = subRunsKey(run.id);
+    const age = Date.now() - (client.getQueryState(key)?.dataUpdatedAt ?? 0);
+    const timer = setTimeout(
+      () => void client.invalidateQueries({ queryKey: key, exact: true }),
+      Math.max(0, 5000 - age),
+    );
+    return () => clearTimeout(timer);
+  }, [change, client, run.id]);
+
+  const list = children.data;
+  if (!list || list.runs.length === 0) return null;
+  const more = Math.max(0, list.total - list.runs.length);
+  return (
+    <Fact label="Sub-runs" wide>
+      <ul className="sub-runs">
+        {list.runs.map((r) => (
+          <li key={r.id}>
+            <StatusIcon status={r.status} />
+            <RunLink agentId={r.agent_id} runId={r.id} />
+            <span className="muted truncate" title={r.agent_id}>
+              {agentName(r.agent_id)}
+            </span>
+          </li>
+        ))}
+      </ul>
+      {list.has_more || more > 0 ? (
+        <Link className="sub-runs-more" to={runsPath({ parent_run_id: run.id })}>
+          {more > 0
+            ? `and ${more.toLocaleString()}${list.total_capped ? '+' : ''} more`
+            : 'and more'}
+        </Link>
+      ) : null}
+    </Fact>
+  );
+}
+
+/** What a screen reader hears when the run's status changes while its page is open. */
+function statusNews(status: RunStatus): string {
+  return status === 'running'
+    ? 'Run started'
+    : `Run ${RUN_STATUS_META[status].label.toLowerCase()}`;
+}
+
+/**
+ * The run's status changes, said politely: the badge is redrawn, which is not read out. One
+ * element from the first render on, so its later text is announced.
+ */
+function useStatusNews(runId: string, status: RunStatus | undefined): string {
+  const [news, setNews] = useState('');
+  const last = useRef<{ runId: string; status: RunStatus } | undefined>(undefined);
+  useEffect(() => {
+    if (!status) return;
+    const was = last.current;
+    last.current = { runId, status };
+    if (was?.runId !== runId) setNews('');
+    else if (was.status !== status) setNews(statusNews(status));
+  }, [runId, status]);
+  return news;
 }
 
 /** Runs that retried this one, newest first; a retry's run_update on the agent topic refreshes them. */
@@ -55,12 +182,30 @@ export function RunDetailPage() {
   const retries = useRetries(agentId, runId);
   const canWrite = useCan('write');
   const why = canWrite ? undefined : needsScope('write');
+  const agentName = useAgentName();
+  const notFound = detail.error instanceof ApiError && detail.error.status === 404;
+  useDocumentTitle(
+    detail.data
+      ? `Run ${shortId(detail.data.id)} · ${agentName(detail.data.agent_id)}`
+      : notFound
+        ? 'Run not found'
+        : `Run ${shortId(runId)}`,
+  );
+  const news = useStatusNews(runId, detail.data?.status);
+  const active = detail.data ? isActive(detail.data.status) : false;
+  // Stop goes when the run ends: focus on it goes to Retry beside it, not to the page's body
+  const stopFocus = useFocusHandoff();
+  const retryButton = useRef<HTMLButtonElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (!active) stopFocus.handOff(retryButton.current, heading.current);
+  }, [active, stopFocus]);
 
   if (detail.isPending) return <Loading label="Loading run…" rows={8} />;
   if (detail.isError) {
-    if (detail.error instanceof ApiError && detail.error.status === 404) {
+    if (notFound) {
       return (
-        <Empty title="Run not found">
+        <Empty title="Run not found" heading>
           This project has no run with this id: it may have been deleted, or the link may be wrong
           or point to another project&apos;s run. <Link to="/runs">See all runs</Link>
         </Empty>
@@ -69,10 +214,17 @@ export function RunDetailPage() {
     return <ErrorBox error={detail.error} onRetry={() => void detail.refetch()} />;
   }
   const run = detail.data;
-  const active = isActive(run.status);
+  // a link naming another agent (an old link, a sub-run's parent) goes to the run's own address,
+  // whose agent topic the page then hears
+  if (run.agent_id !== agentId) return <Navigate to={runPath(run)} replace />;
+  const stopping = stop.isPending || run.cancel_requested_at !== null;
+  const retrying = retry.isPending;
 
   return (
     <article className="run-detail" aria-labelledby="run-title">
+      <p className="sr-only" role="status" data-testid="run-status-news">
+        {news}
+      </p>
       <nav className="crumbs" aria-label="Breadcrumb">
         <Link to="/">Agents</Link>
         <span aria-hidden="true">›</span>
@@ -83,7 +235,7 @@ export function RunDetailPage() {
         </span>
       </nav>
       <div className="page-head">
-        <h1 id="run-title">
+        <h1 id="run-title" tabIndex={-1} ref={heading}>
           Run <span className="mono">{shortId(run.id)}</span>
         </h1>
         <StatusBadge status={run.status} />
@@ -93,21 +245,31 @@ export function RunDetailPage() {
             <button
               type="button"
               className="btn btn-danger"
-              disabled={!canWrite || stop.isPending || run.cancel_requested_at !== null}
+              // busy, not disabled: a disabled button drops the keyboard focus to the page
+              disabled={!canWrite}
+              aria-disabled={stopping || undefined}
               title={why}
-              onClick={() => stop.mutate(run)}
+              onClick={() => {
+                if (!stopping) stop.mutate(run);
+              }}
+              {...stopFocus.props}
             >
-              ■ Stop
+              <span aria-hidden="true">■</span> Stop
             </button>
           ) : null}
           <button
+            ref={retryButton}
             type="button"
             className="btn"
-            disabled={!canWrite || active || retry.isPending}
+            disabled={!canWrite || active}
+            aria-disabled={retrying || undefined}
             title={why}
-            onClick={() => retry.mutate(run, { onSuccess: (next) => void navigate(runPath(next)) })}
+            onClick={() => {
+              if (!retrying)
+                retry.mutate(run, { onSuccess: (next) => void navigate(runPath(next)) });
+            }}
           >
-            ↻ Retry
+            <span aria-hidden="true">↻</span> Retry
           </button>
         </div>
       </div>
@@ -163,9 +325,23 @@ export function RunDetailPage() {
         <Fact label="Triggered by">{run.triggered_by}</Fact>
         <Fact label="Model">{run.model}</Fact>
         <Fact label="Thread">
-          {run.thread_id ? <span className="mono">{run.thread_id}</span> : null}
+          {run.thread_id ? (
+            <Link
+              className="mono"
+              to={runsPath({ thread_id: run.thread_id })}
+              title="All runs in this thread"
+            >
+              {run.thread_id}
+            </Link>
+          ) : null}
         </Fact>
-        <Fact label="User">{run.user_id}</Fact>
+        <Fact label="User">
+          {run.user_id ? (
+            <Link to={runsPath({ user_id: run.user_id })} title="All runs of this user">
+              {run.user_id}
+            </Link>
+          ) : null}
+        </Fact>
         <Fact label="Tokens">
           <span className={active ? 'muted' : undefined}>
             {formatTokens(run.total_tokens)}{' '}
@@ -198,18 +374,24 @@ export function RunDetailPage() {
         ) : null}
         {run.parent_run_id ? (
           <Fact label="Parent run">
-            <RunLink agentId={run.agent_id} runId={run.parent_run_id} />
+            <ParentRun runId={run.parent_run_id} />
           </Fact>
         ) : null}
         {run.tags.length > 0 ? (
           <Fact label="Tags">
             {run.tags.map((t) => (
-              <span key={t} className="tag">
+              <Link
+                key={t}
+                className="tag"
+                to={runsPath({ tag: t })}
+                title="All runs with this tag"
+              >
                 {t}
-              </span>
+              </Link>
             ))}
           </Fact>
         ) : null}
+        <SubRuns run={run} />
       </dl>
 
       <section aria-labelledby="timeline-title" className="section">

@@ -1,9 +1,35 @@
 import { queryOptions } from '@tanstack/react-query';
-import type { RunWithSteps, StepList } from '@runlog/core';
+import type { Run, RunList, RunWithSteps, StepList } from '@runlog/core';
 import { api } from '../../lib/api';
 import { applyStepUpdates } from './steps.cache';
 
 export const runDetailKey = (runId: string) => ['runs', 'detail', runId] as const;
+
+/** How many of the runs nested in a run its page lists; the others are on the Runs page. */
+export const SUB_RUNS_LIMIT = 50;
+export const subRunsKey = (runId: string) => ['runs', 'children', runId] as const;
+
+/**
+ * The runs nested in a run (its sub-agents), newest first. `foldRun` keeps the ones it hears
+ * of current; the run's page asks again when the run itself changes (see SubRuns).
+ */
+export const subRunsQuery = (runId: string) =>
+  queryOptions({
+    queryKey: subRunsKey(runId),
+    queryFn: ({ signal }) =>
+      api<RunList>('GET', '/runs', {
+        query: { parent_run_id: runId, limit: SUB_RUNS_LIMIT },
+        signal,
+      }),
+    staleTime: 5000,
+  });
+
+/** One run without its steps: enough to link to it (a sub-run's parent) and name its agent. */
+export const runQuery = (runId: string) =>
+  queryOptions({
+    queryKey: ['runs', 'one', runId] as const,
+    queryFn: ({ signal }) => api<Run>('GET', `/runs/${encodeURIComponent(runId)}`, { signal }),
+  });
 
 /**
  * A run with all its steps, kept current by `run:<id>` updates. The server answers the

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
 import { stepFixture } from '../../../../core/test/fixtures';
-import { applyStepUpdates, stepOrder } from './steps.cache';
+import { applyStepUpdates, stepOrder, timelineRows } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -87,5 +87,38 @@ describe('applyStepUpdates', () => {
     expect(before).toHaveLength(2);
     const done = [step('a', 1, { status: 'succeeded' })];
     expect(applyStepUpdates(done, [step('a', 1)])).toBe(done);
+  });
+});
+
+describe('timelineRows', () => {
+  // recorded only by step.end: no start, drawn at its end
+  const endOnly = (id: string, seq: number, endedAt: number, over: Partial<Step> = {}) =>
+    step(id, seq, { started_at: null, ended_at: iso(endedAt), status: 'succeeded', ...over });
+
+  it('places a step with no start by its end among its siblings, where its bar is', () => {
+    const steps = applyStepUpdates(
+      [],
+      [step('a', 1), endOnly('b', 2, T0 + 15), step('c', 3), endOnly('d', 4, T0 + 45)],
+    );
+    expect(timelineRows(steps).map((p) => p.step.id)).toEqual(['a', 'b', 'c', 'd']);
+    // the rows keep the steps as recorded, without a start
+    expect(timelineRows(steps)[1]!.step.started_at).toBeNull();
+  });
+
+  it('orders nested siblings the same way, and as the live fold lists them', () => {
+    const parent = step('p', 0, { started_at: iso(T0) });
+    const kids = [
+      step('x', 1, { parent_step_id: 'p', started_at: iso(T0 + 50) }),
+      endOnly('y', 2, T0 + 20, { parent_step_id: 'p' }),
+      step('z', 3, { parent_step_id: 'p', started_at: iso(T0 + 30) }),
+    ];
+    const folded = applyStepUpdates([], [parent, ...kids]);
+    expect(folded.map((s) => s.id)).toEqual(['p', 'y', 'z', 'x']);
+    expect(timelineRows(folded).map((p) => [p.step.id, p.depth])).toEqual([
+      ['p', 0],
+      ['y', 1],
+      ['z', 1],
+      ['x', 1],
+    ]);
   });
 });

@@ -6,6 +6,7 @@ import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
+import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
 import { RunRow, RunTableHead } from './RunRows';
 import { PAGE_SIZE, localInput, runListQuery, urlInstant, type RunsView } from './runs.queries';
@@ -22,8 +23,28 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     from: p.get('from') ?? '',
     to: p.get('to') ?? '',
     q: p.get('q') ?? '',
+    thread: p.get('thread_id') ?? '',
+    user: p.get('user_id') ?? '',
+    tag: p.get('tag') ?? '',
+    parent: p.get('parent_run_id') ?? '',
     page: Math.max(0, Number(p.get('page') ?? '1') - 1) || 0,
   };
+}
+
+/** The exact-match filters a link sets (a run page's Thread, User, Tag, Sub-runs), as chips. */
+const EXACT_FILTERS = [
+  { param: 'thread_id', field: 'thread', label: 'Thread' },
+  { param: 'user_id', field: 'user', label: 'User' },
+  { param: 'tag', field: 'tag', label: 'Tag' },
+  { param: 'parent_run_id', field: 'parent', label: 'Sub-runs of' },
+] as const;
+
+/**
+ * The Runs page showing the runs that match `filters` (URL names, as the API takes them).
+ * @example runsPath({ thread_id: 't-1' }) // '/runs?thread_id=t-1'
+ */
+export function runsPath(filters: Record<string, string>): string {
+  return `/runs?${new URLSearchParams(filters).toString()}`;
 }
 
 /** A text filter applied as the user pauses typing (or presses Enter), not on every key. */
@@ -81,6 +102,7 @@ export function RunsPage() {
   const runs = useQuery(runListQuery(view));
   const agents = useQuery(agentsQuery());
   useTopics(['runs']);
+  useDocumentTitle('Runs');
 
   const set = useMemo(
     () =>
@@ -108,8 +130,9 @@ export function RunsPage() {
     set({ status: (has ? view.status.filter((x) => x !== s) : [...view.status, s]).join(',') });
   };
 
+  const exact = EXACT_FILTERS.filter((f) => view[f.field]);
   const filtered =
-    view.agent.length + view.status.length + view.trigger.length > 0 ||
+    view.agent.length + view.status.length + view.trigger.length + exact.length > 0 ||
     Boolean(view.source || view.from || view.to || view.q);
   const data = runs.data;
   const first = view.page * PAGE_SIZE;
@@ -124,7 +147,7 @@ export function RunsPage() {
   return (
     <div>
       <div className="page-head">
-        <h1>Runs</h1>
+        <h1 tabIndex={-1}>Runs</h1>
         {data ? (
           <span className="count muted" title={data.total_capped ? CAPPED_NOTE : undefined}>
             {totalText(data)}
@@ -137,6 +160,30 @@ export function RunsPage() {
         aria-label="Filter runs"
         onSubmit={(e) => e.preventDefault()}
       >
+        {exact.length > 0 ? (
+          <ul className="exact-filters" aria-label="Also filtered by">
+            {exact.map((f) => (
+              <li key={f.param}>
+                <span className="chip exact-chip">
+                  {f.label}: <span className="truncate mono">{view[f.field]}</span>
+                  <button
+                    type="button"
+                    className="chip-remove"
+                    aria-label={`Remove filter ${f.label}: ${view[f.field]}`}
+                    title="Remove this filter"
+                    onClick={() => {
+                      set({ [f.param]: null });
+                      // this chip goes: the keyboard goes on from the filters beside it
+                      document.getElementById('runs-agent')?.focus();
+                    }}
+                  >
+                    <span aria-hidden="true">✕</span>
+                  </button>
+                </span>
+              </li>
+            ))}
+          </ul>
+        ) : null}
         <div className="field">
           <label htmlFor="runs-agent">Agent</label>
           <select

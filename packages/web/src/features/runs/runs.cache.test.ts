@@ -154,6 +154,22 @@ describe('runMatches', () => {
     expect(runMatches(r, { from: T0 + 1 })).toBe(false);
     expect(runMatches(r, { q: 'boom' })).toBeUndefined();
   });
+
+  it('checks thread, user, tag and parent run exactly, so a live update joins only its list', () => {
+    const r = run('a', T0, {
+      thread_id: 't-1',
+      user_id: 'dana',
+      tags: ['prod'],
+      parent_run_id: 'p',
+    });
+    expect(
+      runMatches(r, { thread_id: 't-1', user_id: 'dana', tag: 'prod', parent_run_id: 'p' }),
+    ).toBe(true);
+    expect(runMatches(r, { thread_id: 't-2' })).toBe(false);
+    expect(runMatches(r, { user_id: 'dan' })).toBe(false);
+    expect(runMatches(r, { tag: 'pro' })).toBe(false);
+    expect(runMatches(r, { parent_run_id: 'q' })).toBe(false);
+  });
 });
 
 describe('applyRunToAgents', () => {

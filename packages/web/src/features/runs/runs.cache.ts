@@ -111,6 +111,10 @@ export interface RunFilters {
   from?: number | undefined;
   to?: number | undefined;
   q?: string | undefined;
+  thread_id?: string | undefined;
+  user_id?: string | undefined;
+  tag?: string | undefined;
+  parent_run_id?: string | undefined;
 }
 
 /**
@@ -122,6 +126,10 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
   if (f.status?.length && !f.status.includes(run.status)) return false;
   if (f.trigger?.length && !f.trigger.includes(run.trigger)) return false;
   if (f.source && run.source !== f.source) return false;
+  if (f.thread_id && run.thread_id !== f.thread_id) return false;
+  if (f.user_id && run.user_id !== f.user_id) return false;
+  if (f.tag && !run.tags.includes(f.tag)) return false;
+  if (f.parent_run_id && run.parent_run_id !== f.parent_run_id) return false;
   const t = listedAt(run);
   if (f.from !== undefined && t < f.from) return false;
   if (f.to !== undefined && t > f.to) return false;

@@ -9,8 +9,25 @@ const view = (over: Partial<RunsView>): RunsView => ({
   from: '',
   to: '',
   q: '',
+  thread: '',
+  user: '',
+  tag: '',
+  parent: '',
   page: 0,
   ...over,
+});
+
+describe('exact-match filters in the URL', () => {
+  it('go to the API as thread_id, user_id, tag and parent_run_id', () => {
+    const f = viewFilters(view({ thread: 't-1', user: 'dana', tag: 'prod', parent: 'p-1' }));
+    expect(f).toMatchObject({
+      thread_id: 't-1',
+      user_id: 'dana',
+      tag: 'prod',
+      parent_run_id: 'p-1',
+    });
+    expect(viewFilters(view({})).thread_id).toBeUndefined();
+  });
 });
 
 describe('date filters in the URL', () => {

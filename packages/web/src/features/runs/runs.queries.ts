@@ -15,6 +15,11 @@ export interface RunsView {
   from: string;
   to: string;
   q: string;
+  /** Exact matches, each shown as a removable chip: a run page's Thread, User, Tag, Sub-runs link. */
+  thread: string;
+  user: string;
+  tag: string;
+  parent: string;
   page: number;
 }
 
@@ -57,6 +62,10 @@ export function viewFilters(view: RunsView): RunFilters {
     from: localToMs(view.from),
     to: localToMs(view.to),
     q: view.q || undefined,
+    thread_id: view.thread || undefined,
+    user_id: view.user || undefined,
+    tag: view.tag || undefined,
+    parent_run_id: view.parent || undefined,
   };
 }
 
@@ -74,6 +83,10 @@ export const runListQuery = (view: RunsView) =>
           from: f.from,
           to: f.to,
           q: f.q,
+          thread_id: f.thread_id,
+          user_id: f.user_id,
+          tag: f.tag,
+          parent_run_id: f.parent_run_id,
           limit: PAGE_SIZE,
           offset: view.page * PAGE_SIZE,
         },

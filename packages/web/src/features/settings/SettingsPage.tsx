@@ -1,11 +1,13 @@
-import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ApiKey, CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
+import { useDocumentTitle } from '../../app/page';
 import { sessionQuery } from '../auth/auth.queries';
 import { needsScope, useCan } from '../auth/useCan';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
 import { toast } from '../../components/Toasts';
+import { focusIfLost } from '../../components/focus';
 import { errorMessage } from '../../lib/api';
 import {
   createKey,
@@ -75,6 +77,9 @@ function KeysSection() {
   const [scope, setScope] = useState<KeyScope>('write');
   const [name, setName] = useState('');
   const [created, setCreated] = useState<CreatedKey | null>(null);
+  const createButton = useRef<HTMLButtonElement>(null);
+  // the key whose Revoke had the focus: its "revoked" takes it when the button goes
+  const revoked = useRef<string | null>(null);
   const create = useMutation({
     mutationFn: () => createKey(scope, name.trim() || undefined),
     onSuccess: (key) => {
@@ -98,7 +103,7 @@ function KeysSection() {
   });
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
-    create.mutate();
+    if (!create.isPending) create.mutate();
   };
   return (
     <section className="section card" aria-labelledby="keys-title">
@@ -131,9 +136,12 @@ function KeysSection() {
           </select>
         </div>
         <button
+          ref={createButton}
           type="submit"
           className="btn btn-primary"
-          disabled={!canAdmin || create.isPending}
+          // busy, not disabled: a disabled button drops the keyboard focus to the page
+          disabled={!canAdmin}
+          aria-disabled={create.isPending || undefined}
           title={canAdmin ? undefined : NEEDS_ADMIN}
         >
           Create key
@@ -142,7 +150,16 @@ function KeysSection() {
           {SCOPES[scope].allows}
         </p>
       </form>
-      {created ? <NewKeySecret created={created} onDone={() => setCreated(null)} /> : null}
+      {created ? (
+        <NewKeySecret
+          created={created}
+          onDone={() => {
+            setCreated(null);
+            // the panel goes: the keyboard goes on from the form above it
+            createButton.current?.focus();
+          }}
+        />
+      ) : null}
       {!canAdmin ? (
         <p className="scope-note">{NEEDS_ADMIN} to list, create or revoke keys.</p>
       ) : keys.isPending ? (
@@ -200,15 +217,28 @@ function KeysSection() {
                   </td>
                   <td className="actions">
                     {k.revoked_at ? (
-                      <span className="muted">revoked</span>
+                      <span
+                        className="muted"
+                        tabIndex={-1}
+                        ref={(el) => {
+                          if (el && revoked.current === k.id) {
+                            revoked.current = null;
+                            focusIfLost(el);
+                          }
+                        }}
+                      >
+                        revoked
+                      </span>
                     ) : (
                       <button
                         type="button"
                         className="btn btn-small btn-danger-ghost"
                         aria-label={`Revoke key ${k.name ?? k.prefix}`}
-                        disabled={revoke.isPending}
+                        aria-disabled={revoke.isPending || undefined}
                         onClick={() => {
+                          if (revoke.isPending) return;
                           if (confirm(revokeQuestion(k, k.id === ownKeyId))) {
+                            revoked.current = k.id;
                             revoke.mutate(k.id);
                           }
                         }}
@@ -252,7 +282,7 @@ function RetentionSection() {
     onError: (err) => toast(`Saving failed: ${errorMessage(err)}`, 'error'),
   });
   const n = Number(days);
-  const valid = Number.isInteger(n) && n >= 1 && n <= 3650;
+  const valid = days.trim() !== '' && Number.isInteger(n) && n >= 1 && n <= 3650;
   return (
     <section className="section card" aria-labelledby="ret-title">
       <h2 id="ret-title">Retention</h2>
@@ -278,8 +308,14 @@ function RetentionSection() {
               value={days}
               onChange={(e) => setDays(e.target.value)}
               aria-invalid={!valid}
+              aria-describedby={valid ? undefined : 'ret-days-error'}
               disabled={!canAdmin}
             />
+            {valid ? null : (
+              <p className="field-error" id="ret-days-error">
+                Enter a whole number of days from 1 to 3,650.
+              </p>
+            )}
           </div>
           <button
             type="submit"
@@ -442,10 +478,11 @@ function PricesSection() {
 /** API keys, retention and model price overrides. */
 export function SettingsPage() {
   const canAdmin = useCan('admin');
+  useDocumentTitle('Settings');
   return (
     <div className="settings-page">
       <div className="page-head">
-        <h1>Settings</h1>
+        <h1 tabIndex={-1}>Settings</h1>
       </div>
       {canAdmin ? null : (
         <p className="scope-note scope-note-page">

@@ -13,6 +13,7 @@ import {
   formatTokens,
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
+import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
 import type { StatsResponse } from '@runlog/core';
@@ -62,6 +63,7 @@ export function StatsPage() {
   const stats = useQuery(statsQuery(agentId, safeRange));
   // a run appearing, starting or ending refreshes the figures (at most every 5 s)
   useTopics(['runs']);
+  useDocumentTitle('Stats');
   const [allAgents, setAllAgents] = useState(false);
   const agents = useQuery(agentsQuery());
   const set = (k: string, v: string) => {
@@ -76,7 +78,7 @@ export function StatsPage() {
   return (
     <div className="stats-page">
       <div className="page-head">
-        <h1>Stats</h1>
+        <h1 tabIndex={-1}>Stats</h1>
         <div className="page-head-end filters-inline">
           <label className="sr-only" htmlFor="stats-agent">
             Agent
