@@ -418,6 +418,11 @@ export const Agent = z.object({
   metadata: Metadata,
   /** When the schedule queues its next run; null without a schedule (or one that never fires). */
   next_run_at: IsoTime.nullable(),
+  /**
+   * When a worker last asked for this agent's runs (within about 15 s); null if none ever
+   * did. Queued runs wait for one.
+   */
+  worker_seen_at: IsoTime.nullable(),
   created_at: IsoTime,
   updated_at: IsoTime,
 });

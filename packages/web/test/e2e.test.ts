@@ -1069,6 +1069,32 @@ suite('dashboard in a real browser', () => {
     expect(await schedule.getAttribute('title')).toBe('Schedule: 0 0 1 1 * (UTC)');
   });
 
+  it('says on a queued run whether any worker asks for its agent', async () => {
+    const enqueue = (id: string) => call(api, 'POST', '/agents/no-worker-yet/runs', { id });
+    expect((await enqueue('wait-1')).status).toBe(202);
+    expect((await enqueue('wait-2')).status).toBe(202);
+    await page.goto(`${server.url}/agents/no-worker-yet/runs/wait-2`);
+    const notice = page.locator('.run-waiting');
+    await expect
+      .poll(() => notice.textContent())
+      .toMatch(/^Waiting for a worker\. No worker has asked for runs of no-worker-yet yet/);
+    expect(await notice.getAttribute('class')).toContain('run-waiting-quiet');
+    // a worker asks (and takes the older run): the one left says a worker is there
+    const claimed = await call<{ id: string }>(api, 'POST', '/workers/claim', {
+      agents: ['no-worker-yet'],
+    });
+    expect(claimed.body.id).toBe('wait-1');
+    await page.reload();
+    await expect
+      .poll(() => notice.textContent())
+      .toMatch(/^Waiting for a worker\. A worker asked for runs of no-worker-yet /);
+    expect(await notice.getAttribute('class')).not.toContain('run-waiting-quiet');
+    // a run no longer queued says nothing of workers
+    await page.goto(`${server.url}/agents/no-worker-yet/runs/wait-1`);
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    expect(await notice.count()).toBe(0);
+  });
+
   it('keeps 1,000 agents and a 2,000-step run virtualised, reachable by scrolling', async () => {
     const t0 = Date.now() - 3_600_000;
     const agents = Array.from({ length: 1000 }, (_, i) => ({

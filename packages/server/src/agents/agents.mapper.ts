@@ -24,6 +24,7 @@ export function toAgent(row: AgentRow): Agent {
       row.schedule_cron !== null && row.schedule_next_at !== null
         ? toIso(row.schedule_next_at)
         : null,
+    worker_seen_at: toIso(row.worker_seen_at),
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),
   };

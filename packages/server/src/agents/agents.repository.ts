@@ -21,6 +21,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     metadata: '{}',
     created_at: now,
     updated_at: now,
+    worker_seen_at: null,
   };
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { newId, type Run } from '@runlog/core';
+import { newId, type Agent, type Run } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { cancelRun, enqueueRun } from './control.service.js';
 import { sweepOnce, sweepVerdict } from './sweeper.js';
@@ -8,6 +8,7 @@ import { newAgentRow } from '../agents/agents.repository.js';
 import { scheduleOnce } from './scheduler.js';
 import { nextSlot } from './schedule.js';
 import { findRun } from '../runs/runs.repository.js';
+import { WORKER_SEEN_EVERY_MS, noteWorkerSeen } from './workers.service.js';
 
 const P = 'default';
 let seq = 0;
@@ -283,6 +284,23 @@ describeEachDb('workers and control plane', (dialect) => {
     const again = json<Run>(await claim([agent], { worker_id: 'w-4' }));
     expect(again.id).toBe(run.id);
     expect((await findRun(t.ctx.db, P, run.id))?.worker_id).toBe('w-4');
+  });
+
+  it("notes when a worker last asked for an agent's runs, so a queued run can tell none is there", async () => {
+    const agent = agentName('seen');
+    await enqueueRun(t.ctx, P, agent, {});
+    const seen = async () => json<Agent>(await t.request('GET', `/api/v1/agents/${agent}`));
+    expect((await seen()).worker_seen_at).toBeNull();
+    const before = Date.now();
+    await claim([agent], { worker_id: 'w-seen' });
+    const at = Date.parse((await seen()).worker_seen_at!);
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(Date.now());
+    // a polling worker asks every second: written again only once it has grown stale
+    await noteWorkerSeen(t.ctx, P, [agent], at + 1000);
+    expect(Date.parse((await seen()).worker_seen_at!)).toBe(at);
+    await noteWorkerSeen(t.ctx, P, [agent], at + WORKER_SEEN_EVERY_MS);
+    expect(Date.parse((await seen()).worker_seen_at!)).toBe(at + WORKER_SEEN_EVERY_MS);
   });
 
   it('ends a run as timed_out when its lease lapses, naming the worker', async () => {

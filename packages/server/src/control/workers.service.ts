@@ -43,6 +43,54 @@ async function agentTimeouts(
   return new Map(rows.map((r) => [r.id, r.timeout_ms!]));
 }
 
+/** How stale an agent's `worker_seen_at` may grow while its workers keep asking. */
+export const WORKER_SEEN_EVERY_MS = 15_000;
+
+/** Per server: when this instance last wrote each agent's `worker_seen_at` (project\0agent). */
+const workerSeenWrites = new WeakMap<AppContext, Map<string, number>>();
+
+/**
+ * Notes that a worker asks for the runs of `agents`: their `worker_seen_at`, written at most
+ * every `WORKER_SEEN_EVERY_MS` per agent (a polling worker asks every second), so a queued
+ * run can tell whether any worker is there to claim it. Never fails the caller.
+ */
+export async function noteWorkerSeen(
+  ctx: AppContext,
+  projectId: string,
+  agents: readonly string[],
+  now = Date.now(),
+): Promise<void> {
+  let written = workerSeenWrites.get(ctx);
+  if (!written) workerSeenWrites.set(ctx, (written = new Map()));
+  const due = agents.filter((a) => {
+    const at = written.get(`${projectId}\u0000${a}`);
+    return at === undefined || at <= now - WORKER_SEEN_EVERY_MS;
+  });
+  if (due.length === 0) return;
+  if (written.size > 10_000) written.clear();
+  for (const a of due) written.set(`${projectId}\u0000${a}`, now);
+  try {
+    await ctx.writer.transact(async (uow) => {
+      await uow.trx
+        .updateTable('agents')
+        .set({ worker_seen_at: now })
+        .where('project_id', '=', projectId)
+        .where('id', 'in', due)
+        // another instance may have written it just now
+        .where((eb) =>
+          eb.or([
+            eb('worker_seen_at', 'is', null),
+            eb('worker_seen_at', '<=', now - WORKER_SEEN_EVERY_MS),
+          ]),
+        )
+        .execute();
+    });
+  } catch {
+    // a note, not the claim: the next ask writes it
+    for (const a of due) written.delete(`${projectId}\u0000${a}`);
+  }
+}
+
 /**
  * How often a claim on PostgreSQL reads its candidates when other claims hold them all. Each
  * read reaches past twice as many as were tried (the window doubles), so a dozen get past

@@ -7,6 +7,7 @@ import * as m0004PartialIndexes from './migrations/0004_partial_indexes.js';
 import * as m0005DeletedRuns from './migrations/0005_deleted_runs.js';
 import * as m0006ErrorRuns from './migrations/0006_error_runs.js';
 import * as m0007IdCollation from './migrations/0007_id_collation.js';
+import * as m0008WorkerSeen from './migrations/0008_worker_seen.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_deleted_runs': m0005DeletedRuns,
   '0006_error_runs': m0006ErrorRuns,
   '0007_id_collation': m0007IdCollation,
+  '0008_worker_seen': m0008WorkerSeen,
 };
 
 class StaticProvider implements MigrationProvider {

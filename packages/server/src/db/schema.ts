@@ -48,6 +48,8 @@ export interface AgentTable {
   metadata: string;
   created_at: number;
   updated_at: number;
+  /** When a worker last asked for this agent's runs (`POST /workers/claim`), epoch ms. */
+  worker_seen_at: number | null;
 }
 
 export interface RunTable {

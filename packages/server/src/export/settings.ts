@@ -23,7 +23,8 @@ import type { AgentRow, ModelPriceRow } from '../db/schema.js';
  * these lines existed imports as it did.
  */
 export type ExportedProject = { kind: 'project' } & Project;
-export type ExportedAgent = { kind: 'agent' } & Agent;
+/** An agent's settings: not when a worker last asked for its runs, which is this server's. */
+export type ExportedAgent = { kind: 'agent' } & Omit<Agent, 'worker_seen_at'>;
 export interface ExportedPrice {
   kind: 'price';
   project_id: string;
@@ -63,7 +64,10 @@ export async function exportedSettings(
       retention_days: project.retention_days,
       created_at: toIso(project.created_at),
     },
-    ...agents.map((a): ExportedAgent => ({ kind: 'agent', ...toAgent(a) })),
+    ...agents.map((a): ExportedAgent => {
+      const { worker_seen_at: _seen, ...agent } = toAgent(a);
+      return { kind: 'agent', ...agent };
+    }),
     ...prices.map((p): ExportedPrice => ({
       kind: 'price',
       project_id: p.project_id,
@@ -142,6 +146,7 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,
+    worker_seen_at: null,
   };
 }
 

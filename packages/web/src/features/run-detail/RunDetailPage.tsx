@@ -59,6 +59,44 @@ function useAgentName(): (agentId: string) => string {
   return (agentId) => agents.data?.find((a) => a.id === agentId)?.name ?? agentId;
 }
 
+/** A worker asking less often than this (it polls every second or so) may be gone. */
+const WORKER_QUIET_MS = 60_000;
+
+/**
+ * Why a queued run still waits: whether any worker asks for its agent's runs. Runs queued
+ * from the dashboard, the API, schedules and Retry run only when one does.
+ */
+function WaitingForWorker({ agentId }: { agentId: string }) {
+  // while the run waits, the agents' worker_seen_at is read again now and then
+  const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
+  const agent = agents.data?.find((a) => a.id === agentId);
+  if (!agent) return null;
+  const seen = agent.worker_seen_at;
+  const quiet = seen === null || Date.now() - Date.parse(seen) > WORKER_QUIET_MS;
+  return (
+    <p className={quiet ? 'run-waiting run-waiting-quiet' : 'run-waiting'}>
+      <strong>Waiting for a worker.</strong>{' '}
+      {seen === null ? (
+        <>
+          No worker has asked for runs of <span className="mono">{agentId}</span> yet: this run
+          starts when one does (<span className="mono">runlog.worker(…)</span> in the SDK, or{' '}
+          <span className="mono">POST /api/v1/workers/claim</span>).
+        </>
+      ) : quiet ? (
+        <>
+          No worker has asked for runs of <span className="mono">{agentId}</span> since{' '}
+          <RelativeTime iso={seen} />.
+        </>
+      ) : (
+        <>
+          A worker asked for runs of <span className="mono">{agentId}</span>{' '}
+          <RelativeTime iso={seen} />.
+        </>
+      )}
+    </p>
+  );
+}
+
 /** The run this one is nested in, linked under its own agent and named by it. */
 function ParentRun({ runId }: { runId: string }) {
   const parent = useQuery(runQuery(runId));
@@ -274,6 +312,7 @@ export function RunDetailPage() {
         </div>
       </div>
 
+      {run.status === 'queued' ? <WaitingForWorker agentId={run.agent_id} /> : null}
       {run.error ? (
         <div className="run-error" role="alert">
           <strong>{run.error.type ?? 'Error'}:</strong>{' '}

@@ -187,6 +187,7 @@ describe('applyRunToAgents', () => {
     last_error: null,
     counts_24h: { runs: 1, succeeded: 0, failed: 0, running: 0, fail_rate: null },
     next_run_at: null,
+    worker_seen_at: null,
   });
 
   it('makes a newer run the agent latest run and records a failure as its last error', () => {
