@@ -273,6 +273,8 @@ export class AuthService {
   private touch(keyId: string, now: number): void {
     const last = this.lastUsedWritten.get(keyId) ?? 0;
     if (now - last < LAST_USED_EVERY_MS) return;
+    // one entry per key ever used: bounded as the cache is, for servers that mint keys often
+    if (this.lastUsedWritten.size > 10_000) this.lastUsedWritten.clear();
     this.lastUsedWritten.set(keyId, now);
     // best effort, off the request's path
     void this.db.kysely
@@ -390,6 +392,7 @@ export class AuthService {
     });
     // sessions opened with the key end with it
     this.cache.clear();
+    this.lastUsedWritten.delete(keyId);
     this.revoked();
     return row ? toApiKey(row) : undefined;
   }
