@@ -179,6 +179,16 @@ describe('buildTimeline at one instant', () => {
 });
 
 describe('orderStepTree', () => {
+  it('places a step recorded only by its end at its end, where its bar is drawn', () => {
+    const steps = [
+      step({ id: 'a', seq: 1, started_at: iso(T), ended_at: iso(T + 5) }),
+      step({ id: 'c', seq: 3, started_at: iso(T + 30) }),
+      step({ id: 'b', seq: 2, started_at: null, ended_at: iso(T + 15) }),
+      step({ id: 'none', seq: 4, started_at: null, ended_at: null }),
+    ];
+    expect(orderStepTree(steps).map((p) => p.step.id)).toEqual(['a', 'b', 'c', 'none']);
+  });
+
   it('places children under their parent with depth, in start order, and marks last siblings', () => {
     const steps = [
       step({ id: 'root', seq: 0, type: 'agent', started_at: iso(T) }),

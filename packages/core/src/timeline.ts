@@ -186,16 +186,23 @@ export interface PlacedStep {
   last: boolean;
 }
 
+/**
+ * Siblings by the time their bars start: a step recorded only by its end has no start and
+ * is drawn at its end, so it goes there (as the server lists steps), not after every other.
+ */
 function byStart(a: Step, b: Step): number {
-  const ta = a.started_at ? Date.parse(a.started_at) : Infinity;
-  const tb = b.started_at ? Date.parse(b.started_at) : Infinity;
+  const sa = a.started_at ?? a.ended_at;
+  const sb = b.started_at ?? b.ended_at;
+  const ta = sa ? Date.parse(sa) : Infinity;
+  const tb = sb ? Date.parse(sb) : Infinity;
   // two unknown starts give NaN, which falls through to seq like a tie
   return ta - tb || a.seq - b.seq;
 }
 
 /**
- * Steps in tree order (each parent followed by its children), siblings by start time (a step
- * without one last), then `seq`, then the given order. A step whose parent is unknown, or
+ * Steps in tree order (each parent followed by its children), siblings by start time (or
+ * end time for a step recorded only by its end; one with neither last), then `seq`, then the
+ * given order. A step whose parent is unknown, or
  * itself, sits at the top level; steps reachable only through a parent cycle come last, at
  * the top level. The dashboard's timeline and `runlog runs show` both draw this order.
  * @example orderStepTree(steps).map((p) => `${'  '.repeat(p.depth)}${p.step.name}`)

@@ -1,6 +1,6 @@
 import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
-import type { Run, Step } from '@runlog/core';
+import { orderStepTree, type Run, type Step } from '@runlog/core';
 import { JsonViewer } from '../../components/JsonViewer';
 import {
   STEP_TYPE_LABELS,
@@ -11,7 +11,6 @@ import {
   stepDuration,
 } from '../../lib/format';
 import { useLiveNow } from '../../lib/useNow';
-import { timelineRows } from './steps.cache';
 
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null);
 
@@ -113,7 +112,7 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
   const live = run.status === 'running' || steps.some((s) => s.status === 'running');
   // a step recorded since the last tick must not end before "now": see liveNow
   const now = useLiveNow(live, run, steps);
-  const placed = useMemo(() => timelineRows(steps), [steps]);
+  const placed = useMemo(() => orderStepTree(steps), [steps]);
   const { t0, t1 } = timeAxis(run, steps, now);
   const span = t1 - t0;
   const [open, setOpen] = useState<string | null>(null);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
 import { stepFixture } from '../../../../core/test/fixtures';
-import { applyStepUpdates, stepOrder, timelineRows } from './steps.cache';
+import { orderStepTree } from '@runlog/core';
+import { applyStepUpdates, stepOrder } from './steps.cache';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -90,7 +91,7 @@ describe('applyStepUpdates', () => {
   });
 });
 
-describe('timelineRows', () => {
+describe('the timeline order (core orderStepTree) with the live fold', () => {
   // recorded only by step.end: no start, drawn at its end
   const endOnly = (id: string, seq: number, endedAt: number, over: Partial<Step> = {}) =>
     step(id, seq, { started_at: null, ended_at: iso(endedAt), status: 'succeeded', ...over });
@@ -100,9 +101,9 @@ describe('timelineRows', () => {
       [],
       [step('a', 1), endOnly('b', 2, T0 + 15), step('c', 3), endOnly('d', 4, T0 + 45)],
     );
-    expect(timelineRows(steps).map((p) => p.step.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(orderStepTree(steps).map((p) => p.step.id)).toEqual(['a', 'b', 'c', 'd']);
     // the rows keep the steps as recorded, without a start
-    expect(timelineRows(steps)[1]!.step.started_at).toBeNull();
+    expect(orderStepTree(steps)[1]!.step.started_at).toBeNull();
   });
 
   it('orders nested siblings the same way, and as the live fold lists them', () => {
@@ -114,7 +115,7 @@ describe('timelineRows', () => {
     ];
     const folded = applyStepUpdates([], [parent, ...kids]);
     expect(folded.map((s) => s.id)).toEqual(['p', 'y', 'z', 'x']);
-    expect(timelineRows(folded).map((p) => [p.step.id, p.depth])).toEqual([
+    expect(orderStepTree(folded).map((p) => [p.step.id, p.depth])).toEqual([
       ['p', 0],
       ['y', 1],
       ['z', 1],

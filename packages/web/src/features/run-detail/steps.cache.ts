@@ -1,10 +1,4 @@
-import {
-  orderStepTree,
-  type PlacedStep,
-  type Run,
-  type RunWithSteps,
-  type Step,
-} from '@runlog/core';
+import type { Run, RunWithSteps, Step } from '@runlog/core';
 import { newerRun } from '../runs/runs.cache';
 
 /** A step's place in time: its start, else its end (as the server orders a run's steps). */
@@ -20,29 +14,6 @@ export function stepOrder(a: Step, b: Step): number {
   if (ta !== tb) return ta < tb ? -1 : 1;
   if (a.seq !== b.seq) return a.seq - b.seq;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/**
- * The timeline's rows: each parent followed by its children, siblings in `stepOrder` (the
- * order the server lists steps in and `applyStepUpdates` keeps), where their bars are drawn.
- * A step recorded only by its end has no start: core's `orderStepTree` puts it after every
- * timed sibling, so a live run piled such steps at the bottom while their bars sat at their
- * end time. They are ordered by their end here, as they are drawn.
- * @example timelineRows(run.steps).map((p) => p.step.name)
- */
-export function timelineRows(steps: readonly Step[]): PlacedStep[] {
-  const endOnly = new Map<string, Step>();
-  const timed = steps.map((s) => {
-    if (s.started_at !== null || s.ended_at === null) return s;
-    endOnly.set(s.id, s);
-    return { ...s, started_at: s.ended_at };
-  });
-  if (endOnly.size === 0) return orderStepTree(steps);
-  // ties of time fall to seq, then to the given order: the server's, whose last key is the id
-  return orderStepTree(timed).map((p) => {
-    const step = endOnly.get(p.step.id);
-    return step ? { ...p, step } : p;
-  });
 }
 
 /**
