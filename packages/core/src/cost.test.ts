@@ -5,6 +5,7 @@ import {
   findPrice,
   MAX_STEP_COST_USD,
   matchModel,
+  unpricedModels,
   NANOS_PER_USD,
   nanosToUsd,
   usdToNanos,
@@ -70,6 +71,26 @@ describe('cost model', () => {
     ['o4-mini-deep-research', 2],
   ])('finds the built-in price of %s', (model, input) => {
     expect(builtinPrice(model)?.input).toBe(input);
+  });
+
+  it('names the models whose tokens a cost leaves out', () => {
+    const s = (model: string | null, tokens: number, cost: number | null) => ({
+      model,
+      input_tokens: tokens,
+      output_tokens: null,
+      cost_usd: cost,
+    });
+    expect(
+      unpricedModels([
+        s('gpt-4o', 100, 0.001),
+        s('llama-3.1-70b', 110_000, null),
+        s(null, 5, null),
+        s('llama-3.1-70b', 10, null),
+        // no tokens, no cost: nothing left out
+        s('mystery', 0, null),
+      ]),
+    ).toEqual(['(no model)', 'llama-3.1-70b']);
+    expect(unpricedModels([s('gpt-4o', 100, 0.001)])).toEqual([]);
   });
 
   it('knows no price for an unknown model', () => {

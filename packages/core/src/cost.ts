@@ -36,6 +36,28 @@ export function costUnknown(run: { cost_usd: number; total_tokens: number }): bo
   return run.cost_usd === 0 && run.total_tokens > 0;
 }
 
+/** What `unpricedModels` reads of a step. */
+export interface PricedStep {
+  model: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+}
+
+/**
+ * The models of `steps` that used tokens at no known cost, so a run's cost leaves them out:
+ * a run calling a priced and an unpriced model has a cost that is only part of it. Sorted,
+ * each once; a step without a model counts as `(no model)`.
+ * @example unpricedModels(run.steps) // ['llama-3.1-70b-instruct']
+ */
+export function unpricedModels(steps: readonly PricedStep[]): string[] {
+  const models = new Set<string>();
+  for (const s of steps)
+    if (s.cost_usd === null && (s.input_tokens ?? 0) + (s.output_tokens ?? 0) > 0)
+      models.add(s.model ?? '(no model)');
+  return [...models].sort();
+}
+
 export function usdToNanos(usd: number): number {
   return Math.round(usd * NANOS_PER_USD);
 }

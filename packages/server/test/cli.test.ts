@@ -218,6 +218,28 @@ describeEachDb('runlog CLI', (dialect) => {
       });
   });
 
+  it("says which models a run's cost leaves out", async () => {
+    await ingest([
+      { type: 'run.start', run: { id: 'cp-mixed', agent_id: 'cp-agent' } },
+      {
+        type: 'step.end',
+        step: { id: 'a', run_id: 'cp-mixed', type: 'llm', model: 'gpt-4o', input_tokens: 1000 },
+      },
+      {
+        type: 'step.end',
+        step: { id: 'b', run_id: 'cp-mixed', type: 'llm', model: 'my-llama', input_tokens: 9000 },
+      },
+    ]);
+    const res = await cli(['runs', 'show', 'cp-mixed']);
+    expect(res.stdout).toMatch(
+      /cost\s+\$0\.0025 and the tokens of my-llama, which have no known price$/m,
+    );
+    await fetch(`${server.url}/api/v1/agents/cp-agent`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+  });
+
   it('shows a run: its summary, then its steps as an indented tree with durations, tokens and cost', async () => {
     const res = await cli(['runs', 'show', 'c-run-1']);
     expect(res.code).toBe(0);

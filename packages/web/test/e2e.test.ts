@@ -1069,6 +1069,38 @@ suite('dashboard in a real browser', () => {
     expect(await schedule.getAttribute('title')).toBe('Schedule: 0 0 1 1 * (UTC)');
   });
 
+  it("names the models a run's cost leaves out", async () => {
+    const res = await call(api, 'POST', '/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'part-priced', agent_id: 'part-priced' } },
+        {
+          type: 'step.end',
+          step: {
+            id: 'a',
+            run_id: 'part-priced',
+            type: 'llm',
+            model: 'gpt-4o',
+            input_tokens: 1000,
+          },
+        },
+        {
+          type: 'step.end',
+          step: {
+            id: 'b',
+            run_id: 'part-priced',
+            type: 'llm',
+            model: 'my-llama',
+            input_tokens: 9000,
+          },
+        },
+      ],
+    });
+    expect(res.status).toBe(200);
+    await page.goto(`${server.url}/agents/part-priced/runs/part-priced`);
+    const part = page.locator('.unpriced-part');
+    await expect.poll(() => part.textContent()).toBe(' + tokens of my-llama at no known price');
+  });
+
   it('says on a queued run whether any worker asks for its agent', async () => {
     const enqueue = (id: string) => call(api, 'POST', '/agents/no-worker-yet/runs', { id });
     expect((await enqueue('wait-1')).status).toBe(202);

@@ -9,7 +9,14 @@ import type {
   Step,
   StepList,
 } from '@runlog/core';
-import { costUnknown, cutText, lastBucketsFrom, orderStepTree, runMoment } from '@runlog/core';
+import {
+  costUnknown,
+  cutText,
+  lastBucketsFrom,
+  orderStepTree,
+  runMoment,
+  unpricedModels,
+} from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
   Palette,
@@ -541,7 +548,16 @@ export function showRun(run: RunWithSteps, p: Palette): string {
     'tokens',
     `${formatTokens(run.total_tokens)} (in ${formatTokens(run.input_tokens)}, out ${formatTokens(run.output_tokens)})`,
   );
-  field('cost', costText(run) + (costUnknown(run) ? ' (no price known for its model)' : ''));
+  const unpriced = unpricedModels(run.steps);
+  field(
+    'cost',
+    costText(run) +
+      (costUnknown(run)
+        ? ' (no price known for its model)'
+        : unpriced.length > 0
+          ? ` and the tokens of ${unpriced.join(', ')}, which have no known price`
+          : ''),
+  );
   field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
   if (run.error) {

@@ -1,7 +1,13 @@
 import { useEffect, useRef, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
-import type { Run, RunStatus, RunWithSteps } from '@runlog/core';
+import {
+  costUnknown,
+  unpricedModels,
+  type Run,
+  type RunStatus,
+  type RunWithSteps,
+} from '@runlog/core';
 import { ApiError } from '../../lib/api';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
@@ -12,6 +18,7 @@ import { useFocusHandoff } from '../../components/focus';
 import {
   RUN_STATUS_META,
   TRIGGER_LABELS,
+  UNPRICED_NOTE,
   formatExact,
   formatTokens,
   isActive,
@@ -57,6 +64,21 @@ function RunLink({ agentId, runId }: { agentId: string; runId: string }) {
 function useAgentName(): (agentId: string) => string {
   const agents = useQuery(agentsQuery());
   return (agentId) => agents.data?.find((a) => a.id === agentId)?.name ?? agentId;
+}
+
+/**
+ * A cost that leaves out some of the run's tokens: a model it called has no known price
+ * (the whole cost unknown says so by itself).
+ */
+function UnpricedPart({ run }: { run: RunWithSteps }) {
+  const models = unpricedModels(run.steps);
+  if (models.length === 0 || costUnknown(run)) return null;
+  return (
+    <span className="muted unpriced-part" title={UNPRICED_NOTE}>
+      {' '}
+      + tokens of {models.join(', ')} at no known price
+    </span>
+  );
 }
 
 /** A worker asking less often than this (it polls every second or so) may be gone. */
@@ -391,6 +413,7 @@ export function RunDetailPage() {
         </Fact>
         <Fact label="Cost">
           <Usage run={run} field="cost" />
+          <UnpricedPart run={run} />
         </Fact>
         <Fact label="Steps">
           {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool
