@@ -364,6 +364,8 @@ describeEachDb('runlog CLI', (dialect) => {
     const human = await cli(['stats', '--days', '3650', '--agent', 'writer']);
     expect(human.stdout).toMatch(/^ {2}runs {7}8 /m);
     expect(human.stdout).toMatch(/^ {2}fail rate {2}33\.3%$/m);
+    // percentiles are estimates from histograms, and say so
+    expect(human.stdout).toMatch(/^ {2}duration {3}p50 ≈\S+ +p95 ≈\S+ +avg /m);
 
     const metrics = await cli(['metrics', '--agent', 'writer', '--days', '366']);
     expect(metrics.code).toBe(0);

@@ -371,7 +371,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       `${p.paint('bold', `Last ${countOf(flags.days, 'day')}`)} (${stats.from.slice(0, 10)} to ${lastDayOf(stats.to)})\n` +
         `  runs       ${formatCount(t.runs)}${t.runs > 0 ? statusSummary(t, p, 13 + formatCount(t.runs).length) : ''}\n` +
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
-        `  duration   p50 ${formatDuration(t.p50_duration_ms)}  p95 ${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
+        // percentiles come from log-scale histograms, within 5%
+        `  duration   p50 ≈${formatDuration(t.p50_duration_ms)}  p95 ≈${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
         `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
         `  cost       ${costText(t)}\n\n`,
     );
@@ -424,7 +425,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const maxRuns = Math.max(0, ...series.map((s) => s.runs));
     io.stdout.write(
       `${p.paint('bold', flags.agent)}: ${countOf(stats.totals.runs, 'run')} in ${countOf(flags.days, 'day')}, ` +
-        `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ${formatDuration(stats.totals.p95_duration_ms)}, ` +
+        `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ≈${formatDuration(stats.totals.p95_duration_ms)}, ` +
         `cost ${costText(stats.totals)}\n\n`,
     );
     io.stdout.write(
