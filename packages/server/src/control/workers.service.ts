@@ -62,32 +62,41 @@ export async function noteWorkerSeen(
 ): Promise<void> {
   let written = workerSeenWrites.get(ctx);
   if (!written) workerSeenWrites.set(ctx, (written = new Map()));
+  const key = (agent: string) => `${projectId}\u0000${agent}`;
   const due = agents.filter((a) => {
-    const at = written.get(`${projectId}\u0000${a}`);
+    const at = written.get(key(a));
     return at === undefined || at <= now - WORKER_SEEN_EVERY_MS;
   });
   if (due.length === 0) return;
   if (written.size > 10_000) written.clear();
-  for (const a of due) written.set(`${projectId}\u0000${a}`, now);
+  // asked again in a second or two, not written again until then
+  for (const a of due) written.set(key(a), now - WORKER_SEEN_EVERY_MS + 2000);
+  // one row per statement: an agent row is never held while another is waited for
+  const note = (k: Kysely<Database>, agent: string) =>
+    k
+      .updateTable('agents')
+      .set({ worker_seen_at: now })
+      .where('project_id', '=', projectId)
+      .where('id', '=', agent)
+      .executeTakeFirst();
   try {
-    await ctx.writer.transact(async (uow) => {
-      await uow.trx
-        .updateTable('agents')
-        .set({ worker_seen_at: now })
-        .where('project_id', '=', projectId)
-        .where('id', 'in', due)
-        // another instance may have written it just now
-        .where((eb) =>
-          eb.or([
-            eb('worker_seen_at', 'is', null),
-            eb('worker_seen_at', '<=', now - WORKER_SEEN_EVERY_MS),
-          ]),
-        )
-        .execute();
-    });
+    const noted: string[] = [];
+    if (ctx.db.dialect === 'postgres') {
+      // each its own short transaction, outside the group commit: there the row would stay
+      // locked until the whole group commits, and new runs of the agent (which insert it if
+      // missing) on other instances would wait on it, or deadlock with it
+      for (const agent of [...due].sort())
+        if (Number((await note(ctx.db.kysely, agent)).numUpdatedRows) > 0) noted.push(agent);
+    } else {
+      await ctx.writer.transact(async (uow) => {
+        for (const agent of due)
+          if (Number((await note(uow.trx, agent)).numUpdatedRows) > 0) noted.push(agent);
+      });
+    }
+    // an agent not made yet (no run of it so far) is noted once it is
+    for (const a of noted) written.set(key(a), now);
   } catch {
     // a note, not the claim: the next ask writes it
-    for (const a of due) written.delete(`${projectId}\u0000${a}`);
   }
 }
 
