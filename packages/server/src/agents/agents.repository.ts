@@ -139,7 +139,8 @@ export async function countsByAgentSince(
 
 /** Inserts or replaces an agent row. */
 export async function saveAgent(db: Db, row: AgentRow): Promise<void> {
-  const { project_id: _p, id: _i, created_at: _c, ...changes } = row;
+  // when a worker last asked is the claims' to write: a save must not put back what it read
+  const { project_id: _p, id: _i, created_at: _c, worker_seen_at: _w, ...changes } = row;
   await db.kysely
     .insertInto('agents')
     .values(row)

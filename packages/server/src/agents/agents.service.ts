@@ -13,7 +13,8 @@ import type { AgentRow } from '../db/schema.js';
 import { nextSlot, scheduleProblem } from '../control/schedule.js';
 import { AppError } from '../http/errors.js';
 import { toRun } from '../runs/runs.mapper.js';
-import { findRunsWithinBudget } from '../runs/runs.repository.js';
+import { findRun, findRunsWithinBudget } from '../runs/runs.repository.js';
+import { ensureAgents } from '../ingest/unit-of-work.js';
 import { DAY_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
 import { toAgent } from './agents.mapper.js';
@@ -177,5 +178,10 @@ export async function deleteAgent(
     if (n === 0) break;
     deletedRuns += n;
   }
+  // a run kept may have been recorded while the agent was still there (so it did not make
+  // it again) just before it went: the agent its runs name exists
+  const [kept] = await agentRunIds(ctx.db, projectId, agentId, 1);
+  const run = kept === undefined ? undefined : await findRun(ctx.db, projectId, kept);
+  if (run) await ctx.writer.transact((uow) => ensureAgents(ctx.db, uow.trx, [run]));
   return agent !== undefined || deletedAgent || deletedRuns > 0;
 }

@@ -4,6 +4,7 @@ import type { Agent, AgentSummary, Run, RunList, StatsResponse } from '@runlog/c
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { listSteps } from '../runs/runs.repository.js';
 import { findAgent } from './agents.repository.js';
+import { deleteAgent } from './agents.service.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -371,6 +372,19 @@ describeEachDb('agents API', (dialect) => {
       }
       expect((await t.request('GET', '/api/v1/runs/db-old')).statusCode).toBe(404);
       expect((await t.request('GET', '/api/v1/runs/db-new')).statusCode).toBe(200);
+      expect((await t.request('GET', `/api/v1/agents/${agent}`)).statusCode).toBe(200);
+    });
+
+    it('leaves no run without its agent when the run came just before the agent went', async () => {
+      const agent = 'deleted-racing';
+      // recorded after the deletion began but while the agent was still there: it did not
+      // make the agent again, and the agent is deleted after it
+      await t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'run.start', run: { id: 'dr-new', agent_id: agent } }],
+      });
+      vi.spyOn(Date, 'now').mockReturnValueOnce(Date.now() - 60_000);
+      await deleteAgent(t.ctx, 'default', agent);
+      expect((await t.request('GET', '/api/v1/runs/dr-new')).statusCode).toBe(200);
       expect((await t.request('GET', `/api/v1/agents/${agent}`)).statusCode).toBe(200);
     });
   });
