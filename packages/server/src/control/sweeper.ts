@@ -12,10 +12,10 @@ import { DEFAULT_CLAIM_LEASE_MS } from './workers.service.js';
 const BATCH = 500;
 
 /**
- * How long after the sweeper starts a limit that passed before it started (a lease, a
- * deadline, a stop's grace period, passed while no server could hear the worker's heartbeat
- * or the run's end) still waits: one worker lease, for workers and SDKs to reach the server
- * again and renew, end or confirm.
+ * How long after the sweeper starts a limit of a running run that passed before it started
+ * (a lease, a deadline, a stop's grace period, passed while no server could hear the
+ * worker's heartbeat or the run's end) still waits: one worker lease, for workers and SDKs
+ * to reach the server again and renew, end or confirm. A queued run's wait is not extended.
  */
 export const RESTART_GRACE_MS = DEFAULT_CLAIM_LEASE_MS;
 
@@ -46,7 +46,9 @@ export function sweepVerdict(
 ): RunEnding | undefined {
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
-  const passed = (limit: number | null) => limit !== null && passedAt(limit, restart) < now;
+  // a queued run has nobody to renew or end it: its wait ends as it would have
+  const grace = run.status === 'running' ? restart : undefined;
+  const passed = (limit: number | null) => limit !== null && passedAt(limit, grace) < now;
   if (run.deadline_at !== null && passed(run.deadline_at)) {
     // Stop was asked for before the timeout passed: the run ends as the user wanted, not as
     // a failure (a Stop after it, before the sweep came by, does not undo the timeout)
@@ -150,7 +152,9 @@ export async function sweepOnce(
       .select(['project_id', 'id'])
       .where(statusIn('queued', 'running'))
       .where('deadline_at', '<', now)
-      .$if(waiting, (q) => q.where('deadline_at', '>=', restart!.at))
+      .$if(waiting, (q) =>
+        q.where((eb) => eb.or([eb('status', '=', 'queued'), eb('deadline_at', '>=', restart!.at)])),
+      )
       .limit(BATCH)
       .execute()),
     ...(await k

@@ -326,16 +326,28 @@ describeEachDb('workers and control plane', (dialect) => {
     const restart = { at: Date.now() + 5000, graceMs: 30_000 };
     await sweepOnce(t.ctx, restart.at + 1000, restart);
     expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('running');
-    // a lease taken after the start lapses as usual, grace or not
-    const fresh = await enqueueRun(t.ctx, P, agent, {});
-    await claim([agent], { lease_ms: 1000, worker_id: 'w-new' });
-    await sweepOnce(t.ctx, Date.now() + 1500, { at: Date.now() - 1, graceMs: 30_000 });
-    expect((await findRun(t.ctx.db, P, fresh.run.id))?.status).toBe('timed_out');
-    // nobody came back within the grace: the first run ends as before
+    // nobody came back within the grace: it ends as before
     await sweepOnce(t.ctx, restart.at + 30_001, restart);
     const row = (await findRun(t.ctx.db, P, run.id))!;
     expect(row.status).toBe('timed_out');
     expect(JSON.parse(row.error!)).toMatchObject({ type: 'LeaseExpired' });
+  });
+
+  it('sweeps as usual, within the grace after a start, what passed since the start and queued waits', async () => {
+    const agent = agentName('after-start');
+    await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 1000 });
+    const fresh = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 1000, worker_id: 'w-new' });
+    const waiting = await enqueueRun(t.ctx, P, agent, {});
+    // started just now: the claimed run's lease lapses after the start, the queued run's
+    // wait (its timeout_ms) too, and neither gets the grace
+    await sweepOnce(t.ctx, Date.now() + 1500, { at: Date.now() - 1, graceMs: 30_000 });
+    expect((await findRun(t.ctx.db, P, fresh.run.id))?.status).toBe('timed_out');
+    // a queued run's wait that ran out before the start: nobody could renew it either
+    const late = await enqueueRun(t.ctx, P, agent, {});
+    await sweepOnce(t.ctx, Date.now() + 1500, { at: Date.now() + 1200, graceMs: 30_000 });
+    for (const id of [waiting.run.id, late.run.id])
+      expect((await findRun(t.ctx.db, P, id))?.status).toBe('timed_out');
   });
 
   it('ends a run as timed_out when it passes its agent timeout_ms', async () => {
