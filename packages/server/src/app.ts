@@ -139,9 +139,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const refused = unreadableJson(request);
-    if (refused) return done(refused, undefined);
     const text = typeof body === 'string' ? body : body.toString('utf8');
+    const refused = unreadableJson(request, text);
+    if (refused) return done(refused, undefined);
     if (text === '') return done(null, undefined);
     parseJson(request, text, (err, value) => {
       // valid JSON refused all the same: a key that would reach an object's prototype
@@ -303,9 +303,11 @@ function errorBody(
 
 /**
  * Why a JSON body cannot be read as sent, if it cannot: compressed (only OTLP's
- * `/v1/traces` inflates bodies) or in a charset other than UTF-8.
+ * `/v1/traces` inflates bodies), or in a charset it was not written in: UTF-16 or UTF-32
+ * always, another one (latin1, which old clients name by default) when the body is not plain
+ * ASCII, which reads the same in all of them.
  */
-function unreadableJson(request: FastifyRequest): AppError | undefined {
+function unreadableJson(request: FastifyRequest, text: string): AppError | undefined {
   const encoding = String(request.headers['content-encoding'] ?? '')
     .trim()
     .toLowerCase();
@@ -317,12 +319,13 @@ function unreadableJson(request: FastifyRequest): AppError | undefined {
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(
     request.headers['content-type'] ?? '',
   )?.[1];
-  if (charset !== undefined && !/^(utf-?8|(us-)?ascii)$/i.test(charset))
-    return AppError.invalid(
-      'headers.content-type',
-      `charset ${charset.slice(0, 100)} is not accepted: send UTF-8`,
-    );
-  return undefined;
+  if (charset === undefined || /^utf-?8$/i.test(charset)) return undefined;
+  // eslint-disable-next-line no-control-regex -- ASCII is what every such charset shares
+  if (!/^utf-?(16|32)/i.test(charset) && !/[^\x00-\x7f]/.test(text)) return undefined;
+  return AppError.invalid(
+    'headers.content-type',
+    `charset ${charset.slice(0, 100)} is not accepted: send UTF-8`,
+  );
 }
 
 function isJson(text: string): boolean {

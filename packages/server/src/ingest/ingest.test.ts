@@ -576,11 +576,14 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(json<{ error: { code: string } }>(broken).error.code).toBe('invalid_input');
     // a body that cannot be read as sent is refused for the header that says so, not as
     // broken JSON (gzip) or read wrongly as UTF-8 (another charset)
-    const one = JSON.stringify({ events: [{ type: 'run.start', run: { id: 'unread-1' } }] });
+    const one = JSON.stringify({
+      events: [{ type: 'run.start', run: { id: 'unread-1', input: 'café' } }],
+    });
     for (const [headers, field] of [
       [{ 'content-encoding': 'gzip' }, 'headers.content-encoding'],
       [{ 'content-encoding': 'br' }, 'headers.content-encoding'],
       [{ 'content-type': 'application/json; charset=utf-16' }, 'headers.content-type'],
+      [{ 'content-type': 'application/json; charset=latin1' }, 'headers.content-type'],
     ] as const) {
       const res = await t.app.inject({
         method: 'POST',
@@ -598,6 +601,17 @@ describeEachDb('POST /ingest', (dialect) => {
       ]);
     }
     expect(await findRun(t.ctx.db, 'default', 'unread-1')).toBeUndefined();
+    // plain ASCII reads the same in any such charset: an old client saying latin1 is fine
+    const ascii = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/ingest',
+      headers: {
+        authorization: `Bearer ${t.adminKey}`,
+        'content-type': 'application/json; charset=ISO-8859-1',
+      },
+      payload: JSON.stringify({ events: [{ type: 'run.start', run: { id: 'latin1-ascii' } }] }),
+    });
+    expect(ascii.statusCode).toBe(200);
     const poisoned = await t.request('POST', '/api/v1/ingest', '{"__proto__": {"events": []}}');
     expect(poisoned.statusCode).toBe(400);
     expect(json<ApiErrorBody>(poisoned).error.message).toMatch(/^body: a key named __proto__/);
