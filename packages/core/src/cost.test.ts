@@ -67,6 +67,7 @@ describe('cost model', () => {
     ['gpt-4.5-preview', 75],
     ['gpt-4o-realtime-preview-2024-12-17', 5],
     ['gpt-4o-mini-realtime-preview', 0.6],
+    ['gpt-realtime-mini-2025-10-06', 0.6],
     ['gpt-4o-mini-tts', 0.6],
     ['o4-mini-deep-research', 2],
   ])('finds the built-in price of %s', (model, input) => {

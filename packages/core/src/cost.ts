@@ -110,6 +110,7 @@ export const BUILTIN_PRICES: Readonly<Record<string, Price>> = {
   'o4-mini-deep-research': { input: 2, output: 8, cachedInput: 0.5 },
   // realtime models' text tokens
   'gpt-realtime': { input: 4, output: 16, cachedInput: 0.4 },
+  'gpt-realtime-mini': { input: 0.6, output: 2.4, cachedInput: 0.06 },
   'gpt-4o-realtime': { input: 5, output: 20, cachedInput: 2.5 },
   'gpt-4o-mini-realtime': { input: 0.6, output: 2.4, cachedInput: 0.3 },
   // speech: text in, audio tokens out

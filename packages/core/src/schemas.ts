@@ -11,6 +11,7 @@ import {
   TIMELINE_EVENT_TYPES,
 } from './enums.js';
 import { MAX_STEP_COST_USD } from './cost.js';
+import { MAX_TIME_MS } from './time.js';
 import {
   RUN_STATUS_HELP,
   STEP_STATUS_HELP,
@@ -37,9 +38,6 @@ const ISO_MS = z.iso.datetime({ offset: true });
  * A point in time as the API accepts it: an ISO-8601 string or epoch milliseconds.
  * Parses to epoch milliseconds.
  */
-/** The last instant a JavaScript Date (and so the API's ISO form) can name. */
-const MAX_TIME_MS = 8.64e15;
-
 export const TimeInput = z
   .union(
     [

@@ -1,8 +1,8 @@
 const DAY_MS = 86_400_000;
 /** Years 0000–9999, where `toISOString` has the plain `YYYY-MM-DD` form. */
 const PLAIN_YEARS_END_MS = 253_402_300_800_000;
-/** The furthest a Date reaches either side of 1970. */
-const MAX_DATE_MS = 8.64e15;
+/** The furthest a Date (and so the API's ISO form) reaches either side of 1970. */
+export const MAX_TIME_MS = 8.64e15;
 let cachedDay = NaN;
 let cachedDayPrefix = '';
 
@@ -19,7 +19,7 @@ export function toIso(ms: number | null | undefined): string | null {
   if (!(ms >= 0 && ms < PLAIN_YEARS_END_MS) || !Number.isInteger(ms)) {
     // past what a Date can name (stored before the API bounded times): the nearest it can,
     // not an exception that fails every list holding the row
-    const named = Number.isFinite(ms) ? Math.max(-MAX_DATE_MS, Math.min(MAX_DATE_MS, ms)) : 0;
+    const named = Number.isFinite(ms) ? Math.max(-MAX_TIME_MS, Math.min(MAX_TIME_MS, ms)) : 0;
     return new Date(named).toISOString();
   }
   const day = Math.floor(ms / DAY_MS);

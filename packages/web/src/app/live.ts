@@ -176,6 +176,9 @@ export function connectLive(client: QueryClient): () => void {
     fold(agentRunsKey(agentId), client.getQueryData<RunList>(agentRunsKey(agentId)));
     for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'list'] }))
       fold(key, data);
+    // and out of its parent's sub-runs
+    for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'children'] }))
+      fold(key, data);
     void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
   };
 

@@ -25,6 +25,7 @@ import {
   shortId,
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
+import { useNow } from '../../lib/useNow';
 import { useDocumentTitle } from '../../app/page';
 import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
 import { retriesQuery } from '../runs/runs.queries';
@@ -91,10 +92,12 @@ const WORKER_QUIET_MS = 60_000;
 function WaitingForWorker({ agentId }: { agentId: string }) {
   // while the run waits, the agents' worker_seen_at is read again now and then
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
+  // a worker that stops asking turns the notice quiet while the page is open
+  const now = useNow(10_000, true);
   const agent = agents.data?.find((a) => a.id === agentId);
   if (!agent) return null;
   const seen = agent.worker_seen_at;
-  const quiet = seen === null || Date.now() - Date.parse(seen) > WORKER_QUIET_MS;
+  const quiet = seen === null || Math.max(now, Date.now()) - Date.parse(seen) > WORKER_QUIET_MS;
   return (
     <p className={quiet ? 'run-waiting run-waiting-quiet' : 'run-waiting'}>
       <strong>Waiting for a worker.</strong>{' '}
