@@ -2,7 +2,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestApp, describeEachDb, type TestApp } from '../../test/harness.js';
 import { cancelRun, deleteRun, enqueueRun, retryRun } from '../control/control.service.js';
-import { DAY_MS, HOUR_MS, binValue, durationBin } from './rollup.js';
+import { DAY_MS, HOUR_MS, RollupDeltas, binValue, durationBin } from './rollup.js';
+import { newRunRow } from '../ingest/apply.js';
 
 const T0 = Date.parse('2026-04-10T22:30:00.000Z');
 
@@ -204,5 +205,26 @@ describeEachDb('rollup tables', (dialect) => {
       expect(Math.abs(v - ms) / ms).toBeLessThan(0.1);
     }
     expect(durationBin(0)).toBe(0);
+  });
+
+  it('adds deltas into stored rows given only a transaction, as the bench seeds them', async () => {
+    const row = { ...newRunRow('default', 'flush-only', T0), agent_id: 'flush-agent' };
+    row.status = 'succeeded';
+    row.cost_nanos = 5;
+    for (let i = 0; i < 2; i++) {
+      const deltas = new RollupDeltas();
+      deltas.change(undefined, row);
+      // no Db handle: the dialect comes from the transaction's adapter
+      await t.ctx.db.kysely.transaction().execute((trx) => deltas.flush(trx));
+    }
+    const stored = await t.ctx.db.kysely
+      .selectFrom('run_rollups_daily')
+      .select(['runs', 'cost_nanos'])
+      .where('agent_id', '=', 'flush-agent')
+      .executeTakeFirstOrThrow();
+    expect({ runs: Number(stored.runs), cost: Number(stored.cost_nanos) }).toEqual({
+      runs: 2,
+      cost: 10,
+    });
   });
 });
