@@ -202,6 +202,11 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(await ids('--parent', 'cf-root')).toEqual(['cf-child']);
     expect(await ids('--retry-of', 'cf-root')).toEqual(['cf-again']);
     expect(await ids('--search', 'NEEDLE')).toEqual(['cf-root']);
+    // runs show links the tree both ways, and names the user
+    const root = (await cli(['runs', 'show', 'cf-root'])).stdout;
+    expect(root).toMatch(/^ {2}sub-runs {3}cf-child \(cf-researcher, running\)$/m);
+    expect(root).toMatch(/^ {2}user {7}u-cf$/m);
+    expect((await cli(['runs', 'show', 'cf-child'])).stdout).toMatch(/^ {2}parent {5}cf-root$/m);
     expect(
       await ids('--since', '2026-02-01T10:00:00.001Z', '--until', '2026-02-01T10:00:00.001Z'),
     ).toEqual(['cf-child']);

@@ -212,7 +212,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       cursor = page.next_cursor ?? undefined;
     }
     if (flags.json) return printJson(io, run);
-    io.stdout.write(showRun(printable(run), palette()));
+    // the runs it started (sub-agents): `runs list --parent <id>` lists them all
+    // (a server older than that filter refuses it: the run is shown without them)
+    const subRuns = await client
+      .request<RunList>('GET', '/api/v1/runs', { parent_run_id: id, limit: 10 })
+      .catch(() => undefined);
+    io.stdout.write(showRun(printable(run), palette(), subRuns && printable(subRuns)));
   });
 
   withClient(
@@ -521,7 +526,12 @@ function tailLine(run: Run, p: Palette): string {
 }
 
 /** `runs show`: the summary block and the steps as an indented tree. */
-export function showRun(run: RunWithSteps, p: Palette): string {
+export function showRun(
+  run: RunWithSteps,
+  p: Palette,
+  /** The runs nested in this one (its sub-agents), newest first, when read. */
+  subRuns?: RunList,
+): string {
   const lines: string[] = [];
   const field = (name: string, value: string | null | undefined) => {
     if (value !== null && value !== undefined && value !== '')
@@ -537,6 +547,14 @@ export function showRun(run: RunWithSteps, p: Palette): string {
     run.attempt > 1 || run.retry_of ? `${run.attempt} (retry of ${run.retry_of ?? '?'})` : null,
   );
   field('thread', run.thread_id);
+  field('user', run.user_id);
+  field('parent', run.parent_run_id);
+  if (subRuns && subRuns.runs.length > 0)
+    field(
+      'sub-runs',
+      subRuns.runs.map((r) => `${r.id} (${r.agent_id}, ${p.status(r.status)})`).join(', ') +
+        (subRuns.has_more ? `, and ${formatCount(subRuns.total - subRuns.runs.length)} more` : ''),
+    );
   field('queued', run.queued_at ? `${run.queued_at} (${formatRelative(run.queued_at)})` : null);
   field('started', run.started_at ? `${run.started_at} (${formatRelative(run.started_at)})` : null);
   field('ended', run.ended_at);
