@@ -154,7 +154,10 @@ async function inflate(request: FastifyRequest, maxOutputLength: number): Promis
   const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') return body;
   if (encoding !== 'gzip') {
-    throw new AppError('invalid_input', `unsupported Content-Encoding ${encoding}; send gzip`);
+    throw AppError.invalid(
+      'headers.content-encoding',
+      `unsupported Content-Encoding ${encoding.slice(0, 100)}; send gzip`,
+    );
   }
   try {
     return await gunzipAsync(body, { maxOutputLength });
@@ -162,7 +165,7 @@ async function inflate(request: FastifyRequest, maxOutputLength: number): Promis
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new AppError('payload_too_large', 'the inflated body is over the size limit');
     }
-    throw new AppError('invalid_input', 'body: not valid gzip');
+    throw AppError.invalid('body', 'not valid gzip');
   }
 }
 
@@ -171,17 +174,14 @@ function decode(raw: Buffer, contentType: string): unknown {
     try {
       return JSON.parse(raw.toString('utf8')) as unknown;
     } catch {
-      throw new AppError('invalid_input', 'body: not valid JSON');
+      throw AppError.invalid('body', 'not valid JSON');
     }
   }
   try {
     return decodeTraceRequest(raw);
   } catch (err) {
     if (err instanceof ProtobufError) {
-      throw new AppError(
-        'invalid_input',
-        `body: not a protobuf ExportTraceServiceRequest (${err.message})`,
-      );
+      throw AppError.invalid('body', `not a protobuf ExportTraceServiceRequest (${err.message})`);
     }
     throw err;
   }

@@ -1494,6 +1494,22 @@ describeEachDb('POST /v1/traces', (dialect) => {
       'content-encoding': 'gzip',
     });
     expect(badGzip.statusCode).toBe(400);
+    // each names what was wrong with it
+    const deflated = await post('x', {
+      'content-type': 'application/json',
+      'content-encoding': 'deflate',
+    });
+    for (const [res, field] of [
+      [bad, 'body'],
+      [badPb, 'body'],
+      [badGzip, 'body'],
+      [deflated, 'headers.content-encoding'],
+    ] as const) {
+      expect(res.statusCode, field).toBe(400);
+      expect(json<{ error: { details: { field: string }[] } }>(res).error.details).toEqual([
+        { field, message: expect.any(String) },
+      ]);
+    }
     const text = await post('hello', { 'content-type': 'text/plain' });
     expect(text.statusCode).toBe(415);
     expect(JSON.parse(text.body)).toMatchObject({
