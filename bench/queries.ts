@@ -91,7 +91,7 @@ async function generate(path: string): Promise<void> {
     "INSERT INTO agents (project_id, id, name, metadata, created_at, updated_at) VALUES ('default', ?, ?, '{}', 0, 0)",
   );
   for (let a = 0; a < AGENTS; a++) agents.run(`agent-${a}`, `agent-${a}`);
-  await db.kysely.transaction().execute((trx) => rollups.flush(trx));
+  await db.kysely.transaction().execute((trx) => rollups.flush(trx, db));
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
   sqlite.exec('ANALYZE');
   await db.close();

@@ -1,4 +1,4 @@
-import { PostgresAdapter, sql, type Expression, type Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { cachedStatement, type Db } from './database.js';
 import type { Database } from './schema.js';
 
@@ -99,24 +99,13 @@ export function saturated(n: number): number {
   return n > MAX_SUM ? MAX_SUM : n < -MAX_SUM ? -MAX_SUM : n;
 }
 
-/** `stored + added` held within ±`MAX_SUM`, in the dialect's words. */
-function saturatedSum(pg: boolean, stored: Expression<unknown>, added: Expression<unknown>) {
-  const max = sql.raw(String(MAX_SUM));
-  const min = sql.raw(`-${MAX_SUM}`);
-  // PostgreSQL adds in numeric (a bigint sum past the bound would fail); SQLite goes to a
-  // real past 64 bits, and min/max bring it back
-  return pg
-    ? sql`least(greatest(${stored}::numeric + ${added}, ${min}), ${max})::bigint`
-    : sql`min(max(${stored} + ${added}, ${min}), ${max})`;
-}
-
 /**
  * Inserts rows or, when their key exists, adds their `metrics` columns to the stored ones:
  * the rollup tables' write. Inside the caller's transaction; on SQLite through reused
- * prepared statements, elsewhere as multi-row statements.
+ * prepared statements, on PostgreSQL as multi-row statements. Sums stop at ±`MAX_SUM`.
  */
 export async function addRows(
-  db: Db | undefined,
+  db: Db,
   trx: Kysely<Database>,
   table: keyof Database,
   rows: readonly Row[],
@@ -129,9 +118,10 @@ export async function addRows(
   for (const row of rows)
     for (const m of metrics) {
       const v = row[m];
-      if (typeof v === 'number' && (v > MAX_SUM || v < -MAX_SUM)) row[m] = saturated(v);
+      if (typeof v === 'number') row[m] = saturated(v);
     }
-  if (db?.sqlite) {
+  if (db.sqlite) {
+    // past 64 bits SQLite goes to a real, which min/max bring back
     const stmt = cachedStatement(
       db.sqlite,
       `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ` +
@@ -146,8 +136,6 @@ export async function addRows(
     }
     return;
   }
-  // without the handle (a caller holding only a transaction) the adapter tells the dialect
-  const pg = db ? db.dialect === 'postgres' : trx.getExecutor().adapter instanceof PostgresAdapter;
   for (let i = 0; i < rows.length; i += 500) {
     await trx
       .insertInto(table)
@@ -161,7 +149,8 @@ export async function addRows(
             Object.fromEntries(
               metrics.map((m) => [
                 m,
-                saturatedSum(pg, sql.ref(`${table}.${m}`), sql.ref(`excluded.${m}`)),
+                // added in numeric: a bigint sum past the bound would fail
+                sql`least(greatest(${sql.ref(`${table}.${m}`)}::numeric + ${sql.ref(`excluded.${m}`)}, ${sql.raw(`-${MAX_SUM}`)}), ${sql.raw(String(MAX_SUM))})::bigint`,
               ]),
               // eslint-disable-next-line @typescript-eslint/no-explicit-any -- metric columns differ per table
             ) as any,

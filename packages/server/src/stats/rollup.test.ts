@@ -207,15 +207,14 @@ describeEachDb('rollup tables', (dialect) => {
     expect(durationBin(0)).toBe(0);
   });
 
-  it('adds deltas into stored rows given only a transaction, as the bench seeds them', async () => {
+  it('adds deltas into stored rows, as the bench seeds them', async () => {
     const row = { ...newRunRow('default', 'flush-only', T0), agent_id: 'flush-agent' };
     row.status = 'succeeded';
     row.cost_nanos = 5;
     for (let i = 0; i < 2; i++) {
       const deltas = new RollupDeltas();
       deltas.change(undefined, row);
-      // no Db handle: the dialect comes from the transaction's adapter
-      await t.ctx.db.kysely.transaction().execute((trx) => deltas.flush(trx));
+      await t.ctx.db.kysely.transaction().execute((trx) => deltas.flush(trx, t.ctx.db));
     }
     const stored = await t.ctx.db.kysely
       .selectFrom('run_rollups_daily')

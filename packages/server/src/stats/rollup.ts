@@ -137,10 +137,10 @@ export class RollupDeltas {
 
   /**
    * Writes the accumulated deltas inside the caller's transaction, to every grain: per
-   * agent and hour, per agent and day, per project and hour, per project and day. With `db`
-   * on SQLite, through reused prepared statements.
+   * agent and hour, per agent and day, per project and hour, per project and day (on SQLite
+   * through reused prepared statements).
    */
-  async flush(trx: Kysely<Database>, db?: Db): Promise<void> {
+  async flush(trx: Kysely<Database>, db: Db): Promise<void> {
     const rollups = [...this.rollups.values()];
     const histogram = [...this.histogram.values()];
     this.rollups.clear();
