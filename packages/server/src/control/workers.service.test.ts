@@ -4,7 +4,7 @@ import { describeEachDb, createTestApp, json, type TestApp } from '../../test/ha
 import { cancelRun, enqueueRun } from './control.service.js';
 import { sweepOnce, sweepVerdict } from './sweeper.js';
 import { newRunRow } from '../ingest/apply.js';
-import { newAgentRow } from '../agents/agents.repository.js';
+import { findAgent, newAgentRow, saveAgent } from '../agents/agents.repository.js';
 import { scheduleOnce } from './scheduler.js';
 import { nextSlot } from './schedule.js';
 import { findRun } from '../runs/runs.repository.js';
@@ -288,9 +288,14 @@ describeEachDb('workers and control plane', (dialect) => {
 
   it("notes when a worker last asked for an agent's runs, so a queued run can tell none is there", async () => {
     const agent = agentName('seen');
+    // asked for before the agent exists (no run of it yet): nothing to note, asked again soon
+    const early = Date.now() - 60_000;
+    await noteWorkerSeen(t.ctx, P, [agent], early);
     await enqueueRun(t.ctx, P, agent, {});
     const seen = async () => json<Agent>(await t.request('GET', `/api/v1/agents/${agent}`));
     expect((await seen()).worker_seen_at).toBeNull();
+    await noteWorkerSeen(t.ctx, P, [agent], early + 2000);
+    expect(Date.parse((await seen()).worker_seen_at!)).toBe(early + 2000);
     const before = Date.now();
     await claim([agent], { worker_id: 'w-seen' });
     const at = Date.parse((await seen()).worker_seen_at!);
@@ -301,6 +306,13 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(Date.parse((await seen()).worker_seen_at!)).toBe(at);
     await noteWorkerSeen(t.ctx, P, [agent], at + WORKER_SEEN_EVERY_MS);
     expect(Date.parse((await seen()).worker_seen_at!)).toBe(at + WORKER_SEEN_EVERY_MS);
+    // a save of the agent read before the note does not put the old value back
+    const read = await findAgent(t.ctx.db, P, agent);
+    await saveAgent(t.ctx.db, { ...read!, worker_seen_at: null, description: 'saved' });
+    expect(await seen()).toMatchObject({
+      description: 'saved',
+      worker_seen_at: new Date(at + WORKER_SEEN_EVERY_MS).toISOString(),
+    });
   });
 
   it('ends a run as timed_out when its lease lapses, naming the worker', async () => {
