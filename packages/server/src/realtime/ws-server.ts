@@ -8,6 +8,7 @@ import {
   assertNever,
   topics,
   truncatedJson,
+  type Run,
   type WsServerMessage,
 } from '@runlog/core';
 import { INLINE_PAYLOAD_BYTES, PAYLOAD_COLUMNS, PREVIEW_CHARS } from '../db/payloads.js';
@@ -454,7 +455,7 @@ export class RealtimeServer {
             // the list topics carry what a list of runs carries: large fields as previews
             // (a run with a 500 KB input sent it to every dashboard tab on each update);
             // run:<id> carries the run whole
-            const text = topic === own ? data : (listed ??= listForm(data));
+            const text = topic === own ? data : (listed ??= listForm(event.run, data));
             return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${text}}`;
           });
         }
@@ -635,20 +636,20 @@ function checkTopics(list: string[]): void {
 }
 
 /**
- * A run's JSON as the `runs` and `agent:<id>` topics send it: an input, output, error or
- * metadata over `INLINE_PAYLOAD_BYTES` of JSON text becomes the marker of a truncated value
- * with a preview, as in a page of runs past its budget. A run that small is sent as it is,
- * without being parsed again.
+ * A run as the `runs` and `agent:<id>` topics send it, given its whole JSON: an input,
+ * output, error or metadata over `INLINE_PAYLOAD_BYTES` of JSON text becomes the marker of a
+ * truncated value with a preview, as in a page of runs past its budget. A run that small is
+ * sent as it is.
  */
-function listForm(json: string): string {
+function listForm(run: Run, json: string): string {
   if (json.length <= INLINE_PAYLOAD_BYTES) return json;
-  const run = JSON.parse(json) as Record<string, unknown>;
+  const listed: Record<string, unknown> = { ...run };
   for (const field of PAYLOAD_COLUMNS) {
-    const text = JSON.stringify(run[field]);
+    const text = JSON.stringify(listed[field]);
     if (text === undefined || text.length <= INLINE_PAYLOAD_BYTES) continue;
-    run[field] = truncatedJson(text, Buffer.byteLength(text), PREVIEW_CHARS);
+    listed[field] = truncatedJson(text, Buffer.byteLength(text), PREVIEW_CHARS);
   }
-  return JSON.stringify(run);
+  return JSON.stringify(listed);
 }
 
 function rawText(data: RawData): string {
