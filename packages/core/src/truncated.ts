@@ -15,6 +15,12 @@ export interface TruncatedJson {
   preview: string;
 }
 
+/**
+ * The JSON fields of runs and steps: each may be stored truncated, and lists and list topics
+ * may carry a large one as a preview.
+ */
+export const PAYLOAD_FIELDS = ['input', 'output', 'error', 'metadata'] as const;
+
 /** Whether a stored JSON value is the marker of a truncated one. */
 export function isTruncatedJson(value: unknown): value is TruncatedJson {
   return (

@@ -1,14 +1,14 @@
 import { sql, type AliasedRawBuilder } from 'kysely';
-import { truncatedJson } from '@runlog/core';
+import { PAYLOAD_FIELDS, truncatedJson } from '@runlog/core';
 import type { Db } from './database.js';
 import type { RunTable, StepTable } from './schema.js';
 
 /**
- * The JSON text columns of a run or a step: each may hold up to `maxFieldBytes` (1 MiB by
- * default), so a page of 1,000 steps could be gigabytes. Lists read them within a budget.
+ * The JSON text columns of a run or a step (core's `PAYLOAD_FIELDS`): each may hold up to
+ * `maxFieldBytes` (1 MiB by default), so a page of 1,000 steps could be gigabytes. Lists read
+ * them within a budget.
  */
-export const PAYLOAD_COLUMNS = ['input', 'output', 'error', 'metadata'] as const;
-type PayloadColumn = (typeof PAYLOAD_COLUMNS)[number];
+type PayloadColumn = (typeof PAYLOAD_FIELDS)[number];
 
 /**
  * What one page of runs or steps carries of payloads at most, as stored: a page is cut
@@ -115,12 +115,12 @@ const bytesOf = (row: PayloadSizes, column: PayloadColumn) => Number(row[`${colu
 
 /** Bytes of all the row's payloads as stored. */
 export function payloadBytes(row: PayloadSizes): number {
-  return PAYLOAD_COLUMNS.reduce((n, c) => n + bytesOf(row, c), 0);
+  return PAYLOAD_FIELDS.reduce((n, c) => n + bytesOf(row, c), 0);
 }
 
 /** Bytes of the payloads a budgeted first read left out (each larger than `INLINE_PAYLOAD_BYTES`). */
 export function heldBytes(row: PayloadSizes): number {
-  return PAYLOAD_COLUMNS.reduce((n, c) => {
+  return PAYLOAD_FIELDS.reduce((n, c) => {
     const bytes = bytesOf(row, c);
     return bytes > INLINE_PAYLOAD_BYTES ? n + bytes : n;
   }, 0);
@@ -136,11 +136,11 @@ export function heldBytes(row: PayloadSizes): number {
 function budgetedSelect(columns: readonly string[]): AliasedRawBuilder<unknown, 'metadata_bytes'> {
   const parts = [
     ...columns.map((c) => `"${c}"`),
-    ...PAYLOAD_COLUMNS.map(
+    ...PAYLOAD_FIELDS.map(
       (c) =>
         `case when octet_length("${c}") > ${INLINE_PAYLOAD_BYTES} then null else "${c}" end as "${c}"`,
     ),
-    ...PAYLOAD_COLUMNS.map((c) => `octet_length("${c}") as "${c}_bytes"`),
+    ...PAYLOAD_FIELDS.map((c) => `octet_length("${c}") as "${c}_bytes"`),
   ];
   const last = parts.pop()!.replace(/ as "metadata_bytes"$/, '');
   return sql.raw([...parts, last].join(', ')).as('metadata_bytes');
@@ -187,7 +187,7 @@ export async function fillHeldPayloads<R extends PayloadSizes & { id: string }>(
     const chunk = held.slice(i, i + 100);
     const found = await db.kysely
       .selectFrom(runId === undefined ? 'runs' : 'steps')
-      .select(['id', ...PAYLOAD_COLUMNS])
+      .select(['id', ...PAYLOAD_FIELDS])
       .where('project_id', '=', projectId)
       .where(
         'id',
@@ -234,7 +234,7 @@ export async function fillHeldRunPayloads<R extends PayloadSizes & { id: string 
       .selectFrom('runs')
       .select('id')
       .select(
-        PAYLOAD_COLUMNS.map((c) =>
+        PAYLOAD_FIELDS.map((c) =>
           sql<string | null>`substr(${sql.ref(c)}, 1, ${sql.lit(PREVIEW_CHARS)})`.as(c),
         ),
       )
@@ -251,7 +251,7 @@ export async function fillHeldRunPayloads<R extends PayloadSizes & { id: string 
       if (!part) continue;
       const target = row as unknown as Record<PayloadColumn, string | null>;
       // the sizes are the first read's: only the fields it left out become previews
-      for (const c of PAYLOAD_COLUMNS) {
+      for (const c of PAYLOAD_FIELDS) {
         const bytes = bytesOf(row, c);
         if (bytes > INLINE_PAYLOAD_BYTES)
           target[c] = JSON.stringify(truncatedJson(part[c] ?? '', bytes, PREVIEW_CHARS));

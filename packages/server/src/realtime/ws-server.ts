@@ -7,11 +7,12 @@ import {
   WsClientMessage,
   assertNever,
   topics,
+  PAYLOAD_FIELDS,
   truncatedJson,
   type Run,
   type WsServerMessage,
 } from '@runlog/core';
-import { INLINE_PAYLOAD_BYTES, PAYLOAD_COLUMNS, PREVIEW_CHARS } from '../db/payloads.js';
+import { INLINE_PAYLOAD_BYTES, PREVIEW_CHARS } from '../db/payloads.js';
 import type { EventHub, HubEvent, HubTarget } from './hub.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AuthContext } from '../http/route.js';
@@ -644,7 +645,7 @@ function checkTopics(list: string[]): void {
 function listForm(run: Run, json: string): string {
   if (json.length <= INLINE_PAYLOAD_BYTES) return json;
   const listed: Record<string, unknown> = { ...run };
-  for (const field of PAYLOAD_COLUMNS) {
+  for (const field of PAYLOAD_FIELDS) {
     const text = JSON.stringify(listed[field]);
     if (text === undefined || text.length <= INLINE_PAYLOAD_BYTES) continue;
     listed[field] = truncatedJson(text, Buffer.byteLength(text), PREVIEW_CHARS);

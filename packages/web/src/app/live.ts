@@ -1,6 +1,7 @@
 import { useEffect, useSyncExternalStore } from 'react';
 import type { QueryClient } from '@tanstack/react-query';
 import {
+  PAYLOAD_FIELDS,
   isTruncatedJson,
   type AgentSummary,
   type Run,
@@ -37,9 +38,6 @@ function throttled(fn: () => void, ms: number): () => void {
     }, ms);
   };
 }
-
-/** The run fields a list topic may carry as previews. */
-const PAYLOAD_FIELDS = ['input', 'output', 'error', 'metadata'] as const;
 
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
