@@ -187,16 +187,18 @@ export interface PlacedStep {
 }
 
 /**
- * Siblings by the time their bars start: a step recorded only by its end has no start and
- * is drawn at its end, so it goes there (as the server lists steps), not after every other.
+ * Where a step's bar starts, epoch ms: its start, else its end (a step recorded only by its
+ * end is drawn there, and the server lists it there), else `Infinity`.
  */
+export function stepPlace(step: Pick<Step, 'started_at' | 'ended_at'>): number {
+  const at = step.started_at ?? step.ended_at;
+  return at ? Date.parse(at) : Infinity;
+}
+
+/** Siblings by where their bars start, then `seq`. */
 function byStart(a: Step, b: Step): number {
-  const sa = a.started_at ?? a.ended_at;
-  const sb = b.started_at ?? b.ended_at;
-  const ta = sa ? Date.parse(sa) : Infinity;
-  const tb = sb ? Date.parse(sb) : Infinity;
-  // two unknown starts give NaN, which falls through to seq like a tie
-  return ta - tb || a.seq - b.seq;
+  // two unknown places give NaN, which falls through to seq like a tie
+  return stepPlace(a) - stepPlace(b) || a.seq - b.seq;
 }
 
 /**

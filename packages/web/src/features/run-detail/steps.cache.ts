@@ -1,16 +1,10 @@
-import type { Run, RunWithSteps, Step } from '@runlog/core';
+import { stepPlace, type Run, type RunWithSteps, type Step } from '@runlog/core';
 import { newerRun } from '../runs/runs.cache';
-
-/** A step's place in time: its start, else its end (as the server orders a run's steps). */
-function stepAt(s: Step): number {
-  const at = s.started_at ?? s.ended_at;
-  return at ? Date.parse(at) : Infinity;
-}
 
 /** The server's order of a run's steps: by time, then `seq`, then id. */
 export function stepOrder(a: Step, b: Step): number {
-  const ta = stepAt(a);
-  const tb = stepAt(b);
+  const ta = stepPlace(a);
+  const tb = stepPlace(b);
   if (ta !== tb) return ta < tb ? -1 : 1;
   if (a.seq !== b.seq) return a.seq - b.seq;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
