@@ -685,12 +685,27 @@ export const StatsTotals = z.object({
 });
 export type StatsTotals = z.infer<typeof StatsTotals>;
 
+/** What the runs in a stats range used of one model: their steps naming it, summed. */
+export const StatsModel = z.object({
+  model: z.string().nullable().describe('null: steps that name no model'),
+  runs: z.number().int().describe('runs with at least one such step'),
+  calls: z.number().int().describe('LLM calls: llm steps and steps naming a model'),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  cost_usd: z.number(),
+});
+export type StatsModel = z.infer<typeof StatsModel>;
+
 export const StatsResponse = z.object({
   from: IsoTime,
   to: IsoTime,
   bucket: z.enum(STATS_BUCKETS),
   totals: StatsTotals,
   by_agent: z.array(StatsTotals.extend({ agent_id: z.string() })),
+  by_model: z
+    .array(StatsModel)
+    .describe('most cost first; their tokens and cost sum to the totals'),
   series: z.array(StatsTotals.omit({ by_trigger: true }).extend({ t: IsoTime })),
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;

@@ -145,5 +145,13 @@ export async function tableRows(db: Db) {
     .orderBy('hour')
     .orderBy('bin')
     .execute();
-  return { runs, steps, agents, prices, rollups, histogram };
+  const models = await k
+    .selectFrom('model_rollups_daily')
+    .selectAll()
+    .where('runs', '!=', 0)
+    .orderBy('agent_id')
+    .orderBy('day')
+    .orderBy('model')
+    .execute();
+  return { runs, steps, agents, prices, rollups, histogram, models };
 }

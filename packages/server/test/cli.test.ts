@@ -78,7 +78,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0008_worker_seen\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0009_model_usage\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -431,6 +431,9 @@ describeEachDb('runlog CLI', (dialect) => {
     const unpriced = await cli(['stats', '--agent', 'unpriced']);
     expect(unpriced.stdout).toMatch(/^ {2}cost {7}-$/m);
     expect(unpriced.stdout).toMatch(/^unpriced\s.*\s-$/m);
+    // and per model: its calls and tokens, its cost unknown
+    expect(unpriced.stdout).toMatch(/^MODEL\s+RUNS\s+CALLS\s+IN\s+OUT\s+TOKENS\s+COST\s+SHARE$/m);
+    expect(unpriced.stdout).toMatch(/^house-model-7\s+1\s+1\s+500\s+0\s+500\s+-\s+-$/m);
     expect((await cli(['metrics', '--agent', 'unpriced', '--days', '1'])).stdout).toMatch(
       /^\d{4}-\d{2}-\d{2}\s+1\s.*\s-\s/m,
     );

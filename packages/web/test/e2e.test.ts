@@ -1016,6 +1016,11 @@ suite('dashboard in a real browser', () => {
     const p95 = page.locator('.stat-card', { hasText: 'p95 duration' });
     expect(await p95.locator('.stat-value').textContent()).toMatch(/^≈ \d/);
     expect(await p95.getAttribute('title')).toMatch(/estimated from a duration histogram/i);
+    // what each model took of the cost: the seeded runs' model, priced, with its share
+    const mini = page.locator('table.by-model tbody tr', { hasText: 'gpt-4o-mini' });
+    await mini.waitFor();
+    expect(await mini.locator('td').nth(6).textContent()).toMatch(/^\$\d/);
+    expect(await mini.locator('.share-pct').textContent()).toMatch(/^\d+(\.\d)?%$/);
     await shot('stats');
     await page.goto(`${server.url}/settings`);
     await page.getByLabel('Name').fill('ci-worker');

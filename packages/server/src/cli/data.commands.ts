@@ -359,7 +359,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   withClient(
     program
       .command('stats')
-      .description('totals, fail rate, durations, tokens and cost, per agent')
+      .description('totals, fail rate, durations, tokens and cost, per agent and per model')
       .option('--agent <id>', 'only this agent', idArg('--agent'))
       .option('--days <n>', 'over the last N days', intArg('--days', 1, 3650), 30),
   ).action(async (flags: ClientFlags & { agent?: string; days: number }) => {
@@ -407,6 +407,35 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         ]),
         p,
       ),
+    );
+    if (stats.by_model.length === 0) return;
+    // what each model took of the range's cost: most first, steps naming none as "(no model)"
+    const spent = stats.by_model.reduce((sum, m) => sum + m.cost_usd, 0);
+    io.stdout.write(
+      '\n' +
+        table(
+          [
+            { header: 'MODEL', whole: true },
+            { header: 'RUNS', align: 'right', optional: 2 },
+            { header: 'CALLS', align: 'right' },
+            { header: 'IN', align: 'right', optional: 3 },
+            { header: 'OUT', align: 'right', optional: 4 },
+            { header: 'TOKENS', align: 'right' },
+            { header: 'COST', align: 'right' },
+            { header: 'SHARE', align: 'right', optional: 1 },
+          ],
+          stats.by_model.map((m) => [
+            m.model ?? '(no model)',
+            formatCount(m.runs),
+            formatCount(m.calls),
+            formatTokens(m.input_tokens),
+            formatTokens(m.output_tokens),
+            formatTokens(m.total_tokens),
+            costText(m),
+            spent > 0 ? formatPercent(m.cost_usd / spent) : '-',
+          ]),
+          p,
+        ),
     );
   });
 

@@ -8,6 +8,7 @@ import * as m0005DeletedRuns from './migrations/0005_deleted_runs.js';
 import * as m0006ErrorRuns from './migrations/0006_error_runs.js';
 import * as m0007IdCollation from './migrations/0007_id_collation.js';
 import * as m0008WorkerSeen from './migrations/0008_worker_seen.js';
+import * as m0009ModelUsage from './migrations/0009_model_usage.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006_error_runs': m0006ErrorRuns,
   '0007_id_collation': m0007IdCollation,
   '0008_worker_seen': m0008WorkerSeen,
+  '0009_model_usage': m0009ModelUsage,
 };
 
 class StaticProvider implements MigrationProvider {

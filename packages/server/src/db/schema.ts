@@ -89,6 +89,8 @@ export interface RunTable {
   input_tokens: number;
   output_tokens: number;
   cost_nanos: number;
+  /** Usage per model, JSON (`stats/models.ts`): what the model rollups hold of this run. */
+  models: string;
   /** The run's place in "newest first": queued_at ?? started_at ?? created_at. */
   sort_at: number;
   created_at: number;
@@ -161,6 +163,26 @@ export interface DurationHistogramDailyTable extends Omit<DurationHistogramTable
 export type ProjectDurationHistogramTable = Omit<DurationHistogramTable, 'agent_id'>;
 export type ProjectDurationHistogramDailyTable = Omit<DurationHistogramDailyTable, 'agent_id'>;
 
+/** Per project, hour, agent and model: the runs' usage by model (`runs.models`, summed). */
+export interface ModelRollupTable {
+  project_id: string;
+  /** Hour start (UTC epoch ms) of the runs' `sort_at`, as in `run_rollups`. */
+  hour: number;
+  agent_id: string;
+  /** '' for steps without a model. */
+  model: string;
+  /** Runs that used the model. */
+  runs: number;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+/** `model_rollups` per day (`day` is the UTC day start). */
+export interface ModelRollupDailyTable extends Omit<ModelRollupTable, 'hour'> {
+  day: number;
+}
+
 export interface ModelPriceTable {
   project_id: string;
   model: string;
@@ -204,6 +226,8 @@ export interface Database {
   duration_histogram_daily: DurationHistogramDailyTable;
   project_duration_histogram: ProjectDurationHistogramTable;
   project_duration_histogram_daily: ProjectDurationHistogramDailyTable;
+  model_rollups: ModelRollupTable;
+  model_rollups_daily: ModelRollupDailyTable;
   model_prices: ModelPriceTable;
   schedule_slots: ScheduleSlotTable;
   deleted_runs: DeletedRunTable;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
+import { NO_MODELS, modelsOfSteps } from '../stats/models.js';
 
 /**
  * One exported run: the API's `Run` (with `project_id`) and its `steps`, plus the stored
@@ -164,6 +165,8 @@ export function fromImportedRun(
     input_tokens: rec.input_tokens,
     output_tokens: rec.output_tokens,
     cost_nanos: usdToNanos(rec.cost_usd),
+    // from the line's steps; `import` keeps the stored run's for a line without them
+    models: NO_MODELS,
     sort_at: rec.sort_at ?? rec.queued_at ?? rec.started_at ?? rec.created_at,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
@@ -194,6 +197,7 @@ export function fromImportedRun(
     created_at: s.created_at ?? s.started_at ?? rec.created_at,
     updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,
   }));
+  run.models = modelsOfSteps(steps);
   return { run, steps, hasSteps: rec.steps !== undefined };
 }
 

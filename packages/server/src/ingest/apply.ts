@@ -14,6 +14,7 @@ import {
   canTransition,
 } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
+import { NO_MODELS } from '../stats/models.js';
 
 /** The agent a run belongs to until an event names one. */
 export const UNKNOWN_AGENT = 'unknown';
@@ -85,6 +86,7 @@ export function newRunRow(projectId: string, id: string, now: number): RunRow {
     input_tokens: 0,
     output_tokens: 0,
     cost_nanos: 0,
+    models: NO_MODELS,
     sort_at: now,
     created_at: now,
     updated_at: now,

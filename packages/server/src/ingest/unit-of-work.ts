@@ -5,6 +5,14 @@ import { saturated, writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
+import {
+  addModelUsage,
+  decodeModels,
+  encodeModels,
+  sameModelUsage,
+  stepModelUsage,
+  type ModelUsage,
+} from '../stats/models.js';
 import { UNKNOWN_AGENT, stepContribution, stepEndedWithRun } from './apply.js';
 import { isTerminalStatus, type RunStatus } from '@runlog/core';
 
@@ -160,6 +168,8 @@ export class UnitOfWork {
   private readonly runs = new Map<string, Tracked<RunRow>>();
   private readonly steps = new Map<string, Tracked<StepRow>>();
   private readonly deletedRuns: RunRow[] = [];
+  /** Usage by model of runs whose steps changed it, decoded until `flush` (`stats/models.ts`). */
+  private readonly usage = new Map<string, ModelUsage>();
   /** Ended runs whose stored steps `closeStepsOfEndedRuns` already looked up. */
   private readonly sweptRuns = new Set<string>();
 
@@ -329,6 +339,7 @@ export class UnitOfWork {
     // the rollups hold the stored row; a run never stored has nothing to take out or delete
     if (t.before) this.deletedRuns.push(t.before);
     t.current = undefined;
+    this.usage.delete(runKey(projectId, id));
   }
 
   getStep(projectId: string, runId: string, id: string): StepRow | undefined {
@@ -347,10 +358,14 @@ export class UnitOfWork {
     if (!t) throw new Error(`step ${row.id} was not loaded in this unit of work`);
     const old = stepContribution(t.current);
     const now = stepContribution(row);
+    const oldUsage = stepModelUsage(t.current);
+    const newUsage = stepModelUsage(row);
+    const usageMoves = !sameModelUsage(oldUsage, newUsage);
     t.current = row;
     const setsModel = run.model === null && row.type === 'llm' && row.model !== null;
     if (
       !setsModel &&
+      !usageMoves &&
       now.step_count === old.step_count &&
       now.error_count === old.error_count &&
       now.llm_calls === old.llm_calls &&
@@ -376,6 +391,14 @@ export class UnitOfWork {
     draft.output_tokens = saturated(draft.output_tokens + now.output_tokens - old.output_tokens);
     draft.cost_nanos = saturated(draft.cost_nanos + now.cost_nanos - old.cost_nanos);
     if (setsModel) draft.model = row.model;
+    if (usageMoves) {
+      // held decoded until flush writes it back: a run with many steps is encoded once
+      const rk = runKey(row.project_id, row.run_id);
+      let usage = this.usage.get(rk);
+      if (!usage) this.usage.set(rk, (usage = decodeModels(draft.models)));
+      addModelUsage(usage, oldUsage, -1);
+      addModelUsage(usage, newUsage, 1);
+    }
     draft.updated_at = Math.max(draft.updated_at, row.updated_at);
     return draft;
   }
@@ -503,6 +526,14 @@ export class UnitOfWork {
   ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
     // before anything is read off the runs: ending a step moves its run's rollups
     await this.closeStepsOfEndedRuns();
+    for (const [key, usage] of this.usage) {
+      const t = this.runs.get(key);
+      const models = encodeModels(usage);
+      if (!t?.current || t.current.models === models) continue;
+      if (t.current === t.before) t.current = { ...t.current };
+      t.current.models = models;
+    }
+    this.usage.clear();
     const changedRuns: RunRow[] = [];
     const changedSteps: StepRow[] = [];
     // agents are created on first use: only a new run, or one that changed agent, can need one

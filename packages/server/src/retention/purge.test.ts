@@ -81,6 +81,8 @@ describeEachDb('retention', (dialect) => {
       const kept = await tableRows(t.ctx.db);
       expect(kept.rollups).toEqual(rebuilt.rollups);
       expect(kept.histogram).toEqual(rebuilt.histogram);
+      expect(kept.models).toEqual(rebuilt.models);
+      expect(kept.models.length).toBeGreaterThan(0);
       // rows whose runs were all purged are gone, not left behind at zero
       for (const table of [
         'run_rollups',
@@ -91,6 +93,8 @@ describeEachDb('retention', (dialect) => {
         'duration_histogram_daily',
         'project_duration_histogram',
         'project_duration_histogram_daily',
+        'model_rollups',
+        'model_rollups_daily',
       ] as const) {
         const zero = await t.ctx.db.kysely
           .selectFrom(table)

@@ -123,6 +123,11 @@ const HISTOGRAM_TABLES = [
   ['project_duration_histogram_daily', 'day'],
 ] as const;
 
+const MODEL_TABLES = [
+  ['model_rollups', 'hour'],
+  ['model_rollups_daily', 'day'],
+] as const;
+
 /**
  * Deletes the rollup rows a purge brought to zero: every run they counted is gone. Only
  * buckets that start before the cutoff can hold a purged run; a row that an event fills
@@ -139,6 +144,11 @@ async function dropEmptyRollups(db: Db, before: number, projectId?: string): Pro
   for (const [table, bucket] of HISTOGRAM_TABLES) {
     await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(bucket)} < ${before} ${inProject}
       AND runs = 0`.execute(db.kysely);
+  }
+  for (const [table, bucket] of MODEL_TABLES) {
+    await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(bucket)} < ${before} ${inProject}
+      AND runs = 0 AND calls = 0 AND input_tokens = 0 AND output_tokens = 0
+      AND cost_nanos = 0`.execute(db.kysely);
   }
 }
 

@@ -4,6 +4,7 @@ import { createTestApp, describeEachDb, type TestApp } from '../../test/harness.
 import { cancelRun, deleteRun, enqueueRun, retryRun } from '../control/control.service.js';
 import { DAY_MS, HOUR_MS, RollupDeltas, binValue, durationBin } from './rollup.js';
 import { newRunRow } from '../ingest/apply.js';
+import * as m0009 from '../db/migrations/0009_model_usage.js';
 
 const T0 = Date.parse('2026-04-10T22:30:00.000Z');
 
@@ -155,6 +156,252 @@ describeEachDb('rollup tables', (dialect) => {
       (r) => r.duration_ms !== null && r.status !== 'running' && r.status !== 'queued',
     ).length;
     expect(Number(bins.rows[0]?.runs)).toBe(finished);
+  });
+
+  it('by model: equal a scan of the steps at both grains, sum to the totals, and are what the migration rebuilds', async () => {
+    const events: unknown[] = [];
+    const step = (runId: string, id: string, at: number, fields: object) => ({
+      type: 'step.end',
+      step: { id, run_id: runId, started_at: at, ended_at: at + 5, ...fields },
+    });
+    for (let i = 0; i < 12; i++) {
+      const id = `m-${i}`;
+      const start = T0 + i * 50 * 60_000; // several hours and a day boundary
+      events.push({
+        type: 'run.start',
+        run: { id, agent_id: `m-agent-${i % 2}`, started_at: start },
+      });
+      events.push(
+        step(id, 'a', start, {
+          type: 'llm',
+          model: 'gpt-4o',
+          input_tokens: 100 + i,
+          output_tokens: 10,
+        }),
+      );
+      events.push(step(id, 'c', start + 1, { type: 'tool', name: 'search' }));
+      if (i % 3 === 0)
+        events.push(
+          step(id, 'b', start + 2, {
+            type: 'llm',
+            model: 'claude-sonnet-4',
+            input_tokens: 50,
+            output_tokens: 5,
+          }),
+        );
+      if (i % 4 === 0)
+        events.push(
+          step(id, 'd', start + 3, {
+            type: 'evaluator',
+            model: 'gpt-4o-mini',
+            input_tokens: 7,
+            output_tokens: 3,
+          }),
+        );
+      if (i % 5 === 0)
+        events.push(step(id, 'e', start + 4, { type: 'llm', input_tokens: 11, output_tokens: 1 }));
+      if (i % 6 === 1) events.push(step(id, 'f', start + 5, { type: 'tool', cost_usd: 0.25 }));
+      if (i !== 11)
+        events.push({ type: 'run.end', run: { id, status: 'succeeded', ended_at: start + 9_000 } });
+    }
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    // a replay changes nothing; a step that changes model, tokens added to one without,
+    // a run moved hours earlier by a late start, a deleted run, a step recorded in two parts
+    expect(
+      (await t.request('POST', '/api/v1/ingest', { events: events.slice(0, 25) })).statusCode,
+    ).toBe(200);
+    const moved = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        {
+          type: 'step.start',
+          step: { id: 'h', run_id: 'm-1', type: 'llm', started_at: T0 + 50 * 60_000 + 8 },
+        },
+        step('m-2', 'c', T0 + 100 * 60_000 + 1, { type: 'tool', name: 'search', input_tokens: 4 }),
+        { type: 'run.start', run: { id: 'm-3', started_at: T0 - 5 * HOUR_MS } },
+        {
+          type: 'step.start',
+          step: {
+            id: 'g',
+            run_id: 'm-11',
+            type: 'llm',
+            model: 'o3',
+            started_at: T0 + 11 * 50 * 60_000 + 7,
+          },
+        },
+      ],
+    });
+    expect(moved.statusCode).toBe(200);
+    await t.request('POST', '/api/v1/ingest', {
+      events: [
+        step('m-1', 'h', T0 + 50 * 60_000 + 8, {
+          type: 'llm',
+          model: 'gpt-4.1',
+          input_tokens: 300,
+          output_tokens: 30,
+        }),
+        step('m-11', 'g', T0 + 11 * 50 * 60_000 + 7, {
+          type: 'llm',
+          model: 'o3',
+          input_tokens: 1000,
+          output_tokens: 2000,
+        }),
+      ],
+    });
+    await deleteRun(t.ctx, 'default', 'm-4');
+
+    const k = t.ctx.db.kysely;
+    const rows = await k
+      .selectFrom('steps as s')
+      .innerJoin('runs as r', (j) =>
+        j.onRef('r.project_id', '=', 's.project_id').onRef('r.id', '=', 's.run_id'),
+      )
+      .select([
+        'r.id as run_id',
+        'r.agent_id',
+        'r.sort_at',
+        's.type',
+        's.model',
+        's.input_tokens',
+        's.output_tokens',
+        's.cost_nanos',
+      ])
+      .where('r.agent_id', 'like', 'm-agent-%')
+      .execute();
+    // the rule, written out again: a step counts when it is an LLM call (type llm or a model
+    // named) or has tokens or a cost; its model is '' when it names none
+    const expected = new Map<string, number[]>();
+    const perRun = new Map<string, Map<string, number[]>>();
+    const runsOf = new Map<string, Set<string>>();
+    for (const r of rows) {
+      const call = r.type === 'llm' || r.model !== null;
+      if (!call && r.input_tokens === null && r.output_tokens === null && r.cost_nanos === null)
+        continue;
+      const model = r.model ?? '';
+      const v = [
+        call ? 1 : 0,
+        Number(r.input_tokens ?? 0),
+        Number(r.output_tokens ?? 0),
+        Number(r.cost_nanos ?? 0),
+      ];
+      const hour = Math.floor(Number(r.sort_at) / HOUR_MS) * HOUR_MS;
+      const day = Math.floor(Number(r.sort_at) / DAY_MS) * DAY_MS;
+      for (const key of [
+        `hour|${r.agent_id}|${hour}|${model}`,
+        `day|${r.agent_id}|${day}|${model}`,
+      ]) {
+        const cur = expected.get(key) ?? [0, 0, 0, 0, 0];
+        const seen = runsOf.get(key) ?? new Set();
+        runsOf.set(key, seen);
+        if (!seen.has(r.run_id)) cur[0]! += 1;
+        seen.add(r.run_id);
+        expected.set(key, [cur[0]!, ...cur.slice(1).map((x, i) => x + v[i]!)]);
+      }
+      const run = perRun.get(r.run_id) ?? new Map<string, number[]>();
+      run.set(
+        model,
+        (run.get(model) ?? [0, 0, 0, 0]).map((x, i) => x + v[i]!),
+      );
+      perRun.set(r.run_id, run);
+    }
+    const actual = new Map<string, number[]>();
+    for (const [table, time] of [
+      ['model_rollups', 'hour'],
+      ['model_rollups_daily', 'day'],
+    ] as const) {
+      const stored = await sql<Record<string, string | number>>`SELECT * FROM ${sql.table(table)}
+        WHERE project_id = 'default' AND agent_id LIKE 'm-agent-%'`.execute(k);
+      for (const r of stored.rows) {
+        const v = ['runs', 'calls', 'input_tokens', 'output_tokens', 'cost_nanos'].map((m) =>
+          Number(r[m]),
+        );
+        if (v.every((x) => x === 0)) continue;
+        actual.set(`${time}|${String(r.agent_id)}|${Number(r[time])}|${String(r.model)}`, v);
+      }
+    }
+    expect(Object.fromEntries([...actual].sort())).toEqual(
+      Object.fromEntries([...expected].sort()),
+    );
+    expect(
+      actual.get(
+        `hour|m-agent-1|${Math.floor((T0 + 50 * 60_000) / HOUR_MS) * HOUR_MS}|gpt-4.1`,
+      )?.[1],
+    ).toBe(1);
+    // each run's own usage is its steps'
+    const stored = await k
+      .selectFrom('runs')
+      .select(['id', 'models'])
+      .where('agent_id', 'like', 'm-agent-%')
+      .execute();
+    expect(stored).toHaveLength(11);
+    for (const r of stored) {
+      const want = Object.fromEntries(
+        [...(perRun.get(r.id) ?? new Map<string, number[]>())].sort(),
+      );
+      expect(JSON.parse(r.models), r.id).toEqual(want);
+    }
+
+    // the stats by model: most cost first, summing to the totals
+    const res = await t.request(
+      'GET',
+      `/api/v1/runs/stats?agent_id=m-agent-0,m-agent-1&from=${new Date(T0 - DAY_MS).toISOString()}&to=${new Date(T0 + 2 * DAY_MS).toISOString()}`,
+    );
+    expect(res.statusCode).toBe(200);
+    const stats = res.json() as {
+      totals: { runs: number; total_tokens: number; cost_usd: number };
+      by_model: {
+        model: string | null;
+        runs: number;
+        calls: number;
+        total_tokens: number;
+        cost_usd: number;
+      }[];
+    };
+    const sum = (f: (m: (typeof stats.by_model)[number]) => number) =>
+      stats.by_model.reduce((n, m) => n + f(m), 0);
+    expect(sum((m) => m.total_tokens)).toBe(stats.totals.total_tokens);
+    expect(sum((m) => m.cost_usd)).toBeCloseTo(stats.totals.cost_usd, 9);
+    const costs = stats.by_model.map((m) => m.cost_usd);
+    expect(costs).toEqual([...costs].sort((a, b) => b - a));
+    const gpt4o = stats.by_model.find((m) => m.model === 'gpt-4o');
+    expect(gpt4o).toMatchObject({ runs: 11, calls: 11 });
+    expect(stats.by_model.find((m) => m.model === null)).toMatchObject({ runs: 6 });
+    // one agent's
+    const one = (
+      await t.request(
+        'GET',
+        `/api/v1/runs/stats?agent_id=m-agent-0&from=${new Date(T0 - DAY_MS).toISOString()}`,
+      )
+    ).json() as typeof stats;
+    expect(one.by_model.find((m) => m.model === 'gpt-4o')?.runs).toBe(5);
+
+    // the migration's backfill gives back what the write path keeps
+    const snapshot = async () => ({
+      runs: await k.selectFrom('runs').select(['id', 'models']).orderBy('id').execute(),
+      hourly: await k
+        .selectFrom('model_rollups')
+        .selectAll()
+        .where('runs', '!=', 0)
+        .orderBy('hour')
+        .orderBy('agent_id')
+        .orderBy('model')
+        .execute(),
+      daily: await k
+        .selectFrom('model_rollups_daily')
+        .selectAll()
+        .where('runs', '!=', 0)
+        .orderBy('day')
+        .orderBy('agent_id')
+        .orderBy('model')
+        .execute(),
+    });
+    const normal = (s: Awaited<ReturnType<typeof snapshot>>) => ({
+      ...s,
+      runs: s.runs.map((r) => ({ id: r.id, models: JSON.parse(r.models) as unknown })),
+    });
+    const kept = normal(await snapshot());
+    await m0009.down(k);
+    await m0009.up(k);
+    expect(normal(await snapshot())).toEqual(kept);
   });
 
   it('gives the same per-agent totals whether the range is read by hours or by whole days and edge hours', async () => {

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import { addRows } from '../db/bulk.js';
 import type { Database, RunRow } from '../db/schema.js';
+import { NO_MODELS, decodeModels } from './models.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -37,6 +38,7 @@ type RollupRow = Pick<
   | 'input_tokens'
   | 'output_tokens'
   | 'cost_nanos'
+  | 'models'
 >;
 
 interface RollupDelta {
@@ -48,6 +50,18 @@ interface RollupDelta {
   runs: number;
   duration_count: number;
   duration_sum: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+
+interface ModelDelta {
+  project_id: string;
+  agent_id: string;
+  hour: number;
+  model: string;
+  runs: number;
+  calls: number;
   input_tokens: number;
   output_tokens: number;
   cost_nanos: number;
@@ -68,6 +82,7 @@ interface HistogramDelta {
 export class RollupDeltas {
   private readonly rollups = new Map<string, RollupDelta>();
   private readonly histogram = new Map<string, HistogramDelta>();
+  private readonly models = new Map<string, ModelDelta>();
 
   /** Records a run's change from `before` (absent for a new run) to `after` (absent when deleted). */
   change(before: RollupRow | undefined, after: RollupRow | undefined): void {
@@ -88,12 +103,18 @@ export class RollupDeltas {
       if (!mine) this.histogram.set(key, { ...h });
       else mine.runs += h.runs;
     }
+    for (const [key, d] of other.models) {
+      const mine = this.models.get(key);
+      if (!mine) this.models.set(key, { ...d });
+      else for (const m of MODEL_METRICS) mine[m] += d[m];
+    }
     other.rollups.clear();
     other.histogram.clear();
+    other.models.clear();
   }
 
   get empty(): boolean {
-    return this.rollups.size === 0 && this.histogram.size === 0;
+    return this.rollups.size === 0 && this.histogram.size === 0 && this.models.size === 0;
   }
 
   private add(row: RollupRow, sign: 1 | -1): void {
@@ -133,6 +154,33 @@ export class RollupDeltas {
       }
       h.runs += sign;
     }
+    if (row.models !== NO_MODELS) {
+      for (const [model, [calls, input, output, cost]] of Object.entries(
+        decodeModels(row.models),
+      )) {
+        const mkey = `${row.project_id}\u0000${row.agent_id}\u0000${hour}\u0000${model}`;
+        let m = this.models.get(mkey);
+        if (!m) {
+          m = {
+            project_id: row.project_id,
+            agent_id: row.agent_id,
+            hour,
+            model,
+            runs: 0,
+            calls: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_nanos: 0,
+          };
+          this.models.set(mkey, m);
+        }
+        m.runs += sign;
+        m.calls += sign * calls;
+        m.input_tokens += sign * input;
+        m.output_tokens += sign * output;
+        m.cost_nanos += sign * cost;
+      }
+    }
   }
 
   /**
@@ -143,8 +191,10 @@ export class RollupDeltas {
   async flush(trx: Kysely<Database>, db: Db): Promise<void> {
     const rollups = [...this.rollups.values()];
     const histogram = [...this.histogram.values()];
+    const models = [...this.models.values()];
     this.rollups.clear();
     this.histogram.clear();
+    this.models.clear();
     for (const grain of GRAINS) {
       const rows = aggregate(rollups, grain, METRICS).filter((r) =>
         METRICS.some((m) => r[m] !== 0),
@@ -153,8 +203,27 @@ export class RollupDeltas {
       const bins = aggregate(histogram, grain, ['runs']).filter((r) => r.runs !== 0);
       await addRows(db, trx, grain.histogram, bins, [...grain.keys, 'bin'], ['runs']);
     }
+    for (const grain of MODEL_GRAINS) {
+      const rows = aggregate(models, grain, MODEL_METRICS).filter((r) =>
+        MODEL_METRICS.some((m) => r[m] !== 0),
+      );
+      await addRows(db, trx, grain.rollups, rows, [...grain.keys, 'model'], MODEL_METRICS);
+    }
   }
 }
+
+const MODEL_METRICS = ['runs', 'calls', 'input_tokens', 'output_tokens', 'cost_nanos'] as const;
+
+/** The model rollups' grains: per agent, by hour and by day (all agents sum them). */
+const MODEL_GRAINS: Pick<Grain, 'rollups' | 'keys' | 'day' | 'agent'>[] = [
+  { rollups: 'model_rollups', keys: ['project_id', 'hour', 'agent_id'], day: false, agent: true },
+  {
+    rollups: 'model_rollups_daily',
+    keys: ['project_id', 'day', 'agent_id'],
+    day: true,
+    agent: true,
+  },
+];
 
 const METRICS = [
   'runs',
@@ -208,7 +277,11 @@ const GRAINS: Grain[] = [
 type Delta = Record<string, string | number>;
 
 /** Sums hourly per-agent deltas into one grain's rows, in a stable key order. */
-function aggregate(deltas: readonly object[], grain: Grain, metrics: readonly string[]): Delta[] {
+function aggregate(
+  deltas: readonly object[],
+  grain: Pick<Grain, 'day' | 'agent'>,
+  metrics: readonly string[],
+): Delta[] {
   const out = new Map<string, Delta>();
   for (const raw of deltas) {
     const d = raw as Delta;
@@ -216,7 +289,8 @@ function aggregate(deltas: readonly object[], grain: Grain, metrics: readonly st
     if (grain.agent) row.agent_id = d.agent_id!;
     if (grain.day) row.day = Math.floor(Number(d.hour) / DAY_MS) * DAY_MS;
     else row.hour = d.hour!;
-    for (const extra of ['status', 'trigger', 'bin']) if (extra in d) row[extra] = d[extra]!;
+    for (const extra of ['status', 'trigger', 'bin', 'model'])
+      if (extra in d) row[extra] = d[extra]!;
     const key = Object.values(row).join('\u0000');
     const acc = out.get(key);
     if (acc) for (const m of metrics) acc[m] = Number(acc[m]) + Number(d[m]);
@@ -242,6 +316,7 @@ function sameContribution(a: RollupRow, b: RollupRow): boolean {
     a.duration_ms === b.duration_ms &&
     a.input_tokens === b.input_tokens &&
     a.output_tokens === b.output_tokens &&
-    a.cost_nanos === b.cost_nanos
+    a.cost_nanos === b.cost_nanos &&
+    a.models === b.models
   );
 }

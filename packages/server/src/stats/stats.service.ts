@@ -33,6 +33,27 @@ interface GrainRow {
   cost_nanos: number;
 }
 
+interface ModelRollupRow {
+  project_id: string;
+  agent_id: string;
+  hour: number;
+  day: number;
+  model: string;
+  runs: number;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+
+/** Models by name, steps without one ('') last. */
+function byModelName(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === '') return 1;
+  if (b === '') return -1;
+  return a < b ? -1 : 1;
+}
+
 /** How far back stats reach when `from` is not given. */
 export const DEFAULT_STATS_RANGE_MS = 30 * DAY_MS;
 /** Most buckets one answer's series holds. */
@@ -242,6 +263,30 @@ export async function computeStats(
     if (agents?.from !== undefined) q = q.where('agent_id', '>=', agents.from);
     return q.select((eb) => eb.fn.sum<number | string>('runs').as('runs'));
   };
+  const models = (grain: 'hour' | 'day', lo: number, hi: number) => {
+    const time = sql.ref<number>(TABLES[grain].time);
+    let q = (db.kysely as unknown as Kysely<Record<string, ModelRollupRow>>)
+      .selectFrom(grain === 'hour' ? 'model_rollups' : 'model_rollups_daily')
+      .where('project_id', '=', projectId)
+      .where(time, '>=', lo)
+      .where(time, '<', hi);
+    if (agentIds?.length) q = q.where('agent_id', 'in', agentIds);
+    const sum = <C extends string>(column: C) =>
+      (db.dialect === 'sqlite'
+        ? sql<number | string>`total(${sql.ref(column)})`
+        : sql<number | string>`sum(${sql.ref(column)})`
+      ).as(column);
+    return q
+      .select([
+        'model',
+        sum('runs'),
+        sum('calls'),
+        sum('input_tokens'),
+        sum('output_tokens'),
+        sum('cost_nanos'),
+      ])
+      .groupBy('model');
+  };
   // the series of one or some agents comes from the per-agent tables, of all from the project's
   const seriesScope = agentIds?.length ? 'agent' : 'project';
   const bucketTime = sql.ref<number>(TABLES[bucket].time);
@@ -322,11 +367,15 @@ export async function computeStats(
       .select([bucketTime.as('t'), 'status'])
       .groupBy([bucketTime, 'status']),
   );
-  const [binRows, agentRows, percentileRows, bucketRows] = await Promise.all([
+  const modelPieces = Promise.all(
+    pieces.map((p) => readOffLoop(db, models(p.grain, p.from, p.to))),
+  );
+  const [binRows, agentRows, percentileRows, bucketRows, modelRows] = await Promise.all([
     binPieces,
     agentPieces,
     bucketPercentiles,
     byBucketRows,
+    modelPieces,
   ]);
   const byAgentRows = agentRows.flat();
   const agentBins = binRows.flat();
@@ -375,6 +424,32 @@ export async function computeStats(
     percentiles.set(Number(row.t), { p50: bin(row.p50), p95: bin(row.p95) });
   }
 
+  const perModel = new Map<string, [number, number, number, number, number]>();
+  for (const row of modelRows.flat()) {
+    const acc = perModel.get(row.model) ?? [0, 0, 0, 0, 0];
+    acc[0] += Number(row.runs);
+    acc[1] += Number(row.calls);
+    acc[2] += Number(row.input_tokens);
+    acc[3] += Number(row.output_tokens);
+    acc[4] += Number(row.cost_nanos);
+    perModel.set(row.model, acc);
+  }
+  const byModel = [...perModel.entries()]
+    .filter(([, [runs]]) => runs > 0)
+    .sort(
+      ([a, x], [b, y]) =>
+        y[4] - x[4] || y[2] + y[3] - x[2] - x[3] || y[1] - x[1] || byModelName(a, b),
+    )
+    .map(([model, [runs, calls, input_tokens, output_tokens, cost_nanos]]) => ({
+      model: model === '' ? null : model,
+      runs,
+      calls,
+      input_tokens,
+      output_tokens,
+      total_tokens: input_tokens + output_tokens,
+      cost_usd: nanosToUsd(cost_nanos),
+    }));
+
   return {
     from: toIso(from),
     to: toIso(to),
@@ -384,6 +459,7 @@ export async function computeStats(
       .filter(([, acc]) => acc.runs > 0)
       .map(([agent_id, acc]) => ({ agent_id, ...finish(acc) }))
       .sort((a, b) => b.runs - a.runs || (a.agent_id < b.agent_id ? -1 : 1)),
+    by_model: byModel,
     series: [...perBucket.entries()].map(([t, acc]) => {
       const { by_trigger: _omit, ...rest } = finish(acc);
       const p = percentiles.get(t);

@@ -16,7 +16,7 @@ import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
-import type { StatsResponse } from '@runlog/core';
+import { costUnknown, type StatsResponse } from '@runlog/core';
 
 function Card({
   label,
@@ -244,6 +244,7 @@ export function StatsPage() {
               />
             </section>
           </div>
+          <ByModel models={d.by_model} />
           <section className="section" aria-labelledby="by-agent">
             <h2 id="by-agent">By agent</h2>
             <div className="table-wrap">
@@ -322,6 +323,92 @@ export function StatsPage() {
         </>
       ) : null}
     </div>
+  );
+}
+
+const UNPRICED_TITLE =
+  'These tokens have no known price, so the cost leaves them out: add one under Settings → Model prices';
+
+/**
+ * What the range's runs spent on each model, most cost first: the runs that called it, its
+ * calls, tokens and cost, and its share of the cost. Steps that name no model show as one row.
+ */
+function ByModel({ models }: { models: StatsResponse['by_model'] }) {
+  if (models.length === 0) return null;
+  const total = models.reduce((sum, m) => sum + m.cost_usd, 0);
+  return (
+    <section className="section" aria-labelledby="by-model">
+      <h2 id="by-model">By model</h2>
+      <div className="table-wrap">
+        <table className="data-table by-model">
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col" className="num hide-narrow">
+                Runs
+              </th>
+              <th scope="col" className="num">
+                Calls
+              </th>
+              <th scope="col" className="num hide-narrow">
+                Input
+              </th>
+              <th scope="col" className="num hide-narrow">
+                Output
+              </th>
+              <th scope="col" className="num">
+                Tokens
+              </th>
+              <th scope="col" className="num">
+                Cost
+              </th>
+              <th scope="col" className="share-col hide-narrow">
+                Share of cost
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {models.map((m) => {
+              // a model at no known price has no share to show, not 0%
+              const share = total > 0 && !costUnknown(m) ? m.cost_usd / total : null;
+              return (
+                <tr key={m.model ?? ''}>
+                  <td className="stats-agent" title={m.model ?? 'Steps that name no model'}>
+                    {m.model ?? <span className="muted">(no model)</span>}
+                  </td>
+                  <td className="num hide-narrow">{m.runs.toLocaleString()}</td>
+                  <td className="num">{m.calls.toLocaleString()}</td>
+                  <td className="num hide-narrow">{formatTokens(m.input_tokens)}</td>
+                  <td className="num hide-narrow">{formatTokens(m.output_tokens)}</td>
+                  <td className="num">{formatTokens(m.total_tokens)}</td>
+                  <td className="num">
+                    {costUnknown(m) ? (
+                      <Link to="/settings" className="muted" title={UNPRICED_TITLE}>
+                        no price
+                      </Link>
+                    ) : (
+                      formatCost(m.cost_usd)
+                    )}
+                  </td>
+                  <td className="share-col hide-narrow">
+                    {share === null ? (
+                      <span className="muted">—</span>
+                    ) : (
+                      <span className="share">
+                        <span className="share-bar" aria-hidden="true">
+                          <span style={{ width: `${Math.max(share * 100, share > 0 ? 1 : 0)}%` }} />
+                        </span>
+                        <span className="share-pct">{formatPercent(share)}</span>
+                      </span>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </section>
   );
 }
 

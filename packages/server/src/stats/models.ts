@@ -1,0 +1,102 @@
+import type { StepRow } from '../db/schema.js';
+import { saturated } from '../db/bulk.js';
+
+/**
+ * What a run's steps used, per model: `[calls, input_tokens, output_tokens, cost_nanos]`.
+ * Stored on the run (`runs.models`, JSON) so the model rollups move with the run's own
+ * rollups (a late start that moves its hour, a deletion, a retention purge, an import) without
+ * reading its steps again. Steps without a model count under `''`, so the models' sums are
+ * the run's totals.
+ */
+export type ModelUsage = Record<string, ModelTotals>;
+export type ModelTotals = [
+  calls: number,
+  inputTokens: number,
+  outputTokens: number,
+  costNanos: number,
+];
+
+/** The stored form of a run that used no model. */
+export const NO_MODELS = '{}';
+
+/**
+ * What one step adds to its run's usage by model: an LLM call (type `llm`, or any step that
+ * names a model) or any step with tokens or a cost; undefined for the others.
+ */
+export function stepModelUsage(
+  step:
+    Pick<StepRow, 'type' | 'model' | 'input_tokens' | 'output_tokens' | 'cost_nanos'> | undefined,
+): { model: string; totals: ModelTotals } | undefined {
+  if (!step) return undefined;
+  const call = step.type === 'llm' || step.model !== null;
+  if (
+    !call &&
+    step.input_tokens === null &&
+    step.output_tokens === null &&
+    step.cost_nanos === null
+  )
+    return undefined;
+  return {
+    model: step.model ?? '',
+    totals: [call ? 1 : 0, step.input_tokens ?? 0, step.output_tokens ?? 0, step.cost_nanos ?? 0],
+  };
+}
+
+/** Whether two steps add the same usage under the same model. */
+export function sameModelUsage(
+  a: ReturnType<typeof stepModelUsage>,
+  b: ReturnType<typeof stepModelUsage>,
+): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.model === b.model && a.totals.every((v, i) => v === b.totals[i]);
+}
+
+/** A run's stored usage; a value that is not such a map (never written so) reads as none. */
+export function decodeModels(text: string | null | undefined): ModelUsage {
+  if (!text || text === NO_MODELS) return {};
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    const out: ModelUsage = {};
+    for (const [model, v] of Object.entries(parsed as Record<string, unknown>)) {
+      if (!Array.isArray(v) || v.length !== 4 || !v.every((n) => typeof n === 'number')) continue;
+      out[model] = v as ModelTotals;
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** The stored form: models in byte order, so equal usage is equal text. */
+export function encodeModels(usage: ModelUsage): string {
+  const models = Object.keys(usage).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (models.length === 0) return NO_MODELS;
+  const out: ModelUsage = {};
+  for (const m of models) out[m] = usage[m]!;
+  return JSON.stringify(out);
+}
+
+/** Adds (`sign` 1) or takes out (-1) one step's usage; a model left with nothing is dropped. */
+export function addModelUsage(
+  usage: ModelUsage,
+  step: { model: string; totals: ModelTotals } | undefined,
+  sign: 1 | -1,
+): void {
+  if (!step) return;
+  const prior = usage[step.model] ?? [0, 0, 0, 0];
+  const next = prior.map((v, i) => saturated(v + sign * step.totals[i]!)) as ModelTotals;
+  if (next.every((v) => v === 0)) delete usage[step.model];
+  else usage[step.model] = next;
+}
+
+/** The stored usage of a run made of these steps. */
+export function modelsOfSteps(
+  steps: Iterable<
+    Pick<StepRow, 'type' | 'model' | 'input_tokens' | 'output_tokens' | 'cost_nanos'>
+  >,
+): string {
+  const usage: ModelUsage = {};
+  for (const step of steps) addModelUsage(usage, stepModelUsage(step), 1);
+  return encodeModels(usage);
+}
