@@ -20,6 +20,13 @@ export type TerminalRunStatus = (typeof TERMINAL_RUN_STATUSES)[number];
 export const FAILED_RUN_STATUSES = ['failed', 'timed_out'] as const;
 
 export const RUN_TRIGGERS = ['manual', 'schedule', 'api', 'retry'] as const;
+
+/**
+ * Orders of `GET /runs`: newest first (the default), or the most cost, the longest
+ * duration, the most tokens first (runs without a duration, not ended, last).
+ */
+export const RUN_SORTS = ['newest', 'cost', 'duration', 'tokens'] as const;
+export type RunSort = (typeof RUN_SORTS)[number];
 export const RunTrigger = z.enum(RUN_TRIGGERS);
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 

@@ -4,6 +4,7 @@ import {
   KeyScope,
   RUN_STATUSES,
   RUN_TRIGGERS,
+  RUN_SORTS,
   RunStatus,
   RunTrigger,
   StepStatus,
@@ -600,6 +601,12 @@ export const RunListQuery = z.object({
   from: TimeInput.optional(),
   to: TimeInput.optional(),
   q: z.string().min(1).max(500).optional(),
+  sort: z
+    .enum(RUN_SORTS)
+    .optional()
+    .describe(
+      'newest first (default), or the most cost, the longest duration, the most tokens first; a cursor keeps its sort',
+    ),
   limit: limit(500, 50),
   cursor: z.string().max(500).optional(),
   offset: z.coerce.number().int().min(0).max(1_000_000).optional(),

@@ -8,6 +8,7 @@ import {
   type Run,
   type RunList,
   type RunStatus,
+  type RunSort,
   type RunTrigger,
   type RunWithSteps,
   type Step,
@@ -32,6 +33,8 @@ export interface RunListParams {
   from?: string | number | Date;
   to?: string | number | Date;
   q?: string;
+  /** Newest first unless said: or the most cost, longest duration, most tokens first. */
+  sort?: RunSort;
   limit?: number;
   cursor?: string;
   offset?: number;

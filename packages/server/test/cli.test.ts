@@ -78,7 +78,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0009_model_usage\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0010_run_sort_indexes\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -202,6 +202,21 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(await ids('--parent', 'cf-root')).toEqual(['cf-child']);
     expect(await ids('--retry-of', 'cf-root')).toEqual(['cf-again']);
     expect(await ids('--search', 'NEEDLE')).toEqual(['cf-root']);
+    // sorted: the longest first (runs not ended last), a wrong order named
+    await ingest([
+      { type: 'run.end', run: { id: 'cf-root', status: 'succeeded', ended_at: at + 5000 } },
+      { type: 'run.end', run: { id: 'cf-again', status: 'failed', ended_at: at + 9000 } },
+    ]);
+    const window = ['--since', '2026-02-01T10:00:00Z', '--until', '2026-02-01T10:00:00.002Z'];
+    const sorted = await ids(...window, '--sort', 'duration');
+    expect(sorted.filter((id) => id.startsWith('cf-'))).toEqual([
+      'cf-again',
+      'cf-root',
+      'cf-child',
+    ]);
+    const badSort = await cli(['runs', 'list', '--sort', 'slowest']);
+    expect(badSort.code).toBe(2);
+    expect(badSort.stderr).toContain('--sort must be one of newest, cost, duration, tokens');
     // runs show links the tree both ways, and names the user
     const root = (await cli(['runs', 'show', 'cf-root'])).stdout;
     expect(root).toMatch(/^ {2}sub-runs {3}cf-child \(cf-researcher, running\)$/m);

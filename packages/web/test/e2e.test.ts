@@ -722,6 +722,25 @@ suite('dashboard in a real browser', () => {
     await page.goto(`${server.url}/stats?agent=ghost-agent`);
     await expect.poll(() => page.locator('#stats-agent').inputValue()).toBe('ghost-agent');
 
+    // sorted by duration: the longest first, the order kept in the URL
+    await seedRuns(api, [
+      { id: 'srt-short', agent: 'sort-e2e', status: 'succeeded', ago: 9_000, durationMs: 500 },
+      { id: 'srt-long', agent: 'sort-e2e', status: 'succeeded', ago: 8_000, durationMs: 3000 },
+      { id: 'srt-mid', agent: 'sort-e2e', status: 'succeeded', ago: 7_000, durationMs: 1500 },
+    ]);
+    await page.goto(`${server.url}/runs?agent=sort-e2e`);
+    await runRow('srt-mid').waitFor();
+    const order = () =>
+      page
+        .locator('.runs-table tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    expect(await order()).toEqual(['srt-mid', 'srt-long', 'srt-short']);
+    await page.getByLabel('Sort').selectOption('duration');
+    await expect.poll(order).toEqual(['srt-long', 'srt-mid', 'srt-short']);
+    expect(new URL(page.url()).searchParams.get('sort')).toBe('duration');
+    expect(await page.locator('.runs-table caption').textContent()).toBe('Runs, longest first');
+    await page.getByRole('button', { name: 'Next →' }).waitFor();
+
     // a page past the last says so, not that there are no runs, and leads back
     await page.goto(`${server.url}/runs?page=99`);
     await page.getByText('No runs on this page').waitFor();

@@ -3,6 +3,7 @@ import type {
   AgentSummary,
   Run,
   RunList,
+  RunSort,
   RunWithSteps,
   StatsResponse,
   StatsTotals,
@@ -10,6 +11,7 @@ import type {
   StepList,
 } from '@runlog/core';
 import {
+  RUN_SORTS,
   costUnknown,
   cutText,
   lastBucketsFrom,
@@ -34,7 +36,16 @@ import {
   wrapList,
 } from './format.js';
 import type { CliIo } from './io.js';
-import { idArg, intArg, parseWhen, statusArg, textArg, triggerArg, withJson } from './options.js';
+import {
+  idArg,
+  intArg,
+  oneOf,
+  parseWhen,
+  statusArg,
+  textArg,
+  triggerArg,
+  withJson,
+} from './options.js';
 
 interface ClientFlags {
   url?: string;
@@ -104,7 +115,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   withClient(
     runs
       .command('list')
-      .description('list runs, newest first')
+      .description('list runs, newest first (or --sort cost, duration, tokens)')
       .option('--agent <id>', 'only this agent', idArg('--agent'))
       .option('--status <list>', 'only these statuses (comma list)', statusArg)
       .option('--trigger <list>', 'only these triggers (comma list)', triggerArg)
@@ -133,10 +144,16 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         parseWhen('--since'),
       )
       .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
+      .option(
+        '--sort <order>',
+        `newest first, or the most cost, longest duration or most tokens first (${RUN_SORTS.join(', ')})`,
+        oneOf('--sort', RUN_SORTS),
+      )
       .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20),
   ).action(
     async (
       flags: ClientFlags & {
+        sort?: RunSort;
         agent?: string;
         status?: string;
         trigger?: string;
@@ -167,6 +184,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         q: flags.search,
         from: flags.since,
         to: flags.until,
+        sort: flags.sort,
         limit: flags.limit,
       });
       if (flags.json) return printJson(io, list);
@@ -178,7 +196,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       }
       io.stdout.write(
         table(
-          RUN_COLUMNS,
+          // the column a list is sorted by stays on a narrow terminal
+          RUN_COLUMNS.map((c) =>
+            (flags.sort === 'cost' && c.header === 'COST') ||
+            (flags.sort === 'tokens' && c.header === 'TOKENS')
+              ? { ...c, optional: undefined }
+              : c,
+          ),
           shown.map((r) => runRow(r, p)),
           p,
         ),

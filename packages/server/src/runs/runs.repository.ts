@@ -1,4 +1,5 @@
 import { sql, type ExpressionBuilder } from 'kysely';
+import type { RunSort } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
@@ -191,34 +192,76 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
 }
 
 /**
- * A page of runs newest first (`sort_at` desc, `id` desc), after `cursor` and then `offset`
- * rows. Fetches `limit + 1` rows so the caller can tell whether more follow. Payloads past
- * the page's budget come as truncated values (`fillHeldRunPayloads`).
+ * What a sorted list orders by, most first, then by id: the expressions of the indexes
+ * `0010_run_sort_indexes` made, so each order is read off its index. A run without a
+ * duration (not ended) counts as -1: after every ended run.
+ */
+export const SORT_VALUE = {
+  cost: sql<number>`cost_nanos`,
+  duration: sql<number>`coalesce(duration_ms, -1)`,
+  tokens: sql<number>`(input_tokens + output_tokens)`,
+} as const;
+
+/** A position in a sorted list: the sort value and id of the previous page's last run. */
+export interface SortedCursor {
+  value: number;
+  id: string;
+}
+
+/** The value a run sorts by under `sort`, as `SORT_VALUE` computes it. */
+export function sortValueOf(run: RunRow, sort: Exclude<RunSort, 'newest'>): number {
+  if (sort === 'cost') return run.cost_nanos;
+  if (sort === 'duration') return run.duration_ms ?? -1;
+  return run.input_tokens + run.output_tokens;
+}
+
+/**
+ * A page of runs newest first (`sort_at` desc, `id` desc), or in a `sorted` order, after
+ * `cursor` (`sorted.after`) and then `offset` rows. Fetches `limit + 1` rows so the caller
+ * can tell whether more follow. Payloads past the page's budget come as truncated values
+ * (`fillHeldRunPayloads`).
  */
 export async function listRuns(
   db: Db,
   projectId: string,
   filter: RunFilter,
-  page: { limit: number; cursor?: RunCursor; offset?: number },
+  page: {
+    limit: number;
+    cursor?: RunCursor;
+    offset?: number;
+    sorted?: { sort: Exclude<RunSort, 'newest'>; after?: SortedCursor };
+  },
 ): Promise<RunRow[]> {
   let query = filtered(db, projectId, filter).select(budgetedRuns());
-  const { cursor } = page;
-  if (cursor) {
-    query = query.where((eb) =>
-      eb.or([
-        eb('sort_at', '<', cursor.sortAt),
-        eb.and([eb('sort_at', '=', cursor.sortAt), eb('id', '<', cursor.id)]),
-      ]),
-    );
+  const { cursor, sorted } = page;
+  if (sorted) {
+    const value = SORT_VALUE[sorted.sort];
+    const { after } = sorted;
+    if (after)
+      query = query.where((eb) =>
+        eb.or([
+          eb(value, '<', after.value),
+          eb.and([eb(value, '=', after.value), eb('id', '<', after.id)]),
+        ]),
+      );
+    query = query.orderBy(value, 'desc').orderBy('id', 'desc');
+  } else {
+    if (cursor) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('sort_at', '<', cursor.sortAt),
+          eb.and([eb('sort_at', '=', cursor.sortAt), eb('id', '<', cursor.id)]),
+        ]),
+      );
+    }
+    query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc');
   }
-  query = query
-    .orderBy('sort_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(page.limit + 1);
+  query = query.limit(page.limit + 1);
   if (page.offset) query = query.offset(page.offset);
-  // a search, a filter no index narrows or a deep offset reads runs until the page fills,
-  // over all of them for a rare word: beside the event loop, so it never holds up recording
-  const first = (readsMany(filter, page.offset)
+  // a search, a filter no index narrows, a deep offset or a sort under a filter reads runs
+  // until the page fills, over all of them for a rare word: beside the event loop, so it
+  // never holds up recording
+  const first = (readsMany(filter, page.offset) || sorted
     ? await readOffLoop(db, query)
     : await query.execute()) as unknown as (RunRow & PayloadSizes)[];
   await fillHeldRunPayloads(db, projectId, first.slice(0, page.limit));

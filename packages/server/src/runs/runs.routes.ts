@@ -78,7 +78,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
           ...(query.to !== undefined ? { to: query.to } : {}),
           ...(query.q !== undefined ? { q: query.q } : {}),
         },
-        { limit: query.limit, cursor: query.cursor, offset: query.offset },
+        { limit: query.limit, cursor: query.cursor, offset: query.offset, sort: query.sort },
       );
     },
   });

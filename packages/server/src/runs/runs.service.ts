@@ -1,4 +1,11 @@
-import { ID_PATTERN, TIMELINE_MAX_STEPS, type Run, type RunList, type Step } from '@runlog/core';
+import {
+  ID_PATTERN,
+  TIMELINE_MAX_STEPS,
+  type Run,
+  type RunList,
+  type RunSort,
+  type Step,
+} from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { toRun, toStep } from './runs.mapper.js';
@@ -8,9 +15,11 @@ import {
   listRuns,
   listStepOutlines,
   listStepsWithinBudget,
+  sortValueOf,
   stepSortAt,
   type RunCursor,
   type RunFilter,
+  type SortedCursor,
   type StepCursor,
 } from './runs.repository.js';
 
@@ -52,6 +61,28 @@ export function encodeCursor(cursor: RunCursor): string {
 export function decodeCursor(text: string, field = 'query.cursor'): RunCursor {
   const { numbers, id } = decodeKey(text, 1, field);
   return { sortAt: numbers[0]!, id };
+}
+
+/** Which sort a sorted list's cursor belongs to: its second number. */
+const SORT_CODES = { cost: 1, duration: 2, tokens: 3 } as const;
+
+/**
+ * The cursor of a page of runs in a sorted order: `<value + 1>:<sort>:<id>` (a run without
+ * a duration sorts at -1).
+ */
+export function encodeSortedCursor(sort: Exclude<RunSort, 'newest'>, at: SortedCursor): string {
+  return encodeKey([at.value + 1, SORT_CODES[sort]], at.id);
+}
+
+/**
+ * Reads a cursor made by `encodeSortedCursor` for the same `sort`; a 400 naming
+ * `query.cursor` for anything else (a cursor of another order would skip runs).
+ */
+export function decodeSortedCursor(text: string, sort: Exclude<RunSort, 'newest'>): SortedCursor {
+  const { numbers, id } = decodeKey(text, 2, 'query.cursor');
+  if (numbers[1] !== SORT_CODES[sort])
+    throw AppError.invalid('query.cursor', `not a cursor of a list in sort=${sort}`);
+  return { value: numbers[0]! - 1, id };
 }
 
 /** The cursor of a page of steps: `<time>:<seq>:<id>`. */
@@ -144,17 +175,23 @@ export async function listRunsPage(
     limit: number;
     cursor?: string | undefined;
     offset?: number | undefined;
+    /** Newest first unless said. */
+    sort?: RunSort | undefined;
     /** Where a filtered count stops; `TOTAL_CAP` unless said. */
     totalCap?: number;
   },
 ): Promise<RunPage> {
   const cap = page.totalCap ?? TOTAL_CAP;
-  const cursor = page.cursor !== undefined ? decodeCursor(page.cursor) : undefined;
+  const sort = page.sort && page.sort !== 'newest' ? page.sort : undefined;
+  const cursor = page.cursor !== undefined && !sort ? decodeCursor(page.cursor) : undefined;
+  const after =
+    page.cursor !== undefined && sort ? decodeSortedCursor(page.cursor, sort) : undefined;
   const [rows, total] = await Promise.all([
     listRuns(db, projectId, filter, {
       limit: page.limit,
       ...(cursor ? { cursor } : {}),
       ...(page.offset ? { offset: page.offset } : {}),
+      ...(sort ? { sorted: { sort, ...(after ? { after } : {}) } } : {}),
     }),
     rollupCountable(filter)
       ? countRunsFromRollups(db, projectId, filter)
@@ -168,7 +205,12 @@ export async function listRunsPage(
   const capped = !rollupCountable(filter) && total > cap;
   const result: RunPage = {
     runs,
-    next_cursor: hasMore && last ? encodeCursor({ sortAt: last.sort_at, id: last.id }) : null,
+    next_cursor:
+      hasMore && last
+        ? sort
+          ? encodeSortedCursor(sort, { value: sortValueOf(last, sort), id: last.id })
+          : encodeCursor({ sortAt: last.sort_at, id: last.id })
+        : null,
     has_more: hasMore,
     total: capped ? cap : total,
   };

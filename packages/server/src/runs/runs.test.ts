@@ -579,6 +579,135 @@ describeEachDb('runs API', (dialect) => {
   });
 });
 
+describeEachDb('runs sorted by cost, duration and tokens', (dialect) => {
+  let t: TestApp;
+  const T = Date.parse('2026-05-02T10:00:00.000Z');
+  // cost, duration and tokens in other orders than time, with ties and runs not ended
+  const RUNS = Array.from({ length: 23 }, (_, i) => ({
+    id: `srt-${String(i).padStart(2, '0')}`,
+    agent: i % 3 === 0 ? 'sorter-a' : 'sorter-b',
+    cost: (i * 7) % 5 === 0 ? null : ((i * 7) % 5) * 0.01,
+    tokens: ((i * 11) % 7) * 100,
+    durationMs: i % 6 === 5 ? null : ((i * 13) % 9) * 1000,
+  }));
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    const events = RUNS.flatMap((r, i) => [
+      { type: 'run.start', run: { id: r.id, agent_id: r.agent, started_at: T + i * 60_000 } },
+      {
+        type: 'step.end',
+        step: {
+          id: 'llm',
+          run_id: r.id,
+          type: 'llm',
+          model: 'house-model',
+          input_tokens: r.tokens,
+          output_tokens: 0,
+          ...(r.cost !== null ? { cost_usd: r.cost } : {}),
+          started_at: T + i * 60_000,
+          ended_at: T + i * 60_000 + 1,
+        },
+      },
+      ...(r.durationMs === null
+        ? []
+        : [
+            {
+              type: 'run.end',
+              run: { id: r.id, status: 'succeeded', ended_at: T + i * 60_000 + r.durationMs },
+            },
+          ]),
+    ]);
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const walk = async (query: string, limit: number) => {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    let total = -1;
+    do {
+      const res = await t.request(
+        'GET',
+        `/api/v1/runs?${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(res.statusCode, res.body).toBe(200);
+      const page = json<RunList>(res);
+      ids.push(...page.runs.map((r) => r.id));
+      total = page.total;
+      cursor = page.next_cursor;
+    } while (cursor);
+    return { ids, total };
+  };
+  // the most first, ties by id from the last, as the list answers them
+  const expected = (value: (r: (typeof RUNS)[number]) => number, agent?: string) =>
+    RUNS.filter((r) => !agent || r.agent === agent)
+      .sort((a, b) => value(b) - value(a) || (a.id < b.id ? 1 : -1))
+      .map((r) => r.id);
+
+  it('orders every page by the value, ties by id, runs not ended last, each run once', async () => {
+    const byCost = expected((r) => Math.round((r.cost ?? 0) * 1e9));
+    const byTokens = expected((r) => r.tokens);
+    const byDuration = expected((r) => r.durationMs ?? -1);
+    for (const limit of [4, 50]) {
+      expect((await walk('agent_id=sorter-a,sorter-b&sort=cost', limit)).ids).toEqual(byCost);
+      expect((await walk('agent_id=sorter-a,sorter-b&sort=tokens', limit)).ids).toEqual(byTokens);
+      const duration = await walk('agent_id=sorter-a,sorter-b&sort=duration', limit);
+      expect(duration.ids).toEqual(byDuration);
+      expect(duration.total).toBe(RUNS.length);
+    }
+    expect((await walk('agent_id=sorter-a&sort=cost', 3)).ids).toEqual(
+      expected((r) => Math.round((r.cost ?? 0) * 1e9), 'sorter-a'),
+    );
+    // newest, named or not, is the list as before
+    const newest = (await walk('agent_id=sorter-a,sorter-b&sort=newest', 5)).ids;
+    expect(newest).toEqual(RUNS.map((r) => r.id).reverse());
+  });
+
+  it("refuses another order's cursor and an unknown sort, naming the field", async () => {
+    const first = json<RunList>(
+      await t.request('GET', '/api/v1/runs?agent_id=sorter-a,sorter-b&sort=cost&limit=2'),
+    );
+    const other = await t.request(
+      'GET',
+      `/api/v1/runs?agent_id=sorter-a,sorter-b&sort=tokens&cursor=${first.next_cursor}`,
+    );
+    expect(other.statusCode).toBe(400);
+    expect(other.json()).toMatchObject({ error: { details: [{ field: 'query.cursor' }] } });
+    const newest = json<RunList>(await t.request('GET', '/api/v1/runs?limit=2'));
+    const mixed = await t.request('GET', `/api/v1/runs?sort=cost&cursor=${newest.next_cursor}`);
+    expect(mixed.statusCode).toBe(400);
+    const unknown = await t.request('GET', '/api/v1/runs?sort=slowest');
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json()).toMatchObject({ error: { details: [{ field: 'query.sort' }] } });
+  });
+
+  if (dialect === 'sqlite')
+    it('reads each order off its index, without sorting the project', () => {
+      const sqlite = t.ctx.db.sqlite!;
+      for (const [sort, index] of [
+        ['cost', 'runs_sort_cost'],
+        ['duration', 'runs_sort_duration'],
+        ['tokens', 'runs_sort_tokens'],
+      ] as const) {
+        const value = {
+          cost: 'cost_nanos',
+          duration: 'coalesce(duration_ms, -1)',
+          tokens: '(input_tokens + output_tokens)',
+        }[sort];
+        const plan = sqlite
+          .prepare(
+            `EXPLAIN QUERY PLAN SELECT id FROM runs WHERE project_id = ? AND (${value} < ? OR (${value} = ? AND id < ?)) ORDER BY ${value} DESC, id DESC LIMIT 21`,
+          )
+          .all('default', 5, 5, 'x') as { detail: string }[];
+        const text = plan.map((p) => p.detail).join(' | ');
+        expect(text, sort).toContain(index);
+        expect(text, sort).not.toContain('TEMP B-TREE');
+      }
+    });
+});
+
 describeEachDb('read API in openapi.json', (dialect) => {
   it('describes the runs, agents and stats routes', async () => {
     const t = await createTestApp(dialect);

@@ -104,7 +104,12 @@ export function foldRun(
       continue;
     }
     let next: RunList;
-    if (!match) {
+    if (view.sort !== 'newest') {
+      // a sorted page: its runs change in place, and the order comes from the server (a
+      // run's cost and tokens grow as it runs), asked again now and then while runs change
+      next = match ? replaceRunInList(data, run) : removeRunFromList(data, run);
+      if (match || next !== data) hooks.refreshSearches?.();
+    } else if (!match) {
       // it left the filter (a running run ended): out of the list, and the page refills
       next = removeRunFromList(data, run);
       if (next !== data && data.has_more) hooks.refreshSearches?.();

@@ -1,7 +1,13 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router-dom';
-import type { RunList, RunStatus, RunTrigger } from '@runlog/core';
+import {
+  RUN_SORTS,
+  type RunList,
+  type RunSort,
+  type RunStatus,
+  type RunTrigger,
+} from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
@@ -27,9 +33,20 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     user: p.get('user_id') ?? '',
     tag: p.get('tag') ?? '',
     parent: p.get('parent_run_id') ?? '',
+    sort: (RUN_SORTS as readonly string[]).includes(p.get('sort') ?? '')
+      ? (p.get('sort') as RunSort)
+      : 'newest',
     page: Math.max(0, Number(p.get('page') ?? '1') - 1) || 0,
   };
 }
+
+/** The orders the Runs page offers, as its Sort menu and the table's caption name them. */
+const SORT_LABELS: Record<RunSort, string> = {
+  newest: 'Newest first',
+  cost: 'Most cost first',
+  duration: 'Longest first',
+  tokens: 'Most tokens first',
+};
 
 /** The exact-match filters a link sets (a run page's Thread, User, Tag, Sub-runs), as chips. */
 const EXACT_FILTERS = [
@@ -95,7 +112,7 @@ function totalText(data: RunList): string {
   return `${data.total.toLocaleString()}${data.total_capped ? '+' : ''}`;
 }
 
-/** Every run, newest first, filtered by what the URL says, paginated and live. */
+/** Every run, newest first or sorted, filtered by what the URL says, paginated and live. */
 export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const view = useMemo(() => viewFromParams(params), [params]);
@@ -247,6 +264,20 @@ export function RunsPage() {
             onChange={(e) => set({ to: urlInstant(e.target.value) ?? null })}
           />
         </div>
+        <div className="field">
+          <label htmlFor="runs-sort">Sort</label>
+          <select
+            id="runs-sort"
+            value={view.sort}
+            onChange={(e) => set({ sort: e.target.value === 'newest' ? null : e.target.value })}
+          >
+            {RUN_SORTS.map((o) => (
+              <option key={o} value={o}>
+                {SORT_LABELS[o]}
+              </option>
+            ))}
+          </select>
+        </div>
         <TextFilter
           key={`q-${cleared}`}
           id="runs-q"
@@ -307,7 +338,7 @@ export function RunsPage() {
             aria-busy={runs.isFetching}
           >
             <table className="runs-table" ref={table} tabIndex={-1}>
-              <caption className="sr-only">Runs, newest first</caption>
+              <caption className="sr-only">Runs, {SORT_LABELS[view.sort].toLowerCase()}</caption>
               <RunTableHead showAgent />
               <tbody>
                 {data.runs.map((run) => (
@@ -327,7 +358,7 @@ export function RunsPage() {
               disabled={view.page === 0}
               onClick={() => turnTo(view.page - 1)}
             >
-              ← Newer
+              {view.sort === 'newest' ? '← Newer' : '← Previous'}
             </button>
             <button
               type="button"
@@ -335,7 +366,7 @@ export function RunsPage() {
               disabled={!data.has_more && first + data.runs.length >= data.total}
               onClick={() => turnTo(view.page + 1)}
             >
-              Older →
+              {view.sort === 'newest' ? 'Older →' : 'Next →'}
             </button>
           </nav>
         </>

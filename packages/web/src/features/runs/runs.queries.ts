@@ -1,5 +1,5 @@
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
-import type { Run, RunList, RunStatus, RunTrigger } from '@runlog/core';
+import type { Run, RunList, RunSort, RunStatus, RunTrigger } from '@runlog/core';
 import { api } from '../../lib/api';
 import type { RunFilters } from './runs.cache';
 
@@ -20,6 +20,8 @@ export interface RunsView {
   user: string;
   tag: string;
   parent: string;
+  /** Newest first, or the most cost, longest duration, most tokens first. */
+  sort: RunSort;
   page: number;
 }
 
@@ -87,6 +89,7 @@ export const runListQuery = (view: RunsView) =>
           user_id: f.user_id,
           tag: f.tag,
           parent_run_id: f.parent_run_id,
+          sort: view.sort === 'newest' ? undefined : view.sort,
           limit: PAGE_SIZE,
           offset: view.page * PAGE_SIZE,
         },
