@@ -519,6 +519,23 @@ export const ClaimBody = z.object({
 });
 export type ClaimBody = z.infer<typeof ClaimBody>;
 
+/** A worker that asked for runs lately: what it serves and what it runs now. */
+export const Worker = z.object({
+  id: z.string(),
+  agents: z.array(z.string()).describe('the agents its last claim asked for'),
+  first_seen_at: IsoTime,
+  last_seen_at: IsoTime.describe('its last claim or heartbeat, within about 15 s'),
+  online: z.boolean().describe('seen in the last 90 s'),
+  running: z.number().int().describe('runs it holds now'),
+  running_runs: z
+    .array(z.object({ id: z.string(), agent_id: z.string(), started_at: IsoTime.nullable() }))
+    .describe('the first 20 of them, the oldest first'),
+});
+export type Worker = z.infer<typeof Worker>;
+
+export const WorkerList = z.object({ workers: z.array(Worker) });
+export type WorkerList = z.infer<typeof WorkerList>;
+
 /** The answer to a claim with `max`. */
 export const ClaimedRuns = z.object({ runs: z.array(Run) });
 export type ClaimedRuns = z.infer<typeof ClaimedRuns>;

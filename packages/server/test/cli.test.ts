@@ -78,7 +78,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0010_run_sort_indexes\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0011_workers\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -452,6 +452,33 @@ describeEachDb('runlog CLI', (dialect) => {
     expect((await cli(['metrics', '--agent', 'unpriced', '--days', '1'])).stdout).toMatch(
       /^\d{4}-\d{2}-\d{2}\s+1\s.*\s-\s/m,
     );
+  });
+
+  it('lists the workers seen lately, the runs they hold', async () => {
+    expect((await cli(['workers'])).stdout).toBe(
+      'no worker asked for runs in the last 24 hours: queued runs start when one does\n',
+    );
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}/api/v1${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('/agents/cw-agent/runs', { id: 'cw-run' })).status).toBe(202);
+    const claim = await post('/workers/claim', { agents: ['cw-agent'], worker_id: 'cw-host:1' });
+    expect(claim.status).toBe(200);
+    const out = (await cli(['workers'])).stdout;
+    expect(out).toMatch(/^WORKER\s+STATUS\s+AGENTS\s+RUNNING\s+LAST SEEN\s+FIRST SEEN$/m);
+    expect(out).toMatch(/^cw-host:1\s+online\s+cw-agent\s+1\s+/m);
+    const json = JSON.parse((await cli(['workers', '--json'])).stdout) as {
+      workers: { id: string; running_runs: { id: string }[] }[];
+    };
+    expect(json.workers[0]).toMatchObject({ id: 'cw-host:1', running_runs: [{ id: 'cw-run' }] });
+    // the other tests see the sample runs alone
+    await fetch(`${server.url}/api/v1/agents/cw-agent`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
   });
 
   it('cancels a queued run and retries a finished one', async () => {

@@ -1138,6 +1138,7 @@ suite('dashboard in a real browser', () => {
     // a worker asks (and takes the older run): the one left says a worker is there
     const claimed = await call<{ id: string }>(api, 'POST', '/workers/claim', {
       agents: ['no-worker-yet'],
+      worker_id: 'e2e-host:4242:abc123',
     });
     expect(claimed.body.id).toBe('wait-1');
     await page.reload();
@@ -1145,6 +1146,17 @@ suite('dashboard in a real browser', () => {
       .poll(() => notice.textContent())
       .toMatch(/^Waiting for a worker\. A worker asked for runs of no-worker-yet /);
     expect(await notice.getAttribute('class')).not.toContain('run-waiting-quiet');
+    // the notice leads to the workers: this one online, its agent, the run it holds
+    await notice.getByRole('link', { name: 'See the workers' }).click();
+    await page.getByRole('heading', { name: 'Workers', level: 1 }).waitFor();
+    const worker = page.locator('tr[data-worker-id="e2e-host:4242:abc123"]');
+    await worker.waitFor();
+    expect(await worker.locator('.worker-status').textContent()).toContain('Online');
+    expect(await worker.locator('.worker-agents').textContent()).toBe('no-worker-yet');
+    expect(await worker.locator('.held-runs').textContent()).toBe('1: wait-1');
+    await shot('workers');
+    await worker.getByRole('link', { name: 'wait-1' }).click();
+    await page.waitForURL(/\/agents\/no-worker-yet\/runs\/wait-1$/);
     // a run no longer queued says nothing of workers
     await page.goto(`${server.url}/agents/no-worker-yet/runs/wait-1`);
     await page.getByRole('heading', { level: 1 }).waitFor();

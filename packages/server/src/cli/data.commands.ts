@@ -9,6 +9,7 @@ import type {
   StatsTotals,
   Step,
   StepList,
+  WorkerList,
 } from '@runlog/core';
 import {
   RUN_SORTS,
@@ -107,7 +108,7 @@ const RUN_COLUMNS = [
   { header: 'COST', align: 'right' as const, optional: 4 },
 ];
 
-/** `runs list|show|tail|cancel|retry`, `agents list`, `stats`, `metrics`. */
+/** `runs list|show|tail|cancel|retry`, `agents list`, `workers`, `stats`, `metrics`. */
 export function registerDataCommands(program: Command, io: CliIo): void {
   const palette = () => Palette.for(io.stdout, io.env);
   const runs = program.command('runs').description('list, inspect, watch, stop and retry runs');
@@ -374,6 +375,44 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           formatPercent(a.counts_24h.fail_rate),
           ...(scheduled ? [a.next_run_at ? formatRelative(a.next_run_at) : ''] : []),
           a.last_error ? clip(a.last_error.message, 50) : '',
+        ]),
+        p,
+      ),
+    );
+  });
+
+  withClient(
+    program
+      .command('workers')
+      .description('the workers seen in the last 24 hours: their agents, online, runs held'),
+  ).action(async (flags: ClientFlags) => {
+    const res = await clientFor(flags, io).request<WorkerList>('GET', '/api/v1/workers');
+    if (flags.json) return printJson(io, res);
+    const p = palette();
+    const shown = printable(res.workers);
+    if (shown.length === 0) {
+      io.stdout.write(
+        'no worker asked for runs in the last 24 hours: queued runs start when one does\n',
+      );
+      return;
+    }
+    io.stdout.write(
+      table(
+        [
+          { header: 'WORKER', whole: true },
+          { header: 'STATUS' },
+          { header: 'AGENTS' },
+          { header: 'RUNNING', align: 'right' },
+          { header: 'LAST SEEN', optional: 1 },
+          { header: 'FIRST SEEN', optional: 2 },
+        ],
+        shown.map((w) => [
+          w.id,
+          w.online ? p.paint('green', 'online') : p.paint('dim', 'quiet'),
+          w.agents.length > 0 ? clip(w.agents.join(','), 40) : '-',
+          formatCount(w.running),
+          formatRelative(w.last_seen_at),
+          formatRelative(w.first_seen_at),
         ]),
         p,
       ),

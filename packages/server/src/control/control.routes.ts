@@ -12,6 +12,7 @@ import {
   Id,
   ReleaseBody,
   Run,
+  WorkerList,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
@@ -22,6 +23,8 @@ import {
   noteWorkerSeen,
   heartbeatRun,
   heartbeatRuns,
+  listWorkers,
+  noteWorker,
   releaseRun,
   shuttingDown,
   waitForQueued,
@@ -55,6 +58,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
         // stream itself is destroyed once its body is read: the socket tells)
         if (gone || request.raw.socket.destroyed) return reply.status(204).send();
         await noteWorkerSeen(ctx, auth.projectId, body.agents);
+        await noteWorker(ctx, auth.projectId, workerId, body.agents);
         const runs = await claimRuns(ctx, auth.projectId, {
           agents: body.agents,
           leaseMs: body.lease_ms ?? DEFAULT_CLAIM_LEASE_MS,
@@ -79,6 +83,18 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
   });
 
   defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/workers',
+    scope: 'read',
+    tag: 'workers',
+    summary:
+      'The workers seen in the last 24 hours (claims and heartbeats): the agents each asks ' +
+      'for, whether it is online (seen in the last 90 s), and the runs it holds now',
+    response: WorkerList,
+    handler: ({ auth }) => listWorkers(ctx, auth.projectId),
+  });
+
+  defineRoute(app, {
     method: 'POST',
     url: '/api/v1/runs/:run_id/heartbeat',
     scope: 'write',
@@ -87,11 +103,13 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
     params: RunParams,
     body: HeartbeatBody,
     response: HeartbeatResponse,
-    handler: ({ auth, params, body }) =>
-      heartbeatRun(ctx, auth.projectId, params.run_id, {
+    handler: async ({ auth, params, body }) => {
+      if (body.worker_id) await noteWorker(ctx, auth.projectId, body.worker_id, undefined);
+      return heartbeatRun(ctx, auth.projectId, params.run_id, {
         leaseMs: body.lease_ms,
         workerId: body.worker_id,
-      }),
+      });
+    },
   });
 
   defineRoute(app, {
@@ -104,12 +122,15 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       'answers on its own, a missing or foreign one with its error',
     body: HeartbeatRunsBody,
     response: HeartbeatRunsResponse,
-    handler: async ({ auth, body }) => ({
-      runs: await heartbeatRuns(ctx, auth.projectId, body.runs, {
-        leaseMs: body.lease_ms,
-        workerId: body.worker_id,
-      }),
-    }),
+    handler: async ({ auth, body }) => {
+      if (body.worker_id) await noteWorker(ctx, auth.projectId, body.worker_id, undefined);
+      return {
+        runs: await heartbeatRuns(ctx, auth.projectId, body.runs, {
+          leaseMs: body.lease_ms,
+          workerId: body.worker_id,
+        }),
+      };
+    },
   });
 
   defineRoute(app, {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { newId, type Agent, type Run } from '@runlog/core';
+import { newId, type Agent, type Run, type WorkerList } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { cancelRun, enqueueRun } from './control.service.js';
 import { sweepOnce, sweepVerdict } from './sweeper.js';
@@ -8,7 +8,8 @@ import { findAgent, newAgentRow, saveAgent } from '../agents/agents.repository.j
 import { scheduleOnce } from './scheduler.js';
 import { nextSlot } from './schedule.js';
 import { findRun } from '../runs/runs.repository.js';
-import { WORKER_SEEN_EVERY_MS, noteWorkerSeen } from './workers.service.js';
+import { WORKER_SEEN_EVERY_MS, noteWorker, noteWorkerSeen } from './workers.service.js';
+import { Retention } from '../retention/retention.js';
 
 const P = 'default';
 let seq = 0;
@@ -313,6 +314,57 @@ describeEachDb('workers and control plane', (dialect) => {
       description: 'saved',
       worker_seen_at: new Date(at + WORKER_SEEN_EVERY_MS).toISOString(),
     });
+  });
+
+  it('lists the workers seen lately: their agents, whether online, the runs they hold', async () => {
+    const a = agentName('wl-a');
+    const b = agentName('wl-b');
+    await enqueueRun(t.ctx, P, a, {});
+    const held = json<Run>(await claim([b, a], { worker_id: 'wl-busy' }));
+    expect((await claim([b], { worker_id: 'wl-idle' })).statusCode).toBe(204);
+    const list = async () =>
+      json<WorkerList>(await t.request('GET', '/api/v1/workers')).workers.filter((w) =>
+        w.id.startsWith('wl-'),
+      );
+    const ws = await list();
+    expect(ws.map((w) => w.id).sort()).toEqual(['wl-busy', 'wl-idle']);
+    const busy = ws.find((w) => w.id === 'wl-busy')!;
+    expect(busy).toMatchObject({
+      agents: [a, b].sort(),
+      online: true,
+      running: 1,
+      running_runs: [{ id: held.id, agent_id: a }],
+    });
+    expect(ws.find((w) => w.id === 'wl-idle')).toMatchObject({
+      agents: [b],
+      online: true,
+      running: 0,
+      running_runs: [],
+    });
+    // a heartbeat keeps it seen and keeps the agents its claim named
+    const first = Date.parse(busy.last_seen_at);
+    await noteWorker(t.ctx, P, 'wl-busy', undefined, first + 1000);
+    expect((await list()).find((w) => w.id === 'wl-busy')?.last_seen_at).toBe(busy.last_seen_at);
+    await noteWorker(t.ctx, P, 'wl-busy', undefined, first + WORKER_SEEN_EVERY_MS);
+    const beat = (await list()).find((w) => w.id === 'wl-busy')!;
+    expect(Date.parse(beat.last_seen_at)).toBe(first + WORKER_SEEN_EVERY_MS);
+    expect(beat).toMatchObject({ agents: [a, b].sort(), first_seen_at: busy.first_seen_at });
+    // quiet for 90 s: gone, listed after those online; quiet for a day: not listed; for a
+    // week: forgotten by retention
+    await noteWorker(t.ctx, P, 'wl-quiet', [a], Date.now() - 2 * 60_000);
+    const ids = (await list()).map((w) => w.id);
+    expect(ids.at(-1)).toBe('wl-quiet');
+    expect((await list()).find((w) => w.id === 'wl-quiet')?.online).toBe(false);
+    await noteWorker(t.ctx, P, 'wl-gone', [a], Date.now() - 8 * 24 * 3_600_000);
+    expect((await list()).some((w) => w.id === 'wl-gone')).toBe(false);
+    await new Retention(t.ctx).runOnce();
+    const rows = await t.ctx.db.kysely
+      .selectFrom('workers')
+      .select('id')
+      .where('id', 'like', 'wl-%')
+      .orderBy('id')
+      .execute();
+    expect(rows.map((r) => r.id)).toEqual(['wl-busy', 'wl-idle', 'wl-quiet']);
   });
 
   it('ends a run as timed_out when its lease lapses, naming the worker', async () => {

@@ -6,6 +6,8 @@ import {
   type HeartbeatResult,
   type Run,
   type RunStatus,
+  type Worker,
+  type WorkerList,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { selectQueuedForClaim } from '../db/queue.js';
@@ -97,6 +99,148 @@ export async function noteWorkerSeen(
     for (const a of noted) written.set(key(a), now);
   } catch {
     // a note, not the claim: the next ask writes it
+  }
+}
+
+/** A worker that asked nothing for this long shows as gone (it polls, or beats, every few seconds). */
+export const WORKER_ONLINE_MS = 90_000;
+/** How far back `GET /workers` looks. */
+export const WORKERS_LISTED_MS = 24 * 3_600_000;
+/** Workers not seen for this long are forgotten (retention deletes them). */
+export const WORKER_MEMORY_MS = 7 * 24 * 3_600_000;
+/** Most workers `GET /workers` lists, the most lately seen. */
+const MAX_WORKERS = 500;
+/** Running runs shown per worker (its `running` counts them all). */
+const RUNNING_SHOWN = 20;
+
+/** Per server: when this instance last wrote each worker's row, and the agents it wrote. */
+const workerWrites = new WeakMap<AppContext, Map<string, { at: number; agents: string }>>();
+
+/**
+ * Notes that worker `workerId` asked for runs (a claim, with its `agents`) or is working
+ * (a heartbeat, `agents` undefined): its row in `workers`, written at most every
+ * `WORKER_SEEN_EVERY_MS` unless the agents it asks for change. Never fails the caller.
+ */
+export async function noteWorker(
+  ctx: AppContext,
+  projectId: string,
+  workerId: string,
+  agents: readonly string[] | undefined,
+  now = Date.now(),
+): Promise<void> {
+  let writes = workerWrites.get(ctx);
+  if (!writes) workerWrites.set(ctx, (writes = new Map()));
+  const key = `${projectId}\u0000${workerId}`;
+  const asked = agents ? JSON.stringify([...new Set(agents)].sort()) : undefined;
+  const last = writes.get(key);
+  if (
+    last &&
+    last.at > now - WORKER_SEEN_EVERY_MS &&
+    (asked === undefined || asked === last.agents)
+  )
+    return;
+  if (writes.size > 10_000) writes.clear();
+  // set before the write: the claims and beats meanwhile do not write it again
+  writes.set(key, { at: now, agents: asked ?? last?.agents ?? '' });
+  const write = (k: Kysely<Database>) =>
+    k
+      .insertInto('workers')
+      .values({
+        project_id: projectId,
+        id: workerId,
+        agents: asked ?? '[]',
+        first_seen_at: now,
+        last_seen_at: now,
+      })
+      .onConflict((oc) =>
+        oc.columns(['project_id', 'id']).doUpdateSet((eb) => ({
+          last_seen_at: eb.ref('excluded.last_seen_at'),
+          // a heartbeat does not say which agents it asks for: the last claim's stay
+          ...(asked !== undefined ? { agents: eb.ref('excluded.agents') } : {}),
+        })),
+      )
+      .execute();
+  try {
+    // on PostgreSQL its own short statement, outside the group commit (as noteWorkerSeen)
+    if (ctx.db.dialect === 'postgres') await write(ctx.db.kysely);
+    else await ctx.writer.transact(async (uow) => void (await write(uow.trx)));
+  } catch {
+    // a note, not the claim: the next ask writes it
+    writes.delete(key);
+  }
+}
+
+/**
+ * The workers seen in the last `WORKERS_LISTED_MS`: online ones first, then the most lately
+ * seen, each with the runs it holds now.
+ */
+export async function listWorkers(
+  ctx: AppContext,
+  projectId: string,
+  now = Date.now(),
+): Promise<WorkerList> {
+  const db = ctx.db.kysely;
+  const [rows, counts, running] = await Promise.all([
+    db
+      .selectFrom('workers')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('last_seen_at', '>=', now - WORKERS_LISTED_MS)
+      .orderBy('last_seen_at', 'desc')
+      .orderBy('id')
+      .limit(MAX_WORKERS)
+      .execute(),
+    db
+      .selectFrom('runs')
+      .select(['worker_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('project_id', '=', projectId)
+      .where('status', '=', 'running')
+      .where('worker_id', 'is not', null)
+      .groupBy('worker_id')
+      .execute(),
+    db
+      .selectFrom('runs')
+      .select(['id', 'agent_id', 'worker_id', 'started_at'])
+      .where('project_id', '=', projectId)
+      .where('status', '=', 'running')
+      .where('worker_id', 'is not', null)
+      .orderBy('started_at')
+      .orderBy('id')
+      .limit(MAX_WORKERS * 4)
+      .execute(),
+  ]);
+  const count = new Map(counts.map((c) => [c.worker_id!, Number(c.n)]));
+  const held = new Map<string, Worker['running_runs']>();
+  for (const r of running) {
+    const list = held.get(r.worker_id!) ?? [];
+    if (list.length < RUNNING_SHOWN)
+      list.push({ id: r.id, agent_id: r.agent_id, started_at: toIsoOrNull(r.started_at) });
+    held.set(r.worker_id!, list);
+  }
+  const workers: Worker[] = rows.map((w) => ({
+    id: w.id,
+    agents: parseAgents(w.agents),
+    first_seen_at: toIso(Number(w.first_seen_at)),
+    last_seen_at: toIso(Number(w.last_seen_at)),
+    online: Number(w.last_seen_at) >= now - WORKER_ONLINE_MS,
+    running: count.get(w.id) ?? 0,
+    running_runs: held.get(w.id) ?? [],
+  }));
+  // online first; within each, as read (the most lately seen first)
+  workers.sort((a, b) => Number(b.online) - Number(a.online));
+  return { workers };
+}
+
+function toIsoOrNull(ms: number | null): string | null {
+  return ms === null ? null : toIso(Number(ms));
+}
+
+function parseAgents(text: string): string[] {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return Array.isArray(parsed) ? parsed.filter((a): a is string => typeof a === 'string') : [];
+  } catch {
+    return [];
   }
 }
 

@@ -211,6 +211,17 @@ export interface DeletedRunTable {
   deleted_at: number;
 }
 
+/** A worker that asked for runs lately (`GET /workers`): noted on claims and heartbeats. */
+export interface WorkerTable {
+  project_id: string;
+  /** The worker's own id (the SDK's `host:pid:random`), or `key:<key id>` without one. */
+  id: string;
+  /** JSON array of the agent ids its last claim asked for. */
+  agents: string;
+  first_seen_at: number;
+  last_seen_at: number;
+}
+
 export interface Database {
   projects: ProjectTable;
   api_keys: ApiKeyTable;
@@ -231,6 +242,7 @@ export interface Database {
   model_prices: ModelPriceTable;
   schedule_slots: ScheduleSlotTable;
   deleted_runs: DeletedRunTable;
+  workers: WorkerTable;
 }
 
 export type ProjectRow = Selectable<ProjectTable>;

@@ -2,6 +2,7 @@ import type { AppContext } from '../context.js';
 import { DAY_MS } from '../stats/rollup.js';
 import { purgeEndedBefore, type PurgeResult } from './purge.js';
 import { DELETED_RUN_MEMORY_MS } from '../ingest/unit-of-work.js';
+import { WORKER_MEMORY_MS } from '../control/workers.service.js';
 
 export interface RetentionOptions {
   /** Time between passes (default 5 minutes). */
@@ -89,6 +90,11 @@ export class Retention {
     await this.ctx.db.kysely
       .deleteFrom('deleted_runs')
       .where('deleted_at', '<', now - DELETED_RUN_MEMORY_MS)
+      .execute();
+    // and workers not seen for a week are forgotten (each process start is a new one)
+    await this.ctx.db.kysely
+      .deleteFrom('workers')
+      .where('last_seen_at', '<', now - WORKER_MEMORY_MS)
       .execute();
     return total;
   }

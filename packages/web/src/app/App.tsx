@@ -9,6 +9,7 @@ import { AgentsPage } from '../features/agents/AgentsPage';
 import { RunsPage } from '../features/runs/RunsPage';
 import { RunDetailPage } from '../features/run-detail/RunDetailPage';
 import { StatsPage } from '../features/stats/StatsPage';
+import { WorkersPage } from '../features/workers/WorkersPage';
 import { SettingsPage } from '../features/settings/SettingsPage';
 import { Layout } from './Layout';
 import { useDocumentTitle } from './page';
@@ -59,6 +60,7 @@ export function App({ client }: { client: QueryClient }) {
             <Route index element={<AgentsPage />} />
             <Route path="runs" element={<RunsPage />} />
             <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
+            <Route path="workers" element={<WorkersPage />} />
             <Route path="stats" element={<StatsPage />} />
             <Route path="settings" element={<SettingsPage />} />
             <Route path="*" element={<NotFound />} />

@@ -117,7 +117,8 @@ function WaitingForWorker({ agentId }: { agentId: string }) {
           A worker asked for runs of <span className="mono">{agentId}</span>{' '}
           <RelativeTime iso={seen} />.
         </>
-      )}
+      )}{' '}
+      <Link to="/workers">See the workers</Link>
     </p>
   );
 }
