@@ -492,7 +492,7 @@ export type EnqueuedRuns = z.infer<typeof EnqueuedRuns>;
 // ---------------------------------------------------------------------------
 // Workers and control (what the SDK's workers and heartbeats send and receive)
 
-const WorkerId = Text(200).min(1).describe('the worker that holds (or claims) the run');
+export const WorkerId = Text(200).min(1).describe('the worker that holds (or claims) the run');
 const LeaseMs = z.number().int().min(1_000).max(3_600_000);
 
 /** `POST /workers/claim`: take queued runs of these agents, waiting up to `wait_ms` for one. */

@@ -195,6 +195,11 @@ export class Worker {
     await Promise.allSettled(this.slots);
     await this.transport.flush(timeLeft(deadline));
     clearInterval(this.keepAlive);
+    // off the server's list of workers at once, rather than when it has not asked for 90 s
+    await settleBy(
+      this.http.request('DELETE', `/api/v1/workers/${encodeURIComponent(this.id)}`).catch(() => {}),
+      deadline,
+    );
     this.onStopped(this);
     this.markDone();
   }

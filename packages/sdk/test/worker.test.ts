@@ -88,7 +88,18 @@ describeEachDb('SDK worker()', (dialect) => {
       }
       expect(seen.map((r) => r.info?.id).sort()).toEqual(queued.map((q) => q.id).sort());
       expect(seen.every((r) => r.agentId === agent)).toBe(true);
+      // the server lists the worker while it runs, under the agent it asks for, and not
+      // once it stopped
+      const listed = async () => {
+        const res = await fetch(`${server.url}/api/v1/workers`, {
+          headers: { authorization: `Bearer ${server.adminKey}` },
+        });
+        const body = (await res.json()) as { workers: { id: string; agents: string[] }[] };
+        return body.workers.filter((w) => w.agents.includes(agent));
+      };
+      expect(await listed()).toHaveLength(1);
       await worker.stop();
+      expect(await listed()).toEqual([]);
       const steps = await runlog.runs.steps(queued[0]!.id);
       expect(steps).toHaveLength(1);
       expect(steps[0]).toMatchObject({ type: 'tool', name: 'double', output: 2 });

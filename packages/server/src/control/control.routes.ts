@@ -12,6 +12,7 @@ import {
   Id,
   ReleaseBody,
   Run,
+  WorkerId,
   WorkerList,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
@@ -22,6 +23,7 @@ import {
   claimRuns,
   noteWorkerSeen,
   heartbeatRun,
+  forgetWorker,
   heartbeatRuns,
   listWorkers,
   noteWorker,
@@ -31,6 +33,7 @@ import {
 } from './workers.service.js';
 
 const RunParams = z.object({ run_id: Id });
+const WorkerParams = z.object({ worker_id: WorkerId });
 
 /** How often a waiting claim looks again, for runs queued on other instances. */
 const CLAIM_POLL_MS = 1_000;
@@ -92,6 +95,22 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       'for, whether it is online (seen in the last 90 s), and the runs it holds now',
     response: WorkerList,
     handler: ({ auth }) => listWorkers(ctx, auth.projectId),
+  });
+
+  defineRoute(app, {
+    method: 'DELETE',
+    url: '/api/v1/workers/:worker_id',
+    scope: 'write',
+    tag: 'workers',
+    summary:
+      'A worker stops: it leaves the workers list at once (its next claim, if any, lists it ' +
+      'again). 204 whether or not it was listed',
+    params: WorkerParams,
+    status: 204,
+    handler: async ({ auth, params }) => {
+      await forgetWorker(ctx, auth.projectId, params.worker_id);
+      return undefined;
+    },
   });
 
   defineRoute(app, {

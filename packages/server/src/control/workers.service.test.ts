@@ -365,6 +365,16 @@ describeEachDb('workers and control plane', (dialect) => {
       .orderBy('id')
       .execute();
     expect(rows.map((r) => r.id)).toEqual(['wl-busy', 'wl-idle', 'wl-quiet']);
+    // a worker that says it stops leaves the list at once; a beat on its way does not bring
+    // it back, its next claim does
+    const stop = await t.request('DELETE', '/api/v1/workers/wl-idle');
+    expect(stop.statusCode).toBe(204);
+    expect((await t.request('DELETE', '/api/v1/workers/wl-idle')).statusCode).toBe(204);
+    expect((await list()).some((w) => w.id === 'wl-idle')).toBe(false);
+    await noteWorker(t.ctx, P, 'wl-idle', undefined);
+    expect((await list()).some((w) => w.id === 'wl-idle')).toBe(false);
+    expect((await claim([b], { worker_id: 'wl-idle' })).statusCode).toBe(204);
+    expect((await list()).find((w) => w.id === 'wl-idle')?.agents).toEqual([b]);
   });
 
   it('ends a run as timed_out when its lease lapses, naming the worker', async () => {

@@ -143,23 +143,31 @@ export async function noteWorker(
   // set before the write: the claims and beats meanwhile do not write it again
   writes.set(key, { at: now, agents: asked ?? last?.agents ?? '' });
   const write = (k: Kysely<Database>) =>
-    k
-      .insertInto('workers')
-      .values({
-        project_id: projectId,
-        id: workerId,
-        agents: asked ?? '[]',
-        first_seen_at: now,
-        last_seen_at: now,
-      })
-      .onConflict((oc) =>
-        oc.columns(['project_id', 'id']).doUpdateSet((eb) => ({
-          last_seen_at: eb.ref('excluded.last_seen_at'),
-          // a heartbeat does not say which agents it asks for: the last claim's stay
-          ...(asked !== undefined ? { agents: eb.ref('excluded.agents') } : {}),
-        })),
-      )
-      .execute();
+    asked === undefined
+      ? // a heartbeat notes a worker its claims made: one that said it stopped (or was
+        // forgotten) is not brought back by a beat still on its way
+        k
+          .updateTable('workers')
+          .set({ last_seen_at: now })
+          .where('project_id', '=', projectId)
+          .where('id', '=', workerId)
+          .execute()
+      : k
+          .insertInto('workers')
+          .values({
+            project_id: projectId,
+            id: workerId,
+            agents: asked ?? '[]',
+            first_seen_at: now,
+            last_seen_at: now,
+          })
+          .onConflict((oc) =>
+            oc.columns(['project_id', 'id']).doUpdateSet((eb) => ({
+              last_seen_at: eb.ref('excluded.last_seen_at'),
+              agents: eb.ref('excluded.agents'),
+            })),
+          )
+          .execute();
   try {
     // on PostgreSQL its own short statement, outside the group commit (as noteWorkerSeen)
     if (ctx.db.dialect === 'postgres') await write(ctx.db.kysely);
@@ -168,6 +176,26 @@ export async function noteWorker(
     // a note, not the claim: the next ask writes it
     writes.delete(key);
   }
+}
+
+/**
+ * Forgets a worker that says it stops (the SDK's `worker.stop()`), so the list shows it gone
+ * at once rather than 90 s later. Its next claim, if any, notes it again.
+ */
+export async function forgetWorker(
+  ctx: AppContext,
+  projectId: string,
+  workerId: string,
+): Promise<void> {
+  workerWrites.get(ctx)?.delete(`${projectId}\u0000${workerId}`);
+  const forget = (k: Kysely<Database>) =>
+    k
+      .deleteFrom('workers')
+      .where('project_id', '=', projectId)
+      .where('id', '=', workerId)
+      .execute();
+  if (ctx.db.dialect === 'postgres') await forget(ctx.db.kysely);
+  else await ctx.writer.transact(async (uow) => void (await forget(uow.trx)));
 }
 
 /**
