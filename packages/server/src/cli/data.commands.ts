@@ -478,7 +478,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       '\n' +
         table(
           [
-            { header: 'MODEL', whole: true },
+            { header: 'MODEL' },
             { header: 'RUNS', align: 'right', optional: 2 },
             { header: 'CALLS', align: 'right' },
             { header: 'IN', align: 'right', optional: 3 },

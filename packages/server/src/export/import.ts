@@ -8,7 +8,7 @@ import type { AgentRow, ModelPriceRow, RunRow, StepRow } from '../db/schema.js';
 import { UnitOfWork, ensureAgents, lockRuns } from '../ingest/unit-of-work.js';
 import { upsertRows } from '../db/bulk.js';
 import { DAY_MS, RollupDeltas } from '../stats/rollup.js';
-import { NO_MODELS } from '../stats/models.js';
+import { unattributedModels } from '../stats/models.js';
 import { ImportRun, fromImportedRun } from './record.js';
 import {
   ImportSetting,
@@ -351,7 +351,8 @@ async function writeBatchOnce(
         const before = uow.getRun(projectId, p.run.id);
         if (before) existing += 1;
         // a line without steps keeps the stored ones, and what they used
-        if (!p.hasSteps) p.run.models = before?.models ?? NO_MODELS;
+        // (with none stored, its totals count under no model: the models sum to the totals)
+        if (!p.hasSteps) p.run.models = before?.models ?? unattributedModels(p.run);
         rollups.change(before, p.run);
       }
       // an import restores: a run deleted lately takes events again

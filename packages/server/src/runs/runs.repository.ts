@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { RunSort } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
@@ -194,25 +194,24 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
 /**
  * What a sorted list orders by, most first, then by id: the expressions of the indexes
  * `0010_run_sort_indexes` made, so each order is read off its index. A run without a
- * duration (not ended) counts as -1: after every ended run.
+ * duration (not ended) counts as -1: after every ended run. Tokens are summed as `numeric`
+ * on PostgreSQL, where two columns each held at `MAX_SUM` would overflow a bigint.
  */
-export const SORT_VALUE = {
-  cost: sql<number>`cost_nanos`,
-  duration: sql<number>`coalesce(duration_ms, -1)`,
-  tokens: sql<number>`(input_tokens + output_tokens)`,
-} as const;
-
-/** A position in a sorted list: the sort value and id of the previous page's last run. */
-export interface SortedCursor {
-  value: number;
-  id: string;
+export function sortValue(db: Db, sort: Exclude<RunSort, 'newest'>): RawBuilder<unknown> {
+  if (sort === 'cost') return sql`cost_nanos`;
+  if (sort === 'duration') return sql`coalesce(duration_ms, -1)`;
+  return db.dialect === 'postgres'
+    ? sql`(input_tokens::numeric + output_tokens)`
+    : sql`(input_tokens + output_tokens)`;
 }
 
-/** The value a run sorts by under `sort`, as `SORT_VALUE` computes it. */
-export function sortValueOf(run: RunRow, sort: Exclude<RunSort, 'newest'>): number {
-  if (sort === 'cost') return run.cost_nanos;
-  if (sort === 'duration') return run.duration_ms ?? -1;
-  return run.input_tokens + run.output_tokens;
+/**
+ * A position in a sorted list: the sort value (as the database wrote it in decimal: exact
+ * past 2^53) and id of the previous page's last run.
+ */
+export interface SortedCursor {
+  value: string;
+  id: string;
 }
 
 /**
@@ -231,20 +230,26 @@ export async function listRuns(
     offset?: number;
     sorted?: { sort: Exclude<RunSort, 'newest'>; after?: SortedCursor };
   },
-): Promise<RunRow[]> {
+): Promise<(RunRow & { sort_key?: string })[]> {
   let query = filtered(db, projectId, filter).select(budgetedRuns());
   const { cursor, sorted } = page;
   if (sorted) {
-    const value = SORT_VALUE[sorted.sort];
+    const value = sortValue(db, sorted.sort);
     const { after } = sorted;
-    if (after)
-      query = query.where((eb) =>
-        eb.or([
-          eb(value, '<', after.value),
-          eb.and([eb(value, '=', after.value), eb('id', '<', after.id)]),
-        ]),
-      );
-    query = query.orderBy(value, 'desc').orderBy('id', 'desc');
+    if (after) {
+      // the value as exactly as it was read: a bigint (or, for tokens, a numeric) on
+      // PostgreSQL, a 64-bit integer on SQLite (a sum past 64 bits is a real there)
+      const bound =
+        db.dialect === 'postgres'
+          ? sql`cast(${after.value} as ${sql.raw(sorted.sort === 'tokens' ? 'numeric' : 'bigint')})`
+          : sql`${/^-?\d+$/.test(after.value) ? BigInt(after.value) : Number(after.value)}`;
+      // a row comparison: the index's own order, read from the cursor on (not filtered)
+      query = query.where(sql<boolean>`(${value}, id) < (${bound}, ${after.id})`);
+    }
+    query = query
+      .select(sql<string>`cast(${value} as text)`.as('sort_key'))
+      .orderBy(value, 'desc')
+      .orderBy('id', 'desc');
   } else {
     if (cursor) {
       query = query.where((eb) =>
@@ -263,7 +268,7 @@ export async function listRuns(
   // never holds up recording
   const first = (readsMany(filter, page.offset) || sorted
     ? await readOffLoop(db, query)
-    : await query.execute()) as unknown as (RunRow & PayloadSizes)[];
+    : await query.execute()) as unknown as (RunRow & PayloadSizes & { sort_key?: string })[];
   await fillHeldRunPayloads(db, projectId, first.slice(0, page.limit));
   return first;
 }

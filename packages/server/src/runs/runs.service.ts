@@ -15,7 +15,6 @@ import {
   listRuns,
   listStepOutlines,
   listStepsWithinBudget,
-  sortValueOf,
   stepSortAt,
   type RunCursor,
   type RunFilter,
@@ -63,15 +62,16 @@ export function decodeCursor(text: string, field = 'query.cursor'): RunCursor {
   return { sortAt: numbers[0]!, id };
 }
 
-/** Which sort a sorted list's cursor belongs to: its second number. */
-const SORT_CODES = { cost: 1, duration: 2, tokens: 3 } as const;
+/** Which sort a sorted list's cursor belongs to. */
+const SORT_CODES = { cost: 'c', duration: 'd', tokens: 't' } as const;
 
 /**
- * The cursor of a page of runs in a sorted order: `<value + 1>:<sort>:<id>` (a run without
- * a duration sorts at -1).
+ * The cursor of a page of runs in a sorted order: `s<sort>:<value>:<id>`, the value as the
+ * database wrote it (exact past 2^53; -1 for a run without a duration). The leading `s`
+ * keeps it apart from a newest-first cursor, each refused where the other is meant.
  */
 export function encodeSortedCursor(sort: Exclude<RunSort, 'newest'>, at: SortedCursor): string {
-  return encodeKey([at.value + 1, SORT_CODES[sort]], at.id);
+  return Buffer.from(`s${SORT_CODES[sort]}:${at.value}:${at.id}`, 'utf8').toString('base64url');
 }
 
 /**
@@ -79,10 +79,20 @@ export function encodeSortedCursor(sort: Exclude<RunSort, 'newest'>, at: SortedC
  * `query.cursor` for anything else (a cursor of another order would skip runs).
  */
 export function decodeSortedCursor(text: string, sort: Exclude<RunSort, 'newest'>): SortedCursor {
-  const { numbers, id } = decodeKey(text, 2, 'query.cursor');
-  if (numbers[1] !== SORT_CODES[sort])
-    throw AppError.invalid('query.cursor', `not a cursor of a list in sort=${sort}`);
-  return { value: numbers[0]! - 1, id };
+  const invalid = (why = 'not a cursor this API returned') => AppError.invalid('query.cursor', why);
+  if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
+  const [tag, value, ...rest] = Buffer.from(text, 'base64url').toString('utf8').split(':');
+  const id = rest.join(':');
+  if (
+    !tag ||
+    !/^s[cdt]$/.test(tag) ||
+    value === undefined ||
+    !/^-?\d{1,30}(\.\d+)?(e[+-]?\d+)?$/i.test(value) ||
+    !ID_PATTERN.test(id)
+  )
+    throw invalid();
+  if (tag !== `s${SORT_CODES[sort]}`) throw invalid(`not a cursor of a list in sort=${sort}`);
+  return { value, id };
 }
 
 /** The cursor of a page of steps: `<time>:<seq>:<id>`. */
@@ -208,7 +218,7 @@ export async function listRunsPage(
     next_cursor:
       hasMore && last
         ? sort
-          ? encodeSortedCursor(sort, { value: sortValueOf(last, sort), id: last.id })
+          ? encodeSortedCursor(sort, { value: last.sort_key ?? '0', id: last.id })
           : encodeCursor({ sortAt: last.sort_at, id: last.id })
         : null,
     has_more: hasMore,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import {
   STEPS_PAGE,
   TIMELINE_MAX_STEPS,
@@ -678,9 +679,26 @@ describeEachDb('runs sorted by cost, duration and tokens', (dialect) => {
     const newest = json<RunList>(await t.request('GET', '/api/v1/runs?limit=2'));
     const mixed = await t.request('GET', `/api/v1/runs?sort=cost&cursor=${newest.next_cursor}`);
     expect(mixed.statusCode).toBe(400);
+    // and a sorted list's cursor is no newest-first cursor either (it would read as one)
+    const back = await t.request('GET', `/api/v1/runs?cursor=${first.next_cursor}`);
+    expect(back.statusCode).toBe(400);
+    expect(back.json()).toMatchObject({ error: { details: [{ field: 'query.cursor' }] } });
     const unknown = await t.request('GET', '/api/v1/runs?sort=slowest');
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json()).toMatchObject({ error: { details: [{ field: 'query.sort' }] } });
+  });
+
+  it('pages exactly through values past 2^53 and ties among them', async () => {
+    // made-up totals no API write reaches, set in the table: the cursor keeps them exact
+    const k = t.ctx.db.kysely;
+    const ids = ['srt-00', 'srt-01', 'srt-02', 'srt-03', 'srt-04'];
+    const big = ['9007199254740993', '9007199254740993', '9007199254740992', '20000000000000001'];
+    for (const [i, v] of big.entries())
+      await sql`UPDATE runs SET cost_nanos = ${sql.raw(v)} WHERE id = ${ids[i]}`.execute(k);
+    const walked = await walk('agent_id=sorter-a,sorter-b&sort=cost', 1);
+    expect(walked.ids.slice(0, 4)).toEqual(['srt-03', 'srt-01', 'srt-00', 'srt-02']);
+    expect(new Set(walked.ids).size).toBe(RUNS.length);
+    expect(walked.ids).toHaveLength(RUNS.length);
   });
 
   if (dialect === 'sqlite')
@@ -698,9 +716,9 @@ describeEachDb('runs sorted by cost, duration and tokens', (dialect) => {
         }[sort];
         const plan = sqlite
           .prepare(
-            `EXPLAIN QUERY PLAN SELECT id FROM runs WHERE project_id = ? AND (${value} < ? OR (${value} = ? AND id < ?)) ORDER BY ${value} DESC, id DESC LIMIT 21`,
+            `EXPLAIN QUERY PLAN SELECT id FROM runs WHERE project_id = ? AND (${value}, id) < (?, ?) ORDER BY ${value} DESC, id DESC LIMIT 21`,
           )
-          .all('default', 5, 5, 'x') as { detail: string }[];
+          .all('default', 5, 'x') as { detail: string }[];
         const text = plan.map((p) => p.detail).join(' | ');
         expect(text, sort).toContain(index);
         expect(text, sort).not.toContain('TEMP B-TREE');

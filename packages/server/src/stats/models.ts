@@ -1,4 +1,4 @@
-import type { StepRow } from '../db/schema.js';
+import type { RunRow, StepRow } from '../db/schema.js';
 import { saturated } from '../db/bulk.js';
 
 /**
@@ -21,7 +21,9 @@ export const NO_MODELS = '{}';
 
 /**
  * What one step adds to its run's usage by model: an LLM call (type `llm`, or any step that
- * names a model) or any step with tokens or a cost; undefined for the others.
+ * names a model) or any other step with tokens or a cost above 0; undefined for the others.
+ * Every step that counts adds something, so a model whose sums fall to zero has no step
+ * left (`addModelUsage` drops it), as the migration's backfill counts them.
  */
 export function stepModelUsage(
   step:
@@ -29,13 +31,7 @@ export function stepModelUsage(
 ): { model: string; totals: ModelTotals } | undefined {
   if (!step) return undefined;
   const call = step.type === 'llm' || step.model !== null;
-  if (
-    !call &&
-    step.input_tokens === null &&
-    step.output_tokens === null &&
-    step.cost_nanos === null
-  )
-    return undefined;
+  if (!call && !step.input_tokens && !step.output_tokens && !step.cost_nanos) return undefined;
   return {
     model: step.model ?? '',
     totals: [call ? 1 : 0, step.input_tokens ?? 0, step.output_tokens ?? 0, step.cost_nanos ?? 0],
@@ -98,5 +94,18 @@ export function modelsOfSteps(
 ): string {
   const usage: ModelUsage = {};
   for (const step of steps) addModelUsage(usage, stepModelUsage(step), 1);
+  return encodeModels(usage);
+}
+
+/** The usage of a run known only by its totals: all of it under no model (''). */
+export function unattributedModels(
+  run: Pick<RunRow, 'llm_calls' | 'input_tokens' | 'output_tokens' | 'cost_nanos'>,
+): string {
+  const usage: ModelUsage = {};
+  addModelUsage(
+    usage,
+    { model: '', totals: [run.llm_calls, run.input_tokens, run.output_tokens, run.cost_nanos] },
+    1,
+  );
   return encodeModels(usage);
 }

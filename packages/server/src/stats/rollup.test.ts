@@ -201,6 +201,11 @@ describeEachDb('rollup tables', (dialect) => {
       if (i % 5 === 0)
         events.push(step(id, 'e', start + 4, { type: 'llm', input_tokens: 11, output_tokens: 1 }));
       if (i % 6 === 1) events.push(step(id, 'f', start + 5, { type: 'tool', cost_usd: 0.25 }));
+      // usage given as zero counts nowhere, on the write path as in the backfill
+      if (i % 4 === 1) {
+        events.push(step(id, 'z1', start + 6, { type: 'tool', cost_usd: 0 }));
+        events.push(step(id, 'z2', start + 7, { type: 'tool', input_tokens: 0, output_tokens: 0 }));
+      }
       if (i !== 11)
         events.push({ type: 'run.end', run: { id, status: 'succeeded', ended_at: start + 9_000 } });
     }
@@ -268,13 +273,13 @@ describeEachDb('rollup tables', (dialect) => {
       .where('r.agent_id', 'like', 'm-agent-%')
       .execute();
     // the rule, written out again: a step counts when it is an LLM call (type llm or a model
-    // named) or has tokens or a cost; its model is '' when it names none
+    // named) or has tokens or a cost above 0; its model is '' when it names none
     const expected = new Map<string, number[]>();
     const perRun = new Map<string, Map<string, number[]>>();
     const runsOf = new Map<string, Set<string>>();
     for (const r of rows) {
       const call = r.type === 'llm' || r.model !== null;
-      if (!call && r.input_tokens === null && r.output_tokens === null && r.cost_nanos === null)
+      if (!call && !Number(r.input_tokens) && !Number(r.output_tokens) && !Number(r.cost_nanos))
         continue;
       const model = r.model ?? '';
       const v = [

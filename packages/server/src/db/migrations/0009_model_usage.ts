@@ -46,7 +46,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // backfill from the steps: which count, and what each adds (as the app's stepModelUsage)
   const counted = sql.raw(
-    `(s.type = 'llm' OR s.model IS NOT NULL OR s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL OR s.cost_nanos IS NOT NULL)`,
+    `(s.type = 'llm' OR s.model IS NOT NULL OR COALESCE(s.input_tokens, 0) <> 0 OR COALESCE(s.output_tokens, 0) <> 0 OR COALESCE(s.cost_nanos, 0) <> 0)`,
   );
   const calls = sql.raw(`CASE WHEN s.type = 'llm' OR s.model IS NOT NULL THEN 1 ELSE 0 END`);
   // sums held within a 64-bit column: SQLite's sum() fails past it, PostgreSQL's is a numeric
