@@ -405,6 +405,8 @@ export const AgentCounts = z.object({
   failed: z.number().int(),
   running: z.number().int(),
   fail_rate: z.number().nullable(),
+  total_tokens: z.number().int().describe("the runs' tokens, as the stats count them"),
+  cost_usd: z.number().describe("the runs' cost"),
 });
 
 export const Agent = z.object({

@@ -359,6 +359,9 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(agents.agents.map((a) => a.id).sort()).toEqual(['bug-triager', 'writer']);
     expect((await cli(['agents', 'list'])).stdout).toMatch(/^bug-triager\s+bug-triager\s/m);
     expect((await cli(['agents', 'list'])).stdout).not.toContain('NEXT RUN');
+    // spend over 24 h: the sample runs are older, so none
+    expect((await cli(['agents', 'list'])).stdout).toMatch(/\sCOST 24H(\s|$)/m);
+    expect((await cli(['agents', 'list'])).stdout).toMatch(/^writer\s.*\s-\s/m);
     // a scheduled agent adds when its next run comes (a yearly slot: nothing is queued here)
     const schedule = (value: unknown) =>
       fetch(`${server.url}/api/v1/agents/writer`, {

@@ -119,22 +119,41 @@ export async function listAgentsWithLatest(
   return readOffLoop(db, query.orderBy('agents.id'));
 }
 
-/** Runs per agent and status whose hour (of `sort_at`) is at or after `sinceHour`, from the rollups. */
+/**
+ * Runs, tokens and cost per agent and status whose hour (of `sort_at`) is at or after
+ * `sinceHour`, from the rollups.
+ */
 export async function countsByAgentSince(
   db: Db,
   projectId: string,
   sinceHour: number,
   agentId?: string,
-): Promise<{ agent_id: string; status: string; runs: number }[]> {
+): Promise<
+  { agent_id: string; status: string; runs: number; tokens: number; cost_nanos: number }[]
+> {
+  // SQLite's sum() fails past 64 bits (sums saturate at 9.2e18 each): its total() does not
+  const sum = (expr: ReturnType<typeof sql>) =>
+    db.dialect === 'sqlite' ? sql<number>`total(${expr})` : sql<number | string>`sum(${expr})`;
   let query = db.kysely
     .selectFrom('run_rollups')
     .select(['agent_id', 'status'])
-    .select((eb) => eb.fn.sum<number | string>('runs').as('runs'))
+    .select([
+      sum(sql`runs`).as('runs'),
+      sum(sql`input_tokens`).as('input_tokens'),
+      sum(sql`output_tokens`).as('output_tokens'),
+      sum(sql`cost_nanos`).as('cost_nanos'),
+    ])
     .where('project_id', '=', projectId)
     .where('hour', '>=', sinceHour);
   if (agentId !== undefined) query = query.where('agent_id', '=', agentId);
   const rows = await readOffLoop(db, query.groupBy(['agent_id', 'status']));
-  return rows.map((r) => ({ agent_id: r.agent_id, status: r.status, runs: Number(r.runs) }));
+  return rows.map((r) => ({
+    agent_id: r.agent_id,
+    status: r.status,
+    runs: Number(r.runs),
+    tokens: Number(r.input_tokens) + Number(r.output_tokens),
+    cost_nanos: Number(r.cost_nanos),
+  }));
 }
 
 /** Inserts or replaces an agent row. */

@@ -1,5 +1,6 @@
 import {
   isTerminalStatus,
+  nanosToUsd,
   toIso,
   type Agent,
   type AgentSummary,
@@ -109,10 +110,15 @@ export async function listAgentSummaries(
   const latest = new Map(latestRows.map((r) => [r.id, r]));
   const errors = new Map(errorRows.map((r) => [r.id, r]));
   const countsOf = new Map<string, Map<string, number>>();
+  const usageOf = new Map<string, { tokens: number; cost_nanos: number }>();
   for (const c of counts) {
     let m = countsOf.get(c.agent_id);
     if (!m) countsOf.set(c.agent_id, (m = new Map()));
     m.set(c.status, (m.get(c.status) ?? 0) + c.runs);
+    const u = usageOf.get(c.agent_id) ?? { tokens: 0, cost_nanos: 0 };
+    u.tokens += c.tokens;
+    u.cost_nanos += c.cost_nanos;
+    usageOf.set(c.agent_id, u);
   }
   return agents.map((a) => {
     const { latest_id, error_id, ...row } = a;
@@ -137,6 +143,8 @@ export async function listAgentSummaries(
         failed: failedCount,
         running: byStatus.get('running') ?? 0,
         fail_rate: finished > 0 ? failedCount / finished : null,
+        total_tokens: usageOf.get(a.id)?.tokens ?? 0,
+        cost_usd: nanosToUsd(usageOf.get(a.id)?.cost_nanos ?? 0),
       },
     };
   });

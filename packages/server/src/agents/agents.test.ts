@@ -44,6 +44,22 @@ describeEachDb('agents API', (dialect) => {
           type: 'step.end',
           step: { id: 'h-fail-s1', run_id: 'h-fail', type: 'tool', status: 'failed' },
         },
+        // tokens and cost in 24 h; the old run's are outside them
+        {
+          type: 'step.end',
+          step: {
+            id: 'h-ok1-llm',
+            run_id: 'h-ok1',
+            type: 'llm',
+            input_tokens: 900,
+            output_tokens: 100,
+            cost_usd: 0.25,
+          },
+        },
+        {
+          type: 'step.end',
+          step: { id: 'h-old-llm', run_id: 'h-old', type: 'llm', input_tokens: 5, cost_usd: 7 },
+        },
         ended('h-timeout', 'timed_out', 3 * HOUR, { error: 'lease lapsed' }),
         ended('h-ok2', 'succeeded', 2 * HOUR),
         ended('h-cancel', 'cancelled', 90 * MIN),
@@ -94,6 +110,8 @@ describeEachDb('agents API', (dialect) => {
         failed: 2,
         running: 1,
         fail_rate: 2 / 5,
+        total_tokens: 1000,
+        cost_usd: 0.25,
       });
       const many = agents[1]!;
       expect(many.latest_run?.id).toBe('many-21');
@@ -104,6 +122,8 @@ describeEachDb('agents API', (dialect) => {
         failed: 0,
         running: 0,
         fail_rate: null,
+        total_tokens: 0,
+        cost_usd: 0,
       });
     });
 

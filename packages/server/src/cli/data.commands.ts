@@ -363,6 +363,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           { header: '' },
           { header: 'RUNS 24H', align: 'right' },
           { header: 'FAIL 24H', align: 'right' },
+          { header: 'COST 24H', align: 'right', optional: 2 },
           ...(scheduled ? [{ header: 'NEXT RUN' }] : []),
           { header: 'LAST ERROR' },
         ],
@@ -373,6 +374,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           a.latest_run ? formatRelative(a.latest_run.started_at ?? a.latest_run.created_at) : '',
           formatCount(a.counts_24h.runs),
           formatPercent(a.counts_24h.fail_rate),
+          a.counts_24h.total_tokens === 0 && a.counts_24h.cost_usd === 0
+            ? '-'
+            : costText(a.counts_24h),
           ...(scheduled ? [a.next_run_at ? formatRelative(a.next_run_at) : ''] : []),
           a.last_error ? clip(a.last_error.message, 50) : '',
         ]),

@@ -2,11 +2,17 @@ import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { useSearchParams } from 'react-router-dom';
-import type { AgentSummary } from '@runlog/core';
+import { costUnknown, type AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
-import { formatPercent } from '../../lib/format';
+import { formatCost, formatPercent, formatTokens } from '../../lib/format';
+
+/** An agent's 24 h cost as its cell reads it out. */
+function costText(c: AgentSummary['counts_24h']): string {
+  if (c.total_tokens === 0 && c.cost_usd === 0) return 'none';
+  return costUnknown(c) ? 'unknown: no known price' : formatCost(c.cost_usd);
+}
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from './agents.queries';
@@ -87,6 +93,19 @@ function AgentRowHeader({
         aria-label={`fail rate ${formatPercent(c.fail_rate)}`}
       >
         {formatPercent(c.fail_rate)}
+      </span>
+      <span
+        className="col-num num col-cost"
+        title={`${formatTokens(c.total_tokens)} tokens in 24 hours`}
+        aria-label={`cost in 24 hours ${costText(c)}`}
+      >
+        {c.total_tokens === 0 && c.cost_usd === 0 ? (
+          <span className="muted">—</span>
+        ) : costUnknown(c) ? (
+          <span className="muted">no price</span>
+        ) : (
+          formatCost(c.cost_usd)
+        )}
       </span>
       <span className="col-error">
         {agent.last_error ? (
@@ -180,6 +199,7 @@ export function AgentsPage() {
             <span className="col-num num col-fail">
               Fail<span className="hide-narrow"> rate</span>
             </span>
+            <span className="col-num num col-cost">Cost 24 h</span>
             <span className="col-error">Last error</span>
           </div>
           <div ref={listRef} style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>

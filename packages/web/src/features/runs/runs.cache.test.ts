@@ -185,7 +185,15 @@ describe('applyRunToAgents', () => {
     updated_at: iso(T0),
     latest_run: latest,
     last_error: null,
-    counts_24h: { runs: 1, succeeded: 0, failed: 0, running: 0, fail_rate: null },
+    counts_24h: {
+      runs: 1,
+      succeeded: 0,
+      failed: 0,
+      running: 0,
+      fail_rate: null,
+      total_tokens: 0,
+      cost_usd: 0,
+    },
     next_run_at: null,
     worker_seen_at: null,
   });
