@@ -118,6 +118,23 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
   });
 
+  // the API's routes by method, to tell a wrong method (405, with Allow) from no such path
+  const apiRoutes: { method: string; path: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/')) return;
+    const path = new RegExp(
+      '^' +
+        route.url
+          .split('/')
+          .map((part) =>
+            part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+          )
+          .join('/') +
+        '$',
+    );
+    for (const method of [route.method].flat()) apiRoutes.push({ method, path });
+  });
+
   await app.register(cookie);
 
   // no other page may frame the dashboard (clickjacking a Retry or a Stop), and no answer is
@@ -167,6 +184,21 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     void reply.status(body.status).send(body.body);
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [
+      ...new Set(apiRoutes.filter((r) => r.path.test(path)).map((r) => r.method)),
+    ].sort();
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      const refused: ApiErrorBody = {
+        error: {
+          code: 'method_not_allowed',
+          message: `${request.method} is not allowed on ${path}: ${allowed.join(', ')} is`,
+          details: [{ field: 'method', message: `must be one of ${allowed.join(', ')}` }],
+        },
+      };
+      return void reply.status(405).send(refused);
+    }
     const err: ApiErrorBody = {
       error: {
         code: 'not_found',

@@ -91,6 +91,23 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(json<ErrorBody>(res).error.code).toBe('not_found');
   });
 
+  it('answers a known path with the wrong method 405, saying which methods it takes', async () => {
+    t = await createTestApp(dialect);
+    const ingest = await t.request('GET', '/api/v1/ingest');
+    expect(ingest.statusCode).toBe(405);
+    expect(ingest.headers.allow).toBe('POST');
+    expect(json<ErrorBody>(ingest).error).toMatchObject({
+      code: 'method_not_allowed',
+      details: [{ field: 'method', message: 'must be one of POST' }],
+    });
+    const run = await t.request('PUT', '/api/v1/runs/some-run');
+    expect(run.statusCode).toBe(405);
+    expect(run.headers.allow).toBe('DELETE, GET, HEAD, PATCH');
+    // a path no method takes is still a 404, and a wrong method writes nothing
+    expect((await t.request('DELETE', '/api/v1/nothing-here')).statusCode).toBe(404);
+    expect((await t.request('POST', '/api/v1/runs/some-run/steps/x')).statusCode).toBe(404);
+  });
+
   it('keeps text and tag search working beside a run whose payload holds a NUL', async () => {
     t = await createTestApp(dialect);
     const events = [
