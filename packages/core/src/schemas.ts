@@ -617,6 +617,12 @@ export const RunListQuery = z.object({
   /** The runs nested in one run (sub-agents). */
   parent_run_id: Id.optional(),
   tag: z.string().max(200).optional(),
+  model: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('runs with a step that names this model (as by_model in the stats names it)'),
   from: TimeInput.optional(),
   to: TimeInput.optional(),
   q: z.string().min(1).max(500).optional(),

@@ -30,6 +30,8 @@ export interface RunListParams {
   /** The runs nested in one run (sub-agents). */
   parent_run_id?: string;
   tag?: string;
+  /** Runs with a step that names this model. */
+  model?: string;
   from?: string | number | Date;
   to?: string | number | Date;
   q?: string;

@@ -202,6 +202,15 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(await ids('--parent', 'cf-root')).toEqual(['cf-child']);
     expect(await ids('--retry-of', 'cf-root')).toEqual(['cf-again']);
     expect(await ids('--search', 'NEEDLE')).toEqual(['cf-root']);
+    // by a model a step names, exactly (quotes and colons included)
+    await ingest([
+      {
+        type: 'step.end',
+        step: { id: 'llm', run_id: 'cf-root', type: 'llm', model: 'we"ird:model', input_tokens: 3 },
+      },
+    ]);
+    expect(await ids('--model', 'we"ird:model')).toEqual(['cf-root']);
+    expect(await ids('--model', 'ird:model')).toEqual([]);
     // sorted: the longest first (runs not ended last), a wrong order named
     await ingest([
       { type: 'run.end', run: { id: 'cf-root', status: 'succeeded', ended_at: at + 5000 } },

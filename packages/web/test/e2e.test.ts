@@ -1041,6 +1041,14 @@ suite('dashboard in a real browser', () => {
     expect(await mini.locator('td').nth(6).textContent()).toMatch(/^\$\d/);
     expect(await mini.locator('.share-pct').textContent()).toMatch(/^\d+(\.\d)?%$/);
     await shot('stats');
+    // a model leads to its runs over the same range
+    await mini.getByRole('link', { name: 'gpt-4o-mini' }).click();
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+    const url = new URL(page.url());
+    expect(url.searchParams.get('model')).toBe('gpt-4o-mini');
+    expect(url.searchParams.get('from')).toMatch(/Z$/);
+    await page.locator('.exact-chip', { hasText: 'Model: gpt-4o-mini' }).waitFor();
+    await page.locator('.runs-table tbody tr').first().waitFor();
     await page.goto(`${server.url}/settings`);
     await page.getByLabel('Name').fill('ci-worker');
     await page.getByRole('button', { name: 'Create key' }).click();

@@ -132,6 +132,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         textArg('--thread', 200),
       )
       .option('--tag <tag>', 'only runs with this tag', textArg('--tag', 200))
+      .option('--model <name>', 'only runs with a step naming this model', textArg('--model', 200))
       .option(
         '--parent <run-id>',
         'only the runs nested in this run (sub-agents)',
@@ -162,6 +163,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         user?: string;
         thread?: string;
         tag?: string;
+        model?: string;
         parent?: string;
         retryOf?: string;
         search?: string;
@@ -180,6 +182,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         user_id: flags.user,
         thread_id: flags.thread,
         tag: flags.tag,
+        model: flags.model,
         parent_run_id: flags.parent,
         retry_of: flags.retryOf,
         q: flags.search,

@@ -142,6 +142,8 @@ export interface RunFilter {
   retryOf?: string;
   parentRunId?: string;
   tag?: string;
+  /** A model one of the run's steps names (a key of its `models`). */
+  model?: string;
   /** Inclusive bounds on `sort_at`, epoch ms. */
   from?: number;
   to?: number;
@@ -168,8 +170,19 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
     query = query.where('parent_run_id', '=', filter.parentRunId);
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
-  const { tag, q } = filter;
+  const { tag, q, model } = filter;
   if (tag !== undefined) query = query.where(jsonArrayContains(db, sql.ref('tags'), tag));
+  if (model !== undefined) {
+    // the model as a key of the run's usage by model: its JSON text after `{` or `,` (`, `
+    // in the text PostgreSQL's backfill wrote) and before a colon. A quote inside a key is
+    // escaped, and the values are arrays of numbers: this text appears nowhere else.
+    const key = `${JSON.stringify(model)}:`;
+    const has = (text: string) =>
+      db.dialect === 'postgres'
+        ? sql<boolean>`strpos(models, ${text}) > 0`
+        : sql<boolean>`instr(models, ${text}) > 0`;
+    query = query.where((eb) => eb.or([has(`{${key}`), has(`,${key}`), has(`, ${key}`)]));
+  }
   if (q !== undefined) {
     // input and output are stored as JSON text, where a quote, a backslash or a tab is
     // written escaped: text holding one is found in its escaped form
@@ -284,6 +297,7 @@ function readsMany(filter: RunFilter, offset = 0): boolean {
   return (
     filter.q !== undefined ||
     filter.tag !== undefined ||
+    filter.model !== undefined ||
     filter.source !== undefined ||
     (filter.triggers?.length ?? 0) > 0 ||
     offset > DEEP_OFFSET

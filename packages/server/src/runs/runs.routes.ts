@@ -74,6 +74,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
           ...(query.retry_of !== undefined ? { retryOf: query.retry_of } : {}),
           ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
           ...(query.tag !== undefined ? { tag: query.tag } : {}),
+          ...(query.model !== undefined ? { model: query.model } : {}),
           ...(query.from !== undefined ? { from: query.from } : {}),
           ...(query.to !== undefined ? { to: query.to } : {}),
           ...(query.q !== undefined ? { q: query.q } : {}),

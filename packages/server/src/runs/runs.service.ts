@@ -166,6 +166,7 @@ function rollupCountable(filter: RunFilter): boolean {
     filter.retryOf === undefined &&
     filter.parentRunId === undefined &&
     filter.tag === undefined &&
+    filter.model === undefined &&
     filter.from === undefined &&
     filter.to === undefined &&
     filter.q === undefined

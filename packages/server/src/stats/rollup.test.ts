@@ -404,9 +404,24 @@ describeEachDb('rollup tables', (dialect) => {
       runs: s.runs.map((r) => ({ id: r.id, models: JSON.parse(r.models) as unknown })),
     });
     const kept = normal(await snapshot());
+    const byModel = async (model: string) =>
+      (
+        (
+          await t.request('GET', `/api/v1/runs?model=${encodeURIComponent(model)}&limit=100`)
+        ).json() as { runs: { id: string }[] }
+      ).runs
+        .map((r) => r.id)
+        .sort();
+    const o3Runs = await byModel('o3');
+    expect(o3Runs).toEqual(['m-11']);
+    expect(await byModel('gpt-4.1')).toEqual(['m-1']);
+    expect(await byModel('claude-sonnet-4')).toEqual(['m-0', 'm-3', 'm-6', 'm-9']);
     await m0009.down(k);
     await m0009.up(k);
     expect(normal(await snapshot())).toEqual(kept);
+    // the runs of a model are found in the backfill's text as in the write path's
+    expect(await byModel('claude-sonnet-4')).toEqual(['m-0', 'm-3', 'm-6', 'm-9']);
+    expect(await byModel('gpt-4')).toEqual([]);
   });
 
   it('gives the same per-agent totals whether the range is read by hours or by whole days and edge hours', async () => {

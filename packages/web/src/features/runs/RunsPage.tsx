@@ -33,6 +33,7 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     user: p.get('user_id') ?? '',
     tag: p.get('tag') ?? '',
     parent: p.get('parent_run_id') ?? '',
+    model: p.get('model') ?? '',
     sort: (RUN_SORTS as readonly string[]).includes(p.get('sort') ?? '')
       ? (p.get('sort') as RunSort)
       : 'newest',
@@ -54,6 +55,7 @@ const EXACT_FILTERS = [
   { param: 'user_id', field: 'user', label: 'User' },
   { param: 'tag', field: 'tag', label: 'Tag' },
   { param: 'parent_run_id', field: 'parent', label: 'Sub-runs of' },
+  { param: 'model', field: 'model', label: 'Model' },
 ] as const;
 
 /**

@@ -115,6 +115,7 @@ export interface RunFilters {
   user_id?: string | undefined;
   tag?: string | undefined;
   parent_run_id?: string | undefined;
+  model?: string | undefined;
 }
 
 /**
@@ -133,7 +134,8 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
   const t = listedAt(run);
   if (f.from !== undefined && t < f.from) return false;
   if (f.to !== undefined && t > f.to) return false;
-  if (f.q) return undefined;
+  // the models a run's steps name are the server's to tell (a run carries its first only)
+  if (f.q || f.model) return undefined;
   return true;
 }
 

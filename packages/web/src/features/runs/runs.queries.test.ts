@@ -13,6 +13,7 @@ const view = (over: Partial<RunsView>): RunsView => ({
   user: '',
   tag: '',
   parent: '',
+  model: '',
   sort: 'newest',
   page: 0,
   ...over,

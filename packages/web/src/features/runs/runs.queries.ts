@@ -20,6 +20,8 @@ export interface RunsView {
   user: string;
   tag: string;
   parent: string;
+  /** Runs with a step that names this model (a Stats page "By model" row's link). */
+  model: string;
   /** Newest first, or the most cost, longest duration, most tokens first. */
   sort: RunSort;
   page: number;
@@ -68,6 +70,7 @@ export function viewFilters(view: RunsView): RunFilters {
     user_id: view.user || undefined,
     tag: view.tag || undefined,
     parent_run_id: view.parent || undefined,
+    model: view.model || undefined,
   };
 }
 
@@ -89,6 +92,7 @@ export const runListQuery = (view: RunsView) =>
           user_id: f.user_id,
           tag: f.tag,
           parent_run_id: f.parent_run_id,
+          model: f.model,
           sort: view.sort === 'newest' ? undefined : view.sort,
           limit: PAGE_SIZE,
           offset: view.page * PAGE_SIZE,

@@ -15,6 +15,7 @@ import {
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
+import { runsPath } from '../runs/RunsPage';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
 import { costUnknown, type StatsResponse } from '@runlog/core';
 
@@ -244,7 +245,7 @@ export function StatsPage() {
               />
             </section>
           </div>
-          <ByModel models={d.by_model} />
+          <ByModel models={d.by_model} range={d} agentId={agentId} />
           <section className="section" aria-labelledby="by-agent">
             <h2 id="by-agent">By agent</h2>
             <div className="table-wrap">
@@ -333,7 +334,23 @@ const UNPRICED_TITLE =
  * What the range's runs spent on each model, most cost first: the runs that called it, its
  * calls, tokens and cost, and its share of the cost. Steps that name no model show as one row.
  */
-function ByModel({ models }: { models: StatsResponse['by_model'] }) {
+function ByModel({
+  models,
+  range,
+  agentId,
+}: {
+  models: StatsResponse['by_model'];
+  /** The stats' range, for the link to a model's runs. */
+  range: { from: string; to: string };
+  agentId: string;
+}) {
+  const runsOf = (model: string) =>
+    runsPath({
+      model,
+      from: range.from,
+      to: range.to,
+      ...(agentId ? { agent: agentId } : {}),
+    });
   if (models.length === 0) return null;
   const total = models.reduce((sum, m) => sum + m.cost_usd, 0);
   return (
@@ -374,7 +391,13 @@ function ByModel({ models }: { models: StatsResponse['by_model'] }) {
               return (
                 <tr key={m.model ?? ''}>
                   <td className="stats-agent" title={m.model ?? 'Steps that name no model'}>
-                    {m.model ?? <span className="muted">(no model)</span>}
+                    {m.model ? (
+                      <Link to={runsOf(m.model)} title={`The runs that called ${m.model}`}>
+                        {m.model}
+                      </Link>
+                    ) : (
+                      <span className="muted">(no model)</span>
+                    )}
                   </td>
                   <td className="num hide-narrow">{m.runs.toLocaleString()}</td>
                   <td className="num">{m.calls.toLocaleString()}</td>
