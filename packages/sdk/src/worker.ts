@@ -196,8 +196,16 @@ export class Worker {
     await this.transport.flush(timeLeft(deadline));
     clearInterval(this.keepAlive);
     // off the server's list of workers at once, rather than when it has not asked for 90 s
+    // (the path is built inside the promise: an id no URL can hold must not fail the stop)
     await settleBy(
-      this.http.request('DELETE', `/api/v1/workers/${encodeURIComponent(this.id)}`).catch(() => {}),
+      Promise.resolve()
+        .then(() =>
+          this.http.request('DELETE', `/api/v1/workers/${encodeURIComponent(this.id)}`, undefined, {
+            idempotent: true,
+            timeoutMs: 2_000,
+          }),
+        )
+        .catch(() => {}),
       deadline,
     );
     this.onStopped(this);

@@ -106,6 +106,16 @@ describeEachDb('SDK worker()', (dialect) => {
       expect(worker.active).toBe(0);
     });
 
+    it('stops even under a worker id no URL can hold (a lone surrogate)', async () => {
+      const worker = runlog.worker({
+        ...fast,
+        workerId: 'w-\ud800',
+        agents: { [agentId()]: () => 1 },
+      });
+      await worker.stop();
+      await worker.done;
+    });
+
     it('records a handler that throws as a failed run with the error', async () => {
       const agent = agentId();
       const worker = runlog.worker({

@@ -511,6 +511,20 @@ suite('dashboard in a real browser', () => {
     expect(await first.getAttribute('data-status')).toBe('queued');
     expect(await first.locator('.col-trigger').textContent()).toBe('Retry');
     await shot('agents-retry');
+    // the retry's page compares it with the run it retried: what differs, where they part
+    const retryId = (await first.getAttribute('data-run-id'))!;
+    await page.goto(`${server.url}/agents/retrier/runs/${retryId}`);
+    await page.getByRole('link', { name: 'Compare with it' }).click();
+    await page.getByRole('heading', { name: 'Compare runs', level: 1 }).waitFor();
+    const status = page.locator('.compare-table tr', { hasText: 'Status' });
+    expect(await status.getAttribute('class')).toBe('differs');
+    expect(await page.locator('.compare-table tr', { hasText: 'Attempt' }).textContent()).toBe(
+      'Attempt12',
+    );
+    expect(await page.getByTestId('compare-split').textContent()).toBe(
+      'They went apart at step 1.',
+    );
+    await shot('compare');
   });
 
   it("updates an agent's 24 h counts live as its runs start", async () => {

@@ -127,6 +127,8 @@ export async function countsByAgentSince(
   db: Db,
   projectId: string,
   sinceHour: number,
+  /** The hour after the last counted (the current hour's end), as the stats' `to` bounds them. */
+  untilHour: number,
   agentId?: string,
 ): Promise<
   { agent_id: string; status: string; runs: number; tokens: number; cost_nanos: number }[]
@@ -144,7 +146,8 @@ export async function countsByAgentSince(
       sum(sql`cost_nanos`).as('cost_nanos'),
     ])
     .where('project_id', '=', projectId)
-    .where('hour', '>=', sinceHour);
+    .where('hour', '>=', sinceHour)
+    .where('hour', '<', untilHour);
   if (agentId !== undefined) query = query.where('agent_id', '=', agentId);
   const rows = await readOffLoop(db, query.groupBy(['agent_id', 'status']));
   return rows.map((r) => ({

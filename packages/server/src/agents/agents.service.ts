@@ -16,7 +16,7 @@ import { AppError } from '../http/errors.js';
 import { toRun } from '../runs/runs.mapper.js';
 import { findRun, findRunsWithinBudget } from '../runs/runs.repository.js';
 import { ensureAgents } from '../ingest/unit-of-work.js';
-import { DAY_MS, hourOf } from '../stats/rollup.js';
+import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
 import { toAgent } from './agents.mapper.js';
 import {
@@ -105,7 +105,7 @@ export async function listAgentSummaries(
   const [latestRows, errorRows, counts] = await Promise.all([
     findRunsWithinBudget(db, projectId, latestIds),
     findErrorRuns(db, projectId, errorIds),
-    countsByAgentSince(db, projectId, hourOf(now - DAY_MS), agentId),
+    countsByAgentSince(db, projectId, hourOf(now - DAY_MS), hourOf(now) + HOUR_MS, agentId),
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));
   const errors = new Map(errorRows.map((r) => [r.id, r]));

@@ -93,6 +93,32 @@ describeEachDb('agents API', (dialect) => {
   };
 
   describe('GET /agents', () => {
+    it('counts 24 h as the stats do: up to the end of the current hour, not past it', async () => {
+      // its own server: the other tests list this file's agents
+      const own = await createTestApp(dialect);
+      try {
+        // a run stamped hours ahead (a host whose clock runs fast) is not in the last 24 h
+        const ahead = Date.now() + 3 * HOUR;
+        const res = await own.request('POST', '/api/v1/ingest', {
+          events: [
+            {
+              type: 'run.start',
+              run: { id: 'ahead-1', agent_id: 'clock-ahead', started_at: ahead },
+            },
+            {
+              type: 'step.end',
+              step: { id: 's', run_id: 'ahead-1', type: 'llm', input_tokens: 10, cost_usd: 1 },
+            },
+          ],
+        });
+        expect(res.statusCode).toBe(200);
+        const agent = json<AgentSummary>(await own.request('GET', '/api/v1/agents/clock-ahead'));
+        expect(agent.counts_24h).toMatchObject({ runs: 0, total_tokens: 0, cost_usd: 0 });
+      } finally {
+        await own.close();
+      }
+    });
+
     it('summarises each agent with its latest run, last error and 24 h counts', async () => {
       const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
       expect(agents.map((a) => a.id)).toEqual(['health', 'many']);

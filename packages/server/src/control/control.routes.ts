@@ -60,8 +60,10 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
         // a worker that hung up must not be handed a run it will never execute (the request
         // stream itself is destroyed once its body is read: the socket tells)
         if (gone || request.raw.socket.destroyed) return reply.status(204).send();
-        await noteWorkerSeen(ctx, auth.projectId, body.agents);
-        await noteWorker(ctx, auth.projectId, workerId, body.agents);
+        await Promise.all([
+          noteWorkerSeen(ctx, auth.projectId, body.agents),
+          noteWorker(ctx, auth.projectId, workerId, body.agents),
+        ]);
         const runs = await claimRuns(ctx, auth.projectId, {
           agents: body.agents,
           leaseMs: body.lease_ms ?? DEFAULT_CLAIM_LEASE_MS,

@@ -365,6 +365,17 @@ describeEachDb('workers and control plane', (dialect) => {
       .orderBy('id')
       .execute();
     expect(rows.map((r) => r.id)).toEqual(['wl-busy', 'wl-idle', 'wl-quiet']);
+    // a worker holding many runs lists its oldest 20, and another's newer run is listed too
+    const c = agentName('wl-c');
+    for (let i = 0; i < 26; i++) await enqueueRun(t.ctx, P, c, {});
+    expect((await claim([c], { worker_id: 'wl-many', max: 25 })).statusCode).toBe(200);
+    expect((await claim([c], { worker_id: 'wl-one' })).statusCode).toBe(200);
+    const after = await list();
+    const many = after.find((w) => w.id === 'wl-many')!;
+    expect(many.running).toBe(25);
+    expect(many.running_runs).toHaveLength(20);
+    expect(after.find((w) => w.id === 'wl-one')).toMatchObject({ running: 1 });
+    expect(after.find((w) => w.id === 'wl-one')?.running_runs).toHaveLength(1);
     // a worker that says it stops leaves the list at once; a beat on its way does not bring
     // it back, its next claim does
     const stop = await t.request('DELETE', '/api/v1/workers/wl-idle');

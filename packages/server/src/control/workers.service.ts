@@ -11,7 +11,8 @@ import {
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { selectQueuedForClaim } from '../db/queue.js';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { readOffLoop } from '../db/readers.js';
 import type { Database, RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
@@ -208,7 +209,8 @@ export async function listWorkers(
   now = Date.now(),
 ): Promise<WorkerList> {
   const db = ctx.db.kysely;
-  const [rows, counts, running] = await Promise.all([
+  const rows = await readOffLoop(
+    ctx.db,
     db
       .selectFrom('workers')
       .selectAll()
@@ -216,26 +218,45 @@ export async function listWorkers(
       .where('last_seen_at', '>=', now - WORKERS_LISTED_MS)
       .orderBy('last_seen_at', 'desc')
       .orderBy('id')
-      .limit(MAX_WORKERS)
-      .execute(),
-    db
+      .limit(MAX_WORKERS),
+  );
+  const ids = rows.map((w) => w.id);
+  const heldRuns = (q: typeof db) =>
+    q
       .selectFrom('runs')
-      .select(['worker_id', (eb) => eb.fn.countAll<number | string>().as('n')])
       .where('project_id', '=', projectId)
       .where('status', '=', 'running')
-      .where('worker_id', 'is not', null)
-      .groupBy('worker_id')
-      .execute(),
-    db
-      .selectFrom('runs')
-      .select(['id', 'agent_id', 'worker_id', 'started_at'])
-      .where('project_id', '=', projectId)
-      .where('status', '=', 'running')
-      .where('worker_id', 'is not', null)
-      .orderBy('started_at')
-      .orderBy('id')
-      .limit(MAX_WORKERS * 4)
-      .execute(),
+      .where('worker_id', 'in', ids.length > 0 ? ids : [''] /* no worker: nothing held */);
+  // each listed worker's oldest runs, RUNNING_SHOWN of them whoever else holds older ones;
+  // beside the event loop on SQLite, as a fleet may hold thousands
+  const [counts, running] = await Promise.all([
+    readOffLoop(
+      ctx.db,
+      heldRuns(db)
+        .select(['worker_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .groupBy('worker_id'),
+    ),
+    readOffLoop(
+      ctx.db,
+      db
+        .selectFrom(
+          heldRuns(db)
+            .select([
+              'id',
+              'agent_id',
+              'worker_id',
+              'started_at',
+              sql<number>`row_number() over (partition by worker_id order by started_at, id)`.as(
+                'nth',
+              ),
+            ])
+            .as('h'),
+        )
+        .selectAll()
+        .where('nth', '<=', RUNNING_SHOWN)
+        .orderBy('started_at')
+        .orderBy('id'),
+    ),
   ]);
   const count = new Map(counts.map((c) => [c.worker_id!, Number(c.n)]));
   const held = new Map<string, Worker['running_runs']>();

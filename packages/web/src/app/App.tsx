@@ -10,6 +10,7 @@ import { RunsPage } from '../features/runs/RunsPage';
 import { RunDetailPage } from '../features/run-detail/RunDetailPage';
 import { StatsPage } from '../features/stats/StatsPage';
 import { WorkersPage } from '../features/workers/WorkersPage';
+import { ComparePage } from '../features/run-detail/ComparePage';
 import { SettingsPage } from '../features/settings/SettingsPage';
 import { Layout } from './Layout';
 import { useDocumentTitle } from './page';
@@ -61,6 +62,7 @@ export function App({ client }: { client: QueryClient }) {
             <Route path="runs" element={<RunsPage />} />
             <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
             <Route path="workers" element={<WorkersPage />} />
+            <Route path="compare/:original/:retry" element={<ComparePage />} />
             <Route path="stats" element={<StatsPage />} />
             <Route path="settings" element={<SettingsPage />} />
             <Route path="*" element={<NotFound />} />

@@ -29,6 +29,7 @@ import { useNow } from '../../lib/useNow';
 import { useDocumentTitle } from '../../app/page';
 import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
 import { retriesQuery } from '../runs/runs.queries';
+import { comparePath } from './ComparePage';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { runsPath } from '../runs/RunsPage';
 import { Usage } from '../runs/RunRows';
@@ -425,7 +426,10 @@ export function RunDetailPage() {
         </Fact>
         {run.retry_of ? (
           <Fact label="Retry of">
-            <RunLink agentId={run.agent_id} runId={run.retry_of} />
+            <RunLink agentId={run.agent_id} runId={run.retry_of} />{' '}
+            <Link className="compare-link" to={comparePath(run.retry_of, run.id)}>
+              Compare with it
+            </Link>
           </Fact>
         ) : null}
         {retries.length > 0 ? (
