@@ -6,6 +6,7 @@ import {
   MAX_STEP_COST_USD,
   matchModel,
   unpricedModels,
+  usageByModel,
   NANOS_PER_USD,
   nanosToUsd,
   usdToNanos,
@@ -109,4 +110,33 @@ describe('cost model', () => {
 it('holds a computed cost to the most one step can cost', () => {
   const nanos = computeCostNanos({ input: 10_000, output: 10_000 }, { inputTokens: 1e12 });
   expect(nanos).toBe(MAX_STEP_COST_USD * NANOS_PER_USD);
+});
+
+describe('usageByModel', () => {
+  const step = (
+    type: string,
+    model: string | null,
+    input: number | null,
+    output: number | null,
+    cost: number | null,
+  ) => ({ type, model, input_tokens: input, output_tokens: output, cost_usd: cost });
+  it("sums a run's steps per model, most cost first, as the stats count them", () => {
+    expect(
+      usageByModel([
+        step('llm', 'gpt-4o', 100, 10, 0.002),
+        step('llm', 'gpt-4o', 50, 5, 0.001),
+        step('llm', 'claude-sonnet-4', 10, 1, 0.01),
+        step('evaluator', 'gpt-4o-mini', 7, 3, null),
+        step('llm', null, 4, 0, null),
+        step('tool', null, null, null, 0.5),
+        step('tool', null, 0, 0, 0), // usage given as zero counts nowhere
+        step('tool', null, null, null, null),
+      ]),
+    ).toEqual([
+      { model: null, calls: 1, input_tokens: 4, output_tokens: 0, cost_usd: 0.5 },
+      { model: 'claude-sonnet-4', calls: 1, input_tokens: 10, output_tokens: 1, cost_usd: 0.01 },
+      { model: 'gpt-4o', calls: 2, input_tokens: 150, output_tokens: 15, cost_usd: 0.003 },
+      { model: 'gpt-4o-mini', calls: 1, input_tokens: 7, output_tokens: 3, cost_usd: 0 },
+    ]);
+  });
 });

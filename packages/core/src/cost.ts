@@ -58,6 +58,54 @@ export function unpricedModels(steps: readonly PricedStep[]): string[] {
   return [...models].sort();
 }
 
+/** What `usageByModel` reads of a step. */
+export interface UsageStep extends PricedStep {
+  type: string;
+}
+
+/** One model's part of a run's usage (`usageByModel`). */
+export interface ModelUse {
+  /** null: steps that name no model. */
+  model: string | null;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/**
+ * A run's usage per model, from its steps, by the rule of the stats' `by_model`: a step
+ * counts when it is an LLM call (type `llm`, or naming a model) or has tokens or a cost
+ * above 0; most cost first, then most tokens.
+ * @example usageByModel(run.steps) // [{ model: 'gpt-4o', calls: 3, ... }, ...]
+ */
+export function usageByModel(steps: readonly UsageStep[]): ModelUse[] {
+  const by = new Map<string | null, ModelUse>();
+  for (const s of steps) {
+    const call = s.type === 'llm' || s.model !== null;
+    if (!call && !s.input_tokens && !s.output_tokens && !s.cost_usd) continue;
+    const use = by.get(s.model) ?? {
+      model: s.model,
+      calls: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      cost_usd: 0,
+    };
+    use.calls += call ? 1 : 0;
+    use.input_tokens += s.input_tokens ?? 0;
+    use.output_tokens += s.output_tokens ?? 0;
+    use.cost_usd += s.cost_usd ?? 0;
+    by.set(s.model, use);
+  }
+  const tokens = (u: ModelUse) => u.input_tokens + u.output_tokens;
+  return [...by.values()].sort(
+    (a, b) =>
+      b.cost_usd - a.cost_usd ||
+      tokens(b) - tokens(a) ||
+      (a.model === null ? 1 : b.model === null ? -1 : a.model < b.model ? -1 : 1),
+  );
+}
+
 export function usdToNanos(usd: number): number {
   return Math.round(usd * NANOS_PER_USD);
 }

@@ -121,13 +121,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   // the API's routes by method, to tell a wrong method (405, with Allow) from no such path
   const apiRoutes: { method: string; path: RegExp }[] = [];
   app.addHook('onRoute', (route) => {
-    if (!route.url.startsWith('/api/')) return;
+    if (!route.url.startsWith('/api/') && !route.url.startsWith('/v1/')) return;
     const path = new RegExp(
       '^' +
         route.url
           .split('/')
           .map((part) =>
-            part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+            part.startsWith(':') ? '[^/]*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
           )
           .join('/') +
         '$',
@@ -185,10 +185,20 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
+    // the path as the router matched it: percent-decoded
+    let decoded = path;
+    try {
+      decoded = decodeURI(path);
+    } catch {
+      // not decodable: the router refused it the same way
+    }
     const allowed = [
-      ...new Set(apiRoutes.filter((r) => r.path.test(path)).map((r) => r.method)),
+      ...new Set(apiRoutes.filter((r) => r.path.test(decoded)).map((r) => r.method)),
     ].sort();
-    if (allowed.length > 0) {
+    // a path with the method the request has is one the router did not take (a parameter
+    // past its length limit): no such route, not a wrong method
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
+    if (allowed.length > 0 && !allowed.includes(method)) {
       void reply.header('allow', allowed.join(', '));
       const refused: ApiErrorBody = {
         error: {

@@ -263,6 +263,9 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(res.stdout).toMatch(
       /cost\s+\$0\.0025 and the tokens of my-llama, which have no known price$/m,
     );
+    // and what each model took, most cost first, the unpriced one's cost unknown
+    expect(res.stdout).toMatch(/^ {2}models {5}gpt-4o {2}1 call {2}\S+ tok {2}\$0\.0025$/m);
+    expect(res.stdout).toMatch(/^ {13}my-llama {2}1 call {2}\S+ tok {2}-$/m);
     await fetch(`${server.url}/api/v1/agents/cp-agent`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${server.adminKey}` },

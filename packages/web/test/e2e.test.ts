@@ -1145,6 +1145,14 @@ suite('dashboard in a real browser', () => {
     await page.goto(`${server.url}/agents/part-priced/runs/part-priced`);
     const part = page.locator('.unpriced-part');
     await expect.poll(() => part.textContent()).toBe(' + tokens of my-llama at no known price');
+    // and what each model took, most cost first
+    const uses = page.locator('.model-uses li');
+    await expect
+      .poll(() => uses.allTextContents())
+      .toEqual([
+        'gpt-4o 1 call · 1.0k tokens · $0.0025',
+        'my-llama 1 call · 9.0k tokens · no price',
+      ]);
   });
 
   it('says on a queued run whether any worker asks for its agent', async () => {

@@ -19,6 +19,7 @@ import {
   orderStepTree,
   runMoment,
   unpricedModels,
+  usageByModel,
 } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
@@ -676,7 +677,19 @@ export function showRun(
           ? ` and the tokens of ${unpriced.join(', ')}, which have no known price`
           : ''),
   );
-  field('model', run.model);
+  // what each model took, when there is more to say than the run's one model
+  const models = usageByModel(run.steps);
+  if (models.length > 1 || (models[0] && models[0].model !== run.model)) {
+    models.forEach((m, i) => {
+      const calls = `${m.calls} ${m.calls === 1 ? 'call' : 'calls'}`;
+      const rest = `  ${calls}  ${formatTokens(m.input_tokens + m.output_tokens)} tok  ${
+        m.cost_usd === 0 && m.input_tokens + m.output_tokens > 0 ? '-' : formatMoney(m.cost_usd)
+      }`;
+      const room = p.width === undefined ? Infinity : Math.max(8, p.width - 13 - rest.length);
+      const name = clip(m.model ?? '(no model)', room);
+      lines.push(`  ${(i === 0 ? 'models' : '').padEnd(10)} ${name}${rest}`);
+    });
+  } else field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
   if (run.error) {
     field(

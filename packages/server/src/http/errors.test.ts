@@ -103,6 +103,15 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const run = await t.request('PUT', '/api/v1/runs/some-run');
     expect(run.statusCode).toBe(405);
     expect(run.headers.allow).toBe('DELETE, GET, HEAD, PATCH');
+    // the path as the router reads it: decoded, an empty segment a parameter's
+    expect((await t.request('GET', '/api/v1/%69ngest')).headers.allow).toBe('POST');
+    expect((await t.request('PUT', '/api/v1/runs/')).statusCode).toBe(405);
+    expect((await t.request('PUT', '/v1/traces')).headers.allow).toBe('POST');
+    // a path the router did not take with the method it would take is no route (a
+    // parameter past its length limit), not a wrong method
+    const long = await t.request('GET', `/api/v1/runs/${'a'.repeat(1001)}`);
+    expect(long.statusCode).not.toBe(405);
+    expect(long.headers.allow).toBeUndefined();
     // a path no method takes is still a 404, and a wrong method writes nothing
     expect((await t.request('DELETE', '/api/v1/nothing-here')).statusCode).toBe(404);
     expect((await t.request('POST', '/api/v1/runs/some-run/steps/x')).statusCode).toBe(404);

@@ -33,9 +33,18 @@ export function stepModelUsage(
   const call = step.type === 'llm' || step.model !== null;
   if (!call && !step.input_tokens && !step.output_tokens && !step.cost_nanos) return undefined;
   return {
-    model: step.model ?? '',
+    // as the database stores it: a lone surrogate is U+FFFD there, and so in the key
+    model: step.model === null ? '' : wellFormed(step.model),
     totals: [call ? 1 : 0, step.input_tokens ?? 0, step.output_tokens ?? 0, step.cost_nanos ?? 0],
   };
+}
+
+/** `text` with each lone UTF-16 surrogate as U+FFFD, as both databases store text. */
+function wellFormed(text: string): string {
+  return text.replace(
+    /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    '\ufffd',
+  );
 }
 
 /** Whether two steps add the same usage under the same model. */

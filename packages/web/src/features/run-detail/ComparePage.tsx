@@ -5,6 +5,7 @@ import { ErrorBox, Loading } from '../../components/States';
 import { StatusBadge } from '../../components/Status';
 import { JsonViewer } from '../../components/JsonViewer';
 import { useDocumentTitle } from '../../app/page';
+import { useTopics } from '../../app/live';
 import { formatCost, formatDuration, formatExact, formatTokens, shortId } from '../../lib/format';
 import { runPath } from '../runs/RunActions';
 import { runDetailQuery } from './runDetail.queries';
@@ -216,6 +217,8 @@ export function ComparePage() {
   const { original = '', retry = '' } = useParams();
   const a = useQuery(runDetailQuery(original));
   const b = useQuery(runDetailQuery(retry));
+  // both runs' updates, as their own pages hear them: a retry still running goes on here
+  useTopics([`run:${original}`, `run:${retry}`]);
   useDocumentTitle('Compare runs');
   return (
     <div>

@@ -4,6 +4,7 @@ import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
 import {
   costUnknown,
   unpricedModels,
+  usageByModel,
   type Run,
   type RunStatus,
   type RunWithSteps,
@@ -19,6 +20,7 @@ import {
   RUN_STATUS_META,
   TRIGGER_LABELS,
   UNPRICED_NOTE,
+  formatCost,
   formatExact,
   formatTokens,
   isActive,
@@ -80,6 +82,34 @@ function UnpricedPart({ run }: { run: RunWithSteps }) {
       {' '}
       + tokens of {models.join(', ')} at no known price
     </span>
+  );
+}
+
+/** What each model took of a run that called more than one (the stats' rule, from its steps). */
+function ByModelFact({ run }: { run: RunWithSteps }) {
+  const models = usageByModel(run.steps);
+  if (models.length < 2) return null;
+  return (
+    <Fact label="By model" wide>
+      <ul className="model-uses">
+        {models.map((m) => (
+          <li key={m.model ?? ''}>
+            <span className="mono">{m.model ?? '(no model)'}</span>{' '}
+            <span className="muted">
+              {m.calls} {m.calls === 1 ? 'call' : 'calls'} ·{' '}
+              {formatTokens(m.input_tokens + m.output_tokens)} tokens ·
+            </span>{' '}
+            {m.cost_usd === 0 && m.input_tokens + m.output_tokens > 0 ? (
+              <span className="muted" title={UNPRICED_NOTE}>
+                no price
+              </span>
+            ) : (
+              formatCost(m.cost_usd)
+            )}
+          </li>
+        ))}
+      </ul>
+    </Fact>
   );
 }
 
@@ -420,6 +450,7 @@ export function RunDetailPage() {
           <Usage run={run} field="cost" />
           <UnpricedPart run={run} />
         </Fact>
+        <ByModelFact run={run} />
         <Fact label="Steps">
           {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool
           {run.error_count > 0 ? <span className="bad"> · {run.error_count} failed</span> : null}
