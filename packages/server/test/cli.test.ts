@@ -461,6 +461,8 @@ describeEachDb('runlog CLI', (dialect) => {
     const unpriced = await cli(['stats', '--agent', 'unpriced']);
     expect(unpriced.stdout).toMatch(/^ {2}cost {7}-$/m);
     expect(unpriced.stdout).toMatch(/^unpriced\s.*\s-$/m);
+    // its 24 h spend is unknown, not none
+    expect((await cli(['agents', 'list'])).stdout).toMatch(/^unpriced\s.*\sno price(\s|$)/m);
     // and per model: its calls and tokens, its cost unknown
     expect(unpriced.stdout).toMatch(/^MODEL\s+RUNS\s+CALLS\s+IN\s+OUT\s+TOKENS\s+COST\s+SHARE$/m);
     expect(unpriced.stdout).toMatch(/^house-model-7\s+1\s+1\s+500\s+0\s+500\s+-\s+-$/m);

@@ -525,6 +525,12 @@ suite('dashboard in a real browser', () => {
       'They went apart at step 1.',
     );
     await shot('compare');
+    // the original deleted: the page says so and leads to the retry
+    expect((await call(api, 'DELETE', '/runs/retry-me')).status).toBe(204);
+    await page.reload();
+    await page.getByText('The original run is gone').waitFor();
+    await page.getByRole('link', { name: 'Open the retry' }).click();
+    await page.waitForURL(new RegExp(`/agents/retrier/runs/${retryId}$`));
   });
 
   it("updates an agent's 24 h counts live as its runs start", async () => {

@@ -378,9 +378,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           a.latest_run ? formatRelative(a.latest_run.started_at ?? a.latest_run.created_at) : '',
           formatCount(a.counts_24h.runs),
           formatPercent(a.counts_24h.fail_rate),
+          // no usage, or tokens at no known price (the cost unknown, not $0)
           a.counts_24h.total_tokens === 0 && a.counts_24h.cost_usd === 0
             ? '-'
-            : costText(a.counts_24h),
+            : costUnknown(a.counts_24h)
+              ? 'no price'
+              : costText(a.counts_24h),
           ...(scheduled ? [a.next_run_at ? formatRelative(a.next_run_at) : ''] : []),
           a.last_error ? clip(a.last_error.message, 50) : '',
         ]),

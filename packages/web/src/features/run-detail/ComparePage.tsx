@@ -1,7 +1,8 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router-dom';
 import type { RunWithSteps, Step } from '@runlog/core';
-import { ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { ApiError } from '../../lib/api';
 import { StatusBadge } from '../../components/Status';
 import { JsonViewer } from '../../components/JsonViewer';
 import { useDocumentTitle } from '../../app/page';
@@ -65,7 +66,10 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
   );
   const error = (r: RunWithSteps) =>
     r.error ? (
-      <span className="error-text">{String(r.error.message ?? '')}</span>
+      // the message whole on the run's own page: here its first lines, beside the other's
+      <span className="error-text compare-error" title={String(r.error.message ?? '')}>
+        {String(r.error.message ?? '')}
+      </span>
     ) : (
       <span className="muted">—</span>
     );
@@ -227,6 +231,12 @@ export function ComparePage() {
       </div>
       {a.isPending || b.isPending ? (
         <Loading label="Loading the two runs…" rows={6} />
+      ) : a.isError && a.error instanceof ApiError && a.error.status === 404 && b.data ? (
+        // the original was deleted (retention, by hand): say so, and lead to the retry
+        <Empty title="The original run is gone">
+          Run <span className="mono">{original}</span> no longer exists, so there is nothing to
+          compare its retry with. <Link to={runPath(b.data)}>Open the retry</Link>
+        </Empty>
       ) : a.isError ? (
         <ErrorBox error={a.error} onRetry={() => void a.refetch()} />
       ) : b.isError ? (
