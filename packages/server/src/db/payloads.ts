@@ -64,11 +64,18 @@ export const RUN_LIST_COLUMNS = [
   'input_tokens',
   'output_tokens',
   'cost_nanos',
-  'models',
   'sort_at',
   'created_at',
   'updated_at',
-] as const satisfies readonly Exclude<keyof RunTable, PayloadColumn>[];
+] as const satisfies readonly Exclude<keyof RunTable, PayloadColumn | InternalRunColumn>[];
+
+/**
+ * The run columns only the write path reads (a run's usage by model, which the stats sum):
+ * no answer shows them, so lists leave them out.
+ */
+type InternalRunColumn = 'models';
+/** A run as lists read it: every column but the write path's own. */
+export type ListedRunRow = Omit<RunTable, InternalRunColumn>;
 
 /** Every column of `steps` but its payloads, in table order. */
 export const STEP_LIST_COLUMNS = [
@@ -96,8 +103,9 @@ export const STEP_LIST_COLUMNS = [
 
 // a column added to a table must be added to its list, or lists would stop returning it
 type Missing<T, L extends readonly unknown[]> = Exclude<keyof T, PayloadColumn | L[number]>;
-const runColumnsComplete: Missing<RunTable, typeof RUN_LIST_COLUMNS> extends never ? true : never =
-  true;
+const runColumnsComplete: Missing<ListedRunRow, typeof RUN_LIST_COLUMNS> extends never
+  ? true
+  : never = true;
 const stepColumnsComplete: Missing<StepTable, typeof STEP_LIST_COLUMNS> extends never
   ? true
   : never = true;

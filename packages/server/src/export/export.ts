@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
-import type { RunRow, StepRow } from '../db/schema.js';
+import type { StepRow } from '../db/schema.js';
 import {
   budgetedRuns,
   fillHeldPayloads,
   rowsWithinBudget,
   type PayloadSizes,
+  type ListedRunRow,
 } from '../db/payloads.js';
 import { csvHeader, toCsvLine, toExportedRun, toExportedStep } from './record.js';
 import { exportedSettings } from './settings.js';
@@ -80,7 +81,7 @@ export async function exportRuns(
       .orderBy('sort_at')
       .orderBy('id')
       .limit(pageSize)
-      .execute()) as unknown as (RunRow & PayloadSizes)[];
+      .execute()) as unknown as (ListedRunRow & PayloadSizes)[];
     if (read.length === 0) break;
     // a page holds at most PAGE_PAYLOAD_BYTES of the runs' own payloads (each may be 4 MiB)
     const page = read.slice(0, rowsWithinBudget(read));
@@ -91,7 +92,7 @@ export async function exportRuns(
       for (let i = 0; i < page.length;) {
         // runs of few steps are written together, their steps read in one query; a run of
         // many is written a piece at a time, so no run's size is held in memory at once
-        const batch: RunRow[] = [];
+        const batch: ListedRunRow[] = [];
         let batchSteps = 0;
         for (; i < page.length; i++) {
           const n = page[i]!.step_count;
@@ -130,7 +131,7 @@ const STEP_CHUNK = 200;
  * Writes a run of many steps as its line (the same bytes as `toExportedRun` stringified),
  * its steps read and written STEP_CHUNK at a time. Returns how many steps it wrote.
  */
-async function writeLongRun(db: Db, projectId: string, run: RunRow, out: Writable) {
+async function writeLongRun(db: Db, projectId: string, run: ListedRunRow, out: Writable) {
   const head = JSON.stringify(toExportedRun(run, []));
   // `steps` is the line's last key: `..."steps":[]}` opens here and closes after the steps
   await write(out, head.slice(0, -2));
@@ -162,7 +163,7 @@ async function writeLongRun(db: Db, projectId: string, run: RunRow, out: Writabl
 async function loadSteps(
   db: Db,
   projectId: string,
-  runs: RunRow[],
+  runs: ListedRunRow[],
 ): Promise<Map<string, StepRow[]>> {
   const byRun = new Map<string, StepRow[]>();
   const ids = runs.map((r) => r.id);

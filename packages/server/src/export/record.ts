@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { Id, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
 import type { RunRow, StepRow } from '../db/schema.js';
+import type { ListedRunRow } from '../db/payloads.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
-import { NO_MODELS, modelsOfSteps } from '../stats/models.js';
+import { modelsOfSteps } from '../stats/models.js';
 
 /**
  * One exported run: the API's `Run` (with `project_id`) and its `steps`, plus the stored
@@ -22,7 +23,7 @@ export interface ExportedStep extends Step {
   updated_at: string;
 }
 
-export function toExportedRun(row: RunRow, steps: StepRow[]): ExportedRun {
+export function toExportedRun(row: ListedRunRow, steps: StepRow[]): ExportedRun {
   return {
     ...toRun(row),
     sort_at: toIso(row.sort_at),
@@ -130,6 +131,32 @@ export function fromImportedRun(
   rec: ImportRun,
   projectId = rec.project_id,
 ): { run: RunRow; steps: StepRow[]; hasSteps: boolean } {
+  const steps: StepRow[] = (rec.steps ?? []).map((s) => ({
+    project_id: projectId,
+    run_id: rec.id,
+    id: s.id,
+    parent_step_id: s.parent_step_id,
+    seq: s.seq,
+    type: s.type,
+    name: s.name,
+    status: s.status,
+    started_at: s.started_at,
+    ended_at: s.ended_at,
+    duration_ms: s.duration_ms,
+    input: jsonText(s.input),
+    output: jsonText(s.output),
+    error: errorText(s.error),
+    model: s.model,
+    provider: s.provider,
+    input_tokens: s.input_tokens,
+    output_tokens: s.output_tokens,
+    cached_input_tokens: s.cached_input_tokens,
+    reasoning_tokens: s.reasoning_tokens,
+    cost_nanos: s.cost_usd === null ? null : usdToNanos(s.cost_usd),
+    metadata: jsonText(s.metadata) ?? '{}',
+    created_at: s.created_at ?? s.started_at ?? rec.created_at,
+    updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,
+  }));
   const run: RunRow = {
     project_id: projectId,
     id: rec.id,
@@ -166,38 +193,11 @@ export function fromImportedRun(
     output_tokens: rec.output_tokens,
     cost_nanos: usdToNanos(rec.cost_usd),
     // from the line's steps; `import` keeps the stored run's for a line without them
-    models: NO_MODELS,
+    models: modelsOfSteps(steps),
     sort_at: rec.sort_at ?? rec.queued_at ?? rec.started_at ?? rec.created_at,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
   };
-  const steps: StepRow[] = (rec.steps ?? []).map((s) => ({
-    project_id: projectId,
-    run_id: rec.id,
-    id: s.id,
-    parent_step_id: s.parent_step_id,
-    seq: s.seq,
-    type: s.type,
-    name: s.name,
-    status: s.status,
-    started_at: s.started_at,
-    ended_at: s.ended_at,
-    duration_ms: s.duration_ms,
-    input: jsonText(s.input),
-    output: jsonText(s.output),
-    error: errorText(s.error),
-    model: s.model,
-    provider: s.provider,
-    input_tokens: s.input_tokens,
-    output_tokens: s.output_tokens,
-    cached_input_tokens: s.cached_input_tokens,
-    reasoning_tokens: s.reasoning_tokens,
-    cost_nanos: s.cost_usd === null ? null : usdToNanos(s.cost_usd),
-    metadata: jsonText(s.metadata) ?? '{}',
-    created_at: s.created_at ?? s.started_at ?? rec.created_at,
-    updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,
-  }));
-  run.models = modelsOfSteps(steps);
   return { run, steps, hasSteps: rec.steps !== undefined };
 }
 
@@ -248,7 +248,7 @@ export function csvHeader(): string {
   return CSV_COLUMNS.join(',') + '\n';
 }
 
-export function toCsvLine(row: RunRow): string {
+export function toCsvLine(row: ListedRunRow): string {
   const run = toRun(row);
   const cells: Record<(typeof CSV_COLUMNS)[number], unknown> = {
     ...run,

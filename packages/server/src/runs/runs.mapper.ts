@@ -9,7 +9,8 @@ import {
   type RunStatus,
   type RunTrigger,
 } from '@runlog/core';
-import type { RunRow, StepRow } from '../db/schema.js';
+import type { StepRow } from '../db/schema.js';
+import type { ListedRunRow } from '../db/payloads.js';
 
 /** Parses a stored JSON text column; `null` stays `null`. */
 export function fromJson(text: string | null): unknown {
@@ -29,7 +30,7 @@ function objectOr(text: string): Record<string, unknown> {
 }
 
 /** The one mapping from a stored run row to the API's `Run`. */
-export function toRun(row: RunRow): Run {
+export function toRun(row: ListedRunRow): Run {
   return {
     id: row.id,
     project_id: row.project_id,

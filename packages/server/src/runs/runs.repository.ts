@@ -12,6 +12,7 @@ import {
   fillHeldPayloads,
   fillHeldRunPayloads,
   rowsWithinBudget,
+  type ListedRunRow,
   type PayloadSizes,
 } from '../db/payloads.js';
 
@@ -243,7 +244,7 @@ export async function listRuns(
     offset?: number;
     sorted?: { sort: Exclude<RunSort, 'newest'>; after?: SortedCursor };
   },
-): Promise<(RunRow & { sort_key?: string })[]> {
+): Promise<(ListedRunRow & { sort_key?: string })[]> {
   let query = filtered(db, projectId, filter).select(budgetedRuns());
   const { cursor, sorted } = page;
   if (sorted) {
@@ -281,7 +282,7 @@ export async function listRuns(
   // never holds up recording
   const first = (readsMany(filter, page.offset) || sorted
     ? await readOffLoop(db, query)
-    : await query.execute()) as unknown as (RunRow & PayloadSizes & { sort_key?: string })[];
+    : await query.execute()) as unknown as (ListedRunRow & PayloadSizes & { sort_key?: string })[];
   await fillHeldRunPayloads(db, projectId, first.slice(0, page.limit));
   return first;
 }
@@ -358,9 +359,9 @@ export async function findRunsWithinBudget(
   db: Db,
   projectId: string,
   ids: readonly string[],
-): Promise<RunRow[]> {
+): Promise<ListedRunRow[]> {
   const unique = [...new Set(ids)];
-  const rows: (RunRow & PayloadSizes)[] = [];
+  const rows: (ListedRunRow & PayloadSizes)[] = [];
   for (let i = 0; i < unique.length; i += 500) {
     const found = await db.kysely
       .selectFrom('runs')
@@ -368,7 +369,7 @@ export async function findRunsWithinBudget(
       .where('project_id', '=', projectId)
       .where('id', 'in', unique.slice(i, i + 500))
       .execute();
-    rows.push(...(found as unknown as (RunRow & PayloadSizes)[]));
+    rows.push(...(found as unknown as (ListedRunRow & PayloadSizes)[]));
   }
   await fillHeldRunPayloads(db, projectId, rows);
   return rows;
