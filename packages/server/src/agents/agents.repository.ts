@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
-import { jsonStringField } from '../db/dialect.js';
+import { jsonStringField, sumOf } from '../db/dialect.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
 
 /**
@@ -133,17 +133,14 @@ export async function countsByAgentSince(
 ): Promise<
   { agent_id: string; status: string; runs: number; tokens: number; cost_nanos: number }[]
 > {
-  // SQLite's sum() fails past 64 bits (sums saturate at 9.2e18 each): its total() does not
-  const sum = (expr: ReturnType<typeof sql>) =>
-    db.dialect === 'sqlite' ? sql<number>`total(${expr})` : sql<number | string>`sum(${expr})`;
   let query = db.kysely
     .selectFrom('run_rollups')
     .select(['agent_id', 'status'])
     .select([
-      sum(sql`runs`).as('runs'),
-      sum(sql`input_tokens`).as('input_tokens'),
-      sum(sql`output_tokens`).as('output_tokens'),
-      sum(sql`cost_nanos`).as('cost_nanos'),
+      sumOf(db, 'runs'),
+      sumOf(db, 'input_tokens'),
+      sumOf(db, 'output_tokens'),
+      sumOf(db, 'cost_nanos'),
     ])
     .where('project_id', '=', projectId)
     .where('hour', '>=', sinceHour)

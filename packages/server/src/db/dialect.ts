@@ -1,5 +1,11 @@
 import type { RunStatus } from '@runlog/core';
-import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import {
+  sql,
+  type AliasedRawBuilder,
+  type Expression,
+  type RawBuilder,
+  type SqlBool,
+} from 'kysely';
 import type { Db } from './database.js';
 
 /**
@@ -76,4 +82,17 @@ export function statusIn(...statuses: RunStatus[]): RawBuilder<SqlBool> {
   return statuses.length === 1
     ? sql<SqlBool>`status = ${list[0]}`
     : sql<SqlBool>`status IN (${sql.join(list)})`;
+}
+
+/**
+ * The sum of a rollup column, `as` itself: SQLite's sum() fails past 64 bits (sums are held
+ * at 9.2e18 each) where PostgreSQL's gives a numeric; SQLite's total() is a double, exact as
+ * far as any real sum goes.
+ */
+export function sumOf<C extends string>(db: Db, column: C): AliasedRawBuilder<number | string, C> {
+  return (
+    db.dialect === 'sqlite'
+      ? sql<number | string>`total(${sql.ref(column)})`
+      : sql<number | string>`sum(${sql.ref(column)})`
+  ).as(column);
 }

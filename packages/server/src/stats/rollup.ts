@@ -2,7 +2,7 @@ import { isTerminalStatus, type RunStatus } from '@runlog/core';
 import type { Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import { addRows } from '../db/bulk.js';
-import type { Database, RunRow } from '../db/schema.js';
+import type { Database, ModelRollupTable, RunRow } from '../db/schema.js';
 import { NO_MODELS, decodeModels } from './models.js';
 
 export const HOUR_MS = 3_600_000;
@@ -55,17 +55,8 @@ interface RollupDelta {
   cost_nanos: number;
 }
 
-interface ModelDelta {
-  project_id: string;
-  agent_id: string;
-  hour: number;
-  model: string;
-  runs: number;
-  calls: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_nanos: number;
-}
+/** How a set of run writes moves one `model_rollups` row. */
+type ModelDelta = ModelRollupTable;
 
 interface HistogramDelta {
   project_id: string;

@@ -14,6 +14,8 @@ import {
 } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
+import { sumOf } from '../db/dialect.js';
+import type { ModelRollupTable } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { DAY_MS, HOUR_MS, binValue, hourOf } from './rollup.js';
 
@@ -33,18 +35,8 @@ interface GrainRow {
   cost_nanos: number;
 }
 
-interface ModelRollupRow {
-  project_id: string;
-  agent_id: string;
-  hour: number;
-  day: number;
-  model: string;
-  runs: number;
-  calls: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_nanos: number;
-}
+/** A row of either grain of the model rollups, as the range's pieces read them. */
+type ModelRollupRow = ModelRollupTable & { day: number };
 
 /** Models by name, steps without one ('') last. */
 function byModelName(a: string, b: string): number {
@@ -229,20 +221,13 @@ export async function computeStats(
       .where(time, '>=', lo)
       .where(time, '<', hi);
     if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
-    // SQLite's sum() fails past 64 bits where PostgreSQL's gives a numeric; its total() is
-    // a double, exact as far as any real sum goes
-    const sum = <C extends string>(column: C) =>
-      (db.dialect === 'sqlite'
-        ? sql<number | string>`total(${sql.ref(column)})`
-        : sql<number | string>`sum(${sql.ref(column)})`
-      ).as(column);
     return q.select([
-      sum('runs'),
-      sum('duration_count'),
-      sum('duration_sum'),
-      sum('input_tokens'),
-      sum('output_tokens'),
-      sum('cost_nanos'),
+      sumOf(db, 'runs'),
+      sumOf(db, 'duration_count'),
+      sumOf(db, 'duration_sum'),
+      sumOf(db, 'input_tokens'),
+      sumOf(db, 'output_tokens'),
+      sumOf(db, 'cost_nanos'),
     ]);
   };
   const histogram = (
@@ -271,19 +256,14 @@ export async function computeStats(
       .where(time, '>=', lo)
       .where(time, '<', hi);
     if (agentIds?.length) q = q.where('agent_id', 'in', agentIds);
-    const sum = <C extends string>(column: C) =>
-      (db.dialect === 'sqlite'
-        ? sql<number | string>`total(${sql.ref(column)})`
-        : sql<number | string>`sum(${sql.ref(column)})`
-      ).as(column);
     return q
       .select([
         'model',
-        sum('runs'),
-        sum('calls'),
-        sum('input_tokens'),
-        sum('output_tokens'),
-        sum('cost_nanos'),
+        sumOf(db, 'runs'),
+        sumOf(db, 'calls'),
+        sumOf(db, 'input_tokens'),
+        sumOf(db, 'output_tokens'),
+        sumOf(db, 'cost_nanos'),
       ])
       .groupBy('model');
   };
