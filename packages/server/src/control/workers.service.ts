@@ -46,6 +46,19 @@ async function agentTimeouts(
   return new Map(rows.map((r) => [r.id, r.timeout_ms!]));
 }
 
+/**
+ * Runs a note of the claims (`noteWorkerSeen`, `noteWorker`, `forgetWorker`). On PostgreSQL
+ * each statement is its own short transaction, outside the group commit: there a row would
+ * stay locked until the whole group commits, and other instances' writes of it (new runs of
+ * an agent insert it if missing) would wait on it, or deadlock with it. On SQLite, through
+ * the writer.
+ */
+function noteWrite(ctx: AppContext, write: (k: Kysely<Database>) => Promise<unknown>) {
+  return ctx.db.dialect === 'postgres'
+    ? write(ctx.db.kysely)
+    : ctx.writer.transact(async (uow) => void (await write(uow.trx)));
+}
+
 /** How stale an agent's `worker_seen_at` may grow while its workers keep asking. */
 export const WORKER_SEEN_EVERY_MS = 15_000;
 
@@ -84,18 +97,10 @@ export async function noteWorkerSeen(
       .executeTakeFirst();
   try {
     const noted: string[] = [];
-    if (ctx.db.dialect === 'postgres') {
-      // each its own short transaction, outside the group commit: there the row would stay
-      // locked until the whole group commits, and new runs of the agent (which insert it if
-      // missing) on other instances would wait on it, or deadlock with it
+    await noteWrite(ctx, async (k) => {
       for (const agent of [...due].sort())
-        if (Number((await note(ctx.db.kysely, agent)).numUpdatedRows) > 0) noted.push(agent);
-    } else {
-      await ctx.writer.transact(async (uow) => {
-        for (const agent of due)
-          if (Number((await note(uow.trx, agent)).numUpdatedRows) > 0) noted.push(agent);
-      });
-    }
+        if (Number((await note(k, agent)).numUpdatedRows) > 0) noted.push(agent);
+    });
     // an agent not made yet (no run of it so far) is noted once it is
     for (const a of noted) written.set(key(a), now);
   } catch {
@@ -158,7 +163,7 @@ export async function noteWorker(
           .values({
             project_id: projectId,
             id: workerId,
-            agents: asked ?? '[]',
+            agents: asked,
             first_seen_at: now,
             last_seen_at: now,
           })
@@ -170,9 +175,7 @@ export async function noteWorker(
           )
           .execute();
   try {
-    // on PostgreSQL its own short statement, outside the group commit (as noteWorkerSeen)
-    if (ctx.db.dialect === 'postgres') await write(ctx.db.kysely);
-    else await ctx.writer.transact(async (uow) => void (await write(uow.trx)));
+    await noteWrite(ctx, write);
   } catch {
     // a note, not the claim: the next ask writes it
     writes.delete(key);
@@ -189,14 +192,13 @@ export async function forgetWorker(
   workerId: string,
 ): Promise<void> {
   workerWrites.get(ctx)?.delete(`${projectId}\u0000${workerId}`);
-  const forget = (k: Kysely<Database>) =>
+  await noteWrite(ctx, (k) =>
     k
       .deleteFrom('workers')
       .where('project_id', '=', projectId)
       .where('id', '=', workerId)
-      .execute();
-  if (ctx.db.dialect === 'postgres') await forget(ctx.db.kysely);
-  else await ctx.writer.transact(async (uow) => void (await forget(uow.trx)));
+      .execute(),
+  );
 }
 
 /**
@@ -221,49 +223,44 @@ export async function listWorkers(
       .limit(MAX_WORKERS),
   );
   const ids = rows.map((w) => w.id);
-  const heldRuns = (q: typeof db) =>
-    q
-      .selectFrom('runs')
-      .where('project_id', '=', projectId)
-      .where('status', '=', 'running')
-      .where('worker_id', 'in', ids.length > 0 ? ids : [''] /* no worker: nothing held */);
-  // each listed worker's oldest runs, RUNNING_SHOWN of them whoever else holds older ones;
-  // beside the event loop on SQLite, as a fleet may hold thousands
-  const [counts, running] = await Promise.all([
-    readOffLoop(
-      ctx.db,
-      heldRuns(db)
-        .select(['worker_id', (eb) => eb.fn.countAll<number | string>().as('n')])
-        .groupBy('worker_id'),
-    ),
-    readOffLoop(
-      ctx.db,
-      db
-        .selectFrom(
-          heldRuns(db)
-            .select([
-              'id',
-              'agent_id',
-              'worker_id',
-              'started_at',
-              sql<number>`row_number() over (partition by worker_id order by started_at, id)`.as(
-                'nth',
-              ),
-            ])
-            .as('h'),
-        )
-        .selectAll()
-        .where('nth', '<=', RUNNING_SHOWN)
-        .orderBy('started_at')
-        .orderBy('id'),
-    ),
-  ]);
-  const count = new Map(counts.map((c) => [c.worker_id!, Number(c.n)]));
+  // each listed worker's oldest runs, RUNNING_SHOWN of them whoever else holds older ones,
+  // each carrying how many its worker holds; beside the event loop on SQLite, as a fleet may
+  // hold thousands
+  const running =
+    ids.length === 0
+      ? []
+      : await readOffLoop(
+          ctx.db,
+          db
+            .selectFrom(
+              db
+                .selectFrom('runs')
+                .where('project_id', '=', projectId)
+                .where('status', '=', 'running')
+                .where('worker_id', 'in', ids)
+                .select([
+                  'id',
+                  'agent_id',
+                  'worker_id',
+                  'started_at',
+                  sql<number>`row_number() over (partition by worker_id order by started_at, id)`.as(
+                    'nth',
+                  ),
+                  sql<number | string>`count(*) over (partition by worker_id)`.as('held'),
+                ])
+                .as('h'),
+            )
+            .selectAll()
+            .where('nth', '<=', RUNNING_SHOWN)
+            .orderBy('started_at')
+            .orderBy('id'),
+        );
+  const count = new Map<string, number>();
   const held = new Map<string, Worker['running_runs']>();
   for (const r of running) {
+    count.set(r.worker_id!, Number(r.held));
     const list = held.get(r.worker_id!) ?? [];
-    if (list.length < RUNNING_SHOWN)
-      list.push({ id: r.id, agent_id: r.agent_id, started_at: toIsoOrNull(r.started_at) });
+    list.push({ id: r.id, agent_id: r.agent_id, started_at: toIso(r.started_at) });
     held.set(r.worker_id!, list);
   }
   const workers: Worker[] = rows.map((w) => ({
@@ -278,10 +275,6 @@ export async function listWorkers(
   // online first; within each, as read (the most lately seen first)
   workers.sort((a, b) => Number(b.online) - Number(a.online));
   return { workers };
-}
-
-function toIsoOrNull(ms: number | null): string | null {
-  return ms === null ? null : toIso(Number(ms));
 }
 
 function parseAgents(text: string): string[] {
