@@ -58,6 +58,25 @@ export function unpricedModels(steps: readonly PricedStep[]): string[] {
   return [...models].sort();
 }
 
+/**
+ * How a step counts in its run's usage by model (the stats' `by_model`, `usageByModel`): as
+ * an LLM call (1) when it is of type `llm` or names a model, as usage alone (0) when it has
+ * tokens or a cost above 0 (`cost` in any unit), not at all (undefined) otherwise. Every step
+ * that counts adds something, so a model whose sums fall to zero has no step left.
+ */
+export function modelCall(
+  step: {
+    type: string;
+    model: string | null;
+    input_tokens: number | null;
+    output_tokens: number | null;
+  },
+  cost: number | null,
+): 0 | 1 | undefined {
+  if (step.type === 'llm' || step.model !== null) return 1;
+  return step.input_tokens || step.output_tokens || cost ? 0 : undefined;
+}
+
 /** What `usageByModel` reads of a step. */
 export interface UsageStep extends PricedStep {
   type: string;
@@ -74,16 +93,15 @@ export interface ModelUse {
 }
 
 /**
- * A run's usage per model, from its steps, by the rule of the stats' `by_model`: a step
- * counts when it is an LLM call (type `llm`, or naming a model) or has tokens or a cost
- * above 0; most cost first, then most tokens.
+ * A run's usage per model, from its steps, by the rule of the stats' `by_model`
+ * (`modelCall`); most cost first, then most tokens.
  * @example usageByModel(run.steps) // [{ model: 'gpt-4o', calls: 3, ... }, ...]
  */
 export function usageByModel(steps: readonly UsageStep[]): ModelUse[] {
   const by = new Map<string | null, ModelUse>();
   for (const s of steps) {
-    const call = s.type === 'llm' || s.model !== null;
-    if (!call && !s.input_tokens && !s.output_tokens && !s.cost_usd) continue;
+    const call = modelCall(s, s.cost_usd);
+    if (call === undefined) continue;
     const use = by.get(s.model) ?? {
       model: s.model,
       calls: 0,
@@ -91,7 +109,7 @@ export function usageByModel(steps: readonly UsageStep[]): ModelUse[] {
       output_tokens: 0,
       cost_usd: 0,
     };
-    use.calls += call ? 1 : 0;
+    use.calls += call;
     use.input_tokens += s.input_tokens ?? 0;
     use.output_tokens += s.output_tokens ?? 0;
     use.cost_usd += s.cost_usd ?? 0;

@@ -685,9 +685,8 @@ export function showRun(
   if (models.length > 1 || (models[0] && models[0].model !== run.model)) {
     models.forEach((m, i) => {
       const calls = `${m.calls} ${m.calls === 1 ? 'call' : 'calls'}`;
-      const rest = `  ${calls}  ${formatTokens(m.input_tokens + m.output_tokens)} tok  ${
-        m.cost_usd === 0 && m.input_tokens + m.output_tokens > 0 ? '-' : formatMoney(m.cost_usd)
-      }`;
+      const tokens = m.input_tokens + m.output_tokens;
+      const rest = `  ${calls}  ${formatTokens(tokens)} tok  ${costText({ cost_usd: m.cost_usd, total_tokens: tokens })}`;
       const room = p.width === undefined ? Infinity : Math.max(8, p.width - 13 - rest.length);
       const name = clip(m.model ?? '(no model)', room);
       lines.push(`  ${(i === 0 ? 'models' : '').padEnd(10)} ${name}${rest}`);

@@ -1,4 +1,5 @@
 import type { RunRow, StepRow } from '../db/schema.js';
+import { modelCall } from '@runlog/core';
 import { saturated } from '../db/bulk.js';
 
 /**
@@ -20,27 +21,29 @@ export type ModelTotals = [
 export const NO_MODELS = '{}';
 
 /**
- * What one step adds to its run's usage by model: an LLM call (type `llm`, or any step that
- * names a model) or any other step with tokens or a cost above 0; undefined for the others.
- * Every step that counts adds something, so a model whose sums fall to zero has no step
- * left (`addModelUsage` drops it), as the migration's backfill counts them.
+ * What one step adds to its run's usage by model, by core's `modelCall` (as the migration's
+ * backfill counts them); undefined for a step that does not count.
  */
 export function stepModelUsage(
   step:
     Pick<StepRow, 'type' | 'model' | 'input_tokens' | 'output_tokens' | 'cost_nanos'> | undefined,
 ): { model: string; totals: ModelTotals } | undefined {
   if (!step) return undefined;
-  const call = step.type === 'llm' || step.model !== null;
-  if (!call && !step.input_tokens && !step.output_tokens && !step.cost_nanos) return undefined;
+  const call = modelCall(step, step.cost_nanos);
+  if (call === undefined) return undefined;
   return {
     // as the database stores it: a lone surrogate is U+FFFD there, and so in the key
     model: step.model === null ? '' : wellFormed(step.model),
-    totals: [call ? 1 : 0, step.input_tokens ?? 0, step.output_tokens ?? 0, step.cost_nanos ?? 0],
+    totals: [call, step.input_tokens ?? 0, step.output_tokens ?? 0, step.cost_nanos ?? 0],
   };
 }
 
+const SURROGATE = /[\ud800-\udfff]/;
+
 /** `text` with each lone UTF-16 surrogate as U+FFFD, as both databases store text. */
 function wellFormed(text: string): string {
+  // on the write path, once per step: most names hold no surrogate at all
+  if (!SURROGATE.test(text)) return text;
   return text.replace(
     /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
     '\ufffd',

@@ -99,7 +99,10 @@ function ByModelFact({ run }: { run: RunWithSteps }) {
               {m.calls} {m.calls === 1 ? 'call' : 'calls'} ·{' '}
               {formatTokens(m.input_tokens + m.output_tokens)} tokens ·
             </span>{' '}
-            {m.cost_usd === 0 && m.input_tokens + m.output_tokens > 0 ? (
+            {costUnknown({
+              cost_usd: m.cost_usd,
+              total_tokens: m.input_tokens + m.output_tokens,
+            }) ? (
               <span className="muted" title={UNPRICED_NOTE}>
                 no price
               </span>
