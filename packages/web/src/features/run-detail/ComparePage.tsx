@@ -27,28 +27,9 @@ function stepText(s: Step | undefined): string {
   return `${s.type} · ${s.name ?? '(unnamed)'}${s.model ? ` · ${s.model}` : ''}`;
 }
 
-/** One fact of both runs, marked when they differ. */
-function Row({
-  label,
-  a,
-  b,
-  differ,
-}: {
-  label: string;
-  a: React.ReactNode;
-  b: React.ReactNode;
-  differ: boolean;
-}) {
-  return (
-    <tr className={differ ? 'differs' : undefined}>
-      <th scope="row">
-        {label}
-        {differ ? <span className="sr-only"> (differs)</span> : null}
-      </th>
-      <td>{a}</td>
-      <td>{b}</td>
-    </tr>
-  );
+/** The two steps at one place differ: another step, or the same one ending otherwise. */
+function stepsDiffer(a: Step | undefined, b: Step | undefined): boolean {
+  return stepText(a) !== stepText(b) || a?.status !== b?.status;
 }
 
 /** When a run started, or that it has not. */
@@ -56,23 +37,57 @@ function started(r: RunWithSteps): React.ReactNode {
   return r.started_at ? formatExact(r.started_at) : <span className="muted">not started</span>;
 }
 
+/** A run's error: its message's first lines (whole in the tooltip and on the run's page). */
+function errorOf(r: RunWithSteps): React.ReactNode {
+  if (!r.error) return <span className="muted">—</span>;
+  const message = String(r.error.message ?? '');
+  return (
+    <span className="error-text compare-error" title={message}>
+      {message}
+    </span>
+  );
+}
+
+/**
+ * A fact shown for both runs: `value` is what is compared (rows whose values differ are
+ * marked, unless `compared` is false) and `show` how it reads (the value by default).
+ */
+interface Fact {
+  label: string;
+  value: (r: RunWithSteps) => unknown;
+  show?: (r: RunWithSteps) => React.ReactNode;
+  compared?: false;
+}
+
+const FACTS: Fact[] = [
+  {
+    label: 'Run',
+    value: (r) => r.id,
+    show: (r) => (
+      <Link className="mono" to={runPath(r)} title={r.id}>
+        {shortId(r.id)}
+      </Link>
+    ),
+    compared: false,
+  },
+  { label: 'Status', value: (r) => r.status, show: (r) => <StatusBadge status={r.status} /> },
+  { label: 'Attempt', value: (r) => r.attempt, compared: false },
+  { label: 'Started', value: (r) => r.started_at, show: started, compared: false },
+  { label: 'Duration', value: (r) => r.duration_ms, show: (r) => formatDuration(r.duration_ms) },
+  { label: 'Steps', value: (r) => r.step_count },
+  { label: 'Tokens', value: (r) => r.total_tokens, show: (r) => formatTokens(r.total_tokens) },
+  { label: 'Cost', value: (r) => r.cost_usd, show: (r) => formatCost(r.cost_usd) },
+  { label: 'Error', value: (r) => r.error, show: errorOf },
+];
+
 function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
   const stepsA = a.steps.slice(0, STEPS_COMPARED);
   const stepsB = b.steps.slice(0, STEPS_COMPARED);
   const rows = Math.max(stepsA.length, stepsB.length);
-  // the first step where the two runs went apart: another step, or the same one ending otherwise
-  const split = Array.from({ length: rows }, (_, i) => i).find(
-    (i) => stepText(stepsA[i]) !== stepText(stepsB[i]) || stepsA[i]?.status !== stepsB[i]?.status,
+  // the first step where the two runs went apart
+  const split = Array.from({ length: rows }, (_, i) => i).find((i) =>
+    stepsDiffer(stepsA[i], stepsB[i]),
   );
-  const error = (r: RunWithSteps) =>
-    r.error ? (
-      // the message whole on the run's own page: here its first lines, beside the other's
-      <span className="error-text compare-error" title={String(r.error.message ?? '')}>
-        {String(r.error.message ?? '')}
-      </span>
-    ) : (
-      <span className="muted">—</span>
-    );
   return (
     <>
       <div className="table-wrap">
@@ -86,53 +101,20 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
             </tr>
           </thead>
           <tbody>
-            <Row
-              label="Run"
-              a={
-                <Link className="mono" to={runPath(a)} title={a.id}>
-                  {shortId(a.id)}
-                </Link>
-              }
-              b={
-                <Link className="mono" to={runPath(b)} title={b.id}>
-                  {shortId(b.id)}
-                </Link>
-              }
-              differ={false}
-            />
-            <Row
-              label="Status"
-              a={<StatusBadge status={a.status} />}
-              b={<StatusBadge status={b.status} />}
-              differ={a.status !== b.status}
-            />
-            <Row label="Attempt" a={a.attempt} b={b.attempt} differ={false} />
-            <Row label="Started" a={started(a)} b={started(b)} differ={false} />
-            <Row
-              label="Duration"
-              a={formatDuration(a.duration_ms)}
-              b={formatDuration(b.duration_ms)}
-              differ={a.duration_ms !== b.duration_ms}
-            />
-            <Row
-              label="Steps"
-              a={a.step_count}
-              b={b.step_count}
-              differ={a.step_count !== b.step_count}
-            />
-            <Row
-              label="Tokens"
-              a={formatTokens(a.total_tokens)}
-              b={formatTokens(b.total_tokens)}
-              differ={a.total_tokens !== b.total_tokens}
-            />
-            <Row
-              label="Cost"
-              a={formatCost(a.cost_usd)}
-              b={formatCost(b.cost_usd)}
-              differ={a.cost_usd !== b.cost_usd}
-            />
-            <Row label="Error" a={error(a)} b={error(b)} differ={!same(a.error, b.error)} />
+            {FACTS.map((f) => {
+              const differ = f.compared !== false && !same(f.value(a), f.value(b));
+              const show = f.show ?? ((r: RunWithSteps) => f.value(r) as React.ReactNode);
+              return (
+                <tr key={f.label} className={differ ? 'differs' : undefined}>
+                  <th scope="row">
+                    {f.label}
+                    {differ ? <span className="sr-only"> (differs)</span> : null}
+                  </th>
+                  <td>{show(a)}</td>
+                  <td>{show(b)}</td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       </div>
@@ -185,7 +167,7 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
                 {Array.from({ length: rows }, (_, i) => {
                   const sa = stepsA[i];
                   const sb = stepsB[i];
-                  const differ = stepText(sa) !== stepText(sb) || sa?.status !== sb?.status;
+                  const differ = stepsDiffer(sa, sb);
                   const cell = (s: Step | undefined) =>
                     s ? (
                       <>
