@@ -119,20 +119,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   // the API's routes by method, to tell a wrong method (405, with Allow) from no such path
-  const apiRoutes: { method: string; path: RegExp }[] = [];
+  const apiRoutes: ApiRoute[] = [];
   app.addHook('onRoute', (route) => {
-    if (!route.url.startsWith('/api/') && !route.url.startsWith('/v1/')) return;
-    const path = new RegExp(
-      '^' +
-        route.url
-          .split('/')
-          .map((part) =>
-            part.startsWith(':') ? '[^/]*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-          )
-          .join('/') +
-        '$',
-    );
-    for (const method of [route.method].flat()) apiRoutes.push({ method, path });
+    const path = apiRoutePath(route.url);
+    if (path) for (const method of [route.method].flat()) apiRoutes.push({ method, path });
   });
 
   await app.register(cookie);
@@ -185,20 +175,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    // the path as the router matched it: percent-decoded
-    let decoded = path;
-    try {
-      decoded = decodeURI(path);
-    } catch {
-      // not decodable: the router refused it the same way
-    }
-    const allowed = [
-      ...new Set(apiRoutes.filter((r) => r.path.test(decoded)).map((r) => r.method)),
-    ].sort();
-    // a path with the method the request has is one the router did not take (a parameter
-    // past its length limit): no such route, not a wrong method
-    const method = request.method === 'HEAD' ? 'GET' : request.method;
-    if (allowed.length > 0 && !allowed.includes(method)) {
+    const allowed = otherMethods(apiRoutes, request.method, path);
+    if (allowed) {
       void reply.header('allow', allowed.join(', '));
       const refused: ApiErrorBody = {
         error: {
@@ -368,6 +346,43 @@ function unreadableJson(request: FastifyRequest, text: string): AppError | undef
     'headers.content-type',
     `charset ${charset.slice(0, 100)} is not accepted: send UTF-8`,
   );
+}
+
+/** An API route as the 405 answer reads it: a method and its path as a pattern. */
+export interface ApiRoute {
+  method: string;
+  path: RegExp;
+}
+
+/** The pattern of an API route's url (`:param` one segment, maybe empty); undefined for the others. */
+export function apiRoutePath(url: string): RegExp | undefined {
+  if (!url.startsWith('/api/') && !url.startsWith('/v1/')) return undefined;
+  const parts = url
+    .split('/')
+    .map((part) => (part.startsWith(':') ? '[^/]*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${parts.join('/')}$`);
+}
+
+/**
+ * The methods the API takes on `path` (as the router reads it: percent-decoded), sorted, when
+ * `method` is not one of them (a 405); undefined when no route takes the path, or when one
+ * takes it with this very method: the router did not take it for another reason (a
+ * parameter past its length limit), so it is no route.
+ */
+export function otherMethods(
+  routes: readonly ApiRoute[],
+  method: string,
+  path: string,
+): string[] | undefined {
+  let decoded = path;
+  try {
+    decoded = decodeURI(path);
+  } catch {
+    // not decodable: the router refused it the same way
+  }
+  const allowed = [...new Set(routes.filter((r) => r.path.test(decoded)).map((r) => r.method))];
+  const asked = method === 'HEAD' ? 'GET' : method;
+  return allowed.length > 0 && !allowed.includes(asked) ? allowed.sort() : undefined;
 }
 
 function isJson(text: string): boolean {

@@ -11,6 +11,7 @@ import {
   withOwnPgDatabase,
   type TestApp,
 } from '../../test/harness.js';
+import { apiRoutePath, otherMethods, type ApiRoute } from '../app.js';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { findRun } from '../runs/runs.repository.js';
 
@@ -107,8 +108,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect((await t.request('GET', '/api/v1/%69ngest')).headers.allow).toBe('POST');
     expect((await t.request('PUT', '/api/v1/runs/')).statusCode).toBe(405);
     expect((await t.request('PUT', '/v1/traces')).headers.allow).toBe('POST');
-    // a path the router did not take with the method it would take is no route (a
-    // parameter past its length limit), not a wrong method
+    // a path whose method the request has is one the router did not take, not a wrong method
     const long = await t.request('GET', `/api/v1/runs/${'a'.repeat(1001)}`);
     expect(long.statusCode).not.toBe(405);
     expect(long.headers.allow).toBeUndefined();
@@ -400,4 +400,28 @@ describe('a database that cannot be used', () => {
         expect(stored.every((r) => r.step_count === 1)).toBe(true);
       }),
   );
+});
+
+describe('the methods a path takes (405)', () => {
+  const routes: ApiRoute[] = [
+    ['GET', '/api/v1/runs/:run_id'],
+    ['HEAD', '/api/v1/runs/:run_id'],
+    ['DELETE', '/api/v1/runs/:run_id'],
+    ['GET', '/api/v1/runs/stats'],
+    ['POST', '/api/v1/ingest'],
+  ].map(([method, url]) => ({ method: method!, path: apiRoutePath(url!)! }));
+
+  it('names the others when the method is not one of them, sorted', () => {
+    expect(otherMethods(routes, 'PUT', '/api/v1/runs/r1')).toEqual(['DELETE', 'GET', 'HEAD']);
+    expect(otherMethods(routes, 'GET', '/api/v1/%69ngest')).toEqual(['POST']);
+    expect(otherMethods(routes, 'PUT', '/api/v1/runs/')).toEqual(['DELETE', 'GET', 'HEAD']);
+  });
+
+  it('is no route when no path matches, or when one takes the very method asked', () => {
+    expect(otherMethods(routes, 'GET', '/api/v1/nothing')).toBeUndefined();
+    // the router did not take it (a parameter past its length limit): not a wrong method
+    expect(otherMethods(routes, 'GET', `/api/v1/runs/${'a'.repeat(2000)}`)).toBeUndefined();
+    expect(otherMethods(routes, 'HEAD', '/api/v1/runs/r1')).toBeUndefined();
+    expect(apiRoutePath('/login')).toBeUndefined();
+  });
 });
