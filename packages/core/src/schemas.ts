@@ -244,6 +244,32 @@ export const StepFields = z.object({
 });
 export type StepFields = z.infer<typeof StepFields>;
 
+/** The kinds of value a score holds: a number, yes or no, or a label. */
+export const SCORE_TYPES = ['numeric', 'boolean', 'categorical'] as const;
+export type ScoreType = (typeof SCORE_TYPES)[number];
+
+/** The most scores one run holds; a score past it is refused (a 409 naming the run). */
+export const MAX_SCORES_PER_RUN = 1000;
+
+/** A score's value: a finite number, true or false, or a label of 1-200 characters. */
+export const ScoreValue = z.union([z.number().min(-1e15).max(1e15), z.boolean(), Text(200).min(1)]);
+
+/**
+ * A score of a run (or of one of its steps): an evaluator's verdict, a user's thumbs up, a
+ * reviewer's label. `id` makes it idempotent: the same id on the same run replaces it.
+ */
+export const ScoreFields = z.object({
+  id: Id.optional().describe('the same id on the same run replaces that score; else a new id'),
+  run_id: RunId,
+  step_id: Id.nullish(),
+  name: Text(200).min(1),
+  value: ScoreValue,
+  comment: Text(10_000).nullish(),
+  source: Text(200).nullish(),
+  metadata: Metadata.optional(),
+});
+export type ScoreFields = z.infer<typeof ScoreFields>;
+
 export const IngestEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run.start'), run: RunFields }),
   z.object({ type: z.literal('run.update'), run: RunFields }),
@@ -251,12 +277,13 @@ export const IngestEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run.heartbeat'), run: z.object({ id: Id }) }),
   z.object({ type: z.literal('step.start'), step: StepFields }),
   z.object({ type: z.literal('step.end'), step: StepFields }),
+  z.object({ type: z.literal('score'), score: ScoreFields }),
 ]);
 export type IngestEvent = z.infer<typeof IngestEvent>;
 
 /** The run an event belongs to: the run it is about, or the run of its step. */
 export function eventRunId(event: IngestEvent): string {
-  return 'run' in event ? event.run.id : event.step.run_id;
+  return 'run' in event ? event.run.id : 'step' in event ? event.step.run_id : event.score.run_id;
 }
 
 export const MAX_INGEST_EVENTS = 1000;
@@ -306,6 +333,12 @@ export const PostStepBody = StepFields.omit({ run_id: true, id: true }).extend({
 });
 export type PostStepBody = z.infer<typeof PostStepBody>;
 
+/** `POST /runs/:run_id/scores`: score a run (or one of its steps). */
+export const PostScoreBody = ScoreFields.omit({ run_id: true }).extend({
+  run_id: Id.optional().describe("the score's run: when given, it must be the path's"),
+});
+export type PostScoreBody = z.infer<typeof PostScoreBody>;
+
 // ---------------------------------------------------------------------------
 // Stored objects as the API returns them
 
@@ -314,6 +347,18 @@ export const Schedule = z.object({
   timezone: Text(100).min(1).default('UTC'),
 });
 export type Schedule = z.infer<typeof Schedule>;
+
+/** What a run holds of one score name: how many, their mean, and the labels given. */
+export const ScoreSummary = z.object({
+  type: z.enum(SCORE_TYPES).describe('the type most of its scores have'),
+  n: z.number().int(),
+  avg: z
+    .number()
+    .nullable()
+    .describe('mean of the numeric and boolean values (true is 1, false 0); null without any'),
+  labels: z.record(z.string(), z.number().int()).describe('categorical values: how many each'),
+});
+export type ScoreSummary = z.infer<typeof ScoreSummary>;
 
 export const Run = z.object({
   id: z.string(),
@@ -348,10 +393,31 @@ export const Run = z.object({
   output_tokens: z.number().int(),
   total_tokens: z.number().int(),
   cost_usd: z.number(),
+  scores: z
+    .record(z.string(), ScoreSummary)
+    .describe("the run's scores by name (GET /runs/:run_id/scores lists them)"),
   created_at: IsoTime,
   updated_at: IsoTime,
 });
 export type Run = z.infer<typeof Run>;
+
+export const Score = z.object({
+  id: z.string(),
+  run_id: z.string(),
+  step_id: z.string().nullable(),
+  name: z.string(),
+  type: z.enum(SCORE_TYPES),
+  value: z.union([z.number(), z.boolean(), z.string()]),
+  comment: z.string().nullable(),
+  source: z.string().nullable(),
+  metadata: Metadata,
+  created_at: IsoTime,
+  updated_at: IsoTime,
+});
+export type Score = z.infer<typeof Score>;
+
+export const ScoreList = z.object({ scores: z.array(Score) });
+export type ScoreList = z.infer<typeof ScoreList>;
 
 export const Step = z.object({
   id: z.string(),
@@ -623,6 +689,30 @@ export const RunListQuery = z.object({
     .max(200)
     .optional()
     .describe('runs with a step that names this model (as by_model in the stats names it)'),
+  score: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('runs with a score of this name (score_min, score_max, score_label narrow it)'),
+  score_min: z.coerce
+    .number()
+    .min(-1e15)
+    .max(1e15)
+    .optional()
+    .describe('with score: runs with such a score of at least this (true is 1, false 0)'),
+  score_max: z.coerce
+    .number()
+    .min(-1e15)
+    .max(1e15)
+    .optional()
+    .describe('with score: runs with such a score of at most this (true is 1, false 0)'),
+  score_label: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('with score: runs with such a score of this label'),
   from: TimeInput.optional(),
   to: TimeInput.optional(),
   q: z.string().min(1).max(500).optional(),
@@ -729,6 +819,19 @@ export const StatsModel = z.object({
 });
 export type StatsModel = z.infer<typeof StatsModel>;
 
+/** The scores given in a stats range to the runs it covers, by name. */
+export const StatsScore = z.object({
+  name: z.string(),
+  type: z.enum(SCORE_TYPES).describe('the type most of its scores have'),
+  n: z.number().int(),
+  runs: z.number().int().describe('runs with at least one such score'),
+  avg: z.number().nullable().describe('mean of the numeric and boolean values (true is 1)'),
+  min: z.number().nullable(),
+  max: z.number().nullable(),
+  labels: z.record(z.string(), z.number().int()).describe('categorical values: how many each'),
+});
+export type StatsScore = z.infer<typeof StatsScore>;
+
 export const StatsResponse = z.object({
   from: IsoTime,
   to: IsoTime,
@@ -738,6 +841,9 @@ export const StatsResponse = z.object({
   by_model: z
     .array(StatsModel)
     .describe('most cost first; their tokens and cost sum to the totals'),
+  by_score: z
+    .array(StatsScore)
+    .describe('scores given in the range to runs of the agents asked for, most given first'),
   series: z.array(StatsTotals.omit({ by_trigger: true }).extend({ t: IsoTime })),
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;

@@ -41,6 +41,7 @@ export function runFixture(over: Partial<Run> = {}): Run {
     output_tokens: 0,
     total_tokens: 0,
     cost_usd: 0,
+    scores: {},
     created_at: EPOCH,
     updated_at: EPOCH,
     ...over,

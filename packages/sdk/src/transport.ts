@@ -79,8 +79,18 @@ interface Batch {
 
 /** The run an event belongs to, to name it in a report. */
 function runIdOf(event: IngestEvent): string | undefined {
-  return 'run' in event ? event.run.id : 'step' in event ? event.step.run_id : undefined;
+  if ('run' in event) return event.run.id;
+  if ('step' in event) return event.step.run_id;
+  return 'score' in event ? event.score.run_id : undefined;
 }
+
+/**
+ * The fields without which an event is not worth sending: its ids and, for a score, what it
+ * says and of what (a score without its value, or moved from its step to the whole run,
+ * would record something the agent never said).
+ */
+const VITAL = new Set(['', 'id', 'run_id']);
+const VITAL_TO_A_SCORE = new Set([...VITAL, 'name', 'value', 'step_id']);
 
 /**
  * Batches recording events and sends them to `POST /ingest` in the background, one request
@@ -214,17 +224,24 @@ export class Transport {
   /**
    * Checks an event as the server will: a field it would refuse (a negative token count, a
    * name over its length, a NUL) is left out and reported to `onError`, so the rest of the
-   * step or update is still recorded; an event whose ids are bad is dropped (`false`).
+   * step or update is still recorded; an event whose ids are bad, or a score whose name,
+   * value or step is, is dropped (`false`).
    */
   private recordable(event: IngestEvent): boolean {
     const checked = IngestEvent.safeParse(event);
     if (checked.success) return true;
-    const fields = 'step' in event ? (event.step as Record<string, unknown>) : event.run;
+    const fields: Record<string, unknown> =
+      'step' in event ? event.step : 'score' in event ? event.score : event.run;
     const bad = new Set(checked.error.issues.map((i) => String(i.path[1] ?? '')));
     const problems = checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     const what =
-      'step' in event ? `step ${event.step.id} of run ${event.step.run_id}` : `run ${event.run.id}`;
-    if (bad.has('') || bad.has('id') || bad.has('run_id')) {
+      'step' in event
+        ? `step ${event.step.id} of run ${event.step.run_id}`
+        : 'score' in event
+          ? `score ${event.score.name} of run ${event.score.run_id}`
+          : `run ${event.run.id}`;
+    const vital = 'score' in event ? VITAL_TO_A_SCORE : VITAL;
+    if ([...bad].some((field) => vital.has(field))) {
       this.options.onError(new RunlogError(`${what} not recorded: ${problems.join('; ')}`));
       return false;
     }

@@ -13,6 +13,7 @@ import { authRoutes } from './auth/auth.routes.js';
 import { projectsRoutes } from './projects/projects.routes.js';
 import { ingestRoutes } from './ingest/ingest.routes.js';
 import { runsRoutes } from './runs/runs.routes.js';
+import { scoresRoutes } from './scores/scores.routes.js';
 import { agentsRoutes } from './agents/agents.routes.js';
 import { statsRoutes } from './stats/stats.routes.js';
 import { controlRoutes } from './control/control.routes.js';
@@ -218,6 +219,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     projectsRoutes,
     ingestRoutes,
     runsRoutes,
+    scoresRoutes,
     agentsRoutes,
     statsRoutes,
     controlRoutes,

@@ -16,7 +16,7 @@ const PG_CHUNK = 400;
 export async function upsertRows(
   db: Db,
   trx: Kysely<Database>,
-  table: 'runs' | 'steps' | 'agents' | 'model_prices',
+  table: 'runs' | 'steps' | 'agents' | 'model_prices' | 'scores',
   rows: readonly object[],
   keys: readonly string[],
 ): Promise<void> {
@@ -62,7 +62,7 @@ export async function upsertRows(
 export async function writeRows(
   db: Db,
   trx: Kysely<Database>,
-  table: 'runs' | 'steps' | 'agents' | 'model_prices',
+  table: 'runs' | 'steps' | 'agents' | 'model_prices' | 'scores',
   tracked: Iterable<{ before: object | undefined; current: object | undefined }>,
   keys: readonly string[],
 ): Promise<void> {

@@ -11,6 +11,7 @@ import * as m0008WorkerSeen from './migrations/0008_worker_seen.js';
 import * as m0009ModelUsage from './migrations/0009_model_usage.js';
 import * as m0010RunSortIndexes from './migrations/0010_run_sort_indexes.js';
 import * as m0011Workers from './migrations/0011_workers.js';
+import * as m0012Scores from './migrations/0012_scores.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009_model_usage': m0009ModelUsage,
   '0010_run_sort_indexes': m0010RunSortIndexes,
   '0011_workers': m0011Workers,
+  '0012_scores': m0012Scores,
 };
 
 class StaticProvider implements MigrationProvider {

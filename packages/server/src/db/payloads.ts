@@ -64,6 +64,7 @@ export const RUN_LIST_COLUMNS = [
   'input_tokens',
   'output_tokens',
   'cost_nanos',
+  'scores',
   'sort_at',
   'created_at',
   'updated_at',

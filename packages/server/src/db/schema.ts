@@ -91,6 +91,8 @@ export interface RunTable {
   cost_nanos: number;
   /** Usage per model, JSON (`stats/models.ts`): what the model rollups hold of this run. */
   models: string;
+  /** The run's scores by name, JSON: `{"<name>": {type, n, avg, labels}}` (`scores/summary.ts`). */
+  scores: string;
   /** The run's place in "newest first": queued_at ?? started_at ?? created_at. */
   sort_at: number;
   created_at: number;
@@ -222,6 +224,25 @@ export interface WorkerTable {
   last_seen_at: number;
 }
 
+/** A score of a run or a step: an evaluator's verdict, a user's feedback. */
+export interface ScoreTable {
+  project_id: string;
+  run_id: string;
+  id: string;
+  step_id: string | null;
+  name: string;
+  /** numeric, boolean or categorical */
+  type: string;
+  /** The number, or 1 / 0 for a boolean; null for a label. */
+  value: number | null;
+  label: string | null;
+  comment: string | null;
+  source: string | null;
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   projects: ProjectTable;
   api_keys: ApiKeyTable;
@@ -243,6 +264,7 @@ export interface Database {
   schedule_slots: ScheduleSlotTable;
   deleted_runs: DeletedRunTable;
   workers: WorkerTable;
+  scores: ScoreTable;
 }
 
 export type ProjectRow = Selectable<ProjectTable>;
@@ -253,3 +275,4 @@ export type NewRunRow = Insertable<RunTable>;
 export type RunUpdate = Updateable<RunTable>;
 export type StepRow = Selectable<StepTable>;
 export type ModelPriceRow = Selectable<ModelPriceTable>;
+export type ScoreRow = Selectable<ScoreTable>;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
-import type { StepRow } from '../db/schema.js';
+import type { ScoreRow, StepRow } from '../db/schema.js';
 import {
   budgetedRuns,
   fillHeldPayloads,
@@ -102,11 +102,12 @@ export async function exportRuns(
         }
         if (batch.length > 0) {
           const byRun = await loadSteps(db, opts.projectId, batch);
+          const scoresByRun = await loadScores(db, opts.projectId, batch);
           let chunk = '';
           for (const row of batch) {
             const runSteps = byRun.get(row.id) ?? [];
             steps += runSteps.length;
-            chunk += JSON.stringify(toExportedRun(row, runSteps)) + '\n';
+            chunk += JSON.stringify(toExportedRun(row, runSteps, scoresByRun.get(row.id))) + '\n';
           }
           await write(out, chunk);
         } else steps += await writeLongRun(db, opts.projectId, page[i++]!, out);
@@ -132,7 +133,8 @@ const STEP_CHUNK = 200;
  * its steps read and written STEP_CHUNK at a time. Returns how many steps it wrote.
  */
 async function writeLongRun(db: Db, projectId: string, run: ListedRunRow, out: Writable) {
-  const head = JSON.stringify(toExportedRun(run, []));
+  const scores = (await loadScores(db, projectId, [run])).get(run.id);
+  const head = JSON.stringify(toExportedRun(run, [], scores));
   // `steps` is the line's last key: `..."steps":[]}` opens here and closes after the steps
   await write(out, head.slice(0, -2));
   let after: { seq: number; id: string } | undefined;
@@ -175,6 +177,33 @@ async function loadSteps(
       .where('run_id', 'in', ids.slice(i, i + 500))
       .orderBy('run_id')
       .orderBy('seq')
+      .orderBy('id')
+      .execute();
+    for (const s of rows) {
+      const list = byRun.get(s.run_id);
+      if (list) list.push(s);
+      else byRun.set(s.run_id, [s]);
+    }
+  }
+  return byRun;
+}
+
+/** The scores of those of `runs` that have any (`runs.scores` says which), by run. */
+async function loadScores(
+  db: Db,
+  projectId: string,
+  runs: readonly ListedRunRow[],
+): Promise<Map<string, ScoreRow[]>> {
+  const byRun = new Map<string, ScoreRow[]>();
+  const ids = runs.filter((r) => r.scores !== '{}').map((r) => r.id);
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db.kysely
+      .selectFrom('scores')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('run_id', 'in', ids.slice(i, i + 500))
+      .orderBy('run_id')
+      .orderBy('created_at')
       .orderBy('id')
       .execute();
     for (const s of rows) {

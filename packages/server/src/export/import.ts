@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { MAX_INT32 } from '@runlog/core';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../config.js';
 import type { Db } from '../db/database.js';
-import type { AgentRow, ModelPriceRow, RunRow, StepRow } from '../db/schema.js';
+import type { AgentRow, ModelPriceRow, RunRow, ScoreRow, StepRow } from '../db/schema.js';
 import { UnitOfWork, ensureAgents, lockRuns } from '../ingest/unit-of-work.js';
 import { upsertRows } from '../db/bulk.js';
 import { DAY_MS, RollupDeltas } from '../stats/rollup.js';
@@ -51,6 +51,8 @@ interface Pending {
   steps: StepRow[];
   /** The line carried a `steps` list, which replaces the run's stored steps. */
   hasSteps: boolean;
+  /** The line's `score_list`, which replaces the run's stored scores; absent, they stay. */
+  scores: ScoreRow[] | undefined;
 }
 
 /** Settings lines read since the last batch was written, each in the project it goes to. */
@@ -353,6 +355,8 @@ async function writeBatchOnce(
         // a line without steps keeps the stored ones, and what they used
         // (with none stored, its totals count under no model: the models sum to the totals)
         if (!p.hasSteps) p.run.models = before?.models ?? unattributedModels(p.run);
+        // a line without its scores keeps the stored ones
+        if (!p.scores) p.run.scores = before?.scores ?? '{}';
         rollups.change(before, p.run);
       }
       // an import restores: a run deleted lately takes events again
@@ -386,6 +390,17 @@ async function writeBatchOnce(
       }
       const steps = list.flatMap((p) => p.steps);
       await upsertRows(db, trx, 'steps', steps, ['project_id', 'run_id', 'id']);
+      // the same for scores: a line with them replaces the stored ones
+      const rescored = list.filter((p) => p.scores).map((p) => p.run.id);
+      for (let i = 0; i < rescored.length; i += 500) {
+        await trx
+          .deleteFrom('scores')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', rescored.slice(i, i + 500))
+          .execute();
+      }
+      const scores = list.flatMap((p) => p.scores ?? []);
+      await upsertRows(db, trx, 'scores', scores, ['project_id', 'run_id', 'id']);
     }
     if (!rollups.empty) await rollups.flush(trx, db);
   });

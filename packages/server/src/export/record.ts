@@ -1,6 +1,17 @@
 import { z } from 'zod';
-import { Id, Run, Step, storedDepth, toIso, usdToNanos } from '@runlog/core';
-import type { RunRow, StepRow } from '../db/schema.js';
+import {
+  Id,
+  Run,
+  SCORE_TYPES,
+  Score,
+  ScoreSummary,
+  Step,
+  storedDepth,
+  toIso,
+  usdToNanos,
+} from '@runlog/core';
+import type { RunRow, ScoreRow, StepRow } from '../db/schema.js';
+import { summarize, toScore } from '../scores/scores.js';
 import type { ListedRunRow } from '../db/payloads.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { modelsOfSteps } from '../stats/models.js';
@@ -15,6 +26,8 @@ export interface ExportedRun extends Run {
   worker_id: string | null;
   last_heartbeat_at: string | null;
   deadline_at: string | null;
+  /** Its scores whole (`scores` sums them up), when it has any. */
+  score_list?: Score[];
   steps: ExportedStep[];
 }
 
@@ -23,13 +36,18 @@ export interface ExportedStep extends Step {
   updated_at: string;
 }
 
-export function toExportedRun(row: ListedRunRow, steps: StepRow[]): ExportedRun {
+export function toExportedRun(
+  row: ListedRunRow,
+  steps: StepRow[],
+  scores: ScoreRow[] = [],
+): ExportedRun {
   return {
     ...toRun(row),
     sort_at: toIso(row.sort_at),
     worker_id: row.worker_id,
     last_heartbeat_at: toIso(row.last_heartbeat_at),
     deadline_at: toIso(row.deadline_at),
+    ...(scores.length > 0 ? { score_list: scores.map(toScore) } : {}),
     // last, so that a long run's line can be written a piece of its steps at a time
     steps: steps.map(toExportedStep),
   };
@@ -44,6 +62,26 @@ const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 // kept whole: a stored error may carry more keys than RunError's, or be a truncation marker
 const StoredError = z.record(z.string(), z.unknown()).nullable();
+
+const ImportScore = Score.extend({
+  id: Id,
+  run_id: Id,
+  step_id: Id.nullable(),
+  type: z.enum(SCORE_TYPES),
+  name: z.string().min(1),
+  value: z.union([z.number(), z.boolean(), z.string().min(1)]),
+  created_at: Time,
+  updated_at: Time,
+}).superRefine((s, ctx) => {
+  const type =
+    typeof s.value === 'boolean'
+      ? 'boolean'
+      : typeof s.value === 'number'
+        ? 'numeric'
+        : 'categorical';
+  if (type !== s.type)
+    ctx.addIssue({ code: 'custom', path: ['value'], message: `must be ${s.type}, as type says` });
+});
 
 const ImportStep = Step.extend({
   id: Id,
@@ -95,9 +133,25 @@ export const ImportRun = Run.extend({
   worker_id: z.string().nullable().optional(),
   last_heartbeat_at: Time.nullable().optional(),
   deadline_at: Time.nullable().optional(),
+  // an export from before scores has none: they come from score_list, or stay as stored
+  scores: z.record(z.string(), ScoreSummary).optional(),
+  // absent: the run's stored scores are left as they are
+  score_list: z.array(ImportScore).optional(),
   // absent (a run as GET /runs/:id answers it): the run's stored steps are left as they are
   steps: z.array(ImportStep).optional(),
 }).superRefine((run, ctx) => {
+  const scoreIds = new Set<string>();
+  run.score_list?.forEach((s, i) => {
+    if (scoreIds.has(s.id))
+      ctx.addIssue({ code: 'custom', path: ['score_list', i, 'id'], message: 'is repeated' });
+    scoreIds.add(s.id);
+    if (s.run_id !== run.id)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['score_list', i, 'run_id'],
+        message: `must be the run's id ${run.id}`,
+      });
+  });
   const seen = new Set<string>();
   run.steps?.forEach((s, i) => {
     if (seen.has(s.id))
@@ -130,7 +184,7 @@ function errorText(error: Record<string, unknown> | null): string | null {
 export function fromImportedRun(
   rec: ImportRun,
   projectId = rec.project_id,
-): { run: RunRow; steps: StepRow[]; hasSteps: boolean } {
+): { run: RunRow; steps: StepRow[]; hasSteps: boolean; scores: ScoreRow[] | undefined } {
   const steps: StepRow[] = (rec.steps ?? []).map((s) => ({
     project_id: projectId,
     run_id: rec.id,
@@ -194,11 +248,36 @@ export function fromImportedRun(
     cost_nanos: usdToNanos(rec.cost_usd),
     // from the line's steps; `import` keeps the stored run's for a line without them
     models: modelsOfSteps(steps),
+    // from the line's scores; `import` keeps the stored run's for a line without them
+    scores: '{}',
     sort_at: rec.sort_at ?? rec.queued_at ?? rec.started_at ?? rec.created_at,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
   };
-  return { run, steps, hasSteps: rec.steps !== undefined };
+  const scores = rec.score_list?.map((s): ScoreRow => ({
+    project_id: projectId,
+    run_id: rec.id,
+    id: s.id,
+    step_id: s.step_id,
+    name: s.name,
+    type: s.type,
+    value:
+      typeof s.value === 'boolean'
+        ? s.value
+          ? 1
+          : 0
+        : typeof s.value === 'number'
+          ? s.value
+          : null,
+    label: typeof s.value === 'string' ? s.value : null,
+    comment: s.comment,
+    source: s.source,
+    metadata: jsonText(s.metadata) ?? '{}',
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+  }));
+  if (scores) run.scores = JSON.stringify(summarizeRows(scores));
+  return { run, steps, hasSteps: rec.steps !== undefined, scores };
 }
 
 /** The scalar columns of a CSV export, in order. */
@@ -256,4 +335,11 @@ export function toCsvLine(row: ListedRunRow): string {
     error_message: run.error?.message ?? null,
   };
   return CSV_COLUMNS.map((c) => csvCell(cells[c])).join(',') + '\n';
+}
+
+/** A run's scores summed up by name, from its rows (as `runScoresSummary` reads them). */
+function summarizeRows(rows: readonly ScoreRow[]) {
+  return summarize(
+    rows.map((r) => ({ name: r.name, type: r.type, label: r.label, n: 1, total: r.value })),
+  );
 }

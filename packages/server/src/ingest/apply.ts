@@ -87,6 +87,7 @@ export function newRunRow(projectId: string, id: string, now: number): RunRow {
     output_tokens: 0,
     cost_nanos: 0,
     models: NO_MODELS,
+    scores: '{}',
     sort_at: now,
     created_at: now,
     updated_at: now,

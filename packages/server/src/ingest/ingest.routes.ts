@@ -5,6 +5,7 @@ import {
   IngestBody,
   eventRunId,
   IngestResponse,
+  MAX_SCORES_PER_RUN,
   PatchRunBody,
   PostStepBody,
   Run,
@@ -48,16 +49,19 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
       if (refused.length > 0) {
         // valid[i] is the i-th event whose result is ok
         const validResults = results.filter((r) => r.ok);
-        for (const i of refused) {
+        for (const { index: i, reason } of refused) {
           const event = valid[i]!;
           const runId = eventRunId(event);
           const result = validResults[i]!;
           result.ok = false;
-          result.error = deletedRunError(
-            runId,
-            result.index,
-            'run' in event ? 'run.id' : 'step.run_id',
-          );
+          result.error =
+            reason === 'too_many_scores'
+              ? tooManyScoresError(runId, result.index)
+              : deletedRunError(
+                  runId,
+                  result.index,
+                  'run' in event ? 'run.id' : 'step' in event ? 'step.run_id' : 'score.run_id',
+                );
         }
       }
       const accepted = valid.length - refused.length;
@@ -172,6 +176,17 @@ function deletedRunError(runId: string, index: number, field: string): IngestRes
     code: 'not_found',
     message: `events.${index}.${field}: ${message}`,
     details: [{ field: `events.${index}.${field}`, message }],
+  };
+}
+
+/** The result of an `/ingest` score refused because its run holds as many as it may. */
+function tooManyScoresError(runId: string, index: number): IngestResult['error'] {
+  const field = `events.${index}.score.run_id`;
+  const message = `run ${runId} holds ${MAX_SCORES_PER_RUN} scores already, the most a run holds`;
+  return {
+    code: 'conflict',
+    message: `${field}: ${message}`,
+    details: [{ field, message }],
   };
 }
 

@@ -554,7 +554,10 @@ describeEachDb('POST /ingest', (dialect) => {
     ]);
     expect(before).toEqual([]);
     expect(deleted).toBe(true);
-    expect(after).toEqual([0, 1]);
+    expect(after).toEqual([
+      { index: 0, reason: 'deleted_run' },
+      { index: 1, reason: 'deleted_run' },
+    ]);
     expect(await findRun(t.ctx.db, 'default', 'same-group')).toBeUndefined();
   });
 

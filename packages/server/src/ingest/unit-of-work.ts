@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { Database, RunRow, StepRow } from '../db/schema.js';
-import { saturated, writeRows } from '../db/bulk.js';
+import type { Database, RunRow, ScoreRow, StepRow } from '../db/schema.js';
+import { saturated, upsertRows, writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
@@ -14,7 +14,8 @@ import {
   type ModelUsage,
 } from '../stats/models.js';
 import { UNKNOWN_AGENT, stepContribution, stepEndedWithRun } from './apply.js';
-import { isTerminalStatus, type RunStatus } from '@runlog/core';
+import { MAX_SCORES_PER_RUN, isTerminalStatus, type RunStatus } from '@runlog/core';
+import { countScores, findScore, runScoresSummary } from '../scores/scores.js';
 
 interface Tracked<T> {
   before: T | undefined;
@@ -172,6 +173,12 @@ export class UnitOfWork {
   private readonly usage = new Map<string, ModelUsage>();
   /** Ended runs whose stored steps `closeStepsOfEndedRuns` already looked up. */
   private readonly sweptRuns = new Set<string>();
+  private readonly scores = new Map<string, Tracked<ScoreRow>>();
+  /** Per run: how many scores it holds as stored (read once), and what this unit adds. */
+  private readonly storedScoreCounts = new Map<string, number>();
+  private readonly scoreDeltas = new Map<string, number>();
+  /** Runs whose scores changed: their summary (`runs.scores`) is read again at flush. */
+  private readonly scoredRuns = new Set<string>();
 
   constructor(
     readonly trx: Kysely<Database>,
@@ -303,6 +310,125 @@ export class UnitOfWork {
         this.steps.set(key, { before: row, current: row });
       }
     }
+  }
+
+  /** Loads the given scores (runs must be loaded first). */
+  async loadScores(
+    projectId: string,
+    keys: Iterable<{ run_id: string; id: string }>,
+  ): Promise<void> {
+    for (const k of keys) {
+      const key = stepKey(projectId, k.run_id, k.id);
+      if (this.scores.has(key)) continue;
+      // a run not yet stored has no stored scores
+      const row =
+        this.runs.get(runKey(projectId, k.run_id))?.before === undefined
+          ? undefined
+          : await findScore(this.db, this.trx, projectId, k.run_id, k.id);
+      this.scores.set(key, { before: row, current: row });
+    }
+  }
+
+  /** Adds scores under ids this server just made (`newId`), which nothing stored holds. */
+  addNewScores(projectId: string, keys: Iterable<{ run_id: string; id: string }>): void {
+    for (const k of keys) {
+      const key = stepKey(projectId, k.run_id, k.id);
+      if (!this.scores.has(key)) this.scores.set(key, { before: undefined, current: undefined });
+    }
+  }
+
+  getScore(projectId: string, runId: string, id: string): ScoreRow | undefined {
+    const t = this.scores.get(stepKey(projectId, runId, id));
+    if (!t) throw new Error(`score ${id} was not loaded in this unit of work`);
+    return t.current;
+  }
+
+  /**
+   * Stores a score (new, or replacing the one of its id), its run's summary following at
+   * flush. A new score of a run holding `MAX_SCORES_PER_RUN` already is not stored: `false`.
+   */
+  async putScore(row: ScoreRow): Promise<boolean> {
+    const t = this.scores.get(stepKey(row.project_id, row.run_id, row.id));
+    if (!t) throw new Error(`score ${row.id} was not loaded in this unit of work`);
+    const rk = runKey(row.project_id, row.run_id);
+    if (!t.current) {
+      if ((await this.scoreCount(row.project_id, row.run_id)) >= MAX_SCORES_PER_RUN) return false;
+      this.scoreDeltas.set(rk, (this.scoreDeltas.get(rk) ?? 0) + 1);
+    }
+    t.current = row;
+    this.scoredRuns.add(rk);
+    return true;
+  }
+
+  /** Deletes a loaded score at flush; `false` when there is none. */
+  deleteScore(projectId: string, runId: string, id: string): boolean {
+    const t = this.scores.get(stepKey(projectId, runId, id));
+    if (!t?.current) return false;
+    t.current = undefined;
+    const rk = runKey(projectId, runId);
+    this.scoreDeltas.set(rk, (this.scoreDeltas.get(rk) ?? 0) - 1);
+    this.scoredRuns.add(rk);
+    return true;
+  }
+
+  /** How many scores a run holds, with this unit's changes. */
+  private async scoreCount(projectId: string, runId: string): Promise<number> {
+    const rk = runKey(projectId, runId);
+    let stored = this.storedScoreCounts.get(rk);
+    if (stored === undefined) {
+      stored =
+        this.runs.get(rk)?.before === undefined
+          ? 0
+          : await countScores(this.db, this.trx, projectId, runId);
+      this.storedScoreCounts.set(rk, stored);
+    }
+    return stored + (this.scoreDeltas.get(rk) ?? 0);
+  }
+
+  /**
+   * Writes the scores that changed, and the summary (`runs.scores`) of each run they belong
+   * to, read back from the table: a score replaced or deleted moves it exactly. The scores of
+   * a run deleted here go with it.
+   */
+  private async flushScores(): Promise<void> {
+    if (this.scoredRuns.size === 0) return;
+    const upserts: ScoreRow[] = [];
+    const deletes: ScoreRow[] = [];
+    for (const t of this.scores.values()) {
+      if (t.current === t.before) continue;
+      const row = (t.current ?? t.before)!;
+      if (!this.runs.get(runKey(row.project_id, row.run_id))?.current) continue;
+      if (t.current) upserts.push(t.current);
+      else deletes.push(t.before!);
+    }
+    await upsertRows(this.db, this.trx, 'scores', upserts, ['project_id', 'run_id', 'id']);
+    for (const row of deletes) {
+      await this.trx
+        .deleteFrom('scores')
+        .where('project_id', '=', row.project_id)
+        .where('run_id', '=', row.run_id)
+        .where('id', '=', row.id)
+        .execute();
+    }
+    const now = Date.now();
+    for (const rk of this.scoredRuns) {
+      const t = this.runs.get(rk);
+      if (!t?.current) continue;
+      const scores = await runScoresSummary(this.db, this.trx, t.current.project_id, t.current.id);
+      // written even when the summary stays (a comment changed): a run_update tells pages
+      // showing the run's scores to read them again
+      if (t.current === t.before) t.current = { ...t.current };
+      t.current.scores = scores;
+      // a run_update listeners take: never older than the row it replaces
+      t.current.updated_at = Math.max(t.current.updated_at, now, (t.before?.updated_at ?? 0) + 1);
+    }
+    for (const [rk, delta] of this.scoreDeltas) {
+      const stored = this.storedScoreCounts.get(rk);
+      if (stored !== undefined) this.storedScoreCounts.set(rk, stored + delta);
+    }
+    this.scoreDeltas.clear();
+    this.scoredRuns.clear();
+    for (const t of this.scores.values()) t.before = t.current;
   }
 
   getRun(projectId: string, id: string): RunRow | undefined {
@@ -526,6 +652,7 @@ export class UnitOfWork {
   ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
     // before anything is read off the runs: ending a step moves its run's rollups
     await this.closeStepsOfEndedRuns();
+    await this.flushScores();
     for (const [key, usage] of this.usage) {
       const t = this.runs.get(key);
       const models = encodeModels(usage);
@@ -596,6 +723,11 @@ export class UnitOfWork {
         const chunk = ids.slice(i, i + 500);
         await this.trx
           .deleteFrom('steps')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', chunk)
+          .execute();
+        await this.trx
+          .deleteFrom('scores')
           .where('project_id', '=', projectId)
           .where('run_id', 'in', chunk)
           .execute();

@@ -1,5 +1,13 @@
 import { sql } from 'kysely';
-import { eventRunId, type IngestEvent, type Run, type RunStatus, type Step } from '@runlog/core';
+import {
+  eventRunId,
+  newId,
+  type IngestEvent,
+  type Run,
+  type RunStatus,
+  type Step,
+} from '@runlog/core';
+import { scoreRow } from '../scores/scores.js';
 import type { Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import type { EventHub } from '../realtime/hub.js';
@@ -34,8 +42,8 @@ interface EventsJob {
   kind: 'events';
   projectId: string;
   events: IngestEvent[];
-  /** Called with the indexes of the events refused (`applyEvents`) once committed. */
-  resolve: (refused: number[]) => void;
+  /** Called with the events refused (`applyEvents`) once committed. */
+  resolve: (refused: Refusal[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -115,16 +123,16 @@ export class IngestWriter {
   }
 
   /**
-   * Applies a project's events; resolves once they are committed, with the indexes of those
-   * refused because they name a run deleted lately (`applyEvents`). Refuses them all (429,
+   * Applies a project's events; resolves once they are committed, with those refused
+   * (`applyEvents`). Refuses them all (429,
    * with Retry-After) while more than `maxQueuedEvents` wait, so memory stays bounded when
    * recording outpaces the disk; a lone batch is always taken.
    */
-  submit(projectId: string, events: IngestEvent[]): Promise<number[]> {
+  submit(projectId: string, events: IngestEvent[]): Promise<Refusal[]> {
     if (events.length === 0) return Promise.resolve([]);
     if (this.behind(events.length))
       return Promise.reject(AppError.busy('the write path is behind', 1));
-    return new Promise<number[]>((resolve, reject) => {
+    return new Promise<Refusal[]>((resolve, reject) => {
       this.enqueue({ kind: 'events', projectId, events, resolve, reject });
     });
   }
@@ -284,7 +292,7 @@ export class IngestWriter {
       let lockedDeleted = recorded.length > 0 ? lookup() : undefined;
       const changes: Changes = { runs: [], steps: [], deleted: [] };
       const results = new Map<OpJob, OpResult>();
-      const refused = new Map<EventsJob, number[]>();
+      const refused = new Map<EventsJob, Refusal[]>();
       // the group's rollup changes, written once at its end
       const rollups = new RollupDeltas();
       let recording: UnitOfWork | undefined;
@@ -412,8 +420,8 @@ type OpResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 interface GroupOutcome {
   changes: Changes;
   results: Map<OpJob, OpResult>;
-  /** The events jobs with events refused, and their indexes. */
-  refused: Map<EventsJob, number[]>;
+  /** The events jobs with events refused, and which. */
+  refused: Map<EventsJob, Refusal[]>;
 }
 
 interface Changes {
@@ -424,29 +432,57 @@ interface Changes {
 }
 
 /**
- * Applies recording events in order inside a unit of work. Answers the indexes of the events
- * it refused: those naming a run deleted lately (`UnitOfWork.deletedLately`), which would
- * otherwise bring the run back.
+ * An event the write path refused: it names a run deleted lately (`UnitOfWork.deletedLately`),
+ * which it would otherwise bring back, or it is a new score of a run that holds
+ * `MAX_SCORES_PER_RUN` already.
+ */
+export interface Refusal {
+  index: number;
+  reason: 'deleted_run' | 'too_many_scores';
+}
+
+/**
+ * Applies recording events in order inside a unit of work. Answers the events it refused
+ * (`Refusal`); the others are applied.
  */
 export async function applyEvents(
   uow: UnitOfWork,
   projectId: string,
   events: IngestEvent[],
   env: ApplyEnv,
-): Promise<number[]> {
+): Promise<Refusal[]> {
   const runIds = events.map(eventRunId);
   await uow.loadRuns(projectId, runIds);
   const deleted = await uow.deletedLately(projectId, runIds);
-  const refused: number[] = [];
+  const refused: Refusal[] = [];
   const stepKeys: { run_id: string; id: string }[] = [];
+  // a score sent without an id is a new one: the id is made here, once
+  const scoreIds: (string | undefined)[] = [];
+  const scoreKeys: { run_id: string; id: string }[] = [];
   for (let i = 0; i < events.length; i++) {
-    if (deleted.has(runIds[i]!)) refused.push(i);
+    if (deleted.has(runIds[i]!)) refused.push({ index: i, reason: 'deleted_run' });
     else {
       const e = events[i]!;
       if ('step' in e) stepKeys.push({ run_id: e.step.run_id, id: e.step.id });
+      else if ('score' in e) {
+        const id = e.score.id ?? newId();
+        scoreIds[i] = id;
+        // a new id names no stored score: nothing to look up
+        if (e.score.id !== undefined) scoreKeys.push({ run_id: e.score.run_id, id });
+      }
     }
   }
   await uow.loadSteps(projectId, stepKeys);
+  if (scoreIds.length > 0) {
+    await uow.loadScores(projectId, scoreKeys);
+    const fresh: { run_id: string; id: string }[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if ('score' in e && scoreIds[i] && e.score.id === undefined)
+        fresh.push({ run_id: e.score.run_id, id: scoreIds[i]! });
+    }
+    uow.addNewScores(projectId, fresh);
+  }
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     if (deleted.has(runIds[i]!)) continue;
@@ -489,9 +525,19 @@ export async function applyEvents(
         if (renewed !== run) uow.putRun(renewed);
         break;
       }
+      case 'score': {
+        // a score arriving before its run creates it, as a step does
+        if (!uow.getRun(projectId, e.score.run_id))
+          uow.putRun(implicitRun(projectId, e.score.run_id, env));
+        const id = scoreIds[i]!;
+        const current = uow.getScore(projectId, e.score.run_id, id);
+        const row = scoreRow(projectId, { ...e.score, id }, current, env);
+        if (!(await uow.putScore(row))) refused.push({ index: i, reason: 'too_many_scores' });
+        break;
+      }
     }
   }
-  return refused;
+  return refused.sort((a, b) => a.index - b.index);
 }
 
 /** The runs a group's recording events name, each once. */

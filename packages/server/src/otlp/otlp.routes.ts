@@ -124,7 +124,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
             const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
             underStoredRoot(uow, projectId, mapped.runs, events);
             const refused = await applyEvents(uow, projectId, events, env);
-            const gone = new Set(refused.map((i) => eventRunId(events[i]!)));
+            const gone = new Set(refused.map((r) => eventRunId(events[r.index]!)));
             deleted = mapped.runs.reduce((n, r) => n + (gone.has(r.runId) ? r.spans : 0), 0);
             const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
             await detachFromRun(uow, projectId, tops, env.now);

@@ -84,6 +84,11 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
           .where('project_id', '=', projectId)
           .where('run_id', 'in', gone)
           .executeTakeFirst();
+        await trx
+          .deleteFrom('scores')
+          .where('project_id', '=', projectId)
+          .where('run_id', 'in', gone)
+          .execute();
         const r = await trx
           .deleteFrom('runs')
           .where('project_id', '=', projectId)

@@ -64,6 +64,7 @@ export function toRun(row: ListedRunRow): Run {
     output_tokens: row.output_tokens,
     total_tokens: row.input_tokens + row.output_tokens,
     cost_usd: nanosToUsd(row.cost_nanos),
+    scores: objectOr(row.scores) as Run['scores'],
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),
   };

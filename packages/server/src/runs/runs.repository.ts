@@ -145,6 +145,8 @@ export interface RunFilter {
   tag?: string;
   /** A model one of the run's steps names (a key of its `models`). */
   model?: string;
+  /** A score the run holds: of this name, and within these bounds or of this label. */
+  score?: { name: string; min?: number; max?: number; label?: string };
   /** Inclusive bounds on `sort_at`, epoch ms. */
   from?: number;
   to?: number;
@@ -183,6 +185,19 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
         ? sql<boolean>`strpos(models, ${text}) > 0`
         : sql<boolean>`instr(models, ${text}) > 0`;
     query = query.where((eb) => eb.or([has(`{${key}`), has(`,${key}`), has(`, ${key}`)]));
+  }
+  const { score } = filter;
+  if (score !== undefined) {
+    // the runs among those given such a score (index scores_name): few, whatever the runs
+    let scored = db.kysely
+      .selectFrom('scores')
+      .select('run_id')
+      .where('project_id', '=', projectId)
+      .where('name', '=', score.name);
+    if (score.min !== undefined) scored = scored.where('value', '>=', score.min);
+    if (score.max !== undefined) scored = scored.where('value', '<=', score.max);
+    if (score.label !== undefined) scored = scored.where('label', '=', score.label);
+    query = query.where('id', 'in', scored);
   }
   if (q !== undefined) {
     // input and output are stored as JSON text, where a quote, a backslash or a tab is
@@ -299,6 +314,7 @@ function readsMany(filter: RunFilter, offset = 0): boolean {
     filter.q !== undefined ||
     filter.tag !== undefined ||
     filter.model !== undefined ||
+    filter.score !== undefined ||
     filter.source !== undefined ||
     (filter.triggers?.length ?? 0) > 0 ||
     offset > DEEP_OFFSET

@@ -18,7 +18,7 @@ import { cancelRun, deleteRun, retryRun } from '../control/control.service.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { toRun } from './runs.mapper.js';
-import { findRun } from './runs.repository.js';
+import { findRun, type RunFilter } from './runs.repository.js';
 import type { RunRow } from '../db/schema.js';
 import {
   TOTAL_CAP,
@@ -36,6 +36,28 @@ export function checkRange(from: number | undefined, to: number | undefined): vo
   if (from !== undefined && to !== undefined && from > to) {
     throw AppError.invalid('query.to', 'must not be before from');
   }
+}
+
+/** `GET /runs`'s score filter; its bounds and label without a `score` are a 400 naming it. */
+function scoreFilter(query: RunListQuery): RunFilter['score'] {
+  if (query.score === undefined) {
+    if (
+      query.score_min !== undefined ||
+      query.score_max !== undefined ||
+      query.score_label !== undefined
+    )
+      throw AppError.invalid(
+        'query.score',
+        'score_min, score_max and score_label need a score name',
+      );
+    return undefined;
+  }
+  return {
+    name: query.score,
+    ...(query.score_min !== undefined ? { min: query.score_min } : {}),
+    ...(query.score_max !== undefined ? { max: query.score_max } : {}),
+    ...(query.score_label !== undefined ? { label: query.score_label } : {}),
+  };
 }
 
 /** Reading runs (`GET /runs`, detail, steps, timeline) and Stop / Retry / Delete. */
@@ -61,6 +83,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     response: RunList,
     handler: async ({ auth, query }) => {
       checkRange(query.from, query.to);
+      const score = scoreFilter(query);
       return listRunsPage(
         ctx.db,
         auth.projectId,
@@ -75,6 +98,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
           ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
           ...(query.tag !== undefined ? { tag: query.tag } : {}),
           ...(query.model !== undefined ? { model: query.model } : {}),
+          ...(score ? { score } : {}),
           ...(query.from !== undefined ? { from: query.from } : {}),
           ...(query.to !== undefined ? { to: query.to } : {}),
           ...(query.q !== undefined ? { q: query.q } : {}),

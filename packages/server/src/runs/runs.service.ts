@@ -167,6 +167,7 @@ function rollupCountable(filter: RunFilter): boolean {
     filter.parentRunId === undefined &&
     filter.tag === undefined &&
     filter.model === undefined &&
+    filter.score === undefined &&
     filter.from === undefined &&
     filter.to === undefined &&
     filter.q === undefined

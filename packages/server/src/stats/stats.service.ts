@@ -14,6 +14,7 @@ import {
 } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
+import { scoreStats } from '../scores/scores.js';
 import { sumOf } from '../db/dialect.js';
 import type { ModelRollupTable } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
@@ -350,12 +351,13 @@ export async function computeStats(
   const modelPieces = Promise.all(
     pieces.map((p) => readOffLoop(db, models(p.grain, p.from, p.to))),
   );
-  const [binRows, agentRows, percentileRows, bucketRows, modelRows] = await Promise.all([
+  const [binRows, agentRows, percentileRows, bucketRows, modelRows, byScore] = await Promise.all([
     binPieces,
     agentPieces,
     bucketPercentiles,
     byBucketRows,
     modelPieces,
+    scoreStats(db, projectId, agentIds, from, to),
   ]);
   const byAgentRows = agentRows.flat();
   const agentBins = binRows.flat();
@@ -440,6 +442,7 @@ export async function computeStats(
       .map(([agent_id, acc]) => ({ agent_id, ...finish(acc) }))
       .sort((a, b) => b.runs - a.runs || (a.agent_id < b.agent_id ? -1 : 1)),
     by_model: byModel,
+    by_score: byScore,
     series: [...perBucket.entries()].map(([t, acc]) => {
       const { by_trigger: _omit, ...rest } = finish(acc);
       const p = percentiles.get(t);
