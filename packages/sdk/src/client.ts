@@ -4,6 +4,7 @@ import {
   type EnqueueRunBody,
   type EnqueueRunsBody,
   type EnqueuedRuns,
+  type PostScoreBody,
   type RetryRunBody,
   type Run,
   type RunList,
@@ -11,6 +12,8 @@ import {
   type RunSort,
   type RunTrigger,
   type RunWithSteps,
+  type Score,
+  type ScoreList,
   type Step,
   type StepList,
 } from '@runlog/core';
@@ -32,6 +35,14 @@ export interface RunListParams {
   tag?: string;
   /** Runs with a step that names this model. */
   model?: string;
+  /** Runs with a score of this name; `score_min`, `score_max` and `score_label` narrow it. */
+  score?: string;
+  /** With `score`: runs with such a score of at least this (`true` counts as 1, `false` 0). */
+  score_min?: number;
+  /** With `score`: runs with such a score of at most this (`score_max: 0`: the thumbs down). */
+  score_max?: number;
+  /** With `score`: runs with such a score of this label. */
+  score_label?: string;
   from?: string | number | Date;
   to?: string | number | Date;
   q?: string;
@@ -206,5 +217,47 @@ export class AgentsClient {
   async list(): Promise<AgentSummary[]> {
     return (await this.http.request<{ agents: AgentSummary[] }>('GET', '/api/v1/agents')).body!
       .agents;
+  }
+}
+
+/** What `runlog.scores.create` takes: `POST /runs/:run_id/scores`'s body. */
+export type ScoreBody = Omit<PostScoreBody, 'run_id'>;
+
+/**
+ * The scores API: `runlog.scores.create(runId, ...)`, `list`, `delete`. For scores given
+ * after a run ended (a user's thumbs up, a reviewer's label); inside a run, `run.score`
+ * records them with its other events.
+ */
+export class ScoresClient {
+  constructor(private readonly http: HttpClient) {}
+
+  /**
+   * Scores a run (or one of its steps, `step_id`), from `sdk` unless `source` says. The
+   * score's id is chosen here when not given, so a request resent after a dropped
+   * connection records it once; a score given again with the same id replaces it.
+   * @example await runlog.scores.create(runId, { name: 'feedback', value: true, source: 'user' })
+   */
+  async create(runId: string, body: ScoreBody): Promise<Score> {
+    const withId = snapshotFields({
+      ...body,
+      id: body.id ?? newId(),
+      source: body.source ?? 'sdk',
+    });
+    return (
+      await this.http.request<Score>('POST', `/api/v1/runs/${enc(runId)}/scores`, withId, {
+        idempotent: true,
+      })
+    ).body!;
+  }
+
+  /** A run's scores, oldest first. */
+  async list(runId: string): Promise<Score[]> {
+    return (await this.http.request<ScoreList>('GET', `/api/v1/runs/${enc(runId)}/scores`)).body!
+      .scores;
+  }
+
+  /** Deletes a score of a run. */
+  async delete(runId: string, scoreId: string): Promise<void> {
+    await this.http.request('DELETE', `/api/v1/runs/${enc(runId)}/scores/${enc(scoreId)}`);
   }
 }

@@ -4,12 +4,20 @@ export {
   StepHandle,
   currentRun,
   type LlmCall,
+  type ScoreOptions,
+  type ScoreValue,
   type StepOptions,
   type StepUpdate,
 } from './run.js';
 export { Worker, type WorkerOptions, type AgentHandler } from './worker.js';
-export { RunsClient, AgentsClient, type RunListParams } from './client.js';
-export type { HeartbeatResponse } from '@runlog/core';
+export {
+  RunsClient,
+  AgentsClient,
+  ScoresClient,
+  type RunListParams,
+  type ScoreBody,
+} from './client.js';
+export type { HeartbeatResponse, Score, ScoreSummary } from '@runlog/core';
 export {
   RunlogError,
   RunlogApiError,

@@ -5,6 +5,7 @@ import {
   type Run,
   type RunError,
   type RunFields,
+  type ScoreFields,
   type StepFields,
 } from '@runlog/core';
 import { RunCancelledError, RunInterruptedError } from './errors.js';
@@ -45,6 +46,25 @@ export interface LlmCall extends StepUpdate {
   ended_at?: number;
 }
 
+/** A score's value: a number, `true`/`false`, or a label (1-200 characters). */
+export type ScoreValue = ScoreFields['value'];
+
+/** What a score may carry besides its name and value. */
+export interface ScoreOptions {
+  /** Why: the judge's reasoning, the user's words. */
+  comment?: string;
+  /** The step it scores (`step.score` sets it); without, the run. */
+  step_id?: string;
+  /**
+   * Give an id to make the score idempotent: the same id on the same run replaces that
+   * score (a verdict revised, a thumbs up turned down). Default: a new UUIDv7.
+   */
+  id?: string;
+  /** Who gave it: an evaluator's name, `user`, `reviewer`... Default `sdk`. */
+  source?: string;
+  metadata?: Record<string, unknown>;
+}
+
 /** The step being recorded, handed to the step's function. */
 export class StepHandle {
   /** @internal */
@@ -54,7 +74,17 @@ export class StepHandle {
   constructor(
     readonly id: string,
     readonly runId: string,
+    private readonly run: RunContext,
   ) {}
+
+  /**
+   * Scores this step, as `run.score(name, value, { step_id: step.id })` does; returns the
+   * score's id.
+   * @example await run.tool('search', { q }, (a, step) => { const hits = search(a.q); step.score('found', hits.length > 0); return hits; })
+   */
+  score(name: string, value: ScoreValue, options: Omit<ScoreOptions, 'step_id'> = {}): string {
+    return this.run.score(name, value, { ...options, step_id: this.id });
+  }
 
   /**
    * Adds to the step: its output (otherwise the function's return value), tokens, cost, metadata.
@@ -252,7 +282,7 @@ export class RunContext {
     const frame = storage.getStore();
     const parent = frame && frame.run === this ? frame.stepId : null;
     const { input, id = newId(), ...rest } = options;
-    const handle = new StepHandle(id, this.id);
+    const handle = new StepHandle(id, this.id, this);
     const key = stepKey(this.id, id);
     const start: StepFields = {
       ...rest,
@@ -339,6 +369,29 @@ export class RunContext {
    */
   tool<A, T>(name: string, args: A, fn: (args: A, step: StepHandle) => T | Promise<T>): Promise<T> {
     return this.step('tool', name, (step) => fn(args, step), { input: args });
+  }
+
+  /**
+   * Scores this run (or, with `step_id`, one of its steps): an evaluator's verdict, a check
+   * passed or not, a label. It goes with the run's other events, so it costs the agent
+   * nothing and never throws: a bad name or value is reported to `onError` and the score
+   * dropped. Returns the score's id (`runlog.scores.create(runId, { id, ... })` replaces it).
+   * @example run.score('relevance', 0.92, { source: 'llm-judge', comment: 'on topic' })
+   */
+  score(name: string, value: ScoreValue, options: ScoreOptions = {}): string {
+    const id = options.id ?? newId();
+    const score: ScoreFields = {
+      id,
+      run_id: this.id,
+      step_id: options.step_id ?? null,
+      name,
+      value,
+      comment: options.comment ?? null,
+      source: options.source ?? 'sdk',
+      ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
+    };
+    this.push({ type: 'score', score: snapshotFields(score) });
+    return id;
   }
 
   /**

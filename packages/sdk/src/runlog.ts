@@ -1,6 +1,6 @@
 import { RunFields, newId, type RunTrigger } from '@runlog/core';
 import { RunInterruptedError, RunlogError } from './errors.js';
-import { AgentsClient, RunsClient } from './client.js';
+import { AgentsClient, RunsClient, ScoresClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
 import { Heartbeats } from './heartbeat.js';
 import { HttpClient } from './http.js';
@@ -182,6 +182,8 @@ function installSignalHandlers(): void {
 export class Runlog {
   readonly runs: RunsClient;
   readonly agents: AgentsClient;
+  /** Scores given from outside a run: a user's feedback, a reviewer's label. */
+  readonly scores: ScoresClient;
   /** @internal */
   readonly handlesSignals: boolean;
   private readonly http: HttpClient;
@@ -237,6 +239,7 @@ export class Runlog {
     this.handlesSignals = options.handleSignals ?? true;
     this.runs = new RunsClient(this.http);
     this.agents = new AgentsClient(this.http);
+    this.scores = new ScoresClient(this.http);
     instances.add(this);
     installProcessHooks();
     if (this.handlesSignals) installSignalHandlers();

@@ -15,18 +15,22 @@ export interface SeenRequest {
   path: string;
   /** For `POST /ingest`: how many events the body held. */
   events: number;
-  /** The event ids (run or step ids) in an ingest body. */
+  /** The event ids (run, step or score ids) in an ingest body. */
   ids: string[];
   /** The body's size in bytes. */
   bytes: number;
   /** `forwarded` to the real server (with its status), or the fault it answered. */
-  outcome: 'forwarded' | 'refused' | 'faulted' | 'hung';
+  outcome: 'forwarded' | 'refused' | 'faulted' | 'hung' | 'lost';
   status: number;
 }
 
 /** What the proxy does with the next matching request instead of forwarding it. */
 export type Fault =
-  { status: number; retryAfter?: string; body?: string } | { refuse: true } | { hang: true };
+  | { status: number; retryAfter?: string; body?: string }
+  | { refuse: true }
+  | { hang: true }
+  /** Forwarded, then the connection dropped before the answer: the SDK sends it again. */
+  | { loseAnswer: true };
 
 /**
  * A node:http proxy in front of the real server. It forwards by default; `down()` makes it
@@ -119,10 +123,10 @@ export class FaultProxy {
     seen.bytes = body.length;
     if (path === '/api/v1/ingest' && body.length > 0) {
       const parsed = JSON.parse(body.toString('utf8')) as {
-        events: { run?: { id: string }; step?: { id: string } }[];
+        events: { run?: { id: string }; step?: { id: string }; score?: { id: string } }[];
       };
       seen.events = parsed.events.length;
-      seen.ids = parsed.events.map((e) => (e.run ?? e.step)!.id);
+      seen.ids = parsed.events.map((e) => (e.run ?? e.step ?? e.score)!.id);
     }
     this.requests.push(seen);
     const fault: Fault | undefined = this.missing.has(path)
@@ -145,7 +149,7 @@ export class FaultProxy {
       this.hung.push(res);
       return;
     }
-    if (fault) {
+    if (fault && 'status' in fault) {
       seen.outcome = 'faulted';
       seen.status = fault.status;
       res.writeHead(fault.status, {
@@ -165,6 +169,11 @@ export class FaultProxy {
     });
     seen.status = upstream.status;
     const text = await upstream.text();
+    if (fault && 'loseAnswer' in fault) {
+      seen.outcome = 'lost';
+      req.socket.destroy();
+      return;
+    }
     res.writeHead(upstream.status, {
       'content-type': upstream.headers.get('content-type') ?? 'application/json',
     });

@@ -11,6 +11,7 @@ import type { CliIo } from '../src/cli/io.js';
 import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
 import { sql } from 'kysely';
+import type { Score, ScoreList } from '@runlog/core';
 import { T0, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
 
 interface Captured {
@@ -78,7 +79,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0011_workers\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0012_scores\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -517,6 +518,152 @@ describeEachDb('runlog CLI', (dialect) => {
       status: string;
     };
     expect(retry).toMatchObject({ retry_of: 'c-run-1', attempt: 2, status: 'queued' });
+  });
+
+  it('scores runs, lists and deletes their scores, and shows them in show, list and stats', async () => {
+    const now = Date.now();
+    await ingest([
+      { type: 'run.start', run: { id: 'cs-run', agent_id: 'cs-agent', started_at: now } },
+      {
+        type: 'step.end',
+        step: {
+          id: 'cs-step',
+          run_id: 'cs-run',
+          type: 'tool',
+          name: 'search',
+          status: 'succeeded',
+        },
+      },
+      { type: 'run.end', run: { id: 'cs-run', status: 'succeeded', ended_at: now + 10 } },
+      { type: 'run.start', run: { id: 'cs-other', agent_id: 'cs-agent', started_at: now + 1 } },
+    ]);
+    const score = async (...args: string[]) => {
+      const res = await cli(['runs', 'score', ...args, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as Score;
+    };
+    const scores = async (runId: string) =>
+      (JSON.parse((await cli(['runs', 'scores', runId, '--json'])).stdout) as ScoreList).scores;
+    try {
+      const up = await cli(['runs', 'score', 'cs-run', 'feedback', 'true', '--comment', 'spot on']);
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stdout).toMatch(/^scored run cs-run: feedback true \(score \S+\)\n$/);
+      // true/false a boolean, a number a number (negative too), anything else a label
+      const quality = await score('cs-run', 'quality', '0.8');
+      expect(quality).toMatchObject({ type: 'numeric', value: 0.8, source: 'cli', step_id: null });
+      expect(await score('cs-run', 'quality', '-1')).toMatchObject({ value: -1 });
+      const tone = await cli(['runs', 'score', 'cs-run', 'tone', 'polite', '--step', 'cs-step']);
+      expect(tone.stdout).toMatch(/^scored run cs-run \(step cs-step\): tone polite \(score /);
+      expect(await score('cs-other', 'feedback', 'false')).toMatchObject({ type: 'boolean' });
+      // --id names the score to replace: the run keeps one
+      const replaced = await score('cs-run', 'quality', '0.9', '--id', quality.id);
+      expect(replaced).toMatchObject({ id: quality.id, value: 0.9 });
+      const held = await scores('cs-run');
+      expect(held.map((s) => [s.name, s.value, s.comment])).toEqual([
+        ['feedback', true, 'spot on'],
+        ['quality', 0.9, null],
+        ['quality', -1, null],
+        ['tone', 'polite', null],
+      ]);
+
+      const table = (await cli(['runs', 'scores', 'cs-run'])).stdout;
+      expect(table).toMatch(/^ID\s+NAME\s+VALUE\s+STEP\s+COMMENT\s+SOURCE\s+WHEN$/m);
+      expect(table).toMatch(/^\S+\s+feedback\s+true\s+spot on\s+cli\s+\d+s ago$/m);
+      expect(table).toMatch(/^\S+\s+tone\s+polite\s+cs-step\s+cli\s+\d+s ago$/m);
+      expect((await cli(['runs', 'scores', 'cs-other'])).stdout).not.toMatch(/STEP/);
+
+      // runs show sums them up by name
+      const shown = (await cli(['runs', 'show', 'cs-run'])).stdout;
+      expect(shown).toMatch(/^ {2}scores {5}feedback {2}1 score {3}100\.0% true$/m);
+      expect(shown).toMatch(/^ {13}quality {3}2 scores {2}avg -0\.05$/m);
+      expect(shown).toMatch(/^ {13}tone {6}1 score {3}polite 1$/m);
+
+      // runs list finds the runs by a score, and shows it
+      const ids = async (...args: string[]) => {
+        const res = await cli(['runs', 'list', '--agent', 'cs-agent', ...args, '--json']);
+        expect(res.code, res.stderr).toBe(0);
+        return (JSON.parse(res.stdout) as { runs: { id: string }[] }).runs.map((r) => r.id);
+      };
+      expect(await ids('--score', 'feedback')).toEqual(['cs-other', 'cs-run']);
+      expect(await ids('--score', 'feedback', '--score-max', '0')).toEqual(['cs-other']);
+      expect(await ids('--score', 'quality', '--score-min', '-1', '--score-max', '-0.5')).toEqual([
+        'cs-run',
+      ]);
+      expect(await ids('--score', 'tone', '--score-label', 'polite')).toEqual(['cs-run']);
+      expect(await ids('--score', 'tone', '--score-label', 'rude')).toEqual([]);
+      const listed = (await cli(['runs', 'list', '--agent', 'cs-agent', '--score', 'feedback']))
+        .stdout;
+      expect(listed.split('\n')[0]).toMatch(/\sCOST\s+FEEDBACK$/);
+      expect(listed).toMatch(/^cs-other\s.*\s0\.0% true$/m);
+      expect(listed).toMatch(/^cs-run\s.*\s100\.0% true$/m);
+      for (const [args, message] of [
+        [['--score-min', '1'], '--score-min, --score-max and --score-label need --score <name>'],
+        [['--score', 'q', '--score-min', '1', '--score-max', '0'], 'must not be above --score-max'],
+        [['--score', 'q', '--score-max', 'lots'], '--score-max must be a number'],
+      ] as const) {
+        const bad = await cli(['runs', 'list', ...args]);
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toContain(message);
+      }
+
+      // stats: the scores given, by name
+      const stats = (await cli(['stats', '--agent', 'cs-agent', '--days', '1'])).stdout;
+      expect(stats).toMatch(/^SCORE\s+TYPE\s+N\s+RUNS\s+AVG\s+MIN\s+MAX\s+LABELS$/m);
+      expect(stats).toMatch(/^feedback\s+boolean\s+2\s+2\s+50\.0% true\s+-\s+-$/m);
+      expect(stats).toMatch(/^quality\s+numeric\s+2\s+1\s+-0\.05\s+-1\s+0\.9$/m);
+      expect(stats).toMatch(/^tone\s+categorical\s+1\s+1\s+-\s+-\s+-\s+polite 1$/m);
+      const statsJson = JSON.parse(
+        (await cli(['stats', '--agent', 'cs-agent', '--days', '1', '--json'])).stdout,
+      ) as { by_score: { name: string }[] };
+      expect(statsJson.by_score.map((s) => s.name).sort()).toEqual(['feedback', 'quality', 'tone']);
+      // and fits a narrow terminal like the other tables
+      for (const out of [
+        (await cli(['stats', '--agent', 'cs-agent', '--days', '1'], { COLUMNS: '50' })).stdout,
+        (await cli(['runs', 'show', 'cs-run'], { COLUMNS: '50' })).stdout,
+        (await cli(['runs', 'scores', 'cs-run'], { COLUMNS: '50' })).stdout,
+      ])
+        for (const l of out.split('\n')) expect(l.length, l).toBeLessThanOrEqual(50);
+
+      // a value the API would refuse is bad usage, named before anything is sent
+      const long = await cli(['runs', 'score', 'cs-run', 'tone', 'x'.repeat(201)]);
+      expect(long).toMatchObject({ code: 2 });
+      expect(long.stderr).toContain('<value> must be 1 to 200 characters');
+      const huge = await cli(['runs', 'score', 'cs-run', 'quality', '1e16']);
+      expect(huge.code).toBe(2);
+      const missing = await cli(['runs', 'score', 'no-such-run', 'feedback', 'true']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.split('\n')).toHaveLength(2);
+
+      // unscore deletes one; a score it does not know is a one-line failure
+      const toneId = held.find((s) => s.name === 'tone')!.id;
+      expect(await cli(['runs', 'unscore', 'cs-run', toneId])).toMatchObject({
+        code: 0,
+        stdout: `deleted score ${toneId} of run cs-run\n`,
+      });
+      expect((await scores('cs-run')).map((s) => s.name)).toEqual([
+        'feedback',
+        'quality',
+        'quality',
+      ]);
+      const again = await cli(['runs', 'unscore', 'cs-run', toneId]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/^runlog: [^\n]+\n$/);
+      const feedbackId = held[0]!.id;
+      expect(
+        JSON.parse((await cli(['runs', 'unscore', 'cs-run', feedbackId, '--json'])).stdout),
+      ).toEqual({ run_id: 'cs-run', score_id: feedbackId, deleted: true });
+      expect((await cli(['runs', 'show', 'cs-run'])).stdout).not.toMatch(/feedback/);
+      await cli(['runs', 'unscore', 'cs-other', (await scores('cs-other'))[0]!.id]);
+      expect((await cli(['runs', 'scores', 'cs-other'])).stdout).toBe(
+        'run cs-other has no scores\n',
+      );
+    } finally {
+      // the other tests see the sample runs alone
+      await fetch(`${server.url}/api/v1/agents/cs-agent`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+    }
   });
 
   it('shows a run that starts and ends while runs tail watches', async () => {

@@ -1,11 +1,16 @@
 import type { Command } from 'commander';
 import type {
   AgentSummary,
+  PostScoreBody,
   Run,
   RunList,
   RunSort,
   RunWithSteps,
+  Score,
+  ScoreList,
+  ScoreSummary,
   StatsResponse,
+  StatsScore,
   StatsTotals,
   Step,
   StepList,
@@ -43,6 +48,8 @@ import {
   intArg,
   oneOf,
   parseWhen,
+  scoreNumberArg,
+  scoreValueArg,
   statusArg,
   textArg,
   triggerArg,
@@ -109,10 +116,15 @@ const RUN_COLUMNS = [
   { header: 'COST', align: 'right' as const, optional: 4 },
 ];
 
-/** `runs list|show|tail|cancel|retry`, `agents list`, `workers`, `stats`, `metrics`. */
+/**
+ * `runs list|show|tail|cancel|retry|score|scores|unscore`, `agents list`, `workers`, `stats`,
+ * `metrics`.
+ */
 export function registerDataCommands(program: Command, io: CliIo): void {
   const palette = () => Palette.for(io.stdout, io.env);
-  const runs = program.command('runs').description('list, inspect, watch, stop and retry runs');
+  const runs = program
+    .command('runs')
+    .description('list, inspect, watch, stop, retry and score runs');
 
   withClient(
     runs
@@ -134,6 +146,22 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       )
       .option('--tag <tag>', 'only runs with this tag', textArg('--tag', 200))
       .option('--model <name>', 'only runs with a step naming this model', textArg('--model', 200))
+      .option('--score <name>', 'only runs with a score of this name', textArg('--score', 200))
+      .option(
+        '--score-min <n>',
+        'with --score: such a score of at least n (true counts 1, false 0)',
+        scoreNumberArg('--score-min'),
+      )
+      .option(
+        '--score-max <n>',
+        'with --score: such a score of at most n (--score-max 0: the thumbs down)',
+        scoreNumberArg('--score-max'),
+      )
+      .option(
+        '--score-label <label>',
+        'with --score: such a score of this label',
+        textArg('--score-label', 200),
+      )
       .option(
         '--parent <run-id>',
         'only the runs nested in this run (sub-agents)',
@@ -165,6 +193,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         thread?: string;
         tag?: string;
         model?: string;
+        score?: string;
+        scoreMin?: number;
+        scoreMax?: number;
+        scoreLabel?: string;
         parent?: string;
         retryOf?: string;
         search?: string;
@@ -175,6 +207,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     ) => {
       if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
         throw new CliError('--since must not be after --until', 2);
+      if (
+        flags.score === undefined &&
+        (flags.scoreMin ?? flags.scoreMax ?? flags.scoreLabel) !== undefined
+      )
+        throw new CliError('--score-min, --score-max and --score-label need --score <name>', 2);
+      if (
+        flags.scoreMin !== undefined &&
+        flags.scoreMax !== undefined &&
+        flags.scoreMin > flags.scoreMax
+      )
+        throw new CliError('--score-min must not be above --score-max', 2);
       const list = await clientFor(flags, io).request<RunList>('GET', '/api/v1/runs', {
         agent_id: flags.agent,
         status: flags.status,
@@ -184,6 +227,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         thread_id: flags.thread,
         tag: flags.tag,
         model: flags.model,
+        score: flags.score,
+        score_min: flags.scoreMin,
+        score_max: flags.scoreMax,
+        score_label: flags.scoreLabel,
         parent_run_id: flags.parent,
         retry_of: flags.retryOf,
         q: flags.search,
@@ -199,16 +246,27 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         io.stdout.write('no runs match\n');
         return;
       }
+      // listed by a score: what each run holds of it, a column that stays on a narrow terminal
+      const score = flags.score !== undefined ? printable(flags.score) : undefined;
       io.stdout.write(
         table(
-          // the column a list is sorted by stays on a narrow terminal
-          RUN_COLUMNS.map((c) =>
-            (flags.sort === 'cost' && c.header === 'COST') ||
-            (flags.sort === 'tokens' && c.header === 'TOKENS')
-              ? { ...c, optional: undefined }
-              : c,
-          ),
-          shown.map((r) => runRow(r, p)),
+          [
+            // the column a list is sorted by stays on a narrow terminal
+            ...RUN_COLUMNS.map((c) =>
+              (flags.sort === 'cost' && c.header === 'COST') ||
+              (flags.sort === 'tokens' && c.header === 'TOKENS')
+                ? { ...c, optional: undefined }
+                : c,
+            ),
+            ...(score !== undefined ? [{ header: score.toUpperCase() }] : []),
+          ],
+          shown.map((r) => {
+            const held = score !== undefined ? r.scores[score] : undefined;
+            return [
+              ...runRow(r, p),
+              ...(score !== undefined ? [held ? scoreSummaryText(held) : ''] : []),
+            ];
+          }),
           p,
         ),
       );
@@ -341,6 +399,112 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(`queued run ${run.id} (attempt ${run.attempt}, retry of ${id})\n`);
   });
 
+  withClient(
+    runs
+      .command('score')
+      .description('score a run or one of its steps: true or false, a number, or a label')
+      .argument('<run-id>', 'run id', idArg('<run-id>'))
+      .argument('<name>', 'what it scores: feedback, relevance, ...', textArg('<name>', 200))
+      .argument(
+        '<value>',
+        'true or false, a number (0.8, -1), or else a label (1-200 characters)',
+        scoreValueArg('<value>'),
+      )
+      .option('--comment <text>', 'why', textArg('--comment', 10_000))
+      .option('--step <step-id>', 'score this step of the run', idArg('--step'))
+      .option(
+        '--id <id>',
+        "the score's id: one the run has (see runs scores) is replaced",
+        idArg('--id'),
+      ),
+  ).action(
+    async (
+      runId: string,
+      name: string,
+      value: Score['value'],
+      flags: ClientFlags & { comment?: string; step?: string; id?: string },
+    ) => {
+      const body: PostScoreBody = {
+        name,
+        value,
+        source: 'cli',
+        ...(flags.comment !== undefined ? { comment: flags.comment } : {}),
+        ...(flags.step !== undefined ? { step_id: flags.step } : {}),
+        ...(flags.id !== undefined ? { id: flags.id } : {}),
+      };
+      const score = await clientFor(flags, io).request<Score>(
+        'POST',
+        `/api/v1/runs/${encodeURIComponent(runId)}/scores`,
+        undefined,
+        body,
+      );
+      if (flags.json) return printJson(io, score);
+      const s = printable(score);
+      io.stdout.write(
+        `scored run ${s.run_id}${s.step_id ? ` (step ${s.step_id})` : ''}: ${s.name} ${scoreValueText(s.value)} (score ${s.id})\n`,
+      );
+    },
+  );
+
+  withClient(
+    runs
+      .command('scores')
+      .description("a run's scores, oldest first")
+      .argument('<run-id>', 'run id', idArg('<run-id>')),
+  ).action(async (runId: string, flags: ClientFlags) => {
+    const list = await clientFor(flags, io).request<ScoreList>(
+      'GET',
+      `/api/v1/runs/${encodeURIComponent(runId)}/scores`,
+    );
+    if (flags.json) return printJson(io, list);
+    const shown = printable(list.scores);
+    if (shown.length === 0) {
+      io.stdout.write(`run ${runId} has no scores\n`);
+      return;
+    }
+    const p = palette();
+    // a STEP column once some score is of a step
+    const ofSteps = shown.some((s) => s.step_id !== null);
+    io.stdout.write(
+      table(
+        [
+          { header: 'ID', whole: true, optional: 2 },
+          { header: 'NAME' },
+          { header: 'VALUE' },
+          ...(ofSteps ? [{ header: 'STEP', optional: 1 }] : []),
+          { header: 'COMMENT' },
+          { header: 'SOURCE', optional: 3 },
+          { header: 'WHEN', optional: 4 },
+        ],
+        shown.map((s) => [
+          s.id,
+          s.name,
+          scoreValueText(s.value, p),
+          ...(ofSteps ? [s.step_id ?? ''] : []),
+          s.comment ? clip(s.comment, 200) : '',
+          s.source ?? '',
+          formatRelative(s.updated_at),
+        ]),
+        p,
+      ),
+    );
+  });
+
+  withClient(
+    runs
+      .command('unscore')
+      .description('delete a score of a run')
+      .argument('<run-id>', 'run id', idArg('<run-id>'))
+      .argument('<score-id>', 'score id (from runs scores)', idArg('<score-id>')),
+  ).action(async (runId: string, scoreId: string, flags: ClientFlags) => {
+    await clientFor(flags, io).request(
+      'DELETE',
+      `/api/v1/runs/${encodeURIComponent(runId)}/scores/${encodeURIComponent(scoreId)}`,
+    );
+    if (flags.json) return printJson(io, { run_id: runId, score_id: scoreId, deleted: true });
+    io.stdout.write(`deleted score ${scoreId} of run ${runId}\n`);
+  });
+
   const agents = program.command('agents').description('the agents that record runs');
   withClient(
     agents.command('list').description('agents with their latest run and 24 h health'),
@@ -433,7 +597,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   withClient(
     program
       .command('stats')
-      .description('totals, fail rate, durations, tokens and cost, per agent and per model')
+      .description(
+        'totals, fail rate, durations, tokens and cost, per agent and per model; the scores given',
+      )
       .option('--agent <id>', 'only this agent', idArg('--agent'))
       .option('--days <n>', 'over the last N days', intArg('--days', 1, 3650), 30),
   ).action(async (flags: ClientFlags & { agent?: string; days: number }) => {
@@ -455,38 +621,38 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
         `  cost       ${costText(t)}\n\n`,
     );
-    if (stats.by_agent.length === 0) return;
-    io.stdout.write(
-      table(
-        [
-          { header: 'AGENT', whole: true },
-          { header: 'RUNS', align: 'right' },
-          // on a narrow terminal what the others tell or matters less goes first
-          { header: 'FAILED', align: 'right', optional: 1 },
-          { header: 'FAIL RATE', align: 'right' },
-          { header: 'P50', align: 'right', optional: 2 },
-          { header: 'P95', align: 'right', optional: 4 },
-          { header: 'TOKENS', align: 'right', optional: 3 },
-          { header: 'COST', align: 'right' },
-        ],
-        stats.by_agent.map((a) => [
-          a.agent_id,
-          formatCount(a.runs),
-          formatCount(a.by_status.failed + a.by_status.timed_out),
-          formatPercent(a.fail_rate),
-          formatDuration(a.p50_duration_ms),
-          formatDuration(a.p95_duration_ms),
-          formatTokens(a.total_tokens),
-          costText(a),
-        ]),
-        p,
-      ),
-    );
-    if (stats.by_model.length === 0) return;
+    const tables: string[] = [];
+    if (stats.by_agent.length > 0)
+      tables.push(
+        table(
+          [
+            { header: 'AGENT', whole: true },
+            { header: 'RUNS', align: 'right' },
+            // on a narrow terminal what the others tell or matters less goes first
+            { header: 'FAILED', align: 'right', optional: 1 },
+            { header: 'FAIL RATE', align: 'right' },
+            { header: 'P50', align: 'right', optional: 2 },
+            { header: 'P95', align: 'right', optional: 4 },
+            { header: 'TOKENS', align: 'right', optional: 3 },
+            { header: 'COST', align: 'right' },
+          ],
+          stats.by_agent.map((a) => [
+            a.agent_id,
+            formatCount(a.runs),
+            formatCount(a.by_status.failed + a.by_status.timed_out),
+            formatPercent(a.fail_rate),
+            formatDuration(a.p50_duration_ms),
+            formatDuration(a.p95_duration_ms),
+            formatTokens(a.total_tokens),
+            costText(a),
+          ]),
+          p,
+        ),
+      );
     // what each model took of the range's cost: most first, steps naming none as "(no model)"
     const spent = stats.by_model.reduce((sum, m) => sum + m.cost_usd, 0);
-    io.stdout.write(
-      '\n' +
+    if (stats.by_model.length > 0)
+      tables.push(
         table(
           [
             { header: 'MODEL' },
@@ -510,7 +676,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           ]),
           p,
         ),
-    );
+      );
+    // the scores given in the range (to runs of any time), most given first
+    if (stats.by_score.length > 0) tables.push(scoreTable(printable(stats.by_score), p));
+    io.stdout.write(tables.join('\n'));
   });
 
   withClient(
@@ -693,6 +862,7 @@ export function showRun(
     });
   } else field('model', run.model);
   field('tags', run.tags.length ? run.tags.join(', ') : null);
+  lines.push(...scoreLines(run.scores, p));
   if (run.error) {
     field(
       'error',
@@ -769,4 +939,81 @@ const STACK_LINES = 8;
 /** The last day a range reaches, given its exclusive end (`to` is the next midnight). */
 function lastDayOf(to: string): string {
   return new Date(Date.parse(to) - 1).toISOString().slice(0, 10);
+}
+
+/** A score's value as read: `true`/`false` (green and red), the number, or the label. */
+function scoreValueText(value: Score['value'], p?: Palette): string {
+  if (typeof value === 'boolean')
+    return p ? p.paint(value ? 'green' : 'red', String(value)) : String(value);
+  return String(value);
+}
+
+/** A mean or a bound of scores, to three significant digits: `0.853`, `4.5`, `1,234`. */
+function scoreNumber(n: number): string {
+  return Math.abs(n) >= 1000 ? formatCount(Math.round(n)) : String(Number(n.toPrecision(3)));
+}
+
+/** Labels given, most first: `polite 2, curt 1`. */
+function labelsText(labels: Record<string, number>): string {
+  return Object.entries(labels)
+    .sort(([a, m], [b, n]) => n - m || a.localeCompare(b))
+    .map(([label, n]) => `${label} ${formatCount(n)}`)
+    .join(', ');
+}
+
+/** What scores of one name come to: `avg 0.5`, `66.7% true`, labels, or both. */
+function scoreSummaryText(s: Pick<ScoreSummary, 'type' | 'avg' | 'labels'>): string {
+  const parts: string[] = [];
+  if (s.avg !== null)
+    // a boolean score's mean is the share of true
+    parts.push(s.type === 'boolean' ? `${formatPercent(s.avg)} true` : `avg ${scoreNumber(s.avg)}`);
+  const labels = labelsText(s.labels);
+  if (labels) parts.push(labels);
+  return parts.join('; ');
+}
+
+/** `runs show`'s lines of a run's scores: one per name, after `scores`, cut to the terminal. */
+function scoreLines(scores: Record<string, ScoreSummary>, p: Palette): string[] {
+  const names = Object.keys(scores).sort();
+  const counts = names.map((n) => countOf(scores[n]!.n, 'score'));
+  const countWidth = Math.max(0, ...counts.map((c) => c.length));
+  // a long name leaves room for what its scores come to: it is cut first
+  const nameRoom = p.width === undefined ? Infinity : Math.max(8, p.width - 13 - countWidth - 14);
+  const nameWidth = Math.min(nameRoom, Math.max(0, ...names.map((n) => n.length)));
+  return names.map((name, i) => {
+    const head = `  ${(i === 0 ? 'scores' : '').padEnd(10)} ${clip(name, nameWidth).padEnd(nameWidth)}  ${counts[i]!.padEnd(countWidth)}  `;
+    const room = p.width === undefined ? Infinity : Math.max(8, p.width - head.length);
+    return (head + clip(scoreSummaryText(scores[name]!), room)).trimEnd();
+  });
+}
+
+/** `stats`' scores: by name, how many, on how many runs, their mean, bounds and labels. */
+function scoreTable(scores: StatsScore[], p: Palette): string {
+  return table(
+    [
+      { header: 'SCORE' },
+      { header: 'TYPE', optional: 2 },
+      { header: 'N', align: 'right' },
+      { header: 'RUNS', align: 'right', optional: 3 },
+      { header: 'AVG', align: 'right' },
+      { header: 'MIN', align: 'right', optional: 1 },
+      { header: 'MAX', align: 'right', optional: 1 },
+      { header: 'LABELS' },
+    ],
+    scores.map((s) => [
+      s.name,
+      s.type,
+      formatCount(s.n),
+      formatCount(s.runs),
+      s.avg === null
+        ? '-'
+        : s.type === 'boolean'
+          ? `${formatPercent(s.avg)} true`
+          : scoreNumber(s.avg),
+      s.min === null || s.type === 'boolean' ? '-' : scoreNumber(s.min),
+      s.max === null || s.type === 'boolean' ? '-' : scoreNumber(s.max),
+      labelsText(s.labels),
+    ]),
+    p,
+  );
 }

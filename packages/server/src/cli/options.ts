@@ -1,5 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { ID_PATTERN, RUN_STATUSES, RUN_TRIGGERS, parseDuration } from '@runlog/core';
+import {
+  ID_PATTERN,
+  RUN_STATUSES,
+  RUN_TRIGGERS,
+  ScoreValue,
+  parseDuration,
+  type Score,
+} from '@runlog/core';
 
 /** A whole number between `min` and `max`, for an option's parser. */
 export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
@@ -36,6 +43,36 @@ export function textArg(name: string, max: number) {
       throw new InvalidArgumentError(`${name} must be 1 to ${max} characters`);
     if (value.includes('\u0000')) throw new InvalidArgumentError(`${name} must not contain a NUL`);
     return value;
+  };
+}
+
+/** A decimal number as people type one: `3`, `-0.5`, `1e3`; not `0x10`, `Infinity` or ``. */
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/** A number as the API takes a score (negative and fractional too), for an option's parser. */
+export function scoreNumberArg(name: string) {
+  return (value: string): number => {
+    if (!DECIMAL.test(value)) throw new InvalidArgumentError(`${name} must be a number`);
+    // the bounds of the API's numeric scores, which its score filters share
+    const checked = ScoreValue.options[0].safeParse(Number(value));
+    if (!checked.success)
+      throw new InvalidArgumentError(`${name}: ${checked.error.issues[0]?.message ?? 'no number'}`);
+    return checked.data;
+  };
+}
+
+/**
+ * A score's value as typed: `true` or `false` a boolean, a number a number, anything else a
+ * label (1 to 200 characters).
+ * @example scoreValueArg('<value>')('0.8') // 0.8
+ */
+export function scoreValueArg(name: string) {
+  const number = scoreNumberArg(name);
+  const label = textArg(name, 200);
+  return (value: string): Score['value'] => {
+    if (value === 'true') return true;
+    if (value === 'false') return false;
+    return DECIMAL.test(value) ? number(value) : label(value);
   };
 }
 
