@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Dialog, type Page } from 'playwright-core';
-import type { Run } from '@runlog/core';
+import type { Run, Score } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
 import { startTestServer } from '../../server/test/harness.js';
 import { call, ingest, seedRuns, type Api } from './seed.js';
@@ -263,6 +263,12 @@ suite('dashboard in a real browser', () => {
       await retry.waitFor();
       expect(await retry.isDisabled()).toBe(true);
       expect(await retry.getAttribute('title')).toBe(needsWrite);
+      // scoring the run: 👍/👎 and Add score say what they need
+      const good = page.getByRole('button', { name: 'Good', exact: true });
+      expect(await good.isDisabled()).toBe(true);
+      expect(await good.getAttribute('title')).toBe(needsWrite);
+      expect(await page.getByRole('button', { name: 'Add score' }).isDisabled()).toBe(true);
+      expect(await page.getByText(`${needsWrite} to score runs`).count()).toBe(1);
 
       // Settings: keys are not listed (the server refuses a read key), nothing can be changed
       await page.goto(`${server.url}/settings`);
@@ -1463,6 +1469,246 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => new URL(page.url()).search).toBe('');
     expect(await page.getByRole('button', { name: /^Remove filter/ }).count()).toBe(0);
+  });
+
+  it("lists a run's scores, records 👍 from its page, and filters and counts runs by score", async () => {
+    await seedRuns(api, [
+      { id: 'sc-good', agent: 'scorer', status: 'succeeded', ago: 50_000, durationMs: 4000 },
+      { id: 'sc-bad', agent: 'scorer', status: 'succeeded', ago: 40_000, durationMs: 4000 },
+      { id: 'sc-none', agent: 'scorer', status: 'failed', ago: 30_000, durationMs: 4000 },
+      { id: 'sc-full', agent: 'scorer', status: 'succeeded', ago: 20_000, durationMs: 4000 },
+    ]);
+    const post = (runId: string, body: Record<string, unknown>) =>
+      call<{ id: string }>(api, 'POST', `/runs/${runId}/scores`, body);
+    const scoresOf = async (runId: string) =>
+      (await call<{ scores: Score[] }>(api, 'GET', `/runs/${runId}/scores`)).body.scores;
+    expect(
+      (
+        await post('sc-good', {
+          name: 'helpfulness',
+          value: 0.8234,
+          comment: 'Clear and correct',
+          source: 'llm-judge',
+          step_id: 'sc-good-s2',
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await post('sc-good', { name: 'topic', value: 'billing', source: 'reviewer' })).status,
+    ).toBe(201);
+    const thumb = { id: 'app-thumb', name: 'feedback', value: false, source: 'app' };
+    expect((await post('sc-bad', { ...thumb, comment: 'Wrong' })).status).toBe(201);
+    // the same id replaces
+    expect((await post('sc-bad', { ...thumb, comment: 'Wrong answer' })).status).toBe(200);
+    // a run holding the most scores it can
+    await ingest(
+      api,
+      Array.from({ length: 1000 }, (_, i) => ({
+        type: 'score',
+        score: { run_id: 'sc-full', name: 'eval', value: i / 1000 },
+      })),
+    );
+
+    // the run's page lists them: a number compact, a label as a chip, the step linked
+    await page.goto(`${server.url}/agents/scorer/runs/sc-good`);
+    const section = page.getByRole('region', { name: /^Scores/ });
+    const rows = section.locator('.scores-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    const helpful = rows.filter({ hasText: 'helpfulness' });
+    expect(await helpful.locator('.score-num').textContent()).toBe('0.823');
+    expect(await helpful.locator('.score-num').getAttribute('title')).toBe('0.8234');
+    expect(await helpful.textContent()).toContain('Clear and correct');
+    expect(await helpful.textContent()).toContain('llm-judge');
+    expect(await rows.filter({ hasText: 'topic' }).locator('.score-label').textContent()).toBe(
+      'billing',
+    );
+    // a score's step opens in the timeline, the keyboard on it
+    await helpful.getByRole('link', { name: 'draft reply' }).click();
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-step-id')))
+      .toBe('sc-good-s2');
+    expect(await page.locator('.step-details .step-name').textContent()).toBe('draft reply');
+
+    // 👍 records the session's feedback; 👎 replaces it; 👎 again takes it back
+    const good = section.getByRole('button', { name: 'Good', exact: true });
+    const bad = section.getByRole('button', { name: 'Bad', exact: true });
+    const feedback = async () =>
+      (await scoresOf('sc-good'))
+        .filter((s) => s.name === 'feedback')
+        .map((s) => `${s.id.startsWith('dashboard-feedback-')} ${s.value} ${s.source}`);
+    await good.click();
+    await expect.poll(() => good.getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(() => rows.count()).toBe(3);
+    expect(await feedback()).toEqual(['true true dashboard']);
+    await bad.click();
+    await expect.poll(() => bad.getAttribute('aria-pressed')).toBe('true');
+    expect(await good.getAttribute('aria-pressed')).toBe('false');
+    await expect.poll(feedback).toEqual(['true false dashboard']);
+    expect(await rows.count()).toBe(3);
+    await bad.click();
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await feedback()).toEqual([]);
+    await good.click();
+    await expect.poll(() => rows.count()).toBe(3);
+    expect(
+      await rows.filter({ hasText: 'feedback' }).getByRole('img', { name: 'thumbs up' }).count(),
+    ).toBe(1);
+
+    // Add score: a name, a value read as a number, yes/no or a label, and a comment
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        return el ? `${el.tagName} ${el.getAttribute('aria-label') ?? el.id}` : '';
+      });
+    await section.getByRole('button', { name: 'Add score' }).click();
+    const name = section.getByLabel('Name');
+    await expect.poll(() => name.evaluate((el) => el === document.activeElement)).toBe(true);
+    await name.fill('accuracy');
+    await section.getByLabel('Value').fill('true');
+    expect(await section.getByText('Saved as yes (true)').count()).toBe(1);
+    await section.getByLabel(/Comment/).fill('checked by hand');
+    await section.getByRole('button', { name: 'Save score' }).click();
+    await expect.poll(() => rows.count()).toBe(4);
+    const accuracy = rows.filter({ hasText: 'accuracy' });
+    expect(await accuracy.locator('.score-value').textContent()).toBe('yes');
+    expect(await accuracy.textContent()).toContain('checked by hand');
+    expect(await accuracy.textContent()).toContain('dashboard');
+    expect(await name.evaluate((el) => el === document.activeElement)).toBe(true);
+    await shot('run-scores');
+
+    // deleting asks first, and the keyboard goes on from the row before
+    const questions: string[] = [];
+    const accept = (d: Dialog) => {
+      questions.push(d.message());
+      void d.accept();
+    };
+    page.on('dialog', accept);
+    const del = section.getByRole('button', { name: 'Delete score accuracy: yes' });
+    await del.focus();
+    await page.keyboard.press('Enter');
+    await del.waitFor({ state: 'detached' });
+    page.off('dialog', accept);
+    expect(questions).toEqual(['Delete the score accuracy (yes)?']);
+    await expect.poll(focused).toBe('BUTTON Delete score feedback: thumbs up');
+    expect(await rows.count()).toBe(3);
+
+    // a run full of scores: the API's 409 shows as an error, the list shows its first 50
+    await page.goto(`${server.url}/agents/scorer/runs/sc-full`);
+    await section.getByRole('button', { name: 'Show all 1,000 scores' }).waitFor();
+    expect(await rows.count()).toBe(50);
+    await section.getByRole('button', { name: 'Add score' }).click();
+    await section.getByLabel('Name').fill('one-too-many');
+    await section.getByLabel('Value').fill('3');
+    await section.getByRole('button', { name: 'Save score' }).click();
+    await expect
+      .poll(() => page.locator('.toast-error').textContent())
+      .toMatch(/^Score not saved: .*1000 scores/);
+
+    // the Runs page shows each run's scores as chips, a new one live
+    await page.goto(`${server.url}/runs?agent=scorer`);
+    // each chip short for the eye, its sentence for a screen reader and as its tooltip
+    const chips = (runId: string) =>
+      runRow(runId)
+        .locator('.score-chip')
+        .evaluateAll((els) =>
+          els.map(
+            (el) =>
+              `${el.querySelector('[aria-hidden]')?.textContent?.trim()}` +
+              `${el.querySelector('[data-thumb]')?.getAttribute('data-thumb') ?? ''}` +
+              ` | ${el.querySelector('.sr-only')?.textContent?.trim()}`,
+          ),
+        );
+    await expect
+      .poll(() => chips('sc-good'))
+      .toEqual([
+        'feedbackup | feedback: thumbs up',
+        'helpfulness 0.823 | helpfulness: 0.823',
+        '+1 | and 1 more: topic: billing',
+      ]);
+    expect(await chips('sc-bad')).toEqual(['feedbackdown | feedback: thumbs down']);
+    expect(await chips('sc-none')).toEqual([]);
+    expect(await post('sc-none', { name: 'helpfulness', value: 0.2 })).toMatchObject({
+      status: 201,
+    });
+    await expect.poll(() => chips('sc-none')).toEqual(['helpfulness 0.2 | helpfulness: 0.2']);
+    await shot('runs-scores');
+
+    // ?score=feedback&score_max=0: the thumbs down, as a removable chip
+    const ids = () =>
+      page
+        .locator('.runs-table tbody tr')
+        .evaluateAll((trs) => trs.map((r) => r.getAttribute('data-run-id')));
+    await page.goto(`${server.url}/runs?score=feedback&score_max=0`);
+    const chip = page.getByRole('button', { name: 'Remove filter Score: feedback ≤ 0' });
+    await chip.waitFor();
+    await expect.poll(ids).toEqual(['sc-bad']);
+    await shot('runs-score-filter');
+    await chip.click();
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    await expect.poll(async () => (await ids()).length).toBeGreaterThan(1);
+
+    // the Stats page counts the range's scores by name, each leading to its runs
+    await page.goto(`${server.url}/stats?range=24h`);
+    const byScore = page.locator('table.by-score tbody tr');
+    const row = (n: string) =>
+      byScore.filter({ has: page.getByRole('link', { name: n, exact: true }) });
+    await row('feedback').waitFor();
+    const cells = (n: string) => row(n).locator('td').allTextContents();
+    // sc-bad's thumbs down and sc-good's thumbs up
+    expect(await cells('feedback')).toEqual([
+      'feedback',
+      'Yes / no',
+      '2',
+      '2',
+      '50% thumbs up',
+      '—',
+      '—',
+    ]);
+    expect(await row('feedback').getByRole('img', { name: 'thumbs up' }).count()).toBe(1);
+    expect(await cells('helpfulness')).toEqual([
+      'helpfulness',
+      'Number',
+      '2',
+      '2',
+      '0.512',
+      '0.2 – 0.823',
+      '—',
+    ]);
+    expect(await cells('topic')).toEqual(['topic', 'Label', '1', '1', '—', '—', 'billing 1']);
+    expect(await byScore.first().locator('td').first().textContent()).toBe('eval');
+    await shot('stats-scores');
+    await row('feedback').getByRole('link', { name: 'feedback' }).click();
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+    const url = new URL(page.url());
+    expect(url.searchParams.get('score')).toBe('feedback');
+    expect(url.searchParams.get('from')).toMatch(/Z$/);
+    await page.getByRole('button', { name: 'Remove filter Score: feedback' }).waitFor();
+    await expect.poll(async () => (await ids()).sort()).toEqual(['sc-bad', 'sc-good']);
+
+    // a phone: the scores as cards, no column for them in the runs list, nothing overflowing
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 375, height: 812 });
+    const overflow = () =>
+      phone.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+    await phone.goto(`${server.url}/agents/scorer/runs/sc-good`);
+    await phone.locator('.scores-table tbody tr').nth(2).waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    const delBox = await phone
+      .getByRole('button', { name: /^Delete score helpfulness/ })
+      .boundingBox();
+    expect(delBox!.x + delBox!.width).toBeLessThanOrEqual(375);
+    await shot('run-scores-narrow', phone);
+    await phone.goto(`${server.url}/runs?agent=scorer`);
+    await phone.locator('tr[data-run-id="sc-good"]').waitFor();
+    expect(await phone.getByRole('columnheader', { name: 'Scores' }).isVisible()).toBe(false);
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await phone.goto(`${server.url}/stats?range=24h`);
+    await phone.locator('table.by-score').waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await shot('stats-scores-narrow', phone);
+    await phone.close();
   });
 
   it('lists a step recorded only by its end where its bar is drawn', async () => {

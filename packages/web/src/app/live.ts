@@ -26,6 +26,7 @@ import {
 import { PAGE_SIZE, viewFilters, type RunsView } from '../features/runs/runs.queries';
 import { SUB_RUNS_LIMIT, runDetailKey, subRunsKey } from '../features/run-detail/runDetail.queries';
 import { applyRunToDetail, applyStepsToRun } from '../features/run-detail/steps.cache';
+import { scoresKey } from '../features/scores/scores.queries';
 
 /** Invalidates at most once per `ms`, trailing, so bursts of updates cost one refetch. */
 function throttled(fn: () => void, ms: number): () => void {
@@ -44,7 +45,8 @@ function keysForTopic(topic: string): readonly unknown[][] {
   if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats']];
   // and the sub-run lists, which hear a sub-run's updates on its agent's topic
   if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))], ['runs', 'children']];
-  if (topic.startsWith('run:')) return [[...runDetailKey(topic.slice(4))]];
+  if (topic.startsWith('run:'))
+    return [[...runDetailKey(topic.slice(4))], [...scoresKey(topic.slice(4))]];
   return [];
 }
 

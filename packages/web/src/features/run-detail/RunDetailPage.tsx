@@ -38,6 +38,7 @@ import { Usage } from '../runs/RunRows';
 import { needsScope, useCan } from '../auth/useCan';
 import { runDetailQuery, runQuery, subRunsKey, subRunsQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
+import { RunScores } from '../scores/RunScores';
 
 function Fact({
   label,
@@ -497,6 +498,8 @@ export function RunDetailPage() {
         ) : null}
         <SubRuns run={run} />
       </dl>
+
+      <RunScores run={run} />
 
       <section aria-labelledby="timeline-title" className="section">
         <h2 id="timeline-title">

@@ -1,4 +1,5 @@
-import { useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useLocation } from 'react-router-dom';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { orderStepTree, type Run, type Step } from '@runlog/core';
 import { JsonViewer } from '../../components/JsonViewer';
@@ -134,16 +135,34 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
     [placed],
   );
   const openIndex = open === null ? -1 : placed.findIndex((p) => p.step.id === open);
-  const nextFailed = () => {
-    const index = failed.find((i) => i > openIndex) ?? failed[0]!;
+  /** Opens the step at `index` and brings it on screen; `focus` moves the keyboard there. */
+  const reveal = (index: number, focus = false) => {
     setOpen(placed[index]!.step.id);
     virtualizer.scrollToIndex(index, { align: 'center' });
     // an opened step is taller than the screen on a phone: centred, its name went up under
     // the sticky header. Once drawn, its top goes just below the header and the axis row.
-    requestAnimationFrame(() =>
-      listRef.current?.querySelector(`[data-index="${index}"]`)?.scrollIntoView({ block: 'start' }),
-    );
+    requestAnimationFrame(() => {
+      const item = listRef.current?.querySelector<HTMLElement>(`[data-index="${index}"]`);
+      item?.scrollIntoView({ block: 'start' });
+      if (focus) item?.querySelector<HTMLElement>('.tl-row')?.focus({ preventScroll: true });
+    });
   };
+  const nextFailed = () => reveal(failed.find((i) => i > openIndex) ?? failed[0]!);
+
+  // a link to `#step-<id>` (a score's step) opens that step, once per visit of the link; a
+  // step not loaded yet is opened when it comes
+  const location = useLocation();
+  const linked = useRef<string | null>(null);
+  const target = /^#step-(.+)$/.exec(location.hash)?.[1];
+  const targetIndex = target
+    ? placed.findIndex((p) => p.step.id === decodeURIComponent(target))
+    : -1;
+  useEffect(() => {
+    if (targetIndex < 0 || linked.current === location.key) return;
+    linked.current = location.key;
+    reveal(targetIndex, true);
+    // once per visit of the link: `reveal`, new each render, is left out on purpose
+  }, [location.key, targetIndex]);
 
   return (
     <div className="timeline" data-testid="timeline">

@@ -13,6 +13,7 @@ import {
   UNPRICED_NOTE,
 } from '../../lib/format';
 import { RunMenu, runPath } from './RunActions';
+import { ScoreSummaryChips } from '../scores/ScoreChips';
 
 /** Tokens and cost: grey until the run finishes (they still grow while it runs). */
 export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
@@ -87,6 +88,9 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
       <td className="col-usage num">
         <Usage run={run} field="cost" />
       </td>
+      <td className="col-scores">
+        <ScoreSummaryChips scores={run.scores} max={2} />
+      </td>
       <td className="col-menu">
         <RunMenu run={run} />
       </td>
@@ -123,6 +127,9 @@ export function RunTableHead({ showAgent = false }: { showAgent?: boolean }) {
         </th>
         <th scope="col" className="col-usage num">
           Cost
+        </th>
+        <th scope="col" className="col-scores">
+          Scores
         </th>
         <th scope="col" className="col-menu">
           <span className="sr-only">Actions</span>

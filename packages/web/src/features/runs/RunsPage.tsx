@@ -18,6 +18,8 @@ import { RunRow, RunTableHead } from './RunRows';
 import { PAGE_SIZE, localInput, runListQuery, urlInstant, type RunsView } from './runs.queries';
 
 const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
+/** A number from the URL as written, or '' when there is none to read. */
+const bound = (v: string | null) => (v && v.trim() && Number.isFinite(Number(v)) ? v.trim() : '');
 
 /** The view from the URL: filters are kept there so a view can be shared. */
 export function viewFromParams(p: URLSearchParams): RunsView {
@@ -34,6 +36,10 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     tag: p.get('tag') ?? '',
     parent: p.get('parent_run_id') ?? '',
     model: p.get('model') ?? '',
+    score: p.get('score') ?? '',
+    scoreMin: bound(p.get('score_min')),
+    scoreMax: bound(p.get('score_max')),
+    scoreLabel: p.get('score_label') ?? '',
     sort: (RUN_SORTS as readonly string[]).includes(p.get('sort') ?? '')
       ? (p.get('sort') as RunSort)
       : 'newest',
@@ -57,6 +63,26 @@ const EXACT_FILTERS = [
   { param: 'parent_run_id', field: 'parent', label: 'Sub-runs of' },
   { param: 'model', field: 'model', label: 'Model' },
 ] as const;
+
+/** The score filter as its chip says it: "feedback ≤ 0", "helpfulness 0.5 to 0.9", "topic = billing". */
+export function scoreFilterText(
+  view: Pick<RunsView, 'score' | 'scoreMin' | 'scoreMax' | 'scoreLabel'>,
+): string {
+  const { scoreMin: min, scoreMax: max } = view;
+  const range =
+    min && max
+      ? min === max
+        ? `= ${min}`
+        : `${min} to ${max}`
+      : min
+        ? `≥ ${min}`
+        : max
+          ? `≤ ${max}`
+          : '';
+  return [view.score, range, view.scoreLabel ? `= ${view.scoreLabel}` : '']
+    .filter(Boolean)
+    .join(' ');
+}
 
 /**
  * The Runs page showing the runs that match `filters` (URL names, as the API takes them).
@@ -150,9 +176,12 @@ export function RunsPage() {
   };
 
   const exact = EXACT_FILTERS.filter((f) => view[f.field]);
+  const scoreFilter = scoreFilterText(view);
   const filtered =
     view.agent.length + view.status.length + view.trigger.length + exact.length > 0 ||
-    Boolean(view.source || view.from || view.to || view.q);
+    Boolean(view.source || view.from || view.to || view.q || scoreFilter);
+  // a chip goes: the keyboard goes on from the filters beside it
+  const chipGone = () => document.getElementById('runs-agent')?.focus();
   const data = runs.data;
   const first = view.page * PAGE_SIZE;
   const table = useRef<HTMLTableElement>(null);
@@ -179,7 +208,7 @@ export function RunsPage() {
         aria-label="Filter runs"
         onSubmit={(e) => e.preventDefault()}
       >
-        {exact.length > 0 ? (
+        {exact.length > 0 || scoreFilter ? (
           <ul className="exact-filters" aria-label="Also filtered by">
             {exact.map((f) => (
               <li key={f.param}>
@@ -192,8 +221,7 @@ export function RunsPage() {
                     title="Remove this filter"
                     onClick={() => {
                       set({ [f.param]: null });
-                      // this chip goes: the keyboard goes on from the filters beside it
-                      document.getElementById('runs-agent')?.focus();
+                      chipGone();
                     }}
                   >
                     <span aria-hidden="true">✕</span>
@@ -201,6 +229,32 @@ export function RunsPage() {
                 </span>
               </li>
             ))}
+            {scoreFilter ? (
+              <li>
+                <span
+                  className="chip exact-chip"
+                  title={
+                    view.scoreMin || view.scoreMax
+                      ? 'Runs with such a score in this range (true counts as 1, false as 0)'
+                      : undefined
+                  }
+                >
+                  Score: <span className="truncate mono">{scoreFilter}</span>
+                  <button
+                    type="button"
+                    className="chip-remove"
+                    aria-label={`Remove filter Score: ${scoreFilter}`}
+                    title="Remove this filter"
+                    onClick={() => {
+                      set({ score: null, score_min: null, score_max: null, score_label: null });
+                      chipGone();
+                    }}
+                  >
+                    <span aria-hidden="true">✕</span>
+                  </button>
+                </span>
+              </li>
+            ) : null}
           </ul>
         ) : null}
         <div className="field">

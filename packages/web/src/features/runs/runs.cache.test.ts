@@ -170,6 +170,27 @@ describe('runMatches', () => {
     expect(runMatches(r, { tag: 'pro' })).toBe(false);
     expect(runMatches(r, { parent_run_id: 'q' })).toBe(false);
   });
+
+  it("tells a score filter from the run's summary where it can, else leaves it to the server", () => {
+    const r = run('a', T0, {
+      scores: {
+        feedback: { type: 'boolean', n: 1, avg: 0, labels: {} },
+        helpfulness: { type: 'numeric', n: 2, avg: 0.7, labels: {} },
+        topic: { type: 'categorical', n: 1, avg: null, labels: { billing: 1 } },
+      },
+    });
+    expect(runMatches(r, { score: 'feedback' })).toBe(true);
+    expect(runMatches(r, { score: 'accuracy' })).toBe(false);
+    // one score: its value is the mean, so a thumbs down is within score_max=0
+    expect(runMatches(r, { score: 'feedback', score_max: 0 })).toBe(true);
+    expect(runMatches(r, { score: 'feedback', score_min: 1 })).toBe(false);
+    // two scores averaging 0.7 may or may not have one above 0.9: the server says
+    expect(runMatches(r, { score: 'helpfulness', score_min: 0.9 })).toBeUndefined();
+    expect(runMatches(r, { score: 'topic', score_label: 'billing' })).toBe(true);
+    expect(runMatches(r, { score: 'topic', score_label: 'refund' })).toBe(false);
+    expect(runMatches(r, { score: 'topic', score_min: 0 })).toBe(false);
+    expect(runMatches(run('b', T0), { score: 'feedback', score_max: 0 })).toBe(false);
+  });
 });
 
 describe('applyRunToAgents', () => {

@@ -116,6 +116,31 @@ export interface RunFilters {
   tag?: string | undefined;
   parent_run_id?: string | undefined;
   model?: string | undefined;
+  score?: string | undefined;
+  score_min?: number | undefined;
+  score_max?: number | undefined;
+  score_label?: string | undefined;
+}
+
+/**
+ * Whether a run has a score the filter asks for, from the run's summary of its scores: its
+ * names and labels tell, and so does the mean of a single score; the values of several are
+ * the server's to tell (`undefined`).
+ */
+function scoreMatches(run: Run, f: RunFilters): boolean | undefined {
+  const bounded = f.score_min !== undefined || f.score_max !== undefined;
+  if (f.score === undefined) return bounded || f.score_label !== undefined ? undefined : true;
+  const s = run.scores[f.score];
+  if (!s) return false;
+  if (f.score_label !== undefined && !s.labels[f.score_label]) return false;
+  if (!bounded) return true;
+  if (s.n !== 1) return undefined;
+  // one score: the mean is its value (true 1, false 0); a label has none to bound
+  if (s.avg === null) return false;
+  return !(
+    (f.score_min !== undefined && s.avg < f.score_min) ||
+    (f.score_max !== undefined && s.avg > f.score_max)
+  );
 }
 
 /**
@@ -134,8 +159,10 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
   const t = listedAt(run);
   if (f.from !== undefined && t < f.from) return false;
   if (f.to !== undefined && t > f.to) return false;
+  const scored = scoreMatches(run, f);
+  if (scored === false) return false;
   // the models a run's steps name are the server's to tell (a run carries its first only)
-  if (f.q || f.model) return undefined;
+  if (f.q || f.model || scored === undefined) return undefined;
   return true;
 }
 

@@ -14,6 +14,10 @@ const view = (over: Partial<RunsView>): RunsView => ({
   tag: '',
   parent: '',
   model: '',
+  score: '',
+  scoreMin: '',
+  scoreMax: '',
+  scoreLabel: '',
   sort: 'newest',
   page: 0,
   ...over,
@@ -29,6 +33,13 @@ describe('exact-match filters in the URL', () => {
       parent_run_id: 'p-1',
     });
     expect(viewFilters(view({})).thread_id).toBeUndefined();
+  });
+
+  it('go to the API as score, score_min, score_max and score_label, the bounds as numbers', () => {
+    const f = viewFilters(view({ score: 'feedback', scoreMax: '0', scoreLabel: 'billing' }));
+    expect(f).toMatchObject({ score: 'feedback', score_max: 0, score_label: 'billing' });
+    expect(f.score_min).toBeUndefined();
+    expect(viewFilters(view({})).score).toBeUndefined();
   });
 });
 

@@ -22,6 +22,15 @@ export interface RunsView {
   parent: string;
   /** Runs with a step that names this model (a Stats page "By model" row's link). */
   model: string;
+  /**
+   * Runs with a score of this name (a Stats page "Scores" row's link), narrowed by a value
+   * range (`score_max=0`: the thumbs down) or a label. The bounds are numbers as the URL
+   * writes them ('' when not given).
+   */
+  score: string;
+  scoreMin: string;
+  scoreMax: string;
+  scoreLabel: string;
   /** Newest first, or the most cost, longest duration, most tokens first. */
   sort: RunSort;
   page: number;
@@ -71,6 +80,10 @@ export function viewFilters(view: RunsView): RunFilters {
     tag: view.tag || undefined,
     parent_run_id: view.parent || undefined,
     model: view.model || undefined,
+    score: view.score || undefined,
+    score_min: view.scoreMin ? Number(view.scoreMin) : undefined,
+    score_max: view.scoreMax ? Number(view.scoreMax) : undefined,
+    score_label: view.scoreLabel || undefined,
   };
 }
 
@@ -93,6 +106,10 @@ export const runListQuery = (view: RunsView) =>
           tag: f.tag,
           parent_run_id: f.parent_run_id,
           model: f.model,
+          score: f.score,
+          score_min: f.score_min,
+          score_max: f.score_max,
+          score_label: f.score_label,
           sort: view.sort === 'newest' ? undefined : view.sort,
           limit: PAGE_SIZE,
           offset: view.page * PAGE_SIZE,

@@ -17,7 +17,9 @@ import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
 import { runsPath } from '../runs/RunsPage';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
-import { costUnknown, type StatsResponse } from '@runlog/core';
+import { costUnknown, type StatsResponse, type StatsScore } from '@runlog/core';
+import { booleanText, formatScoreNumber } from '../scores/scoreText';
+import { ThumbIcon } from '../scores/ScoreChips';
 
 function Card({
   label,
@@ -246,6 +248,7 @@ export function StatsPage() {
             </section>
           </div>
           <ByModel models={d.by_model} range={d} agentId={agentId} />
+          <ByScore scores={d.by_score} range={d} agentId={agentId} />
           <section className="section" aria-labelledby="by-agent">
             <h2 id="by-agent">By agent</h2>
             <div className="table-wrap">
@@ -423,6 +426,135 @@ function ByModel({
                         </span>
                         <span className="share-pct">{formatPercent(share)}</span>
                       </span>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+const SCORE_TYPE_LABELS: Record<StatsScore['type'], string> = {
+  numeric: 'Number',
+  boolean: 'Yes / no',
+  categorical: 'Label',
+};
+
+/** How many of a name's labels its row shows, most given first. */
+const TOP_LABELS = 3;
+
+/** A name's mean: the share of yes for a yes/no score ("75%" and a thumb up), else the number. */
+function ScoreAverage({ score }: { score: StatsScore }) {
+  if (score.avg === null) return <span className="muted">—</span>;
+  if (score.type !== 'boolean') return <>{formatScoreNumber(score.avg)}</>;
+  const yes = booleanText(score.name, true);
+  return (
+    <span title={`${formatPercent(score.avg)} of the values are ${yes.text}`}>
+      {formatPercent(score.avg)}{' '}
+      {yes.thumb ? <ThumbIcon dir={yes.thumb} label={yes.text} /> : yes.text}
+    </span>
+  );
+}
+
+/**
+ * The scores given in the range, by name, most given first: how many, on how many runs, their
+ * mean (the share of yes for a yes/no score), range and most given labels. A name leads to the
+ * runs with such a score. Nothing when no run was scored.
+ */
+function ByScore({
+  scores,
+  range,
+  agentId,
+}: {
+  scores: StatsResponse['by_score'];
+  range: { from: string; to: string };
+  agentId: string;
+}) {
+  if (scores.length === 0) return null;
+  const runsOf = (score: string) =>
+    runsPath({
+      score,
+      from: range.from,
+      to: range.to,
+      ...(agentId ? { agent: agentId } : {}),
+    });
+  return (
+    <section className="section" aria-labelledby="by-score">
+      <h2 id="by-score">Scores</h2>
+      <div className="table-wrap">
+        <table className="data-table by-score">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col" className="hide-narrow">
+                Type
+              </th>
+              <th scope="col" className="num">
+                Scores
+              </th>
+              <th scope="col" className="num hide-narrow">
+                Runs
+              </th>
+              <th scope="col" className="num">
+                Average
+              </th>
+              <th scope="col" className="num hide-narrow">
+                Min – max
+              </th>
+              <th scope="col">Top labels</th>
+            </tr>
+          </thead>
+          <tbody>
+            {scores.map((s) => {
+              const labels = Object.entries(s.labels).sort((a, b) => b[1] - a[1]);
+              return (
+                <tr key={s.name}>
+                  <td className="stats-agent" title={s.name}>
+                    <Link to={runsOf(s.name)} title={`The runs scored ${s.name}`}>
+                      {s.name}
+                    </Link>
+                  </td>
+                  <td className="hide-narrow">{SCORE_TYPE_LABELS[s.type]}</td>
+                  <td className="num">{s.n.toLocaleString()}</td>
+                  <td className="num hide-narrow">{s.runs.toLocaleString()}</td>
+                  <td className="num">
+                    <ScoreAverage score={s} />
+                  </td>
+                  <td className="num hide-narrow">
+                    {s.min === null || s.max === null || s.type === 'boolean' ? (
+                      <span className="muted">—</span>
+                    ) : s.min === s.max ? (
+                      formatScoreNumber(s.min)
+                    ) : (
+                      `${formatScoreNumber(s.min)} – ${formatScoreNumber(s.max)}`
+                    )}
+                  </td>
+                  <td className="score-labels">
+                    {labels.length === 0 ? (
+                      <span className="muted">—</span>
+                    ) : (
+                      <>
+                        {labels.slice(0, TOP_LABELS).map(([label, n]) => (
+                          <span key={label} className="score-label" title={`${label}: ${n}`}>
+                            {label} <span className="muted">{n.toLocaleString()}</span>
+                          </span>
+                        ))}
+                        {labels.length > TOP_LABELS ? (
+                          <span
+                            className="muted"
+                            title={labels
+                              .slice(TOP_LABELS)
+                              .map(([l, n]) => `${l}: ${n}`)
+                              .join('\n')}
+                          >
+                            +{labels.length - TOP_LABELS} more
+                          </span>
+                        ) : null}
+                      </>
                     )}
                   </td>
                 </tr>
