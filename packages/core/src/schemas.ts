@@ -671,6 +671,13 @@ const commaList = <T extends z.ZodType<string, string>>(item: T) =>
 
 const limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
 
+/** A score bound of `GET /runs`: a number, blank text refused (not read as 0). */
+const scoreBound = z
+  .string()
+  .trim()
+  .min(1, 'must be a number')
+  .pipe(z.coerce.number<string>().min(-1e15).max(1e15));
+
 export const RunListQuery = z.object({
   agent_id: commaList(Id).optional(),
   status: commaList(RunStatus).optional(),
@@ -695,16 +702,10 @@ export const RunListQuery = z.object({
     .max(200)
     .optional()
     .describe('runs with a score of this name (score_min, score_max, score_label narrow it)'),
-  score_min: z.coerce
-    .number()
-    .min(-1e15)
-    .max(1e15)
+  score_min: scoreBound
     .optional()
     .describe('with score: runs with such a score of at least this (true is 1, false 0)'),
-  score_max: z.coerce
-    .number()
-    .min(-1e15)
-    .max(1e15)
+  score_max: scoreBound
     .optional()
     .describe('with score: runs with such a score of at most this (true is 1, false 0)'),
   score_label: z

@@ -261,7 +261,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             ...(score !== undefined ? [{ header: score.toUpperCase() }] : []),
           ],
           shown.map((r) => {
-            const held = score !== undefined ? r.scores[score] : undefined;
+            const held =
+              score !== undefined && Object.hasOwn(r.scores, score) ? r.scores[score] : undefined;
             return [
               ...runRow(r, p),
               ...(score !== undefined ? [held ? scoreSummaryText(held) : ''] : []),

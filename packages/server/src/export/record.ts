@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import {
   Id,
+  MAX_SCORES_PER_RUN,
   Run,
   SCORE_TYPES,
   Score,
   ScoreSummary,
+  ScoreValue,
+  Text,
   Step,
   storedDepth,
   toIso,
@@ -68,8 +71,11 @@ const ImportScore = Score.extend({
   run_id: Id,
   step_id: Id.nullable(),
   type: z.enum(SCORE_TYPES),
-  name: z.string().min(1),
-  value: z.union([z.number(), z.boolean(), z.string().min(1)]),
+  // within what recording takes (ScoreFields), so an import cannot store what it refuses
+  name: Text(200).min(1),
+  value: ScoreValue,
+  comment: Text(10_000).nullable(),
+  source: Text(200).nullable(),
   created_at: Time,
   updated_at: Time,
 }).superRefine((s, ctx) => {
@@ -136,7 +142,7 @@ export const ImportRun = Run.extend({
   // an export from before scores has none: they come from score_list, or stay as stored
   scores: z.record(z.string(), ScoreSummary).optional(),
   // absent: the run's stored scores are left as they are
-  score_list: z.array(ImportScore).optional(),
+  score_list: z.array(ImportScore).max(MAX_SCORES_PER_RUN).optional(),
   // absent (a run as GET /runs/:id answers it): the run's stored steps are left as they are
   steps: z.array(ImportStep).optional(),
 }).superRefine((run, ctx) => {

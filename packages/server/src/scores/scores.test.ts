@@ -35,6 +35,19 @@ it('sums scores up by name: counts, the mean of values, labels, the most common 
   });
 });
 
+it('keeps names and labels that are also names of object members as plain keys', () => {
+  const summary = summarize([
+    { name: '__proto__', type: 'numeric', label: null, n: 1, total: 2 },
+    { name: 'q', type: 'categorical', label: 'constructor', n: 2, total: null },
+    { name: 'q', type: 'categorical', label: '__proto__', n: 1, total: null },
+  ]);
+  expect(JSON.parse(JSON.stringify(summary))).toEqual(
+    JSON.parse(
+      '{"__proto__":{"type":"numeric","n":1,"avg":2,"labels":{}},"q":{"type":"categorical","n":3,"avg":null,"labels":{"constructor":2,"__proto__":1}}}',
+    ),
+  );
+});
+
 describeEachDb('scores', (dialect) => {
   let t: TestApp;
   beforeAll(async () => {
@@ -245,6 +258,9 @@ describeEachDb('scores', (dialect) => {
     expect(await ids('score=verdict&score_label=wrong%20tool')).toEqual([c.id]);
     expect(await ids('score=verdict&score_label=right')).toEqual([]);
     expect(await ids('score=nothing')).toEqual([]);
+    const blank = await t.request('GET', `/api/v1/runs?score=feedback&score_max=%20`);
+    expect(blank.statusCode).toBe(400);
+    expect(blank.body).toContain('query.score_max');
     const lonely = await t.request('GET', `/api/v1/runs?score_max=0`);
     expect(lonely.statusCode).toBe(400);
     expect(lonely.body).toContain('query.score');
@@ -367,6 +383,59 @@ describeEachDb('scores', (dialect) => {
       });
       expect(r.rejected).toBe(1);
       expect(rejected[0]).toContain('score_list.0.value');
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('exports and imports scores named like object members whole', async () => {
+    const agent = unique('proto');
+    const run = await startRun(agent);
+    await t.request('POST', `/api/v1/runs/${run.id}/scores`, { name: '__proto__', value: 1 });
+    await t.request('POST', `/api/v1/runs/${run.id}/scores`, { name: 'q', value: 'constructor' });
+    const summary = (await runOf(run.id)).scores;
+    expect(Object.keys(summary)).toEqual(['__proto__', 'q']);
+    expect(summary.q!.labels).toEqual(JSON.parse('{"constructor":1}'));
+    const text = await exportText(t.ctx.db, { agentId: agent });
+    const { db, database } = await emptyDb(dialect);
+    try {
+      expect((await importRuns(db, Readable.from([text]))).rejected).toBe(0);
+      expect(await scoreRows(db, run.id)).toEqual(await scoreRows(t.ctx.db, run.id));
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('refuses an import line with scores recording would refuse, naming the field', async () => {
+    const run = await startRun(unique('import-bounds'));
+    await t.request('POST', `/api/v1/runs/${run.id}/scores`, { id: 'a', name: 'n', value: 1 });
+    const [text] = runLines(await exportText(t.ctx.db, { agentId: run.agent_id }));
+    const line = JSON.parse(text!) as { score_list: Record<string, unknown>[] };
+    const score = line.score_list[0]!;
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...line, score_list: [{ ...score, name: 'x'.repeat(201) }] }, 'score_list.0.name'],
+      [{ ...line, score_list: [{ ...score, value: 1e300 }] }, 'score_list.0.value'],
+      [
+        {
+          ...line,
+          score_list: Array.from({ length: 1001 }, (_, i) => ({ ...score, id: `s${i}` })),
+        },
+        'score_list',
+      ],
+    ];
+    const { db, database } = await emptyDb(dialect);
+    try {
+      for (const [bad, field] of cases) {
+        const rejected: string[] = [];
+        const r = await importRuns(db, Readable.from([JSON.stringify(bad) + '\n']), {
+          onReject: (_line, message) => rejected.push(message),
+        });
+        expect(r.rejected, field).toBe(1);
+        expect(rejected[0]).toContain(field);
+      }
+      expect(await scoreRows(db, run.id)).toEqual([]);
     } finally {
       await db.close();
       await database.drop();

@@ -107,20 +107,21 @@ const TYPE_ORDER: readonly ScoreType[] = ['numeric', 'boolean', 'categorical'];
  * the numeric and boolean values, how many of each label, and the type most of them have.
  */
 export function summarize(groups: readonly ScoreGroup[]): Record<string, ScoreSummary> {
+  // Maps, not objects: a name or label may be `__proto__` or `constructor`
   const byName = new Map<
     string,
     {
       n: number;
       valued: number;
       total: number;
-      labels: Record<string, number>;
+      labels: Map<string, number>;
       types: Map<string, number>;
     }
   >();
   for (const g of groups) {
     let acc = byName.get(g.name);
     if (!acc) {
-      acc = { n: 0, valued: 0, total: 0, labels: {}, types: new Map() };
+      acc = { n: 0, valued: 0, total: 0, labels: new Map(), types: new Map() };
       byName.set(g.name, acc);
     }
     const n = Number(g.n);
@@ -128,13 +129,13 @@ export function summarize(groups: readonly ScoreGroup[]): Record<string, ScoreSu
     acc.types.set(g.type, (acc.types.get(g.type) ?? 0) + n);
     if (g.type === 'categorical') {
       const label = g.label ?? '';
-      acc.labels[label] = (acc.labels[label] ?? 0) + n;
+      acc.labels.set(label, (acc.labels.get(label) ?? 0) + n);
     } else {
       acc.valued += n;
       acc.total += Number(g.total ?? 0);
     }
   }
-  const out: Record<string, ScoreSummary> = {};
+  const out: [string, ScoreSummary][] = [];
   for (const name of [...byName.keys()].sort()) {
     const acc = byName.get(name)!;
     let type: ScoreType = 'numeric';
@@ -146,14 +147,18 @@ export function summarize(groups: readonly ScoreGroup[]): Record<string, ScoreSu
         type = t;
       }
     }
-    out[name] = {
-      type,
-      n: acc.n,
-      avg: acc.valued > 0 ? roundMean(acc.total / acc.valued) : null,
-      labels: acc.labels,
-    };
+    out.push([
+      name,
+      {
+        type,
+        n: acc.n,
+        avg: acc.valued > 0 ? roundMean(acc.total / acc.valued) : null,
+        // own keys whatever their names (`Object.fromEntries` defines them)
+        labels: Object.fromEntries(acc.labels),
+      },
+    ]);
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /** A mean as the API gives it: 12 significant digits, so a sum's float noise does not show. */

@@ -130,9 +130,9 @@ export interface RunFilters {
 function scoreMatches(run: Run, f: RunFilters): boolean | undefined {
   const bounded = f.score_min !== undefined || f.score_max !== undefined;
   if (f.score === undefined) return bounded || f.score_label !== undefined ? undefined : true;
-  const s = run.scores[f.score];
+  const s = Object.hasOwn(run.scores, f.score) ? run.scores[f.score] : undefined;
   if (!s) return false;
-  if (f.score_label !== undefined && !s.labels[f.score_label]) return false;
+  if (f.score_label !== undefined && !Object.hasOwn(s.labels, f.score_label)) return false;
   if (!bounded) return true;
   if (s.n !== 1) return undefined;
   // one score: the mean is its value (true 1, false 0); a label has none to bound
