@@ -34,12 +34,12 @@ describe("a run's usage by model", () => {
   });
 
   it('drops a model whose sums fall to zero, and encodes in key order', () => {
-    const usage: ModelUsage = {};
+    const usage: ModelUsage = new Map();
     addModelUsage(usage, stepModelUsage(step({ model: 'b' })), 1);
     addModelUsage(usage, stepModelUsage(step({ model: 'a' })), 1);
     expect(encodeModels(usage)).toBe('{"a":[1,10,2,30],"b":[1,10,2,30]}');
     addModelUsage(usage, stepModelUsage(step({ model: 'b' })), -1);
-    expect(decodeModels(encodeModels(usage))).toEqual({ a: [1, 10, 2, 30] });
-    expect(decodeModels('not json')).toEqual({});
+    expect(decodeModels(encodeModels(usage))).toEqual(new Map([['a', [1, 10, 2, 30]]]));
+    expect(decodeModels('not json')).toEqual(new Map());
   });
 });

@@ -7,9 +7,9 @@ import { saturated } from '../db/bulk.js';
  * Stored on the run (`runs.models`, JSON) so the model rollups move with the run's own
  * rollups (a late start that moves its hour, a deletion, a retention purge, an import) without
  * reading its steps again. Steps without a model count under `''`, so the models' sums are
- * the run's totals.
+ * the run's totals. A Map, not an object: a model may be called `constructor` or `__proto__`.
  */
-export type ModelUsage = Record<string, ModelTotals>;
+export type ModelUsage = Map<string, ModelTotals>;
 export type ModelTotals = [
   calls: number,
   inputTokens: number,
@@ -61,28 +61,28 @@ export function sameModelUsage(
 
 /** A run's stored usage; a value that is not such a map (never written so) reads as none. */
 export function decodeModels(text: string | null | undefined): ModelUsage {
-  if (!text || text === NO_MODELS) return {};
+  const out: ModelUsage = new Map();
+  if (!text || text === NO_MODELS) return out;
   try {
     const parsed = JSON.parse(text) as unknown;
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
-    const out: ModelUsage = {};
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return out;
+    // JSON.parse and Object.entries keep every key as the object's own, `__proto__` too
     for (const [model, v] of Object.entries(parsed as Record<string, unknown>)) {
       if (!Array.isArray(v) || v.length !== 4 || !v.every((n) => typeof n === 'number')) continue;
-      out[model] = v as ModelTotals;
+      out.set(model, v as ModelTotals);
     }
     return out;
   } catch {
-    return {};
+    return out;
   }
 }
 
 /** The stored form: models in byte order, so equal usage is equal text. */
 export function encodeModels(usage: ModelUsage): string {
-  const models = Object.keys(usage).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  if (models.length === 0) return NO_MODELS;
-  const out: ModelUsage = {};
-  for (const m of models) out[m] = usage[m]!;
-  return JSON.stringify(out);
+  if (usage.size === 0) return NO_MODELS;
+  const models = [...usage].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // Object.fromEntries defines each key as its own, whatever its name
+  return JSON.stringify(Object.fromEntries(models));
 }
 
 /** Adds (`sign` 1) or takes out (-1) one step's usage; a model left with nothing is dropped. */
@@ -92,10 +92,10 @@ export function addModelUsage(
   sign: 1 | -1,
 ): void {
   if (!step) return;
-  const prior = usage[step.model] ?? [0, 0, 0, 0];
+  const prior = usage.get(step.model) ?? [0, 0, 0, 0];
   const next = prior.map((v, i) => saturated(v + sign * step.totals[i]!)) as ModelTotals;
-  if (next.every((v) => v === 0)) delete usage[step.model];
-  else usage[step.model] = next;
+  if (next.every((v) => v === 0)) usage.delete(step.model);
+  else usage.set(step.model, next);
 }
 
 /** The stored usage of a run made of these steps. */
@@ -104,7 +104,7 @@ export function modelsOfSteps(
     Pick<StepRow, 'type' | 'model' | 'input_tokens' | 'output_tokens' | 'cost_nanos'>
   >,
 ): string {
-  const usage: ModelUsage = {};
+  const usage: ModelUsage = new Map();
   for (const step of steps) addModelUsage(usage, stepModelUsage(step), 1);
   return encodeModels(usage);
 }
@@ -113,7 +113,7 @@ export function modelsOfSteps(
 export function unattributedModels(
   run: Pick<RunRow, 'llm_calls' | 'input_tokens' | 'output_tokens' | 'cost_nanos'>,
 ): string {
-  const usage: ModelUsage = {};
+  const usage: ModelUsage = new Map();
   addModelUsage(
     usage,
     { model: '', totals: [run.llm_calls, run.input_tokens, run.output_tokens, run.cost_nanos] },

@@ -424,6 +424,39 @@ describeEachDb('rollup tables', (dialect) => {
     expect(await byModel('gpt-4')).toEqual([]);
   });
 
+  it('by model: takes models named like object members (constructor, __proto__) as any other', async () => {
+    const names = ['constructor', '__proto__', 'toString'];
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: names.map((model, i) => ({
+        type: 'step.end',
+        step: {
+          id: 's1',
+          run_id: `proto-run-${i}`,
+          type: 'llm',
+          model,
+          input_tokens: 10,
+          output_tokens: 1,
+        },
+      })),
+    });
+    expect(res.statusCode).toBe(200);
+    const stats = (await t.request('GET', `/api/v1/runs/stats?agent_id=unknown`)).json() as {
+      by_model: { model: string | null; runs: number; total_tokens: number }[];
+    };
+    for (const model of names)
+      expect(
+        stats.by_model.find((m) => m.model === model),
+        model,
+      ).toMatchObject({
+        runs: 1,
+        total_tokens: 11,
+      });
+    const listed = (await t.request('GET', '/api/v1/runs?model=__proto__')).json() as {
+      runs: { id: string }[];
+    };
+    expect(listed.runs.map((r) => r.id)).toEqual(['proto-run-1']);
+  });
+
   it('gives the same per-agent totals whether the range is read by hours or by whole days and edge hours', async () => {
     const base = Date.parse('2026-02-03T05:00:00.000Z');
     const events = [0, 1, 20, 26, 47, 50, 70].map((h, i) => ({

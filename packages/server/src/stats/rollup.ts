@@ -146,9 +146,7 @@ export class RollupDeltas {
       h.runs += sign;
     }
     if (row.models !== NO_MODELS) {
-      for (const [model, [calls, input, output, cost]] of Object.entries(
-        decodeModels(row.models),
-      )) {
+      for (const [model, [calls, input, output, cost]] of decodeModels(row.models)) {
         const mkey = `${row.project_id}\u0000${row.agent_id}\u0000${hour}\u0000${model}`;
         let m = this.models.get(mkey);
         if (!m) {
