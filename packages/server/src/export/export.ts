@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
-import type { ScoreRow, StepRow } from '../db/schema.js';
 import {
   budgetedRuns,
   fillHeldPayloads,
@@ -162,57 +161,53 @@ async function writeLongRun(db: Db, projectId: string, run: ListedRunRow, out: W
   return written;
 }
 
-async function loadSteps(
-  db: Db,
-  projectId: string,
-  runs: ListedRunRow[],
-): Promise<Map<string, StepRow[]>> {
-  const byRun = new Map<string, StepRow[]>();
-  const ids = runs.map((r) => r.id);
+/** Rows read 500 runs at a time by `read`, grouped by their run, in the order read. */
+async function byRun<R extends { run_id: string }>(
+  ids: readonly string[],
+  read: (chunk: string[]) => Promise<R[]>,
+): Promise<Map<string, R[]>> {
+  const grouped = new Map<string, R[]>();
   for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.kysely
-      .selectFrom('steps')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .where('run_id', 'in', ids.slice(i, i + 500))
-      .orderBy('run_id')
-      .orderBy('seq')
-      .orderBy('id')
-      .execute();
-    for (const s of rows) {
-      const list = byRun.get(s.run_id);
-      if (list) list.push(s);
-      else byRun.set(s.run_id, [s]);
+    for (const row of await read(ids.slice(i, i + 500))) {
+      const list = grouped.get(row.run_id);
+      if (list) list.push(row);
+      else grouped.set(row.run_id, [row]);
     }
   }
-  return byRun;
+  return grouped;
+}
+
+async function loadSteps(db: Db, projectId: string, runs: readonly ListedRunRow[]) {
+  return byRun(
+    runs.map((r) => r.id),
+    (ids) =>
+      db.kysely
+        .selectFrom('steps')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('run_id', 'in', ids)
+        .orderBy('run_id')
+        .orderBy('seq')
+        .orderBy('id')
+        .execute(),
+  );
 }
 
 /** The scores of those of `runs` that have any (`runs.scores` says which), by run. */
-async function loadScores(
-  db: Db,
-  projectId: string,
-  runs: readonly ListedRunRow[],
-): Promise<Map<string, ScoreRow[]>> {
-  const byRun = new Map<string, ScoreRow[]>();
-  const ids = runs.filter((r) => r.scores !== '{}').map((r) => r.id);
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.kysely
-      .selectFrom('scores')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .where('run_id', 'in', ids.slice(i, i + 500))
-      .orderBy('run_id')
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    for (const s of rows) {
-      const list = byRun.get(s.run_id);
-      if (list) list.push(s);
-      else byRun.set(s.run_id, [s]);
-    }
-  }
-  return byRun;
+async function loadScores(db: Db, projectId: string, runs: readonly ListedRunRow[]) {
+  return byRun(
+    runs.filter((r) => r.scores !== '{}').map((r) => r.id),
+    (ids) =>
+      db.kysely
+        .selectFrom('scores')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('run_id', 'in', ids)
+        .orderBy('run_id')
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute(),
+  );
 }
 
 async function write(out: Writable, chunk: string): Promise<void> {

@@ -14,7 +14,7 @@ import {
   usdToNanos,
 } from '@runlog/core';
 import type { RunRow, ScoreRow, StepRow } from '../db/schema.js';
-import { summarize, toScore } from '../scores/scores.js';
+import { storedValue, summarize, toScore } from '../scores/scores.js';
 import type { ListedRunRow } from '../db/payloads.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { modelsOfSteps } from '../stats/models.js';
@@ -79,13 +79,7 @@ const ImportScore = Score.extend({
   created_at: Time,
   updated_at: Time,
 }).superRefine((s, ctx) => {
-  const type =
-    typeof s.value === 'boolean'
-      ? 'boolean'
-      : typeof s.value === 'number'
-        ? 'numeric'
-        : 'categorical';
-  if (type !== s.type)
+  if (storedValue(s.value).type !== s.type)
     ctx.addIssue({ code: 'custom', path: ['value'], message: `must be ${s.type}, as type says` });
 });
 
@@ -266,16 +260,7 @@ export function fromImportedRun(
     id: s.id,
     step_id: s.step_id,
     name: s.name,
-    type: s.type,
-    value:
-      typeof s.value === 'boolean'
-        ? s.value
-          ? 1
-          : 0
-        : typeof s.value === 'number'
-          ? s.value
-          : null,
-    label: typeof s.value === 'string' ? s.value : null,
+    ...storedValue(s.value),
     comment: s.comment,
     source: s.source,
     metadata: jsonText(s.metadata) ?? '{}',

@@ -217,7 +217,7 @@ async function applyToExistingRun(
 
 /** A row just written, read back; deleted in the meantime, it is a 404 like any missing one. */
 /** A run id the body repeats must be the path's: another would be silently ignored. */
-function samePathId(given: string | undefined, runId: string, field: string): void {
+export function samePathId(given: string | undefined, runId: string, field: string): void {
   if (given === undefined || given === runId) return;
   const message = `must be the run of the path (${runId}) when given`;
   throw new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);

@@ -312,28 +312,23 @@ export class UnitOfWork {
     }
   }
 
-  /** Loads the given scores (runs must be loaded first). */
+  /**
+   * Loads the given scores (runs must be loaded first). A `fresh` one has an id this server
+   * just made (`newId`), which nothing stored holds: it is not looked up.
+   */
   async loadScores(
     projectId: string,
-    keys: Iterable<{ run_id: string; id: string }>,
+    keys: Iterable<{ run_id: string; id: string; fresh?: boolean }>,
   ): Promise<void> {
     for (const k of keys) {
       const key = stepKey(projectId, k.run_id, k.id);
       if (this.scores.has(key)) continue;
       // a run not yet stored has no stored scores
       const row =
-        this.runs.get(runKey(projectId, k.run_id))?.before === undefined
+        k.fresh || this.runs.get(runKey(projectId, k.run_id))?.before === undefined
           ? undefined
           : await findScore(this.db, this.trx, projectId, k.run_id, k.id);
       this.scores.set(key, { before: row, current: row });
-    }
-  }
-
-  /** Adds scores under ids this server just made (`newId`), which nothing stored holds. */
-  addNewScores(projectId: string, keys: Iterable<{ run_id: string; id: string }>): void {
-    for (const k of keys) {
-      const key = stepKey(projectId, k.run_id, k.id);
-      if (!this.scores.has(key)) this.scores.set(key, { before: undefined, current: undefined });
     }
   }
 

@@ -458,7 +458,7 @@ export async function applyEvents(
   const stepKeys: { run_id: string; id: string }[] = [];
   // a score sent without an id is a new one: the id is made here, once
   const scoreIds: (string | undefined)[] = [];
-  const scoreKeys: { run_id: string; id: string }[] = [];
+  const scoreKeys: { run_id: string; id: string; fresh: boolean }[] = [];
   for (let i = 0; i < events.length; i++) {
     if (deleted.has(runIds[i]!)) refused.push({ index: i, reason: 'deleted_run' });
     else {
@@ -467,22 +467,12 @@ export async function applyEvents(
       else if ('score' in e) {
         const id = e.score.id ?? newId();
         scoreIds[i] = id;
-        // a new id names no stored score: nothing to look up
-        if (e.score.id !== undefined) scoreKeys.push({ run_id: e.score.run_id, id });
+        scoreKeys.push({ run_id: e.score.run_id, id, fresh: e.score.id === undefined });
       }
     }
   }
   await uow.loadSteps(projectId, stepKeys);
-  if (scoreIds.length > 0) {
-    await uow.loadScores(projectId, scoreKeys);
-    const fresh: { run_id: string; id: string }[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      if ('score' in e && scoreIds[i] && e.score.id === undefined)
-        fresh.push({ run_id: e.score.run_id, id: scoreIds[i]! });
-    }
-    uow.addNewScores(projectId, fresh);
-  }
+  await uow.loadScores(projectId, scoreKeys);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     if (deleted.has(runIds[i]!)) continue;

@@ -22,7 +22,8 @@ export function fromJson(text: string | null): unknown {
   }
 }
 
-function objectOr(text: string): Record<string, unknown> {
+/** A stored JSON object column; anything else (never written so) reads as `{}`. */
+export function objectOr(text: string): Record<string, unknown> {
   const value = fromJson(text);
   return value && typeof value === 'object' && !Array.isArray(value)
     ? (value as Record<string, unknown>)

@@ -13,6 +13,7 @@ import type { AppContext } from '../context.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { assertEventValid } from '../ingest/ingest.service.js';
+import { samePathId } from '../ingest/ingest.routes.js';
 import { applyEvents } from '../ingest/writer.js';
 import { findRun } from '../runs/runs.repository.js';
 import { listScores, toScore } from './scores.js';
@@ -36,12 +37,7 @@ export async function scoresRoutes(app: FastifyInstance, ctx: AppContext): Promi
     response: Score,
     answers: { 201: { description: 'A new score', schema: Score } },
     handler: async ({ auth, params, body, reply }) => {
-      if (body.run_id !== undefined && body.run_id !== params.run_id) {
-        const message = `must be the run of the path (${params.run_id}) when given`;
-        throw new AppError('invalid_input', `body.run_id: ${message}`, [
-          { field: 'body.run_id', message },
-        ]);
-      }
+      samePathId(body.run_id, params.run_id, 'body.run_id');
       const projectId = auth.projectId;
       const id = body.id ?? newId();
       const event: IngestEvent = { type: 'score', score: { ...body, id, run_id: params.run_id } };
@@ -59,7 +55,9 @@ export async function scoresRoutes(app: FastifyInstance, ctx: AppContext): Promi
                 `run ${params.run_id} has no step ${body.step_id}`,
               );
           }
-          await uow.loadScores(projectId, [{ run_id: params.run_id, id }]);
+          await uow.loadScores(projectId, [
+            { run_id: params.run_id, id, fresh: body.id === undefined },
+          ]);
           const before = uow.getScore(projectId, params.run_id, id);
           const refused = await applyEvents(uow, projectId, [event], env);
           if (refused.length > 0) {

@@ -12,14 +12,15 @@ import type { Database, ScoreRow } from '../db/schema.js';
 import { encodeMetadata } from '../ingest/apply.js';
 import { prepared } from '../db/prepared.js';
 import { readOffLoop } from '../db/readers.js';
+import { objectOr } from '../runs/runs.mapper.js';
 
-/** The type a value gives its score. */
-export function scoreType(value: ScoreFields['value']): ScoreType {
-  return typeof value === 'boolean'
-    ? 'boolean'
-    : typeof value === 'number'
-      ? 'numeric'
-      : 'categorical';
+/** How a score's value is stored: its type, the number (1 / 0 for a boolean) or the label. */
+export function storedValue(
+  value: ScoreFields['value'],
+): Pick<ScoreRow, 'type' | 'value' | 'label'> {
+  if (typeof value === 'boolean') return { type: 'boolean', value: value ? 1 : 0, label: null };
+  if (typeof value === 'number') return { type: 'numeric', value, label: null };
+  return { type: 'categorical', value: null, label: value };
 }
 
 /**
@@ -32,24 +33,13 @@ export function scoreRow(
   current: ScoreRow | undefined,
   env: { now: number; maxFieldBytes: number },
 ): ScoreRow {
-  const type = scoreType(fields.value);
-  const value =
-    typeof fields.value === 'boolean'
-      ? fields.value
-        ? 1
-        : 0
-      : typeof fields.value === 'number'
-        ? fields.value
-        : null;
   return {
     project_id: projectId,
     run_id: fields.run_id,
     id: fields.id,
     step_id: fields.step_id ?? null,
     name: fields.name,
-    type,
-    value,
-    label: typeof fields.value === 'string' ? fields.value : null,
+    ...storedValue(fields.value),
     comment: fields.comment ?? null,
     source: fields.source ?? null,
     metadata: encodeMetadata(fields.metadata ?? {}, env.maxFieldBytes),
@@ -62,14 +52,6 @@ export function scoreRow(
 /** The one mapping from a stored score row to the API's `Score`. */
 export function toScore(row: ScoreRow): Score {
   const type = row.type as ScoreType;
-  let metadata: Record<string, unknown> = {};
-  try {
-    const parsed = JSON.parse(row.metadata) as unknown;
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-      metadata = parsed as Record<string, unknown>;
-  } catch {
-    // stored by this server as JSON: never reached
-  }
   return {
     id: row.id,
     run_id: row.run_id,
@@ -84,7 +66,7 @@ export function toScore(row: ScoreRow): Score {
           : (row.label ?? ''),
     comment: row.comment,
     source: row.source,
-    metadata,
+    metadata: objectOr(row.metadata),
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),
   };
