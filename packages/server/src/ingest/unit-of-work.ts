@@ -713,31 +713,46 @@ export class UnitOfWork {
         .onConflict((oc) => oc.columns(['project_id', 'run_id']).doUpdateSet({ deleted_at: now }))
         .execute();
     }
-    for (const [projectId, ids] of deleted) {
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500);
-        await this.trx
-          .deleteFrom('steps')
-          .where('project_id', '=', projectId)
-          .where('run_id', 'in', chunk)
-          .execute();
-        await this.trx
-          .deleteFrom('scores')
-          .where('project_id', '=', projectId)
-          .where('run_id', 'in', chunk)
-          .execute();
-        await this.trx
-          .deleteFrom('runs')
-          .where('project_id', '=', projectId)
-          .where('id', 'in', chunk)
-          .execute();
-      }
-    }
+    for (const [projectId, ids] of deleted) await deleteRunRows(this.trx, projectId, ids);
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
     const deletedRuns = this.deletedRuns.splice(0);
     return { runs: changedRuns, steps: changedSteps, deleted: deletedRuns };
   }
+}
+
+/**
+ * Deletes runs of a project with what belongs to them (steps, scores), 500 at a time, inside
+ * the caller's transaction: the one place a table kept per run is deleted with it. Answers
+ * how many runs and steps went. The rollups are the caller's to move.
+ */
+export async function deleteRunRows(
+  trx: Kysely<Database>,
+  projectId: string,
+  ids: readonly string[],
+): Promise<{ runs: number; steps: number }> {
+  const gone = { runs: 0, steps: 0 };
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const steps = await trx
+      .deleteFrom('steps')
+      .where('project_id', '=', projectId)
+      .where('run_id', 'in', chunk)
+      .executeTakeFirst();
+    await trx
+      .deleteFrom('scores')
+      .where('project_id', '=', projectId)
+      .where('run_id', 'in', chunk)
+      .execute();
+    const runs = await trx
+      .deleteFrom('runs')
+      .where('project_id', '=', projectId)
+      .where('id', 'in', chunk)
+      .executeTakeFirst();
+    gone.steps += Number(steps.numDeletedRows);
+    gone.runs += Number(runs.numDeletedRows);
+  }
+  return gone;
 }
 
 /** Agents are created on first use: one row per agent of `runs` that does not exist yet. */

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
-import { UnitOfWork } from '../ingest/unit-of-work.js';
+import { UnitOfWork, deleteRunRows } from '../ingest/unit-of-work.js';
 import { RollupDeltas } from '../stats/rollup.js';
 
 export interface PurgeOptions {
@@ -79,23 +79,9 @@ export async function purgeEndedBefore(db: Db, opts: PurgeOptions): Promise<Purg
           removed.push({ projectId, id, agentId: row.agent_id });
         }
         if (gone.length === 0) continue;
-        const s = await trx
-          .deleteFrom('steps')
-          .where('project_id', '=', projectId)
-          .where('run_id', 'in', gone)
-          .executeTakeFirst();
-        await trx
-          .deleteFrom('scores')
-          .where('project_id', '=', projectId)
-          .where('run_id', 'in', gone)
-          .execute();
-        const r = await trx
-          .deleteFrom('runs')
-          .where('project_id', '=', projectId)
-          .where('id', 'in', gone)
-          .executeTakeFirst();
-        steps += Number(s.numDeletedRows);
-        runs += Number(r.numDeletedRows);
+        const count = await deleteRunRows(trx, projectId, gone);
+        steps += count.steps;
+        runs += count.runs;
       }
       if (!rollups.empty) await rollups.flush(trx, db);
       return { runs, steps, scanned: candidates.length, removed };
