@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IngestEvent, type IngestResponse } from '@runlog/core';
+import { IngestEvent, eventRunId, type IngestResponse } from '@runlog/core';
 import { RunlogConnectionError, RunlogError, isRetryable, RunlogApiError } from './errors.js';
 import { JsonText, backoffMs, type HttpClient } from './http.js';
 
@@ -75,13 +75,6 @@ interface Batch {
   body: JsonText;
   events: number;
   bytes: number;
-}
-
-/** The run an event belongs to, to name it in a report. */
-function runIdOf(event: IngestEvent): string | undefined {
-  if ('run' in event) return event.run.id;
-  if ('step' in event) return event.step.run_id;
-  return 'score' in event ? event.score.run_id : undefined;
 }
 
 /**
@@ -488,7 +481,7 @@ export class Transport {
             this.options.onError(
               new RunlogError(
                 `dropped an event of ${batch.bytes} bytes, over the server's body limit (run ${
-                  batch.segments[0]?.events?.[0] ? runIdOf(batch.segments[0].events[0]) : '?'
+                  batch.segments[0]?.events?.[0] ? eventRunId(batch.segments[0].events[0]) : '?'
                 })`,
               ),
             );
@@ -628,7 +621,7 @@ export class Transport {
       this.memoryEvents -= bad.length;
     }
     segment.count -= bad.length;
-    const runs = [...new Set(bad.map(runIdOf))].join(', ');
+    const runs = [...new Set(bad.map(eventRunId))].join(', ');
     this.options.onError(
       new RunlogError(`dropped ${bad.length} events that cannot be sent as JSON (runs ${runs})`),
     );
