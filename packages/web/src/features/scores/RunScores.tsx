@@ -375,7 +375,7 @@ export function RunScores({ run }: { run: RunWithSteps }) {
       ) : (
         <>
           <div className="table-wrap">
-            <table className="data-table scores-table">
+            <table className="data-table card-table scores-table">
               <caption className="sr-only">Scores of this run, oldest first</caption>
               <thead>
                 <tr>

@@ -170,7 +170,7 @@ function KeysSection() {
         <Empty title="No keys" />
       ) : (
         <div className="table-wrap">
-          <table className="data-table keys-table">
+          <table className="data-table card-table keys-table">
             <thead>
               <tr>
                 <th scope="col">Name</th>
