@@ -143,6 +143,32 @@ describeEachDb('scores', (dialect) => {
     expect((await t.request('DELETE', `/api/v1/runs/${run.id}/scores/fb-1`)).statusCode).toBe(404);
   });
 
+  it("publishes each change of a run's scores as the run, with its new summary", async () => {
+    const run = await startRun(unique('published'));
+    const seen: Run['scores'][] = [];
+    const unsubscribe = t.ctx.hub.subscribe((e) => {
+      if (e.kind === 'run' && e.runId === run.id) seen.push(e.run.scores);
+    });
+    try {
+      const post = (body: object) => t.request('POST', `/api/v1/runs/${run.id}/scores`, body);
+      await post({ id: 'p', name: 'feedback', value: true });
+      await post({ id: 'p', name: 'feedback', value: true, comment: 'same value, new words' });
+      await ingest([{ type: 'score', score: { id: 'q', run_id: run.id, name: 'n', value: 2 } }]);
+      await t.request('DELETE', `/api/v1/runs/${run.id}/scores/p`);
+    } finally {
+      unsubscribe();
+    }
+    expect(seen).toEqual([
+      { feedback: { type: 'boolean', n: 1, avg: 1, labels: {} } },
+      { feedback: { type: 'boolean', n: 1, avg: 1, labels: {} } },
+      {
+        feedback: { type: 'boolean', n: 1, avg: 1, labels: {} },
+        n: { type: 'numeric', n: 1, avg: 2, labels: {} },
+      },
+      { n: { type: 'numeric', n: 1, avg: 2, labels: {} } },
+    ]);
+  });
+
   it('refuses bad scores naming the field, and writes nothing', async () => {
     const run = await startRun(unique('bad-scores'));
     const cases: [unknown, string][] = [
