@@ -163,6 +163,9 @@ export async function deleteAgent(
   // the runs there are now: one recorded while the deletion goes on is the agent's next run
   // (it makes the agent again), accepted after the delete and not lost to it
   const before = Date.now() + 1;
+  // a run the writer stamps within this millisecond could be either side of the deletion:
+  // wait it out, so every run written from here on is stamped at `before` or later
+  while (Date.now() < before) await new Promise((resolve) => setTimeout(resolve, 1));
   // the agent (and its schedule) first: a scheduler pass after this queues nothing, and a
   // run it queued before is among the runs deleted next
   const deletedAgent = await deleteAgentRow(ctx.db, projectId, agentId);

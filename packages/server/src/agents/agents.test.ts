@@ -398,6 +398,11 @@ describeEachDb('agents API', (dialect) => {
 
     it('keeps a run recorded while its agent is being deleted, with the agent it makes again', async () => {
       const agent = 'deleted-busy';
+      // a coarse clock puts the runs and the deletion's start in one tick, as a fast machine can
+      const clock = vi.spyOn(Date, 'now').mockImplementation(() => {
+        const now = new Date().getTime();
+        return now - (now % 250);
+      });
       await t.request('POST', '/api/v1/ingest', {
         events: [{ type: 'run.end', run: { id: 'db-old', agent_id: agent, status: 'succeeded' } }],
       });
@@ -415,6 +420,7 @@ describeEachDb('agents API', (dialect) => {
         expect((await t.request('DELETE', `/api/v1/agents/${agent}`)).statusCode).toBe(204);
       } finally {
         spy.mockRestore();
+        clock.mockRestore();
       }
       expect((await t.request('GET', '/api/v1/runs/db-old')).statusCode).toBe(404);
       expect((await t.request('GET', '/api/v1/runs/db-new')).statusCode).toBe(200);
