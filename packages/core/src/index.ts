@@ -6,3 +6,4 @@ export * from './time.js';
 export * from './timeline.js';
 export * from './ids.js';
 export * from './truncated.js';
+export * from './preview.js';

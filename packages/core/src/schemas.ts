@@ -780,6 +780,59 @@ export const StatsQuery = z.object({
 });
 export type StatsQuery = z.infer<typeof StatsQuery>;
 
+// Threads: a conversation's runs (runs sharing a thread_id), summed up
+
+/** Most characters of a thread's first input or last output its summary previews. */
+export const THREAD_PREVIEW_CHARS = 300;
+
+export const ThreadListQuery = z.object({
+  agent_id: commaList(Id).optional(),
+  user_id: z.string().max(200).optional(),
+  from: TimeInput.optional(),
+  to: TimeInput.optional(),
+  limit: limit(200, 50),
+  cursor: z.string().max(1000).optional(),
+});
+export type ThreadListQuery = z.infer<typeof ThreadListQuery>;
+
+export const ThreadSummary = z.object({
+  thread_id: z.string(),
+  runs: z.number().int(),
+  failed: z.number().int().describe('runs failed or timed out'),
+  active: z.number().int().describe('runs queued or running'),
+  agent_ids: z.array(z.string()).describe('the agents its runs belong to, by id'),
+  user_id: z.string().nullable().describe("its latest run's user"),
+  first_at: IsoTime.describe("its first run's time (queued, else started)"),
+  last_at: IsoTime.describe("its latest run's time: the list's order"),
+  total_tokens: z.number().int(),
+  cost_usd: z.number(),
+  first_run: z.object({
+    id: z.string(),
+    input: z
+      .string()
+      .nullable()
+      .describe(`its input as text, at most ${THREAD_PREVIEW_CHARS} characters`),
+  }),
+  last_run: z.object({
+    id: z.string(),
+    status: RunStatus,
+    agent_id: z.string(),
+    output: z
+      .string()
+      .nullable()
+      .describe(`its output as text, at most ${THREAD_PREVIEW_CHARS} characters`),
+    error: z.string().nullable().describe("its error's message"),
+  }),
+});
+export type ThreadSummary = z.infer<typeof ThreadSummary>;
+
+export const ThreadList = z.object({
+  threads: z.array(ThreadSummary),
+  next_cursor: z.string().nullable(),
+  has_more: z.boolean(),
+});
+export type ThreadList = z.infer<typeof ThreadList>;
+
 const byStatus = z.object(
   Object.fromEntries(RUN_STATUSES.map((s) => [s, z.number().int()])) as Record<
     (typeof RUN_STATUSES)[number],

@@ -14,6 +14,7 @@ import { projectsRoutes } from './projects/projects.routes.js';
 import { ingestRoutes } from './ingest/ingest.routes.js';
 import { runsRoutes } from './runs/runs.routes.js';
 import { scoresRoutes } from './scores/scores.routes.js';
+import { threadsRoutes } from './threads/threads.routes.js';
 import { agentsRoutes } from './agents/agents.routes.js';
 import { statsRoutes } from './stats/stats.routes.js';
 import { controlRoutes } from './control/control.routes.js';
@@ -220,6 +221,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     ingestRoutes,
     runsRoutes,
     scoresRoutes,
+    threadsRoutes,
     agentsRoutes,
     statsRoutes,
     controlRoutes,
