@@ -64,6 +64,8 @@ async function generate(path: string): Promise<void> {
         ...proto,
         id: `run-${String(i).padStart(8, '0')}`,
         agent_id: `agent-${i % AGENTS}`,
+        // the even agents hold conversations of five turns; the odd ones run alone
+        thread_id: i % 2 === 0 ? `conv-${i % AGENTS}-${Math.floor(i / (AGENTS * 5))}` : null,
         status,
         trigger: TRIGGERS[i % TRIGGERS.length]!,
         input: '{"task":"triage"}',
@@ -186,6 +188,17 @@ try {
   const statsAll = await measure(['/api/v1/runs/stats'], 200, 8);
   const statsAllHourly = await measure(['/api/v1/runs/stats?bucket=hour'], 100, 5);
   const agents = await measure(['/api/v1/agents'], 100, 5);
+  const threadPaths = Array.from(
+    { length: AGENTS / 2 },
+    (_, a) => `/api/v1/threads/conv-${a * 2}-${(a * 97) % Math.floor(RUNS / (AGENTS * 5))}`,
+  );
+  const threadsList = await measure(['/api/v1/threads?limit=50'], 300, 5);
+  const threadsByAgent = await measure(
+    Array.from({ length: AGENTS / 2 }, (_, a) => `/api/v1/threads?agent_id=agent-${a * 2}`),
+    300,
+    5,
+  );
+  const threadOne = await measure(threadPaths, 300, 5);
   console.log(
     JSON.stringify({
       bench: 'queries',
@@ -204,6 +217,10 @@ try {
       stats_all_agents_30d_ms: statsAll,
       stats_all_agents_30d_hour_buckets_ms: statsAllHourly,
       agents_list_ms: agents,
+      threaded_runs: RUNS / 2,
+      threads_latest_50_ms: threadsList,
+      threads_of_one_agent_ms: threadsByAgent,
+      thread_summary_ms: threadOne,
       server_peak_rss_mb: Math.round(server.peakRssMb()),
     }),
   );

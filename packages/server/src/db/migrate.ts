@@ -12,6 +12,7 @@ import * as m0009ModelUsage from './migrations/0009_model_usage.js';
 import * as m0010RunSortIndexes from './migrations/0010_run_sort_indexes.js';
 import * as m0011Workers from './migrations/0011_workers.js';
 import * as m0012Scores from './migrations/0012_scores.js';
+import * as m0013Threads from './migrations/0013_threads.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010_run_sort_indexes': m0010RunSortIndexes,
   '0011_workers': m0011Workers,
   '0012_scores': m0012Scores,
+  '0013_threads': m0013Threads,
 };
 
 class StaticProvider implements MigrationProvider {

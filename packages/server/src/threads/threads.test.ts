@@ -5,12 +5,13 @@ import { decodeThreadCursor, encodeThreadCursor } from './threads.js';
 
 const MIN = 60_000;
 
-it('reads back the cursors it writes, any thread id included, and refuses others', () => {
-  for (const threadId of ['t1', 'a:b:c', 'conversation 7 / ünïcode 😀', 'x'.repeat(200)]) {
-    const cursor = { lastAt: 1_764_000_000_123, threadId };
+it('reads back the cursors it writes and refuses others', () => {
+  for (const lastRunId of ['r1', 'a:b:c', 'run.2026-12-05_x', 'x'.repeat(128)]) {
+    const cursor = { lastAt: 1_764_000_000_123, lastRunId };
     expect(decodeThreadCursor(encodeThreadCursor(cursor))).toEqual(cursor);
   }
-  for (const bad of ['', 'not base64!', Buffer.from('t12').toString('base64url'), 'eA']) {
+  const text = (s: string) => Buffer.from(s).toString('base64url');
+  for (const bad of ['', 'not base64!', text('t12'), text('t12:bad id'), text('x12:r1'), 'eA']) {
     expect(() => decodeThreadCursor(bad)).toThrow(/query\.cursor/);
   }
 });
@@ -145,6 +146,35 @@ describeEachDb('threads API', (dialect) => {
       expect(page.has_more).toBe(cursor !== null);
     } while (cursor);
     expect(seen).toEqual(['page-p3', 'page-p2', 'page-p1']);
+  });
+
+  it('pages through interleaved threads, each listed once, where its latest turn falls', async () => {
+    // five conversations taking turns over the same hour: older turns of a thread listed
+    // on one page come after that page's cursor
+    const events: IngestEvent[] = [];
+    for (let turnNo = 0; turnNo < 4; turnNo++)
+      for (let c = 0; c < 5; c++)
+        events.push(
+          turn(`il-${c}-${turnNo}`, `il-${c}`, 700 - turnNo * 10 - c, { agent_id: 'weave' }),
+        );
+    await ingest(events);
+    for (const limit of [1, 2, 3, 200]) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const url = `/api/v1/threads?agent_id=weave&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`;
+        const page: ThreadList = await get<ThreadList>(url);
+        seen.push(...page.threads.map((x) => x.thread_id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      // the latest turns: il-4's 666 minutes ago, then il-3's 667...
+      expect(seen, `limit ${limit}`).toEqual(['il-4', 'il-3', 'il-2', 'il-1', 'il-0']);
+    }
+    const first = await get<ThreadList>('/api/v1/threads?agent_id=weave&limit=2');
+    expect(first.threads.map((x) => [x.runs, x.first_run.id, x.last_run.id])).toEqual([
+      [4, 'il-4-0', 'il-4-3'],
+      [4, 'il-3-0', 'il-3-3'],
+    ]);
   });
 
   it('sums each thread over the runs the filters keep', async () => {

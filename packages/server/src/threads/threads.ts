@@ -1,6 +1,7 @@
-import { sql, type SqlBool } from 'kysely';
+import { sql } from 'kysely';
 import {
   FAILED_RUN_STATUSES,
+  ID_PATTERN,
   THREAD_PREVIEW_CHARS,
   nanosToUsd,
   previewText,
@@ -23,30 +24,27 @@ export interface ThreadFilter {
   to?: number;
 }
 
-/** A position in a thread list: the last thread of the previous page. */
+/**
+ * A position in a thread list: the latest run (time and id) of the previous page's last
+ * thread. Threads are listed by their latest run, newest first, as runs are.
+ */
 export interface ThreadCursor {
   lastAt: number;
-  threadId: string;
+  lastRunId: string;
 }
 
-const CURSOR_TAG = 't';
-
-/** The cursor of a page of threads: base64url of `t<last_at>:<thread_id>` (any text). */
+/** The cursor of a page of threads: base64url of `t<last_at>:<run id>`. */
 export function encodeThreadCursor(cursor: ThreadCursor): string {
-  return Buffer.from(`${CURSOR_TAG}${cursor.lastAt}:${cursor.threadId}`, 'utf8').toString(
-    'base64url',
-  );
+  return Buffer.from(`t${cursor.lastAt}:${cursor.lastRunId}`, 'utf8').toString('base64url');
 }
 
 /** Reads a cursor `encodeThreadCursor` made; a 400 naming `query.cursor` for anything else. */
 export function decodeThreadCursor(text: string): ThreadCursor {
   const invalid = () => AppError.invalid('query.cursor', 'not a cursor this API returned');
   if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
-  const match = /^t(\d{1,16}):([\s\S]{1,200})$/.exec(
-    Buffer.from(text, 'base64url').toString('utf8'),
-  );
-  if (!match) throw invalid();
-  return { lastAt: Number(match[1]), threadId: match[2]! };
+  const match = /^t(\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  if (!match || !ID_PATTERN.test(match[2]!)) throw invalid();
+  return { lastAt: Number(match[1]), lastRunId: match[2]! };
 }
 
 /** The runs a filter keeps: a project's runs in a thread. */
@@ -74,15 +72,11 @@ interface ThreadRow {
   cost_nanos: number | string;
 }
 
-/** Each thread's counts and sums over the runs kept, latest first, after `cursor`. */
-function threadTotals(
-  db: Db,
-  projectId: string,
-  filter: ThreadFilter,
-  page: { threadIds?: readonly string[]; cursor?: ThreadCursor; limit?: number },
-) {
+/** The counts and sums of these threads over the runs `filter` keeps. */
+function threadTotals(db: Db, projectId: string, filter: ThreadFilter, threadIds: string[]) {
   const failed = sql.join(FAILED_RUN_STATUSES.map((s) => sql.lit(s)));
-  let query = threadedRuns(db, projectId, filter)
+  return threadedRuns(db, projectId, filter)
+    .where('thread_id', 'in', threadIds)
     .select([
       sql<string>`thread_id`.as('thread_id'),
       sql<number>`count(*)`.as('runs'),
@@ -95,15 +89,6 @@ function threadTotals(
       sumOf(db, 'cost_nanos'),
     ])
     .groupBy('thread_id');
-  if (page.threadIds) query = query.where('thread_id', 'in', [...page.threadIds]);
-  const { cursor } = page;
-  if (cursor)
-    query = query.having(
-      sql<SqlBool>`(max(sort_at), thread_id) < (${cursor.lastAt}, ${cursor.threadId})`,
-    );
-  query = query.orderBy(sql`max(sort_at)`, 'desc').orderBy('thread_id', 'desc');
-  if (page.limit !== undefined) query = query.limit(page.limit);
-  return query;
 }
 
 interface EndRow {
@@ -144,15 +129,14 @@ function errorMessage(text: string | null): string | null {
   }
 }
 
-/** The summaries of these threads (rows `threadTotals` read), with their ends and agents. */
-async function summaries(
+/** These threads summed up, in this order; a thread the filter keeps no run of is left out. */
+async function summarize(
   db: Db,
   projectId: string,
   filter: ThreadFilter,
-  rows: readonly ThreadRow[],
+  threadIds: string[],
 ): Promise<ThreadSummary[]> {
-  if (rows.length === 0) return [];
-  const threadIds = rows.map((r) => r.thread_id);
+  if (threadIds.length === 0) return [];
   const cut = (column: 'input' | 'output') =>
     sql<string | null>`substr(${sql.ref(column)}, 1, ${PREVIEW_SOURCE_CHARS})`.as(column);
   // each thread's first and latest run, ranked in the runs_thread index's order
@@ -180,10 +164,12 @@ async function summaries(
     .where('thread_id', 'in', threadIds)
     .select([sql<string>`thread_id`.as('thread_id'), 'agent_id'])
     .groupBy(['thread_id', 'agent_id']);
-  const [endRows, agentRows] = await Promise.all([
+  const [totalRows, endRows, agentRows] = await Promise.all([
+    readOffLoop(db, threadTotals(db, projectId, filter, threadIds)) as Promise<ThreadRow[]>,
     readOffLoop(db, ends) as Promise<EndRow[]>,
     readOffLoop(db, agents),
   ]);
+  const totals = new Map(totalRows.map((row) => [row.thread_id, row]));
   const firsts = new Map<string, EndRow>();
   const lasts = new Map<string, EndRow>();
   for (const row of endRows) {
@@ -196,11 +182,12 @@ async function summaries(
     list.push(row.agent_id);
     agentIds.set(row.thread_id, list);
   }
-  return rows.flatMap((row) => {
-    const first = firsts.get(row.thread_id);
-    const last = lasts.get(row.thread_id);
-    // a thread whose runs went between the two reads: not listed, rather than half-said
-    if (!first || !last) return [];
+  return threadIds.flatMap((threadId) => {
+    const row = totals.get(threadId);
+    const first = firsts.get(threadId);
+    const last = lasts.get(threadId);
+    // a thread whose runs went between the reads: not listed, rather than half-said
+    if (!row || !first || !last) return [];
     return [
       {
         thread_id: row.thread_id,
@@ -226,10 +213,102 @@ async function summaries(
   });
 }
 
+/** Runs read per step of the walk for a page of threads; each step reads four times more. */
+const FIRST_CHUNK = 256;
+const MAX_CHUNK = 16_384;
+
+/** A thread found by the walk: its latest run that the filter keeps. */
+interface Latest {
+  threadId: string;
+  lastAt: number;
+  lastRunId: string;
+}
+
 /**
- * A page of threads, the latest active first: each summed over the runs `filter` keeps.
- * The grouping reads every run kept (through the `runs_thread` index), beside the event
- * loop on SQLite.
+ * The next `count` threads after `cursor`, by their latest run newest first: a walk down
+ * the threaded runs newest first (index `runs_threads_latest`, or the filter's own), each
+ * thread taken where its latest run is met. After a cursor, a thread met again is one
+ * listed before when it has a run at or past the cursor.
+ */
+async function latestThreads(
+  db: Db,
+  projectId: string,
+  filter: ThreadFilter,
+  count: number,
+  cursor: ThreadCursor | undefined,
+): Promise<Latest[]> {
+  const found: Latest[] = [];
+  const met = new Set<string>();
+  let after = cursor ? { sortAt: cursor.lastAt, id: cursor.lastRunId } : undefined;
+  for (let chunk = FIRST_CHUNK; found.length < count; chunk = Math.min(chunk * 4, MAX_CHUNK)) {
+    let query = threadedRuns(db, projectId, filter).select([
+      'sort_at',
+      'id',
+      sql<string>`thread_id`.as('thread_id'),
+    ]);
+    const from = after;
+    if (from)
+      query = query.where((eb) =>
+        eb.or([
+          eb('sort_at', '<', from.sortAt),
+          eb.and([eb('sort_at', '=', from.sortAt), eb('id', '<', from.id)]),
+        ]),
+      );
+    query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
+    const rows = chunk > FIRST_CHUNK ? await readOffLoop(db, query) : await query.execute();
+    const fresh: Latest[] = [];
+    for (const row of rows) {
+      if (met.has(row.thread_id)) continue;
+      met.add(row.thread_id);
+      fresh.push({ threadId: row.thread_id, lastAt: Number(row.sort_at), lastRunId: row.id });
+    }
+    const listed =
+      cursor && fresh.length > 0
+        ? await listedBefore(db, projectId, filter, fresh, cursor)
+        : undefined;
+    for (const thread of fresh) {
+      if (listed?.has(thread.threadId)) continue;
+      found.push(thread);
+      if (found.length === count) break;
+    }
+    const last = rows[rows.length - 1];
+    if (rows.length < chunk || !last) break;
+    after = { sortAt: Number(last.sort_at), id: last.id };
+  }
+  return found;
+}
+
+/** Which of these threads have a run (that the filter keeps) at or past `cursor`. */
+async function listedBefore(
+  db: Db,
+  projectId: string,
+  filter: ThreadFilter,
+  threads: readonly Latest[],
+  cursor: ThreadCursor,
+): Promise<Set<string>> {
+  const rows = await readOffLoop(
+    db,
+    threadedRuns(db, projectId, filter)
+      .where(
+        'thread_id',
+        'in',
+        threads.map((t) => t.threadId),
+      )
+      .where((eb) =>
+        eb.or([
+          eb('sort_at', '>', cursor.lastAt),
+          eb.and([eb('sort_at', '=', cursor.lastAt), eb('id', '>=', cursor.lastRunId)]),
+        ]),
+      )
+      .select(sql<string>`thread_id`.as('thread_id'))
+      .distinct(),
+  );
+  return new Set(rows.map((r) => r.thread_id));
+}
+
+/**
+ * A page of threads, the latest active first (by their latest run, as runs are listed),
+ * each summed over the runs `filter` keeps.
  */
 export async function listThreads(
   db: Db,
@@ -238,19 +317,21 @@ export async function listThreads(
   page: { limit: number; cursor?: string },
 ): Promise<ThreadList> {
   const cursor = page.cursor !== undefined ? decodeThreadCursor(page.cursor) : undefined;
-  const rows = (await readOffLoop(
+  const latest = await latestThreads(db, projectId, filter, page.limit + 1, cursor);
+  const shown = latest.slice(0, page.limit);
+  const threads = await summarize(
     db,
-    threadTotals(db, projectId, filter, { limit: page.limit + 1, ...(cursor ? { cursor } : {}) }),
-  )) as ThreadRow[];
-  const hasMore = rows.length > page.limit;
-  const shown = rows.slice(0, page.limit);
-  const threads = await summaries(db, projectId, filter, shown);
+    projectId,
+    filter,
+    shown.map((t) => t.threadId),
+  );
   const last = shown[shown.length - 1];
+  const hasMore = latest.length > page.limit;
   return {
     threads,
     next_cursor:
       hasMore && last
-        ? encodeThreadCursor({ lastAt: Number(last.last_at), threadId: last.thread_id })
+        ? encodeThreadCursor({ lastAt: last.lastAt, lastRunId: last.lastRunId })
         : null,
     has_more: hasMore,
   };
@@ -262,10 +343,6 @@ export async function findThread(
   projectId: string,
   threadId: string,
 ): Promise<ThreadSummary | undefined> {
-  const rows = (await readOffLoop(
-    db,
-    threadTotals(db, projectId, {}, { threadIds: [threadId] }),
-  )) as ThreadRow[];
-  const [summary] = await summaries(db, projectId, {}, rows);
+  const [summary] = await summarize(db, projectId, {}, [threadId]);
   return summary;
 }
