@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import {
   FAILED_RUN_STATUSES,
   ID_PATTERN,
@@ -138,19 +138,14 @@ async function summarize(
 ): Promise<ThreadSummary[]> {
   if (threadIds.length === 0) return [];
   const cut = (column: 'input' | 'output') =>
-    sql<string | null>`substr(${sql.ref(column)}, 1, ${PREVIEW_SOURCE_CHARS})`.as(column);
-  // each thread's first and latest run, ranked in the runs_thread index's order
+    sql<string | null>`substr(${sql.ref(`runs.${column}`)}, 1, ${PREVIEW_SOURCE_CHARS})`.as(column);
+  // each thread's first and latest run, ranked in the runs_thread index's order; only those
+  // two are read whole
   const ranked = threadedRuns(db, projectId, filter)
     .where('thread_id', 'in', threadIds)
     .select([
       sql<string>`thread_id`.as('thread_id'),
-      'id',
-      'status',
-      'agent_id',
-      'user_id',
-      cut('input'),
-      cut('output'),
-      'error',
+      sql<string>`id`.as('run_id'),
       sql<number>`row_number() over (partition by thread_id order by sort_at, id)`.as('first_rank'),
       sql<number>`row_number() over (partition by thread_id order by sort_at desc, id desc)`.as(
         'last_rank',
@@ -158,8 +153,22 @@ async function summarize(
     ]);
   const ends = db.kysely
     .selectFrom(ranked.as('ranked'))
-    .selectAll()
-    .where((eb) => eb.or([eb('first_rank', '=', 1), eb('last_rank', '=', 1)]));
+    .innerJoin('runs', (join) =>
+      join.on('runs.project_id', '=', projectId).onRef('runs.id', '=', 'ranked.run_id'),
+    )
+    .select([
+      'ranked.thread_id',
+      'runs.id',
+      'runs.status',
+      'runs.agent_id',
+      'runs.user_id',
+      cut('input'),
+      cut('output'),
+      'runs.error',
+      'ranked.first_rank',
+      'ranked.last_rank',
+    ])
+    .where((eb) => eb.or([eb('ranked.first_rank', '=', 1), eb('ranked.last_rank', '=', 1)]));
   const agents = threadedRuns(db, projectId, filter)
     .where('thread_id', 'in', threadIds)
     .select([sql<string>`thread_id`.as('thread_id'), 'agent_id'])
@@ -216,9 +225,11 @@ async function summarize(
 /** Runs read per step of the walk for a page of threads; each step reads four times more. */
 const FIRST_CHUNK = 256;
 const MAX_CHUNK = 16_384;
+/** Runs the walk reads before it asks the threads one by one instead (`latestByThread`). */
+const WALK_BUDGET = 20_000;
 
 /** A thread found by the walk: its latest run that the filter keeps. */
-interface Latest {
+export interface Latest {
   threadId: string;
   lastAt: number;
   lastRunId: string;
@@ -230,17 +241,21 @@ interface Latest {
  * thread taken where its latest run is met. After a cursor, a thread met again is one
  * listed before when it has a run at or past the cursor.
  */
-async function latestThreads(
+export async function latestThreads(
   db: Db,
   projectId: string,
   filter: ThreadFilter,
   count: number,
   cursor: ThreadCursor | undefined,
+  budget = WALK_BUDGET,
 ): Promise<Latest[]> {
   const found: Latest[] = [];
   const met = new Set<string>();
   let after = cursor ? { sortAt: cursor.lastAt, id: cursor.lastRunId } : undefined;
+  let read = 0;
   for (let chunk = FIRST_CHUNK; found.length < count; chunk = Math.min(chunk * 4, MAX_CHUNK)) {
+    // few threads of many runs each: asking each thread for its latest run reads less
+    if (read >= budget) return latestByThread(db, projectId, filter, count, cursor);
     let query = threadedRuns(db, projectId, filter).select([
       'sort_at',
       'id',
@@ -256,6 +271,7 @@ async function latestThreads(
       );
     query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
     const rows = chunk > FIRST_CHUNK ? await readOffLoop(db, query) : await query.execute();
+    read += rows.length;
     const fresh: Latest[] = [];
     for (const row of rows) {
       if (met.has(row.thread_id)) continue;
@@ -276,6 +292,47 @@ async function latestThreads(
     after = { sortAt: Number(last.sort_at), id: last.id };
   }
   return found;
+}
+
+/**
+ * What `latestThreads` finds, found thread by thread: each thread id of the project in turn
+ * (one seek of index `runs_thread` each, a loose index scan), its latest run the filter
+ * keeps (a seek back from the thread's end), then the page of them after `cursor`.
+ */
+async function latestByThread(
+  db: Db,
+  projectId: string,
+  filter: ThreadFilter,
+  count: number,
+  cursor: ThreadCursor | undefined,
+): Promise<Latest[]> {
+  const latestRun = threadedRuns(db, projectId, filter)
+    .select('id')
+    .where(sql<SqlBool>`thread_id = t.thread_id`)
+    .orderBy('sort_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1);
+  const next = (after: RawBuilder<unknown> | undefined) =>
+    sql`(SELECT thread_id FROM runs WHERE project_id = ${projectId} AND thread_id IS NOT NULL${
+      after ? sql` AND thread_id > ${after}` : sql``
+    } ORDER BY thread_id LIMIT 1)`;
+  const past = cursor
+    ? sql`AND (r.sort_at < ${cursor.lastAt} OR (r.sort_at = ${cursor.lastAt} AND r.id < ${cursor.lastRunId}))`
+    : sql``;
+  const query = sql<{ thread_id: string; sort_at: number | string; id: string }>`
+    WITH RECURSIVE t(thread_id) AS (
+      SELECT ${next(undefined)}
+      UNION ALL
+      SELECT ${next(sql`t.thread_id`)} FROM t WHERE t.thread_id IS NOT NULL
+    ),
+    latest(id) AS (SELECT (${latestRun}) FROM t WHERE t.thread_id IS NOT NULL)
+    SELECT r.thread_id, r.sort_at, r.id
+    FROM latest JOIN runs r ON r.project_id = ${projectId} AND r.id = latest.id
+    WHERE true ${past}
+    ORDER BY r.sort_at DESC, r.id DESC
+    LIMIT ${count}`;
+  const rows = await readOffLoop(db, { compile: () => query.compile(db.kysely) });
+  return rows.map((r) => ({ threadId: r.thread_id, lastAt: Number(r.sort_at), lastRunId: r.id }));
 }
 
 /** Which of these threads have a run (that the filter keeps) at or past `cursor`. */
