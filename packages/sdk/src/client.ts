@@ -16,6 +16,8 @@ import {
   type ScoreList,
   type Step,
   type StepList,
+  type ThreadList,
+  type ThreadSummary,
 } from '@runlog/core';
 import { RunlogApiError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -53,7 +55,7 @@ export interface RunListParams {
   offset?: number;
 }
 
-function queryString(params: RunListParams): string {
+function queryString(params: RunListParams | ThreadListParams): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params) as [string, unknown][]) {
     if (v === undefined || v === null) continue;
@@ -217,6 +219,48 @@ export class AgentsClient {
   async list(): Promise<AgentSummary[]> {
     return (await this.http.request<{ agents: AgentSummary[] }>('GET', '/api/v1/agents')).body!
       .agents;
+  }
+}
+
+/** What `runlog.threads.list` takes: `GET /threads`' query. */
+export interface ThreadListParams {
+  /** Threads with runs of these agents, each summed over those runs alone. */
+  agent_id?: string | string[];
+  /** Threads with runs of this user, each summed over those runs alone. */
+  user_id?: string;
+  /** Bounds on the time of the runs counted (queued, else started). */
+  from?: string | number | Date;
+  to?: string | number | Date;
+  /** Threads per page (1-200, default 50). */
+  limit?: number;
+  /** The previous page's `next_cursor`. */
+  cursor?: string;
+}
+
+/**
+ * The threads API: `runlog.threads.list(...)`, `get`. A thread is a conversation: the runs
+ * recorded with the same `threadId`; `runlog.runs.list({ thread_id })` lists its runs.
+ */
+export class ThreadsClient {
+  constructor(private readonly http: HttpClient) {}
+
+  /**
+   * Threads, the latest active first, each summed up: runs, failures, tokens, cost, agents,
+   * its first input and latest output as text. Page with `cursor: next_cursor`.
+   * @example const { threads, next_cursor } = await runlog.threads.list({ agent_id: 'support-bot', from: Date.now() - 86_400_000 })
+   */
+  async list(params: ThreadListParams = {}): Promise<ThreadList> {
+    return (await this.http.request<ThreadList>('GET', `/api/v1/threads${queryString(params)}`))
+      .body!;
+  }
+
+  /**
+   * One thread summed up over all its runs; a `RunlogApiError` 404 when no run names it.
+   * @example const thread = await runlog.threads.get('conv-7')
+   */
+  async get(threadId: string): Promise<ThreadSummary> {
+    return (await this.http.request<ThreadSummary>('GET', `/api/v1/threads/${enc(threadId)}`))
+      .body!;
   }
 }
 

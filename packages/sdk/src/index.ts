@@ -14,10 +14,18 @@ export {
   RunsClient,
   AgentsClient,
   ScoresClient,
+  ThreadsClient,
   type RunListParams,
   type ScoreBody,
+  type ThreadListParams,
 } from './client.js';
-export type { HeartbeatResponse, Score, ScoreSummary } from '@runlog/core';
+export type {
+  HeartbeatResponse,
+  Score,
+  ScoreSummary,
+  ThreadList,
+  ThreadSummary,
+} from '@runlog/core';
 export {
   RunlogError,
   RunlogApiError,

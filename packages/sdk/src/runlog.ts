@@ -1,6 +1,6 @@
 import { RunFields, newId, type RunTrigger } from '@runlog/core';
 import { RunInterruptedError, RunlogError } from './errors.js';
-import { AgentsClient, RunsClient, ScoresClient } from './client.js';
+import { AgentsClient, RunsClient, ScoresClient, ThreadsClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
 import { Heartbeats } from './heartbeat.js';
 import { HttpClient } from './http.js';
@@ -184,6 +184,8 @@ export class Runlog {
   readonly agents: AgentsClient;
   /** Scores given from outside a run: a user's feedback, a reviewer's label. */
   readonly scores: ScoresClient;
+  /** Conversations: the runs sharing a `threadId`, summed up. */
+  readonly threads: ThreadsClient;
   /** @internal */
   readonly handlesSignals: boolean;
   private readonly http: HttpClient;
@@ -240,6 +242,7 @@ export class Runlog {
     this.runs = new RunsClient(this.http);
     this.agents = new AgentsClient(this.http);
     this.scores = new ScoresClient(this.http);
+    this.threads = new ThreadsClient(this.http);
     instances.add(this);
     installProcessHooks();
     if (this.handlesSignals) installSignalHandlers();

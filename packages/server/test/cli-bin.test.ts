@@ -31,7 +31,7 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     const top = runlog('--help');
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/^Usage: runlog \[options\] \[command\]/);
-    for (const cmd of ['runs', 'keys']) {
+    for (const cmd of ['runs', 'threads', 'keys']) {
       const sub = runlog(cmd, '--help');
       expect(sub.code).toBe(0);
       expect(sub.stdout).toContain(`Usage: runlog ${cmd} [options] [command]`);

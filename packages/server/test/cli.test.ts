@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
 import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
 import { sql } from 'kysely';
-import type { Score, ScoreList } from '@runlog/core';
+import type { Score, ScoreList, ThreadList, ThreadSummary } from '@runlog/core';
 import { T0, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
 
 interface Captured {
@@ -496,6 +496,214 @@ describeEachDb('runlog CLI', (dialect) => {
     await fetch(`${server.url}/api/v1/agents/cw-agent`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+  });
+
+  describe('threads', () => {
+    // two hours ago: each thread's LAST reads `1h ago`, or `2h ago` on a slow machine
+    const at = Date.now() - 2 * 3_600_000 + 5 * 60_000;
+    const turn = (id: string, thread: string, agent: string, ms: number, extra: object) => ({
+      type: 'run.end',
+      run: {
+        id,
+        agent_id: agent,
+        thread_id: thread,
+        status: 'succeeded',
+        started_at: at + ms,
+        ended_at: at + ms + 1000,
+        ...extra,
+      },
+    });
+
+    beforeAll(async () => {
+      await ingest([
+        turn('ct-a1', 'ct-conv-a', 'ct-chat', 0, {
+          user_id: 'u-ct',
+          input: { messages: [{ role: 'user', content: 'My order\nis late' }] },
+          output: 'Sorry to hear that.',
+        }),
+        turn('ct-a2', 'ct-conv-a', 'ct-support', 60_000, {
+          user_id: 'u-ct',
+          status: 'failed',
+          input: 'Where is it now?',
+          error: { message: 'tool timeout', type: 'Timeout' },
+        }),
+        turn('ct-a3', 'ct-conv-a', 'ct-chat', 120_000, {
+          user_id: 'u-ct',
+          input: 'Thanks',
+          output: { answer: 'You are welcome' },
+        }),
+        // a thread whose id a URL path would read as more path and a query; still running
+        {
+          type: 'run.start',
+          run: {
+            id: 'ct-b1',
+            agent_id: 'ct-chat',
+            thread_id: 'ct/conv b?',
+            input: 'Hello',
+            started_at: at + 30_000,
+          },
+        },
+      ]);
+    });
+    afterAll(async () => {
+      // deleting the agents deletes their runs: the other tests see the sample runs alone
+      for (const agent of ['ct-chat', 'ct-support'])
+        await fetch(`${server.url}/api/v1/agents/${agent}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${server.adminKey}` },
+        });
+    });
+
+    const mine = ['--agent', 'ct-chat,ct-support'];
+
+    it('lists threads as a table, the latest active first, and pages with the cursor it names', async () => {
+      const all = await cli(['threads', 'list', ...mine]);
+      expect(all.code, all.stderr).toBe(0);
+      const lines = all.stdout.split('\n');
+      expect(lines[0]).toMatch(
+        /^THREAD\s+RUNS\s+FAILED\s+ACTIVE\s+AGENTS\s+USER\s+TOKENS\s+COST\s+LAST\s+FIRST INPUT$/,
+      );
+      expect(lines[1]).toMatch(
+        /^ct-conv-a\s+3\s+1\s+0\s+ct-chat,ct-support\s+u-ct\s+0\s+\$0\s+[12]h ago\s+My order is late$/,
+      );
+      expect(lines[2]).toMatch(
+        /^ct\/conv b\?\s+1\s+0\s+1\s+ct-chat\s+-\s+0\s+\$0\s+[12]h ago\s+Hello$/,
+      );
+      expect(lines.slice(3)).toEqual(['2 threads', '']);
+
+      // one at a time: the footer names the cursor of the next page
+      const first = await cli(['threads', 'list', ...mine, '--limit', '1']);
+      const cursor = /^1 thread; the next page: --cursor (\S+)$/m.exec(first.stdout)?.[1];
+      expect(first.stdout.split('\n')[1]).toMatch(/^ct-conv-a\s/);
+      expect(cursor).toBeDefined();
+      const next = await cli(['threads', 'list', ...mine, '--limit', '1', '--cursor', cursor!]);
+      expect(next.stdout.split('\n').slice(1)).toEqual([
+        expect.stringMatching(/^ct\/conv b\?\s/),
+        '1 thread',
+        '',
+      ]);
+
+      const json = async (...args: string[]) => {
+        const res = await cli(['threads', 'list', ...mine, ...args, '--json']);
+        expect(res.code, res.stderr).toBe(0);
+        return JSON.parse(res.stdout) as ThreadList;
+      };
+      const listed = await json();
+      expect(listed).toMatchObject({ has_more: false, next_cursor: null });
+      expect(listed.threads[0]).toMatchObject({
+        thread_id: 'ct-conv-a',
+        runs: 3,
+        failed: 1,
+        agent_ids: ['ct-chat', 'ct-support'],
+        first_run: { id: 'ct-a1', input: 'My order is late' },
+        last_run: { id: 'ct-a3', status: 'succeeded', output: 'You are welcome', error: null },
+      });
+      // each filter keeps runs, and a thread is summed over the runs kept
+      const counts = (list: ThreadList) => list.threads.map((t) => [t.thread_id, t.runs]);
+      expect(counts(await json('--user', 'u-ct'))).toEqual([['ct-conv-a', 3]]);
+      expect(counts(await json('--agent', 'ct-support'))).toEqual([['ct-conv-a', 1]]);
+      const until = new Date(at + 45_000).toISOString();
+      expect(counts(await json('--until', until))).toEqual([
+        ['ct/conv b?', 1],
+        ['ct-conv-a', 1],
+      ]);
+      expect(counts(await json('--since', until))).toEqual([['ct-conv-a', 2]]);
+
+      expect((await cli(['threads', 'list', '--agent', 'ct-nobody'])).stdout).toBe(
+        'no threads match\n',
+      );
+      // a narrow terminal: the preview is cut and the least needed columns go, one line a thread
+      const narrow = await cli(['threads', 'list', ...mine], { COLUMNS: '60' });
+      for (const l of narrow.stdout.split('\n')) expect(l.length, l).toBeLessThanOrEqual(60);
+      expect(narrow.stdout).toMatch(/^ct-conv-a\s+3\s+1\s/m);
+    });
+
+    it('refuses bad flags with exit 2 and a cursor the server did not write with exit 1', async () => {
+      const limit = await cli(['threads', 'list', '--limit', '0']);
+      expect(limit).toMatchObject({
+        code: 2,
+        stderr: "runlog: option '--limit <n>' argument '0' is invalid. --limit must be 1 to 200\n",
+      });
+      const agent = await cli(['threads', 'list', '--agent', 'ok,not ok']);
+      expect(agent.code).toBe(2);
+      expect(agent.stderr).toContain('--agent must be 1-128 characters of A-Za-z0-9._:-');
+      const backwards = await cli([
+        'threads',
+        'list',
+        '--since',
+        '2026-02-02',
+        '--until',
+        '2026-02-01',
+      ]);
+      expect(backwards).toMatchObject({
+        code: 2,
+        stderr: 'runlog: --since must not be after --until\n',
+      });
+      const cursor = await cli(['threads', 'list', '--cursor', 'not-a-cursor', '--json']);
+      expect(cursor.code).toBe(1);
+      expect(JSON.parse(cursor.stderr)).toMatchObject({
+        error: { message: expect.stringMatching(/cursor/), exit_code: 1 },
+      });
+    });
+
+    it('shows a thread: its summary, then its turns oldest first, the earlier ones counted', async () => {
+      const shown = await cli(['threads', 'show', 'ct-conv-a']);
+      expect(shown.code, shown.stderr).toBe(0);
+      const out = shown.stdout;
+      expect(out).toMatch(
+        /^Thread ct-conv-a\n {2}runs {7}3 \(1 failed\)\n {2}agents {5}ct-chat, ct-support\n {2}user {7}u-ct\n/,
+      );
+      expect(out).toContain(`  first      ${new Date(at).toISOString()} (`);
+      expect(out).toContain(`  last       ${new Date(at + 120_000).toISOString()} (`);
+      const turns = out.split('\nTurns\n')[1]!.split('\n');
+      expect(turns[0]).toMatch(/^ {2}WHEN\s+RUN\s+STATUS\s+AGENT\s+INPUT → OUTPUT$/);
+      expect(turns.slice(1)).toEqual([
+        expect.stringMatching(
+          /^ {2}[12]h ago\s+ct-a1\s+succeeded\s+ct-chat\s+My order is late → Sorry to hear that\.$/,
+        ),
+        expect.stringMatching(
+          /^ {2}[12]h ago\s+ct-a2\s+failed\s+ct-support\s+Where is it now\? → tool timeout$/,
+        ),
+        expect.stringMatching(
+          /^ {2}[12]h ago\s+ct-a3\s+succeeded\s+ct-chat\s+Thanks → You are welcome$/,
+        ),
+        '',
+      ]);
+
+      // the latest two: the first turn counted, not shown
+      const latest = await cli(['threads', 'show', 'ct-conv-a', '--limit', '2']);
+      expect(latest.stdout).toContain('\nTurns (1 earlier turn not shown; --limit 3 shows all)\n');
+      expect(latest.stdout).not.toContain('ct-a1');
+      const json = JSON.parse(
+        (await cli(['threads', 'show', 'ct-conv-a', '--limit', '2', '--json'])).stdout,
+      ) as ThreadSummary & { turns: { id: string }[]; earlier_turns: number };
+      expect(json).toMatchObject({ thread_id: 'ct-conv-a', runs: 3, failed: 1, earlier_turns: 1 });
+      expect(json.turns.map((r) => r.id)).toEqual(['ct-a2', 'ct-a3']);
+
+      // any text names a thread: sent percent-encoded
+      const odd = await cli(['threads', 'show', 'ct/conv b?']);
+      expect(odd.stdout).toMatch(/^Thread ct\/conv b\?\n {2}runs {7}1 \(1 active\)\n/);
+      expect(odd.stdout).toMatch(/^ {2}[12]h ago\s+ct-b1\s+running\s+ct-chat\s+Hello$/m);
+    });
+
+    it('says a thread no run names is not found, exit 1, as text or JSON', async () => {
+      expect(await cli(['threads', 'show', 'ct-no-such-thread'])).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: 'runlog: thread ct-no-such-thread not found\n',
+      });
+      const json = await cli(['threads', 'show', 'ct-no-such-thread', '--json']);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stderr)).toEqual({
+        error: { message: 'thread ct-no-such-thread not found', exit_code: 1 },
+      });
+      // a URL's path takes `..` for a step up: said, not asked of the wrong route
+      expect(await cli(['threads', 'show', '..'])).toMatchObject({
+        code: 2,
+        stderr:
+          'runlog: thread .. cannot be named in a URL; runlog runs list --thread .. lists its runs\n',
+      });
     });
   });
 

@@ -14,6 +14,8 @@ import type {
   StatsTotals,
   Step,
   StepList,
+  ThreadList,
+  ThreadSummary,
   WorkerList,
 } from '@runlog/core';
 import {
@@ -22,6 +24,7 @@ import {
   cutText,
   lastBucketsFrom,
   orderStepTree,
+  previewText,
   runMoment,
   unpricedModels,
   usageByModel,
@@ -45,6 +48,7 @@ import {
 import type { CliIo } from './io.js';
 import {
   idArg,
+  idListArg,
   intArg,
   oneOf,
   parseWhen,
@@ -117,8 +121,8 @@ const RUN_COLUMNS = [
 ];
 
 /**
- * `runs list|show|tail|cancel|retry|score|scores|unscore`, `agents list`, `workers`, `stats`,
- * `metrics`.
+ * `runs list|show|tail|cancel|retry|score|scores|unscore`, `threads list|show`, `agents list`,
+ * `workers`, `stats`, `metrics`.
  */
 export function registerDataCommands(program: Command, io: CliIo): void {
   const palette = () => Palette.for(io.stdout, io.env);
@@ -506,6 +510,135 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(`deleted score ${scoreId} of run ${runId}\n`);
   });
 
+  const threads = program
+    .command('threads')
+    .description('list and inspect threads: the runs of one conversation (a thread_id)');
+
+  withClient(
+    threads
+      .command('list')
+      .description('threads, the latest active first: runs, failures, agents, tokens, cost')
+      .option('--agent <ids>', 'only runs of these agents (comma list)', idListArg('--agent'))
+      .option('--user <id>', "only this user's runs", textArg('--user', 200))
+      .option(
+        '--since <when>',
+        'only runs queued or started since: 24h, 7d or a date',
+        parseWhen('--since'),
+      )
+      .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
+      .option('--limit <n>', 'how many threads (1-200)', intArg('--limit', 1, 200), 20)
+      .option(
+        '--cursor <cursor>',
+        'the next page: the cursor the previous page named',
+        textArg('--cursor', 1000),
+      )
+      .addHelpText(
+        'after',
+        '\nWith --agent, --user, --since or --until, each thread is summed up over the runs\n' +
+          "they keep. A thread's runs: runlog threads show <thread-id>.",
+      ),
+  ).action(
+    async (
+      flags: ClientFlags & {
+        agent?: string;
+        user?: string;
+        since?: number;
+        until?: number;
+        limit: number;
+        cursor?: string;
+      },
+    ) => {
+      if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
+        throw new CliError('--since must not be after --until', 2);
+      const list = await clientFor(flags, io).request<ThreadList>('GET', '/api/v1/threads', {
+        agent_id: flags.agent,
+        user_id: flags.user,
+        from: flags.since,
+        to: flags.until,
+        limit: flags.limit,
+        cursor: flags.cursor,
+      });
+      if (flags.json) return printJson(io, list);
+      const shown = printable(list.threads);
+      if (shown.length === 0) {
+        io.stdout.write(flags.cursor !== undefined ? 'no more threads\n' : 'no threads match\n');
+        return;
+      }
+      const p = palette();
+      io.stdout.write(
+        table(
+          [
+            // copied whole into `threads show`
+            { header: 'THREAD', whole: true },
+            { header: 'RUNS', align: 'right' },
+            { header: 'FAILED', align: 'right' },
+            { header: 'ACTIVE', align: 'right', optional: 1 },
+            { header: 'AGENTS', optional: 4 },
+            { header: 'USER', optional: 3 },
+            { header: 'TOKENS', align: 'right', optional: 2 },
+            { header: 'COST', align: 'right', optional: 5 },
+            { header: 'LAST' },
+            { header: 'FIRST INPUT' },
+          ],
+          shown.map((t) => [
+            t.thread_id,
+            formatCount(t.runs),
+            t.failed > 0 ? p.paint('red', formatCount(t.failed)) : '0',
+            t.active > 0 ? p.paint('cyan', formatCount(t.active)) : '0',
+            clip(t.agent_ids.join(','), 40),
+            t.user_id ?? '-',
+            formatTokens(t.total_tokens),
+            costText(t),
+            formatRelative(t.last_at),
+            t.first_run.input !== null ? clip(t.first_run.input, TURN_PREVIEW_CHARS) : '',
+          ]),
+          p,
+        ),
+      );
+      // no total: counting every thread would group every threaded run again
+      io.stdout.write(
+        p.paint(
+          'dim',
+          countOf(shown.length, 'thread') +
+            (list.has_more && list.next_cursor !== null
+              ? `; the next page: --cursor ${list.next_cursor}`
+              : ''),
+        ) + '\n',
+      );
+    },
+  );
+
+  withClient(
+    threads
+      .command('show')
+      .alias('get')
+      .description('a thread: its summary, then its turns (runs) oldest first')
+      .argument(
+        '<thread-id>',
+        'thread id (as recorded: any text up to 200 characters)',
+        textArg('<thread-id>', 200),
+      )
+      .option('--limit <n>', 'how many of its latest turns (1-500)', intArg('--limit', 1, 500), 20),
+  ).action(async (threadId: string, flags: ClientFlags & { limit: number }) => {
+    // a URL's path reads `.` and `..` (and their %2e spellings) as a step up, not as a name
+    if (threadId === '.' || threadId === '..')
+      throw new CliError(
+        `thread ${threadId} cannot be named in a URL; runlog runs list --thread ${threadId} lists its runs`,
+        2,
+      );
+    const client = clientFor(flags, io);
+    const [thread, list] = await Promise.all([
+      client.request<ThreadSummary>('GET', `/api/v1/threads/${encodeURIComponent(threadId)}`),
+      // newest first: the latest turns, shown oldest first
+      client.request<RunList>('GET', '/api/v1/runs', { thread_id: threadId, limit: flags.limit }),
+    ]);
+    const turns = list.runs.slice().reverse();
+    // a turn recorded between the two reads counts: whichever count is higher is the later
+    const earlier = list.has_more ? Math.max(thread.runs, list.total) - list.runs.length : 0;
+    if (flags.json) return printJson(io, { ...thread, turns, earlier_turns: earlier });
+    io.stdout.write(showThread(printable(thread), printable(turns), earlier, palette()));
+  });
+
   const agents = program.command('agents').description('the agents that record runs');
   withClient(
     agents.command('list').description('agents with their latest run and 24 h health'),
@@ -779,6 +912,83 @@ async function agentExists(
   await client.request('GET', `/api/v1/agents/${encodeURIComponent(agent)}`);
 }
 
+/** Most characters of an input, an output or an error a thread's line or turn previews. */
+const TURN_PREVIEW_CHARS = 100;
+
+/** `threads show`: the thread's summary, then its turns (runs) oldest first. */
+export function showThread(
+  thread: ThreadSummary,
+  /** Its latest runs, oldest first. */
+  turns: readonly Run[],
+  /** How many of its runs came before the first of `turns`. */
+  earlier: number,
+  p: Palette,
+): string {
+  const lines: string[] = [];
+  const field = fieldWriter(lines);
+  lines.push(p.paint('bold', `Thread ${thread.thread_id}`));
+  const states = [
+    ...(thread.failed > 0 ? [p.paint('red', `${formatCount(thread.failed)} failed`)] : []),
+    ...(thread.active > 0 ? [p.paint('cyan', `${formatCount(thread.active)} active`)] : []),
+  ];
+  field('runs', formatCount(thread.runs) + (states.length ? ` (${states.join(', ')})` : ''));
+  field('agents', thread.agent_ids.join(', '));
+  field('user', thread.user_id);
+  field('first', `${thread.first_at} (${formatRelative(thread.first_at)})`);
+  field('last', `${thread.last_at} (${formatRelative(thread.last_at)})`);
+  field('tokens', formatTokens(thread.total_tokens));
+  field('cost', costText(thread));
+  if (turns.length === 0) return lines.join('\n') + '\n';
+  lines.push(
+    '',
+    p.paint('bold', 'Turns') +
+      (earlier > 0
+        ? p.paint(
+            'dim',
+            ` (${countOf(earlier, 'earlier turn')} not shown; --limit ${Math.min(500, earlier + turns.length)} shows ${earlier + turns.length <= 500 ? 'all' : 'more'})`,
+          )
+        : ''),
+  );
+  const body = table(
+    [
+      { header: 'WHEN' },
+      { header: 'RUN', whole: true },
+      { header: 'STATUS', whole: true },
+      { header: 'AGENT', whole: true, optional: 1 },
+      { header: 'INPUT → OUTPUT' },
+    ],
+    turns.map((run) => [
+      runWhen(run, p),
+      run.id,
+      p.status(run.status),
+      run.agent_id,
+      turnText(run, p),
+    ]),
+    p,
+    // printed two spaces in
+    p.width !== undefined ? p.width - 2 : undefined,
+  );
+  return lines.join('\n') + '\n' + body.replace(/^/gm, '  ').replace(/ +$/, '');
+}
+
+/** A turn in one line: its input, then its output, or its error's message in red. */
+function turnText(run: Run, p: Palette): string {
+  const input = previewText(run.input, TURN_PREVIEW_CHARS);
+  const output = run.error
+    ? p.paint('red', clip(run.error.message, TURN_PREVIEW_CHARS))
+    : previewText(run.output, TURN_PREVIEW_CHARS);
+  if (output === null) return input ?? '';
+  return input === null ? `→ ${output}` : `${input} → ${output}`;
+}
+
+/** Adds `  name       value` lines to a summary block; an empty value adds none. */
+function fieldWriter(lines: string[]) {
+  return (name: string, value: string | null | undefined): void => {
+    if (value !== null && value !== undefined && value !== '')
+      lines.push(`  ${name.padEnd(10)} ${value}`);
+  };
+}
+
 function tailLine(run: Run, p: Palette): string {
   const at = new Date().toISOString().slice(11, 19);
   const parts = [
@@ -806,10 +1016,7 @@ export function showRun(
   subRuns?: RunList,
 ): string {
   const lines: string[] = [];
-  const field = (name: string, value: string | null | undefined) => {
-    if (value !== null && value !== undefined && value !== '')
-      lines.push(`  ${name.padEnd(10)} ${value}`);
-  };
+  const field = fieldWriter(lines);
   lines.push(`${p.paint('bold', `Run ${run.id}`)}`);
   field('agent', run.agent_id);
   const stopping = run.cancel_requested_at && (run.status === 'running' || run.status === 'queued');

@@ -84,6 +84,20 @@ export function idArg(name: string) {
   };
 }
 
+/** A comma list of ids (`support,triager`), each as `idArg` takes it. */
+export function idListArg(name: string) {
+  const one = idArg(name);
+  return (value: string): string => {
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (items.length === 0)
+      throw new InvalidArgumentError(`${name} must be one or more ids, comma-separated`);
+    return items.map(one).join(',');
+  };
+}
+
 function listArg(name: string, allowed: readonly string[]) {
   return (value: string): string => {
     const items = value
