@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { previewText } from './preview.js';
+import { previewJsonText, previewText } from './preview.js';
 
 describe('previewText', () => {
   it('says a string as one line', () => {
@@ -35,5 +35,14 @@ describe('previewText', () => {
     expect(cut.length).toBeLessThanOrEqual(10);
     expect(cut.endsWith('…')).toBe(true);
     expect(cut).not.toMatch(/[\uD800-\uDBFF]…$/);
+  });
+});
+
+describe('previewJsonText', () => {
+  it('says JSON text whole or cut short', () => {
+    expect(previewJsonText('{"query":"find flights"}', 100)).toBe('find flights');
+    expect(previewJsonText('"Where is my ord', 100)).toBe('Where is my ord');
+    expect(previewJsonText('{"query":"find fl', 100)).toBe('{"query":"find fl');
+    expect(previewJsonText('null', 100)).toBeNull();
   });
 });

@@ -42,3 +42,17 @@ export function previewText(value: unknown, max: number): string | null {
   const text = textOf(value) ?? JSON.stringify(value);
   return cutText(text.replace(/\s+/g, ' ').trim(), max);
 }
+
+/**
+ * A payload's JSON text, perhaps cut short (a stored payload's first characters, or a
+ * truncated payload's preview), as `previewText` says it: cut inside the JSON, its text
+ * as it reads, a string without its opening quote.
+ * @example previewJsonText('"Where is my ord', 50) // 'Where is my ord'
+ */
+export function previewJsonText(text: string, max: number): string | null {
+  try {
+    return previewText(JSON.parse(text) as unknown, max);
+  } catch {
+    return previewText(text.startsWith('"') ? text.slice(1) : text, max);
+  }
+}

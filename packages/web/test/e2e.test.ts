@@ -1,23 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Dialog, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { BrowserContext, Dialog, Page } from 'playwright-core';
 import type { Run, Score } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
 import { startTestServer } from '../../server/test/harness.js';
 import { call, ingest, seedRuns, type Api } from './seed.js';
-
-const CHROMIUM = process.env.RUNLOG_CHROMIUM ?? '/usr/bin/chromium';
-const WEB = fileURLToPath(new URL('..', import.meta.url));
-const DIST = join(WEB, 'dist');
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const SHOTS = join(ROOT, 'test-results', 'screenshots');
-
-// CI installs Chromium; a machine without it reports these tests as skipped, never passed
-const suite = existsSync(CHROMIUM) || process.env.CI ? describe : describe.skip;
+import {
+  DIST,
+  ROOT,
+  SHOTS,
+  browserSuite as suite,
+  ensureBuilt,
+  openBrowser,
+  screenshot,
+} from './browser.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
@@ -26,12 +23,9 @@ suite('dashboard in a real browser', () => {
   let api: Api;
   let context: BrowserContext;
   let page: Page;
-  let userDir: string;
+  let closeBrowser: (() => Promise<void>) | undefined;
 
-  const shot = async (name: string, p: Page = page) => {
-    mkdirSync(SHOTS, { recursive: true });
-    await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  };
+  const shot = (name: string, p: Page = page) => screenshot(p, name);
 
   const runRow = (runId: string) => page.locator(`tr[data-run-id="${runId}"]`);
   const statusOf = (runId: string) =>
@@ -47,35 +41,18 @@ suite('dashboard in a real browser', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(join(DIST, 'index.html'))) {
-      execFileSync('npx', ['vite', 'build'], { cwd: WEB, stdio: 'inherit' });
-    }
+    ensureBuilt();
     server = await startTestServer('sqlite', { webRoot: DIST, cancelGraceMs: 60_000 });
     api = { url: server.url, key: server.adminKey };
-    userDir = mkdtempSync(join(tmpdir(), 'runlog-chromium-'));
-    // a fresh, empty profile per run
-    context = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      viewport: { width: 1280, height: 860 },
-      colorScheme: 'light',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    const browser = await openBrowser();
+    context = browser.context;
+    page = browser.page;
+    closeBrowser = browser.close;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
+    await closeBrowser?.();
     await server?.close();
-    if (userDir) rmSync(userDir, { recursive: true, force: true });
   });
 
   it('logs in with the printed link and takes the key out of the address bar', async () => {
@@ -1436,7 +1413,8 @@ suite('dashboard in a real browser', () => {
         .locator('.runs-table tbody tr')
         .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
     await page.goto(`${server.url}/agents/threader/runs/thr-1`);
-    await page.getByRole('link', { name: 'conv-42' }).click();
+    // the thread's id opens its conversation; "as runs" beside it, its runs on the Runs page
+    await page.getByRole('link', { name: 'All runs in this thread' }).click();
     await expect.poll(() => new URL(page.url()).searchParams.get('thread_id')).toBe('conv-42');
     await expect.poll(ids).toEqual(['thr-2', 'thr-1']);
     const chip = page.getByRole('button', { name: 'Remove filter Thread: conv-42' });
@@ -1468,7 +1446,8 @@ suite('dashboard in a real browser', () => {
     await expect.poll(ids).toEqual(['thr-1']);
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => new URL(page.url()).search).toBe('');
-    expect(await page.getByRole('button', { name: /^Remove filter/ }).count()).toBe(0);
+    // the address changes before the router renders the page for it
+    await expect.poll(() => page.getByRole('button', { name: /^Remove filter/ }).count()).toBe(0);
   });
 
   it("lists a run's scores, records 👍 from its page, and filters and counts runs by score", async () => {

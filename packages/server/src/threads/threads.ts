@@ -4,7 +4,7 @@ import {
   ID_PATTERN,
   THREAD_PREVIEW_CHARS,
   nanosToUsd,
-  previewText,
+  previewJsonText,
   toIso,
   type RunStatus,
   type ThreadList,
@@ -109,13 +109,7 @@ const PREVIEW_SOURCE_CHARS = 4 * THREAD_PREVIEW_CHARS;
 
 /** A stored payload (JSON text, perhaps cut short) as preview text. */
 function preview(text: string | null): string | null {
-  if (text === null) return null;
-  try {
-    return previewText(JSON.parse(text) as unknown, THREAD_PREVIEW_CHARS);
-  } catch {
-    // cut inside the JSON: its text as it reads, a string without its opening quote
-    return previewText(text.startsWith('"') ? text.slice(1) : text, THREAD_PREVIEW_CHARS);
-  }
+  return text === null ? null : previewJsonText(text, THREAD_PREVIEW_CHARS);
 }
 
 /** A stored error's message. */

@@ -12,6 +12,8 @@ import { StatsPage } from '../features/stats/StatsPage';
 import { WorkersPage } from '../features/workers/WorkersPage';
 import { ComparePage } from '../features/run-detail/ComparePage';
 import { SettingsPage } from '../features/settings/SettingsPage';
+import { ThreadsPage } from '../features/threads/ThreadsPage';
+import { ThreadPage } from '../features/threads/ThreadPage';
 import { Layout } from './Layout';
 import { useDocumentTitle } from './page';
 
@@ -61,6 +63,8 @@ export function App({ client }: { client: QueryClient }) {
             <Route index element={<AgentsPage />} />
             <Route path="runs" element={<RunsPage />} />
             <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
+            <Route path="threads" element={<ThreadsPage />} />
+            <Route path="threads/:threadId" element={<ThreadPage />} />
             <Route path="workers" element={<WorkersPage />} />
             <Route path="compare/:original/:retry" element={<ComparePage />} />
             <Route path="stats" element={<StatsPage />} />

@@ -132,6 +132,7 @@ export function Layout() {
               Agents
             </NavLink>
             <NavLink to="/runs">Runs</NavLink>
+            <NavLink to="/threads">Threads</NavLink>
             <NavLink to="/workers">Workers</NavLink>
             <NavLink to="/stats">Stats</NavLink>
             <NavLink to="/settings">Settings</NavLink>

@@ -27,6 +27,12 @@ import { PAGE_SIZE, viewFilters, type RunsView } from '../features/runs/runs.que
 import { SUB_RUNS_LIMIT, runDetailKey, subRunsKey } from '../features/run-detail/runDetail.queries';
 import { applyRunToDetail, applyStepsToRun } from '../features/run-detail/steps.cache';
 import { scoresKey } from '../features/scores/scores.queries';
+import { threadRunsKey } from '../features/threads/threads.queries';
+import {
+  applyRunToThread,
+  dropRunFromThread,
+  type ThreadRuns,
+} from '../features/threads/threads.cache';
 
 /** Invalidates at most once per `ms`, trailing, so bursts of updates cost one refetch. */
 function throttled(fn: () => void, ms: number): () => void {
@@ -42,7 +48,7 @@ function throttled(fn: () => void, ms: number): () => void {
 
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
-  if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats']];
+  if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats'], ['threads']];
   // and the sub-run lists, which hear a sub-run's updates on its agent's topic
   if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))], ['runs', 'children']];
   if (topic.startsWith('run:'))
@@ -61,6 +67,8 @@ export function foldRun(
   hooks: {
     refreshAgents?: () => void;
     refreshSearches?: () => void;
+    /** Asks again for the thread lists and summaries, which sum up a thread's runs. */
+    refreshThreads?: () => void;
     /** The run appeared, started or ended with this update (its progress is not a change). */
     stateChanged?: boolean;
     /**
@@ -97,6 +105,13 @@ export function foldRun(
     client.setQueryData<RunWithSteps>(runDetailKey(run.id), (d) =>
       d ? applyRunToDetail(d, run) : d,
     );
+  // a turn of an open conversation: in place at once; the thread's sums come from the server
+  if (run.thread_id) {
+    client.setQueryData<ThreadRuns>(threadRunsKey(run.thread_id), (d) =>
+      d ? applyRunToThread(d, run) : d,
+    );
+    hooks.refreshThreads?.();
+  }
   for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'list'] })) {
     if (!data) continue;
     const view = key[2] as RunsView;
@@ -137,6 +152,12 @@ export function connectLive(client: QueryClient): () => void {
     () => void client.invalidateQueries({ queryKey: ['runs', 'list'] }),
     10_000,
   );
+  // a thread's sums change with each of its runs' updates: the open Threads list and thread
+  // summary ask again every few seconds at most
+  const refreshThreads = throttled(() => {
+    void client.invalidateQueries({ queryKey: ['threads', 'list'] });
+    void client.invalidateQueries({ queryKey: ['threads', 'one'] });
+  }, 3000);
   let queue: WsServerMessage[] = [];
   let scheduled = false;
 
@@ -159,6 +180,7 @@ export function connectLive(client: QueryClient): () => void {
     foldRun(client, run, {
       refreshAgents,
       refreshSearches,
+      refreshThreads,
       stateChanged: changed,
       listed: !topic.startsWith('run:'),
     });
@@ -184,6 +206,14 @@ export function connectLive(client: QueryClient): () => void {
     // and out of its parent's sub-runs
     for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'children'] }))
       fold(key, data);
+    // and out of its thread's conversation, whose sums the server has anew
+    for (const [key, data] of client.getQueriesData<ThreadRuns>({
+      queryKey: ['threads', 'runs'],
+    })) {
+      const next = data && dropRunFromThread(data, id);
+      if (next !== data) client.setQueryData(key, next);
+    }
+    refreshThreads();
     void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
   };
 

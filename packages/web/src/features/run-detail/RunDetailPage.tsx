@@ -39,8 +39,10 @@ import { needsScope, useCan } from '../auth/useCan';
 import { runDetailQuery, runQuery, subRunsKey, subRunsQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
 import { RunScores } from '../scores/RunScores';
+import { threadPath } from '../threads/threads.queries';
 
-function Fact({
+/** A labelled fact in a `<dl className="facts">`; `wide` takes the whole row. */
+export function Fact({
   label,
   children,
   wide = false,
@@ -426,13 +428,19 @@ export function RunDetailPage() {
         <Fact label="Model">{run.model}</Fact>
         <Fact label="Thread">
           {run.thread_id ? (
-            <Link
-              className="mono"
-              to={runsPath({ thread_id: run.thread_id })}
-              title="All runs in this thread"
-            >
-              {run.thread_id}
-            </Link>
+            <>
+              <Link className="mono" to={threadPath(run.thread_id)} title="The conversation">
+                {run.thread_id}
+              </Link>{' '}
+              <Link
+                className="thread-runs-link"
+                to={runsPath({ thread_id: run.thread_id })}
+                aria-label="All runs in this thread"
+                title="All runs in this thread"
+              >
+                as runs
+              </Link>
+            </>
           ) : null}
         </Fact>
         <Fact label="User">

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { useSearchParams } from 'react-router-dom';
+import { Link, useSearchParams } from 'react-router-dom';
 import {
   RUN_SORTS,
   type RunList,
@@ -14,6 +14,7 @@ import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
+import { threadPath } from '../threads/threads.queries';
 import { RunRow, RunTableHead } from './RunRows';
 import { PAGE_SIZE, localInput, runListQuery, urlInstant, type RunsView } from './runs.queries';
 
@@ -93,7 +94,7 @@ export function runsPath(filters: Record<string, string>): string {
 }
 
 /** A text filter applied as the user pauses typing (or presses Enter), not on every key. */
-function TextFilter({
+export function TextFilter({
   id,
   label,
   placeholder,
@@ -213,7 +214,19 @@ export function RunsPage() {
             {exact.map((f) => (
               <li key={f.param}>
                 <span className="chip exact-chip">
-                  {f.label}: <span className="truncate mono">{view[f.field]}</span>
+                  {f.label}:{' '}
+                  {f.param === 'thread_id' ? (
+                    // the thread's runs read as a conversation on its own page
+                    <Link
+                      className="truncate mono"
+                      to={threadPath(view.thread)}
+                      title="Open the conversation"
+                    >
+                      {view.thread}
+                    </Link>
+                  ) : (
+                    <span className="truncate mono">{view[f.field]}</span>
+                  )}
                   <button
                     type="button"
                     className="chip-remove"

@@ -1,0 +1,320 @@
+import { useMemo } from 'react';
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { Link, useSearchParams } from 'react-router-dom';
+import type { ThreadSummary } from '@runlog/core';
+import { Empty, ErrorBox, Loading } from '../../components/States';
+import { StatusIcon } from '../../components/Status';
+import { RelativeTime } from '../../components/Time';
+import { RUN_STATUS_META, UNPRICED_NOTE, formatTokens, runCost } from '../../lib/format';
+import { useTopics } from '../../app/live';
+import { useDocumentTitle } from '../../app/page';
+import { agentsQuery } from '../agents/agents.queries';
+import { TextFilter } from '../runs/RunsPage';
+import { threadListQuery, threadPath, type ThreadsView } from './threads.queries';
+
+const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
+
+/** The view from the URL: filters are kept there so a view can be shared. */
+export function threadsViewFromParams(p: URLSearchParams): ThreadsView {
+  return { agent: list(p.get('agent')), user: p.get('user_id') ?? '' };
+}
+
+/** The latest run's status as the row's icon says it, with what it failed with. */
+function latestText(thread: ThreadSummary): string {
+  const status = RUN_STATUS_META[thread.last_run.status].label;
+  return thread.last_run.error
+    ? `Latest run ${status.toLowerCase()}: ${thread.last_run.error}`
+    : `Latest run ${status.toLowerCase()}`;
+}
+
+/** "3 runs", "1 run". */
+export function runsText(n: number): string {
+  return `${n.toLocaleString()} ${n === 1 ? 'run' : 'runs'}`;
+}
+
+/** Queued or running runs, as a pill: the thread is still going. */
+export function ActivePill({ count }: { count: number }) {
+  if (count === 0) return null;
+  return (
+    <span
+      className="thread-active"
+      title={`${runsText(count)} queued or running`}
+      data-testid="thread-active"
+    >
+      <span className="dot" aria-hidden="true" /> {count} active
+    </span>
+  );
+}
+
+/** A thread's tokens and cost, grey while its runs still run (they still grow). */
+export function ThreadCost({ thread }: { thread: ThreadSummary }) {
+  const cost = runCost(thread);
+  return (
+    <span
+      className={thread.active > 0 || cost.unpriced ? 'muted' : undefined}
+      title={cost.unpriced ? UNPRICED_NOTE : undefined}
+    >
+      {cost.text}
+    </span>
+  );
+}
+
+function ThreadRow({
+  thread,
+  agentName,
+}: {
+  thread: ThreadSummary;
+  agentName: (id: string) => string;
+}) {
+  const title = thread.first_run.input ?? thread.thread_id;
+  const agents = thread.agent_ids.map(agentName).join(', ');
+  const reply = thread.last_run.error ?? thread.last_run.output;
+  return (
+    <tr
+      data-thread-id={thread.thread_id}
+      data-status={thread.last_run.status}
+      className="thread-row"
+    >
+      <td className="col-status">
+        <StatusIcon status={thread.last_run.status} label={latestText(thread)} />
+      </td>
+      <td className="thread-cell">
+        <Link to={threadPath(thread.thread_id)} className="thread-title" title={title}>
+          {title}
+        </Link>
+        <span className="thread-sub">
+          {thread.first_run.input !== null ? (
+            <span className="mono truncate thread-id" title={`Thread ${thread.thread_id}`}>
+              {thread.thread_id}
+            </span>
+          ) : null}
+          {/* a phone has no room for the Agents and User columns: they go under the title */}
+          <span className="thread-who-narrow truncate" title={agents}>
+            {agents}
+            {thread.user_id ? ` · ${thread.user_id}` : ''}
+          </span>
+        </span>
+        {reply ? (
+          <span
+            className={`thread-reply truncate${thread.last_run.error ? ' error-text' : ''}`}
+            title={reply}
+          >
+            <span aria-hidden="true">↳ </span>
+            <span className="sr-only">
+              {thread.last_run.error ? 'Last error: ' : 'Last reply: '}
+            </span>
+            {reply}
+          </span>
+        ) : null}
+      </td>
+      <td className="col-thread-agents">
+        <span className="truncate" title={thread.agent_ids.join(', ')}>
+          {agents}
+        </span>
+      </td>
+      <td className="col-thread-user">
+        {thread.user_id ? (
+          <span className="truncate" title={thread.user_id}>
+            {thread.user_id}
+          </span>
+        ) : (
+          <span className="muted">—</span>
+        )}
+      </td>
+      <td className="col-thread-runs num" data-label="Runs">
+        {thread.runs.toLocaleString()}
+        <ActivePill count={thread.active} />
+      </td>
+      <td className="col-thread-failed num" data-label="Failed">
+        {thread.failed > 0 ? (
+          <span className="failed-count" title={`${runsText(thread.failed)} failed or timed out`}>
+            {thread.failed.toLocaleString()}
+          </span>
+        ) : (
+          <span className="muted">0</span>
+        )}
+      </td>
+      <td className="col-usage col-thread-tokens num">
+        <span className={thread.active > 0 ? 'muted' : undefined}>
+          {formatTokens(thread.total_tokens)}
+        </span>
+      </td>
+      <td className="col-usage num">
+        <ThreadCost thread={thread} />
+      </td>
+      <td className="col-thread-last">
+        <RelativeTime iso={thread.last_at} />
+      </td>
+    </tr>
+  );
+}
+
+/** Conversations: runs sharing a thread id, the latest active first, filtered by the URL, live. */
+export function ThreadsPage() {
+  const [params, setParams] = useSearchParams();
+  const view = useMemo(() => threadsViewFromParams(params), [params]);
+  const threads = useInfiniteQuery(threadListQuery(view));
+  const agents = useQuery(agentsQuery());
+  useTopics(['runs']);
+  useDocumentTitle('Threads');
+
+  const set = useMemo(
+    () => (changes: Record<string, string | null>) => {
+      // the address bar, not `params`: two changes before a render must both be kept
+      const next = new URLSearchParams(window.location.search);
+      for (const [k, v] of Object.entries(changes)) {
+        if (v) next.set(k, v);
+        else next.delete(k);
+      }
+      setParams(next, { replace: true });
+    },
+    [setParams],
+  );
+  const onUser = useMemo(() => (user: string) => set({ user_id: user }), [set]);
+  const agentName = (id: string) => agents.data?.find((a) => a.id === id)?.name ?? id;
+  const filtered = view.agent.length > 0 || view.user !== '';
+  const shown = threads.data?.pages.flatMap((p) => p.threads) ?? [];
+
+  return (
+    <div>
+      <div className="page-head">
+        <h1 tabIndex={-1}>Threads</h1>
+        {threads.data ? (
+          <span
+            className="count muted"
+            title={threads.hasNextPage ? 'More threads to load' : undefined}
+          >
+            {shown.length.toLocaleString()}
+            {threads.hasNextPage ? '+' : ''}
+          </span>
+        ) : null}
+      </div>
+      <form
+        className="filters"
+        role="search"
+        aria-label="Filter threads"
+        onSubmit={(e) => e.preventDefault()}
+      >
+        <div className="field">
+          <label htmlFor="threads-agent">Agent</label>
+          <select
+            id="threads-agent"
+            className="agent-select"
+            value={view.agent.join(',')}
+            onChange={(e) => set({ agent: e.target.value })}
+          >
+            <option value="">All agents</option>
+            {(agents.data ?? []).map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name}
+              </option>
+            ))}
+            {/* a link may name several agents (agent=a,b), or one not listed */}
+            {view.agent.length > 1 ? (
+              <option value={view.agent.join(',')}>{view.agent.join(', ')}</option>
+            ) : view.agent[0] && !agents.data?.some((a) => a.id === view.agent[0]) ? (
+              <option value={view.agent[0]}>{view.agent[0]}</option>
+            ) : null}
+          </select>
+        </div>
+        <TextFilter
+          id="threads-user"
+          label="User"
+          placeholder="e.g. dana@example.com"
+          value={view.user}
+          onCommit={onUser}
+          grow
+        />
+        {filtered ? (
+          <button
+            type="button"
+            className="btn btn-small btn-ghost clear"
+            onClick={() => setParams(new URLSearchParams(), { replace: true })}
+          >
+            Clear filters
+          </button>
+        ) : null}
+      </form>
+
+      {threads.isPending ? (
+        <Loading label="Loading threads…" rows={8} />
+      ) : threads.isError ? (
+        <ErrorBox error={threads.error} onRetry={() => void threads.refetch()} />
+      ) : shown.length === 0 ? (
+        <Empty title={filtered ? 'No threads match these filters' : 'No threads yet'}>
+          {filtered ? (
+            'Change or clear the filters.'
+          ) : (
+            <>
+              A thread is a conversation: the runs recorded with the same thread id. With the SDK:{' '}
+              <code>
+                runlog.run(&#39;my-agent&#39;, fn, {'{'} threadId {'}'})
+              </code>
+            </>
+          )}
+        </Empty>
+      ) : (
+        <>
+          <div
+            className={`table-wrap${threads.isPlaceholderData ? ' stale' : ''}`}
+            aria-busy={threads.isFetching}
+          >
+            <table className="threads-table">
+              <caption className="sr-only">Threads, the latest active first</caption>
+              <thead>
+                <tr>
+                  <th scope="col" className="col-status">
+                    <span className="sr-only">Latest status</span>
+                  </th>
+                  <th scope="col" className="thread-cell">
+                    Thread
+                  </th>
+                  <th scope="col" className="col-thread-agents">
+                    Agents
+                  </th>
+                  <th scope="col" className="col-thread-user">
+                    User
+                  </th>
+                  <th scope="col" className="col-thread-runs num">
+                    Runs
+                  </th>
+                  <th scope="col" className="col-thread-failed num">
+                    Failed
+                  </th>
+                  <th scope="col" className="col-usage col-thread-tokens num">
+                    Tokens
+                  </th>
+                  <th scope="col" className="col-usage num">
+                    Cost
+                  </th>
+                  <th scope="col" className="col-thread-last">
+                    Last activity
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {shown.map((t) => (
+                  <ThreadRow key={t.thread_id} thread={t} agentName={agentName} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {threads.hasNextPage ? (
+            <nav className="pager" aria-label="More threads">
+              <button
+                type="button"
+                className="btn btn-small"
+                aria-disabled={threads.isFetchingNextPage || undefined}
+                onClick={() => {
+                  if (!threads.isFetchingNextPage) void threads.fetchNextPage();
+                }}
+              >
+                {threads.isFetchingNextPage ? 'Loading…' : 'Load more'}
+              </button>
+            </nav>
+          ) : null}
+        </>
+      )}
+    </div>
+  );
+}

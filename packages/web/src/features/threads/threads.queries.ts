@@ -1,0 +1,86 @@
+import { infiniteQueryOptions, keepPreviousData, queryOptions } from '@tanstack/react-query';
+import type { RunList, ThreadList, ThreadSummary } from '@runlog/core';
+import { api } from '../../lib/api';
+
+/** How many threads a page of the Threads list holds. */
+export const THREADS_PAGE = 50;
+/** How many of a thread's runs (turns) one page reads, the newest first. */
+export const THREAD_RUNS_PAGE = 50;
+
+/** The Threads page's filters as kept in the URL. */
+export interface ThreadsView {
+  agent: string[];
+  user: string;
+}
+
+export const threadListKey = (view: ThreadsView) => ['threads', 'list', view] as const;
+export const threadKey = (threadId: string) => ['threads', 'one', threadId] as const;
+export const threadRunsKey = (threadId: string) => ['threads', 'runs', threadId] as const;
+
+/**
+ * A thread's page in the dashboard; the id is any text, so it is percent-encoded.
+ * @example threadPath('support/42') // '/threads/support%2F42'
+ */
+export function threadPath(threadId: string): string {
+  return `/threads/${encodeURIComponent(threadId)}`;
+}
+
+/**
+ * The thread id a `/threads/<id>` path names, read from the path as the address bar has it:
+ * the router's params turn an encoded `%2F` into `/` a second time, which would misread an
+ * id that itself holds "%2F". `undefined` for another path or a malformed encoding.
+ * @example threadIdFromPath('/threads/support%2F42') // 'support/42'
+ */
+export function threadIdFromPath(pathname: string): string | undefined {
+  const match = /^\/threads\/([^/]+)\/?$/.exec(pathname);
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Threads, the latest active first, a page at a time ("Load more"). */
+export const threadListQuery = (view: ThreadsView) =>
+  infiniteQueryOptions({
+    queryKey: threadListKey(view),
+    queryFn: ({ signal, pageParam }) =>
+      api<ThreadList>('GET', '/threads', {
+        query: {
+          agent_id: view.agent.join(','),
+          user_id: view.user,
+          limit: THREADS_PAGE,
+          cursor: pageParam,
+        },
+        signal,
+      }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => (last.has_more ? (last.next_cursor ?? undefined) : undefined),
+    placeholderData: keepPreviousData,
+  });
+
+/** One thread summed over all its runs. */
+export const threadQuery = (threadId: string) =>
+  queryOptions({
+    queryKey: threadKey(threadId),
+    queryFn: ({ signal }) =>
+      api<ThreadSummary>('GET', `/threads/${encodeURIComponent(threadId)}`, { signal }),
+  });
+
+/**
+ * A thread's runs, the newest first a page at a time, as `GET /runs?thread_id=` lists them;
+ * the page shows them reversed, and "Load earlier turns" reads the next page. Live updates
+ * fold into it (see threads.cache.ts).
+ */
+export const threadRunsQuery = (threadId: string) =>
+  infiniteQueryOptions({
+    queryKey: threadRunsKey(threadId),
+    queryFn: ({ signal, pageParam }) =>
+      api<RunList>('GET', '/runs', {
+        query: { thread_id: threadId, limit: THREAD_RUNS_PAGE, cursor: pageParam },
+        signal,
+      }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => (last.has_more ? (last.next_cursor ?? undefined) : undefined),
+  });

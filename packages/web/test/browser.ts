@@ -1,0 +1,72 @@
+// The browser the dashboard's tests drive: Debian's Chromium through Playwright, on a build of
+// the dashboard that a real test server serves.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe } from 'vitest';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM = process.env.RUNLOG_CHROMIUM ?? '/usr/bin/chromium';
+export const WEB = fileURLToPath(new URL('..', import.meta.url));
+export const DIST = join(WEB, 'dist');
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const SHOTS = join(ROOT, 'test-results', 'screenshots');
+
+/** CI installs Chromium; a machine without it reports these tests as skipped, never passed. */
+export const browserSuite = existsSync(CHROMIUM) || process.env.CI ? describe : describe.skip;
+
+/** Builds the dashboard when no build is there yet (the server serves `dist`). */
+export function ensureBuilt(): void {
+  if (!existsSync(join(DIST, 'index.html'))) {
+    execFileSync('npx', ['vite', 'build'], { cwd: WEB, stdio: 'inherit' });
+  }
+}
+
+/** A headless Chromium with a fresh, empty profile, its first page, and how to close both. */
+export async function openBrowser(): Promise<{
+  context: BrowserContext;
+  page: Page;
+  close: () => Promise<void>;
+}> {
+  const userDir = mkdtempSync(join(tmpdir(), 'runlog-chromium-'));
+  const context = await chromium.launchPersistentContext(userDir, {
+    executablePath: CHROMIUM,
+    viewport: { width: 1280, height: 860 },
+    colorScheme: 'light',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close();
+      rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a screenshot of the whole page (or of the screen) as test-results/screenshots/<name>.png. */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+}
+
+/** How far the page is wider than the screen (0 when nothing overflows). */
+export function overflowOf(page: Page): Promise<number> {
+  return page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+}
