@@ -382,7 +382,7 @@ browserSuite('threads in a real browser', () => {
       .toBe('conv-shipping');
     expect(await row('conv-shipping').locator('.col-thread-runs').textContent()).toContain('2');
     expect(await row('conv-shipping').getByTestId('thread-active').count()).toBe(1);
-  });
+  }, 60_000); // each live step waits out the lists' 3 s refresh throttle
 
   it('reads a long conversation 50 turns at a time, the earlier ones on demand', async () => {
     await page.goto(`${server.url}/threads/conv-long`);

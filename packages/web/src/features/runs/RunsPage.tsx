@@ -14,6 +14,7 @@ import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
+import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
 import { RunRow, RunTableHead } from './RunRows';
 import { PAGE_SIZE, localInput, runListQuery, urlInstant, type RunsView } from './runs.queries';
@@ -270,28 +271,12 @@ export function RunsPage() {
             ) : null}
           </ul>
         ) : null}
-        <div className="field">
-          <label htmlFor="runs-agent">Agent</label>
-          <select
-            id="runs-agent"
-            className="agent-select"
-            value={view.agent.join(',')}
-            onChange={(e) => set({ agent: e.target.value })}
-          >
-            <option value="">All agents</option>
-            {(agents.data ?? []).map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name}
-              </option>
-            ))}
-            {/* a link may name several agents (agent=a,b), or one not listed */}
-            {view.agent.length > 1 ? (
-              <option value={view.agent.join(',')}>{view.agent.join(', ')}</option>
-            ) : view.agent[0] && !agents.data?.some((a) => a.id === view.agent[0]) ? (
-              <option value={view.agent[0]}>{view.agent[0]}</option>
-            ) : null}
-          </select>
-        </div>
+        <AgentSelect
+          id="runs-agent"
+          agents={agents.data}
+          value={view.agent}
+          onChange={(agent) => set({ agent })}
+        />
         <div className="field">
           <label htmlFor="runs-trigger">Trigger</label>
           <select

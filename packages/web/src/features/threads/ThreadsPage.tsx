@@ -9,6 +9,7 @@ import { RUN_STATUS_META, UNPRICED_NOTE, formatTokens, runCost } from '../../lib
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
+import { AgentSelect } from '../agents/AgentSelect';
 import { TextFilter } from '../runs/RunsPage';
 import { threadListQuery, threadPath, type ThreadsView } from './threads.queries';
 
@@ -195,28 +196,12 @@ export function ThreadsPage() {
         aria-label="Filter threads"
         onSubmit={(e) => e.preventDefault()}
       >
-        <div className="field">
-          <label htmlFor="threads-agent">Agent</label>
-          <select
-            id="threads-agent"
-            className="agent-select"
-            value={view.agent.join(',')}
-            onChange={(e) => set({ agent: e.target.value })}
-          >
-            <option value="">All agents</option>
-            {(agents.data ?? []).map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name}
-              </option>
-            ))}
-            {/* a link may name several agents (agent=a,b), or one not listed */}
-            {view.agent.length > 1 ? (
-              <option value={view.agent.join(',')}>{view.agent.join(', ')}</option>
-            ) : view.agent[0] && !agents.data?.some((a) => a.id === view.agent[0]) ? (
-              <option value={view.agent[0]}>{view.agent[0]}</option>
-            ) : null}
-          </select>
-        </div>
+        <AgentSelect
+          id="threads-agent"
+          agents={agents.data}
+          value={view.agent}
+          onChange={(agent) => set({ agent })}
+        />
         <TextFilter
           id="threads-user"
           label="User"
