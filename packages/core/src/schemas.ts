@@ -482,6 +482,12 @@ export const Agent = z.object({
   description: z.string().nullable(),
   schedule: Schedule.nullable(),
   timeout_ms: z.number().int().nullable(),
+  max_cost_usd: z
+    .number()
+    .nullable()
+    .describe('a run that costs more is ended failed (BudgetExceeded) and its agent told to stop'),
+  max_tokens: z.number().int().nullable().describe('the same, for input and output tokens'),
+  max_steps: z.number().int().nullable().describe('the same, for steps'),
   metadata: Metadata,
   /** When the schedule queues its next run; null without a schedule (or one that never fires). */
   next_run_at: IsoTime.nullable(),
@@ -515,6 +521,26 @@ export const AgentUpsertBody = z.object({
     .min(1000)
     .max(7 * 24 * 3600 * 1000)
     .nullish(),
+  max_cost_usd: z
+    .number()
+    .positive()
+    .max(1_000_000)
+    .nullish()
+    .describe('end a run failed once its cost passes this (US$); null: no limit'),
+  max_tokens: z
+    .number()
+    .int()
+    .min(1)
+    .max(1e12)
+    .nullish()
+    .describe('end a run failed once its input and output tokens pass this; null: no limit'),
+  max_steps: z
+    .number()
+    .int()
+    .min(1)
+    .max(1e9)
+    .nullish()
+    .describe('end a run failed once its steps pass this; null: no limit'),
   metadata: Metadata.optional(),
 });
 export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;

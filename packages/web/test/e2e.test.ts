@@ -1102,6 +1102,16 @@ suite('dashboard in a real browser', () => {
     );
     await expect.poll(() => schedule.textContent()).toMatch(/^next run in \d+ (d|h|min)$/);
     expect(await schedule.getAttribute('title')).toBe('Schedule: 0 0 1 1 * (UTC)');
+    // and its limits on one run, beside the schedule
+    const limited = await call(api, 'PUT', '/agents/nightly-digest', {
+      max_cost_usd: 2,
+      max_steps: 200,
+    });
+    expect(limited.status).toBe(200);
+    await page.goto(`${server.url}/?limits=1`);
+    const limits = page.locator('button.agent-row[data-agent-id="nightly-digest"] .agent-limits');
+    await expect.poll(() => limits.textContent()).toBe('limit $2.00, 200 steps');
+    await shot('agents-limits');
   });
 
   it("names the models a run's cost leaves out", async () => {

@@ -1,4 +1,4 @@
-import { toIso, type Agent } from '@runlog/core';
+import { nanosToUsd, toIso, usdToNanos, type Agent, type AgentUpsertBody } from '@runlog/core';
 import type { AgentRow } from '../db/schema.js';
 import { fromJson } from '../runs/runs.mapper.js';
 
@@ -15,6 +15,9 @@ export function toAgent(row: AgentRow): Agent {
         ? { cron: row.schedule_cron, timezone: row.schedule_tz ?? 'UTC' }
         : null,
     timeout_ms: row.timeout_ms,
+    max_cost_usd: row.max_cost_nanos === null ? null : nanosToUsd(Number(row.max_cost_nanos)),
+    max_tokens: row.max_tokens === null ? null : Number(row.max_tokens),
+    max_steps: row.max_steps === null ? null : Number(row.max_steps),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)
@@ -28,4 +31,20 @@ export function toAgent(row: AgentRow): Agent {
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),
   };
+}
+
+type LimitColumns = Partial<Pick<AgentRow, 'max_cost_nanos' | 'max_tokens' | 'max_steps'>>;
+
+/** The limit columns an agent body sets: each field given, `null` clearing it. */
+export function limitColumns(
+  body: Pick<AgentUpsertBody, 'max_cost_usd' | 'max_tokens' | 'max_steps'>,
+): LimitColumns {
+  const columns: LimitColumns = {};
+  const { max_cost_usd: cost, max_tokens: tokens, max_steps: steps } = body;
+  // at least a nano-dollar: a limit never reads as "any cost at all"
+  if (cost !== undefined)
+    columns.max_cost_nanos = cost === null ? null : Math.max(1, usdToNanos(cost));
+  if (tokens !== undefined) columns.max_tokens = tokens;
+  if (steps !== undefined) columns.max_steps = steps;
+  return columns;
 }

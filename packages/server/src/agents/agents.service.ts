@@ -18,7 +18,7 @@ import { findRun, findRunsWithinBudget } from '../runs/runs.repository.js';
 import { ensureAgents } from '../ingest/unit-of-work.js';
 import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
-import { toAgent } from './agents.mapper.js';
+import { limitColumns, toAgent } from './agents.mapper.js';
 import {
   agentRunIds,
   countsByAgentSince,
@@ -58,6 +58,7 @@ export async function upsertAgent(
   if (body.name !== undefined) row.name = body.name;
   if (body.description !== undefined) row.description = body.description;
   if (body.timeout_ms !== undefined) row.timeout_ms = body.timeout_ms;
+  Object.assign(row, limitColumns(body));
   if (body.metadata !== undefined) row.metadata = encodeMetadata(body.metadata, maxFieldBytes);
   if (body.schedule === null) {
     row.schedule_cron = null;

@@ -1,7 +1,8 @@
-import { toIso } from '@runlog/core';
+import { nanosToUsd, toIso } from '@runlog/core';
+import { sql } from 'kysely';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
-import type { RunRow } from '../db/schema.js';
+import type { AgentRow, RunRow } from '../db/schema.js';
 import { endRun, type RunEnding } from './control.service.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import { parseObject } from '../ingest/apply.js';
@@ -37,12 +38,49 @@ function passedAt(limit: number, restart: SweepRestart | undefined): number {
   return restart && limit < restart.at ? restart.at + restart.graceMs : limit;
 }
 
-/** Why a run must end now, or `undefined` while it may go on. */
+/** An agent's limits on one run (its `max_*` columns); `null`: no limit. */
+export type RunLimits = Pick<AgentRow, 'max_cost_nanos' | 'max_tokens' | 'max_steps'>;
+
+/** The limit a running run has gone past, said as its error; `undefined` within them all. */
+export function budgetVerdict(run: RunRow, limits: RunLimits): RunEnding | undefined {
+  const over = (what: string, used: number, limit: number | null, say: (n: number) => string) =>
+    limit !== null && used > Number(limit)
+      ? {
+          status: 'failed' as const,
+          error: {
+            message: `stopped: ${say(used)} passed the agent's ${what} (${say(Number(limit))})`,
+            type: 'BudgetExceeded',
+          },
+        }
+      : undefined;
+  const count = (n: number) => n.toLocaleString('en-US');
+  return (
+    over(
+      'max_cost_usd',
+      Number(run.cost_nanos),
+      limits.max_cost_nanos,
+      (n) => `$${nanosToUsd(n)}`,
+    ) ??
+    over(
+      'max_tokens',
+      Number(run.input_tokens) + Number(run.output_tokens),
+      limits.max_tokens,
+      (n) => `${count(n)} tokens`,
+    ) ??
+    over('max_steps', Number(run.step_count), limits.max_steps, (n) => `${count(n)} steps`)
+  );
+}
+
+/**
+ * Why a run must end now, or `undefined` while it may go on. `limits`: its agent's limits
+ * on one run, which end a running run no one asked to stop.
+ */
 export function sweepVerdict(
   run: RunRow,
   now: number,
   cancelGraceMs: number,
   restart?: SweepRestart,
+  limits?: RunLimits,
 ): RunEnding | undefined {
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
@@ -92,6 +130,11 @@ export function sweepVerdict(
       },
     };
   }
+  // a runaway run: ended, and its agent told so on its next heartbeat or event (a stop asked
+  // for first ends as asked)
+  const overBudget =
+    limits && run.cancel_requested_at === null ? budgetVerdict(run, limits) : undefined;
+  if (overBudget) return overBudget;
   if (passed(run.lease_expires_at)) {
     const since = toIso(run.last_heartbeat_at ?? run.started_at ?? run.updated_at);
     // a recorded run's lease is renewed by its events, which leave no time of their own on
@@ -165,6 +208,41 @@ export async function sweepOnce(
       .$if(waiting, (q) => q.where('cancel_requested_at', '>=', restart!.at - grace))
       .limit(BATCH)
       .execute()),
+    // runs past one of their agent's limits (cost, tokens, steps), no stop asked for
+    ...(await k
+      .selectFrom('runs')
+      .innerJoin('agents', (join) =>
+        join
+          .onRef('agents.project_id', '=', 'runs.project_id')
+          .onRef('agents.id', '=', 'runs.agent_id'),
+      )
+      .select(['runs.project_id', 'runs.id'])
+      // the agents with limits (few), then each one's running runs (runs_agent_status_sort)
+      .where((eb) =>
+        eb.or([
+          eb('agents.max_cost_nanos', 'is not', null),
+          eb('agents.max_tokens', 'is not', null),
+          eb('agents.max_steps', 'is not', null),
+        ]),
+      )
+      .where(statusIn('running'))
+      .where('runs.cancel_requested_at', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb('runs.cost_nanos', '>', eb.ref('agents.max_cost_nanos')),
+          // numeric on PostgreSQL: two token counts held at the bigint bound would overflow
+          eb(
+            ctx.db.dialect === 'postgres'
+              ? sql`runs.input_tokens::numeric + runs.output_tokens`
+              : sql`runs.input_tokens + runs.output_tokens`,
+            '>',
+            eb.ref('agents.max_tokens'),
+          ),
+          eb('runs.step_count', '>', eb.ref('agents.max_steps')),
+        ]),
+      )
+      .limit(BATCH)
+      .execute()),
   ];
   if (candidates.length === 0) return 0;
   const byProject = new Map<string, Set<string>>();
@@ -178,11 +256,12 @@ export async function sweepOnce(
     ended += await ctx.writer.transact(async (uow, env) => {
       const at = Math.max(env.now, now);
       await uow.loadRuns(projectId, ids);
+      const limits = await agentLimits(uow, projectId, ids);
       let n = 0;
       for (const id of ids) {
         const run = uow.getRun(projectId, id);
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
-        const verdict = run && sweepVerdict(run, at, grace, restart);
+        const verdict = run && sweepVerdict(run, at, grace, restart, limits.get(run.agent_id));
         if (!run || !verdict) continue;
         if (verdict.error?.type === 'LeaseExpired' && rootlessTrace(run))
           await endRootlessTrace(uow, run, at);
@@ -193,6 +272,34 @@ export async function sweepOnce(
     });
   }
   return ended;
+}
+
+/** The limits of the agents of these (loaded) runs that have any, by agent id. */
+async function agentLimits(
+  uow: UnitOfWork,
+  projectId: string,
+  runIds: Iterable<string>,
+): Promise<Map<string, RunLimits>> {
+  const agentIds = new Set<string>();
+  for (const id of runIds) {
+    const run = uow.getRun(projectId, id);
+    if (run) agentIds.add(run.agent_id);
+  }
+  if (agentIds.size === 0) return new Map();
+  const rows = await uow.trx
+    .selectFrom('agents')
+    .select(['id', 'max_cost_nanos', 'max_tokens', 'max_steps'])
+    .where('project_id', '=', projectId)
+    .where('id', 'in', [...agentIds])
+    .where((eb) =>
+      eb.or([
+        eb('max_cost_nanos', 'is not', null),
+        eb('max_tokens', 'is not', null),
+        eb('max_steps', 'is not', null),
+      ]),
+    )
+    .execute();
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /**

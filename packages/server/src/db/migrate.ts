@@ -13,6 +13,7 @@ import * as m0010RunSortIndexes from './migrations/0010_run_sort_indexes.js';
 import * as m0011Workers from './migrations/0011_workers.js';
 import * as m0012Scores from './migrations/0012_scores.js';
 import * as m0013Threads from './migrations/0013_threads.js';
+import * as m0014AgentLimits from './migrations/0014_agent_limits.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011_workers': m0011Workers,
   '0012_scores': m0012Scores,
   '0013_threads': m0013Threads,
+  '0014_agent_limits': m0014AgentLimits,
 };
 
 class StaticProvider implements MigrationProvider {

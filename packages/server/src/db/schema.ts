@@ -45,6 +45,10 @@ export interface AgentTable {
   /** The next slot the scheduler will enqueue, epoch ms. */
   schedule_next_at: number | null;
   timeout_ms: number | null;
+  /** Limits on one run's cost (nano-dollars), tokens and steps: past one, the run fails. */
+  max_cost_nanos: number | null;
+  max_tokens: number | null;
+  max_steps: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

@@ -10,7 +10,7 @@ import {
   type Agent,
   type Project,
 } from '@runlog/core';
-import { toAgent } from '../agents/agents.mapper.js';
+import { limitColumns, toAgent } from '../agents/agents.mapper.js';
 import { MAX_RETENTION_DAYS } from '../config.js';
 import { scheduleProblem } from '../control/schedule.js';
 import type { Db } from '../db/database.js';
@@ -143,6 +143,10 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     // (one catch-up run when it has passed), as that server would after a restart
     schedule_next_at: schedule ? (rec.next_run_at ?? null) : null,
     timeout_ms: rec.timeout_ms ?? null,
+    max_cost_nanos: null,
+    max_tokens: null,
+    max_steps: null,
+    ...limitColumns(rec),
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,

@@ -3,6 +3,8 @@ import {
   formatCost,
   formatCostTick,
   formatDuration,
+  formatTokens,
+  limitsText,
   liveNow,
   runCost,
   runDuration,
@@ -106,5 +108,16 @@ describe('live durations', () => {
   it('keeps a recorded step duration, and reads a step with no start as unknown', () => {
     expect(stepDuration(ended, t0)).toBe(1300);
     expect(stepDuration({ ...started, started_at: null }, tick)).toBeNull();
+  });
+});
+
+describe('limitsText', () => {
+  it("says an agent's limits on one run, or null without any", () => {
+    const none = { max_cost_usd: null, max_tokens: null, max_steps: null };
+    expect(limitsText(none)).toBeNull();
+    expect(limitsText({ max_cost_usd: 1.5, max_tokens: 100_000, max_steps: 1200 })).toBe(
+      `${formatCost(1.5)}, ${formatTokens(100_000)} tokens, 1,200 steps`,
+    );
+    expect(limitsText({ ...none, max_steps: 50 })).toBe('50 steps');
   });
 });

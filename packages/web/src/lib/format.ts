@@ -1,5 +1,6 @@
 import {
   costUnknown,
+  type Agent,
   type Run,
   type RunStatus,
   type RunTrigger,
@@ -205,4 +206,16 @@ export function formatPercent(rate: number | null | undefined): string {
 /** Short id for display: the last 8 characters of a UUID, or the caller's id as given. */
 export function shortId(id: string): string {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(id) ? id.slice(-8) : id;
+}
+
+/** An agent's limits on one run, as `$1, 100k tokens, 50 steps`; null without any. */
+export function limitsText(
+  agent: Pick<Agent, 'max_cost_usd' | 'max_tokens' | 'max_steps'>,
+): string | null {
+  const parts = [
+    agent.max_cost_usd !== null ? formatCost(agent.max_cost_usd) : null,
+    agent.max_tokens !== null ? `${formatTokens(agent.max_tokens)} tokens` : null,
+    agent.max_steps !== null ? `${agent.max_steps.toLocaleString('en-US')} steps` : null,
+  ].filter((part) => part !== null);
+  return parts.length > 0 ? parts.join(', ') : null;
 }

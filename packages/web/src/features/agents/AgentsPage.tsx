@@ -6,7 +6,7 @@ import { costUnknown, type AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
-import { formatCost, formatPercent, formatTokens } from '../../lib/format';
+import { formatCost, formatPercent, formatTokens, limitsText } from '../../lib/format';
 
 /** An agent's 24 h cost as its cell reads it out. */
 function costText(c: AgentSummary['counts_24h']): string {
@@ -30,6 +30,7 @@ function AgentRowHeader({
   onToggle: () => void;
 }) {
   const last = agent.latest_run;
+  const limits = limitsText(agent);
   const c = agent.counts_24h;
   return (
     <button
@@ -47,24 +48,41 @@ function AgentRowHeader({
         <span className="agent-name" title={agent.name}>
           {agent.name}
         </span>
-        {agent.name !== agent.id || agent.schedule ? (
+        {agent.name !== agent.id || agent.schedule || limits ? (
           <span className="agent-id">
-            {agent.name !== agent.id ? <span className="mono">{agent.id}</span> : null}
-            {agent.name !== agent.id && agent.schedule ? ' · ' : null}
-            {agent.schedule ? (
-              <span
-                className="agent-schedule"
-                title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})`}
-              >
-                {agent.next_run_at ? (
-                  <>
-                    next run <RelativeTime iso={agent.next_run_at} />
-                  </>
-                ) : (
-                  'scheduled, no run to come'
-                )}
-              </span>
-            ) : null}
+            {[
+              agent.name !== agent.id ? (
+                <span key="id" className="mono">
+                  {agent.id}
+                </span>
+              ) : null,
+              agent.schedule ? (
+                <span
+                  key="schedule"
+                  className="agent-schedule"
+                  title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})`}
+                >
+                  {agent.next_run_at ? (
+                    <>
+                      next run <RelativeTime iso={agent.next_run_at} />
+                    </>
+                  ) : (
+                    'scheduled, no run to come'
+                  )}
+                </span>
+              ) : null,
+              limits ? (
+                <span
+                  key="limits"
+                  className="agent-limits"
+                  title="A run past one of these limits is ended failed (BudgetExceeded) and its agent told to stop"
+                >
+                  limit {limits}
+                </span>
+              ) : null,
+            ]
+              .filter(Boolean)
+              .flatMap((part, i) => (i === 0 ? [part] : [' · ', part]))}
           </span>
         ) : null}
         {agent.last_error ? (
