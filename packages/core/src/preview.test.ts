@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { previewJsonText, previewText } from './preview.js';
+import { parseJsonPrefix, previewJsonText, previewText } from './preview.js';
+import { truncatedJson } from './truncated.js';
 
 describe('previewText', () => {
   it('says a string as one line', () => {
@@ -42,7 +43,32 @@ describe('previewJsonText', () => {
   it('says JSON text whole or cut short', () => {
     expect(previewJsonText('{"query":"find flights"}', 100)).toBe('find flights');
     expect(previewJsonText('"Where is my ord', 100)).toBe('Where is my ord');
-    expect(previewJsonText('{"query":"find fl', 100)).toBe('{"query":"find fl');
+    expect(previewJsonText('{"query":"find fl', 100)).toBe('find fl');
     expect(previewJsonText('null', 100)).toBeNull();
+    // escapes read as what they stand for, one cut in half left out
+    expect(previewJsonText('"Line one\\nsaid \\"hi\\" and \\u00e9\\u00', 100)).toBe(
+      'Line one said "hi" and é',
+    );
+    // a chat payload cut inside its system prompt: what was kept of it
+    expect(
+      previewJsonText('{"messages":[{"role":"system","content":"You are a helpful ag', 100),
+    ).toBe('You are a helpful ag');
+  });
+
+  it('says a payload stored truncated by the start it kept, not its marker', () => {
+    const text = JSON.stringify({ query: `Hello there ${'y'.repeat(9000)}` });
+    const marker = truncatedJson(text, text.length, 2000);
+    expect(previewText(marker, 20)).toBe('Hello there yyyyyyy…');
+    expect(previewJsonText(JSON.stringify(marker).slice(0, 500), 20)).toBe('Hello there yyyyyyy…');
+  });
+});
+
+describe('parseJsonPrefix', () => {
+  it('closes what was open where the text was cut, or cuts back to a whole value', () => {
+    expect(parseJsonPrefix('{"a":[1,2,{"b":"x')).toEqual({ a: [1, 2, { b: 'x' }] });
+    expect(parseJsonPrefix('{"a":1,"b":tru')).toEqual({ a: 1 });
+    expect(parseJsonPrefix('[1,2,3')).toEqual([1, 2, 3]);
+    expect(parseJsonPrefix('{"a":1,"b"')).toEqual({ a: 1 });
+    expect(parseJsonPrefix('nul')).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import { cutText } from './schemas.js';
+import { isTruncatedJson } from './truncated.js';
 
 /** Fields whose text is what a payload says, looked for in this order. */
 const TEXT_FIELDS = [
@@ -34,25 +35,72 @@ function textOf(value: unknown, depth = 0): string | undefined {
 /**
  * A payload (a run's input or output) as one line of at most `max` characters: its text
  * when it is a string or holds one under a field such as `query`, `message` or `content`
- * (a chat payload's last message), else its JSON. `null` for no payload.
+ * (a chat payload's last message), else its JSON. A payload stored truncated is said by
+ * the start it kept. `null` for no payload.
  * @example previewText({ messages: [{ role: 'user', content: 'Hi\nthere' }] }, 50) // 'Hi there'
  */
 export function previewText(value: unknown, max: number): string | null {
   if (value === null || value === undefined) return null;
+  if (isTruncatedJson(value)) return previewJsonText(value.preview, max);
   const text = textOf(value) ?? JSON.stringify(value);
   return cutText(text.replace(/\s+/g, ' ').trim(), max);
 }
 
 /**
+ * The value a JSON text cut short most likely began with: the text closed where it was
+ * cut (an open string, arrays and objects), or else at an earlier comma between values;
+ * `undefined` when no such reading parses.
+ * @example parseJsonPrefix('{"q":"where is my ord') // { q: 'where is my ord' }
+ */
+export function parseJsonPrefix(text: string): unknown {
+  const closers: string[] = [];
+  /** Places just before a comma outside strings: a cut there ends a whole value. */
+  const cuts: { at: number; closers: string }[] = [];
+  let inString = false;
+  let escaped = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === '\\') escaped = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') closers.push('}');
+    else if (c === '[') closers.push(']');
+    else if (c === '}' || c === ']') closers.pop();
+    else if (c === ',') cuts.push({ at: i, closers: closers.join('') });
+  }
+  const tries: string[] = [];
+  if (inString) {
+    // an escape cut in half (`\`, `\u00`) is left out
+    const open = text.replace(/\\(u[0-9a-fA-F]{0,3})?$/, '');
+    tries.push(`${open}"${[...closers].reverse().join('')}`);
+  } else tries.push(`${text}${[...closers].reverse().join('')}`);
+  for (const cut of cuts.slice(-20).reverse())
+    tries.push(`${text.slice(0, cut.at)}${[...cut.closers].reverse().join('')}`);
+  for (const attempt of tries) {
+    try {
+      return JSON.parse(attempt) as unknown;
+    } catch {
+      // the next, shorter reading
+    }
+  }
+  return undefined;
+}
+
+/**
  * A payload's JSON text, perhaps cut short (a stored payload's first characters, or a
- * truncated payload's preview), as `previewText` says it: cut inside the JSON, its text
- * as it reads, a string without its opening quote.
+ * truncated payload's kept start), as `previewText` says it: cut inside the JSON, as the
+ * value it most likely began with (`parseJsonPrefix`), else as its text.
  * @example previewJsonText('"Where is my ord', 50) // 'Where is my ord'
  */
 export function previewJsonText(text: string, max: number): string | null {
   try {
     return previewText(JSON.parse(text) as unknown, max);
   } catch {
-    return previewText(text.startsWith('"') ? text.slice(1) : text, max);
+    const value = parseJsonPrefix(text);
+    return value !== undefined
+      ? previewText(value, max)
+      : previewText(text.startsWith('"') ? text.slice(1) : text, max);
   }
 }

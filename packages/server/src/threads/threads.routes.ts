@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ThreadList, ThreadListQuery, ThreadSummary } from '@runlog/core';
+import { Text, ThreadList, ThreadListQuery, ThreadSummary } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { checkRange } from '../runs/runs.routes.js';
 import { findThread, listThreads } from './threads.js';
 
-const ThreadParams = z.object({ thread_id: z.string().min(1).max(200) });
+const ThreadParams = z.object({ thread_id: Text(200).min(1) });
 
 /** Threads: the runs of one conversation (a `thread_id`), summed up. */
 export async function threadsRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {

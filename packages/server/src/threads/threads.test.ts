@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, RunList, ThreadList, ThreadSummary } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
-import {
-  decodeThreadCursor,
-  encodeThreadCursor,
-  latestThreads,
-  type ThreadCursor,
-  type ThreadFilter,
-} from './threads.js';
+import { decodeThreadCursor, encodeThreadCursor } from './threads.js';
 
 const MIN = 60_000;
 
@@ -181,36 +175,6 @@ describeEachDb('threads API', (dialect) => {
       [4, 'il-4-0', 'il-4-3'],
       [4, 'il-3-0', 'il-3-3'],
     ]);
-  });
-
-  it('finds the same pages thread by thread as by walking the latest runs', async () => {
-    const pages = async (filter: ThreadFilter, limit: number, budget?: number) => {
-      const seen: string[] = [];
-      let cursor: ThreadCursor | undefined;
-      for (;;) {
-        const found = await latestThreads(t.ctx.db, 'default', filter, limit + 1, cursor, budget);
-        const shown = found.slice(0, limit);
-        seen.push(...shown.map((x) => `${x.threadId}@${x.lastAt}/${x.lastRunId}`));
-        const last = shown[shown.length - 1];
-        if (found.length <= limit || !last) return seen;
-        cursor = { lastAt: last.lastAt, lastRunId: last.lastRunId };
-      }
-    };
-    const filters: ThreadFilter[] = [
-      {},
-      { agentIds: ['weave'] },
-      { agentIds: ['chat', 'support'] },
-      { userId: 'u-1' },
-      { from: ms(600), to: ms(5) },
-    ];
-    for (const filter of filters)
-      for (const limit of [1, 3, 50]) {
-        const walked = await pages(filter, limit);
-        expect(walked.length, JSON.stringify(filter)).toBeGreaterThan(0);
-        expect(await pages(filter, limit, 0), `${JSON.stringify(filter)} limit ${limit}`).toEqual(
-          walked,
-        );
-      }
   });
 
   it('sums each thread over the runs the filters keep', async () => {

@@ -1,4 +1,4 @@
-import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { sql, type SqlBool } from 'kysely';
 import {
   FAILED_RUN_STATUSES,
   ID_PATTERN,
@@ -105,7 +105,7 @@ interface EndRow {
 }
 
 /** Enough of a stored payload's JSON text to preview it (a payload may run to megabytes). */
-const PREVIEW_SOURCE_CHARS = 4 * THREAD_PREVIEW_CHARS;
+const PREVIEW_SOURCE_CHARS = 16_000;
 
 /** A stored payload (JSON text, perhaps cut short) as preview text. */
 function preview(text: string | null): string | null {
@@ -219,8 +219,12 @@ async function summarize(
 /** Runs read per step of the walk for a page of threads; each step reads four times more. */
 const FIRST_CHUNK = 256;
 const MAX_CHUNK = 16_384;
-/** Runs the walk reads before it asks the threads one by one instead (`latestByThread`). */
-const WALK_BUDGET = 20_000;
+/**
+ * Most threads met that a step of the walk leaves out in SQL, on the index, rather than
+ * reading their runs again (a long conversation's turns); past that, they are read and
+ * skipped.
+ */
+const EXCLUDED_MAX = 1000;
 
 /** A thread found by the walk: its latest run that the filter keeps. */
 export interface Latest {
@@ -241,31 +245,27 @@ export async function latestThreads(
   filter: ThreadFilter,
   count: number,
   cursor: ThreadCursor | undefined,
-  budget = WALK_BUDGET,
 ): Promise<Latest[]> {
   const found: Latest[] = [];
   const met = new Set<string>();
   let after = cursor ? { sortAt: cursor.lastAt, id: cursor.lastRunId } : undefined;
-  let read = 0;
+  // an agent's or a user's runs are walked on their own index, threaded or not: however
+  // many of them are in no thread, beside the event loop
+  const narrowed = (filter.agentIds?.length ?? 0) > 0 || filter.userId !== undefined;
   for (let chunk = FIRST_CHUNK; found.length < count; chunk = Math.min(chunk * 4, MAX_CHUNK)) {
-    // few threads of many runs each: asking each thread for its latest run reads less
-    if (read >= budget) return latestByThread(db, projectId, filter, count, cursor);
     let query = threadedRuns(db, projectId, filter).select([
       'sort_at',
       'id',
       sql<string>`thread_id`.as('thread_id'),
     ]);
     const from = after;
-    if (from)
-      query = query.where((eb) =>
-        eb.or([
-          eb('sort_at', '<', from.sortAt),
-          eb.and([eb('sort_at', '=', from.sortAt), eb('id', '<', from.id)]),
-        ]),
-      );
+    // a row value: the index's own order, a bound of its range on both databases
+    if (from) query = query.where(sql<SqlBool>`(sort_at, id) < (${from.sortAt}, ${from.id})`);
+    if (met.size > 0 && met.size <= EXCLUDED_MAX)
+      query = query.where('thread_id', 'not in', [...met]);
     query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
-    const rows = chunk > FIRST_CHUNK ? await readOffLoop(db, query) : await query.execute();
-    read += rows.length;
+    const rows =
+      narrowed || chunk > FIRST_CHUNK ? await readOffLoop(db, query) : await query.execute();
     const fresh: Latest[] = [];
     for (const row of rows) {
       if (met.has(row.thread_id)) continue;
@@ -286,47 +286,6 @@ export async function latestThreads(
     after = { sortAt: Number(last.sort_at), id: last.id };
   }
   return found;
-}
-
-/**
- * What `latestThreads` finds, found thread by thread: each thread id of the project in turn
- * (one seek of index `runs_thread` each, a loose index scan), its latest run the filter
- * keeps (a seek back from the thread's end), then the page of them after `cursor`.
- */
-async function latestByThread(
-  db: Db,
-  projectId: string,
-  filter: ThreadFilter,
-  count: number,
-  cursor: ThreadCursor | undefined,
-): Promise<Latest[]> {
-  const latestRun = threadedRuns(db, projectId, filter)
-    .select('id')
-    .where(sql<SqlBool>`thread_id = t.thread_id`)
-    .orderBy('sort_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(1);
-  const next = (after: RawBuilder<unknown> | undefined) =>
-    sql`(SELECT thread_id FROM runs WHERE project_id = ${projectId} AND thread_id IS NOT NULL${
-      after ? sql` AND thread_id > ${after}` : sql``
-    } ORDER BY thread_id LIMIT 1)`;
-  const past = cursor
-    ? sql`AND (r.sort_at < ${cursor.lastAt} OR (r.sort_at = ${cursor.lastAt} AND r.id < ${cursor.lastRunId}))`
-    : sql``;
-  const query = sql<{ thread_id: string; sort_at: number | string; id: string }>`
-    WITH RECURSIVE t(thread_id) AS (
-      SELECT ${next(undefined)}
-      UNION ALL
-      SELECT ${next(sql`t.thread_id`)} FROM t WHERE t.thread_id IS NOT NULL
-    ),
-    latest(id) AS (SELECT (${latestRun}) FROM t WHERE t.thread_id IS NOT NULL)
-    SELECT r.thread_id, r.sort_at, r.id
-    FROM latest JOIN runs r ON r.project_id = ${projectId} AND r.id = latest.id
-    WHERE true ${past}
-    ORDER BY r.sort_at DESC, r.id DESC
-    LIMIT ${count}`;
-  const rows = await readOffLoop(db, { compile: () => query.compile(db.kysely) });
-  return rows.map((r) => ({ threadId: r.thread_id, lastAt: Number(r.sort_at), lastRunId: r.id }));
 }
 
 /** Which of these threads have a run (that the filter keeps) at or past `cursor`. */

@@ -105,6 +105,12 @@ export function foldRun(
     client.setQueryData<RunWithSteps>(runDetailKey(run.id), (d) =>
       d ? applyRunToDetail(d, run) : d,
     );
+  // a run moved to another thread (or out of any) leaves the conversation it was in
+  for (const [key, data] of client.getQueriesData<ThreadRuns>({ queryKey: ['threads', 'runs'] })) {
+    if (!data || key[2] === run.thread_id) continue;
+    const next = dropRunFromThread(data, run.id);
+    if (next !== data) client.setQueryData(key, next);
+  }
   // a turn of an open conversation: in place at once; the thread's sums come from the server
   if (run.thread_id) {
     client.setQueryData<ThreadRuns>(threadRunsKey(run.thread_id), (d) =>

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useLocation } from 'react-router-dom';
-import type { Run } from '@runlog/core';
+import { previewText, type Run } from '@runlog/core';
 import { ApiError } from '../../lib/api';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
@@ -16,7 +16,7 @@ import { Usage } from '../runs/RunRows';
 import { runsPath } from '../runs/RunsPage';
 import { Fact } from '../run-detail/RunDetailPage';
 import { ActivePill, ThreadCost, runsText } from './ThreadsPage';
-import { payloadText, turnsOf } from './threads.cache';
+import { turnsOf } from './threads.cache';
 import { threadIdFromPath, threadQuery, threadRunsQuery } from './threads.queries';
 
 /** Most characters of a turn's input or output the conversation shows; the rest is one click away. */
@@ -34,7 +34,7 @@ function Message({
   empty: string;
   className: string;
 }) {
-  const text = payloadText(value, TURN_TEXT_CHARS);
+  const text = previewText(value, TURN_TEXT_CHARS);
   return (
     <div className={`turn-msg ${className}`}>
       <span className="turn-who">{who}</span>

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TRUNCATED_MARKER, type Run, type RunList } from '@runlog/core';
-import {
-  applyRunToThread,
-  dropRunFromThread,
-  payloadText,
-  turnsOf,
-  type ThreadRuns,
-} from './threads.cache';
+import type { Run, RunList } from '@runlog/core';
+import { applyRunToThread, dropRunFromThread, turnsOf, type ThreadRuns } from './threads.cache';
 import { runFixture } from '../../../../core/test/fixtures';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
@@ -130,28 +124,5 @@ describe('turnsOf', () => {
     expect(turns.map((r) => r.id)).toEqual(['b', 'c', 'd', 'e']);
     // the newer page's state is kept
     expect(turns[2]!.status).toBe('succeeded');
-  });
-});
-
-describe('payloadText', () => {
-  it("says a chat payload's last message, and other JSON as JSON", () => {
-    expect(
-      payloadText({ messages: [{ role: 'user', content: 'Where is\nmy order?' }] }, 2000),
-    ).toBe('Where is my order?');
-    expect(payloadText({ n: 1 }, 2000)).toBe('{"n":1}');
-    expect(payloadText(null, 2000)).toBeNull();
-  });
-
-  it('reads the part kept of a payload cut to the size limit', () => {
-    const cut = (preview: string) => ({ [TRUNCATED_MARKER]: true, original_size: 90_000, preview });
-    expect(payloadText(cut('"a very long answer'), 2000)).toBe('a very long answer');
-    expect(payloadText(cut('{"query":"refund"}'), 2000)).toBe('refund');
-    expect(payloadText(cut('{"query":"ref'), 2000)).toBe('{"query":"ref');
-  });
-
-  it('cuts long text to the most characters asked for', () => {
-    const text = payloadText('x'.repeat(5000), 2000)!;
-    expect(text.length).toBeLessThanOrEqual(2000);
-    expect(text.startsWith('xxx')).toBe(true);
   });
 });

@@ -1,11 +1,5 @@
 import type { InfiniteData } from '@tanstack/react-query';
-import {
-  isTruncatedJson,
-  previewJsonText,
-  previewText,
-  type Run,
-  type RunList,
-} from '@runlog/core';
+import type { Run, RunList } from '@runlog/core';
 import {
   applyRunToList,
   compareNewestFirst,
@@ -72,15 +66,4 @@ export function turnsOf(data: Pick<ThreadRuns, 'pages'> | undefined): Run[] {
       turns.push(run);
     }
   return turns.reverse();
-}
-
-/**
- * A run's input or output as the conversation shows it: `previewText` of the payload, or of
- * the part kept of one the server cut to its size limit (JSON text that may end anywhere:
- * read as JSON when it is whole, else as the text it reads, a string without its quote).
- * `null` for no payload.
- * @example payloadText({ messages: [{ role: 'user', content: 'Hi' }] }, 2000) // 'Hi'
- */
-export function payloadText(value: unknown, max: number): string | null {
-  return isTruncatedJson(value) ? previewJsonText(value.preview, max) : previewText(value, max);
 }
