@@ -61,6 +61,14 @@ const BENCHES: Bench[] = [
       ),
   },
   {
+    name: 'threads',
+    file: 'threads-shapes.ts',
+    args: [],
+    title: 'GET /threads by the shape of the conversations, 300,000 runs, SQLite, in one process',
+    goal: 'none of its own: a page sums every run of its threads, so long threads cost more',
+    verdict: () => 'measured',
+  },
+  {
     name: 'ws',
     file: 'ws-fanout.ts',
     args: [],
