@@ -650,6 +650,12 @@ export const HeartbeatResponse = z.object({
   status: RunStatus,
   cancel_requested: z.boolean(),
   lease_expires_at: IsoTime.nullable(),
+  end_reason: z
+    .string()
+    .nullable()
+    .describe(
+      "once the run has ended: its error's message (why the server ended it: a limit passed, a timeout, a lapsed lease)",
+    ),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
 

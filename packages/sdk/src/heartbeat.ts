@@ -204,7 +204,14 @@ class BeatGroup {
       if (result.ok) {
         if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
         else if (result.status !== 'running' && result.status !== 'queued')
-          run.abort(new RunlogError(`run already ended ${result.status} on the server`));
+          // the server ended it (a limit passed, a timeout): the agent's code hears why
+          run.abort(
+            new RunlogError(
+              `run already ended ${result.status} on the server${
+                result.end_reason ? `: ${result.end_reason}` : ''
+              }`,
+            ),
+          );
       } else if (result.error.code === 'not_found') {
         // a recorded run's start may still be on its way; a claimed run was deleted
         if (missingIsGone) {

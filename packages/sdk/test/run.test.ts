@@ -395,8 +395,35 @@ describeEachDb('SDK run() and steps', (dialect) => {
       });
       expect(res.status).toBe(200);
       await done;
-      expect(String(ctx!.signal.reason)).toMatch(/already ended failed on the server/);
+      expect(String(ctx!.signal.reason)).toMatch(
+        /already ended failed on the server: ended elsewhere/,
+      );
     });
+
+    it("a run past its agent's max_steps is ended by the server, and run.signal says why", async () => {
+      const agent = `budgeted-${newId()}`;
+      const put = await fetch(`${server.url}/api/v1/agents/${agent}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ max_steps: 3 }),
+      });
+      expect(put.status).toBe(200);
+      let steps = 0;
+      const done = runlog.run(agent, async (run) => {
+        // a runaway loop: a step every 20 ms until told to stop
+        while (!run.signal.aborted) {
+          await run.tool(`t${steps}`, {}, () => new Promise((r) => setTimeout(r, 20)));
+          steps++;
+          await runlog.flush();
+        }
+        return String(run.signal.reason);
+      });
+      const reason = await done;
+      expect(reason).toMatch(
+        /already ended failed on the server: stopped: \d+ steps passed the agent's max_steps \(3 steps\)/,
+      );
+      expect(steps).toBeGreaterThan(3);
+    }, 20_000);
   });
 
   it("reads back every step of a long run, past the server's page of 1,000", async () => {

@@ -18,7 +18,7 @@ import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
 import { tryLockRuns } from '../ingest/unit-of-work.js';
 import type { HubInterest } from '../realtime/hub.js';
-import { toRun } from '../runs/runs.mapper.js';
+import { errorMessage, toRun } from '../runs/runs.mapper.js';
 import { findRuns } from '../runs/runs.repository.js';
 import { endRun, type RunEnding } from './control.service.js';
 
@@ -542,6 +542,7 @@ function answerBeat(
       status: kept.status as RunStatus,
       cancel_requested: kept.cancel_requested_at !== null,
       lease_expires_at: toIso(kept.lease_expires_at),
+      end_reason: isTerminalStatus(kept.status as RunStatus) ? errorMessage(kept.error) : null,
     },
     ...(write ? { write } : {}),
   };

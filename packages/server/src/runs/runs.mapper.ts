@@ -97,3 +97,14 @@ export function toStep(row: StepRow): Step {
     metadata: objectOr(row.metadata),
   };
 }
+
+/** A stored error's message. */
+export function errorMessage(text: string | null): string | null {
+  if (text === null) return null;
+  try {
+    const error = JSON.parse(text) as { message?: unknown };
+    return typeof error.message === 'string' ? error.message : null;
+  } catch {
+    return null;
+  }
+}

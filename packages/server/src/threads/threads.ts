@@ -14,6 +14,7 @@ import type { Db } from '../db/database.js';
 import { sumOf } from '../db/dialect.js';
 import { readOffLoop } from '../db/readers.js';
 import { AppError } from '../http/errors.js';
+import { errorMessage } from '../runs/runs.mapper.js';
 
 /** Which of a project's threaded runs a thread list sums up; absent fields do not filter. */
 export interface ThreadFilter {
@@ -110,17 +111,6 @@ const PREVIEW_SOURCE_CHARS = 16_000;
 /** A stored payload (JSON text, perhaps cut short) as preview text. */
 function preview(text: string | null): string | null {
   return text === null ? null : previewJsonText(text, THREAD_PREVIEW_CHARS);
-}
-
-/** A stored error's message. */
-function errorMessage(text: string | null): string | null {
-  if (text === null) return null;
-  try {
-    const error = JSON.parse(text) as { message?: unknown };
-    return typeof error.message === 'string' ? error.message : null;
-  } catch {
-    return null;
-  }
 }
 
 /** These threads summed up, in this order; a thread the filter keeps no run of is left out. */
