@@ -280,14 +280,9 @@ export async function listRuns(
       .orderBy(value, 'desc')
       .orderBy('id', 'desc');
   } else {
-    if (cursor) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('sort_at', '<', cursor.sortAt),
-          eb.and([eb('sort_at', '=', cursor.sortAt), eb('id', '<', cursor.id)]),
-        ]),
-      );
-    }
+    // a row value: a bound of the index's range on both databases (PostgreSQL reads an
+    // OR of the two parts as a filter, every run above the cursor again on a deep page)
+    if (cursor) query = query.where(sql<boolean>`(sort_at, id) < (${cursor.sortAt}, ${cursor.id})`);
     query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc');
   }
   query = query.limit(page.limit + 1);
