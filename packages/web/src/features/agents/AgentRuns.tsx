@@ -1,24 +1,19 @@
 import { useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
+import type { AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { useTopics } from '../../app/live';
 import { RunRow, RunTableHead } from '../runs/RunRows';
 import { agentRunsQuery } from './agents.queries';
 import { RunNowButton } from './RunNowDialog';
+import { AgentSettingsButton } from './AgentSettingsDialog';
 
 const COLLAPSED = 5;
 
 /** An expanded agent: its 20 most recent runs, live, 5 shown until "Show all". */
-export function AgentRuns({
-  agentId,
-  agentName,
-  id,
-}: {
-  agentId: string;
-  agentName?: string;
-  id: string;
-}) {
+export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
+  const agentId = agent.id;
   const runs = useQuery(agentRunsQuery(agentId));
   const [all, setAll] = useState(false);
   useTopics([`agent:${agentId}`]);
@@ -41,7 +36,8 @@ export function AgentRuns({
           >
             Stats
           </Link>
-          <RunNowButton agentId={agentId} agentName={agentName} />
+          <AgentSettingsButton agent={agent} />
+          <RunNowButton agentId={agentId} agentName={agent.name} />
         </div>
       </div>
       {runs.isPending ? (

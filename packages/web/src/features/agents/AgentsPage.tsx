@@ -246,9 +246,7 @@ export function AgentsPage() {
                     panelId={panelId}
                     onToggle={() => toggle(agent.id)}
                   />
-                  {open ? (
-                    <AgentRuns agentId={agent.id} agentName={agent.name} id={panelId} />
-                  ) : null}
+                  {open ? <AgentRuns agent={agent} id={panelId} /> : null}
                 </div>
               );
             })}

@@ -1,5 +1,5 @@
 import { queryOptions } from '@tanstack/react-query';
-import type { AgentSummary, Run, RunList } from '@runlog/core';
+import type { Agent, AgentSummary, AgentUpsertBody, Run, RunList } from '@runlog/core';
 import { api } from '../../lib/api';
 import { AGENT_RUNS_LIMIT } from '../runs/runs.cache';
 
@@ -28,3 +28,15 @@ export const enqueueRun = (agentId: string, input: unknown) =>
   api<Run>('POST', `/agents/${encodeURIComponent(agentId)}/runs`, {
     body: { ...(input !== undefined ? { input } : {}), trigger: 'manual', source: 'dashboard' },
   });
+
+/** Changes the settings `body` gives (absent ones keep their value, null clears one). */
+export const putAgent = (agentId: string, body: AgentUpsertBody) =>
+  api<Agent>('PUT', `/agents/${encodeURIComponent(agentId)}`, { body });
+
+/** The agents list with `agent`'s new settings; its runs and counts stay as they were. */
+export function applyAgentToSummaries(
+  agents: readonly AgentSummary[],
+  agent: Agent,
+): AgentSummary[] {
+  return agents.map((a) => (a.id === agent.id ? { ...a, ...agent } : a));
+}

@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import {
+  settingsBody,
+  settingsErrors,
+  settingsFieldOf,
+  settingsForm,
+  timeoutParts,
+  type EditableAgent,
+} from './agentSettings';
+
+const plain: EditableAgent = {
+  name: 'bug-triager',
+  description: null,
+  schedule: null,
+  timeout_ms: null,
+  max_cost_usd: null,
+  max_tokens: null,
+  max_steps: null,
+};
+
+const configured: EditableAgent = {
+  name: 'Nightly report',
+  description: 'Writes the report',
+  schedule: { cron: '0 3 * * *', timezone: 'Europe/Oslo' },
+  timeout_ms: 600_000,
+  max_cost_usd: 2,
+  max_tokens: 50_000,
+  max_steps: 200,
+};
+
+describe('settingsForm', () => {
+  it("fills the inputs from the agent's settings, an unset one empty", () => {
+    expect(settingsForm(configured)).toEqual({
+      name: 'Nightly report',
+      description: 'Writes the report',
+      scheduled: true,
+      cron: '0 3 * * *',
+      timezone: 'Europe/Oslo',
+      timeout: '10',
+      timeoutUnit: 'min',
+      maxCost: '2',
+      maxTokens: '50000',
+      maxSteps: '200',
+    });
+    const empty = settingsForm(plain, 'America/New_York');
+    expect(empty).toMatchObject({
+      description: '',
+      scheduled: false,
+      cron: '',
+      timezone: 'America/New_York',
+      timeout: '',
+      maxCost: '',
+      maxTokens: '',
+      maxSteps: '',
+    });
+  });
+
+  it('shows a timeout in the largest unit it is a whole number of', () => {
+    expect(timeoutParts(7_200_000)).toEqual({ value: '2', unit: 'h' });
+    expect(timeoutParts(5_400_000)).toEqual({ value: '90', unit: 'min' });
+    expect(timeoutParts(90_000)).toEqual({ value: '90', unit: 's' });
+    expect(timeoutParts(1_500)).toEqual({ value: '1.5', unit: 's' });
+  });
+});
+
+describe('settingsBody', () => {
+  it('sends nothing when nothing changed', () => {
+    expect(settingsBody(settingsForm(configured), configured)).toEqual({ ok: true, body: {} });
+    expect(settingsBody(settingsForm(plain), plain)).toEqual({ ok: true, body: {} });
+  });
+
+  it('sends only the fields that changed, so a save keeps every other one as it is', () => {
+    const form = { ...settingsForm(configured), maxSteps: '50', name: 'Nightly report v2' };
+    expect(settingsBody(form, configured)).toEqual({
+      ok: true,
+      body: { name: 'Nightly report v2', max_steps: 50 },
+    });
+  });
+
+  it('sends an emptied input as null: no limit, no timeout, no description', () => {
+    const form = {
+      ...settingsForm(configured),
+      description: '  ',
+      timeout: '',
+      maxCost: '',
+      maxTokens: '',
+      maxSteps: '',
+    };
+    expect(settingsBody(form, configured)).toEqual({
+      ok: true,
+      body: {
+        description: null,
+        timeout_ms: null,
+        max_cost_usd: null,
+        max_tokens: null,
+        max_steps: null,
+      },
+    });
+  });
+
+  it('maps the timeout in its unit to timeout_ms, the same duration in another unit being no change', () => {
+    const form = settingsForm(plain);
+    expect(settingsBody({ ...form, timeout: '90', timeoutUnit: 's' }, plain)).toEqual({
+      ok: true,
+      body: { timeout_ms: 90_000 },
+    });
+    expect(settingsBody({ ...form, timeout: '1.5', timeoutUnit: 'h' }, plain)).toEqual({
+      ok: true,
+      body: { timeout_ms: 5_400_000 },
+    });
+    expect(
+      settingsBody({ ...settingsForm(configured), timeout: '600', timeoutUnit: 's' }, configured),
+    ).toEqual({ ok: true, body: {} });
+  });
+
+  it('sets, changes and removes the schedule as a whole', () => {
+    const set = { ...settingsForm(plain, 'UTC'), scheduled: true, cron: ' */15 * * * * ' };
+    expect(settingsBody(set, plain)).toEqual({
+      ok: true,
+      body: { schedule: { cron: '*/15 * * * *', timezone: 'UTC' } },
+    });
+    const zone = { ...settingsForm(configured), timezone: 'UTC' };
+    expect(settingsBody(zone, configured)).toEqual({
+      ok: true,
+      body: { schedule: { cron: '0 3 * * *', timezone: 'UTC' } },
+    });
+    const none = { ...settingsForm(configured), scheduled: false };
+    expect(settingsBody(none, configured)).toEqual({ ok: true, body: { schedule: null } });
+    // choosing No schedule for an agent without one changes nothing
+    expect(settingsBody({ ...settingsForm(plain), cron: 'x' }, plain)).toEqual({
+      ok: true,
+      body: {},
+    });
+  });
+
+  it('reads a cost written with a dollar sign or thousands separators', () => {
+    const form = { ...settingsForm(plain), maxCost: '$1,250.50', maxTokens: '1,000,000' };
+    expect(settingsBody(form, plain)).toEqual({
+      ok: true,
+      body: { max_cost_usd: 1250.5, max_tokens: 1_000_000 },
+    });
+  });
+
+  it('refuses inputs that are not their value, naming each input, and sends nothing', () => {
+    const form = {
+      ...settingsForm(plain),
+      name: ' ',
+      scheduled: true,
+      cron: '',
+      timezone: '',
+      timeout: '0.1',
+      timeoutUnit: 's' as const,
+      maxCost: 'two dollars',
+      maxTokens: '1.5',
+      maxSteps: '-3',
+    };
+    const result = settingsBody(form, plain);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && Object.keys(result.errors).sort()).toEqual(
+      ['cron', 'maxCost', 'maxSteps', 'maxTokens', 'name', 'timeout', 'timezone'].sort(),
+    );
+    expect(!result.ok && result.errors.maxTokens).toBe('Enter a whole number');
+    expect(!result.ok && result.errors.timeout).toBe('The shortest timeout is 1 second');
+    expect(settingsBody({ ...settingsForm(plain), timeout: '8', timeoutUnit: 'h' }, plain)).toEqual(
+      { ok: true, body: { timeout_ms: 28_800_000 } },
+    );
+    const long = settingsBody({ ...settingsForm(plain), timeout: '169', timeoutUnit: 'h' }, plain);
+    expect(!long.ok && long.errors.timeout).toMatch(/7 days/);
+  });
+});
+
+describe('settingsErrors', () => {
+  it("maps each detail's field to its input", () => {
+    expect(settingsFieldOf('body.schedule.cron')).toBe('cron');
+    expect(settingsFieldOf('body.schedule.timezone')).toBe('timezone');
+    expect(settingsFieldOf('body.timeout_ms')).toBe('timeout');
+    expect(settingsFieldOf('body.max_cost_usd')).toBe('maxCost');
+    expect(settingsFieldOf('body.max_tokens')).toBe('maxTokens');
+    expect(settingsFieldOf('body.max_steps')).toBe('maxSteps');
+    expect(settingsFieldOf('body.metadata')).toBeUndefined();
+    expect(
+      settingsErrors('body.schedule.cron: bad', [
+        { field: 'body.schedule.cron', message: 'not a cron expression: 61 is no minute' },
+        { field: 'body.max_steps', message: 'Too small: expected number to be >=1' },
+        { field: 'body.max_steps', message: 'a second complaint' },
+      ]),
+    ).toEqual({
+      cron: 'not a cron expression: 61 is no minute',
+      maxSteps: 'Too small: expected number to be >=1',
+    });
+  });
+
+  it('puts an error naming no input, or none at all, above the buttons', () => {
+    expect(
+      settingsErrors('body.metadata: too big', [
+        { field: 'body.max_steps', message: 'Too small' },
+        { field: 'body.metadata', message: 'too big' },
+      ]),
+    ).toEqual({ maxSteps: 'Too small', form: 'body.metadata: too big' });
+    expect(settingsErrors('body: expected an object', [])).toEqual({
+      form: 'body: expected an object',
+    });
+    expect(settingsErrors('odd answer', [null, 'text'])).toEqual({ form: 'odd answer' });
+  });
+});

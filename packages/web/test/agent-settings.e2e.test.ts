@@ -1,0 +1,338 @@
+// An agent's settings dialog in a real browser: schedule, timeout and limits saved from the
+// Agents page, the server's errors beside their inputs, a read key, and a phone's width.
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Locator, Page, Request } from 'playwright-core';
+import type { Agent } from '@runlog/core';
+import { startTestServer } from '../../server/test/harness.js';
+import { call, seedRuns, type Api } from './seed.js';
+import { DIST, browserSuite, ensureBuilt, openBrowser, overflowOf, screenshot } from './browser.js';
+
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+const MIN = 60_000;
+
+browserSuite('agent settings in a real browser', () => {
+  let server: Server;
+  let api: Api;
+  let page: Page;
+  let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
+
+  const row = (agentId: string, p: Page = page) =>
+    p.locator(`button.agent-row[data-agent-id="${agentId}"]`);
+  const getAgent = async (agentId: string) => {
+    const res = await call<Agent>(api, 'GET', `/agents/${agentId}`);
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+  const openAgent = async (agentId: string, p: Page = page) => {
+    await p.goto(`${server.url}/`);
+    await row(agentId, p).click();
+    await p.getByRole('region', { name: `Recent runs of ${agentId}` }).waitFor();
+  };
+  /** Opens the Settings dialog of the expanded agent. */
+  const openSettings = async (p: Page = page) => {
+    await p.getByRole('button', { name: 'Settings', exact: true }).click();
+    const dialog = p.getByRole('dialog', { name: /^Settings of / });
+    await dialog.waitFor();
+    return dialog;
+  };
+  /** The error shown for `input`: the paragraph its aria-describedby names, right below it. */
+  const errorOf = async (input: Locator) => {
+    const id = await input.getAttribute('id');
+    expect(await input.getAttribute('aria-invalid')).toBe('true');
+    expect((await input.getAttribute('aria-describedby'))?.split(' ')).toContain(`${id}-error`);
+    const error = input.page().locator(`[id="${id}-error"]`);
+    const [box, below] = [await input.boundingBox(), await error.boundingBox()];
+    expect(below!.y - (box!.y + box!.height)).toBeGreaterThanOrEqual(0);
+    expect(below!.y - (box!.y + box!.height)).toBeLessThan(16);
+    return error.textContent();
+  };
+  const isPut = (agentId: string) => (r: Request) =>
+    r.method() === 'PUT' && new URL(r.url()).pathname === `/api/v1/agents/${agentId}`;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    server = await startTestServer('sqlite', { webRoot: DIST });
+    api = { url: server.url, key: server.adminKey };
+    await seedRuns(api, [
+      {
+        id: 'report-1',
+        agent: 'nightly-report',
+        status: 'succeeded',
+        ago: 30 * MIN,
+        durationMs: 4000,
+      },
+      {
+        id: 'limited-1',
+        agent: 'limited-bot',
+        status: 'succeeded',
+        ago: 20 * MIN,
+        durationMs: 2000,
+      },
+      {
+        id: 'phone-1',
+        agent: 'phone-bot',
+        status: 'failed',
+        ago: 10 * MIN,
+        durationMs: 3000,
+        error: 'boom',
+      },
+    ]);
+    const limited = await call(api, 'PUT', '/agents/limited-bot', {
+      max_cost_usd: 2,
+      max_steps: 200,
+      timeout_ms: 90_000,
+    });
+    expect(limited.status).toBe(200);
+    browser = await openBrowser();
+    page = browser.page;
+    await page.goto(`${server.url}/login#key=${server.adminKey}`);
+    await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('sets a schedule, a timeout and limits; the row then shows the next run and the limits', async () => {
+    await openAgent('nightly-report');
+    expect(await row('nightly-report').locator('.agent-schedule').count()).toBe(0);
+    const settings = page.getByRole('button', { name: 'Settings', exact: true });
+    const dialog = await openSettings();
+    // the keyboard starts in the first input, and the dialog holds the agent's settings
+    const name = dialog.getByLabel('Display name');
+    expect(await name.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await name.inputValue()).toBe('nightly-report');
+    expect(await dialog.getByRole('radio', { name: 'No schedule' }).isChecked()).toBe(true);
+    expect(await dialog.getByLabel('Cron expression').count()).toBe(0);
+    // each limit says what passing it does
+    expect(
+      await dialog.getByText('the run is ended as failed and its agent told to stop').count(),
+    ).toBe(3);
+
+    await name.fill('Nightly report');
+    await dialog.getByRole('radio', { name: 'Run on a schedule' }).check();
+    await dialog.getByLabel('Cron expression').fill('0 9 * * *');
+    await dialog.getByLabel('Time zone').fill('UTC');
+    await dialog.getByLabel('Time a run may take').fill('10');
+    await dialog.getByLabel('Timeout unit').selectOption('min');
+    await dialog.getByLabel('Max cost (US$)').fill('2');
+    await dialog.getByLabel('Max steps').fill('200');
+    await screenshot(page, 'agent-settings', false);
+
+    const put = page.waitForRequest(isPut('nightly-report'));
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    // only what changed goes to the server: no description, no max_tokens
+    expect((await put).postDataJSON()).toEqual({
+      name: 'Nightly report',
+      schedule: { cron: '0 9 * * *', timezone: 'UTC' },
+      timeout_ms: 600_000,
+      max_cost_usd: 2,
+      max_steps: 200,
+    });
+    await dialog.waitFor({ state: 'hidden' });
+    await expect
+      .poll(() => page.locator('.toast').last().textContent())
+      .toMatch(/^Settings of Nightly report saved; next run .+/);
+    // the focus goes back to the button that opened the dialog
+    expect(await settings.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    const header = row('nightly-report');
+    expect(await header.locator('.agent-name').textContent()).toBe('Nightly report');
+    await expect
+      .poll(() => header.locator('.agent-schedule').textContent())
+      .toMatch(/^next run in \d+ (h|min)$/);
+    expect(await header.locator('.agent-limits').textContent()).toBe('limit $2.00, 200 steps');
+    const saved = await getAgent('nightly-report');
+    expect(saved).toMatchObject({
+      name: 'Nightly report',
+      description: null,
+      schedule: { cron: '0 9 * * *', timezone: 'UTC' },
+      timeout_ms: 600_000,
+      max_cost_usd: 2,
+      max_tokens: null,
+      max_steps: 200,
+    });
+    expect(Date.parse(saved.next_run_at!)).toBeGreaterThan(Date.now());
+    await screenshot(page, 'agent-settings-saved', false);
+
+    // opened again, it holds what was saved and says when the next run is
+    const again = await openSettings();
+    expect(await again.getByLabel('Cron expression').inputValue()).toBe('0 9 * * *');
+    expect(await again.getByLabel('Time a run may take').inputValue()).toBe('10');
+    expect(await again.getByLabel('Timeout unit').inputValue()).toBe('min');
+    expect(await again.getByTestId('settings-next-run').textContent()).toMatch(/^Next run in /);
+    await page.keyboard.press('Escape');
+    await again.waitFor({ state: 'hidden' });
+  });
+
+  it("shows the server's errors beside their inputs, keeps the dialog open and saves nothing", async () => {
+    await openAgent('nightly-report');
+    const before = await getAgent('nightly-report');
+    const dialog = await openSettings();
+    const puts: unknown[] = [];
+    page.on('request', (r) => {
+      if (isPut('nightly-report')(r)) puts.push(r.postDataJSON());
+    });
+
+    // a limit the server refuses
+    const cost = dialog.getByLabel('Max cost (US$)');
+    await cost.fill('2000000');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => cost.getAttribute('aria-invalid')).toBe('true');
+    expect(await errorOf(cost)).toMatch(/1000000|1,000,000/);
+    expect(await cost.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    // a cron expression it cannot read, beside the cron input
+    await cost.fill('5');
+    expect(await cost.getAttribute('aria-invalid')).toBeNull();
+    const cron = dialog.getByLabel('Cron expression');
+    await cron.fill('61 * * * *');
+    await dialog.getByLabel('Max steps').fill('10');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => cron.getAttribute('aria-invalid')).toBe('true');
+    expect(await errorOf(cron)).toMatch(/minute/i);
+    expect(await cron.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await dialog.isVisible()).toBe(true);
+    await screenshot(page, 'agent-settings-error', false);
+    expect(puts).toEqual([
+      { max_cost_usd: 2_000_000 },
+      { schedule: { cron: '61 * * * *', timezone: 'UTC' }, max_cost_usd: 5, max_steps: 10 },
+    ]);
+
+    // an input that is not a number is caught before anything is sent
+    await dialog.getByLabel('Max steps').fill('ten');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    expect(await errorOf(dialog.getByLabel('Max steps'))).toBe('Enter a number, or leave it empty');
+    expect(puts).toHaveLength(2);
+
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await getAgent('nightly-report')).toEqual(before);
+    expect(await row('nightly-report').locator('.agent-limits').textContent()).toBe(
+      'limit $2.00, 200 steps',
+    );
+    // opened again, the errors and the unsaved inputs are gone
+    const again = await openSettings();
+    expect(await again.getByLabel('Cron expression').inputValue()).toBe('0 9 * * *');
+    expect(await again.locator('.field-error').count()).toBe(0);
+    await again.getByRole('button', { name: 'Cancel' }).click();
+    await again.waitFor({ state: 'hidden' });
+  });
+
+  it('clears a limit, keeping what another user changed meanwhile', async () => {
+    await openAgent('limited-bot');
+    const limits = row('limited-bot').locator('.agent-limits');
+    expect(await limits.textContent()).toBe('limit $2.00, 200 steps');
+    const dialog = await openSettings();
+    expect(await dialog.getByLabel('Max cost (US$)').inputValue()).toBe('2');
+    expect(await dialog.getByLabel('Time a run may take').inputValue()).toBe('90');
+    expect(await dialog.getByLabel('Timeout unit').inputValue()).toBe('s');
+    // someone else sets a token limit while this dialog is open
+    expect((await call(api, 'PUT', '/agents/limited-bot', { max_tokens: 50_000 })).status).toBe(
+      200,
+    );
+
+    await dialog.getByLabel('Max cost (US$)').fill('');
+    const put = page.waitForRequest(isPut('limited-bot'));
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    expect((await put).postDataJSON()).toEqual({ max_cost_usd: null });
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => limits.textContent()).toBe('limit 50k tokens, 200 steps');
+    expect(await getAgent('limited-bot')).toMatchObject({
+      max_cost_usd: null,
+      max_tokens: 50_000,
+      max_steps: 200,
+      timeout_ms: 90_000,
+    });
+
+    // every limit and the timeout cleared: the row names no limit
+    const again = await openSettings();
+    await again.getByLabel('Max tokens (input + output)').fill('');
+    await again.getByLabel('Max steps').fill('');
+    await again.getByLabel('Time a run may take').fill('');
+    await again.getByRole('button', { name: 'Save' }).click();
+    await again.waitFor({ state: 'hidden' });
+    await expect.poll(() => limits.count()).toBe(0);
+    expect(await getAgent('limited-bot')).toMatchObject({
+      max_cost_usd: null,
+      max_tokens: null,
+      max_steps: null,
+      timeout_ms: null,
+    });
+
+    // and No schedule removes a schedule
+    await openAgent('nightly-report');
+    const noSchedule = await openSettings();
+    await noSchedule.getByRole('radio', { name: 'No schedule' }).check();
+    const cleared = page.waitForRequest(isPut('nightly-report'));
+    await noSchedule.getByRole('button', { name: 'Save' }).click();
+    expect((await cleared).postDataJSON()).toEqual({ schedule: null });
+    await expect.poll(() => row('nightly-report').locator('.agent-schedule').count()).toBe(0);
+    expect(await getAgent('nightly-report')).toMatchObject({ schedule: null, next_run_at: null });
+  });
+
+  it('offers a read key the Settings button disabled, saying why', async () => {
+    const reader = await call<{ key: string }>(api, 'POST', '/keys', {
+      name: 'settings looker',
+      scope: 'read',
+    });
+    expect(reader.status).toBe(201);
+    const other = await openBrowser();
+    try {
+      const p = other.page;
+      await p.goto(`${server.url}/login#key=${reader.body.key}`);
+      await p.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+      await openAgent('phone-bot', p);
+      const settings = p.getByRole('button', { name: 'Settings', exact: true });
+      await expect
+        .poll(() => settings.getAttribute('title'))
+        .toBe("Needs a write or admin key to change an agent's settings");
+      expect(await settings.isDisabled()).toBe(true);
+      // Run now beside it keeps its own behaviour
+      expect(await p.getByRole('button', { name: 'Run now' }).isDisabled()).toBe(false);
+      await screenshot(p, 'agent-settings-read-key', false);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('fits a phone, in the light and the dark theme', async () => {
+    const phone = await browser!.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 375, height: 812 });
+      await openAgent('phone-bot', phone);
+      expect(await overflowOf(phone)).toBeLessThanOrEqual(0);
+      const dialog = await openSettings(phone);
+      await dialog.getByRole('radio', { name: 'Run on a schedule' }).check();
+      await dialog.getByLabel('Cron expression').fill('*/15 * * * *');
+      const box = await dialog.boundingBox();
+      expect(box!.x).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width).toBeLessThanOrEqual(375);
+      // nothing inside it is wider than it: no sideways scrolling in the dialog
+      expect(await dialog.evaluate((el) => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(0);
+      await screenshot(phone, 'agent-settings-375', false);
+      await phone.emulateMedia({ colorScheme: 'dark' });
+      await screenshot(phone, 'agent-settings-375-dark', false);
+      // scrolled down, the limits and the buttons
+      await dialog.getByRole('button', { name: 'Save' }).scrollIntoViewIfNeeded();
+      await screenshot(phone, 'agent-settings-375-dark-end', false);
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await expect
+        .poll(() => row('phone-bot', phone).locator('.agent-schedule').textContent())
+        .toMatch(/^next run in \d+ (s|min)$|^next run just now$/);
+      expect(await overflowOf(phone)).toBeLessThanOrEqual(0);
+      await screenshot(phone, 'agents-375-dark-scheduled', false);
+      // the smallest phones keep the panel's four buttons on screen, wrapping if they must
+      await phone.setViewportSize({ width: 320, height: 700 });
+      expect(await overflowOf(phone)).toBeLessThanOrEqual(0);
+      const run = await phone.getByRole('button', { name: 'Run now' }).boundingBox();
+      expect(run!.x + run!.width).toBeLessThanOrEqual(320);
+    } finally {
+      await phone.close();
+    }
+  });
+});
