@@ -31,7 +31,7 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     const top = runlog('--help');
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/^Usage: runlog \[options\] \[command\]/);
-    for (const cmd of ['runs', 'threads', 'keys']) {
+    for (const cmd of ['runs', 'threads', 'agents', 'keys']) {
       const sub = runlog(cmd, '--help');
       expect(sub.code).toBe(0);
       expect(sub.stdout).toContain(`Usage: runlog ${cmd} [options] [command]`);
@@ -40,6 +40,7 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     expect(runlog('--version').stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
     // `runs get` is `runs show` by the name other CLIs use
     expect(runlog('runs', 'get', '--help').stdout).toMatch(/^Usage: runlog runs show\|get /);
+    expect(runlog('agents', 'set', '--help').stdout).toContain('--max-cost <usd>');
   });
 
   it('exits 2 with one line for bad usage and 1 with one line for a failure', () => {

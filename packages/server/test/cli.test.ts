@@ -11,7 +11,7 @@ import type { CliIo } from '../src/cli/io.js';
 import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
 import { sql } from 'kysely';
-import type { Score, ScoreList, ThreadList, ThreadSummary } from '@runlog/core';
+import type { Agent, Score, ScoreList, ThreadList, ThreadSummary } from '@runlog/core';
 import { T0, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
 
 interface Captured {
@@ -496,6 +496,291 @@ describeEachDb('runlog CLI', (dialect) => {
     await fetch(`${server.url}/api/v1/agents/cw-agent`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+  });
+
+  describe('agents set/show', () => {
+    const ids = ['cs-set', 'cs-keep', 'cs-clear', 'cs-bad', 'cs-cron', 'cs-none'];
+    afterAll(async () => {
+      // the other tests see the sample agents alone
+      for (const id of ids)
+        await fetch(`${server.url}/api/v1/agents/${id}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${server.adminKey}` },
+        });
+    });
+    const json = async (...args: string[]) => {
+      const res = await cli([...args, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as Agent;
+    };
+    const settings = (a: Agent) => ({
+      name: a.name,
+      description: a.description,
+      schedule: a.schedule,
+      timeout_ms: a.timeout_ms,
+      max_cost_usd: a.max_cost_usd,
+      max_tokens: a.max_tokens,
+      max_steps: a.max_steps,
+    });
+
+    it('sets a name, a schedule, a timeout and limits, and shows them', async () => {
+      const set = await cli([
+        'agents',
+        'set',
+        'cs-set',
+        '--name',
+        'Support bot',
+        '--description',
+        'Answers tickets',
+        '--schedule',
+        '0 9 * * 1-5',
+        '--timezone',
+        'Europe/Paris',
+        '--timeout',
+        '5m',
+        '--max-cost',
+        '0.5',
+        '--max-tokens',
+        '200000',
+        '--max-steps',
+        '50',
+      ]);
+      expect(set.code, set.stderr).toBe(0);
+      const block = [
+        'Agent cs-set',
+        '  name        Support bot',
+        '  description Answers tickets',
+        '  schedule    0 9 * * 1-5 (Europe/Paris)',
+        // 9:00 in Paris: 8:00 or 7:00 UTC by the season, on a weekday
+        expect.stringMatching(/^ {2}next run {4}\S+T0[78]:00:00\.000Z \(in \d+[smhd]\)$/),
+        '  timeout     5m',
+        '  limits      $0.50 cost, 200,000 tokens, 50 steps',
+        '  worker      none seen yet: queued runs wait for one',
+        expect.stringMatching(/^ {2}created {5}\S+Z \(\d+s ago\)$/),
+        expect.stringMatching(/^ {2}updated {5}\S+Z \(\d+s ago\)$/),
+        '',
+      ];
+      // an id not seen before makes a new agent, and says so
+      expect(set.stdout.split('\n')).toEqual([
+        'created agent cs-set: no agent had this id',
+        ...block,
+      ]);
+      const shown = await cli(['agents', 'show', 'cs-set']);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout.split('\n')).toEqual(block);
+
+      const agent = await json('agents', 'show', 'cs-set');
+      expect(settings(agent)).toEqual({
+        name: 'Support bot',
+        description: 'Answers tickets',
+        schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' },
+        timeout_ms: 300_000,
+        max_cost_usd: 0.5,
+        max_tokens: 200_000,
+        max_steps: 50,
+      });
+      expect(new Date(agent.next_run_at!).getUTCDay()).not.toBe(0);
+      expect(new Date(agent.next_run_at!).getUTCDay()).not.toBe(6);
+      // `get` is `show`; --json with `set` answers the saved agent
+      expect((await cli(['agents', 'get', 'cs-set'])).stdout.split('\n')).toEqual(block);
+      const saved = await json('agents', 'set', 'cs-set', '--max-steps', '60', '--timeout', '1.5h');
+      expect(saved).toMatchObject({ id: 'cs-set', max_steps: 60, timeout_ms: 5_400_000 });
+      expect(Date.parse(saved.updated_at)).toBeGreaterThanOrEqual(Date.parse(agent.updated_at));
+
+      // the worker that last asked for its runs
+      const claim = await fetch(`${server.url}/api/v1/workers/claim`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ agents: ['cs-set'], worker_id: 'cs-host:1' }),
+      });
+      // no run queued: nothing to hand out, but the worker was seen
+      expect(claim.status).toBe(204);
+      expect((await cli(['agents', 'show', 'cs-set'])).stdout).toMatch(
+        /^ {2}worker {6}last seen \S+Z \(\d+s ago\)$/m,
+      );
+    });
+
+    it('keeps what is not given: a new cron keeps its zone, a zone alone keeps the cron', async () => {
+      await json('agents', 'set', 'cs-keep', '--schedule', '0 9 * * *', '--timezone', 'Asia/Tokyo');
+      await json('agents', 'set', 'cs-keep', '--max-cost', '$2', '--name', 'Keeper');
+      const cron = await json('agents', 'set', 'cs-keep', '--schedule', '30 10 * * *');
+      expect(settings(cron)).toMatchObject({
+        name: 'Keeper',
+        schedule: { cron: '30 10 * * *', timezone: 'Asia/Tokyo' },
+        max_cost_usd: 2,
+      });
+      // 10:30 in Tokyo is 01:30 UTC
+      expect(cron.next_run_at).toMatch(/T01:30:00\.000Z$/);
+      const zone = await json('agents', 'set', 'cs-keep', '--timezone', 'UTC');
+      expect(zone.schedule).toEqual({ cron: '30 10 * * *', timezone: 'UTC' });
+      expect(zone.next_run_at).toMatch(/T10:30:00\.000Z$/);
+      // an agent that exists is changed without a word about creating it
+      const again = await cli(['agents', 'set', 'cs-keep', '--max-tokens', '1000']);
+      expect(again.stdout).toMatch(/^Agent cs-keep\n/);
+      expect(again.stdout).toContain('\n  limits      $2 cost, 1,000 tokens\n');
+    });
+
+    it('clears settings with none and the --no- flags', async () => {
+      await json(
+        ...['agents', 'set', 'cs-clear', '--description', 'temp', '--schedule', '0 * * * *'],
+        ...['--timeout', '10m', '--max-cost', '1', '--max-tokens', '5000', '--max-steps', '9'],
+      );
+      const some = await json('agents', 'set', 'cs-clear', '--max-cost', 'none', '--no-timeout');
+      expect(settings(some)).toMatchObject({
+        timeout_ms: null,
+        max_cost_usd: null,
+        max_tokens: 5000,
+        max_steps: 9,
+      });
+      const shown = (await cli(['agents', 'show', 'cs-clear'])).stdout;
+      expect(shown).toContain('\n  timeout     none\n  limits      5,000 tokens, 9 steps\n');
+      const none = await json(
+        ...['agents', 'set', 'cs-clear', '--no-limits', '--no-schedule', '--no-description'],
+      );
+      expect(settings(none)).toEqual({
+        name: 'cs-clear',
+        description: null,
+        schedule: null,
+        timeout_ms: null,
+        max_cost_usd: null,
+        max_tokens: null,
+        max_steps: null,
+      });
+      expect(none.next_run_at).toBeNull();
+      expect((await cli(['agents', 'show', 'cs-clear'])).stdout).toMatch(
+        /^Agent cs-clear\n {2}name {8}cs-clear\n {2}schedule {4}none\n {2}timeout {5}none\n {2}limits {6}none\n/,
+      );
+      // `--schedule none` and `--timeout none` clear as the --no- flags do
+      await json('agents', 'set', 'cs-clear', '--schedule', '0 * * * *', '--timeout', '1m');
+      const off = await json(
+        'agents',
+        'set',
+        'cs-clear',
+        '--schedule',
+        'none',
+        '--timeout',
+        'none',
+      );
+      expect(settings(off)).toMatchObject({ schedule: null, timeout_ms: null });
+    });
+
+    it('refuses bad values with exit 2, naming the flag, and changes nothing', async () => {
+      const before = await json('agents', 'set', 'cs-bad', '--max-steps', '5');
+      const refused = (flag: string, value: string, why: string) =>
+        `runlog: option '${flag}' argument '${value}' is invalid. ${why}\n`;
+      for (const [args, stderr] of [
+        [
+          ['--timeout', '500ms'],
+          refused(
+            '--timeout <duration>',
+            '500ms',
+            '--timeout must be 1s to 7d, or none to clear it',
+          ),
+        ],
+        [
+          ['--timeout', '8d'],
+          refused('--timeout <duration>', '8d', '--timeout must be 1s to 7d, or none to clear it'),
+        ],
+        [
+          ['--timeout', 'soon'],
+          refused(
+            '--timeout <duration>',
+            'soon',
+            '--timeout must be a span like 30s, 5m or 2h, or milliseconds, or none to clear it',
+          ),
+        ],
+        ...['0', '-1', '2000000'].map((v) => [
+          ['--max-cost', v],
+          refused(
+            '--max-cost <usd>',
+            v,
+            '--max-cost must be an amount of US dollars above 0 and at most 1000000, or none to clear it',
+          ),
+        ]),
+        [
+          ['--max-tokens', '1.5'],
+          refused(
+            '--max-tokens <n>',
+            '1.5',
+            '--max-tokens must be a whole number, or none to clear it',
+          ),
+        ],
+        [
+          ['--max-steps', '0'],
+          refused(
+            '--max-steps <n>',
+            '0',
+            '--max-steps must be 1 to 1000000000, or none to clear it',
+          ),
+        ],
+        [['--name', ''], refused('--name <text>', '', '--name must be 1 to 200 characters')],
+        [
+          [],
+          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens or --max-steps (or a --no- flag to remove one)\n',
+        ],
+        [
+          ['--no-limits', '--max-steps', '3'],
+          'runlog: --no-limits removes every limit: leave out --max-steps\n',
+        ],
+        [
+          ['--no-schedule', '--timezone', 'UTC'],
+          'runlog: --timezone is the zone of a schedule: leave it out with --no-schedule\n',
+        ],
+        [
+          ['--timezone', 'UTC'],
+          'runlog: --timezone needs --schedule <cron>: agent cs-bad has no schedule\n',
+        ],
+      ] as [string[], string][]) {
+        const res = await cli(['agents', 'set', 'cs-bad', ...args]);
+        expect(res, args.join(' ')).toEqual({ code: 2, stdout: '', stderr });
+      }
+      const asJson = await cli(['agents', 'set', 'cs-bad', '--max-cost', 'lots', '--json']);
+      expect(asJson.code).toBe(2);
+      expect(JSON.parse(asJson.stderr)).toMatchObject({
+        error: { message: expect.stringContaining('--max-cost must be'), exit_code: 2 },
+      });
+      const bad = await cli(['agents', 'show', 'not ok']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('<agent-id> must be 1-128 characters of A-Za-z0-9._:-');
+      expect(await json('agents', 'show', 'cs-bad')).toMatchObject({
+        max_steps: 5,
+        updated_at: before.updated_at,
+      });
+    });
+
+    it("passes the server's refusal of a cron or a time zone through, exit 1", async () => {
+      const cron = await cli(['agents', 'set', 'cs-cron', '--schedule', 'every day']);
+      expect(cron.code).toBe(1);
+      expect(cron.stdout).toBe('');
+      expect(cron.stderr).toMatch(/^runlog: body\.schedule\.cron: .+\n$/);
+      const zone = await cli(
+        ...[['agents', 'set', 'cs-cron', '--schedule', '0 9 * * *', '--timezone', 'Mars/Olympus']],
+      );
+      expect(zone).toMatchObject({
+        code: 1,
+        stderr: 'runlog: body.schedule.timezone: unknown time zone Mars/Olympus\n',
+      });
+      const asJson = await cli(['agents', 'set', 'cs-cron', '--schedule', '61 * * * *', '--json']);
+      expect(asJson.code).toBe(1);
+      expect(JSON.parse(asJson.stderr)).toMatchObject({
+        error: { message: expect.stringMatching(/^body\.schedule\.cron: /), exit_code: 1 },
+      });
+      // a refused call makes no agent
+      expect((await cli(['agents', 'show', 'cs-cron'])).code).toBe(1);
+    });
+
+    it('says an agent that does not exist is not found, exit 1, as text or JSON', async () => {
+      expect(await cli(['agents', 'show', 'cs-none'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'runlog: agent cs-none not found\n',
+      });
+      const asJson = await cli(['agents', 'show', 'cs-none', '--json']);
+      expect(asJson.code).toBe(1);
+      expect(JSON.parse(asJson.stderr)).toEqual({
+        error: { message: 'agent cs-none not found', exit_code: 1 },
+      });
     });
   });
 

@@ -7,6 +7,8 @@ export class CliError extends Error {
     readonly exitCode: 1 | 2 = 1,
     /** The server is away for now (down, restarting): trying again later may work. */
     readonly transient = false,
+    /** The HTTP status the server answered, when it answered with an error. */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'CliError';
@@ -110,8 +112,18 @@ export class ApiClient {
     if (!res.ok) {
       const message = (data as { error?: { message?: string } } | undefined)?.error?.message;
       if (res.status === 403)
-        throw new CliError(message ?? 'the API key lacks the scope this command needs');
-      throw new CliError(message ?? `the server answered ${res.status} ${res.statusText}`);
+        throw new CliError(
+          message ?? 'the API key lacks the scope this command needs',
+          1,
+          false,
+          res.status,
+        );
+      throw new CliError(
+        message ?? `the server answered ${res.status} ${res.statusText}`,
+        1,
+        false,
+        res.status,
+      );
     }
     if (data === undefined && text)
       throw new CliError(`the server at ${this.base} did not answer JSON (is it a Runlog server?)`);

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type {
+  Agent,
   AgentSummary,
+  AgentUpsertBody,
   PostScoreBody,
   Run,
   RunList,
@@ -39,6 +41,7 @@ import {
   formatMoney,
   formatPercent,
   formatRelative,
+  formatSpan,
   formatTokens,
   printable,
   sparkline,
@@ -47,16 +50,20 @@ import {
 } from './format.js';
 import type { CliIo } from './io.js';
 import {
+  NONE,
+  durationArg,
   idArg,
   idListArg,
   intArg,
   oneOf,
+  orNone,
   parseWhen,
   scoreNumberArg,
   scoreValueArg,
   statusArg,
   textArg,
   triggerArg,
+  usdArg,
   withJson,
 } from './options.js';
 
@@ -121,7 +128,8 @@ const RUN_COLUMNS = [
 ];
 
 /**
- * `runs list|show|tail|cancel|retry|score|scores|unscore`, `threads list|show`, `agents list`,
+ * `runs list|show|tail|cancel|retry|score|scores|unscore`, `threads list|show`,
+ * `agents list|show|set`,
  * `workers`, `stats`, `metrics`.
  */
 export function registerDataCommands(program: Command, io: CliIo): void {
@@ -639,7 +647,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(showThread(printable(thread), printable(turns), earlier, palette()));
   });
 
-  const agents = program.command('agents').description('the agents that record runs');
+  const agents = program
+    .command('agents')
+    .description('the agents that record runs: list them, show and set their settings');
   withClient(
     agents.command('list').description('agents with their latest run and 24 h health'),
   ).action(async (flags: ClientFlags) => {
@@ -689,6 +699,146 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       ),
     );
   });
+
+  withClient(
+    agents
+      .command('show')
+      .alias('get')
+      .description("an agent's settings: schedule, timeout, limits; its worker last seen")
+      .argument('<agent-id>', 'agent id', idArg('<agent-id>')),
+  ).action(async (agentId: string, flags: ClientFlags) => {
+    const agent = await clientFor(flags, io).request<AgentSummary>(
+      'GET',
+      `/api/v1/agents/${encodeURIComponent(agentId)}`,
+    );
+    if (flags.json) return printJson(io, agent);
+    io.stdout.write(showAgent(printable(agent), palette()));
+  });
+
+  withClient(
+    agents
+      .command('set')
+      .description("set an agent's name, description, schedule, timeout or limits")
+      .argument('<agent-id>', 'agent id', idArg('<agent-id>'))
+      .option('--name <text>', 'the name the dashboard shows', textArg('--name', 200))
+      .option('--description <text>', 'what it does', textArg('--description', 5000))
+      .option('--no-description', 'remove the description')
+      .option(
+        '--schedule <cron>',
+        'queue a run on this cron schedule: "0 9 * * 1-5" (the server checks it)',
+        orNone(textArg('--schedule', 200)),
+      )
+      .option(
+        '--timezone <tz>',
+        "the schedule's time zone: Europe/Paris (default: the zone it has, else UTC)",
+        textArg('--timezone', 100),
+      )
+      .option('--no-schedule', 'remove the schedule')
+      .option(
+        '--timeout <duration>',
+        'end a run as timed out past this: 30s, 5m, 2h (1s to 7d)',
+        orNone(durationArg('--timeout', 1000, MAX_TIMEOUT_MS)),
+      )
+      .option('--no-timeout', 'remove the timeout')
+      .option(
+        '--max-cost <usd>',
+        'end a run failed once it costs more: 0.50 (US$)',
+        orNone(usdArg('--max-cost', 1_000_000)),
+      )
+      .option(
+        '--max-tokens <n>',
+        'end a run failed once its input and output tokens pass n',
+        orNone(intArg('--max-tokens', 1, 1e12)),
+      )
+      .option(
+        '--max-steps <n>',
+        'end a run failed once its steps pass n',
+        orNone(intArg('--max-steps', 1, 1e9)),
+      )
+      .option('--no-limits', 'remove the cost, token and step limits')
+      .addHelpText(
+        'after',
+        '\nSettings left out keep their value; none clears one (--max-cost none), as\n' +
+          '--no-schedule, --no-timeout and --no-limits do. A run past a limit is ended\n' +
+          'failed (BudgetExceeded) and its agent told to stop. An agent id not seen before\n' +
+          'makes a new agent. The settings: runlog agents show <agent-id>.',
+      ),
+  ).action(
+    async (
+      agentId: string,
+      flags: ClientFlags & {
+        name?: string;
+        description?: string | false;
+        schedule?: string | typeof NONE | false;
+        timezone?: string;
+        timeout?: number | typeof NONE | false;
+        maxCost?: number | typeof NONE;
+        maxTokens?: number | typeof NONE;
+        maxSteps?: number | typeof NONE;
+        limits: boolean;
+      },
+    ) => {
+      // `none` and a --no- flag both clear a setting: null, as the API takes it
+      const cleared = <T>(v: T | typeof NONE | false | undefined) =>
+        v === NONE || v === false ? null : v;
+      const schedule = cleared(flags.schedule);
+      if (flags.timezone !== undefined && schedule === null)
+        throw new CliError(
+          '--timezone is the zone of a schedule: leave it out with --no-schedule',
+          2,
+        );
+      const limitFlags = [
+        ['--max-cost', flags.maxCost],
+        ['--max-tokens', flags.maxTokens],
+        ['--max-steps', flags.maxSteps],
+      ] as const;
+      const given = limitFlags.filter(([, v]) => v !== undefined).map(([name]) => name);
+      if (!flags.limits && given.length > 0)
+        throw new CliError(`--no-limits removes every limit: leave out ${given.join(' and ')}`, 2);
+      const body: AgentUpsertBody = {};
+      if (flags.name !== undefined) body.name = flags.name;
+      if (flags.description !== undefined) body.description = cleared(flags.description);
+      if (flags.timeout !== undefined) body.timeout_ms = cleared(flags.timeout);
+      if (!flags.limits) {
+        body.max_cost_usd = null;
+        body.max_tokens = null;
+        body.max_steps = null;
+      }
+      if (flags.maxCost !== undefined) body.max_cost_usd = cleared(flags.maxCost);
+      if (flags.maxTokens !== undefined) body.max_tokens = cleared(flags.maxTokens);
+      if (flags.maxSteps !== undefined) body.max_steps = cleared(flags.maxSteps);
+      if (schedule === null) body.schedule = null;
+      const changesSchedule = typeof schedule === 'string' || flags.timezone !== undefined;
+      if (Object.keys(body).length === 0 && !changesSchedule)
+        throw new CliError(
+          'nothing to set: give --name, --description, --schedule, --timezone, --timeout, ' +
+            '--max-cost, --max-tokens or --max-steps (or a --no- flag to remove one)',
+          2,
+        );
+      const client = clientFor(flags, io);
+      const path = `/api/v1/agents/${encodeURIComponent(agentId)}`;
+      // an id not known yet makes a new agent: read first, to say so (a typo would
+      // otherwise leave the intended agent as it was, quietly)
+      const before = await client.request<Agent>('GET', path).catch((err: unknown) => {
+        if (err instanceof CliError && err.status === 404) return undefined;
+        throw err;
+      });
+      if (changesSchedule) {
+        // the API takes a schedule whole: what is not given of it is the one it has
+        const cron = typeof schedule === 'string' ? schedule : before?.schedule?.cron;
+        if (cron === undefined)
+          throw new CliError(
+            `--timezone needs --schedule <cron>: agent ${agentId} has no schedule`,
+            2,
+          );
+        body.schedule = { cron, timezone: flags.timezone ?? before?.schedule?.timezone ?? 'UTC' };
+      }
+      const agent = await client.request<Agent>('PUT', path, undefined, body);
+      if (flags.json) return printJson(io, agent);
+      if (!before) io.stdout.write(`created agent ${agentId}: no agent had this id\n`);
+      io.stdout.write(showAgent(printable(agent), palette()));
+    },
+  );
 
   withClient(
     program
@@ -982,11 +1132,61 @@ function turnText(run: Run, p: Palette): string {
 }
 
 /** Adds `  name       value` lines to a summary block; an empty value adds none. */
-function fieldWriter(lines: string[]) {
+function fieldWriter(lines: string[], width = 10) {
   return (name: string, value: string | null | undefined): void => {
     if (value !== null && value !== undefined && value !== '')
-      lines.push(`  ${name.padEnd(10)} ${value}`);
+      lines.push(`  ${name.padEnd(width)} ${value}`);
   };
+}
+
+/** The longest timeout the API takes: 7 days. */
+const MAX_TIMEOUT_MS = 7 * 86_400_000;
+
+/** A time as `runs show` gives one: ISO, then how long ago (or until). */
+function timeText(iso: string | null): string | null {
+  return iso ? `${iso} (${formatRelative(iso)})` : null;
+}
+
+/** A limit in US dollars, exact: `$5`, `$0.50`, `$0.125`, `$1,000,000`. */
+function limitMoney(usd: number): string {
+  return `$${usd.toLocaleString('en-US', {
+    minimumFractionDigits: Number.isInteger(usd) ? 0 : 2,
+    maximumFractionDigits: 10,
+  })}`;
+}
+
+/** `agents show` (and `agents set` after saving): an agent's settings, one per line. */
+export function showAgent(agent: Agent, p: Palette): string {
+  const lines: string[] = [p.paint('bold', `Agent ${agent.id}`)];
+  // `description` is the longest name: the values line up after it
+  const field = fieldWriter(lines, 11);
+  field('name', agent.name);
+  field('description', agent.description);
+  field(
+    'schedule',
+    agent.schedule ? `${agent.schedule.cron} (${agent.schedule.timezone})` : p.paint('dim', 'none'),
+  );
+  if (agent.schedule)
+    field('next run', timeText(agent.next_run_at) ?? 'never: the schedule fires no more');
+  field(
+    'timeout',
+    agent.timeout_ms !== null ? formatSpan(agent.timeout_ms) : p.paint('dim', 'none'),
+  );
+  const limits = [
+    ...(agent.max_cost_usd !== null ? [`${limitMoney(agent.max_cost_usd)} cost`] : []),
+    ...(agent.max_tokens !== null ? [countOf(agent.max_tokens, 'token')] : []),
+    ...(agent.max_steps !== null ? [countOf(agent.max_steps, 'step')] : []),
+  ];
+  field('limits', limits.length > 0 ? limits.join(', ') : p.paint('dim', 'none'));
+  field(
+    'worker',
+    agent.worker_seen_at
+      ? `last seen ${timeText(agent.worker_seen_at)}`
+      : p.paint('dim', 'none seen yet: queued runs wait for one'),
+  );
+  field('created', timeText(agent.created_at));
+  field('updated', timeText(agent.updated_at));
+  return lines.join('\n') + '\n';
 }
 
 function tailLine(run: Run, p: Palette): string {

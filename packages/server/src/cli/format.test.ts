@@ -7,6 +7,7 @@ import {
   formatDuration,
   formatMoney,
   formatRelative,
+  formatSpan,
   formatTokens,
   sparkline,
   table,
@@ -32,6 +33,14 @@ describe('CLI formatting', () => {
       '123k',
       '4.5M',
     ]);
+  });
+
+  it("writes a setting's span exactly, in the units it is typed in", () => {
+    expect(
+      [500, 1000, 1500, 90_000, 300_000, 5_400_000, 7_200_000, 604_800_000].map(formatSpan),
+    ).toEqual(['500ms', '1s', '1.5s', '1m 30s', '5m', '1h 30m', '2h', '7d']);
+    // nothing rounded away, where formatDuration says `1d 0h`
+    expect(formatSpan(86_400_000 + 1500)).toBe('1d 1.5s');
   });
 
   it('says how long ago a time was', () => {

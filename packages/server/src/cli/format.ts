@@ -12,6 +12,28 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${Math.floor(s / 86_400)}d ${Math.floor(s / 3600) % 24}h`;
 }
 
+/**
+ * A span as a setting is typed, exact where `formatDuration` rounds: `500ms`, `1.5s`, `5m`,
+ * `1h 30m`, `7d`.
+ * @example formatSpan(5_400_000) // '1h 30m'
+ */
+export function formatSpan(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
+  if (rest > 0) parts.push(`${rest / 1000}s`);
+  return parts.join(' ');
+}
+
 /** `$0.0123` under a dollar, `$12.35` above. */
 export function formatMoney(usd: number | null | undefined): string {
   if (usd === null || usd === undefined) return '-';

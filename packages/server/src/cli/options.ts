@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { formatSpan } from './format.js';
 import {
   ID_PATTERN,
   RUN_STATUSES,
@@ -73,6 +74,57 @@ export function scoreValueArg(name: string) {
     if (value === 'true') return true;
     if (value === 'false') return false;
     return DECIMAL.test(value) ? number(value) : label(value);
+  };
+}
+
+/**
+ * A span of time, as `30s`, `5m`, `2h`, `1d` or plain milliseconds, from `min` to `max` ms.
+ * @example durationArg('--timeout', 1000, 604_800_000)('5m') // 300000
+ */
+export function durationArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const ms = /^\d+$/.test(value) ? Number(value) : parseDuration(value);
+    if (ms === undefined)
+      throw new InvalidArgumentError(`${name} must be a span like 30s, 5m or 2h, or milliseconds`);
+    if (ms < min || ms > max)
+      throw new InvalidArgumentError(`${name} must be ${formatSpan(min)} to ${formatSpan(max)}`);
+    return ms;
+  };
+}
+
+/**
+ * An amount of US dollars above 0 and at most `max`, as `5`, `0.25` or `$5`.
+ * @example usdArg('--max-cost', 1e6)('$2.50') // 2.5
+ */
+export function usdArg(name: string, max: number) {
+  return (value: string): number => {
+    const amount = value.replace(/^\$/, '');
+    const n = DECIMAL.test(amount) ? Number(amount) : NaN;
+    if (!(n > 0 && n <= max))
+      throw new InvalidArgumentError(
+        `${name} must be an amount of US dollars above 0 and at most ${max}`,
+      );
+    return n;
+  };
+}
+
+/** What `orNone` gives for `none`: a commander parser's null would read as an empty value. */
+export const NONE: unique symbol = Symbol('none');
+
+/**
+ * `parse`, or `none` for NONE: a setting cleared. Its refusals say that `none` clears it.
+ * @example orNone(intArg('--max-steps', 1))('none') // NONE
+ */
+export function orNone<T>(parse: (value: string) => T) {
+  return (value: string): T | typeof NONE => {
+    if (value === 'none') return NONE;
+    try {
+      return parse(value);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError)
+        throw new InvalidArgumentError(`${err.message}, or none to clear it`);
+      throw err;
+    }
   };
 }
 
