@@ -523,7 +523,7 @@ export const AgentUpsertBody = z.object({
     .nullish(),
   max_cost_usd: z
     .number()
-    .positive()
+    .min(1e-9, 'must be at least 0.000000001 (a nano-dollar, the unit costs are kept in)')
     .max(1_000_000)
     .nullish()
     .describe('end a run failed once its cost passes this (US$); null: no limit'),

@@ -160,14 +160,24 @@ export async function countsByAgentSince(
 }
 
 /** Inserts or replaces an agent row. */
-export async function saveAgent(db: Db, row: AgentRow): Promise<void> {
+export async function saveAgent(
+  db: Db,
+  row: AgentRow,
+  /** The columns an existing agent takes from `row` (default: all a save may write). */
+  only?: readonly (keyof AgentRow)[],
+): Promise<AgentRow> {
   // when a worker last asked is the claims' to write: a save must not put back what it read
-  const { project_id: _p, id: _i, created_at: _c, worker_seen_at: _w, ...changes } = row;
-  await db.kysely
+  const { project_id: _p, id: _i, created_at: _c, worker_seen_at: _w, ...all } = row;
+  // only the columns asked for: two saves of different settings at once keep both
+  const changes = only
+    ? Object.fromEntries(Object.entries(all).filter(([k]) => only.includes(k as keyof AgentRow)))
+    : all;
+  return db.kysely
     .insertInto('agents')
     .values(row)
     .onConflict((oc) => oc.columns(['project_id', 'id']).doUpdateSet(changes))
-    .execute();
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /** Ids of up to `limit` runs of an agent (any order). */

@@ -73,8 +73,16 @@ export async function upsertAgent(
     // the same schedule again keeps its pending slot: re-saving must not skip one
     if (!unchanged || base.schedule_next_at === null) row.schedule_next_at = next;
   }
-  await saveAgent(db, row);
-  return toAgent(row);
+  // the columns this body sets, and no other: a save from elsewhere at the same time (the
+  // CLI setting a limit while the dashboard renames) keeps its own
+  const columns: (keyof AgentRow)[] = ['updated_at'];
+  if (body.name !== undefined) columns.push('name');
+  if (body.description !== undefined) columns.push('description');
+  if (body.timeout_ms !== undefined) columns.push('timeout_ms');
+  columns.push(...(Object.keys(limitColumns(body)) as (keyof AgentRow)[]));
+  if (body.metadata !== undefined) columns.push('metadata');
+  if (body.schedule !== undefined) columns.push('schedule_cron', 'schedule_tz', 'schedule_next_at');
+  return toAgent(await saveAgent(db, row, columns));
 }
 
 function lastError(run: ErrorRunRow | undefined): AgentSummary['last_error'] {

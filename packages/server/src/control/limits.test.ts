@@ -3,7 +3,7 @@ import type { Agent, HeartbeatResponse, IngestEvent, Run } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { exportText } from '../../test/cli-fixtures.js';
 import { cancelRun } from './control.service.js';
-import { budgetVerdict, sweepOnce } from './sweeper.js';
+import { budgetVerdict, sweepOnce, sweepVerdict } from './sweeper.js';
 import { newRunRow } from '../ingest/apply.js';
 
 it('says which limit a run passed, cost first, and nothing within them', () => {
@@ -32,6 +32,20 @@ it('says which limit a run passed, cost first, and nothing within them', () => {
     budgetVerdict(run, { max_cost_nanos: 1_000_000_000, max_tokens: 1, max_steps: 1 })?.error
       ?.message,
   ).toBe("stopped: $1.02 passed the agent's max_cost_usd ($1)");
+});
+
+it('ends a run gone quiet as its lease says, over a limit or not', () => {
+  const run = {
+    ...newRunRow('p', 'r', 0),
+    status: 'running',
+    step_count: 10,
+    lease_expires_at: 1_000,
+  };
+  const limits = { max_cost_nanos: null, max_tokens: null, max_steps: 5 };
+  expect(sweepVerdict(run, 2_000, 30_000, undefined, limits)?.error?.type).toBe('LeaseExpired');
+  expect(
+    sweepVerdict({ ...run, lease_expires_at: 5_000 }, 2_000, 30_000, undefined, limits),
+  ).toMatchObject({ status: 'failed', error: { type: 'BudgetExceeded' } });
 });
 
 describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect) => {
@@ -75,6 +89,8 @@ describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect
     for (const [body, field] of [
       [{ max_cost_usd: 0 }, 'body.max_cost_usd'],
       [{ max_cost_usd: -1 }, 'body.max_cost_usd'],
+      // below a nano-dollar, the unit costs are kept in: it would be stored as one
+      [{ max_cost_usd: 1e-12 }, 'body.max_cost_usd'],
       [{ max_tokens: 1.5 }, 'body.max_tokens'],
       [{ max_steps: 0 }, 'body.max_steps'],
       [{ max_steps: '10' }, 'body.max_steps'],

@@ -130,11 +130,6 @@ export function sweepVerdict(
       },
     };
   }
-  // a runaway run: ended, and its agent told so on its next heartbeat or event (a stop asked
-  // for first ends as asked)
-  const overBudget =
-    limits && run.cancel_requested_at === null ? budgetVerdict(run, limits) : undefined;
-  if (overBudget) return overBudget;
   if (passed(run.lease_expires_at)) {
     const since = toIso(run.last_heartbeat_at ?? run.started_at ?? run.updated_at);
     // a recorded run's lease is renewed by its events, which leave no time of their own on
@@ -164,6 +159,9 @@ export function sweepVerdict(
       },
     };
   }
+  // a runaway run, still heard from: ended, and its agent told so on its next heartbeat (a
+  // stop asked for first ends as asked; a run gone quiet ends as its lease says)
+  if (limits && run.cancel_requested_at === null) return budgetVerdict(run, limits);
   return undefined;
 }
 

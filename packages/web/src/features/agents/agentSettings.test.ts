@@ -203,3 +203,39 @@ describe('settingsErrors', () => {
     expect(settingsErrors('odd answer', [null, 'text'])).toEqual({ form: 'odd answer' });
   });
 });
+
+describe('numbers in the settings', () => {
+  const plain: EditableAgent = {
+    name: 'b',
+    description: null,
+    schedule: null,
+    timeout_ms: null,
+    max_cost_usd: null,
+    max_tokens: null,
+    max_steps: null,
+  };
+  it('never reads a decimal comma as a thousands separator (0,50 is not $50)', () => {
+    for (const [field, text] of [
+      ['maxCost', '0,50'],
+      ['maxCost', '1,5'],
+      ['timeout', '1,5'],
+      ['maxSteps', '1,5'],
+    ] as const) {
+      const result = settingsBody({ ...settingsForm(plain), [field]: text }, plain);
+      expect(result.ok, `${field}=${text} → ${JSON.stringify(result)}`).toBe(false);
+    }
+    expect(settingsBody({ ...settingsForm(plain), maxTokens: '1,000,000' }, plain)).toEqual({
+      ok: true,
+      body: { max_tokens: 1_000_000 },
+    });
+  });
+
+  it('takes plain decimals only', () => {
+    for (const text of ['0x10', '1e3', 'Infinity', '5 steps'])
+      expect(settingsBody({ ...settingsForm(plain), maxSteps: text }, plain).ok, text).toBe(false);
+    expect(settingsBody({ ...settingsForm(plain), maxCost: '.5' }, plain)).toEqual({
+      ok: true,
+      body: { max_cost_usd: 0.5 },
+    });
+  });
+});

@@ -74,11 +74,20 @@ export function settingsForm(agent: EditableAgent, defaultTimezone = 'UTC'): Age
 
 type Parsed = { ok: true; value: number | null } | { ok: false; error: string };
 
-/** An optional positive number: empty is null (no limit); `whole` refuses fractions. */
+/**
+ * An optional positive number: empty is null (no limit); `whole` refuses fractions. Commas
+ * are read only as thousands groups (`1,000,000`): `0,50` is refused, never read as 50. Only
+ * plain decimals: `0x10` or `1e3` are not what anyone types for a limit.
+ */
 function parseLimit(text: string, whole: boolean): Parsed {
-  const t = text.trim().replaceAll(',', '').replace(/^\$/, '');
+  const t = text.trim().replace(/^\$/, '');
   if (t === '') return { ok: true, value: null };
-  const n = Number(t);
+  if (t.includes(',') && !/^\d{1,3}(,\d{3})+(\.\d+)?$/.test(t))
+    return { ok: false, error: 'Use a dot for decimals (0.50), commas only between thousands' };
+  const plain = t.replaceAll(',', '');
+  if (!/^-?(\d+\.?\d*|\.\d+)$/.test(plain))
+    return { ok: false, error: 'Enter a number, or leave it empty' };
+  const n = Number(plain);
   if (!Number.isFinite(n)) return { ok: false, error: 'Enter a number, or leave it empty' };
   if (n <= 0) return { ok: false, error: 'Enter a number above 0, or leave it empty' };
   if (whole && !Number.isInteger(n)) return { ok: false, error: 'Enter a whole number' };
