@@ -1,6 +1,8 @@
 import {
   newId,
+  type Agent,
   type AgentSummary,
+  type AgentUpsertBody,
   type EnqueueRunBody,
   type EnqueueRunsBody,
   type EnqueuedRuns,
@@ -212,13 +214,36 @@ export class RunsClient {
   }
 }
 
-/** The agents API: `runlog.agents.list()`. */
+/** The agents API: `runlog.agents.list()`, `get`, `update`. */
 export class AgentsClient {
   constructor(private readonly http: HttpClient) {}
 
   async list(): Promise<AgentSummary[]> {
     return (await this.http.request<{ agents: AgentSummary[] }>('GET', '/api/v1/agents')).body!
       .agents;
+  }
+
+  /**
+   * One agent with its latest run, last error and 24 h counts; a `RunlogApiError` 404 when
+   * there is none.
+   * @example const { max_steps, next_run_at } = await runlog.agents.get('bug-triager')
+   */
+  async get(agentId: string): Promise<AgentSummary> {
+    return (await this.http.request<AgentSummary>('GET', `/api/v1/agents/${enc(agentId)}`)).body!;
+  }
+
+  /**
+   * Creates the agent or changes the settings given (`PUT /agents/:id`): name, description,
+   * schedule, timeout, limits on one run; a setting left out keeps its value, `null` clears
+   * it. A run past a limit is ended failed (BudgetExceeded) and its `run.signal` fires.
+   * @example await runlog.agents.update('bug-triager', { max_cost_usd: 0.5, max_steps: 40, schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' } })
+   */
+  async update(agentId: string, settings: AgentUpsertBody): Promise<Agent> {
+    return (
+      await this.http.request<Agent>('PUT', `/api/v1/agents/${enc(agentId)}`, settings, {
+        idempotent: true,
+      })
+    ).body!;
   }
 }
 

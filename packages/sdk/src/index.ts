@@ -20,6 +20,9 @@ export {
   type ThreadListParams,
 } from './client.js';
 export type {
+  Agent,
+  AgentSummary,
+  AgentUpsertBody,
   HeartbeatResponse,
   Score,
   ScoreSummary,
