@@ -18,6 +18,12 @@ const LAST_SEEN_MAX = 20_000;
  */
 const CATCH_UP_MARGIN_MS = 5_000;
 const CATCH_UP_MAX_RUNS = 5_000;
+/**
+ * Most changes of other instances waiting to be read back. Past it this instance is too far
+ * behind to read each: it forgets the runs and steps waiting (deletions stay) and catches up
+ * on what changed since the backlog began, as after a lost LISTEN connection.
+ */
+export const INCOMING_MAX = 20_000;
 /** How long after a failed read-back the bridge tries to catch up. */
 const READ_RETRY_MS = 500;
 /** A NOTIFY that fails is sent again after 0.5, 1, 2, 4 and 8 s, then given up. */
@@ -122,6 +128,11 @@ export class PgHubBridge {
   private sending: Promise<void> = Promise.resolve();
   /** Incoming refs not yet read back, deduplicated; read one batch at a time, in order. */
   private incoming = new Map<string, Ref>();
+  /** When the oldest change waiting in `incoming` arrived (epoch ms). */
+  private backlogSince: number | undefined;
+  /** `INCOMING_MAX`, for tests. */
+  incomingMax = INCOMING_MAX;
+  private catchingUp = false;
   private reading = false;
   private readDone: Promise<void> = Promise.resolve();
   /**
@@ -137,6 +148,7 @@ export class PgHubBridge {
   private readonly countOut: (by?: number) => void;
   private readonly countSkipped: (by?: number) => void;
   private readonly countReads: (by?: number) => void;
+  private readonly countOverflows: (by?: number) => void;
 
   constructor(
     private readonly ctx: AppContext,
@@ -158,6 +170,11 @@ export class PgHubBridge {
     this.countReads = ctx.metrics.counter(
       'runlog_bridge_reads_total',
       'Queries reading changes of other server instances back from the database',
+    );
+    this.countOverflows = ctx.metrics.counter(
+      'runlog_bridge_backlog_overflows_total',
+      'Times the changes of other instances waiting to be read back passed their bound: ' +
+        'forgotten and caught up on instead',
     );
   }
 
@@ -320,8 +337,14 @@ export class PgHubBridge {
       // the database went away again: the caller catches up from as far back later
       return false;
     }
-    for (const step of steps) this.enqueueIn(['s', step.project_id, step.run_id, step.id]);
-    for (const row of rows.reverse()) this.enqueueIn(['r', row.project_id, row.id, row.agent_id]);
+    // a catch-up is bounded itself (CATCH_UP_MAX_RUNS): it never overflows into another
+    this.catchingUp = true;
+    try {
+      for (const step of steps) this.enqueueIn(['s', step.project_id, step.run_id, step.id]);
+      for (const row of rows.reverse()) this.enqueueIn(['r', row.project_id, row.id, row.agent_id]);
+    } finally {
+      this.catchingUp = false;
+    }
     this.startReading();
     return true;
   }
@@ -437,7 +460,22 @@ export class PgHubBridge {
     const key = JSON.stringify(ref);
     // re-inserted at the end: read after whatever came before it
     this.incoming.delete(key);
+    if (this.incoming.size === 0) this.backlogSince = Date.now();
     this.incoming.set(key, ref);
+    if (this.incoming.size > this.incomingMax && !this.catchingUp) this.overflow();
+  }
+
+  /**
+   * Too far behind to read each change back: the runs and steps waiting are forgotten (a
+   * deletion stays: nothing in the database says it happened) and read again by a catch-up
+   * from when the backlog began, which takes the latest state of each run at once.
+   */
+  private overflow(): void {
+    this.countOverflows();
+    const since = (this.backlogSince ?? Date.now()) - CATCH_UP_MARGIN_MS;
+    for (const [key, ref] of this.incoming) if (ref[0] !== 'd') this.incoming.delete(key);
+    this.backlogSince = this.incoming.size > 0 ? this.backlogSince : undefined;
+    this.catchUpLater(since);
   }
 
   private startReading(): void {
@@ -455,6 +493,7 @@ export class PgHubBridge {
       while (this.incoming.size > 0 && !this.stopped) {
         const batch = [...this.incoming.values()].slice(0, 500);
         for (const ref of batch) this.incoming.delete(JSON.stringify(ref));
+        if (this.incoming.size === 0) this.backlogSince = undefined;
         try {
           await this.deliver(batch);
         } catch {

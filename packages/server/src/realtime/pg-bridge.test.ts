@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Run } from '@runlog/core';
+import { describeEachDb, createTestApp, waitFor, type TestApp } from '../../test/harness.js';
+import type { HubEvent } from './hub.js';
+import { PgHubBridge, channelName } from './pg-bridge.js';
+
+describeEachDb('the bridge between instances, far behind', (dialect) => {
+  if (dialect !== 'postgres') {
+    it.skip('needs PostgreSQL (LISTEN/NOTIFY)', () => {});
+    return;
+  }
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(() => t.close());
+
+  it('forgets a backlog past its bound, keeps deletions, and catches up on the latest states', async () => {
+    // runs another instance recorded: in the database, announced as refs
+    const runIds = Array.from({ length: 8 }, (_, i) => `far-${i}`);
+    const ingest = await t.request('POST', '/api/v1/ingest', {
+      events: runIds.map((id) => ({ type: 'run.start', run: { id, agent_id: 'far-behind' } })),
+    });
+    expect(ingest.statusCode).toBe(200);
+    const heard: HubEvent[] = [];
+    const unsubscribe = t.ctx.hub.subscribe((event) => heard.push(event));
+    // a bridge of its own on this instance's context, not started: fed by hand
+    const bridge = new PgHubBridge(t.ctx, t.ctx.db.pgPool!, channelName(t.ctx.db.pgSchema));
+    bridge.incomingMax = 3;
+    const feed = bridge as unknown as {
+      onNotification(payload: string): void;
+      incoming: Map<string, unknown>;
+    };
+    try {
+      feed.onNotification(
+        JSON.stringify({
+          i: 'another-instance',
+          e: [
+            ['d', 'default', 'gone-1', 'far-behind'],
+            ...runIds.map((id) => ['r', 'default', id, 'far-behind']),
+          ],
+        }),
+      );
+      // never more waiting than the bound, the deletion among them
+      expect(feed.incoming.size).toBeLessThanOrEqual(3);
+      const metrics = await t.request('GET', '/metrics');
+      const overflows = /^runlog_bridge_backlog_overflows_total (\d+)$/m.exec(metrics.body);
+      expect(Number(overflows?.[1])).toBeGreaterThan(0);
+      // the catch-up reads every run changed since the backlog began: each reaches the listener
+      await waitFor(() => {
+        const seen = new Set(heard.flatMap((e) => (e.kind === 'run' ? [e.runId] : [])));
+        return runIds.every((id) => seen.has(id));
+      }, 'every run read back by the catch-up');
+      expect(heard.some((e) => e.kind === 'run_deleted' && e.runId === 'gone-1')).toBe(true);
+      const run = heard.find((e) => e.kind === 'run' && e.runId === 'far-7');
+      expect((run as { run: Run } | undefined)?.run.status).toBe('running');
+    } finally {
+      unsubscribe();
+      await bridge.stop();
+    }
+  });
+});
