@@ -1,32 +1,16 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { newId } from '@runlog/core';
-import { describeEachDb, startTestServer } from '../../server/test/harness.js';
-import { type Runlog, RunlogApiError } from '../src/index.js';
-import { clientFactory, type TestServer } from './helpers.js';
+import { describeEachDb } from '../../server/test/harness.js';
+import { RunlogApiError } from '../src/index.js';
+import { sdkOnServer } from './helpers.js';
 
 // against a real server on each database: an agent's settings, set from code at deploy time
 describeEachDb('SDK agents.get and agents.update', (dialect) => {
-  let server: TestServer;
-  const clients = clientFactory(() => ({
-    url: server.url,
-    apiKey: server.adminKey,
-    flushIntervalMs: 20,
-    heartbeatIntervalMs: 60_000,
-  }));
-  let runlog: Runlog;
-
-  beforeAll(async () => {
-    server = await startTestServer(dialect);
-    runlog = clients.make();
-  });
-  afterAll(async () => {
-    await clients.shutdownAll();
-    await server.close();
-  });
+  const t = sdkOnServer(dialect);
 
   it("sets an agent's schedule and limits, keeps what it leaves out, clears with null", async () => {
     const agent = `configured-${newId().slice(-8)}`;
-    const made = await runlog.agents.update(agent, {
+    const made = await t.runlog.agents.update(agent, {
       name: 'Configured',
       schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' },
       max_cost_usd: 0.5,
@@ -34,7 +18,7 @@ describeEachDb('SDK agents.get and agents.update', (dialect) => {
     });
     expect(made).toMatchObject({ id: agent, name: 'Configured', max_cost_usd: 0.5, max_steps: 40 });
     expect(made.next_run_at).not.toBeNull();
-    const changed = await runlog.agents.update(agent, { max_steps: null, max_tokens: 10_000 });
+    const changed = await t.runlog.agents.update(agent, { max_steps: null, max_tokens: 10_000 });
     expect(changed).toMatchObject({
       name: 'Configured',
       max_cost_usd: 0.5,
@@ -42,16 +26,16 @@ describeEachDb('SDK agents.get and agents.update', (dialect) => {
       max_tokens: 10_000,
       schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' },
     });
-    const read = await runlog.agents.get(agent);
+    const read = await t.runlog.agents.get(agent);
     expect(read).toMatchObject({ id: agent, max_tokens: 10_000, latest_run: null });
   });
 
   it('refuses bad settings naming the field, and says when there is no agent', async () => {
-    const refused = await runlog.agents.update('bad-settings', { max_steps: 0 }).catch((e) => e);
+    const refused = await t.runlog.agents.update('bad-settings', { max_steps: 0 }).catch((e) => e);
     expect(refused).toBeInstanceOf(RunlogApiError);
     expect((refused as RunlogApiError).status).toBe(400);
     expect((refused as RunlogApiError).message).toContain('body.max_steps');
-    const missing = await runlog.agents.get('bad-settings').catch((e) => e);
+    const missing = await t.runlog.agents.get('bad-settings').catch((e) => e);
     expect(missing).toBeInstanceOf(RunlogApiError);
     expect((missing as RunlogApiError).status).toBe(404);
   });

@@ -2,7 +2,9 @@
 // demand (to see every request the SDK makes and to simulate outages), and small waits.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type startTestServer } from '../../server/test/harness.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { DialectName } from '../../server/src/db/database.js';
+import { startTestServer } from '../../server/test/harness.js';
 
 export { waitFor } from '../../server/test/harness.js';
 import { Runlog, type RunlogOptions } from '../src/index.js';
@@ -208,5 +210,46 @@ export function clientFactory(defaults: () => RunlogOptions) {
     async shutdownAll(): Promise<void> {
       await Promise.allSettled(made.splice(0).map((r) => r.shutdown(200)));
     },
+  };
+}
+
+/**
+ * For a `describeEachDb` block: a real server on `dialect` and a client on it for the whole
+ * block (more from `clients`), both closed after it. `errors` holds what the clients
+ * reported to `onError`, emptied after each test.
+ * @example const t = sdkOnServer(dialect); it('...', async () => { await t.runlog.run(...) })
+ */
+export function sdkOnServer(dialect: DialectName, options: RunlogOptions = {}) {
+  let server: TestServer | undefined;
+  let runlog: Runlog | undefined;
+  const errors: Error[] = [];
+  const clients = clientFactory(() => ({
+    url: server!.url,
+    apiKey: server!.adminKey,
+    flushIntervalMs: 20,
+    heartbeatIntervalMs: 60_000,
+    onError: (e) => errors.push(e),
+    ...options,
+  }));
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    runlog = clients.make();
+  });
+  afterEach(() => {
+    errors.length = 0;
+  });
+  afterAll(async () => {
+    await clients.shutdownAll();
+    await server?.close();
+  });
+  return {
+    get server(): TestServer {
+      return server!;
+    },
+    get runlog(): Runlog {
+      return runlog!;
+    },
+    errors,
+    clients,
   };
 }

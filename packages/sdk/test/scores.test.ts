@@ -1,39 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '@runlog/core';
-import { describeEachDb, startTestServer } from '../../server/test/harness.js';
+import { describeEachDb } from '../../server/test/harness.js';
 import { type Runlog, RunlogApiError } from '../src/index.js';
-import { FaultProxy, clientFactory, type TestServer } from './helpers.js';
+import { FaultProxy, sdkOnServer } from './helpers.js';
 
 // against a real server on each database: scores go through its ingest, routes and queries
 describeEachDb('SDK scores', (dialect) => {
-  let server: TestServer;
-  let errors: Error[] = [];
-  const clients = clientFactory(() => ({
-    url: server.url,
-    apiKey: server.adminKey,
-    flushIntervalMs: 20,
-    heartbeatIntervalMs: 60_000,
-    onError: (e) => errors.push(e),
-  }));
-  let runlog: Runlog;
-
-  beforeAll(async () => {
-    server = await startTestServer(dialect);
-    runlog = clients.make();
-  });
-  afterEach(() => {
-    errors = [];
-  });
-  afterAll(async () => {
-    await clients.shutdownAll();
-    await server.close();
-  });
+  const t = sdkOnServer(dialect);
 
   describe('run.score', () => {
     it('records scores of the run and of its steps, summed up on the run', async () => {
       let toolStep = '';
       let judged = '';
-      const runId = await runlog.run('scored-agent', async (run) => {
+      const runId = await t.runlog.run('scored-agent', async (run) => {
         await run.tool('search', { q: 'login' }, (_args, step) => {
           toolStep = step.id;
           expect(step.score('found', true)).toEqual(expect.any(String));
@@ -50,8 +29,8 @@ describeEachDb('SDK scores', (dialect) => {
         run.score('tone', 'curt');
         return run.id;
       });
-      expect(await runlog.flush()).toBe(true);
-      const scores = await runlog.scores.list(runId);
+      expect(await t.runlog.flush()).toBe(true);
+      const scores = await t.runlog.scores.list(runId);
       expect(scores.map((s) => [s.name, s.type, s.value, s.step_id])).toEqual([
         ['found', 'boolean', true, toolStep],
         ['relevance', 'numeric', 0.75, null],
@@ -69,20 +48,20 @@ describeEachDb('SDK scores', (dialect) => {
       });
       // the source says the SDK gave it unless the code said who
       expect(scores.filter((s) => s.source === 'sdk')).toHaveLength(5);
-      const run = await runlog.runs.get(runId);
+      const run = await t.runlog.runs.get(runId);
       expect(run.status).toBe('succeeded');
       expect(run.scores).toEqual({
         found: { type: 'boolean', n: 1, avg: 1, labels: {} },
         relevance: { type: 'numeric', n: 2, avg: 0.5, labels: {} },
         tone: { type: 'categorical', n: 3, avg: null, labels: { polite: 2, curt: 1 } },
       });
-      expect(errors).toEqual([]);
+      expect(t.errors).toEqual([]);
     });
 
     it('replaces a score given again with its id, and records a resent batch once', async () => {
-      const proxy = await FaultProxy.start(server.url);
+      const proxy = await FaultProxy.start(t.server.url);
       try {
-        const viaProxy = clients.make({ url: proxy.url });
+        const viaProxy = t.clients.make({ url: proxy.url });
         const runId = newId();
         const scoreId = newId();
         // the first request reaches the server, its answer is lost: the SDK sends it again
@@ -99,7 +78,7 @@ describeEachDb('SDK scores', (dialect) => {
         const sent = proxy.requests.filter((r) => r.path === '/api/v1/ingest');
         expect(sent.map((r) => r.outcome)).toEqual(['lost', 'forwarded']);
         expect(sent[1]!.ids).toEqual(sent[0]!.ids);
-        const once = await runlog.scores.list(runId);
+        const once = await t.runlog.scores.list(runId);
         expect(once.map((s) => [s.name, s.value])).toEqual([
           ['verdict', 'duplicate'],
           ['quality', 3],
@@ -113,12 +92,12 @@ describeEachDb('SDK scores', (dialect) => {
           },
         );
         expect(await viaProxy.flush()).toBe(true);
-        const revised = await runlog.scores.list(runId);
+        const revised = await t.runlog.scores.list(runId);
         expect(revised.map((s) => [s.id, s.value])).toEqual([
           [scoreId, 'new'],
           [once[1]!.id, 3],
         ]);
-        expect((await runlog.runs.get(runId)).scores.verdict).toMatchObject({
+        expect((await t.runlog.runs.get(runId)).scores.verdict).toMatchObject({
           n: 1,
           labels: { new: 1 },
         });
@@ -128,9 +107,9 @@ describeEachDb('SDK scores', (dialect) => {
     });
 
     it('drops a score whose name, value or step the server would refuse, and says so', async () => {
-      const proxy = await FaultProxy.start(server.url);
+      const proxy = await FaultProxy.start(t.server.url);
       try {
-        const viaProxy = clients.make({ url: proxy.url });
+        const viaProxy = t.clients.make({ url: proxy.url });
         const kept: string[] = [];
         const result = await viaProxy.run('bad-score-agent', (run) => {
           const dropped = [
@@ -154,11 +133,11 @@ describeEachDb('SDK scores', (dialect) => {
         const sentIds = proxy.forwardedIngests().flatMap((r) => r.ids);
         for (const id of result.dropped) expect(sentIds).not.toContain(id);
         expect(sentIds).toContain(kept[0]);
-        const scores = await runlog.scores.list(result.runId);
+        const scores = await t.runlog.scores.list(result.runId);
         expect(scores.map((s) => [s.id, s.name, s.value, s.comment])).toEqual([
           [kept[0], 'kept', -2, null],
         ]);
-        const messages = errors.map((e) => e.message);
+        const messages = t.errors.map((e) => e.message);
         expect(messages.filter((m) => / not recorded: /.test(m))).toHaveLength(11);
         expect(messages).toContainEqual(
           expect.stringMatching(/^score nan of run .* not recorded: score\.value/),
@@ -174,11 +153,11 @@ describeEachDb('SDK scores', (dialect) => {
     });
   });
 
-  describe('runlog.scores', () => {
+  describe('t.runlog.scores', () => {
     it('creates, lists and deletes the scores of a run that ended', async () => {
-      const runId = await runlog.run('feedback-agent', (run) => run.id);
-      expect(await runlog.flush()).toBe(true);
-      const up = await runlog.scores.create(runId, {
+      const runId = await t.runlog.run('feedback-agent', (run) => run.id);
+      expect(await t.runlog.flush()).toBe(true);
+      const up = await t.runlog.scores.create(runId, {
         name: 'feedback',
         value: true,
         source: 'user',
@@ -195,61 +174,61 @@ describeEachDb('SDK scores', (dialect) => {
         source: 'user',
         metadata: { user_id: 'u-1' },
       });
-      const review = await runlog.scores.create(runId, { name: 'review', value: 'approved' });
+      const review = await t.runlog.scores.create(runId, { name: 'review', value: 'approved' });
       expect(review).toMatchObject({ type: 'categorical', source: 'sdk', comment: null });
       // the user changes their mind: the same id keeps one score
-      const down = await runlog.scores.create(runId, {
+      const down = await t.runlog.scores.create(runId, {
         id: up.id,
         name: 'feedback',
         value: false,
         source: 'user',
       });
       expect(down).toMatchObject({ id: up.id, value: false, created_at: up.created_at });
-      expect((await runlog.scores.list(runId)).map((s) => [s.id, s.value])).toEqual([
+      expect((await t.runlog.scores.list(runId)).map((s) => [s.id, s.value])).toEqual([
         [up.id, false],
         [review.id, 'approved'],
       ]);
-      expect((await runlog.runs.get(runId)).scores.feedback).toEqual({
+      expect((await t.runlog.runs.get(runId)).scores.feedback).toEqual({
         type: 'boolean',
         n: 1,
         avg: 0,
         labels: {},
       });
-      await runlog.scores.delete(runId, review.id);
-      expect((await runlog.scores.list(runId)).map((s) => s.id)).toEqual([up.id]);
-      expect((await runlog.runs.get(runId)).scores).not.toHaveProperty('review');
+      await t.runlog.scores.delete(runId, review.id);
+      expect((await t.runlog.scores.list(runId)).map((s) => s.id)).toEqual([up.id]);
+      expect((await t.runlog.runs.get(runId)).scores).not.toHaveProperty('review');
     });
 
     it('throws RunlogApiError for a score the server refuses or cannot find', async () => {
-      const runId = await runlog.run('refused-score-agent', (run) => run.id);
-      expect(await runlog.flush()).toBe(true);
-      const bad = await runlog.scores
+      const runId = await t.runlog.run('refused-score-agent', (run) => run.id);
+      expect(await t.runlog.flush()).toBe(true);
+      const bad = await t.runlog.scores
         .create(runId, { name: 'quality', value: 'x'.repeat(201) })
         .catch((e: unknown) => e);
       expect(bad).toBeInstanceOf(RunlogApiError);
       expect(bad).toMatchObject({ status: 400, code: 'invalid_input' });
       expect(JSON.stringify((bad as RunlogApiError).details)).toContain('value');
-      await expect(runlog.scores.delete(runId, newId())).rejects.toMatchObject({
+      await expect(t.runlog.scores.delete(runId, newId())).rejects.toMatchObject({
         status: 404,
         code: 'not_found',
       });
-      await expect(runlog.scores.list(newId())).rejects.toMatchObject({ status: 404 });
+      await expect(t.runlog.scores.list(newId())).rejects.toMatchObject({ status: 404 });
       await expect(
-        runlog.scores.create(newId(), { name: 'feedback', value: true }),
+        t.runlog.scores.create(newId(), { name: 'feedback', value: true }),
       ).rejects.toMatchObject({ status: 404, code: 'not_found' });
     });
 
     it('runs.list finds the runs by a score: its name, a range of values, a label', async () => {
       const agent = `list-score-agent-${newId().slice(-6)}`;
       const ids = { up: newId(), down: newId(), mixed: newId(), none: newId() };
-      for (const id of Object.values(ids)) await runlog.run(agent, () => 'ok', { id });
-      expect(await runlog.flush()).toBe(true);
-      await runlog.scores.create(ids.up, { name: 'feedback', value: true });
-      await runlog.scores.create(ids.down, { name: 'feedback', value: false });
-      await runlog.scores.create(ids.down, { name: 'reason', value: 'wrong-answer' });
-      await runlog.scores.create(ids.mixed, { name: 'feedback', value: 0.5 });
+      for (const id of Object.values(ids)) await t.runlog.run(agent, () => 'ok', { id });
+      expect(await t.runlog.flush()).toBe(true);
+      await t.runlog.scores.create(ids.up, { name: 'feedback', value: true });
+      await t.runlog.scores.create(ids.down, { name: 'feedback', value: false });
+      await t.runlog.scores.create(ids.down, { name: 'reason', value: 'wrong-answer' });
+      await t.runlog.scores.create(ids.mixed, { name: 'feedback', value: 0.5 });
       const found = async (params: Parameters<Runlog['runs']['list']>[0]) =>
-        (await runlog.runs.list({ agent_id: agent, ...params })).runs.map((r) => r.id).sort();
+        (await t.runlog.runs.list({ agent_id: agent, ...params })).runs.map((r) => r.id).sort();
       expect(await found({ score: 'feedback' })).toEqual([ids.up, ids.down, ids.mixed].sort());
       // the thumbs down
       expect(await found({ score: 'feedback', score_max: 0 })).toEqual([ids.down]);

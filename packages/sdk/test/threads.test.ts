@@ -1,41 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '@runlog/core';
-import { describeEachDb, startTestServer } from '../../server/test/harness.js';
-import { type Runlog, RunlogApiError } from '../src/index.js';
-import { clientFactory, type TestServer } from './helpers.js';
+import { describeEachDb } from '../../server/test/harness.js';
+import { RunlogApiError } from '../src/index.js';
+import { sdkOnServer } from './helpers.js';
 
 /** Long enough that the runs recorded either side of it start in different milliseconds. */
 const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 // against a real server on each database: threads are its queries over what the SDK records
 describeEachDb('SDK threads', (dialect) => {
-  let server: TestServer;
-  let errors: Error[] = [];
-  const clients = clientFactory(() => ({
-    url: server.url,
-    apiKey: server.adminKey,
-    flushIntervalMs: 20,
-    heartbeatIntervalMs: 60_000,
-    onError: (e) => errors.push(e),
-  }));
-  let runlog: Runlog;
+  const t = sdkOnServer(dialect);
 
-  beforeAll(async () => {
-    server = await startTestServer(dialect);
-    runlog = clients.make();
-  });
-  afterAll(async () => {
-    await clients.shutdownAll();
-    await server.close();
-  });
-
-  describe('runlog.threads', () => {
+  describe('t.runlog.threads', () => {
     it('lists threads the latest active first, each summed up, filtered and paged', async () => {
-      errors = [];
+      t.errors.length = 0;
       const tag = newId().slice(-8);
       const [chat, support] = [`thread-chat-${tag}`, `thread-support-${tag}`];
       const [a, b] = [`conv-a-${tag}`, `conv b / ünïcode ${tag}`];
-      await runlog.run(
+      await t.runlog.run(
         chat,
         (run) => {
           run.llm({ model: 'gpt-4o-mini', input_tokens: 100, output_tokens: 20 });
@@ -50,7 +32,7 @@ describeEachDb('SDK threads', (dialect) => {
       await pause();
       const between = new Date();
       await pause();
-      const failed = await runlog
+      const failed = await t.runlog
         .run(
           support,
           () => {
@@ -61,17 +43,17 @@ describeEachDb('SDK threads', (dialect) => {
         .catch((e: unknown) => e);
       expect(failed).toMatchObject({ message: 'tool timeout' });
       await pause();
-      await runlog.run(chat, () => ({ answer: 'Hi!' }), {
+      await t.runlog.run(chat, () => ({ answer: 'Hi!' }), {
         threadId: b,
         userId: 'u-2',
         input: 'Hello',
       });
       // a run outside any thread is no thread
-      await runlog.run(chat, () => 'alone');
-      expect(await runlog.flush()).toBe(true);
+      await t.runlog.run(chat, () => 'alone');
+      expect(await t.runlog.flush()).toBe(true);
 
       const both = [chat, support];
-      const all = await runlog.threads.list({ agent_id: both });
+      const all = await t.runlog.threads.list({ agent_id: both });
       expect(all.threads.map((t) => t.thread_id)).toEqual([b, a]);
       expect(all).toMatchObject({ has_more: false, next_cursor: null });
       expect(all.threads[1]).toMatchObject({
@@ -93,49 +75,49 @@ describeEachDb('SDK threads', (dialect) => {
       });
 
       // each filter keeps runs: a thread is summed over the runs it keeps
-      const ofSupport = await runlog.threads.list({ agent_id: support });
+      const ofSupport = await t.runlog.threads.list({ agent_id: support });
       expect(ofSupport.threads.map((t) => [t.thread_id, t.runs, t.agent_ids])).toEqual([
         [a, 1, [support]],
       ]);
-      const ofUser = await runlog.threads.list({ agent_id: both, user_id: 'u-2' });
+      const ofUser = await t.runlog.threads.list({ agent_id: both, user_id: 'u-2' });
       expect(ofUser.threads.map((t) => t.thread_id)).toEqual([b]);
-      const since = await runlog.threads.list({ agent_id: both, from: between });
+      const since = await t.runlog.threads.list({ agent_id: both, from: between });
       expect(since.threads.map((t) => [t.thread_id, t.runs])).toEqual([
         [b, 1],
         [a, 1],
       ]);
-      const until = await runlog.threads.list({ agent_id: both, to: between.getTime() });
+      const until = await t.runlog.threads.list({ agent_id: both, to: between.getTime() });
       expect(until.threads.map((t) => [t.thread_id, t.runs, t.failed])).toEqual([[a, 1, 0]]);
 
       // a page at a time, the cursor naming where the last one stopped
-      const first = await runlog.threads.list({ agent_id: both, limit: 1 });
+      const first = await t.runlog.threads.list({ agent_id: both, limit: 1 });
       expect(first.threads.map((t) => t.thread_id)).toEqual([b]);
       expect(first.has_more).toBe(true);
       expect(first.next_cursor).toEqual(expect.any(String));
-      const second = await runlog.threads.list({
+      const second = await t.runlog.threads.list({
         agent_id: both,
         limit: 1,
         cursor: first.next_cursor!,
       });
       expect(second.threads.map((t) => t.thread_id)).toEqual([a]);
       expect(second).toMatchObject({ has_more: false, next_cursor: null });
-      expect(errors).toEqual([]);
+      expect(t.errors).toEqual([]);
     });
 
     it('gets a thread by any text as its id, summed over all its runs; its runs by runs.list', async () => {
-      errors = [];
+      t.errors.length = 0;
       const tag = newId().slice(-8);
       const agent = `thread-get-${tag}`;
       // what a URL path would read as more path, a query, a fragment or a step up
       const ids = [`conv/7 ?#&%2F ${tag}`, '..', '.', `${tag}${'x'.repeat(192)}`];
       for (const threadId of ids) {
-        await runlog.run(agent, () => 'first', { threadId, input: 'one' });
+        await t.runlog.run(agent, () => 'first', { threadId, input: 'one' });
         await pause();
-        await runlog.run(agent, () => 'second', { threadId, input: 'two' });
+        await t.runlog.run(agent, () => 'second', { threadId, input: 'two' });
       }
-      expect(await runlog.flush()).toBe(true);
+      expect(await t.runlog.flush()).toBe(true);
       for (const threadId of ids) {
-        const thread = await runlog.threads.get(threadId);
+        const thread = await t.runlog.threads.get(threadId);
         expect(thread).toMatchObject({
           thread_id: threadId,
           runs: 2,
@@ -143,24 +125,24 @@ describeEachDb('SDK threads', (dialect) => {
           first_run: { input: 'one' },
           last_run: { output: 'second' },
         });
-        const { runs } = await runlog.runs.list({ thread_id: threadId });
+        const { runs } = await t.runlog.runs.list({ thread_id: threadId });
         expect(runs.map((r) => r.id)).toEqual([thread.last_run.id, thread.first_run.id]);
       }
-      expect(errors).toEqual([]);
+      expect(t.errors).toEqual([]);
     });
 
     it('throws RunlogApiError: 404 for a thread no run names, 400 naming a bad field', async () => {
-      const missing = await runlog.threads
+      const missing = await t.runlog.threads
         .get(`no-such-thread-${newId()}`)
         .catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(RunlogApiError);
       expect(missing).toMatchObject({ status: 404, code: 'not_found' });
-      const limit = (await runlog.threads
+      const limit = (await t.runlog.threads
         .list({ limit: 0 })
         .catch((e: unknown) => e)) as RunlogApiError;
       expect(limit).toMatchObject({ status: 400, code: 'invalid_input' });
       expect(JSON.stringify(limit.details)).toContain('limit');
-      const cursor = (await runlog.threads
+      const cursor = (await t.runlog.threads
         .list({ cursor: 'not-a-cursor' })
         .catch((e: unknown) => e)) as RunlogApiError;
       expect(cursor).toMatchObject({ status: 400, code: 'invalid_input' });
