@@ -6,7 +6,15 @@ import type { Locator, Page, Request } from 'playwright-core';
 import type { Agent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
 import { call, seedRuns, type Api } from './seed.js';
-import { DIST, browserSuite, ensureBuilt, openBrowser, overflowOf, screenshot } from './browser.js';
+import {
+  DIST,
+  browserSuite,
+  ensureBuilt,
+  openBrowser,
+  overflowOf,
+  screenshot,
+  logIn,
+} from './browser.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
@@ -87,8 +95,7 @@ browserSuite('agent settings in a real browser', () => {
     expect(limited.status).toBe(200);
     browser = await openBrowser();
     page = browser.page;
-    await page.goto(`${server.url}/login#key=${server.adminKey}`);
-    await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+    await logIn(page, server.url, server.adminKey);
   }, 120_000);
 
   afterAll(async () => {
@@ -283,8 +290,7 @@ browserSuite('agent settings in a real browser', () => {
     const other = await openBrowser();
     try {
       const p = other.page;
-      await p.goto(`${server.url}/login#key=${reader.body.key}`);
-      await p.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+      await logIn(p, server.url, reader.body.key);
       await openAgent('phone-bot', p);
       const settings = p.getByRole('button', { name: 'Settings', exact: true });
       await expect

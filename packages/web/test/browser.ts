@@ -58,6 +58,12 @@ export async function openBrowser(): Promise<{
   };
 }
 
+/** Opens the dashboard's login link for `key` on `page` and waits until it is signed in. */
+export async function logIn(page: Page, serverUrl: string, key: string): Promise<void> {
+  await page.goto(`${serverUrl}/login#key=${key}`);
+  await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+}
+
 /** Saves a screenshot of the whole page (or of the screen) as test-results/screenshots/<name>.png. */
 export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });

@@ -5,7 +5,15 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startTestServer } from '../../server/test/harness.js';
 import { ingest, type Api } from './seed.js';
-import { DIST, browserSuite, ensureBuilt, openBrowser, overflowOf, screenshot } from './browser.js';
+import {
+  DIST,
+  browserSuite,
+  ensureBuilt,
+  openBrowser,
+  overflowOf,
+  screenshot,
+  logIn,
+} from './browser.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
@@ -169,8 +177,7 @@ browserSuite('threads in a real browser', () => {
     ]);
     browser = await openBrowser();
     page = browser.page;
-    await page.goto(`${server.url}/login#key=${server.adminKey}`);
-    await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+    await logIn(page, server.url, server.adminKey);
   }, 120_000);
 
   afterAll(async () => {

@@ -20,6 +20,18 @@ import {
 
 const LIMIT_HELP = 'When a run passes it, the run is ended as failed and its agent told to stop.';
 
+/** The three limits per run, each an input of its own. */
+const LIMIT_FIELDS = [
+  { key: 'maxCost', suffix: 'cost', label: 'Max cost (US$)', inputMode: 'decimal' },
+  {
+    key: 'maxTokens',
+    suffix: 'tokens',
+    label: 'Max tokens (input + output)',
+    inputMode: 'numeric',
+  },
+  { key: 'maxSteps', suffix: 'steps', label: 'Max steps', inputMode: 'numeric' },
+] as const;
+
 function localTimezone(): string {
   try {
     return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -368,52 +380,26 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
             <legend>Limits per run</legend>
             <p className="field-help settings-group-help">Empty: no limit.</p>
             <div className="settings-limits">
-              <Field
-                id={`${id}-cost`}
-                label="Max cost (US$)"
-                error={errors.maxCost}
-                help={LIMIT_HELP}
-              >
-                {(aria) => (
-                  <input
-                    {...aria}
-                    inputMode="decimal"
-                    value={form.maxCost}
-                    placeholder="no limit"
-                    autoComplete="off"
-                    onChange={(e) => set('maxCost', e.target.value)}
-                  />
-                )}
-              </Field>
-              <Field
-                id={`${id}-tokens`}
-                label="Max tokens (input + output)"
-                error={errors.maxTokens}
-                help={LIMIT_HELP}
-              >
-                {(aria) => (
-                  <input
-                    {...aria}
-                    inputMode="numeric"
-                    value={form.maxTokens}
-                    placeholder="no limit"
-                    autoComplete="off"
-                    onChange={(e) => set('maxTokens', e.target.value)}
-                  />
-                )}
-              </Field>
-              <Field id={`${id}-steps`} label="Max steps" error={errors.maxSteps} help={LIMIT_HELP}>
-                {(aria) => (
-                  <input
-                    {...aria}
-                    inputMode="numeric"
-                    value={form.maxSteps}
-                    placeholder="no limit"
-                    autoComplete="off"
-                    onChange={(e) => set('maxSteps', e.target.value)}
-                  />
-                )}
-              </Field>
+              {LIMIT_FIELDS.map(({ key, suffix, label, inputMode }) => (
+                <Field
+                  key={key}
+                  id={`${id}-${suffix}`}
+                  label={label}
+                  error={errors[key]}
+                  help={LIMIT_HELP}
+                >
+                  {(aria) => (
+                    <input
+                      {...aria}
+                      inputMode={inputMode}
+                      value={form[key]}
+                      placeholder="no limit"
+                      autoComplete="off"
+                      onChange={(e) => set(key, e.target.value)}
+                    />
+                  )}
+                </Field>
+              ))}
             </div>
           </fieldset>
 

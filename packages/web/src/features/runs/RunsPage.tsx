@@ -13,6 +13,7 @@ import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
+import { paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
@@ -154,14 +155,7 @@ export function RunsPage() {
   const set = useMemo(
     () =>
       (changes: Record<string, string | null>, keepPage = false) => {
-        // the address bar, not `params`: the router renders a change in a transition, so a
-        // second change before that render (a Source edit's blur, then a chip click) would
-        // otherwise start from the params without the first one and drop it
-        const next = new URLSearchParams(window.location.search);
-        for (const [k, v] of Object.entries(changes)) {
-          if (v) next.set(k, v);
-          else next.delete(k);
-        }
+        const next = paramsWith(changes);
         if (!keepPage) next.delete('page');
         setParams(next, { replace: !keepPage });
       },

@@ -8,6 +8,7 @@ import { RelativeTime } from '../../components/Time';
 import { RUN_STATUS_META, UNPRICED_NOTE, formatTokens, runCost } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
+import { paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { TextFilter } from '../runs/RunsPage';
@@ -160,15 +161,8 @@ export function ThreadsPage() {
   useDocumentTitle('Threads');
 
   const set = useMemo(
-    () => (changes: Record<string, string | null>) => {
-      // the address bar, not `params`: two changes before a render must both be kept
-      const next = new URLSearchParams(window.location.search);
-      for (const [k, v] of Object.entries(changes)) {
-        if (v) next.set(k, v);
-        else next.delete(k);
-      }
-      setParams(next, { replace: true });
-    },
+    () => (changes: Record<string, string | null>) =>
+      setParams(paramsWith(changes), { replace: true }),
     [setParams],
   );
   const onUser = useMemo(() => (user: string) => set({ user_id: user }), [set]);
