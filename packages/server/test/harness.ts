@@ -3,13 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ServerConfigInput } from '../src/config.js';
 import { closeContext, createContext, startServer, type RunningServer } from '../src/server.js';
 import { buildApp } from '../src/app.js';
 import type { AppContext } from '../src/context.js';
 import type { DialectName } from '../src/db/database.js';
+import type { IngestEvent } from '@runlog/core';
 
 export const PG_BASE_URL =
   process.env.RUNLOG_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -187,6 +188,19 @@ export async function startTestServer(
 /** Parses a JSON response body. */
 export function json<T = Record<string, unknown>>(res: LightMyRequestResponse): T {
   return res.json() as T;
+}
+
+/** Records `events` through `POST /ingest`, failing the test unless all are taken (200). */
+export async function ingestOk(t: TestApp, events: IngestEvent[], key?: string): Promise<void> {
+  const res = await t.request('POST', '/api/v1/ingest', { events }, key);
+  expect(res.statusCode, res.body).toBe(200);
+}
+
+/** `GET url`'s JSON body, failing the test on any other answer than 200. */
+export async function getOk<T>(t: TestApp, url: string, key?: string): Promise<T> {
+  const res = await t.request('GET', url, undefined, key);
+  expect(res.statusCode, res.body).toBe(200);
+  return json<T>(res);
 }
 
 /**

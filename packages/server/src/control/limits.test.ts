@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Agent, HeartbeatResponse, IngestEvent, Run } from '@runlog/core';
-import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import { describeEachDb, createTestApp, ingestOk, json, type TestApp } from '../../test/harness.js';
 import { exportText } from '../../test/cli-fixtures.js';
 import { cancelRun } from './control.service.js';
 import { budgetVerdict, sweepOnce, sweepVerdict } from './sweeper.js';
@@ -59,10 +59,7 @@ describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect
   const agentName = (base: string) => `${base}-${seq++}`;
   const put = (agent: string, body: Record<string, unknown>) =>
     t.request('PUT', `/api/v1/agents/${agent}`, body);
-  const ingest = async (events: IngestEvent[]) => {
-    const res = await t.request('POST', '/api/v1/ingest', { events });
-    expect(res.statusCode, res.body).toBe(200);
-  };
+  const ingest = (events: IngestEvent[], key?: string) => ingestOk(t, events, key);
   const run = async (id: string) => json<Run>(await t.request('GET', `/api/v1/runs/${id}`));
   const steps = (runId: string, n: number, extra: Record<string, unknown> = {}): IngestEvent[] =>
     Array.from({ length: n }, (_, i) => ({

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, ThreadList, ThreadSummary } from '@runlog/core';
-import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import {
+  describeEachDb,
+  createTestApp,
+  getOk,
+  ingestOk,
+  json,
+  type TestApp,
+} from '../../test/harness.js';
 
 describeEachDb('thread previews and isolation', (dialect) => {
   let t: TestApp;
   const now = Date.now();
-  const ingest = async (events: IngestEvent[], key?: string) => {
-    const res = await t.request('POST', '/api/v1/ingest', { events }, key);
-    expect(res.statusCode, res.body).toBe(200);
-  };
-  const get = async <T>(url: string, key?: string): Promise<T> => {
-    const res = await t.request('GET', url, undefined, key);
-    expect(res.statusCode, res.body).toBe(200);
-    return json<T>(res);
-  };
+  const ingest = (events: IngestEvent[], key?: string) => ingestOk(t, events, key);
+  const get = <T>(url: string, key?: string) => getOk<T>(t, url, key);
   const turn = (
     id: string,
     thread: string,

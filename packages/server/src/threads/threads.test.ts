@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, RunList, ThreadList, ThreadSummary } from '@runlog/core';
-import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import {
+  describeEachDb,
+  createTestApp,
+  getOk,
+  ingestOk,
+  json,
+  type TestApp,
+} from '../../test/harness.js';
 import { decodeThreadCursor, encodeThreadCursor } from './threads.js';
 
 const MIN = 60_000;
@@ -21,15 +28,8 @@ describeEachDb('threads API', (dialect) => {
   const now = Date.now();
   const ms = (minutesAgo: number) => now - minutesAgo * MIN;
   const at = (minutesAgo: number) => new Date(ms(minutesAgo)).toISOString();
-  const ingest = async (events: IngestEvent[]) => {
-    const res = await t.request('POST', '/api/v1/ingest', { events });
-    expect(res.statusCode, res.body).toBe(200);
-  };
-  const get = async <T>(url: string): Promise<T> => {
-    const res = await t.request('GET', url);
-    expect(res.statusCode, res.body).toBe(200);
-    return json<T>(res);
-  };
+  const ingest = (events: IngestEvent[], key?: string) => ingestOk(t, events, key);
+  const get = <T>(url: string, key?: string) => getOk<T>(t, url, key);
   const turn = (
     id: string,
     thread: string,
