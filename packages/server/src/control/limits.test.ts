@@ -136,7 +136,14 @@ describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect
     expect(ended.ended_at).not.toBeNull();
     // the process running it hears on its next heartbeat that the run is over
     const beat = await t.request('POST', `/api/v1/runs/${over}/heartbeat`, {});
-    expect(json<HeartbeatResponse>(beat).status).toBe('failed');
+    expect(json<HeartbeatResponse>(beat)).toMatchObject({
+      status: 'failed',
+      // and why, in the run's own words
+      end_reason: "stopped: 4 steps passed the agent's max_steps (3 steps)",
+    });
+    // a run still going has none
+    const going = await t.request('POST', `/api/v1/runs/${within}/heartbeat`, {});
+    expect(json<HeartbeatResponse>(going)).toMatchObject({ status: 'running', end_reason: null });
     // its own end, arriving later, leaves the outcome as the limit made it
     await ingest([{ type: 'run.end', run: { id: over, status: 'succeeded', output: 'done' } }]);
     expect(await run(over)).toMatchObject({ status: 'failed', output: null });
