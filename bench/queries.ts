@@ -1,10 +1,14 @@
 /**
  * Read paths over a big history: the 20 latest runs of one agent and /runs/stats over 30 days,
- * on 1,000,000 runs (SQLite). Prints JSON with p50/p99 latencies over HTTP and the server's RSS.
- *   npx tsx bench/queries.ts [runs]
+ * on 1,000,000 runs. Prints JSON with p50/p99 latencies over HTTP and the server's RSS.
+ *   npx tsx bench/queries.ts [runs]                  (SQLite)
+ *   BENCH_DB=postgres npx tsx bench/queries.ts [runs] (a database of its own on the machine's
+ *   PostgreSQL, RUNLOG_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/postgres, dropped after)
  */
 import { join } from 'node:path';
 import http from 'node:http';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { openDatabase } from '../packages/server/src/db/database.js';
 import { migrateToLatest } from '../packages/server/src/db/migrate.js';
 import { RollupDeltas } from '../packages/server/src/stats/rollup.js';
@@ -39,23 +43,18 @@ const TRIGGERS = ['api', 'schedule', 'manual', 'retry'] as const;
 async function generate(path: string): Promise<void> {
   const db = await openDatabase(path, { sqliteSynchronous: 'NORMAL' });
   await migrateToLatest(db);
-  const sqlite = db.sqlite!;
-  sqlite
-    .prepare(
-      "INSERT INTO projects (id, name, retention_days, created_at) VALUES ('default', 'Default', 3650, 0)",
-    )
-    .run();
+  await db.kysely
+    .insertInto('projects')
+    .values({ id: 'default', name: 'Default', retention_days: 3650, created_at: 0 })
+    .execute();
   const now = Date.now();
   const span = DAYS * 86_400_000;
   const proto = newRunRow('default', 'x', now);
-  const cols = Object.keys(proto);
-  const insert = sqlite.prepare(
-    `INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
-  );
   const rollups = new RollupDeltas();
   let seed = 42;
   const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-  const tx = sqlite.transaction((from: number, to: number) => {
+  const rowsOf = (from: number, to: number): RunRow[] => {
+    const rows: RunRow[] = [];
     for (let i = from; i < to; i++) {
       const started = now - span + Math.floor((i / RUNS) * span);
       const duration = Math.floor(200 + rand() * rand() * 60_000);
@@ -84,19 +83,79 @@ async function generate(path: string): Promise<void> {
         created_at: started,
         updated_at: started + duration,
       };
-      insert.run(...cols.map((c) => row[c as keyof RunRow]));
+      rows.push(row);
       rollups.change(undefined, row);
     }
-  });
-  for (let i = 0; i < RUNS; i += 20_000) tx(i, Math.min(RUNS, i + 20_000));
-  const agents = sqlite.prepare(
-    "INSERT INTO agents (project_id, id, name, metadata, created_at, updated_at) VALUES ('default', ?, ?, '{}', 0, 0)",
-  );
-  for (let a = 0; a < AGENTS; a++) agents.run(`agent-${a}`, `agent-${a}`);
+    return rows;
+  };
+  const sqlite = db.sqlite;
+  if (sqlite) {
+    const cols = Object.keys(proto);
+    const insert = sqlite.prepare(
+      `INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+    );
+    const tx = sqlite.transaction((rows: RunRow[]) => {
+      for (const row of rows) insert.run(...cols.map((c) => row[c as keyof RunRow]));
+    });
+    for (let i = 0; i < RUNS; i += 20_000) tx(rowsOf(i, Math.min(RUNS, i + 20_000)));
+  } else {
+    // a column an array: 20,000 rows a statement, one parameter per column
+    const cols = Object.keys(proto);
+    const types = await db.pgPool!.query<{ column_name: string; udt_name: string }>(
+      "SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'runs' AND table_schema = current_schema()",
+    );
+    const typeOf = new Map(types.rows.map((t) => [t.column_name, t.udt_name]));
+    const insert = `INSERT INTO runs (${cols.join(', ')}) SELECT * FROM unnest(${cols
+      .map((c, i) => `$${i + 1}::${typeOf.get(c)!}[]`)
+      .join(', ')})`;
+    for (let i = 0; i < RUNS; i += 20_000) {
+      const rows = rowsOf(i, Math.min(RUNS, i + 20_000));
+      await db.pgPool!.query(
+        insert,
+        cols.map((c) => rows.map((row) => row[c as keyof RunRow])),
+      );
+    }
+  }
+  await db.kysely
+    .insertInto('agents')
+    .values(
+      Array.from({ length: AGENTS }, (_, a) => ({
+        project_id: 'default',
+        id: `agent-${a}`,
+        name: `agent-${a}`,
+        metadata: '{}',
+        created_at: 0,
+        updated_at: 0,
+      })),
+    )
+    .execute();
   await db.kysely.transaction().execute((trx) => rollups.flush(trx, db));
-  sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  sqlite.exec('ANALYZE');
+  if (sqlite) {
+    sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    sqlite.exec('ANALYZE');
+  } else await sql`VACUUM ANALYZE`.execute(db.kysely);
   await db.close();
+}
+
+const PG_BASE_URL = process.env.RUNLOG_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A new database on the machine's PostgreSQL for this run, and a way to drop it. */
+async function pgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `runlog_bench_queries_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: PG_BASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = new URL(PG_BASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      // BENCH_PG_KEEP=1 keeps it, to look at its query plans after
+      if (process.env.BENCH_PG_KEEP) console.error(`kept ${url.toString()}`);
+      else await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -146,8 +205,9 @@ async function latencies(
   };
 }
 
-const dir = tempDir('queries');
-const path = join(dir, 'runlog.db');
+const onPostgres = process.env.BENCH_DB === 'postgres';
+const pgDb = onPostgres ? await pgDatabase() : undefined;
+const path = pgDb ? pgDb.url : join(tempDir('queries'), 'runlog.db');
 const genStart = Date.now();
 await generate(path);
 const generateSecs = (Date.now() - genStart) / 1000;
@@ -202,6 +262,7 @@ try {
   console.log(
     JSON.stringify({
       bench: 'queries',
+      database: onPostgres ? 'postgres' : 'sqlite',
       runs: RUNS,
       agents: AGENTS,
       generate_secs: generateSecs,
@@ -226,4 +287,5 @@ try {
   );
 } finally {
   await server.stop();
+  await pgDb?.drop();
 }
