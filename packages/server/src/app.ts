@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
@@ -234,7 +234,25 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   const webRoot = ctx.config.webRoot;
   if (webRoot && existsSync(join(webRoot, 'index.html'))) {
-    await app.register(fastifyStatic, { root: webRoot, wildcard: false, index: ['index.html'] });
+    await app.register(fastifyStatic, {
+      root: webRoot,
+      wildcard: false,
+      index: ['index.html'],
+      // the build's .br and .gz copies, to browsers that accept them
+      preCompressed: true,
+      cacheControl: false,
+      setHeaders: (res, path) => {
+        // assets/ holds files named by their content's hash: a browser keeps them for good;
+        // the pages naming them are asked for again each time
+        res.setHeader('vary', 'accept-encoding');
+        res.setHeader(
+          'cache-control',
+          relative(webRoot, path).startsWith(`assets${sep}`)
+            ? 'public, max-age=31536000, immutable'
+            : 'no-cache',
+        );
+      },
+    });
     // client-side routes (/agents/x/runs/y, /login) get the app shell
     app.get('/*', (request, reply) => {
       if (request.url.startsWith('/api/')) return reply.callNotFound();

@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createTestApp,
@@ -193,6 +194,43 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const page = await t.request('GET', '/agents/x/runs/y', undefined, null);
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('<title>Runlog</title>');
+  });
+
+  it("sends the dashboard's files compressed when the browser takes it, its hashed assets kept for good", async () => {
+    const webRoot = mkdtempSync(join(tmpdir(), 'runlog-web-'));
+    const script = 'console.log("runlog");\n'.repeat(200);
+    writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>Runlog</title>');
+    mkdirSync(join(webRoot, 'assets'));
+    writeFileSync(join(webRoot, 'assets', 'index-abc123.js'), script);
+    writeFileSync(join(webRoot, 'assets', 'index-abc123.js.br'), brotliCompressSync(script));
+    writeFileSync(join(webRoot, 'assets', 'index-abc123.js.gz'), gzipSync(script));
+    t = await createTestApp(dialect, { webRoot });
+    const asset = (encoding?: string) =>
+      t.app.inject({
+        method: 'GET',
+        url: '/assets/index-abc123.js',
+        headers: encoding ? { 'accept-encoding': encoding } : {},
+      });
+    const br = await asset('gzip, deflate, br');
+    expect(br.headers).toMatchObject({
+      'content-encoding': 'br',
+      'content-type': expect.stringContaining('javascript'),
+      'cache-control': 'public, max-age=31536000, immutable',
+      vary: 'accept-encoding',
+    });
+    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(script);
+    const gz = await asset('gzip');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.rawPayload).toString()).toBe(script);
+    const plain = await asset();
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body).toBe(script);
+    // a page is asked for again each time: it names the assets of the build being served
+    for (const url of ['/', '/agents/x/runs/y']) {
+      const page = await t.app.inject({ method: 'GET', url });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['cache-control']).toBe('no-cache');
+    }
   });
 
   it('answers headers over the size limit in the API error shape', async () => {
