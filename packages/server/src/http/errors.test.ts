@@ -204,9 +204,9 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     writeFileSync(join(webRoot, 'assets', 'index-abc123.js'), script);
     writeFileSync(join(webRoot, 'assets', 'index-abc123.js.br'), brotliCompressSync(script));
     writeFileSync(join(webRoot, 'assets', 'index-abc123.js.gz'), gzipSync(script));
-    t = await createTestApp(dialect, { webRoot });
+    const { app } = (t = await createTestApp(dialect, { webRoot }));
     const asset = (encoding?: string) =>
-      t.app.inject({
+      app.inject({
         method: 'GET',
         url: '/assets/index-abc123.js',
         headers: encoding ? { 'accept-encoding': encoding } : {},
@@ -227,7 +227,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(plain.body).toBe(script);
     // a page is asked for again each time: it names the assets of the build being served
     for (const url of ['/', '/agents/x/runs/y']) {
-      const page = await t.app.inject({ method: 'GET', url });
+      const page = await app.inject({ method: 'GET', url });
       expect(page.statusCode).toBe(200);
       expect(page.headers['cache-control']).toBe('no-cache');
     }
