@@ -23,6 +23,13 @@ describe('run statuses', () => {
     expect(normalizeStepStatus('exploded')).toBeUndefined();
   });
 
+  it('knows no status named like an Object property', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(normalizeRunStatus(name)).toBeUndefined();
+      expect(normalizeStepStatus(name)).toBeUndefined();
+    }
+  });
+
   it('maps step aliases', () => {
     expect(normalizeStepStatus('ok')).toBe('succeeded');
     expect(normalizeStepStatus('error')).toBe('failed');

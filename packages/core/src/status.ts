@@ -66,14 +66,23 @@ function key(value: string): string {
     .replace(/[\s-]+/g, '_');
 }
 
+/**
+ * The alias table's own entry for `value`: an inherited name (`constructor`, `__proto__`)
+ * is no status, and would otherwise pass validation as a function or an object.
+ */
+function lookUp<S>(aliases: Record<string, S>, value: string): S | undefined {
+  const k = key(value);
+  return Object.hasOwn(aliases, k) ? aliases[k] : undefined;
+}
+
 /** Maps a status or one of its aliases to a run status; `undefined` when unknown. */
 export function normalizeRunStatus(value: string): RunStatus | undefined {
-  return RUN_STATUS_ALIASES[key(value)];
+  return lookUp(RUN_STATUS_ALIASES, value);
 }
 
 /** Maps a status or one of its aliases to a step status; `undefined` when unknown. */
 export function normalizeStepStatus(value: string): StepStatus | undefined {
-  return STEP_STATUS_ALIASES[key(value)];
+  return lookUp(STEP_STATUS_ALIASES, value);
 }
 
 export const RUN_STATUS_HELP = `one of ${RUN_STATUSES.join(', ')} (or an alias such as success, completed, error, pending, timeout, canceled)`;

@@ -407,6 +407,29 @@ describeEachDb('POST /ingest', (dialect) => {
     expect((await findRun(t.ctx.db, 'default', 'alias-7'))?.status).toBe('queued');
   });
 
+  it('refuses a status named like an Object property, and keeps the events beside it', async () => {
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'proto-ok', agent_id: 'a' } },
+        { type: 'run.start', run: { id: 'proto-1', agent_id: 'a', status: 'constructor' } },
+        { type: 'run.update', run: { id: 'proto-ok', status: '__proto__' } },
+        { type: 'step.end', step: { id: 's', run_id: 'proto-ok', status: 'constructor' } },
+      ],
+    });
+    expect(res.statusCode).toBe(207);
+    const answer = json<PartialAnswer>(res);
+    expect(answer.results.map((r) => r.ok)).toEqual([true, false, false, false]);
+    expect(answer.results[1]!.error?.details[0]?.field).toBe('events.1.run.status');
+    expect(answer.results[3]!.error?.details[0]?.field).toBe('events.3.step.status');
+    expect((await findRun(t.ctx.db, 'default', 'proto-ok'))?.status).toBe('running');
+    expect(await findRun(t.ctx.db, 'default', 'proto-1')).toBeUndefined();
+    const patch = await t.request('PATCH', '/api/v1/runs/proto-ok', { status: 'constructor' });
+    expect(patch.statusCode).toBe(400);
+    expect(json<ApiErrorBody>(patch).error.details).toEqual([
+      expect.objectContaining({ field: 'body.status' }),
+    ]);
+  });
+
   it('keeps rollups right with 20 concurrent writers to one run', async () => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.start', run: { id: 'conc-1', agent_id: 'conc' } }],
