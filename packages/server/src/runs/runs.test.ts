@@ -219,13 +219,23 @@ describeEachDb('runs API', (dialect) => {
         events: [
           { type: 'run.start', run: { id: 'stats', agent_id: 'a' } },
           { type: 'step.end', step: { id: 's', run_id: 'stats' } },
+          { type: 'run.start', run: { id: 'child-of-stats', parent_run_id: 'stats' } },
+          { type: 'run.start', run: { id: 'retry-of-stats', retry_of: 'stats' } },
+          { type: 'run.heartbeat', run: { id: 'stats' } },
         ],
       });
       expect(named.statusCode).toBe(207);
       const fields = json<IngestResponse>(named).results!.map(
         (r) => (r.error?.details?.[0] as { field?: string } | undefined)?.field,
       );
-      expect(fields).toEqual(['events.0.run.id', 'events.1.step.run_id']);
+      expect(fields).toEqual([
+        'events.0.run.id',
+        'events.1.step.run_id',
+        'events.2.run.parent_run_id',
+        'events.3.run.retry_of',
+        'events.4.run.id',
+      ]);
+      expect((await t.request('GET', '/api/v1/runs/child-of-stats')).statusCode).toBe(404);
       for (const [url, field] of [
         ['/api/v1/runs', 'body.id'],
         ['/api/v1/agents/a/runs', 'body.id'],
