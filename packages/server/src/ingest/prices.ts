@@ -28,6 +28,8 @@ export class PriceBook {
       .selectFrom('model_prices')
       .selectAll()
       .where('project_id', '=', projectId)
+      // two spellings of one model (stored before PUT replaced the other): the newest wins
+      .orderBy('updated_at')
       .execute();
     const overrides = new Map<string, Price>(
       rows.map((r) => [

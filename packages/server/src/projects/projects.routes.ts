@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import {
   BUILTIN_PRICES,
@@ -10,10 +11,11 @@ import {
   Project,
   PutPriceBody,
   newId,
+  normalizeModelName,
   toIso,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
-import type { ProjectRow } from '../db/schema.js';
+import type { Database, ProjectRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 
@@ -27,6 +29,21 @@ function toProject(row: ProjectRow): Project {
 }
 
 const ProjectParams = z.object({ project_id: Id });
+
+/** The project's overrides that name `model` as prices match names (case, `.` or `-`). */
+async function spellingsOf(
+  db: Kysely<Database>,
+  projectId: string,
+  model: string,
+): Promise<string[]> {
+  const wanted = normalizeModelName(model);
+  const rows = await db
+    .selectFrom('model_prices')
+    .select('model')
+    .where('project_id', '=', projectId)
+    .execute();
+  return rows.map((r) => r.model).filter((m) => normalizeModelName(m) === wanted);
+}
 const ModelParams = z.object({ model: ModelPrice.shape.model });
 const Settings = z.object({ project: Project, retention_days: z.number().int() });
 
@@ -181,18 +198,31 @@ export async function projectsRoutes(app: FastifyInstance, ctx: AppContext): Pro
         cached_input_per_mtok: body.cached_input_per_mtok ?? null,
         updated_at: Date.now(),
       };
-      await k
-        .insertInto('model_prices')
-        .values(row)
-        .onConflict((oc) =>
-          oc.columns(['project_id', 'model']).doUpdateSet({
-            input_per_mtok: row.input_per_mtok,
-            output_per_mtok: row.output_per_mtok,
-            cached_input_per_mtok: row.cached_input_per_mtok,
-            updated_at: row.updated_at,
-          }),
-        )
-        .execute();
+      await k.transaction().execute(async (trx) => {
+        // the model's other spellings (`Zed-1.5` for `zed-1-5`) match the same steps: left
+        // beside this one, a step would be priced by whichever the database listed last
+        const others = (await spellingsOf(trx, auth.projectId, params.model)).filter(
+          (m) => m !== params.model,
+        );
+        if (others.length > 0)
+          await trx
+            .deleteFrom('model_prices')
+            .where('project_id', '=', auth.projectId)
+            .where('model', 'in', others)
+            .execute();
+        await trx
+          .insertInto('model_prices')
+          .values(row)
+          .onConflict((oc) =>
+            oc.columns(['project_id', 'model']).doUpdateSet({
+              input_per_mtok: row.input_per_mtok,
+              output_per_mtok: row.output_per_mtok,
+              cached_input_per_mtok: row.cached_input_per_mtok,
+              updated_at: row.updated_at,
+            }),
+          )
+          .execute();
+      });
       ctx.prices.invalidate(auth.projectId);
       return {
         model: row.model,
@@ -213,12 +243,17 @@ export async function projectsRoutes(app: FastifyInstance, ctx: AppContext): Pro
     params: ModelParams,
     status: 204,
     handler: async ({ auth, params }) => {
-      const res = await k
-        .deleteFrom('model_prices')
-        .where('project_id', '=', auth.projectId)
-        .where('model', '=', params.model)
-        .executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) throw AppError.notFound('price override', params.model);
+      const spellings = await spellingsOf(k, auth.projectId, params.model);
+      const res =
+        spellings.length > 0
+          ? await k
+              .deleteFrom('model_prices')
+              .where('project_id', '=', auth.projectId)
+              .where('model', 'in', spellings)
+              .executeTakeFirst()
+          : undefined;
+      if (Number(res?.numDeletedRows ?? 0) === 0)
+        throw AppError.notFound('price override', params.model);
       ctx.prices.invalidate(auth.projectId);
       return undefined;
     },

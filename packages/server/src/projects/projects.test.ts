@@ -173,6 +173,35 @@ describeEachDb('projects, settings and prices API', (dialect) => {
     expect(again.statusCode).toBe(404);
   });
 
+  it('keeps one override per model as prices match it, the last one set, on every database', async () => {
+    // `Zed-1.5`, `zed-1-5` and `ZED-1.5` price the same steps: before, all three were kept
+    // and a step was priced by whichever the database listed last (100 on SQLite, 10 on PostgreSQL)
+    for (const [model, price] of [
+      ['Zed-1.5', 1],
+      ['zed-1-5', 100],
+      ['ZED-1.5', 10],
+    ] as const) {
+      const res = await t.request('PUT', `/api/v1/prices/${model}`, {
+        input_per_mtok: price,
+        output_per_mtok: price,
+      });
+      expect(res.statusCode).toBe(200);
+    }
+    expect((await overrides()).map((p) => [p.model, p.input_per_mtok])).toEqual([['ZED-1.5', 10]]);
+    await t.request('POST', '/api/v1/runs', { id: 'zed-run', agent_id: 'pricer' });
+    const step = await t.request('POST', '/api/v1/runs/zed-run/steps', {
+      type: 'llm',
+      model: 'zed-1.5',
+      input_tokens: 1_000_000,
+      output_tokens: 0,
+      status: 'succeeded',
+    });
+    expect(json<{ cost_usd: number }>(step).cost_usd).toBeCloseTo(10, 9);
+    // removed by any of its spellings
+    expect((await t.request('DELETE', '/api/v1/prices/zed-1-5')).statusCode).toBe(204);
+    expect(await overrides()).toEqual([]);
+  });
+
   it('refuses a model name with a NUL character on every database, naming the field', async () => {
     // before: stored on SQLite, a 500 on PostgreSQL, and an export PostgreSQL could not import
     for (const res of [
