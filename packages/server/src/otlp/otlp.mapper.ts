@@ -297,16 +297,18 @@ const TRACELOOP_KINDS: Record<string, string> = {
 
 const VERCEL_LLM = /^ai\.\w+\.do(Generate|Stream)$/;
 
+/** `table`'s own entry for `key`: a name such as `constructor` must not find Object.prototype. */
+function own(table: Record<string, string>, key: string | undefined): string | undefined {
+  return key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 function stepType(name: string, attrs: Attrs): string {
-  const op = str(attrs, 'gen_ai.operation.name');
-  if (op && OPERATION_TYPES[op]) return OPERATION_TYPES[op];
-  const kind = str(attrs, 'openinference.span.kind');
-  if (kind && OPENINFERENCE_TYPES[kind.toUpperCase()])
-    return OPENINFERENCE_TYPES[kind.toUpperCase()]!;
-  const request = str(attrs, 'llm.request.type');
-  if (request && LLM_REQUEST_TYPES[request]) return LLM_REQUEST_TYPES[request];
-  const traceloop = str(attrs, 'traceloop.span.kind');
-  if (traceloop && TRACELOOP_KINDS[traceloop]) return TRACELOOP_KINDS[traceloop];
+  const type =
+    own(OPERATION_TYPES, str(attrs, 'gen_ai.operation.name')) ??
+    own(OPENINFERENCE_TYPES, str(attrs, 'openinference.span.kind')?.toUpperCase()) ??
+    own(LLM_REQUEST_TYPES, str(attrs, 'llm.request.type')) ??
+    own(TRACELOOP_KINDS, str(attrs, 'traceloop.span.kind'));
+  if (type) return type;
   const vercel = str(attrs, 'ai.operationId') ?? name;
   if (VERCEL_LLM.test(vercel)) return vercel.startsWith('ai.embed') ? 'embedding' : 'llm';
   if (vercel === 'ai.toolCall') return 'tool';
@@ -387,7 +389,7 @@ function eventMessages(view: SpanView): { input?: unknown; output?: unknown } {
   let prompt: unknown;
   let completion: unknown;
   for (const e of view.events) {
-    const role = MESSAGE_EVENT_ROLES[e.name];
+    const role = own(MESSAGE_EVENT_ROLES, e.name);
     if (role) input.push(eventMessage(role, e.attrs));
     else if (e.name === 'gen_ai.choice') output.push(eventMessage('assistant', e.attrs));
     // the earlier conventions' events, whose one attribute holds all the messages

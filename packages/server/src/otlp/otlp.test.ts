@@ -1423,6 +1423,29 @@ describeEachDb('POST /v1/traces', (dialect) => {
     ]);
   });
 
+  it('keeps a span whose kind or event is named like an Object property, as a custom step', async () => {
+    const trace = 'e6c0000000000000000000000000000f';
+    const [root, chat] = agentTrace(trace);
+    const res = await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        root!,
+        {
+          ...chat!,
+          attrs: { 'gen_ai.operation.name': 'constructor', 'traceloop.span.kind': 'toString' },
+          events: [{ name: 'constructor', at: 20, attrs: { content: 'hi' } }],
+        },
+      ]),
+    );
+    // before: the span was refused (`events.2.step.type: ... received function`)
+    expect(json(res)).toEqual({});
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.steps.map((s) => [s.name, s.type, s.input])).toEqual([
+      ['chat gpt-4o-mini', 'custom', null],
+    ]);
+  });
+
   it('refuses the spans of a run deleted lately, counting spans, not the events they make', async () => {
     const trace = 'de1e7ed0000000000000000000000001';
     const body = request(agentTrace(trace));
