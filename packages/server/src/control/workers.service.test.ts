@@ -287,6 +287,15 @@ describeEachDb('workers and control plane', (dialect) => {
     expect((await findRun(t.ctx.db, P, run.id))?.worker_id).toBe('w-4');
   });
 
+  it('refuses to release a run no worker holds, and leaves it running', async () => {
+    const agent = agentName('release-unclaimed');
+    const started = await t.request('POST', '/api/v1/runs', { agent_id: agent });
+    const { id } = json<Run>(started);
+    const res = await t.request('POST', `/api/v1/runs/${id}/release`, {});
+    expect(res.statusCode).toBe(409);
+    expect((await findRun(t.ctx.db, P, id))?.status).toBe('running');
+  });
+
   it("notes when a worker last asked for an agent's runs, so a queued run can tell none is there", async () => {
     const agent = agentName('seen');
     // asked for before the agent exists (no run of it yet): nothing to note, asked again soon

@@ -590,7 +590,14 @@ export async function releaseRun(
     const run = uow.getRun(projectId, runId);
     if (!run) throw AppError.notFound('run', runId);
     if (isTerminalStatus(run.status as RunStatus) || run.status === 'queued') return toRun(run);
-    if (workerId && run.worker_id && run.worker_id !== workerId)
+    // a run recorded as it runs (the SDK, the REST API) was never the queue's: queued, a worker
+    // would execute it a second time beside the process still running it
+    if (run.worker_id === null)
+      throw new AppError(
+        'conflict',
+        `run ${runId} is not held by a worker: only a claimed run goes back to the queue`,
+      );
+    if (workerId && run.worker_id !== workerId)
       throw new AppError('conflict', `run ${runId} is held by worker ${run.worker_id}`);
     if (run.cancel_requested_at !== null) {
       const ending: RunEnding = {
