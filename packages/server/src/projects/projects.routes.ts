@@ -90,7 +90,18 @@ export async function projectsRoutes(app: FastifyInstance, ctx: AppContext): Pro
         .returning('id')
         .executeTakeFirst();
       if (!inserted) throw new AppError('conflict', `project ${row.id} already exists`);
-      const adminKey = await ctx.auth.createKey(row.id, 'admin', 'admin (project created)');
+      let adminKey;
+      try {
+        adminKey = await ctx.auth.createKey(row.id, 'admin', 'admin (project created)');
+      } catch (err) {
+        // a project no key can reach, whose id a second try would find taken: take it back
+        await k
+          .deleteFrom('projects')
+          .where('id', '=', row.id)
+          .execute()
+          .catch(() => {});
+        throw err;
+      }
       return { project: toProject(row), admin_key: adminKey };
     },
   });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 
@@ -40,6 +40,25 @@ describeEachDb('projects, settings and prices API', (dialect) => {
   const projectOf = async (key = t.adminKey) =>
     json<{ projects: Project[] }>(await t.request('GET', '/api/v1/projects', undefined, key))
       .projects[0]!;
+
+  it('creates no project when its admin key cannot be made, so the same id can be tried again', async () => {
+    const failing = vi
+      .spyOn(t.ctx.auth, 'createKey')
+      .mockRejectedValueOnce(new Error('disk I/O error'));
+    try {
+      const first = await t.request('POST', '/api/v1/projects', { id: 'keyless', name: 'K' });
+      expect(first.statusCode).toBe(500);
+      expect(json<{ error: { message: string } }>(first).error.message).not.toContain('disk');
+    } finally {
+      failing.mockRestore();
+    }
+    const again = await t.request('POST', '/api/v1/projects', { id: 'keyless', name: 'K' });
+    expect(again.statusCode).toBe(201);
+    const key = json<{ admin_key: { key: string } }>(again).admin_key.key;
+    expect(json(await t.request('GET', '/api/v1/session', undefined, key))).toMatchObject({
+      project_id: 'keyless',
+    });
+  });
 
   it('renames a project and changes its retention, read back by GET /projects', async () => {
     const res = await t.request('PATCH', '/api/v1/projects/default', {
