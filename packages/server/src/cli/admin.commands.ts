@@ -28,7 +28,7 @@ import {
   printable,
   table,
 } from './format.js';
-import { describeStartError, redact, type CliIo } from './io.js';
+import { checkedDbUrl, describeStartError, redact, type CliIo } from './io.js';
 import { idArg, intArg, oneOf, parseWhen, textArg, withJson } from './options.js';
 import { announceDeletedRuns, announceRevocation } from '../realtime/pg-bridge.js';
 
@@ -60,7 +60,7 @@ async function usingDb<T>(
   fn: (db: Db) => Promise<T>,
   create = false,
 ): Promise<T> {
-  const url = flags.db ?? io.env.RUNLOG_DB ?? DEFAULT_DB;
+  const url = checkedDbUrl(flags.db ?? io.env.RUNLOG_DB ?? DEFAULT_DB);
   if (!create && !isPostgresUrl(url) && url !== ':memory:' && !existsSync(url))
     throw new CliError(`no database at ${url} (set --db or RUNLOG_DB)`);
   let db: Db;
@@ -350,7 +350,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
           '\n',
       );
     if (result.rejected > 0)
-      throw new CliError(`${formatCount(result.rejected)} lines of ${file} were not imported`);
+      throw new CliError(
+        `${countOf(result.rejected, 'line')} of ${file} ${result.rejected === 1 ? 'was' : 'were'} not imported`,
+      );
   });
 
   const keys = program.command('keys').description('API keys: create, list, revoke');

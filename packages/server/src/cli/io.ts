@@ -1,4 +1,6 @@
 import type { Writable } from 'node:stream';
+import { ServerConfig } from '../config.js';
+import { CliError } from './client.js';
 
 /** Where a command writes and what it reads from its surroundings; tests pass their own. */
 export interface CliIo {
@@ -65,6 +67,18 @@ export function describeStartError(
     return `cannot open the database file ${cfg.db}: ${e.message ?? e.code}`;
   }
   return e.message ?? String(err);
+}
+
+/**
+ * `--db` (or RUNLOG_DB) checked as `serve` checks it, for the commands that open the database:
+ * a URL that is not `postgres://` (`postgress://`, `mysql://`) would open, or create, a SQLite
+ * file of that name.
+ */
+export function checkedDbUrl(url: string): string {
+  const checked = ServerConfig.pick({ db: true }).safeParse({ db: url });
+  if (!checked.success)
+    throw new CliError(describeStartError(checked.error, { db: url, host: '', port: '' }), 2);
+  return url;
 }
 
 /** The flag or variable a user sets for each configuration field, for messages. */

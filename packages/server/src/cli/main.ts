@@ -7,7 +7,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { registerAdminCommands } from './admin.commands.js';
 import { CliError } from './client.js';
 import { registerDataCommands } from './data.commands.js';
-import { describeStartError, processIo, redact, type CliIo } from './io.js';
+import { checkedDbUrl, describeStartError, processIo, redact, type CliIo } from './io.js';
 import { ZodError } from 'zod';
 import { intArg } from './options.js';
 
@@ -107,7 +107,7 @@ export function migrateCommand(io: CliIo): Command {
     .option('--db <path|url>', 'SQLite file or postgres:// URL (env RUNLOG_DB)')
     .option('--json', 'print {"applied": [...]} instead of text')
     .action(async (opts: { db?: string; json?: boolean }) => {
-      const url = opts.db ?? configFromEnv(io.env).db;
+      const url = checkedDbUrl(opts.db ?? configFromEnv(io.env).db);
       const where = { db: redact(url), host: '', port: '' };
       const db = await openDatabase(url).catch((err: unknown) => {
         throw new CliError(describeStartError(err, where));
@@ -143,7 +143,7 @@ export function buildProgram(io: CliIo = processIo(), json = false): Command {
     .addHelpText(
       'after',
       '\nData commands talk to a server (--url / RUNLOG_URL, --api-key / RUNLOG_API_KEY);\n' +
-        'admin commands (cleanup, export, import, keys) open the database (--db / RUNLOG_DB).\n' +
+        'admin commands (migrate, cleanup, export, import, keys) open the database (--db / RUNLOG_DB).\n' +
         'Exit codes: 0 ok, 1 failure, 2 bad usage. Every command takes --help.',
     );
   program.addCommand(serveCommand());
