@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { NONE, durationArg, intArg, orNone, usdArg } from './options.js';
+import { NONE, durationArg, intArg, orNone, parseWhen, usdArg } from './options.js';
 
 /** What a parser refuses `value` with, or the value it gives. */
 function refusal<T>(parse: (value: string) => T, value: string): string {
@@ -42,5 +42,16 @@ describe('setting parsers', () => {
     expect(steps('50')).toBe(50);
     expect(refusal(steps, '0')).toBe('--max-steps must be 1 to 1000000000, or none to clear it');
     expect(refusal(steps, 'None')).toBe('--max-steps must be a whole number, or none to clear it');
+  });
+
+  it('takes a date only when the month has that day, not the day Date.parse rolls it over to', () => {
+    const since = parseWhen('--since');
+    expect(['2028-02-29', '2026-04-30', '2026-12-31T23:00:00Z'].map(since)).toEqual([
+      Date.parse('2028-02-29T00:00:00Z'),
+      Date.parse('2026-04-30T00:00:00Z'),
+      Date.parse('2026-12-31T23:00:00Z'),
+    ]);
+    for (const bad of ['2026-02-29', '2026-02-30', '2026-04-31', '2026-06-31T10:00:00Z'])
+      expect(refusal(since, bad)).toMatch(/^--since must be a span like 24h or 7d, or a date like/);
   });
 });

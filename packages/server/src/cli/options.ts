@@ -27,7 +27,8 @@ export function parseWhen(name: string, now = () => Date.now()) {
   return (value: string): number => {
     const span = parseDuration(value);
     if (span !== undefined) return now() - span;
-    if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
+    const date = /^(\d{4})-(\d{2})-(\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
+    if (date && isCalendarDay(Number(date[1]), Number(date[2]), Number(date[3]))) {
       const ms = Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value);
       if (Number.isFinite(ms)) return ms;
     }
@@ -35,6 +36,12 @@ export function parseWhen(name: string, now = () => Date.now()) {
       `${name} must be a span like 24h or 7d, or a date like 2026-03-01 or 2026-03-01T10:00:00Z`,
     );
   };
+}
+
+/** Whether the month has that day: `Date.parse` reads 2026-02-30 as 2026-03-02. */
+function isCalendarDay(year: number, month: number, day: number): boolean {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
 }
 
 /** Text as the API takes it: 1 to `max` characters, no NUL. */
