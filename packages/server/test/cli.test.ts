@@ -473,9 +473,9 @@ describeEachDb('runlog CLI', (dialect) => {
   });
 
   it('lists the workers seen lately, the runs they hold', async () => {
-    expect((await cli(['workers'])).stdout).toBe(
-      'no worker asked for runs in the last 24 hours: queued runs start when one does\n',
-    );
+    const none =
+      'no worker running (a worker that stops leaves this list; one that died stays 24 hours): queued runs start when one does\n';
+    expect((await cli(['workers'])).stdout).toBe(none);
     const post = (path: string, body: unknown) =>
       fetch(`${server.url}/api/v1${path}`, {
         method: 'POST',
@@ -492,6 +492,13 @@ describeEachDb('runlog CLI', (dialect) => {
       workers: { id: string; running_runs: { id: string }[] }[];
     };
     expect(json.workers[0]).toMatchObject({ id: 'cw-host:1', running_runs: [{ id: 'cw-run' }] });
+    // a worker that stops takes itself off the list: it did ask for runs, it is just not there
+    const stop = await fetch(`${server.url}/api/v1/workers/cw-host:1`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    expect(stop.status).toBe(204);
+    expect((await cli(['workers'])).stdout).toBe(none);
     // the other tests see the sample runs alone
     await fetch(`${server.url}/api/v1/agents/cw-agent`, {
       method: 'DELETE',

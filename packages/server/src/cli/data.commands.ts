@@ -850,8 +850,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const p = palette();
     const shown = printable(res.workers);
     if (shown.length === 0) {
+      // a worker that stopped (worker.stop(), a drained SIGTERM) took itself off the list
       io.stdout.write(
-        'no worker asked for runs in the last 24 hours: queued runs start when one does\n',
+        'no worker running (a worker that stops leaves this list; one that died stays 24 hours): queued runs start when one does\n',
       );
       return;
     }

@@ -73,10 +73,11 @@ export function WorkersPage() {
       ) : workers.isError ? (
         <ErrorBox error={workers.error} onRetry={() => void workers.refetch()} />
       ) : !list || list.length === 0 ? (
-        <Empty title="No worker in the last 24 hours">
+        <Empty title="No worker running">
           Runs queued from the dashboard, the API, schedules and Retry start when a worker asks for
           their agent: <span className="mono">runlog.worker(…)</span> in the SDK, or{' '}
-          <span className="mono">POST /api/v1/workers/claim</span>.
+          <span className="mono">POST /api/v1/workers/claim</span>. A worker that stops leaves this
+          list; one that died stays for 24 hours.
         </Empty>
       ) : (
         <div className="table-wrap">
