@@ -490,9 +490,11 @@ export class Transport {
           }
           const keep = isRetryable(err) || refusesKey(err);
           const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
-          const pause = keep ? backoffMs(attempt + 1, retryAfterMs) : 0;
-          // at exit, only a busy or unreachable server is worth waiting for, not a refused key
-          const waitAtExit = isRetryable(err) && Date.now() + pause <= this.exitDeadline;
+          let pause = keep ? backoffMs(attempt + 1, retryAfterMs) : 0;
+          // at exit, only a busy or unreachable server is worth waiting for, not a refused key,
+          // and until the exit's deadline: a pause past it is cut short for one last try there
+          const waitAtExit = isRetryable(err) && Date.now() < this.exitDeadline;
+          if (this.exiting) pause = Math.min(pause, Math.max(0, this.exitDeadline - Date.now()));
           if (keep && (!this.exiting || waitAtExit)) {
             attempt++;
             // the server cannot be reached (also behind a proxy answering 502 or 504), or

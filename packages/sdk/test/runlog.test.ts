@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId, type IngestEvent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
 import { Runlog, RunlogConnectionError, type RunContext } from '../src/index.js';
@@ -186,6 +186,33 @@ describe('process exit', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(errors).toHaveLength(2);
     expect(runlog.pending).toBe(1);
+  });
+
+  it('at exit, tries a restarting server until exitTimeoutMs, cutting the last pause short', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    // the longest backoffs (250 ms, 500 ms, 1 s, 2 s): the fourth pause ends past the deadline
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    try {
+      proxy.down();
+      const id = newId();
+      const runlog = clients.make({ url: proxy.url, exitTimeoutMs: 3_000 });
+      await runlog.run('exit-restart-agent', () => 'back', { id });
+      runlog.beforeExit();
+      // the server is back 2 s into the exit: before, the exit gave up at 1.75 s, when the
+      // next pause no longer fitted, and lost the run
+      setTimeout(() => proxy.up(), 2_000);
+      await waitFor(
+        () => runlog.pending === 0 || errors.some((e) => /events unsent/.test(e.message)),
+        'the exit to send or give up',
+      );
+      expect(errors.map((e) => e.message)).not.toContainEqual(
+        expect.stringMatching(/events unsent/),
+      );
+      expect((await clients.make().runs.get(id)).output).toBe('back');
+    } finally {
+      random.mockRestore();
+      await proxy.close();
+    }
   });
 
   it('a script that records a run and ends exits on its own while the server is down', async () => {
