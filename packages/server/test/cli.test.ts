@@ -159,6 +159,29 @@ describeEachDb('runlog CLI', (dialect) => {
       runs: unknown[];
     };
     expect(limited.runs).toHaveLength(2);
+
+    // page by page: the footer names the cursor of the next page, which keeps the filters
+    const first = await cli(['runs', 'list', '--agent', 'writer', '--limit', '2']);
+    const cursor = /^2 of \d+ runs; the next page: --cursor (\S+)$/m.exec(first.stdout)?.[1];
+    expect(cursor, first.stdout).toBeDefined();
+    const seen = first.stdout.split('\n').slice(1, 3);
+    const next = await cli([
+      'runs',
+      'list',
+      '--agent',
+      'writer',
+      '--limit',
+      '2',
+      '--cursor',
+      cursor!,
+    ]);
+    expect(next.code, next.stderr).toBe(0);
+    const page2 = next.stdout.split('\n').slice(1, 3);
+    expect(page2.every((l) => /^c-run-\d+\s+writer\s/.test(l))).toBe(true);
+    expect(page2.some((l) => seen.includes(l))).toBe(false);
+    const bad = await cli(['runs', 'list', '--cursor', 'garbage']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('cursor');
   });
 
   it('filters runs by source, user, thread, tag, parent, retry, text and time', async () => {

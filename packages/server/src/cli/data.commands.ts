@@ -192,7 +192,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         `newest first, or the most cost, longest duration or most tokens first (${RUN_SORTS.join(', ')})`,
         oneOf('--sort', RUN_SORTS),
       )
-      .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20),
+      .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20)
+      .option(
+        '--cursor <cursor>',
+        'the next page: the cursor the previous page named (with the same filters and sort)',
+        textArg('--cursor', 500),
+      ),
   ).action(
     async (
       flags: ClientFlags & {
@@ -215,6 +220,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         since?: number;
         until?: number;
         limit: number;
+        cursor?: string;
       },
     ) => {
       if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
@@ -250,12 +256,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         to: flags.until,
         sort: flags.sort,
         limit: flags.limit,
+        cursor: flags.cursor,
       });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.runs);
       const p = palette();
       if (shown.length === 0) {
-        io.stdout.write('no runs match\n');
+        io.stdout.write(flags.cursor !== undefined ? 'no more runs\n' : 'no runs match\n');
         return;
       }
       // listed by a score: what each run holds of it, a column that stays on a narrow terminal
@@ -287,7 +294,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         p.paint(
           'dim',
           // a filtered count stops at its cap: say so rather than show the cap as the count
-          `${formatCount(list.runs.length)} of ${formatCount(list.total)}${list.total_capped ? '+' : ''} runs`,
+          `${formatCount(list.runs.length)} of ${formatCount(list.total)}${list.total_capped ? '+' : ''} runs` +
+            (list.has_more && list.next_cursor !== null
+              ? `; the next page: --cursor ${list.next_cursor}`
+              : ''),
         ) + '\n',
       );
     },
