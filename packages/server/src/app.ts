@@ -256,6 +256,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // client-side routes (/agents/x/runs/y, /login) get the app shell
     app.get('/*', (request, reply) => {
       if (request.url.startsWith('/api/')) return reply.callNotFound();
+      // an asset the routes above do not know, of a build written since the server started
+      // (its pages name it): the file when there is one, else a 404, never the page
+      const path = (request.params as { '*': string })['*'];
+      if (path.startsWith('assets/')) return reply.sendFile(path);
       return reply.type('text/html').sendFile('index.html');
     });
   }

@@ -225,6 +225,17 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const plain = await asset();
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(plain.body).toBe(script);
+    // a build written while the server runs: its new assets are served, a missing one is a 404
+    writeFileSync(join(webRoot, 'assets', 'index-def456.js'), script);
+    const rebuilt = await app.inject({ method: 'GET', url: '/assets/index-def456.js' });
+    expect(rebuilt.statusCode).toBe(200);
+    expect(rebuilt.headers['content-type']).toContain('javascript');
+    expect(rebuilt.body).toBe(script);
+    const gone = await app.inject({ method: 'GET', url: '/assets/index-gone.js' });
+    expect(gone.statusCode).toBe(404);
+    // a path out of the dashboard's folder is the router's to resolve: at most the page
+    const out = await app.inject({ method: 'GET', url: '/assets/%2e%2e/%2e%2e/etc/passwd' });
+    expect(out.body).not.toContain('root:');
     // a page is asked for again each time: it names the assets of the build being served
     for (const url of ['/', '/agents/x/runs/y']) {
       const page = await app.inject({ method: 'GET', url });
