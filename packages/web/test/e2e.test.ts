@@ -1276,6 +1276,49 @@ suite('dashboard in a real browser', () => {
     await phone.screenshot({ path: join(SHOTS, 'run-big-failed-phone.png') });
     await phone.close();
   });
+  it('draws the steps in sight of a long run whose scores load after its timeline', async () => {
+    const t0 = Date.now() - 600_000;
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'scored-long', agent_id: 'scored-agent', started_at: t0 } },
+      ...Array.from({ length: 300 }, (_, i) => ({
+        type: 'step.end',
+        step: {
+          id: `sl-s${i}`,
+          run_id: 'scored-long',
+          seq: i,
+          type: 'tool',
+          name: `step ${i}`,
+          started_at: t0 + i * 1000,
+          ended_at: t0 + i * 1000 + 800,
+        },
+      })),
+      // scores enough to push the timeline down by far more than its rows drawn beyond sight
+      ...Array.from({ length: 40 }, (_, i) => ({
+        type: 'score',
+        score: { run_id: 'scored-long', name: `check-${i}`, value: i / 40 },
+      })),
+      { type: 'run.end', run: { id: 'scored-long', status: 'succeeded', ended_at: t0 + 300_000 } },
+    ]);
+    await page.goto(`${server.url}/agents/scored-agent/runs/scored-long`);
+    await page.getByTestId('timeline').waitFor();
+    await page.locator('.scores-table tbody tr').nth(39).waitFor();
+    // well into the list, the rows on screen are drawn
+    await page.evaluate(() => {
+      const list = document.querySelector('[role="list"][aria-label="Steps"]')!;
+      window.scrollTo(0, list.getBoundingClientRect().top + window.scrollY + 3000);
+    });
+    const inSight = () =>
+      page.locator('.tl-row').evaluateAll(
+        (rows) =>
+          rows.filter((r) => {
+            const box = r.getBoundingClientRect();
+            return box.bottom > 0 && box.top < window.innerHeight;
+          }).length,
+      );
+    await expect.poll(inSight).toBeGreaterThan(10);
+    await shot('run-long-scored');
+  });
+
   it('keeps agent names readable on the smallest phones', async () => {
     const long = 'customer-support-escalation-agent';
     await seedRuns(api, [

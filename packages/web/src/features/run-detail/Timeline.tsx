@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useLocation } from 'react-router-dom';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { orderStepTree, type Run, type Step } from '@runlog/core';
@@ -12,6 +12,7 @@ import {
   stepDuration,
 } from '../../lib/format';
 import { useLiveNow } from '../../lib/useNow';
+import { useDocumentTop } from '../../lib/useDocumentTop';
 
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null);
 
@@ -119,8 +120,7 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
   const [open, setOpen] = useState<string | null>(null);
 
   const listRef = useRef<HTMLDivElement>(null);
-  const [offset, setOffset] = useState(0);
-  useLayoutEffect(() => setOffset(listRef.current?.offsetTop ?? 0), []);
+  const offset = useDocumentTop(listRef);
   const virtualizer = useWindowVirtualizer({
     count: placed.length,
     estimateSize: () => 30,
