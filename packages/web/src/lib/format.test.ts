@@ -17,9 +17,37 @@ describe('formatCostTick', () => {
     expect(ticks).toEqual(['$0', '$0.005', '$0.01', '$0.015', '$0.02']);
   });
 
+  it('writes ticks under $1 with cents at least, as the ticks from $1 up', () => {
+    const ticks = [0, 0.5, 1, 1.5].map(formatCostTick);
+    expect(ticks).toEqual(['$0', '$0.50', '$1.00', '$1.50']);
+    expect([0.1, 0.25, 0.3000000000000001].map(formatCostTick)).toEqual([
+      '$0.10',
+      '$0.25',
+      '$0.30',
+    ]);
+  });
+
+  it('writes a tick of a fraction of a cent in digits, never in exponent form', () => {
+    expect([1e-7, 2.5e-6].map(formatCostTick)).toEqual(['$0.0000001', '$0.0000025']);
+  });
+
   it('reads as formatCost from $1 up', () => {
     expect(formatCostTick(2.5)).toBe(formatCost(2.5));
+    // just under a dollar rounds to one, as a dollar tick reads
+    expect(formatCostTick(0.9996)).toBe(formatCost(1));
     expect(formatCostTick(1500)).toBe('$1,500');
+  });
+});
+
+describe('formatTokens', () => {
+  it('writes a count that rounds to a thousand thousands as millions', () => {
+    expect([950, 12_345, 999_499, 999_600, 1_250_000].map(formatTokens)).toEqual([
+      '950',
+      '12k',
+      '999k',
+      '1.0M',
+      '1.3M',
+    ]);
   });
 });
 

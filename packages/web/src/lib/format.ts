@@ -146,7 +146,8 @@ export function formatExact(iso: string | null | undefined): string {
 export function formatTokens(n: number | null | undefined): string {
   if (n === null || n === undefined) return '—';
   if (n < 1000) return String(n);
-  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  // 999,600 rounds up to a million: "1.0M", not "1000k"
+  if (n < 999_500) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
   return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
@@ -188,12 +189,17 @@ export function runCost(run: Pick<Run, 'cost_usd' | 'total_tokens'>): {
 
 /**
  * A cost on a chart's axis: like `formatCost`, but under $1 with the digits a tick needs, so
- * ticks at $0.005 steps do not all read "$0.01".
- * @example formatCostTick(0.015) // "$0.015"
+ * ticks at $0.005 steps do not all read "$0.01"; never fewer than cents, so a $0.50 tick
+ * reads as the $1.00 one above it does.
+ * @example [0.015, 0.5].map(formatCostTick) // ["$0.015", "$0.50"]
  */
 export function formatCostTick(usd: number | null | undefined): string {
   if (usd === null || usd === undefined || usd === 0 || usd >= 1) return formatCost(usd);
-  return `$${Number(usd.toPrecision(3))}`;
+  const rounded = Number(usd.toPrecision(3));
+  if (rounded >= 1) return formatCost(rounded);
+  // toFixed, not String: a ten-millionth of a dollar would read "1e-7"
+  const [, frac = ''] = rounded.toFixed(12).replace(/0+$/, '').split('.');
+  return `$0.${frac.padEnd(2, '0')}`;
 }
 
 /** 0.123 -> "12.3%"; null -> "—". */
