@@ -5,6 +5,15 @@ import { toast } from './Toasts';
 
 const CHILD_PAGE = 200;
 const LONG_STRING = 2000;
+/** Below the first two levels, an object or array this small opens by itself (a chat message). */
+const SMALL_ENTRIES = 12;
+const SMALL_CHARS = 4000;
+
+/** Whether a node reads at a glance: an LLM call's messages show without a click each. */
+function isSmall(value: object): boolean {
+  const n = Array.isArray(value) ? value.length : Object.keys(value).length;
+  return n <= SMALL_ENTRIES && JSON.stringify(value).length <= SMALL_CHARS;
+}
 
 function summary(value: unknown): string {
   if (Array.isArray(value)) return `[${value.length} item${value.length === 1 ? '' : 's'}]`;
@@ -44,7 +53,7 @@ function Scalar({ value }: { value: unknown }) {
 
 function Node({ name, value, depth }: { name?: string; value: unknown; depth: number }) {
   const isObj = value !== null && typeof value === 'object';
-  const [open, setOpen] = useState(depth < 2);
+  const [open, setOpen] = useState(() => depth < 2 || (isObj && isSmall(value)));
   const [limit, setLimit] = useState(CHILD_PAGE);
   const label = name !== undefined ? <span className="j-key">{name}: </span> : null;
   if (!isObj) {
