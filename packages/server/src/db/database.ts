@@ -82,7 +82,7 @@ function openSqlite(path: string, options: OpenOptions): Db {
   sqlite.pragma('cache_size = -65536');
   sqlite.function(FOLD, { deterministic: true }, fold);
   const kysely = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: cachingStatements(sqlite) }),
+    dialect: new ImmediateSqliteDialect(sqlite, { database: cachingStatements(sqlite) }),
   });
   const wal = memory ? undefined : new WalSync(`${resolve(path)}-wal`);
   const readers = memory ? undefined : new ReaderPool(resolve(path));
@@ -105,12 +105,27 @@ function openSqlite(path: string, options: OpenOptions): Db {
  * (`busy_timeout`) while another process (the CLI beside a running server) holds it. Every
  * transaction here writes; one begun deferred reads first, and when another process commits
  * meanwhile, its first write fails at once with SQLITE_BUSY instead of waiting.
+ *
+ * A transaction SQLite already rolled back itself (a full disk, an I/O error) is not rolled
+ * back again: that fails ("no transaction is active") and its error would replace the one
+ * that says why, turning a 503 into a 500.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly sqlite: SQLite.Database,
+    config: ConstructorParameters<typeof SqliteDialect>[0],
+  ) {
+    super(config);
+  }
+
   override createDriver(): Driver {
     const driver = super.createDriver();
+    const rollback = driver.rollbackTransaction.bind(driver);
     driver.beginTransaction = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    driver.rollbackTransaction = async (connection: DatabaseConnection) => {
+      if (this.sqlite.inTransaction) await rollback(connection);
     };
     return driver;
   }
@@ -315,6 +330,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   // a deadlock or serialization failure that outlasted the write path's own retries: the
   // request changed nothing, and sent again it goes through
   if (code === '40P01' || code === '40001') return true;
+  // FATAL ends the session: the server refused or dropped the connection, whatever the code
+  // (55000: the database does not take connections now, as while an operator works on it)
+  if ((e as { severity?: unknown } | null)?.severity === 'FATAL') return true;
   if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   // node-postgres says these in words, without a code

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   createTestApp,
   describeEachDb,
+  ingestOk,
   json,
   pgIt,
   startTestServer,
@@ -50,6 +51,30 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       error: { code: 'internal', message: 'internal error', details: [] },
     });
   });
+
+  if (dialect === 'sqlite')
+    it('answers 503 with Retry-After while the disk is full, and writes again once there is room', async () => {
+      t = await createTestApp(dialect);
+      await ingestOk(t, [{ type: 'run.start', run: { id: 'before', agent_id: 'a' } }]);
+      const sqlite = t.ctx.db.sqlite!;
+      // the file may not grow: a write needing a page fails as on a full disk, and SQLite
+      // rolls the whole transaction back itself
+      sqlite.pragma(`max_page_count = ${String(sqlite.pragma('page_count', { simple: true }))}`);
+      const input = { text: 'x'.repeat(200_000) };
+      const run = { type: 'run.start', run: { id: 'full', agent_id: 'a', input } };
+      for (const [path, body] of [
+        ['/api/v1/ingest', { events: [run] }],
+        ['/api/v1/agents/a/runs', { input }],
+      ] as const) {
+        const res = await t.request('POST', path, body);
+        expect(res.statusCode, path).toBe(503);
+        expect(res.headers['retry-after']).toBe('5');
+        expect(json<ErrorBody>(res).error.code).toBe('unavailable');
+      }
+      sqlite.pragma('max_page_count = 1073741823');
+      expect((await t.request('POST', '/api/v1/ingest', { events: [run] })).statusCode).toBe(200);
+      expect((await findRun(t.ctx.db, 'default', 'full'))?.status).toBe('running');
+    });
 
   it('names what is wrong with a body that is not JSON', async () => {
     t = await createTestApp(dialect);
@@ -379,7 +404,36 @@ describe('a database that cannot be used', () => {
     // pg-pool with every connection busy past connectionTimeoutMillis
     expect(isDatabaseUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
     expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
+    // a session the server ended, whatever its code
+    const fatal = Object.assign(new Error('not accepting connections'), {
+      code: '55000',
+      severity: 'FATAL',
+    });
+    expect(isDatabaseUnavailable(fatal)).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('x'), { code: '55000' }))).toBe(false);
   });
+
+  pgIt(
+    'answers 503 with Retry-After while its PostgreSQL database refuses connections [postgres]',
+    () =>
+      withOwnPgDatabase('rt_closed', async (t, admin, name) => {
+        const ingest = {
+          events: [{ type: 'run.start', run: { id: 'r', agent_id: 'a' } }],
+        };
+        await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`);
+        await admin.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [name],
+        );
+        for (let i = 0; i < 3; i++) {
+          const res = await t.request('POST', '/api/v1/ingest', ingest);
+          expect(res.statusCode).toBe(503);
+          expect(res.headers['retry-after']).toBe('5');
+        }
+        await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
+        expect((await t.request('POST', '/api/v1/ingest', ingest)).statusCode).toBe(200);
+      }),
+  );
 
   pgIt('answers 503 with Retry-After once its PostgreSQL database is gone [postgres]', () =>
     withOwnPgDatabase('rt_gone', async (t, admin, name) => {

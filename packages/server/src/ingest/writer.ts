@@ -8,7 +8,7 @@ import {
   type Step,
 } from '@runlog/core';
 import { scoreRow } from '../scores/scores.js';
-import type { Db } from '../db/database.js';
+import { isDatabaseUnavailable, type Db } from '../db/database.js';
 import type { RunRow, StepRow } from '../db/schema.js';
 import type { EventHub } from '../realtime/hub.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -332,7 +332,9 @@ export class IngestWriter {
           changes.deleted.push(...flushed.deleted);
           results.set(job, { ok: true, value });
         } catch (error) {
-          if (isRetryable(error)) throw error;
+          // the database failing (SQLite may have rolled the whole transaction back itself)
+          // fails the group, whose jobs then run alone, rather than this job alone
+          if (isRetryable(error) || isDatabaseUnavailable(error)) throw error;
           await sql`ROLLBACK TO SAVEPOINT runlog_op`.execute(trx);
           await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
           results.set(job, { ok: false, error });
