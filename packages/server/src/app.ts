@@ -88,7 +88,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // on close, idle keep-alive connections go at once; a request under way is answered
     // (cut off, a committed write would be retried by its client as if it had failed)
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // a request still arriving on an open connection is refused by the hook below, in the
+    // API's error shape: Fastify's own 503 has a body of its own and no Retry-After
+    return503OnClosing: false,
     // a body must arrive within this: a client trickling one byte at a time does not hold a
     // connection (and its memory) forever
     requestTimeout: 120_000,
@@ -197,6 +199,17 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       },
     };
     void reply.status(404).send(err);
+  });
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (!closing) return;
+    const error = new AppError('unavailable', 'the server is shutting down; try again shortly');
+    error.retryAfterSeconds = 1;
+    throw error;
   });
 
   app.addHook('onRequest', async (request) => {
