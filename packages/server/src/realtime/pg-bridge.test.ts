@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Run } from '@runlog/core';
-import { describeEachDb, createTestApp, waitFor, type TestApp } from '../../test/harness.js';
+import {
+  describeEachDb,
+  createTestApp,
+  ingestOk,
+  waitFor,
+  type TestApp,
+} from '../../test/harness.js';
 import type { HubEvent } from './hub.js';
 import { PgHubBridge, channelName } from './pg-bridge.js';
 
@@ -54,6 +60,41 @@ describeEachDb('the bridge between instances, far behind', (dialect) => {
       expect(heard.some((e) => e.kind === 'run_deleted' && e.runId === 'gone-1')).toBe(true);
       const run = heard.find((e) => e.kind === 'run' && e.runId === 'far-7');
       expect((run as { run: Run } | undefined)?.run.status).toBe('running');
+    } finally {
+      unsubscribe();
+      await bridge.stop();
+    }
+  });
+
+  it('finds out that its LISTEN connection went silent, listens again and catches up', async () => {
+    const runId = 'while-silent';
+    await ingestOk(t, [{ type: 'run.start', run: { id: runId, agent_id: 'silent' } }]);
+    const heard: HubEvent[] = [];
+    const unsubscribe = t.ctx.hub.subscribe((event) => heard.push(event));
+    const channel = channelName(t.ctx.db.pgSchema);
+    const bridge = new PgHubBridge(t.ctx, t.ctx.db.pgPool!, channel);
+    bridge.pingMs = 200;
+    const listening = bridge as unknown as {
+      client: { connection: { stream: { pause(): void } } } | undefined;
+    };
+    try {
+      await bridge.start();
+      const silent = listening.client!;
+      // its peer goes silent: nothing more is read from the connection, and nothing closes it
+      silent.connection.stream.pause();
+      // another instance announces its change meanwhile: the silent connection never hears it
+      await t.ctx.db.pgPool!.query('SELECT pg_notify($1, $2)', [
+        channel,
+        JSON.stringify({ i: 'another-instance', e: [['r', 'default', runId, 'silent']] }),
+      ]);
+      await waitFor(
+        () => listening.client !== undefined && listening.client !== silent,
+        'a new LISTEN connection',
+      );
+      await waitFor(
+        () => heard.some((e) => e.kind === 'run' && e.runId === runId),
+        'the run read back by the catch-up',
+      );
     } finally {
       unsubscribe();
       await bridge.stop();

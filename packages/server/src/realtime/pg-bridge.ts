@@ -28,6 +28,13 @@ export const INCOMING_MAX = 20_000;
 const READ_RETRY_MS = 500;
 /** A NOTIFY that fails is sent again after 0.5, 1, 2, 4 and 8 s, then given up. */
 const NOTIFY_RETRY_MAX_MS = 8_000;
+/**
+ * How often the LISTEN connection is asked a `SELECT 1`, and how long it has to answer. An
+ * idle connection whose peer went silent (a failover without a reset, a stalled proxy) says
+ * nothing by itself: TCP keepalive finds it out only after hours, and until then no change of
+ * another instance reaches this one.
+ */
+export const LISTEN_PING_MS = 15_000;
 
 /**
  * One change as it travels between instances: ids only (NOTIFY payloads are small), the
@@ -132,6 +139,8 @@ export class PgHubBridge {
   private backlogSince: number | undefined;
   /** `INCOMING_MAX`, for tests. */
   incomingMax = INCOMING_MAX;
+  /** `LISTEN_PING_MS`, for tests. */
+  pingMs = LISTEN_PING_MS;
   private catchingUp = false;
   private reading = false;
   private readDone: Promise<void> = Promise.resolve();
@@ -250,7 +259,18 @@ export class PgHubBridge {
       if (msg.channel === this.channel && msg.payload) this.onNotification(msg.payload);
     };
     const onEnd = () => lost(new Error('connection ended'));
+    const ping = setInterval(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('LISTEN connection not answering')), this.pingMs);
+      });
+      void Promise.race([client.query('SELECT 1'), silent])
+        .catch(lost)
+        .finally(() => clearTimeout(timer));
+    }, this.pingMs);
+    ping.unref();
     const detach = () => {
+      clearInterval(ping);
       client.off('error', lost);
       client.off('end', onEnd);
       client.off('notification', onNotification);
