@@ -60,7 +60,16 @@ describe('date filters in the URL', () => {
       view({ from: '2026-12-04T00:00:00.000Z', to: '2026-12-05T00:00:00.000Z' }),
     );
     expect(f.from).toBe(Date.UTC(2026, 11, 4));
-    expect(f.to).toBe(Date.UTC(2026, 11, 5));
+    expect(f.to).toBe(Date.UTC(2026, 11, 5, 0, 0, 59, 999));
+  });
+
+  it('take To as the whole minute the input picks, a time with seconds as it is', () => {
+    const to = (value: string) => viewFilters(view({ to: value })).to;
+    expect(to('2026-12-04T09:30:00.000Z')).toBe(Date.UTC(2026, 11, 4, 9, 30, 59, 999));
+    expect(to('2026-12-04T09:30:15.000Z')).toBe(Date.UTC(2026, 11, 4, 9, 30, 15));
+    expect(viewFilters(view({ from: '2026-12-04T09:30:00.000Z' })).from).toBe(
+      Date.UTC(2026, 11, 4, 9, 30),
+    );
   });
 
   it('still read a link from before, without a zone, as local time', () => {

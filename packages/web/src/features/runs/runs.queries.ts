@@ -66,6 +66,15 @@ export function localInput(value: string): string {
   return `${year}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}${seconds}`;
 }
 
+/**
+ * The end of a `To` filter: the input picks a minute, and a run at 09:30:40 is one "to
+ * 09:30"; an instant with seconds (a link written by hand) stays as it is.
+ * @example throughMinute(Date.UTC(2026, 11, 4, 9, 30)) === Date.UTC(2026, 11, 4, 9, 30, 59, 999)
+ */
+function throughMinute(ms: number | undefined): number | undefined {
+  return ms !== undefined && ms % 60_000 === 0 ? ms + 59_999 : ms;
+}
+
 export function viewFilters(view: RunsView): RunFilters {
   return {
     agent_id: view.agent,
@@ -73,7 +82,7 @@ export function viewFilters(view: RunsView): RunFilters {
     trigger: view.trigger,
     source: view.source || undefined,
     from: localToMs(view.from),
-    to: localToMs(view.to),
+    to: throughMinute(localToMs(view.to)),
     q: view.q || undefined,
     thread_id: view.thread || undefined,
     user_id: view.user || undefined,
