@@ -255,8 +255,10 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     connectionString: url.toString(),
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
-    // a connection whose peer went silent (a dropped route, a stalled proxy) is found out
+    // a connection whose peer went silent (a dropped route, a stalled proxy) is found out:
+    // probes from 10 s idle, not from the system's default of two hours
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     // bigint and numeric columns hold epoch ms, counts and nano-USD: all exact in a double
     types: {
