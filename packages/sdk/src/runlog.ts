@@ -394,7 +394,7 @@ export class Runlog {
    * `INTERRUPT_GRACE_MS`, then records the rest as `cancelled`, interrupted, so none stays
    * `running` until its lease lapses.
    */
-  interrupt(signal: NodeJS.Signals): Promise<void> {
+  interrupt(signal: string): Promise<void> {
     this.interruption ??= new RunInterruptedError(
       `the process received ${signal} before the run ended`,
     );
