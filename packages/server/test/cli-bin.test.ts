@@ -17,7 +17,13 @@ function runlog(...args: string[]) {
 }
 
 function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
+  return runlogFed(undefined, env, ...args);
+}
+
+/** The binary run with `input` on its standard input. */
+function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: string[]) {
   const res = spawnSync(process.execPath, [BIN, ...args], {
+    input,
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '', RUNLOG_URL: 'http://127.0.0.1:1', ...env },
     timeout: 20_000,
@@ -41,6 +47,36 @@ function runlogWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     // `runs get` is `runs show` by the name other CLIs use
     expect(runlog('runs', 'get', '--help').stdout).toMatch(/^Usage: runlog runs show\|get /);
     expect(runlog('agents', 'set', '--help').stdout).toContain('--max-cost <usd>');
+  });
+
+  it('imports from standard input with -, as export -o - writes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-stdin-'));
+    const runs = ['r-1', 'r-2'].map((id) => ({
+      ...runFixture({ id, status: 'succeeded', ended_at: '2026-01-01T00:00:01.000Z' }),
+      steps: [],
+    }));
+    const from = join(dir, 'from.db');
+    const into = join(dir, 'into.db');
+    const jsonl = runs.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    expect(runlogFed(jsonl, {}, 'import', '-', '--db', from)).toMatchObject({
+      code: 0,
+      stdout: 'imported 2 runs (0 steps) from standard input\n',
+    });
+    // one database to another through a pipe
+    const exported = runlog('export', '--db', from, '-o', '-');
+    expect(exported.code, exported.stderr).toBe(0);
+    const piped = runlogFed(exported.stdout, {}, 'import', '-', '--db', into, '--json');
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(JSON.parse(piped.stdout)).toMatchObject({
+      file: '-',
+      bytes: Buffer.byteLength(exported.stdout),
+      runs: 2,
+    });
+    // what is not an export is refused line by line, naming where it came from
+    const csv = runlogFed('id,agent_id\nr-9,a\n', {}, 'import', '-', '--db', into);
+    expect(csv.code).toBe(1);
+    expect(csv.stderr).toContain('runlog: standard input:1: ');
+    expect(csv.stderr).toContain('2 lines of standard input were not imported');
   });
 
   it('exits 2 with one line for bad usage and 1 with one line for a failure', () => {

@@ -8,6 +8,7 @@ import {
   statSync,
 } from 'node:fs';
 import { once } from 'node:events';
+import { Transform, type Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { KEY_SCOPES, toIso, type KeyScope } from '@runlog/core';
 import { DEFAULT_DB } from '../config.js';
@@ -252,7 +253,10 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     program
       .command('import')
       .description('import a JSONL export; importing the same file again changes nothing')
-      .argument('<file>', 'a file written by `runlog export --format jsonl`')
+      .argument(
+        '<file>',
+        'a file written by `runlog export --format jsonl`; - reads standard input',
+      )
       .option(
         '--db <path|url>',
         `SQLite file or postgres:// URL (env RUNLOG_DB, default ${DEFAULT_DB})`,
@@ -263,24 +267,21 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         idArg('--project'),
       ),
   ).action(async (file: string, flags: { db?: string; project?: string; json?: boolean }) => {
-    let size: number;
-    try {
-      const st = statSync(file);
-      if (!st.isFile()) throw new CliError(`${file} is not a file`);
-      size = st.size;
-    } catch (err) {
-      if (err instanceof CliError) throw err;
-      throw new CliError(
-        `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    const fromStdin = file === '-';
+    let size = 0;
+    let input: Readable;
+    // `runlog export -o - | runlog import -`: the lines as they come, counted as they pass
+    if (fromStdin)
+      input = (io.stdin ?? process.stdin).pipe(
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            size += chunk.length;
+            done(null, chunk);
+          },
+        }),
       );
-    }
-    // a CSV export (or any other file) would be rejected line by line: say what import takes
-    const head = readFileHead(file);
-    const firstLine = head.split('\n').find((l) => l.trim() !== '');
-    if (firstLine !== undefined && !firstLine.trimStart().startsWith('{'))
-      throw new CliError(
-        `${file} is not a JSONL export: import takes what 'runlog export' writes in its default format (jsonl), a JSON object per line`,
-      );
+    else input = openImportFile(file, (bytes) => (size = bytes));
+    const source = fromStdin ? 'standard input' : file;
     const MAX_SHOWN = 20;
     let rejected = 0;
     // with --json, the first rejections go in the summary, and stderr holds only JSON
@@ -290,7 +291,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       io,
       async (db) => {
         const progress = new Progress(stderrTTY(), 'importing runs');
-        const res = await importRuns(db, createReadStream(file), {
+        const res = await importRuns(db, input, {
           ...(flags.project !== undefined ? { projectId: flags.project } : {}),
           onReject: (line, reason) => {
             rejected += 1;
@@ -300,7 +301,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
               return;
             }
             if (progress.active) io.stderr.write('\r\u001b[K');
-            io.stderr.write(`runlog: ${file}:${line}: ${reason}\n`);
+            io.stderr.write(`runlog: ${source}:${line}: ${reason}\n`);
           },
           onProgress: (p) => progress.update(p.runs),
         });
@@ -341,7 +342,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       io.stdout.write(
         `imported ${countOf(result.runs, 'run')} (${countOf(result.steps, 'step')})` +
           settingsCounts(result) +
-          ` from ${file}` +
+          ` from ${source}` +
           // an import again changes nothing: say which runs were there already
           (result.existing
             ? `; ${formatCount(result.existing)} of them were already there, now as in the file`
@@ -351,7 +352,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       );
     if (result.rejected > 0)
       throw new CliError(
-        `${countOf(result.rejected, 'line')} of ${file} ${result.rejected === 1 ? 'was' : 'were'} not imported`,
+        `${countOf(result.rejected, 'line')} of ${source} ${result.rejected === 1 ? 'was' : 'were'} not imported`,
       );
   });
 
@@ -440,6 +441,31 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
 }
 
 /** The first 4 KiB of a file, as text. */
+/**
+ * An export file to import, opened once it is known to be one; `sized` hears its size. Fails
+ * with one line for a missing file, a folder, or a file of another format.
+ */
+function openImportFile(file: string, sized: (bytes: number) => void): Readable {
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new CliError(`${file} is not a file`);
+    sized(st.size);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
+  }
+  // a CSV export (or any other file) would be rejected line by line: say what import takes
+  const head = readFileHead(file);
+  const firstLine = head.split('\n').find((l) => l.trim() !== '');
+  if (firstLine !== undefined && !firstLine.trimStart().startsWith('{'))
+    throw new CliError(
+      `${file} is not a JSONL export: import takes what 'runlog export' writes in its default format (jsonl), a JSON object per line`,
+    );
+  return createReadStream(file);
+}
+
 function readFileHead(file: string): string {
   const fd = openSync(file, 'r');
   try {

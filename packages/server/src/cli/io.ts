@@ -1,9 +1,11 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { ServerConfig } from '../config.js';
 import { CliError } from './client.js';
 
 /** Where a command writes and what it reads from its surroundings; tests pass their own. */
 export interface CliIo {
+  /** What `runlog import -` reads; the process's standard input when absent. */
+  stdin?: Readable;
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
