@@ -269,18 +269,19 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
   ).action(async (file: string, flags: { db?: string; project?: string; json?: boolean }) => {
     const fromStdin = file === '-';
     let size = 0;
-    let input: Readable;
-    // `runlog export -o - | runlog import -`: the lines as they come, counted as they pass
-    if (fromStdin)
-      input = (io.stdin ?? process.stdin).pipe(
-        new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            size += chunk.length;
-            done(null, chunk);
-          },
-        }),
-      );
-    else input = openImportFile(file, (bytes) => (size = bytes));
+    // `runlog export -o - | runlog import -`: the lines as they come, counted as they pass;
+    // opened once the database is, so a refused --db leaves the input alone
+    const open: () => Readable = fromStdin
+      ? () =>
+          (io.stdin ?? process.stdin).pipe(
+            new Transform({
+              transform(chunk: Buffer, _encoding, done) {
+                size += chunk.length;
+                done(null, chunk);
+              },
+            }),
+          )
+      : checkImportFile(file, (bytes) => (size = bytes));
     const source = fromStdin ? 'standard input' : file;
     const MAX_SHOWN = 20;
     let rejected = 0;
@@ -291,7 +292,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       io,
       async (db) => {
         const progress = new Progress(stderrTTY(), 'importing runs');
-        const res = await importRuns(db, input, {
+        const res = await importRuns(db, open(), {
           ...(flags.project !== undefined ? { projectId: flags.project } : {}),
           onReject: (line, reason) => {
             rejected += 1;
@@ -442,10 +443,10 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
 
 /** The first 4 KiB of a file, as text. */
 /**
- * An export file to import, opened once it is known to be one; `sized` hears its size. Fails
- * with one line for a missing file, a folder, or a file of another format.
+ * Checks that `file` is an export to import, and answers how to open it; `sized` hears its
+ * size. Fails with one line for a missing file, a folder, or a file of another format.
  */
-function openImportFile(file: string, sized: (bytes: number) => void): Readable {
+function checkImportFile(file: string, sized: (bytes: number) => void): () => Readable {
   try {
     const st = statSync(file);
     if (!st.isFile()) throw new CliError(`${file} is not a file`);
@@ -463,7 +464,7 @@ function openImportFile(file: string, sized: (bytes: number) => void): Readable 
     throw new CliError(
       `${file} is not a JSONL export: import takes what 'runlog export' writes in its default format (jsonl), a JSON object per line`,
     );
-  return createReadStream(file);
+  return () => createReadStream(file);
 }
 
 function readFileHead(file: string): string {
