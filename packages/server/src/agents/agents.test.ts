@@ -119,6 +119,40 @@ describeEachDb('agents API', (dialect) => {
       }
     });
 
+    it('lists agents, and searches runs, beside an error holding a lone surrogate', async () => {
+      // its own server: the other tests list this file's agents
+      const own = await createTestApp(dialect);
+      try {
+        // JSON.stringify writes a lone surrogate as the escape `\ud800`, which jsonb refuses
+        const res = await own.request('POST', '/api/v1/ingest', {
+          events: [
+            {
+              type: 'run.end',
+              run: {
+                id: 'half-1',
+                agent_id: 'half',
+                status: 'failed',
+                tags: ['t\ud800'],
+                error: { message: 'bad \ud800 half', type: 'x\udc00' },
+              },
+            },
+          ],
+        });
+        expect(res.statusCode).toBe(200);
+        const { agents } = json<{ agents: AgentSummary[] }>(
+          await own.request('GET', '/api/v1/agents'),
+        );
+        expect(agents.map((a) => a.id)).toEqual(['half']);
+        expect((await own.request('GET', '/api/v1/agents/half')).statusCode).toBe(200);
+        const found = await own.request('GET', '/api/v1/runs?q=half');
+        expect(json<{ runs: { id: string }[] }>(found).runs.map((r) => r.id)).toEqual(['half-1']);
+        const tagged = await own.request('GET', '/api/v1/runs?tag=t');
+        expect(json<{ runs: unknown[] }>(tagged).runs).toEqual([]);
+      } finally {
+        await own.close();
+      }
+    });
+
     it('summarises each agent with its latest run, last error and 24 h counts', async () => {
       const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
       expect(agents.map((a) => a.id)).toEqual(['health', 'many']);

@@ -35,12 +35,13 @@ export function fold(text: unknown): string | null {
 
 /**
  * A JSON text column as jsonb on PostgreSQL. jsonb refuses the escape `\u0000` (a NUL a
- * payload may carry, which JSON text keeps as those six characters), so one such run would
- * fail every search of its project: the escape is read as U+FFFD instead, an escape of the
- * same shape, so the text stays valid JSON whatever precedes it.
+ * payload may carry, which JSON text keeps as those six characters) and a lone surrogate's
+ * (`\ud800`, which is all JSON.stringify writes a surrogate as), so one such run would fail
+ * every search of its project and the agents list: both are read as U+FFFD instead, an escape
+ * of the same shape, so the text stays valid JSON whatever precedes it.
  */
 function asJsonb(column: Expression<unknown>): RawBuilder<unknown> {
-  return sql`(replace(${column}, '\\u0000', '\\ufffd'))::jsonb`;
+  return sql`(regexp_replace(replace(${column}, '\\u0000', '\\ufffd'), '\\\\u[dD][89a-fA-F][0-9a-fA-F]{2}', '\\\\ufffd', 'g'))::jsonb`;
 }
 
 /** The text of one top-level field of a JSON-object text column (null when absent). */
