@@ -272,7 +272,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       // an asset the routes above do not know, of a build written since the server started
       // (its pages name it): the file when there is one, else a 404, never the page
       const path = (request.params as { '*': string })['*'];
-      if (path.startsWith('assets/')) return reply.sendFile(path);
+      if (path.startsWith('assets/')) {
+        // a `..` (the sender refuses it with a 403 that would surface as a 500) or a NUL: no file
+        if (/(^|[\\/])\.\.([\\/]|$)|\0/.test(path)) return reply.callNotFound();
+        return reply.sendFile(path);
+      }
       return reply.type('text/html').sendFile('index.html');
     });
   }

@@ -261,6 +261,16 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     // a path out of the dashboard's folder is the router's to resolve: at most the page
     const out = await app.inject({ method: 'GET', url: '/assets/%2e%2e/%2e%2e/etc/passwd' });
     expect(out.body).not.toContain('root:');
+    // one the router keeps under assets/ (an encoded slash) is no file either, never a 500
+    for (const url of [
+      '/assets/..%2f..%2fetc%2fpasswd',
+      '/assets/..%5c..%5cindex.html',
+      '/assets/x%00.js',
+    ]) {
+      const refused = await app.inject({ method: 'GET', url });
+      expect(refused.statusCode, url).toBe(404);
+      expect(refused.body).not.toContain('root:');
+    }
     // a page is asked for again each time: it names the assets of the build being served
     for (const url of ['/', '/agents/x/runs/y']) {
       const page = await app.inject({ method: 'GET', url });
