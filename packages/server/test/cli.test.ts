@@ -363,18 +363,33 @@ describeEachDb('runlog CLI', (dialect) => {
           started_at: T0,
         },
       },
+      {
+        type: 'step.end',
+        step: {
+          id: 'c-ansi-llm',
+          run_id: 'c-ansi',
+          type: 'llm',
+          status: 'succeeded',
+          // a model name is free text too: stats prints it in its per-model table
+          model: '\u001b]8;;https://evil.example\u0007gpt\u001b[2J',
+          input_tokens: 1,
+          started_at: T0,
+        },
+      },
     ]);
     try {
       const outputs = [
         (await cli(['runs', 'show', 'c-ansi'])).stdout,
         (await cli(['runs', 'list', '--agent', 'writer'])).stdout,
         (await cli(['agents', 'list'])).stdout,
+        (await cli(['stats', '--days', '3650'])).stdout,
       ];
       for (const out of outputs) {
         // eslint-disable-next-line no-control-regex
         expect(out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
       }
       expect(outputs[0]).toContain('line1\\x0d\\x1b[1A\\x1b[2KFAKE: all good\\x1b]0;PWNED\\x07');
+      expect(outputs[3]).toContain('\\x1b]8;;https://evil.example\\x07gpt\\x1b[2J');
       // --json gives the data as recorded
       const json = JSON.parse((await cli(['runs', 'show', 'c-ansi', '--json'])).stdout) as {
         error: { message: string };

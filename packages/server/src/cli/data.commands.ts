@@ -959,7 +959,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             { header: 'COST', align: 'right' },
             { header: 'SHARE', align: 'right', optional: 1 },
           ],
-          stats.by_model.map((m) => [
+          printable(stats.by_model).map((m) => [
             m.model ?? '(no model)',
             formatCount(m.runs),
             formatCount(m.calls),
