@@ -107,6 +107,15 @@ describe('percentile', () => {
     const instant = new Map([[durationBin(0), 3]]);
     expect([percentile(instant, 0.5), percentile(instant, 0.95)]).toEqual([0, 0]);
   });
+
+  it('stays within 5% of every whole-millisecond duration, short ones too', () => {
+    const off: number[] = [];
+    for (let ms = 1; ms <= 100_000; ms++) {
+      const p = percentile(new Map([[durationBin(ms), 1]]), 0.5)!;
+      if (Math.abs(p - ms) / ms > 0.05) off.push(ms);
+    }
+    expect(off).toEqual([]);
+  });
 });
 
 describeEachDb('GET /runs/stats', (dialect) => {
@@ -144,6 +153,30 @@ describeEachDb('GET /runs/stats', (dialect) => {
     // 11 finished durations: 500, 1000, ..., 10000 → median 5000, p95 near 10000 (±10% bins)
     expect(Math.abs(s.totals.p50_duration_ms! - 5000) / 5000).toBeLessThan(0.1);
     expect(Math.abs(s.totals.p95_duration_ms! - 10_000) / 10_000).toBeLessThan(0.1);
+  });
+
+  it('answers p50 and p95 within 5% for runs of a few milliseconds', async () => {
+    const at = H0 + 20 * DAY;
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [13, 13, 13].map((ms, i) => ({
+        type: 'run.end',
+        run: {
+          id: `st-ms-${i}`,
+          agent_id: 'st-ms',
+          status: 'succeeded',
+          started_at: at,
+          ended_at: at + ms,
+        },
+      })),
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const s = await stats(`agent_id=st-ms&from=${at}&to=${at + HOUR}`);
+    for (const p of [
+      s.totals.p50_duration_ms,
+      s.totals.p95_duration_ms,
+      s.series[0]!.p50_duration_ms,
+    ])
+      expect(Math.abs(p! - 13) / 13).toBeLessThanOrEqual(0.05);
   });
 
   it('breaks the totals down by agent, most runs first', async () => {
