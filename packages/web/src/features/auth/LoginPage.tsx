@@ -46,7 +46,12 @@ export function LoginPage() {
     const m = /(?:^#|&)key=([^&]+)/.exec(hash);
     if (!m?.[1] || tried.current === m[1]) return;
     tried.current = m[1];
-    const fromLink = decodeURIComponent(m[1]);
+    let fromLink = m[1];
+    try {
+      fromLink = decodeURIComponent(fromLink);
+    } catch {
+      // a link cut or mangled on its way (`%E0%A4%A`): tried as it is, and refused as a key
+    }
     // the key must not linger in the address bar or history
     history.replaceState(null, '', location.pathname + location.search);
     void (async () => {
