@@ -168,7 +168,9 @@ class BeatGroup {
         );
         for (const result of res.body?.runs ?? []) this.apply(result);
       } catch (err) {
-        if (err instanceof RunlogApiError && err.status === 404 && !this.oneByOne) {
+        // only the batched request throws here (sendOne reports its own errors); a 404 is its
+        // route missing even when another beat sent at the same time heard it first
+        if (err instanceof RunlogApiError && err.status === 404) {
           // a server from before batched heartbeats: one request per run, as it knows
           this.oneByOne = true;
           await Promise.all(runs.map((id) => this.sendOne(id)));

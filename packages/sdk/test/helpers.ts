@@ -45,6 +45,8 @@ export class FaultProxy {
   private isDown = false;
   /** Paths answered 404, as a server that predates them answers. */
   readonly missing = new Set<string>();
+  /** How long the 404 of a `missing` path takes: requests sent meanwhile overlap it. */
+  missingDelayMs = 0;
   private readonly hung: ServerResponse[] = [];
 
   private constructor(
@@ -152,6 +154,8 @@ export class FaultProxy {
       return;
     }
     if (fault && 'status' in fault) {
+      if (this.missing.has(path) && this.missingDelayMs > 0)
+        await new Promise((resolve) => setTimeout(resolve, this.missingDelayMs));
       seen.outcome = 'faulted';
       seen.status = fault.status;
       res.writeHead(fault.status, {

@@ -207,6 +207,9 @@ describeEachDb('SDK worker()', (dialect) => {
       const proxy = await FaultProxy.start(server.url);
       proxy.missing.add('/api/v1/runs/heartbeat');
       proxy.missing.add('/api/v1/runs/enqueue');
+      // slow 404s: the second run's first beat goes out while the first run's is unanswered,
+      // and both hear the route is missing (the second was reported as an error)
+      proxy.missingDelayMs = 300;
       try {
         const older = clients.make({ url: proxy.url });
         const agent = agentId();
