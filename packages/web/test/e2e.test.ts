@@ -458,6 +458,15 @@ suite('dashboard in a real browser', () => {
     }
   });
 
+  it('shows no tokens or cost for a run cancelled before it started', async () => {
+    const queued = await call<Run>(api, 'POST', '/agents/never-ran/runs', { trigger: 'api' });
+    const runId = queued.body.id;
+    expect((await call<Run>(api, 'POST', `/runs/${runId}/cancel`)).body.status).toBe('cancelled');
+    await openAgent('never-ran');
+    await expect.poll(() => statusOf(runId)).toBe('cancelled');
+    expect(await runRow(runId).locator('td.col-usage').allTextContents()).toEqual(['—', '—']);
+  });
+
   it('marks a running run as stopping in its row while Stop waits out the grace period', async () => {
     await seedRuns(api, [
       { id: 'grace-1', agent: 'graceful', status: 'running', ago: 5000, durationMs: 60_000 },

@@ -18,6 +18,13 @@ import { ScoreSummaryChips } from '../scores/ScoreChips';
 /** Tokens and cost: grey until the run finishes (they still grow while it runs). */
 export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
   const pending = isActive(run.status);
+  // cancelled before it started: it used nothing, which 0 tokens and $0 would not say
+  if (!pending && run.started_at === null)
+    return (
+      <span className="muted" title="never started">
+        —
+      </span>
+    );
   if (field === 'tokens')
     return <span className={pending ? 'muted' : undefined}>{formatTokens(run.total_tokens)}</span>;
   const cost = runCost(run);
