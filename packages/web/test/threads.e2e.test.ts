@@ -249,8 +249,13 @@ browserSuite('threads in a real browser', () => {
     await page.goto(`${server.url}/threads?agent=billing-bot`);
     await expect.poll(() => threadIds()).toEqual(['conv-refund']);
     expect(await page.getByLabel('Agent').inputValue()).toBe('billing-bot');
+    // Clear filters also drops a user typed but not yet applied: it must not come back
+    await page.getByLabel('User').fill('half-typed');
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => new URL(page.url()).search).toBe('');
+    await expect.poll(() => page.getByLabel('User').inputValue()).toBe('');
+    await page.waitForTimeout(600); // past the text field's 350 ms debounce
+    expect(new URL(page.url()).search).toBe('');
     await expect.poll(async () => (await threadIds()).length).toBe(50);
   });
 

@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import type { ThreadSummary } from '@runlog/core';
@@ -166,6 +166,8 @@ export function ThreadsPage() {
     [setParams],
   );
   const onUser = useMemo(() => (user: string) => set({ user_id: user }), [set]);
+  // bumped by "Clear filters": the User field starts again empty, dropping typing not yet applied
+  const [cleared, setCleared] = useState(0);
   const agentName = (id: string) => agents.data?.find((a) => a.id === id)?.name ?? id;
   const filtered = view.agent.length > 0 || view.user !== '';
   const shown = threads.data?.pages.flatMap((p) => p.threads) ?? [];
@@ -197,6 +199,7 @@ export function ThreadsPage() {
           onChange={(agent) => set({ agent })}
         />
         <TextFilter
+          key={`user-${cleared}`}
           id="threads-user"
           label="User"
           placeholder="e.g. dana@example.com"
@@ -208,7 +211,10 @@ export function ThreadsPage() {
           <button
             type="button"
             className="btn btn-small btn-ghost clear"
-            onClick={() => setParams(new URLSearchParams(), { replace: true })}
+            onClick={() => {
+              setCleared((n) => n + 1);
+              setParams(new URLSearchParams(), { replace: true });
+            }}
           >
             Clear filters
           </button>
