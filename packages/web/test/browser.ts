@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startTestServer } from '../../server/test/harness.js';
+import type { Api } from './seed.js';
 
 export const CHROMIUM = process.env.RUNLOG_CHROMIUM ?? '/usr/bin/chromium';
 export const WEB = fileURLToPath(new URL('..', import.meta.url));
@@ -62,6 +64,34 @@ export async function openBrowser(): Promise<{
 export async function logIn(page: Page, serverUrl: string, key: string): Promise<void> {
   await page.goto(`${serverUrl}/login#key=${key}`);
   await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+}
+
+/**
+ * A test server on SQLite serving the built dashboard, and a browser signed in to it: what a
+ * browser suite that needs nothing else sets up first. `close` ends both.
+ */
+export async function openSignedIn(): Promise<{
+  server: Awaited<ReturnType<typeof startTestServer>>;
+  api: Api;
+  page: Page;
+  close: () => Promise<void>;
+}> {
+  ensureBuilt();
+  const server = await startTestServer('sqlite', { webRoot: DIST });
+  const browser = await openBrowser().catch(async (err: unknown) => {
+    await server.close();
+    throw err;
+  });
+  await logIn(browser.page, server.url, server.adminKey);
+  return {
+    server,
+    api: { url: server.url, key: server.adminKey },
+    page: browser.page,
+    close: async () => {
+      await browser.close();
+      await server.close();
+    },
+  };
 }
 
 /** Saves a screenshot of the whole page (or of the screen) as test-results/screenshots/<name>.png. */

@@ -3,30 +3,20 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startTestServer } from '../../server/test/harness.js';
 import { ingest, type Api } from './seed.js';
-import { DIST, browserSuite, ensureBuilt, logIn, openBrowser, screenshot } from './browser.js';
-
-type Server = Awaited<ReturnType<typeof startTestServer>>;
+import { browserSuite, openSignedIn, screenshot } from './browser.js';
 
 browserSuite('layout in a real browser', () => {
-  let server: Server;
   let api: Api;
   let page: Page;
-  let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    ensureBuilt();
-    server = await startTestServer('sqlite', { webRoot: DIST });
-    api = { url: server.url, key: server.adminKey };
-    browser = await openBrowser();
-    page = browser.page;
-    await logIn(page, server.url, server.adminKey);
+    ({ api, page, close } = await openSignedIn());
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await close?.();
   });
 
   it('shows each sub-run id whole, the ids that differ only at their end', async () => {
@@ -52,7 +42,7 @@ browserSuite('layout in a real browser', () => {
         );
     for (const width of [1280, 375]) {
       await page.setViewportSize({ width, height: 860 });
-      await page.goto(`${server.url}/agents/researcher/runs/research-7`);
+      await page.goto(`${api.url}/agents/researcher/runs/research-7`);
       await expect.poll(() => page.locator('.sub-runs li').count()).toBe(3);
       expect(await cut()).toEqual([]);
       // the agent keeps a place beside the id
@@ -78,7 +68,7 @@ browserSuite('layout in a real browser', () => {
       })),
     );
     await page.setViewportSize({ width: 375, height: 812 });
-    await page.goto(`${server.url}/?agent=phone-panel`);
+    await page.goto(`${api.url}/?agent=phone-panel`);
     const panel = page.getByRole('region', { name: 'Recent runs of phone-panel' });
     const menu = panel.getByRole('button', { name: /Actions for run/ }).first();
     await menu.waitFor();

@@ -3,30 +3,20 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startTestServer } from '../../server/test/harness.js';
 import { ingest, type Api } from './seed.js';
-import { DIST, browserSuite, ensureBuilt, logIn, openBrowser, screenshot } from './browser.js';
-
-type Server = Awaited<ReturnType<typeof startTestServer>>;
+import { browserSuite, openSignedIn, screenshot } from './browser.js';
 
 browserSuite('payloads in a real browser', () => {
-  let server: Server;
   let api: Api;
   let page: Page;
-  let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    ensureBuilt();
-    server = await startTestServer('sqlite', { webRoot: DIST });
-    api = { url: server.url, key: server.adminKey };
-    browser = await openBrowser();
-    page = browser.page;
-    await logIn(page, server.url, server.adminKey);
+    ({ api, page, close } = await openSignedIn());
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await close?.();
   });
 
   it("shows an LLM step's messages open, and a large nested value folded", async () => {
@@ -53,7 +43,7 @@ browserSuite('payloads in a real browser', () => {
       },
       { type: 'run.end', run: { id: 'chat-1', status: 'succeeded' } },
     ]);
-    await page.goto(`${server.url}/agents/chatter/runs/chat-1`);
+    await page.goto(`${api.url}/agents/chatter/runs/chat-1`);
     await page.locator('.tl-row[data-step-id="chat-1-llm"]').click();
     const input = page.locator('.step-details').getByRole('region', { name: 'Input' });
     await input.waitFor();
