@@ -205,14 +205,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
-    if (!closing) return;
-    const error = new AppError('unavailable', 'the server is shutting down; try again shortly');
-    error.retryAfterSeconds = 1;
-    throw error;
-  });
-
+  // one hook on every request (recording's hot path): shutting down, then the caller's key
   app.addHook('onRequest', async (request) => {
+    if (closing) {
+      const error = new AppError('unavailable', 'the server is shutting down; try again shortly');
+      error.retryAfterSeconds = 1;
+      throw error;
+    }
     const scope = request.routeOptions.config.scope;
     if (scope === undefined || scope === 'public') return;
     const auth = await authenticate(ctx, request);
