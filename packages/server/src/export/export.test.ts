@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestApp, describeEachDb, dialects, type TestApp } from '../../test/harness.js';
 import {
@@ -10,7 +10,7 @@ import {
   seed,
   tableRows,
 } from '../../test/cli-fixtures.js';
-import { countExport, type ExportOptions } from './export.js';
+import { countExport, exportRuns, type ExportOptions } from './export.js';
 import { importRuns } from './import.js';
 import { toExportedRun } from './record.js';
 import { purgeEndedBefore } from '../retention/purge.js';
@@ -408,6 +408,43 @@ describeEachDb('export of long runs', (dialect) => {
       expect(lines[0]).toBe(await whole('long'));
       expect(lines[1]).toBe(await whole('short'));
       expect((JSON.parse(lines[0]!) as { steps: unknown[] }).steps).toHaveLength(450);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('writes runs whose steps hold large payloads a run at a time, not a batch in one string', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      // 8 runs of 3 steps of 900 kB: one batch of few-step runs, 21 MB of payloads
+      const big = 'x'.repeat(900_000);
+      for (let r = 0; r < 8; r++) {
+        const events = [
+          { type: 'run.start', run: { id: `big-${r}`, agent_id: 'a', started_at: T0 + r } },
+          ...Array.from({ length: 3 }, (_, i) => ({
+            type: 'step.end',
+            step: { id: `s${i}`, run_id: `big-${r}`, type: 'llm', output: big },
+          })),
+        ];
+        expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+      }
+      const out = new PassThrough();
+      const writes: number[] = [];
+      const chunks: Buffer[] = [];
+      out.on('data', (c: Buffer) => {
+        writes.push(c.length);
+        chunks.push(c);
+      });
+      await exportRuns(t.ctx.db, { projectId: 'default', format: 'jsonl' }, out);
+      out.end();
+      // each write holds at most one such run's line (2.7 MB), never the batch's 21 MB
+      expect(Math.max(...writes)).toBeLessThan(4 * 1024 * 1024);
+      const lines = runLines(Buffer.concat(chunks).toString('utf8'));
+      expect(lines).toHaveLength(8);
+      for (const line of lines) {
+        const run = JSON.parse(line) as { steps: { output: unknown }[] };
+        expect(run.steps.map((s) => s.output)).toEqual([big, big, big]);
+      }
     } finally {
       await t.close();
     }

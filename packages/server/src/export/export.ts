@@ -1,8 +1,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.js';
+import type { StepRow } from '../db/schema.js';
 import {
   budgetedRuns,
+  budgetedSteps,
   fillHeldPayloads,
   rowsWithinBudget,
   type PayloadSizes,
@@ -100,13 +102,21 @@ export async function exportRuns(
           batchSteps += n;
         }
         if (batch.length > 0) {
+          // the steps' large payloads are read one run at a time, as its line is written: a
+          // batch of 5000 steps may hold gigabytes of them, past what one string can
           const byRun = await loadSteps(db, opts.projectId, batch);
           const scoresByRun = await loadScores(db, opts.projectId, batch);
           let chunk = '';
           for (const row of batch) {
             const runSteps = byRun.get(row.id) ?? [];
+            byRun.delete(row.id);
+            await fillHeldPayloads(db, opts.projectId, runSteps, row.id);
             steps += runSteps.length;
             chunk += JSON.stringify(toExportedRun(row, runSteps, scoresByRun.get(row.id))) + '\n';
+            if (chunk.length >= WRITE_CHARS) {
+              await write(out, chunk);
+              chunk = '';
+            }
           }
           await write(out, chunk);
         } else steps += await writeLongRun(db, opts.projectId, page[i++]!, out);
@@ -124,8 +134,10 @@ export async function exportRuns(
 /** Runs with at most this many steps are written in batches of up to BATCH_STEPS steps. */
 const SMALL_RUN_STEPS = 100;
 const BATCH_STEPS = 5000;
-/** A longer run's steps are read and written this many at a time. */
+/** A longer run's steps are read and written this many at a time (fewer past PAGE_PAYLOAD_BYTES). */
 const STEP_CHUNK = 200;
+/** Lines are written once this many characters of them are waiting. */
+const WRITE_CHARS = 1 << 20;
 
 /**
  * Writes a run of many steps as its line (the same bytes as `toExportedRun` stringified),
@@ -148,14 +160,22 @@ async function writeLongRun(db: Db, projectId: string, run: ListedRunRow, out: W
       const a = after;
       q = q.where((eb) => eb(eb.refTuple('seq', 'id'), '>', eb.tuple(a.seq, a.id)));
     }
-    const rows = await q.orderBy('seq').orderBy('id').limit(STEP_CHUNK).execute();
-    if (rows.length === 0) break;
+    const read = (await q
+      .select(budgetedSteps())
+      .orderBy('seq')
+      .orderBy('id')
+      .limit(STEP_CHUNK)
+      .execute()) as unknown as (StepRow & PayloadSizes)[];
+    if (read.length === 0) break;
+    // at most PAGE_PAYLOAD_BYTES of payloads at a time: 200 steps may hold 800 MiB
+    const rows = read.slice(0, rowsWithinBudget(read));
+    await fillHeldPayloads(db, projectId, rows, run.id);
     const text = rows.map((s) => JSON.stringify(toExportedStep(s))).join(',');
     await write(out, (written > 0 ? ',' : '') + text);
     written += rows.length;
     const last = rows[rows.length - 1]!;
     after = { seq: last.seq, id: last.id };
-    if (rows.length < STEP_CHUNK) break;
+    if (read.length < STEP_CHUNK && rows.length === read.length) break;
   }
   await write(out, ']}\n');
   return written;
@@ -180,16 +200,17 @@ async function byRun<R extends { run_id: string }>(
 async function loadSteps(db: Db, projectId: string, runs: readonly ListedRunRow[]) {
   return byRun(
     runs.map((r) => r.id),
+    // payloads over INLINE_PAYLOAD_BYTES are left out (`fillHeldPayloads` reads them)
     (ids) =>
       db.kysely
         .selectFrom('steps')
-        .selectAll()
+        .select(budgetedSteps())
         .where('project_id', '=', projectId)
         .where('run_id', 'in', ids)
         .orderBy('run_id')
         .orderBy('seq')
         .orderBy('id')
-        .execute(),
+        .execute() as unknown as Promise<(StepRow & PayloadSizes)[]>,
   );
 }
 
