@@ -125,7 +125,12 @@ export function toRunError(err: unknown): RunError {
   try {
     if (err instanceof Error) {
       const type = String(err.name);
-      const stack = err.stack;
+      let stack: unknown = err.stack;
+      try {
+        stack = withCauses(err, stack, [err]);
+      } catch {
+        // a cause whose getters throw: the error's own stack is still worth recording
+      }
       return {
         message: String(err.message) || type,
         type,
@@ -139,6 +144,39 @@ export function toRunError(err: unknown): RunError {
   } catch {
     return { message: 'unserializable thrown value' };
   }
+}
+
+/** How deep an error's stack follows its causes (and an `AggregateError`'s errors). */
+const MAX_CAUSE_DEPTH = 5;
+/** How many of an `AggregateError`'s errors its stack lists. */
+const MAX_AGGREGATED = 10;
+
+/**
+ * `stack` with what the error wraps appended, as Node prints them: its `cause` (`fetch failed`
+ * says why only there) and an `AggregateError`'s `errors`, which the stack leaves out.
+ */
+function withCauses(err: Error, stack: unknown, seen: unknown[]): string | undefined {
+  const wrapped: [string, unknown][] = [];
+  if (err instanceof AggregateError && Array.isArray(err.errors))
+    err.errors
+      .slice(0, MAX_AGGREGATED)
+      .forEach((e: unknown, i) => wrapped.push([`[errors[${i}]]:`, e]));
+  if ('cause' in err && err.cause !== undefined) wrapped.push(['[cause]:', err.cause]);
+  if (wrapped.length === 0) return typeof stack === 'string' ? stack : undefined;
+  let text =
+    typeof stack === 'string' && stack ? stack : `${String(err.name)}: ${String(err.message)}`;
+  for (const [label, value] of wrapped) {
+    let described: string;
+    if (seen.includes(value)) described = '[Circular]';
+    else if (seen.length > MAX_CAUSE_DEPTH) described = '[...]';
+    else if (value instanceof Error)
+      described =
+        withCauses(value, value.stack, [...seen, value]) ??
+        `${String(value.name)}: ${String(value.message)}`;
+    else described = JSON.stringify(snapshot(value)) ?? String(value);
+    text += `\n${label} ${described}`;
+  }
+  return text;
 }
 
 function stepKey(runId: string, stepId: string): string {

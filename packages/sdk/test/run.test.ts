@@ -137,6 +137,45 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(run.error_count).toBe(1);
     });
 
+    it("records what a thrown error wraps: its cause and an AggregateError's errors", async () => {
+      const id = newId();
+      // what fetch() throws when the server is down: the reason is only in the cause
+      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+        code: 'ECONNREFUSED',
+      });
+      const thrown = new TypeError('fetch failed', { cause: refused });
+      const many = new AggregateError([new RangeError('first'), 'second'], 'all failed', {
+        cause: { status: 503 },
+      });
+      await runlog
+        .run('cause-agent', (run) => run.step('tool', 'many', () => Promise.reject(many)))
+        .catch(() => {});
+      await runlog
+        .run(
+          'cause-agent',
+          async (run) => {
+            await run.tool('fetch', { url: 'http://127.0.0.1:9' }, () => Promise.reject(thrown));
+          },
+          { id },
+        )
+        .catch(() => {});
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run.error).toMatchObject({ message: 'fetch failed', type: 'TypeError' });
+      expect(run.error!.stack).toContain('TypeError: fetch failed');
+      expect(run.error!.stack).toContain('[cause]: Error: connect ECONNREFUSED 127.0.0.1:9');
+      expect(run.steps[0]!.error!.stack).toBe(run.error!.stack);
+      const [other] = (await runlog.runs.list({ agent_id: 'cause-agent', limit: 2 })).runs.filter(
+        (r) => r.id !== id,
+      );
+      const stack = other!.error!.stack!;
+      expect(stack).toContain('AggregateError: all failed');
+      expect(stack).toContain('[errors[0]]: RangeError: first');
+      expect(stack).toContain('[errors[1]]: "second"');
+      expect(stack).toContain('[cause]: {"status":503}');
+      expect(errors).toEqual([]);
+    });
+
     it('rethrows a thrown value JSON cannot hold unchanged, from the run and from a step', async () => {
       const circular: Record<string, unknown> = { code: 'E_X' };
       circular.self = circular;
