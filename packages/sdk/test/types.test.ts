@@ -28,6 +28,17 @@ function typeProblems(file: string): string[] {
       "  await run.step('tool', 'search', async () => 1);",
       "  return 'ok';",
       '});',
+      // what the read API answers can be named, to pass a run or its steps around
+      "import type { Run, RunList, RunStatus, RunWithSteps, Step } from '@runlog/sdk';",
+      'export const failed = async (): Promise<Run[]> => {',
+      "  const status: RunStatus[] = ['failed'];",
+      '  const list: RunList = await runlog.runs.list({ status });',
+      '  return list.runs;',
+      '};',
+      'export const stepsOf = async (id: string): Promise<Step[]> => {',
+      "  const run: RunWithSteps = await runlog.runs.get(id, { include: 'steps' });",
+      '  return run.steps;',
+      '};',
     ].join('\n'),
   );
   const program = ts.createProgram([file], {
