@@ -31,6 +31,8 @@ export interface TransportOptions {
 const MAX_REQUEST_EVENTS = 1000;
 /** Bytes of events per request, well under the server's body limit (64 MiB by default). */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** At exit, the least time a request gets, so `exitTimeoutMs: 0` still makes its one try. */
+const EXIT_REQUEST_MIN_MS = 1_000;
 
 /**
  * An answer that refuses the key (401, 403): the events are kept and tried again with
@@ -452,7 +454,9 @@ export class Transport {
             'POST',
             '/api/v1/ingest',
             batch.body,
-            { idempotent: true },
+            // at exit, a server that does not answer holds the process as long as the exit
+            // allows, not a whole requestTimeoutMs more
+            { idempotent: true, ...(this.exiting ? { timeoutMs: this.exitRequestMs() } : {}) },
           );
           attempt = 0;
           this.unreachable = false;
@@ -536,6 +540,12 @@ export class Transport {
       }
     }
     if (this.segments.length > 0 && !this.exiting) void this.sendLoop();
+  }
+
+  /** How long a request at exit may take: what is left of `exitTimeoutMs`, or one short try. */
+  private exitRequestMs(): number {
+    const left = Math.max(EXIT_REQUEST_MIN_MS, this.exitDeadline - Date.now());
+    return Math.min(this.http.options.timeoutMs, left);
   }
 
   /**

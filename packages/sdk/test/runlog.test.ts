@@ -289,6 +289,26 @@ describe('process exit', () => {
     }
   });
 
+  it('a script whose server does not answer exits within a request and its exitTimeoutMs', async () => {
+    const proxy = await FaultProxy.start(server.url);
+    try {
+      proxy.failNext({ hang: true }, { hang: true });
+      const { code, stdout } = await runFixture(
+        'exit-agent.ts',
+        [proxy.url, newId(), 'hang'],
+        15_000,
+      );
+      expect(code).toBe(0);
+      const [waited, last] = stdout.trim().split('\n');
+      // the request under way times out (4 s), then the last try gets the 500 ms of the
+      // exit (at least 1 s): before, it got a whole requestTimeoutMs again (8 s in all)
+      expect(Number(/exited after (\d+) ms/.exec(waited!)?.[1])).toBeLessThan(7_000);
+      expect(last).toBe('exit errors=3 pending=1 lost=true');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a script that dies of the error its run threw still records the run', async () => {
     const id = newId();
     const { code } = await startFixture('exit-agent.ts', [server.url, id, 'throw'], 10_000, {
