@@ -193,17 +193,23 @@ export class Worker {
     await settleBy(Promise.race([drained, this.drainCut]), drainUntil);
     await settleBy(this.releaseHeld(), deadline);
     await Promise.allSettled(this.slots);
-    await this.transport.flush(timeLeft(deadline));
+    const flushed = await this.transport.flush(timeLeft(deadline));
     clearInterval(this.keepAlive);
     // off the server's list of workers at once, rather than when it has not asked for 90 s
-    // (the path is built inside the promise: an id no URL can hold must not fail the stop)
+    // (the path is built inside the promise: an id no URL can hold must not fail the stop).
+    // With every end delivered and the held runs given back, a run the server still has
+    // under this id is one claimed as the long poll was hung up on (its answer never read):
+    // back to the queue, rather than lapsing to timed_out unexecuted.
+    const release = flushed ? '?release=true' : '';
     await settleBy(
       Promise.resolve()
         .then(() =>
-          this.http.request('DELETE', `/api/v1/workers/${encodeURIComponent(this.id)}`, undefined, {
-            idempotent: true,
-            timeoutMs: 2_000,
-          }),
+          this.http.request(
+            'DELETE',
+            `/api/v1/workers/${encodeURIComponent(this.id)}${release}`,
+            undefined,
+            { idempotent: true, timeoutMs: 2_000 },
+          ),
         )
         .catch(() => {}),
       deadline,

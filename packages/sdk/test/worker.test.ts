@@ -432,6 +432,25 @@ describeEachDb('SDK worker()', (dialect) => {
       }
     });
 
+    it('stop() gives back a run claimed for it whose answer it never read', async () => {
+      const agent = agentId();
+      const worker = runlog.worker({ ...fast, pollWaitMs: 5_000, agents: { [agent]: () => 'ok' } });
+      const q = await runlog.runs.enqueue(agent);
+      await waitForStatus(q.id, 'succeeded');
+      // a claim the server answered as the worker hung up on its long poll (a busy event loop
+      // past the poll's grace): the run is held under the worker's id, the worker knows nothing
+      const lost = await runlog.runs.enqueue(`${agent}-lost`);
+      const res = await fetch(`${server.url}/api/v1/workers/claim`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ agents: [`${agent}-lost`], worker_id: worker.id }),
+      });
+      expect(res.status).toBe(200);
+      await worker.stop();
+      // before: running under a worker that had stopped, to lapse to timed_out unexecuted
+      expect((await runlog.runs.get(lost.id)).status).toBe('queued');
+    });
+
     it("keeps a run's lease while its end waits to reach the server, so it never lapses", async () => {
       const proxy = await FaultProxy.start(server.url);
       try {

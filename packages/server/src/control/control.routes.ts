@@ -34,6 +34,12 @@ import {
 
 const RunParams = z.object({ run_id: Id });
 const WorkerParams = z.object({ worker_id: WorkerId });
+const WorkerStopQuery = z.object({
+  release: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('give the runs still running under this worker id back to the queue'),
+});
 
 /** How often a waiting claim looks again, for runs queued on other instances. */
 const CLAIM_POLL_MS = 1_000;
@@ -106,11 +112,15 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
     tag: 'workers',
     summary:
       'A worker stops: it leaves the workers list at once (its next claim, if any, lists it ' +
-      'again). 204 whether or not it was listed',
+      'again); with release=true the runs still running under its id go back to the queue. ' +
+      '204 whether or not it was listed',
     params: WorkerParams,
+    query: WorkerStopQuery,
     status: 204,
-    handler: async ({ auth, params }) => {
-      await forgetWorker(ctx, auth.projectId, params.worker_id);
+    handler: async ({ auth, params, query }) => {
+      await forgetWorker(ctx, auth.projectId, params.worker_id, {
+        release: query.release === 'true',
+      });
       return undefined;
     },
   });

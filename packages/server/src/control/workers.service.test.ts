@@ -296,6 +296,35 @@ describeEachDb('workers and control plane', (dialect) => {
     expect((await findRun(t.ctx.db, P, id))?.status).toBe('running');
   });
 
+  it('gives back, when a stopping worker asks, the runs still held under its id', async () => {
+    const agent = agentName('stop-release');
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push((await enqueueRun(t.ctx, P, agent, {})).run);
+    const [lost, stopped, other, keyed] = runs.map((r) => r.id) as [string, string, string, string];
+    // claimed for the worker as it stopped: the answer never reached it
+    expect((await claim([agent], { worker_id: 'w-stops', max: 2 })).statusCode).toBe(200);
+    await cancelRun(t.ctx, P, stopped);
+    expect(json<Run>(await claim([agent], { worker_id: 'w-stays' })).id).toBe(other);
+    expect(json<Run>(await claim([agent])).id).toBe(keyed);
+    const keyWorker = (await findRun(t.ctx.db, P, keyed))!.worker_id!;
+    expect(keyWorker).toMatch(/^key:/);
+    // without release (its ends may still be on the way) nothing moves
+    expect((await t.request('DELETE', '/api/v1/workers/w-stops')).statusCode).toBe(204);
+    expect((await findRun(t.ctx.db, P, lost))?.status).toBe('running');
+    const res = await t.request('DELETE', '/api/v1/workers/w-stops?release=true');
+    expect(res.statusCode).toBe(204);
+    // before: running under a worker that is gone, to lapse to timed_out never executed
+    expect((await findRun(t.ctx.db, P, lost))?.status).toBe('queued');
+    expect((await findRun(t.ctx.db, P, stopped))?.status).toBe('cancelled');
+    expect((await findRun(t.ctx.db, P, other))?.status).toBe('running');
+    // a key's id stands for every claim sent without a worker_id, not for one worker
+    const byKey = `/api/v1/workers/${encodeURIComponent(keyWorker)}?release=true`;
+    expect((await t.request('DELETE', byKey)).statusCode).toBe(204);
+    expect((await findRun(t.ctx.db, P, keyed))?.status).toBe('running');
+    expect((await t.request('DELETE', '/api/v1/workers/w-x?release=yes')).statusCode).toBe(400);
+    expect(json<Run>(await claim([agent], { worker_id: 'w-next' })).id).toBe(lost);
+  });
+
   it("notes when a worker last asked for an agent's runs, so a queued run can tell none is there", async () => {
     const agent = agentName('seen');
     // asked for before the agent exists (no run of it yet): nothing to note, asked again soon

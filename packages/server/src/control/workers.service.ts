@@ -10,6 +10,7 @@ import {
   type WorkerList,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { statusIn } from '../db/dialect.js';
 import { selectQueuedForClaim } from '../db/queue.js';
 import { sql, type Kysely } from 'kysely';
 import { readOffLoop } from '../db/readers.js';
@@ -182,15 +183,44 @@ export async function noteWorker(
   }
 }
 
+/** Most runs a stopping worker's `forgetWorker` gives back (a claim takes at most 100). */
+const RELEASED_ON_STOP = 1_000;
+
 /**
  * Forgets a worker that says it stops (the SDK's `worker.stop()`), so the list shows it gone
  * at once rather than 90 s later. Its next claim, if any, notes it again.
+ *
+ * With `release` (the worker gave back the runs it held and delivered the ends of the others),
+ * any run still running under its id goes back to the queue as `releaseRun` gives one back:
+ * a run claimed for it as it stopped whose answer it never read (it hung up on the long poll,
+ * or its event loop was busy past the poll's grace), or one whose release did not get
+ * through. Otherwise it would lapse to `timed_out`, never executed. A `key:` id names every
+ * claim of a key sent without a `worker_id`, not one worker: its runs stay.
  */
 export async function forgetWorker(
   ctx: AppContext,
   projectId: string,
   workerId: string,
+  opts: { release?: boolean } = {},
 ): Promise<void> {
+  if (opts.release && !workerId.startsWith('key:')) {
+    const held = await ctx.db.kysely
+      .selectFrom('runs')
+      .select('id')
+      .where('project_id', '=', projectId)
+      .where(statusIn('running'))
+      .where('worker_id', '=', workerId)
+      .limit(RELEASED_ON_STOP)
+      .execute();
+    for (const { id } of held) {
+      try {
+        await releaseRun(ctx, projectId, id, workerId);
+      } catch (err) {
+        // claimed by another worker or deleted since the read: not this worker's any more
+        if (!(err instanceof AppError)) throw err;
+      }
+    }
+  }
   workerWrites.get(ctx)?.delete(`${projectId}\u0000${workerId}`);
   await noteWrite(ctx, (k) =>
     k

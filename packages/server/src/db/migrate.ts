@@ -14,6 +14,7 @@ import * as m0011Workers from './migrations/0011_workers.js';
 import * as m0012Scores from './migrations/0012_scores.js';
 import * as m0013Threads from './migrations/0013_threads.js';
 import * as m0014AgentLimits from './migrations/0014_agent_limits.js';
+import * as m0015DeletedRunAgents from './migrations/0015_deleted_run_agents.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0012_scores': m0012Scores,
   '0013_threads': m0013Threads,
   '0014_agent_limits': m0014AgentLimits,
+  '0015_deleted_run_agents': m0015DeletedRunAgents,
 };
 
 class StaticProvider implements MigrationProvider {

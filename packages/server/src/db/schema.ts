@@ -215,6 +215,8 @@ export interface DeletedRunTable {
   project_id: string;
   run_id: string;
   deleted_at: number;
+  /** The run's agent, for announcing the deletion again; null for rows from before 0015. */
+  agent_id: string | null;
 }
 
 /** A worker that asked for runs lately (`GET /workers`): noted on claims and heartbeats. */

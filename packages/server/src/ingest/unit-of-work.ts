@@ -706,11 +706,18 @@ export class UnitOfWork {
       await this.trx
         .insertInto('deleted_runs')
         .values(
-          remembered
-            .slice(i, i + 500)
-            .map((r) => ({ project_id: r.project_id, run_id: r.id, deleted_at: now })),
+          remembered.slice(i, i + 500).map((r) => ({
+            project_id: r.project_id,
+            run_id: r.id,
+            deleted_at: now,
+            agent_id: r.agent_id,
+          })),
         )
-        .onConflict((oc) => oc.columns(['project_id', 'run_id']).doUpdateSet({ deleted_at: now }))
+        .onConflict((oc) =>
+          oc
+            .columns(['project_id', 'run_id'])
+            .doUpdateSet((eb) => ({ deleted_at: now, agent_id: eb.ref('excluded.agent_id') })),
+        )
         .execute();
     }
     for (const [projectId, ids] of deleted) await deleteRunRows(this.trx, projectId, ids);

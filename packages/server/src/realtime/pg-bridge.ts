@@ -102,6 +102,13 @@ export async function announceDeletedRuns(
   await notifyAll(db.pgPool, channelName(db.pgSchema), pack(`cli-${newId()}`, refs));
 }
 
+const bridges = new WeakMap<AppContext, PgHubBridge>();
+
+/** The bridge `startHubBridge` started for a server instance, for tests. */
+export function hubBridgeOf(ctx: AppContext): PgHubBridge | undefined {
+  return bridges.get(ctx);
+}
+
 /**
  * On PostgreSQL, relays hub events between server instances over LISTEN/NOTIFY: local
  * publishes go out as ids (coalesced per tick), and other instances' ids that a local
@@ -111,6 +118,7 @@ export async function startHubBridge(ctx: AppContext): Promise<void> {
   const pool = ctx.db.pgPool;
   if (ctx.db.dialect !== 'postgres' || !pool) return;
   const bridge = new PgHubBridge(ctx, pool, channelName(ctx.db.pgSchema));
+  bridges.set(ctx, bridge);
   await bridge.start();
   ctx.onClose.push(() => bridge.stop());
 }
@@ -141,6 +149,8 @@ export class PgHubBridge {
   incomingMax = INCOMING_MAX;
   /** `LISTEN_PING_MS`, for tests. */
   pingMs = LISTEN_PING_MS;
+  /** The least wait before listening again after a lost connection, for tests. */
+  reconnectMinMs = BACKOFF_MIN_MS;
   private catchingUp = false;
   private reading = false;
   private readDone: Promise<void> = Promise.resolve();
@@ -308,15 +318,25 @@ export class PgHubBridge {
   /**
    * Queues for read-back the runs changed since `since` (newest last, at most
    * CATCH_UP_MAX_RUNS) that a local listener wants, and the steps changed since then of
-   * those runs someone here watches (`run:<id>`): the changes other instances announced
-   * while this one was not listening. A state this instance already delivered is skipped
+   * those runs someone here watches (`run:<id>`), then the runs deleted since then: the
+   * changes other instances announced while this one was not listening. A state this instance already delivered is skipped
    * as usual. `false` when the database did not answer.
    */
   private async catchUp(since: number): Promise<boolean> {
     let rows: { project_id: string; id: string; agent_id: string }[];
+    let deleted: { project_id: string; run_id: string; agent_id: string | null }[];
     const steps: { project_id: string; run_id: string; id: string }[] = [];
     try {
       const k = this.ctx.db.kysely;
+      // deletions leave no row to read back: their NOTIFY, missed, is read from the ids they
+      // hold (before, a run deleted meanwhile stayed on this instance's dashboards)
+      deleted = await k
+        .selectFrom('deleted_runs')
+        .select(['project_id', 'run_id', 'agent_id'])
+        .where('deleted_at', '>=', since)
+        .orderBy('deleted_at')
+        .limit(CATCH_UP_MAX_RUNS)
+        .execute();
       rows = await k
         .selectFrom('runs')
         .select(['project_id', 'id', 'agent_id', 'updated_at'])
@@ -362,6 +382,8 @@ export class PgHubBridge {
     try {
       for (const step of steps) this.enqueueIn(['s', step.project_id, step.run_id, step.id]);
       for (const row of rows.reverse()) this.enqueueIn(['r', row.project_id, row.id, row.agent_id]);
+      for (const row of deleted)
+        if (row.agent_id !== null) this.enqueueIn(['d', row.project_id, row.run_id, row.agent_id]);
     } finally {
       this.catchingUp = false;
     }
@@ -391,7 +413,7 @@ export class PgHubBridge {
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
-    const delay = this.backoffMs;
+    const delay = Math.max(this.backoffMs, this.reconnectMinMs);
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

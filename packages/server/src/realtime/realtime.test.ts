@@ -5,7 +5,7 @@ import type { Run, Step } from '@runlog/core';
 import { describeEachDb, startTestServer, waitFor } from '../../test/harness.js';
 import pg from 'pg';
 import { startServer } from '../server.js';
-import { channelName } from './pg-bridge.js';
+import { channelName, hubBridgeOf } from './pg-bridge.js';
 import { realtimeServer } from './realtime.routes.js';
 import type { HubEvent } from './hub.js';
 import type { RealtimeServer } from './ws-server.js';
@@ -705,6 +705,11 @@ describeEachDb('realtime across server instances', (dialect) => {
     await a?.close();
   });
 
+  /** The least wait of both instances before they listen again after a lost connection. */
+  function holdReconnects(ms: number): void {
+    for (const ctx of [a.ctx, b!.ctx]) hubBridgeOf(ctx)!.reconnectMinMs = ms;
+  }
+
   it('delivers a run ingested through instance A to a subscriber on instance B', async () => {
     const c = await connect(b!, { key: a.adminKey });
     const agent = uid('bridged');
@@ -893,8 +898,10 @@ describeEachDb('realtime across server instances', (dialect) => {
     try {
       const listeners = () => listenerPids(admin, channel);
       const c = await connect(b!, { key: a.adminKey });
-      // the instances reconnect after 100 ms: a round counts only when the change was
+      // the instances listen again 1.5 s after losing the connection (100 ms by default, less
+      // than a loaded machine takes to commit): a round counts only when the change was
       // committed and announced before either listened again
+      holdReconnects(1_500);
       for (let round = 0; round < 5; round++) {
         const runId = uid('run');
         await c.subscribe([`run:${runId}`]);
@@ -920,6 +927,49 @@ describeEachDb('realtime across server instances', (dialect) => {
       }
       throw new Error('never managed to change a run while both instances were not listening');
     } finally {
+      holdReconnects(0);
+      await admin.end();
+    }
+  });
+
+  it('delivers a deletion other instances made while its LISTEN connection was down', async () => {
+    const channel = channelName(a.ctx.db.pgSchema);
+    const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
+    await admin.connect();
+    try {
+      const listeners = () => listenerPids(admin, channel);
+      const c = await connect(b!, { key: a.adminKey });
+      holdReconnects(1_500);
+      for (let round = 0; round < 5; round++) {
+        const agent = uid('deleted-while-down');
+        const runId = uid('run');
+        await c.subscribe(['runs', `agent:${agent}`, `run:${runId}`]);
+        await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: agent } }]);
+        const from = c.messages.length;
+        await c.next((m) => m.type === 'run_update' && m.topic === `run:${runId}`);
+        const before = await listeners();
+        await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+          before,
+        ]);
+        expect((await api(a, 'DELETE', `/api/v1/runs/${runId}`)).status).toBe(204);
+        await new Promise((r) => setTimeout(r, 20));
+        const during = await listeners();
+        await waitFor(async () => (await listeners()).length === 2, 'both instances to listen');
+        if (during.length > 0) continue;
+        // before, the deletion's NOTIFY was lost and B's subscribers kept the run for good
+        for (const topic of ['runs', `agent:${agent}`, `run:${runId}`]) {
+          const gone = await c.next(
+            (m) => m.type === 'run_deleted' && m.topic === topic && m.data?.id === runId,
+            from,
+          );
+          expect(gone.data).toEqual({ id: runId, agent_id: agent });
+        }
+        c.close();
+        return;
+      }
+      throw new Error('never managed to delete a run while both instances were not listening');
+    } finally {
+      holdReconnects(0);
       await admin.end();
     }
   });

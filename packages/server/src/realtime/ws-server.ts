@@ -483,6 +483,17 @@ export class RealtimeServer {
       }
     }
     for (const [conn, list] of outbox) {
+      if (conn.pending) {
+        // judged on what the client left unread, before this turn's updates: one commit's
+        // updates (shared by every subscriber) may pass the bound alone, and a client reading
+        // at full speed was dropped as too slow for them
+        this.flush(conn);
+        if (conn.dropped) continue;
+        if (conn.pending && this.overBound(conn)) {
+          this.drop(conn);
+          continue;
+        }
+      }
       if (list.length === 1) {
         this.send(conn, list[0]!.msg, list[0]!.key);
         continue;
@@ -507,8 +518,6 @@ export class RealtimeServer {
       }
       pending.set(key, msg);
       conn.pendingBytes += msg.length;
-      if (pending.size > this.limits.maxPending || conn.pendingBytes > this.limits.maxPendingBytes)
-        this.drop(conn);
       return;
     }
     const ws = conn.ws;
@@ -558,6 +567,14 @@ export class RealtimeServer {
       conn.pending = undefined;
       this.slow.delete(conn);
     }
+  }
+
+  /** Whether a slow client's backlog is past the bound (in updates or in bytes). */
+  private overBound(conn: Connection): boolean {
+    return (
+      (conn.pending?.size ?? 0) > this.limits.maxPending ||
+      conn.pendingBytes > this.limits.maxPendingBytes
+    );
   }
 
   /** Ends a client that cannot keep up, before its backlog grows the server's memory. */
