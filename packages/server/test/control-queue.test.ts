@@ -131,6 +131,43 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect((await t.request('GET', `/api/v1/agents/${other}`)).statusCode).toBe(404);
   });
 
+  it('refuses (413) to queue an input its worker would get truncated, and to retry one stored so', async () => {
+    const agent = uniq('big-input');
+    const big = { doc: 'x'.repeat(1_100_000) };
+    // before: queued with the input stored as a marker and a preview, which the worker executed
+    const res = await enqueue(agent, { input: big });
+    expect(res.statusCode).toBe(413);
+    expect(json<ErrorBody>(res).error.code).toBe('payload_too_large');
+    expect(json<ErrorBody>(res).error.message).toMatch(/^body\.input: 1100010 bytes of JSON/);
+    expect((await runsOf(agent)).total).toBe(0);
+    expect((await t.request('GET', `/api/v1/agents/${agent}`)).statusCode).toBe(404);
+    const batch = await t.request('POST', '/api/v1/runs/enqueue', {
+      runs: [
+        { agent_id: agent, input: { n: 1 } },
+        { agent_id: agent, input: big },
+      ],
+    });
+    expect(batch.statusCode).toBe(413);
+    expect(json<ErrorBody>(batch).error.message).toMatch(/^body\.runs\.1\.input: /);
+    expect((await runsOf(agent)).total).toBe(0);
+    // a run recorded as it ran keeps its input truncated; its retry would run on the preview
+    const recorded = uniq('recorded');
+    const started = await t.request('POST', '/api/v1/runs', {
+      id: recorded,
+      agent_id: agent,
+      input: big,
+    });
+    expect(started.statusCode).toBeLessThan(300);
+    await t.request('PATCH', `/api/v1/runs/${recorded}`, { status: 'failed' });
+    expect((await getRun(recorded)).status).toBe('failed');
+    const retry = await t.request('POST', `/api/v1/runs/${recorded}/retry`);
+    expect(retry.statusCode).toBe(409);
+    expect(json<ErrorBody>(retry).error.message).toMatch(/input was stored truncated/);
+    expect(
+      json<{ runs: Run[] }>(await t.request('GET', `/api/v1/runs?retry_of=${recorded}`)).runs,
+    ).toEqual([]);
+  });
+
   it('ends a queued run that nobody claims as timed_out once its agent timeout_ms passes', async () => {
     const agent = uniq('unclaimed');
     await setTimeoutMs(agent, 1000);

@@ -138,7 +138,10 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     params: AgentParams,
     body: EnqueueRunBody,
     response: Run,
-    answers: { 409: 'The given id belongs to a run of another agent' },
+    answers: {
+      409: 'The given id belongs to a run of another agent',
+      413: 'The input is over the size a field holds (1 MiB): the worker would get it truncated',
+    },
     status: 202,
     handler: async ({ auth, params, body }) => {
       const { run } = await enqueueRun(ctx, auth.projectId, params.agent_id, {

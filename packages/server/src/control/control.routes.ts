@@ -174,7 +174,10 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
       'order asked. An id makes its run idempotent',
     body: EnqueueRunsBody,
     response: EnqueuedRuns,
-    answers: { 409: 'A given id belongs to a run of another agent (nothing was queued)' },
+    answers: {
+      409: 'A given id belongs to a run of another agent (nothing was queued)',
+      413: 'An input is over the size a field holds (1 MiB; nothing was queued)',
+    },
     status: 202,
     handler: async ({ auth, body }) => {
       const queued = await enqueueRuns(

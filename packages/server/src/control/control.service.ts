@@ -1,5 +1,6 @@
 import {
   isTerminalStatus,
+  isTruncatedJson,
   newId,
   type EnqueueRunBody,
   type Run,
@@ -115,6 +116,20 @@ export async function enqueueRun(
 }
 
 /**
+ * Why a queued run cannot take `input`, or `undefined`: over `maxBytes` of JSON it would be
+ * stored truncated (a marker and a preview), and its worker would execute that instead.
+ */
+function inputProblem(input: unknown, maxBytes: number): string | undefined {
+  if (input === undefined || input === null) return undefined;
+  const text = JSON.stringify(input);
+  if (text === undefined || text.length * 3 <= maxBytes) return undefined;
+  const size = Buffer.byteLength(text, 'utf8');
+  return size > maxBytes
+    ? `${size} bytes of JSON, over the ${maxBytes} a field holds: a queued run's worker needs its input whole`
+    : undefined;
+}
+
+/**
  * Queues runs of any agents in one change, all or none: each as `enqueueRun` queues one
  * (an id that exists for the same agent answers that run; for another agent the whole call
  * is a 409 naming the item). The answers are in the order asked.
@@ -126,6 +141,15 @@ export async function enqueueRuns(
   /** Errors name the item (`runs.3.id: ...`), as for `POST /runs/enqueue`. */
   opts: { named?: boolean } = {},
 ): Promise<{ run: Run; created: boolean }[]> {
+  for (const [i, item] of items.entries()) {
+    const problem = inputProblem(item.input, ctx.config.maxFieldBytes);
+    if (problem) {
+      const field = opts.named ? `body.runs.${i}.input` : 'body.input';
+      throw new AppError('payload_too_large', `${field}: ${problem}`, [
+        { field, message: problem },
+      ]);
+    }
+  }
   const ids = items.map((item) => item.id ?? newId());
   const given = items.flatMap((item) => (item.id !== undefined ? [item.id] : []));
   const now = Date.now();
@@ -227,13 +251,20 @@ export async function retryRun(
       `run ${runId} is still ${source.status}; stop it or wait for it to end before retrying`,
     );
   }
+  const input = source.input !== null ? (JSON.parse(source.input) as unknown) : undefined;
+  // its worker would execute the marker and preview instead of the input the run had
+  if (isTruncatedJson(input))
+    throw new AppError(
+      'conflict',
+      `run ${runId}'s input was stored truncated (${input.original_size} bytes): a retry would run on a preview of it`,
+    );
   const { run } = await enqueueRun(ctx, projectId, source.agent_id, {
     ...(by?.id !== undefined ? { id: by.id } : {}),
     trigger: 'retry',
     retry_of: source.id,
     attempt: source.attempt + 1,
     parent_run_id: source.parent_run_id,
-    ...(source.input !== null ? { input: JSON.parse(source.input) as unknown } : {}),
+    ...(input !== undefined ? { input } : {}),
     ...(source.thread_id !== null ? { thread_id: source.thread_id } : {}),
     ...(source.user_id !== null ? { user_id: source.user_id } : {}),
     ...(by?.source

@@ -193,7 +193,9 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     body: RetryRunBody,
     response: Run,
     answers: {
-      409: 'The run is still queued or running, or the id belongs to a run that is not its retry',
+      409:
+        'The run is still queued or running, its input was stored truncated, or the id belongs ' +
+        'to a run that is not its retry',
     },
     status: 201,
     handler: ({ auth, params, body }) =>
