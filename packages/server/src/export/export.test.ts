@@ -194,6 +194,62 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('refuses a cost past what the database holds on its line, and imports the lines beside it', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const lines = runLines(text);
+    const line = (i: number) => JSON.parse(lines[i]!) as { cost_usd: number; steps: object[] };
+    const run = line(1);
+    run.cost_usd = 1e300;
+    const step = line(2);
+    step.steps[0] = { ...step.steps[0], cost_usd: 1e300 };
+    const file = [lines[0], JSON.stringify(run), JSON.stringify(step), lines[3]].join('\n');
+    const rejects: string[] = [];
+    try {
+      const result = await importRuns(db, Readable.from([file]), {
+        onReject: (n, why) => rejects.push(`${n}: ${why}`),
+      });
+      expect(result).toMatchObject({ runs: 2, rejected: 2 });
+      expect(rejects).toEqual([
+        expect.stringMatching(/^2: cost_usd: Too big/),
+        expect.stringMatching(/^3: steps\.0\.cost_usd: Too big/),
+      ]);
+      const costs = await db.kysely.selectFrom('runs').select('cost_nanos').execute();
+      expect(costs.map((r) => Number.isFinite(Number(r.cost_nanos)))).toEqual([true, true]);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('refuses a line too long to read on its own, and imports the lines after it', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const lines = runLines(text);
+    // a run line past what one string holds (a run of many large steps) is as this one past
+    // the limit given; CRLF line ends are taken too
+    const long = JSON.stringify({ ...JSON.parse(lines[2]!), input: 'x'.repeat(10_000) });
+    const file = [lines[0], lines[1], long, lines[3]].join('\r\n') + '\r\n';
+    const longest = Buffer.byteLength(long);
+    const rejects: string[] = [];
+    try {
+      const result = await importRuns(db, Readable.from([Buffer.from(file)]), {
+        maxLineBytes: 10_000,
+        onReject: (n, why) => rejects.push(`${n}: ${why}`),
+      });
+      expect(result).toMatchObject({ lines: 4, rejected: 1 });
+      expect(rejects).toEqual([
+        `3: ${longest} bytes, longer than a line can be read (${long.slice(0, 100)}...)`,
+      ]);
+      const ids = await db.kysely.selectFrom('runs').select('id').orderBy('id').execute();
+      const id = (line: string) => (JSON.parse(line) as { id: string }).id;
+      expect(ids.map((r) => r.id)).toEqual(
+        [lines[0], lines[1], lines[3]].map((l) => id(l!)).sort(),
+      );
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('restores agents with their schedules and price overrides, and names a bad settings line', async () => {
     const { db, database } = await emptyDb(dialect);
     const settings = text

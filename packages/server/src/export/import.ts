@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline';
+import { constants } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { MAX_INT32 } from '@runlog/core';
@@ -23,6 +23,11 @@ export interface ImportOptions {
   projectId?: string;
   /** Runs per transaction (default 500). */
   batchSize?: number;
+  /**
+   * Bytes a line may have (default: the longest text Node holds); a longer one is refused as
+   * a bad line is, and the import goes on past it.
+   */
+  maxLineBytes?: number;
   /** A line that was not imported, with its 1-based number and why. */
   onReject?: (line: number, reason: string) => void;
   /** Called after each committed batch with the totals so far. */
@@ -128,9 +133,16 @@ export async function importRuns(
     result.steps += items.reduce((n, p) => n + p.steps.length, 0);
     opts.onProgress?.({ ...result });
   };
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  for await (const line of lines) {
+  for await (const line of linesOf(input, opts.maxLineBytes ?? constants.MAX_STRING_LENGTH)) {
     result.lines += 1;
+    if (typeof line !== 'string') {
+      result.rejected += 1;
+      opts.onReject?.(
+        result.lines,
+        `${line.bytes} bytes, longer than a line can be read (${line.head}...)`,
+      );
+      continue;
+    }
     if (line.trim() === '') continue;
     let value: unknown;
     try {
@@ -172,6 +184,57 @@ export async function importRuns(
   const expiring = await expiringRuns(db, endedByDay, projects.created);
   if (expiring.length > 0) result.expiring = expiring;
   return result;
+}
+
+/** A line too long to be read as text: its size and its first characters. */
+interface LongLine {
+  bytes: number;
+  head: string;
+}
+
+/**
+ * The lines of `input` (`\n` or `\r\n` ends one), each as text, or as a `LongLine` when it
+ * has more than `maxBytes`: one run's line may be larger than the longest string there can
+ * be (readline then threw, ending the import at it), and the lines after it still count.
+ */
+async function* linesOf(input: Readable, maxBytes: number): AsyncGenerator<string | LongLine> {
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  let head = '';
+  let last = 0;
+  const add = (part: Buffer) => {
+    if (part.length === 0) return;
+    // shown in a terminal: a damaged file's control characters are not sent to it
+    if (bytes === 0)
+      head = part
+        .subarray(0, 100)
+        .toString('utf8')
+        .replace(/\p{Cc}/gu, '?');
+    bytes += part.length;
+    last = part[part.length - 1]!;
+    if (bytes <= maxBytes) parts.push(part);
+    else parts = [];
+  };
+  const take = (): string | LongLine => {
+    const line =
+      bytes > maxBytes
+        ? { bytes: last === 0x0d ? bytes - 1 : bytes, head }
+        : Buffer.concat(parts).toString('utf8').replace(/\r$/, '');
+    parts = [];
+    bytes = 0;
+    return line;
+  };
+  for await (const chunk of input) {
+    let rest = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    // a UTF-8 character never holds the byte of \n: a line ends on one byte, whatever its text
+    for (let at = rest.indexOf(0x0a); at !== -1; at = rest.indexOf(0x0a)) {
+      add(rest.subarray(0, at));
+      yield take();
+      rest = rest.subarray(at + 1);
+    }
+    add(rest);
+  }
+  if (bytes > 0) yield take();
 }
 
 /** Per project that was there before, the imported runs its retention will delete. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   Id,
   MAX_SCORES_PER_RUN,
+  NANOS_PER_USD,
   Run,
   SCORE_TYPES,
   Score,
@@ -14,6 +15,7 @@ import {
   usdToNanos,
 } from '@runlog/core';
 import type { RunRow, ScoreRow, StepRow } from '../db/schema.js';
+import { MAX_SUM } from '../db/bulk.js';
 import { storedValue, summarize, toScore } from '../scores/scores.js';
 import type { ListedRunRow } from '../db/payloads.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
@@ -63,6 +65,12 @@ export function toExportedStep(s: StepRow): ExportedRun['steps'][number] {
 
 const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+// what a cost column holds in nano-USD: more failed the whole batch on PostgreSQL (a bigint
+// refuses it) and was stored as Infinity on SQLite
+const cost = z
+  .number()
+  .min(0)
+  .max(MAX_SUM / NANOS_PER_USD);
 // kept whole: a stored error may carry more keys than RunError's, or be a truncation marker
 const StoredError = z.record(z.string(), z.unknown()).nullable();
 
@@ -98,7 +106,7 @@ const ImportStep = Step.extend({
   output_tokens: count.nullable(),
   cached_input_tokens: count.nullable(),
   reasoning_tokens: count.nullable(),
-  cost_usd: z.number().min(0).nullable(),
+  cost_usd: cost.nullable(),
   created_at: Time.optional(),
   updated_at: Time.optional(),
 });
@@ -126,7 +134,7 @@ export const ImportRun = Run.extend({
   input_tokens: count,
   output_tokens: count,
   total_tokens: count.optional(),
-  cost_usd: z.number().min(0),
+  cost_usd: cost,
   created_at: Time,
   updated_at: Time,
   sort_at: Time.optional(),
