@@ -88,12 +88,22 @@ interface AskedRun {
   reject: (err: unknown) => void;
 }
 
+/**
+ * Resolves once what this process recorded so far went out (up to 2 s, not while the server
+ * cannot be reached): a read or a change of a run this process just recorded then finds it.
+ */
+export type RecordedSoFar = () => Promise<void>;
+
 /** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `cancel`, `retry`. */
 export class RunsClient {
-  constructor(private readonly http: HttpClient) {}
+  constructor(
+    private readonly http: HttpClient,
+    private readonly recorded: RecordedSoFar = () => Promise.resolve(),
+  ) {}
 
   /** @example const { runs } = await runlog.runs.list({ agent_id: 'bug-triager', status: 'failed' }) */
   async list(params: RunListParams = {}): Promise<RunList> {
+    await this.recorded();
     return (await this.http.request<RunList>('GET', `/api/v1/runs${queryString(params)}`)).body!;
   }
 
@@ -101,6 +111,7 @@ export class RunsClient {
   get(id: string): Promise<Run>;
   get(id: string, options: { include: 'steps' }): Promise<RunWithSteps>;
   async get(id: string, options?: { include: 'steps' }): Promise<Run | RunWithSteps> {
+    await this.recorded();
     if (!options?.include)
       return (await this.http.request<Run>('GET', `/api/v1/runs/${enc(id)}`)).body!;
     const { steps_next_cursor: cursor, ...run } = (
@@ -111,7 +122,8 @@ export class RunsClient {
   }
 
   /** Every step of a run, in time order, read a page at a time. */
-  steps(id: string): Promise<Step[]> {
+  async steps(id: string): Promise<Step[]> {
+    await this.recorded();
     return this.stepsFrom(id);
   }
 
@@ -189,6 +201,7 @@ export class RunsClient {
 
   /** Stop: cancels a queued run at once, asks a running one's worker to stop. */
   async cancel(id: string): Promise<Run> {
+    await this.recorded();
     return (
       await this.http.request<Run>(
         'POST',
@@ -206,6 +219,7 @@ export class RunsClient {
    */
   async retry(id: string, options: { id?: string } = {}): Promise<Run> {
     const body: RetryRunBody = { id: options.id ?? newId() };
+    await this.recorded();
     return (
       await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/retry`, body, {
         idempotent: true,
@@ -267,7 +281,10 @@ export interface ThreadListParams {
  * recorded with the same `threadId`; `runlog.runs.list({ thread_id })` lists its runs.
  */
 export class ThreadsClient {
-  constructor(private readonly http: HttpClient) {}
+  constructor(
+    private readonly http: HttpClient,
+    private readonly recorded: RecordedSoFar = () => Promise.resolve(),
+  ) {}
 
   /**
    * Threads, the latest active first, each summed up: runs, failures, tokens, cost, agents,
@@ -275,6 +292,7 @@ export class ThreadsClient {
    * @example const { threads, next_cursor } = await runlog.threads.list({ agent_id: 'support-bot', from: Date.now() - 86_400_000 })
    */
   async list(params: ThreadListParams = {}): Promise<ThreadList> {
+    await this.recorded();
     return (await this.http.request<ThreadList>('GET', `/api/v1/threads${queryString(params)}`))
       .body!;
   }
@@ -284,6 +302,7 @@ export class ThreadsClient {
    * @example const thread = await runlog.threads.get('conv-7')
    */
   async get(threadId: string): Promise<ThreadSummary> {
+    await this.recorded();
     return (await this.http.request<ThreadSummary>('GET', `/api/v1/threads/${enc(threadId)}`))
       .body!;
   }
@@ -298,7 +317,10 @@ export type ScoreBody = Omit<PostScoreBody, 'run_id'>;
  * records them with its other events.
  */
 export class ScoresClient {
-  constructor(private readonly http: HttpClient) {}
+  constructor(
+    private readonly http: HttpClient,
+    private readonly recorded: RecordedSoFar = () => Promise.resolve(),
+  ) {}
 
   /**
    * Scores a run (or one of its steps, `step_id`), from `sdk` unless `source` says. The
@@ -312,6 +334,8 @@ export class ScoresClient {
       id: body.id ?? newId(),
       source: body.source ?? 'sdk',
     });
+    // a run this process just recorded may still be on its way: the server would not know it
+    await this.recorded();
     return (
       await this.http.request<Score>('POST', `/api/v1/runs/${enc(runId)}/scores`, withId, {
         idempotent: true,
@@ -321,6 +345,7 @@ export class ScoresClient {
 
   /** A run's scores, oldest first. */
   async list(runId: string): Promise<Score[]> {
+    await this.recorded();
     return (await this.http.request<ScoreList>('GET', `/api/v1/runs/${enc(runId)}/scores`)).body!
       .scores;
   }

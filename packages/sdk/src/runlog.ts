@@ -87,6 +87,20 @@ function optionProblems(options: RunlogOptions, url: string): string[] {
   return problems;
 }
 
+/**
+ * Fires `run.signal` when `outer`'s fires, with its reason (a Stop ends the sub-agent's run
+ * `cancelled` too); returns what stops following it, once `run` ended.
+ */
+function followStop(outer: RunContext, run: RunContext): () => void {
+  const stop = () => run.abort(outer.signal.reason as Error);
+  if (outer.signal.aborted) {
+    stop();
+    return () => {};
+  }
+  outer.signal.addEventListener('abort', stop, { once: true });
+  return () => outer.signal.removeEventListener('abort', stop);
+}
+
 export interface RunOptions {
   /** Give an id to make recording idempotent (e.g. your job id); default a new UUIDv7. */
   id?: string;
@@ -100,7 +114,8 @@ export interface RunOptions {
   metadata?: Record<string, unknown>;
   /**
    * Default: the run this one is called inside, if any. A run started inside another takes
-   * its `threadId` and `userId` too, unless given its own.
+   * its `threadId` and `userId` too, unless given its own, and its `run.signal` fires when
+   * the other's does (Stop pressed on it).
    */
   parentRunId?: string;
 }
@@ -239,10 +254,13 @@ export class Runlog {
     this.heartbeatMs = options.heartbeatIntervalMs ?? 2_000;
     this.heartbeats = new Heartbeats(this.http, this.onError);
     this.handlesSignals = options.handleSignals ?? true;
-    this.runs = new RunsClient(this.http);
+    // reads and changes of runs see what this process recorded before them
+    const recorded = () =>
+      this.transport.pending > 0 ? this.transport.sentSoon(FAILED_RUN_FLUSH_MS) : Promise.resolve();
+    this.runs = new RunsClient(this.http, recorded);
     this.agents = new AgentsClient(this.http);
-    this.scores = new ScoresClient(this.http);
-    this.threads = new ThreadsClient(this.http);
+    this.scores = new ScoresClient(this.http, recorded);
+    this.threads = new ThreadsClient(this.http, recorded);
     instances.add(this);
     installProcessHooks();
     if (this.handlesSignals) installSignalHandlers();
@@ -294,6 +312,8 @@ export class Runlog {
     run.userId = userId;
     // started while the process is being stopped: its code hears so at once
     if (this.interruption) run.abort(this.interruption);
+    // a sub-agent stops with the run it serves: Stop pressed on that run reaches its code too
+    const unfollow = inherits ? followStop(outer, run) : undefined;
     if (recordable)
       this.transport.push({ type: 'run.start', run: snapshotFields(start) }, runKey(id));
     // a run the server would refuse outright (a bad id) still runs, unrecorded
@@ -306,6 +326,7 @@ export class Runlog {
     this.open.set(run, running);
     const outcome = await running;
     this.open.delete(run);
+    unfollow?.();
     stopBeat();
     // a detached run records nothing, its end neither
     if (!run.detached) endRun(this.transport, run, outcome);

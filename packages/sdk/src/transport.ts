@@ -53,6 +53,16 @@ function tooLarge(err: unknown): boolean {
   return err instanceof RunlogApiError && err.status === 413;
 }
 
+/**
+ * The metadata of a start and its end merged as the server merges them when they come apart
+ * (the end's keys win), so a short step keeps the metadata it started with.
+ */
+function mergedMetadata(start: object, end: object): { metadata?: Record<string, unknown> } {
+  const from = (start as { metadata?: Record<string, unknown> }).metadata;
+  const to = (end as { metadata?: Record<string, unknown> }).metadata;
+  return from && to ? { metadata: { ...from, ...to } } : {};
+}
+
 interface Segment {
   /** Held in memory; `null` when only on disk (spooling past `maxQueue`). */
   events: IngestEvent[] | null;
@@ -204,12 +214,12 @@ export class Transport {
       this.openStarts.delete(key);
       if ('run' in start && 'run' in event) {
         start.type = event.type as typeof start.type;
-        Object.assign(start.run, event.run);
+        Object.assign(start.run, event.run, mergedMetadata(start.run, event.run));
         return;
       }
       if ('step' in start && 'step' in event) {
         start.type = event.type as typeof start.type;
-        Object.assign(start.step, event.step);
+        Object.assign(start.step, event.step, mergedMetadata(start.step, event.step));
         return;
       }
     }

@@ -66,6 +66,27 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(steps.map((s) => s.seq)).toEqual([...steps.keys()]);
     });
 
+    it('reads a run this process just recorded, its events still waiting to go', async () => {
+      const slow = clients.make({ flushIntervalMs: 60_000 });
+      const id = newId();
+      let seen: unknown;
+      await slow.run(
+        'read-own-writes-agent',
+        async (run) => {
+          await run.step('tool', 'quick', () => 1);
+          // its start and step wait for the flush interval: the read sends them first
+          seen = await slow.runs.get(run.id, { include: 'steps' });
+          return 'done';
+        },
+        { id, threadId: `thread-${id}` },
+      );
+      expect(seen).toMatchObject({ id, status: 'running', steps: [{ name: 'quick' }] });
+      // before: 404 until the end, sent a moment later, reached the server
+      expect(await slow.runs.get(id)).toMatchObject({ id, status: 'succeeded', output: 'done' });
+      expect((await slow.threads.get(`thread-${id}`)).runs).toBe(1);
+      expect(errors).toEqual([]);
+    });
+
     it("sends a run's end at once, without waiting for the flush interval", async () => {
       const slow = clients.make({ flushIntervalMs: 60_000 });
       const id = newId();
@@ -305,6 +326,36 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(run.tags).toContain('later');
     });
 
+    it('a step keeps the metadata it started with and adds what step.set gives, short or long', async () => {
+      const id = newId();
+      await runlog.run(
+        'step-metadata-agent',
+        async (run) => {
+          // its start still waits in the buffer when it ends: the two go as one event
+          await run.step('tool', 'short', (step) => step.set({ metadata: { b: 2, a: 'end' } }), {
+            metadata: { a: 1, c: 3 },
+          });
+          // its start went alone: the server merges the end into it
+          await run.step(
+            'tool',
+            'long',
+            async (step) => {
+              await runlog.flush();
+              step.set({ metadata: { b: 2, a: 'end' } });
+            },
+            { metadata: { a: 1, c: 3 } },
+          );
+        },
+        { id },
+      );
+      expect(await runlog.flush()).toBe(true);
+      const steps = await runlog.runs.steps(id);
+      expect(steps.map((s) => [s.name, s.metadata])).toEqual([
+        ['short', { a: 'end', b: 2, c: 3 }],
+        ['long', { a: 'end', b: 2, c: 3 }],
+      ]);
+    });
+
     it('step.set adds tokens, cost and metadata, and its output wins over the return value', async () => {
       let runId = '';
       await runlog.run('set-agent', async (run) => {
@@ -410,6 +461,36 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(ctx!.signal.reason).toBeInstanceOf(RunCancelledError);
       expect(await runlog.flush()).toBe(true);
       expect((await runlog.runs.get(id)).status).toBe('cancelled');
+    });
+
+    it('Stop pressed on a run reaches the sub-agent running inside it', async () => {
+      const id = newId();
+      let child: RunContext | undefined;
+      const done = runlog.run(
+        'stoppable-parent',
+        async () => {
+          // a sub-agent's code listens to its own signal, not its parent's
+          return runlog.run('stoppable-child', async (run) => {
+            child = run;
+            await new Promise<void>((resolve) =>
+              run.signal.addEventListener('abort', () => resolve(), { once: true }),
+            );
+            return 'child stopped';
+          });
+        },
+        { id },
+      );
+      await waitFor(() => child !== undefined, 'the sub-agent to start');
+      expect(await runlog.flush()).toBe(true);
+      await runlog.runs.cancel(id);
+      expect(await done).toBe('child stopped');
+      expect(child!.signal.reason).toBeInstanceOf(RunCancelledError);
+      expect(await runlog.flush()).toBe(true);
+      expect((await runlog.runs.get(id)).status).toBe('cancelled');
+      expect(await runlog.runs.get(child!.id)).toMatchObject({
+        parent_run_id: id,
+        status: 'cancelled',
+      });
     });
 
     it('a run that was ended on the server aborts run.signal', async () => {

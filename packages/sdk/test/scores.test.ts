@@ -199,6 +199,22 @@ describeEachDb('SDK scores', (dialect) => {
       expect((await t.runlog.runs.get(runId)).scores).not.toHaveProperty('review');
     });
 
+    it('scores a run this process just recorded, its events still on their way', async () => {
+      // the README's feedback: a run, then its score at once, without a flush() between
+      const reply = await t.runlog.run('fresh-feedback-agent', (run) => ({ runId: run.id }));
+      const up = await t.runlog.scores.create(reply.runId, { name: 'feedback', value: true });
+      expect(up).toMatchObject({ run_id: reply.runId, value: true });
+      expect((await t.runlog.runs.get(reply.runId)).status).toBe('succeeded');
+      // a run still running, its start waiting for the flush interval: scored all the same
+      const live = await t.runlog.run('fresh-feedback-agent', async (run) => {
+        await t.runlog.scores.create(run.id, { name: 'review', value: 'started' });
+        return run.id;
+      });
+      expect(await t.runlog.flush()).toBe(true);
+      expect((await t.runlog.scores.list(live)).map((s) => s.value)).toEqual(['started']);
+      expect(t.errors).toEqual([]);
+    });
+
     it('throws RunlogApiError for a score the server refuses or cannot find', async () => {
       const runId = await t.runlog.run('refused-score-agent', (run) => run.id);
       expect(await t.runlog.flush()).toBe(true);
