@@ -1,9 +1,9 @@
-// Layout in a real browser: a run's sub-runs told apart by their ids, and an agent's recent
-// runs keeping their actions on a phone's screen.
+// Layout in a real browser: a run's sub-runs told apart by their ids, an agent's recent runs
+// keeping their actions on a phone's screen, and status badges readable on a tinted row.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ingest, type Api } from './seed.js';
+import { call, ingest, seedRuns, type Api } from './seed.js';
 import { browserSuite, openSignedIn, screenshot } from './browser.js';
 
 browserSuite('layout in a real browser', () => {
@@ -77,5 +77,59 @@ browserSuite('layout in a real browser', () => {
     const [box, within] = [await menu.boundingBox(), await wrap.boundingBox()];
     expect(box!.x + box!.width).toBeLessThanOrEqual(within!.x + within!.width);
     await screenshot(page, 'agent-panel-375');
+  });
+  it("keeps the status badges of a compared run's differing rows at AA contrast, light and dark", async () => {
+    await seedRuns(api, [
+      {
+        id: 'cmp-a11y',
+        agent: 'comparer',
+        status: 'failed',
+        ago: 9000,
+        durationMs: 2000,
+        error: 'boom',
+      },
+    ]);
+    const retry = await call<{ id: string }>(api, 'POST', '/runs/cmp-a11y/retry');
+    expect(retry.status).toBe(201);
+    await page.goto(`${api.url}/compare/cmp-a11y/${retry.body.id}`);
+    const badges = page.locator('.compare-table tr.differs .status-badge');
+    await expect.poll(() => badges.count()).toBe(2);
+    /** Each badge's text against what is drawn behind it: its tint over the row's. */
+    const ratios = () =>
+      badges.evaluateAll((els) => {
+        const rgba = (c: string) => {
+          const n = c.match(/[\d.]+/g)!.map(Number);
+          // color(srgb r g b / a) is in 0-1, rgb(a) in 0-255
+          const k = c.startsWith('color(') ? 255 : 1;
+          return [n[0]! * k, n[1]! * k, n[2]! * k, n[3] ?? 1];
+        };
+        const behind = (el: Element | null): number[] => {
+          if (!el) return [255, 255, 255];
+          const [r, g, b, a] = rgba(getComputedStyle(el).backgroundColor);
+          if (a! >= 1) return [r!, g!, b!];
+          const under = behind(el.parentElement);
+          return [r!, g!, b!].map((v, i) => v * a! + under[i]! * (1 - a!));
+        };
+        const lum = (rgb: number[]) => {
+          const [r, g, b] = rgb.map((v) => {
+            const x = v / 255;
+            return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+          });
+          return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+        };
+        return els.map((el) => {
+          const a = lum(rgba(getComputedStyle(el).color).slice(0, 3));
+          const b = lum(behind(el));
+          return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        });
+      });
+    try {
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const r of await ratios()) expect(r, scheme).toBeGreaterThanOrEqual(4.5);
+      }
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   });
 });

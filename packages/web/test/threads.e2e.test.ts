@@ -430,7 +430,41 @@ browserSuite('threads in a real browser', () => {
     expect(await page.locator('.empty-body').textContent()).toContain(
       'No runs in thread no such thread',
     );
+    // the way on, in the sentence, is told from it by more than its colour (WCAG 1.4.1)
+    const seeAll = page.locator('.empty-body').getByRole('link', { name: 'See all threads' });
+    expect(await seeAll.evaluate((a) => getComputedStyle(a).textDecorationLine)).toBe('underline');
     await screenshot(page, 'thread-not-found');
+  });
+
+  it("gives a turn's pending answer AA contrast on its tint, in the light and the dark theme", async () => {
+    await page.goto(`${server.url}/threads/${encodeURIComponent(ODD_THREAD)}`);
+    const pending = turn('ticket-1').locator('.turn-out .turn-text.muted');
+    await pending.waitFor();
+    expect(await pending.textContent()).toBe('Running…');
+    const ratio = () =>
+      pending.evaluate((el) => {
+        const lum = (c: string) => {
+          const [r, g, b] = c
+            .match(/[\d.]+/g)!
+            .slice(0, 3)
+            .map((v) => {
+              const x = Number(v) / 255;
+              return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+            });
+          return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+        };
+        const a = lum(getComputedStyle(el).color);
+        const b = lum(getComputedStyle(el.closest('.turn-out')!).backgroundColor);
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      });
+    try {
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        expect(await ratio(), scheme).toBeGreaterThanOrEqual(4.5);
+      }
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   });
 
   it('fits a phone and the dark theme', async () => {

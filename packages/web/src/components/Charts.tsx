@@ -167,7 +167,59 @@ export interface Stack {
   className: string;
 }
 
-/** Bars over time, each stacked by `stacks`; one <title> per segment for hover detail. */
+/**
+ * A chart's figures as a table for screen readers, which read a chart drawn as an image by its
+ * name alone (its hover titles reach neither them nor the keyboard): one row per bucket, one
+ * column per series.
+ */
+function ChartTable({
+  label,
+  times,
+  bucket,
+  columns,
+  format,
+}: {
+  label: string;
+  times: string[];
+  bucket: 'hour' | 'day';
+  columns: { label: string; values: (number | null)[] }[];
+  format: (v: number) => string;
+}) {
+  return (
+    // in a box: a table is as tall as its rows, whatever height it is given
+    <div className="sr-only">
+      <table>
+        <caption>{label}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{bucket === 'hour' ? 'Hour' : 'Day'}</th>
+            {columns.map((c) => (
+              <th key={c.label} scope="col">
+                {c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {times.map((t, i) => (
+            <tr key={t}>
+              <th scope="row">{bucketLabel(t, bucket, true)}</th>
+              {columns.map((c) => {
+                const v = c.values[i] ?? null;
+                return <td key={c.label}>{v === null ? 'no data' : format(v)}</td>;
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * Bars over time, each stacked by `stacks`; one <title> per segment for hover detail, and the
+ * figures as a table for screen readers.
+ */
 export function StackedBars({
   label,
   times,
@@ -197,28 +249,37 @@ export function StackedBars({
   const iw = W - PAD.l - PAD.r;
   const bw = (iw / n) * 0.72;
   return (
-    <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
-        {values.map((v, i) => {
-          let y = PAD.t + ih;
-          const x = PAD.l + (iw / n) * i + (iw / n - bw) / 2;
-          return (
-            <g key={times[i]}>
-              {stacks.map((s) => {
-                const h = ((v[s.key] ?? 0) / max) * ih;
-                if (h <= 0) return null;
-                y -= h;
-                return (
-                  <rect key={s.key} className={s.className} x={x} y={y} width={bw} height={h}>
-                    <title>{`${bucketLabel(times[i] ?? '', bucket, true)} · ${s.label}: ${format(v[s.key] ?? 0)}`}</title>
-                  </rect>
-                );
-              })}
-            </g>
-          );
-        })}
-      </Frame>
-    </svg>
+    <>
+      <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
+        <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
+          {values.map((v, i) => {
+            let y = PAD.t + ih;
+            const x = PAD.l + (iw / n) * i + (iw / n - bw) / 2;
+            return (
+              <g key={times[i]}>
+                {stacks.map((s) => {
+                  const h = ((v[s.key] ?? 0) / max) * ih;
+                  if (h <= 0) return null;
+                  y -= h;
+                  return (
+                    <rect key={s.key} className={s.className} x={x} y={y} width={bw} height={h}>
+                      <title>{`${bucketLabel(times[i] ?? '', bucket, true)} · ${s.label}: ${format(v[s.key] ?? 0)}`}</title>
+                    </rect>
+                  );
+                })}
+              </g>
+            );
+          })}
+        </Frame>
+      </svg>
+      <ChartTable
+        label={label}
+        times={times}
+        bucket={bucket}
+        format={format}
+        columns={stacks.map((s) => ({ label: s.label, values: values.map((v) => v[s.key] ?? 0) }))}
+      />
+    </>
   );
 }
 
@@ -233,7 +294,10 @@ export function isolated(values: readonly (number | null)[], i: number): boolean
   return (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null;
 }
 
-/** Lines over time; a null value breaks the line (no data in that bucket). */
+/**
+ * Lines over time; a null value breaks the line (no data in that bucket). The figures are a
+ * table for screen readers too.
+ */
 export function LineChart({
   label,
   times,
@@ -260,44 +324,47 @@ export function LineChart({
   const x = (i: number) => PAD.l + (iw / n) * (i + 0.5);
   const y = (v: number) => PAD.t + ih * (1 - v / max);
   return (
-    <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-      <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
-        {lines.map((line, li) => {
-          let d = '';
-          let pen = false;
-          line.values.forEach((v, i) => {
-            if (v === null) {
-              pen = false;
-              return;
-            }
-            d += `${pen ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
-            pen = true;
-          });
-          return (
-            <g key={`${id}-${li}`} className={line.className}>
-              <path d={d} fill="none" vectorEffect="non-scaling-stroke" />
-              {line.values.map((v, i) => {
-                if (v === null) return null;
-                // dots only where few enough to read, or where no line reaches the point;
-                // elsewhere a transparent hit area keeps the tooltip
-                const dot = line.values.length <= 14 || isolated(line.values, i);
-                return (
-                  <circle
-                    key={i}
-                    cx={x(i)}
-                    cy={y(v)}
-                    r={dot ? 2.5 : 4}
-                    className={dot ? undefined : 'hit'}
-                  >
-                    <title>{`${bucketLabel(times[i] ?? '', bucket, true)} · ${line.label}: ${format(v)}`}</title>
-                  </circle>
-                );
-              })}
-            </g>
-          );
-        })}
-      </Frame>
-    </svg>
+    <>
+      <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
+        <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
+          {lines.map((line, li) => {
+            let d = '';
+            let pen = false;
+            line.values.forEach((v, i) => {
+              if (v === null) {
+                pen = false;
+                return;
+              }
+              d += `${pen ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+              pen = true;
+            });
+            return (
+              <g key={`${id}-${li}`} className={line.className}>
+                <path d={d} fill="none" vectorEffect="non-scaling-stroke" />
+                {line.values.map((v, i) => {
+                  if (v === null) return null;
+                  // dots only where few enough to read, or where no line reaches the point;
+                  // elsewhere a transparent hit area keeps the tooltip
+                  const dot = line.values.length <= 14 || isolated(line.values, i);
+                  return (
+                    <circle
+                      key={i}
+                      cx={x(i)}
+                      cy={y(v)}
+                      r={dot ? 2.5 : 4}
+                      className={dot ? undefined : 'hit'}
+                    >
+                      <title>{`${bucketLabel(times[i] ?? '', bucket, true)} · ${line.label}: ${format(v)}`}</title>
+                    </circle>
+                  );
+                })}
+              </g>
+            );
+          })}
+        </Frame>
+      </svg>
+      <ChartTable label={label} times={times} bucket={bucket} format={format} columns={lines} />
+    </>
   );
 }
 

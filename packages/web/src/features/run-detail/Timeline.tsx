@@ -247,6 +247,9 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
                     <span className="step-failed" role="img" aria-label="failed">
                       ✖
                     </span>
+                  ) : step.status === 'running' ? (
+                    // the eye sees it by its bar growing; a screen reader by the row's name
+                    <span className="sr-only">running</span>
                   ) : null}
                   <span className="tl-dur num">{formatDuration(dur)}</span>
                 </span>
