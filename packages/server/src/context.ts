@@ -18,4 +18,9 @@ export interface AppContext {
   metrics: Metrics;
   /** Stops background work; set by the pieces that start some. */
   onClose: (() => Promise<void> | void)[];
+  /**
+   * Stopped last, once the HTTP server and the write path have drained: what still carries
+   * their last commits elsewhere (the PostgreSQL bridge tells the other instances).
+   */
+  onDrained: (() => Promise<void> | void)[];
 }

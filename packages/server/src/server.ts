@@ -46,7 +46,17 @@ export async function createContext(input: ServerConfigInput): Promise<{
       maxFieldBytes: config.maxFieldBytes,
       maxQueuedEvents: config.maxQueuedEvents,
     });
-    const ctx: AppContext = { config, db, hub, auth, writer, prices, metrics, onClose: [] };
+    const ctx: AppContext = {
+      config,
+      db,
+      hub,
+      auth,
+      writer,
+      prices,
+      metrics,
+      onClose: [],
+      onDrained: [],
+    };
     const boot = await auth.bootstrap({
       retentionDays: config.retentionDays,
       ...(config.adminKey ? { adminKey: config.adminKey } : {}),
@@ -100,5 +110,12 @@ export async function closeContext(ctx: AppContext, app?: FastifyInstance): Prom
   }
   if (app) await app.close();
   await ctx.writer.close();
+  for (const stop of ctx.onDrained.splice(0).reverse()) {
+    try {
+      await stop();
+    } catch {
+      // keep closing the rest
+    }
+  }
   await ctx.db.close();
 }

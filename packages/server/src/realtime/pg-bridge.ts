@@ -120,7 +120,10 @@ export async function startHubBridge(ctx: AppContext): Promise<void> {
   const bridge = new PgHubBridge(ctx, pool, channelName(ctx.db.pgSchema));
   bridges.set(ctx, bridge);
   await bridge.start();
-  ctx.onClose.push(() => bridge.stop());
+  // after the requests in flight and the write path drained: what they commit while the
+  // server shuts down is announced too (before, a rolling restart lost those updates on
+  // the other instances' dashboards)
+  ctx.onDrained.push(() => bridge.stop());
 }
 
 export class PgHubBridge {

@@ -974,6 +974,31 @@ describeEachDb('realtime across server instances', (dialect) => {
     }
   });
 
+  it('announces what an instance commits while it shuts down to the other instances', async () => {
+    const c = await connect(b!, { key: a.adminKey });
+    const runId = uid('run');
+    await c.subscribe([`run:${runId}`]);
+    const third = await startServer({
+      db: a.dbUrl,
+      port: 0,
+      host: '127.0.0.1',
+      retentionDays: 30,
+      adminKey: a.adminKey,
+      logLevel: 'silent',
+    });
+    // a write still on its way when the shutdown begins (a rolling restart): it commits
+    const closing = third.close();
+    const refused = await third.ctx.writer.submit('default', [
+      { type: 'run.start', run: { id: runId, agent_id: 'shutting-down' } },
+    ]);
+    await closing;
+    expect(refused).toEqual([]);
+    // before, the bridge stopped first and instance B never heard of the run
+    const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
+    expect(runOf(got).status).toBe('running');
+    c.close();
+  });
+
   it('delivers a change whose read-back failed once the database answers again', async () => {
     const c = await connect(b!, { key: a.adminKey });
     const runId = uid('run');
