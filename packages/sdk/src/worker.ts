@@ -26,6 +26,12 @@ export interface WorkerOptions {
   pollWaitMs?: number;
   /** On stop, how long running handlers may finish before their runs are released (default 30 s). */
   drainTimeoutMs?: number;
+  /**
+   * How long a handler may go on once its run's signal fired (Stop, `timeout_ms`, a limit)
+   * before its slot takes the next run (default 30 s, Stop's grace): a handler that ignores
+   * the signal and never returns would otherwise hold its slot for good. `onError` is told.
+   */
+  abandonAfterMs?: number;
   workerId?: string;
 }
 
@@ -69,11 +75,48 @@ function checkOptions(
     ['concurrency', 1],
     ['heartbeatIntervalMs', 1],
     ['drainTimeoutMs', 0],
+    ['abandonAfterMs', 0],
   ] as const) {
     const problem = wholeNumberProblem(name, options[name], min);
     if (problem) problems.push(problem);
   }
   if (problems.length > 0) throw new RunlogError(`invalid worker options: ${problems.join('; ')}`);
+}
+
+/**
+ * `running`'s outcome, or, once `abandonAfterMs` passed since the run's signal fired with the
+ * handler still running, an error saying so: the slot goes on without it (a promise cannot
+ * be ended from outside; what the handler does later is not awaited, and not recorded).
+ */
+function untilAbandoned(
+  run: RunContext,
+  running: Promise<RunOutcome>,
+  abandonAfterMs: number,
+  onError: (err: Error) => void,
+): Promise<RunOutcome> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const abandon = () => {
+      timer = setTimeout(() => {
+        const reason = run.signal.reason instanceof Error ? run.signal.reason.message : 'stopped';
+        const error = new RunlogError(
+          `run ${run.id}: its handler did not return within ${abandonAfterMs} ms of its signal ` +
+            `(${reason}); its slot takes the next run, and the handler is no longer awaited`,
+        );
+        onError(error);
+        resolve({ ok: false, error });
+      }, abandonAfterMs);
+      // a stopped worker's process is not kept alive for a handler it gave up on
+      timer.unref();
+    };
+    if (run.signal.aborted) abandon();
+    else run.signal.addEventListener('abort', abandon, { once: true });
+    void running.then((outcome) => {
+      clearTimeout(timer);
+      run.signal.removeEventListener('abort', abandon);
+      resolve(outcome);
+    });
+  });
 }
 
 /** What `stop()` gives releasing and the final flush after the drain. */
@@ -120,6 +163,7 @@ export class Worker {
   private readonly pollWaitMs: number;
   /** @internal How long `stop()` lets running handlers finish. */
   readonly drainTimeoutMs: number;
+  private readonly abandonAfterMs: number;
   /**
    * Holds the process while the worker runs, as a listening server does: between claims, or
    * with every slot busy on a handler that waits for its signal, nothing else may (the
@@ -142,6 +186,7 @@ export class Worker {
       options.heartbeatIntervalMs ?? Math.max(100, Math.min(2_000, Math.floor(this.leaseMs / 3)));
     this.pollWaitMs = options.pollWaitMs ?? 20_000;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.abandonAfterMs = options.abandonAfterMs ?? 30_000;
     this.done = new Promise((resolve) => (this.markDone = resolve));
     if (!options.agents || Object.keys(options.agents).length === 0)
       throw new RunlogError('worker needs at least one agent handler');
@@ -310,7 +355,12 @@ export class Worker {
     });
     const handler = this.options.agents[info.agent_id];
     const outcome: RunOutcome = handler
-      ? await runCode(run, () => handler(run))
+      ? await untilAbandoned(
+          run,
+          runCode(run, () => handler(run)),
+          this.abandonAfterMs,
+          this.onError,
+        )
       : {
           ok: false,
           error: new RunlogError(`this worker has no handler for agent ${info.agent_id}`),

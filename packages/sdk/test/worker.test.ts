@@ -159,6 +159,32 @@ describeEachDb('SDK worker()', (dialect) => {
       await worker.stop();
     });
 
+    it('frees the slot of a handler that ignores its Stop and never returns, and says so', async () => {
+      const agent = agentId();
+      const worker = runlog.worker({
+        ...fast,
+        abandonAfterMs: 300,
+        agents: {
+          // the first run hangs for good, deaf to its signal; the next returns
+          [agent]: (run) =>
+            (run.input as { hang?: boolean } | null)?.hang ? new Promise(() => {}) : 'next',
+        },
+      });
+      const hung = await runlog.runs.enqueue(agent, { input: { hang: true } });
+      await waitForStatus(hung.id, 'running');
+      const next = await runlog.runs.enqueue(agent);
+      await runlog.runs.cancel(hung.id);
+      // before: concurrency 1 held by the hung handler, the next run waited forever
+      expect((await waitForStatus(next.id, 'succeeded')).output).toBe('next');
+      expect((await waitForStatus(hung.id, 'cancelled')).status).toBe('cancelled');
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          new RegExp(`^run ${hung.id}: its handler did not return within 300 ms of its signal`),
+        ),
+      ]);
+      await worker.stop();
+    });
+
     it('run.heartbeat() learns about Stop at once, and the runs of a worker beat together', async () => {
       const proxy = await FaultProxy.start(server.url);
       try {
