@@ -22,7 +22,7 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** How often the worker's runs heartbeat (and learn about Stop): a third of the lease, at most 2 s. */
   heartbeatIntervalMs?: number;
-  /** How long one claim waits on the server for work (default 20 s). */
+  /** How long one claim waits on the server for work (default 20 s; claims that find nothing are at least 250 ms apart). */
   pollWaitMs?: number;
   /** On stop, how long running handlers may finish before their runs are released (default 30 s). */
   drainTimeoutMs?: number;
@@ -34,6 +34,9 @@ export interface WorkerOptions {
   abandonAfterMs?: number;
   workerId?: string;
 }
+
+/** Least time between two claims that found nothing, whatever `pollWaitMs` says. */
+const MIN_EMPTY_POLL_MS = 250;
 
 /** Most runs one claim takes (the server's bound). */
 const MAX_CLAIM = 100;
@@ -339,6 +342,13 @@ export class Worker {
         continue;
       }
       for (const run of claimed) void this.execute(run);
+      if (claimed.length === 0 && this.pollWaitMs < MIN_EMPTY_POLL_MS) {
+        // a short poll that found nothing: ask again after a pause, not in a hot loop (a
+        // pollWaitMs of 0 made an idle worker send about 120 claims a second)
+        await delay(MIN_EMPTY_POLL_MS - this.pollWaitMs, undefined, {
+          signal: this.pause.signal,
+        }).catch(() => {});
+      }
     }
   }
 

@@ -159,6 +159,27 @@ describeEachDb('SDK worker()', (dialect) => {
       await worker.stop();
     });
 
+    it('an idle worker with pollWaitMs 0 pauses between empty claims, not a hot loop', async () => {
+      const proxy = await FaultProxy.start(server.url);
+      try {
+        const agent = agentId();
+        const worker = clients
+          .make({ url: proxy.url })
+          .worker({ ...fast, pollWaitMs: 0, agents: { [agent]: () => 'ok' } });
+        await new Promise((r) => setTimeout(r, 1_000));
+        const claims = proxy.requests.filter((r) => r.path === '/api/v1/workers/claim').length;
+        // before: about 120 a second
+        expect(claims).toBeGreaterThan(0);
+        expect(claims).toBeLessThanOrEqual(5);
+        // a run queued meanwhile is still taken within a pause
+        const q = await runlog.runs.enqueue(agent);
+        expect((await waitForStatus(q.id, 'succeeded')).output).toBe('ok');
+        await worker.stop();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('frees the slot of a handler that ignores its Stop and never returns, and says so', async () => {
       const agent = agentId();
       const worker = runlog.worker({
