@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { axisTicks, bucketLabel, isolated } from './Charts';
+import { axisTicks, bucketLabel, durationTick, isolated } from './Charts';
 
 describe('axisTicks', () => {
   it('counts in whole 1, 2 or 5 times a power of ten steps', () => {
@@ -20,6 +20,28 @@ describe('axisTicks', () => {
     expect(axisTicks(500 * s, 'duration')).toEqual([0, 300 * s, 600 * s]);
     expect(axisTicks(95 * s, 'duration')).toEqual([0, 30 * s, 60 * s, 90 * s, 120 * s]);
     expect(axisTicks(1800, 'duration')).toEqual([0, 500, 1000, 1500, 2000]);
+  });
+});
+
+describe('durationTick', () => {
+  it('names round durations short enough to fit beside the axis', () => {
+    const m = 60_000;
+    const h = 60 * m;
+    expect(
+      [0, 500, 30_000, 10 * m, 90 * m, 6 * h, 24 * h, 36 * h, 48 * h, 60 * h].map(durationTick),
+    ).toEqual([
+      '0 ms',
+      '500 ms',
+      '30 s',
+      '10 m',
+      '1 h 30 m',
+      '6 h',
+      '24 h',
+      '36 h',
+      '2 d',
+      '2 d 12 h',
+    ]);
+    expect(durationTick(90_000)).toBe('1 m 30 s');
   });
 });
 

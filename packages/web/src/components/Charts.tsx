@@ -1,4 +1,5 @@
 import { useCallback, useId, useRef, useState } from 'react';
+import { formatDuration } from '../lib/format';
 
 const NARROW_W = 640;
 const H = 180;
@@ -57,6 +58,34 @@ export function axisTicks(max: number, scale: Scale): number[] {
   const count = Math.max(1, Math.ceil((max > 0 ? max : unit) / step - 1e-9));
   // toPrecision drops float noise (0.1 * 3) so labels read round
   return Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
+/**
+ * A duration axis tick: as round as the ticks are, so it fits beside the axis where a figure's
+ * own form ("30 m 00 s", "24 h 00 m") ran past the chart's edge.
+ * @example [30 * MINUTE, 90 * MINUTE, 24 * HOUR, 60 * HOUR].map(durationTick) // ['30 m', '1 h 30 m', '24 h', '2 d 12 h']
+ */
+export function durationTick(ms: number): string {
+  if (ms < MINUTE) return formatDuration(ms);
+  const units: [string, number][] =
+    ms >= 48 * HOUR
+      ? [
+          ['d', 24 * HOUR],
+          ['h', HOUR],
+        ]
+      : [
+          ['h', HOUR],
+          ['m', MINUTE],
+          ['s', SECOND],
+        ];
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n} ${unit}`);
+    rest -= n * size;
+  }
+  return parts.join(' ');
 }
 
 /**
@@ -251,7 +280,13 @@ export function StackedBars({
   return (
     <>
       <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-        <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
+        <Frame
+          W={W}
+          ticks={ticks}
+          format={scale === 'duration' ? durationTick : format}
+          labels={xLabels(times, bucket, iw)}
+          n={n}
+        >
           {values.map((v, i) => {
             let y = PAD.t + ih;
             const x = PAD.l + (iw / n) * i + (iw / n - bw) / 2;
@@ -326,7 +361,13 @@ export function LineChart({
   return (
     <>
       <svg ref={ref} className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
-        <Frame W={W} ticks={ticks} format={format} labels={xLabels(times, bucket, iw)} n={n}>
+        <Frame
+          W={W}
+          ticks={ticks}
+          format={scale === 'duration' ? durationTick : format}
+          labels={xLabels(times, bucket, iw)}
+          n={n}
+        >
           {lines.map((line, li) => {
             let d = '';
             let pen = false;

@@ -1,0 +1,62 @@
+// Time as the dashboard shows it in a real browser: the axes of the Stats charts for long
+// runs.
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { seedRuns, type Api } from './seed.js';
+import { browserSuite, openSignedIn, screenshot } from './browser.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+browserSuite('time in a real browser', () => {
+  let api: Api;
+  let page: Page;
+  let close: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ api, page, close } = await openSignedIn());
+  }, 120_000);
+
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it('keeps the Duration axis labels of runs of minutes, hours and days inside the chart', async () => {
+    const runs = [
+      // ticks every 10 minutes, every 6 hours, every day
+      { agent: 'minutes-long', durationMs: 38 * MINUTE },
+      { agent: 'hours-long', durationMs: 20 * HOUR },
+      { agent: 'days-long', durationMs: 80 * HOUR },
+    ];
+    await seedRuns(
+      api,
+      runs.map((r) => ({
+        id: `${r.agent}-1`,
+        agent: r.agent,
+        status: 'succeeded' as const,
+        ago: r.durationMs + MINUTE,
+        durationMs: r.durationMs,
+        steps: 0,
+      })),
+    );
+    for (const { agent } of runs) {
+      await page.goto(`${api.url}/stats?range=7d&agent=${agent}`);
+      const chart = page.getByRole('img', { name: 'p50 and p95 duration per day' });
+      await chart.waitFor({ timeout: 10_000 });
+      const labels = await chart.locator('text.axis').evaluateAll((texts) => {
+        const svg = texts[0]!.closest('svg')!.getBoundingClientRect();
+        return texts.map((t) => ({
+          text: t.textContent,
+          cut: t.getBoundingClientRect().left < svg.left,
+        }));
+      });
+      await screenshot(page, `duration-axis-${agent}`);
+      expect(labels.length, agent).toBeGreaterThan(2);
+      expect(
+        labels.filter((l) => l.cut).map((l) => l.text),
+        agent,
+      ).toEqual([]);
+    }
+  });
+});
