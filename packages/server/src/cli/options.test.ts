@@ -44,6 +44,27 @@ describe('setting parsers', () => {
     expect(refusal(steps, 'None')).toBe('--max-steps must be a whole number, or none to clear it');
   });
 
+  it('reads a date and a time without a zone in UTC, as it reads a date alone', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/Los_Angeles';
+    try {
+      const since = parseWhen('--since');
+      expect(
+        ['2026-12-05', '2026-12-05T00:00', '2026-12-05 10:30:15', '2026-12-05T10:30+05:30'].map(
+          since,
+        ),
+      ).toEqual([
+        Date.parse('2026-12-05T00:00:00Z'),
+        Date.parse('2026-12-05T00:00:00Z'),
+        Date.parse('2026-12-05T10:30:15Z'),
+        Date.parse('2026-12-05T05:00:00Z'),
+      ]);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it('takes a date only when the month has that day, not the day Date.parse rolls it over to', () => {
     const since = parseWhen('--since');
     expect(['2028-02-29', '2026-04-30', '2026-12-31T23:00:00Z'].map(since)).toEqual([

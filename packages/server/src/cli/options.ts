@@ -21,7 +21,7 @@ export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
 
 /**
  * A point in time: a span back from now (`30m`, `24h`, `7d`) or a date (`2026-03-01`,
- * `2026-03-01T10:00:00Z`); epoch ms.
+ * `2026-03-01T10:00:00Z`), in UTC unless it names a zone; epoch ms.
  */
 export function parseWhen(name: string, now = () => Date.now()) {
   return (value: string): number => {
@@ -29,7 +29,13 @@ export function parseWhen(name: string, now = () => Date.now()) {
     if (span !== undefined) return now() - span;
     const date = /^(\d{4})-(\d{2})-(\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
     if (date && isCalendarDay(Number(date[1]), Number(date[2]), Number(date[3]))) {
-      const ms = Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value);
+      // UTC without a zone, a time as a date alone is and as the CLI prints times: Date.parse
+      // read `2026-03-01T10:00` in the machine's zone but `2026-03-01` in UTC
+      const ms = Date.parse(
+        value.length === 10
+          ? `${value}T00:00:00Z`
+          : `${value.replace(' ', 'T')}${date[5] ? '' : 'Z'}`,
+      );
       if (Number.isFinite(ms)) return ms;
     }
     throw new InvalidArgumentError(
