@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import {
   toIso,
   type Score,
@@ -148,19 +148,15 @@ export function roundMean(x: number): number {
   return Number(x.toPrecision(12));
 }
 
+// each score its own group, summed up here (a run holds at most MAX_SCORES_PER_RUN): grouped
+// by name in SQL, SQLite, which keeps no statistics here, read the groups off scores_name and
+// so walked every score of the project for each run scored (16 ms a run at 100,000 scores)
 const runScoreGroups = prepared((db, $) =>
   db
     .selectFrom('scores')
-    .select((eb) => [
-      'name',
-      'type',
-      'label',
-      eb.fn.countAll<number>().as('n'),
-      eb.fn.sum<number | null>('value').as('total'),
-    ])
+    .select(['name', 'type', 'label', sql<number>`1`.as('n'), 'value as total'])
     .where('project_id', '=', $(0))
-    .where('run_id', '=', $(1))
-    .groupBy(['name', 'type', 'label']),
+    .where('run_id', '=', $(1)),
 );
 
 /** A run's scores summed up by name (`Run.scores`), as JSON text for `runs.scores`. */
