@@ -2,6 +2,7 @@ import type { AppContext } from '../context.js';
 import { RESTART_GRACE_MS, sweepOnce } from './sweeper.js';
 import { scheduleOnce } from './scheduler.js';
 import { startRetention } from '../retention/retention.js';
+import { optimizeSqlite } from '../db/database.js';
 
 /**
  * Runs `job` every `intervalMs` until the context closes. A tick is skipped while the last
@@ -41,4 +42,13 @@ export function startBackground(ctx: AppContext): void {
   repeatEvery(ctx, ctx.config.sweepIntervalMs, () => sweepOnce(ctx, Date.now(), restart));
   repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => scheduleOnce(ctx));
   startRetention(ctx);
+  if (ctx.db.dialect === 'sqlite') {
+    // the query planner's statistics, which PostgreSQL's autovacuum keeps by itself: without
+    // them SQLite guessed some plans that walk every run of a project
+    void optimizeSqlite(ctx.db, true).catch(() => {});
+    repeatEvery(ctx, SQLITE_OPTIMIZE_MS, () => optimizeSqlite(ctx.db));
+  }
 }
+
+/** How often a SQLite server refreshes its query planner's statistics. */
+const SQLITE_OPTIMIZE_MS = 3 * 3_600_000;

@@ -10,6 +10,7 @@ import {
   type Driver,
   PostgresDialect,
   SqliteDialect,
+  sql,
   type SqliteDatabase,
   type SqliteStatement,
 } from 'kysely';
@@ -80,6 +81,8 @@ function openSqlite(path: string, options: OpenOptions): Db {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
+  // what PRAGMA optimize reads of each index: enough for good plans, milliseconds at any size
+  sqlite.pragma('analysis_limit = 1000');
   sqlite.function(FOLD, { deterministic: true }, fold);
   const kysely = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect(sqlite, { database: cachingStatements(sqlite) }),
@@ -98,6 +101,16 @@ function openSqlite(path: string, options: OpenOptions): Db {
       await kysely.destroy();
     },
   };
+}
+
+/**
+ * Refreshes SQLite's query planner statistics (`sqlite_stat1`) where tables grew or shrank
+ * enough to need it (`PRAGMA optimize`, reading at most `analysis_limit` rows of each index):
+ * `atOpen` checks every table, as SQLite advises for a connection that lives long.
+ */
+export async function optimizeSqlite(db: Db, atOpen = false): Promise<void> {
+  if (db.dialect !== 'sqlite') return;
+  await sql.raw(atOpen ? 'PRAGMA optimize=0x10002' : 'PRAGMA optimize').execute(db.kysely);
 }
 
 /**

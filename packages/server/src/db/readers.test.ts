@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { openDatabase, type Db } from './database.js';
+import { openDatabase, optimizeSqlite, type Db } from './database.js';
 import { migrateToLatest } from './migrate.js';
 import { readOffLoop } from './readers.js';
 import { listRuns, type RunFilter } from '../runs/runs.repository.js';
@@ -24,6 +24,31 @@ describe('readers of a SQLite file', () => {
   afterAll(async () => {
     await db.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the query planner's statistics of a table that grew, as a server does", async () => {
+    const stats = () =>
+      db.sqlite!.prepare("SELECT stat FROM sqlite_stat1 WHERE tbl = 'agents'").all() as {
+        stat: string;
+      }[];
+    await db.kysely
+      .insertInto('agents')
+      .values(
+        Array.from({ length: 2_000 }, (_, i) => ({
+          project_id: 'p1',
+          id: `agent-${i}`,
+          name: `agent-${i}`,
+          metadata: '{}',
+          created_at: 0,
+          updated_at: 0,
+        })),
+      )
+      .execute();
+    await db.kysely.selectFrom('agents').selectAll().where('project_id', '=', 'p1').execute();
+    await optimizeSqlite(db, true);
+    // without them SQLite guessed plans that walked every run of a project
+    expect(stats().map((r) => Number(r.stat.split(' ')[0]))).toContain(2_000);
+    await db.kysely.deleteFrom('agents').execute();
   });
 
   it('answers the same rows as the connection itself, as objects', async () => {
