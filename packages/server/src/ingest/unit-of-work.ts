@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import type { Database, RunRow, ScoreRow, StepRow } from '../db/schema.js';
 import { saturated, upsertRows, writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
+import { stepKeysIn } from '../db/dialect.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
 import {
@@ -295,13 +296,7 @@ export class UnitOfWork {
         .selectFrom('steps')
         .selectAll()
         .where('project_id', '=', projectId)
-        .where((eb) =>
-          eb(
-            eb.refTuple('run_id', 'id'),
-            'in',
-            chunk.map((k) => eb.tuple(k.run_id, k.id)),
-          ),
-        )
+        .where(stepKeysIn(chunk))
         .execute();
       const found = new Map(rows.map((r) => [stepKey(projectId, r.run_id, r.id), r]));
       for (const k of chunk) {

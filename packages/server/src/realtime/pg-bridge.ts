@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { newId, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
+import { stepKeysIn } from '../db/dialect.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import type { HubEvent, HubTarget } from './hub.js';
 
@@ -580,13 +581,7 @@ export class PgHubBridge {
         .selectFrom('steps')
         .selectAll()
         .where('project_id', '=', projectId)
-        .where((eb) =>
-          eb(
-            eb.refTuple('run_id', 'id'),
-            'in',
-            keys.map((key) => eb.tuple(key.run_id, key.id)),
-          ),
-        )
+        .where(stepKeysIn(keys))
         .execute();
       this.countReads();
       for (const row of rows) {
