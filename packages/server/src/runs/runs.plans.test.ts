@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openDatabase, type Db } from '../db/database.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { listRuns } from './runs.repository.js';
+
+// SQLite without planner statistics (a new server's first hours): each plan is its guess
+describe("one agent's runs sorted by cost, duration or tokens, on SQLite", () => {
+  let dir: string;
+  let db: Db;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'runlog-plans-'));
+    db = await openDatabase(join(dir, 'runlog.db'));
+    await migrateToLatest(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(['cost', 'duration', 'tokens'] as const)(
+    "reads the agent's runs off an index led by it, in its order (%s)",
+    async (sort) => {
+      const sql: string[] = [];
+      const readers = db.readers!;
+      const real = readers.all.bind(readers);
+      vi.spyOn(readers, 'all').mockImplementation(((
+        text: string,
+        parameters: readonly unknown[],
+      ) => {
+        sql.push(text);
+        return real(text, parameters);
+      }) as typeof readers.all);
+      try {
+        await listRuns(db, 'p', { agentIds: ['a'] }, { limit: 50, sorted: { sort } });
+      } finally {
+        vi.restoreAllMocks();
+      }
+      expect(sql).toHaveLength(1);
+      const slots = sql[0]!.split('?').length - 1;
+      const plan = db
+        .sqlite!.prepare(`EXPLAIN QUERY PLAN ${sql[0]}`)
+        .all(...Array.from({ length: slots }, () => 'a')) as { detail: string }[];
+      const details = plan.map((p) => p.detail).join('\n');
+      // before: the project's whole order walked for the agent's few runs (1 s at 400,000)
+      expect(details).toMatch(new RegExp(`USING INDEX runs_agent_sort_${sort} `));
+      expect(details).not.toMatch(/TEMP B-TREE/);
+    },
+  );
+});
