@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Db } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { listRuns } from './runs.repository.js';
+import { listScores } from '../scores/scores.js';
 
 // SQLite without planner statistics (a new server's first hours): each plan is its guess
 describe("one agent's runs sorted by cost, duration or tokens, on SQLite", () => {
@@ -49,4 +50,44 @@ describe("one agent's runs sorted by cost, duration or tokens, on SQLite", () =>
       expect(details).not.toMatch(/TEMP B-TREE/);
     },
   );
+});
+
+describe("a run's scores on SQLite", () => {
+  let dir: string;
+  let db: Db;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'runlog-plans-'));
+    db = await openDatabase(join(dir, 'runlog.db'));
+    await migrateToLatest(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reads the run's own scores off the key, not the project's in time order", async () => {
+    const sql: string[] = [];
+    // a new connection's first read of scores: its statement is prepared here
+    const sqlite = db.sqlite!;
+    const real = sqlite.prepare.bind(sqlite);
+    vi.spyOn(sqlite, 'prepare').mockImplementation(((text: string) => {
+      sql.push(text);
+      return real(text);
+    }) as typeof sqlite.prepare);
+    try {
+      await listScores(db, 'p', 'r');
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(sql).toHaveLength(1);
+    const plan = db.sqlite!.prepare(`EXPLAIN QUERY PLAN ${sql[0]}`).all('p', 'r') as {
+      detail: string;
+    }[];
+    const details = plan.map((p) => p.detail).join('\n');
+    // before: SCAN by scores_created, every score of the project (260 ms cold at 104,000)
+    expect(details).not.toMatch(/scores_created/);
+    expect(details).toMatch(
+      /USING INDEX sqlite_autoindex_scores_1 \(project_id=\? AND run_id=\?\)/,
+    );
+  });
 });

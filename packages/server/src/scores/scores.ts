@@ -172,12 +172,14 @@ export async function runScoresSummary(
 
 /** A run's scores, oldest first (a read outside the write path, through Kysely's connection). */
 export async function listScores(db: Db, projectId: string, runId: string): Promise<ScoreRow[]> {
+  // ordered by an expression, so the run's scores are read off the key and sorted (at most
+  // 1,000): in created_at's own order SQLite walked the project's scores_created for them
   return db.kysely
     .selectFrom('scores')
     .selectAll()
     .where('project_id', '=', projectId)
     .where('run_id', '=', runId)
-    .orderBy('created_at')
+    .orderBy(sql`created_at + 0`)
     .orderBy('id')
     .execute();
 }
