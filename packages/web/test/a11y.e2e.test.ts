@@ -1,31 +1,20 @@
 // Accessibility in a real browser: what a screen reader user is told that the eye sees.
 
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
-import { seedRuns, type Api } from './seed.js';
-import { browserSuite, openSignedIn } from './browser.js';
+import { expect, it } from 'vitest';
+import { seedRuns } from './seed.js';
+import { browserSuite, signedIn } from './browser.js';
 
 browserSuite('accessibility in a real browser', () => {
-  let api: Api;
-  let page: Page;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ api, page, close } = await openSignedIn());
-  }, 120_000);
-
-  afterAll(async () => {
-    await close?.();
-  });
+  const web = signedIn();
 
   it('gives each Stats chart its figures as a table a screen reader reads', async () => {
-    await seedRuns(api, [
+    await seedRuns(web.api, [
       { id: 'a11y-ok', agent: 'charted', status: 'succeeded', ago: 60_000, durationMs: 2000 },
       { id: 'a11y-f1', agent: 'charted', status: 'failed', ago: 50_000, durationMs: 2000 },
       { id: 'a11y-f2', agent: 'charted', status: 'failed', ago: 40_000, durationMs: 2000 },
     ]);
-    await page.goto(`${api.url}/stats?range=7d`);
-    const byStatus = page
+    await web.page.goto(`${web.api.url}/stats?range=7d`);
+    const byStatus = web.page
       .getByRole('region', { name: 'Runs by status' })
       .getByRole('table', { name: 'Runs per day stacked by status' });
     await byStatus.waitFor({ state: 'attached', timeout: 10_000 });
@@ -48,7 +37,7 @@ browserSuite('accessibility in a real browser', () => {
     );
     expect(failed).toBe(2);
     // a line chart too, a day without finished runs said as such
-    const failRate = page
+    const failRate = web.page
       .getByRole('region', { name: 'Fail rate' })
       .getByRole('table', { name: 'Fail rate per day' });
     const cells = await failRate.locator('tbody td').allTextContents();
@@ -58,5 +47,30 @@ browserSuite('accessibility in a real browser', () => {
     const box = await byStatus.locator('..').boundingBox();
     expect(box!.height).toBeLessThanOrEqual(1);
     expect(box!.width).toBeLessThanOrEqual(1);
+  });
+
+  it('names a running step running, as it names a failed one failed', async () => {
+    await seedRuns(web.api, [
+      { id: 'tl-live', agent: 'stepper', status: 'running', ago: 5000, durationMs: 60_000 },
+      { id: 'tl-fail', agent: 'stepper', status: 'failed', ago: 9000, durationMs: 2000 },
+    ]);
+    await web.page.goto(`${web.api.url}/agents/stepper/runs/tl-live`);
+    const steps = web.page.getByRole('list', { name: 'Steps' }).getByRole('button');
+    await expect.poll(() => steps.count()).toBe(3);
+    // the last step has a start and no end
+    await web.page
+      .getByRole('button', { name: /^LLM draft reply running \d/ })
+      .waitFor({ timeout: 10_000 });
+    expect(await web.page.getByRole('button', { name: /running/ }).count()).toBe(1);
+    await web.page.goto(`${web.api.url}/agents/stepper/runs/tl-fail`);
+    await web.page
+      .getByRole('button', { name: /^LLM draft reply failed \d/ })
+      .waitFor({ timeout: 10_000 });
+    expect(
+      await web.page
+        .getByRole('list', { name: 'Steps' })
+        .getByRole('button', { name: /running/ })
+        .count(),
+    ).toBe(0);
   });
 });

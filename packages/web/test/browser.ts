@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe } from 'vitest';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startTestServer } from '../../server/test/harness.js';
 import type { Api } from './seed.js';
@@ -92,6 +92,24 @@ export async function openSignedIn(): Promise<{
       await server.close();
     },
   };
+}
+
+/** What `signedIn()` hands a suite's tests, filled in before the first of them runs. */
+export type SignedIn = Awaited<ReturnType<typeof openSignedIn>>;
+
+/**
+ * Inside a `browserSuite`: a server, the built dashboard and a signed-in page
+ * (`openSignedIn`) opened before the suite's tests and closed after them.
+ */
+export function signedIn(): SignedIn {
+  const session = {} as SignedIn;
+  beforeAll(async () => {
+    Object.assign(session, await openSignedIn());
+  }, 120_000);
+  afterAll(async () => {
+    await session.close?.();
+  });
+  return session;
 }
 
 /** Saves a screenshot of the whole page (or of the screen) as test-results/screenshots/<name>.png. */

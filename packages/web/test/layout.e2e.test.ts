@@ -1,27 +1,16 @@
 // Layout in a real browser: a run's sub-runs told apart by their ids, an agent's recent runs
 // keeping their actions on a phone's screen, and status badges readable on a tinted row.
 
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
-import { call, ingest, seedRuns, type Api } from './seed.js';
-import { browserSuite, openSignedIn, screenshot } from './browser.js';
+import { expect, it } from 'vitest';
+import { call, ingest, seedRuns } from './seed.js';
+import { browserSuite, signedIn, screenshot } from './browser.js';
 
 browserSuite('layout in a real browser', () => {
-  let api: Api;
-  let page: Page;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ api, page, close } = await openSignedIn());
-  }, 120_000);
-
-  afterAll(async () => {
-    await close?.();
-  });
+  const web = signedIn();
 
   it('shows each sub-run id whole, the ids that differ only at their end', async () => {
     const now = Date.now();
-    await ingest(api, [
+    await ingest(web.api, [
       { type: 'run.end', run: { id: 'research-7', agent_id: 'researcher', status: 'succeeded' } },
       ...[0, 1, 2].map((i) => ({
         type: 'run.end',
@@ -35,27 +24,27 @@ browserSuite('layout in a real browser', () => {
       })),
     ]);
     const cut = () =>
-      page
+      web.page
         .locator('.sub-runs li a')
         .evaluateAll((links) =>
           links.filter((a) => a.scrollWidth > a.clientWidth).map((a) => a.textContent),
         );
     for (const width of [1280, 375]) {
-      await page.setViewportSize({ width, height: 860 });
-      await page.goto(`${api.url}/agents/researcher/runs/research-7`);
-      await expect.poll(() => page.locator('.sub-runs li').count()).toBe(3);
+      await web.page.setViewportSize({ width, height: 860 });
+      await web.page.goto(`${web.api.url}/agents/researcher/runs/research-7`);
+      await expect.poll(() => web.page.locator('.sub-runs li').count()).toBe(3);
       expect(await cut()).toEqual([]);
       // the agent keeps a place beside the id
-      const agent = page.locator('.sub-runs li .truncate').first();
+      const agent = web.page.locator('.sub-runs li .truncate').first();
       expect((await agent.boundingBox())!.width).toBeGreaterThan(30);
-      await screenshot(page, `sub-runs-${width}`);
+      await screenshot(web.page, `sub-runs-${width}`);
     }
   });
 
   it("keeps the actions of an agent's recent runs on a phone's screen", async () => {
     const now = Date.now();
     await ingest(
-      api,
+      web.api,
       Array.from({ length: 3 }, (_, i) => ({
         type: 'run.end',
         run: {
@@ -67,19 +56,19 @@ browserSuite('layout in a real browser', () => {
         },
       })),
     );
-    await page.setViewportSize({ width: 375, height: 812 });
-    await page.goto(`${api.url}/?agent=phone-panel`);
-    const panel = page.getByRole('region', { name: 'Recent runs of phone-panel' });
+    await web.page.setViewportSize({ width: 375, height: 812 });
+    await web.page.goto(`${web.api.url}/?agent=phone-panel`);
+    const panel = web.page.getByRole('region', { name: 'Recent runs of phone-panel' });
     const menu = panel.getByRole('button', { name: /Actions for run/ }).first();
     await menu.waitFor();
     const wrap = panel.locator('.table-wrap');
     expect(await wrap.evaluate((el) => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(0);
     const [box, within] = [await menu.boundingBox(), await wrap.boundingBox()];
     expect(box!.x + box!.width).toBeLessThanOrEqual(within!.x + within!.width);
-    await screenshot(page, 'agent-panel-375');
+    await screenshot(web.page, 'agent-panel-375');
   });
   it("keeps the status badges of a compared run's differing rows at AA contrast, light and dark", async () => {
-    await seedRuns(api, [
+    await seedRuns(web.api, [
       {
         id: 'cmp-a11y',
         agent: 'comparer',
@@ -89,10 +78,10 @@ browserSuite('layout in a real browser', () => {
         error: 'boom',
       },
     ]);
-    const retry = await call<{ id: string }>(api, 'POST', '/runs/cmp-a11y/retry');
+    const retry = await call<{ id: string }>(web.api, 'POST', '/runs/cmp-a11y/retry');
     expect(retry.status).toBe(201);
-    await page.goto(`${api.url}/compare/cmp-a11y/${retry.body.id}`);
-    const badges = page.locator('.compare-table tr.differs .status-badge');
+    await web.page.goto(`${web.api.url}/compare/cmp-a11y/${retry.body.id}`);
+    const badges = web.page.locator('.compare-table tr.differs .status-badge');
     await expect.poll(() => badges.count()).toBe(2);
     /** Each badge's text against what is drawn behind it: its tint over the row's. */
     const ratios = () =>
@@ -125,11 +114,11 @@ browserSuite('layout in a real browser', () => {
       });
     try {
       for (const scheme of ['light', 'dark'] as const) {
-        await page.emulateMedia({ colorScheme: scheme });
+        await web.page.emulateMedia({ colorScheme: scheme });
         for (const r of await ratios()) expect(r, scheme).toBeGreaterThanOrEqual(4.5);
       }
     } finally {
-      await page.emulateMedia({ colorScheme: 'light' });
+      await web.page.emulateMedia({ colorScheme: 'light' });
     }
   });
 });

@@ -1,27 +1,16 @@
 // A step's payloads in a real browser: an LLM call's messages read without a click each, a
 // large nested value stays folded.
 
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
-import { ingest, type Api } from './seed.js';
-import { browserSuite, openSignedIn, screenshot } from './browser.js';
+import { expect, it } from 'vitest';
+import { ingest } from './seed.js';
+import { browserSuite, signedIn, screenshot } from './browser.js';
 
 browserSuite('payloads in a real browser', () => {
-  let api: Api;
-  let page: Page;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ api, page, close } = await openSignedIn());
-  }, 120_000);
-
-  afterAll(async () => {
-    await close?.();
-  });
+  const web = signedIn();
 
   it("shows an LLM step's messages open, and a large nested value folded", async () => {
     const rows = Array.from({ length: 40 }, (_, i) => ({ id: i, title: `issue ${i}` }));
-    await ingest(api, [
+    await ingest(web.api, [
       { type: 'run.start', run: { id: 'chat-1', agent_id: 'chatter' } },
       {
         type: 'step.end',
@@ -43,9 +32,9 @@ browserSuite('payloads in a real browser', () => {
       },
       { type: 'run.end', run: { id: 'chat-1', status: 'succeeded' } },
     ]);
-    await page.goto(`${api.url}/agents/chatter/runs/chat-1`);
-    await page.locator('.tl-row[data-step-id="chat-1-llm"]').click();
-    const input = page.locator('.step-details').getByRole('region', { name: 'Input' });
+    await web.page.goto(`${web.api.url}/agents/chatter/runs/chat-1`);
+    await web.page.locator('.tl-row[data-step-id="chat-1-llm"]').click();
+    const input = web.page.locator('.step-details').getByRole('region', { name: 'Input' });
     await input.waitFor();
     expect(await input.getByText('“Why is the build red?”').isVisible()).toBe(true);
     expect(await input.getByText('“Answer in one line.”').isVisible()).toBe(true);
@@ -53,6 +42,6 @@ browserSuite('payloads in a real browser', () => {
     const list = input.locator('.j-toggle', { hasText: 'rows:' });
     expect(await list.getAttribute('aria-expanded')).toBe('false');
     expect(await input.getByText('“issue 0”').count()).toBe(0);
-    await screenshot(page, 'step-messages');
+    await screenshot(web.page, 'step-messages');
   });
 });

@@ -1,26 +1,15 @@
 // Time as the dashboard shows it in a real browser: the axes of the Stats charts for long
 // runs.
 
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
-import { seedRuns, type Api } from './seed.js';
-import { browserSuite, openSignedIn, screenshot } from './browser.js';
+import { expect, it } from 'vitest';
+import { seedRuns } from './seed.js';
+import { browserSuite, signedIn, screenshot } from './browser.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 browserSuite('time in a real browser', () => {
-  let api: Api;
-  let page: Page;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ api, page, close } = await openSignedIn());
-  }, 120_000);
-
-  afterAll(async () => {
-    await close?.();
-  });
+  const web = signedIn();
 
   it('keeps the Duration axis labels of runs of minutes, hours and days inside the chart', async () => {
     const runs = [
@@ -30,7 +19,7 @@ browserSuite('time in a real browser', () => {
       { agent: 'days-long', durationMs: 80 * HOUR },
     ];
     await seedRuns(
-      api,
+      web.api,
       runs.map((r) => ({
         id: `${r.agent}-1`,
         agent: r.agent,
@@ -41,8 +30,8 @@ browserSuite('time in a real browser', () => {
       })),
     );
     for (const { agent } of runs) {
-      await page.goto(`${api.url}/stats?range=7d&agent=${agent}`);
-      const chart = page.getByRole('img', { name: 'p50 and p95 duration per day' });
+      await web.page.goto(`${web.api.url}/stats?range=7d&agent=${agent}`);
+      const chart = web.page.getByRole('img', { name: 'p50 and p95 duration per day' });
       await chart.waitFor({ timeout: 10_000 });
       const labels = await chart.locator('text.axis').evaluateAll((texts) => {
         const svg = texts[0]!.closest('svg')!.getBoundingClientRect();
@@ -51,7 +40,7 @@ browserSuite('time in a real browser', () => {
           cut: t.getBoundingClientRect().left < svg.left,
         }));
       });
-      await screenshot(page, `duration-axis-${agent}`);
+      await screenshot(web.page, `duration-axis-${agent}`);
       expect(labels.length, agent).toBeGreaterThan(2);
       expect(
         labels.filter((l) => l.cut).map((l) => l.text),
