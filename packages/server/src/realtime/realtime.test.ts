@@ -891,87 +891,84 @@ describeEachDb('realtime across server instances', (dialect) => {
     expect(claimed.json).toMatchObject({ id: (queued.json as { id: string }).id });
   });
 
-  it('delivers what other instances changed while its LISTEN connection was down', async () => {
-    const channel = channelName(a.ctx.db.pgSchema);
+  /**
+   * Makes `change` (after `prepare`) while neither instance listens: both LISTEN connections
+   * are ended and held off 1.5 s (100 ms by default, less than a loaded machine takes to
+   * commit). A try counts only when the change was committed and announced before either
+   * listened again; up to five tries. Answers what `prepare` gave for the try that counted.
+   */
+  async function changeWhileNotListening<T>(
+    prepare: () => Promise<T>,
+    change: (prepared: T) => Promise<unknown>,
+  ): Promise<T> {
     const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
     await admin.connect();
+    const listeners = () => listenerPids(admin, channelName(a.ctx.db.pgSchema));
+    holdReconnects(1_500);
     try {
-      const listeners = () => listenerPids(admin, channel);
-      const c = await connect(b!, { key: a.adminKey });
-      // the instances listen again 1.5 s after losing the connection (100 ms by default, less
-      // than a loaded machine takes to commit): a round counts only when the change was
-      // committed and announced before either listened again
-      holdReconnects(1_500);
       for (let round = 0; round < 5; round++) {
-        const runId = uid('run');
-        await c.subscribe([`run:${runId}`]);
-        const before = await listeners();
+        const prepared = await prepare();
         await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
-          before,
+          await listeners(),
         ]);
-        await ingest(a, [
-          { type: 'run.start', run: { id: runId, agent_id: 'while-down' } },
-          // steps too: before, only runs were caught up, and a watcher kept a step running
-          { type: 'step.end', step: { id: 's1', run_id: runId, status: 'failed' } },
-        ]);
+        await change(prepared);
         await new Promise((r) => setTimeout(r, 20));
         const during = await listeners();
         await waitFor(async () => (await listeners()).length === 2, 'both instances to listen');
-        if (during.length > 0) continue;
-        const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
-        expect(runOf(got).status).toBe('running');
-        const step = await c.next((m) => m.type === 'step_update' && m.topic === `run:${runId}`);
-        expect(step.data).toMatchObject({ id: 's1', status: 'failed' });
-        c.close();
-        return;
+        if (during.length === 0) return prepared;
       }
-      throw new Error('never managed to change a run while both instances were not listening');
+      throw new Error('never managed to make a change while both instances were not listening');
     } finally {
       holdReconnects(0);
       await admin.end();
     }
+  }
+
+  it('delivers what other instances changed while its LISTEN connection was down', async () => {
+    const c = await connect(b!, { key: a.adminKey });
+    const runId = await changeWhileNotListening(
+      async () => {
+        const id = uid('run');
+        await c.subscribe([`run:${id}`]);
+        return id;
+      },
+      (id) =>
+        ingest(a, [
+          { type: 'run.start', run: { id, agent_id: 'while-down' } },
+          // steps too: before, only runs were caught up, and a watcher kept a step running
+          { type: 'step.end', step: { id: 's1', run_id: id, status: 'failed' } },
+        ]),
+    );
+    const got = await c.next((m) => m.type === 'run_update' && runOf(m).id === runId);
+    expect(runOf(got).status).toBe('running');
+    const step = await c.next((m) => m.type === 'step_update' && m.topic === `run:${runId}`);
+    expect(step.data).toMatchObject({ id: 's1', status: 'failed' });
+    c.close();
   });
 
   it('delivers a deletion other instances made while its LISTEN connection was down', async () => {
-    const channel = channelName(a.ctx.db.pgSchema);
-    const admin = new pg.Client({ connectionString: a.dbUrl.split('?')[0] });
-    await admin.connect();
-    try {
-      const listeners = () => listenerPids(admin, channel);
-      const c = await connect(b!, { key: a.adminKey });
-      holdReconnects(1_500);
-      for (let round = 0; round < 5; round++) {
-        const agent = uid('deleted-while-down');
-        const runId = uid('run');
-        await c.subscribe(['runs', `agent:${agent}`, `run:${runId}`]);
-        await ingest(a, [{ type: 'run.start', run: { id: runId, agent_id: agent } }]);
+    const c = await connect(b!, { key: a.adminKey });
+    const { agent, runId, from } = await changeWhileNotListening(
+      async () => {
+        const run = { agent: uid('deleted-while-down'), runId: uid('run') };
+        await c.subscribe(['runs', `agent:${run.agent}`, `run:${run.runId}`]);
+        await ingest(a, [{ type: 'run.start', run: { id: run.runId, agent_id: run.agent } }]);
         const from = c.messages.length;
-        await c.next((m) => m.type === 'run_update' && m.topic === `run:${runId}`);
-        const before = await listeners();
-        await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
-          before,
-        ]);
-        expect((await api(a, 'DELETE', `/api/v1/runs/${runId}`)).status).toBe(204);
-        await new Promise((r) => setTimeout(r, 20));
-        const during = await listeners();
-        await waitFor(async () => (await listeners()).length === 2, 'both instances to listen');
-        if (during.length > 0) continue;
-        // before, the deletion's NOTIFY was lost and B's subscribers kept the run for good
-        for (const topic of ['runs', `agent:${agent}`, `run:${runId}`]) {
-          const gone = await c.next(
-            (m) => m.type === 'run_deleted' && m.topic === topic && m.data?.id === runId,
-            from,
-          );
-          expect(gone.data).toEqual({ id: runId, agent_id: agent });
-        }
-        c.close();
-        return;
-      }
-      throw new Error('never managed to delete a run while both instances were not listening');
-    } finally {
-      holdReconnects(0);
-      await admin.end();
+        await c.next((m) => m.type === 'run_update' && m.topic === `run:${run.runId}`);
+        return { ...run, from };
+      },
+      async ({ runId }) =>
+        expect((await api(a, 'DELETE', `/api/v1/runs/${runId}`)).status).toBe(204),
+    );
+    // before, the deletion's NOTIFY was lost and B's subscribers kept the run for good
+    for (const topic of ['runs', `agent:${agent}`, `run:${runId}`]) {
+      const gone = await c.next(
+        (m) => m.type === 'run_deleted' && m.topic === topic && m.data?.id === runId,
+        from,
+      );
+      expect(gone.data).toEqual({ id: runId, agent_id: agent });
     }
+    c.close();
   });
 
   it('announces what an instance commits while it shuts down to the other instances', async () => {
