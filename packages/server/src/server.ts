@@ -101,21 +101,20 @@ export async function startServer(input: ServerConfigInput): Promise<RunningServ
 }
 
 export async function closeContext(ctx: AppContext, app?: FastifyInstance): Promise<void> {
-  for (const stop of ctx.onClose.splice(0).reverse()) {
-    try {
-      await stop();
-    } catch {
-      // keep closing the rest
-    }
-  }
+  await stopAll(ctx.onClose);
   if (app) await app.close();
   await ctx.writer.close();
-  for (const stop of ctx.onDrained.splice(0).reverse()) {
+  await stopAll(ctx.onDrained);
+  await ctx.db.close();
+}
+
+/** Runs and empties a list of stops, the last added first; one that fails stops no other. */
+async function stopAll(stops: (() => Promise<void> | void)[]): Promise<void> {
+  for (const stop of stops.splice(0).reverse()) {
     try {
       await stop();
     } catch {
       // keep closing the rest
     }
   }
-  await ctx.db.close();
 }
