@@ -9,7 +9,7 @@ import type { ServerConfigInput } from '../src/config.js';
 import { closeContext, createContext, startServer, type RunningServer } from '../src/server.js';
 import { buildApp } from '../src/app.js';
 import type { AppContext } from '../src/context.js';
-import type { DialectName } from '../src/db/database.js';
+import type { Db, DialectName } from '../src/db/database.js';
 import type { IngestEvent } from '@runlog/core';
 
 export const PG_BASE_URL =
@@ -226,4 +226,18 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * SQLite's plan for a statement, a line per step (`EXPLAIN QUERY PLAN`); its `?` slots take
+ * `parameters`, or 'x' each when none are given (the plan does not depend on them).
+ */
+export function queryPlan(
+  sqlite: NonNullable<Db['sqlite']>,
+  text: string,
+  parameters?: readonly unknown[],
+): string[] {
+  const values = parameters ?? Array.from({ length: text.split('?').length - 1 }, () => 'x');
+  const plan = sqlite.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...values) as { detail: string }[];
+  return plan.map((p) => p.detail);
 }

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Db } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { queryPlan } from '../../test/harness.js';
 import { listRuns } from './runs.repository.js';
 import { listScores } from '../scores/scores.js';
 
 // SQLite without planner statistics (a new server's first hours): each plan is its guess
-describe("one agent's runs sorted by cost, duration or tokens, on SQLite", () => {
+describe('query plans of run reads on a SQLite file', () => {
   let dir: string;
   let db: Db;
   beforeAll(async () => {
@@ -22,7 +23,7 @@ describe("one agent's runs sorted by cost, duration or tokens, on SQLite", () =>
   });
 
   it.each(['cost', 'duration', 'tokens'] as const)(
-    "reads the agent's runs off an index led by it, in its order (%s)",
+    "reads one agent's runs off an index led by it, in its order (%s)",
     async (sort) => {
       const sql: string[] = [];
       const readers = db.readers!;
@@ -40,32 +41,14 @@ describe("one agent's runs sorted by cost, duration or tokens, on SQLite", () =>
         vi.restoreAllMocks();
       }
       expect(sql).toHaveLength(1);
-      const slots = sql[0]!.split('?').length - 1;
-      const plan = db
-        .sqlite!.prepare(`EXPLAIN QUERY PLAN ${sql[0]}`)
-        .all(...Array.from({ length: slots }, () => 'a')) as { detail: string }[];
-      const details = plan.map((p) => p.detail).join('\n');
+      const details = queryPlan(db.sqlite!, sql[0]!).join('\n');
       // before: the project's whole order walked for the agent's few runs (1 s at 400,000)
       expect(details).toMatch(new RegExp(`USING INDEX runs_agent_sort_${sort} `));
       expect(details).not.toMatch(/TEMP B-TREE/);
     },
   );
-});
 
-describe("a run's scores on SQLite", () => {
-  let dir: string;
-  let db: Db;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'runlog-plans-'));
-    db = await openDatabase(join(dir, 'runlog.db'));
-    await migrateToLatest(db);
-  });
-  afterAll(async () => {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("reads the run's own scores off the key, not the project's in time order", async () => {
+  it("reads a run's own scores off the key, not the project's in time order", async () => {
     const sql: string[] = [];
     // a new connection's first read of scores: its statement is prepared here
     const sqlite = db.sqlite!;
@@ -80,10 +63,7 @@ describe("a run's scores on SQLite", () => {
       vi.restoreAllMocks();
     }
     expect(sql).toHaveLength(1);
-    const plan = db.sqlite!.prepare(`EXPLAIN QUERY PLAN ${sql[0]}`).all('p', 'r') as {
-      detail: string;
-    }[];
-    const details = plan.map((p) => p.detail).join('\n');
+    const details = queryPlan(sqlite, sql[0]!, ['p', 'r']).join('\n');
     // before: SCAN by scores_created, every score of the project (260 ms cold at 104,000)
     expect(details).not.toMatch(/scores_created/);
     expect(details).toMatch(

@@ -9,7 +9,13 @@ import {
   type StatsResponse,
 } from '@runlog/core';
 import { Readable } from 'node:stream';
-import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import {
+  describeEachDb,
+  createTestApp,
+  json,
+  queryPlan,
+  type TestApp,
+} from '../../test/harness.js';
 import { emptyDb, exportText, runLines } from '../../test/cli-fixtures.js';
 import { importRuns } from '../export/import.js';
 import { purgeEndedBefore } from '../retention/purge.js';
@@ -528,11 +534,7 @@ describeEachDb("a run's score summary", (dialect) => {
       );
       expect(reads.length).toBeGreaterThan(0);
       for (const text of reads) {
-        const slots = text.split('?').length - 1;
-        const plan = sqlite
-          .prepare(`EXPLAIN QUERY PLAN ${text}`)
-          .all(...Array.from({ length: slots }, () => 'x')) as { detail: string }[];
-        for (const { detail } of plan)
+        for (const detail of queryPlan(sqlite, text))
           expect(detail, text).not.toMatch(
             /^(SCAN scores|SEARCH scores USING .*\(project_id=\?\)$)/,
           );

@@ -5,6 +5,7 @@ import {
   createTestApp,
   getOk,
   ingestOk,
+  queryPlan,
   type TestApp,
 } from '../../test/harness.js';
 
@@ -85,10 +86,7 @@ describeEachDb('a thread read by its own runs', (dialect) => {
       const reads = calls.filter((c) => /"thread_id" in \(/.test(c.sql));
       expect(reads).toHaveLength(6);
       for (const { sql, parameters } of reads) {
-        const plan = db
-          .sqlite!.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-          .all(...(parameters as unknown[])) as { detail: string }[];
-        for (const { detail } of plan)
+        for (const detail of queryPlan(db.sqlite!, sql, parameters))
           expect(detail, sql).not.toMatch(/^(SCAN runs|SEARCH runs USING .*\(project_id=\?\)$)/);
       }
     });
