@@ -10,7 +10,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { encodeJson, encodeMetadata, newRunRow } from '../ingest/apply.js';
+import { bytesOver, encodeJson, encodeMetadata, newRunRow, payloadText } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
@@ -116,20 +116,6 @@ export async function enqueueRun(
 }
 
 /**
- * Why a queued run cannot take `input`, or `undefined`: over `maxBytes` of JSON it would be
- * stored truncated (a marker and a preview), and its worker would execute that instead.
- */
-function inputProblem(input: unknown, maxBytes: number): string | undefined {
-  if (input === undefined || input === null) return undefined;
-  const text = JSON.stringify(input);
-  if (text === undefined || text.length * 3 <= maxBytes) return undefined;
-  const size = Buffer.byteLength(text, 'utf8');
-  return size > maxBytes
-    ? `${size} bytes of JSON, over the ${maxBytes} a field holds: a queued run's worker needs its input whole`
-    : undefined;
-}
-
-/**
  * Queues runs of any agents in one change, all or none: each as `enqueueRun` queues one
  * (an id that exists for the same agent answers that run; for another agent the whole call
  * is a 409 naming the item). The answers are in the order asked.
@@ -141,14 +127,15 @@ export async function enqueueRuns(
   /** Errors name the item (`runs.3.id: ...`), as for `POST /runs/enqueue`. */
   opts: { named?: boolean } = {},
 ): Promise<{ run: Run; created: boolean }[]> {
+  // a queued run's input is what its worker executes: over the field limit it is refused, not
+  // stored truncated (a marker and a preview) as a recorded payload is
   for (const [i, item] of items.entries()) {
-    const problem = inputProblem(item.input, ctx.config.maxFieldBytes);
-    if (problem) {
-      const field = opts.named ? `body.runs.${i}.input` : 'body.input';
-      throw new AppError('payload_too_large', `${field}: ${problem}`, [
-        { field, message: problem },
-      ]);
-    }
+    const text = payloadText(item.input);
+    const size = text === undefined ? undefined : bytesOver(text, ctx.config.maxFieldBytes);
+    if (size === undefined) continue;
+    const field = opts.named ? `body.runs.${i}.input` : 'body.input';
+    const problem = `${size} bytes of JSON, over the ${ctx.config.maxFieldBytes} a field holds: a queued run's worker needs its input whole`;
+    throw new AppError('payload_too_large', `${field}: ${problem}`, [{ field, message: problem }]);
   }
   const ids = items.map((item) => item.id ?? newId());
   const given = items.flatMap((item) => (item.id !== undefined ? [item.id] : []));

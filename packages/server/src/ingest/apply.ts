@@ -32,14 +32,25 @@ export interface ApplyEnv {
  * the original size and a prefix of the text, so the event is kept rather than refused.
  */
 export function encodeJson(value: unknown, maxBytes: number): string | null {
-  if (value === undefined || value === null) return null;
-  // a part nested too deep to serialize safely is cut, the rest kept
-  const text = JSON.stringify(storedDepth(value));
+  const text = payloadText(value);
   if (text === undefined) return null;
-  if (text.length * 3 <= maxBytes) return text; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
-  const size = Buffer.byteLength(text, 'utf8');
-  if (size <= maxBytes) return text;
+  const size = bytesOver(text, maxBytes);
+  if (size === undefined) return text;
   return JSON.stringify(truncatedJson(text, size, Math.floor((maxBytes - 256) / 3)));
+}
+
+/** A payload's JSON text as stored, before any truncation; none for null or undefined. */
+export function payloadText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  // a part nested too deep to serialize safely is cut, the rest kept
+  return JSON.stringify(storedDepth(value));
+}
+
+/** `text`'s size in UTF-8 bytes when that is over `maxBytes`; undefined within it. */
+export function bytesOver(text: string, maxBytes: number): number | undefined {
+  if (text.length * 3 <= maxBytes) return undefined; // cheap bound: UTF-8 is at most 3 bytes per UTF-16 unit
+  const size = Buffer.byteLength(text, 'utf8');
+  return size > maxBytes ? size : undefined;
 }
 
 /**
