@@ -94,11 +94,14 @@ interface AskedRun {
  */
 export type RecordedSoFar = () => Promise<void>;
 
+/** For a client used on its own, without a recording process: nothing waits to go. */
+const NOTHING_WAITING: RecordedSoFar = () => Promise.resolve();
+
 /** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `cancel`, `retry`. */
 export class RunsClient {
   constructor(
     private readonly http: HttpClient,
-    private readonly recorded: RecordedSoFar = () => Promise.resolve(),
+    private readonly recorded: RecordedSoFar = NOTHING_WAITING,
   ) {}
 
   /** @example const { runs } = await runlog.runs.list({ agent_id: 'bug-triager', status: 'failed' }) */
@@ -283,7 +286,7 @@ export interface ThreadListParams {
 export class ThreadsClient {
   constructor(
     private readonly http: HttpClient,
-    private readonly recorded: RecordedSoFar = () => Promise.resolve(),
+    private readonly recorded: RecordedSoFar = NOTHING_WAITING,
   ) {}
 
   /**
@@ -319,7 +322,7 @@ export type ScoreBody = Omit<PostScoreBody, 'run_id'>;
 export class ScoresClient {
   constructor(
     private readonly http: HttpClient,
-    private readonly recorded: RecordedSoFar = () => Promise.resolve(),
+    private readonly recorded: RecordedSoFar = NOTHING_WAITING,
   ) {}
 
   /**
