@@ -1,6 +1,7 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import type { AppContext } from '../context.js';
 import { repeatEvery } from './background.js';
+import { startTestServer, waitFor } from '../../test/harness.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -32,4 +33,24 @@ it('never runs a job twice at once, goes on after a failure, and waits for it on
   finish();
   await closing;
   expect(closed).toBe(true);
+});
+
+it("keeps a SQLite server's query planner statistics from its start", async () => {
+  const server = await startTestServer('sqlite');
+  try {
+    const sqlite = server.ctx.db.sqlite!;
+    // PRAGMA optimize at start writes sqlite_stat1 for the tables that have rows by then
+    await waitFor(
+      () =>
+        sqlite.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").get() !==
+        undefined,
+      'the statistics table',
+    );
+    const tables = sqlite.prepare('SELECT DISTINCT tbl FROM sqlite_stat1').all() as {
+      tbl: string;
+    }[];
+    expect(tables.map((t) => t.tbl)).toContain('projects');
+  } finally {
+    await server.close();
+  }
 });
