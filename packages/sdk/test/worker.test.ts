@@ -401,6 +401,7 @@ describeEachDb('SDK worker()', (dialect) => {
       expect(make({ concurrency: 2.5 })).toThrow(/concurrency: must be a whole number >= 1/);
       expect(make({ concurrency: Number.NaN })).toThrow(/concurrency: /);
       expect(make({ drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs: /);
+      expect(make({ abandonAfterMs: -5 })).toThrow(/abandonAfterMs: /);
       expect(() => runlog.worker({ agents: { 'bad agent!': () => 'ok' } })).toThrow(
         /agents: "bad agent!" must be 1-128 characters/,
       );
