@@ -25,6 +25,19 @@ describe('wire schemas', () => {
     expect(TimeInput.safeParse('9999999999999999').success).toBe(false);
   });
 
+  it('refuses epoch seconds, which as milliseconds would land in 1970', () => {
+    const refused = TimeInput.safeParse(1_764_900_000);
+    expect(refused.error?.issues[0]?.message).toBe(
+      '1764900000 is 1970-01-21T10:15:00.000Z as milliseconds: it looks like epoch seconds (multiply by 1000)',
+    );
+    expect(TimeInput.safeParse('1764900000').success).toBe(false);
+    expect(TimeInput.safeParse('1970-01-21T10:15:00Z').success).toBe(false);
+    // small numbers stay times near the epoch (a query's lower bound, a test's clock)
+    expect(TimeInput.parse(0)).toBe(0);
+    expect(TimeInput.parse(999_999_999)).toBe(999_999_999);
+    expect(TimeInput.parse(10_000_000_000)).toBe(10_000_000_000);
+  });
+
   it('maps status aliases while parsing events', () => {
     const e = IngestEvent.parse({ type: 'run.end', run: { id: 'r', status: 'completed' } });
     expect(e.type === 'run.end' && e.run.status).toBe('succeeded');

@@ -35,6 +35,9 @@ export const RunId = Id.refine((v) => v !== 'stats', {
 
 const ISO_MS = z.iso.datetime({ offset: true });
 
+/** Epoch milliseconds that are epoch seconds of 2001 to 2286 taken as milliseconds. */
+const SECONDS_LIKE_MS = { min: 1e9, max: 1e10 };
+
 /**
  * A point in time as the API accepts it: an ISO-8601 string or epoch milliseconds.
  * Parses to epoch milliseconds.
@@ -57,6 +60,12 @@ export const TimeInput = z
         'must be an ISO-8601 time with a zone (2026-12-04T10:00:00Z, +01:00 written %2B01:00 in a URL) or epoch milliseconds',
     },
   )
+  // seconds of 2001 to 2286 read as milliseconds land in January to April 1970: refused, as
+  // no agent ran then, rather than stored where no list or chart would show them
+  .refine((ms) => ms < SECONDS_LIKE_MS.min || ms >= SECONDS_LIKE_MS.max, {
+    error: (issue) =>
+      `${String(issue.input)} is ${new Date(issue.input as number).toISOString()} as milliseconds: it looks like epoch seconds (multiply by 1000)`,
+  })
   .describe('ISO-8601 timestamp or epoch milliseconds');
 export type TimeInput = z.input<typeof TimeInput>;
 

@@ -430,6 +430,26 @@ describeEachDb('POST /ingest', (dialect) => {
     ]);
   });
 
+  it('refuses a time sent in epoch seconds, naming the field, and keeps the events beside it', async () => {
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'secs-ok', agent_id: 'a', started_at: 1_764_900_000_000 } },
+        { type: 'run.start', run: { id: 'secs-1', agent_id: 'a', started_at: 1_764_900_000 } },
+        { type: 'step.end', step: { id: 's', run_id: 'secs-ok', ended_at: 1_764_900_001 } },
+      ],
+    });
+    expect(res.statusCode).toBe(207);
+    const answer = json<PartialAnswer>(res);
+    expect(answer.results.map((r) => r.ok)).toEqual([true, false, false]);
+    expect(answer.results[1]!.error?.details[0]).toMatchObject({
+      field: 'events.1.run.started_at',
+      message: expect.stringContaining('looks like epoch seconds'),
+    });
+    expect(answer.results[2]!.error?.details[0]?.field).toBe('events.2.step.ended_at');
+    expect(await findRun(t.ctx.db, 'default', 'secs-1')).toBeUndefined();
+    expect((await findRun(t.ctx.db, 'default', 'secs-ok'))?.step_count).toBe(0);
+  });
+
   it('keeps rollups right with 20 concurrent writers to one run', async () => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.start', run: { id: 'conc-1', agent_id: 'conc' } }],
