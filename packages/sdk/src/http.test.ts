@@ -39,6 +39,44 @@ describe('retry policy', () => {
     expect(toRunError('plain text')).toEqual({ message: 'plain text' });
     expect(toRunError({ code: 7 })).toEqual({ message: '{"code":7}' });
   });
+
+  it("keeps the fields code tells errors apart by, not the error's other fields", () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+      code: 'ECONNREFUSED',
+      errno: -111,
+      syscall: 'connect',
+      port: 9,
+    });
+    const api = Object.assign(new Error('Rate limit reached', { cause: refused }), {
+      status: 429,
+      type: 'rate_limit_error',
+      request_id: 'req_1',
+      headers: { authorization: 'Bearer sk-secret' },
+      retry: { after: 2 },
+    });
+    const { stack } = toRunError(api);
+    const lines = stack!.split('\n');
+    // the fields follow the error's own frames, before what it wraps
+    expect(lines).toContain(`{ status: 429, type: "rate_limit_error", request_id: "req_1" }`);
+    expect(lines).toContain(`{ code: "ECONNREFUSED", errno: -111, syscall: "connect", port: 9 }`);
+    expect(
+      lines.indexOf(`{ status: 429, type: "rate_limit_error", request_id: "req_1" }`),
+    ).toBeLessThan(lines.findIndex((l) => l.startsWith('[cause]:')));
+    expect(stack).not.toContain('sk-secret');
+    expect(stack).not.toContain('after');
+    // without a stack, the fields still come after the message
+    const bare = Object.assign(new Error('gone'), { code: 'E_GONE' });
+    bare.stack = undefined;
+    expect(toRunError(bare).stack).toBe('Error: gone\n{ code: "E_GONE" }');
+    // a getter that throws loses the fields, not the error
+    const hostile = new Error('hostile');
+    Object.defineProperty(hostile, 'code', {
+      get() {
+        throw new Error('no');
+      },
+    });
+    expect(toRunError(hostile)).toMatchObject({ message: 'hostile', type: 'Error' });
+  });
 });
 
 describe('kept-alive connections', () => {

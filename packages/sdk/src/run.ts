@@ -127,6 +127,11 @@ export function toRunError(err: unknown): RunError {
       const type = String(err.name);
       let stack: unknown = err.stack;
       try {
+        stack = withFields(err, stack);
+      } catch {
+        // a field whose getter throws: the rest is still worth recording
+      }
+      try {
         stack = withCauses(err, stack, [err]);
       } catch {
         // a cause whose getters throw: the error's own stack is still worth recording
@@ -144,6 +149,41 @@ export function toRunError(err: unknown): RunError {
   } catch {
     return { message: 'unserializable thrown value' };
   }
+}
+
+/**
+ * The fields by which code tells errors apart (`code: 'ECONNRESET'`, an API's `status: 429`,
+ * its `request_id`), when they are plain values. Not every own field: an HTTP client's error
+ * can carry the request's headers, API key included.
+ */
+const ERROR_FIELDS = [
+  'code',
+  'status',
+  'statusCode',
+  'errno',
+  'syscall',
+  'type',
+  'param',
+  'requestID',
+  'request_id',
+  'address',
+  'port',
+] as const;
+
+/** `stack` followed by the error's `ERROR_FIELDS`, as Node prints them: `{ code: 'ECONNRESET' }`. */
+function withFields(err: Error, stack: unknown): string | undefined {
+  const fields: string[] = [];
+  for (const key of ERROR_FIELDS) {
+    if (!Object.hasOwn(err, key)) continue;
+    const value: unknown = (err as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'string') fields.push(`${key}: ${JSON.stringify(value)}`);
+    else if (typeof value === 'number' || typeof value === 'boolean')
+      fields.push(`${key}: ${String(value)}`);
+  }
+  if (fields.length === 0) return typeof stack === 'string' ? stack : undefined;
+  const text =
+    typeof stack === 'string' && stack ? stack : `${String(err.name)}: ${String(err.message)}`;
+  return `${text}\n{ ${fields.join(', ')} }`;
 }
 
 /** How deep an error's stack follows its causes (and an `AggregateError`'s errors). */
@@ -171,7 +211,7 @@ function withCauses(err: Error, stack: unknown, seen: unknown[]): string | undef
     else if (seen.length > MAX_CAUSE_DEPTH) described = '[...]';
     else if (value instanceof Error)
       described =
-        withCauses(value, value.stack, [...seen, value]) ??
+        withCauses(value, withFields(value, value.stack), [...seen, value]) ??
         `${String(value.name)}: ${String(value.message)}`;
     else described = JSON.stringify(snapshot(value)) ?? String(value);
     text += `\n${label} ${described}`;
