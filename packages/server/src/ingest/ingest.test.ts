@@ -1076,6 +1076,28 @@ describeEachDb('REST recording sugar', (dialect) => {
     expect(json<{ agent_id: string }>(same).agent_id).toBe('owner');
   });
 
+  it('gives a run first known from a step its agent by POST /runs or PATCH, as /ingest does', async () => {
+    for (const how of ['post', 'patch'] as const) {
+      const id = `from-step-${how}`;
+      const ingested = await t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'step.end', step: { id: `${id}-s`, run_id: id, type: 'tool' } }],
+      });
+      expect(ingested.statusCode).toBe(200);
+      const named =
+        how === 'post'
+          ? await t.request('POST', '/api/v1/runs', { id, agent_id: 'named-later' })
+          : await t.request('PATCH', `/api/v1/runs/${id}`, { agent_id: 'named-later' });
+      expect(named.statusCode).toBe(how === 'post' ? 201 : 200);
+      expect(json<{ agent_id: string; step_count: number }>(named)).toMatchObject({
+        agent_id: 'named-later',
+        step_count: 1,
+      });
+      // named now, it keeps that agent
+      const moved = await t.request('PATCH', `/api/v1/runs/${id}`, { agent_id: 'thief' });
+      expect(moved.statusCode).toBe(409);
+    }
+  });
+
   it('answers a step posted to an ended run as it was stored: ended with its run', async () => {
     const run = json<{ id: string }>(await t.request('POST', '/api/v1/runs', { agent_id: 'late' }));
     await t.request('PATCH', `/api/v1/runs/${run.id}`, { status: 'succeeded' });
