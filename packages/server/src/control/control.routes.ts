@@ -134,6 +134,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
     params: RunParams,
     body: HeartbeatBody,
     response: HeartbeatResponse,
+    answers: { 409: 'The run is held by another worker (worker_id)' },
     handler: async ({ auth, params, body }) => {
       if (body.worker_id) await noteWorker(ctx, auth.projectId, body.worker_id, undefined);
       return heartbeatRun(ctx, auth.projectId, params.run_id, {
@@ -199,6 +200,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
     params: RunParams,
     body: ReleaseBody,
     response: Run,
+    answers: { 409: 'No worker claimed the run, or another worker holds it' },
     handler: ({ auth, params, body }) =>
       releaseRun(ctx, auth.projectId, params.run_id, body.worker_id),
   });

@@ -378,6 +378,22 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(responses('/v1/traces', 'post')).toHaveProperty('415');
     expect(responses('/v1/traces', 'post')['200']).toHaveProperty('content');
     expect(responses('/readyz', 'get')).toHaveProperty('503');
+    // every route that can answer 409 says so, as the server answers it
+    for (const [path, method] of [
+      ['/api/v1/runs', 'post'],
+      ['/api/v1/runs/{run_id}', 'patch'],
+      ['/api/v1/runs/{run_id}/cancel', 'post'],
+      ['/api/v1/runs/{run_id}/retry', 'post'],
+      ['/api/v1/runs/{run_id}/heartbeat', 'post'],
+      ['/api/v1/runs/{run_id}/release', 'post'],
+      ['/api/v1/runs/{run_id}/scores', 'post'],
+      ['/api/v1/runs/enqueue', 'post'],
+      ['/api/v1/agents/{agent_id}/runs', 'post'],
+      ['/api/v1/projects', 'post'],
+      ['/api/v1/keys/{key_id}', 'delete'],
+    ] as const) {
+      expect(responses(path, method), `${method} ${path}`).toHaveProperty('409');
+    }
     expect(responses('/api/v1/ws', 'get')).toMatchObject({
       101: expect.any(Object),
       429: expect.any(Object),

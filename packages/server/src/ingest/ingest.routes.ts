@@ -82,6 +82,9 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: StartRunBody,
     response: Run,
     status: 201,
+    answers: {
+      409: 'The id belongs to a run of another agent, or to a run deleted less than a day ago',
+    },
     handler: async ({ auth, body }) => {
       const projectId = auth.projectId;
       const id = body.id ?? newId();
@@ -128,6 +131,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     params: RunParams,
     body: PatchRunBody,
     response: Run,
+    answers: { 409: 'agent_id names another agent than the run belongs to' },
     handler: async ({ auth, params, body }) => {
       samePathId(body.id, params.run_id, 'body.id');
       const ends = body.status !== undefined && isTerminalStatus(body.status);

@@ -76,6 +76,7 @@ export async function projectsRoutes(app: FastifyInstance, ctx: AppContext): Pro
     body: CreateProjectBody,
     response: z.object({ project: Project, admin_key: CreatedKey }),
     status: 201,
+    answers: { 409: 'A project with that id exists already' },
     handler: async ({ body }) => {
       const row: ProjectRow = {
         id: body.id ?? newId(),

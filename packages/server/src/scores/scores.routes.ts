@@ -35,7 +35,10 @@ export async function scoresRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: PostScoreBody,
     // 201 for a new score, 200 for one replaced: the status is the handler's
     response: Score,
-    answers: { 201: { description: 'A new score', schema: Score } },
+    answers: {
+      201: { description: 'A new score', schema: Score },
+      409: 'The run holds as many scores as a run may (1,000)',
+    },
     handler: async ({ auth, params, body, reply }) => {
       samePathId(body.run_id, params.run_id, 'body.run_id');
       const projectId = auth.projectId;
