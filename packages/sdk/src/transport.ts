@@ -213,6 +213,7 @@ export class Transport {
     if (start) {
       this.openStarts.delete(key);
       if ('run' in start && 'run' in event) {
+        this.foldUpdates(start);
         start.type = event.type as typeof start.type;
         Object.assign(start.run, event.run, mergedMetadata(start.run, event.run));
         return;
@@ -224,6 +225,24 @@ export class Transport {
       }
     }
     this.push(event);
+  }
+
+  /**
+   * Folds the `run.update`s of a run queued after its still unsent start into that start, in
+   * order, before the start becomes the run's end: the merged event goes where the start
+   * was, ahead of them, and an update reaching an ended run only fills gaps (the server keeps
+   * what a finished run has), so a short run would lose what its updates changed.
+   */
+  private foldUpdates(start: IngestEvent & { run: { id: string } }): void {
+    const at = this.buffer.indexOf(start);
+    if (at < 0) return;
+    const run = start.run as { tags?: string[] };
+    this.buffer = this.buffer.filter((e, i) => {
+      if (i <= at || e.type !== 'run.update' || e.run.id !== start.run.id) return true;
+      const tags = run.tags && e.run.tags ? [...new Set([...run.tags, ...e.run.tags])] : undefined;
+      Object.assign(start.run, e.run, mergedMetadata(start.run, e.run), tags ? { tags } : {});
+      return false;
+    });
   }
 
   /**

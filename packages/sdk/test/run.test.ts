@@ -326,6 +326,29 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(run.tags).toContain('later');
     });
 
+    it('a run that ends before its start is sent keeps what run.update changed', async () => {
+      const id = newId();
+      await runlog.run(
+        'short-update-agent',
+        async (run) => {
+          await run.llm({ model: 'gpt-4o-mini', output: 'hi', input_tokens: 3 });
+          run.update({ metadata: { a: 2, b: 3 }, source: 'later', tags: ['u1'] });
+          run.update({ model: 'gpt-4o', tags: ['u2'] });
+        },
+        { id, metadata: { a: 1 }, source: 'first', tags: ['start'] },
+      );
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id);
+      expect(run).toMatchObject({
+        status: 'succeeded',
+        metadata: { a: 2, b: 3 },
+        source: 'later',
+        model: 'gpt-4o',
+        step_count: 1,
+      });
+      expect([...run.tags].sort()).toEqual(['start', 'u1', 'u2']);
+    });
+
     it('a step keeps the metadata it started with and adds what step.set gives, short or long', async () => {
       const id = newId();
       await runlog.run(
