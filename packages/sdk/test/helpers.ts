@@ -24,6 +24,8 @@ export interface SeenRequest {
   /** `forwarded` to the real server (with its status), or the fault it answered. */
   outcome: 'forwarded' | 'refused' | 'faulted' | 'hung' | 'lost';
   status: number;
+  /** When the proxy got the request (`Date.now()`). */
+  at: number;
 }
 
 /** What the proxy does with the next matching request instead of forwarding it. */
@@ -114,6 +116,7 @@ export class FaultProxy {
       bytes: 0,
       outcome: 'forwarded',
       status: 0,
+      at: Date.now(),
     };
     if (this.isDown) {
       seen.outcome = 'refused';
