@@ -9,6 +9,7 @@ import {
   type RunStatus,
   type StepFields,
   type StepType,
+  type Usage,
   isTruncatedJson,
   truncatedJson,
   canTransition,
@@ -500,20 +501,13 @@ export function applyStepEvent(
 
   if (f.cost_usd !== undefined && f.cost_usd !== null) {
     if (mode === 'overwrite' || row.cost_nanos === null) row.cost_nanos = usdToNanos(f.cost_usd);
-  } else if (
-    row.model &&
-    (row.input_tokens !== null || row.output_tokens !== null) &&
-    (mode === 'overwrite' || row.cost_nanos === null)
-  ) {
+  } else if (row.model && (row.input_tokens !== null || row.output_tokens !== null)) {
     const price = env.price(row.model);
-    if (price) {
-      row.cost_nanos = computeCostNanos(price, {
-        inputTokens: row.input_tokens,
-        outputTokens: row.output_tokens,
-        cachedInputTokens: row.cached_input_tokens,
-        reasoningTokens: row.reasoning_tokens,
-      });
-    }
+    if (
+      price &&
+      (mode === 'overwrite' || row.cost_nanos === null || computedCostOutgrown(current, row, price))
+    )
+      row.cost_nanos = computeCostNanos(price, usageOf(row));
   }
   row.started_at = startNoLaterThanEnd(row.started_at, row.ended_at);
   row.duration_ms =
@@ -523,6 +517,34 @@ export function applyStepEvent(
   if (current && sameStep(current, row)) return current;
   row.updated_at = env.now;
   return row;
+}
+
+const USAGE_COLUMNS = [
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'reasoning_tokens',
+] as const;
+
+function usageOf(step: StepRow): Usage {
+  return {
+    inputTokens: step.input_tokens,
+    outputTokens: step.output_tokens,
+    cachedInputTokens: step.cached_input_tokens,
+    reasoningTokens: step.reasoning_tokens,
+  };
+}
+
+/**
+ * Whether `row` (a later event over an ended step: it only fills gaps) filled in usage that
+ * `current` lacked while `current`'s cost is what the price table gives for the usage it had:
+ * that cost was computed, not given, and is computed again over the whole usage. (Kept, it
+ * priced a step whose output tokens came after its input tokens at its input alone.)
+ */
+function computedCostOutgrown(current: StepRow | undefined, row: StepRow, price: Price): boolean {
+  if (!current || current.cost_nanos === null) return false;
+  if (!USAGE_COLUMNS.some((k) => current[k] === null && row[k] !== null)) return false;
+  return current.cost_nanos === computeCostNanos(price, usageOf(current));
 }
 
 const STEP_COMPARED: (keyof StepRow)[] = [

@@ -1,6 +1,20 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, TOO_DEEP, type ApiErrorBody, type Run } from '@runlog/core';
-import { describeEachDb, createTestApp, json, waitFor, type TestApp } from '../../test/harness.js';
+import {
+  MAX_JSON_DEPTH,
+  TOO_DEEP,
+  type ApiErrorBody,
+  type IngestEvent,
+  type Run,
+  type Step,
+} from '@runlog/core';
+import {
+  describeEachDb,
+  createTestApp,
+  ingestOk,
+  json,
+  waitFor,
+  type TestApp,
+} from '../../test/harness.js';
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { normalizeStepType } from './apply.js';
@@ -1161,6 +1175,47 @@ describeEachDb('REST recording sugar', (dialect) => {
       status: 'succeeded',
     });
     expect(json<{ cost_usd: number }>(step).cost_usd).toBeCloseTo(0.003, 9);
+  });
+
+  it('prices a step whose usage comes in parts over all of it, and keeps a cost it was given', async () => {
+    const stepCost = async (runId: string) =>
+      json<{ steps: Step[] }>(await t.request('GET', `/api/v1/runs/${runId}/steps`)).steps[0]
+        ?.cost_usd;
+    const usage = (id: string): IngestEvent[] => [
+      { type: 'run.start', run: { id, agent_id: 'parts' } },
+      {
+        type: 'step.end',
+        step: { id: 's', run_id: id, type: 'llm', model: 'gpt-4o', input_tokens: 1_000_000 },
+      },
+    ];
+    // the input tokens with the step's end, the output tokens in a later event
+    await ingestOk(t, usage('parts-1'));
+    await ingestOk(t, [
+      { type: 'step.end', step: { id: 's', run_id: 'parts-1', output_tokens: 1_000_000 } },
+    ]);
+    // gpt-4o: $2.50 per million input tokens, $10 per million output tokens
+    expect(await stepCost('parts-1')).toBeCloseTo(12.5, 9);
+    const run = json<{ cost_usd: number }>(await t.request('GET', '/api/v1/runs/parts-1'));
+    expect(run.cost_usd).toBeCloseTo(12.5, 9);
+    // a cost the step was given stays, whatever usage comes after it
+    await ingestOk(t, [
+      { type: 'run.start', run: { id: 'parts-2', agent_id: 'parts' } },
+      {
+        type: 'step.end',
+        step: {
+          id: 's',
+          run_id: 'parts-2',
+          type: 'llm',
+          model: 'gpt-4o',
+          input_tokens: 1_000_000,
+          cost_usd: 1,
+        },
+      },
+    ]);
+    await ingestOk(t, [
+      { type: 'step.end', step: { id: 's', run_id: 'parts-2', output_tokens: 1_000_000 } },
+    ]);
+    expect(await stepCost('parts-2')).toBe(1);
   });
 
   it('answers 404 for an unknown run and 400 naming the field', async () => {
