@@ -18,7 +18,7 @@ import {
 import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { normalizeStepType } from './apply.js';
-import { IngestWriter } from './writer.js';
+import { IngestWriter, applyEvents } from './writer.js';
 import { deleteRun } from '../control/control.service.js';
 import { closeContext, createContext } from '../server.js';
 
@@ -1158,6 +1158,45 @@ describeEachDb('REST recording sugar', (dialect) => {
     const price = { input_per_mtok: 1, output_per_mtok: 2 };
     expect((await t.request('PUT', `/api/v1/prices/${model}`, price)).statusCode).toBe(200);
     expect((await t.request('DELETE', `/api/v1/prices/${model}`)).statusCode).toBe(204);
+  });
+
+  it("prices a group commit's steps with the project's overrides when they change during it", async () => {
+    const put = await t.request('PUT', '/api/v1/prices/house-llm', {
+      input_per_mtok: 1,
+      output_per_mtok: 2,
+    });
+    expect(put.statusCode).toBe(200);
+    await t.ctx.writer.transact(
+      async (uow, env) => {
+        // another override changes while this group commits (a PUT here, or on another
+        // instance, heard over LISTEN)
+        t.ctx.prices.invalidate('default', 'remote');
+        await applyEvents(
+          uow,
+          'default',
+          [
+            { type: 'run.start', run: { id: 'priced-mid-group', agent_id: 'p' } },
+            {
+              type: 'step.end',
+              step: {
+                id: 's',
+                run_id: 'priced-mid-group',
+                type: 'llm',
+                model: 'house-llm',
+                input_tokens: 1000,
+                output_tokens: 1000,
+              },
+            },
+          ],
+          env,
+        );
+      },
+      { events: 2, projectId: 'default' },
+    );
+    const steps = json<{ steps: { cost_usd: number | null }[] }>(
+      await t.request('GET', '/api/v1/runs/priced-mid-group/steps'),
+    ).steps;
+    expect(steps[0]?.cost_usd).toBeCloseTo(0.003, 9);
   });
 
   it('uses a project price override', async () => {

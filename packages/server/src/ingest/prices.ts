@@ -67,7 +67,11 @@ export class PriceBook {
    * ones for up to TTL_MS.
    */
   invalidate(projectId: string, origin: 'local' | 'remote' = 'local'): void {
-    this.cache.delete(projectId);
+    // read again at the next `load`; a group commit that loaded them already prices its steps
+    // with them to its end, as if the change came just after it (dropped, its steps were
+    // priced by the built-in table alone, every other override of the project ignored)
+    const entry = this.cache.get(projectId);
+    if (entry) entry.expires = 0;
     if (origin === 'local') for (const listener of this.listeners) listener(projectId);
   }
 
