@@ -72,13 +72,15 @@ export interface RunEnding {
  * lease. Stored with `uow.putRun`, which moves the stats rollups from the row's old status.
  */
 function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
-  const endedAt = ending.endedAt ?? at;
+  // never before its start: a start stamped by a clock ahead of the server's would otherwise
+  // end the run before it began
+  const endedAt = Math.max(ending.endedAt ?? at, run.started_at ?? Number.NEGATIVE_INFINITY);
   return {
     ...run,
     status: ending.status,
     error: ending.error ? JSON.stringify(ending.error) : null,
     ended_at: endedAt,
-    duration_ms: run.started_at !== null ? Math.max(0, endedAt - run.started_at) : null,
+    duration_ms: run.started_at !== null ? endedAt - run.started_at : null,
     lease_expires_at: null,
     updated_at: at,
   };

@@ -564,6 +564,22 @@ describeEachDb('workers and control plane', (dialect) => {
     );
   });
 
+  it('never ends a stopped run before it started, when its clock ran ahead of the server', async () => {
+    const agent = agentName('ahead');
+    const startedAt = Date.now() + 10 * 60_000;
+    const recorded = await t.request('POST', '/api/v1/runs', {
+      agent_id: agent,
+      started_at: startedAt,
+    });
+    const id = json<Run>(recorded).id;
+    await cancelRun(t.ctx, P, id);
+    await sweepOnce(t.ctx, Date.now() + 60_000);
+    const row = (await findRun(t.ctx.db, P, id))!;
+    expect(row.status).toBe('cancelled');
+    expect(row.ended_at).toBeGreaterThanOrEqual(row.started_at!);
+    expect(row.duration_ms).toBe(row.ended_at! - row.started_at!);
+  });
+
   it('ends a stopped run cancelled, not timed_out, when its lease lapses before the grace period', async () => {
     const agent = agentName('stopped-dead');
     const { run } = await enqueueRun(t.ctx, P, agent, {});
