@@ -403,6 +403,57 @@ describeEachDb('runlog CLI', (dialect) => {
     }
   });
 
+  it('keeps a table row on one line, and a field of several lines under its name', async () => {
+    // recorded text with newlines: a spoofed row, a spoofed field
+    const thread = 'c-nl\nFAKE-THREAD        9       0';
+    await ingest([
+      {
+        type: 'run.end',
+        run: {
+          id: 'c-nl',
+          agent_id: 'writer',
+          thread_id: thread,
+          user_id: 'bob\n  status     succeeded',
+          status: 'failed',
+          error: { message: 'first line\nsecond line' },
+          started_at: T0,
+        },
+      },
+      {
+        type: 'step.end',
+        step: {
+          id: 'c-nl-step',
+          run_id: 'c-nl',
+          type: 'tool',
+          name: 'fetch\tpage\nFAKE-STEP',
+          status: 'succeeded',
+          started_at: T0,
+        },
+      },
+    ]);
+    try {
+      const show = (await cli(['runs', 'show', 'c-nl'])).stdout;
+      // every line of the summary is a field or goes on under one
+      const summary = show.split('\n\n')[0]!.split('\n').slice(1);
+      for (const line of summary) expect(line).toMatch(/^ {2}\w[\w-]* +\S|^ {13}/);
+      expect(show).toContain('  user       bob\n               status     succeeded\n');
+      expect(show).toContain('  error      first line\n             second line\n');
+      expect(show).toContain('tool fetch\\tpage\\nFAKE-STEP');
+      expect(show).not.toMatch(/^FAKE-STEP/m);
+      const threads = (await cli(['threads', 'list', '--user', 'bob\n  status     succeeded']))
+        .stdout;
+      expect(threads.trimEnd().split('\n')).toHaveLength(3);
+      expect(threads).toContain('c-nl\\nFAKE-THREAD');
+      const shown = (await cli(['threads', 'show', thread])).stdout;
+      expect(shown.split('\n')[0]).toBe('Thread c-nl\\nFAKE-THREAD        9       0');
+    } finally {
+      await fetch(`${server.url}/api/v1/runs/c-nl`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+    }
+  });
+
   it('lists agents and reports stats and daily metrics', async () => {
     const agents = JSON.parse((await cli(['agents', 'list', '--json'])).stdout) as {
       agents: { id: string }[];

@@ -43,6 +43,7 @@ import {
   formatRelative,
   formatSpan,
   formatTokens,
+  oneLine,
   printable,
   sparkline,
   table,
@@ -1087,7 +1088,7 @@ export function showThread(
 ): string {
   const lines: string[] = [];
   const field = fieldWriter(lines);
-  lines.push(p.paint('bold', `Thread ${thread.thread_id}`));
+  lines.push(p.paint('bold', `Thread ${oneLine(thread.thread_id)}`));
   const states = [
     ...(thread.failed > 0 ? [p.paint('red', `${formatCount(thread.failed)} failed`)] : []),
     ...(thread.active > 0 ? [p.paint('cyan', `${formatCount(thread.active)} active`)] : []),
@@ -1142,11 +1143,15 @@ function turnText(run: Run, p: Palette): string {
   return input === null ? `→ ${output}` : `${input} → ${output}`;
 }
 
-/** Adds `  name       value` lines to a summary block; an empty value adds none. */
+/**
+ * Adds `  name       value` lines to a summary block; an empty value adds none. A value of
+ * several lines (an error's message, a description) goes on under its first, not at the margin
+ * where it could pass for another field.
+ */
 function fieldWriter(lines: string[], width = 10) {
   return (name: string, value: string | null | undefined): void => {
     if (value !== null && value !== undefined && value !== '')
-      lines.push(`  ${name.padEnd(width)} ${value}`);
+      lines.push(`  ${name.padEnd(width)} ${value.replace(/\n/g, `\n${' '.repeat(width + 3)}`)}`);
   };
 }
 

@@ -199,8 +199,8 @@ export function table(
   /** The width to fit, when not the terminal's (a table printed indented). */
   width = palette.width,
 ): string {
-  let columns = allColumns;
-  let rows = allRows;
+  let columns = allColumns.map((c) => ({ ...c, header: oneLine(c.header) }));
+  let rows = allRows.map((r) => r.map(oneLine));
   const widthsOf = (cols: Column[], cells: string[][]) =>
     cols.map((c, i) =>
       Math.max(visibleWidth(c.header), ...cells.map((r) => visibleWidth(r[i] ?? ''))),
@@ -254,6 +254,15 @@ export function table(
       .trimEnd();
   const header = line(columns.map((c) => c.header));
   return [palette.paint('bold', header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * Text for one line (a table's cell, a heading): a newline or tab in recorded text (a thread
+ * id, a step's name) written as a backslash and `n` or `t`; it would break the row in two.
+ * @example oneLine('a\nb') // 'a\\nb'
+ */
+export function oneLine(text: string): string {
+  return text.replace(/\n/g, '\\n').replace(/\t/g, '\\t');
 }
 
 const SPARKS = '▁▂▃▄▅▆▇█';
