@@ -454,6 +454,43 @@ describeEachDb('runlog CLI', (dialect) => {
     }
   });
 
+  it("shows a run's error of several lines once, then where it was thrown", async () => {
+    const message = 'invalid input:\n  name: required\n  age: too small';
+    await ingest([
+      {
+        type: 'run.end',
+        run: {
+          id: 'c-multi-error',
+          agent_id: 'writer',
+          status: 'failed',
+          // as a JavaScript error's stack has it: the type and the whole message, then frames
+          error: {
+            type: 'ZodError',
+            message,
+            stack: `ZodError: ${message}\n    at parse (schema.ts:10:5)\n    at main (agent.ts:3:1)`,
+          },
+          started_at: T0,
+        },
+      },
+    ]);
+    try {
+      const show = (await cli(['runs', 'show', 'c-multi-error'])).stdout;
+      expect(show).toContain(
+        '  error      ZodError: invalid input:\n' +
+          '               name: required\n' +
+          '               age: too small\n' +
+          '             at parse (schema.ts:10:5)\n' +
+          '             at main (agent.ts:3:1)\n',
+      );
+      expect(show.match(/name: required/g)).toHaveLength(1);
+    } finally {
+      await fetch(`${server.url}/api/v1/runs/c-multi-error`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+    }
+  });
+
   it('lists agents and reports stats and daily metrics', async () => {
     const agents = JSON.parse((await cli(['agents', 'list', '--json'])).stdout) as {
       agents: { id: string }[];

@@ -1292,8 +1292,12 @@ export function showRun(
       'error',
       p.paint('red', `${run.error.type ? `${run.error.type}: ` : ''}${run.error.message}`),
     );
-    // where it was thrown: the stack's first lines, under the message
-    const stack = (run.error.stack ?? '').split('\n').slice(1, 1 + STACK_LINES);
+    // where it was thrown: the stack's first lines, under the message. A stack starts with
+    // the message, every line of it: those are printed above, and would push the frames out
+    const message = run.error.message.split('\n');
+    const all = (run.error.stack ?? '').split('\n');
+    const skip = message.length > 1 && all[0]!.endsWith(message[0]!) ? message.length : 1;
+    const stack = all.slice(skip, skip + STACK_LINES);
     for (const line of stack) lines.push(`             ${p.paint('dim', line.trim())}`);
   }
   const steps = run.steps ?? [];
