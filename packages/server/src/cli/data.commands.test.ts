@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '@runlog/core';
-import { stepFixture } from '../../../core/test/fixtures.js';
-import { MAX_DRAWN_DEPTH, stepTree } from './data.commands.js';
+import { runFixture, stepFixture } from '../../../core/test/fixtures.js';
+import { MAX_DRAWN_DEPTH, showRun, stepTree } from './data.commands.js';
+import { Palette } from './format.js';
 
 const T0 = Date.parse('2026-02-01T08:00:00.000Z');
 
@@ -79,5 +80,27 @@ describe('runs show step tree', () => {
     // drawn at most MAX_DRAWN_DEPTH deep, marked, so the output stays linear in the steps
     expect(tree[MAX_DRAWN_DEPTH]!.prefix).toBe(`${'   '.repeat(MAX_DRAWN_DEPTH - 1)}└─ `);
     expect(tree[depth - 1]!.prefix).toBe(`${'   '.repeat(MAX_DRAWN_DEPTH - 1)}… └─ `);
+  });
+});
+
+describe('runs show scores', () => {
+  it('lines up what the scores come to after a name of wide characters', () => {
+    const run = {
+      ...runFixture({
+        scores: {
+          満足度: { type: 'numeric', n: 2, avg: 4, labels: {} },
+          feedback: { type: 'boolean', n: 1, avg: 1, labels: {} },
+        },
+      }),
+      steps: [],
+    };
+    const lines = showRun(run, new Palette(false))
+      .split('\n')
+      .filter((l) => / scores? /.test(l));
+    expect(lines).toHaveLength(2);
+    // the counts start in the same column (each of 満足度 takes two)
+    const columns = (text: string) => text.length + (text.match(/[\u3000-\u9fff]/g) ?? []).length;
+    const at = lines.map((l) => columns(l.slice(0, l.search(/\d+ scores?/))));
+    expect(at[0]).toBe(at[1]);
   });
 });

@@ -36,6 +36,7 @@ import {
   Palette,
   bar,
   countOf,
+  cutToWidth,
   formatCount,
   formatDuration,
   formatMoney,
@@ -47,6 +48,7 @@ import {
   printable,
   sparkline,
   table,
+  visibleWidth,
   wrapList,
 } from './format.js';
 import type { CliIo } from './io.js';
@@ -1407,10 +1409,12 @@ function scoreLines(scores: Record<string, ScoreSummary>, p: Palette): string[] 
   const countWidth = Math.max(0, ...counts.map((c) => c.length));
   // a long name leaves room for what its scores come to: it is cut first
   const nameRoom = p.width === undefined ? Infinity : Math.max(8, p.width - 13 - countWidth - 14);
-  const nameWidth = Math.min(nameRoom, Math.max(0, ...names.map((n) => n.length)));
+  const shownNames = names.map((n) => clip(n, Infinity));
+  const nameWidth = Math.min(nameRoom, Math.max(0, ...shownNames.map(visibleWidth)));
   return names.map((name, i) => {
-    const head = `  ${(i === 0 ? 'scores' : '').padEnd(10)} ${clip(name, nameWidth).padEnd(nameWidth)}  ${counts[i]!.padEnd(countWidth)}  `;
-    const room = p.width === undefined ? Infinity : Math.max(8, p.width - head.length);
+    const cut = cutToWidth(shownNames[i]!, nameWidth);
+    const head = `  ${(i === 0 ? 'scores' : '').padEnd(10)} ${cut}${' '.repeat(nameWidth - visibleWidth(cut))}  ${counts[i]!.padEnd(countWidth)}  `;
+    const room = p.width === undefined ? Infinity : Math.max(8, p.width - visibleWidth(head));
     return (head + clip(scoreSummaryText(scores[name]!), room)).trimEnd();
   });
 }

@@ -4,6 +4,7 @@ import {
   Palette,
   Progress,
   bar,
+  cutToWidth,
   formatDuration,
   formatMoney,
   formatRelative,
@@ -11,6 +12,7 @@ import {
   formatTokens,
   sparkline,
   table,
+  visibleWidth,
   wrapList,
 } from './format.js';
 
@@ -90,6 +92,27 @@ describe('CLI formatting', () => {
     expect(table(cols, rows, new Palette(false))).toContain('agent-with-a-very-long-name-indeed');
     expect(Palette.for({ isTTY: false }, { COLUMNS: '60' }).width).toBe(60);
     expect(Palette.for({ isTTY: true, columns: 100 }, {}).width).toBe(100);
+  });
+
+  it('aligns and cuts wide characters (CJK, emoji) by the columns a terminal gives them', () => {
+    expect(['漢字', 'スレッド-🚀', 'e\u0301', 'a\u200db', 'ｶﾀｶﾅ'].map(visibleWidth)).toEqual([
+      4, 11, 1, 2, 4,
+    ]);
+    expect(cutToWidth('漢字テキスト', 6)).toBe('漢字…');
+    expect(cutToWidth('漢字', 4)).toBe('漢字');
+    const cols = [{ header: 'THREAD' }, { header: 'RUNS', align: 'right' as const }];
+    const rows = [
+      ['漢字スレッド-🚀', '37'],
+      ['t-0', '19'],
+    ];
+    // each row's RUNS ends in the same column
+    const lines = table(cols, rows, new Palette(false)).trimEnd().split('\n');
+    expect(lines.map(visibleWidth)).toEqual([21, 21, 21]);
+    expect(lines[1]).toBe('漢字スレッド-🚀    37');
+    // cut to a width, a cell takes no more columns than it has
+    const cut = table(cols, rows, new Palette(false, 16)).trimEnd().split('\n');
+    expect(cut[1]).toBe('漢字スレ…     37');
+    for (const line of cut) expect(visibleWidth(line)).toBeLessThanOrEqual(16);
   });
 
   it('never cuts an id: it leaves out the least needed columns first', () => {

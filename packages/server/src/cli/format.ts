@@ -144,9 +144,43 @@ export class Palette {
 // eslint-disable-next-line no-control-regex -- matching ANSI escapes is the point
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-/** Display width of a cell: without colour codes. */
+/**
+ * Characters a terminal draws two columns wide: East Asian wide and fullwidth ones (CJK,
+ * kana, Hangul, fullwidth forms) and emoji drawn as emoji.
+ */
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe10-\ufe19\ufe30-\ufe6f\uff00-\uff60\uffe0-\uffe6\u{20000}-\u{3fffd}]|\p{Emoji_Presentation}/u;
+/** Characters drawn in no column of their own: combining marks, joiners, variation selectors. */
+const ZERO_WIDTH = /[\p{Mn}\p{Me}\p{Cf}]/u;
+
+/** Columns a terminal gives one character (a code point). */
+function charWidth(ch: string): number {
+  return WIDE.test(ch) ? 2 : ZERO_WIDTH.test(ch) ? 0 : 1;
+}
+
+/** Display width of a cell: without colour codes, a wide character (漢, 🚀) as two columns. */
 export function visibleWidth(text: string): number {
-  return [...text.replace(ANSI, '')].length;
+  let width = 0;
+  for (const ch of text.replace(ANSI, '')) width += charWidth(ch);
+  return width;
+}
+
+/**
+ * `text` (without colour codes) cut to `width` columns, ending in "…" when cut.
+ * @example cutToWidth('漢字テキスト', 6) // '漢字…'
+ */
+export function cutToWidth(text: string, width: number): string {
+  const plain = text.replace(ANSI, '');
+  if (visibleWidth(plain) <= width) return plain;
+  let out = '';
+  let used = 0;
+  for (const ch of plain) {
+    const w = charWidth(ch);
+    if (used + w > width - 1) break;
+    out += ch;
+    used += w;
+  }
+  return out + '…';
 }
 
 /**
@@ -241,7 +275,7 @@ export function table(
   const fit = (cell: string, i: number) => {
     if (visibleWidth(cell) <= widths[i]!) return cell;
     // cut the text without its colour codes: a cut code would colour the rest of the line
-    return [...cell.replace(ANSI, '')].slice(0, widths[i]! - 1).join('') + '…';
+    return cutToWidth(cell, widths[i]!);
   };
   const line = (cells: string[]) =>
     cells
