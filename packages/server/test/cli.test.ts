@@ -2,7 +2,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +136,15 @@ describeEachDb('runlog CLI', (dialect) => {
     });
     const plain = await cli(['runs', 'list', '--limit', 'abc']);
     expect(plain.stderr).toMatch(/^runlog: .*--limit/);
+    // a failure of the output itself (a full disk) is JSON too
+    const full = capture(env);
+    full.io.stdout = new Writable({
+      write: (_chunk, _encoding, done) => done(new Error('ENOSPC: no space left on device')),
+    });
+    expect(await run(['export', '--json'], full.io)).toBe(1);
+    expect(JSON.parse(full.stderr())).toEqual({
+      error: { message: 'ENOSPC: no space left on device', exit_code: 1 },
+    });
   });
 
   it('lists runs as an aligned table, newest first, and filters them', async () => {

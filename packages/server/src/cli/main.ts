@@ -199,7 +199,13 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       );
       return err.exitCode;
     }
-    io.stderr.write(`runlog: ${describeStartError(err, { db: '', host: '', port: '' })}\n`);
+    // anything else (a full disk, a database gone mid-export) is a failure all the same
+    const message = describeStartError(err, { db: '', host: '', port: '' });
+    io.stderr.write(
+      argv.includes('--json')
+        ? JSON.stringify({ error: { message, exit_code: 1 } }) + '\n'
+        : `runlog: ${message}\n`,
+    );
     return 1;
   }
   return program.args[0] === 'serve' ? 'serving' : 0;
