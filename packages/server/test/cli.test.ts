@@ -1365,6 +1365,48 @@ describeEachDb('runlog CLI', (dialect) => {
     }
   });
 
+  it('runs tail gives up a connection gone silent and reconnects', async () => {
+    // a TCP relay that can stop passing anything on while keeping its sockets open: a network
+    // that dropped (a laptop asleep, a NAT that forgot it) closes nothing
+    const frozen: (() => void)[] = [];
+    const sockets = new Set<Socket>();
+    const target = new URL(server.url);
+    const relay = createServer((inbound) => {
+      const outbound = connect(Number(target.port), target.hostname);
+      sockets.add(inbound).add(outbound);
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      frozen.push(() => {
+        inbound.unpipe(outbound);
+        outbound.unpipe(inbound);
+        inbound.pause();
+        outbound.pause();
+      });
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    const stop = new AbortController();
+    const c = capture({ ...env, RUNLOG_URL: url }, stop.signal);
+    c.io.heartbeatMs = 200;
+    const done = run(['runs', 'tail', '--agent', 'tail-silent'], c.io);
+    try {
+      await waitFor(() => c.stderr().includes('watching'), 'the subscription');
+      for (const freeze of frozen.splice(0)) freeze();
+      await waitFor(() => c.stderr().includes('reconnecting'), 'the silence to be noticed');
+      await waitFor(() => c.stderr().includes('reconnected'), 'the reconnection', 15_000);
+      await ingest([
+        { type: 'run.start', run: { id: 'c-after-silence', agent_id: 'tail-silent' } },
+      ]);
+      await waitFor(() => c.stdout().includes('c-after-silence'), 'the run after the silence');
+    } finally {
+      stop.abort();
+      expect(await done).toBe(0);
+      relay.close();
+      for (const s of sockets) s.destroy();
+    }
+  });
+
   it('reports a bad key, a missing server, bad flags and bad dates in one line', async () => {
     const badKey = await cli(['runs', 'list'], { RUNLOG_API_KEY: 'rl_wrong' });
     expect(badKey).toMatchObject({

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import WebSocket from 'ws';
 import type {
   Agent,
   AgentSummary,
@@ -348,7 +349,22 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (flags.json) io.stdout.write(JSON.stringify(m.data) + '\n');
       else io.stdout.write(tailLine(printable(m.data), p) + '\n');
     };
-    let ws = await client.subscribe([topic], onMessage);
+    // a connection that went silent (a network dropped, a laptop asleep) closes no socket:
+    // one that has not answered a ping for a whole interval is ended, and reconnected below
+    const heartbeat = (socket: WebSocket) => {
+      let answered = true;
+      const answer = () => (answered = true);
+      socket.on('pong', answer).on('ping', answer).on('message', answer);
+      const timer = setInterval(() => {
+        if (socket.readyState !== WebSocket.OPEN) return clearInterval(timer);
+        if (!answered) return socket.terminate();
+        answered = false;
+        socket.ping();
+      }, io.heartbeatMs ?? HEARTBEAT_MS);
+      timer.unref();
+      return socket;
+    };
+    let ws = heartbeat(await client.subscribe([topic], onMessage));
     if (!flags.json)
       io.stderr.write(
         `watching ${flags.agent ? `agent ${flags.agent}` : 'all runs'}; Ctrl-C to stop\n`,
@@ -382,7 +398,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         await Promise.race([new Promise((r) => setTimeout(r, wait)), stopSignal]);
         if (stopped) return;
         try {
-          ws = await client.subscribe([topic], onMessage);
+          ws = heartbeat(await client.subscribe([topic], onMessage));
           io.stderr.write('runlog: reconnected (updates while away are not shown)\n');
           break;
         } catch (err) {
@@ -1362,6 +1378,9 @@ export function stepTree(steps: readonly Step[]): { step: Step; prefix: string }
 function costText(run: Pick<Run, 'cost_usd' | 'total_tokens'>): string {
   return costUnknown(run) ? '-' : formatMoney(run.cost_usd);
 }
+
+/** How often `runs tail` pings the server: a connection silent for longer is given up. */
+const HEARTBEAT_MS = 30_000;
 
 /** Lines of a run's error stack `runs show` prints under its message. */
 const STACK_LINES = 8;

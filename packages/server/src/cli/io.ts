@@ -11,6 +11,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Ends long-running commands (`runs tail`); SIGINT does when absent. */
   signal?: AbortSignal;
+  /** How often `runs tail` checks that its connection still answers; 30 s when absent. */
+  heartbeatMs?: number;
 }
 
 export function processIo(): CliIo {
