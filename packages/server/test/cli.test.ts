@@ -359,7 +359,9 @@ describeEachDb('runlog CLI', (dialect) => {
   });
 
   it('prints escape sequences in recorded text as text, never to the terminal', async () => {
-    const hostile = 'line1\r\u001b[1A\u001b[2KFAKE: all good\u001b]0;PWNED\u0007\u009b2J';
+    // and a right-to-left override, which shows what follows it reversed: `fdp.exe` as `exe.pdf`
+    const hostile =
+      'line1\r\u001b[1A\u001b[2KFAKE: all good\u001b]0;PWNED\u0007\u009b2J in \u202efdp.exe';
     await ingest([
       {
         type: 'run.end',
@@ -398,6 +400,8 @@ describeEachDb('runlog CLI', (dialect) => {
         expect(out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
       }
       expect(outputs[0]).toContain('line1\\x0d\\x1b[1A\\x1b[2KFAKE: all good\\x1b]0;PWNED\\x07');
+      expect(outputs[0]).toContain(' in \\u202efdp.exe');
+      for (const out of outputs) expect(out).not.toContain('\u202e');
       expect(outputs[3]).toContain('\\x1b]8;;https://evil.example\\x07gpt\\x1b[2J');
       // --json gives the data as recorded
       const json = JSON.parse((await cli(['runs', 'show', 'c-ansi', '--json'])).stdout) as {

@@ -372,10 +372,13 @@ export class Progress {
 
 /**
  * Control characters other than newline and tab (C0, DEL and C1) in a string, written as
- * `\x1b`-style escapes.
+ * `\x1b`-style escapes; and the bidirectional controls (U+202E, right-to-left override...),
+ * written as `\u202e`: a terminal that lays out bidirectional text would show what follows
+ * one reversed or moved, as a Trojan Source does.
  */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const CONTROL =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * `value` with every string in it made safe to print to a terminal: recorded text (a
@@ -386,10 +389,12 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
  */
 export function printable<T>(value: T): T {
   if (typeof value === 'string')
-    return value.replace(
-      CONTROL,
-      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-    ) as T;
+    return value.replace(CONTROL, (c) => {
+      const code = c.charCodeAt(0);
+      return code > 0xff
+        ? `\\u${code.toString(16).padStart(4, '0')}`
+        : `\\x${code.toString(16).padStart(2, '0')}`;
+    }) as T;
   if (Array.isArray(value)) return value.map(printable) as T;
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
