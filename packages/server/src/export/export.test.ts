@@ -250,6 +250,19 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('imports a file that starts with a byte order mark, as an editor may save it', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const file = '\uFEFF' + text;
+    try {
+      const result = await importRuns(db, Readable.from([Buffer.from(file)]));
+      expect(result).toMatchObject({ rejected: 0, runs: runLines(text).length });
+      expect(sansRetention(await exportText(db))).toBe(sansRetention(text));
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('restores agents with their schedules and price overrides, and names a bad settings line', async () => {
     const { db, database } = await emptyDb(dialect);
     const settings = text

@@ -143,10 +143,12 @@ export async function importRuns(
       );
       continue;
     }
-    if (line.trim() === '') continue;
+    // a file saved by an editor that marks its text as UTF-8 (Notepad) starts with a BOM
+    const text = result.lines === 1 ? line.replace(/^\uFEFF/, '') : line;
+    if (text.trim() === '') continue;
     let value: unknown;
     try {
-      value = JSON.parse(line);
+      value = JSON.parse(text);
     } catch {
       result.rejected += 1;
       opts.onReject?.(result.lines, 'not valid JSON');
