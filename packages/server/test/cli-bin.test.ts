@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,37 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     });
     expect(runlog('serve', '--retention-days', '0').code).toBe(2);
   });
+
+  // a device that is always full: the output is lost, as on a full disk
+  (existsSync('/dev/full') ? it : it.skip)(
+    'fails when its output cannot be written (a full disk), as a cut pipe does not',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'runlog-full-'));
+      const db = join(dir, 'runlog.db');
+      expect(runlog('migrate', '--db', db).code).toBe(0);
+      const full = openSync('/dev/full', 'w');
+      try {
+        const toFull = (...args: string[]) => {
+          const res = spawnSync(process.execPath, [BIN, ...args], {
+            encoding: 'utf8',
+            env: { PATH: process.env.PATH ?? '' },
+            stdio: ['ignore', full, 'pipe'],
+            timeout: 20_000,
+          });
+          return { code: res.status, stderr: res.stderr };
+        };
+        expect(toFull('migrate', '--db', db)).toEqual({
+          code: 1,
+          stderr: 'runlog: cannot write the output: ENOSPC: no space left on device, write\n',
+        });
+        const json = toFull('migrate', '--db', db, '--json');
+        expect(json.code).toBe(1);
+        expect(JSON.parse(json.stderr)).toMatchObject({ error: { exit_code: 1 } });
+      } finally {
+        closeSync(full);
+      }
+    },
+  );
 
   it('stops a start on bad configuration with one line naming the setting or the cause', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));

@@ -218,13 +218,26 @@ export async function main(argv: string[]): Promise<void> {
   // a reader that stops early (`runlog runs tail --json | head -1`) ends a command quietly;
   // a server's output going nowhere is no reason to stop serving
   const serving = argv.find((a) => !a.startsWith('-')) === 'serve';
+  // any other failure to write (a full disk) lost the output: no script may take it as done
+  let lost: Error | undefined;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE' && !serving) process.exit(0);
+    lost ??= err;
   });
-  const code = await run(argv);
+  let code = await run(argv);
   if (code === 'serving') return;
   // a pipe takes writes asynchronously: exiting before it has them cut `--json` output at 64 KiB
   await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  if (lost && code === 0) {
+    const message = `cannot write the output: ${lost.message}`;
+    process.stderr.write(
+      argv.includes('--json')
+        ? JSON.stringify({ error: { message, exit_code: 1 } }) + '\n'
+        : `runlog: ${message}\n`,
+    );
+    await drained(process.stderr);
+    code = 1;
+  }
   // open keep-alive sockets would hold the process for seconds after the work is done
   process.exit(code);
 }
