@@ -100,6 +100,10 @@ describe('CLI formatting', () => {
     ]);
     expect(cutToWidth('漢字テキスト', 6)).toBe('漢字…');
     expect(cutToWidth('漢字', 4)).toBe('漢字');
+    // an emoji of several code points is kept whole or left out, never cut inside
+    const family = '\u{1f469}\u200d\u{1f469}\u200d\u{1f467}';
+    expect(visibleWidth(family)).toBe(2);
+    expect(cutToWidth(family + family, 3)).toBe(`${family}…`);
     const cols = [{ header: 'THREAD' }, { header: 'RUNS', align: 'right' as const }];
     const rows = [
       ['漢字スレッド-🚀', '37'],

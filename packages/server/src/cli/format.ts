@@ -1,5 +1,7 @@
 /** Formatting for the CLI's human output: durations, money, tokens, times, tables, colours, charts. */
 
+import stringWidth from 'string-width';
+
 /** `350ms`, `1.2s`, `3m 04s`, `2h 05m`, `3d 4h`; `-` when unknown. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
@@ -144,40 +146,28 @@ export class Palette {
 // eslint-disable-next-line no-control-regex -- matching ANSI escapes is the point
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-/**
- * Characters a terminal draws two columns wide: East Asian wide and fullwidth ones (CJK,
- * kana, Hangul, fullwidth forms) and emoji drawn as emoji.
- */
-const WIDE =
-  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe10-\ufe19\ufe30-\ufe6f\uff00-\uff60\uffe0-\uffe6\u{20000}-\u{3fffd}]|\p{Emoji_Presentation}/u;
-/** Characters drawn in no column of their own: combining marks, joiners, variation selectors. */
-const ZERO_WIDTH = /[\p{Mn}\p{Me}\p{Cf}]/u;
-
-/** Columns a terminal gives one character (a code point). */
-function charWidth(ch: string): number {
-  return WIDE.test(ch) ? 2 : ZERO_WIDTH.test(ch) ? 0 : 1;
-}
-
 /** Display width of a cell: without colour codes, a wide character (漢, 🚀) as two columns. */
 export function visibleWidth(text: string): number {
-  let width = 0;
-  for (const ch of text.replace(ANSI, '')) width += charWidth(ch);
-  return width;
+  return stringWidth(text);
 }
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
 /**
- * `text` (without colour codes) cut to `width` columns, ending in "…" when cut.
+ * `text` (without colour codes) cut to `width` columns, ending in "…" when cut; never inside
+ * a character a terminal draws as one (an emoji of several code points, a letter and its
+ * accent).
  * @example cutToWidth('漢字テキスト', 6) // '漢字…'
  */
 export function cutToWidth(text: string, width: number): string {
   const plain = text.replace(ANSI, '');
-  if (visibleWidth(plain) <= width) return plain;
+  if (stringWidth(plain) <= width) return plain;
   let out = '';
   let used = 0;
-  for (const ch of plain) {
-    const w = charWidth(ch);
+  for (const { segment } of graphemes.segment(plain)) {
+    const w = stringWidth(segment);
     if (used + w > width - 1) break;
-    out += ch;
+    out += segment;
     used += w;
   }
   return out + '…';
