@@ -1064,6 +1064,16 @@ export type WsServerMessage =
   | { type: 'pong' }
   | { type: 'error'; error: { code: string; message: string; details?: unknown[] } };
 
+/**
+ * The request header (and, for the WebSocket, the `project` query parameter) by which a client
+ * names the project it acts in: a request whose key or session is another project's is refused
+ * (409; the WebSocket 401). A browser holds one session cookie, so a dashboard tab left on one
+ * project sends, after a login to another project in another tab, that project's cookie: its
+ * Stop or Delete of a run id both projects use would act on the other project's run.
+ * @example fetch('/api/v1/runs/r1/cancel', { method: 'POST', headers: { [PROJECT_HEADER]: 'default' } })
+ */
+export const PROJECT_HEADER = 'x-runlog-project';
+
 /** Topic names of the realtime hub. */
 export const topics = {
   runs: 'runs',

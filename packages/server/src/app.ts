@@ -3,7 +3,7 @@ import { join, relative, sep } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import { scopeAllows, type ApiErrorBody } from '@runlog/core';
+import { PROJECT_HEADER, scopeAllows, type ApiErrorBody } from '@runlog/core';
 import type { AppContext } from './context.js';
 import { AppError } from './http/errors.js';
 import { isDatabaseUnavailable } from './db/database.js';
@@ -222,6 +222,16 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       );
     if (!scopeAllows(auth.scope, scope)) {
       throw new AppError('forbidden', `this key has scope ${auth.scope}; ${scope} is needed`);
+    }
+    // a dashboard tab says which project it shows: after a login to another project in
+    // another tab, the browser's one cookie is that project's, and a Stop or a Delete of a run
+    // id both projects use must not reach the other project's run
+    const named = [request.headers[PROJECT_HEADER] ?? []].flat();
+    if (named.some((p) => p !== auth.projectId)) {
+      const message = `this key or session is for project ${auth.projectId}, not ${named.join(', ')}`;
+      throw new AppError('conflict', `headers.${PROJECT_HEADER}: ${message}`, [
+        { field: `headers.${PROJECT_HEADER}`, message },
+      ]);
     }
     request.auth = auth;
   });

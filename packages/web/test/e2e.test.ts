@@ -200,6 +200,47 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('button', { name: 'Log out' }).waitFor();
   });
 
+  it("keeps a tab to its project when another tab logs in to another: its Stop never reaches the other project's run", async () => {
+    const created = await call<{ admin_key: { key: string } }>(api, 'POST', '/projects', {
+      id: 'e2e-other-tab',
+      name: 'Other tab',
+    });
+    const otherApi: Api = { url: server.url, key: created.body.admin_key.key };
+    // one run id, running in both projects
+    for (const [a, input] of [
+      [api, 'input of default'],
+      [otherApi, 'input of other tab'],
+    ] as const)
+      await ingest(a, [
+        { type: 'run.start', run: { id: 'two-tabs', agent_id: 'two-tabs-agent', input } },
+      ]);
+    await page.goto(`${server.url}/agents/two-tabs-agent/runs/two-tabs`);
+    await page.getByText('input of default').waitFor();
+    // the browser's one cookie becomes the other project's, as a login to it in another tab
+    // leaves it (this tab's live connection still on the session it had)
+    const login = await fetch(`${server.url}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: otherApi.key }),
+    });
+    const token = /runlog_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!;
+    await context.addCookies([
+      { name: 'runlog_session', value: token, url: server.url, httpOnly: true, sameSite: 'Strict' },
+    ]);
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    // the first tab reloads to the project the browser is now in, and says why
+    await page.getByText('logged in to another project in another tab').waitFor();
+    await page.getByText('input of other tab').waitFor();
+    const run = async (a: Api) => (await call<Run>(a, 'GET', '/runs/two-tabs')).body;
+    expect(await run(otherApi)).toMatchObject({ status: 'running', cancel_requested_at: null });
+    expect(await run(api)).toMatchObject({ status: 'running', cancel_requested_at: null });
+    // back to the admin key of the default project for the tests that follow
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API key').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+  });
+
   it('offers a read key the write and admin actions disabled, saying which scope they need', async () => {
     const model = 'e2e-read-only-model';
     expect(

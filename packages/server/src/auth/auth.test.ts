@@ -88,6 +88,58 @@ describeEachDb('the dashboard session cookie', (dialect) => {
     );
   });
 
+  it('refuses a request naming another project than its session or key is for, and writes nothing', async () => {
+    // the browser's one cookie is now project other's (a login in another tab); a tab still
+    // showing project default stops its run `shared`, an id the other project has too
+    const created = json<{ admin_key: { key: string } }>(
+      await t.request('POST', '/api/v1/projects', { id: 'other-tab', name: 'Other' }),
+    );
+    const otherKey = created.admin_key.key;
+    for (const key of [t.adminKey, otherKey])
+      expect(
+        (await t.request('POST', '/api/v1/agents/tabs/runs', { id: 'shared' }, key)).statusCode,
+      ).toBe(202);
+    const login = await t.request('POST', '/api/v1/session', { key: otherKey }, null);
+    const otherCookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const asTab = (
+      project: string,
+      url = '/api/v1/runs/shared/cancel',
+      method: 'POST' | 'GET' = 'POST',
+    ) =>
+      t.app.inject({
+        method,
+        url,
+        headers: { cookie: otherCookie, host: '127.0.0.1:4680', 'x-runlog-project': project },
+      });
+    const refused = await asTab('default');
+    expect(refused.statusCode).toBe(409);
+    expect(
+      json<{ error: { code: string; details: { field: string }[] } }>(refused).error,
+    ).toMatchObject({
+      code: 'conflict',
+      details: [{ field: 'headers.x-runlog-project' }],
+    });
+    expect((await asTab('default', '/api/v1/session', 'GET')).statusCode).toBe(409);
+    // a key names its project the same way
+    const keyed = await t.app.inject({
+      method: 'DELETE',
+      url: '/api/v1/runs/shared',
+      headers: { authorization: `Bearer ${otherKey}`, 'x-runlog-project': 'default' },
+    });
+    expect(keyed.statusCode).toBe(409);
+    const shared = json<{ status: string }>(
+      await t.request('GET', '/api/v1/runs/shared', undefined, otherKey),
+    );
+    expect(shared.status).toBe('queued');
+    // naming its own project, the request goes through
+    const own = await asTab('other-tab');
+    expect(own.statusCode).toBe(200);
+    expect(json<{ status: string }>(own).status).toBe('cancelled');
+    expect(json<{ status: string }>(await t.request('GET', '/api/v1/runs/shared')).status).toBe(
+      'queued',
+    );
+  });
+
   it('takes a Stop or a Retry sent with a JSON content type and no body', async () => {
     const queued = json<{ id: string }>(await t.request('POST', '/api/v1/agents/empty/runs', {}));
     const res = await t.app.inject({

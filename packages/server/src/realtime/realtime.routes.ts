@@ -20,13 +20,20 @@ export function realtimeServer(ctx: AppContext): RealtimeServer | undefined {
  * 400 saying an upgrade is needed.
  */
 export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const authenticate = (request: IncomingMessage): Promise<AuthContext | undefined> => {
+  const authenticate = async (request: IncomingMessage): Promise<AuthContext | undefined> => {
     // another origin's page must not ride the dashboard's cookie (a key is its own proof)
     const cookies =
       request.headers.cookie && fromOwnOrigin(request.headers)
         ? app.parseCookie(request.headers.cookie)
         : {};
-    return ctx.auth.authenticate(request.headers.authorization, cookies[SESSION_COOKIE]);
+    const auth = await ctx.auth.authenticate(
+      request.headers.authorization,
+      cookies[SESSION_COOKIE],
+    );
+    // the project the client shows (`?project=`, a browser sets no headers here): a session
+    // now of another project (a login in another tab) must not feed its updates to this one
+    const named = new URL(request.url ?? '/', 'http://localhost').searchParams.getAll('project');
+    return named.some((p) => p !== auth?.projectId) ? undefined : auth;
   };
 
   const realtime = new RealtimeServer(ctx.hub, ctx.metrics, authenticate);

@@ -373,6 +373,28 @@ describeEachDb('realtime WebSocket', (dialect) => {
     keyed.close();
   });
 
+  it('refuses a socket naming another project than its session is for (?project=)', async () => {
+    const login = await fetch(`${server.url}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: server.adminKey }),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    // a dashboard tab still showing another project, after a login here in another tab
+    await expect(
+      connect(server, { cookie, path: '/api/v1/ws?project=another-project' }),
+    ).rejects.toMatchObject({ status: 401 });
+    await expect(
+      connect(server, { key: server.adminKey, path: '/api/v1/ws?project=another-project' }),
+    ).rejects.toMatchObject({ status: 401 });
+    const own = await open({ cookie, path: '/api/v1/ws?project=default' });
+    await own.subscribe(['runs']);
+    const runId = uid('run');
+    await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: 'tab-agent' } }]);
+    expect(runOf(await own.next((m) => m.type === 'run_update')).id).toBe(runId);
+    own.close();
+  });
+
   it('closes connections whose key is revoked or whose session ends, and keeps the others', async () => {
     const created = await api(server, 'POST', '/api/v1/keys', { scope: 'read', name: 'ws-revoke' });
     expect(created.status).toBe(201);

@@ -1,8 +1,8 @@
 import { useEffect } from 'react';
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { BrowserRouter, Link, Route, Routes } from 'react-router-dom';
-import { ApiError, onUnauthorized } from '../lib/api';
-import { Toasts } from '../components/Toasts';
+import { ApiError, onProjectChanged, onUnauthorized } from '../lib/api';
+import { Toasts, toast } from '../components/Toasts';
 import { Empty } from '../components/States';
 import { LoginPage } from '../features/auth/LoginPage';
 import { AgentsPage } from '../features/agents/AgentsPage';
@@ -30,16 +30,36 @@ export function createQueryClient(): QueryClient {
   });
 }
 
-/** Drops the session on any 401, which sends the user to the login page. */
+/** Marks a reload made because another tab logged in to another project, to say so after it. */
+const SWITCHED = 'runlog.projectSwitched';
+
+/**
+ * Drops the session on any 401, which sends the user to the login page; reloads the page when
+ * the browser's session is now another project's (a login in another tab), so that nothing
+ * cached from the one shown before is mixed with it.
+ */
 function Session() {
   const client = useQueryClient();
-  useEffect(
-    () =>
-      onUnauthorized(() => {
-        if (client.getQueryData(['session'])) client.setQueryData(['session'], null);
-      }),
-    [client],
-  );
+  useEffect(() => {
+    if (sessionStorage.getItem(SWITCHED)) {
+      sessionStorage.removeItem(SWITCHED);
+      toast('This browser logged in to another project in another tab: this tab now shows it.');
+    }
+    const offUnauthorized = onUnauthorized(() => {
+      if (client.getQueryData(['session'])) client.setQueryData(['session'], null);
+    });
+    let reloading = false;
+    const offChanged = onProjectChanged(() => {
+      if (reloading) return;
+      reloading = true;
+      sessionStorage.setItem(SWITCHED, '1');
+      location.reload();
+    });
+    return () => {
+      offUnauthorized();
+      offChanged();
+    };
+  }, [client]);
   return null;
 }
 

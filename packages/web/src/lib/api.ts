@@ -1,4 +1,4 @@
-import type { ApiErrorBody } from '@runlog/core';
+import { PROJECT_HEADER, type ApiErrorBody } from '@runlog/core';
 
 /** A failed API call: the server's error code and message, or a network failure. */
 export class ApiError extends Error {
@@ -20,6 +20,30 @@ const unauthorizedListeners = new Set<Listener>();
 export function onUnauthorized(listener: Listener): () => void {
   unauthorizedListeners.add(listener);
   return () => unauthorizedListeners.delete(listener);
+}
+
+const projectChangedListeners = new Set<Listener>();
+
+/**
+ * Called when the API refuses a request for naming the project this page shows: the browser
+ * logged in to another project since (in another tab), and its one cookie is that project's.
+ */
+export function onProjectChanged(listener: Listener): () => void {
+  projectChangedListeners.add(listener);
+  return () => projectChangedListeners.delete(listener);
+}
+
+/** The project this page shows, once the session says; every request names it. */
+let shownProject: string | undefined;
+
+/** Sets the project this page shows (undefined when logged out). */
+export function showProject(projectId: string | undefined): void {
+  shownProject = projectId;
+}
+
+/** The project this page shows, if it knows. */
+export function shownProjectId(): string | undefined {
+  return shownProject;
 }
 
 type Query = Record<string, string | number | undefined | null>;
@@ -48,7 +72,10 @@ export async function api<T>(
     res = await fetch(apiUrl(path, options.query), {
       method,
       credentials: 'same-origin',
-      headers: options.body !== undefined ? { 'content-type': 'application/json' } : {},
+      headers: {
+        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(shownProject !== undefined ? { [PROJECT_HEADER]: shownProject } : {}),
+      },
       body: options.body !== undefined ? JSON.stringify(options.body) : null,
       signal: options.signal ?? null,
     });
@@ -66,7 +93,14 @@ export async function api<T>(
   }
   if (!res.ok) {
     const err = (body as Partial<ApiErrorBody> | undefined)?.error;
-    if (res.status === 401) for (const l of unauthorizedListeners) l();
+    if (res.status === 401) {
+      // the session ended: the next one (a login here or in another tab) names its project
+      shownProject = undefined;
+      for (const l of unauthorizedListeners) l();
+    }
+    const field = (err?.details?.[0] as { field?: unknown } | undefined)?.field;
+    if (res.status === 409 && field === `headers.${PROJECT_HEADER}`)
+      for (const l of projectChangedListeners) l();
     throw new ApiError(
       res.status,
       err?.code ?? 'http_error',

@@ -1,5 +1,5 @@
 import type { WsClientMessage, WsServerMessage } from '@runlog/core';
-import { api } from './api';
+import { api, shownProjectId } from './api';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting';
 
@@ -170,7 +170,10 @@ export class RealtimeClient {
 export const realtime = new RealtimeClient(
   () => {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${proto}//${location.host}/api/v1/ws`;
+    // the project this page shows (a browser sets no headers on a WebSocket): refused when
+    // the session is now another project's, whose updates must not reach this page
+    const project = shownProjectId();
+    return `${proto}//${location.host}/api/v1/ws${project === undefined ? '' : `?project=${encodeURIComponent(project)}`}`;
   },
   () => api('GET', '/session'),
 );

@@ -1,6 +1,6 @@
 import { queryOptions } from '@tanstack/react-query';
 import type { KeyScope } from '@runlog/core';
-import { ApiError, api } from '../../lib/api';
+import { ApiError, api, showProject } from '../../lib/api';
 
 export interface Session {
   project_id: string;
@@ -16,9 +16,14 @@ export const sessionQuery = () =>
     queryKey: ['session'] as const,
     queryFn: async (): Promise<Session | null> => {
       try {
-        return await api<Session>('GET', '/session');
+        const session = await api<Session>('GET', '/session');
+        showProject(session.project_id);
+        return session;
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) return null;
+        if (err instanceof ApiError && err.status === 401) {
+          showProject(undefined);
+          return null;
+        }
         throw err;
       }
     },
@@ -26,5 +31,12 @@ export const sessionQuery = () =>
     retry: false,
   });
 
-export const login = (key: string) => api<Session>('POST', '/session', { body: { key } });
-export const logout = () => api<void>('DELETE', '/session');
+export const login = async (key: string): Promise<Session> => {
+  const session = await api<Session>('POST', '/session', { body: { key } });
+  showProject(session.project_id);
+  return session;
+};
+export const logout = async (): Promise<void> => {
+  await api<void>('DELETE', '/session');
+  showProject(undefined);
+};
