@@ -7,7 +7,6 @@ import { PROJECT_HEADER, scopeAllows, type ApiErrorBody } from '@runlog/core';
 import type { AppContext } from './context.js';
 import { AppError } from './http/errors.js';
 import { isDatabaseUnavailable } from './db/database.js';
-import { SESSION_COOKIE, fromOwnOrigin } from './auth/auth.service.js';
 import type { AuthContext } from './http/route.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { projectsRoutes } from './projects/projects.routes.js';
@@ -297,10 +296,7 @@ export function authenticate(
   ctx: AppContext,
   request: FastifyRequest,
 ): Promise<AuthContext | undefined> {
-  // a page of another origin may send a request with the cookie (a form, a `no-cors` fetch)
-  // though it cannot read the answer: the cookie counts only from the dashboard's origin
-  const session = fromOwnOrigin(request.headers) ? request.cookies[SESSION_COOKIE] : undefined;
-  return ctx.auth.authenticate(request.headers.authorization, session);
+  return ctx.auth.authenticateRequest(request);
 }
 
 function errorBody(

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { sql } from 'kysely';
 import { newId, toIso, type ApiKey, type CreatedKey, type KeyScope } from '@runlog/core';
 import type { Db } from '../db/database.js';
@@ -216,6 +217,17 @@ export class AuthService {
       return m?.[1] ? this.authenticateKey(m[1]) : undefined;
     }
     return sessionToken ? this.authenticateSession(sessionToken) : undefined;
+  }
+
+  /** The caller of an HTTP request: a bearer key, else the dashboard's session cookie. */
+  authenticateRequest(request: {
+    headers: IncomingHttpHeaders;
+    cookies: Record<string, string | undefined>;
+  }): Promise<AuthContext | undefined> {
+    // a page of another origin may send a request with the cookie (a form, a `no-cors` fetch)
+    // though it cannot read the answer: the cookie counts only from the dashboard's origin
+    const session = fromOwnOrigin(request.headers) ? request.cookies[SESSION_COOKIE] : undefined;
+    return this.authenticate(request.headers.authorization, session);
   }
 
   /** Resolves an API key to its project and scope; `undefined` for unknown or revoked keys. */

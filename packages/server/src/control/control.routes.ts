@@ -14,8 +14,10 @@ import {
   Run,
   WorkerId,
   WorkerList,
+  scopeAllows,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { enqueueRuns } from './control.service.js';
 import {
@@ -66,6 +68,14 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
         // a worker that hung up must not be handed a run it will never execute (the request
         // stream itself is destroyed once its body is read: the socket tells)
         if (gone || request.raw.socket.destroyed) return reply.status(204).send();
+        // a key revoked (or a session ended) while the poll waits is handed no run: a leaked
+        // key's worker would otherwise take the next one, input and all, up to wait_ms later
+        const still = await ctx.auth.authenticateRequest(request);
+        if (still?.projectId !== auth.projectId || !scopeAllows(still.scope, 'write'))
+          throw new AppError(
+            'unauthorized',
+            'the key or session of this request was revoked while it waited',
+          );
         await Promise.all([
           noteWorkerSeen(ctx, auth.projectId, body.agents),
           noteWorker(ctx, auth.projectId, workerId, body.agents),

@@ -128,6 +128,25 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(Date.now() - queuedAt).toBeLessThan(600);
   });
 
+  it('hands no run to a waiting claim whose key is revoked meanwhile', async () => {
+    const agent = agentName('revoked-poll');
+    const created = json<{ id: string; key: string }>(
+      await t.request('POST', '/api/v1/keys', { scope: 'write', name: 'leaked worker' }),
+    );
+    const pending = t.request(
+      'POST',
+      '/api/v1/workers/claim',
+      { agents: [agent], wait_ms: 10_000 },
+      created.key,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await t.request('DELETE', `/api/v1/keys/${created.id}`)).statusCode).toBe(200);
+    const { run } = await enqueueRun(t.ctx, P, agent, { input: { secret: 'for workers only' } });
+    const res = await pending;
+    expect(res.statusCode).toBe(401);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('queued');
+  });
+
   it('renews the lease on heartbeat and reports a Stop to the worker', async () => {
     const agent = agentName('beater');
     const { run } = await enqueueRun(t.ctx, P, agent, {});
