@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -72,9 +72,24 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   return openSqlite(url, options);
 }
 
+/**
+ * Makes a new SQLite file (and the folders it needs) its owner's only: runs hold prompts,
+ * users' data and tool output, and the file the key hashes; with the usual umask it was
+ * readable by every user of the machine. SQLite gives its -wal and -shm files the mode of the
+ * database. A file or folder that is already there keeps its mode.
+ */
+function createPrivately(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 function openSqlite(path: string, options: OpenOptions): Db {
   const memory = path === ':memory:' || path === '';
-  if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (!memory) createPrivately(resolve(path));
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
