@@ -132,8 +132,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   // no other page may frame the dashboard (clickjacking a Retry or a Stop), and no answer is
   // sniffed as another type; pages run only the dashboard's own scripts
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff');
+    // an answer of the API is a project's data: a browser keeps none of it on disk, where it
+    // stayed after Log out for the next user of the machine to read
+    if (/^\/(api|v1)\//.test(request.url) && !reply.hasHeader('cache-control'))
+      void reply.header('cache-control', 'no-store');
     void reply.header('x-frame-options', 'DENY');
     // links out of the dashboard (a URL in a run's output) tell the other site nothing
     void reply.header('referrer-policy', 'no-referrer');

@@ -316,6 +316,18 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       'x-content-type-options': 'nosniff',
       'content-security-policy': "frame-ancestors 'none'",
     });
+    // a project's data stays out of the browser's disk cache, answers and errors alike
+    for (const answer of [
+      api,
+      await t.request('GET', '/api/v1/session'),
+      await t.request('GET', '/api/v1/runs/nope'),
+      await t.request('POST', '/v1/traces', {}),
+    ])
+      expect(answer.headers['cache-control']).toBe('no-store');
+    // the pages keep their own rule (asked for again each time)
+    expect((await t.request('GET', '/', undefined, null)).headers['cache-control']).toBe(
+      'no-cache',
+    );
   });
 
   it('describes every route in openapi.json from the schemas that validate them', async () => {
