@@ -32,7 +32,15 @@ export const ServerConfig = z.object({
     .refine((v) => !/^postgres(ql)?:\/\//i.test(v) || URL.canParse(v), 'is not a valid URL'),
   port: whole(z.number({ message: 'must be a port number (0-65535)' }).min(0).max(65535)),
   host: z.string().min(1),
-  adminKey: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+  adminKey: z
+    .string()
+    // a key read from a file ends with a newline, which no client sends
+    .trim()
+    .min(16, 'must be at least 16 characters')
+    .max(200)
+    // it goes in an `Authorization: Bearer` header, which ends a key at a space
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
   retentionDays: whole(
     z
       .number({ message: `must be a number of days (1 to ${MAX_RETENTION_DAYS})` })

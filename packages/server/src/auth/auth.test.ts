@@ -8,6 +8,7 @@ import {
 } from '../../test/harness.js';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { ServerConfig } from '../config.js';
 import { AuthService, fromOwnOrigin } from './auth.service.js';
 
 it('takes an Origin as the server own when it names the Host or the forwarded host', () => {
@@ -199,6 +200,29 @@ describeEachDb('the first start', (dialect) => {
       for (const db of instances) await db.close();
       await database.drop();
     }
+  });
+
+  it('takes RUNLOG_ADMIN_KEY as a key every client can send, or refuses it at start', async () => {
+    // read from a file, it ends with a newline: the key is what comes before
+    const key = 'rl_scripted_key_from_a_file_0123456789';
+    const t = await createTestApp(dialect, { adminKey: `${key}\n` });
+    try {
+      expect((await t.request('GET', '/api/v1/session', undefined, key)).statusCode).toBe(200);
+      expect((await t.request('POST', '/api/v1/session', { key }, null)).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+    // one with a space inside logged in to the dashboard, but no `Bearer` header carries it
+    const spaced = ServerConfig.safeParse({
+      db: ':memory:',
+      port: 0,
+      host: '127.0.0.1',
+      retentionDays: 30,
+      adminKey: 'correct horse battery staple',
+    });
+    expect(spaced.error?.issues).toMatchObject([
+      { path: ['adminKey'], message: 'must be printable ASCII without spaces' },
+    ]);
   });
 });
 
