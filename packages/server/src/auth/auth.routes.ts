@@ -38,6 +38,11 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
     handler: async ({ body, request, reply }) => {
       const auth = await ctx.auth.authenticateKey(body.key.trim());
       if (!auth) throw new AppError('unauthorized', 'this API key is not valid');
+      // the session this browser held ends with the new one: its cookie is replaced, and left
+      // valid it would live on unseen for SESSION_TTL_MS (and hold the other tabs' live
+      // connections to the project they showed)
+      const previous = request.cookies[SESSION_COOKIE];
+      if (previous) await ctx.auth.deleteSession(previous);
       const session = await ctx.auth.createSession(auth);
       void reply.setCookie(SESSION_COOKIE, session.token, {
         httpOnly: true,

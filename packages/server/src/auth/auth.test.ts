@@ -226,6 +226,36 @@ describeEachDb('the first start', (dialect) => {
   });
 });
 
+describeEachDb('a login in a browser that has a session', (dialect) => {
+  it('ends that session: its cookie is replaced and it works nowhere else', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const login = async (cookie?: string) =>
+        String(
+          (
+            await t.app.inject({
+              method: 'POST',
+              url: '/api/v1/session',
+              headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+              payload: JSON.stringify({ key: t.adminKey }),
+            })
+          ).headers['set-cookie'],
+        ).split(';')[0]!;
+      const asCookie = async (cookie: string) =>
+        (await t.app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie } }))
+          .statusCode;
+      const first = await login();
+      const second = await login(first);
+      expect(await asCookie(second)).toBe(200);
+      expect(await asCookie(first)).toBe(401);
+      // a cookie that names no session is no obstacle
+      expect(await asCookie(await login('runlog_session=forged'))).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describeEachDb('sessions of one key', (dialect) => {
   it('keep the newest 100: logging in again and again ends the oldest', async () => {
     const t = await createTestApp(dialect);
