@@ -4,6 +4,7 @@ import {
   MAX_JSON_DEPTH,
   RunListQuery,
   TOO_DEEP,
+  Id,
   TimeInput,
   storedDepth,
 } from './schemas.js';
@@ -23,6 +24,14 @@ describe('wire schemas', () => {
     expect(TimeInput.parse('8640000000000000')).toBe(8.64e15);
     expect(TimeInput.safeParse('8640000000000001').success).toBe(false);
     expect(TimeInput.safeParse('9999999999999999').success).toBe(false);
+  });
+
+  it('refuses the ids . and .., which a URL path cannot carry, and takes other dotted ids', () => {
+    for (const id of ['.', '..'])
+      expect(Id.safeParse(id).error?.issues[0]?.message).toBe(
+        'must be 1-128 characters of A-Za-z0-9._:-, other than . and ..',
+      );
+    for (const id of ['...', '.a', 'a.', '..b', 'v1.2']) expect(Id.parse(id)).toBe(id);
   });
 
   it('refuses epoch seconds, which as milliseconds would land in 1970', () => {

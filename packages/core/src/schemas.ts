@@ -24,8 +24,11 @@ import {
 // Primitives
 
 /** Caller-chosen ids: 1-128 characters of `A-Za-z0-9._:-`. */
-export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-export const Id = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Za-z0-9._:-');
+// not `.` or `..`: a URL path takes them as its own segments, so no browser, CLI or proxy
+// could reach `/runs/..` (a run, agent or thread so named could be recorded, never opened)
+export const ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
+export const ID_HELP = 'must be 1-128 characters of A-Za-z0-9._:-, other than . and ..';
+export const Id = z.string().regex(ID_PATTERN, ID_HELP);
 export type Id = z.infer<typeof Id>;
 
 /** A run id: an `Id`, but not `stats`, which `GET /runs/stats` would answer instead of the run. */

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { formatSpan } from './format.js';
 import {
+  ID_HELP,
   ID_PATTERN,
   RUN_STATUSES,
   RUN_TRIGGERS,
@@ -144,7 +145,7 @@ export function orNone<T>(parse: (value: string) => T) {
 export function idArg(name: string) {
   return (value: string): string => {
     if (!ID_PATTERN.test(value))
-      throw new InvalidArgumentError(`${name} must be 1-128 characters of A-Za-z0-9._:-`);
+      throw new InvalidArgumentError(`${name} ${ID_HELP}`);
     return value;
   };
 }
