@@ -144,8 +144,7 @@ export function orNone<T>(parse: (value: string) => T) {
 
 export function idArg(name: string) {
   return (value: string): string => {
-    if (!ID_PATTERN.test(value))
-      throw new InvalidArgumentError(`${name} ${ID_HELP}`);
+    if (!ID_PATTERN.test(value)) throw new InvalidArgumentError(`${name} ${ID_HELP}`);
     return value;
   };
 }
