@@ -24,14 +24,14 @@ const whole = (schema: z.ZodNumber) =>
 export const ServerConfig = z.object({
   db: z
     .string()
-    .min(1)
+    .min(1, 'must not be empty: a SQLite file path or a postgres:// URL')
     .refine(
       (v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || /^postgres(ql)?:\/\/[^/]/i.test(v),
       'must be a file path or a postgres:// URL',
     )
     .refine((v) => !/^postgres(ql)?:\/\//i.test(v) || URL.canParse(v), 'is not a valid URL'),
   port: whole(z.number({ message: 'must be a port number (0-65535)' }).min(0).max(65535)),
-  host: z.string().min(1),
+  host: z.string().min(1, 'must not be empty: an address to listen on, such as 127.0.0.1'),
   adminKey: z
     .string()
     // a key read from a file ends with a newline, which no client sends

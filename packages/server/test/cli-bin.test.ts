@@ -183,6 +183,16 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
         'runlog: invalid configuration: --port (RUNLOG_PORT) must be a port number (0-65535)\n',
       );
     }
+    // an empty database or host is said in words, as the port is
+    expect(runlogWith({ RUNLOG_DB: '' }, 'serve').stderr).toBe(
+      'runlog: invalid configuration: --db (RUNLOG_DB) must not be empty: a SQLite file path or a postgres:// URL\n',
+    );
+    expect(runlogWith({ RUNLOG_DB: '' }, 'keys', 'list').stderr).toBe(
+      'runlog: invalid configuration: --db (RUNLOG_DB) must not be empty: a SQLite file path or a postgres:// URL\n',
+    );
+    expect(runlogWith({ RUNLOG_HOST: '', RUNLOG_DB: join(dir, 'b.db') }, 'serve').stderr).toBe(
+      'runlog: invalid configuration: --host (RUNLOG_HOST) must not be empty: an address to listen on, such as 127.0.0.1\n',
+    );
     // out of range, the line says the range
     const badDays = runlogWith(
       { RUNLOG_RETENTION_DAYS: '5000', RUNLOG_DB: join(dir, 'b.db') },
