@@ -209,6 +209,11 @@ describeEachDb('the first start', (dialect) => {
     try {
       expect((await t.request('GET', '/api/v1/session', undefined, key)).statusCode).toBe(200);
       expect((await t.request('POST', '/api/v1/session', { key }, null)).statusCode).toBe(200);
+      // listings show a quarter of a chosen key at most: 9 of these 38 characters
+      const { keys } = json<{ keys: { name: string; prefix: string }[] }>(
+        await t.request('GET', '/api/v1/keys', undefined, key),
+      );
+      expect(keys.map((k) => k.prefix)).toEqual(['rl_script']);
     } finally {
       await t.close();
     }
@@ -223,6 +228,23 @@ describeEachDb('the first start', (dialect) => {
     expect(spaced.error?.issues).toMatchObject([
       { path: ['adminKey'], message: 'must be printable ASCII without spaces' },
     ]);
+  });
+
+  it('shows at most a quarter of a short chosen key in listings, and 10 characters of a made one', async () => {
+    const key = 'short-admin-key!';
+    const t = await createTestApp(dialect, { adminKey: key });
+    try {
+      const made = json<{ key: string }>(
+        await t.request('POST', '/api/v1/keys', { name: 'made', scope: 'read' }, key),
+      ).key;
+      const { keys } = json<{ keys: { name: string; prefix: string }[] }>(
+        await t.request('GET', '/api/v1/keys', undefined, key),
+      );
+      expect(keys.find((k) => k.name !== 'made')?.prefix).toBe('shor');
+      expect(keys.find((k) => k.name === 'made')?.prefix).toBe(made.slice(0, 10));
+    } finally {
+      await t.close();
+    }
   });
 });
 

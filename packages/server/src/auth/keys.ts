@@ -27,7 +27,12 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-/** The part of a key shown in listings to tell keys apart. */
+/**
+ * The part of a key shown in listings to tell keys apart: its first 10 characters, and of a
+ * short key chosen by hand (`RUNLOG_ADMIN_KEY`, 16 characters at least) no more than a quarter,
+ * so what a listing shows leaves most of the key secret.
+ * @example keyPrefix('rl_' + 40 random characters) // 'rl_' and 7 of them
+ */
 export function keyPrefix(key: string): string {
-  return key.slice(0, 10);
+  return key.slice(0, Math.min(10, Math.floor(key.length / 4)));
 }
