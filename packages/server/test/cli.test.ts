@@ -1417,6 +1417,16 @@ describeEachDb('runlog CLI', (dialect) => {
       code: 1,
       stderr: 'runlog: the API key was refused (check --api-key or RUNLOG_API_KEY)\n',
     });
+    // a key no header can carry is said to be one, not fetch's "ByteString" error
+    for (const args of [
+      ['runs', 'list'],
+      ['runs', 'tail'],
+    ])
+      expect(await cli(args, { RUNLOG_API_KEY: 'ключ' })).toMatchObject({
+        code: 2,
+        stderr:
+          'runlog: --api-key (RUNLOG_API_KEY) must be printable ASCII without spaces: the key as Runlog printed it (rl_ and letters and digits)\n',
+      });
     const tailBadKey = await cli(['runs', 'tail'], { RUNLOG_API_KEY: 'rl_wrong' });
     expect(tailBadKey.code).toBe(1);
     expect(tailBadKey.stderr).toContain('the API key was refused');

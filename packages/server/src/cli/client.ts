@@ -49,6 +49,13 @@ export class ApiClient {
         `--url (RUNLOG_URL) must be an http:// or https:// URL, not ${opts.url}`,
         2,
       );
+    // a header carries printable ASCII only: fetch's "Cannot convert argument to a ByteString"
+    // would say nothing of the key
+    if (opts.apiKey !== undefined && !/^[\x21-\x7e]+$/.test(opts.apiKey))
+      throw new CliError(
+        '--api-key (RUNLOG_API_KEY) must be printable ASCII without spaces: the key as Runlog printed it (rl_ and letters and digits)',
+        2,
+      );
     // the server's address: one copied with the API's prefix works as well
     this.base = opts.url.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
   }
