@@ -84,7 +84,20 @@ function optionProblems(options: RunlogOptions, url: string): string[] {
     problems.push('spoolDir: must be a directory path');
   if (options.onError !== undefined && typeof options.onError !== 'function')
     problems.push('onError: must be a function');
+  const key = apiKeyOf(options);
+  // a header carries printable ASCII only: such a key would fail every request as a
+  // network error, retried and spooled for ever
+  if (key && !/^[\x21-\x7e]+$/.test(key))
+    problems.push(
+      `${options.apiKey !== undefined ? 'apiKey' : 'apiKey (RUNLOG_API_KEY)'}: must be printable ASCII without spaces, the key as Runlog printed it`,
+    );
   return problems;
+}
+
+/** The API key to send: the option or RUNLOG_API_KEY, without the newline a key file ends in. */
+function apiKeyOf(options: RunlogOptions): string | undefined {
+  const key = options.apiKey ?? process.env.RUNLOG_API_KEY;
+  return typeof key === 'string' ? key.trim() || undefined : key;
 }
 
 /**
@@ -234,7 +247,7 @@ export class Runlog {
         /* ignored */
       }
     };
-    const apiKey = options.apiKey ?? process.env.RUNLOG_API_KEY;
+    const apiKey = apiKeyOf(options);
     // said once, up front: otherwise the first sign is each request's 401
     if (!apiKey) this.onError(new RunlogError('no API key: set RUNLOG_API_KEY or pass apiKey'));
     this.http = new HttpClient({

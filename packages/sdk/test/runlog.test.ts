@@ -139,6 +139,19 @@ it('refuses bad options up front, naming each and where it came from', () => {
   }
 });
 
+it('takes a key read from a file, newline and all, and refuses one no header can carry', async () => {
+  const errors: Error[] = [];
+  // before, the newline made every request fail as a network error, retried for ever
+  const runlog = clients.make({ apiKey: `${server.adminKey}\n`, onError: (e) => errors.push(e) });
+  const out = await runlog.run('key-file-agent', () => 'ok');
+  expect(out).toBe('ok');
+  expect(await runlog.flush()).toBe(true);
+  expect(errors).toEqual([]);
+  expect(() => new Runlog({ url: server.url, apiKey: 'ключ' })).toThrow(
+    'invalid Runlog options: apiKey: must be printable ASCII without spaces, the key as Runlog printed it',
+  );
+});
+
 it('an onError that rejects never becomes an unhandled rejection', async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
