@@ -390,6 +390,13 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(responses('/v1/traces', 'post')).toHaveProperty('415');
     expect(responses('/v1/traces', 'post')['200']).toHaveProperty('content');
     expect(responses('/readyz', 'get')).toHaveProperty('503');
+    // every route of the API answers 503 while its database is down or the server stops
+    for (const [path, methods] of Object.entries(
+      json<{ paths: Record<string, Record<string, { responses: object }>> }>(res).paths,
+    ))
+      if (path.startsWith('/api/v1/') && path !== '/api/v1/openapi.json')
+        for (const method of Object.keys(methods))
+          expect(responses(path, method), `${method} ${path}`).toHaveProperty('503');
     // every route that can answer 409 says so, as the server answers it
     for (const [path, method] of [
       ['/api/v1/runs', 'post'],

@@ -121,6 +121,7 @@ export function buildOpenApi(): Record<string, unknown> {
         '404': error('Not found (also another project’s objects)'),
         ...(doc.body ? { '413': error('Body over the size limit') } : {}),
         ...(doc.tag === 'recording' ? { '429': error('The write path is behind: retry') } : {}),
+        '503': error('The database does not answer, or the server is shutting down: retry'),
       },
       ...(doc.scope === 'public' ? { security: [] } : { 'x-scope': doc.scope }),
     };
