@@ -93,7 +93,8 @@ export async function authRoutes(app: FastifyInstance, ctx: AppContext): Promise
     handler: async ({ request, reply }) => {
       const token = request.cookies[SESSION_COOKIE];
       if (token) await ctx.auth.deleteSession(token);
-      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      // with the attributes it was set with: a browser matches the cookie by them
+      void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict' });
       return undefined;
     },
   });

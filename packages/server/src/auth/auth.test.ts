@@ -58,6 +58,13 @@ describeEachDb('the dashboard session cookie', (dialect) => {
     expect(plain).not.toMatch(/Secure/);
     const proxied = String((await login({ 'x-forwarded-proto': 'https' })).headers['set-cookie']);
     expect(proxied).toMatch(/; Secure/);
+    // Log out clears it with the attributes it was set with
+    const cleared = String(
+      (await t.app.inject({ method: 'DELETE', url: '/api/v1/session' })).headers['set-cookie'],
+    );
+    expect(cleared).toMatch(/^runlog_session=;/);
+    expect(cleared).toMatch(/HttpOnly/);
+    expect(cleared).toMatch(/SameSite=Strict/);
   });
 
   it('works from the dashboard origin and not from a page of another origin', async () => {
