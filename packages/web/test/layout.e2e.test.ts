@@ -41,6 +41,55 @@ browserSuite('layout in a real browser', () => {
     }
   });
 
+  it('keeps the end of long run ids on screen, where sub-runs differ', async () => {
+    const parent = 'weekly-market-research-acme-gmbh';
+    const now = Date.now();
+    await ingest(web.api, [
+      { type: 'run.end', run: { id: parent, agent_id: 'market-researcher', status: 'succeeded' } },
+      ...[0, 1, 2, 3, 4, 5].map((i) => ({
+        type: 'run.end',
+        run: {
+          id: `${parent}-section-${i}`,
+          agent_id: 'section-writer',
+          parent_run_id: parent,
+          status: 'succeeded',
+          started_at: now - 9000 + i * 1000,
+        },
+      })),
+    ]);
+    // whether a link's last character is drawn inside the link, not cut off past its edge
+    const endShown = (links: ReturnType<typeof web.page.locator>) =>
+      links.evaluateAll((els) =>
+        els.map((a) => {
+          const box = a.getBoundingClientRect();
+          const walker = document.createTreeWalker(a, NodeFilter.SHOW_TEXT);
+          let last: Text | null = null;
+          for (let n = walker.nextNode(); n; n = walker.nextNode())
+            if ((n as Text).data) last = n as Text;
+          const range = document.createRange();
+          range.setStart(last!, last!.data.length - 1);
+          range.setEnd(last!, last!.data.length);
+          const c = range.getBoundingClientRect();
+          return c.width > 0 && c.left >= box.left - 0.5 && c.right <= box.right + 0.5;
+        }),
+      );
+    for (const width of [1280, 375]) {
+      await web.page.setViewportSize({ width, height: 860 });
+      await web.page.goto(`${web.api.url}/agents/market-researcher/runs/${parent}`);
+      const subRuns = web.page.locator('.sub-runs li a');
+      await expect.poll(() => subRuns.count()).toBe(6);
+      expect(await endShown(subRuns)).toEqual(Array(6).fill(true));
+      // the whole id is still the link's text, for a copy and a screen reader
+      expect(await subRuns.first().textContent()).toBe(`${parent}-section-5`);
+      await screenshot(web.page, `long-sub-run-ids-${width}`);
+      await web.page.goto(`${web.api.url}/runs?parent_run_id=${parent}`);
+      const ids = web.page.locator('tr[data-run-id] .col-id a');
+      await expect.poll(() => ids.count()).toBe(6);
+      expect(await endShown(ids)).toEqual(Array(6).fill(true));
+      await screenshot(web.page, `long-run-ids-${width}`);
+    }
+  });
+
   it("keeps the actions of an agent's recent runs on a phone's screen", async () => {
     const now = Date.now();
     await ingest(

@@ -16,6 +16,7 @@ import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
 import { toast } from '../../components/Toasts';
 import { useFocusHandoff } from '../../components/focus';
+import { RunIdText } from '../../components/RunId';
 import {
   RUN_STATUS_META,
   TRIGGER_LABELS,
@@ -62,7 +63,7 @@ export function Fact({
 function RunLink({ agentId, runId }: { agentId: string; runId: string }) {
   return (
     <Link className="mono" to={runPath({ agent_id: agentId, id: runId })} title={runId}>
-      {shortId(runId)}
+      <RunIdText id={runId} />
     </Link>
   );
 }

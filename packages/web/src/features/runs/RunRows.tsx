@@ -1,6 +1,7 @@
 import { Link } from 'react-router-dom';
 import type { Run } from '@runlog/core';
 import { StatusIcon } from '../../components/Status';
+import { RunIdText } from '../../components/RunId';
 import { RunDuration, RunStart } from '../../components/Time';
 import {
   RUN_STATUS_META,
@@ -9,7 +10,6 @@ import {
   formatTokens,
   isActive,
   runCost,
-  shortId,
   UNPRICED_NOTE,
 } from '../../lib/format';
 import { RunMenu, runPath } from './RunActions';
@@ -64,7 +64,7 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
       ) : null}
       <td className="col-id">
         <Link to={runPath(run)} className="mono truncate" title={run.id}>
-          {shortId(run.id)}
+          <RunIdText id={run.id} />
         </Link>
         {showAgent ? (
           // a phone has no room for the Agent column: the agent goes under the run's id
