@@ -48,3 +48,25 @@ export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => v
     </div>
   );
 }
+
+/**
+ * A refresh that failed while what was loaded before is on screen (the server restarting,
+ * the network away for a moment): said above that data, which stays, instead of taking its
+ * place. Nothing while the data is current.
+ * @example <RefreshFailed query={runs} />
+ */
+export function RefreshFailed({
+  query,
+}: {
+  query: { isError: boolean; data: unknown; error: unknown; refetch: () => unknown };
+}) {
+  if (!query.isError || query.data === undefined) return null;
+  return (
+    <div className="error-box refresh-failed" role="alert">
+      <span>Could not refresh, showing what was loaded before: {errorMessage(query.error)}</span>
+      <button type="button" className="btn btn-small" onClick={() => void query.refetch()}>
+        Try again
+      </button>
+    </div>
+  );
+}

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
 import type { AgentSummary } from '@runlog/core';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { useTopics } from '../../app/live';
 import { RunRow, RunTableHead } from '../runs/RunRows';
 import { agentRunsQuery } from './agents.queries';
@@ -40,9 +40,10 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
           <RunNowButton agentId={agentId} agentName={agent.name} />
         </div>
       </div>
+      <RefreshFailed query={runs} />
       {runs.isPending ? (
         <Loading label="Loading runs…" rows={3} />
-      ) : runs.isError ? (
+      ) : runs.isError && runs.data === undefined ? (
         <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
       ) : list.length === 0 ? (
         <Empty title="No runs yet">Use Run now, or record runs with the SDK.</Empty>

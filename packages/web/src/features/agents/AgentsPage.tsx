@@ -3,7 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { useSearchParams } from 'react-router-dom';
 import { costUnknown, type AgentSummary } from '@runlog/core';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
 import { formatCost, formatPercent, formatTokens, limitsText } from '../../lib/format';
@@ -194,9 +194,10 @@ export function AgentsPage() {
           />
         </div>
       </div>
+      <RefreshFailed query={agents} />
       {agents.isPending ? (
         <Loading label="Loading agents…" rows={6} />
-      ) : agents.isError ? (
+      ) : agents.isError && agents.data === undefined ? (
         <ErrorBox error={agents.error} onRetry={() => void agents.refetch()} />
       ) : agents.data.length === 0 ? (
         <Empty title="No agents yet">

@@ -10,7 +10,7 @@ import {
   type RunWithSteps,
 } from '@runlog/core';
 import { ApiError } from '../../lib/api';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
@@ -304,7 +304,8 @@ export function RunDetailPage() {
   }, [active, stopFocus]);
 
   if (detail.isPending) return <Loading label="Loading run…" rows={8} />;
-  if (detail.isError) {
+  // a refresh that failed with the run on screen (the server away a moment) keeps the run
+  if (detail.isError && (notFound || detail.data === undefined)) {
     if (notFound) {
       return (
         <Empty title="Run not found" heading>
@@ -376,6 +377,7 @@ export function RunDetailPage() {
         </div>
       </div>
 
+      <RefreshFailed query={detail} />
       {run.status === 'queued' ? <WaitingForWorker agentId={run.agent_id} /> : null}
       {run.error ? (
         <div className="run-error" role="alert">

@@ -8,7 +8,7 @@ import {
   type RunStatus,
   type RunTrigger,
 } from '@runlog/core';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
@@ -363,9 +363,11 @@ export function RunsPage() {
         ) : null}
       </form>
 
+      <RefreshFailed query={runs} />
+
       {runs.isPending ? (
         <Loading label="Loading runs…" rows={8} />
-      ) : runs.isError ? (
+      ) : runs.isError && runs.data === undefined ? (
         <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
       ) : data && data.runs.length === 0 && view.page > 0 && data.total > 0 ? (
         // past the last page (an old link, runs deleted since): there are runs, just not here

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { LineChart, Legend, StackedBars } from '../../components/Charts';
 import {
   RUN_STATUS_LIST,
@@ -112,9 +112,10 @@ export function StatsPage() {
           </div>
         </div>
       </div>
+      <RefreshFailed query={stats} />
       {stats.isPending ? (
         <Loading label="Loading stats…" rows={6} />
-      ) : stats.isError ? (
+      ) : stats.isError && stats.data === undefined ? (
         <ErrorBox error={stats.error} onRetry={() => void stats.refetch()} />
       ) : d && d.totals.runs === 0 ? (
         <Empty title="No runs in this range">

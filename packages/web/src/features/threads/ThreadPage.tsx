@@ -3,7 +3,7 @@ import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useLocation } from 'react-router-dom';
 import { previewText, type Run } from '@runlog/core';
 import { ApiError } from '../../lib/api';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration, RunStart } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
@@ -135,7 +135,8 @@ export function ThreadPage() {
     total !== undefined && !runs.data?.pages[0]?.total_capped ? total - turns.length + 1 : null;
 
   if (summary.isPending) return <Loading label="Loading thread…" rows={8} />;
-  if (summary.isError) {
+  // a refresh that failed with the thread on screen (the server away a moment) keeps it
+  if (summary.isError && (notFound || summary.data === undefined)) {
     if (notFound)
       return (
         <Empty title="Thread not found" heading>
@@ -168,6 +169,7 @@ export function ThreadPage() {
           </Link>
         </div>
       </div>
+      <RefreshFailed query={summary} />
       <dl className="facts thread-facts">
         <Fact label="Runs">{thread.runs.toLocaleString()}</Fact>
         <Fact label="Failed">
@@ -221,9 +223,10 @@ export function ThreadPage() {
             </span>
           ) : null}
         </h2>
+        <RefreshFailed query={runs} />
         {runs.isPending ? (
           <Loading label="Loading the conversation…" rows={4} />
-        ) : runs.isError ? (
+        ) : runs.isError && runs.data === undefined ? (
           <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
         ) : turns.length === 0 ? (
           <Empty title="No runs in this thread" />

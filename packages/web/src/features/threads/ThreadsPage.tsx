@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import type { ThreadSummary } from '@runlog/core';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime } from '../../components/Time';
 import { RUN_STATUS_META, UNPRICED_NOTE, formatTokens, runCost } from '../../lib/format';
@@ -221,9 +221,11 @@ export function ThreadsPage() {
         ) : null}
       </form>
 
+      <RefreshFailed query={threads} />
+
       {threads.isPending ? (
         <Loading label="Loading threads…" rows={8} />
-      ) : threads.isError ? (
+      ) : threads.isError && threads.data === undefined ? (
         <ErrorBox error={threads.error} onRetry={() => void threads.refetch()} />
       ) : shown.length === 0 ? (
         <Empty title={filtered ? 'No threads match these filters' : 'No threads yet'}>

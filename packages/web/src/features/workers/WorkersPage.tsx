@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
 import type { Worker } from '@runlog/core';
-import { Empty, ErrorBox, Loading } from '../../components/States';
+import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
 import { useDocumentTitle } from '../../app/page';
 import { shortId } from '../../lib/format';
@@ -68,9 +68,10 @@ export function WorkersPage() {
           </span>
         ) : null}
       </div>
+      <RefreshFailed query={workers} />
       {workers.isPending ? (
         <Loading label="Loading workers…" rows={4} />
-      ) : workers.isError ? (
+      ) : workers.isError && workers.data === undefined ? (
         <ErrorBox error={workers.error} onRetry={() => void workers.refetch()} />
       ) : !list || list.length === 0 ? (
         <Empty title="No worker running">
