@@ -90,6 +90,74 @@ browserSuite('layout in a real browser', () => {
     }
   });
 
+  it("keeps each run's menu and a thread's last activity on screen from 640 to 1280 px", async () => {
+    const agent = `customer-success-escalation-agent-${'x'.repeat(40)}`;
+    const user = 'someone.with.a.rather.long.address@example-enterprise.co.uk';
+    const now = Date.now();
+    await ingest(web.api, [
+      ...[0, 1, 2].map((i) => ({
+        type: 'run.end',
+        run: {
+          id: `escalation-2026-12-04T09:15:00.000Z-customer-000042-attempt-${i}`,
+          agent_id: agent,
+          status: 'failed',
+          thread_id: 'wide-thread',
+          user_id: user,
+          started_at: now - 60_000 * (i + 1),
+          ended_at: now - 60_000 * (i + 1) + 1500,
+          input: { message: 'Why was my invoice charged twice this month?' },
+        },
+      })),
+      {
+        type: 'run.end',
+        run: {
+          id: 'wide-thread-2',
+          agent_id: 'billing-dispute-resolution-agent',
+          status: 'succeeded',
+          thread_id: 'wide-thread',
+          user_id: user,
+          started_at: now - 1000,
+        },
+      },
+    ]);
+    await call(
+      web.api,
+      'POST',
+      `/runs/escalation-2026-12-04T09:15:00.000Z-customer-000042-attempt-0/scores`,
+      {
+        name: 'resolution-quality',
+        value: 0.25,
+      },
+    );
+    await call(
+      web.api,
+      'POST',
+      `/runs/escalation-2026-12-04T09:15:00.000Z-customer-000042-attempt-0/scores`,
+      {
+        name: 'customer-feedback',
+        value: false,
+      },
+    );
+    const overflow = () =>
+      web.page
+        .locator('.table-wrap')
+        .first()
+        .evaluate((el) => el.scrollWidth - el.clientWidth);
+    for (const width of [640, 768, 900, 1024, 1100, 1280]) {
+      await web.page.setViewportSize({ width, height: 800 });
+      await web.page.goto(`${web.api.url}/runs?agent=${agent}`);
+      const menus = web.page.getByRole('button', { name: /Actions for run/ });
+      await expect.poll(() => menus.count()).toBe(3);
+      expect(await overflow(), `runs at ${width} px`).toBeLessThanOrEqual(0);
+      await screenshot(web.page, `runs-long-names-${width}`);
+      if (width < 1024) continue;
+      await web.page.goto(`${web.api.url}/threads?user_id=${encodeURIComponent(user)}`);
+      await web.page.locator('.threads-table tbody tr').first().waitFor();
+      expect(await overflow(), `threads at ${width} px`).toBeLessThanOrEqual(0);
+      await screenshot(web.page, `threads-long-names-${width}`);
+    }
+  });
+
   it("keeps the actions of an agent's recent runs on a phone's screen", async () => {
     const now = Date.now();
     await ingest(
