@@ -158,6 +158,43 @@ browserSuite('layout in a real browser', () => {
     }
   });
 
+  it("shows a score's value whole in a runs list, cutting a long name instead", async () => {
+    const now = Date.now();
+    await ingest(web.api, [
+      {
+        type: 'run.end',
+        run: { id: 'judged-1', agent_id: 'judged', status: 'succeeded', started_at: now - 2000 },
+      },
+    ]);
+    for (const score of [
+      { name: 'answer-relevance-by-the-llm-judge', value: 0.25 },
+      { name: 'customer-satisfaction-survey', value: 'very dissatisfied' },
+    ])
+      expect((await call(web.api, 'POST', '/runs/judged-1/scores', score)).status).toBe(201);
+    await web.page.setViewportSize({ width: 1280, height: 800 });
+    await web.page.goto(`${web.api.url}/runs?agent=judged`);
+    const chips = web.page.locator('tr[data-run-id="judged-1"] .score-chip');
+    await expect.poll(() => chips.count()).toBe(2);
+    // the last character the eye reads in each chip is drawn inside it
+    const valueShown = await chips.evaluateAll((els) =>
+      els.map((chip) => {
+        const box = chip.getBoundingClientRect();
+        const shown = chip.querySelector('[aria-hidden="true"]')!;
+        const walker = document.createTreeWalker(shown, NodeFilter.SHOW_TEXT);
+        let last: Text | null = null;
+        for (let n = walker.nextNode(); n; n = walker.nextNode())
+          if ((n as Text).data.trim()) last = n as Text;
+        const range = document.createRange();
+        range.setStart(last!, last!.data.length - 1);
+        range.setEnd(last!, last!.data.length);
+        const c = range.getBoundingClientRect();
+        return c.width > 0 && c.right <= box.right + 0.5;
+      }),
+    );
+    expect(valueShown).toEqual([true, true]);
+    await screenshot(web.page, 'score-chips-long-names');
+  });
+
   it("keeps the actions of an agent's recent runs on a phone's screen", async () => {
     const now = Date.now();
     await ingest(

@@ -57,15 +57,18 @@ export function ScoreSummaryChips({ scores, max = 3 }: { scores: Run['scores']; 
         return (
           <span key={name} className="score-chip" title={text.long}>
             {/* the emoji and figures are for the eye; a screen reader hears the sentence */}
-            <span aria-hidden="true">
+            {/* a long name is cut, never the value after it */}
+            <span aria-hidden="true" className="score-chip-text">
               <span className="score-chip-name">{name}</span>
-              {text.thumb ? (
-                <>
-                  {' '}
-                  <ThumbIcon dir={text.thumb} />
-                </>
-              ) : null}
-              {text.short ? ` ${text.short}` : null}
+              <span className="score-chip-value">
+                {text.thumb ? (
+                  <>
+                    {' '}
+                    <ThumbIcon dir={text.thumb} />
+                  </>
+                ) : null}
+                {text.short ? ` ${text.short}` : null}
+              </span>
             </span>
             <span className="sr-only">{text.long}</span>
           </span>
