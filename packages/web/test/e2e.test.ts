@@ -506,6 +506,15 @@ suite('dashboard in a real browser', () => {
     await openAgent('never-ran');
     await expect.poll(() => statusOf(runId)).toBe('cancelled');
     expect(await runRow(runId).locator('td.col-usage').allTextContents()).toEqual(['—', '—']);
+    // and its page says the same of its tokens as of its cost
+    await page.goto(`${server.url}/agents/never-ran/runs/${runId}`);
+    const fact = (label: string) =>
+      page.locator('.facts > div', { has: page.locator('dt', { hasText: label }) }).locator('dd');
+    await fact('Cost').waitFor();
+    expect([await fact('Tokens').textContent(), await fact('Cost').textContent()]).toEqual([
+      '—',
+      '—',
+    ]);
   });
 
   it('marks a running run as stopping in its row while Stop waits out the grace period', async () => {

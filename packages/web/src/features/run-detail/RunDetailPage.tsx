@@ -454,12 +454,15 @@ export function RunDetailPage() {
           ) : null}
         </Fact>
         <Fact label="Tokens">
-          <span className={active ? 'muted' : undefined}>
-            {formatTokens(run.total_tokens)}{' '}
-            <span className="muted">
-              ({formatTokens(run.input_tokens)} in / {formatTokens(run.output_tokens)} out)
+          {/* ended before it started: it used nothing, as its Cost says (0 would read as measured) */}
+          {!active && run.started_at === null ? null : (
+            <span className={active ? 'muted' : undefined}>
+              {formatTokens(run.total_tokens)}{' '}
+              <span className="muted">
+                ({formatTokens(run.input_tokens)} in / {formatTokens(run.output_tokens)} out)
+              </span>
             </span>
-          </span>
+          )}
         </Fact>
         <Fact label="Cost">
           <Usage run={run} field="cost" />
