@@ -514,4 +514,47 @@ browserSuite('threads in a real browser', () => {
       await phone.close();
     }
   });
+
+  it("keeps a turn whose run has a long id on a phone's screen, the id's end shown", async () => {
+    const id = `support-turn-2026-12-04T09:15:00.000Z-customer-000042-session-${'x'.repeat(30)}-7`;
+    await ingest(api, [
+      {
+        type: 'run.end',
+        run: {
+          id,
+          agent_id: 'support-bot',
+          thread_id: 'conv-long-id',
+          status: 'succeeded',
+          input: { message: 'Where is my order?' },
+          output: { answer: 'On its way.' },
+        },
+      },
+    ]);
+    const phone = await browser!.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 375, height: 812 });
+      await phone.goto(`${server.url}/threads/conv-long-id`);
+      const link = turn(id, phone).locator('.turn-link');
+      await link.waitFor();
+      expect(await overflowOf(phone)).toBeLessThanOrEqual(0);
+      const [box, article] = [await link.boundingBox(), await turn(id, phone).boundingBox()];
+      expect(box!.x + box!.width).toBeLessThanOrEqual(article!.x + article!.width);
+      // the id's last characters, where a run's ids tell them apart, are drawn inside the link
+      const idEndShown = await link.locator('.mono').evaluate((el) => {
+        const texts: Text[] = [];
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) texts.push(n as Text);
+        const last = texts.filter((t) => t.data).pop()!;
+        const range = document.createRange();
+        range.setStart(last, last.data.length - 1);
+        range.setEnd(last, last.data.length);
+        const [c, b] = [range.getBoundingClientRect(), el.getBoundingClientRect()];
+        return c.width > 0 && c.right <= b.right + 0.5;
+      });
+      expect(idEndShown).toBe(true);
+      await screenshot(phone, 'thread-long-run-id-375');
+    } finally {
+      await phone.close();
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration, RunStart } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
+import { RunIdText } from '../../components/RunId';
 import { formatExact, formatTokens, isActive, shortId } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
@@ -73,7 +74,10 @@ function Turn({ run, n, agentName }: { run: Run; n: number | null; agentName: st
             </span>
           </span>
           <Link className="turn-link" to={runPath(run)} title={`Open run ${run.id}`}>
-            Run <span className="mono">{shortId(run.id)}</span>
+            Run{' '}
+            <span className="mono">
+              <RunIdText id={run.id} />
+            </span>
             <span aria-hidden="true"> →</span>
           </Link>
         </header>
