@@ -12,6 +12,7 @@ import {
   SHOTS,
   browserSuite as suite,
   ensureBuilt,
+  logIn,
   openBrowser,
   screenshot,
 } from './browser.js';
@@ -577,6 +578,32 @@ suite('dashboard in a real browser', () => {
     await page.getByText('The original run is gone').waitFor();
     await page.getByRole('link', { name: 'Open the retry' }).click();
     await page.waitForURL(new RegExp(`/agents/retrier/runs/${retryId}$`));
+  });
+
+  it('asks for the 24 h counts again each minute while no run changes', async () => {
+    // the counts go by the hour: a run older than a day leaves them with no update to say so
+    await ingest(api, [
+      { type: 'run.end', run: { id: 'quiet-1', agent_id: 'quiet-agent', status: 'failed' } },
+    ]);
+    // a browser of its own: a fake clock is its whole context's
+    const other = await openBrowser();
+    try {
+      const p = other.page;
+      await logIn(p, server.url, server.adminKey);
+      // a fake clock: a quiet minute in a moment
+      await p.clock.install();
+      let asked = 0;
+      p.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/api/v1/agents') asked++;
+      });
+      await p.goto(`${server.url}/`);
+      await p.locator('button.agent-row[data-agent-id="quiet-agent"]').waitFor();
+      const before = asked;
+      await p.clock.runFor(61_000);
+      await expect.poll(() => asked).toBeGreaterThan(before);
+    } finally {
+      await other.close();
+    }
   });
 
   it("updates an agent's 24 h counts live as its runs start", async () => {

@@ -140,7 +140,9 @@ function AgentRowHeader({
 
 /** Home: one row per agent; expanding one (one at a time) shows its recent runs, live. */
 export function AgentsPage() {
-  const agents = useQuery(agentsQuery());
+  // the 24 h counts also change as runs grow older than a day, which no update announces: a
+  // page left open through a quiet hour asks again each minute rather than keep old figures
+  const agents = useQuery({ ...agentsQuery(), refetchInterval: 60_000 });
   const [params, setParams] = useSearchParams();
   const expanded = params.get('agent');
   const [filter, setFilter] = useState('');
