@@ -260,12 +260,14 @@ export function connectLive(client: QueryClient): () => void {
   });
   // updates may have been missed while disconnected: refetch what is on screen
   const offReconnect = realtime.onReconnect(() => void client.invalidateQueries());
-  // data fetched before the subscription took effect may have missed an update
-  const offSubscribed = realtime.onSubscribed((topics, sentAt) => {
+  // data fetched before the subscription was confirmed may have missed an update: one read
+  // after the subscribe was sent, but served before the server took it, did (a page's first
+  // load, whose data came while its socket still connected)
+  const offSubscribed = realtime.onSubscribed((topics, confirmedAt) => {
     for (const topic of topics) {
       for (const queryKey of keysForTopic(topic)) {
         for (const q of client.getQueryCache().findAll({ queryKey })) {
-          if (q.state.dataUpdatedAt > 0 && q.state.dataUpdatedAt < sentAt) {
+          if (q.state.dataUpdatedAt > 0 && q.state.dataUpdatedAt < confirmedAt) {
             void client.invalidateQueries({ queryKey: q.queryKey, exact: true });
           }
         }

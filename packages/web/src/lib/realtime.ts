@@ -4,7 +4,7 @@ import { api, shownProjectId } from './api';
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting';
 
 type MessageListener = (msg: WsServerMessage) => void;
-type SubscribedListener = (topics: string[], sentAt: number) => void;
+type SubscribedListener = (topics: string[], confirmedAt: number) => void;
 
 /**
  * One WebSocket to `/api/v1/ws` shared by the whole app. Topics are reference counted
@@ -14,7 +14,6 @@ type SubscribedListener = (topics: string[], sentAt: number) => void;
 export class RealtimeClient {
   private ws: WebSocket | undefined;
   private readonly counts = new Map<string, number>();
-  private readonly sentAt = new Map<string, number>();
   private readonly messageListeners = new Set<MessageListener>();
   private readonly reconnectListeners = new Set<() => void>();
   private readonly subscribedListeners = new Set<SubscribedListener>();
@@ -70,7 +69,11 @@ export class RealtimeClient {
     return () => this.reconnectListeners.delete(listener);
   }
 
-  /** When the server confirms topics; `sentAt` is when they were asked for. */
+  /**
+   * When the server confirms topics; `confirmedAt` is when the confirmation came. Data read
+   * before then may have missed an update: the server may have taken the subscription only
+   * after the read, so an update committed between the two reached neither.
+   */
   onSubscribed(listener: SubscribedListener): () => void {
     this.subscribedListeners.add(listener);
     return () => this.subscribedListeners.delete(listener);
@@ -97,7 +100,6 @@ export class RealtimeClient {
 
   private send(msg: WsClientMessage): void {
     if (this.ws?.readyState !== WebSocket.OPEN) return; // sent on (re)connect instead
-    if (msg.type === 'subscribe') for (const t of msg.topics) this.sentAt.set(t, Date.now());
     this.ws.send(JSON.stringify(msg));
   }
 
@@ -137,8 +139,8 @@ export class RealtimeClient {
         return;
       }
       if (msg.type === 'subscribed') {
-        const sent = Math.min(...msg.topics.map((t) => this.sentAt.get(t) ?? Date.now()));
-        for (const l of this.subscribedListeners) l(msg.topics, sent);
+        const confirmedAt = Date.now();
+        for (const l of this.subscribedListeners) l(msg.topics, confirmedAt);
       }
       for (const l of this.messageListeners) l(msg);
     };
