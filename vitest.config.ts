@@ -13,6 +13,9 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.{ts,tsx}', 'packages/*/test/**/*.test.{ts,tsx}'],
     globalSetup: ['./packages/server/test/global-setup.ts'],
     testTimeout: 30_000,
+    // a condition polled for (a page showing a live update, a server reaching a state) gets
+    // 5 s, not 1: on a loaded two-core CI machine a browser's update can take longer than 1 s
+    expect: { poll: { timeout: 5_000 } },
     hookTimeout: 60_000,
     pool: 'forks',
     coverage: {
