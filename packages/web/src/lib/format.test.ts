@@ -3,6 +3,7 @@ import {
   formatCost,
   formatCostTick,
   formatDuration,
+  formatExact,
   formatTokens,
   limitsText,
   liveNow,
@@ -147,5 +148,14 @@ describe('limitsText', () => {
       `${formatCost(1.5)}, ${formatTokens(100_000)} tokens, 1,200 steps`,
     );
     expect(limitsText({ ...none, max_steps: 50 })).toBe('50 steps');
+  });
+});
+
+describe('formatExact', () => {
+  it('says which clock an exact time is on', () => {
+    const at = '2026-12-05T20:19:13.423Z';
+    expect(formatExact(at, 'en-US', 'Europe/Paris')).toBe('Dec 5, 2026, 9:19:13.423 PM GMT+1');
+    expect(formatExact(at, 'en-US', 'UTC')).toBe('Dec 5, 2026, 8:19:13.423 PM UTC');
+    expect(formatExact(null)).toBe('');
   });
 });

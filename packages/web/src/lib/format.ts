@@ -126,12 +126,21 @@ export function formatRelative(iso: string | null | undefined, now: number): str
 }
 
 /**
- * The exact local time to the millisecond, for tooltips and run details. The locale places
- * the milliseconds, so a 12-hour clock reads "9:09:16.583 PM", not "09:09:16 PM.583".
+ * The exact local time to the millisecond with its zone, for tooltips and run details. The
+ * locale places the milliseconds, so a 12-hour clock reads "9:09:16.583 PM", not
+ * "09:09:16 PM.583"; the zone ("GMT+1", "PST") says which clock it is, as the CLI and API
+ * speak UTC and a screenshot travels.
+ * @example formatExact('2026-12-05T20:19:13.423Z', 'en-US', 'Europe/Paris') // 'Dec 5, 2026, 9:19:13.423 PM GMT+1'
  */
-export function formatExact(iso: string | null | undefined): string {
+export function formatExact(
+  iso: string | null | undefined,
+  locale?: string,
+  timeZone?: string,
+): string {
   if (!iso) return '';
-  return new Date(iso).toLocaleString(undefined, {
+  return new Date(iso).toLocaleString(locale, {
+    timeZone,
+    timeZoneName: 'short',
     year: 'numeric',
     month: 'short',
     day: 'numeric',
