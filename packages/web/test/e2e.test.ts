@@ -558,9 +558,11 @@ suite('dashboard in a real browser', () => {
     expect(await first.getAttribute('data-status')).toBe('queued');
     expect(await first.locator('.col-trigger').textContent()).toBe('Retry');
     await shot('agents-retry');
-    // the retry's page compares it with the run it retried: what differs, where they part
+    // the message that says it was queued leads to it
     const retryId = (await first.getAttribute('data-run-id'))!;
-    await page.goto(`${server.url}/agents/retrier/runs/${retryId}`);
+    await page.locator('.toast').getByRole('link', { name: 'Open' }).click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe(`/agents/retrier/runs/${retryId}`);
+    // the retry's page compares it with the run it retried: what differs, where they part
     await page.getByRole('link', { name: 'Compare with it' }).click();
     await page.getByRole('heading', { name: 'Compare runs', level: 1 }).waitFor();
     const status = page.locator('.compare-table tr', { hasText: 'Status' });

@@ -1,9 +1,12 @@
 import { useSyncExternalStore } from 'react';
+import { Link } from 'react-router-dom';
 
 interface Toast {
   id: number;
   kind: 'info' | 'error';
   text: string;
+  /** A page the message leads to ("Open" the run a Retry queued). */
+  link?: { to: string; label: string };
 }
 
 let toasts: Toast[] = [];
@@ -12,11 +15,12 @@ const listeners = new Set<() => void>();
 const emit = () => listeners.forEach((l) => l());
 
 /** Shows a short message at the bottom of the screen (and to screen readers). */
-export function toast(text: string, kind: Toast['kind'] = 'info'): void {
+export function toast(text: string, kind: Toast['kind'] = 'info', link?: Toast['link']): void {
   const id = nextId++;
-  toasts = [...toasts, { id, kind, text }].slice(-4);
+  toasts = [...toasts, { id, kind, text, ...(link ? { link } : {}) }].slice(-4);
   emit();
-  setTimeout(() => dismiss(id), kind === 'error' ? 8000 : 4000);
+  // a message with a link stays longer: time to reach it
+  setTimeout(() => dismiss(id), kind === 'error' || link ? 8000 : 4000);
 }
 
 function dismiss(id: number) {
@@ -37,6 +41,11 @@ export function Toasts() {
       {list.map((t) => (
         <div key={t.id} className={`toast toast-${t.kind}`}>
           <span>{t.text}</span>
+          {t.link && (
+            <Link to={t.link.to} className="toast-link" onClick={() => dismiss(t.id)}>
+              {t.link.label}
+            </Link>
+          )}
           <button
             type="button"
             className="icon-btn"

@@ -28,7 +28,7 @@ export function useRunActions() {
     mutationFn: (run: Run) => retryRun(run.id),
     onSuccess: (run) => {
       foldRun(client, run);
-      toast(`Retry queued (attempt ${run.attempt})`);
+      toast(`Retry queued (attempt ${run.attempt})`, 'info', { to: runPath(run), label: 'Open' });
     },
     onError: (err) => toast(`Retry failed: ${errorMessage(err)}`, 'error'),
   });
