@@ -1,8 +1,8 @@
 import type { AppContext } from '../context.js';
-import { RESTART_GRACE_MS, sweepOnce } from './sweeper.js';
+import { RESTART_GRACE_MS, sweepOnce, type SweepRestart } from './sweeper.js';
 import { scheduleOnce } from './scheduler.js';
 import { startRetention } from '../retention/retention.js';
-import { optimizeSqlite } from '../db/database.js';
+import { isDatabaseUnavailable, optimizeSqlite } from '../db/database.js';
 
 /**
  * Runs `job` every `intervalMs` until the context closes. A tick is skipped while the last
@@ -37,9 +37,7 @@ export function repeatEvery(
  * cancels), the scheduler and retention. Each stops when the context closes.
  */
 export function startBackground(ctx: AppContext): void {
-  // a lease that lapsed while no server was up gets one more lease to be renewed
-  const restart = { at: Date.now(), graceMs: RESTART_GRACE_MS };
-  repeatEvery(ctx, ctx.config.sweepIntervalMs, () => sweepOnce(ctx, Date.now(), restart));
+  repeatEvery(ctx, ctx.config.sweepIntervalMs, sweeper(ctx));
   repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => scheduleOnce(ctx));
   startRetention(ctx);
   if (ctx.db.dialect === 'sqlite') {
@@ -48,6 +46,33 @@ export function startBackground(ctx: AppContext): void {
     void optimizeSqlite(ctx.db, true).catch(() => {});
     repeatEvery(ctx, SQLITE_OPTIMIZE_MS, () => optimizeSqlite(ctx.db));
   }
+}
+
+/**
+ * The sweeper's job: one `sweepOnce` per call. A lease that lapsed while no server was up
+ * gets one more lease to be renewed; so does one that lapsed while the database was away
+ * (restarting, unreachable, locked by another process): the worker's heartbeats were
+ * answered 503 meanwhile, and are recorded again once it is back. The first sweep after the
+ * write path or a sweep failed for the database counts as a start.
+ */
+export function sweeper(ctx: AppContext, now: () => number = Date.now): () => Promise<number> {
+  let restart: SweepRestart = { at: now(), graceMs: RESTART_GRACE_MS };
+  let away = false;
+  let heard = ctx.writer.lastAwayAt;
+  return async () => {
+    const at = now();
+    const awayAt = ctx.writer.lastAwayAt;
+    if (away || awayAt !== heard) restart = { at, graceMs: RESTART_GRACE_MS };
+    heard = awayAt;
+    try {
+      const ended = await sweepOnce(ctx, at, restart);
+      away = false;
+      return ended;
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) away = true;
+      throw err;
+    }
+  };
 }
 
 /** How often a SQLite server refreshes its query planner's statistics. */

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { newId, type Agent, type Run, type WorkerList } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { cancelRun, enqueueRun } from './control.service.js';
 import { sweepOnce, sweepVerdict } from './sweeper.js';
+import { sweeper } from './background.js';
 import { newRunRow } from '../ingest/apply.js';
 import { findAgent, newAgentRow, saveAgent } from '../agents/agents.repository.js';
 import { scheduleOnce } from './scheduler.js';
@@ -473,6 +474,67 @@ describeEachDb('workers and control plane', (dialect) => {
     const row = (await findRun(t.ctx.db, P, run.id))!;
     expect(row.status).toBe('timed_out');
     expect(JSON.parse(row.error!)).toMatchObject({ type: 'LeaseExpired' });
+  });
+
+  it('gives a lease that lapsed while the database was away one more lease once it is back', async () => {
+    const agent = agentName('db-away');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 1000, worker_id: 'w-db-away' });
+    let clock = Date.now();
+    const sweep = sweeper(t.ctx, () => clock);
+    // the database goes away for 5 s: sweeps fail, as do the worker's heartbeats (503)
+    const away = vi
+      .spyOn(t.ctx.writer, 'transact')
+      .mockRejectedValue(
+        Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      );
+    clock += 5000;
+    await expect(sweep()).rejects.toThrow('ECONNREFUSED');
+    away.mockRestore();
+    // back: the lease lapsed while no heartbeat could be recorded, and waits one more lease
+    clock += 1000;
+    await sweep();
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('running');
+    // no heartbeat came within it: it ends as before
+    clock += 30_001;
+    await sweep();
+    const row = (await findRun(t.ctx.db, P, run.id))!;
+    expect(row.status).toBe('timed_out');
+    expect(JSON.parse(row.error!)).toMatchObject({ type: 'LeaseExpired' });
+  });
+
+  it('gives a lease that lapsed while heartbeats failed for the database one more lease once it is back', async () => {
+    const agent = agentName('db-away-beat');
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { lease_ms: 2000, worker_id: 'w-beating' });
+    let clock = Date.now();
+    const sweep = sweeper(t.ctx, () => clock);
+    await sweep();
+    // the database goes away: the worker's heartbeat is answered 503; the sweeps in between
+    // found nothing to end yet, so they did not fail
+    const away = vi.spyOn(t.ctx.db.kysely, 'transaction').mockImplementation(
+      () =>
+        ({
+          execute: () =>
+            Promise.reject(
+              Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+            ),
+        }) as never,
+    );
+    // (a beat writes once half its lease is gone, or asking for a shorter one, as here)
+    const beat = await t.request('POST', `/api/v1/runs/${run.id}/heartbeat`, {
+      worker_id: 'w-beating',
+      lease_ms: 1000,
+    });
+    expect(beat.statusCode).toBe(503);
+    away.mockRestore();
+    // back after the lease lapsed: it waits one more lease for the next heartbeat
+    clock += 5000;
+    await sweep();
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('running');
+    clock += 30_001;
+    await sweep();
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('timed_out');
   });
 
   it('sweeps as usual, within the grace after a start, what passed since the start and queued waits', async () => {

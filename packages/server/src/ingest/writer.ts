@@ -88,6 +88,12 @@ export class IngestWriter {
   /** Recording events in `queue`, not yet taken into a group. */
   private queuedEvents = 0;
   private readonly countBusy: (by?: number) => void;
+  /**
+   * When a commit last failed because the database was away (down, unreachable, locked by
+   * another process): heartbeats failed then too, and the sweeper gives leases that lapsed
+   * meanwhile one more lease.
+   */
+  lastAwayAt: number | undefined;
 
   constructor(
     private readonly db: Db,
@@ -366,6 +372,7 @@ export class IngestWriter {
           this.countRetries();
           continue;
         }
+        if (isDatabaseUnavailable(err)) this.lastAwayAt = Date.now();
         throw err;
       }
     }
