@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createTestApp,
   describeEachDb,
@@ -75,6 +75,38 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       expect((await t.request('POST', '/api/v1/ingest', { events: [run] })).statusCode).toBe(200);
       expect((await findRun(t.ctx.db, 'default', 'full'))?.status).toBe('running');
     });
+
+  it('fails a whole group commit at once while the database is away, not its jobs one wait after another', async () => {
+    t = await createTestApp(dialect);
+    const away = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+      code: 'ECONNREFUSED',
+    });
+    // each try waits as long as the database makes it (a connection timeout, a busy timeout)
+    let tries = 0;
+    const transaction = vi.spyOn(t.ctx.db.kysely, 'transaction').mockImplementation(
+      () =>
+        ({
+          execute: () => {
+            tries++;
+            return Promise.reject(away);
+          },
+        }) as never,
+    );
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      t!.ctx.writer.submit('default', [
+        { type: 'run.start', run: { id: `away-${i}`, agent_id: 'a' } },
+      ]),
+    );
+    const answers = await Promise.allSettled(writes);
+    for (const answer of answers) {
+      expect(answer.status).toBe('rejected');
+      expect(isDatabaseUnavailable((answer as PromiseRejectedResult).reason)).toBe(true);
+    }
+    // one group, one try: each job alone would have waited again, ten times over
+    expect(tries).toBe(1);
+    transaction.mockRestore();
+    await ingestOk(t, [{ type: 'run.start', run: { id: 'back', agent_id: 'a' } }]);
+  });
 
   it('names what is wrong with a body that is not JSON', async () => {
     t = await createTestApp(dialect);

@@ -237,8 +237,11 @@ export class IngestWriter {
     try {
       outcome = await this.withRetry(() => this.commitGroup(group));
     } catch (err) {
-      if (group.length === 1) {
-        group[0]!.reject(err);
+      // the database away (down, unreachable, locked by another process) fails every job
+      // alike: each alone would fail the same way, one wait (a connection timeout, SQLite's
+      // busy timeout) after another, and the last request would be answered minutes later
+      if (group.length === 1 || databaseAway(err)) {
+        for (const job of group) job.reject(err);
         return;
       }
       // one bad job must not fail the others that shared its commit
@@ -416,6 +419,17 @@ export class IngestWriter {
       });
     }
   }
+}
+
+/**
+ * Whether `err` says the database cannot be used now, whatever the group held. Not among
+ * them: out of disk (the group's largest job may be what does not fit) and a deadlock that
+ * outlasted the retries (smaller transactions take fewer locks); the jobs alone may commit.
+ */
+function databaseAway(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(53100|40001|40P01|SQLITE_FULL)/.test(code)) return false;
+  return isDatabaseUnavailable(err);
 }
 
 /** PostgreSQL serialization failure or deadlock: the whole transaction is safe to run again. */
