@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import {
@@ -93,7 +94,8 @@ function openSqlite(path: string, options: OpenOptions): Db {
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
-  sqlite.pragma('busy_timeout = 5000');
+  // no sleeping on the event loop for another process's lock: ImmediateSqliteDialect waits
+  sqlite.pragma('busy_timeout = 0');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
   // what PRAGMA optimize reads of each index: enough for good plans, milliseconds at any size
@@ -128,11 +130,24 @@ export async function optimizeSqlite(db: Db, atOpen = false): Promise<void> {
   await sql.raw(atOpen ? 'PRAGMA optimize=0x10002' : 'PRAGMA optimize').execute(db.kysely);
 }
 
+/** How long a SQLite statement waits for another process's write lock before SQLITE_BUSY. */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** Longest pause between two tries of a statement that met another process's write lock. */
+const SQLITE_BUSY_PAUSE_MAX_MS = 50;
+
 /**
  * SQLite whose transactions begin IMMEDIATE: they take the write lock first, waiting for it
- * (`busy_timeout`) while another process (the CLI beside a running server) holds it. Every
- * transaction here writes; one begun deferred reads first, and when another process commits
- * meanwhile, its first write fails at once with SQLITE_BUSY instead of waiting.
+ * (up to `SQLITE_BUSY_TIMEOUT_MS`) while another process (the CLI beside a running server)
+ * holds it. Every transaction here writes; one begun deferred reads first, and when another
+ * process commits meanwhile, its first write fails at once with SQLITE_BUSY instead of
+ * waiting.
+ *
+ * The wait is tries with pauses between them, not SQLite's busy timeout (the connection's is
+ * 0): that one sleeps inside the statement, and better-sqlite3 runs statements on the event
+ * loop, so a lock held by another process (a sqlite3 shell, a backup, a long CLI command)
+ * stopped the whole server, health checks, reads and WebSockets, for 5 s a statement.
+ * Only a statement outside a transaction is tried again (`BEGIN IMMEDIATE`, or one
+ * autocommit statement): it failed whole and changed nothing.
  *
  * A transaction SQLite already rolled back itself (a full disk, an I/O error) is not rolled
  * back again: that fails ("no transaction is active") and its error would replace the one
@@ -149,6 +164,18 @@ class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver();
     const rollback = driver.rollbackTransaction.bind(driver);
+    const acquire = driver.acquireConnection.bind(driver);
+    const waiting = new WeakSet<DatabaseConnection>();
+    driver.acquireConnection = async () => {
+      const connection = await acquire();
+      if (!waiting.has(connection)) {
+        waiting.add(connection);
+        const execute = connection.executeQuery.bind(connection);
+        connection.executeQuery = ((query: CompiledQuery) =>
+          this.waitForLock(() => execute(query))) as typeof connection.executeQuery;
+      }
+      return connection;
+    };
     driver.beginTransaction = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     };
@@ -156,6 +183,20 @@ class ImmediateSqliteDialect extends SqliteDialect {
       if (this.sqlite.inTransaction) await rollback(connection);
     };
     return driver;
+  }
+
+  /** Runs `statement`, again after a pause while another process holds the write lock. */
+  private async waitForLock<T>(statement: () => Promise<T>): Promise<T> {
+    const until = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, SQLITE_BUSY_PAUSE_MAX_MS)) {
+      try {
+        return await statement();
+      } catch (err) {
+        const busy = /^SQLITE_BUSY/.test(String((err as { code?: unknown } | null)?.code));
+        if (!busy || this.sqlite.inTransaction || Date.now() + pause > until) throw err;
+      }
+      await delay(pause);
+    }
   }
 }
 

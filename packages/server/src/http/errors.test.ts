@@ -16,6 +16,7 @@ import {
 import { apiRoutePath, otherMethods, type ApiRoute } from '../app.js';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { findRun } from '../runs/runs.repository.js';
+import SQLite from 'better-sqlite3';
 
 type ErrorBody = {
   error: { code: string; message: string; details?: { field: string; message?: string }[] };
@@ -142,6 +143,28 @@ describeEachDb('the HTTP error boundary', (dialect) => {
       expect(json<ErrorBody>(res).error.details).toEqual([]);
     }
   });
+
+  if (dialect === 'sqlite')
+    it("keeps serving while another process holds the file's write lock, and writes once it is let go", async () => {
+      t = await createTestApp(dialect);
+      // another process in a write transaction (a sqlite3 shell, a backup, the CLI)
+      const other = new SQLite(t.ctx.db.sqlite!.name);
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        const write = ingestOk(t, [{ type: 'run.start', run: { id: 'waited', agent_id: 'a' } }]);
+        // the write waits for the lock without holding the event loop: a timer fires on time
+        const asked = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(Date.now() - asked).toBeLessThan(1500);
+        expect((await t.request('GET', '/healthz', undefined, null)).statusCode).toBe(200);
+        other.exec('COMMIT');
+        await write;
+      } finally {
+        if (other.inTransaction) other.exec('ROLLBACK');
+        other.close();
+      }
+      expect((await findRun(t.ctx.db, 'default', 'waited'))?.status).toBe('running');
+    });
 
   it('answers an unknown route with a JSON 404', async () => {
     t = await createTestApp(dialect);
