@@ -387,8 +387,8 @@ const CONNECTION_CODES = new Set([
 /**
  * Whether `err` says the database cannot be used right now, rather than that the request was
  * wrong: PostgreSQL unreachable, restarting, dropped or out of connections; SQLite locked, out
- * of disk or failing to read its file. The API answers those 503 with Retry-After, so
- * clients send again instead of taking a 500 for a bug.
+ * of disk, failing to read its file or not allowed to write it. The API answers those 503
+ * with Retry-After, so clients send again instead of taking a 500 for a bug.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
@@ -404,7 +404,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   // FATAL ends the session: the server refused or dropped the connection, whatever the code
   // (55000: the database does not take connections now, as while an operator works on it)
   if ((e as { severity?: unknown } | null)?.severity === 'FATAL') return true;
-  if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code)) return true;
+  // SQLite: locked by another process, failing to read or write its file, out of disk, or
+  // the file read-only for this process (its mode or owner changed, a read-only mount)
+  if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY)/.test(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   // node-postgres says these in words, without a code
   // ("timeout exceeded when trying to connect": every pooled connection busy for 5 s)

@@ -198,6 +198,23 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect((await t.request('POST', '/api/v1/runs/some-run/steps/x')).statusCode).toBe(404);
   });
 
+  if (dialect === 'sqlite')
+    it('answers 503 with Retry-After once the database file can no longer be written', async () => {
+      t = await createTestApp(dialect);
+      await ingestOk(t, [{ type: 'run.start', run: { id: 'before', agent_id: 'a' } }]);
+      // the file read-only for this process (its mode or owner changed, a read-only mount):
+      // every write fails with SQLITE_READONLY, as it does under query_only
+      const sqlite = t.ctx.db.sqlite!;
+      sqlite.pragma('query_only = 1');
+      const run = { type: 'run.start', run: { id: 'after', agent_id: 'a' } };
+      const res = await t.request('POST', '/api/v1/ingest', { events: [run] });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(json<ErrorBody>(res).error.code).toBe('unavailable');
+      sqlite.pragma('query_only = 0');
+      expect((await t.request('POST', '/api/v1/ingest', { events: [run] })).statusCode).toBe(200);
+    });
+
   it('keeps text and tag search working beside a run whose payload holds a NUL', async () => {
     t = await createTestApp(dialect);
     const events = [
@@ -493,7 +510,16 @@ describeEachDb('the HTTP error boundary', (dialect) => {
 describe('a database that cannot be used', () => {
   it('is told from a bad request by its error codes', () => {
     const coded = (code: string) => Object.assign(new Error('x'), { code });
-    for (const code of ['ECONNREFUSED', '08006', '57P01', '3D000', '53300', 'SQLITE_BUSY'])
+    for (const code of [
+      'ECONNREFUSED',
+      '08006',
+      '57P01',
+      '3D000',
+      '53300',
+      'SQLITE_BUSY',
+      'SQLITE_READONLY',
+      'SQLITE_READONLY_DBMOVED',
+    ])
       expect(isDatabaseUnavailable(coded(code))).toBe(true);
     for (const code of ['42601', '23505', 'SQLITE_CONSTRAINT_PRIMARYKEY', 'ERR_X'])
       expect(isDatabaseUnavailable(coded(code))).toBe(false);
