@@ -313,6 +313,9 @@ export function withFastRows(stmt: SQLite.Statement): SqliteStatement {
   } as SqliteStatement;
 }
 
+/** How long a PostgreSQL statement waits for a lock held elsewhere before failing (55P03). */
+const PG_LOCK_TIMEOUT_MS = 5000;
+
 async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
   const url = new URL(rawUrl);
   const schema = url.searchParams.get('schema') ?? undefined;
@@ -342,7 +345,17 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
   // out between two statements of a transaction has no listener of its own. Its query fails
   // (a 503 to the caller, a retry for the write path) and the pool drops it on release.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // a lock held elsewhere (a maintenance session's LOCK TABLE, VACUUM FULL or ALTER TABLE,
+    // a migration waiting behind a long read) fails a statement after this long (55P03: a
+    // 503 with Retry-After), as SQLite's busy timeout does: without it every request, and the
+    // write path behind them, waited as long as the lock was held, with /readyz saying ready.
+    // Sent before any query of the requester: a client runs its queries in order. Migrations
+    // still wait as long as they need: Kysely's migrator sets its own lock_timeout (an hour)
+    // for the transaction that holds its migration lock and runs the migrations.
+    client.query(`SET lock_timeout = ${PG_LOCK_TIMEOUT_MS}`).catch(() => {});
+  });
   try {
     const client = await pool.connect();
     try {
@@ -394,6 +407,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   if (CONNECTION_CODES.has(code)) return true;
+  // PostgreSQL: a lock held elsewhere outlasted lock_timeout (openPostgres sets it)
+  if (code === '55P03') return true;
   // PostgreSQL SQLSTATEs: connection exceptions (08), shutdown or starting (57P0x), the
   // database gone (3D000), too many connections (53300), out of disk or memory (53100/53200)
   if (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[1-3]$/.test(code)) return true;

@@ -561,6 +561,40 @@ describe('a database that cannot be used', () => {
       }),
   );
 
+  pgIt(
+    'answers 503 with Retry-After while another session holds a lock on its tables, and writes once it is let go [postgres]',
+    () =>
+      withOwnPgDatabase('rt_locked', async (t) => {
+        const other = await t.ctx.db.pgPool!.connect();
+        try {
+          // a maintenance session (LOCK TABLE, VACUUM FULL, ALTER TABLE) holding runs
+          await other.query('BEGIN');
+          await other.query('LOCK TABLE runs IN ACCESS EXCLUSIVE MODE');
+          const asked = Date.now();
+          const [write, read] = await Promise.all([
+            t.request('POST', '/api/v1/ingest', {
+              events: [{ type: 'run.start', run: { id: 'locked', agent_id: 'a' } }],
+            }),
+            t.request('GET', '/api/v1/runs'),
+          ]);
+          // answered within the lock timeout, not held for as long as the lock is
+          expect(Date.now() - asked).toBeLessThan(15_000);
+          for (const res of [write, read]) {
+            expect(res.statusCode).toBe(503);
+            expect(res.headers['retry-after']).toBe('5');
+          }
+          await other.query('COMMIT');
+        } finally {
+          other.release();
+        }
+        const again = await t.request('POST', '/api/v1/ingest', {
+          events: [{ type: 'run.start', run: { id: 'locked', agent_id: 'a' } }],
+        });
+        expect(again.statusCode).toBe(200);
+      }),
+    40_000,
+  );
+
   pgIt('answers 503 with Retry-After once its PostgreSQL database is gone [postgres]', () =>
     withOwnPgDatabase('rt_gone', async (t, admin, name) => {
       expect((await t.request('GET', '/api/v1/runs')).statusCode).toBe(200);
