@@ -187,13 +187,18 @@ class ImmediateSqliteDialect extends SqliteDialect {
 
   /** Runs `statement`, again after a pause while another process holds the write lock. */
   private async waitForLock<T>(statement: () => Promise<T>): Promise<T> {
-    const until = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
+    // the clock is read only once a statement met the lock: every query passes here, and
+    // reading it on each would cost them all (and change what a caller's next Date.now() is)
+    let until: number | undefined;
     for (let pause = 1; ; pause = Math.min(pause * 2, SQLITE_BUSY_PAUSE_MAX_MS)) {
       try {
         return await statement();
       } catch (err) {
         const busy = /^SQLITE_BUSY/.test(String((err as { code?: unknown } | null)?.code));
-        if (!busy || this.sqlite.inTransaction || Date.now() + pause > until) throw err;
+        if (!busy || this.sqlite.inTransaction) throw err;
+        const now = Date.now();
+        until ??= now + SQLITE_BUSY_TIMEOUT_MS;
+        if (now + pause > until) throw err;
       }
       await delay(pause);
     }
@@ -331,6 +336,13 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     // probes from 10 s idle, not from the system's default of two hours
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    // a lock held elsewhere (a maintenance session's LOCK TABLE, VACUUM FULL or ALTER TABLE)
+    // fails a statement after this long (55P03: a 503 with Retry-After), as SQLite's busy
+    // wait does: without it every request, and the write path behind them, waited as long as
+    // the lock was held, with /readyz saying ready. Set when the connection opens, as the
+    // search path is. Migrations still wait as long as they need: Kysely's migrator sets its
+    // own lock_timeout (an hour) in the transaction that holds its lock and runs them.
+    lock_timeout: PG_LOCK_TIMEOUT_MS,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     // bigint and numeric columns hold epoch ms, counts and nano-USD: all exact in a double
     types: {
@@ -345,17 +357,7 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
   // out between two statements of a transaction has no listener of its own. Its query fails
   // (a 503 to the caller, a retry for the write path) and the pool drops it on release.
   pool.on('error', () => {});
-  pool.on('connect', (client) => {
-    client.on('error', () => {});
-    // a lock held elsewhere (a maintenance session's LOCK TABLE, VACUUM FULL or ALTER TABLE,
-    // a migration waiting behind a long read) fails a statement after this long (55P03: a
-    // 503 with Retry-After), as SQLite's busy timeout does: without it every request, and the
-    // write path behind them, waited as long as the lock was held, with /readyz saying ready.
-    // Sent before any query of the requester: a client runs its queries in order. Migrations
-    // still wait as long as they need: Kysely's migrator sets its own lock_timeout (an hour)
-    // for the transaction that holds its migration lock and runs the migrations.
-    client.query(`SET lock_timeout = ${PG_LOCK_TIMEOUT_MS}`).catch(() => {});
-  });
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     const client = await pool.connect();
     try {
