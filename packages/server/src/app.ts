@@ -5,7 +5,7 @@ import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import { PROJECT_HEADER, scopeAllows, type ApiErrorBody } from '@runlog/core';
 import type { AppContext } from './context.js';
-import { AppError } from './http/errors.js';
+import { AppError, outageLogger } from './http/errors.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import type { AuthContext } from './http/route.js';
 import { authRoutes } from './auth/auth.routes.js';
@@ -171,11 +171,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     });
   });
 
+  const logOutage = outageLogger();
   app.setErrorHandler((error, request, reply) => {
     const body = errorBody(error, request);
     // every error names what it is about, even when only the message can
     body.body.error.details ??= [];
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (body.status === 503 && isDatabaseUnavailable(error))
+      logOutage(request.log, error, Date.now());
+    else if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     if (body.retryAfterSeconds !== undefined)
       void reply.header('retry-after', String(body.retryAfterSeconds));
     void reply.status(body.status).send(body.body);

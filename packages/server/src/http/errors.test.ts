@@ -15,6 +15,7 @@ import {
 } from '../../test/harness.js';
 import { apiRoutePath, otherMethods, type ApiRoute } from '../app.js';
 import { isDatabaseUnavailable } from '../db/database.js';
+import { outageLogger } from './errors.js';
 import { findRun } from '../runs/runs.repository.js';
 import SQLite from 'better-sqlite3';
 
@@ -663,6 +664,24 @@ describe('a database that cannot be used', () => {
         expect(stored.every((r) => r.step_count === 1)).toBe(true);
       }),
   );
+});
+
+describe('the log of a database outage', () => {
+  it('logs the first 503 with its error, then one line per window counting the rest', () => {
+    const lines: [object, string][] = [];
+    const log = { error: (fields: object, message: string) => lines.push([fields, message]) };
+    const logOutage = outageLogger(10_000);
+    const err = new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    // an outage answers every request 503: 500 of them in 9 s
+    for (let i = 0; i < 500; i++) logOutage(log, err, 1_000_000 + i * 18);
+    expect(lines).toEqual([[{ err }, 'database unavailable: request answered 503']]);
+    logOutage(log, err, 1_010_000);
+    expect(lines[1]).toEqual([
+      { err, more_503_since_last_line: 499 },
+      'database unavailable: request answered 503 (and 499 more since the last such line)',
+    ]);
+    expect(lines).toHaveLength(2);
+  });
 });
 
 describe('the methods a path takes (405)', () => {

@@ -71,3 +71,36 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
     : `invalid ${where}`;
   throw new AppError('invalid_input', message, issues);
 }
+
+/** What `outageLogger` writes to: a logger's `error` (Fastify's, pino's). */
+export interface ErrorLog {
+  error(fields: object, message: string): void;
+}
+
+/**
+ * The log of requests answered 503 because the database does not answer: the first with its
+ * error, then at most one line per `windowMs` saying how many more there were. An outage
+ * answers every request 503; logging each with its stack wrote hundreds of lines a second
+ * and buried what came before it.
+ * @example const logOutage = outageLogger(); logOutage(request.log, error, Date.now());
+ */
+export function outageLogger(
+  windowMs = 10_000,
+): (log: ErrorLog, error: unknown, now: number) => void {
+  let loggedAt = Number.NEGATIVE_INFINITY;
+  let since = 0;
+  return (log, error, now) => {
+    if (now - loggedAt < windowMs) {
+      since += 1;
+      return;
+    }
+    log.error(
+      { err: error, ...(since > 0 ? { more_503_since_last_line: since } : {}) },
+      since > 0
+        ? `database unavailable: request answered 503 (and ${since} more since the last such line)`
+        : 'database unavailable: request answered 503',
+    );
+    loggedAt = now;
+    since = 0;
+  };
+}
