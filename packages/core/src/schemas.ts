@@ -28,6 +28,12 @@ import {
 // could reach `/runs/..` (a run, agent or thread so named could be recorded, never opened)
 export const ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
 export const ID_HELP = 'must be 1-128 characters of A-Za-z0-9._:-, other than . and ..';
+
+/**
+ * What an API key must be to travel in an `Authorization: Bearer` header: printable ASCII
+ * without spaces (a header ends the key at a space and cannot carry other characters).
+ */
+export const SENDABLE_KEY = /^[\x21-\x7e]+$/;
 export const Id = z.string().regex(ID_PATTERN, ID_HELP);
 export type Id = z.infer<typeof Id>;
 

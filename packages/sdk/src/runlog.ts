@@ -1,4 +1,4 @@
-import { RunFields, newId, type RunTrigger } from '@runlog/core';
+import { RunFields, SENDABLE_KEY, newId, type RunTrigger } from '@runlog/core';
 import { RunInterruptedError, RunlogError } from './errors.js';
 import { AgentsClient, RunsClient, ScoresClient, ThreadsClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
@@ -87,7 +87,7 @@ function optionProblems(options: RunlogOptions, url: string): string[] {
   const key = apiKeyOf(options);
   // a header carries printable ASCII only: such a key would fail every request as a
   // network error, retried and spooled for ever
-  if (key && !/^[\x21-\x7e]+$/.test(key))
+  if (key && !SENDABLE_KEY.test(key))
     problems.push(
       `${options.apiKey !== undefined ? 'apiKey' : 'apiKey (RUNLOG_API_KEY)'}: must be printable ASCII without spaces, the key as Runlog printed it`,
     );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SENDABLE_KEY } from '@runlog/core';
 
 export const DEFAULT_DB = './.runlog/runlog.db';
 export const DEFAULT_PORT = 4680;
@@ -39,7 +40,7 @@ export const ServerConfig = z.object({
     .min(16, 'must be at least 16 characters')
     .max(200)
     // it goes in an `Authorization: Bearer` header, which ends a key at a space
-    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .regex(SENDABLE_KEY, 'must be printable ASCII without spaces')
     .optional(),
   retentionDays: whole(
     z

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { SENDABLE_KEY } from '@runlog/core';
 
 /** A failure the CLI reports as one line; `exitCode` 2 means bad usage. */
 export class CliError extends Error {
@@ -51,7 +52,7 @@ export class ApiClient {
       );
     // a header carries printable ASCII only: fetch's "Cannot convert argument to a ByteString"
     // would say nothing of the key
-    if (opts.apiKey !== undefined && !/^[\x21-\x7e]+$/.test(opts.apiKey))
+    if (opts.apiKey !== undefined && !SENDABLE_KEY.test(opts.apiKey))
       throw new CliError(
         '--api-key (RUNLOG_API_KEY) must be printable ASCII without spaces: the key as Runlog printed it (rl_ and letters and digits)',
         2,
