@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
-import { SESSION_COOKIE, fromOwnOrigin } from '../auth/auth.service.js';
 import type { AuthContext } from '../http/route.js';
 import { defineRoute } from '../http/route.js';
 import { AppError } from '../http/errors.js';
@@ -21,15 +20,9 @@ export function realtimeServer(ctx: AppContext): RealtimeServer | undefined {
  */
 export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const authenticate = async (request: IncomingMessage): Promise<AuthContext | undefined> => {
-    // another origin's page must not ride the dashboard's cookie (a key is its own proof)
-    const cookies =
-      request.headers.cookie && fromOwnOrigin(request.headers)
-        ? app.parseCookie(request.headers.cookie)
-        : {};
-    const auth = await ctx.auth.authenticate(
-      request.headers.authorization,
-      cookies[SESSION_COOKIE],
-    );
+    // as every request is: a key, else the session cookie from the dashboard's own origin
+    const cookies = request.headers.cookie ? app.parseCookie(request.headers.cookie) : {};
+    const auth = await ctx.auth.authenticateRequest({ headers: request.headers, cookies });
     // the project the client shows (`?project=`, a browser sets no headers here): a session
     // now of another project (a login in another tab) must not feed its updates to this one
     const named = new URL(request.url ?? '/', 'http://localhost').searchParams.getAll('project');
