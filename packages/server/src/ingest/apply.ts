@@ -20,6 +20,15 @@ import { NO_MODELS } from '../stats/models.js';
 /** The agent a run belongs to until an event names one. */
 export const UNKNOWN_AGENT = 'unknown';
 
+/**
+ * Whether `agentId` would move a run stored under `storedAgent` to another agent: a run
+ * belongs to its agent, but one first known from a step (agent `unknown`) takes the first it
+ * is given. `/ingest` keeps the stored agent then; `POST /runs` and `PATCH` answer 409.
+ */
+export function movesRun(storedAgent: string, agentId: string | undefined): boolean {
+  return agentId !== undefined && agentId !== storedAgent && storedAgent !== UNKNOWN_AGENT;
+}
+
 export interface ApplyEnv {
   now: number;
   maxFieldBytes: number;

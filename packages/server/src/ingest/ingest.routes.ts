@@ -24,7 +24,7 @@ import { findRun, findStep } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { assertEventValid, validateEvents } from './ingest.service.js';
 import { applyEvents } from './writer.js';
-import { UNKNOWN_AGENT } from './apply.js';
+import { movesRun } from './apply.js';
 
 const RunParams = z.object({ run_id: Id });
 
@@ -96,14 +96,9 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
         async (uow, env) => {
           await uow.loadRuns(projectId, [id]);
           // the same id again is the same call again; the id of another agent's run is a
-          // conflict, but a run first known from a step (agent `unknown`) takes its agent, as
-          // a run.start to /ingest gives it
+          // conflict
           const existing = uow.getRun(projectId, id);
-          if (
-            existing &&
-            existing.agent_id !== body.agent_id &&
-            existing.agent_id !== UNKNOWN_AGENT
-          ) {
+          if (existing && movesRun(existing.agent_id, body.agent_id)) {
             throw new AppError(
               'conflict',
               `run ${id} already exists for agent ${existing.agent_id}`,
@@ -141,13 +136,8 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
       };
       assertEventValid(event);
       await applyToExistingRun(ctx, auth.projectId, params.run_id, event, (run) => {
-        // a run belongs to its agent: moving it is refused, as POST /runs refuses another's id;
-        // a run first known from a step (agent `unknown`) takes its agent, as on /ingest
-        if (
-          body.agent_id !== undefined &&
-          body.agent_id !== run.agent_id &&
-          run.agent_id !== UNKNOWN_AGENT
-        )
+        // moving a run to another agent is refused, as POST /runs refuses another's id
+        if (movesRun(run.agent_id, body.agent_id))
           throw new AppError('conflict', `run ${run.id} belongs to agent ${run.agent_id}`, [
             { field: 'body.agent_id', message: `the run belongs to agent ${run.agent_id}` },
           ]);
