@@ -16,6 +16,7 @@ import {
   type SqliteStatement,
 } from 'kysely';
 import type { Database } from './schema.js';
+import { LimitLiteralsPlugin, PreparingPool } from './pg-prepared.js';
 import { ReaderPool } from './readers.js';
 import { FOLD, fold } from './dialect.js';
 
@@ -378,7 +379,10 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     await pool.end().catch(() => {});
     throw err;
   }
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new PreparingPool(pool) }),
+    plugins: [new LimitLiteralsPlugin()],
+  });
   return {
     kysely,
     dialect: 'postgres',
