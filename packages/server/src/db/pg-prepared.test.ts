@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { freshDatabase, PG_BASE_URL, pgIt, type TestDatabase } from '../../test/harness.js';
 import { openDatabase, type Db } from './database.js';
 import { migrateToLatest } from './migrate.js';
-import { listRuns } from '../runs/runs.repository.js';
+import { PLAN_ONCE } from './pg-prepared.js';
+import { countRunsFromRollups, listRuns } from '../runs/runs.repository.js';
 
 interface Prepared {
   name: string;
@@ -45,7 +46,7 @@ describe('statements on PostgreSQL', () => {
       for (let i = 0; i < 8; i++) await listRuns(db, 'p', { agentIds: [`a${i}`] }, { limit: 20 });
       const page = (await prepared()).find((p) => p.statement.includes('from "runs"'));
       expect(page?.name).toMatch(/^rl_/);
-      expect(page?.statement).toMatch(/limit 21$/);
+      expect(page?.statement).toMatch(/limit 21 \/\* runlog: plan once \*\/$/);
       // the first call of a text goes unnamed; PostgreSQL plans the next five with their
       // values and then keeps the generic plan, which a parameter limit priced 100x too high
       expect(page?.custom_plans).toBe(5);
@@ -53,14 +54,29 @@ describe('statements on PostgreSQL', () => {
     },
   );
 
-  pgIt('names no query used once, none without parameters and none in a transaction', async () => {
+  pgIt('names only what asks to be, used twice, outside a transaction', async () => {
     const before = (await prepared()).length;
-    await sql`select 1 as once where ${1} = 1`.execute(db.kysely);
-    for (let i = 0; i < 3; i++) await sql`select 2 as bare`.execute(db.kysely);
+    const once = sql.raw(PLAN_ONCE);
+    await sql`select 1 as once where ${1} = 1 ${once}`.execute(db.kysely);
+    // a range is planned with its values: a generic plan guessed its rows and read 6x more
+    for (let i = 0; i < 3; i++)
+      await sql`select 2 as unmarked where ${i} >= 0 and ${i} < 10`.execute(db.kysely);
     await db.kysely.transaction().execute(async (trx) => {
-      for (let i = 0; i < 3; i++) await sql`select 3 as inside where ${i} >= 0`.execute(trx);
+      for (let i = 0; i < 3; i++)
+        await sql`select 3 as inside where ${i} >= 0 ${once}`.execute(trx);
     });
+    for (let i = 0; i < 3; i++) await listRuns(db, 'p', { agentIds: ['a'], from: i }, { limit: 5 });
+    for (let i = 0; i < 3; i++)
+      await listRuns(
+        db,
+        'p',
+        { agentIds: ['a'] },
+        { limit: 5, cursor: { sortAt: 9, id: `r${i}` } },
+      );
     expect(await prepared()).toHaveLength(before);
+    await countRunsFromRollups(db, 'p', { agentIds: ['a'] });
+    await countRunsFromRollups(db, 'p', { agentIds: ['a'] });
+    expect(await prepared()).toHaveLength(before + 1);
     // a text of several statements still goes by the simple protocol
     await sql`select 1; select 2`.execute(db.kysely);
   });
@@ -71,7 +87,9 @@ describe('statements on PostgreSQL', () => {
       await sql`create table shaped (id integer primary key, a text)`.execute(db.kysely);
       await sql`insert into shaped values (1, 'x')`.execute(db.kysely);
       const read = () =>
-        sql<Record<string, unknown>>`select * from shaped where id = ${1}`.execute(db.kysely);
+        sql<
+          Record<string, unknown>
+        >`select * from shaped where id = ${1} ${sql.raw(PLAN_ONCE)}`.execute(db.kysely);
       await read();
       await read();
       expect((await prepared()).some((p) => p.statement.includes('shaped'))).toBe(true);
@@ -92,7 +110,8 @@ describe('statements on PostgreSQL', () => {
   pgIt(
     'stops naming, and answers, when the names are gone from the server (a pooler)',
     async () => {
-      const read = () => sql<{ n: number }>`select ${5}::int as n`.execute(db.kysely);
+      const read = () =>
+        sql<{ n: number }>`select ${5}::int as n ${sql.raw(PLAN_ONCE)}`.execute(db.kysely);
       await read();
       await read();
       expect((await prepared()).some((p) => p.statement.includes('as n'))).toBe(true);

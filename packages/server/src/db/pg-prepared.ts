@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  sql,
   LimitNode,
   OperationNodeTransformer,
   ValueNode,
@@ -14,6 +15,27 @@ import {
   type UnknownRow,
 } from 'kysely';
 import type pg from 'pg';
+import type { Db } from './database.js';
+
+/**
+ * The comment that ends a statement to be named (`planOnce`). Only those are: a generic
+ * plan is made without the values, and for a range of days (`day >= $2 and day < $3`)
+ * PostgreSQL guessed a few rows and read the whole primary key for one agent's histogram,
+ * 42 ms where a plan with the values took 6.5 ms.
+ */
+export const PLAN_ONCE = '/* runlog: plan once */';
+
+/**
+ * Asks PostgreSQL to parse and plan `query` once per connection and keep its plan: for a
+ * hot query whose plan does not depend on its values (equalities, a literal limit). A query
+ * with a range, a pattern or a cursor over a parameter stays planned with its values.
+ */
+export function planOnce<Q extends { modifyEnd(modifier: ReturnType<typeof sql.raw>): Q }>(
+  db: Db,
+  query: Q,
+): Q {
+  return db.dialect === 'postgres' ? query.modifyEnd(sql.raw(PLAN_ONCE)) : query;
+}
 
 /** At most this many statement texts get a name; the rest are parsed and planned each time. */
 const MAX_NAMED = 200;
@@ -32,18 +54,17 @@ const STALE_PLAN = '0A000';
 const POOLED = new Set(['26000', '42P05']);
 
 /**
- * A `pg.Pool` for Kysely that sends each repeated statement as a named prepared statement,
- * so PostgreSQL parses it once per connection and, where its generic plan is as good as a
- * fresh one, plans it once too.
+ * A `pg.Pool` for Kysely that sends each statement marked `planOnce` as a named prepared
+ * statement, so PostgreSQL parses it once per connection and, as its generic plan is as
+ * good as a fresh one, plans it once too.
  *
  * Kysely sends every query unnamed, which PostgreSQL parses and plans again on each call:
  * for the 20 latest runs of an agent among 1,000,000, parse and plan took 0.8 ms and the
- * query itself 0.2 ms. Statement texts are the same for every call of one query shape
- * (values travel as parameters), so there are few of them; `MAX_NAMED` still bounds what
- * each connection holds on the server. Left unnamed: a text without parameters (it goes by
- * the simple protocol, which may hold several statements: migrations), a bulk insert (a
- * text per row count), and anything inside a transaction, where a failed named statement
- * could not be sent again.
+ * query itself 0.2 ms (the planner weighs each of the runs table's indexes). A text is
+ * named on its second use, so a one-off (an `in` list of another length) holds no name,
+ * and `MAX_NAMED` bounds what each connection holds on the server. Never named: a bulk
+ * statement (`MAX_PARAMETERS`), and anything inside a transaction, where a failed named
+ * statement could not be sent again.
  *
  * Outside a transaction a failure of the name itself is sent again unnamed: a plan gone
  * stale under a schema change (that text is not named again), or a pooler that cannot keep
@@ -82,7 +103,7 @@ export class PreparingPool implements PostgresPool {
   }
 
   #nameOf(text: string, parameters: number): string | undefined {
-    if (!this.#naming || parameters === 0 || parameters > MAX_PARAMETERS) return undefined;
+    if (!this.#naming || parameters > MAX_PARAMETERS || !text.endsWith(PLAN_ONCE)) return undefined;
     const known = this.#names.get(text);
     if (known !== undefined) return known ?? undefined;
     if (this.#names.size >= MAX_NAMED) return undefined;

@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { RunSort } from '@runlog/core';
 import type { Db } from '../db/database.js';
+import { planOnce } from '../db/pg-prepared.js';
 import { readOffLoop } from '../db/readers.js';
 import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
@@ -287,6 +288,16 @@ export async function listRuns(
   }
   query = query.limit(page.limit + 1);
   if (page.offset) query = query.offset(page.offset);
+  // a first page filtered by equalities (an agent's latest runs): the dashboard's most
+  // frequent read, its plan the same for every value
+  else if (
+    !cursor &&
+    !sorted &&
+    !readsMany(filter) &&
+    filter.from === undefined &&
+    filter.to === undefined
+  )
+    query = planOnce(db, query);
   // a search, a filter no index narrows, a deep offset or a sort under a filter reads runs
   // until the page fills, over all of them for a rare word: beside the event loop, so it
   // never holds up recording
@@ -353,12 +364,12 @@ export async function countRunsFromRollups(
       .where('agent_id', 'in', [...filter.agentIds]);
     if (filter.statuses?.length) query = query.where('status', 'in', [...filter.statuses]);
     if (filter.triggers?.length) query = query.where('trigger', 'in', [...filter.triggers]);
-    return Number((await query.select(sum).executeTakeFirst())?.n ?? 0);
+    return Number((await planOnce(db, query.select(sum)).executeTakeFirst())?.n ?? 0);
   }
   let query = db.kysely.selectFrom('project_rollups_daily').where('project_id', '=', projectId);
   if (filter.statuses?.length) query = query.where('status', 'in', [...filter.statuses]);
   if (filter.triggers?.length) query = query.where('trigger', 'in', [...filter.triggers]);
-  return Number((await query.select(sum).executeTakeFirst())?.n ?? 0);
+  return Number((await planOnce(db, query.select(sum)).executeTakeFirst())?.n ?? 0);
 }
 
 /**
