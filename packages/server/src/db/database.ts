@@ -380,7 +380,7 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
     throw err;
   }
   const kysely = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new PreparingPool(pool) }),
+    dialect: new PostgresDialect({ pool: new PreparingPool(pool, schema) }),
     plugins: [new LimitLiteralsPlugin()],
   });
   return {

@@ -124,4 +124,27 @@ describe('statements on PostgreSQL', () => {
       expect(await prepared()).toEqual([]);
     },
   );
+  pgIt('names a text apart per schema, for server sessions a pooler shares', async () => {
+    // this suite's own database stopped naming in the test above: two of their own
+    const fresh2 = [freshDatabase('postgres'), freshDatabase('postgres')];
+    const dbs = await Promise.all(fresh2.map((f) => openDatabase(f.url, { poolSize: 1 })));
+    try {
+      const named = [];
+      for (const on of dbs) {
+        await migrateToLatest(on);
+        for (let i = 0; i < 2; i++) await countRunsFromRollups(on, 'p', { agentIds: ['x'] });
+        const rows =
+          await sql<Prepared>`select name, statement from pg_prepared_statements`.execute(
+            on.kysely,
+          );
+        named.push(rows.rows.find((p) => p.statement.includes('run_rollups_daily')));
+      }
+      expect(named[0]?.statement).toBeDefined();
+      expect(named[1]?.statement).toBe(named[0]?.statement);
+      expect(named[1]?.name).not.toBe(named[0]?.name);
+    } finally {
+      await Promise.all(dbs.map((d) => d.close()));
+      await Promise.all(fresh2.map((f) => f.drop()));
+    }
+  });
 });

@@ -79,8 +79,15 @@ export class PreparingPool implements PostgresPool {
   readonly #seen = new Set<string>();
   #naming = true;
 
-  constructor(pool: pg.Pool) {
+  readonly #scope: string;
+
+  /**
+   * `scope`: the schema the pool's connections use. It is part of each name, so a statement
+   * parsed for one schema is never taken for another's where server sessions are shared.
+   */
+  constructor(pool: pg.Pool, scope = '') {
     this.#pool = pool;
+    this.#scope = scope;
   }
 
   /** Whether statements are still named (false once a pooler was found in between). */
@@ -113,7 +120,7 @@ export class PreparingPool implements PostgresPool {
       return undefined;
     }
     this.#seen.delete(text);
-    const name = `rl_${createHash('sha1').update(text).digest('base64url')}`;
+    const name = `rl_${createHash('sha1').update(this.#scope).update('\0').update(text).digest('base64url')}`;
     this.#names.set(text, name);
     return name;
   }
