@@ -3,7 +3,7 @@
 
 import { expect, it } from 'vitest';
 import { call, ingest, seedRuns } from './seed.js';
-import { browserSuite, signedIn, screenshot } from './browser.js';
+import { browserSuite, overflowOf, signedIn, screenshot } from './browser.js';
 
 browserSuite('layout in a real browser', () => {
   const web = signedIn();
@@ -108,6 +108,41 @@ browserSuite('layout in a real browser', () => {
           input: { message: 'Why was my invoice charged twice this month?' },
         },
       })),
+      // a thread last active days ago, with a cost of dollars: its widest cells
+      {
+        type: 'run.start',
+        run: {
+          id: 'older-thread-1',
+          agent_id: 'billing-dispute-resolution-agent',
+          thread_id: 'older-thread',
+          user_id: user,
+          started_at: now - 3 * 86_400_000 - 4 * 3_600_000,
+          input: { message: 'Please refund the duplicate charge on my account' },
+        },
+      },
+      {
+        type: 'step.end',
+        step: {
+          id: 'older-thread-1-llm',
+          run_id: 'older-thread-1',
+          type: 'llm',
+          name: 'answer',
+          model: 'gpt-4o',
+          status: 'succeeded',
+          started_at: now - 3 * 86_400_000 - 4 * 3_600_000,
+          ended_at: now - 3 * 86_400_000 - 4 * 3_600_000 + 2000,
+          input_tokens: 4_000_000,
+          output_tokens: 900_000,
+        },
+      },
+      {
+        type: 'run.end',
+        run: {
+          id: 'older-thread-1',
+          status: 'succeeded',
+          ended_at: now - 3 * 86_400_000 - 4 * 3_600_000 + 2500,
+        },
+      },
       {
         type: 'run.end',
         run: {
@@ -143,17 +178,19 @@ browserSuite('layout in a real browser', () => {
         .locator('.table-wrap')
         .first()
         .evaluate((el) => el.scrollWidth - el.clientWidth);
-    for (const width of [640, 768, 900, 1024, 1100, 1280]) {
+    for (const width of [640, 700, 768, 900, 1024, 1100, 1280]) {
       await web.page.setViewportSize({ width, height: 800 });
       await web.page.goto(`${web.api.url}/runs?agent=${agent}`);
       const menus = web.page.getByRole('button', { name: /Actions for run/ });
       await expect.poll(() => menus.count()).toBe(3);
       expect(await overflow(), `runs at ${width} px`).toBeLessThanOrEqual(0);
       await screenshot(web.page, `runs-long-names-${width}`);
-      if (width < 1024) continue;
       await web.page.goto(`${web.api.url}/threads?user_id=${encodeURIComponent(user)}`);
       await web.page.locator('.threads-table tbody tr').first().waitFor();
       expect(await overflow(), `threads at ${width} px`).toBeLessThanOrEqual(0);
+      expect(await overflowOf(web.page), `the threads page at ${width} px`).toBe(0);
+      const last = web.page.locator('.threads-table tbody tr').first().locator('.col-thread-last');
+      await expect.poll(async () => (await last.boundingBox())?.width ?? 0).toBeGreaterThan(0);
       await screenshot(web.page, `threads-long-names-${width}`);
     }
   });
