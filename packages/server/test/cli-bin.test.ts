@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -393,6 +393,44 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
       for (const id of failed) expect(stored.has(id), `${id} failed but was written`).toBe(false);
     } finally {
       await db.close();
+    }
+  });
+
+  it('exits at once, with 1, on a second signal while its shutdown waits on a request', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--db', join(dir, 'x.db')],
+      {
+        env: { PATH: process.env.PATH ?? '', RUNLOG_ADMIN_KEY: 'rl_second_signal_key_0123456789' },
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+    const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
+    // a request whose body stops arriving keeps the shutdown waiting for its grace period,
+    // as one held by a database that stopped answering keeps it waiting for good
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      'POST /api/v1/ingest HTTP/1.1\r\nHost: runlog\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 100\r\n\r\n{"events"',
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGTERM');
+      await waitFor(() => out.includes('shutting down'), 'the shutdown to start');
+      child.kill('SIGINT');
+      // before, the second signal was ignored: the shutdown ran its course and exited 0
+      expect(await exited).toBe(1);
+      expect(err).toBe('runlog: SIGINT again, exiting without finishing the shutdown\n');
+    } finally {
+      socket.destroy();
     }
   });
 

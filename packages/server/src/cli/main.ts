@@ -85,7 +85,12 @@ export function serveCommand(): Command {
       console.log(banner.join('\n'));
       let closing = false;
       const stop = (signal: string) => {
-        if (closing) return;
+        if (closing) {
+          // a second signal is an operator (or a supervisor) done waiting: the shutdown may be
+          // held by a database that stopped answering, which nothing else would ever end
+          console.error(`runlog: ${signal} again, exiting without finishing the shutdown`);
+          process.exit(1);
+        }
         closing = true;
         console.log(`runlog: ${signal}, shutting down`);
         // requests under way are answered first; one that takes longer (a body trickling in)
