@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -70,6 +71,9 @@ function clientError(code: string | undefined): {
   };
 }
 
+/** An X-Request-Id taken as it comes: short, and nothing a log line or a header could mangle. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Builds the HTTP app over a context; `listen` is the caller's. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
@@ -81,6 +85,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
             // the login link carries the key only in the fragment; keys in headers are never logged
             redact: ['req.headers.authorization', 'req.headers.cookie'],
           },
+    // a request's id is in its log lines and in its answer's x-request-id, so a caller's 500 can
+    // be found in the log: Fastify's counter (req-1, req-2, ...) restarted with every process
+    // and repeated on every instance behind one load balancer. A proxy's own X-Request-Id is
+    // kept, to follow one request through both logs.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     bodyLimit: ctx.config.bodyLimit,
     // ids run to 128 characters and model names to 200, percent-encoded in paths
     routerOptions: { maxParamLength: 1000 },
@@ -212,7 +224,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     closing = true;
   });
   // one hook on every request (recording's hot path): shutting down, then the caller's key
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
     if (closing) {
       const error = new AppError('unavailable', 'the server is shutting down; try again shortly');
       error.retryAfterSeconds = 1;
