@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runFixture } from '../../core/test/fixtures.js';
-import { startTestServer, waitFor } from './harness.js';
+import pg from 'pg';
+import { PG_BASE_URL, pgIt, silenceableRelay, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
@@ -433,6 +434,58 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
       socket.destroy();
     }
   });
+
+  pgIt(
+    'exits, with 1, once its shutdown has waited 20 s for a database that stopped answering [postgres]',
+    async () => {
+      const relay = await silenceableRelay();
+      const schema = `rt_stop_${Date.now().toString(36)}`;
+      const key = 'rl_silent_stop_key_0123456789abcdef';
+      const sep = relay.url.includes('?') ? '&' : '?';
+      const child = spawn(
+        process.execPath,
+        [BIN, 'serve', '--port', '0', '--db', `${relay.url}${sep}schema=${schema}`],
+        { env: { PATH: process.env.PATH ?? '', RUNLOG_ADMIN_KEY: key } },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      try {
+        await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+        const url = /listening on (\S+)/.exec(out)![1]!;
+        const ingest = () =>
+          fetch(`${url}/api/v1/ingest`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              events: [{ type: 'run.start', run: { id: 'r', agent_id: 'a' } }],
+            }),
+          });
+        expect((await ingest()).status).toBe(200);
+        relay.silence();
+        // a write under way on a connection that will never answer
+        const stuck = ingest().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 300));
+        child.kill('SIGTERM');
+        // before, the process waited on that connection for good
+        expect(await exited).toBe(1);
+        expect(err).toBe(
+          'runlog: the shutdown did not finish within 20 s (the database does not answer); exiting\n',
+        );
+        await stuck;
+      } finally {
+        child.kill('SIGKILL');
+        relay.close();
+        const admin = new pg.Client({ connectionString: PG_BASE_URL });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await admin.end();
+      }
+    },
+    40_000,
+  );
 
   it('runs admin commands on a SQLite file while its server records, waiting for the lock', async () => {
     const server = await startTestServer('sqlite');

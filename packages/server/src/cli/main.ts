@@ -96,6 +96,17 @@ export function serveCommand(): Command {
         // requests under way are answered first; one that takes longer (a body trickling in)
         // is cut off after a while
         setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+        // then what is left is the write path's last commit and the database's connections: a
+        // database that stopped answering (a dropped route, a stalled proxy) held them, and the
+        // process, for as long as TCP retransmits. Nothing acknowledged is lost: a write is
+        // answered only once committed.
+        setTimeout(() => {
+          const seconds = (SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS) / 1000;
+          console.error(
+            `runlog: the shutdown did not finish within ${seconds} s (the database does not answer); exiting`,
+          );
+          process.exit(1);
+        }, SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS).unref();
         void server.close().then(
           () => process.exit(0),
           () => process.exit(1),
@@ -218,6 +229,8 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
 
 /** How long a shutdown waits for requests under way before cutting them off. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** How long after that the write path and the database get to close before the process exits. */
+const SHUTDOWN_FLUSH_MS = 10_000;
 
 export async function main(argv: string[]): Promise<void> {
   // a reader that stops early (`runlog runs tail --json | head -1`) ends a command quietly;
