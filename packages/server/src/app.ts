@@ -223,6 +223,21 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // answers by status code, what an operator alerts on (a rate of 5xx, 503s in an outage,
+  // 429s when recording outpaces the disk): the codes are the server's own, a few series
+  const answered = new Map<number, () => void>();
+  app.addHook('onResponse', (_request, reply, done) => {
+    const code = reply.statusCode;
+    let count = answered.get(code);
+    if (!count) {
+      count = ctx.metrics.counter('runlog_http_responses_total', 'HTTP answers, by status code', {
+        code: String(code),
+      });
+      answered.set(code, count);
+    }
+    count();
+    done();
+  });
   // one hook on every request (recording's hot path): shutting down, then the caller's key
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);

@@ -1,15 +1,36 @@
-/** Counters and gauges for `GET /metrics` in Prometheus text format, without labels. */
+/** Counters and gauges for `GET /metrics` in Prometheus text format. */
 export class Metrics {
-  private readonly counters = new Map<string, { help: string; value: number }>();
+  /** By metric name: its help and its series, by rendered label set ('' for none). */
+  private readonly counters = new Map<
+    string,
+    { help: string; series: Map<string, { value: number }> }
+  >();
   private readonly gauges = new Map<string, { help: string; read: () => number }>();
 
-  counter(name: string, help: string): (by?: number) => void {
+  /**
+   * A counter, or one series of it when `labels` are given (`code="503"`): label values here
+   * come from the server itself, never from a request, so each name keeps a few series.
+   */
+  counter(name: string, help: string, labels?: Record<string, string>): (by?: number) => void {
     let c = this.counters.get(name);
     if (!c) {
-      c = { help, value: 0 };
+      c = { help, series: new Map() };
       this.counters.set(name, c);
     }
-    const counter = c;
+    const key = labels
+      ? `{${Object.entries(labels)
+          .map(
+            ([k, v]) =>
+              `${k}="${v.replace(/[\\"\n]/g, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`))}"`,
+          )
+          .join(',')}}`
+      : '';
+    let series = c.series.get(key);
+    if (!series) {
+      series = { value: 0 };
+      c.series.set(key, series);
+    }
+    const counter = series;
     return (by = 1) => {
       counter.value += by;
     };
@@ -23,7 +44,7 @@ export class Metrics {
     const lines: string[] = [];
     for (const [name, c] of this.counters) {
       lines.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`);
-      lines.push(`${name} ${c.value}`);
+      for (const [labels, { value }] of c.series) lines.push(`${name}${labels} ${value}`);
     }
     for (const [name, g] of this.gauges) {
       lines.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`, `${name} ${g.read()}`);
