@@ -21,6 +21,9 @@ const whole = (schema: z.ZodNumber) =>
     schema.int({ message: 'must be a whole number' }),
   );
 
+/** Pino's levels from the fewest lines to the most, and none at all. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 /** The server's configuration after flags and environment are merged and checked. */
 export const ServerConfig = z.object({
   db: z
@@ -68,7 +71,9 @@ export const ServerConfig = z.object({
   /** Whether background jobs (sweeps, scheduler, retention) run in this process. */
   background: z.boolean().default(true),
   /** warn by default: the start prints its own lines; info adds Fastify's, debug every request. */
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'),
+  logLevel: z
+    .enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
+    .default('warn'),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
@@ -81,6 +86,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     host: env.RUNLOG_HOST ?? DEFAULT_HOST,
     ...(env.RUNLOG_ADMIN_KEY ? { adminKey: env.RUNLOG_ADMIN_KEY } : {}),
     retentionDays: env.RUNLOG_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS,
-    ...(env.RUNLOG_LOG_LEVEL ? { logLevel: env.RUNLOG_LOG_LEVEL as ServerConfig['logLevel'] } : {}),
+    // `INFO` as other tools' LOG_LEVEL takes it
+    ...(env.RUNLOG_LOG_LEVEL
+      ? { logLevel: env.RUNLOG_LOG_LEVEL.trim().toLowerCase() as ServerConfig['logLevel'] }
+      : {}),
   };
 }

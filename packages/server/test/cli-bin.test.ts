@@ -9,6 +9,7 @@ import { runFixture } from '../../core/test/fixtures.js';
 import pg from 'pg';
 import { PG_BASE_URL, pgIt, silenceableRelay, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
+import { configFromEnv } from '../src/config.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
@@ -202,6 +203,13 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     expect(badDays.stderr).toBe(
       'runlog: invalid configuration: --retention-days (RUNLOG_RETENTION_DAYS) must be a number of days (1 to 3650)\n',
     );
+    // a level is named with the ones there are; `INFO` is taken as other tools' LOG_LEVEL is
+    expect(
+      runlogWith({ RUNLOG_LOG_LEVEL: 'verbose', RUNLOG_DB: join(dir, 'b.db') }, 'serve').stderr,
+    ).toBe(
+      'runlog: invalid configuration: RUNLOG_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent\n',
+    );
+    expect(configFromEnv({ RUNLOG_LOG_LEVEL: ' INFO ' }).logLevel).toBe('info');
   });
 
   it('prints the first admin key and its login link once, and never a key given in RUNLOG_ADMIN_KEY', async () => {
