@@ -16,7 +16,7 @@ import {
   type SqliteStatement,
 } from 'kysely';
 import type { Database } from './schema.js';
-import { LimitLiteralsPlugin, PreparingPool } from './pg-prepared.js';
+import { PreparingPool } from './pg-prepared.js';
 import { ReaderPool } from './readers.js';
 import { FOLD, fold } from './dialect.js';
 
@@ -381,7 +381,6 @@ async function openPostgres(rawUrl: string, options: OpenOptions): Promise<Db> {
   }
   const kysely = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: new PreparingPool(pool, schema) }),
-    plugins: [new LimitLiteralsPlugin()],
   });
   return {
     kysely,

@@ -77,6 +77,8 @@ describe('statements on PostgreSQL', () => {
     await countRunsFromRollups(db, 'p', { agentIds: ['a'] });
     await countRunsFromRollups(db, 'p', { agentIds: ['a'] });
     expect(await prepared()).toHaveLength(before + 1);
+    // an unmarked query keeps its limit a parameter: the transform is for planOnce's alone
+    expect(db.kysely.selectFrom('runs').select('id').limit(5).compile().sql).toMatch(/limit \$1$/);
     // a text of several statements still goes by the simple protocol
     await sql`select 1; select 2`.execute(db.kysely);
   });

@@ -27,22 +27,25 @@ export const PLAN_ONCE = '/* runlog: plan once */';
 
 /**
  * Asks PostgreSQL to parse and plan `query` once per connection and keep its plan: for a
- * hot query whose plan does not depend on its values (equalities, a literal limit). A query
- * with a range, a pattern or a cursor over a parameter stays planned with its values.
+ * hot query whose plan does not depend on its values (equalities; its limit is written as a
+ * literal). A query with a range, a pattern or a cursor over a parameter stays planned with
+ * its values.
  */
-export function planOnce<Q extends { modifyEnd(modifier: ReturnType<typeof sql.raw>): Q }>(
-  db: Db,
-  query: Q,
-): Q {
-  return db.dialect === 'postgres' ? query.modifyEnd(sql.raw(PLAN_ONCE)) : query;
+export function planOnce<
+  Q extends {
+    modifyEnd(modifier: ReturnType<typeof sql.raw>): Q;
+    withPlugin(plugin: KyselyPlugin): Q;
+  },
+>(db: Db, query: Q): Q {
+  return db.dialect === 'postgres'
+    ? query.withPlugin(LIMIT_LITERALS).modifyEnd(sql.raw(PLAN_ONCE))
+    : query;
 }
 
 /** At most this many statement texts get a name; the rest are parsed and planned each time. */
 const MAX_NAMED = 200;
 /** A text is named on its second use: a one-off query holds no slot. Bounds that count. */
 const MAX_COUNTED = 2000;
-/** A statement with more parameters than this (a bulk insert of n rows) stays unnamed. */
-const MAX_PARAMETERS = 64;
 
 /** A named statement whose table changed shape under it (a migration by another instance). */
 const STALE_PLAN = '0A000';
@@ -62,9 +65,8 @@ const POOLED = new Set(['26000', '42P05']);
  * for the 20 latest runs of an agent among 1,000,000, parse and plan took 0.8 ms and the
  * query itself 0.2 ms (the planner weighs each of the runs table's indexes). A text is
  * named on its second use, so a one-off (an `in` list of another length) holds no name,
- * and `MAX_NAMED` bounds what each connection holds on the server. Never named: a bulk
- * statement (`MAX_PARAMETERS`), and anything inside a transaction, where a failed named
- * statement could not be sent again.
+ * and `MAX_NAMED` bounds what each connection holds on the server. Never named: anything
+ * inside a transaction, where a failed named statement could not be sent again.
  *
  * Outside a transaction a failure of the name itself is sent again unnamed: a plan gone
  * stale under a schema change (that text is not named again), or a pooler that cannot keep
@@ -90,11 +92,6 @@ export class PreparingPool implements PostgresPool {
     this.#scope = scope;
   }
 
-  /** Whether statements are still named (false once a pooler was found in between). */
-  get naming(): boolean {
-    return this.#naming;
-  }
-
   async connect(): Promise<PostgresPoolClient> {
     const client = await this.#pool.connect();
     let wrapped = this.#clients.get(client);
@@ -109,8 +106,8 @@ export class PreparingPool implements PostgresPool {
     return this.#pool.end();
   }
 
-  #nameOf(text: string, parameters: number): string | undefined {
-    if (!this.#naming || parameters > MAX_PARAMETERS || !text.endsWith(PLAN_ONCE)) return undefined;
+  #nameOf(text: string): string | undefined {
+    if (!this.#naming || !text.endsWith(PLAN_ONCE)) return undefined;
     const known = this.#names.get(text);
     if (known !== undefined) return known ?? undefined;
     if (this.#names.size >= MAX_NAMED) return undefined;
@@ -133,7 +130,7 @@ export class PreparingPool implements PostgresPool {
         if (/^\s*(begin|start\s+transaction)\b/i.test(text)) inTransaction = true;
         else if (/^\s*(commit|rollback|end|abort)\s*;?\s*$/i.test(text)) inTransaction = false;
       }
-      const name = inTransaction ? undefined : this.#nameOf(text, values.length);
+      const name = inTransaction ? undefined : this.#nameOf(text);
       if (name === undefined) return client.query(text, values);
       try {
         return await client.query({ name, text, values });
@@ -173,13 +170,15 @@ class LimitLiterals extends OperationNodeTransformer {
 }
 
 /**
- * Sends `limit` as a literal on PostgreSQL. A named statement's generic plan is planned for
- * a parameter limit as if it kept a tenth of the rows: a page of 21 runs then looked 100
- * times dearer generic than planned with its values, and PostgreSQL planned it afresh on
- * every call. With the number in the text the generic plan costs what it does, and is kept.
- * Limits are page sizes, a few values, so this adds few texts.
+ * Writes `limit` as a literal in a `planOnce` query. A named statement's generic plan is
+ * planned for a parameter limit as if it kept a tenth of the rows: a page of 21 runs then
+ * looked 100 times dearer generic than planned with its values, and PostgreSQL planned it
+ * afresh on every call. With the number in the text the generic plan costs what it does, and
+ * is kept. Limits are page sizes, a few values, so this adds few texts. Only those queries:
+ * the transform rebuilds every node of a query, and the write path's bulk statements hold
+ * thousands.
  */
-export class LimitLiteralsPlugin implements KyselyPlugin {
+class LimitLiteralsPlugin implements KyselyPlugin {
   readonly #transformer = new LimitLiterals();
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
@@ -190,3 +189,5 @@ export class LimitLiteralsPlugin implements KyselyPlugin {
     return Promise.resolve(args.result);
   }
 }
+
+const LIMIT_LITERALS = new LimitLiteralsPlugin();

@@ -11,7 +11,7 @@ import { isDatabaseUnavailable } from '../db/database.js';
  * instead of telling the load balancer to send requests elsewhere. As long as a request waits
  * for a pooled connection or a lock (5 s): a busy pool is not yet an instance to leave out.
  */
-export const READY_TIMEOUT_MS = 5000;
+const READY_TIMEOUT_MS = 5000;
 
 /** `/healthz` (the process answers), `/readyz` (the database answers), `/metrics`. */
 export async function serviceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
