@@ -74,6 +74,21 @@ function clientError(code: string | undefined): {
 /** An X-Request-Id taken as it comes: short, and nothing a log line or a header could mangle. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * What a request's log line says of it: Fastify's own fields, with the text of a search
+ * (`?q=`) left out. The search runs over the prompts and outputs agents record, so its text
+ * is as private as they are, and a log outlives a run deleted for what it held.
+ */
+function requestLogFields(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: request.url.replace(/([?&]q=)[^&#]*/g, '$1[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
 /** Builds the HTTP app over a context; `listen` is the caller's. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
@@ -84,6 +99,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
             level: ctx.config.logLevel,
             // the login link carries the key only in the fragment; keys in headers are never logged
             redact: ['req.headers.authorization', 'req.headers.cookie'],
+            serializers: { req: requestLogFields },
           },
     // a request's id is in its log lines and in its answer's x-request-id, so a caller's 500 can
     // be found in the log: Fastify's counter (req-1, req-2, ...) restarted with every process

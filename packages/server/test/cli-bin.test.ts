@@ -262,6 +262,37 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     expect(keys.keys.map((k) => k.scope)).toEqual(['admin']);
   });
 
+  it("logs a request's path and filters at info, but not the text of its search", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-log-'));
+    const key = 'rl_scripted_admin_key_0123456789';
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        RUNLOG_DB: join(dir, 'runlog.db'),
+        RUNLOG_ADMIN_KEY: key,
+        RUNLOG_LOG_LEVEL: 'info',
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+      const url = /Runlog listening on (\S+)/.exec(out)![1]!;
+      const res = await fetch(`${url}/api/v1/runs?status=failed&q=card%204242%20expired&limit=5`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(res.status).toBe(200);
+      await waitFor(() => out.includes('request completed'), 'the request to be logged', 5_000);
+      // the search is over what agents recorded (prompts, customers' words): it stays out of
+      // the log, where it would outlive the runs it found
+      expect(out).toContain('/api/v1/runs?status=failed&q=[redacted]&limit=5');
+      expect(out).not.toContain('4242');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('close', resolve));
+    }
+  });
+
   it('writes all of a large --json answer into a pipe before exiting', async () => {
     const server = await startTestServer('sqlite');
     try {
