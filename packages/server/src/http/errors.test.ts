@@ -486,6 +486,30 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     ] as const) {
       expect(responses(path, method), `${method} ${path}`).toHaveProperty('409');
     }
+    // so does every route that takes a key, which X-Runlog-Project can name another project to
+    const named = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/runs',
+      headers: { authorization: `Bearer ${t.adminKey}`, 'x-runlog-project': 'another' },
+    });
+    expect(named.statusCode).toBe(409);
+    const operations = json<{
+      paths: Record<
+        string,
+        Record<string, { security?: unknown[]; parameters: { name: string; in: string }[] }>
+      >;
+    }>(res).paths;
+    for (const [path, methods] of Object.entries(operations))
+      for (const [method, op] of Object.entries(methods)) {
+        if (op.security) continue; // public: no key, no project to name
+        expect(responses(path, method), `${method} ${path}`).toHaveProperty('409');
+        expect(op.parameters, `${method} ${path}`).toContainEqual(
+          expect.objectContaining({ name: 'x-runlog-project', in: 'header' }),
+        );
+      }
+    expect(JSON.stringify(responses('/api/v1/runs/{run_id}/cancel', 'post')['409'])).toContain(
+      'The run already ended',
+    );
     expect(responses('/api/v1/ws', 'get')).toMatchObject({
       101: expect.any(Object),
       429: expect.any(Object),

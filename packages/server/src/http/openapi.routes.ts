@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ApiErrorBody } from '@runlog/core';
+import { ApiErrorBody, PROJECT_HEADER } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { routeDocs, type RouteDoc } from './route.js';
 
@@ -41,8 +41,21 @@ class Schemas {
   }
 }
 
+/** What a route that takes a key answers when `X-Runlog-Project` names another project. */
+const PROJECT_CONFLICT = `${PROJECT_HEADER} names a project other than the key's or session's`;
+
 function parameters(doc: RouteDoc, schemas: Schemas): unknown[] {
   const params: unknown[] = [];
+  if (doc.scope !== 'public') {
+    // checked on every request with a key (app.ts): the dashboard names its project
+    params.push({
+      name: PROJECT_HEADER,
+      in: 'header',
+      required: false,
+      description: `The project the caller acts in; another than the key's is a 409`,
+      schema: { type: 'string' },
+    });
+  }
   for (const [where, schema] of [
     ['path', doc.params],
     ['query', doc.query],
@@ -86,6 +99,8 @@ export function buildOpenApi(): Record<string, unknown> {
   });
   for (const doc of routeDocs) {
     const path = doc.url.replace(/:([a-z_]+)/g, '{$1}');
+    const answer409 = doc.answers?.[409];
+    const own409 = typeof answer409 === 'object' ? answer409.description : answer409;
     const op: Record<string, unknown> = {
       summary: doc.summary,
       tags: [doc.tag],
@@ -117,7 +132,11 @@ export function buildOpenApi(): Record<string, unknown> {
         '400': error('Invalid input, naming the field'),
         ...(doc.scope === 'public'
           ? {}
-          : { '401': error('No valid key'), '403': error('The key lacks the scope') }),
+          : {
+              '401': error('No valid key'),
+              '403': error('The key lacks the scope'),
+              '409': error(own409 ? `${own409}; or ${PROJECT_CONFLICT}` : PROJECT_CONFLICT),
+            }),
         '404': error('Not found (also another project’s objects)'),
         ...(doc.body ? { '413': error('Body over the size limit') } : {}),
         ...(doc.tag === 'recording' ? { '429': error('The write path is behind: retry') } : {}),
