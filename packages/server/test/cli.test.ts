@@ -1452,6 +1452,11 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(date.stderr).toContain('--since must be a span like 24h or 7d');
     const status = await cli(['runs', 'list', '--status', 'done']);
     expect(status.code).toBe(2);
+    // `stats` is no run id (GET /runs/stats answers the stats): said as bad usage, not as a
+    // refused `include` parameter of the stats
+    const reserved = await cli(['runs', 'show', 'stats']);
+    expect(reserved.code).toBe(2);
+    expect(reserved.stderr).toContain('"stats" is reserved');
     const help = await cli(['runs', 'show', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: runlog runs show|get [options] <id>');

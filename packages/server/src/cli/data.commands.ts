@@ -62,6 +62,7 @@ import {
   oneOf,
   orNone,
   parseWhen,
+  runIdArg,
   scoreNumberArg,
   scoreValueArg,
   statusArg,
@@ -312,7 +313,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .command('show')
       .alias('get')
       .description('a run: its summary, then its steps as a tree')
-      .argument('<id>', 'run id', idArg('<id>')),
+      .argument('<id>', 'run id', runIdArg('<id>')),
   ).action(async (id: string, flags: ClientFlags) => {
     const client = clientFor(flags, io);
     const path = `/api/v1/runs/${encodeURIComponent(id)}`;
@@ -413,7 +414,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     runs
       .command('cancel')
       .description('stop a run: a queued run ends at once, a running one is told to stop')
-      .argument('<id>', 'run id', idArg('<id>')),
+      .argument('<id>', 'run id', runIdArg('<id>')),
   ).action(async (id: string, flags: ClientFlags) => {
     const run = await clientFor(flags, io).request<Run>(
       'POST',
@@ -431,7 +432,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     runs
       .command('retry')
       .description('queue a new run with the same agent, input and thread')
-      .argument('<id>', 'run id', idArg('<id>')),
+      .argument('<id>', 'run id', runIdArg('<id>')),
   ).action(async (id: string, flags: ClientFlags) => {
     const run = await clientFor(flags, io).request<Run>(
       'POST',
@@ -445,7 +446,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     runs
       .command('score')
       .description('score a run or one of its steps: true or false, a number, or a label')
-      .argument('<run-id>', 'run id', idArg('<run-id>'))
+      .argument('<run-id>', 'run id', runIdArg('<run-id>'))
       .argument('<name>', 'what it scores: feedback, relevance, ...', textArg('<name>', 200))
       .argument(
         '<value>',
@@ -492,7 +493,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     runs
       .command('scores')
       .description("a run's scores, oldest first")
-      .argument('<run-id>', 'run id', idArg('<run-id>')),
+      .argument('<run-id>', 'run id', runIdArg('<run-id>')),
   ).action(async (runId: string, flags: ClientFlags) => {
     const list = await clientFor(flags, io).request<ScoreList>(
       'GET',
@@ -536,7 +537,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     runs
       .command('unscore')
       .description('delete a score of a run')
-      .argument('<run-id>', 'run id', idArg('<run-id>'))
+      .argument('<run-id>', 'run id', runIdArg('<run-id>'))
       .argument('<score-id>', 'score id (from runs scores)', idArg('<score-id>')),
   ).action(async (runId: string, scoreId: string, flags: ClientFlags) => {
     await clientFor(flags, io).request(

@@ -5,6 +5,7 @@ import {
   ID_PATTERN,
   RUN_STATUSES,
   RUN_TRIGGERS,
+  RunId,
   ScoreValue,
   parseDuration,
   type Score,
@@ -146,6 +147,20 @@ export function idArg(name: string) {
   return (value: string): string => {
     if (!ID_PATTERN.test(value)) throw new InvalidArgumentError(`${name} ${ID_HELP}`);
     return value;
+  };
+}
+
+/**
+ * A run id as `idArg` takes an id, but not `stats`: `GET /runs/stats` answers the stats, so
+ * `runs show stats` would fail on a parameter of the stats it never asked for.
+ */
+export function runIdArg(name: string) {
+  const id = idArg(name);
+  return (value: string): string => {
+    const checked = RunId.safeParse(id(value));
+    if (!checked.success)
+      throw new InvalidArgumentError(`${name}: ${checked.error.issues[0]?.message ?? ID_HELP}`);
+    return checked.data;
   };
 }
 
