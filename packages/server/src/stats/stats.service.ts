@@ -151,7 +151,12 @@ export function statsRange(
 ): { from: number; to: number; bucket: 'hour' | 'day'; bucketMs: number } {
   const rawTo = query.to ?? now;
   const rawFrom = query.from ?? rawTo - DEFAULT_STATS_RANGE_MS;
-  if (rawFrom > rawTo) throw AppError.invalid('query.to', 'must not be before from');
+  if (rawFrom > rawTo) {
+    // without a `to`, the caller's `from` is what is wrong: it is past now, `to`'s default
+    if (query.to === undefined)
+      throw AppError.invalid('query.from', 'must not be after now (to defaults to now)');
+    throw AppError.invalid('query.to', 'must not be before from');
+  }
   const hourFrom = hourOf(rawFrom);
   const hourTo = Math.max(
     hourOf(rawTo) === rawTo ? rawTo : hourOf(rawTo) + HOUR_MS,

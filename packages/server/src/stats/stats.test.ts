@@ -319,6 +319,8 @@ describeEachDb('GET /runs/stats', (dialect) => {
       ['bucket=week', 'query.bucket'],
       ['from=last-tuesday', 'query.from'],
       [`from=${H0}&to=${H0 - HOUR}`, 'query.to'],
+      // no `to`: the `from` past now is the field at fault, not the `to` never given
+      [`from=${Date.now() + DAY}`, 'query.from'],
       [`from=0&to=${H0}&bucket=hour`, 'query.bucket'],
       ['agent_id=bad id', 'query.agent_id'],
     ];
