@@ -100,4 +100,40 @@ describeEachDb('the bridge between instances, far behind', (dialect) => {
       await bridge.stop();
     }
   });
+
+  it('catches up from when its LISTEN connection last answered, not from when it found out', async () => {
+    const runId = 'long-silent';
+    const heard: HubEvent[] = [];
+    const unsubscribe = t.ctx.hub.subscribe((event) => heard.push(event));
+    const bridge = new PgHubBridge(t.ctx, t.ctx.db.pgPool!, channelName(t.ctx.db.pgSchema));
+    bridge.pingMs = 100;
+    const listening = bridge as unknown as {
+      client: { connection: { stream: { pause(): void } } } | undefined;
+    };
+    try {
+      await bridge.start();
+      // answered pings: the connection hears everything up to now
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const silent = listening.client!;
+      silent.connection.stream.pause();
+      // a ping takes as long as it may to be found unanswered: the silence is found out
+      // later than the catch-up's margin (as with the 15 s ping: up to 30 s later)
+      bridge.pingMs = 6_000;
+      // another instance's change as the silence begins: its NOTIFY never arrives
+      await ingestOk(t, [{ type: 'run.start', run: { id: runId, agent_id: 'silent' } }]);
+      heard.length = 0;
+      await waitFor(
+        () => listening.client !== undefined && listening.client !== silent,
+        'a new LISTEN connection',
+      );
+      await waitFor(
+        () => heard.some((e) => e.kind === 'run' && e.runId === runId),
+        'the run read back by the catch-up',
+        2_000,
+      );
+    } finally {
+      unsubscribe();
+      await bridge.stop();
+    }
+  }, 20_000);
 });

@@ -136,6 +136,12 @@ export class PgHubBridge {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** When the LISTEN connection was lost, until a catch-up after the next LISTEN. */
   private lostAt: number | undefined;
+  /**
+   * When the LISTEN connection last heard everything: it was listening, or a ping sent then
+   * was answered. A connection that goes silent is found out only a ping later, and the
+   * NOTIFYs of that while are gone: a catch-up starts here, not when the loss was found out.
+   */
+  private aliveAt: number | undefined;
   /** Where the catch-up after failed read-backs starts, while one waits on its timer. */
   private retrySince: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -278,7 +284,11 @@ export class PgHubBridge {
       const silent = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('LISTEN connection not answering')), this.pingMs);
       });
+      const sentAt = Date.now();
       void Promise.race([client.query('SELECT 1'), silent])
+        .then(() => {
+          if (this.client === client) this.aliveAt = Math.max(this.aliveAt ?? 0, sentAt);
+        })
         .catch(lost)
         .finally(() => clearTimeout(timer));
     }, this.pingMs);
@@ -292,7 +302,7 @@ export class PgHubBridge {
     const lost = (err: unknown) => {
       if (this.client !== client) return;
       this.client = undefined;
-      this.lostAt ??= Date.now();
+      this.lostAt ??= this.aliveAt ?? Date.now();
       detach();
       // a broken client must not go back to the pool
       client.release(err instanceof Error ? err : true);
@@ -303,6 +313,7 @@ export class PgHubBridge {
     client.on('notification', onNotification);
     this.client = client;
     this.detach = detach;
+    const listenAt = Date.now();
     try {
       await client.query(`LISTEN "${this.channel}"`);
     } catch (err) {
@@ -310,6 +321,7 @@ export class PgHubBridge {
       return;
     }
     this.backoffMs = BACKOFF_MIN_MS;
+    this.aliveAt = listenAt;
     if (this.lostAt !== undefined) {
       const since = this.lostAt - CATCH_UP_MARGIN_MS;
       this.lostAt = undefined;
