@@ -1,5 +1,5 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -1507,6 +1507,8 @@ describeEachDb('runlog CLI', (dialect) => {
     const first = join(dir, `first-${dialect}.jsonl`);
     const exported = await cli(['export', '-o', first, '--json']);
     expect(exported.code).toBe(0);
+    // runs' prompts and outputs, readable by every user of the machine with the usual umask
+    expect(statSync(first).mode & 0o077).toBe(0);
     const summary = JSON.parse(exported.stdout) as {
       runs: number;
       steps: number;

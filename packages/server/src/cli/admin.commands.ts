@@ -206,7 +206,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
           ...(flags.since !== undefined ? { since: flags.since } : {}),
           ...(flags.until !== undefined ? { until: flags.until } : {}),
         };
-        const out = flags.output ? createWriteStream(flags.output) : io.stdout;
+        // the file holds what the database does (prompts, users' data, tool output): its
+        // owner's only, as a new database file is
+        const out = flags.output ? createWriteStream(flags.output, { mode: 0o600 }) : io.stdout;
         if (flags.output) {
           const file = out as ReturnType<typeof createWriteStream>;
           // once() rejects with the stream's error: said as one line, not Node's message
