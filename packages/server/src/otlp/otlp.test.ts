@@ -6,6 +6,7 @@ import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { ExportTraceServiceRequest, mapTraces, sanitizeId } from './otlp.mapper.js';
 import { decodeTraceRequest } from './otlp.protobuf.js';
+import { MAX_OTLP_SPANS } from './otlp.routes.js';
 import { sweepOnce } from '../control/sweeper.js';
 
 const T0 = BigInt(Date.parse('2026-03-01T10:00:00.000Z')) * 1_000_000n;
@@ -295,6 +296,23 @@ describe('OTLP mapping', () => {
     expect(mapTraces(fromPb)).toEqual(mapTraces(fromJson));
   });
 
+  it('refuses an id padded with a long run of = in linear time', () => {
+    // 16 bytes of base64, then 100,000 `=`: the padding check took 25 s of the event loop
+    const padded = `${'A'.repeat(21)}Q${'='.repeat(100_000)}x`;
+    const started = performance.now();
+    const mapped = mapTraces(
+      ExportTraceServiceRequest.parse({
+        resourceSpans: [
+          { scopeSpans: [{ spans: [{ traceId: padded, spanId: 'a000000000000001', name: 'x' }] }] },
+        ],
+      }),
+    );
+    expect(mapped).toMatchObject({ events: [], rejected: 1 });
+    expect(mapped.firstProblem).toMatch(/^span x: traceId /);
+    // a guard against quadratic time, not a speed goal: linear is a few ms, quadratic 10 s
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
   it("takes hex ids, and base64 ids only of a trace or span id's length", () => {
     const traceHex = '0af7651916cd43dd8448eb211c80319c';
     const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
@@ -337,6 +355,18 @@ describe('OTLP mapping', () => {
   it('sanitizes agent names to the id charset', () => {
     expect(sanitizeId('bug triager / v2')).toBe('bug-triager-v2');
     expect(sanitizeId('***')).toBeUndefined();
+    expect(sanitizeId(' -a b- ')).toBe('a-b');
+  });
+
+  it('sanitizes a name with a long run of dashes in linear time', () => {
+    // a span's service.name or gen_ai.agent.name of 100,000 dashes took 15 s of the event loop
+    const dashes = '-'.repeat(100_000);
+    const started = performance.now();
+    expect(sanitizeId(`a${dashes}x`)).toBe(`a${dashes.slice(0, 127)}`);
+    expect(sanitizeId(`${dashes}x`)).toBe('x');
+    expect(sanitizeId(dashes)).toBeUndefined();
+    // a guard against quadratic time, not a speed goal: linear is a few ms, quadratic 10 s
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 
@@ -893,6 +923,32 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
     expect(res.statusCode).toBe(413);
     expect(json<{ error: { code: string } }>(res).error.code).toBe('payload_too_large');
+  });
+
+  it('refuses with 413 an export of more spans than one request takes, writing none', async () => {
+    // each span its own trace: past the bound the write path held the event loop for seconds
+    // and, past about 120,000 spans, answered a 500 after half a minute
+    const trace = (i: number) => `7d${i.toString(16).padStart(30, '0')}`;
+    const spans = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        traceId: trace(i),
+        spanId: 'b000000000000001',
+        name: 'invoke_agent many',
+        start: 0,
+        end: 10,
+      }));
+    const over = await t.request('POST', '/v1/traces', request(spans(MAX_OTLP_SPANS + 1)));
+    expect(over.statusCode).toBe(413);
+    expect(json<ApiErrorBody>(over).error).toMatchObject({
+      code: 'payload_too_large',
+      message: expect.stringContaining(`over ${MAX_OTLP_SPANS}`),
+    });
+    expect(await snapshot(`otel-${trace(0)}`)).toBeUndefined();
+    // protobuf counts the same
+    const pb = await post(pbRequest(spans(MAX_OTLP_SPANS + 1)), {
+      'content-type': 'application/x-protobuf',
+    });
+    expect(pb.statusCode).toBe(413);
   });
 
   it('refuses with 400 an attribute nested thousands of levels deep, JSON or protobuf', async () => {
