@@ -24,6 +24,12 @@ describe('wire schemas', () => {
     expect(TimeInput.parse('8640000000000000')).toBe(8.64e15);
     expect(TimeInput.safeParse('8640000000000001').success).toBe(false);
     expect(TimeInput.safeParse('9999999999999999').success).toBe(false);
+    // before 1970 as an ISO string too, as epoch milliseconds below 0 are
+    for (const before of ['1969-12-31T23:59:59.999Z', '0001-01-01T00:00:00Z'])
+      expect(TimeInput.safeParse(before).error?.issues[0]?.message, before).toBe(
+        'must not be before 1970-01-01T00:00:00Z',
+      );
+    expect(TimeInput.parse('1970-01-01T00:00:00Z')).toBe(0);
   });
 
   it('refuses the ids . and .., which a URL path cannot carry, and takes other dotted ids', () => {

@@ -69,6 +69,9 @@ export const TimeInput = z
         'must be an ISO-8601 time with a zone (2026-12-04T10:00:00Z, +01:00 written %2B01:00 in a URL) or epoch milliseconds',
     },
   )
+  // a time before 1970 (Go's zero time, 0001-01-01T00:00:00Z) is refused as epoch ms below 0
+  // are: stored, its run would sort where no list pages to (a cursor holds no negative time)
+  .refine((ms) => ms >= 0, { error: 'must not be before 1970-01-01T00:00:00Z' })
   // seconds of 2001 to 2286 read as milliseconds land in January to April 1970: refused, as
   // no agent ran then, rather than stored where no list or chart would show them
   .refine((ms) => ms < SECONDS_LIKE_MS.min || ms >= SECONDS_LIKE_MS.max, {

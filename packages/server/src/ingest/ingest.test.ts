@@ -464,6 +464,35 @@ describeEachDb('POST /ingest', (dialect) => {
     expect((await findRun(t.ctx.db, 'default', 'secs-ok'))?.step_count).toBe(0);
   });
 
+  it('refuses a time before 1970, whose run no cursor could page to, naming the field', async () => {
+    const res = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        {
+          type: 'run.start',
+          run: { id: 'zero-1', agent_id: 'zero', started_at: '2026-01-01T00:00:00Z' },
+        },
+        {
+          type: 'run.start',
+          run: { id: 'zero-2', agent_id: 'zero', started_at: '0001-01-01T00:00:00Z' },
+        },
+        {
+          type: 'run.start',
+          run: { id: 'zero-3', agent_id: 'zero', started_at: '1969-12-31T23:59:59Z' },
+        },
+      ],
+    });
+    expect(res.statusCode).toBe(207);
+    const answer = json<PartialAnswer>(res);
+    expect(answer.results.map((r) => r.ok)).toEqual([true, false, false]);
+    expect(answer.results[1]!.error?.details[0]?.field).toBe('events.1.run.started_at');
+    // every run of the agent is reached page by page
+    const page = json<{ runs: { id: string }[]; next_cursor: string | null }>(
+      await t.request('GET', '/api/v1/runs?agent_id=zero&limit=1'),
+    );
+    expect(page.runs.map((r) => r.id)).toEqual(['zero-1']);
+    expect(page.next_cursor).toBeNull();
+  });
+
   it('keeps rollups right with 20 concurrent writers to one run', async () => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.start', run: { id: 'conc-1', agent_id: 'conc' } }],
