@@ -689,10 +689,17 @@ describeEachDb('runs sorted by cost, duration and tokens', (dialect) => {
     const newest = json<RunList>(await t.request('GET', '/api/v1/runs?limit=2'));
     const mixed = await t.request('GET', `/api/v1/runs?sort=cost&cursor=${newest.next_cursor}`);
     expect(mixed.statusCode).toBe(400);
+    // the cursor is one this API returned: the answer says of which list, not that it is none
+    expect(json<ApiErrorBody>(mixed).error.message).toBe(
+      'query.cursor: a cursor of the newest-first list: ask without sort',
+    );
     // and a sorted list's cursor is no newest-first cursor either (it would read as one)
     const back = await t.request('GET', `/api/v1/runs?cursor=${first.next_cursor}`);
     expect(back.statusCode).toBe(400);
     expect(back.json()).toMatchObject({ error: { details: [{ field: 'query.cursor' }] } });
+    expect(json<ApiErrorBody>(back).error.message).toBe(
+      'query.cursor: a cursor of a list in sort=cost: ask with the same sort',
+    );
     const unknown = await t.request('GET', '/api/v1/runs?sort=slowest');
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json()).toMatchObject({ error: { details: [{ field: 'query.sort' }] } });
