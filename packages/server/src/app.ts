@@ -385,6 +385,7 @@ function errorBody(
         error: {
           code: 'invalid_input',
           message: `unsupported content type ${request.headers['content-type'] ?? '(none)'}; send application/json`,
+          details: [{ field: 'headers.content-type', message: 'send application/json' }],
         },
       },
     };
