@@ -219,7 +219,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       const refused: ApiErrorBody = {
         error: {
           code: 'method_not_allowed',
-          message: `${request.method} is not allowed on ${path}: ${allowed.join(', ')} is`,
+          message: `${request.method} is not allowed on ${path}, which takes ${allowed.join(', ')}`,
           details: [{ field: 'method', message: `must be one of ${allowed.join(', ')}` }],
         },
       };

@@ -196,6 +196,7 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(ingest.headers.allow).toBe('POST');
     expect(json<ErrorBody>(ingest).error).toMatchObject({
       code: 'method_not_allowed',
+      message: 'GET is not allowed on /api/v1/ingest, which takes POST',
       details: [{ field: 'method', message: 'must be one of POST' }],
     });
     const run = await t.request('PUT', '/api/v1/runs/some-run');
