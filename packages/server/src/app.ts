@@ -276,9 +276,16 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // a dashboard tab says which project it shows: after a login to another project in
     // another tab, the browser's one cookie is that project's, and a Stop or a Delete of a run
     // id both projects use must not reach the other project's run
-    const named = [request.headers[PROJECT_HEADER] ?? []].flat();
-    if (named.some((p) => p !== auth.projectId)) {
-      const message = `this key or session is for project ${auth.projectId}, not ${named.join(', ')}`;
+    // the header sent twice reaches here as one value, joined with ", " (ids hold no comma)
+    const named = new Set(
+      [request.headers[PROJECT_HEADER] ?? []]
+        .flat()
+        .flatMap((v) => v.split(','))
+        .map((v) => v.trim()),
+    );
+    const others = [...named].filter((p) => p !== auth.projectId);
+    if (others.length > 0) {
+      const message = `this key or session is for project ${auth.projectId}, not ${others.join(', ')}`;
       throw new AppError('conflict', `headers.${PROJECT_HEADER}: ${message}`, [
         { field: `headers.${PROJECT_HEADER}`, message },
       ]);

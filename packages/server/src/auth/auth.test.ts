@@ -128,6 +128,19 @@ describeEachDb('the dashboard session cookie', (dialect) => {
       details: [{ field: 'headers.x-runlog-project' }],
     });
     expect((await asTab('default', '/api/v1/session', 'GET')).statusCode).toBe(409);
+    // the header sent twice, as a proxy that adds its own may: Node joins the two with ", "
+    const twice = (project: string) =>
+      t.app.inject({
+        method: 'GET',
+        url: '/api/v1/session',
+        headers: { cookie: otherCookie, host: '127.0.0.1:4680', 'x-runlog-project': project },
+      });
+    expect((await twice('other-tab, other-tab')).statusCode).toBe(200);
+    const mixed = await twice('other-tab, default');
+    expect(mixed.statusCode).toBe(409);
+    expect(json<{ error: { message: string } }>(mixed).error.message).toContain(
+      'is for project other-tab, not default',
+    );
     // a key names its project the same way
     const keyed = await t.app.inject({
       method: 'DELETE',
