@@ -186,6 +186,10 @@ describe('redact', () => {
     expect(redact('postgres://db/runlog?PASSWORD=p&sslmode=require')).toBe(
       'postgres://db/runlog?PASSWORD=***&sslmode=require',
     );
+    // the passphrase of the client's TLS key (pg's sslpassword) is as secret
+    expect(redact('postgres://db/runlog?sslkey=/k.pem&sslpassword=pass&x=1')).toBe(
+      'postgres://db/runlog?sslkey=/k.pem&sslpassword=***&x=1',
+    );
     expect(redact('./.runlog/runlog.db')).toBe('./.runlog/runlog.db');
   });
 });

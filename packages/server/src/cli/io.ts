@@ -95,9 +95,9 @@ const SETTING_NAMES: Record<string, string> = {
   logLevel: 'RUNLOG_LOG_LEVEL',
 };
 
-/** A database URL without its password, for messages. */
+/** A database URL without its password (nor its TLS key's), for messages. */
 export function redact(url: string): string {
   return url
     .replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
-    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+    .replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
 }
