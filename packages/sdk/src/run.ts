@@ -106,9 +106,14 @@ interface Frame {
 
 const storage = new AsyncLocalStorage<Frame>();
 
-/** The run the calling code runs in (inside `runlog.run` or a worker's handler), if any. */
+/**
+ * The run the calling code runs in (inside `runlog.run` or a worker's handler), if any. Not
+ * one whose code has finished: a timer or a listener its code set up keeps its async context,
+ * and what that calls later (another run, a job) is not part of it.
+ */
 export function currentRun(): RunContext | undefined {
-  return storage.getStore()?.run;
+  const run = storage.getStore()?.run;
+  return run && !run.finished ? run : undefined;
 }
 
 /** @internal Runs `fn` with `run` as the current run. */
@@ -240,6 +245,8 @@ export async function runCode<T>(
     return { ok: true, output: await withRun(run, fn) };
   } catch (error) {
     return { ok: false, error };
+  } finally {
+    run.finished = true;
   }
 }
 
@@ -308,6 +315,12 @@ export class RunContext {
   threadId: string | undefined;
   /** @internal */
   userId: string | undefined;
+
+  /**
+   * @internal Its code has returned or thrown: what still runs in its async context (a timer,
+   * a listener set up inside it) runs outside it, see `currentRun`.
+   */
+  finished = false;
 
   /** @internal Beats this run at once; set while its heartbeats run. */
   beat: (() => Promise<void>) | undefined;

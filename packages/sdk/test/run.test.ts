@@ -463,6 +463,34 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(children.runs.map((r) => r.id).sort()).toEqual([inner, own].sort());
     });
 
+    it('a run started later from a timer set up inside an ended run is not its child', async () => {
+      let first = '';
+      let later: Promise<string> | undefined;
+      let inside: RunContext | undefined;
+      await runlog.run(
+        'chat-agent',
+        (run) => {
+          first = run.id;
+          // a poller started lazily by the first request keeps that run's async context
+          setTimeout(() => {
+            inside = currentRun();
+            later = runlog.run('job-agent', (job) => job.id);
+          }, 20);
+        },
+        { threadId: 'thread-chat', userId: 'user-chat' },
+      );
+      await waitFor(() => later !== undefined, 'the timer to fire');
+      expect(inside).toBeUndefined();
+      const job = await later!;
+      expect(await runlog.flush()).toBe(true);
+      expect(await runlog.runs.get(job)).toMatchObject({
+        parent_run_id: null,
+        thread_id: null,
+        user_id: null,
+      });
+      expect((await runlog.runs.list({ parent_run_id: first })).runs).toEqual([]);
+    });
+
     it('Stop pressed on a recording run fires run.signal and the run ends cancelled', async () => {
       let ctx: RunContext | undefined;
       const id = newId();
