@@ -412,6 +412,10 @@ export class Runlog {
       const stops = Promise.allSettled([...this.workers].map((w) => w.stopBy(deadline)));
       // a worker stopped earlier by hand may still be draining: it does not hold us past the deadline
       await settleBy(stops, deadline);
+      // run() runs still open could not record their ends once this closes, and would stay
+      // `running` until their lease lapsed: their code hears so, as on a signal
+      if (this.open.size > 0 && !this.interruption)
+        void this.interrupt('', 'runlog.shutdown() was called before the run ended');
       // run() runs a signal interrupted are ended before nothing more can be sent
       await settleBy(this.interrupting, deadline);
       this.endInterrupted();
@@ -423,15 +427,16 @@ export class Runlog {
   }
 
   /**
-   * @internal The process was told to end (`signal`) while `run()` runs still run: fires their
-   * `run.signal` (a `RunInterruptedError`), lets code that listens end its run for up to
-   * `INTERRUPT_GRACE_MS`, then records the rest as `cancelled`, interrupted, so none stays
-   * `running` until its lease lapses.
+   * @internal The process was told to end (`signal`; or `shutdown()` was called, `message`
+   * saying so) while `run()` runs still run: fires their `run.signal` (a `RunInterruptedError`),
+   * lets code that listens end its run for up to `INTERRUPT_GRACE_MS`, then records the rest
+   * as `cancelled`, interrupted, so none stays `running` until its lease lapses.
    */
-  interrupt(signal: string): Promise<void> {
-    this.interruption ??= new RunInterruptedError(
-      `the process received ${signal} before the run ended`,
-    );
+  interrupt(
+    signal: string,
+    message = `the process received ${signal} before the run ended`,
+  ): Promise<void> {
+    this.interruption ??= new RunInterruptedError(message);
     const reason = this.interruption;
     for (const run of this.open.keys()) run.abort(reason);
     this.interrupting = settleBy(

@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId, type IngestEvent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
-import { Runlog, RunlogConnectionError, type RunContext } from '../src/index.js';
+import {
+  Runlog,
+  RunInterruptedError,
+  RunlogConnectionError,
+  type RunContext,
+} from '../src/index.js';
 import { FaultProxy, clientFactory, deadUrl, waitFor, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -434,6 +439,39 @@ describe('a signal while run() runs', () => {
           message: 'the process received SIGTERM before the run ended',
         },
       });
+  });
+
+  it('shutdown() with a run() still running records it interrupted, not running', async () => {
+    const runlog = clients.make();
+    const id = newId();
+    let heard: unknown;
+    const running = runlog.run(
+      'shutdown-open-agent',
+      async (run) => {
+        await run.step('tool', 'first', () => 1);
+        // ends when told to, else on its own later (its end then too late to be recorded)
+        await new Promise<void>((resolve) => {
+          run.signal.addEventListener('abort', () => resolve(), { once: true });
+          setTimeout(resolve, 1_500);
+        });
+        heard = run.signal.reason;
+        return 'partial';
+      },
+      { id },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await runlog.shutdown(5_000);
+    expect(await running).toBe('partial');
+    expect(heard).toBeInstanceOf(RunInterruptedError);
+    expect(errors.filter((e) => /shut down/.test(e.message))).toEqual([]);
+    expect(await clients.make().runs.get(id)).toMatchObject({
+      status: 'cancelled',
+      output: 'partial',
+      error: {
+        type: 'Interrupted',
+        message: 'runlog.shutdown() was called before the run ended',
+      },
+    });
   });
 
   it('ends the run at once on a second signal within the grace, still recorded', async () => {
