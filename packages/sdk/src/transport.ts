@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IngestEvent, eventRunId, type IngestResponse } from '@runlog/core';
+import { IngestEvent, eventRunId, truncatedJson, type IngestResponse } from '@runlog/core';
 import { RunlogConnectionError, RunlogError, isRetryable, RunlogApiError } from './errors.js';
 import { JsonText, backoffMs, type HttpClient } from './http.js';
 
@@ -61,6 +61,34 @@ function mergedMetadata(start: object, end: object): { metadata?: Record<string,
   const from = (start as { metadata?: Record<string, unknown> }).metadata;
   const to = (end as { metadata?: Record<string, unknown> }).metadata;
   return from && to ? { metadata: { ...from, ...to } } : {};
+}
+
+/**
+ * When an event alone is over the server's body limit, each of its payloads over this many
+ * bytes of JSON is sent as the server stores one over its field limit (1 MiB by default).
+ */
+const SHRUNK_PAYLOAD_BYTES = 1024 * 1024;
+/** The payloads of an event that may be sent truncated (an error must stay an error). */
+const SHRINKABLE = ['input', 'output', 'metadata'] as const;
+
+/**
+ * `event` with each payload over `SHRUNK_PAYLOAD_BYTES` replaced by the marker the server
+ * stores such a field as (its size and the start of its text), so the event is recorded, as
+ * the server records one it is sent whole; `undefined` when none is that large.
+ */
+function shrunk(event: IngestEvent): IngestEvent | undefined {
+  const kind = 'step' in event ? 'step' : 'score' in event ? 'score' : 'run';
+  const fields = { ...(event as unknown as Record<string, Record<string, unknown>>)[kind] };
+  let changed = false;
+  for (const key of SHRINKABLE) {
+    if (fields[key] === undefined) continue;
+    const text = JSON.stringify(fields[key]);
+    const size = Buffer.byteLength(text);
+    if (size <= SHRUNK_PAYLOAD_BYTES) continue;
+    fields[key] = truncatedJson(text, size, Math.floor((SHRUNK_PAYLOAD_BYTES - 256) / 3));
+    changed = true;
+  }
+  return changed ? ({ ...event, [kind]: fields } as IngestEvent) : undefined;
 }
 
 interface Segment {
@@ -510,7 +538,10 @@ export class Transport {
               this.maxRequestBytes = Math.max(1, Math.floor(batch.bytes / 2));
               continue;
             }
-            // one event over the server's whole body limit: it alone is given up
+            // one event over the server's whole body limit: its large payloads go truncated,
+            // as the server would store them, so its run or step still ends
+            if (this.shrinkBatch(batch)) continue;
+            // still over it: it alone is given up
             this.options.onError(
               new RunlogError(
                 `dropped an event of ${batch.bytes} bytes, over the server's body limit (run ${
@@ -653,6 +684,35 @@ export class Transport {
     else if (rest.events) this.memoryEvents += rest.count;
     segment.count = head.length;
     this.segments.splice(i + 1, 0, rest);
+  }
+
+  /**
+   * Replaces the events of `batch` that have payloads over `SHRUNK_PAYLOAD_BYTES` with their
+   * `shrunk` form, in memory and in the spool; `false` when none had.
+   */
+  private shrinkBatch(batch: Batch): boolean {
+    let changed = false;
+    for (const segment of batch.segments) {
+      const events = segment.events ?? this.readSpool(segment.file!);
+      let shrank = false;
+      const next = events.map((e) => {
+        const small = shrunk(e);
+        if (small) shrank = true;
+        return small ?? e;
+      });
+      if (!shrank) continue;
+      changed = true;
+      const file = segment.file ? this.writeSpool(next) : undefined;
+      if (file) {
+        this.removeSpool(segment.file!);
+        segment.file = file;
+      } else if (!segment.events) {
+        // the disk refused the smaller copy: it is held in memory instead
+        this.memoryEvents += segment.count;
+      }
+      if (segment.events || !file) segment.events = next;
+    }
+    return changed;
   }
 
   /** Leaves out of `segment` events JSON cannot write (snapshots make them rare) and says so. */

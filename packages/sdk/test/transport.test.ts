@@ -387,6 +387,28 @@ describe('retry', () => {
     expect((await runlog.runs.get(kept)).status).toBe('succeeded');
   });
 
+  it('sends an event over the body limit on its own with its large payloads truncated', async () => {
+    const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
+    const tooLarge = {
+      status: 413,
+      body: '{"error":{"code":"payload_too_large","message":"big"}}',
+    };
+    // the run's start and end (one event) with a 2 MiB output, over the limit on its own
+    proxy.failNext(tooLarge);
+    const id = newId();
+    const output = 'x'.repeat(2 * 1024 * 1024);
+    await runlog.run('huge-output-agent', () => output, { id, input: { small: true } });
+    expect(await runlog.flush(15_000)).toBe(true);
+    expect(errors).toEqual([]);
+    const run = await runlog.runs.get(id);
+    // recorded and ended, its output stored as the server stores one over its field limit
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      input: { small: true },
+      output: { __runlog_truncated__: true, original_size: output.length + 2 },
+    });
+  });
+
   it('reports events the server rejected one by one (207) and keeps the rest', async () => {
     const runlog = clients.make({ batchSize: 1000, flushIntervalMs: 60_000 });
     // the id of a run deleted on the server takes no events for a while
