@@ -96,7 +96,7 @@ function untilAbandoned(
   running: Promise<RunOutcome>,
   abandonAfterMs: number,
   onError: (err: Error) => void,
-): Promise<RunOutcome> {
+): Promise<RunOutcome & { abandoned?: true }> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     const abandon = () => {
@@ -107,7 +107,7 @@ function untilAbandoned(
             `(${reason}); its slot takes the next run, and the handler is no longer awaited`,
         );
         onError(error);
-        resolve({ ok: false, error });
+        resolve({ ok: false, error, abandoned: true });
       }, abandonAfterMs);
       // a stopped worker's process is not kept alive for a handler it gave up on
       timer.unref();
@@ -364,7 +364,7 @@ export class Worker {
       missingIsGone: true,
     });
     const handler = this.options.agents[info.agent_id];
-    const outcome: RunOutcome = handler
+    const outcome: RunOutcome & { abandoned?: true } = handler
       ? await untilAbandoned(
           run,
           runCode(run, () => handler(run)),
@@ -383,6 +383,9 @@ export class Worker {
         endRun(this.transport, run, outcome);
         delivered = this.transport.sent();
       }
+      // a handler given up on goes on unawaited: the steps it still takes are not recorded
+      // into the run it no longer holds
+      if (outcome.abandoned) run.detached = true;
     } catch (err) {
       // never an unhandled rejection in the agent's process, whatever the handler returned
       this.onError(err as Error);

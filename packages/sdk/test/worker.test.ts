@@ -206,6 +206,35 @@ describeEachDb('SDK worker()', (dialect) => {
       await worker.stop();
     });
 
+    it('records nothing more of a handler it gave up on, into the run it ended', async () => {
+      const agent = agentId();
+      let steps = 0;
+      const worker = runlog.worker({
+        ...fast,
+        abandonAfterMs: 200,
+        agents: {
+          // deaf to its signal: it goes on taking steps long after the run ended
+          [agent]: async (run) => {
+            for (let i = 0; i < 20; i++) {
+              await run.tool('deaf', { i }, () => new Promise((r) => setTimeout(r, 50)));
+              steps++;
+            }
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitForStatus(q.id, 'running');
+      await runlog.runs.cancel(q.id);
+      const ended = await waitForStatus(q.id, 'cancelled');
+      await waitFor(() => steps === 20, 'the deaf handler to finish');
+      expect(await runlog.flush()).toBe(true);
+      const after = await runlog.runs.get(q.id);
+      // the step under way when it was given up on may still end; no new step starts
+      expect(after.step_count).toBeLessThanOrEqual(ended.step_count + 1);
+      expect(after.step_count).toBeLessThan(20);
+      await worker.stop();
+    });
+
     it('run.heartbeat() learns about Stop at once, and the runs of a worker beat together', async () => {
       const proxy = await FaultProxy.start(server.url);
       try {
