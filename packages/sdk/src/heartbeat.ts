@@ -6,6 +6,7 @@ import {
   type HeartbeatResult,
   type HeartbeatRunsBody,
   type HeartbeatRunsResponse,
+  type Run,
 } from '@runlog/core';
 import { RunCancelledError, RunlogApiError, RunlogConnectionError, RunlogError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -72,7 +73,11 @@ interface Member {
   missingIsGone: boolean;
   /** Its code has finished: it still beats, but nothing in the answer is for it any more. */
   quiet?: boolean;
+  /** Whether the run the server says has ended is this one is being read. */
+  checking?: boolean;
 }
+
+type Beat = Extract<HeartbeatResult, { ok: true }>;
 
 class BeatGroup {
   /** The open runs by id (two runs opened with the same id are both kept). */
@@ -199,21 +204,49 @@ class BeatGroup {
     }
   }
 
+  /**
+   * Stops a `run()` run the server says has ended, once a read shows it is this one (the same
+   * start): a run() given the id of a run that ended before it (a job run again under its job
+   * id) is not stopped for that; the server keeps that run's outcome and this one's steps, and
+   * `onError` hears so once. Unread (no read scope, a failure): stopped, as before the check.
+   */
+  private async stopIfOurs(member: Member, result: Beat): Promise<void> {
+    if (member.checking || member.run.signal.aborted) return;
+    member.checking = true;
+    let stored: Run | undefined;
+    try {
+      const path = `/api/v1/runs/${encodeURIComponent(result.id)}`;
+      stored = (await this.http.request<Run>('GET', path)).body;
+    } catch {
+      // stopped, as the beat says
+    }
+    member.checking = false;
+    if (member.quiet) return;
+    // either way, what later beats say of that ended run is not for this code
+    member.quiet = true;
+    const startedAt = stored?.started_at ? Date.parse(stored.started_at) : undefined;
+    if (startedAt !== undefined && startedAt !== member.run.startedAt) {
+      this.onError(
+        new RunlogError(
+          `run ${result.id} had already ended ${result.status} before this run() of that id ` +
+            'started: its steps are recorded, its end and status stay those of the first',
+        ),
+      );
+      return;
+    }
+    stop(member.run, result);
+  }
+
   private apply(result: HeartbeatResult): void {
     // a run that ended meanwhile no longer listens
-    for (const { run, missingIsGone, quiet } of this.members.get(result.id) ?? []) {
+    for (const member of this.members.get(result.id) ?? []) {
+      const { run, missingIsGone, quiet } = member;
       if (quiet) continue;
       if (result.ok) {
-        if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
-        else if (result.status !== 'running' && result.status !== 'queued')
-          // the server ended it (a limit passed, a timeout): the agent's code hears why
-          run.abort(
-            new RunlogError(
-              `run already ended ${result.status} on the server${
-                result.end_reason ? `: ${result.end_reason}` : ''
-              }`,
-            ),
-          );
+        const ended = result.status !== 'running' && result.status !== 'queued';
+        // a run() given an id: the ended run may be an earlier one of that id
+        if (ended && run.startedAt !== undefined) void this.stopIfOurs(member, result);
+        else stop(run, result);
       } else if (result.error.code === 'not_found') {
         // a recorded run's start may still be on its way; a claimed run was deleted
         if (missingIsGone) {
@@ -228,4 +261,18 @@ class BeatGroup {
       }
     }
   }
+}
+
+/** Fires `run.signal` as a beat's answer says: Stop was pressed, or the server ended the run. */
+function stop(run: RunContext, result: Beat): void {
+  if (result.cancel_requested) run.abort(new RunCancelledError('run stopped from Runlog'));
+  else if (result.status !== 'running' && result.status !== 'queued')
+    // the server ended it (a limit passed, a timeout): the agent's code hears why
+    run.abort(
+      new RunlogError(
+        `run already ended ${result.status} on the server${
+          result.end_reason ? `: ${result.end_reason}` : ''
+        }`,
+      ),
+    );
 }

@@ -352,6 +352,12 @@ export class RunContext {
    */
   detached = false;
 
+  /**
+   * @internal When `runlog.run()` started it (epoch ms, as its start says): a run on the server
+   * with that id but another start is an earlier run of the same id, not this one.
+   */
+  startedAt: number | undefined;
+
   private push(event: IngestEvent, key?: string): void {
     if (!this.detached) this.transport.push(event, key);
   }

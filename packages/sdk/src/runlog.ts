@@ -323,6 +323,7 @@ export class Runlog {
     const run = new RunContext(id, agentId, options.input, this.transport);
     run.threadId = threadId;
     run.userId = userId;
+    run.startedAt = start.started_at;
     // started while the process is being stopped: its code hears so at once
     if (this.interruption) run.abort(this.interruption);
     // a sub-agent stops with the run it serves: Stop pressed on that run reaches its code too

@@ -571,6 +571,41 @@ describeEachDb('SDK run() and steps', (dialect) => {
       );
     });
 
+    it('a run() given the id of a run that ended before it is not stopped for that', async () => {
+      // a job queue runs a failed job again under the same job id
+      const id = newId();
+      await expect(
+        runlog.run(
+          'job-agent',
+          () => {
+            throw new Error('transient');
+          },
+          { id },
+        ),
+      ).rejects.toThrow('transient');
+      expect(await runlog.flush()).toBe(true);
+      let signal: AbortSignal | undefined;
+      const out = await runlog.run(
+        'job-agent',
+        async (run) => {
+          signal = run.signal;
+          // long enough for several beats (every 50 ms here)
+          await new Promise((r) => setTimeout(r, 600));
+          return 'second attempt';
+        },
+        { id },
+      );
+      expect(out).toBe('second attempt');
+      expect(signal!.aborted).toBe(false);
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          new RegExp(`^run ${id} had already ended failed before this run\\(\\)`),
+        ),
+      ]);
+      expect(await runlog.flush()).toBe(true);
+      expect((await runlog.runs.get(id)).status).toBe('failed');
+    });
+
     it("a run past its agent's max_steps is ended by the server, and run.signal says why", async () => {
       const agent = `budgeted-${newId()}`;
       const put = await fetch(`${server.url}/api/v1/agents/${agent}`, {
