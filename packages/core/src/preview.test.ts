@@ -7,6 +7,27 @@ describe('previewText', () => {
     expect(previewText('  What is\n\tthe  weather? ', 100)).toBe('What is the weather?');
   });
 
+  it("keeps a text's lines when asked, as a conversation's turn shows them", () => {
+    const answer =
+      'Try these:\r\n1. Restart the router  \n2. Call us\n\n\n\n```\n  ping 10.0.0.1\n```\n';
+    expect(previewText({ output: answer }, 200, { lines: true })).toBe(
+      'Try these:\n1. Restart the router\n2. Call us\n\n```\n  ping 10.0.0.1\n```',
+    );
+    // stored truncated: the start it kept, with its lines
+    expect(previewText(truncatedJson('"one\\ntwo and more', 5000, 100), 200, { lines: true })).toBe(
+      'one\ntwo and more',
+    );
+    // a long run of spaces inside a line: kept, and in linear time (a guard against quadratic
+    // time, not a speed goal: /[ \t]+$/m took 13 s over these 100,000)
+    const started = performance.now();
+    expect(previewText(`a${' '.repeat(100_000)}b  `, 10, { lines: true })).toBe('a        …');
+    expect(performance.now() - started).toBeLessThan(2_000);
+    // a list's cell still reads it as one line
+    expect(previewText(answer, 200)).toBe(
+      'Try these: 1. Restart the router 2. Call us ``` ping 10.0.0.1 ```',
+    );
+  });
+
   it('finds the text under a known field, a chat payload by its last message', () => {
     expect(previewText({ query: 'find flights', limit: 3 }, 100)).toBe('find flights');
     expect(previewText({ output: { answer: 'Paris' } }, 100)).toBe('Paris');

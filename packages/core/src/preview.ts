@@ -33,17 +33,48 @@ function textOf(value: unknown, depth = 0): string | undefined {
 }
 
 /**
+ * A text's lines as a conversation shows them: line breaks kept (a paragraph, a list, a code
+ * block read as written), blank lines between paragraphs at most one, no trailing spaces.
+ * @example keptLines('Steps:\r\n1. Restart  \n\n\n2. Retry\n') // 'Steps:\n1. Restart\n\n2. Retry'
+ */
+function keptLines(text: string): string {
+  return text
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map(withoutTrailingBlanks)
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/**
+ * `line` without the spaces and tabs it ends with, cut by hand: /[ \t]+$/m is tried from
+ * every space of a long run of them, time quadratic in its length (50,000 held a page 3 s).
+ */
+function withoutTrailingBlanks(line: string): string {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
+  return line.slice(0, end);
+}
+
+/**
  * A payload (a run's input or output) as one line of at most `max` characters: its text
  * when it is a string or holds one under a field such as `query`, `message` or `content`
  * (a chat payload's last message), else its JSON. A payload stored truncated is said by
- * the start it kept. `null` for no payload.
+ * the start it kept. `null` for no payload. With `lines`, the text keeps its line breaks
+ * (a conversation's turn), instead of running together as one line (a list's cell).
  * @example previewText({ messages: [{ role: 'user', content: 'Hi\nthere' }] }, 50) // 'Hi there'
+ * @example previewText('Hi\nthere', 50, { lines: true }) // 'Hi\nthere'
  */
-export function previewText(value: unknown, max: number): string | null {
+export function previewText(
+  value: unknown,
+  max: number,
+  { lines = false }: { lines?: boolean } = {},
+): string | null {
   if (value === null || value === undefined) return null;
-  if (isTruncatedJson(value)) return previewJsonText(value.preview, max);
+  if (isTruncatedJson(value)) return previewJsonText(value.preview, max, { lines });
   const text = textOf(value) ?? JSON.stringify(value);
-  return cutText(text.replace(/\s+/g, ' ').trim(), max);
+  return cutText(lines ? keptLines(text) : text.replace(/\s+/g, ' ').trim(), max);
 }
 
 /**
@@ -94,13 +125,17 @@ export function parseJsonPrefix(text: string): unknown {
  * value it most likely began with (`parseJsonPrefix`), else as its text.
  * @example previewJsonText('"Where is my ord', 50) // 'Where is my ord'
  */
-export function previewJsonText(text: string, max: number): string | null {
+export function previewJsonText(
+  text: string,
+  max: number,
+  options: { lines?: boolean } = {},
+): string | null {
   try {
-    return previewText(JSON.parse(text) as unknown, max);
+    return previewText(JSON.parse(text) as unknown, max, options);
   } catch {
     const value = parseJsonPrefix(text);
     return value !== undefined
-      ? previewText(value, max)
-      : previewText(text.startsWith('"') ? text.slice(1) : text, max);
+      ? previewText(value, max, options)
+      : previewText(text.startsWith('"') ? text.slice(1) : text, max, options);
   }
 }

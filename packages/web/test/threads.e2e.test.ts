@@ -295,7 +295,8 @@ browserSuite('threads in a real browser', () => {
     // a failed turn says what it failed with, and has no output to show
     const failed = turn('refund-2');
     expect(await failed.getAttribute('data-status')).toBe('failed');
-    expect(await failed.locator('.turn-in .turn-text').textContent()).toBe('It arrived broken');
+    // a message keeps its lines, as the user wrote it
+    expect(await failed.locator('.turn-in .turn-text').textContent()).toBe('It arrived\nbroken');
     expect(await failed.locator('.turn-error .turn-text').textContent()).toBe(
       'UpstreamError: Payments API timed out after 30 s',
     );
@@ -556,5 +557,29 @@ browserSuite('threads in a real browser', () => {
     } finally {
       await phone.close();
     }
+  });
+
+  it("shows a turn's message with its lines: paragraphs, a list and code as written", async () => {
+    const answer = 'Try these:\n1. Restart the router\n2. Call us\n\n```\nping 10.0.0.1\n```';
+    await ingest(api, [
+      {
+        type: 'run.end',
+        run: {
+          id: 'lines-1',
+          agent_id: 'support-bot',
+          thread_id: 'conv-lines',
+          status: 'succeeded',
+          input: { message: 'My internet is down.\nWhat can I do?' },
+          output: { answer },
+        },
+      },
+    ]);
+    await page.goto(`${server.url}/threads/conv-lines`);
+    await expect.poll(() => turnIds()).toEqual(['lines-1']);
+    const t = turn('lines-1');
+    expect(await t.locator('.turn-in .turn-text').innerText()).toBe(
+      'My internet is down.\nWhat can I do?',
+    );
+    expect(await t.locator('.turn-out .turn-text').innerText()).toBe(answer);
   });
 });

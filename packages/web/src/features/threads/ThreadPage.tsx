@@ -35,7 +35,8 @@ function Message({
   empty: string;
   className: string;
 }) {
-  const text = previewText(value, TURN_TEXT_CHARS);
+  // a turn reads as the message it is: its paragraphs, lists and code keep their lines
+  const text = previewText(value, TURN_TEXT_CHARS, { lines: true });
   return (
     <div className={`turn-msg ${className}`}>
       <span className="turn-who">{who}</span>
