@@ -73,4 +73,21 @@ browserSuite('accessibility in a real browser', () => {
         .count(),
     ).toBe(0);
   });
+
+  it('says when Copy could not copy a new key, shown once, instead of doing nothing', async () => {
+    const { page } = web;
+    await page.goto(`${web.api.url}/settings`);
+    await page.getByLabel('Name').fill('lan-worker');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByTestId('new-key').waitFor();
+    // over plain http to another host (RUNLOG_HOST=0.0.0.0) a browser has no clipboard API
+    await page.evaluate(() =>
+      Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true }),
+    );
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
+    await page
+      .locator('.toast-error', { hasText: 'Copying needs https' })
+      .waitFor({ timeout: 5000 });
+    await page.getByTestId('new-key').waitFor();
+  });
 });

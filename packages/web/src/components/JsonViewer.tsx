@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import { flushSync } from 'react-dom';
 import { isTruncatedJson, type TruncatedJson } from '@runlog/core';
-import { toast } from './Toasts';
+import { copyText } from './Toasts';
 
 const CHILD_PAGE = 200;
 const LONG_STRING = 2000;
@@ -139,12 +139,10 @@ export function JsonViewer({
       : typeof value === 'string'
         ? value
         : JSON.stringify(value, null, 2);
-    try {
-      await navigator.clipboard.writeText(text ?? '');
-      toast(truncated ? `${label} copied: the first part that was kept` : `${label} copied`);
-    } catch {
-      toast('Copying needs clipboard permission', 'error');
-    }
+    await copyText(
+      text ?? '',
+      truncated ? `${label} copied: the first part that was kept` : `${label} copied`,
+    );
   };
   return (
     <section className="json" aria-label={label}>

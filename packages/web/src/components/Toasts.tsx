@@ -28,6 +28,19 @@ function dismiss(id: number) {
   emit();
 }
 
+/**
+ * Copies `text`, saying `copied` in a toast, or why it could not: the clipboard API exists
+ * only on https and localhost (over plain http to another host there is none at all).
+ */
+export async function copyText(text: string, copied: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(copied);
+  } catch {
+    toast('Copying needs https (or localhost) and clipboard permission', 'error');
+  }
+}
+
 export function Toasts() {
   const list = useSyncExternalStore(
     (l) => {

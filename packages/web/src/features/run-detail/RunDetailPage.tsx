@@ -14,7 +14,7 @@ import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
-import { toast } from '../../components/Toasts';
+import { copyText } from '../../components/Toasts';
 import { useFocusHandoff } from '../../components/focus';
 import { RunIdText } from '../../components/RunId';
 import {
@@ -402,7 +402,7 @@ export function RunDetailPage() {
             type="button"
             className="btn btn-small"
             aria-label="Copy the run id"
-            onClick={() => void copyText(run.id, 'Run id')}
+            onClick={() => void copyText(run.id, 'Run id copied')}
           >
             Copy
           </button>
@@ -544,14 +544,4 @@ export function RunDetailPage() {
       </section>
     </article>
   );
-}
-
-/** Copies `text`, saying so; the clipboard API exists only on https and localhost. */
-async function copyText(text: string, what: string): Promise<void> {
-  try {
-    await navigator.clipboard.writeText(text);
-    toast(`${what} copied`);
-  } catch {
-    toast('Copying needs https (or localhost) and clipboard permission', 'error');
-  }
 }

@@ -6,7 +6,7 @@ import { sessionQuery } from '../auth/auth.queries';
 import { needsScope, useCan } from '../auth/useCan';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
-import { toast } from '../../components/Toasts';
+import { copyText, toast } from '../../components/Toasts';
 import { focusIfLost } from '../../components/focus';
 import { errorMessage } from '../../lib/api';
 import {
@@ -38,15 +38,11 @@ function NewKeySecret({ created, onDone }: { created: CreatedKey; onDone: () => 
         <code className="mono" data-testid="new-key">
           {created.key}
         </code>
+        {/* over plain http to another host there is no clipboard API: it says so, not nothing */}
         <button
           type="button"
           className="btn btn-small"
-          onClick={() =>
-            void navigator.clipboard.writeText(created.key).then(
-              () => toast('Key copied'),
-              () => toast('Copying needs clipboard permission', 'error'),
-            )
-          }
+          onClick={() => void copyText(created.key, 'Key copied')}
         >
           Copy
         </button>
