@@ -339,6 +339,7 @@ export function LineChart({
   bucket,
   lines,
   format,
+  tickFormat = format,
   scale,
 }: {
   label: string;
@@ -346,6 +347,8 @@ export function LineChart({
   bucket: 'hour' | 'day';
   lines: Line[];
   format: (v: number) => string;
+  /** The axis ticks' labels, when they need digits the figures do not (`format` by default). */
+  tickFormat?: (v: number) => string;
   scale: Scale;
 }) {
   const [ref, W] = useChartWidth(NARROW_W);
@@ -364,7 +367,7 @@ export function LineChart({
         <Frame
           W={W}
           ticks={ticks}
-          format={scale === 'duration' ? durationTick : format}
+          format={scale === 'duration' ? durationTick : tickFormat}
           labels={xLabels(times, bucket, iw)}
           n={n}
         >

@@ -4,6 +4,8 @@ import {
   formatCostTick,
   formatDuration,
   formatExact,
+  formatPercent,
+  formatPercentTick,
   formatTokens,
   limitsText,
   liveNow,
@@ -37,6 +39,28 @@ describe('formatCostTick', () => {
     // just under a dollar rounds to one, as a dollar tick reads
     expect(formatCostTick(0.9996)).toBe(formatCost(1));
     expect(formatCostTick(1500)).toBe('$1,500');
+  });
+});
+
+describe('formatPercent', () => {
+  it('rounds a rate, but never some failures to none or most to all', () => {
+    expect([0, 0.05, 0.123, 1].map(formatPercent)).toEqual(['0%', '5.0%', '12%', '100%']);
+    // 1 failed run in 5,000 is not "0.0%"; 4,999 are not "100%"
+    expect(formatPercent(1 / 5000)).toBe('<0.1%');
+    expect(formatPercent(4999 / 5000)).toBe('>99%');
+    expect(formatPercent(0.001)).toBe('0.1%');
+    expect(formatPercent(0.994)).toBe('99%');
+    expect(formatPercent(null)).toBe('—');
+  });
+
+  it("writes a fail rate chart's small ticks with their digits", () => {
+    expect([0, 0.0002, 0.0004, 0.0006].map(formatPercentTick)).toEqual([
+      '0%',
+      '0.02%',
+      '0.04%',
+      '0.06%',
+    ]);
+    expect([0.2, 0.6, 1].map(formatPercentTick)).toEqual(['20%', '60%', '100%']);
   });
 });
 

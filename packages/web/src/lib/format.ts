@@ -211,11 +211,29 @@ export function formatCostTick(usd: number | null | undefined): string {
   return `$0.${frac.padEnd(2, '0')}`;
 }
 
-/** 0.123 -> "12.3%"; null -> "—". */
+/**
+ * 0.123 -> "12.3%"; null -> "—". A rate is never rounded to what it is not: some failures
+ * are not "0.0%", and not all of them "100%" (1 in 5,000 reads "<0.1%", 4,999 ">99%").
+ * @example [0, 0.0002, 0.05, 0.123, 0.996, 1].map(formatPercent) // ['0%', '<0.1%', '5.0%', '12%', '>99%', '100%']
+ */
 export function formatPercent(rate: number | null | undefined): string {
   if (rate === null || rate === undefined) return '—';
   const p = rate * 100;
-  return `${p === 0 || p >= 10 ? p.toFixed(0) : p.toFixed(1)}%`;
+  const text = p === 0 || p >= 10 ? p.toFixed(0) : p.toFixed(1);
+  if (p > 0 && Number(text) === 0) return '<0.1%';
+  if (p < 100 && Number(text) === 100) return '>99%';
+  return `${text}%`;
+}
+
+/**
+ * A rate on a chart's axis: with the digits its tick needs, so ticks at 0.02% steps do not
+ * read "0.0%", "0.0%", "0.1%" (the last one 0.06%).
+ * @example [0, 0.0002, 0.0006, 0.2].map(formatPercentTick) // ['0%', '0.02%', '0.06%', '20%']
+ */
+export function formatPercentTick(rate: number | null | undefined): string {
+  if (rate === null || rate === undefined) return '—';
+  // toPrecision drops float noise (0.2 * 100 = 20.000000000000004)
+  return `${Number((rate * 100).toPrecision(3))}%`;
 }
 
 /** Short id for display: the last 8 characters of a UUID, or the caller's id as given. */

@@ -10,6 +10,7 @@ import {
   formatCostTick,
   formatDuration,
   formatPercent,
+  formatPercentTick,
   formatTokens,
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
@@ -174,6 +175,7 @@ export function StatsPage() {
                 times={times}
                 bucket={d.bucket}
                 format={formatPercent}
+                tickFormat={formatPercentTick}
                 scale="decimal"
                 lines={[
                   {
