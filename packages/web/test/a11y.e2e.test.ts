@@ -49,6 +49,24 @@ browserSuite('accessibility in a real browser', () => {
     expect(box!.width).toBeLessThanOrEqual(1);
   });
 
+  it('says beside a model price why it cannot be saved, not only by a disabled Save', async () => {
+    const { page } = web;
+    await page.goto(`${web.api.url}/settings`);
+    await page.getByLabel('Model', { exact: true }).fill('my-model');
+    const input = page.getByLabel('Input $/Mtok', { exact: true });
+    await input.fill('0,15');
+    await page.getByLabel('Output $/Mtok', { exact: true }).fill('0.60');
+    expect(await page.getByRole('button', { name: 'Save price' }).isDisabled()).toBe(true);
+    const why = page.locator('#price-input-error');
+    await why.waitFor({ timeout: 5000 });
+    expect(await why.textContent()).toBe('Use a dot for decimals: 0.15');
+    expect(await input.getAttribute('aria-invalid')).toBe('true');
+    expect(await input.getAttribute('aria-describedby')).toBe('price-input-error');
+    await input.fill('0.15');
+    await why.waitFor({ state: 'detached' });
+    expect(await page.getByRole('button', { name: 'Save price' }).isDisabled()).toBe(false);
+  });
+
   it('names a running step running, as it names a failed one failed', async () => {
     await seedRuns(web.api, [
       { id: 'tl-live', agent: 'stepper', status: 'running', ago: 5000, durationMs: 60_000 },

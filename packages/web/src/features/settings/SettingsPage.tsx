@@ -9,6 +9,7 @@ import { RelativeTime } from '../../components/Time';
 import { copyText, toast } from '../../components/Toasts';
 import { focusIfLost } from '../../components/focus';
 import { errorMessage } from '../../lib/api';
+import { parsePrice, priceError } from './priceInput';
 import {
   createKey,
   deletePrice,
@@ -339,9 +340,9 @@ function PricesSection() {
   const put = useMutation({
     mutationFn: () =>
       putPrice(form.model.trim(), {
-        input_per_mtok: Number(form.input),
-        output_per_mtok: Number(form.output),
-        cached_input_per_mtok: form.cached === '' ? null : Number(form.cached),
+        input_per_mtok: parsePrice(form.input)!,
+        output_per_mtok: parsePrice(form.output)!,
+        cached_input_per_mtok: form.cached.trim() === '' ? null : parsePrice(form.cached)!,
       }),
     onSuccess: (p) => {
       toast(`Price for ${p.model} saved`);
@@ -355,29 +356,39 @@ function PricesSection() {
     onSuccess: () => void client.invalidateQueries({ queryKey: ['prices'] }),
     onError: (err) => toast(`Removing failed: ${errorMessage(err)}`, 'error'),
   });
-  const num = (v: string) => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0;
   const valid =
     form.model.trim() !== '' &&
-    num(form.input) &&
-    num(form.output) &&
-    (form.cached === '' || num(form.cached));
+    parsePrice(form.input) !== undefined &&
+    parsePrice(form.output) !== undefined &&
+    (form.cached.trim() === '' || parsePrice(form.cached) !== undefined);
   const overrides = (prices.data ?? []).filter((p) => p.source === 'project');
   const builtin = (prices.data ?? []).filter(
     (p) => p.source !== 'project' && p.model.toLowerCase().includes(filter.trim().toLowerCase()),
   );
-  const field = (k: keyof typeof form, label: string, placeholder = '') => (
-    <div className="field">
-      <label htmlFor={`price-${k}`}>{label}</label>
-      <input
-        id={`price-${k}`}
-        value={form[k]}
-        inputMode={k === 'model' ? 'text' : 'decimal'}
-        placeholder={placeholder}
-        disabled={!canAdmin}
-        onChange={(e) => setForm((f) => ({ ...f, [k]: e.target.value }))}
-      />
-    </div>
-  );
+  const field = (k: keyof typeof form, label: string, placeholder = '') => {
+    // a price that cannot be saved says why beside it, not only by a disabled Save
+    const error = k === 'model' ? undefined : priceError(form[k]);
+    return (
+      <div className="field">
+        <label htmlFor={`price-${k}`}>{label}</label>
+        <input
+          id={`price-${k}`}
+          value={form[k]}
+          inputMode={k === 'model' ? 'text' : 'decimal'}
+          placeholder={placeholder}
+          disabled={!canAdmin}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `price-${k}-error` : undefined}
+          onChange={(e) => setForm((f) => ({ ...f, [k]: e.target.value }))}
+        />
+        {error ? (
+          <p id={`price-${k}-error`} className="field-error">
+            {error}
+          </p>
+        ) : null}
+      </div>
+    );
+  };
   return (
     <section className="section card" aria-labelledby="prices-title">
       <h2 id="prices-title">Model prices</h2>
