@@ -1,11 +1,28 @@
 // Accessibility in a real browser: what a screen reader user is told that the eye sees.
 
 import { expect, it } from 'vitest';
-import { seedRuns } from './seed.js';
+import { call, seedRuns } from './seed.js';
 import { browserSuite, signedIn } from './browser.js';
 
 browserSuite('accessibility in a real browser', () => {
   const web = signedIn();
+
+  it('tells apart two agents of the same name in the Agent filters', async () => {
+    for (const id of ['twin-bot', 'twin-bot-staging'])
+      expect((await call(web.api, 'PUT', `/agents/${id}`, { name: 'Twin Bot' })).status).toBe(200);
+    for (const [path, select] of [
+      ['/runs', '#runs-agent'],
+      ['/stats', '#stats-agent'],
+    ] as const) {
+      await web.page.goto(`${web.api.url}${path}`);
+      const twins = web.page.locator(`${select} option`, { hasText: 'Twin Bot' });
+      await expect.poll(() => twins.count()).toBe(2);
+      expect(await twins.allTextContents()).toEqual([
+        'Twin Bot (twin-bot)',
+        'Twin Bot (twin-bot-staging)',
+      ]);
+    }
+  });
 
   it('gives each Stats chart its figures as a table a screen reader reads', async () => {
     await seedRuns(web.api, [

@@ -1,4 +1,20 @@
 /**
+ * Each agent as a choice names it: by its name, with its id beside a name that another agent
+ * also has (`Support Bot (support-bot-staging)`), so two choices never read the same.
+ * @example agentChoices([{ id: 'a', name: 'Bot' }, { id: 'b', name: 'Bot' }]) // [{ id: 'a', label: 'Bot (a)' }, { id: 'b', label: 'Bot (b)' }]
+ */
+export function agentChoices(
+  agents: readonly { id: string; name: string }[],
+): { id: string; label: string }[] {
+  const named = new Map<string, number>();
+  for (const a of agents) named.set(a.name, (named.get(a.name) ?? 0) + 1);
+  return agents.map((a) => ({
+    id: a.id,
+    label: (named.get(a.name) ?? 0) > 1 && a.name !== a.id ? `${a.name} (${a.id})` : a.name,
+  }));
+}
+
+/**
  * A list page's Agent filter: every agent by name, and the agents a link named that the
  * list does not hold (`agent=a,b`, or one not there) as one more choice.
  */
@@ -24,9 +40,9 @@ export function AgentSelect({
         onChange={(e) => onChange(e.target.value)}
       >
         <option value="">All agents</option>
-        {(agents ?? []).map((a) => (
+        {agentChoices(agents ?? []).map((a) => (
           <option key={a.id} value={a.id}>
-            {a.name}
+            {a.label}
           </option>
         ))}
         {value.length > 1 ? (

@@ -16,6 +16,7 @@ import {
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
+import { agentChoices } from '../agents/AgentSelect';
 import { runsPath } from '../runs/RunsPage';
 import { RANGES, statsQuery, type RangeKey } from './stats.queries';
 import { costUnknown, type StatsResponse, type StatsScore } from '@runlog/core';
@@ -89,9 +90,9 @@ export function StatsPage() {
           </label>
           <select id="stats-agent" value={agentId} onChange={(e) => set('agent', e.target.value)}>
             <option value="">All agents</option>
-            {(agents.data ?? []).map((a) => (
+            {agentChoices(agents.data ?? []).map((a) => (
               <option key={a.id} value={a.id}>
-                {a.name}
+                {a.label}
               </option>
             ))}
             {/* an agent from the link that is not (or no longer) listed still shows as chosen */}
