@@ -14,6 +14,20 @@ import {
   stepDuration,
 } from './format';
 
+describe('formatDuration', () => {
+  it('shows each unit only in the range its rounding keeps', () => {
+    expect([999.4, 999.7, 1000, 9949, 9970, 10_000, 59_999].map(formatDuration)).toEqual([
+      '999 ms',
+      '1.0 s',
+      '1.0 s',
+      '9.9 s',
+      '10 s',
+      '10 s',
+      '59 s',
+    ]);
+  });
+});
+
 describe('formatCostTick', () => {
   it('gives axis ticks under $1 the digits that tell them apart', () => {
     const ticks = [0, 0.005, 0.01, 0.015, 0.02].map(formatCostTick);

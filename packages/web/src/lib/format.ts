@@ -99,9 +99,11 @@ export function stepDuration(
 /** 850 ms, 4.2 s, 3 m 05 s, 2 h 04 m. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
+  // each unit's range as its rounding shows it: 999.7 ms read "1000 ms", 9.97 s "10.0 s"
+  if (ms < 999.5) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.floor(s)} s`;
+  if (s < 9.95) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.max(10, Math.floor(s))} s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m} m ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
   const h = Math.floor(m / 60);
