@@ -814,6 +814,12 @@ suite('dashboard in a real browser', () => {
     await page.goto(`${server.url}/runs?agent=filter-a,filter-b`);
     await runRow('flt-a').waitFor();
     expect(await page.getByLabel('Agent').inputValue()).toBe('filter-a,filter-b');
+    // and two triggers, which it filters on, not the first alone
+    await page.goto(`${server.url}/runs?agent=filter-a,filter-b&trigger=manual,retry`);
+    await expect.poll(() => page.getByLabel('Trigger').inputValue()).toBe('manual,retry');
+    expect(await page.getByLabel('Trigger').locator('option:checked').textContent()).toBe(
+      'Manual, Retry',
+    );
     await page.goto(`${server.url}/stats?agent=ghost-agent`);
     await expect.poll(() => page.locator('#stats-agent').inputValue()).toBe('ghost-agent');
 

@@ -275,7 +275,7 @@ export function RunsPage() {
           <label htmlFor="runs-trigger">Trigger</label>
           <select
             id="runs-trigger"
-            value={view.trigger[0] ?? ''}
+            value={view.trigger.join(',')}
             onChange={(e) => set({ trigger: e.target.value })}
           >
             <option value="">Any trigger</option>
@@ -284,6 +284,12 @@ export function RunsPage() {
                 {TRIGGER_LABELS[t]}
               </option>
             ))}
+            {/* a link's `trigger=manual,retry` filters on both: the choice says both */}
+            {view.trigger.length > 1 ? (
+              <option value={view.trigger.join(',')}>
+                {view.trigger.map((t) => TRIGGER_LABELS[t]).join(', ')}
+              </option>
+            ) : null}
           </select>
         </div>
         <TextFilter
