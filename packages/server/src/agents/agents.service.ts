@@ -11,7 +11,7 @@ import {
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { AgentRow } from '../db/schema.js';
-import { nextSlot, scheduleProblem } from '../control/schedule.js';
+import { nextSlot, scheduleProblems } from '../control/schedule.js';
 import { AppError } from '../http/errors.js';
 import { toRun } from '../runs/runs.mapper.js';
 import { findRun, findRunsWithinBudget } from '../runs/runs.repository.js';
@@ -33,13 +33,21 @@ import {
 
 /**
  * Checks a schedule and gives its next slot strictly after `after` (the scheduler's own
- * `nextSlot`): a 400 naming `body.schedule.timezone` or `body.schedule.cron` when either
- * is not understood.
+ * `nextSlot`): a 400 naming `body.schedule.cron` and/or `body.schedule.timezone` when
+ * either is not understood.
  * @example checkedNextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
  */
 export function checkedNextSlot(schedule: Schedule, after: number): number | null {
-  const problem = scheduleProblem(schedule);
-  if (problem) throw AppError.invalid(`body.schedule.${problem.field}`, problem.message);
+  const details = scheduleProblems(schedule).map(({ field, message }) => ({
+    field: `body.schedule.${field}`,
+    message,
+  }));
+  if (details.length > 0)
+    throw new AppError(
+      'invalid_input',
+      details.map((d) => `${d.field}: ${d.message}`).join('; '),
+      details,
+    );
   return nextSlot(schedule.cron, schedule.timezone, after);
 }
 

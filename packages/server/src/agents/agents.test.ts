@@ -403,6 +403,14 @@ describeEachDb('agents API', (dialect) => {
         const err = json<{ error: { details: { field: string }[] } }>(res).error;
         expect(err.details.map((d) => d.field)).toContain(field);
       }
+      // both wrong: both said at once, not one per try
+      const both = await t.request('PUT', '/api/v1/agents/bad-sched', {
+        schedule: { cron: 'every tuesday', timezone: 'Mars/Olympus' },
+      });
+      expect(both.statusCode).toBe(400);
+      expect(
+        json<{ error: { details: { field: string }[] } }>(both).error.details.map((d) => d.field),
+      ).toEqual(['body.schedule.cron', 'body.schedule.timezone']);
       expect(await findAgent(t.ctx.db, 'default', 'bad-sched')).toBeUndefined();
     });
   });

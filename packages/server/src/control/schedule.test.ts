@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextSlot, scheduleProblem } from './schedule.js';
+import { nextSlot, scheduleProblem, scheduleProblems } from './schedule.js';
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -64,6 +64,17 @@ describe('scheduleProblem', () => {
       message: 'never fires: no date matches 0 0 30 2 *',
     });
     expect(scheduleProblem({ cron: '0 0 29 2 *', timezone: 'UTC' })).toBeUndefined();
+  });
+
+  it('names both fields when both are wrong, the cron checked in UTC', () => {
+    expect(
+      scheduleProblems({ cron: 'every tuesday', timezone: 'Mars/Olympus' }).map((p) => p.field),
+    ).toEqual(['cron', 'timezone']);
+    expect(scheduleProblems({ cron: '0 0 30 2 *', timezone: 'Mars/Olympus' })).toEqual([
+      { field: 'cron', message: 'never fires: no date matches 0 0 30 2 *' },
+      { field: 'timezone', message: 'unknown time zone Mars/Olympus' },
+    ]);
+    expect(scheduleProblems({ cron: '0 * * * *', timezone: 'Europe/Paris' })).toEqual([]);
   });
 
   it("does not quote croner's zero-based value for an out-of-range field", () => {

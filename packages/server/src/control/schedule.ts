@@ -82,33 +82,51 @@ function repeatedUntil(zone: string, at: number): number | undefined {
   return end > at ? end : undefined;
 }
 
+/** What is wrong with a schedule's field. */
+export interface ScheduleProblem {
+  field: 'cron' | 'timezone';
+  message: string;
+}
+
 /**
- * What is wrong with a schedule, naming its field, or `undefined` when it can be used: the
- * one check behind `PUT /agents` and `runlog import`.
- * @example scheduleProblem({ cron: 'every day', timezone: 'UTC' }) // { field: 'cron', ... }
+ * Everything wrong with a schedule, each naming its field, cron first; empty when it can be
+ * used: the one check behind `PUT /agents` and `runlog import`. A cron is checked in UTC
+ * when the zone is unknown, so a form with both wrong hears of both at once.
+ * @example scheduleProblems({ cron: 'every day', timezone: 'Mars/Olympus' }) // [{ field: 'cron', ... }, { field: 'timezone', ... }]
  */
-export function scheduleProblem(schedule: {
-  cron: string;
-  timezone: string;
-}): { field: 'cron' | 'timezone'; message: string } | undefined {
+export function scheduleProblems(schedule: { cron: string; timezone: string }): ScheduleProblem[] {
+  const problems: ScheduleProblem[] = [];
+  let zone = schedule.timezone;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone });
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
   } catch {
-    return { field: 'timezone', message: `unknown time zone ${schedule.timezone}` };
+    problems.push({ field: 'timezone', message: `unknown time zone ${schedule.timezone}` });
+    zone = 'UTC';
   }
-  let next: number | null;
+  let next: number | null = 0;
   try {
-    next = nextSlot(schedule.cron, schedule.timezone, Date.now());
+    next = nextSlot(schedule.cron, zone, Date.now());
   } catch (err) {
     // croner counts days and months from 0 in its message: the value sent is not shown right
     const reason = (err instanceof Error ? err.message : String(err)).replace(
       /Invalid value for (\w+): -?\d+/,
       'a value out of range for $1',
     );
-    return { field: 'cron', message: `not a valid cron expression (${reason})` };
+    problems.unshift({ field: 'cron', message: `not a valid cron expression (${reason})` });
   }
   // a schedule that can never fire (30 February) would wait in the scheduler for ever
   if (next === null)
-    return { field: 'cron', message: `never fires: no date matches ${schedule.cron}` };
-  return undefined;
+    problems.unshift({ field: 'cron', message: `never fires: no date matches ${schedule.cron}` });
+  return problems;
+}
+
+/**
+ * The first of `scheduleProblems`, or `undefined` when the schedule can be used.
+ * @example scheduleProblem({ cron: 'every day', timezone: 'UTC' }) // { field: 'cron', ... }
+ */
+export function scheduleProblem(schedule: {
+  cron: string;
+  timezone: string;
+}): ScheduleProblem | undefined {
+  return scheduleProblems(schedule)[0];
 }
