@@ -188,6 +188,18 @@ function rollupCountable(filter: RunFilter): boolean {
 }
 
 /**
+ * How many runs a page of offset paging shows there are at least: those it skipped, its own,
+ * and one more when it has more. 0 after a cursor, whose offset counts from the cursor.
+ */
+function shownThrough(
+  page: { offset?: number | undefined; cursor?: string | undefined },
+  rows: number,
+  hasMore: boolean,
+): number {
+  return page.cursor === undefined ? (page.offset ?? 0) + rows + (hasMore ? 1 : 0) : 0;
+}
+
+/**
  * One page of runs newest first with keyset (`cursor`) and/or `offset` paging and a `total`
  * that never slows the page down: from the rollups when only agent/status/trigger filter,
  * else a count capped at `totalCap` (then `total_capped: true`).
@@ -237,7 +249,9 @@ export async function listRunsPage(
           : encodeCursor({ sortAt: last.sort_at, id: last.id })
         : null,
     has_more: hasMore,
-    total: capped ? cap : total,
+    // a lower bound never below what this page shows there is: an offset past the cap read
+    // `total: 10000` beside rows 10,400 to 10,450
+    total: capped ? Math.max(cap, shownThrough(page, pageRows.length, hasMore)) : total,
   };
   if (capped) result.total_capped = true;
   return result;

@@ -406,6 +406,15 @@ describeEachDb('runs API', (dialect) => {
       const uncapped = await bySource('cli', 50);
       expect(uncapped.total).toBe(9);
       expect(uncapped.total_capped).toBeUndefined();
+      // a page past the cap: the lower bound counts what it skipped and shows (and one more)
+      const past = await listRunsPage(
+        t.ctx.db,
+        'default',
+        { source: 'cli' },
+        { limit: 2, offset: 5, totalCap: 3 },
+      );
+      expect(past.runs).toHaveLength(2);
+      expect(past).toMatchObject({ total: 8, total_capped: true, has_more: true });
       // exactly as many as the cap is an exact count
       const exact = await bySource('cli', 9);
       expect(exact.total).toBe(9);
