@@ -89,6 +89,8 @@ class BeatGroup {
   private asked = new Map<string, (() => void)[]>();
   /** The server answers only `POST /runs/:id/heartbeat` (it predates the batched route). */
   private oneByOne = false;
+  /** Beats failed in a row (a 5xx, a 429, a refused key): told to `onError` now and then. */
+  private failures = 0;
 
   constructor(
     private readonly http: HttpClient,
@@ -171,6 +173,7 @@ class BeatGroup {
           { ...this.body, runs } satisfies HeartbeatRunsBody,
           { idempotent: true },
         );
+        this.failures = 0;
         for (const result of res.body?.runs ?? []) this.apply(result);
       } catch (err) {
         // only the batched request throws here (sendOne reports its own errors); a 404 is its
@@ -181,7 +184,7 @@ class BeatGroup {
           await Promise.all(runs.map((id) => this.sendOne(id)));
         } else if (!(err instanceof RunlogConnectionError)) {
           // the server being away is the normal case a heartbeat rides out
-          this.onError(err as Error);
+          this.failed(err as Error);
         }
       }
     }
@@ -196,12 +199,22 @@ class BeatGroup {
         this.body,
         { idempotent: true },
       );
+      this.failures = 0;
       if (res.body) this.apply({ id, ok: true, ...res.body });
     } catch (err) {
       if (err instanceof RunlogApiError && err.status < 500 && err.status !== 429)
         this.apply({ id, ok: false, error: { code: err.code, message: err.message } });
-      else if (!(err instanceof RunlogConnectionError)) this.onError(err as Error);
+      else if (!(err instanceof RunlogConnectionError)) this.failed(err as Error);
     }
+  }
+
+  /**
+   * A beat failed: the first failure in a row and every tenth after it reach `onError`, as the
+   * recording's do. A proxy answering 503 through an outage told it every 2 s, per run.
+   */
+  private failed(err: Error): void {
+    this.failures += 1;
+    if (this.failures === 1 || this.failures % 10 === 0) this.onError(err);
   }
 
   /**

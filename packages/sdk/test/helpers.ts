@@ -47,6 +47,8 @@ export class FaultProxy {
   private isDown = false;
   /** Paths answered 404, as a server that predates them answers. */
   readonly missing = new Set<string>();
+  /** Paths answered with this status until removed, as a proxy in front of a server away. */
+  readonly failing = new Map<string, number>();
   /** How long the 404 of a `missing` path takes: requests sent meanwhile overlap it. */
   missingDelayMs = 0;
   private readonly hung: ServerResponse[] = [];
@@ -143,9 +145,11 @@ export class FaultProxy {
             error: { code: 'not_found', message: `Route ${seen.method}:${path} not found` },
           }),
         }
-      : path === '/api/v1/ingest'
-        ? this.faults.shift()
-        : undefined;
+      : this.failing.has(path)
+        ? { status: this.failing.get(path)!, body: 'proxy: upstream away' }
+        : path === '/api/v1/ingest'
+          ? this.faults.shift()
+          : undefined;
     if (fault && 'refuse' in fault) {
       seen.outcome = 'refused';
       req.socket.destroy();

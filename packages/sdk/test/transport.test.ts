@@ -33,6 +33,7 @@ afterEach(async () => {
   await clients.shutdownAll();
   proxy.up();
   proxy.clearFaults();
+  proxy.failing.clear();
   proxy.requests.length = 0;
   errors = [];
 });
@@ -407,6 +408,29 @@ describe('retry', () => {
       input: { small: true },
       output: { __runlog_truncated__: true, original_size: output.length + 2 },
     });
+  });
+
+  it('tells onError of failing heartbeats now and then, not at every beat', async () => {
+    const runlog = clients.make({ heartbeatIntervalMs: 10 });
+    // a proxy in front of a server away: every beat answered 503
+    proxy.failing.set('/api/v1/runs/heartbeat', 503);
+    const beats = () => proxy.requests.filter((r) => r.path === '/api/v1/runs/heartbeat');
+    let ran = 0;
+    await runlog.run('beats-503-agent', async () => {
+      await waitFor(() => beats().length >= 25, 'failed beats');
+      // the server back: beats answered, and a later failure is told again at once
+      proxy.failing.clear();
+      ran = beats().length;
+      await waitFor(() => beats().length >= ran + 3, 'answered beats');
+      proxy.failing.set('/api/v1/runs/heartbeat', 503);
+      ran = beats().length;
+      await waitFor(() => beats().length >= ran + 2, 'failing again');
+      proxy.failing.clear();
+    });
+    const told = errors.filter((e) => e instanceof RunlogApiError && e.status === 503);
+    // the 1st and the 10th, 20th of the first outage, and the 1st of the second: not 25+
+    expect(told.length).toBeGreaterThanOrEqual(3);
+    expect(told.length).toBeLessThanOrEqual(6);
   });
 
   it('reports events the server rejected one by one (207) and keeps the rest', async () => {
