@@ -2049,6 +2049,13 @@ suite('dashboard in a real browser', () => {
     await phone.goto(`${server.url}/?agent=named-agent`);
     // past a thousand agents (an earlier test): the filter brings this one into view
     await phone.getByLabel('Filter agents').fill('named-agent');
+    // the filter is in the URL (a reload or a shared link keeps it), the count says of how many
+    await expect.poll(() => new URL(phone.url()).searchParams.get('q')).toBe('named-agent');
+    await phone.reload();
+    expect(await phone.getByLabel('Filter agents').inputValue()).toBe('named-agent');
+    await expect
+      .poll(() => phone.locator('.page-head .count').textContent())
+      .toMatch(/^\d+ of \d+$/);
     await phone.getByRole('button', { name: 'Run now' }).click();
     await phone.getByRole('heading', { name: 'Run Friendly Name now' }).waitFor();
     await phone.close();

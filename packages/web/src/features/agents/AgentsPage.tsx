@@ -1,4 +1,4 @@
-import { useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { useSearchParams } from 'react-router-dom';
@@ -145,7 +145,17 @@ export function AgentsPage() {
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 60_000 });
   const [params, setParams] = useSearchParams();
   const expanded = params.get('agent');
-  const [filter, setFilter] = useState('');
+  // the filter is kept in the URL (`?q=`), so a reload or a shared link shows the same list;
+  // typed into state first, so no keystroke waits on a navigation
+  const [filter, setFilter] = useState(() => params.get('q') ?? '');
+  useEffect(() => {
+    const q = filter.trim();
+    if ((params.get('q') ?? '') === q) return;
+    const next = new URLSearchParams(params);
+    if (q) next.set('q', q);
+    else next.delete('q');
+    setParams(next, { replace: true });
+  }, [filter]);
   useTopics(['runs']);
   useDocumentTitle('Agents');
 
@@ -182,7 +192,13 @@ export function AgentsPage() {
     <div className="agents-page">
       <div className="page-head">
         <h1 tabIndex={-1}>Agents</h1>
-        {agents.data ? <span className="count muted">{agents.data.length}</span> : null}
+        {agents.data ? (
+          <span className="count muted">
+            {list.length === agents.data.length
+              ? agents.data.length
+              : `${list.length} of ${agents.data.length}`}
+          </span>
+        ) : null}
         <div className="page-head-end">
           <label className="sr-only" htmlFor="agent-filter">
             Filter agents
