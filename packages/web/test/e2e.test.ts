@@ -1288,6 +1288,11 @@ suite('dashboard in a real browser', () => {
     await page.goto(`${server.url}/agents/no-worker-yet/runs/wait-1`);
     await page.getByRole('heading', { level: 1 }).waitFor();
     expect(await notice.count()).toBe(0);
+    // the workers page hears the run end live, well before its 10 s refresh
+    await page.goto(`${server.url}/workers`);
+    await worker.locator('.held-runs').waitFor();
+    await ingest(api, [{ type: 'run.end', run: { id: 'wait-1', status: 'succeeded' } }]);
+    await expect.poll(() => worker.textContent(), { timeout: 4000 }).toContain('idle');
   });
 
   it('keeps 1,000 agents and a 2,000-step run virtualised, reachable by scrolling', async () => {

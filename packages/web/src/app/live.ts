@@ -48,7 +48,8 @@ function throttled(fn: () => void, ms: number): () => void {
 
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
-  if (topic === 'runs') return [['runs', 'list'], [...agentsKey], ['stats'], ['threads']];
+  if (topic === 'runs')
+    return [['runs', 'list'], [...agentsKey], ['stats'], ['threads'], ['workers']];
   // and the sub-run lists, which hear a sub-run's updates on its agent's topic
   if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))], ['runs', 'children']];
   if (topic.startsWith('run:'))
@@ -180,9 +181,17 @@ export function connectLive(client: QueryClient): () => void {
     () => void client.invalidateQueries({ queryKey: ['stats'] }),
     5000,
   );
+  // the runs each worker holds change as runs are claimed, end or are released
+  const refreshWorkers = throttled(
+    () => void client.invalidateQueries({ queryKey: ['workers'] }),
+    500,
+  );
   const applyRun = (run: Run, topic: string) => {
     const changed = stateChanged(run);
-    if (changed) refreshStats();
+    if (changed) {
+      refreshStats();
+      refreshWorkers();
+    }
     foldRun(client, run, {
       refreshAgents,
       refreshSearches,

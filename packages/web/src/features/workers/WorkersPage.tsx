@@ -3,6 +3,7 @@ import { Link } from 'react-router-dom';
 import type { Worker } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
+import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { shortId } from '../../lib/format';
 import { runPath } from '../runs/RunActions';
@@ -55,6 +56,8 @@ function HeldRuns({ worker }: { worker: Worker }) {
  */
 export function WorkersPage() {
   const workers = useQuery(workersQuery());
+  // a run claimed, ended or released changes what a worker holds: the page hears it live
+  useTopics(['runs']);
   useDocumentTitle('Workers');
   const list = workers.data?.workers;
   const online = list?.filter((w) => w.online).length ?? 0;
