@@ -307,6 +307,27 @@ describeEachDb('workers and control plane', (dialect) => {
     expect((await findRun(t.ctx.db, P, run.id))?.worker_id).toBe('w-4');
   });
 
+  it('gives a released run its whole timeout_ms again to wait for the next worker', async () => {
+    const agent = agentName('release-timeout');
+    await t.request('PUT', `/api/v1/agents/${agent}`, { timeout_ms: 1000 });
+    const { run } = await enqueueRun(t.ctx, P, agent, {});
+    await claim([agent], { worker_id: 'w-5', lease_ms: 600_000 });
+    // claimed 900 ms ago: 100 ms of its timeout left when its worker gives it back
+    await t.ctx.db.kysely
+      .updateTable('runs')
+      .set({ deadline_at: Date.now() + 100 })
+      .where('project_id', '=', P)
+      .where('id', '=', run.id)
+      .execute();
+    const res = await t.request('POST', `/api/v1/runs/${run.id}/release`, { worker_id: 'w-5' });
+    expect(json<Run>(res).status).toBe('queued');
+    // before, it ended timed_out "while still queued" half a second after the release
+    await sweepOnce(t.ctx, Date.now() + 500);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('queued');
+    await sweepOnce(t.ctx, Date.now() + 1500);
+    expect((await findRun(t.ctx.db, P, run.id))?.status).toBe('timed_out');
+  });
+
   it('refuses to release a run no worker holds, and leaves it running', async () => {
     const agent = agentName('release-unclaimed');
     const started = await t.request('POST', '/api/v1/runs', { agent_id: agent });

@@ -641,6 +641,10 @@ export async function releaseRun(
       message: 'the worker gave the run back before this step ended',
       type: 'Released',
     });
+    // queued again, it waits for a worker as a new run does: its timeout_ms counts from now,
+    // not from the claim (the execution given back used that up, and the run would end
+    // timed_out as "still queued" moments after the release)
+    const timeoutMs = await uow.agentTimeoutMs(projectId, run.agent_id);
     const next: RunRow = {
       ...(uow.getRun(projectId, runId) ?? run),
       status: 'queued',
@@ -648,6 +652,7 @@ export async function releaseRun(
       worker_id: null,
       last_heartbeat_at: null,
       lease_expires_at: null,
+      deadline_at: timeoutMs ? env.now + timeoutMs : null,
       updated_at: env.now,
     };
     uow.putRun(next);
