@@ -255,7 +255,15 @@ class BeatGroup {
     for (const member of this.members.get(result.id) ?? []) {
       const { run, missingIsGone, quiet } = member;
       if (quiet) continue;
-      if (result.ok) {
+      if (result.ok && missingIsGone && result.status === 'queued') {
+        // a claimed run back in the queue (released under this worker's id, or by hand): the
+        // next worker to claim it executes it, so this code stops and records nothing more
+        giveUp(run, 'run was released back to the queue; another worker will execute it');
+      } else if (!result.ok && missingIsGone && result.error.code === 'conflict') {
+        // another worker claimed it since: two handlers would execute it, and this one's end
+        // would be taken for the other's
+        giveUp(run, result.error.message);
+      } else if (result.ok) {
         const ended = result.status !== 'running' && result.status !== 'queued';
         // a run() given an id: the ended run may be an earlier one of that id
         if (ended && run.startedAt !== undefined) void this.stopIfOurs(member, result);
@@ -274,6 +282,12 @@ class BeatGroup {
       }
     }
   }
+}
+
+/** Stops a claimed run that is no longer this worker's: its signal fires, nothing more is recorded. */
+function giveUp(run: RunContext, reason: string): void {
+  run.abort(new RunlogError(reason));
+  run.detached = true;
 }
 
 /** Fires `run.signal` as a beat's answer says: Stop was pressed, or the server ended the run. */

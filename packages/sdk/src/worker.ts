@@ -356,6 +356,18 @@ export class Worker {
     const run = new RunContext(info.id, info.agent_id, info.input, this.transport, info);
     let finish: () => void = () => {};
     const held: Held = { run, released: undefined, done: new Promise((r) => (finish = r)) };
+    // a run this worker still executes, claimed again: it was given back to the queue under
+    // it (by hand, or by the stop of another process of this id), and the new attempt is the
+    // one that runs it; the old handler stops and records nothing more
+    const previous = this.held.get(info.id);
+    if (previous) {
+      previous.run.abort(
+        new RunlogError(
+          'run was released back to the queue and claimed again: the new attempt runs it',
+        ),
+      );
+      previous.run.detached = true;
+    }
     this.held.set(info.id, held);
     const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
@@ -393,7 +405,7 @@ export class Worker {
       // the lease holds until the end is on the server: were the server away for a while,
       // the run would otherwise lapse to timed_out with its end still on the way
       stopBeat(delivered);
-      this.held.delete(info.id);
+      if (this.held.get(info.id) === held) this.held.delete(info.id);
       finish();
       const freed = this.slotFreed;
       this.slotFreed = undefined;

@@ -402,6 +402,78 @@ describeEachDb('SDK worker()', (dialect) => {
       expect(run.steps).toEqual([]);
     });
 
+    it('stops a handler whose run was given back to the queue under it, so it never runs twice', async () => {
+      const agent = agentId();
+      const started: RunContext[] = [];
+      const worker = runlog.worker({
+        ...fast,
+        concurrency: 2,
+        agents: {
+          [agent]: async (run) => {
+            started.push(run);
+            await new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+            return `ended by handler ${started.indexOf(run) + 1}`;
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => started.length === 1, 'the handler to start');
+      // given back under its worker (by hand, or by the stop of another process of its id)
+      const res = await fetch(`${server.url}/api/v1/runs/${q.id}/release`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(res.status).toBe(200);
+      await waitFor(() => started.length === 2, 'the run to be claimed again');
+      // before, the first handler ran on beside the second, and its end was taken as the run's
+      expect(String(started[0]!.signal.reason)).toMatch(/released back to the queue/);
+      expect(worker.active).toBe(1);
+      await runlog.runs.cancel(q.id);
+      const run = await waitForStatus(q.id, 'cancelled');
+      expect(run.output).toBe('ended by handler 2');
+      await worker.stop();
+    });
+
+    it('stops a handler whose run another worker claimed after it was given back', async () => {
+      const agent = agentId();
+      let ctx: RunContext | undefined;
+      const worker = runlog.worker({
+        ...fast,
+        // no beat of its own before the other worker's claim: one is sent by hand below
+        leaseMs: 60_000,
+        heartbeatIntervalMs: 30_000,
+        agents: {
+          [agent]: async (run) => {
+            ctx = run;
+            await new Promise((resolve) => run.signal.addEventListener('abort', resolve));
+            return 'the first worker went on';
+          },
+        },
+      });
+      const q = await runlog.runs.enqueue(agent);
+      await waitFor(() => ctx !== undefined, 'the handler to start');
+      const post = (path: string, body: unknown) =>
+        fetch(`${server.url}/api/v1${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${server.adminKey}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify(body),
+        });
+      expect((await post(`/runs/${q.id}/release`, {})).status).toBe(200);
+      const claimed = await post('/workers/claim', { agents: [agent], worker_id: 'w-next' });
+      expect(((await claimed.json()) as Run).id).toBe(q.id);
+      // its next beat hears of the other worker: before, only through onError, beat after beat
+      await ctx!.heartbeat();
+      await waitFor(() => ctx!.signal.aborted, 'the first handler to be stopped');
+      await worker.stop();
+      await runlog.flush();
+      const run = await runlog.runs.get(q.id);
+      expect(run).toMatchObject({ status: 'running', output: null });
+    });
+
     it('records nothing more of a run deleted while it runs, and never brings it back', async () => {
       const agent = agentId();
       let ctx: RunContext | undefined;
