@@ -25,6 +25,10 @@ it('says which limit a run passed, cost first, and nothing within them', () => {
       message: "stopped: 101 steps passed the agent's max_steps (100 steps)",
     },
   });
+  // one, not "1 steps"
+  expect(budgetVerdict({ ...run, step_count: 2 }, { ...none, max_steps: 1 })?.error?.message).toBe(
+    "stopped: 2 steps passed the agent's max_steps (1 step)",
+  );
   expect(budgetVerdict(run, { ...none, max_tokens: 100_000 })?.error?.message).toBe(
     "stopped: 110,000 tokens passed the agent's max_tokens (100,000 tokens)",
   );

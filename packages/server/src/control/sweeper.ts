@@ -65,9 +65,14 @@ export function budgetVerdict(run: RunRow, limits: RunLimits): RunEnding | undef
       'max_tokens',
       Number(run.input_tokens) + Number(run.output_tokens),
       limits.max_tokens,
-      (n) => `${count(n)} tokens`,
+      (n) => `${count(n)} ${n === 1 ? 'token' : 'tokens'}`,
     ) ??
-    over('max_steps', Number(run.step_count), limits.max_steps, (n) => `${count(n)} steps`)
+    over(
+      'max_steps',
+      Number(run.step_count),
+      limits.max_steps,
+      (n) => `${count(n)} ${n === 1 ? 'step' : 'steps'}`,
+    )
   );
 }
 
