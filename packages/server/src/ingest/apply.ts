@@ -511,10 +511,13 @@ export function applyStepEvent(
   if (f.cost_usd !== undefined && f.cost_usd !== null) {
     if (mode === 'overwrite' || row.cost_nanos === null) row.cost_nanos = usdToNanos(f.cost_usd);
   } else if (row.model && (row.input_tokens !== null || row.output_tokens !== null)) {
+    // a cost the step was given stays: only one computed from prices is computed again, when
+    // the step is still running or a later event fills in usage it lacked
     const price = env.price(row.model);
     if (
       price &&
-      (mode === 'overwrite' || row.cost_nanos === null || computedCostOutgrown(current, row, price))
+      (row.cost_nanos === null ||
+        (costComputed(current, env) && (mode === 'overwrite' || usageFilled(current, row))))
     )
       row.cost_nanos = computeCostNanos(price, usageOf(row));
   }
@@ -545,15 +548,24 @@ function usageOf(step: StepRow): Usage {
 }
 
 /**
+ * Whether `step`'s cost is what the price table gives for its model and usage: computed, not
+ * given (a given cost is kept, whatever usage or model comes after it).
+ */
+function costComputed(step: StepRow | undefined, env: ApplyEnv): step is StepRow {
+  if (!step || step.cost_nanos === null || step.model === null) return false;
+  // a cost is computed only over tokens: one a step had before any was given
+  if (step.input_tokens === null && step.output_tokens === null) return false;
+  const price = env.price(step.model);
+  return price !== undefined && step.cost_nanos === computeCostNanos(price, usageOf(step));
+}
+
+/**
  * Whether `row` (a later event over an ended step: it only fills gaps) filled in usage that
- * `current` lacked while `current`'s cost is what the price table gives for the usage it had:
- * that cost was computed, not given, and is computed again over the whole usage. (Kept, it
+ * `current` lacked: a computed cost is then computed again over the whole usage. (Kept, it
  * priced a step whose output tokens came after its input tokens at its input alone.)
  */
-function computedCostOutgrown(current: StepRow | undefined, row: StepRow, price: Price): boolean {
-  if (!current || current.cost_nanos === null) return false;
-  if (!USAGE_COLUMNS.some((k) => current[k] === null && row[k] !== null)) return false;
-  return current.cost_nanos === computeCostNanos(price, usageOf(current));
+function usageFilled(current: StepRow, row: StepRow): boolean {
+  return USAGE_COLUMNS.some((k) => current[k] === null && row[k] !== null);
 }
 
 const STEP_COMPARED: (keyof StepRow)[] = [

@@ -1284,6 +1284,63 @@ describeEachDb('REST recording sugar', (dialect) => {
       { type: 'step.end', step: { id: 's', run_id: 'parts-2', output_tokens: 1_000_000 } },
     ]);
     expect(await stepCost('parts-2')).toBe(1);
+    // also when it came with the step's start: its end (the usage with it or not) keeps it
+    await ingestOk(t, [
+      { type: 'run.start', run: { id: 'parts-3', agent_id: 'parts' } },
+      {
+        type: 'step.start',
+        step: { id: 's', run_id: 'parts-3', type: 'llm', model: 'gpt-4o', cost_usd: 0.5 },
+      },
+      {
+        type: 'step.start',
+        step: {
+          id: 't',
+          run_id: 'parts-3',
+          type: 'llm',
+          model: 'gpt-4o',
+          input_tokens: 1_000_000,
+          output_tokens: 1_000_000,
+          cost_usd: 0.25,
+        },
+      },
+      // a call its provider did not charge for
+      {
+        type: 'step.start',
+        step: { id: 'u', run_id: 'parts-3', type: 'llm', model: 'gpt-4o', cost_usd: 0 },
+      },
+    ]);
+    await ingestOk(t, [
+      { type: 'step.end', step: { id: 's', run_id: 'parts-3', input_tokens: 1_000_000 } },
+      { type: 'step.end', step: { id: 't', run_id: 'parts-3', status: 'succeeded' } },
+      { type: 'step.end', step: { id: 'u', run_id: 'parts-3', input_tokens: 1_000_000 } },
+    ]);
+    const given = json<{ steps: Step[] }>(
+      await t.request('GET', '/api/v1/runs/parts-3/steps'),
+    ).steps;
+    expect(given.map((s) => [s.id, s.cost_usd])).toEqual([
+      ['s', 0.5],
+      ['t', 0.25],
+      ['u', 0],
+    ]);
+    const parts3 = json<{ cost_usd: number }>(await t.request('GET', '/api/v1/runs/parts-3'));
+    expect(parts3.cost_usd).toBeCloseTo(0.75, 9);
+    // a computed cost follows the usage and model a running step's end gives
+    await ingestOk(t, [
+      { type: 'run.start', run: { id: 'parts-4', agent_id: 'parts' } },
+      {
+        type: 'step.start',
+        step: { id: 's', run_id: 'parts-4', type: 'llm', model: 'gpt-4o', input_tokens: 1e6 },
+      },
+    ]);
+    expect(await stepCost('parts-4')).toBeCloseTo(2.5, 9);
+    await ingestOk(t, [
+      {
+        type: 'step.end',
+        step: { id: 's', run_id: 'parts-4', model: 'gpt-4o-mini', output_tokens: 1e6 },
+      },
+    ]);
+    // gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output tokens
+    expect(await stepCost('parts-4')).toBeCloseTo(0.75, 9);
   });
 
   it('answers 404 for an unknown run and 400 naming the field', async () => {
