@@ -135,14 +135,31 @@ export type Metadata = z.infer<typeof Metadata>;
 const NUL = '\u0000';
 
 /**
+ * `text` with each lone UTF-16 surrogate (half an emoji, as a cut string may end) as U+FFFD.
+ * PostgreSQL stores one so; SQLite kept its own three bytes (not UTF-8), read back as three
+ * U+FFFD, which then matched no filter (`?thread_id=` as the run showed it) and no thread.
+ * @example wellFormed('hi \ud83d') // 'hi \ufffd'
+ */
+export function wellFormed(text: string): string {
+  // most text holds no surrogate at all
+  if (!/[\ud800-\udfff]/.test(text)) return text;
+  return text.replace(
+    /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    '\ufffd',
+  );
+}
+
+/**
  * Text kept in a text column, at most `max` characters. PostgreSQL cannot store a NUL in
- * text, so a NUL is refused here, on every database alike, instead of failing the write.
+ * text, so a NUL is refused here, on every database alike, instead of failing the write; a
+ * lone surrogate is stored as U+FFFD on both (`wellFormed`).
  */
 export const Text = (max: number) =>
   z
     .string()
     .max(max)
-    .refine((s) => !s.includes(NUL), 'must not contain a NUL character (\\u0000)');
+    .refine((s) => !s.includes(NUL), 'must not contain a NUL character (\\u0000)')
+    .overwrite(wellFormed);
 
 /**
  * `text` cut to at most `max` characters, ending with `…` when cut (never between the two

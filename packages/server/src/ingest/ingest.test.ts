@@ -737,6 +737,35 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(await listSteps(t.ctx.db, 'default', 'nul-3')).toHaveLength(0);
   });
 
+  it('stores a lone surrogate in a text field as U+FFFD, so filters and threads find it', async () => {
+    // half an emoji, as a title cut in the middle of one ends
+    await ingestOk(t, [
+      {
+        type: 'run.start',
+        run: { id: 'half-1', agent_id: 'halves', thread_id: 'chat \ud83d', user_id: 'u\udc00' },
+      },
+      {
+        type: 'step.end',
+        step: { id: 's', run_id: 'half-1', type: 'llm', name: 'n\ud83d', model: 'm\ud83d' },
+      },
+    ]);
+    const run = json<Run>(await t.request('GET', '/api/v1/runs/half-1?include=steps'));
+    // SQLite answered 'chat \ufffd\ufffd\ufffd', PostgreSQL 'chat \ufffd'
+    expect(run).toMatchObject({ thread_id: 'chat \ufffd', user_id: 'u\ufffd', model: 'm\ufffd' });
+    expect((run as Run & { steps: Step[] }).steps[0]).toMatchObject({ name: 'n\ufffd' });
+    const q = (s: string) => encodeURIComponent(s);
+    const byThread = await t.request('GET', `/api/v1/runs?thread_id=${q('chat \ufffd')}`);
+    expect(json<{ runs: Run[] }>(byThread).runs.map((r) => r.id)).toEqual(['half-1']);
+    const byUser = await t.request('GET', `/api/v1/runs?user_id=${q('u\ufffd')}`);
+    expect(json<{ runs: Run[] }>(byUser).runs.map((r) => r.id)).toEqual(['half-1']);
+    const threads = await t.request('GET', '/api/v1/threads?agent_id=halves');
+    expect(json<{ threads: { thread_id: string }[] }>(threads).threads).toMatchObject([
+      { thread_id: 'chat \ufffd' },
+    ]);
+    const thread = await t.request('GET', `/api/v1/threads/${q('chat \ufffd')}`);
+    expect(thread.statusCode).toBe(200);
+  });
+
   it('stores a value nested past the depth limit cut there, and still lists the project', async () => {
     const nest = (levels: number, leaf: unknown = 'leaf'): unknown => {
       let value: unknown = leaf;

@@ -1,5 +1,5 @@
 import type { RunRow, StepRow } from '../db/schema.js';
-import { modelCall } from '@runlog/core';
+import { modelCall, wellFormed } from '@runlog/core';
 import { saturated } from '../db/bulk.js';
 
 /**
@@ -36,18 +36,6 @@ export function stepModelUsage(
     model: step.model === null ? '' : wellFormed(step.model),
     totals: [call, step.input_tokens ?? 0, step.output_tokens ?? 0, step.cost_nanos ?? 0],
   };
-}
-
-const SURROGATE = /[\ud800-\udfff]/;
-
-/** `text` with each lone UTF-16 surrogate as U+FFFD, as both databases store text. */
-function wellFormed(text: string): string {
-  // on the write path, once per step: most names hold no surrogate at all
-  if (!SURROGATE.test(text)) return text;
-  return text.replace(
-    /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
-    '\ufffd',
-  );
 }
 
 /** Whether two steps add the same usage under the same model. */
