@@ -19,6 +19,7 @@ import {
   applyRunToAgents,
   applyRunToList,
   dropRunFromList,
+  newerRun,
   removeRunFromList,
   replaceRunInList,
   runMatches,
@@ -186,7 +187,46 @@ export function connectLive(client: QueryClient): () => void {
     () => void client.invalidateQueries({ queryKey: ['workers'] }),
     500,
   );
+  // updates that came while the app was asking the server: an answer read before them
+  // replaces what they were folded into (a first load lands where there was nothing to fold
+  // them into), so they are folded again as each answer lands, until none is on its way
+  const heardRuns = new Map<string, { run: Run; listed: boolean }>();
+  const heardSteps = new Map<string, Step[]>();
+  /** Runs deleted, by id, with their agent. */
+  const heardDeleted = new Map<string, string>();
+  const fetching = () => {
+    if (client.isFetching() > 0) return true;
+    heardRuns.clear();
+    heardSteps.clear();
+    heardDeleted.clear();
+    return false;
+  };
+  const offFetched = client.getQueryCache().subscribe((event) => {
+    if (event.type !== 'updated' || event.action.type !== 'success' || event.action.manual) return;
+    for (const { run, listed } of heardRuns.values()) foldRun(client, run, { listed });
+    // a step's updates carry no time: only the ones the answer lacks (a step it did not have
+    // yet, an end it had not seen) are folded again, never an older state over a newer one
+    for (const [runId, steps] of heardSteps)
+      client.setQueryData<RunWithSteps>(runDetailKey(runId), (d) => {
+        if (!d) return d;
+        const held = new Map(d.steps.map((step) => [step.id, step.status]));
+        const missed = steps.filter((step) => {
+          const status = held.get(step.id);
+          return status === undefined || (status === 'running' && step.status !== 'running');
+        });
+        return missed.length > 0 ? applyStepsToRun(d, missed) : d;
+      });
+    for (const [id, agentId] of heardDeleted) unlist(id, agentId);
+    fetching();
+  });
+
   const applyRun = (run: Run, topic: string) => {
+    heardDeleted.delete(run.id);
+    if (fetching()) {
+      const held = heardRuns.get(run.id);
+      if (!held || newerRun(held.run, run) === run)
+        heardRuns.set(run.id, { run, listed: !topic.startsWith('run:') });
+    }
     const changed = stateChanged(run);
     if (changed) {
       refreshStats();
@@ -205,8 +245,18 @@ export function connectLive(client: QueryClient): () => void {
   // page asks again and says it is gone
   const dropRun = (id: string, agentId: string) => {
     lastStatus.delete(id);
+    heardRuns.delete(id);
+    heardSteps.delete(id);
+    if (fetching()) heardDeleted.set(id, agentId);
     refreshStats();
     refreshAgents();
+    unlist(id, agentId);
+    refreshThreads();
+    void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
+  };
+
+  // a deleted run out of every list it is in
+  const unlist = (id: string, agentId: string) => {
     const fold = (key: readonly unknown[], data: RunList | undefined) => {
       if (!data) return;
       const next = dropRunFromList(data, id);
@@ -228,8 +278,6 @@ export function connectLive(client: QueryClient): () => void {
       const next = data && dropRunFromThread(data, id);
       if (next !== data) client.setQueryData(key, next);
     }
-    refreshThreads();
-    void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
   };
 
   // a frame's steps of one run go into its page in one fold
@@ -247,6 +295,11 @@ export function connectLive(client: QueryClient): () => void {
     for (const msg of batch) {
       if (msg.type === 'run_update') applyRun(msg.data, msg.topic);
       else if (msg.type === 'step_update') {
+        if (fetching()) {
+          const heard = heardSteps.get(msg.data.run_id);
+          if (heard) heard.push(msg.data);
+          else heardSteps.set(msg.data.run_id, [msg.data]);
+        }
         const list = steps.get(msg.data.run_id);
         if (list) list.push(msg.data);
         else steps.set(msg.data.run_id, [msg.data]);
@@ -288,6 +341,7 @@ export function connectLive(client: QueryClient): () => void {
     offMessage();
     offReconnect();
     offSubscribed();
+    offFetched();
     realtime.stop();
   };
 }
