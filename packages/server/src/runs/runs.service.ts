@@ -58,18 +58,34 @@ export function encodeCursor(cursor: RunCursor): string {
 
 /** Reads a cursor made by `encodeCursor`; a 400 naming `field` for anything else. */
 export function decodeCursor(text: string, field = 'query.cursor'): RunCursor {
-  // a sorted list's cursor (`runs list --sort cost` paged on without its --sort): say so
-  const sorted = /^s([cdt]):/.exec(Buffer.from(text, 'base64url').toString('utf8'));
-  const sort = sorted && SORT_NAMES[sorted[1] as keyof typeof SORT_NAMES];
-  if (sort)
-    throw AppError.invalid(field, `a cursor of a list in sort=${sort}: ask with the same sort`);
-  const { numbers, id } = decodeKey(text, 1, field);
-  return { sortAt: numbers[0]!, id };
+  try {
+    const { numbers, id } = decodeKey(text, 1, field);
+    return { sortAt: numbers[0]!, id };
+  } catch (err) {
+    // a sorted list's cursor (`runs list --sort cost` paged on without its --sort): say so
+    const code = /^s([cdt]):/.exec(Buffer.from(text, 'base64url').toString('utf8'))?.[1];
+    const sort = code && SORTS_BY_CODE.get(code);
+    if (sort)
+      throw AppError.invalid(field, `a cursor of a list in sort=${sort}: ask with the same sort`);
+    throw err;
+  }
 }
 
-/** Which sort a sorted list's cursor belongs to. */
+/** Whether `text` is a cursor `encodeCursor` made (the newest-first list's). */
+function isNewestFirstCursor(text: string): boolean {
+  try {
+    decodeKey(text, 1, 'query.cursor');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Which sort a sorted list's cursor belongs to, and back. */
 const SORT_CODES = { cost: 'c', duration: 'd', tokens: 't' } as const;
-const SORT_NAMES = { c: 'cost', d: 'duration', t: 'tokens' } as const;
+const SORTS_BY_CODE = new Map<string, string>(
+  Object.entries(SORT_CODES).map(([sort, code]) => [code, sort]),
+);
 
 /**
  * The cursor of a page of runs in a sorted order: `s<sort>:<value>:<id>`, the value as the
@@ -98,11 +114,7 @@ export function decodeSortedCursor(text: string, sort: Exclude<RunSort, 'newest'
   )
     // the newest-first list's `<sort_at>:<id>`, paged on with a sort: say so
     throw invalid(
-      value !== undefined &&
-        /^\d{1,16}$/.test(tag ?? '') &&
-        ID_PATTERN.test([value, ...rest].join(':'))
-        ? 'a cursor of the newest-first list: ask without sort'
-        : undefined,
+      isNewestFirstCursor(text) ? 'a cursor of the newest-first list: ask without sort' : undefined,
     );
   if (tag !== `s${SORT_CODES[sort]}`) throw invalid(`not a cursor of a list in sort=${sort}`);
   return { value, id };
