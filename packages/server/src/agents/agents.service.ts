@@ -38,15 +38,10 @@ import {
  * @example checkedNextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
  */
 export function checkedNextSlot(schedule: Schedule, after: number): number | null {
-  const details = scheduleProblems(schedule).map(({ field, message }) => ({
-    field: `body.schedule.${field}`,
-    message,
-  }));
-  if (details.length > 0)
-    throw new AppError(
-      'invalid_input',
-      details.map((d) => `${d.field}: ${d.message}`).join('; '),
-      details,
+  const problems = scheduleProblems(schedule);
+  if (problems.length > 0)
+    throw AppError.invalidFields(
+      problems.map(({ field, message }) => ({ field: `body.schedule.${field}`, message })),
     );
   return nextSlot(schedule.cron, schedule.timezone, after);
 }

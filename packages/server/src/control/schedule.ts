@@ -103,7 +103,7 @@ export function scheduleProblems(schedule: { cron: string; timezone: string }): 
     problems.push({ field: 'timezone', message: `unknown time zone ${schedule.timezone}` });
     zone = 'UTC';
   }
-  let next: number | null = 0;
+  let next: number | null;
   try {
     next = nextSlot(schedule.cron, zone, Date.now());
   } catch (err) {
@@ -112,7 +112,7 @@ export function scheduleProblems(schedule: { cron: string; timezone: string }): 
       /Invalid value for (\w+): -?\d+/,
       'a value out of range for $1',
     );
-    problems.unshift({ field: 'cron', message: `not a valid cron expression (${reason})` });
+    return [{ field: 'cron', message: `not a valid cron expression (${reason})` }, ...problems];
   }
   // a schedule that can never fire (30 February) would wait in the scheduler for ever
   if (next === null)

@@ -41,6 +41,17 @@ export class AppError extends Error {
   static invalid(field: string, message: string): AppError {
     return new AppError('invalid_input', `${field}: ${message}`, [{ field, message }]);
   }
+
+  /**
+   * A 400 about each of `issues` (at least one), its message naming the first and counting
+   * the rest, as `parse` words a schema's.
+   * @example throw AppError.invalidFields([{ field: 'body.a', message: 'x' }, { field: 'body.b', message: 'y' }]);
+   */
+  static invalidFields(issues: readonly FieldIssue[]): AppError {
+    const [first] = issues;
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    return new AppError('invalid_input', `${first!.field}: ${first!.message}${more}`, [...issues]);
+  }
 }
 
 export interface FieldIssue {
@@ -65,11 +76,9 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues = fieldIssues(result.error, where);
-  const first = issues[0];
-  const message = first
-    ? `${first.field}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`
-    : `invalid ${where}`;
-  throw new AppError('invalid_input', message, issues);
+  throw issues.length > 0
+    ? AppError.invalidFields(issues)
+    : new AppError('invalid_input', `invalid ${where}`, issues);
 }
 
 /** What `outageLogger` writes to: a logger's `error` (Fastify's, pino's). */

@@ -194,6 +194,9 @@ export function connectLive(client: QueryClient): () => void {
   const heardSteps = new Map<string, Step[]>();
   /** Runs deleted, by id, with their agent. */
   const heardDeleted = new Map<string, string>();
+  // whether this frame's updates are kept for the answers on their way: asked once a frame,
+  // as `isFetching` walks the whole query cache
+  let remembering = false;
   const fetching = () => {
     if (client.isFetching() > 0) return true;
     heardRuns.clear();
@@ -222,7 +225,7 @@ export function connectLive(client: QueryClient): () => void {
 
   const applyRun = (run: Run, topic: string) => {
     heardDeleted.delete(run.id);
-    if (fetching()) {
+    if (remembering) {
       const held = heardRuns.get(run.id);
       if (!held || newerRun(held.run, run) === run)
         heardRuns.set(run.id, { run, listed: !topic.startsWith('run:') });
@@ -247,7 +250,7 @@ export function connectLive(client: QueryClient): () => void {
     lastStatus.delete(id);
     heardRuns.delete(id);
     heardSteps.delete(id);
-    if (fetching()) heardDeleted.set(id, agentId);
+    if (remembering) heardDeleted.set(id, agentId);
     refreshStats();
     refreshAgents();
     unlist(id, agentId);
@@ -292,10 +295,11 @@ export function connectLive(client: QueryClient): () => void {
     const batch = queue;
     queue = [];
     const steps = new Map<string, Step[]>();
+    remembering = fetching();
     for (const msg of batch) {
       if (msg.type === 'run_update') applyRun(msg.data, msg.topic);
       else if (msg.type === 'step_update') {
-        if (fetching()) {
+        if (remembering) {
           const heard = heardSteps.get(msg.data.run_id);
           if (heard) heard.push(msg.data);
           else heardSteps.set(msg.data.run_id, [msg.data]);
