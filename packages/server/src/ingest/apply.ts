@@ -517,7 +517,9 @@ export function applyStepEvent(
     if (
       price &&
       (row.cost_nanos === null ||
-        (costComputed(current, env) && (mode === 'overwrite' || usageFilled(current, row))))
+        (current !== undefined &&
+          (mode === 'overwrite' || usageFilled(current, row)) &&
+          costComputed(current, env)))
     )
       row.cost_nanos = computeCostNanos(price, usageOf(row));
   }
@@ -551,8 +553,8 @@ function usageOf(step: StepRow): Usage {
  * Whether `step`'s cost is what the price table gives for its model and usage: computed, not
  * given (a given cost is kept, whatever usage or model comes after it).
  */
-function costComputed(step: StepRow | undefined, env: ApplyEnv): step is StepRow {
-  if (!step || step.cost_nanos === null || step.model === null) return false;
+function costComputed(step: StepRow, env: ApplyEnv): boolean {
+  if (step.cost_nanos === null || step.model === null) return false;
   // a cost is computed only over tokens: one a step had before any was given
   if (step.input_tokens === null && step.output_tokens === null) return false;
   const price = env.price(step.model);
