@@ -258,11 +258,13 @@ class BeatGroup {
       if (result.ok && missingIsGone && result.status === 'queued') {
         // a claimed run back in the queue (released under this worker's id, or by hand): the
         // next worker to claim it executes it, so this code stops and records nothing more
-        giveUp(run, 'run was released back to the queue; another worker will execute it');
+        run.detach(
+          new RunlogError('run was released back to the queue; another worker will execute it'),
+        );
       } else if (!result.ok && missingIsGone && result.error.code === 'conflict') {
         // another worker claimed it since: two handlers would execute it, and this one's end
         // would be taken for the other's
-        giveUp(run, result.error.message);
+        run.detach(new RunlogError(result.error.message));
       } else if (result.ok) {
         const ended = result.status !== 'running' && result.status !== 'queued';
         // a run() given an id: the ended run may be an earlier one of that id
@@ -272,8 +274,7 @@ class BeatGroup {
         // a recorded run's start may still be on its way; a claimed run was deleted
         if (missingIsGone) {
           // deleted while it ran: nothing more of it is recorded, or it would come back
-          run.abort(new RunlogError('run no longer exists on the server'));
-          run.detached = true;
+          run.detach(new RunlogError('run no longer exists on the server'));
         }
       } else {
         const status = ERROR_STATUS[result.error.code as ErrorCode] ?? 409;
@@ -282,12 +283,6 @@ class BeatGroup {
       }
     }
   }
-}
-
-/** Stops a claimed run that is no longer this worker's: its signal fires, nothing more is recorded. */
-function giveUp(run: RunContext, reason: string): void {
-  run.abort(new RunlogError(reason));
-  run.detached = true;
 }
 
 /** Fires `run.signal` as a beat's answer says: Stop was pressed, or the server ended the run. */

@@ -353,6 +353,15 @@ export class RunContext {
   detached = false;
 
   /**
+   * @internal The run is no longer this code's: its signal fires with `reason`, and what the
+   * code still records is dropped (`detached`).
+   */
+  detach(reason: Error): void {
+    this.abort(reason);
+    this.detached = true;
+  }
+
+  /**
    * @internal When `runlog.run()` started it (epoch ms, as its start says): a run on the server
    * with that id but another start is an earlier run of the same id, not this one.
    */

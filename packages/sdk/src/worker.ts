@@ -275,8 +275,7 @@ export class Worker {
     return Promise.all(
       [...this.held.entries()].map(([id, h]) => {
         h.released ??= (async () => {
-          h.run.abort(new RunlogError('worker shutting down; run released back to the queue'));
-          h.run.detached = true;
+          h.run.detach(new RunlogError('worker shutting down; run released back to the queue'));
           await this.giveBack([id]);
         })();
         return h.released;
@@ -360,14 +359,11 @@ export class Worker {
     // it (by hand, or by the stop of another process of this id), and the new attempt is the
     // one that runs it; the old handler stops and records nothing more
     const previous = this.held.get(info.id);
-    if (previous) {
-      previous.run.abort(
-        new RunlogError(
-          'run was released back to the queue and claimed again: the new attempt runs it',
-        ),
-      );
-      previous.run.detached = true;
-    }
+    previous?.run.detach(
+      new RunlogError(
+        'run was released back to the queue and claimed again: the new attempt runs it',
+      ),
+    );
     this.held.set(info.id, held);
     const stopBeat = this.heartbeats.start(run, {
       intervalMs: this.heartbeatMs,
