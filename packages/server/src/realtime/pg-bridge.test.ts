@@ -21,6 +21,41 @@ describeEachDb('the bridge between instances, far behind', (dialect) => {
   });
   afterAll(() => t.close());
 
+  /**
+   * A bridge of its own on this instance's context, pinging every `pingMs`, with what the hub
+   * publishes meanwhile and its LISTEN connection (whose stream a test pauses to silence it).
+   */
+  function watchedBridge(pingMs: number) {
+    const heard: HubEvent[] = [];
+    const unsubscribe = t.ctx.hub.subscribe((event) => heard.push(event));
+    const bridge = new PgHubBridge(t.ctx, t.ctx.db.pgPool!, channelName(t.ctx.db.pgSchema));
+    bridge.pingMs = pingMs;
+    const listening = bridge as unknown as {
+      client: { connection: { stream: { pause(): void } } } | undefined;
+    };
+    return {
+      bridge,
+      heard,
+      listening: () => listening.client,
+      /** Waits for a LISTEN connection other than `silent`, and for `runId` read back. */
+      async caughtUp(silent: unknown, runId: string, timeoutMs?: number) {
+        await waitFor(
+          () => listening.client !== undefined && listening.client !== silent,
+          'a new LISTEN connection',
+        );
+        await waitFor(
+          () => heard.some((e) => e.kind === 'run' && e.runId === runId),
+          'the run read back by the catch-up',
+          timeoutMs,
+        );
+      },
+      async stop() {
+        unsubscribe();
+        await bridge.stop();
+      },
+    };
+  }
+
   it('forgets a backlog past its bound, keeps deletions, and catches up on the latest states', async () => {
     // runs another instance recorded: in the database, announced as refs
     const runIds = Array.from({ length: 8 }, (_, i) => `far-${i}`);
@@ -69,71 +104,41 @@ describeEachDb('the bridge between instances, far behind', (dialect) => {
   it('finds out that its LISTEN connection went silent, listens again and catches up', async () => {
     const runId = 'while-silent';
     await ingestOk(t, [{ type: 'run.start', run: { id: runId, agent_id: 'silent' } }]);
-    const heard: HubEvent[] = [];
-    const unsubscribe = t.ctx.hub.subscribe((event) => heard.push(event));
-    const channel = channelName(t.ctx.db.pgSchema);
-    const bridge = new PgHubBridge(t.ctx, t.ctx.db.pgPool!, channel);
-    bridge.pingMs = 200;
-    const listening = bridge as unknown as {
-      client: { connection: { stream: { pause(): void } } } | undefined;
-    };
+    const watched = watchedBridge(200);
     try {
-      await bridge.start();
-      const silent = listening.client!;
+      await watched.bridge.start();
+      const silent = watched.listening()!;
       // its peer goes silent: nothing more is read from the connection, and nothing closes it
       silent.connection.stream.pause();
       // another instance announces its change meanwhile: the silent connection never hears it
       await t.ctx.db.pgPool!.query('SELECT pg_notify($1, $2)', [
-        channel,
+        channelName(t.ctx.db.pgSchema),
         JSON.stringify({ i: 'another-instance', e: [['r', 'default', runId, 'silent']] }),
       ]);
-      await waitFor(
-        () => listening.client !== undefined && listening.client !== silent,
-        'a new LISTEN connection',
-      );
-      await waitFor(
-        () => heard.some((e) => e.kind === 'run' && e.runId === runId),
-        'the run read back by the catch-up',
-      );
+      await watched.caughtUp(silent, runId);
     } finally {
-      unsubscribe();
-      await bridge.stop();
+      await watched.stop();
     }
   });
 
   it('catches up from when its LISTEN connection last answered, not from when it found out', async () => {
     const runId = 'long-silent';
-    const heard: HubEvent[] = [];
-    const unsubscribe = t.ctx.hub.subscribe((event) => heard.push(event));
-    const bridge = new PgHubBridge(t.ctx, t.ctx.db.pgPool!, channelName(t.ctx.db.pgSchema));
-    bridge.pingMs = 100;
-    const listening = bridge as unknown as {
-      client: { connection: { stream: { pause(): void } } } | undefined;
-    };
+    const watched = watchedBridge(100);
     try {
-      await bridge.start();
+      await watched.bridge.start();
       // answered pings: the connection hears everything up to now
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const silent = listening.client!;
+      const silent = watched.listening()!;
       silent.connection.stream.pause();
       // a ping takes as long as it may to be found unanswered: the silence is found out
       // later than the catch-up's margin (as with the 15 s ping: up to 30 s later)
-      bridge.pingMs = 6_000;
+      watched.bridge.pingMs = 6_000;
       // another instance's change as the silence begins: its NOTIFY never arrives
       await ingestOk(t, [{ type: 'run.start', run: { id: runId, agent_id: 'silent' } }]);
-      heard.length = 0;
-      await waitFor(
-        () => listening.client !== undefined && listening.client !== silent,
-        'a new LISTEN connection',
-      );
-      await waitFor(
-        () => heard.some((e) => e.kind === 'run' && e.runId === runId),
-        'the run read back by the catch-up',
-        2_000,
-      );
+      watched.heard.length = 0;
+      await watched.caughtUp(silent, runId, 2_000);
     } finally {
-      unsubscribe();
-      await bridge.stop();
+      await watched.stop();
     }
   }, 20_000);
 });
