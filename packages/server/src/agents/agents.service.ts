@@ -15,6 +15,7 @@ import { nextSlot, scheduleProblems } from '../control/schedule.js';
 import { AppError } from '../http/errors.js';
 import { toRun } from '../runs/runs.mapper.js';
 import { findRun, findRunsWithinBudget } from '../runs/runs.repository.js';
+import { AGENT_LIST_PAYLOAD_BYTES } from '../db/payloads.js';
 import { ensureAgents } from '../ingest/unit-of-work.js';
 import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
@@ -115,7 +116,7 @@ export async function listAgentSummaries(
   const errorIds = agents.map((a) => a.error_id).filter((id): id is string => id !== null);
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
   const [latestRows, errorRows, counts] = await Promise.all([
-    findRunsWithinBudget(db, projectId, latestIds),
+    findRunsWithinBudget(db, projectId, latestIds, AGENT_LIST_PAYLOAD_BYTES),
     findErrorRuns(db, projectId, errorIds),
     countsByAgentSince(db, projectId, hourOf(now - DAY_MS), hourOf(now) + HOUR_MS, agentId),
   ]);

@@ -483,3 +483,54 @@ describeEachDb('agents API', (dialect) => {
     });
   });
 });
+
+describeEachDb('agents list payloads', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("carries at most 1 MiB of the latest runs' payloads whole, then previews", async () => {
+    // 30 agents whose latest runs hold 60 KB prompts and answers: 3.6 MB of payloads
+    const prompt = (i: number) => `${i}:`.padEnd(60_000, 'p');
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      type: 'run.end',
+      run: {
+        id: `fat-${String(i).padStart(2, '0')}`,
+        agent_id: `fat-agent-${String(i).padStart(2, '0')}`,
+        status: 'succeeded',
+        input: { prompt: prompt(i) },
+        output: 'o'.repeat(60_000),
+        metadata: { small: true },
+        started_at: Date.now() - 60_000 + i,
+        ended_at: Date.now() - 50_000 + i,
+      },
+    }));
+    for (let i = 0; i < events.length; i += 10) {
+      const res = await t.request('POST', '/api/v1/ingest', { events: events.slice(i, i + 10) });
+      expect(res.statusCode).toBe(200);
+    }
+    const res = await t.request('GET', '/api/v1/agents');
+    expect(res.payload.length).toBeLessThan(1_300_000);
+    const { agents } = json<{ agents: AgentSummary[] }>(res);
+    expect(agents).toHaveLength(30);
+    const latest = agents.map((a) => a.latest_run!);
+    const whole = latest.filter((r) => typeof r.output === 'string');
+    // eight runs of 120 KB fit in 1 MiB; the others' large fields are previews
+    expect(whole).toHaveLength(8);
+    for (const r of whole) expect(r.input).toEqual({ prompt: prompt(Number(r.id.slice(4))) });
+    const previewed = latest.find((r) => typeof r.output !== 'string')!;
+    expect(previewed.output).toEqual({
+      __runlog_truncated__: true,
+      original_size: 60_002,
+      preview: `"${'o'.repeat(1999)}`,
+    });
+    expect(previewed.metadata).toEqual({ small: true });
+    // the run itself has them whole
+    const run = json<Run>(await t.request('GET', `/api/v1/runs/${previewed.id}`));
+    expect(run.output).toBe('o'.repeat(60_000));
+  });
+});

@@ -18,12 +18,19 @@ type PayloadColumn = (typeof PAYLOAD_FIELDS)[number];
 export const PAGE_PAYLOAD_BYTES = 32 * 1024 * 1024;
 
 /**
- * What a page of runs (or the agents list's latest runs) carries of payloads whole; past it,
- * fields over `INLINE_PAYLOAD_BYTES` come as previews. Smaller than a page of steps': a list
- * of runs is a summary (the dashboard shows none of their payloads), a run's steps are its
- * content.
+ * What a page of runs carries of payloads whole; past it, fields over
+ * `RUN_INLINE_PAYLOAD_BYTES` come as previews. Smaller than a page of steps': a list of runs
+ * is a summary (the dashboard shows none of their payloads but a thread's turns), a run's
+ * steps are its content.
  */
 export const RUN_PAGE_PAYLOAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * `RUN_PAGE_PAYLOAD_BYTES` for the agents list's latest runs: the dashboard reads that list
+ * on most pages and shows none of their payloads; 100 agents whose latest runs held 60 KiB
+ * prompts made it 15 MB.
+ */
+export const AGENT_LIST_PAYLOAD_BYTES = 1024 * 1024;
 
 /**
  * Payload columns larger than this are left out of a list's first read (SQLite and
@@ -31,6 +38,12 @@ export const RUN_PAGE_PAYLOAD_BYTES = 8 * 1024 * 1024;
  * the rows the page keeps only.
  */
 export const INLINE_PAYLOAD_BYTES = 64 * 1024;
+
+/**
+ * `INLINE_PAYLOAD_BYTES` for lists of runs: fields over this count against the list's budget
+ * (`RUN_PAGE_PAYLOAD_BYTES`), so 50 runs of four 60 KiB fields cannot pass it uncounted.
+ */
+export const RUN_INLINE_PAYLOAD_BYTES = 8 * 1024;
 
 /** Every column of `runs` but its payloads, in table order. */
 export const RUN_LIST_COLUMNS = [
@@ -128,11 +141,14 @@ export function payloadBytes(row: PayloadSizes): number {
   return PAYLOAD_FIELDS.reduce((n, c) => n + bytesOf(row, c), 0);
 }
 
-/** Bytes of the payloads a budgeted first read left out (each larger than `INLINE_PAYLOAD_BYTES`). */
-export function heldBytes(row: PayloadSizes): number {
+/**
+ * Bytes of the payloads a budgeted first read left out: each larger than `inline`
+ * (`INLINE_PAYLOAD_BYTES` for steps, `RUN_INLINE_PAYLOAD_BYTES` for runs).
+ */
+export function heldBytes(row: PayloadSizes, inline: number): number {
   return PAYLOAD_FIELDS.reduce((n, c) => {
     const bytes = bytesOf(row, c);
-    return bytes > INLINE_PAYLOAD_BYTES ? n + bytes : n;
+    return bytes > inline ? n + bytes : n;
   }, 0);
 }
 
@@ -143,12 +159,14 @@ export function heldBytes(row: PayloadSizes): number {
  * Kysely compiling 40 expressions per request cost 30 µs. Its last expression takes the
  * alias Kysely gives it.
  */
-function budgetedSelect(columns: readonly string[]): AliasedRawBuilder<unknown, 'metadata_bytes'> {
+function budgetedSelect(
+  columns: readonly string[],
+  inline: number,
+): AliasedRawBuilder<unknown, 'metadata_bytes'> {
   const parts = [
     ...columns.map((c) => `"${c}"`),
     ...PAYLOAD_FIELDS.map(
-      (c) =>
-        `case when octet_length("${c}") > ${INLINE_PAYLOAD_BYTES} then null else "${c}" end as "${c}"`,
+      (c) => `case when octet_length("${c}") > ${inline} then null else "${c}" end as "${c}"`,
     ),
     ...PAYLOAD_FIELDS.map((c) => `octet_length("${c}") as "${c}_bytes"`),
   ];
@@ -156,8 +174,8 @@ function budgetedSelect(columns: readonly string[]): AliasedRawBuilder<unknown, 
   return sql.raw([...parts, last].join(', ')).as('metadata_bytes');
 }
 
-const RUN_LIST_SELECT = budgetedSelect(RUN_LIST_COLUMNS);
-const STEP_LIST_SELECT = budgetedSelect(STEP_LIST_COLUMNS);
+const RUN_LIST_SELECT = budgetedSelect(RUN_LIST_COLUMNS, RUN_INLINE_PAYLOAD_BYTES);
+const STEP_LIST_SELECT = budgetedSelect(STEP_LIST_COLUMNS, INLINE_PAYLOAD_BYTES);
 
 /** `budgetedSelect` for runs. */
 export function budgetedRuns(): AliasedRawBuilder<unknown, 'metadata_bytes'> {
@@ -192,7 +210,8 @@ export async function fillHeldPayloads<R extends PayloadSizes & { id: string }>(
   rows: R[],
   runId?: string,
 ): Promise<void> {
-  const held = rows.filter((r) => heldBytes(r) > 0);
+  const inline = runId === undefined ? RUN_INLINE_PAYLOAD_BYTES : INLINE_PAYLOAD_BYTES;
+  const held = rows.filter((r) => heldBytes(r, inline) > 0);
   for (let i = 0; i < held.length; i += 100) {
     const chunk = held.slice(i, i + 100);
     const found = await db.kysely
@@ -217,22 +236,24 @@ export async function fillHeldPayloads<R extends PayloadSizes & { id: string }>(
 
 /**
  * For a list whose rows must all be answered (runs: offset paging counts them), reads the
- * payloads a budgeted first read left out while the page stays within `RUN_PAGE_PAYLOAD_BYTES`,
- * and past it gives each left-out field as the marker of a truncated value with a preview:
+ * payloads a budgeted first read left out while the page stays within `budget`, and past it
+ * gives each left-out field as the marker of a truncated value with a preview:
  * `GET /runs/:id` has it whole.
  */
 export async function fillHeldRunPayloads<R extends PayloadSizes & { id: string }>(
   db: Db,
   projectId: string,
   rows: R[],
+  budget = RUN_PAGE_PAYLOAD_BYTES,
 ): Promise<void> {
-  let used = rows.reduce((n, r) => n + payloadBytes(r) - heldBytes(r), 0);
+  const inline = RUN_INLINE_PAYLOAD_BYTES;
+  let used = rows.reduce((n, r) => n + payloadBytes(r) - heldBytes(r, inline), 0);
   const whole: R[] = [];
   const previewed: R[] = [];
   for (const row of rows) {
-    const held = heldBytes(row);
+    const held = heldBytes(row, inline);
     if (held === 0) continue;
-    if (used + held <= RUN_PAGE_PAYLOAD_BYTES) {
+    if (used + held <= budget) {
       used += held;
       whole.push(row);
     } else previewed.push(row);
@@ -263,7 +284,7 @@ export async function fillHeldRunPayloads<R extends PayloadSizes & { id: string 
       // the sizes are the first read's: only the fields it left out become previews
       for (const c of PAYLOAD_FIELDS) {
         const bytes = bytesOf(row, c);
-        if (bytes > INLINE_PAYLOAD_BYTES)
+        if (bytes > inline)
           target[c] = JSON.stringify(truncatedJson(part[c] ?? '', bytes, PREVIEW_CHARS));
       }
     }

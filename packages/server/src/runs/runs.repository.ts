@@ -373,14 +373,15 @@ export async function countRunsFromRollups(
 }
 
 /**
- * Runs of the project by id, in no particular order, every column, their payloads within a
- * page's budget (`fillHeldRunPayloads`): for lists of runs picked by id, as the agents
- * list's latest runs.
+ * Runs of the project by id, in no particular order, every column, their payloads within
+ * `budget` (`fillHeldRunPayloads`): for lists of runs picked by id, as the agents list's
+ * latest runs.
  */
 export async function findRunsWithinBudget(
   db: Db,
   projectId: string,
   ids: readonly string[],
+  budget: number,
 ): Promise<ListedRunRow[]> {
   const unique = [...new Set(ids)];
   const rows: (ListedRunRow & PayloadSizes)[] = [];
@@ -393,7 +394,7 @@ export async function findRunsWithinBudget(
       .execute();
     rows.push(...(found as unknown as (ListedRunRow & PayloadSizes)[]));
   }
-  await fillHeldRunPayloads(db, projectId, rows);
+  await fillHeldRunPayloads(db, projectId, rows, budget);
   return rows;
 }
 
