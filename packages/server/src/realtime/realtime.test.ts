@@ -2,7 +2,14 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Run, Step } from '@runlog/core';
-import { describeEachDb, startTestServer, waitFor } from '../../test/harness.js';
+import {
+  describeEachDb,
+  PG_BASE_URL,
+  pgIt,
+  startTestServer,
+  TEST_ADMIN_KEY,
+  waitFor,
+} from '../../test/harness.js';
 import pg from 'pg';
 import { startServer } from '../server.js';
 import { channelName, hubBridgeOf } from './pg-bridge.js';
@@ -112,7 +119,13 @@ function connect(
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () =>
-        reject(Object.assign(new Error('refused'), { status: res.statusCode, body })),
+        reject(
+          Object.assign(new Error('refused'), {
+            status: res.statusCode,
+            body,
+            headers: res.headers,
+          }),
+        ),
       );
     });
     ws.once('error', reject);
@@ -1071,3 +1084,58 @@ describeEachDb('realtime across server instances', (dialect) => {
     }
   });
 });
+
+pgIt(
+  'refuses an upgrade with 503 and Retry-After while its database refuses connections',
+  async () => {
+    // a database of its own: it is closed to connections, as while PostgreSQL restarts
+    const name = `rt_ws_closed_${Date.now().toString(36)}_${process.pid}`;
+    const admin = new pg.Client({ connectionString: PG_BASE_URL });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE "${name}"`);
+      const url = new URL(PG_BASE_URL);
+      url.pathname = `/${name}`;
+      const running = await startServer({
+        db: url.toString(),
+        port: 0,
+        host: '127.0.0.1',
+        retentionDays: 30,
+        adminKey: TEST_ADMIN_KEY,
+        logLevel: 'silent',
+      });
+      const server: TestServer = {
+        ...running,
+        adminKey: TEST_ADMIN_KEY,
+        dbUrl: url.toString(),
+        drop: async () => {},
+      };
+      try {
+        await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`);
+        await admin.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [name],
+        );
+        // a dashboard reconnecting: told to come back, as an HTTP request is, not a 500
+        const refused = (await connect(server, { key: TEST_ADMIN_KEY }).catch(
+          (e: unknown) => e,
+        )) as { status: number; body: string; headers: Record<string, string> };
+        expect(refused.status).toBe(503);
+        expect(refused.headers['retry-after']).toBe('5');
+        expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'unavailable' } });
+        const http = await api(server, 'GET', '/api/v1/runs');
+        expect(http.status).toBe(503);
+        expect(http.headers.get('retry-after')).toBe('5');
+
+        await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
+        const c = await connect(server, { key: TEST_ADMIN_KEY });
+        c.close();
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    }
+  },
+);

@@ -12,6 +12,7 @@ import {
   type Run,
   type WsServerMessage,
 } from '@runlog/core';
+import { isDatabaseUnavailable } from '../db/database.js';
 import { INLINE_PAYLOAD_BYTES, PREVIEW_CHARS } from '../db/payloads.js';
 import type { EventHub, HubEvent, HubTarget } from './hub.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -257,7 +258,18 @@ export class RealtimeServer {
           this.accept(ws, auth.projectId, request, auth.keyId),
         );
       },
-      () => refuse(socket, 500, 'internal', 'internal error'),
+      // the database not answering (restarting, a failover) is an outage to come back after,
+      // as it is for every HTTP request, not a server fault
+      (err: unknown) =>
+        isDatabaseUnavailable(err)
+          ? refuse(
+              socket,
+              503,
+              'unavailable',
+              'the database is not available right now; try again shortly',
+              5,
+            )
+          : refuse(socket, 500, 'internal', 'internal error'),
     );
   }
 
@@ -676,13 +688,23 @@ function rawText(data: RawData): string {
   return data.toString('utf8');
 }
 
-/** Answers an upgrade request with a plain HTTP error and the API's error body. */
-export function refuse(socket: Duplex, status: number, code: string, message: string): void {
+/**
+ * Answers an upgrade request with a plain HTTP error and the API's error body (and
+ * `Retry-After`, when `retryAfterSeconds` is given).
+ */
+export function refuse(
+  socket: Duplex,
+  status: number,
+  code: string,
+  message: string,
+  retryAfterSeconds?: number,
+): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: { code, message, details: [] } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
+      (retryAfterSeconds !== undefined ? `Retry-After: ${retryAfterSeconds}\r\n` : '') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
       body,
