@@ -183,6 +183,39 @@ export async function noteWorker(
   }
 }
 
+/** Per server: who hears of the workers forgotten here (the bridge, to tell other instances). */
+const forgetListeners = new WeakMap<
+  AppContext,
+  Set<(projectId: string, workerId: string) => void>
+>();
+
+/**
+ * Calls `listener` with each worker `forgetWorker` forgets on this instance; returns the
+ * unsubscribe function.
+ */
+export function onWorkerForgotten(
+  ctx: AppContext,
+  listener: (projectId: string, workerId: string) => void,
+): () => void {
+  let set = forgetListeners.get(ctx);
+  if (!set) forgetListeners.set(ctx, (set = new Set()));
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+/**
+ * Another instance forgot a worker: the next claim of it here writes its row again, instead
+ * of taking the row as written a moment ago and leaving the worker off the list for up to
+ * `WORKER_SEEN_EVERY_MS`.
+ */
+export function workerForgottenElsewhere(
+  ctx: AppContext,
+  projectId: string,
+  workerId: string,
+): void {
+  workerWrites.get(ctx)?.delete(`${projectId}\u0000${workerId}`);
+}
+
 /** Most runs a stopping worker's `forgetWorker` gives back (a claim takes at most 100). */
 const RELEASED_ON_STOP = 1_000;
 
@@ -229,6 +262,7 @@ export async function forgetWorker(
       .where('id', '=', workerId)
       .execute(),
   );
+  for (const listener of forgetListeners.get(ctx) ?? []) listener(projectId, workerId);
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { newId, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { onWorkerForgotten, workerForgottenElsewhere } from '../control/workers.service.js';
 import type { Db } from '../db/database.js';
 import { stepKeysIn } from '../db/dialect.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
@@ -55,6 +56,8 @@ interface Envelope {
   a?: 1;
   /** Projects whose model prices the sender changed: drop their cached prices. */
   p?: string[];
+  /** Workers the sender forgot ([projectId, workerId]): their next claim lists them again. */
+  w?: [string, string][];
 }
 
 /** The channel of a database (per schema, so instances on other schemas stay apart). */
@@ -173,6 +176,7 @@ export class PgHubBridge {
   private unsubscribeHub: (() => void) | undefined;
   private unsubscribeAuth: (() => void) | undefined;
   private unsubscribePrices: (() => void) | undefined;
+  private unsubscribeWorkers: (() => void) | undefined;
   private readonly countIn: (by?: number) => void;
   private readonly countOut: (by?: number) => void;
   private readonly countSkipped: (by?: number) => void;
@@ -236,6 +240,11 @@ export class PgHubBridge {
       const envelope: Envelope = { i: this.instanceId, e: [], p: [projectId] };
       void this.notify([JSON.stringify(envelope)]);
     });
+    // and workers forgotten here: a claim of one on another instance lists it again at once
+    this.unsubscribeWorkers = onWorkerForgotten(this.ctx, (projectId, workerId) => {
+      const envelope: Envelope = { i: this.instanceId, e: [], w: [[projectId, workerId]] };
+      void this.notify([JSON.stringify(envelope)]);
+    });
     try {
       await this.listen();
     } catch {
@@ -251,6 +260,7 @@ export class PgHubBridge {
     this.unsubscribeHub?.();
     this.unsubscribeAuth?.();
     this.unsubscribePrices?.();
+    this.unsubscribeWorkers?.();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.flushOut();
@@ -502,6 +512,10 @@ export class PgHubBridge {
     if (Array.isArray(envelope.p))
       for (const projectId of envelope.p)
         if (typeof projectId === 'string') this.ctx.prices.invalidate(projectId, 'remote');
+    if (Array.isArray(envelope.w))
+      for (const worker of envelope.w)
+        if (Array.isArray(worker) && typeof worker[0] === 'string' && typeof worker[1] === 'string')
+          workerForgottenElsewhere(this.ctx, worker[0], worker[1]);
     for (const ref of envelope.e) {
       if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's' && ref[0] !== 'd')) continue;
       this.enqueueIn(ref);

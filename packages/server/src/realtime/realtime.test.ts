@@ -812,6 +812,36 @@ describeEachDb('realtime across server instances', (dialect) => {
     expect((await api(b!, 'GET', '/api/v1/agents', undefined, key)).status).toBe(401);
   });
 
+  it('lists again at its next claim on instance A a worker forgotten through instance B', async () => {
+    const worker = uid('worker');
+    const agent = uid('idle');
+    const claim = () =>
+      api(a, 'POST', '/api/v1/workers/claim', {
+        agents: [agent],
+        wait_ms: 0,
+        worker_id: worker,
+      });
+    const listed = async (server: TestServer) =>
+      ((await api(server, 'GET', '/api/v1/workers')).json as { workers: { id: string }[] }).workers
+        .map((w) => w.id)
+        .includes(worker);
+    expect((await claim()).status).toBe(204);
+    expect(await listed(b!)).toBe(true);
+    // the worker's own stop, or the dashboard's, through the other instance
+    expect((await api(b!, 'DELETE', `/api/v1/workers/${worker}`)).status).toBe(204);
+    expect(await listed(a)).toBe(false);
+    // it goes on asking through A: listed again, as the API says, well before A would write
+    // its row again by itself (WORKER_SEEN_EVERY_MS, 15 s)
+    await waitFor(
+      async () => {
+        expect((await claim()).status).toBe(204);
+        return listed(b!);
+      },
+      'the worker listed again',
+      5_000,
+    );
+  });
+
   it('prices steps recorded through instance B with a price changed on instance A at once', async () => {
     const model = uid('bridged-model');
     const runId = uid('run');
