@@ -98,13 +98,10 @@ export function foldRun(
       d ? applyRunToList(d, run, SUB_RUNS_LIMIT) : d,
     );
   if (hooks.listed && PAYLOAD_FIELDS.some((f) => isTruncatedJson(run[f])))
-    void client.invalidateQueries({
-      queryKey: runDetailKey(run.id),
-      exact: true,
-      refetchType: 'none',
-    });
+    // (and the views of its first steps only, under the same key)
+    void client.invalidateQueries({ queryKey: runDetailKey(run.id), refetchType: 'none' });
   else
-    client.setQueryData<RunWithSteps>(runDetailKey(run.id), (d) =>
+    client.setQueriesData<RunWithSteps>({ queryKey: runDetailKey(run.id) }, (d) =>
       d ? applyRunToDetail(d, run) : d,
     );
   // a run moved to another thread (or out of any) leaves the conversation it was in
@@ -210,7 +207,7 @@ export function connectLive(client: QueryClient): () => void {
     // a step's updates carry no time: only the ones the answer lacks (a step it did not have
     // yet, an end it had not seen) are folded again, never an older state over a newer one
     for (const [runId, steps] of heardSteps)
-      client.setQueryData<RunWithSteps>(runDetailKey(runId), (d) => {
+      client.setQueriesData<RunWithSteps>({ queryKey: runDetailKey(runId) }, (d) => {
         if (!d) return d;
         const held = new Map(d.steps.map((step) => [step.id, step.status]));
         const missed = steps.filter((step) => {
@@ -255,7 +252,7 @@ export function connectLive(client: QueryClient): () => void {
     refreshAgents();
     unlist(id, agentId);
     refreshThreads();
-    void client.invalidateQueries({ queryKey: runDetailKey(id), exact: true });
+    void client.invalidateQueries({ queryKey: runDetailKey(id) });
   };
 
   // a deleted run out of every list it is in
@@ -285,7 +282,7 @@ export function connectLive(client: QueryClient): () => void {
 
   // a frame's steps of one run go into its page in one fold
   const applySteps = (runId: string, steps: Step[]) => {
-    client.setQueryData<RunWithSteps>(runDetailKey(runId), (d) =>
+    client.setQueriesData<RunWithSteps>({ queryKey: runDetailKey(runId) }, (d) =>
       d ? applyStepsToRun(d, steps) : d,
     );
   };

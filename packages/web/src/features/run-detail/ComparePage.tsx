@@ -9,9 +9,12 @@ import { useDocumentTitle } from '../../app/page';
 import { useTopics } from '../../app/live';
 import { formatCost, formatDuration, formatExact, formatTokens, shortId } from '../../lib/format';
 import { runPath } from '../runs/RunActions';
-import { runDetailQuery } from './runDetail.queries';
+import { runHeadQuery } from './runDetail.queries';
 
-/** Steps compared side by side; a longer run's others are on its own page. */
+/**
+ * Steps compared side by side; a longer run's others are on its own page. Within the steps the
+ * server answers inline (`runHeadQuery`): only those are read.
+ */
 const STEPS_COMPARED = 300;
 
 /** A retry and the run it retried, side by side: where they went apart. */
@@ -201,8 +204,8 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
 /** `/compare/:original/:retry`: the Run page's "Compare with the original" of a retry. */
 export function ComparePage() {
   const { original = '', retry = '' } = useParams();
-  const a = useQuery(runDetailQuery(original));
-  const b = useQuery(runDetailQuery(retry));
+  const a = useQuery(runHeadQuery(original));
+  const b = useQuery(runHeadQuery(retry));
   // both runs' updates, as their own pages hear them: a retry still running goes on here
   useTopics([`run:${original}`, `run:${retry}`]);
   useDocumentTitle('Compare runs');

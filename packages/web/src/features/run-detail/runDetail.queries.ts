@@ -4,6 +4,11 @@ import { api } from '../../lib/api';
 import { applyStepUpdates } from './steps.cache';
 
 export const runDetailKey = (runId: string) => ['runs', 'detail', runId] as const;
+/**
+ * A run with only the steps the server answers inline: under the run's detail key, so the
+ * updates that keep the run's page current (`setQueriesData` on `runDetailKey`) reach it too.
+ */
+export const runHeadKey = (runId: string) => [...runDetailKey(runId), 'head'] as const;
 
 /** How many of the runs nested in a run its page lists; the others are on the Runs page. */
 export const SUB_RUNS_LIMIT = 50;
@@ -29,6 +34,24 @@ export const runQuery = (runId: string) =>
   queryOptions({
     queryKey: ['runs', 'one', runId] as const,
     queryFn: ({ signal }) => api<Run>('GET', `/runs/${encodeURIComponent(runId)}`, { signal }),
+  });
+
+/**
+ * A run with its first steps (the first 1,000, which the server answers inline) and not the
+ * others: for a view that shows a run's first steps only (Compare), which must not read all
+ * of a run with tens of thousands of steps, page by page, to show a few hundred.
+ */
+export const runHeadQuery = (runId: string) =>
+  queryOptions({
+    queryKey: runHeadKey(runId),
+    queryFn: async ({ signal }) => {
+      const { steps_next_cursor: _more, ...run } = await api<RunWithSteps>(
+        'GET',
+        `/runs/${encodeURIComponent(runId)}`,
+        { query: { include: 'steps' }, signal },
+      );
+      return run;
+    },
   });
 
 /**
