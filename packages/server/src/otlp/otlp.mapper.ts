@@ -161,24 +161,84 @@ function payload(attrs: Attrs, ...keys: string[]): unknown {
   return undefined;
 }
 
-const INDEXED_MESSAGE = /^gen_ai\.(prompt|completion)\.(\d+)\.(role|content)$/;
+/** `gen_ai.prompt.N.<field>`, the field a path such as `role` or `tool_calls.0.name`. */
+const INDEXED_MESSAGE = /^gen_ai\.(prompt|completion)\.(\d{1,9})\.(\w+(?:\.\w+)*)$/;
+
+/** The fields OpenLLMetry sends as JSON text: read as the objects they hold. */
+const JSON_FIELDS = new Set(['content', 'arguments']);
 
 /**
  * OpenLLMetry's messages, one flat attribute per field (`gen_ai.prompt.0.role`,
- * `gen_ai.prompt.0.content`, ...), as a messages array in index order.
+ * `gen_ai.prompt.0.content`, `gen_ai.completion.0.finish_reason`,
+ * `gen_ai.completion.0.tool_calls.1.name`, ...), as a messages array in index order: an
+ * assistant message that only calls tools has no content, its calls are what it says.
  */
 function indexedMessages(attrs: Attrs, side: 'prompt' | 'completion'): unknown[] | undefined {
   const byIndex = new Map<number, Record<string, unknown>>();
+  // the objects the paths made: only these are listed, never a value a field holds
+  const made = new WeakSet<object>();
   for (const [key, value] of Object.entries(attrs)) {
     const match = INDEXED_MESSAGE.exec(key);
     if (!match || match[1] !== side || value === undefined || value === '') continue;
     const index = Number(match[2]);
-    const message = byIndex.get(index) ?? {};
-    message[match[3]!] = match[3] === 'content' ? parsed(value) : value;
+    let message = byIndex.get(index);
+    if (!message) made.add((message = {}));
+    const path = match[3]!.split('.');
+    setPath(message, path, JSON_FIELDS.has(path.at(-1)!) ? parsed(value) : value, made);
     byIndex.set(index, message);
   }
   if (byIndex.size === 0) return undefined;
-  return [...byIndex].sort(([a], [b]) => a - b).map(([, message]) => message);
+  return [...byIndex].sort(([a], [b]) => a - b).map(([, message]) => listed(message, made));
+}
+
+/** Sets `path` in `target`, making the objects on the way (own keys: `__proto__` is a field). */
+function setPath(
+  target: Record<string, unknown>,
+  path: string[],
+  value: unknown,
+  made: WeakSet<object>,
+): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = Object.hasOwn(node, key) ? node[key] : undefined;
+    if (next && typeof next === 'object' && !Array.isArray(next)) {
+      node = next as Record<string, unknown>;
+      continue;
+    }
+    const child: Record<string, unknown> = {};
+    made.add(child);
+    Object.defineProperty(node, key, {
+      value: child,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    node = child;
+  }
+  Object.defineProperty(node, path.at(-1)!, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** Objects made by `setPath` whose keys are all indexes (`tool_calls.0`) as arrays, in order. */
+function listed(value: unknown, made: WeakSet<object>): unknown {
+  if (!value || typeof value !== 'object' || !made.has(value)) return value;
+  const entries = Object.entries(value);
+  if (entries.length > 0 && entries.every(([key]) => /^\d{1,9}$/.test(key))) {
+    return entries.sort(([a], [b]) => Number(a) - Number(b)).map(([, v]) => listed(v, made));
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of entries)
+    Object.defineProperty(out, key, {
+      value: listed(v, made),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  return out;
 }
 
 const MAX_UINT64 = 2n ** 64n - 1n;

@@ -1449,6 +1449,65 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it("keeps the tool calls and finish reasons of OpenLLMetry's indexed messages", async () => {
+    const trace = 'e5c0000000000000000000000000001e';
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        {
+          traceId: trace,
+          spanId: 'd000000000000011',
+          name: 'openai.chat',
+          start: 0,
+          end: 400,
+          attrs: {
+            'llm.request.type': 'chat',
+            'gen_ai.request.model': 'gpt-4o-mini',
+            'gen_ai.prompt.0.role': 'user',
+            'gen_ai.prompt.0.content': 'weather in Oslo and Bergen?',
+            'gen_ai.prompt.1.role': 'assistant',
+            'gen_ai.prompt.1.tool_calls.0.id': 'call_0',
+            'gen_ai.prompt.1.tool_calls.0.name': 'get_weather',
+            'gen_ai.prompt.1.tool_calls.0.arguments': '{"city":"Oslo"}',
+            'gen_ai.prompt.2.role': 'tool',
+            'gen_ai.prompt.2.tool_call_id': 'call_0',
+            // a tool's JSON answer, whose keys look like indexes, stays as it is
+            'gen_ai.prompt.2.content': '{"1":"sunny"}',
+            // the calls listed out of order, and past index 9, as exporters may
+            'gen_ai.completion.0.tool_calls.10.name': 'get_time',
+            'gen_ai.completion.0.role': 'assistant',
+            'gen_ai.completion.0.finish_reason': 'tool_calls',
+            'gen_ai.completion.0.tool_calls.2.id': 'call_2',
+            'gen_ai.completion.0.tool_calls.2.name': 'get_weather',
+            'gen_ai.completion.0.tool_calls.2.arguments': '{"city":"Bergen"}',
+            'gen_ai.completion.0.__proto__': 'kept as a field',
+          },
+        },
+      ]),
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    expect(snap?.steps[0]?.input).toEqual([
+      { role: 'user', content: 'weather in Oslo and Bergen?' },
+      {
+        role: 'assistant',
+        tool_calls: [{ id: 'call_0', name: 'get_weather', arguments: { city: 'Oslo' } }],
+      },
+      { role: 'tool', tool_call_id: 'call_0', content: { 1: 'sunny' } },
+    ]);
+    expect(snap?.steps[0]?.output).toEqual([
+      {
+        role: 'assistant',
+        finish_reason: 'tool_calls',
+        tool_calls: [
+          { id: 'call_2', name: 'get_weather', arguments: { city: 'Bergen' } },
+          { name: 'get_time' },
+        ],
+        ['__proto__']: 'kept as a field',
+      },
+    ]);
+  });
+
   it('keeps a run whose attributes or names hold a NUL character, with U+FFFD in its place', async () => {
     const trace = 'e6c0000000000000000000000000000e';
     const [root, chat, tool] = agentTrace(trace);
