@@ -85,6 +85,14 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
     sub.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
       done(null, body);
     });
+    // OTLP/HTTP answers in the request's encoding, errors too: a failed protobuf export gets a
+    // protobuf google.rpc.Status, which the Collector's exporter decodes (a JSON body it cannot
+    // read, and it reported only the status code, not what was wrong)
+    sub.addHook('onSend', async (request, reply, payload) => {
+      if (reply.statusCode < 400 || mediaType(request) !== PROTOBUF_TYPE) return payload;
+      void reply.type(PROTOBUF_TYPE);
+      return status(reply.statusCode, errorMessage(payload));
+    });
 
     sub.post('/v1/traces', { config: { scope: 'write' } }, async (request, reply) => {
       const contentType = mediaType(request);
@@ -243,6 +251,43 @@ function answer(
     body = Buffer.concat([Buffer.from([0x0a]), varint(partial.length), partial]);
   }
   return reply.status(200).type(PROTOBUF_TYPE).send(body);
+}
+
+/** The gRPC code of an HTTP error status (OTLP lets clients only log it). */
+const GRPC_CODES: Record<number, number> = {
+  400: 3, // INVALID_ARGUMENT
+  401: 16, // UNAUTHENTICATED
+  403: 7, // PERMISSION_DENIED
+  404: 5, // NOT_FOUND
+  409: 6, // ALREADY_EXISTS
+  413: 8, // RESOURCE_EXHAUSTED
+  415: 3, // INVALID_ARGUMENT
+  429: 8, // RESOURCE_EXHAUSTED
+  503: 14, // UNAVAILABLE
+};
+
+/** The message of an error answer (`{"error": {message}}`), whatever sent it. */
+function errorMessage(payload: unknown): string {
+  const text = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
+  if (typeof text !== 'string') return '';
+  try {
+    const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+    return typeof message === 'string' ? message : '';
+  } catch {
+    return '';
+  }
+}
+
+/** google.rpc.Status { code = 1; message = 2 }, the body of an OTLP/HTTP protobuf error. */
+function status(httpStatus: number, message: string): Buffer {
+  const text = Buffer.from(message, 'utf8');
+  return Buffer.concat([
+    Buffer.from([0x08]),
+    varint(GRPC_CODES[httpStatus] ?? (httpStatus >= 500 ? 13 : 2)),
+    Buffer.from([0x12]),
+    varint(text.length),
+    text,
+  ]);
 }
 
 function varint(n: number): Buffer {

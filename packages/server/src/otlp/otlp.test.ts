@@ -211,6 +211,25 @@ function pbRequest(spans: SpanSpec[], service = 'my-service'): Buffer {
   return lenField(1, Buffer.concat([lenField(1, resource), lenField(2, scopeSpans)]));
 }
 
+/** An OTLP error answer: google.rpc.Status { int32 code = 1; string message = 2 }. */
+function readStatus(body: Buffer) {
+  const fields = new Map<number, number | string>();
+  for (let pos = 0; pos < body.length;) {
+    const tag = body[pos++]!;
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = body[pos++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    if ((tag & 7) === 2) {
+      fields.set(tag >> 3, body.subarray(pos, pos + value).toString('utf8'));
+      pos += value;
+    } else fields.set(tag >> 3, value);
+  }
+  return { code: fields.get(1), message: fields.get(2) };
+}
+
 // ---------------------------------------------------------------------------
 
 describe('OTLP mapping', () => {
@@ -983,7 +1002,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
     ]);
     const pb = await post(nestedPb(2000), { 'content-type': 'application/x-protobuf' });
     expect(pb.statusCode).toBe(400);
-    expect(json<ApiErrorBody>(pb).error.message).toMatch(/nest deeper than 256 levels/);
+    expect(readStatus(pb.rawPayload).message).toMatch(/nest deeper than 256 levels/);
     // nested as deep as a value is stored, it is taken
     expect((await t.request('POST', '/v1/traces', nestedJson(100))).statusCode).toBe(200);
     const ok = await post(nestedPb(100), { 'content-type': 'application/x-protobuf' });
@@ -1639,7 +1658,6 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
     for (const [res, field] of [
       [bad, 'body'],
-      [badPb, 'body'],
       [badGzip, 'body'],
       [deflated, 'headers.content-encoding'],
     ] as const) {
@@ -1652,6 +1670,37 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect(text.statusCode).toBe(415);
     expect(JSON.parse(text.body)).toMatchObject({
       error: { code: 'invalid_input', details: [{ field: 'headers.content-type' }] },
+    });
+  });
+
+  it('answers a failed protobuf export with a protobuf Status naming what was wrong', async () => {
+    const protobuf = { 'content-type': 'application/x-protobuf' };
+    const badPb = await post(Buffer.from([0x0a, 0xff, 0xff]), protobuf);
+    expect(badPb.statusCode).toBe(400);
+    expect(badPb.headers['content-type']).toBe('application/x-protobuf');
+    expect(readStatus(badPb.rawPayload)).toEqual({
+      code: 3,
+      message: 'body: not a protobuf ExportTraceServiceRequest (truncated varint)',
+    });
+
+    const trace = 'cc8efff798038103d269b633813fc60c';
+    const unauthorized = await post(pbRequest(agentTrace(trace)), protobuf, null);
+    expect(unauthorized.statusCode).toBe(401);
+    expect(unauthorized.headers['content-type']).toBe('application/x-protobuf');
+    expect(readStatus(unauthorized.rawPayload)).toEqual({
+      code: 16,
+      message: 'a valid API key is required (Authorization: Bearer <key>)',
+    });
+    expect(await findRun(t.ctx.db, 'default', `otel-${trace}`)).toBeUndefined();
+
+    const tooBig = await post(gzipSync(Buffer.alloc(t.ctx.config.bodyLimit + 1)), {
+      ...protobuf,
+      'content-encoding': 'gzip',
+    });
+    expect(tooBig.statusCode).toBe(413);
+    expect(readStatus(tooBig.rawPayload)).toEqual({
+      code: 8,
+      message: 'the inflated body is over the size limit',
     });
   });
 
