@@ -542,6 +542,8 @@ export const STAND_IN_KEY = 'otel_stand_in';
 
 /** Set in the metadata of a run its root span recorded: that span's id. */
 export const ROOT_SPAN_KEY = 'otel_span_id';
+/** Set in the metadata of a run (and step) a span recorded: that span's name. */
+export const SPAN_NAME_KEY = 'otel_span_name';
 /** Set in the metadata of every run a trace's spans started. */
 export const TRACE_ID_KEY = 'otel_trace_id';
 
@@ -612,7 +614,7 @@ function runEventsOf(view: SpanView, agentHint: string | undefined): IngestEvent
     thread_id: cut(str(attrs, 'gen_ai.conversation.id', 'session.id'), 200),
     metadata: {
       [TRACE_ID_KEY]: view.traceId,
-      otel_span_name: view.name,
+      [SPAN_NAME_KEY]: view.name,
       // the root's span id: a child sent after it (under it) is a top-level step
       ...(view.parentId !== undefined
         ? { [STAND_IN_KEY]: true }
@@ -712,7 +714,7 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
     ),
     ...(aggregate ? {} : usage),
     metadata: strip({
-      otel_span_name: view.name || undefined,
+      [SPAN_NAME_KEY]: view.name || undefined,
       otel_usage: aggregate ? usage : undefined,
     }),
   };

@@ -21,6 +21,7 @@ import {
   ExportTraceServiceRequest,
   ROOT_SPAN_KEY,
   RUN_SOURCES,
+  SPAN_NAME_KEY,
   STAND_IN_KEY,
   TRACE_ID_KEY,
   mapTraces,
@@ -415,7 +416,12 @@ async function detachFromRun(
  * (a root HTTP span arriving last, after the invoke_agent span that named the run).
  */
 function reopened(run: RunRow, stored: RunSource, namesAgent: boolean): RunRow {
-  const { [STAND_IN_KEY]: _standIn, ...metadata } = parseObject(run.metadata);
+  // the span name goes with the stand-in: the run is the stronger source's span now
+  const {
+    [STAND_IN_KEY]: _standIn,
+    [SPAN_NAME_KEY]: _spanName,
+    ...metadata
+  } = parseObject(run.metadata);
   return {
     ...run,
     agent_id: stored === 'spans' && namesAgent ? UNKNOWN_AGENT : run.agent_id,

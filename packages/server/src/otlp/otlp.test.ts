@@ -554,6 +554,11 @@ describeEachDb('POST /v1/traces', (dialect) => {
       step_count: 3,
     });
     expect(late.metadata).not.toHaveProperty('otel_stand_in');
+    // named by the root's span, not the stand-in's
+    expect(late.metadata).toMatchObject({
+      otel_span_name: 'POST /triage',
+      otel_span_id: 'f000000000000001',
+    });
     // the rollups moved with it: the stats count it failed, not succeeded as well
     const range = `from=${Date.parse('2026-03-01T00:00:00Z')}&to=${Date.parse('2026-03-02T00:00:00Z')}`;
     const stats = json<{ totals: { by_status: Record<string, number> } }>(
