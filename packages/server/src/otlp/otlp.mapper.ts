@@ -544,6 +544,11 @@ export const STAND_IN_KEY = 'otel_stand_in';
 export const ROOT_SPAN_KEY = 'otel_span_id';
 /** Set in the metadata of a run (and step) a span recorded: that span's name. */
 export const SPAN_NAME_KEY = 'otel_span_name';
+/**
+ * Set in the metadata of a run whose agent is its service (`service.name`), no span having
+ * named one yet: the first `gen_ai.agent.name` to come names it, whatever span it is on.
+ */
+export const AGENT_FROM_SERVICE_KEY = 'otel_agent_from_service';
 /** Set in the metadata of every run a trace's spans started. */
 export const TRACE_ID_KEY = 'otel_trace_id';
 
@@ -568,10 +573,10 @@ export interface MappedRun {
   /** The run's start in this batch. */
   startedAt?: number;
   /**
-   * This batch names the run's agent by a `gen_ai.agent.name` (not only the service): a run
-   * it replaces gives up its agent only then.
+   * The agent this batch names by a `gen_ai.agent.name` (not only the service): a run it
+   * replaces gives up its agent only then, and a run whose agent is its service's takes it.
    */
-  namesAgent?: boolean;
+  agent?: string;
 }
 
 /** The agent of a run: the span's own, else the trace's first invoke_agent's, else the service. */
@@ -785,7 +790,15 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     if (!runView) {
       const start = spansRunStart(views, agentHint);
       runEvents.push({ type: 'run.start', run: start });
-      runs.push(strip({ runId, from: 'spans', spans: views.length, startedAt: start.started_at }));
+      runs.push(
+        strip({
+          runId,
+          from: 'spans',
+          spans: views.length,
+          startedAt: start.started_at,
+          agent: agentHint,
+        }),
+      );
       for (const view of views) stepEvents.push(stepEvent(view, undefined));
       continue;
     }
@@ -802,9 +815,7 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
         spans: views.length,
         top,
         startedAt: runView.startedAt,
-        namesAgent:
-          agentHint !== undefined ||
-          sanitizeId(str(runView.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) !== undefined,
+        agent: sanitizeId(str(runView.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')) ?? agentHint,
       }),
     );
     // a root that is itself a call (a lone chat span, as most LLM instrumentation sends

@@ -18,6 +18,7 @@ import { UNKNOWN_AGENT, parseObject } from '../ingest/apply.js';
 import { applyEvents } from '../ingest/writer.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import {
+  AGENT_FROM_SERVICE_KEY,
   ExportTraceServiceRequest,
   ROOT_SPAN_KEY,
   RUN_SOURCES,
@@ -145,6 +146,9 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
         await ctx.writer.transact(
           async (uow, env) => {
             const ignored = await settleSources(uow, projectId, mapped.runs);
+            const created = new Set(
+              mapped.runs.filter((r) => !uow.getRun(projectId, r.runId)).map((r) => r.runId),
+            );
             const events = valid.filter((e) => !('run' in e && ignored.has(e.run.id)));
             underStoredRoot(uow, projectId, mapped.runs, events);
             const refused = await applyEvents(uow, projectId, events, env);
@@ -152,6 +156,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
             deleted = mapped.runs.reduce((n, r) => n + (gone.has(r.runId) ? r.spans : 0), 0);
             const tops = mapped.runs.filter((r) => !ignored.has(r.runId));
             await detachFromRun(uow, projectId, tops, env.now);
+            nameAgents(uow, projectId, mapped.runs, created, env.now);
           },
           { events: valid.length, projectId },
         );
@@ -319,7 +324,7 @@ async function settleSources(
     projectId,
     runs.map((r) => r.runId),
   );
-  for (const { runId, from, startedAt, namesAgent } of runs) {
+  for (const { runId, from, startedAt, agent } of runs) {
     const run = uow.getRun(projectId, runId);
     const stored = run && sourceOf(run);
     if (!run || !stored) continue;
@@ -328,7 +333,7 @@ async function settleSources(
     // end a run cancelled or timed out, so such an end is not a stand-in's guess
     if (stronger < 0 || run.status === 'cancelled' || run.status === 'timed_out')
       ignored.add(runId);
-    else if (stronger > 0) uow.putRun(reopened(run, stored, namesAgent === true));
+    else if (stronger > 0) uow.putRun(reopened(run, stored, agent !== undefined));
     else if (
       from === 'spans' &&
       run.status === 'running' &&
@@ -406,6 +411,36 @@ async function detachFromRun(
     const run = uow.getRun(projectId, runId);
     if (!run || !step || step.parent_step_id !== topOf.get(runId)) continue;
     uow.putStep({ ...step, parent_step_id: null, updated_at: now }, run);
+  }
+}
+
+/**
+ * A run's agent is the first `gen_ai.agent.name` of its trace, else its service, whatever
+ * order the spans come in: a run this batch created without a name is marked as its
+ * service's, and the first batch that names an agent (an `invoke_agent` span sent after the
+ * root, which the run does not take its outcome from) gives it that agent.
+ */
+function nameAgents(
+  uow: UnitOfWork,
+  projectId: string,
+  runs: readonly MappedRun[],
+  created: ReadonlySet<string>,
+  now: number,
+): void {
+  for (const { runId, agent } of runs) {
+    const run = uow.getRun(projectId, runId);
+    if (!run) continue;
+    const { [AGENT_FROM_SERVICE_KEY]: fromService, ...metadata } = parseObject(run.metadata);
+    if (agent === undefined) {
+      if (created.has(runId) && fromService === undefined)
+        uow.putRun({
+          ...run,
+          metadata: JSON.stringify({ ...metadata, [AGENT_FROM_SERVICE_KEY]: true }),
+          updated_at: now,
+        });
+    } else if (fromService === true) {
+      uow.putRun({ ...run, agent_id: agent, metadata: JSON.stringify(metadata), updated_at: now });
+    }
   }
 }
 

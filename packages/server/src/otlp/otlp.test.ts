@@ -697,6 +697,52 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('names the run by an invoke_agent span sent after a root that names no agent', async () => {
+    // a gateway's root exported before the agent service's spans (two processes, two batches)
+    const trace = 'e1e0000000000000000000000000001e';
+    const [agent, chat] = agentTrace(trace);
+    const root = httpRoot(trace);
+    await t.request('POST', '/v1/traces', request([root], 'gateway'));
+    expect((await snapshot(`otel-${trace}`))!.run).toMatchObject({
+      agent_id: 'gateway',
+      metadata: { otel_agent_from_service: true },
+    });
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([chat!, { ...agent!, parentSpanId: root.spanId }], 'agent-service'),
+    );
+    const run = (await snapshot(`otel-${trace}`))!.run;
+    // as when the root comes last: the agent is the invoke_agent span's, the outcome the root's
+    expect(run).toMatchObject({
+      agent_id: 'bug-triager',
+      status: 'succeeded',
+      ended_at: '2026-03-01T10:00:01.100Z',
+      step_count: 2,
+    });
+    expect(run.metadata).not.toHaveProperty('otel_agent_from_service');
+    // the first agent named stays: a sub-agent's span sent later does not rename the run
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        {
+          traceId: trace,
+          spanId: 'a000000000000009',
+          parentSpanId: agent!.spanId,
+          name: 'invoke_agent helper',
+          start: 700,
+          end: 800,
+          attrs: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'helper' },
+        },
+      ]),
+    );
+    expect((await snapshot(`otel-${trace}`))!.run).toMatchObject({
+      agent_id: 'bug-triager',
+      step_count: 3,
+    });
+  });
+
   it('names and starts the run of a trace whose root never comes, from its spans', async () => {
     // a service continuing an upstream traceparent: its top span's parent is never sent
     const trace = 'e9c0000000000000000000000000000e';
