@@ -454,19 +454,40 @@ function eventMessages(view: SpanView): { input?: unknown; output?: unknown } {
   const output: unknown[] = [];
   let prompt: unknown;
   let completion: unknown;
+  const details: { input?: unknown; output?: unknown } = {};
   for (const e of view.events) {
     const role = own(MESSAGE_EVENT_ROLES, e.name);
     if (role) input.push(eventMessage(role, e.attrs));
-    else if (e.name === 'gen_ai.choice') output.push(eventMessage('assistant', e.attrs));
+    // the current conventions' one event, with the attributes a span would carry
+    else if (e.name === 'gen_ai.client.inference.operation.details') {
+      details.input ??= genAiInput(e.attrs);
+      details.output ??= payload(e.attrs, 'gen_ai.output.messages');
+    } else if (e.name === 'gen_ai.choice') output.push(eventMessage('assistant', e.attrs));
     // the earlier conventions' events, whose one attribute holds all the messages
     else if (e.name === 'gen_ai.content.prompt') prompt ??= payload(e.attrs, 'gen_ai.prompt');
     else if (e.name === 'gen_ai.content.completion')
       completion ??= payload(e.attrs, 'gen_ai.completion');
   }
   return {
-    input: input.length > 0 ? input : prompt,
-    output: output.length > 0 ? output : completion,
+    input: details.input ?? (input.length > 0 ? input : prompt),
+    output: details.output ?? (output.length > 0 ? output : completion),
   };
+}
+
+/**
+ * A GenAI call's input messages, led by the system instructions given apart from them
+ * (`gen_ai.system_instructions`, a list of parts, as Anthropic's and Gemini's APIs take them)
+ * as a system message: without it, a run showed the chat but not what the model was told.
+ */
+function genAiInput(attrs: Attrs): unknown {
+  const messages = payload(attrs, 'gen_ai.input.messages');
+  const instructions = payload(attrs, 'gen_ai.system_instructions');
+  if (instructions === undefined) return messages;
+  const system = Array.isArray(instructions)
+    ? { role: 'system', parts: instructions }
+    : { role: 'system', content: instructions };
+  if (messages === undefined) return [system];
+  return [system, ...(Array.isArray(messages) ? messages : [messages])];
 }
 
 function inputOf(view: SpanView): unknown {
@@ -488,14 +509,16 @@ function outputOf(view: SpanView): unknown {
 }
 
 function attrInputOf(attrs: Attrs): unknown {
-  return payload(
-    attrs,
-    'gen_ai.input.messages',
-    'input.value',
-    'gen_ai.tool.call.arguments',
-    'ai.prompt.messages',
-    'ai.prompt',
-    'ai.toolCall.args',
+  return (
+    genAiInput(attrs) ??
+    payload(
+      attrs,
+      'input.value',
+      'gen_ai.tool.call.arguments',
+      'ai.prompt.messages',
+      'ai.prompt',
+      'ai.toolCall.args',
+    )
   );
 }
 

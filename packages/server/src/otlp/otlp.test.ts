@@ -1175,6 +1175,57 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('reads the system instructions and the inference details event of the current GenAI conventions', async () => {
+    const trace = 'e4c0000000000000000000000000001e';
+    const [, chat] = agentTrace(trace);
+    const instructions = JSON.stringify([{ type: 'text', content: 'you triage bugs' }]);
+    const user = [{ role: 'user', parts: [{ type: 'text', content: 'triage #42' }] }];
+    const answer = [{ role: 'assistant', parts: [{ type: 'text', content: 'a bug' }] }];
+    await t.request(
+      'POST',
+      '/v1/traces',
+      request([
+        // on the span's attributes
+        {
+          ...chat!,
+          parentSpanId: undefined,
+          attrs: {
+            ...chat!.attrs,
+            'gen_ai.system_instructions': instructions,
+            'gen_ai.input.messages': JSON.stringify(user),
+          },
+        },
+        // on the event that carries them when the span does not
+        {
+          ...chat!,
+          spanId: 'a000000000000005',
+          parentSpanId: chat!.spanId,
+          events: [
+            {
+              name: 'gen_ai.client.inference.operation.details',
+              at: 500,
+              attrs: {
+                'gen_ai.system_instructions': instructions,
+                'gen_ai.input.messages': JSON.stringify(user),
+                'gen_ai.output.messages': JSON.stringify(answer),
+              },
+            },
+          ],
+        },
+      ]),
+    );
+    const steps = (await snapshot(`otel-${trace}`))!.steps;
+    const told = [
+      { role: 'system', parts: [{ type: 'text', content: 'you triage bugs' }] },
+      ...user,
+    ];
+    expect(steps.map((s) => [s.id, s.input])).toEqual([
+      ['a000000000000002', told],
+      ['a000000000000005', told],
+    ]);
+    expect(steps[1]?.output).toEqual(answer);
+  });
+
   it('maps OpenInference attributes to step types, models and tokens', async () => {
     const trace = 'ab8efff798038103d269b633813fc60c';
     const spans: SpanSpec[] = [
