@@ -523,15 +523,22 @@ function attrInputOf(attrs: Attrs): unknown {
 }
 
 function attrOutputOf(attrs: Attrs): unknown {
-  return payload(
-    attrs,
-    'gen_ai.output.messages',
-    'output.value',
-    'gen_ai.tool.call.result',
-    'ai.response.text',
-    'ai.response.object',
-    'ai.toolCall.result',
+  return (
+    payload(attrs, 'gen_ai.output.messages', 'output.value', 'gen_ai.tool.call.result') ??
+    vercelResponse(attrs) ??
+    payload(attrs, 'ai.toolCall.result')
   );
+}
+
+/**
+ * What a Vercel AI SDK call answered: its text (or object), and the tools it called
+ * (`ai.response.toolCalls`), which are all a model that only calls tools answers.
+ */
+function vercelResponse(attrs: Attrs): unknown {
+  const response = payload(attrs, 'ai.response.text', 'ai.response.object');
+  const toolCalls = payload(attrs, 'ai.response.toolCalls');
+  if (toolCalls === undefined) return response;
+  return response === undefined ? { toolCalls } : { text: response, toolCalls };
 }
 
 function modelOf(attrs: Attrs): string | undefined {

@@ -1296,7 +1296,11 @@ describeEachDb('POST /v1/traces', (dialect) => {
         name: 'ai.generateText',
         start: 0,
         end: 900,
-        attrs: { 'ai.operationId': 'ai.generateText', 'ai.model.id': 'gpt-4o-mini' },
+        attrs: {
+          'ai.operationId': 'ai.generateText',
+          'ai.model.id': 'gpt-4o-mini',
+          'ai.response.text': 'sunny in Oslo',
+        },
       },
       {
         traceId: trace,
@@ -1311,6 +1315,10 @@ describeEachDb('POST /v1/traces', (dialect) => {
           'ai.model.provider': 'openai.chat',
           'ai.usage.promptTokens': 50,
           'ai.usage.completionTokens': 5,
+          // a model that only calls a tool answers no text
+          'ai.response.finishReason': 'tool-calls',
+          'ai.response.toolCalls':
+            '[{"toolCallType":"function","toolCallId":"call_1","toolName":"weather","args":"{\\"city\\":\\"Oslo\\"}"}]',
         },
       },
       {
@@ -1334,6 +1342,7 @@ describeEachDb('POST /v1/traces', (dialect) => {
     expect(snap?.run).toMatchObject({
       agent_id: 'next-app',
       status: 'succeeded',
+      output: 'sunny in Oslo',
       input_tokens: 50,
       output_tokens: 5,
     });
@@ -1342,6 +1351,16 @@ describeEachDb('POST /v1/traces', (dialect) => {
       ['tool', 'weather', null, null, null],
     ]);
     expect(snap?.steps[1]?.input).toEqual({ city: 'Oslo' });
+    expect(snap?.steps[0]?.output).toEqual({
+      toolCalls: [
+        {
+          toolCallType: 'function',
+          toolCallId: 'call_1',
+          toolName: 'weather',
+          args: '{"city":"Oslo"}',
+        },
+      ],
+    });
   });
 
   it('counts the tokens of an agent span with usage over its model calls once', async () => {
