@@ -56,8 +56,10 @@ const SpanEvent = z.object({
 });
 
 export const OtlpSpan = z.object({
-  traceId: z.string(),
-  spanId: z.string(),
+  // an id left out is empty (protobuf and OTLP JSON leave out a field at its default): the
+  // span is rejected as a partial success, not its whole export with a 400
+  traceId: z.string().default(''),
+  spanId: z.string().default(''),
   parentSpanId: z.string().optional(),
   name: z.string().default(''),
   kind: z.union([z.number(), z.string()]).optional(),
