@@ -813,11 +813,17 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     const runView =
       views.find((v) => !v.parentId) ??
       views.find((v) => isAgent(v) && !(v.parentId && ids.has(v.parentId)));
-    // the run's agent: the root's own, else the first invoke_agent span's name
-    const agentHint = views
-      .filter(isAgent)
-      .map((v) => sanitizeId(str(v.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id')))
-      .find((id) => id !== undefined);
+    // the run's agent: the root's own, else the name of the invoke_agent span that started
+    // first, the outermost: a sub-agent ends, and is listed, before the agent that called it
+    let agentHint: string | undefined;
+    let agentStart = Infinity;
+    for (const v of views.filter(isAgent)) {
+      const id = sanitizeId(str(v.attrs, 'gen_ai.agent.name', 'gen_ai.agent.id'));
+      if (id === undefined || (agentHint !== undefined && (v.startedAt ?? Infinity) >= agentStart))
+        continue;
+      agentHint = id;
+      agentStart = v.startedAt ?? Infinity;
+    }
     const runId = `otel-${traceId}`;
     if (!runView) {
       const start = spansRunStart(views, agentHint);

@@ -333,8 +333,17 @@ async function settleSources(
     // end a run cancelled or timed out, so such an end is not a stand-in's guess
     if (stronger < 0 || run.status === 'cancelled' || run.status === 'timed_out')
       ignored.add(runId);
-    else if (stronger > 0) uow.putRun(reopened(run, stored, agent !== undefined));
+    else if (stronger > 0) uow.putRun(reopened(run, stored === 'spans' && agent !== undefined));
     else if (
+      from === 'invoke_agent' &&
+      startedAt !== undefined &&
+      run.started_at !== null &&
+      startedAt < run.started_at
+    ) {
+      // an invoke_agent span that started before the one standing in is the agent that
+      // called it (a sub-agent ends, and is sent, first): it stands in for the root instead
+      uow.putRun(reopened(run, agent !== undefined));
+    } else if (
       from === 'spans' &&
       run.status === 'running' &&
       startedAt !== undefined &&
@@ -446,11 +455,12 @@ function nameAgents(
 
 /**
  * A run a stand-in recorded, open again for the events of a stronger source: running, without
- * what the stand-in set. A stand-in made of spans guessed the agent: it gives way when the
- * stronger source names one (`namesAgent`), and stays when that would only know the service
- * (a root HTTP span arriving last, after the invoke_agent span that named the run).
+ * what the stand-in set. A stand-in made of spans, or a sub-agent's invoke_agent span, guessed
+ * the agent: it gives way when the stronger source names one (`takesAgent`), and stays when
+ * that would only know the service (a root HTTP span arriving last, after the invoke_agent
+ * span that named the run).
  */
-function reopened(run: RunRow, stored: RunSource, namesAgent: boolean): RunRow {
+function reopened(run: RunRow, takesAgent: boolean): RunRow {
   // the span name goes with the stand-in: the run is the stronger source's span now
   const {
     [STAND_IN_KEY]: _standIn,
@@ -459,7 +469,7 @@ function reopened(run: RunRow, stored: RunSource, namesAgent: boolean): RunRow {
   } = parseObject(run.metadata);
   return {
     ...run,
-    agent_id: stored === 'spans' && namesAgent ? UNKNOWN_AGENT : run.agent_id,
+    agent_id: takesAgent ? UNKNOWN_AGENT : run.agent_id,
     status: 'running',
     started_at: null,
     ended_at: null,

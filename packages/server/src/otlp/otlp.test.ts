@@ -744,6 +744,65 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it('names the run of a multi-agent trace by its outermost agent, in any batches', async () => {
+    const spans = (trace: string): SpanSpec[] => {
+      const root = httpRoot(trace);
+      const agent = (
+        spanId: string,
+        parentSpanId: string,
+        name: string,
+        start: number,
+        end: number,
+      ) => ({
+        traceId: trace,
+        spanId,
+        parentSpanId,
+        name: `invoke_agent ${name}`,
+        start,
+        end,
+        attrs: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': name },
+      });
+      const planner = agent('a000000000000001', root.spanId, 'planner', 10, 1000);
+      const researcher = agent('a000000000000002', planner.spanId, 'researcher', 100, 800);
+      const chat = {
+        ...agentTrace(trace)[1]!,
+        spanId: 'a000000000000003',
+        parentSpanId: researcher.spanId,
+        start: 110,
+        end: 700,
+      };
+      // in the order they end, as exporters send them
+      return [chat, researcher, planner, root];
+    };
+    const together = 'e1e0000000000000000000000000002e';
+    await t.request('POST', '/v1/traces', request(spans(together)));
+    expect((await snapshot(`otel-${together}`))!.run.agent_id).toBe('planner');
+
+    const apart = 'e1e0000000000000000000000000003e';
+    const [chat, researcher, planner, root] = spans(apart);
+    await t.request('POST', '/v1/traces', request([chat!, researcher!]));
+    expect((await snapshot(`otel-${apart}`))!.run.agent_id).toBe('researcher');
+    await t.request('POST', '/v1/traces', request([planner!]));
+    // the agent that called the sub-agent stands in for the root: its name, its times
+    expect((await snapshot(`otel-${apart}`))!.run).toMatchObject({
+      agent_id: 'planner',
+      status: 'succeeded',
+      started_at: '2026-03-01T10:00:00.010Z',
+      ended_at: '2026-03-01T10:00:01.000Z',
+      metadata: { otel_stand_in: true, otel_span_name: 'invoke_agent planner' },
+    });
+    // the sub-agent's span sent again changes nothing
+    await t.request('POST', '/v1/traces', request([researcher!]));
+    expect((await snapshot(`otel-${apart}`))!.run.agent_id).toBe('planner');
+    await t.request('POST', '/v1/traces', request([root!]));
+    expect((await snapshot(`otel-${apart}`))!.run).toMatchObject({
+      agent_id: 'planner',
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:01.100Z',
+      step_count: 3,
+    });
+  });
+
   it('names and starts the run of a trace whose root never comes, from its spans', async () => {
     // a service continuing an upstream traceparent: its top span's parent is never sent
     const trace = 'e9c0000000000000000000000000000e';
