@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import { PROJECT_HEADER, scopeAllows, type ApiErrorBody } from '@runlog/core';
@@ -157,6 +158,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   await app.register(cookie);
+  // answers a client accepts compressed (the dashboard's lists and bundles, a run's steps) go
+  // compressed over a real network: JSON text shrinks five to ten times. Small answers (an
+  // acknowledgement, a claim) stay as they are. Request bodies are left alone: OTLP inflates
+  // its own, within the body limit.
+  await app.register(compress, { threshold: 8 * 1024, globalDecompression: false });
 
   // no other page may frame the dashboard (clickjacking a Retry or a Stop), and no answer is
   // sniffed as another type; pages run only the dashboard's own scripts
