@@ -16,6 +16,7 @@ import * as m0013Threads from './migrations/0013_threads.js';
 import * as m0014AgentLimits from './migrations/0014_agent_limits.js';
 import * as m0015DeletedRunAgents from './migrations/0015_deleted_run_agents.js';
 import * as m0016RunAgentSortIndexes from './migrations/0016_run_agent_sort_indexes.js';
+import * as m0017StepCostGiven from './migrations/0017_step_cost_given.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0014_agent_limits': m0014AgentLimits,
   '0015_deleted_run_agents': m0015DeletedRunAgents,
   '0016_run_agent_sort_indexes': m0016RunAgentSortIndexes,
+  '0017_step_cost_given': m0017StepCostGiven,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -111,6 +111,7 @@ export const STEP_LIST_COLUMNS = [
   'cached_input_tokens',
   'reasoning_tokens',
   'cost_nanos',
+  'cost_given',
   'created_at',
   'updated_at',
 ] as const satisfies readonly Exclude<keyof StepTable, PayloadColumn>[];

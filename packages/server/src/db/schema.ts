@@ -125,6 +125,11 @@ export interface StepTable {
   cached_input_tokens: number | null;
   reasoning_tokens: number | null;
   cost_nanos: number | null;
+  /**
+   * 1 when `cost_nanos` was given, 0 when computed from the price table (computed again as
+   * usage comes); null without a cost, or for steps from before migration 0017.
+   */
+  cost_given: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

@@ -24,7 +24,8 @@ import { modelsOfSteps } from '../stats/models.js';
 /**
  * One exported run: the API's `Run` (with `project_id`) and its `steps`, plus the stored
  * fields the API does not show (`sort_at`, `worker_id`, `last_heartbeat_at`, `deadline_at`;
- * steps' `created_at`, `updated_at`), so an import gives back the stored rows exactly.
+ * steps' `created_at`, `updated_at`, `cost_given`), so an import gives back the stored rows
+ * exactly.
  */
 export interface ExportedRun extends Run {
   sort_at: string;
@@ -39,6 +40,8 @@ export interface ExportedRun extends Run {
 export interface ExportedStep extends Step {
   created_at: string;
   updated_at: string;
+  /** Whether its cost was given (true) or computed from prices (false); null when unknown. */
+  cost_given: boolean | null;
 }
 
 export function toExportedRun(
@@ -60,7 +63,12 @@ export function toExportedRun(
 
 /** A step as an export line carries it. */
 export function toExportedStep(s: StepRow): ExportedRun['steps'][number] {
-  return { ...toStep(s), created_at: toIso(s.created_at), updated_at: toIso(s.updated_at) };
+  return {
+    ...toStep(s),
+    created_at: toIso(s.created_at),
+    updated_at: toIso(s.updated_at),
+    cost_given: s.cost_given === null ? null : s.cost_given === 1,
+  };
 }
 
 const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -109,6 +117,7 @@ const ImportStep = Step.extend({
   cost_usd: cost.nullable(),
   created_at: Time.optional(),
   updated_at: Time.optional(),
+  cost_given: z.boolean().nullable().optional(),
 });
 
 /**
@@ -215,6 +224,8 @@ export function fromImportedRun(
     cached_input_tokens: s.cached_input_tokens,
     reasoning_tokens: s.reasoning_tokens,
     cost_nanos: s.cost_usd === null ? null : usdToNanos(s.cost_usd),
+    // unknown for a line from before migration 0017, or from the API
+    cost_given: s.cost_given === undefined || s.cost_given === null ? null : s.cost_given ? 1 : 0,
     metadata: jsonText(s.metadata) ?? '{}',
     created_at: s.created_at ?? s.started_at ?? rec.created_at,
     updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,

@@ -408,6 +408,7 @@ export function newStepRow(
     cached_input_tokens: null,
     reasoning_tokens: null,
     cost_nanos: null,
+    cost_given: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,
@@ -509,7 +510,10 @@ export function applyStepEvent(
   }
 
   if (f.cost_usd !== undefined && f.cost_usd !== null) {
-    if (mode === 'overwrite' || row.cost_nanos === null) row.cost_nanos = usdToNanos(f.cost_usd);
+    if (mode === 'overwrite' || row.cost_nanos === null) {
+      row.cost_nanos = usdToNanos(f.cost_usd);
+      row.cost_given = 1;
+    }
   } else if (row.model && (row.input_tokens !== null || row.output_tokens !== null)) {
     // a cost the step was given stays: only one computed from prices is computed again, when
     // the step is still running or a later event fills in usage it lacked
@@ -520,8 +524,10 @@ export function applyStepEvent(
         (current !== undefined &&
           (mode === 'overwrite' || usageFilled(current, row)) &&
           costComputed(current, env)))
-    )
+    ) {
       row.cost_nanos = computeCostNanos(price, usageOf(row));
+      row.cost_given = 0;
+    }
   }
   row.started_at = startNoLaterThanEnd(row.started_at, row.ended_at);
   row.duration_ms =
@@ -555,6 +561,10 @@ function usageOf(step: StepRow): Usage {
  */
 function costComputed(step: StepRow, env: ApplyEnv): boolean {
   if (step.cost_nanos === null || step.model === null) return false;
+  // known since migration 0017: computed at whatever price was then, the price may have
+  // changed since (a step whose output tokens came after a price change was priced at its
+  // input alone)
+  if (step.cost_given !== null) return step.cost_given === 0;
   // a cost is computed only over tokens: one a step had before any was given
   if (step.input_tokens === null && step.output_tokens === null) return false;
   const price = env.price(step.model);
@@ -587,6 +597,7 @@ const STEP_COMPARED: (keyof StepRow)[] = [
   'cached_input_tokens',
   'reasoning_tokens',
   'cost_nanos',
+  'cost_given',
   'metadata',
 ];
 

@@ -1372,6 +1372,40 @@ describeEachDb('REST recording sugar', (dialect) => {
     expect(await stepCost('parts-4')).toBeCloseTo(0.75, 9);
   });
 
+  it('prices usage that comes after a price change over all of it, at the new price', async () => {
+    const put = (input: number, output: number) =>
+      t.request('PUT', '/api/v1/prices/repriced-llm', {
+        input_per_mtok: input,
+        output_per_mtok: output,
+      });
+    expect((await put(1, 2)).statusCode).toBe(200);
+    await ingestOk(t, [
+      { type: 'run.start', run: { id: 'repriced', agent_id: 'parts' } },
+      {
+        type: 'step.end',
+        step: {
+          id: 's',
+          run_id: 'repriced',
+          type: 'llm',
+          model: 'repriced-llm',
+          input_tokens: 1e6,
+        },
+      },
+    ]);
+    expect((await put(3, 4)).statusCode).toBe(200);
+    // the output tokens come after the price changed: the cost was not a price of its input
+    // tokens any more, and stayed $1, the output tokens never priced
+    await ingestOk(t, [
+      { type: 'step.end', step: { id: 's', run_id: 'repriced', output_tokens: 1e6 } },
+    ]);
+    const steps = json<{ steps: Step[] }>(
+      await t.request('GET', '/api/v1/runs/repriced/steps'),
+    ).steps;
+    expect(steps[0]?.cost_usd).toBeCloseTo(7, 9);
+    const run = json<{ cost_usd: number }>(await t.request('GET', '/api/v1/runs/repriced'));
+    expect(run.cost_usd).toBeCloseTo(7, 9);
+  });
+
   it('answers 404 for an unknown run and 400 naming the field', async () => {
     expect((await t.request('PATCH', '/api/v1/runs/nope', { status: 'failed' })).statusCode).toBe(
       404,
