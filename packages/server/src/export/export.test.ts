@@ -169,6 +169,31 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('keeps the stored steps past the first page of a run imported as ?include=steps gives it', async () => {
+    const { db, database } = await emptyDb(dialect);
+    try {
+      await importRuns(db, Readable.from([text]));
+      const before = await tableRows(db);
+      const stored = before.steps.filter((s) => s.run_id === 'rt-run-0');
+      expect(stored.length).toBeGreaterThan(1);
+      // rt-run-0 as GET /runs/:id?include=steps gives a run of more steps than a page: the
+      // first of them, and a cursor for the rest
+      const line = JSON.parse(runLines(text)[0]!) as { steps: unknown[] } & Record<string, unknown>;
+      line.steps = line.steps.slice(0, 1);
+      line.steps_next_cursor = 'the-rest';
+      line.tags = ['fetched'];
+      const result = await importRuns(db, Readable.from([`${JSON.stringify(line)}\n`]));
+      expect(result).toMatchObject({ runs: 1, steps: 1, existing: 1, rejected: 0 });
+      const after = await tableRows(db);
+      // replaced by the page, the others were deleted under a run that still counted them
+      expect(after.steps).toEqual(before.steps);
+      expect(after.runs.find((r) => r.id === 'rt-run-0')!.step_count).toBe(stored.length);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('reports malformed lines by number and still imports the valid ones', async () => {
     const { db, database } = await emptyDb(dialect);
     const lines = runLines(text);

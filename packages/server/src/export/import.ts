@@ -54,7 +54,10 @@ export interface ImportResult {
 interface Pending {
   run: RunRow;
   steps: StepRow[];
-  /** The line carried a `steps` list, which replaces the run's stored steps. */
+  /**
+   * The line carried a whole `steps` list, which replaces the run's stored steps (a first
+   * page of them, with `steps_next_cursor`, is written over the stored ones instead).
+   */
   hasSteps: boolean;
   /** The line's `score_list`, which replaces the run's stored scores; absent, they stay. */
   scores: ScoreRow[] | undefined;

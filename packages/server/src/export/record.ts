@@ -150,6 +150,9 @@ export const ImportRun = Run.extend({
   worker_id: z.string().nullable().optional(),
   last_heartbeat_at: Time.nullable().optional(),
   deadline_at: Time.nullable().optional(),
+  // a run read with `GET /runs/:run_id?include=steps` holds its first page of steps and this
+  // cursor when it has more: its steps are not all of the run's
+  steps_next_cursor: z.string().optional(),
   // an export from before scores has none: they come from score_list, or stay as stored
   scores: z.record(z.string(), ScoreSummary).optional(),
   // absent: the run's stored scores are left as they are
@@ -287,7 +290,10 @@ export function fromImportedRun(
     updated_at: s.updated_at,
   }));
   if (scores) run.scores = JSON.stringify(summarizeRows(scores));
-  return { run, steps, hasSteps: rec.steps !== undefined, scores };
+  // a first page of steps is not the run's steps: written, but replacing none of the stored
+  // ones (replacing them deleted the steps past the page, under a run that still counted them)
+  const hasSteps = rec.steps !== undefined && rec.steps_next_cursor === undefined;
+  return { run, steps, hasSteps, scores };
 }
 
 /** The scalar columns of a CSV export, in order. */
