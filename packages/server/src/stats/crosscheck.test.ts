@@ -725,3 +725,819 @@ describeEachDb('stats cross-check', (dialect) => {
     expect(runs.some((r) => r.trigger === 'retry' && r.retry_of !== null)).toBe(true);
   }, 60_000);
 });
+
+// ---------------------------------------------------------------------------
+// The same recount after random sequences of the REST sugar and /ingest, one run at a time:
+// runs started by POST /runs or an event, steps by POST /runs/:id/steps or events, their
+// usage in parts, updates that change a step's usage, status, model, type or cost, PATCHes
+// and run.updates that move a run's start, queue time, thread, user, trigger or agent, ends
+// before starts, late steps and ends, cancels, retries, deletes, some of them at once, and
+// a price override changed half way.
+
+/** Another seed: `SEQ_SEED=7 npx vitest run packages/server/src/stats/crosscheck.test.ts`. */
+const SEQ_SEED = Number(process.env.SEQ_SEED ?? 1);
+const SEQ_N_RUNS = 60;
+/** Late evening: the runs' hours cross midnight. */
+const SEQ_T0 = Date.parse('2026-03-28T22:30:00.000Z');
+const SEQ_AGENTS = ['b1', 'b2', 'b3'];
+const SEQ_MODELS = ['gpt-4o', 'gpt-4o-mini', 'house', 'no-price'];
+/** The house model's price overrides: the first, then the second from half way. */
+const HOUSE_PRICES = [
+  { input_per_mtok: 3, output_per_mtok: 9 },
+  { input_per_mtok: 5, output_per_mtok: 11 },
+] as const;
+
+/** A run's figures as the stats answer them, recounted from the runs. */
+const recount = (runs: Run[]) => comparableExpected(expectedTotals(runs));
+
+type SeqAction = { method: string; url: string; body?: unknown; note: string; late?: boolean };
+
+/** Steps given a cost (`run/step`): their cost is theirs, not the price table's. */
+const givenCost = new Set<string>();
+
+function generateSequences(rand: () => number): SeqAction[][] {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const perRun: SeqAction[][] = [];
+  for (let i = 0; i < SEQ_N_RUNS; i++) {
+    const id = `q-${i}`;
+    const own: SeqAction[] = [];
+    const agent = pick(SEQ_AGENTS);
+    const trigger = pick(['manual', 'schedule', 'api', 'retry'] as const);
+    const start = SEQ_T0 + Math.floor((rand() - 0.5) * 6 * HOUR_MS);
+    const thread = rand() < 0.5 ? `th-${Math.floor(rand() * 8)}` : undefined;
+    const user = rand() < 0.7 ? `u-${Math.floor(rand() * 3)}` : undefined;
+    const how = rand();
+    if (how < 0.4)
+      own.push({
+        method: 'POST',
+        url: '/api/v1/ingest',
+        body: {
+          events: [
+            {
+              type: 'run.start',
+              run: {
+                id,
+                agent_id: agent,
+                trigger,
+                started_at: start,
+                thread_id: thread,
+                user_id: user,
+              },
+            },
+          ],
+        },
+        note: 'ingest start',
+      });
+    else if (how < 0.8)
+      own.push({
+        method: 'POST',
+        url: '/api/v1/runs',
+        body: { id, agent_id: agent, trigger, started_at: start, thread_id: thread, user_id: user },
+        note: 'POST /runs',
+      });
+    else if (how < 0.9)
+      own.push({
+        method: 'POST',
+        url: '/api/v1/ingest',
+        body: {
+          events: [
+            {
+              type: 'run.start',
+              run: {
+                id,
+                agent_id: agent,
+                trigger,
+                queued_at: start - 1000,
+                status: 'queued',
+                thread_id: thread,
+              },
+            },
+          ],
+        },
+        note: 'ingest queued',
+      });
+    const nSteps = Math.floor(rand() * 4);
+    for (let s = 0; s < nSteps; s++) {
+      const sid = `${id}-s${s}`;
+      const model = rand() < 0.8 ? pick(SEQ_MODELS) : undefined;
+      const type = rand() < 0.7 ? 'llm' : pick(['tool', 'agent', 'retrieval'] as const);
+      const sStart = start + s * 1000;
+      const tokens = () => ({
+        input_tokens: Math.floor(rand() * 3000),
+        output_tokens: Math.floor(rand() * 1000),
+      });
+      const viaRest = rand() < 0.5;
+      const status = rand() < 0.2 ? 'failed' : 'succeeded';
+      const cost = rand() < 0.2 ? { cost_usd: Math.round(rand() * 1e6) / 1e8 } : {};
+      if ('cost_usd' in cost) givenCost.add(`${id}/${sid}`);
+      const parent = s > 0 && rand() < 0.3 ? { parent_step_id: `${id}-s0` } : {};
+      if (viaRest) {
+        if (rand() < 0.5) {
+          own.push({
+            method: 'POST',
+            url: `/api/v1/runs/${id}/steps`,
+            body: { id: sid, type, model, started_at: sStart, ...parent },
+            note: 'REST step start',
+          });
+        }
+        own.push({
+          method: 'POST',
+          url: `/api/v1/runs/${id}/steps`,
+          body: {
+            id: sid,
+            type,
+            model,
+            status,
+            started_at: sStart,
+            ended_at: sStart + 500,
+            ...tokens(),
+            ...cost,
+            ...parent,
+          },
+          note: 'REST step end',
+        });
+      } else if (rand() < 0.3) {
+        // started only: the run's end ends it (failed), its own end may come later still
+        own.push({
+          method: 'POST',
+          url: '/api/v1/ingest',
+          body: {
+            events: [
+              {
+                type: 'step.start',
+                step: { id: sid, run_id: id, type, model, started_at: sStart, ...parent },
+              },
+            ],
+          },
+          note: 'ingest step start only',
+        });
+        if (rand() < 0.5)
+          own.push({
+            method: 'POST',
+            url: '/api/v1/ingest',
+            body: {
+              events: [
+                {
+                  type: 'step.end',
+                  step: {
+                    id: sid,
+                    run_id: id,
+                    model: pick(SEQ_MODELS),
+                    status,
+                    ...tokens(),
+                    ...cost,
+                  },
+                },
+              ],
+            },
+            note: 'ingest step end (maybe late)',
+            late: true,
+          });
+      } else {
+        const all = tokens();
+        const split = rand() < 0.4;
+        const usage = split ? { input_tokens: all.input_tokens } : all;
+        const late = split ? { output_tokens: all.output_tokens } : undefined;
+        own.push({
+          method: 'POST',
+          url: '/api/v1/ingest',
+          body: {
+            events: [
+              {
+                type: 'step.start',
+                step: { id: sid, run_id: id, type, model, started_at: sStart, ...parent },
+              },
+              {
+                type: 'step.end',
+                step: { id: sid, run_id: id, status, ended_at: sStart + 500, ...usage, ...cost },
+              },
+            ],
+          },
+          note: 'ingest step',
+        });
+        // the output tokens in a later event (an SDK reporting usage after the call)
+        if (late)
+          own.push({
+            method: 'POST',
+            url: '/api/v1/ingest',
+            body: { events: [{ type: 'step.end', step: { id: sid, run_id: id, ...late } }] },
+            note: 'usage later',
+          });
+      }
+      // an update that changes usage, status, model or type
+      if (rand() < 0.4) {
+        const change: Record<string, unknown> = { id: sid, run_id: id };
+        const r = rand();
+        if (r < 0.3) Object.assign(change, tokens());
+        else if (r < 0.5) change.status = status === 'failed' ? 'succeeded' : 'failed';
+        else if (r < 0.65) change.model = pick(SEQ_MODELS);
+        else if (r < 0.8) change.type = pick(['llm', 'tool'] as const);
+        else if (r < 0.9) {
+          change.cost_usd = Math.round(rand() * 1e6) / 1e8;
+          givenCost.add(`${id}/${sid}`);
+        } else change.cost_usd = null;
+        own.push({
+          method: 'POST',
+          url: '/api/v1/ingest',
+          body: { events: [{ type: rand() < 0.5 ? 'step.end' : 'step.start', step: change }] },
+          note: `step update ${JSON.stringify(change)}`,
+        });
+      }
+    }
+    // run updates
+    if (rand() < 0.3) {
+      const change: Record<string, unknown> = {};
+      const r = rand();
+      if (r < 0.25) change.started_at = start + Math.floor((rand() - 0.5) * 4 * HOUR_MS);
+      else if (r < 0.4) change.thread_id = rand() < 0.5 ? null : `th-${Math.floor(rand() * 8)}`;
+      else if (r < 0.5) change.user_id = rand() < 0.5 ? null : `u-${Math.floor(rand() * 3)}`;
+      else if (r < 0.7) change.trigger = pick(['manual', 'schedule', 'api', 'retry'] as const);
+      else if (r < 0.8) change.model = pick(SEQ_MODELS);
+      else if (r < 0.85) change.agent_id = pick(SEQ_AGENTS);
+      else if (r < 0.9) change.status = pick(['running', 'queued'] as const);
+      else if (r < 0.95) change.queued_at = start - Math.floor(rand() * 3 * HOUR_MS);
+      else change.metadata = { k: 1 };
+      own.push(
+        rand() < 0.5
+          ? { method: 'PATCH', url: `/api/v1/runs/${id}`, body: change, note: 'PATCH' }
+          : {
+              method: 'POST',
+              url: '/api/v1/ingest',
+              body: { events: [{ type: 'run.update', run: { id, ...change } }] },
+              note: 'run.update',
+            },
+      );
+    }
+    if (rand() < 0.8) {
+      const status = pick(['succeeded', 'succeeded', 'failed', 'timed_out', 'cancelled'] as const);
+      const end =
+        rand() < 0.05 ? start - 1000 : start + Math.floor(Math.exp(rand() * Math.log(3 * HOUR_MS)));
+      const error = status === 'failed' ? { error: { message: 'boom' } } : {};
+      own.push(
+        rand() < 0.5
+          ? {
+              method: 'PATCH',
+              url: `/api/v1/runs/${id}`,
+              body: { status, ended_at: end, ...error },
+              note: 'PATCH end',
+            }
+          : {
+              method: 'POST',
+              url: '/api/v1/ingest',
+              body: { events: [{ type: 'run.end', run: { id, status, ended_at: end, ...error } }] },
+              note: 'run.end',
+            },
+      );
+      // late: a step after the end, another end
+      if (rand() < 0.2)
+        own.push({
+          method: 'POST',
+          url: '/api/v1/ingest',
+          body: {
+            events: [
+              {
+                type: 'step.end',
+                step: {
+                  id: `${id}-late`,
+                  run_id: id,
+                  type: 'llm',
+                  model: pick(SEQ_MODELS),
+                  input_tokens: 10,
+                  output_tokens: 5,
+                },
+              },
+            ],
+          },
+          note: 'late step',
+        });
+      if (rand() < 0.15)
+        own.push({
+          method: 'POST',
+          url: '/api/v1/ingest',
+          body: {
+            events: [
+              {
+                type: 'run.end',
+                run: { id, status: pick(['failed', 'succeeded'] as const), ended_at: end + 5000 },
+              },
+            ],
+          },
+          note: 'second end',
+        });
+    }
+    if (rand() < 0.1)
+      own.push({
+        method: 'PATCH',
+        url: `/api/v1/runs/${id}`,
+        body: { started_at: start + Math.floor((rand() - 0.5) * 4 * HOUR_MS) },
+        note: 'PATCH start late',
+      });
+    if (rand() < 0.1)
+      own.push({ method: 'POST', url: `/api/v1/runs/${id}/cancel`, note: 'cancel' });
+    if (rand() < 0.1)
+      own.push({ method: 'POST', url: `/api/v1/runs/${id}/retry`, body: {}, note: 'retry' });
+    if (rand() < 0.06) own.push({ method: 'DELETE', url: `/api/v1/runs/${id}`, note: 'delete' });
+    perRun.push([...own.filter((a) => !a.late), ...own.filter((a) => a.late)]);
+  }
+  return perRun;
+}
+
+/** Interleaves the runs' actions, each run's in its order (mostly). */
+function interleave(rand: () => number, perRun: SeqAction[][]): SeqAction[] {
+  const keyed: { a: SeqAction; k: number }[] = [];
+  perRun.forEach((own, r) =>
+    own.forEach((a, i) =>
+      keyed.push({ a, k: rand() < 0.9 ? r * 3 + i * 7 + rand() * 20 : rand() * 1000 }),
+    ),
+  );
+  keyed.sort((x, y) => x.k - y.k);
+  return keyed.map((x) => x.a);
+}
+
+describeEachDb('stats sequences cross-check', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('rollups agree with a recount after random REST and ingest sequences', async () => {
+    const rand = mulberry32(SEQ_SEED);
+    const actions = interleave(rand, generateSequences(rand));
+    await t.request('PUT', '/api/v1/prices/house', HOUSE_PRICES[0]);
+    let repriced = false;
+    for (let i = 0; i < actions.length;) {
+      if (i >= Math.floor(actions.length / 2) && !repriced) {
+        repriced = true;
+        await t.request('PUT', '/api/v1/prices/house', HOUSE_PRICES[1]);
+      }
+      // some at once: one group commit holds them
+      const n = rand() < 0.2 ? 1 + Math.floor(rand() * 4) : 1;
+      const group = actions.slice(i, i + n);
+      i += n;
+      const answers = await Promise.all(
+        group.map((a) => t.request(a.method as 'POST', a.url, a.body as object)),
+      );
+      group.forEach((a, k) => {
+        const res = answers[k]!;
+        if (res.statusCode >= 500) throw new Error(`${a.note}: ${a.method} ${a.url}: ${res.body}`);
+      });
+    }
+
+    const runs: Run[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await t.request(
+        'GET',
+        `/api/v1/runs?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      const page = json<{ runs: Run[]; next_cursor: string | null; total: number }>(res);
+      runs.push(...page.runs);
+      cursor = page.next_cursor;
+    } while (cursor);
+    const steps = new Map<string, Step[]>();
+    for (const r of runs)
+      steps.set(
+        r.id,
+        json<{ steps: Step[] }>(await t.request('GET', `/api/v1/runs/${r.id}/steps?limit=500`))
+          .steps,
+      );
+
+    const problems: string[] = [];
+    // run rollups
+    for (const r of runs) {
+      const ss = steps.get(r.id)!;
+      const sum = (f: (s: Step) => number) => ss.reduce((n, s) => n + f(s), 0);
+      const want = {
+        step_count: ss.length,
+        error_count: sum((s) => (s.status === 'failed' ? 1 : 0)),
+        llm_calls: sum((s) => (s.type === 'llm' ? 1 : 0)),
+        tool_calls: sum((s) => (s.type === 'tool' ? 1 : 0)),
+        input_tokens: sum((s) => s.input_tokens ?? 0),
+        output_tokens: sum((s) => s.output_tokens ?? 0),
+        cost_nanos: sum((s) => (s.cost_usd === null ? 0 : nanos(s.cost_usd))),
+      };
+      const have = {
+        step_count: r.step_count,
+        error_count: r.error_count,
+        llm_calls: r.llm_calls,
+        tool_calls: r.tool_calls,
+        input_tokens: r.input_tokens,
+        output_tokens: r.output_tokens,
+        cost_nanos: nanos(r.cost_usd),
+      };
+      if (JSON.stringify(want) !== JSON.stringify(have))
+        problems.push(`run ${r.id}: ${JSON.stringify(have)} != steps ${JSON.stringify(want)}`);
+      const detail = json<Run>(await t.request('GET', `/api/v1/runs/${r.id}`));
+      if (JSON.stringify(detail) !== JSON.stringify(r))
+        problems.push(`run ${r.id}: detail differs from list`);
+      if (r.ended_at && r.started_at && r.duration_ms !== ms(r.ended_at)! - ms(r.started_at)!)
+        problems.push(`run ${r.id}: duration ${r.duration_ms} vs ${r.started_at}..${r.ended_at}`);
+      if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(r.status) && r.ended_at === null)
+        problems.push(`run ${r.id}: ${r.status} without ended_at`);
+      const tl = json<{ summary: Record<string, unknown> }>(
+        await t.request('GET', `/api/v1/runs/${r.id}/timeline`),
+      ).summary;
+      const tlWant = {
+        step_count: r.step_count,
+        error_count: r.error_count,
+        total_tokens: r.total_tokens,
+        cost_usd: r.cost_usd,
+        status: r.status,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+        ...(r.ended_at ? { duration_ms: r.duration_ms } : {}),
+      };
+      const tlGot = Object.fromEntries(Object.keys(tlWant).map((k) => [k, tl[k]]));
+      if (JSON.stringify(tlGot) !== JSON.stringify(tlWant))
+        problems.push(
+          `run ${r.id}: timeline ${JSON.stringify(tlGot)} != ${JSON.stringify(tlWant)}`,
+        );
+      for (const s of ss) {
+        if (s.model === null || s.model === 'no-price') continue;
+        if (s.input_tokens === null && s.output_tokens === null) continue;
+        if (givenCost.has(`${r.id}/${s.id}`)) continue;
+        // the house model's price changed half way: its steps are priced at either price
+        const prices =
+          s.model === 'house'
+            ? [HOUSE_PRICES[0], HOUSE_PRICES[1]].map((p) => ({
+                input: p.input_per_mtok,
+                output: p.output_per_mtok,
+              }))
+            : [findPrice(s.model, new Map())!];
+        const usage = {
+          inputTokens: s.input_tokens,
+          outputTokens: s.output_tokens,
+          cachedInputTokens: s.cached_input_tokens,
+          reasoningTokens: s.reasoning_tokens,
+        };
+        const want = prices.map((p) => computeCostNanos(p, usage));
+        const have = s.cost_usd === null ? null : nanos(s.cost_usd);
+        if (!want.includes(have!))
+          problems.push(
+            `step ${r.id}/${s.id} ${s.model}: cost ${have} (priced ${want.join(' or ')})`,
+          );
+      }
+    }
+    expect(problems).toEqual([]);
+
+    // stats
+    const queries = [
+      `from=${SEQ_T0 - 6 * HOUR_MS}&to=${SEQ_T0 + 6 * HOUR_MS}&bucket=hour`,
+      `from=${SEQ_T0 - 2 * DAY_MS}&to=${SEQ_T0 + 2 * DAY_MS}&bucket=day`,
+      `from=${SEQ_T0 - 90 * 60_000}&to=${SEQ_T0 + 3 * HOUR_MS + 1}`,
+      `from=${SEQ_T0 - 6 * HOUR_MS}&to=${SEQ_T0 + 6 * HOUR_MS}&bucket=hour&agent_id=b1`,
+      `from=${SEQ_T0 - 2 * DAY_MS}&to=${Date.now() + DAY_MS}&bucket=day&agent_id=b2,b3`,
+      `from=${SEQ_T0 - 2 * DAY_MS}&to=${Date.now() + DAY_MS}&bucket=day`,
+    ];
+    for (const q of queries) {
+      const stats = json<StatsResponse>(await t.request('GET', `/api/v1/runs/stats?${q}`));
+      const from = Date.parse(stats.from);
+      const to = Date.parse(stats.to);
+      const agentFilter = new URLSearchParams(q).get('agent_id')?.split(',');
+      const inRange = runs.filter(
+        (r) =>
+          sortAt(r) >= from &&
+          sortAt(r) < to &&
+          (agentFilter === undefined || agentFilter.includes(r.agent_id)),
+      );
+      expect(comparable(stats.totals), q).toEqual(recount(inRange));
+      for (const a of stats.by_agent) {
+        const { agent_id: _a, ...rest } = a;
+        expect(comparable(rest), `${q} ${a.agent_id}`).toEqual(
+          recount(inRange.filter((r) => r.agent_id === a.agent_id)),
+        );
+      }
+      expect(stats.by_agent.map((a) => a.agent_id).sort()).toEqual(
+        [...new Set(inRange.map((r) => r.agent_id))].sort(),
+      );
+      const bucketMs = stats.bucket === 'day' ? DAY_MS : HOUR_MS;
+      for (const b of stats.series) {
+        const bt = Date.parse(b.t);
+        const { by_trigger: _t, ...want } = recount(
+          inRange.filter((r) => sortAt(r) >= bt && sortAt(r) < bt + bucketMs),
+        );
+        expect(comparable(b), `${q} ${b.t}`).toEqual({ t: b.t, ...want });
+      }
+      const models = new Map<
+        string,
+        { runs: number; calls: number; i: number; o: number; c: number }
+      >();
+      for (const r of inRange) {
+        const seen = new Set<string>();
+        for (const s of steps.get(r.id)!) {
+          const call = modelCall(s, s.cost_usd);
+          if (call === undefined) continue;
+          const key = s.model ?? '';
+          const m = models.get(key) ?? { runs: 0, calls: 0, i: 0, o: 0, c: 0 };
+          if (!seen.has(key)) m.runs += 1;
+          seen.add(key);
+          m.calls += call;
+          m.i += s.input_tokens ?? 0;
+          m.o += s.output_tokens ?? 0;
+          m.c += s.cost_usd === null ? 0 : nanos(s.cost_usd);
+          models.set(key, m);
+        }
+      }
+      expect(
+        Object.fromEntries(
+          stats.by_model.map((m) => [
+            m.model ?? '',
+            {
+              runs: m.runs,
+              calls: m.calls,
+              i: m.input_tokens,
+              o: m.output_tokens,
+              c: nanos(m.cost_usd),
+            },
+          ]),
+        ),
+        `${q} by_model`,
+      ).toEqual(
+        Object.fromEntries(
+          [...models].filter(([, m]) => m.runs > 0 && (m.calls || m.i || m.o || m.c)),
+        ),
+      );
+    }
+
+    // sorted lists: every run once, in the documented order (ties by id, no duration last)
+    for (const sort of ['cost', 'duration', 'tokens', 'newest'] as const) {
+      for (const filter of ['', '&agent_id=b2', '&status=succeeded']) {
+        const listed: Run[] = [];
+        let next: string | null = null;
+        do {
+          const res = await t.request(
+            'GET',
+            `/api/v1/runs?limit=13&sort=${sort}${filter}${next ? `&cursor=${encodeURIComponent(next)}` : ''}`,
+          );
+          expect(res.statusCode, res.body).toBe(200);
+          const page = json<{ runs: Run[]; next_cursor: string | null }>(res);
+          listed.push(...page.runs);
+          next = page.next_cursor;
+        } while (next);
+        const p = new URLSearchParams(filter);
+        const key = (r: Run): number | null =>
+          sort === 'cost'
+            ? nanos(r.cost_usd)
+            : sort === 'tokens'
+              ? r.total_tokens
+              : sort === 'duration'
+                ? r.ended_at === null
+                  ? null
+                  : r.duration_ms
+                : sortAt(r);
+        const want = runs
+          .filter(
+            (r) =>
+              (!p.get('agent_id') || r.agent_id === p.get('agent_id')) &&
+              (!p.get('status') || r.status === p.get('status')),
+          )
+          .sort((x, y) => {
+            const a = key(x);
+            const b = key(y);
+            if (a === null || b === null) {
+              if (a !== b) return a === null ? 1 : -1;
+            } else if (a !== b) return b - a;
+            return x.id < y.id ? 1 : x.id > y.id ? -1 : 0;
+          });
+        expect(
+          listed.map((r) => `${r.id}:${key(r)}`),
+          `sort=${sort}${filter}`,
+        ).toEqual(want.map((r) => `${r.id}:${key(r)}`));
+      }
+    }
+
+    // a time window, and the runs of one model: counted from the runs, not the rollups
+    for (const [lo, hi] of [
+      [SEQ_T0 - 2 * HOUR_MS + 1, SEQ_T0 + HOUR_MS],
+      [SEQ_T0, SEQ_T0 + 5 * HOUR_MS - 1],
+    ] as const) {
+      for (const extra of ['', '&agent_id=b3', '&model=house', '&user_id=u-1']) {
+        const q = `from=${lo}&to=${hi}${extra}`;
+        const p = new URLSearchParams(extra);
+        const want = runs.filter(
+          (r) =>
+            sortAt(r) >= lo &&
+            sortAt(r) <= hi &&
+            (!p.get('agent_id') || r.agent_id === p.get('agent_id')) &&
+            (!p.get('user_id') || r.user_id === p.get('user_id')) &&
+            (!p.get('model') || steps.get(r.id)!.some((s) => s.model === p.get('model'))),
+        );
+        const res = json<{ total: number; runs: Run[] }>(
+          await t.request('GET', `/api/v1/runs?limit=200&${q}`),
+        );
+        expect(res.total, q).toBe(want.length);
+        expect(res.runs.map((r) => r.id).sort(), q).toEqual(want.map((r) => r.id).sort());
+      }
+    }
+    for (const agent of SEQ_AGENTS) {
+      const res = await t.request('GET', `/api/v1/agents/${agent}?include=runs`);
+      if (res.statusCode === 404) continue;
+      const d = json<{ runs: Run[] }>(res);
+      const want = runs
+        .filter((r) => r.agent_id === agent)
+        .sort((x, y) => sortAt(y) - sortAt(x) || (y.id < x.id ? -1 : 1))
+        .slice(0, 20);
+      expect(
+        d.runs.map((r) => r.id),
+        `agent ${agent} runs`,
+      ).toEqual(want.map((r) => r.id));
+      const listed = json<{ runs: Run[] }>(
+        await t.request('GET', `/api/v1/agents/${agent}/runs?limit=20`),
+      );
+      expect(
+        listed.runs.map((r) => r.id),
+        `agent ${agent} /runs`,
+      ).toEqual(want.map((r) => r.id));
+    }
+
+    // run list totals
+    for (const q of [
+      '',
+      'agent_id=b1',
+      'status=failed,timed_out',
+      'trigger=retry',
+      'thread_id=th-1',
+    ]) {
+      const p = new URLSearchParams(q);
+      const want = runs.filter(
+        (r) =>
+          (!p.get('agent_id') || r.agent_id === p.get('agent_id')) &&
+          (!p.get('status') || p.get('status')!.split(',').includes(r.status)) &&
+          (!p.get('trigger') || r.trigger === p.get('trigger')) &&
+          (!p.get('thread_id') || r.thread_id === p.get('thread_id')),
+      ).length;
+      expect(
+        json<{ total: number }>(await t.request('GET', `/api/v1/runs?limit=1&${q}`)).total,
+        q,
+      ).toBe(want);
+    }
+
+    // agents
+    for (const at of [SEQ_T0 + 2 * HOUR_MS + 17, SEQ_T0 + 20 * HOUR_MS]) {
+      for (const a of await listAgentSummaries(t.ctx.db, 'default', at)) {
+        const counted = runs.filter(
+          (r) =>
+            r.agent_id === a.id &&
+            sortAt(r) >= hourOf(at - DAY_MS) &&
+            sortAt(r) < hourOf(at) + HOUR_MS,
+        );
+        const e = recount(counted);
+        const failed = e.by_status.failed + e.by_status.timed_out;
+        const finished = TERMINAL_RUN_STATUSES.reduce((n, s) => n + e.by_status[s], 0);
+        expect(a.counts_24h, `${a.id} at ${at}`).toEqual({
+          runs: e.runs,
+          succeeded: e.by_status.succeeded,
+          failed,
+          running: e.by_status.running,
+          fail_rate: finished > 0 ? failed / finished : null,
+          total_tokens: e.total_tokens,
+          cost_usd: e.cost_nanos / 1e9,
+        });
+      }
+    }
+    const agentList = json<{ agents: AgentSummary[] }>(
+      await t.request('GET', '/api/v1/agents'),
+    ).agents;
+    for (const a of agentList) {
+      const mine = runs.filter((r) => r.agent_id === a.id);
+      const latest = [...mine].sort((x, y) => sortAt(y) - sortAt(x) || (y.id < x.id ? -1 : 1))[0];
+      expect(a.latest_run?.id ?? null, `${a.id} latest`).toBe(latest?.id ?? null);
+      if (latest) expect(a.latest_run, `${a.id} latest run`).toEqual(latest);
+      const errors = mine
+        .filter((r) => (FAILED_RUN_STATUSES as readonly string[]).includes(r.status) && r.ended_at)
+        .sort((x, y) => ms(y.ended_at)! - ms(x.ended_at)! || (y.id < x.id ? -1 : 1));
+      expect(a.last_error?.run_id ?? null, `${a.id} last error`).toBe(errors[0]?.id ?? null);
+    }
+
+    // threads
+    const threads = json<{ threads: ThreadSummary[] }>(
+      await t.request('GET', '/api/v1/threads?limit=100'),
+    ).threads;
+    const byThread = new Map<string, Run[]>();
+    for (const r of runs)
+      if (r.thread_id) byThread.set(r.thread_id, [...(byThread.get(r.thread_id) ?? []), r]);
+    expect(threads.map((th) => th.thread_id).sort()).toEqual([...byThread.keys()].sort());
+    for (const th of threads) {
+      const rs = byThread.get(th.thread_id)!;
+      const order = [...rs].sort((x, y) => sortAt(x) - sortAt(y) || (x.id < y.id ? -1 : 1));
+      expect(
+        {
+          runs: th.runs,
+          failed: th.failed,
+          active: th.active,
+          agent_ids: th.agent_ids,
+          first_at: th.first_at,
+          last_at: th.last_at,
+          total_tokens: th.total_tokens,
+          cost: nanos(th.cost_usd),
+          first: th.first_run.id,
+          last: th.last_run.id,
+          last_status: th.last_run.status,
+          last_agent: th.last_run.agent_id,
+          user_id: th.user_id,
+        },
+        th.thread_id,
+      ).toEqual({
+        runs: rs.length,
+        failed: rs.filter((r) => (FAILED_RUN_STATUSES as readonly string[]).includes(r.status))
+          .length,
+        active: rs.filter((r) => r.status === 'queued' || r.status === 'running').length,
+        agent_ids: [...new Set(rs.map((r) => r.agent_id))].sort(),
+        first_at: new Date(sortAt(order[0]!)).toISOString(),
+        last_at: new Date(sortAt(order[order.length - 1]!)).toISOString(),
+        total_tokens: rs.reduce((n, r) => n + r.total_tokens, 0),
+        cost: rs.reduce((n, r) => n + nanos(r.cost_usd), 0),
+        first: order[0]!.id,
+        last: order[order.length - 1]!.id,
+        last_status: order[order.length - 1]!.status,
+        last_agent: order[order.length - 1]!.agent_id,
+        user_id: order[order.length - 1]!.user_id,
+      });
+    }
+    // filtered thread lists: each thread summed over the runs the filters keep
+    for (const f of [
+      'agent_id=b1',
+      'user_id=u-1',
+      `from=${SEQ_T0 - HOUR_MS}&to=${SEQ_T0 + 2 * HOUR_MS}`,
+      `agent_id=b2,b3&from=${SEQ_T0}`,
+    ]) {
+      const p = new URLSearchParams(f);
+      const kept = runs.filter(
+        (r) =>
+          r.thread_id &&
+          (!p.get('agent_id') || p.get('agent_id')!.split(',').includes(r.agent_id)) &&
+          (!p.get('user_id') || r.user_id === p.get('user_id')) &&
+          (!p.get('from') || sortAt(r) >= Number(p.get('from'))) &&
+          (!p.get('to') || sortAt(r) <= Number(p.get('to'))),
+      );
+      const groups = new Map<string, Run[]>();
+      for (const r of kept) groups.set(r.thread_id!, [...(groups.get(r.thread_id!) ?? []), r]);
+      const listed = json<{ threads: ThreadSummary[] }>(
+        await t.request('GET', `/api/v1/threads?limit=200&${f}`),
+      ).threads;
+      const view = (th: ThreadSummary) => ({
+        id: th.thread_id,
+        runs: th.runs,
+        failed: th.failed,
+        active: th.active,
+        agent_ids: th.agent_ids,
+        user_id: th.user_id,
+        first_at: th.first_at,
+        last_at: th.last_at,
+        total_tokens: th.total_tokens,
+        cost: nanos(th.cost_usd),
+        first: th.first_run.id,
+        last: th.last_run.id,
+      });
+      const want = [...groups].map(([id, rs]) => {
+        const order = [...rs].sort((x, y) => sortAt(x) - sortAt(y) || (x.id < y.id ? -1 : 1));
+        const last = order[order.length - 1]!;
+        return {
+          id,
+          runs: rs.length,
+          failed: rs.filter((r) => (FAILED_RUN_STATUSES as readonly string[]).includes(r.status))
+            .length,
+          active: rs.filter((r) => r.status === 'queued' || r.status === 'running').length,
+          agent_ids: [...new Set(rs.map((r) => r.agent_id))].sort(),
+          user_id: last.user_id,
+          first_at: new Date(sortAt(order[0]!)).toISOString(),
+          last_at: new Date(sortAt(last)).toISOString(),
+          total_tokens: rs.reduce((n, r) => n + r.total_tokens, 0),
+          cost: rs.reduce((n, r) => n + nanos(r.cost_usd), 0),
+          first: order[0]!.id,
+          last: last.id,
+        };
+      });
+      const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
+      expect(listed.map(view).sort(byId), `threads?${f}`).toEqual(want.sort(byId));
+    }
+    for (const th of threads) {
+      const d = json<Record<string, unknown>>(
+        await t.request('GET', `/api/v1/threads/${encodeURIComponent(th.thread_id)}`),
+      );
+      const dsum = (d.summary ?? d.thread ?? d) as Record<string, unknown>;
+      for (const k of [
+        'runs',
+        'failed',
+        'active',
+        'total_tokens',
+        'cost_usd',
+        'first_at',
+        'last_at',
+      ])
+        if (k in dsum)
+          expect(dsum[k], `thread ${th.thread_id} detail ${k}`).toEqual(
+            (th as Record<string, unknown>)[k],
+          );
+    }
+    for (const a of agentList) {
+      const d = json<AgentSummary>(await t.request('GET', `/api/v1/agents/${a.id}`));
+      expect(d.counts_24h, `agent ${a.id} detail`).toEqual(a.counts_24h);
+      expect(d.latest_run?.id, `agent ${a.id} detail latest`).toEqual(a.latest_run?.id);
+      expect(d.last_error, `agent ${a.id} detail last_error`).toEqual(a.last_error);
+    }
+  }, 120_000);
+});
