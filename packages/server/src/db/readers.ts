@@ -1,9 +1,11 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Compilable } from 'kysely';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect, type Compilable } from 'kysely';
 import type { Db } from './database.js';
 import { FOLD, fold } from './dialect.js';
+import type { Database } from './schema.js';
 
 /**
  * The worker's code: one read-only connection to the database file, its statements kept
@@ -154,4 +156,34 @@ export async function readOffLoop<R>(db: Db, query: Compilable<R>): Promise<R[]>
   const compiled = query.compile();
   if (db.readers) return db.readers.all<R>(compiled.sql, compiled.parameters);
   return (await db.kysely.executeQuery(compiled)).rows;
+}
+
+/**
+ * Runs `read` on one snapshot of the database, as a server may be writing meanwhile: its
+ * queries see no write committed after the first of them. PostgreSQL: a repeatable-read
+ * transaction; a SQLite file: a read transaction on a read-only connection of its own, so
+ * the server's writes go on beside it (the main connection's transactions take the write
+ * lock). An in-memory database has no other writer to be isolated from.
+ * @example await readSnapshot(db, (snap) => exportFrom(snap))
+ */
+export async function readSnapshot<T>(db: Db, read: (snapshot: Db) => Promise<T>): Promise<T> {
+  if (db.dialect === 'postgres')
+    return db.kysely
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute((trx) => read({ ...db, kysely: trx }));
+  if (!db.sqlite || db.sqlite.memory) return read(db);
+  const conn = new SQLite(db.sqlite.name, { readonly: true, fileMustExist: true });
+  conn.pragma('busy_timeout = 5000');
+  conn.function(FOLD, { deterministic: true }, fold);
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) });
+  try {
+    // deferred: the snapshot is taken at the first read
+    conn.exec('BEGIN');
+    const { readers: _readers, ...rest } = db;
+    return await read({ ...rest, kysely, sqlite: conn });
+  } finally {
+    if (conn.inTransaction) conn.exec('COMMIT');
+    await kysely.destroy();
+  }
 }

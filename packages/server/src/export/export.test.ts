@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestApp, describeEachDb, dialects, type TestApp } from '../../test/harness.js';
 import {
@@ -465,6 +465,50 @@ describeEachDb('export and import', (dialect) => {
 });
 
 describeEachDb('export of long runs', (dialect) => {
+  it("exports one snapshot: a step recorded meanwhile is neither in its run's totals nor among its steps", async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const steps = (run: string, from: number, count: number) =>
+        Array.from({ length: count }, (_, i) => ({
+          type: 'step.end',
+          step: { id: `s${from + i}`, run_id: run, type: 'llm', input_tokens: 10 },
+        }));
+      const events = [
+        { type: 'run.start', run: { id: 'first', agent_id: 'a', started_at: T0 } },
+        ...steps('first', 0, 1),
+        // more steps than a run written with others: its steps are read after the first's line
+        { type: 'run.start', run: { id: 'running', agent_id: 'a', started_at: T0 + 1 } },
+        ...steps('running', 0, 150),
+      ];
+      expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+      let text = '';
+      let recorded = false;
+      const out = new Writable({
+        // every write waits for its callback: the export waits while the server records
+        highWaterMark: 1,
+        write(chunk: Buffer, _enc, done) {
+          text += chunk.toString('utf8');
+          if (recorded || !text.includes('"id":"first"')) return done();
+          recorded = true;
+          // the running run's agent records a step after the run was read, before its steps
+          void t
+            .request('POST', '/api/v1/ingest', { events: steps('running', 150, 1) })
+            .then((res) => done(res.statusCode === 200 ? null : new Error(res.body)));
+        },
+      });
+      await exportRuns(t.ctx.db, { projectId: 'default', format: 'jsonl' }, out);
+      expect(recorded).toBe(true);
+      const line = runLines(text)
+        .map((l) => JSON.parse(l) as { id: string; step_count: number; steps: unknown[] })
+        .find((l) => l.id === 'running')!;
+      // the line said 150 steps and held 151: imported, its run counted a step less than it had
+      expect(line.steps).toHaveLength(line.step_count);
+      expect(line.step_count).toBe(150);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('writes a run of many steps a piece at a time, the same line as a run of few', async () => {
     const t = await createTestApp(dialect);
     try {
