@@ -609,6 +609,20 @@ describeEachDb('runlog CLI', (dialect) => {
     expect((await cli(['metrics', '--agent', 'unpriced', '--days', '1'])).stdout).toMatch(
       /^\d{4}-\d{2}-\d{2}\s+1\s.*\s-\s/m,
     );
+
+    // runs without a duration yet (queued): no percentile to estimate, so no "≈"
+    const queued = await fetch(`${server.url}/api/v1/agents/waiting/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'waiting-1' }),
+    });
+    expect(queued.status).toBe(202);
+    expect((await cli(['stats', '--agent', 'waiting', '--days', '1'])).stdout).toMatch(
+      /^ {2}duration {3}p50 - {2}p95 - {2}avg -$/m,
+    );
+    expect((await cli(['metrics', '--agent', 'waiting', '--days', '1'])).stdout).toMatch(
+      /^waiting: 1 run in 1 day, fail rate -, p95 -, cost /m,
+    );
   });
 
   it('lists the workers seen lately, the runs they hold', async () => {

@@ -38,6 +38,7 @@ import {
   bar,
   countOf,
   cutToWidth,
+  formatApproxDuration,
   formatCount,
   formatDuration,
   formatMoney,
@@ -932,7 +933,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         `  runs       ${formatCount(t.runs)}${t.runs > 0 ? statusSummary(t, p, 13 + formatCount(t.runs).length) : ''}\n` +
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
         // percentiles come from log-scale histograms, within 5%
-        `  duration   p50 ≈${formatDuration(t.p50_duration_ms)}  p95 ≈${formatDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
+        `  duration   p50 ${formatApproxDuration(t.p50_duration_ms)}  p95 ${formatApproxDuration(t.p95_duration_ms)}  avg ${formatDuration(t.avg_duration_ms)}\n` +
         `  tokens     ${formatTokens(t.total_tokens)}  (in ${formatTokens(t.input_tokens)}, out ${formatTokens(t.output_tokens)})\n` +
         `  cost       ${costText(t)}\n\n`,
     );
@@ -1017,7 +1018,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const maxRuns = Math.max(0, ...series.map((s) => s.runs));
     io.stdout.write(
       `${p.paint('bold', flags.agent)}: ${countOf(stats.totals.runs, 'run')} in ${countOf(flags.days, 'day')}, ` +
-        `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ≈${formatDuration(stats.totals.p95_duration_ms)}, ` +
+        `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ${formatApproxDuration(stats.totals.p95_duration_ms)}, ` +
         `cost ${costText(stats.totals)}\n\n`,
     );
     io.stdout.write(

@@ -15,6 +15,15 @@ export function formatDuration(ms: number | null | undefined): string {
 }
 
 /**
+ * A percentile read off a histogram, so an estimate: `≈240ms`; `-` (no `≈`) when there is
+ * none, as for runs that have not ended.
+ */
+export function formatApproxDuration(ms: number | null | undefined): string {
+  const text = formatDuration(ms);
+  return text === '-' ? text : `≈${text}`;
+}
+
+/**
  * A span as a setting is typed, exact where `formatDuration` rounds: `500ms`, `1.5s`, `5m`,
  * `1h 30m`, `7d`.
  * @example formatSpan(5_400_000) // '1h 30m'
