@@ -1293,6 +1293,13 @@ suite('dashboard in a real browser', () => {
     await worker.locator('.held-runs').waitFor();
     await ingest(api, [{ type: 'run.end', run: { id: 'wait-1', status: 'succeeded' } }]);
     await expect.poll(() => worker.textContent(), { timeout: 4000 }).toContain('idle');
+    // the worker stops (Ctrl-C): it leaves the list, and the run still queued says none is there
+    expect((await call(api, 'DELETE', '/workers/e2e-host:4242:abc123')).status).toBe(204);
+    await page.goto(`${server.url}/agents/no-worker-yet/runs/wait-2`);
+    await expect
+      .poll(() => notice.textContent())
+      .toMatch(/^Waiting for a worker\. No worker of no-worker-yet is running: the last one asked/);
+    expect(await notice.getAttribute('class')).toContain('run-waiting-quiet');
   });
 
   it('keeps 1,000 agents and a 2,000-step run virtualised, reachable by scrolling', async () => {

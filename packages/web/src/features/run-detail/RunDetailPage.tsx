@@ -41,6 +41,7 @@ import { runDetailQuery, runQuery, subRunsKey, subRunsQuery } from './runDetail.
 import { Timeline } from './Timeline';
 import { RunScores } from '../scores/RunScores';
 import { threadPath } from '../threads/threads.queries';
+import { workersQuery } from '../workers/workers.queries';
 
 /** A labelled fact in a `<dl className="facts">`; `wide` takes the whole row. */
 export function Fact({
@@ -130,12 +131,18 @@ const WORKER_QUIET_MS = 60_000;
 function WaitingForWorker({ agentId }: { agentId: string }) {
   // while the run waits, the agents' worker_seen_at is read again now and then
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
+  // a worker that stopped (Ctrl-C, worker.stop()) left the list of workers at once
+  const workers = useQuery(workersQuery());
   // a worker that stops asking turns the notice quiet while the page is open
   const now = useNow(10_000, true);
   const agent = agents.data?.find((a) => a.id === agentId);
   if (!agent) return null;
   const seen = agent.worker_seen_at;
-  const quiet = seen === null || Math.max(now, Date.now()) - Date.parse(seen) > WORKER_QUIET_MS;
+  const stopped =
+    workers.data !== undefined &&
+    !workers.data.workers.some((w) => w.online && w.agents.includes(agentId));
+  const late = seen === null || Math.max(now, Date.now()) - Date.parse(seen) > WORKER_QUIET_MS;
+  const quiet = late || stopped;
   return (
     <p className={quiet ? 'run-waiting run-waiting-quiet' : 'run-waiting'}>
       <strong>Waiting for a worker.</strong>{' '}
@@ -145,10 +152,15 @@ function WaitingForWorker({ agentId }: { agentId: string }) {
           starts when one does (<span className="mono">runlog.worker(…)</span> in the SDK, or{' '}
           <span className="mono">POST /api/v1/workers/claim</span>).
         </>
-      ) : quiet ? (
+      ) : late ? (
         <>
           No worker has asked for runs of <span className="mono">{agentId}</span> since{' '}
           <RelativeTime iso={seen} />.
+        </>
+      ) : quiet ? (
+        <>
+          No worker of <span className="mono">{agentId}</span> is running: the last one asked for
+          its runs <RelativeTime iso={seen} /> and has stopped.
         </>
       ) : (
         <>
