@@ -516,6 +516,32 @@ suite('dashboard in a real browser', () => {
       '—',
       '—',
     ]);
+    // a run recorded by its end alone (no start) did use what its steps say: shown, not hidden
+    await ingest(api, [
+      {
+        type: 'step.end',
+        step: {
+          id: 's1',
+          run_id: 'end-only',
+          type: 'llm',
+          model: 'gpt-4o-mini',
+          status: 'succeeded',
+          input_tokens: 1200,
+          output_tokens: 300,
+        },
+      },
+      { type: 'run.end', run: { id: 'end-only', agent_id: 'never-ran', status: 'succeeded' } },
+    ]);
+    await openAgent('never-ran');
+    await expect.poll(() => statusOf('end-only')).toBe('succeeded');
+    expect(await runRow('end-only').locator('td.col-usage').allTextContents()).toEqual([
+      '1.5k',
+      '$0.00036',
+    ]);
+    await page.goto(`${server.url}/agents/never-ran/runs/end-only`);
+    await fact('Cost').waitFor();
+    expect(await fact('Cost').textContent()).toBe('$0.00036');
+    expect(await fact('Tokens').textContent()).toBe('1.5k (1.2k in / 300 out)');
   });
 
   it('marks a running run as stopping in its row while Stop waits out the grace period', async () => {

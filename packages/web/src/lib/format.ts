@@ -47,6 +47,23 @@ export function isActive(status: RunStatus): boolean {
 }
 
 /**
+ * Whether a run ended without ever starting or using anything (cancelled while queued): its
+ * tokens and cost are none at all, which 0 and $0 would not say. A run recorded by its end
+ * alone (no start) with steps or usage is not one: its tokens and cost are shown.
+ */
+export function usedNothing(
+  run: Pick<Run, 'status' | 'started_at' | 'step_count' | 'total_tokens' | 'cost_usd'>,
+): boolean {
+  return (
+    !isActive(run.status) &&
+    run.started_at === null &&
+    run.step_count === 0 &&
+    run.total_tokens === 0 &&
+    run.cost_usd === 0
+  );
+}
+
+/**
  * A run's duration in ms at `now`: the recorded one once it ends, else the time since it
  * started (ticking); null while queued.
  * @example runDuration({ ...run, status: 'running', started_at: iso(now - 1500) }, now) // 1500

@@ -26,6 +26,7 @@ import {
   formatTokens,
   isActive,
   shortId,
+  usedNothing,
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useNow } from '../../lib/useNow';
@@ -467,7 +468,7 @@ export function RunDetailPage() {
         </Fact>
         <Fact label="Tokens">
           {/* ended before it started: it used nothing, as its Cost says (0 would read as measured) */}
-          {!active && run.started_at === null ? null : (
+          {usedNothing(run) ? null : (
             <span className={active ? 'muted' : undefined}>
               {formatTokens(run.total_tokens)}{' '}
               <span className="muted">

@@ -11,6 +11,7 @@ import {
   isActive,
   runCost,
   UNPRICED_NOTE,
+  usedNothing,
 } from '../../lib/format';
 import { RunMenu, runPath } from './RunActions';
 import { ScoreSummaryChips } from '../scores/ScoreChips';
@@ -19,7 +20,7 @@ import { ScoreSummaryChips } from '../scores/ScoreChips';
 export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
   const pending = isActive(run.status);
   // cancelled before it started: it used nothing, which 0 tokens and $0 would not say
-  if (!pending && run.started_at === null)
+  if (usedNothing(run))
     return (
       <span className="muted" title="never started">
         —
