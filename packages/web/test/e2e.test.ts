@@ -544,6 +544,40 @@ suite('dashboard in a real browser', () => {
     expect(await fact('Tokens').textContent()).toBe('1.5k (1.2k in / 300 out)');
   });
 
+  it('says a step named after its model once when a retry is compared with its original', async () => {
+    const at = Date.now() - 3000;
+    const llm = (run: string, status: string) => ({
+      type: 'step.end',
+      step: {
+        id: `${run}-llm`,
+        run_id: run,
+        type: 'llm',
+        name: 'gpt-4o-mini',
+        model: 'gpt-4o-mini',
+        status,
+        started_at: at,
+        ended_at: at + 1000,
+      },
+    });
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'cmp-a', agent_id: 'comparer', started_at: at } },
+      llm('cmp-a', 'failed'),
+      { type: 'run.end', run: { id: 'cmp-a', status: 'failed', error: { message: 'boom' } } },
+      {
+        type: 'run.start',
+        run: { id: 'cmp-b', agent_id: 'comparer', retry_of: 'cmp-a', started_at: at },
+      },
+      llm('cmp-b', 'succeeded'),
+      { type: 'run.end', run: { id: 'cmp-b', status: 'succeeded' } },
+    ]);
+    await page.goto(`${server.url}/compare/cmp-a/cmp-b`);
+    const cells = page.locator('.compare-steps tbody tr').first().locator('td');
+    await cells.first().waitFor();
+    expect(
+      await Promise.all([1, 2].map((i) => cells.nth(i).locator('span').first().textContent())),
+    ).toEqual(['llm · gpt-4o-mini', 'llm · gpt-4o-mini']);
+  });
+
   it('marks a running run as stopping in its row while Stop waits out the grace period', async () => {
     await seedRuns(api, [
       { id: 'grace-1', agent: 'graceful', status: 'running', ago: 5000, durationMs: 60_000 },

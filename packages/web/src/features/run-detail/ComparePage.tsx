@@ -30,6 +30,12 @@ function stepText(s: Step | undefined): string {
   return `${s.type} · ${s.name ?? '(unnamed)'}${s.model ? ` · ${s.model}` : ''}`;
 }
 
+/** A step as the table shows it: its model said once when the step is named after it. */
+function stepLabel(s: Step): string {
+  const model = s.model && s.model !== s.name ? ` · ${s.model}` : '';
+  return `${s.type} · ${s.name ?? '(unnamed)'}${model}`;
+}
+
 /** The two steps at one place differ: another step, or the same one ending otherwise. */
 function stepsDiffer(a: Step | undefined, b: Step | undefined): boolean {
   return stepText(a) !== stepText(b) || a?.status !== b?.status;
@@ -175,7 +181,7 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
                     s ? (
                       <>
                         <span className={s.status === 'failed' ? 'bad' : undefined}>
-                          {stepText(s)}
+                          {stepLabel(s)}
                         </span>{' '}
                         <span className="muted">
                           {s.status} · {formatDuration(s.duration_ms)}
