@@ -205,6 +205,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     });
   });
 
+  /** What a request arriving while the server closes is answered: an expected 503. */
+  const refusedWhileClosing = new WeakSet<AppError>();
   const logOutage = outageLogger();
   app.setErrorHandler((error, request, reply) => {
     const body = errorBody(error, request);
@@ -212,6 +214,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     body.body.error.details ??= [];
     if (body.status === 503 && isDatabaseUnavailable(error))
       logOutage(request.log, error, Date.now());
+    // each deploy refuses the requests its clients send meanwhile: no error, and no stack, each
+    else if (error instanceof AppError && refusedWhileClosing.has(error))
+      request.log.info('refused: the server is shutting down');
     else if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     if (body.retryAfterSeconds !== undefined)
       void reply.header('retry-after', String(body.retryAfterSeconds));
@@ -266,6 +271,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     if (closing) {
       const error = new AppError('unavailable', 'the server is shutting down; try again shortly');
       error.retryAfterSeconds = 1;
+      refusedWhileClosing.add(error);
       throw error;
     }
     const scope = request.routeOptions.config.scope;

@@ -474,6 +474,49 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     }
   });
 
+  it('logs no error for the requests it refuses while it shuts down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));
+    const key = 'rl_refused_stop_key_0123456789abcdef';
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--db', join(dir, 'x.db')],
+      { env: { PATH: process.env.PATH ?? '', RUNLOG_ADMIN_KEY: key } },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+    const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    let answers = '';
+    socket.on('data', (chunk: Buffer) => (answers += chunk.toString()));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const request = (path: string, body: unknown) => {
+      const text = JSON.stringify(body);
+      return (
+        `POST ${path} HTTP/1.1\r\nHost: runlog\r\nAuthorization: Bearer ${key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
+      );
+    };
+    try {
+      // a long poll keeps the connection open through the shutdown's start; the request sent
+      // after it on the same connection arrives while the server closes
+      socket.write(request('/api/v1/workers/claim', { agents: ['a'], wait_ms: 5000 }));
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGTERM');
+      await waitFor(() => out.includes('shutting down'), 'the shutdown to start');
+      socket.write(request('/api/v1/ingest', { events: [] }));
+      expect(await exited).toBe(0);
+      expect(answers).toMatch(/HTTP\/1\.1 503 /);
+      // an expected answer, as each deploy gives: before, each was a level-50 line with a stack
+      expect(out).not.toContain('request failed');
+      expect(out).not.toContain('"level":50');
+    } finally {
+      socket.destroy();
+    }
+  });
+
   pgIt(
     'exits, with 1, once its shutdown has waited 20 s for a database that stopped answering [postgres]',
     async () => {
