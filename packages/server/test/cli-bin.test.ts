@@ -176,6 +176,16 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     expect(noRole.stderr).toMatch(
       /^runlog: cannot connect to the database postgres:\/\/no_such_role_runlog:\*+@127\.0\.0\.1:5432\/postgres: .+\n$/,
     );
+    // nor is one that will not talk TLS as the URL asks: the line names the database too
+    const noTls = runlog(
+      'serve',
+      '--db',
+      `${PG_BASE_URL}${PG_BASE_URL.includes('?') ? '&' : '?'}sslmode=verify-full`,
+      '--port',
+      '0',
+    );
+    expect(noTls.code).toBe(1);
+    expect(noTls.stderr).toMatch(/^runlog: cannot connect to the database postgres:\/\/.+: .+\n$/);
     // an empty RUNLOG_PORT is not port 0 (a random port): it is refused like any bad one, as
     // bad usage (exit 2), as the same flag is
     for (const value of ['abc', '', '4.5']) {

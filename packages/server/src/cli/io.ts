@@ -59,7 +59,12 @@ export function describeStartError(
     // itself (08xxx), a database that does not exist
     /^(28|08)[0-9A-Z]{3}$/.test(e.code ?? '') ||
     e.code === '3D000' ||
-    /timeout|connection terminated/i.test(e.message ?? '')
+    // a database starting up or shutting down, or with all its connections taken
+    e.code === '57P03' ||
+    e.code === '53300' ||
+    /timeout|connection terminated/i.test(e.message ?? '') ||
+    // TLS as the URL's sslmode asks for it: a server without SSL, a certificate refused
+    /\bSSL\b|certificate/i.test(e.message ?? '')
   ) {
     return `cannot connect to the database ${redact(cfg.db)}: ${e.message ?? e.code}`;
   }
