@@ -424,6 +424,52 @@ describeEachDb('rollup tables', (dialect) => {
     expect(await byModel('gpt-4')).toEqual([]);
   });
 
+  it('by model: the migration backfills many runs in a time that grows with them, not with their square', async () => {
+    const own = await createTestApp(dialect);
+    try {
+      const k = own.ctx.db.kysely;
+      const n = 8000;
+      for (let i = 0; i < n; i += 500) {
+        const ids = Array.from({ length: Math.min(500, n - i) }, (_, j) => `big-${i + j}`);
+        await k
+          .insertInto('runs')
+          .values(ids.map((id) => ({ ...newRunRow('default', id, T0), agent_id: 'a' })))
+          .execute();
+        await k
+          .insertInto('steps')
+          .values(
+            ids.map((id) => ({
+              project_id: 'default',
+              run_id: id,
+              id: 's1',
+              seq: 0,
+              type: 'llm',
+              status: 'succeeded',
+              model: 'gpt-4o',
+              input_tokens: 10,
+              metadata: '{}',
+              created_at: T0,
+              updated_at: T0,
+            })),
+          )
+          .execute();
+      }
+      await m0009.down(k);
+      const started = Date.now();
+      await m0009.up(k);
+      // before, SQLite read every run's usage for each run: 8,000 runs took about 16 s
+      expect(Date.now() - started).toBeLessThan(5000);
+      const models = await k
+        .selectFrom('runs')
+        .select('models')
+        .where('id', '=', `big-${n - 1}`)
+        .executeTakeFirstOrThrow();
+      expect(JSON.parse(models.models)).toEqual({ 'gpt-4o': [1, 10, 0, 0] });
+    } finally {
+      await own.close();
+    }
+  });
+
   it('by model: takes models named like object members (constructor, __proto__) as any other', async () => {
     const names = ['constructor', '__proto__', 'toString'];
     const res = await t.request('POST', '/api/v1/ingest', {
