@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, chmodSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { openDatabase } from './database.js';
 import { migrateToLatest } from './migrate.js';
 
@@ -39,5 +40,28 @@ posix('a SQLite database file', () => {
     expect(mode(file)).toBe(0o640);
     expect(mode(folder)).toBe(0o755);
     await db.close();
+  });
+});
+
+describe('an upgrade of a SQLite database', () => {
+  it('that stops in a migration changes nothing, so the next start applies it whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-upgrade-'));
+    try {
+      const file = join(dir, 'runlog.db');
+      // a table in the way of 0009's second statement: the upgrade stops there, after its
+      // first (runs.models), as a kill or a full disk would stop it
+      const db = await openDatabase(file);
+      await sql`CREATE TABLE model_rollups (x integer)`.execute(db.kysely);
+      await expect(migrateToLatest(db)).rejects.toThrow(/migration 0009_model_usage failed/);
+      await sql`DROP TABLE model_rollups`.execute(db.kysely);
+      // before, 0001 to 0008 and half of 0009 stayed, and every start after failed on that
+      // half: "migration 0009_model_usage failed: duplicate column name: models"
+      const result = await migrateToLatest(db);
+      expect(result.results?.[0]?.migrationName).toBe('0001_init');
+      expect(result.results?.every((r) => r.status === 'Success')).toBe(true);
+      await db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

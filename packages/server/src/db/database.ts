@@ -8,8 +8,10 @@ import {
   CompiledQuery,
   Kysely,
   type DatabaseConnection,
+  type DialectAdapter,
   type Driver,
   PostgresDialect,
+  SqliteAdapter,
   SqliteDialect,
   sql,
   type SqliteDatabase,
@@ -162,6 +164,17 @@ class ImmediateSqliteDialect extends SqliteDialect {
     super(config);
   }
 
+  /**
+   * SQLite's schema changes are transactional, but Kysely's adapter says they are not, so
+   * its migrator ran each statement on its own: a start stopped during an upgrade (a kill,
+   * a crash, a full disk) left a migration half done and unrecorded, and every later start
+   * failed on what it had done ("duplicate column name"). Migrations now run and are
+   * recorded in one transaction, as on PostgreSQL.
+   */
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+
   override createDriver(): Driver {
     const driver = super.createDriver();
     const rollback = driver.rollbackTransaction.bind(driver);
@@ -203,6 +216,12 @@ class ImmediateSqliteDialect extends SqliteDialect {
       }
       await delay(pause);
     }
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 
