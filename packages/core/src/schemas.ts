@@ -162,15 +162,6 @@ export const Text = (max: number) =>
     .overwrite(wellFormed);
 
 /**
- * A conversation's id: free text, but not `.` or `..`, which no path can address
- * (`/threads/..` is `/`), so its thread could never be opened.
- */
-export const ThreadId = Text(200).refine(
-  (s) => s !== '.' && s !== '..',
-  'must not be "." or "..": a thread is opened by its id in a path',
-);
-
-/**
  * `text` cut to at most `max` characters, ending with `…` when cut (never between the two
  * halves of a surrogate pair).
  */
@@ -245,7 +236,7 @@ export const RunFields = z.object({
   source: Text(200).nullish(),
   triggered_by: Text(200).nullish(),
   user_id: Text(200).nullish(),
-  thread_id: ThreadId.nullish(),
+  thread_id: Text(200).nullish(),
   parent_run_id: RunId.nullish(),
   retry_of: RunId.nullish(),
   attempt: z.number().int().min(1).max(1000).optional(),
@@ -600,7 +591,7 @@ export const EnqueueRunBody = z.object({
   source: Text(200).optional(),
   triggered_by: Text(200).optional(),
   user_id: Text(200).optional(),
-  thread_id: ThreadId.optional(),
+  thread_id: Text(200).optional(),
   tags: Tags.optional(),
   metadata: Metadata.optional(),
 });

@@ -648,7 +648,7 @@ function runEventsOf(view: SpanView, agentHint: string | undefined): IngestEvent
     input: inputOf(view),
     model: modelOf(attrs),
     user_id: cut(str(attrs, 'user.id', 'enduser.id'), 200),
-    thread_id: threadOf(attrs),
+    thread_id: cut(str(attrs, 'gen_ai.conversation.id', 'session.id'), 200),
     metadata: {
       [TRACE_ID_KEY]: view.traceId,
       [SPAN_NAME_KEY]: view.name,
@@ -872,10 +872,4 @@ export function mapTraces(request: ExportTraceServiceRequest): MappedTraces {
     rejected,
     ...(firstProblem ? { firstProblem } : {}),
   };
-}
-
-/** A span's conversation id, unless it is `.` or `..`, which no path opens (core's `ThreadId`). */
-function threadOf(attrs: Attrs): string | undefined {
-  const id = cut(str(attrs, 'gen_ai.conversation.id', 'session.id'), 200);
-  return id === '.' || id === '..' ? undefined : id;
 }
