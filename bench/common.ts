@@ -217,6 +217,38 @@ export function postJson(url: string, body: string): Promise<{ status: number; t
 export const BENCH_T0 = Date.parse('2026-01-01T00:00:00Z');
 export const EVENTS_PER_BATCH = 100;
 
+/**
+ * Characters added to each step's input and to its output (half as many), the same in the
+ * /ingest batches and in the raw inserts: 0 (the default) gives short payloads, 1000 a
+ * prompt and an answer of the size real LLM steps record (`BENCH_PAYLOAD_CHARS`).
+ */
+const PAYLOAD_CHARS = Number(process.env.BENCH_PAYLOAD_CHARS ?? 0);
+
+/** Text of `n` characters, words varying with `seed` (so it compresses as text does). */
+function filler(n: number, seed: number): string {
+  let s = '';
+  while (s.length < n) s += `word${(seed * 7919 + s.length) % 1000} `;
+  return s.slice(0, n);
+}
+
+const payloads = new Map<number, { input: unknown; output: unknown }>();
+
+/** Step `i`'s input and output, built once: the raw inserts time their writing, not this. */
+export function stepPayload(i: number): { input: unknown; output: unknown } {
+  let p = payloads.get(i);
+  if (!p) {
+    p =
+      PAYLOAD_CHARS === 0
+        ? { input: { q: 'what is the weather like' }, output: 'a short answer of some length' }
+        : {
+            input: { q: 'what is the weather like', context: filler(PAYLOAD_CHARS, i) },
+            output: `a short answer of some length ${filler(PAYLOAD_CHARS / 2, i + 1)}`,
+          };
+    payloads.set(i, p);
+  }
+  return p;
+}
+
 /** The ingest benches' batch `b`: a run's start, 98 ended steps (llm and tool) and its end. */
 export function ingestBatch(b: number): unknown[] {
   const runId = `bench-run-${b}`;
@@ -242,8 +274,7 @@ export function ingestBatch(b: number): unknown[] {
         model: i % 2 ? undefined : 'gpt-4o-mini',
         input_tokens: 100,
         output_tokens: 20,
-        input: { q: 'what is the weather like' },
-        output: 'a short answer of some length',
+        ...stepPayload(i),
         started_at: BENCH_T0 + b + i,
         ended_at: BENCH_T0 + b + i + 1,
       },
@@ -286,8 +317,8 @@ export async function rawStepInserts(
         'plan',
         BENCH_T0 + i,
         BENCH_T0 + i + 1,
-        JSON.stringify({ q: 'what is the weather like' }),
-        JSON.stringify('a short answer of some length'),
+        JSON.stringify(stepPayload(i).input),
+        JSON.stringify(stepPayload(i).output),
         i % 2 ? null : 'gpt-4o-mini',
         Date.now(),
         Date.now(),

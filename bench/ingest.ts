@@ -118,6 +118,7 @@ console.log(
     bench: 'ingest',
     batches: BATCHES,
     events_per_batch: EVENTS_PER_BATCH,
+    payload_chars: Number(process.env.BENCH_PAYLOAD_CHARS ?? 0),
     concurrency: CONCURRENCY,
     rounds: ROUNDS,
     raw_rows_per_sec: Math.round(median.raw),

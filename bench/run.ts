@@ -51,6 +51,16 @@ const BENCHES: Bench[] = [
       `${pass(num(r.ratio) >= 0.6 && r.acked_steps === r.committed_steps)} (ratio ${String(r.ratio)})`,
   },
   {
+    name: 'ingest-payloads',
+    file: 'ingest.ts',
+    args: ['2000'],
+    env: { BENCH_PAYLOAD_CHARS: '1000' },
+    title: 'POST /ingest as above, each step with a 1 KB input and a 0.5 KB output',
+    goal: "the same goal, over rows of the size real LLM steps record (the issue's ~100k raw rows/s); RSS < 300 MB",
+    verdict: (r) =>
+      `${pass(num(r.ratio) >= 0.6 && r.acked_steps === r.committed_steps && num(r.server_peak_rss_mb) < 300)} (ratio ${String(r.ratio)}, peak RSS ${String(r.server_peak_rss_mb)} MB)`,
+  },
+  {
     name: 'stages',
     file: 'ingest-stages.ts',
     args: ['2000'],
