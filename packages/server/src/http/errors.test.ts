@@ -10,6 +10,7 @@ import {
   json,
   pgIt,
   startTestServer,
+  waitFor,
   withOwnPgDatabase,
   type TestApp,
 } from '../../test/harness.js';
@@ -544,6 +545,60 @@ describeEachDb('the HTTP error boundary', (dialect) => {
           whole,
         );
       expect(target, ref).toBeDefined();
+    }
+  });
+});
+
+describeEachDb('a 429 in openapi.json', (dialect) => {
+  it('is declared by every route that answers it when the write path is behind', async () => {
+    const t = await createTestApp(dialect, { maxQueuedEvents: 1000 });
+    let open: () => void = () => {};
+    try {
+      await ingestOk(t, [{ type: 'run.start', run: { id: 'r1', agent_id: 'a' } }]);
+      const doc = json<{ paths: Record<string, Record<string, { responses: object }>> }>(
+        await t.request('GET', '/api/v1/openapi.json', undefined, null),
+      );
+      // hold the write path with a change, and fill its queue behind it
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const held = t.ctx.writer.transact(() => gate);
+      const steps = Array.from({ length: 1000 }, (_, i) => ({
+        type: 'step.end',
+        step: { id: `s${i}`, run_id: 'r1', type: 'tool' },
+      }));
+      const first = t.request('POST', '/api/v1/ingest', { events: steps });
+      await waitFor(
+        async () => /^runlog_writer_queue_jobs 1$/m.test((await t.request('GET', '/metrics')).body),
+        'the batch to wait',
+      );
+      const span = {
+        traceId: '5b8efff798038103d269b633813fc60c',
+        spanId: 'eee19b7ec3c1b174',
+        name: 'invoke_agent a',
+        startTimeUnixNano: '1700000000000000000',
+        endTimeUnixNano: '1700000001000000000',
+      };
+      for (const [method, url, path, body] of [
+        ['POST', '/api/v1/runs/r1/scores', '/api/v1/runs/{run_id}/scores', { name: 'q', value: 1 }],
+        [
+          'POST',
+          '/v1/traces',
+          '/v1/traces',
+          { resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] },
+        ],
+      ] as const) {
+        const res = await t.request(method, url, body);
+        expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(429);
+        expect(
+          doc.paths[path]![method.toLowerCase()]!.responses,
+          `${method} ${path}`,
+        ).toHaveProperty('429');
+      }
+      open();
+      await held;
+      expect((await first).statusCode).toBe(200);
+    } finally {
+      open();
+      await t.close();
     }
   });
 });

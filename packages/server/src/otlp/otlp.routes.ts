@@ -78,6 +78,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       answers: {
         413: `Over ${MAX_OTLP_SPANS} spans, or a gzip body that inflates past the body limit`,
         415: 'Neither application/json nor application/x-protobuf',
+        429: 'The write path is behind: retry',
       },
     });
   }

@@ -38,6 +38,8 @@ export async function scoresRoutes(app: FastifyInstance, ctx: AppContext): Promi
     answers: {
       201: { description: 'A new score', schema: Score },
       409: 'The run holds as many scores as a run may (1,000)',
+      // a score is recorded through the write path, which refuses one while it is behind
+      429: 'The write path is behind: retry',
     },
     handler: async ({ auth, params, body, reply }) => {
       samePathId(body.run_id, params.run_id, 'body.run_id');
