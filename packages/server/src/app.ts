@@ -5,11 +5,11 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import { PROJECT_HEADER, scopeAllows, type ApiErrorBody } from '@runlog/core';
+import { scopeAllows, type ApiErrorBody } from '@runlog/core';
 import type { AppContext } from './context.js';
 import { AppError, outageLogger } from './http/errors.js';
 import { isDatabaseUnavailable } from './db/database.js';
-import type { AuthContext } from './http/route.js';
+import { assertNamedProject, type AuthContext } from './http/route.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { projectsRoutes } from './projects/projects.routes.js';
 import { ingestRoutes } from './ingest/ingest.routes.js';
@@ -288,20 +288,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // a dashboard tab says which project it shows: after a login to another project in
     // another tab, the browser's one cookie is that project's, and a Stop or a Delete of a run
     // id both projects use must not reach the other project's run
-    // the header sent twice reaches here as one value, joined with ", " (ids hold no comma)
-    const named = new Set(
-      [request.headers[PROJECT_HEADER] ?? []]
-        .flat()
-        .flatMap((v) => v.split(','))
-        .map((v) => v.trim()),
-    );
-    const others = [...named].filter((p) => p !== auth.projectId);
-    if (others.length > 0) {
-      const message = `this key or session is for project ${auth.projectId}, not ${others.join(', ')}`;
-      throw new AppError('conflict', `headers.${PROJECT_HEADER}: ${message}`, [
-        { field: `headers.${PROJECT_HEADER}`, message },
-      ]);
-    }
+    assertNamedProject(request.headers, auth);
     request.auth = auth;
   });
 

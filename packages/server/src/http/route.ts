@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { COMMA_LIST, type KeyScope } from '@runlog/core';
+import { COMMA_LIST, PROJECT_HEADER, type KeyScope } from '@runlog/core';
 import { z } from 'zod';
 import { AppError, parse } from './errors.js';
 
@@ -69,6 +70,28 @@ export type Answer = string | { description: string; schema: z.ZodType };
 
 /** Every route defined through `defineRoute`, in order: the source of `openapi.json`. */
 export const routeDocs: RouteDoc[] = [];
+
+/**
+ * Refuses a request whose `X-Runlog-Project` names another project than its key's or
+ * session's (a 409 naming the header): every route that takes a key, the WebSocket's too.
+ * @example assertNamedProject(request.headers, auth);
+ */
+export function assertNamedProject(headers: IncomingHttpHeaders, auth: AuthContext): void {
+  // the header sent twice reaches here as one value, joined with ", " (ids hold no comma)
+  const named = new Set(
+    [headers[PROJECT_HEADER] ?? []]
+      .flat()
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim()),
+  );
+  const others = [...named].filter((p) => p !== auth.projectId);
+  if (others.length > 0) {
+    const message = `this key or session is for project ${auth.projectId}, not ${others.join(', ')}`;
+    throw new AppError('conflict', `headers.${PROJECT_HEADER}: ${message}`, [
+      { field: `headers.${PROJECT_HEADER}`, message },
+    ]);
+  }
+}
 
 const PUBLIC_AUTH: AuthContext = { projectId: '', scope: 'read', keyId: '' };
 

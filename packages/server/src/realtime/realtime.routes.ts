@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import type { AuthContext } from '../http/route.js';
-import { defineRoute } from '../http/route.js';
+import { assertNamedProject, defineRoute } from '../http/route.js';
 import { AppError } from '../http/errors.js';
 import { RealtimeServer, WS_PATH, refuse } from './ws-server.js';
 
@@ -26,7 +27,10 @@ export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Pro
     // the project the client shows (`?project=`, a browser sets no headers here): a session
     // now of another project (a login in another tab) must not feed its updates to this one
     const named = new URL(request.url ?? '/', 'http://localhost').searchParams.getAll('project');
-    return named.some((p) => p !== auth?.projectId) ? undefined : auth;
+    if (named.some((p) => p !== auth?.projectId)) return undefined;
+    // a client that sets headers names its project as on every other route: a 409
+    if (auth) assertNamedProject(request.headers, auth);
+    return auth;
   };
 
   const realtime = new RealtimeServer(ctx.hub, ctx.metrics, authenticate);
@@ -57,10 +61,16 @@ export async function realtimeRoutes(app: FastifyInstance, ctx: AppContext): Pro
     tag: 'realtime',
     summary:
       'WebSocket (send Upgrade: websocket): subscribe to runs, agent:<id>, run:<id>; receive run_update and step_update',
-    answers: {
-      101: 'Switching Protocols: the WebSocket is open',
-      429: 'The key already holds 200 connections',
-    },
+    // what a browser, which sets no headers on a WebSocket, names its project with
+    query: z.object({
+      project: z
+        .string()
+        .optional()
+        .describe("the project the client shows: another than the key's or session's is a 401"),
+    }),
+    // an upgrade is answered 101; a plain GET, a 400
+    status: 101,
+    answers: { 429: 'The key already holds 200 connections' },
     handler: () => {
       throw new AppError(
         'invalid_input',

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { Run, Step } from '@runlog/core';
+import { PROJECT_HEADER, type Run, type Step } from '@runlog/core';
 import {
   describeEachDb,
   PG_BASE_URL,
@@ -104,9 +104,10 @@ function wsUrl(server: TestServer): string {
 /** Opens a WebSocket; rejects with the HTTP status when the upgrade is refused. */
 function connect(
   server: TestServer,
-  opts: { key?: string; cookie?: string; path?: string; origin?: string } = {},
+  opts: { key?: string; cookie?: string; path?: string; origin?: string; project?: string } = {},
 ): Promise<Client> {
   const headers: Record<string, string> = {};
+  if (opts.project) headers[PROJECT_HEADER] = opts.project;
   if (opts.key) headers.authorization = `Bearer ${opts.key}`;
   if (opts.cookie) headers.cookie = opts.cookie;
   if (opts.origin) headers.origin = opts.origin;
@@ -406,6 +407,37 @@ describeEachDb('realtime WebSocket', (dialect) => {
     await ingest(server, [{ type: 'run.start', run: { id: runId, agent_id: 'tab-agent' } }]);
     expect(runOf(await own.next((m) => m.type === 'run_update')).id).toBe(runId);
     own.close();
+  });
+
+  it('refuses a socket whose X-Runlog-Project names another project (409), as openapi.json says', async () => {
+    const refused = await connect(server, {
+      key: server.adminKey,
+      project: 'another-project',
+    }).then(
+      (c) => {
+        c.close();
+        return { status: 101, body: '' };
+      },
+      (err: { status: number; body: string }) => err,
+    );
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.body)).toMatchObject({
+      error: { code: 'conflict', details: [{ field: `headers.${PROJECT_HEADER}` }] },
+    });
+    const own = await open({ key: server.adminKey, project: 'default' });
+    own.close();
+    // the description names what the upgrade reads and answers: `?project=`, and 101, not 200
+    const doc = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as {
+      paths: Record<
+        string,
+        { get: { parameters: { name: string; in: string }[]; responses: object } }
+      >;
+    };
+    const ws = doc.paths['/api/v1/ws']!.get;
+    expect(ws.parameters).toContainEqual(expect.objectContaining({ name: 'project', in: 'query' }));
+    expect(ws.responses).toHaveProperty('101');
+    expect(ws.responses).toHaveProperty('409');
+    expect(ws.responses).not.toHaveProperty('200');
   });
 
   it('closes connections whose key is revoked or whose session ends, and keeps the others', async () => {

@@ -261,15 +261,17 @@ export class RealtimeServer {
       // the database not answering (restarting, a failover) is an outage to come back after,
       // as it is for every HTTP request, not a server fault
       (err: unknown) =>
-        isDatabaseUnavailable(err)
-          ? refuse(
-              socket,
-              503,
-              'unavailable',
-              'the database is not available right now; try again shortly',
-              5,
-            )
-          : refuse(socket, 500, 'internal', 'internal error'),
+        err instanceof AppError
+          ? refuse(socket, err.status, err.code, err.message, undefined, err.details)
+          : isDatabaseUnavailable(err)
+            ? refuse(
+                socket,
+                503,
+                'unavailable',
+                'the database is not available right now; try again shortly',
+                5,
+              )
+            : refuse(socket, 500, 'internal', 'internal error'),
     );
   }
 
@@ -690,7 +692,7 @@ function rawText(data: RawData): string {
 
 /**
  * Answers an upgrade request with a plain HTTP error and the API's error body (and
- * `Retry-After`, when `retryAfterSeconds` is given).
+ * `Retry-After`, when `retryAfterSeconds` is given), its `details` naming the field.
  */
 export function refuse(
   socket: Duplex,
@@ -698,9 +700,10 @@ export function refuse(
   code: string,
   message: string,
   retryAfterSeconds?: number,
+  details: unknown[] = [],
 ): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: { code, message, details: [] } });
+  const body = JSON.stringify({ error: { code, message, details } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
