@@ -446,6 +446,20 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     ).toEqual(['events']);
     // a body that may be left out (every field optional) is not required
     expect(ingest?.requestBody?.required).toBe(true);
+    // each event is checked on its own (one cannot refuse the others), by the schema of events
+    // the description gives each item: a client generated from it knows their shapes
+    const events = ingest?.requestBody?.content['application/json']?.schema.properties?.events as {
+      items: { oneOf?: { properties: { type: { const: string } } }[] };
+    };
+    expect(events.items.oneOf?.map((e) => e.properties.type.const)).toEqual([
+      'run.start',
+      'run.update',
+      'run.end',
+      'run.heartbeat',
+      'step.start',
+      'step.end',
+      'score',
+    ]);
     expect(doc.paths['/api/v1/runs/{run_id}/retry']?.post?.requestBody?.required).toBe(false);
     expect(doc.paths['/v1/traces']?.post, 'OTLP').toBeDefined();
     for (const path of [

@@ -148,7 +148,9 @@ export function buildOpenApi(): Record<string, unknown> {
       op.requestBody = {
         // a missing body reads as {} (defineRoute): it is required only when {} is refused
         required: !doc.body.safeParse({}).success,
-        content: { 'application/json': { schema: schemas.convert(doc.body, 'input') } },
+        content: {
+          'application/json': { schema: schemas.convert(doc.describedBody ?? doc.body, 'input') },
+        },
       };
     }
     (paths[path] ??= {})[doc.method.toLowerCase()] = op;

@@ -32,6 +32,11 @@ export interface RouteSpec<Q extends z.ZodType, P extends z.ZodType, B extends z
   query?: Q;
   params?: P;
   body?: B;
+  /**
+   * The body as the OpenAPI description gives it, when the route checks part of it later
+   * (each event of a batch on its own, so one cannot refuse the others): `body` otherwise.
+   */
+  describedBody?: z.ZodType;
   /** The success body's schema, for the OpenAPI description. */
   response?: z.ZodType;
   /** The success status; 200 unless said. */
@@ -60,6 +65,7 @@ export interface RouteDoc {
   query?: z.ZodType;
   params?: z.ZodType;
   body?: z.ZodType;
+  describedBody?: z.ZodType;
   response?: z.ZodType;
   status: number;
   answers?: Record<number, Answer>;
@@ -116,6 +122,7 @@ export function defineRoute<
       ...(spec.query ? { query: spec.query } : {}),
       ...(spec.params ? { params: spec.params } : {}),
       ...(spec.body ? { body: spec.body } : {}),
+      ...(spec.describedBody ? { describedBody: spec.describedBody } : {}),
       ...(spec.response ? { response: spec.response } : {}),
       ...(spec.answers ? { answers: spec.answers } : {}),
     });

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import {
   Id,
   IngestBody,
+  IngestEvent,
+  MAX_INGEST_EVENTS,
   eventRunId,
   IngestResponse,
   MAX_SCORES_PER_RUN,
@@ -13,7 +15,6 @@ import {
   Step,
   isTerminalStatus,
   newId,
-  type IngestEvent,
   type IngestResult,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
@@ -37,6 +38,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: AppContext): Promi
     tag: 'recording',
     summary: 'Record up to 1000 run and step events; idempotent by ids, in any order',
     body: IngestBody,
+    describedBody: z.object({ events: z.array(IngestEvent).min(1).max(MAX_INGEST_EVENTS) }),
     response: IngestResponse,
     answers: {
       207: {
