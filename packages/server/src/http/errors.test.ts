@@ -617,6 +617,34 @@ describeEachDb('a 429 in openapi.json', (dialect) => {
   });
 });
 
+describeEachDb('a 413 in openapi.json', (dialect) => {
+  it('is declared by every route that reads a body, with a schema for it or not', async () => {
+    const t = await createTestApp(dialect, { bodyLimit: 1024 });
+    try {
+      const doc = json<{ paths: Record<string, Record<string, { responses: object }>> }>(
+        await t.request('GET', '/api/v1/openapi.json', undefined, null),
+      );
+      const over = { pad: 'x'.repeat(2000) };
+      for (const [method, url, path] of [
+        ['POST', '/api/v1/runs/r1/cancel', '/api/v1/runs/{run_id}/cancel'],
+        ['DELETE', '/api/v1/runs/r1', '/api/v1/runs/{run_id}'],
+        ['DELETE', '/api/v1/session', '/api/v1/session'],
+      ] as const) {
+        const res = await t.request(method, url, over);
+        expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(413);
+        expect(
+          doc.paths[path]![method.toLowerCase()]!.responses,
+          `${method} ${path}`,
+        ).toHaveProperty('413');
+      }
+      // a GET's body is not read
+      expect((await t.request('GET', '/api/v1/runs', over)).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('a database that cannot be used', () => {
   it('is told from a bad request by its error codes', () => {
     const coded = (code: string) => Object.assign(new Error('x'), { code });

@@ -138,7 +138,9 @@ export function buildOpenApi(): Record<string, unknown> {
               '409': error(own409 ? `${own409}; or ${PROJECT_CONFLICT}` : PROJECT_CONFLICT),
             }),
         '404': error('Not found (also another project’s objects)'),
-        ...(doc.body ? { '413': error('Body over the size limit') } : {}),
+        // the body limit holds for every request whose body is read: all but a GET's, also
+        // where the route takes none
+        ...(doc.method !== 'GET' ? { '413': error('Body over the size limit') } : {}),
         ...(doc.tag === 'recording' ? { '429': error('The write path is behind: retry') } : {}),
         '503': error('The database does not answer, or the server is shutting down: retry'),
       },
