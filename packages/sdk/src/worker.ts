@@ -1,9 +1,15 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ClaimBody, type ClaimedRuns, type ReleaseBody, type Run } from '@runlog/core';
+import {
+  ClaimBody,
+  type ClaimedRuns,
+  type ReleaseBody,
+  type Run,
+  type WorkerList,
+} from '@runlog/core';
 import { settleBy, timeLeft } from './deadline.js';
-import { RunlogError, RunlogApiError } from './errors.js';
+import { RunlogError, RunlogApiError, RunlogConnectionError } from './errors.js';
 import { backoffMs, type HttpClient } from './http.js';
 import type { Heartbeats } from './heartbeat.js';
 import { wholeNumberProblem } from './options.js';
@@ -154,6 +160,11 @@ export class Worker {
   /** Ends a pause between failed claims. */
   private readonly pause = new AbortController();
   private readonly held = new Map<string, Held>();
+  /**
+   * Runs whose handler finished and whose end may not be on the server yet: still `running`
+   * there under this worker, but not lost.
+   */
+  private readonly ending = new Set<string>();
   private readonly slots: Promise<void>[] = [];
   private markDone: () => void = () => {};
   private cutDrain: () => void = () => {};
@@ -295,9 +306,38 @@ export class Worker {
     );
   }
 
+  /**
+   * Gives back the runs the server holds under this worker's id that it does not execute: a
+   * claim the server answered whose answer was lost on the way (a connection reset, a
+   * timeout). They go back to the queue, and a claim takes them again, instead of lapsing to
+   * `timed_out` unexecuted once their lease runs out.
+   */
+  private async giveBackLost(): Promise<void> {
+    let list: WorkerList | undefined;
+    try {
+      list = (await this.http.request<WorkerList>('GET', '/api/v1/workers')).body;
+    } catch (err) {
+      this.onError(err as Error);
+      return;
+    }
+    const self = list?.workers.find((w) => w.id === this.id);
+    const lost = (self?.running_runs ?? [])
+      .map((r) => r.id)
+      .filter((id) => !this.held.has(id) && !this.ending.has(id));
+    if (lost.length === 0) return;
+    this.onError(
+      new RunlogError(
+        `worker ${this.id}: the answer to a claim was lost; giving back runs ${lost.join(', ')} to the queue`,
+      ),
+    );
+    await this.giveBack(lost);
+  }
+
   /** One claimer for all slots: it asks for as many runs as there are free slots. */
   private async loop(concurrency: number): Promise<void> {
     let failures = 0;
+    /** A claim failed after it may have reached the server: its runs may be held unknown. */
+    let maybeLost = false;
     while (!this.stopping) {
       if (this.held.size >= concurrency) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
@@ -332,6 +372,12 @@ export class Worker {
           break;
         }
         failures++;
+        // a claim the server took and answered, its answer lost (not a refused connection)
+        if (
+          err instanceof RunlogConnectionError ||
+          (err instanceof RunlogApiError && err.status >= 500)
+        )
+          maybeLost = true;
         if (failures === 1 || failures % 20 === 0) this.onError(err as Error);
         const retryAfterMs = err instanceof RunlogApiError ? err.retryAfterMs : undefined;
         // stop() aborts the pause: a pausing worker stops at once
@@ -341,6 +387,11 @@ export class Worker {
         continue;
       }
       for (const run of claimed) void this.execute(run);
+      if (maybeLost) {
+        // the server answers again: the runs of the lost answer are its to give back
+        maybeLost = false;
+        await this.giveBackLost();
+      }
       if (claimed.length === 0 && this.pollWaitMs < MIN_EMPTY_POLL_MS) {
         // a short poll that found nothing: ask again after a pause, not in a hot loop (a
         // pollWaitMs of 0 made an idle worker send about 120 claims a second)
@@ -402,6 +453,10 @@ export class Worker {
       // the run would otherwise lapse to timed_out with its end still on the way
       stopBeat(delivered);
       if (this.held.get(info.id) === held) this.held.delete(info.id);
+      if (delivered) {
+        this.ending.add(info.id);
+        void delivered.then(() => this.ending.delete(info.id));
+      }
       finish();
       const freed = this.slotFreed;
       this.slotFreed = undefined;

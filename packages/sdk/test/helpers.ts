@@ -44,6 +44,8 @@ export type Fault =
 export class FaultProxy {
   readonly requests: SeenRequest[] = [];
   private faults: Fault[] = [];
+  /** Faults for the next requests to other paths than `/ingest`, by path. */
+  private readonly pathFaults = new Map<string, Fault[]>();
   private isDown = false;
   /** Paths answered 404, as a server that predates them answers. */
   readonly missing = new Set<string>();
@@ -87,9 +89,15 @@ export class FaultProxy {
     this.faults.push(...faults);
   }
 
+  /** The next requests to `path` (not `/ingest`) get these answers, in order. */
+  failNextOn(path: string, ...faults: Fault[]): void {
+    this.pathFaults.set(path, [...(this.pathFaults.get(path) ?? []), ...faults]);
+  }
+
   /** Forgets the faults not yet used: requests go through again. */
   clearFaults(): void {
     this.faults = [];
+    this.pathFaults.clear();
   }
 
   /** Ingest requests the real server answered. */
@@ -149,7 +157,7 @@ export class FaultProxy {
         ? { status: this.failing.get(path)!, body: 'proxy: upstream away' }
         : path === '/api/v1/ingest'
           ? this.faults.shift()
-          : undefined;
+          : this.pathFaults.get(path)?.shift();
     if (fault && 'refuse' in fault) {
       seen.outcome = 'refused';
       req.socket.destroy();

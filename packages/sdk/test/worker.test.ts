@@ -629,6 +629,40 @@ describeEachDb('SDK worker()', (dialect) => {
       }
     });
 
+    it('gives back a run whose claim answer was lost on the way, so it runs, not lapses', async () => {
+      const proxy = await FaultProxy.start(server.url);
+      try {
+        const own = clients.make({ url: proxy.url });
+        const agent = agentId();
+        const q = await runlog.runs.enqueue(agent);
+        // the server claims the run for the worker, and the connection drops before its answer
+        proxy.failNextOn('/api/v1/workers/claim', { loseAnswer: true });
+        let executions = 0;
+        const worker = own.worker({
+          ...fast,
+          leaseMs: 2_000,
+          agents: {
+            [agent]: () => {
+              executions++;
+              return 'ran';
+            },
+          },
+        });
+        const run = await waitFor(async () => {
+          const r = await runlog.runs.get(q.id);
+          return r.status !== 'queued' && r.status !== 'running' && r;
+        }, 'the run to end');
+        // before: held under the worker's id, unknown to it, to lapse to timed_out unexecuted
+        expect(run.status).toBe('succeeded');
+        expect(run.output).toBe('ran');
+        expect(executions).toBe(1);
+        expect(proxy.requests.some((r) => r.outcome === 'lost')).toBe(true);
+        await worker.stop();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('runlog.shutdown() stops its workers', async () => {
       const own = clients.make();
       const agent = agentId();
