@@ -1,6 +1,12 @@
 // Shared by the SDK's in-process tests: a real server, a pass-through proxy that can fail on
 // demand (to see every request the SDK makes and to simulate outages), and small waits.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { DialectName } from '../../server/src/db/database.js';
@@ -180,23 +186,48 @@ export class FaultProxy {
       res.end(fault.body ?? '');
       return;
     }
-    const upstream = await fetch(this.target + path, {
-      method: req.method,
-      headers: {
-        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
-        ...(req.headers['content-type'] ? { 'content-type': req.headers['content-type'] } : {}),
+    // one connection per request (no keep-alive): none stays open to the server after the
+    // proxy closes, holding up the server's own close
+    const upstream = await new Promise<{ status: number; contentType?: string; text: string }>(
+      (resolve, reject) => {
+        const out = httpRequest(
+          this.target + path,
+          {
+            method: req.method,
+            agent: false,
+            headers: {
+              ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+              ...(req.headers['content-type']
+                ? { 'content-type': req.headers['content-type'] }
+                : {}),
+            },
+          },
+          (answer) => {
+            const parts: Buffer[] = [];
+            answer.on('data', (c: Buffer) => parts.push(c));
+            answer.on('end', () =>
+              resolve({
+                status: answer.statusCode ?? 502,
+                contentType: answer.headers['content-type'],
+                text: Buffer.concat(parts).toString('utf8'),
+              }),
+            );
+            answer.on('error', reject);
+          },
+        );
+        out.on('error', reject);
+        out.end(body.length > 0 ? body : undefined);
       },
-      ...(body.length > 0 ? { body } : {}),
-    });
+    );
     seen.status = upstream.status;
-    const text = await upstream.text();
+    const text = upstream.text;
     if (fault && 'loseAnswer' in fault) {
       seen.outcome = 'lost';
       req.socket.destroy();
       return;
     }
     res.writeHead(upstream.status, {
-      'content-type': upstream.headers.get('content-type') ?? 'application/json',
+      'content-type': upstream.contentType ?? 'application/json',
     });
     res.end(text);
   }
