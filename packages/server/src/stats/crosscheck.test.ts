@@ -208,6 +208,32 @@ const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 const sortAt = (r: Run) => ms(r.queued_at) ?? ms(r.started_at) ?? ms(r.created_at)!;
 const nanos = (usd: number) => usdToNanos(usd);
 
+/** How a run's rollups disagree with the sums of its steps, or undefined when they agree. */
+function rollupMismatch(r: Run, ss: Step[]): string | undefined {
+  const sum = (f: (s: Step) => number) => ss.reduce((n, s) => n + f(s), 0);
+  const want = {
+    step_count: ss.length,
+    error_count: sum((s) => (s.status === 'failed' ? 1 : 0)),
+    llm_calls: sum((s) => (s.type === 'llm' ? 1 : 0)),
+    tool_calls: sum((s) => (s.type === 'tool' ? 1 : 0)),
+    input_tokens: sum((s) => s.input_tokens ?? 0),
+    output_tokens: sum((s) => s.output_tokens ?? 0),
+    cost_nanos: sum((s) => (s.cost_usd === null ? 0 : nanos(s.cost_usd))),
+  };
+  const have = {
+    step_count: r.step_count,
+    error_count: r.error_count,
+    llm_calls: r.llm_calls,
+    tool_calls: r.tool_calls,
+    input_tokens: r.input_tokens,
+    output_tokens: r.output_tokens,
+    cost_nanos: nanos(r.cost_usd),
+  };
+  return JSON.stringify(want) === JSON.stringify(have)
+    ? undefined
+    : `${JSON.stringify(have)} != steps ${JSON.stringify(want)}`;
+}
+
 /** The stats figures of a set of runs, recomputed from the rows. */
 function expectedTotals(runs: Run[]): Omit<StatsTotals, 'cost_usd'> & { cost_nanos: number } {
   const by_status = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 };
@@ -422,27 +448,8 @@ describeEachDb('stats cross-check', (dialect) => {
     const runProblems: string[] = [];
     for (const r of runs) {
       const ss = steps.get(r.id)!;
-      const sum = (f: (s: Step) => number) => ss.reduce((n, s) => n + f(s), 0);
-      const want = {
-        step_count: ss.length,
-        error_count: sum((s) => (s.status === 'failed' ? 1 : 0)),
-        llm_calls: sum((s) => (s.type === 'llm' ? 1 : 0)),
-        tool_calls: sum((s) => (s.type === 'tool' ? 1 : 0)),
-        input_tokens: sum((s) => s.input_tokens ?? 0),
-        output_tokens: sum((s) => s.output_tokens ?? 0),
-        cost_nanos: sum((s) => (s.cost_usd === null ? 0 : nanos(s.cost_usd))),
-      };
-      const got = {
-        step_count: r.step_count,
-        error_count: r.error_count,
-        llm_calls: r.llm_calls,
-        tool_calls: r.tool_calls,
-        input_tokens: r.input_tokens,
-        output_tokens: r.output_tokens,
-        cost_nanos: nanos(r.cost_usd),
-      };
-      if (JSON.stringify(want) !== JSON.stringify(got))
-        runProblems.push(`${r.id}: ${JSON.stringify(got)} != steps ${JSON.stringify(want)}`);
+      const mismatch = rollupMismatch(r, ss);
+      if (mismatch) runProblems.push(`${r.id}: ${mismatch}`);
       for (const s of ss) {
         if (!priced.has(`${r.id}/${s.id}`) || s.model === null) continue;
         // no usage arrived (its events went with a deleted run): no cost either
@@ -1086,50 +1093,16 @@ describeEachDb('stats sequences cross-check', (dialect) => {
       });
     }
 
-    const runs: Run[] = [];
-    let cursor: string | null = null;
-    do {
-      const res = await t.request(
-        'GET',
-        `/api/v1/runs?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      );
-      const page = json<{ runs: Run[]; next_cursor: string | null; total: number }>(res);
-      runs.push(...page.runs);
-      cursor = page.next_cursor;
-    } while (cursor);
+    const runs = await allRuns(t);
     const steps = new Map<string, Step[]>();
-    for (const r of runs)
-      steps.set(
-        r.id,
-        json<{ steps: Step[] }>(await t.request('GET', `/api/v1/runs/${r.id}/steps?limit=500`))
-          .steps,
-      );
+    for (const r of runs) steps.set(r.id, await stepsOf(t, r.id));
 
     const problems: string[] = [];
     // run rollups
     for (const r of runs) {
       const ss = steps.get(r.id)!;
-      const sum = (f: (s: Step) => number) => ss.reduce((n, s) => n + f(s), 0);
-      const want = {
-        step_count: ss.length,
-        error_count: sum((s) => (s.status === 'failed' ? 1 : 0)),
-        llm_calls: sum((s) => (s.type === 'llm' ? 1 : 0)),
-        tool_calls: sum((s) => (s.type === 'tool' ? 1 : 0)),
-        input_tokens: sum((s) => s.input_tokens ?? 0),
-        output_tokens: sum((s) => s.output_tokens ?? 0),
-        cost_nanos: sum((s) => (s.cost_usd === null ? 0 : nanos(s.cost_usd))),
-      };
-      const have = {
-        step_count: r.step_count,
-        error_count: r.error_count,
-        llm_calls: r.llm_calls,
-        tool_calls: r.tool_calls,
-        input_tokens: r.input_tokens,
-        output_tokens: r.output_tokens,
-        cost_nanos: nanos(r.cost_usd),
-      };
-      if (JSON.stringify(want) !== JSON.stringify(have))
-        problems.push(`run ${r.id}: ${JSON.stringify(have)} != steps ${JSON.stringify(want)}`);
+      const mismatch = rollupMismatch(r, ss);
+      if (mismatch) problems.push(`run ${r.id}: ${mismatch}`);
       const detail = json<Run>(await t.request('GET', `/api/v1/runs/${r.id}`));
       if (JSON.stringify(detail) !== JSON.stringify(r))
         problems.push(`run ${r.id}: detail differs from list`);
