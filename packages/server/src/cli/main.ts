@@ -10,6 +10,7 @@ import { registerDataCommands } from './data.commands.js';
 import { checkedDbUrl, describeStartError, processIo, redact, type CliIo } from './io.js';
 import { ZodError } from 'zod';
 import { intArg } from './options.js';
+import { boundHeapGrowth } from '../memory.js';
 
 export { describeStartError } from './io.js';
 
@@ -45,6 +46,7 @@ export function serveCommand(): Command {
         ...(opts.host !== undefined ? { host: opts.host } : {}),
         ...(opts.retentionDays !== undefined ? { retentionDays: opts.retentionDays } : {}),
       };
+      boundHeapGrowth();
       let server;
       try {
         server = await startServer(cfg);
