@@ -13,15 +13,15 @@ describe('the server heap growth', () => {
   beforeEach(() => setFlags.mockClear());
 
   it('is held to HEAP_GROWING_PERCENT when Node was started without a choice', () => {
-    expect(boundHeapGrowth(['--enable-source-maps'], '--max-old-space-size=512')).toBe(true);
+    expect(boundHeapGrowth(['--enable-source-maps', '--max-old-space-size=512'])).toBe(true);
     expect(setFlags).toHaveBeenCalledWith(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
     expect(HEAP_GROWING_PERCENT).toBeGreaterThan(0);
     expect(HEAP_GROWING_PERCENT).toBeLessThan(100);
   });
 
   it('is left to whoever started Node with a growth of their own', () => {
-    expect(boundHeapGrowth(['--heap-growing-percent=200'], '')).toBe(false);
-    expect(boundHeapGrowth([], '--inspect --heap_growing_percent=10')).toBe(false);
+    expect(boundHeapGrowth(['--heap-growing-percent=200'])).toBe(false);
+    expect(boundHeapGrowth(['--inspect', '--heap_growing_percent=10'])).toBe(false);
     expect(setFlags).not.toHaveBeenCalled();
   });
 });

@@ -14,15 +14,12 @@ export const HEAP_GROWING_PERCENT = 50;
 
 /**
  * Holds the heap's growth to `HEAP_GROWING_PERCENT` for the server process, unless whoever
- * started Node chose a growth of their own (`node --heap-growing-percent=…`, NODE_OPTIONS).
- * V8 reads the flag at each full collection, so setting it once started takes effect.
+ * started Node chose a growth of their own (`node --heap-growing-percent=N`; Node refuses the
+ * flag in NODE_OPTIONS). V8 reads the flag at each full collection, so setting it once
+ * started takes effect.
  */
-export function boundHeapGrowth(
-  execArgv: readonly string[] = process.execArgv,
-  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
-): boolean {
-  const chosen = (arg: string) => /^--heap[-_]growing[-_]percent\b/.test(arg);
-  if (execArgv.some(chosen) || nodeOptions.split(/\s+/).some(chosen)) return false;
+export function boundHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((arg) => /^--heap[-_]growing[-_]percent\b/.test(arg))) return false;
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   return true;
 }
