@@ -17,6 +17,7 @@ import {
 import { apiRoutePath, otherMethods, type ApiRoute } from '../app.js';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { outageLogger } from './errors.js';
+import { PUBLIC_BODY_LIMIT } from './route.js';
 import { findRun } from '../runs/runs.repository.js';
 import SQLite from 'better-sqlite3';
 
@@ -188,6 +189,29 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     const res = await t.request('GET', '/api/v1/nothing-here');
     expect(res.statusCode).toBe(404);
     expect(json<ErrorBody>(res).error.code).toBe('not_found');
+  });
+
+  it('answers a request no route takes, sent without a key, before reading its body', async () => {
+    t = await createTestApp(dialect);
+    // not JSON: read, it answered 400; read at 64 MiB, it held the server for 20 s
+    const body = '[{},'.repeat(1000);
+    const unknown = await t.request('POST', '/api/v1/nothing-here', body, null);
+    expect(unknown.statusCode).toBe(404);
+    expect(json<ErrorBody>(unknown).error.code).toBe('not_found');
+    const wrongMethod = await t.request('PUT', '/api/v1/ingest', body, null);
+    expect(wrongMethod.statusCode).toBe(405);
+    expect(wrongMethod.headers.allow).toBe('POST');
+  });
+
+  it('reads at most PUBLIC_BODY_LIMIT of a body sent to a route that takes no key', async () => {
+    t = await createTestApp(dialect);
+    const padded = { key: t.adminKey, pad: 'x'.repeat(PUBLIC_BODY_LIMIT) };
+    const refused = await t.request('POST', '/api/v1/session', padded, null);
+    expect(refused.statusCode).toBe(413);
+    expect(json<ErrorBody>(refused).error.code).toBe('payload_too_large');
+    // a login as the dashboard sends it is taken
+    const login = await t.request('POST', '/api/v1/session', { key: t.adminKey }, null);
+    expect(login.statusCode).toBe(200);
   });
 
   it('answers a known path with the wrong method 405, saying which methods it takes', async () => {

@@ -102,6 +102,13 @@ export function assertNamedProject(headers: IncomingHttpHeaders, auth: AuthConte
 const PUBLIC_AUTH: AuthContext = { projectId: '', scope: 'read', keyId: '' };
 
 /**
+ * The most of a body a route open to anyone (no key: a login) reads. JSON of tiny objects
+ * takes some 35 times its size in memory once parsed: at the server's body limit, one request
+ * from anyone who could reach the port held the event loop for 20 s and 2 GB.
+ */
+export const PUBLIC_BODY_LIMIT = 16 * 1024;
+
+/**
  * Registers a route whose query, params and body are parsed by zod schemas (a 400 naming
  * the field otherwise) and records it for the OpenAPI description.
  * @example defineRoute(app, { method: 'GET', url: '/api/v1/runs/:run_id', scope: 'read', ... })
@@ -149,6 +156,9 @@ export function defineRoute<
     method: spec.method,
     url: spec.url,
     config: { scope: spec.scope },
+    ...(spec.scope === 'public'
+      ? { bodyLimit: Math.min(PUBLIC_BODY_LIMIT, app.initialConfig.bodyLimit ?? PUBLIC_BODY_LIMIT) }
+      : {}),
     handler: async (request, reply) => {
       const parameters = queryParameters(request.query, known, lists);
       const query = spec.query ? parse(spec.query, parameters, 'query') : undefined;
