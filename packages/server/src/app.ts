@@ -10,6 +10,7 @@ import type { AppContext } from './context.js';
 import { AppError, outageLogger } from './http/errors.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import { assertNamedProject, type AuthContext } from './http/route.js';
+import { jsonContainersWithin, tooManyContainers } from './http/json-containers.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { projectsRoutes } from './projects/projects.routes.js';
 import { ingestRoutes } from './ingest/ingest.routes.js';
@@ -191,6 +192,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     const refused = unreadableJson(request, text);
     if (refused) return done(refused, undefined);
     if (text === '') return done(null, undefined);
+    if (!jsonContainersWithin(text)) return done(tooManyContainers(), undefined);
     parseJson(request, text, (err, value) => {
       // valid JSON refused all the same: a key that would reach an object's prototype
       if (err && isJson(text))

@@ -18,6 +18,7 @@ import { apiRoutePath, otherMethods, type ApiRoute } from '../app.js';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { outageLogger } from './errors.js';
 import { PUBLIC_BODY_LIMIT } from './route.js';
+import { MAX_JSON_CONTAINERS } from './json-containers.js';
 import { findRun } from '../runs/runs.repository.js';
 import SQLite from 'better-sqlite3';
 
@@ -44,6 +45,24 @@ describeEachDb('the HTTP error boundary', (dialect) => {
     expect(res.statusCode).toBe(413);
     expect(json<ErrorBody>(res).error.code).toBe('payload_too_large');
     expect(await findRun(t.ctx.db, 'default', 'too-big')).toBeUndefined();
+  });
+
+  it('answers 413 for a body of more objects and arrays than MAX_JSON_CONTAINERS and writes nothing', async () => {
+    t = await createTestApp(dialect);
+    // 3 MB of empty objects; at the 64 MiB body limit they held the event loop for 20 s
+    const input = Array.from({ length: MAX_JSON_CONTAINERS }, () => ({}));
+    const events = [{ type: 'run.start', run: { id: 'many-objects', agent_id: 'a', input } }];
+    const res = await t.request('POST', '/api/v1/ingest', { events });
+    expect(res.statusCode).toBe(413);
+    expect(json<ErrorBody>(res).error).toMatchObject({
+      code: 'payload_too_large',
+      message: expect.stringContaining('objects and arrays'),
+    });
+    expect(await findRun(t.ctx.db, 'default', 'many-objects')).toBeUndefined();
+    // text of that size is taken, braces and all
+    const text = `{[${'"\\{'.repeat(MAX_JSON_CONTAINERS)}`;
+    const prose = [{ type: 'run.start', run: { id: 'much-text', agent_id: 'a', input: text } }];
+    expect((await t.request('POST', '/api/v1/ingest', { events: prose })).statusCode).toBe(200);
   });
 
   it('answers 500 without the internal message when the database fails', async () => {

@@ -14,6 +14,16 @@ const WIRE_I32 = 5;
 
 export class ProtobufError extends Error {}
 
+/** A request of more messages than `decodeTraceRequest` was allowed to decode. */
+export class ProtobufTooLarge extends ProtobufError {}
+
+/**
+ * The messages the decoding under way may still read. Each becomes an object: two bytes make
+ * an empty one, so a 64 MiB body could have made 32 million of them before its spans were
+ * counted.
+ */
+let messagesLeft = 0;
+
 class Reader {
   pos = 0;
   constructor(
@@ -54,6 +64,7 @@ class Reader {
 type Handler = (r: Reader, wire: number) => void;
 
 function readMessage(buf: Buffer, handlers: Record<number, Handler>): void {
+  if (--messagesLeft < 0) throw new ProtobufTooLarge('too many messages');
   const r = new Reader(buf);
   while (r.pos < r.end) {
     const tag = Number(r.varint());
@@ -192,8 +203,12 @@ function resource(buf: Buffer): Fields {
   return out;
 }
 
-/** Decodes an ExportTraceServiceRequest; throws ProtobufError on a malformed payload. */
-export function decodeTraceRequest(buf: Buffer): Fields {
+/**
+ * Decodes an ExportTraceServiceRequest; throws ProtobufError on a malformed payload, and
+ * ProtobufTooLarge past `maxMessages` messages (each one an object decoded).
+ */
+export function decodeTraceRequest(buf: Buffer, maxMessages = Infinity): Fields {
+  messagesLeft = maxMessages;
   const out: Fields = { resourceSpans: [] };
   readMessage(buf, {
     1: len((rs) => {

@@ -29,7 +29,12 @@ import {
   type MappedRun,
   type RunSource,
 } from './otlp.mapper.js';
-import { decodeTraceRequest, ProtobufError } from './otlp.protobuf.js';
+import { decodeTraceRequest, ProtobufError, ProtobufTooLarge } from './otlp.protobuf.js';
+import {
+  MAX_JSON_CONTAINERS,
+  jsonContainersWithin,
+  tooManyContainers,
+} from '../http/json-containers.js';
 
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
@@ -55,6 +60,11 @@ const MAX_REQUEST_DEPTH = 8 * MAX_JSON_DEPTH;
  * minute. An SDK's batch is 512 spans; a Collector's is 8192 unless told otherwise.
  */
 export const MAX_OTLP_SPANS = 10_000;
+/**
+ * Most objects (protobuf messages) one export may decode to: every attribute is two, and a
+ * body at the limit of real attributes (some 60 bytes each) holds about a million of them.
+ */
+export const MAX_OTLP_OBJECTS = 2 * MAX_JSON_CONTAINERS;
 
 /**
  * `POST /v1/traces`: OTLP/HTTP trace export (JSON or protobuf, optionally gzip). Spans become
@@ -76,7 +86,7 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       response: ExportTraceServiceResponse,
       status: 200,
       answers: {
-        413: `Over ${MAX_OTLP_SPANS} spans, or a gzip body that inflates past the body limit`,
+        413: `Over ${MAX_OTLP_SPANS} spans or ${MAX_OTLP_OBJECTS} objects, or a gzip body that inflates past the body limit`,
         415: 'Neither application/json nor application/x-protobuf',
         429: 'The write path is behind: retry',
       },
@@ -213,15 +223,18 @@ async function inflate(request: FastifyRequest, maxOutputLength: number): Promis
 
 function decode(raw: Buffer, contentType: string): unknown {
   if (contentType === JSON_TYPE) {
+    const text = raw.toString('utf8');
+    if (!jsonContainersWithin(text, MAX_OTLP_OBJECTS)) throw tooManyContainers(MAX_OTLP_OBJECTS);
     try {
-      return JSON.parse(raw.toString('utf8')) as unknown;
+      return JSON.parse(text) as unknown;
     } catch {
       throw AppError.invalid('body', 'not valid JSON');
     }
   }
   try {
-    return decodeTraceRequest(raw);
+    return decodeTraceRequest(raw, MAX_OTLP_OBJECTS);
   } catch (err) {
+    if (err instanceof ProtobufTooLarge) throw tooManyContainers(MAX_OTLP_OBJECTS);
     if (err instanceof ProtobufError) {
       throw AppError.invalid('body', `not a protobuf ExportTraceServiceRequest (${err.message})`);
     }

@@ -6,7 +6,7 @@ import { findRun, listSteps } from '../runs/runs.repository.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { ExportTraceServiceRequest, mapTraces, sanitizeId } from './otlp.mapper.js';
 import { decodeTraceRequest } from './otlp.protobuf.js';
-import { MAX_OTLP_SPANS } from './otlp.routes.js';
+import { MAX_OTLP_OBJECTS, MAX_OTLP_SPANS } from './otlp.routes.js';
 import { sweepOnce } from '../control/sweeper.js';
 
 const T0 = BigInt(Date.parse('2026-03-01T10:00:00.000Z')) * 1_000_000n;
@@ -1079,6 +1079,25 @@ describeEachDb('POST /v1/traces', (dialect) => {
       'content-type': 'application/x-protobuf',
     });
     expect(pb.statusCode).toBe(413);
+  });
+
+  it('refuses with 413 an export of more objects than MAX_OTLP_OBJECTS, JSON or protobuf', async () => {
+    // empty resourceSpans, 2 bytes each in protobuf and 3 in JSON: 64 MiB of them decoded to
+    // tens of millions of objects before a span was counted
+    const pb = await post(
+      Buffer.concat(Array(MAX_OTLP_OBJECTS + 1).fill(lenField(1, Buffer.alloc(0)))),
+      {
+        'content-type': 'application/x-protobuf',
+      },
+    );
+    expect(pb.statusCode).toBe(413);
+    const body = `{"resourceSpans":[${'{},'.repeat(MAX_OTLP_OBJECTS)}{}]}`;
+    const res = await post(body, { 'content-type': 'application/json' });
+    expect(res.statusCode).toBe(413);
+    expect(json<ApiErrorBody>(res).error).toMatchObject({
+      code: 'payload_too_large',
+      message: expect.stringContaining('objects and arrays'),
+    });
   });
 
   it('refuses with 400 an attribute nested thousands of levels deep, JSON or protobuf', async () => {
