@@ -190,6 +190,10 @@ describe('redact', () => {
     expect(redact('postgres://db/runlog?sslkey=/k.pem&sslpassword=pass&x=1')).toBe(
       'postgres://db/runlog?sslkey=/k.pem&sslpassword=***&x=1',
     );
+    // a password holding an @ or a / as typed, not percent-encoded: none of it shows
+    expect(redact('postgres://app:p@ss@db:5432/runlog')).toBe('postgres://app:***@db:5432/runlog');
+    expect(redact('postgres://app:pa/ss@db/runlog')).toBe('postgres://app:***@db/runlog');
+    expect(redact('postgres://app@db/runlog')).toBe('postgres://app@db/runlog');
     expect(redact('./.runlog/runlog.db')).toBe('./.runlog/runlog.db');
   });
 });

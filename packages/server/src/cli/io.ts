@@ -102,7 +102,11 @@ const SETTING_NAMES: Record<string, string> = {
 
 /** A database URL without its password (nor its TLS key's), for messages. */
 export function redact(url: string): string {
-  return url
-    .replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
-    .replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
+  return (
+    url
+      // to the last @: a password may hold one unencoded (pg reads `p@ss` whole, as URLs do), or
+      // a `/` that makes the URL one pg refuses, in a message that shows it
+      .replace(/\/\/([^:@/?#]+):.*@/, '//$1:***@')
+      .replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***')
+  );
 }
