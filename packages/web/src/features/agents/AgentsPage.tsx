@@ -18,6 +18,19 @@ import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from './agents.queries';
 import { AgentRuns } from './AgentRuns';
 
+/**
+ * When the agent last failed, ahead of the message so a long one cannot cut it off: the last
+ * error may be days old, and without its age it reads as the failure of now.
+ */
+function LastErrorAge({ at }: { at: string | null }) {
+  if (!at) return null;
+  return (
+    <span className="last-error-age muted">
+      <RelativeTime iso={at} />:{' '}
+    </span>
+  );
+}
+
 function AgentRowHeader({
   agent,
   expanded,
@@ -88,6 +101,7 @@ function AgentRowHeader({
         {agent.last_error ? (
           // the last-error column does not fit a narrow screen: the error goes under the name
           <span className="agent-error-narrow error-text" title={agent.last_error.message}>
+            <LastErrorAge at={agent.last_error.at} />
             {agent.last_error.message}
           </span>
         ) : null}
@@ -127,9 +141,12 @@ function AgentRowHeader({
       </span>
       <span className="col-error">
         {agent.last_error ? (
-          <span className="error-text truncate" title={agent.last_error.message}>
-            {agent.last_error.message}
-          </span>
+          <>
+            <LastErrorAge at={agent.last_error.at} />
+            <span className="error-text truncate" title={agent.last_error.message}>
+              {agent.last_error.message}
+            </span>
+          </>
         ) : (
           <span className="muted">—</span>
         )}

@@ -1,0 +1,53 @@
+// What the on-call engineer reads in a real browser during an incident: which failures are
+// happening now, and which are old news.
+
+import { expect, it } from 'vitest';
+import { seedRuns } from './seed.js';
+import { browserSuite, signedIn, screenshot } from './browser.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+browserSuite('an incident in a real browser', () => {
+  const web = signedIn();
+
+  it("says how long ago each agent's last error was, so an old one does not read as now", async () => {
+    await seedRuns(web.api, [
+      // failed hours ago, fine since
+      {
+        id: 'old-fail',
+        agent: 'quiet-bot',
+        status: 'failed',
+        ago: 5 * HOUR + 10 * MINUTE,
+        durationMs: 900,
+        error: 'upstream 503',
+      },
+      { id: 'old-ok', agent: 'quiet-bot', status: 'succeeded', ago: 2 * MINUTE, durationMs: 900 },
+      // failing now
+      {
+        id: 'new-fail',
+        agent: 'broken-bot',
+        status: 'failed',
+        ago: 3 * MINUTE,
+        durationMs: 900,
+        error: "Cannot read properties of undefined (reading 'total')",
+      },
+    ]);
+    const { page, server } = web;
+    await page.goto(`${server.url}/`);
+    const errorOf = (agent: string) =>
+      page.locator(`button.agent-row[data-agent-id="${agent}"] .col-error`);
+    await errorOf('broken-bot').getByText("reading 'total'").waitFor();
+    await expect.poll(() => errorOf('quiet-bot').textContent()).toBe('5 h ago: upstream 503');
+    expect(await errorOf('broken-bot').textContent()).toBe(
+      "2 min ago: Cannot read properties of undefined (reading 'total')",
+    );
+    await screenshot(page, 'incident-last-error-age', false);
+
+    // on a phone the error goes under the agent's name, its age with it
+    await page.setViewportSize({ width: 390, height: 800 });
+    const narrow = page.locator('button.agent-row[data-agent-id="quiet-bot"] .agent-error-narrow');
+    await expect.poll(() => narrow.textContent()).toBe('5 h ago: upstream 503');
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+});
