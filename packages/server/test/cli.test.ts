@@ -514,6 +514,8 @@ describeEachDb('runlog CLI', (dialect) => {
     // spend over 24 h: the sample runs are older, so none
     expect((await cli(['agents', 'list'])).stdout).toMatch(/\sCOST 24H(\s|$)/m);
     expect((await cli(['agents', 'list'])).stdout).toMatch(/^writer\s.*\s-\s/m);
+    // the last error says when it was: the sample's failed months ago, not now
+    expect((await cli(['agents', 'list'])).stdout).toMatch(/^writer\s.*\s2026-02-\d\d: it broke$/m);
     // a scheduled agent adds when its next run comes (a yearly slot: nothing is queued here)
     const schedule = (value: unknown) =>
       fetch(`${server.url}/api/v1/agents/writer`, {

@@ -724,7 +724,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
               ? 'no price'
               : costText(a.counts_24h),
           ...(scheduled ? [a.next_run_at ? formatRelative(a.next_run_at) : ''] : []),
-          a.last_error ? clip(a.last_error.message, 50) : '',
+          // when, first: a last error of days ago is not the failure of now
+          a.last_error
+            ? `${a.last_error.at ? `${formatRelative(a.last_error.at)}: ` : ''}${clip(a.last_error.message, 50)}`
+            : '',
         ]),
         p,
       ),
