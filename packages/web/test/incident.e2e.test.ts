@@ -50,4 +50,26 @@ browserSuite('an incident in a real browser', () => {
     await expect.poll(() => narrow.textContent()).toBe('5 h ago: upstream 503');
     await page.setViewportSize({ width: 1280, height: 860 });
   });
+
+  it('opens a run from its id alone, as the CLI and the logs print it', async () => {
+    await seedRuns(web.api, [
+      {
+        id: 'by-id-1',
+        agent: 'by-id-bot',
+        status: 'failed',
+        ago: MINUTE,
+        durationMs: 900,
+        error: 'boom',
+      },
+    ]);
+    const { page, server } = web;
+    await page.goto(`${server.url}/runs/by-id-1`);
+    await page.waitForURL(`${server.url}/agents/by-id-bot/runs/by-id-1`, { timeout: 10_000 });
+    await page.getByRole('heading', { name: /^Run/ }).first().waitFor();
+    expect(await page.locator('.run-detail').getByText('boom').first().isVisible()).toBe(true);
+    // an id no run has says so, at the address the user typed
+    await page.goto(`${server.url}/runs/no-such-run`);
+    await page.getByRole('heading', { name: 'Run not found' }).waitFor();
+    expect(page.url()).toBe(`${server.url}/runs/no-such-run`);
+  });
 });

@@ -8,6 +8,7 @@ import { LoginPage } from '../features/auth/LoginPage';
 import { AgentsPage } from '../features/agents/AgentsPage';
 import { RunsPage } from '../features/runs/RunsPage';
 import { RunDetailPage } from '../features/run-detail/RunDetailPage';
+import { RunByIdPage } from '../features/run-detail/RunByIdPage';
 import { StatsPage } from '../features/stats/StatsPage';
 import { WorkersPage } from '../features/workers/WorkersPage';
 import { ComparePage } from '../features/run-detail/ComparePage';
@@ -82,6 +83,7 @@ export function App({ client }: { client: QueryClient }) {
           <Route element={<Layout />}>
             <Route index element={<AgentsPage />} />
             <Route path="runs" element={<RunsPage />} />
+            <Route path="runs/:runId" element={<RunByIdPage />} />
             <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
             <Route path="threads" element={<ThreadsPage />} />
             <Route path="threads/:threadId" element={<ThreadPage />} />
