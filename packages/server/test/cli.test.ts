@@ -152,10 +152,15 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(all.code).toBe(0);
     const lines = all.stdout.split('\n');
     expect(lines[0]).toMatch(
-      /^ID\s+AGENT\s+STATUS\s+TRIGGER\s+STARTED\s+DURATION\s+STEPS\s+TOKENS\s+COST$/,
+      /^ID\s+AGENT\s+STATUS\s+TRIGGER\s+STARTED\s+DURATION\s+STEPS\s+TOKENS\s+COST\s+ERROR$/,
     );
     expect(lines[1]).toMatch(/^c-run-11\s+writer\s+running\s/);
     expect(all.stdout).toContain('12 of 12 runs');
+    // what each failed run failed with, on its line
+    expect(all.stdout).toMatch(/^c-run-5\s+writer\s+failed\s.*\s\$\S+ {2}it broke$/m);
+    // no run listed has an error: no column for one
+    const ok = await cli(['runs', 'list', '--status', 'succeeded']);
+    expect(ok.stdout.split('\n')[0]).toMatch(/\sCOST$/);
     // not a TTY: no colour codes
     expect(all.stdout).not.toContain('\u001b[');
 

@@ -273,6 +273,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       }
       // listed by a score: what each run holds of it, a column that stays on a narrow terminal
       const score = flags.score !== undefined ? printable(flags.score) : undefined;
+      // what the failed runs failed with, side by side: what they have in common shows
+      const errors = shown.some((r) => r.error);
       io.stdout.write(
         table(
           [
@@ -284,6 +286,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
                 : c,
             ),
             ...(score !== undefined ? [{ header: score.toUpperCase() }] : []),
+            ...(errors ? [{ header: 'ERROR', optional: 5 }] : []),
           ],
           shown.map((r) => {
             const held =
@@ -291,6 +294,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             return [
               ...runRow(r, p),
               ...(score !== undefined ? [held ? scoreSummaryText(held) : ''] : []),
+              ...(errors ? [r.error ? p.paint('red', clip(r.error.message, 60)) : ''] : []),
             ];
           }),
           p,
