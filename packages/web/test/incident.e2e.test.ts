@@ -72,4 +72,27 @@ browserSuite('an incident in a real browser', () => {
     await page.getByRole('heading', { name: 'Run not found' }).waitFor();
     expect(page.url()).toBe(`${server.url}/runs/no-such-run`);
   });
+
+  it('lists what each failed run failed with, so what the failures share shows', async () => {
+    await seedRuns(web.api, [
+      { id: 'list-ok', agent: 'list-bot', status: 'succeeded', ago: 3 * MINUTE, durationMs: 900 },
+      {
+        id: 'list-fail',
+        agent: 'list-bot',
+        status: 'failed',
+        ago: 2 * MINUTE,
+        durationMs: 900,
+        error: "Cannot read properties of undefined (reading 'total')",
+      },
+    ]);
+    const { page, server } = web;
+    await page.goto(`${server.url}/runs?agent=list-bot`);
+    const row = (id: string) => page.locator(`tr[data-run-id="${id}"]`);
+    await row('list-fail').waitFor();
+    expect(await row('list-fail').locator('.run-error-line').textContent()).toBe(
+      "Cannot read properties of undefined (reading 'total')",
+    );
+    expect(await row('list-ok').locator('.run-error-line').count()).toBe(0);
+    await screenshot(page, 'incident-runs-errors', false);
+  });
 });

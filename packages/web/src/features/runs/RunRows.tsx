@@ -73,6 +73,15 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
             {run.agent_id}
           </span>
         ) : null}
+        {run.error ? (
+          // what it failed with, under its id: a list of failed runs shows what they share
+          <span
+            className={`run-error-line truncate${run.status === 'cancelled' ? ' muted' : ''}`}
+            title={run.error.message}
+          >
+            {run.error.message}
+          </span>
+        ) : null}
       </td>
       <td className="col-started">
         <RunStart run={run} />
