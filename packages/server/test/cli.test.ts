@@ -328,6 +328,39 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(json.steps.map((s) => s.id)).toEqual(['c-run-1-s1', 'c-run-1-s2']);
   });
 
+  it('says of a queued run whether a worker of its agent was seen, as the dashboard does', async () => {
+    const send = (method: string, path: string, body?: unknown) =>
+      fetch(`${server.url}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${server.adminKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    try {
+      expect((await send('POST', '/agents/cq-agent/runs', { id: 'cq-run-1' })).status).toBe(202);
+      const waiting = await cli(['runs', 'show', 'cq-run-1']);
+      expect(waiting.stdout).toMatch(/^ {2}worker {5}none seen yet: this run waits for one$/m);
+      const claim = await send('POST', '/workers/claim', {
+        agents: ['cq-agent'],
+        worker_id: 'cq-host:1',
+      });
+      expect(claim.status).toBe(200);
+      expect((await send('POST', '/agents/cq-agent/runs', { id: 'cq-run-2' })).status).toBe(202);
+      expect((await cli(['runs', 'show', 'cq-run-2'])).stdout).toMatch(
+        /^ {2}worker {5}last seen \d+s ago$/m,
+      );
+      // a run that is not waiting says nothing of workers
+      expect((await cli(['runs', 'show', 'cq-run-1'])).stdout).not.toMatch(/^ {2}worker /m);
+    } finally {
+      await send('DELETE', '/workers/cq-host:1');
+      await send('DELETE', '/runs/cq-run-1');
+      await send('DELETE', '/runs/cq-run-2');
+      await send('DELETE', '/agents/cq-agent');
+    }
+  });
+
   it('shows sibling steps in start order, as the dashboard does, not in arrival (seq) order', async () => {
     const step = (id: string, name: string, started: number, parent?: string) => ({
       type: 'step.end',

@@ -337,7 +337,16 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const subRuns = await client
       .request<RunList>('GET', '/api/v1/runs', { parent_run_id: id, limit: 10 })
       .catch(() => undefined);
-    io.stdout.write(showRun(printable(run), palette(), subRuns && printable(subRuns)));
+    // a queued run waits for a worker of its agent: whether one was ever seen says why it waits
+    const agent =
+      run.status === 'queued'
+        ? await client
+            .request<Agent>('GET', `/api/v1/agents/${encodeURIComponent(run.agent_id)}`)
+            .catch(() => undefined)
+        : undefined;
+    io.stdout.write(
+      showRun(printable(run), palette(), subRuns && printable(subRuns), agent && printable(agent)),
+    );
   });
 
   withClient(
@@ -1257,6 +1266,8 @@ export function showRun(
   p: Palette,
   /** The runs nested in this one (its sub-agents), newest first, when read. */
   subRuns?: RunList,
+  /** Its agent, read for a queued run: when a worker last asked for its runs. */
+  agent?: Pick<Agent, 'worker_seen_at'>,
 ): string {
   const lines: string[] = [];
   const field = fieldWriter(lines);
@@ -1264,6 +1275,13 @@ export function showRun(
   field('agent', run.agent_id);
   const stopping = run.cancel_requested_at && (run.status === 'running' || run.status === 'queued');
   field('status', p.status(run.status) + (stopping ? ' (stop requested)' : ''));
+  if (agent && run.status === 'queued')
+    field(
+      'worker',
+      agent.worker_seen_at
+        ? `last seen ${formatRelative(agent.worker_seen_at)}`
+        : p.paint('yellow', 'none seen yet: this run waits for one'),
+    );
   field('trigger', run.trigger + (run.source ? ` from ${run.source}` : ''));
   field(
     'attempt',
