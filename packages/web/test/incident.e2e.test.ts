@@ -2,7 +2,7 @@
 // happening now, and which are old news.
 
 import { expect, it } from 'vitest';
-import { seedRuns } from './seed.js';
+import { call, seedRuns } from './seed.js';
 import { browserSuite, signedIn, screenshot } from './browser.js';
 
 const MINUTE = 60_000;
@@ -94,5 +94,31 @@ browserSuite('an incident in a real browser', () => {
     );
     expect(await row('list-ok').locator('.run-error-line').count()).toBe(0);
     await screenshot(page, 'incident-runs-errors', false);
+  });
+
+  it('says a queued run waits on a busy worker, not on none, when its worker holds a hung run', async () => {
+    const { api, page, server } = web;
+    expect((await call(api, 'POST', '/agents/busy-bot/runs', { id: 'busy-a' })).status).toBe(202);
+    const claim = await call(api, 'POST', '/workers/claim', {
+      agents: ['busy-bot'],
+      worker_id: 'busy-host:1',
+      max: 1,
+    });
+    expect(claim.status).toBe(200);
+    expect((await call(api, 'POST', '/agents/busy-bot/runs', { id: 'busy-b' })).status).toBe(202);
+    // its one slot taken for minutes: the worker has not asked for runs since
+    await server.ctx.db.kysely
+      .updateTable('agents')
+      .set({ worker_seen_at: Date.now() - 5 * MINUTE })
+      .where('id', '=', 'busy-bot')
+      .execute();
+    await page.goto(`${server.url}/agents/busy-bot/runs/busy-b`);
+    const note = page.locator('.run-waiting');
+    await expect
+      .poll(() => note.textContent())
+      .toMatch(
+        /The worker of busy-bot online is busy with a run and has not asked for more since 5 min ago/,
+      );
+    await screenshot(page, 'incident-busy-worker', false);
   });
 });

@@ -139,11 +139,14 @@ function WaitingForWorker({ agentId }: { agentId: string }) {
   const agent = agents.data?.find((a) => a.id === agentId);
   if (!agent) return null;
   const seen = agent.worker_seen_at;
-  const stopped =
-    workers.data !== undefined &&
-    !workers.data.workers.some((w) => w.online && w.agents.includes(agentId));
+  const serving = workers.data?.workers.filter((w) => w.online && w.agents.includes(agentId));
+  const stopped = serving !== undefined && serving.length === 0;
   const late = seen === null || Math.max(now, Date.now()) - Date.parse(seen) > WORKER_QUIET_MS;
-  const quiet = late || stopped;
+  // a worker asks for runs only with a slot free: one that stopped asking while it keeps
+  // running its runs (a run that hangs) is busy, not gone
+  const held = serving?.reduce((n, w) => n + w.running, 0) ?? 0;
+  const busy = seen !== null && late && serving !== undefined && serving.length > 0 && held > 0;
+  const quiet = (late || stopped) && !busy;
   return (
     <p className={quiet ? 'run-waiting run-waiting-quiet' : 'run-waiting'}>
       <strong>Waiting for a worker.</strong>{' '}
@@ -152,6 +155,14 @@ function WaitingForWorker({ agentId }: { agentId: string }) {
           No worker has asked for runs of <span className="mono">{agentId}</span> yet: this run
           starts when one does (<span className="mono">runlog.worker(…)</span> in the SDK, or{' '}
           <span className="mono">POST /api/v1/workers/claim</span>).
+        </>
+      ) : busy ? (
+        <>
+          {serving.length === 1 ? 'The worker' : `The ${serving.length} workers`} of{' '}
+          <span className="mono">{agentId}</span> online {serving.length === 1 ? 'is' : 'are'} busy
+          with {held === 1 ? 'a run' : `${held} runs`} and {serving.length === 1 ? 'has' : 'have'}{' '}
+          not asked for more since <RelativeTime iso={seen} />: this run starts when a slot frees up
+          (a run that hangs holds its slot until it ends).
         </>
       ) : late ? (
         <>
