@@ -351,6 +351,15 @@ describeEachDb('runlog CLI', (dialect) => {
       expect((await cli(['runs', 'show', 'cq-run-2'])).stdout).toMatch(
         /^ {2}worker {5}last seen \d+s ago$/m,
       );
+      // its one run held for minutes (it hangs), the worker asks for no more: busy, not gone
+      await server.ctx.db.kysely
+        .updateTable('agents')
+        .set({ worker_seen_at: Date.now() - 5 * 60_000 })
+        .where('id', '=', 'cq-agent')
+        .execute();
+      expect((await cli(['runs', 'show', 'cq-run-2'])).stdout).toMatch(
+        /^ {2}worker {5}busy: online, holding 1 run, and not asking for more since 5m ago$/m,
+      );
       // a run that is not waiting says nothing of workers
       expect((await cli(['runs', 'show', 'cq-run-1'])).stdout).not.toMatch(/^ {2}worker /m);
     } finally {

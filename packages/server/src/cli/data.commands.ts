@@ -337,15 +337,25 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const subRuns = await client
       .request<RunList>('GET', '/api/v1/runs', { parent_run_id: id, limit: 10 })
       .catch(() => undefined);
-    // a queued run waits for a worker of its agent: whether one was ever seen says why it waits
-    const agent =
-      run.status === 'queued'
-        ? await client
+    // a queued run waits for a worker of its agent: whether one was ever seen says why it waits,
+    // and whether one is online but busy (it asks for runs only with a slot free)
+    const queued = run.status === 'queued';
+    const [agent, workers] = queued
+      ? await Promise.all([
+          client
             .request<Agent>('GET', `/api/v1/agents/${encodeURIComponent(run.agent_id)}`)
-            .catch(() => undefined)
-        : undefined;
+            .catch(() => undefined),
+          client.request<WorkerList>('GET', '/api/v1/workers').catch(() => undefined),
+        ])
+      : [undefined, undefined];
+    const serving = workers?.workers.filter((w) => w.online && w.agents.includes(run.agent_id));
     io.stdout.write(
-      showRun(printable(run), palette(), subRuns && printable(subRuns), agent && printable(agent)),
+      showRun(
+        printable(run),
+        palette(),
+        subRuns && printable(subRuns),
+        agent && { ...printable(agent), held: serving?.reduce((n, w) => n + w.running, 0) },
+      ),
     );
   });
 
@@ -1260,14 +1270,20 @@ function tailLine(run: Run, p: Palette): string {
   return parts.join('  ');
 }
 
+/** A worker asks for runs every second or so while it has a free slot; quiet longer, it is busy or gone. */
+const WORKER_QUIET_MS = 60_000;
+
 /** `runs show`: the summary block and the steps as an indented tree. */
 export function showRun(
   run: RunWithSteps,
   p: Palette,
   /** The runs nested in this one (its sub-agents), newest first, when read. */
   subRuns?: RunList,
-  /** Its agent, read for a queued run: when a worker last asked for its runs. */
-  agent?: Pick<Agent, 'worker_seen_at'>,
+  /**
+   * Its agent, read for a queued run: when a worker last asked for its runs, and the runs its
+   * online workers hold (`held`, when they were read).
+   */
+  agent?: Pick<Agent, 'worker_seen_at'> & { held?: number },
 ): string {
   const lines: string[] = [];
   const field = fieldWriter(lines);
@@ -1278,9 +1294,12 @@ export function showRun(
   if (agent && run.status === 'queued')
     field(
       'worker',
-      agent.worker_seen_at
-        ? `last seen ${formatRelative(agent.worker_seen_at)}`
-        : p.paint('yellow', 'none seen yet: this run waits for one'),
+      !agent.worker_seen_at
+        ? p.paint('yellow', 'none seen yet: this run waits for one')
+        : Date.now() - Date.parse(agent.worker_seen_at) > WORKER_QUIET_MS && agent.held
+          ? // a hung run holds its slot: the worker is there, it has no room for this run
+            `busy: online, holding ${countOf(agent.held, 'run')}, and not asking for more since ${formatRelative(agent.worker_seen_at)}`
+          : `last seen ${formatRelative(agent.worker_seen_at)}`,
     );
   field('trigger', run.trigger + (run.source ? ` from ${run.source}` : ''));
   field(
