@@ -3,7 +3,7 @@
 
 import { expect, it } from 'vitest';
 import { call, seedRuns } from './seed.js';
-import { browserSuite, signedIn, screenshot } from './browser.js';
+import { browserSuite, overflowOf, signedIn, screenshot } from './browser.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -120,5 +120,29 @@ browserSuite('an incident in a real browser', () => {
         /The worker of busy-bot online is busy with a run and has not asked for more since 5 min ago/,
       );
     await screenshot(page, 'incident-busy-worker', false);
+  });
+
+  it('says on the Agents page when an agent has runs queued and no worker ever asked for them', async () => {
+    const { api, page, server } = web;
+    // a schedule queues runs that nothing takes
+    expect((await call(api, 'POST', '/agents/lonely-bot/runs', { id: 'lonely-1' })).status).toBe(
+      202,
+    );
+    await page.goto(`${server.url}/`);
+    const last = (agent: string) =>
+      page.locator(`button.agent-row[data-agent-id="${agent}"] .col-last`);
+    await expect.poll(() => last('lonely-bot').textContent()).toMatch(/^queued .*· no worker$/);
+    // a worker that asks (busy-bot's, above) is there: its queued run just waits its turn
+    expect(await last('busy-bot').textContent()).not.toContain('no worker');
+    await screenshot(page, 'incident-no-worker', false);
+    // on a phone too, without widening the page
+    await page.setViewportSize({ width: 390, height: 800 });
+    try {
+      expect(await last('lonely-bot').textContent()).toContain('no worker');
+      expect(await overflowOf(page)).toBeLessThanOrEqual(0);
+      await screenshot(page, 'incident-no-worker-narrow', false);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
   });
 });

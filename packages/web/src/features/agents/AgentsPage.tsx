@@ -111,6 +111,15 @@ function AgentRowHeader({
           <>
             <StatusIcon status={last.status} />
             <RunStart run={last} />
+            {last.status === 'queued' && agent.worker_seen_at === null ? (
+              // a schedule or Run now queues runs that nothing takes: say so where it shows
+              <span
+                className="no-worker"
+                title={`No worker has asked for runs of ${agent.id}: its queued runs wait until one does`}
+              >
+                · no worker
+              </span>
+            ) : null}
           </>
         ) : (
           <span className="muted">never run</span>
