@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, chmodSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
-import { openDatabase } from './database.js';
+import { openDatabase, WAL_SIZE_LIMIT_BYTES } from './database.js';
 import { migrateToLatest } from './migrate.js';
 
 const posix = process.platform === 'win32' ? describe.skip : describe;
@@ -39,6 +40,29 @@ posix('a SQLite database file', () => {
     await migrateToLatest(db);
     expect(mode(file)).toBe(0o640);
     expect(mode(folder)).toBe(0o755);
+    await db.close();
+  });
+
+  it('cuts its WAL back once a long read that let it grow has ended', async () => {
+    const file = join(dir, 'wal.db');
+    const db = await openDatabase(file);
+    await sql`CREATE TABLE filler (x text)`.execute(db.kysely);
+    // a read held open beside the writes (`runlog export` beside a busy server): no
+    // checkpoint may pass it, so every commit meanwhile stays in the WAL
+    const reader = new SQLite(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM filler').get();
+    const megabyte = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 80; i++)
+      await sql`INSERT INTO filler (x) VALUES (${megabyte})`.execute(db.kysely);
+    expect(statSync(`${file}-wal`).size).toBeGreaterThan(WAL_SIZE_LIMIT_BYTES);
+    reader.exec('COMMIT');
+    reader.close();
+    // the next commits checkpoint the WAL whole, then write it again from its start
+    for (let i = 0; i < 2; i++)
+      await sql`DELETE FROM filler WHERE rowid = ${i + 1}`.execute(db.kysely);
+    // before, the file kept the 80 MB for as long as the server ran
+    expect(statSync(`${file}-wal`).size).toBeLessThanOrEqual(WAL_SIZE_LIMIT_BYTES);
     await db.close();
   });
 });

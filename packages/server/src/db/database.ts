@@ -91,11 +91,18 @@ function createPrivately(file: string): void {
   }
 }
 
+/** The size a SQLite WAL file is cut back to after a checkpoint (64 MiB). */
+export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 function openSqlite(path: string, options: OpenOptions): Db {
   const memory = path === ':memory:' || path === '';
   if (!memory) createPrivately(resolve(path));
   const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
+  // a WAL that grew while a long read held back its checkpoints (a `runlog export` beside a
+  // busy server: 130 MB a minute at a modest rate) is cut back once checkpointed; without a
+  // limit the file kept its largest size for as long as the server ran
+  sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
   // no sleeping on the event loop for another process's lock: ImmediateSqliteDialect waits
   sqlite.pragma('busy_timeout = 0');
