@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
@@ -124,7 +122,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return503OnClosing: false,
     // a body must arrive within this: a client trickling one byte at a time does not hold a
     // connection (and its memory) forever
-    requestTimeout: ctx.config.requestTimeoutMs,
+    requestTimeout: 120_000,
     // what Node refuses before Fastify sees a request (headers too large, a body too slow)
     // answers in the API's error shape too
     clientErrorHandler: (err, socket) => {
@@ -152,14 +150,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       void (reply as FastifyReply).status(400).send(body);
     },
   });
-
-  // Node times a request from its first byte: a connection opened and never written to (its
-  // client gone before asking, a check that connects and hangs on) held its socket for as long
-  // as the server ran. It has as long to start as a request has to arrive; its first request
-  // lifts the bound (a long poll or a long delete answers after minutes of silence), and
-  // WebSocket takes its upgraded socket off it
-  app.server.on('connection', (socket: Socket) => socket.setTimeout(ctx.config.requestTimeoutMs));
-  app.server.on('request', (request: IncomingMessage) => request.socket.setTimeout(0));
 
   // the API's routes by method, to tell a wrong method (405, with Allow) from no such path
   const apiRoutes: ApiRoute[] = [];

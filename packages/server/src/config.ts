@@ -62,12 +62,6 @@ export const ServerConfig = z.object({
   maxQueuedEvents: whole(z.number().min(1000)).default(50_000),
   /** Where the built dashboard lives; unset serves no dashboard. */
   webRoot: z.string().optional(),
-  /**
-   * How long a request has to arrive whole, and a new connection to start sending one: a
-   * client trickling one byte at a time, or sending none, does not hold a connection (and
-   * its memory) forever.
-   */
-  requestTimeoutMs: whole(z.number().min(1000)).default(120_000),
   /** Control plane: grace period before a stop of a running run is forced. */
   cancelGraceMs: whole(z.number().min(0)).default(30_000),
   /** Control plane: how often lapsed leases, passed deadlines and overdue stops are swept. */
