@@ -158,7 +158,9 @@ export function sweepVerdict(
       error: {
         message:
           run.worker_id !== null
-            ? `lease expired: no heartbeat from worker ${run.worker_id} since ${since}`
+            ? // beats are written only once half the lease is gone: those in between leave no
+              // time on the row, so say when it was last renewed, not 'no heartbeat since'
+              `lease expired at ${expired}: no heartbeat from worker ${run.worker_id} renewed it (last renewed ${since})`
             : `lease expired at ${expired}: no event or heartbeat from the agent renewed it`,
         type: 'LeaseExpired',
       },

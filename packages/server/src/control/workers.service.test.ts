@@ -478,7 +478,9 @@ describeEachDb('workers and control plane', (dialect) => {
     expect(row.status).toBe('timed_out');
     const error = JSON.parse(row.error!) as { message: string; type: string };
     expect(error.type).toBe('LeaseExpired');
-    expect(error.message).toMatch(/^lease expired: no heartbeat from worker w-dead since /);
+    expect(error.message).toMatch(
+      /^lease expired at \S+: no heartbeat from worker w-dead renewed it \(last renewed \S+\)$/,
+    );
     expect(row.ended_at).not.toBeNull();
   });
 
