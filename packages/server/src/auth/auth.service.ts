@@ -63,6 +63,11 @@ const BOOTSTRAP_LOCK = 7_468_120_001;
 
 export class AuthService {
   private readonly cache = new Map<string, Cached>();
+  /**
+   * Bumped whenever cached credentials are dropped (a revoke, a session ended, here or
+   * elsewhere): a lookup that read the database before the drop does not cache what it read.
+   */
+  private generation = 0;
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly revokeListeners = new Set<(origin: 'local' | 'remote') => void>();
 
@@ -105,6 +110,7 @@ export class AuthService {
    * again on their next use instead of holding up to CACHE_TTL_MS.
    */
   forgetCached(): void {
+    this.generation++;
     this.cache.clear();
     this.revoked('remote');
   }
@@ -274,9 +280,15 @@ export class AuthService {
     if (hit && hit.expires > now) {
       auth = hit.auth;
     } else {
+      const generation = this.generation;
       auth = await load(cacheKey.slice(2));
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(cacheKey, { auth, expires: now + CACHE_TTL_MS });
+      // a key revoked while this read was on its way (one round trip, on PostgreSQL) was read
+      // as valid: this request began before the revoke and may pass, but it is not kept for
+      // the next CACHE_TTL_MS
+      if (generation === this.generation) {
+        if (this.cache.size > 10_000) this.cache.clear();
+        this.cache.set(cacheKey, { auth, expires: now + CACHE_TTL_MS });
+      }
     }
     if (auth) this.touch(auth.keyId, now);
     return auth ?? undefined;
@@ -331,6 +343,7 @@ export class AuthService {
       )
       .returning('id')
       .execute();
+    if (ended.length > 0) this.generation++;
     for (const { id } of ended) this.cache.delete(`s:${id}`);
     if (ended.length > 0) this.revoked();
     return { token, expiresAt };
@@ -339,6 +352,7 @@ export class AuthService {
   async deleteSession(token: string): Promise<void> {
     const hash = hashSecret(token);
     await this.db.kysely.deleteFrom('sessions').where('id', '=', hash).execute();
+    this.generation++;
     this.cache.delete(`s:${hash}`);
     this.revoked();
   }
@@ -403,6 +417,7 @@ export class AuthService {
       return { ...key, revoked_at: now };
     });
     // sessions opened with the key end with it
+    this.generation++;
     this.cache.clear();
     this.lastUsedWritten.delete(keyId);
     this.revoked();

@@ -1,3 +1,4 @@
+import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   createTestApp,
@@ -321,6 +322,46 @@ describeEachDb('sessions of one key', (dialect) => {
       expect(Number(count.n)).toBe(100);
       expect((await asCookie(first)).statusCode).toBe(401);
       expect((await asCookie(last)).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describeEachDb('cached credentials', (dialect) => {
+  it('never keep a key read as valid while it was being revoked', async () => {
+    // SQLite's one connection serves the read and the revoke in turn: no read is in flight
+    if (dialect !== 'postgres') return;
+    const t = await createTestApp(dialect);
+    try {
+      const { key, id } = await t.ctx.auth.createKey('default', 'write', 'racer');
+      // the key's lookup is held after its read until the revoke has committed, as one round
+      // trip to PostgreSQL may be
+      let readDone: () => void = () => {};
+      const read = new Promise<void>((resolve) => (readDone = resolve));
+      let release: () => void = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let held = false;
+      const gate: KyselyPlugin = {
+        transformQuery: (args) => args.node,
+        transformResult: async (args) => {
+          if (!held && args.result.rows.some((r) => (r as { name?: unknown }).name === 'racer')) {
+            held = true;
+            readDone();
+            await released;
+          }
+          return args.result;
+        },
+      };
+      const auth = new AuthService({ ...t.ctx.db, kysely: t.ctx.db.kysely.withPlugin(gate) });
+      const racing = auth.authenticateKey(key);
+      await read;
+      await auth.revokeKey('default', id);
+      release();
+      // the lookup began before the revoke: it may pass, as a request in flight does
+      expect(await racing).toBeDefined();
+      // but the next use is checked again: before, the key passed for 10 s more
+      expect(await auth.authenticateKey(key)).toBeUndefined();
     } finally {
       await t.close();
     }
