@@ -597,6 +597,45 @@ suite('dashboard in a real browser', () => {
     );
   });
 
+  it('follows a run retried already to its retry instead of retrying it twice', async () => {
+    await seedRuns(api, [
+      {
+        id: 'retry-once',
+        agent: 'once-retrier',
+        status: 'failed',
+        ago: 60_000,
+        durationMs: 3000,
+        error: 'boom',
+      },
+    ]);
+    // retried already (a teammate, a click a moment ago)
+    expect((await call(api, 'POST', '/runs/retry-once/retry', { id: 'retry-once-2' })).status).toBe(
+      201,
+    );
+    const retries = async () =>
+      (await call<{ total: number }>(api, 'GET', '/runs?retry_of=retry-once')).body.total;
+    await openAgent('once-retrier');
+    await runRow('retry-once')
+      .getByRole('button', { name: /Actions for run/ })
+      .click();
+    await page.getByRole('menuitem', { name: 'Retry' }).click();
+    const toast = page.locator('.toast', { hasText: 'Already retried' });
+    await toast.waitFor();
+    expect(await toast.textContent()).toContain(
+      'Already retried as retry-once-2 (attempt 2, queued): retry that run to try again',
+    );
+    expect(await toast.getByRole('link', { name: 'Open' }).getAttribute('href')).toBe(
+      '/agents/once-retrier/runs/retry-once-2',
+    );
+    // its page's Retry leads to the retry too; nothing more was queued (before: one more each)
+    await page.goto(`${server.url}/agents/once-retrier/runs/retry-once`);
+    await page.getByRole('button', { name: 'Retry', exact: true }).click();
+    await expect
+      .poll(() => new URL(page.url()).pathname)
+      .toBe('/agents/once-retrier/runs/retry-once-2');
+    expect(await retries()).toBe(1);
+  });
+
   it('retries a failed run from the kebab menu and sees the new run appear', async () => {
     await seedRuns(api, [
       {

@@ -393,7 +393,7 @@ export function RunDetailPage() {
             title={why}
             onClick={() => {
               if (!retrying)
-                retry.mutate(run, { onSuccess: (next) => void navigate(runPath(next)) });
+                retry.mutate(run, { onSuccess: (next) => void navigate(runPath(next.run)) });
             }}
           >
             <span aria-hidden="true">↻</span> Retry

@@ -142,3 +142,6 @@ export const cancelRun = (runId: string) =>
   api<Run>('POST', `/runs/${encodeURIComponent(runId)}/cancel`);
 export const retryRun = (runId: string) =>
   api<Run>('POST', `/runs/${encodeURIComponent(runId)}/retry`);
+/** The newest retry of a run, if it has one. */
+export const latestRetry = (runId: string) =>
+  api<RunList>('GET', '/runs', { query: { retry_of: runId, limit: 1 } }).then((l) => l.runs[0]);
