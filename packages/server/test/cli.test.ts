@@ -1215,11 +1215,24 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(again.stderr.split('\n')).toHaveLength(2);
 
     const retry = JSON.parse((await cli(['runs', 'retry', 'c-run-1', '--json'])).stdout) as {
+      id: string;
       retry_of: string;
       attempt: number;
       status: string;
     };
     expect(retry).toMatchObject({ retry_of: 'c-run-1', attempt: 2, status: 'queued' });
+    // a second pass over the same run queues nothing, unless told to
+    const twice = await cli(['runs', 'retry', 'c-run-1']);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain(
+      `run c-run-1 was retried already as ${retry.id} (attempt 2, queued): nothing queued; retry ${retry.id} to try again, or add --again`,
+    );
+    const forced = await cli(['runs', 'retry', 'c-run-1', '--again']);
+    expect(forced.stdout).toMatch(/^queued run \S+ \(attempt 2, retry of c-run-1\)$/m);
+    const retries = await fetch(`${server.url}/api/v1/runs?retry_of=c-run-1`, {
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    expect(((await retries.json()) as { total: number }).total).toBe(2);
   });
 
   it('scores runs, lists and deletes their scores, and shows them in show, list and stats', async () => {

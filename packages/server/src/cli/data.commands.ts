@@ -456,12 +456,24 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     runs
       .command('retry')
       .description('queue a new run with the same agent, input and thread')
-      .argument('<id>', 'run id', runIdArg('<id>')),
-  ).action(async (id: string, flags: ClientFlags) => {
-    const run = await clientFor(flags, io).request<Run>(
-      'POST',
-      `/api/v1/runs/${encodeURIComponent(id)}/retry`,
-    );
+      .argument('<id>', 'run id', runIdArg('<id>'))
+      .option('--again', 'retry it even when it was retried already'),
+  ).action(async (id: string, flags: ClientFlags & { again?: boolean }) => {
+    const client = clientFor(flags, io);
+    // a run retried already (a loop over failures run twice, a teammate): a second retry runs
+    // the job's side effects twice, so it takes --again; the dashboard leads to the retry
+    if (!flags.again) {
+      const earlier = await client.request<RunList>('GET', '/api/v1/runs', {
+        retry_of: id,
+        limit: 1,
+      });
+      const retry = earlier.runs[0];
+      if (retry)
+        throw new CliError(
+          `run ${id} was retried already as ${retry.id} (attempt ${retry.attempt}, ${retry.status}): nothing queued; retry ${retry.id} to try again, or add --again`,
+        );
+    }
+    const run = await client.request<Run>('POST', `/api/v1/runs/${encodeURIComponent(id)}/retry`);
     if (flags.json) return printJson(io, run);
     io.stdout.write(`queued run ${run.id} (attempt ${run.attempt}, retry of ${id})\n`);
   });
