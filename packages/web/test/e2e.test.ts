@@ -412,6 +412,10 @@ suite('dashboard in a real browser', () => {
     await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
 
     await page.getByRole('button', { name: 'Run now' }).click();
+    // no worker of it yet: the dialog says the run will wait, before it is queued
+    expect(await page.getByTestId('run-now-no-worker').textContent()).toBe(
+      'No worker has asked for runs of live-agent yet: the run waits until one does (runlog.worker(…) in the SDK).',
+    );
     await page.getByLabel('Input (JSON, optional)').fill('{ "pr": 42 }');
     await page.getByRole('button', { name: 'Queue run' }).click();
     const first = page.locator('.agent-panel tbody tr').first();

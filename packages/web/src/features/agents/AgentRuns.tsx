@@ -37,7 +37,11 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
             Stats
           </Link>
           <AgentSettingsButton agent={agent} />
-          <RunNowButton agentId={agentId} agentName={agent.name} />
+          <RunNowButton
+            agentId={agentId}
+            agentName={agent.name}
+            workerSeenAt={agent.worker_seen_at}
+          />
         </div>
       </div>
       <RefreshFailed query={runs} />

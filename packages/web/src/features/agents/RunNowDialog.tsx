@@ -19,7 +19,16 @@ export function parseRunInput(
 }
 
 /** Run now: queues a manual run of the agent, with optional JSON input. */
-export function RunNowButton({ agentId, agentName }: { agentId: string; agentName?: string }) {
+export function RunNowButton({
+  agentId,
+  agentName,
+  workerSeenAt,
+}: {
+  agentId: string;
+  agentName?: string;
+  /** When a worker last asked for the agent's runs: null when none ever did. */
+  workerSeenAt?: string | null;
+}) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -67,6 +76,13 @@ export function RunNowButton({ agentId, agentName }: { agentId: string; agentNam
         <form onSubmit={onSubmit}>
           <h2 id={`${id}-title`}>Run {agentName ?? agentId} now</h2>
           <p className="muted">Queues a manual run for a worker of this agent to pick up.</p>
+          {workerSeenAt === null ? (
+            // said before it is queued, not only on the run's page after
+            <p className="scope-note" data-testid="run-now-no-worker">
+              No worker has asked for runs of {agentName ?? agentId} yet: the run waits until one
+              does (<span className="mono">runlog.worker(…)</span> in the SDK).
+            </p>
+          ) : null}
           <label htmlFor={`${id}-input`}>Input (JSON, optional)</label>
           <textarea
             id={`${id}-input`}
