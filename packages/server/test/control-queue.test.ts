@@ -190,7 +190,8 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
   it('ends a run recorded without a worker as timed_out once its agent timeout_ms passes', async () => {
     const agent = uniq('recorded-timeout');
     await setTimeoutMs(agent, 1000);
-    const started = Date.parse('2026-03-01T10:00:00.000Z');
+    // its agent's clock a minute ahead: the timeout counts from the start it gives
+    const started = Date.now() + 60_000;
     // one run starts with its agent; the other is begun by a step and named by a later start
     const direct = uniq('run');
     const named = uniq('run');
@@ -217,10 +218,28 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     }
   });
 
+  it('counts the timeout_ms of a run recorded from a host whose clock is behind from its arrival', async () => {
+    const agent = uniq('clock-behind');
+    await setTimeoutMs(agent, 1000);
+    const id = uniq('run');
+    const before = Date.now();
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id, agent_id: agent, started_at: before - 3_600_000 } }],
+    });
+    const after = Date.now();
+    await sweepOnce(t.ctx, before + 999);
+    expect((await getRun(id)).status).toBe('running');
+    await sweepOnce(t.ctx, after + 1001);
+    expect(await getRun(id)).toMatchObject({
+      status: 'timed_out',
+      error: { type: 'Timeout', message: 'timed out after timeout_ms (1000 ms) without finishing' },
+    });
+  });
+
   it('ends the steps still running when the control plane ends or takes back their run', async () => {
     const agent = uniq('open-steps');
     await setTimeoutMs(agent, 1000);
-    const started = Date.parse('2026-03-01T10:00:00.000Z');
+    const started = Date.now() + 60_000;
     const timedOut = uniq('run');
     await t.request('POST', '/api/v1/ingest', {
       events: [

@@ -109,8 +109,11 @@ export function sweepVerdict(
           type: 'Cancelled',
         },
       };
+    // a recorded run's deadline counts from when this server learned of its start, which its
+    // agent's clock may put an hour before
     const from = run.started_at ?? run.queued_at;
-    const limit = from !== null ? `${run.deadline_at - from} ms` : 'its limit';
+    const limit =
+      from !== null ? `${run.deadline_at - Math.max(from, run.created_at)} ms` : 'its limit';
     return {
       status: 'timed_out',
       error: {

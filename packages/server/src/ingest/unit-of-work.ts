@@ -631,7 +631,10 @@ export class UnitOfWork {
         timeout = await this.agentTimeoutMs(run.project_id, run.agent_id);
         timeouts.set(key, timeout);
       }
-      if (timeout) run.deadline_at = run.started_at + timeout;
+      // the start is on the agent's clock, the deadline is checked on this one: counted from
+      // no earlier than this write (updated_at), or an agent host an hour behind would start
+      // its runs past their timeout
+      if (timeout) run.deadline_at = Math.max(run.started_at, run.updated_at) + timeout;
     }
   }
 
