@@ -20,8 +20,14 @@ describe('wire schemas', () => {
     );
     expect(TimeInput.parse(1_700_000_000_000)).toBe(1_700_000_000_000);
     expect(TimeInput.safeParse('yesterday').success).toBe(false);
-    // as text, within the same bounds as a number: the last instant a Date can name
-    expect(TimeInput.parse('8640000000000000')).toBe(8.64e15);
+    // as a number or as text, up to the end of the year 9999, the last the ISO form names
+    // as YYYY (past it, +YYYYYY, which no ISO input of the API takes back)
+    expect(TimeInput.parse('9999-12-31T23:59:59.999Z')).toBe(253_402_300_799_999);
+    expect(TimeInput.parse(253_402_300_799_999)).toBe(253_402_300_799_999);
+    for (const past of [253_402_300_800_000, '253402300800000', 999_999_999_999_999])
+      expect(TimeInput.safeParse(past).error?.issues[0]?.message, String(past)).toBe(
+        'must be before 10000-01-01T00:00:00Z',
+      );
     expect(TimeInput.safeParse('8640000000000001').success).toBe(false);
     expect(TimeInput.safeParse('9999999999999999').success).toBe(false);
     // before 1970 as an ISO string too, as epoch milliseconds below 0 are
@@ -51,6 +57,13 @@ describe('wire schemas', () => {
     expect(TimeInput.parse(0)).toBe(0);
     expect(TimeInput.parse(999_999_999)).toBe(999_999_999);
     expect(TimeInput.parse(10_000_000_000)).toBe(10_000_000_000);
+  });
+
+  it('refuses epoch microseconds, which as milliseconds would land past the year 9999', () => {
+    for (const micros of [1_796_545_155_164_489, '1796545155164489'])
+      expect(TimeInput.safeParse(micros).error?.issues[0]?.message).toBe(
+        '1796545155164489 is +058900-04-01T16:52:44.489Z as milliseconds: it looks like epoch microseconds (divide by 1000)',
+      );
   });
 
   it('maps status aliases while parsing events', () => {

@@ -12,7 +12,7 @@ import {
   TIMELINE_EVENT_TYPES,
 } from './enums.js';
 import { MAX_STEP_COST_USD } from './cost.js';
-import { MAX_TIME_MS } from './time.js';
+import { MAX_TIME_MS, PLAIN_YEARS_END_MS } from './time.js';
 import {
   RUN_STATUS_HELP,
   STEP_STATUS_HELP,
@@ -46,6 +46,8 @@ const ISO_MS = z.iso.datetime({ offset: true });
 
 /** Epoch milliseconds that are epoch seconds of 2001 to 2286 taken as milliseconds. */
 const SECONDS_LIKE_MS = { min: 1e9, max: 1e10 };
+/** Epoch milliseconds that are epoch microseconds of 2001 and later taken as milliseconds. */
+const MICROSECONDS_LIKE_MS = 1e15;
 
 /**
  * A point in time as the API accepts it: an ISO-8601 string or epoch milliseconds.
@@ -77,6 +79,18 @@ export const TimeInput = z
   .refine((ms) => ms < SECONDS_LIKE_MS.min || ms >= SECONDS_LIKE_MS.max, {
     error: (issue) =>
       `${String(issue.input)} is ${new Date(issue.input as number).toISOString()} as milliseconds: it looks like epoch seconds (multiply by 1000)`,
+  })
+  // past the year 9999 the API would answer the time as +YYYYYY-..., which neither its own
+  // inputs (from/to, an export's import) nor most clients read: the run, listed first for
+  // ever, is lost by the next export and import. Epoch microseconds land there
+  .refine((ms) => ms < PLAIN_YEARS_END_MS, {
+    // (the refinements run on a union's failures too, whose input may be no time at all)
+    error: (issue) =>
+      typeof issue.input === 'number' &&
+      issue.input >= MICROSECONDS_LIKE_MS &&
+      issue.input <= MAX_TIME_MS
+        ? `${String(issue.input)} is ${new Date(issue.input).toISOString()} as milliseconds: it looks like epoch microseconds (divide by 1000)`
+        : 'must be before 10000-01-01T00:00:00Z',
   })
   .describe('ISO-8601 timestamp or epoch milliseconds');
 export type TimeInput = z.input<typeof TimeInput>;

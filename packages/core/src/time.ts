@@ -1,6 +1,6 @@
 const DAY_MS = 86_400_000;
 /** Years 0000–9999, where `toISOString` has the plain `YYYY-MM-DD` form. */
-const PLAIN_YEARS_END_MS = 253_402_300_800_000;
+export const PLAIN_YEARS_END_MS = 253_402_300_800_000;
 /** The furthest a Date (and so the API's ISO form) reaches either side of 1970. */
 export const MAX_TIME_MS = 8.64e15;
 let cachedDay = NaN;
