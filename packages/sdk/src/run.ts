@@ -266,7 +266,7 @@ const CONFIRMED_CANCEL: RunError = {
  */
 export function endRun(transport: Transport, run: RunContext, outcome: RunOutcome): void {
   const reason: unknown = run.signal.reason;
-  const fields: RunFields = { id: run.id, ended_at: Date.now() };
+  const fields: RunFields = { id: run.id, ended_at: run.now() };
   if (outcome.ok && outcome.output !== undefined) fields.output = outcome.output;
   if (reason instanceof RunInterruptedError) {
     fields.status = 'cancelled';
@@ -292,6 +292,8 @@ export function endRun(transport: Transport, run: RunContext, outcome: RunOutcom
 export class RunContext {
   private seq = 0;
   private readonly controller = new AbortController();
+  /** What to add to this host's clock to read the server's (0 but for a claimed run). */
+  private readonly clockOffset: number = 0;
 
   /** @internal */
   constructor(
@@ -306,6 +308,15 @@ export class RunContext {
   ) {
     this.threadId = info?.thread_id ?? undefined;
     this.userId = info?.user_id ?? undefined;
+    // a claimed run started on the server's clock: its times go on from there, measured on
+    // this one, or a host whose clock is behind the server's ends every run before its start
+    // (stored as lasting 0 ms) and one ahead lengthens each by the difference
+    if (info?.started_at) this.clockOffset = Date.parse(info.started_at) - Date.now();
+  }
+
+  /** @internal Now, as the run's times are recorded: for a claimed run, on the server's clock. */
+  now(): number {
+    return Date.now() + this.clockOffset;
   }
 
   /**
@@ -398,7 +409,7 @@ export class RunContext {
       seq: this.seq++,
       type,
       name,
-      started_at: Date.now(),
+      started_at: this.now(),
     };
     if (input !== undefined) start.input = input;
     this.push({ type: 'step.start', step: snapshotFields(start) }, key);
@@ -414,7 +425,7 @@ export class RunContext {
           run_id: this.id,
           status: 'failed',
           error: toRunError(err),
-          ended_at: Date.now(),
+          ended_at: this.now(),
         }),
       });
       throw err;
@@ -424,7 +435,7 @@ export class RunContext {
       id,
       run_id: this.id,
       status: 'succeeded',
-      ended_at: Date.now(),
+      ended_at: this.now(),
     };
     if (!handle.outputSet && result !== undefined) end.output = result;
     this.pushEnd(key, { type: 'step.end', step: snapshotFields(end) });
@@ -449,7 +460,7 @@ export class RunContext {
     if (fn) return this.step('llm', name ?? call.model, fn, options);
     const frame = storage.getStore();
     const id = newId();
-    const now = Date.now();
+    const now = this.now();
     this.push({
       type: 'step.end',
       step: snapshotFields({

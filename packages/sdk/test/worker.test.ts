@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId, type Run } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import {
@@ -104,6 +104,37 @@ describeEachDb('SDK worker()', (dialect) => {
       expect(steps).toHaveLength(1);
       expect(steps[0]).toMatchObject({ type: 'tool', name: 'double', output: 2 });
       expect(worker.active).toBe(0);
+    });
+
+    it('records a claimed run on the server clock when its host clock is an hour behind', async () => {
+      const agent = agentId();
+      const realNow = Date.now.bind(Date);
+      // the SDK reads a clock an hour behind the server's (here in the same process)
+      vi.spyOn(Date, 'now').mockImplementation(() =>
+        /[\\/]sdk[\\/]src[\\/]/.test(new Error().stack ?? '') ? realNow() - 3_600_000 : realNow(),
+      );
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: async (run) => {
+            await run.tool('wait', {}, () => new Promise((r) => setTimeout(r, 200)));
+            return 'done';
+          },
+        },
+      });
+      try {
+        const queued = await runlog.runs.enqueue(agent, {});
+        const run = await waitForStatus(queued.id, 'succeeded');
+        // its duration as the worker measured it, not 0 ms from an end an hour before its start
+        expect(run.duration_ms).toBeGreaterThanOrEqual(200);
+        expect(run.duration_ms).toBeLessThan(60_000);
+        const [step] = await runlog.runs.steps(queued.id);
+        expect(Date.parse(step!.started_at!)).toBeGreaterThanOrEqual(Date.parse(run.started_at!));
+        expect(Date.parse(step!.ended_at!)).toBeLessThanOrEqual(Date.parse(run.ended_at!));
+      } finally {
+        await worker.stop();
+        vi.restoreAllMocks();
+      }
     });
 
     it('stops even under a worker id no URL can hold (a lone surrogate)', async () => {
