@@ -1,5 +1,5 @@
 // Time as the dashboard shows it in a real browser: the axes of the Stats charts for long
-// runs.
+// runs, and the UTC days of the Stats page read in another time zone.
 
 import { expect, it } from 'vitest';
 import { seedRuns } from './seed.js';
@@ -46,6 +46,26 @@ browserSuite('time in a real browser', () => {
         labels.filter((l) => l.cut).map((l) => l.text),
         agent,
       ).toEqual([]);
+    }
+  });
+
+  it('says the Stats day series are UTC days, to a viewer in another time zone', async () => {
+    await seedRuns(web.api, [
+      { id: 'utc-day-1', agent: 'utc-day', status: 'succeeded', ago: MINUTE, durationMs: 1000 },
+    ]);
+    const cdp = await web.page.context().newCDPSession(web.page);
+    await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'America/Los_Angeles' });
+    try {
+      await web.page.goto(`${web.api.url}/stats?range=7d&agent=utc-day`);
+      const hint = web.page.locator('.stat-card .stat-hint').first();
+      await hint.waitFor({ timeout: 10_000 });
+      // west of UTC an evening's last bar bears tomorrow's date: the page says whose days
+      await expect
+        .poll(() => hint.textContent())
+        .toMatch(/^Last 7 days, since \d{4}-\d{2}-\d{2} \(UTC\)$/);
+    } finally {
+      await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
+      await cdp.detach();
     }
   });
 });

@@ -574,9 +574,10 @@ function ByScore({
 /**
  * Where a range's first whole bucket starts, so its total reads against another count of "the
  * last 24 hours" (the Agents page's, which runs back from now): an hour in local time, a day
- * by its UTC date, as the charts name days.
+ * by its UTC date, as the charts name days. That a day is a UTC day is said: west of UTC the
+ * last bar of an evening bears tomorrow's date, and east of it the day ends in the morning.
  */
 function sinceText(from: string, bucket: StatsResponse['bucket']): string {
-  if (bucket === 'day') return from.slice(0, 10);
+  if (bucket === 'day') return `${from.slice(0, 10)} (UTC)`;
   return new Date(from).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
 }
