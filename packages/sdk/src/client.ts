@@ -26,35 +26,35 @@ import type { HttpClient } from './http.js';
 import { snapshotFields } from './snapshot.js';
 
 export interface RunListParams {
-  agent_id?: string | string[];
-  status?: RunStatus | RunStatus[];
-  trigger?: RunTrigger | RunTrigger[];
-  source?: string;
-  user_id?: string;
-  thread_id?: string;
+  agent_id?: string | string[] | undefined;
+  status?: RunStatus | RunStatus[] | undefined;
+  trigger?: RunTrigger | RunTrigger[] | undefined;
+  source?: string | undefined;
+  user_id?: string | undefined;
+  thread_id?: string | undefined;
   /** The retries of one run. */
-  retry_of?: string;
+  retry_of?: string | undefined;
   /** The runs nested in one run (sub-agents). */
-  parent_run_id?: string;
-  tag?: string;
+  parent_run_id?: string | undefined;
+  tag?: string | undefined;
   /** Runs with a step that names this model. */
-  model?: string;
+  model?: string | undefined;
   /** Runs with a score of this name; `score_min`, `score_max` and `score_label` narrow it. */
-  score?: string;
+  score?: string | undefined;
   /** With `score`: runs with such a score of at least this (`true` counts as 1, `false` 0). */
-  score_min?: number;
+  score_min?: number | undefined;
   /** With `score`: runs with such a score of at most this (`score_max: 0`: the thumbs down). */
-  score_max?: number;
+  score_max?: number | undefined;
   /** With `score`: runs with such a score of this label. */
-  score_label?: string;
-  from?: string | number | Date;
-  to?: string | number | Date;
-  q?: string;
+  score_label?: string | undefined;
+  from?: string | number | Date | undefined;
+  to?: string | number | Date | undefined;
+  q?: string | undefined;
   /** Newest first unless said: or the most cost, longest duration, most tokens first. */
-  sort?: RunSort;
-  limit?: number;
-  cursor?: string;
-  offset?: number;
+  sort?: RunSort | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
+  offset?: number | undefined;
 }
 
 function queryString(params: RunListParams | ThreadListParams): string {
@@ -220,7 +220,7 @@ export class RunsClient {
    * chosen here (or given), so a request lost on a reset connection is sent again without
    * queuing a second retry.
    */
-  async retry(id: string, options: { id?: string } = {}): Promise<Run> {
+  async retry(id: string, options: { id?: string | undefined } = {}): Promise<Run> {
     const body: RetryRunBody = { id: options.id ?? newId() };
     await this.recorded();
     return (
@@ -267,16 +267,16 @@ export class AgentsClient {
 /** What `runlog.threads.list` takes: `GET /threads`' query. */
 export interface ThreadListParams {
   /** Threads with runs of these agents, each summed over those runs alone. */
-  agent_id?: string | string[];
+  agent_id?: string | string[] | undefined;
   /** Threads with runs of this user, each summed over those runs alone. */
-  user_id?: string;
+  user_id?: string | undefined;
   /** Bounds on the time of the runs counted (queued, else started). */
-  from?: string | number | Date;
-  to?: string | number | Date;
+  from?: string | number | Date | undefined;
+  to?: string | number | Date | undefined;
   /** Threads per page (1-200, default 50). */
-  limit?: number;
+  limit?: number | undefined;
   /** The previous page's `next_cursor`. */
-  cursor?: string;
+  cursor?: string | undefined;
 }
 
 /**

@@ -15,35 +15,35 @@ import type { Transport } from './transport.js';
 /** What the agent's code may add to a step while it runs. */
 export interface StepUpdate {
   output?: unknown;
-  model?: string;
-  provider?: string;
-  input_tokens?: number;
-  output_tokens?: number;
-  cached_input_tokens?: number;
-  reasoning_tokens?: number;
+  model?: string | undefined;
+  provider?: string | undefined;
+  input_tokens?: number | undefined;
+  output_tokens?: number | undefined;
+  cached_input_tokens?: number | undefined;
+  reasoning_tokens?: number | undefined;
   /** Overrides the cost the server computes from tokens and model. */
-  cost_usd?: number;
-  metadata?: Record<string, unknown>;
+  cost_usd?: number | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 export interface StepOptions extends Omit<StepUpdate, 'output'> {
   input?: unknown;
   /** Give an id to make the step's recording idempotent across retries of your code. */
-  id?: string;
+  id?: string | undefined;
 }
 
 /** An LLM call: what was asked, of which model, and (for a finished call) what came back. */
 export interface LlmCall extends StepUpdate {
   /** The step's name; the model when omitted. */
-  name?: string;
+  name?: string | undefined;
   model: string;
-  provider?: string;
+  provider?: string | undefined;
   /** The prompt (chat messages or text); recorded as the step's input. */
   messages?: unknown;
   input?: unknown;
   /** When recording a call that already happened: its times (epoch ms). */
-  started_at?: number;
-  ended_at?: number;
+  started_at?: number | undefined;
+  ended_at?: number | undefined;
 }
 
 /** A score's value: a number, `true`/`false`, or a label (1-200 characters). */
@@ -52,17 +52,17 @@ export type ScoreValue = ScoreFields['value'];
 /** What a score may carry besides its name and value. */
 export interface ScoreOptions {
   /** Why: the judge's reasoning, the user's words. */
-  comment?: string;
+  comment?: string | undefined;
   /** The step it scores (`step.score` sets it); without, the run. */
-  step_id?: string;
+  step_id?: string | undefined;
   /**
    * Give an id to make the score idempotent: the same id on the same run replaces that
    * score (a verdict revised, a thumbs up turned down). Default: a new UUIDv7.
    */
-  id?: string;
+  id?: string | undefined;
   /** Who gave it: an evaluator's name, `user`, `reviewer`... Default `sdk`. */
-  source?: string;
-  metadata?: Record<string, unknown>;
+  source?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 /** The step being recorded, handed to the step's function. */

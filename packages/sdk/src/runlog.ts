@@ -22,35 +22,35 @@ export const FAILED_RUN_FLUSH_MS = 2_000;
 
 export interface RunlogOptions {
   /** The server; default `RUNLOG_URL` or http://127.0.0.1:4680. */
-  url?: string;
+  url?: string | undefined;
   /** An API key with `write` scope; default `RUNLOG_API_KEY`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Send when this many events wait (default 100). */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Send waiting events at least this often, ms (default 250). */
-  flushIntervalMs?: number;
+  flushIntervalMs?: number | undefined;
   /** Most events kept in memory; the oldest are dropped past it unless spooling (default 10,000). */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
   /** A directory where unsent events are kept, so outages and restarts lose nothing. */
-  spoolDir?: string;
+  spoolDir?: string | undefined;
   /**
    * Most bytes kept in `spoolDir` (default 1 GiB): past it, new events stay in memory only
    * (bounded by `maxQueue`), so a long outage cannot fill the disk.
    */
-  spoolMaxBytes?: number;
+  spoolMaxBytes?: number | undefined;
   /** Where recording problems go; they never reach your agent's code. Default: a console warning. */
-  onError?: (err: Error) => void;
+  onError?: ((err: Error) => void) | undefined;
   /** How often open runs heartbeat (and learn about Stop), ms (default 2000). */
-  heartbeatIntervalMs?: number;
+  heartbeatIntervalMs?: number | undefined;
   /** Timeout of one API request, ms (default 10,000). */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** Flush on SIGTERM/SIGINT and let workers drain before the process exits (default true). */
-  handleSignals?: boolean;
+  handleSignals?: boolean | undefined;
   /**
    * How long the process's normal exit may wait for a server that is busy (its Retry-After)
    * or restarting, ms, before what is unsent is given up (default 5,000; 0: one try at once).
    */
-  exitTimeoutMs?: number;
+  exitTimeoutMs?: number | undefined;
 }
 
 /**
@@ -116,21 +116,21 @@ function followStop(outer: RunContext, run: RunContext): () => void {
 
 export interface RunOptions {
   /** Give an id to make recording idempotent (e.g. your job id); default a new UUIDv7. */
-  id?: string;
+  id?: string | undefined;
   input?: unknown;
-  trigger?: RunTrigger;
-  source?: string;
-  triggeredBy?: string;
-  threadId?: string;
-  userId?: string;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
+  trigger?: RunTrigger | undefined;
+  source?: string | undefined;
+  triggeredBy?: string | undefined;
+  threadId?: string | undefined;
+  userId?: string | undefined;
+  tags?: string[] | undefined;
+  metadata?: Record<string, unknown> | undefined;
   /**
    * Default: the run this one is called inside, if any. A run started inside another takes
    * its `threadId` and `userId` too, unless given its own, and its `run.signal` fires when
    * the other's does (Stop pressed on it).
    */
-  parentRunId?: string;
+  parentRunId?: string | undefined;
 }
 
 const instances = new Set<Runlog>();

@@ -23,22 +23,22 @@ export interface WorkerOptions {
   /** The agents this worker executes, by id. */
   agents: Record<string, AgentHandler>;
   /** Runs executed at the same time (default 1). */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** How long a claimed run stays ours without a heartbeat (default 30 s). */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
   /** How often the worker's runs heartbeat (and learn about Stop): a third of the lease, at most 2 s. */
-  heartbeatIntervalMs?: number;
+  heartbeatIntervalMs?: number | undefined;
   /** How long one claim waits on the server for work (default 20 s; claims that find nothing are at least 250 ms apart). */
-  pollWaitMs?: number;
+  pollWaitMs?: number | undefined;
   /** On stop, how long running handlers may finish before their runs are released (default 30 s). */
-  drainTimeoutMs?: number;
+  drainTimeoutMs?: number | undefined;
   /**
    * How long a handler may go on once its run's signal fired (Stop, `timeout_ms`, a limit)
    * before its slot takes the next run (default 30 s, Stop's grace): a handler that ignores
    * the signal and never returns would otherwise hold its slot for good. `onError` is told.
    */
-  abandonAfterMs?: number;
-  workerId?: string;
+  abandonAfterMs?: number | undefined;
+  workerId?: string | undefined;
 }
 
 /** Least time between two claims that found nothing, whatever `pollWaitMs` says. */
@@ -218,7 +218,7 @@ export class Worker {
    * Stops claiming, lets running handlers finish for up to `drainTimeoutMs`, then releases the
    * rest back to the queue (their signals fire) and flushes what was recorded (up to 10 s).
    */
-  stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+  stop(options: { drainTimeoutMs?: number | undefined } = {}): Promise<void> {
     const drainMs = options.drainTimeoutMs ?? this.drainTimeoutMs;
     return this.stopBy(Date.now() + drainMs + STOP_FLUSH_MS, drainMs);
   }
