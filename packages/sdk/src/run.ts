@@ -91,6 +91,11 @@ export class StepHandle {
    * @example step.set({ input_tokens: 812, output_tokens: 95 })
    */
   set(update: StepUpdate): this {
+    // a field given as undefined is not given (a streamed event without usage): it keeps
+    // what an earlier set() gave it, and the return value stays the output
+    update = Object.fromEntries(
+      Object.entries(update).filter(([, value]) => value !== undefined),
+    ) as StepUpdate;
     if ('output' in update) this.outputSet = true;
     if (update.metadata && this.fields.metadata)
       update = { ...update, metadata: { ...this.fields.metadata, ...update.metadata } };

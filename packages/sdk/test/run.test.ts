@@ -421,6 +421,42 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(recorded!.duration_ms).toBeGreaterThanOrEqual(0);
     });
 
+    it('step.set keeps what an earlier set gave for a field given as undefined', async () => {
+      // a streamed reply, as Anthropic streams it: the input tokens come first, the output
+      // tokens last, and the events between carry no usage
+      const events = [
+        { usage: { input_tokens: 812 }, text: '' },
+        { usage: undefined, text: 'Hel' },
+        { usage: undefined, text: 'lo' },
+        { usage: { output_tokens: 95 }, text: '' },
+      ];
+      let runId = '';
+      await runlog.run('stream-set-agent', async (run) => {
+        runId = run.id;
+        await run.llm({ model: 'claude-x', provider: 'anthropic' }, async (step) => {
+          let text = '';
+          for (const event of events) {
+            await new Promise((r) => setImmediate(r));
+            text += event.text;
+            step.set({
+              input_tokens: event.usage?.input_tokens,
+              output_tokens: event.usage?.output_tokens,
+              metadata: event.usage?.input_tokens ? { usage_events: true } : undefined,
+            });
+          }
+          return text;
+        });
+      });
+      expect(await runlog.flush()).toBe(true);
+      const [step] = await runlog.runs.steps(runId);
+      expect(step).toMatchObject({
+        output: 'Hello',
+        input_tokens: 812,
+        output_tokens: 95,
+        metadata: { usage_events: true },
+      });
+    });
+
     it('a run started inside another run is its child, in its thread, unless a parent is given', async () => {
       let outer = '';
       let inner = '';
