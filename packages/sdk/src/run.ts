@@ -9,7 +9,7 @@ import {
   type StepFields,
 } from '@runlog/core';
 import { RunCancelledError, RunInterruptedError } from './errors.js';
-import { snapshot, snapshotFields } from './snapshot.js';
+import { ERROR_FIELDS, snapshot, snapshotFields } from './snapshot.js';
 import type { Transport } from './transport.js';
 
 /** What the agent's code may add to a step while it runs. */
@@ -160,25 +160,6 @@ export function toRunError(err: unknown): RunError {
     return { message: 'unserializable thrown value' };
   }
 }
-
-/**
- * The fields by which code tells errors apart (`code: 'ECONNRESET'`, an API's `status: 429`,
- * its `request_id`), when they are plain values. Not every own field: an HTTP client's error
- * can carry the request's headers, API key included.
- */
-const ERROR_FIELDS = [
-  'code',
-  'status',
-  'statusCode',
-  'errno',
-  'syscall',
-  'type',
-  'param',
-  'requestID',
-  'request_id',
-  'address',
-  'port',
-] as const;
 
 /** `stack` followed by the error's `ERROR_FIELDS`, as Node prints them: `{ code: 'ECONNRESET' }`. */
 function withFields(err: Error, stack: unknown): string | undefined {

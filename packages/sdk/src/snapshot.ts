@@ -20,11 +20,44 @@ export function snapshot(value: unknown): unknown {
 /**
  * An Error inside a recorded value (`{ ok: false, error }`): JSON writes it as `{}`, its
  * message and stack being no own enumerable properties; it is kept as the API stores errors.
+ * Looked up on the holder: `value` is what a `toJSON` made of it (an HTTP client's error
+ * writes out its request, headers included).
  */
-function keepErrors(_key: string, value: unknown): unknown {
-  if (!(value instanceof Error)) return value;
-  const { name, message, stack } = value;
-  return { ...value, type: name, message, ...(stack ? { stack } : {}) };
+function keepErrors(this: unknown, key: string, value: unknown): unknown {
+  const original = (this as Record<string, unknown>)[key];
+  return original instanceof Error ? errorValue(original) : value;
+}
+
+/**
+ * The fields by which code tells errors apart (`code: 'ECONNRESET'`, an API's `status: 429`,
+ * its `request_id`), when they are plain values. Not every own field: an HTTP client's error
+ * can carry the request's headers, API key included.
+ */
+export const ERROR_FIELDS = [
+  'code',
+  'status',
+  'statusCode',
+  'errno',
+  'syscall',
+  'type',
+  'param',
+  'requestID',
+  'request_id',
+  'address',
+  'port',
+] as const;
+
+/** An Error as a recorded value: its type, message, stack and `ERROR_FIELDS`, as thrown ones are. */
+function errorValue(err: Error): Record<string, unknown> {
+  const { name, message, stack } = err;
+  const value: Record<string, unknown> = { type: name, message, ...(stack ? { stack } : {}) };
+  for (const key of ERROR_FIELDS) {
+    if (!Object.hasOwn(err, key) || Object.hasOwn(value, key)) continue;
+    const field: unknown = (err as unknown as Record<string, unknown>)[key];
+    if (typeof field === 'string' || typeof field === 'number' || typeof field === 'boolean')
+      value[key] = field;
+  }
+  return value;
 }
 
 /** The fields of an event that hold the agent's own values, copied by `snapshotFields`. */
@@ -72,9 +105,9 @@ function safeCopy(value: unknown, ancestors: object[] = []): unknown {
   if (ancestors.includes(value)) return '[Circular]';
   ancestors.push(value);
   try {
+    if (value instanceof Error) return safeCopy(errorValue(value), ancestors);
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') return safeCopy(toJSON.call(value), ancestors);
-    if (value instanceof Error) return safeCopy(keepErrors('', value), ancestors);
     if (Array.isArray(value)) return value.map((v) => safeCopy(v, ancestors) ?? null);
     const copy: Record<string, unknown> = {};
     for (const key of Object.keys(value)) {

@@ -141,6 +141,44 @@ describe.each(Object.keys(starts))('a run executed by %s', (by) => {
     });
   });
 
+  it('records an Error inside what the code returned without the request its fields hold', async () => {
+    // an HTTP client's error, as axios makes them: the request's config (headers included)
+    // as an own field, and a toJSON that writes it out
+    const config = { url: 'https://api.example/v1', headers: { Authorization: 'Bearer sk-1' } };
+    const failure = Object.assign(new Error('Request failed with status code 401'), {
+      name: 'HttpError',
+      code: 'ERR_BAD_REQUEST',
+      status: 401,
+      config,
+    });
+    const withToJSON = Object.assign(new Error('timeout of 1000ms exceeded'), {
+      config,
+      toJSON: () => ({ message: 'timeout of 1000ms exceeded', config }),
+    });
+    const id = await start(() =>
+      Promise.allSettled([Promise.reject(failure), Promise.reject(withToJSON)]),
+    );
+    const run = await waitForStatus(id, 'succeeded');
+    expect(JSON.stringify(run.output)).not.toContain('sk-1');
+    expect(run.output).toMatchObject([
+      {
+        status: 'rejected',
+        reason: {
+          type: 'HttpError',
+          message: failure.message,
+          code: 'ERR_BAD_REQUEST',
+          status: 401,
+        },
+      },
+      { status: 'rejected', reason: { type: 'Error', message: withToJSON.message } },
+    ]);
+    // on the slow path (a value JSON refuses beside it) as well
+    const slow = await start(() => ({ n: 1n, errors: [failure, withToJSON] }));
+    const output = (await waitForStatus(slow, 'succeeded')).output;
+    expect(JSON.stringify(output)).not.toContain('sk-1');
+    expect(output).toMatchObject({ n: '1', errors: [{ status: 401 }, { type: 'Error' }] });
+  });
+
   it('ends cancelled with the Stop as its error when the code throws because Stop fired', async () => {
     const id = await start(
       (run) =>
