@@ -8,7 +8,7 @@ import {
   type ScoreFields,
   type StepFields,
 } from '@runlog/core';
-import { RunCancelledError, RunInterruptedError } from './errors.js';
+import { RunCancelledError, RunInterruptedError, RunlogError } from './errors.js';
 import { ERROR_FIELDS, snapshot, snapshotFields } from './snapshot.js';
 import type { Transport } from './transport.js';
 
@@ -71,6 +71,8 @@ export class StepHandle {
   fields: StepUpdate = {};
   /** @internal */
   outputSet = false;
+  /** @internal Its function has returned or thrown: its end is on its way. */
+  ended = false;
   constructor(
     readonly id: string,
     readonly runId: string,
@@ -91,6 +93,15 @@ export class StepHandle {
    * @example step.set({ input_tokens: 812, output_tokens: 95 })
    */
   set(update: StepUpdate): this {
+    if (this.ended) {
+      // its end went out with what it had: what a callback sets later would vanish unseen
+      this.run.report(
+        new RunlogError(
+          `step ${this.id} of run ${this.runId}: step.set() after the step's function returned is not recorded`,
+        ),
+      );
+      return this;
+    }
     // a field given as undefined is not given (a streamed event without usage): it keeps
     // what an earlier set() gave it, and the return value stays the output
     update = Object.fromEntries(
@@ -364,6 +375,11 @@ export class RunContext {
    */
   startedAt: number | undefined;
 
+  /** @internal Tells `onError` of a problem with what the code recorded. */
+  report(err: Error): void {
+    if (!this.detached) this.transport.report(err);
+  }
+
   private push(event: IngestEvent, key?: string): void {
     if (!this.detached) this.transport.push(event, key);
   }
@@ -403,6 +419,7 @@ export class RunContext {
     try {
       result = await storage.run({ run: this, stepId: id }, () => fn(handle));
     } catch (err) {
+      handle.ended = true;
       this.pushEnd(key, {
         type: 'step.end',
         step: snapshotFields({
@@ -416,6 +433,7 @@ export class RunContext {
       });
       throw err;
     }
+    handle.ended = true;
     const end: StepFields = {
       ...handle.fields,
       id,

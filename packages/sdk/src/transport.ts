@@ -273,6 +273,11 @@ export class Transport {
     });
   }
 
+  /** Tells `onError` of a problem with what the agent's code recorded. */
+  report(err: Error): void {
+    this.options.onError(err);
+  }
+
   /**
    * Checks an event as the server will: a field it would refuse (a negative token count, a
    * name over its length, a NUL) is left out and reported to `onError`, so the rest of the

@@ -457,6 +457,31 @@ describeEachDb('SDK run() and steps', (dialect) => {
       });
     });
 
+    it('step.set after the step ended is reported, not lost in silence', async () => {
+      let runId = '';
+      let late: Promise<void> = Promise.resolve();
+      await runlog.run('late-set-agent', async (run) => {
+        runId = run.id;
+        // usage told by a stream's 'end' event, after the function already returned
+        await run.llm({ model: 'gpt-4o-mini' }, (step) => {
+          late = new Promise((resolve) =>
+            setTimeout(() => {
+              step.set({ input_tokens: 812, output_tokens: 95 });
+              resolve();
+            }, 5),
+          );
+          return 'reply';
+        });
+      });
+      await late;
+      expect(await runlog.flush()).toBe(true);
+      const [step] = await runlog.runs.steps(runId);
+      expect(step).toMatchObject({ output: 'reply', input_tokens: null });
+      expect(errors.map((e) => e.message)).toEqual([
+        `step ${step!.id} of run ${runId}: step.set() after the step's function returned is not recorded`,
+      ]);
+    });
+
     it('a run started inside another run is its child, in its thread, unless a parent is given', async () => {
       let outer = '';
       let inner = '';
