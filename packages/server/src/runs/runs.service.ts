@@ -43,7 +43,12 @@ function decodeKey(text: string, count: number, field: string): { numbers: numbe
   const parts = Buffer.from(text, 'base64url').toString('utf8').split(':');
   const numbers = parts.slice(0, count);
   const id = parts.slice(count).join(':');
-  if (numbers.length < count || !numbers.every((n) => /^\d{1,16}$/.test(n)) || !ID_PATTERN.test(id))
+  // negative: a time before 1970, refused now but stored by older versions (Go's zero time)
+  if (
+    numbers.length < count ||
+    !numbers.every((n) => /^-?\d{1,16}$/.test(n)) ||
+    !ID_PATTERN.test(id)
+  )
     throw invalid();
   return { numbers: numbers.map(Number), id };
 }

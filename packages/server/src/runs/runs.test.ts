@@ -752,6 +752,60 @@ describeEachDb('runs sorted by cost, duration and tokens', (dialect) => {
     });
 });
 
+describeEachDb('runs an older version stored before 1970', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('are paged to and past: the cursor a page hands out is taken back', async () => {
+    const steps = ['s1', 's2', 's3'].map((id) => ({
+      type: 'step.end',
+      step: { id, run_id: 'old-0', type: 'tool', name: id, status: 'succeeded' },
+    }));
+    const ingested = await t.request('POST', '/api/v1/ingest', {
+      events: [
+        ...[0, 1, 2].map((i) => ({
+          type: 'run.start',
+          run: { id: `old-${i}`, agent_id: 'go', thread_id: `thread-${i}` },
+        })),
+        ...steps,
+      ],
+    });
+    expect(ingested.statusCode).toBe(200);
+    // Go's zero time, as servers before 1970 was refused stored it (8f7fbe5)
+    const zero = Date.parse('0001-01-01T00:00:00Z');
+    for (const i of [0, 1, 2])
+      await sql`UPDATE runs SET started_at = ${zero + i}, sort_at = ${zero + i}
+        WHERE id = ${`old-${i}`}`.execute(t.ctx.db.kysely);
+    await sql`UPDATE steps SET started_at = ${zero}, ended_at = ${zero}`.execute(t.ctx.db.kysely);
+    const pages = async (url: string, key: string) => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await t.request('GET', cursor ? `${url}&cursor=${cursor}` : url);
+        // before: 400 "query.cursor: not a cursor this API returned" on the second page
+        expect(res.statusCode, res.body).toBe(200);
+        const page = json<{ next_cursor: string | null } & Record<string, { id: string }[]>>(res);
+        seen.push(...page[key]!.map((r) => r.id ?? (r as { thread_id?: string }).thread_id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      return seen;
+    };
+    expect(await pages('/api/v1/runs?limit=1', 'runs')).toEqual(['old-2', 'old-1', 'old-0']);
+    expect(await pages('/api/v1/agents/go/runs?limit=1', 'runs')).toHaveLength(3);
+    expect(await pages('/api/v1/runs/old-0/steps?limit=1', 'steps')).toEqual(['s1', 's2', 's3']);
+    expect(await pages('/api/v1/threads?limit=1', 'threads')).toEqual([
+      'thread-2',
+      'thread-1',
+      'thread-0',
+    ]);
+  });
+});
+
 describeEachDb('read API in openapi.json', (dialect) => {
   it('describes the runs, agents and stats routes', async () => {
     const t = await createTestApp(dialect);

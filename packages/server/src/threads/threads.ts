@@ -43,7 +43,8 @@ export function encodeThreadCursor(cursor: ThreadCursor): string {
 export function decodeThreadCursor(text: string): ThreadCursor {
   const invalid = () => AppError.invalid('query.cursor', 'not a cursor this API returned');
   if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
-  const match = /^t(\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  // negative: a run's time before 1970, as older versions stored it
+  const match = /^t(-?\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
   if (!match || !ID_PATTERN.test(match[2]!)) throw invalid();
   return { lastAt: Number(match[1]), lastRunId: match[2]! };
 }
