@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { configFromEnv, type ServerConfigInput } from '../config.js';
 import { DEFAULT_WEB_ROOT, startServer } from '../server.js';
-import { openDatabase } from '../db/database.js';
+import { openDatabase, othersMayRead } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { registerAdminCommands } from './admin.commands.js';
 import { CliError } from './client.js';
@@ -85,6 +85,9 @@ export function serveCommand(): Command {
         );
       }
       console.log(banner.join('\n'));
+      const readable =
+        server.ctx.db.dialect === 'sqlite' ? othersMayRead(String(cfg.db)) : undefined;
+      if (readable) console.error(`runlog: warning: ${readable}`);
       let closing = false;
       const stop = (signal: string) => {
         if (closing) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
-import { openDatabase, WAL_SIZE_LIMIT_BYTES } from './database.js';
+import { openDatabase, othersMayRead, WAL_SIZE_LIMIT_BYTES } from './database.js';
 import { migrateToLatest } from './migrate.js';
 
 const posix = process.platform === 'win32' ? describe.skip : describe;
@@ -41,6 +41,26 @@ posix('a SQLite database file', () => {
     expect(mode(file)).toBe(0o640);
     expect(mode(folder)).toBe(0o755);
     await db.close();
+  });
+
+  it('is named at start when every user may read it, as versions before 0600 made it', async () => {
+    const file = join(dir, 'old', 'runlog.db');
+    mkdirSync(join(dir, 'old'));
+    // what an older Runlog made with the usual umask: an upgrade keeps the file's mode
+    writeFileSync(file, '');
+    chmodSync(file, 0o644);
+    const db = await openDatabase(file);
+    await migrateToLatest(db);
+    await db.close();
+    expect(mode(file)).toBe(0o644);
+    expect(othersMayRead(file)).toBe(
+      `${file} is readable by every user of this machine (mode 644): it holds run inputs and ` +
+        `outputs and the API key hashes; make it the owner's only with: chmod 600 ${file}`,
+    );
+    // shared with a group on purpose, or made private: nothing to say
+    chmodSync(file, 0o640);
+    expect(othersMayRead(file)).toBeUndefined();
+    expect(othersMayRead(join(dir, 'new', '.runlog', 'runlog.db'))).toBeUndefined();
   });
 
   it('cuts its WAL back once a long read that let it grow has ended', async () => {

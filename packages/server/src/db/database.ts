@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -89,6 +89,25 @@ function createPrivately(file: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+}
+
+/**
+ * A warning when every user of the machine may read the SQLite file at `path`: versions
+ * before the file was made 0600 created it so (with the usual umask), and an upgrade keeps a
+ * file's mode. Undefined for a file others may not read, or one that is not there.
+ */
+export function othersMayRead(path: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o004) === 0) return undefined;
+  return (
+    `${path} is readable by every user of this machine (mode ${mode.toString(8)}): it holds ` +
+    `run inputs and outputs and the API key hashes; make it the owner's only with: chmod 600 ${path}`
+  );
 }
 
 /** The size a SQLite WAL file is cut back to after a checkpoint (64 MiB). */
