@@ -181,9 +181,14 @@ export class AuthService {
       const hash = hashSecret(opts.adminKey);
       const found = await k
         .selectFrom('api_keys')
-        .select('id')
+        .select(['id', 'prefix'])
         .where('hash', '=', hash)
         .executeTakeFirst();
+      // versions before listings showed a quarter of a short key stored its first 10
+      // characters, and an upgrade keeps stored rows: the key is known here, so say less
+      const prefix = keyPrefix(opts.adminKey);
+      if (found && found.prefix !== prefix)
+        await k.updateTable('api_keys').set({ prefix }).where('id', '=', found.id).execute();
       const project = await k
         .selectFrom('projects')
         .select('id')
@@ -197,7 +202,7 @@ export class AuthService {
             project_id: 'default',
             name: 'admin (RUNLOG_ADMIN_KEY)',
             scope: 'admin',
-            prefix: keyPrefix(opts.adminKey),
+            prefix,
             hash,
             created_at: Date.now(),
             last_used_at: null,

@@ -267,6 +267,26 @@ describeEachDb('the first start', (dialect) => {
       await t.close();
     }
   });
+
+  it('shortens the listed part of a chosen key an older version stored, on the next start with it', async () => {
+    const key = 'short-admin-key!';
+    const t = await createTestApp(dialect, { adminKey: key });
+    try {
+      // versions before the quarter rule stored its first 10 characters, and an upgrade kept them
+      await t.ctx.db.kysely
+        .updateTable('api_keys')
+        .set({ prefix: key.slice(0, 10) })
+        .execute();
+      await t.ctx.auth.bootstrap({ retentionDays: 30, adminKey: key });
+      const { keys } = json<{ keys: { prefix: string }[] }>(
+        await t.request('GET', '/api/v1/keys', undefined, key),
+      );
+      // before: 'short-admi', 10 of the key's 16 characters
+      expect(keys.map((k) => k.prefix)).toEqual(['shor']);
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describeEachDb('a login in a browser that has a session', (dialect) => {
