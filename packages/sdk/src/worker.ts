@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   ClaimBody,
-  type ClaimedRuns,
+  type ClaimResponse,
   type ReleaseBody,
   type Run,
   type WorkerList,
@@ -352,12 +352,14 @@ export class Worker {
         max: Math.min(MAX_CLAIM, concurrency - this.held.size),
       };
       try {
-        const res = await this.http.request<ClaimedRuns>('POST', '/api/v1/workers/claim', claim, {
+        const res = await this.http.request<ClaimResponse>('POST', '/api/v1/workers/claim', claim, {
           signal: this.poll.signal,
           timeoutMs: this.pollWaitMs + 15_000,
         });
         failures = 0;
-        if (res.status === 200 && res.body) claimed = res.body.runs;
+        // a server from before `max` answers the one run it claimed itself
+        if (res.status === 200 && res.body)
+          claimed = 'runs' in res.body ? res.body.runs : [res.body];
         if (this.stopping) {
           // claimed as the worker began to stop: back to the queue, never started
           await this.giveBack(claimed.map((r) => r.id));

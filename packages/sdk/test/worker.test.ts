@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId, type Run } from '@runlog/core';
@@ -558,6 +558,48 @@ describeEachDb('SDK worker()', (dialect) => {
       } finally {
         strict.closeAllConnections();
         await new Promise((resolve) => strict.close(resolve));
+      }
+    });
+
+    it('executes the runs of a server from before claims took max, which answers one run', async () => {
+      // such a server ignores `max` and answers the run itself, not `{runs: [...]}`
+      const older = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          let body = Buffer.concat(chunks).toString();
+          if (req.url === '/api/v1/workers/claim') {
+            const { max: _max, ...claim } = JSON.parse(body) as Record<string, unknown>;
+            body = JSON.stringify(claim);
+          }
+          // no kept-alive connection to the test server: its close would wait for them
+          const forward = request(`${server.url}${req.url}`, {
+            method: req.method,
+            headers: { ...req.headers, 'content-length': Buffer.byteLength(body) },
+            agent: false,
+          });
+          forward.on('response', (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          });
+          forward.end(body);
+        });
+      });
+      await new Promise<void>((resolve) => older.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = older.address() as AddressInfo;
+        const other = clients.make({ url: `http://127.0.0.1:${port}` });
+        const agent = agentId();
+        const q = await runlog.runs.enqueue(agent, { input: { n: 1 } });
+        const worker = other.worker({ ...fast, agents: { [agent]: () => 'done' } });
+        // before: "claimed is not iterable" ended the process, the run held until its lease lapsed
+        expect((await waitForStatus(q.id, 'succeeded')).output).toBe('done');
+        await worker.stop();
+        await other.shutdown(5_000);
+        expect(errors).toEqual([]);
+      } finally {
+        older.closeAllConnections();
+        await new Promise((resolve) => older.close(resolve));
       }
     });
 
