@@ -419,6 +419,8 @@ export class AuthService {
         );
       }
       await trx.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', key.id).execute();
+      // its sessions end with it, now rather than when they expire (up to 30 days on)
+      await trx.deleteFrom('sessions').where('key_id', '=', key.id).execute();
       return { ...key, revoked_at: now };
     });
     // sessions opened with the key end with it

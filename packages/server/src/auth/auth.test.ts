@@ -348,6 +348,33 @@ describeEachDb('sessions of one key', (dialect) => {
   });
 });
 
+describeEachDb('a revoked key', (dialect) => {
+  it('ends the sessions opened with it, leaving no row behind', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const { key, id } = await t.ctx.auth.createKey('default', 'read', 'leaving');
+      const kept = await t.ctx.auth.createKey('default', 'read', 'staying');
+      for (const k of [key, key, kept.key])
+        expect((await t.request('POST', '/api/v1/session', { key: k }, null)).statusCode).toBe(200);
+      const sessionsOf = async (keyId: string) =>
+        (
+          await t.ctx.db.kysely
+            .selectFrom('sessions')
+            .select('id')
+            .where('key_id', '=', keyId)
+            .execute()
+        ).length;
+      expect(await sessionsOf(id)).toBe(2);
+      expect((await t.request('DELETE', `/api/v1/keys/${id}`)).statusCode).toBe(200);
+      // before: the two rows stayed until they expired, 30 days on
+      expect(await sessionsOf(id)).toBe(0);
+      expect(await sessionsOf(kept.id)).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describeEachDb('cached credentials', (dialect) => {
   it('never keep a key read as valid while it was being revoked', async () => {
     // SQLite's one connection serves the read and the revoke in turn: no read is in flight
