@@ -1675,6 +1675,28 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(unwritable.stderr).toMatch(/^runlog: cannot write .*no-such-dir\/x\.jsonl: ENOENT/);
   });
 
+  it('says which project an import went into, and that a project it created has no key yet', async () => {
+    const file = join(dir, `projects-${dialect}.jsonl`);
+    expect((await cli(['export', '-o', file])).code).toBe(0);
+    const runs = runLines(readFileSync(file, 'utf8')).length;
+    const db = join(dir, `projects-${dialect}.db`);
+    // `stagng` for `staging`: the runs go to a new project that no key reaches
+    const typo = await cli(['import', file, '--db', db, '--project', 'stagng']);
+    expect(typo.code).toBe(0);
+    expect(typo.stdout).toMatch(new RegExp(` from ${file} into project stagng\\n$`));
+    expect(typo.stderr).toBe(
+      'runlog: note: created project stagng, which no key reaches yet: add one with `runlog keys create --scope admin --project stagng`\n',
+    );
+    // into a project that is there: named, and no note
+    const again = await cli(['import', file, '--db', db, '--project', 'stagng', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      runs,
+      projects: ['stagng'],
+      created_projects: [],
+    });
+    expect(again.stderr).toBe('');
+  });
+
   it('cleans up old runs while ingestion goes on, losing no recent run', async () => {
     const dry = JSON.parse(
       (await cli(['cleanup', '--days', '30', '--dry-run', '--json'])).stdout,

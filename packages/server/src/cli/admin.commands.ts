@@ -315,6 +315,11 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     );
     if (rejected > MAX_SHOWN && !flags.json)
       io.stderr.write(`runlog: ... and ${formatCount(rejected - MAX_SHOWN)} more rejected lines\n`);
+    // a project the import created (a misspelt --project, or a restore) no key reaches yet
+    for (const id of flags.json ? [] : result.created)
+      io.stderr.write(
+        `runlog: note: created project ${id}, which no key reaches yet: add one with \`runlog keys create --scope admin --project ${id}\`\n`,
+      );
     for (const e of flags.json ? [] : (result.expiring ?? []))
       io.stderr.write(
         `runlog: note: ${countOf(e.runs, 'imported run')} of project ${e.projectId} ended more than its retention (${countOf(e.retentionDays, 'day')}) ago, and retention deletes them on its next pass; raise retention_days first (Settings, or PATCH /api/v1/settings) to keep them\n`,
@@ -328,6 +333,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       prices: result.prices,
       existing: result.existing,
       rejected: result.rejected,
+      projects: result.projects,
+      created_projects: result.created,
       // the first rejected lines, each with its number and why
       ...(rejections.length > 0 ? { rejections } : {}),
       ...(result.expiring
@@ -346,6 +353,10 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         `imported ${countOf(result.runs, 'run')} (${countOf(result.steps, 'step')})` +
           settingsCounts(result) +
           ` from ${source}` +
+          // which project took them: --project, or those the file names
+          (result.projects.length > 0
+            ? ` into ${result.projects.length === 1 ? 'project' : 'projects'} ${result.projects.join(', ')}`
+            : '') +
           // an import again changes nothing: say which runs were there already
           (result.existing
             ? `; ${formatCount(result.existing)} of them were already there, now as in the file`

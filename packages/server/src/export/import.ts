@@ -49,6 +49,10 @@ export interface ImportResult {
    * that was there before the import): retention deletes them on its next pass.
    */
   expiring?: { projectId: string; runs: number; retentionDays: number }[];
+  /** The projects the import wrote into, sorted. */
+  projects: string[];
+  /** Of `projects`, those the import created: no key reaches them yet. */
+  created: string[];
 }
 
 interface Pending {
@@ -76,6 +80,8 @@ interface ProjectState {
   created: Set<string>;
   /** The file's settings line of a project, when it had one. */
   lines: Map<string, ImportedProject>;
+  /** Every project a batch wrote into. */
+  written: Set<string>;
 }
 
 const noSettings = (): PendingSettings => ({
@@ -107,9 +113,11 @@ export async function importRuns(
     prices: 0,
     existing: 0,
     rejected: 0,
+    projects: [],
+    created: [],
   };
   // projects this import creates: their retention grows to keep every run imported into them
-  const projects: ProjectState = { created: new Set(), lines: new Map() };
+  const projects: ProjectState = { created: new Set(), lines: new Map(), written: new Set() };
   // runs imported, by project and the day they ended: what retention would delete is told
   const endedByDay = new Map<string, Map<number, number>>();
   let batch = new Map<string, Pending>();
@@ -134,6 +142,8 @@ export async function importRuns(
     result.prices += written.prices.size;
     result.runs += items.length;
     result.steps += items.reduce((n, p) => n + p.steps.length, 0);
+    result.projects = [...projects.written].sort();
+    result.created = [...projects.created].sort();
     opts.onProgress?.({ ...result });
   };
   for await (const line of linesOf(input, opts.maxLineBytes ?? constants.MAX_STRING_LENGTH)) {
@@ -359,6 +369,7 @@ async function writeBatchOnce(
       ...[...settings.agents.values()].map((a) => a.project_id),
       ...[...settings.prices.values()].map((p) => p.project_id),
     ]);
+    for (const id of projectIds) projects.written.add(id);
     // a restore must not delete itself: a project the import creates keeps its runs at least
     // as long as the oldest imported into it needs (a project already there keeps its setting)
     const keeps = new Map(
