@@ -1710,6 +1710,13 @@ describeEachDb('runlog CLI', (dialect) => {
     };
     expect(byRetention.deleted_runs).toBe(10);
     expect((await cli(['cleanup', '--all-projects', '--dry-run'])).code).toBe(2);
+    // which project it cleans: `default` unless --project says, or every one
+    expect(JSON.parse((await cli(['cleanup', '--dry-run', '--json'])).stdout)).toMatchObject({
+      project_id: 'default',
+    });
+    expect((await cli(['cleanup', '--days', '30', '--all-projects', '--dry-run'])).stdout).toMatch(
+      /^would delete 10 runs and 20 steps of every project that ended before /,
+    );
     const live = Array.from({ length: 25 }, (_, i) => `c-live-${i}`);
     const ingesting = (async () => {
       for (const id of live)
@@ -1736,7 +1743,9 @@ describeEachDb('runlog CLI', (dialect) => {
       ingesting,
     ]);
     expect(cleanup.code).toBe(0);
-    expect(cleanup.stdout).toMatch(/^deleted 10 runs and 20 steps that ended before /);
+    expect(cleanup.stdout).toMatch(
+      /^deleted 10 runs and 20 steps of project default that ended before /,
+    );
     if (dialect === 'postgres') {
       await waitFor(() => deletedSeen.length === 11, 'ten run_deleted messages');
       expect(deletedSeen).toContain('c-run-0');

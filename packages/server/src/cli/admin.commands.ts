@@ -142,8 +142,11 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         progress.done(done.runs);
         return done;
       });
+      // the project it cleaned (`default` unless --project): null with --all-projects
+      const projectId = flags.allProjects ? null : flags.project;
       const summary = {
         dry_run: Boolean(flags.dryRun),
+        project_id: projectId,
         ended_before: toIso(before),
         deleted_runs: result.runs,
         deleted_steps: result.steps,
@@ -154,7 +157,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       }
       io.stdout.write(
         `${flags.dryRun ? 'would delete' : 'deleted'} ${countOf(result.runs, 'run')} and ` +
-          `${countOf(result.steps, 'step')} that ended before ${summary.ended_before}\n`,
+          `${countOf(result.steps, 'step')} ` +
+          `${projectId === null ? 'of every project' : `of project ${projectId}`} ` +
+          `that ended before ${summary.ended_before}\n`,
       );
     },
   );
