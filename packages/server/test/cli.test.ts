@@ -1209,7 +1209,10 @@ describeEachDb('runlog CLI', (dialect) => {
     });
     expect(res.status).toBe(202);
     const cancel = await cli(['runs', 'cancel', 'c-to-cancel']);
-    expect(cancel).toMatchObject({ code: 0, stdout: 'run c-to-cancel cancelled\n' });
+    expect(cancel).toMatchObject({
+      code: 0,
+      stdout: 'run c-to-cancel of project default cancelled\n',
+    });
     const again = await cli(['runs', 'cancel', 'c-to-cancel']);
     expect(again.code).toBe(1);
     expect(again.stderr.split('\n')).toHaveLength(2);
@@ -1228,7 +1231,9 @@ describeEachDb('runlog CLI', (dialect) => {
       `run c-run-1 was retried already as ${retry.id} (attempt 2, queued): nothing queued; retry ${retry.id} to try again, or add --again`,
     );
     const forced = await cli(['runs', 'retry', 'c-run-1', '--again']);
-    expect(forced.stdout).toMatch(/^queued run \S+ \(attempt 2, retry of c-run-1\)$/m);
+    expect(forced.stdout).toMatch(
+      /^queued run \S+ of project default \(attempt 2, retry of c-run-1\)$/m,
+    );
     const retries = await fetch(`${server.url}/api/v1/runs?retry_of=c-run-1`, {
       headers: { authorization: `Bearer ${server.adminKey}` },
     });

@@ -445,10 +445,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       `/api/v1/runs/${encodeURIComponent(id)}/cancel`,
     );
     if (flags.json) return printJson(io, run);
+    // a run's id is its project's: another project (another key) may have one of the same id
     io.stdout.write(
       run.status === 'cancelled'
-        ? `run ${run.id} cancelled\n`
-        : `stop requested for run ${run.id} (${run.status}); the agent running it is told to stop\n`,
+        ? `run ${run.id} of project ${run.project_id} cancelled\n`
+        : `stop requested for run ${run.id} of project ${run.project_id} (${run.status}); the agent running it is told to stop\n`,
     );
   });
 
@@ -475,7 +476,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     }
     const run = await client.request<Run>('POST', `/api/v1/runs/${encodeURIComponent(id)}/retry`);
     if (flags.json) return printJson(io, run);
-    io.stdout.write(`queued run ${run.id} (attempt ${run.attempt}, retry of ${id})\n`);
+    io.stdout.write(
+      `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id})\n`,
+    );
   });
 
   withClient(
