@@ -176,6 +176,15 @@ export const Text = (max: number) =>
     .overwrite(wellFormed);
 
 /**
+ * A name people read (a project's, an agent's, a key's): text with something to show, not
+ * spaces alone, which the dashboard's header and lists showed as nothing at all.
+ */
+export const Label = (max: number) =>
+  Text(max)
+    .min(1)
+    .refine((s) => s.trim() !== '', 'must not be blank');
+
+/**
  * `text` cut to at most `max` characters, ending with `…` when cut (never between the two
  * halves of a surrogate pair).
  */
@@ -564,7 +573,7 @@ export const AgentSummary = Agent.extend({
 export type AgentSummary = z.infer<typeof AgentSummary>;
 
 export const AgentUpsertBody = z.object({
-  name: Text(200).min(1).optional(),
+  name: Label(200).optional(),
   description: Text(5000).nullish(),
   schedule: Schedule.nullish(),
   timeout_ms: z
@@ -1037,7 +1046,7 @@ export type ApiKey = z.infer<typeof ApiKey>;
 
 export const CreateKeyBody = z.object({
   scope: KeyScope,
-  name: Text(200).min(1).optional(),
+  name: Label(200).optional(),
 });
 /** A created key: the only time the secret is shown. */
 export const CreatedKey = ApiKey.extend({ key: z.string() });
@@ -1053,11 +1062,11 @@ export type Project = z.infer<typeof Project>;
 
 export const CreateProjectBody = z.object({
   id: Id.optional(),
-  name: Text(200).min(1),
+  name: Label(200),
   retention_days: z.number().int().min(1).max(3650).optional(),
 });
 export const PatchProjectBody = z.object({
-  name: Text(200).min(1).optional(),
+  name: Label(200).optional(),
   retention_days: z.number().int().min(1).max(3650).optional(),
 });
 

@@ -86,6 +86,8 @@ describeEachDb('projects, settings and prices API', (dialect) => {
       [{ retention_days: 3651 }, 'body.retention_days'],
       [{ retention_days: 1.5 }, 'body.retention_days'],
       [{ name: '' }, 'body.name'],
+      // spaces alone: the dashboard's header showed the project as nothing
+      [{ name: '   ' }, 'body.name'],
       [{ name: 'ok', retention_days: 'long' }, 'body.retention_days'],
     ] as const) {
       const res = await t.request('PATCH', '/api/v1/projects/default', body);
