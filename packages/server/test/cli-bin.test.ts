@@ -62,7 +62,7 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     const jsonl = runs.map((r) => JSON.stringify(r)).join('\n') + '\n';
     expect(runlogFed(jsonl, {}, 'import', '-', '--db', from)).toMatchObject({
       code: 0,
-      stdout: 'imported 2 runs (0 steps) from standard input\n',
+      stdout: 'imported 2 runs (0 steps) from standard input into project default\n',
     });
     // one database to another through a pipe
     const exported = runlog('export', '--db', from, '-o', '-');
