@@ -236,6 +236,31 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     });
   });
 
+  it('counts the timeout_ms of a run first heard of by a step from that step, as its message says', async () => {
+    const agent = uniq('step-first');
+    await setTimeoutMs(agent, 1000);
+    const id = uniq('run');
+    const before = Date.now();
+    // a step first: the run starts under `unknown`, and is named a moment later by its start,
+    // whose clock is an hour behind
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'step.start', step: { id: 's1', run_id: id, type: 'tool', name: 'fetch' } }],
+    });
+    const heard = Date.now();
+    await new Promise((r) => setTimeout(r, 50));
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id, agent_id: agent, started_at: before - 3_600_000 } }],
+    });
+    await sweepOnce(t.ctx, before + 999);
+    expect((await getRun(id)).status).toBe('running');
+    await sweepOnce(t.ctx, heard + 1001);
+    // before: counted from the naming and told from the step, "(1050 ms)" or so
+    expect(await getRun(id)).toMatchObject({
+      status: 'timed_out',
+      error: { type: 'Timeout', message: 'timed out after timeout_ms (1000 ms) without finishing' },
+    });
+  });
+
   it('ends the steps still running when the control plane ends or takes back their run', async () => {
     const agent = uniq('open-steps');
     await setTimeoutMs(agent, 1000);

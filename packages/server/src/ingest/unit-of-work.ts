@@ -632,9 +632,10 @@ export class UnitOfWork {
         timeouts.set(key, timeout);
       }
       // the start is on the agent's clock, the deadline is checked on this one: counted from
-      // no earlier than this write (updated_at), or an agent host an hour behind would start
-      // its runs past their timeout
-      if (timeout) run.deadline_at = Math.max(run.started_at, run.updated_at) + timeout;
+      // no earlier than this server first heard of the run (created_at), or an agent host an
+      // hour behind would start its runs past their timeout. The sweeper's message counts
+      // back from the same two times
+      if (timeout) run.deadline_at = Math.max(run.started_at, run.created_at) + timeout;
     }
   }
 
