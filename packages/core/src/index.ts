@@ -7,3 +7,4 @@ export * from './timeline.js';
 export * from './ids.js';
 export * from './truncated.js';
 export * from './preview.js';
+export * from './waiting.js';

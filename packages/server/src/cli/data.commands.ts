@@ -20,6 +20,7 @@ import type {
   ThreadList,
   ThreadSummary,
   WorkerList,
+  WorkerWait,
 } from '@runlog/core';
 import {
   RUN_SORTS,
@@ -31,6 +32,7 @@ import {
   runMoment,
   unpricedModels,
   usageByModel,
+  workerWait,
 } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import {
@@ -348,13 +350,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           client.request<WorkerList>('GET', '/api/v1/workers').catch(() => undefined),
         ])
       : [undefined, undefined];
-    const serving = workers?.workers.filter((w) => w.online && w.agents.includes(run.agent_id));
     io.stdout.write(
       showRun(
         printable(run),
         palette(),
         subRuns && printable(subRuns),
-        agent && { ...printable(agent), held: serving?.reduce((n, w) => n + w.running, 0) },
+        agent && workerWait(run.agent_id, agent.worker_seen_at, workers?.workers, Date.now()),
       ),
     );
   });
@@ -1285,20 +1286,14 @@ function tailLine(run: Run, p: Palette): string {
   return parts.join('  ');
 }
 
-/** A worker asks for runs every second or so while it has a free slot; quiet longer, it is busy or gone. */
-const WORKER_QUIET_MS = 60_000;
-
 /** `runs show`: the summary block and the steps as an indented tree. */
 export function showRun(
   run: RunWithSteps,
   p: Palette,
   /** The runs nested in this one (its sub-agents), newest first, when read. */
   subRuns?: RunList,
-  /**
-   * Its agent, read for a queued run: when a worker last asked for its runs, and the runs its
-   * online workers hold (`held`, when they were read).
-   */
-  agent?: Pick<Agent, 'worker_seen_at'> & { held?: number },
+  /** For a queued run: why it waits (`workerWait`), when its agent and workers were read. */
+  wait?: WorkerWait,
 ): string {
   const lines: string[] = [];
   const field = fieldWriter(lines);
@@ -1306,15 +1301,15 @@ export function showRun(
   field('agent', run.agent_id);
   const stopping = run.cancel_requested_at && (run.status === 'running' || run.status === 'queued');
   field('status', p.status(run.status) + (stopping ? ' (stop requested)' : ''));
-  if (agent && run.status === 'queued')
+  if (wait && run.status === 'queued')
     field(
       'worker',
-      !agent.worker_seen_at
+      wait.kind === 'none'
         ? p.paint('yellow', 'none seen yet: this run waits for one')
-        : Date.now() - Date.parse(agent.worker_seen_at) > WORKER_QUIET_MS && agent.held
+        : wait.kind === 'busy'
           ? // a hung run holds its slot: the worker is there, it has no room for this run
-            `busy: online, holding ${countOf(agent.held, 'run')}, and not asking for more since ${formatRelative(agent.worker_seen_at)}`
-          : `last seen ${formatRelative(agent.worker_seen_at)}`,
+            `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
+          : `last seen ${formatRelative(wait.seenAt)}`,
     );
   field('trigger', run.trigger + (run.source ? ` from ${run.source}` : ''));
   field(

@@ -5,6 +5,7 @@ import {
   costUnknown,
   unpricedModels,
   usageByModel,
+  workerWait,
   type Run,
   type RunStatus,
   type RunWithSteps,
@@ -122,9 +123,6 @@ function ByModelFact({ run }: { run: RunWithSteps }) {
   );
 }
 
-/** A worker asking less often than this (it polls every second or so) may be gone. */
-const WORKER_QUIET_MS = 60_000;
-
 /**
  * Why a queued run still waits: whether any worker asks for its agent's runs. Runs queued
  * from the dashboard, the API, schedules and Retry run only when one does.
@@ -138,46 +136,45 @@ function WaitingForWorker({ agentId }: { agentId: string }) {
   const now = useNow(10_000, true);
   const agent = agents.data?.find((a) => a.id === agentId);
   if (!agent) return null;
-  const seen = agent.worker_seen_at;
-  const serving = workers.data?.workers.filter((w) => w.online && w.agents.includes(agentId));
-  const stopped = serving !== undefined && serving.length === 0;
-  const late = seen === null || Math.max(now, Date.now()) - Date.parse(seen) > WORKER_QUIET_MS;
-  // a worker asks for runs only with a slot free: one that stopped asking while it keeps
-  // running its runs (a run that hangs) is busy, not gone
-  const held = serving?.reduce((n, w) => n + w.running, 0) ?? 0;
-  const busy = seen !== null && late && serving !== undefined && serving.length > 0 && held > 0;
-  const quiet = (late || stopped) && !busy;
+  const wait = workerWait(
+    agentId,
+    agent.worker_seen_at,
+    workers.data?.workers,
+    Math.max(now, Date.now()),
+  );
+  const quiet = wait.kind === 'none' || wait.kind === 'late' || wait.kind === 'stopped';
   return (
     <p className={quiet ? 'run-waiting run-waiting-quiet' : 'run-waiting'}>
       <strong>Waiting for a worker.</strong>{' '}
-      {seen === null ? (
+      {wait.kind === 'none' ? (
         <>
           No worker has asked for runs of <span className="mono">{agentId}</span> yet: this run
           starts when one does (<span className="mono">runlog.worker(…)</span> in the SDK, or{' '}
           <span className="mono">POST /api/v1/workers/claim</span>).
         </>
-      ) : busy ? (
+      ) : wait.kind === 'busy' ? (
         <>
-          {serving.length === 1 ? 'The worker' : `The ${serving.length} workers`} of{' '}
-          <span className="mono">{agentId}</span> online {serving.length === 1 ? 'is' : 'are'} busy
-          with {held === 1 ? 'a run' : `${held} runs`} and {serving.length === 1 ? 'has' : 'have'}{' '}
-          not asked for more since <RelativeTime iso={seen} />: this run starts when a slot frees up
-          (a run that hangs holds its slot until it ends).
+          {wait.workers === 1 ? 'The worker' : `The ${wait.workers} workers`} of{' '}
+          <span className="mono">{agentId}</span> online {wait.workers === 1 ? 'is' : 'are'} busy
+          with {wait.held === 1 ? 'a run' : `${wait.held} runs`} and{' '}
+          {wait.workers === 1 ? 'has' : 'have'} not asked for more since{' '}
+          <RelativeTime iso={wait.seenAt} />: this run starts when a slot frees up (a run that hangs
+          holds its slot until it ends).
         </>
-      ) : late ? (
+      ) : wait.kind === 'late' ? (
         <>
           No worker has asked for runs of <span className="mono">{agentId}</span> since{' '}
-          <RelativeTime iso={seen} />.
+          <RelativeTime iso={wait.seenAt} />.
         </>
-      ) : quiet ? (
+      ) : wait.kind === 'stopped' ? (
         <>
           No worker of <span className="mono">{agentId}</span> is running: the last one asked for
-          its runs <RelativeTime iso={seen} /> and has stopped.
+          its runs <RelativeTime iso={wait.seenAt} /> and has stopped.
         </>
       ) : (
         <>
           A worker asked for runs of <span className="mono">{agentId}</span>{' '}
-          <RelativeTime iso={seen} />.
+          <RelativeTime iso={wait.seenAt} />.
         </>
       )}{' '}
       <Link to="/workers">See the workers</Link>

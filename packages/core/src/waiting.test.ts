@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { Worker } from './schemas.js';
+import { WORKER_QUIET_MS, workerWait } from './waiting.js';
+
+const NOW = Date.parse('2026-12-06T10:00:00Z');
+const ago = (ms: number) => new Date(NOW - ms).toISOString();
+const worker = (over: Partial<Worker>): Worker => ({
+  id: 'w1',
+  agents: ['triage'],
+  first_seen_at: ago(3_600_000),
+  last_seen_at: ago(1000),
+  online: true,
+  running: 0,
+  running_runs: [],
+  ...over,
+});
+
+describe('why a queued run waits', () => {
+  it('says no worker ever asked, whatever the list holds', () => {
+    expect(workerWait('triage', null, [worker({})], NOW)).toEqual({ kind: 'none' });
+  });
+
+  it('tells a busy worker (slots all held, not asking) from a gone one', () => {
+    const seenAt = ago(5 * 60_000);
+    expect(workerWait('triage', seenAt, [worker({ running: 2 })], NOW)).toEqual({
+      kind: 'busy',
+      seenAt,
+      workers: 1,
+      held: 2,
+    });
+    // quiet and holding nothing, or holding runs of other agents only: not busy for this one
+    expect(workerWait('triage', seenAt, [worker({})], NOW).kind).toBe('late');
+    expect(
+      workerWait('triage', seenAt, [worker({ agents: ['other'], running: 3 })], NOW).kind,
+    ).toBe('late');
+    // the list not read: nothing says it is busy
+    expect(workerWait('triage', seenAt, undefined, NOW).kind).toBe('late');
+  });
+
+  it('says a worker that asked lately has stopped when none serving the agent is online', () => {
+    const seenAt = ago(WORKER_QUIET_MS / 2);
+    expect(workerWait('triage', seenAt, [worker({ online: false })], NOW).kind).toBe('stopped');
+    expect(workerWait('triage', seenAt, [worker({})], NOW).kind).toBe('seen');
+    expect(workerWait('triage', seenAt, undefined, NOW).kind).toBe('seen');
+  });
+});

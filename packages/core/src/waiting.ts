@@ -1,0 +1,41 @@
+import type { Worker } from './schemas.js';
+
+/** A worker asks for runs every second or so while it has a free slot: quiet longer, it is busy or gone. */
+export const WORKER_QUIET_MS = 60_000;
+
+/** Why a queued run of an agent still waits, as the run's page and `runlog runs show` say it. */
+export type WorkerWait =
+  /** No worker ever asked for the agent's runs. */
+  | { kind: 'none' }
+  /** Its online workers hold runs and have not asked for more since `seenAt`: no slot is free. */
+  | { kind: 'busy'; seenAt: string; workers: number; held: number }
+  /** No worker asked for its runs for longer than `WORKER_QUIET_MS`. */
+  | { kind: 'late'; seenAt: string }
+  /** A worker asked lately, but none serving the agent is online now (it stopped). */
+  | { kind: 'stopped'; seenAt: string }
+  /** A worker asked lately. */
+  | { kind: 'seen'; seenAt: string };
+
+/**
+ * Why a queued run of `agentId` waits, from when a worker last asked for its runs
+ * (`Agent.worker_seen_at`) and the workers listed (`GET /workers`; `undefined` when not read).
+ * A worker asks for runs only with a slot free: one that stopped asking while it holds runs
+ * (a run that hangs) is busy, not gone.
+ * @example workerWait('triage', agent.worker_seen_at, list.workers, Date.now())
+ */
+export function workerWait(
+  agentId: string,
+  seenAt: string | null,
+  workers: readonly Worker[] | undefined,
+  now: number,
+): WorkerWait {
+  if (seenAt === null) return { kind: 'none' };
+  const serving = workers?.filter((w) => w.online && w.agents.includes(agentId));
+  const late = now - Date.parse(seenAt) > WORKER_QUIET_MS;
+  const held = serving?.reduce((n, w) => n + w.running, 0) ?? 0;
+  if (late && serving && serving.length > 0 && held > 0)
+    return { kind: 'busy', seenAt, workers: serving.length, held };
+  if (late) return { kind: 'late', seenAt };
+  if (serving && serving.length === 0) return { kind: 'stopped', seenAt };
+  return { kind: 'seen', seenAt };
+}
