@@ -9,7 +9,7 @@ import {
   type StepFields,
 } from '@runlog/core';
 import { RunCancelledError, RunInterruptedError, RunlogError } from './errors.js';
-import { ERROR_FIELDS, snapshot, snapshotFields } from './snapshot.js';
+import { errorFields, snapshot, snapshotFields } from './snapshot.js';
 import type { Transport } from './transport.js';
 
 /** What the agent's code may add to a step while it runs. */
@@ -172,16 +172,12 @@ export function toRunError(err: unknown): RunError {
   }
 }
 
-/** `stack` followed by the error's `ERROR_FIELDS`, as Node prints them: `{ code: 'ECONNRESET' }`. */
+/** `stack` followed by the error's `errorFields`, as Node prints them: `{ code: 'ECONNRESET' }`. */
 function withFields(err: Error, stack: unknown): string | undefined {
-  const fields: string[] = [];
-  for (const key of ERROR_FIELDS) {
-    if (!Object.hasOwn(err, key)) continue;
-    const value: unknown = (err as unknown as Record<string, unknown>)[key];
-    if (typeof value === 'string') fields.push(`${key}: ${JSON.stringify(value)}`);
-    else if (typeof value === 'number' || typeof value === 'boolean')
-      fields.push(`${key}: ${String(value)}`);
-  }
+  const fields = errorFields(err).map(
+    ([key, value]) =>
+      `${key}: ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+  );
   if (fields.length === 0) return typeof stack === 'string' ? stack : undefined;
   const text =
     typeof stack === 'string' && stack ? stack : `${String(err.name)}: ${String(err.message)}`;

@@ -33,7 +33,7 @@ function keepErrors(this: unknown, key: string, value: unknown): unknown {
  * its `request_id`), when they are plain values. Not every own field: an HTTP client's error
  * can carry the request's headers, API key included.
  */
-export const ERROR_FIELDS = [
+const ERROR_FIELDS = [
   'code',
   'status',
   'statusCode',
@@ -47,17 +47,28 @@ export const ERROR_FIELDS = [
   'port',
 ] as const;
 
-/** An Error as a recorded value: its type, message, stack and `ERROR_FIELDS`, as thrown ones are. */
-function errorValue(err: Error): Record<string, unknown> {
-  const { name, message, stack } = err;
-  const value: Record<string, unknown> = { type: name, message, ...(stack ? { stack } : {}) };
+/** The error's own `ERROR_FIELDS` that hold plain values, in that order. */
+export function errorFields(err: Error): [string, string | number | boolean][] {
+  const fields: [string, string | number | boolean][] = [];
   for (const key of ERROR_FIELDS) {
-    if (!Object.hasOwn(err, key) || Object.hasOwn(value, key)) continue;
+    if (!Object.hasOwn(err, key)) continue;
     const field: unknown = (err as unknown as Record<string, unknown>)[key];
     if (typeof field === 'string' || typeof field === 'number' || typeof field === 'boolean')
-      value[key] = field;
+      fields.push([key, field]);
   }
-  return value;
+  return fields;
+}
+
+/** An Error as a recorded value: its type, message, stack and `errorFields`, as thrown ones are. */
+function errorValue(err: Error): Record<string, unknown> {
+  const { name, message, stack } = err;
+  // its own `type` field does not replace the type its name gives
+  return {
+    ...Object.fromEntries(errorFields(err)),
+    type: name,
+    message,
+    ...(stack ? { stack } : {}),
+  };
 }
 
 /** The fields of an event that hold the agent's own values, copied by `snapshotFields`. */
