@@ -142,8 +142,6 @@ export async function importRuns(
     result.prices += written.prices.size;
     result.runs += items.length;
     result.steps += items.reduce((n, p) => n + p.steps.length, 0);
-    result.projects = [...projects.written].sort();
-    result.created = [...projects.created].sort();
     opts.onProgress?.({ ...result });
   };
   for await (const line of linesOf(input, opts.maxLineBytes ?? constants.MAX_STRING_LENGTH)) {
@@ -198,6 +196,8 @@ export async function importRuns(
   await flush();
   const expiring = await expiringRuns(db, endedByDay, projects.created);
   if (expiring.length > 0) result.expiring = expiring;
+  result.projects = [...projects.written].sort();
+  result.created = [...projects.created].sort();
   return result;
 }
 
