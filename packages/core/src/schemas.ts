@@ -301,6 +301,11 @@ export const StepFields = z.object({
   /** Part of `output_tokens` spent on reasoning. */
   reasoning_tokens: count.nullish(),
   cost_usd: usd.nullish(),
+  /**
+   * When the first token of a streamed answer came (an LLM step's time to first token is
+   * from `started_at` to it). Kept between the step's start and end.
+   */
+  first_token_at: TimeInput.nullish(),
   metadata: Metadata.optional(),
 });
 export type StepFields = z.infer<typeof StepFields>;
@@ -501,6 +506,10 @@ export const Step = z.object({
   cached_input_tokens: z.number().int().nullable(),
   reasoning_tokens: z.number().int().nullable(),
   cost_usd: z.number().nullable(),
+  /** When a streamed answer's first token came; null when not recorded. */
+  first_token_at: IsoTime.nullable(),
+  /** From `started_at` to `first_token_at`: an LLM step's time to first token. */
+  time_to_first_token_ms: z.number().int().nullable(),
   metadata: Metadata,
 });
 export type Step = z.infer<typeof Step>;

@@ -71,6 +71,8 @@ export function stepFixture(over: Partial<Step> = {}): Step {
     cached_input_tokens: null,
     reasoning_tokens: null,
     cost_usd: null,
+    first_token_at: null,
+    time_to_first_token_ms: null,
     metadata: {},
     ...over,
   };

@@ -23,6 +23,11 @@ export interface StepUpdate {
   reasoning_tokens?: number | undefined;
   /** Overrides the cost the server computes from tokens and model. */
   cost_usd?: number | undefined;
+  /**
+   * When a streamed answer's first token came (epoch ms): the step's time to first token.
+   * `step.firstToken()` sets it to now.
+   */
+  first_token_at?: number | undefined;
   metadata?: Record<string, unknown> | undefined;
 }
 
@@ -73,6 +78,7 @@ export class StepHandle {
   outputSet = false;
   /** @internal Its function has returned or thrown: its end is on its way. */
   ended = false;
+  private firstTokenNoted = false;
   constructor(
     readonly id: string,
     readonly runId: string,
@@ -89,17 +95,35 @@ export class StepHandle {
   }
 
   /**
+   * Notes that the first token (chunk) of a streamed answer came now: the step's time to
+   * first token. Only the first call counts, so it can sit in the loop over the stream.
+   * @example for await (const chunk of stream) { step.firstToken(); text += chunk.delta; }
+   */
+  firstToken(): this {
+    if (this.firstTokenNoted || this.fields.first_token_at !== undefined) return this;
+    this.firstTokenNoted = true;
+    // a stream read on past its function's return: its end went out already
+    if (this.ended) this.reportLate('step.firstToken()');
+    else this.fields.first_token_at = this.run.now();
+    return this;
+  }
+
+  private reportLate(call: string): void {
+    this.run.report(
+      new RunlogError(
+        `step ${this.id} of run ${this.runId}: ${call} after the step's function returned is not recorded`,
+      ),
+    );
+  }
+
+  /**
    * Adds to the step: its output (otherwise the function's return value), tokens, cost, metadata.
    * @example step.set({ input_tokens: 812, output_tokens: 95 })
    */
   set(update: StepUpdate): this {
     if (this.ended) {
       // its end went out with what it had: what a callback sets later would vanish unseen
-      this.run.report(
-        new RunlogError(
-          `step ${this.id} of run ${this.runId}: step.set() after the step's function returned is not recorded`,
-        ),
-      );
+      this.reportLate('step.set()');
       return this;
     }
     // a field given as undefined is not given (a streamed event without usage): it keeps

@@ -457,6 +457,53 @@ describeEachDb('SDK run() and steps', (dialect) => {
       });
     });
 
+    it("step.firstToken notes a streamed answer's first chunk once; run.llm takes one recorded", async () => {
+      let runId = '';
+      let late: Promise<void> = Promise.resolve();
+      await runlog.run('ttft-agent', async (run) => {
+        runId = run.id;
+        await run.llm({ name: 'streamed', model: 'gpt-4o-mini' }, async (step) => {
+          await new Promise((r) => setTimeout(r, 30)); // the wait for the first chunk
+          let text = '';
+          for (const chunk of ['Hel', 'lo']) {
+            step.firstToken();
+            text += chunk;
+            await new Promise((r) => setTimeout(r, 30));
+          }
+          return text;
+        });
+        // a stream read on after its step's function returned: reported once, not per chunk
+        await run.llm({ name: 'left-behind', model: 'gpt-4o-mini' }, (step) => {
+          late = new Promise((resolve) =>
+            setTimeout(() => {
+              step.firstToken();
+              step.firstToken();
+              resolve();
+            }, 5),
+          );
+          return 'reply';
+        });
+        await run.llm({
+          name: 'recorded',
+          model: 'gpt-4o-mini',
+          started_at: Date.parse('2026-03-01T10:00:00Z'),
+          first_token_at: Date.parse('2026-03-01T10:00:00.180Z'),
+          ended_at: Date.parse('2026-03-01T10:00:01Z'),
+        });
+      });
+      await late;
+      expect(await runlog.flush()).toBe(true);
+      const steps = new Map((await runlog.runs.steps(runId)).map((s) => [s.name, s]));
+      const streamed = steps.get('streamed')!;
+      // the first chunk after ~30 ms, not the second after ~60 ms
+      expect(streamed.time_to_first_token_ms).toBeGreaterThanOrEqual(25);
+      expect(streamed.time_to_first_token_ms).toBeLessThan(streamed.duration_ms! - 20);
+      expect(steps.get('left-behind')?.first_token_at).toBeNull();
+      expect(steps.get('recorded')?.time_to_first_token_ms).toBe(180);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]?.message).toContain('step.firstToken() after the step');
+    });
+
     it('step.set after the step ended is reported, not lost in silence', async () => {
       let runId = '';
       let late: Promise<void> = Promise.resolve();

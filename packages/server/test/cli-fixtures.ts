@@ -41,6 +41,8 @@ export function sampleEvents(prefix: string): unknown[] {
         input_tokens: 1000 + i,
         output_tokens: 200 + i,
         cached_input_tokens: 100,
+        // streamed: its first token 120 ms in
+        ...(i % 2 === 0 ? { first_token_at: t + 130 } : {}),
         output: 'x'.repeat(i === 5 ? 2_000_000 : 10),
       },
     });

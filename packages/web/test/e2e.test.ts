@@ -994,6 +994,12 @@ suite('dashboard in a real browser', () => {
     await page.locator('.tl-row.st-failed').click();
     await page.getByRole('region', { name: 'Error' }).waitFor();
     expect(await page.locator('.step-details').textContent()).toContain('search failed');
+    // a streamed model call: its time to first token, marked on its bar
+    expect(await page.locator('.tl-bar .tl-first-token').count()).toBe(2);
+    await page.locator('.tl-row', { hasText: 'draft reply' }).first().click();
+    await expect
+      .poll(() => page.locator('.step-details').textContent())
+      .toMatch(/First token\s*after 420\s?ms/);
 
     // milliseconds sit with the seconds, never after AM/PM
     const facts = await page.locator('.facts').first().textContent();

@@ -97,6 +97,8 @@ export async function seedRuns(api: Api, runs: SeedRun[]): Promise<void> {
                 model: r.model ?? 'gpt-4o-mini',
                 input_tokens: 1200 + i * 40,
                 output_tokens: 300 + i * 7,
+                // streamed: the first token 420 ms in
+                ...(running ? {} : { first_token_at: Math.round(s0) + 420 }),
               }
             : {}),
           input: { query: `step ${i} of ${r.id}` },

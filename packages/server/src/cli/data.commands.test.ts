@@ -104,3 +104,25 @@ describe('runs show scores', () => {
     expect(at[0]).toBe(at[1]);
   });
 });
+
+describe('runs show steps', () => {
+  it('gives a time to first token column only when a step recorded one', () => {
+    const run = (steps: Step[]) =>
+      showRun({ ...runFixture({ step_count: 2 }), steps }, new Palette(false));
+    const plain = [step('plan', 1, 0), step('fetch', 2, 10)];
+    expect(run(plain)).not.toContain('TTFT');
+    const streamed = [
+      {
+        ...step('plan', 1, 0),
+        type: 'llm' as const,
+        duration_ms: 2400,
+        time_to_first_token_ms: 420,
+      },
+      step('fetch', 2, 10),
+    ];
+    const lines = run(streamed).split('\n');
+    const header = lines.find((l) => l.includes('TTFT'))!;
+    expect(header).toMatch(/DURATION\s+TTFT/);
+    expect(lines.find((l) => l.includes('llm plan'))).toMatch(/2\.4s\s+420ms/);
+  });
+});

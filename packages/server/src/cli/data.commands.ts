@@ -1377,10 +1377,15 @@ export function showRun(
   const steps = run.steps ?? [];
   if (steps.length === 0) return lines.join('\n') + '\n';
   lines.push('', p.paint('bold', 'Steps'));
+  // time to first token: a column only where streamed model calls recorded one
+  const streamed = steps.some((s) => s.time_to_first_token_ms !== null);
   const rows = stepTree(steps).map(({ step, prefix }) => [
     `${p.paint('dim', prefix)}${step.type} ${step.name ?? ''}`.trimEnd(),
     p.status(step.status),
     formatDuration(step.duration_ms),
+    ...(streamed
+      ? [step.time_to_first_token_ms !== null ? formatDuration(step.time_to_first_token_ms) : '']
+      : []),
     step.input_tokens !== null || step.output_tokens !== null
       ? formatTokens((step.input_tokens ?? 0) + (step.output_tokens ?? 0)) + ' tok'
       : '',
@@ -1393,6 +1398,7 @@ export function showRun(
       { header: 'STEP' },
       { header: 'STATUS', whole: true },
       { header: 'DURATION', align: 'right' },
+      ...(streamed ? [{ header: 'TTFT', align: 'right' as const, optional: 0 }] : []),
       { header: 'TOKENS', align: 'right', optional: 2 },
       { header: 'COST', align: 'right', optional: 3 },
       { header: 'MODEL', optional: 1 },

@@ -17,6 +17,7 @@ import * as m0014AgentLimits from './migrations/0014_agent_limits.js';
 import * as m0015DeletedRunAgents from './migrations/0015_deleted_run_agents.js';
 import * as m0016RunAgentSortIndexes from './migrations/0016_run_agent_sort_indexes.js';
 import * as m0017StepCostGiven from './migrations/0017_step_cost_given.js';
+import * as m0018StepFirstToken from './migrations/0018_step_first_token.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0015_deleted_run_agents': m0015DeletedRunAgents,
   '0016_run_agent_sort_indexes': m0016RunAgentSortIndexes,
   '0017_step_cost_given': m0017StepCostGiven,
+  '0018_step_first_token': m0018StepFirstToken,
 };
 
 class StaticProvider implements MigrationProvider {

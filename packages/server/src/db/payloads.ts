@@ -114,6 +114,7 @@ export const STEP_LIST_COLUMNS = [
   'cost_given',
   'created_at',
   'updated_at',
+  'first_token_at',
 ] as const satisfies readonly Exclude<keyof StepTable, PayloadColumn>[];
 
 // a column added to a table must be added to its list, or lists would stop returning it

@@ -130,6 +130,8 @@ export interface StepTable {
    * usage comes); null without a cost, or for steps from before migration 0017.
    */
   cost_given: number | null;
+  /** When a streamed answer's first token came (migration 0018); null when not recorded. */
+  first_token_at: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

@@ -118,6 +118,9 @@ const ImportStep = Step.extend({
   created_at: Time.optional(),
   updated_at: Time.optional(),
   cost_given: z.boolean().nullable().optional(),
+  // absent from lines exported before migration 0018
+  first_token_at: Time.nullable().optional(),
+  time_to_first_token_ms: z.number().int().nullable().optional(),
 });
 
 /**
@@ -229,6 +232,7 @@ export function fromImportedRun(
     cost_nanos: s.cost_usd === null ? null : usdToNanos(s.cost_usd),
     // unknown for a line from before migration 0017, or from the API
     cost_given: s.cost_given === undefined || s.cost_given === null ? null : s.cost_given ? 1 : 0,
+    first_token_at: s.first_token_at ?? null,
     metadata: jsonText(s.metadata) ?? '{}',
     created_at: s.created_at ?? s.started_at ?? rec.created_at,
     updated_at: s.updated_at ?? s.ended_at ?? s.started_at ?? rec.updated_at,

@@ -315,6 +315,18 @@ function startNoLaterThanEnd(startedAt: number | null, endedAt: number | null): 
   return startedAt !== null && endedAt !== null && startedAt > endedAt ? endedAt : startedAt;
 }
 
+/**
+ * A step's first token held between its start and its end: its clock is the step's own, so
+ * only a recording mistake puts it outside, and a time to first token past the step's whole
+ * duration (or below zero) would read as data.
+ */
+function withinStep(at: number | null, startedAt: number | null, endedAt: number | null) {
+  if (at === null) return null;
+  if (startedAt !== null && at < startedAt) return startedAt;
+  if (endedAt !== null && at > endedAt) return endedAt;
+  return at;
+}
+
 /** Derived fields: duration, sort key, lease; `updated_at` moves only when something changed. */
 function finishRun(row: RunRow, before: RunRow | undefined, env: ApplyEnv): RunRow {
   row.started_at = startNoLaterThanEnd(row.started_at, row.ended_at);
@@ -409,6 +421,7 @@ export function newStepRow(
     reasoning_tokens: null,
     cost_nanos: null,
     cost_given: null,
+    first_token_at: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,
@@ -494,6 +507,7 @@ export function applyStepEvent(
   if (f.error !== undefined && !otherOutcome)
     put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
   put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
+  put(row, 'first_token_at', f.first_token_at ?? undefined, mode, isNull);
   row.metadata = mergeMetadata(
     row.metadata,
     original ? { ...f.metadata, type: original } : f.metadata,
@@ -530,6 +544,7 @@ export function applyStepEvent(
     }
   }
   row.started_at = startNoLaterThanEnd(row.started_at, row.ended_at);
+  row.first_token_at = withinStep(row.first_token_at, row.started_at, row.ended_at);
   row.duration_ms =
     row.ended_at !== null && row.started_at !== null
       ? Math.max(0, row.ended_at - row.started_at)
@@ -598,6 +613,7 @@ const STEP_COMPARED: (keyof StepRow)[] = [
   'reasoning_tokens',
   'cost_nanos',
   'cost_given',
+  'first_token_at',
   'metadata',
 ];
 

@@ -275,6 +275,53 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(run).toMatchObject({ agent_id: 'a', started_at: null, duration_ms: null });
   });
 
+  it("records an LLM step's first token, held between its start and end, in every read", async () => {
+    const step = (id: string, fields: object) => ({
+      type: 'step.end',
+      step: {
+        id,
+        run_id: 'ttft-1',
+        type: 'llm',
+        started_at: '2026-03-01T10:00:00.000Z',
+        ended_at: '2026-03-01T10:00:02.000Z',
+        ...fields,
+      },
+    });
+    const events = [
+      { type: 'run.start', run: { id: 'ttft-1', agent_id: 'a', started_at: 1772359200000 } },
+      step('streamed', { first_token_at: '2026-03-01T10:00:00.420Z' }),
+      step('epoch-ms', { first_token_at: 1772359200250 }),
+      // a clock mistake: before the start, after the end
+      step('early', { first_token_at: '2026-03-01T09:59:59.000Z' }),
+      step('late', { first_token_at: '2026-03-01T10:00:09.000Z' }),
+      step('whole', {}),
+    ];
+    expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+    const res = await t.request('GET', '/api/v1/runs/ttft-1/steps');
+    const byId = Object.fromEntries(
+      (json(res).steps as Step[]).map((s) => [s.id, [s.first_token_at, s.time_to_first_token_ms]]),
+    );
+    expect(byId).toEqual({
+      streamed: ['2026-03-01T10:00:00.420Z', 420],
+      'epoch-ms': ['2026-03-01T10:00:00.250Z', 250],
+      early: ['2026-03-01T10:00:00.000Z', 0],
+      late: ['2026-03-01T10:00:02.000Z', 2000],
+      whole: [null, null],
+    });
+    // a later event without it keeps it; the same batch again changes nothing
+    const again = await t.request('POST', '/api/v1/ingest', { events });
+    expect(again.statusCode).toBe(200);
+    const detail = json(await t.request('GET', '/api/v1/runs/ttft-1?include=steps')) as {
+      steps: Step[];
+    };
+    expect(detail.steps.find((s) => s.id === 'streamed')?.time_to_first_token_ms).toBe(420);
+    const bad = await t.request('POST', '/api/v1/ingest', {
+      events: [step('bad', { first_token_at: 'soon' })],
+    });
+    expect(bad.statusCode).toBe(207);
+    expect(JSON.stringify(json(bad))).toContain('step.first_token_at');
+  });
+
   it('keeps a terminal run terminal when a late event arrives', async () => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.end', run: { id: 'late-1', agent_id: 'a', status: 'cancelled' } }],

@@ -712,6 +712,39 @@ function usageOf(attrs: Attrs) {
   });
 }
 
+/**
+ * When a streamed answer's first chunk came, from the time to it a span reports: the Vercel
+ * AI SDK's `ai.response.msToFirstChunk` (ms), the GenAI conventions' and Sentry's seconds,
+ * or Langfuse's `completion_start_time` (an ISO time).
+ */
+function firstTokenAt(view: SpanView): number | undefined {
+  const { attrs, startedAt } = view;
+  if (startedAt === undefined) return undefined;
+  const after = (ms: unknown): number | undefined => {
+    const n = typeof ms === 'string' ? Number(ms) : ms;
+    return typeof n === 'number' && Number.isFinite(n) && n >= 0
+      ? startedAt + Math.round(n)
+      : undefined;
+  };
+  const seconds = (key: string): number | undefined => {
+    const n = Number(attrs[key] ?? NaN);
+    return after(n * 1000);
+  };
+  const at = str(attrs, 'langfuse.observation.completion_start_time');
+  const parsedAt = at !== undefined && /^\d{4}-\d\d-\d\dT/.test(at) ? Date.parse(at) : NaN;
+  return (
+    after(attrs['ai.response.msToFirstChunk']) ??
+    after(
+      view.events.find((e) => e.name === 'ai.stream.firstChunk')?.attrs[
+        'ai.response.msToFirstChunk'
+      ],
+    ) ??
+    seconds('gen_ai.response.time_to_first_chunk') ??
+    seconds('gen_ai.response.time_to_first_token') ??
+    (Number.isFinite(parsedAt) && parsedAt >= startedAt ? parsedAt : undefined)
+  );
+}
+
 function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
   const { attrs } = view;
   const type = stepType(view.name, attrs);
@@ -750,6 +783,7 @@ function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {
       200,
     ),
     ...(aggregate ? {} : usage),
+    first_token_at: firstTokenAt(view),
     metadata: strip({
       [SPAN_NAME_KEY]: view.name || undefined,
       otel_usage: aggregate ? usage : undefined,

@@ -1442,6 +1442,57 @@ describeEachDb('POST /v1/traces', (dialect) => {
     });
   });
 
+  it("reads a streamed model call's time to first token from each convention that reports it", async () => {
+    const trace = 'bb8efff798038103d269b633813fc60d';
+    const llm = (spanId: string, attrs: Record<string, Value>, more: Partial<SpanSpec> = {}) => ({
+      traceId: trace,
+      spanId,
+      parentSpanId: 'd000000000000001',
+      name: spanId,
+      start: 100,
+      end: 1100,
+      attrs: { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o-mini', ...attrs },
+      ...more,
+    });
+    const spans: SpanSpec[] = [
+      { traceId: trace, spanId: 'd000000000000001', name: 'invoke_agent', start: 0, end: 2000 },
+      // Vercel AI SDK: ms, on the doStream span and on its ai.stream.firstChunk event
+      llm('d000000000000002', { 'ai.response.msToFirstChunk': 312.4 }),
+      llm(
+        'd000000000000003',
+        {},
+        {
+          events: [
+            { name: 'ai.stream.firstChunk', at: 140, attrs: { 'ai.response.msToFirstChunk': 40 } },
+          ],
+        },
+      ),
+      // the GenAI conventions and Sentry: seconds
+      llm('d000000000000004', { 'gen_ai.response.time_to_first_chunk': 0.25 }),
+      llm('d000000000000005', { 'gen_ai.response.time_to_first_token': 0.5 }),
+      // Langfuse: a time
+      llm('d000000000000006', {
+        'langfuse.observation.completion_start_time': '2026-03-01T10:00:00.900Z',
+      }),
+      llm('d000000000000007', {}),
+    ];
+    expect((await t.request('POST', '/v1/traces', request(spans, 'stream-app'))).statusCode).toBe(
+      200,
+    );
+    const snap = await snapshot(`otel-${trace}`);
+    expect(Object.fromEntries(snap!.steps.map((s) => [s.id, s.time_to_first_token_ms]))).toEqual({
+      d000000000000002: 312,
+      d000000000000003: 40,
+      d000000000000004: 250,
+      d000000000000005: 500,
+      d000000000000006: 800,
+      d000000000000007: null,
+    });
+    expect(snap!.steps.find((s) => s.id === 'd000000000000002')?.first_token_at).toBe(
+      '2026-03-01T10:00:00.412Z',
+    );
+  });
+
   it('counts the tokens of an agent span with usage over its model calls once', async () => {
     const root = (trace: string) => httpRoot(trace, { name: 'POST /chat', end: 1000 });
     // Vercel AI SDK: ai.generateText reports the sum of its doGenerate calls

@@ -94,6 +94,11 @@ export function toStep(row: StepRow): Step {
     cached_input_tokens: row.cached_input_tokens,
     reasoning_tokens: row.reasoning_tokens,
     cost_usd: row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos),
+    first_token_at: toIso(row.first_token_at),
+    time_to_first_token_ms:
+      row.first_token_at !== null && row.started_at !== null
+        ? Math.max(0, row.first_token_at - row.started_at)
+        : null,
     metadata: objectOr(row.metadata),
   };
 }

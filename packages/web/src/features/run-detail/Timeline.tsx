@@ -64,6 +64,14 @@ function StepDetails({ step }: { step: Step }) {
           <dt>Duration</dt>
           <dd>{formatDuration(step.duration_ms)}</dd>
         </div>
+        {step.time_to_first_token_ms !== null ? (
+          <div>
+            <dt>First token</dt>
+            <dd title={formatExact(step.first_token_at)}>
+              after {formatDuration(step.time_to_first_token_ms)}
+            </dd>
+          </div>
+        ) : null}
         {step.model ? (
           <div>
             <dt>Model</dt>
@@ -205,6 +213,12 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
           const end = ms(step.ended_at) ?? (step.status === 'running' ? now : start);
           const left = ((start - t0) / span) * 100;
           const width = Math.max(0.4, ((end - start) / span) * 100);
+          // a streamed answer's first token: a mark on its bar, the wait before it lighter
+          const firstToken = ms(step.first_token_at);
+          const waited =
+            firstToken !== null && end > start
+              ? Math.min(1, Math.max(0, (firstToken - start) / (end - start)))
+              : null;
           const isOpen = open === step.id;
           const dur = stepDuration(step, now);
           return (
@@ -257,7 +271,11 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
                   <span
                     className={`tl-bar t-${step.type}${step.status === 'running' ? ' growing' : ''}${step.status === 'failed' ? ' failed' : ''}`}
                     style={{ left: `${left}%`, width: `${Math.min(width, 100 - left)}%` }}
-                  />
+                  >
+                    {waited !== null ? (
+                      <span className="tl-first-token" style={{ width: `${waited * 100}%` }} />
+                    ) : null}
+                  </span>
                 </span>
               </button>
               {isOpen ? <StepDetails step={step} /> : null}
