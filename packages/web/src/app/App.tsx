@@ -7,6 +7,7 @@ import { Empty } from '../components/States';
 import { LoginPage } from '../features/auth/LoginPage';
 import { AgentsPage } from '../features/agents/AgentsPage';
 import { RunsPage } from '../features/runs/RunsPage';
+import { BulkReportDialog } from '../features/runs/BulkReport';
 import { RunDetailPage } from '../features/run-detail/RunDetailPage';
 import { RunByIdPage } from '../features/run-detail/RunByIdPage';
 import { StatsPage } from '../features/stats/StatsPage';
@@ -95,6 +96,7 @@ export function App({ client }: { client: QueryClient }) {
           </Route>
         </Routes>
         <Toasts />
+        <BulkReportDialog />
       </BrowserRouter>
     </QueryClientProvider>
   );

@@ -7,6 +7,8 @@ interface Toast {
   text: string;
   /** A page the message leads to ("Open" the run a Retry queued). */
   link?: { to: string; label: string };
+  /** Something more to see ("Details" of a bulk Retry): the toast stays while it is open. */
+  action?: { label: string; onClick: () => void };
 }
 
 let toasts: Toast[] = [];
@@ -14,13 +16,28 @@ let nextId = 1;
 const listeners = new Set<() => void>();
 const emit = () => listeners.forEach((l) => l());
 
-/** Shows a short message at the bottom of the screen (and to screen readers). */
-export function toast(text: string, kind: Toast['kind'] = 'info', link?: Toast['link']): void {
+/**
+ * Shows a short message at the bottom of the screen (and to screen readers). With
+ * `persist`, it stays until dismissed: a message the user has to act on (which runs of a
+ * bulk Retry failed) must not go away before a keyboard or screen reader user reaches it.
+ * @example toast('Retried 3 runs: queued 3', 'info', undefined, { action: { label: 'Details', onClick: open } })
+ */
+export function toast(
+  text: string,
+  kind: Toast['kind'] = 'info',
+  link?: Toast['link'],
+  more: { action?: Toast['action']; persist?: boolean } = {},
+): void {
   const id = nextId++;
-  toasts = [...toasts, { id, kind, text, ...(link ? { link } : {}) }].slice(-4);
+  const { action, persist = false } = more;
+  toasts = [
+    ...toasts,
+    { id, kind, text, ...(link ? { link } : {}), ...(action ? { action } : {}) },
+  ].slice(-4);
   emit();
-  // a message with a link stays longer: time to reach it
-  setTimeout(() => dismiss(id), kind === 'error' || link ? 8000 : 4000);
+  if (persist) return;
+  // a message with a link or an action stays longer: time to reach it
+  setTimeout(() => dismiss(id), kind === 'error' || link || action ? 8000 : 4000);
 }
 
 function dismiss(id: number) {
@@ -58,6 +75,12 @@ export function Toasts() {
             <Link to={t.link.to} className="toast-link" onClick={() => dismiss(t.id)}>
               {t.link.label}
             </Link>
+          )}
+          {t.action && (
+            // the toast stays: a dialog it opens gives the focus back to this button
+            <button type="button" className="toast-link link-btn" onClick={t.action.onClick}>
+              {t.action.label}
+            </button>
           )}
           <button
             type="button"

@@ -1,10 +1,13 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
 import type { AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { useTopics } from '../../app/live';
 import { RunRow, RunTableHead } from '../runs/RunRows';
+import { BulkBar } from '../runs/BulkBar';
+import { plural } from '../runs/bulk';
+import { useRunSelection } from '../runs/useRunSelection';
 import { agentRunsQuery } from './agents.queries';
 import { RunNowButton } from './RunNowDialog';
 import { AgentSettingsButton } from './AgentSettingsDialog';
@@ -17,8 +20,10 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
   const runs = useQuery(agentRunsQuery(agentId));
   const [all, setAll] = useState(false);
   useTopics([`agent:${agentId}`]);
-  const list = runs.data?.runs ?? [];
-  const shown = all ? list : list.slice(0, COLLAPSED);
+  const list = runs.data?.runs;
+  const shown = useMemo(() => (all ? (list ?? []) : (list ?? []).slice(0, COLLAPSED)), [all, list]);
+  // one list, unfiltered: the selection lasts as long as the panel is open
+  const selection = useRunSelection(agentId, shown);
   return (
     <div className="agent-panel" id={id} role="region" aria-label={`Recent runs of ${agentId}`}>
       <div className="panel-bar">
@@ -49,17 +54,22 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
         <Loading label="Loading runs…" rows={3} />
       ) : runs.isError && runs.data === undefined ? (
         <ErrorBox error={runs.error} onRetry={() => void runs.refetch()} />
-      ) : list.length === 0 ? (
+      ) : !list || list.length === 0 ? (
         <Empty title="No runs yet">Use Run now, or record runs with the SDK.</Empty>
       ) : (
         <>
+          <BulkBar selection={selection} where="not shown" label={`Selected runs of ${agentId}`} />
           <div className="table-wrap">
             <table className="runs-table compact">
               <caption className="sr-only">Latest runs of {agentId}, newest first</caption>
-              <RunTableHead />
+              <RunTableHead
+                select={selection.head(
+                  `Select the ${plural(shown.length, 'run')} shown of ${agentId}`,
+                )}
+              />
               <tbody>
                 {shown.map((run) => (
-                  <RunRow key={run.id} run={run} />
+                  <RunRow key={run.id} run={run} select={selection.row(run)} />
                 ))}
               </tbody>
             </table>

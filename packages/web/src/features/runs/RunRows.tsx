@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { Link } from 'react-router-dom';
 import type { Run } from '@runlog/core';
 import { StatusIcon } from '../../components/Status';
@@ -10,6 +11,7 @@ import {
   formatTokens,
   isActive,
   runCost,
+  shortId,
   UNPRICED_NOTE,
   usedNothing,
 } from '../../lib/format';
@@ -39,8 +41,22 @@ export function Usage({ run, field }: { run: Run; field: 'tokens' | 'cost' }) {
   );
 }
 
-/** A run's row in the compact tables (agent panel, Runs page). */
-export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boolean }) {
+/** A row's checkbox: whether its run is selected, and what a click (with Shift) does. */
+export interface RowSelect {
+  checked: boolean;
+  onChange: (on: boolean, range: boolean) => void;
+}
+
+/** A run's row in the compact tables (agent panel, Runs page), with a checkbox when `select`. */
+export function RunRow({
+  run,
+  showAgent = false,
+  select,
+}: {
+  run: Run;
+  showAgent?: boolean;
+  select?: RowSelect | undefined;
+}) {
   // after Stop a run keeps running through its grace period: the row says it is ending
   const stopping = isActive(run.status) && run.cancel_requested_at !== null;
   return (
@@ -48,8 +64,26 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
       data-run-id={run.id}
       data-status={run.status}
       data-stopping={stopping || undefined}
-      className={`run-row s-row-${run.status}`}
+      className={`run-row s-row-${run.status}${select?.checked ? ' selected' : ''}`}
     >
+      {select ? (
+        <td className="col-select">
+          {/* the whole cell takes the click: a box alone is a small target on a phone */}
+          <label className="select-hit">
+            <input
+              type="checkbox"
+              checked={select.checked}
+              aria-label={`Select run ${shortId(run.id)}`}
+              onChange={(e) =>
+                select.onChange(
+                  e.currentTarget.checked,
+                  (e.nativeEvent as Partial<MouseEvent>).shiftKey === true,
+                )
+              }
+            />
+          </label>
+        </td>
+      ) : null}
       <td className="col-status">
         <StatusIcon
           status={run.status}
@@ -115,10 +149,42 @@ export function RunRow({ run, showAgent = false }: { run: Run; showAgent?: boole
   );
 }
 
-export function RunTableHead({ showAgent = false }: { showAgent?: boolean }) {
+/** The header checkbox: all rows on screen, some (mixed), or none. */
+export interface HeadSelect {
+  checked: boolean;
+  mixed: boolean;
+  onChange: (on: boolean) => void;
+  label: string;
+  ref: React.RefObject<HTMLInputElement | null>;
+}
+
+export function RunTableHead({
+  showAgent = false,
+  select,
+}: {
+  showAgent?: boolean;
+  select?: HeadSelect | undefined;
+}) {
+  const { ref, mixed } = select ?? {};
+  useEffect(() => {
+    if (ref?.current) ref.current.indeterminate = mixed === true;
+  }, [ref, mixed]);
   return (
     <thead>
       <tr>
+        {select ? (
+          <th scope="col" className="col-select">
+            <label className="select-hit">
+              <input
+                ref={select.ref}
+                type="checkbox"
+                checked={select.checked}
+                aria-label={select.label}
+                onChange={(e) => select.onChange(e.currentTarget.checked)}
+              />
+            </label>
+          </th>
+        ) : null}
         <th scope="col" className="col-status">
           <span className="sr-only">Status</span>
         </th>

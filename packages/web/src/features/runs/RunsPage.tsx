@@ -18,7 +18,17 @@ import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
 import { RunRow, RunTableHead } from './RunRows';
-import { PAGE_SIZE, localInput, runListQuery, urlInstant, type RunsView } from './runs.queries';
+import {
+  PAGE_SIZE,
+  localInput,
+  runListQuery,
+  urlInstant,
+  viewFilters,
+  type RunsView,
+} from './runs.queries';
+import { BulkBar } from './BulkBar';
+import { fetchMatching, plural } from './bulk';
+import { useRunSelection } from './useRunSelection';
 
 const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
 /** A number from the URL as written, or '' when there is none to read. */
@@ -180,6 +190,10 @@ export function RunsPage() {
   const chipGone = () => document.getElementById('runs-agent')?.focus();
   const data = runs.data;
   const first = view.page * PAGE_SIZE;
+  // the selection belongs to the filters: another page or order keeps it, another filter clears it
+  const scope = useMemo(() => JSON.stringify(viewFilters(view)), [view]);
+  const shown = useMemo(() => data?.runs ?? [], [data]);
+  const selection = useRunSelection(scope, shown);
   const table = useRef<HTMLTableElement>(null);
   /** Another page, read from its top: the pager sits below the list it turns. */
   const turnTo = (page: number) => {
@@ -389,16 +403,30 @@ export function RunsPage() {
         </Empty>
       ) : data ? (
         <>
+          <BulkBar
+            selection={selection}
+            where="on other pages"
+            matching={{
+              total: data.total,
+              capped: data.total_capped === true,
+              fetch: (cap, onProgress, signal) => fetchMatching(view, cap, onProgress, signal),
+            }}
+          />
           <div
             className={`table-wrap${runs.isPlaceholderData ? ' stale' : ''}`}
             aria-busy={runs.isFetching}
           >
             <table className="runs-table" ref={table} tabIndex={-1}>
               <caption className="sr-only">Runs, {SORT_LABELS[view.sort].toLowerCase()}</caption>
-              <RunTableHead showAgent />
+              <RunTableHead
+                showAgent
+                select={selection.head(
+                  `Select the ${plural(data.runs.length, 'run')} on this page`,
+                )}
+              />
               <tbody>
                 {data.runs.map((run) => (
-                  <RunRow key={run.id} run={run} showAgent />
+                  <RunRow key={run.id} run={run} showAgent select={selection.row(run)} />
                 ))}
               </tbody>
             </table>

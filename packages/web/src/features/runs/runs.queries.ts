@@ -96,36 +96,42 @@ export function viewFilters(view: RunsView): RunFilters {
   };
 }
 
+/**
+ * The `GET /runs` parameters of a view's filters and order, without its page: what the Runs
+ * page lists and what "select all matching" reads page by page.
+ * @example api<RunList>('GET', '/runs', { query: { ...runListParams(view), limit: 200 } })
+ */
+export function runListParams(view: RunsView) {
+  const f = viewFilters(view);
+  return {
+    agent_id: f.agent_id?.join(','),
+    status: f.status?.join(','),
+    trigger: f.trigger?.join(','),
+    source: f.source,
+    from: f.from,
+    to: f.to,
+    q: f.q,
+    thread_id: f.thread_id,
+    user_id: f.user_id,
+    tag: f.tag,
+    parent_run_id: f.parent_run_id,
+    model: f.model,
+    score: f.score,
+    score_min: f.score_min,
+    score_max: f.score_max,
+    score_label: f.score_label,
+    sort: view.sort === 'newest' ? undefined : view.sort,
+  };
+}
+
 export const runListQuery = (view: RunsView) =>
   queryOptions({
     queryKey: runListKey(view),
-    queryFn: ({ signal }) => {
-      const f = viewFilters(view);
-      return api<RunList>('GET', '/runs', {
-        query: {
-          agent_id: f.agent_id?.join(','),
-          status: f.status?.join(','),
-          trigger: f.trigger?.join(','),
-          source: f.source,
-          from: f.from,
-          to: f.to,
-          q: f.q,
-          thread_id: f.thread_id,
-          user_id: f.user_id,
-          tag: f.tag,
-          parent_run_id: f.parent_run_id,
-          model: f.model,
-          score: f.score,
-          score_min: f.score_min,
-          score_max: f.score_max,
-          score_label: f.score_label,
-          sort: view.sort === 'newest' ? undefined : view.sort,
-          limit: PAGE_SIZE,
-          offset: view.page * PAGE_SIZE,
-        },
+    queryFn: ({ signal }) =>
+      api<RunList>('GET', '/runs', {
+        query: { ...runListParams(view), limit: PAGE_SIZE, offset: view.page * PAGE_SIZE },
         signal,
-      });
-    },
+      }),
     placeholderData: keepPreviousData,
   });
 

@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import type { Run, RunStatus } from '@runlog/core';
+import {
+  countsText,
+  mapPool,
+  planBulk,
+  retryLabel,
+  stopLabel,
+  summaryText,
+  type BulkOutcome,
+} from './bulk';
+
+const run = (id: string, status: RunStatus, over: Partial<Run> = {}): Run => ({
+  id,
+  project_id: 'default',
+  agent_id: 'bug-triager',
+  status,
+  trigger: 'api',
+  source: null,
+  triggered_by: null,
+  user_id: null,
+  thread_id: null,
+  parent_run_id: null,
+  retry_of: null,
+  attempt: 1,
+  input: null,
+  output: null,
+  error: null,
+  model: null,
+  tags: [],
+  metadata: {},
+  queued_at: null,
+  started_at: '2026-12-06T10:00:00.000Z',
+  ended_at: null,
+  duration_ms: null,
+  cancel_requested_at: null,
+  lease_expires_at: null,
+  step_count: 0,
+  error_count: 0,
+  llm_calls: 0,
+  tool_calls: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  total_tokens: 0,
+  cost_usd: 0,
+  scores: {},
+  created_at: '2026-12-06T10:00:00.000Z',
+  updated_at: '2026-12-06T10:00:00.000Z',
+  ...over,
+});
+
+const ids = (runs: readonly Run[]) => runs.map((r) => r.id);
+
+describe('which runs Retry and Stop act on', () => {
+  const selected = [
+    run('f1', 'failed'),
+    run('t1', 'timed_out'),
+    run('ok', 'succeeded'),
+    run('c1', 'cancelled'),
+    run('q1', 'queued'),
+    run('r1', 'running'),
+    run('r2', 'running', { cancel_requested_at: '2026-12-06T10:01:00.000Z' }),
+  ];
+
+  it('retries the ended runs and leaves the queued and running ones alone', () => {
+    const plan = planBulk(selected);
+    expect(ids(plan.retry)).toEqual(['f1', 't1', 'ok', 'c1']);
+    expect(plan.retrySkipped).toBe(3);
+  });
+
+  it('stops the queued and running runs, not those ended or asked to stop already', () => {
+    const plan = planBulk(selected);
+    expect(ids(plan.stop)).toEqual(['q1', 'r1']);
+    expect(plan.stopSkipped).toBe(5);
+  });
+
+  it('names on each button how many runs it acts on, and of which kind', () => {
+    expect(retryLabel(planBulk([run('a', 'failed'), run('b', 'failed')]))).toBe(
+      'Retry 2 failed runs',
+    );
+    expect(retryLabel(planBulk([run('a', 'failed')]))).toBe('Retry 1 failed run');
+    expect(retryLabel(planBulk([run('a', 'timed_out')]))).toBe('Retry 1 timed-out run');
+    expect(retryLabel(planBulk(selected))).toBe('Retry 4 ended runs');
+    expect(stopLabel(planBulk(selected))).toBe('Stop 2 active runs');
+    expect(stopLabel(planBulk([run('q', 'queued'), run('r', 'queued')]))).toBe(
+      'Stop 2 queued runs',
+    );
+    expect(
+      retryLabel(planBulk(Array.from({ length: 1234 }, (_, i) => run(`x${i}`, 'failed')))),
+    ).toBe('Retry 1,234 failed runs');
+  });
+
+  it('says plainly when a button has nothing to act on', () => {
+    expect(retryLabel(planBulk([run('q', 'queued')]))).toBe('Retry');
+    expect(stopLabel(planBulk([run('f', 'failed')]))).toBe('Stop');
+  });
+});
+
+describe('what a pass came to', () => {
+  const r = (id: string) => run(id, 'failed');
+  const to = run('new', 'queued');
+  const outcomes: BulkOutcome[] = [
+    { run: r('a'), result: 'queued', to },
+    { run: r('b'), result: 'queued', to },
+    { run: r('c'), result: 'already', to },
+    { run: r('d'), result: 'failed', error: 'run d not found' },
+  ];
+
+  it('counts what each run came to, leaving out what none did', () => {
+    expect(summaryText('retry', outcomes)).toBe(
+      'Retried 4 runs: queued 2 · already retried 1 · failed 1',
+    );
+    expect(summaryText('retry', outcomes.slice(0, 2))).toBe('Retried 2 runs: queued 2');
+  });
+
+  it('says where a cancelled pass stopped', () => {
+    const cut: BulkOutcome[] = [...outcomes, { run: r('e'), result: 'not_sent' }];
+    expect(summaryText('retry', cut)).toBe(
+      'Retry cancelled after 4 of 5 runs: queued 2 · already retried 1 · failed 1 · not sent 1',
+    );
+  });
+
+  it('tells a stopped queued run from a running one asked to stop and one that had ended', () => {
+    const stops: BulkOutcome[] = [
+      { run: run('q', 'queued'), result: 'cancelled', to: run('q', 'cancelled') },
+      { run: run('r', 'running'), result: 'stopping', to: run('r', 'running') },
+      { run: run('e', 'running'), result: 'ended' },
+    ];
+    expect(summaryText('stop', stops)).toBe(
+      'Stopped 3 runs: cancelled 1 · stop requested 1 · had ended 1',
+    );
+    expect(countsText('stop', stops.slice(0, 1))).toBe('cancelled 1');
+  });
+});
+
+describe('acting a few runs at a time', () => {
+  /** A call that resolves when the test says so. */
+  function gate() {
+    const open: (() => void)[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const started: number[] = [];
+    const fn = (item: number) =>
+      new Promise<number>((resolve) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        started.push(item);
+        open.push(() => {
+          inFlight--;
+          resolve(item * 10);
+        });
+      });
+    const release = async () => {
+      open.splice(0).forEach((f) => f());
+      // the pool starts the next items once the settled ones' awaits resume
+      await new Promise((r) => setTimeout(r, 0));
+    };
+    return { fn, release, started, most: () => most };
+  }
+
+  it('keeps at most the given number in flight and answers in the items’ order', async () => {
+    const g = gate();
+    const items = Array.from({ length: 10 }, (_, i) => i);
+    const done = mapPool(items, 4, g.fn);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(g.started).toEqual([0, 1, 2, 3]);
+    while (g.started.length < 10) await g.release();
+    await g.release();
+    expect(await done).toEqual(items.map((i) => i * 10));
+    expect(g.most()).toBe(4);
+  });
+
+  it('starts none after its signal fires, and leaves those unanswered', async () => {
+    const g = gate();
+    const controller = new AbortController();
+    const done = mapPool([0, 1, 2, 3, 4, 5], 2, g.fn, controller.signal);
+    await new Promise((r) => setTimeout(r, 0));
+    controller.abort();
+    await g.release();
+    expect(await done).toEqual([0, 10, undefined, undefined, undefined, undefined]);
+    expect(g.started).toEqual([0, 1]);
+  });
+
+  it('answers an empty list at once', async () => {
+    expect(await mapPool([], 4, () => Promise.resolve(1))).toEqual([]);
+  });
+});

@@ -1,0 +1,254 @@
+import type { Run, RunList, RunStatus } from '@runlog/core';
+import { ApiError, api, errorMessage } from '../../lib/api';
+import { RUN_STATUS_META, isActive } from '../../lib/format';
+import { cancelRun, latestRetry, retryRun, runListParams, type RunsView } from './runs.queries';
+
+// Stop and Retry of many runs at once: which runs each applies to, the calls made a few at a
+// time, and what they came to. Everything here but the calls is pure, for the tests.
+
+/** The most runs "select all matching" selects: a bigger pass is done again on what is left. */
+export const SELECT_ALL_CAP = 1000;
+
+/** How many runs are stopped or retried at the same time: a few, so the server keeps serving. */
+export const BULK_CONCURRENCY = 4;
+
+/** The runs a bulk action acts on, and the selected runs it leaves alone. */
+export interface BulkPlan {
+  /** Ended runs: each gets a retry, unless it has one already. */
+  retry: Run[];
+  /** Queued or running runs, which a retry would run twice. */
+  retrySkipped: number;
+  /** Queued or running runs not asked to stop yet. */
+  stop: Run[];
+  /** Ended runs, and running ones asked to stop already. */
+  stopSkipped: number;
+}
+
+/**
+ * Which of the selected runs Retry and Stop act on: Retry the ended ones (a run still queued
+ * or running is not retried), Stop the queued or running ones not stopping already.
+ * @example planBulk([failedRun, runningRun]) // { retry: [failedRun], stop: [runningRun], ... }
+ */
+export function planBulk(runs: readonly Run[]): BulkPlan {
+  const retry = runs.filter((r) => !isActive(r.status));
+  const stop = runs.filter((r) => isActive(r.status) && r.cancel_requested_at === null);
+  return {
+    retry,
+    retrySkipped: runs.length - retry.length,
+    stop,
+    stopSkipped: runs.length - stop.length,
+  };
+}
+
+/** "1 run", "37 runs": a count with its noun. */
+export function plural(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+const STATUS_WORDS: Record<RunStatus, string> = {
+  queued: 'queued',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  timed_out: 'timed-out',
+};
+
+/**
+ * What runs are: "37 failed runs" when they share a status, "5 ended runs" when not.
+ * @example runsText(plan.retry) // '37 failed runs'
+ */
+export function runsText(runs: readonly Run[], mixed = 'ended'): string {
+  const first = runs[0]?.status;
+  const word = first && runs.every((r) => r.status === first) ? STATUS_WORDS[first] : mixed;
+  return plural(runs.length, `${word} run`);
+}
+
+/** The Retry button's label: what it will act on ("Retry 37 failed runs"). */
+export function retryLabel(plan: BulkPlan): string {
+  return plan.retry.length === 0 ? 'Retry' : `Retry ${runsText(plan.retry)}`;
+}
+
+/** The Stop button's label ("Stop 12 queued runs", "Stop 3 active runs"). */
+export function stopLabel(plan: BulkPlan): string {
+  return plan.stop.length === 0 ? 'Stop' : `Stop ${runsText(plan.stop, 'active')}`;
+}
+
+/** Why a bulk button acts on nothing, for its tooltip and a screen reader. */
+export function emptyReason(action: BulkAction): string {
+  return action === 'retry'
+    ? 'None of the selected runs has ended: a queued or running run cannot be retried'
+    : 'None of the selected runs is queued or running (or each was asked to stop already)';
+}
+
+export type BulkAction = 'retry' | 'stop';
+
+/**
+ * What one run came to: `queued` (its retry, new), `already` (a retry it had, not queued
+ * again), `cancelled` (a queued run, at once), `stopping` (a running run, asked to stop),
+ * `ended` (it ended before Stop reached it), `failed` (the server said why) or `not_sent`
+ * (the pass was cancelled before its turn).
+ */
+export type BulkOutcome =
+  | { run: Run; result: 'queued' | 'already' | 'cancelled' | 'stopping'; to: Run }
+  | { run: Run; result: 'ended' | 'not_sent' }
+  | { run: Run; result: 'failed'; error: string };
+
+export type BulkResult = BulkOutcome['result'];
+
+/**
+ * Retries one run unless it was retried already, answering the retry it has then: a second
+ * retry would run the job's side effects twice (retry the retry to try again). The one place
+ * a bulk Retry asks the server to retry a run.
+ * @example const { run, queued } = await retryOnce('run-1')
+ */
+export async function retryOnce(runId: string): Promise<{ run: Run; queued: boolean }> {
+  const earlier = await latestRetry(runId);
+  if (earlier) return { run: earlier, queued: false };
+  return { run: await retryRun(runId), queued: true };
+}
+
+/** Retry or Stop of one run, as an outcome: an error is what the run came to, not a throw. */
+export async function actOn(action: BulkAction, run: Run): Promise<BulkOutcome> {
+  try {
+    if (action === 'retry') {
+      const { run: to, queued } = await retryOnce(run.id);
+      return { run, result: queued ? 'queued' : 'already', to };
+    }
+    const to = await cancelRun(run.id);
+    return { run, result: to.status === 'cancelled' ? 'cancelled' : 'stopping', to };
+  } catch (err) {
+    // Stop answers 409 only for a run that has ended: it did what Stop was for
+    if (action === 'stop' && err instanceof ApiError && err.status === 409)
+      return { run, result: 'ended' };
+    return { run, result: 'failed', error: errorMessage(err) };
+  }
+}
+
+/**
+ * Calls `fn` on each item, at most `concurrency` at a time, in order; answers the results in
+ * the items' order, `undefined` for those not started because `signal` fired first. `fn`
+ * must not throw.
+ * @example await mapPool(runs, 4, (run) => actOn('retry', run))
+ */
+export async function mapPool<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+  signal?: AbortSignal,
+): Promise<(R | undefined)[]> {
+  const results: (R | undefined)[] = items.map(() => undefined);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !signal?.aborted) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
+}
+
+/** How many runs came to each result. */
+export function countResults(outcomes: readonly BulkOutcome[]): Record<BulkResult, number> {
+  const counts: Record<BulkResult, number> = {
+    queued: 0,
+    already: 0,
+    cancelled: 0,
+    stopping: 0,
+    ended: 0,
+    failed: 0,
+    not_sent: 0,
+  };
+  for (const o of outcomes) counts[o.result]++;
+  return counts;
+}
+
+/** The words each result is counted under, in the order a summary says them. */
+const RESULT_WORDS: Record<BulkAction, [BulkResult, string][]> = {
+  retry: [
+    ['queued', 'queued'],
+    ['already', 'already retried'],
+    ['failed', 'failed'],
+    ['not_sent', 'not sent'],
+  ],
+  stop: [
+    ['cancelled', 'cancelled'],
+    ['stopping', 'stop requested'],
+    ['ended', 'had ended'],
+    ['failed', 'failed'],
+    ['not_sent', 'not sent'],
+  ],
+};
+
+/**
+ * The counts of a pass that are not zero, in words.
+ * @example countsText('retry', outcomes) // 'queued 30 · already retried 5 · failed 2'
+ */
+export function countsText(action: BulkAction, outcomes: readonly BulkOutcome[]): string {
+  const counts = countResults(outcomes);
+  return RESULT_WORDS[action]
+    .filter(([result]) => counts[result] > 0)
+    .map(([result, word]) => `${word} ${counts[result].toLocaleString('en-US')}`)
+    .join(' · ');
+}
+
+/**
+ * What a pass came to, as its toast says it.
+ * @example summaryText('retry', outcomes) // 'Retried 37 runs: queued 30 · already retried 5 · failed 2'
+ */
+export function summaryText(action: BulkAction, outcomes: readonly BulkOutcome[]): string {
+  const notSent = countResults(outcomes).not_sent;
+  const sent = (outcomes.length - notSent).toLocaleString('en-US');
+  const head =
+    notSent > 0
+      ? `${action === 'retry' ? 'Retry' : 'Stop'} cancelled after ${sent} of ${plural(outcomes.length, 'run')}`
+      : `${action === 'retry' ? 'Retried' : 'Stopped'} ${plural(outcomes.length, 'run')}`;
+  return `${head}: ${countsText(action, outcomes)}`;
+}
+
+/** A run's status in words, lower case: "failed", "timed out". */
+export function statusWord(status: RunStatus): string {
+  return RUN_STATUS_META[status].label.toLowerCase();
+}
+
+/** Runs read per request by "select all matching". */
+const MATCH_PAGE = 200;
+
+/**
+ * The runs a Runs page view matches, in its order, read page by page through `GET /runs` with
+ * the same filters, up to `cap`. `onProgress` hears how many are read so far.
+ * @example const { runs, total } = await fetchMatching(view, SELECT_ALL_CAP, (n) => setRead(n), signal)
+ */
+export async function fetchMatching(
+  view: RunsView,
+  cap: number,
+  onProgress: (read: number) => void,
+  signal: AbortSignal,
+): Promise<{ runs: Run[]; total: number; totalCapped: boolean }> {
+  const runs: Run[] = [];
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  let total = 0;
+  let totalCapped = false;
+  do {
+    const page = await api<RunList>('GET', '/runs', {
+      query: { ...runListParams(view), limit: Math.min(MATCH_PAGE, cap - runs.length), cursor },
+      signal,
+    });
+    if (cursor === undefined) {
+      total = page.total;
+      totalCapped = page.total_capped === true;
+    }
+    for (const run of page.runs) {
+      if (runs.length >= cap) break;
+      // a keyset page never repeats a run; kept safe against a run that moved between pages
+      if (seen.has(run.id)) continue;
+      seen.add(run.id);
+      runs.push(run);
+    }
+    onProgress(runs.length);
+    cursor = page.has_more && page.next_cursor ? page.next_cursor : undefined;
+  } while (cursor !== undefined && runs.length < cap);
+  return { runs, total, totalCapped };
+}
