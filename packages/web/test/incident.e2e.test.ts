@@ -28,7 +28,8 @@ browserSuite('an incident in a real browser', () => {
         id: 'new-fail',
         agent: 'broken-bot',
         status: 'failed',
-        ago: 3 * MINUTE,
+        // ended 2 min 30 s ago: "2 min ago" however long a loaded machine takes to draw it
+        ago: 2 * MINUTE + 30_000,
         durationMs: 900,
         error: "Cannot read properties of undefined (reading 'total')",
       },
