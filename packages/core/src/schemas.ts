@@ -408,11 +408,42 @@ export type PostScoreBody = z.infer<typeof PostScoreBody>;
 // ---------------------------------------------------------------------------
 // Stored objects as the API returns them
 
+/** An agent's schedule as it is stored and returned. */
 export const Schedule = z.object({
   cron: Text(200).min(1),
-  timezone: Text(100).min(1).default('UTC'),
+  timezone: Text(100).min(1),
+  paused: z
+    .boolean()
+    .describe('true: the schedule queues nothing until resumed (next_run_at is null meanwhile)'),
 });
 export type Schedule = z.infer<typeof Schedule>;
+
+/**
+ * A schedule as `PUT /agents/:agent_id` takes it: whole (`cron`, `timezone` UTC when left
+ * out, `paused` optional), or `{paused}` alone to pause or resume the schedule the agent has.
+ * `paused` left out keeps the schedule's state (a new schedule runs).
+ * @example const pause: ScheduleBody = { paused: true }
+ */
+export const ScheduleBody = z.object({
+  cron: Text(200)
+    .min(1)
+    .optional()
+    .describe(
+      'cron expression (5 or 6 fields); may be left out only when the body gives paused alone',
+    ),
+  timezone: Text(100)
+    .min(1)
+    .optional()
+    .describe('IANA time zone of the cron; UTC when left out (needs the cron with it)'),
+  paused: z
+    .boolean()
+    .optional()
+    .describe(
+      'true pauses: no run is queued until false resumes, which queues from the next slot after ' +
+        'then (slots passed while paused are skipped); left out: unchanged',
+    ),
+});
+export type ScheduleBody = z.infer<typeof ScheduleBody>;
 
 /** What a run holds of one score name: how many, their mean, and the labels given. */
 export const ScoreSummary = z.object({
@@ -559,7 +590,10 @@ export const Agent = z.object({
   max_tokens: z.number().int().nullable().describe('the same, for input and output tokens'),
   max_steps: z.number().int().nullable().describe('the same, for steps'),
   metadata: Metadata,
-  /** When the schedule queues its next run; null without a schedule (or one that never fires). */
+  /**
+   * When the schedule queues its next run; null without a schedule, while it is paused, or
+   * when it never fires again.
+   */
   next_run_at: IsoTime.nullable(),
   /**
    * When a worker last asked for this agent's runs (within about 15 s); null if none ever
@@ -584,7 +618,7 @@ export type AgentSummary = z.infer<typeof AgentSummary>;
 export const AgentUpsertBody = z.object({
   name: Label(200).optional(),
   description: Text(5000).nullish(),
-  schedule: Schedule.nullish(),
+  schedule: ScheduleBody.nullish(),
   timeout_ms: z
     .number()
     .int()

@@ -253,6 +253,7 @@ export class AgentsClient {
    * Creates the agent or changes the settings given (`PUT /agents/:id`): name, description,
    * schedule, timeout, limits on one run; a setting left out keeps its value, `null` clears
    * it. A run past a limit is ended failed (BudgetExceeded) and its `run.signal` fires.
+   * `{ schedule: { paused: true } }` pauses the schedule the agent has, `false` resumes it.
    * @example await runlog.agents.update('bug-triager', { max_cost_usd: 0.5, max_steps: 40, schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' } })
    */
   async update(agentId: string, settings: AgentUpsertBody): Promise<Agent> {

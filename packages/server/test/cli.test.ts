@@ -79,7 +79,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0018_step_first_token\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0019_schedule_paused\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -709,7 +709,7 @@ describeEachDb('runlog CLI', (dialect) => {
   });
 
   describe('agents set/show', () => {
-    const ids = ['cs-set', 'cs-keep', 'cs-clear', 'cs-bad', 'cs-cron', 'cs-none'];
+    const ids = ['cs-set', 'cs-keep', 'cs-clear', 'cs-bad', 'cs-cron', 'cs-none', 'cs-pause'];
     afterAll(async () => {
       // the other tests see the sample agents alone
       for (const id of ids)
@@ -783,7 +783,7 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(settings(agent)).toEqual({
         name: 'Support bot',
         description: 'Answers tickets',
-        schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' },
+        schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris', paused: false },
         timeout_ms: 300_000,
         max_cost_usd: 0.5,
         max_tokens: 200_000,
@@ -816,18 +816,70 @@ describeEachDb('runlog CLI', (dialect) => {
       const cron = await json('agents', 'set', 'cs-keep', '--schedule', '30 10 * * *');
       expect(settings(cron)).toMatchObject({
         name: 'Keeper',
-        schedule: { cron: '30 10 * * *', timezone: 'Asia/Tokyo' },
+        schedule: { cron: '30 10 * * *', timezone: 'Asia/Tokyo', paused: false },
         max_cost_usd: 2,
       });
       // 10:30 in Tokyo is 01:30 UTC
       expect(cron.next_run_at).toMatch(/T01:30:00\.000Z$/);
       const zone = await json('agents', 'set', 'cs-keep', '--timezone', 'UTC');
-      expect(zone.schedule).toEqual({ cron: '30 10 * * *', timezone: 'UTC' });
+      expect(zone.schedule).toEqual({ cron: '30 10 * * *', timezone: 'UTC', paused: false });
       expect(zone.next_run_at).toMatch(/T10:30:00\.000Z$/);
       // an agent that exists is changed without a word about creating it
       const again = await cli(['agents', 'set', 'cs-keep', '--max-tokens', '1000']);
       expect(again.stdout).toMatch(/^Agent cs-keep\n/);
       expect(again.stdout).toContain('\n  limits      $2 cost, 1,000 tokens\n');
+    });
+
+    it('pauses and resumes a schedule, keeping its cron; list and show say paused', async () => {
+      await json(
+        'agents',
+        'set',
+        'cs-pause',
+        '--schedule',
+        '0 9 * * *',
+        '--timezone',
+        'Asia/Tokyo',
+      );
+      const paused = await cli(['agents', 'pause', 'cs-pause']);
+      expect(paused.code, paused.stderr).toBe(0);
+      expect(paused.stdout).toBe(
+        'schedule 0 9 * * * (Asia/Tokyo) of agent cs-pause paused: it queues no run until resumed (runlog agents resume cs-pause)\n',
+      );
+      expect((await cli(['agents', 'show', 'cs-pause'])).stdout).toContain(
+        '\n  schedule    0 9 * * * (Asia/Tokyo)\n  next run    paused: no run is queued until resumed\n',
+      );
+      const listed = (await cli(['agents', 'list'])).stdout;
+      expect(listed).toContain('NEXT RUN');
+      expect(listed).toMatch(/^cs-pause\s.*\spaused\s/m);
+      // pausing again changes nothing; --json answers the agent
+      const again = await json('agents', 'pause', 'cs-pause');
+      expect(again.schedule).toEqual({ cron: '0 9 * * *', timezone: 'Asia/Tokyo', paused: true });
+      expect(again.next_run_at).toBeNull();
+      // a setting changed meanwhile keeps the schedule paused
+      expect(
+        (await json('agents', 'set', 'cs-pause', '--schedule', '0 10 * * *')).schedule,
+      ).toEqual({ cron: '0 10 * * *', timezone: 'Asia/Tokyo', paused: true });
+
+      const resumed = await cli(['agents', 'resume', 'cs-pause']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      // 10:00 in Tokyo is 01:00 UTC
+      expect(resumed.stdout).toMatch(
+        /^schedule 0 10 \* \* \* \(Asia\/Tokyo\) of agent cs-pause resumed: next run \S+T01:00:00\.000Z \(in \d+[smhd]\)\n$/,
+      );
+      expect((await json('agents', 'show', 'cs-pause')).schedule?.paused).toBe(false);
+      expect((await cli(['agents', 'show', 'cs-pause'])).stdout).toMatch(
+        /^ {2}next run {4}\S+T01:00:00\.000Z \(in \d+[smhd]\)$/m,
+      );
+
+      // without a schedule: the server's 400 names it, exit 1, nothing made
+      await json('agents', 'set', 'cs-pause', '--no-schedule');
+      const none = await cli(['agents', 'pause', 'cs-pause']);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('agent cs-pause has no schedule to pause');
+      const unknown = await cli(['agents', 'resume', 'cs-nobody']);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('agent cs-nobody has no schedule to resume');
+      expect((await cli(['agents', 'show', 'cs-nobody'])).code).toBe(1);
     });
 
     it('clears settings with none and the --no- flags', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Agent } from '@runlog/core';
 import { startServer, type RunningServer } from '../src/server.js';
-import { describeEachDb, startTestServer, waitFor } from './harness.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 describeEachDb('schedules with two server instances on one database', (dialect) => {
   /** The first one owns the database: it closes last and drops it. */
@@ -63,5 +64,51 @@ describeEachDb('schedules with two server instances on one database', (dialect) 
       .where('agent_id', '=', agent)
       .execute();
     expect(stored).toHaveLength(all.length);
+  });
+
+  it('pauses on every instance at once, and resumes from the next slot', async () => {
+    const agent = `pausing-${Date.now().toString(36)}`;
+    // each call on the other instance than the one before (on PostgreSQL)
+    let turn = 0;
+    const put = async (body: unknown) => {
+      const server = servers[turn++ % servers.length]!;
+      const res = await fetch(`${server.url}/api/v1/agents/${agent}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Agent;
+    };
+    const ctx = servers[0]!.ctx;
+    const slots = async () =>
+      (
+        await ctx.db.kysely
+          .selectFrom('runs')
+          .select('metadata')
+          .where('agent_id', '=', agent)
+          .execute()
+      ).map((r) => Date.parse((JSON.parse(r.metadata) as { schedule_slot: string }).schedule_slot));
+    try {
+      await put({ schedule: { cron: '* * * * * *' } });
+      await waitFor(async () => (await slots()).length >= 1, 'a first slot', 15_000);
+      const paused = await put({ schedule: { paused: true } });
+      expect(paused.schedule).toEqual({ cron: '* * * * * *', timezone: 'UTC', paused: true });
+      expect(paused.next_run_at).toBeNull();
+      // once the pause has answered, neither instance queues a slot: three go by
+      const atPause = (await slots()).length;
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await slots()).toHaveLength(atPause);
+      const resumedAt = Date.now();
+      const resumed = await put({ schedule: { paused: false } });
+      expect(Date.parse(resumed.next_run_at!)).toBeGreaterThan(resumedAt);
+      await waitFor(async () => (await slots()).length > atPause, 'a slot after resuming', 15_000);
+      // the slots passed while paused never ran: every new one is after the resume
+      const after = (await slots()).sort((a, b) => a - b).slice(atPause);
+      expect(after.every((slot) => slot > resumedAt)).toBe(true);
+      expect(new Set(await slots()).size).toBe((await slots()).length);
+    } finally {
+      await put({ schedule: null });
+    }
   });
 });

@@ -12,7 +12,11 @@ export function toAgent(row: AgentRow): Agent {
     description: row.description,
     schedule:
       row.schedule_cron !== null
-        ? { cron: row.schedule_cron, timezone: row.schedule_tz ?? 'UTC' }
+        ? {
+            cron: row.schedule_cron,
+            timezone: row.schedule_tz ?? 'UTC',
+            paused: Number(row.schedule_paused) === 1,
+          }
         : null,
     timeout_ms: row.timeout_ms,
     max_cost_usd: row.max_cost_nanos === null ? null : nanosToUsd(Number(row.max_cost_nanos)),
@@ -22,9 +26,12 @@ export function toAgent(row: AgentRow): Agent {
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)
         : {},
-    // the slot the scheduler will queue next (past, after downtime, until it catches up)
+    // the slot the scheduler will queue next (past, after downtime, until it catches up);
+    // none while paused: the slot stored then is not one that will run
     next_run_at:
-      row.schedule_cron !== null && row.schedule_next_at !== null
+      row.schedule_cron !== null &&
+      Number(row.schedule_paused) !== 1 &&
+      row.schedule_next_at !== null
         ? toIso(row.schedule_next_at)
         : null,
     worker_seen_at: toIso(row.worker_seen_at),

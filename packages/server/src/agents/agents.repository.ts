@@ -17,6 +17,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     schedule_cron: null,
     schedule_tz: null,
     schedule_next_at: null,
+    schedule_paused: 0,
     timeout_ms: null,
     max_cost_nanos: null,
     max_tokens: null,

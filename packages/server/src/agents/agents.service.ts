@@ -38,7 +38,10 @@ import {
  * either is not understood.
  * @example checkedNextSlot({ cron: '0 * * * *', timezone: 'UTC' }, Date.now())
  */
-export function checkedNextSlot(schedule: Schedule, after: number): number | null {
+export function checkedNextSlot(
+  schedule: Pick<Schedule, 'cron' | 'timezone'>,
+  after: number,
+): number | null {
   const problems = scheduleProblems(schedule);
   if (problems.length > 0)
     throw AppError.invalidFields(
@@ -64,19 +67,8 @@ export async function upsertAgent(
   if (body.timeout_ms !== undefined) row.timeout_ms = body.timeout_ms;
   Object.assign(row, limitColumns(body));
   if (body.metadata !== undefined) row.metadata = encodeMetadata(body.metadata, maxFieldBytes);
-  if (body.schedule === null) {
-    row.schedule_cron = null;
-    row.schedule_tz = null;
-    row.schedule_next_at = null;
-  } else if (body.schedule !== undefined) {
-    const next = checkedNextSlot(body.schedule, now);
-    const unchanged =
-      base.schedule_cron === body.schedule.cron && base.schedule_tz === body.schedule.timezone;
-    row.schedule_cron = body.schedule.cron;
-    row.schedule_tz = body.schedule.timezone;
-    // the same schedule again keeps its pending slot: re-saving must not skip one
-    if (!unchanged || base.schedule_next_at === null) row.schedule_next_at = next;
-  }
+  const scheduleColumns = scheduleChanges(agentId, base, body.schedule, now);
+  Object.assign(row, scheduleColumns);
   // the columns this body sets, and no other: a save from elsewhere at the same time (the
   // CLI setting a limit while the dashboard renames) keeps its own
   const columns: (keyof AgentRow)[] = ['updated_at'];
@@ -85,8 +77,83 @@ export async function upsertAgent(
   if (body.timeout_ms !== undefined) columns.push('timeout_ms');
   columns.push(...(Object.keys(limitColumns(body)) as (keyof AgentRow)[]));
   if (body.metadata !== undefined) columns.push('metadata');
-  if (body.schedule !== undefined) columns.push('schedule_cron', 'schedule_tz', 'schedule_next_at');
+  columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
   return toAgent(await saveAgent(db, row, columns));
+}
+
+type ScheduleColumns = Partial<
+  Pick<AgentRow, 'schedule_cron' | 'schedule_tz' | 'schedule_next_at' | 'schedule_paused'>
+>;
+
+/**
+ * The schedule columns a body's `schedule` sets on `base`: none when absent, all cleared by
+ * `null`, the whole schedule from a cron, or only the paused state from `{paused}` alone.
+ * Resuming goes on from the first slot after `now`: the slots passed while paused are
+ * skipped, not caught up (pausing is asked for, downtime is not). Throws a 400 naming the
+ * field before anything is written.
+ */
+function scheduleChanges(
+  agentId: string,
+  base: AgentRow,
+  schedule: AgentUpsertBody['schedule'],
+  now: number,
+): ScheduleColumns {
+  if (schedule === undefined) return {};
+  if (schedule === null)
+    return { schedule_cron: null, schedule_tz: null, schedule_next_at: null, schedule_paused: 0 };
+  const had = base.schedule_cron !== null;
+  const wasPaused = had && Number(base.schedule_paused) === 1;
+  if (schedule.cron === undefined) {
+    if (schedule.timezone !== undefined)
+      throw AppError.invalidFields([
+        {
+          field: 'body.schedule.cron',
+          message: 'required with timezone: a schedule is given whole, or as {paused} alone',
+        },
+      ]);
+    if (schedule.paused === undefined)
+      throw AppError.invalidFields([
+        {
+          field: 'body.schedule',
+          message: 'give cron (and timezone), or paused: true or false to pause or resume',
+        },
+      ]);
+    if (!had)
+      throw AppError.invalidFields([
+        {
+          field: 'body.schedule.cron',
+          message: `required: agent ${agentId} has no schedule to ${schedule.paused ? 'pause' : 'resume'}`,
+        },
+      ]);
+    const columns: ScheduleColumns = { schedule_paused: schedule.paused ? 1 : 0 };
+    if (wasPaused && !schedule.paused) {
+      let next: number | null = null;
+      try {
+        next = nextSlot(base.schedule_cron!, base.schedule_tz, now);
+      } catch {
+        // a schedule stored by hand that croner refuses: the scheduler skips it as before
+      }
+      columns.schedule_next_at = next;
+    }
+    return columns;
+  }
+  const cron = schedule.cron;
+  const timezone = schedule.timezone ?? 'UTC';
+  const next = checkedNextSlot({ cron, timezone }, now);
+  // a schedule edited while paused stays paused unless the body says otherwise
+  const paused = schedule.paused ?? wasPaused;
+  const unchanged = base.schedule_cron === cron && base.schedule_tz === timezone;
+  return {
+    schedule_cron: cron,
+    schedule_tz: timezone,
+    // the same schedule again keeps its pending slot (re-saving must not skip one), unless it
+    // resumes now: then it goes on from the next slot
+    schedule_next_at:
+      unchanged && base.schedule_next_at !== null && !(wasPaused && !paused)
+        ? base.schedule_next_at
+        : next,
+    schedule_paused: paused ? 1 : 0,
+  };
 }
 
 function lastError(run: ErrorRunRow | undefined): AgentSummary['last_error'] {

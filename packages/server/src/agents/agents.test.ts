@@ -415,6 +415,118 @@ describeEachDb('agents API', (dialect) => {
     });
   });
 
+  describe('pausing a schedule', () => {
+    type Fields = { error: { message: string; details: { field: string; message: string }[] } };
+    const put = (id: string, body: unknown) => t.request('PUT', `/api/v1/agents/${id}`, body);
+
+    it('pauses with {paused} alone, keeping the cron, and resumes from the next slot', async () => {
+      await put('paused-1', { schedule: { cron: '0 3 * * *', timezone: 'Europe/Paris' } });
+      const paused = await put('paused-1', { schedule: { paused: true } });
+      expect(paused.statusCode).toBe(200);
+      expect(json<Agent>(paused)).toMatchObject({
+        schedule: { cron: '0 3 * * *', timezone: 'Europe/Paris', paused: true },
+        next_run_at: null,
+      });
+      // the agent and the list say so too, not the slot stored
+      const one = json<AgentSummary>(await t.request('GET', '/api/v1/agents/paused-1'));
+      expect(one.schedule).toEqual({ cron: '0 3 * * *', timezone: 'Europe/Paris', paused: true });
+      expect(one.next_run_at).toBeNull();
+      const listed = json<{ agents: AgentSummary[] }>(await t.request('GET', '/api/v1/agents'));
+      expect(listed.agents.find((a) => a.id === 'paused-1')?.schedule?.paused).toBe(true);
+      expect((await findAgent(t.ctx.db, 'default', 'paused-1'))?.schedule_paused).toBe(1);
+
+      const before = Date.now();
+      const resumed = json<Agent>(await put('paused-1', { schedule: { paused: false } }));
+      const expected = new Cron('0 3 * * *', { timezone: 'Europe/Paris', paused: true })
+        .nextRun(new Date(before))!
+        .getTime();
+      expect(resumed.schedule).toEqual({
+        cron: '0 3 * * *',
+        timezone: 'Europe/Paris',
+        paused: false,
+      });
+      expect(resumed.next_run_at).toBe(new Date(expected).toISOString());
+    });
+
+    it('keeps a schedule paused when its cron changes, and a removed one comes back running', async () => {
+      const created = json<Agent>(
+        await put('paused-2', { schedule: { cron: '0 * * * *', paused: true } }),
+      );
+      expect(created.schedule).toEqual({ cron: '0 * * * *', timezone: 'UTC', paused: true });
+      expect(created.next_run_at).toBeNull();
+      // the settings dialog sends the schedule whole, without paused: still paused
+      const edited = json<Agent>(
+        await put('paused-2', { schedule: { cron: '30 * * * *', timezone: 'UTC' } }),
+      );
+      expect(edited.schedule?.paused).toBe(true);
+      expect(edited.next_run_at).toBeNull();
+      // re-saved unchanged with paused: false resumes from the next slot
+      const resumed = json<Agent>(
+        await put('paused-2', { schedule: { cron: '30 * * * *', timezone: 'UTC', paused: false } }),
+      );
+      expect(resumed.schedule?.paused).toBe(false);
+      expect(Date.parse(resumed.next_run_at!)).toBe(
+        new Cron('30 * * * *', { paused: true }).nextRun(new Date())!.getTime(),
+      );
+      await put('paused-2', { schedule: { paused: true } });
+      await put('paused-2', { schedule: null });
+      const again = json<Agent>(await put('paused-2', { schedule: { cron: '0 * * * *' } }));
+      expect(again.schedule?.paused).toBe(false);
+      expect(again.next_run_at).not.toBeNull();
+    });
+
+    it('refuses a pause it cannot apply, naming the field, and writes nothing', async () => {
+      await put('paused-3', { description: 'no schedule' });
+      const stored = await findAgent(t.ctx.db, 'default', 'paused-3');
+      const cases: [string, unknown, string, RegExp][] = [
+        [
+          'paused-3',
+          { schedule: { paused: true } },
+          'body.schedule.cron',
+          /^required: agent paused-3 has no schedule to pause$/,
+        ],
+        [
+          'paused-3',
+          { schedule: { paused: false } },
+          'body.schedule.cron',
+          /^required: agent paused-3 has no schedule to resume$/,
+        ],
+        ['paused-3', { schedule: { paused: 'yes' } }, 'body.schedule.paused', /boolean/],
+        ['paused-3', { schedule: { timezone: 'UTC' } }, 'body.schedule.cron', /with timezone/],
+        ['paused-3', { schedule: {} }, 'body.schedule', /paused: true or false/],
+        // an agent not there yet is not made by a pause that fails
+        [
+          'paused-new',
+          { schedule: { paused: true } },
+          'body.schedule.cron',
+          /no schedule to pause/,
+        ],
+      ];
+      for (const [id, body, field, message] of cases) {
+        const res = await put(id, body);
+        expect(res.statusCode, JSON.stringify(body)).toBe(400);
+        const details = json<Fields>(res).error.details;
+        expect(details.map((d) => d.field)).toEqual([field]);
+        expect(details[0]!.message).toMatch(message);
+      }
+      expect(await findAgent(t.ctx.db, 'default', 'paused-3')).toEqual(stored);
+      expect(await findAgent(t.ctx.db, 'default', 'paused-new')).toBeUndefined();
+    });
+
+    it('describes paused in the OpenAPI document, on the body and on the agent', async () => {
+      const doc = json<{
+        paths: Record<string, Record<string, unknown>>;
+      }>(await t.request('GET', '/api/v1/openapi.json'));
+      const text = JSON.stringify(doc.paths['/api/v1/agents/{agent_id}']);
+      const put = doc.paths['/api/v1/agents/{agent_id}']!.put as {
+        requestBody: { content: { 'application/json': { schema: unknown } } };
+      };
+      const body = JSON.stringify(put.requestBody.content['application/json'].schema);
+      expect(body).toMatch(/"paused":\{[^}]*"type":"boolean"/);
+      expect(text).toMatch(/"required":\["cron","timezone","paused"\]/);
+    });
+  });
+
   describe('DELETE /agents/:agent_id', () => {
     it('deletes the agent with its runs and steps and drops them from stats', async () => {
       const stats = async () =>

@@ -719,7 +719,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
 
   const agents = program
     .command('agents')
-    .description('the agents that record runs: list them, show and set their settings');
+    .description(
+      'the agents that record runs: list them, show and set their settings, pause their schedule',
+    );
   withClient(
     agents.command('list').description('agents with their latest run and 24 h health'),
   ).action(async (flags: ClientFlags) => {
@@ -734,8 +736,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       io.stdout.write('no agents yet\n');
       return;
     }
-    // a NEXT RUN column once some agent runs on a schedule
-    const scheduled = shown.some((a) => a.next_run_at);
+    // a NEXT RUN column once some agent runs on a schedule (or has one paused)
+    const scheduled = shown.some((a) => a.next_run_at || a.schedule?.paused);
     io.stdout.write(
       table(
         [
@@ -762,7 +764,15 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             : costUnknown(a.counts_24h)
               ? 'no price'
               : costText(a.counts_24h),
-          ...(scheduled ? [a.next_run_at ? formatRelative(a.next_run_at) : ''] : []),
+          ...(scheduled
+            ? [
+                a.schedule?.paused
+                  ? p.paint('yellow', 'paused')
+                  : a.next_run_at
+                    ? formatRelative(a.next_run_at)
+                    : '',
+              ]
+            : []),
           // when, first: a last error of days ago is not the failure of now
           a.last_error
             ? `${a.last_error.at ? `${formatRelative(a.last_error.at)}: ` : ''}${clip(a.last_error.message, 50)}`
@@ -912,6 +922,39 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       io.stdout.write(showAgent(printable(agent), palette()));
     },
   );
+
+  for (const pause of [true, false]) {
+    const verb = pause ? 'pause' : 'resume';
+    withClient(
+      agents
+        .command(verb)
+        .description(
+          pause
+            ? "pause an agent's schedule: it queues no run until resumed; the cron is kept"
+            : "resume an agent's paused schedule from its next slot (the slots passed while paused do not run)",
+        )
+        .argument('<agent-id>', 'agent id', idArg('<agent-id>')),
+    ).action(async (agentId: string, flags: ClientFlags) => {
+      // `{paused}` alone: the server keeps the cron and zone it has (a change made meanwhile
+      // elsewhere stays), and refuses an agent without a schedule
+      const agent = await clientFor(flags, io).request<Agent>(
+        'PUT',
+        `/api/v1/agents/${encodeURIComponent(agentId)}`,
+        undefined,
+        { schedule: { paused: pause } } satisfies AgentUpsertBody,
+      );
+      if (flags.json) return printJson(io, agent);
+      const shown = printable(agent);
+      const schedule = shown.schedule ? `${shown.schedule.cron} (${shown.schedule.timezone})` : '';
+      io.stdout.write(
+        pause
+          ? `schedule ${schedule} of agent ${shown.id} paused: it queues no run until resumed (runlog agents resume ${shown.id})\n`
+          : `schedule ${schedule} of agent ${shown.id} resumed: ${
+              shown.next_run_at ? `next run ${timeText(shown.next_run_at)}` : 'it fires no more'
+            }\n`,
+      );
+    });
+  }
 
   withClient(
     program
@@ -1244,7 +1287,9 @@ export function showAgent(agent: Agent, p: Palette): string {
     'schedule',
     agent.schedule ? `${agent.schedule.cron} (${agent.schedule.timezone})` : p.paint('dim', 'none'),
   );
-  if (agent.schedule)
+  if (agent.schedule?.paused)
+    field('next run', p.paint('yellow', 'paused: no run is queued until resumed'));
+  else if (agent.schedule)
     field('next run', timeText(agent.next_run_at) ?? 'never: the schedule fires no more');
   field(
     'timeout',

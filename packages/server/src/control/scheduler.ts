@@ -22,8 +22,10 @@ const forgotAt = new WeakMap<AppContext, number>();
  * One scheduler pass: for every agent whose next slot is due, enqueue a `schedule` run for
  * each due slot in turn, moving `schedule_next_at` to the slot after it; when that one is
  * more than SCHEDULE_CATCH_UP_MS past too (downtime), to the first slot after now, so the
- * slots missed during downtime run once, not once each. A slot enqueues only while the agent still has the schedule
- * it was read with (not after its DELETE or a new schedule), and the `schedule_slots`
+ * slots missed during downtime run once, not once each. A paused schedule is passed over
+ * (resuming it sets its next slot after the time it resumes, so what it missed while paused
+ * never runs). A slot enqueues only while the agent still has the schedule it was read with,
+ * unpaused (not after its DELETE, a new schedule or a pause), and the `schedule_slots`
  * primary key makes it enqueue once when several instances run this at the same moment.
  * Returns how many runs it queued.
  */
@@ -39,6 +41,8 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
     .selectFrom('agents')
     .select(['project_id', 'id', 'schedule_cron', 'schedule_tz', 'schedule_next_at', 'timeout_ms'])
     .where('schedule_cron', 'is not', null)
+    // a paused schedule queues nothing, and its slot is not moved on: resuming sets the next
+    .where('schedule_paused', '=', 0)
     .where((eb) => eb.or([eb('schedule_next_at', 'is', null), eb('schedule_next_at', '<=', now)]))
     // the due slots first, oldest first: schedules stored without a next slot (one that can
     // never fire, from before such were refused) must not crowd them out of the limit
@@ -64,6 +68,7 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
         .where('project_id', '=', agent.project_id)
         .where('id', '=', agent.id)
         .where('schedule_next_at', 'is', null)
+        .where('schedule_paused', '=', 0)
         .execute();
       continue;
     }
@@ -112,8 +117,8 @@ async function fireSlot(
 ): Promise<'queued' | 'moved' | 'stale'> {
   const runId = newId();
   return ctx.writer.transact(async (uow, env) => {
-    // first: the agent still there with this schedule and slot (a DELETE, a new schedule
-    // or another instance's pass since the read changes nothing after this)
+    // first: the agent still there with this schedule and slot, not paused (a DELETE, a new
+    // schedule, a pause or another instance's pass since the read changes nothing after this)
     const moved = await uow.trx
       .updateTable('agents')
       .set({ schedule_next_at: next })
@@ -122,6 +127,8 @@ async function fireSlot(
       .where('schedule_cron', '=', agent.schedule_cron)
       .where('schedule_tz', agent.schedule_tz === null ? 'is' : '=', agent.schedule_tz)
       .where('schedule_next_at', '=', slot)
+      // paused since the read (on this instance or another): the slot is not queued
+      .where('schedule_paused', '=', 0)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 0) return 'stale';
     const inserted = await uow.trx

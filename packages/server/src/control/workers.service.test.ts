@@ -775,6 +775,81 @@ describeEachDb('workers and control plane', (dialect) => {
     await setSchedule(agent, null, null);
   });
 
+  const scheduleRuns = (agent: string) =>
+    t.ctx.db.kysely
+      .selectFrom('runs')
+      .select(['id', 'metadata'])
+      .where('project_id', '=', P)
+      .where('agent_id', '=', agent)
+      .where('trigger', '=', 'schedule')
+      .execute();
+  const pause = async (agent: string, paused: boolean) => {
+    const res = await t.request('PUT', `/api/v1/agents/${agent}`, { schedule: { paused } });
+    expect(res.statusCode).toBe(200);
+    return json<Agent>(res);
+  };
+
+  it('queues nothing for a paused schedule over many slots, and keeps its slot where it was', async () => {
+    const agent = agentName('paused');
+    await enqueueRun(t.ctx, P, agent, {});
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    await setSchedule(agent, '* * * * * *', now - 500);
+    await pause(agent, true);
+    // a pass per second for ten seconds, and one a day later (other tests' agents may queue:
+    // this agent's runs are counted)
+    for (let s = 0; s <= 10; s++) {
+      await scheduleOnce(t.ctx, now + s * 1000);
+      expect(await scheduleRuns(agent)).toEqual([]);
+    }
+    await scheduleOnce(t.ctx, now + 86_400_000);
+    expect(await scheduleRuns(agent)).toEqual([]);
+    expect(await nextSlotOf(agent)).toBe(now - 500);
+    await setSchedule(agent, null, null);
+  });
+
+  it('resumes from the next slot: the slots passed while paused never run, not even once', async () => {
+    const agent = agentName('resumed');
+    await enqueueRun(t.ctx, P, agent, {});
+    const cron = '* * * * *';
+    // a slot three minutes overdue: unpaused, a pass runs it once (downtime)
+    await setSchedule(agent, cron, Date.now() - 180_000);
+    await pause(agent, true);
+    await scheduleOnce(t.ctx);
+    expect(await scheduleRuns(agent)).toEqual([]);
+    const before = Date.now();
+    const resumed = await pause(agent, false);
+    const next = Date.parse(resumed.next_run_at!);
+    expect(next).toBe(nextSlot(cron, 'UTC', before));
+    expect(await nextSlotOf(agent)).toBe(next);
+    // before the next slot, nothing; at it, its one run
+    await scheduleOnce(t.ctx, next - 1);
+    expect(await scheduleRuns(agent)).toEqual([]);
+    await scheduleOnce(t.ctx, next);
+    const runs = await scheduleRuns(agent);
+    expect(runs.map((r) => JSON.parse(r.metadata) as unknown)).toEqual([
+      { schedule_slot: new Date(next).toISOString() },
+    ]);
+    await setSchedule(agent, null, null);
+  });
+
+  it('queues nothing for a schedule paused after the pass read it', async () => {
+    const agent = agentName('paused-late');
+    await enqueueRun(t.ctx, P, agent, {});
+    const now = Date.now();
+    await setSchedule(agent, '* * * * * *', now - 500);
+    // the pass reads the due agents, then the schedule is paused (here or on another
+    // instance) before its transaction
+    const transact = t.ctx.writer.transact.bind(t.ctx.writer);
+    t.ctx.writer.transact = async (fn) => {
+      t.ctx.writer.transact = transact;
+      await pause(agent, true);
+      return transact(fn);
+    };
+    await scheduleOnce(t.ctx, now);
+    expect(await scheduleRuns(agent)).toEqual([]);
+    await setSchedule(agent, null, null);
+  });
+
   it('queues nothing for an agent deleted or unscheduled after the pass read it', async () => {
     const agent = agentName('gone');
     await enqueueRun(t.ctx, P, agent, {});

@@ -18,6 +18,7 @@ import * as m0015DeletedRunAgents from './migrations/0015_deleted_run_agents.js'
 import * as m0016RunAgentSortIndexes from './migrations/0016_run_agent_sort_indexes.js';
 import * as m0017StepCostGiven from './migrations/0017_step_cost_given.js';
 import * as m0018StepFirstToken from './migrations/0018_step_first_token.js';
+import * as m0019SchedulePaused from './migrations/0019_schedule_paused.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0016_run_agent_sort_indexes': m0016RunAgentSortIndexes,
   '0017_step_cost_given': m0017StepCostGiven,
   '0018_step_first_token': m0018StepFirstToken,
+  '0019_schedule_paused': m0019SchedulePaused,
 };
 
 class StaticProvider implements MigrationProvider {
@@ -46,21 +48,42 @@ class StaticProvider implements MigrationProvider {
   }
 }
 
-/** Brings the schema up to date; throws with the failing migration's name. */
-export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
-  const migrator = new Migrator({
+function migratorOf(db: Db): Migrator {
+  return new Migrator({
     db: db.kysely,
     provider: new StaticProvider(),
     // without it Kysely finds the migration tables of ANY schema and skips creating ours
     ...(db.pgSchema ? { migrationTableSchema: db.pgSchema } : {}),
   });
-  let result = await migrator.migrateToLatest();
+}
+
+/**
+ * Brings the schema up to `name` and no further: a database as that version of Runlog left
+ * it, for tests of an upgrade from it. Throws when a migration fails.
+ * @example await migrateTo(db, '0017_step_cost_given')
+ */
+export async function migrateTo(db: Db, name: string): Promise<MigrationResultSet> {
+  if (!(name in MIGRATIONS)) throw new Error(`no migration ${name}`);
+  return migrate(db, (migrator) => migrator.migrateTo(name));
+}
+
+/** Brings the schema up to date; throws with the failing migration's name. */
+export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+  return migrate(db, (migrator) => migrator.migrateToLatest());
+}
+
+async function migrate(
+  db: Db,
+  run: (migrator: Migrator) => Promise<MigrationResultSet>,
+): Promise<MigrationResultSet> {
+  const migrator = migratorOf(db);
+  let result = await run(migrator);
   // Kysely looks for its migration tables by reading the catalog of every schema: one that
   // another client drops meanwhile (another instance's, a test's) fails that read with
   // 3F000 naming it. Nothing was migrated then; asking again reads the catalog anew.
   for (let attempt = 1; attempt < 10 && otherSchemaVanished(result.error, db.pgSchema); attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
-    result = await migrator.migrateToLatest();
+    result = await run(migrator);
   }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
  * Stored shapes. Times are epoch milliseconds, money is integer nano-USD, JSON fields are
@@ -44,6 +44,8 @@ export interface AgentTable {
   schedule_tz: string | null;
   /** The next slot the scheduler will enqueue, epoch ms. */
   schedule_next_at: number | null;
+  /** 1 while the schedule is paused (it queues nothing), else 0. */
+  schedule_paused: Generated<number>;
   timeout_ms: number | null;
   /** Limits on one run's cost (nano-dollars), tokens and steps: past one, the run fails. */
   max_cost_nanos: number | null;

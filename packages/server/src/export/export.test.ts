@@ -371,6 +371,38 @@ describeEachDb('export and import', (dialect) => {
     }
   });
 
+  it('carries a paused schedule through export and import; an older export without paused runs', async () => {
+    const { db, database } = await emptyDb(dialect);
+    const writer = text
+      .split('\n')
+      .filter((l) => l.startsWith('{"kind":"agent"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.id === 'writer')!;
+    expect(writer.schedule).toEqual({ cron: '0 9 * * 1', timezone: 'Europe/Paris', paused: false });
+    const lines = [
+      { ...writer, id: 'paused', schedule: { ...(writer.schedule as object), paused: true } },
+      { ...writer, id: 'older', schedule: { cron: '0 9 * * 1', timezone: 'Europe/Paris' } },
+    ].map((l) => JSON.stringify(l));
+    try {
+      const result = await importRuns(db, Readable.from([lines.join('\n')]), {
+        projectId: 'default',
+      });
+      expect(result).toMatchObject({ agents: 2, rejected: 0 });
+      const rows = await db.kysely
+        .selectFrom('agents')
+        .select(['id', 'schedule_cron', 'schedule_paused'])
+        .orderBy('id')
+        .execute();
+      expect(rows).toEqual([
+        { id: 'older', schedule_cron: '0 9 * * 1', schedule_paused: 0 },
+        { id: 'paused', schedule_cron: '0 9 * * 1', schedule_paused: 1 },
+      ]);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('imports a step seq past 2^31 into SQLite, as it was stored, and names it on PostgreSQL', async () => {
     const { db, database } = await emptyDb(dialect);
     const line = JSON.parse(runLines(text)[0]!) as { steps: { seq: number }[] };

@@ -100,10 +100,17 @@ const ImportAgent = AgentUpsertBody.extend({
   id: Id,
   project_id: Id,
   name: AgentUpsertBody.shape.name.unwrap(),
-  schedule: Schedule.nullish().superRefine((schedule, ctx) => {
-    const problem = schedule ? scheduleProblem(schedule) : undefined;
-    if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
-  }),
+  // an export from before schedules could pause has no `paused`: such a schedule runs
+  schedule: Schedule.extend({
+    timezone: Schedule.shape.timezone.default('UTC'),
+    paused: Schedule.shape.paused.default(false),
+  })
+    .nullish()
+    .superRefine((schedule, ctx) => {
+      const problem = schedule ? scheduleProblem(schedule) : undefined;
+      if (problem)
+        ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+    }),
   next_run_at: Time.nullish(),
   created_at: Time,
   updated_at: Time,
@@ -142,6 +149,7 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     // the slot the exporting server would have queued next: the scheduler goes on from it
     // (one catch-up run when it has passed), as that server would after a restart
     schedule_next_at: schedule ? (rec.next_run_at ?? null) : null,
+    schedule_paused: schedule?.paused ? 1 : 0,
     timeout_ms: rec.timeout_ms ?? null,
     max_cost_nanos: null,
     max_tokens: null,

@@ -11,6 +11,7 @@ import { useRunSelection } from '../runs/useRunSelection';
 import { agentRunsQuery } from './agents.queries';
 import { RunNowButton } from './RunNowDialog';
 import { AgentSettingsButton } from './AgentSettingsDialog';
+import { PauseScheduleButton } from './PauseScheduleButton';
 
 const COLLAPSED = 5;
 
@@ -41,6 +42,7 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
           >
             Stats
           </Link>
+          <PauseScheduleButton agent={agent} />
           <AgentSettingsButton agent={agent} />
           <RunNowButton
             agentId={agentId}

@@ -67,6 +67,7 @@ function formatSlot(iso: string): string {
 function savedText(agent: Agent): string {
   const saved = `Settings of ${agent.name} saved`;
   if (!agent.schedule) return saved;
+  if (agent.schedule.paused) return `${saved}; the schedule is paused`;
   return agent.next_run_at
     ? `${saved}; next run ${formatSlot(agent.next_run_at)}`
     : `${saved}; the schedule has no run to come`;
@@ -326,7 +327,9 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
                 </p>
                 {scheduleUnchanged ? (
                   <p className="field-help" data-testid="settings-next-run">
-                    {initial.next_run_at ? (
+                    {initial.schedule?.paused ? (
+                      'This schedule is paused: it queues no run until resumed.'
+                    ) : initial.next_run_at ? (
                       <>
                         Next run <RelativeTime iso={initial.next_run_at} /> (
                         {formatSlot(initial.next_run_at)})

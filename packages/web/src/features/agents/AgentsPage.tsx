@@ -73,9 +73,11 @@ function AgentRowHeader({
                 <span
                   key="schedule"
                   className="agent-schedule"
-                  title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})`}
+                  title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})${agent.schedule.paused ? ', paused: it queues no run until resumed' : ''}`}
                 >
-                  {agent.next_run_at ? (
+                  {agent.schedule.paused ? (
+                    <span className="schedule-paused">schedule paused</span>
+                  ) : agent.next_run_at ? (
                     <>
                       next run <RelativeTime iso={agent.next_run_at} />
                     </>

@@ -21,7 +21,7 @@ const plain: EditableAgent = {
 const configured: EditableAgent = {
   name: 'Nightly report',
   description: 'Writes the report',
-  schedule: { cron: '0 3 * * *', timezone: 'Europe/Oslo' },
+  schedule: { cron: '0 3 * * *', timezone: 'Europe/Oslo', paused: false },
   timeout_ms: 600_000,
   max_cost_usd: 2,
   max_tokens: 50_000,

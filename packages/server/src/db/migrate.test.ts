@@ -1,0 +1,78 @@
+import { expect, it } from 'vitest';
+import type { Agent } from '@runlog/core';
+import { describeEachDb, freshDatabase, json, TEST_ADMIN_KEY } from '../../test/harness.js';
+import { buildApp } from '../app.js';
+import { scheduleOnce } from '../control/scheduler.js';
+import { closeContext, createContext } from '../server.js';
+import { openDatabase } from './database.js';
+import { migrateTo } from './migrate.js';
+
+describeEachDb('an upgrade from the migrations before 0019_schedule_paused', (dialect) => {
+  it('keeps every schedule stored before running: none comes back paused', async () => {
+    const database = freshDatabase(dialect);
+    try {
+      // a database as the version before paused schedules left it, with a schedule due
+      const old = await openDatabase(database.url);
+      const now = Date.now();
+      try {
+        await migrateTo(old, '0017_step_cost_given');
+        await old.kysely
+          .insertInto('projects')
+          .values({ id: 'default', name: 'Default', retention_days: 30, created_at: now })
+          .execute();
+        await old.kysely
+          .insertInto('agents')
+          .values({
+            project_id: 'default',
+            id: 'nightly',
+            name: 'nightly',
+            description: null,
+            schedule_cron: '* * * * *',
+            schedule_tz: 'Europe/Paris',
+            schedule_next_at: now - 1000,
+            timeout_ms: null,
+            metadata: '{}',
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+      } finally {
+        await old.close();
+      }
+      // the new version starts on it: migrates, then schedules
+      const { ctx } = await createContext({
+        db: database.url,
+        port: 0,
+        host: '127.0.0.1',
+        retentionDays: 30,
+        adminKey: TEST_ADMIN_KEY,
+        logLevel: 'silent',
+        background: false,
+      });
+      const app = await buildApp(ctx);
+      try {
+        const res = await app.inject({
+          method: 'GET',
+          url: '/api/v1/agents/nightly',
+          headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+        });
+        expect(res.statusCode).toBe(200);
+        expect(json<Agent>(res)).toMatchObject({
+          schedule: { cron: '* * * * *', timezone: 'Europe/Paris', paused: false },
+          next_run_at: new Date(now - 1000).toISOString(),
+        });
+        expect(await scheduleOnce(ctx, now)).toBe(1);
+        const runs = await ctx.db.kysely
+          .selectFrom('runs')
+          .select(['agent_id', 'trigger'])
+          .where('project_id', '=', 'default')
+          .execute();
+        expect(runs).toEqual([{ agent_id: 'nightly', trigger: 'schedule' }]);
+      } finally {
+        await closeContext(ctx, app);
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
