@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiErrorBody, PROJECT_HEADER } from '@runlog/core';
 import type { AppContext } from '../context.js';
+import { Health, Readiness } from '../metrics/service.routes.js';
 import { routeDocs, type RouteDoc } from './route.js';
 
 /**
@@ -77,16 +78,39 @@ function parameters(doc: RouteDoc, schemas: Schemas): unknown[] {
   return params;
 }
 
-/** Routes served outside `defineRoute`: the service endpoints, for the description. */
-const SERVICE_PATHS: Record<string, { summary: string; type: string; answers?: object }> = {
-  '/healthz': { summary: 'The process answers', type: 'application/json' },
+/** The description itself, as far as its own schema says (the rest is OpenAPI 3.1's). */
+const OpenApiDocument = z.looseObject({
+  openapi: z.literal('3.1.0'),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.record(z.string(), z.unknown())),
+});
+
+/**
+ * Routes served outside `defineRoute`: the service endpoints, for the description. Each
+ * answers 503 too while the server shuts down (the hook that refuses those requests runs
+ * before every route, these included), in the error's shape.
+ */
+const SERVICE_PATHS: Record<
+  string,
+  { summary: string; type: string; schema: z.ZodType; unavailable?: string }
+> = {
+  '/healthz': { summary: 'The process answers', type: 'application/json', schema: Health },
   '/readyz': {
     summary: 'The database answers (503 when it does not)',
     type: 'application/json',
-    answers: { '503': { description: 'The database does not answer' } },
+    schema: Readiness,
+    unavailable: 'The database does not answer, or the server is shutting down: retry',
   },
-  '/metrics': { summary: 'Prometheus metrics', type: 'text/plain' },
-  '/api/v1/openapi.json': { summary: 'This description', type: 'application/json' },
+  '/metrics': {
+    summary: 'Prometheus metrics (text exposition format 0.0.4)',
+    type: 'text/plain',
+    schema: z.string(),
+  },
+  '/api/v1/openapi.json': {
+    summary: 'This description',
+    type: 'application/json',
+    schema: OpenApiDocument,
+  },
 };
 
 /** The OpenAPI 3.1 description, built from the zod schemas the routes validate with. */
@@ -157,13 +181,19 @@ export function buildOpenApi(): Record<string, unknown> {
     }
     (paths[path] ??= {})[doc.method.toLowerCase()] = op;
   }
-  for (const [path, { summary, type, answers }] of Object.entries(SERVICE_PATHS)) {
+  for (const [path, { summary, type, schema, unavailable }] of Object.entries(SERVICE_PATHS)) {
     paths[path] = {
       get: {
         summary,
         tags: ['service'],
         security: [],
-        responses: { '200': { description: 'OK', content: { [type]: {} } }, ...answers },
+        responses: {
+          '200': {
+            description: 'OK',
+            content: { [type]: { schema: schemas.convert(schema, 'output') } },
+          },
+          '503': error(unavailable ?? 'The server is shutting down: retry'),
+        },
       },
     };
   }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { AppError } from '../http/errors.js';
 import { isDatabaseUnavailable } from '../db/database.js';
@@ -13,6 +14,17 @@ import { isDatabaseUnavailable } from '../db/database.js';
  */
 const READY_TIMEOUT_MS = 5000;
 
+/** What `GET /healthz` answers: the process is up. */
+export const Health = z.object({ status: z.literal('ok') });
+export type Health = z.infer<typeof Health>;
+
+/** What `GET /readyz` answers when the database answered it. */
+export const Readiness = z.object({
+  status: z.literal('ready'),
+  database: z.enum(['sqlite', 'postgres']).describe('the database the server runs on'),
+});
+export type Readiness = z.infer<typeof Readiness>;
+
 /** `/healthz` (the process answers), `/readyz` (the database answers), `/metrics`. */
 export async function serviceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const startedAt = Date.now();
@@ -24,8 +36,8 @@ export async function serviceRoutes(app: FastifyInstance, ctx: AppContext): Prom
     'Resident set size of the server process',
     () => process.memoryUsage.rss(),
   );
-  app.get('/healthz', { config: { scope: 'public' } }, () => ({ status: 'ok' }));
-  app.get('/readyz', { config: { scope: 'public' } }, async () => {
+  app.get('/healthz', { config: { scope: 'public' } }, (): Health => ({ status: 'ok' }));
+  app.get('/readyz', { config: { scope: 'public' } }, async (): Promise<Readiness> => {
     let timer: NodeJS.Timeout | undefined;
     // ETIMEDOUT makes it a database outage to the error handler, as a refused connection is
     const silent = new Promise<never>((_, reject) => {
