@@ -47,3 +47,46 @@ describeEachDb('openapi.json on the service endpoints', (dialect) => {
       expect(schemaOf(path, '503'), path).toEqual({ $ref: '#/components/schemas/Error' });
   });
 });
+
+describeEachDb('openapi.json on OTLP', (dialect) => {
+  it('gives /v1/traces protobuf bodies, as it takes them and answers in them', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const doc = json<{
+        paths: Record<
+          string,
+          Record<string, { requestBody: Answer; responses: Record<string, Answer> }>
+        >;
+      }>(await t.request('GET', '/api/v1/openapi.json', undefined, null));
+      const op = doc.paths['/v1/traces']!.post!;
+      const protobuf = 'application/x-protobuf';
+      const send = (payload: Buffer) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/traces',
+          headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': protobuf },
+          payload,
+        });
+      // an empty ExportTraceServiceRequest, then one cut off inside its first field
+      for (const [payload, status] of [
+        [Buffer.alloc(0), 200],
+        [Buffer.from([0x0a, 0xff, 0xff, 0xff]), 400],
+      ] as const) {
+        const res = await send(payload);
+        expect(res.statusCode).toBe(status);
+        expect(res.headers['content-type']).toBe(protobuf);
+        expect(Object.keys(op.responses[String(status)]?.content ?? {})).toEqual([
+          'application/json',
+          protobuf,
+        ]);
+      }
+      expect(Object.keys(op.requestBody.content ?? {})).toEqual(['application/json', protobuf]);
+      // the other routes take and answer JSON only
+      expect(
+        Object.keys(doc.paths['/api/v1/ingest']!.post!.responses['200']!.content ?? {}),
+      ).toEqual(['application/json']);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -170,12 +170,18 @@ export function buildOpenApi(): Record<string, unknown> {
       },
       ...(doc.scope === 'public' ? { security: [] } : { 'x-scope': doc.scope }),
     };
+    // a request in another media type is answered in it, errors too: each answer with a body
+    // has that type as well
+    for (const answer of Object.values(op.responses as Record<string, { content?: object }>))
+      if (answer.content)
+        for (const type of doc.alsoTakes ?? []) answer.content = { ...answer.content, [type]: {} };
     if (doc.body) {
       op.requestBody = {
         // a missing body reads as {} (defineRoute): it is required only when {} is refused
         required: !doc.body.safeParse({}).success,
         content: {
           'application/json': { schema: schemas.convert(doc.describedBody ?? doc.body, 'input') },
+          ...Object.fromEntries((doc.alsoTakes ?? []).map((type) => [type, {}])),
         },
       };
     }

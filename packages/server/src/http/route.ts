@@ -69,6 +69,11 @@ export interface RouteDoc {
   response?: z.ZodType;
   status: number;
   answers?: Record<number, Answer>;
+  /**
+   * Media types besides JSON the route takes (OTLP's protobuf). A request sent in one is
+   * answered in it, errors included; the description gives those bodies no schema (binary).
+   */
+  alsoTakes?: string[];
 }
 
 /** An answer a route documents: what it means, and its body's schema when it has one. */

@@ -81,8 +81,10 @@ export async function otlpRoutes(app: FastifyInstance, ctx: AppContext): Promise
       summary:
         'OTLP/HTTP trace export (application/json or application/x-protobuf, optionally gzip): ' +
         'GenAI, OpenInference, OpenLLMetry and Vercel AI SDK spans become runs and steps; ' +
-        "a trace's root or invoke_agent span is the run",
+        "a trace's root or invoke_agent span is the run. A protobuf request is answered in " +
+        'protobuf: an ExportTraceServiceResponse, or a google.rpc.Status for an error',
       body: ExportTraceServiceRequest,
+      alsoTakes: [PROTOBUF_TYPE],
       response: ExportTraceServiceResponse,
       status: 200,
       answers: {
