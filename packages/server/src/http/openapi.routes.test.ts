@@ -90,3 +90,30 @@ describeEachDb('openapi.json on OTLP', (dialect) => {
     }
   });
 });
+
+describeEachDb('openapi.json on credentials', (dialect) => {
+  it("gives the dashboard's session cookie as a way to authenticate, as the server takes it", async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const doc = json<{
+        security: Record<string, string[]>[];
+        components: {
+          securitySchemes: Record<string, { type: string; in?: string; name?: string }>;
+        };
+      }>(await t.request('GET', '/api/v1/openapi.json', undefined, null));
+      const login = await t.request('POST', '/api/v1/session', { key: t.adminKey }, null);
+      const [cookie] = String(login.headers['set-cookie']).split(';');
+      const [name] = cookie!.split('=');
+      const runs = await t.app.inject({ method: 'GET', url: '/api/v1/runs', headers: { cookie } });
+      expect(runs.statusCode, runs.body).toBe(200);
+      const schemes = Object.entries(doc.components.securitySchemes)
+        .filter(([, s]) => s.type === 'apiKey' && s.in === 'cookie' && s.name === name)
+        .map(([id]) => id);
+      expect(schemes).toHaveLength(1);
+      expect(doc.security).toContainEqual({ [schemes[0]!]: [] });
+      expect(doc.security).toContainEqual({ bearer: [] });
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiErrorBody, PROJECT_HEADER } from '@runlog/core';
+import { SESSION_COOKIE } from '../auth/auth.service.js';
 import type { AppContext } from '../context.js';
 import { Health, Readiness } from '../metrics/service.routes.js';
 import { routeDocs, type RouteDoc } from './route.js';
@@ -212,10 +213,21 @@ export function buildOpenApi(): Record<string, unknown> {
     },
     servers: [{ url: '/' }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API key' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: SESSION_COOKIE,
+          description:
+            "The dashboard's session (POST /api/v1/session sets it), counted only on requests " +
+            "from the dashboard's own origin",
+        },
+      },
       schemas: { Error: schemas.convert(ApiErrorBody, 'output'), ...schemas.components },
     },
-    security: [{ bearer: [] }],
+    // either one: a key, or the dashboard's session
+    security: [{ bearer: [] }, { session: [] }],
     paths,
   };
 }
