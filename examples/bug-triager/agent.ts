@@ -10,7 +10,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Runlog, type RunContext } from '../../packages/sdk/src/index.js';
+import { Runlog, readableError, type RunContext } from '../../packages/sdk/src/index.js';
 
 const AGENT = 'bug-triager';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -112,7 +112,13 @@ if (mode === 'record') {
 
   const flaky = await runlog.runs.enqueue(AGENT, { input: { title: 'Flaky crash', flaky: true } });
   const failed = await wait(flaky.id);
-  console.log('flaky', flaky.id, '->', failed.status, failed.error?.message);
+  console.log(
+    'flaky',
+    flaky.id,
+    '->',
+    failed.status,
+    failed.error && readableError(failed.error).message,
+  );
   const retry = await runlog.runs.retry(flaky.id);
   const retried = await wait(retry.id);
   console.log(

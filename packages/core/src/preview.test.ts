@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonPrefix, previewJsonText, previewText } from './preview.js';
+import { parseJsonPrefix, previewJsonText, previewText, readableError } from './preview.js';
 import { truncatedJson } from './truncated.js';
 
 describe('previewText', () => {
@@ -91,5 +91,32 @@ describe('parseJsonPrefix', () => {
     expect(parseJsonPrefix('[1,2,3')).toEqual([1, 2, 3]);
     expect(parseJsonPrefix('{"a":1,"b"')).toEqual({ a: 1 });
     expect(parseJsonPrefix('nul')).toBeUndefined();
+  });
+});
+
+describe('readableError', () => {
+  it('gives an error as it is, and one stored truncated by what its kept start says', () => {
+    const whole = { message: 'boom', type: 'TypeError', stack: 'TypeError: boom\n    at f' };
+    expect(readableError(whole)).toBe(whole);
+    const text = JSON.stringify({
+      message: 'stack overflow',
+      type: 'RangeError',
+      stack: 'at f()\n'.repeat(5000),
+    });
+    expect(readableError(truncatedJson(text, 35_123, 200))).toEqual({
+      message: 'stack overflow [cut: the error was 35,123 bytes]',
+      type: 'RangeError',
+      stack: expect.stringMatching(/^at f\(\)\nat f\(\)/),
+    });
+    // cut inside its message: what it kept, and the note
+    expect(
+      readableError(truncatedJson(JSON.stringify({ message: 'x'.repeat(500) }), 9001, 40)),
+    ).toEqual({
+      message: `${'x'.repeat(28)} [cut: the error was 9,001 bytes]`,
+    });
+    // nothing readable kept: the note alone
+    expect(readableError(truncatedJson('"not an object"', 20_000, 5))).toEqual({
+      message: '[cut: the error was 20,000 bytes]',
+    });
   });
 });

@@ -1,5 +1,5 @@
-import { cutText } from './schemas.js';
-import { isTruncatedJson } from './truncated.js';
+import { cutText, type RunError } from './schemas.js';
+import { isTruncatedJson, type TruncatedJson } from './truncated.js';
 
 /** Fields whose text is what a payload says, looked for in this order. */
 const TEXT_FIELDS = [
@@ -138,4 +138,27 @@ export function previewJsonText(
       ? previewText(value, max, options)
       : previewText(text.startsWith('"') ? text.slice(1) : text, max, options);
   }
+}
+
+/**
+ * A run's or a step's error as readers show it: `{message, type?, stack?}` as given, or, for
+ * one given as a truncated value (over the size limit, or cut in a list), what its kept
+ * start says, its message ending with a note of the error's whole size.
+ * @example readableError({ __runlog_truncated__: true, original_size: 20000, preview: '{"message":"boom","stack":"at f' })
+ * // { message: 'boom [cut: the error was 20,000 bytes]', stack: 'at f' }
+ */
+export function readableError(error: RunError | TruncatedJson): RunError {
+  if (!isTruncatedJson(error)) return error;
+  const value = parseJsonPrefix(error.preview);
+  const kept = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const note = `[cut: the error was ${error.original_size.toLocaleString('en-US')} bytes]`;
+  const message = text(kept.message);
+  const type = text(kept.type);
+  const stack = text(kept.stack);
+  return {
+    message: message ? `${message} ${note}` : note,
+    ...(type !== undefined ? { type } : {}),
+    ...(stack !== undefined ? { stack } : {}),
+  };
 }

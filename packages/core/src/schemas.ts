@@ -13,6 +13,7 @@ import {
 } from './enums.js';
 import { MAX_STEP_COST_USD } from './cost.js';
 import { MAX_TIME_MS, PLAIN_YEARS_END_MS } from './time.js';
+import { TRUNCATED_MARKER, type TruncatedJson } from './truncated.js';
 import {
   RUN_STATUS_HELP,
   STEP_STATUS_HELP,
@@ -232,6 +233,24 @@ export const RunError = z.object({
   stack: z.string().optional(),
 });
 export type RunError = z.infer<typeof RunError>;
+
+/**
+ * A JSON field as the API gives it when it was stored truncated (over the size limit), or
+ * when a list or a list topic carries it cut (`TruncatedJson`, whose module is free of zod
+ * for the dashboard).
+ */
+export const TruncatedValue: z.ZodType<TruncatedJson> = z.object({
+  [TRUNCATED_MARKER]: z.literal(true),
+  original_size: z.number().int().describe('bytes of the JSON text as sent'),
+  preview: z.string().describe('the first part of that text'),
+});
+
+/** A run's or a step's error as the API gives it: whole, or a truncated value. */
+export const StoredError = z
+  .union([RunError, TruncatedValue])
+  .nullable()
+  .describe('{message, type?, stack?}; a truncated value when over the size limit');
+export type StoredError = z.infer<typeof StoredError>;
 
 /** An error as callers send it: the object form or a bare message. */
 export const RunErrorInput = z.union([
@@ -472,7 +491,7 @@ export const Run = z.object({
   attempt: z.number().int(),
   input: Json,
   output: Json,
-  error: RunError.nullable(),
+  error: StoredError,
   model: z.string().nullable(),
   tags: z.array(z.string()),
   metadata: Metadata,
@@ -529,7 +548,7 @@ export const Step = z.object({
   duration_ms: z.number().int().nullable(),
   input: Json,
   output: Json,
-  error: RunError.nullable(),
+  error: StoredError,
   model: z.string().nullable(),
   provider: z.string().nullable(),
   input_tokens: z.number().int().nullable(),

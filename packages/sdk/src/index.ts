@@ -34,9 +34,13 @@ export type {
   Score,
   ScoreSummary,
   Step,
+  StoredError,
   ThreadList,
   ThreadSummary,
+  TruncatedJson,
 } from '@runlog/core';
+/** A run's or a step's error as readers show it, whole or given as a truncated value. */
+export { readableError } from '@runlog/core';
 export {
   RunlogError,
   RunlogApiError,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newId } from '@runlog/core';
+import { newId, readableError } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunlogApiError, RunlogConnectionError, RunlogError } from '../src/index.js';
 import { FaultProxy, clientFactory, deadUrl, type TestServer } from './helpers.js';
@@ -55,7 +55,7 @@ describeEachDb('SDK read client', (dialect) => {
 
       const failed = await runlog.runs.list({ agent_id: agent, status: ['failed'] });
       expect(failed.runs.map((r) => r.id)).toEqual([ids.failed]);
-      expect(failed.runs[0]!.error?.message).toBe('boom');
+      expect(readableError(failed.runs[0]!.error!).message).toBe('boom');
 
       const tagged = await runlog.runs.list({ tag: 'red', user_id: 'u-1', thread_id: 't-1' });
       expect(tagged.runs.map((r) => r.id)).toEqual([ids.ok]);

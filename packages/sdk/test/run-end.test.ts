@@ -1,6 +1,6 @@
 // How a run ends, recorded the same way whether its code runs in `runlog.run` or in a worker.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { newId, type Run } from '@runlog/core';
+import { newId, readableError, type Run } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
 import type { AgentHandler, Runlog, Worker } from '../src/index.js';
 import { clientFactory, waitFor, type TestServer } from './helpers.js';
@@ -94,7 +94,7 @@ describe.each(Object.keys(starts))('a run executed by %s', (by) => {
     });
     const run = await waitForStatus(id, 'failed');
     expect(run.error).toMatchObject({ message: 'kaboom', type: 'TypeError' });
-    expect(run.error!.stack).toMatch(/^TypeError: kaboom\n\s+at /);
+    expect(readableError(run.error!).stack).toMatch(/^TypeError: kaboom\n\s+at /);
   });
 
   it('ends failed with a readable error when the code throws what JSON cannot hold', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { newId } from '@runlog/core';
+import { newId, readableError } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunCancelledError, currentRun, type RunContext } from '../src/index.js';
 import { clientFactory, waitFor, type TestServer } from './helpers.js';
@@ -152,9 +152,9 @@ describeEachDb('SDK run() and steps', (dialect) => {
       const run = await runlog.runs.get(id, { include: 'steps' });
       expect(run.status).toBe('failed');
       expect(run.error).toMatchObject({ message: 'no such issue', type: 'TypeError' });
-      expect(run.error!.stack).toContain('no such issue');
+      expect(readableError(run.error!).stack).toContain('no such issue');
       expect(run.steps[0]).toMatchObject({ name: 'fetch', status: 'failed' });
-      expect(run.steps[0]!.error!.message).toBe('no such issue');
+      expect(readableError(run.steps[0]!.error!).message).toBe('no such issue');
       expect(run.error_count).toBe(1);
     });
 
@@ -183,13 +183,15 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(await runlog.flush()).toBe(true);
       const run = await runlog.runs.get(id, { include: 'steps' });
       expect(run.error).toMatchObject({ message: 'fetch failed', type: 'TypeError' });
-      expect(run.error!.stack).toContain('TypeError: fetch failed');
-      expect(run.error!.stack).toContain('[cause]: Error: connect ECONNREFUSED 127.0.0.1:9');
-      expect(run.steps[0]!.error!.stack).toBe(run.error!.stack);
+      expect(readableError(run.error!).stack).toContain('TypeError: fetch failed');
+      expect(readableError(run.error!).stack).toContain(
+        '[cause]: Error: connect ECONNREFUSED 127.0.0.1:9',
+      );
+      expect(readableError(run.steps[0]!.error!).stack).toBe(readableError(run.error!).stack);
       const [other] = (await runlog.runs.list({ agent_id: 'cause-agent', limit: 2 })).runs.filter(
         (r) => r.id !== id,
       );
-      const stack = other!.error!.stack!;
+      const stack = readableError(other!.error!).stack!;
       expect(stack).toContain('AggregateError: all failed');
       expect(stack).toContain('[errors[0]]: RangeError: first');
       expect(stack).toContain('[errors[1]]: "second"');

@@ -1,7 +1,7 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { newId, type Run } from '@runlog/core';
+import { newId, readableError, type Run } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import {
   RunCancelledError,
@@ -186,7 +186,7 @@ describeEachDb('SDK worker()', (dialect) => {
       await runlog.runs.cancel(q.id);
       const run = await waitForStatus(q.id, 'cancelled');
       expect(reason).toBeInstanceOf(RunCancelledError);
-      expect(run.error?.message).toMatch(/the agent stopped/);
+      expect(readableError(run.error!).message).toMatch(/the agent stopped/);
       await worker.stop();
     });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Run } from '@runlog/core';
+import { readableError, type Run } from '@runlog/core';
 import { sweepOnce } from '../src/control/sweeper.js';
 import { findRun } from '../src/runs/runs.repository.js';
 import { tryLockRuns } from '../src/ingest/unit-of-work.js';
@@ -351,6 +351,8 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     await sweepOnce(t.ctx, startedAt + 61_000);
     const run = await getRun(queued.id);
     expect(run.status).toBe('timed_out');
-    expect(run.error?.message).toBe('timed out after timeout_ms (60000 ms) without finishing');
+    expect(readableError(run.error!).message).toBe(
+      'timed out after timeout_ms (60000 ms) without finishing',
+    );
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { newId } from '@runlog/core';
+import { newId, readableError } from '@runlog/core';
 import { Runlog, RunlogApiError } from '@runlog/sdk';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { ServerConfigInput } from '../src/config.js';
@@ -130,7 +130,7 @@ describeEachDb('SDK recording against a real server', (dialect) => {
     const got = await runlog.runs.get(runId, { include: 'steps' });
     expect(got.status).toBe('failed');
     expect(got.error).toMatchObject({ message: 'kaboom', type: 'TypeError' });
-    expect(got.error!.stack).toContain('kaboom');
+    expect(readableError(got.error!).stack).toContain('kaboom');
     expect(got.steps[0]).toMatchObject({ name: 'explode', status: 'failed' });
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { request } from 'node:http';
-import type { Run } from '@runlog/core';
+import { readableError, type Run } from '@runlog/core';
 import { Runlog, type RunlogOptions } from '@runlog/sdk';
 import { startServer, type RunningServer } from '../src/server.js';
 import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
@@ -124,8 +124,10 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await child.exited;
     const run = await settled(runlog, queued.id);
     expect(run.status).toBe('timed_out');
-    expect(run.error?.type).toBe('LeaseExpired');
-    expect(run.error?.message).toContain(`no heartbeat from worker child-${child.proc.pid}`);
+    expect(readableError(run.error!).type).toBe('LeaseExpired');
+    expect(readableError(run.error!).message).toContain(
+      `no heartbeat from worker child-${child.proc.pid}`,
+    );
     expect(run.step_count).toBe(1);
   });
 
@@ -166,7 +168,7 @@ describeEachDb('workers executing queued runs', (dialect) => {
     const run = await settled(runlog, queued.id);
     expect(fired).toBe(true);
     expect(run.status).toBe('cancelled');
-    expect(run.error?.message).toMatch(/the agent stopped/);
+    expect(readableError(run.error!).message).toMatch(/the agent stopped/);
     await worker.stop();
   });
 
@@ -184,7 +186,7 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await runlog.runs.cancel(queued.id);
     const run = await settled(runlog, queued.id);
     expect(run.status).toBe('cancelled');
-    expect(run.error?.message).toMatch(/^stop forced after grace period/);
+    expect(readableError(run.error!).message).toMatch(/^stop forced after grace period/);
     release();
     await worker.stop();
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Step } from '@runlog/core';
+import { truncatedJson, type Step } from '@runlog/core';
 import { runFixture, stepFixture } from '../../../core/test/fixtures.js';
 import { MAX_DRAWN_DEPTH, showRun, stepTree } from './data.commands.js';
 import { Palette } from './format.js';
@@ -124,5 +124,21 @@ describe('runs show steps', () => {
     const header = lines.find((l) => l.includes('TTFT'))!;
     expect(header).toMatch(/DURATION\s+TTFT/);
     expect(lines.find((l) => l.includes('llm plan'))).toMatch(/2\.4s\s+420ms/);
+  });
+});
+
+describe('runs show errors', () => {
+  it('shows an error stored truncated by its message and the size it had, not a crash', () => {
+    const text = JSON.stringify({
+      message: 'stack overflow',
+      type: 'RangeError',
+      stack: 'x\n'.repeat(9000),
+    });
+    const run = {
+      ...runFixture({ status: 'failed', error: truncatedJson(text, 18_050, 300) }),
+      steps: [],
+    };
+    const shown = showRun(run, new Palette(false));
+    expect(shown).toContain('RangeError: stack overflow [cut: the error was 18,050 bytes]');
   });
 });

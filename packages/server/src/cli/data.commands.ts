@@ -29,6 +29,7 @@ import {
   lastBucketsFrom,
   orderStepTree,
   previewText,
+  readableError,
   runMoment,
   unpricedModels,
   usageByModel,
@@ -296,7 +297,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             return [
               ...runRow(r, p),
               ...(score !== undefined ? [held ? scoreSummaryText(held) : ''] : []),
-              ...(errors ? [r.error ? p.paint('red', clip(r.error.message, 60)) : ''] : []),
+              ...(errors
+                ? [r.error ? p.paint('red', clip(readableError(r.error).message, 60)) : '']
+                : []),
             ];
           }),
           p,
@@ -1242,7 +1245,7 @@ export function showThread(
 function turnText(run: Run, p: Palette): string {
   const input = previewText(run.input, TURN_PREVIEW_CHARS);
   const output = run.error
-    ? p.paint('red', clip(run.error.message, TURN_PREVIEW_CHARS))
+    ? p.paint('red', clip(readableError(run.error).message, TURN_PREVIEW_CHARS))
     : previewText(run.output, TURN_PREVIEW_CHARS);
   if (output === null) return input ?? '';
   return input === null ? `→ ${output}` : `${input} → ${output}`;
@@ -1327,7 +1330,7 @@ function tailLine(run: Run, p: Palette): string {
     formatTokens(run.total_tokens) + ' tok',
     costText(run),
   ];
-  if (run.error) parts.push(p.paint('red', clip(run.error.message, 60)));
+  if (run.error) parts.push(p.paint('red', clip(readableError(run.error).message, 60)));
   return parts.join('  ');
 }
 
@@ -1407,14 +1410,12 @@ export function showRun(
   field('tags', run.tags.length ? run.tags.join(', ') : null);
   lines.push(...scoreLines(run.scores, p));
   if (run.error) {
-    field(
-      'error',
-      p.paint('red', `${run.error.type ? `${run.error.type}: ` : ''}${run.error.message}`),
-    );
+    const error = readableError(run.error);
+    field('error', p.paint('red', `${error.type ? `${error.type}: ` : ''}${error.message}`));
     // where it was thrown: the stack's first lines, under the message. A stack starts with
     // the message, every line of it: those are printed above, and would push the frames out
-    const message = run.error.message.split('\n');
-    const all = (run.error.stack ?? '').split('\n');
+    const message = error.message.split('\n');
+    const all = (error.stack ?? '').split('\n');
     const skip = message.length > 1 && all[0]!.endsWith(message[0]!) ? message.length : 1;
     const stack = all.slice(skip, skip + STACK_LINES);
     for (const line of stack) lines.push(`             ${p.paint('dim', line.trim())}`);
@@ -1436,7 +1437,7 @@ export function showRun(
       : '',
     step.cost_usd !== null ? formatMoney(step.cost_usd) : '',
     step.model ?? '',
-    step.error ? p.paint('red', clip(step.error.message, 60)) : '',
+    step.error ? p.paint('red', clip(readableError(step.error).message, 60)) : '',
   ]);
   const body = table(
     [

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Agent, HeartbeatResponse, IngestEvent, Run } from '@runlog/core';
+import {
+  readableError,
+  type Agent,
+  type HeartbeatResponse,
+  type IngestEvent,
+  type Run,
+} from '@runlog/core';
 import { describeEachDb, createTestApp, ingestOk, json, type TestApp } from '../../test/harness.js';
 import { exportText } from '../../test/cli-fixtures.js';
 import { cancelRun } from './control.service.js';
@@ -182,10 +188,10 @@ describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect
     ]);
     await sweepOnce(t.ctx);
     expect((await run(costly)).error).toMatchObject({ type: 'BudgetExceeded' });
-    expect((await run(costly)).error?.message).toMatch(
+    expect(readableError((await run(costly)).error!).message).toMatch(
       /^stopped: \$0\.04\d* passed the agent's max_cost_usd \(\$0\.01\)$/,
     );
-    expect((await run(wordy)).error?.message).toBe(
+    expect(readableError((await run(wordy)).error!).message).toBe(
       "stopped: 6,010 tokens passed the agent's max_tokens (5,000 tokens)",
     );
     expect((await run(later)).status).toBe('running');

@@ -10,6 +10,7 @@ import {
   ScoreValue,
   Text,
   Step,
+  readableError,
   storedDepth,
   toIso,
   usdToNanos,
@@ -352,7 +353,7 @@ export function toCsvLine(row: ListedRunRow): string {
   const cells: Record<(typeof CSV_COLUMNS)[number], unknown> = {
     ...run,
     tags: run.tags.join(';'),
-    error_message: run.error?.message ?? null,
+    error_message: run.error ? readableError(run.error).message : null,
   };
   return CSV_COLUMNS.map((c) => csvCell(cells[c])).join(',') + '\n';
 }

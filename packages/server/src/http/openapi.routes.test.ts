@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestApp, describeEachDb, json, type TestApp } from '../../test/harness.js';
+import { RunWithSteps, StoredError } from '@runlog/core';
 import { Health, Readiness } from '../metrics/service.routes.js';
 
 interface Answer {
@@ -112,6 +113,45 @@ describeEachDb('openapi.json on credentials', (dialect) => {
       expect(schemes).toHaveLength(1);
       expect(doc.security).toContainEqual({ [schemes[0]!]: [] });
       expect(doc.security).toContainEqual({ bearer: [] });
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describeEachDb('openapi.json on errors stored truncated', (dialect) => {
+  it("gives a run's and a step's error as the server answers one over the size limit", async () => {
+    const t = await createTestApp(dialect, { maxFieldBytes: 4096 });
+    try {
+      const stack = 'at f()\n'.repeat(2000);
+      const events = [
+        {
+          type: 'run.end',
+          run: {
+            id: 'crash',
+            agent_id: 'a',
+            error: { message: 'overflow', type: 'RangeError', stack },
+          },
+        },
+        {
+          type: 'step.end',
+          step: {
+            id: 's',
+            run_id: 'crash',
+            type: 'tool',
+            status: 'failed',
+            error: 'e'.repeat(9000),
+          },
+        },
+      ];
+      expect((await t.request('POST', '/api/v1/ingest', { events })).statusCode).toBe(200);
+      const run = json<{ error: unknown; steps: { error: unknown }[] }>(
+        await t.request('GET', '/api/v1/runs/crash?include=steps'),
+      );
+      expect(run.error).toMatchObject({ __runlog_truncated__: true });
+      // the schema openapi.json is made from takes what the server answers
+      expect(RunWithSteps.safeParse(run).error).toBeUndefined();
+      expect(StoredError.safeParse(run.steps[0]!.error).success).toBe(true);
     } finally {
       await t.close();
     }

@@ -6,6 +6,7 @@ import {
   type IngestEvent,
   type Run,
   type Step,
+  readableError,
 } from '@runlog/core';
 import {
   describeEachDb,
@@ -976,10 +977,10 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(res.statusCode).toBe(200);
     const run = toRun((await findRun(t.ctx.db, 'default', 'long-error'))!);
     expect(run.status).toBe('failed');
-    expect(run.error?.message).toBe(`${'m'.repeat(99_999)}…`);
-    expect(run.error?.stack).toBe(`${'s'.repeat(99_999)}…`);
+    expect(readableError(run.error!).message).toBe(`${'m'.repeat(99_999)}…`);
+    expect(readableError(run.error!).stack).toBe(`${'s'.repeat(99_999)}…`);
     const [step] = (await listSteps(t.ctx.db, 'default', 'long-error')).map(toStep);
-    expect(step?.error?.message).toHaveLength(100_000);
+    expect(readableError(step!.error!).message).toHaveLength(100_000);
   });
 
   it('takes the largest token counts, holding the computed cost to its bound', async () => {

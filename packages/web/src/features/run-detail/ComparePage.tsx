@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router-dom';
-import type { RunWithSteps, Step } from '@runlog/core';
+import { readableError, type RunWithSteps, type Step } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { ApiError } from '../../lib/api';
 import { StatusBadge } from '../../components/Status';
@@ -49,7 +49,7 @@ function started(r: RunWithSteps): React.ReactNode {
 /** A run's error: its message's first lines (whole in the tooltip and on the run's page). */
 function errorOf(r: RunWithSteps): React.ReactNode {
   if (!r.error) return <span className="muted">—</span>;
-  const message = String(r.error.message ?? '');
+  const message = readableError(r.error).message;
   return (
     <span className="error-text compare-error" title={message}>
       {message}

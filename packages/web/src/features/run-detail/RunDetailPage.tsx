@@ -5,6 +5,7 @@ import {
   costUnknown,
   unpricedModels,
   usageByModel,
+  readableError,
   workerWait,
   type Run,
   type RunStatus,
@@ -343,6 +344,7 @@ export function RunDetailPage() {
   if (run.agent_id !== agentId) return <Navigate to={runPath(run)} replace />;
   const stopping = stop.isPending || run.cancel_requested_at !== null;
   const retrying = retry.isPending;
+  const error = run.error ? readableError(run.error) : null;
 
   return (
     <article className="run-detail" aria-labelledby="run-title">
@@ -400,16 +402,16 @@ export function RunDetailPage() {
 
       <RefreshFailed query={detail} />
       {run.status === 'queued' ? <WaitingForWorker agentId={run.agent_id} /> : null}
-      {run.error ? (
+      {error ? (
         <div className="run-error" role="alert">
-          <strong>{run.error.type ?? 'Error'}:</strong>{' '}
+          <strong>{error.type ?? 'Error'}:</strong>{' '}
           {/* a long message (up to 100,000 characters) scrolls in its box, the page stays */}
-          <span className="run-error-message">{run.error.message}</span>
-          {run.error.stack ? (
+          <span className="run-error-message">{error.message}</span>
+          {error.stack ? (
             // where it was thrown, folded: the message says what, the stack where
             <details className="run-error-stack">
               <summary>Stack trace</summary>
-              <pre>{run.error.stack}</pre>
+              <pre>{error.stack}</pre>
             </details>
           ) : null}
         </div>

@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import { Link } from 'react-router-dom';
-import type { Run } from '@runlog/core';
+import { readableError, type Run } from '@runlog/core';
 import { StatusIcon } from '../../components/Status';
 import { RunIdText } from '../../components/RunId';
 import { RunDuration, RunStart } from '../../components/Time';
@@ -111,9 +111,9 @@ export function RunRow({
           // what it failed with, under its id: a list of failed runs shows what they share
           <span
             className={`run-error-line truncate${run.status === 'cancelled' ? ' muted' : ''}`}
-            title={run.error.message}
+            title={readableError(run.error).message}
           >
-            {run.error.message}
+            {readableError(run.error).message}
           </span>
         ) : null}
       </td>

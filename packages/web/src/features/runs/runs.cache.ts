@@ -1,4 +1,11 @@
-import type { AgentSummary, Run, RunList, RunStatus, RunTrigger } from '@runlog/core';
+import {
+  readableError,
+  type AgentSummary,
+  type Run,
+  type RunList,
+  type RunStatus,
+  type RunTrigger,
+} from '@runlog/core';
 
 // Pure functions that fold a WebSocket run_update into cached query data. They never
 // mutate their inputs and return the same object when nothing changed, so React Query
@@ -187,7 +194,11 @@ export function applyRunToAgents(agents: AgentSummary[], run: Run): AgentSummary
       lastError.run_id === run.id ||
       Date.parse(run.updated_at) >= Date.parse(lastError.at ?? '0'))
   ) {
-    lastError = { run_id: run.id, message: run.error.message, at: run.ended_at ?? run.updated_at };
+    lastError = {
+      run_id: run.id,
+      message: readableError(run.error).message,
+      at: run.ended_at ?? run.updated_at,
+    };
   }
   if (nextLatest === latest && lastError === agent.last_error) return agents;
   const next = agents.slice();

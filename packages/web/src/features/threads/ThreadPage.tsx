@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useLocation } from 'react-router-dom';
-import { previewText, type Run } from '@runlog/core';
+import { previewText, readableError, type Run } from '@runlog/core';
 import { ApiError } from '../../lib/api';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
@@ -87,8 +87,10 @@ function Turn({ run, n, agentName }: { run: Run; n: number | null; agentName: st
           <div className="turn-msg turn-error" role="note">
             <span className="turn-who">Error</span>
             <p className="turn-text">
-              {run.error.type ? <strong>{run.error.type}: </strong> : null}
-              {run.error.message}
+              {readableError(run.error).type ? (
+                <strong>{readableError(run.error).type}: </strong>
+              ) : null}
+              {readableError(run.error).message}
             </p>
           </div>
         ) : null}
