@@ -684,12 +684,21 @@ export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 
 /**
  * `POST /runs/:run_id/retry`: the body is optional. With an `id`, the call is idempotent: sent
- * again, it answers the retry it made instead of queuing another.
+ * again, it answers the retry it made instead of queuing another. With `once`, a run retried
+ * already is not retried again: the call answers its newest retry (200). Strict: a field it
+ * does not take is a typo (`{"onse": true}`) that would otherwise queue a second retry.
  */
-export const RetryRunBody = z.object({
+export const RetryRunBody = z.strictObject({
   id: RunId.optional().describe(
     "the new run's id; when a retry of this run with that id exists, the call answers it",
   ),
+  once: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: when the run was retried already, queue nothing and answer its newest retry (200); ' +
+        'the check and the queuing are one step, so callers racing each other queue one retry',
+    ),
 });
 export type RetryRunBody = z.infer<typeof RetryRunBody>;
 

@@ -118,6 +118,25 @@ export async function enqueueRun(
 }
 
 /**
+ * A queued run's input is what its worker executes: over the field limit it is refused (413
+ * naming it), not stored truncated (a marker and a preview) as a recorded payload is.
+ */
+function checkQueuedInputs(
+  maxFieldBytes: number,
+  items: readonly EnqueueOptions[],
+  named?: boolean,
+): void {
+  for (const [i, item] of items.entries()) {
+    const text = payloadText(item.input);
+    const size = text === undefined ? undefined : bytesOver(text, maxFieldBytes);
+    if (size === undefined) continue;
+    const field = named ? `body.runs.${i}.input` : 'body.input';
+    const problem = `${size} bytes of JSON, over the ${maxFieldBytes} a field holds: a queued run's worker needs its input whole`;
+    throw new AppError('payload_too_large', `${field}: ${problem}`, [{ field, message: problem }]);
+  }
+}
+
+/**
  * Queues runs of any agents in one change, all or none: each as `enqueueRun` queues one
  * (an id that exists for the same agent answers that run; for another agent the whole call
  * is a 409 naming the item). The answers are in the order asked.
@@ -129,64 +148,69 @@ export async function enqueueRuns(
   /** Errors name the item (`runs.3.id: ...`), as for `POST /runs/enqueue`. */
   opts: { named?: boolean } = {},
 ): Promise<{ run: Run; created: boolean }[]> {
-  // a queued run's input is what its worker executes: over the field limit it is refused, not
-  // stored truncated (a marker and a preview) as a recorded payload is
-  for (const [i, item] of items.entries()) {
-    const text = payloadText(item.input);
-    const size = text === undefined ? undefined : bytesOver(text, ctx.config.maxFieldBytes);
-    if (size === undefined) continue;
-    const field = opts.named ? `body.runs.${i}.input` : 'body.input';
-    const problem = `${size} bytes of JSON, over the ${ctx.config.maxFieldBytes} a field holds: a queued run's worker needs its input whole`;
-    throw new AppError('payload_too_large', `${field}: ${problem}`, [{ field, message: problem }]);
-  }
+  checkQueuedInputs(ctx.config.maxFieldBytes, items, opts.named);
+  const now = Date.now();
+  return ctx.writer.transact((uow, env) =>
+    queueRuns(uow, projectId, items, { now, maxFieldBytes: env.maxFieldBytes, named: opts.named }),
+  );
+}
+
+/**
+ * `enqueueRuns` inside a change of the write path: the runs are queued in `uow` (or, for a
+ * given id, that run answered). Inputs must have been checked against the field limit.
+ */
+async function queueRuns(
+  uow: UnitOfWork,
+  projectId: string,
+  items: readonly (EnqueueOptions & { agent_id: string })[],
+  opts: { now: number; maxFieldBytes: number; named?: boolean | undefined },
+): Promise<{ run: Run; created: boolean }[]> {
   const ids = items.map((item) => item.id ?? newId());
   const given = items.flatMap((item) => (item.id !== undefined ? [item.id] : []));
-  const now = Date.now();
-  return ctx.writer.transact(async (uow, env) => {
-    if (given.length > 0) await uow.loadRuns(projectId, given);
-    // the id of a run deleted lately is not free: its worker may still send the old run's end,
-    // which would end this one (POST /runs and /ingest refuse it the same way)
-    const deleted = given.length > 0 ? await uow.deletedLately(projectId, given) : new Set();
-    // read in the transaction: outside one, each statement is a read transaction of its own
-    const timeouts = new Map<string, number | null>();
-    const queued: { run: Run; created: boolean }[] = [];
-    for (const [i, item] of items.entries()) {
-      const id = ids[i]!;
-      const existing = item.id !== undefined ? uow.getRun(projectId, id) : undefined;
-      const field = opts.named ? `body.runs.${i}.id` : 'body.id';
-      if (!existing && deleted.has(id)) {
-        throw new AppError('conflict', `run ${id} was deleted less than a day ago`, [
-          { field, message: 'the id of a run deleted less than a day ago' },
-        ]);
-      }
-      if (existing) {
-        if (existing.agent_id !== item.agent_id) {
-          const where = opts.named ? `runs.${i}.id: ` : '';
-          throw new AppError(
-            'conflict',
-            `${where}run ${id} already exists for agent ${existing.agent_id}`,
-            [{ field, message: `already a run of agent ${existing.agent_id}` }],
-          );
-        }
-        queued.push({ run: toRun(existing), created: false });
-        continue;
-      }
-      let timeoutMs = timeouts.get(item.agent_id);
-      if (timeoutMs === undefined) {
-        timeoutMs = await uow.agentTimeoutMs(projectId, item.agent_id);
-        timeouts.set(item.agent_id, timeoutMs);
-      }
-      const row = queuedRunRow(projectId, item.agent_id, id, item, {
-        now,
-        timeoutMs,
-        maxFieldBytes: env.maxFieldBytes,
-      });
-      if (item.id !== undefined) uow.putRun(row);
-      else uow.putNewRun(row);
-      queued.push({ run: toRun(row), created: true });
+  const now = opts.now;
+  if (given.length > 0) await uow.loadRuns(projectId, given);
+  // the id of a run deleted lately is not free: its worker may still send the old run's end,
+  // which would end this one (POST /runs and /ingest refuse it the same way)
+  const deleted = given.length > 0 ? await uow.deletedLately(projectId, given) : new Set();
+  // read in the transaction: outside one, each statement is a read transaction of its own
+  const timeouts = new Map<string, number | null>();
+  const queued: { run: Run; created: boolean }[] = [];
+  for (const [i, item] of items.entries()) {
+    const id = ids[i]!;
+    const existing = item.id !== undefined ? uow.getRun(projectId, id) : undefined;
+    const field = opts.named ? `body.runs.${i}.id` : 'body.id';
+    if (!existing && deleted.has(id)) {
+      throw new AppError('conflict', `run ${id} was deleted less than a day ago`, [
+        { field, message: 'the id of a run deleted less than a day ago' },
+      ]);
     }
-    return queued;
-  });
+    if (existing) {
+      if (existing.agent_id !== item.agent_id) {
+        const where = opts.named ? `runs.${i}.id: ` : '';
+        throw new AppError(
+          'conflict',
+          `${where}run ${id} already exists for agent ${existing.agent_id}`,
+          [{ field, message: `already a run of agent ${existing.agent_id}` }],
+        );
+      }
+      queued.push({ run: toRun(existing), created: false });
+      continue;
+    }
+    let timeoutMs = timeouts.get(item.agent_id);
+    if (timeoutMs === undefined) {
+      timeoutMs = await uow.agentTimeoutMs(projectId, item.agent_id);
+      timeouts.set(item.agent_id, timeoutMs);
+    }
+    const row = queuedRunRow(projectId, item.agent_id, id, item, {
+      now,
+      timeoutMs,
+      maxFieldBytes: opts.maxFieldBytes,
+    });
+    if (item.id !== undefined) uow.putRun(row);
+    else uow.putNewRun(row);
+    queued.push({ run: toRun(row), created: true });
+  }
+  return queued;
 }
 
 /**
@@ -216,61 +240,111 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
   });
 }
 
+/** How `POST /runs/:run_id/retry` is asked: `RetryRunBody`, and who asks. */
+export interface RetryOptions {
+  /** The new run's id: a retry of this run with that id is answered as it is. */
+  id?: string | undefined;
+  /** A run retried already is answered with its newest retry instead of a new one. */
+  once?: boolean | undefined;
+  source?: string | undefined;
+  triggered_by?: string | undefined;
+}
+
 /**
  * Retry: a new queued run of the same agent, input and thread, linked by `retry_of`. With an
  * `id`, idempotent: a retry of this run with that id is answered as it is; any other run with
- * that id is a 409.
+ * that id is a 409. With `once`, a run that has a retry already gets none: the answer is its
+ * newest retry, `earlier: true`. The look for a retry and the queuing are one change of the
+ * write path, under the run's lock on PostgreSQL (`UnitOfWork.loadRuns`), so calls racing
+ * each other, on one instance or several, queue one retry between them.
+ * @example const { run, earlier } = await retryRun(ctx, 'default', 'r1', { once: true })
  */
 export async function retryRun(
   ctx: AppContext,
   projectId: string,
   runId: string,
-  by?: { id?: string; source?: string; triggered_by?: string },
-): Promise<Run> {
-  const source = await ctx.db.kysely
+  by: RetryOptions = {},
+): Promise<{ run: Run; earlier: boolean }> {
+  const now = Date.now();
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, by.id !== undefined ? [runId, by.id] : [runId]);
+    const source = uow.getRun(projectId, runId);
+    if (!source) throw AppError.notFound('run', runId);
+    // the same call sent again: it answers the retry it made, whatever came after
+    const named = by.id !== undefined ? uow.getRun(projectId, by.id) : undefined;
+    if (named) {
+      if (named.retry_of !== runId || named.agent_id !== source.agent_id)
+        throw new AppError(
+          'conflict',
+          `run ${named.id} already exists and is not a retry of ${runId}`,
+          [{ field: 'body.id', message: `the id of a run that is not a retry of ${runId}` }],
+        );
+      return { run: toRun(named), earlier: false };
+    }
+    if (by.once) {
+      const earlier = await newestRetry(uow, projectId, runId);
+      if (earlier) return { run: toRun(earlier), earlier: true };
+    }
+    if (!isTerminalStatus(source.status as RunStatus)) {
+      throw new AppError(
+        'conflict',
+        `run ${runId} is still ${source.status}; stop it or wait for it to end before retrying`,
+      );
+    }
+    const input = source.input !== null ? (JSON.parse(source.input) as unknown) : undefined;
+    // its worker would execute the marker and preview instead of the input the run had
+    if (isTruncatedJson(input))
+      throw new AppError(
+        'conflict',
+        `run ${runId}'s input was stored truncated (${input.original_size} bytes): a retry would run on a preview of it`,
+      );
+    const item = {
+      agent_id: source.agent_id,
+      ...(by.id !== undefined ? { id: by.id } : {}),
+      trigger: 'retry' as const,
+      retry_of: source.id,
+      attempt: source.attempt + 1,
+      parent_run_id: source.parent_run_id,
+      ...(input !== undefined ? { input } : {}),
+      ...(source.thread_id !== null ? { thread_id: source.thread_id } : {}),
+      ...(source.user_id !== null ? { user_id: source.user_id } : {}),
+      ...(by.source
+        ? { source: by.source }
+        : source.source !== null
+          ? { source: source.source }
+          : {}),
+      ...(by.triggered_by ? { triggered_by: by.triggered_by } : {}),
+      tags: JSON.parse(source.tags) as string[],
+      metadata: JSON.parse(source.metadata) as Record<string, unknown>,
+    };
+    checkQueuedInputs(env.maxFieldBytes, [item]);
+    const [queued] = await queueRuns(uow, projectId, [item], {
+      now,
+      maxFieldBytes: env.maxFieldBytes,
+    });
+    return { run: queued!.run, earlier: false };
+  });
+}
+
+/**
+ * The newest run that retried `runId` (as `GET /runs?retry_of=` lists them, newest first),
+ * read in the change's transaction: a retry queued by a change before it in the same group
+ * commit, or committed by another instance before the run's lock was granted, is seen.
+ */
+async function newestRetry(
+  uow: UnitOfWork,
+  projectId: string,
+  runId: string,
+): Promise<RunRow | undefined> {
+  return uow.trx
     .selectFrom('runs')
     .selectAll()
     .where('project_id', '=', projectId)
-    .where('id', '=', runId)
+    .where('retry_of', '=', runId)
+    .orderBy('sort_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
     .executeTakeFirst();
-  if (!source) throw AppError.notFound('run', runId);
-  if (!isTerminalStatus(source.status as RunStatus)) {
-    throw new AppError(
-      'conflict',
-      `run ${runId} is still ${source.status}; stop it or wait for it to end before retrying`,
-    );
-  }
-  const input = source.input !== null ? (JSON.parse(source.input) as unknown) : undefined;
-  // its worker would execute the marker and preview instead of the input the run had
-  if (isTruncatedJson(input))
-    throw new AppError(
-      'conflict',
-      `run ${runId}'s input was stored truncated (${input.original_size} bytes): a retry would run on a preview of it`,
-    );
-  const { run } = await enqueueRun(ctx, projectId, source.agent_id, {
-    ...(by?.id !== undefined ? { id: by.id } : {}),
-    trigger: 'retry',
-    retry_of: source.id,
-    attempt: source.attempt + 1,
-    parent_run_id: source.parent_run_id,
-    ...(input !== undefined ? { input } : {}),
-    ...(source.thread_id !== null ? { thread_id: source.thread_id } : {}),
-    ...(source.user_id !== null ? { user_id: source.user_id } : {}),
-    ...(by?.source
-      ? { source: by.source }
-      : source.source !== null
-        ? { source: source.source }
-        : {}),
-    ...(by?.triggered_by ? { triggered_by: by.triggered_by } : {}),
-    tags: JSON.parse(source.tags) as string[],
-    metadata: JSON.parse(source.metadata) as Record<string, unknown>,
-  });
-  // the id of a run that exists: the enqueue answered it, as the same call sent again wants
-  if (run.retry_of !== runId)
-    throw new AppError('conflict', `run ${run.id} already exists and is not a retry of ${runId}`, [
-      { field: 'body.id', message: `the id of a run that is not a retry of ${runId}` },
-    ]);
-  return run;
 }
 
 /** Deletes a run and its steps; `false` when the project has no such run. */

@@ -61,11 +61,17 @@ export interface FieldIssue {
 
 /** zod issues as `{field, message}` with dotted paths prefixed by where they came from. */
 export function fieldIssues(error: z.ZodError, where?: string): FieldIssue[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    const field = [where, path].filter(Boolean).join('.') || (where ?? '(root)');
-    return { field, message: issue.message };
-  });
+  const named = (path: readonly PropertyKey[]) =>
+    [where, path.map(String).join('.')].filter(Boolean).join('.') || (where ?? '(root)');
+  return error.issues.flatMap((issue) =>
+    // a strict object's unknown fields come as one issue on the object: each is named
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({
+          field: named([...issue.path, key]),
+          message: 'unknown field',
+        }))
+      : [{ field: named(issue.path), message: issue.message }],
+  );
 }
 
 /**

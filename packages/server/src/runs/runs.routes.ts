@@ -186,20 +186,34 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     scope: 'write',
     tag: 'runs',
     summary:
-      'Retry: a new queued run of the same agent, input and thread with retry_of and ' +
+      'Retry: 201 with a new queued run of the same agent, input and thread with retry_of and ' +
       'attempt + 1. 409 while the run has not ended. With an `id` in the body, sending the ' +
-      'call again answers the same retry',
+      'call again answers the same retry. With `once: true`, a run retried already is not ' +
+      'retried again: 200 with its newest retry, nothing queued (the check and the queuing ' +
+      'are atomic, so concurrent callers queue one retry)',
     params: RunParams,
     body: RetryRunBody,
+    // 201 for a retry queued (or the same call sent again), 200 for an earlier one answered
+    // under `once`: the status is the handler's
     response: Run,
     answers: {
+      200: {
+        description: 'With once: the run was retried already; its newest retry (nothing queued)',
+        schema: Run,
+      },
+      201: {
+        description: 'A new queued run retrying this one (or, with an id, the one it queued)',
+        schema: Run,
+      },
       409:
         'The run is still queued or running, its input was stored truncated, or the id belongs ' +
         'to a run that is not its retry',
     },
-    status: 201,
-    handler: ({ auth, params, body }) =>
-      retryRun(ctx, auth.projectId, params.run_id, body.id !== undefined ? { id: body.id } : {}),
+    handler: async ({ auth, params, body, reply }) => {
+      const { run, earlier } = await retryRun(ctx, auth.projectId, params.run_id, body);
+      if (!earlier) void reply.status(201);
+      return run;
+    },
   });
 
   defineRoute(app, {
