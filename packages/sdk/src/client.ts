@@ -71,6 +71,14 @@ function queryString(params: RunListParams | ThreadListParams): string {
 
 const enc = encodeURIComponent;
 
+/** How `runlog.runs.retry` retries a run. */
+export interface RetryOptions {
+  /** The new run's id (default: one made here): the same call sent again answers its retry. */
+  id?: string | undefined;
+  /** Retry only a run without a retry yet; one retried already answers its newest retry. */
+  once?: boolean | undefined;
+}
+
 /** The most runs one `POST /runs/enqueue` takes. */
 const MAX_ENQUEUE_BATCH = 1000;
 /**
@@ -218,10 +226,19 @@ export class RunsClient {
   /**
    * Queues a new run of the same agent and input, linked by `retry_of`. The new run's id is
    * chosen here (or given), so a request lost on a reset connection is sent again without
-   * queuing a second retry.
+   * queuing a second retry. With `once: true`, a run retried already (by anyone: another
+   * process, the dashboard, the CLI) is not retried again: the answer is its newest retry, and
+   * callers racing each other queue one retry between them. Whether this call queued it: the
+   * answer's id is the `id` given.
+   * @example
+   * const retry = await runlog.runs.retry(run.id, { once: true, id: `${run.id}-r` });
+   * if (retry.id !== `${run.id}-r`) console.log(`retried already as ${retry.id}`);
    */
-  async retry(id: string, options: { id?: string | undefined } = {}): Promise<Run> {
-    const body: RetryRunBody = { id: options.id ?? newId() };
+  async retry(id: string, options: RetryOptions = {}): Promise<Run> {
+    const body: RetryRunBody = {
+      id: options.id ?? newId(),
+      ...(options.once !== undefined ? { once: options.once } : {}),
+    };
     await this.recorded();
     return (
       await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/retry`, body, {

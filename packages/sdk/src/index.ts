@@ -16,6 +16,7 @@ export {
   ScoresClient,
   ThreadsClient,
   type RunListParams,
+  type RetryOptions,
   type ScoreBody,
   type ThreadListParams,
 } from './client.js';

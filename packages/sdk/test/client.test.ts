@@ -127,6 +127,26 @@ describeEachDb('SDK read client', (dialect) => {
       expect(bare.status).toBe('queued');
     });
 
+    it('retry() with once queues one retry among callers racing, and answers it to each', async () => {
+      const source = await runlog.runs.enqueue(`${agent}-once`, { input: { n: 2 } });
+      await runlog.runs.cancel(source.id);
+      const mine = `${source.id}-mine`;
+      const answers = await Promise.all([
+        runlog.runs.retry(source.id, { once: true, id: mine }),
+        ...Array.from({ length: 9 }, () => runlog.runs.retry(source.id, { once: true })),
+      ]);
+      expect(new Set(answers.map((r) => r.id)).size).toBe(1);
+      const retries = (await runlog.runs.list({ retry_of: source.id })).runs;
+      expect(retries.map((r) => r.id)).toEqual([answers[0]!.id]);
+      expect(retries[0]).toMatchObject({ status: 'queued', input: { n: 2 }, attempt: 2 });
+      // later: the retry it has is answered, and the id given says it was not this call's
+      const later = await runlog.runs.retry(source.id, { once: true, id: `${source.id}-later` });
+      expect(later.id).toBe(answers[0]!.id);
+      // without once, another retry
+      expect((await runlog.runs.retry(source.id)).id).not.toBe(answers[0]!.id);
+      expect((await runlog.runs.list({ retry_of: source.id })).runs).toHaveLength(2);
+    });
+
     it('enqueue() calls made together go in one request, each answered with its own run', async () => {
       const proxy = await FaultProxy.start(server.url);
       try {
