@@ -1292,6 +1292,31 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(((await retries.json()) as { total: number }).total).toBe(2);
   });
 
+  it('retries a run once when two passes run at the same time', async () => {
+    await ingest([
+      { type: 'run.start', run: { id: 'c-race', agent_id: 'writer' } },
+      { type: 'run.end', run: { id: 'c-race', status: 'failed' } },
+    ]);
+    const passes = await Promise.all(
+      Array.from({ length: 6 }, () => cli(['runs', 'retry', 'c-race'])),
+    );
+    const queued = passes.filter((p) => p.code === 0);
+    expect(queued).toHaveLength(1);
+    const id = /^queued run (\S+) of project default \(attempt 2, retry of c-race\)$/m.exec(
+      queued[0]!.stdout,
+    )?.[1];
+    expect(id).toBeDefined();
+    for (const p of passes.filter((p) => p.code !== 0))
+      expect(p).toMatchObject({
+        code: 1,
+        stderr: `runlog: run c-race was retried already as ${id} (attempt 2, queued): nothing queued; retry ${id} to try again, or add --again\n`,
+      });
+    const retries = await fetch(`${server.url}/api/v1/runs?retry_of=c-race`, {
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
+    expect(((await retries.json()) as { total: number }).total).toBe(1);
+  });
+
   it('scores runs, lists and deletes their scores, and shows them in show, list and stats', async () => {
     const now = Date.now();
     await ingest([

@@ -618,6 +618,13 @@ suite('dashboard in a real browser', () => {
     );
     const retries = async () =>
       (await call<{ total: number }>(api, 'GET', '/runs?retry_of=retry-once')).body.total;
+    // the dashboard asks the server to retry once (look and queue in one step), not to look
+    // first and retry after: two clicks racing would queue two
+    const retryBodies: (string | null)[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/retry-once/retry'))
+        retryBodies.push(r.postData());
+    });
     await openAgent('once-retrier');
     await runRow('retry-once')
       .getByRole('button', { name: /Actions for run/ })
@@ -638,6 +645,10 @@ suite('dashboard in a real browser', () => {
       .poll(() => new URL(page.url()).pathname)
       .toBe('/agents/once-retrier/runs/retry-once-2');
     expect(await retries()).toBe(1);
+    expect(retryBodies.map((b) => JSON.parse(b ?? 'null') as unknown)).toEqual([
+      { once: true },
+      { once: true },
+    ]);
   });
 
   it('retries a failed run from the kebab menu and sees the new run appear', async () => {

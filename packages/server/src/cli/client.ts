@@ -87,6 +87,19 @@ export class ApiClient {
     query?: Record<string, string | number | undefined>,
     body?: unknown,
   ): Promise<T> {
+    return (await this.exchange<T>(method, path, query, body)).body;
+  }
+
+  /**
+   * `request`, answering the success status with the body: where it tells apart outcomes
+   * (a retry with `once`: 201 queued, 200 retried already).
+   */
+  async exchange<T>(
+    method: string,
+    path: string,
+    query?: Record<string, string | number | undefined>,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> {
     const url = new URL(this.base + path);
     for (const [k, v] of Object.entries(query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -135,7 +148,7 @@ export class ApiClient {
     }
     if (data === undefined && text)
       throw new CliError(`the server at ${this.base} did not answer JSON (is it a Runlog server?)`);
-    return data as T;
+    return { status: res.status, body: data as T };
   }
 
   /**

@@ -466,19 +466,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   ).action(async (id: string, flags: ClientFlags & { again?: boolean }) => {
     const client = clientFor(flags, io);
     // a run retried already (a loop over failures run twice, a teammate): a second retry runs
-    // the job's side effects twice, so it takes --again; the dashboard leads to the retry
-    if (!flags.again) {
-      const earlier = await client.request<RunList>('GET', '/api/v1/runs', {
-        retry_of: id,
-        limit: 1,
-      });
-      const retry = earlier.runs[0];
-      if (retry)
-        throw new CliError(
-          `run ${id} was retried already as ${retry.id} (attempt ${retry.attempt}, ${retry.status}): nothing queued; retry ${retry.id} to try again, or add --again`,
-        );
-    }
-    const run = await client.request<Run>('POST', `/api/v1/runs/${encodeURIComponent(id)}/retry`);
+    // the job's side effects twice, so it takes --again; the dashboard leads to the retry.
+    // The server looks and queues in one step (`once`): two passes at once queue one retry
+    const { status, body: run } = await client.exchange<Run>(
+      'POST',
+      `/api/v1/runs/${encodeURIComponent(id)}/retry`,
+      undefined,
+      flags.again ? undefined : { once: true },
+    );
+    if (status === 200)
+      throw new CliError(
+        `run ${id} was retried already as ${run.id} (attempt ${run.attempt}, ${run.status}): nothing queued; retry ${run.id} to try again, or add --again`,
+      );
     if (flags.json) return printJson(io, run);
     io.stdout.write(
       `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id})\n`,

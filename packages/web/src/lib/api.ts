@@ -67,6 +67,19 @@ export async function api<T>(
   path: string,
   options: { query?: Query; body?: unknown; signal?: AbortSignal } = {},
 ): Promise<T> {
+  return (await apiExchange<T>(method, path, options)).body;
+}
+
+/**
+ * `api`, answering the success status with the body, where the status tells outcomes apart
+ * (a retry with `once`: 201 queued, 200 retried already).
+ * @example const { status, body } = await apiExchange<Run>('POST', '/runs/r1/retry', { body: { once: true } });
+ */
+export async function apiExchange<T>(
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  path: string,
+  options: { query?: Query; body?: unknown; signal?: AbortSignal } = {},
+): Promise<{ status: number; body: T }> {
   let res: Response;
   try {
     res = await fetch(apiUrl(path, options.query), {
@@ -83,7 +96,7 @@ export async function api<T>(
     if (err instanceof DOMException && err.name === 'AbortError') throw err;
     throw new ApiError(0, 'network', 'The server cannot be reached. Check that Runlog is running.');
   }
-  if (res.status === 204) return undefined as T;
+  if (res.status === 204) return { status: 204, body: undefined as T };
   const text = await res.text();
   let body: unknown = undefined;
   try {
@@ -108,7 +121,7 @@ export async function api<T>(
       err?.details,
     );
   }
-  return body as T;
+  return { status: res.status, body: body as T };
 }
 
 /** A message fit for people from anything a query or mutation threw. */

@@ -7,7 +7,7 @@ import { errorMessage } from '../../lib/api';
 import { isActive, shortId } from '../../lib/format';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
-import { cancelRun, latestRetry, retryRun } from './runs.queries';
+import { cancelRun, retryRunOnce } from './runs.queries';
 
 export function runPath(run: Pick<Run, 'agent_id' | 'id'>): string {
   return `/agents/${encodeURIComponent(run.agent_id)}/runs/${encodeURIComponent(run.id)}`;
@@ -25,14 +25,10 @@ export function useRunActions() {
     onError: (err) => toast(`Stop failed: ${errorMessage(err)}`, 'error'),
   });
   const retry = useMutation({
-    mutationFn: async (run: Run): Promise<{ run: Run; queued: boolean }> => {
-      // a run retried already (a click a moment ago, a teammate, a pass over a list of
-      // failures) is followed by its retry: a second retry would run the job's side effects
-      // twice. To try again, retry the retry: the chain stays one line
-      const earlier = await latestRetry(run.id);
-      if (earlier) return { run: earlier, queued: false };
-      return { run: await retryRun(run.id), queued: true };
-    },
+    // a run retried already (a click a moment ago, a teammate, a pass over a list of
+    // failures) is followed by its retry: a second retry would run the job's side effects
+    // twice. To try again, retry the retry: the chain stays one line
+    mutationFn: (run: Run) => retryRunOnce(run.id),
     onSuccess: ({ run, queued }) => {
       if (!queued) {
         toast(

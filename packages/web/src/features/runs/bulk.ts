@@ -1,7 +1,7 @@
 import type { Run, RunList, RunStatus } from '@runlog/core';
 import { ApiError, api, errorMessage } from '../../lib/api';
 import { RUN_STATUS_META, isActive } from '../../lib/format';
-import { cancelRun, latestRetry, retryRun, runListParams, type RunsView } from './runs.queries';
+import { cancelRun, retryRunOnce, runListParams, type RunsView } from './runs.queries';
 
 // Stop and Retry of many runs at once: which runs each applies to, the calls made a few at a
 // time, and what they came to. Everything here but the calls is pure, for the tests.
@@ -96,23 +96,13 @@ export type BulkOutcome =
 
 export type BulkResult = BulkOutcome['result'];
 
-/**
- * Retries one run unless it was retried already, answering the retry it has then: a second
- * retry would run the job's side effects twice (retry the retry to try again). The one place
- * a bulk Retry asks the server to retry a run.
- * @example const { run, queued } = await retryOnce('run-1')
- */
-export async function retryOnce(runId: string): Promise<{ run: Run; queued: boolean }> {
-  const earlier = await latestRetry(runId);
-  if (earlier) return { run: earlier, queued: false };
-  return { run: await retryRun(runId), queued: true };
-}
-
 /** Retry or Stop of one run, as an outcome: an error is what the run came to, not a throw. */
 export async function actOn(action: BulkAction, run: Run): Promise<BulkOutcome> {
   try {
     if (action === 'retry') {
-      const { run: to, queued } = await retryOnce(run.id);
+      // once: a run retried already is answered with its retry, not retried twice (the
+      // server looks and queues in one step, so a teammate's pass at the same time is seen)
+      const { run: to, queued } = await retryRunOnce(run.id);
       return { run, result: queued ? 'queued' : 'already', to };
     }
     const to = await cancelRun(run.id);

@@ -1,6 +1,6 @@
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
 import type { Run, RunList, RunSort, RunStatus, RunTrigger } from '@runlog/core';
-import { api } from '../../lib/api';
+import { api, apiExchange } from '../../lib/api';
 import type { RunFilters } from './runs.cache';
 
 export const PAGE_SIZE = 50;
@@ -146,8 +146,12 @@ export const retriesQuery = (runId: string, seen: string) =>
 
 export const cancelRun = (runId: string) =>
   api<Run>('POST', `/runs/${encodeURIComponent(runId)}/cancel`);
-export const retryRun = (runId: string) =>
-  api<Run>('POST', `/runs/${encodeURIComponent(runId)}/retry`);
-/** The newest retry of a run, if it has one. */
-export const latestRetry = (runId: string) =>
-  api<RunList>('GET', '/runs', { query: { retry_of: runId, limit: 1 } }).then((l) => l.runs[0]);
+/**
+ * Retries a run unless it was retried already (`once`): then the answer is its newest retry,
+ * `queued: false`. The server looks and queues in one step, so two clicks (or a teammate's)
+ * queue one retry.
+ */
+export const retryRunOnce = (runId: string): Promise<{ run: Run; queued: boolean }> =>
+  apiExchange<Run>('POST', `/runs/${encodeURIComponent(runId)}/retry`, {
+    body: { once: true },
+  }).then(({ status, body }) => ({ run: body, queued: status === 201 }));
