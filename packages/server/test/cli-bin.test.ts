@@ -49,6 +49,66 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     // `runs get` is `runs show` by the name other CLIs use
     expect(runlog('runs', 'get', '--help').stdout).toMatch(/^Usage: runlog runs show\|get /);
     expect(runlog('agents', 'set', '--help').stdout).toContain('--max-cost <usd>');
+    // Stop and Retry take many runs: ids, or the filters runs list takes
+    for (const action of ['cancel', 'retry']) {
+      const help = runlog('runs', action, '--help').stdout;
+      expect(help).toContain(`Usage: runlog runs ${action} [options] [ids...]`);
+      for (const flag of ['--agent <id>', '--status <list>', '--since <when>', '--limit <n>'])
+        expect(help).toContain(flag);
+      expect(help).toContain('--dry-run');
+      expect(help).toContain('-y, --yes');
+    }
+  });
+
+  it('acts on the runs filters match only with --yes when not at a terminal', async () => {
+    const server = await startTestServer('sqlite');
+    try {
+      const res = await fetch(`${server.url}/api/v1/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          events: ['bin-1', 'bin-2'].flatMap((id) => [
+            { type: 'run.start', run: { id, agent_id: 'bin-agent' } },
+            { type: 'run.end', run: { id, status: 'failed' } },
+          ]),
+        }),
+      });
+      expect(res.status).toBe(200);
+      // the server runs in this process: the binary is spawned, not run synchronously
+      const runlogAsync = (...args: string[]) => {
+        const child = spawn(process.execPath, [BIN, ...args], {
+          env: {
+            PATH: process.env.PATH ?? '',
+            RUNLOG_URL: server.url,
+            RUNLOG_API_KEY: server.adminKey,
+          },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        child.stdin.end();
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+          child.on('close', (code) => resolve({ code, stdout, stderr })),
+        );
+      };
+      const asked = await runlogAsync('runs', 'retry', '--agent', 'bin-agent');
+      expect(asked.code).toBe(2);
+      expect(asked.stderr).toBe(
+        'runlog: add --yes to retry 2 runs (or --dry-run to only list them)\n',
+      );
+      expect(asked.stdout).toMatch(/^2 runs to retry:\n/);
+      const json = await runlogAsync('runs', 'retry', '--agent', 'bin-agent', '--json');
+      expect(json.code).toBe(2);
+      expect(JSON.parse(json.stderr)).toMatchObject({ error: { exit_code: 2 } });
+      expect(json.stdout).toBe('');
+      const done = await runlogAsync('runs', 'retry', '--agent', 'bin-agent', '--yes');
+      expect(done.code).toBe(0);
+      expect(done.stdout).toMatch(/\n2 runs: queued 2, already retried 0, failed 0\n$/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('imports from standard input with -, as export -o - writes', () => {

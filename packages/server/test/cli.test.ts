@@ -1292,6 +1292,252 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(((await retries.json()) as { total: number }).total).toBe(2);
   });
 
+  describe('runs cancel and runs retry on many runs', () => {
+    const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${server.url}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${server.adminKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      expect(res.status, path).toBeLessThan(300);
+      return (await res.json()) as T;
+    };
+    const retriesOf = async (id: string) =>
+      (await api<{ runs: { id: string }[] }>('GET', `/runs?retry_of=${id}`)).runs.map((r) => r.id);
+    /** Runs of `agent` ended with `status`, the first recorded first (the last listed). */
+    const ended = async (agent: string, ids: string[], status = 'failed') => {
+      const at = Date.now() - 60_000;
+      await ingest(
+        ids.flatMap((id, i) => [
+          { type: 'run.start', run: { id, agent_id: agent, started_at: at + i * 1000 } },
+          {
+            type: 'run.end',
+            run: { id, status, error: { message: `boom ${id}` }, ended_at: at + i * 1000 + 500 },
+          },
+        ]),
+      );
+    };
+    /** A command line run with standard input a terminal that answers `answer`. */
+    const atTerminal = async (args: string[], answer: string) => {
+      const c = capture(env);
+      const stdin = Object.assign(new PassThrough(), { isTTY: true });
+      Object.assign(c.io.stderr, { isTTY: true });
+      stdin.end(answer);
+      const code = await run(args, { ...c.io, stdin });
+      return { code, stdout: c.stdout(), stderr: c.stderr() };
+    };
+
+    it('lists the runs filters match and retries them only with --yes, each once', async () => {
+      await ended('bulk-r', ['br-1', 'br-2', 'br-3']);
+      await ended('bulk-r', ['br-ok'], 'succeeded');
+      await ended('bulk-other', ['bo-1']);
+      // asked without --yes, not at a terminal: the runs are listed, nothing is queued
+      const asked = await cli(['runs', 'retry', '--agent', 'bulk-r', '--since', '2h']);
+      expect(asked.code).toBe(2);
+      expect(asked.stdout).toMatch(
+        /^3 runs to retry:\nID\s+AGENT\s+STATUS\s+TRIGGER\s+WHEN\s+ERROR\n/,
+      );
+      // failed and timed out by default: the succeeded run is not taken
+      expect(asked.stdout.match(/^br-\d\s+bulk-r\s+failed\s/gm)).toHaveLength(3);
+      expect(asked.stdout).not.toContain('br-ok');
+      expect(asked.stderr).toBe(
+        'runlog: add --yes to retry 3 runs (or --dry-run to only list them)\n',
+      );
+      for (const id of ['br-1', 'br-2', 'br-3']) expect(await retriesOf(id)).toEqual([]);
+
+      const dry = await cli(['runs', 'retry', '--agent', 'bulk-r', '--dry-run']);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toMatch(/^3 runs to retry \(dry run\):\n/);
+      expect(dry.stdout).toMatch(/dry run: nothing retried\n$/);
+      const dryJson = JSON.parse(
+        (await cli(['runs', 'retry', '--agent', 'bulk-r', '--dry-run', '--json'])).stdout,
+      ) as { dry_run: boolean; matched: number; total: number; runs: { id: string }[] };
+      expect(dryJson).toMatchObject({ dry_run: true, matched: 3, total: 3 });
+      expect(dryJson.runs.map((r) => r.id)).toEqual(['br-3', 'br-2', 'br-1']);
+      for (const id of ['br-1', 'br-2', 'br-3']) expect(await retriesOf(id)).toEqual([]);
+
+      // one was retried already (a teammate): it is skipped, the others queued
+      const earlier = await api<{ id: string }>('POST', '/runs/br-2/retry');
+      const done = await cli(['runs', 'retry', '--agent', 'bulk-r', '--status', 'failed', '--yes']);
+      expect(done.code).toBe(0);
+      const lines = done.stdout.split('\n');
+      expect(lines).toContain(
+        `skipped run br-2: retried already as ${earlier.id} (attempt 2, queued)`,
+      );
+      expect(
+        lines.filter((l) => /^queued run \S+ \(attempt 2, retry of br-[13]\)$/.test(l)),
+      ).toHaveLength(2);
+      expect(done.stdout).toMatch(/\n3 runs: queued 2, already retried 1, failed 0\n$/);
+      expect(await retriesOf('br-1')).toHaveLength(1);
+      expect(await retriesOf('br-2')).toEqual([earlier.id]);
+      expect(await retriesOf('br-3')).toHaveLength(1);
+
+      // the same pass again queues nothing
+      const again = JSON.parse(
+        (await cli(['runs', 'retry', '--agent', 'bulk-r', '--yes', '--json'])).stdout,
+      ) as { summary: Record<string, number>; results: { run_id: string; outcome: string }[] };
+      expect(again.summary).toEqual({ queued: 0, already_retried: 3, failed: 0 });
+      expect(again.results.map((r) => [r.run_id, r.outcome])).toEqual([
+        ['br-3', 'already_retried'],
+        ['br-2', 'already_retried'],
+        ['br-1', 'already_retried'],
+      ]);
+      // --again retries them all the same; --limit bounds them, and says what it left out
+      const bounded = await cli([
+        'runs',
+        'retry',
+        '--agent',
+        'bulk-r',
+        '--again',
+        '--limit',
+        '1',
+        '--yes',
+      ]);
+      expect(bounded.code).toBe(0);
+      expect(bounded.stdout).toContain(
+        '3 runs match; only the newest 1 (--limit 1) are taken: raise --limit (up to 1000) or narrow the filters (--until) for the rest\n',
+      );
+      expect(bounded.stdout).toMatch(/^queued run \S+ \(attempt 2, retry of br-3\)$/m);
+      expect(await retriesOf('br-3')).toHaveLength(2);
+      expect(await retriesOf('br-1')).toHaveLength(1);
+      expect(await retriesOf('bo-1')).toEqual([]);
+    });
+
+    it('asks at a terminal, and does nothing unless told yes', async () => {
+      await ended('bulk-t', ['bt-1', 'bt-2']);
+      const no = await atTerminal(['runs', 'retry', '--agent', 'bulk-t'], 'n\n');
+      expect(no.code).toBe(1);
+      expect(no.stderr).toBe('Retry 2 runs? [y/N] runlog: nothing done: not confirmed\n');
+      expect(await retriesOf('bt-1')).toEqual([]);
+      const yes = await atTerminal(['runs', 'retry', '--agent', 'bulk-t'], 'y\n');
+      expect(yes.code).toBe(0);
+      expect(yes.stdout).toMatch(/\n2 runs: queued 2, already retried 0, failed 0\n$/);
+      expect(await retriesOf('bt-1')).toHaveLength(1);
+      expect(await retriesOf('bt-2')).toHaveLength(1);
+    });
+
+    it('retries several runs by id, sums up and fails (exit 1) when any could not be', async () => {
+      await ended('bulk-i', ['bi-1', 'bi-2']);
+      await ingest([{ type: 'run.start', run: { id: 'bi-running', agent_id: 'bulk-i' } }]);
+      const res = await cli(['runs', 'retry', 'bi-1', 'bi-2', 'bi-running', 'bi-none', 'bi-1']);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toMatch(/\n4 runs: queued 2, already retried 0, failed 2\n$/);
+      expect(res.stderr.split('\n').sort()).toEqual([
+        '',
+        'runlog: 2 of 4 runs could not be retried',
+        'runlog: run bi-none: run bi-none not found',
+        'runlog: run bi-running: run bi-running is still running; stop it or wait for it to end before retrying',
+      ]);
+      expect(await retriesOf('bi-1')).toHaveLength(1);
+      expect(await retriesOf('bi-2')).toHaveLength(1);
+      // a key that may not retry fails the command once, not each run
+      const readKey = (
+        JSON.parse(
+          (await cli(['keys', 'create', '--scope', 'read', '--name', 'bulk', '--json'])).stdout,
+        ) as { key: string }
+      ).key;
+      const denied = await cli([
+        'runs',
+        'retry',
+        'bi-1',
+        'bi-2',
+        'bi-none',
+        '--again',
+        '--api-key',
+        readKey,
+      ]);
+      expect(denied.code).toBe(1);
+      expect(denied.stdout).toBe('');
+      expect(denied.stderr.split('\n')).toHaveLength(2);
+      expect(await retriesOf('bi-1')).toHaveLength(1);
+      const listed = await cli(['runs', 'retry', 'bi-1', 'bi-none', '--dry-run']);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(/^1 run to retry \(dry run\):\n/);
+      expect(listed.stdout).toContain('not found: bi-none\n');
+      expect(await retriesOf('bi-1')).toHaveLength(1);
+    });
+
+    it('stops the runs filters match, skipping those that ended', async () => {
+      for (const id of ['bc-q1', 'bc-q2']) await api('POST', '/agents/bulk-c/runs', { id });
+      await ingest([{ type: 'run.start', run: { id: 'bc-run', agent_id: 'bulk-c' } }]);
+      await ended('bulk-c', ['bc-done']);
+      const dry = await cli(['runs', 'cancel', '--agent', 'bulk-c', '--dry-run']);
+      // queued and running by default: the ended run is not taken
+      expect(dry.stdout).toMatch(/^3 runs to stop \(dry run\):\n/);
+      expect(dry.stdout).not.toContain('bc-done');
+      const one = await cli(['runs', 'cancel', '--agent', 'bulk-c', '--limit', '1', '--dry-run']);
+      expect(one.stdout).toContain(
+        '3 runs match; only the newest 1 (--limit 1) are taken: raise --limit (up to 1000) or narrow the filters (--until), or run it again, for the rest\n',
+      );
+      const done = await cli(['runs', 'cancel', '--agent', 'bulk-c', '--yes']);
+      expect(done.code).toBe(0);
+      const lines = done.stdout.split('\n');
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          'run bc-q1 cancelled',
+          'run bc-q2 cancelled',
+          'stop requested for run bc-run (running)',
+          '3 runs: cancelled 2, stop requested 1, already ended 0, failed 0',
+        ]),
+      );
+      expect((await api<{ status: string }>('GET', '/runs/bc-q1')).status).toBe('cancelled');
+      const all = await cli([
+        'runs',
+        'cancel',
+        '--agent',
+        'bulk-c',
+        '--status',
+        'cancelled,failed',
+        '--yes',
+        '--json',
+      ]);
+      expect(all.code).toBe(0);
+      expect(JSON.parse(all.stdout)).toMatchObject({
+        action: 'cancel',
+        matched: 3,
+        summary: { cancelled: 0, stop_requested: 0, already_ended: 3, failed: 0 },
+      });
+      const none = await cli(['runs', 'cancel', '--agent', 'bulk-none', '--yes', '--json']);
+      expect(none.code).toBe(0);
+      expect(JSON.parse(none.stdout)).toEqual({
+        action: 'cancel',
+        matched: 0,
+        total: 0,
+        total_capped: false,
+        results: [],
+        summary: { cancelled: 0, stop_requested: 0, already_ended: 0, failed: 0 },
+      });
+      expect(await cli(['runs', 'retry', '--agent', 'bulk-none'])).toMatchObject({
+        code: 0,
+        stdout: 'no runs match: nothing to retry\n',
+      });
+      // by ids: one ended, one not there
+      const byIds = await cli(['runs', 'cancel', 'bc-done', 'bc-none']);
+      expect(byIds.code).toBe(1);
+      expect(byIds.stdout).toContain('skipped run bc-done: has already ended (failed)\n');
+      expect(byIds.stderr).toContain('runlog: run bc-none: run bc-none not found\n');
+    });
+
+    it('refuses ids with filters, neither, or a bound out of range (exit 2)', async () => {
+      const cases: [string[], RegExp][] = [
+        [['runs', 'retry', 'r-1', '--agent', 'x'], /give run ids or filters, not both/],
+        [['runs', 'cancel'], /give the ids of the runs to stop, or filters/],
+        [['runs', 'retry', '--agent', 'x', '--limit', '0'], /--limit must be 1 to 1000/],
+        [['runs', 'retry', '--since', '1h', '--until', '2h'], /--since must not be after --until/],
+        [['runs', 'retry', 'not an id'], /<id>/],
+      ];
+      for (const [args, message] of cases) {
+        const res = await cli(args);
+        expect(res.code, args.join(' ')).toBe(2);
+        expect(res.stderr).toMatch(message);
+        expect(res.stdout).toBe('');
+      }
+    });
+  });
+
   it('retries a run once when two passes run at the same time', async () => {
     await ingest([
       { type: 'run.start', run: { id: 'c-race', agent_id: 'writer' } },

@@ -58,6 +58,20 @@ import {
 } from './format.js';
 import type { CliIo } from './io.js';
 import {
+  hasRunFilter,
+  runFilterQuery,
+  withRunFilters,
+  type RunFilterFlags,
+} from './run-filters.js';
+import {
+  BULK_LIMIT,
+  DEFAULT_STATUSES,
+  MAX_BULK_LIMIT,
+  runBulk,
+  type BulkAction,
+  type BulkFlags,
+} from './runs-bulk.js';
+import {
   NONE,
   durationArg,
   idArg,
@@ -67,11 +81,9 @@ import {
   orNone,
   parseWhen,
   runIdArg,
-  scoreNumberArg,
+  runIdsArg,
   scoreValueArg,
-  statusArg,
   textArg,
-  triggerArg,
   usdArg,
   withJson,
 } from './options.js';
@@ -147,122 +159,31 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     .command('runs')
     .description('list, inspect, watch, stop, retry and score runs');
 
-  withClient(
-    runs
-      .command('list')
-      .description('list runs, newest first (or --sort cost, duration, tokens)')
-      .option('--agent <id>', 'only this agent', idArg('--agent'))
-      .option('--status <list>', 'only these statuses (comma list)', statusArg)
-      .option('--trigger <list>', 'only these triggers (comma list)', triggerArg)
-      .option(
-        '--source <name>',
-        'only runs from this source (n8n, cli...)',
-        textArg('--source', 200),
-      )
-      .option('--user <id>', "only this user's runs", textArg('--user', 200))
-      .option(
-        '--thread <id>',
-        'only runs of this conversation (thread_id)',
-        textArg('--thread', 200),
-      )
-      .option('--tag <tag>', 'only runs with this tag', textArg('--tag', 200))
-      .option('--model <name>', 'only runs with a step naming this model', textArg('--model', 200))
-      .option('--score <name>', 'only runs with a score of this name', textArg('--score', 200))
-      .option(
-        '--score-min <n>',
-        'with --score: such a score of at least n (true counts 1, false 0)',
-        scoreNumberArg('--score-min'),
-      )
-      .option(
-        '--score-max <n>',
-        'with --score: such a score of at most n (--score-max 0: the thumbs down)',
-        scoreNumberArg('--score-max'),
-      )
-      .option(
-        '--score-label <label>',
-        'with --score: such a score of this label',
-        textArg('--score-label', 200),
-      )
-      .option(
-        '--parent <run-id>',
-        'only the runs nested in this run (sub-agents)',
-        idArg('--parent'),
-      )
-      .option('--retry-of <run-id>', 'only the retries of this run', idArg('--retry-of'))
-      .option('--search <text>', 'text in the input, output or error', textArg('--search', 500))
-      .option(
-        '--since <when>',
-        'runs queued, started or recorded since: 24h, 7d or a date',
-        parseWhen('--since'),
-      )
-      .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
-      .option(
-        '--sort <order>',
-        `newest first, or the most cost, longest duration or most tokens first (${RUN_SORTS.join(', ')})`,
-        oneOf('--sort', RUN_SORTS),
-      )
-      .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20)
-      .option(
-        '--cursor <cursor>',
-        'the next page: the cursor the previous page named (with the same filters and sort)',
-        textArg('--cursor', 500),
-      ),
-  ).action(
+  const listCmd = withRunFilters(
+    runs.command('list').description('list runs, newest first (or --sort cost, duration, tokens)'),
+  )
+    .option(
+      '--sort <order>',
+      `newest first, or the most cost, longest duration or most tokens first (${RUN_SORTS.join(', ')})`,
+      oneOf('--sort', RUN_SORTS),
+    )
+    .option('--limit <n>', 'how many runs (1-500)', intArg('--limit', 1, 500), 20)
+    .option(
+      '--cursor <cursor>',
+      'the next page: the cursor the previous page named (with the same filters and sort)',
+      textArg('--cursor', 500),
+    );
+  withClient(listCmd).action(
     async (
-      flags: ClientFlags & {
-        sort?: RunSort;
-        agent?: string;
-        status?: string;
-        trigger?: string;
-        source?: string;
-        user?: string;
-        thread?: string;
-        tag?: string;
-        model?: string;
-        score?: string;
-        scoreMin?: number;
-        scoreMax?: number;
-        scoreLabel?: string;
-        parent?: string;
-        retryOf?: string;
-        search?: string;
-        since?: number;
-        until?: number;
-        limit: number;
-        cursor?: string;
-      },
+      flags: ClientFlags &
+        RunFilterFlags & {
+          sort?: RunSort;
+          limit: number;
+          cursor?: string;
+        },
     ) => {
-      if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
-        throw new CliError('--since must not be after --until', 2);
-      if (
-        flags.score === undefined &&
-        (flags.scoreMin ?? flags.scoreMax ?? flags.scoreLabel) !== undefined
-      )
-        throw new CliError('--score-min, --score-max and --score-label need --score <name>', 2);
-      if (
-        flags.scoreMin !== undefined &&
-        flags.scoreMax !== undefined &&
-        flags.scoreMin > flags.scoreMax
-      )
-        throw new CliError('--score-min must not be above --score-max', 2);
       const list = await clientFor(flags, io).request<RunList>('GET', '/api/v1/runs', {
-        agent_id: flags.agent,
-        status: flags.status,
-        trigger: flags.trigger,
-        source: flags.source,
-        user_id: flags.user,
-        thread_id: flags.thread,
-        tag: flags.tag,
-        model: flags.model,
-        score: flags.score,
-        score_min: flags.scoreMin,
-        score_max: flags.scoreMax,
-        score_label: flags.scoreLabel,
-        parent_run_id: flags.parent,
-        retry_of: flags.retryOf,
-        q: flags.search,
-        from: flags.since,
-        to: flags.until,
+        ...runFilterQuery(flags),
         sort: flags.sort,
         limit: flags.limit,
         cursor: flags.cursor,
@@ -438,16 +359,37 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     }
   });
 
-  withClient(
-    runs
-      .command('cancel')
-      .description('stop a run: a queued run ends at once, a running one is told to stop')
-      .argument('<id>', 'run id', runIdArg('<id>')),
-  ).action(async (id: string, flags: ClientFlags) => {
-    const run = await clientFor(flags, io).request<Run>(
-      'POST',
-      `/api/v1/runs/${encodeURIComponent(id)}/cancel`,
+  /** `runs cancel` and `runs retry`: one run by its id, or many (`runs-bulk.ts`). */
+  const bulkCommand = (action: BulkAction, description: string) =>
+    withClient(
+      withRunFilters(
+        runs
+          .command(action)
+          .description(description)
+          .argument('[ids...]', 'run ids (or filters instead)', runIdsArg('<id>')),
+        `only these statuses (comma list; default ${DEFAULT_STATUSES[action]})`,
+      )
+        .option(
+          '--limit <n>',
+          `with filters: act on at most n runs, the newest (1-${MAX_BULK_LIMIT})`,
+          intArg('--limit', 1, MAX_BULK_LIMIT),
+          BULK_LIMIT,
+        )
+        .option('--dry-run', `list the runs it would ${action}; change nothing`)
+        .option('-y, --yes', 'act on the runs filters match without asking'),
     );
+
+  bulkCommand(
+    'cancel',
+    'stop runs: a queued run ends at once, a running one is told to stop; several ids, or ' +
+      'filters (the runs they match are listed first; --yes to go on)',
+  ).action(async (given: string[] | undefined, flags: ClientFlags & BulkFlags) => {
+    const ids = given ?? [];
+    const client = clientFor(flags, io);
+    if (ids.length !== 1 || hasRunFilter(flags) || flags.dryRun)
+      return runBulk(client, io, 'cancel', ids, flags);
+    const [id] = ids as [string];
+    const run = await client.request<Run>('POST', `/api/v1/runs/${encodeURIComponent(id)}/cancel`);
     if (flags.json) return printJson(io, run);
     // a run's id is its project's: another project (another key) may have one of the same id
     io.stdout.write(
@@ -457,32 +399,37 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     );
   });
 
-  withClient(
-    runs
-      .command('retry')
-      .description('queue a new run with the same agent, input and thread')
-      .argument('<id>', 'run id', runIdArg('<id>'))
-      .option('--again', 'retry it even when it was retried already'),
-  ).action(async (id: string, flags: ClientFlags & { again?: boolean }) => {
-    const client = clientFor(flags, io);
-    // a run retried already (a loop over failures run twice, a teammate): a second retry runs
-    // the job's side effects twice, so it takes --again; the dashboard leads to the retry.
-    // The server looks and queues in one step (`once`): two passes at once queue one retry
-    const { status, body: run } = await client.exchange<Run>(
-      'POST',
-      `/api/v1/runs/${encodeURIComponent(id)}/retry`,
-      undefined,
-      flags.again ? undefined : { once: true },
-    );
-    if (status === 200)
-      throw new CliError(
-        `run ${id} was retried already as ${run.id} (attempt ${run.attempt}, ${run.status}): nothing queued; retry ${run.id} to try again, or add --again`,
+  bulkCommand(
+    'retry',
+    'queue a new run with the same agent, input and thread; a run retried already is ' +
+      'skipped unless --again. Several ids, or filters (the runs they match are listed ' +
+      'first; --yes to go on)',
+  )
+    .option('--again', 'retry it even when it was retried already')
+    .action(async (given: string[] | undefined, flags: ClientFlags & BulkFlags) => {
+      const ids = given ?? [];
+      const client = clientFor(flags, io);
+      if (ids.length !== 1 || hasRunFilter(flags) || flags.dryRun)
+        return runBulk(client, io, 'retry', ids, flags);
+      const [id] = ids as [string];
+      // a run retried already (a loop over failures run twice, a teammate): a second retry runs
+      // the job's side effects twice, so it takes --again; the dashboard leads to the retry.
+      // The server looks and queues in one step (`once`): two passes at once queue one retry
+      const { status, body: run } = await client.exchange<Run>(
+        'POST',
+        `/api/v1/runs/${encodeURIComponent(id)}/retry`,
+        undefined,
+        flags.again ? undefined : { once: true },
       );
-    if (flags.json) return printJson(io, run);
-    io.stdout.write(
-      `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id})\n`,
-    );
-  });
+      if (status === 200)
+        throw new CliError(
+          `run ${id} was retried already as ${run.id} (attempt ${run.attempt}, ${run.status}): nothing queued; retry ${run.id} to try again, or add --again`,
+        );
+      if (flags.json) return printJson(io, run);
+      io.stdout.write(
+        `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id})\n`,
+      );
+    });
 
   withClient(
     runs

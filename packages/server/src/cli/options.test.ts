@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { NONE, durationArg, intArg, orNone, parseWhen, usdArg } from './options.js';
+import { NONE, durationArg, intArg, orNone, parseWhen, runIdsArg, usdArg } from './options.js';
 
 /** What a parser refuses `value` with, or the value it gives. */
 function refusal<T>(parse: (value: string) => T, value: string): string {
@@ -14,6 +14,15 @@ function refusal<T>(parse: (value: string) => T, value: string): string {
 }
 
 describe('setting parsers', () => {
+  it('takes run ids one after another, each checked as one run id is', () => {
+    const ids = runIdsArg('<id>');
+    expect(
+      ['r-1', 'r-2', 'r-1'].reduce<string[] | undefined>((all, v) => ids(v, all), undefined),
+    ).toEqual(['r-1', 'r-2', 'r-1']);
+    expect(refusal((v) => ids(v, ['r-1']), 'no spaces')).toMatch(/^<id> /);
+    expect(refusal((v) => ids(v, undefined), 'stats')).toMatch(/^<id>: /);
+  });
+
   it('takes a span as 30s, 5m, 2h, 1.5h or plain milliseconds, within its bounds', () => {
     const timeout = durationArg('--timeout', 1000, 604_800_000);
     expect(['30s', '5m', '2h', '1.5h', '7d', '1000', '1w'].map(timeout)).toEqual([

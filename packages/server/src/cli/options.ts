@@ -164,6 +164,19 @@ export function runIdArg(name: string) {
   };
 }
 
+/**
+ * Run ids given one after another (a variadic argument such as `[ids...]`), each as
+ * `runIdArg` takes it.
+ * @example runs.command('retry').argument('[ids...]', 'run ids', runIdsArg('[ids...]'))
+ */
+export function runIdsArg(name: string) {
+  const one = runIdArg(name);
+  return (value: string, previous: string[] | undefined): string[] => [
+    ...(previous ?? []),
+    one(value),
+  ];
+}
+
 /** A comma list of ids (`support,triager`), each as `idArg` takes it. */
 export function idListArg(name: string) {
   const one = idArg(name);

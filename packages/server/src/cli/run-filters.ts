@@ -1,0 +1,117 @@
+import type { Command } from 'commander';
+import { CliError } from './client.js';
+import { idArg, parseWhen, scoreNumberArg, statusArg, textArg, triggerArg } from './options.js';
+
+/** The filters of `runs list` as commander hands them over (`withRunFilters`). */
+export interface RunFilterFlags {
+  agent?: string;
+  status?: string;
+  trigger?: string;
+  source?: string;
+  user?: string;
+  thread?: string;
+  tag?: string;
+  model?: string;
+  score?: string;
+  scoreMin?: number;
+  scoreMax?: number;
+  scoreLabel?: string;
+  parent?: string;
+  retryOf?: string;
+  search?: string;
+  since?: number;
+  until?: number;
+}
+
+/** What `GET /runs` takes for `RunFilterFlags`, parameter by parameter. */
+export type RunFilterQuery = Record<string, string | number | undefined>;
+
+/**
+ * Adds the filters `runs list` takes (`--agent`, `--status`, `--since`, ...) to `cmd`: the
+ * commands that act on the runs a filter matches (`runs cancel`, `runs retry`) take the same.
+ * `statusHelp` says what `--status` means for the command (its default, when it has one).
+ * @example withRunFilters(runs.command('list')).action((flags: RunFilterFlags) => ...)
+ */
+export function withRunFilters(
+  cmd: Command,
+  statusHelp = 'only these statuses (comma list)',
+): Command {
+  return cmd
+    .option('--agent <id>', 'only this agent', idArg('--agent'))
+    .option('--status <list>', statusHelp, statusArg)
+    .option('--trigger <list>', 'only these triggers (comma list)', triggerArg)
+    .option('--source <name>', 'only runs from this source (n8n, cli...)', textArg('--source', 200))
+    .option('--user <id>', "only this user's runs", textArg('--user', 200))
+    .option('--thread <id>', 'only runs of this conversation (thread_id)', textArg('--thread', 200))
+    .option('--tag <tag>', 'only runs with this tag', textArg('--tag', 200))
+    .option('--model <name>', 'only runs with a step naming this model', textArg('--model', 200))
+    .option('--score <name>', 'only runs with a score of this name', textArg('--score', 200))
+    .option(
+      '--score-min <n>',
+      'with --score: such a score of at least n (true counts 1, false 0)',
+      scoreNumberArg('--score-min'),
+    )
+    .option(
+      '--score-max <n>',
+      'with --score: such a score of at most n (--score-max 0: the thumbs down)',
+      scoreNumberArg('--score-max'),
+    )
+    .option(
+      '--score-label <label>',
+      'with --score: such a score of this label',
+      textArg('--score-label', 200),
+    )
+    .option('--parent <run-id>', 'only the runs nested in this run (sub-agents)', idArg('--parent'))
+    .option('--retry-of <run-id>', 'only the retries of this run', idArg('--retry-of'))
+    .option('--search <text>', 'text in the input, output or error', textArg('--search', 500))
+    .option(
+      '--since <when>',
+      'runs queued, started or recorded since: 24h, 7d or a date',
+      parseWhen('--since'),
+    )
+    .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'));
+}
+
+/** Whether any of `withRunFilters`' filters was given. */
+export function hasRunFilter(flags: RunFilterFlags): boolean {
+  return Object.values(runFilterQuery(flags)).some((v) => v !== undefined);
+}
+
+/**
+ * The `GET /runs` parameters of the filters given; exits 2 on those that contradict each
+ * other (`--since` after `--until`, a score bound without `--score`).
+ */
+export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
+  if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
+    throw new CliError('--since must not be after --until', 2);
+  if (
+    flags.score === undefined &&
+    (flags.scoreMin ?? flags.scoreMax ?? flags.scoreLabel) !== undefined
+  )
+    throw new CliError('--score-min, --score-max and --score-label need --score <name>', 2);
+  if (
+    flags.scoreMin !== undefined &&
+    flags.scoreMax !== undefined &&
+    flags.scoreMin > flags.scoreMax
+  )
+    throw new CliError('--score-min must not be above --score-max', 2);
+  return {
+    agent_id: flags.agent,
+    status: flags.status,
+    trigger: flags.trigger,
+    source: flags.source,
+    user_id: flags.user,
+    thread_id: flags.thread,
+    tag: flags.tag,
+    model: flags.model,
+    score: flags.score,
+    score_min: flags.scoreMin,
+    score_max: flags.scoreMax,
+    score_label: flags.scoreLabel,
+    parent_run_id: flags.parent,
+    retry_of: flags.retryOf,
+    q: flags.search,
+    from: flags.since,
+    to: flags.until,
+  };
+}
