@@ -794,6 +794,8 @@ describeEachDb('openapi.json against the server', (dialect) => {
     });
     expect(retry.id).toBe(`retry-${dialect}`);
     await expectStatus(201, 'POST', `/api/v1/runs/${runB}/retry`);
+    // once: retried already, so the newest retry comes back (200) and nothing is queued
+    await expectStatus(200, 'POST', `/api/v1/runs/${runB}/retry`, { body: { once: true } });
     await expectStatus(409, 'POST', `/api/v1/runs/${retry.id}/retry`);
     await expectStatus(204, 'DELETE', `/api/v1/runs/${restRun}`);
     await expectStatus(404, 'DELETE', `/api/v1/runs/${restRun}`);

@@ -1,5 +1,12 @@
 import { createInterface } from 'node:readline/promises';
-import { assertNever, isTerminalStatus, runMoment, type Run, type RunList } from '@runlog/core';
+import {
+  assertNever,
+  isTerminalStatus,
+  readableError,
+  runMoment,
+  type Run,
+  type RunList,
+} from '@runlog/core';
 import { type ApiClient, CliError } from './client.js';
 import { Palette, formatCount, formatRelative, oneLine, printable, table } from './format.js';
 import type { CliIo } from './io.js';
@@ -392,7 +399,7 @@ function runTable(runs: readonly Run[], p: Palette): string {
       p.status(r.status),
       r.trigger,
       formatRelative(runMoment(r).at),
-      ...(errors ? [r.error ? p.paint('red', r.error.message) : ''] : []),
+      ...(errors ? [r.error ? p.paint('red', readableError(r.error).message) : ''] : []),
     ]),
     p,
   );
