@@ -730,8 +730,7 @@ function firstTokenAt(view: SpanView): number | undefined {
     const n = Number(attrs[key] ?? NaN);
     return after(n * 1000);
   };
-  const at = str(attrs, 'langfuse.observation.completion_start_time');
-  const parsedAt = at !== undefined && /^\d{4}-\d\d-\d\dT/.test(at) ? Date.parse(at) : NaN;
+  const parsedAt = langfuseTime(str(attrs, 'langfuse.observation.completion_start_time'));
   return (
     after(attrs['ai.response.msToFirstChunk']) ??
     after(
@@ -743,6 +742,19 @@ function firstTokenAt(view: SpanView): number | undefined {
     seconds('gen_ai.response.time_to_first_token') ??
     (Number.isFinite(parsedAt) && parsedAt >= startedAt ? parsedAt : undefined)
   );
+}
+
+/**
+ * A time as Langfuse's SDKs set it on a span: JSON-encoded (`"2026-03-01T10:00:00.700Z"`,
+ * quotes included, from a JS Date or a Python datetime), or bare; one without an offset is
+ * UTC, as Langfuse reads it (not the server's local time). NaN when it is not such a time.
+ */
+function langfuseTime(value: string | undefined): number {
+  if (value === undefined) return NaN;
+  const text =
+    value.length > 1 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(text)) return NaN;
+  return Date.parse(/(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`);
 }
 
 function stepEvent(view: SpanView, runSpanId: string | undefined): IngestEvent {

@@ -1475,6 +1475,17 @@ describeEachDb('POST /v1/traces', (dialect) => {
         'langfuse.observation.completion_start_time': '2026-03-01T10:00:00.900Z',
       }),
       llm('d000000000000007', {}),
+      // Langfuse's SDKs send it JSON-encoded (a quoted string: a JS Date, a Python datetime
+      // with microseconds), and a time without an offset is UTC to Langfuse
+      llm('d000000000000008', {
+        'langfuse.observation.completion_start_time': '"2026-03-01T10:00:00.700Z"',
+      }),
+      llm('d000000000000009', {
+        'langfuse.observation.completion_start_time': '"2026-03-01T10:00:00.650000+00:00"',
+      }),
+      llm('d00000000000000a', {
+        'langfuse.observation.completion_start_time': '2026-03-01T10:00:00.450',
+      }),
     ];
     expect((await t.request('POST', '/v1/traces', request(spans, 'stream-app'))).statusCode).toBe(
       200,
@@ -1487,6 +1498,9 @@ describeEachDb('POST /v1/traces', (dialect) => {
       d000000000000005: 500,
       d000000000000006: 800,
       d000000000000007: null,
+      d000000000000008: 600,
+      d000000000000009: 550,
+      d00000000000000a: 350,
     });
     expect(snap!.steps.find((s) => s.id === 'd000000000000002')?.first_token_at).toBe(
       '2026-03-01T10:00:00.412Z',
