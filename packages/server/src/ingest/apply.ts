@@ -507,7 +507,8 @@ export function applyStepEvent(
   if (f.error !== undefined && !otherOutcome)
     put(row, 'error', f.error === null ? null : encodeJson(f.error, max), mode, isNull);
   put(row, 'started_at', f.started_at, kind === 'start' ? 'fill' : mode, isNull);
-  put(row, 'first_token_at', f.first_token_at ?? undefined, mode, isNull);
+  // a time of that other outcome's answer, as its end is: not this step's
+  if (!otherOutcome) put(row, 'first_token_at', f.first_token_at ?? undefined, mode, isNull);
   row.metadata = mergeMetadata(
     row.metadata,
     original ? { ...f.metadata, type: original } : f.metadata,

@@ -389,6 +389,46 @@ describeEachDb('POST /ingest', (dialect) => {
     expect(byId('ok').output).toBe('answer');
   });
 
+  it("takes no first token from a late end that reports another outcome than the step's", async () => {
+    const end = (step: Record<string, unknown>) =>
+      t.request('POST', '/api/v1/ingest', {
+        events: [{ type: 'step.end', step: { run_id: 'late-ttft', type: 'llm', ...step } }],
+      });
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: 'late-ttft', agent_id: 'a', started_at: T0 } }],
+    });
+    // failed before its stream began; then an end of another attempt (the same step id from
+    // code run again) that streamed: its first token is not this step's
+    await end({
+      id: 'ttft-failed',
+      status: 'failed',
+      error: { message: 'refused' },
+      started_at: T0,
+      ended_at: T0 + 300,
+    });
+    await end({
+      id: 'ttft-failed',
+      status: 'succeeded',
+      started_at: T0,
+      first_token_at: T0 + 900,
+      ended_at: T0 + 2000,
+    });
+    // the same outcome, late, still fills the first token the first end left out
+    await end({ id: 'ttft-ok', status: 'succeeded', started_at: T0, ended_at: T0 + 2000 });
+    await end({ id: 'ttft-ok', status: 'succeeded', first_token_at: T0 + 400 });
+    const { steps } = await snapshot(t, 'late-ttft');
+    const byId = (id: string) => steps.find((s) => s.id === id)!;
+    expect(byId('ttft-failed')).toMatchObject({
+      status: 'failed',
+      first_token_at: null,
+      time_to_first_token_ms: null,
+    });
+    expect(byId('ttft-ok')).toMatchObject({
+      first_token_at: new Date(T0 + 400).toISOString(),
+      time_to_first_token_ms: 400,
+    });
+  });
+
   it('ends a step still running when its run ends, until the step reports its own end', async () => {
     const send = (...events: unknown[]) => t.request('POST', '/api/v1/ingest', { events });
     const start = (id: string, at: number) => ({
