@@ -212,6 +212,47 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     await summary.getByRole('button', { name: 'Dismiss' }).click();
   });
 
+  it("follows a selected run of an agent's panel that newer runs pushed out of view", async () => {
+    const { api, page } = web;
+    const queued = (id: string) => ({
+      type: 'run.start',
+      run: { id, agent_id: 'drift-bot', status: 'queued' },
+    });
+    await ingest(
+      api,
+      [0, 1, 2, 3, 4].map((i) => queued(`drift-bot-${i}`)),
+    );
+    await page.goto(`${api.url}/`);
+    await page.locator('button.agent-row[data-agent-id="drift-bot"]').click();
+    const panel = page.getByRole('region', { name: 'Recent runs of drift-bot' });
+    await panel.getByRole('checkbox', { name: 'Select the 5 runs shown of drift-bot' }).check();
+    const selected = page.getByRole('region', { name: 'Selected runs of drift-bot' });
+    await selected.getByRole('button', { name: 'Stop 5 queued runs' }).waitFor();
+    // three newer runs take the top of the panel: three of the selected ones are not shown
+    await ingest(
+      api,
+      [5, 6, 7].map((i) => queued(`drift-bot-${i}`)),
+    );
+    await expect
+      .poll(() => selected.locator('.bulk-count').textContent())
+      .toBe('5 runs selected · 3 not shown');
+    // which then fail: the panel's list knows, and so do the bar's buttons
+    expect(
+      await panel.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.runId)),
+    ).toEqual(['drift-bot-7', 'drift-bot-6', 'drift-bot-5', 'drift-bot-4', 'drift-bot-3']);
+    await ingest(
+      api,
+      [0, 1, 2].map((i) => ({
+        type: 'run.end',
+        run: { id: `drift-bot-${i}`, status: 'failed', error: { message: 'worker lost' } },
+      })),
+    );
+    await selected
+      .getByRole('button', { name: 'Retry 3 failed runs' })
+      .waitFor({ timeout: 10_000 });
+    expect(await selected.getByRole('button', { name: 'Stop 2 queued runs' }).count()).toBe(1);
+  });
+
   it('offers the first 1,000 when more match, and says that is the cap', async () => {
     const { api, page } = web;
     await seedRuns(

@@ -22,9 +22,11 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
   const [all, setAll] = useState(false);
   useTopics([`agent:${agentId}`]);
   const list = runs.data?.runs;
-  const shown = useMemo(() => (all ? (list ?? []) : (list ?? []).slice(0, COLLAPSED)), [all, list]);
-  // one list, unfiltered: the selection lasts as long as the panel is open
-  const selection = useRunSelection(agentId, shown);
+  const held = useMemo(() => list ?? [], [list]);
+  const shown = useMemo(() => (all ? held : held.slice(0, COLLAPSED)), [all, held]);
+  // one list, unfiltered: the selection lasts as long as the panel is open, and a selected run
+  // folded out of view by newer ones still follows the live state the panel holds of it
+  const selection = useRunSelection(agentId, shown, held);
   return (
     <div className="agent-panel" id={id} role="region" aria-label={`Recent runs of ${agentId}`}>
       <div className="panel-bar">

@@ -98,17 +98,23 @@ export function refreshSelected(s: SelectionState, shown: readonly Run[]): Selec
 /**
  * The selection of a list of runs. Runs are held by id, so rows arriving live (a new run at
  * the top) never change what is selected; a new `scope` (another filter) starts it empty. A
- * selected run's state follows the list while the list shows it.
+ * selected run's state follows `known` (the runs the page holds live, `shown` by default)
+ * while it is there: a list that shows a part of what it holds (an agent's panel, folded to
+ * its newest runs) still knows that a selected run out of view has ended.
  * @example const selection = useRunSelection(JSON.stringify(filters), data.runs)
  */
-export function useRunSelection(scope: string, shown: readonly Run[]): RunSelection {
+export function useRunSelection(
+  scope: string,
+  shown: readonly Run[],
+  known: readonly Run[] = shown,
+): RunSelection {
   const [state, setState] = useState<SelectionState>(() => noSelection(scope));
   const headRef = useRef<HTMLInputElement>(null);
   // another filter: what was selected is not in view, nor what the user means any more
   const current = state.scope === scope ? state : noSelection(scope);
   if (current !== state) setState(current);
 
-  useEffect(() => setState((s) => refreshSelected(s, shown)), [shown]);
+  useEffect(() => setState((s) => refreshSelected(s, known)), [known]);
 
   return useMemo(() => {
     const update = (fn: (s: SelectionState) => SelectionState) =>
