@@ -111,6 +111,31 @@ browserSuite('pausing a schedule in a real browser', () => {
     expect(Date.parse(running.next_run_at!)).toBeGreaterThan(Date.now());
   });
 
+  it('keeps the keyboard on the button while the change is sent, to undo it with Enter', async () => {
+    await openAgent('cron-bot');
+    const slow = (url: URL) => url.pathname === '/api/v1/agents/cron-bot';
+    // the answer takes a moment, as on a slow network: the button is busy meanwhile
+    await page.route(slow, async (route) => {
+      await new Promise((done) => setTimeout(done, 400));
+      await route.continue();
+    });
+    try {
+      const focused = () => page.evaluate(() => document.activeElement?.textContent ?? null);
+      await page.getByRole('button', { name: 'Pause schedule' }).focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('button', { name: 'Resume schedule' }).waitFor();
+      expect(await focused()).toBe('Resume schedule');
+      await page.keyboard.press('Enter');
+      await page.getByRole('button', { name: 'Pause schedule' }).waitFor();
+      expect(await focused()).toBe('Pause schedule');
+      expect((await getAgent('cron-bot')).schedule?.paused).toBe(false);
+    } finally {
+      await page.unroute(slow);
+      // running, as the tests after this one expect, whatever this one came to
+      await call(api, 'PUT', '/agents/cron-bot', { schedule: { paused: false } });
+    }
+  });
+
   it('offers no Pause to an agent without a schedule', async () => {
     await openAgent('plain-bot');
     await page.getByRole('button', { name: 'Settings', exact: true }).waitFor();

@@ -37,7 +37,9 @@ export function PauseScheduleButton({ agent }: { agent: AgentSummary }) {
     <button
       type="button"
       className="btn btn-small"
-      disabled={!canWrite || mutation.isPending}
+      disabled={!canWrite}
+      // busy, not disabled: a disabled button drops the keyboard focus to the page's body
+      aria-disabled={mutation.isPending || undefined}
       title={
         canWrite
           ? paused
@@ -45,7 +47,9 @@ export function PauseScheduleButton({ agent }: { agent: AgentSummary }) {
             : `Queue no run on ${agent.schedule.cron} (${agent.schedule.timezone}) until resumed`
           : `${needsScope('write')} to ${paused ? 'resume' : 'pause'} the schedule`
       }
-      onClick={() => mutation.mutate(!paused)}
+      onClick={() => {
+        if (!mutation.isPending) mutation.mutate(!paused);
+      }}
     >
       {paused ? 'Resume schedule' : 'Pause schedule'}
     </button>
