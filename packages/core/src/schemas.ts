@@ -440,10 +440,11 @@ export type Schedule = z.infer<typeof Schedule>;
 /**
  * A schedule as `PUT /agents/:agent_id` takes it: whole (`cron`, `timezone` UTC when left
  * out, `paused` optional), or `{paused}` alone to pause or resume the schedule the agent has.
- * `paused` left out keeps the schedule's state (a new schedule runs).
+ * `paused` left out keeps the schedule's state (a new schedule runs). Strict: a misspelt
+ * field (`{"cron": "0 9 * * *", "pause": true}`) would otherwise set a schedule that runs.
  * @example const pause: ScheduleBody = { paused: true }
  */
-export const ScheduleBody = z.object({
+export const ScheduleBody = z.strictObject({
   cron: Text(200)
     .min(1)
     .optional()

@@ -494,6 +494,13 @@ describeEachDb('agents API', (dialect) => {
         ['paused-3', { schedule: { paused: 'yes' } }, 'body.schedule.paused', /boolean/],
         ['paused-3', { schedule: { timezone: 'UTC' } }, 'body.schedule.cron', /with timezone/],
         ['paused-3', { schedule: {} }, 'body.schedule', /paused: true or false/],
+        // a misspelt paused would otherwise set a schedule that runs, queuing what was to wait
+        [
+          'paused-3',
+          { schedule: { cron: '0 9 * * *', pause: true } },
+          'body.schedule.pause',
+          /^unknown field$/,
+        ],
         // an agent not there yet is not made by a pause that fails
         [
           'paused-new',
