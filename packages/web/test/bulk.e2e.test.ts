@@ -253,6 +253,50 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     expect(await selected.getByRole('button', { name: 'Stop 2 queued runs' }).count()).toBe(1);
   });
 
+  it('stays with its progress while the runs it stops leave the list, then keeps the focus', async () => {
+    const { api, page } = web;
+    await ingest(
+      api,
+      [0, 1, 2].map((i) => ({
+        type: 'run.start',
+        run: { id: `jam-bot-${i}`, agent_id: 'jam-bot', status: 'queued' },
+      })),
+    );
+    await page.goto(`${api.url}/runs?agent=jam-bot&status=queued`);
+    await row(page, 'jam-bot-0').waitFor();
+    // the server stops each run at once (and says so live), its answer comes late
+    const cancels = (url: URL) => /^\/api\/v1\/runs\/jam-bot-\d\/cancel$/.test(url.pathname);
+    await page.route(cancels, async (route) => {
+      const response = await route.fetch();
+      await new Promise((done) => setTimeout(done, 1500));
+      await route.fulfill({ response });
+    });
+    try {
+      const head = page.getByRole('checkbox', { name: 'Select the 3 runs on this page' });
+      await head.focus();
+      await page.keyboard.press('Space');
+      await bar(page).getByRole('button', { name: 'Stop 3 queued runs' }).click();
+      await page
+        .getByRole('dialog', { name: 'Stop 3 queued runs?' })
+        .getByRole('button', { name: 'Stop 3 runs' })
+        .click();
+      // the list is empty now, the pass is not over: its progress and Cancel are still there
+      await page.getByText('No runs match these filters').waitFor();
+      expect(await bar(page).getByRole('progressbar', { name: 'Stopping runs' }).count()).toBe(1);
+      expect(await bar(page).getByRole('button', { name: 'Cancel the rest' }).count()).toBe(1);
+      const summary = page.locator('.toast', { hasText: 'Stopped 3 runs' });
+      await summary.waitFor({ timeout: 15_000 });
+      expect(await summary.locator('span').first().textContent()).toBe(
+        'Stopped 3 runs: cancelled 3',
+      );
+      // nothing is left to select: the keyboard goes on from the page, not from its top
+      await expect.poll(() => page.evaluate(() => document.activeElement?.id ?? '')).toBe('main');
+      await summary.getByRole('button', { name: 'Dismiss' }).click();
+    } finally {
+      await page.unroute(cancels);
+    }
+  });
+
   it('offers the first 1,000 when more match, and says that is the cap', async () => {
     const { api, page } = web;
     await seedRuns(

@@ -197,11 +197,13 @@ export function BulkBar({
     );
     if (hadFocus)
       // after the render: the bar's buttons for what is left, or, the bar gone, the list's
-      // header checkbox
+      // header checkbox, or, the list emptied by the pass (a Stop under a "queued" filter),
+      // the page, so the keyboard goes on from where it was rather than from the top
       requestAnimationFrame(() =>
         (
           bar.current?.querySelector<HTMLButtonElement>('.bulk-actions button:not(:disabled)') ??
-          selection.headRef.current
+          selection.headRef.current ??
+          document.getElementById('main')
         )?.focus(),
       );
   };

@@ -385,6 +385,19 @@ export function RunsPage() {
 
       <RefreshFailed query={runs} />
 
+      {data ? (
+        // above the list, not in it: a Stop of the queued runs of a "queued" filter empties
+        // the list as it goes, and the pass's progress and Cancel must stay until it is over
+        <BulkBar
+          selection={selection}
+          where="on other pages"
+          matching={{
+            total: data.total,
+            capped: data.total_capped === true,
+            fetch: (cap, onProgress, signal) => fetchMatching(view, cap, onProgress, signal),
+          }}
+        />
+      ) : null}
       {runs.isPending ? (
         <Loading label="Loading runs…" rows={8} />
       ) : runs.isError && runs.data === undefined ? (
@@ -403,15 +416,6 @@ export function RunsPage() {
         </Empty>
       ) : data ? (
         <>
-          <BulkBar
-            selection={selection}
-            where="on other pages"
-            matching={{
-              total: data.total,
-              capped: data.total_capped === true,
-              fetch: (cap, onProgress, signal) => fetchMatching(view, cap, onProgress, signal),
-            }}
-          />
           <div
             className={`table-wrap${runs.isPlaceholderData ? ' stale' : ''}`}
             aria-busy={runs.isFetching}
