@@ -9,45 +9,18 @@ import {
   summaryText,
   type BulkOutcome,
 } from './bulk';
+import { runFixture } from '../../../../core/test/fixtures';
 
-const run = (id: string, status: RunStatus, over: Partial<Run> = {}): Run => ({
-  id,
-  project_id: 'default',
-  agent_id: 'bug-triager',
-  status,
-  trigger: 'api',
-  source: null,
-  triggered_by: null,
-  user_id: null,
-  thread_id: null,
-  parent_run_id: null,
-  retry_of: null,
-  attempt: 1,
-  input: null,
-  output: null,
-  error: null,
-  model: null,
-  tags: [],
-  metadata: {},
-  queued_at: null,
-  started_at: '2026-12-06T10:00:00.000Z',
-  ended_at: null,
-  duration_ms: null,
-  cancel_requested_at: null,
-  lease_expires_at: null,
-  step_count: 0,
-  error_count: 0,
-  llm_calls: 0,
-  tool_calls: 0,
-  input_tokens: 0,
-  output_tokens: 0,
-  total_tokens: 0,
-  cost_usd: 0,
-  scores: {},
-  created_at: '2026-12-06T10:00:00.000Z',
-  updated_at: '2026-12-06T10:00:00.000Z',
-  ...over,
-});
+const run = (id: string, status: RunStatus, over: Partial<Run> = {}): Run =>
+  runFixture({
+    id,
+    agent_id: 'bug-triager',
+    status,
+    started_at: '2026-12-06T10:00:00.000Z',
+    created_at: '2026-12-06T10:00:00.000Z',
+    updated_at: '2026-12-06T10:00:00.000Z',
+    ...over,
+  });
 
 const ids = (runs: readonly Run[]) => runs.map((r) => r.id);
 
