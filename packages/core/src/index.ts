@@ -8,3 +8,4 @@ export * from './ids.js';
 export * from './truncated.js';
 export * from './preview.js';
 export * from './waiting.js';
+export * from './pool.js';

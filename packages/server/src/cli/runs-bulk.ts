@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import {
   assertNever,
   isTerminalStatus,
+  mapPool,
   readableError,
   runMoment,
   type Run,
@@ -213,32 +214,18 @@ async function actOn(
   flags: BulkFlags,
   listed?: ReadonlyMap<string, Run>,
 ): Promise<BulkResult[]> {
-  const results: BulkResult[] = new Array<BulkResult>(ids.length);
-  let next = 0;
-  // a failure that is not the run's (the server away, the key refused) ends the command:
-  // every run left would fail the same way, one line each
-  let ended = false;
-  const worker = async () => {
-    while (next < ids.length && !ended) {
-      const i = next++;
-      const id = ids[i]!;
-      const result =
-        action === 'retry'
-          ? await retryOne(client, id, flags.again === true)
-          : await cancelOne(client, id, listed?.get(id));
-      results[i] = result;
-      if (!flags.json) writeOutcome(io, p, result);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(BULK_CONCURRENCY, ids.length) }, () =>
-      worker().catch((err: unknown) => {
-        ended = true;
-        throw err;
-      }),
-    ),
-  );
-  return results;
+  // a failure that is not the run's (the server away, the key refused) throws: the pool
+  // starts no more, as every run left would fail the same way, one line each
+  const results = await mapPool(ids, BULK_CONCURRENCY, async (id) => {
+    const result =
+      action === 'retry'
+        ? await retryOne(client, id, flags.again === true)
+        : await cancelOne(client, id, listed?.get(id));
+    if (!flags.json) writeOutcome(io, p, result);
+    return result;
+  });
+  // no signal and no throw: every id was acted on
+  return results as BulkResult[];
 }
 
 async function retryOne(client: ApiClient, id: string, again: boolean): Promise<BulkResult> {

@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import type { Run } from '@runlog/core';
+import { mapPool, type Run } from '@runlog/core';
 import { toast } from '../../components/Toasts';
 import { focusIfLost } from '../../components/focus';
 import { errorMessage } from '../../lib/api';
@@ -13,7 +13,6 @@ import {
   actOn,
   countResults,
   emptyReason,
-  mapPool,
   planBulk,
   plural,
   retryLabel,

@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Run, RunStatus } from '@runlog/core';
-import {
-  countsText,
-  mapPool,
-  planBulk,
-  retryLabel,
-  stopLabel,
-  summaryText,
-  type BulkOutcome,
-} from './bulk';
+import { countsText, planBulk, retryLabel, stopLabel, summaryText, type BulkOutcome } from './bulk';
 import { runFixture } from '../../../../core/test/fixtures';
 
 const run = (id: string, status: RunStatus, over: Partial<Run> = {}): Run =>
@@ -103,58 +95,5 @@ describe('what a pass came to', () => {
       'Stopped 3 runs: cancelled 1 · stop requested 1 · had ended 1',
     );
     expect(countsText('stop', stops.slice(0, 1))).toBe('cancelled 1');
-  });
-});
-
-describe('acting a few runs at a time', () => {
-  /** A call that resolves when the test says so. */
-  function gate() {
-    const open: (() => void)[] = [];
-    let inFlight = 0;
-    let most = 0;
-    const started: number[] = [];
-    const fn = (item: number) =>
-      new Promise<number>((resolve) => {
-        inFlight++;
-        most = Math.max(most, inFlight);
-        started.push(item);
-        open.push(() => {
-          inFlight--;
-          resolve(item * 10);
-        });
-      });
-    const release = async () => {
-      open.splice(0).forEach((f) => f());
-      // the pool starts the next items once the settled ones' awaits resume
-      await new Promise((r) => setTimeout(r, 0));
-    };
-    return { fn, release, started, most: () => most };
-  }
-
-  it('keeps at most the given number in flight and answers in the items’ order', async () => {
-    const g = gate();
-    const items = Array.from({ length: 10 }, (_, i) => i);
-    const done = mapPool(items, 4, g.fn);
-    await new Promise((r) => setTimeout(r, 0));
-    expect(g.started).toEqual([0, 1, 2, 3]);
-    while (g.started.length < 10) await g.release();
-    await g.release();
-    expect(await done).toEqual(items.map((i) => i * 10));
-    expect(g.most()).toBe(4);
-  });
-
-  it('starts none after its signal fires, and leaves those unanswered', async () => {
-    const g = gate();
-    const controller = new AbortController();
-    const done = mapPool([0, 1, 2, 3, 4, 5], 2, g.fn, controller.signal);
-    await new Promise((r) => setTimeout(r, 0));
-    controller.abort();
-    await g.release();
-    expect(await done).toEqual([0, 10, undefined, undefined, undefined, undefined]);
-    expect(g.started).toEqual([0, 1]);
-  });
-
-  it('answers an empty list at once', async () => {
-    expect(await mapPool([], 4, () => Promise.resolve(1))).toEqual([]);
   });
 });

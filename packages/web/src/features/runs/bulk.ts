@@ -115,30 +115,6 @@ export async function actOn(action: BulkAction, run: Run): Promise<BulkOutcome> 
   }
 }
 
-/**
- * Calls `fn` on each item, at most `concurrency` at a time, in order; answers the results in
- * the items' order, `undefined` for those not started because `signal` fired first. `fn`
- * must not throw.
- * @example await mapPool(runs, 4, (run) => actOn('retry', run))
- */
-export async function mapPool<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T, index: number) => Promise<R>,
-  signal?: AbortSignal,
-): Promise<(R | undefined)[]> {
-  const results: (R | undefined)[] = items.map(() => undefined);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length && !signal?.aborted) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
-}
-
 /** How many runs came to each result. */
 export function countResults(outcomes: readonly BulkOutcome[]): Record<BulkResult, number> {
   const counts: Record<BulkResult, number> = {
