@@ -118,12 +118,13 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** An in-process app (no socket) on a fresh database of `dialect`. */
+/** An in-process app (no socket) on a fresh database of `dialect`, or on `database`. */
 export async function createTestApp(
   dialect: DialectName,
   config: Partial<ServerConfigInput> = {},
+  /** A database made beforehand (an older version's, to upgrade); dropped by `close`. */
+  database: TestDatabase = freshDatabase(dialect),
 ): Promise<TestApp> {
-  const database = freshDatabase(dialect);
   const { ctx } = await createContext({
     db: database.url,
     port: 0,

@@ -1,15 +1,20 @@
 import { expect, it } from 'vitest';
 import type { Agent } from '@runlog/core';
-import { describeEachDb, freshDatabase, json, TEST_ADMIN_KEY } from '../../test/harness.js';
-import { buildApp } from '../app.js';
+import {
+  createTestApp,
+  describeEachDb,
+  freshDatabase,
+  json,
+  type TestApp,
+} from '../../test/harness.js';
 import { scheduleOnce } from '../control/scheduler.js';
-import { closeContext, createContext } from '../server.js';
 import { openDatabase } from './database.js';
 import { migrateTo } from './migrate.js';
 
 describeEachDb('an upgrade from the migrations before 0019_schedule_paused', (dialect) => {
   it('keeps every schedule stored before running: none comes back paused', async () => {
     const database = freshDatabase(dialect);
+    let t: TestApp | undefined;
     try {
       // a database as the version before paused schedules left it, with a schedule due
       const old = await openDatabase(database.url);
@@ -40,39 +45,23 @@ describeEachDb('an upgrade from the migrations before 0019_schedule_paused', (di
         await old.close();
       }
       // the new version starts on it: migrates, then schedules
-      const { ctx } = await createContext({
-        db: database.url,
-        port: 0,
-        host: '127.0.0.1',
-        retentionDays: 30,
-        adminKey: TEST_ADMIN_KEY,
-        logLevel: 'silent',
-        background: false,
+      t = await createTestApp(dialect, {}, database);
+      const res = await t.request('GET', '/api/v1/agents/nightly');
+      expect(res.statusCode).toBe(200);
+      expect(json<Agent>(res)).toMatchObject({
+        schedule: { cron: '* * * * *', timezone: 'Europe/Paris', paused: false },
+        next_run_at: new Date(now - 1000).toISOString(),
       });
-      const app = await buildApp(ctx);
-      try {
-        const res = await app.inject({
-          method: 'GET',
-          url: '/api/v1/agents/nightly',
-          headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
-        });
-        expect(res.statusCode).toBe(200);
-        expect(json<Agent>(res)).toMatchObject({
-          schedule: { cron: '* * * * *', timezone: 'Europe/Paris', paused: false },
-          next_run_at: new Date(now - 1000).toISOString(),
-        });
-        expect(await scheduleOnce(ctx, now)).toBe(1);
-        const runs = await ctx.db.kysely
-          .selectFrom('runs')
-          .select(['agent_id', 'trigger'])
-          .where('project_id', '=', 'default')
-          .execute();
-        expect(runs).toEqual([{ agent_id: 'nightly', trigger: 'schedule' }]);
-      } finally {
-        await closeContext(ctx, app);
-      }
+      expect(await scheduleOnce(t.ctx, now)).toBe(1);
+      const runs = await t.ctx.db.kysely
+        .selectFrom('runs')
+        .select(['agent_id', 'trigger'])
+        .where('project_id', '=', 'default')
+        .execute();
+      expect(runs).toEqual([{ agent_id: 'nightly', trigger: 'schedule' }]);
     } finally {
-      await database.drop();
+      if (t) await t.close();
+      else await database.drop();
     }
   });
 });
