@@ -1,30 +1,27 @@
 // Pausing and resuming an agent's schedule from the Agents page in a real browser: the
 // button beside Settings, the row saying paused instead of the next run, a read key, a phone.
 
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { Page, Request } from 'playwright-core';
 import type { Agent } from '@runlog/core';
-import { startTestServer } from '../../server/test/harness.js';
 import { call, seedRuns, type Api } from './seed.js';
 import {
-  DIST,
   browserSuite,
-  ensureBuilt,
   openBrowser,
   overflowOf,
   screenshot,
   logIn,
+  signedIn,
+  type SignedIn,
 } from './browser.js';
-
-type Server = Awaited<ReturnType<typeof startTestServer>>;
 
 const MIN = 60_000;
 
 browserSuite('pausing a schedule in a real browser', () => {
-  let server: Server;
+  const web = signedIn();
+  let server: SignedIn['server'];
   let api: Api;
   let page: Page;
-  let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
 
   const row = (agentId: string, p: Page = page) =>
     p.locator(`button.agent-row[data-agent-id="${agentId}"]`);
@@ -42,9 +39,7 @@ browserSuite('pausing a schedule in a real browser', () => {
     r.method() === 'PUT' && new URL(r.url()).pathname === `/api/v1/agents/${agentId}`;
 
   beforeAll(async () => {
-    ensureBuilt();
-    server = await startTestServer('sqlite', { webRoot: DIST });
-    api = { url: server.url, key: server.adminKey };
+    ({ server, api, page } = web);
     await seedRuns(api, [
       { id: 'cron-1', agent: 'cron-bot', status: 'succeeded', ago: 30 * MIN, durationMs: 4000 },
       { id: 'plain-1', agent: 'plain-bot', status: 'succeeded', ago: 20 * MIN, durationMs: 2000 },
@@ -53,15 +48,7 @@ browserSuite('pausing a schedule in a real browser', () => {
       schedule: { cron: '0 9 * * *', timezone: 'UTC' },
     });
     expect(scheduled.status).toBe(200);
-    browser = await openBrowser();
-    page = browser.page;
-    await logIn(page, server.url, server.adminKey);
   }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
 
   it('pauses the schedule beside Settings, the row saying paused, and resumes it', async () => {
     await openAgent('cron-bot');
@@ -164,7 +151,7 @@ browserSuite('pausing a schedule in a real browser', () => {
   });
 
   it('fits a phone with the button beside Settings and Run now', async () => {
-    const phone = await browser!.context.newPage();
+    const phone = await page.context().newPage();
     try {
       await phone.setViewportSize({ width: 375, height: 812 });
       await openAgent('cron-bot', phone);
