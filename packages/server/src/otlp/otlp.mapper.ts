@@ -714,8 +714,10 @@ function usageOf(attrs: Attrs) {
 
 /**
  * When a streamed answer's first chunk came, from the time to it a span reports: the Vercel
- * AI SDK's `ai.response.msToFirstChunk` (ms), the GenAI conventions' and Sentry's seconds,
- * or Langfuse's `completion_start_time` (an ISO time).
+ * AI SDK's `ai.response.msToFirstChunk` (ms), the GenAI conventions', Sentry's and OpenLIT's
+ * seconds, or Langfuse's `completion_start_time` (an ISO time). OpenLIT sets its
+ * `gen_ai.server.time_to_first_token` on calls it says were not streamed too (the whole
+ * call's time, the answer coming in one piece): those have no first token to show.
  */
 function firstTokenAt(view: SpanView): number | undefined {
   const { attrs, startedAt } = view;
@@ -740,6 +742,9 @@ function firstTokenAt(view: SpanView): number | undefined {
     ) ??
     seconds('gen_ai.response.time_to_first_chunk') ??
     seconds('gen_ai.response.time_to_first_token') ??
+    (attrs['gen_ai.request.is_stream'] === false
+      ? undefined
+      : seconds('gen_ai.server.time_to_first_token')) ??
     (Number.isFinite(parsedAt) && parsedAt >= startedAt ? parsedAt : undefined)
   );
 }

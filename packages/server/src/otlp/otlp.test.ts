@@ -1486,6 +1486,15 @@ describeEachDb('POST /v1/traces', (dialect) => {
       llm('d00000000000000a', {
         'langfuse.observation.completion_start_time': '2026-03-01T10:00:00.450',
       }),
+      // OpenLIT: seconds, also on a call it says was not streamed (its whole time): not kept
+      llm('d00000000000000b', {
+        'gen_ai.server.time_to_first_token': 0.125,
+        'gen_ai.request.is_stream': true,
+      }),
+      llm('d00000000000000c', {
+        'gen_ai.server.time_to_first_token': 0.9,
+        'gen_ai.request.is_stream': false,
+      }),
     ];
     expect((await t.request('POST', '/v1/traces', request(spans, 'stream-app'))).statusCode).toBe(
       200,
@@ -1501,6 +1510,8 @@ describeEachDb('POST /v1/traces', (dialect) => {
       d000000000000008: 600,
       d000000000000009: 550,
       d00000000000000a: 350,
+      d00000000000000b: 125,
+      d00000000000000c: null,
     });
     expect(snap!.steps.find((s) => s.id === 'd000000000000002')?.first_token_at).toBe(
       '2026-03-01T10:00:00.412Z',
