@@ -2,7 +2,7 @@
 // compares, not all of a run's steps, and stays live.
 
 import { expect, it } from 'vitest';
-import { call, ingest } from './seed.js';
+import { call, ingest, seedRuns } from './seed.js';
 import { browserSuite, screenshot, signedIn } from './browser.js';
 
 browserSuite('comparing a long run in a real browser', () => {
@@ -69,5 +69,50 @@ browserSuite('comparing a long run in a real browser', () => {
     const first = page.locator('.compare-steps tbody tr').first().locator('td').nth(2);
     await expect.poll(() => first.textContent()).toMatch(/^tool · call 0 succeeded/);
     await screenshot(page, 'compare-long');
+  });
+
+  it('compares any two runs selected in a list, the earlier first, with what differs marked', async () => {
+    const { page, api } = web;
+    await seedRuns(api, [
+      {
+        id: 'pick-later',
+        agent: 'pick-writer',
+        status: 'failed',
+        ago: 60_000,
+        durationMs: 900,
+        steps: 2,
+        error: 'quota exceeded',
+        input: { topic: 'b' },
+      },
+      {
+        id: 'pick-earlier',
+        agent: 'pick-reviewer',
+        status: 'succeeded',
+        ago: 120_000,
+        durationMs: 400,
+        steps: 2,
+        input: { topic: 'a' },
+      },
+    ]);
+    await page.goto(`${api.url}/runs`);
+    const bar = page.getByRole('region', { name: 'Selected runs' });
+    await page.getByRole('checkbox', { name: 'Select run pick-later' }).check();
+    // one run has nothing to compare with
+    expect(await bar.getByRole('link', { name: 'Compare' }).count()).toBe(0);
+    await page.getByRole('checkbox', { name: 'Select run pick-earlier' }).check();
+    await bar.getByRole('link', { name: 'Compare' }).click();
+    await page.waitForURL(`${api.url}/compare/pick-earlier/pick-later`);
+    const head = page.locator('.compare-table').first().locator('thead th');
+    await expect.poll(() => head.allTextContents()).toEqual(['', 'Earlier', 'Later']);
+    const fact = (label: string) =>
+      page
+        .locator('.compare-table tbody tr')
+        .filter({ has: page.locator('th', { hasText: new RegExp(`^${label}`) }) });
+    const agent = fact('Agent');
+    expect(await agent.getAttribute('class')).toBe('differs');
+    expect(await agent.locator('td').allTextContents()).toEqual(['pick-reviewer', 'pick-writer']);
+    expect(await fact('Trigger').getAttribute('class')).toBeNull();
+    expect(await page.getByText('Earlier input').count()).toBe(1);
+    await screenshot(page, 'compare-two-picked');
   });
 });

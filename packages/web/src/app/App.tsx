@@ -89,7 +89,7 @@ export function App({ client }: { client: QueryClient }) {
             <Route path="threads" element={<ThreadsPage />} />
             <Route path="threads/:threadId" element={<ThreadPage />} />
             <Route path="workers" element={<WorkersPage />} />
-            <Route path="compare/:original/:retry" element={<ComparePage />} />
+            <Route path="compare/:a/:b" element={<ComparePage />} />
             <Route path="stats" element={<StatsPage />} />
             <Route path="settings" element={<SettingsPage />} />
             <Route path="*" element={<NotFound />} />

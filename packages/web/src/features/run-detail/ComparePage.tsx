@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router-dom';
-import { readableError, type RunWithSteps, type Step } from '@runlog/core';
+import { readableError, type Run, type RunWithSteps, type Step } from '@runlog/core';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { ApiError } from '../../lib/api';
 import { StatusBadge } from '../../components/Status';
@@ -17,9 +17,38 @@ import { runHeadQuery } from './runDetail.queries';
  */
 const STEPS_COMPARED = 300;
 
-/** A retry and the run it retried, side by side: where they went apart. */
-export function comparePath(original: string, retry: string): string {
-  return `/compare/${encodeURIComponent(original)}/${encodeURIComponent(retry)}`;
+/**
+ * Two runs side by side, where they went apart: a retry and the run it retried, or any two
+ * runs selected in a list (the older first).
+ */
+export function comparePath(a: string, b: string): string {
+  return `/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`;
+}
+
+/** The two runs in the order `comparePath` wants them: a retried run before its retry, else the older first. */
+export function compareOrder<R extends Pick<Run, 'id' | 'retry_of' | 'started_at' | 'created_at'>>(
+  x: R,
+  y: R,
+): [R, R] {
+  if (x.retry_of === y.id) return [y, x];
+  if (y.retry_of === x.id) return [x, y];
+  return madeAt(y) < madeAt(x) ? [y, x] : [x, y];
+}
+
+/** When a run began: its start, or for one not started, when it was queued. */
+const madeAt = (r: Pick<Run, 'started_at' | 'created_at'>) =>
+  Date.parse(r.started_at ?? r.created_at);
+
+/**
+ * What the two columns are called: Original and Retry for a retry and the run it retried,
+ * else Earlier and Later by when they began, or A and B.
+ */
+export function columnNames(a: RunWithSteps, b: RunWithSteps): [string, string] {
+  if (b.retry_of === a.id) return ['Original', 'Retry'];
+  if (a.retry_of === b.id) return ['Retry', 'Original'];
+  if (madeAt(a) < madeAt(b)) return ['Earlier', 'Later'];
+  if (madeAt(b) < madeAt(a)) return ['Later', 'Earlier'];
+  return ['Run A', 'Run B'];
 }
 
 /** JSON text to compare values by (undefined and null alike). */
@@ -79,7 +108,9 @@ const FACTS: Fact[] = [
     ),
     compared: false,
   },
+  { label: 'Agent', value: (r) => r.agent_id },
   { label: 'Status', value: (r) => r.status, show: (r) => <StatusBadge status={r.status} /> },
+  { label: 'Trigger', value: (r) => r.trigger },
   { label: 'Attempt', value: (r) => r.attempt, compared: false },
   { label: 'Started', value: (r) => r.started_at, show: started, compared: false },
   { label: 'Duration', value: (r) => r.duration_ms, show: (r) => formatDuration(r.duration_ms) },
@@ -93,6 +124,7 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
   const stepsA = a.steps.slice(0, STEPS_COMPARED);
   const stepsB = b.steps.slice(0, STEPS_COMPARED);
   const rows = Math.max(stepsA.length, stepsB.length);
+  const [nameA, nameB] = columnNames(a, b);
   // the first step where the two runs went apart
   const split = Array.from({ length: rows }, (_, i) => i).find((i) =>
     stepsDiffer(stepsA[i], stepsB[i]),
@@ -105,8 +137,8 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
           <thead>
             <tr>
               <th scope="col" />
-              <th scope="col">Original</th>
-              <th scope="col">Retry</th>
+              <th scope="col">{nameA}</th>
+              <th scope="col">{nameB}</th>
             </tr>
           </thead>
           <tbody>
@@ -136,15 +168,19 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
         <div className="compare-cols">
           <div>
             <JsonViewer
-              label="Original input"
+              label={`${nameA} input`}
               value={a.input}
               defaultOpen={!same(a.input, b.input)}
             />
-            <JsonViewer label="Original output" value={a.output} />
+            <JsonViewer label={`${nameA} output`} value={a.output} />
           </div>
           <div>
-            <JsonViewer label="Retry input" value={b.input} defaultOpen={!same(a.input, b.input)} />
-            <JsonViewer label="Retry output" value={b.output} />
+            <JsonViewer
+              label={`${nameB} input`}
+              value={b.input}
+              defaultOpen={!same(a.input, b.input)}
+            />
+            <JsonViewer label={`${nameB} output`} value={b.output} />
           </div>
         </div>
       </section>
@@ -168,8 +204,8 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
                   <th scope="col" className="num">
                     #
                   </th>
-                  <th scope="col">Original</th>
-                  <th scope="col">Retry</th>
+                  <th scope="col">{nameA}</th>
+                  <th scope="col">{nameB}</th>
                 </tr>
               </thead>
               <tbody>
@@ -207,12 +243,15 @@ function Compared({ a, b }: { a: RunWithSteps; b: RunWithSteps }) {
   );
 }
 
-/** `/compare/:original/:retry`: the Run page's "Compare with the original" of a retry. */
+/**
+ * `/compare/:a/:b`: the Run page's "Compare with the original" of a retry, and a run list's
+ * Compare of two selected runs.
+ */
 export function ComparePage() {
-  const { original = '', retry = '' } = useParams();
+  const { a: original = '', b: retry = '' } = useParams();
   const a = useQuery(runHeadQuery(original));
   const b = useQuery(runHeadQuery(retry));
-  // both runs' updates, as their own pages hear them: a retry still running goes on here
+  // both runs' updates, as their own pages hear them: a run still running goes on here
   useTopics([`run:${original}`, `run:${retry}`]);
   useDocumentTitle('Compare runs');
   return (
@@ -222,7 +261,10 @@ export function ComparePage() {
       </div>
       {a.isPending || b.isPending ? (
         <Loading label="Loading the two runs…" rows={6} />
-      ) : a.isError && a.error instanceof ApiError && a.error.status === 404 && b.data ? (
+      ) : a.isError &&
+        a.error instanceof ApiError &&
+        a.error.status === 404 &&
+        b.data?.retry_of === original ? (
         // the original was deleted (retention, by hand): say so, and lead to the retry
         <Empty title="The original run is gone">
           Run <span className="mono">{original}</span> no longer exists, so there is nothing to

@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
+import { Link } from 'react-router-dom';
 import { mapPool, type Run } from '@runlog/core';
 import { toast } from '../../components/Toasts';
 import { focusIfLost } from '../../components/focus';
@@ -24,6 +25,7 @@ import {
   type BulkPlan,
 } from './bulk';
 import type { RunSelection } from './useRunSelection';
+import { compareOrder, comparePath } from '../run-detail/ComparePage';
 
 /** The runs a filtered list matches beyond its page, for "select all matching". */
 export interface Matching {
@@ -44,6 +46,12 @@ interface Job {
   done: number;
   controller: AbortController;
 }
+
+/** The ids of two selected runs, in the order the Compare page takes them. */
+const compareIds = (x: Run, y: Run): [string, string] => {
+  const [a, b] = compareOrder(x, y);
+  return [a.id, b.id];
+};
 
 /** "1,234" or "10,000+" */
 const countText = (n: number, capped: boolean) =>
@@ -275,6 +283,12 @@ export function BulkBar({
               describedBy={why ? noteId : undefined}
               onClick={() => begin('stop')}
             />
+            {count === 2 ? (
+              // reading needs no write scope: two runs side by side, where they went apart
+              <Link className="btn btn-small" to={comparePath(...compareIds(runs[0]!, runs[1]!))}>
+                Compare
+              </Link>
+            ) : null}
             <button
               type="button"
               className="btn btn-small btn-ghost"
