@@ -854,6 +854,13 @@ export const RunListQuery = z.object({
   retry_of: Id.optional(),
   /** The runs nested in one run (sub-agents). */
   parent_run_id: Id.optional(),
+  retried: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .describe(
+      'true: runs retried already (some run has retry_of naming them); false: runs not retried yet, as a bulk retry pages through what is left',
+    ),
   tag: z.string().max(200).optional(),
   model: z
     .string()

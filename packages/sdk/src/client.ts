@@ -36,6 +36,8 @@ export interface RunListParams {
   retry_of?: string | undefined;
   /** The runs nested in one run (sub-agents). */
   parent_run_id?: string | undefined;
+  /** `true`: runs retried already (a run's `retry_of` names them); `false`: not retried yet. */
+  retried?: boolean | undefined;
   tag?: string | undefined;
   /** Runs with a step that names this model. */
   model?: string | undefined;

@@ -145,6 +145,12 @@ describeEachDb('SDK read client', (dialect) => {
       // without once, another retry
       expect((await runlog.runs.retry(source.id)).id).not.toBe(answers[0]!.id);
       expect((await runlog.runs.list({ retry_of: source.id })).runs).toHaveLength(2);
+      // the runs retried, and those not yet
+      const ids = async (retried: boolean) =>
+        (await runlog.runs.list({ agent_id: `${agent}-once`, retried })).runs.map((r) => r.id);
+      expect(await ids(true)).toEqual([source.id]);
+      expect(await ids(false)).not.toContain(source.id);
+      expect(await ids(false)).toHaveLength(2);
     });
 
     it('enqueue() calls made together go in one request, each answered with its own run', async () => {

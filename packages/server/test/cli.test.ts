@@ -1359,32 +1359,60 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(dryJson.runs.map((r) => r.id)).toEqual(['br-3', 'br-2', 'br-1']);
       for (const id of ['br-1', 'br-2', 'br-3']) expect(await retriesOf(id)).toEqual([]);
 
-      // one was retried already (a teammate): it is skipped, the others queued
+      // one was retried already (a teammate): it is left out, the others queued, each once
       const earlier = await api<{ id: string }>('POST', '/runs/br-2/retry');
-      const done = await cli(['runs', 'retry', '--agent', 'bulk-r', '--status', 'failed', '--yes']);
-      expect(done.code).toBe(0);
-      const lines = done.stdout.split('\n');
-      expect(lines).toContain(
-        `skipped run br-2: retried already as ${earlier.id} (attempt 2, queued)`,
+      const first = await cli([
+        'runs',
+        'retry',
+        '--agent',
+        'bulk-r',
+        '--status',
+        'failed',
+        '--limit',
+        '1',
+        '--yes',
+      ]);
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/^1 run to retry:\n/);
+      expect(first.stdout).toContain(
+        '2 runs match; only the newest 1 (--limit 1) are taken: raise --limit (up to 1000) or narrow the filters (--until), or run it again, for the rest\n',
       );
-      expect(
-        lines.filter((l) => /^queued run \S+ \(attempt 2, retry of br-[13]\)$/.test(l)),
-      ).toHaveLength(2);
-      expect(done.stdout).toMatch(/\n3 runs: queued 2, already retried 1, failed 0\n$/);
+      expect(first.stdout).toMatch(/^queued run \S+ \(attempt 2, retry of br-3\)$/m);
+      expect(first.stdout).toMatch(/\n1 run: queued 1, already retried 0, failed 0\n$/);
+      // the same pass again goes on with the rest: the runs retried are not taken again
+      const next = await cli(['runs', 'retry', '--agent', 'bulk-r', '--limit', '1', '--yes']);
+      expect(next.stdout).toMatch(/^queued run \S+ \(attempt 2, retry of br-1\)$/m);
+      expect(next.stdout).not.toContain('only the newest');
       expect(await retriesOf('br-1')).toHaveLength(1);
       expect(await retriesOf('br-2')).toEqual([earlier.id]);
       expect(await retriesOf('br-3')).toHaveLength(1);
-
-      // the same pass again queues nothing
-      const again = JSON.parse(
+      const done = JSON.parse(
         (await cli(['runs', 'retry', '--agent', 'bulk-r', '--yes', '--json'])).stdout,
-      ) as { summary: Record<string, number>; results: { run_id: string; outcome: string }[] };
-      expect(again.summary).toEqual({ queued: 0, already_retried: 3, failed: 0 });
-      expect(again.results.map((r) => [r.run_id, r.outcome])).toEqual([
-        ['br-3', 'already_retried'],
-        ['br-2', 'already_retried'],
-        ['br-1', 'already_retried'],
-      ]);
+      ) as { summary: Record<string, number>; results: unknown[]; matched: number };
+      expect(done).toMatchObject({
+        matched: 0,
+        results: [],
+        summary: { queued: 0, already_retried: 0, failed: 0 },
+      });
+      expect((await cli(['runs', 'retry', '--agent', 'bulk-r', '--yes'])).stdout).toBe(
+        'no runs match: nothing to retry\n',
+      );
+      // the lists say which were retried
+      const listed = async (flag: string) =>
+        (
+          JSON.parse(
+            (await cli(['runs', 'list', '--agent', 'bulk-r', '--status', 'failed', flag, '--json']))
+              .stdout,
+          ) as { runs: { id: string }[] }
+        ).runs.map((r) => r.id);
+      expect(await listed('--retried')).toEqual(['br-3', 'br-2', 'br-1']);
+      await ended('bulk-r', ['br-4']);
+      expect(await listed('--not-retried')).toEqual(['br-4']);
+      const both = await cli(['runs', 'list', '--retried', '--not-retried']);
+      expect(both).toMatchObject({
+        code: 2,
+        stderr: 'runlog: give --retried or --not-retried, not both\n',
+      });
       // --again retries them all the same; --limit bounds them, and says what it left out
       const bounded = await cli([
         'runs',
@@ -1398,11 +1426,14 @@ describeEachDb('runlog CLI', (dialect) => {
       ]);
       expect(bounded.code).toBe(0);
       expect(bounded.stdout).toContain(
-        '3 runs match; only the newest 1 (--limit 1) are taken: raise --limit (up to 1000) or narrow the filters (--until) for the rest\n',
+        '4 runs match; only the newest 1 (--limit 1) are taken: raise --limit (up to 1000) or narrow the filters (--until) for the rest\n',
       );
       expect(bounded.stdout).toMatch(/^queued run \S+ \(attempt 2, retry of br-3\)$/m);
       expect(await retriesOf('br-3')).toHaveLength(2);
-      expect(await retriesOf('br-1')).toHaveLength(1);
+      const twice = await cli(['runs', 'retry', '--agent', 'bulk-r', '--again', '--yes']);
+      expect(twice.stdout).toMatch(/\n4 runs: queued 4, already retried 0, failed 0\n$/);
+      expect(await retriesOf('br-3')).toHaveLength(3);
+      expect(await retriesOf('br-4')).toHaveLength(1);
       expect(await retriesOf('bo-1')).toEqual([]);
     });
 

@@ -360,6 +360,30 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     }
   });
 
+  it('pages through what is left to retry with the Retried filter', async () => {
+    const { api, page } = web;
+    await seedRuns(api, outage('left-bot', 3));
+    // a teammate retried one already
+    expect((await call(api, 'POST', '/runs/left-bot-001/retry')).status).toBe(201);
+    await page.goto(`${api.url}/runs?agent=left-bot&status=failed`);
+    await row(page, 'left-bot-001').waitFor();
+    await page.getByLabel('Retried').selectOption('Not retried yet');
+    await page.waitForURL(/retried=false/);
+    await row(page, 'left-bot-001').waitFor({ state: 'detached' });
+    expect(await page.locator('tr[data-run-id]').count()).toBe(2);
+    await page.getByRole('checkbox', { name: 'Select the 2 runs on this page' }).check();
+    await bar(page).getByRole('button', { name: 'Retry 2 failed runs' }).click();
+    await page
+      .getByRole('dialog', { name: 'Retry 2 failed runs?' })
+      .getByRole('button', { name: 'Retry 2 runs' })
+      .click();
+    await page.locator('.toast', { hasText: 'Retried 2 runs' }).waitFor();
+    // the runs retried leave the list: what is left to retry is none
+    await page.getByText('No runs match these filters').waitFor();
+    await page.getByLabel('Retried').selectOption('Retried already');
+    await expect.poll(() => page.locator('tr[data-run-id]').count()).toBe(3);
+  });
+
   it('lets a read key select, and says why it cannot retry or stop', async () => {
     const { api, page } = web;
     await seedRuns(api, outage('read-bot', 2));

@@ -18,6 +18,9 @@ export interface RunFilterFlags {
   scoreLabel?: string;
   parent?: string;
   retryOf?: string;
+  /** `--retried`: runs retried already; `--not-retried`: runs not retried yet. */
+  retried?: boolean;
+  notRetried?: boolean;
   search?: string;
   since?: number;
   until?: number;
@@ -63,6 +66,8 @@ export function withRunFilters(
     )
     .option('--parent <run-id>', 'only the runs nested in this run (sub-agents)', idArg('--parent'))
     .option('--retry-of <run-id>', 'only the retries of this run', idArg('--retry-of'))
+    .option('--retried', 'only runs retried already')
+    .option('--not-retried', 'only runs not retried yet')
     .option('--search <text>', 'text in the input, output or error', textArg('--search', 500))
     .option(
       '--since <when>',
@@ -95,6 +100,8 @@ export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
     flags.scoreMin > flags.scoreMax
   )
     throw new CliError('--score-min must not be above --score-max', 2);
+  if (flags.retried && flags.notRetried)
+    throw new CliError('give --retried or --not-retried, not both', 2);
   return {
     agent_id: flags.agent,
     status: flags.status,
@@ -110,6 +117,7 @@ export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
     score_label: flags.scoreLabel,
     parent_run_id: flags.parent,
     retry_of: flags.retryOf,
+    retried: flags.retried ? 'true' : flags.notRetried ? 'false' : undefined,
     q: flags.search,
     from: flags.since,
     to: flags.until,

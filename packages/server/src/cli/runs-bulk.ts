@@ -122,8 +122,10 @@ export async function runBulk(
     ? p.paint(
         'yellow',
         `${formatCount(total)}${capped ? '+' : ''} runs match; only the newest ${formatCount(runs.length)} (--limit ${flags.limit}) are taken: raise --limit (up to ${MAX_BULK_LIMIT}) or narrow the filters (--until)` +
-          // a stopped run no longer matches; a retried one still does (and is skipped)
-          (action === 'cancel' ? ', or run it again, for the rest\n' : ' for the rest\n'),
+          // a stopped run no longer matches, nor a retried one (unless --again)
+          (action === 'cancel' || !flags.again
+            ? ', or run it again, for the rest\n'
+            : ' for the rest\n'),
       )
     : '';
   if (!flags.json) {
@@ -160,7 +162,13 @@ async function matching(
   action: BulkAction,
   flags: BulkFlags,
 ): Promise<{ runs: Run[]; total: number; capped: boolean }> {
-  const query = { ...runFilterQuery(flags), status: flags.status ?? DEFAULT_STATUSES[action] };
+  const query = {
+    ...runFilterQuery(flags),
+    status: flags.status ?? DEFAULT_STATUSES[action],
+    // a retry once leaves out the runs retried already, so a run past --limit is not
+    // taken up by them: the next pass goes on with the rest
+    ...(action === 'retry' && !flags.again && !flags.retried ? { retried: 'false' } : {}),
+  };
   const runs: Run[] = [];
   let total = 0;
   let capped = false;

@@ -143,6 +143,8 @@ export interface RunFilter {
   threadId?: string;
   retryOf?: string;
   parentRunId?: string;
+  /** Whether some run is a retry of it (`retry_of`): runs retried already, or not yet. */
+  retried?: boolean;
   tag?: string;
   /** A model one of the run's steps names (a key of its `models`). */
   model?: string;
@@ -172,6 +174,18 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
   if (filter.retryOf !== undefined) query = query.where('retry_of', '=', filter.retryOf);
   if (filter.parentRunId !== undefined)
     query = query.where('parent_run_id', '=', filter.parentRunId);
+  if (filter.retried !== undefined) {
+    // its retries, through the index of retry_of: one probe per run
+    const retries = (eb: ExpressionBuilder<Database, 'runs'>) =>
+      eb.exists(
+        eb
+          .selectFrom('runs as retry')
+          .select(sql.lit(1).as('one'))
+          .whereRef('retry.project_id', '=', 'runs.project_id')
+          .whereRef('retry.retry_of', '=', 'runs.id'),
+      );
+    query = query.where((eb) => (filter.retried ? retries(eb) : eb.not(retries(eb))));
+  }
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
   const { tag, q, model } = filter;
@@ -321,6 +335,7 @@ function readsMany(filter: RunFilter, offset = 0): boolean {
     filter.tag !== undefined ||
     filter.model !== undefined ||
     filter.score !== undefined ||
+    filter.retried !== undefined ||
     filter.source !== undefined ||
     (filter.triggers?.length ?? 0) > 0 ||
     offset > DEEP_OFFSET

@@ -96,6 +96,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
           ...(query.thread_id !== undefined ? { threadId: query.thread_id } : {}),
           ...(query.retry_of !== undefined ? { retryOf: query.retry_of } : {}),
           ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
+          ...(query.retried !== undefined ? { retried: query.retried } : {}),
           ...(query.tag !== undefined ? { tag: query.tag } : {}),
           ...(query.model !== undefined ? { model: query.model } : {}),
           ...(score ? { score } : {}),

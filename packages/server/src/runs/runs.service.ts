@@ -195,6 +195,7 @@ function rollupCountable(filter: RunFilter): boolean {
     filter.threadId === undefined &&
     filter.retryOf === undefined &&
     filter.parentRunId === undefined &&
+    filter.retried === undefined &&
     filter.tag === undefined &&
     filter.model === undefined &&
     filter.score === undefined &&

@@ -539,6 +539,30 @@ describeEachDb('runs API', (dialect) => {
       expect((await get(`/api/v1/runs?retry_of=${retry.id}`)).runs).toEqual([]);
     });
 
+    it('finds the runs retried already, or not yet (retried=)', async () => {
+      const at = Date.parse('2026-02-01T10:00:00Z');
+      await t.request('POST', '/api/v1/ingest', {
+        events: ['rt-a', 'rt-b', 'rt-c'].map((id, i) => ({
+          type: 'run.end',
+          run: { id, agent_id: 'rt', status: 'failed', started_at: at + i, ended_at: at + i + 1 },
+        })),
+      });
+      expect((await t.request('POST', '/api/v1/runs/rt-b/retry')).statusCode).toBe(201);
+      const ids = async (query: string) => {
+        const list = await get(`/api/v1/runs?agent_id=rt&status=failed&${query}`);
+        return { ids: list.runs.map((r) => r.id), total: list.total };
+      };
+      expect(await ids('retried=false')).toEqual({ ids: ['rt-c', 'rt-a'], total: 2 });
+      expect(await ids('retried=true')).toEqual({ ids: ['rt-b'], total: 1 });
+      expect(await ids('retried=false&limit=1')).toMatchObject({ ids: ['rt-c'] });
+      // the retry itself is queued and retried by no run
+      const retries = await get('/api/v1/runs?agent_id=rt&retried=false&status=queued');
+      expect(retries.runs.map((r) => r.retry_of)).toEqual(['rt-b']);
+      const bad = await t.request('GET', '/api/v1/runs?retried=yes');
+      expect(bad.statusCode).toBe(400);
+      expect(bad.body).toContain('query.retried');
+    });
+
     it('refuses to retry a run that is still running', async () => {
       await t.request('POST', '/api/v1/ingest', {
         events: [{ type: 'run.start', run: { id: 'ctl-r2', agent_id: 'ctl' } }],

@@ -53,6 +53,7 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     scoreMin: bound(p.get('score_min')),
     scoreMax: bound(p.get('score_max')),
     scoreLabel: p.get('score_label') ?? '',
+    retried: p.get('retried') === 'true' ? 'true' : p.get('retried') === 'false' ? 'false' : '',
     sort: (RUN_SORTS as readonly string[]).includes(p.get('sort') ?? '')
       ? (p.get('sort') as RunSort)
       : 'newest',
@@ -185,7 +186,7 @@ export function RunsPage() {
   const scoreFilter = scoreFilterText(view);
   const filtered =
     view.agent.length + view.status.length + view.trigger.length + exact.length > 0 ||
-    Boolean(view.source || view.from || view.to || view.q || scoreFilter);
+    Boolean(view.source || view.from || view.to || view.q || scoreFilter || view.retried);
   // a chip goes: the keyboard goes on from the filters beside it
   const chipGone = () => document.getElementById('runs-agent')?.focus();
   const data = runs.data;
@@ -304,6 +305,18 @@ export function RunsPage() {
                 {view.trigger.map((t) => TRIGGER_LABELS[t]).join(', ')}
               </option>
             ) : null}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="runs-retried">Retried</label>
+          <select
+            id="runs-retried"
+            value={view.retried}
+            onChange={(e) => set({ retried: e.target.value || null })}
+          >
+            <option value="">Either</option>
+            <option value="false">Not retried yet</option>
+            <option value="true">Retried already</option>
           </select>
         </div>
         <TextFilter

@@ -127,6 +127,8 @@ export interface RunFilters {
   score_min?: number | undefined;
   score_max?: number | undefined;
   score_label?: string | undefined;
+  /** Runs some run retries (`retry_of`), or none does: the server's to tell. */
+  retried?: boolean | undefined;
 }
 
 /**
@@ -155,6 +157,8 @@ function scoreMatches(run: Run, f: RunFilters): boolean | undefined {
  * (text search), so the caller refetches instead.
  */
 export function runMatches(run: Run, f: RunFilters): boolean | undefined {
+  // a retry, in the list or not, moves the run it retries in or out of a Retried filter's
+  if (f.retried !== undefined && run.retry_of) return undefined;
   if (f.agent_id?.length && !f.agent_id.includes(run.agent_id)) return false;
   if (f.status?.length && !f.status.includes(run.status)) return false;
   if (f.trigger?.length && !f.trigger.includes(run.trigger)) return false;
@@ -168,8 +172,9 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
   if (f.to !== undefined && t > f.to) return false;
   const scored = scoreMatches(run, f);
   if (scored === false) return false;
-  // the models a run's steps name are the server's to tell (a run carries its first only)
-  if (f.q || f.model || scored === undefined) return undefined;
+  // the models a run's steps name are the server's to tell (a run carries its first only),
+  // and whether a run was retried (a new retry changes no field of the run it retries)
+  if (f.q || f.model || f.retried !== undefined || scored === undefined) return undefined;
   return true;
 }
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { localInput, urlInstant, viewFilters, type RunsView } from './runs.queries';
+import { localInput, runListParams, urlInstant, viewFilters, type RunsView } from './runs.queries';
+import { runMatches } from './runs.cache';
+import { runFixture } from '../../../../core/test/fixtures';
+
+const run = runFixture({ id: 'r-1', status: 'failed' });
 
 const view = (over: Partial<RunsView>): RunsView => ({
   agent: [],
@@ -18,9 +22,30 @@ const view = (over: Partial<RunsView>): RunsView => ({
   scoreMin: '',
   scoreMax: '',
   scoreLabel: '',
+  retried: '',
   sort: 'newest',
   page: 0,
   ...over,
+});
+
+describe('the Retried filter', () => {
+  it('goes to the API as retried=true or false, and not at all for either', () => {
+    expect(runListParams(view({ retried: 'false' })).retried).toBe('false');
+    expect(runListParams(view({ retried: 'true' })).retried).toBe('true');
+    expect(runListParams(view({})).retried).toBeUndefined();
+  });
+
+  it('leaves live updates of a list it filters to the server: a retry changes no field of the run it retries', () => {
+    const f = viewFilters(view({ retried: 'false' }));
+    expect(f.retried).toBe(false);
+    expect(runMatches(run, f)).toBeUndefined();
+    expect(runMatches(run, viewFilters(view({})))).toBe(true);
+    // a new retry, whatever else the filter asks, moves the run it retries out of the list
+    const retry = runFixture({ id: 'r-2', status: 'queued', retry_of: 'r-1' });
+    const failedOnly = viewFilters(view({ retried: 'false', status: ['failed'] }));
+    expect(runMatches(retry, failedOnly)).toBeUndefined();
+    expect(runMatches(runFixture({ id: 'r-3', status: 'queued' }), failedOnly)).toBe(false);
+  });
 });
 
 describe('exact-match filters in the URL', () => {

@@ -31,6 +31,8 @@ export interface RunsView {
   scoreMin: string;
   scoreMax: string;
   scoreLabel: string;
+  /** Runs retried already ('true'), or not yet ('false'), or either (''). */
+  retried: '' | 'true' | 'false';
   /** Newest first, or the most cost, longest duration, most tokens first. */
   sort: RunSort;
   page: number;
@@ -93,6 +95,7 @@ export function viewFilters(view: RunsView): RunFilters {
     score_min: view.scoreMin ? Number(view.scoreMin) : undefined,
     score_max: view.scoreMax ? Number(view.scoreMax) : undefined,
     score_label: view.scoreLabel || undefined,
+    retried: view.retried ? view.retried === 'true' : undefined,
   };
 }
 
@@ -120,6 +123,7 @@ export function runListParams(view: RunsView) {
     score_min: f.score_min,
     score_max: f.score_max,
     score_label: f.score_label,
+    retried: f.retried === undefined ? undefined : String(f.retried),
     sort: view.sort === 'newest' ? undefined : view.sort,
   };
 }
