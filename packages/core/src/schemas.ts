@@ -596,6 +596,64 @@ export const AgentCounts = z.object({
   cost_usd: z.number().describe("the runs' cost"),
 });
 
+/** The most attempts a retry policy takes (the first run and its automatic retries). */
+export const MAX_RETRY_ATTEMPTS = 20;
+/** How long a first automatic retry waits unless its policy says. */
+export const DEFAULT_RETRY_DELAY_MS = 10_000;
+/** The longest an automatic retry waits before a worker may take it. */
+export const MAX_RETRY_DELAY_MS = 24 * 3600 * 1000;
+
+/**
+ * An agent's retry policy: a run of it that a worker executed and that failed or timed out
+ * (not one stopped, nor one ended by a cost, token or step limit) is queued again, linked by
+ * `retry_of`, until `max_attempts` runs in all were made. The retry waits `delay_ms`, doubled
+ * for each attempt made before when `backoff` is exponential (at most a day), before a worker
+ * may take it.
+ */
+export const RetryPolicy = z.object({
+  max_attempts: z
+    .number()
+    .int()
+    .describe('runs in all, the first included: 3 is the first run and up to two retries'),
+  delay_ms: z.number().int().describe('how long the first retry waits before a worker takes it'),
+  backoff: z
+    .enum(['fixed', 'exponential'])
+    .describe('exponential: each retry waits twice as long as the one before (at most a day)'),
+});
+export type RetryPolicy = z.infer<typeof RetryPolicy>;
+
+export const RetryPolicyBody = z.strictObject({
+  max_attempts: z
+    .number()
+    .int()
+    .min(2)
+    .max(MAX_RETRY_ATTEMPTS)
+    .describe(RetryPolicy.shape.max_attempts.description!),
+  delay_ms: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_RETRY_DELAY_MS)
+    .default(DEFAULT_RETRY_DELAY_MS)
+    .describe('how long the first retry waits before a worker takes it (default 10 s)'),
+  backoff: z
+    .enum(['fixed', 'exponential'])
+    .default('exponential')
+    .describe(
+      'exponential (default): each retry waits twice as long as the one before, at most a day',
+    ),
+});
+
+/**
+ * How long the retry of a run that was attempt `attempt` waits under `policy`: `delay_ms`,
+ * doubled per attempt before it when exponential, at most `MAX_RETRY_DELAY_MS`.
+ * @example retryDelayMs({ max_attempts: 5, delay_ms: 1000, backoff: 'exponential' }, 3) === 4000
+ */
+export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
+  const factor = policy.backoff === 'exponential' ? 2 ** Math.min(Math.max(attempt - 1, 0), 40) : 1;
+  return Math.min(policy.delay_ms * factor, MAX_RETRY_DELAY_MS);
+}
+
 export const Agent = z.object({
   id: z.string(),
   project_id: z.string(),
@@ -609,6 +667,9 @@ export const Agent = z.object({
     .describe('a run that costs more is ended failed (BudgetExceeded) and its agent told to stop'),
   max_tokens: z.number().int().nullable().describe('the same, for input and output tokens'),
   max_steps: z.number().int().nullable().describe('the same, for steps'),
+  retry: RetryPolicy.nullable().describe(
+    'failed and timed-out runs a worker executed are queued again on their own; null: they are not',
+  ),
   metadata: Metadata,
   /**
    * When the schedule queues its next run; null without a schedule, while it is paused, or
@@ -665,6 +726,9 @@ export const AgentUpsertBody = z.object({
     .max(1e9)
     .nullish()
     .describe('end a run failed once its steps pass this; null: no limit'),
+  retry: RetryPolicyBody.nullish().describe(
+    'retry failed and timed-out runs a worker executed, on their own; null: no automatic retry',
+  ),
   metadata: Metadata.optional(),
 });
 export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;

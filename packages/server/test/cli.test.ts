@@ -79,7 +79,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0019_schedule_paused\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0022_agent_retry\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -765,6 +765,7 @@ describeEachDb('runlog CLI', (dialect) => {
         expect.stringMatching(/^ {2}next run {4}\S+T0[78]:00:00\.000Z \(in \d+[smhd]\)$/),
         '  timeout     5m',
         '  limits      $0.50 cost, 200,000 tokens, 50 steps',
+        '  retry       none',
         '  worker      none seen yet: queued runs wait for one',
         expect.stringMatching(/^ {2}created {5}\S+Z \(\d+s ago\)$/),
         expect.stringMatching(/^ {2}updated {5}\S+Z \(\d+s ago\)$/),
@@ -926,6 +927,35 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(settings(off)).toMatchObject({ schedule: null, timeout_ms: null });
     });
 
+    it('sets a retry policy, changes a part of it, shows it and removes it', async () => {
+      const set = await cli(['agents', 'set', 'cs-retry', '--max-attempts', '3']);
+      expect(set.code, set.stderr).toBe(0);
+      expect(set.stdout).toContain(
+        '\n  retry       up to 3 attempts, the first retry after 10s, each next one twice as long\n',
+      );
+      // the delay alone: the attempts and the backoff stay as they are
+      const delayed = await json('agents', 'set', 'cs-retry', '--retry-delay', '30s');
+      expect(delayed.retry).toEqual({ max_attempts: 3, delay_ms: 30_000, backoff: 'exponential' });
+      const fixed = await cli(['agents', 'set', 'cs-retry', '--retry-backoff', 'fixed']);
+      expect(fixed.stdout).toContain('\n  retry       up to 3 attempts, each retry after 30s\n');
+      const now = await json(
+        'agents',
+        'set',
+        'cs-retry',
+        '--max-attempts',
+        '5',
+        '--retry-delay',
+        '0s',
+      );
+      expect(now.retry).toEqual({ max_attempts: 5, delay_ms: 0, backoff: 'fixed' });
+      expect((await cli(['agents', 'show', 'cs-retry'])).stdout).toContain(
+        '\n  retry       up to 5 attempts, each retry at once\n',
+      );
+      expect((await json('agents', 'set', 'cs-retry', '--no-retry')).retry).toBeNull();
+      await json('agents', 'set', 'cs-retry', '--max-attempts', '2');
+      expect((await json('agents', 'set', 'cs-retry', '--max-attempts', 'none')).retry).toBeNull();
+    });
+
     it('refuses bad values with exit 2, naming the flag, and changes nothing', async () => {
       const before = await json('agents', 'set', 'cs-bad', '--max-steps', '5');
       const refused = (flag: string, value: string, why: string) =>
@@ -978,11 +1008,39 @@ describeEachDb('runlog CLI', (dialect) => {
         [['--name', ''], refused('--name <text>', '', '--name must be 1 to 200 characters')],
         [
           [],
-          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens or --max-steps (or a --no- flag to remove one)\n',
+          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps or --max-attempts (or a --no- flag to remove one)\n',
         ],
         [
           ['--no-limits', '--max-steps', '3'],
           'runlog: --no-limits removes every limit: leave out --max-steps\n',
+        ],
+        [
+          ['--max-attempts', '1'],
+          refused('--max-attempts <n>', '1', '--max-attempts must be 2 to 20, or none to clear it'),
+        ],
+        [
+          ['--retry-delay', '2d'],
+          refused('--retry-delay <duration>', '2d', '--retry-delay must be 0ms to 1d'),
+        ],
+        [
+          ['--retry-backoff', 'linear'],
+          refused(
+            '--retry-backoff <how>',
+            'linear',
+            '--retry-backoff must be one of exponential, fixed',
+          ),
+        ],
+        [
+          ['--retry-delay', '30s'],
+          'runlog: --retry-delay needs --max-attempts <n>: agent cs-bad retries no run on its own\n',
+        ],
+        [
+          ['--no-retry', '--retry-delay', '30s'],
+          'runlog: --no-retry (or --max-attempts none) removes the retry policy: leave out --retry-delay\n',
+        ],
+        [
+          ['--no-retry', '--max-attempts', '3'],
+          'runlog: --no-retry removes the retry policy: leave out --max-attempts\n',
         ],
         [
           ['--no-schedule', '--timezone', 'UTC'],

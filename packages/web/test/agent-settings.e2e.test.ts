@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Locator, Page, Request } from 'playwright-core';
 import type { Agent } from '@runlog/core';
 import { startTestServer } from '../../server/test/harness.js';
-import { call, seedRuns, type Api } from './seed.js';
+import { call, ingest, seedRuns, type Api } from './seed.js';
 import {
   DIST,
   browserSuite,
@@ -279,6 +279,48 @@ browserSuite('agent settings in a real browser', () => {
     expect((await cleared).postDataJSON()).toEqual({ schedule: null });
     await expect.poll(() => row('nightly-report').locator('.agent-schedule').count()).toBe(0);
     expect(await getAgent('nightly-report')).toMatchObject({ schedule: null, next_run_at: null });
+  });
+
+  it('sets a retry policy, shows it on the row, and removes it', async () => {
+    await ingest(api, [{ type: 'run.start', run: { id: 'flaky-1', agent_id: 'flaky-bot' } }]);
+    await openAgent('flaky-bot');
+    const dialog = await openSettings();
+    const attempts = dialog.getByLabel('Attempts in all');
+    const delay = dialog.getByLabel('First retry after (seconds)');
+    // no policy: the delay and the backoff wait for a number of attempts
+    expect(await attempts.inputValue()).toBe('');
+    expect(await delay.isDisabled()).toBe(true);
+    await attempts.fill('3');
+    await delay.fill('30');
+    await dialog.getByLabel('Each next retry').selectOption('fixed');
+    const put = page.waitForRequest(isPut('flaky-bot'));
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    expect((await put).postDataJSON()).toEqual({
+      retry: { max_attempts: 3, delay_ms: 30_000, backoff: 'fixed' },
+    });
+    await dialog.waitFor({ state: 'hidden' });
+    await expect
+      .poll(() => row('flaky-bot').locator('.agent-retry').textContent())
+      .toBe('retries up to 2×');
+    expect((await getAgent('flaky-bot')).retry).toEqual({
+      max_attempts: 3,
+      delay_ms: 30_000,
+      backoff: 'fixed',
+    });
+    // a bad number is refused beside its input, and nothing is saved
+    const again = await openSettings();
+    expect(await again.getByLabel('First retry after (seconds)').inputValue()).toBe('30');
+    await again.getByLabel('Attempts in all').fill('1');
+    await again.getByRole('button', { name: 'Save' }).click();
+    expect(await errorOf(again.getByLabel('Attempts in all'))).toBe(
+      'Enter 2 to 20 (the first run included), or leave it empty',
+    );
+    await screenshot(page, 'agent-settings-retry', false);
+    await again.getByLabel('Attempts in all').fill('');
+    await again.getByRole('button', { name: 'Save' }).click();
+    await again.waitFor({ state: 'hidden' });
+    expect((await getAgent('flaky-bot')).retry).toBeNull();
+    await expect.poll(() => row('flaky-bot').locator('.agent-retry').count()).toBe(0);
   });
 
   it('offers a read key the Settings button disabled, saying why', async () => {

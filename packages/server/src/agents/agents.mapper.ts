@@ -1,4 +1,11 @@
-import { nanosToUsd, toIso, usdToNanos, type Agent, type AgentUpsertBody } from '@runlog/core';
+import {
+  RetryPolicy,
+  nanosToUsd,
+  toIso,
+  usdToNanos,
+  type Agent,
+  type AgentUpsertBody,
+} from '@runlog/core';
 import type { AgentRow } from '../db/schema.js';
 import { fromJson } from '../runs/runs.mapper.js';
 
@@ -22,6 +29,7 @@ export function toAgent(row: AgentRow): Agent {
     max_cost_usd: row.max_cost_nanos === null ? null : nanosToUsd(Number(row.max_cost_nanos)),
     max_tokens: row.max_tokens === null ? null : Number(row.max_tokens),
     max_steps: row.max_steps === null ? null : Number(row.max_steps),
+    retry: decodeRetryPolicy(row.retry_policy),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)
@@ -54,4 +62,18 @@ export function limitColumns(
   if (tokens !== undefined) columns.max_tokens = tokens;
   if (steps !== undefined) columns.max_steps = steps;
   return columns;
+}
+
+/** The `retry_policy` column of a policy; null for none. */
+export function encodeRetryPolicy(policy: RetryPolicy | null): string | null {
+  if (policy === null) return null;
+  const { max_attempts, delay_ms, backoff } = policy;
+  return JSON.stringify({ max_attempts, delay_ms, backoff });
+}
+
+/** An agent's retry policy from its column; null for none, or for a value it cannot read. */
+export function decodeRetryPolicy(text: string | null): RetryPolicy | null {
+  if (text === null) return null;
+  const parsed = RetryPolicy.safeParse(fromJson(text));
+  return parsed.success ? parsed.data : null;
 }

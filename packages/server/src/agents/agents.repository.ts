@@ -22,6 +22,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     max_cost_nanos: null,
     max_tokens: null,
     max_steps: null,
+    retry_policy: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,

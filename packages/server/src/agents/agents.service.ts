@@ -19,7 +19,7 @@ import { AGENT_LIST_PAYLOAD_BYTES } from '../db/payloads.js';
 import { ensureAgents } from '../ingest/unit-of-work.js';
 import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
-import { limitColumns, toAgent } from './agents.mapper.js';
+import { encodeRetryPolicy, limitColumns, toAgent } from './agents.mapper.js';
 import {
   agentRunIds,
   countsByAgentSince,
@@ -66,6 +66,7 @@ export async function upsertAgent(
   if (body.description !== undefined) row.description = body.description;
   if (body.timeout_ms !== undefined) row.timeout_ms = body.timeout_ms;
   Object.assign(row, limitColumns(body));
+  if (body.retry !== undefined) row.retry_policy = encodeRetryPolicy(body.retry);
   if (body.metadata !== undefined) row.metadata = encodeMetadata(body.metadata, maxFieldBytes);
   const scheduleColumns = scheduleChanges(agentId, base, body.schedule, now);
   Object.assign(row, scheduleColumns);
@@ -76,6 +77,7 @@ export async function upsertAgent(
   if (body.description !== undefined) columns.push('description');
   if (body.timeout_ms !== undefined) columns.push('timeout_ms');
   columns.push(...(Object.keys(limitColumns(body)) as (keyof AgentRow)[]));
+  if (body.retry !== undefined) columns.push('retry_policy');
   if (body.metadata !== undefined) columns.push('metadata');
   columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
   return toAgent(await saveAgent(db, row, columns));

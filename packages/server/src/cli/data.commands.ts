@@ -17,12 +17,16 @@ import type {
   StatsTotals,
   Step,
   StepList,
+  RetryPolicy,
   ThreadList,
   ThreadSummary,
   WorkerList,
   WorkerWait,
 } from '@runlog/core';
 import {
+  DEFAULT_RETRY_DELAY_MS,
+  MAX_RETRY_ATTEMPTS,
+  MAX_RETRY_DELAY_MS,
   RUN_SORTS,
   costUnknown,
   cutText,
@@ -788,11 +792,29 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         orNone(intArg('--max-steps', 1, 1e9)),
       )
       .option('--no-limits', 'remove the cost, token and step limits')
+      .option(
+        '--max-attempts <n>',
+        'retry a failed run a worker executed on its own, until n runs in all (2 to 20)',
+        orNone(intArg('--max-attempts', 2, MAX_RETRY_ATTEMPTS)),
+      )
+      .option(
+        '--retry-delay <duration>',
+        'how long the first retry waits for: 0s, 30s, 5m (default 10s; at most 1d)',
+        durationArg('--retry-delay', 0, MAX_RETRY_DELAY_MS),
+      )
+      .option(
+        '--retry-backoff <how>',
+        'exponential (each retry waits twice as long; the default) or fixed',
+        oneOf('--retry-backoff', ['exponential', 'fixed'] as const),
+      )
+      .option('--no-retry', 'retry no run on its own')
       .addHelpText(
         'after',
         '\nSettings left out keep their value; none clears one (--max-cost none), as\n' +
-          '--no-schedule, --no-timeout and --no-limits do. A run past a limit is ended\n' +
-          'failed (BudgetExceeded) and its agent told to stop. An agent id not seen before\n' +
+          '--no-schedule, --no-timeout, --no-limits and --no-retry do. A run past a limit is\n' +
+          'ended failed (BudgetExceeded) and its agent told to stop. With --max-attempts, a\n' +
+          'run a worker took that fails or times out is queued again (retry_of, attempt + 1)\n' +
+          'after the retry delay; not one stopped or past a limit. An agent id not seen before\n' +
           'makes a new agent. The settings: runlog agents show <agent-id>.',
       ),
   ).action(
@@ -808,6 +830,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         maxTokens?: number | typeof NONE;
         maxSteps?: number | typeof NONE;
         limits: boolean;
+        maxAttempts?: number | typeof NONE;
+        retryDelay?: number;
+        retryBackoff?: 'exponential' | 'fixed';
+        retry: boolean;
       },
     ) => {
       // `none` and a --no- flag both clear a setting: null, as the API takes it
@@ -841,10 +867,26 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (flags.maxSteps !== undefined) body.max_steps = cleared(flags.maxSteps);
       if (schedule === null) body.schedule = null;
       const changesSchedule = typeof schedule === 'string' || flags.timezone !== undefined;
-      if (Object.keys(body).length === 0 && !changesSchedule)
+      const retryGiven = [
+        ['--max-attempts', flags.maxAttempts],
+        ['--retry-delay', flags.retryDelay],
+        ['--retry-backoff', flags.retryBackoff],
+      ] as const;
+      const retryFlags = retryGiven.filter(([, v]) => v !== undefined).map(([name]) => name);
+      const noRetry = !flags.retry || flags.maxAttempts === NONE;
+      if (noRetry && retryFlags.some((name) => name !== '--max-attempts'))
+        throw new CliError(
+          `--no-retry (or --max-attempts none) removes the retry policy: leave out ${retryFlags.filter((n) => n !== '--max-attempts').join(' and ')}`,
+          2,
+        );
+      if (noRetry && !flags.retry && flags.maxAttempts !== undefined)
+        throw new CliError('--no-retry removes the retry policy: leave out --max-attempts', 2);
+      if (noRetry) body.retry = null;
+      const changesRetry = !noRetry && retryFlags.length > 0;
+      if (Object.keys(body).length === 0 && !changesSchedule && !changesRetry)
         throw new CliError(
           'nothing to set: give --name, --description, --schedule, --timezone, --timeout, ' +
-            '--max-cost, --max-tokens or --max-steps (or a --no- flag to remove one)',
+            '--max-cost, --max-tokens, --max-steps or --max-attempts (or a --no- flag to remove one)',
           2,
         );
       const client = clientFor(flags, io);
@@ -864,6 +906,20 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             2,
           );
         body.schedule = { cron, timezone: flags.timezone ?? before?.schedule?.timezone ?? 'UTC' };
+      }
+      if (changesRetry) {
+        // the API takes a policy whole: what is not given of it is the one the agent has
+        const attempts = flags.maxAttempts ?? before?.retry?.max_attempts;
+        if (attempts === undefined || attempts === NONE)
+          throw new CliError(
+            `${retryFlags.join(' and ')} need${retryFlags.length === 1 ? 's' : ''} --max-attempts <n>: agent ${agentId} retries no run on its own`,
+            2,
+          );
+        body.retry = {
+          max_attempts: attempts,
+          delay_ms: flags.retryDelay ?? before?.retry?.delay_ms ?? DEFAULT_RETRY_DELAY_MS,
+          backoff: flags.retryBackoff ?? before?.retry?.backoff ?? 'exponential',
+        };
       }
       const agent = await client.request<Agent>('PUT', path, undefined, body);
       if (flags.json) return printJson(io, agent);
@@ -1225,6 +1281,17 @@ function limitMoney(usd: number): string {
   })}`;
 }
 
+/**
+ * A retry policy as `agents show` says it: "up to 3 attempts, the first retry after 10s,
+ * each next one twice as long" or "up to 5 attempts, 30s apart".
+ */
+export function retryText(policy: RetryPolicy): string {
+  const delay = policy.delay_ms === 0 ? 'at once' : `after ${formatSpan(policy.delay_ms)}`;
+  if (policy.backoff === 'fixed' || policy.delay_ms === 0)
+    return `up to ${policy.max_attempts} attempts, each retry ${delay}`;
+  return `up to ${policy.max_attempts} attempts, the first retry ${delay}, each next one twice as long`;
+}
+
 /** `agents show` (and `agents set` after saving): an agent's settings, one per line. */
 export function showAgent(agent: Agent, p: Palette): string {
   const lines: string[] = [p.paint('bold', `Agent ${agent.id}`)];
@@ -1250,6 +1317,7 @@ export function showAgent(agent: Agent, p: Palette): string {
     ...(agent.max_steps !== null ? [countOf(agent.max_steps, 'step')] : []),
   ];
   field('limits', limits.length > 0 ? limits.join(', ') : p.paint('dim', 'none'));
+  field('retry', agent.retry ? retryText(agent.retry) : p.paint('dim', 'none'));
   field(
     'worker',
     agent.worker_seen_at

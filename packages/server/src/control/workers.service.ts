@@ -374,6 +374,7 @@ export async function claimRuns(
       projectId,
       opts.agents,
       opts.max ?? 1,
+      env.now,
     );
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (ids.length === 0) return [];
@@ -401,6 +402,7 @@ export async function claimRuns(
               projectId,
               opts.agents,
               max - queued,
+              env.now,
               tried.size * 2,
             )
           ).filter((id) => !tried.has(id));

@@ -4,8 +4,8 @@ import type { DialectName } from './database.js';
 import type { Database } from './schema.js';
 
 /**
- * The oldest queued runs of the given agents, for a claim inside a write transaction, not
- * locked: on PostgreSQL the claim then takes the runs it can of these with the write path's
+ * The oldest queued runs of the given agents that may run by `now` (an automatic retry waits
+ * its delay with `queued_at` ahead), for a claim inside a write transaction, not locked: on PostgreSQL the claim then takes the runs it can of these with the write path's
  * own (advisory) locks, without waiting (`tryLockRuns`); on SQLite the single writer already
  * serialises claims.
  */
@@ -15,6 +15,7 @@ export async function selectQueuedForClaim(
   projectId: string,
   agentIds: string[],
   limit: number,
+  now: number,
   /** More candidates on PostgreSQL, past this many already tried. */
   skipped = 0,
 ): Promise<string[]> {
@@ -24,6 +25,8 @@ export async function selectQueuedForClaim(
     .where(statusIn('queued'))
     .where('agent_id', 'in', agentIds)
     .where('project_id', '=', projectId)
+    // within the index's range: (project_id, agent_id, queued_at, id) of the queued runs
+    .where('queued_at', '<=', now)
     .orderBy('queued_at')
     .orderBy('id')
     // on PostgreSQL a few more: another instance may hold some of the oldest

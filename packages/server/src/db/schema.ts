@@ -51,6 +51,8 @@ export interface AgentTable {
   max_cost_nanos: number | null;
   max_tokens: number | null;
   max_steps: number | null;
+  /** The retry policy, JSON (`RetryPolicy`): failed runs a worker executed are queued again. */
+  retry_policy: string | null;
   metadata: string;
   created_at: number;
   updated_at: number;

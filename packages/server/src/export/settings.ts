@@ -10,7 +10,7 @@ import {
   type Agent,
   type Project,
 } from '@runlog/core';
-import { limitColumns, toAgent } from '../agents/agents.mapper.js';
+import { encodeRetryPolicy, limitColumns, toAgent } from '../agents/agents.mapper.js';
 import { MAX_RETENTION_DAYS } from '../config.js';
 import { scheduleProblem } from '../control/schedule.js';
 import type { Db } from '../db/database.js';
@@ -155,6 +155,8 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     max_tokens: null,
     max_steps: null,
     ...limitColumns(rec),
+    // an export from before retry policies has none: its agent retries nothing on its own
+    retry_policy: encodeRetryPolicy(rec.retry ?? null),
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,

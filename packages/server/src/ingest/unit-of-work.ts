@@ -17,6 +17,7 @@ import {
 import { UNKNOWN_AGENT, stepContribution, stepEndedWithRun } from './apply.js';
 import { MAX_SCORES_PER_RUN, isTerminalStatus, type RunStatus } from '@runlog/core';
 import { countScores, findScore, runScoresSummary } from '../scores/scores.js';
+import { endedForRetry, policyRetries } from '../control/auto-retry.js';
 
 interface Tracked<T> {
   before: T | undefined;
@@ -421,6 +422,19 @@ export class UnitOfWork {
     for (const t of this.scores.values()) t.before = t.current;
   }
 
+  /**
+   * The retries agents' retry policies queue for the runs this unit failed or timed out
+   * (`endedForRetry`): in the same transaction as the end, so an acknowledged failure never
+   * loses its retry, and a run that ends once (a terminal state stays) is retried once.
+   */
+  private async queuePolicyRetries(): Promise<void> {
+    const ended: RunRow[] = [];
+    for (const t of this.runs.values())
+      if (t.current !== t.before && endedForRetry(t.before, t.current)) ended.push(t.current!);
+    if (ended.length === 0) return;
+    for (const row of await policyRetries(this.trx, ended, Date.now())) this.putNewRun(row);
+  }
+
   getRun(projectId: string, id: string): RunRow | undefined {
     const t = this.runs.get(runKey(projectId, id));
     if (!t) throw new Error(`run ${id} was not loaded in this unit of work`);
@@ -646,6 +660,7 @@ export class UnitOfWork {
   ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
     // before anything is read off the runs: ending a step moves its run's rollups
     await this.closeStepsOfEndedRuns();
+    await this.queuePolicyRetries();
     await this.flushScores();
     for (const [key, usage] of this.usage) {
       const t = this.runs.get(key);

@@ -406,6 +406,65 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
             </div>
           </fieldset>
 
+          <fieldset className="settings-group">
+            <legend>Retries</legend>
+            <p className="field-help settings-group-help">
+              A run a worker executed that fails or times out is queued again on its own, not one
+              stopped or past a limit. Empty attempts: no automatic retry.
+            </p>
+            <div className="settings-limits">
+              <Field
+                id={`${id}-attempts`}
+                label="Attempts in all"
+                error={errors.maxAttempts}
+                help="The first run included: 3 is up to two retries."
+              >
+                {(aria) => (
+                  <input
+                    {...aria}
+                    inputMode="numeric"
+                    value={form.maxAttempts}
+                    placeholder="no retries"
+                    autoComplete="off"
+                    onChange={(e) => set('maxAttempts', e.target.value)}
+                  />
+                )}
+              </Field>
+              <Field
+                id={`${id}-retry-delay`}
+                label="First retry after (seconds)"
+                error={errors.retryDelay}
+                help="Before a worker may take it."
+              >
+                {(aria) => (
+                  <input
+                    {...aria}
+                    inputMode="decimal"
+                    value={form.retryDelay}
+                    autoComplete="off"
+                    disabled={form.maxAttempts.trim() === ''}
+                    onChange={(e) => set('retryDelay', e.target.value)}
+                  />
+                )}
+              </Field>
+              <Field id={`${id}-backoff`} label="Each next retry" error={undefined}>
+                {(aria) => (
+                  <select
+                    {...aria}
+                    value={form.retryBackoff}
+                    disabled={form.maxAttempts.trim() === ''}
+                    onChange={(e) =>
+                      set('retryBackoff', e.target.value as AgentSettingsForm['retryBackoff'])
+                    }
+                  >
+                    <option value="exponential">waits twice as long</option>
+                    <option value="fixed">waits as long</option>
+                  </select>
+                )}
+              </Field>
+            </div>
+          </fieldset>
+
           {errors.form ? (
             <p className="field-error form-error" role="alert" tabIndex={-1}>
               {errors.form}

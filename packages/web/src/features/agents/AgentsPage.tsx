@@ -61,7 +61,7 @@ function AgentRowHeader({
         <span className="agent-name" title={agent.name}>
           {agent.name}
         </span>
-        {agent.name !== agent.id || agent.schedule || limits ? (
+        {agent.name !== agent.id || agent.schedule || limits || agent.retry ? (
           <span className="agent-id">
             {[
               agent.name !== agent.id ? (
@@ -93,6 +93,15 @@ function AgentRowHeader({
                   title="A run past one of these limits is ended failed (BudgetExceeded) and its agent told to stop"
                 >
                   limit {limits}
+                </span>
+              ) : null,
+              agent.retry ? (
+                <span
+                  key="retry"
+                  className="agent-retry"
+                  title={`A failed run a worker executed is queued again on its own, until ${agent.retry.max_attempts} runs in all`}
+                >
+                  retries up to {agent.retry.max_attempts - 1}×
                 </span>
               ) : null,
             ]

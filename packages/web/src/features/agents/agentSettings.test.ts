@@ -16,6 +16,7 @@ const plain: EditableAgent = {
   max_cost_usd: null,
   max_tokens: null,
   max_steps: null,
+  retry: null,
 };
 
 const configured: EditableAgent = {
@@ -26,6 +27,7 @@ const configured: EditableAgent = {
   max_cost_usd: 2,
   max_tokens: 50_000,
   max_steps: 200,
+  retry: null,
 };
 
 describe('settingsForm', () => {
@@ -41,6 +43,9 @@ describe('settingsForm', () => {
       maxCost: '2',
       maxTokens: '50000',
       maxSteps: '200',
+      maxAttempts: '',
+      retryDelay: '10',
+      retryBackoff: 'exponential',
     });
     const empty = settingsForm(plain, 'America/New_York');
     expect(empty).toMatchObject({
@@ -204,6 +209,51 @@ describe('settingsErrors', () => {
   });
 });
 
+describe('the retry policy in the settings', () => {
+  it('sends the policy the Retries inputs say, whole, only when it changed', () => {
+    const form = settingsForm(plain);
+    expect(form).toMatchObject({ maxAttempts: '', retryDelay: '10', retryBackoff: 'exponential' });
+    expect(settingsBody(form, plain)).toEqual({ ok: true, body: {} });
+    expect(settingsBody({ ...form, maxAttempts: '3', retryDelay: '1.5' }, plain)).toEqual({
+      ok: true,
+      body: { retry: { max_attempts: 3, delay_ms: 1500, backoff: 'exponential' } },
+    });
+    const retrying = {
+      ...plain,
+      retry: { max_attempts: 3, delay_ms: 30_000, backoff: 'fixed' as const },
+    };
+    const shown = settingsForm(retrying);
+    expect(shown).toMatchObject({ maxAttempts: '3', retryDelay: '30', retryBackoff: 'fixed' });
+    expect(settingsBody(shown, retrying)).toEqual({ ok: true, body: {} });
+    expect(settingsBody({ ...shown, retryBackoff: 'exponential' }, retrying)).toEqual({
+      ok: true,
+      body: { retry: { max_attempts: 3, delay_ms: 30_000, backoff: 'exponential' } },
+    });
+    // emptied attempts: no automatic retry
+    expect(settingsBody({ ...shown, maxAttempts: ' ' }, retrying)).toEqual({
+      ok: true,
+      body: { retry: null },
+    });
+  });
+
+  it('refuses attempts and delays the server would, beside their inputs', () => {
+    const form = settingsForm(plain);
+    for (const [maxAttempts, retryDelay, field] of [
+      ['1', '10', 'maxAttempts'],
+      ['21', '10', 'maxAttempts'],
+      ['2.5', '10', 'maxAttempts'],
+      ['3', '-1', 'retryDelay'],
+      ['3', '90000', 'retryDelay'],
+      ['3', 'soon', 'retryDelay'],
+    ] as const) {
+      const result = settingsBody({ ...form, maxAttempts, retryDelay }, plain);
+      expect(result.ok, `${maxAttempts} ${retryDelay}`).toBe(false);
+      if (!result.ok) expect(Object.keys(result.errors)).toEqual([field]);
+    }
+    expect(settingsFieldOf('body.retry.delay_ms')).toBe('retryDelay');
+  });
+});
+
 describe('numbers in the settings', () => {
   const plain: EditableAgent = {
     name: 'b',
@@ -213,6 +263,7 @@ describe('numbers in the settings', () => {
     max_cost_usd: null,
     max_tokens: null,
     max_steps: null,
+    retry: null,
   };
   it('never reads a decimal comma as a thousands separator (0,50 is not $50)', () => {
     for (const [field, text] of [

@@ -1,4 +1,11 @@
-import type { Agent, AgentUpsertBody } from '@runlog/core';
+import {
+  DEFAULT_RETRY_DELAY_MS,
+  MAX_RETRY_ATTEMPTS,
+  MAX_RETRY_DELAY_MS,
+  type Agent,
+  type AgentUpsertBody,
+  type RetryPolicy,
+} from '@runlog/core';
 
 /** The units the timeout input offers, largest last. */
 export const TIMEOUT_UNITS = {
@@ -23,11 +30,25 @@ export interface AgentSettingsForm {
   maxCost: string;
   maxTokens: string;
   maxSteps: string;
+  /** Runs in all, the first included: empty for no automatic retry. */
+  maxAttempts: string;
+  /** How long the first retry waits, in seconds. */
+  retryDelay: string;
+  retryBackoff: RetryPolicy['backoff'];
 }
 
 /** The inputs an error can stand beside. */
 export type SettingsField =
-  'name' | 'description' | 'cron' | 'timezone' | 'timeout' | 'maxCost' | 'maxTokens' | 'maxSteps';
+  | 'name'
+  | 'description'
+  | 'cron'
+  | 'timezone'
+  | 'timeout'
+  | 'maxCost'
+  | 'maxTokens'
+  | 'maxSteps'
+  | 'maxAttempts'
+  | 'retryDelay';
 
 /** Errors by input; `form` holds those that name no input (shown above the buttons). */
 export type SettingsErrors = Partial<Record<SettingsField | 'form', string>>;
@@ -35,7 +56,14 @@ export type SettingsErrors = Partial<Record<SettingsField | 'form', string>>;
 /** The settings an agent's dialog edits. */
 export type EditableAgent = Pick<
   Agent,
-  'name' | 'description' | 'schedule' | 'timeout_ms' | 'max_cost_usd' | 'max_tokens' | 'max_steps'
+  | 'name'
+  | 'description'
+  | 'schedule'
+  | 'timeout_ms'
+  | 'max_cost_usd'
+  | 'max_tokens'
+  | 'max_steps'
+  | 'retry'
 >;
 
 /**
@@ -69,8 +97,41 @@ export function settingsForm(agent: EditableAgent, defaultTimezone = 'UTC'): Age
     maxCost: agent.max_cost_usd !== null ? String(agent.max_cost_usd) : '',
     maxTokens: agent.max_tokens !== null ? String(agent.max_tokens) : '',
     maxSteps: agent.max_steps !== null ? String(agent.max_steps) : '',
+    maxAttempts: agent.retry ? String(agent.retry.max_attempts) : '',
+    retryDelay: String((agent.retry?.delay_ms ?? DEFAULT_RETRY_DELAY_MS) / 1000),
+    retryBackoff: agent.retry?.backoff ?? 'exponential',
   };
 }
+
+/**
+ * The retry policy the Retries inputs say: none for empty attempts; the delay in seconds
+ * (empty: the server's default), to the millisecond.
+ */
+function parseRetry(
+  form: AgentSettingsForm,
+): { ok: true; value: RetryPolicy | null } | { ok: false; errors: SettingsErrors } {
+  const attempts = form.maxAttempts.trim();
+  if (attempts === '') return { ok: true, value: null };
+  const errors: SettingsErrors = {};
+  const n = /^\d+$/.test(attempts) ? Number(attempts) : NaN;
+  if (!(n >= 2 && n <= MAX_RETRY_ATTEMPTS))
+    errors.maxAttempts = `Enter 2 to ${MAX_RETRY_ATTEMPTS} (the first run included), or leave it empty`;
+  const delayText = form.retryDelay.trim();
+  const seconds = delayText === '' ? DEFAULT_RETRY_DELAY_MS / 1000 : Number(delayText);
+  const delay = Math.round(seconds * 1000);
+  if (!/^(\d+\.?\d*|\.\d+)?$/.test(delayText) || !(delay >= 0 && delay <= MAX_RETRY_DELAY_MS))
+    errors.retryDelay = `Enter 0 to ${MAX_RETRY_DELAY_MS / 1000} seconds (a day)`;
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  return { ok: true, value: { max_attempts: n, delay_ms: delay, backoff: form.retryBackoff } };
+}
+
+const samePolicy = (a: RetryPolicy | null, b: RetryPolicy | null) =>
+  a === b ||
+  (a !== null &&
+    b !== null &&
+    a.max_attempts === b.max_attempts &&
+    a.delay_ms === b.delay_ms &&
+    a.backoff === b.backoff);
 
 type Parsed = { ok: true; value: number | null } | { ok: false; error: string };
 
@@ -150,6 +211,10 @@ export function settingsBody(
     else if (parsed.value !== initial[key]) body[key] = parsed.value;
   }
 
+  const retry = parseRetry(form);
+  if (!retry.ok) Object.assign(errors, retry.errors);
+  else if (!samePolicy(retry.value, initial.retry)) body.retry = retry.value;
+
   return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, body };
 }
 
@@ -163,6 +228,9 @@ const FIELD_OF: Record<string, SettingsField> = {
   'body.max_cost_usd': 'maxCost',
   'body.max_tokens': 'maxTokens',
   'body.max_steps': 'maxSteps',
+  'body.retry': 'maxAttempts',
+  'body.retry.max_attempts': 'maxAttempts',
+  'body.retry.delay_ms': 'retryDelay',
 };
 
 /**

@@ -204,6 +204,7 @@ describe('applyRunToAgents', () => {
     max_cost_usd: null,
     max_tokens: null,
     max_steps: null,
+    retry: null,
     metadata: {},
     created_at: iso(T0),
     updated_at: iso(T0),
