@@ -732,6 +732,8 @@ export const AgentUpsertBody = z.object({
   metadata: Metadata.optional(),
 });
 export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
+/** `AgentUpsertBody` as a client sends it: what has a default may be left out (`retry.delay_ms`). */
+export type AgentUpsertInput = z.input<typeof AgentUpsertBody>;
 
 /** `POST /agents/:agent_id/runs`: queue a run for a worker. */
 export const EnqueueRunBody = z.object({

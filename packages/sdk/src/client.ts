@@ -2,7 +2,7 @@ import {
   newId,
   type Agent,
   type AgentSummary,
-  type AgentUpsertBody,
+  type AgentUpsertInput,
   type EnqueueRunBody,
   type EnqueueRunsBody,
   type EnqueuedRuns,
@@ -275,7 +275,7 @@ export class AgentsClient {
    * `{ schedule: { paused: true } }` pauses the schedule the agent has, `false` resumes it.
    * @example await runlog.agents.update('bug-triager', { max_cost_usd: 0.5, max_steps: 40, schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' } })
    */
-  async update(agentId: string, settings: AgentUpsertBody): Promise<Agent> {
+  async update(agentId: string, settings: AgentUpsertInput): Promise<Agent> {
     return (
       await this.http.request<Agent>('PUT', `/api/v1/agents/${enc(agentId)}`, settings, {
         idempotent: true,

@@ -24,6 +24,8 @@ export type {
   Agent,
   AgentSummary,
   AgentUpsertBody,
+  AgentUpsertInput,
+  RetryPolicy,
   EnqueueRunBody,
   HeartbeatResponse,
   Run,

@@ -163,6 +163,40 @@ describeEachDb('SDK worker()', (dialect) => {
       await worker.stop();
     });
 
+    it("executes the retries its agent's retry policy queues, until an attempt succeeds", async () => {
+      const agent = agentId();
+      await runlog.agents.update(agent, { retry: { max_attempts: 3, delay_ms: 0 } });
+      const attempts: number[] = [];
+      const worker = runlog.worker({
+        ...fast,
+        agents: {
+          [agent]: (run: RunContext) => {
+            attempts.push(run.info!.attempt);
+            if (run.info!.attempt < 3)
+              throw new Error(`upstream 503 on attempt ${run.info!.attempt}`);
+            return { ok: run.info!.attempt };
+          },
+        },
+      });
+      const first = await runlog.runs.enqueue(agent, { input: { pr: 7 } });
+      const last = await waitFor(async () => {
+        const { runs } = await runlog.runs.list({ agent_id: agent, status: 'succeeded' });
+        return runs[0];
+      }, 'an attempt to succeed');
+      expect(last).toMatchObject({
+        attempt: 3,
+        trigger: 'retry',
+        input: { pr: 7 },
+        output: { ok: 3 },
+      });
+      expect(attempts).toEqual([1, 2, 3]);
+      const second = (await runlog.runs.list({ retry_of: first.id })).runs[0]!;
+      expect(second).toMatchObject({ status: 'failed', attempt: 2, triggered_by: 'retry policy' });
+      expect(last.retry_of).toBe(second.id);
+      expect((await runlog.runs.list({ agent_id: agent })).runs).toHaveLength(3);
+      await worker.stop();
+    });
+
     it('fires run.signal when the run is cancelled and records it as cancelled', async () => {
       const agent = agentId();
       let reason: unknown;
