@@ -13,6 +13,7 @@ import {
 } from './enums.js';
 import { MAX_STEP_COST_USD } from './cost.js';
 import { MAX_TIME_MS, PLAIN_YEARS_END_MS } from './time.js';
+import { isTimeZone } from './zone.js';
 import { TRUNCATED_MARKER, type TruncatedJson } from './truncated.js';
 import {
   RUN_STATUS_HELP,
@@ -1015,6 +1016,22 @@ export const StatsQuery = z.object({
   from: TimeInput.optional(),
   to: TimeInput.optional(),
   bucket: z.enum(STATS_BUCKETS).optional(),
+  tz: z
+    .string()
+    .max(100)
+    // (one error for a name too long, not a second that it is no zone)
+    .refine(
+      (zone) => zone.length > 100 || isTimeZone(zone),
+      'must be an IANA time zone such as America/Los_Angeles, or UTC',
+    )
+    .optional()
+    .describe(
+      'IANA time zone whose calendar days day buckets are (default UTC): each starts at local ' +
+        'midnight, 23 or 25 hours long across a change of clocks; also the days from/to are ' +
+        'taken to. In a zone off UTC by a part of an hour (Asia/Kolkata, Asia/Kathmandu), a day ' +
+        'holds the runs of the UTC hours starting within it (its edges off by up to 45 min). ' +
+        'Hour buckets stay UTC hours',
+    ),
 });
 export type StatsQuery = z.infer<typeof StatsQuery>;
 

@@ -1,3 +1,5 @@
+import { localDayOf, localDayStart } from './zone.js';
+
 const DAY_MS = 86_400_000;
 /** Years 0000–9999, where `toISOString` has the plain `YYYY-MM-DD` form. */
 export const PLAIN_YEARS_END_MS = 253_402_300_800_000;
@@ -54,13 +56,19 @@ export const BUCKET_MS = { hour: 3_600_000, day: DAY_MS } as const;
  * The start of the last `count` whole buckets, the one `now` is in the last of them: "the
  * last 7 days" is seven day buckets with today, as the dashboard and the CLI both read it
  * (the server reads stats in whole buckets, so `now - 7 days` would take in an eighth).
+ * Days are the zone's calendar days (UTC by default), 23 or 25 hours long across a change
+ * of its clocks; hours are UTC hours whatever the zone.
  * @example lastBucketsFrom(7, 'day', Date.parse('2026-12-04T15:00:00Z')) // 2026-11-28T00:00Z
+ * @example lastBucketsFrom(1, 'day', Date.parse('2026-12-04T15:00:00Z'), 'America/Los_Angeles') // 2026-12-04T08:00Z
  */
 export function lastBucketsFrom(
   count: number,
   bucket: keyof typeof BUCKET_MS,
   now: number,
+  zone = 'UTC',
 ): number {
+  if (bucket === 'day' && zone !== 'UTC')
+    return localDayStart(zone, localDayOf(zone, now) - (count - 1));
   const unit = BUCKET_MS[bucket];
   return Math.floor(now / unit) * unit - (count - 1) * unit;
 }

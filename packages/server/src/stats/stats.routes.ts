@@ -12,10 +12,13 @@ export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promis
     scope: 'read',
     tag: 'stats',
     summary:
-      'Run analytics: totals, by_agent (runs desc) and a zero-filled UTC series. ' +
+      'Run analytics: totals, by_agent (runs desc) and a zero-filled series. ' +
       'Whole buckets: from (default now - 30 d) is floored and to (default now) ceiled to the ' +
-      'bucket (a UTC hour or day; the answer says which range it read); bucket defaults to day ' +
-      'over ranges longer than 2 days, else hour. fail_rate is ' +
+      'bucket (a UTC hour, or a day of tz: UTC by default; the answer says which range it ' +
+      'read); bucket defaults to day over ranges longer than 2 days, else hour. A day of a ' +
+      'zone starts at its local midnight (23 or 25 hours across a change of clocks); in a ' +
+      'zone off UTC by a part of an hour (Asia/Kolkata, Asia/Kathmandu) it holds the runs of ' +
+      'the UTC hours starting within it, so its edges are off by up to 45 min. fail_rate is ' +
       'failed + timed_out over finished runs; p50/p95 come from a log-scale histogram (±5%)',
     query: StatsQuery,
     response: StatsResponse,

@@ -4,6 +4,9 @@ import {
   RUN_TRIGGERS,
   FAILED_RUN_STATUSES,
   TERMINAL_RUN_STATUSES,
+  canonicalZone,
+  localDayOf,
+  localDayStart,
   nanosToUsd,
   toIso,
   type RunStatus,
@@ -19,6 +22,7 @@ import { sumOf } from '../db/dialect.js';
 import type { ModelRollupTable } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { DAY_MS, HOUR_MS, binValue, hourOf } from './rollup.js';
+import { localDayIndex, localDays, type LocalDays } from './local-days.js';
 
 interface GrainRow {
   project_id: string;
@@ -145,10 +149,17 @@ function finish(acc: Acc): StatsTotals {
 }
 
 /** The bucket-aligned range and bucket a stats query covers. */
-export function statsRange(
-  query: StatsQuery,
-  now: number,
-): { from: number; to: number; bucket: 'hour' | 'day'; bucketMs: number } {
+export interface StatsRange {
+  from: number;
+  to: number;
+  bucket: 'hour' | 'day';
+  bucketMs: number;
+  /** Day buckets of a zone other than UTC: the zone's days, read from the hourly rollups. */
+  local?: LocalDays;
+}
+
+/** The bucket-aligned range and bucket a stats query covers. */
+export function statsRange(query: StatsQuery, now: number): StatsRange {
   const rawTo = query.to ?? now;
   const rawFrom = query.from ?? rawTo - DEFAULT_STATS_RANGE_MS;
   if (rawFrom > rawTo) {
@@ -163,16 +174,51 @@ export function statsRange(
     hourFrom + HOUR_MS,
   );
   const bucket = query.bucket ?? (hourTo - hourFrom > 2 * DAY_MS ? 'day' : 'hour');
+  const zone = query.tz === undefined ? 'UTC' : canonicalZone(query.tz);
+  if (bucket === 'day' && zone !== 'UTC') {
+    const local = zoneDays(zone, query, rawFrom, rawTo);
+    if (local)
+      return { from: local.starts[0]!, to: local.starts.at(-1)!, bucket, bucketMs: DAY_MS, local };
+  }
   const bucketMs = bucket === 'day' ? DAY_MS : HOUR_MS;
   // whole buckets: the rollups hold no finer grain
   const from = Math.floor(rawFrom / bucketMs) * bucketMs;
   const to = Math.max(Math.ceil(rawTo / bucketMs) * bucketMs, from + bucketMs);
-  if ((to - from) / bucketMs > MAX_SERIES_BUCKETS)
+  tooManyBuckets((to - from) / bucketMs, bucket);
+  return { from, to, bucket, bucketMs };
+}
+
+function tooManyBuckets(buckets: number, bucket: 'hour' | 'day'): void {
+  if (buckets > MAX_SERIES_BUCKETS)
     throw AppError.invalid(
       'query.bucket',
       `the range holds over ${MAX_SERIES_BUCKETS} ${bucket} buckets`,
     );
-  return { from, to, bucket, bucketMs };
+}
+
+/**
+ * The zone's whole days a range covers: from the day `from` is in (without a `from`, 30
+ * calendar days before the day `to` is in, as the UTC default reads 30 days back) to the day
+ * `to` is in, unless `to` is a day's start. Undefined for a zone that showed UTC over all of
+ * it (Etc/UTC, Africa/Abidjan): its days are UTC days, read from the daily rollups.
+ */
+function zoneDays(
+  zone: string,
+  query: StatsQuery,
+  rawFrom: number,
+  rawTo: number,
+): LocalDays | undefined {
+  const firstDay =
+    query.from === undefined
+      ? localDayOf(zone, rawTo) - DEFAULT_STATS_RANGE_MS / DAY_MS
+      : localDayOf(zone, rawFrom);
+  let endDay = localDayOf(zone, rawTo);
+  if (localDayStart(zone, endDay) !== rawTo) endDay += 1;
+  endDay = Math.max(endDay, firstDay + 1);
+  tooManyBuckets(endDay - firstDay, 'day');
+  const days = localDays(zone, firstDay, endDay);
+  const utc = days.segments.every((s) => s.offset === 0);
+  return utc ? undefined : days;
 }
 
 /** The rollup tables of one grain: per agent, and for the whole project. */
@@ -193,8 +239,11 @@ const TABLES = {
  * Run analytics read only from the rollup tables (never `runs`): totals and the per-agent
  * table from the daily grain for whole days (hourly for edge hours), the series at the
  * bucket's grain, per project when no agent is asked for; so the cost follows buckets ×
- * status/trigger combinations, not the number of runs.
- * Bucket-granular: `from` is floored and `to` ceiled to whole buckets (UTC).
+ * status/trigger combinations, not the number of runs. Day buckets of a zone other than UTC
+ * are summed from the hourly rows (what an hourly series of the range reads), each hour in
+ * the local day it starts in.
+ * Bucket-granular: `from` is floored and `to` ceiled to whole buckets (UTC hours, the
+ * zone's days).
  */
 export async function computeStats(
   db: Db,
@@ -202,7 +251,7 @@ export async function computeStats(
   query: StatsQuery,
   now: number,
 ): Promise<StatsResponse> {
-  const { from, to, bucket, bucketMs } = statsRange(query, now);
+  const { from, to, bucket, bucketMs, local } = statsRange(query, now);
   const agentIds = query.agent_id;
   // Kysely cannot type a table chosen at run time; every table here has these columns
   const k = db.kysely as unknown as Kysely<Record<string, GrainRow>>;
@@ -275,7 +324,11 @@ export async function computeStats(
   };
   // the series of one or some agents comes from the per-agent tables, of all from the project's
   const seriesScope = agentIds?.length ? 'agent' : 'project';
-  const bucketTime = sql.ref<number>(TABLES[bucket].time);
+  // a zone's days are not UTC days: they are summed from the hourly rows, each hour in the
+  // day it starts in (the index of that day, then its start)
+  const seriesGrain = local ? 'hour' : bucket;
+  const bucketTime = local ? localDayIndex(local) : sql.ref<number>(TABLES[bucket].time);
+  const bucketStart = local ? (index: number) => local.starts[index]! : (t: number) => t;
 
   // the queries are independent: with readers (a SQLite file) they run in parallel, off the
   // event loop, and the largest, every agent's histogram, in two halves of the agents (its
@@ -315,7 +368,7 @@ export async function computeStats(
   // an hourly series over 30 days reads ~40,000 bins, and sends back 720 rows. With readers,
   // the earlier and the later half of the buckets are read in parallel.
   const seriesPercentiles = (lo: number, hi: number) => {
-    const bins = histogram(seriesScope, bucket, lo, hi)
+    const bins = histogram(seriesScope, seriesGrain, lo, hi)
       .select([bucketTime.as('t'), 'bin'])
       .groupBy([bucketTime, 'bin'])
       .having(sql`sum(runs)`, '>', 0);
@@ -336,8 +389,14 @@ export async function computeStats(
       .select([sql.ref<number>('t').as('t'), at(0.5).as('p50'), at(0.95).as('p95')])
       .groupBy(sql.ref('t'));
   };
-  const buckets = (to - from) / bucketMs;
-  const split = db.readers && buckets >= 48 ? from + Math.floor(buckets / 2) * bucketMs : to;
+  const buckets = local ? local.starts.length - 1 : (to - from) / bucketMs;
+  // (a zone's days read 24 hourly rows each: split as an hourly series of 48 hours is)
+  const split =
+    db.readers && buckets * (local ? 24 : 1) >= 48
+      ? local
+        ? local.starts[Math.floor(buckets / 2)]!
+        : from + Math.floor(buckets / 2) * bucketMs
+      : to;
   const bucketPercentiles = Promise.all(
     (split < to
       ? [
@@ -349,7 +408,7 @@ export async function computeStats(
   );
   const byBucketRows = readOffLoop(
     db,
-    rollups(seriesScope, bucket, from, to)
+    rollups(seriesScope, seriesGrain, from, to)
       .select([bucketTime.as('t'), 'status'])
       .groupBy([bucketTime, 'status']),
   );
@@ -400,15 +459,16 @@ export async function computeStats(
   }
 
   const perBucket = new Map<number, Acc>();
-  for (let t = from; t < to; t += bucketMs) perBucket.set(t, emptyAcc());
+  if (local) for (const t of local.starts.slice(0, -1)) perBucket.set(t, emptyAcc());
+  else for (let t = from; t < to; t += bucketMs) perBucket.set(t, emptyAcc());
   for (const row of bucketRows) {
-    const acc = perBucket.get(Number(row.t));
+    const acc = perBucket.get(bucketStart(Number(row.t)));
     if (acc) addSums(acc, { status: row.status, ...sums(row) });
   }
   const percentiles = new Map<number, { p50: number | null; p95: number | null }>();
   for (const row of percentileRows.flat()) {
     const bin = (b: number | string | null) => (b === null ? null : binValue(Number(b)));
-    percentiles.set(Number(row.t), { p50: bin(row.p50), p95: bin(row.p95) });
+    percentiles.set(bucketStart(Number(row.t)), { p50: bin(row.p50), p95: bin(row.p95) });
   }
 
   const perModel = new Map<string, [number, number, number, number, number]>();
