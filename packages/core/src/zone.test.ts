@@ -3,6 +3,7 @@ import { lastBucketsFrom } from './time.js';
 import {
   canonicalZone,
   isTimeZone,
+  localDate,
   localDayOf,
   localDayStart,
   startOfLocalDay,
@@ -46,6 +47,8 @@ describe('zones', () => {
     expect(iso(localDayStart('Asia/Kathmandu', day('2026-03-08')))).toBe(
       '2026-03-07T18:15:00.000Z',
     );
+    expect(localDate('Asia/Tokyo', at('2026-03-08T16:00:00Z'))).toBe('2026-03-09');
+    expect(localDate('America/Los_Angeles', at('2026-03-08T07:59:00Z'))).toBe('2026-03-07');
     expect(iso(startOfLocalDay('Asia/Tokyo', at('2026-03-08T16:00:00Z')))).toBe(
       '2026-03-08T15:00:00.000Z',
     );

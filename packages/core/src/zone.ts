@@ -75,6 +75,14 @@ export function localDayStart(zone: string, day: number): number {
   return hi;
 }
 
+/**
+ * The calendar date the zone's clocks show at `at`, as `YYYY-MM-DD`.
+ * @example localDate('Asia/Tokyo', Date.parse('2026-03-08T16:00:00Z')) // '2026-03-09'
+ */
+export function localDate(zone: string, at: number): string {
+  return new Date(localDayOf(zone, at) * DAY_MS).toISOString().slice(0, 10);
+}
+
 /** The first instant of the local day `at` falls in. */
 export function startOfLocalDay(zone: string, at: number): number {
   return localDayStart(zone, localDayOf(zone, at));

@@ -11,7 +11,14 @@ import type { CliIo } from '../src/cli/io.js';
 import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
 import { openDatabase } from '../src/db/database.js';
 import { sql } from 'kysely';
-import type { Agent, Score, ScoreList, ThreadList, ThreadSummary } from '@runlog/core';
+import {
+  localDate,
+  type Agent,
+  type Score,
+  type ScoreList,
+  type ThreadList,
+  type ThreadSummary,
+} from '@runlog/core';
 import { T0, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
 
 interface Captured {
@@ -672,6 +679,80 @@ describeEachDb('runlog CLI', (dialect) => {
     expect((await cli(['metrics', '--agent', 'waiting', '--days', '1'])).stdout).toMatch(
       /^waiting: 1 run in 1 day, fail rate -, p95 -, cost /m,
     );
+  });
+
+  it("counts stats' and metrics' days in the zone of --tz or RUNLOG_TZ", async () => {
+    // writer's runs, 09:00 to 19:00 UTC on 1 February, are Tokyo's evening and night after
+    const tokyo = await cli([
+      'metrics',
+      '--agent',
+      'writer',
+      '--days',
+      '366',
+      '--tz',
+      'Asia/Tokyo',
+    ]);
+    expect(tokyo.code, tokyo.stderr).toBe(0);
+    expect(tokyo.stdout).toMatch(/^writer: 8 runs in 366 days \(Asia\/Tokyo\), /m);
+    expect(tokyo.stdout).toMatch(/^2026-02-01\s+4\s/m);
+    expect(tokyo.stdout).toMatch(/^2026-02-02\s+4\s/m);
+    // UTC by default, as the CLI prints times
+    expect((await cli(['metrics', '--agent', 'writer', '--days', '366'])).stdout).toMatch(
+      /^2026-02-01\s+8\s/m,
+    );
+    expect(
+      (await cli(['metrics', '--agent', 'writer', '--days', '366'], { RUNLOG_TZ: 'Asia/Tokyo' }))
+        .stdout,
+    ).toMatch(/^2026-02-02\s+4\s/m);
+    // the flag before the environment
+    expect(
+      (
+        await cli(['metrics', '--agent', 'writer', '--days', '366', '--tz', 'UTC'], {
+          RUNLOG_TZ: 'Asia/Tokyo',
+        })
+      ).stdout,
+    ).toMatch(/^2026-02-01\s+8\s/m);
+
+    // --days N: the last N days of the zone, today (there) the last
+    const three = JSON.parse(
+      (
+        await cli([
+          'metrics',
+          '--agent',
+          'writer',
+          '--days',
+          '3',
+          '--tz',
+          'Pacific/Kiritimati',
+          '--json',
+        ])
+      ).stdout,
+    ) as { from: string; series: { t: string }[] };
+    expect(three.series).toHaveLength(3);
+    // Kiritimati is 14 hours ahead of UTC: its days start at 10:00 UTC the day before
+    expect(three.series.every((p) => p.t.endsWith('T10:00:00.000Z'))).toBe(true);
+    const today = localDate('Pacific/Kiritimati', Date.now());
+    expect(localDate('Pacific/Kiritimati', Date.parse(three.series.at(-1)!.t))).toBe(today);
+    const one = await cli(['stats', '--days', '1', '--tz', 'Pacific/Kiritimati']);
+    expect(one.stdout).toContain(`Last 1 day (${today} to ${today}, Pacific/Kiritimati)`);
+    const totals = (tz: string) =>
+      cli(['stats', '--days', '366', '--agent', 'writer', '--json', '--tz', tz]).then(
+        (r) => (JSON.parse(r.stdout) as { totals: { runs: number } }).totals.runs,
+      );
+    expect(await totals('Asia/Tokyo')).toBe(8);
+
+    for (const [args, env, from] of [
+      [['--tz', 'Mars/Olympus'], {}, '--tz'],
+      [[], { RUNLOG_TZ: 'Mars/Olympus' }, 'RUNLOG_TZ'],
+    ] as const) {
+      const bad = await cli(['stats', ...args], env);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toBe(
+        `runlog: ${from} must be an IANA time zone such as America/Los_Angeles, UTC or local, not Mars/Olympus\n`,
+      );
+    }
+    // local: this machine's zone
+    expect((await cli(['stats', '--days', '1', '--tz', 'local'])).code).toBe(0);
   });
 
   it('lists the workers seen lately, the runs they hold', async () => {

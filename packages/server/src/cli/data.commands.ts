@@ -29,8 +29,12 @@ import {
   MAX_RETRY_DELAY_MS,
   RUN_SORTS,
   costUnknown,
+  canonicalZone,
   cutText,
+  isTimeZone,
   lastBucketsFrom,
+  localDate,
+  systemZone,
   orderStepTree,
   previewText,
   readableError,
@@ -114,6 +118,40 @@ function clientFor(flags: ClientFlags, io: CliIo): ApiClient {
     url: (flags.url ?? io.env.RUNLOG_URL ?? DEFAULT_URL).trim(),
     apiKey: apiKey || undefined,
   });
+}
+
+/** `--tz`: whose calendar days `--days` counts and the days are printed in. */
+function withZone(cmd: Command): Command {
+  return cmd.option(
+    '--tz <zone>',
+    "days of this IANA time zone, or local for this machine's (env RUNLOG_TZ, default UTC)",
+  );
+}
+
+/**
+ * The zone of `--tz`, else of RUNLOG_TZ, else UTC (the zone the CLI prints times in): `local`
+ * is this machine's. An unknown one is bad usage, naming where it came from.
+ */
+function zoneFor(flags: { tz?: string }, io: CliIo): string {
+  const given = flags.tz ?? io.env.RUNLOG_TZ?.trim();
+  if (given === undefined || given === '') return 'UTC';
+  const zone = given === 'local' ? systemZone() : given;
+  if (!isTimeZone(zone))
+    throw new CliError(
+      `${flags.tz !== undefined ? '--tz' : 'RUNLOG_TZ'} must be an IANA time zone such as America/Los_Angeles, UTC or local, not ${given}`,
+      2,
+    );
+  return canonicalZone(zone);
+}
+
+/**
+ * What a stats request of the last `days` days asks for: from the start of the zone's day
+ * `days - 1` days back; in a zone other than UTC, that zone's day buckets (the server's hour
+ * buckets, over one or two days, are UTC hours).
+ */
+function lastDays(days: number, zone: string): { from: number; tz?: string; bucket?: 'day' } {
+  const from = lastBucketsFrom(days, 'day', Date.now(), zone);
+  return zone === 'UTC' ? { from } : { from, tz: zone, bucket: 'day' };
 }
 
 function printJson(io: CliIo, value: unknown): void {
@@ -1001,25 +1039,33 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   });
 
   withClient(
-    program
-      .command('stats')
-      .description(
-        'totals, fail rate, durations, tokens and cost, per agent and per model; the scores given',
-      )
-      .option('--agent <id>', 'only this agent', idArg('--agent'))
-      .option('--days <n>', 'over the last N days', intArg('--days', 1, 3650), 30),
-  ).action(async (flags: ClientFlags & { agent?: string; days: number }) => {
+    withZone(
+      program
+        .command('stats')
+        .description(
+          'totals, fail rate, durations, tokens and cost, per agent and per model; the scores given',
+        )
+        .option('--agent <id>', 'only this agent', idArg('--agent'))
+        .option(
+          '--days <n>',
+          'over the last N days, today the last',
+          intArg('--days', 1, 3650),
+          30,
+        ),
+    ),
+  ).action(async (flags: ClientFlags & { agent?: string; days: number; tz?: string }) => {
+    const zone = zoneFor(flags, io);
     const client = clientFor(flags, io);
     const stats = await client.request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
-      from: lastBucketsFrom(flags.days, 'day', Date.now()),
+      ...lastDays(flags.days, zone),
     });
     await agentExists(client, flags.agent, stats);
     if (flags.json) return printJson(io, stats);
     const p = palette();
     const t = stats.totals;
     io.stdout.write(
-      `${p.paint('bold', `Last ${countOf(flags.days, 'day')}`)} (${stats.from.slice(0, 10)} to ${lastDayOf(stats.to)})\n` +
+      `${p.paint('bold', `Last ${countOf(flags.days, 'day')}`)} (${localDate(zone, Date.parse(stats.from))} to ${localDate(zone, Date.parse(stats.to) - 1)}${zone === 'UTC' ? '' : `, ${zone}`})\n` +
         `  runs       ${formatCount(t.runs)}${t.runs > 0 ? statusSummary(t, p, 13 + formatCount(t.runs).length) : ''}\n` +
         `  fail rate  ${formatPercent(t.fail_rate)}\n` +
         // percentiles come from log-scale histograms, within 5%
@@ -1089,16 +1135,19 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   });
 
   withClient(
-    program
-      .command('metrics')
-      .description("one agent's performance over time: a daily table and a chart")
-      .requiredOption('--agent <id>', 'the agent', idArg('--agent'))
-      .option('--days <n>', 'over the last N days', intArg('--days', 1, 366), 30),
-  ).action(async (flags: ClientFlags & { agent: string; days: number }) => {
+    withZone(
+      program
+        .command('metrics')
+        .description("one agent's performance over time: a daily table and a chart")
+        .requiredOption('--agent <id>', 'the agent', idArg('--agent'))
+        .option('--days <n>', 'over the last N days, today the last', intArg('--days', 1, 366), 30),
+    ),
+  ).action(async (flags: ClientFlags & { agent: string; days: number; tz?: string }) => {
+    const zone = zoneFor(flags, io);
     const client = clientFor(flags, io);
     const stats = await client.request<StatsResponse>('GET', '/api/v1/runs/stats', {
       agent_id: flags.agent,
-      from: lastBucketsFrom(flags.days, 'day', Date.now()),
+      ...lastDays(flags.days, zone),
       bucket: 'day',
     });
     await agentExists(client, flags.agent, stats);
@@ -1107,7 +1156,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const series = stats.series;
     const maxRuns = Math.max(0, ...series.map((s) => s.runs));
     io.stdout.write(
-      `${p.paint('bold', flags.agent)}: ${countOf(stats.totals.runs, 'run')} in ${countOf(flags.days, 'day')}, ` +
+      `${p.paint('bold', flags.agent)}: ${countOf(stats.totals.runs, 'run')} in ${countOf(flags.days, 'day')}${zone === 'UTC' ? '' : ` (${zone})`}, ` +
         `fail rate ${formatPercent(stats.totals.fail_rate)}, p95 ${formatApproxDuration(stats.totals.p95_duration_ms)}, ` +
         `cost ${costText(stats.totals)}\n\n`,
     );
@@ -1125,7 +1174,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           { header: '', optional: 1 },
         ],
         series.map((s) => [
-          s.t.slice(0, 10),
+          localDate(zone, Date.parse(s.t)),
           formatCount(s.runs),
           formatPercent(s.fail_rate),
           formatDuration(s.p50_duration_ms),
@@ -1506,11 +1555,6 @@ const HEARTBEAT_MS = 30_000;
 
 /** Lines of a run's error stack `runs show` prints under its message. */
 const STACK_LINES = 8;
-
-/** The last day a range reaches, given its exclusive end (`to` is the next midnight). */
-function lastDayOf(to: string): string {
-  return new Date(Date.parse(to) - 1).toISOString().slice(0, 10);
-}
 
 /** A score's value as read: `true`/`false` (green and red), the number, or the label. */
 function scoreValueText(value: Score['value'], p?: Palette): string {
