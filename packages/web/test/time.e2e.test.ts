@@ -1,7 +1,8 @@
 // Time as the dashboard shows it in a real browser: the axes of the Stats charts for long
-// runs, and the UTC days of the Stats page read in another time zone.
+// runs, and the Stats page's days, the viewer's own, read in another time zone.
 
 import { expect, it } from 'vitest';
+import { localDayOf, localDayStart } from '@runlog/core';
 import { seedRuns } from './seed.js';
 import { browserSuite, signedIn, screenshot } from './browser.js';
 
@@ -49,20 +50,68 @@ browserSuite('time in a real browser', () => {
     }
   });
 
-  it('says the Stats day series are UTC days, to a viewer in another time zone', async () => {
+  it("buckets the Stats page's days at the viewer's midnight, in Los Angeles", async () => {
+    const zone = 'America/Los_Angeles';
+    // a Los Angeles midnight at least an hour ago: one run half an hour before it, one after
+    // (the same UTC day: UTC days would put both in one bar)
+    const now = Date.now();
+    let day = localDayOf(zone, now);
+    if (now - localDayStart(zone, day) < HOUR) day -= 1;
+    const midnight = localDayStart(zone, day);
     await seedRuns(web.api, [
-      { id: 'utc-day-1', agent: 'utc-day', status: 'succeeded', ago: MINUTE, durationMs: 1000 },
+      {
+        id: 'la-day-1',
+        agent: 'la-day',
+        status: 'succeeded',
+        ago: now - (midnight - 30 * MINUTE),
+        durationMs: 1000,
+        steps: 0,
+      },
+      {
+        id: 'la-day-2',
+        agent: 'la-day',
+        status: 'succeeded',
+        ago: now - (midnight + 30 * MINUTE),
+        durationMs: 1000,
+        steps: 0,
+      },
     ]);
     const cdp = await web.page.context().newCDPSession(web.page);
-    await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'America/Los_Angeles' });
+    await cdp.send('Emulation.setTimezoneOverride', { timezoneId: zone });
     try {
-      await web.page.goto(`${web.api.url}/stats?range=7d&agent=utc-day`);
+      await web.page.goto(`${web.api.url}/stats?range=7d&agent=la-day`);
       const hint = web.page.locator('.stat-card .stat-hint').first();
       await hint.waitFor({ timeout: 10_000 });
-      // west of UTC an evening's last bar bears tomorrow's date: the page says whose days
+      // the range starts at the viewer's midnight six days back, named by its local date
+      const first = new Date((localDayOf(zone, Date.now()) - 6) * 86_400_000);
       await expect
         .poll(() => hint.textContent())
-        .toMatch(/^Last 7 days, since \d{4}-\d{2}-\d{2} \(UTC\)$/);
+        .toBe(`Last 7 days, since ${first.toISOString().slice(0, 10)}`);
+      // the runs chart's figures, one row per day: the two runs in the two days beside the
+      // midnight, the last row today as the viewer's calendar names it
+      const rows = await web.page
+        .locator('table', { has: web.page.locator('caption', { hasText: 'Runs per day' }) })
+        .locator('tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => ({
+            day: tr.querySelector('th')!.textContent,
+            runs: [...tr.querySelectorAll('td')].reduce(
+              (n, td) => n + (Number(td.textContent) || 0),
+              0,
+            ),
+          })),
+        );
+      await screenshot(web.page, 'stats-los-angeles-days');
+      expect(rows).toHaveLength(7);
+      const today = localDayOf(zone, Date.now());
+      const runs = rows.map((r) => r.runs);
+      expect(runs[6 - (today - day)]).toBe(1);
+      expect(runs[6 - (today - day) - 1]).toBe(1);
+      expect(runs.reduce((a, b) => a + b, 0)).toBe(2);
+      const todayText = await web.page.evaluate(() =>
+        new Date().toLocaleDateString(undefined, { dateStyle: 'medium' }),
+      );
+      expect(rows[6]!.day).toBe(todayText);
     } finally {
       await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
       await cdp.detach();

@@ -54,14 +54,15 @@ describe('isolated', () => {
 });
 
 describe('bucketLabel', () => {
-  it('names a day bucket by its UTC day, whatever the local time zone', () => {
+  it("names a day bucket by its date in the viewer's time zone, whose days the page asks for", () => {
     const tz = process.env.TZ;
     process.env.TZ = 'America/Los_Angeles';
     try {
-      // midnight UTC is the evening before in Los Angeles
-      expect(bucketLabel('2026-12-04T00:00:00.000Z', 'day')).toMatch(/\b4\b/);
-      expect(bucketLabel('2026-12-04T00:00:00.000Z', 'day', true)).toMatch(/\b4\b.*\(UTC\)$/);
-      expect(new Date('2026-12-04T00:00:00.000Z').getDate()).toBe(3);
+      // Los Angeles' 4 December starts at 08:00 UTC; midnight UTC is still the 3rd there
+      expect(bucketLabel('2026-12-04T08:00:00.000Z', 'day')).toMatch(/\b4\b/);
+      expect(bucketLabel('2026-12-04T08:00:00.000Z', 'day', true)).toMatch(/\b4\b/);
+      expect(bucketLabel('2026-12-04T08:00:00.000Z', 'day', true)).not.toContain('UTC');
+      expect(bucketLabel('2026-12-04T00:00:00.000Z', 'day')).toMatch(/\b3\b/);
     } finally {
       if (tz === undefined) delete process.env.TZ;
       else process.env.TZ = tz;

@@ -89,8 +89,8 @@ export function durationTick(ms: number): string {
 }
 
 /**
- * A bucket's name: an hour in local time, a day as the UTC day it is (day buckets are whole
- * UTC days, which read as the day before west of Greenwich in local time).
+ * A bucket's name in the viewer's time: an hour, or a day by its date (day buckets are the
+ * viewer's own days: the Stats page asks for them in the browser's time zone).
  */
 export function bucketLabel(t: string, bucket: 'hour' | 'day', long = false): string {
   const d = new Date(t);
@@ -99,8 +99,8 @@ export function bucketLabel(t: string, bucket: 'hour' | 'day', long = false): st
       ? d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
       : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   return long
-    ? `${d.toLocaleDateString(undefined, { dateStyle: 'medium', timeZone: 'UTC' })} (UTC)`
-    : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+    ? d.toLocaleDateString(undefined, { dateStyle: 'medium' })
+    : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
 }
 
 /**

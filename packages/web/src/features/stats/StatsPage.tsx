@@ -18,8 +18,8 @@ import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
 import { agentChoices } from '../agents/AgentSelect';
 import { runsPath } from '../runs/RunsPage';
-import { RANGES, statsQuery, type RangeKey } from './stats.queries';
-import { costUnknown, type StatsResponse, type StatsScore } from '@runlog/core';
+import { RANGES, statsQuery, statsZone, type RangeKey } from './stats.queries';
+import { costUnknown, localDate, type StatsResponse, type StatsScore } from '@runlog/core';
 import { booleanText, formatScoreNumber } from '../scores/scoreText';
 import { ThumbIcon } from '../scores/ScoreChips';
 
@@ -573,11 +573,11 @@ function ByScore({
 
 /**
  * Where a range's first whole bucket starts, so its total reads against another count of "the
- * last 24 hours" (the Agents page's, which runs back from now): an hour in local time, a day
- * by its UTC date, as the charts name days. That a day is a UTC day is said: west of UTC the
- * last bar of an evening bears tomorrow's date, and east of it the day ends in the morning.
+ * last 24 hours" (the Agents page's, which runs back from now): an hour, or a day by its date,
+ * in the viewer's time (the days the page asks for are the browser's zone's), as the charts
+ * name them.
  */
 function sinceText(from: string, bucket: StatsResponse['bucket']): string {
-  if (bucket === 'day') return `${from.slice(0, 10)} (UTC)`;
+  if (bucket === 'day') return localDate(statsZone(), Date.parse(from));
   return new Date(from).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
 }

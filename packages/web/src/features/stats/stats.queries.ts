@@ -1,5 +1,5 @@
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
-import { lastBucketsFrom, type StatsResponse } from '@runlog/core';
+import { lastBucketsFrom, systemZone, type StatsResponse } from '@runlog/core';
 import { api } from '../../lib/api';
 
 export const RANGES = {
@@ -10,16 +10,21 @@ export const RANGES = {
 
 export type RangeKey = keyof typeof RANGES;
 
+/** The zone whose days the Stats page shows: the browser's. */
+export const statsZone = (): string => systemZone();
+
 export const statsQuery = (agentId: string, range: RangeKey) =>
   queryOptions({
-    queryKey: ['stats', agentId, range] as const,
+    queryKey: ['stats', agentId, range, statsZone()] as const,
     queryFn: ({ signal }) => {
       const r = RANGES[range];
       const to = Date.now();
-      // the last N whole buckets, the current one the last, as the CLI's --days reads them
-      const from = lastBucketsFrom(r.buckets, r.bucket, to);
+      const tz = statsZone();
+      // the last N whole buckets, the current one the last, as the CLI's --days reads them:
+      // days are the viewer's own, from local midnight (hours are the same everywhere)
+      const from = lastBucketsFrom(r.buckets, r.bucket, to, tz);
       return api<StatsResponse>('GET', '/runs/stats', {
-        query: { agent_id: agentId || undefined, from, to, bucket: r.bucket },
+        query: { agent_id: agentId || undefined, from, to, bucket: r.bucket, tz },
         signal,
       });
     },
