@@ -247,6 +247,8 @@ try {
   const statsOne = await measure(statsOnePaths, 300, 5);
   const statsAll = await measure(['/api/v1/runs/stats'], 200, 8);
   const statsAllHourly = await measure(['/api/v1/runs/stats?bucket=hour'], 100, 5);
+  // days of a zone other than UTC: summed from the hourly rows an hourly series reads
+  const statsAllLocalDays = await measure(['/api/v1/runs/stats?tz=America/Los_Angeles'], 100, 5);
   const agents = await measure(['/api/v1/agents'], 100, 5);
   const threadPaths = Array.from(
     { length: AGENTS / 2 },
@@ -277,6 +279,7 @@ try {
       stats_one_agent_30d_ms: statsOne,
       stats_all_agents_30d_ms: statsAll,
       stats_all_agents_30d_hour_buckets_ms: statsAllHourly,
+      stats_all_agents_30d_los_angeles_days_ms: statsAllLocalDays,
       agents_list_ms: agents,
       threaded_runs: RUNS / 2,
       threads_latest_50_ms: threadsList,
