@@ -1032,6 +1032,30 @@ describeEachDb('runlog CLI', (dialect) => {
       expect((await cli(['agents', 'show', 'cs-retry'])).stdout).toContain(
         '\n  retry       up to 5 attempts, each retry at once\n',
       );
+      // a retry waiting its delay says so: no worker takes it before its queued time
+      await json('agents', 'set', 'cs-retry', '--retry-delay', '10m');
+      const post = (path: string, body: unknown) =>
+        fetch(`${server.url}/api/v1${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${server.adminKey}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify(body),
+        });
+      expect((await post('/agents/cs-retry/runs', { id: 'cs-retry-1' })).status).toBe(202);
+      expect((await post('/workers/claim', { agents: ['cs-retry'] })).status).toBe(200);
+      await ingest([{ type: 'run.end', run: { id: 'cs-retry-1', status: 'failed' } }]);
+      const [retry] = (
+        (await (
+          await fetch(`${server.url}/api/v1/runs?retry_of=cs-retry-1`, {
+            headers: { authorization: `Bearer ${server.adminKey}` },
+          })
+        ).json()) as { runs: { id: string }[] }
+      ).runs;
+      expect((await cli(['runs', 'show', retry!.id])).stdout).toMatch(
+        /\n {2}queued {5}\S+ \(in (9|10)m\): held back by its agent's retry policy until then\n/,
+      );
       expect((await json('agents', 'set', 'cs-retry', '--no-retry')).retry).toBeNull();
       await json('agents', 'set', 'cs-retry', '--max-attempts', '2');
       expect((await json('agents', 'set', 'cs-retry', '--max-attempts', 'none')).retry).toBeNull();

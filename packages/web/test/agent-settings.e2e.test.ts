@@ -323,6 +323,28 @@ browserSuite('agent settings in a real browser', () => {
     await expect.poll(() => row('flaky-bot').locator('.agent-retry').count()).toBe(0);
   });
 
+  it("says an automatic retry waits its delay, on the retry's page", async () => {
+    await call(api, 'PUT', '/agents/held-bot', { retry: { max_attempts: 2, delay_ms: 600_000 } });
+    const queued = await call<{ id: string }>(api, 'POST', '/agents/held-bot/runs', {});
+    expect(queued.status).toBe(202);
+    const claimed = await call(api, 'POST', '/workers/claim', { agents: ['held-bot'] });
+    expect(claimed.status).toBe(200);
+    await ingest(api, [
+      { type: 'run.end', run: { id: queued.body.id, status: 'failed', error: { message: '503' } } },
+    ]);
+    const retries = await call<{ runs: { id: string }[] }>(
+      api,
+      'GET',
+      `/runs?retry_of=${queued.body.id}`,
+    );
+    await page.goto(`${server.url}/runs/${retries.body.runs[0]!.id}`);
+    const held = page.getByTestId('run-held');
+    await held.waitFor();
+    expect(await held.textContent()).toMatch(
+      /^Retrying later\. Its agent's retry policy holds this run back until .+ \(in (9|10) min\): a worker of held-bot takes it then\. Stop cancels it\.$/,
+    );
+  });
+
   it('offers a read key the Settings button disabled, saying why', async () => {
     const reader = await call<{ key: string }>(api, 'POST', '/keys', {
       name: 'settings looker',

@@ -1436,7 +1436,15 @@ export function showRun(
       subRuns.runs.map((r) => `${r.id} (${r.agent_id}, ${p.status(r.status)})`).join(', ') +
         (subRuns.has_more ? `, and ${formatCount(subRuns.total - subRuns.runs.length)} more` : ''),
     );
-  field('queued', run.queued_at ? `${run.queued_at} (${formatRelative(run.queued_at)})` : null);
+  const held = run.status === 'queued' && run.queued_at && Date.parse(run.queued_at) > Date.now();
+  field(
+    'queued',
+    run.queued_at
+      ? `${run.queued_at} (${formatRelative(run.queued_at)})` +
+          // an automatic retry waiting its delay: no worker takes it before then
+          (held ? p.paint('yellow', ": held back by its agent's retry policy until then") : '')
+      : null,
+  );
   field('started', run.started_at ? `${run.started_at} (${formatRelative(run.started_at)})` : null);
   field('ended', run.ended_at);
   field('duration', formatDuration(run.duration_ms));

@@ -128,7 +128,7 @@ function ByModelFact({ run }: { run: RunWithSteps }) {
  * Why a queued run still waits: whether any worker asks for its agent's runs. Runs queued
  * from the dashboard, the API, schedules and Retry run only when one does.
  */
-function WaitingForWorker({ agentId }: { agentId: string }) {
+function WaitingForWorker({ agentId, queuedAt }: { agentId: string; queuedAt: string | null }) {
   // while the run waits, the agents' worker_seen_at is read again now and then
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
   // a worker that stopped (Ctrl-C, worker.stop()) left the list of workers at once
@@ -136,6 +136,15 @@ function WaitingForWorker({ agentId }: { agentId: string }) {
   // a worker that stops asking turns the notice quiet while the page is open
   const now = useNow(10_000, true);
   const agent = agents.data?.find((a) => a.id === agentId);
+  // an automatic retry waiting its delay: no worker takes it before its queued_at
+  if (queuedAt && Date.parse(queuedAt) > Math.max(now, Date.now()))
+    return (
+      <p className="run-waiting" data-testid="run-held">
+        <strong>Retrying later.</strong> Its agent&apos;s retry policy holds this run back until{' '}
+        {formatExact(queuedAt)} (<RelativeTime iso={queuedAt} />
+        ): a worker of <span className="mono">{agentId}</span> takes it then. Stop cancels it.
+      </p>
+    );
   if (!agent) return null;
   const wait = workerWait(
     agentId,
@@ -401,7 +410,9 @@ export function RunDetailPage() {
       </div>
 
       <RefreshFailed query={detail} />
-      {run.status === 'queued' ? <WaitingForWorker agentId={run.agent_id} /> : null}
+      {run.status === 'queued' ? (
+        <WaitingForWorker agentId={run.agent_id} queuedAt={run.queued_at} />
+      ) : null}
       {error ? (
         <div className="run-error" role="alert">
           <strong>{error.type ?? 'Error'}:</strong>{' '}

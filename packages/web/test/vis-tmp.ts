@@ -1,0 +1,12 @@
+import { chromium } from 'playwright-core';
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium' });
+const p = await b.newPage({ viewport: { width: 1280, height: 800 } });
+await p.goto('http://127.0.0.1:4911/login#key=rl_vis_admin_key_0123456789abcdefghijklmnop');
+await p.waitForURL(/\/$/);
+await p.goto('http://127.0.0.1:4911/runs');
+await p.waitForTimeout(1500);
+await p.screenshot({ path: '/tmp/vis-runs.png' });
+await p.goto('http://127.0.0.1:4911/runs/01a24b98-1176-735f-a919-334afd448a58');
+await p.waitForTimeout(1500);
+await p.screenshot({ path: '/tmp/vis-run.png' });
+await b.close();
