@@ -65,4 +65,27 @@ describe('acting a few runs at a time', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect(started).toEqual([0, 1]);
   });
+
+  it('rejects only once the calls in flight have ended, so each one done is counted', async () => {
+    const g = gate();
+    const ended: number[] = [];
+    let settled = false;
+    const done = mapPool([0, 1, 2, 3], 3, async (i) => {
+      if (i === 0) {
+        await new Promise((r) => setTimeout(r, 0));
+        throw new Error('server away');
+      }
+      const v = await g.fn(i);
+      ended.push(i);
+      return v;
+    });
+    void done.catch(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 5));
+    // 1 and 2 are still in flight: the pool has not answered
+    expect(settled).toBe(false);
+    await g.release();
+    await expect(done).rejects.toThrow('server away');
+    expect(ended).toEqual([1, 2]);
+    expect(g.started).toEqual([1, 2]);
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * Calls `fn` on each item, at most `concurrency` at a time, in order; answers the results in
  * the items' order, `undefined` for those not started because `signal` fired first. A call
- * that throws starts no more, and the pool rejects with its error (what is in flight runs
- * on). Bulk Stop and Retry in the dashboard and the CLI go through it.
+ * that throws starts no more, and the pool rejects with its error once the calls in flight
+ * have ended, so a caller counting what was done counts them all. Bulk Stop and Retry in the
+ * dashboard and the CLI go through it.
  * @example await mapPool(runs, 4, (run) => actOn('retry', run))
  */
 export async function mapPool<T, R>(
@@ -25,6 +26,10 @@ export async function mapPool<T, R>(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(concurrency, items.length) }, worker),
+  );
+  const failure = settled.find((s) => s.status === 'rejected');
+  if (failure) throw failure.reason;
   return results;
 }

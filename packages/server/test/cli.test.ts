@@ -1,4 +1,5 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1652,6 +1653,60 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(listed.stdout).toMatch(/^1 run to retry \(dry run\):\n/);
       expect(listed.stdout).toContain('not found: bi-none\n');
       expect(await retriesOf('bi-1')).toHaveLength(1);
+    });
+
+    it('says which runs it acted on before a failure of the whole command stopped it', async () => {
+      const ids = Array.from({ length: 8 }, (_, i) => `bm-${i}`);
+      await ended('bulk-m', ids);
+      // a proxy in front of the server that refuses the key from the fourth retry on
+      let retries = 0;
+      const proxy = createHttpServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          if (req.url?.endsWith('/retry') && ++retries >= 4) {
+            res.writeHead(401, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'revoked' } }));
+            return;
+          }
+          void fetch(`${server.url}${req.url}`, {
+            method: req.method,
+            headers: req.headers as Record<string, string>,
+            ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+          }).then(async (answer) => {
+            res.writeHead(answer.status, { 'content-type': 'application/json' });
+            res.end(await answer.text());
+          });
+        });
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+        const res = await cli(['runs', 'retry', ...ids, '--json', '--url', url]);
+        expect(res.code).toBe(1);
+        const out = JSON.parse(res.stdout) as {
+          results: { run_id: string; outcome: string }[];
+          stopped: string;
+          not_done: string[];
+        };
+        expect(out.stopped).toBe('the API key was refused (check --api-key or RUNLOG_API_KEY)');
+        expect(JSON.parse(res.stderr)).toMatchObject({ error: { message: out.stopped } });
+        // every run is either said done or not done, in the order given
+        const done = out.results.map((r) => r.run_id);
+        expect([...done, ...out.not_done].sort()).toEqual(ids);
+        expect(out.not_done.length).toBeGreaterThanOrEqual(4);
+        // and the server agrees: the runs said queued have their retry, the others none
+        for (const r of out.results) expect(r.outcome).toBe('queued');
+        for (const id of done) expect(await retriesOf(id)).toHaveLength(1);
+        for (const id of out.not_done) expect(await retriesOf(id)).toEqual([]);
+        // in text, the runs done are said as they come, then which were not acted on
+        retries = 0;
+        const text = await cli(['runs', 'retry', ...out.not_done, '--url', url]);
+        expect(text.code).toBe(1);
+        expect(text.stdout).toMatch(/\nstopped before \d+ runs?: bm-\d/);
+      } finally {
+        proxy.close();
+      }
     });
 
     it('stops the runs filters match, skipping those that ended', async () => {

@@ -104,8 +104,8 @@ export async function runBulk(
   const unique = [...new Set(ids)];
   if (!filtered) {
     if (flags.dryRun) return listIds(client, io, p, action, unique, flags);
-    const results = await actOn(client, io, p, action, unique, flags);
-    return finish(io, p, action, { results }, flags);
+    const acted = await actOn(client, io, p, action, unique, flags);
+    return finish(io, p, action, acted, flags);
   }
 
   const { runs, total, capped } = await matching(client, action, flags);
@@ -144,7 +144,7 @@ export async function runBulk(
     }
   }
   if (!flags.yes) await confirm(io, flags, `${capitalized(verb.base)} ${countRuns(runs.length)}?`);
-  const results = await actOn(
+  const acted = await actOn(
     client,
     io,
     p,
@@ -153,7 +153,7 @@ export async function runBulk(
     flags,
     new Map(runs.map((r) => [r.id, r])),
   );
-  return finish(io, p, action, { ...selection, results }, flags);
+  return finish(io, p, action, { ...selection, ...acted }, flags);
 }
 
 /** The runs the filters match, newest first, at most `--limit` of them, and how many match. */
@@ -221,19 +221,36 @@ async function actOn(
   ids: readonly string[],
   flags: BulkFlags,
   listed?: ReadonlyMap<string, Run>,
-): Promise<BulkResult[]> {
+): Promise<{ results: BulkResult[]; stopped?: Stopped }> {
   // a failure that is not the run's (the server away, the key refused) throws: the pool
   // starts no more, as every run left would fail the same way, one line each
-  const results = await mapPool(ids, BULK_CONCURRENCY, async (id) => {
-    const result =
-      action === 'retry'
-        ? await retryOne(client, id, flags.again === true)
-        : await cancelOne(client, id, listed?.get(id));
-    if (!flags.json) writeOutcome(io, p, result);
-    return result;
-  });
-  // no signal and no throw: every id was acted on
-  return results as BulkResult[];
+  const done: BulkResult[] = [];
+  try {
+    await mapPool(ids, BULK_CONCURRENCY, async (id) => {
+      const result =
+        action === 'retry'
+          ? await retryOne(client, id, flags.again === true)
+          : await cancelOne(client, id, listed?.get(id));
+      if (!flags.json) writeOutcome(io, p, result);
+      done.push(result);
+      return result;
+    });
+  } catch (error) {
+    // what was done before it stopped is said too: a script must not act on those again
+    const acted = new Set(done.map((r) => r.run_id));
+    const order = new Map(ids.map((id, i) => [id, i]));
+    done.sort((a, b) => order.get(a.run_id)! - order.get(b.run_id)!);
+    return { results: done, stopped: { error, not_done: ids.filter((id) => !acted.has(id)) } };
+  }
+  // in the order given, whichever answered first
+  const order = new Map(ids.map((id, i) => [id, i]));
+  return { results: done.sort((a, b) => order.get(a.run_id)! - order.get(b.run_id)!) };
+}
+
+/** A pass stopped by a failure of the whole command, and the runs it had not acted on. */
+interface Stopped {
+  error: unknown;
+  not_done: string[];
 }
 
 async function retryOne(client: ApiClient, id: string, again: boolean): Promise<BulkResult> {
@@ -327,20 +344,43 @@ function finish(
   io: CliIo,
   p: Palette,
   action: BulkAction,
-  outcome: { results: BulkResult[]; matched?: number; total?: number; total_capped?: boolean },
+  outcome: {
+    results: BulkResult[];
+    stopped?: Stopped;
+    matched?: number;
+    total?: number;
+    total_capped?: boolean;
+  },
   flags: BulkFlags,
 ): void {
+  const { stopped, ...shown } = outcome;
   const counts: Partial<Record<BulkOutcome, number>> = {};
   for (const r of outcome.results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
   const summary = Object.fromEntries(SAID[action].map(([key]) => [key, counts[key] ?? 0]));
-  if (flags.json) writeJson(io, { action, ...outcome, summary });
-  else {
+  const reason = stopped && errorText(stopped.error);
+  if (flags.json)
+    writeJson(io, {
+      action,
+      ...shown,
+      summary,
+      ...(stopped ? { stopped: reason, not_done: stopped.not_done } : {}),
+    });
+  else if (!stopped || outcome.results.length > 0) {
     const parts = SAID[action].map(([key, said]) => {
       const text = `${said} ${formatCount(counts[key] ?? 0)}`;
       return key === 'failed' && counts.failed ? p.paint('red', text) : text;
     });
     io.stdout.write(`${countRuns(outcome.results.length)}: ${parts.join(', ')}\n`);
+    if (stopped)
+      io.stdout.write(
+        p.paint(
+          'red',
+          `stopped before ${countRuns(stopped.not_done.length)}: ${stopped.not_done.join(', ')}`,
+        ) + '\n',
+      );
   }
+  // the failure that stopped it, as it would have been said (exit code, message)
+  if (stopped) throw stopped.error;
   const failures = counts.failed ?? 0;
   if (failures > 0)
     throw new CliError(
@@ -410,4 +450,8 @@ function capitalized(text: string): string {
 
 function writeJson(io: CliIo, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
