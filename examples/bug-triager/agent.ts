@@ -1,12 +1,13 @@
 /**
  * A runnable Runlog example: a bug-triager agent with a fake LLM and a real tool (it reads
- * files from this repository). It shows recording, a worker, Stop and Retry.
+ * files from this repository). It shows recording, a worker, Stop, Retry and automatic
+ * retries.
  *
  *   npm start                                     # in another terminal: the server
  *   export RUNLOG_API_KEY=...                     # the key the server printed
  *   npx tsx examples/bug-triager/agent.ts record  # record one run directly
  *   npx tsx examples/bug-triager/agent.ts worker  # execute queued runs (Ctrl-C drains)
- *   npx tsx examples/bug-triager/agent.ts demo    # queue, Stop and Retry against the worker
+ *   npx tsx examples/bug-triager/agent.ts demo    # queue, Stop, Retry, automatic retry
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -127,6 +128,28 @@ if (mode === 'record') {
     `(retry_of ${retried.retry_of}, attempt ${retried.attempt}) ->`,
     retried.status,
   );
+
+  // automatic retries: the agent's retry policy queues a failed run again on its own
+  const before = await runlog.agents.get(AGENT);
+  await runlog.agents.update(AGENT, { retry: { max_attempts: 2, delay_ms: 1_000 } });
+  try {
+    const auto = await runlog.runs.enqueue(AGENT, { input: { title: 'Flaky again', flaky: true } });
+    console.log('flaky', auto.id, '->', (await wait(auto.id)).status);
+    let next: { id: string } | undefined;
+    while (!next) {
+      next = (await runlog.runs.list({ retry_of: auto.id })).runs[0];
+      if (!next) await new Promise((r) => setTimeout(r, 200));
+    }
+    const again = await wait(next.id);
+    console.log(
+      'retried on its own',
+      again.id,
+      `(${again.triggered_by}, attempt ${again.attempt}) ->`,
+      again.status,
+    );
+  } finally {
+    await runlog.agents.update(AGENT, { retry: before.retry });
+  }
   await runlog.shutdown();
 } else {
   console.error('usage: agent.ts record | worker | demo');
