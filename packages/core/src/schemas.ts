@@ -697,7 +697,11 @@ export const AgentSummary = Agent.extend({
 });
 export type AgentSummary = z.infer<typeof AgentSummary>;
 
-export const AgentUpsertBody = z.object({
+/**
+ * `PUT /agents/:agent_id`. Strict: a field it does not take (`timeout` for `timeout_ms`, a
+ * misspelt limit) is a 400 naming it, not a 200 that leaves the agent without the setting.
+ */
+export const AgentUpsertBody = z.strictObject({
   name: Label(200).optional(),
   description: Text(5000).nullish(),
   schedule: ScheduleBody.nullish(),
@@ -736,8 +740,11 @@ export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
 /** `AgentUpsertBody` as a client sends it: what has a default may be left out (`retry.delay_ms`). */
 export type AgentUpsertInput = z.input<typeof AgentUpsertBody>;
 
-/** `POST /agents/:agent_id/runs`: queue a run for a worker. */
-export const EnqueueRunBody = z.object({
+/**
+ * `POST /agents/:agent_id/runs`: queue a run for a worker. Strict: a misspelt field (`inptu`)
+ * would otherwise queue a run that its worker executes without it.
+ */
+export const EnqueueRunBody = z.strictObject({
   id: RunId.optional(),
   input: Json.optional(),
   trigger: z.enum(['manual', 'api']).optional(),
@@ -1206,7 +1213,7 @@ export const ApiKey = z.object({
 });
 export type ApiKey = z.infer<typeof ApiKey>;
 
-export const CreateKeyBody = z.object({
+export const CreateKeyBody = z.strictObject({
   scope: KeyScope,
   name: Label(200).optional(),
 });
@@ -1222,12 +1229,14 @@ export const Project = z.object({
 });
 export type Project = z.infer<typeof Project>;
 
-export const CreateProjectBody = z.object({
+// the bodies that change settings are strict: a misspelt field is a 400 naming it, not a 2xx
+// that leaves the setting as it was
+export const CreateProjectBody = z.strictObject({
   id: Id.optional(),
   name: Label(200),
   retention_days: z.number().int().min(1).max(3650).optional(),
 });
-export const PatchProjectBody = z.object({
+export const PatchProjectBody = z.strictObject({
   name: Label(200).optional(),
   retention_days: z.number().int().min(1).max(3650).optional(),
 });
@@ -1241,7 +1250,7 @@ export const ModelPrice = z.object({
   source: z.enum(['builtin', 'project']).optional(),
 });
 export type ModelPrice = z.infer<typeof ModelPrice>;
-export const PutPriceBody = ModelPrice.omit({ model: true, source: true });
+export const PutPriceBody = ModelPrice.omit({ model: true, source: true }).strict();
 
 export const ApiErrorBody = z.object({
   error: z.object({

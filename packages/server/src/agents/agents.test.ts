@@ -9,6 +9,8 @@ import { deleteAgent } from './agents.service.js';
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
+type Fields = { error: { message: string; details: { field: string; message: string }[] } };
+
 describeEachDb('agents API', (dialect) => {
   let t: TestApp;
   const now = Date.now();
@@ -334,6 +336,34 @@ describeEachDb('agents API', (dialect) => {
       const bad = await t.request('POST', '/api/v1/agents/worker-agent/runs', { trigger: 'retry' });
       expect(bad.statusCode).toBe(400);
     });
+
+    it('refuses a field it does not take, naming it, and queues nothing', async () => {
+      // a misspelt input would otherwise queue a run its worker executes without its input
+      const before = json<RunList>(
+        await t.request('GET', '/api/v1/runs?agent_id=typo-agent,typo-batch'),
+      ).runs;
+      const one = await t.request('POST', '/api/v1/agents/typo-agent/runs', {
+        inptu: { task: 'x' },
+      });
+      expect(one.statusCode).toBe(400);
+      expect(json<Fields>(one).error.details).toEqual([
+        { field: 'body.inptu', message: 'unknown field' },
+      ]);
+      const batch = await t.request('POST', '/api/v1/runs/enqueue', {
+        runs: [
+          { agent_id: 'typo-batch', input: 1 },
+          { agent_id: 'typo-batch', inptu: 2 },
+        ],
+      });
+      expect(batch.statusCode).toBe(400);
+      expect(json<Fields>(batch).error.details).toEqual([
+        { field: 'body.runs.1.inptu', message: 'unknown field' },
+      ]);
+      const after = json<RunList>(
+        await t.request('GET', '/api/v1/runs?agent_id=typo-agent,typo-batch'),
+      ).runs;
+      expect(after).toEqual(before);
+    });
   });
 
   describe('PUT /agents/:agent_id', () => {
@@ -413,10 +443,29 @@ describeEachDb('agents API', (dialect) => {
       ).toEqual(['body.schedule.cron', 'body.schedule.timezone']);
       expect(await findAgent(t.ctx.db, 'default', 'bad-sched')).toBeUndefined();
     });
+
+    it('refuses a field it does not take, naming it, and changes nothing', async () => {
+      // `timeout` for timeout_ms, or a misspelt limit, would otherwise answer 200 and leave a
+      // runaway agent without the limit its owner believes set
+      await t.request('PUT', '/api/v1/agents/typo-limits', { max_steps: 10 });
+      const stored = await findAgent(t.ctx.db, 'default', 'typo-limits');
+      const res = await t.request('PUT', '/api/v1/agents/typo-limits', {
+        timeout: 60_000,
+        max_cost: 0.5,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(json<Fields>(res).error.details).toEqual([
+        { field: 'body.timeout', message: 'unknown field' },
+        { field: 'body.max_cost', message: 'unknown field' },
+      ]);
+      expect(await findAgent(t.ctx.db, 'default', 'typo-limits')).toEqual(stored);
+      const created = await t.request('PUT', '/api/v1/agents/typo-new', { descripton: 'x' });
+      expect(created.statusCode).toBe(400);
+      expect(await findAgent(t.ctx.db, 'default', 'typo-new')).toBeUndefined();
+    });
   });
 
   describe('pausing a schedule', () => {
-    type Fields = { error: { message: string; details: { field: string; message: string }[] } };
     const put = (id: string, body: unknown) => t.request('PUT', `/api/v1/agents/${id}`, body);
 
     it('pauses with {paused} alone, keeping the cron, and resumes from the next slot', async () => {

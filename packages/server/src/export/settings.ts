@@ -95,7 +95,8 @@ const ImportProject = z.object({
   created_at: Time.optional(),
 });
 
-const ImportAgent = AgentUpsertBody.extend({
+// an export line carries more than a PUT takes (its times, `kind`): not strict, as the body is
+const ImportAgent = z.object(AgentUpsertBody.shape).extend({
   kind: z.literal('agent'),
   id: Id,
   project_id: Id,

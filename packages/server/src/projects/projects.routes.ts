@@ -146,7 +146,7 @@ export async function projectsRoutes(app: FastifyInstance, ctx: AppContext): Pro
     scope: 'admin',
     tag: 'projects',
     summary: "Change the project's settings (retention_days)",
-    body: z.object({ retention_days: z.number().int().min(1).max(3650) }),
+    body: z.strictObject({ retention_days: z.number().int().min(1).max(3650) }),
     response: Settings,
     handler: async ({ auth, body }) => {
       await k

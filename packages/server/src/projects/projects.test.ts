@@ -167,6 +167,42 @@ describeEachDb('projects, settings and prices API', (dialect) => {
   const putPrice = (model: string, key = t.adminKey) =>
     t.request('PUT', `/api/v1/prices/${model}`, { input_per_mtok: 1, output_per_mtok: 2 }, key);
 
+  it('refuses a field a project, settings, price or key body does not take, naming it, writing nothing', async () => {
+    // each would otherwise answer 2xx with the field ignored: a cached-input price never set,
+    // a project never renamed, a key made without its name
+    const project = await projectOf();
+    const prices = await overrides();
+    const keys = json<{ keys: unknown[] }>(await t.request('GET', '/api/v1/keys')).keys;
+    const cases: [string, string, Record<string, unknown>, string][] = [
+      ['PATCH', '/api/v1/projects/default', { nmae: 'Renamed' }, 'body.nmae'],
+      ['PATCH', '/api/v1/settings', { retention_days: 9, retention: 9 }, 'body.retention'],
+      [
+        'PUT',
+        '/api/v1/prices/typo-model',
+        { input_per_mtok: 1, output_per_mtok: 2, cached_input: 0.5 },
+        'body.cached_input',
+      ],
+      ['POST', '/api/v1/keys', { scope: 'read', nmae: 'grafana' }, 'body.nmae'],
+      [
+        'POST',
+        '/api/v1/projects',
+        { id: 'typo-project', name: 'Typo', retention: 9 },
+        'body.retention',
+      ],
+    ];
+    for (const [method, url, body, field] of cases) {
+      const res = await t.request(method, url, body);
+      expect(res.statusCode, `${method} ${url}`).toBe(400);
+      expect(json<ApiError>(res).error.details).toEqual([{ field, message: 'unknown field' }]);
+    }
+    expect(await projectOf()).toEqual(project);
+    expect(await overrides()).toEqual(prices);
+    expect(json<{ keys: unknown[] }>(await t.request('GET', '/api/v1/keys')).keys).toEqual(keys);
+    // the project was not made: its id is free
+    const made = await t.request('POST', '/api/v1/projects', { id: 'typo-project', name: 'Typo' });
+    expect(made.statusCode).toBe(201);
+  });
+
   it('removes a price override: the list and new steps fall back to the built-in price', async () => {
     expect((await putPrice('gpt-4o-mini')).statusCode).toBe(200);
     const costOf = async (stepId: string) => {
