@@ -338,7 +338,14 @@ export type ScoreType = (typeof SCORE_TYPES)[number];
 export const MAX_SCORES_PER_RUN = 1000;
 
 /** A score's value: a finite number, true or false, or a label of 1-200 characters. */
-export const ScoreValue = z.union([z.number().min(-1e15).max(1e15), z.boolean(), Text(200).min(1)]);
+// a value of none of these types says what a value may be (zod's own union error says
+// "Invalid input"); one of the right type but out of bounds keeps its own message
+export const ScoreValue = z.union(
+  [z.number().min(-1e15).max(1e15), z.boolean(), Text(200).min(1)],
+  {
+    error: 'must be a number, true or false, or a label (text)',
+  },
+);
 
 /**
  * A score of a run (or of one of its steps): an evaluator's verdict, a user's thumbs up, a

@@ -195,6 +195,16 @@ describeEachDb('scores', (dialect) => {
       expect(res.body).toContain(field);
     }
     expect(await scoresOf(run.id)).toEqual([]);
+    // a value missing or of no score type says what a score's value may be, not "Invalid input"
+    for (const body of [{ name: 'x' }, { name: 'x', value: null }, { name: 'x', value: [1] }]) {
+      const res = await t.request('POST', `/api/v1/runs/${run.id}/scores`, body);
+      expect(
+        json<{ error: { details: unknown[] } }>(res).error.details,
+        JSON.stringify(body),
+      ).toEqual([
+        { field: 'body.value', message: 'must be a number, true or false, or a label (text)' },
+      ]);
+    }
     const missing = await t.request('POST', '/api/v1/runs/no-such-run/scores', {
       name: 'x',
       value: 1,
