@@ -81,10 +81,10 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     await screenshot(page, 'bulk-confirm-retry', false);
     await confirm.getByRole('button', { name: 'Retry 61 runs' }).click();
 
-    const summary = page.locator('.toast', { hasText: 'Retried 61 runs' });
+    const summary = page.locator('.toast', { hasText: 'Retry of 61 runs' });
     await summary.waitFor({ timeout: 30_000 });
     expect(await summary.locator('span').first().textContent()).toBe(
-      'Retried 61 runs: queued 59 · already retried 1 · failed 1',
+      'Retry of 61 runs: queued 59 · already retried 1 · failed 1',
     );
     // the one that failed stays selected, to try again
     await expect
@@ -147,9 +147,9 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     expect(await confirm.textContent()).toContain('3 queued runs are cancelled at once');
     await screenshot(page, 'bulk-confirm-stop', false);
     await confirm.getByRole('button', { name: 'Stop 3 runs' }).click();
-    const summary = page.locator('.toast', { hasText: 'Stopped 3 runs' });
+    const summary = page.locator('.toast', { hasText: 'Stop of 3 runs' });
     await summary.waitFor({ timeout: 15_000 });
-    expect(await summary.locator('span').first().textContent()).toBe('Stopped 3 runs: cancelled 3');
+    expect(await summary.locator('span').first().textContent()).toBe('Stop of 3 runs: cancelled 3');
     for (const id of ['q-1', 'q-2', 'q-3'])
       await expect.poll(() => row(page, id).getAttribute('data-status')).toBe('cancelled');
     expect(await row(page, 'q-4').getAttribute('data-status')).toBe('queued');
@@ -204,9 +204,9 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
       .getByRole('dialog', { name: 'Retry 2 failed runs?' })
       .getByRole('button', { name: 'Retry 2 runs' })
       .click();
-    const summary = page.locator('.toast', { hasText: 'Retried 2 runs' });
+    const summary = page.locator('.toast', { hasText: 'Retry of 2 runs' });
     await summary.waitFor({ timeout: 15_000 });
-    expect(await summary.locator('span').first().textContent()).toBe('Retried 2 runs: queued 2');
+    expect(await summary.locator('span').first().textContent()).toBe('Retry of 2 runs: queued 2');
     // the retries are the panel's newest runs now
     await expect.poll(() => panel.locator('tbody tr[data-status="queued"]').count()).toBe(2);
     await summary.getByRole('button', { name: 'Dismiss' }).click();
@@ -284,10 +284,10 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
       await page.getByText('No runs match these filters').waitFor();
       expect(await bar(page).getByRole('progressbar', { name: 'Stopping runs' }).count()).toBe(1);
       expect(await bar(page).getByRole('button', { name: 'Cancel the rest' }).count()).toBe(1);
-      const summary = page.locator('.toast', { hasText: 'Stopped 3 runs' });
+      const summary = page.locator('.toast', { hasText: 'Stop of 3 runs' });
       await summary.waitFor({ timeout: 15_000 });
       expect(await summary.locator('span').first().textContent()).toBe(
-        'Stopped 3 runs: cancelled 3',
+        'Stop of 3 runs: cancelled 3',
       );
       // nothing is left to select: the keyboard goes on from the page, not from its top
       await expect.poll(() => page.evaluate(() => document.activeElement?.id ?? '')).toBe('main');

@@ -20,7 +20,7 @@ const emit = () => listeners.forEach((l) => l());
  * Shows a short message at the bottom of the screen (and to screen readers). With
  * `persist`, it stays until dismissed: a message the user has to act on (which runs of a
  * bulk Retry failed) must not go away before a keyboard or screen reader user reaches it.
- * @example toast('Retried 3 runs: queued 3', 'info', undefined, { action: { label: 'Details', onClick: open } })
+ * @example toast('Retry of 3 runs: queued 3', 'info', undefined, { action: { label: 'Details', onClick: open } })
  */
 export function toast(
   text: string,

@@ -73,9 +73,18 @@ describe('what a pass came to', () => {
 
   it('counts what each run came to, leaving out what none did', () => {
     expect(summaryText('retry', outcomes)).toBe(
-      'Retried 4 runs: queued 2 · already retried 1 · failed 1',
+      'Retry of 4 runs: queued 2 · already retried 1 · failed 1',
     );
-    expect(summaryText('retry', outcomes.slice(0, 2))).toBe('Retried 2 runs: queued 2');
+    expect(summaryText('retry', outcomes.slice(0, 2))).toBe('Retry of 2 runs: queued 2');
+  });
+
+  it('does not say runs were retried or stopped when none was', () => {
+    // "Retried 3 runs: already retried 3" read as three new retries queued
+    expect(summaryText('retry', [outcomes[2]!, outcomes[2]!, outcomes[2]!])).toBe(
+      'Retry of 3 runs: already retried 3',
+    );
+    const ended: BulkOutcome = { run: run('e', 'running'), result: 'ended' };
+    expect(summaryText('stop', [ended, ended])).toBe('Stop of 2 runs: had ended 2');
   });
 
   it('says where a cancelled pass stopped', () => {
@@ -92,7 +101,7 @@ describe('what a pass came to', () => {
       { run: run('e', 'running'), result: 'ended' },
     ];
     expect(summaryText('stop', stops)).toBe(
-      'Stopped 3 runs: cancelled 1 · stop requested 1 · had ended 1',
+      'Stop of 3 runs: cancelled 1 · stop requested 1 · had ended 1',
     );
     expect(countsText('stop', stops.slice(0, 1))).toBe('cancelled 1');
   });

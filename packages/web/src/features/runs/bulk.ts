@@ -160,8 +160,9 @@ export function countsText(action: BulkAction, outcomes: readonly BulkOutcome[])
 }
 
 /**
- * What a pass came to, as its toast says it.
- * @example summaryText('retry', outcomes) // 'Retried 37 runs: queued 30 · already retried 5 · failed 2'
+ * What a pass came to, as its toast says it. The head names the action, not its outcome:
+ * "Retried 3 runs" over three runs retried already read as three retries queued.
+ * @example summaryText('retry', outcomes) // 'Retry of 37 runs: queued 30 · already retried 5 · failed 2'
  */
 export function summaryText(action: BulkAction, outcomes: readonly BulkOutcome[]): string {
   const notSent = countResults(outcomes).not_sent;
@@ -169,7 +170,7 @@ export function summaryText(action: BulkAction, outcomes: readonly BulkOutcome[]
   const head =
     notSent > 0
       ? `${action === 'retry' ? 'Retry' : 'Stop'} cancelled after ${sent} of ${plural(outcomes.length, 'run')}`
-      : `${action === 'retry' ? 'Retried' : 'Stopped'} ${plural(outcomes.length, 'run')}`;
+      : `${action === 'retry' ? 'Retry' : 'Stop'} of ${plural(outcomes.length, 'run')}`;
   return `${head}: ${countsText(action, outcomes)}`;
 }
 
