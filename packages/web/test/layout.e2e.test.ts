@@ -232,6 +232,28 @@ browserSuite('layout in a real browser', () => {
     await screenshot(web.page, 'score-chips-long-names');
   });
 
+  it('keeps a toast on screen, wrapping a long name it quotes', async () => {
+    await ingest(web.api, [
+      {
+        type: 'run.end',
+        run: { id: 'toasted-1', agent_id: 'toasted', status: 'succeeded', started_at: Date.now() },
+      },
+    ]);
+    await web.page.setViewportSize({ width: 1280, height: 800 });
+    await web.page.goto(`${web.api.url}/runs/toasted-1`);
+    await web.page.getByRole('button', { name: 'Add score' }).click();
+    // a name without spaces, as evaluators' ids often are: "Score <name> saved"
+    await web.page.getByLabel('Name', { exact: true }).fill('x'.repeat(200));
+    await web.page.getByLabel('Value', { exact: true }).fill('1');
+    await web.page.getByRole('button', { name: 'Save score' }).click();
+    const toast = web.page.locator('.toast', { hasText: 'saved' });
+    await toast.waitFor();
+    const box = (await toast.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(1280);
+    await screenshot(web.page, 'toast-long-name', false);
+  });
+
   it("keeps the actions of an agent's recent runs on a phone's screen", async () => {
     const now = Date.now();
     await ingest(
