@@ -142,3 +142,19 @@ describe('runs show errors', () => {
     expect(shown).toContain('RangeError: stack overflow [cut: the error was 18,050 bytes]');
   });
 });
+
+describe('runs show trigger', () => {
+  it('says who triggered a run, beside its trigger and source, as the dashboard does', () => {
+    const shown = (fields: Parameters<typeof runFixture>[0]) =>
+      showRun({ ...runFixture(fields), steps: [] }, new Palette(false))
+        .split('\n')
+        .find((l) => l.trim().startsWith('trigger'));
+    expect(shown({ trigger: 'manual', source: 'slack', triggered_by: 'bob' })).toMatch(
+      /trigger\s+manual from slack by bob$/,
+    );
+    expect(shown({ trigger: 'api', triggered_by: 'ci@example.com' })).toMatch(
+      /trigger\s+api by ci@example\.com$/,
+    );
+    expect(shown({ trigger: 'api' })).toMatch(/trigger\s+api$/);
+  });
+});

@@ -1422,7 +1422,12 @@ export function showRun(
             `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
           : `last seen ${formatRelative(wait.seenAt)}`,
     );
-  field('trigger', run.trigger + (run.source ? ` from ${run.source}` : ''));
+  field(
+    'trigger',
+    run.trigger +
+      (run.source ? ` from ${run.source}` : '') +
+      (run.triggered_by ? ` by ${run.triggered_by}` : ''),
+  );
   field(
     'attempt',
     run.attempt > 1 || run.retry_of ? `${run.attempt} (retry of ${run.retry_of ?? '?'})` : null,
