@@ -437,6 +437,27 @@ browserSuite('threads in a real browser', () => {
     await screenshot(page, 'thread-not-found');
   });
 
+  it('says no usage for a turn cancelled before it started, rather than "— tokens"', async () => {
+    await ingest({ url: server.url, key: server.adminKey }, [
+      {
+        type: 'run.end',
+        run: {
+          id: 'never-1',
+          agent_id: 'support-bot',
+          thread_id: 'conv-never',
+          status: 'cancelled',
+          input: 'Anyone there?',
+          error: { message: 'cancelled before it started', type: 'Cancelled' },
+        },
+      },
+    ]);
+    await page.goto(`${server.url}/threads/conv-never`);
+    await expect.poll(() => turnIds()).toEqual(['never-1']);
+    const facts = turn('never-1').locator('.turn-facts');
+    // when it was queued or ended is all there is to say: no duration, tokens or cost
+    expect((await facts.textContent())?.trim()).toMatch(/^ended (just now|.* ago)$/);
+  });
+
   it("gives a turn's pending answer AA contrast on its tint, in the light and the dark theme", async () => {
     await page.goto(`${server.url}/threads/${encodeURIComponent(ODD_THREAD)}`);
     const pending = turn('ticket-1').locator('.turn-out .turn-text.muted');

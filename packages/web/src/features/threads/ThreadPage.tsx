@@ -8,7 +8,7 @@ import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration, RunStart } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
 import { RunIdText } from '../../components/RunId';
-import { formatExact, formatTokens, isActive, shortId } from '../../lib/format';
+import { formatExact, formatTokens, isActive, shortId, usedNothing } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
@@ -65,14 +65,19 @@ function Turn({ run, n, agentName }: { run: Run; n: number | null; agentName: st
           </span>
           <span className="turn-facts muted">
             <RunStart run={run} />
-            <span aria-hidden="true"> · </span>
-            <RunDuration run={run} />
-            <span className="turn-usage">
-              <span aria-hidden="true"> · </span>
-              <Usage run={run} field="tokens" /> tokens
-              <span aria-hidden="true"> · </span>
-              <Usage run={run} field="cost" />
-            </span>
+            {/* cancelled before it started: no duration, tokens or cost ("— tokens") to tell */}
+            {!usedNothing(run) && (
+              <>
+                <span aria-hidden="true"> · </span>
+                <RunDuration run={run} />
+                <span className="turn-usage">
+                  <span aria-hidden="true"> · </span>
+                  <Usage run={run} field="tokens" /> tokens
+                  <span aria-hidden="true"> · </span>
+                  <Usage run={run} field="cost" />
+                </span>
+              </>
+            )}
           </span>
           <Link className="turn-link" to={runPath(run)} title={`Open run ${run.id}`}>
             Run{' '}
