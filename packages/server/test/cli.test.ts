@@ -1494,6 +1494,30 @@ describeEachDb('runlog CLI', (dialect) => {
       return { code, stdout: c.stdout(), stderr: c.stderr() };
     };
 
+    it('refuses a --status naming runs that cannot be retried, before listing or acting', async () => {
+      // queued and running runs cannot be retried (the server answers 409 for each): listed as
+      // "runs to retry", they would only all fail, where the dashboard's Retry leaves them out
+      await ended('bulk-s', ['bs-1']);
+      for (const status of ['failed,queued', 'running']) {
+        const retry = await cli([
+          'runs',
+          'retry',
+          '--agent',
+          'bulk-s',
+          '--status',
+          status,
+          '--yes',
+        ]);
+        expect(retry.code).toBe(2);
+        expect(retry.stdout).toBe('');
+        expect(retry.stderr).toBe(
+          'runlog: --status: a queued or running run cannot be retried (stop it first); ' +
+            'retry takes succeeded, failed, cancelled, timed_out\n',
+        );
+      }
+      expect(await retriesOf('bs-1')).toEqual([]);
+    });
+
     it('lists the runs filters match and retries them only with --yes, each once', async () => {
       await ended('bulk-r', ['br-1', 'br-2', 'br-3']);
       await ended('bulk-r', ['br-ok'], 'succeeded');

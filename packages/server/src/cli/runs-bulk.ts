@@ -40,6 +40,13 @@ export const DEFAULT_STATUSES: Record<BulkAction, string> = {
   retry: 'failed,timed_out',
 };
 
+/**
+ * The statuses `runs retry --status` may name: a queued or running run cannot be retried (the
+ * server answers 409 for each), so a filter naming one would list runs "to retry" that all
+ * fail. (Stop takes any status: a run that ended is skipped as already ended.)
+ */
+const RETRIABLE = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+
 /** What became of one run. */
 export type BulkOutcome =
   'queued' | 'already_retried' | 'cancelled' | 'stop_requested' | 'already_ended' | 'failed';
@@ -99,6 +106,15 @@ export async function runBulk(
   if (ids.length === 0 && !filtered)
     throw new CliError(
       `give the ids of the runs to ${verb.base}, or filters (--agent, --status, --since, ...) to ${verb.base} the runs they match`,
+      2,
+    );
+  if (
+    action === 'retry' &&
+    filtered &&
+    flags.status?.split(',').some((status) => !RETRIABLE.includes(status))
+  )
+    throw new CliError(
+      `--status: a queued or running run cannot be retried (stop it first); retry takes ${RETRIABLE.join(', ')}`,
       2,
     );
   const unique = [...new Set(ids)];
