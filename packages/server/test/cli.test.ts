@@ -959,9 +959,10 @@ describeEachDb('runlog CLI', (dialect) => {
       const none = await cli(['agents', 'pause', 'cs-pause']);
       expect(none.code).toBe(1);
       expect(none.stderr).toContain('agent cs-pause has no schedule to pause');
+      // an id no agent has (a typo) is said so, not as an agent without a schedule
       const unknown = await cli(['agents', 'resume', 'cs-nobody']);
       expect(unknown.code).toBe(1);
-      expect(unknown.stderr).toContain('agent cs-nobody has no schedule to resume');
+      expect(unknown.stderr).toBe('runlog: agent cs-nobody not found\n');
       expect((await cli(['agents', 'show', 'cs-nobody'])).code).toBe(1);
     });
 

@@ -980,12 +980,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     ).action(async (agentId: string, flags: ClientFlags) => {
       // `{paused}` alone: the server keeps the cron and zone it has (a change made meanwhile
       // elsewhere stays), and refuses an agent without a schedule
-      const agent = await clientFor(flags, io).request<Agent>(
-        'PUT',
-        `/api/v1/agents/${encodeURIComponent(agentId)}`,
-        undefined,
-        { schedule: { paused: pause } } satisfies AgentUpsertBody,
-      );
+      const client = clientFor(flags, io);
+      const path = `/api/v1/agents/${encodeURIComponent(agentId)}`;
+      const agent = await client
+        .request<Agent>('PUT', path, undefined, {
+          schedule: { paused: pause },
+        } satisfies AgentUpsertBody)
+        .catch(async (err: unknown) => {
+          // refused for want of a schedule: an id no agent has (a typo) is said so instead
+          if (err instanceof CliError && err.status === 400)
+            await client.request<Agent>('GET', path);
+          throw err;
+        });
       if (flags.json) return printJson(io, agent);
       const shown = printable(agent);
       const schedule = shown.schedule ? `${shown.schedule.cron} (${shown.schedule.timezone})` : '';
