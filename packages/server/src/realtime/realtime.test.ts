@@ -477,8 +477,10 @@ describeEachDb('realtime WebSocket', (dialect) => {
     const e1 = await c.next((m) => m.type === 'error');
     expect(e1.error).toMatchObject({ code: 'invalid_input' });
     expect(e1.error?.message).toMatch(/JSON/);
-    // every error carries its details, as HTTP error bodies do
-    expect(e1.error?.details).toEqual([{ field: 'message', message: e1.error?.message }]);
+    // every error carries its details, as HTTP error bodies do: the field, and what is wrong
+    // with it (not the field named twice, "message: message: ...")
+    expect(e1.error?.message).toBe('message: not valid JSON');
+    expect(e1.error?.details).toEqual([{ field: 'message', message: 'not valid JSON' }]);
 
     let from = c.messages.length;
     c.send({ type: 'dance' });

@@ -329,12 +329,12 @@ export class RealtimeServer {
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
     try {
-      if (isBinary) throw new AppError('invalid_input', 'message: send JSON text frames');
+      if (isBinary) throw AppError.invalid('message', 'send JSON text frames');
       let value: unknown;
       try {
         value = JSON.parse(rawText(data));
       } catch {
-        throw new AppError('invalid_input', 'message: not valid JSON');
+        throw AppError.invalid('message', 'not valid JSON');
       }
       const msg = parse(WsClientMessage, value, 'message');
       switch (msg.type) {
@@ -351,8 +351,7 @@ export class RealtimeServer {
           assertNever(msg);
       }
     } catch (err) {
-      const e =
-        err instanceof AppError ? err : new AppError('invalid_input', 'message: not understood');
+      const e = err instanceof AppError ? err : AppError.invalid('message', 'not understood');
       this.reply(conn, {
         type: 'error',
         // every error names what it is about, as the HTTP API's bodies do
