@@ -1157,10 +1157,32 @@ describeEachDb('runlog CLI', (dialect) => {
           ['--timezone', 'UTC'],
           'runlog: --timezone needs --schedule <cron>: agent cs-bad has no schedule\n',
         ],
+        // values only the server checks are named by their flag too, not as body.schedule.cron
+        [
+          ['--schedule', '0 0 30 2 *'],
+          'runlog: --schedule: never fires: no date matches 0 0 30 2 *\n',
+        ],
+        [
+          ['--schedule', '0 9 * * *', '--timezone', 'Mars/Phobos'],
+          'runlog: --timezone: unknown time zone Mars/Phobos\n',
+        ],
       ] as [string[], string][]) {
         const res = await cli(['agents', 'set', 'cs-bad', ...args]);
         expect(res, args.join(' ')).toEqual({ code: 2, stdout: '', stderr });
       }
+      const both = await cli([
+        'agents',
+        'set',
+        'cs-bad',
+        '--schedule',
+        'every tuesday',
+        '--timezone',
+        'Mars/Phobos',
+      ]);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(
+        /^runlog: --schedule: not a valid cron expression .*; --timezone: unknown time zone Mars\/Phobos\n$/,
+      );
       const asJson = await cli(['agents', 'set', 'cs-bad', '--max-cost', 'lots', '--json']);
       expect(asJson.code).toBe(2);
       expect(JSON.parse(asJson.stderr)).toMatchObject({
@@ -1175,22 +1197,23 @@ describeEachDb('runlog CLI', (dialect) => {
       });
     });
 
-    it("passes the server's refusal of a cron or a time zone through, exit 1", async () => {
+    it('names the flag of a cron or time zone the server refuses, exit 2, as text or JSON', async () => {
+      // the server checks these; its refusal is said by the flag given, as bad usage
       const cron = await cli(['agents', 'set', 'cs-cron', '--schedule', 'every day']);
-      expect(cron.code).toBe(1);
+      expect(cron.code).toBe(2);
       expect(cron.stdout).toBe('');
-      expect(cron.stderr).toMatch(/^runlog: body\.schedule\.cron: .+\n$/);
+      expect(cron.stderr).toMatch(/^runlog: --schedule: not a valid cron expression .+\n$/);
       const zone = await cli(
         ...[['agents', 'set', 'cs-cron', '--schedule', '0 9 * * *', '--timezone', 'Mars/Olympus']],
       );
       expect(zone).toMatchObject({
-        code: 1,
-        stderr: 'runlog: body.schedule.timezone: unknown time zone Mars/Olympus\n',
+        code: 2,
+        stderr: 'runlog: --timezone: unknown time zone Mars/Olympus\n',
       });
       const asJson = await cli(['agents', 'set', 'cs-cron', '--schedule', '61 * * * *', '--json']);
-      expect(asJson.code).toBe(1);
+      expect(asJson.code).toBe(2);
       expect(JSON.parse(asJson.stderr)).toMatchObject({
-        error: { message: expect.stringMatching(/^body\.schedule\.cron: /), exit_code: 1 },
+        error: { message: expect.stringMatching(/^--schedule: /), exit_code: 2 },
       });
       // a refused call makes no agent
       expect((await cli(['agents', 'show', 'cs-cron'])).code).toBe(1);

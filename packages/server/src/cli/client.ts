@@ -10,6 +10,8 @@ export class CliError extends Error {
     readonly transient = false,
     /** The HTTP status the server answered, when it answered with an error. */
     readonly status?: number,
+    /** The fields a 400 named (`{field, message}`), as the server's error details give them. */
+    readonly details?: readonly { field: string; message: string }[],
   ) {
     super(message);
     this.name = 'CliError';
@@ -131,7 +133,9 @@ export class ApiClient {
     }
     if (res.status === 401) throw this.refused();
     if (!res.ok) {
-      const message = (data as { error?: { message?: string } } | undefined)?.error?.message;
+      const error = (data as { error?: { message?: string; details?: unknown[] } } | undefined)
+        ?.error;
+      const message = error?.message;
       if (res.status === 403)
         throw new CliError(
           message ?? 'the API key lacks the scope this command needs',
@@ -144,6 +148,11 @@ export class ApiClient {
         1,
         false,
         res.status,
+        error?.details?.filter(
+          (d): d is { field: string; message: string } =>
+            typeof (d as { field?: unknown }).field === 'string' &&
+            typeof (d as { message?: unknown }).message === 'string',
+        ),
       );
     }
     if (data === undefined && text)

@@ -959,7 +959,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           backoff: flags.retryBackoff ?? before?.retry?.backoff ?? 'exponential',
         };
       }
-      const agent = await client.request<Agent>('PUT', path, undefined, body);
+      const agent = await client
+        .request<Agent>('PUT', path, undefined, body)
+        .catch((err: unknown) => {
+          throw flagError(err, AGENT_FLAGS);
+        });
       if (flags.json) return printJson(io, agent);
       if (!before) io.stdout.write(`created agent ${agentId}: no agent had this id\n`);
       io.stdout.write(showAgent(printable(agent), palette()));
@@ -1401,6 +1405,35 @@ function tailLine(run: Run, p: Palette): string {
   ];
   if (run.error) parts.push(p.paint('red', clip(readableError(run.error).message, 60)));
   return parts.join('  ');
+}
+
+/** The `agents set` flag that gives each field of `PUT /agents/:agent_id`. */
+const AGENT_FLAGS: Record<string, string> = {
+  'body.name': '--name',
+  'body.description': '--description',
+  'body.schedule': '--schedule',
+  'body.schedule.cron': '--schedule',
+  'body.schedule.timezone': '--timezone',
+  'body.timeout_ms': '--timeout',
+  'body.max_cost_usd': '--max-cost',
+  'body.max_tokens': '--max-tokens',
+  'body.max_steps': '--max-steps',
+  'body.retry': '--max-attempts',
+  'body.retry.max_attempts': '--max-attempts',
+  'body.retry.delay_ms': '--retry-delay',
+  'body.retry.backoff': '--retry-backoff',
+};
+
+/**
+ * A 400 whose every field a flag gave, said by those flags (`--schedule: never fires: ...`)
+ * and as bad usage (exit 2), as the CLI's own checks of a flag are; any other error as it is.
+ * @example await client.request('PUT', path, undefined, body).catch((e) => { throw flagError(e, AGENT_FLAGS) })
+ */
+function flagError(err: unknown, flagOf: Record<string, string>): unknown {
+  if (!(err instanceof CliError) || err.status !== 400 || !err.details?.length) return err;
+  const named = err.details.map((d) => (flagOf[d.field] ? `${flagOf[d.field]}: ${d.message}` : ''));
+  if (named.includes('')) return err;
+  return new CliError(named.join('; '), 2, false, err.status, err.details);
 }
 
 /** `runs show`: the summary block and the steps as an indented tree. */
