@@ -107,3 +107,28 @@ export function isTerminalStatus(status: RunStatus): status is TerminalRunStatus
 export function assertNever(value: never): never {
   throw new Error(`unexpected value: ${JSON.stringify(value)}`);
 }
+
+/**
+ * What a webhook endpoint can be told: a run reaching each terminal status. An endpoint
+ * created without `events` gets `DEFAULT_WEBHOOK_EVENTS`, the outcomes someone must act on.
+ */
+export const WEBHOOK_EVENTS = [
+  'run.failed',
+  'run.timed_out',
+  'run.cancelled',
+  'run.succeeded',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEvent[] = ['run.failed', 'run.timed_out'];
+
+/** The webhook event a run reaching `status` makes. */
+export function webhookEventOf(status: TerminalRunStatus): WebhookEvent {
+  return `run.${status}`;
+}
+
+/**
+ * Where a webhook delivery stands: waiting for its (next) attempt, taken by its endpoint
+ * (a 2xx answer), or given up after its last retry.
+ */
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];

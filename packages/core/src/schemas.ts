@@ -10,6 +10,8 @@ import {
   StepStatus,
   StepType,
   TIMELINE_EVENT_TYPES,
+  WEBHOOK_DELIVERY_STATUSES,
+  WEBHOOK_EVENTS,
 } from './enums.js';
 import { MAX_STEP_COST_USD } from './cost.js';
 import { MAX_TIME_MS, PLAIN_YEARS_END_MS } from './time.js';
@@ -1258,6 +1260,109 @@ export const ModelPrice = z.object({
 });
 export type ModelPrice = z.infer<typeof ModelPrice>;
 export const PutPriceBody = ModelPrice.omit({ model: true, source: true }).strict();
+
+// ---------------------------------------------------------------------------
+// Webhooks
+
+/** An endpoint's address: an absolute http(s) URL. */
+export const WebhookUrl = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(2048)
+  .refine((v) => URL.canParse(v), 'must be an absolute URL (https://...)')
+  .refine((v) => /^https?:$/.test(URL.canParse(v) ? new URL(v).protocol : 'https:'), {
+    message: 'must be an http:// or https:// URL',
+  });
+
+export const WebhookEventName = z.enum(WEBHOOK_EVENTS);
+
+/** A project's webhook endpoint as the API shows it: never its secret. */
+export const WebhookEndpoint = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  url: z.string(),
+  description: z.string().nullable(),
+  events: z.array(WebhookEventName).describe('the run outcomes sent to it'),
+  agent_ids: z
+    .array(z.string())
+    .nullable()
+    .describe("only these agents' runs; null: every agent's"),
+  enabled: z.boolean().describe('false while paused: its deliveries wait'),
+  secret_prefix: z
+    .string()
+    .describe('the first characters of its signing secret, to tell it apart'),
+  created_at: IsoTime,
+  updated_at: IsoTime,
+  last_delivery: z
+    .object({
+      status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+      event: z.string(),
+      status_code: z.number().int().nullable(),
+      at: IsoTime,
+    })
+    .nullable()
+    .optional()
+    .describe('its latest delivery (in lists and GET), null before any'),
+});
+export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
+
+/** A created endpoint: the only time its signing secret is shown. */
+export const CreatedWebhook = WebhookEndpoint.extend({
+  secret: z.string().describe('the signing secret (whsec_...); shown this once'),
+});
+export type CreatedWebhook = z.infer<typeof CreatedWebhook>;
+
+const WebhookAgentIds = z
+  .array(Id)
+  .min(1, 'must name at least one agent (leave it out, or null, for every agent)')
+  .max(100);
+const WebhookEvents = z.array(WebhookEventName).min(1, 'must name at least one event').max(10);
+
+export const CreateWebhookBody = z.object({
+  url: WebhookUrl,
+  events: WebhookEvents.optional().describe('default: run.failed and run.timed_out'),
+  agent_ids: WebhookAgentIds.nullish().describe("only these agents' runs; default every agent"),
+  description: Text(500).nullish(),
+  enabled: z.boolean().optional(),
+});
+export type CreateWebhookBody = z.infer<typeof CreateWebhookBody>;
+
+export const PatchWebhookBody = z.object({
+  url: WebhookUrl.optional(),
+  events: WebhookEvents.optional(),
+  agent_ids: WebhookAgentIds.nullish(),
+  description: Text(500).nullish(),
+  enabled: z.boolean().optional(),
+});
+export type PatchWebhookBody = z.infer<typeof PatchWebhookBody>;
+
+/** One delivery of an event to an endpoint, with its attempts so far. */
+export const WebhookDelivery = z.object({
+  id: z.string().describe('also its Runlog-Webhook-Id header: the same on every retry'),
+  webhook_id: z.string(),
+  event: z.string().describe('a run event, or ping for a test'),
+  run_id: z.string().nullable(),
+  status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+  attempts: z.number().int(),
+  last_status_code: z.number().int().nullable().describe("the endpoint's last HTTP status"),
+  last_error: z.string().nullable().describe('why the last attempt failed'),
+  next_attempt_at: IsoTime.nullable().describe('when a pending delivery is tried next'),
+  delivered_at: IsoTime.nullable(),
+  created_at: IsoTime,
+});
+export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
+
+/** What `POST /webhooks/:id/test` answers: how the endpoint took a ping. */
+export const WebhookTestResult = z.object({
+  ok: z.boolean().describe('the endpoint answered 2xx'),
+  status_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  duration_ms: z.number().int(),
+  response_body: z.string().nullable().describe('the start of its answer (up to 1 KiB)'),
+  delivery: WebhookDelivery,
+});
+export type WebhookTestResult = z.infer<typeof WebhookTestResult>;
 
 export const ApiErrorBody = z.object({
   error: z.object({

@@ -24,6 +24,7 @@ import { serviceRoutes } from './metrics/service.routes.js';
 import { openapiRoutes } from './http/openapi.routes.js';
 import { realtimeRoutes } from './realtime/realtime.routes.js';
 import { otlpRoutes } from './otlp/otlp.routes.js';
+import { webhooksRoutes } from './webhooks/webhooks.routes.js';
 
 /** What the dashboard's pages may load: its own scripts, styles and server, nothing else. */
 const DASHBOARD_CSP = [
@@ -313,6 +314,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     controlRoutes,
     realtimeRoutes,
     otlpRoutes,
+    webhooksRoutes,
     openapiRoutes,
   ]) {
     await routes(app, ctx);

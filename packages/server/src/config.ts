@@ -68,6 +68,18 @@ export const ServerConfig = z.object({
   sweepIntervalMs: whole(z.number().min(10)).default(1_000),
   /** Control plane: how often due schedules are looked for. */
   schedulerIntervalMs: whole(z.number().min(10)).default(1_000),
+  /** How often due webhook deliveries are looked for (a commit that writes some looks at once). */
+  webhookPollMs: whole(z.number().min(10)).default(1_000),
+  /** How long a webhook endpoint has to answer. */
+  webhookTimeoutMs: whole(z.number().min(10)).default(10_000),
+  /**
+   * The waits between a failed webhook attempt and the next (default 30 s, 2 min, 10 min,
+   * 1 h, 6 h, 16 h); after the last the delivery is given up. Tests shorten them.
+   */
+  webhookRetryDelaysMs: z
+    .array(whole(z.number().min(0)))
+    .max(20)
+    .optional(),
   /** Whether background jobs (sweeps, scheduler, retention) run in this process. */
   background: z.boolean().default(true),
   /** warn by default: the start prints its own lines; info adds Fastify's, debug every request. */

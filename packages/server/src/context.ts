@@ -5,6 +5,8 @@ import type { AuthService } from './auth/auth.service.js';
 import type { IngestWriter } from './ingest/writer.js';
 import type { PriceBook } from './ingest/prices.js';
 import type { Metrics } from './metrics/metrics.js';
+import type { WebhookEndpoints } from './webhooks/webhook-endpoints.js';
+import type { WebhookDeliverer } from './webhooks/webhook-deliverer.js';
 
 /** The services one server instance shares between its routes and background jobs. */
 export interface AppContext {
@@ -16,6 +18,10 @@ export interface AppContext {
   writer: IngestWriter;
   prices: PriceBook;
   metrics: Metrics;
+  /** The project's webhook endpoints, cached for the write path. */
+  webhooks: WebhookEndpoints;
+  /** Sends webhook deliveries (started with the background jobs). */
+  deliverer: WebhookDeliverer;
   /** Stops background work; set by the pieces that start some. */
   onClose: (() => Promise<void> | void)[];
   /**

@@ -9,6 +9,8 @@ import { AuthService } from './auth/auth.service.js';
 import { IngestWriter } from './ingest/writer.js';
 import { PriceBook } from './ingest/prices.js';
 import { Metrics } from './metrics/metrics.js';
+import { WebhookEndpoints } from './webhooks/webhook-endpoints.js';
+import { WebhookDeliverer } from './webhooks/webhook-deliverer.js';
 import type { AppContext } from './context.js';
 import { buildApp } from './app.js';
 import { startBackground } from './control/background.js';
@@ -42,9 +44,18 @@ export async function createContext(input: ServerConfigInput): Promise<{
     const metrics = new Metrics();
     const auth = new AuthService(db);
     const prices = new PriceBook(db);
+    const webhooks = new WebhookEndpoints(db);
+    const deliverer = new WebhookDeliverer(db, metrics, {
+      ...(config.webhookRetryDelaysMs ? { retryDelaysMs: config.webhookRetryDelaysMs } : {}),
+      timeoutMs: config.webhookTimeoutMs,
+    });
     const writer = new IngestWriter(db, hub, prices, metrics, {
       maxFieldBytes: config.maxFieldBytes,
       maxQueuedEvents: config.maxQueuedEvents,
+      outbox: {
+        enqueue: (trx, runs) => webhooks.enqueueEnded(trx, runs),
+        written: () => deliverer.kick(),
+      },
     });
     const ctx: AppContext = {
       config,
@@ -54,6 +65,8 @@ export async function createContext(input: ServerConfigInput): Promise<{
       writer,
       prices,
       metrics,
+      webhooks,
+      deliverer,
       onClose: [],
       onDrained: [],
     };

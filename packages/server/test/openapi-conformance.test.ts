@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 // a CommonJS module: its function is the default export's `default` as TypeScript reads it
@@ -363,6 +365,56 @@ describeEachDb('openapi.json against the server', (dialect) => {
     await expectStatus(404, 'DELETE', '/api/v1/prices/acme-small');
     // a request naming another project than its key's
     await expectStatus(409, 'GET', '/api/v1/runs', { headers: { 'x-runlog-project': other } });
+
+    // ---- webhooks: an endpoint on a real local receiver, a delivery, a ping
+    const hooked = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('ok'));
+    });
+    await new Promise<void>((resolve) => hooked.listen(0, '127.0.0.1', resolve));
+    try {
+      const hookUrl = `http://127.0.0.1:${(hooked.address() as AddressInfo).port}/runlog`;
+      const hook = await expectStatus<{ id: string }>(201, 'POST', '/api/v1/webhooks', {
+        body: {
+          url: hookUrl,
+          events: ['run.failed', 'run.timed_out'],
+          agent_ids: ['hooked-agent'],
+          description: 'pager relay',
+        },
+      });
+      await expectStatus(400, 'POST', '/api/v1/webhooks', { body: { url: 'ftp://x.example' } });
+      await expectStatus(403, 'GET', '/api/v1/webhooks', { key: reader.key });
+      await expectStatus(200, 'POST', '/api/v1/ingest', {
+        body: {
+          events: [
+            {
+              type: 'run.end',
+              run: { id: 'hooked-run', agent_id: 'hooked-agent', status: 'failed' },
+            },
+          ],
+        },
+      });
+      expect(await t.ctx.deliverer.deliverDue()).toBe(1);
+      await expectStatus(200, 'GET', '/api/v1/webhooks');
+      await expectStatus(200, 'GET', `/api/v1/webhooks/${hook.id}`);
+      await expectStatus(404, 'GET', '/api/v1/webhooks/nope');
+      await expectStatus(200, 'PATCH', `/api/v1/webhooks/${hook.id}`, {
+        body: { enabled: false, agent_ids: null },
+      });
+      await expectStatus(400, 'PATCH', `/api/v1/webhooks/${hook.id}`, { body: { events: [] } });
+      await expectStatus(404, 'PATCH', '/api/v1/webhooks/nope', { body: { enabled: true } });
+      await expectStatus(200, 'POST', `/api/v1/webhooks/${hook.id}/test`);
+      await expectStatus(404, 'POST', '/api/v1/webhooks/nope/test');
+      await expectStatus(200, 'GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=10`);
+      await expectStatus(200, 'GET', `/api/v1/webhooks/${hook.id}/deliveries?status=failed`);
+      await expectStatus(400, 'GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=0`);
+      await expectStatus(404, 'GET', '/api/v1/webhooks/nope/deliveries');
+      await expectStatus(204, 'DELETE', `/api/v1/webhooks/${hook.id}`);
+      await expectStatus(404, 'DELETE', `/api/v1/webhooks/${hook.id}`);
+    } finally {
+      hooked.closeAllConnections();
+      await new Promise((resolve) => hooked.close(resolve));
+    }
 
     // ---- agents with schedules and limits
     await expectStatus(200, 'PUT', '/api/v1/agents/bug-triager', {

@@ -40,6 +40,8 @@ export function startBackground(ctx: AppContext): void {
   repeatEvery(ctx, ctx.config.sweepIntervalMs, sweeper(ctx));
   repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => scheduleOnce(ctx));
   startRetention(ctx);
+  const stopDeliveries = ctx.deliverer.start(ctx.config.webhookPollMs);
+  ctx.onClose.push(stopDeliveries);
   if (ctx.db.dialect === 'sqlite') {
     // the query planner's statistics, which PostgreSQL's autovacuum keeps by itself: without
     // them SQLite guessed some plans that walk every run of a project

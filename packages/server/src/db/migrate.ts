@@ -19,6 +19,7 @@ import * as m0016RunAgentSortIndexes from './migrations/0016_run_agent_sort_inde
 import * as m0017StepCostGiven from './migrations/0017_step_cost_given.js';
 import * as m0018StepFirstToken from './migrations/0018_step_first_token.js';
 import * as m0019SchedulePaused from './migrations/0019_schedule_paused.js';
+import * as m0020Webhooks from './migrations/0020_webhooks.js';
 import * as m0022AgentRetry from './migrations/0022_agent_retry.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0017_step_cost_given': m0017StepCostGiven,
   '0018_step_first_token': m0018StepFirstToken,
   '0019_schedule_paused': m0019SchedulePaused,
+  '0020_webhooks': m0020Webhooks,
   '0022_agent_retry': m0022AgentRetry,
 };
 

@@ -260,6 +260,44 @@ export interface ScoreTable {
   updated_at: number;
 }
 
+/** A project's webhook endpoint (`webhooks/`). */
+export interface WebhookEndpointTable {
+  project_id: string;
+  id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of webhook events. */
+  events: string;
+  /** JSON array of agent ids; null: every agent. */
+  agent_ids: string | null;
+  /** The signing secret, as it is: the server signs with it. */
+  secret: string;
+  /** 1, or 0 while paused. */
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One event for one endpoint, and its attempts. */
+export interface WebhookDeliveryTable {
+  project_id: string;
+  id: string;
+  webhook_id: string;
+  event: string;
+  run_id: string | null;
+  /** The JSON body sent, built when the event happened. */
+  payload: string;
+  /** pending, delivered or failed */
+  status: string;
+  attempts: number;
+  /** When a pending one is tried next (or its attempt's claim lapses). */
+  next_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   projects: ProjectTable;
   api_keys: ApiKeyTable;
@@ -282,6 +320,8 @@ export interface Database {
   deleted_runs: DeletedRunTable;
   workers: WorkerTable;
   scores: ScoreTable;
+  webhook_endpoints: WebhookEndpointTable;
+  webhook_deliveries: WebhookDeliveryTable;
 }
 
 export type ProjectRow = Selectable<ProjectTable>;
@@ -293,3 +333,5 @@ export type RunUpdate = Updateable<RunTable>;
 export type StepRow = Selectable<StepTable>;
 export type ModelPriceRow = Selectable<ModelPriceTable>;
 export type ScoreRow = Selectable<ScoreTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveryTable>;

@@ -657,7 +657,7 @@ export class UnitOfWork {
   async flush(
     /** Where the rollup changes go: the group commit writes them once for all its work. */
     rollups: RollupDeltas,
-  ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[] }> {
+  ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[]; ended: RunRow[] }> {
     // before anything is read off the runs: ending a step moves its run's rollups
     await this.closeStepsOfEndedRuns();
     await this.queuePolicyRetries();
@@ -672,6 +672,9 @@ export class UnitOfWork {
     this.usage.clear();
     const changedRuns: RunRow[] = [];
     const changedSteps: StepRow[] = [];
+    // runs this flush makes terminal (new, or stored unfinished): what webhooks are told of.
+    // Terminal states are final, so a replayed end, which changes nothing, is not among them
+    const ended: RunRow[] = [];
     // agents are created on first use: only a new run, or one that changed agent, can need one
     const needAgents: RunRow[] = [];
     for (const t of this.runs.values()) {
@@ -683,6 +686,11 @@ export class UnitOfWork {
         if (t.before && t.current.updated_at < t.before.updated_at)
           t.current = { ...t.current, updated_at: t.before.updated_at + 1 };
         changedRuns.push(t.current);
+        if (
+          isTerminalStatus(t.current.status as RunStatus) &&
+          !(t.before && isTerminalStatus(t.before.status as RunStatus))
+        )
+          ended.push(t.current);
         rollups.change(t.before, t.current);
         if (t.before?.agent_id !== t.current.agent_id) needAgents.push(t.current);
       }
@@ -738,7 +746,7 @@ export class UnitOfWork {
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
     const deletedRuns = this.deletedRuns.splice(0);
-    return { runs: changedRuns, steps: changedSteps, deleted: deletedRuns };
+    return { runs: changedRuns, steps: changedSteps, deleted: deletedRuns, ended };
   }
 }
 

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import {
   eventRunId,
   newId,
@@ -9,7 +9,7 @@ import {
 } from '@runlog/core';
 import { scoreRow } from '../scores/scores.js';
 import { isDatabaseUnavailable, type Db } from '../db/database.js';
-import type { RunRow, StepRow } from '../db/schema.js';
+import type { Database, RunRow, StepRow } from '../db/schema.js';
 import type { EventHub } from '../realtime/hub.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
@@ -34,6 +34,19 @@ export interface WriterOptions {
   maxGroupEvents?: number;
   /** Recording events waiting past which `submit` refuses more (429); default 50,000. */
   maxQueuedEvents?: number;
+  /** Told of the runs each commit ends, in that commit (outgoing webhooks). */
+  outbox?: EndedRunsOutbox;
+}
+
+/**
+ * Where the runs a transaction makes terminal are written down, in that transaction: the
+ * webhooks' deliveries, so that no acknowledged outcome goes without its deliveries.
+ */
+export interface EndedRunsOutbox {
+  /** Writes what `runs` (just made terminal) call for in `trx`; answers how many rows. */
+  enqueue(trx: Kysely<Database>, runs: readonly RunRow[]): Promise<number>;
+  /** Called once a commit that wrote some is durable. */
+  written(): void;
 }
 
 export const DEFAULT_RUN_LEASE_MS = 15 * 60_000;
@@ -270,6 +283,7 @@ export class IngestWriter {
           }
         }
         this.publish(outcome.changes);
+        if (outcome.outboxed > 0) this.options.outbox?.written();
       },
       (err) => {
         for (const job of group) job.reject(err);
@@ -305,9 +319,11 @@ export class IngestWriter {
       // the group's rollup changes, written once at its end
       const rollups = new RollupDeltas();
       let recording: UnitOfWork | undefined;
+      let outboxed = 0;
       const flushRecording = async () => {
         if (!recording) return;
         const flushed = await recording.flush(rollups);
+        outboxed += await this.toOutbox(trx, flushed.ended);
         changes.runs.push(...flushed.runs);
         changes.steps.push(...flushed.steps);
         changes.deleted.push(...flushed.deleted);
@@ -334,7 +350,10 @@ export class IngestWriter {
           const value = await job.fn(uow, this.env(job.projectId));
           const own = new RollupDeltas();
           const flushed = await uow.flush(own);
+          // inside the savepoint: a change that fails writes no deliveries either
+          const written = await this.toOutbox(trx, flushed.ended);
           await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
+          outboxed += written;
           rollups.merge(own);
           changes.runs.push(...flushed.runs);
           changes.steps.push(...flushed.steps);
@@ -351,10 +370,15 @@ export class IngestWriter {
       }
       await flushRecording();
       if (!rollups.empty) await rollups.flush(trx, this.db);
-      return { changes, results, refused };
+      return { changes, results, refused, outboxed };
     });
     this.countCommits();
     return outcome;
+  }
+
+  private async toOutbox(trx: Kysely<Database>, ended: readonly RunRow[]): Promise<number> {
+    if (ended.length === 0 || !this.options.outbox) return 0;
+    return this.options.outbox.enqueue(trx, ended);
   }
 
   private readonly flushing = new Set<Promise<void>>();
@@ -445,6 +469,8 @@ interface GroupOutcome {
   results: Map<OpJob, OpResult>;
   /** The events jobs with events refused, and which. */
   refused: Map<EventsJob, Refusal[]>;
+  /** Rows the outbox wrote (webhook deliveries). */
+  outboxed: number;
 }
 
 interface Changes {

@@ -56,6 +56,8 @@ interface Envelope {
   a?: 1;
   /** Projects whose model prices the sender changed: drop their cached prices. */
   p?: string[];
+  /** Projects whose webhook endpoints the sender changed: drop their cached endpoints. */
+  h?: string[];
   /** Workers the sender forgot ([projectId, workerId]): their next claim lists them again. */
   w?: [string, string][];
 }
@@ -176,6 +178,7 @@ export class PgHubBridge {
   private unsubscribeHub: (() => void) | undefined;
   private unsubscribeAuth: (() => void) | undefined;
   private unsubscribePrices: (() => void) | undefined;
+  private unsubscribeWebhooks: (() => void) | undefined;
   private unsubscribeWorkers: (() => void) | undefined;
   private readonly countIn: (by?: number) => void;
   private readonly countOut: (by?: number) => void;
@@ -240,6 +243,11 @@ export class PgHubBridge {
       const envelope: Envelope = { i: this.instanceId, e: [], p: [projectId] };
       void this.notify([JSON.stringify(envelope)]);
     });
+    // and webhook endpoints: the others' write paths match ended runs against the new ones
+    this.unsubscribeWebhooks = this.ctx.webhooks.onChange((projectId) => {
+      const envelope: Envelope = { i: this.instanceId, e: [], h: [projectId] };
+      void this.notify([JSON.stringify(envelope)]);
+    });
     // and workers forgotten here: a claim of one on another instance lists it again at once
     this.unsubscribeWorkers = onWorkerForgotten(this.ctx, (projectId, workerId) => {
       const envelope: Envelope = { i: this.instanceId, e: [], w: [[projectId, workerId]] };
@@ -260,6 +268,7 @@ export class PgHubBridge {
     this.unsubscribeHub?.();
     this.unsubscribeAuth?.();
     this.unsubscribePrices?.();
+    this.unsubscribeWebhooks?.();
     this.unsubscribeWorkers?.();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -512,6 +521,9 @@ export class PgHubBridge {
     if (Array.isArray(envelope.p))
       for (const projectId of envelope.p)
         if (typeof projectId === 'string') this.ctx.prices.invalidate(projectId, 'remote');
+    if (Array.isArray(envelope.h))
+      for (const projectId of envelope.h)
+        if (typeof projectId === 'string') this.ctx.webhooks.invalidate(projectId, 'remote');
     if (Array.isArray(envelope.w))
       for (const worker of envelope.w)
         if (Array.isArray(worker) && typeof worker[0] === 'string' && typeof worker[1] === 'string')

@@ -82,6 +82,12 @@ export class Retention {
         // leave the database to requests and the write path between batches
         pause: () => new Promise((resolve) => setTimeout(resolve, 20)),
       });
+      // webhook deliveries go with the runs they told of (and pings with them)
+      await this.ctx.db.kysely
+        .deleteFrom('webhook_deliveries')
+        .where('project_id', '=', p.id)
+        .where('created_at', '<', now - p.retention_days * DAY_MS)
+        .execute();
       total.runs += result.runs;
       total.steps += result.steps;
       total.batches += result.batches;
