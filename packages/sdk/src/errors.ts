@@ -51,3 +51,11 @@ export function isRetryable(err: unknown): boolean {
     return err.status === 408 || err.status === 429 || err.status >= 500;
   return false;
 }
+
+/**
+ * A webhook delivery that `verifyWebhook` refused: no or a malformed `Runlog-Signature`, a
+ * signature that does not match the body, or one older than the tolerance (a replay).
+ */
+export class RunlogWebhookError extends RunlogError {
+  override name = 'RunlogWebhookError';
+}

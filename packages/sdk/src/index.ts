@@ -41,6 +41,7 @@ export type {
   ThreadList,
   ThreadSummary,
   TruncatedJson,
+  WebhookEvent,
 } from '@runlog/core';
 /** A run's or a step's error as readers show it, whole or given as a truncated value. */
 export { readableError } from '@runlog/core';
@@ -50,4 +51,6 @@ export {
   RunlogConnectionError,
   RunCancelledError,
   RunInterruptedError,
+  RunlogWebhookError,
 } from './errors.js';
+export { verifyWebhook, type VerifyWebhookOptions, type WebhookMessage } from './webhooks.js';
