@@ -96,14 +96,14 @@ import {
   withJson,
 } from './options.js';
 
-interface ClientFlags {
+export interface ClientFlags {
   url?: string;
   apiKey?: string;
   json?: boolean;
 }
 
 /** `--url`, `--api-key` and `--json`: what every command that talks to the server takes. */
-function withClient(cmd: Command): Command {
+export function withClient(cmd: Command): Command {
   return withJson(
     cmd
       .option('--url <url>', `server URL (env RUNLOG_URL, default ${DEFAULT_URL})`)
@@ -111,7 +111,7 @@ function withClient(cmd: Command): Command {
   );
 }
 
-function clientFor(flags: ClientFlags, io: CliIo): ApiClient {
+export function clientFor(flags: ClientFlags, io: CliIo): ApiClient {
   // a key read from a file often ends in a newline: every command takes it as the server does
   const apiKey = (flags.apiKey ?? io.env.RUNLOG_API_KEY)?.trim();
   return new ApiClient({
@@ -154,7 +154,7 @@ function lastDays(days: number, zone: string): { from: number; tz?: string; buck
   return zone === 'UTC' ? { from } : { from, tz: zone, bucket: 'day' };
 }
 
-function printJson(io: CliIo, value: unknown): void {
+export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 

@@ -1,0 +1,151 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
+import { run } from '../src/cli/main.js';
+import { describeEachDb, startTestServer } from './harness.js';
+
+/** `runlog` in process, its output captured. */
+async function cli(env: NodeJS.ProcessEnv, args: string[]) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const code = await run(args, { stdout: out, stderr: err, env });
+  return { code, stdout, stderr };
+}
+
+describeEachDb('runlog webhooks', (dialect) => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  let env: NodeJS.ProcessEnv;
+  const statuses: number[] = [];
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(statuses.shift() ?? 200).end('taken'));
+  });
+  let url = '';
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    server = await startTestServer(dialect, { background: false });
+    env = { RUNLOG_URL: server.url, RUNLOG_API_KEY: server.adminKey };
+  });
+  afterAll(async () => {
+    await server?.close();
+    receiver.closeAllConnections();
+    await new Promise((resolve) => receiver.close(resolve));
+  });
+
+  it('creates, lists, tests, pauses and deletes an endpoint', async () => {
+    expect(await cli(env, ['webhooks', 'list'])).toMatchObject({
+      code: 0,
+      stdout: 'no webhooks; create one with: runlog webhooks create <url>\n',
+    });
+    const created = await cli(env, [
+      'webhooks',
+      'create',
+      url,
+      '--events',
+      'run.failed,run.succeeded',
+      '--agent',
+      'cli-agent,other-agent',
+      '--description',
+      'pager',
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const hook = JSON.parse(created.stdout) as CreatedWebhook;
+    expect(hook).toMatchObject({
+      url,
+      events: ['run.failed', 'run.succeeded'],
+      agent_ids: ['cli-agent', 'other-agent'],
+      description: 'pager',
+      enabled: true,
+    });
+    expect(hook.secret).toMatch(/^whsec_/);
+
+    const text = await cli(env, ['webhooks', 'create', url]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(
+      /^created webhook \S+ → http:\/\/127\.0\.0\.1:\d+\/hook\n {2}events: run\.failed, run\.timed_out; agents: all\n {2}signing secret \(shown this once\): whsec_\S+\n$/,
+    );
+    const second = /created webhook (\S+)/.exec(text.stdout)![1]!;
+
+    const listed = await cli(env, ['webhooks', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(hook.id);
+    expect(listed.stdout).toContain('run.failed,run.succeeded');
+    expect(listed.stdout).toContain('none yet');
+    expect(listed.stdout).not.toContain(hook.secret);
+
+    statuses.push(200);
+    const ok = await cli(env, ['webhooks', 'test', hook.id]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^ping \S+: answered 200 in \d+ ms\ntaken\n$/);
+    statuses.push(500);
+    const failed = await cli(env, ['webhooks', 'test', hook.id, '--json']);
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout.split('\n}\n')[0]! + '\n}')).toMatchObject({
+      ok: false,
+      status_code: 500,
+    });
+
+    const deliveries = await cli(env, ['webhooks', 'deliveries', hook.id, '--json']);
+    expect(
+      (JSON.parse(deliveries.stdout) as { deliveries: WebhookDelivery[] }).deliveries.map((d) => [
+        d.event,
+        d.status,
+        d.last_status_code,
+      ]),
+    ).toEqual([
+      ['ping', 'failed', 500],
+      ['ping', 'delivered', 200],
+    ]);
+    const table = await cli(env, ['webhooks', 'deliveries', hook.id, '--status', 'failed']);
+    expect(table.stdout).toMatch(/ping +- +failed +1 +500/);
+
+    const paused = await cli(env, ['webhooks', 'disable', hook.id]);
+    expect(paused.stdout).toBe(`webhook ${hook.id} paused\n`);
+    const list = await cli(env, ['webhooks', 'list', '--json']);
+    const mine = (JSON.parse(list.stdout) as { webhooks: WebhookEndpoint[] }).webhooks;
+    expect(mine.map((w) => [w.id, w.enabled])).toEqual([
+      [hook.id, false],
+      [second, true],
+    ]);
+    expect(mine[0]!.last_delivery).toMatchObject({ status: 'failed', status_code: 500 });
+    expect((await cli(env, ['webhooks', 'enable', hook.id])).stdout).toBe(
+      `webhook ${hook.id} enabled\n`,
+    );
+
+    expect(await cli(env, ['webhooks', 'delete', hook.id])).toMatchObject({
+      code: 0,
+      stdout: `deleted webhook ${hook.id}\n`,
+    });
+    const again = await cli(env, ['webhooks', 'delete', hook.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/not found|no webhook/i);
+    await cli(env, ['webhooks', 'delete', second]);
+  });
+
+  it('refuses bad input before asking the server, and a key that is not admin', async () => {
+    const bad = await cli(env, ['webhooks', 'create', url, '--events', 'run.exploded']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--events must be one of run.failed, run.timed_out');
+    const ftp = await cli(env, ['webhooks', 'create', 'ftp://example.com']);
+    expect(ftp.code).toBe(1);
+    expect(ftp.stderr).toContain('url');
+    const res = await fetch(`${server.url}/api/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: 'write' }),
+    });
+    const { key } = (await res.json()) as { key: string };
+    const refused = await cli({ ...env, RUNLOG_API_KEY: key }, ['webhooks', 'list']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('admin');
+  });
+});
