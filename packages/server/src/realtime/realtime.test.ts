@@ -912,6 +912,38 @@ describeEachDb('realtime across server instances', (dialect) => {
     );
   });
 
+  it('writes deliveries on instance B for a webhook created on instance A at once', async () => {
+    const agent = uid('hooked');
+    const ended = async () => {
+      const runId = uid('run');
+      await ingest(b!, [
+        { type: 'run.end', run: { id: runId, agent_id: agent, status: 'failed' } },
+      ]);
+      return runId;
+    };
+    // B caches that the project has no endpoint for this agent's runs
+    await ended();
+    const created = await api(a, 'POST', '/api/v1/webhooks', {
+      url: 'http://127.0.0.1:9/unreachable',
+      agent_ids: [agent],
+    });
+    expect(created.status).toBe(201);
+    const hookId = (created.json as { id: string }).id;
+    // told over NOTIFY, not after B's cache lapses (30 s)
+    await waitFor(
+      async () => {
+        const runId = await ended();
+        const list = (await api(a, 'GET', `/api/v1/webhooks/${hookId}/deliveries`)).json as {
+          deliveries: { run_id: string }[];
+        };
+        return list.deliveries.some((d) => d.run_id === runId);
+      },
+      "B to write a delivery for A's new webhook",
+      5_000,
+    );
+    expect((await api(a, 'DELETE', `/api/v1/webhooks/${hookId}`)).status).toBe(204);
+  });
+
   it("reads another instance's change back only when a local listener wants it", async () => {
     const bridgeCounters = async () => ({
       skipped: await metric(b!, 'runlog_bridge_changes_skipped_total'),
