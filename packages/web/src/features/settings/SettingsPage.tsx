@@ -10,6 +10,7 @@ import { copyText, toast } from '../../components/Toasts';
 import { focusIfLost } from '../../components/focus';
 import { errorMessage } from '../../lib/api';
 import { parsePrice, priceError } from './priceInput';
+import { WebhooksSection } from './WebhooksSection';
 import {
   createKey,
   deletePrice,
@@ -482,7 +483,7 @@ function PricesSection() {
   );
 }
 
-/** API keys, retention and model price overrides. */
+/** API keys, webhooks, retention and model price overrides. */
 export function SettingsPage() {
   const canAdmin = useCan('admin');
   useDocumentTitle('Settings');
@@ -497,6 +498,7 @@ export function SettingsPage() {
         </p>
       )}
       <KeysSection />
+      <WebhooksSection />
       <RetentionSection />
       <PricesSection />
     </div>

@@ -1,5 +1,16 @@
 import { queryOptions } from '@tanstack/react-query';
-import type { ApiKey, CreatedKey, KeyScope, ModelPrice } from '@runlog/core';
+import type {
+  ApiKey,
+  CreateWebhookBody,
+  CreatedKey,
+  CreatedWebhook,
+  KeyScope,
+  ModelPrice,
+  PatchWebhookBody,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookTestResult,
+} from '@runlog/core';
 import { api } from '../../lib/api';
 
 export const keysQuery = () =>
@@ -33,3 +44,30 @@ export const putPrice = (
 ) => api<ModelPrice>('PUT', `/prices/${encodeURIComponent(model)}`, { body: price });
 export const deletePrice = (model: string) =>
   api<void>('DELETE', `/prices/${encodeURIComponent(model)}`);
+
+export const webhooksQuery = () =>
+  queryOptions({
+    queryKey: ['webhooks'] as const,
+    queryFn: ({ signal }) =>
+      api<{ webhooks: WebhookEndpoint[] }>('GET', '/webhooks', { signal }).then((r) => r.webhooks),
+  });
+
+export const webhookDeliveriesQuery = (id: string) =>
+  queryOptions({
+    queryKey: ['webhooks', id, 'deliveries'] as const,
+    queryFn: ({ signal }) =>
+      api<{ deliveries: WebhookDelivery[] }>(
+        'GET',
+        `/webhooks/${encodeURIComponent(id)}/deliveries`,
+        { signal, query: { limit: 20 } },
+      ).then((r) => r.deliveries),
+  });
+
+export const createWebhook = (body: CreateWebhookBody) =>
+  api<CreatedWebhook>('POST', '/webhooks', { body });
+export const patchWebhook = (id: string, body: PatchWebhookBody) =>
+  api<WebhookEndpoint>('PATCH', `/webhooks/${encodeURIComponent(id)}`, { body });
+export const deleteWebhook = (id: string) =>
+  api<void>('DELETE', `/webhooks/${encodeURIComponent(id)}`);
+export const testWebhook = (id: string) =>
+  api<WebhookTestResult>('POST', `/webhooks/${encodeURIComponent(id)}/test`);
