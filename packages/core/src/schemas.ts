@@ -1273,6 +1273,10 @@ export const WebhookUrl = z
   .refine((v) => URL.canParse(v), 'must be an absolute URL (https://...)')
   .refine((v) => /^https?:$/.test(URL.canParse(v) ? new URL(v).protocol : 'https:'), {
     message: 'must be an http:// or https:// URL',
+  })
+  // fetch refuses them, and they would show in every list: a token goes in the path or query
+  .refine((v) => !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''), {
+    message: 'must not hold a user name or password (put a token in its path or query)',
   });
 
 export const WebhookEventName = z.enum(WEBHOOK_EVENTS);

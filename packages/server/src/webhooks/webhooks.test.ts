@@ -374,6 +374,7 @@ describeEachDb('outgoing webhooks', (dialect) => {
     const cases: [Record<string, unknown>, string][] = [
       [{ url: 'ftp://example.com/x' }, 'body.url'],
       [{ url: 'not a url' }, 'body.url'],
+      [{ url: 'https://me:secret@hooks.example.com/x' }, 'body.url'],
       [{}, 'body.url'],
       [{ url: receiver.url, events: ['run.exploded'] }, 'body.events.0'],
       [{ url: receiver.url, events: [] }, 'body.events'],
@@ -417,6 +418,40 @@ describeEachDb('outgoing webhooks', (dialect) => {
         expect(res.statusCode, `${scope} ${method} ${url}`).toBe(403);
       }
     }
+    expect(receiver.received).toHaveLength(0);
+    expect(
+      json<WebhookEndpoint>(await t.request('GET', `/api/v1/webhooks/${hook.id}`)).enabled,
+    ).toBe(true);
+  });
+
+  it("keeps projects apart: another project's endpoint is not found, its runs do not reach ours", async () => {
+    const a = agent();
+    const hook = await createHook({ agent_ids: [a] });
+    const res = await t.request('POST', '/api/v1/projects', { id: `p-${a}`, name: 'Other' });
+    expect(res.statusCode, res.body).toBe(201);
+    const key = json<{ admin_key: { key: string } }>(res).admin_key.key;
+    for (const [method, url] of [
+      ['GET', `/api/v1/webhooks/${hook.id}`],
+      ['PATCH', `/api/v1/webhooks/${hook.id}`],
+      ['DELETE', `/api/v1/webhooks/${hook.id}`],
+      ['POST', `/api/v1/webhooks/${hook.id}/test`],
+      ['GET', `/api/v1/webhooks/${hook.id}/deliveries`],
+    ] as const) {
+      const other = await t.request(
+        method,
+        url,
+        method === 'PATCH' ? { enabled: false } : undefined,
+        key,
+      );
+      expect(other.statusCode, `${method} ${url}`).toBe(404);
+    }
+    expect(
+      json<{ webhooks: unknown[] }>(await t.request('GET', '/api/v1/webhooks', undefined, key))
+        .webhooks,
+    ).toEqual([]);
+    // the same agent id in the other project: its failure is not ours to hear of
+    await ingestOk(t, [end(`${a}-theirs`, a, 'failed')], key);
+    await t.ctx.deliverer.deliverDue();
     expect(receiver.received).toHaveLength(0);
     expect(
       json<WebhookEndpoint>(await t.request('GET', `/api/v1/webhooks/${hook.id}`)).enabled,
