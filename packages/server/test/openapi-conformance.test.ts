@@ -405,7 +405,17 @@ describeEachDb('openapi.json against the server', (dialect) => {
       await expectStatus(404, 'PATCH', '/api/v1/webhooks/nope', { body: { enabled: true } });
       await expectStatus(200, 'POST', `/api/v1/webhooks/${hook.id}/test`);
       await expectStatus(404, 'POST', '/api/v1/webhooks/nope/test');
-      await expectStatus(200, 'GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=10`);
+      const listed = await expectStatus<{ deliveries: { id: string }[] }>(
+        200,
+        'GET',
+        `/api/v1/webhooks/${hook.id}/deliveries?limit=10`,
+      );
+      await expectStatus(
+        200,
+        'POST',
+        `/api/v1/webhooks/${hook.id}/deliveries/${listed.deliveries[0]!.id}/retry`,
+      );
+      await expectStatus(404, 'POST', `/api/v1/webhooks/${hook.id}/deliveries/nope/retry`);
       await expectStatus(200, 'GET', `/api/v1/webhooks/${hook.id}/deliveries?status=failed`);
       await expectStatus(400, 'GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=0`);
       await expectStatus(404, 'GET', '/api/v1/webhooks/nope/deliveries');

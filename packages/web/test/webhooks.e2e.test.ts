@@ -112,6 +112,12 @@ browserSuite('webhooks in Settings in a real browser', () => {
     expect(await first.locator('.status-badge').textContent()).toBe('delivered');
     expect(await deliveries.locator('tbody tr').count()).toBe(2);
     await screenshot(page, 'webhooks-deliveries');
+    // Resend: the same delivery (id and body) posted again
+    const deliveryId = received[1]!.headers['runlog-webhook-id'] as string;
+    await first.getByRole('button', { name: `Resend run.failed delivery ${deliveryId}` }).click();
+    await expect.poll(() => received.length, { timeout: 15_000 }).toBe(3);
+    expect(received[2]!.headers['runlog-webhook-id']).toBe(deliveryId);
+    expect(received[2]!.body).toEqual(received[1]!.body);
 
     // paused: the row says so, and so does the server
     await page.getByRole('button', { name: `Pause ${url}` }).click();

@@ -36,7 +36,7 @@ function deliveryStatus(status: WebhookDeliveryStatus, p: Palette): string {
       : p.paint('yellow', status);
 }
 
-/** `webhooks list|create|enable|disable|delete|test|deliveries` (admin key). */
+/** `webhooks list|create|enable|disable|delete|test|deliveries|redeliver` (admin key). */
 export function registerWebhookCommands(program: Command, io: CliIo): void {
   const palette = () => Palette.for(io.stdout, io.env);
   const webhooks = program
@@ -185,6 +185,25 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
       if (result.response_body) io.stdout.write(`${printable(result.response_body)}\n`);
     }
     if (!result.ok) throw new CliError(`the endpoint did not take the ping`, 1);
+  });
+
+  withClient(
+    webhooks
+      .command('redeliver')
+      .description('send a delivery again now (same id and body), with a whole retry schedule')
+      .argument('<id>', 'webhook id', idArg('<id>'))
+      .argument(
+        '<delivery-id>',
+        'delivery id (webhooks deliveries lists them)',
+        idArg('<delivery-id>'),
+      ),
+  ).action(async (id: string, deliveryId: string, flags: ClientFlags) => {
+    const d = await clientFor(flags, io).request<WebhookDelivery>(
+      'POST',
+      path(id, `/deliveries/${encodeURIComponent(deliveryId)}/retry`),
+    );
+    if (flags.json) return printJson(io, d);
+    io.stdout.write(`delivery ${printable(d.id)} (${printable(d.event)}) is due again now\n`);
   });
 
   withClient(

@@ -265,6 +265,33 @@ export class WebhookEndpoints {
     return rows.map(toWebhookDelivery);
   }
 
+  /**
+   * Sends a delivery again: pending, due now, with a whole retry schedule ahead of it (its
+   * attempts counted from 0). Undefined when the endpoint has no delivery of that id.
+   */
+  async redeliver(
+    projectId: string,
+    webhookId: string,
+    id: string,
+  ): Promise<WebhookDelivery | undefined> {
+    const now = Date.now();
+    const res = await this.db.kysely
+      .updateTable('webhook_deliveries')
+      .set({ status: 'pending', next_attempt_at: now, attempts: 0, delivered_at: null })
+      .where('project_id', '=', projectId)
+      .where('webhook_id', '=', webhookId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return undefined;
+    const row = await this.db.kysely
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    return toWebhookDelivery(row);
+  }
+
   private async lastDelivery(row: WebhookEndpointRow): Promise<WebhookDeliveryRow | null> {
     const last = await this.db.kysely
       .selectFrom('webhook_deliveries')

@@ -15,6 +15,7 @@ import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 
 const WebhookParams = z.object({ webhook_id: Id });
+const DeliveryParams = z.object({ webhook_id: Id, delivery_id: Id });
 const DeliveriesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   status: z.enum(WEBHOOK_DELIVERY_STATUSES).optional(),
@@ -128,6 +129,27 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: AppContext): Pro
       return {
         deliveries: await ctx.webhooks.deliveries(auth.projectId, params.webhook_id, query),
       };
+    },
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/webhooks/:webhook_id/deliveries/:delivery_id/retry',
+    scope: 'admin',
+    tag: 'webhooks',
+    summary:
+      'Send a delivery again now (failed, delivered or pending), with a whole retry schedule ahead of it; the same id and body',
+    params: DeliveryParams,
+    response: WebhookDelivery,
+    handler: async ({ auth, params }) => {
+      const delivery = await ctx.webhooks.redeliver(
+        auth.projectId,
+        params.webhook_id,
+        params.delivery_id,
+      );
+      if (!delivery) throw AppError.notFound('delivery', params.delivery_id);
+      ctx.deliverer.kick();
+      return delivery;
     },
   });
 }

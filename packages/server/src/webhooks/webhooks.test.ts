@@ -232,6 +232,21 @@ describeEachDb('outgoing webhooks', (dialect) => {
     expect(receiver.received).toHaveLength(3);
     const metrics = await t.request('GET', '/metrics', undefined, null);
     expect(metrics.body).toMatch(/runlog_webhook_deliveries_total\{outcome="failed"\} [1-9]/);
+
+    // sent again by hand once the endpoint is mended: the same id and body, due now
+    receiver.statuses = [200];
+    const again = await t.request('POST', `/api/v1/webhooks/${hook.id}/deliveries/${d!.id}/retry`);
+    expect(again.statusCode, again.body).toBe(200);
+    expect(json<WebhookDelivery>(again)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await t.ctx.deliverer.deliverDue()).toBe(1);
+    expect(receiver.received.at(-1)!.body).toBe(receiver.received[0]!.body);
+    [d] = await deliveries(hook.id);
+    expect(d).toMatchObject({ status: 'delivered', attempts: 1, last_status_code: 200 });
+    const missing = await t.request(
+      'POST',
+      `/api/v1/webhooks/${hook.id}/deliveries/no-such-delivery/retry`,
+    );
+    expect(missing.statusCode).toBe(404);
     expect(metrics.body).toMatch(/runlog_webhook_deliveries_total\{outcome="retrying"\} [1-9]/);
   });
 
@@ -413,6 +428,7 @@ describeEachDb('outgoing webhooks', (dialect) => {
         ['DELETE', `/api/v1/webhooks/${hook.id}`, undefined],
         ['POST', `/api/v1/webhooks/${hook.id}/test`, undefined],
         ['GET', `/api/v1/webhooks/${hook.id}/deliveries`, undefined],
+        ['POST', `/api/v1/webhooks/${hook.id}/deliveries/x/retry`, undefined],
       ] as const) {
         const res = await t.request(method, url, body, key);
         expect(res.statusCode, `${scope} ${method} ${url}`).toBe(403);

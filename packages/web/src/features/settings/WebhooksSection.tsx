@@ -20,6 +20,7 @@ import {
   createWebhook,
   deleteWebhook,
   patchWebhook,
+  redeliverWebhook,
   testWebhook,
   webhookDeliveriesQuery,
   webhooksQuery,
@@ -103,6 +104,15 @@ function testSummary(r: WebhookTestResult): string {
 
 function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
   const deliveries = useQuery(webhookDeliveriesQuery(webhook.id));
+  const client = useQueryClient();
+  const resend = useMutation({
+    mutationFn: (deliveryId: string) => redeliverWebhook(webhook.id, deliveryId),
+    onSuccess: () => {
+      toast(webhook.enabled ? 'Sending it again' : 'It goes out once the webhook is resumed');
+      void client.invalidateQueries({ queryKey: ['webhooks'] });
+    },
+    onError: (err) => toast(`Resending failed: ${errorMessage(err)}`, 'error'),
+  });
   if (deliveries.isPending) return <Loading rows={2} />;
   if (deliveries.isError)
     return <ErrorBox error={deliveries.error} onRetry={() => void deliveries.refetch()} />;
@@ -120,6 +130,9 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
           </th>
           <th scope="col">Last answer</th>
           <th scope="col">When</th>
+          <th scope="col">
+            <span className="sr-only">Actions</span>
+          </th>
         </tr>
       </thead>
       <tbody>
@@ -161,6 +174,19 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
                 </>
               ) : (
                 <RelativeTime iso={d.created_at} />
+              )}
+            </td>
+            <td className="actions">
+              {d.status === 'pending' ? null : (
+                <button
+                  type="button"
+                  className="btn btn-small btn-ghost"
+                  aria-label={`Resend ${d.event} delivery ${d.id}`}
+                  aria-disabled={resend.isPending || undefined}
+                  onClick={() => !resend.isPending && resend.mutate(d.id)}
+                >
+                  Resend
+                </button>
               )}
             </td>
           </tr>

@@ -71,3 +71,8 @@ export const deleteWebhook = (id: string) =>
   api<void>('DELETE', `/webhooks/${encodeURIComponent(id)}`);
 export const testWebhook = (id: string) =>
   api<WebhookTestResult>('POST', `/webhooks/${encodeURIComponent(id)}/test`);
+export const redeliverWebhook = (id: string, deliveryId: string) =>
+  api<WebhookDelivery>(
+    'POST',
+    `/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/retry`,
+  );
