@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Dialog, Page } from 'playwright-core';
 import type { WebhookEndpoint } from '@runlog/core';
 import { call, ingest, type Api } from './seed.js';
-import { browserSuite, screenshot, signedIn, type SignedIn } from './browser.js';
+import { browserSuite, overflowOf, screenshot, signedIn, type SignedIn } from './browser.js';
 
 browserSuite('webhooks in Settings in a real browser', () => {
   const web = signedIn();
@@ -118,6 +118,16 @@ browserSuite('webhooks in Settings in a real browser', () => {
     await expect.poll(() => received.length, { timeout: 15_000 }).toBe(3);
     expect(received[2]!.headers['runlog-webhook-id']).toBe(deliveryId);
     expect(received[2]!.body).toEqual(received[1]!.body);
+
+    // on a small phone nothing runs off the side: the table becomes cards, URLs cut
+    const wide = page.viewportSize()!;
+    await page.setViewportSize({ width: 360, height: 740 });
+    try {
+      await expect.poll(() => overflowOf(page)).toBe(0);
+      await screenshot(page, 'webhooks-phone');
+    } finally {
+      await page.setViewportSize(wide);
+    }
 
     // paused: the row says so, and so does the server
     await page.getByRole('button', { name: `Pause ${url}` }).click();

@@ -138,8 +138,10 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
       <tbody>
         {deliveries.data.map((d) => (
           <tr key={d.id}>
-            <td className="mono">{d.event}</td>
-            <td className="mono">
+            <td className="mono" data-label="Event">
+              {d.event}
+            </td>
+            <td className="mono" data-label="Run">
               {d.run_id ? (
                 <Link to={`/runs/${encodeURIComponent(d.run_id)}`} className="truncate">
                   {d.run_id}
@@ -148,11 +150,13 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
                 <span className="muted">—</span>
               )}
             </td>
-            <td>
+            <td data-label="Status">
               <DeliveryStatus status={d.status} />
             </td>
-            <td className="num">{d.attempts}</td>
-            <td className="webhook-answer">
+            <td className="num" data-label="Attempts">
+              {d.attempts}
+            </td>
+            <td className="webhook-answer" data-label="Last answer">
               {d.last_status_code !== null ? (
                 <span className="mono">{d.last_status_code}</span>
               ) : null}
@@ -165,7 +169,7 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
                 </span>
               ) : null}
             </td>
-            <td>
+            <td data-label="When">
               {d.status === 'delivered' && d.delivered_at ? (
                 <RelativeTime iso={d.delivered_at} />
               ) : d.status === 'pending' && d.next_attempt_at ? (
@@ -397,44 +401,52 @@ export function WebhooksSection() {
                       ) : null}
                     </td>
                     <td data-label="Events">
-                      {w.events.map((e) => (
-                        <span key={e} className="tag">
-                          {EVENT_LABELS[e]}
-                        </span>
-                      ))}
+                      <span className="cell-body">
+                        {w.events.map((e) => (
+                          <span key={e} className="tag">
+                            {EVENT_LABELS[e]}
+                          </span>
+                        ))}
+                      </span>
                     </td>
                     <td data-label="Agents">
-                      {w.agent_ids ? (
-                        w.agent_ids.map((a) => (
-                          <span key={a} className="tag mono">
-                            {a}
-                          </span>
-                        ))
-                      ) : (
-                        <span className="muted">all</span>
-                      )}
+                      <span className="cell-body">
+                        {w.agent_ids ? (
+                          w.agent_ids.map((a) => (
+                            <span key={a} className="tag mono">
+                              {a}
+                            </span>
+                          ))
+                        ) : (
+                          <span className="muted">all</span>
+                        )}
+                      </span>
                     </td>
                     <td data-label="Enabled">{w.enabled ? 'Yes' : 'Paused'}</td>
                     <td data-label="Last delivery">
-                      {w.last_delivery ? (
-                        <>
-                          <DeliveryStatus status={w.last_delivery.status} />{' '}
-                          {w.last_delivery.status_code !== null ? (
-                            <span className="mono">{w.last_delivery.status_code} </span>
-                          ) : null}
-                          <RelativeTime iso={w.last_delivery.at} />
-                        </>
-                      ) : (
-                        <span className="muted">none yet</span>
-                      )}
-                      {tested[w.id] ? (
-                        <p
-                          className={tested[w.id]!.ok ? 'webhook-test' : 'webhook-test field-error'}
-                          role="status"
-                        >
-                          Test: {testSummary(tested[w.id]!)}
-                        </p>
-                      ) : null}
+                      <span className="cell-body">
+                        {w.last_delivery ? (
+                          <>
+                            <DeliveryStatus status={w.last_delivery.status} />{' '}
+                            {w.last_delivery.status_code !== null ? (
+                              <span className="mono">{w.last_delivery.status_code} </span>
+                            ) : null}
+                            <RelativeTime iso={w.last_delivery.at} />
+                          </>
+                        ) : (
+                          <span className="muted">none yet</span>
+                        )}
+                        {tested[w.id] ? (
+                          <p
+                            className={
+                              tested[w.id]!.ok ? 'webhook-test' : 'webhook-test field-error'
+                            }
+                            role="status"
+                          >
+                            Test: {testSummary(tested[w.id]!)}
+                          </p>
+                        ) : null}
+                      </span>
                     </td>
                     <td className="actions">
                       <button

@@ -61,6 +61,9 @@ export const webhookDeliveriesQuery = (id: string) =>
         `/webhooks/${encodeURIComponent(id)}/deliveries`,
         { signal, query: { limit: 20 } },
       ).then((r) => r.deliveries),
+    // a pending delivery is being tried, or will be: its outcome shows without a reload
+    refetchInterval: (query) =>
+      query.state.data?.some((d) => d.status === 'pending') ? 3_000 : false,
   });
 
 export const createWebhook = (body: CreateWebhookBody) =>
