@@ -14,6 +14,7 @@ import { createTestApp, describeEachDb, ingestOk, json, type TestApp } from '../
 import { closeContext, createContext } from '../server.js';
 import { signWebhook } from './webhook-deliverer.js';
 import { Retention } from '../retention/retention.js';
+import { sweepOnce } from '../control/sweeper.js';
 
 /** A request the receiver took. */
 interface Received {
@@ -288,6 +289,31 @@ describeEachDb('outgoing webhooks', (dialect) => {
       [
         ['run.cancelled', queuedId],
         ['run.succeeded', `${a}-ok`],
+      ].sort(),
+    );
+    expect(await deliveries(hook.id)).toHaveLength(2);
+  });
+
+  it('tells of runs the sweeper ends: a lapsed lease, a budget limit', async () => {
+    const a = agent();
+    const hook = await createHook({ agent_ids: [a] });
+    const limited = await t.request('PUT', `/api/v1/agents/${a}`, { max_steps: 1 });
+    expect(limited.statusCode, limited.body).toBe(200);
+    await ingestOk(t, [
+      { type: 'run.start', run: { id: `${a}-silent`, agent_id: a } },
+      { type: 'run.start', run: { id: `${a}-greedy`, agent_id: a } },
+      { type: 'step.end', step: { id: 's1', run_id: `${a}-greedy`, type: 'tool' } },
+      { type: 'step.end', step: { id: 's2', run_id: `${a}-greedy`, type: 'tool' } },
+    ]);
+    // the greedy run passed max_steps at once; the silent one's lease lapses later
+    await sweepOnce(t.ctx);
+    await sweepOnce(t.ctx, Date.now() + 60 * 60_000);
+    await t.ctx.deliverer.deliverDue();
+    const got = receiver.received.map((r) => [r.json.type, r.json.data.run?.id]);
+    expect(got.sort()).toEqual(
+      [
+        ['run.failed', `${a}-greedy`],
+        ['run.timed_out', `${a}-silent`],
       ].sort(),
     );
     expect(await deliveries(hook.id)).toHaveLength(2);
