@@ -87,7 +87,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0020_webhooks, .*0022_agent_retry\n$/);
+    expect(applied.stdout).toMatch(/^applied 0001_init, .*0020_webhooks, .*0021_agent_retry\n$/);
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;

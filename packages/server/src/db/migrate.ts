@@ -20,7 +20,7 @@ import * as m0017StepCostGiven from './migrations/0017_step_cost_given.js';
 import * as m0018StepFirstToken from './migrations/0018_step_first_token.js';
 import * as m0019SchedulePaused from './migrations/0019_schedule_paused.js';
 import * as m0020Webhooks from './migrations/0020_webhooks.js';
-import * as m0022AgentRetry from './migrations/0022_agent_retry.js';
+import * as m0021AgentRetry from './migrations/0021_agent_retry.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -43,7 +43,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0018_step_first_token': m0018StepFirstToken,
   '0019_schedule_paused': m0019SchedulePaused,
   '0020_webhooks': m0020Webhooks,
-  '0022_agent_retry': m0022AgentRetry,
+  '0021_agent_retry': m0021AgentRetry,
 };
 
 class StaticProvider implements MigrationProvider {
