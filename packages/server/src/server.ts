@@ -53,7 +53,7 @@ export async function createContext(input: ServerConfigInput): Promise<{
       maxFieldBytes: config.maxFieldBytes,
       maxQueuedEvents: config.maxQueuedEvents,
       outbox: {
-        enqueue: (trx, runs) => webhooks.enqueueEnded(trx, runs),
+        enqueue: (trx, runs, retryOf) => webhooks.enqueueEnded(trx, runs, retryOf),
         written: () => deliverer.kick(),
       },
     });

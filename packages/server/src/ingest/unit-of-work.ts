@@ -432,8 +432,14 @@ export class UnitOfWork {
     for (const t of this.runs.values())
       if (t.current !== t.before && endedForRetry(t.before, t.current)) ended.push(t.current!);
     if (ended.length === 0) return;
-    for (const row of await policyRetries(this.trx, ended, Date.now())) this.putNewRun(row);
+    for (const row of await policyRetries(this.trx, ended, Date.now())) {
+      this.putNewRun(row);
+      this.policyRetried.set(runKey(row.project_id, row.retry_of!), row);
+    }
   }
+
+  /** The retries `queuePolicyRetries` queued, by the run each retries (`runKey`). */
+  private readonly policyRetried = new Map<string, RunRow>();
 
   getRun(projectId: string, id: string): RunRow | undefined {
     const t = this.runs.get(runKey(projectId, id));
@@ -657,7 +663,14 @@ export class UnitOfWork {
   async flush(
     /** Where the rollup changes go: the group commit writes them once for all its work. */
     rollups: RollupDeltas,
-  ): Promise<{ runs: RunRow[]; steps: StepRow[]; deleted: RunRow[]; ended: RunRow[] }> {
+  ): Promise<{
+    runs: RunRow[];
+    steps: StepRow[];
+    deleted: RunRow[];
+    ended: RunRow[];
+    /** The automatic retry each of `ended` got from its agent's retry policy, if any. */
+    retryOf: (run: RunRow) => RunRow | undefined;
+  }> {
     // before anything is read off the runs: ending a step moves its run's rollups
     await this.closeStepsOfEndedRuns();
     await this.queuePolicyRetries();
@@ -746,7 +759,15 @@ export class UnitOfWork {
     for (const t of this.runs.values()) t.before = t.current;
     for (const t of this.steps.values()) t.before = t.current;
     const deletedRuns = this.deletedRuns.splice(0);
-    return { runs: changedRuns, steps: changedSteps, deleted: deletedRuns, ended };
+    const retried = new Map(this.policyRetried);
+    this.policyRetried.clear();
+    return {
+      runs: changedRuns,
+      steps: changedSteps,
+      deleted: deletedRuns,
+      ended,
+      retryOf: (run) => retried.get(runKey(run.project_id, run.id)),
+    };
   }
 }
 

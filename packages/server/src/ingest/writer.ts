@@ -43,8 +43,15 @@ export interface WriterOptions {
  * webhooks' deliveries, so that no acknowledged outcome goes without its deliveries.
  */
 export interface EndedRunsOutbox {
-  /** Writes what `runs` (just made terminal) call for in `trx`; answers how many rows. */
-  enqueue(trx: Kysely<Database>, runs: readonly RunRow[]): Promise<number>;
+  /**
+   * Writes what `runs` (just made terminal) call for in `trx`; answers how many rows.
+   * `retryOf` gives the automatic retry a run's agent queued for it in the same transaction.
+   */
+  enqueue(
+    trx: Kysely<Database>,
+    runs: readonly RunRow[],
+    retryOf: (run: RunRow) => RunRow | undefined,
+  ): Promise<number>;
   /** Called once a commit that wrote some is durable. */
   written(): void;
 }
@@ -323,7 +330,7 @@ export class IngestWriter {
       const flushRecording = async () => {
         if (!recording) return;
         const flushed = await recording.flush(rollups);
-        outboxed += await this.toOutbox(trx, flushed.ended);
+        outboxed += await this.toOutbox(trx, flushed);
         changes.runs.push(...flushed.runs);
         changes.steps.push(...flushed.steps);
         changes.deleted.push(...flushed.deleted);
@@ -351,7 +358,7 @@ export class IngestWriter {
           const own = new RollupDeltas();
           const flushed = await uow.flush(own);
           // inside the savepoint: a change that fails writes no deliveries either
-          const written = await this.toOutbox(trx, flushed.ended);
+          const written = await this.toOutbox(trx, flushed);
           await sql`RELEASE SAVEPOINT runlog_op`.execute(trx);
           outboxed += written;
           rollups.merge(own);
@@ -376,9 +383,12 @@ export class IngestWriter {
     return outcome;
   }
 
-  private async toOutbox(trx: Kysely<Database>, ended: readonly RunRow[]): Promise<number> {
-    if (ended.length === 0 || !this.options.outbox) return 0;
-    return this.options.outbox.enqueue(trx, ended);
+  private async toOutbox(
+    trx: Kysely<Database>,
+    flushed: { ended: readonly RunRow[]; retryOf: (run: RunRow) => RunRow | undefined },
+  ): Promise<number> {
+    if (flushed.ended.length === 0 || !this.options.outbox) return 0;
+    return this.options.outbox.enqueue(trx, flushed.ended, flushed.retryOf);
   }
 
   private readonly flushing = new Set<Promise<void>>();

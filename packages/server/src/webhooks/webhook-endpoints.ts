@@ -70,7 +70,13 @@ export class WebhookEndpoints {
    * `runs` are the runs that became terminal in this transaction: a run already terminal
    * that an event touches again (a replayed `run.end`) is not among them.
    */
-  async enqueueEnded(trx: Kysely<Database>, runs: readonly RunRow[], now = Date.now()) {
+  async enqueueEnded(
+    trx: Kysely<Database>,
+    runs: readonly RunRow[],
+    /** The automatic retry a run's agent queued for it in the same transaction, if any. */
+    retryOf: (run: RunRow) => RunRow | undefined = () => undefined,
+    now = Date.now(),
+  ) {
     if (runs.length === 0) return 0;
     const rows: WebhookDeliveryRow[] = [];
     for (const run of runs) {
@@ -83,7 +89,7 @@ export class WebhookEndpoints {
       for (const l of listeners) {
         if (!l.events.has(event)) continue;
         if (l.agentIds && !l.agentIds.has(run.agent_id)) continue;
-        data ??= { run: toRun(run) };
+        data ??= { run: toRun(run), retry: retryData(retryOf(run)) };
         const id = newId();
         rows.push({
           project_id: run.project_id,
@@ -304,6 +310,16 @@ export class WebhookEndpoints {
       .executeTakeFirst();
     return last ?? null;
   }
+}
+
+/**
+ * What a delivery says of the retry its run's agent queued for it (`retry` policy): its id,
+ * attempt and when a worker may take it; null when none was queued, so a receiver can alert
+ * only on a failure that will not be tried again.
+ */
+function retryData(retry: RunRow | undefined) {
+  if (!retry) return null;
+  return { id: retry.id, attempt: retry.attempt, queued_at: toIso(retry.queued_at) };
 }
 
 /** The body of a delivery: the same for every attempt, so its signature's subject too. */

@@ -20,7 +20,12 @@ import { sweepOnce } from '../control/sweeper.js';
 interface Received {
   headers: IncomingHttpHeaders;
   body: string;
-  json: { id: string; type: string; created_at: string; data: { run?: Run; webhook?: unknown } };
+  json: {
+    id: string;
+    type: string;
+    created_at: string;
+    data: { run?: Run; retry?: unknown; webhook?: unknown };
+  };
 }
 
 /**
@@ -177,6 +182,34 @@ describeEachDb('outgoing webhooks', (dialect) => {
     expect(mine.last_delivery).toMatchObject({ status: 'delivered', event: 'run.failed' });
     const metrics = await t.request('GET', '/metrics', undefined, null);
     expect(metrics.body).toMatch(/runlog_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
+  });
+
+  it("says whether the agent's retry policy retries the failed run, so only the last failure need alert", async () => {
+    const a = agent();
+    await createHook({ agent_ids: [a] });
+    expect(
+      (await t.request('PUT', `/api/v1/agents/${a}`, { retry: { max_attempts: 2, delay_ms: 0 } }))
+        .statusCode,
+    ).toBe(200);
+    const claimAndFail = async (): Promise<string> => {
+      const res = await t.request('POST', '/api/v1/workers/claim', { agents: [a] });
+      expect(res.statusCode).toBe(200);
+      const id = json<Run>(res).id;
+      await ingestOk(t, [end(id, a, 'failed')]);
+      return id;
+    };
+    const first = json<Run>(await t.request('POST', `/api/v1/agents/${a}/runs`, {}));
+    expect(await claimAndFail()).toBe(first.id);
+    const second = await claimAndFail();
+    await t.ctx.deliverer.deliverDue();
+    const byRun = new Map(receiver.received.map((r) => [r.json.data.run?.id, r.json.data]));
+    // the first failure was retried: its retry is the second run; the second is the last
+    expect(byRun.get(first.id)?.retry).toEqual({
+      id: second,
+      attempt: 2,
+      queued_at: expect.any(String),
+    });
+    expect(byRun.get(second)?.retry).toBeNull();
   });
 
   it('tells of a run ending once: a replayed run.end delivers nothing more', async () => {
