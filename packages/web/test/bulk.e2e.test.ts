@@ -377,7 +377,7 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
       .getByRole('dialog', { name: 'Retry 2 failed runs?' })
       .getByRole('button', { name: 'Retry 2 runs' })
       .click();
-    await page.locator('.toast', { hasText: 'Retried 2 runs' }).waitFor();
+    await page.locator('.toast', { hasText: 'Retry of 2 runs' }).waitFor();
     // the runs retried leave the list: what is left to retry is none
     await page.getByText('No runs match these filters').waitFor();
     await page.getByLabel('Retried').selectOption('Retried already');
