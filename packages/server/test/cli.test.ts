@@ -2335,6 +2335,20 @@ describeEachDb('runlog CLI', (dialect) => {
     };
     expect(byRetention.deleted_runs).toBe(10);
     expect((await cli(['cleanup', '--all-projects', '--dry-run'])).code).toBe(2);
+    // every ended run at once is said, not assumed: --yes, or --dry-run to count them
+    const everything = await cli(['cleanup', '--days', '0']);
+    expect(everything).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'runlog: --days 0 deletes every run that has ended, of project default: add --yes to do it, or --dry-run to count them\n',
+    });
+    expect(
+      JSON.parse((await cli(['cleanup', '--days', '0', '--dry-run', '--json'])).stdout),
+    ).toMatchObject({ dry_run: true, deleted_runs: expect.any(Number) });
+    expect(JSON.parse((await cli(['cleanup', '--dry-run', '--json'])).stdout)).toMatchObject({
+      deleted_runs: 10,
+    });
     // which project it cleans: `default` unless --project says, or every one
     expect(JSON.parse((await cli(['cleanup', '--dry-run', '--json'])).stdout)).toMatchObject({
       project_id: 'default',

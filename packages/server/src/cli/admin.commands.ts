@@ -103,6 +103,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         intArg('--days', 0, 36500),
       )
       .option('--dry-run', 'count what would be deleted; delete nothing')
+      .option('-y, --yes', 'with --days 0: delete every run that has ended, without asking')
       .option('--all-projects', 'every project, not only --project')
       .option('--batch-size <n>', 'runs per transaction', intArg('--batch-size', 1, 10_000), 500),
   ).action(
@@ -110,6 +111,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       flags: DbFlags & {
         days?: number;
         dryRun?: boolean;
+        yes?: boolean;
         allProjects?: boolean;
         batchSize: number;
       },
@@ -117,6 +119,12 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       if (flags.days === undefined && flags.allProjects)
         throw new CliError(
           '--all-projects needs --days: each project otherwise keeps its own retention',
+          2,
+        );
+      // the whole history of a project (or of every one) in one go: said, not assumed
+      if (flags.days === 0 && !flags.dryRun && !flags.yes)
+        throw new CliError(
+          `--days 0 deletes every run that has ended, of ${flags.allProjects ? 'every project' : `project ${flags.project}`}: add --yes to do it, or --dry-run to count them`,
           2,
         );
       let before = 0;
