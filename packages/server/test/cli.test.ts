@@ -1914,7 +1914,8 @@ describeEachDb('runlog CLI', (dialect) => {
 
       // runs show sums them up by name
       const shown = (await cli(['runs', 'show', 'cs-run'])).stdout;
-      expect(shown).toMatch(/^ {2}scores {5}feedback {2}1 score {3}100\.0% true$/m);
+      // one boolean score reads as its value, not as a share of true
+      expect(shown).toMatch(/^ {2}scores {5}feedback {2}1 score {3}true$/m);
       expect(shown).toMatch(/^ {13}quality {3}2 scores {2}avg -0\.05$/m);
       expect(shown).toMatch(/^ {13}tone {6}1 score {3}polite 1$/m);
 
@@ -1934,8 +1935,8 @@ describeEachDb('runlog CLI', (dialect) => {
       const listed = (await cli(['runs', 'list', '--agent', 'cs-agent', '--score', 'feedback']))
         .stdout;
       expect(listed.split('\n')[0]).toMatch(/\sCOST\s+FEEDBACK$/);
-      expect(listed).toMatch(/^cs-other\s.*\s0\.0% true$/m);
-      expect(listed).toMatch(/^cs-run\s.*\s100\.0% true$/m);
+      expect(listed).toMatch(/^cs-other\s.*\sfalse$/m);
+      expect(listed).toMatch(/^cs-run\s.*\strue$/m);
       for (const [args, message] of [
         [['--score-min', '1'], '--score-min, --score-max and --score-label need --score <name>'],
         [['--score', 'q', '--score-min', '1', '--score-max', '0'], 'must not be above --score-max'],

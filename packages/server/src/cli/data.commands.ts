@@ -1628,12 +1628,21 @@ function labelsText(labels: Record<string, number>): string {
     .join(', ');
 }
 
-/** What scores of one name come to: `avg 0.5`, `66.7% true`, labels, or both. */
-function scoreSummaryText(s: Pick<ScoreSummary, 'type' | 'avg' | 'labels'>): string {
+/**
+ * What scores of one name come to: `avg 0.5`, `66.7% true` (one boolean score: `true` or
+ * `false`), labels, or both.
+ */
+function scoreSummaryText(s: Pick<ScoreSummary, 'type' | 'n' | 'avg' | 'labels'>): string {
   const parts: string[] = [];
   if (s.avg !== null)
-    // a boolean score's mean is the share of true
-    parts.push(s.type === 'boolean' ? `${formatPercent(s.avg)} true` : `avg ${scoreNumber(s.avg)}`);
+    // a boolean score's mean is the share of true; of one score, its value
+    parts.push(
+      s.type !== 'boolean'
+        ? `avg ${scoreNumber(s.avg)}`
+        : s.n === 1
+          ? String(s.avg === 1)
+          : `${formatPercent(s.avg)} true`,
+    );
   const labels = labelsText(s.labels);
   if (labels) parts.push(labels);
   return parts.join('; ');
