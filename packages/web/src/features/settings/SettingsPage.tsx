@@ -6,7 +6,8 @@ import { sessionQuery } from '../auth/auth.queries';
 import { needsScope, useCan } from '../auth/useCan';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
-import { copyText, toast } from '../../components/Toasts';
+import { toast } from '../../components/Toasts';
+import { SecretOnce } from './SecretOnce';
 import { focusIfLost } from '../../components/focus';
 import { errorMessage } from '../../lib/api';
 import { parsePrice, priceError } from './priceInput';
@@ -32,27 +33,9 @@ const SCOPES: Record<KeyScope, { label: string; allows: string }> = {
 
 function NewKeySecret({ created, onDone }: { created: CreatedKey; onDone: () => void }) {
   return (
-    <div className="secret" role="alert">
-      <p>
-        <strong>Copy this key now.</strong> It is shown once and cannot be recovered.
-      </p>
-      <div className="secret-row">
-        <code className="mono" data-testid="new-key">
-          {created.key}
-        </code>
-        {/* over plain http to another host there is no clipboard API: it says so, not nothing */}
-        <button
-          type="button"
-          className="btn btn-small"
-          onClick={() => void copyText(created.key, 'Key copied')}
-        >
-          Copy
-        </button>
-        <button type="button" className="btn btn-small btn-ghost" onClick={onDone}>
-          Done
-        </button>
-      </div>
-    </div>
+    <SecretOnce value={created.key} testId="new-key" copied="Key copied" onDone={onDone}>
+      <strong>Copy this key now.</strong> It is shown once and cannot be recovered.
+    </SecretOnce>
   );
 }
 

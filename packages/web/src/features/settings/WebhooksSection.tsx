@@ -14,7 +14,8 @@ import {
 import { needsScope, useCan } from '../auth/useCan';
 import { Empty, ErrorBox, Loading } from '../../components/States';
 import { RelativeTime } from '../../components/Time';
-import { copyText, toast } from '../../components/Toasts';
+import { toast } from '../../components/Toasts';
+import { SecretOnce } from './SecretOnce';
 import { errorMessage } from '../../lib/api';
 import {
   createWebhook,
@@ -71,27 +72,15 @@ function agentList(text: string): { ids: string[]; bad?: string } {
 
 function NewWebhookSecret({ created, onDone }: { created: CreatedWebhook; onDone: () => void }) {
   return (
-    <div className="secret" role="alert">
-      <p>
-        <strong>Copy this signing secret now.</strong> It is shown once; your endpoint checks each
-        delivery&apos;s Runlog-Signature with it.
-      </p>
-      <div className="secret-row">
-        <code className="mono" data-testid="new-webhook-secret">
-          {created.secret}
-        </code>
-        <button
-          type="button"
-          className="btn btn-small"
-          onClick={() => void copyText(created.secret, 'Secret copied')}
-        >
-          Copy
-        </button>
-        <button type="button" className="btn btn-small btn-ghost" onClick={onDone}>
-          Done
-        </button>
-      </div>
-    </div>
+    <SecretOnce
+      value={created.secret}
+      testId="new-webhook-secret"
+      copied="Secret copied"
+      onDone={onDone}
+    >
+      <strong>Copy this signing secret now.</strong> It is shown once; your endpoint checks each
+      delivery&apos;s Runlog-Signature with it.
+    </SecretOnce>
   );
 }
 
