@@ -617,8 +617,8 @@ export const MAX_RETRY_DELAY_MS = 24 * 3600 * 1000;
  * An agent's retry policy: a run of it that a worker executed and that failed or timed out
  * (not one stopped, nor one ended by a cost, token or step limit) is queued again, linked by
  * `retry_of`, until `max_attempts` runs in all were made. The retry waits `delay_ms`, doubled
- * for each attempt made before when `backoff` is exponential (at most a day), before a worker
- * may take it.
+ * for each attempt made before when `backoff` is exponential (at most a day), and up to a
+ * fifth more at random, before a worker may take it.
  */
 export const RetryPolicy = z.object({
   max_attempts: z

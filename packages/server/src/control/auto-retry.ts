@@ -10,6 +10,9 @@ import { decodeRetryPolicy } from '../agents/agents.mapper.js';
 import type { Database, RunRow } from '../db/schema.js';
 import { newRunRow } from '../ingest/apply.js';
 
+/** The most an automatic retry's delay is lengthened at random, as a share of it. */
+export const JITTER = 0.2;
+
 /** Who queued an automatic retry, as its `triggered_by` says. */
 export const RETRY_POLICY_TRIGGER = 'retry policy';
 
@@ -80,7 +83,10 @@ export async function policyRetries(
     const policy = agent && decodeRetryPolicy(agent.policy);
     if (!policy || run.attempt >= policy.max_attempts) continue;
     if (run.input !== null && isTruncatedJson(JSON.parse(run.input))) continue;
-    const at = now + retryDelayMs(policy, run.attempt);
+    // up to a fifth more, at random: runs that failed together (an upstream's outage) do not
+    // all come back in the same second, and none comes back sooner than its policy says
+    const delay = retryDelayMs(policy, run.attempt);
+    const at = now + delay + Math.floor(Math.random() * delay * JITTER);
     const timeout = agent.timeout_ms === null ? null : Number(agent.timeout_ms);
     retries.push({
       ...newRunRow(run.project_id, newId(), now),
