@@ -1056,7 +1056,7 @@ describeEachDb('runlog CLI', (dialect) => {
         ).json()) as { runs: { id: string }[] }
       ).runs;
       expect((await cli(['runs', 'show', retry!.id])).stdout).toMatch(
-        /\n {2}queued {5}\S+ \(in (9|10)m\): held back by its agent's retry policy until then\n/,
+        /\n {2}queued {5}\S+ \(in (9|1[0-2])m\): held back by its agent's retry policy until then\n/,
       );
       expect((await json('agents', 'set', 'cs-retry', '--no-retry')).retry).toBeNull();
       await json('agents', 'set', 'cs-retry', '--max-attempts', '2');

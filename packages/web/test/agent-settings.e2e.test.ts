@@ -341,7 +341,7 @@ browserSuite('agent settings in a real browser', () => {
     const held = page.getByTestId('run-held');
     await held.waitFor();
     expect(await held.textContent()).toMatch(
-      /^Retrying later\. Its agent's retry policy holds this run back until .+ \(in (9|10) min\): a worker of held-bot takes it then\. Stop cancels it\.$/,
+      /^Retrying later\. Its agent's retry policy holds this run back until .+ \(in (9|1[0-2]) min\): a worker of held-bot takes it then\. Stop cancels it\.$/,
     );
   });
 
