@@ -479,7 +479,19 @@ describeEachDb('stats cross-check', (dialect) => {
       `from=${T0 - 7 * HOUR_MS}&to=${T0 + 30 * HOUR_MS}&bucket=hour&agent_id=a1,a3`,
       `from=${T0 - 3 * DAY_MS}&to=${now + DAY_MS}&bucket=day`,
       `from=${T0 - 3 * DAY_MS}&to=${now + DAY_MS}&bucket=day&agent_id=a2`,
+      // edges that the nearest UTC days overcount (hours taken away) and undercount
+      `from=${T0 - 40 * HOUR_MS}&to=${T0 + 50 * HOUR_MS}&bucket=hour`,
+      `from=${T0 - 29 * HOUR_MS}&to=${T0 + 62 * HOUR_MS}&bucket=hour&agent_id=a4`,
+      // a zone's days: Berlin's clocks go forward in the range, Kolkata is off by half an hour
+      `from=${T0 - 2 * DAY_MS}&to=${T0 + 3 * DAY_MS}&bucket=day&tz=America/Los_Angeles`,
+      `from=${T0 - 2 * DAY_MS}&to=${T0 + 3 * DAY_MS}&bucket=day&tz=Europe/Berlin`,
+      `from=${T0 - 3 * DAY_MS}&to=${now + DAY_MS}&bucket=day&tz=Asia/Tokyo&agent_id=a1,a2`,
+      `from=${T0 - 2 * DAY_MS}&to=${T0 + 2 * DAY_MS}&bucket=day&tz=Asia/Kolkata`,
     ];
+    /** A zone's day holds the UTC hours that start in it (Kolkata's, from 00:30). */
+    const ceilHour = (ms: number) => Math.ceil(ms / HOUR_MS) * HOUR_MS;
+    const within = (r: Run, lo: number, hi: number) =>
+      hourOf(sortAt(r)) >= ceilHour(lo) && hourOf(sortAt(r)) < ceilHour(hi);
     for (const q of queries) {
       const res = await t.request('GET', `/api/v1/runs/stats?${q}`);
       expect(res.statusCode, res.body).toBe(200);
@@ -489,10 +501,9 @@ describeEachDb('stats cross-check', (dialect) => {
       const agentFilter = new URLSearchParams(q).get('agent_id')?.split(',');
       const inRange = runs.filter(
         (r) =>
-          sortAt(r) >= from &&
-          sortAt(r) < to &&
-          (agentFilter === undefined || agentFilter.includes(r.agent_id)),
+          within(r, from, to) && (agentFilter === undefined || agentFilter.includes(r.agent_id)),
       );
+      expect(inRange.length, q).toBeGreaterThan(0);
       expect(comparable(stats.totals), q).toEqual(comparableExpected(expectedTotals(inRange)));
       // the docs' ±5% against the exact quantiles
       const durations = inRange
@@ -523,12 +534,14 @@ describeEachDb('stats cross-check', (dialect) => {
         });
       // series
       const bucketMs = stats.bucket === 'day' ? DAY_MS : HOUR_MS;
-      expect(stats.series.length).toBe((to - from) / bucketMs);
-      for (const b of stats.series) {
+      // (a zone's days may be 23 or 25 hours long)
+      if (!q.includes('tz=')) expect(stats.series.length).toBe((to - from) / bucketMs);
+      for (const [i, b] of stats.series.entries()) {
         const bt = Date.parse(b.t);
-        const e = expectedTotals(
-          inRange.filter((r) => sortAt(r) >= bt && sortAt(r) < bt + bucketMs),
-        );
+        const next = stats.series[i + 1];
+        const end = next ? Date.parse(next.t) : to;
+        expect(end, `${q} ${b.t}`).toBe(q.includes('tz=') ? end : bt + bucketMs);
+        const e = expectedTotals(inRange.filter((r) => within(r, bt, end)));
         const { by_trigger: _t, ...want } = comparableExpected(e);
         expect(comparable(b), `${q} ${b.t}`).toEqual({ t: b.t, ...want });
       }

@@ -1,9 +1,8 @@
-import { localDayStart, zoneOffset } from '@runlog/core';
-import { sql, type RawBuilder } from 'kysely';
+import { localDayStart } from '@runlog/core';
 import { DAY_MS, HOUR_MS } from './rollup.js';
 
 /**
- * A run of a zone's calendar days, as stats read them from the hourly rollups: each day
+ * A run of a zone's calendar days, as stats read them from the rollups: each day
  * holds the UTC hours that start within it (all of its hours in a zone off UTC by whole
  * hours; in Asia/Kolkata, the hours starting from 00:30 local time to 23:30).
  */
@@ -13,60 +12,50 @@ export interface LocalDays {
   firstDay: number;
   /** Each day's first instant, then the end of the last: one more than there are days. */
   starts: number[];
-  /**
-   * The zone's offsets over the hours of the range: `offset` from the hour `from` on (the
-   * first from the range's start), in ms, one entry per change of clocks.
-   */
-  segments: { from: number; offset: number }[];
 }
 
-/** The days `firstDay` (inclusive) to `endDay` (exclusive) of `zone`, with its offsets. */
+/** The days `firstDay` (inclusive) to `endDay` (exclusive) of `zone`. */
 export function localDays(zone: string, firstDay: number, endDay: number): LocalDays {
   const starts: number[] = [];
   for (let day = firstDay; day <= endDay; day++) starts.push(localDayStart(zone, day));
-  // the offset at each day's first whole hour; where two differ, the hour the clocks changed
-  const hourIn = (at: number) => Math.ceil(at / HOUR_MS) * HOUR_MS;
-  const hours = starts.map(hourIn);
-  const offsets = hours.map((h) => zoneOffset(zone, h));
-  const segments = [{ from: hours[0]!, offset: offsets[0]! }];
-  for (let i = 1; i < hours.length; i++) {
-    if (offsets[i] === offsets[i - 1]) continue;
-    // the first hour in (hours[i-1], hours[i]] showing the new offset
-    let lo = hours[i - 1]!;
-    let hi = hours[i]!;
-    while (hi - lo > HOUR_MS) {
-      const mid = lo + Math.floor((hi - lo) / HOUR_MS / 2) * HOUR_MS;
-      if (zoneOffset(zone, mid) === offsets[i - 1]) lo = mid;
-      else hi = mid;
-    }
-    segments.push({ from: hi, offset: zoneOffset(zone, hi) });
-  }
-  return { zone, firstDay, starts, segments };
+  return { zone, firstDay, starts };
+}
+
+/** Hours `[lo, hi)` of the hourly rollups counted into day `t` (`sign` 1) or out of it (-1). */
+export interface HourWindow {
+  lo: number;
+  hi: number;
+  t: number;
+  sign: 1 | -1;
 }
 
 /**
- * Which of the days an hourly rollup row's `hour` falls in, as SQL: its local calendar date
- * (the hour plus the zone's offset then, over whole days) less the first day's, so 0 for the
- * first day. Integer arithmetic on both databases; the offsets are literals, one CASE branch
- * per change of clocks in the range.
+ * Where the rollups of days `first` to `end` (exclusive; indexes into `days`) are: each day
+ * is the daily rollup of the UTC day nearest its first hour, less the hours from that UTC
+ * day's start to the day's first hour, plus the hours from the next UTC day's start to the
+ * day's end (a negative span the other way round). Sums of hours telescope, so the result is
+ * the day's own hours, each UTC hour in the day it starts in; a Los Angeles day then reads one
+ * daily row and 16 hourly ones, a Berlin day one and 2, against 24 hourly rows summed.
  */
-export function localDayIndex(days: LocalDays, column = 'hour'): RawBuilder<number> {
-  const hour = sql.ref<number>(column);
-  const base = days.firstDay * DAY_MS;
-  const shift = (offset: number) => sql.lit(offset - base);
-  const [first, ...rest] = days.segments;
-  let shifted: RawBuilder<number>;
-  if (rest.length === 0) shifted = sql<number>`${hour} + ${shift(first!.offset)}`;
-  else {
-    // branch k: hours before the (k+1)th change have the kth offset
-    const branches = days.segments
-      .slice(0, -1)
-      .map(
-        (s, k) =>
-          sql`when ${hour} < ${sql.lit(days.segments[k + 1]!.from)} then ${shift(s.offset)}`,
-      );
-    const last = days.segments[days.segments.length - 1]!;
-    shifted = sql<number>`${hour} + case ${sql.join(branches, sql` `)} else ${shift(last.offset)} end`;
+export function daySources(
+  days: LocalDays,
+  first = 0,
+  end = days.starts.length - 1,
+): { daily: { day: number; t: number }[]; hourly: HourWindow[] } {
+  const firstHour = (i: number) => Math.ceil(days.starts[i]! / HOUR_MS) * HOUR_MS;
+  const daily: { day: number; t: number }[] = [];
+  const hourly: HourWindow[] = [];
+  /** Adds the hours from `from` to `to` to day t with `sign`, or takes them away if before. */
+  const span = (from: number, to: number, t: number, sign: 1 | -1) => {
+    if (to > from) hourly.push({ lo: from, hi: to, t, sign });
+    else if (to < from) hourly.push({ lo: to, hi: from, t, sign: sign === 1 ? -1 : 1 });
+  };
+  for (let t = first; t < end; t++) {
+    const start = firstHour(t);
+    const day = Math.round(start / DAY_MS) * DAY_MS;
+    daily.push({ day, t });
+    span(day, start, t, -1);
+    span(day + DAY_MS, firstHour(t + 1), t, 1);
   }
-  return sql<number>`(${shifted}) / ${sql.lit(DAY_MS)}`;
+  return { daily, hourly };
 }

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatsResponse } from '@runlog/core';
 import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
 import { durationBin } from './rollup.js';
-import { computeStats, percentile } from './stats.service.js';
+import { computeStats, percentile, rangePieces } from './stats.service.js';
+import { daySources, localDays } from './local-days.js';
 
 const HOUR = 3_600_000;
 const at = (iso: string) => Date.parse(iso);
@@ -235,5 +236,55 @@ describeEachDb('GET /runs/stats in a time zone', (dialect) => {
       );
       expect(fields, tz).toEqual(['query.tz']);
     }
+  });
+});
+
+describe('the rollup rows a range reads', () => {
+  const DAY = 24 * HOUR;
+  const hoursRead = (pieces: { grain: string; from: number; to: number }[]) =>
+    pieces.filter((p) => p.grain === 'hour').reduce((n, p) => n + (p.to - p.from) / HOUR, 0);
+
+  it('whole UTC days are one daily piece', () => {
+    const d = at('2026-11-01T00:00:00Z');
+    expect(rangePieces(d, d + 30 * DAY)).toEqual([
+      { grain: 'day', from: d, to: d + 30 * DAY, sign: 1 },
+    ]);
+  });
+
+  it('edges near a UTC midnight are its day with hours taken away or added', () => {
+    // Los Angeles' 30 days (midnight at 08:00 UTC): 8 hours less at the start, 8 more at the end
+    const la = at('2026-11-02T08:00:00Z');
+    expect(rangePieces(la, la + 30 * DAY)).toEqual([
+      { grain: 'day', from: la - 8 * HOUR, to: la + 30 * DAY - 8 * HOUR, sign: 1 },
+      { grain: 'hour', from: la - 8 * HOUR, to: la, sign: -1 },
+      { grain: 'hour', from: la + 30 * DAY - 8 * HOUR, to: la + 30 * DAY, sign: 1 },
+    ]);
+    // Berlin's (23:00 UTC): an hour more at the start, one less at the end
+    const berlin = at('2026-11-01T23:00:00Z');
+    expect(hoursRead(rangePieces(berlin, berlin + 30 * DAY))).toBe(2);
+  });
+
+  it('a range shorter than its hours would read by day is read by the hour', () => {
+    const d = at('2026-11-01T06:00:00Z');
+    expect(rangePieces(d, d + 12 * HOUR)).toEqual([
+      { grain: 'hour', from: d, to: d + 12 * HOUR, sign: 1 },
+    ]);
+  });
+
+  it("a zone's day is its nearest UTC day corrected by the hours between", () => {
+    // 7 and 8 March 2026 in Los Angeles: the 8th is 23 hours long (clocks forward)
+    const days = localDays(LA, Date.UTC(2026, 2, 7) / DAY, Date.UTC(2026, 2, 9) / DAY);
+    const { daily, hourly } = daySources(days);
+    const d7 = Date.UTC(2026, 2, 7);
+    expect(daily).toEqual([
+      { day: d7, t: 0 },
+      { day: d7 + DAY, t: 1 },
+    ]);
+    expect(hourly).toEqual([
+      { lo: d7, hi: d7 + 8 * HOUR, t: 0, sign: -1 },
+      { lo: d7 + DAY, hi: d7 + DAY + 8 * HOUR, t: 0, sign: 1 },
+      { lo: d7 + DAY, hi: d7 + DAY + 8 * HOUR, t: 1, sign: -1 },
+      { lo: d7 + 2 * DAY, hi: d7 + 2 * DAY + 7 * HOUR, t: 1, sign: 1 },
+    ]);
   });
 });
