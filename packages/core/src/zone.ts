@@ -96,7 +96,9 @@ export function canonicalZone(zone: string): string {
 /** The browser's or the machine's time zone; UTC when the runtime cannot tell. */
 export function systemZone(): string {
   try {
-    return new Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    // (a browser that cannot tell its zone may name one it does not take: Etc/Unknown)
+    const zone = new Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return zone && isTimeZone(zone) ? zone : 'UTC';
   } catch {
     return 'UTC';
   }

@@ -117,4 +117,56 @@ browserSuite('time in a real browser', () => {
       await cdp.detach();
     }
   });
+
+  it("shows UTC days, and says so, when the server does not know the browser's zone", async () => {
+    await seedRuns(web.api, [
+      {
+        id: 'zone-1',
+        agent: 'zone-kept',
+        status: 'succeeded',
+        ago: HOUR,
+        durationMs: 1000,
+        steps: 0,
+      },
+    ]);
+    const zone = 'Asia/Tokyo';
+    const asked: string[] = [];
+    // a server whose time zone database lacks the browser's zone (an older ICU)
+    await web.page.route('**/api/v1/runs/stats?*', (route) => {
+      const tz = new URL(route.request().url()).searchParams.get('tz') ?? '';
+      asked.push(tz);
+      if (tz !== zone) return route.continue();
+      return route.fulfill({
+        status: 400,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          error: {
+            code: 'invalid_request',
+            message: 'query.tz: must be an IANA time zone such as America/Los_Angeles, or UTC',
+            details: [{ field: 'query.tz', message: 'must be an IANA time zone' }],
+          },
+        }),
+      });
+    });
+    const cdp = await web.page.context().newCDPSession(web.page);
+    await cdp.send('Emulation.setTimezoneOverride', { timezoneId: zone });
+    try {
+      await web.page.goto(`${web.api.url}/stats?range=7d&agent=zone-kept`);
+      const note = web.page.getByRole('note');
+      await note.waitFor({ timeout: 10_000 });
+      expect(await note.textContent()).toBe(
+        'Days are UTC days: this server does not know your time zone (Asia/Tokyo).',
+      );
+      // the figures are there, from UTC days
+      const runs = web.page.locator('.stat-card', { hasText: 'Runs' }).first();
+      await expect.poll(() => runs.locator('.stat-value').textContent()).toBe('1');
+      await screenshot(web.page, 'stats-zone-refused');
+      expect(asked.slice(0, 2)).toEqual([zone, 'UTC']);
+      expect(await web.page.getByRole('alert').count()).toBe(0);
+    } finally {
+      await web.page.unroute('**/api/v1/runs/stats?*');
+      await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
+      await cdp.detach();
+    }
+  });
 });

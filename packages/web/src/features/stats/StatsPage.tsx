@@ -18,7 +18,7 @@ import { useDocumentTitle } from '../../app/page';
 import { agentsQuery } from '../agents/agents.queries';
 import { agentChoices } from '../agents/AgentSelect';
 import { runsPath } from '../runs/RunsPage';
-import { RANGES, statsQuery, statsZone, type RangeKey } from './stats.queries';
+import { RANGES, refusedStatsZone, statsQuery, statsZone, type RangeKey } from './stats.queries';
 import { costUnknown, localDate, type StatsResponse, type StatsScore } from '@runlog/core';
 import { booleanText, formatScoreNumber } from '../scores/scoreText';
 import { ThumbIcon } from '../scores/ScoreChips';
@@ -115,6 +115,11 @@ export function StatsPage() {
         </div>
       </div>
       <RefreshFailed query={stats} />
+      {refusedStatsZone() !== undefined ? (
+        <p className="muted stats-zone-note" role="note">
+          Days are UTC days: this server does not know your time zone ({refusedStatsZone()}).
+        </p>
+      ) : null}
       {stats.isPending ? (
         <Loading label="Loading stats…" rows={6} />
       ) : stats.isError && stats.data === undefined ? (
