@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ServerConfigInput } from '../src/config.js';
 import { closeContext, createContext, startServer, type RunningServer } from '../src/server.js';
@@ -228,6 +228,40 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Every query `read` sends to the database, through to the real one: the reader threads' on a
+ * SQLite file, else the main connection's. For plan tests (`queryPlan`).
+ */
+export async function readsDuring(
+  db: Db,
+  read: () => Promise<unknown>,
+): Promise<{ sql: string; parameters: readonly unknown[] }[]> {
+  const calls: { sql: string; parameters: readonly unknown[] }[] = [];
+  const readers = db.readers;
+  if (readers) {
+    const real = readers.all.bind(readers);
+    vi.spyOn(readers, 'all').mockImplementation(((sql: string, parameters: readonly unknown[]) => {
+      calls.push({ sql, parameters });
+      return real(sql, parameters);
+    }) as typeof readers.all);
+  } else {
+    const real = db.kysely.executeQuery.bind(db.kysely);
+    vi.spyOn(db.kysely, 'executeQuery').mockImplementation(((q: {
+      sql: string;
+      parameters: readonly unknown[];
+    }) => {
+      calls.push({ sql: q.sql, parameters: q.parameters });
+      return real(q as never);
+    }) as typeof db.kysely.executeQuery);
+  }
+  try {
+    await read();
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return calls;
 }
 
 /**

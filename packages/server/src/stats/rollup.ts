@@ -91,7 +91,7 @@ export class RollupDeltas {
     for (const [key, d] of other.rollups) {
       const mine = this.rollups.get(key);
       if (!mine) this.rollups.set(key, { ...d });
-      else for (const m of METRICS) mine[m] += d[m];
+      else for (const m of ROLLUP_METRICS) mine[m] += d[m];
     }
     for (const [key, h] of other.histogram) {
       const mine = this.histogram.get(key);
@@ -189,10 +189,17 @@ export class RollupDeltas {
     this.histogram.clear();
     this.models.clear();
     for (const grain of GRAINS) {
-      const rows = aggregate(rollups, grain, METRICS).filter((r) =>
-        METRICS.some((m) => r[m] !== 0),
+      const rows = aggregate(rollups, grain, ROLLUP_METRICS).filter((r) =>
+        ROLLUP_METRICS.some((m) => r[m] !== 0),
       );
-      await addRows(db, trx, grain.rollups, rows, [...grain.keys, 'status', 'trigger'], METRICS);
+      await addRows(
+        db,
+        trx,
+        grain.rollups,
+        rows,
+        [...grain.keys, 'status', 'trigger'],
+        ROLLUP_METRICS,
+      );
       const bins = aggregate(histogram, grain, ['runs']).filter((r) => r.runs !== 0);
       await addRows(db, trx, grain.histogram, bins, [...grain.keys, 'bin'], ['runs']);
     }
@@ -218,7 +225,8 @@ const MODEL_GRAINS: Pick<Grain, 'rollups' | 'keys' | 'day' | 'agent'>[] = [
   },
 ];
 
-const METRICS = [
+/** The summed columns of every run rollup table. */
+export const ROLLUP_METRICS = [
   'runs',
   'duration_count',
   'duration_sum',

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, StatsResponse } from '@runlog/core';
 import {
   describeEachDb,
@@ -6,6 +6,7 @@ import {
   getOk,
   ingestOk,
   queryPlan,
+  readsDuring,
   type TestApp,
 } from '../../test/harness.js';
 import { DAY_MS } from './rollup.js';
@@ -33,37 +34,12 @@ describeEachDb('the per-agent duration histogram', (dialect) => {
   });
   afterAll(() => t.close());
 
-  /** The SQL of every read one stats request makes. */
-  async function readsOf(path: string): Promise<{ sql: string; parameters: readonly unknown[] }[]> {
-    const db = t.ctx.db;
-    const calls: { sql: string; parameters: readonly unknown[] }[] = [];
-    const readers = db.readers;
-    if (readers) {
-      const real = readers.all.bind(readers);
-      vi.spyOn(readers, 'all').mockImplementation(((
-        sql: string,
-        parameters: readonly unknown[],
-      ) => {
-        calls.push({ sql, parameters });
-        return real(sql, parameters);
-      }) as typeof readers.all);
-    } else {
-      const real = db.kysely.executeQuery.bind(db.kysely);
-      vi.spyOn(db.kysely, 'executeQuery').mockImplementation(((q: {
-        sql: string;
-        parameters: readonly unknown[];
-      }) => {
-        calls.push({ sql: q.sql, parameters: q.parameters });
-        return real(q as never);
-      }) as typeof db.kysely.executeQuery);
-    }
-    try {
+  /** The per-agent histogram's by-agent reads of one stats request (a series reads by day). */
+  async function agentBinReads(path: string) {
+    const calls = await readsDuring(t.ctx.db, async () => {
       const stats = await getOk<StatsResponse>(t, path);
       expect(stats.totals.runs).toBeGreaterThan(0);
-    } finally {
-      vi.restoreAllMocks();
-    }
-    // the by-agent reads (a series is read by day)
+    });
     return calls.filter(
       (c) =>
         /from "duration_histogram_daily"/.test(c.sql) && /group by "agent_id", "bin"/.test(c.sql),
@@ -90,7 +66,7 @@ describeEachDb('the per-agent duration histogram', (dialect) => {
       sqlite.pragma('analysis_limit = 1000');
       sqlite.exec('ANALYZE');
       for (const path of ['/api/v1/runs/stats', '/api/v1/runs/stats?agent_id=agent-2']) {
-        const reads = await readsOf(path);
+        const reads = await agentBinReads(path);
         expect(reads.length, path).toBeGreaterThan(0);
         for (const { sql, parameters } of reads) {
           const plan = queryPlan(sqlite, sql, parameters).join(' | ');

@@ -21,7 +21,7 @@ import { scoreStats } from '../scores/scores.js';
 import { sumOf } from '../db/dialect.js';
 import type { ModelRollupTable } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
-import { DAY_MS, HOUR_MS, binValue, hourOf } from './rollup.js';
+import { DAY_MS, HOUR_MS, ROLLUP_METRICS, binValue, hourOf } from './rollup.js';
 import { daySources, localDays, type LocalDays } from './local-days.js';
 
 interface GrainRow {
@@ -328,14 +328,7 @@ export async function computeStats(
       .where(time, '>=', lo)
       .where(time, '<', hi);
     if (scope === 'agent' && agentIds?.length) q = q.where('agent_id', 'in', agentIds);
-    return q.select([
-      sumOf(db, 'runs'),
-      sumOf(db, 'duration_count'),
-      sumOf(db, 'duration_sum'),
-      sumOf(db, 'input_tokens'),
-      sumOf(db, 'output_tokens'),
-      sumOf(db, 'cost_nanos'),
-    ]);
+    return q.select(ROLLUP_METRICS.map((c) => sumOf(db, c)));
   };
   const histogram = (
     scope: 'agent' | 'project',
@@ -511,20 +504,16 @@ export async function computeStats(
   const bucketPercentiles = Promise.all(
     halves.map(([lo, hi]) => readOffLoop(db, seriesPercentiles(lo!, hi!))),
   );
-  const SUMS = [
-    'runs',
-    'duration_count',
-    'duration_sum',
-    'input_tokens',
-    'output_tokens',
-    'cost_nanos',
-  ] as const;
   const byBucketRows = readOffLoop(
     db,
     local
       ? k
-          .selectFrom(localRows('rollups', ['status'], [...SUMS], 0, buckets))
-          .select([sql.ref<number>('t').as('t'), 'status', ...SUMS.map((c) => sumOf(db, c))])
+          .selectFrom(localRows('rollups', ['status'], [...ROLLUP_METRICS], 0, buckets))
+          .select([
+            sql.ref<number>('t').as('t'),
+            'status',
+            ...ROLLUP_METRICS.map((c) => sumOf(db, c)),
+          ])
           .groupBy([sql.ref('t'), 'status'])
       : rollups(seriesScope, bucket, from, to)
           .select([bucketTime.as('t'), 'status'])

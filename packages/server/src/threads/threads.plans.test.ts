@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, ThreadList, ThreadSummary } from '@runlog/core';
 import {
   describeEachDb,
@@ -6,6 +6,7 @@ import {
   getOk,
   ingestOk,
   queryPlan,
+  readsDuring,
   type TestApp,
 } from '../../test/harness.js';
 
@@ -54,34 +55,10 @@ describeEachDb('a thread read by its own runs', (dialect) => {
       // index's order (7 s for a thread of 5 among 500,000 runs) shows as a search on
       // project_id alone
       const db = t.ctx.db;
-      // every read, through to the real reader
-      const readers = db.readers;
-      const calls: { sql: string; parameters: readonly unknown[] }[] = [];
-      if (readers) {
-        const real = readers.all.bind(readers);
-        vi.spyOn(readers, 'all').mockImplementation(((
-          sql: string,
-          parameters: readonly unknown[],
-        ) => {
-          calls.push({ sql, parameters });
-          return real(sql, parameters);
-        }) as typeof readers.all);
-      } else {
-        const real = db.kysely.executeQuery.bind(db.kysely);
-        vi.spyOn(db.kysely, 'executeQuery').mockImplementation(((q: {
-          sql: string;
-          parameters: readonly unknown[];
-        }) => {
-          calls.push({ sql: q.sql, parameters: q.parameters });
-          return real(q as never);
-        }) as typeof db.kysely.executeQuery);
-      }
-      try {
+      const calls = await readsDuring(db, async () => {
         await getOk<ThreadSummary>(t, '/api/v1/threads/plan-a');
         await getOk<ThreadList>(t, '/api/v1/threads');
-      } finally {
-        vi.restoreAllMocks();
-      }
+      });
       // the reads of the threads asked for (the list's walk for the newest threads aside)
       const reads = calls.filter((c) => /"thread_id" in \(/.test(c.sql));
       expect(reads).toHaveLength(6);
