@@ -250,6 +250,8 @@ try {
   // days of a zone other than UTC: summed from the hourly rows an hourly series reads
   const statsAllLocalDays = await measure(['/api/v1/runs/stats?tz=America/Los_Angeles'], 100, 5);
   const agents = await measure(['/api/v1/agents'], 100, 5);
+  // the project's agents for Prometheus: queues, running runs, the last 24 hours' counts
+  const agentMetrics = await measure(['/api/v1/metrics'], 100, 5);
   const threadPaths = Array.from(
     { length: AGENTS / 2 },
     (_, a) => `/api/v1/threads/conv-${a * 2}-${(a * 97) % Math.floor(RUNS / (AGENTS * 5))}`,
@@ -281,6 +283,7 @@ try {
       stats_all_agents_30d_hour_buckets_ms: statsAllHourly,
       stats_all_agents_30d_los_angeles_days_ms: statsAllLocalDays,
       agents_list_ms: agents,
+      agent_metrics_ms: agentMetrics,
       threaded_runs: RUNS / 2,
       threads_latest_50_ms: threadsList,
       threads_of_one_agent_ms: threadsByAgent,

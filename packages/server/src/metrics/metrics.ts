@@ -1,3 +1,16 @@
+/**
+ * Prometheus labels as a series writes them, values escaped (`\\`, `"`, a line break):
+ * `{code="503"}`; nothing for none.
+ * @example labelSet({ agent: 'a"b' }) === '{agent="a\\"b"}'
+ */
+export function labelSet(labels: Record<string, string>): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '';
+  return `{${entries
+    .map(([k, v]) => `${k}="${v.replace(/[\\"\n]/g, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`))}"`)
+    .join(',')}}`;
+}
+
 /** Counters and gauges for `GET /metrics` in Prometheus text format. */
 export class Metrics {
   /** By metric name: its help and its series, by rendered label set ('' for none). */
@@ -17,14 +30,7 @@ export class Metrics {
       c = { help, series: new Map() };
       this.counters.set(name, c);
     }
-    const key = labels
-      ? `{${Object.entries(labels)
-          .map(
-            ([k, v]) =>
-              `${k}="${v.replace(/[\\"\n]/g, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`))}"`,
-          )
-          .join(',')}}`
-      : '';
+    const key = labels ? labelSet(labels) : '';
     let series = c.series.get(key);
     if (!series) {
       series = { value: 0 };

@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { StatsQuery, StatsResponse } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
+import { agentMetrics } from '../metrics/agent-metrics.js';
 import { computeStats } from './stats.service.js';
 
-/** `GET /runs/stats`: analytics from the hourly rollups. */
+/** `GET /runs/stats`: analytics from the hourly rollups; `GET /metrics`: agents for Prometheus. */
 export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   defineRoute(app, {
     method: 'GET',
@@ -23,5 +24,22 @@ export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promis
     query: StatsQuery,
     response: StatsResponse,
     handler: ({ auth, query }) => computeStats(ctx.db, auth.projectId, query, Date.now()),
+  });
+  defineRoute(app, {
+    method: 'GET',
+    url: '/api/v1/metrics',
+    scope: 'read',
+    tag: 'stats',
+    summary:
+      "The key's project's agents in Prometheus text format, for a scrape with the key as its " +
+      "bearer token: runs queued (and the oldest one's wait), delayed and running now; the " +
+      "last 24 hours' runs by status, fail rate, tokens and cost. Gauges read from the " +
+      'database, the same from every server instance; every agent has every series. ' +
+      "(The server's own /metrics, without a key, counts HTTP answers and the write path.)",
+    answers: { 200: 'Prometheus text format (text/plain; version=0.0.4)' },
+    handler: async ({ auth, reply }) => {
+      const text = await agentMetrics(ctx.db, auth.projectId, Date.now());
+      return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+    },
   });
 }
