@@ -100,6 +100,7 @@ describeEachDb('GET /api/v1/metrics', (dialect) => {
     expect(at('runlog_agent_runs_24h', 'triager', ',status="queued"')).toBe(2);
     // failed and timed out over the four that ended (the run of two days ago is not counted)
     expect(at('runlog_agent_fail_rate_24h', 'triager')).toBe(0.5);
+    expect(at('runlog_agent_unretried_failures_24h', 'triager')).toBe(2);
     expect(at('runlog_agent_tokens_24h', 'triager')).toBe(240);
     expect(at('runlog_agent_cost_usd_24h', 'triager')).toBe(0.75);
     // an agent whose runs were all cancelled fails none; an idle agent has every series, at 0
@@ -109,6 +110,17 @@ describeEachDb('GET /api/v1/metrics', (dialect) => {
     expect(at('runlog_agent_runs_24h', 'idle', ',status="succeeded"')).toBe(0);
     // another project's agents are not there
     expect([...s.keys()].some((k) => k.includes('theirs'))).toBe(false);
+  });
+
+  it('counts out a failure once a run retries it', async () => {
+    const retry = await t.request('POST', '/api/v1/runs/m-3/retry');
+    expect(retry.statusCode, retry.body).toBe(201);
+    const s = parse((await t.request('GET', '/api/v1/metrics')).body);
+    expect(s.get('runlog_agent_unretried_failures_24h{project="default",agent="triager"}')).toBe(1);
+    // still a failure of the last 24 hours
+    expect(s.get('runlog_agent_runs_24h{project="default",agent="triager",status="failed"}')).toBe(
+      1,
+    );
   });
 
   it("gives another project's key its own agents only", async () => {
@@ -137,6 +149,9 @@ describeEachDb('GET /api/v1/metrics', (dialect) => {
     const s = parse((await t.request('GET', '/api/v1/metrics')).body);
     expect(s.get('runlog_agent_delayed_runs{project="default",agent="flaky"}')).toBe(1);
     expect(s.get('runlog_agent_queued_runs{project="default",agent="flaky"}')).toBe(0);
+    // its policy retries it: not a failure left standing
+    expect(s.get('runlog_agent_unretried_failures_24h{project="default",agent="flaky"}')).toBe(0);
+    expect(s.get('runlog_agent_runs_24h{project="default",agent="flaky",status="failed"}')).toBe(1);
   });
 
   it('needs a key', async () => {

@@ -65,6 +65,26 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
 }
 
 /**
+ * Per agent: its failed and timed-out runs listed since `since` that nothing retried (no run
+ * is their `retry_of`): the failures still standing once manual and automatic retries are
+ * counted out. Through the (project, status, list time) index, each probed in the
+ * `retry_of` index: milliseconds for thousands of failures a day.
+ */
+async function unretried(db: Db, projectId: string, since: number): Promise<Map<string, number>> {
+  const runs =
+    db.dialect === 'sqlite' ? sql`runs as r indexed by runs_status_sort` : sql`runs as r`;
+  const query = sql<{ agent_id: string; n: number | string }>`select r.agent_id, count(*) as n
+    from ${runs}
+    where r.project_id = ${projectId} and r.status in ('failed', 'timed_out')
+      and r.sort_at >= ${since}
+      and not exists (select 1 from runs as x
+        where x.project_id = r.project_id and x.retry_of = r.id)
+    group by r.agent_id`;
+  const rows = await readOffLoop(db, { compile: () => query.compile(db.kysely) });
+  return new Map(rows.map((r) => [r.agent_id, Number(r.n)]));
+}
+
+/**
  * A project's agents in Prometheus text format (`GET /api/v1/metrics`): what is queued and
  * running now, and the last 24 hours' runs by status, fail rate, tokens and cost, each a
  * gauge read from the database when scraped, so every server instance answers the same and
@@ -72,7 +92,8 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
  * alert on one never waits for a first failure to exist.
  */
 export async function agentMetrics(db: Db, projectId: string, now: number): Promise<string> {
-  const [agents, queued, busy, counts] = await Promise.all([
+  const since = hourOf(now - DAY_MS);
+  const [agents, queued, busy, counts, standing] = await Promise.all([
     db.kysely
       .selectFrom('agents')
       .where('project_id', '=', projectId)
@@ -82,11 +103,17 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     queues(db, projectId, now),
     running(db, projectId),
     // the Agents page's counts_24h: from the start of the hour 24 h ago
-    countsByAgentSince(db, projectId, hourOf(now - DAY_MS), hourOf(now) + HOUR_MS),
+    countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS),
+    unretried(db, projectId, since),
   ]);
   const ids = new Set(agents.map((a) => a.id));
   // an agent's runs outlive nothing here, but a run may name an agent not (yet) listed
-  for (const id of [...queued.keys(), ...busy.keys(), ...counts.map((c) => c.agent_id)])
+  for (const id of [
+    ...queued.keys(),
+    ...busy.keys(),
+    ...counts.map((c) => c.agent_id),
+    ...standing.keys(),
+  ])
     ids.add(id);
   const sorted = [...ids].sort();
   const byStatus = new Map<string, Map<string, number>>();
@@ -148,6 +175,11 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
         const failed = FAILED_RUN_STATUSES.reduce((n, s) => n + (m?.get(s) ?? 0), 0);
         return ended > 0 ? failed / ended : 0;
       },
+    ),
+    family(
+      'runlog_agent_unretried_failures_24h',
+      'Failed and timed-out runs of the last 24 hours that no run retries, manual or automatic',
+      (a) => standing.get(a) ?? 0,
     ),
     family(
       'runlog_agent_tokens_24h',

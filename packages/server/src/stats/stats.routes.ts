@@ -33,7 +33,8 @@ export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promis
     summary:
       "The key's project's agents in Prometheus text format, for a scrape with the key as its " +
       "bearer token: runs queued (and the oldest one's wait), delayed and running now; the " +
-      "last 24 hours' runs by status, fail rate, tokens and cost. Gauges read from the " +
+      "last 24 hours' runs by status, fail rate, failures no run retries, tokens and cost. " +
+      'Gauges read from the ' +
       'database, the same from every server instance; every agent has every series. ' +
       "(The server's own /metrics, without a key, counts HTTP answers and the write path.)",
     answers: { 200: 'Prometheus text format (text/plain; version=0.0.4)' },
