@@ -600,6 +600,12 @@ export const AgentCounts = z.object({
   runs: z.number().int(),
   succeeded: z.number().int(),
   failed: z.number().int(),
+  failed_not_retried: z
+    .number()
+    .int()
+    .describe(
+      'of the failed and timed-out runs, those no run retries (manually or by the retry policy)',
+    ),
   running: z.number().int(),
   fail_rate: z.number().nullable(),
   total_tokens: z.number().int().describe("the runs' tokens, as the stats count them"),

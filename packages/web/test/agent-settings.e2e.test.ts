@@ -405,4 +405,55 @@ browserSuite('agent settings in a real browser', () => {
       await phone.close();
     }
   });
+
+  it('says whether runs retried the failures behind the fail rate, red only while one stands', async () => {
+    await seedRuns(api, [
+      {
+        id: 'fetch-fail-1',
+        agent: 'flaky-fetch',
+        status: 'failed',
+        ago: 40 * MIN,
+        durationMs: 900,
+      },
+      {
+        id: 'fetch-fail-2',
+        agent: 'flaky-fetch',
+        status: 'timed_out',
+        ago: 30 * MIN,
+        durationMs: 900,
+      },
+      {
+        id: 'fetch-ok-3',
+        agent: 'flaky-fetch',
+        status: 'succeeded',
+        ago: 20 * MIN,
+        durationMs: 900,
+      },
+    ]);
+    const rate = () => row('flaky-fetch').locator('.fail-rate');
+    const show = async () => {
+      await page.goto(`${server.url}/`);
+      await rate().waitFor();
+      return {
+        className: await rate().getAttribute('class'),
+        title: await rate().getAttribute('title'),
+      };
+    };
+    expect(await show()).toMatchObject({
+      className: expect.stringMatching(/\bbad\b/),
+      title: '2 failed or timed out in 24 hours, none retried',
+    });
+    expect((await call(api, 'POST', '/runs/fetch-fail-1/retry')).status).toBe(201);
+    expect(await show()).toMatchObject({
+      className: expect.stringMatching(/\bbad\b/),
+      title: '2 failed or timed out in 24 hours: 1 retried, 1 not',
+    });
+    expect((await call(api, 'POST', '/runs/fetch-fail-2/retry')).status).toBe(201);
+    const shown = await show();
+    expect(shown.className).not.toMatch(/\bbad\b/);
+    expect(shown.className).toMatch(/\bretried\b/);
+    expect(shown.title).toBe('2 failed or timed out in 24 hours, every one retried');
+    expect(await rate().textContent()).toBe('67%');
+    await screenshot(page, 'agents-failures-retried');
+  });
 });

@@ -161,6 +161,31 @@ export async function countsByAgentSince(
   }));
 }
 
+/**
+ * Per agent: its failed and timed-out runs listed since `since` that nothing retried (no run
+ * is their `retry_of`): the failures still standing once manual and automatic retries are
+ * counted out. Through the (project, status, list time) index, each probed in the
+ * `retry_of` index: milliseconds for thousands of failures a day.
+ */
+export async function unretriedFailuresSince(
+  db: Db,
+  projectId: string,
+  since: number,
+  agentId?: string,
+): Promise<Map<string, number>> {
+  const runs =
+    db.dialect === 'sqlite' ? sql`runs as r indexed by runs_status_sort` : sql`runs as r`;
+  const query = sql<{ agent_id: string; n: number | string }>`select r.agent_id, count(*) as n
+    from ${runs}
+    where r.project_id = ${projectId} and r.status in ('failed', 'timed_out')
+      and r.sort_at >= ${since}${agentId !== undefined ? sql` and r.agent_id = ${agentId}` : sql``}
+      and not exists (select 1 from runs as x
+        where x.project_id = r.project_id and x.retry_of = r.id)
+    group by r.agent_id`;
+  const rows = await readOffLoop(db, { compile: () => query.compile(db.kysely) });
+  return new Map(rows.map((r) => [r.agent_id, Number(r.n)]));
+}
+
 /** Inserts or replaces an agent row. */
 export async function saveAgent(
   db: Db,

@@ -29,6 +29,7 @@ import {
   newAgentRow,
   saveAgent,
   findErrorRuns,
+  unretriedFailuresSince,
   type ErrorRunRow,
 } from './agents.repository.js';
 
@@ -184,10 +185,12 @@ export async function listAgentSummaries(
   if (agents.length === 0) return [];
   const errorIds = agents.map((a) => a.error_id).filter((id): id is string => id !== null);
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
-  const [latestRows, errorRows, counts] = await Promise.all([
+  const since = hourOf(now - DAY_MS);
+  const [latestRows, errorRows, counts, notRetried] = await Promise.all([
     findRunsWithinBudget(db, projectId, latestIds, AGENT_LIST_PAYLOAD_BYTES),
     findErrorRuns(db, projectId, errorIds),
-    countsByAgentSince(db, projectId, hourOf(now - DAY_MS), hourOf(now) + HOUR_MS, agentId),
+    countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS, agentId),
+    unretriedFailuresSince(db, projectId, since, agentId),
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));
   const errors = new Map(errorRows.map((r) => [r.id, r]));
@@ -223,6 +226,7 @@ export async function listAgentSummaries(
         runs,
         succeeded: byStatus.get('succeeded') ?? 0,
         failed: failedCount,
+        failed_not_retried: notRetried.get(a.id) ?? 0,
         running: byStatus.get('running') ?? 0,
         fail_rate: finished > 0 ? failedCount / finished : null,
         total_tokens: usageOf.get(a.id)?.tokens ?? 0,

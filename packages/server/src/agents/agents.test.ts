@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Cron } from 'croner';
-import type { Agent, AgentSummary, Run, RunList, StatsResponse } from '@runlog/core';
-import { describeEachDb, createTestApp, json, type TestApp } from '../../test/harness.js';
+import type { Agent, AgentSummary, IngestEvent, Run, RunList, StatsResponse } from '@runlog/core';
+import { describeEachDb, createTestApp, ingestOk, json, type TestApp } from '../../test/harness.js';
 import { listSteps } from '../runs/runs.repository.js';
 import { findAgent } from './agents.repository.js';
 import { deleteAgent } from './agents.service.js';
@@ -170,6 +170,7 @@ describeEachDb('agents API', (dialect) => {
         runs: 6,
         succeeded: 2,
         failed: 2,
+        failed_not_retried: 2,
         running: 1,
         fail_rate: 2 / 5,
         total_tokens: 1000,
@@ -182,11 +183,37 @@ describeEachDb('agents API', (dialect) => {
         runs: 0,
         succeeded: 0,
         failed: 0,
+        failed_not_retried: 0,
         running: 0,
         fail_rate: null,
         total_tokens: 0,
         cost_usd: 0,
       });
+    });
+
+    it("counts a failure out of failed_not_retried once a run retries it, and the retry's own failure in", async () => {
+      const failed = (id: string, ago: number) => ({
+        type: 'run.end',
+        run: {
+          id,
+          agent_id: 'retried',
+          status: 'failed',
+          started_at: now - ago,
+          ended_at: now - ago + 1000,
+        },
+      });
+      await ingestOk(t, [failed('rt-1', 3 * HOUR), failed('rt-2', 2 * HOUR)] as IngestEvent[]);
+      const counts = async () => (await get<AgentSummary>('/api/v1/agents/retried')).counts_24h;
+      expect(await counts()).toMatchObject({ failed: 2, failed_not_retried: 2 });
+      const retry = json<{ id: string }>(await t.request('POST', '/api/v1/runs/rt-1/retry'));
+      expect(await counts()).toMatchObject({ failed: 2, failed_not_retried: 1 });
+      // the retry fails in turn: a failure nothing retried again
+      await ingestOk(t, [
+        { type: 'run.end', run: { id: retry.id, status: 'failed', ended_at: Date.now() } },
+      ] as IngestEvent[]);
+      expect(await counts()).toMatchObject({ failed: 3, failed_not_retried: 2 });
+      const { agents } = await get<{ agents: AgentSummary[] }>('/api/v1/agents');
+      expect(agents.find((a) => a.id === 'retried')?.counts_24h.failed_not_retried).toBe(2);
     });
 
     it('takes as last error the failed run that ended last, not the one that started last', async () => {

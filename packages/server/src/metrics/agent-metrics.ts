@@ -1,6 +1,6 @@
 import { FAILED_RUN_STATUSES, RUN_STATUSES, TERMINAL_RUN_STATUSES, nanosToUsd } from '@runlog/core';
 import { sql } from 'kysely';
-import { countsByAgentSince } from '../agents/agents.repository.js';
+import { countsByAgentSince, unretriedFailuresSince } from '../agents/agents.repository.js';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
@@ -65,26 +65,6 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
 }
 
 /**
- * Per agent: its failed and timed-out runs listed since `since` that nothing retried (no run
- * is their `retry_of`): the failures still standing once manual and automatic retries are
- * counted out. Through the (project, status, list time) index, each probed in the
- * `retry_of` index: milliseconds for thousands of failures a day.
- */
-async function unretried(db: Db, projectId: string, since: number): Promise<Map<string, number>> {
-  const runs =
-    db.dialect === 'sqlite' ? sql`runs as r indexed by runs_status_sort` : sql`runs as r`;
-  const query = sql<{ agent_id: string; n: number | string }>`select r.agent_id, count(*) as n
-    from ${runs}
-    where r.project_id = ${projectId} and r.status in ('failed', 'timed_out')
-      and r.sort_at >= ${since}
-      and not exists (select 1 from runs as x
-        where x.project_id = r.project_id and x.retry_of = r.id)
-    group by r.agent_id`;
-  const rows = await readOffLoop(db, { compile: () => query.compile(db.kysely) });
-  return new Map(rows.map((r) => [r.agent_id, Number(r.n)]));
-}
-
-/**
  * A project's agents in Prometheus text format (`GET /api/v1/metrics`): what is queued and
  * running now, and the last 24 hours' runs by status, fail rate, tokens and cost, each a
  * gauge read from the database when scraped, so every server instance answers the same and
@@ -104,7 +84,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     running(db, projectId),
     // the Agents page's counts_24h: from the start of the hour 24 h ago
     countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS),
-    unretried(db, projectId, since),
+    unretriedFailuresSince(db, projectId, since),
   ]);
   const ids = new Set(agents.map((a) => a.id));
   // an agent's runs outlive nothing here, but a run may name an agent not (yet) listed

@@ -9,6 +9,15 @@ import { RelativeTime, RunStart } from '../../components/Time';
 import { formatCost, formatPercent, formatTokens, limitsText } from '../../lib/format';
 
 /** An agent's 24 h cost as its cell reads it out. */
+/** What the fail rate stands for: how many failed in 24 hours, and whether runs retried them. */
+function failedText(c: AgentSummary['counts_24h']): string | undefined {
+  if (c.failed === 0) return undefined;
+  const failed = `${c.failed} failed or timed out in 24 hours`;
+  if (c.failed_not_retried === c.failed) return `${failed}, none retried`;
+  if (c.failed_not_retried === 0) return `${failed}, every one retried`;
+  return `${failed}: ${c.failed - c.failed_not_retried} retried, ${c.failed_not_retried} not`;
+}
+
 function costText(c: AgentSummary['counts_24h']): string {
   if (c.total_tokens === 0 && c.cost_usd === 0) return 'none';
   return costUnknown(c) ? 'unknown: no known price' : formatCost(c.cost_usd);
@@ -141,8 +150,11 @@ function AgentRowHeader({
         {c.running > 0 ? <span className="running-count"> · {c.running} running</span> : null}
       </span>
       <span
-        className={`col-num num col-fail fail-rate${c.fail_rate && c.fail_rate > 0 ? ' bad' : ''}`}
+        // red while a failure stands; failures all retried (by hand or by the agent's policy)
+        // are attempts that failed, not work left undone
+        className={`col-num num col-fail fail-rate${c.failed_not_retried > 0 ? ' bad' : c.failed > 0 ? ' retried' : ''}`}
         aria-label={`fail rate ${formatPercent(c.fail_rate)}`}
+        title={failedText(c)}
       >
         {formatPercent(c.fail_rate)}
       </span>

@@ -214,6 +214,7 @@ describe('applyRunToAgents', () => {
       runs: 1,
       succeeded: 0,
       failed: 0,
+      failed_not_retried: 0,
       running: 0,
       fail_rate: null,
       total_tokens: 0,
