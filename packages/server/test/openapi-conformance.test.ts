@@ -763,6 +763,8 @@ describeEachDb('openapi.json against the server', (dialect) => {
     );
     await expectStatus(200, 'GET', '/api/v1/runs/stats?bucket=day&agent_id=bug-triager,summarizer');
     await expectStatus(400, 'GET', '/api/v1/runs/stats?bucket=week');
+    // Prometheus text, not JSON
+    await expectStatus(200, 'GET', '/api/v1/metrics');
     // days of a zone: the same answer's shape, read from the hourly rollups
     await expectStatus(200, 'GET', '/api/v1/runs/stats?bucket=day&tz=America/Los_Angeles');
     await expectStatus(400, 'GET', '/api/v1/runs/stats?tz=Mars/Olympus');

@@ -161,24 +161,40 @@ export async function countsByAgentSince(
   }));
 }
 
+/** Agents one `unretriedFailuresSince` statement asks about. */
+const UNRETRIED_CHUNK = 5000;
+
 /**
- * Per agent: its failed and timed-out runs listed since `since` that nothing retried (no run
- * is their `retry_of`): the failures still standing once manual and automatic retries are
- * counted out. Through the (project, status, list time) index, each probed in the
- * `retry_of` index: milliseconds for thousands of failures a day.
+ * Per agent of `agentIds`: its failed and timed-out runs listed since `since` that nothing
+ * retried (no run is their `retry_of`): the failures still standing once manual and
+ * automatic retries are counted out. Each agent's failures are a range of the covering
+ * (project, agent, status, list time) index, each probed in the `retry_of` index: about a
+ * millisecond for 8,000 failures a day over 50 agents (SQLite names the index: its sampled
+ * statistics chose the (project, status) one and a table read per failure, 6x slower).
  */
 export async function unretriedFailuresSince(
   db: Db,
   projectId: string,
   since: number,
-  agentId?: string,
+  agentIds: readonly string[],
 ): Promise<Map<string, number>> {
+  if (agentIds.length === 0) return new Map();
+  // (a statement takes some 30,000 parameters on SQLite)
+  if (agentIds.length > UNRETRIED_CHUNK) {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < agentIds.length; i += UNRETRIED_CHUNK) {
+      const part = agentIds.slice(i, i + UNRETRIED_CHUNK);
+      for (const [k, v] of await unretriedFailuresSince(db, projectId, since, part))
+        counts.set(k, v);
+    }
+    return counts;
+  }
   const runs =
-    db.dialect === 'sqlite' ? sql`runs as r indexed by runs_status_sort` : sql`runs as r`;
+    db.dialect === 'sqlite' ? sql`runs as r indexed by runs_agent_status_sort` : sql`runs as r`;
   const query = sql<{ agent_id: string; n: number | string }>`select r.agent_id, count(*) as n
     from ${runs}
-    where r.project_id = ${projectId} and r.status in ('failed', 'timed_out')
-      and r.sort_at >= ${since}${agentId !== undefined ? sql` and r.agent_id = ${agentId}` : sql``}
+    where r.project_id = ${projectId} and r.agent_id in (${sql.join([...agentIds])})
+      and r.status in ('failed', 'timed_out') and r.sort_at >= ${since}
       and not exists (select 1 from runs as x
         where x.project_id = r.project_id and x.retry_of = r.id)
     group by r.agent_id`;

@@ -190,7 +190,12 @@ export async function listAgentSummaries(
     findRunsWithinBudget(db, projectId, latestIds, AGENT_LIST_PAYLOAD_BYTES),
     findErrorRuns(db, projectId, errorIds),
     countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS, agentId),
-    unretriedFailuresSince(db, projectId, since, agentId),
+    unretriedFailuresSince(
+      db,
+      projectId,
+      since,
+      agents.map((a) => a.id),
+    ),
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));
   const errors = new Map(errorRows.map((r) => [r.id, r]));

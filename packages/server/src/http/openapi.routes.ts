@@ -135,7 +135,9 @@ export function buildOpenApi(): Record<string, unknown> {
           ? {
               description: 'OK',
               content: {
-                'application/json': { schema: schemas.convert(doc.response, 'output') },
+                [doc.responseType ?? 'application/json']: {
+                  schema: schemas.convert(doc.response, 'output'),
+                },
               },
             }
           : { description: 'OK' },

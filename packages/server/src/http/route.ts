@@ -39,6 +39,8 @@ export interface RouteSpec<Q extends z.ZodType, P extends z.ZodType, B extends z
   describedBody?: z.ZodType;
   /** The success body's schema, for the OpenAPI description. */
   response?: z.ZodType;
+  /** The success body's media type when not JSON (`text/plain`), for the description. */
+  responseType?: string;
   /** The success status; 200 unless said. */
   status?: number;
   /**
@@ -67,6 +69,7 @@ export interface RouteDoc {
   body?: z.ZodType;
   describedBody?: z.ZodType;
   response?: z.ZodType;
+  responseType?: string;
   status: number;
   answers?: Record<number, Answer>;
   /**
@@ -136,6 +139,7 @@ export function defineRoute<
       ...(spec.body ? { body: spec.body } : {}),
       ...(spec.describedBody ? { describedBody: spec.describedBody } : {}),
       ...(spec.response ? { response: spec.response } : {}),
+      ...(spec.responseType ? { responseType: spec.responseType } : {}),
       ...(spec.answers ? { answers: spec.answers } : {}),
     });
   }

@@ -73,18 +73,24 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
  */
 export async function agentMetrics(db: Db, projectId: string, now: number): Promise<string> {
   const since = hourOf(now - DAY_MS);
-  const [agents, queued, busy, counts, standing] = await Promise.all([
-    db.kysely
-      .selectFrom('agents')
-      .where('project_id', '=', projectId)
-      .select('id')
-      .orderBy('id')
-      .execute(),
+  // every run's agent has its row (recording inserts it): the agents are the project's
+  const agents = await db.kysely
+    .selectFrom('agents')
+    .where('project_id', '=', projectId)
+    .select('id')
+    .orderBy('id')
+    .execute();
+  const [queued, busy, counts, standing] = await Promise.all([
     queues(db, projectId, now),
     running(db, projectId),
     // the Agents page's counts_24h: from the start of the hour 24 h ago
     countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS),
-    unretriedFailuresSince(db, projectId, since),
+    unretriedFailuresSince(
+      db,
+      projectId,
+      since,
+      agents.map((a) => a.id),
+    ),
   ]);
   const ids = new Set(agents.map((a) => a.id));
   // an agent's runs outlive nothing here, but a run may name an agent not (yet) listed

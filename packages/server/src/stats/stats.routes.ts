@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { StatsQuery, StatsResponse } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { defineRoute } from '../http/route.js';
@@ -37,7 +38,8 @@ export async function statsRoutes(app: FastifyInstance, ctx: AppContext): Promis
       'Gauges read from the ' +
       'database, the same from every server instance; every agent has every series. ' +
       "(The server's own /metrics, without a key, counts HTTP answers and the write path.)",
-    answers: { 200: 'Prometheus text format (text/plain; version=0.0.4)' },
+    response: z.string().describe('Prometheus text exposition format 0.0.4'),
+    responseType: 'text/plain',
     handler: async ({ auth, reply }) => {
       const text = await agentMetrics(ctx.db, auth.projectId, Date.now());
       return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
