@@ -165,8 +165,8 @@ export async function countsByAgentSince(
 const UNRETRIED_CHUNK = 5000;
 
 /**
- * Per agent of `agentIds`: its failed and timed-out runs listed since `since` that nothing
- * retried (no run is their `retry_of`): the failures still standing once manual and
+ * Per agent of `agentIds`: its failed and timed-out runs listed from `since` to `until` (the
+ * hours `countsByAgentSince` counts) that nothing retried (no run is their `retry_of`): the failures still standing once manual and
  * automatic retries are counted out. Each agent's failures are a range of the covering
  * (project, agent, status, list time) index, each probed in the `retry_of` index: about a
  * millisecond for 8,000 failures a day over 50 agents (SQLite names the index: its sampled
@@ -176,6 +176,7 @@ export async function unretriedFailuresSince(
   db: Db,
   projectId: string,
   since: number,
+  until: number,
   agentIds: readonly string[],
 ): Promise<Map<string, number>> {
   if (agentIds.length === 0) return new Map();
@@ -184,7 +185,7 @@ export async function unretriedFailuresSince(
     const counts = new Map<string, number>();
     for (let i = 0; i < agentIds.length; i += UNRETRIED_CHUNK) {
       const part = agentIds.slice(i, i + UNRETRIED_CHUNK);
-      for (const [k, v] of await unretriedFailuresSince(db, projectId, since, part))
+      for (const [k, v] of await unretriedFailuresSince(db, projectId, since, until, part))
         counts.set(k, v);
     }
     return counts;
@@ -194,7 +195,7 @@ export async function unretriedFailuresSince(
   const query = sql<{ agent_id: string; n: number | string }>`select r.agent_id, count(*) as n
     from ${runs}
     where r.project_id = ${projectId} and r.agent_id in (${sql.join([...agentIds])})
-      and r.status in ('failed', 'timed_out') and r.sort_at >= ${since}
+      and r.status in ('failed', 'timed_out') and r.sort_at >= ${since} and r.sort_at < ${until}
       and not exists (select 1 from runs as x
         where x.project_id = r.project_id and x.retry_of = r.id)
     group by r.agent_id`;

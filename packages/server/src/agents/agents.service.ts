@@ -186,14 +186,16 @@ export async function listAgentSummaries(
   const errorIds = agents.map((a) => a.error_id).filter((id): id is string => id !== null);
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
   const since = hourOf(now - DAY_MS);
+  const until = hourOf(now) + HOUR_MS;
   const [latestRows, errorRows, counts, notRetried] = await Promise.all([
     findRunsWithinBudget(db, projectId, latestIds, AGENT_LIST_PAYLOAD_BYTES),
     findErrorRuns(db, projectId, errorIds),
-    countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS, agentId),
+    countsByAgentSince(db, projectId, since, until, agentId),
     unretriedFailuresSince(
       db,
       projectId,
       since,
+      until,
       agents.map((a) => a.id),
     ),
   ]);

@@ -73,6 +73,7 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
  */
 export async function agentMetrics(db: Db, projectId: string, now: number): Promise<string> {
   const since = hourOf(now - DAY_MS);
+  const until = hourOf(now) + HOUR_MS;
   // every run's agent has its row (recording inserts it): the agents are the project's
   const agents = await db.kysely
     .selectFrom('agents')
@@ -84,11 +85,12 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     queues(db, projectId, now),
     running(db, projectId),
     // the Agents page's counts_24h: from the start of the hour 24 h ago
-    countsByAgentSince(db, projectId, since, hourOf(now) + HOUR_MS),
+    countsByAgentSince(db, projectId, since, until),
     unretriedFailuresSince(
       db,
       projectId,
       since,
+      until,
       agents.map((a) => a.id),
     ),
   ]);

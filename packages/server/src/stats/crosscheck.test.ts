@@ -41,6 +41,14 @@ const MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-haiku', 'house-model', 'no-
 /** `house-model` is priced by the project's override (set before any event). */
 const HOUSE_PRICE = { input: 7, output: 21 };
 
+/** Of `counted`, the failed and timed-out runs that no run of `all` retries. */
+function notRetried(counted: readonly Run[], all: readonly Run[]): number {
+  const retried = new Set(all.flatMap((r) => (r.retry_of === null ? [] : [r.retry_of])));
+  return counted.filter(
+    (r) => (FAILED_RUN_STATUSES as readonly string[]).includes(r.status) && !retried.has(r.id),
+  ).length;
+}
+
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -623,6 +631,7 @@ describeEachDb('stats cross-check', (dialect) => {
           runs: e.runs,
           succeeded: e.by_status.succeeded,
           failed,
+          failed_not_retried: notRetried(counted, runs),
           running: e.by_status.running,
           fail_rate: finished > 0 ? failed / finished : null,
           total_tokens: e.total_tokens,
@@ -1377,6 +1386,7 @@ describeEachDb('stats sequences cross-check', (dialect) => {
           runs: e.runs,
           succeeded: e.by_status.succeeded,
           failed,
+          failed_not_retried: notRetried(counted, runs),
           running: e.by_status.running,
           fail_rate: finished > 0 ? failed / finished : null,
           total_tokens: e.total_tokens,
