@@ -124,6 +124,33 @@ export async function listAgentsWithLatest(
   return readOffLoop(db, query.orderBy('agents.id'));
 }
 
+/** `countsByAgentSince`'s rows folded per agent: runs by status, and tokens and cost. */
+export function foldAgentCounts(
+  counts: readonly {
+    agent_id: string;
+    status: string;
+    runs: number;
+    tokens: number;
+    cost_nanos: number;
+  }[],
+): {
+  byStatus: Map<string, Map<string, number>>;
+  usage: Map<string, { tokens: number; cost_nanos: number }>;
+} {
+  const byStatus = new Map<string, Map<string, number>>();
+  const usage = new Map<string, { tokens: number; cost_nanos: number }>();
+  for (const c of counts) {
+    let m = byStatus.get(c.agent_id);
+    if (!m) byStatus.set(c.agent_id, (m = new Map()));
+    m.set(c.status, (m.get(c.status) ?? 0) + c.runs);
+    const u = usage.get(c.agent_id) ?? { tokens: 0, cost_nanos: 0 };
+    u.tokens += c.tokens;
+    u.cost_nanos += c.cost_nanos;
+    usage.set(c.agent_id, u);
+  }
+  return { byStatus, usage };
+}
+
 /**
  * Runs, tokens and cost per agent and status whose hour (of `sort_at`) is at or after
  * `sinceHour`, from the rollups.

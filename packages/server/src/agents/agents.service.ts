@@ -29,6 +29,7 @@ import {
   newAgentRow,
   saveAgent,
   findErrorRuns,
+  foldAgentCounts,
   unretriedFailuresSince,
   type ErrorRunRow,
 } from './agents.repository.js';
@@ -201,17 +202,7 @@ export async function listAgentSummaries(
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));
   const errors = new Map(errorRows.map((r) => [r.id, r]));
-  const countsOf = new Map<string, Map<string, number>>();
-  const usageOf = new Map<string, { tokens: number; cost_nanos: number }>();
-  for (const c of counts) {
-    let m = countsOf.get(c.agent_id);
-    if (!m) countsOf.set(c.agent_id, (m = new Map()));
-    m.set(c.status, (m.get(c.status) ?? 0) + c.runs);
-    const u = usageOf.get(c.agent_id) ?? { tokens: 0, cost_nanos: 0 };
-    u.tokens += c.tokens;
-    u.cost_nanos += c.cost_nanos;
-    usageOf.set(c.agent_id, u);
-  }
+  const { byStatus: countsOf, usage: usageOf } = foldAgentCounts(counts);
   return agents.map((a) => {
     const { latest_id, error_id, ...row } = a;
     const latestRow = latest_id !== null ? latest.get(latest_id) : undefined;

@@ -1,6 +1,10 @@
 import { FAILED_RUN_STATUSES, RUN_STATUSES, TERMINAL_RUN_STATUSES, nanosToUsd } from '@runlog/core';
 import { sql } from 'kysely';
-import { countsByAgentSince, unretriedFailuresSince } from '../agents/agents.repository.js';
+import {
+  countsByAgentSince,
+  foldAgentCounts,
+  unretriedFailuresSince,
+} from '../agents/agents.repository.js';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
@@ -94,27 +98,8 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
       agents.map((a) => a.id),
     ),
   ]);
-  const ids = new Set(agents.map((a) => a.id));
-  // an agent's runs outlive nothing here, but a run may name an agent not (yet) listed
-  for (const id of [
-    ...queued.keys(),
-    ...busy.keys(),
-    ...counts.map((c) => c.agent_id),
-    ...standing.keys(),
-  ])
-    ids.add(id);
-  const sorted = [...ids].sort();
-  const byStatus = new Map<string, Map<string, number>>();
-  const usage = new Map<string, { tokens: number; cost_nanos: number }>();
-  for (const c of counts) {
-    let m = byStatus.get(c.agent_id);
-    if (!m) byStatus.set(c.agent_id, (m = new Map()));
-    m.set(c.status, (m.get(c.status) ?? 0) + c.runs);
-    const u = usage.get(c.agent_id) ?? { tokens: 0, cost_nanos: 0 };
-    u.tokens += c.tokens;
-    u.cost_nanos += c.cost_nanos;
-    usage.set(c.agent_id, u);
-  }
+  const sorted = agents.map((a) => a.id);
+  const { byStatus, usage } = foldAgentCounts(counts);
 
   const family = (name: string, help: string, value: (agent: string) => number): Family => ({
     name,

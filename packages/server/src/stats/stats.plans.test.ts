@@ -46,7 +46,7 @@ describeEachDb('the per-agent duration histogram', (dialect) => {
     );
   }
 
-  it('answers the same whichever index reads it', async () => {
+  it("gives one agent's stats the percentiles its row shows among all agents", async () => {
     const all = await getOk<StatsResponse>(t, '/api/v1/runs/stats');
     expect(all.totals.runs).toBe(120);
     for (let a = 0; a < 6; a++) {
