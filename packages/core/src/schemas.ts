@@ -686,6 +686,14 @@ export const Agent = z.object({
   retry: RetryPolicy.nullable().describe(
     'failed and timed-out runs a worker executed are queued again on their own; null: they are not',
   ),
+  max_concurrency: z
+    .number()
+    .int()
+    .nullable()
+    .describe(
+      'at most this many of its runs executing on workers at once, over every worker and server ' +
+        'instance (claims hand out no more; the rest wait queued); null: no cap',
+    ),
   metadata: Metadata,
   /**
    * When the schedule queues its next run; null without a schedule, while it is paused, or
@@ -711,6 +719,9 @@ export const AgentSummary = Agent.extend({
   counts_24h: AgentCounts,
 });
 export type AgentSummary = z.infer<typeof AgentSummary>;
+
+/** The highest `max_concurrency` an agent takes. */
+export const MAX_AGENT_CONCURRENCY = 10_000;
 
 /**
  * `PUT /agents/:agent_id`. Strict: a field it does not take (`timeout` for `timeout_ms`, a
@@ -749,6 +760,15 @@ export const AgentUpsertBody = z.strictObject({
   retry: RetryPolicyBody.nullish().describe(
     'retry failed and timed-out runs a worker executed, on their own; null: no automatic retry',
   ),
+  max_concurrency: z
+    .number()
+    .int()
+    .min(1, 'must be at least 1 (null: no cap; pause a schedule or stop workers to run none)')
+    .max(MAX_AGENT_CONCURRENCY)
+    .nullish()
+    .describe(
+      'at most this many runs executing on workers at once, over all of them; null: no cap',
+    ),
   metadata: Metadata.optional(),
 });
 export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;

@@ -791,7 +791,16 @@ describeEachDb('runlog CLI', (dialect) => {
   });
 
   describe('agents set/show', () => {
-    const ids = ['cs-set', 'cs-keep', 'cs-clear', 'cs-bad', 'cs-cron', 'cs-none', 'cs-pause'];
+    const ids = [
+      'cs-set',
+      'cs-keep',
+      'cs-clear',
+      'cs-bad',
+      'cs-cron',
+      'cs-none',
+      'cs-pause',
+      'cs-cap',
+    ];
     afterAll(async () => {
       // the other tests see the sample agents alone
       for (const id of ids)
@@ -848,6 +857,7 @@ describeEachDb('runlog CLI', (dialect) => {
         '  timeout     5m',
         '  limits      $0.50 cost, 200,000 tokens, 50 steps',
         '  retry       none',
+        '  concurrency no cap',
         '  worker      none seen yet: queued runs wait for one',
         expect.stringMatching(/^ {2}created {5}\S+Z \(\d+s ago\)$/),
         expect.stringMatching(/^ {2}updated {5}\S+Z \(\d+s ago\)$/),
@@ -1010,6 +1020,29 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(settings(off)).toMatchObject({ schedule: null, timeout_ms: null });
     });
 
+    it('caps how many runs execute at once, shows it and removes the cap', async () => {
+      const set = await cli(['agents', 'set', 'cs-cap', '--max-concurrency', '3']);
+      expect(set.code, set.stderr).toBe(0);
+      expect(set.stdout).toContain('\n  concurrency at most 3 runs at once on workers\n');
+      expect((await json('agents', 'show', 'cs-cap')).max_concurrency).toBe(3);
+      // other settings leave it as it is
+      expect((await json('agents', 'set', 'cs-cap', '--max-steps', '9')).max_concurrency).toBe(3);
+      const one = await cli(['agents', 'set', 'cs-cap', '--max-concurrency', '1']);
+      expect(one.stdout).toContain('\n  concurrency at most 1 run at once on workers\n');
+      const bad = await cli(['agents', 'set', 'cs-cap', '--max-concurrency', '0']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--max-concurrency must be 1 to 10000, or none to clear it');
+      expect((await json('agents', 'set', 'cs-cap', '--no-max-concurrency')).max_concurrency).toBe(
+        null,
+      );
+      await json('agents', 'set', 'cs-cap', '--max-concurrency', '2');
+      const none = await json('agents', 'set', 'cs-cap', '--max-concurrency', 'none');
+      expect(none.max_concurrency).toBeNull();
+      expect((await cli(['agents', 'show', 'cs-cap'])).stdout).toContain(
+        '\n  concurrency no cap\n',
+      );
+    });
+
     it('sets a retry policy, changes a part of it, shows it and removes it', async () => {
       const set = await cli(['agents', 'set', 'cs-retry', '--max-attempts', '3']);
       expect(set.code, set.stderr).toBe(0);
@@ -1115,7 +1148,7 @@ describeEachDb('runlog CLI', (dialect) => {
         [['--name', ''], refused('--name <text>', '', '--name must be 1 to 200 characters')],
         [
           [],
-          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps or --max-attempts (or a --no- flag to remove one)\n',
+          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps, --max-attempts or --max-concurrency (or a --no- flag to remove one)\n',
         ],
         [
           ['--no-limits', '--max-steps', '3'],

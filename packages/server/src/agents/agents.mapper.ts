@@ -30,6 +30,7 @@ export function toAgent(row: AgentRow): Agent {
     max_tokens: row.max_tokens === null ? null : Number(row.max_tokens),
     max_steps: row.max_steps === null ? null : Number(row.max_steps),
     retry: decodeRetryPolicy(row.retry_policy),
+    max_concurrency: row.max_concurrency === null ? null : Number(row.max_concurrency),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)

@@ -23,6 +23,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     max_tokens: null,
     max_steps: null,
     retry_policy: null,
+    max_concurrency: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,

@@ -69,6 +69,7 @@ export async function upsertAgent(
   if (body.timeout_ms !== undefined) row.timeout_ms = body.timeout_ms;
   Object.assign(row, limitColumns(body));
   if (body.retry !== undefined) row.retry_policy = encodeRetryPolicy(body.retry);
+  if (body.max_concurrency !== undefined) row.max_concurrency = body.max_concurrency;
   if (body.metadata !== undefined) row.metadata = encodeMetadata(body.metadata, maxFieldBytes);
   const scheduleColumns = scheduleChanges(agentId, base, body.schedule, now);
   Object.assign(row, scheduleColumns);
@@ -80,6 +81,7 @@ export async function upsertAgent(
   if (body.timeout_ms !== undefined) columns.push('timeout_ms');
   columns.push(...(Object.keys(limitColumns(body)) as (keyof AgentRow)[]));
   if (body.retry !== undefined) columns.push('retry_policy');
+  if (body.max_concurrency !== undefined) columns.push('max_concurrency');
   if (body.metadata !== undefined) columns.push('metadata');
   columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
   return toAgent(await saveAgent(db, row, columns));

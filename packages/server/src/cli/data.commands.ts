@@ -26,6 +26,7 @@ import type {
 import {
   DEFAULT_RETRY_DELAY_MS,
   MAX_RETRY_ATTEMPTS,
+  MAX_AGENT_CONCURRENCY,
   MAX_RETRY_DELAY_MS,
   RUN_SORTS,
   costUnknown,
@@ -846,13 +847,20 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         oneOf('--retry-backoff', ['exponential', 'fixed'] as const),
       )
       .option('--no-retry', 'retry no run on its own')
+      .option(
+        '--max-concurrency <n>',
+        `let workers execute at most n of its runs at once, all of them together (1 to ${MAX_AGENT_CONCURRENCY})`,
+        orNone(intArg('--max-concurrency', 1, MAX_AGENT_CONCURRENCY)),
+      )
+      .option('--no-max-concurrency', 'let workers execute any number of its runs at once')
       .addHelpText(
         'after',
         '\nSettings left out keep their value; none clears one (--max-cost none), as\n' +
           '--no-schedule, --no-timeout, --no-limits and --no-retry do. A run past a limit is\n' +
           'ended failed (BudgetExceeded) and its agent told to stop. With --max-attempts, a\n' +
           'run a worker took that fails or times out is queued again (retry_of, attempt + 1)\n' +
-          'after the retry delay; not one stopped or past a limit. An agent id not seen before\n' +
+          'after the retry delay; not one stopped or past a limit. With --max-concurrency, the\n' +
+          'runs past n wait queued until one of those running ends. An agent id not seen before\n' +
           'makes a new agent. The settings: runlog agents show <agent-id>.',
       ),
   ).action(
@@ -872,6 +880,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         retryDelay?: number;
         retryBackoff?: 'exponential' | 'fixed';
         retry: boolean;
+        maxConcurrency?: number | typeof NONE | false;
       },
     ) => {
       // `none` and a --no- flag both clear a setting: null, as the API takes it
@@ -920,11 +929,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (noRetry && !flags.retry && flags.maxAttempts !== undefined)
         throw new CliError('--no-retry removes the retry policy: leave out --max-attempts', 2);
       if (noRetry) body.retry = null;
+      if (flags.maxConcurrency !== undefined) body.max_concurrency = cleared(flags.maxConcurrency);
       const changesRetry = !noRetry && retryFlags.length > 0;
       if (Object.keys(body).length === 0 && !changesSchedule && !changesRetry)
         throw new CliError(
           'nothing to set: give --name, --description, --schedule, --timezone, --timeout, ' +
-            '--max-cost, --max-tokens, --max-steps or --max-attempts (or a --no- flag to remove one)',
+            '--max-cost, --max-tokens, --max-steps, --max-attempts or --max-concurrency (or a --no- flag to remove one)',
           2,
         );
       const client = clientFor(flags, io);
@@ -1378,6 +1388,12 @@ export function showAgent(agent: Agent, p: Palette): string {
   field('limits', limits.length > 0 ? limits.join(', ') : p.paint('dim', 'none'));
   field('retry', agent.retry ? retryText(agent.retry) : p.paint('dim', 'none'));
   field(
+    'concurrency',
+    agent.max_concurrency !== null
+      ? `at most ${countOf(agent.max_concurrency, 'run')} at once on workers`
+      : p.paint('dim', 'no cap'),
+  );
+  field(
     'worker',
     agent.worker_seen_at
       ? `last seen ${timeText(agent.worker_seen_at)}`
@@ -1422,6 +1438,7 @@ const AGENT_FLAGS: Record<string, string> = {
   'body.retry.max_attempts': '--max-attempts',
   'body.retry.delay_ms': '--retry-delay',
   'body.retry.backoff': '--retry-backoff',
+  'body.max_concurrency': '--max-concurrency',
 };
 
 /**

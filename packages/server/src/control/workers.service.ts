@@ -11,7 +11,7 @@ import {
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
-import { selectQueuedForClaim } from '../db/queue.js';
+import { runningOnWorkers, selectQueuedForClaim } from '../db/queue.js';
 import { sql, type Kysely } from 'kysely';
 import { readOffLoop } from '../db/readers.js';
 import type { Database, RunRow } from '../db/schema.js';
@@ -32,19 +32,28 @@ export interface ClaimOptions {
   workerId: string;
 }
 
-async function agentTimeouts(
+/** The claim settings of the agents that have one: a timeout, a concurrency cap. */
+async function claimSettings(
   trx: Kysely<Database>,
   projectId: string,
   agentIds: string[],
-): Promise<Map<string, number>> {
+): Promise<Map<string, { timeout: number | null; cap: number | null }>> {
   const rows = await trx
     .selectFrom('agents')
-    .select(['id', 'timeout_ms'])
+    .select(['id', 'timeout_ms', 'max_concurrency'])
     .where('project_id', '=', projectId)
     .where('id', 'in', agentIds)
-    .where('timeout_ms', 'is not', null)
+    .where((eb) => eb.or([eb('timeout_ms', 'is not', null), eb('max_concurrency', 'is not', null)]))
     .execute();
-  return new Map(rows.map((r) => [r.id, r.timeout_ms!]));
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      {
+        timeout: r.timeout_ms,
+        cap: r.max_concurrency === null ? null : Number(r.max_concurrency),
+      },
+    ]),
+  );
 }
 
 /**
@@ -368,25 +377,54 @@ export async function claimRuns(
   opts: ClaimOptions & { max?: number },
 ): Promise<Run[]> {
   return ctx.writer.transact(async (uow, env) => {
-    const ids = await selectQueuedForClaim(
-      uow.trx,
-      ctx.db.dialect,
-      projectId,
-      opts.agents,
-      opts.max ?? 1,
-      env.now,
-    );
-    // a long-polling worker looks every second: nothing more to read when nothing waits
-    if (ids.length === 0) return [];
     const max = opts.max ?? 1;
+    const dialect = ctx.db.dialect;
+    // capped agents: how many more of each one's runs may start now
+    let slots: Map<string, number> | undefined;
+    const select = (limit: number, skipped = 0) =>
+      selectQueuedForClaim(
+        uow.trx,
+        dialect,
+        projectId,
+        opts.agents,
+        limit,
+        env.now,
+        skipped,
+        slots,
+      );
+    let candidates = await select(max);
+    // a long-polling worker looks every second: nothing more to read when nothing waits
+    if (candidates.length === 0) return [];
+    const settings = await claimSettings(uow.trx, projectId, opts.agents);
+    const caps = [...settings].flatMap(([agent, s]) =>
+      s.cap === null ? [] : ([[agent, s.cap]] as const),
+    );
+    if (caps.length > 0) {
+      const running = await runningOnWorkers(
+        uow.trx,
+        dialect,
+        projectId,
+        caps.map(([a]) => a),
+      );
+      slots = new Map(
+        caps.map(([agent, cap]) => [agent, Math.max(0, cap - (running.get(agent) ?? 0))]),
+      );
+      noteFull(ctx, projectId, slots);
+      candidates = await select(max);
+      if (candidates.length === 0) return [];
+    }
+    // queued runs this claim holds of each capped agent, never past its open slots
+    const taken = new Map<string, number>();
+    const fits = (agent: string) =>
+      !slots?.has(agent) || (taken.get(agent) ?? 0) < slots.get(agent)!;
     let runs: (RunRow | undefined)[];
-    if (ctx.db.dialect === 'postgres') {
+    if (dialect === 'postgres') {
       // the oldest runs no other transaction holds, locked a few at a time until `max` of
       // them are still queued (another instance may have claimed some since the read); the
       // candidates read again while others took them all, each read seeing what they
       // committed since
       runs = [];
-      let rest = ids;
+      let rest = candidates;
       let queued = 0;
       // every id tried so far: held by another claim, or locked here
       const tried = new Set<string>();
@@ -395,43 +433,49 @@ export async function claimRuns(
           if (reads++ >= CLAIM_READS) break;
           // past the ones tried, which stay at the head of the queue while others hold them,
           // reaching twice as far as last time
-          rest = (
-            await selectQueuedForClaim(
-              uow.trx,
-              'postgres',
-              projectId,
-              opts.agents,
-              max - queued,
-              env.now,
-              tried.size * 2,
-            )
-          ).filter((id) => !tried.has(id));
+          rest = (await select(max - queued, tried.size * 2)).filter((c) => !tried.has(c.id));
           if (rest.length === 0) break;
         }
-        const attempt = await tryLockRuns(uow.trx, projectId, rest, max - queued);
-        for (const id of rest.slice(0, attempt.tried)) tried.add(id);
+        // a capped agent's runs past its open slots are not locked: another claim takes them
+        // once a slot frees
+        const planned = new Map(taken);
+        rest = rest.filter((c) => {
+          if (!slots?.has(c.agent_id)) return true;
+          const n = planned.get(c.agent_id) ?? 0;
+          if (n >= slots.get(c.agent_id)!) return false;
+          planned.set(c.agent_id, n + 1);
+          return true;
+        });
+        if (rest.length === 0) continue;
+        const ids = rest.map((c) => c.id);
+        const attempt = await tryLockRuns(uow.trx, projectId, ids, max - queued);
+        for (const id of ids.slice(0, attempt.tried)) tried.add(id);
         rest = rest.slice(attempt.tried);
         if (attempt.locked.length === 0) continue;
         await uow.loadRuns(projectId, attempt.locked);
         for (const id of attempt.locked) {
           const run = uow.getRun(projectId, id);
           runs.push(run);
-          if (run?.status === 'queued') queued++;
+          if (run?.status === 'queued') {
+            queued++;
+            taken.set(run.agent_id, (taken.get(run.agent_id) ?? 0) + 1);
+          }
         }
       }
+      taken.clear();
     } else {
+      const ids = candidates.map((c) => c.id);
       await uow.loadRuns(projectId, ids);
       runs = ids.map((id) => uow.getRun(projectId, id));
     }
-    const agents = [...new Set(runs.flatMap((r) => (r ? [r.agent_id] : [])))];
-    if (agents.length === 0) return [];
-    const timeouts = await agentTimeouts(uow.trx, projectId, agents);
     const claimed: Run[] = [];
     for (const run of runs) {
       if (claimed.length >= max) break;
       // claimed and committed by another instance since the read above
       if (!run || run.status !== 'queued') continue;
-      const timeout = timeouts.get(run.agent_id);
+      if (!fits(run.agent_id)) continue;
+      taken.set(run.agent_id, (taken.get(run.agent_id) ?? 0) + 1);
+      const timeout = settings.get(run.agent_id)?.timeout ?? null;
       const next: RunRow = {
         ...run,
         status: 'running',
@@ -441,7 +485,7 @@ export async function claimRuns(
         lease_expires_at: env.now + opts.leaseMs,
         // timeout_ms (as the agent has it now) bounds the execution; the queued deadline only
         // bounded the wait, and must not outlive a timeout removed meanwhile
-        deadline_at: timeout !== undefined ? env.now + timeout : null,
+        deadline_at: timeout !== null ? env.now + timeout : null,
         updated_at: env.now,
       };
       uow.putRun(next);
@@ -469,6 +513,26 @@ function wantedByWaiters(waiters: Waiter[]): HubInterest {
     );
 }
 
+/** Per server instance: the capped agents the last claim of each found with no open slot. */
+const full = new WeakMap<AppContext, Set<string>>();
+
+const slotKey = (projectId: string, agentId: string) => `${projectId}\u0000${agentId}`;
+
+function fullOf(ctx: AppContext): Set<string> {
+  let set = full.get(ctx);
+  if (!set) full.set(ctx, (set = new Set()));
+  return set;
+}
+
+/** Keeps which capped agents are full, so that one of their runs ending wakes a claim. */
+function noteFull(ctx: AppContext, projectId: string, slots: ReadonlyMap<string, number>): void {
+  const set = fullOf(ctx);
+  for (const [agent, open] of slots) {
+    if (open === 0) set.add(slotKey(projectId, agent));
+    else set.delete(slotKey(projectId, agent));
+  }
+}
+
 /** Contexts shutting down: a waiting claim answers now instead of waiting on. */
 const closing = new WeakSet<AppContext>();
 
@@ -484,8 +548,13 @@ function waitersOf(ctx: AppContext): Waiter[] {
     list = created;
     waiting.set(ctx, created);
     const unsubscribe = ctx.hub.subscribe((e) => {
-      if (e.kind !== 'run' || e.status !== 'queued') return;
-      // one queued run wakes one waiting claim, not all of them
+      if (e.kind !== 'run') return;
+      // one queued run wakes one waiting claim, not all of them; so does a run of an agent
+      // at its concurrency cap that ends (a slot frees)
+      const wakes =
+        e.status === 'queued' ||
+        (isTerminalStatus(e.status) && fullOf(ctx).has(slotKey(e.projectId, e.agentId)));
+      if (!wakes) return;
       const i = created.findIndex((w) => w.projectId === e.projectId && w.agents.has(e.agentId));
       if (i >= 0) created.splice(i, 1)[0]!.wake();
     }, wantedByWaiters(created));

@@ -21,6 +21,7 @@ import * as m0018StepFirstToken from './migrations/0018_step_first_token.js';
 import * as m0019SchedulePaused from './migrations/0019_schedule_paused.js';
 import * as m0020Webhooks from './migrations/0020_webhooks.js';
 import * as m0021AgentRetry from './migrations/0021_agent_retry.js';
+import * as m0022AgentMaxConcurrency from './migrations/0022_agent_max_concurrency.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -44,6 +45,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0019_schedule_paused': m0019SchedulePaused,
   '0020_webhooks': m0020Webhooks,
   '0021_agent_retry': m0021AgentRetry,
+  '0022_agent_max_concurrency': m0022AgentMaxConcurrency,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -53,6 +53,8 @@ export interface AgentTable {
   max_steps: number | null;
   /** The retry policy, JSON (`RetryPolicy`): failed runs a worker executed are queued again. */
   retry_policy: string | null;
+  /** At most this many of its runs executing on workers at once (claims hand out no more). */
+  max_concurrency: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

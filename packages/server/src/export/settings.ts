@@ -158,6 +158,8 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     ...limitColumns(rec),
     // an export from before retry policies has none: its agent retries nothing on its own
     retry_policy: encodeRetryPolicy(rec.retry ?? null),
+    // nor a cap before max_concurrency: its runs go to as many workers as ask
+    max_concurrency: rec.max_concurrency ?? null,
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Agent, Run } from '@runlog/core';
+import { startServer, type RunningServer } from '../src/server.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+
+interface ErrorBody {
+  error: { code: string; details: { field: string; message: string }[] };
+}
+
+describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
+  /** The first one owns the database: it closes last and drops it. */
+  const servers: RunningServer[] = [];
+  let seq = 0;
+  const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
+
+  beforeAll(async () => {
+    const first = await startTestServer(dialect, { sweepIntervalMs: 50 });
+    servers.push(first);
+    // on PostgreSQL a second instance on the same database: a cap holds over both
+    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
+  });
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.close();
+  });
+
+  /** The i-th instance, round the list. */
+  const server = (i = 0) => servers[i % servers.length]!;
+  const call = async (method: string, path: string, body?: unknown, i = 0) => {
+    const res = await fetch(`${server(i).url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_KEY}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
+  };
+  const setCap = (agent: string, cap: number | null) =>
+    call('PUT', `/api/v1/agents/${agent}`, { max_concurrency: cap });
+  const enqueue = async (agent: string, n: number) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: { i } });
+      expect(res.status).toBe(202);
+      ids.push((res.body as Run).id);
+    }
+    return ids;
+  };
+  const claim = async (agents: string[], max: number, i = 0, extra: object = {}) => {
+    const res = await call(
+      'POST',
+      '/api/v1/workers/claim',
+      { agents, max, worker_id: `w-${i}`, ...extra },
+      i,
+    );
+    return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs;
+  };
+  const end = (id: string) =>
+    call('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.end', run: { id, status: 'succeeded' } }],
+    });
+  const running = async (agent: string) =>
+    (
+      (await call('GET', `/api/v1/runs?agent_id=${agent}&status=running&limit=500`)).body as {
+        runs: Run[];
+      }
+    ).runs;
+
+  it('is set, read back and cleared by PUT /agents/:id, and refused out of range naming the field', async () => {
+    const agent = agentName('capped');
+    const set = await setCap(agent, 3);
+    expect(set.status).toBe(200);
+    expect((set.body as Agent).max_concurrency).toBe(3);
+    // a body without it keeps it
+    const renamed = await call('PUT', `/api/v1/agents/${agent}`, { name: 'Capped' });
+    expect((renamed.body as Agent).max_concurrency).toBe(3);
+    const got = await call('GET', `/api/v1/agents/${agent}`);
+    expect((got.body as Agent).max_concurrency).toBe(3);
+    for (const bad of [0, -1, 1.5, '2', 10_001]) {
+      const res = await setCap(agent, bad as number);
+      expect(res.status, String(bad)).toBe(400);
+      expect((res.body as ErrorBody).error.details[0]?.field).toBe('body.max_concurrency');
+    }
+    expect(((await call('GET', `/api/v1/agents/${agent}`)).body as Agent).max_concurrency).toBe(3);
+    const cleared = await setCap(agent, null);
+    expect((cleared.body as Agent).max_concurrency).toBeNull();
+    // an agent nobody configured has none
+    const fresh = agentName('uncapped');
+    await enqueue(fresh, 1);
+    expect(
+      ((await call('GET', `/api/v1/agents/${fresh}`)).body as Agent).max_concurrency,
+    ).toBeNull();
+  });
+
+  it('hands out no more runs than the cap, and the next one once a running run ends', async () => {
+    const agent = agentName('two-at-once');
+    await setCap(agent, 2);
+    const ids = await enqueue(agent, 5);
+    const first = await claim([agent], 10);
+    // the oldest two, in queue order
+    expect(first.map((r) => r.id)).toEqual(ids.slice(0, 2));
+    expect(await claim([agent], 10, 1)).toEqual([]);
+    await end(first[0]!.id);
+    const next = await claim([agent], 10, 1);
+    expect(next.map((r) => r.id)).toEqual([ids[2]]);
+    expect(await claim([agent], 10)).toEqual([]);
+    // raising the cap lets more start at once
+    await setCap(agent, 4);
+    expect((await claim([agent], 10)).map((r) => r.id)).toEqual(ids.slice(3, 5));
+    expect((await running(agent)).length).toBe(4);
+  });
+
+  it('leaves the places of a full agent to the other agents of the same claim', async () => {
+    const capped = agentName('capped-old');
+    const free = agentName('free-new');
+    await setCap(capped, 1);
+    // the capped agent's runs are the oldest in the queue
+    const old = await enqueue(capped, 3);
+    const fresh = await enqueue(free, 3);
+    const got = await claim([capped, free], 5);
+    expect(got.map((r) => r.id).sort()).toEqual([old[0]!, ...fresh].sort());
+  });
+
+  it('holds under many claims at once, on every instance, and a lapsed lease frees its place', async () => {
+    const agent = agentName('crowded');
+    await setCap(agent, 3);
+    await enqueue(agent, 30);
+    // twenty workers asking at the same moment, half of them through the second instance
+    const rounds = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => claim([agent], 2, i, { lease_ms: 1000 })),
+    );
+    const claimed = rounds.flat();
+    expect(claimed.length).toBe(3);
+    expect(new Set(claimed.map((r) => r.id)).size).toBe(3);
+    // nobody heartbeats: the leases lapse, the sweeper ends the runs timed_out, three more go
+    await waitFor(async () => (await running(agent)).length === 0, 'leases lapsed', 10_000);
+    const again = (
+      await Promise.all(Array.from({ length: 10 }, (_, i) => claim([agent], 5, i)))
+    ).flat();
+    expect(again.length).toBe(3);
+    expect(again.some((r) => claimed.some((c) => c.id === r.id))).toBe(false);
+  });
+
+  it('answers a waiting claim with the next run when a running one ends', async () => {
+    const agent = agentName('waiting');
+    await setCap(agent, 1);
+    const ids = await enqueue(agent, 2);
+    expect((await claim([agent], 1)).map((r) => r.id)).toEqual([ids[0]]);
+    // a long poll on the instance that did not claim: nothing may start while the first runs
+    const waiting = claim([agent], 1, 1, { wait_ms: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await end(ids[0]!);
+    expect((await waiting).map((r) => r.id)).toEqual([ids[1]]);
+  });
+
+  it('does not count runs recorded without a worker, nor queued and ended ones', async () => {
+    const agent = agentName('recorded');
+    await setCap(agent, 1);
+    // a run the SDK records in the agent's own process holds no worker's place
+    await call('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.start', run: { id: `${agent}-rec`, agent_id: agent } }],
+    });
+    const [queued] = await enqueue(agent, 1);
+    expect((await claim([agent], 5)).map((r) => r.id)).toEqual([queued]);
+  });
+});
