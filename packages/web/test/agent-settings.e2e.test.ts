@@ -345,6 +345,53 @@ browserSuite('agent settings in a real browser', () => {
     );
   });
 
+  it('caps the runs at once; a queued run past the cap says it waits for a slot', async () => {
+    await ingest(api, [{ type: 'run.start', run: { id: 'capped-0', agent_id: 'capped-bot' } }]);
+    await openAgent('capped-bot');
+    const dialog = await openSettings();
+    const cap = dialog.getByLabel('Runs at once on workers');
+    expect(await cap.inputValue()).toBe('');
+    await cap.fill('0');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    expect(await errorOf(cap)).toBe('Enter a number above 0, or leave it empty');
+    await cap.scrollIntoViewIfNeeded();
+    await screenshot(page, 'agent-settings-concurrency', false);
+    await cap.fill('2');
+    const put = page.waitForRequest(isPut('capped-bot'));
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    expect((await put).postDataJSON()).toEqual({ max_concurrency: 2 });
+    await dialog.waitFor({ state: 'hidden' });
+    await expect
+      .poll(() => row('capped-bot').locator('.agent-concurrency').textContent())
+      .toBe('2 at once');
+    expect((await getAgent('capped-bot')).max_concurrency).toBe(2);
+
+    // a worker holds two: the third waits for one of them to end, and says so
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await call<{ id: string }>(api, 'POST', '/agents/capped-bot/runs', {})).body.id);
+    const claimed = await call<{ runs: unknown[] }>(api, 'POST', '/workers/claim', {
+      agents: ['capped-bot'],
+      max: 5,
+      worker_id: 'cap-host:1',
+    });
+    expect(claimed.body.runs).toHaveLength(2);
+    await page.goto(`${server.url}/runs/${ids[2]}`);
+    const capped = page.getByTestId('run-capped');
+    await capped.waitFor();
+    expect(await capped.textContent()).toBe(
+      'Waiting for a slot. At most 2 runs of capped-bot execute at once (its concurrency cap in Settings), and 2 are running: this run starts when one of them ends. See the workers',
+    );
+    await screenshot(page, 'run-waiting-for-slot', false);
+    // one ends: a slot frees, the run is handed to the next claim
+    await ingest(api, [{ type: 'run.end', run: { id: ids[0]!, status: 'succeeded' } }]);
+    const next = await call<{ id: string }>(api, 'POST', '/workers/claim', {
+      agents: ['capped-bot'],
+      worker_id: 'cap-host:1',
+    });
+    expect(next.body.id).toBe(ids[2]);
+  });
+
   it('offers a read key the Settings button disabled, saying why', async () => {
     const reader = await call<{ key: string }>(api, 'POST', '/keys', {
       name: 'settings looker',

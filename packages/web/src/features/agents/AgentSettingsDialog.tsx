@@ -465,6 +465,29 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
             </div>
           </fieldset>
 
+          <fieldset className="settings-group">
+            <legend>Concurrency</legend>
+            <div className="settings-limits">
+              <Field
+                id={`${id}-concurrency`}
+                label="Runs at once on workers"
+                error={errors.maxConcurrency}
+                help="Over every worker together: the runs past it wait queued until one running ends. Empty: no cap."
+              >
+                {(aria) => (
+                  <input
+                    {...aria}
+                    inputMode="numeric"
+                    value={form.maxConcurrency}
+                    placeholder="no cap"
+                    autoComplete="off"
+                    onChange={(e) => set('maxConcurrency', e.target.value)}
+                  />
+                )}
+              </Field>
+            </div>
+          </fieldset>
+
           {errors.form ? (
             <p className="field-error form-error" role="alert" tabIndex={-1}>
               {errors.form}

@@ -70,7 +70,11 @@ function AgentRowHeader({
         <span className="agent-name" title={agent.name}>
           {agent.name}
         </span>
-        {agent.name !== agent.id || agent.schedule || limits || agent.retry ? (
+        {agent.name !== agent.id ||
+        agent.schedule ||
+        limits ||
+        agent.retry ||
+        agent.max_concurrency !== null ? (
           <span className="agent-id">
             {[
               agent.name !== agent.id ? (
@@ -111,6 +115,15 @@ function AgentRowHeader({
                   title={`A failed run a worker executed is queued again on its own, until ${agent.retry.max_attempts} runs in all`}
                 >
                   retries up to {agent.retry.max_attempts - 1}×
+                </span>
+              ) : null,
+              agent.max_concurrency !== null ? (
+                <span
+                  key="concurrency"
+                  className="agent-concurrency"
+                  title={`Workers execute at most ${agent.max_concurrency} of its runs at once, all together; the rest wait queued`}
+                >
+                  {agent.max_concurrency} at once
                 </span>
               ) : null,
             ]

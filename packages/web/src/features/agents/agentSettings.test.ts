@@ -17,6 +17,7 @@ const plain: EditableAgent = {
   max_tokens: null,
   max_steps: null,
   retry: null,
+  max_concurrency: null,
 };
 
 const configured: EditableAgent = {
@@ -28,6 +29,7 @@ const configured: EditableAgent = {
   max_tokens: 50_000,
   max_steps: 200,
   retry: null,
+  max_concurrency: 4,
 };
 
 describe('settingsForm', () => {
@@ -46,6 +48,7 @@ describe('settingsForm', () => {
       maxAttempts: '',
       retryDelay: '10',
       retryBackoff: 'exponential',
+      maxConcurrency: '4',
     });
     const empty = settingsForm(plain, 'America/New_York');
     expect(empty).toMatchObject({
@@ -254,6 +257,27 @@ describe('the retry policy in the settings', () => {
   });
 });
 
+describe('the concurrency cap', () => {
+  it('sends the cap changed, null for an emptied input, and refuses what the server would', () => {
+    expect(settingsBody({ ...settingsForm(plain), maxConcurrency: ' 3 ' }, plain)).toEqual({
+      ok: true,
+      body: { max_concurrency: 3 },
+    });
+    expect(settingsBody({ ...settingsForm(configured), maxConcurrency: '' }, configured)).toEqual({
+      ok: true,
+      body: { max_concurrency: null },
+    });
+    // unchanged: not sent, so a cap set meanwhile elsewhere stays
+    expect(settingsBody(settingsForm(configured), configured)).toEqual({ ok: true, body: {} });
+    for (const text of ['0', '-2', '2.5', '10001', 'two']) {
+      const result = settingsBody({ ...settingsForm(plain), maxConcurrency: text }, plain);
+      expect(result.ok, text).toBe(false);
+      if (!result.ok) expect(Object.keys(result.errors)).toEqual(['maxConcurrency']);
+    }
+    expect(settingsFieldOf('body.max_concurrency')).toBe('maxConcurrency');
+  });
+});
+
 describe('numbers in the settings', () => {
   const plain: EditableAgent = {
     name: 'b',
@@ -264,6 +288,7 @@ describe('numbers in the settings', () => {
     max_tokens: null,
     max_steps: null,
     retry: null,
+    max_concurrency: null,
   };
   it('never reads a decimal comma as a thousands separator (0,50 is not $50)', () => {
     for (const [field, text] of [

@@ -1,5 +1,6 @@
 import {
   DEFAULT_RETRY_DELAY_MS,
+  MAX_AGENT_CONCURRENCY,
   MAX_RETRY_ATTEMPTS,
   MAX_RETRY_DELAY_MS,
   type Agent,
@@ -35,6 +36,8 @@ export interface AgentSettingsForm {
   /** How long the first retry waits, in seconds. */
   retryDelay: string;
   retryBackoff: RetryPolicy['backoff'];
+  /** At most this many runs executing on workers at once: empty for no cap. */
+  maxConcurrency: string;
 }
 
 /** The inputs an error can stand beside. */
@@ -48,7 +51,8 @@ export type SettingsField =
   | 'maxTokens'
   | 'maxSteps'
   | 'maxAttempts'
-  | 'retryDelay';
+  | 'retryDelay'
+  | 'maxConcurrency';
 
 /** Errors by input; `form` holds those that name no input (shown above the buttons). */
 export type SettingsErrors = Partial<Record<SettingsField | 'form', string>>;
@@ -64,6 +68,7 @@ export type EditableAgent = Pick<
   | 'max_tokens'
   | 'max_steps'
   | 'retry'
+  | 'max_concurrency'
 >;
 
 /**
@@ -100,6 +105,7 @@ export function settingsForm(agent: EditableAgent, defaultTimezone = 'UTC'): Age
     maxAttempts: agent.retry ? String(agent.retry.max_attempts) : '',
     retryDelay: String((agent.retry?.delay_ms ?? DEFAULT_RETRY_DELAY_MS) / 1000),
     retryBackoff: agent.retry?.backoff ?? 'exponential',
+    maxConcurrency: agent.max_concurrency !== null ? String(agent.max_concurrency) : '',
   };
 }
 
@@ -211,6 +217,12 @@ export function settingsBody(
     else if (parsed.value !== initial[key]) body[key] = parsed.value;
   }
 
+  const cap = parseLimit(form.maxConcurrency, true);
+  if (!cap.ok) errors.maxConcurrency = cap.error;
+  else if (cap.value !== null && cap.value > MAX_AGENT_CONCURRENCY)
+    errors.maxConcurrency = `Enter 1 to ${MAX_AGENT_CONCURRENCY.toLocaleString('en-US')}, or leave it empty`;
+  else if (cap.value !== initial.max_concurrency) body.max_concurrency = cap.value;
+
   const retry = parseRetry(form);
   if (!retry.ok) Object.assign(errors, retry.errors);
   else if (!samePolicy(retry.value, initial.retry)) body.retry = retry.value;
@@ -231,6 +243,7 @@ const FIELD_OF: Record<string, SettingsField> = {
   'body.retry': 'maxAttempts',
   'body.retry.max_attempts': 'maxAttempts',
   'body.retry.delay_ms': 'retryDelay',
+  'body.max_concurrency': 'maxConcurrency',
 };
 
 /**

@@ -205,6 +205,7 @@ describe('applyRunToAgents', () => {
     max_tokens: null,
     max_steps: null,
     retry: null,
+    max_concurrency: null,
     metadata: {},
     created_at: iso(T0),
     updated_at: iso(T0),
