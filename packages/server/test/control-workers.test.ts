@@ -251,4 +251,32 @@ describeEachDb('workers executing queued runs', (dialect) => {
     expect([...counts.values()].every((c) => c === 1)).toBe(true);
     expect(new Set(ids)).toEqual(new Set(counts.keys()));
   });
+
+  it("keeps two workers of 4 slots each within the agent's cap of 2 runs at once", async () => {
+    const agent = uniq('capped');
+    const a = client();
+    const b = client(second ? { url: second.url } : {});
+    await a.agents.update(agent, { max_concurrency: 2 });
+    let now = 0;
+    let most = 0;
+    const handler = async () => {
+      most = Math.max(most, ++now);
+      await new Promise((r) => setTimeout(r, 40));
+      now--;
+      return 'ok';
+    };
+    const wa = a.worker({ agents: { [agent]: handler }, concurrency: 4, pollWaitMs: 1000 });
+    const wb = b.worker({ agents: { [agent]: handler }, concurrency: 4, pollWaitMs: 1000 });
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => a.runs.enqueue(agent, { input: { i } })),
+    );
+    await waitFor(
+      async () =>
+        (await a.runs.list({ agent_id: agent, status: 'succeeded', limit: 1 })).total === 12,
+      'all 12 runs to succeed',
+      60_000,
+    );
+    await Promise.all([wa.stop(), wb.stop()]);
+    expect(most).toBe(2);
+  });
 });
