@@ -75,6 +75,8 @@ describeEachDb('GET /api/v1/metrics', (dialect) => {
     ]);
     // an agent nothing ran yet, and two queued runs of the triager
     expect((await t.request('PUT', '/api/v1/agents/idle', { name: 'Idle' })).statusCode).toBe(200);
+    const capped = await t.request('PUT', '/api/v1/agents/triager', { max_concurrency: 3 });
+    expect(capped.statusCode).toBe(200);
     for (let i = 0; i < 2; i++)
       expect((await t.request('POST', '/api/v1/agents/triager/runs', {})).statusCode).toBe(202);
     await ingestOk(t, [ended('o-1', 'theirs', 'failed')], otherKey);
@@ -93,6 +95,9 @@ describeEachDb('GET /api/v1/metrics', (dialect) => {
     expect(at('runlog_agent_queue_oldest_age_seconds', 'triager')).toBeLessThan(60);
     expect(at('runlog_agent_delayed_runs', 'triager')).toBe(0);
     expect(at('runlog_agent_running_runs', 'triager')).toBe(1);
+    // the cap, for the agents that have one only: no number says "no limit"
+    expect(at('runlog_agent_max_concurrency', 'triager')).toBe(3);
+    expect(at('runlog_agent_max_concurrency', 'idle')).toBeUndefined();
     expect(at('runlog_agent_runs_24h', 'triager', ',status="succeeded"')).toBe(2);
     expect(at('runlog_agent_runs_24h', 'triager', ',status="failed"')).toBe(1);
     expect(at('runlog_agent_runs_24h', 'triager', ',status="timed_out"')).toBe(1);

@@ -73,7 +73,8 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
  * running now, and the last 24 hours' runs by status, fail rate, tokens and cost, each a
  * gauge read from the database when scraped, so every server instance answers the same and
  * a restart loses nothing. Every agent of the project has each series (0 when idle), so an
- * alert on one never waits for a first failure to exist.
+ * alert on one never waits for a first failure to exist; but `max_concurrency`, which only
+ * the agents with a cap have.
  */
 export async function agentMetrics(db: Db, projectId: string, now: number): Promise<string> {
   const since = hourOf(now - DAY_MS);
@@ -82,7 +83,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
   const agents = await db.kysely
     .selectFrom('agents')
     .where('project_id', '=', projectId)
-    .select('id')
+    .select(['id', 'max_concurrency'])
     .orderBy('id')
     .execute();
   const [queued, busy, counts, standing] = await Promise.all([
@@ -129,6 +130,16 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
       (a) => queued.get(a)?.held ?? 0,
     ),
     family('runlog_agent_running_runs', 'Runs running now', (a) => busy.get(a) ?? 0),
+    {
+      // only the agents with a cap: none is no limit, which no number says
+      name: 'runlog_agent_max_concurrency',
+      help: 'The most runs of the agent workers execute at once (its max_concurrency; agents with one)',
+      series: agents.flatMap((a) =>
+        a.max_concurrency === null
+          ? []
+          : [{ labels: { project: projectId, agent: a.id }, value: Number(a.max_concurrency) }],
+      ),
+    },
     {
       name: 'runlog_agent_runs_24h',
       help: 'Runs of the last 24 hours (from the start of the hour 24 h ago) by status',
