@@ -1424,6 +1424,10 @@ export type WsServerMessage =
   | { type: 'step_update'; topic: string; data: Step }
   /** The run and its steps were deleted; nothing more of it follows. */
   | { type: 'run_deleted'; topic: string; data: { id: string; agent_id: string } }
+  /** An agent's settings changed (on `agents` and `agent:<id>`): the agent as it is now. */
+  | { type: 'agent_update'; topic: string; data: Agent }
+  /** The agent was deleted, with its runs (each of which has its `run_deleted`). */
+  | { type: 'agent_deleted'; topic: string; data: { id: string } }
   | { type: 'subscribed'; topics: string[] }
   | { type: 'unsubscribed'; topics: string[] }
   | { type: 'pong' }
@@ -1442,8 +1446,11 @@ export const PROJECT_HEADER = 'x-runlog-project';
 /** Topic names of the realtime hub. */
 export const topics = {
   runs: 'runs',
+  /** Every agent's settings changes (`agent_update`, `agent_deleted`). */
+  agents: 'agents',
   agent: (agentId: string) => `agent:${agentId}`,
   run: (runId: string) => `run:${runId}`,
 } as const;
 
-export const TOPIC_PATTERN = /^(runs|agent:[A-Za-z0-9._:-]{1,128}|run:[A-Za-z0-9._:-]{1,128})$/;
+export const TOPIC_PATTERN =
+  /^(runs|agents|agent:[A-Za-z0-9._:-]{1,128}|run:[A-Za-z0-9._:-]{1,128})$/;

@@ -392,6 +392,23 @@ browserSuite('agent settings in a real browser', () => {
     expect(next.body.id).toBe(ids[2]);
   });
 
+  it('shows at once a setting changed elsewhere (the CLI, another tab), and an agent deleted', async () => {
+    await ingest(api, [{ type: 'run.start', run: { id: 'remote-1', agent_id: 'remote-bot' } }]);
+    await ingest(api, [{ type: 'run.start', run: { id: 'doomed-1', agent_id: 'doomed-bot' } }]);
+    await page.goto(`${server.url}/`);
+    await row('remote-bot').waitFor();
+    await row('doomed-bot').waitFor();
+    // the page's own agents list is a minute old before it reads it again by itself
+    expect((await call(api, 'PUT', '/agents/remote-bot', { max_concurrency: 3 })).status).toBe(200);
+    await expect
+      .poll(() => row('remote-bot').locator('.agent-concurrency').textContent(), {
+        timeout: 5000,
+      })
+      .toBe('3 at once');
+    expect((await call(api, 'DELETE', '/agents/doomed-bot')).status).toBe(204);
+    await expect.poll(() => row('doomed-bot').count(), { timeout: 5000 }).toBe(0);
+  });
+
   it('offers a read key the Settings button disabled, saying why', async () => {
     const reader = await call<{ key: string }>(api, 'POST', '/keys', {
       name: 'settings looker',

@@ -49,11 +49,15 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     params: AgentParams,
     body: AgentUpsertBody,
     response: Agent,
-    handler: ({ auth, params, body }) =>
-      upsertAgent(ctx.db, auth.projectId, params.agent_id, body, {
+    handler: async ({ auth, params, body }) => {
+      const agent = await upsertAgent(ctx.db, auth.projectId, params.agent_id, body, {
         now: Date.now(),
         maxFieldBytes: ctx.config.maxFieldBytes,
-      }),
+      });
+      // after the write: subscribers of `agents` and `agent:<id>` (dashboards) see it at once
+      ctx.hub.publish({ kind: 'agent', projectId: auth.projectId, agentId: agent.id, agent });
+      return agent;
+    },
   });
 
   defineRoute(app, {
@@ -96,6 +100,12 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     handler: async ({ auth, params }) => {
       if (!(await deleteAgent(ctx, auth.projectId, params.agent_id)))
         throw AppError.notFound('agent', params.agent_id);
+      ctx.hub.publish({
+        kind: 'agent',
+        projectId: auth.projectId,
+        agentId: params.agent_id,
+        agent: null,
+      });
       return undefined;
     },
   });

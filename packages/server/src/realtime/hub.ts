@@ -1,4 +1,4 @@
-import type { Run, RunStatus, Step } from '@runlog/core';
+import type { Agent, Run, RunStatus, Step } from '@runlog/core';
 
 /**
  * A committed change, as the hub carries it between the write path and subscribers. `run`
@@ -32,18 +32,27 @@ export type HubEvent =
       /** Epoch ms of the row's `updated_at`. */
       updatedAt: number;
       step: Step;
+    }
+  | {
+      /** An agent's settings changed (`PUT /agents/:id`); `agent` null: it was deleted. */
+      kind: 'agent';
+      projectId: string;
+      agentId: string;
+      agent: Agent | null;
     };
 
 export type HubListener = (event: HubEvent) => void;
 
 /** What a change announced by another server instance is about, before it is read back. */
-export interface HubTarget {
-  kind: 'run' | 'step';
-  projectId: string;
-  runId: string;
-  /** The run's agent; undefined for steps (they go to `run:<id>` only) and when not announced. */
-  agentId: string | undefined;
-}
+export type HubTarget =
+  | {
+      kind: 'run' | 'step';
+      projectId: string;
+      runId: string;
+      /** The run's agent; undefined for steps (they go to `run:<id>` only) and when not announced. */
+      agentId: string | undefined;
+    }
+  | { kind: 'agent'; projectId: string; agentId: string };
 
 /**
  * Whether a listener would act on a change about `target`. The PostgreSQL bridge reads

@@ -6,6 +6,8 @@ import { onWorkerForgotten, workerForgottenElsewhere } from '../control/workers.
 import type { Db } from '../db/database.js';
 import { stepKeysIn } from '../db/dialect.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
+import { findAgent } from '../agents/agents.repository.js';
+import { toAgent } from '../agents/agents.mapper.js';
 import type { HubEvent, HubTarget } from './hub.js';
 
 /** NOTIFY payloads must stay under 8000 bytes; keep a margin for the envelope. */
@@ -60,6 +62,8 @@ interface Envelope {
   h?: string[];
   /** Workers the sender forgot ([projectId, workerId]): their next claim lists them again. */
   w?: [string, string][];
+  /** Agents whose settings the sender changed or deleted ([projectId, agentId]). */
+  g?: [string, string][];
 }
 
 /** The channel of a database (per schema, so instances on other schemas stay apart). */
@@ -218,7 +222,7 @@ export class PgHubBridge {
     this.ctx.hub.onPublish = (event) => this.enqueueOut(event);
     this.unsubscribeHub = this.ctx.hub.subscribe(
       (event) => {
-        if (event.kind === 'run_deleted') return;
+        if (event.kind === 'run_deleted' || event.kind === 'agent') return;
         const key = seenKey(
           event.projectId,
           event.runId,
@@ -461,6 +465,16 @@ export class PgHubBridge {
 
   private enqueueOut(event: HubEvent): void {
     if (this.stopped) return;
+    if (event.kind === 'agent') {
+      // not a ref: the others read the agent back whole (few changes, made by hand)
+      const envelope: Envelope = {
+        i: this.instanceId,
+        e: [],
+        g: [[event.projectId, event.agentId]],
+      };
+      void this.notify([JSON.stringify(envelope)]);
+      return;
+    }
     const ref: Ref =
       event.kind === 'run'
         ? ['r', event.projectId, event.runId, event.agentId]
@@ -528,11 +542,45 @@ export class PgHubBridge {
       for (const worker of envelope.w)
         if (Array.isArray(worker) && typeof worker[0] === 'string' && typeof worker[1] === 'string')
           workerForgottenElsewhere(this.ctx, worker[0], worker[1]);
+    if (Array.isArray(envelope.g))
+      for (const agent of envelope.g)
+        if (Array.isArray(agent) && typeof agent[0] === 'string' && typeof agent[1] === 'string')
+          this.readAgent(agent[0], agent[1]);
     for (const ref of envelope.e) {
       if (!Array.isArray(ref) || (ref[0] !== 'r' && ref[0] !== 's' && ref[0] !== 'd')) continue;
       this.enqueueIn(ref);
     }
     this.startReading();
+  }
+
+  /** Agent read-backs, one after another: a newer change is never delivered before an older. */
+  private agentReads: Promise<void> = Promise.resolve();
+
+  /**
+   * Reads back an agent another instance changed, when a local listener wants it, and
+   * delivers it as it is now (null: deleted). One missed while the LISTEN connection was
+   * down is not caught up on: dashboards read their agents again now and then.
+   */
+  private readAgent(projectId: string, agentId: string): void {
+    if (!this.ctx.hub.wants({ kind: 'agent', projectId, agentId })) {
+      this.countSkipped();
+      return;
+    }
+    this.agentReads = this.agentReads.then(async () => {
+      try {
+        this.countReads();
+        const row = await findAgent(this.ctx.db, projectId, agentId);
+        this.countIn();
+        this.ctx.hub.deliver({
+          kind: 'agent',
+          projectId,
+          agentId,
+          agent: row ? toAgent(row) : null,
+        });
+      } catch {
+        // the database went away: this change is missed, as one sent while not listening
+      }
+    });
   }
 
   /** Queues a change for read-back, unless no local listener wants it. */

@@ -283,6 +283,40 @@ describeEachDb('realtime WebSocket', (dialect) => {
     c.close();
   });
 
+  it('sends agent_update to `agents` and agent:<id> subscribers when its settings change, and agent_deleted', async () => {
+    const agent = uid('agent');
+    const c = await open({ key: server.adminKey });
+    const runsOnly = await open({ key: server.adminKey });
+    await c.subscribe(['agents', `agent:${agent}`]);
+    await runsOnly.subscribe(['runs']);
+    const put = await api(server, 'PUT', `/api/v1/agents/${agent}`, {
+      max_concurrency: 2,
+      retry: { max_attempts: 3 },
+    });
+    expect(put.status).toBe(200);
+    for (const topic of ['agents', `agent:${agent}`]) {
+      const update = await c.next((m) => m.type === 'agent_update' && m.topic === topic);
+      // the agent as GET /agents/:id has it
+      expect(update.data).toMatchObject({ id: agent, max_concurrency: 2 });
+      expect(update.data).toEqual(put.json);
+    }
+    // a setting changed again: the newest state follows
+    const from = c.messages.length;
+    await api(server, 'PUT', `/api/v1/agents/${agent}`, { schedule: { cron: '0 9 * * *' } });
+    const paused = await c.next((m) => m.type === 'agent_update' && m.topic === 'agents', from);
+    expect(paused.data).toMatchObject({ schedule: { cron: '0 9 * * *', paused: false } });
+    const gone = c.messages.length;
+    expect((await api(server, 'DELETE', `/api/v1/agents/${agent}`)).status).toBe(204);
+    for (const topic of ['agents', `agent:${agent}`]) {
+      const deleted = await c.next((m) => m.type === 'agent_deleted' && m.topic === topic, gone);
+      expect(deleted.data).toEqual({ id: agent });
+    }
+    // `runs` carries runs only
+    await ingest(server, [{ type: 'run.start', run: { id: uid('run'), agent_id: agent } }]);
+    await runsOnly.next((m) => m.type === 'run_update');
+    expect(runsOnly.messages.some((m) => m.type.startsWith('agent_'))).toBe(false);
+  });
+
   it('sends every run of the project to `runs` subscribers, and nothing to another project', async () => {
     const created = await api(server, 'POST', '/api/v1/projects', { name: uid('other') });
     expect(created.status).toBe(201);
@@ -834,6 +868,21 @@ describeEachDb('realtime across server instances', (dialect) => {
     c.close();
   });
 
+  it("tells a subscriber on instance B of an agent's settings changed and deleted through instance A", async () => {
+    const agent = uid('agent');
+    const c = await connect(b!, { key: a.adminKey });
+    await c.subscribe(['agents']);
+    expect((await api(a, 'PUT', `/api/v1/agents/${agent}`, { max_concurrency: 4 })).status).toBe(
+      200,
+    );
+    const update = await c.next((m) => m.type === 'agent_update');
+    expect(update).toMatchObject({ topic: 'agents', data: { id: agent, max_concurrency: 4 } });
+    expect((await api(a, 'DELETE', `/api/v1/agents/${agent}`)).status).toBe(204);
+    const gone = await c.next((m) => m.type === 'agent_deleted');
+    expect(gone).toMatchObject({ topic: 'agents', data: { id: agent } });
+    c.close();
+  });
+
   it('ends on instance B at once a key revoked on instance A, for HTTP and WebSocket', async () => {
     const created = await api(a, 'POST', '/api/v1/keys', { scope: 'read', name: 'revoked-on-a' });
     const { id, key } = created.json as { id: string; key: string };
@@ -983,7 +1032,9 @@ describeEachDb('realtime across server instances', (dialect) => {
       await ingest(a, [{ type: 'run.start', run: { id: mine, agent_id: wanted } }]);
       await waitFor(() => got.length > 0, 'the wanted run on instance B');
       // B is told in commit order: `ignored` was passed over before `mine` was read
-      expect(got.map((e) => [e.kind, e.runId])).toEqual([['run', mine]]);
+      expect(got.map((e) => [e.kind, e.kind === 'agent' ? e.agentId : e.runId])).toEqual([
+        ['run', mine],
+      ]);
       const after = await bridgeCounters();
       expect(after.received).toBe(start.received + 1);
       expect(after.reads).toBeGreaterThan(start.reads);

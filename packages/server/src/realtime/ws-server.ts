@@ -434,6 +434,7 @@ export class RealtimeServer {
   /** Whether a connection here subscribed to a topic another instance's change would reach. */
   private listensTo(t: HubTarget): boolean {
     const has = (topic: string) => this.index.has(indexKey(t.projectId, topic));
+    if (t.kind === 'agent') return has(topics.agents) || has(topics.agent(t.agentId));
     if (has(topics.run(t.runId))) return true;
     if (t.kind !== 'run') return false;
     // a change announced without its agent may be for any agent topic
@@ -472,6 +473,16 @@ export class RealtimeServer {
             const text = topic === own ? data : (listed ??= listForm(event.run, data));
             return `{"type":"run_update","topic":${JSON.stringify(topic)},"data":${text}}`;
           });
+        }
+      } else if (event.kind === 'agent') {
+        // the agent's key: an update pending for a slow client is replaced by the newest
+        const data = event.agent ? JSON.stringify(event.agent) : undefined;
+        for (const topic of [topics.agents, topics.agent(event.agentId)]) {
+          post(event.projectId, topic, `a\u0000${event.agentId}`, () =>
+            data !== undefined
+              ? `{"type":"agent_update","topic":${JSON.stringify(topic)},"data":${data}}`
+              : `{"type":"agent_deleted","topic":${JSON.stringify(topic)},"data":${JSON.stringify({ id: event.agentId })}}`,
+          );
         }
       } else if (event.kind === 'run_deleted') {
         // the run's key: a pending update of the run is replaced by its deletion, never sent after
@@ -660,7 +671,7 @@ function checkTopics(list: string[]): void {
   if (bad >= 0) {
     throw new AppError(
       'invalid_input',
-      `message.topics.${bad}: not a topic (use "runs", "agent:<agent_id>" or "run:<run_id>")`,
+      `message.topics.${bad}: not a topic (use "runs", "agents", "agent:<agent_id>" or "run:<run_id>")`,
       [{ field: `message.topics.${bad}`, message: 'not a topic' }],
     );
   }

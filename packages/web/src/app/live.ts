@@ -3,6 +3,7 @@ import type { QueryClient } from '@tanstack/react-query';
 import {
   PAYLOAD_FIELDS,
   isTruncatedJson,
+  type Agent,
   type AgentSummary,
   type Run,
   type RunList,
@@ -13,7 +14,7 @@ import {
 } from '@runlog/core';
 import { realtime } from '../lib/realtime';
 import { isActive } from '../lib/format';
-import { agentRunsKey, agentsKey } from '../features/agents/agents.queries';
+import { agentRunsKey, agentsKey, applyAgentToSummaries } from '../features/agents/agents.queries';
 import {
   AGENT_RUNS_LIMIT,
   applyRunToAgents,
@@ -51,6 +52,7 @@ function throttled(fn: () => void, ms: number): () => void {
 function keysForTopic(topic: string): readonly unknown[][] {
   if (topic === 'runs')
     return [['runs', 'list'], [...agentsKey], ['stats'], ['threads'], ['workers']];
+  if (topic === 'agents') return [[...agentsKey]];
   // and the sub-run lists, which hear a sub-run's updates on its agent's topic
   if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))], ['runs', 'children']];
   if (topic.startsWith('run:'))
@@ -305,14 +307,35 @@ export function connectLive(client: QueryClient): () => void {
         if (list) list.push(msg.data);
         else steps.set(msg.data.run_id, [msg.data]);
       } else if (msg.type === 'run_deleted') dropRun(msg.data.id, msg.data.agent_id);
+      else if (msg.type === 'agent_update') applyAgent(msg.data);
+      else if (msg.type === 'agent_deleted')
+        client.setQueryData<AgentSummary[]>(agentsKey, (list) =>
+          list?.some((a) => a.id === msg.data.id) ? list.filter((a) => a.id !== msg.data.id) : list,
+        );
     }
     // after the frame's run updates: a step never depends on its run's fields, and a run
     // deleted in this frame has no page left to fold them into
     for (const [runId, list] of steps) applySteps(runId, list);
   };
 
+  // an agent's new settings (another tab, the CLI): into the list in place; an agent the list
+  // does not have yet is read with its runs and counts
+  const applyAgent = (agent: Agent) => {
+    const list = client.getQueryData<AgentSummary[]>(agentsKey);
+    if (!list) return;
+    if (list.some((a) => a.id === agent.id))
+      client.setQueryData(agentsKey, applyAgentToSummaries(list, agent));
+    else refreshAgents();
+  };
+
   const offMessage = realtime.onMessage((msg) => {
-    if (msg.type !== 'run_update' && msg.type !== 'step_update' && msg.type !== 'run_deleted')
+    if (
+      msg.type !== 'run_update' &&
+      msg.type !== 'step_update' &&
+      msg.type !== 'run_deleted' &&
+      msg.type !== 'agent_update' &&
+      msg.type !== 'agent_deleted'
+    )
       return;
     queue.push(msg);
     if (scheduled) return;

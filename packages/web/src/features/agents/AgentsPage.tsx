@@ -218,7 +218,8 @@ export function AgentsPage() {
     else next.delete('q');
     setParams(next, { replace: true });
   }, [filter]);
-  useTopics(['runs']);
+  // runs for the rows' latest runs and counts; agents for settings changed elsewhere
+  useTopics(['runs', 'agents']);
   useDocumentTitle('Agents');
 
   const list = useMemo(() => {
