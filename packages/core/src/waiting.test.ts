@@ -16,6 +16,30 @@ const worker = (over: Partial<Worker>): Worker => ({
 });
 
 describe('why a queued run waits', () => {
+  it('says the cap holds the run back when the workers hold as many of its runs', () => {
+    const seenAt = ago(1000);
+    const holding = (ids: string[], agent = 'triage') =>
+      ids.map((id) => ({ id, agent_id: agent, started_at: ago(5000) }));
+    const two = [
+      worker({ running: 1, running_runs: holding(['r1']) }),
+      worker({
+        id: 'w2',
+        running: 2,
+        running_runs: [...holding(['r2']), ...holding(['o'], 'other')],
+      }),
+    ];
+    expect(workerWait('triage', seenAt, two, NOW, 2)).toEqual({
+      kind: 'capped',
+      cap: 2,
+      running: 2,
+    });
+    // under the cap, or without one: as before
+    expect(workerWait('triage', seenAt, two, NOW, 3)).toEqual({ kind: 'seen', seenAt });
+    expect(workerWait('triage', seenAt, two, NOW)).toEqual({ kind: 'seen', seenAt });
+    // the workers not read: nothing to tell
+    expect(workerWait('triage', seenAt, undefined, NOW, 1)).toEqual({ kind: 'seen', seenAt });
+  });
+
   it('says no worker ever asked, whatever the list holds', () => {
     expect(workerWait('triage', null, [worker({})], NOW)).toEqual({ kind: 'none' });
   });

@@ -7,6 +7,8 @@ export const WORKER_QUIET_MS = 60_000;
 export type WorkerWait =
   /** No worker ever asked for the agent's runs. */
   | { kind: 'none' }
+  /** Its workers run as many of its runs as its `max_concurrency` lets run at once. */
+  | { kind: 'capped'; cap: number; running: number }
   /** Its online workers hold runs and have not asked for more since `seenAt`: no slot is free. */
   | { kind: 'busy'; seenAt: string; workers: number; held: number }
   /** No worker asked for its runs for longer than `WORKER_QUIET_MS`. */
@@ -18,7 +20,8 @@ export type WorkerWait =
 
 /**
  * Why a queued run of `agentId` waits, from when a worker last asked for its runs
- * (`Agent.worker_seen_at`) and the workers listed (`GET /workers`; `undefined` when not read).
+ * (`Agent.worker_seen_at`) and the workers listed (`GET /workers`; `undefined` when not read),
+ * or the agent's concurrency cap, when its workers hold that many of its runs.
  * A worker asks for runs only with a slot free: one that stopped asking while it holds runs
  * (a run that hangs) is busy, not gone.
  * @example workerWait('triage', agent.worker_seen_at, list.workers, Date.now())
@@ -28,7 +31,17 @@ export function workerWait(
   seenAt: string | null,
   workers: readonly Worker[] | undefined,
   now: number,
+  /** The agent's `max_concurrency`: at it, the cap holds the run back, not the workers. */
+  cap: number | null = null,
 ): WorkerWait {
+  if (cap !== null && workers) {
+    // the agent's runs the workers hold (each lists its first 20)
+    const running = workers.reduce(
+      (n, w) => n + w.running_runs.filter((r) => r.agent_id === agentId).length,
+      0,
+    );
+    if (running >= cap) return { kind: 'capped', cap, running };
+  }
   if (seenAt === null) return { kind: 'none' };
   const serving = workers?.filter((w) => w.online && w.agents.includes(agentId));
   const late = now - Date.parse(seenAt) > WORKER_QUIET_MS;

@@ -87,7 +87,9 @@ describeEachDb('runlog CLI', (dialect) => {
     const fresh = join(dir, 'fresh.db');
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^applied 0001_init, .*0020_webhooks, .*0021_agent_retry\n$/);
+    expect(applied.stdout).toMatch(
+      /^applied 0001_init, .*0021_agent_retry, 0022_agent_max_concurrency\n$/,
+    );
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
       const schema = `no_such_schema_${Date.now().toString(36)}`;
@@ -1040,6 +1042,28 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(none.max_concurrency).toBeNull();
       expect((await cli(['agents', 'show', 'cs-cap'])).stdout).toContain(
         '\n  concurrency no cap\n',
+      );
+      // a queued run held back by the cap says so, rather than that it waits for a worker
+      await json('agents', 'set', 'cs-cap', '--max-concurrency', '1');
+      const post = (path: string, body: unknown) =>
+        fetch(`${server.url}/api/v1${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${server.adminKey}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify(body),
+        });
+      for (const id of ['cs-cap-1', 'cs-cap-2'])
+        expect((await post('/agents/cs-cap/runs', { id })).status).toBe(202);
+      const claimed = await post('/workers/claim', {
+        agents: ['cs-cap'],
+        max: 2,
+        worker_id: 'h:1',
+      });
+      expect(((await claimed.json()) as { runs: unknown[] }).runs).toHaveLength(1);
+      expect((await cli(['runs', 'show', 'cs-cap-2'])).stdout).toContain(
+        "\n  worker     at its agent's cap: 1 run of at most 1 running; this run starts when one ends\n",
       );
     });
 

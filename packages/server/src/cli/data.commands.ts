@@ -322,7 +322,14 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         printable(run),
         palette(),
         subRuns && printable(subRuns),
-        agent && workerWait(run.agent_id, agent.worker_seen_at, workers?.workers, Date.now()),
+        agent &&
+          workerWait(
+            run.agent_id,
+            agent.worker_seen_at,
+            workers?.workers,
+            Date.now(),
+            agent.max_concurrency,
+          ),
       ),
     );
   });
@@ -1471,12 +1478,14 @@ export function showRun(
   if (wait && run.status === 'queued')
     field(
       'worker',
-      wait.kind === 'none'
-        ? p.paint('yellow', 'none seen yet: this run waits for one')
-        : wait.kind === 'busy'
-          ? // a hung run holds its slot: the worker is there, it has no room for this run
-            `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
-          : `last seen ${formatRelative(wait.seenAt)}`,
+      wait.kind === 'capped'
+        ? `at its agent's cap: ${countOf(wait.running, 'run')} of at most ${wait.cap} running; this run starts when one ends`
+        : wait.kind === 'none'
+          ? p.paint('yellow', 'none seen yet: this run waits for one')
+          : wait.kind === 'busy'
+            ? // a hung run holds its slot: the worker is there, it has no room for this run
+              `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
+            : `last seen ${formatRelative(wait.seenAt)}`,
     );
   field(
     'trigger',

@@ -146,28 +146,24 @@ function WaitingForWorker({ agentId, queuedAt }: { agentId: string; queuedAt: st
       </p>
     );
   if (!agent) return null;
-  // at its concurrency cap: the workers are there, the cap holds the run back
-  const cap = agent.max_concurrency;
-  const running =
-    workers.data?.workers.reduce(
-      (n, w) => n + w.running_runs.filter((r) => r.agent_id === agentId).length,
-      0,
-    ) ?? 0;
-  if (cap !== null && running >= cap)
-    return (
-      <p className="run-waiting" data-testid="run-capped">
-        <strong>Waiting for a slot.</strong> At most {cap === 1 ? 'one run' : `${cap} runs`} of{' '}
-        <span className="mono">{agentId}</span> execute at once (its concurrency cap in Settings),
-        and {running === 1 ? 'one is' : `${running} are`} running: this run starts when one of them
-        ends. <Link to="/workers">See the workers</Link>
-      </p>
-    );
   const wait = workerWait(
     agentId,
     agent.worker_seen_at,
     workers.data?.workers,
     Math.max(now, Date.now()),
+    agent.max_concurrency,
   );
+  // at its concurrency cap: the workers are there, the cap holds the run back
+  if (wait.kind === 'capped')
+    return (
+      <p className="run-waiting" data-testid="run-capped">
+        <strong>Waiting for a slot.</strong> At most{' '}
+        {wait.cap === 1 ? 'one run' : `${wait.cap} runs`} of <span className="mono">{agentId}</span>{' '}
+        execute at once (its concurrency cap in Settings), and{' '}
+        {wait.running === 1 ? 'one is' : `${wait.running} are`} running: this run starts when one of
+        them ends. <Link to="/workers">See the workers</Link>
+      </p>
+    );
   const quiet = wait.kind === 'none' || wait.kind === 'late' || wait.kind === 'stopped';
   return (
     <p className={quiet ? 'run-waiting run-waiting-quiet' : 'run-waiting'}>
