@@ -379,19 +379,12 @@ export async function claimRuns(
   return ctx.writer.transact(async (uow, env) => {
     const max = opts.max ?? 1;
     const dialect = ctx.db.dialect;
-    // capped agents: how many more of each one's runs may start now
+    // capped agents: how many of each one's runs may start now, and how many of those places
+    // are still open as this claim locks runs (what the reads ask for)
     let slots: Map<string, number> | undefined;
+    let open: Map<string, number> | undefined;
     const select = (limit: number, skipped = 0) =>
-      selectQueuedForClaim(
-        uow.trx,
-        dialect,
-        projectId,
-        opts.agents,
-        limit,
-        env.now,
-        skipped,
-        slots,
-      );
+      selectQueuedForClaim(uow.trx, dialect, projectId, opts.agents, limit, env.now, skipped, open);
     let candidates = await select(max);
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (candidates.length === 0) return [];
@@ -410,6 +403,7 @@ export async function claimRuns(
         caps.map(([agent, cap]) => [agent, Math.max(0, cap - (running.get(agent) ?? 0))]),
       );
       noteFull(ctx, projectId, slots);
+      open = new Map(slots);
       candidates = await select(max);
       if (candidates.length === 0) return [];
     }
@@ -436,13 +430,13 @@ export async function claimRuns(
           rest = (await select(max - queued, tried.size * 2)).filter((c) => !tried.has(c.id));
           if (rest.length === 0) break;
         }
-        // a capped agent's runs past its open slots are not locked: another claim takes them
-        // once a slot frees
-        const planned = new Map(taken);
+        // a capped agent's runs past its open places are not locked: another claim takes them
+        // once a slot frees (and the next read asks for none of them)
+        const planned = new Map<string, number>();
         rest = rest.filter((c) => {
-          if (!slots?.has(c.agent_id)) return true;
+          if (!open?.has(c.agent_id)) return true;
           const n = planned.get(c.agent_id) ?? 0;
-          if (n >= slots.get(c.agent_id)!) return false;
+          if (n >= open.get(c.agent_id)!) return false;
           planned.set(c.agent_id, n + 1);
           return true;
         });
@@ -458,11 +452,11 @@ export async function claimRuns(
           runs.push(run);
           if (run?.status === 'queued') {
             queued++;
-            taken.set(run.agent_id, (taken.get(run.agent_id) ?? 0) + 1);
+            const left = open?.get(run.agent_id);
+            if (left !== undefined) open!.set(run.agent_id, left - 1);
           }
         }
       }
-      taken.clear();
     } else {
       const ids = candidates.map((c) => c.id);
       await uow.loadRuns(projectId, ids);
