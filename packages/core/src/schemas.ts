@@ -694,6 +694,14 @@ export const Agent = z.object({
       'at most this many of its runs executing on workers at once, over every worker and server ' +
         'instance (claims hand out no more; the rest wait queued); null: no cap',
     ),
+  max_concurrency_per_thread: z
+    .number()
+    .int()
+    .nullable()
+    .describe(
+      "at most this many runs of one thread (thread_id) executing on workers at once: a thread's " +
+        'next run waits, queued, for the one before it to end; null: no such cap',
+    ),
   metadata: Metadata,
   /**
    * When the schedule queues its next run; null without a schedule, while it is paused, or
@@ -768,6 +776,16 @@ export const AgentUpsertBody = z.strictObject({
     .nullish()
     .describe(
       'at most this many runs executing on workers at once, over all of them; null: no cap',
+    ),
+  max_concurrency_per_thread: z
+    .number()
+    .int()
+    .min(1, 'must be at least 1 (null: no cap)')
+    .max(MAX_AGENT_CONCURRENCY)
+    .nullish()
+    .describe(
+      "at most this many runs of one thread at once (1: a conversation's turns one after " +
+        'another, in order); null: no cap',
     ),
   metadata: Metadata.optional(),
 });

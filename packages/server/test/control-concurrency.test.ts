@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent, Run } from '@runlog/core';
 import { startServer, type RunningServer } from '../src/server.js';
 import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
@@ -39,10 +39,10 @@ describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
   };
   const setCap = (agent: string, cap: number | null) =>
     call('PUT', `/api/v1/agents/${agent}`, { max_concurrency: cap });
-  const enqueue = async (agent: string, n: number) => {
+  const enqueue = async (agent: string, n: number, extra: object = {}) => {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
-      const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: { i } });
+      const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: { i }, ...extra });
       expect(res.status).toBe(202);
       ids.push((res.body as Run).id);
     }
@@ -55,6 +55,7 @@ describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
       { agents, max, worker_id: `w-${i}`, ...extra },
       i,
     );
+    expect([200, 204], JSON.stringify(res.body)).toContain(res.status);
     return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs;
   };
   const end = (id: string) =>
@@ -164,5 +165,81 @@ describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
     });
     const [queued] = await enqueue(agent, 1);
     expect((await claim([agent], 5)).map((r) => r.id)).toEqual([queued]);
+  });
+
+  describe('per thread (max_concurrency_per_thread)', () => {
+    /** Queues one run of `agent` in each thread named (null: none), in that order. */
+    const inThreads = async (agent: string, threads: (string | null)[]) => {
+      const ids: string[] = [];
+      for (const thread of threads)
+        ids.push(...(await enqueue(agent, 1, thread === null ? {} : { thread_id: thread })));
+      return ids;
+    };
+
+    it('is set and refused out of range naming the field', async () => {
+      const agent = agentName('threads-set');
+      const set = await call('PUT', `/api/v1/agents/${agent}`, { max_concurrency_per_thread: 1 });
+      expect((set.body as Agent).max_concurrency_per_thread).toBe(1);
+      for (const bad of [0, 2.5, 10_001]) {
+        const res = await call('PUT', `/api/v1/agents/${agent}`, {
+          max_concurrency_per_thread: bad,
+        });
+        expect(res.status, String(bad)).toBe(400);
+        expect((res.body as ErrorBody).error.details[0]?.field).toBe(
+          'body.max_concurrency_per_thread',
+        );
+      }
+      const cleared = await call('PUT', `/api/v1/agents/${agent}`, {
+        max_concurrency_per_thread: null,
+      });
+      expect((cleared.body as Agent).max_concurrency_per_thread).toBeNull();
+    });
+
+    it("takes a thread's runs one after another, in order, and the other threads' meanwhile", async () => {
+      const agent = agentName('chat');
+      await call('PUT', `/api/v1/agents/${agent}`, { max_concurrency_per_thread: 1 });
+      const t = (n: number) => `${agent}-t${n}`;
+      const [a1, a2, b1, lone, a3] = await inThreads(agent, [t(1), t(1), t(2), null, t(1)]);
+      // one of each thread (the oldest), and the run without a thread
+      expect((await claim([agent], 10)).map((r) => r.id)).toEqual([a1, b1, lone]);
+      expect(await claim([agent], 10, 1)).toEqual([]);
+      await end(a1!);
+      expect((await claim([agent], 10, 1)).map((r) => r.id)).toEqual([a2]);
+      expect(await claim([agent], 10)).toEqual([]);
+      await end(a2!);
+      expect((await claim([agent], 10)).map((r) => r.id)).toEqual([a3]);
+    });
+
+    it('counts each agent on its own, and keeps to the agent-wide cap too', async () => {
+      const agent = agentName('chat-capped');
+      const other = agentName('chat-other');
+      await call('PUT', `/api/v1/agents/${agent}`, {
+        max_concurrency_per_thread: 1,
+        max_concurrency: 2,
+      });
+      const thread = `${agent}-shared`;
+      // another agent's run of the thread (a sub-agent, say) holds no place of this one's
+      const [theirs] = await inThreads(other, [thread]);
+      expect((await claim([other], 1)).map((r) => r.id)).toEqual([theirs]);
+      const [mine, x, y] = await inThreads(agent, [thread, `${agent}-x`, `${agent}-y`]);
+      expect((await claim([agent], 10)).map((r) => r.id)).toEqual([mine, x]);
+      await end(mine!);
+      expect((await claim([agent], 10)).map((r) => r.id)).toEqual([y]);
+    });
+
+    it('holds under many claims at once, on every instance: one run per thread', async () => {
+      const agent = agentName('chat-crowd');
+      await call('PUT', `/api/v1/agents/${agent}`, { max_concurrency_per_thread: 1 });
+      const threads = Array.from({ length: 8 }, (_, i) => `${agent}-c${i}`);
+      // three turns of each thread, queued turn by turn
+      const queued: string[][] = [];
+      for (let turn = 0; turn < 3; turn++) queued.push(await inThreads(agent, threads));
+      const claimed = (
+        await Promise.all(Array.from({ length: 16 }, (_, i) => claim([agent], 3, i)))
+      ).flat();
+      // every thread's first turn, and nothing more
+      expect(claimed.map((r) => r.id).sort()).toEqual([...queued[0]!].sort());
+      expect(new Set(claimed.map((r) => r.thread_id)).size).toBe(threads.length);
+    });
   });
 });

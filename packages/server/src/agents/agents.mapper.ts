@@ -31,6 +31,8 @@ export function toAgent(row: AgentRow): Agent {
     max_steps: row.max_steps === null ? null : Number(row.max_steps),
     retry: decodeRetryPolicy(row.retry_policy),
     max_concurrency: row.max_concurrency === null ? null : Number(row.max_concurrency),
+    max_concurrency_per_thread:
+      row.max_concurrency_per_thread === null ? null : Number(row.max_concurrency_per_thread),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)

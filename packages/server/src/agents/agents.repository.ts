@@ -24,6 +24,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     max_steps: null,
     retry_policy: null,
     max_concurrency: null,
+    max_concurrency_per_thread: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,

@@ -70,6 +70,8 @@ export async function upsertAgent(
   Object.assign(row, limitColumns(body));
   if (body.retry !== undefined) row.retry_policy = encodeRetryPolicy(body.retry);
   if (body.max_concurrency !== undefined) row.max_concurrency = body.max_concurrency;
+  if (body.max_concurrency_per_thread !== undefined)
+    row.max_concurrency_per_thread = body.max_concurrency_per_thread;
   if (body.metadata !== undefined) row.metadata = encodeMetadata(body.metadata, maxFieldBytes);
   const scheduleColumns = scheduleChanges(agentId, base, body.schedule, now);
   Object.assign(row, scheduleColumns);
@@ -82,6 +84,7 @@ export async function upsertAgent(
   columns.push(...(Object.keys(limitColumns(body)) as (keyof AgentRow)[]));
   if (body.retry !== undefined) columns.push('retry_policy');
   if (body.max_concurrency !== undefined) columns.push('max_concurrency');
+  if (body.max_concurrency_per_thread !== undefined) columns.push('max_concurrency_per_thread');
   if (body.metadata !== undefined) columns.push('metadata');
   columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
   return toAgent(await saveAgent(db, row, columns));

@@ -11,7 +11,13 @@ import {
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
-import { runningOnWorkers, selectQueuedForClaim } from '../db/queue.js';
+import {
+  lockThreads,
+  runningOnWorkers,
+  selectQueuedForClaim,
+  threadKey,
+  type QueuedCandidate,
+} from '../db/queue.js';
 import { sql, type Kysely } from 'kysely';
 import { readOffLoop } from '../db/readers.js';
 import type { Database, RunRow } from '../db/schema.js';
@@ -37,13 +43,19 @@ async function claimSettings(
   trx: Kysely<Database>,
   projectId: string,
   agentIds: string[],
-): Promise<Map<string, { timeout: number | null; cap: number | null }>> {
+): Promise<Map<string, { timeout: number | null; cap: number | null; perThread: number | null }>> {
   const rows = await trx
     .selectFrom('agents')
-    .select(['id', 'timeout_ms', 'max_concurrency'])
+    .select(['id', 'timeout_ms', 'max_concurrency', 'max_concurrency_per_thread'])
     .where('project_id', '=', projectId)
     .where('id', 'in', agentIds)
-    .where((eb) => eb.or([eb('timeout_ms', 'is not', null), eb('max_concurrency', 'is not', null)]))
+    .where((eb) =>
+      eb.or([
+        eb('timeout_ms', 'is not', null),
+        eb('max_concurrency', 'is not', null),
+        eb('max_concurrency_per_thread', 'is not', null),
+      ]),
+    )
     .execute();
   return new Map(
     rows.map((r) => [
@@ -51,6 +63,8 @@ async function claimSettings(
       {
         timeout: r.timeout_ms,
         cap: r.max_concurrency === null ? null : Number(r.max_concurrency),
+        perThread:
+          r.max_concurrency_per_thread === null ? null : Number(r.max_concurrency_per_thread),
       },
     ]),
   );
@@ -383,14 +397,29 @@ export async function claimRuns(
     // are still open as this claim locks runs (what the reads ask for)
     let slots: Map<string, number> | undefined;
     let open: Map<string, number> | undefined;
+    // agents with a per-thread cap: the most runs of one thread at once
+    let perThread: Map<string, number> | undefined;
     const select = (limit: number, skipped = 0) =>
-      selectQueuedForClaim(uow.trx, dialect, projectId, opts.agents, limit, env.now, skipped, open);
+      selectQueuedForClaim(
+        uow.trx,
+        dialect,
+        projectId,
+        opts.agents,
+        limit,
+        env.now,
+        skipped,
+        open,
+        perThread,
+      );
     let candidates = await select(max);
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (candidates.length === 0) return [];
     const settings = await claimSettings(uow.trx, projectId, opts.agents);
     const caps = [...settings].flatMap(([agent, s]) =>
       s.cap === null ? [] : ([[agent, s.cap]] as const),
+    );
+    const threadCaps = [...settings].flatMap(([agent, s]) =>
+      s.perThread === null ? [] : ([[agent, s.perThread]] as const),
     );
     if (caps.length > 0) {
       const running = await runningOnWorkers(
@@ -402,15 +431,48 @@ export async function claimRuns(
       slots = new Map(
         caps.map(([agent, cap]) => [agent, Math.max(0, cap - (running.get(agent) ?? 0))]),
       );
-      noteFull(ctx, projectId, slots);
       open = new Map(slots);
+    }
+    // the threads this claim counted under their locks (PostgreSQL): a run of another thread,
+    // read later, waits for the next claim
+    let lockedThreads: Set<string> | undefined;
+    if (threadCaps.length > 0) {
+      perThread = new Map(threadCaps);
+      if (dialect === 'postgres') {
+        // the threads of the runs it may take, locked, then read again: the counts are those
+        // of the claims before it, committed
+        const first = await select(max);
+        lockedThreads = new Set(
+          first.flatMap((c) =>
+            c.thread_id !== null && perThread!.has(c.agent_id)
+              ? [threadKey(c.agent_id, c.thread_id)]
+              : [],
+          ),
+        );
+        await lockThreads(uow.trx, projectId, [...lockedThreads]);
+      }
+    }
+    if (caps.length > 0 || threadCaps.length > 0) {
       candidates = await select(max);
+      noteFull(ctx, projectId, opts.agents, slots, perThread);
       if (candidates.length === 0) return [];
     }
-    // queued runs this claim holds of each capped agent, never past its open slots
+    const candidate = new Map(candidates.map((c) => [c.id, c]));
+    // the runs this claim takes of each capped agent and of each capped thread: never past
+    // the agent's open places nor the thread's cap
     const taken = new Map<string, number>();
-    const fits = (agent: string) =>
-      !slots?.has(agent) || (taken.get(agent) ?? 0) < slots.get(agent)!;
+    const threadTaken = new Map<string, number>();
+    const threadOf = (c: QueuedCandidate | undefined) =>
+      c?.thread_id != null && perThread?.has(c.agent_id)
+        ? threadKey(c.agent_id, c.thread_id)
+        : undefined;
+    const fits = (c: QueuedCandidate | undefined, agent: string) => {
+      if (slots?.has(agent) && (taken.get(agent) ?? 0) >= slots.get(agent)!) return false;
+      const thread = threadOf(c);
+      if (thread === undefined) return true;
+      if (lockedThreads && !lockedThreads.has(thread)) return false;
+      return c!.thread_running + (threadTaken.get(thread) ?? 0) < perThread!.get(agent)!;
+    };
     let runs: (RunRow | undefined)[];
     if (dialect === 'postgres') {
       // the oldest runs no other transaction holds, locked a few at a time until `max` of
@@ -428,16 +490,27 @@ export async function claimRuns(
           // past the ones tried, which stay at the head of the queue while others hold them,
           // reaching twice as far as last time
           rest = (await select(max - queued, tried.size * 2)).filter((c) => !tried.has(c.id));
+          for (const c of rest) if (!candidate.has(c.id)) candidate.set(c.id, c);
           if (rest.length === 0) break;
         }
-        // a capped agent's runs past its open places are not locked: another claim takes them
-        // once a slot frees (and the next read asks for none of them)
+        // runs past an agent's open places or a thread's cap are not locked: another claim
+        // takes them once a slot frees (and the next read asks for none of the agent's)
         const planned = new Map<string, number>();
+        const plannedThreads = new Map<string, number>();
         rest = rest.filter((c) => {
-          if (!open?.has(c.agent_id)) return true;
-          const n = planned.get(c.agent_id) ?? 0;
-          if (n >= open.get(c.agent_id)!) return false;
-          planned.set(c.agent_id, n + 1);
+          const thread = threadOf(c);
+          if (thread !== undefined) {
+            if (lockedThreads && !lockedThreads.has(thread)) return false;
+            const n = (threadTaken.get(thread) ?? 0) + (plannedThreads.get(thread) ?? 0);
+            if (c.thread_running + n >= perThread!.get(c.agent_id)!) return false;
+          }
+          if (open?.has(c.agent_id)) {
+            const n = planned.get(c.agent_id) ?? 0;
+            if (n >= open.get(c.agent_id)!) return false;
+            planned.set(c.agent_id, n + 1);
+          }
+          if (thread !== undefined)
+            plannedThreads.set(thread, (plannedThreads.get(thread) ?? 0) + 1);
           return true;
         });
         if (rest.length === 0) continue;
@@ -454,9 +527,12 @@ export async function claimRuns(
             queued++;
             const left = open?.get(run.agent_id);
             if (left !== undefined) open!.set(run.agent_id, left - 1);
+            const thread = threadOf(candidate.get(id));
+            if (thread !== undefined) threadTaken.set(thread, (threadTaken.get(thread) ?? 0) + 1);
           }
         }
       }
+      threadTaken.clear();
     } else {
       const ids = candidates.map((c) => c.id);
       await uow.loadRuns(projectId, ids);
@@ -467,8 +543,11 @@ export async function claimRuns(
       if (claimed.length >= max) break;
       // claimed and committed by another instance since the read above
       if (!run || run.status !== 'queued') continue;
-      if (!fits(run.agent_id)) continue;
+      const c = candidate.get(run.id);
+      if (!fits(c, run.agent_id)) continue;
       taken.set(run.agent_id, (taken.get(run.agent_id) ?? 0) + 1);
+      const thread = threadOf(c);
+      if (thread !== undefined) threadTaken.set(thread, (threadTaken.get(thread) ?? 0) + 1);
       const timeout = settings.get(run.agent_id)?.timeout ?? null;
       const next: RunRow = {
         ...run,
@@ -518,11 +597,20 @@ function fullOf(ctx: AppContext): Set<string> {
   return set;
 }
 
-/** Keeps which capped agents are full, so that one of their runs ending wakes a claim. */
-function noteFull(ctx: AppContext, projectId: string, slots: ReadonlyMap<string, number>): void {
+/**
+ * Keeps which capped agents may hold runs back, so that one of their runs ending wakes a
+ * claim: those with no open place, and those with a per-thread cap (a thread at it).
+ */
+function noteFull(
+  ctx: AppContext,
+  projectId: string,
+  agents: readonly string[],
+  slots: ReadonlyMap<string, number> | undefined,
+  perThread: ReadonlyMap<string, number> | undefined,
+): void {
   const set = fullOf(ctx);
-  for (const [agent, open] of slots) {
-    if (open === 0) set.add(slotKey(projectId, agent));
+  for (const agent of agents) {
+    if (slots?.get(agent) === 0 || perThread?.has(agent)) set.add(slotKey(projectId, agent));
     else set.delete(slotKey(projectId, agent));
   }
 }

@@ -22,6 +22,7 @@ import * as m0019SchedulePaused from './migrations/0019_schedule_paused.js';
 import * as m0020Webhooks from './migrations/0020_webhooks.js';
 import * as m0021AgentRetry from './migrations/0021_agent_retry.js';
 import * as m0022AgentMaxConcurrency from './migrations/0022_agent_max_concurrency.js';
+import * as m0023AgentThreadConcurrency from './migrations/0023_agent_thread_concurrency.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0020_webhooks': m0020Webhooks,
   '0021_agent_retry': m0021AgentRetry,
   '0022_agent_max_concurrency': m0022AgentMaxConcurrency,
+  '0023_agent_thread_concurrency': m0023AgentThreadConcurrency,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -55,6 +55,8 @@ export interface AgentTable {
   retry_policy: string | null;
   /** At most this many of its runs executing on workers at once (claims hand out no more). */
   max_concurrency: number | null;
+  /** At most this many runs of one thread executing on workers at once. */
+  max_concurrency_per_thread: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

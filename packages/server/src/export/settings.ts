@@ -160,6 +160,7 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     retry_policy: encodeRetryPolicy(rec.retry ?? null),
     // nor a cap before max_concurrency: its runs go to as many workers as ask
     max_concurrency: rec.max_concurrency ?? null,
+    max_concurrency_per_thread: rec.max_concurrency_per_thread ?? null,
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,
