@@ -28,16 +28,34 @@ describe('why a queued run waits', () => {
         running_runs: [...holding(['r2']), ...holding(['o'], 'other')],
       }),
     ];
-    expect(workerWait('triage', seenAt, two, NOW, 2)).toEqual({
+    expect(workerWait('triage', seenAt, two, NOW, { cap: 2 })).toEqual({
       kind: 'capped',
       cap: 2,
       running: 2,
     });
     // under the cap, or without one: as before
-    expect(workerWait('triage', seenAt, two, NOW, 3)).toEqual({ kind: 'seen', seenAt });
+    expect(workerWait('triage', seenAt, two, NOW, { cap: 3 })).toEqual({ kind: 'seen', seenAt });
     expect(workerWait('triage', seenAt, two, NOW)).toEqual({ kind: 'seen', seenAt });
     // the workers not read: nothing to tell
-    expect(workerWait('triage', seenAt, undefined, NOW, 1)).toEqual({ kind: 'seen', seenAt });
+    expect(workerWait('triage', seenAt, undefined, NOW, { cap: 1 })).toEqual({
+      kind: 'seen',
+      seenAt,
+    });
+  });
+
+  it("says the thread's cap holds it back when as many runs of its thread run", () => {
+    const seenAt = ago(1000);
+    const thread = (running: number) => ({ thread: { id: 't-1', cap: 1, running } });
+    expect(workerWait('triage', seenAt, [worker({})], NOW, thread(1))).toEqual({
+      kind: 'thread',
+      threadId: 't-1',
+      cap: 1,
+      running: 1,
+    });
+    expect(workerWait('triage', seenAt, [worker({})], NOW, thread(0))).toEqual({
+      kind: 'seen',
+      seenAt,
+    });
   });
 
   it('says no worker ever asked, whatever the list holds', () => {

@@ -9,6 +9,8 @@ export type WorkerWait =
   | { kind: 'none' }
   /** Its workers run as many of its runs as its `max_concurrency` lets run at once. */
   | { kind: 'capped'; cap: number; running: number }
+  /** Its workers run as many runs of its thread as `max_concurrency_per_thread` lets. */
+  | { kind: 'thread'; threadId: string; cap: number; running: number }
   /** Its online workers hold runs and have not asked for more since `seenAt`: no slot is free. */
   | { kind: 'busy'; seenAt: string; workers: number; held: number }
   /** No worker asked for its runs for longer than `WORKER_QUIET_MS`. */
@@ -31,9 +33,17 @@ export function workerWait(
   seenAt: string | null,
   workers: readonly Worker[] | undefined,
   now: number,
-  /** The agent's `max_concurrency`: at it, the cap holds the run back, not the workers. */
-  cap: number | null = null,
+  /**
+   * The agent's caps: `max_concurrency`, and for a run of a thread its
+   * `max_concurrency_per_thread` with how many runs of the thread the agent runs now. At one,
+   * the cap holds the run back, not the workers.
+   */
+  caps: {
+    cap?: number | null;
+    thread?: { id: string; cap: number; running: number } | undefined;
+  } = {},
 ): WorkerWait {
+  const cap = caps.cap ?? null;
   if (cap !== null && workers) {
     // the agent's runs the workers hold (each lists its first 20)
     const running = workers.reduce(
@@ -42,6 +52,9 @@ export function workerWait(
     );
     if (running >= cap) return { kind: 'capped', cap, running };
   }
+  const thread = caps.thread;
+  if (thread && thread.running >= thread.cap)
+    return { kind: 'thread', threadId: thread.id, cap: thread.cap, running: thread.running };
   if (seenAt === null) return { kind: 'none' };
   const serving = workers?.filter((w) => w.online && w.agents.includes(agentId));
   const late = now - Date.parse(seenAt) > WORKER_QUIET_MS;

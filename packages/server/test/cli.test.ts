@@ -1065,6 +1065,28 @@ describeEachDb('runlog CLI', (dialect) => {
       expect((await cli(['runs', 'show', 'cs-cap-2'])).stdout).toContain(
         "\n  worker     at its agent's cap: 1 run of at most 1 running; this run starts when one ends\n",
       );
+
+      // a thread's runs one at a time, beside the agent's cap
+      const threads = await cli([
+        ...['agents', 'set', 'cs-cap', '--max-concurrency', '5'],
+        ...['--max-concurrency-per-thread', '1'],
+      ]);
+      expect(threads.stdout).toContain(
+        '\n  concurrency at most 5 runs at once on workers; at most 1 run of a thread at once\n',
+      );
+      for (const id of ['cs-thread-1', 'cs-thread-2'])
+        expect((await post('/agents/cs-cap/runs', { id, thread_id: 'conv-1' })).status).toBe(202);
+      const turns = await post('/workers/claim', { agents: ['cs-cap'], max: 5, worker_id: 'h:1' });
+      // cs-cap-2 (no thread) and the thread's first turn
+      expect(((await turns.json()) as { runs: { id: string }[] }).runs.map((r) => r.id)).toEqual([
+        'cs-cap-2',
+        'cs-thread-1',
+      ]);
+      expect((await cli(['runs', 'show', 'cs-thread-2'])).stdout).toContain(
+        "\n  worker     at its thread's cap: 1 run of thread conv-1 running (at most 1 at once); this run starts when one ends\n",
+      );
+      const off = await json('agents', 'set', 'cs-cap', '--no-max-concurrency-per-thread');
+      expect(off.max_concurrency_per_thread).toBeNull();
     });
 
     it('sets a retry policy, changes a part of it, shows it and removes it', async () => {

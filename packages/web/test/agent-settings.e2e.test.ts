@@ -392,6 +392,44 @@ browserSuite('agent settings in a real browser', () => {
     expect(next.body.id).toBe(ids[2]);
   });
 
+  it("takes a thread's runs one at a time; a queued turn says it waits for its thread", async () => {
+    await ingest(api, [{ type: 'run.start', run: { id: 'chat-0', agent_id: 'chat-bot' } }]);
+    await openAgent('chat-bot');
+    const dialog = await openSettings();
+    const perThread = dialog.getByLabel('Runs of one thread at once');
+    await perThread.fill('1');
+    const put = page.waitForRequest(isPut('chat-bot'));
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    expect((await put).postDataJSON()).toEqual({ max_concurrency_per_thread: 1 });
+    await dialog.waitFor({ state: 'hidden' });
+    await expect
+      .poll(() => row('chat-bot').locator('.agent-thread-concurrency').textContent())
+      .toBe('1 per thread');
+    // two turns of one conversation: the worker gets the first, the second waits for it
+    const turns: string[] = [];
+    for (let i = 0; i < 2; i++)
+      turns.push(
+        (await call<{ id: string }>(api, 'POST', '/agents/chat-bot/runs', { thread_id: 'conv-7' }))
+          .body.id,
+      );
+    const claimed = await call<{ runs: { id: string }[] }>(api, 'POST', '/workers/claim', {
+      agents: ['chat-bot'],
+      max: 5,
+      worker_id: 'chat-host:1',
+    });
+    expect(claimed.body.runs.map((r) => r.id)).toEqual([turns[0]]);
+    await page.goto(`${server.url}/runs/${turns[1]}`);
+    const held = page.getByTestId('run-thread-held');
+    await held.waitFor();
+    expect(await held.textContent()).toBe(
+      'Waiting for its thread. A run of thread conv-7 is running, and chat-bot takes at most one run of a thread at once: this run starts when it ends.',
+    );
+    expect(await held.getByRole('link', { name: 'conv-7' }).getAttribute('href')).toBe(
+      '/threads/conv-7',
+    );
+    await screenshot(page, 'run-waiting-for-thread', false);
+  });
+
   it('shows at once a setting changed elsewhere (the CLI, another tab), and an agent deleted', async () => {
     await ingest(api, [{ type: 'run.start', run: { id: 'remote-1', agent_id: 'remote-bot' } }]);
     await ingest(api, [{ type: 'run.start', run: { id: 'doomed-1', agent_id: 'doomed-bot' } }]);

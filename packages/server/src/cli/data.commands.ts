@@ -317,19 +317,34 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           client.request<WorkerList>('GET', '/api/v1/workers').catch(() => undefined),
         ])
       : [undefined, undefined];
+    // a run of a thread whose agent takes so many runs of a thread at once: how many run now
+    const perThread = agent?.max_concurrency_per_thread ?? null;
+    const threadRunning =
+      perThread !== null && run.thread_id !== null
+        ? await client
+            .request<RunList>('GET', '/api/v1/runs', {
+              agent_id: run.agent_id,
+              thread_id: run.thread_id,
+              status: 'running',
+              limit: 1,
+            })
+            .then((list) => list.total)
+            .catch(() => undefined)
+        : undefined;
+    const thread =
+      threadRunning !== undefined && perThread !== null && run.thread_id !== null
+        ? { id: run.thread_id, cap: perThread, running: threadRunning }
+        : undefined;
     io.stdout.write(
       showRun(
         printable(run),
         palette(),
         subRuns && printable(subRuns),
         agent &&
-          workerWait(
-            run.agent_id,
-            agent.worker_seen_at,
-            workers?.workers,
-            Date.now(),
-            agent.max_concurrency,
-          ),
+          workerWait(run.agent_id, agent.worker_seen_at, workers?.workers, Date.now(), {
+            cap: agent.max_concurrency,
+            thread,
+          }),
       ),
     );
   });
@@ -860,6 +875,15 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         orNone(intArg('--max-concurrency', 1, MAX_AGENT_CONCURRENCY)),
       )
       .option('--no-max-concurrency', 'let workers execute any number of its runs at once')
+      .option(
+        '--max-concurrency-per-thread <n>',
+        `let workers execute at most n runs of one thread at once (1: a conversation's turns one after another; 1 to ${MAX_AGENT_CONCURRENCY})`,
+        orNone(intArg('--max-concurrency-per-thread', 1, MAX_AGENT_CONCURRENCY)),
+      )
+      .option(
+        '--no-max-concurrency-per-thread',
+        'let workers execute any number of runs of a thread at once',
+      )
       .addHelpText(
         'after',
         '\nSettings left out keep their value; none clears one (--max-cost none), as\n' +
@@ -867,8 +891,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           'ended failed (BudgetExceeded) and its agent told to stop. With --max-attempts, a\n' +
           'run a worker took that fails or times out is queued again (retry_of, attempt + 1)\n' +
           'after the retry delay; not one stopped or past a limit. With --max-concurrency, the\n' +
-          'runs past n wait queued until one of those running ends. An agent id not seen before\n' +
-          'makes a new agent. The settings: runlog agents show <agent-id>.',
+          'runs past n wait queued until one of those running ends; with\n' +
+          "--max-concurrency-per-thread, a thread's next runs wait for its running ones. An\n" +
+          'agent id not seen before makes a new agent. The settings: runlog agents show\n' +
+          '<agent-id>.',
       ),
   ).action(
     async (
@@ -888,6 +914,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         retryBackoff?: 'exponential' | 'fixed';
         retry: boolean;
         maxConcurrency?: number | typeof NONE | false;
+        maxConcurrencyPerThread?: number | typeof NONE | false;
       },
     ) => {
       // `none` and a --no- flag both clear a setting: null, as the API takes it
@@ -937,6 +964,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         throw new CliError('--no-retry removes the retry policy: leave out --max-attempts', 2);
       if (noRetry) body.retry = null;
       if (flags.maxConcurrency !== undefined) body.max_concurrency = cleared(flags.maxConcurrency);
+      if (flags.maxConcurrencyPerThread !== undefined)
+        body.max_concurrency_per_thread = cleared(flags.maxConcurrencyPerThread);
       const changesRetry = !noRetry && retryFlags.length > 0;
       if (Object.keys(body).length === 0 && !changesSchedule && !changesRetry)
         throw new CliError(
@@ -1394,12 +1423,15 @@ export function showAgent(agent: Agent, p: Palette): string {
   ];
   field('limits', limits.length > 0 ? limits.join(', ') : p.paint('dim', 'none'));
   field('retry', agent.retry ? retryText(agent.retry) : p.paint('dim', 'none'));
-  field(
-    'concurrency',
-    agent.max_concurrency !== null
-      ? `at most ${countOf(agent.max_concurrency, 'run')} at once on workers`
-      : p.paint('dim', 'no cap'),
-  );
+  const concurrency = [
+    ...(agent.max_concurrency !== null
+      ? [`at most ${countOf(agent.max_concurrency, 'run')} at once on workers`]
+      : []),
+    ...(agent.max_concurrency_per_thread !== null
+      ? [`at most ${countOf(agent.max_concurrency_per_thread, 'run')} of a thread at once`]
+      : []),
+  ];
+  field('concurrency', concurrency.length > 0 ? concurrency.join('; ') : p.paint('dim', 'no cap'));
   field(
     'worker',
     agent.worker_seen_at
@@ -1446,6 +1478,7 @@ const AGENT_FLAGS: Record<string, string> = {
   'body.retry.delay_ms': '--retry-delay',
   'body.retry.backoff': '--retry-backoff',
   'body.max_concurrency': '--max-concurrency',
+  'body.max_concurrency_per_thread': '--max-concurrency-per-thread',
 };
 
 /**
@@ -1480,12 +1513,14 @@ export function showRun(
       'worker',
       wait.kind === 'capped'
         ? `at its agent's cap: ${countOf(wait.running, 'run')} of at most ${wait.cap} running; this run starts when one ends`
-        : wait.kind === 'none'
-          ? p.paint('yellow', 'none seen yet: this run waits for one')
-          : wait.kind === 'busy'
-            ? // a hung run holds its slot: the worker is there, it has no room for this run
-              `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
-            : `last seen ${formatRelative(wait.seenAt)}`,
+        : wait.kind === 'thread'
+          ? `at its thread's cap: ${countOf(wait.running, 'run')} of thread ${wait.threadId} running (at most ${wait.cap} at once); this run starts when one ends`
+          : wait.kind === 'none'
+            ? p.paint('yellow', 'none seen yet: this run waits for one')
+            : wait.kind === 'busy'
+              ? // a hung run holds its slot: the worker is there, it has no room for this run
+                `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
+              : `last seen ${formatRelative(wait.seenAt)}`,
     );
   field(
     'trigger',

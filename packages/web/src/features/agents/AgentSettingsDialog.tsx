@@ -485,6 +485,23 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
                   />
                 )}
               </Field>
+              <Field
+                id={`${id}-thread-concurrency`}
+                label="Runs of one thread at once"
+                error={errors.maxConcurrencyPerThread}
+                help="1: a conversation's turns run one after another, in order; other threads go on. Empty: no cap."
+              >
+                {(aria) => (
+                  <input
+                    {...aria}
+                    inputMode="numeric"
+                    value={form.maxConcurrencyPerThread}
+                    placeholder="no cap"
+                    autoComplete="off"
+                    onChange={(e) => set('maxConcurrencyPerThread', e.target.value)}
+                  />
+                )}
+              </Field>
             </div>
           </fieldset>
 

@@ -74,7 +74,8 @@ function AgentRowHeader({
         agent.schedule ||
         limits ||
         agent.retry ||
-        agent.max_concurrency !== null ? (
+        agent.max_concurrency !== null ||
+        agent.max_concurrency_per_thread !== null ? (
           <span className="agent-id">
             {[
               agent.name !== agent.id ? (
@@ -124,6 +125,15 @@ function AgentRowHeader({
                   title={`Workers execute at most ${agent.max_concurrency} of its runs at once, all together; the rest wait queued`}
                 >
                   {agent.max_concurrency} at once
+                </span>
+              ) : null,
+              agent.max_concurrency_per_thread !== null ? (
+                <span
+                  key="thread-concurrency"
+                  className="agent-thread-concurrency"
+                  title={`Workers execute at most ${agent.max_concurrency_per_thread} run${agent.max_concurrency_per_thread === 1 ? '' : 's'} of one thread at once: a thread's next run waits for the one before it`}
+                >
+                  {agent.max_concurrency_per_thread} per thread
                 </span>
               ) : null,
             ]

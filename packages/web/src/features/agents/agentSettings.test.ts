@@ -18,6 +18,7 @@ const plain: EditableAgent = {
   max_steps: null,
   retry: null,
   max_concurrency: null,
+  max_concurrency_per_thread: null,
 };
 
 const configured: EditableAgent = {
@@ -30,6 +31,7 @@ const configured: EditableAgent = {
   max_steps: 200,
   retry: null,
   max_concurrency: 4,
+  max_concurrency_per_thread: null,
 };
 
 describe('settingsForm', () => {
@@ -49,6 +51,7 @@ describe('settingsForm', () => {
       retryDelay: '10',
       retryBackoff: 'exponential',
       maxConcurrency: '4',
+      maxConcurrencyPerThread: '',
     });
     const empty = settingsForm(plain, 'America/New_York');
     expect(empty).toMatchObject({
@@ -275,6 +278,15 @@ describe('the concurrency cap', () => {
       if (!result.ok) expect(Object.keys(result.errors)).toEqual(['maxConcurrency']);
     }
     expect(settingsFieldOf('body.max_concurrency')).toBe('maxConcurrency');
+    // and the same of a thread's
+    expect(settingsBody({ ...settingsForm(plain), maxConcurrencyPerThread: '1' }, plain)).toEqual({
+      ok: true,
+      body: { max_concurrency_per_thread: 1 },
+    });
+    const bad = settingsBody({ ...settingsForm(plain), maxConcurrencyPerThread: '0' }, plain);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(Object.keys(bad.errors)).toEqual(['maxConcurrencyPerThread']);
+    expect(settingsFieldOf('body.max_concurrency_per_thread')).toBe('maxConcurrencyPerThread');
   });
 });
 
@@ -289,6 +301,7 @@ describe('numbers in the settings', () => {
     max_steps: null,
     retry: null,
     max_concurrency: null,
+    max_concurrency_per_thread: null,
   };
   it('never reads a decimal comma as a thousands separator (0,50 is not $50)', () => {
     for (const [field, text] of [

@@ -38,6 +38,8 @@ export interface AgentSettingsForm {
   retryBackoff: RetryPolicy['backoff'];
   /** At most this many runs executing on workers at once: empty for no cap. */
   maxConcurrency: string;
+  /** At most this many runs of one thread at once: empty for no cap. */
+  maxConcurrencyPerThread: string;
 }
 
 /** The inputs an error can stand beside. */
@@ -52,7 +54,8 @@ export type SettingsField =
   | 'maxSteps'
   | 'maxAttempts'
   | 'retryDelay'
-  | 'maxConcurrency';
+  | 'maxConcurrency'
+  | 'maxConcurrencyPerThread';
 
 /** Errors by input; `form` holds those that name no input (shown above the buttons). */
 export type SettingsErrors = Partial<Record<SettingsField | 'form', string>>;
@@ -69,6 +72,7 @@ export type EditableAgent = Pick<
   | 'max_steps'
   | 'retry'
   | 'max_concurrency'
+  | 'max_concurrency_per_thread'
 >;
 
 /**
@@ -106,6 +110,8 @@ export function settingsForm(agent: EditableAgent, defaultTimezone = 'UTC'): Age
     retryDelay: String((agent.retry?.delay_ms ?? DEFAULT_RETRY_DELAY_MS) / 1000),
     retryBackoff: agent.retry?.backoff ?? 'exponential',
     maxConcurrency: agent.max_concurrency !== null ? String(agent.max_concurrency) : '',
+    maxConcurrencyPerThread:
+      agent.max_concurrency_per_thread !== null ? String(agent.max_concurrency_per_thread) : '',
   };
 }
 
@@ -217,11 +223,18 @@ export function settingsBody(
     else if (parsed.value !== initial[key]) body[key] = parsed.value;
   }
 
-  const cap = parseLimit(form.maxConcurrency, true);
-  if (!cap.ok) errors.maxConcurrency = cap.error;
-  else if (cap.value !== null && cap.value > MAX_AGENT_CONCURRENCY)
-    errors.maxConcurrency = `Enter 1 to ${MAX_AGENT_CONCURRENCY.toLocaleString('en-US')}, or leave it empty`;
-  else if (cap.value !== initial.max_concurrency) body.max_concurrency = cap.value;
+  const caps = [
+    ['maxConcurrency', 'max_concurrency'],
+    ['maxConcurrencyPerThread', 'max_concurrency_per_thread'],
+  ] as const;
+  for (const [field, key] of caps) {
+    const cap = parseLimit(form[field], true);
+    if (!cap.ok) errors[field] = cap.error;
+    else if (cap.value !== null && cap.value > MAX_AGENT_CONCURRENCY)
+      errors[field] =
+        `Enter 1 to ${MAX_AGENT_CONCURRENCY.toLocaleString('en-US')}, or leave it empty`;
+    else if (cap.value !== initial[key]) body[key] = cap.value;
+  }
 
   const retry = parseRetry(form);
   if (!retry.ok) Object.assign(errors, retry.errors);
@@ -244,6 +257,7 @@ const FIELD_OF: Record<string, SettingsField> = {
   'body.retry.max_attempts': 'maxAttempts',
   'body.retry.delay_ms': 'retryDelay',
   'body.max_concurrency': 'maxConcurrency',
+  'body.max_concurrency_per_thread': 'maxConcurrencyPerThread',
 };
 
 /**

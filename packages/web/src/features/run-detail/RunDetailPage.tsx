@@ -34,7 +34,7 @@ import { useTopics } from '../../app/live';
 import { useNow } from '../../lib/useNow';
 import { useDocumentTitle } from '../../app/page';
 import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
-import { retriesQuery } from '../runs/runs.queries';
+import { retriesQuery, threadRunningQuery } from '../runs/runs.queries';
 import { comparePath } from './ComparePage';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { runsPath } from '../runs/RunsPage';
@@ -128,7 +128,15 @@ function ByModelFact({ run }: { run: RunWithSteps }) {
  * Why a queued run still waits: whether any worker asks for its agent's runs. Runs queued
  * from the dashboard, the API, schedules and Retry run only when one does.
  */
-function WaitingForWorker({ agentId, queuedAt }: { agentId: string; queuedAt: string | null }) {
+function WaitingForWorker({
+  agentId,
+  queuedAt,
+  threadId,
+}: {
+  agentId: string;
+  queuedAt: string | null;
+  threadId: string | null;
+}) {
   // while the run waits, the agents' worker_seen_at is read again now and then
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
   // a worker that stopped (Ctrl-C, worker.stop()) left the list of workers at once
@@ -136,6 +144,17 @@ function WaitingForWorker({ agentId, queuedAt }: { agentId: string; queuedAt: st
   // a worker that stops asking turns the notice quiet while the page is open
   const now = useNow(10_000, true);
   const agent = agents.data?.find((a) => a.id === agentId);
+  // a run of a thread whose agent takes so many runs of a thread at once: how many run now
+  const perThread = agent?.max_concurrency_per_thread ?? null;
+  const threadRunning = useQuery({
+    ...threadRunningQuery(agentId, threadId ?? ''),
+    enabled: perThread !== null && threadId !== null,
+    refetchInterval: 5_000,
+  });
+  const thread =
+    perThread !== null && threadId !== null && threadRunning.data !== undefined
+      ? { id: threadId, cap: perThread, running: threadRunning.data }
+      : undefined;
   // an automatic retry waiting its delay: no worker takes it before its queued_at
   if (queuedAt && Date.parse(queuedAt) > Math.max(now, Date.now()))
     return (
@@ -151,7 +170,7 @@ function WaitingForWorker({ agentId, queuedAt }: { agentId: string; queuedAt: st
     agent.worker_seen_at,
     workers.data?.workers,
     Math.max(now, Date.now()),
-    agent.max_concurrency,
+    { cap: agent.max_concurrency, thread },
   );
   // at its concurrency cap: the workers are there, the cap holds the run back
   if (wait.kind === 'capped')
@@ -162,6 +181,20 @@ function WaitingForWorker({ agentId, queuedAt }: { agentId: string; queuedAt: st
         execute at once (its concurrency cap in Settings), and{' '}
         {wait.running === 1 ? 'one is' : `${wait.running} are`} running: this run starts when one of
         them ends. <Link to="/workers">See the workers</Link>
+      </p>
+    );
+  // its thread's turn before it still runs: a conversation's turns go one after another
+  if (wait.kind === 'thread')
+    return (
+      <p className="run-waiting" data-testid="run-thread-held">
+        <strong>Waiting for its thread.</strong>{' '}
+        {wait.running === 1 ? 'A run' : `${wait.running} runs`} of thread{' '}
+        <Link to={threadPath(wait.threadId)} className="mono">
+          {wait.threadId}
+        </Link>{' '}
+        {wait.running === 1 ? 'is' : 'are'} running, and <span className="mono">{agentId}</span>{' '}
+        takes at most {wait.cap === 1 ? 'one run' : `${wait.cap} runs`} of a thread at once: this
+        run starts when {wait.running === 1 ? 'it ends' : 'one of them ends'}.
       </p>
     );
   const quiet = wait.kind === 'none' || wait.kind === 'late' || wait.kind === 'stopped';
@@ -423,7 +456,11 @@ export function RunDetailPage() {
 
       <RefreshFailed query={detail} />
       {run.status === 'queued' ? (
-        <WaitingForWorker agentId={run.agent_id} queuedAt={run.queued_at} />
+        <WaitingForWorker
+          agentId={run.agent_id}
+          queuedAt={run.queued_at}
+          threadId={run.thread_id}
+        />
       ) : null}
       {error ? (
         <div className="run-error" role="alert">

@@ -206,6 +206,7 @@ describe('applyRunToAgents', () => {
     max_steps: null,
     retry: null,
     max_concurrency: null,
+    max_concurrency_per_thread: null,
     metadata: {},
     created_at: iso(T0),
     updated_at: iso(T0),

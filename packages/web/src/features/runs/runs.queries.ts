@@ -148,6 +148,17 @@ export const retriesQuery = (runId: string, seen: string) =>
     placeholderData: keepPreviousData,
   });
 
+/** How many runs of one thread an agent runs now: what holds a thread's next run back. */
+export const threadRunningQuery = (agentId: string, threadId: string) =>
+  queryOptions({
+    queryKey: ['runs', 'thread-running', agentId, threadId] as const,
+    queryFn: ({ signal }) =>
+      api<RunList>('GET', '/runs', {
+        query: { agent_id: agentId, thread_id: threadId, status: 'running', limit: 1 },
+        signal,
+      }).then((list) => list.total),
+  });
+
 export const cancelRun = (runId: string) =>
   api<Run>('POST', `/runs/${encodeURIComponent(runId)}/cancel`);
 /**
