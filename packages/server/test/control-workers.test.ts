@@ -279,4 +279,39 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await Promise.all([wa.stop(), wb.stop()]);
     expect(most).toBe(2);
   });
+
+  it("executes each conversation's turns one after another, in order, with two workers", async () => {
+    const agent = uniq('chat');
+    const a = client();
+    const b = client(second ? { url: second.url } : {});
+    await a.agents.update(agent, { max_concurrency_per_thread: 1 });
+    const busy = new Map<string, number>();
+    const order = new Map<string, number[]>();
+    let overlapped = false;
+    const handler = async (run: { input: unknown }) => {
+      const { thread, turn } = run.input as { thread: string; turn: number };
+      if ((busy.get(thread) ?? 0) > 0) overlapped = true;
+      busy.set(thread, (busy.get(thread) ?? 0) + 1);
+      order.set(thread, [...(order.get(thread) ?? []), turn]);
+      await new Promise((r) => setTimeout(r, 20));
+      busy.set(thread, busy.get(thread)! - 1);
+      return 'ok';
+    };
+    const wa = a.worker({ agents: { [agent]: handler }, concurrency: 4, pollWaitMs: 1000 });
+    const wb = b.worker({ agents: { [agent]: handler }, concurrency: 4, pollWaitMs: 1000 });
+    // three conversations, three turns each, queued turn by turn
+    const threads = ['t1', 't2', 't3'].map((t) => `${agent}-${t}`);
+    for (let turn = 1; turn <= 3; turn++)
+      for (const thread of threads)
+        await a.runs.enqueue(agent, { input: { thread, turn }, thread_id: thread });
+    await waitFor(
+      async () =>
+        (await a.runs.list({ agent_id: agent, status: 'succeeded', limit: 1 })).total === 9,
+      'all 9 turns to succeed',
+      60_000,
+    );
+    await Promise.all([wa.stop(), wb.stop()]);
+    expect(overlapped).toBe(false);
+    for (const thread of threads) expect(order.get(thread)).toEqual([1, 2, 3]);
+  });
 });
