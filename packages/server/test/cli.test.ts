@@ -816,6 +816,16 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(res.code, res.stderr).toBe(0);
       return JSON.parse(res.stdout) as Agent;
     };
+    /** POSTs to the API with the admin key, as a worker or a script would. */
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}/api/v1${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${server.adminKey}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(body),
+      });
     const settings = (a: Agent) => ({
       name: a.name,
       description: a.description,
@@ -1045,15 +1055,6 @@ describeEachDb('runlog CLI', (dialect) => {
       );
       // a queued run held back by the cap says so, rather than that it waits for a worker
       await json('agents', 'set', 'cs-cap', '--max-concurrency', '1');
-      const post = (path: string, body: unknown) =>
-        fetch(`${server.url}/api/v1${path}`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${server.adminKey}`,
-            'content-type': 'application/json',
-          },
-          body: JSON.stringify(body),
-        });
       for (const id of ['cs-cap-1', 'cs-cap-2'])
         expect((await post('/agents/cs-cap/runs', { id })).status).toBe(202);
       const claimed = await post('/workers/claim', {
@@ -1115,15 +1116,6 @@ describeEachDb('runlog CLI', (dialect) => {
       );
       // a retry waiting its delay says so: no worker takes it before its queued time
       await json('agents', 'set', 'cs-retry', '--retry-delay', '10m');
-      const post = (path: string, body: unknown) =>
-        fetch(`${server.url}/api/v1${path}`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${server.adminKey}`,
-            'content-type': 'application/json',
-          },
-          body: JSON.stringify(body),
-        });
       expect((await post('/agents/cs-retry/runs', { id: 'cs-retry-1' })).status).toBe(202);
       expect((await post('/workers/claim', { agents: ['cs-retry'] })).status).toBe(200);
       await ingest([{ type: 'run.end', run: { id: 'cs-retry-1', status: 'failed' } }]);
