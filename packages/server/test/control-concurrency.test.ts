@@ -227,6 +227,21 @@ describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
       expect((await claim([agent], 10)).map((r) => r.id)).toEqual([y]);
     });
 
+    it("finds a free thread's run behind pages of turns waiting for theirs", async () => {
+      const agent = agentName('chat-deep');
+      await call('PUT', `/api/v1/agents/${agent}`, { max_concurrency_per_thread: 1 });
+      const busy = `${agent}-busy`;
+      const [first] = await inThreads(agent, [busy]);
+      expect((await claim([agent], 1)).map((r) => r.id)).toEqual([first]);
+      // more of the busy thread's turns than one page of the scan (256), then another thread
+      const waiting = await call('POST', '/api/v1/runs/enqueue', {
+        runs: Array.from({ length: 300 }, () => ({ agent_id: agent, thread_id: busy })),
+      });
+      expect(waiting.status).toBe(202);
+      const [free] = await inThreads(agent, [`${agent}-free`]);
+      expect((await claim([agent], 5, 1)).map((r) => r.id)).toEqual([free]);
+    });
+
     it('holds under many claims at once, on every instance: one run per thread', async () => {
       const agent = agentName('chat-crowd');
       await call('PUT', `/api/v1/agents/${agent}`, { max_concurrency_per_thread: 1 });

@@ -16,7 +16,9 @@ import {
   runningOnWorkers,
   selectQueuedForClaim,
   threadKey,
+  runningThreads,
   type QueuedCandidate,
+  type ThreadCap,
 } from '../db/queue.js';
 import { sql, type Kysely } from 'kysely';
 import { readOffLoop } from '../db/readers.js';
@@ -397,8 +399,10 @@ export async function claimRuns(
     // are still open as this claim locks runs (what the reads ask for)
     let slots: Map<string, number> | undefined;
     let open: Map<string, number> | undefined;
-    // agents with a per-thread cap: the most runs of one thread at once
+    // agents with a per-thread cap: the most runs of one thread at once, and how many runs of
+    // each thread they execute now
     let perThread: Map<string, number> | undefined;
+    let threads: Map<string, ThreadCap> | undefined;
     const select = (limit: number, skipped = 0) =>
       selectQueuedForClaim(
         uow.trx,
@@ -409,7 +413,7 @@ export async function claimRuns(
         env.now,
         skipped,
         open,
-        perThread,
+        threads,
       );
     let candidates = await select(max);
     // a long-polling worker looks every second: nothing more to read when nothing waits
@@ -438,9 +442,21 @@ export async function claimRuns(
     let lockedThreads: Set<string> | undefined;
     if (threadCaps.length > 0) {
       perThread = new Map(threadCaps);
+      const count = async () => {
+        const running = await runningThreads(
+          uow.trx,
+          dialect,
+          projectId,
+          threadCaps.map(([a]) => a),
+        );
+        threads = new Map(
+          threadCaps.map(([agent, cap]) => [agent, { cap, running: running.get(agent)! }]),
+        );
+      };
+      await count();
       if (dialect === 'postgres') {
-        // the threads of the runs it may take, locked, then read again: the counts are those
-        // of the claims before it, committed
+        // the threads of the runs it may take, locked, then counted again: the counts are
+        // those of the claims before it, committed
         const first = await select(max);
         lockedThreads = new Set(
           first.flatMap((c) =>
@@ -450,6 +466,7 @@ export async function claimRuns(
           ),
         );
         await lockThreads(uow.trx, projectId, [...lockedThreads]);
+        await count();
       }
     }
     if (caps.length > 0 || threadCaps.length > 0) {

@@ -16,6 +16,21 @@ export interface QueuedCandidate {
   thread_running: number;
 }
 
+/** An agent's per-thread cap, and how many runs of each thread its workers execute now. */
+export interface ThreadCap {
+  cap: number;
+  running: ReadonlyMap<string, number>;
+}
+
+/** A scan of one thread-capped agent's queue reads it this many runs at a time... */
+const THREAD_SCAN_PAGE = 256;
+/**
+ * ...and no further than this many: the runs further back wait until the threads ahead of
+ * them move (each run that ends lets its thread's next run through). A claim stays
+ * milliseconds however many turns of running conversations wait.
+ */
+export const THREAD_SCAN_MAX = 2048;
+
 /**
  * The oldest queued runs of the given agents that may run by `now` (an automatic retry waits
  * its delay with `queued_at` ahead), for a claim inside a write transaction, not locked: on
@@ -25,7 +40,9 @@ export interface QueuedCandidate {
  *
  * `slots` bounds agents with a concurrency cap: at most that many of each one's runs (none
  * for 0), read from its own range of the queue index, so a capped agent's older runs do not
- * take the places of other agents' runs the claim may hand out.
+ * take the places of other agents' runs the claim may hand out. `threads` passes over the
+ * runs of threads at their agent's per-thread cap (and takes no more of one thread than it
+ * has room for), reading the agent's queue in pages, at most `THREAD_SCAN_MAX` runs deep.
  */
 export async function selectQueuedForClaim(
   trx: Kysely<Database>,
@@ -37,18 +54,12 @@ export async function selectQueuedForClaim(
   /** More candidates on PostgreSQL, past this many already tried. */
   skipped = 0,
   slots?: ReadonlyMap<string, number>,
-  /** Agents with a per-thread cap: runs of a thread already at it are not candidates. */
-  threadCaps?: ReadonlyMap<string, number>,
+  threads?: ReadonlyMap<string, ThreadCap>,
 ): Promise<QueuedCandidate[]> {
   // on PostgreSQL a few more: another instance may hold some of the oldest
   const reach = (n: number) => (dialect === 'postgres' ? Math.min(n * 2 + 8, 200) + skipped : n);
-  const read = async (agents: string[], n: number, perThread?: number) => {
-    // the thread's runs the agent's workers execute now, read off the (project, agent,
-    // status) index: an agent runs few at once, however long its threads
-    const running = sql<number | string>`(select count(*) from runs as x
-      where x.project_id = runs.project_id and x.agent_id = runs.agent_id
-        and x.status = 'running' and x.thread_id = runs.thread_id and x.worker_id is not null)`;
-    let q = trx
+  const queue = (agents: string[]) =>
+    trx
       .selectFrom('runs')
       .select(['id', 'agent_id', 'queued_at', 'thread_id'])
       .where(statusIn('queued'))
@@ -56,40 +67,90 @@ export async function selectQueuedForClaim(
       .where('project_id', '=', projectId)
       // within the index's range: (project_id, agent_id, queued_at, id) of the queued runs
       .where('queued_at', '<=', now);
-    if (perThread !== undefined)
-      q = q.where((eb) => eb.or([eb('thread_id', 'is', null), eb(running, '<', perThread)]));
-    const rows = await q
-      .select(
-        (perThread !== undefined
-          ? sql<number | string>`case when runs.thread_id is null then 0 else ${running} end`
-          : sql<number | string>`0`
-        ).as('thread_running'),
-      )
-      .orderBy('queued_at')
-      .orderBy('id')
-      .limit(reach(n))
-      .execute();
-    return rows.map((r) => ({
-      id: r.id,
-      agent_id: r.agent_id,
-      queued_at: Number(r.queued_at),
-      thread_id: r.thread_id,
-      thread_running: Number(r.thread_running),
-    }));
+  const candidate = (
+    r: { id: string; agent_id: string; queued_at: number | null; thread_id: string | null },
+    running = 0,
+  ): QueuedCandidate => ({
+    id: r.id,
+    agent_id: r.agent_id,
+    queued_at: Number(r.queued_at),
+    thread_id: r.thread_id,
+    thread_running: running,
+  });
+  const read = async (agents: string[], n: number) =>
+    (await queue(agents).orderBy('queued_at').orderBy('id').limit(reach(n)).execute()).map((r) =>
+      candidate(r),
+    );
+  const scan = async (agent: string, n: number, threadCap: ThreadCap) => {
+    const want = reach(n);
+    const out: QueuedCandidate[] = [];
+    // the runs of each thread this scan takes, beside those running
+    const taken = new Map<string, number>();
+    let after: { queued_at: number; id: string } | undefined;
+    for (let scanned = 0; out.length < want && scanned < THREAD_SCAN_MAX;) {
+      let q = queue([agent]);
+      if (after) q = q.where(sql<boolean>`(queued_at, id) > (${after.queued_at}, ${after.id})`);
+      const page = await q.orderBy('queued_at').orderBy('id').limit(THREAD_SCAN_PAGE).execute();
+      for (const r of page) {
+        if (r.thread_id === null) {
+          out.push(candidate(r));
+        } else {
+          const running = threadCap.running.get(r.thread_id) ?? 0;
+          const mine = taken.get(r.thread_id) ?? 0;
+          if (running + mine >= threadCap.cap) continue;
+          taken.set(r.thread_id, mine + 1);
+          out.push(candidate(r, running));
+        }
+        if (out.length >= want) break;
+      }
+      scanned += page.length;
+      if (page.length < THREAD_SCAN_PAGE) break;
+      const last = page[page.length - 1]!;
+      after = { queued_at: Number(last.queued_at), id: last.id };
+    }
+    return out;
   };
   // capped agents are read each on its own: so many runs of one, past the threads at their cap
-  const apart = (a: string) => slots?.has(a) === true || threadCaps?.has(a) === true;
+  const apart = (a: string) => slots?.has(a) === true || threads?.has(a) === true;
   if (!agentIds.some(apart)) return read(agentIds, limit);
   const free = agentIds.filter((a) => !apart(a));
   const rows: QueuedCandidate[] = free.length > 0 ? await read(free, limit) : [];
   for (const agent of new Set(agentIds.filter(apart))) {
-    const open = slots?.get(agent) ?? limit;
-    if (open > 0)
-      rows.push(...(await read([agent], Math.min(open, limit), threadCaps?.get(agent))));
+    const open = Math.min(slots?.get(agent) ?? limit, limit);
+    if (open <= 0) continue;
+    const threadCap = threads?.get(agent);
+    rows.push(...(threadCap ? await scan(agent, open, threadCap) : await read([agent], open)));
   }
   return rows
     .sort((a, b) => a.queued_at - b.queued_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, reach(limit));
+}
+
+/**
+ * Per agent, how many runs of each thread its workers execute now (running, claimed by a
+ * worker), read off the (project, agent, status) index: as many rows as the agents run.
+ */
+export async function runningThreads(
+  trx: Kysely<Database>,
+  dialect: DialectName,
+  projectId: string,
+  agentIds: readonly string[],
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>(agentIds.map((a) => [a, new Map()]));
+  if (agentIds.length === 0) return out;
+  const runs =
+    dialect === 'sqlite' ? sql`runs as r indexed by runs_agent_status_sort` : sql`runs as r`;
+  const rows = await sql<{
+    agent_id: string;
+    thread_id: string;
+    n: number | string;
+  }>`select r.agent_id, r.thread_id, count(*) as n
+    from ${runs}
+    where r.project_id = ${projectId} and r.agent_id in (${sql.join([...agentIds])})
+      and r.status = 'running' and r.worker_id is not null and r.thread_id is not null
+    group by r.agent_id, r.thread_id`.execute(trx);
+  for (const r of rows.rows) out.get(r.agent_id)?.set(r.thread_id, Number(r.n));
+  return out;
 }
 
 /**
