@@ -29,6 +29,8 @@ describeEachDb('export and import', (dialect) => {
       description: 'writes the weekly report',
       schedule: { cron: '0 9 * * 1', timezone: 'Europe/Paris' },
       timeout_ms: 60_000,
+      max_concurrency: 3,
+      max_concurrency_per_thread: 1,
       metadata: { team: 'docs' },
     });
     expect(agent.statusCode).toBe(200);
@@ -355,6 +357,9 @@ describeEachDb('export and import', (dialect) => {
         schedule_tz: 'Europe/Paris',
         schedule_next_at: Date.parse(writer.next_run_at as string),
         timeout_ms: 60_000,
+        // its caps on runs at once
+        max_concurrency: 3,
+        max_concurrency_per_thread: 1,
         created_at: Date.parse(writer.created_at as string),
       });
       expect(JSON.parse(agent.metadata)).toEqual({ team: 'docs' });
