@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../packages/server/src/db/database.js';
 import { migrateToLatest } from '../packages/server/src/db/migrate.js';
+import pg from 'pg';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BENCH_KEY = 'rl_bench_admin_key_0123456789abcdefghijklmn';
@@ -331,4 +332,27 @@ export async function rawStepInserts(
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   await db.close();
   return (n * 100) / secs;
+}
+
+const PG_BASE_URL = process.env.RUNLOG_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A new database on the machine's PostgreSQL for this run, and a way to drop it. */
+export async function pgDatabase(
+  bench: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `runlog_bench_${bench}_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: PG_BASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = new URL(PG_BASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      // BENCH_PG_KEEP=1 keeps it, to look at its query plans after
+      if (process.env.BENCH_PG_KEEP) console.error(`kept ${url.toString()}`);
+      else await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
 }

@@ -8,7 +8,6 @@
 import { join } from 'node:path';
 import http from 'node:http';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { openDatabase } from '../packages/server/src/db/database.js';
 import { migrateToLatest } from '../packages/server/src/db/migrate.js';
 import { RollupDeltas } from '../packages/server/src/stats/rollup.js';
@@ -17,6 +16,7 @@ import { newRunRow } from '../packages/server/src/ingest/apply.js';
 import {
   BENCH_KEY,
   httpFloor,
+  pgDatabase,
   percentile,
   startServerProcess,
   tempDir,
@@ -137,27 +137,6 @@ async function generate(path: string): Promise<void> {
   await db.close();
 }
 
-const PG_BASE_URL = process.env.RUNLOG_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-/** A new database on the machine's PostgreSQL for this run, and a way to drop it. */
-async function pgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `runlog_bench_queries_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: PG_BASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = new URL(PG_BASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      // BENCH_PG_KEEP=1 keeps it, to look at its query plans after
-      if (process.env.BENCH_PG_KEEP) console.error(`kept ${url.toString()}`);
-      else await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
-
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 function get(url: string): Promise<{ status: number; body: string }> {
@@ -206,7 +185,7 @@ async function latencies(
 }
 
 const onPostgres = process.env.BENCH_DB === 'postgres';
-const pgDb = onPostgres ? await pgDatabase() : undefined;
+const pgDb = onPostgres ? await pgDatabase('queries') : undefined;
 const path = pgDb ? pgDb.url : join(tempDir('queries'), 'runlog.db');
 const genStart = Date.now();
 await generate(path);

@@ -110,6 +110,24 @@ const BENCHES: Bench[] = [
     verdict: (r) => pass(num(r.ratio) >= 1 && num(r.sdk_step_overhead_us) < 50),
   },
   {
+    name: 'claims',
+    file: 'claims.ts',
+    args: [],
+    title:
+      'Claims of an agent with and without concurrency caps, 20,000 queued runs each, SQLite, in one process',
+    goal: 'none of its own: what the caps cost a claim, beside a claim of an agent without one',
+    verdict: () => 'measured',
+  },
+  {
+    name: 'claims-postgres',
+    file: 'claims.ts',
+    args: [],
+    env: { BENCH_DB: 'postgres' },
+    title: 'The same claims on PostgreSQL',
+    goal: 'none of its own: what the caps cost a claim, beside a claim of an agent without one',
+    verdict: () => 'measured',
+  },
+  {
     name: 'export',
     file: 'export-import.ts',
     args: [],
