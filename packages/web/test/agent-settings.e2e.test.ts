@@ -405,6 +405,7 @@ browserSuite('agent settings in a real browser', () => {
     await expect
       .poll(() => row('chat-bot').locator('.agent-thread-concurrency').textContent())
       .toBe('1 per thread');
+    await screenshot(page, 'agents-caps-on-rows', false);
     // two turns of one conversation: the worker gets the first, the second waits for it
     const turns: string[] = [];
     for (let i = 0; i < 2; i++)
