@@ -179,7 +179,8 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect(run.status).toBe('timed_out');
     expect(run.error).toMatchObject({
       type: 'Timeout',
-      message: 'timed out after timeout_ms (1000 ms) while still queued: no worker claimed it',
+      message:
+        "timed out after timeout_ms (1000 ms) while still queued: no worker claimed it in time (none asked, or its agent's concurrency caps held it back)",
     });
     expect(run.ended_at).not.toBeNull();
     expect(run.started_at).toBeNull();

@@ -119,7 +119,7 @@ export function sweepVerdict(
       error: {
         message:
           run.status === 'queued'
-            ? `timed out after timeout_ms (${limit}) while still queued: no worker claimed it`
+            ? `timed out after timeout_ms (${limit}) while still queued: no worker claimed it in time (none asked, or its agent's concurrency caps held it back)`
             : `timed out after timeout_ms (${limit}) without finishing`,
         type: 'Timeout',
       },
