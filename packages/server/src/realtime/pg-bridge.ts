@@ -4,6 +4,7 @@ import { newId, type RunStatus } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import { onWorkerForgotten, workerForgottenElsewhere } from '../control/workers.service.js';
 import type { Db } from '../db/database.js';
+import type { AgentRow } from '../db/schema.js';
 import { stepKeysIn } from '../db/dialect.js';
 import { toRun, toStep } from '../runs/runs.mapper.js';
 import { findAgent } from '../agents/agents.repository.js';
@@ -364,6 +365,7 @@ export class PgHubBridge {
   private async catchUp(since: number): Promise<boolean> {
     let rows: { project_id: string; id: string; agent_id: string }[];
     let deleted: { project_id: string; run_id: string; agent_id: string | null }[];
+    let agents: AgentRow[];
     const steps: { project_id: string; run_id: string; id: string }[] = [];
     try {
       const k = this.ctx.db.kysely;
@@ -374,6 +376,15 @@ export class PgHubBridge {
         .select(['project_id', 'run_id', 'agent_id'])
         .where('deleted_at', '>=', since)
         .orderBy('deleted_at')
+        .limit(CATCH_UP_MAX_RUNS)
+        .execute();
+      // agents whose settings changed (a deleted one leaves nothing to read: its runs' deletions
+      // are caught up on above)
+      agents = await k
+        .selectFrom('agents')
+        .selectAll()
+        .where('updated_at', '>=', since)
+        .orderBy('updated_at')
         .limit(CATCH_UP_MAX_RUNS)
         .execute();
       rows = await k
@@ -425,6 +436,12 @@ export class PgHubBridge {
         if (row.agent_id !== null) this.enqueueIn(['d', row.project_id, row.run_id, row.agent_id]);
     } finally {
       this.catchingUp = false;
+    }
+    for (const row of agents) {
+      const target = { kind: 'agent', projectId: row.project_id, agentId: row.id } as const;
+      if (!this.ctx.hub.wants(target)) continue;
+      this.countIn();
+      this.ctx.hub.deliver({ ...target, agent: toAgent(row) });
     }
     this.startReading();
     return true;

@@ -1128,6 +1128,18 @@ describeEachDb('realtime across server instances', (dialect) => {
     c.close();
   });
 
+  it("delivers an agent's settings changed while its LISTEN connection was down", async () => {
+    const c = await connect(b!, { key: a.adminKey });
+    await c.subscribe(['agents']);
+    const agent = await changeWhileNotListening(
+      async () => uid('agent'),
+      (id) => api(a, 'PUT', `/api/v1/agents/${id}`, { max_concurrency: 7 }),
+    );
+    const got = await c.next((m) => m.type === 'agent_update' && m.data?.id === agent);
+    expect(got.data).toMatchObject({ id: agent, max_concurrency: 7 });
+    c.close();
+  });
+
   it('delivers a deletion other instances made while its LISTEN connection was down', async () => {
     const c = await connect(b!, { key: a.adminKey });
     const { agent, runId, from } = await changeWhileNotListening(
