@@ -10,13 +10,13 @@ import {
   type WorkerList,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
-import { statusIn } from '../db/dialect.js';
+import { advisoryLocks, statusIn } from '../db/dialect.js';
 import {
-  lockThreads,
   runningOnWorkers,
   selectQueuedForClaim,
+  slotLock,
   threadKey,
-  runningThreads,
+  threadLock,
   type QueuedCandidate,
   type ThreadCap,
 } from '../db/queue.js';
@@ -403,6 +403,9 @@ export async function claimRuns(
     // each thread they execute now
     let perThread: Map<string, number> | undefined;
     let threads: Map<string, ThreadCap> | undefined;
+    // the threads this claim counted under their locks (PostgreSQL): a run of another thread,
+    // read later, waits for the next claim
+    let lockedThreads: Set<string> | undefined;
     const select = (limit: number, skipped = 0) =>
       selectQueuedForClaim(
         uow.trx,
@@ -425,73 +428,66 @@ export async function claimRuns(
     const threadCaps = [...settings].flatMap(([agent, s]) =>
       s.perThread === null ? [] : ([[agent, s.perThread]] as const),
     );
-    if (caps.length > 0) {
-      const running = await runningOnWorkers(
-        uow.trx,
-        dialect,
-        projectId,
-        caps.map(([a]) => a),
-      );
-      slots = new Map(
-        caps.map(([agent, cap]) => [agent, Math.max(0, cap - (running.get(agent) ?? 0))]),
-      );
-      open = new Map(slots);
-    }
-    // the threads this claim counted under their locks (PostgreSQL): a run of another thread,
-    // read later, waits for the next claim
-    let lockedThreads: Set<string> | undefined;
-    if (threadCaps.length > 0) {
-      perThread = new Map(threadCaps);
-      const count = async () => {
-        const running = await runningThreads(
-          uow.trx,
-          dialect,
-          projectId,
-          threadCaps.map(([a]) => a),
-        );
-        threads = new Map(
-          threadCaps.map(([agent, cap]) => [agent, { cap, running: running.get(agent)! }]),
-        );
-      };
-      await count();
-      if (dialect === 'postgres') {
-        // the threads of the runs it may take, locked, then counted again: the counts are
-        // those of the claims before it, committed
-        const first = await select(max);
-        lockedThreads = new Set(
-          first.flatMap((c) =>
-            c.thread_id !== null && perThread!.has(c.agent_id)
-              ? [threadKey(c.agent_id, c.thread_id)]
-              : [],
-          ),
-        );
-        await lockThreads(uow.trx, projectId, [...lockedThreads]);
-        await count();
-      }
-    }
     if (caps.length > 0 || threadCaps.length > 0) {
+      // PostgreSQL: the claims of a capped agent, on any instance, count one after another
+      if (dialect === 'postgres')
+        await advisoryLocks(
+          uow.trx,
+          caps.map(([agent]) => slotLock(projectId, agent)),
+        );
+      const capped = [...new Set([...caps, ...threadCaps].map(([agent]) => agent))];
+      let running = await runningOnWorkers(uow.trx, dialect, projectId, capped);
+      if (caps.length > 0) {
+        slots = new Map(
+          caps.map(([agent, cap]) => [agent, Math.max(0, cap - (running.agents.get(agent) ?? 0))]),
+        );
+        open = new Map(slots);
+      }
+      if (threadCaps.length > 0) {
+        perThread = new Map(threadCaps);
+        const threadsOf = (counted: typeof running) =>
+          new Map(
+            threadCaps.map(([agent, cap]) => [
+              agent,
+              { cap, running: counted.threads.get(agent) ?? new Map<string, number>() },
+            ]),
+          );
+        threads = threadsOf(running);
+        if (dialect === 'postgres') {
+          // the threads of the runs it may take, locked, then counted again: the counts are
+          // those of the claims before it, committed
+          const first = await select(max);
+          lockedThreads = new Set(
+            first.flatMap((c) =>
+              c.thread_id !== null && perThread!.has(c.agent_id)
+                ? [threadKey(c.agent_id, c.thread_id)]
+                : [],
+            ),
+          );
+          await advisoryLocks(
+            uow.trx,
+            [...lockedThreads].map((key) => threadLock(projectId, key)),
+          );
+          running = await runningOnWorkers(uow.trx, dialect, projectId, capped);
+          threads = threadsOf(running);
+        }
+      }
       candidates = await select(max);
       noteFull(ctx, projectId, opts.agents, slots, perThread);
       if (candidates.length === 0) return [];
     }
-    const candidate = new Map(candidates.map((c) => [c.id, c]));
-    // the runs this claim takes of each capped agent and of each capped thread: never past
-    // the agent's open places nor the thread's cap
-    const taken = new Map<string, number>();
-    const threadTaken = new Map<string, number>();
-    const threadOf = (c: QueuedCandidate | undefined) =>
-      c?.thread_id != null && perThread?.has(c.agent_id)
-        ? threadKey(c.agent_id, c.thread_id)
-        : undefined;
-    const fits = (c: QueuedCandidate | undefined, agent: string) => {
-      if (slots?.has(agent) && (taken.get(agent) ?? 0) >= slots.get(agent)!) return false;
-      const thread = threadOf(c);
-      if (thread === undefined) return true;
-      if (lockedThreads && !lockedThreads.has(thread)) return false;
-      return c!.thread_running + (threadTaken.get(thread) ?? 0) < perThread!.get(agent)!;
-    };
+    // the candidates keep to the caps (each capped agent read for its open places, a capped
+    // thread's runs as many as it has room for); on PostgreSQL, which reads more of them and
+    // again, the runs locked keep to them too
     let runs: (RunRow | undefined)[];
     if (dialect === 'postgres') {
+      const candidate = new Map(candidates.map((c) => [c.id, c]));
+      // the runs this claim locked of each capped thread
+      const threadTaken = new Map<string, number>();
+      const threadOf = (c: QueuedCandidate | undefined) =>
+        c?.thread_id != null && perThread?.has(c.agent_id)
+          ? threadKey(c.agent_id, c.thread_id)
+          : undefined;
       // the oldest runs no other transaction holds, locked a few at a time until `max` of
       // them are still queued (another instance may have claimed some since the read); the
       // candidates read again while others took them all, each read seeing what they
@@ -549,7 +545,6 @@ export async function claimRuns(
           }
         }
       }
-      threadTaken.clear();
     } else {
       const ids = candidates.map((c) => c.id);
       await uow.loadRuns(projectId, ids);
@@ -560,11 +555,6 @@ export async function claimRuns(
       if (claimed.length >= max) break;
       // claimed and committed by another instance since the read above
       if (!run || run.status !== 'queued') continue;
-      const c = candidate.get(run.id);
-      if (!fits(c, run.agent_id)) continue;
-      taken.set(run.agent_id, (taken.get(run.agent_id) ?? 0) + 1);
-      const thread = threadOf(c);
-      if (thread !== undefined) threadTaken.set(thread, (threadTaken.get(thread) ?? 0) + 1);
       const timeout = settings.get(run.agent_id)?.timeout ?? null;
       const next: RunRow = {
         ...run,

@@ -3,10 +3,25 @@ import {
   sql,
   type AliasedRawBuilder,
   type Expression,
+  type Kysely,
   type RawBuilder,
   type SqlBool,
 } from 'kysely';
 import type { Db } from './database.js';
+
+/**
+ * PostgreSQL: takes the transaction-scoped advisory locks of these keys (text, no NUL), in
+ * one statement and one fixed order (by hash), waiting for each: two transactions locking
+ * overlapping sets never wait on each other in opposite orders.
+ * @example await advisoryLocks(trx, ['default/run-1', 'default/run-2'])
+ */
+export async function advisoryLocks<DB>(trx: Kysely<DB>, keys: Iterable<string>): Promise<void> {
+  const list = [...keys];
+  if (list.length === 0) return;
+  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${list}::text[]) AS k ORDER BY h) AS locks`.execute(
+    trx,
+  );
+}
 
 /**
  * Case-insensitive substring match: ILIKE on PostgreSQL; LIKE on SQLite, whose case folding

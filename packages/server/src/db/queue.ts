@@ -126,82 +126,55 @@ export async function selectQueuedForClaim(
     .slice(0, reach(limit));
 }
 
-/**
- * Per agent, how many runs of each thread its workers execute now (running, claimed by a
- * worker), read off the (project, agent, status) index: as many rows as the agents run.
- */
-export async function runningThreads(
-  trx: Kysely<Database>,
-  dialect: DialectName,
-  projectId: string,
-  agentIds: readonly string[],
-): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>(agentIds.map((a) => [a, new Map()]));
-  if (agentIds.length === 0) return out;
-  const runs =
-    dialect === 'sqlite' ? sql`runs as r indexed by runs_agent_status_sort` : sql`runs as r`;
-  const rows = await sql<{
-    agent_id: string;
-    thread_id: string;
-    n: number | string;
-  }>`select r.agent_id, r.thread_id, count(*) as n
-    from ${runs}
-    where r.project_id = ${projectId} and r.agent_id in (${sql.join([...agentIds])})
-      and r.status = 'running' and r.worker_id is not null and r.thread_id is not null
-    group by r.agent_id, r.thread_id`.execute(trx);
-  for (const r of rows.rows) out.get(r.agent_id)?.set(r.thread_id, Number(r.n));
-  return out;
+/** The runs workers execute now of some agents: per agent, and per agent per thread. */
+export interface RunningOnWorkers {
+  agents: Map<string, number>;
+  threads: Map<string, Map<string, number>>;
 }
 
 /**
  * How many runs of each of these agents workers are executing now (running, claimed by a
- * worker). On PostgreSQL it first takes each agent's slot lock (transaction-scoped, in one
- * order), so concurrent claims of a capped agent, on any instance, count one after another:
- * each sees the runs the one before it claimed once that one committed.
+ * worker), and of each of their threads, read off the (project, agent, status) index in one
+ * query: as many rows as the agents run, whatever their history (SQLite is told the index:
+ * sampled statistics may prefer another). On PostgreSQL a claim takes the agents' slot locks
+ * (`slotLock`) first, so that the claims of a capped agent count one after another.
  */
 export async function runningOnWorkers(
   trx: Kysely<Database>,
   dialect: DialectName,
   projectId: string,
   agentIds: readonly string[],
-): Promise<Map<string, number>> {
-  if (agentIds.length === 0) return new Map();
-  if (dialect === 'postgres') {
-    const keys = agentIds.map((a) => `slots/${projectId}/${a}`);
-    await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k ORDER BY h) AS locks`.execute(
-      trx,
-    );
-  }
-  // an agent's running runs, read off the (project, agent, status) index: few, whatever the
-  // history (SQLite is told the index: sampled statistics may prefer another)
+): Promise<RunningOnWorkers> {
+  const out: RunningOnWorkers = { agents: new Map(), threads: new Map() };
+  if (agentIds.length === 0) return out;
   const runs =
     dialect === 'sqlite' ? sql`runs as r indexed by runs_agent_status_sort` : sql`runs as r`;
-  const rows = await sql<{ agent_id: string; n: number | string }>`select r.agent_id, count(*) as n
+  const rows = await sql<{
+    agent_id: string;
+    thread_id: string | null;
+    n: number | string;
+  }>`select r.agent_id, r.thread_id, count(*) as n
     from ${runs}
     where r.project_id = ${projectId} and r.agent_id in (${sql.join([...agentIds])})
       and r.status = 'running' and r.worker_id is not null
-    group by r.agent_id`.execute(trx);
-  return new Map(rows.rows.map((r) => [r.agent_id, Number(r.n)]));
+    group by r.agent_id, r.thread_id`.execute(trx);
+  for (const r of rows.rows) {
+    const n = Number(r.n);
+    out.agents.set(r.agent_id, (out.agents.get(r.agent_id) ?? 0) + n);
+    if (r.thread_id === null) continue;
+    let threads = out.threads.get(r.agent_id);
+    if (!threads) out.threads.set(r.agent_id, (threads = new Map()));
+    threads.set(r.thread_id, n);
+  }
+  return out;
 }
-
-/** The key of one thread of an agent, as the per-thread caps count and lock it. */
-export const threadKey = (agentId: string, threadId: string) => `${agentId}\u0000${threadId}`;
 
 /**
- * PostgreSQL: takes the transaction-scoped locks of these threads of agents (`threadKey`s)
- * in one fixed order, so that claims of the same thread, on any instance, count its running
- * runs one after another. Taken in one statement, after the agents' slot locks: two claims
- * never wait on each other's locks in opposite orders.
+ * The key of one thread of an agent, as the per-thread caps count and lock it (an agent id
+ * has no '/', so it is never ambiguous).
  */
-export async function lockThreads(
-  trx: Kysely<Database>,
-  projectId: string,
-  keys: readonly string[],
-): Promise<void> {
-  if (keys.length === 0) return;
-  // text without NUL, which PostgreSQL refuses: an agent id has no '/' to make it ambiguous
-  const locks = keys.map((k) => `thread/${projectId}/${k.replace('\u0000', '/')}`);
-  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${locks}::text[]) AS k ORDER BY h) AS locks`.execute(
-    trx,
-  );
-}
+export const threadKey = (agentId: string, threadId: string) => `${agentId}/${threadId}`;
+
+/** The advisory lock keys (`advisoryLocks`) of a capped agent's places and of a thread's. */
+export const slotLock = (projectId: string, agentId: string) => `slots/${projectId}/${agentId}`;
+export const threadLock = (projectId: string, key: string) => `thread/${projectId}/${key}`;

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.js';
 import type { Database, RunRow, ScoreRow, StepRow } from '../db/schema.js';
 import { saturated, upsertRows, writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
-import { stepKeysIn } from '../db/dialect.js';
+import { advisoryLocks, stepKeysIn } from '../db/dialect.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
 import {
@@ -132,10 +132,7 @@ export async function lockRuns(
   runs: readonly { projectId: string; id: string }[],
 ): Promise<ReadonlySet<string>> {
   const keys = new Set(runs.map((r) => lockKey(r.projectId, r.id)));
-  if (keys.size === 0) return keys;
-  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${[...keys]}::text[]) AS k ORDER BY h) AS locks`.execute(
-    trx,
-  );
+  await advisoryLocks(trx, keys);
   return keys;
 }
 
