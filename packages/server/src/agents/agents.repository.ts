@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import { jsonStringField, sumOf } from '../db/dialect.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
+import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 
 /**
  * A new agent as it is stored before anyone configures it: named after its id, no
@@ -124,6 +125,29 @@ export async function listAgentsWithLatest(
   if (agentId !== undefined) query = query.where('agents.id', '=', agentId);
   // a thousand agents' probes take milliseconds: beside the event loop where it can
   return readOffLoop(db, query.orderBy('agents.id'));
+}
+
+/**
+ * The agents' counts of the last 24 hours (`counts_24h`, the metrics' `*_24h`): from the start
+ * of the hour 24 h before `now` to the end of the current hour, as the stats count them. Runs
+ * by status, tokens and cost from the rollups, folded per agent, and the failures no run
+ * retries (of `agentIds`). The one place that window is drawn.
+ */
+export async function counts24h(
+  db: Db,
+  projectId: string,
+  now: number,
+  agentIds: readonly string[],
+  /** Only this agent's counts. */
+  agentId?: string,
+): Promise<ReturnType<typeof foldAgentCounts> & { notRetried: Map<string, number> }> {
+  const since = hourOf(now - DAY_MS);
+  const until = hourOf(now) + HOUR_MS;
+  const [counts, notRetried] = await Promise.all([
+    countsByAgentSince(db, projectId, since, until, agentId),
+    unretriedFailuresSince(db, projectId, since, until, agentIds),
+  ]);
+  return { ...foldAgentCounts(counts), notRetried };
 }
 
 /** `countsByAgentSince`'s rows folded per agent: runs by status, and tokens and cost. */

@@ -17,20 +17,17 @@ import { toRun } from '../runs/runs.mapper.js';
 import { findRun, findRunsWithinBudget } from '../runs/runs.repository.js';
 import { AGENT_LIST_PAYLOAD_BYTES } from '../db/payloads.js';
 import { ensureAgents } from '../ingest/unit-of-work.js';
-import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 import { UNKNOWN_AGENT, encodeMetadata } from '../ingest/apply.js';
 import { encodeRetryPolicy, limitColumns, toAgent } from './agents.mapper.js';
 import {
   agentRunIds,
-  countsByAgentSince,
+  counts24h,
   deleteAgentRow,
   findAgent,
   listAgentsWithLatest,
   newAgentRow,
   saveAgent,
   findErrorRuns,
-  foldAgentCounts,
-  unretriedFailuresSince,
   type ErrorRunRow,
 } from './agents.repository.js';
 
@@ -191,23 +188,20 @@ export async function listAgentSummaries(
   if (agents.length === 0) return [];
   const errorIds = agents.map((a) => a.error_id).filter((id): id is string => id !== null);
   const latestIds = agents.map((a) => a.latest_id).filter((id): id is string => id !== null);
-  const since = hourOf(now - DAY_MS);
-  const until = hourOf(now) + HOUR_MS;
-  const [latestRows, errorRows, counts, notRetried] = await Promise.all([
+  const [latestRows, errorRows, counts] = await Promise.all([
     findRunsWithinBudget(db, projectId, latestIds, AGENT_LIST_PAYLOAD_BYTES),
     findErrorRuns(db, projectId, errorIds),
-    countsByAgentSince(db, projectId, since, until, agentId),
-    unretriedFailuresSince(
+    counts24h(
       db,
       projectId,
-      since,
-      until,
+      now,
       agents.map((a) => a.id),
+      agentId,
     ),
   ]);
   const latest = new Map(latestRows.map((r) => [r.id, r]));
   const errors = new Map(errorRows.map((r) => [r.id, r]));
-  const { byStatus: countsOf, usage: usageOf } = foldAgentCounts(counts);
+  const { byStatus: countsOf, usage: usageOf, notRetried } = counts;
   return agents.map((a) => {
     const { latest_id, error_id, ...row } = a;
     const latestRow = latest_id !== null ? latest.get(latest_id) : undefined;

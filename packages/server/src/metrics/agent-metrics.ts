@@ -1,13 +1,8 @@
 import { FAILED_RUN_STATUSES, RUN_STATUSES, TERMINAL_RUN_STATUSES, nanosToUsd } from '@runlog/core';
 import { sql } from 'kysely';
-import {
-  countsByAgentSince,
-  foldAgentCounts,
-  unretriedFailuresSince,
-} from '../agents/agents.repository.js';
+import { counts24h } from '../agents/agents.repository.js';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
-import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 import { labelSet } from './metrics.js';
 
 interface Series {
@@ -77,8 +72,6 @@ async function running(db: Db, projectId: string): Promise<Map<string, number>> 
  * the agents with a cap have.
  */
 export async function agentMetrics(db: Db, projectId: string, now: number): Promise<string> {
-  const since = hourOf(now - DAY_MS);
-  const until = hourOf(now) + HOUR_MS;
   // every run's agent has its row (recording inserts it): the agents are the project's
   const agents = await db.kysely
     .selectFrom('agents')
@@ -86,21 +79,19 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     .select(['id', 'max_concurrency'])
     .orderBy('id')
     .execute();
-  const [queued, busy, counts, standing] = await Promise.all([
+  const [queued, busy, counts] = await Promise.all([
     queues(db, projectId, now),
     running(db, projectId),
-    // the Agents page's counts_24h: from the start of the hour 24 h ago
-    countsByAgentSince(db, projectId, since, until),
-    unretriedFailuresSince(
+    // the Agents page's counts_24h
+    counts24h(
       db,
       projectId,
-      since,
-      until,
+      now,
       agents.map((a) => a.id),
     ),
   ]);
   const sorted = agents.map((a) => a.id);
-  const { byStatus, usage } = foldAgentCounts(counts);
+  const { byStatus, usage, notRetried: standing } = counts;
 
   const family = (name: string, help: string, value: (agent: string) => number): Family => ({
     name,
