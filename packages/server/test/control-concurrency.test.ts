@@ -151,7 +151,12 @@ describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
     expect((await claim([agent], 1)).map((r) => r.id)).toEqual([ids[0]]);
     // a long poll on the instance that did not claim: nothing may start while the first runs
     const waiting = claim([agent], 1, 1, { wait_ms: 20_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    // past the server's one-second look-again interval, the cap still holds it back
+    const early = await Promise.race([
+      waiting.then(() => 'answered'),
+      new Promise<string>((resolve) => setTimeout(() => resolve('waiting'), 1_500)),
+    ]);
+    expect(early).toBe('waiting');
     await end(ids[0]!);
     expect((await waiting).map((r) => r.id)).toEqual([ids[1]]);
   });

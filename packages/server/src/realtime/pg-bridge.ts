@@ -575,8 +575,8 @@ export class PgHubBridge {
 
   /**
    * Reads back an agent another instance changed, when a local listener wants it, and
-   * delivers it as it is now (null: deleted). One missed while the LISTEN connection was
-   * down is not caught up on: dashboards read their agents again now and then.
+   * delivers it as it is now (null: deleted). Those changed while the LISTEN connection was
+   * down are delivered by the catch-up (`catchUp`), but for deletions, which leave no row.
    */
   private readAgent(projectId: string, agentId: string): void {
     if (!this.ctx.hub.wants({ kind: 'agent', projectId, agentId })) {
