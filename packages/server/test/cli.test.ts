@@ -1186,7 +1186,7 @@ describeEachDb('runlog CLI', (dialect) => {
         [['--name', ''], refused('--name <text>', '', '--name must be 1 to 200 characters')],
         [
           [],
-          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps, --max-attempts or --max-concurrency (or a --no- flag to remove one)\n',
+          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps, --max-attempts, --max-concurrency or --max-concurrency-per-thread (or a --no- flag to remove one)\n',
         ],
         [
           ['--no-limits', '--max-steps', '3'],

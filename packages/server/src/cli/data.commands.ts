@@ -319,21 +319,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       : [undefined, undefined];
     // a run of a thread whose agent takes so many runs of a thread at once: how many run now
     const perThread = agent?.max_concurrency_per_thread ?? null;
-    const threadRunning =
-      perThread !== null && run.thread_id !== null
+    const threadId = run.thread_id;
+    const thread =
+      perThread !== null && threadId !== null
         ? await client
             .request<RunList>('GET', '/api/v1/runs', {
               agent_id: run.agent_id,
-              thread_id: run.thread_id,
+              thread_id: threadId,
               status: 'running',
               limit: 1,
             })
-            .then((list) => list.total)
+            .then((list) => ({ id: threadId, cap: perThread, running: list.total }))
             .catch(() => undefined)
-        : undefined;
-    const thread =
-      threadRunning !== undefined && perThread !== null && run.thread_id !== null
-        ? { id: run.thread_id, cap: perThread, running: threadRunning }
         : undefined;
     io.stdout.write(
       showRun(
@@ -970,7 +967,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (Object.keys(body).length === 0 && !changesSchedule && !changesRetry)
         throw new CliError(
           'nothing to set: give --name, --description, --schedule, --timezone, --timeout, ' +
-            '--max-cost, --max-tokens, --max-steps, --max-attempts or --max-concurrency (or a --no- flag to remove one)',
+            '--max-cost, --max-tokens, --max-steps, --max-attempts, --max-concurrency or ' +
+            '--max-concurrency-per-thread (or a --no- flag to remove one)',
           2,
         );
       const client = clientFor(flags, io);
@@ -1493,6 +1491,23 @@ function flagError(err: unknown, flagOf: Record<string, string>): unknown {
   return new CliError(named.join('; '), 2, false, err.status, err.details);
 }
 
+/** Why a queued run waits, as `runs show` says it on its worker line. */
+function waitText(wait: WorkerWait, p: Palette): string {
+  switch (wait.kind) {
+    case 'capped':
+      return `at its agent's cap: ${countOf(wait.running, 'run')} of at most ${wait.cap} running; this run starts when one ends`;
+    case 'thread':
+      return `at its thread's cap: ${countOf(wait.running, 'run')} of thread ${wait.threadId} running (at most ${wait.cap} at once); this run starts when one ends`;
+    case 'none':
+      return p.paint('yellow', 'none seen yet: this run waits for one');
+    case 'busy':
+      // a hung run holds its slot: the worker is there, it has no room for this run
+      return `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`;
+    default:
+      return `last seen ${formatRelative(wait.seenAt)}`;
+  }
+}
+
 /** `runs show`: the summary block and the steps as an indented tree. */
 export function showRun(
   run: RunWithSteps,
@@ -1508,20 +1523,7 @@ export function showRun(
   field('agent', run.agent_id);
   const stopping = run.cancel_requested_at && (run.status === 'running' || run.status === 'queued');
   field('status', p.status(run.status) + (stopping ? ' (stop requested)' : ''));
-  if (wait && run.status === 'queued')
-    field(
-      'worker',
-      wait.kind === 'capped'
-        ? `at its agent's cap: ${countOf(wait.running, 'run')} of at most ${wait.cap} running; this run starts when one ends`
-        : wait.kind === 'thread'
-          ? `at its thread's cap: ${countOf(wait.running, 'run')} of thread ${wait.threadId} running (at most ${wait.cap} at once); this run starts when one ends`
-          : wait.kind === 'none'
-            ? p.paint('yellow', 'none seen yet: this run waits for one')
-            : wait.kind === 'busy'
-              ? // a hung run holds its slot: the worker is there, it has no room for this run
-                `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`
-              : `last seen ${formatRelative(wait.seenAt)}`,
-    );
+  if (wait && run.status === 'queued') field('worker', waitText(wait, p));
   field(
     'trigger',
     run.trigger +
