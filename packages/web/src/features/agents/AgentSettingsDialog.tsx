@@ -32,6 +32,22 @@ const LIMIT_FIELDS = [
   { key: 'maxSteps', suffix: 'steps', label: 'Max steps', inputMode: 'numeric' },
 ] as const;
 
+/** The concurrency caps, each a whole number or empty for none. */
+const CAP_FIELDS = [
+  {
+    key: 'maxConcurrency',
+    suffix: 'concurrency',
+    label: 'Runs at once on workers',
+    help: 'Over every worker together: the runs past it wait queued until one running ends. Empty: no cap.',
+  },
+  {
+    key: 'maxConcurrencyPerThread',
+    suffix: 'thread-concurrency',
+    label: 'Runs of one thread at once',
+    help: "1: a conversation's turns run one after another, in order; other threads go on. Empty: no cap.",
+  },
+] as const;
+
 function localTimezone(): string {
   try {
     return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -468,40 +484,26 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
           <fieldset className="settings-group">
             <legend>Concurrency</legend>
             <div className="settings-limits">
-              <Field
-                id={`${id}-concurrency`}
-                label="Runs at once on workers"
-                error={errors.maxConcurrency}
-                help="Over every worker together: the runs past it wait queued until one running ends. Empty: no cap."
-              >
-                {(aria) => (
-                  <input
-                    {...aria}
-                    inputMode="numeric"
-                    value={form.maxConcurrency}
-                    placeholder="no cap"
-                    autoComplete="off"
-                    onChange={(e) => set('maxConcurrency', e.target.value)}
-                  />
-                )}
-              </Field>
-              <Field
-                id={`${id}-thread-concurrency`}
-                label="Runs of one thread at once"
-                error={errors.maxConcurrencyPerThread}
-                help="1: a conversation's turns run one after another, in order; other threads go on. Empty: no cap."
-              >
-                {(aria) => (
-                  <input
-                    {...aria}
-                    inputMode="numeric"
-                    value={form.maxConcurrencyPerThread}
-                    placeholder="no cap"
-                    autoComplete="off"
-                    onChange={(e) => set('maxConcurrencyPerThread', e.target.value)}
-                  />
-                )}
-              </Field>
+              {CAP_FIELDS.map(({ key, suffix, label, help }) => (
+                <Field
+                  key={key}
+                  id={`${id}-${suffix}`}
+                  label={label}
+                  error={errors[key]}
+                  help={help}
+                >
+                  {(aria) => (
+                    <input
+                      {...aria}
+                      inputMode="numeric"
+                      value={form[key]}
+                      placeholder="no cap"
+                      autoComplete="off"
+                      onChange={(e) => set(key, e.target.value)}
+                    />
+                  )}
+                </Field>
+              ))}
             </div>
           </fieldset>
 
