@@ -436,7 +436,8 @@ export async function claimRuns(
           caps.map(([agent]) => slotLock(projectId, agent)),
         );
       const capped = [...new Set([...caps, ...threadCaps].map(([agent]) => agent))];
-      let running = await runningOnWorkers(uow.trx, dialect, projectId, capped);
+      const byThread = threadCaps.map(([agent]) => agent);
+      let running = await runningOnWorkers(uow.trx, dialect, projectId, capped, byThread);
       if (caps.length > 0) {
         slots = new Map(
           caps.map(([agent, cap]) => [agent, Math.max(0, cap - (running.agents.get(agent) ?? 0))]),
@@ -468,7 +469,7 @@ export async function claimRuns(
             uow.trx,
             [...lockedThreads].map((key) => threadLock(projectId, key)),
           );
-          running = await runningOnWorkers(uow.trx, dialect, projectId, capped);
+          running = await runningOnWorkers(uow.trx, dialect, projectId, capped, byThread);
           threads = threadsOf(running);
         }
       }

@@ -144,20 +144,27 @@ export async function runningOnWorkers(
   dialect: DialectName,
   projectId: string,
   agentIds: readonly string[],
+  /** Of these, the agents counted per thread too (those with a per-thread cap). */
+  byThread: readonly string[] = [],
 ): Promise<RunningOnWorkers> {
   const out: RunningOnWorkers = { agents: new Map(), threads: new Map() };
   if (agentIds.length === 0) return out;
+  // the other agents' runs fold into one row each, however many threads they run in
+  const thread =
+    byThread.length > 0
+      ? sql`case when r.agent_id in (${sql.join([...byThread])}) then r.thread_id end`
+      : sql`null`;
   const runs =
     dialect === 'sqlite' ? sql`runs as r indexed by runs_agent_status_sort` : sql`runs as r`;
   const rows = await sql<{
     agent_id: string;
     thread_id: string | null;
     n: number | string;
-  }>`select r.agent_id, r.thread_id, count(*) as n
+  }>`select r.agent_id, ${thread} as thread_id, count(*) as n
     from ${runs}
     where r.project_id = ${projectId} and r.agent_id in (${sql.join([...agentIds])})
       and r.status = 'running' and r.worker_id is not null
-    group by r.agent_id, r.thread_id`.execute(trx);
+    group by 1, 2`.execute(trx);
   for (const r of rows.rows) {
     const n = Number(r.n);
     out.agents.set(r.agent_id, (out.agents.get(r.agent_id) ?? 0) + n);
