@@ -793,13 +793,27 @@ export type AgentUpsertBody = z.infer<typeof AgentUpsertBody>;
 /** `AgentUpsertBody` as a client sends it: what has a default may be left out (`retry.delay_ms`). */
 export type AgentUpsertInput = z.input<typeof AgentUpsertBody>;
 
+/** The furthest ahead a queued run may be set to start (`delay_ms`, `run_at`): a year. */
+export const MAX_RUN_DELAY_MS = 365 * 24 * 3600 * 1000;
+
 /**
  * `POST /agents/:agent_id/runs`: queue a run for a worker. Strict: a misspelt field (`inptu`)
- * would otherwise queue a run that its worker executes without it.
+ * would otherwise queue a run that its worker executes without it. `delay_ms` or `run_at`
+ * (not both) hold the run back: no worker takes it before then.
  */
 export const EnqueueRunBody = z.strictObject({
   id: RunId.optional(),
   input: Json.optional(),
+  delay_ms: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_RUN_DELAY_MS)
+    .optional()
+    .describe('no worker takes the run before this many ms from now (at most a year)'),
+  run_at: TimeInput.optional().describe(
+    'no worker takes the run before this time (at most a year ahead; a time passed: at once)',
+  ),
   trigger: z.enum(['manual', 'api']).optional(),
   source: Text(200).optional(),
   triggered_by: Text(200).optional(),
@@ -809,6 +823,8 @@ export const EnqueueRunBody = z.strictObject({
   metadata: Metadata.optional(),
 });
 export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
+/** `EnqueueRunBody` as a client sends it: `run_at` an ISO time or epoch ms. */
+export type EnqueueRunInput = z.input<typeof EnqueueRunBody>;
 
 /**
  * `POST /runs/:run_id/retry`: the body is optional. With an `id`, the call is idempotent: sent
@@ -838,6 +854,8 @@ export const EnqueueRunsBody = z.object({
     .max(1000),
 });
 export type EnqueueRunsBody = z.infer<typeof EnqueueRunsBody>;
+/** `EnqueueRunsBody` as a client sends it. */
+export type EnqueueRunsInput = z.input<typeof EnqueueRunsBody>;
 
 /** The answer to `POST /runs/enqueue`: the queued runs, in the order asked. */
 export const EnqueuedRuns = z.object({ runs: z.array(Run) });

@@ -3,8 +3,8 @@ import {
   type Agent,
   type AgentSummary,
   type AgentUpsertInput,
-  type EnqueueRunBody,
-  type EnqueueRunsBody,
+  type EnqueueRunInput,
+  type EnqueueRunsInput,
   type EnqueuedRuns,
   type PostScoreBody,
   type RetryRunBody,
@@ -91,9 +91,17 @@ const REFUSES_ONE = new Set([400, 404, 409, 413]);
 /** How many runs of a refused batch are sent alone at the same time. */
 const ALONE_AT_ONCE = 8;
 
+/**
+ * What `runs.enqueue` takes: the body of `POST /agents/:agent_id/runs`, its `run_at` (no
+ * worker takes the run before then) a Date, an ISO time or epoch ms.
+ */
+export type EnqueueRunOptions = Omit<EnqueueRunInput, 'run_at'> & {
+  run_at?: Date | string | number | undefined;
+};
+
 interface AskedRun {
   agentId: string;
-  body: EnqueueRunBody;
+  body: EnqueueRunInput;
   resolve: (run: Run) => void;
   reject: (err: unknown) => void;
 }
@@ -160,9 +168,16 @@ export class RunsClient {
    * one alone goes to `POST /agents/:agent_id/runs`.
    * @example await Promise.all(prs.map((pr) => runlog.runs.enqueue('bug-triager', { input: { pr } })))
    */
-  enqueue(agentId: string, body: EnqueueRunBody = {}): Promise<Run> {
+  enqueue(agentId: string, options: EnqueueRunOptions = {}): Promise<Run> {
+    const { run_at: runAt, ...body } = options;
     return new Promise((resolve, reject) => {
-      const withId = snapshotFields({ ...body, id: body.id ?? newId() });
+      const withId = snapshotFields({
+        ...body,
+        id: body.id ?? newId(),
+        ...(runAt !== undefined
+          ? { run_at: runAt instanceof Date ? runAt.toISOString() : runAt }
+          : {}),
+      });
       this.asked.push({ agentId, body: withId, resolve, reject });
       if (this.asked.length === 1) setImmediate(() => void this.sendAsked());
     });
@@ -180,7 +195,7 @@ export class RunsClient {
         continue;
       }
       try {
-        const body: EnqueueRunsBody = {
+        const body: EnqueueRunsInput = {
           runs: batch.map((a) => ({ ...a.body, agent_id: a.agentId })),
         };
         const res = await this.http.request<EnqueuedRuns>('POST', '/api/v1/runs/enqueue', body, {

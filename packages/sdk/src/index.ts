@@ -15,6 +15,7 @@ export {
   AgentsClient,
   ScoresClient,
   ThreadsClient,
+  type EnqueueRunOptions,
   type RunListParams,
   type RetryOptions,
   type ScoreBody,

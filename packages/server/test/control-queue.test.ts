@@ -356,4 +356,86 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
       'timed out after timeout_ms (60000 ms) without finishing',
     );
   });
+
+  it('holds a run queued with delay_ms or run_at until then, and a waiting claim takes it then', async () => {
+    const agent = uniq('later');
+    await setTimeoutMs(agent, 60_000);
+    const asked = Date.now();
+    const later = json<Run>(await enqueue(agent, { delay_ms: 1_500, input: { n: 1 } }));
+    const queuedAt = Date.parse(later.queued_at!);
+    expect(queuedAt).toBeGreaterThanOrEqual(asked + 1_500);
+    expect(queuedAt).toBeLessThan(Date.now() + 1_500 + 1);
+    expect(later.status).toBe('queued');
+    // its wait for a worker (the agent's timeout) counts from when it may start
+    expect((await findRun(t.ctx.db, P, later.id))?.deadline_at).toBe(queuedAt + 60_000);
+    // a run queued after it, to start now, goes first
+    const now = json<Run>(await enqueue(agent));
+    expect(json<Run>(await claim(agent)).id).toBe(now.id);
+    expect((await claim(agent)).statusCode).toBe(204);
+    // the sweeper leaves it be though its queued_at is ahead of the deadline of a plain run
+    await sweepOnce(t.ctx, queuedAt + 30_000);
+    expect((await getRun(later.id)).status).toBe('queued');
+    // a claim long-polling from before its time takes it when it comes (within a poll)
+    const claimed = json<Run>(await claim(agent, { wait_ms: 10_000 }));
+    expect(claimed.id).toBe(later.id);
+    expect(Date.parse(claimed.started_at!)).toBeGreaterThanOrEqual(queuedAt);
+
+    // run_at: an instant (ISO or epoch ms); one passed already starts at once
+    const at = Date.now() + 3_600_000;
+    const iso = json<Run>(await enqueue(agent, { run_at: new Date(at).toISOString() }));
+    expect(iso.queued_at).toBe(new Date(at).toISOString());
+    const passed = json<Run>(await enqueue(agent, { run_at: Date.now() - 86_400_000 }));
+    expect(Date.parse(passed.queued_at!)).toBeGreaterThanOrEqual(asked);
+    expect(json<Run>(await claim(agent)).id).toBe(passed.id);
+    expect((await claim(agent)).statusCode).toBe(204);
+    // listed where it starts: ahead of every run of the agent, and Stop cancels it
+    expect((await runsOf(agent)).runs[0]!.id).toBe(iso.id);
+    const cancelled = json<Run>(await t.request('POST', `/api/v1/runs/${iso.id}/cancel`));
+    expect(cancelled.status).toBe('cancelled');
+
+    // the same through POST /runs/enqueue, and sent again with its id, the same run
+    const id = uniq('batch-later');
+    const body = { runs: [{ agent_id: agent, id, delay_ms: 600_000 }] };
+    const [batched] = json<{ runs: Run[] }>(
+      await t.request('POST', '/api/v1/runs/enqueue', body),
+    ).runs;
+    expect(Date.parse(batched!.queued_at!) - Date.now()).toBeGreaterThan(590_000);
+    expect(
+      json<{ runs: Run[] }>(await t.request('POST', '/api/v1/runs/enqueue', body)).runs,
+    ).toEqual([batched]);
+  });
+
+  it('refuses a start both delayed and at a time, too far ahead or malformed, naming the field and queueing nothing', async () => {
+    const agent = uniq('later-bad');
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [
+        { delay_ms: 1000, run_at: Date.now() + 5000 },
+        'body.run_at',
+        /delay_ms or run_at, not both/,
+      ],
+      [
+        { run_at: new Date(Date.now() + 400 * 86_400_000).toISOString() },
+        'body.run_at',
+        /more than a year ahead/,
+      ],
+      [{ delay_ms: 366 * 86_400_000 }, 'body.delay_ms', /./],
+      [{ delay_ms: -1 }, 'body.delay_ms', /./],
+      [{ delay_ms: 1.5 }, 'body.delay_ms', /./],
+      [{ run_at: 'tomorrow' }, 'body.run_at', /ISO-8601/],
+    ];
+    for (const [body, field, message] of cases) {
+      const res = await enqueue(agent, body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      const error = json<{ error: { message: string; details: { field: string }[] } }>(res).error;
+      expect(error.details[0]!.field).toBe(field);
+      expect(error.message).toMatch(message);
+    }
+    const batch = await t.request('POST', '/api/v1/runs/enqueue', {
+      runs: [{ agent_id: agent }, { agent_id: agent, delay_ms: 10, run_at: Date.now() }],
+    });
+    expect(batch.statusCode).toBe(400);
+    expect(json<ErrorBody>(batch).error.message).toMatch(/^body\.runs\.1\.run_at: /);
+    expect((await runsOf(agent)).total).toBe(0);
+    expect((await t.request('GET', `/api/v1/agents/${agent}`)).statusCode).toBe(404);
+  });
 });

@@ -221,6 +221,36 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await worker.stop();
   });
 
+  it('executes a run queued for later (run_at a Date, delay_ms) no sooner than then', async () => {
+    const runlog = client();
+    const agent = uniq('later');
+    const started: Record<string, number> = {};
+    const worker = runlog.worker({
+      agents: {
+        [agent]: (run) => {
+          started[run.id] = Date.now();
+          return { n: (run.input as { n: number }).n };
+        },
+      },
+      pollWaitMs: 1000,
+    });
+    const at = new Date(Date.now() + 1_500);
+    // two in one turn of the event loop: one POST /runs/enqueue
+    const [dated, delayed] = await Promise.all([
+      runlog.runs.enqueue(agent, { input: { n: 1 }, run_at: at }),
+      runlog.runs.enqueue(agent, { input: { n: 2 }, delay_ms: 1_000 }),
+    ]);
+    expect(dated!.queued_at).toBe(at.toISOString());
+    const now = await runlog.runs.enqueue(agent, { input: { n: 3 } });
+    for (const r of [dated!, delayed!, now])
+      expect((await settled(runlog, r.id)).status).toBe('succeeded');
+    expect(started[dated!.id]).toBeGreaterThanOrEqual(at.getTime());
+    expect(started[delayed!.id]).toBeGreaterThanOrEqual(Date.parse(delayed!.queued_at!));
+    // the run queued after them to start at once went first
+    expect(started[now.id]).toBeLessThan(started[delayed!.id]!);
+    await worker.stop();
+  });
+
   it('executes each of 200 queued runs exactly once with two workers', async () => {
     const agent = uniq('many');
     const counts = new Map<string, number>();

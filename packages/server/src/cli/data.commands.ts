@@ -28,10 +28,12 @@ import {
   MAX_RETRY_ATTEMPTS,
   MAX_AGENT_CONCURRENCY,
   MAX_RETRY_DELAY_MS,
+  MAX_RUN_DELAY_MS,
   RUN_SORTS,
   costUnknown,
   canonicalZone,
   cutText,
+  isTerminalStatus,
   isTimeZone,
   lastBucketsFrom,
   localDate,
@@ -45,6 +47,7 @@ import {
   workerWait,
 } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
+import { runInput, waitForEnd, type AgentRunFlags } from './agent-run.js';
 import {
   Palette,
   bar,
@@ -82,6 +85,7 @@ import {
 } from './runs-bulk.js';
 import {
   NONE,
+  atArg,
   durationArg,
   idArg,
   idListArg,
@@ -162,7 +166,9 @@ export function printJson(io: CliIo, value: unknown): void {
 /** When a run started; one that never did says when it was queued or ended, as the dashboard does. */
 function runWhen(run: Run, p: Palette): string {
   const { at, label } = runMoment(run);
-  return label ? p.paint('dim', `${label} ${formatRelative(at)}`) : formatRelative(at);
+  // queued to start later, or an automatic retry waiting its delay: when it starts
+  const said = label === 'queued' && Date.parse(at) > Date.now() ? 'starts' : label;
+  return said ? p.paint('dim', `${said} ${formatRelative(at)}`) : formatRelative(at);
 }
 
 function runRow(run: Run, p: Palette): string[] {
@@ -193,7 +199,7 @@ const RUN_COLUMNS = [
 
 /**
  * `runs list|show|tail|cancel|retry|score|scores|unscore`, `threads list|show`,
- * `agents list|show|set`,
+ * `agents list|show|run|set`,
  * `workers`, `stats`, `metrics`.
  */
 export function registerDataCommands(program: Command, io: CliIo): void {
@@ -731,7 +737,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   const agents = program
     .command('agents')
     .description(
-      'the agents that record runs: list them, show and set their settings, pause their schedule',
+      'the agents that record runs: list them, run one, show and set their settings, pause their schedule',
     );
   withClient(
     agents.command('list').description('agents with their latest run and 24 h health'),
@@ -807,6 +813,129 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     );
     if (flags.json) return printJson(io, agent);
     io.stdout.write(showAgent(printable(agent), palette()));
+  });
+
+  withClient(
+    agents
+      .command('run')
+      .description(
+        'queue a run of the agent for its workers, now or later; --wait follows it to its end',
+      )
+      .argument('<agent-id>', 'agent id', idArg('<agent-id>'))
+      .option('--input <json>', `its input, JSON: '{"pr": 42}' (text as JSON too: '"hi"')`)
+      .option('--input-file <path>', 'its input, JSON read from a file (- for standard input)')
+      .option(
+        '--delay <span>',
+        'no worker takes it before this long from now: 30s, 10m, 2h (at most a year)',
+        durationArg('--delay', 0, MAX_RUN_DELAY_MS),
+      )
+      .option(
+        '--at <time>',
+        'no worker takes it before this time: 2026-03-01T10:00 (UTC) or 2026-03-01T10:00+01:00',
+        atArg('--at'),
+      )
+      .option(
+        '--thread <id>',
+        'the conversation (thread_id) it belongs to',
+        textArg('--thread', 200),
+      )
+      .option('--user <id>', 'the user (user_id) it runs for', textArg('--user', 200))
+      .option('--tag <tag>', 'a tag; repeat for more', (v: string, all: string[] = []) => [
+        ...all,
+        textArg('--tag', 200)(v),
+      ])
+      .option(
+        '--id <run-id>',
+        "the new run's id: the same command again answers that run instead of queueing another",
+        runIdArg('--id'),
+      )
+      .option(
+        '--wait',
+        'wait until it ends: print its output (stdout) or error; exit 1 unless it succeeded',
+      ),
+  ).action(async (agentId: string, flags: ClientFlags & AgentRunFlags) => {
+    if (flags.input !== undefined && flags.inputFile !== undefined)
+      throw new CliError('give --input or --input-file, not both', 2);
+    if (flags.delay !== undefined && flags.at !== undefined)
+      throw new CliError('give --delay or --at, not both', 2);
+    const input = await runInput(flags, io);
+    const client = clientFor(flags, io);
+    // a misspelt agent would be made, and its run wait for a worker that never comes: an
+    // agent not recorded yet is queued for only when a worker serves it
+    const agent = await client
+      .request<Agent>('GET', `/api/v1/agents/${encodeURIComponent(agentId)}`)
+      .catch(async (err: unknown) => {
+        if (!(err instanceof CliError) || err.status !== 404) throw err;
+        const { workers } = await client.request<WorkerList>('GET', '/api/v1/workers');
+        if (workers.some((w) => w.agents.includes(agentId))) return undefined;
+        throw new CliError(
+          `no agent ${agentId} in this project, and no worker serves it: runlog agents list and runlog workers show what there is`,
+        );
+      });
+    const run = await client.request<Run>(
+      'POST',
+      `/api/v1/agents/${encodeURIComponent(agentId)}/runs`,
+      undefined,
+      {
+        ...(flags.id !== undefined ? { id: flags.id } : {}),
+        ...(input !== undefined ? { input } : {}),
+        trigger: 'manual',
+        source: 'cli',
+        ...(flags.thread !== undefined ? { thread_id: flags.thread } : {}),
+        ...(flags.user !== undefined ? { user_id: flags.user } : {}),
+        ...(flags.tag !== undefined ? { tags: flags.tag } : {}),
+        ...(flags.delay !== undefined ? { delay_ms: flags.delay } : {}),
+        ...(flags.at !== undefined ? { run_at: flags.at } : {}),
+      },
+    );
+    const p = palette();
+    // with --wait, stdout is the run's output: what it says on the way goes to stderr
+    const say = (line: string) => (flags.wait ? io.stderr : io.stdout).write(line + '\n');
+    const later = run.queued_at !== null && Date.parse(run.queued_at) > Date.now();
+    if (!flags.json || flags.wait) {
+      const ended = isTerminalStatus(run.status);
+      if (!flags.json)
+        say(
+          `${ended || run.status === 'running' ? 'run' : 'queued run'} ${run.id} of ${agentId}` +
+            (ended || run.status === 'running'
+              ? ` (given --id: it is ${run.status})`
+              : later
+                ? `, to start at ${run.queued_at} (${formatRelative(run.queued_at)})`
+                : ''),
+        );
+      if (agent?.worker_seen_at === null && !ended && !flags.json)
+        io.stderr.write(
+          p.paint(
+            'yellow',
+            `no worker has asked for ${agentId}'s runs yet: the run waits until one does (runlog.worker(...) in the SDK)`,
+          ) + '\n',
+        );
+    }
+    if (!flags.wait) {
+      if (flags.json) printJson(io, run);
+      return;
+    }
+    const end = await waitForEnd(client, io, run.id, (r) => {
+      if (flags.json) return;
+      if (r.status === 'running') say(`running${r.started_at ? ` since ${r.started_at}` : ''}`);
+    });
+    if (!end)
+      throw new CliError(
+        `stopped waiting: run ${run.id} goes on (runlog runs cancel ${run.id} stops it)`,
+      );
+    if (flags.json) printJson(io, end);
+    else if (end.output !== null && end.output !== undefined)
+      // text as it is, so that `$(runlog agents run ... --wait)` is the answer itself
+      io.stdout.write(
+        (typeof end.output === 'string' ? end.output : JSON.stringify(end.output, null, 2)) + '\n',
+      );
+    const error = end.error ? readableError(end.error) : null;
+    const outcome =
+      `run ${end.id} ${end.status} in ${formatDuration(end.duration_ms)}` +
+      (error ? `: ${error.type ? `${error.type}: ` : ''}${error.message}` : '');
+    // a failure is the command's: exit 1, its error on stderr
+    if (end.status !== 'succeeded') throw new CliError(printable(outcome));
+    if (!flags.json) say(p.paint('green', outcome));
   });
 
   withClient(
@@ -1548,8 +1677,16 @@ export function showRun(
     'queued',
     run.queued_at
       ? `${run.queued_at} (${formatRelative(run.queued_at)})` +
-          // an automatic retry waiting its delay: no worker takes it before then
-          (held ? p.paint('yellow', ": held back by its agent's retry policy until then") : '')
+          // an automatic retry waiting its delay, or a run queued to start later: no worker
+          // takes it before then
+          (held
+            ? p.paint(
+                'yellow',
+                run.trigger === 'retry'
+                  ? ": held back by its agent's retry policy until then"
+                  : ': queued to start then; no worker takes it before',
+              )
+            : '')
       : null,
   );
   field('started', run.started_at ? `${run.started_at} (${formatRelative(run.started_at)})` : null);

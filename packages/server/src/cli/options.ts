@@ -29,21 +29,38 @@ export function parseWhen(name: string, now = () => Date.now()) {
   return (value: string): number => {
     const span = parseDuration(value);
     if (span !== undefined) return now() - span;
-    const date = /^(\d{4})-(\d{2})-(\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
-    if (date && isCalendarDay(Number(date[1]), Number(date[2]), Number(date[3]))) {
-      // UTC without a zone, a time as a date alone is and as the CLI prints times: Date.parse
-      // read `2026-03-01T10:00` in the machine's zone but `2026-03-01` in UTC
-      const ms = Date.parse(
-        value.length === 10
-          ? `${value}T00:00:00Z`
-          : `${value.replace(' ', 'T')}${date[5] ? '' : 'Z'}`,
-      );
-      if (Number.isFinite(ms)) return ms;
-    }
+    const ms = parseDate(value);
+    if (ms !== undefined) return ms;
     throw new InvalidArgumentError(
       `${name} must be a span like 24h or 7d, or a date like 2026-03-01 or 2026-03-01T10:00:00Z`,
     );
   };
+}
+
+/**
+ * A time to come, for `--at`: a date (`2026-03-01T10:00`, `2026-03-01T10:00+01:00`), in UTC
+ * unless it names a zone, as the CLI prints times; epoch ms.
+ */
+export function atArg(name: string) {
+  return (value: string): number => {
+    const ms = parseDate(value);
+    if (ms !== undefined) return ms;
+    throw new InvalidArgumentError(
+      `${name} must be a date and time like 2026-03-01T10:00 (UTC) or 2026-03-01T10:00:00+01:00`,
+    );
+  };
+}
+
+/** `2026-03-01`, `2026-03-01T10:00[:00[.000]]` with a zone or in UTC; undefined otherwise. */
+function parseDate(value: string): number | undefined {
+  const date = /^(\d{4})-(\d{2})-(\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
+  if (!date || !isCalendarDay(Number(date[1]), Number(date[2]), Number(date[3]))) return undefined;
+  // UTC without a zone, a time as a date alone is and as the CLI prints times: Date.parse
+  // read `2026-03-01T10:00` in the machine's zone but `2026-03-01` in UTC
+  const ms = Date.parse(
+    value.length === 10 ? `${value}T00:00:00Z` : `${value.replace(' ', 'T')}${date[5] ? '' : 'Z'}`,
+  );
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** Whether the month has that day: `Date.parse` reads 2026-02-30 as 2026-03-02. */

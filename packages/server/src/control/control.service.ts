@@ -1,7 +1,9 @@
 import {
+  MAX_RUN_DELAY_MS,
   isTerminalStatus,
   isTruncatedJson,
   newId,
+  toIso,
   type EnqueueRunBody,
   type Run,
   type RunStatus,
@@ -22,8 +24,20 @@ export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger'> {
 }
 
 /**
- * A new `queued` run row of `agentId`, waiting since `at.now`. With the agent's timeout it
- * gets a deadline counted from now, so a run nobody claims still ends (`timed_out`).
+ * When a queued run may start: `run_at` or `delay_ms` from `now` (checked already by
+ * `checkQueued`), never before `now`.
+ * @example startAt({ delay_ms: 60_000 }, 1_000) === 61_000
+ */
+export function startAt(opts: Pick<EnqueueRunBody, 'delay_ms' | 'run_at'>, now: number): number {
+  if (opts.run_at !== undefined) return Math.max(opts.run_at, now);
+  return now + (opts.delay_ms ?? 0);
+}
+
+/**
+ * A new `queued` run row of `agentId`, asked for at `at.now` and waiting from when it may
+ * start (`startAt`: then, or later with `delay_ms` or `run_at`, `queued_at` ahead, as an
+ * automatic retry waits its delay). With the agent's timeout it gets a deadline counted from
+ * then, so a run nobody claims still ends (`timed_out`).
  * @example
  * queuedRunRow('default', 'bug-triager', newId(), { trigger: 'api' },
  *   { now: Date.now(), timeoutMs: null, maxFieldBytes: 1 << 20 })
@@ -35,6 +49,7 @@ export function queuedRunRow(
   opts: EnqueueOptions,
   at: { now: number; timeoutMs: number | null; maxFieldBytes: number },
 ): RunRow {
+  const start = startAt(opts, at.now);
   return {
     ...newRunRow(projectId, id, at.now),
     agent_id: agentId,
@@ -50,9 +65,10 @@ export function queuedRunRow(
     input: opts.input === undefined ? null : encodeJson(opts.input, at.maxFieldBytes),
     tags: JSON.stringify(opts.tags ?? []),
     metadata: encodeMetadata(opts.metadata ?? {}, at.maxFieldBytes),
-    queued_at: at.now,
-    sort_at: at.now,
-    deadline_at: at.timeoutMs ? at.now + at.timeoutMs : null,
+    queued_at: start,
+    // listed, and counted in the stats, at the time it may start, as an automatic retry
+    sort_at: start,
+    deadline_at: at.timeoutMs ? start + at.timeoutMs : null,
   };
 }
 
@@ -118,14 +134,27 @@ export async function enqueueRun(
 }
 
 /**
- * A queued run's input is what its worker executes: over the field limit it is refused (413
- * naming it), not stored truncated (a marker and a preview) as a recorded payload is.
+ * What the body's schema cannot say of a queued run: its input is what its worker executes,
+ * so over the field limit it is refused (413 naming it), not stored truncated (a marker and
+ * a preview) as a recorded payload is; it starts after `delay_ms` or at `run_at`, not both,
+ * and `run_at` is at most a year ahead (400 naming the field).
  */
-function checkQueuedInputs(
+function checkQueued(
   maxFieldBytes: number,
   items: readonly EnqueueOptions[],
+  now: number,
   named?: boolean,
 ): void {
+  for (const [i, item] of items.entries()) {
+    const at = (name: string) => (named ? `body.runs.${i}.${name}` : `body.${name}`);
+    if (item.run_at !== undefined && item.delay_ms !== undefined)
+      throw AppError.invalid(at('run_at'), 'give delay_ms or run_at, not both');
+    if (item.run_at !== undefined && item.run_at - now > MAX_RUN_DELAY_MS)
+      throw AppError.invalid(
+        at('run_at'),
+        `${toIso(item.run_at)} is more than a year ahead: a queued run starts within a year`,
+      );
+  }
   for (const [i, item] of items.entries()) {
     const text = payloadText(item.input);
     const size = text === undefined ? undefined : bytesOver(text, maxFieldBytes);
@@ -148,8 +177,8 @@ export async function enqueueRuns(
   /** Errors name the item (`runs.3.id: ...`), as for `POST /runs/enqueue`. */
   opts: { named?: boolean } = {},
 ): Promise<{ run: Run; created: boolean }[]> {
-  checkQueuedInputs(ctx.config.maxFieldBytes, items, opts.named);
   const now = Date.now();
+  checkQueued(ctx.config.maxFieldBytes, items, now, opts.named);
   return ctx.writer.transact((uow, env) =>
     queueRuns(uow, projectId, items, { now, maxFieldBytes: env.maxFieldBytes, named: opts.named }),
   );
@@ -317,7 +346,7 @@ export async function retryRun(
       tags: JSON.parse(source.tags) as string[],
       metadata: JSON.parse(source.metadata) as Record<string, unknown>,
     };
-    checkQueuedInputs(env.maxFieldBytes, [item]);
+    checkQueued(env.maxFieldBytes, [item], now);
     const [queued] = await queueRuns(uow, projectId, [item], {
       now,
       maxFieldBytes: env.maxFieldBytes,

@@ -1,0 +1,243 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Run } from '@runlog/core';
+import { Runlog } from '@runlog/sdk';
+import { run } from '../src/cli/main.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+
+let n = 0;
+const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
+
+describeEachDb('runlog agents run', (dialect) => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  let runlog: Runlog;
+  let dir: string;
+  const workers: { stop(): Promise<void> }[] = [];
+
+  const cli = async (args: string[], stdin?: string, signal?: AbortSignal) => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let stdout = '';
+    let stderr = '';
+    out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const input = new PassThrough();
+    input.end(stdin ?? '');
+    const code = await run(args, {
+      stdout: out,
+      stderr: err,
+      stdin: input,
+      env: { RUNLOG_URL: server.url, RUNLOG_API_KEY: TEST_ADMIN_KEY },
+      ...(signal ? { signal } : {}),
+    });
+    return { code, stdout, stderr };
+  };
+  /** A worker of `agent` in this process: echoes its input, fails when asked to. */
+  const serve = (agent: string) => {
+    const worker = runlog.worker({
+      agents: {
+        [agent]: async (r) => {
+          const input = r.input as { fail?: boolean; text?: string; wait?: number } | undefined;
+          if (input?.wait) await new Promise((resolve) => setTimeout(resolve, input.wait));
+          if (input?.fail) throw new TypeError('asked to fail');
+          return input?.text ?? { echoed: input ?? null };
+        },
+      },
+      pollWaitMs: 1000,
+    });
+    workers.push(worker);
+    return worker;
+  };
+  /** Resolves once a worker has asked for `agent`'s runs. */
+  const served = (agent: string) =>
+    waitFor(async () => {
+      const res = await fetch(`${server.url}/api/v1/workers`, {
+        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+      });
+      const { workers } = (await res.json()) as { workers: { agents: string[] }[] };
+      return workers.some((w) => w.agents.includes(agent));
+    }, `a worker of ${agent}`);
+  const runsOf = async (agent: string) => (await runlog.runs.list({ agent_id: agent })).runs;
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { background: false });
+    runlog = new Runlog({
+      url: server.url,
+      apiKey: TEST_ADMIN_KEY,
+      handleSignals: false,
+      flushIntervalMs: 50,
+      onError: () => {},
+    });
+    dir = mkdtempSync(join(tmpdir(), 'runlog-agent-run-'));
+  });
+  afterAll(async () => {
+    for (const w of workers) await w.stop();
+    await runlog.shutdown(1000);
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('queues a run with its input, thread, user and tags, and --wait prints its output', async () => {
+    const agent = uniq('echo');
+    serve(agent);
+    await served(agent);
+    const res = await cli([
+      'agents',
+      'run',
+      agent,
+      '--input',
+      // long enough to be seen running between two reads
+      '{"pr": 42, "wait": 1200}',
+      '--thread',
+      't-1',
+      '--user',
+      'alice',
+      '--tag',
+      'a',
+      '--tag',
+      'b',
+      '--wait',
+    ]);
+    expect(res.stderr).toMatch(new RegExp(`^queued run \\S+ of ${agent}\\n`));
+    expect(res.stderr).toMatch(/\nrunning since /);
+    expect(res.stderr).toMatch(/succeeded in \d/);
+    expect(res.code).toBe(0);
+    // stdout is the output alone, for $(runlog agents run ... --wait)
+    expect(JSON.parse(res.stdout)).toEqual({ echoed: { pr: 42, wait: 1200 } });
+    const [stored] = await runsOf(agent);
+    expect(stored).toMatchObject({
+      status: 'succeeded',
+      trigger: 'manual',
+      source: 'cli',
+      thread_id: 't-1',
+      user_id: 'alice',
+      tags: ['a', 'b'],
+      input: { pr: 42, wait: 1200 },
+    });
+    // text output as it is; the input read from standard input or a file
+    const text = await cli(
+      ['agents', 'run', agent, '--input-file', '-', '--wait'],
+      '{"text": "hi there"}',
+    );
+    expect(text).toMatchObject({ code: 0, stdout: 'hi there\n' });
+    const file = join(dir, 'input.json');
+    writeFileSync(file, '{"text": "from a file"}');
+    expect(await cli(['agents', 'run', agent, '--input-file', file, '--wait'])).toMatchObject({
+      code: 0,
+      stdout: 'from a file\n',
+    });
+  });
+
+  it('exits 1 with the error of a run that failed, and --json prints the ended run', async () => {
+    const agent = uniq('failing');
+    serve(agent);
+    await served(agent);
+    const res = await cli(['agents', 'run', agent, '--input', '{"fail": true}', '--wait']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/runlog: run \S+ failed in [\d.]+m?s: TypeError: asked to fail\n$/);
+    expect(res.stdout).toBe('');
+    const json = await cli([
+      'agents',
+      'run',
+      agent,
+      '--input',
+      '{"fail": true}',
+      '--wait',
+      '--json',
+    ]);
+    expect(json.code).toBe(1);
+    const ended = JSON.parse(json.stdout) as Run;
+    expect(ended).toMatchObject({ agent_id: agent, status: 'failed' });
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { exit_code: 1 } });
+    // without --wait, --json is the queued run
+    const queued = await cli(['agents', 'run', agent, '--json']);
+    expect(queued.code).toBe(0);
+    expect(JSON.parse(queued.stdout)).toMatchObject({ agent_id: agent, status: 'queued' });
+  });
+
+  it('queues a run to start later with --delay or --at, and --id makes it idempotent', async () => {
+    const agent = uniq('later');
+    // an agent that exists without a worker: the run waits, and the command says why
+    await runlog.runs.enqueue(agent, {}).then((r) => runlog.runs.cancel(r.id));
+    const before = Date.now();
+    const delayed = await cli(['agents', 'run', agent, '--delay', '10m']);
+    expect(delayed.code).toBe(0);
+    expect(delayed.stdout).toMatch(/, to start at \S+Z \(in (9|10)m\)\n$/);
+    expect(delayed.stderr).toMatch(/no worker has asked for .*'s runs yet/);
+    const [first] = await runsOf(agent);
+    expect(Date.parse(first!.queued_at!) - before).toBeGreaterThanOrEqual(600_000);
+    const id = uniq('run');
+    const at = await cli(['agents', 'run', agent, '--at', '2099-01-01T10:00', '--id', id]);
+    // more than a year ahead: the server's 400 names the field
+    expect(at.code).toBe(1);
+    expect(at.stderr).toMatch(/run_at: .*more than a year ahead/);
+    const when = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 16);
+    expect((await cli(['agents', 'run', agent, '--at', when, '--id', id])).code).toBe(0);
+    expect((await cli(['agents', 'run', agent, '--at', when, '--id', id])).code).toBe(0);
+    const stored = (await runsOf(agent)).filter((r) => r.id === id);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.queued_at).toBe(`${when}:00.000Z`);
+    // listed as when it starts; shown as queued to start then
+    const list = await cli(['runs', 'list', '--agent', agent]);
+    expect(list.stdout).toMatch(/starts in (1|2)d/);
+    const show = await cli(['runs', 'show', id]);
+    expect(show.stdout).toMatch(/queued to start then; no worker takes it before/);
+  });
+
+  it('refuses bad usage (exit 2) and an agent nobody serves (exit 1), queueing nothing', async () => {
+    const agent = uniq('nobody');
+    const bad: [string[], RegExp][] = [
+      [['--input', '{pr: 1}'], /--input must be JSON/],
+      [['--input', '1', '--input-file', 'x.json'], /--input or --input-file, not both/],
+      [['--delay', '5m', '--at', '2030-01-01T00:00'], /--delay or --at, not both/],
+      [['--delay', 'soon'], /--delay must be a span/],
+      [['--delay', '400d'], /--delay must be/],
+      [['--at', 'tomorrow'], /--at must be a date and time/],
+      [['--input-file', join(dir, 'missing.json')], /cannot read/],
+    ];
+    for (const [args, message] of bad) {
+      const res = await cli(['agents', 'run', agent, ...args]);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toMatch(message);
+    }
+    const unknown = await cli(['agents', 'run', agent]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      new RegExp(`no agent ${agent} in this project, and no worker serves it`),
+    );
+    expect((await runlog.agents.list()).some((a) => a.id === agent)).toBe(false);
+  });
+
+  it('queues for an agent not recorded yet when a worker serves it', async () => {
+    const agent = uniq('fresh');
+    serve(agent);
+    await served(agent);
+    const res = await cli(['agents', 'run', agent, '--input', '{"text": "first"}', '--wait']);
+    expect(res).toMatchObject({ code: 0, stdout: 'first\n' });
+  });
+
+  it('stops waiting on Ctrl-C and leaves the run going', async () => {
+    const agent = uniq('slow');
+    serve(agent);
+    await served(agent);
+    const stop = new AbortController();
+    const pending = cli(
+      ['agents', 'run', agent, '--input', '{"wait": 3000}', '--wait'],
+      undefined,
+      stop.signal,
+    );
+    await waitFor(async () => (await runsOf(agent))[0]?.status === 'running', 'the run to start');
+    stop.abort();
+    const res = await pending;
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(
+      /stopped waiting: run \S+ goes on \(runlog runs cancel \S+ stops it\)/,
+    );
+    const [going] = await runsOf(agent);
+    expect(going!.status).toBe('running');
+    await waitFor(async () => (await runsOf(agent))[0]?.status === 'succeeded', 'the run to end');
+  });
+});
