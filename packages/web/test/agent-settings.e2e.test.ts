@@ -345,6 +345,44 @@ browserSuite('agent settings in a real browser', () => {
     );
   });
 
+  it('queues a run to start later from Run now; its row and its page say when it starts', async () => {
+    await openAgent('nightly-report');
+    await page.getByRole('button', { name: 'Run now' }).click();
+    const dialog = page.getByRole('dialog', { name: /^Run / });
+    await dialog.waitFor();
+    const at = dialog.getByLabel('Start at (your local time)');
+    expect(await at.count()).toBe(0);
+    await dialog.getByLabel('Later').check();
+    // an hour ahead, on the next five minutes, in the viewer's time
+    const suggested = await at.inputValue();
+    expect(suggested).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:[0-5][05]$/);
+    await screenshot(page, 'run-later-dialog');
+    await at.fill('2020-01-01T10:00');
+    await dialog.getByRole('button', { name: 'Queue for later' }).click();
+    expect(await dialog.getByRole('alert').textContent()).toBe(
+      'That time has passed: pick a later one, or start it now.',
+    );
+    await at.fill(suggested);
+    await dialog.getByRole('button', { name: 'Queue for later' }).click();
+    await page.getByText(/^Run queued to start /).waitFor();
+    const first = page.locator('.agent-panel tbody tr').first();
+    await expect.poll(() => first.getAttribute('data-status')).toBe('queued');
+    expect(await first.locator('.col-started').textContent()).toBe('starts in 1 h');
+    const id = (await first.getAttribute('data-run-id'))!;
+    const run = (await call<{ queued_at: string; created_at: string }>(api, 'GET', `/runs/${id}`))
+      .body;
+    const ahead = Date.parse(run.queued_at) - Date.parse(run.created_at);
+    expect(ahead).toBeGreaterThan(55 * MIN);
+    expect(ahead).toBeLessThanOrEqual(65 * MIN);
+    await page.goto(`${server.url}/runs/${id}`);
+    const held = page.getByTestId('run-held');
+    await held.waitFor();
+    expect(await held.textContent()).toMatch(
+      /^Starts later\. It was queued to start at .+ \(in (59 min|1 h)\): a worker of nightly-report takes it then\. Stop cancels it\.$/,
+    );
+    await call(api, 'POST', `/runs/${id}/cancel`);
+  });
+
   it('caps the runs at once; a queued run past the cap says it waits for a slot', async () => {
     await ingest(api, [{ type: 'run.start', run: { id: 'capped-0', agent_id: 'capped-bot' } }]);
     await openAgent('capped-bot');

@@ -18,15 +18,22 @@ export function RelativeTime({ iso }: { iso: string | null | undefined }) {
 /**
  * When a run started, for the run lists; a run that never started says when it was queued
  * (or, recorded only by its end, when it ended) instead, so it does not read as started.
- * @example <RunStart run={run} /> // "3 min ago", or "queued 3 min ago"
+ * @example <RunStart run={run} /> // "3 min ago", "queued 3 min ago" or "starts in 10 min"
  */
 export function RunStart({
   run,
 }: {
   run: Pick<Run, 'started_at' | 'queued_at' | 'ended_at' | 'created_at'>;
 }) {
-  const { at, label } = runMoment(run);
-  if (!label) return <RelativeTime iso={at} />;
+  const moment = runMoment(run);
+  const { at } = moment;
+  // queued to start later, or an automatic retry waiting its delay: when it starts, until then
+  const tick = useNow(10_000, moment.label === 'queued');
+  if (!moment.label) return <RelativeTime iso={at} />;
+  const label =
+    moment.label === 'queued' && Date.parse(at) > Math.max(tick, Date.now())
+      ? 'starts'
+      : moment.label;
   return (
     <span className="muted" data-testid={`${label}-at`}>
       {label} <RelativeTime iso={at} />

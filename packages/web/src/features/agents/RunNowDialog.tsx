@@ -4,7 +4,9 @@ import { errorMessage } from '../../lib/api';
 import { toast } from '../../components/Toasts';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
+import { formatExact } from '../../lib/format';
 import { enqueueRun } from './agents.queries';
+import { laterDefault, parseStartAt } from './runLater';
 
 /** Parses the optional JSON input; empty means no input. */
 export function parseRunInput(
@@ -18,7 +20,10 @@ export function parseRunInput(
   }
 }
 
-/** Run now: queues a manual run of the agent, with optional JSON input. */
+/**
+ * Run now: queues a manual run of the agent, with optional JSON input, to start now or at a
+ * time picked (no worker takes it before then).
+ */
 export function RunNowButton({
   agentId,
   agentName,
@@ -31,23 +36,29 @@ export function RunNowButton({
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState('');
+  const [later, setLater] = useState(false);
+  const [startAt, setStartAt] = useState('');
   const [error, setError] = useState<string | null>(null);
   const client = useQueryClient();
   const id = useId();
   // a read key still opens the dialog: it learns what Run now does, and why it cannot yet
   const canWrite = useCan('write');
   const mutation = useMutation({
-    mutationFn: (input: unknown) => enqueueRun(agentId, input),
-    onSuccess: (run) => {
+    mutationFn: ({ input, runAt }: { input: unknown; runAt?: string }) =>
+      enqueueRun(agentId, input, runAt),
+    onSuccess: (run, { runAt }) => {
       foldRun(client, run);
       dialog.current?.close();
       setText('');
-      toast('Run queued');
+      setLater(false);
+      toast(
+        runAt && run.queued_at ? `Run queued to start ${formatExact(run.queued_at)}` : 'Run queued',
+      );
     },
     onError: (err) => setError(errorMessage(err)),
   });
 
-  useEffect(() => setError(null), [text]);
+  useEffect(() => setError(null), [text, later, startAt]);
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
@@ -56,7 +67,16 @@ export function RunNowButton({
       setError(parsed.error);
       return;
     }
-    mutation.mutate(parsed.value);
+    if (!later) {
+      mutation.mutate({ input: parsed.value });
+      return;
+    }
+    const start = parseStartAt(startAt, Date.now());
+    if (!start.ok) {
+      setError(start.error);
+      return;
+    }
+    mutation.mutate({ input: parsed.value, runAt: start.runAt });
   };
 
   return (
@@ -74,8 +94,12 @@ export function RunNowButton({
       </button>
       <dialog ref={dialog} className="dialog" aria-labelledby={`${id}-title`}>
         <form onSubmit={onSubmit}>
-          <h2 id={`${id}-title`}>Run {agentName ?? agentId} now</h2>
-          <p className="muted">Queues a manual run for a worker of this agent to pick up.</p>
+          <h2 id={`${id}-title`}>
+            Run {agentName ?? agentId} {later ? 'later' : 'now'}
+          </h2>
+          <p className="muted">
+            Queues a manual run for a worker of this agent to pick up, now or at a time you choose.
+          </p>
           {workerSeenAt === null ? (
             // said before it is queued, not only on the run's page after
             <p className="scope-note" data-testid="run-now-no-worker">
@@ -96,6 +120,46 @@ export function RunNowButton({
             aria-invalid={error ? true : undefined}
             aria-describedby={error ? `${id}-error` : undefined}
           />
+          <fieldset className="settings-group" disabled={!canWrite}>
+            <legend>Start</legend>
+            <div className="choices">
+              <label className="choice">
+                <input
+                  type="radio"
+                  name={`${id}-start`}
+                  checked={!later}
+                  onChange={() => setLater(false)}
+                />
+                Now
+              </label>
+              <label className="choice">
+                <input
+                  type="radio"
+                  name={`${id}-start`}
+                  checked={later}
+                  onChange={() => {
+                    setLater(true);
+                    if (!startAt) setStartAt(laterDefault(Date.now()));
+                  }}
+                />
+                Later
+              </label>
+            </div>
+            {later ? (
+              <>
+                <label htmlFor={`${id}-at`}>Start at (your local time)</label>
+                <input
+                  id={`${id}-at`}
+                  type="datetime-local"
+                  value={startAt}
+                  onChange={(e) => setStartAt(e.target.value)}
+                />
+                <p className="field-help">
+                  No worker takes the run before then: it waits queued, and Stop cancels it.
+                </p>
+              </>
+            ) : null}
+          </fieldset>
           {canWrite ? null : (
             <p id={`${id}-scope`} className="scope-note">
               {needsScope('write')} to queue a run: this session&apos;s key can only read.
@@ -116,7 +180,7 @@ export function RunNowButton({
               disabled={!canWrite || mutation.isPending}
               aria-describedby={canWrite ? undefined : `${id}-scope`}
             >
-              {mutation.isPending ? 'Queueing…' : 'Queue run'}
+              {mutation.isPending ? 'Queueing…' : later ? 'Queue for later' : 'Queue run'}
             </button>
           </div>
         </form>

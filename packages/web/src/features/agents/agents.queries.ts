@@ -24,9 +24,14 @@ export const agentRunsQuery = (agentId: string) =>
       }),
   });
 
-export const enqueueRun = (agentId: string, input: unknown) =>
+export const enqueueRun = (agentId: string, input: unknown, runAt?: string) =>
   api<Run>('POST', `/agents/${encodeURIComponent(agentId)}/runs`, {
-    body: { ...(input !== undefined ? { input } : {}), trigger: 'manual', source: 'dashboard' },
+    body: {
+      ...(input !== undefined ? { input } : {}),
+      ...(runAt !== undefined ? { run_at: runAt } : {}),
+      trigger: 'manual',
+      source: 'dashboard',
+    },
   });
 
 /** Changes the settings `body` gives (absent ones keep their value, null clears one). */

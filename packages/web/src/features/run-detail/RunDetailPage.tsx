@@ -132,10 +132,13 @@ function WaitingForWorker({
   agentId,
   queuedAt,
   threadId,
+  retry,
 }: {
   agentId: string;
   queuedAt: string | null;
   threadId: string | null;
+  /** An automatic retry (its agent's retry policy queued it), rather than a run queued to start later. */
+  retry: boolean;
 }) {
   // while the run waits, the agents' worker_seen_at is read again now and then
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
@@ -155,11 +158,21 @@ function WaitingForWorker({
     perThread !== null && threadId !== null && threadRunning.data !== undefined
       ? { id: threadId, cap: perThread, running: threadRunning.data }
       : undefined;
-  // an automatic retry waiting its delay: no worker takes it before its queued_at
+  // an automatic retry waiting its delay, or a run queued to start later: no worker takes it
+  // before its queued_at
   if (queuedAt && Date.parse(queuedAt) > Math.max(now, Date.now()))
     return (
       <p className="run-waiting" data-testid="run-held">
-        <strong>Retrying later.</strong> Its agent&apos;s retry policy holds this run back until{' '}
+        {retry ? (
+          <>
+            <strong>Retrying later.</strong> Its agent&apos;s retry policy holds this run back
+            until{' '}
+          </>
+        ) : (
+          <>
+            <strong>Starts later.</strong> It was queued to start at{' '}
+          </>
+        )}
         {formatExact(queuedAt)} (<RelativeTime iso={queuedAt} />
         ): a worker of <span className="mono">{agentId}</span> takes it then. Stop cancels it.
       </p>
@@ -460,6 +473,7 @@ export function RunDetailPage() {
           agentId={run.agent_id}
           queuedAt={run.queued_at}
           threadId={run.thread_id}
+          retry={run.trigger === 'retry'}
         />
       ) : null}
       {error ? (
