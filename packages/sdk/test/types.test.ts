@@ -42,6 +42,8 @@ describe('the published types', () => {
         'runlog.worker({ agents: { a: () => 1 }, workerId: req.note, concurrency: undefined });',
         'export const list = runlog.runs.list({ thread_id: req.threadId, user_id: req.userId });',
         'export const threads = runlog.threads.list({ user_id: req.userId });',
+        "export const later = runlog.runs.enqueue('a', { run_at: new Date(), thread_id: req.threadId });",
+        "export const delayed = runlog.runs.enqueue('a', { delay_ms: 60_000, run_at: undefined });",
       ].join('\n');
       expect(
         typeProblems(join(dir, 'agent.ts'), source, { exactOptionalPropertyTypes: true }),
