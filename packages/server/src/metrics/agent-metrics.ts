@@ -117,7 +117,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     ),
     family(
       'runlog_agent_delayed_runs',
-      'Queued runs held back until later (an automatic retry waiting its delay)',
+      'Queued runs held back until later (queued to start later, or an automatic retry waiting its delay)',
       (a) => queued.get(a)?.held ?? 0,
     ),
     family('runlog_agent_running_runs', 'Runs running now', (a) => busy.get(a) ?? 0),
