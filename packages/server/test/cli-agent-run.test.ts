@@ -40,9 +40,11 @@ describeEachDb('runlog agents run', (dialect) => {
     const worker = runlog.worker({
       agents: {
         [agent]: async (r) => {
-          const input = r.input as { fail?: boolean; text?: string; wait?: number } | undefined;
+          const input = r.input as
+            { fail?: boolean; failFirst?: boolean; text?: string; wait?: number } | undefined;
           if (input?.wait) await new Promise((resolve) => setTimeout(resolve, input.wait));
           if (input?.fail) throw new TypeError('asked to fail');
+          if (input?.failFirst && r.info!.attempt === 1) throw new Error('first try fails');
           return input?.text ?? { echoed: input ?? null };
         },
       },
@@ -156,6 +158,32 @@ describeEachDb('runlog agents run', (dialect) => {
     const queued = await cli(['agents', 'run', agent, '--json']);
     expect(queued.code).toBe(0);
     expect(JSON.parse(queued.stdout)).toMatchObject({ agent_id: agent, status: 'queued' });
+  });
+
+  it("follows a failed run through its agent's automatic retries to the outcome", async () => {
+    const agent = uniq('flaky');
+    serve(agent);
+    await served(agent);
+    await runlog.agents.update(agent, { retry: { max_attempts: 2, delay_ms: 0 } });
+    const res = await cli(['agents', 'run', agent, '--input', '{"failFirst": true}', '--wait']);
+    expect(res.stderr).toMatch(
+      /\nrun (\S+) failed in [\d.]+m?s: Error: first try fails; its agent's retry policy retries it as (\S+) \(attempt 2\), starting /,
+    );
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual({ echoed: { failFirst: true } });
+    const runs = await runsOf(agent);
+    expect(runs.map((r) => [r.attempt, r.status])).toEqual([
+      [2, 'succeeded'],
+      [1, 'failed'],
+    ]);
+    // attempts used up: the last failure is the outcome
+    await runlog.agents.update(agent, { retry: { max_attempts: 2, delay_ms: 0 } });
+    const failed = await cli(['agents', 'run', agent, '--input', '{"fail": true}', '--wait']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/retries it as \S+ \(attempt 2\)/);
+    expect(failed.stderr).toMatch(
+      /runlog: run \S+ failed in [\d.]+m?s: TypeError: asked to fail\n$/,
+    );
   });
 
   it('queues a run to start later with --delay or --at, and --id makes it idempotent', async () => {

@@ -48,6 +48,7 @@ import {
 } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
 import { runInput, waitForEnd, type AgentRunFlags } from './agent-run.js';
+import { RETRY_POLICY_TRIGGER } from '../control/auto-retry.js';
 import {
   Palette,
   bar,
@@ -915,27 +916,53 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (flags.json) printJson(io, run);
       return;
     }
-    const end = await waitForEnd(client, io, run.id, (r) => {
-      if (flags.json) return;
-      if (r.status === 'running') say(`running${r.started_at ? ` since ${r.started_at}` : ''}`);
-    });
-    if (!end)
-      throw new CliError(
-        `stopped waiting: run ${run.id} goes on (runlog runs cancel ${run.id} stops it)`,
+    const outcome = (r: Run) => {
+      const error = r.error ? readableError(r.error) : null;
+      return (
+        `run ${r.id} ${r.status} in ${formatDuration(r.duration_ms)}` +
+        (error ? `: ${error.type ? `${error.type}: ` : ''}${error.message}` : '')
       );
+    };
+    // the run's outcome is its automatic retries': its agent's retry policy queues the next
+    // attempt with the failure, in the same change, so it is there when the failure is seen
+    let end: Run | undefined;
+    for (let current = run; ;) {
+      end = await waitForEnd(client, io, current.id, (r) => {
+        if (!flags.json && r.status === 'running')
+          say(`running${r.started_at ? ` since ${r.started_at}` : ''}`);
+      });
+      if (!end)
+        throw new CliError(
+          `stopped waiting: run ${current.id} goes on (runlog runs cancel ${current.id} stops it)`,
+        );
+      if (end.status !== 'failed' && end.status !== 'timed_out') break;
+      const { runs: retries } = await client.request<RunList>('GET', '/api/v1/runs', {
+        retry_of: end.id,
+        trigger: 'retry',
+        limit: 1,
+      });
+      const retry = retries.find((r) => r.triggered_by === RETRY_POLICY_TRIGGER);
+      if (!retry) break;
+      if (!flags.json)
+        say(
+          printable(
+            `${outcome(end)}; its agent's retry policy retries it as ${retry.id} (attempt ${retry.attempt}), ` +
+              `starting ${formatRelative(retry.queued_at)}`,
+          ),
+        );
+      current = retry;
+    }
     if (flags.json) printJson(io, end);
-    else if (end.output !== null && end.output !== undefined)
-      // text as it is, so that `$(runlog agents run ... --wait)` is the answer itself
-      io.stdout.write(
-        (typeof end.output === 'string' ? end.output : JSON.stringify(end.output, null, 2)) + '\n',
-      );
-    const error = end.error ? readableError(end.error) : null;
-    const outcome =
-      `run ${end.id} ${end.status} in ${formatDuration(end.duration_ms)}` +
-      (error ? `: ${error.type ? `${error.type}: ` : ''}${error.message}` : '');
+    else if (end.output !== null && end.output !== undefined) {
+      // text as it is, so that `$(runlog agents run ... --wait)` is the answer itself; on a
+      // terminal, with its escape sequences made harmless as everywhere recorded text shows
+      const text =
+        typeof end.output === 'string' ? end.output : JSON.stringify(end.output, null, 2);
+      io.stdout.write((io.stdout.isTTY ? printable(text) : text) + '\n');
+    }
     // a failure is the command's: exit 1, its error on stderr
-    if (end.status !== 'succeeded') throw new CliError(printable(outcome));
-    if (!flags.json) say(p.paint('green', outcome));
+    if (end.status !== 'succeeded') throw new CliError(printable(outcome(end)));
+    if (!flags.json) say(p.paint('green', outcome(end)));
   });
 
   withClient(
