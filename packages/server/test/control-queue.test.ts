@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readableError, type Run } from '@runlog/core';
+import { readableError, type AgentSummary, type Run } from '@runlog/core';
 import { sweepOnce } from '../src/control/sweeper.js';
 import { findRun } from '../src/runs/runs.repository.js';
 import { tryLockRuns } from '../src/ingest/unit-of-work.js';
@@ -368,8 +368,13 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect(later.status).toBe('queued');
     // its wait for a worker (the agent's timeout) counts from when it may start
     expect((await findRun(t.ctx.db, P, later.id))?.deadline_at).toBe(queuedAt + 60_000);
+    // it has not happened yet: not the agent's latest run
+    const latest = async () =>
+      json<AgentSummary>(await t.request('GET', `/api/v1/agents/${agent}`)).latest_run?.id ?? null;
+    expect(await latest()).toBeNull();
     // a run queued after it, to start now, goes first
     const now = json<Run>(await enqueue(agent));
+    expect(await latest()).toBe(now.id);
     expect(json<Run>(await claim(agent)).id).toBe(now.id);
     expect((await claim(agent)).statusCode).toBe(204);
     // the sweeper leaves it be though its queued_at is ahead of the deadline of a plain run
@@ -390,6 +395,7 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     expect((await claim(agent)).statusCode).toBe(204);
     // listed where it starts: ahead of every run of the agent, and Stop cancels it
     expect((await runsOf(agent)).runs[0]!.id).toBe(iso.id);
+    expect(await latest()).toBe(passed.id);
     const cancelled = json<Run>(await t.request('POST', `/api/v1/runs/${iso.id}/cancel`));
     expect(cancelled.status).toBe('cancelled');
 

@@ -91,12 +91,16 @@ export async function findAgent(
 /**
  * The project's agents (or one) by id, each with its newest run ids. One statement: each
  * id is a correlated probe of a (project, agent[, status], sort_at, id) index, so a
- * thousand agents cost a thousand index seeks, never a scan of their runs.
+ * thousand agents cost a thousand index seeks, never a scan of their runs. The latest run
+ * is the newest but a queued run listed after `now`: one queued to start later (or an
+ * automatic retry waiting its delay) has not happened yet, and would hide the run that last
+ * did.
  */
 export async function listAgentsWithLatest(
   db: Db,
   projectId: string,
   agentId?: string,
+  now = Date.now(),
 ): Promise<AgentWithLatest[]> {
   let query = db.kysely
     .selectFrom('agents')
@@ -109,7 +113,13 @@ export async function listAgentsWithLatest(
           .whereRef('r.project_id', '=', 'agents.project_id')
           .whereRef('r.agent_id', '=', 'agents.id');
       return [
-        runs().orderBy('r.sort_at', 'desc').orderBy('r.id', 'desc').limit(1).as('latest_id'),
+        runs()
+          // a host's clock ahead puts a recorded run's start ahead too: only queued runs wait
+          .where((w) => w.or([w('r.sort_at', '<=', now), w('r.status', '!=', 'queued')]))
+          .orderBy('r.sort_at', 'desc')
+          .orderBy('r.id', 'desc')
+          .limit(1)
+          .as('latest_id'),
         // the error that happened last: by end, not start (a long run failing now is newer
         // than a short one that started after it); the runs_errors index holds just these
         runs()

@@ -168,7 +168,8 @@ export function printJson(io: CliIo, value: unknown): void {
 function runWhen(run: Run, p: Palette): string {
   const { at, label } = runMoment(run);
   // queued to start later, or an automatic retry waiting its delay: when it starts
-  const said = label === 'queued' && Date.parse(at) > Date.now() ? 'starts' : label;
+  const said =
+    run.status === 'queued' && label === 'queued' && Date.parse(at) > Date.now() ? 'starts' : label;
   return said ? p.paint('dim', `${said} ${formatRelative(at)}`) : formatRelative(at);
 }
 

@@ -31,7 +31,9 @@ export function RunStart({
   const tick = useNow(10_000, moment.label === 'queued');
   if (!moment.label) return <RelativeTime iso={at} />;
   const label =
-    moment.label === 'queued' && Date.parse(at) > Math.max(tick, Date.now())
+    moment.label === 'queued' &&
+    run.ended_at === null &&
+    Date.parse(at) > Math.max(tick, Date.now())
       ? 'starts'
       : moment.label;
   return (

@@ -244,6 +244,16 @@ describe('applyRunToAgents', () => {
     const next = applyRunToAgents(list, run('a', T0, { status: 'succeeded' }));
     expect(next).toBe(list);
   });
+
+  it('leaves out a run queued to start later, which has not happened yet, until it is due', () => {
+    const list = [agent(run('a', T0, { status: 'succeeded' }))];
+    const later = run('later', T0 + 3_600_000);
+    expect(applyRunToAgents(list, later, T0 + 10)).toBe(list);
+    expect(applyRunToAgents(list, later, T0 + 3_600_000)[0]?.latest_run?.id).toBe('later');
+    // a run recorded from a host whose clock is ahead did happen
+    const ahead = run('ahead', T0 + 30_000, { status: 'running', started_at: iso(T0 + 30_000) });
+    expect(applyRunToAgents(list, ahead, T0 + 10)[0]?.latest_run?.id).toBe('ahead');
+  });
 });
 
 describe('runDuration', () => {

@@ -180,15 +180,22 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
 
 /**
  * Folds a run into the agents list: it becomes its agent's latest run when it is that run
- * or newer, and a failure becomes the agent's last error. Unknown agents are left to a refetch.
+ * or newer, unless queued to start later (as the server picks it: it has not happened yet),
+ * and a failure becomes the agent's last error. Unknown agents are left to a
+ * refetch.
  */
-export function applyRunToAgents(agents: AgentSummary[], run: Run): AgentSummary[] {
+export function applyRunToAgents(
+  agents: AgentSummary[],
+  run: Run,
+  now = Date.now(),
+): AgentSummary[] {
   const i = agents.findIndex((a) => a.id === run.agent_id);
   if (i < 0) return agents;
   const agent = agents[i]!;
   const latest = agent.latest_run;
   let nextLatest = latest;
-  if (!latest || compareNewestFirst(run, latest) <= 0) {
+  const due = run.status !== 'queued' || listedAt(run) <= now;
+  if (due && (!latest || compareNewestFirst(run, latest) <= 0)) {
     nextLatest = latest && latest.id === run.id ? newerRun(latest, run) : run;
   }
   let lastError = agent.last_error;
