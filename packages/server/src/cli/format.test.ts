@@ -53,6 +53,12 @@ describe('CLI formatting', () => {
     expect(formatRelative('2025-01-01T00:00:00Z', now)).toBe('2025-01-01');
     expect(formatRelative('2026-03-10T12:05:00Z', now)).toBe('in 5m');
     expect(formatRelative('2026-03-12T12:00:00Z', now)).toBe('in 2d');
+    // time passed in whole units; a time to come to the nearest, the next unit from 59.5
+    expect(formatRelative('2026-03-10T09:01:00Z', now)).toBe('2h ago');
+    expect(formatRelative('2026-03-10T14:59:00Z', now)).toBe('in 3h');
+    expect(formatRelative('2026-03-10T12:59:40Z', now)).toBe('in 1h');
+    expect(formatRelative('2026-03-10T12:00:59.6Z', now)).toBe('in 1m');
+    expect(formatRelative('2026-03-11T11:45:00Z', now)).toBe('in 1d');
   });
 
   it('aligns table columns by visible width, colours only when enabled', () => {

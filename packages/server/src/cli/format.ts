@@ -84,18 +84,30 @@ export function formatPercent(rate: number | null | undefined): string {
   return `${(rate * 100).toFixed(1)}%`;
 }
 
-/** `12s ago`, `5m ago`, `3h ago`, `4d ago`, or the date for older times. */
+/**
+ * `12s ago`, `5m ago`, `3h ago`, `4d ago`, or the date for older times; a time to come (a
+ * schedule's next run, a run queued to start later) `in 5m`, to the nearest unit: a run
+ * starting in 2 h 59 min reads `in 3h`, where the time passed since reads whole units.
+ */
 export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '-';
   const ms = now - Date.parse(iso);
-  // a time to come (a schedule's next run) reads `in 5m`
   const [span, say] = ms < 0 ? [-ms, (n: string) => `in ${n}`] : [ms, (n: string) => `${n} ago`];
-  if (span < 60_000) return say(`${Math.floor(span / 1000)}s`);
-  if (span < 3_600_000) return say(`${Math.floor(span / 60_000)}m`);
-  if (span < 86_400_000) return say(`${Math.floor(span / 3_600_000)}h`);
-  if (span < 30 * 86_400_000) return say(`${Math.floor(span / 86_400_000)}d`);
+  const count = ms < 0 ? Math.round : Math.floor;
+  for (const [unit, size, below] of RELATIVE_UNITS) {
+    const n = count(span / size);
+    if (n < below) return say(`${n}${unit}`);
+  }
   return iso.slice(0, 10);
 }
+
+/** `formatRelative`'s units: each up to the count where the next takes over. */
+const RELATIVE_UNITS: readonly [string, number, number][] = [
+  ['s', 1000, 60],
+  ['m', 60_000, 60],
+  ['h', 3_600_000, 24],
+  ['d', 86_400_000, 30],
+];
 
 const CODES = {
   bold: [1, 22],

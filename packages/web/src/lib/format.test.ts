@@ -6,6 +6,7 @@ import {
   formatExact,
   formatPercent,
   formatPercentTick,
+  formatRelative,
   formatTokens,
   limitsText,
   liveNow,
@@ -195,5 +196,20 @@ describe('formatExact', () => {
     expect(formatExact(at, 'en-US', 'Europe/Paris')).toBe('Dec 5, 2026, 9:19:13.423 PM GMT+1');
     expect(formatExact(at, 'en-US', 'UTC')).toBe('Dec 5, 2026, 8:19:13.423 PM UTC');
     expect(formatExact(null)).toBe('');
+  });
+});
+
+describe('formatRelative', () => {
+  const now = Date.parse('2026-03-10T12:00:00Z');
+  it('says a time passed in whole units, and one to come to the nearest', () => {
+    expect(formatRelative('2026-03-10T11:59:58Z', now)).toBe('just now');
+    expect(formatRelative('2026-03-10T11:59:30Z', now)).toBe('30 s ago');
+    expect(formatRelative('2026-03-10T09:01:00Z', now)).toBe('2 h ago');
+    expect(formatRelative('2026-03-06T12:00:00Z', now)).toBe('4 d ago');
+    expect(formatRelative('2026-03-10T12:05:00Z', now)).toBe('in 5 min');
+    expect(formatRelative('2026-03-10T14:59:00Z', now)).toBe('in 3 h');
+    expect(formatRelative('2026-03-10T12:59:40Z', now)).toBe('in 1 h');
+    expect(formatRelative('2026-03-11T11:45:00Z', now)).toBe('in 1 d');
+    expect(formatRelative('2026-03-10T12:00:59.6Z', now)).toBe('in 1 min');
   });
 });

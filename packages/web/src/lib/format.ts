@@ -128,21 +128,32 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
-/** "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago"; a future time reads "in ...". */
+/**
+ * "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago"; a future time reads "in ...", to
+ * the nearest unit (a run starting in 2 h 59 min is "in 3 h"), where a time passed reads
+ * whole units.
+ */
 export function formatRelative(iso: string | null | undefined, now: number): string {
   if (!iso) return '—';
   const diff = now - Date.parse(iso);
   const future = diff < 0;
   const a = Math.abs(diff) / 1000;
-  let text: string;
   if (a < 5) return 'just now';
-  if (a < 60) text = `${Math.floor(a)} s`;
-  else if (a < 3600) text = `${Math.floor(a / 60)} min`;
-  else if (a < 86_400) text = `${Math.floor(a / 3600)} h`;
-  else if (a < 86_400 * 60) text = `${Math.floor(a / 86_400)} d`;
-  else return new Date(iso).toLocaleDateString();
-  return future ? `in ${text}` : `${text} ago`;
+  const count = future ? Math.round : Math.floor;
+  for (const [unit, size, below] of RELATIVE_UNITS) {
+    const n = count(a / size);
+    if (n < below) return future ? `in ${n} ${unit}` : `${n} ${unit} ago`;
+  }
+  return new Date(iso).toLocaleDateString();
 }
+
+/** `formatRelative`'s units, in seconds: each up to the count where the next takes over. */
+const RELATIVE_UNITS: readonly [string, number, number][] = [
+  ['s', 1, 60],
+  ['min', 60, 60],
+  ['h', 3600, 24],
+  ['d', 86_400, 60],
+];
 
 /**
  * The exact local time to the millisecond with its zone, for tooltips and run details. The
