@@ -115,7 +115,7 @@ export type RecordedSoFar = () => Promise<void>;
 /** For a client used on its own, without a recording process: nothing waits to go. */
 const NOTHING_WAITING: RecordedSoFar = () => Promise.resolve();
 
-/** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `cancel`, `retry`. */
+/** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `startNow`, `cancel`, `retry`. */
 export class RunsClient {
   constructor(
     private readonly http: HttpClient,
@@ -225,6 +225,23 @@ export class RunsClient {
     } catch (err) {
       a.reject(err);
     }
+  }
+
+  /**
+   * Start now: a queued run held back until later (`run_at`, `delay_ms`, or an automatic
+   * retry waiting its delay) may be taken by a worker at once. A run already due is answered
+   * as it is; one no longer queued throws `RunlogApiError` 409.
+   * @example await runlog.runs.startNow(queued.id)
+   */
+  async startNow(id: string): Promise<Run> {
+    return (
+      await this.http.request<Run>(
+        'POST',
+        `/api/v1/runs/${enc(id)}/start-now`,
+        {},
+        { idempotent: true },
+      )
+    ).body!;
   }
 
   /** Stop: cancels a queued run at once, asks a running one's worker to stop. */

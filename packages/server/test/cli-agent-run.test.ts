@@ -197,6 +197,26 @@ describeEachDb('runlog agents run', (dialect) => {
     expect(delayed.stderr).toMatch(/no worker has asked for .*'s runs yet/);
     const [first] = await runsOf(agent);
     expect(Date.parse(first!.queued_at!) - before).toBeGreaterThanOrEqual(600_000);
+    // runs start-now lets a worker take it at once; again, it says it was due already
+    const now = await cli(['runs', 'start-now', first!.id]);
+    expect(now).toMatchObject({ code: 0 });
+    expect(now.stdout).toBe(
+      `run ${first!.id} may start now: a worker of ${agent} takes it next (it was to start in 10m)\n`,
+    );
+    expect(Date.parse((await runlog.runs.get(first!.id)).queued_at!)).toBeLessThanOrEqual(
+      Date.now(),
+    );
+    expect((await cli(['runs', 'start-now', first!.id])).stdout).toMatch(
+      new RegExp(
+        `^run ${first!.id} was due already \\(queued \\d+s ago\\): it waits for a worker of `,
+      ),
+    );
+    await runlog.runs.cancel(first!.id);
+    const ended = await cli(['runs', 'start-now', first!.id]);
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toBe(
+      `runlog: run ${first!.id} is cancelled: only a queued run waits to start\n`,
+    );
     const id = uniq('run');
     const at = await cli(['agents', 'run', agent, '--at', '2099-01-01T10:00', '--id', id]);
     // more than a year ahead: the server's 400 names the field

@@ -411,6 +411,44 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     ).toEqual([batched]);
   });
 
+  it('starts now a run held back until later, its wait for a worker counted from now', async () => {
+    const agent = uniq('start-now');
+    await setTimeoutMs(agent, 60_000);
+    const later = json<Run>(await enqueue(agent, { delay_ms: 3 * 3_600_000 }));
+    expect((await claim(agent)).statusCode).toBe(204);
+    // the stats count it in the hour it starts: not in the hours to the next half hour (3 h
+    // ahead, whatever the minute), then in them
+    const statsRuns = async () => {
+      const q = `agent_id=${agent}&from=${Date.now() - 3_600_000}&to=${Date.now() + 1_800_000}`;
+      return json<{ totals: { runs: number } }>(await t.request('GET', `/api/v1/runs/stats?${q}`))
+        .totals.runs;
+    };
+    expect(await statsRuns()).toBe(0);
+    const before = Date.now();
+    const res = await t.request('POST', `/api/v1/runs/${later.id}/start-now`);
+    expect(res.statusCode).toBe(200);
+    const started = json<Run>(res);
+    const at = Date.parse(started.queued_at!);
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(Date.now());
+    expect((await findRun(t.ctx.db, P, later.id))?.deadline_at).toBe(at + 60_000);
+    // listed now, among the runs of now
+    expect((await getRun(later.id)).queued_at).toBe(started.queued_at);
+    expect(await statsRuns()).toBe(1);
+    // again: a run already due is answered as it is
+    const again = await t.request('POST', `/api/v1/runs/${later.id}/start-now`);
+    expect(again.statusCode).toBe(200);
+    expect(json<Run>(again)).toEqual(started);
+    // a worker takes it at once
+    expect(json<Run>(await claim(agent)).id).toBe(later.id);
+    const running = await t.request('POST', `/api/v1/runs/${later.id}/start-now`);
+    expect(running.statusCode).toBe(409);
+    expect(json<ErrorBody>(running).error.message).toBe(
+      `run ${later.id} is running: only a queued run waits to start`,
+    );
+    expect((await t.request('POST', '/api/v1/runs/no-such-run/start-now')).statusCode).toBe(404);
+  });
+
   it('refuses a start both delayed and at a time, too far ahead or malformed, naming the field and queueing nothing', async () => {
     const agent = uniq('later-bad');
     const cases: [Record<string, unknown>, string, RegExp][] = [

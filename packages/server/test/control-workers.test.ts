@@ -221,7 +221,7 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await worker.stop();
   });
 
-  it('executes a run queued for later (run_at a Date, delay_ms) no sooner than then', async () => {
+  it('executes a run queued for later (run_at a Date, delay_ms) no sooner than then, or at once when started now', async () => {
     const runlog = client();
     const agent = uniq('later');
     const started: Record<string, number> = {};
@@ -248,6 +248,14 @@ describeEachDb('workers executing queued runs', (dialect) => {
     expect(started[delayed!.id]).toBeGreaterThanOrEqual(Date.parse(delayed!.queued_at!));
     // the run queued after them to start at once went first
     expect(started[now.id]).toBeLessThan(started[delayed!.id]!);
+    // one held an hour, started now: executed at once
+    const held = await runlog.runs.enqueue(agent, { input: { n: 4 }, delay_ms: 3_600_000 });
+    const asked = Date.now();
+    expect(Date.parse((await runlog.runs.startNow(held.id)).queued_at!)).toBeLessThanOrEqual(
+      Date.now(),
+    );
+    expect((await settled(runlog, held.id)).output).toEqual({ n: 4 });
+    expect(started[held.id]! - asked).toBeLessThan(60_000);
     await worker.stop();
   });
 

@@ -864,6 +864,10 @@ describeEachDb('openapi.json against the server', (dialect) => {
     // once: retried already, so the newest retry comes back (200) and nothing is queued
     await expectStatus(200, 'POST', `/api/v1/runs/${runB}/retry`, { body: { once: true } });
     await expectStatus(409, 'POST', `/api/v1/runs/${retry.id}/retry`);
+    // Start now: the queued retry (due already, answered as it is); an ended run is a 409
+    await expectStatus(200, 'POST', `/api/v1/runs/${retry.id}/start-now`);
+    await expectStatus(409, 'POST', `/api/v1/runs/${runA}/start-now`);
+    await expectStatus(404, 'POST', '/api/v1/runs/no-such-run/start-now');
     await expectStatus(204, 'DELETE', `/api/v1/runs/${restRun}`);
     await expectStatus(404, 'DELETE', `/api/v1/runs/${restRun}`);
     await expectStatus(204, 'DELETE', '/api/v1/agents/summarizer');

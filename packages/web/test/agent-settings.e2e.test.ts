@@ -380,6 +380,13 @@ browserSuite('agent settings in a real browser', () => {
     expect(await held.textContent()).toMatch(
       /^Starts later\. It was queued to start at .+ \(in (59 min|1 h)\): a worker of nightly-report takes it then\. Stop cancels it\.$/,
     );
+    await screenshot(page, 'run-starts-later');
+    // Start now: due at once, so it waits for a worker like any queued run
+    await page.getByRole('button', { name: 'Start now' }).click();
+    await page.getByText('The run may start now: a worker takes it next').waitFor();
+    await held.waitFor({ state: 'detached' });
+    const due = (await call<{ queued_at: string }>(api, 'GET', `/runs/${id}`)).body;
+    expect(Date.parse(due.queued_at)).toBeLessThanOrEqual(Date.now());
     await call(api, 'POST', `/runs/${id}/cancel`);
   });
 

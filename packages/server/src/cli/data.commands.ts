@@ -200,7 +200,7 @@ const RUN_COLUMNS = [
 ];
 
 /**
- * `runs list|show|tail|cancel|retry|score|scores|unscore`, `threads list|show`,
+ * `runs list|show|tail|cancel|retry|start-now|score|scores|unscore`, `threads list|show`,
  * `agents list|show|run|set`,
  * `workers`, `stats`, `metrics`.
  */
@@ -208,7 +208,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   const palette = () => Palette.for(io.stdout, io.env);
   const runs = program
     .command('runs')
-    .description('list, inspect, watch, stop, retry and score runs');
+    .description('list, inspect, watch, stop, retry, start and score runs');
 
   const listCmd = withRunFilters(
     runs.command('list').description('list runs, newest first (or --sort cost, duration, tokens)'),
@@ -500,6 +500,26 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id})\n`,
       );
     });
+
+  withClient(
+    runs
+      .command('start-now')
+      .description(
+        'let a worker take at once a queued run held back until later (--delay, --at, or an automatic retry waiting its delay)',
+      )
+      .argument('<id>', 'run id', runIdArg('<id>')),
+  ).action(async (id: string, flags: ClientFlags) => {
+    const client = clientFor(flags, io);
+    const path = `/api/v1/runs/${encodeURIComponent(id)}`;
+    const before = await client.request<Run>('GET', path);
+    const run = await client.request<Run>('POST', `${path}/start-now`);
+    if (flags.json) return printJson(io, run);
+    io.stdout.write(
+      run.queued_at === before.queued_at
+        ? `run ${run.id} was due already (queued ${formatRelative(run.queued_at)}): it waits for a worker of ${run.agent_id}\n`
+        : `run ${run.id} may start now: a worker of ${run.agent_id} takes it next (it was to start ${formatRelative(before.queued_at)})\n`,
+    );
+  });
 
   withClient(
     runs

@@ -269,6 +269,35 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
   });
 }
 
+/**
+ * Start now: a queued run held back until later (queued with `delay_ms` or `run_at`, or an
+ * automatic retry waiting its delay) may be taken by a worker at once. Its `queued_at` (and
+ * list time) becomes now, and its wait for a worker (the agent's timeout) counts from now
+ * as it counted from then. A queued run already due is answered as it is; any other a 409.
+ */
+export async function startRunNow(ctx: AppContext, projectId: string, runId: string): Promise<Run> {
+  return ctx.writer.transact(async (uow, env) => {
+    await uow.loadRuns(projectId, [runId]);
+    const run = uow.getRun(projectId, runId);
+    if (!run) throw AppError.notFound('run', runId);
+    if (run.status !== 'queued')
+      throw new AppError(
+        'conflict',
+        `run ${runId} is ${run.status}: only a queued run waits to start`,
+      );
+    if (run.queued_at === null || run.queued_at <= env.now) return toRun(run);
+    const next: RunRow = {
+      ...run,
+      queued_at: env.now,
+      sort_at: env.now,
+      deadline_at: run.deadline_at === null ? null : env.now + (run.deadline_at - run.queued_at),
+      updated_at: env.now,
+    };
+    uow.putRun(next);
+    return toRun(next);
+  });
+}
+
 /** How `POST /runs/:run_id/retry` is asked: `RetryRunBody`, and who asks. */
 export interface RetryOptions {
   /** The new run's id: a retry of this run with that id is answered as it is. */

@@ -14,7 +14,7 @@ import {
   buildTimeline,
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
-import { cancelRun, deleteRun, retryRun } from '../control/control.service.js';
+import { cancelRun, deleteRun, retryRun, startRunNow } from '../control/control.service.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
 import { toRun } from './runs.mapper.js';
@@ -179,6 +179,21 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     response: Run,
     answers: { 409: 'The run already ended' },
     handler: ({ auth, params }) => cancelRun(ctx, auth.projectId, params.run_id),
+  });
+
+  defineRoute(app, {
+    method: 'POST',
+    url: '/api/v1/runs/:run_id/start-now',
+    scope: 'write',
+    tag: 'runs',
+    summary:
+      'Start now: a queued run held back until later (delay_ms, run_at, or an automatic ' +
+      "retry's delay) may be taken by a worker at once; its queued_at becomes now. A queued " +
+      'run already due is answered as it is; 409 for a run no longer queued',
+    params: RunParams,
+    response: Run,
+    answers: { 409: 'The run is not queued (it started or ended)' },
+    handler: ({ auth, params }) => startRunNow(ctx, auth.projectId, params.run_id),
   });
 
   defineRoute(app, {

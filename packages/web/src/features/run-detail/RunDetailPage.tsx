@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
 import {
   costUnknown,
@@ -11,12 +11,12 @@ import {
   type RunStatus,
   type RunWithSteps,
 } from '@runlog/core';
-import { ApiError } from '../../lib/api';
+import { ApiError, errorMessage } from '../../lib/api';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
-import { copyText } from '../../components/Toasts';
+import { copyText, toast } from '../../components/Toasts';
 import { useFocusHandoff } from '../../components/focus';
 import { RunIdText } from '../../components/RunId';
 import {
@@ -30,11 +30,11 @@ import {
   shortId,
   usedNothing,
 } from '../../lib/format';
-import { useTopics } from '../../app/live';
+import { foldRun, useTopics } from '../../app/live';
 import { useNow } from '../../lib/useNow';
 import { useDocumentTitle } from '../../app/page';
 import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
-import { retriesQuery, threadRunningQuery } from '../runs/runs.queries';
+import { retriesQuery, startRunNow, threadRunningQuery } from '../runs/runs.queries';
 import { comparePath } from './ComparePage';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { runsPath } from '../runs/RunsPage';
@@ -128,12 +128,42 @@ function ByModelFact({ run }: { run: RunWithSteps }) {
  * Why a queued run still waits: whether any worker asks for its agent's runs. Runs queued
  * from the dashboard, the API, schedules and Retry run only when one does.
  */
+/** Start now: a run held back until later may be taken by a worker at once. */
+function StartNowButton({ runId }: { runId: string }) {
+  const client = useQueryClient();
+  const canWrite = useCan('write');
+  const start = useMutation({
+    mutationFn: () => startRunNow(runId),
+    onSuccess: (run) => {
+      foldRun(client, run);
+      toast('The run may start now: a worker takes it next');
+    },
+    onError: (err) => toast(`Could not start it now: ${errorMessage(err)}`, 'error'),
+  });
+  return (
+    <button
+      type="button"
+      className="btn btn-small"
+      disabled={!canWrite}
+      aria-disabled={start.isPending || undefined}
+      title={canWrite ? undefined : needsScope('write')}
+      onClick={() => {
+        if (!start.isPending) start.mutate();
+      }}
+    >
+      <span aria-hidden="true">▶</span> Start now
+    </button>
+  );
+}
+
 function WaitingForWorker({
+  runId,
   agentId,
   queuedAt,
   threadId,
   retry,
 }: {
+  runId: string;
   agentId: string;
   queuedAt: string | null;
   threadId: string | null;
@@ -162,20 +192,23 @@ function WaitingForWorker({
   // before its queued_at
   if (queuedAt && Date.parse(queuedAt) > Math.max(now, Date.now()))
     return (
-      <p className="run-waiting" data-testid="run-held">
-        {retry ? (
-          <>
-            <strong>Retrying later.</strong> Its agent&apos;s retry policy holds this run back
-            until{' '}
-          </>
-        ) : (
-          <>
-            <strong>Starts later.</strong> It was queued to start at{' '}
-          </>
-        )}
-        {formatExact(queuedAt)} (<RelativeTime iso={queuedAt} />
-        ): a worker of <span className="mono">{agentId}</span> takes it then. Stop cancels it.
-      </p>
+      <div className="run-waiting run-held">
+        <p data-testid="run-held">
+          {retry ? (
+            <>
+              <strong>Retrying later.</strong> Its agent&apos;s retry policy holds this run back
+              until{' '}
+            </>
+          ) : (
+            <>
+              <strong>Starts later.</strong> It was queued to start at{' '}
+            </>
+          )}
+          {formatExact(queuedAt)} (<RelativeTime iso={queuedAt} />
+          ): a worker of <span className="mono">{agentId}</span> takes it then. Stop cancels it.
+        </p>
+        <StartNowButton runId={runId} />
+      </div>
     );
   if (!agent) return null;
   const wait = workerWait(
@@ -470,6 +503,7 @@ export function RunDetailPage() {
       <RefreshFailed query={detail} />
       {run.status === 'queued' ? (
         <WaitingForWorker
+          runId={run.id}
           agentId={run.agent_id}
           queuedAt={run.queued_at}
           threadId={run.thread_id}

@@ -161,6 +161,9 @@ export const threadRunningQuery = (agentId: string, threadId: string) =>
 
 export const cancelRun = (runId: string) =>
   api<Run>('POST', `/runs/${encodeURIComponent(runId)}/cancel`);
+/** Start now: a queued run held back until later may be taken by a worker at once. */
+export const startRunNow = (runId: string) =>
+  api<Run>('POST', `/runs/${encodeURIComponent(runId)}/start-now`);
 /**
  * Retries a run unless it was retried already (`once`): then the answer is its newest retry,
  * `queued: false`. The server looks and queues in one step, so two clicks (or a teammate's)
