@@ -182,7 +182,7 @@ export async function listAgentSummaries(
 ): Promise<AgentSummary[]> {
   // the placeholder of runs whose first event named no agent is of no interest once they
   // have their agent: listed only while it holds runs (or when asked for by id)
-  const agents = (await listAgentsWithLatest(db, projectId, agentId)).filter(
+  const agents = (await listAgentsWithLatest(db, projectId, agentId, now)).filter(
     (a) => agentId !== undefined || a.id !== UNKNOWN_AGENT || a.latest_id !== null,
   );
   if (agents.length === 0) return [];
