@@ -827,12 +827,16 @@ export type EnqueueRunBody = z.infer<typeof EnqueueRunBody>;
 export type EnqueueRunInput = z.input<typeof EnqueueRunBody>;
 
 /**
- * `POST /runs/:run_id/retry`: the body is optional. With an `id`, the call is idempotent: sent
+ * `POST /runs/:run_id/retry`: the body is optional. With an `input`, the retry runs on it
+ * rather than on the run's own. With an `id`, the call is idempotent: sent
  * again, it answers the retry it made instead of queuing another. With `once`, a run retried
  * already is not retried again: the call answers its newest retry (200). Strict: a field it
  * does not take is a typo (`{"onse": true}`) that would otherwise queue a second retry.
  */
 export const RetryRunBody = z.strictObject({
+  input: Json.optional().describe(
+    "the retry's input instead of the run's own (null: none): a retry with a fix to it",
+  ),
   id: RunId.optional().describe(
     "the new run's id; when a retry of this run with that id exists, the call answers it",
   ),

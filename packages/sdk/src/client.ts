@@ -79,6 +79,8 @@ export interface RetryOptions {
   id?: string | undefined;
   /** Retry only a run without a retry yet; one retried already answers its newest retry. */
   once?: boolean | undefined;
+  /** The retry's input instead of the run's own (`null`: none): a retry with a fix to it. */
+  input?: unknown;
 }
 
 /** The most runs one `POST /runs/enqueue` takes. */
@@ -269,10 +271,11 @@ export class RunsClient {
    * if (retry.id !== `${run.id}-r`) console.log(`retried already as ${retry.id}`);
    */
   async retry(id: string, options: RetryOptions = {}): Promise<Run> {
-    const body: RetryRunBody = {
+    const body: RetryRunBody = snapshotFields({
       id: options.id ?? newId(),
       ...(options.once !== undefined ? { once: options.once } : {}),
-    };
+      ...(options.input !== undefined ? { input: options.input } : {}),
+    });
     await this.recorded();
     return (
       await this.http.request<Run>('POST', `/api/v1/runs/${enc(id)}/retry`, body, {

@@ -154,6 +154,20 @@ describeEachDb('runlog agents run', (dialect) => {
     const ended = JSON.parse(json.stdout) as Run;
     expect(ended).toMatchObject({ agent_id: agent, status: 'failed' });
     expect(JSON.parse(json.stderr)).toMatchObject({ error: { exit_code: 1 } });
+    // runs retry with a fix to the input: the retry runs on it
+    const retried = await cli(['runs', 'retry', ended.id, '--input', '{"text": "fixed"}']);
+    expect(retried.code).toBe(0);
+    expect(retried.stdout).toMatch(
+      new RegExp(
+        `^queued run (\\S+) of project default \\(attempt 2, retry of ${ended.id}, with the input given\\)\n$`,
+      ),
+    );
+    const retryId = /^queued run (\S+)/.exec(retried.stdout)![1]!;
+    await waitFor(async () => (await runlog.runs.get(retryId)).status === 'succeeded', 'the retry');
+    expect((await runlog.runs.get(retryId)).output).toBe('fixed');
+    const many = await cli(['runs', 'retry', '--agent', agent, '--input', '{}']);
+    expect(many.code).toBe(2);
+    expect(many.stderr).toMatch(/--input and --input-file take one run id, without filters/);
     // without --wait, --json is the queued run
     const queued = await cli(['agents', 'run', agent, '--json']);
     expect(queued.code).toBe(0);

@@ -411,6 +411,48 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     ).toEqual([batched]);
   });
 
+  it('retries with a fix to the input, even a run whose own input was stored truncated', async () => {
+    const agent = uniq('fixed-input');
+    const failed = json<Run>(await enqueue(agent, { input: { pr: 1, lang: 'fr' } }));
+    expect(json<Run>(await claim(agent)).id).toBe(failed.id);
+    await t.request('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.end', run: { id: failed.id, status: 'failed' } }],
+    });
+    const retry = async (body: unknown) =>
+      t.request('POST', `/api/v1/runs/${failed.id}/retry`, body);
+    const fixed = json<Run>(await retry({ input: { pr: 1, lang: 'en' } }));
+    expect(fixed).toMatchObject({
+      retry_of: failed.id,
+      attempt: 2,
+      status: 'queued',
+      input: { pr: 1, lang: 'en' },
+    });
+    // null: a retry without input; left out, the run's own
+    expect(json<Run>(await retry({ input: null })).input).toBeNull();
+    expect(json<Run>(await retry({})).input).toEqual({ pr: 1, lang: 'fr' });
+    // over the field limit: 413 naming it, nothing queued
+    const before = (await runsOf(agent)).total;
+    const big = await retry({ input: { doc: 'x'.repeat(1_100_000) } });
+    expect(big.statusCode).toBe(413);
+    expect(json<ErrorBody>(big).error.message).toMatch(/^body\.input: 1100010 bytes of JSON/);
+    expect((await runsOf(agent)).total).toBe(before);
+    // a run recorded with an input stored truncated: no retry on its preview, but one on a
+    // fixed input is fine
+    const recorded = uniq('truncated');
+    await t.request('POST', '/api/v1/runs', {
+      id: recorded,
+      agent_id: agent,
+      input: { doc: 'x'.repeat(1_100_000) },
+    });
+    await t.request('PATCH', `/api/v1/runs/${recorded}`, { status: 'failed' });
+    expect((await t.request('POST', `/api/v1/runs/${recorded}/retry`)).statusCode).toBe(409);
+    const small = await t.request('POST', `/api/v1/runs/${recorded}/retry`, {
+      input: { doc: 'short' },
+    });
+    expect(small.statusCode).toBe(201);
+    expect(json<Run>(small).input).toEqual({ doc: 'short' });
+  });
+
   it('starts now a run held back until later, its wait for a worker counted from now', async () => {
     const agent = uniq('start-now');
     await setTimeoutMs(agent, 60_000);

@@ -218,6 +218,10 @@ describeEachDb('workers executing queued runs', (dialect) => {
     expect(done.status).toBe('succeeded');
     expect(done.output).toEqual({ ok: true, input: { pr: 7 } });
     expect(seen.map((s) => s.id)).toEqual([first.id, retry.id]);
+    // a retry with a fix to the input runs on it
+    const fixed = await runlog.runs.retry(first.id, { input: { pr: 8 } });
+    expect(fixed).toMatchObject({ retry_of: first.id, input: { pr: 8 } });
+    expect((await settled(runlog, fixed.id)).output).toEqual({ ok: true, input: { pr: 8 } });
     await worker.stop();
   });
 

@@ -23,7 +23,10 @@ export interface AgentRunFlags {
  * the option and where it breaks.
  * @example await runInput({ input: '{"pr": 42}' }, io) // { pr: 42 }
  */
-export async function runInput(flags: AgentRunFlags, io: CliIo): Promise<unknown> {
+export async function runInput(
+  flags: Pick<AgentRunFlags, 'input' | 'inputFile'>,
+  io: CliIo,
+): Promise<unknown> {
   let source: string;
   let json: string;
   if (flags.input !== undefined) {

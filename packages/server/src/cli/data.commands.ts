@@ -476,30 +476,47 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       'first; --yes to go on)',
   )
     .option('--again', 'retry it even when it was retried already')
-    .action(async (given: string[] | undefined, flags: ClientFlags & BulkFlags) => {
-      const ids = given ?? [];
-      const client = clientFor(flags, io);
-      if (ids.length !== 1 || hasRunFilter(flags) || flags.dryRun)
-        return runBulk(client, io, 'retry', ids, flags);
-      const [id] = ids as [string];
-      // a run retried already (a loop over failures run twice, a teammate): a second retry runs
-      // the job's side effects twice, so it takes --again; the dashboard leads to the retry.
-      // The server looks and queues in one step (`once`): two passes at once queue one retry
-      const { status, body: run } = await client.exchange<Run>(
-        'POST',
-        `/api/v1/runs/${encodeURIComponent(id)}/retry`,
-        undefined,
-        flags.again ? undefined : { once: true },
-      );
-      if (status === 200)
-        throw new CliError(
-          `run ${id} was retried already as ${run.id} (attempt ${run.attempt}, ${run.status}): nothing queued; retry ${run.id} to try again, or add --again`,
+    .option('--input <json>', "one run: the retry's input instead of its own, JSON ('null': none)")
+    .option(
+      '--input-file <path>',
+      "one run: the retry's input, JSON read from a file (- for stdin)",
+    )
+    .action(
+      async (
+        given: string[] | undefined,
+        flags: ClientFlags & BulkFlags & Pick<AgentRunFlags, 'input' | 'inputFile'>,
+      ) => {
+        const ids = given ?? [];
+        const client = clientFor(flags, io);
+        const fixed = flags.input !== undefined || flags.inputFile !== undefined;
+        if (ids.length !== 1 || hasRunFilter(flags) || flags.dryRun) {
+          if (fixed)
+            throw new CliError('--input and --input-file take one run id, without filters', 2);
+          return runBulk(client, io, 'retry', ids, flags);
+        }
+        if (flags.input !== undefined && flags.inputFile !== undefined)
+          throw new CliError('give --input or --input-file, not both', 2);
+        const input = fixed ? { input: (await runInput(flags, io)) ?? null } : {};
+        const [id] = ids as [string];
+        // a run retried already (a loop over failures run twice, a teammate): a second retry runs
+        // the job's side effects twice, so it takes --again; the dashboard leads to the retry.
+        // The server looks and queues in one step (`once`): two passes at once queue one retry
+        const { status, body: run } = await client.exchange<Run>(
+          'POST',
+          `/api/v1/runs/${encodeURIComponent(id)}/retry`,
+          undefined,
+          { ...(flags.again ? {} : { once: true }), ...input },
         );
-      if (flags.json) return printJson(io, run);
-      io.stdout.write(
-        `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id})\n`,
-      );
-    });
+        if (status === 200)
+          throw new CliError(
+            `run ${id} was retried already as ${run.id} (attempt ${run.attempt}, ${run.status}): nothing queued; retry ${run.id} to try again, or add --again`,
+          );
+        if (flags.json) return printJson(io, run);
+        io.stdout.write(
+          `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id}${fixed ? ', with the input given' : ''})\n`,
+        );
+      },
+    );
 
   withClient(
     runs

@@ -300,6 +300,8 @@ export async function startRunNow(ctx: AppContext, projectId: string, runId: str
 
 /** How `POST /runs/:run_id/retry` is asked: `RetryRunBody`, and who asks. */
 export interface RetryOptions {
+  /** The retry's input instead of the run's own, when the key is there (`null`: none). */
+  input?: unknown;
   /** The new run's id: a retry of this run with that id is answered as it is. */
   id?: string | undefined;
   /** A run retried already is answered with its newest retry instead of a new one. */
@@ -349,9 +351,12 @@ export async function retryRun(
         `run ${runId} is still ${source.status}; stop it or wait for it to end before retrying`,
       );
     }
-    const input = source.input !== null ? (JSON.parse(source.input) as unknown) : undefined;
+    // a retry with a fix to the input runs on it; otherwise on the input the run had
+    const given = Object.hasOwn(by, 'input');
+    const own = source.input !== null ? (JSON.parse(source.input) as unknown) : undefined;
+    const input = given ? (by.input ?? undefined) : own;
     // its worker would execute the marker and preview instead of the input the run had
-    if (isTruncatedJson(input))
+    if (!given && isTruncatedJson(input))
       throw new AppError(
         'conflict',
         `run ${runId}'s input was stored truncated (${input.original_size} bytes): a retry would run on a preview of it`,
