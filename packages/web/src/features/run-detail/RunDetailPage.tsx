@@ -42,6 +42,7 @@ import { Usage } from '../runs/RunRows';
 import { needsScope, useCan } from '../auth/useCan';
 import { runDetailQuery, runQuery, subRunsKey, subRunsQuery } from './runDetail.queries';
 import { Timeline } from './Timeline';
+import { RetryWithInputButton } from './RetryWithInput';
 import { RunScores } from '../scores/RunScores';
 import { threadPath } from '../threads/threads.queries';
 import { workersQuery } from '../workers/workers.queries';
@@ -497,6 +498,7 @@ export function RunDetailPage() {
           >
             <span aria-hidden="true">↻</span> Retry
           </button>
+          <RetryWithInputButton run={run} disabled={active} />
         </div>
       </div>
 
