@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Run } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
-import { run } from '../src/cli/main.js';
+import { runCli } from './cli-fixtures.js';
 import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 let n = 0;
@@ -17,24 +16,12 @@ describeEachDb('runlog agents run', (dialect) => {
   let dir: string;
   const workers: { stop(): Promise<void> }[] = [];
 
-  const cli = async (args: string[], stdin?: string, signal?: AbortSignal) => {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let stdout = '';
-    let stderr = '';
-    out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const input = new PassThrough();
-    input.end(stdin ?? '');
-    const code = await run(args, {
-      stdout: out,
-      stderr: err,
-      stdin: input,
+  const cli = (args: string[], stdin?: string, signal?: AbortSignal) =>
+    runCli(args, {
       env: { RUNLOG_URL: server.url, RUNLOG_API_KEY: TEST_ADMIN_KEY },
+      ...(stdin !== undefined ? { stdin } : {}),
       ...(signal ? { signal } : {}),
     });
-    return { code, stdout, stderr };
-  };
   /** A worker of `agent` in this process: echoes its input, fails when asked to. */
   const serve = (agent: string) => {
     const worker = runlog.worker({

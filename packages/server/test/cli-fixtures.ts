@@ -4,8 +4,36 @@ import { freshDatabase, type TestApp, type TestDatabase } from './harness.js';
 import { openDatabase, type Db, type DialectName } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { exportRuns, type ExportOptions } from '../src/export/export.js';
+import { run } from '../src/cli/main.js';
 
 export const T0 = Date.parse('2026-02-01T08:00:00.000Z');
+
+/**
+ * `runlog <args>` in process, its output captured; `stdin` is what it reads from standard
+ * input, `signal` stands for Ctrl-C.
+ * @example const { code, stdout } = await runCli(['runs', 'list'], { env })
+ */
+export async function runCli(
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; stdin?: string; signal?: AbortSignal },
+): Promise<{ code: number | 'serving'; stdout: string; stderr: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const stdin = new PassThrough();
+  stdin.end(opts.stdin ?? '');
+  const code = await run(args, {
+    stdout: out,
+    stderr: err,
+    stdin,
+    env: opts.env,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { code, stdout, stderr };
+}
 
 /** A varied history: nested steps, errors, costs, a queued run, unicode and a huge payload. */
 export function sampleEvents(prefix: string): unknown[] {

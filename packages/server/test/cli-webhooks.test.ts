@@ -1,22 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
-import { run } from '../src/cli/main.js';
+import { runCli } from './cli-fixtures.js';
 import { describeEachDb, startTestServer } from './harness.js';
 
 /** `runlog` in process, its output captured. */
-async function cli(env: NodeJS.ProcessEnv, args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const code = await run(args, { stdout: out, stderr: err, env });
-  return { code, stdout, stderr };
-}
+const cli = (env: NodeJS.ProcessEnv, args: string[]) => runCli(args, { env });
 
 describeEachDb('runlog webhooks', (dialect) => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
