@@ -187,6 +187,68 @@ describeEachDb('runlog agents run', (dialect) => {
     );
   });
 
+  it('queues a run for each line with --each, and --wait gives each outcome and a summary', async () => {
+    const agent = uniq('each');
+    serve(agent);
+    await served(agent);
+    await runlog.agents.update(agent, { retry: { max_attempts: 2, delay_ms: 0 } });
+    const file = join(dir, 'cases.jsonl');
+    writeFileSync(file, '{"text": "a"}\n\n{"text": "b", "failFirst": true}\n{"fail": true}\n');
+    const res = await cli(['agents', 'run', agent, '--each', '--input-file', file, '--wait']);
+    expect(res.code).toBe(1);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`queued 3 runs of ${agent}`);
+    // each as it ends, by its line's place; the retried one by its last attempt
+    expect(lines.slice(1).sort()).toEqual([
+      expect.stringMatching(/^\[1\/3\] \S+ succeeded in [\d.]+m?s$/),
+      expect.stringMatching(/^\[2\/3\] \S+ succeeded in [\d.]+m?s \(attempt 2\)$/),
+      expect.stringMatching(
+        /^\[3\/3\] \S+ failed in [\d.]+m?s \(attempt 2\): TypeError: asked to fail$/,
+      ),
+    ]);
+    expect(res.stderr).toMatch(
+      /^runlog: 3 runs: 2 succeeded, 1 failed; p50 [\d.]+m?s, p95 [\d.]+m?s; 0 tokens; \$0\n$/,
+    );
+    // all well: exit 0; --json gives the outcomes in the order of the lines
+    writeFileSync(file, '{"text": "x"}\n{"text": "y"}\n');
+    const ok = await cli([
+      'agents',
+      'run',
+      agent,
+      '--each',
+      '--input-file',
+      file,
+      '--wait',
+      '--json',
+    ]);
+    expect(ok.code).toBe(0);
+    const { runs } = JSON.parse(ok.stdout) as { runs: Run[] };
+    expect(runs.map((r) => [r.status, r.output])).toEqual([
+      ['succeeded', 'x'],
+      ['succeeded', 'y'],
+    ]);
+    // without --wait: queued, from standard input too
+    const queued = await cli(['agents', 'run', agent, '--each', '--input-file', '-'], '1\n2\n3\n');
+    expect(queued).toMatchObject({ code: 0, stdout: `queued 3 runs of ${agent}\n` });
+  });
+
+  it('refuses --each without a file of inputs, with --id, or with a line that is not JSON', async () => {
+    const agent = uniq('each-bad');
+    const file = join(dir, 'bad.jsonl');
+    writeFileSync(file, '{"ok": 1}\n{oops}\n');
+    const bad: [string[], RegExp][] = [
+      [['--each'], /--each reads its runs' inputs from --input-file/],
+      [['--each', '--input', '1'], /--each reads its runs' inputs from --input-file/],
+      [['--each', '--input-file', file, '--id', 'r-1'], /--id names one run: not with --each/],
+      [['--each', '--input-file', file], new RegExp(`--input-file ${file} line 2 must be JSON`)],
+    ];
+    for (const [args, message] of bad) {
+      const res = await cli(['agents', 'run', agent, ...args]);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toMatch(message);
+    }
+  });
+
   it('queues a run to start later with --delay or --at, and --id makes it idempotent', async () => {
     const agent = uniq('later');
     // an agent that exists without a worker: the run waits, and the command says why

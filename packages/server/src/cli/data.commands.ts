@@ -47,7 +47,14 @@ import {
   workerWait,
 } from '@runlog/core';
 import { ApiClient, CliError, DEFAULT_URL } from './client.js';
-import { runInput, waitForEnd, type AgentRunFlags } from './agent-run.js';
+import {
+  eachInputs,
+  followRuns,
+  runInput,
+  summarizeRuns,
+  waitForEnd,
+  type AgentRunFlags,
+} from './agent-run.js';
 import { RETRY_POLICY_TRIGGER } from '../control/auto-retry.js';
 import {
   Palette,
@@ -854,6 +861,80 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(showAgent(printable(agent), palette()));
   });
 
+  /**
+   * `agents run --each`: a run for each input, queued in one change a thousand at a time
+   * (`POST /runs/enqueue`); with `--wait`, each outcome as it comes (through its automatic
+   * retries) and a summary, exit 1 unless every one succeeded.
+   */
+  const runEach = async (
+    client: ApiClient,
+    agentId: string,
+    unserved: boolean,
+    inputs: unknown[],
+    common: Record<string, unknown>,
+    flags: ClientFlags & AgentRunFlags,
+  ) => {
+    const queued: Run[] = [];
+    for (let i = 0; i < inputs.length; i += 1000) {
+      const batch = inputs.slice(i, i + 1000).map((input) => ({
+        agent_id: agentId,
+        ...(input !== undefined ? { input } : {}),
+        ...common,
+      }));
+      const res = await client
+        .request<{ runs: Run[] }>('POST', '/api/v1/runs/enqueue', undefined, { runs: batch })
+        .catch((err: unknown) => {
+          // a batch is all or none, but the ones before it stay queued: say how many
+          if (queued.length === 0 || !(err instanceof CliError)) throw err;
+          throw new CliError(
+            `queued the runs of the first ${queued.length} inputs, then: ${err.message}`,
+          );
+        });
+      queued.push(...res.runs);
+    }
+    const p = palette();
+    const say = (line: string) => (flags.json ? io.stderr : io.stdout).write(line + '\n');
+    const first = queued[0]!;
+    const later = first.queued_at !== null && Date.parse(first.queued_at) > Date.now();
+    if (!flags.json || flags.wait)
+      say(
+        `queued ${formatCount(queued.length)} runs of ${agentId}` +
+          (later ? `, to start at ${first.queued_at} (${formatRelative(first.queued_at)})` : ''),
+      );
+    if (unserved)
+      io.stderr.write(
+        p.paint(
+          'yellow',
+          `no worker has asked for ${agentId}'s runs yet: the runs wait until one does (runlog.worker(...) in the SDK)`,
+        ) + '\n',
+      );
+    if (!flags.wait) {
+      if (flags.json) printJson(io, { runs: queued });
+      return;
+    }
+    const width = String(queued.length).length;
+    const ended = await followRuns(client, io, agentId, queued, (run, index) => {
+      if (flags.json) return;
+      const error = run.error ? readableError(run.error) : null;
+      say(
+        `[${String(index + 1).padStart(width)}/${queued.length}] ${run.id} ${p.status(run.status)} in ${formatDuration(run.duration_ms)}` +
+          (run.attempt > 1 ? ` (attempt ${run.attempt})` : '') +
+          (error
+            ? `: ${printable(error.type ? `${error.type}: ${error.message}` : error.message)}`
+            : ''),
+      );
+    });
+    if (!ended)
+      throw new CliError(
+        `stopped waiting: the runs go on (runlog runs cancel --agent ${agentId} --status queued,running stops them)`,
+      );
+    if (flags.json) printJson(io, { runs: ended });
+    const summary = summarizeRuns(ended);
+    const failed = ended.filter((r) => r.status !== 'succeeded').length;
+    if (failed > 0) throw new CliError(summary);
+    say(p.paint('green', summary));
+  };
+
   withClient(
     agents
       .command('run')
@@ -891,13 +972,20 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       .option(
         '--wait',
         'wait until it ends: print its output (stdout) or error; exit 1 unless it succeeded',
+      )
+      .option(
+        '--each',
+        'a run for each line of --input-file (JSON Lines); with --wait, each outcome and a summary',
       ),
   ).action(async (agentId: string, flags: ClientFlags & AgentRunFlags) => {
     if (flags.input !== undefined && flags.inputFile !== undefined)
       throw new CliError('give --input or --input-file, not both', 2);
     if (flags.delay !== undefined && flags.at !== undefined)
       throw new CliError('give --delay or --at, not both', 2);
-    const input = await runInput(flags, io);
+    if (flags.each && flags.id !== undefined)
+      throw new CliError('--id names one run: not with --each', 2);
+    const inputs = flags.each ? await eachInputs(flags, io) : [await runInput(flags, io)];
+    const input = inputs[0];
     const client = clientFor(flags, io);
     // a misspelt agent would be made, and its run wait for a worker that never comes: an
     // agent not recorded yet is queued for only when a worker serves it
@@ -911,6 +999,24 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           `no agent ${agentId} in this project, and no worker serves it: runlog agents list and runlog workers show what there is`,
         );
       });
+    const common = {
+      trigger: 'manual',
+      source: 'cli',
+      ...(flags.thread !== undefined ? { thread_id: flags.thread } : {}),
+      ...(flags.user !== undefined ? { user_id: flags.user } : {}),
+      ...(flags.tag !== undefined ? { tags: flags.tag } : {}),
+      ...(flags.delay !== undefined ? { delay_ms: flags.delay } : {}),
+      ...(flags.at !== undefined ? { run_at: flags.at } : {}),
+    };
+    // no worker has asked for its runs (a worker started a moment ago may not be noted on
+    // the agent yet: the workers list says)
+    const unserved =
+      agent !== undefined &&
+      agent.worker_seen_at === null &&
+      !(await client.request<WorkerList>('GET', '/api/v1/workers')).workers.some((w) =>
+        w.agents.includes(agentId),
+      );
+    if (flags.each) return runEach(client, agentId, unserved, inputs, common, flags);
     const run = await client.request<Run>(
       'POST',
       `/api/v1/agents/${encodeURIComponent(agentId)}/runs`,
@@ -918,13 +1024,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       {
         ...(flags.id !== undefined ? { id: flags.id } : {}),
         ...(input !== undefined ? { input } : {}),
-        trigger: 'manual',
-        source: 'cli',
-        ...(flags.thread !== undefined ? { thread_id: flags.thread } : {}),
-        ...(flags.user !== undefined ? { user_id: flags.user } : {}),
-        ...(flags.tag !== undefined ? { tags: flags.tag } : {}),
-        ...(flags.delay !== undefined ? { delay_ms: flags.delay } : {}),
-        ...(flags.at !== undefined ? { run_at: flags.at } : {}),
+        ...common,
       },
     );
     const p = palette();
@@ -942,7 +1042,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
                 ? `, to start at ${run.queued_at} (${formatRelative(run.queued_at)})`
                 : ''),
         );
-      if (agent?.worker_seen_at === null && !ended && !flags.json)
+      if (unserved && !ended && !flags.json)
         io.stderr.write(
           p.paint(
             'yellow',
