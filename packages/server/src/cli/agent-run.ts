@@ -252,7 +252,7 @@ export async function followRuns(
 /**
  * What runs came to, in one line: how many, by status, their p50 and p95 duration, tokens
  * and cost.
- * @example summarizeRuns(runs) // '3 runs: 2 succeeded, 1 failed; p50 1.2s, p95 3.4s; 1,234 tokens; $0.0123'
+ * @example summarizeRuns(runs) // '3 runs: 2 succeeded, 1 failed; p50 1.2s, p95 3.4s; 1.2k tokens; $0.0123'
  */
 export function summarizeRuns(runs: readonly Run[]): string {
   const counts = new Map<string, number>();
