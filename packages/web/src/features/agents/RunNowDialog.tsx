@@ -7,6 +7,7 @@ import { needsScope, useCan } from '../auth/useCan';
 import { formatExact } from '../../lib/format';
 import { enqueueRun } from './agents.queries';
 import { laterDefault, parseStartAt } from './runLater';
+import { localInput } from '../runs/runs.queries';
 
 /** Parses the optional JSON input; empty means no input. */
 export function parseRunInput(
@@ -93,7 +94,8 @@ export function RunNowButton({
         <span aria-hidden="true">▶</span> Run now
       </button>
       <dialog ref={dialog} className="dialog" aria-labelledby={`${id}-title`}>
-        <form onSubmit={onSubmit}>
+        {/* its own messages, beside the inputs, rather than the browser's bubble */}
+        <form onSubmit={onSubmit} noValidate>
           <h2 id={`${id}-title`}>
             Run {agentName ?? agentId} {later ? 'later' : 'now'}
           </h2>
@@ -151,6 +153,8 @@ export function RunNowButton({
                 <input
                   id={`${id}-at`}
                   type="datetime-local"
+                  // the picker offers no time passed (typed, one is refused on Queue)
+                  min={localInput(new Date().toISOString()).slice(0, 16)}
                   value={startAt}
                   onChange={(e) => setStartAt(e.target.value)}
                 />
