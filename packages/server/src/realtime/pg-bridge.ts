@@ -366,6 +366,8 @@ export class PgHubBridge {
     let rows: { project_id: string; id: string; agent_id: string }[];
     let deleted: { project_id: string; run_id: string; agent_id: string | null }[];
     let agents: AgentRow[];
+    // agents deleted meanwhile: of the deleted runs' agents, those gone
+    const goneAgents: { project_id: string; agent_id: string }[] = [];
     const steps: { project_id: string; run_id: string; id: string }[] = [];
     try {
       const k = this.ctx.db.kysely;
@@ -378,8 +380,30 @@ export class PgHubBridge {
         .orderBy('deleted_at')
         .limit(CATCH_UP_MAX_RUNS)
         .execute();
-      // agents whose settings changed (a deleted one leaves nothing to read: its runs' deletions
-      // are caught up on above)
+      // an agent deleted leaves no row: its runs' deletions name it (one that never ran
+      // leaves nothing to read, and its subscribers learn of it at their next refresh)
+      const byProject = new Map<string, Set<string>>();
+      for (const row of deleted) {
+        if (row.agent_id === null) continue;
+        const ids = byProject.get(row.project_id) ?? new Set<string>();
+        ids.add(row.agent_id);
+        byProject.set(row.project_id, ids);
+      }
+      for (const [projectId, ids] of byProject) {
+        const still = new Set(
+          (
+            await k
+              .selectFrom('agents')
+              .select('id')
+              .where('project_id', '=', projectId)
+              .where('id', 'in', [...ids])
+              .execute()
+          ).map((r) => r.id),
+        );
+        for (const id of ids)
+          if (!still.has(id)) goneAgents.push({ project_id: projectId, agent_id: id });
+      }
+      // agents whose settings changed
       agents = await k
         .selectFrom('agents')
         .selectAll()
@@ -404,13 +428,13 @@ export class PgHubBridge {
         }),
       );
       // one read per project for all its watched runs, not one per run
-      const byProject = new Map<string, string[]>();
+      const watchedOf = new Map<string, string[]>();
       for (const run of watched) {
-        const ids = byProject.get(run.project_id);
+        const ids = watchedOf.get(run.project_id);
         if (ids) ids.push(run.id);
-        else byProject.set(run.project_id, [run.id]);
+        else watchedOf.set(run.project_id, [run.id]);
       }
-      for (const [projectId, runIds] of byProject) {
+      for (const [projectId, runIds] of watchedOf) {
         steps.push(
           ...(await k
             .selectFrom('steps')
@@ -442,6 +466,12 @@ export class PgHubBridge {
       if (!this.ctx.hub.wants(target)) continue;
       this.countIn();
       this.ctx.hub.deliver({ ...target, agent: toAgent(row) });
+    }
+    for (const row of goneAgents) {
+      const target = { kind: 'agent', projectId: row.project_id, agentId: row.agent_id } as const;
+      if (!this.ctx.hub.wants(target)) continue;
+      this.countIn();
+      this.ctx.hub.deliver({ ...target, agent: null });
     }
     this.startReading();
     return true;

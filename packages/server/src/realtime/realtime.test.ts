@@ -1140,6 +1140,23 @@ describeEachDb('realtime across server instances', (dialect) => {
     c.close();
   });
 
+  it('delivers an agent deleted, with its runs, while its LISTEN connection was down', async () => {
+    const c = await connect(b!, { key: a.adminKey });
+    await c.subscribe(['agents']);
+    const agent = await changeWhileNotListening(
+      async () => {
+        const id = uid('agent-gone');
+        await ingest(a, [{ type: 'run.start', run: { id: uid('run'), agent_id: id } }]);
+        return id;
+      },
+      async (id) => expect((await api(a, 'DELETE', `/api/v1/agents/${id}`)).status).toBe(204),
+    );
+    // before, B's Agents pages kept the agent until their next refresh
+    const gone = await c.next((m) => m.type === 'agent_deleted' && m.data?.id === agent);
+    expect(gone.topic).toBe('agents');
+    c.close();
+  });
+
   it('delivers a deletion other instances made while its LISTEN connection was down', async () => {
     const c = await connect(b!, { key: a.adminKey });
     const { agent, runId, from } = await changeWhileNotListening(
