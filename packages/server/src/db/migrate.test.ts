@@ -19,6 +19,9 @@ describeEachDb('an upgrade from the migrations before 0019_schedule_paused', (di
       // a database as the version before paused schedules left it, with a schedule due
       const old = await openDatabase(database.url);
       const now = Date.now();
+      // this minute's slot, due: the slot after it is always ahead of now (a time a second
+      // back was not a slot, and in a minute's first second the slot after it was due too)
+      const due = Math.floor(now / 60_000) * 60_000;
       try {
         await migrateTo(old, '0017_step_cost_given');
         await old.kysely
@@ -34,7 +37,7 @@ describeEachDb('an upgrade from the migrations before 0019_schedule_paused', (di
             description: null,
             schedule_cron: '* * * * *',
             schedule_tz: 'Europe/Paris',
-            schedule_next_at: now - 1000,
+            schedule_next_at: due,
             timeout_ms: null,
             metadata: '{}',
             created_at: now,
@@ -50,7 +53,7 @@ describeEachDb('an upgrade from the migrations before 0019_schedule_paused', (di
       expect(res.statusCode).toBe(200);
       expect(json<Agent>(res)).toMatchObject({
         schedule: { cron: '* * * * *', timezone: 'Europe/Paris', paused: false },
-        next_run_at: new Date(now - 1000).toISOString(),
+        next_run_at: new Date(due).toISOString(),
       });
       expect(await scheduleOnce(t.ctx, now)).toBe(1);
       const runs = await t.ctx.db.kysely
