@@ -369,6 +369,10 @@ browserSuite('agent settings in a real browser', () => {
     await expect.poll(() => first.getAttribute('data-status')).toBe('queued');
     expect(await first.locator('.col-started').textContent()).toBe('starts in 1 h');
     const id = (await first.getAttribute('data-run-id'))!;
+    // its row's menu offers Start now too (a run due has none)
+    await first.getByRole('button', { name: /^Actions for run / }).click();
+    await page.getByRole('menuitem', { name: 'Start now' }).waitFor();
+    await page.keyboard.press('Escape');
     const run = (await call<{ queued_at: string; created_at: string }>(api, 'GET', `/runs/${id}`))
       .body;
     const ahead = Date.parse(run.queued_at) - Date.parse(run.created_at);

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
 import {
   costUnknown,
@@ -11,12 +11,12 @@ import {
   type RunStatus,
   type RunWithSteps,
 } from '@runlog/core';
-import { ApiError, errorMessage } from '../../lib/api';
+import { ApiError } from '../../lib/api';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
 import { JsonViewer } from '../../components/JsonViewer';
-import { copyText, toast } from '../../components/Toasts';
+import { copyText } from '../../components/Toasts';
 import { useFocusHandoff } from '../../components/focus';
 import { RunIdText } from '../../components/RunId';
 import {
@@ -30,11 +30,11 @@ import {
   shortId,
   usedNothing,
 } from '../../lib/format';
-import { foldRun, useTopics } from '../../app/live';
+import { useTopics } from '../../app/live';
 import { useNow } from '../../lib/useNow';
 import { useDocumentTitle } from '../../app/page';
 import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
-import { retriesQuery, startRunNow, threadRunningQuery } from '../runs/runs.queries';
+import { retriesQuery, threadRunningQuery } from '../runs/runs.queries';
 import { comparePath } from './ComparePage';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { runsPath } from '../runs/RunsPage';
@@ -130,26 +130,18 @@ function ByModelFact({ run }: { run: RunWithSteps }) {
  * from the dashboard, the API, schedules and Retry run only when one does.
  */
 /** Start now: a run held back until later may be taken by a worker at once. */
-function StartNowButton({ runId }: { runId: string }) {
-  const client = useQueryClient();
+function StartNowButton({ run }: { run: Run }) {
+  const { startNow } = useRunActions();
   const canWrite = useCan('write');
-  const start = useMutation({
-    mutationFn: () => startRunNow(runId),
-    onSuccess: (run) => {
-      foldRun(client, run);
-      toast('The run may start now: a worker takes it next');
-    },
-    onError: (err) => toast(`Could not start it now: ${errorMessage(err)}`, 'error'),
-  });
   return (
     <button
       type="button"
       className="btn btn-small"
       disabled={!canWrite}
-      aria-disabled={start.isPending || undefined}
+      aria-disabled={startNow.isPending || undefined}
       title={canWrite ? undefined : needsScope('write')}
       onClick={() => {
-        if (!start.isPending) start.mutate();
+        if (!startNow.isPending) startNow.mutate(run);
       }}
     >
       <span aria-hidden="true">▶</span> Start now
@@ -157,20 +149,10 @@ function StartNowButton({ runId }: { runId: string }) {
   );
 }
 
-function WaitingForWorker({
-  runId,
-  agentId,
-  queuedAt,
-  threadId,
-  retry,
-}: {
-  runId: string;
-  agentId: string;
-  queuedAt: string | null;
-  threadId: string | null;
-  /** An automatic retry (its agent's retry policy queued it), rather than a run queued to start later. */
-  retry: boolean;
-}) {
+function WaitingForWorker({ run }: { run: Run }) {
+  const { agent_id: agentId, queued_at: queuedAt, thread_id: threadId } = run;
+  // an automatic retry (its agent's retry policy queued it), rather than one queued for later
+  const retry = run.trigger === 'retry';
   // while the run waits, the agents' worker_seen_at is read again now and then
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 15_000 });
   // a worker that stopped (Ctrl-C, worker.stop()) left the list of workers at once
@@ -208,7 +190,7 @@ function WaitingForWorker({
           {formatExact(queuedAt)} (<RelativeTime iso={queuedAt} />
           ): a worker of <span className="mono">{agentId}</span> takes it then. Stop cancels it.
         </p>
-        <StartNowButton runId={runId} />
+        <StartNowButton run={run} />
       </div>
     );
   if (!agent) return null;
@@ -503,15 +485,7 @@ export function RunDetailPage() {
       </div>
 
       <RefreshFailed query={detail} />
-      {run.status === 'queued' ? (
-        <WaitingForWorker
-          runId={run.id}
-          agentId={run.agent_id}
-          queuedAt={run.queued_at}
-          threadId={run.thread_id}
-          retry={run.trigger === 'retry'}
-        />
-      ) : null}
+      {run.status === 'queued' ? <WaitingForWorker run={run} /> : null}
       {error ? (
         <div className="run-error" role="alert">
           <strong>{error.type ?? 'Error'}:</strong>{' '}

@@ -7,7 +7,7 @@ import { errorMessage } from '../../lib/api';
 import { isActive, shortId } from '../../lib/format';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
-import { cancelRun, retryRunOnce } from './runs.queries';
+import { cancelRun, retryRunOnce, startRunNow } from './runs.queries';
 
 export function runPath(run: Pick<Run, 'agent_id' | 'id'>): string {
   return `/agents/${encodeURIComponent(run.agent_id)}/runs/${encodeURIComponent(run.id)}`;
@@ -43,13 +43,30 @@ export function useRunActions() {
     },
     onError: (err) => toast(`Retry failed: ${errorMessage(err)}`, 'error'),
   });
-  return { stop, retry };
+  // a run held back until later (queued to start then, an automatic retry's delay): now
+  const startNow = useMutation({
+    mutationFn: (run: Run) => startRunNow(run.id),
+    onSuccess: (run) => {
+      foldRun(client, run);
+      toast('The run may start now: a worker takes it next');
+    },
+    onError: (err) => toast(`Could not start it now: ${errorMessage(err)}`, 'error'),
+  });
+  return { stop, retry, startNow };
 }
 
-/** The ⋮ menu of a run row: View details, Retry, Stop (Stop only while queued or running). */
+/** Whether `run` waits queued until a time to come (Start now takes it then). */
+export function isHeld(run: Pick<Run, 'status' | 'queued_at'>, now = Date.now()): boolean {
+  return run.status === 'queued' && run.queued_at !== null && Date.parse(run.queued_at) > now;
+}
+
+/**
+ * The ⋮ menu of a run row: View details, Retry, Start now (a run held back until later), Stop
+ * (only while queued or running).
+ */
 export function RunMenu({ run }: { run: Run }) {
   const navigate = useNavigate();
-  const { stop, retry } = useRunActions();
+  const { stop, retry, startNow } = useRunActions();
   const active = isActive(run.status);
   const canWrite = useCan('write');
   const why = canWrite ? {} : { title: needsScope('write') };
@@ -64,6 +81,16 @@ export function RunMenu({ run }: { run: Run }) {
           disabled: !canWrite || active || retry.isPending,
           ...why,
         },
+        ...(isHeld(run)
+          ? [
+              {
+                label: 'Start now',
+                onSelect: () => startNow.mutate(run),
+                disabled: !canWrite || startNow.isPending,
+                ...why,
+              },
+            ]
+          : []),
         ...(active
           ? [
               {
