@@ -154,7 +154,18 @@ describeEachDb('runlog agents run', (dialect) => {
     expect((await runlog.runs.get(retryId)).output).toBe('fixed');
     const many = await cli(['runs', 'retry', '--agent', agent, '--input', '{}']);
     expect(many.code).toBe(2);
-    expect(many.stderr).toMatch(/--input and --input-file take one run id, without filters/);
+    expect(many.stderr).toMatch(
+      /--input, --input-file and --wait take one run id, without filters/,
+    );
+    // --wait: the retry followed to its end, its output on stdout
+    const waited = await cli(['runs', 'retry', retryId, '--input', '{"text": "again"}', '--wait']);
+    expect(waited).toMatchObject({ code: 0, stdout: 'again\n' });
+    expect(waited.stderr).toMatch(
+      new RegExp(
+        `^queued run \\S+ of project default \\(attempt 3, retry of ${retryId}, with the input given\\)\n`,
+      ),
+    );
+    expect(waited.stderr).toMatch(/succeeded in [\d.]+m?s\n$/);
     // without --wait, --json is the queued run
     const queued = await cli(['agents', 'run', agent, '--json']);
     expect(queued.code).toBe(0);

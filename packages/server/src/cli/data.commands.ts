@@ -483,6 +483,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       'first; --yes to go on)',
   )
     .option('--again', 'retry it even when it was retried already')
+    .option(
+      '--wait',
+      'one run: wait until the retry ends, print its output (stdout); exit 1 unless it succeeded',
+    )
     .option('--input <json>', "one run: the retry's input instead of its own, JSON ('null': none)")
     .option(
       '--input-file <path>',
@@ -491,14 +495,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     .action(
       async (
         given: string[] | undefined,
-        flags: ClientFlags & BulkFlags & Pick<AgentRunFlags, 'input' | 'inputFile'>,
+        flags: ClientFlags & BulkFlags & Pick<AgentRunFlags, 'input' | 'inputFile' | 'wait'>,
       ) => {
         const ids = given ?? [];
         const client = clientFor(flags, io);
         const fixed = flags.input !== undefined || flags.inputFile !== undefined;
         if (ids.length !== 1 || hasRunFilter(flags) || flags.dryRun) {
-          if (fixed)
-            throw new CliError('--input and --input-file take one run id, without filters', 2);
+          if (fixed || flags.wait)
+            throw new CliError(
+              '--input, --input-file and --wait take one run id, without filters',
+              2,
+            );
           return runBulk(client, io, 'retry', ids, flags);
         }
         if (flags.input !== undefined && flags.inputFile !== undefined)
@@ -518,10 +525,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           throw new CliError(
             `run ${id} was retried already as ${run.id} (attempt ${run.attempt}, ${run.status}): nothing queued; retry ${run.id} to try again, or add --again`,
           );
-        if (flags.json) return printJson(io, run);
-        io.stdout.write(
-          `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id}${fixed ? ', with the input given' : ''})\n`,
-        );
+        if (flags.json && !flags.wait) return printJson(io, run);
+        // with --wait, stdout is the retry's output: what it says on the way goes to stderr
+        if (!flags.json)
+          (flags.wait ? io.stderr : io.stdout).write(
+            `queued run ${run.id} of project ${run.project_id} (attempt ${run.attempt}, retry of ${id}${fixed ? ', with the input given' : ''})\n`,
+          );
+        if (flags.wait) await followOne(client, run, flags.json);
       },
     );
 
@@ -862,6 +872,64 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   });
 
   /**
+   * `--wait` on one run: follows it to its end through the retries its agent's retry policy
+   * queues, saying on stderr when it starts and how an attempt retried ended, then prints its
+   * output on stdout (`--json`: the ended run); a failure is the command's (exit 1, its error
+   * on stderr). Ctrl-C stops waiting, the run going on.
+   */
+  const followOne = async (client: ApiClient, run: Run, json: boolean | undefined) => {
+    const p = palette();
+    const say = (line: string) => io.stderr.write(line + '\n');
+    const outcome = (r: Run) => {
+      const error = r.error ? readableError(r.error) : null;
+      return (
+        `run ${r.id} ${r.status} in ${formatDuration(r.duration_ms)}` +
+        (error ? `: ${error.type ? `${error.type}: ` : ''}${error.message}` : '')
+      );
+    };
+    // the run's outcome is its automatic retries': its agent's retry policy queues the next
+    // attempt with the failure, in the same change, so it is there when the failure is seen
+    let end: Run | undefined;
+    for (let current = run; ;) {
+      end = await waitForEnd(client, io, current.id, (r) => {
+        if (!json && r.status === 'running')
+          say(`running${r.started_at ? ` since ${r.started_at}` : ''}`);
+      });
+      if (!end)
+        throw new CliError(
+          `stopped waiting: run ${current.id} goes on (runlog runs cancel ${current.id} stops it)`,
+        );
+      if (end.status !== 'failed' && end.status !== 'timed_out') break;
+      const { runs: retries } = await client.request<RunList>('GET', '/api/v1/runs', {
+        retry_of: end.id,
+        trigger: 'retry',
+        limit: 1,
+      });
+      const retry = retries.find((r) => r.triggered_by === RETRY_POLICY_TRIGGER);
+      if (!retry) break;
+      if (!json)
+        say(
+          printable(
+            `${outcome(end)}; its agent's retry policy retries it as ${retry.id} (attempt ${retry.attempt}), ` +
+              `starting ${formatRelative(retry.queued_at)}`,
+          ),
+        );
+      current = retry;
+    }
+    if (json) printJson(io, end);
+    else if (end.output !== null && end.output !== undefined) {
+      // text as it is, so that `$(runlog agents run ... --wait)` is the answer itself; on a
+      // terminal, with its escape sequences made harmless as everywhere recorded text shows
+      const text =
+        typeof end.output === 'string' ? end.output : JSON.stringify(end.output, null, 2);
+      io.stdout.write((io.stdout.isTTY ? printable(text) : text) + '\n');
+    }
+    // a failure is the command's: exit 1, its error on stderr
+    if (end.status !== 'succeeded') throw new CliError(printable(outcome(end)));
+    if (!json) say(p.paint('green', outcome(end)));
+  };
+
+  /**
    * `agents run --each`: a run for each input, queued in one change a thousand at a time
    * (`POST /runs/enqueue`); with `--wait`, each outcome as it comes (through its automatic
    * retries) and a summary, exit 1 unless every one succeeded.
@@ -1054,53 +1122,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (flags.json) printJson(io, run);
       return;
     }
-    const outcome = (r: Run) => {
-      const error = r.error ? readableError(r.error) : null;
-      return (
-        `run ${r.id} ${r.status} in ${formatDuration(r.duration_ms)}` +
-        (error ? `: ${error.type ? `${error.type}: ` : ''}${error.message}` : '')
-      );
-    };
-    // the run's outcome is its automatic retries': its agent's retry policy queues the next
-    // attempt with the failure, in the same change, so it is there when the failure is seen
-    let end: Run | undefined;
-    for (let current = run; ;) {
-      end = await waitForEnd(client, io, current.id, (r) => {
-        if (!flags.json && r.status === 'running')
-          say(`running${r.started_at ? ` since ${r.started_at}` : ''}`);
-      });
-      if (!end)
-        throw new CliError(
-          `stopped waiting: run ${current.id} goes on (runlog runs cancel ${current.id} stops it)`,
-        );
-      if (end.status !== 'failed' && end.status !== 'timed_out') break;
-      const { runs: retries } = await client.request<RunList>('GET', '/api/v1/runs', {
-        retry_of: end.id,
-        trigger: 'retry',
-        limit: 1,
-      });
-      const retry = retries.find((r) => r.triggered_by === RETRY_POLICY_TRIGGER);
-      if (!retry) break;
-      if (!flags.json)
-        say(
-          printable(
-            `${outcome(end)}; its agent's retry policy retries it as ${retry.id} (attempt ${retry.attempt}), ` +
-              `starting ${formatRelative(retry.queued_at)}`,
-          ),
-        );
-      current = retry;
-    }
-    if (flags.json) printJson(io, end);
-    else if (end.output !== null && end.output !== undefined) {
-      // text as it is, so that `$(runlog agents run ... --wait)` is the answer itself; on a
-      // terminal, with its escape sequences made harmless as everywhere recorded text shows
-      const text =
-        typeof end.output === 'string' ? end.output : JSON.stringify(end.output, null, 2);
-      io.stdout.write((io.stdout.isTTY ? printable(text) : text) + '\n');
-    }
-    // a failure is the command's: exit 1, its error on stderr
-    if (end.status !== 'succeeded') throw new CliError(printable(outcome(end)));
-    if (!flags.json) say(p.paint('green', outcome(end)));
+    await followOne(client, run, flags.json);
   });
 
   withClient(
