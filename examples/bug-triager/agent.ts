@@ -7,7 +7,7 @@
  *   export RUNLOG_API_KEY=...                     # the key the server printed
  *   npx tsx examples/bug-triager/agent.ts record  # record one run directly
  *   npx tsx examples/bug-triager/agent.ts worker  # execute queued runs (Ctrl-C drains)
- *   npx tsx examples/bug-triager/agent.ts demo    # queue, Stop, Retry, automatic retry
+ *   npx tsx examples/bug-triager/agent.ts demo    # queue (one for later, started now), Stop, Retry, automatic retry
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +104,14 @@ if (mode === 'record') {
   };
   const ok = await runlog.runs.enqueue(AGENT, { input: { title: 'Login fails with error 500' } });
   console.log('queued', ok.id, '->', (await wait(ok.id)).status);
+
+  // queued to start in an hour: no worker takes it before then, unless it is started now
+  const later = await runlog.runs.enqueue(AGENT, {
+    input: { title: 'Nightly digest' },
+    delay_ms: 3_600_000,
+  });
+  await runlog.runs.startNow(later.id);
+  console.log('queued for later', later.id, '-> started now ->', (await wait(later.id)).status);
 
   const slow = await runlog.runs.enqueue(AGENT, { input: { title: 'Slow one', slowMs: 60_000 } });
   while ((await runlog.runs.get(slow.id)).status === 'queued')
