@@ -132,3 +132,9 @@ export function webhookEventOf(status: TerminalRunStatus): WebhookEvent {
  */
 export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
 export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+
+/**
+ * Who queued an automatic retry (its agent's retry policy), as its `triggered_by` says: the
+ * retries that carry a failed run's outcome on (`trigger: 'retry'`, `retry_of` the run).
+ */
+export const RETRY_POLICY_TRIGGER = 'retry policy';

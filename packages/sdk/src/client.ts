@@ -1,4 +1,6 @@
 import {
+  RETRY_POLICY_TRIGGER,
+  isTerminalStatus,
   newId,
   type Agent,
   type AgentSummary,
@@ -21,7 +23,7 @@ import {
   type ThreadList,
   type ThreadSummary,
 } from '@runlog/core';
-import { RunlogApiError } from './errors.js';
+import { RunlogApiError, RunlogConnectionError } from './errors.js';
 import type { HttpClient } from './http.js';
 import { snapshotFields } from './snapshot.js';
 
@@ -117,7 +119,7 @@ export type RecordedSoFar = () => Promise<void>;
 /** For a client used on its own, without a recording process: nothing waits to go. */
 const NOTHING_WAITING: RecordedSoFar = () => Promise.resolve();
 
-/** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `startNow`, `cancel`, `retry`. */
+/** The runs API: `runlog.runs.list(...)`, `get`, `steps`, `enqueue`, `wait`, `startNow`, `cancel`, `retry`. */
 export class RunsClient {
   constructor(
     private readonly http: HttpClient,
@@ -283,6 +285,102 @@ export class RunsClient {
       })
     ).body!;
   }
+
+  /**
+   * Waits for a run to end and answers it: queue a run, then wait for its outcome (a backend
+   * that triggers an agent and needs its answer). A run its agent's retry policy retries is
+   * followed to its last attempt, whose outcome it answers (`followRetries: false`: the run
+   * itself). Reads the run every `pollMs` (default 500); a server away for a while (a
+   * restart, the network) is waited out. Throws a `TimeoutError` after `timeoutMs` (default:
+   * none), `signal`'s reason when it aborts, and `RunlogApiError` 404 when the run is deleted.
+   * @example
+   * const queued = await runlog.runs.enqueue('summarizer', { input: { url } });
+   * const { status, output } = await runlog.runs.wait(queued.id, { timeoutMs: 300_000 });
+   */
+  async wait(id: string, options: WaitOptions = {}): Promise<Run> {
+    const pollMs = options.pollMs ?? 500;
+    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    await this.recorded();
+    for (let current = id; ;) {
+      const run = await this.until(deadline, options.signal, pollMs, async () => {
+        const r = (await this.http.request<Run>('GET', `/api/v1/runs/${enc(current)}`)).body!;
+        return isTerminalStatus(r.status) ? r : undefined;
+      });
+      if (
+        options.followRetries === false ||
+        (run.status !== 'failed' && run.status !== 'timed_out')
+      )
+        return run;
+      // queued in the same change as the failure: there when the failure is seen
+      const { runs } = await this.until(
+        deadline,
+        options.signal,
+        pollMs,
+        async () =>
+          (
+            await this.http.request<RunList>(
+              'GET',
+              `/api/v1/runs${queryString({ retry_of: run.id, trigger: 'retry', limit: 1 })}`,
+            )
+          ).body!,
+      );
+      const retry = runs.find((r) => r.triggered_by === RETRY_POLICY_TRIGGER);
+      if (!retry) return run;
+      current = retry.id;
+    }
+  }
+
+  /**
+   * `look` every `pollMs` until it answers something, waiting out a server away (connection
+   * errors, 429 and 5xx); `wait`'s timeout and abort.
+   */
+  private async until<T>(
+    deadline: number,
+    signal: AbortSignal | undefined,
+    pollMs: number,
+    look: () => Promise<T | undefined>,
+  ): Promise<T> {
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        const found = await look();
+        if (found !== undefined) return found;
+      } catch (err) {
+        const away =
+          err instanceof RunlogConnectionError ||
+          (err instanceof RunlogApiError && (err.status === 429 || err.status >= 500));
+        if (!away) throw err;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new DOMException('the run did not end within timeoutMs', 'TimeoutError');
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(signal!.reason);
+        };
+        const timer = setTimeout(
+          () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          Math.min(pollMs, left),
+        );
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  }
+}
+
+/** How `runs.wait` waits. */
+export interface WaitOptions {
+  /** Give up (a `TimeoutError`) after this many ms; default: wait as long as the run goes. */
+  timeoutMs?: number | undefined;
+  /** Stops the wait: it throws the signal's reason (the run goes on). */
+  signal?: AbortSignal | undefined;
+  /** How often the run is read; default 500 ms. */
+  pollMs?: number | undefined;
+  /** `false`: the run's own outcome, not that of the retries its agent's policy queues. */
+  followRetries?: boolean | undefined;
 }
 
 /** The agents API: `runlog.agents.list()`, `get`, `update`. */

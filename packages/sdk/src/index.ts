@@ -16,6 +16,7 @@ export {
   ScoresClient,
   ThreadsClient,
   type EnqueueRunOptions,
+  type WaitOptions,
   type RunListParams,
   type RetryOptions,
   type ScoreBody,

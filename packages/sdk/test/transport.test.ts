@@ -724,3 +724,19 @@ describe('spoolDir', () => {
     expect((await runlog.runs.get(id)).status).toBe('succeeded');
   });
 });
+
+describe('runs.wait', () => {
+  it('waits out a server away (network errors, 503) and answers the ended run', async () => {
+    const runlog = clients.make({ flushIntervalMs: 20 });
+    const id = newId();
+    await runlog.run('transport-agent', () => 'done', { id });
+    expect(await runlog.flush()).toBe(true);
+    proxy.down();
+    const waiting = runlog.runs.wait(id, { pollMs: 50, timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.up();
+    proxy.failNext({ status: 503, retryAfter: '0' });
+    const run = await waiting;
+    expect(run).toMatchObject({ id, status: 'succeeded', output: 'done' });
+  });
+});

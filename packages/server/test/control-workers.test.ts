@@ -263,6 +263,49 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await worker.stop();
   });
 
+  it('waits for a queued run to end with runs.wait, through the retries its agent queues', async () => {
+    const runlog = client();
+    const agent = uniq('waited');
+    const worker = runlog.worker({
+      agents: {
+        [agent]: async (run) => {
+          const input = run.input as { fail?: boolean; slowMs?: number };
+          if (input.slowMs) await new Promise((r) => setTimeout(r, input.slowMs));
+          if (input.fail && run.info!.attempt === 1) throw new Error('first try fails');
+          return { attempt: run.info!.attempt };
+        },
+      },
+      pollWaitMs: 1000,
+    });
+    const ok = await runlog.runs.enqueue(agent, { input: {} });
+    expect(await runlog.runs.wait(ok.id)).toMatchObject({
+      id: ok.id,
+      status: 'succeeded',
+      output: { attempt: 1 },
+    });
+    // its agent retries it: the outcome is the retry's, unless asked for the run's own
+    await runlog.agents.update(agent, { retry: { max_attempts: 2, delay_ms: 0 } });
+    const flaky = await runlog.runs.enqueue(agent, { input: { fail: true } });
+    const last = await runlog.runs.wait(flaky.id);
+    expect(last).toMatchObject({ retry_of: flaky.id, status: 'succeeded', output: { attempt: 2 } });
+    expect(await runlog.runs.wait(flaky.id, { followRetries: false })).toMatchObject({
+      id: flaky.id,
+      status: 'failed',
+    });
+    // a timeout, and an abort: the run goes on
+    const slow = await runlog.runs.enqueue(agent, { input: { slowMs: 3000 } });
+    await expect(runlog.runs.wait(slow.id, { timeoutMs: 300 })).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
+    const stop = new AbortController();
+    const waiting = runlog.runs.wait(slow.id, { signal: stop.signal });
+    stop.abort(new Error('no longer needed'));
+    await expect(waiting).rejects.toThrow('no longer needed');
+    expect((await runlog.runs.wait(slow.id)).status).toBe('succeeded');
+    await expect(runlog.runs.wait('no-such-run')).rejects.toMatchObject({ status: 404 });
+    await worker.stop();
+  });
+
   it('executes each of 200 queued runs exactly once with two workers', async () => {
     const agent = uniq('many');
     const counts = new Map<string, number>();

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import { isTerminalStatus, type Run, type RunList } from '@runlog/core';
-import { RETRY_POLICY_TRIGGER } from '../control/auto-retry.js';
+import { RETRY_POLICY_TRIGGER, isTerminalStatus, type Run, type RunList } from '@runlog/core';
 import { CliError, type ApiClient } from './client.js';
 import { formatCount, formatDuration, formatMoney, formatTokens } from './format.js';
 import type { CliIo } from './io.js';

@@ -25,6 +25,7 @@ import type {
 } from '@runlog/core';
 import {
   DEFAULT_RETRY_DELAY_MS,
+  RETRY_POLICY_TRIGGER,
   MAX_RETRY_ATTEMPTS,
   MAX_AGENT_CONCURRENCY,
   MAX_RETRY_DELAY_MS,
@@ -55,7 +56,6 @@ import {
   waitForEnd,
   type AgentRunFlags,
 } from './agent-run.js';
-import { RETRY_POLICY_TRIGGER } from '../control/auto-retry.js';
 import {
   Palette,
   bar,

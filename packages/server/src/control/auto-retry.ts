@@ -1,4 +1,5 @@
 import {
+  RETRY_POLICY_TRIGGER,
   isTerminalStatus,
   isTruncatedJson,
   newId,
@@ -12,9 +13,6 @@ import { newRunRow } from '../ingest/apply.js';
 
 /** The most an automatic retry's delay is lengthened at random, as a share of it. */
 export const JITTER = 0.2;
-
-/** Who queued an automatic retry, as its `triggered_by` says. */
-export const RETRY_POLICY_TRIGGER = 'retry policy';
 
 /** The error type a run ended by one of its agent's limits carries (`budgetVerdict`). */
 const BUDGET_EXCEEDED = 'BudgetExceeded';
