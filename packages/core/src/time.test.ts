@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastBucketsFrom, runMoment, toIso } from './time.js';
+import { isHeldBack, lastBucketsFrom, runMoment, toIso } from './time.js';
 
 describe('lastBucketsFrom', () => {
   const now = Date.parse('2026-12-04T15:42:00.000Z');
@@ -40,5 +40,20 @@ describe('toIso', () => {
     expect(toIso(1e16)).toBe('+275760-09-13T00:00:00.000Z');
     expect(toIso(-1e16)).toBe('-271821-04-20T00:00:00.000Z');
     expect(toIso(null)).toBeNull();
+  });
+});
+
+describe('isHeldBack', () => {
+  const now = Date.parse('2026-12-06T12:00:00.000Z');
+  it('holds a queued run until its queued_at, and nothing else', () => {
+    const later = '2026-12-06T13:00:00.000Z';
+    expect(isHeldBack({ status: 'queued', queued_at: later }, now)).toBe(true);
+    expect(isHeldBack({ status: 'queued', queued_at: later }, Date.parse(later))).toBe(false);
+    expect(isHeldBack({ status: 'queued', queued_at: '2026-12-06T11:00:00.000Z' }, now)).toBe(
+      false,
+    );
+    expect(isHeldBack({ status: 'queued', queued_at: null }, now)).toBe(false);
+    // stopped before its time: no longer waiting
+    expect(isHeldBack({ status: 'cancelled', queued_at: later }, now)).toBe(false);
   });
 });

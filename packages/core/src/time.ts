@@ -74,6 +74,18 @@ export function lastBucketsFrom(
 }
 
 /**
+ * Whether a run waits queued until a time to come (queued with `delay_ms` or `run_at`, or an
+ * automatic retry waiting its delay): no worker takes it before its `queued_at`.
+ * @example isHeldBack({ status: 'queued', queued_at: '2999-01-01T00:00:00.000Z' }) === true
+ */
+export function isHeldBack(
+  run: { status: string; queued_at: string | null },
+  now = Date.now(),
+): boolean {
+  return run.status === 'queued' && run.queued_at !== null && Date.parse(run.queued_at) > now;
+}
+
+/**
  * When a run happened, for run lists: its start; for a run that never started, when it was
  * queued, else when it ended (a run recorded only by its end), else when it was recorded,
  * with the word that says which.

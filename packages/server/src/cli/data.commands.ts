@@ -34,7 +34,7 @@ import {
   costUnknown,
   canonicalZone,
   cutText,
-  isTerminalStatus,
+  isHeldBack,
   isTimeZone,
   lastBucketsFrom,
   localDate,
@@ -175,8 +175,7 @@ export function printJson(io: CliIo, value: unknown): void {
 function runWhen(run: Run, p: Palette): string {
   const { at, label } = runMoment(run);
   // queued to start later, or an automatic retry waiting its delay: when it starts
-  const said =
-    run.status === 'queued' && label === 'queued' && Date.parse(at) > Date.now() ? 'starts' : label;
+  const said = label === 'queued' && isHeldBack(run) ? 'starts' : label;
   return said ? p.paint('dim', `${said} ${formatRelative(at)}`) : formatRelative(at);
 }
 
@@ -871,6 +870,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     io.stdout.write(showAgent(printable(agent), palette()));
   });
 
+  /** `, to start at <time> (in 2h)` for a run queued to start later; '' for one due. */
+  const startsText = (run: Run) =>
+    isHeldBack(run) ? `, to start at ${run.queued_at} (${formatRelative(run.queued_at)})` : '';
+  /** Says on stderr that no worker serves the agent yet, so what was queued waits. */
+  const noWorkerYet = (agentId: string, what: string) =>
+    io.stderr.write(
+      palette().paint(
+        'yellow',
+        `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`,
+      ) + '\n',
+    );
+
   /**
    * `--wait` on one run: follows it to its end through the retries its agent's retry policy
    * queues, saying on stderr when it starts and how an attempt retried ended, then prints its
@@ -962,20 +973,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     }
     const p = palette();
     const say = (line: string) => (flags.json ? io.stderr : io.stdout).write(line + '\n');
-    const first = queued[0]!;
-    const later = first.queued_at !== null && Date.parse(first.queued_at) > Date.now();
     if (!flags.json || flags.wait)
-      say(
-        `queued ${formatCount(queued.length)} runs of ${agentId}` +
-          (later ? `, to start at ${first.queued_at} (${formatRelative(first.queued_at)})` : ''),
-      );
-    if (unserved)
-      io.stderr.write(
-        p.paint(
-          'yellow',
-          `no worker has asked for ${agentId}'s runs yet: the runs wait until one does (runlog.worker(...) in the SDK)`,
-        ) + '\n',
-      );
+      say(`queued ${formatCount(queued.length)} runs of ${agentId}${startsText(queued[0]!)}`);
+    if (unserved) noWorkerYet(agentId, 'the runs wait');
     if (!flags.wait) {
       if (flags.json) printJson(io, { runs: queued });
       return;
@@ -1095,28 +1095,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         ...common,
       },
     );
-    const p = palette();
     // with --wait, stdout is the run's output: what it says on the way goes to stderr
     const say = (line: string) => (flags.wait ? io.stderr : io.stdout).write(line + '\n');
-    const later = run.queued_at !== null && Date.parse(run.queued_at) > Date.now();
-    if (!flags.json || flags.wait) {
-      const ended = isTerminalStatus(run.status);
-      if (!flags.json)
-        say(
-          `${ended || run.status === 'running' ? 'run' : 'queued run'} ${run.id} of ${agentId}` +
-            (ended || run.status === 'running'
-              ? ` (given --id: it is ${run.status})`
-              : later
-                ? `, to start at ${run.queued_at} (${formatRelative(run.queued_at)})`
-                : ''),
-        );
-      if (unserved && !ended && !flags.json)
-        io.stderr.write(
-          p.paint(
-            'yellow',
-            `no worker has asked for ${agentId}'s runs yet: the run waits until one does (runlog.worker(...) in the SDK)`,
-          ) + '\n',
-        );
+    if (!flags.json) {
+      // given --id, a run that exists already is answered as it is
+      const queued = run.status === 'queued';
+      say(
+        queued
+          ? `queued run ${run.id} of ${agentId}${startsText(run)}`
+          : `run ${run.id} of ${agentId} (given --id: it is ${run.status})`,
+      );
+      if (unserved && queued) noWorkerYet(agentId, 'the run waits');
     }
     if (!flags.wait) {
       if (flags.json) printJson(io, run);
@@ -1859,7 +1848,7 @@ export function showRun(
       subRuns.runs.map((r) => `${r.id} (${r.agent_id}, ${p.status(r.status)})`).join(', ') +
         (subRuns.has_more ? `, and ${formatCount(subRuns.total - subRuns.runs.length)} more` : ''),
     );
-  const held = run.status === 'queued' && run.queued_at && Date.parse(run.queued_at) > Date.now();
+  const held = isHeldBack(run);
   field(
     'queued',
     run.queued_at

@@ -1,4 +1,4 @@
-import { runMoment, type Run, type Step } from '@runlog/core';
+import { isHeldBack, runMoment, type Run, type Step } from '@runlog/core';
 import { formatDuration, formatExact, formatRelative, isActive, runDuration } from '../lib/format';
 import { useLiveNow, useNow } from '../lib/useNow';
 
@@ -23,7 +23,7 @@ export function RelativeTime({ iso }: { iso: string | null | undefined }) {
 export function RunStart({
   run,
 }: {
-  run: Pick<Run, 'started_at' | 'queued_at' | 'ended_at' | 'created_at'>;
+  run: Pick<Run, 'status' | 'started_at' | 'queued_at' | 'ended_at' | 'created_at'>;
 }) {
   const moment = runMoment(run);
   const { at } = moment;
@@ -31,9 +31,7 @@ export function RunStart({
   const tick = useNow(10_000, moment.label === 'queued');
   if (!moment.label) return <RelativeTime iso={at} />;
   const label =
-    moment.label === 'queued' &&
-    run.ended_at === null &&
-    Date.parse(at) > Math.max(tick, Date.now())
+    moment.label === 'queued' && isHeldBack(run, Math.max(tick, Date.now()))
       ? 'starts'
       : moment.label;
   return (

@@ -1,7 +1,5 @@
+import { MAX_RUN_DELAY_MS } from '@runlog/core';
 import { localInput, urlInstant } from '../runs/runs.queries';
-
-/** The furthest ahead the server queues a run to start: a year. */
-const MAX_AHEAD_MS = 365 * 24 * 3600 * 1000;
 
 /**
  * When a run queued "later" starts: the local time a `datetime-local` input picked, as the
@@ -17,7 +15,8 @@ export function parseStartAt(
   const at = Date.parse(runAt);
   if (at <= now)
     return { ok: false, error: 'That time has passed: pick a later one, or start it now.' };
-  if (at - now > MAX_AHEAD_MS) return { ok: false, error: 'A run starts within a year at most.' };
+  if (at - now > MAX_RUN_DELAY_MS)
+    return { ok: false, error: 'A run starts within a year at most.' };
   return { ok: true, runAt };
 }
 

@@ -3,6 +3,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
 import {
   costUnknown,
+  isHeldBack,
   unpricedModels,
   usageByModel,
   readableError,
@@ -173,7 +174,7 @@ function WaitingForWorker({ run }: { run: Run }) {
       : undefined;
   // an automatic retry waiting its delay, or a run queued to start later: no worker takes it
   // before its queued_at
-  if (queuedAt && Date.parse(queuedAt) > Math.max(now, Date.now()))
+  if (queuedAt && isHeldBack(run, Math.max(now, Date.now())))
     return (
       <div className="run-waiting run-held">
         <p data-testid="run-held">

@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useNavigate } from 'react-router-dom';
-import type { Run } from '@runlog/core';
+import { isHeldBack, type Run } from '@runlog/core';
 import { KebabMenu } from '../../components/Menu';
 import { toast } from '../../components/Toasts';
 import { errorMessage } from '../../lib/api';
@@ -55,11 +55,6 @@ export function useRunActions() {
   return { stop, retry, startNow };
 }
 
-/** Whether `run` waits queued until a time to come (Start now takes it then). */
-export function isHeld(run: Pick<Run, 'status' | 'queued_at'>, now = Date.now()): boolean {
-  return run.status === 'queued' && run.queued_at !== null && Date.parse(run.queued_at) > now;
-}
-
 /**
  * The ⋮ menu of a run row: View details, Retry, Start now (a run held back until later), Stop
  * (only while queued or running).
@@ -81,7 +76,7 @@ export function RunMenu({ run }: { run: Run }) {
           disabled: !canWrite || active || retry.isPending,
           ...why,
         },
-        ...(isHeld(run)
+        ...(isHeldBack(run)
           ? [
               {
                 label: 'Start now',

@@ -1,4 +1,5 @@
 import {
+  isHeldBack,
   readableError,
   type AgentSummary,
   type Run,
@@ -194,8 +195,7 @@ export function applyRunToAgents(
   const agent = agents[i]!;
   const latest = agent.latest_run;
   let nextLatest = latest;
-  const due = run.status !== 'queued' || listedAt(run) <= now;
-  if (due && (!latest || compareNewestFirst(run, latest) <= 0)) {
+  if (!isHeldBack(run, now) && (!latest || compareNewestFirst(run, latest) <= 0)) {
     nextLatest = latest && latest.id === run.id ? newerRun(latest, run) : run;
   }
   let lastError = agent.last_error;
