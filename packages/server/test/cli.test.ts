@@ -20,7 +20,7 @@ import {
   type ThreadList,
   type ThreadSummary,
 } from '@runlog/core';
-import { T0, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
+import { T0, runCli, runLines, sampleEvents, sansRetention } from './cli-fixtures.js';
 
 interface Captured {
   io: CliIo;
@@ -56,11 +56,8 @@ describeEachDb('runlog CLI', (dialect) => {
   let env: NodeJS.ProcessEnv;
   let dir: string;
 
-  const cli = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
-    const c = capture({ ...env, ...extraEnv });
-    const code = await run(args, c.io);
-    return { code, stdout: c.stdout(), stderr: c.stderr() };
-  };
+  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
+    runCli(args, { env: { ...env, ...extraEnv } });
   const ingest = async (events: unknown[]) => {
     const res = await fetch(`${server.url}/api/v1/ingest`, {
       method: 'POST',
