@@ -819,6 +819,10 @@ export const EnqueueRunBody = z.strictObject({
   triggered_by: Text(200).optional(),
   user_id: Text(200).optional(),
   thread_id: Text(200).optional(),
+  parent_run_id: RunId.optional().describe(
+    'the run this one serves (a sub-agent on a worker): listed among its sub-runs, and stopped ' +
+      'when it is stopped; a run stopped already is refused (409)',
+  ),
   tags: Tags.optional(),
   metadata: Metadata.optional(),
 });

@@ -149,7 +149,7 @@ export async function agentsRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: EnqueueRunBody,
     response: Run,
     answers: {
-      409: 'The given id belongs to a run of another agent',
+      409: 'The given id belongs to a run of another agent, or parent_run_id names a run stopped already',
       413: 'The input is over the size a field holds (1 MiB): the worker would get it truncated',
     },
     status: 202,

@@ -186,7 +186,7 @@ export async function controlRoutes(app: FastifyInstance, ctx: AppContext): Prom
     body: EnqueueRunsBody,
     response: EnqueuedRuns,
     answers: {
-      409: 'A given id belongs to a run of another agent (nothing was queued)',
+      409: 'A given id belongs to a run of another agent, or a parent_run_id names a run stopped already (nothing was queued)',
       413: 'An input is over the size a field holds (1 MiB; nothing was queued)',
     },
     status: 202,

@@ -11,12 +11,20 @@ import {
 } from '@runlog/core';
 import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
+import { statusIn } from '../db/dialect.js';
 import { AppError } from '../http/errors.js';
-import { bytesOver, encodeJson, encodeMetadata, newRunRow, payloadText } from '../ingest/apply.js';
+import {
+  bytesOver,
+  encodeJson,
+  encodeMetadata,
+  newRunRow,
+  parseObject,
+  payloadText,
+} from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
-export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger'> {
+export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger' | 'parent_run_id'> {
   trigger?: RunTrigger;
   retry_of?: string | null;
   attempt?: number;
@@ -185,6 +193,30 @@ export async function enqueueRuns(
 }
 
 /**
+ * A queued run's `parent_run_id`: not the run itself, and not a run stopped already (409),
+ * whose code, if it goes on regardless, must not set more work going. A parent not stored
+ * is taken: a recorded run's start may still be on its way from the SDK that queues this.
+ */
+function checkParent(
+  uow: UnitOfWork,
+  projectId: string,
+  id: string,
+  parentId: string,
+  i: number,
+  opts: { named?: boolean | undefined },
+): void {
+  const field = opts.named ? `body.runs.${i}.parent_run_id` : 'body.parent_run_id';
+  if (parentId === id) throw AppError.invalid(field, 'a run cannot be its own parent');
+  const parent = uow.getRun(projectId, parentId);
+  if (!parent || !wasStopped(parent)) return;
+  const how = parent.status === 'running' ? 'is being stopped' : `was stopped (${parent.status})`;
+  const where = opts.named ? `runs.${i}.parent_run_id: ` : '';
+  throw new AppError('conflict', `${where}run ${parentId} ${how}: no sub-run of it is queued`, [
+    { field, message: `run ${parentId} ${how}` },
+  ]);
+}
+
+/**
  * `enqueueRuns` inside a change of the write path: the runs are queued in `uow` (or, for a
  * given id, that run answered). Inputs must have been checked against the field limit.
  */
@@ -196,8 +228,10 @@ async function queueRuns(
 ): Promise<{ run: Run; created: boolean }[]> {
   const ids = items.map((item) => item.id ?? newId());
   const given = items.flatMap((item) => (item.id !== undefined ? [item.id] : []));
+  const parents = items.flatMap((item) => (item.parent_run_id != null ? [item.parent_run_id] : []));
   const now = opts.now;
-  if (given.length > 0) await uow.loadRuns(projectId, given);
+  // in one call, so in one order of locks on PostgreSQL
+  if (given.length + parents.length > 0) await uow.loadRuns(projectId, [...given, ...parents]);
   // the id of a run deleted lately is not free: its worker may still send the old run's end,
   // which would end this one (POST /runs and /ingest refuse it the same way)
   const deleted = given.length > 0 ? await uow.deletedLately(projectId, given) : new Set();
@@ -225,6 +259,7 @@ async function queueRuns(
       queued.push({ run: toRun(existing), created: false });
       continue;
     }
+    if (item.parent_run_id != null) checkParent(uow, projectId, id, item.parent_run_id, i, opts);
     let timeoutMs = timeouts.get(item.agent_id);
     if (timeoutMs === undefined) {
       timeoutMs = await uow.agentTimeoutMs(projectId, item.agent_id);
@@ -246,6 +281,7 @@ async function queueRuns(
  * Stop. A queued run is cancelled at once; a running one gets `cancel_requested_at`, which
  * its worker sees (WebSocket or next heartbeat) and confirms by ending the run `cancelled`;
  * the control plane forces `cancelled` after the grace period. A finished run answers 409.
+ * Its queued and running sub-runs are stopped with it (`stopSubRuns`).
  */
 export async function cancelRun(ctx: AppContext, projectId: string, runId: string): Promise<Run> {
   return ctx.writer.transact(async (uow, env) => {
@@ -255,18 +291,92 @@ export async function cancelRun(ctx: AppContext, projectId: string, runId: strin
     const status = run.status as RunStatus;
     if (isTerminalStatus(status))
       throw new AppError('conflict', `run ${runId} has already ended (${status})`);
-    if (status === 'queued') {
-      const ending: RunEnding = {
-        status: 'cancelled',
-        error: { message: 'cancelled before it started', type: 'Cancelled' },
-      };
-      return toRun(await endRun(uow, { ...run, cancel_requested_at: env.now }, ending, env.now));
-    }
-    if (run.cancel_requested_at !== null) return toRun(run);
-    const next: RunRow = { ...run, cancel_requested_at: env.now, updated_at: env.now };
-    uow.putRun(next);
-    return toRun(next);
+    stopRun(uow, run, 'cancelled before it started', env.now);
+    await stopSubRuns(uow, projectId, [runId], env.now);
+    await uow.closeStepsOfEndedRuns();
+    return toRun(uow.getRun(projectId, runId)!);
   });
+}
+
+/**
+ * Stops a queued or running run in `uow`: a queued one ends `cancelled` with `message` at
+ * once; a running one gets `cancel_requested_at` (kept when asked already) for its worker or
+ * SDK to confirm. The caller closes the steps of the runs it ended
+ * (`uow.closeStepsOfEndedRuns`): a queued run has none, so once for many.
+ */
+function stopRun(uow: UnitOfWork, run: RunRow, message: string, at: number): void {
+  if (run.status === 'queued') {
+    const ending: RunEnding = { status: 'cancelled', error: { message, type: 'Cancelled' } };
+    uow.putRun(endedRun({ ...run, cancel_requested_at: at }, ending, at));
+  } else if (run.status === 'running' && run.cancel_requested_at === null)
+    uow.putRun({ ...run, cancel_requested_at: at, updated_at: at });
+}
+
+/** The most sub-runs one stop reaches; a tree larger than this is stopped in part. */
+export const MAX_STOPPED_SUB_RUNS = 10_000;
+
+/**
+ * Stops the queued and running sub-runs of these runs (`parent_run_id`), and theirs, as
+ * Stop stops a run (`stopRun`): an orchestrator's sub-agents on workers do not go on working
+ * for a run that is over. Each is looked at again under its lock; sub-runs that ended are
+ * left alone, and so are their own. At most `MAX_STOPPED_SUB_RUNS`; answers how many.
+ */
+export async function stopSubRuns(
+  uow: UnitOfWork,
+  projectId: string,
+  runIds: readonly string[],
+  at: number,
+): Promise<number> {
+  const seen = new Set(runIds);
+  let level = [...runIds];
+  let stopped = 0;
+  while (level.length > 0 && stopped < MAX_STOPPED_SUB_RUNS) {
+    const next: string[] = [];
+    for (let i = 0; i < level.length && stopped + next.length < MAX_STOPPED_SUB_RUNS; i += 500) {
+      const rows = await uow.trx
+        .selectFrom('runs')
+        .select(['id', 'parent_run_id'])
+        .where('project_id', '=', projectId)
+        .where('parent_run_id', 'in', level.slice(i, i + 500))
+        .where(statusIn('queued', 'running'))
+        .limit(MAX_STOPPED_SUB_RUNS - stopped - next.length)
+        .execute();
+      for (const row of rows) {
+        // a cycle of parents (recorded runs may name any) is walked once
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+        next.push(row.id);
+      }
+    }
+    await uow.loadRuns(projectId, next);
+    for (const id of next) {
+      const run = uow.getRun(projectId, id);
+      if (!run || (run.status !== 'queued' && run.status !== 'running')) continue;
+      stopRun(
+        uow,
+        run,
+        `cancelled before it started: its parent run ${run.parent_run_id} was stopped`,
+        at,
+      );
+      stopped++;
+    }
+    level = next;
+  }
+  return stopped;
+}
+
+/**
+ * Whether a run was stopped (Stop, its timeout, its agent's limits on one run): a run queued
+ * as its sub-run would work for a run that is over.
+ */
+export function wasStopped(run: RunRow): boolean {
+  if (run.cancel_requested_at !== null) return true;
+  if (run.status === 'cancelled' || run.status === 'timed_out') return true;
+  return (
+    run.status === 'failed' &&
+    run.error !== null &&
+    parseObject(run.error).type === 'BudgetExceeded'
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
-import { endRun, type RunEnding } from './control.service.js';
+import { endRun, stopSubRuns, type RunEnding } from './control.service.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import { parseObject } from '../ingest/apply.js';
 import { STAND_IN_KEY } from '../otlp/otlp.mapper.js';
@@ -266,6 +266,7 @@ export async function sweepOnce(
       await uow.loadRuns(projectId, ids);
       const limits = await agentLimits(uow, projectId, ids);
       let n = 0;
+      const stopped: string[] = [];
       for (const id of ids) {
         const run = uow.getRun(projectId, id);
         // looked at again under the lock: a heartbeat or an end may have come in meanwhile
@@ -273,9 +274,16 @@ export async function sweepOnce(
         if (!run || !verdict) continue;
         if (verdict.error?.type === 'LeaseExpired' && rootlessTrace(run))
           await endRootlessTrace(uow, run, at);
-        else await endRun(uow, run, verdict, at);
+        else {
+          await endRun(uow, run, verdict, at);
+          stopped.push(id);
+        }
         n++;
       }
+      // a run the control plane ended (its timeout, its limits, its lease, an overdue stop)
+      // is over: its sub-runs on workers stop with it, as they do on Stop
+      if (stopped.length > 0 && (await stopSubRuns(uow, projectId, stopped, at)) > 0)
+        await uow.closeStepsOfEndedRuns();
       return n;
     });
   }

@@ -174,7 +174,8 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
     tag: 'runs',
     summary:
       'Stop: a queued run is cancelled at once; a running one gets cancel_requested_at and ' +
-      'the agent running it (its worker, or the SDK) is told to stop. 409 when the run already ended',
+      'the agent running it (its worker, or the SDK) is told to stop. Its queued and running ' +
+      'sub-runs (parent_run_id) are stopped with it. 409 when the run already ended',
     params: RunParams,
     response: Run,
     answers: { 409: 'The run already ended' },
