@@ -24,6 +24,7 @@ import {
   type ThreadSummary,
 } from '@runlog/core';
 import { RunlogApiError, RunlogConnectionError } from './errors.js';
+import { currentRun } from './run.js';
 import type { HttpClient } from './http.js';
 import { snapshotFields } from './snapshot.js';
 
@@ -97,10 +98,17 @@ const ALONE_AT_ONCE = 8;
 
 /**
  * What `runs.enqueue` takes: the body of `POST /agents/:agent_id/runs`, its `run_at` (no
- * worker takes the run before then) a Date, an ISO time or epoch ms.
+ * worker takes the run before then) a Date, an ISO time or epoch ms. Inside a run,
+ * `parent_run_id` is that run unless given (`null`: none).
  */
-export type EnqueueRunOptions = Omit<EnqueueRunInput, 'run_at'> & {
+export type EnqueueRunOptions = Omit<EnqueueRunInput, 'run_at' | 'parent_run_id'> & {
   run_at?: Date | string | number | undefined;
+  /**
+   * The run this one serves: it is listed among that run's sub-runs and stopped with it.
+   * Default: the run the calling code runs in (`runlog.run`, a worker's handler), whose
+   * thread and user it then shares unless given; `null`: none.
+   */
+  parent_run_id?: string | null | undefined;
 };
 
 interface AskedRun {
@@ -169,14 +177,27 @@ export class RunsClient {
    * request resent after a dropped connection queues it once. The input and metadata are
    * sent as JSON-safe copies, as recorded values are. Runs queued in the same turn of the
    * event loop (a loop of `enqueue` calls, `Promise.all`) go in one `POST /runs/enqueue`;
-   * one alone goes to `POST /agents/:agent_id/runs`.
+   * one alone goes to `POST /agents/:agent_id/runs`. Queued inside a run (`runlog.run`, a
+   * worker's handler), the run is its sub-run (`parent_run_id`) in its thread: Stop on that
+   * run stops it too, and `runs.wait` in that run's code stops waiting.
    * @example await Promise.all(prs.map((pr) => runlog.runs.enqueue('bug-triager', { input: { pr } })))
    */
   enqueue(agentId: string, options: EnqueueRunOptions = {}): Promise<Run> {
-    const { run_at: runAt, ...body } = options;
+    const { run_at: runAt, parent_run_id: parentRunId, ...body } = options;
+    // queued from inside a run: a sub-agent of it, in its conversation, as `runlog.run` nests
+    const outer = parentRunId === undefined ? currentRun() : undefined;
+    const parent = outer !== undefined && !outer.detached ? outer : undefined;
     return new Promise((resolve, reject) => {
       const withId = snapshotFields({
         ...body,
+        ...(parentRunId != null ? { parent_run_id: parentRunId } : {}),
+        ...(parent !== undefined ? { parent_run_id: parent.id } : {}),
+        ...(body.thread_id === undefined && parent?.threadId !== undefined
+          ? { thread_id: parent.threadId }
+          : {}),
+        ...(body.user_id === undefined && parent?.userId !== undefined
+          ? { user_id: parent.userId }
+          : {}),
         id: body.id ?? newId(),
         ...(runAt !== undefined
           ? { run_at: runAt instanceof Date ? runAt.toISOString() : runAt }
@@ -299,10 +320,12 @@ export class RunsClient {
    */
   async wait(id: string, options: WaitOptions = {}): Promise<Run> {
     const pollMs = options.pollMs ?? 500;
+    // inside a run, its Stop ends the wait: the code waiting hears it at once
+    const signal = options.signal ?? currentRun()?.signal;
     const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
     await this.recorded();
     for (let current = id; ;) {
-      const run = await this.until(deadline, options.signal, pollMs, async () => {
+      const run = await this.until(deadline, signal, pollMs, async () => {
         const r = (await this.http.request<Run>('GET', `/api/v1/runs/${enc(current)}`)).body!;
         return isTerminalStatus(r.status) ? r : undefined;
       });
@@ -314,7 +337,7 @@ export class RunsClient {
       // queued in the same change as the failure: there when the failure is seen
       const { runs } = await this.until(
         deadline,
-        options.signal,
+        signal,
         pollMs,
         async () =>
           (
@@ -375,7 +398,10 @@ export class RunsClient {
 export interface WaitOptions {
   /** Give up (a `TimeoutError`) after this many ms; default: wait as long as the run goes. */
   timeoutMs?: number | undefined;
-  /** Stops the wait: it throws the signal's reason (the run goes on). */
+  /**
+   * Stops the wait: it throws the signal's reason (the run goes on). Default, inside a run
+   * (`runlog.run`, a worker's handler): that run's `signal`, which Stop fires.
+   */
   signal?: AbortSignal | undefined;
   /** How often the run is read; default 500 ms. */
   pollMs?: number | undefined;

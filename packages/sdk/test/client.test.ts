@@ -193,6 +193,34 @@ describeEachDb('SDK read client', (dialect) => {
       expect(listed.runs.map((r) => r.input)).toEqual([{ n: 1 }]);
     });
 
+    it('enqueue() inside a run queues a sub-run of it, in its thread, unless told otherwise', async () => {
+      const inner = await runlog.run(
+        `${agent}-parent`,
+        async (run) => ({
+          parent: run.id,
+          nested: await runlog.runs.enqueue(`${agent}-sub`),
+          own: await runlog.runs.enqueue(`${agent}-sub`, { thread_id: 't-own', user_id: 'u-own' }),
+          named: await runlog.runs.enqueue(`${agent}-sub`, { parent_run_id: 'elsewhere' }),
+          loose: await runlog.runs.enqueue(`${agent}-sub`, { parent_run_id: null }),
+        }),
+        { threadId: 't-parent', userId: 'u-parent' },
+      );
+      expect(inner.nested).toMatchObject({
+        parent_run_id: inner.parent,
+        thread_id: 't-parent',
+        user_id: 'u-parent',
+      });
+      expect(inner.own).toMatchObject({
+        parent_run_id: inner.parent,
+        thread_id: 't-own',
+        user_id: 'u-own',
+      });
+      expect(inner.named).toMatchObject({ parent_run_id: 'elsewhere', thread_id: null });
+      expect(inner.loose).toMatchObject({ parent_run_id: null, thread_id: null, user_id: null });
+      // outside any run: no parent
+      expect(await runlog.runs.enqueue(`${agent}-sub`)).toMatchObject({ parent_run_id: null });
+    });
+
     it('enqueue() sends an input JSON cannot hold as a JSON-safe copy', async () => {
       const input: Record<string, unknown> = { n: 1n, f: () => 1 };
       input.self = input;

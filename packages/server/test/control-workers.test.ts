@@ -172,6 +172,87 @@ describeEachDb('workers executing queued runs', (dialect) => {
     await worker.stop();
   });
 
+  it("queues an orchestrator's sub-runs from its handler as its own, in its thread, and waits for their outputs", async () => {
+    const runlog = client();
+    const orchestrator = uniq('orchestrator');
+    const sub = uniq('doubler');
+    let loose = '';
+    const worker = runlog.worker({
+      agents: {
+        [orchestrator]: async () => {
+          // two in one turn of the event loop (one POST /runs/enqueue), one alone, unlinked
+          const parts = await Promise.all(
+            [1, 2].map((n) => runlog.runs.enqueue(sub, { input: { n } })),
+          );
+          loose = (await runlog.runs.enqueue(sub, { input: { n: 0 }, parent_run_id: null })).id;
+          const done = await Promise.all(parts.map((p) => runlog.runs.wait(p.id, { pollMs: 50 })));
+          return done.reduce((sum, r) => sum + (r.output as number), 0);
+        },
+        [sub]: (run) => (run.input as { n: number }).n * 2,
+      },
+      concurrency: 4,
+      pollWaitMs: 1000,
+    });
+    const parent = await runlog.runs.enqueue(orchestrator, { thread_id: 'th-fan', user_id: 'u-9' });
+    expect(await settled(runlog, parent.id)).toMatchObject({ status: 'succeeded', output: 6 });
+    const { runs } = await runlog.runs.list({ parent_run_id: parent.id });
+    expect(runs).toHaveLength(2);
+    for (const r of runs)
+      expect(r).toMatchObject({
+        agent_id: sub,
+        status: 'succeeded',
+        parent_run_id: parent.id,
+        thread_id: 'th-fan',
+        user_id: 'u-9',
+      });
+    expect(await runlog.runs.get(loose)).toMatchObject({ parent_run_id: null, thread_id: null });
+    await worker.stop();
+  });
+
+  it("stops an orchestrator's sub-runs on workers with it, and its wait for them", async () => {
+    const runlog = client();
+    const orchestrator = uniq('orchestrator');
+    const sub = uniq('sub-agent');
+    const fired: string[] = [];
+    let child = '';
+    let waitEnded: unknown;
+    const worker = runlog.worker({
+      agents: {
+        [orchestrator]: async () => {
+          child = (await runlog.runs.enqueue(sub, { input: { q: 'research' } })).id;
+          try {
+            // no signal given: the run's own, which Stop fires
+            return await runlog.runs.wait(child, { pollMs: 100 });
+          } catch (err) {
+            waitEnded = err;
+            throw err;
+          }
+        },
+        [sub]: (run) =>
+          new Promise((_, reject) =>
+            run.signal.addEventListener('abort', () => {
+              fired.push(run.id);
+              reject(run.signal.reason as Error);
+            }),
+          ),
+      },
+      concurrency: 2,
+      heartbeatIntervalMs: 100,
+      pollWaitMs: 1000,
+    });
+    const parent = await runlog.runs.enqueue(orchestrator, {});
+    await waitFor(
+      async () => child !== '' && (await runlog.runs.get(child)).status === 'running',
+      'the sub-run to be claimed',
+    );
+    await runlog.runs.cancel(parent.id);
+    expect(await settled(runlog, parent.id)).toMatchObject({ status: 'cancelled' });
+    expect(await settled(runlog, child)).toMatchObject({ status: 'cancelled' });
+    expect(fired).toEqual([child]);
+    expect(waitEnded).toBeDefined();
+    await worker.stop();
+  });
+
   it('forces cancelled after the grace period when the handler ignores the signal', async () => {
     const runlog = client();
     const agent = uniq('stubborn');
