@@ -309,6 +309,28 @@ describeEachDb('runlog agents run', (dialect) => {
     expect(show.stdout).toMatch(/queued to start then; no worker takes it before/);
   });
 
+  it('queues a sub-run of a run with --parent, stopped with it by runs cancel', async () => {
+    const agent = uniq('sub');
+    await runlog.runs.enqueue(agent, {}).then((r) => runlog.runs.cancel(r.id));
+    const parent = await runlog.runs.enqueue(uniq('orchestrator'), { parent_run_id: null });
+    const res = await cli(['agents', 'run', agent, '--parent', parent.id, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const sub = JSON.parse(res.stdout) as Run;
+    expect(sub).toMatchObject({ parent_run_id: parent.id, status: 'queued' });
+    const stop = await cli(['runs', 'cancel', parent.id]);
+    expect(stop.code).toBe(0);
+    expect(await runlog.runs.get(sub.id)).toMatchObject({ status: 'cancelled' });
+    // a run stopped already takes no more sub-runs
+    const late = await cli(['agents', 'run', agent, '--parent', parent.id]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(
+      `run ${parent.id} was stopped (cancelled): no sub-run of it is queued`,
+    );
+    const bad = await cli(['agents', 'run', agent, '--parent', 'has space']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--parent/);
+  });
+
   it('refuses bad usage (exit 2) and an agent nobody serves (exit 1), queueing nothing', async () => {
     const agent = uniq('nobody');
     const bad: [string[], RegExp][] = [

@@ -13,6 +13,7 @@ export interface AgentRunFlags {
   at?: number;
   thread?: string;
   user?: string;
+  parent?: string;
   tag?: string[];
   id?: string;
   wait?: boolean;

@@ -457,7 +457,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
 
   bulkCommand(
     'cancel',
-    'stop runs: a queued run ends at once, a running one is told to stop; several ids, or ' +
+    'stop runs (their queued and running sub-runs too): a queued run ends at once, a running ' +
+      'one is told to stop; several ids, or ' +
       'filters (the runs they match are listed first; --yes to go on)',
   ).action(async (given: string[] | undefined, flags: ClientFlags & BulkFlags) => {
     const ids = given ?? [];
@@ -1028,6 +1029,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         textArg('--thread', 200),
       )
       .option('--user <id>', 'the user (user_id) it runs for', textArg('--user', 200))
+      .option(
+        '--parent <run-id>',
+        'the run it serves (parent_run_id): listed among its sub-runs, and stopped with it',
+        runIdArg('--parent'),
+      )
       .option('--tag <tag>', 'a tag; repeat for more', (v: string, all: string[] = []) => [
         ...all,
         textArg('--tag', 200)(v),
@@ -1072,6 +1078,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       source: 'cli',
       ...(flags.thread !== undefined ? { thread_id: flags.thread } : {}),
       ...(flags.user !== undefined ? { user_id: flags.user } : {}),
+      ...(flags.parent !== undefined ? { parent_run_id: flags.parent } : {}),
       ...(flags.tag !== undefined ? { tags: flags.tag } : {}),
       ...(flags.delay !== undefined ? { delay_ms: flags.delay } : {}),
       ...(flags.at !== undefined ? { run_at: flags.at } : {}),
