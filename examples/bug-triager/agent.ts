@@ -1,19 +1,21 @@
 /**
  * A runnable Runlog example: a bug-triager agent with a fake LLM and a real tool (it reads
- * files from this repository). It shows recording, a worker, Stop, Retry and automatic
- * retries.
+ * files from this repository). It shows recording, a worker, Stop, Retry, automatic
+ * retries, and a sub-agent on a worker (a duplicate finder the triager asks and waits for).
  *
  *   npm start                                     # in another terminal: the server
  *   export RUNLOG_API_KEY=...                     # the key the server printed
  *   npx tsx examples/bug-triager/agent.ts record  # record one run directly
  *   npx tsx examples/bug-triager/agent.ts worker  # execute queued runs (Ctrl-C drains)
- *   npx tsx examples/bug-triager/agent.ts demo    # queue (one for later, started now), Stop, Retry, automatic retry
+ *   npx tsx examples/bug-triager/agent.ts demo    # queue (one for later, started now), a sub-agent, Stop, Retry, automatic retry
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Runlog, readableError, type RunContext } from '../../packages/sdk/src/index.js';
 
 const AGENT = 'bug-triager';
+/** A sub-agent the triager hands a report to, on a worker, when asked to look for duplicates. */
+const FINDER = 'duplicate-finder';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 if (!process.env.RUNLOG_API_KEY) {
   console.error(
@@ -29,6 +31,8 @@ interface Report {
   flaky?: boolean;
   /** How long the agent "thinks", to show Stop. */
   slowMs?: number;
+  /** Ask the duplicate finder (a sub-run on a worker) for earlier mentions of the title. */
+  checkDuplicates?: boolean;
 }
 
 /** A fake LLM: answers from the prompt, with token counts like a real provider. */
@@ -48,7 +52,9 @@ async function fakeLlm(prompt: string, signal: AbortSignal, delayMs = 200) {
 }
 
 /** The agent: the same function whether recorded directly or executed by a worker. */
-async function triage(run: RunContext): Promise<{ verdict: string; files: string[] }> {
+async function triage(
+  run: RunContext,
+): Promise<{ verdict: string; files: string[]; duplicates?: string[] }> {
   // a run queued by hand or by a schedule may come without a report
   const report = (run.input ?? { title: 'untitled report' }) as Report;
   // a real tool: list and read files of this repository
@@ -72,7 +78,26 @@ async function triage(run: RunContext): Promise<{ verdict: string; files: string
   );
   const info = run.info;
   if (report.flaky && (info?.attempt ?? 1) === 1) throw new Error('GitHub API answered 502');
-  return { verdict: answer.replace('verdict: ', ''), files };
+  const verdict = answer.replace('verdict: ', '');
+  if (!report.checkDuplicates) return { verdict, files };
+  // queued inside this run: its sub-run, stopped with it; waiting ends on this run's Stop
+  const asked = await runlog.runs.enqueue(FINDER, { input: { title: report.title } });
+  const found = await runlog.runs.wait(asked.id);
+  return { verdict, files, duplicates: found.output as string[] };
+}
+
+/** The sub-agent: the CHANGELOG lines that share a word of five letters or more with a title. */
+async function findDuplicates(run: RunContext): Promise<string[]> {
+  const { title } = (run.input ?? { title: '' }) as { title: string };
+  const words = title.toLowerCase().match(/[a-z]{5,}/g) ?? [];
+  const changelog = await run.tool('read_file', { path: 'CHANGELOG.md' }, async (a) =>
+    readFile(REPO + a.path, 'utf8'),
+  );
+  return changelog
+    .split('\n')
+    .filter((line) => line.startsWith('- ') && words.some((w) => line.toLowerCase().includes(w)))
+    .map((line) => line.slice(2, 82))
+    .slice(0, 3);
 }
 
 const mode = process.argv[2] ?? 'record';
@@ -85,7 +110,12 @@ if (mode === 'record') {
   console.log('recorded:', out);
   await runlog.shutdown();
 } else if (mode === 'worker') {
-  const worker = runlog.worker({ agents: { [AGENT]: triage }, concurrency: 2, leaseMs: 10_000 });
+  // three slots: a triager waiting for its duplicate finder holds one
+  const worker = runlog.worker({
+    agents: { [AGENT]: triage, [FINDER]: findDuplicates },
+    concurrency: 3,
+    leaseMs: 10_000,
+  });
   console.log(`worker ${worker.id} waiting for ${AGENT} runs (Ctrl-C stops and drains)`);
 } else if (mode === 'demo') {
   const wait = async (id: string) => {
@@ -112,6 +142,20 @@ if (mode === 'record') {
   });
   await runlog.runs.startNow(later.id);
   console.log('queued for later', later.id, '-> started now ->', (await wait(later.id)).status);
+
+  // a sub-agent: the triager queues a duplicate-finder run as its sub-run and waits for it
+  const checked = await runlog.runs.enqueue(AGENT, {
+    input: { title: 'Retry queues a second run', checkDuplicates: true },
+  });
+  const triaged = await wait(checked.id);
+  const [sub] = (await runlog.runs.list({ parent_run_id: checked.id })).runs;
+  console.log(
+    'with a sub-agent',
+    checked.id,
+    '->',
+    triaged.status,
+    `(sub-run ${sub?.id} of ${sub?.agent_id} -> ${sub?.status})`,
+  );
 
   const slow = await runlog.runs.enqueue(AGENT, { input: { title: 'Slow one', slowMs: 60_000 } });
   while ((await runlog.runs.get(slow.id)).status === 'queued')

@@ -64,7 +64,7 @@ describeEachDb('the bug-triager example', (dialect) => {
     expect(detail.total_tokens).toBeGreaterThan(0);
   }, 60_000);
 
-  it('executes the demo as a worker: queued, queued for later and started now, stopped, retried by hand and on its own', async () => {
+  it('executes the demo as a worker: queued, queued for later and started now, with a sub-agent, stopped, retried by hand and on its own', async () => {
     worker = example('worker');
     worker.stdout!.on('data', (d: Buffer) => (workerOut += d.toString()));
     worker.stderr!.on('data', (d: Buffer) => (workerOut += d.toString()));
@@ -75,6 +75,9 @@ describeEachDb('the bug-triager example', (dialect) => {
     expect(lines).toEqual([
       expect.stringMatching(/^queued \S+ -> succeeded$/),
       expect.stringMatching(/^queued for later \S+ -> started now -> succeeded$/),
+      expect.stringMatching(
+        /^with a sub-agent \S+ -> succeeded \(sub-run \S+ of duplicate-finder -> succeeded\)$/,
+      ),
       expect.stringMatching(/^stopped \S+ -> cancelled$/),
       expect.stringMatching(/^flaky \S+ -> failed GitHub API answered 502$/),
       expect.stringMatching(/^retry \S+ \(retry_of \S+, attempt 2\) -> succeeded$/),
