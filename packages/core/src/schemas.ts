@@ -1174,6 +1174,44 @@ export const ThreadList = z.object({
 });
 export type ThreadList = z.infer<typeof ThreadList>;
 
+// Users: the runs made for one user (a user_id), summed up
+
+export const UserListQuery = z.object({
+  agent_id: commaList(Id).optional(),
+  from: TimeInput.optional(),
+  to: TimeInput.optional(),
+  limit: limit(200, 50),
+  cursor: z.string().max(1000).optional(),
+});
+export type UserListQuery = z.infer<typeof UserListQuery>;
+
+export const UserSummary = z.object({
+  user_id: z.string(),
+  runs: z.number().int(),
+  failed: z.number().int().describe('runs failed or timed out'),
+  active: z.number().int().describe('runs queued or running'),
+  threads: z.number().int().describe('the threads (conversations) its runs are in'),
+  agent_ids: z.array(z.string()).describe('the agents its runs belong to, by id'),
+  first_at: IsoTime.describe("its first run's time (queued, else started)"),
+  last_at: IsoTime.describe("its latest run's time: the list's order"),
+  total_tokens: z.number().int(),
+  cost_usd: z.number(),
+  last_run: z.object({
+    id: z.string(),
+    status: RunStatus,
+    agent_id: z.string(),
+    error: z.string().nullable().describe("its error's message"),
+  }),
+});
+export type UserSummary = z.infer<typeof UserSummary>;
+
+export const UserList = z.object({
+  users: z.array(UserSummary),
+  next_cursor: z.string().nullable(),
+  has_more: z.boolean(),
+});
+export type UserList = z.infer<typeof UserList>;
+
 const byStatus = z.object(
   Object.fromEntries(RUN_STATUSES.map((s) => [s, z.number().int()])) as Record<
     (typeof RUN_STATUSES)[number],

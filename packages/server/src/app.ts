@@ -17,6 +17,7 @@ import { ingestRoutes } from './ingest/ingest.routes.js';
 import { runsRoutes } from './runs/runs.routes.js';
 import { scoresRoutes } from './scores/scores.routes.js';
 import { threadsRoutes } from './threads/threads.routes.js';
+import { usersRoutes } from './users/users.routes.js';
 import { agentsRoutes } from './agents/agents.routes.js';
 import { statsRoutes } from './stats/stats.routes.js';
 import { controlRoutes } from './control/control.routes.js';
@@ -309,6 +310,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     runsRoutes,
     scoresRoutes,
     threadsRoutes,
+    usersRoutes,
     agentsRoutes,
     statsRoutes,
     controlRoutes,

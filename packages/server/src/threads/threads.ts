@@ -49,17 +49,29 @@ export function decodeThreadCursor(text: string): ThreadCursor {
   return { lastAt: Number(match[1]), lastRunId: match[2]! };
 }
 
-/** The runs a filter keeps: a project's runs in a thread. */
-function threadedRuns(db: Db, projectId: string, filter: ThreadFilter) {
+/**
+ * What a list of runs' owners is keyed by: their conversation (`thread_id`) or the user
+ * they ran for (`user_id`). Each has a partial index of the runs that have one, newest
+ * first (`runs_threads_latest`, `runs_users_latest`).
+ */
+export type OwnerKey = 'thread_id' | 'user_id';
+
+/** The runs a filter keeps: a project's runs that have a `key` (in a thread, for a user). */
+export function ownedRuns(db: Db, projectId: string, key: OwnerKey, filter: ThreadFilter) {
   let query = db.kysely
     .selectFrom('runs')
     .where('project_id', '=', projectId)
-    .where('thread_id', 'is not', null);
+    .where(key, 'is not', null);
   if (filter.agentIds?.length) query = query.where('agent_id', 'in', [...filter.agentIds]);
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
   return query;
+}
+
+/** The runs a filter keeps: a project's runs in a thread. */
+function threadedRuns(db: Db, projectId: string, filter: ThreadFilter) {
+  return ownedRuns(db, projectId, 'thread_id', filter);
 }
 
 interface ThreadRow {
@@ -223,7 +235,7 @@ const MAX_CHUNK = 16_384;
  */
 const EXCLUDED_MAX = 1000;
 
-/** A thread found by the walk: its latest run that the filter keeps. */
+/** A thread (or a user) found by the walk: its latest run that the filter keeps. */
 export interface Latest {
   threadId: string;
   lastAt: number;
@@ -231,14 +243,30 @@ export interface Latest {
 }
 
 /**
- * The next `count` threads after `cursor`, by their latest run newest first: a walk down
- * the threaded runs newest first (index `runs_threads_latest`, or the filter's own), each
- * thread taken where its latest run is met. After a cursor, a thread met again is one
- * listed before when it has a run at or past the cursor.
+ * The next `count` threads after `cursor`, by their latest run newest first (`latestOwners`
+ * keyed by `thread_id`).
  */
-export async function latestThreads(
+export function latestThreads(
   db: Db,
   projectId: string,
+  filter: ThreadFilter,
+  count: number,
+  cursor: ThreadCursor | undefined,
+): Promise<Latest[]> {
+  return latestOwners(db, projectId, 'thread_id', filter, count, cursor);
+}
+
+/**
+ * The next `count` owners (threads, users) after `cursor`, by their latest run newest first:
+ * a walk down the project's runs that have one newest first (the key's `*_latest` index, or
+ * the filter's own), each owner taken where its latest run is met. After a cursor, an owner
+ * met again is one listed before when it has a run at or past the cursor. `threadId` holds
+ * the owner's key.
+ */
+export async function latestOwners(
+  db: Db,
+  projectId: string,
+  key: OwnerKey,
   filter: ThreadFilter,
   count: number,
   cursor: ThreadCursor | undefined,
@@ -246,36 +274,35 @@ export async function latestThreads(
   const found: Latest[] = [];
   const met = new Set<string>();
   let after = cursor ? { sortAt: cursor.lastAt, id: cursor.lastRunId } : undefined;
-  // an agent's or a user's runs are walked on their own index, threaded or not: however
-  // many of them are in no thread, beside the event loop
+  // an agent's or a user's runs are walked on their own index, keyed or not: however
+  // many of them have no key, beside the event loop
   const narrowed = (filter.agentIds?.length ?? 0) > 0 || filter.userId !== undefined;
   for (let chunk = FIRST_CHUNK; found.length < count; chunk = Math.min(chunk * 4, MAX_CHUNK)) {
-    let query = threadedRuns(db, projectId, filter).select([
+    let query = ownedRuns(db, projectId, key, filter).select([
       'sort_at',
       'id',
-      sql<string>`thread_id`.as('thread_id'),
+      sql<string>`${sql.ref(key)}`.as('owner'),
     ]);
     const from = after;
     // a row value: the index's own order, a bound of its range on both databases
     if (from) query = query.where(sql<SqlBool>`(sort_at, id) < (${from.sortAt}, ${from.id})`);
-    if (met.size > 0 && met.size <= EXCLUDED_MAX)
-      query = query.where('thread_id', 'not in', [...met]);
+    if (met.size > 0 && met.size <= EXCLUDED_MAX) query = query.where(key, 'not in', [...met]);
     query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
     const rows =
       narrowed || chunk > FIRST_CHUNK ? await readOffLoop(db, query) : await query.execute();
     const fresh: Latest[] = [];
     for (const row of rows) {
-      if (met.has(row.thread_id)) continue;
-      met.add(row.thread_id);
-      fresh.push({ threadId: row.thread_id, lastAt: Number(row.sort_at), lastRunId: row.id });
+      if (met.has(row.owner)) continue;
+      met.add(row.owner);
+      fresh.push({ threadId: row.owner, lastAt: Number(row.sort_at), lastRunId: row.id });
     }
     const listed =
       cursor && fresh.length > 0
-        ? await listedBefore(db, projectId, filter, fresh, cursor)
+        ? await listedBefore(db, projectId, key, filter, fresh, cursor)
         : undefined;
-    for (const thread of fresh) {
-      if (listed?.has(thread.threadId)) continue;
-      found.push(thread);
+    for (const owner of fresh) {
+      if (listed?.has(owner.threadId)) continue;
+      found.push(owner);
       if (found.length === count) break;
     }
     const last = rows[rows.length - 1];
@@ -285,21 +312,22 @@ export async function latestThreads(
   return found;
 }
 
-/** Which of these threads have a run (that the filter keeps) at or past `cursor`. */
+/** Which of these owners have a run (that the filter keeps) at or past `cursor`. */
 async function listedBefore(
   db: Db,
   projectId: string,
+  key: OwnerKey,
   filter: ThreadFilter,
-  threads: readonly Latest[],
+  owners: readonly Latest[],
   cursor: ThreadCursor,
 ): Promise<Set<string>> {
   const rows = await readOffLoop(
     db,
-    threadedRuns(db, projectId, filter)
+    ownedRuns(db, projectId, key, filter)
       .where(
-        'thread_id',
+        key,
         'in',
-        threads.map((t) => t.threadId),
+        owners.map((t) => t.threadId),
       )
       .where((eb) =>
         eb.or([
@@ -307,10 +335,10 @@ async function listedBefore(
           eb.and([eb('sort_at', '=', cursor.lastAt), eb('id', '>=', cursor.lastRunId)]),
         ]),
       )
-      .select(sql<string>`thread_id`.as('thread_id'))
+      .select(sql<string>`${sql.ref(key)}`.as('owner'))
       .distinct(),
   );
-  return new Set(rows.map((r) => r.thread_id));
+  return new Set(rows.map((r) => r.owner));
 }
 
 /**

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { IngestEvent, UserList, UserSummary } from '@runlog/core';
+import {
+  describeEachDb,
+  createTestApp,
+  getOk,
+  ingestOk,
+  json,
+  queryPlan,
+  readsDuring,
+  type TestApp,
+} from '../../test/harness.js';
+
+const MIN = 60_000;
+
+describeEachDb('users API', (dialect) => {
+  let t: TestApp;
+  const now = Date.now();
+  const ms = (minutesAgo: number) => now - minutesAgo * MIN;
+  const get = <T>(url: string) => getOk<T>(t, url);
+  const run = (
+    id: string,
+    user: string | null,
+    minutesAgo: number,
+    extra: Record<string, unknown> = {},
+  ): IngestEvent => ({
+    type: 'run.end',
+    run: {
+      id,
+      agent_id: 'chat',
+      ...(user !== null ? { user_id: user } : {}),
+      status: 'succeeded',
+      started_at: ms(minutesAgo),
+      ended_at: ms(minutesAgo - 0.5),
+      ...extra,
+    },
+  });
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    await ingestOk(t, [
+      // alice: four runs in two threads and one without, by two agents, one failed, a cost
+      run('a1', 'alice', 50, { thread_id: 'conv-1' }),
+      run('a2', 'alice', 40, {
+        thread_id: 'conv-1',
+        status: 'failed',
+        error: { message: 'tool timeout' },
+      }),
+      run('a3', 'alice', 30, { thread_id: 'conv-2', agent_id: 'search' }),
+      run('a4', 'alice', 5, { status: 'failed', error: { message: 'rate limited' } }),
+      // bob: one run still going, the latest of all
+      {
+        type: 'run.start',
+        run: { id: 'b1', agent_id: 'search', user_id: 'bob', started_at: ms(2) },
+      },
+      // carol: long ago
+      run('c1', 'carol', 600),
+      // runs for no user are in no user's sums
+      run('n1', null, 1),
+      run('n2', null, 45),
+    ]);
+    // tokens and cost of alice's first run
+    await ingestOk(t, [
+      {
+        type: 'step.end',
+        step: {
+          id: 's1',
+          run_id: 'a1',
+          type: 'llm',
+          model: 'house',
+          input_tokens: 100,
+          output_tokens: 20,
+          cost_usd: 0.25,
+        },
+      },
+    ]);
+  });
+  afterAll(() => t.close());
+
+  it('lists users the latest active first, each summed up with its latest run', async () => {
+    const list = await get<UserList>('/api/v1/users');
+    expect(list.users.map((u) => u.user_id)).toEqual(['bob', 'alice', 'carol']);
+    expect(list).toMatchObject({ has_more: false, next_cursor: null });
+    const alice = list.users[1]!;
+    expect(alice).toMatchObject({
+      runs: 4,
+      failed: 2,
+      active: 0,
+      threads: 2,
+      agent_ids: ['chat', 'search'],
+      total_tokens: 120,
+      cost_usd: 0.25,
+      first_at: new Date(ms(50)).toISOString(),
+      last_at: new Date(ms(5)).toISOString(),
+      last_run: { id: 'a4', status: 'failed', agent_id: 'chat', error: 'rate limited' },
+    });
+    expect(list.users[0]).toMatchObject({
+      runs: 1,
+      active: 1,
+      threads: 0,
+      last_run: { id: 'b1', status: 'running', error: null },
+    });
+  });
+
+  it('sums up each user over the runs the filters keep', async () => {
+    const bySearch = await get<UserList>('/api/v1/users?agent_id=search');
+    expect(bySearch.users.map((u) => [u.user_id, u.runs, u.last_run.id])).toEqual([
+      ['bob', 1, 'b1'],
+      ['alice', 1, 'a3'],
+    ]);
+    const from = new Date(ms(45)).toISOString();
+    const to = new Date(ms(20)).toISOString();
+    const window = await get<UserList>(`/api/v1/users?from=${from}&to=${to}`);
+    expect(window.users.map((u) => [u.user_id, u.runs, u.failed])).toEqual([['alice', 2, 1]]);
+  });
+
+  it('pages with next_cursor, each user once', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: UserList = await get<UserList>(
+        `/api/v1/users?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.users.length).toBeLessThanOrEqual(1);
+      seen.push(...page.users.map((u) => u.user_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(['bob', 'alice', 'carol']);
+  });
+
+  it('answers one user summed over all its runs, 404 for one no run names, 400s naming the field', async () => {
+    const alice = await get<UserSummary>('/api/v1/users/alice');
+    expect(alice).toMatchObject({ user_id: 'alice', runs: 4, threads: 2 });
+    const missing = await t.request('GET', '/api/v1/users/nobody');
+    expect(missing.statusCode).toBe(404);
+    expect(json<{ error: { message: string } }>(missing).error.message).toBe(
+      'user nobody not found',
+    );
+    for (const [query, field] of [
+      ['cursor=nope!', 'query.cursor'],
+      ['limit=0', 'query.limit'],
+      ['from=yesterday', 'query.from'],
+      ['user_id=alice', 'query.user_id'],
+    ] as const) {
+      const res = await t.request('GET', `/api/v1/users?${query}`);
+      expect(res.statusCode, query).toBe(400);
+      expect(json<{ error: { details: { field: string }[] } }>(res).error.details[0]!.field).toBe(
+        field,
+      );
+    }
+  });
+
+  if (dialect === 'sqlite')
+    it("reads users off the runs' user indexes, never every run of the project", async () => {
+      const db = t.ctx.db;
+      const calls = await readsDuring(db, async () => {
+        await get<UserList>('/api/v1/users');
+        await get<UserSummary>('/api/v1/users/alice');
+      });
+      const reads = calls.filter((c) => /"user_id"/.test(c.sql));
+      expect(reads.length).toBeGreaterThan(0);
+      for (const { sql, parameters } of reads)
+        for (const detail of queryPlan(db.sqlite!, sql, parameters))
+          expect(detail, sql).not.toMatch(/^(SCAN runs|SEARCH runs USING .*\(project_id=\?\)$)/);
+    });
+});
