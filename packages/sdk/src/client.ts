@@ -22,6 +22,8 @@ import {
   type StepList,
   type ThreadList,
   type ThreadSummary,
+  type UserList,
+  type UserSummary,
 } from '@runlog/core';
 import { RunlogApiError, RunlogConnectionError } from './errors.js';
 import { currentRun } from './run.js';
@@ -62,7 +64,7 @@ export interface RunListParams {
   offset?: number | undefined;
 }
 
-function queryString(params: RunListParams | ThreadListParams): string {
+function queryString(params: RunListParams | ThreadListParams | UserListParams): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params) as [string, unknown][]) {
     if (v === undefined || v === null) continue;
@@ -487,6 +489,49 @@ export class ThreadsClient {
     await this.recorded();
     return (await this.http.request<ThreadSummary>('GET', `/api/v1/threads/${enc(threadId)}`))
       .body!;
+  }
+}
+
+/** What `runlog.users.list` takes: `GET /users`' query. */
+export interface UserListParams {
+  /** Users with runs of these agents, each summed over those runs alone. */
+  agent_id?: string | string[] | undefined;
+  /** Bounds on the time of the runs counted (queued, else started). */
+  from?: string | number | Date | undefined;
+  to?: string | number | Date | undefined;
+  /** Users per page (1-200, default 50). */
+  limit?: number | undefined;
+  /** The previous page's `next_cursor`. */
+  cursor?: string | undefined;
+}
+
+/**
+ * The users API: `runlog.users.list(...)`, `get`. A user is the `userId` runs were recorded
+ * (or queued) for; `runlog.runs.list({ user_id })` lists its runs.
+ */
+export class UsersClient {
+  constructor(
+    private readonly http: HttpClient,
+    private readonly recorded: RecordedSoFar = NOTHING_WAITING,
+  ) {}
+
+  /**
+   * Users, the latest active first, each summed up: runs, failures, threads, agents, tokens,
+   * cost and its latest run. Page with `cursor: next_cursor`.
+   * @example const { users } = await runlog.users.list({ from: Date.now() - 7 * 86_400_000 })
+   */
+  async list(params: UserListParams = {}): Promise<UserList> {
+    await this.recorded();
+    return (await this.http.request<UserList>('GET', `/api/v1/users${queryString(params)}`)).body!;
+  }
+
+  /**
+   * One user summed up over all its runs; a `RunlogApiError` 404 when no run names it.
+   * @example const { cost_usd, failed } = await runlog.users.get('u-42')
+   */
+  async get(userId: string): Promise<UserSummary> {
+    await this.recorded();
+    return (await this.http.request<UserSummary>('GET', `/api/v1/users/${enc(userId)}`)).body!;
   }
 }
 

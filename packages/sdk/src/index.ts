@@ -15,12 +15,14 @@ export {
   AgentsClient,
   ScoresClient,
   ThreadsClient,
+  UsersClient,
   type EnqueueRunOptions,
   type WaitOptions,
   type RunListParams,
   type RetryOptions,
   type ScoreBody,
   type ThreadListParams,
+  type UserListParams,
 } from './client.js';
 export type {
   Agent,
@@ -43,6 +45,8 @@ export type {
   ThreadList,
   ThreadSummary,
   TruncatedJson,
+  UserList,
+  UserSummary,
   WebhookEvent,
 } from '@runlog/core';
 /** A run's or a step's error as readers show it, whole or given as a truncated value. */

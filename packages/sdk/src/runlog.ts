@@ -1,6 +1,6 @@
 import { RunFields, SENDABLE_KEY, newId, type RunTrigger } from '@runlog/core';
 import { RunInterruptedError, RunlogError } from './errors.js';
-import { AgentsClient, RunsClient, ScoresClient, ThreadsClient } from './client.js';
+import { AgentsClient, RunsClient, ScoresClient, ThreadsClient, UsersClient } from './client.js';
 import { settleBy, timeLeft } from './deadline.js';
 import { Heartbeats } from './heartbeat.js';
 import { HttpClient } from './http.js';
@@ -214,6 +214,8 @@ export class Runlog {
   readonly scores: ScoresClient;
   /** Conversations: the runs sharing a `threadId`, summed up. */
   readonly threads: ThreadsClient;
+  /** Users: the runs made for a `userId`, summed up. */
+  readonly users: UsersClient;
   /** @internal */
   readonly handlesSignals: boolean;
   private readonly http: HttpClient;
@@ -274,6 +276,7 @@ export class Runlog {
     this.agents = new AgentsClient(this.http);
     this.scores = new ScoresClient(this.http, recorded);
     this.threads = new ThreadsClient(this.http, recorded);
+    this.users = new UsersClient(this.http, recorded);
     instances.add(this);
     installProcessHooks();
     if (this.handlesSignals) installSignalHandlers();
