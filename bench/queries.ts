@@ -65,6 +65,8 @@ async function generate(path: string): Promise<void> {
         agent_id: `agent-${i % AGENTS}`,
         // the even agents hold conversations of five turns; the odd ones run alone
         thread_id: i % 2 === 0 ? `conv-${i % AGENTS}-${Math.floor(i / (AGENTS * 5))}` : null,
+        // each conversation is a user's: a user holds one with each of those agents
+        user_id: i % 2 === 0 ? `user-${Math.floor(i / (AGENTS * 5))}` : null,
         status,
         trigger: TRIGGERS[i % TRIGGERS.length]!,
         input: '{"task":"triage"}',
@@ -242,6 +244,15 @@ try {
     5,
   );
   const threadOne = await measure(threadPaths, 300, 5);
+  const usersList = await measure(['/api/v1/users?limit=50'], 300, 5);
+  const userOne = await measure(
+    Array.from(
+      { length: AGENTS / 2 },
+      (_, a) => `/api/v1/users/user-${(a * 97) % Math.floor(RUNS / (AGENTS * 5))}`,
+    ),
+    300,
+    5,
+  );
   console.log(
     JSON.stringify({
       bench: 'queries',
@@ -267,6 +278,9 @@ try {
       threads_latest_50_ms: threadsList,
       threads_of_one_agent_ms: threadsByAgent,
       thread_summary_ms: threadOne,
+      users: Math.ceil(RUNS / (AGENTS * 5)),
+      users_latest_50_ms: usersList,
+      user_summary_ms: userOne,
       server_peak_rss_mb: Math.round(server.peakRssMb()),
     }),
   );

@@ -225,7 +225,11 @@ async function summarize(
   });
 }
 
-/** Runs read per step of the walk for a page of threads; each step reads four times more. */
+/**
+ * Runs read by the first step of the walk for a page; each next step reads what the runs per
+ * owner met so far say the owners still wanted hold (half as much again), at least twice the
+ * step before: a page of users of a thousand runs each is a step or two, not ten.
+ */
 const FIRST_CHUNK = 256;
 const MAX_CHUNK = 16_384;
 /**
@@ -277,22 +281,43 @@ export async function latestOwners(
   // an agent's or a user's runs are walked on their own index, keyed or not: however
   // many of them have no key, beside the event loop
   const narrowed = (filter.agentIds?.length ?? 0) > 0 || filter.userId !== undefined;
-  for (let chunk = FIRST_CHUNK; found.length < count; chunk = Math.min(chunk * 4, MAX_CHUNK)) {
-    let query = ownedRuns(db, projectId, key, filter).select([
+  let walked = 0;
+  for (let chunk = FIRST_CHUNK; found.length < count;) {
+    let step = ownedRuns(db, projectId, key, filter).select([
       'sort_at',
       'id',
       sql<string>`${sql.ref(key)}`.as('owner'),
     ]);
     const from = after;
     // a row value: the index's own order, a bound of its range on both databases
-    if (from) query = query.where(sql<SqlBool>`(sort_at, id) < (${from.sortAt}, ${from.id})`);
-    if (met.size > 0 && met.size <= EXCLUDED_MAX) query = query.where(key, 'not in', [...met]);
-    query = query.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
+    if (from) step = step.where(sql<SqlBool>`(sort_at, id) < (${from.sortAt}, ${from.id})`);
+    if (met.size > 0 && met.size <= EXCLUDED_MAX) step = step.where(key, 'not in', [...met]);
+    step = step.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
+    // of the step's runs, only each owner's latest and the step's last come back: a user's
+    // thousand runs are passed over in the database, not copied out one by one
+    const ranked = db.kysely
+      .selectFrom(step.as('step'))
+      .select([
+        'step.sort_at',
+        'step.id',
+        'step.owner',
+        sql<number>`row_number() over (partition by step.owner order by step.sort_at desc, step.id desc)`.as(
+          'k',
+        ),
+        sql<number>`row_number() over (order by step.sort_at desc, step.id desc)`.as('pos'),
+        sql<number>`count(*) over ()`.as('n'),
+      ]);
+    const query = db.kysely
+      .selectFrom(ranked.as('ranked'))
+      .selectAll()
+      .where((eb) => eb.or([eb('k', '=', 1), eb('pos', '=', eb.ref('n'))]))
+      .orderBy('sort_at', 'desc')
+      .orderBy('id', 'desc');
     const rows =
       narrowed || chunk > FIRST_CHUNK ? await readOffLoop(db, query) : await query.execute();
     const fresh: Latest[] = [];
     for (const row of rows) {
-      if (met.has(row.owner)) continue;
+      if (Number(row.k) !== 1 || met.has(row.owner)) continue;
       met.add(row.owner);
       fresh.push({ threadId: row.owner, lastAt: Number(row.sort_at), lastRunId: row.id });
     }
@@ -305,9 +330,14 @@ export async function latestOwners(
       found.push(owner);
       if (found.length === count) break;
     }
-    const last = rows[rows.length - 1];
-    if (rows.length < chunk || !last) break;
+    const read = rows.length > 0 ? Number(rows[0]!.n) : 0;
+    const last = rows.find((row) => Number(row.pos) === read);
+    if (read < chunk || !last) break;
     after = { sortAt: Number(last.sort_at), id: last.id };
+    walked += read;
+    const perOwner = walked / Math.max(1, met.size);
+    const wanted = Math.ceil((count - found.length) * perOwner * 1.5);
+    chunk = Math.min(MAX_CHUNK, Math.max(chunk * 2, wanted));
   }
   return found;
 }

@@ -128,6 +128,39 @@ describeEachDb('users API', (dialect) => {
     expect(seen).toEqual(['bob', 'alice', 'carol']);
   });
 
+  it('pages users of many runs each like a reference, whatever the page size', async () => {
+    // 40 users of up to 120 runs each, interleaved in time, in a project of their own
+    const created = await t.request('POST', '/api/v1/projects', { name: 'many-runs' });
+    const { key } = json<{ admin_key: { key: string } }>(created).admin_key;
+    const events: IngestEvent[] = [];
+    const latest = new Map<string, number>();
+    for (let i = 0; i < 2400; i++) {
+      const user = `heavy-${(i * 7) % (1 + (i % 40))}`;
+      const at = now - 3_600_000 + i * 100;
+      latest.set(user, at);
+      events.push({
+        type: 'run.end',
+        run: { id: `h${i}`, agent_id: 'bot', user_id: user, status: 'succeeded', started_at: at },
+      });
+    }
+    for (let i = 0; i < events.length; i += 1000) await ingestOk(t, events.slice(i, i + 1000), key);
+    const reference = [...latest].sort((a, b) => b[1] - a[1]).map(([user]) => user);
+    for (const limit of [1, 7, 50]) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: UserList = await getOk<UserList>(
+          t,
+          `/api/v1/users?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
+          key,
+        );
+        seen.push(...page.users.map((u) => u.user_id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen, `limit ${limit}`).toEqual(reference);
+    }
+  });
+
   it('answers one user summed over all its runs, 404 for one no run names, 400s naming the field', async () => {
     const alice = await get<UserSummary>('/api/v1/users/alice');
     expect(alice).toMatchObject({ user_id: 'alice', runs: 4, threads: 2 });
