@@ -20,6 +20,8 @@ import type {
   RetryPolicy,
   ThreadList,
   ThreadSummary,
+  UserList,
+  UserSummary,
   WorkerList,
   WorkerWait,
 } from '@runlog/core';
@@ -207,7 +209,7 @@ const RUN_COLUMNS = [
 
 /**
  * `runs list|show|tail|cancel|retry|start-now|score|scores|unscore`, `threads list|show`,
- * `agents list|show|run|set`,
+ * `users list|show`, `agents list|show|run|set`,
  * `workers`, `stats`, `metrics`.
  */
 export function registerDataCommands(program: Command, io: CliIo): void {
@@ -788,6 +790,144 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const earlier = list.has_more ? Math.max(thread.runs, list.total) - list.runs.length : 0;
     if (flags.json) return printJson(io, { ...thread, turns, earlier_turns: earlier });
     io.stdout.write(showThread(printable(thread), printable(turns), earlier, palette()));
+  });
+
+  const users = program
+    .command('users')
+    .description('list and inspect users: the runs made for each user (a user_id), summed up');
+
+  withClient(
+    users
+      .command('list')
+      .description(
+        'users, the latest active first: runs, failures, threads, agents, tokens, cost, latest run',
+      )
+      .option('--agent <ids>', 'only runs of these agents (comma list)', idListArg('--agent'))
+      .option(
+        '--since <when>',
+        'only runs queued or started since: 24h, 7d or a date',
+        parseWhen('--since'),
+      )
+      .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
+      .option('--limit <n>', 'how many users (1-200)', intArg('--limit', 1, 200), 20)
+      .option(
+        '--cursor <cursor>',
+        'the next page: the cursor the previous page named',
+        textArg('--cursor', 1000),
+      )
+      .addHelpText(
+        'after',
+        '\nWith --agent, --since or --until, each user is summed up over the runs they keep\n' +
+          "(--since 7d: the last 7 days). A user's totals and latest runs: runlog users show <user-id>.",
+      ),
+  ).action(
+    async (
+      flags: ClientFlags & {
+        agent?: string;
+        since?: number;
+        until?: number;
+        limit: number;
+        cursor?: string;
+      },
+    ) => {
+      if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
+        throw new CliError('--since must not be after --until', 2);
+      const list = await clientFor(flags, io).request<UserList>('GET', '/api/v1/users', {
+        agent_id: flags.agent,
+        from: flags.since,
+        to: flags.until,
+        limit: flags.limit,
+        cursor: flags.cursor,
+      });
+      if (flags.json) return printJson(io, list);
+      const shown = printable(list.users);
+      if (shown.length === 0) {
+        const filtered = [flags.agent, flags.since, flags.until].some((f) => f !== undefined);
+        io.stdout.write(
+          flags.cursor !== undefined
+            ? 'no more users\n'
+            : filtered
+              ? 'no users match\n'
+              : // a project whose runs name no user: how a run gets one
+                "no users yet: runs name the user they are made for with the SDK's userId option\n" +
+                "(runlog.run(agent, fn, { userId })), the API's user_id or runlog agents run --user <id>\n",
+        );
+        return;
+      }
+      const p = palette();
+      io.stdout.write(
+        table(
+          [
+            // copied whole into `users show`
+            { header: 'USER', whole: true },
+            { header: 'RUNS', align: 'right' },
+            { header: 'FAILED', align: 'right' },
+            { header: 'THREADS', align: 'right', optional: 1 },
+            { header: 'AGENTS', optional: 3 },
+            { header: 'TOKENS', align: 'right', optional: 2 },
+            { header: 'COST', align: 'right', optional: 4 },
+            { header: 'LAST ACTIVE' },
+            { header: 'LATEST RUN', whole: true },
+          ],
+          shown.map((u) => [
+            u.user_id,
+            formatCount(u.runs),
+            u.failed > 0 ? p.paint('red', formatCount(u.failed)) : '0',
+            formatCount(u.threads),
+            clip(u.agent_ids.join(','), 40),
+            formatTokens(u.total_tokens),
+            costText(u),
+            formatRelative(u.last_at),
+            p.status(u.last_run.status),
+          ]),
+          p,
+        ),
+      );
+      // no total: counting every user would group every run made for one again
+      io.stdout.write(
+        p.paint(
+          'dim',
+          countOf(shown.length, 'user') +
+            (list.has_more && list.next_cursor !== null
+              ? `; the next page: --cursor ${list.next_cursor}`
+              : ''),
+        ) + '\n',
+      );
+    },
+  );
+
+  withClient(
+    users
+      .command('show')
+      .alias('get')
+      .description(
+        "a user's totals (runs, failures, threads, agents, tokens, cost), then its latest runs",
+      )
+      .argument(
+        '<user-id>',
+        'user id (as recorded: any text up to 200 characters)',
+        textArg('<user-id>', 200),
+      )
+      .option('--limit <n>', 'how many of its latest runs (1-500)', intArg('--limit', 1, 500), 10),
+  ).action(async (userId: string, flags: ClientFlags & { limit: number }) => {
+    // a URL's path reads `.` and `..` (and their %2e spellings) as a step up, not as a name
+    if (userId === '.' || userId === '..')
+      throw new CliError(
+        `user ${userId} cannot be named in a URL; runlog runs list --user ${userId} lists its runs`,
+        2,
+      );
+    const client = clientFor(flags, io);
+    const path = `/api/v1/users/${encodeURIComponent(userId)}`;
+    if (flags.json) return printJson(io, await client.request<UserSummary>('GET', path));
+    const [user, list] = await Promise.all([
+      client.request<UserSummary>('GET', path),
+      // newest first: the latest runs, shown oldest first
+      client.request<RunList>('GET', '/api/v1/runs', { user_id: userId, limit: flags.limit }),
+    ]);
+    const latest = list.runs.slice().reverse();
+    // a run recorded between the two reads counts: whichever count is higher is the later
+    const earlier = list.has_more ? Math.max(user.runs, list.total) - list.runs.length : 0;
+    io.stdout.write(showUser(printable(user), printable(latest), earlier, palette()));
   });
 
   const agents = program
@@ -1636,26 +1776,101 @@ export function showThread(
           )
         : ''),
   );
+  return lines.join('\n') + '\n' + turnTable(turns, p);
+}
+
+/**
+ * Runs one a line, as `threads show` prints a thread's turns (`users show` a user's runs):
+ * when, the run, its status and agent, then its input and output (or error), two spaces in.
+ * With `threads`, a THREAD column tells the conversations apart.
+ */
+function turnTable(runs: readonly Run[], p: Palette, threads = false): string {
   const body = table(
     [
       { header: 'WHEN' },
       { header: 'RUN', whole: true },
       { header: 'STATUS', whole: true },
       { header: 'AGENT', whole: true, optional: 1 },
+      ...(threads ? [{ header: 'THREAD', optional: 2 }] : []),
       { header: 'INPUT → OUTPUT' },
     ],
-    turns.map((run) => [
+    runs.map((run) => [
       runWhen(run, p),
       run.id,
       p.status(run.status),
       run.agent_id,
+      ...(threads ? [run.thread_id ?? '-'] : []),
       turnText(run, p),
     ]),
     p,
     // printed two spaces in
     p.width !== undefined ? p.width - 2 : undefined,
   );
-  return lines.join('\n') + '\n' + body.replace(/^/gm, '  ').replace(/ +$/, '');
+  return body.replace(/^/gm, '  ').replace(/ +$/, '');
+}
+
+/**
+ * `users show`: the user's totals and latest run, then its latest runs oldest first (as a
+ * thread's turns), then the commands that list all its runs and threads.
+ */
+export function showUser(
+  user: UserSummary,
+  /** Its latest runs, oldest first. */
+  runs: readonly Run[],
+  /** How many of its runs came before the first of `runs`. */
+  earlier: number,
+  p: Palette,
+): string {
+  const lines: string[] = [p.paint('bold', `User ${oneLine(user.user_id)}`)];
+  // `last active` is the longest name: the values line up after it
+  const field = fieldWriter(lines, 11);
+  const states = [
+    ...(user.failed > 0 ? [p.paint('red', `${formatCount(user.failed)} failed`)] : []),
+    ...(user.active > 0 ? [p.paint('cyan', `${formatCount(user.active)} active`)] : []),
+  ];
+  field('runs', formatCount(user.runs) + (states.length ? ` (${states.join(', ')})` : ''));
+  field('threads', formatCount(user.threads));
+  field('agents', user.agent_ids.join(', '));
+  field('tokens', formatTokens(user.total_tokens));
+  field('cost', costText(user));
+  field('first seen', timeText(user.first_at));
+  field('last active', timeText(user.last_at));
+  const last = user.last_run;
+  field('latest run', `${last.id} ${p.status(last.status)} (${last.agent_id})`);
+  if (last.error !== null) field('its error', p.paint('red', clip(last.error, 300)));
+  let out = lines.join('\n') + '\n';
+  if (runs.length > 0) {
+    const heading =
+      p.paint('bold', 'Latest runs') +
+      (earlier > 0
+        ? p.paint(
+            'dim',
+            ` (${countOf(earlier, 'earlier run')} not shown; --limit ${Math.min(500, earlier + runs.length)} shows ${earlier + runs.length <= 500 ? 'all' : 'more'})`,
+          )
+        : '');
+    // a user's runs are of several conversations: which is which, once some are of one
+    const threads = runs.some((r) => r.thread_id !== null);
+    out += `\n${heading}\n` + turnTable(runs, p, threads);
+  }
+  const id = shellWord(user.user_id);
+  return (
+    out +
+    p.paint(
+      'dim',
+      `its runs: runlog runs list --user ${id}` +
+        (user.threads > 0 ? `; its threads: runlog threads list --user ${id}` : ''),
+    ) +
+    '\n'
+  );
+}
+
+/**
+ * `text` as one word of a shell command line, for a command to copy: as it is when it needs
+ * no quoting, else single-quoted.
+ * @example shellWord("o'brien b") // "'o'\\''brien b'"
+ */
+function shellWord(text: string): string {
+  return /^[\w.,:@%+=/-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 }
 
 /** A turn in one line: its input, then its output, or its error's message in red. */
