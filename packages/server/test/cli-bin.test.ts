@@ -280,7 +280,8 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
       'runlog: invalid configuration: RUNLOG_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent\n',
     );
     expect(configFromEnv({ RUNLOG_LOG_LEVEL: ' INFO ' }).logLevel).toBe('info');
-  });
+    // a dozen starts of the binary one after another: on a loaded machine each takes seconds
+  }, 120_000);
 
   it('prints the first admin key and its login link once, and never a key given in RUNLOG_ADMIN_KEY', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runlog-bin-'));
