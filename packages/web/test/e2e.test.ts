@@ -1719,7 +1719,8 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('button', { name: 'Clear filters' }).click();
 
     await page.goto(`${server.url}/agents/threader/runs/thr-1`);
-    await page.getByRole('link', { name: 'lee@example.com' }).click();
+    // the user's id opens its page; "as runs" beside it, its runs on the Runs page
+    await page.getByRole('link', { name: 'All runs of this user' }).click();
     await expect.poll(ids).toEqual(['thr-1']);
     expect(
       await page.getByRole('button', { name: 'Remove filter User: lee@example.com' }).count(),

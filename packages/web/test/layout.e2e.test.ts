@@ -90,7 +90,7 @@ browserSuite('layout in a real browser', () => {
     }
   });
 
-  it("keeps each run's menu and a thread's last activity on screen from 640 to 1280 px", async () => {
+  it("keeps each run's menu and a thread's and a user's last activity on screen from 640 to 1280 px", async () => {
     const agent = `customer-success-escalation-agent-${'x'.repeat(40)}`;
     const user = 'someone.with.a.rather.long.address@example-enterprise.co.uk';
     const now = Date.now();
@@ -192,6 +192,14 @@ browserSuite('layout in a real browser', () => {
       const last = web.page.locator('.threads-table tbody tr').first().locator('.col-thread-last');
       await expect.poll(async () => (await last.boundingBox())?.width ?? 0).toBeGreaterThan(0);
       await screenshot(web.page, `threads-long-names-${width}`);
+      await web.page.goto(`${web.api.url}/users?agent=${agent}`);
+      const userRow = web.page.locator('.users-table tbody tr').first();
+      await userRow.waitFor();
+      expect(await overflow(), `users at ${width} px`).toBeLessThanOrEqual(0);
+      expect(await overflowOf(web.page), `the users page at ${width} px`).toBe(0);
+      const active = userRow.locator('.col-user-last');
+      await expect.poll(async () => (await active.boundingBox())?.width ?? 0).toBeGreaterThan(0);
+      await screenshot(web.page, `users-long-names-${width}`);
     }
   });
 

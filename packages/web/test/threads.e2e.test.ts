@@ -279,9 +279,14 @@ browserSuite('threads in a real browser', () => {
         .locator('dd')
         .textContent(),
     ).toBe('billing-bot, support-bot');
-    expect(await facts.locator('div', { hasText: /^User/ }).locator('dd').textContent()).toBe(
-      'dana@example.com',
+    // the user opens its page; "as runs" beside it, its runs on the Runs page
+    const user = facts.locator('div', { hasText: /^User/ }).locator('dd');
+    expect(await user.getByRole('link', { name: 'dana@example.com' }).getAttribute('href')).toBe(
+      '/users/dana%40example.com',
     );
+    expect(
+      await user.getByRole('link', { name: 'All runs of this user' }).getAttribute('href'),
+    ).toBe('/runs?user_id=dana%40example.com');
 
     const first = turn('refund-1');
     expect(await first.getByRole('article').getAttribute('aria-label')).toBe('Turn 1');

@@ -16,6 +16,8 @@ import { ComparePage } from '../features/run-detail/ComparePage';
 import { SettingsPage } from '../features/settings/SettingsPage';
 import { ThreadsPage } from '../features/threads/ThreadsPage';
 import { ThreadPage } from '../features/threads/ThreadPage';
+import { UsersPage } from '../features/users/UsersPage';
+import { UserPage } from '../features/users/UserPage';
 import { Layout } from './Layout';
 import { useDocumentTitle } from './page';
 
@@ -88,6 +90,8 @@ export function App({ client }: { client: QueryClient }) {
             <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
             <Route path="threads" element={<ThreadsPage />} />
             <Route path="threads/:threadId" element={<ThreadPage />} />
+            <Route path="users" element={<UsersPage />} />
+            <Route path="users/:userId" element={<UserPage />} />
             <Route path="workers" element={<WorkersPage />} />
             <Route path="compare/:a/:b" element={<ComparePage />} />
             <Route path="stats" element={<StatsPage />} />

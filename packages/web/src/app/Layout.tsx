@@ -78,6 +78,33 @@ function ConnectionAnnouncer() {
   );
 }
 
+/**
+ * Settings as a phone's header draws it: seven sections do not fit a 320 px row as words, and
+ * Settings is the one visited least. Drawn, not typed, as the status icons are.
+ */
+function SettingsGlyph() {
+  return (
+    <svg
+      className="nav-icon"
+      viewBox="0 0 16 16"
+      width="16"
+      height="16"
+      aria-hidden="true"
+      focusable="false"
+    >
+      <path
+        d="M2 4h12M2 8h12M2 12h12"
+        stroke="currentColor"
+        strokeWidth="1.5"
+        strokeLinecap="round"
+      />
+      <circle cx="5.5" cy="4" r="2" fill="currentColor" />
+      <circle cx="10.5" cy="8" r="2" fill="currentColor" />
+      <circle cx="6" cy="12" r="2" fill="currentColor" />
+    </svg>
+  );
+}
+
 /** Live updates run while someone is logged in. */
 function Live() {
   const client = useQueryClient();
@@ -133,9 +160,13 @@ export function Layout() {
             </NavLink>
             <NavLink to="/runs">Runs</NavLink>
             <NavLink to="/threads">Threads</NavLink>
+            <NavLink to="/users">Users</NavLink>
             <NavLink to="/workers">Workers</NavLink>
             <NavLink to="/stats">Stats</NavLink>
-            <NavLink to="/settings">Settings</NavLink>
+            <NavLink to="/settings" className="nav-settings">
+              <span className="nav-label">Settings</span>
+              <SettingsGlyph />
+            </NavLink>
           </nav>
           <div className="header-end">
             <ConnectionBadge />

@@ -51,7 +51,7 @@ function throttled(fn: () => void, ms: number): () => void {
 /** Which cached queries a topic keeps current. */
 function keysForTopic(topic: string): readonly unknown[][] {
   if (topic === 'runs')
-    return [['runs', 'list'], [...agentsKey], ['stats'], ['threads'], ['workers']];
+    return [['runs', 'list'], [...agentsKey], ['stats'], ['threads'], ['users'], ['workers']];
   if (topic === 'agents') return [[...agentsKey]];
   // and the sub-run lists, which hear a sub-run's updates on its agent's topic
   if (topic.startsWith('agent:')) return [[...agentRunsKey(topic.slice(6))], ['runs', 'children']];
@@ -73,6 +73,8 @@ export function foldRun(
     refreshSearches?: () => void;
     /** Asks again for the thread lists and summaries, which sum up a thread's runs. */
     refreshThreads?: () => void;
+    /** Asks again for the user lists and summaries, which sum up a user's runs. */
+    refreshUsers?: () => void;
     /** The run appeared, started or ended with this update (its progress is not a change). */
     stateChanged?: boolean;
     /**
@@ -119,6 +121,8 @@ export function foldRun(
     );
     hooks.refreshThreads?.();
   }
+  // a user's sums, like a thread's, come from the server
+  if (run.user_id) hooks.refreshUsers?.();
   for (const [key, data] of client.getQueriesData<RunList>({ queryKey: ['runs', 'list'] })) {
     if (!data) continue;
     const view = key[2] as RunsView;
@@ -164,6 +168,11 @@ export function connectLive(client: QueryClient): () => void {
   const refreshThreads = throttled(() => {
     void client.invalidateQueries({ queryKey: ['threads', 'list'] });
     void client.invalidateQueries({ queryKey: ['threads', 'one'] });
+  }, 3000);
+  // and so do a user's, over all its threads and runs
+  const refreshUsers = throttled(() => {
+    void client.invalidateQueries({ queryKey: ['users', 'list'] });
+    void client.invalidateQueries({ queryKey: ['users', 'one'] });
   }, 3000);
   let queue: WsServerMessage[] = [];
   let scheduled = false;
@@ -238,6 +247,7 @@ export function connectLive(client: QueryClient): () => void {
       refreshAgents,
       refreshSearches,
       refreshThreads,
+      refreshUsers,
       stateChanged: changed,
       listed: !topic.startsWith('run:'),
     });
@@ -254,6 +264,7 @@ export function connectLive(client: QueryClient): () => void {
     refreshAgents();
     unlist(id, agentId);
     refreshThreads();
+    refreshUsers();
     void client.invalidateQueries({ queryKey: runDetailKey(id) });
   };
 

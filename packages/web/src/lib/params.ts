@@ -13,3 +13,29 @@ export function paramsWith(changes: Record<string, string | null>): URLSearchPar
   }
   return next;
 }
+
+/**
+ * The dashboard's page of one item of a section named by any text (a thread, a user): the id
+ * is percent-encoded into one path segment.
+ * @example itemPath('/users', 'dana/ops') // '/users/dana%2Fops'
+ */
+export function itemPath(section: string, id: string): string {
+  return `${section}/${encodeURIComponent(id)}`;
+}
+
+/**
+ * The id an `itemPath` names, read from the path as the address bar has it: the router's
+ * params turn an encoded `%2F` into `/` a second time, which would misread an id that itself
+ * holds "%2F". `undefined` for another path or a malformed encoding.
+ * @example itemIdFromPath('/users', '/users/dana%2Fops') // 'dana/ops'
+ */
+export function itemIdFromPath(section: string, pathname: string): string | undefined {
+  if (!pathname.startsWith(`${section}/`)) return undefined;
+  const match = /^([^/]+)\/?$/.exec(pathname.slice(section.length + 1));
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return undefined;
+  }
+}

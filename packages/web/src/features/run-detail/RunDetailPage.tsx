@@ -46,6 +46,7 @@ import { Timeline } from './Timeline';
 import { RetryWithInputButton } from './RetryWithInput';
 import { RunScores } from '../scores/RunScores';
 import { threadPath } from '../threads/threads.queries';
+import { userPath } from '../users/users.queries';
 import { workersQuery } from '../workers/workers.queries';
 
 /** A labelled fact in a `<dl className="facts">`; `wide` takes the whole row. */
@@ -556,9 +557,19 @@ export function RunDetailPage() {
         </Fact>
         <Fact label="User">
           {run.user_id ? (
-            <Link to={runsPath({ user_id: run.user_id })} title="All runs of this user">
-              {run.user_id}
-            </Link>
+            <>
+              <Link to={userPath(run.user_id)} title="The user: its runs, threads and cost">
+                {run.user_id}
+              </Link>{' '}
+              <Link
+                className="thread-runs-link"
+                to={runsPath({ user_id: run.user_id })}
+                aria-label="All runs of this user"
+                title="All runs of this user"
+              >
+                as runs
+              </Link>
+            </>
           ) : null}
         </Fact>
         <Fact label="Tokens">

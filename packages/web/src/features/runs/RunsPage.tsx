@@ -17,6 +17,7 @@ import { paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
+import { userPath } from '../users/users.queries';
 import { RunRow, RunTableHead } from './RunRows';
 import {
   PAGE_SIZE,
@@ -233,6 +234,15 @@ export function RunsPage() {
                       title="Open the conversation"
                     >
                       {view.thread}
+                    </Link>
+                  ) : f.param === 'user_id' ? (
+                    // and the user's sums on theirs
+                    <Link
+                      className="truncate mono"
+                      to={userPath(view.user)}
+                      title="Open the user's page"
+                    >
+                      {view.user}
                     </Link>
                   ) : (
                     <span className="truncate mono">{view[f.field]}</span>

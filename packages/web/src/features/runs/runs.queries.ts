@@ -40,7 +40,8 @@ export interface RunsView {
 
 export const runListKey = (view: RunsView) => ['runs', 'list', view] as const;
 
-function localToMs(value: string): number | undefined {
+/** A date filter from the URL (an instant, or local time when it has no zone) in epoch ms. */
+export function localToMs(value: string): number | undefined {
   if (!value) return undefined;
   const ms = new Date(value).getTime();
   return Number.isNaN(ms) ? undefined : ms;
@@ -73,7 +74,7 @@ export function localInput(value: string): string {
  * 09:30"; an instant with seconds (a link written by hand) stays as it is.
  * @example throughMinute(Date.UTC(2026, 11, 4, 9, 30)) === Date.UTC(2026, 11, 4, 9, 30, 59, 999)
  */
-function throughMinute(ms: number | undefined): number | undefined {
+export function throughMinute(ms: number | undefined): number | undefined {
   return ms !== undefined && ms % 60_000 === 0 ? ms + 59_999 : ms;
 }
 

@@ -12,6 +12,7 @@ import { paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { TextFilter } from '../runs/RunsPage';
+import { userPath } from '../users/users.queries';
 import { threadListQuery, threadPath, type ThreadsView } from './threads.queries';
 
 const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
@@ -48,8 +49,23 @@ export function ActivePill({ count }: { count: number }) {
   );
 }
 
-/** A thread's tokens and cost, grey while its runs still run (they still grow). */
-export function ThreadCost({ thread }: { thread: ThreadSummary }) {
+/** Failed or timed-out runs, painted to stand out; none reads as a plain, grey 0. */
+export function FailedCount({ count }: { count: number }) {
+  return count > 0 ? (
+    <span className="failed-count" title={`${runsText(count)} failed or timed out`}>
+      {count.toLocaleString()}
+    </span>
+  ) : (
+    <span className="muted">0</span>
+  );
+}
+
+/** A thread's (or a user's) tokens and cost, grey while its runs still run (they still grow). */
+export function ThreadCost({
+  thread,
+}: {
+  thread: Pick<ThreadSummary, 'active' | 'cost_usd' | 'total_tokens'>;
+}) {
   const cost = runCost(thread);
   return (
     <span
@@ -64,9 +80,11 @@ export function ThreadCost({ thread }: { thread: ThreadSummary }) {
 function ThreadRow({
   thread,
   agentName,
+  showUser,
 }: {
   thread: ThreadSummary;
   agentName: (id: string) => string;
+  showUser: boolean;
 }) {
   const title = thread.first_run.input ?? thread.thread_id;
   const agents = thread.agent_ids.map(agentName).join(', ');
@@ -93,7 +111,7 @@ function ThreadRow({
           {/* a phone has no room for the Agents and User columns: they go under the title */}
           <span className="thread-who-narrow truncate" title={agents}>
             {agents}
-            {thread.user_id ? ` · ${thread.user_id}` : ''}
+            {showUser && thread.user_id ? ` · ${thread.user_id}` : ''}
           </span>
         </span>
         {reply ? (
@@ -114,27 +132,23 @@ function ThreadRow({
           {agents}
         </span>
       </td>
-      <td className="col-thread-user">
-        {thread.user_id ? (
-          <span className="truncate" title={thread.user_id}>
-            {thread.user_id}
-          </span>
-        ) : (
-          <span className="muted">—</span>
-        )}
-      </td>
+      {showUser ? (
+        <td className="col-thread-user">
+          {thread.user_id ? (
+            <Link className="truncate" to={userPath(thread.user_id)} title={thread.user_id}>
+              {thread.user_id}
+            </Link>
+          ) : (
+            <span className="muted">—</span>
+          )}
+        </td>
+      ) : null}
       <td className="col-thread-runs num" data-label="Runs">
         {thread.runs.toLocaleString()}
         <ActivePill count={thread.active} />
       </td>
       <td className="col-thread-failed num" data-label="Failed">
-        {thread.failed > 0 ? (
-          <span className="failed-count" title={`${runsText(thread.failed)} failed or timed out`}>
-            {thread.failed.toLocaleString()}
-          </span>
-        ) : (
-          <span className="muted">0</span>
-        )}
+        <FailedCount count={thread.failed} />
       </td>
       <td className="col-usage col-thread-tokens num">
         <span className={thread.active > 0 ? 'muted' : undefined}>
@@ -148,6 +162,66 @@ function ThreadRow({
         <RelativeTime iso={thread.last_at} />
       </td>
     </tr>
+  );
+}
+
+/**
+ * Threads as the Threads page lists them; a user's page leaves out the User column, which
+ * would name the same user on every row.
+ */
+export function ThreadsTable({
+  threads,
+  agentName,
+  caption,
+  showUser = true,
+}: {
+  threads: readonly ThreadSummary[];
+  agentName: (id: string) => string;
+  caption: string;
+  showUser?: boolean;
+}) {
+  return (
+    <table className="threads-table">
+      <caption className="sr-only">{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col" className="col-status">
+            <span className="sr-only">Latest status</span>
+          </th>
+          <th scope="col" className="thread-cell">
+            Thread
+          </th>
+          <th scope="col" className="col-thread-agents">
+            Agents
+          </th>
+          {showUser ? (
+            <th scope="col" className="col-thread-user">
+              User
+            </th>
+          ) : null}
+          <th scope="col" className="col-thread-runs num">
+            Runs
+          </th>
+          <th scope="col" className="col-thread-failed num">
+            Failed
+          </th>
+          <th scope="col" className="col-usage col-thread-tokens num">
+            Tokens
+          </th>
+          <th scope="col" className="col-usage num">
+            Cost
+          </th>
+          <th scope="col" className="col-thread-last">
+            Last activity
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {threads.map((t) => (
+          <ThreadRow key={t.thread_id} thread={t} agentName={agentName} showUser={showUser} />
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -246,45 +320,11 @@ export function ThreadsPage() {
             className={`table-wrap${threads.isPlaceholderData ? ' stale' : ''}`}
             aria-busy={threads.isFetching}
           >
-            <table className="threads-table">
-              <caption className="sr-only">Threads, the latest active first</caption>
-              <thead>
-                <tr>
-                  <th scope="col" className="col-status">
-                    <span className="sr-only">Latest status</span>
-                  </th>
-                  <th scope="col" className="thread-cell">
-                    Thread
-                  </th>
-                  <th scope="col" className="col-thread-agents">
-                    Agents
-                  </th>
-                  <th scope="col" className="col-thread-user">
-                    User
-                  </th>
-                  <th scope="col" className="col-thread-runs num">
-                    Runs
-                  </th>
-                  <th scope="col" className="col-thread-failed num">
-                    Failed
-                  </th>
-                  <th scope="col" className="col-usage col-thread-tokens num">
-                    Tokens
-                  </th>
-                  <th scope="col" className="col-usage num">
-                    Cost
-                  </th>
-                  <th scope="col" className="col-thread-last">
-                    Last activity
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.map((t) => (
-                  <ThreadRow key={t.thread_id} thread={t} agentName={agentName} />
-                ))}
-              </tbody>
-            </table>
+            <ThreadsTable
+              threads={shown}
+              agentName={agentName}
+              caption="Threads, the latest active first"
+            />
           </div>
           {threads.hasNextPage ? (
             <nav className="pager" aria-label="More threads">

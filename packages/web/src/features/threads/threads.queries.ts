@@ -1,6 +1,7 @@
 import { infiniteQueryOptions, keepPreviousData, queryOptions } from '@tanstack/react-query';
 import type { RunList, ThreadList, ThreadSummary } from '@runlog/core';
 import { api } from '../../lib/api';
+import { itemIdFromPath, itemPath } from '../../lib/params';
 
 /** How many threads a page of the Threads list holds. */
 export const THREADS_PAGE = 50;
@@ -22,23 +23,16 @@ export const threadRunsKey = (threadId: string) => ['threads', 'runs', threadId]
  * @example threadPath('support/42') // '/threads/support%2F42'
  */
 export function threadPath(threadId: string): string {
-  return `/threads/${encodeURIComponent(threadId)}`;
+  return itemPath('/threads', threadId);
 }
 
 /**
- * The thread id a `/threads/<id>` path names, read from the path as the address bar has it:
- * the router's params turn an encoded `%2F` into `/` a second time, which would misread an
- * id that itself holds "%2F". `undefined` for another path or a malformed encoding.
+ * The thread id a `/threads/<id>` path names (see `itemIdFromPath`); `undefined` for another
+ * path or a malformed encoding.
  * @example threadIdFromPath('/threads/support%2F42') // 'support/42'
  */
 export function threadIdFromPath(pathname: string): string | undefined {
-  const match = /^\/threads\/([^/]+)\/?$/.exec(pathname);
-  if (!match) return undefined;
-  try {
-    return decodeURIComponent(match[1]!);
-  } catch {
-    return undefined;
-  }
+  return itemIdFromPath('/threads', pathname);
 }
 
 /** Threads, the latest active first, a page at a time ("Load more"). */
