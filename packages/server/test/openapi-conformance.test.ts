@@ -754,6 +754,22 @@ describeEachDb('openapi.json against the server', (dialect) => {
     await expectStatus(404, 'GET', '/api/v1/threads/thread-none');
     await expectStatus(400, 'GET', '/api/v1/threads?limit=0');
 
+    // ---- users
+    const users = await expectStatus<{ next_cursor: string | null }>(
+      200,
+      'GET',
+      '/api/v1/users?limit=1',
+    );
+    await expectStatus(
+      200,
+      'GET',
+      `/api/v1/users?limit=1${users.next_cursor ? `&cursor=${users.next_cursor}` : ''}`,
+    );
+    await expectStatus(200, 'GET', `/api/v1/users?agent_id=bug-triager&from=${T0 - 1000}`);
+    await expectStatus(200, 'GET', '/api/v1/users/user-42');
+    await expectStatus(404, 'GET', '/api/v1/users/user-none');
+    await expectStatus(400, 'GET', '/api/v1/users?limit=0');
+
     // ---- stats with buckets
     await expectStatus(200, 'GET', '/api/v1/runs/stats');
     await expectStatus(
