@@ -82,6 +82,7 @@ import type { CliIo } from './io.js';
 import {
   hasRunFilter,
   runFilterQuery,
+  timeWindow,
   withRunFilters,
   type RunFilterFlags,
 } from './run-filters.js';
@@ -701,13 +702,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         cursor?: string;
       },
     ) => {
-      if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
-        throw new CliError('--since must not be after --until', 2);
       const list = await clientFor(flags, io).request<ThreadList>('GET', '/api/v1/threads', {
         agent_id: flags.agent,
         user_id: flags.user,
-        from: flags.since,
-        to: flags.until,
+        ...timeWindow(flags),
         limit: flags.limit,
         cursor: flags.cursor,
       });
@@ -830,12 +828,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         cursor?: string;
       },
     ) => {
-      if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
-        throw new CliError('--since must not be after --until', 2);
       const list = await clientFor(flags, io).request<UserList>('GET', '/api/v1/users', {
         agent_id: flags.agent,
-        from: flags.since,
-        to: flags.until,
+        ...timeWindow(flags),
         limit: flags.limit,
         cursor: flags.cursor,
       });

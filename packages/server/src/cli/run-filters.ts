@@ -83,12 +83,24 @@ export function hasRunFilter(flags: RunFilterFlags): boolean {
 }
 
 /**
+ * `from` and `to` of `--since` and `--until` (epoch ms) for a list's query; exits 2 when
+ * `--since` is after `--until`.
+ */
+export function timeWindow(flags: { since?: number; until?: number }): {
+  from: number | undefined;
+  to: number | undefined;
+} {
+  if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
+    throw new CliError('--since must not be after --until', 2);
+  return { from: flags.since, to: flags.until };
+}
+
+/**
  * The `GET /runs` parameters of the filters given; exits 2 on those that contradict each
  * other (`--since` after `--until`, a score bound without `--score`).
  */
 export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
-  if (flags.since !== undefined && flags.until !== undefined && flags.since > flags.until)
-    throw new CliError('--since must not be after --until', 2);
+  const window = timeWindow(flags);
   if (
     flags.score === undefined &&
     (flags.scoreMin ?? flags.scoreMax ?? flags.scoreLabel) !== undefined
@@ -119,7 +131,6 @@ export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
     retry_of: flags.retryOf,
     retried: flags.retried ? 'true' : flags.notRetried ? 'false' : undefined,
     q: flags.search,
-    from: flags.since,
-    to: flags.until,
+    ...window,
   };
 }
