@@ -46,7 +46,7 @@ import { Timeline } from './Timeline';
 import { RetryWithInputButton } from './RetryWithInput';
 import { RunScores } from '../scores/RunScores';
 import { threadPath } from '../threads/threads.queries';
-import { userPath } from '../users/users.queries';
+import { UserLinks } from '../users/UserLinks';
 import { workersQuery } from '../workers/workers.queries';
 
 /** A labelled fact in a `<dl className="facts">`; `wide` takes the whole row. */
@@ -555,23 +555,7 @@ export function RunDetailPage() {
             </>
           ) : null}
         </Fact>
-        <Fact label="User">
-          {run.user_id ? (
-            <>
-              <Link to={userPath(run.user_id)} title="The user: its runs, threads and cost">
-                {run.user_id}
-              </Link>{' '}
-              <Link
-                className="thread-runs-link"
-                to={runsPath({ user_id: run.user_id })}
-                aria-label="All runs of this user"
-                title="All runs of this user"
-              >
-                as runs
-              </Link>
-            </>
-          ) : null}
-        </Fact>
+        <Fact label="User">{run.user_id ? <UserLinks userId={run.user_id} /> : null}</Fact>
         <Fact label="Tokens">
           {/* ended before it started: it used nothing, as its Cost says (0 would read as measured) */}
           {usedNothing(run) ? null : (

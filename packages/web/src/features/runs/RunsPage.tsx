@@ -19,14 +19,8 @@ import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
 import { userPath } from '../users/users.queries';
 import { RunRow, RunTableHead } from './RunRows';
-import {
-  PAGE_SIZE,
-  localInput,
-  runListQuery,
-  urlInstant,
-  viewFilters,
-  type RunsView,
-} from './runs.queries';
+import { PAGE_SIZE, runListQuery, viewFilters, type RunsView } from './runs.queries';
+import { TimeRangeFields } from './TimeRangeFields';
 import { BulkBar } from './BulkBar';
 import { fetchMatching, plural } from './bulk';
 import { useRunSelection } from './useRunSelection';
@@ -337,24 +331,7 @@ export function RunsPage() {
           value={view.source}
           onCommit={onSource}
         />
-        <div className="field">
-          <label htmlFor="runs-from">From</label>
-          <input
-            id="runs-from"
-            type="datetime-local"
-            value={localInput(view.from)}
-            onChange={(e) => set({ from: urlInstant(e.target.value) ?? null })}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="runs-to">To</label>
-          <input
-            id="runs-to"
-            type="datetime-local"
-            value={localInput(view.to)}
-            onChange={(e) => set({ to: urlInstant(e.target.value) ?? null })}
-          />
-        </div>
+        <TimeRangeFields idPrefix="runs" from={view.from} to={view.to} onChange={set} />
         <div className="field">
           <label htmlFor="runs-sort">Sort</label>
           <select

@@ -16,7 +16,7 @@ import { runPath } from '../runs/RunActions';
 import { Usage } from '../runs/RunRows';
 import { runsPath } from '../runs/RunsPage';
 import { Fact } from '../run-detail/RunDetailPage';
-import { userPath } from '../users/users.queries';
+import { UserLinks } from '../users/UserLinks';
 import { ActivePill, ThreadCost, runsText } from './ThreadsPage';
 import { turnsOf } from './threads.cache';
 import { threadIdFromPath, threadQuery, threadRunsQuery } from './threads.queries';
@@ -208,23 +208,7 @@ export function ThreadPage() {
             </span>
           ))}
         </Fact>
-        <Fact label="User">
-          {thread.user_id ? (
-            <>
-              <Link to={userPath(thread.user_id)} title="The user: its runs, threads and cost">
-                {thread.user_id}
-              </Link>{' '}
-              <Link
-                className="thread-runs-link"
-                to={runsPath({ user_id: thread.user_id })}
-                aria-label="All runs of this user"
-                title="All runs of this user"
-              >
-                as runs
-              </Link>
-            </>
-          ) : null}
-        </Fact>
+        <Fact label="User">{thread.user_id ? <UserLinks userId={thread.user_id} /> : null}</Fact>
         <Fact label="First run">
           <span title={formatExact(thread.first_at)}>
             <RelativeTime iso={thread.first_at} />

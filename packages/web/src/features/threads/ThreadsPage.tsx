@@ -3,6 +3,7 @@ import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import type { ThreadSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
+import { LoadMore, LoadedCount } from '../../components/Paging';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime } from '../../components/Time';
 import { RUN_STATUS_META, UNPRICED_NOTE, formatTokens, runCost } from '../../lib/format';
@@ -250,15 +251,7 @@ export function ThreadsPage() {
     <div>
       <div className="page-head">
         <h1 tabIndex={-1}>Threads</h1>
-        {threads.data ? (
-          <span
-            className="count muted"
-            title={threads.hasNextPage ? 'More threads to load' : undefined}
-          >
-            {shown.length.toLocaleString()}
-            {threads.hasNextPage ? '+' : ''}
-          </span>
-        ) : null}
+        {threads.data ? <LoadedCount count={shown.length} query={threads} noun="threads" /> : null}
       </div>
       <form
         className="filters"
@@ -326,20 +319,7 @@ export function ThreadsPage() {
               caption="Threads, the latest active first"
             />
           </div>
-          {threads.hasNextPage ? (
-            <nav className="pager" aria-label="More threads">
-              <button
-                type="button"
-                className="btn btn-small"
-                aria-disabled={threads.isFetchingNextPage || undefined}
-                onClick={() => {
-                  if (!threads.isFetchingNextPage) void threads.fetchNextPage();
-                }}
-              >
-                {threads.isFetchingNextPage ? 'Loading…' : 'Load more'}
-              </button>
-            </nav>
-          ) : null}
+          <LoadMore query={threads} noun="threads" />
         </>
       )}
     </div>

@@ -3,6 +3,7 @@ import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import type { UserSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
+import { LoadMore, LoadedCount } from '../../components/Paging';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime } from '../../components/Time';
 import { RUN_STATUS_META, formatTokens } from '../../lib/format';
@@ -12,7 +13,7 @@ import { paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { runPath } from '../runs/RunActions';
-import { localInput, urlInstant } from '../runs/runs.queries';
+import { TimeRangeFields } from '../runs/TimeRangeFields';
 import { ActivePill, FailedCount, ThreadCost } from '../threads/ThreadsPage';
 import { userListQuery, userPath, usersViewFromParams } from './users.queries';
 
@@ -105,15 +106,7 @@ export function UsersPage() {
     <div>
       <div className="page-head">
         <h1 tabIndex={-1}>Users</h1>
-        {users.data ? (
-          <span
-            className="count muted"
-            title={users.hasNextPage ? 'More users to load' : undefined}
-          >
-            {shown.length.toLocaleString()}
-            {users.hasNextPage ? '+' : ''}
-          </span>
-        ) : null}
+        {users.data ? <LoadedCount count={shown.length} query={users} noun="users" /> : null}
       </div>
       <form
         className="filters"
@@ -127,24 +120,7 @@ export function UsersPage() {
           value={view.agent}
           onChange={(agent) => set({ agent })}
         />
-        <div className="field">
-          <label htmlFor="users-from">From</label>
-          <input
-            id="users-from"
-            type="datetime-local"
-            value={localInput(view.from)}
-            onChange={(e) => set({ from: urlInstant(e.target.value) ?? null })}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="users-to">To</label>
-          <input
-            id="users-to"
-            type="datetime-local"
-            value={localInput(view.to)}
-            onChange={(e) => set({ to: urlInstant(e.target.value) ?? null })}
-          />
-        </div>
+        <TimeRangeFields idPrefix="users" from={view.from} to={view.to} onChange={set} />
         {filtered ? (
           <button
             type="button"
@@ -228,20 +204,7 @@ export function UsersPage() {
               </tbody>
             </table>
           </div>
-          {users.hasNextPage ? (
-            <nav className="pager" aria-label="More users">
-              <button
-                type="button"
-                className="btn btn-small"
-                aria-disabled={users.isFetchingNextPage || undefined}
-                onClick={() => {
-                  if (!users.isFetchingNextPage) void users.fetchNextPage();
-                }}
-              >
-                {users.isFetchingNextPage ? 'Loading…' : 'Load more'}
-              </button>
-            </nav>
-          ) : null}
+          <LoadMore query={users} noun="users" />
         </>
       )}
     </div>
