@@ -209,6 +209,26 @@ const RUN_COLUMNS = [
 ];
 
 /**
+ * The options of a list of summed-up owners (threads, users): the runs' time window, the
+ * page's size and cursor.
+ */
+function summedListOptions(command: Command, noun: string): Command {
+  return command
+    .option(
+      '--since <when>',
+      'only runs queued or started since: 24h, 7d or a date',
+      parseWhen('--since'),
+    )
+    .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
+    .option('--limit <n>', `how many ${noun} (1-200)`, intArg('--limit', 1, 200), 20)
+    .option(
+      '--cursor <cursor>',
+      'the next page: the cursor the previous page named',
+      textArg('--cursor', 1000),
+    );
+}
+
+/**
  * `runs list|show|tail|cancel|retry|start-now|score|scores|unscore`, `threads list|show`,
  * `users list|show`, `agents list|show|run|set`,
  * `workers`, `stats`, `metrics`.
@@ -669,28 +689,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     .description('list and inspect threads: the runs of one conversation (a thread_id)');
 
   withClient(
-    threads
-      .command('list')
-      .description('threads, the latest active first: runs, failures, agents, tokens, cost')
-      .option('--agent <ids>', 'only runs of these agents (comma list)', idListArg('--agent'))
-      .option('--user <id>', "only this user's runs", textArg('--user', 200))
-      .option(
-        '--since <when>',
-        'only runs queued or started since: 24h, 7d or a date',
-        parseWhen('--since'),
-      )
-      .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
-      .option('--limit <n>', 'how many threads (1-200)', intArg('--limit', 1, 200), 20)
-      .option(
-        '--cursor <cursor>',
-        'the next page: the cursor the previous page named',
-        textArg('--cursor', 1000),
-      )
-      .addHelpText(
-        'after',
-        '\nWith --agent, --user, --since or --until, each thread is summed up over the runs\n' +
-          "they keep. A thread's runs: runlog threads show <thread-id>.",
-      ),
+    summedListOptions(
+      threads
+        .command('list')
+        .description('threads, the latest active first: runs, failures, agents, tokens, cost')
+        .option('--agent <ids>', 'only runs of these agents (comma list)', idListArg('--agent'))
+        .option('--user <id>', "only this user's runs", textArg('--user', 200)),
+      'threads',
+    ).addHelpText(
+      'after',
+      '\nWith --agent, --user, --since or --until, each thread is summed up over the runs\n' +
+        "they keep. A thread's runs: runlog threads show <thread-id>.",
+    ),
   ).action(
     async (
       flags: ClientFlags & {
@@ -795,29 +805,19 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     .description('list and inspect users: the runs made for each user (a user_id), summed up');
 
   withClient(
-    users
-      .command('list')
-      .description(
-        'users, the latest active first: runs, failures, threads, agents, tokens, cost, latest run',
-      )
-      .option('--agent <ids>', 'only runs of these agents (comma list)', idListArg('--agent'))
-      .option(
-        '--since <when>',
-        'only runs queued or started since: 24h, 7d or a date',
-        parseWhen('--since'),
-      )
-      .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'))
-      .option('--limit <n>', 'how many users (1-200)', intArg('--limit', 1, 200), 20)
-      .option(
-        '--cursor <cursor>',
-        'the next page: the cursor the previous page named',
-        textArg('--cursor', 1000),
-      )
-      .addHelpText(
-        'after',
-        '\nWith --agent, --since or --until, each user is summed up over the runs they keep\n' +
-          "(--since 7d: the last 7 days). A user's totals and latest runs: runlog users show <user-id>.",
-      ),
+    summedListOptions(
+      users
+        .command('list')
+        .description(
+          'users, the latest active first: runs, failures, threads, agents, tokens, cost, latest run',
+        )
+        .option('--agent <ids>', 'only runs of these agents (comma list)', idListArg('--agent')),
+      'users',
+    ).addHelpText(
+      'after',
+      '\nWith --agent, --since or --until, each user is summed up over the runs they keep\n' +
+        "(--since 7d: the last 7 days). A user's totals and latest runs: runlog users show <user-id>.",
+    ),
   ).action(
     async (
       flags: ClientFlags & {
