@@ -15,9 +15,10 @@ import { newRunRow } from '../ingest/apply.js';
 export const JITTER = 0.2;
 
 /** The error type a run ended by one of its agent's limits carries (`budgetVerdict`). */
-const BUDGET_EXCEEDED = 'BudgetExceeded';
+export const BUDGET_EXCEEDED = 'BudgetExceeded';
 
-function errorType(error: string | null): unknown {
+/** The `type` of a run's stored error (its JSON text), if it has one. */
+export function errorType(error: string | null): unknown {
   if (error === null) return undefined;
   try {
     return (JSON.parse(error) as { type?: unknown } | null)?.type;

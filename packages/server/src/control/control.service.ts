@@ -13,15 +13,9 @@ import type { AppContext } from '../context.js';
 import type { RunRow } from '../db/schema.js';
 import { statusIn } from '../db/dialect.js';
 import { AppError } from '../http/errors.js';
-import {
-  bytesOver,
-  encodeJson,
-  encodeMetadata,
-  newRunRow,
-  parseObject,
-  payloadText,
-} from '../ingest/apply.js';
+import { bytesOver, encodeJson, encodeMetadata, newRunRow, payloadText } from '../ingest/apply.js';
 import { toRun } from '../runs/runs.mapper.js';
+import { BUDGET_EXCEEDED, errorType } from './auto-retry.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 
 export interface EnqueueOptions extends Omit<EnqueueRunBody, 'trigger' | 'parent_run_id'> {
@@ -372,11 +366,7 @@ export async function stopSubRuns(
 export function wasStopped(run: RunRow): boolean {
   if (run.cancel_requested_at !== null) return true;
   if (run.status === 'cancelled' || run.status === 'timed_out') return true;
-  return (
-    run.status === 'failed' &&
-    run.error !== null &&
-    parseObject(run.error).type === 'BudgetExceeded'
-  );
+  return run.status === 'failed' && errorType(run.error) === BUDGET_EXCEEDED;
 }
 
 /**

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
 import type { AgentRow, RunRow } from '../db/schema.js';
+import { BUDGET_EXCEEDED } from './auto-retry.js';
 import { endRun, stopSubRuns, type RunEnding } from './control.service.js';
 import type { UnitOfWork } from '../ingest/unit-of-work.js';
 import { parseObject } from '../ingest/apply.js';
@@ -49,7 +50,7 @@ export function budgetVerdict(run: RunRow, limits: RunLimits): RunEnding | undef
           status: 'failed' as const,
           error: {
             message: `stopped: ${say(used)} passed the agent's ${what} (${say(Number(limit))})`,
-            type: 'BudgetExceeded',
+            type: BUDGET_EXCEEDED,
           },
         }
       : undefined;
