@@ -1,6 +1,7 @@
 export * from './enums.js';
 export * from './status.js';
 export * from './schemas.js';
+export * from './event-fast-path.js';
 export * from './cost.js';
 export * from './time.js';
 export * from './zone.js';

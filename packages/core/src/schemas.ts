@@ -49,7 +49,7 @@ export const RunId = Id.refine((v) => v !== 'stats', {
 const ISO_MS = z.iso.datetime({ offset: true });
 
 /** Epoch milliseconds that are epoch seconds of 2001 to 2286 taken as milliseconds. */
-const SECONDS_LIKE_MS = { min: 1e9, max: 1e10 };
+export const SECONDS_LIKE_MS = { min: 1e9, max: 1e10 };
 /** Epoch milliseconds that are epoch microseconds of 2001 and later taken as milliseconds. */
 const MICROSECONDS_LIKE_MS = 1e15;
 
@@ -272,7 +272,10 @@ const usd = z.number().min(0).max(MAX_STEP_COST_USD);
 // ---------------------------------------------------------------------------
 // Recording (POST /ingest and the REST sugar)
 
-/** The run fields an event may carry; only `id` is required. */
+/**
+ * The run fields an event may carry; only `id` is required. `parseEventFast` keeps the same
+ * rules for the plain values most events carry: a rule changed here changes there too.
+ */
 export const RunFields = z.object({
   id: RunId,
   agent_id: Id.optional(),
@@ -300,7 +303,7 @@ export type RunFields = z.infer<typeof RunFields>;
 /** The largest value of a 32-bit integer column (PostgreSQL `integer`), as a step's `seq`. */
 export const MAX_INT32 = 2_147_483_647;
 
-/** The step fields an event may carry; `id` and `run_id` are required. */
+/** The step fields an event may carry; `id` and `run_id` are required (and see `RunFields`). */
 export const StepFields = z.object({
   id: Id,
   run_id: RunId,
