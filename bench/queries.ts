@@ -245,6 +245,10 @@ try {
   );
   const threadOne = await measure(threadPaths, 300, 5);
   const usersList = await measure(['/api/v1/users?limit=50'], 300, 5);
+  // a search of user ids: one matching some users (user-39, user-390..., user-3900...), and
+  // one matching none, which passes over the index entry of every run made for a user
+  const usersSearch = await measure(['/api/v1/users?limit=50&q=USER-39'], 100, 5);
+  const usersSearchNone = await measure(['/api/v1/users?limit=50&q=nobody'], 20, 2);
   const userOne = await measure(
     Array.from(
       { length: AGENTS / 2 },
@@ -280,6 +284,8 @@ try {
       thread_summary_ms: threadOne,
       users: Math.ceil(RUNS / (AGENTS * 5)),
       users_latest_50_ms: usersList,
+      users_search_some_ms: usersSearch,
+      users_search_none_ms: usersSearchNone,
       user_summary_ms: userOne,
       server_peak_rss_mb: Math.round(server.peakRssMb()),
     }),

@@ -1129,11 +1129,15 @@ export type StatsQuery = z.infer<typeof StatsQuery>;
 /** Most characters of a thread's first input or last output its summary previews. */
 export const THREAD_PREVIEW_CHARS = 300;
 
+/** A search of threads or users by their id: text it holds, in any case. */
+const OwnerSearch = z.string().min(1).max(200).optional();
+
 export const ThreadListQuery = z.object({
   agent_id: commaList(Id).optional(),
   user_id: z.string().max(200).optional(),
   from: TimeInput.optional(),
   to: TimeInput.optional(),
+  q: OwnerSearch.describe('text in the thread id, any case'),
   limit: limit(200, 50),
   cursor: z.string().max(1000).optional(),
 });
@@ -1183,6 +1187,7 @@ export const UserListQuery = z.object({
   agent_id: commaList(Id).optional(),
   from: TimeInput.optional(),
   to: TimeInput.optional(),
+  q: OwnerSearch.describe('text in the user id, any case'),
   limit: limit(200, 50),
   cursor: z.string().max(1000).optional(),
 });

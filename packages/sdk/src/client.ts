@@ -454,6 +454,8 @@ export interface ThreadListParams {
   /** Bounds on the time of the runs counted (queued, else started). */
   from?: string | number | Date | undefined;
   to?: string | number | Date | undefined;
+  /** Threads whose id holds this text, in any case (1-200 characters). */
+  q?: string | undefined;
   /** Threads per page (1-200, default 50). */
   limit?: number | undefined;
   /** The previous page's `next_cursor`. */
@@ -499,6 +501,8 @@ export interface UserListParams {
   /** Bounds on the time of the runs counted (queued, else started). */
   from?: string | number | Date | undefined;
   to?: string | number | Date | undefined;
+  /** Users whose id holds this text, in any case (1-200 characters). */
+  q?: string | undefined;
   /** Users per page (1-200, default 50). */
   limit?: number | undefined;
   /** The previous page's `next_cursor`. */

@@ -81,6 +81,8 @@ describeEachDb('SDK threads', (dialect) => {
       ]);
       const ofUser = await t.runlog.threads.list({ agent_id: both, user_id: 'u-2' });
       expect(ofUser.threads.map((t) => t.thread_id)).toEqual([b]);
+      const byId = await t.runlog.threads.list({ agent_id: both, q: `A-${tag}`.toUpperCase() });
+      expect(byId.threads.map((t) => t.thread_id)).toEqual([a]);
       const since = await t.runlog.threads.list({ agent_id: both, from: between });
       expect(since.threads.map((t) => [t.thread_id, t.runs])).toEqual([
         [b, 1],

@@ -54,6 +54,9 @@ describeEachDb('SDK users', (dialect) => {
       expect(first.users.map((u) => u.user_id)).toEqual([ben]);
       const rest = await t.runlog.users.list({ agent_id: agent, cursor: first.next_cursor! });
       expect(rest.users.map((u) => u.user_id)).toEqual([ann]);
+      // a search by part of the id, any case, beyond ASCII too
+      const found = await t.runlog.users.list({ agent_id: agent, q: 'ÜNÏCODE' });
+      expect(found.users.map((u) => u.user_id)).toEqual([ben]);
       expect(await t.runlog.users.get(ben)).toMatchObject({ user_id: ben, runs: 1 });
       const missing = await t.runlog.users.get(`nobody-${tag}`).catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(RunlogApiError);

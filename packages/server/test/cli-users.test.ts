@@ -216,7 +216,16 @@ describeEachDb('runlog users', (dialect) => {
       ["carol o'neil", 1, 0, 0],
     ]);
     expect(await sums('--since', '4h', '--until', '1h')).toEqual([['bob', 1, 1, 50]]);
+    // a search of the ids, any case: each user still summed over all its runs
+    expect(await sums('--search', "O'NEIL")).toEqual([["carol o'neil", 1, 0, 0]]);
+    expect(await sums('--search', 'LI', '--agent', 'refund-agent')).toEqual([
+      ['alice', 1, 1, 1000],
+    ]);
     expect(await cli(['users', 'list', '--agent', 'nobody'])).toMatchObject({
+      code: 0,
+      stdout: 'no users match\n',
+    });
+    expect(await cli(['users', 'list', '--search', 'nobody'])).toMatchObject({
       code: 0,
       stdout: 'no users match\n',
     });
@@ -365,6 +374,10 @@ describeEachDb('runlog users', (dialect) => {
       stderr: "runlog: option '--limit <n>' argument '0' is invalid. --limit must be 1 to 200\n",
     });
     expect(await cli(['users', 'list', '--limit', '201'])).toMatchObject({ code: 2 });
+    expect(await cli(['users', 'list', '--search', 'x'.repeat(201)])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--search must be 1 to 200 characters'),
+    });
     expect(await cli(['users', 'show', 'alice', '--limit', '0'])).toMatchObject({
       code: 2,
       stderr: "runlog: option '--limit <n>' argument '0' is invalid. --limit must be 1 to 500\n",

@@ -1411,6 +1411,7 @@ describeEachDb('runlog CLI', (dialect) => {
         ['ct-conv-a', 1],
       ]);
       expect(counts(await json('--since', until))).toEqual([['ct-conv-a', 2]]);
+      expect(counts(await json('--search', 'CONV B'))).toEqual([['ct/conv b?', 1]]);
 
       expect((await cli(['threads', 'list', '--agent', 'ct-nobody'])).stdout).toBe(
         'no threads match\n',

@@ -209,11 +209,16 @@ const RUN_COLUMNS = [
 ];
 
 /**
- * The options of a list of summed-up owners (threads, users): the runs' time window, the
- * page's size and cursor.
+ * The options of a list of summed-up owners (threads, users): a search of their ids, the
+ * runs' time window, the page's size and cursor.
  */
 function summedListOptions(command: Command, noun: string): Command {
   return command
+    .option(
+      '--search <text>',
+      `only ${noun} whose id holds this text, in any case`,
+      textArg('--search', 200),
+    )
     .option(
       '--since <when>',
       'only runs queued or started since: 24h, 7d or a date',
@@ -706,6 +711,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       flags: ClientFlags & {
         agent?: string;
         user?: string;
+        search?: string;
         since?: number;
         until?: number;
         limit: number;
@@ -715,6 +721,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       const list = await clientFor(flags, io).request<ThreadList>('GET', '/api/v1/threads', {
         agent_id: flags.agent,
         user_id: flags.user,
+        q: flags.search,
         ...timeWindow(flags),
         limit: flags.limit,
         cursor: flags.cursor,
@@ -822,6 +829,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     async (
       flags: ClientFlags & {
         agent?: string;
+        search?: string;
         since?: number;
         until?: number;
         limit: number;
@@ -830,6 +838,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     ) => {
       const list = await clientFor(flags, io).request<UserList>('GET', '/api/v1/users', {
         agent_id: flags.agent,
+        q: flags.search,
         ...timeWindow(flags),
         limit: flags.limit,
         cursor: flags.cursor,
@@ -837,7 +846,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (flags.json) return printJson(io, list);
       const shown = printable(list.users);
       if (shown.length === 0) {
-        const filtered = [flags.agent, flags.since, flags.until].some((f) => f !== undefined);
+        const filtered = [flags.agent, flags.search, flags.since, flags.until].some(
+          (f) => f !== undefined,
+        );
         io.stdout.write(
           flags.cursor !== undefined
             ? 'no more users\n'

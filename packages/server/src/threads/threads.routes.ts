@@ -19,7 +19,8 @@ export async function threadsRoutes(app: FastifyInstance, ctx: AppContext): Prom
     summary:
       'Threads (runs sharing a thread_id), the latest active first: runs, failures, tokens, ' +
       'cost, agents, and the first input and latest output as text. Each is summed over the ' +
-      'runs the filters keep (agent_id takes a comma list; from/to bound the run time). ' +
+      'runs the filters keep (agent_id takes a comma list; from/to bound the run time; q keeps ' +
+      'the threads whose id holds the text, any case). ' +
       "Page with next_cursor. A thread's runs: GET /runs?thread_id=",
     query: ThreadListQuery,
     response: ThreadList,
@@ -33,6 +34,7 @@ export async function threadsRoutes(app: FastifyInstance, ctx: AppContext): Prom
           ...(query.user_id !== undefined ? { userId: query.user_id } : {}),
           ...(query.from !== undefined ? { from: query.from } : {}),
           ...(query.to !== undefined ? { to: query.to } : {}),
+          ...(query.q !== undefined ? { search: query.q } : {}),
         },
         { limit: query.limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) },
       );

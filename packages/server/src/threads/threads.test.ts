@@ -219,6 +219,16 @@ describeEachDb('threads API', (dialect) => {
     expect(threads.map((x) => x.thread_id)).not.toContain('conv-b');
   });
 
+  it('finds threads by text in their id, any case', async () => {
+    const ids = async (query: string) =>
+      (await getOk<ThreadList>(t, `/api/v1/threads?${query}`)).threads.map((x) => x.thread_id);
+    const all = await ids('limit=200');
+    expect(await ids('q=CONV')).toEqual(all.filter((id) => id.includes('conv')));
+    expect(await ids('q=v-c')).toEqual(['conv-c']);
+    expect(await ids('q=conv&user_id=u-1')).toEqual(['conv-a']);
+    expect(await ids('q=conv_')).toEqual([]);
+  });
+
   it('refuses a bad query, naming the field', async () => {
     for (const [query, field] of [
       ['limit=0', 'query.limit'],
@@ -227,6 +237,7 @@ describeEachDb('threads API', (dialect) => {
       ['from=yesterday', 'query.from'],
       [`from=${encodeURIComponent(at(1))}&to=${encodeURIComponent(at(2))}`, 'query.to'],
       ['agent_id=bad%20id', 'query.agent_id'],
+      [`q=${'x'.repeat(201)}`, 'query.q'],
     ] as const) {
       const res = await t.request('GET', `/api/v1/threads?${query}`);
       expect(res.statusCode, query).toBe(400);

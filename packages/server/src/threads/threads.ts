@@ -11,7 +11,7 @@ import {
   type ThreadSummary,
 } from '@runlog/core';
 import type { Db } from '../db/database.js';
-import { sumOf } from '../db/dialect.js';
+import { containsText, sumOf } from '../db/dialect.js';
 import { readOffLoop } from '../db/readers.js';
 import { AppError } from '../http/errors.js';
 import { errorMessage } from '../runs/runs.mapper.js';
@@ -23,6 +23,8 @@ export interface ThreadFilter {
   /** Inclusive bounds on the runs' `sort_at`, epoch ms. */
   from?: number;
   to?: number;
+  /** Text in the owner's id (the thread's, the user's), any case. */
+  search?: string;
 }
 
 /**
@@ -66,6 +68,8 @@ export function ownedRuns(db: Db, projectId: string, key: OwnerKey, filter: Thre
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
+  if (filter.search !== undefined)
+    query = query.where(containsText(db, sql.ref(key), filter.search));
   return query;
 }
 
@@ -279,8 +283,12 @@ export async function latestOwners(
   const met = new Set<string>();
   let after = cursor ? { sortAt: cursor.lastAt, id: cursor.lastRunId } : undefined;
   // an agent's or a user's runs are walked on their own index, keyed or not: however
-  // many of them have no key, beside the event loop
-  const narrowed = (filter.agentIds?.length ?? 0) > 0 || filter.userId !== undefined;
+  // many of them have no key, beside the event loop; so is a search, which may pass over
+  // every owner before it meets one that matches
+  const narrowed =
+    (filter.agentIds?.length ?? 0) > 0 ||
+    filter.userId !== undefined ||
+    filter.search !== undefined;
   let walked = 0;
   for (let chunk = FIRST_CHUNK; found.length < count;) {
     let step = ownedRuns(db, projectId, key, filter).select([

@@ -19,7 +19,8 @@ export async function usersRoutes(app: FastifyInstance, ctx: AppContext): Promis
     summary:
       'Users (the user_id runs were made for), the latest active first: runs, failures, ' +
       'threads, agents, tokens, cost and their latest run. Each is summed over the runs the ' +
-      'filters keep (agent_id takes a comma list; from/to bound the run time). Page with ' +
+      'filters keep (agent_id takes a comma list; from/to bound the run time; q keeps the ' +
+      'users whose id holds the text, any case). Page with ' +
       "next_cursor. A user's runs: GET /runs?user_id=",
     query: UserListQuery,
     response: UserList,
@@ -32,6 +33,7 @@ export async function usersRoutes(app: FastifyInstance, ctx: AppContext): Promis
           ...(query.agent_id ? { agentIds: query.agent_id } : {}),
           ...(query.from !== undefined ? { from: query.from } : {}),
           ...(query.to !== undefined ? { to: query.to } : {}),
+          ...(query.q !== undefined ? { search: query.q } : {}),
         },
         { limit: query.limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) },
       );

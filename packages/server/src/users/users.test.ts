@@ -114,6 +114,26 @@ describeEachDb('users API', (dialect) => {
     expect(window.users.map((u) => [u.user_id, u.runs, u.failed])).toEqual([['alice', 2, 1]]);
   });
 
+  it('finds users by text in their id, any case, pages the matches, and takes % and _ as text', async () => {
+    const ids = async (query: string) =>
+      (await get<UserList>(`/api/v1/users?${query}`)).users.map((u) => u.user_id);
+    expect(await ids('q=LIC')).toEqual(['alice']);
+    expect(await ids('q=o')).toEqual(['bob', 'carol']);
+    expect(await ids('q=o&agent_id=search')).toEqual(['bob']);
+    expect(await ids('q=zzz')).toEqual([]);
+    // wildcards are plain text: none of these ids holds a % or an _
+    expect(await ids('q=%25')).toEqual([]);
+    expect(await ids('q=_')).toEqual([]);
+    const first = await get<UserList>('/api/v1/users?q=o&limit=1');
+    expect(first.users.map((u) => u.user_id)).toEqual(['bob']);
+    const second = await get<UserList>(`/api/v1/users?q=o&limit=1&cursor=${first.next_cursor}`);
+    expect(second.users.map((u) => u.user_id)).toEqual(['carol']);
+    expect(second.next_cursor).toBeNull();
+    // a match's sums are its own, not cut down to what matched
+    const [alice] = (await get<UserList>('/api/v1/users?q=alice')).users;
+    expect(alice).toMatchObject({ runs: 4, failed: 2, threads: 2 });
+  });
+
   it('pages with next_cursor, each user once', async () => {
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -174,6 +194,7 @@ describeEachDb('users API', (dialect) => {
       ['limit=0', 'query.limit'],
       ['from=yesterday', 'query.from'],
       ['user_id=alice', 'query.user_id'],
+      [`q=${'x'.repeat(201)}`, 'query.q'],
     ] as const) {
       const res = await t.request('GET', `/api/v1/users?${query}`);
       expect(res.statusCode, query).toBe(400);
@@ -188,12 +209,17 @@ describeEachDb('users API', (dialect) => {
       const db = t.ctx.db;
       const calls = await readsDuring(db, async () => {
         await get<UserList>('/api/v1/users');
+        await get<UserList>('/api/v1/users?q=LIC');
         await get<UserSummary>('/api/v1/users/alice');
       });
       const reads = calls.filter((c) => /"user_id"/.test(c.sql));
       expect(reads.length).toBeGreaterThan(0);
       for (const { sql, parameters } of reads)
         for (const detail of queryPlan(db.sqlite!, sql, parameters))
-          expect(detail, sql).not.toMatch(/^(SCAN runs|SEARCH runs USING .*\(project_id=\?\)$)/);
+          // the walk reads runs_users_latest newest first, a step's rows at a time: only
+          // runs that name a user, never the project's others
+          expect(detail, sql).not.toMatch(
+            /^(SCAN runs|SEARCH runs USING (?!COVERING INDEX runs_users_latest ).*\(project_id=\?\)$)/,
+          );
     });
 });
