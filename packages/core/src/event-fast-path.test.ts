@@ -128,6 +128,8 @@ const TEXTS = [
 ];
 
 const OTHERS: unknown[] = [
+  // a key set to undefined, as events built in code (OTLP's) may hold
+  undefined,
   null,
   true,
   false,

@@ -58,7 +58,11 @@ function fields(
   const out: Record<string, unknown> = {};
   for (const key in spec.checks) {
     const value = raw[key];
-    if (value === undefined) continue;
+    if (value === undefined) {
+      // an event built in code (OTLP's) may hold a key set to undefined: zod keeps it
+      if (Object.hasOwn(raw, key)) out[key] = undefined;
+      continue;
+    }
     const checked = spec.checks[key]!(value);
     if (checked === NO) return undefined;
     out[key] = checked;
