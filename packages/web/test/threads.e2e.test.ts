@@ -259,6 +259,118 @@ browserSuite('threads in a real browser', () => {
     await expect.poll(async () => (await threadIds()).length).toBe(50);
   });
 
+  it('searches threads by any part of their id, in any case, the search kept in the URL', async () => {
+    const DAY = 24 * 60 * MIN;
+    // enough threads holding one text for a second page of them, older than the rest
+    await seedTurns(
+      api,
+      Array.from({ length: 55 }, (_, i) => ({
+        id: `searchable-${i}`,
+        agent: 'archive-bot',
+        thread: `Searchable-Thread-${String(i).padStart(2, '0')}`,
+        ago: 3 * DAY + i * MIN,
+        input: `Searchable question ${i}`,
+        output: 'Searchable answer',
+      })),
+    );
+    const search = page.getByRole('searchbox', { name: 'Search', exact: true });
+    await page.goto(`${server.url}/threads`);
+    await row('conv-refund').waitFor();
+    await search.fill('REFUND');
+    await expect.poll(() => threadIds()).toEqual(['conv-refund']);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('REFUND');
+    // the search picks threads; each is still summed over all its runs
+    expect(await row('conv-refund').locator('.col-thread-runs').textContent()).toBe('3');
+    await screenshot(page, 'threads-search', false);
+
+    // a reload (or a shared link) opens the same search
+    await page.reload();
+    await expect.poll(() => threadIds()).toEqual(['conv-refund']);
+    expect(await search.inputValue()).toBe('REFUND');
+
+    // live: a new thread the search holds comes in, one it does not stays out
+    await expect.poll(() => page.locator('.conn-open').count()).toBe(1);
+    await seedTurns(api, [
+      {
+        id: 'refund-old-1',
+        agent: 'support-bot',
+        thread: 'Old-Refund-7',
+        ago: 4 * DAY,
+        input: 'Hi',
+      },
+      {
+        id: 'unrelated-1',
+        agent: 'support-bot',
+        thread: 'conv-unrelated',
+        ago: 4 * DAY,
+        input: 'Hi',
+      },
+    ]);
+    await expect
+      .poll(() => threadIds(), { timeout: 10_000 })
+      .toEqual(['conv-refund', 'Old-Refund-7']);
+    expect(await threadIds()).not.toContain('conv-unrelated');
+
+    // an id with a slash, a space and a question mark, searched by part of it
+    await search.fill('TICKET 7?');
+    await expect.poll(() => threadIds()).toEqual([ODD_THREAD]);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('TICKET 7?');
+
+    // Enter applies it at once; Load more reads the next page of the same search
+    await search.fill('searchable-THREAD');
+    await search.press('Enter');
+    await expect.poll(async () => (await threadIds()).length).toBe(50);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('searchable-THREAD');
+    expect(await page.locator('.page-head .count').textContent()).toBe('50+');
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect.poll(async () => (await threadIds()).length).toBe(55);
+    const all = await threadIds();
+    expect(all.every((id) => /searchable-thread/i.test(id ?? ''))).toBe(true);
+    expect(all.at(-1)).toBe('Searchable-Thread-54');
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+
+    // nothing found says what was searched for, not how to record a first thread
+    await search.fill('no-such-thread');
+    await page.getByText('No threads match “no-such-thread”').waitFor();
+    expect(await page.locator('.empty-body').textContent()).toBe(
+      'No thread id holds this text, in any case. Change or clear the search.',
+    );
+    // with the User filter too, it says that filter may be why
+    await page.getByLabel('User').fill('lee@example.com');
+    await expect
+      .poll(() => page.locator('.empty-body').textContent())
+      .toContain('has runs these filters keep');
+    await screenshot(page, 'threads-search-empty', false);
+
+    // Clear filters drops the search and the user, and typing not yet applied with them
+    await search.fill('half-typed');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    await expect.poll(() => search.inputValue()).toBe('');
+    expect(await page.getByLabel('User').inputValue()).toBe('');
+    await page.waitForTimeout(600); // past the field's 350 ms debounce
+    expect(new URL(page.url()).search).toBe('');
+    await expect.poll(async () => (await threadIds()).length).toBe(50);
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(1);
+
+    // on a phone, the search keeps the filters on screen
+    const phone = await browser!.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 375, height: 812 });
+      await phone.goto(`${server.url}/threads?q=refund`);
+      await expect.poll(() => threadIds(phone)).toEqual(['conv-refund', 'Old-Refund-7']);
+      expect(await overflowOf(phone)).toBeLessThanOrEqual(0);
+      const field = await phone
+        .getByRole('searchbox', { name: 'Search', exact: true })
+        .boundingBox();
+      expect(field!.x).toBeGreaterThanOrEqual(0);
+      expect(field!.x + field!.width).toBeLessThanOrEqual(375);
+      await screenshot(phone, 'threads-search-375', false);
+    } finally {
+      await phone.close();
+    }
+  }, 60_000); // the live step waits out the list's 3 s refresh throttle
+
   it('opens a thread as its conversation, the oldest turn first, each with its input and output', async () => {
     await page.goto(`${server.url}/threads`);
     await row('conv-refund').getByRole('link', { name: 'I want a refund for order 1042' }).click();

@@ -247,6 +247,101 @@ browserSuite('users in a real browser', () => {
     await expect.poll(async () => (await userIds()).length).toBe(50);
   });
 
+  it('searches users by any part of their id, in any case, the search kept in the URL', async () => {
+    const DAY = 24 * 60 * MIN;
+    // enough users holding one text for a second page of them, older than the rest
+    await seed(
+      api,
+      Array.from({ length: 55 }, (_, i) => ({
+        id: `searchable-${i}`,
+        agent: 'archive-bot',
+        user: `Searchable-User-${String(i).padStart(2, '0')}`,
+        ago: 3 * DAY + i * MIN,
+      })),
+    );
+    const search = page.getByRole('searchbox', { name: 'Search', exact: true });
+    await page.goto(`${server.url}/users`);
+    await row(DANA).waitFor();
+    await search.fill('DANA@');
+    await expect.poll(() => userIds()).toEqual([DANA]);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('DANA@');
+    // the search picks users; each is still summed over all its runs
+    expect(await cell(DANA, 'runs').textContent()).toBe('4');
+    expect(await page.getByTestId('users-filtered-note').count()).toBe(0);
+    expect(await page.locator('.page-head .count').textContent()).toBe('1');
+    await screenshot(page, 'users-search', false);
+
+    // a reload (or a shared link) opens the same search
+    await page.reload();
+    await expect.poll(() => userIds()).toEqual([DANA]);
+    expect(await search.inputValue()).toBe('DANA@');
+
+    // live: a new user the search holds comes in, one it does not stays out
+    await expect.poll(() => page.locator('.conn-open').count()).toBe(1);
+    await seed(api, [
+      { id: 'dana-org-1', agent: 'sales-bot', user: 'Dana@Example.org', ago: 4 * DAY },
+      { id: 'zed-1', agent: 'sales-bot', user: 'zed@example.com', ago: 4 * DAY },
+    ]);
+    await expect.poll(() => userIds(), { timeout: 10_000 }).toEqual([DANA, 'Dana@Example.org']);
+    const zed = await call<{ users: { user_id: string }[] }>(api, 'GET', '/users?q=ZED');
+    expect(zed.body.users.map((u) => u.user_id)).toEqual(['zed@example.com']);
+    expect(await userIds()).not.toContain('zed@example.com');
+
+    // Enter applies it at once; Load more reads the next page of the same search
+    await search.fill('searchable-USER');
+    await search.press('Enter');
+    await expect.poll(async () => (await userIds()).length).toBe(50);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('searchable-USER');
+    expect(await page.locator('.page-head .count').textContent()).toBe('50+');
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect.poll(async () => (await userIds()).length).toBe(55);
+    const all = await userIds();
+    expect(all.every((id) => /searchable-user/i.test(id ?? ''))).toBe(true);
+    expect(all.at(-1)).toBe('Searchable-User-54');
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+
+    // nothing found says what was searched for, not how to record a first user
+    await search.fill('no-such-person');
+    await page.getByText('No users match “no-such-person”').waitFor();
+    expect(await page.locator('.empty-body').textContent()).toBe(
+      'No user id holds this text, in any case. Change or clear the search.',
+    );
+    // with another filter too, it says that filter may be why
+    await page.getByLabel('Agent').selectOption('billing-bot');
+    await expect
+      .poll(() => page.locator('.empty-body').textContent())
+      .toContain('has runs these filters keep');
+    expect(new URL(page.url()).searchParams.get('q')).toBe('no-such-person');
+    await screenshot(page, 'users-search-empty', false);
+
+    // Clear filters drops the search, and typing not yet applied with it
+    await search.fill('half-typed');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    await expect.poll(() => search.inputValue()).toBe('');
+    await page.waitForTimeout(600); // past the field's 350 ms debounce
+    expect(new URL(page.url()).search).toBe('');
+    await expect.poll(async () => (await userIds()).length).toBe(50);
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(1);
+
+    // on a phone, the search keeps the filters on screen
+    const phone = await browser!.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 375, height: 812 });
+      await phone.goto(`${server.url}/users?q=dana%40`);
+      await expect.poll(() => userIds(phone)).toEqual([DANA, 'Dana@Example.org']);
+      expect(await overflowOf(phone)).toBeLessThanOrEqual(0);
+      const field = await phone
+        .getByRole('searchbox', { name: 'Search', exact: true })
+        .boundingBox();
+      expect(field!.x).toBeGreaterThanOrEqual(0);
+      expect(field!.x + field!.width).toBeLessThanOrEqual(375);
+      await screenshot(phone, 'users-search-375', false);
+    } finally {
+      await phone.close();
+    }
+  }, 60_000); // the live step waits out the list's 3 s refresh throttle
+
   it("opens a user's page: its sums, its threads and its latest runs, then all its runs", async () => {
     await page.goto(`${server.url}/users`);
     await row(DANA).getByRole('link', { name: DANA }).click();

@@ -17,11 +17,16 @@ describe('live updates and the users', () => {
   });
 
   it('keys each filtered list and each user apart, under the prefixes live updates refresh', () => {
-    const a = userListKey({ agent: ['a'], from: '', to: '' });
-    const b = userListKey({ agent: [], from: '', to: '' });
+    const a = userListKey({ agent: ['a'], from: '', to: '', q: '' });
+    const b = userListKey({ agent: [], from: '', to: '', q: '' });
+    const searched = userListKey({ agent: [], from: '', to: '', q: 'dana' });
     // connectLive's refreshUsers invalidates ['users', 'list'] and ['users', 'one']
     expect(a.slice(0, 2)).toEqual(['users', 'list']);
+    expect(searched.slice(0, 2)).toEqual(['users', 'list']);
     expect(userKey('dana').slice(0, 2)).toEqual(['users', 'one']);
     expect(a).not.toEqual(b);
+    // another search is another list, asked for anew
+    expect(searched).not.toEqual(b);
+    expect(searched).not.toEqual(userListKey({ agent: [], from: '', to: '', q: 'Dana' }));
   });
 });

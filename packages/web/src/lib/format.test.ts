@@ -12,6 +12,7 @@ import {
   liveNow,
   runCost,
   runDuration,
+  searchEmptyText,
   stepDuration,
 } from './format';
 
@@ -211,5 +212,24 @@ describe('formatRelative', () => {
     expect(formatRelative('2026-03-10T12:59:40Z', now)).toBe('in 1 h');
     expect(formatRelative('2026-03-11T11:45:00Z', now)).toBe('in 1 d');
     expect(formatRelative('2026-03-10T12:00:59.6Z', now)).toBe('in 1 min');
+  });
+});
+
+describe('searchEmptyText', () => {
+  const users = { one: 'user', many: 'users' };
+
+  it('names the search and the way out, not the empty-project onboarding', () => {
+    expect(searchEmptyText(users, 'Dana@', false)).toEqual({
+      title: 'No users match “Dana@”',
+      body: 'No user id holds this text, in any case. Change or clear the search.',
+    });
+  });
+
+  it('says the other filters may be why, when they narrow the runs too', () => {
+    const text = searchEmptyText({ one: 'thread', many: 'threads' }, 'refund', true);
+    expect(text.title).toBe('No threads match “refund”');
+    expect(text.body).toBe(
+      'No thread whose id holds this text has runs these filters keep. Change or clear the search or the filters.',
+    );
   });
 });

@@ -282,3 +282,21 @@ export function limitsText(
   ].filter((part) => part !== null);
   return parts.length > 0 ? parts.join(', ') : null;
 }
+
+/**
+ * What a list searched by id says when nothing matches: the search in the title, what it
+ * looked for and the way out in the body; `narrowed` when other filters narrow the runs too.
+ * @example searchEmptyText({ one: 'user', many: 'users' }, 'dana', false).title // 'No users match “dana”'
+ */
+export function searchEmptyText(
+  noun: { one: string; many: string },
+  q: string,
+  narrowed: boolean,
+): { title: string; body: string } {
+  return {
+    title: `No ${noun.many} match “${q}”`,
+    body: narrowed
+      ? `No ${noun.one} whose id holds this text has runs these filters keep. Change or clear the search or the filters.`
+      : `No ${noun.one} id holds this text, in any case. Change or clear the search.`,
+  };
+}

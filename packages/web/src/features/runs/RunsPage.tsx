@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import {
@@ -9,6 +9,7 @@ import {
   type RunTrigger,
 } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
+import { TextFilter } from '../../components/TextFilter';
 import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
@@ -99,46 +100,6 @@ export function scoreFilterText(
  */
 export function runsPath(filters: Record<string, string>): string {
   return `/runs?${new URLSearchParams(filters).toString()}`;
-}
-
-/** A text filter applied as the user pauses typing (or presses Enter), not on every key. */
-export function TextFilter({
-  id,
-  label,
-  placeholder,
-  value,
-  onCommit,
-  grow = false,
-}: {
-  id: string;
-  label: string;
-  placeholder: string;
-  value: string;
-  onCommit: (v: string) => void;
-  grow?: boolean;
-}) {
-  const [text, setText] = useState(value);
-  useEffect(() => setText(value), [value]);
-  useEffect(() => {
-    if (text.trim() === value) return;
-    const t = setTimeout(() => onCommit(text.trim()), 350);
-    return () => clearTimeout(t);
-  }, [text, value, onCommit]);
-  return (
-    <div className={grow ? 'field field-grow' : 'field'}>
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        type="search"
-        placeholder={placeholder}
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') onCommit(text.trim());
-        }}
-      />
-    </div>
-  );
 }
 
 // a text search or another filter the rollups cannot count stops counting at 10,000

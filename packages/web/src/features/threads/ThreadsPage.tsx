@@ -5,23 +5,24 @@ import type { ThreadSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { LoadMore, LoadedCount } from '../../components/Paging';
 import { StatusIcon } from '../../components/Status';
+import { TextFilter } from '../../components/TextFilter';
 import { RelativeTime } from '../../components/Time';
-import { RUN_STATUS_META, UNPRICED_NOTE, formatTokens, runCost } from '../../lib/format';
+import {
+  RUN_STATUS_META,
+  UNPRICED_NOTE,
+  formatTokens,
+  runCost,
+  searchEmptyText,
+} from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
-import { TextFilter } from '../runs/RunsPage';
 import { userPath } from '../users/users.queries';
-import { threadListQuery, threadPath, type ThreadsView } from './threads.queries';
+import { threadListQuery, threadPath, threadsViewFromParams } from './threads.queries';
 
-const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
-
-/** The view from the URL: filters are kept there so a view can be shared. */
-export function threadsViewFromParams(p: URLSearchParams): ThreadsView {
-  return { agent: list(p.get('agent')), user: p.get('user_id') ?? '' };
-}
+const THREAD_NOUN = { one: 'thread', many: 'threads' };
 
 /** The latest run's status as the row's icon says it, with what it failed with. */
 function latestText(thread: ThreadSummary): string {
@@ -241,10 +242,13 @@ export function ThreadsPage() {
     [setParams],
   );
   const onUser = useMemo(() => (user: string) => set({ user_id: user }), [set]);
-  // bumped by "Clear filters": the User field starts again empty, dropping typing not yet applied
+  const onSearch = useMemo(() => (q: string) => set({ q }), [set]);
+  // bumped by "Clear filters": the text fields start again empty, dropping typing not yet applied
   const [cleared, setCleared] = useState(0);
   const agentName = (id: string) => agents.data?.find((a) => a.id === id)?.name ?? id;
-  const filtered = view.agent.length > 0 || view.user !== '';
+  const narrowed = view.agent.length > 0 || view.user !== '';
+  const filtered = narrowed || view.q !== '';
+  const searched = view.q ? searchEmptyText(THREAD_NOUN, view.q, narrowed) : undefined;
   const shown = threads.data?.pages.flatMap((p) => p.threads) ?? [];
 
   return (
@@ -274,6 +278,16 @@ export function ThreadsPage() {
           onCommit={onUser}
           grow
         />
+        <TextFilter
+          key={`q-${cleared}`}
+          id="threads-q"
+          label="Search"
+          placeholder="Part of a thread id"
+          value={view.q}
+          onCommit={onSearch}
+          maxLength={200}
+          grow
+        />
         {filtered ? (
           <button
             type="button"
@@ -295,8 +309,14 @@ export function ThreadsPage() {
       ) : threads.isError && threads.data === undefined ? (
         <ErrorBox error={threads.error} onRetry={() => void threads.refetch()} />
       ) : shown.length === 0 ? (
-        <Empty title={filtered ? 'No threads match these filters' : 'No threads yet'}>
-          {filtered ? (
+        <Empty
+          title={
+            searched?.title ?? (filtered ? 'No threads match these filters' : 'No threads yet')
+          }
+        >
+          {searched ? (
+            searched.body
+          ) : filtered ? (
             'Change or clear the filters.'
           ) : (
             <>

@@ -12,11 +12,40 @@ export const THREAD_RUNS_PAGE = 50;
 export interface ThreadsView {
   agent: string[];
   user: string;
+  /** Text the thread ids hold, any case ('' for every thread). */
+  q: string;
 }
 
 export const threadListKey = (view: ThreadsView) => ['threads', 'list', view] as const;
 export const threadKey = (threadId: string) => ['threads', 'one', threadId] as const;
 export const threadRunsKey = (threadId: string) => ['threads', 'runs', threadId] as const;
+
+const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
+
+/**
+ * The view from the URL: filters are kept there so a view can be shared.
+ * @example threadsViewFromParams(new URLSearchParams('user_id=dana&q=refund')) // { agent: [], user: 'dana', q: 'refund' }
+ */
+export function threadsViewFromParams(p: URLSearchParams): ThreadsView {
+  return {
+    agent: list(p.get('agent')),
+    user: p.get('user_id') ?? '',
+    // as the search field applies it: a link's spaces around the text are not part of it
+    q: p.get('q')?.trim() ?? '',
+  };
+}
+
+/**
+ * The `GET /threads` filters of a view; an empty one is left out of the request.
+ * @example threadListParams({ agent: ['a', 'b'], user: '', q: 'refund' }) // { agent_id: 'a,b', user_id: undefined, q: 'refund' }
+ */
+export function threadListParams(view: ThreadsView) {
+  return {
+    agent_id: view.agent.join(',') || undefined,
+    user_id: view.user || undefined,
+    q: view.q || undefined,
+  };
+}
 
 /**
  * A thread's page in the dashboard; the id is any text, so it is percent-encoded.
@@ -35,18 +64,16 @@ export function threadIdFromPath(pathname: string): string | undefined {
   return itemIdFromPath('/threads', pathname);
 }
 
-/** Threads, the latest active first, a page at a time ("Load more"). */
+/**
+ * Threads, the latest active first, a page at a time ("Load more"); every page asks with the
+ * same filters and search as the first.
+ */
 export const threadListQuery = (view: ThreadsView) =>
   infiniteQueryOptions({
     queryKey: threadListKey(view),
     queryFn: ({ signal, pageParam }) =>
       api<ThreadList>('GET', '/threads', {
-        query: {
-          agent_id: view.agent.join(','),
-          user_id: view.user,
-          limit: THREADS_PAGE,
-          cursor: pageParam,
-        },
+        query: { ...threadListParams(view), limit: THREADS_PAGE, cursor: pageParam },
         signal,
       }),
     initialPageParam: undefined as string | undefined,

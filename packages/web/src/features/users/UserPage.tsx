@@ -45,7 +45,7 @@ export function UserPage() {
     [userId],
   );
   const runs = useQuery(runListQuery(runsView));
-  const threads = useInfiniteQuery(threadListQuery({ agent: [], user: userId }));
+  const threads = useInfiniteQuery(threadListQuery({ agent: [], user: userId, q: '' }));
   const agents = useQuery(agentsQuery());
   useTopics(['runs']);
   const notFound = summary.error instanceof ApiError && summary.error.status === 404;

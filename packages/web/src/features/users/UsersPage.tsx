@@ -1,12 +1,13 @@
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import type { UserSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { LoadMore, LoadedCount } from '../../components/Paging';
 import { StatusIcon } from '../../components/Status';
+import { TextFilter } from '../../components/TextFilter';
 import { RelativeTime } from '../../components/Time';
-import { RUN_STATUS_META, formatTokens } from '../../lib/format';
+import { RUN_STATUS_META, formatTokens, searchEmptyText } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
 import { paramsWith } from '../../lib/params';
@@ -16,6 +17,8 @@ import { runPath } from '../runs/RunActions';
 import { TimeRangeFields } from '../runs/TimeRangeFields';
 import { ActivePill, FailedCount, ThreadCost } from '../threads/ThreadsPage';
 import { userListQuery, userPath, usersViewFromParams } from './users.queries';
+
+const USER_NOUN = { one: 'user', many: 'users' };
 
 /** The latest run's status as the row's icon says it, with what it failed with. */
 export function latestRunText(user: Pick<UserSummary, 'last_run'>): string {
@@ -96,10 +99,19 @@ export function UsersPage() {
   useTopics(['runs']);
   useDocumentTitle('Users');
 
-  const set = (changes: Record<string, string | null>) =>
-    setParams(paramsWith(changes), { replace: true });
+  const set = useMemo(
+    () => (changes: Record<string, string | null>) =>
+      setParams(paramsWith(changes), { replace: true }),
+    [setParams],
+  );
+  const onSearch = useMemo(() => (q: string) => set({ q }), [set]);
+  // bumped by "Clear filters": the search starts again empty, dropping typing not yet applied
+  const [cleared, setCleared] = useState(0);
   const agentName = (id: string) => agents.data?.find((a) => a.id === id)?.name ?? id;
-  const filtered = view.agent.length > 0 || view.from !== '' || view.to !== '';
+  // the agent and range narrow the runs each user is summed over; the search only picks users
+  const narrowed = view.agent.length > 0 || view.from !== '' || view.to !== '';
+  const filtered = narrowed || view.q !== '';
+  const searched = view.q ? searchEmptyText(USER_NOUN, view.q, narrowed) : undefined;
   const shown = users.data?.pages.flatMap((p) => p.users) ?? [];
 
   return (
@@ -121,17 +133,30 @@ export function UsersPage() {
           onChange={(agent) => set({ agent })}
         />
         <TimeRangeFields idPrefix="users" from={view.from} to={view.to} onChange={set} />
+        <TextFilter
+          key={`q-${cleared}`}
+          id="users-q"
+          label="Search"
+          placeholder="Part of a user id"
+          value={view.q}
+          onCommit={onSearch}
+          maxLength={200}
+          grow
+        />
         {filtered ? (
           <button
             type="button"
             className="btn btn-small btn-ghost clear"
-            onClick={() => setParams(new URLSearchParams(), { replace: true })}
+            onClick={() => {
+              setCleared((n) => n + 1);
+              setParams(new URLSearchParams(), { replace: true });
+            }}
           >
             Clear filters
           </button>
         ) : null}
       </form>
-      {filtered ? (
+      {narrowed ? (
         <p className="muted users-note" data-testid="users-filtered-note">
           Each user is summed over the runs these filters keep.
         </p>
@@ -144,8 +169,12 @@ export function UsersPage() {
       ) : users.isError && users.data === undefined ? (
         <ErrorBox error={users.error} onRetry={() => void users.refetch()} />
       ) : shown.length === 0 ? (
-        <Empty title={filtered ? 'No users match these filters' : 'No users yet'}>
-          {filtered ? (
+        <Empty
+          title={searched?.title ?? (filtered ? 'No users match these filters' : 'No users yet')}
+        >
+          {searched ? (
+            searched.body
+          ) : filtered ? (
             'Change or clear the filters.'
           ) : (
             <>

@@ -13,6 +13,8 @@ export interface UsersView {
   /** Instants as the URL has them (ISO-8601 in UTC), as the Runs page keeps its range. */
   from: string;
   to: string;
+  /** Text the user ids hold, any case ('' for every user); it picks users, not runs. */
+  q: string;
 }
 
 export const userListKey = (view: UsersView) => ['users', 'list', view] as const;
@@ -23,22 +25,29 @@ const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
 /**
  * The view from the URL: filters are kept there so a view can be shared. The range is the
  * Runs page's `from`/`to`, so a user's sums and their runs there read the same runs.
- * @example usersViewFromParams(new URLSearchParams('agent=support-bot')) // { agent: ['support-bot'], from: '', to: '' }
+ * @example usersViewFromParams(new URLSearchParams('agent=support-bot&q=dana')) // { agent: ['support-bot'], from: '', to: '', q: 'dana' }
  */
 export function usersViewFromParams(p: URLSearchParams): UsersView {
-  return { agent: list(p.get('agent')), from: p.get('from') ?? '', to: p.get('to') ?? '' };
+  return {
+    agent: list(p.get('agent')),
+    from: p.get('from') ?? '',
+    to: p.get('to') ?? '',
+    // as the search field applies it: a link's spaces around the text are not part of it
+    q: p.get('q')?.trim() ?? '',
+  };
 }
 
 /**
  * The `GET /users` filters of a view: the range in epoch ms, a `To` picked to the minute
- * reaching through that minute, as the Runs page reads it.
- * @example userListParams({ agent: ['a', 'b'], from: '', to: '' }) // { agent_id: 'a,b', from: undefined, to: undefined }
+ * reaching through that minute, as the Runs page reads it, and the search as `q`.
+ * @example userListParams({ agent: ['a', 'b'], from: '', to: '', q: 'dana' }) // { agent_id: 'a,b', from: undefined, to: undefined, q: 'dana' }
  */
 export function userListParams(view: UsersView) {
   return {
     agent_id: view.agent.join(',') || undefined,
     from: localToMs(view.from),
     to: throughMinute(localToMs(view.to)),
+    q: view.q || undefined,
   };
 }
 
@@ -60,7 +69,10 @@ export function userIdFromPath(pathname: string): string | undefined {
   return itemIdFromPath('/users', pathname);
 }
 
-/** Users, the latest active first, each summed over the runs the view keeps, a page at a time. */
+/**
+ * Users, the latest active first, each summed over the runs the view keeps, a page at a time;
+ * every page ("Load more") asks with the same filters and search as the first.
+ */
 export const userListQuery = (view: UsersView) =>
   infiniteQueryOptions({
     queryKey: userListKey(view),
