@@ -47,6 +47,8 @@ export const RunId = Id.refine((v) => v !== 'stats', {
 });
 
 const ISO_MS = z.iso.datetime({ offset: true });
+/** What `TimeInput` takes as ISO-8601 text: the schema's own pattern, for `parseEventFast`. */
+export const ISO_TIME_PATTERN: RegExp | undefined = ISO_MS._zod.pattern;
 
 /** Epoch milliseconds that are epoch seconds of 2001 to 2286 taken as milliseconds. */
 export const SECONDS_LIKE_MS = { min: 1e9, max: 1e10 };
