@@ -134,6 +134,20 @@ describeEachDb('users API', (dialect) => {
     expect(alice).toMatchObject({ runs: 4, failed: 2, threads: 2 });
   });
 
+  it('takes a backslash in a search as text, as in a Windows account name', async () => {
+    // LIKE's escape character here: in a project of its own, not to change the others' users
+    const created = await t.request('POST', '/api/v1/projects', { name: 'windows' });
+    const { key } = json<{ admin_key: { key: string } }>(created).admin_key;
+    await ingestOk(t, [run('w1', 'CORP\\dana', 70), run('w2', 'corp-erin', 60)], key);
+    const ids = async (q: string) =>
+      (await getOk<UserList>(t, `/api/v1/users?q=${encodeURIComponent(q)}`, key)).users.map(
+        (u) => u.user_id,
+      );
+    expect(await ids('p\\d')).toEqual(['CORP\\dana']);
+    expect(await ids('corp')).toEqual(['corp-erin', 'CORP\\dana']);
+    expect(await ids('\\\\')).toEqual([]);
+  });
+
   it('pages with next_cursor, each user once', async () => {
     const seen: string[] = [];
     let cursor: string | null = null;
