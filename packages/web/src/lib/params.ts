@@ -15,6 +15,14 @@ export function paramsWith(changes: Record<string, string | null>): URLSearchPar
 }
 
 /**
+ * A comma list kept in the address bar (`agent=a,b`) as its items; none for a missing one.
+ * @example listParam(new URLSearchParams('agent=a,b').get('agent')) // ['a', 'b']
+ */
+export function listParam(value: string | null): string[] {
+  return value ? value.split(',').filter(Boolean) : [];
+}
+
+/**
  * The dashboard's page of one item of a section named by any text (a thread, a user): the id
  * is percent-encoded into one path segment.
  * @example itemPath('/users', 'dana/ops') // '/users/dana%2Fops'

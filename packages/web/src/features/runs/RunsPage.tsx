@@ -14,7 +14,7 @@ import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
-import { paramsWith } from '../../lib/params';
+import { listParam, paramsWith } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
@@ -26,16 +26,15 @@ import { BulkBar } from './BulkBar';
 import { fetchMatching, plural } from './bulk';
 import { useRunSelection } from './useRunSelection';
 
-const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
 /** A number from the URL as written, or '' when there is none to read. */
 const bound = (v: string | null) => (v && v.trim() && Number.isFinite(Number(v)) ? v.trim() : '');
 
 /** The view from the URL: filters are kept there so a view can be shared. */
 export function viewFromParams(p: URLSearchParams): RunsView {
   return {
-    agent: list(p.get('agent')),
-    status: list(p.get('status')).filter((s): s is RunStatus => s in RUN_STATUS_META),
-    trigger: list(p.get('trigger')).filter((t): t is RunTrigger => t in TRIGGER_LABELS),
+    agent: listParam(p.get('agent')),
+    status: listParam(p.get('status')).filter((s): s is RunStatus => s in RUN_STATUS_META),
+    trigger: listParam(p.get('trigger')).filter((t): t is RunTrigger => t in TRIGGER_LABELS),
     source: p.get('source') ?? '',
     from: p.get('from') ?? '',
     to: p.get('to') ?? '',

@@ -1,7 +1,7 @@
 import { infiniteQueryOptions, keepPreviousData, queryOptions } from '@tanstack/react-query';
 import type { RunList, ThreadList, ThreadSummary } from '@runlog/core';
 import { api } from '../../lib/api';
-import { itemIdFromPath, itemPath } from '../../lib/params';
+import { itemIdFromPath, itemPath, listParam } from '../../lib/params';
 
 /** How many threads a page of the Threads list holds. */
 export const THREADS_PAGE = 50;
@@ -20,15 +20,13 @@ export const threadListKey = (view: ThreadsView) => ['threads', 'list', view] as
 export const threadKey = (threadId: string) => ['threads', 'one', threadId] as const;
 export const threadRunsKey = (threadId: string) => ['threads', 'runs', threadId] as const;
 
-const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
-
 /**
  * The view from the URL: filters are kept there so a view can be shared.
  * @example threadsViewFromParams(new URLSearchParams('user_id=dana&q=refund')) // { agent: [], user: 'dana', q: 'refund' }
  */
 export function threadsViewFromParams(p: URLSearchParams): ThreadsView {
   return {
-    agent: list(p.get('agent')),
+    agent: listParam(p.get('agent')),
     user: p.get('user_id') ?? '',
     // as the search field applies it: a link's spaces around the text are not part of it
     q: p.get('q')?.trim() ?? '',

@@ -1,7 +1,7 @@
 import { infiniteQueryOptions, keepPreviousData, queryOptions } from '@tanstack/react-query';
 import type { UserList, UserSummary } from '@runlog/core';
 import { api } from '../../lib/api';
-import { itemIdFromPath, itemPath } from '../../lib/params';
+import { itemIdFromPath, itemPath, listParam } from '../../lib/params';
 import { localToMs, throughMinute } from '../runs/runs.queries';
 
 /** How many users a page of the Users list holds. */
@@ -20,8 +20,6 @@ export interface UsersView {
 export const userListKey = (view: UsersView) => ['users', 'list', view] as const;
 export const userKey = (userId: string) => ['users', 'one', userId] as const;
 
-const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
-
 /**
  * The view from the URL: filters are kept there so a view can be shared. The range is the
  * Runs page's `from`/`to`, so a user's sums and their runs there read the same runs.
@@ -29,7 +27,7 @@ const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
  */
 export function usersViewFromParams(p: URLSearchParams): UsersView {
   return {
-    agent: list(p.get('agent')),
+    agent: listParam(p.get('agent')),
     from: p.get('from') ?? '',
     to: p.get('to') ?? '',
     // as the search field applies it: a link's spaces around the text are not part of it
