@@ -1059,6 +1059,22 @@ export const RunListQuery = z.object({
 });
 export type RunListQuery = z.infer<typeof RunListQuery>;
 
+/** The most runs one export (`GET /runs.csv`, `/runs.jsonl`) holds. */
+export const MAX_EXPORTED_RUNS = 100_000;
+
+/**
+ * `GET /runs.csv` and `GET /runs.jsonl`: the runs `GET /runs` would list for these filters,
+ * in its order, at most `limit` of them, in one file.
+ */
+export const RunExportQuery = RunListQuery.omit({ limit: true, cursor: true, offset: true }).extend(
+  {
+    limit: limit(MAX_EXPORTED_RUNS, 10_000).describe(
+      `at most this many runs, in the list's order (1-${MAX_EXPORTED_RUNS}, default 10000)`,
+    ),
+  },
+);
+export type RunExportQuery = z.infer<typeof RunExportQuery>;
+
 export const AgentRunsQuery = z.object({
   limit: limit(500, 20),
   cursor: z.string().max(500).optional(),

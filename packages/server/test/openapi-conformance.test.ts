@@ -770,6 +770,12 @@ describeEachDb('openapi.json against the server', (dialect) => {
     await expectStatus(404, 'GET', '/api/v1/users/user-none');
     await expectStatus(400, 'GET', '/api/v1/users?limit=0');
 
+    // ---- exports: CSV and JSON Lines, not JSON
+    await expectStatus(200, 'GET', '/api/v1/runs.csv?agent_id=bug-triager&limit=5');
+    await expectStatus(200, 'GET', '/api/v1/runs.jsonl?status=failed,succeeded&sort=cost');
+    await expectStatus(400, 'GET', '/api/v1/runs.csv?limit=0');
+    await expectStatus(400, 'GET', '/api/v1/runs.jsonl?cursor=abc');
+
     // ---- stats with buckets
     await expectStatus(200, 'GET', '/api/v1/runs/stats');
     await expectStatus(

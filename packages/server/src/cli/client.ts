@@ -1,3 +1,6 @@
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import WebSocket from 'ws';
 import { SENDABLE_KEY } from '@runlog/core';
 
@@ -19,6 +22,15 @@ export class CliError extends Error {
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:4680';
+
+/** An answer's text as JSON; undefined for none or for text that is not JSON. */
+function parsedJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ClientOptions {
   url: string;
@@ -102,20 +114,55 @@ export class ApiClient {
     query?: Record<string, string | number | undefined>,
     body?: unknown,
   ): Promise<{ status: number; body: T }> {
+    const res = await this.send(method, path, query, body, {
+      accept: 'application/json',
+      signal: AbortSignal.timeout(60_000),
+    });
+    const text = await res.text();
+    const data = parsedJson(text);
+    if (!res.ok) throw this.failure(res, data);
+    if (data === undefined && text)
+      throw new CliError(`the server at ${this.base} did not answer JSON (is it a Runlog server?)`);
+    return { status: res.status, body: data as T };
+  }
+
+  /**
+   * A `GET` whose answer is a file (an export), written to `to` as it arrives: a file of a
+   * hundred thousand runs is never held whole. Resolves once all of it is written.
+   * @example await client.download('/api/v1/runs.csv', { agent_id: 'a' }, createWriteStream('runs.csv'))
+   */
+  async download(
+    path: string,
+    query: Record<string, string | number | undefined>,
+    to: Writable,
+  ): Promise<void> {
+    // no time limit on the whole answer: a large file takes what it takes
+    const res = await this.send('GET', path, query, undefined, { accept: '*/*' });
+    if (!res.ok) throw this.failure(res, parsedJson(await res.text()));
+    if (!res.body) return;
+    await pipeline(Readable.fromWeb(res.body as NodeWebStream), to, { end: false });
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    query: Record<string, string | number | undefined> | undefined,
+    body: unknown,
+    opts: { accept: string; signal?: AbortSignal },
+  ): Promise<Response> {
     const url = new URL(this.base + path);
     for (const [k, v] of Object.entries(query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
-    let res: Response;
     try {
-      res = await fetch(url, {
+      return await fetch(url, {
         method,
         headers: {
-          accept: 'application/json',
+          accept: opts.accept,
           ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(60_000),
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
     } catch (err) {
       const code = (err as { cause?: { code?: string } }).cause?.code;
@@ -124,40 +171,32 @@ export class ApiClient {
       const cause = (err as { cause?: { message?: string } }).cause?.message;
       throw new CliError(`request to ${this.base} failed: ${cause ?? (err as Error).message}`);
     }
-    const text = await res.text();
-    let data: unknown;
-    try {
-      data = text ? JSON.parse(text) : undefined;
-    } catch {
-      data = undefined;
-    }
-    if (res.status === 401) throw this.refused();
-    if (!res.ok) {
-      const error = (data as { error?: { message?: string; details?: unknown[] } } | undefined)
-        ?.error;
-      const message = error?.message;
-      if (res.status === 403)
-        throw new CliError(
-          message ?? 'the API key lacks the scope this command needs',
-          1,
-          false,
-          res.status,
-        );
-      throw new CliError(
-        message ?? `the server answered ${res.status} ${res.statusText}`,
+  }
+
+  /** The error a refusal (not 2xx) stands for, from its status and its error body. */
+  private failure(res: Response, data: unknown): CliError {
+    if (res.status === 401) return this.refused();
+    const error = (data as { error?: { message?: string; details?: unknown[] } } | undefined)
+      ?.error;
+    const message = error?.message;
+    if (res.status === 403)
+      return new CliError(
+        message ?? 'the API key lacks the scope this command needs',
         1,
         false,
         res.status,
-        error?.details?.filter(
-          (d): d is { field: string; message: string } =>
-            typeof (d as { field?: unknown }).field === 'string' &&
-            typeof (d as { message?: unknown }).message === 'string',
-        ),
       );
-    }
-    if (data === undefined && text)
-      throw new CliError(`the server at ${this.base} did not answer JSON (is it a Runlog server?)`);
-    return { status: res.status, body: data as T };
+    return new CliError(
+      message ?? `the server answered ${res.status} ${res.statusText}`,
+      1,
+      false,
+      res.status,
+      error?.details?.filter(
+        (d): d is { field: string; message: string } =>
+          typeof (d as { field?: unknown }).field === 'string' &&
+          typeof (d as { message?: unknown }).message === 'string',
+      ),
+    );
   }
 
   /**

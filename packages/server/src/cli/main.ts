@@ -7,6 +7,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { registerAdminCommands } from './admin.commands.js';
 import { CliError } from './client.js';
 import { registerDataCommands } from './data.commands.js';
+import { registerRunsExport } from './runs-export.js';
 import { registerWebhookCommands } from './webhooks.commands.js';
 import { checkedDbUrl, describeStartError, processIo, redact, type CliIo } from './io.js';
 import { ZodError } from 'zod';
@@ -171,6 +172,7 @@ export function buildProgram(io: CliIo = processIo(), json = false): Command {
   program.addCommand(serveCommand());
   program.addCommand(migrateCommand(io));
   registerDataCommands(program, io);
+  registerRunsExport(program, io);
   registerWebhookCommands(program, io);
   registerAdminCommands(program, io);
   configure(program, io, json);

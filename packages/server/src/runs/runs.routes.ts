@@ -4,6 +4,7 @@ import {
   Id,
   RetryRunBody,
   Run,
+  RunExportQuery,
   RunList,
   RunListQuery,
   RunWithSteps,
@@ -17,6 +18,7 @@ import type { AppContext } from '../context.js';
 import { cancelRun, deleteRun, retryRun, startRunNow } from '../control/control.service.js';
 import { AppError } from '../http/errors.js';
 import { defineRoute } from '../http/route.js';
+import { EXPORT_MEDIA_TYPES, exportFileName, exportStream, exportedRuns } from './runs.export.js';
 import { toRun } from './runs.mapper.js';
 import { findRun, type RunFilter } from './runs.repository.js';
 import type { RunRow } from '../db/schema.js';
@@ -38,8 +40,31 @@ export function checkRange(from: number | undefined, to: number | undefined): vo
   }
 }
 
+/** The runs `GET /runs` (and its exports) keep for a query; a 400 naming a field when bad. */
+function runFilter(query: RunExportQuery): RunFilter {
+  checkRange(query.from, query.to);
+  const score = scoreFilter(query);
+  return {
+    ...(query.agent_id ? { agentIds: query.agent_id } : {}),
+    ...(query.status ? { statuses: query.status } : {}),
+    ...(query.trigger ? { triggers: query.trigger } : {}),
+    ...(query.source !== undefined ? { source: query.source } : {}),
+    ...(query.user_id !== undefined ? { userId: query.user_id } : {}),
+    ...(query.thread_id !== undefined ? { threadId: query.thread_id } : {}),
+    ...(query.retry_of !== undefined ? { retryOf: query.retry_of } : {}),
+    ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
+    ...(query.retried !== undefined ? { retried: query.retried } : {}),
+    ...(query.tag !== undefined ? { tag: query.tag } : {}),
+    ...(query.model !== undefined ? { model: query.model } : {}),
+    ...(score ? { score } : {}),
+    ...(query.from !== undefined ? { from: query.from } : {}),
+    ...(query.to !== undefined ? { to: query.to } : {}),
+    ...(query.q !== undefined ? { q: query.q } : {}),
+  };
+}
+
 /** `GET /runs`'s score filter; its bounds and label without a `score` are a 400 naming it. */
-function scoreFilter(query: RunListQuery): RunFilter['score'] {
+function scoreFilter(query: RunExportQuery): RunFilter['score'] {
   if (query.score === undefined) {
     if (
       query.score_min !== undefined ||
@@ -81,33 +106,42 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
       `${TOTAL_CAP} runs and then adds total_capped: true (total is a lower bound).`,
     query: RunListQuery,
     response: RunList,
-    handler: async ({ auth, query }) => {
-      checkRange(query.from, query.to);
-      const score = scoreFilter(query);
-      return listRunsPage(
-        ctx.db,
-        auth.projectId,
-        {
-          ...(query.agent_id ? { agentIds: query.agent_id } : {}),
-          ...(query.status ? { statuses: query.status } : {}),
-          ...(query.trigger ? { triggers: query.trigger } : {}),
-          ...(query.source !== undefined ? { source: query.source } : {}),
-          ...(query.user_id !== undefined ? { userId: query.user_id } : {}),
-          ...(query.thread_id !== undefined ? { threadId: query.thread_id } : {}),
-          ...(query.retry_of !== undefined ? { retryOf: query.retry_of } : {}),
-          ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
-          ...(query.retried !== undefined ? { retried: query.retried } : {}),
-          ...(query.tag !== undefined ? { tag: query.tag } : {}),
-          ...(query.model !== undefined ? { model: query.model } : {}),
-          ...(score ? { score } : {}),
-          ...(query.from !== undefined ? { from: query.from } : {}),
-          ...(query.to !== undefined ? { to: query.to } : {}),
-          ...(query.q !== undefined ? { q: query.q } : {}),
-        },
-        { limit: query.limit, cursor: query.cursor, offset: query.offset, sort: query.sort },
-      );
-    },
+    handler: async ({ auth, query }) =>
+      listRunsPage(ctx.db, auth.projectId, runFilter(query), {
+        limit: query.limit,
+        cursor: query.cursor,
+        offset: query.offset,
+        sort: query.sort,
+      }),
   });
+
+  for (const format of ['csv', 'jsonl'] as const) {
+    defineRoute(app, {
+      method: 'GET',
+      url: `/api/v1/runs.${format}`,
+      scope: 'read',
+      tag: 'runs',
+      summary:
+        `The runs GET /runs lists for the same filters and sort, in one ${format === 'csv' ? 'CSV file (a header row, then a row a run: ids, status, times, counts, tokens, cost, error, input and output as text)' : 'JSON Lines file (a line a run, as GET /runs lists it)'}, ` +
+        'streamed as a download; at most limit runs (default 10000, up to 100000)',
+      query: RunExportQuery,
+      response: z.string().describe(format === 'csv' ? 'RFC 4180 CSV' : 'JSON Lines'),
+      responseType: EXPORT_MEDIA_TYPES[format].split(';')[0]!,
+      handler: ({ auth, query, reply }) => {
+        const runs = exportedRuns(ctx.db, auth.projectId, runFilter(query), {
+          limit: query.limit,
+          sort: query.sort,
+        });
+        return reply
+          .type(EXPORT_MEDIA_TYPES[format])
+          .header(
+            'content-disposition',
+            `attachment; filename="${exportFileName(format, query.agent_id)}"`,
+          )
+          .send(exportStream(runs, format));
+      },
+    });
+  }
 
   defineRoute(app, {
     method: 'GET',

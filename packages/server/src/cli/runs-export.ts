@@ -1,0 +1,120 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Command } from 'commander';
+import { MAX_EXPORTED_RUNS, RUN_SORTS, type RunSort } from '@runlog/core';
+import { CliError } from './client.js';
+import { clientFor, type ClientFlags } from './data.commands.js';
+import type { CliIo } from './io.js';
+import { intArg, oneOf } from './options.js';
+import { runFilterQuery, withRunFilters, type RunFilterFlags } from './run-filters.js';
+
+const FORMATS = ['csv', 'jsonl'] as const;
+type Format = (typeof FORMATS)[number];
+
+/**
+ * `runs export`: the runs a filter keeps, as the dashboard's Export downloads them (the
+ * API's `GET /runs.csv` or `/runs.jsonl`), to a file or standard output.
+ */
+export function registerRunsExport(program: Command, io: CliIo): void {
+  const runs = program.commands.find((c) => c.name() === 'runs');
+  if (!runs) throw new Error('runs export goes under the runs command: register that first');
+  withRunFilters(
+    runs
+      .command('export')
+      .description(
+        'write the runs a filter keeps to a CSV or JSON Lines file, newest first (or --sort)',
+      ),
+  )
+    .option(
+      '--sort <order>',
+      `newest first, or the most cost, longest duration or most tokens first (${RUN_SORTS.join(', ')})`,
+      oneOf('--sort', RUN_SORTS),
+    )
+    .option(
+      '--limit <n>',
+      `at most this many runs (1-${MAX_EXPORTED_RUNS})`,
+      intArg('--limit', 1, MAX_EXPORTED_RUNS),
+      10_000,
+    )
+    .option(
+      '--format <format>',
+      'csv or jsonl (default: the --output file name says, else csv)',
+      oneOf('--format', FORMATS),
+    )
+    .option('-o, --output <file>', 'write to this file (default: standard output)')
+    .option('--url <url>', 'server URL (env RUNLOG_URL)')
+    .option('--api-key <key>', 'API key (env RUNLOG_API_KEY)')
+    .addHelpText(
+      'after',
+      '\nThe file holds what `runs list` would list for the same filters: for a spreadsheet\n' +
+        '(CSV: a row a run, its input and output as text) or for a program (JSON Lines: a run a\n' +
+        'line, as the API answers it). `runlog export` is the whole database, for a backup.',
+    )
+    .action(
+      async (
+        flags: ClientFlags &
+          RunFilterFlags & { sort?: RunSort; limit: number; format?: Format; output?: string },
+      ) => {
+        const format =
+          flags.format ?? (flags.output && /\.jsonl?$/i.test(flags.output) ? 'jsonl' : 'csv');
+        const client = clientFor(flags, io);
+        const query = { ...runFilterQuery(flags), sort: flags.sort, limit: flags.limit };
+        const counter = new RowCounter(format);
+        if (!flags.output) {
+          counter.pipe(io.stdout, { end: false });
+          await client.download(`/api/v1/runs.${format}`, query, counter);
+          counter.end();
+          await once(counter, 'end');
+          return;
+        }
+        // the runs' inputs and outputs (users' data): the file is its owner's only
+        const file = createWriteStream(flags.output, { mode: 0o600 });
+        await once(file, 'open').catch((err: unknown) => {
+          throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`);
+        });
+        counter.pipe(file);
+        try {
+          await client.download(`/api/v1/runs.${format}`, query, counter);
+        } finally {
+          counter.end();
+          await once(file, 'close');
+        }
+        const n = counter.rows;
+        io.stderr.write(
+          `wrote ${n.toLocaleString('en-US')} run${n === 1 ? '' : 's'} to ${flags.output}\n`,
+        );
+      },
+    );
+}
+
+/**
+ * Passes an export through, counting its runs: JSON lines, or CSV rows after the header (a
+ * row ends at a CRLF outside quotes; a cell's own line breaks are quoted).
+ */
+class RowCounter extends Transform {
+  rows = 0;
+  private quoted = false;
+  private header: boolean;
+
+  constructor(private readonly format: Format) {
+    super();
+    this.header = format === 'csv';
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.format === 'jsonl') {
+      for (const byte of chunk) if (byte === 10) this.rows++;
+    } else {
+      for (let i = 0; i < chunk.length; i++) {
+        const byte = chunk[i];
+        if (byte === 34) this.quoted = !this.quoted;
+        else if (byte === 10 && !this.quoted) {
+          if (this.header) this.header = false;
+          else this.rows++;
+        }
+      }
+    }
+    done(null, chunk);
+  }
+}

@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { IngestEvent, Run, RunList } from '@runlog/core';
+import { runCli } from './cli-fixtures.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY } from './harness.js';
+
+let n = 0;
+const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
+
+describeEachDb('runlog runs export', (dialect) => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  const dir = mkdtempSync(join(tmpdir(), 'runlog-export-'));
+  let cli: (args: string[], env?: NodeJS.ProcessEnv) => ReturnType<typeof runCli>;
+  let key: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { background: false });
+    const id = uniq('export');
+    const created = await fetch(`${server.url}/api/v1/projects`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id, name: id }),
+    });
+    key = ((await created.json()) as { admin_key: { key: string } }).admin_key.key;
+    const t0 = Date.parse('2026-12-01T10:00:00Z');
+    const events: IngestEvent[] = Array.from({ length: 30 }, (_, i) => ({
+      type: 'run.end',
+      run: {
+        id: `run-${String(i).padStart(2, '0')}`,
+        agent_id: i % 2 ? 'support' : 'billing',
+        status: i % 5 === 0 ? 'failed' : 'succeeded',
+        // a cell with a quote, a comma and a line break: one run all the same
+        input: i === 7 ? 'a "quoted", two-line\ninput' : { i },
+        started_at: t0 + i * 1000,
+        ended_at: t0 + i * 1000 + 500,
+      },
+    }));
+    const res = await fetch(`${server.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    expect(res.status).toBe(200);
+    cli = (args, env = {}) =>
+      runCli(args, { env: { RUNLOG_URL: server.url, RUNLOG_API_KEY: key, ...env } });
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes the runs a filter keeps as CSV to standard output, a row a run', async () => {
+    const res = await cli(['runs', 'export', '--agent', 'support', '--status', 'succeeded']);
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stdout.split('\r\n');
+    expect(lines[0]).toMatch(/^id,agent_id,status,trigger,/);
+    expect(lines.pop()).toBe('');
+    // run-07's input holds a line break inside its quoted cell
+    expect(res.stdout).toContain('"a ""quoted"", two-line\ninput"');
+    const ids = lines.slice(1).map((l) => l.split(',')[0]);
+    const odd = Array.from({ length: 15 }, (_, k) => 29 - 2 * k).filter((i) => i % 5 !== 0);
+    expect(ids).toEqual(odd.map((i) => `run-${String(i).padStart(2, '0')}`));
+  });
+
+  it('writes JSON Lines to a file named .jsonl, its owner only, and says how many runs', async () => {
+    const file = join(dir, 'failed.jsonl');
+    const res = await cli([
+      'runs',
+      'export',
+      '--status',
+      'failed',
+      '--sort',
+      'duration',
+      '-o',
+      file,
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toBe(`wrote 6 runs to ${file}\n`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const exported = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Run);
+    const listed = await fetch(`${server.url}/api/v1/runs?status=failed&sort=duration&limit=50`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(exported).toEqual(((await listed.json()) as RunList).runs);
+  });
+
+  it('counts CSV rows, not the line breaks inside cells, and keeps to --limit', async () => {
+    const file = join(dir, 'all.csv');
+    const res = await cli(['runs', 'export', '--limit', '25', '-o', file]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toBe(`wrote 25 runs to ${file}\n`);
+    const one = await cli(['runs', 'export', '--limit', '1', '--format', 'jsonl']);
+    expect(one.stdout.trimEnd().split('\n')).toHaveLength(1);
+    expect((JSON.parse(one.stdout) as Run).id).toBe('run-29');
+  });
+
+  it('refuses bad usage (exit 2) and says what the server refused (exit 1)', async () => {
+    expect(await cli(['runs', 'export', '--limit', '100001'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--limit must be 1 to 100000'),
+    });
+    expect(await cli(['runs', 'export', '--format', 'xlsx'])).toMatchObject({ code: 2 });
+    expect(
+      await cli(['runs', 'export', '--since', '2026-12-02', '--until', '2026-12-01']),
+    ).toMatchObject({ code: 2, stderr: expect.stringContaining('--since must not be after') });
+    expect(await cli(['runs', 'export', '-o', join(dir, 'no', 'such', 'dir.csv')])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('cannot write'),
+    });
+    expect(await cli(['runs', 'export'], { RUNLOG_API_KEY: 'rl_wrong_key' })).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('the API key was refused'),
+    });
+  });
+});
