@@ -720,5 +720,7 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     } finally {
       await server.close();
     }
-  });
+    // nine starts of the binary beside a server under load: a busy machine (two suites, a
+    // bench) took them past the default 30 s
+  }, 120_000);
 });
