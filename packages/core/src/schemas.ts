@@ -1059,6 +1059,10 @@ export const RunListQuery = z.object({
 });
 export type RunListQuery = z.infer<typeof RunListQuery>;
 
+/** The files runs export to: `GET /runs.csv`, `GET /runs.jsonl`. */
+export const RUN_EXPORT_FORMATS = ['csv', 'jsonl'] as const;
+export type RunExportFormat = (typeof RUN_EXPORT_FORMATS)[number];
+
 /** The most runs one export (`GET /runs.csv`, `/runs.jsonl`) holds. */
 export const MAX_EXPORTED_RUNS = 100_000;
 

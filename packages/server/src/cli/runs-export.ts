@@ -2,15 +2,18 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Command } from 'commander';
-import { MAX_EXPORTED_RUNS, RUN_SORTS, type RunSort } from '@runlog/core';
+import {
+  MAX_EXPORTED_RUNS,
+  RUN_EXPORT_FORMATS,
+  RUN_SORTS,
+  type RunExportFormat,
+  type RunSort,
+} from '@runlog/core';
 import { CliError } from './client.js';
 import { clientFor, type ClientFlags } from './data.commands.js';
 import type { CliIo } from './io.js';
 import { intArg, oneOf } from './options.js';
 import { runFilterQuery, withRunFilters, type RunFilterFlags } from './run-filters.js';
-
-const FORMATS = ['csv', 'jsonl'] as const;
-type Format = (typeof FORMATS)[number];
 
 /**
  * `runs export`: the runs a filter keeps, as the dashboard's Export downloads them (the
@@ -40,7 +43,7 @@ export function registerRunsExport(program: Command, io: CliIo): void {
     .option(
       '--format <format>',
       'csv or jsonl (default: the --output file name says, else csv)',
-      oneOf('--format', FORMATS),
+      oneOf('--format', RUN_EXPORT_FORMATS),
     )
     .option('-o, --output <file>', 'write to this file (default: standard output)')
     .option('--url <url>', 'server URL (env RUNLOG_URL)')
@@ -54,7 +57,12 @@ export function registerRunsExport(program: Command, io: CliIo): void {
     .action(
       async (
         flags: ClientFlags &
-          RunFilterFlags & { sort?: RunSort; limit: number; format?: Format; output?: string },
+          RunFilterFlags & {
+            sort?: RunSort;
+            limit: number;
+            format?: RunExportFormat;
+            output?: string;
+          },
       ) => {
         const format =
           flags.format ?? (flags.output && /\.jsonl?$/i.test(flags.output) ? 'jsonl' : 'csv');
@@ -97,7 +105,7 @@ class RowCounter extends Transform {
   private quoted = false;
   private header: boolean;
 
-  constructor(private readonly format: Format) {
+  constructor(private readonly format: RunExportFormat) {
     super();
     this.header = format === 'csv';
   }

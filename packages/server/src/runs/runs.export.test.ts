@@ -8,37 +8,8 @@ import {
   json,
   type TestApp,
 } from '../../test/harness.js';
+import { readCsv } from '../../test/csv.js';
 import { CSV_COLUMNS, csvCell, exportFileName } from './runs.export.js';
-
-/** RFC 4180 read back: rows of cells, quoted cells with their doubled quotes and line breaks. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += c;
-  }
-  expect(cell === '' && row.length === 0, 'the file ends with a whole line').toBe(true);
-  return rows;
-}
 
 describe('csvCell', () => {
   it('quotes what needs it, doubles quotes, and keeps a spreadsheet from running text', () => {
@@ -120,7 +91,7 @@ describeEachDb('runs export', (dialect) => {
     expect(res.headers['content-disposition']).toMatch(
       /^attachment; filename="runs-support-\d{4}-\d{2}-\d{2}\.csv"$/,
     );
-    const [header, ...rows] = parseCsv(res.body);
+    const [header, ...rows] = readCsv(res.body);
     expect(header).toEqual([...CSV_COLUMNS]);
     expect(rows).toHaveLength(1);
     const row = Object.fromEntries(header!.map((c, i) => [c, rows[0]![i]]));
@@ -171,7 +142,7 @@ describeEachDb('runs export', (dialect) => {
 
   it('pages through every run the filters keep, at most limit of them, in the sort asked', async () => {
     const ids = async (query: string) =>
-      parseCsv((await get(`/api/v1/runs.csv?${query}`)).body)
+      readCsv((await get(`/api/v1/runs.csv?${query}`)).body)
         .slice(1)
         .map((row) => row[0]);
     const newest = Array.from({ length: 1203 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`);
@@ -217,7 +188,7 @@ describeEachDb('runs export', (dialect) => {
     const created = await t.request('POST', '/api/v1/projects', { name: 'elsewhere' });
     const { key } = json<{ admin_key: { key: string } }>(created).admin_key;
     const other = await get('/api/v1/runs.csv', key);
-    expect(parseCsv(other.body)).toEqual([[...CSV_COLUMNS]]);
+    expect(readCsv(other.body)).toEqual([[...CSV_COLUMNS]]);
     expect((await get('/api/v1/runs.jsonl', key)).body).toBe('');
   });
 });

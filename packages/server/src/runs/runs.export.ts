@@ -1,13 +1,11 @@
 import { Readable } from 'node:stream';
-import { isTruncatedJson, type Run, type RunSort } from '@runlog/core';
+import { isTruncatedJson, type Run, type RunExportFormat, type RunSort } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { toRun } from './runs.mapper.js';
 import { listRuns, type RunCursor, type RunFilter, type SortedCursor } from './runs.repository.js';
 
 /** Runs read a page at a time while an export streams: a page's rows are all it holds. */
 const EXPORT_PAGE = 500;
-
-export type RunExportFormat = 'csv' | 'jsonl';
 
 /** What an export's answer is, by its format. */
 export const EXPORT_MEDIA_TYPES: Record<RunExportFormat, string> = {

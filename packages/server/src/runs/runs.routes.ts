@@ -4,6 +4,7 @@ import {
   Id,
   RetryRunBody,
   Run,
+  RUN_EXPORT_FORMATS,
   RunExportQuery,
   RunList,
   RunListQuery,
@@ -115,7 +116,7 @@ export async function runsRoutes(app: FastifyInstance, ctx: AppContext): Promise
       }),
   });
 
-  for (const format of ['csv', 'jsonl'] as const) {
+  for (const format of RUN_EXPORT_FORMATS) {
     defineRoute(app, {
       method: 'GET',
       url: `/api/v1/runs.${format}`,

@@ -1,14 +1,22 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 
-export interface MenuItem {
+/** An item of a menu: an action, or a link (a download) the browser follows itself. */
+export type MenuItem = {
   label: string;
-  onSelect: () => void;
-  disabled?: boolean;
-  /** Why a disabled item is disabled, shown on hover. */
+  /** Why a disabled item is disabled, or what a link holds, shown on hover. */
   title?: string;
   danger?: boolean;
-}
+} & (
+  | { onSelect: () => void; disabled?: boolean; href?: never }
+  | {
+      href: string;
+      /** Saved as a file (its name from the server's Content-Disposition), not opened. */
+      download?: boolean;
+      onSelect?: never;
+      disabled?: never;
+    }
+);
 
 /** Where an open menu sits on screen: under its button, or above it near the bottom edge. */
 interface Place {
@@ -18,16 +26,51 @@ interface Place {
 }
 
 /**
- * A kebab (⋮) button opening a menu: arrow keys move, Enter selects, Escape, Tab and clicks
- * outside close, focus returns to the button. The menu is drawn over the page (a portal
- * placed by the button), so a scrolling table or a short card never cuts it off.
+ * A kebab (⋮) button opening a menu (`MenuButton`), named by `label` alone.
+ * @example <KebabMenu label="Actions for run r-1" items={[{ label: 'Retry', onSelect: retry }]} />
  */
 export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }) {
+  return (
+    <MenuButton label={label} items={items} className="icon-btn kebab">
+      <span aria-hidden="true">⋮</span>
+    </MenuButton>
+  );
+}
+
+/**
+ * A button opening a menu: arrow keys move, Enter selects, Escape, Tab and clicks outside
+ * close, focus returns to the button. The menu is drawn over the page (a portal placed by the
+ * button), so a scrolling table or a short card never cuts it off. A `note` under the items
+ * says what they all share (what a download holds); each item is described by it.
+ * @example <MenuButton label="Export runs" className="btn btn-small" items={[{ label: 'CSV', href: '/runs.csv', download: true }]}>Export</MenuButton>
+ */
+export function MenuButton({
+  label,
+  items,
+  className,
+  note,
+  disabled,
+  title,
+  children,
+}: {
+  /** Names the menu, and the button (which should show these words, or only an icon). */
+  label: string;
+  items: MenuItem[];
+  /** The button's classes. */
+  className: string;
+  note?: string;
+  disabled?: boolean;
+  /** Why the button is disabled, or what its menu does, shown on hover. */
+  title?: string;
+  /** What the button shows. */
+  children: ReactNode;
+}) {
   const [open, setOpen] = useState(false);
   const [place, setPlace] = useState<Place | undefined>();
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
   const id = useId();
+  const noteId = useId();
 
   // placed by its button, and kept by it while the page scrolls or resizes
   useLayoutEffect(() => {
@@ -58,9 +101,7 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
   useEffect(() => {
     // once placed: a hidden menu cannot take focus
     if (!open || !placed) return;
-    const first = menu.current?.querySelector<HTMLButtonElement>(
-      '[role="menuitem"]:not([disabled])',
-    );
+    const first = menu.current?.querySelector<HTMLElement>('[role="menuitem"]:not([disabled])');
     first?.focus();
     const onDown = (e: PointerEvent) => {
       if (
@@ -81,10 +122,9 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
 
   const onKeyDown = (e: React.KeyboardEvent) => {
     const nodes = [
-      ...(menu.current?.querySelectorAll<HTMLButtonElement>('[role="menuitem"]:not([disabled])') ??
-        []),
+      ...(menu.current?.querySelectorAll<HTMLElement>('[role="menuitem"]:not([disabled])') ?? []),
     ];
-    const i = nodes.indexOf(document.activeElement as HTMLButtonElement);
+    const i = nodes.indexOf(document.activeElement as HTMLElement);
     if (e.key === 'Escape') {
       e.preventDefault();
       close();
@@ -106,46 +146,73 @@ export function KebabMenu({ label, items }: { label: string; items: MenuItem[] }
       <button
         ref={button}
         type="button"
-        className="icon-btn kebab"
+        className={className}
         aria-label={label}
         aria-haspopup="menu"
         aria-expanded={open}
         aria-controls={open ? id : undefined}
+        disabled={disabled}
+        title={title}
         onClick={(e) => {
           e.stopPropagation();
           setOpen((o) => !o);
         }}
       >
-        <span aria-hidden="true">⋮</span>
+        {children}
       </button>
       {open
         ? createPortal(
             <div
               ref={menu}
-              id={id}
-              role="menu"
-              aria-label={label}
               className="menu"
               style={place ?? { visibility: 'hidden', top: 0, right: 0 }}
-              onKeyDown={onKeyDown}
             >
-              {items.map((item) => (
-                <button
-                  key={item.label}
-                  type="button"
-                  role="menuitem"
-                  disabled={item.disabled}
-                  title={item.title}
-                  className={item.danger ? 'danger' : undefined}
-                  onClick={(e) => {
-                    e.stopPropagation();
-                    close();
-                    item.onSelect();
-                  }}
-                >
-                  {item.label}
-                </button>
-              ))}
+              {/* a menu holds only its items: the note sits beside it and describes them */}
+              <div id={id} role="menu" aria-label={label} onKeyDown={onKeyDown}>
+                {items.map((item) => {
+                  const common = {
+                    role: 'menuitem',
+                    title: item.title,
+                    className: item.danger ? 'danger' : undefined,
+                    'aria-describedby': note ? noteId : undefined,
+                  } as const;
+                  return item.href !== undefined ? (
+                    <a
+                      key={item.label}
+                      {...common}
+                      href={item.href}
+                      download={item.download}
+                      onClick={(e) => {
+                        e.stopPropagation();
+                        // after the browser follows the link: a link taken off the page
+                        // before then is not followed (a detached link cannot navigate)
+                        window.setTimeout(() => close(), 0);
+                      }}
+                    >
+                      {item.label}
+                    </a>
+                  ) : (
+                    <button
+                      key={item.label}
+                      {...common}
+                      type="button"
+                      disabled={item.disabled}
+                      onClick={(e) => {
+                        e.stopPropagation();
+                        close();
+                        item.onSelect();
+                      }}
+                    >
+                      {item.label}
+                    </button>
+                  );
+                })}
+              </div>
+              {note ? (
+                <p id={noteId} className="menu-note">
+                  {note}
+                </p>
+              ) : null}
             </div>,
             document.body,
           )

@@ -20,7 +20,8 @@ import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
 import { userPath } from '../users/users.queries';
 import { RunRow, RunTableHead } from './RunRows';
-import { PAGE_SIZE, runListQuery, viewFilters, type RunsView } from './runs.queries';
+import { PAGE_SIZE, runListQuery, SORT_LABELS, viewFilters, type RunsView } from './runs.queries';
+import { RunsExportMenu } from './RunsExport';
 import { TimeRangeFields } from './TimeRangeFields';
 import { BulkBar } from './BulkBar';
 import { fetchMatching, plural } from './bulk';
@@ -55,14 +56,6 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     page: Math.max(0, Number(p.get('page') ?? '1') - 1) || 0,
   };
 }
-
-/** The orders the Runs page offers, as its Sort menu and the table's caption name them. */
-const SORT_LABELS: Record<RunSort, string> = {
-  newest: 'Newest first',
-  cost: 'Most cost first',
-  duration: 'Longest first',
-  tokens: 'Most tokens first',
-};
 
 /** The exact-match filters a link sets (a run page's Thread, User, Tag, Sub-runs), as chips. */
 const EXACT_FILTERS = [
@@ -167,6 +160,10 @@ export function RunsPage() {
             {totalText(data)}
           </span>
         ) : null}
+        <div className="page-head-end">
+          {/* the count of a list still loading its new filters is the old filters' */}
+          <RunsExportMenu view={view} list={runs.isPlaceholderData ? undefined : data} />
+        </div>
       </div>
       <form
         className="filters"

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { localInput, runListParams, urlInstant, viewFilters, type RunsView } from './runs.queries';
+import {
+  localInput,
+  runListParams,
+  runsExportPath,
+  urlInstant,
+  viewFilters,
+  type RunsView,
+} from './runs.queries';
 import { runMatches } from './runs.cache';
 import { runFixture } from '../../../../core/test/fixtures';
 
@@ -101,5 +108,79 @@ describe('date filters in the URL', () => {
     expect(viewFilters(view({ from: '2026-12-04T00:00' })).from).toBe(
       new Date(2026, 11, 4).getTime(),
     );
+  });
+});
+
+describe('the export of a view', () => {
+  /** Every filter the Runs page has, set, on a later page. */
+  const everything = view({
+    agent: ['triager', 'billing-bot'],
+    status: ['failed', 'timed_out'],
+    trigger: ['schedule'],
+    source: 'n8n',
+    from: '2026-12-04T00:00:00.000Z',
+    to: '2026-12-05T09:30:00.000Z',
+    q: 'refund & "invoice"',
+    thread: 't 1',
+    user: 'dana@example.com',
+    tag: 'prod',
+    parent: 'p-1',
+    model: 'gpt-4o',
+    score: 'feedback',
+    scoreMin: '0.5',
+    scoreMax: '1',
+    scoreLabel: 'good',
+    retried: 'false',
+    sort: 'cost',
+    page: 3,
+  });
+  const parse = (path: string) => new URL(path, 'http://runlog.test');
+
+  it('downloads GET /runs.csv with every filter and the order the list sends', () => {
+    const url = parse(runsExportPath(everything, 'csv'));
+    expect(url.pathname).toBe('/api/v1/runs.csv');
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      agent_id: 'triager,billing-bot',
+      status: 'failed,timed_out',
+      trigger: 'schedule',
+      source: 'n8n',
+      from: String(Date.UTC(2026, 11, 4)),
+      to: String(Date.UTC(2026, 11, 5, 9, 30, 59, 999)),
+      q: 'refund & "invoice"',
+      thread_id: 't 1',
+      user_id: 'dana@example.com',
+      tag: 'prod',
+      parent_run_id: 'p-1',
+      model: 'gpt-4o',
+      score: 'feedback',
+      score_min: '0.5',
+      score_max: '1',
+      score_label: 'good',
+      retried: 'false',
+      sort: 'cost',
+      limit: '100000',
+    });
+  });
+
+  it('sends what the list sends for any view, without its page, the format in the path', () => {
+    for (const v of [everything, view({}), view({ agent: ['a'], sort: 'newest', page: 2 })]) {
+      const url = parse(runsExportPath(v, 'jsonl'));
+      expect(url.pathname).toBe('/api/v1/runs.jsonl');
+      const { limit, ...filters } = Object.fromEntries(url.searchParams);
+      // as the list's request has them: an empty list of agents is no agent filter
+      const listed = Object.fromEntries(
+        Object.entries(runListParams(v))
+          .filter(([, value]) => value !== undefined && value !== '')
+          .map(([k, value]) => [k, String(value)]),
+      );
+      // and nothing else: the server refuses a page (offset, cursor) or a format parameter
+      expect(filters).toEqual(listed);
+      expect(limit).toBe('100000');
+    }
+  });
+
+  it('asks for every run of an unfiltered list, newest first, by leaving both out', () => {
+    expect(runsExportPath(view({ page: 5 }), 'csv')).toBe('/api/v1/runs.csv?limit=100000');
+    expect(runsExportPath(view({}), 'jsonl')).toBe('/api/v1/runs.jsonl?limit=100000');
   });
 });

@@ -1,6 +1,14 @@
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
-import type { Run, RunList, RunSort, RunStatus, RunTrigger } from '@runlog/core';
-import { api, apiExchange } from '../../lib/api';
+import {
+  MAX_EXPORTED_RUNS,
+  type RunExportFormat,
+  type Run,
+  type RunList,
+  type RunSort,
+  type RunStatus,
+  type RunTrigger,
+} from '@runlog/core';
+import { api, apiExchange, apiUrl } from '../../lib/api';
 import type { RunFilters } from './runs.cache';
 
 export const PAGE_SIZE = 50;
@@ -37,6 +45,14 @@ export interface RunsView {
   sort: RunSort;
   page: number;
 }
+
+/** The orders the Runs page offers, as its Sort menu, the table's caption and an export name them. */
+export const SORT_LABELS: Record<RunSort, string> = {
+  newest: 'Newest first',
+  cost: 'Most cost first',
+  duration: 'Longest first',
+  tokens: 'Most tokens first',
+};
 
 export const runListKey = (view: RunsView) => ['runs', 'list', view] as const;
 
@@ -127,6 +143,16 @@ export function runListParams(view: RunsView) {
     retried: f.retried === undefined ? undefined : String(f.retried),
     sort: view.sort === 'newest' ? undefined : view.sort,
   };
+}
+
+/**
+ * The download of the runs a view lists, in its order: its filters and sort as the list sends
+ * them, no page. It asks for the most an export holds (`MAX_EXPORTED_RUNS`), not the server's
+ * smaller default, so the file has every run the list counts up to that.
+ * @example <a href={runsExportPath(view, 'csv')} download>CSV</a>
+ */
+export function runsExportPath(view: RunsView, format: RunExportFormat): string {
+  return apiUrl(`/runs.${format}`, { ...runListParams(view), limit: MAX_EXPORTED_RUNS });
 }
 
 export const runListQuery = (view: RunsView) =>
