@@ -23,7 +23,7 @@ export interface ThreadFilter {
   /** Inclusive bounds on the runs' `sort_at`, epoch ms. */
   from?: number;
   to?: number;
-  /** Text in the owner's id (the thread's, the user's), any case. */
+  /** Text in the owner's id (the thread's, the user's), any case: which owners the walk finds. */
   search?: string;
 }
 
@@ -68,8 +68,6 @@ export function ownedRuns(db: Db, projectId: string, key: OwnerKey, filter: Thre
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   if (filter.from !== undefined) query = query.where('sort_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
-  if (filter.search !== undefined)
-    query = query.where(containsText(db, sql.ref(key), filter.search));
   return query;
 }
 
@@ -300,6 +298,10 @@ export async function latestOwners(
     // a row value: the index's own order, a bound of its range on both databases
     if (from) step = step.where(sql<SqlBool>`(sort_at, id) < (${from.sortAt}, ${from.id})`);
     if (met.size > 0 && met.size <= EXCLUDED_MAX) step = step.where(key, 'not in', [...met]);
+    // only the walk searches: the owners it finds match, so their sums and the cursor's
+    // check of them (`listedBefore`) need not test each of their runs again
+    if (filter.search !== undefined)
+      step = step.where(containsText(db, sql.ref(key), filter.search));
     step = step.orderBy('sort_at', 'desc').orderBy('id', 'desc').limit(chunk);
     // of the step's runs, only each owner's latest and the step's last come back: a user's
     // thousand runs are passed over in the database, not copied out one by one
