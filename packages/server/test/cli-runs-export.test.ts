@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, Run, RunList } from '@runlog/core';
 import { runCli } from './cli-fixtures.js';
+import { readCsv } from './csv.js';
 import { describeEachDb, startTestServer, TEST_ADMIN_KEY } from './harness.js';
 
 let n = 0;
@@ -54,12 +55,14 @@ describeEachDb('runlog runs export', (dialect) => {
   it('writes the runs a filter keeps as CSV to standard output, a row a run', async () => {
     const res = await cli(['runs', 'export', '--agent', 'support', '--status', 'succeeded']);
     expect(res.code, res.stderr).toBe(0);
-    const lines = res.stdout.split('\r\n');
-    expect(lines[0]).toMatch(/^id,agent_id,status,trigger,/);
-    expect(lines.pop()).toBe('');
+    // the file runlog export --format csv writes
+    expect(res.stdout).toMatch(/^id,project_id,agent_id,status,trigger,/);
+    expect(res.stdout.endsWith('\n')).toBe(true);
     // run-07's input holds a line break inside its quoted cell
     expect(res.stdout).toContain('"a ""quoted"", two-line\ninput"');
-    const ids = lines.slice(1).map((l) => l.split(',')[0]);
+    const ids = readCsv(res.stdout)
+      .slice(1)
+      .map((row) => row[0]);
     const odd = Array.from({ length: 15 }, (_, k) => 29 - 2 * k).filter((i) => i % 5 !== 0);
     expect(ids).toEqual(odd.map((i) => `run-${String(i).padStart(2, '0')}`));
   });

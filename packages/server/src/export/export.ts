@@ -11,8 +11,9 @@ import {
   type PayloadSizes,
   type ListedRunRow,
 } from '../db/payloads.js';
-import { csvHeader, toCsvLine, toExportedRun, toExportedStep } from './record.js';
+import { csvHeader, csvLine, toExportedRun, toExportedStep } from './record.js';
 import { exportedSettings } from './settings.js';
+import { toRun } from '../runs/runs.mapper.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -99,7 +100,7 @@ async function exportFrom(
     const page = read.slice(0, rowsWithinBudget(read));
     await fillHeldPayloads(db, opts.projectId, page);
     if (opts.format === 'csv') {
-      await write(out, page.map(toCsvLine).join(''));
+      await write(out, page.map((row) => csvLine(toRun(row))).join(''));
     } else {
       for (let i = 0; i < page.length;) {
         // runs of few steps are written together, their steps read in one query; a run of

@@ -10,6 +10,7 @@ import {
   ScoreValue,
   Text,
   Step,
+  isTruncatedJson,
   readableError,
   storedDepth,
   toIso,
@@ -301,7 +302,10 @@ export function fromImportedRun(
   return { run, steps, hasSteps, scores };
 }
 
-/** The scalar columns of a CSV export, in order. */
+/**
+ * The columns of a CSV of runs, in order: `runlog export --format csv` and `GET /runs.csv`
+ * write the same file. Payloads and the error's type come last (added after the first).
+ */
 export const CSV_COLUMNS = [
   'id',
   'project_id',
@@ -332,15 +336,23 @@ export const CSV_COLUMNS = [
   'cost_usd',
   'created_at',
   'updated_at',
+  'error_type',
+  'input',
+  'output',
+  'scores',
+  'metadata',
 ] as const;
 
-function csvCell(value: unknown): string {
+/**
+ * One CSV cell: quoted at a comma, a quote, a line break or a `;` (spreadsheets of locales
+ * whose list separator it is split there), its quotes doubled; recorded text that starts like
+ * a formula gets a leading `'`, so a spreadsheet opens it as text (CSV injection).
+ * @example csvCell('say "hi", then go') // '"say ""hi"", then go"'
+ */
+export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
   let text = String(value);
-  // recorded text is data: a spreadsheet must not read one starting with = + - @ as a
-  // formula (CSV injection), so such text gets a leading ' as spreadsheets expect
   if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  // quoted at a ; too: spreadsheets of locales whose list separator it is split there
   return /[",;\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -348,12 +360,24 @@ export function csvHeader(): string {
   return CSV_COLUMNS.join(',') + '\n';
 }
 
-export function toCsvLine(row: ListedRunRow): string {
-  const run = toRun(row);
+/** A payload as one cell: text as it is, anything else as its JSON. */
+function payloadCell(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** A run's line of a CSV of runs (`CSV_COLUMNS`). */
+export function csvLine(run: Run): string {
+  const error = run.error && !isTruncatedJson(run.error) ? run.error : undefined;
   const cells: Record<(typeof CSV_COLUMNS)[number], unknown> = {
     ...run,
     tags: run.tags.join(';'),
     error_message: run.error ? readableError(run.error).message : null,
+    error_type: error?.type ?? null,
+    input: payloadCell(run.input),
+    output: payloadCell(run.output),
+    scores: Object.keys(run.scores).length > 0 ? JSON.stringify(run.scores) : null,
+    metadata: Object.keys(run.metadata).length > 0 ? JSON.stringify(run.metadata) : null,
   };
   return CSV_COLUMNS.map((c) => csvCell(cells[c])).join(',') + '\n';
 }

@@ -9,7 +9,8 @@ import {
   type TestApp,
 } from '../../test/harness.js';
 import { readCsv } from '../../test/csv.js';
-import { CSV_COLUMNS, csvCell, exportFileName } from './runs.export.js';
+import { CSV_COLUMNS, csvCell } from '../export/record.js';
+import { exportFileName } from './runs.export.js';
 
 describe('csvCell', () => {
   it('quotes what needs it, doubles quotes, and keeps a spreadsheet from running text', () => {
@@ -108,9 +109,9 @@ describeEachDb('runs export', (dialect) => {
       total_tokens: '120',
       cost_usd: '0.25',
       model: 'house',
-      tags: 'vip, eu',
+      tags: 'vip;eu',
       error_type: 'RateLimitError',
-      error: 'rate limited',
+      error_message: 'rate limited',
       // a spreadsheet would run it as a formula: it opens as the text it is
       input: `'=1+2, "quoted"\nsecond line`,
       output: '{"answer":"ünïcode ✓"}',
