@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseEventFast } from './event-fast-path.js';
-import { IngestEvent, MAX_INT32 } from './schemas.js';
+import { IngestEvent, MAX_INT32, RunFields, StepFields } from './schemas.js';
 import { MAX_TIME_MS, PLAIN_YEARS_END_MS } from './time.js';
 
 /**
@@ -20,52 +20,9 @@ function agrees(raw: unknown): boolean {
 
 const T = 1_765_000_000_000;
 
-const STEP_FIELDS = [
-  'id',
-  'run_id',
-  'parent_step_id',
-  'seq',
-  'type',
-  'name',
-  'status',
-  'started_at',
-  'ended_at',
-  'input',
-  'output',
-  'error',
-  'model',
-  'provider',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'reasoning_tokens',
-  'cost_usd',
-  'first_token_at',
-  'metadata',
-] as const;
-
-const RUN_FIELDS = [
-  'id',
-  'agent_id',
-  'status',
-  'trigger',
-  'source',
-  'triggered_by',
-  'user_id',
-  'thread_id',
-  'parent_run_id',
-  'retry_of',
-  'attempt',
-  'input',
-  'output',
-  'error',
-  'model',
-  'tags',
-  'metadata',
-  'queued_at',
-  'started_at',
-  'ended_at',
-] as const;
+// every field the schemas name, read from them: a field added there is tried here too
+const STEP_FIELDS = Object.keys(StepFields.shape);
+const RUN_FIELDS = Object.keys(RunFields.shape);
 
 const NUMBERS = [
   -1,
