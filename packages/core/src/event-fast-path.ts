@@ -128,16 +128,18 @@ const metadata: Check = (v) => (isPlainObject(v) && !Object.hasOwn(v, '__proto__
 /** `RunErrorInput` in its object form, with text `CapturedText` keeps as it is. */
 const captured = (max: number) => (v: unknown) =>
   typeof v === 'string' && v.length <= max && !v.includes('\u0000');
+const longText = captured(100_000);
+const shortText = captured(500);
 const error: Check = (v) => {
   if (v === null) return null;
-  if (!isPlainObject(v) || !captured(100_000)(v.message)) return NO;
+  if (!isPlainObject(v) || !longText(v.message)) return NO;
   const out: { message: unknown; type?: unknown; stack?: unknown } = { message: v.message };
   if (v.type !== undefined) {
-    if (!captured(500)(v.type)) return NO;
+    if (!shortText(v.type)) return NO;
     out.type = v.type;
   }
   if (v.stack !== undefined) {
-    if (!captured(100_000)(v.stack)) return NO;
+    if (!longText(v.stack)) return NO;
     out.stack = v.stack;
   }
   return out;
