@@ -88,6 +88,11 @@ export class HttpClient {
       timeoutMs?: number;
       /** Sending it twice changes nothing (ids in the body): it may be resent, see `exchange`. */
       idempotent?: boolean;
+      /**
+       * false: the request does not keep the process alive (nor does its timeout), as a
+       * request under way after `close()`. Default true.
+       */
+      hold?: boolean;
     } = {},
   ): Promise<HttpResponse<T>> {
     init.signal?.throwIfAborted();
@@ -102,6 +107,7 @@ export class HttpClient {
         init.timeoutMs ?? this.options.timeoutMs,
         init.signal,
         init.idempotent ?? SAFE_METHODS.has(method),
+        init.hold ?? true,
       );
     } catch (err) {
       if (init.signal?.aborted) throw init.signal.reason;
@@ -147,6 +153,7 @@ export class HttpClient {
     timeoutMs: number,
     signal: AbortSignal | undefined,
     resendable: boolean,
+    hold: boolean,
     retried = false,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     return new Promise((resolve, reject) => {
@@ -184,6 +191,11 @@ export class HttpClient {
         },
       );
       const timer = setTimeout(() => req.destroy(new Error('timed out')), timeoutMs);
+      if (!hold) {
+        timer.unref();
+        // a kept-alive socket is ref'd again by the agent when a later request reuses it
+        req.once('socket', (socket) => socket.unref());
+      }
       const exchange: Exchange = { req, timer };
       this.exchanges.add(exchange);
       const onAbort = () => req.destroy(new Error('aborted'));
@@ -201,7 +213,10 @@ export class HttpClient {
         const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
         if (resendable && !retried && req.reusedSocket && reset && !signal?.aborted) {
           settle();
-          this.exchange(method, path, payload, timeoutMs, signal, true, true).then(resolve, reject);
+          this.exchange(method, path, payload, timeoutMs, signal, true, hold, true).then(
+            resolve,
+            reject,
+          );
           return;
         }
         fail(err);

@@ -31,6 +31,9 @@ export interface TransportOptions {
 const MAX_REQUEST_EVENTS = 1000;
 /** Bytes of events per request, well under the server's body limit (64 MiB by default). */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Why a retry under way is abandoned at exit, to be sent again at once (see `beforeExit`). */
+const EXITING = new RunlogError('the process is exiting: the request is sent again');
+
 /** At exit, the least time a request gets, so `exitTimeoutMs: 0` still makes its one try. */
 const EXIT_REQUEST_MIN_MS = 1_000;
 
@@ -151,6 +154,8 @@ export class Transport {
   private exitDeadline = 0;
   /** The exit's last tries are over: nothing starts sending again (the interval's cut). */
   private exitGaveUp = false;
+  /** Aborts a retry under way, which does not hold the process: see `sendLoop`. */
+  private unheldRetry: AbortController | undefined;
   private closed = false;
   private lossReported = false;
   private readonly timer: NodeJS.Timeout;
@@ -421,6 +426,8 @@ export class Transport {
     this.exitTried = true;
     this.exiting = true;
     this.exitDeadline = Date.now() + this.options.exitTimeoutMs;
+    // a retry under way did not hold the process: sent again, it does, for the exit's time
+    this.unheldRetry?.abort(EXITING);
     this.cut();
     // a backoff pause does not hold the process: end it, the last try goes out now
     this.wakeSleep?.();
@@ -510,16 +517,27 @@ export class Transport {
           continue;
         }
         this.inFlight = batch.segments.length;
+        // A retry does not hold the process: when a script has ended while its server fails,
+        // Node then says it is exiting (a backoff pause short enough ends before it does),
+        // and beforeExit() sends it again at once with the exit's time instead of letting it
+        // hold the process for a whole requestTimeoutMs more.
+        const unheld = attempt > 0 && !this.exiting ? new AbortController() : undefined;
+        this.unheldRetry = unheld;
         try {
           // events are keyed by ids: a resent batch changes nothing
           const res = await this.http.request<IngestResponse>(
             'POST',
             '/api/v1/ingest',
             batch.body,
-            // at exit, a server that does not answer holds the process as long as the exit
-            // allows, not a whole requestTimeoutMs more
-            { idempotent: true, ...(this.exiting ? { timeoutMs: this.exitRequestMs() } : {}) },
+            {
+              idempotent: true,
+              // at exit, a server that does not answer holds the process as long as the exit
+              // allows, not a whole requestTimeoutMs more
+              ...(this.exiting ? { timeoutMs: this.exitRequestMs() } : {}),
+              ...(unheld ? { hold: false, signal: unheld.signal } : {}),
+            },
           );
+          this.unheldRetry = undefined;
           attempt = 0;
           this.unreachable = false;
           this.stalled = false;
@@ -537,6 +555,9 @@ export class Transport {
           this.dropSent(batch);
         } catch (err) {
           this.inFlight = 0;
+          this.unheldRetry = undefined;
+          // the process began to exit while the retry was under way: it goes again now
+          if (err === EXITING) continue;
           if (tooLarge(err)) {
             if (batch.events > 1) {
               // smaller requests until they fit; the events all go, none is dropped for it
