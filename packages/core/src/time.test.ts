@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isHeldBack, lastBucketsFrom, runMoment, toIso } from './time.js';
+import { endedBeforeDue, isHeldBack, lastBucketsFrom, runMoment, toIso } from './time.js';
 
 describe('lastBucketsFrom', () => {
   const now = Date.parse('2026-12-04T15:42:00.000Z');
@@ -31,6 +31,23 @@ describe('runMoment', () => {
     // recorded only by its end: it never waited in a queue
     expect(runMoment({ ...run, ended_at: t(3) })).toEqual({ at: t(3), label: 'ended' });
     expect(runMoment(run)).toEqual({ at: run.created_at, label: 'recorded' });
+  });
+
+  it('says when a run queued to start later ended, when it was stopped before its start', () => {
+    const t = (h: number) => `2026-01-01T0${h}:00:00.000Z`;
+    // queued at 1 to start at 5, cancelled at 3: it was never queued "in 2 hours"
+    expect(runMoment({ ...run, queued_at: t(5), ended_at: t(3) })).toEqual({
+      at: t(3),
+      label: 'ended',
+    });
+    expect(endedBeforeDue({ queued_at: t(5), ended_at: t(3) })).toBe(true);
+    // cancelled while it waited for a worker, after it was due
+    expect(runMoment({ ...run, queued_at: t(1), ended_at: t(3) })).toEqual({
+      at: t(1),
+      label: 'queued',
+    });
+    expect(endedBeforeDue({ queued_at: t(1), ended_at: t(3) })).toBe(false);
+    expect(endedBeforeDue({ queued_at: t(5), ended_at: null })).toBe(false);
   });
 });
 

@@ -86,9 +86,26 @@ export function isHeldBack(
 }
 
 /**
+ * A run queued to start later (`queued_at` ahead) that ended before then, never started:
+ * stopped while it waited, or timed out.
+ * @example endedBeforeDue({ queued_at: '…T10:00…', ended_at: '…T09:15…' }) // true
+ */
+export function endedBeforeDue(run: {
+  queued_at: string | null;
+  ended_at: string | null;
+}): boolean {
+  return (
+    run.queued_at !== null &&
+    run.ended_at !== null &&
+    Date.parse(run.ended_at) < Date.parse(run.queued_at)
+  );
+}
+
+/**
  * When a run happened, for run lists: its start; for a run that never started, when it was
- * queued, else when it ended (a run recorded only by its end), else when it was recorded,
- * with the word that says which.
+ * queued, else when it ended (a run recorded only by its end, or one queued to start later and
+ * stopped before then: its `queued_at` is a start that never came), else when it was
+ * recorded, with the word that says which.
  * @example runMoment(run) // { at: '2026-…', label: 'queued' }
  */
 export function runMoment(run: {
@@ -98,7 +115,7 @@ export function runMoment(run: {
   created_at: string;
 }): { at: string; label?: 'queued' | 'ended' | 'recorded' } {
   if (run.started_at) return { at: run.started_at };
-  if (run.queued_at) return { at: run.queued_at, label: 'queued' };
+  if (run.queued_at && !endedBeforeDue(run)) return { at: run.queued_at, label: 'queued' };
   if (run.ended_at) return { at: run.ended_at, label: 'ended' };
   return { at: run.created_at, label: 'recorded' };
 }

@@ -384,6 +384,8 @@ browserSuite('agent settings in a real browser', () => {
     expect(await held.textContent()).toMatch(
       /^Starts later\. It was queued to start at .+ \(in (59 min|1 h)\): a worker of nightly-report takes it then\. Stop cancels it\.$/,
     );
+    // its page holds its start where a run's queued time goes
+    expect(await page.locator('.facts dt', { hasText: /^Starts$/ }).count()).toBe(1);
     await screenshot(page, 'run-starts-later');
     // Start now: due at once, so it waits for a worker like any queued run
     await page.getByRole('button', { name: 'Start now' }).click();
@@ -392,6 +394,24 @@ browserSuite('agent settings in a real browser', () => {
     const due = (await call<{ queued_at: string }>(api, 'GET', `/runs/${id}`)).body;
     expect(Date.parse(due.queued_at)).toBeLessThanOrEqual(Date.now());
     await call(api, 'POST', `/runs/${id}/cancel`);
+
+    // another, stopped before its start: it never started, and never will
+    const later = await call<{ id: string }>(api, 'POST', '/agents/nightly-report/runs', {
+      delay_ms: 60 * MIN,
+    });
+    expect((await call(api, 'POST', `/runs/${later.body.id}/cancel`)).status).toBe(200);
+    await page.goto(`${server.url}/runs?agent=nightly-report`);
+    const stopped = page.locator(`tr[data-run-id="${later.body.id}"]`);
+    // when it ended, not "queued in 1 h"
+    await expect.poll(() => stopped.locator('.col-started').textContent()).toMatch(/^ended /);
+    await page.goto(`${server.url}/runs/${later.body.id}`);
+    const note = page.locator('.run-error');
+    await note.waitFor();
+    // said, not alarmed: Stop is what the user asked for
+    expect(await note.getAttribute('class')).toBe('run-error run-error-stopped');
+    expect(await note.getAttribute('role')).toBe('status');
+    expect(await page.locator('.facts dt', { hasText: /^Was to start$/ }).count()).toBe(1);
+    await screenshot(page, 'run-stopped-before-start');
   });
 
   it('caps the runs at once; a queued run past the cap says it waits for a slot', async () => {

@@ -38,7 +38,7 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     // one was retried by hand already: it is not queued again
     const earlier = await call<Run>(api, 'POST', '/runs/outage-bot-007/retry');
     expect(earlier.status).toBe(201);
-    // and one is still running: Retry leaves it alone
+    // and one is still running, one succeeded: Retry leaves them alone
     await seedRuns(api, [
       {
         id: 'outage-bot-live',
@@ -48,23 +48,32 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
         durationMs: 5000,
         steps: 1,
       },
+      {
+        id: 'outage-bot-done',
+        agent: 'outage-bot',
+        status: 'succeeded',
+        ago: 900_000,
+        durationMs: 5000,
+        steps: 1,
+      },
     ]);
 
-    await page.goto(`${api.url}/runs?agent=outage-bot&status=failed,running`);
+    await page.goto(`${api.url}/runs?agent=outage-bot&status=failed,running,succeeded`);
     await row(page, 'outage-bot-000').waitFor();
     const head = page.getByRole('checkbox', { name: 'Select the 50 runs on this page' });
     await head.check();
     await expect
       .poll(() => bar(page).locator('.bulk-count').textContent())
       .toBe('50 runs selected');
-    await bar(page).getByRole('button', { name: 'Select all 62 matching runs' }).click();
+    await bar(page).getByRole('button', { name: 'Select all 63 matching runs' }).click();
     await expect
       .poll(() => bar(page).locator('.bulk-count').textContent())
-      .toBe('62 runs selected');
+      .toBe('63 runs selected');
     expect(await bar(page).locator('.bulk-note').textContent()).toBe(
-      'All 62 matching runs are selected.',
+      'All 63 matching runs are selected.',
     );
-    // the buttons say what they act on: the running run is not retried, and is the one to stop
+    // the buttons say what they act on: the running run is not retried, and is the one to
+    // stop; the one that succeeded is not run again
     const retry = bar(page).getByRole('button', { name: 'Retry 61 failed runs' });
     await retry.waitFor();
     await bar(page).getByRole('button', { name: 'Stop 1 running run' }).waitFor();
@@ -76,7 +85,11 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     const confirm = page.getByRole('dialog', { name: 'Retry 61 failed runs?' });
     await confirm.waitFor();
     expect(await confirm.textContent()).toContain(
-      '1 selected run still queued or running is left alone',
+      '1 selected run that succeeded and 1 selected run still queued or running are left alone',
+    );
+    // no worker ever asked for outage-bot's runs: its retries would wait queued
+    expect(await confirm.getByTestId('bulk-no-worker').textContent()).toBe(
+      'No worker of outage-bot is running now: its retries wait queued until one asks for runs (Workers).',
     );
     await screenshot(page, 'bulk-confirm-retry', false);
     await confirm.getByRole('button', { name: 'Retry 61 runs' }).click();
@@ -137,7 +150,9 @@ browserSuite('Stop and Retry of many runs in a real browser', () => {
     // nothing of it has ended: there is nothing to retry, and the button says why
     const retry = bar(page).getByRole('button', { name: 'Retry', exact: true });
     expect(await retry.isDisabled()).toBe(true);
-    expect(await retry.getAttribute('title')).toMatch(/None of the selected runs has ended/);
+    expect(await retry.getAttribute('title')).toMatch(
+      /None of the selected runs failed, timed out or was cancelled/,
+    );
 
     await bar(page).getByRole('button', { name: 'Stop 3 queued runs' }).click();
     const confirm = page.getByRole('dialog', { name: 'Stop 3 queued runs?' });

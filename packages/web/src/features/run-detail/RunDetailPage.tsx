@@ -3,6 +3,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
 import {
   costUnknown,
+  endedBeforeDue,
   isHeldBack,
   unpricedModels,
   usageByModel,
@@ -489,7 +490,11 @@ export function RunDetailPage() {
       <RefreshFailed query={detail} />
       {run.status === 'queued' ? <WaitingForWorker run={run} /> : null}
       {error ? (
-        <div className="run-error" role="alert">
+        // a run stopped (Stop, its parent's Stop, its process interrupted): said, not alarmed
+        <div
+          className={run.status === 'cancelled' ? 'run-error run-error-stopped' : 'run-error'}
+          role={run.status === 'cancelled' ? 'status' : 'alert'}
+        >
           <strong>{error.type ?? 'Error'}:</strong>{' '}
           {/* a long message (up to 100,000 characters) scrolls in its box, the page stays */}
           <span className="run-error-message">{error.message}</span>
@@ -529,7 +534,14 @@ export function RunDetailPage() {
         <Fact label="Duration">
           <RunDuration run={run} steps={run.steps} />
         </Fact>
-        <Fact label="Queued">{run.queued_at ? formatExact(run.queued_at) : null}</Fact>
+        {/* a run queued to start later holds its start there, not when it was queued */}
+        <Fact
+          label={
+            endedBeforeDue(run) ? 'Was to start' : isHeldBack(run, Date.now()) ? 'Starts' : 'Queued'
+          }
+        >
+          {run.queued_at ? formatExact(run.queued_at) : null}
+        </Fact>
         <Fact label="Ended">{run.ended_at ? formatExact(run.ended_at) : null}</Fact>
         <Fact label="Trigger">
           {TRIGGER_LABELS[run.trigger]}

@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, useState } from 'react';
-import { useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
 import { mapPool, type Run } from '@runlog/core';
 import { toast } from '../../components/Toasts';
@@ -12,6 +12,7 @@ import {
   BULK_CONCURRENCY,
   SELECT_ALL_CAP,
   actOn,
+  agentsWithoutWorker,
   countResults,
   emptyReason,
   planBulk,
@@ -26,6 +27,8 @@ import {
 } from './bulk';
 import type { RunSelection } from './useRunSelection';
 import { compareOrder, comparePath } from '../run-detail/ComparePage';
+import { agentsQuery } from '../agents/agents.queries';
+import { workersQuery } from '../workers/workers.queries';
 
 /** The runs a filtered list matches beyond its page, for "select all matching". */
 export interface Matching {
@@ -57,11 +60,15 @@ const compareIds = (x: Run, y: Run): [string, string] => {
 const countText = (n: number, capped: boolean) =>
   `${n.toLocaleString('en-US')}${capped ? '+' : ''}`;
 
-/** The agents a list of runs belongs to, as a sentence names them: "a, b and 3 more". */
-function agentsText(runs: readonly Run[]): string {
-  const agents = [...new Set(runs.map((r) => r.agent_id))];
+/** Agents as a sentence names them: "a, b and 3 more". */
+function namesText(agents: readonly string[]): string {
   if (agents.length <= 3) return agents.join(', ').replace(/, ([^,]*)$/, ' and $1');
   return `${agents.slice(0, 2).join(', ')} and ${agents.length - 2} more`;
+}
+
+/** The agents a list of runs belongs to, as a sentence names them: "a, b and 3 more". */
+function agentsText(runs: readonly Run[]): string {
+  return namesText([...new Set(runs.map((r) => r.agent_id))]);
 }
 
 /**
@@ -409,6 +416,55 @@ function BulkButton({
   );
 }
 
+/**
+ * What Retry's confirmation says: the runs, the worker each retry waits for (and the agents
+ * none serves now, whose retries would wait queued), and the selected runs left alone.
+ */
+function RetryConfirmBody({
+  plan,
+  titleId,
+  whatId,
+}: {
+  plan: BulkPlan;
+  titleId: string;
+  whatId: string;
+}) {
+  const agents = useQuery(agentsQuery());
+  const workers = useQuery(workersQuery());
+  const unserved = agentsWithoutWorker(plan.retry, agents.data, workers.data?.workers, Date.now());
+  const active = plan.retrySkipped - plan.retrySucceeded;
+  const succeeded = plan.retrySucceeded;
+  const left = [
+    succeeded > 0 ? `${plural(succeeded, 'selected run')} that succeeded` : '',
+    active > 0 ? `${plural(active, 'selected run')} still queued or running` : '',
+  ].filter(Boolean);
+  return (
+    <>
+      <h2 id={titleId}>Retry {runsText(plan.retry, 'unsuccessful')}?</h2>
+      <div id={whatId}>
+        <p>
+          Each gets a new queued run with the same input, for a worker of {agentsText(plan.retry)}{' '}
+          to pick up.
+        </p>
+        {unserved.length > 0 ? (
+          <p className="bulk-warning" data-testid="bulk-no-worker">
+            No worker of {namesText(unserved)} is running now:{' '}
+            {unserved.length === 1 ? 'its' : 'their'} retries wait queued until one asks for runs (
+            <Link to="/workers">Workers</Link>).
+          </p>
+        ) : null}
+        <p className="muted">
+          A run retried already is not queued again: it is counted as already retried, and its retry
+          is in the details.
+          {left.length > 0
+            ? ` ${left.join(' and ')} ${succeeded + active === 1 ? 'is' : 'are'} left alone.`
+            : ''}
+        </p>
+      </div>
+    </>
+  );
+}
+
 /** What a confirmation says before acting on many runs: the count, then what happens. */
 function ConfirmBody({
   action,
@@ -421,27 +477,7 @@ function ConfirmBody({
   titleId: string;
   whatId: string;
 }) {
-  if (action === 'retry') {
-    const skipped = plan.retrySkipped;
-    return (
-      <>
-        <h2 id={titleId}>Retry {runsText(plan.retry)}?</h2>
-        <div id={whatId}>
-          <p>
-            Each gets a new queued run with the same input, for a worker of {agentsText(plan.retry)}{' '}
-            to pick up.
-          </p>
-          <p className="muted">
-            A run retried already is not queued again: it is counted as already retried, and its
-            retry is in the details.
-            {skipped > 0
-              ? ` ${plural(skipped, 'selected run')} still queued or running ${skipped === 1 ? 'is' : 'are'} left alone.`
-              : ''}
-          </p>
-        </div>
-      </>
-    );
-  }
+  if (action === 'retry') return <RetryConfirmBody plan={plan} titleId={titleId} whatId={whatId} />;
   const queued = plan.stop.filter((r) => r.status === 'queued').length;
   const active = plan.stop.length - queued;
   const skipped = plan.stopSkipped;

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { Run, RunStatus } from '@runlog/core';
-import { countsText, planBulk, retryLabel, stopLabel, summaryText, type BulkOutcome } from './bulk';
+import type { Run, RunStatus, Worker } from '@runlog/core';
+import {
+  agentsWithoutWorker,
+  countsText,
+  planBulk,
+  retryLabel,
+  stopLabel,
+  summaryText,
+  type BulkOutcome,
+} from './bulk';
 import { runFixture } from '../../../../core/test/fixtures';
 
 const run = (id: string, status: RunStatus, over: Partial<Run> = {}): Run =>
@@ -27,10 +35,13 @@ describe('which runs Retry and Stop act on', () => {
     run('r2', 'running', { cancel_requested_at: '2026-12-06T10:01:00.000Z' }),
   ];
 
-  it('retries the ended runs and leaves the queued and running ones alone', () => {
+  it('retries the runs that ended without succeeding, and leaves the rest alone', () => {
     const plan = planBulk(selected);
-    expect(ids(plan.retry)).toEqual(['f1', 't1', 'ok', 'c1']);
-    expect(plan.retrySkipped).toBe(3);
+    expect(ids(plan.retry)).toEqual(['f1', 't1', 'c1']);
+    // the queued and running runs (a retry would run them twice), and the one that succeeded
+    expect(plan.retrySkipped).toBe(4);
+    expect(plan.retrySucceeded).toBe(1);
+    expect(retryLabel(planBulk([run('ok', 'succeeded'), run('ok2', 'succeeded')]))).toBe('Retry');
   });
 
   it('stops the queued and running runs, not those ended or asked to stop already', () => {
@@ -45,7 +56,7 @@ describe('which runs Retry and Stop act on', () => {
     );
     expect(retryLabel(planBulk([run('a', 'failed')]))).toBe('Retry 1 failed run');
     expect(retryLabel(planBulk([run('a', 'timed_out')]))).toBe('Retry 1 timed-out run');
-    expect(retryLabel(planBulk(selected))).toBe('Retry 4 ended runs');
+    expect(retryLabel(planBulk(selected))).toBe('Retry 3 unsuccessful runs');
     expect(stopLabel(planBulk(selected))).toBe('Stop 2 active runs');
     expect(stopLabel(planBulk([run('q', 'queued'), run('r', 'queued')]))).toBe(
       'Stop 2 queued runs',
@@ -58,6 +69,43 @@ describe('which runs Retry and Stop act on', () => {
   it('says plainly when a button has nothing to act on', () => {
     expect(retryLabel(planBulk([run('q', 'queued')]))).toBe('Retry');
     expect(stopLabel(planBulk([run('f', 'failed')]))).toBe('Stop');
+  });
+});
+
+describe('the agents no worker serves now', () => {
+  const now = Date.parse('2026-12-06T12:00:00.000Z');
+  const worker = (agents: string[], online = true): Worker => ({
+    id: 'w1',
+    agents,
+    online,
+    running: 0,
+    running_runs: [],
+    first_seen_at: '2026-12-06T11:00:00.000Z',
+    last_seen_at: '2026-12-06T11:59:59.000Z',
+  });
+  const runs = [
+    run('a', 'failed'),
+    run('b', 'failed', { agent_id: 'code-reviewer' }),
+    run('c', 'failed', { agent_id: 'support-bot' }),
+  ];
+  const agents = [
+    { id: 'bug-triager', worker_seen_at: '2026-12-06T11:59:59.000Z' },
+    { id: 'code-reviewer', worker_seen_at: null },
+    { id: 'support-bot', worker_seen_at: '2026-12-06T11:59:00.000Z' },
+  ];
+
+  it('names the agents of the runs whose retries no worker would take', () => {
+    // code-reviewer never had a worker; support-bot's asked a minute ago and has stopped
+    expect(agentsWithoutWorker(runs, agents, [worker(['bug-triager'])], now)).toEqual([
+      'code-reviewer',
+      'support-bot',
+    ]);
+    // support-bot's worker still serves it
+    expect(
+      agentsWithoutWorker(runs, agents, [worker(['bug-triager', 'support-bot'])], now),
+    ).toEqual(['code-reviewer']);
+    // the agents not read yet: nothing to say
+    expect(agentsWithoutWorker(runs, undefined, undefined, now)).toEqual([]);
   });
 });
 

@@ -1,4 +1,11 @@
-import type { Run, RunList, RunStatus } from '@runlog/core';
+import {
+  workerWait,
+  type Agent,
+  type Run,
+  type RunList,
+  type RunStatus,
+  type Worker,
+} from '@runlog/core';
 import { ApiError, api, errorMessage } from '../../lib/api';
 import { RUN_STATUS_META, isActive } from '../../lib/format';
 import { cancelRun, retryRunOnce, runListParams, type RunsView } from './runs.queries';
@@ -14,10 +21,12 @@ export const BULK_CONCURRENCY = 4;
 
 /** The runs a bulk action acts on, and the selected runs it leaves alone. */
 export interface BulkPlan {
-  /** Ended runs: each gets a retry, unless it has one already. */
+  /** Failed, timed-out and cancelled runs: each gets a retry, unless it has one already. */
   retry: Run[];
-  /** Queued or running runs, which a retry would run twice. */
+  /** Runs Retry leaves alone: `active` (queued or running, a retry would run them twice), `succeeded`. */
   retrySkipped: number;
+  /** Of those, the runs that succeeded: done already, retried one at a time from their page. */
+  retrySucceeded: number;
   /** Queued or running runs not asked to stop yet. */
   stop: Run[];
   /** Ended runs, and running ones asked to stop already. */
@@ -25,16 +34,19 @@ export interface BulkPlan {
 }
 
 /**
- * Which of the selected runs Retry and Stop act on: Retry the ended ones (a run still queued
- * or running is not retried), Stop the queued or running ones not stopping already.
+ * Which of the selected runs Retry and Stop act on: Retry the ones that ended without
+ * succeeding (a run still queued or running is not retried, and a selection of a whole page
+ * does not run again the work that succeeded), Stop the queued or running ones not stopping
+ * already.
  * @example planBulk([failedRun, runningRun]) // { retry: [failedRun], stop: [runningRun], ... }
  */
 export function planBulk(runs: readonly Run[]): BulkPlan {
-  const retry = runs.filter((r) => !isActive(r.status));
+  const retry = runs.filter((r) => !isActive(r.status) && r.status !== 'succeeded');
   const stop = runs.filter((r) => isActive(r.status) && r.cancel_requested_at === null);
   return {
     retry,
     retrySkipped: runs.length - retry.length,
+    retrySucceeded: runs.filter((r) => r.status === 'succeeded').length,
     stop,
     stopSkipped: runs.length - stop.length,
   };
@@ -66,7 +78,7 @@ export function runsText(runs: readonly Run[], mixed = 'ended'): string {
 
 /** The Retry button's label: what it will act on ("Retry 37 failed runs"). */
 export function retryLabel(plan: BulkPlan): string {
-  return plan.retry.length === 0 ? 'Retry' : `Retry ${runsText(plan.retry)}`;
+  return plan.retry.length === 0 ? 'Retry' : `Retry ${runsText(plan.retry, 'unsuccessful')}`;
 }
 
 /** The Stop button's label ("Stop 12 queued runs", "Stop 3 active runs"). */
@@ -77,7 +89,7 @@ export function stopLabel(plan: BulkPlan): string {
 /** Why a bulk button acts on nothing, for its tooltip and a screen reader. */
 export function emptyReason(action: BulkAction): string {
   return action === 'retry'
-    ? 'None of the selected runs has ended: a queued or running run cannot be retried'
+    ? 'None of the selected runs failed, timed out or was cancelled: a queued or running run cannot be retried, and a succeeded one is retried from its own page'
     : 'None of the selected runs is queued or running (or each was asked to stop already)';
 }
 
@@ -218,4 +230,24 @@ export async function fetchMatching(
     cursor = page.has_more && page.next_cursor ? page.next_cursor : undefined;
   } while (cursor !== undefined && runs.length < cap);
   return { runs, total, totalCapped };
+}
+
+/**
+ * The agents of `runs` that no worker serves now (none ever asked for their runs, or none
+ * has lately): a retry of their runs waits queued until one does. Empty while the agents are
+ * not read.
+ * @example agentsWithoutWorker(plan.retry, agents, workers, Date.now()) // ['code-reviewer']
+ */
+export function agentsWithoutWorker(
+  runs: readonly Run[],
+  agents: readonly Pick<Agent, 'id' | 'worker_seen_at'>[] | undefined,
+  workers: readonly Worker[] | undefined,
+  now: number,
+): string[] {
+  if (!agents) return [];
+  const seen = new Map(agents.map((a) => [a.id, a.worker_seen_at]));
+  return [...new Set(runs.map((r) => r.agent_id))].filter((id) => {
+    const kind = workerWait(id, seen.get(id) ?? null, workers, now).kind;
+    return kind === 'none' || kind === 'late' || kind === 'stopped';
+  });
 }
