@@ -273,7 +273,8 @@ export function ThreadsPage() {
           key={`user-${cleared}`}
           id="threads-user"
           label="User"
-          placeholder="e.g. dana@example.com"
+          // the exact id a run was made for; the Users page finds one from part of it
+          placeholder="Whole id, e.g. dana@example.com"
           value={view.user}
           onCommit={onUser}
           grow
