@@ -14,6 +14,7 @@ import {
   ensureBuilt,
   logIn,
   openBrowser,
+  overflowOf,
   screenshot,
 } from './browser.js';
 
@@ -345,6 +346,41 @@ suite('dashboard in a real browser', () => {
     const table = page.locator('.keys-table');
     expect((await table.boundingBox())!.width).toBeLessThanOrEqual(1280);
     expect((await call(api, 'DELETE', `/keys/${long.body.id}`)).status).toBe(200);
+  });
+
+  it("keeps a price override's Edit and Remove on a phone's screen", async () => {
+    const model = 'acme-support-finetune-2026-12-v3';
+    expect(
+      (await call(api, 'PUT', `/prices/${model}`, { input_per_mtok: 1.25, output_per_mtok: 10 }))
+        .status,
+    ).toBe(200);
+    await page.setViewportSize({ width: 375, height: 812 });
+    try {
+      await page.goto(`${server.url}/settings`);
+      const buttons = [`Edit price of ${model}`, `Remove override of ${model}`].map((name) =>
+        page.getByRole('button', { name }),
+      );
+      await buttons[0]!.waitFor();
+      for (const button of buttons) {
+        const box = (await button.boundingBox())!;
+        expect(box.x).toBeGreaterThanOrEqual(0);
+        expect(box.x + box.width).toBeLessThanOrEqual(375);
+      }
+      expect(await overflowOf(page)).toBe(0);
+      await buttons[0]!.scrollIntoViewIfNeeded();
+      await screenshot(page, 'settings-price-override-375', false);
+      // Edit fills the form above, off the screen: its first price takes the focus, in view
+      await buttons[0]!.click();
+      const input = page.locator('#price-input');
+      await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
+      expect(await input.inputValue()).toBe('1.25');
+      const box = (await input.boundingBox())!;
+      expect(box.y).toBeGreaterThanOrEqual(0);
+      expect(box.y + box.height).toBeLessThanOrEqual(812);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+      expect((await call(api, 'DELETE', `/prices/${model}`)).status).toBe(204);
+    }
   });
 
   it('expands an agent to its recent runs, 5 shown until Show all', async () => {
@@ -1094,7 +1130,9 @@ suite('dashboard in a real browser', () => {
     await narrow.locator('.agent-panel tbody tr').first().waitFor();
     expect(await narrow.getByRole('columnheader', { name: 'Tokens' }).isVisible()).toBe(false);
     expect(await narrow.getByRole('columnheader', { name: 'Cost' }).isVisible()).toBe(false);
-    expect(await narrow.getByRole('columnheader', { name: 'Duration' }).isVisible()).toBe(true);
+    // and, in an agent's panel, the duration (on the run's page): its start and ⋮ menu fit
+    expect(await narrow.getByRole('columnheader', { name: 'Duration' }).isVisible()).toBe(false);
+    expect(await narrow.getByRole('columnheader', { name: 'Started' }).isVisible()).toBe(true);
     const overflow = await narrow.evaluate(
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
@@ -1249,8 +1287,9 @@ suite('dashboard in a real browser', () => {
     await page.getByRole('heading', { name: 'Runs by status' }).waitFor();
     expect(await page.locator('.stat-card').first().textContent()).toMatch(/Runs\d+/);
     // the window starts at a whole hour: the card says which, as "the last 24 hours" differs
+    // (yesterday's, but in the day's last hour)
     expect(await page.locator('.stat-card .stat-hint').first().textContent()).toMatch(
-      /^Last 24 hours, since \d{1,2}:00/,
+      /^Last 24 hours, since (yesterday )?\d{1,2}:00/,
     );
     // p50 and p95 come from a histogram: they read as estimates, and say so on hover
     const p95 = page.locator('.stat-card', { hasText: 'p95 duration' });
@@ -1836,8 +1875,19 @@ suite('dashboard in a real browser', () => {
     expect(await accuracy.locator('.score-value').textContent()).toBe('yes');
     expect(await accuracy.textContent()).toContain('checked by hand');
     expect(await accuracy.textContent()).toContain('dashboard');
-    expect(await name.evaluate((el) => el === document.activeElement)).toBe(true);
+    // saved, the form closes and the focus goes back to Add score, which opens a new one
+    const form = section.getByRole('form', { name: 'Add a score' });
+    const add = section.getByRole('button', { name: 'Add score' });
+    expect(await form.count()).toBe(0);
+    expect(await add.getAttribute('aria-expanded')).toBe('false');
+    expect(await add.evaluate((el) => el === document.activeElement)).toBe(true);
     await shot('run-scores');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => name.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await name.inputValue()).toBe('');
+    expect(await section.getByLabel('Value').inputValue()).toBe('');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => form.count()).toBe(0);
 
     // deleting asks first, and the keyboard goes on from the row before
     const questions: string[] = [];
@@ -1866,6 +1916,8 @@ suite('dashboard in a real browser', () => {
     await expect
       .poll(() => page.locator('.toast-error').textContent())
       .toMatch(/^Score not saved: .*1000 scores/);
+    // not saved: the form stays open with what was typed, to try again
+    expect(await section.getByLabel('Name').inputValue()).toBe('one-too-many');
 
     // the Runs page shows each run's scores as chips, a new one live
     await page.goto(`${server.url}/runs?agent=scorer`);

@@ -135,11 +135,27 @@ browserSuite('an incident in a real browser', () => {
     await expect.poll(() => last('lonely-bot').textContent()).toMatch(/^queued .*· no worker$/);
     // a worker that asks (busy-bot's, above) is there: its queued run just waits its turn
     expect(await last('busy-bot').textContent()).not.toContain('no worker');
+    // how far the last run's text reaches into the Runs column beside it (0 or less: not)
+    const overlap = (agent: string) =>
+      last(agent).evaluate((cell) => {
+        const text = document.createRange();
+        text.selectNodeContents(cell);
+        return (
+          text.getBoundingClientRect().right - cell.nextElementSibling!.getBoundingClientRect().left
+        );
+      });
+    expect(await overlap('lonely-bot'), 'at 1280 px').toBeLessThanOrEqual(0);
     await screenshot(page, 'incident-no-worker', false);
-    // on a phone too, without widening the page
-    await page.setViewportSize({ width: 390, height: 800 });
     try {
+      // on narrower screens, the text wraps in its column rather than run on
+      for (const width of [1100, 960, 901, 760, 640]) {
+        await page.setViewportSize({ width, height: 800 });
+        expect(await overlap('lonely-bot'), `at ${width} px`).toBeLessThanOrEqual(0);
+      }
+      // on a phone too, without widening the page
+      await page.setViewportSize({ width: 390, height: 800 });
       expect(await last('lonely-bot').textContent()).toContain('no worker');
+      expect(await overlap('lonely-bot'), 'at 390 px').toBeLessThanOrEqual(0);
       expect(await overflowOf(page)).toBeLessThanOrEqual(0);
       await screenshot(page, 'incident-no-worker-narrow', false);
     } finally {

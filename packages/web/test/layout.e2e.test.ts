@@ -262,31 +262,64 @@ browserSuite('layout in a real browser', () => {
     await screenshot(web.page, 'toast-long-name', false);
   });
 
-  it("keeps the actions of an agent's recent runs on a phone's screen", async () => {
+  it("keeps the actions of an agent's recent runs on screen, from a phone to a tablet", async () => {
     const now = Date.now();
-    await ingest(
-      web.api,
-      Array.from({ length: 3 }, (_, i) => ({
+    // the widest cells a run list shows: a run to start later ("starts in 54 min", "waiting"),
+    // durations of minutes, errors under the ids, scores
+    await ingest(web.api, [
+      ...Array.from({ length: 3 }, (_, i) => ({
         type: 'run.end',
         run: {
           id: crypto.randomUUID(),
           agent_id: 'phone-panel',
-          status: 'succeeded',
-          started_at: now - 60_000 * (i + 1),
-          ended_at: now - 60_000 * (i + 1) + 1800,
+          status: i === 1 ? 'failed' : 'succeeded',
+          started_at: now - 60_000 * (i + 11),
+          ended_at: now - 60_000 * (i + 11) + 205,
+          ...(i === 1 ? { error: { message: 'GitHub API answered 502' } } : {}),
         },
       })),
-    );
-    await web.page.setViewportSize({ width: 375, height: 812 });
-    await web.page.goto(`${web.api.url}/?agent=phone-panel`);
-    const panel = web.page.getByRole('region', { name: 'Recent runs of phone-panel' });
-    const menu = panel.getByRole('button', { name: /Actions for run/ }).first();
-    await menu.waitFor();
-    const wrap = panel.locator('.table-wrap');
-    expect(await wrap.evaluate((el) => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(0);
-    const [box, within] = [await menu.boundingBox(), await wrap.boundingBox()];
-    expect(box!.x + box!.width).toBeLessThanOrEqual(within!.x + within!.width);
-    await screenshot(web.page, 'agent-panel-375');
+      {
+        type: 'run.end',
+        run: {
+          id: 'phone-panel-stopped',
+          agent_id: 'phone-panel',
+          status: 'cancelled',
+          started_at: now - 7 * 60_000,
+          ended_at: now - 7 * 60_000 + 72_000,
+          error: { message: 'stopped from the dashboard' },
+        },
+      },
+    ]);
+    for (const score of [
+      { name: 'helpfulness', value: 0.823 },
+      { name: 'feedback', value: true },
+    ])
+      expect((await call(web.api, 'POST', '/runs/phone-panel-stopped/scores', score)).status).toBe(
+        201,
+      );
+    const later = await call(web.api, 'POST', '/agents/phone-panel/runs', {
+      delay_ms: 54 * 60_000,
+    });
+    expect(later.status).toBe(202);
+    for (const width of [320, 375, 640, 720, 900, 960, 1024]) {
+      await web.page.setViewportSize({ width, height: 812 });
+      await web.page.goto(`${web.api.url}/?agent=phone-panel`);
+      const panel = web.page.getByRole('region', { name: 'Recent runs of phone-panel' });
+      const menus = panel.getByRole('button', { name: /Actions for run/ });
+      await expect.poll(() => menus.count()).toBe(5);
+      await panel.getByTestId('starts-at').waitFor();
+      const wrap = panel.locator('.table-wrap');
+      expect(
+        await wrap.evaluate((el) => el.scrollWidth - el.clientWidth),
+        `scrolled sideways at ${width} px`,
+      ).toBeLessThanOrEqual(0);
+      const within = (await wrap.boundingBox())!;
+      for (const box of await menus.evaluateAll((els) =>
+        els.map((el) => el.getBoundingClientRect().toJSON() as DOMRect),
+      ))
+        expect(box.right, `a menu at ${width} px`).toBeLessThanOrEqual(within.x + within.width);
+      await screenshot(web.page, `agent-panel-${width}`);
+    }
   });
   it("keeps the status badges of a compared run's differing rows at AA contrast, light and dark", async () => {
     await seedRuns(web.api, [

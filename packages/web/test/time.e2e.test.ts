@@ -4,7 +4,7 @@
 import { expect, it } from 'vitest';
 import { localDayOf, localDayStart } from '@runlog/core';
 import { seedRuns } from './seed.js';
-import { browserSuite, signedIn, screenshot } from './browser.js';
+import { browserSuite, logIn, openBrowser, signedIn, screenshot } from './browser.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -115,6 +115,44 @@ browserSuite('time in a real browser', () => {
     } finally {
       await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
       await cdp.detach();
+    }
+  });
+
+  it('says the last 24 hours began yesterday when their first hour is on the day before', async () => {
+    // a zone without daylight saving time, so 7:25 is 7:25 on any day, and a whole hour from UTC
+    const zone = 'America/Phoenix';
+    const now = Date.now();
+    let at = localDayStart(zone, localDayOf(zone, now)) + 7 * HOUR + 25 * MINUTE;
+    if (at > now) at -= 24 * HOUR;
+    await seedRuns(web.api, [
+      {
+        id: 'yesterday-1',
+        agent: 'since-yesterday',
+        status: 'succeeded',
+        ago: now - (at - 30 * MINUTE),
+        durationMs: 1000,
+        steps: 0,
+      },
+    ]);
+    // a browser of its own: a fake clock is its whole context's
+    const other = await openBrowser();
+    try {
+      const page = other.page;
+      await logIn(page, web.api.url, web.api.key);
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Emulation.setTimezoneOverride', { timezoneId: zone });
+      // 7:25 AM: the 24 whole hours start at 8:00 AM the day before, not an hour to come
+      await page.clock.setFixedTime(at);
+      await page.goto(`${web.api.url}/stats?range=24h&agent=since-yesterday`);
+      const hint = page.locator('.stat-card .stat-hint').first();
+      await hint.waitFor({ timeout: 10_000 });
+      // (the locale puts a narrow no-break space before AM)
+      await expect
+        .poll(async () => (await hint.textContent())?.replace(/\s/g, ' '))
+        .toBe('Last 24 hours, since yesterday 8:00 AM');
+      await screenshot(page, 'stats-24h-since-yesterday', false);
+    } finally {
+      await other.close();
     }
   });
 

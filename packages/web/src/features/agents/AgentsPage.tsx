@@ -153,16 +153,23 @@ function AgentRowHeader({
         {last ? (
           <>
             <StatusIcon status={last.status} />
-            <RunStart run={last} />
-            {last.status === 'queued' && agent.worker_seen_at === null ? (
-              // a schedule or Run now queues runs that nothing takes: say so where it shows
-              <span
-                className="no-worker"
-                title={`No worker has asked for runs of ${agent.id}: its queued runs wait until one does`}
-              >
-                · no worker
-              </span>
-            ) : null}
+            {/* one box of text beside the icon, wrapping at a word where the column is
+                narrower than it: on one line, it ran into the runs column beside it */}
+            <span className="last-run">
+              <RunStart run={last} />
+              {last.status === 'queued' && agent.worker_seen_at === null ? (
+                <>
+                  {' '}
+                  {/* a schedule or Run now queues runs that nothing takes: say so where it shows */}
+                  <span
+                    className="no-worker"
+                    title={`No worker has asked for runs of ${agent.id}: its queued runs wait until one does`}
+                  >
+                    · no worker
+                  </span>
+                </>
+              ) : null}
+            </span>
           </>
         ) : (
           <span className="muted">never run</span>

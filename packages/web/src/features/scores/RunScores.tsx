@@ -94,7 +94,10 @@ function Comment({ text }: { text: string }) {
   );
 }
 
-/** The "Add score" form: a name, a value (number, true/false or label) and a comment. */
+/**
+ * The "Add score" form: a name, a value (number, true/false or label) and a comment. It closes
+ * once the score is saved, so the next "Add score" starts a new one.
+ */
 function AddScoreForm({
   runId,
   names,
@@ -103,13 +106,15 @@ function AddScoreForm({
   runId: string;
   /** The names the run's scores have, offered as the user types one. */
   names: string[];
-  onClose: () => void;
+  /** Closes the form; `refocus`: the focus goes back to "Add score". */
+  onClose: (refocus: boolean) => void;
 }) {
   const client = useQueryClient();
   const id = useId();
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
   const [comment, setComment] = useState('');
+  const form = useRef<HTMLFormElement>(null);
   const nameInput = useRef<HTMLInputElement>(null);
   const valueInput = useRef<HTMLInputElement>(null);
   const parsed = parseScoreValue(value);
@@ -120,11 +125,10 @@ function AddScoreForm({
     onSuccess: (score) => {
       putScore(client, runId, score);
       toast(`Score ${score.name} saved`);
-      setName('');
-      setValue('');
-      setComment('');
-      // the next score starts where this one did
-      nameInput.current?.focus();
+      // the focus goes back to "Add score" from the form as it closes (or from nowhere), not
+      // from wherever the user went while the score saved
+      const active = document.activeElement;
+      onClose(!active || active === document.body || form.current?.contains(active) === true);
     },
     onError: (err) => toast(`Score not saved: ${errorMessage(err)}`, 'error'),
   });
@@ -149,11 +153,12 @@ function AddScoreForm({
   };
   return (
     <form
+      ref={form}
       className="inline-form add-score"
       aria-label="Add a score"
       onSubmit={onSubmit}
       onKeyDown={(e) => {
-        if (e.key === 'Escape') onClose();
+        if (e.key === 'Escape') onClose(true);
       }}
     >
       <div className="field">
@@ -208,7 +213,7 @@ function AddScoreForm({
         >
           Save score
         </button>
-        <button type="button" className="btn" onClick={onClose}>
+        <button type="button" className="btn" onClick={() => onClose(true)}>
           Cancel
         </button>
       </div>
@@ -350,9 +355,9 @@ export function RunScores({ run }: { run: RunWithSteps }) {
         <AddScoreForm
           runId={run.id}
           names={names}
-          onClose={() => {
+          onClose={(refocus) => {
             setAdding(false);
-            addToggle.current?.focus();
+            if (refocus) addToggle.current?.focus();
           }}
         />
       ) : null}

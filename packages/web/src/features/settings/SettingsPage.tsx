@@ -321,6 +321,9 @@ function PricesSection() {
   const client = useQueryClient();
   const [form, setForm] = useState({ model: '', input: '', output: '', cached: '' });
   const [filter, setFilter] = useState('');
+  // Edit fills the form above the table: its first price takes the focus, which brings it into
+  // view (on a phone the form is off the screen, and Edit seemed to do nothing)
+  const inputPrice = useRef<HTMLInputElement>(null);
   const put = useMutation({
     mutationFn: () =>
       putPrice(form.model.trim(), {
@@ -357,6 +360,7 @@ function PricesSection() {
         <label htmlFor={`price-${k}`}>{label}</label>
         <input
           id={`price-${k}`}
+          ref={k === 'input' ? inputPrice : undefined}
           value={form[k]}
           inputMode={k === 'model' ? 'text' : 'decimal'}
           placeholder={placeholder}
@@ -419,15 +423,16 @@ function PricesSection() {
                     className="btn btn-small btn-ghost"
                     disabled={!canAdmin}
                     title={canAdmin ? undefined : NEEDS_ADMIN}
-                    onClick={() =>
+                    onClick={() => {
                       setForm({
                         model: p.model,
                         input: String(p.input_per_mtok),
                         output: String(p.output_per_mtok),
                         cached:
                           p.cached_input_per_mtok != null ? String(p.cached_input_per_mtok) : '',
-                      })
-                    }
+                      });
+                      inputPrice.current?.focus();
+                    }}
                     aria-label={`Edit price of ${p.model}`}
                   >
                     Edit
@@ -488,7 +493,11 @@ export function SettingsPage() {
   );
 }
 
-/** Model prices per million tokens; `actions` adds a column of buttons per row. */
+/**
+ * Model prices per million tokens; `actions` adds a column of buttons per row, and with them
+ * each row becomes a card on a phone (as the API keys' do): five columns put the buttons past
+ * the right edge of a 375 px screen.
+ */
 function PriceTable({
   prices,
   actions,
@@ -498,7 +507,7 @@ function PriceTable({
 }) {
   return (
     <div className="table-wrap">
-      <table className="data-table">
+      <table className={actions ? 'data-table card-table' : 'data-table'}>
         <thead>
           <tr>
             <th scope="col">Model</th>
@@ -522,9 +531,13 @@ function PriceTable({
           {prices.map((p) => (
             <tr key={p.model}>
               <td className="mono">{p.model}</td>
-              <td className="num">${p.input_per_mtok}</td>
-              <td className="num">${p.output_per_mtok}</td>
-              <td className="num">
+              <td className="num" data-label="Input">
+                ${p.input_per_mtok}
+              </td>
+              <td className="num" data-label="Output">
+                ${p.output_per_mtok}
+              </td>
+              <td className="num" data-label="Cached input">
                 {p.cached_input_per_mtok != null ? `$${p.cached_input_per_mtok}` : '—'}
               </td>
               {actions && <td className="actions">{actions(p)}</td>}

@@ -19,7 +19,14 @@ import { agentsQuery } from '../agents/agents.queries';
 import { agentChoices } from '../agents/AgentSelect';
 import { runsPath } from '../runs/RunsPage';
 import { RANGES, refusedStatsZone, statsQuery, statsZone, type RangeKey } from './stats.queries';
-import { costUnknown, localDate, type StatsResponse, type StatsScore } from '@runlog/core';
+import {
+  costUnknown,
+  localDate,
+  localDayOf,
+  systemZone,
+  type StatsResponse,
+  type StatsScore,
+} from '@runlog/core';
 import { booleanText, formatScoreNumber } from '../scores/scoreText';
 import { ThumbIcon } from '../scores/ScoreChips';
 
@@ -580,9 +587,32 @@ function ByScore({
  * Where a range's first whole bucket starts, so its total reads against another count of "the
  * last 24 hours" (the Agents page's, which runs back from now): an hour, or a day by its date,
  * in the viewer's time (the days the page asks for are the browser's zone's), as the charts
- * name them.
+ * name them. An hour on an earlier day than `now` says which: at 7:25 AM the last 24 hours
+ * start at 8:00 AM yesterday, and "since 8:00 AM" alone read as an hour still to come.
+ * @example sinceText('2026-12-06T08:00:00.000Z', 'hour', { now: Date.parse('2026-12-07T07:25:00.000Z'), zone: 'UTC', locale: 'en-US' }) // 'yesterday 8:00 AM'
  */
-function sinceText(from: string, bucket: StatsResponse['bucket']): string {
-  if (bucket === 'day') return localDate(statsZone(), Date.parse(from));
-  return new Date(from).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+export function sinceText(
+  from: string,
+  bucket: StatsResponse['bucket'],
+  { now = Date.now(), zone, locale }: { now?: number; zone?: string; locale?: string } = {},
+): string {
+  const at = Date.parse(from);
+  if (bucket === 'day') return localDate(zone ?? statsZone(), at);
+  // an hour reads in the browser's zone, as the charts' hours do
+  const timeZone = zone ?? systemZone();
+  const time = new Date(at).toLocaleTimeString(locale, {
+    timeZone,
+    hour: 'numeric',
+    minute: '2-digit',
+  });
+  const daysBack = localDayOf(timeZone, now) - localDayOf(timeZone, at);
+  if (daysBack <= 0) return time;
+  if (daysBack === 1) return `yesterday ${time}`;
+  return new Date(at).toLocaleString(locale, {
+    timeZone,
+    month: 'short',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: '2-digit',
+  });
 }
