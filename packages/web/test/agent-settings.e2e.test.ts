@@ -391,6 +391,9 @@ browserSuite('agent settings in a real browser', () => {
     await page.getByRole('button', { name: 'Start now' }).click();
     await page.getByText('The run may start now: a worker takes it next').waitFor();
     await held.waitFor({ state: 'detached' });
+    // due now: the time is when it was queued again, as any queued run's
+    await expect.poll(() => page.locator('.facts dt', { hasText: /^Queued$/ }).count()).toBe(1);
+    expect(await page.locator('.facts dt', { hasText: /^Starts$/ }).count()).toBe(0);
     const due = (await call<{ queued_at: string }>(api, 'GET', `/runs/${id}`)).body;
     expect(Date.parse(due.queued_at)).toBeLessThanOrEqual(Date.now());
     await call(api, 'POST', `/runs/${id}/cancel`);

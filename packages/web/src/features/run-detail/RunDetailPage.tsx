@@ -152,6 +152,21 @@ function StartNowButton({ run }: { run: Run }) {
   );
 }
 
+/**
+ * When a run was queued; for one queued to start later, that start ("Starts", "Was to start"
+ * when it ended before then), read on the clock the waiting notice beside it ticks on, so the
+ * two turn together when the start comes.
+ */
+function QueuedFact({ run }: { run: Run }) {
+  const now = useNow(10_000, run.status === 'queued');
+  const label = endedBeforeDue(run)
+    ? 'Was to start'
+    : isHeldBack(run, Math.max(now, Date.now()))
+      ? 'Starts'
+      : 'Queued';
+  return <Fact label={label}>{run.queued_at ? formatExact(run.queued_at) : null}</Fact>;
+}
+
 function WaitingForWorker({ run }: { run: Run }) {
   const { agent_id: agentId, queued_at: queuedAt, thread_id: threadId } = run;
   // an automatic retry (its agent's retry policy queued it), rather than one queued for later
@@ -534,14 +549,7 @@ export function RunDetailPage() {
         <Fact label="Duration">
           <RunDuration run={run} steps={run.steps} />
         </Fact>
-        {/* a run queued to start later holds its start there, not when it was queued */}
-        <Fact
-          label={
-            endedBeforeDue(run) ? 'Was to start' : isHeldBack(run, Date.now()) ? 'Starts' : 'Queued'
-          }
-        >
-          {run.queued_at ? formatExact(run.queued_at) : null}
-        </Fact>
+        <QueuedFact run={run} />
         <Fact label="Ended">{run.ended_at ? formatExact(run.ended_at) : null}</Fact>
         <Fact label="Trigger">
           {TRIGGER_LABELS[run.trigger]}
