@@ -98,7 +98,7 @@ export function registerRunsExport(program: Command, io: CliIo): void {
 
 /**
  * Passes an export through, counting its runs: JSON lines, or CSV rows after the header (a
- * row ends at a CRLF outside quotes; a cell's own line breaks are quoted).
+ * row ends at a line break outside quotes; a cell's own line breaks are quoted).
  */
 class RowCounter extends Transform {
   rows = 0;

@@ -48,7 +48,8 @@ export async function* exportedRuns(
 
 /**
  * The export's body as a stream of text: the CSV header and a row a run (the file
- * `runlog export --format csv` writes), or a JSON line a run (the objects `GET /runs` lists). Rows are gathered a page at a time into one write.
+ * `runlog export --format csv` writes), or a JSON line a run (the objects `GET /runs` lists).
+ * Rows are gathered a page at a time into one write.
  */
 export function exportStream(runs: AsyncIterable<Run>, format: RunExportFormat): Readable {
   async function* lines(): AsyncGenerator<string> {

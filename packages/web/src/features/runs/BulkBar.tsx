@@ -432,8 +432,7 @@ function RetryConfirmBody({
   const agents = useQuery(agentsQuery());
   const workers = useQuery(workersQuery());
   const unserved = agentsWithoutWorker(plan.retry, agents.data, workers.data?.workers, Date.now());
-  const active = plan.retrySkipped - plan.retrySucceeded;
-  const succeeded = plan.retrySucceeded;
+  const { retryActive: active, retrySucceeded: succeeded } = plan;
   const left = [
     succeeded > 0 ? `${plural(succeeded, 'selected run')} that succeeded` : '',
     active > 0 ? `${plural(active, 'selected run')} still queued or running` : '',

@@ -39,7 +39,8 @@ describe('which runs Retry and Stop act on', () => {
     const plan = planBulk(selected);
     expect(ids(plan.retry)).toEqual(['f1', 't1', 'c1']);
     // the queued and running runs (a retry would run them twice), and the one that succeeded
-    expect(plan.retrySkipped).toBe(4);
+    expect(plan.retryActive + plan.retrySucceeded).toBe(4);
+    expect(plan.retryActive).toBe(3);
     expect(plan.retrySucceeded).toBe(1);
     expect(retryLabel(planBulk([run('ok', 'succeeded'), run('ok2', 'succeeded')]))).toBe('Retry');
   });

@@ -23,9 +23,9 @@ export const BULK_CONCURRENCY = 4;
 export interface BulkPlan {
   /** Failed, timed-out and cancelled runs: each gets a retry, unless it has one already. */
   retry: Run[];
-  /** Runs Retry leaves alone: `active` (queued or running, a retry would run them twice), `succeeded`. */
-  retrySkipped: number;
-  /** Of those, the runs that succeeded: done already, retried one at a time from their page. */
+  /** Selected runs Retry leaves alone as queued or running: a retry would run them twice. */
+  retryActive: number;
+  /** Selected runs Retry leaves alone as succeeded: done already, retried from their page. */
   retrySucceeded: number;
   /** Queued or running runs not asked to stop yet. */
   stop: Run[];
@@ -45,7 +45,7 @@ export function planBulk(runs: readonly Run[]): BulkPlan {
   const stop = runs.filter((r) => isActive(r.status) && r.cancel_requested_at === null);
   return {
     retry,
-    retrySkipped: runs.length - retry.length,
+    retryActive: runs.filter((r) => isActive(r.status)).length,
     retrySucceeded: runs.filter((r) => r.status === 'succeeded').length,
     stop,
     stopSkipped: runs.length - stop.length,
