@@ -150,7 +150,7 @@ browserSuite('agent settings in a real browser', () => {
     expect(await header.locator('.agent-name').textContent()).toBe('Nightly report');
     await expect
       .poll(() => header.locator('.agent-schedule').textContent())
-      .toMatch(/^next run in \d+ (h|min)$/);
+      .toMatch(/^next run in \d+ (d|h|min)$/);
     expect(await header.locator('.agent-limits').textContent()).toBe('limit $2.00, 200 steps');
     const saved = await getAgent('nightly-report');
     expect(saved).toMatchObject({
