@@ -1,4 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -100,6 +102,31 @@ describeEachDb('runlog runs export', (dialect) => {
     const one = await cli(['runs', 'export', '--limit', '1', '--format', 'jsonl']);
     expect(one.stdout.trimEnd().split('\n')).toHaveLength(1);
     expect((JSON.parse(one.stdout) as Run).id).toBe('run-29');
+  });
+
+  it('leaves no short file when the answer is cut off, and keeps the file an earlier export wrote', async () => {
+    const file = join(dir, 'cut.csv');
+    writeFileSync(file, 'an earlier export\n');
+    // a server that sends the header and one row, then drops the connection
+    const broken = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      res.write('id,agent_id\nrun-1,support\n', () => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+      const res = await cli(['runs', 'export', '-o', file], { RUNLOG_URL: url });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/^runlog: /);
+    } finally {
+      broken.close();
+    }
+    expect(readFileSync(file, 'utf8')).toBe('an earlier export\n');
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
+    // and a whole export then replaces it, its owner's only
+    expect((await cli(['runs', 'export', '--limit', '3', '-o', file])).code).toBe(0);
+    expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toHaveLength(4);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it('refuses bad usage (exit 2) and says what the server refused (exit 1)', async () => {

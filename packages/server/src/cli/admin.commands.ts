@@ -1,13 +1,4 @@
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  openSync,
-  readSync,
-  statSync,
-} from 'node:fs';
-import { once } from 'node:events';
+import { closeSync, createReadStream, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { KEY_SCOPES, toIso, type KeyScope } from '@runlog/core';
@@ -30,6 +21,7 @@ import {
   table,
 } from './format.js';
 import { checkedDbUrl, describeStartError, redact, type CliIo } from './io.js';
+import { openOutputFile } from './output-file.js';
 import { idArg, intArg, oneOf, parseWhen, textArg, withJson } from './options.js';
 import { announceDeletedRuns, announceRevocation } from '../realtime/pg-bridge.js';
 
@@ -220,28 +212,23 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
           ...(flags.until !== undefined ? { until: flags.until } : {}),
         };
         // the file holds what the database does (prompts, users' data, tool output): its
-        // owner's only, as a new database file is
-        const out = flags.output ? createWriteStream(flags.output, { mode: 0o600 }) : io.stdout;
-        if (flags.output) {
-          const file = out as ReturnType<typeof createWriteStream>;
-          // once() rejects with the stream's error: said as one line, not Node's message
-          await once(file, 'open').catch((err: unknown) => {
-            throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`);
-          });
+        // owner's only, as a new database file is, and written whole or not at all (a
+        // backup cut short must not look like one)
+        const file = flags.output ? await openOutputFile(flags.output) : undefined;
+        try {
+          const progress = new Progress(stderrTTY(), 'exporting runs', await countExport(db, opts));
+          const counts = await exportRuns(
+            db,
+            { ...opts, onProgress: (n) => progress.update(n) },
+            file?.stream ?? io.stdout,
+          );
+          progress.done(counts.runs);
+          await file?.commit();
+          return counts;
+        } catch (err) {
+          await file?.discard();
+          throw err;
         }
-        const progress = new Progress(stderrTTY(), 'exporting runs', await countExport(db, opts));
-        const counts = await exportRuns(
-          db,
-          { ...opts, onProgress: (n) => progress.update(n) },
-          out,
-        );
-        progress.done(counts.runs);
-        if (flags.output) {
-          const file = out as ReturnType<typeof createWriteStream>;
-          file.end();
-          await once(file, 'finish');
-        }
-        return counts;
       });
       const summary = {
         runs: result.runs,

@@ -1,5 +1,5 @@
-import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Command } from 'commander';
 import {
@@ -9,10 +9,10 @@ import {
   type RunExportFormat,
   type RunSort,
 } from '@runlog/core';
-import { CliError } from './client.js';
 import { clientFor, type ClientFlags } from './data.commands.js';
 import type { CliIo } from './io.js';
 import { intArg, oneOf } from './options.js';
+import { openOutputFile } from './output-file.js';
 import { runFilterQuery, withRunFilters, type RunFilterFlags } from './run-filters.js';
 
 /**
@@ -76,17 +76,19 @@ export function registerRunsExport(program: Command, io: CliIo): void {
           await once(counter, 'end');
           return;
         }
-        // the runs' inputs and outputs (users' data): the file is its owner's only
-        const file = createWriteStream(flags.output, { mode: 0o600 });
-        await once(file, 'open').catch((err: unknown) => {
-          throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`);
-        });
-        counter.pipe(file);
+        // written whole or not at all, its owner's only (the runs' inputs and outputs)
+        const file = await openOutputFile(flags.output);
+        const written = pipeline(counter, file.stream);
         try {
           await client.download(`/api/v1/runs.${format}`, query, counter);
-        } finally {
           counter.end();
-          await once(file, 'close');
+          await written;
+          await file.commit();
+        } catch (err) {
+          counter.destroy();
+          await written.catch(() => undefined);
+          await file.discard();
+          throw err;
         }
         const n = counter.rows;
         io.stderr.write(
