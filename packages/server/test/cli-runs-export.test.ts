@@ -1,5 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { spawn } from 'node:child_process';
+import { createServer, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IngestEvent, Run, RunList } from '@runlog/core';
 import { runCli } from './cli-fixtures.js';
 import { readCsv } from './csv.js';
-import { describeEachDb, startTestServer, TEST_ADMIN_KEY } from './harness.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+
+const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
 
 let n = 0;
 const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
@@ -127,6 +131,41 @@ describeEachDb('runlog runs export', (dialect) => {
     expect((await cli(['runs', 'export', '--limit', '3', '-o', file])).code).toBe(0);
     expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toHaveLength(4);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('takes its half-written file away when stopped with Ctrl-C', async () => {
+    const file = join(dir, 'interrupted.csv');
+    writeFileSync(file, 'an earlier export\n');
+    // a server that sends the header and one row, then nothing more
+    const open: ServerResponse[] = [];
+    const stalled = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      res.write('id,agent_id\nrun-1,support\n');
+      open.push(res);
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`;
+      const child = spawn(process.execPath, [BIN, 'runs', 'export', '-o', file], {
+        env: { PATH: process.env.PATH ?? '', RUNLOG_URL: url, RUNLOG_API_KEY: key },
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.once('exit', (_code, signal) => resolve(signal)),
+      );
+      // the row is on its way to the hidden file
+      await waitFor(
+        () => readdirSync(dir).some((f) => f.startsWith('.interrupted.csv.')),
+        'the export to begin',
+        15_000,
+      );
+      child.kill('SIGINT');
+      expect(await exited).toBe('SIGINT');
+    } finally {
+      for (const res of open) res.destroy();
+      stalled.close();
+    }
+    expect(readFileSync(file, 'utf8')).toBe('an earlier export\n');
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
   });
 
   it('refuses bad usage (exit 2) and says what the server refused (exit 1)', async () => {

@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, unlinkSync, type WriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
@@ -33,10 +33,27 @@ export async function openOutputFile(path: string): Promise<OutputFile> {
   let failure: Error | undefined;
   stream.on('error', (err) => (failure ??= err));
   let settled = false;
+  // Ctrl-C (or a kill) while writing: the hidden file goes too, then the process ends as the
+  // signal would have ended it
+  const onSignal = (signal: NodeJS.Signals) => {
+    try {
+      unlinkSync(partial);
+    } catch {
+      // gone already
+    }
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const settle = () => {
+    settled = true;
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  };
   return {
     stream,
     async commit() {
-      settled = true;
+      settle();
       try {
         if (!stream.writableFinished && !failure) {
           stream.end();
@@ -51,7 +68,7 @@ export async function openOutputFile(path: string): Promise<OutputFile> {
     },
     async discard() {
       if (settled) return;
-      settled = true;
+      settle();
       if (!stream.closed) {
         stream.destroy();
         await once(stream, 'close').catch(() => undefined);
