@@ -1,7 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createServer, request } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import type { IngestEvent, Run, RunList, StatsResponse } from '@runlog/core';
+import { Runlog } from '@runlog/sdk';
 import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
@@ -34,6 +37,56 @@ async function serve(db: string): Promise<Served> {
     30_000,
   );
   return { url, child };
+}
+
+/**
+ * An HTTP relay in front of the server, as a load balancer would be: it forwards to the
+ * server it is given, and while `down` drops every connection, as a server not up yet does.
+ */
+async function relay(): Promise<{
+  url: string;
+  target: string;
+  down: boolean;
+  close(): void;
+}> {
+  const sockets = new Set<Socket>();
+  const state = {
+    url: '',
+    target: '',
+    down: false,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+  const server = createServer((req, res) => {
+    if (state.down) return void req.socket.destroy();
+    const upstream = request(
+      `${state.target}${req.url}`,
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => req.socket.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
+/** Ends `child` with `signal` and waits until it is gone. */
+async function kill(child: ChildProcessWithoutNullStreams, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
 }
 
 /** A whole run in one batch: its start, its steps and its end. */
@@ -170,8 +223,88 @@ describeEachDb('a server killed while it records', (dialect) => {
       body: JSON.stringify({ events: batch('after-restart', 1) }),
     });
     expect(await res.json()).toEqual({ accepted: STEPS + 2, rejected: 0 });
-    const stopped = new Promise((resolve) => second.child.once('exit', resolve));
-    second.child.kill('SIGTERM');
-    await stopped;
+    await kill(second.child, 'SIGTERM');
+  }, 180_000);
+
+  it("a worker's runs outlive a server crash longer than their lease: they end as their handlers did, each executed once", async () => {
+    const workerDb = freshDatabase(dialect);
+    let server = await serve(workerDb.url);
+    children.push(server.child);
+    const gate = await relay();
+    gate.target = server.url;
+    const runlog = new Runlog({
+      url: gate.url,
+      apiKey: TEST_ADMIN_KEY,
+      handleSignals: false,
+      flushIntervalMs: 50,
+      // the outage: the SDK says so, and goes on trying
+      onError: () => undefined,
+    });
+    const executed: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runlog.worker({
+      agents: {
+        'crash-survivor': async (run) => {
+          executed.push(run.id);
+          await run.tool('fetch', { id: run.id }, () => 'page');
+          await released;
+          if (run.signal.aborted) throw new Error('the run was stopped during the outage');
+          return { done: run.id };
+        },
+      },
+      concurrency: 2,
+      leaseMs: 1000,
+      heartbeatIntervalMs: 300,
+      pollWaitMs: 500,
+    });
+    try {
+      const queued: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await fetch(`${server.url}/api/v1/agents/crash-survivor/runs`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${TEST_ADMIN_KEY}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ input: { i } }),
+        });
+        expect(res.status).toBe(202);
+        queued.push(((await res.json()) as Run).id);
+      }
+      await waitFor(() => executed.length === 2 || undefined, 'two runs to start', 30_000);
+      // down for longer than the runs' one-second lease, with two runs held and two queued
+      gate.down = true;
+      await kill(server.child, 'SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      server = await serve(workerDb.url);
+      children.push(server.child);
+      gate.target = server.url;
+      // the server is back, the worker not yet through to it: sweeps pass meanwhile (a
+      // second apart), and must not end the runs whose leases lapsed while it was down
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      gate.down = false;
+      release();
+      const ended = await waitFor(
+        async () => {
+          const runs = await Promise.all(
+            queued.map((id) => api<Run>(`${server.url}/api/v1/runs/${id}`)),
+          );
+          return runs.every((r) => r.status !== 'queued' && r.status !== 'running') && runs;
+        },
+        'the runs to end',
+        60_000,
+      );
+      expect(ended.map((r) => [r.status, r.output, r.error])).toEqual(
+        queued.map((id) => ['succeeded', { done: id }, null]),
+      );
+      expect(executed.sort()).toEqual([...queued].sort());
+    } finally {
+      release();
+      await runlog.shutdown(5000);
+      gate.close();
+      await kill(server.child, 'SIGTERM');
+      await workerDb.drop();
+    }
   }, 180_000);
 });
