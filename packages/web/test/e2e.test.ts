@@ -377,6 +377,29 @@ suite('dashboard in a real browser', () => {
       const box = (await input.boundingBox())!;
       expect(box.y).toBeGreaterThanOrEqual(0);
       expect(box.y + box.height).toBeLessThanOrEqual(812);
+      // the built-in prices, opened: their four columns fit, neither the page nor the table
+      // scrolls sideways (the cached price was cut off at the card's edge)
+      await page.locator('.builtin summary').click();
+      const builtin = page.locator('.builtin .table-wrap');
+      await builtin.locator('tbody tr').first().waitFor();
+      for (const width of [375, 320]) {
+        await page.setViewportSize({ width, height: 812 });
+        expect(
+          await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+          `the page at ${width} px`,
+        ).toBe(true);
+        expect(
+          await builtin.evaluate((el) => el.scrollWidth - el.clientWidth),
+          `the built-in prices at ${width} px`,
+        ).toBeLessThanOrEqual(0);
+        const wrap = (await builtin.boundingBox())!;
+        const cached = (await builtin.locator('th', { hasText: 'Cached input' }).boundingBox())!;
+        expect(cached.x + cached.width, `Cached input at ${width} px`).toBeLessThanOrEqual(
+          wrap.x + wrap.width,
+        );
+        await builtin.scrollIntoViewIfNeeded();
+        await screenshot(page, `settings-builtin-prices-${width}`, false);
+      }
     } finally {
       await page.setViewportSize({ width: 1280, height: 860 });
       expect((await call(api, 'DELETE', `/prices/${model}`)).status).toBe(204);
@@ -648,6 +671,9 @@ suite('dashboard in a real browser', () => {
         error: 'boom',
       },
     ]);
+    // a worker serves the agent: Retry acts at once, without asking first
+    const claim = { agents: ['once-retrier'], worker_id: 'once-retrier-worker' };
+    expect((await call(api, 'POST', '/workers/claim', claim)).status).toBe(204);
     // retried already (a teammate, a click a moment ago)
     expect((await call(api, 'POST', '/runs/retry-once/retry', { id: 'retry-once-2' })).status).toBe(
       201,
@@ -698,6 +724,8 @@ suite('dashboard in a real browser', () => {
         error: 'boom',
       },
     ]);
+    const claim = { agents: ['retrier'], worker_id: 'retrier-worker' };
+    expect((await call(api, 'POST', '/workers/claim', claim)).status).toBe(204);
     await openAgent('retrier');
     await runRow('retry-me')
       .getByRole('button', { name: /Actions for run/ })

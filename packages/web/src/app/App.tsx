@@ -8,6 +8,7 @@ import { LoginPage } from '../features/auth/LoginPage';
 import { AgentsPage } from '../features/agents/AgentsPage';
 import { RunsPage } from '../features/runs/RunsPage';
 import { BulkReportDialog } from '../features/runs/BulkReport';
+import { RetryConfirmDialog } from '../features/runs/RetryConfirm';
 import { RunDetailPage } from '../features/run-detail/RunDetailPage';
 import { RunByIdPage } from '../features/run-detail/RunByIdPage';
 import { StatsPage } from '../features/stats/StatsPage';
@@ -101,6 +102,7 @@ export function App({ client }: { client: QueryClient }) {
         </Routes>
         <Toasts />
         <BulkReportDialog />
+        <RetryConfirmDialog />
       </BrowserRouter>
     </QueryClientProvider>
   );

@@ -8,6 +8,7 @@ import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
 import { parseRunInput } from '../agents/RunNowDialog';
 import { runPath } from '../runs/RunActions';
+import { NoWorkerNote } from '../runs/RetryConfirm';
 
 /** Retry `runId` on `input` instead of its own (`null`: none): a retry with a fix to it. */
 export const retryWithInput = (runId: string, input: unknown) =>
@@ -29,6 +30,8 @@ export function inputText(input: unknown): string {
  */
 export function RetryWithInputButton({ run, disabled }: { run: Run; disabled: boolean }) {
   const dialog = useRef<HTMLDialogElement>(null);
+  // the workers are read only while the dialog is open
+  const [open, setOpen] = useState(false);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const client = useQueryClient();
@@ -69,18 +72,25 @@ export function RetryWithInputButton({ run, disabled }: { run: Run; disabled: bo
         onClick={() => {
           setText(inputText(run.input));
           setError(null);
+          setOpen(true);
           dialog.current?.showModal();
         }}
       >
         <span aria-hidden="true">✎</span> Edit &amp; retry
       </button>
-      <dialog ref={dialog} className="dialog" aria-labelledby={`${id}-title`}>
+      <dialog
+        ref={dialog}
+        className="dialog"
+        aria-labelledby={`${id}-title`}
+        onClose={() => setOpen(false)}
+      >
         <form onSubmit={onSubmit}>
           <h2 id={`${id}-title`}>Retry with another input</h2>
           <p className="muted">
             Queues a retry of this run (attempt {run.attempt + 1}, linked to it) that its
             agent&apos;s worker runs on the input below instead of the run&apos;s own.
           </p>
+          {open ? <NoWorkerNote run={run} /> : null}
           {truncated ? (
             <p className="scope-note" data-testid="retry-input-truncated">
               This run&apos;s input was too large to keep whole, so it cannot be shown here: give

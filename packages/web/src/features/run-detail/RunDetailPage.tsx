@@ -402,7 +402,7 @@ export function RunDetailPage() {
   const { agentId = '', runId = '' } = useParams();
   const detail = useQuery(runDetailQuery(runId));
   useTopics([`run:${runId}`, `agent:${agentId}`]);
-  const { stop, retry } = useRunActions();
+  const { stop, requestRetry, retrying } = useRunActions();
   const navigate = useNavigate();
   const retries = useRetries(agentId, runId);
   const canWrite = useCan('write');
@@ -444,7 +444,6 @@ export function RunDetailPage() {
   // whose agent topic the page then hears
   if (run.agent_id !== agentId) return <Navigate to={runPath(run)} replace />;
   const stopping = stop.isPending || run.cancel_requested_at !== null;
-  const retrying = retry.isPending;
   const error = run.error ? readableError(run.error) : null;
 
   return (
@@ -492,8 +491,7 @@ export function RunDetailPage() {
             aria-disabled={retrying || undefined}
             title={why}
             onClick={() => {
-              if (!retrying)
-                retry.mutate(run, { onSuccess: (next) => void navigate(runPath(next.run)) });
+              if (!retrying) void requestRetry(run, (next) => void navigate(runPath(next.run)));
             }}
           >
             <span aria-hidden="true">↻</span> Retry

@@ -8,6 +8,7 @@ import { errorMessage } from '../../lib/api';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
 import { showBulkReport } from './BulkReport';
+import { readAgentsWithoutWorker } from './RetryConfirm';
 import {
   BULK_CONCURRENCY,
   SELECT_ALL_CAP,
@@ -105,6 +106,8 @@ export function BulkBar({
   const confirmButton = useRef<HTMLButtonElement>(null);
   const cancelButton = useRef<HTMLButtonElement>(null);
   const cancelJob = useRef<HTMLButtonElement>(null);
+  // a second click while Retry of one run looks for its workers acts once
+  const beginning = useRef(false);
   const id = useId();
 
   const { runs, shown, scope } = selection;
@@ -222,11 +225,18 @@ export function BulkBar({
       );
   };
 
-  const begin = (action: BulkAction) => {
+  const begin = async (action: BulkAction) => {
     const targets = action === 'retry' ? plan.retry : plan.stop;
-    if (targets.length === 0) return;
-    if (targets.length === 1) void act(action, targets);
-    else setConfirm(action);
+    if (targets.length === 0 || beginning.current) return;
+    // one run is acted on at once, as its own Retry or Stop does, unless its retry would
+    // wait queued for a worker: then the question says so first
+    beginning.current = true;
+    const ask =
+      targets.length > 1 ||
+      (action === 'retry' && (await readAgentsWithoutWorker(client, targets)).length > 0);
+    beginning.current = false;
+    if (ask) setConfirm(action);
+    else void act(action, targets);
   };
 
   if (count === 0 && !job && !reading) return null;
@@ -281,14 +291,14 @@ export function BulkBar({
               plan={plan}
               why={why}
               describedBy={why ? noteId : undefined}
-              onClick={() => begin('retry')}
+              onClick={() => void begin('retry')}
             />
             <BulkButton
               action="stop"
               plan={plan}
               why={why}
               describedBy={why ? noteId : undefined}
-              onClick={() => begin('stop')}
+              onClick={() => void begin('stop')}
             />
             {count === 2 ? (
               // reading needs no write scope: two runs side by side, where they went apart

@@ -1,3 +1,4 @@
+import { useRef, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useNavigate } from 'react-router-dom';
 import { isHeldBack, type Run } from '@runlog/core';
@@ -8,14 +9,22 @@ import { isActive, shortId } from '../../lib/format';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
 import { cancelRun, retryRunOnce, startRunNow } from './runs.queries';
+import { askRetryWithoutWorker, readAgentsWithoutWorker } from './RetryConfirm';
 
 export function runPath(run: Pick<Run, 'agent_id' | 'id'>): string {
   return `/agents/${encodeURIComponent(run.agent_id)}/runs/${encodeURIComponent(run.id)}`;
 }
 
-/** Stop and Retry as mutations whose answers land in the cache at once. */
+/**
+ * Stop and Retry as mutations whose answers land in the cache at once. `requestRetry` is
+ * Retry as a button does it: at once while a worker serves the run's agent, else after asking
+ * (the retry would wait queued); `retrying` while it looks, asks or retries.
+ */
 export function useRunActions() {
   const client = useQueryClient();
+  const [checking, setChecking] = useState(false);
+  // a second click before the render that disables the button finds it busy
+  const busy = useRef(false);
   const stop = useMutation({
     mutationFn: (run: Run) => cancelRun(run.id),
     onSuccess: (run) => {
@@ -52,7 +61,20 @@ export function useRunActions() {
     },
     onError: (err) => toast(`Could not start it now: ${errorMessage(err)}`, 'error'),
   });
-  return { stop, retry, startNow };
+  const requestRetry = async (run: Run, onSuccess?: (answer: { run: Run }) => void) => {
+    if (busy.current || retry.isPending) return;
+    busy.current = true;
+    setChecking(true);
+    try {
+      const unserved = await readAgentsWithoutWorker(client, [run]);
+      if (unserved.length > 0 && !(await askRetryWithoutWorker(run))) return;
+    } finally {
+      busy.current = false;
+      setChecking(false);
+    }
+    retry.mutate(run, onSuccess ? { onSuccess } : undefined);
+  };
+  return { stop, retry, requestRetry, retrying: checking || retry.isPending, startNow };
 }
 
 /**
@@ -61,7 +83,7 @@ export function useRunActions() {
  */
 export function RunMenu({ run }: { run: Run }) {
   const navigate = useNavigate();
-  const { stop, retry, startNow } = useRunActions();
+  const { stop, requestRetry, retrying, startNow } = useRunActions();
   const active = isActive(run.status);
   const canWrite = useCan('write');
   const why = canWrite ? {} : { title: needsScope('write') };
@@ -72,8 +94,8 @@ export function RunMenu({ run }: { run: Run }) {
         { label: 'View details', onSelect: () => void navigate(runPath(run)) },
         {
           label: 'Retry',
-          onSelect: () => retry.mutate(run),
-          disabled: !canWrite || active || retry.isPending,
+          onSelect: () => void requestRetry(run),
+          disabled: !canWrite || active || retrying,
           ...why,
         },
         ...(isHeldBack(run)

@@ -496,7 +496,8 @@ export function SettingsPage() {
 /**
  * Model prices per million tokens; `actions` adds a column of buttons per row, and with them
  * each row becomes a card on a phone (as the API keys' do): five columns put the buttons past
- * the right edge of a 375 px screen.
+ * the right edge of a 375 px screen. Without them (the built-in prices, some 70 rows) a row
+ * stays a line, its header and model names wrapping to fit a phone.
  */
 function PriceTable({
   prices,
@@ -507,7 +508,7 @@ function PriceTable({
 }) {
   return (
     <div className="table-wrap">
-      <table className={actions ? 'data-table card-table' : 'data-table'}>
+      <table className={actions ? 'data-table card-table' : 'data-table prices-table'}>
         <thead>
           <tr>
             <th scope="col">Model</th>
