@@ -162,4 +162,86 @@ browserSuite('an incident in a real browser', () => {
       await page.setViewportSize({ width: 1280, height: 860 });
     }
   });
+
+  it('says on the Agents page, as on the run page, that no worker takes a queued run once its workers stopped', async () => {
+    const { api, page, server } = web;
+    // each agent had a worker, which asked for its runs (none queued yet) and then stopped
+    for (const [agent, ago] of [
+      ['gone-bot', 10 * MINUTE],
+      ['left-bot', 30_000],
+    ] as const) {
+      const worker = `${agent}-host:1`;
+      const claim = await call(api, 'POST', '/workers/claim', {
+        agents: [agent],
+        worker_id: worker,
+      });
+      expect(claim.status).toBe(204);
+      expect((await call(api, 'DELETE', `/workers/${encodeURIComponent(worker)}`)).status).toBe(
+        204,
+      );
+      expect((await call(api, 'POST', `/agents/${agent}/runs`, { id: `${agent}-1` })).status).toBe(
+        202,
+      );
+      await server.ctx.db.kysely
+        .updateTable('agents')
+        .set({ worker_seen_at: Date.now() - ago })
+        .where('id', '=', agent)
+        .execute();
+    }
+    await page.goto(`${server.url}/`);
+    const last = (agent: string) =>
+      page.locator(`button.agent-row[data-agent-id="${agent}"] .col-last`);
+    // the last asked 10 minutes ago: none has since
+    await expect
+      .poll(() => last('gone-bot').textContent())
+      .toMatch(/^queued .* · no worker since 10 min ago$/);
+    expect(await last('gone-bot').locator('.no-worker').getAttribute('title')).toMatch(
+      /^No worker has asked for runs of gone-bot since .*: its queued runs wait until one does$/,
+    );
+    // the last asked half a minute ago and has stopped
+    await expect
+      .poll(() => last('left-bot').textContent())
+      .toMatch(/^queued .* · no worker since 3\d s ago$/);
+    expect(await last('left-bot').locator('.no-worker').getAttribute('title')).toMatch(
+      /^No worker of left-bot is running: the last one asked for its runs at .* and has stopped$/,
+    );
+    await screenshot(page, 'incident-no-worker-since', false);
+    // each run's page says the same
+    await page.goto(`${server.url}/agents/gone-bot/runs/gone-bot-1`);
+    await expect
+      .poll(() => page.locator('.run-waiting').textContent())
+      .toMatch(/No worker has asked for runs of gone-bot since 10 min ago\./);
+    await page.goto(`${server.url}/agents/left-bot/runs/left-bot-1`);
+    await expect
+      .poll(() => page.locator('.run-waiting').textContent())
+      .toMatch(/No worker of left-bot is running: the last one asked for its runs 3\d s ago/);
+  });
+
+  it("shows a queued run's tokens, cost and steps as not known yet, and counts them once it starts", async () => {
+    const { api, page, server } = web;
+    expect((await call(api, 'POST', '/agents/waiting-bot/runs', { id: 'waiting-1' })).status).toBe(
+      202,
+    );
+    await page.goto(`${server.url}/agents/waiting-bot/runs/waiting-1`);
+    const fact = (label: string) =>
+      page
+        .locator('.facts > div', { has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) })
+        .locator('dd');
+    await page.locator('.run-waiting').waitFor();
+    // not "0 (0 in / 0 out)", "$0" and "0 · 0 LLM · 0 tool": nothing is measured yet
+    for (const label of ['Tokens', 'Cost', 'Steps'])
+      expect(await fact(label).textContent()).toBe('—');
+    expect(await page.locator('#timeline-title').textContent()).toBe('Timeline ');
+    await screenshot(page, 'queued-run-facts', false);
+    // a worker takes it: from then on its figures are counted, zero or not
+    const claim = await call(api, 'POST', '/workers/claim', {
+      agents: ['waiting-bot'],
+      worker_id: 'waiting-host:1',
+    });
+    expect(claim.status).toBe(200);
+    await expect.poll(() => fact('Steps').textContent()).toBe('0 · 0 LLM · 0 tool');
+    expect(await fact('Tokens').textContent()).toBe('0 (0 in / 0 out)');
+    expect(await fact('Cost').textContent()).toBe('$0');
+    expect(await page.locator('#timeline-title').textContent()).toBe('Timeline 0 steps');
+  });
 });

@@ -10,6 +10,7 @@ import {
   formatTokens,
   limitsText,
   liveNow,
+  notStartedYet,
   runCost,
   runDuration,
   searchEmptyText,
@@ -128,6 +129,30 @@ describe('runCost', () => {
       text: '$0.50',
       unpriced: false,
     });
+  });
+});
+
+describe('notStartedYet', () => {
+  const queued = {
+    status: 'queued' as const,
+    started_at: null,
+    step_count: 0,
+    total_tokens: 0,
+    cost_usd: 0,
+  };
+
+  it('reads a queued run that recorded nothing as having nothing to count yet', () => {
+    expect(notStartedYet(queued)).toBe(true);
+  });
+
+  it('counts what a run started, ended or recorded while queued', () => {
+    expect(
+      notStartedYet({ ...queued, status: 'running', started_at: '2026-03-01T10:00:00Z' }),
+    ).toBe(false);
+    // ended before it started: it used nothing (usedNothing), which is known, not to come
+    expect(notStartedYet({ ...queued, status: 'cancelled' })).toBe(false);
+    expect(notStartedYet({ ...queued, step_count: 2 })).toBe(false);
+    expect(notStartedYet({ ...queued, total_tokens: 1500 })).toBe(false);
   });
 });
 

@@ -64,6 +64,24 @@ export function usedNothing(
 }
 
 /**
+ * Whether a run waits queued and has recorded nothing yet: its tokens, cost and steps are not
+ * known until it starts, which 0, $0 and 0 steps would read as measured. One that recorded
+ * steps or usage while queued shows them.
+ * @example notStartedYet({ ...run, status: 'queued', started_at: null }) // true (nothing recorded)
+ */
+export function notStartedYet(
+  run: Pick<Run, 'status' | 'started_at' | 'step_count' | 'total_tokens' | 'cost_usd'>,
+): boolean {
+  return (
+    run.status === 'queued' &&
+    run.started_at === null &&
+    run.step_count === 0 &&
+    run.total_tokens === 0 &&
+    run.cost_usd === 0
+  );
+}
+
+/**
  * A run's duration in ms at `now`: the recorded one once it ends, else the time since it
  * started (ticking); null while queued.
  * @example runDuration({ ...run, status: 'running', started_at: iso(now - 1500) }, now) // 1500

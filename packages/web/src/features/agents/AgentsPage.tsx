@@ -2,11 +2,14 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { useSearchParams } from 'react-router-dom';
-import { costUnknown, type AgentSummary } from '@runlog/core';
+import { assertNever, costUnknown, type AgentSummary, type Worker } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
-import { formatCost, formatPercent, formatTokens, limitsText } from '../../lib/format';
+import { formatCost, formatExact, formatPercent, formatTokens, limitsText } from '../../lib/format';
+import { useNow } from '../../lib/useNow';
+import { noWorker, type NoWorker } from '../runs/bulk';
+import { workersQuery } from '../workers/workers.queries';
 
 /** An agent's 24 h cost as its cell reads it out. */
 /** What the fail rate stands for: how many failed in 24 hours, and whether runs retried them. */
@@ -40,18 +43,44 @@ function LastErrorAge({ at }: { at: string | null }) {
   );
 }
 
+/** Why an agent's last run, queued, waits for a worker that is not there, as its tooltip says it. */
+function noWorkerTitle(agentId: string, why: NoWorker): string {
+  switch (why.kind) {
+    case 'none':
+      return `No worker has asked for runs of ${agentId}: its queued runs wait until one does`;
+    case 'late':
+      return `No worker has asked for runs of ${agentId} since ${formatExact(why.seenAt)}: its queued runs wait until one does`;
+    case 'stopped':
+      return `No worker of ${agentId} is running: the last one asked for its runs at ${formatExact(why.seenAt)} and has stopped`;
+    default:
+      return assertNever(why);
+  }
+}
+
 function AgentRowHeader({
   agent,
+  workers,
   expanded,
   panelId,
   onToggle,
 }: {
   agent: AgentSummary;
+  /** The workers listed (`GET /workers`), undefined until read. */
+  workers: readonly Worker[] | undefined;
   expanded: boolean;
   panelId: string;
   onToggle: () => void;
 }) {
   const last = agent.latest_run;
+  const queued = last?.status === 'queued';
+  // workers that stop asking turn "no worker" on with no update to announce it
+  const now = useNow(10_000, queued);
+  // the run's page and Retry's rule: never asked, not lately, or stopped; until the workers
+  // are read, only "never" is known (a worker busy with a hung run has not asked lately)
+  const why = queued
+    ? noWorker(agent.id, agent.worker_seen_at, workers, Math.max(now, Date.now()))
+    : undefined;
+  const unserved = why && (why.kind === 'none' || workers !== undefined) ? why : undefined;
   const limits = limitsText(agent);
   const c = agent.counts_24h;
   return (
@@ -157,15 +186,19 @@ function AgentRowHeader({
                 narrower than it: on one line, it ran into the runs column beside it */}
             <span className="last-run">
               <RunStart run={last} />
-              {last.status === 'queued' && agent.worker_seen_at === null ? (
+              {unserved ? (
                 <>
                   {' '}
-                  {/* a schedule or Run now queues runs that nothing takes: say so where it shows */}
-                  <span
-                    className="no-worker"
-                    title={`No worker has asked for runs of ${agent.id}: its queued runs wait until one does`}
-                  >
+                  {/* a schedule or Run now queues runs that nothing takes: say so where it shows
+                      (since when, once workers that asked have stopped) */}
+                  <span className="no-worker" title={noWorkerTitle(agent.id, unserved)}>
                     · no worker
+                    {unserved.kind === 'none' ? null : (
+                      <>
+                        {' '}
+                        since <RelativeTime iso={unserved.seenAt} />
+                      </>
+                    )}
                   </span>
                 </>
               ) : null}
@@ -222,6 +255,8 @@ export function AgentsPage() {
   // the 24 h counts also change as runs grow older than a day, which no update announces: a
   // page left open through a quiet hour asks again each minute rather than keep old figures
   const agents = useQuery({ ...agentsQuery(), refetchInterval: 60_000 });
+  // whether a worker serves an agent whose last run waits queued (a stopped one leaves the list)
+  const workers = useQuery(workersQuery());
   const [params, setParams] = useSearchParams();
   const expanded = params.get('agent');
   // the filter is kept in the URL (`?q=`), so a reload or a shared link shows the same list;
@@ -341,6 +376,7 @@ export function AgentsPage() {
                 >
                   <AgentRowHeader
                     agent={agent}
+                    workers={workers.data?.workers}
                     expanded={open}
                     panelId={panelId}
                     onToggle={() => toggle(agent.id)}

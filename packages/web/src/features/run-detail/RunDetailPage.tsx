@@ -30,6 +30,7 @@ import {
   formatTokens,
   isActive,
   shortId,
+  notStartedYet,
   usedNothing,
 } from '../../lib/format';
 import { useTopics } from '../../app/live';
@@ -575,8 +576,9 @@ export function RunDetailPage() {
         </Fact>
         <Fact label="User">{run.user_id ? <UserLinks userId={run.user_id} /> : null}</Fact>
         <Fact label="Tokens">
-          {/* ended before it started: it used nothing, as its Cost says (0 would read as measured) */}
-          {usedNothing(run) ? null : (
+          {/* ended before it started: it used nothing, as its Cost says (0 would read as measured);
+              queued, nothing is counted yet */}
+          {usedNothing(run) || notStartedYet(run) ? null : (
             <span className={active ? 'muted' : undefined}>
               {formatTokens(run.total_tokens)}{' '}
               <span className="muted">
@@ -586,13 +588,23 @@ export function RunDetailPage() {
           )}
         </Fact>
         <Fact label="Cost">
-          <Usage run={run} field="cost" />
-          <UnpricedPart run={run} />
+          {notStartedYet(run) ? null : (
+            <>
+              <Usage run={run} field="cost" />
+              <UnpricedPart run={run} />
+            </>
+          )}
         </Fact>
         <ByModelFact run={run} />
         <Fact label="Steps">
-          {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool
-          {run.error_count > 0 ? <span className="bad"> · {run.error_count} failed</span> : null}
+          {notStartedYet(run) ? null : (
+            <>
+              {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool
+              {run.error_count > 0 ? (
+                <span className="bad"> · {run.error_count} failed</span>
+              ) : null}
+            </>
+          )}
         </Fact>
         {run.retry_of ? (
           <Fact label="Retry of">
@@ -638,14 +650,16 @@ export function RunDetailPage() {
 
       <section aria-labelledby="timeline-title" className="section">
         <h2 id="timeline-title">
-          Timeline{' '}
-          <span className="muted count">
-            {run.steps.length} {run.steps.length === 1 ? 'step' : 'steps'}
-            {/* a long run's first load shows its steps as they come */}
-            {detail.isFetching && run.steps.length < run.step_count
-              ? `, loading ${run.step_count - run.steps.length} more…`
-              : null}
-          </span>
+          Timeline {/* queued, there is nothing to count yet: "No steps yet" below says so */}
+          {notStartedYet(run) ? null : (
+            <span className="muted count">
+              {run.steps.length} {run.steps.length === 1 ? 'step' : 'steps'}
+              {/* a long run's first load shows its steps as they come */}
+              {detail.isFetching && run.steps.length < run.step_count
+                ? `, loading ${run.step_count - run.steps.length} more…`
+                : null}
+            </span>
+          )}
         </h2>
         {run.steps.length === 0 ? (
           <Empty title={active ? 'No steps yet' : 'This run recorded no steps'}>

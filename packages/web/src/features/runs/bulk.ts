@@ -5,6 +5,7 @@ import {
   type RunList,
   type RunStatus,
   type Worker,
+  type WorkerWait,
 } from '@runlog/core';
 import { ApiError, api, errorMessage } from '../../lib/api';
 import { RUN_STATUS_META, isActive } from '../../lib/format';
@@ -232,6 +233,24 @@ export async function fetchMatching(
   return { runs, total, totalCapped };
 }
 
+/** Why no worker serves an agent now: none ever asked for its runs, none has lately, or they stopped. */
+export type NoWorker = Extract<WorkerWait, { kind: 'none' | 'late' | 'stopped' }>;
+
+/**
+ * Why no worker serves `agentId` now (see `NoWorker`), by the rule the run's page, Retry and
+ * the Agents page all go by; undefined while one does, or may (busy, at its cap).
+ * @example noWorker('triage', agent.worker_seen_at, list.workers, Date.now()) // { kind: 'late', seenAt }
+ */
+export function noWorker(
+  agentId: string,
+  seenAt: string | null,
+  workers: readonly Worker[] | undefined,
+  now: number,
+): NoWorker | undefined {
+  const wait = workerWait(agentId, seenAt, workers, now);
+  return wait.kind === 'none' || wait.kind === 'late' || wait.kind === 'stopped' ? wait : undefined;
+}
+
 /**
  * The agents of `runs` that no worker serves now (none ever asked for their runs, or none
  * has lately): a retry of their runs waits queued until one does. Empty while the agents are
@@ -246,8 +265,7 @@ export function agentsWithoutWorker(
 ): string[] {
   if (!agents) return [];
   const seen = new Map(agents.map((a) => [a.id, a.worker_seen_at]));
-  return [...new Set(runs.map((r) => r.agent_id))].filter((id) => {
-    const kind = workerWait(id, seen.get(id) ?? null, workers, now).kind;
-    return kind === 'none' || kind === 'late' || kind === 'stopped';
-  });
+  return [...new Set(runs.map((r) => r.agent_id))].filter(
+    (id) => noWorker(id, seen.get(id) ?? null, workers, now) !== undefined,
+  );
 }

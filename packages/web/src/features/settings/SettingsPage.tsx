@@ -151,7 +151,7 @@ function KeysSection() {
         <Empty title="No keys" />
       ) : (
         <div className="table-wrap">
-          <table className="data-table card-table keys-table">
+          <table className="data-table keys-table">
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -349,8 +349,9 @@ function PricesSection() {
     parsePrice(form.output) !== undefined &&
     (form.cached.trim() === '' || parsePrice(form.cached) !== undefined);
   const overrides = (prices.data ?? []).filter((p) => p.source === 'project');
-  const builtin = (prices.data ?? []).filter(
-    (p) => p.source !== 'project' && p.model.toLowerCase().includes(filter.trim().toLowerCase()),
+  const allBuiltin = (prices.data ?? []).filter((p) => p.source !== 'project');
+  const builtin = allBuiltin.filter((p) =>
+    p.model.toLowerCase().includes(filter.trim().toLowerCase()),
   );
   const field = (k: keyof typeof form, label: string, placeholder = '') => {
     // a price that cannot be saved says why beside it, not only by a disabled Save
@@ -452,7 +453,14 @@ function PricesSection() {
             />
           )}
           <details className="builtin">
-            <summary>Built-in prices ({(prices.data ?? []).length - overrides.length})</summary>
+            <summary>
+              {/* filtered, the count says how many of them the table shows */}
+              Built-in prices (
+              {builtin.length === allBuiltin.length
+                ? allBuiltin.length
+                : `${builtin.length} of ${allBuiltin.length}`}
+              )
+            </summary>
             <label className="sr-only" htmlFor="price-filter">
               Filter built-in prices
             </label>
