@@ -152,9 +152,12 @@ describeEachDb('runlog runs export', (dialect) => {
       const exited = new Promise<NodeJS.Signals | null>((resolve) =>
         child.once('exit', (_code, signal) => resolve(signal)),
       );
-      // the row is on its way to the hidden file
+      // the row is in the hidden file
       await waitFor(
-        () => readdirSync(dir).some((f) => f.startsWith('.interrupted.csv.')),
+        () =>
+          readdirSync(dir).some(
+            (f) => f.startsWith('.interrupted.csv.') && statSync(join(dir, f)).size > 0,
+          ),
         'the export to begin',
         15_000,
       );

@@ -24,32 +24,34 @@ export interface OutputFile {
  */
 export async function openOutputFile(path: string): Promise<OutputFile> {
   const partial = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
-  const stream = createWriteStream(partial, { mode: 0o600 });
-  // once() rejects with the stream's error: said as one line, not Node's message
-  await once(stream, 'open').catch((err: unknown) => {
-    throw new CliError(`cannot write ${path}: ${(err as Error).message}`);
-  });
-  // a failed write (a full disk) is said when the export ends, as one line naming the file
-  let failure: Error | undefined;
-  stream.on('error', (err) => (failure ??= err));
-  let settled = false;
   // Ctrl-C (or a kill) while writing: the hidden file goes too, then the process ends as the
-  // signal would have ended it
+  // signal would have ended it. Listening before the file is made: a signal as it appears
+  // must not leave it behind.
   const onSignal = (signal: NodeJS.Signals) => {
     try {
       unlinkSync(partial);
     } catch {
-      // gone already
+      // not made yet, or gone already
     }
     process.kill(process.pid, signal);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let settled = false;
   const settle = () => {
     settled = true;
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   };
+  const stream = createWriteStream(partial, { mode: 0o600 });
+  // a failed write (a full disk) is said when the export ends, as one line naming the file
+  let failure: Error | undefined;
+  stream.on('error', (err) => (failure ??= err));
+  // once() rejects with the stream's error: said as one line, not Node's message
+  await once(stream, 'open').catch((err: unknown) => {
+    settle();
+    throw new CliError(`cannot write ${path}: ${(err as Error).message}`);
+  });
   return {
     stream,
     async commit() {
