@@ -5,6 +5,10 @@ import { findRun } from '../src/runs/runs.repository.js';
 import { tryLockRuns } from '../src/ingest/unit-of-work.js';
 import { createTestApp, describeEachDb, json, type TestApp } from './harness.js';
 
+/** The advisory lock number the server takes for a key (`lockId`): the key in this schema. */
+const LOCK_OF = (key: string) =>
+  `hashtextextended(coalesce(current_schema(), '') || '/' || ${key}, 0)`;
+
 const P = 'default';
 let n = 0;
 const uniq = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
@@ -61,9 +65,7 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     const holder = await t.ctx.db.pgPool!.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-        `default/${ids[0]}`,
-      ]);
+      await holder.query(`SELECT pg_advisory_xact_lock(${LOCK_OF('$1')})`, [`default/${ids[0]}`]);
       // the claim neither waits for it (nor deadlocks with it) nor takes it
       const first = json<{ runs: Run[] }>(await claim(agent, { max: 2 })).runs;
       expect(first.map((r) => r.id)).toEqual(ids.slice(1));
@@ -79,11 +81,11 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
       const other = await t.ctx.db.pgPool!.connect();
       try {
         const free = await other.query<{ ok: boolean }>(
-          'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+          `SELECT pg_try_advisory_lock(${LOCK_OF('$1')}) AS ok`,
           ['default/x-b'],
         );
         expect(free.rows[0]?.ok).toBe(true);
-        await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', ['default/x-b']);
+        await other.query(`SELECT pg_advisory_unlock(${LOCK_OF('$1')})`, ['default/x-b']);
       } finally {
         other.release();
       }
@@ -101,7 +103,7 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     try {
       await holder.query('BEGIN');
       await holder.query(
-        'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k',
+        `SELECT pg_advisory_xact_lock(${LOCK_OF('k')}) FROM unnest($1::text[]) AS k`,
         [ids.slice(0, 120).map((id) => `default/${id}`)],
       );
       // before, a claim looked at the 40 oldest, found them held and answered 204

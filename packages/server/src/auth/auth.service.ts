@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { sql } from 'kysely';
 import { newId, toIso, type ApiKey, type CreatedKey, type KeyScope } from '@runlog/core';
 import type { Db } from '../db/database.js';
+import { lockId } from '../db/dialect.js';
 import type { ApiKeyRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import type { AuthContext } from '../http/route.js';
@@ -58,8 +59,8 @@ interface Cached {
 }
 
 /** Keys, sessions and first-start setup. Secrets are stored only as SHA-256 hashes. */
-/** The advisory lock first starts take turns on (PostgreSQL): any fixed number. */
-const BOOTSTRAP_LOCK = 7_468_120_001;
+/** The advisory lock first starts take turns on (PostgreSQL), in the schema in use. */
+const BOOTSTRAP_LOCK = lockId(sql.lit('runlog/bootstrap'));
 
 export class AuthService {
   private readonly cache = new Map<string, Cached>();

@@ -18,9 +18,20 @@ import type { Db } from './database.js';
 export async function advisoryLocks<DB>(trx: Kysely<DB>, keys: Iterable<string>): Promise<void> {
   const list = [...keys];
   if (list.length === 0) return;
-  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${list}::text[]) AS k ORDER BY h) AS locks`.execute(
+  await sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT ${lockId(sql.ref('k'))} AS h FROM unnest(${list}::text[]) AS k ORDER BY h) AS locks`.execute(
     trx,
   );
+}
+
+/**
+ * PostgreSQL: the advisory lock number of `key` (text) in the schema in use. Advisory locks
+ * are the whole database's, so the schema is part of the key: instances on other schemas of
+ * one database (`?schema=`) never wait on each other's runs, agents or threads, as they
+ * never hear each other's NOTIFYs (`channelName`).
+ * @example sql`SELECT pg_try_advisory_xact_lock(${lockId(sql.ref('k'))}) FROM unnest(${keys}::text[]) AS k`
+ */
+export function lockId(key: Expression<unknown> | RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`hashtextextended(coalesce(current_schema(), '') || '/' || ${key}, 0)`;
 }
 
 /**

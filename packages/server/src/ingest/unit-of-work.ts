@@ -3,7 +3,7 @@ import type { Db } from '../db/database.js';
 import type { Database, RunRow, ScoreRow, StepRow } from '../db/schema.js';
 import { saturated, upsertRows, writeRows } from '../db/bulk.js';
 import { prepared } from '../db/prepared.js';
-import { advisoryLocks, stepKeysIn } from '../db/dialect.js';
+import { advisoryLocks, lockId, stepKeysIn } from '../db/dialect.js';
 import { newAgentRow } from '../agents/agents.repository.js';
 import type { RollupDeltas } from '../stats/rollup.js';
 import {
@@ -156,7 +156,7 @@ export async function tryLockRuns(
   // stops trying once it has `want` of them
   const res = await sql<{
     n: number | string;
-  }>`SELECT n FROM unnest(${keys}::text[]) WITH ORDINALITY AS t(k, n) WHERE pg_try_advisory_xact_lock(hashtextextended(k, 0)) LIMIT ${want}`.execute(
+  }>`SELECT n FROM unnest(${keys}::text[]) WITH ORDINALITY AS t(k, n) WHERE pg_try_advisory_xact_lock(${lockId(sql.ref('k'))}) LIMIT ${want}`.execute(
     trx,
   );
   const at = res.rows.map((r) => Number(r.n) - 1).sort((a, b) => a - b);
