@@ -64,7 +64,7 @@ export class FaultProxy {
   private constructor(
     private readonly server: Server,
     readonly url: string,
-    private readonly target: string,
+    private target: string,
   ) {}
 
   static async start(target: string): Promise<FaultProxy> {
@@ -88,6 +88,11 @@ export class FaultProxy {
 
   up(): void {
     this.isDown = false;
+  }
+
+  /** Forwards to `target` from now on: the server came back elsewhere (a restart on port 0). */
+  retarget(target: string): void {
+    this.target = target;
   }
 
   /** The next requests to `/ingest` get these answers, in order, instead of the server's. */

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createServer, request } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import type { IngestEvent, Run, RunList, StatsResponse } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
+import { FaultProxy } from '../../sdk/test/helpers.js';
 import { describeEachDb, freshDatabase, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../bin/runlog.js', import.meta.url));
@@ -37,48 +36,6 @@ async function serve(db: string): Promise<Served> {
     30_000,
   );
   return { url, child };
-}
-
-/**
- * An HTTP relay in front of the server, as a load balancer would be: it forwards to the
- * server it is given, and while `down` drops every connection, as a server not up yet does.
- */
-async function relay(): Promise<{
-  url: string;
-  target: string;
-  down: boolean;
-  close(): void;
-}> {
-  const sockets = new Set<Socket>();
-  const state = {
-    url: '',
-    target: '',
-    down: false,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-  const server = createServer((req, res) => {
-    if (state.down) return void req.socket.destroy();
-    const upstream = request(
-      `${state.target}${req.url}`,
-      { method: req.method, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => req.socket.destroy());
-    req.pipe(upstream);
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return state;
 }
 
 /** Ends `child` with `signal` and waits until it is gone. */
@@ -170,9 +127,7 @@ describeEachDb('a server killed while it records', (dialect) => {
     );
     // mid-stream: requests in flight, a group commit under way or about to be
     killed = true;
-    const exited = new Promise((resolve) => first.child.once('exit', resolve));
-    first.child.kill('SIGKILL');
-    await Promise.all([exited, ...clients]);
+    await Promise.all([kill(first.child, 'SIGKILL'), ...clients]);
 
     const second = await serve(db.url);
     children.push(second.child);
@@ -230,8 +185,8 @@ describeEachDb('a server killed while it records', (dialect) => {
     const workerDb = freshDatabase(dialect);
     let server = await serve(workerDb.url);
     children.push(server.child);
-    const gate = await relay();
-    gate.target = server.url;
+    // in front of the server, as a load balancer would be
+    const gate = await FaultProxy.start(server.url);
     const runlog = new Runlog({
       url: gate.url,
       apiKey: TEST_ADMIN_KEY,
@@ -274,16 +229,16 @@ describeEachDb('a server killed while it records', (dialect) => {
       }
       await waitFor(() => executed.length === 2 || undefined, 'two runs to start', 30_000);
       // down for longer than the runs' one-second lease, with two runs held and two queued
-      gate.down = true;
+      gate.down();
       await kill(server.child, 'SIGKILL');
       await new Promise((resolve) => setTimeout(resolve, 2000));
       server = await serve(workerDb.url);
       children.push(server.child);
-      gate.target = server.url;
+      gate.retarget(server.url);
       // the server is back, the worker not yet through to it: sweeps pass meanwhile (a
       // second apart), and must not end the runs whose leases lapsed while it was down
       await new Promise((resolve) => setTimeout(resolve, 2500));
-      gate.down = false;
+      gate.up();
       release();
       const ended = await waitFor(
         async () => {
@@ -302,7 +257,7 @@ describeEachDb('a server killed while it records', (dialect) => {
     } finally {
       release();
       await runlog.shutdown(5000);
-      gate.close();
+      await gate.close();
       await kill(server.child, 'SIGTERM');
       await workerDb.drop();
     }

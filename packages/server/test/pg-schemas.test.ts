@@ -19,48 +19,47 @@ describe('deployments on two schemas of one PostgreSQL database', () => {
     a = await createTestApp('postgres');
     b = await createTestApp('postgres');
     const run = { id: 'same-name', agent_id: 'support' };
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const ingest = (app: TestApp) =>
+      app.request('POST', '/api/v1/ingest', { events: [{ type: 'run.start', run }] });
     // a's write path holds run same-name of project default (a group commit under way)
-    const holder = a.ctx.db.kysely.transaction().execute(async (trx) => {
-      await advisoryLocks<Database>(trx, [`default/${run.id}`]);
-      locked();
-      await held;
-    });
+    let held = await holdLock(a, `default/${run.id}`);
     try {
-      await isLocked;
-      const recorded = b.request('POST', '/api/v1/ingest', {
-        events: [{ type: 'run.start', run }],
-      });
       const waited = await Promise.race([
-        recorded.then((res) => res.statusCode),
+        ingest(b).then((res) => res.statusCode),
         new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000)),
       ]);
       expect(waited).toBe(200);
     } finally {
-      release();
-      await holder;
+      await held.release();
     }
     // and within one schema the lock still holds: a's own write of the run waits for it
-    let releaseAgain!: () => void;
-    const heldAgain = new Promise<void>((resolve) => (releaseAgain = resolve));
-    let lockedAgain!: () => void;
-    const isLockedAgain = new Promise<void>((resolve) => (lockedAgain = resolve));
-    const again = a.ctx.db.kysely.transaction().execute(async (trx) => {
-      await advisoryLocks<Database>(trx, [`default/${run.id}`]);
-      lockedAgain();
-      await heldAgain;
-    });
-    await isLockedAgain;
+    held = await holdLock(a, `default/${run.id}`);
     let answered = false;
-    const own = a.request('POST', '/api/v1/ingest', { events: [{ type: 'run.start', run }] });
+    const own = ingest(a);
     void own.then(() => (answered = true));
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(answered).toBe(false);
-    releaseAgain();
-    await again;
+    await held.release();
     expect((await own).statusCode).toBe(200);
   });
 });
+
+/** Holds `key`'s advisory lock in a transaction of `app`'s, as its write path would, until released. */
+async function holdLock(app: TestApp, key: string): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const done = app.ctx.db.kysely.transaction().execute(async (trx) => {
+    await advisoryLocks<Database>(trx, [key]);
+    locked();
+    await released;
+  });
+  await isLocked;
+  return {
+    release: async () => {
+      release();
+      await done;
+    },
+  };
+}

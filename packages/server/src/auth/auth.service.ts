@@ -58,10 +58,10 @@ interface Cached {
   expires: number;
 }
 
-/** Keys, sessions and first-start setup. Secrets are stored only as SHA-256 hashes. */
 /** The advisory lock first starts take turns on (PostgreSQL), in the schema in use. */
 const BOOTSTRAP_LOCK = lockId(sql.lit('runlog/bootstrap'));
 
+/** Keys, sessions and first-start setup. Secrets are stored only as SHA-256 hashes. */
 export class AuthService {
   private readonly cache = new Map<string, Cached>();
   /**
