@@ -446,6 +446,8 @@ export function RunDetailPage() {
   if (run.agent_id !== agentId) return <Navigate to={runPath(run)} replace />;
   const stopping = stop.isPending || run.cancel_requested_at !== null;
   const error = run.error ? readableError(run.error) : null;
+  // queued and nothing recorded: its tokens, cost and steps are not counted yet
+  const uncounted = notStartedYet(run);
 
   return (
     <article className="run-detail" aria-labelledby="run-title">
@@ -578,7 +580,7 @@ export function RunDetailPage() {
         <Fact label="Tokens">
           {/* ended before it started: it used nothing, as its Cost says (0 would read as measured);
               queued, nothing is counted yet */}
-          {usedNothing(run) || notStartedYet(run) ? null : (
+          {usedNothing(run) || uncounted ? null : (
             <span className={active ? 'muted' : undefined}>
               {formatTokens(run.total_tokens)}{' '}
               <span className="muted">
@@ -588,7 +590,7 @@ export function RunDetailPage() {
           )}
         </Fact>
         <Fact label="Cost">
-          {notStartedYet(run) ? null : (
+          {uncounted ? null : (
             <>
               <Usage run={run} field="cost" />
               <UnpricedPart run={run} />
@@ -597,7 +599,7 @@ export function RunDetailPage() {
         </Fact>
         <ByModelFact run={run} />
         <Fact label="Steps">
-          {notStartedYet(run) ? null : (
+          {uncounted ? null : (
             <>
               {run.step_count} · {run.llm_calls} LLM · {run.tool_calls} tool
               {run.error_count > 0 ? (
@@ -651,7 +653,7 @@ export function RunDetailPage() {
       <section aria-labelledby="timeline-title" className="section">
         <h2 id="timeline-title">
           Timeline {/* queued, there is nothing to count yet: "No steps yet" below says so */}
-          {notStartedYet(run) ? null : (
+          {uncounted ? null : (
             <span className="muted count">
               {run.steps.length} {run.steps.length === 1 ? 'step' : 'steps'}
               {/* a long run's first load shows its steps as they come */}
