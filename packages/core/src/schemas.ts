@@ -994,6 +994,24 @@ const commaList = <T extends z.ZodType<string, string>>(item: T) =>
 
 const limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
 
+/** The most `metadata[key]` filters one `GET /runs` takes. */
+export const MAX_METADATA_FILTERS = 10;
+
+/**
+ * `GET /runs?metadata[env]=prod&metadata[pr]=42`: runs whose metadata holds each key with
+ * that value. A value matches a string equal to it, a number equal to it read as a number
+ * (`42` matches 42 and 42.0), or a boolean written as it (`true`); never an object or null.
+ */
+export const MetadataFilter = z
+  .record(z.string().min(1).max(200), z.string().min(1).max(500))
+  .refine((m) => Object.keys(m).length <= MAX_METADATA_FILTERS, {
+    message: `at most ${MAX_METADATA_FILTERS} keys`,
+  })
+  .describe(
+    'metadata[key]=value, once a key: runs whose metadata holds each key with that value (a string equal to it, a number equal to it, or true/false)',
+  );
+export type MetadataFilter = z.infer<typeof MetadataFilter>;
+
 /** A score bound of `GET /runs`: a number, blank text refused (not read as 0). */
 const scoreBound = z
   .string()
@@ -1020,6 +1038,7 @@ export const RunListQuery = z.object({
       'true: runs retried already (some run has retry_of naming them); false: runs not retried yet, as a bulk retry pages through what is left',
     ),
   tag: z.string().max(200).optional(),
+  metadata: MetadataFilter.optional(),
   model: z
     .string()
     .min(1)

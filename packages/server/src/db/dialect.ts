@@ -67,7 +67,9 @@ export function fold(text: unknown): string | null {
  * of the same shape, so the text stays valid JSON whatever precedes it.
  */
 function asJsonb(column: Expression<unknown>): RawBuilder<unknown> {
-  return sql`(regexp_replace(replace(${column}, '\\u0000', '\\ufffd'), '\\\\u[dD][89a-fA-F][0-9a-fA-F]{2}', '\\\\ufffd', 'g'))::jsonb`;
+  // text without any `\u` escape (most) is cast as it is: the replacements cost a search by
+  // regular expression of every row's text, 2-3 µs a row of a scan
+  return sql`(case when strpos(${column}, '\\u') = 0 then (${column})::jsonb else (regexp_replace(replace(${column}, '\\u0000', '\\ufffd'), '\\\\u[dD][89a-fA-F][0-9a-fA-F]{2}', '\\\\ufffd', 'g'))::jsonb end)`;
 }
 
 /** The text of one top-level field of a JSON-object text column (null when absent). */
@@ -97,6 +99,57 @@ export function jsonArrayContains(
   return db.dialect === 'postgres'
     ? sql<SqlBool>`${asJsonb(column)} ? ${value}`
     : sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${value})`;
+}
+
+/** A JSON number, as `metadata[key]=42` may mean one. */
+const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+/**
+ * Whether a JSON-object text column (metadata) holds `key` with `value`: a string equal to
+ * it, a number equal to it read as a number (`42` matches 42 and 42.0, exactly on both
+ * databases), or the boolean it names (`true`, `false`). An object, an array or null never
+ * matches. The key's JSON text, and the value's where it can only be written one way (text,
+ * a boolean), are looked for first: a scan parses only the rows that may match.
+ */
+export function metadataHolds(
+  db: Db,
+  column: Expression<unknown>,
+  key: string,
+  value: string,
+): RawBuilder<SqlBool> {
+  const number = JSON_NUMBER.test(value) && Number.isFinite(Number(value));
+  const bool = value === 'true' || value === 'false';
+  const has = (text: string) =>
+    db.dialect === 'postgres'
+      ? sql<SqlBool>`strpos(${column}, ${text}) > 0`
+      : sql<SqlBool>`instr(${column}, ${text}) > 0`;
+  const written = number
+    ? has(JSON.stringify(key))
+    : sql<SqlBool>`${has(JSON.stringify(key))} AND (${sql.join(
+        [has(JSON.stringify(value)), ...(bool ? [has(value)] : [])],
+        sql` OR `,
+      )})`;
+  if (db.dialect === 'postgres') {
+    const forms = [
+      sql`to_jsonb(${value}::text)`,
+      ...(number ? [sql`to_jsonb(cast(${value} as numeric))`] : []),
+      ...(bool ? [sql`to_jsonb(${value}::boolean)`] : []),
+    ];
+    return sql<SqlBool>`(${written} AND (${asJsonb(column)} -> ${key}::text) IN (${sql.join(forms)}))`;
+  }
+  // an integer as a 64-bit integer (exact past 2^53), any other number as a double
+  const asNumber =
+    /^-?\d+$/.test(value) && BigInt.asIntN(64, BigInt(value)) === BigInt(value)
+      ? BigInt(value)
+      : Number(value);
+  const forms = [
+    sql`(json_each.type = 'text' AND json_each.value = ${value})`,
+    ...(number
+      ? [sql`(json_each.type IN ('integer', 'real') AND json_each.value = ${asNumber})`]
+      : []),
+    ...(bool ? [sql`json_each.type = ${value}`] : []),
+  ];
+  return sql<SqlBool>`(${written} AND EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.key = ${key} AND (${sql.join(forms, sql` OR `)})))`;
 }
 
 /**

@@ -73,6 +73,10 @@ function parameters(doc: RouteDoc, schemas: Schemas): unknown[] {
         in: where,
         required: where === 'path' || (js.required ?? []).includes(name),
         schema: s,
+        // a parameter given a key each: `metadata[env]=prod` (route.ts reads it so)
+        ...((s as { type?: unknown }).type === 'object'
+          ? { style: 'deepObject', explode: true }
+          : {}),
       });
     }
   }

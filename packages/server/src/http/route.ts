@@ -161,6 +161,17 @@ export function defineRoute<
         })
         .map(([key]) => key),
     );
+  // the parameters given a key each (`?metadata[env]=prod`, OpenAPI's deepObject)
+  const keyed =
+    shape &&
+    new Set(
+      Object.entries(shape)
+        .filter(([, schema]) => {
+          const inner = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
+          return inner instanceof z.ZodRecord;
+        })
+        .map(([key]) => key),
+    );
   app.route({
     method: spec.method,
     url: spec.url,
@@ -169,7 +180,7 @@ export function defineRoute<
       ? { bodyLimit: Math.min(PUBLIC_BODY_LIMIT, app.initialConfig.bodyLimit ?? PUBLIC_BODY_LIMIT) }
       : {}),
     handler: async (request, reply) => {
-      const parameters = queryParameters(request.query, known, lists);
+      const parameters = queryParameters(request.query, known, lists, keyed);
       const query = spec.query ? parse(spec.query, parameters, 'query') : undefined;
       const params = spec.params ? parse(spec.params, request.params ?? {}, 'params') : undefined;
       if (spec.body && typeof request.body === 'string') {
@@ -207,10 +218,17 @@ function queryParameters(
   query: unknown,
   known?: ReadonlySet<string>,
   lists?: ReadonlySet<string>,
+  keyed?: ReadonlySet<string>,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!query || typeof query !== 'object') return out;
   for (const [key, value] of Object.entries(query)) {
+    const open = key.indexOf('[');
+    const name = open > 0 && key.endsWith(']') ? key.slice(0, open) : undefined;
+    if (name !== undefined && keyed?.has(name)) {
+      keyedParameter(out, name, key, key.slice(open + 1, -1), value);
+      continue;
+    }
     if (known && !known.has(key)) {
       const reads = known.size
         ? `this route reads ${[...known].join(', ')}`
@@ -236,4 +254,33 @@ function queryParameters(
     if (text !== '') out[key] = text;
   }
   return out;
+}
+
+/**
+ * One `name[key]=value` of a parameter given a key each, into `out[name][key]`: a key once,
+ * never empty; an empty value is absent, as for any parameter.
+ */
+function keyedParameter(
+  out: Record<string, unknown>,
+  name: string,
+  field: string,
+  key: string,
+  value: unknown,
+): void {
+  const refuse = (message: string) =>
+    new AppError('invalid_input', `query.${field}: ${message}`, [
+      { field: `query.${field}`, message },
+    ]);
+  if (key === '') throw refuse(`needs a key: ${name}[key]=value`);
+  if (Array.isArray(value)) throw refuse('given more than once; it takes one value');
+  if (typeof value !== 'string') return;
+  if (value.includes('\u0000') || key.includes('\u0000'))
+    throw refuse('must not contain a NUL character');
+  // an object's parse (zod's) drops this key: refused rather than silently unfiltered
+  if (key === '__proto__') throw refuse('this key cannot be filtered on');
+  if (value === '') return;
+  const entries = (out[name] ??= {}) as unknown;
+  if (typeof entries !== 'object' || entries === null)
+    throw refuse(`${name} takes a key each: ${name}[key]=value`);
+  (entries as Record<string, string>)[key] = value;
 }

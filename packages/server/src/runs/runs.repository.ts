@@ -3,7 +3,7 @@ import type { RunSort } from '@runlog/core';
 import type { Db } from '../db/database.js';
 import { planOnce } from '../db/pg-prepared.js';
 import { readOffLoop } from '../db/readers.js';
-import { containsText, jsonArrayContains, jsonField } from '../db/dialect.js';
+import { containsText, jsonArrayContains, metadataHolds, jsonField } from '../db/dialect.js';
 import type { Database, RunRow, StepRow } from '../db/schema.js';
 import {
   INLINE_PAYLOAD_BYTES,
@@ -146,6 +146,8 @@ export interface RunFilter {
   /** Whether some run is a retry of it (`retry_of`): runs retried already, or not yet. */
   retried?: boolean;
   tag?: string;
+  /** Keys the run's metadata holds with these values (`metadataHolds`). */
+  metadata?: Readonly<Record<string, string>>;
   /** A model one of the run's steps names (a key of its `models`). */
   model?: string;
   /** A score the run holds: of this name, and within these bounds or of this label. */
@@ -190,6 +192,8 @@ function filtered(db: Db, projectId: string, filter: RunFilter) {
   if (filter.to !== undefined) query = query.where('sort_at', '<=', filter.to);
   const { tag, q, model } = filter;
   if (tag !== undefined) query = query.where(jsonArrayContains(db, sql.ref('tags'), tag));
+  for (const [key, value] of Object.entries(filter.metadata ?? {}))
+    query = query.where(metadataHolds(db, sql.ref('metadata'), key, value));
   if (model !== undefined) {
     // the model as a key of the run's usage by model: its JSON text after `{` or `,` (`, `
     // in the text PostgreSQL's backfill wrote) and before a colon. A quote inside a key is
@@ -333,6 +337,7 @@ function readsMany(filter: RunFilter, offset = 0): boolean {
   return (
     filter.q !== undefined ||
     filter.tag !== undefined ||
+    filter.metadata !== undefined ||
     filter.model !== undefined ||
     filter.score !== undefined ||
     filter.retried !== undefined ||

@@ -56,6 +56,7 @@ function runFilter(query: RunExportQuery): RunFilter {
     ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
     ...(query.retried !== undefined ? { retried: query.retried } : {}),
     ...(query.tag !== undefined ? { tag: query.tag } : {}),
+    ...(query.metadata !== undefined ? { metadata: query.metadata } : {}),
     ...(query.model !== undefined ? { model: query.model } : {}),
     ...(score ? { score } : {}),
     ...(query.from !== undefined ? { from: query.from } : {}),

@@ -197,6 +197,7 @@ function rollupCountable(filter: RunFilter): boolean {
     filter.parentRunId === undefined &&
     filter.retried === undefined &&
     filter.tag === undefined &&
+    filter.metadata === undefined &&
     filter.model === undefined &&
     filter.score === undefined &&
     filter.from === undefined &&
