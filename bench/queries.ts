@@ -70,6 +70,8 @@ async function generate(path: string): Promise<void> {
         status,
         trigger: TRIGGERS[i % TRIGGERS.length]!,
         input: '{"task":"triage"}',
+        // a customer's runs are one agent's (customer c-7 is agent-7's, c-57's too)
+        metadata: `{"env":"${i % 10 === 0 ? 'staging' : 'prod'}","customer":"c-${i % 1000}"}`,
         output: status === 'succeeded' ? '{"ok":true}' : null,
         error: status === 'failed' ? '{"message":"tool failed"}' : null,
         started_at: started,
@@ -249,6 +251,17 @@ try {
   // one matching none, which passes over the index entry of every run made for a user
   const usersSearch = await measure(['/api/v1/users?limit=50&q=USER-39'], 100, 5);
   const usersSearchNone = await measure(['/api/v1/users?limit=50&q=nobody'], 20, 2);
+  // metadata filters, checked run by run: a customer's runs among its agent's (a page fills
+  // after ~400 of them), and a value no run holds (every run of the project read)
+  const metadataOfAgent = await measure(
+    Array.from(
+      { length: AGENTS },
+      (_, a) => `/api/v1/runs?agent_id=agent-${a}&metadata%5Bcustomer%5D=c-${a + 50}&limit=20`,
+    ),
+    100,
+    5,
+  );
+  const metadataNone = await measure(['/api/v1/runs?metadata%5Bcustomer%5D=nobody&limit=20'], 5, 3);
   const userOne = await measure(
     Array.from(
       { length: AGENTS / 2 },
@@ -287,6 +300,8 @@ try {
       users_search_some_ms: usersSearch,
       users_search_none_ms: usersSearchNone,
       user_summary_ms: userOne,
+      runs_metadata_of_agent_ms: metadataOfAgent,
+      runs_metadata_none_ms: metadataNone,
       server_peak_rss_mb: Math.round(server.peakRssMb()),
     }),
   );

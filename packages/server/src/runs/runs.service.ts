@@ -242,18 +242,22 @@ export async function listRunsPage(
   const cursor = page.cursor !== undefined && !sort ? decodeCursor(page.cursor) : undefined;
   const after =
     page.cursor !== undefined && sort ? decodeSortedCursor(page.cursor, sort) : undefined;
-  const [rows, total] = await Promise.all([
-    listRuns(db, projectId, filter, {
-      limit: page.limit,
-      ...(cursor ? { cursor } : {}),
-      ...(page.offset ? { offset: page.offset } : {}),
-      ...(sort ? { sorted: { sort, ...(after ? { after } : {}) } } : {}),
-    }),
-    rollupCountable(filter)
-      ? countRunsFromRollups(db, projectId, filter)
-      : // one more than the cap: exactly `cap` matches is an exact total, not a capped one
-        countRunsCapped(db, projectId, filter, cap + 1),
-  ]);
+  const listing = listRuns(db, projectId, filter, {
+    limit: page.limit,
+    ...(cursor ? { cursor } : {}),
+    ...(page.offset ? { offset: page.offset } : {}),
+    ...(sort ? { sorted: { sort, ...(after ? { after } : {}) } } : {}),
+  });
+  const [rows, total] = rollupCountable(filter)
+    ? await Promise.all([listing, countRunsFromRollups(db, projectId, filter)])
+    : await listing.then(async (rows) =>
+        // a first page with room left holds every matching run: a search for a rare word
+        // reads the runs once, not a second time to count them
+        rows.length <= page.limit && page.cursor === undefined && !page.offset
+          ? ([rows, rows.length] as const)
+          : // one more than the cap: exactly `cap` matches is an exact total, not a capped one
+            ([rows, await countRunsCapped(db, projectId, filter, cap + 1)] as const),
+      );
   const hasMore = rows.length > page.limit;
   const pageRows = hasMore ? rows.slice(0, page.limit) : rows;
   const last = pageRows[pageRows.length - 1];
