@@ -11,3 +11,4 @@ export * from './truncated.js';
 export * from './preview.js';
 export * from './waiting.js';
 export * from './pool.js';
+export * from './metadata.js';
