@@ -7,7 +7,14 @@ import { StatusBadge } from '../../components/Status';
 import { JsonViewer } from '../../components/JsonViewer';
 import { useDocumentTitle } from '../../app/page';
 import { useTopics } from '../../app/live';
-import { formatCost, formatDuration, formatExact, formatTokens, shortId } from '../../lib/format';
+import {
+  TRIGGER_LABELS,
+  formatCost,
+  formatDuration,
+  formatExact,
+  formatTokens,
+  shortId,
+} from '../../lib/format';
 import { runPath } from '../runs/RunActions';
 import { runHeadQuery } from './runDetail.queries';
 
@@ -110,7 +117,7 @@ const FACTS: Fact[] = [
   },
   { label: 'Agent', value: (r) => r.agent_id },
   { label: 'Status', value: (r) => r.status, show: (r) => <StatusBadge status={r.status} /> },
-  { label: 'Trigger', value: (r) => r.trigger },
+  { label: 'Trigger', value: (r) => r.trigger, show: (r) => TRIGGER_LABELS[r.trigger] },
   { label: 'Attempt', value: (r) => r.attempt, compared: false },
   { label: 'Started', value: (r) => r.started_at, show: started, compared: false },
   { label: 'Duration', value: (r) => r.duration_ms, show: (r) => formatDuration(r.duration_ms) },

@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router-dom';
 import {
@@ -33,7 +33,8 @@ const bound = (v: string | null) => (v && v.trim() && Number.isFinite(Number(v))
 /** The view from the URL: filters are kept there so a view can be shared. */
 export function viewFromParams(p: URLSearchParams): RunsView {
   return {
-    agent: listParam(p.get('agent')),
+    // `agent_id` is the name `GET /runs` gives this filter: a link written with it works too
+    agent: listParam(p.get('agent') ?? p.get('agent_id')),
     status: listParam(p.get('status')).filter((s): s is RunStatus => s in RUN_STATUS_META),
     trigger: listParam(p.get('trigger')).filter((t): t is RunTrigger => t in TRIGGER_LABELS),
     source: p.get('source') ?? '',
@@ -110,6 +111,16 @@ export function RunsPage() {
   const agents = useQuery(agentsQuery());
   useTopics(['runs']);
   useDocumentTitle('Runs');
+  // the page keeps the agent as `agent`: an `agent_id` left beside it would come back as the
+  // filter once the agent picker cleared `agent`
+  useEffect(() => {
+    const alias = params.get('agent_id');
+    if (alias === null) return;
+    const next = new URLSearchParams(params);
+    if (!next.has('agent')) next.set('agent', alias);
+    next.delete('agent_id');
+    setParams(next, { replace: true });
+  }, [params, setParams]);
 
   const set = useMemo(
     () =>
