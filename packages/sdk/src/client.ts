@@ -1,6 +1,7 @@
 import {
   RETRY_POLICY_TRIGGER,
   isTerminalStatus,
+  metadataQuery,
   newId,
   type Agent,
   type AgentSummary,
@@ -44,6 +45,11 @@ export interface RunListParams {
   /** `true`: runs retried already (a run's `retry_of` names them); `false`: not retried yet. */
   retried?: boolean | undefined;
   tag?: string | undefined;
+  /**
+   * Runs whose metadata holds each key with this value (`{ env: 'prod', pr: 42 }`): a string
+   * equal to it, a number equal to it, or the boolean. Top-level keys, at most 10.
+   */
+  metadata?: Readonly<Record<string, string | number | boolean>> | undefined;
   /** Runs with a step that names this model. */
   model?: string | undefined;
   /** Runs with a score of this name; `score_min`, `score_max` and `score_label` narrow it. */
@@ -68,7 +74,15 @@ function queryString(params: RunListParams | ThreadListParams | UserListParams):
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params) as [string, unknown][]) {
     if (v === undefined || v === null) continue;
-    if (Array.isArray(v)) q.set(k, v.join(','));
+    if (k === 'metadata' && typeof v === 'object') {
+      // `metadata[env]=prod`, a parameter a key (GET /runs)
+      const filter = Object.entries(v as Record<string, unknown>).map(([key, value]) => [
+        key,
+        String(value),
+      ]);
+      for (const [name, value] of Object.entries(metadataQuery(Object.fromEntries(filter))))
+        q.set(name, value);
+    } else if (Array.isArray(v)) q.set(k, v.join(','));
     else if (v instanceof Date) q.set(k, v.toISOString());
     else q.set(k, String(v));
   }

@@ -28,7 +28,14 @@ describeEachDb('SDK read client', (dialect) => {
         await run.llm({ model: 'gpt-4o-mini', input_tokens: 100, output_tokens: 10 });
         return { answer: 42 };
       },
-      { id: ids.ok, input: { q: 'a' }, tags: ['red'], userId: 'u-1', threadId: 't-1' },
+      {
+        id: ids.ok,
+        input: { q: 'a' },
+        tags: ['red'],
+        userId: 'u-1',
+        threadId: 't-1',
+        metadata: { env: 'prod', pr: 42 },
+      },
     );
     await runlog
       .run(
@@ -36,7 +43,7 @@ describeEachDb('SDK read client', (dialect) => {
         () => {
           throw new Error('boom');
         },
-        { id: ids.failed, tags: ['blue'] },
+        { id: ids.failed, tags: ['blue'], metadata: { env: 'staging', pr: '42' } },
       )
       .catch(() => {});
     await runlog.run(`${agent}-other`, () => 'x', { id: ids.other });
@@ -59,6 +66,13 @@ describeEachDb('SDK read client', (dialect) => {
 
       const tagged = await runlog.runs.list({ tag: 'red', user_id: 'u-1', thread_id: 't-1' });
       expect(tagged.runs.map((r) => r.id)).toEqual([ids.ok]);
+
+      const prod = await runlog.runs.list({ metadata: { env: 'prod', pr: 42 } });
+      expect(prod.runs.map((r) => r.id)).toEqual([ids.ok]);
+      const pr = await runlog.runs.list({ agent_id: agent, metadata: { pr: '42' } });
+      expect(pr.runs.map((r) => r.id).sort()).toEqual([ids.ok, ids.failed].sort());
+      const none = await runlog.runs.list({ metadata: { env: 'prod', pr: '43' } });
+      expect(none.runs).toEqual([]);
 
       const future = await runlog.runs.list({ from: new Date(Date.now() + 3_600_000) });
       expect(future.runs).toEqual([]);

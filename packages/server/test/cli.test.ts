@@ -217,6 +217,7 @@ describeEachDb('runlog CLI', (dialect) => {
           user_id: 'u-cf',
           thread_id: 't-cf',
           tags: ['vip'],
+          metadata: { env: 'prod', pr: 42, 'a=b': 'x=y' },
           input: { ask: 'needle in the input' },
           started_at: at,
         },
@@ -244,6 +245,19 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(await ids('--user', 'u-cf')).toEqual(['cf-root']);
     expect(await ids('--thread', 't-cf')).toEqual(['cf-root']);
     expect(await ids('--tag', 'vip')).toEqual(['cf-root']);
+    // by metadata: each key with its value, a number as a number, the key up to the first =
+    expect(await ids('--metadata', 'env=prod', '--metadata', 'pr=42.0')).toEqual(['cf-root']);
+    expect(await ids('--metadata', 'env=prod', '--metadata', 'pr=43')).toEqual([]);
+    expect(await ids('--metadata', 'a=b=x=y')).toEqual([]);
+    for (const [args, message] of [
+      [['--metadata', 'env'], '--metadata takes key=value (got "env")'],
+      [['--metadata', 'env='], '--metadata takes key=value (got "env=")'],
+      [['--metadata', 'env=a', '--metadata', 'env=b'], '--metadata: env given twice'],
+    ] as const) {
+      const bad = await cli(['runs', 'list', ...args]);
+      expect(bad.code, args.join(' ')).toBe(2);
+      expect(bad.stderr).toContain(message);
+    }
     expect(await ids('--parent', 'cf-root')).toEqual(['cf-child']);
     expect(await ids('--retry-of', 'cf-root')).toEqual(['cf-again']);
     expect(await ids('--search', 'NEEDLE')).toEqual(['cf-root']);

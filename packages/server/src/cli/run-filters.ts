@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { MAX_METADATA_FILTERS, metadataQuery, parseMetadataPair } from '@runlog/core';
 import { CliError } from './client.js';
 import { idArg, parseWhen, scoreNumberArg, statusArg, textArg, triggerArg } from './options.js';
 
@@ -11,6 +12,8 @@ export interface RunFilterFlags {
   user?: string;
   thread?: string;
   tag?: string;
+  /** `--metadata env=prod`, repeatable: runs whose metadata holds each key with its value. */
+  metadata?: Record<string, string>;
   model?: string;
   score?: string;
   scoreMin?: number;
@@ -47,6 +50,11 @@ export function withRunFilters(
     .option('--user <id>', "only this user's runs", textArg('--user', 200))
     .option('--thread <id>', 'only runs of this conversation (thread_id)', textArg('--thread', 200))
     .option('--tag <tag>', 'only runs with this tag', textArg('--tag', 200))
+    .option(
+      '--metadata <key=value>',
+      'only runs whose metadata holds this (a string, number or true/false); repeat for more keys',
+      metadataArg,
+    )
     .option('--model <name>', 'only runs with a step naming this model', textArg('--model', 200))
     .option('--score <name>', 'only runs with a score of this name', textArg('--score', 200))
     .option(
@@ -75,6 +83,27 @@ export function withRunFilters(
       parseWhen('--since'),
     )
     .option('--until <when>', 'and until: 24h (ago), 7d or a date', parseWhen('--until'));
+}
+
+/**
+ * One `--metadata key=value` into the filter of those given before it: a key up to the first
+ * `=`, each key once, at most `MAX_METADATA_FILTERS`, within the API's lengths.
+ */
+function metadataArg(text: string, given: Record<string, string> = {}): Record<string, string> {
+  const pair = parseMetadataPair(text);
+  if (!pair || pair[1] === '')
+    throw new InvalidArgumentError(`--metadata takes key=value (got ${JSON.stringify(text)})`);
+  const [key, value] = pair;
+  if (key.length > 200 || value.length > 500)
+    throw new InvalidArgumentError('--metadata: a key is 1 to 200 characters, a value 1 to 500');
+  if (text.includes('\u0000')) throw new InvalidArgumentError('--metadata must not contain a NUL');
+  if (key === '__proto__')
+    throw new InvalidArgumentError('--metadata: this key cannot be filtered on');
+  if (Object.hasOwn(given, key))
+    throw new InvalidArgumentError(`--metadata: ${key} given twice; a run holds one value a key`);
+  if (Object.keys(given).length >= MAX_METADATA_FILTERS)
+    throw new InvalidArgumentError(`--metadata: at most ${MAX_METADATA_FILTERS} keys`);
+  return { ...given, [key]: value };
 }
 
 /** Whether any of `withRunFilters`' filters was given. */
@@ -122,6 +151,7 @@ export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
     user_id: flags.user,
     thread_id: flags.thread,
     tag: flags.tag,
+    ...metadataQuery(flags.metadata),
     model: flags.model,
     score: flags.score,
     score_min: flags.scoreMin,
