@@ -7,6 +7,14 @@ describe('previewText', () => {
     expect(previewText('  What is\n\tthe  weather? ', 100)).toBe('What is the weather?');
   });
 
+  it('says the text of a chat reply under reply, response or completion', () => {
+    expect(previewText({ reply: 'Hello there', tokens: 3 }, 100)).toBe('Hello there');
+    expect(previewText({ response: 'Sure.' }, 100)).toBe('Sure.');
+    expect(previewText({ completion: 'Done' }, 100)).toBe('Done');
+    // a field earlier in the list says it first
+    expect(previewText({ reply: 'later', answer: 'first' }, 100)).toBe('first');
+  });
+
   it("keeps a text's lines when asked, as a conversation's turn shows them", () => {
     const answer =
       'Try these:\r\n1. Restart the router  \n2. Call us\n\n\n\n```\n  ping 10.0.0.1\n```\n';

@@ -12,6 +12,9 @@ const TEXT_FIELDS = [
   'text',
   'output',
   'answer',
+  'reply',
+  'response',
+  'completion',
   'result',
 ] as const;
 
