@@ -117,6 +117,14 @@ if (mode === 'record') {
     leaseMs: 10_000,
   });
   console.log(`worker ${worker.id} waiting for ${AGENT} runs (Ctrl-C stops and drains)`);
+  // the SDK drains on Ctrl-C (up to drainTimeoutMs, 30 s): said, so the wait is not silent
+  process.once('SIGINT', () =>
+    console.log(
+      worker.active > 0
+        ? `stopping: letting ${worker.active} running run(s) finish (up to ${worker.drainTimeoutMs / 1000} s), then giving the rest back to the queue; Ctrl-C again to stop now`
+        : 'stopping: no run in hand',
+    ),
+  );
 } else if (mode === 'demo') {
   const wait = async (id: string) => {
     const since = Date.now();

@@ -412,7 +412,9 @@ export class Transport {
     if (this.options.spoolDir || this.lossReported || this.pending === 0) return;
     this.lossReported = true;
     this.options.onError(
-      new RunlogError(`${when} with ${this.pending} events unsent (no spoolDir set)`),
+      new RunlogError(
+        `${when} with ${this.pending} ${this.pending === 1 ? 'event' : 'events'} unsent (no spoolDir set)`,
+      ),
     );
   }
 

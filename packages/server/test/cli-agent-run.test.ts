@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Run } from '@runlog/core';
 import { Runlog } from '@runlog/sdk';
+import { waitForEnd } from '../src/cli/agent-run.js';
+import { ApiClient } from '../src/cli/client.js';
 import { runCli } from './cli-fixtures.js';
 import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
@@ -355,12 +357,67 @@ describeEachDb('runlog agents run', (dialect) => {
     expect((await runlog.agents.list()).some((a) => a.id === agent)).toBe(false);
   });
 
+  it('says so when the workers that served the agent have stopped: the run waits', async () => {
+    const agent = uniq('deserted');
+    const worker = serve(agent);
+    await served(agent);
+    const served1 = await cli(['agents', 'run', agent, '--input', '{"text": "done"}', '--wait']);
+    expect(served1).toMatchObject({ code: 0, stdout: 'done\n' });
+    expect(served1.stderr).not.toMatch(/no worker/);
+    // the agent, made by that run, notes its worker at the worker's next ask
+    await waitFor(
+      async () => (await runlog.agents.get(agent)).worker_seen_at !== null,
+      'the worker noted on the agent',
+    );
+    await worker.stop();
+    const res = await cli(['agents', 'run', agent]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(
+      new RegExp(
+        `^no worker serves ${agent} now \\(one last asked for its runs \\d+s ago\\): the run waits until one does`,
+      ),
+    );
+    const each = await cli(['agents', 'run', agent, '--each', '--input-file', '-'], '{}\n{}\n');
+    expect(each.stderr).toMatch(new RegExp(`no worker serves ${agent} now .*: the runs wait`));
+    for (const r of await runsOf(agent)) if (r.status === 'queued') await runlog.runs.cancel(r.id);
+  });
+
   it('queues for an agent not recorded yet when a worker serves it', async () => {
     const agent = uniq('fresh');
     serve(agent);
     await served(agent);
     const res = await cli(['agents', 'run', agent, '--input', '{"text": "first"}', '--wait']);
     expect(res).toMatchObject({ code: 0, stdout: 'first\n' });
+  });
+
+  it('waits through many polls without piling up listeners (no leak warning)', async () => {
+    const agent = uniq('unserved');
+    await runlog.agents.update(agent, {});
+    const queued = await runlog.runs.enqueue(agent, { input: {} });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const stop = new AbortController();
+      const io = { stdout: process.stdout, stderr: process.stderr, env: {}, signal: stop.signal };
+      // each poll reads the run: counted, to wait for three times Node's bound on listeners
+      let polls = 0;
+      const client = new (class extends ApiClient {
+        override request<T>(...args: Parameters<ApiClient['request']>): Promise<T> {
+          polls++;
+          return super.request<T>(...args);
+        }
+      })({ url: server.url, apiKey: TEST_ADMIN_KEY });
+      const waiting = waitForEnd(client, io, queued.id, () => {}, 1);
+      await waitFor(() => polls >= 30, '30 polls');
+      stop.abort();
+      expect(await waiting).toBeUndefined();
+      // Node emits its warning on the next tick
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('stops waiting on Ctrl-C and leaves the run going', async () => {

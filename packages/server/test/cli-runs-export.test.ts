@@ -1,4 +1,12 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createServer, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +116,25 @@ describeEachDb('runlog runs export', (dialect) => {
     expect((JSON.parse(one.stdout) as Run).id).toBe('run-29');
   });
 
+  it('takes -o - as standard output, as runlog export does, writing no file named -', async () => {
+    // a file named - would land in the working directory: taken away if the test makes one
+    const dash = join(process.cwd(), '-');
+    expect(existsSync(dash)).toBe(false);
+    try {
+      const res = await cli(['runs', 'export', '--limit', '2', '--format', 'jsonl', '-o', '-']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(
+        res.stdout
+          .trimEnd()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as Run).id),
+      ).toEqual(['run-29', 'run-28']);
+      expect(existsSync(dash)).toBe(false);
+    } finally {
+      rmSync(dash, { force: true });
+    }
+  });
+
   it('leaves no short file when the answer is cut off, and keeps the file an earlier export wrote', async () => {
     const file = join(dir, 'cut.csv');
     writeFileSync(file, 'an earlier export\n');
@@ -169,6 +196,31 @@ describeEachDb('runlog runs export', (dialect) => {
     }
     expect(readFileSync(file, 'utf8')).toBe('an earlier export\n');
     expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
+  it('takes --json as every data command does: what it wrote, and a failure, as JSON', async () => {
+    const file = join(dir, 'summary.csv');
+    const res = await cli(['runs', 'export', '--status', 'failed', '-o', file, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual({ runs: 6, file });
+    expect(res.stderr).toBe('');
+    // to standard output: the data there, the summary on stderr
+    const piped = await cli([
+      'runs',
+      'export',
+      '--status',
+      'failed',
+      '--format',
+      'jsonl',
+      '--json',
+    ]);
+    expect(piped.stdout.trimEnd().split('\n')).toHaveLength(6);
+    expect(JSON.parse(piped.stderr)).toEqual({ runs: 6, file: null });
+    const refused = await cli(['runs', 'export', '--json'], { RUNLOG_API_KEY: 'rl_wrong_key' });
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toMatchObject({
+      error: { message: expect.stringContaining('the API key was refused') },
+    });
   });
 
   it('refuses bad usage (exit 2) and says what the server refused (exit 1)', async () => {

@@ -135,9 +135,13 @@ describeEachDb('runlog webhooks', (dialect) => {
     const bad = await cli(env, ['webhooks', 'create', url, '--events', 'run.exploded']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--events must be one of run.failed, run.timed_out');
-    const ftp = await cli(env, ['webhooks', 'create', 'ftp://example.com']);
-    expect(ftp.code).toBe(1);
-    expect(ftp.stderr).toContain('url');
+    for (const wrong of ['ftp://example.com', 'hooks.example.com/runlog']) {
+      const refused = await cli(env, ['webhooks', 'create', wrong]);
+      expect(refused.code, wrong).toBe(2);
+      expect(refused.stderr).toContain(
+        `<url> must be an http:// or https:// URL, not ${JSON.stringify(wrong)}`,
+      );
+    }
     const res = await fetch(`${server.url}/api/v1/keys`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },

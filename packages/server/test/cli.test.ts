@@ -200,9 +200,14 @@ describeEachDb('runlog CLI', (dialect) => {
     const page2 = next.stdout.split('\n').slice(1, 3);
     expect(page2.every((l) => /^c-run-\d+\s+writer\s/.test(l))).toBe(true);
     expect(page2.some((l) => seen.includes(l))).toBe(false);
-    const bad = await cli(['runs', 'list', '--cursor', 'garbage']);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('cursor');
+    // a cursor the server does not take is the flag's bad usage (exit 2), as in every list
+    for (const list of ['runs', 'threads', 'users']) {
+      const bad = await cli([list, 'list', '--cursor', 'garbage']);
+      expect(bad, list).toMatchObject({
+        code: 2,
+        stderr: 'runlog: --cursor: not a cursor this API returned\n',
+      });
+    }
   });
 
   it('filters runs by source, user, thread, tag, parent, retry, text and time', async () => {
@@ -383,6 +388,19 @@ describeEachDb('runlog CLI', (dialect) => {
       );
       // a run that is not waiting says nothing of workers
       expect((await cli(['runs', 'show', 'cq-run-1'])).stdout).not.toMatch(/^ {2}worker /m);
+      // the worker stopped: none there now, said as the dashboard says it
+      expect((await send('DELETE', '/workers/cq-host:1?release=true')).ok).toBe(true);
+      expect((await cli(['runs', 'show', 'cq-run-2'])).stdout).toMatch(
+        /^ {2}worker {5}none has asked for its agent's runs since 5m ago: this run waits for one$/m,
+      );
+      await server.ctx.db.kysely
+        .updateTable('agents')
+        .set({ worker_seen_at: Date.now() - 10_000 })
+        .where('id', '=', 'cq-agent')
+        .execute();
+      expect((await cli(['runs', 'show', 'cq-run-2'])).stdout).toMatch(
+        /^ {2}worker {5}none running: the last one asked for its agent's runs \d+s ago and has stopped; this run waits for one$/m,
+      );
     } finally {
       await send('DELETE', '/workers/cq-host:1');
       await send('DELETE', '/runs/cq-run-1');
@@ -1436,7 +1454,7 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(narrow.stdout).toMatch(/^ct-conv-a\s+3\s+1\s/m);
     });
 
-    it('refuses bad flags with exit 2 and a cursor the server did not write with exit 1', async () => {
+    it('refuses bad flags with exit 2, a cursor the server did not write too', async () => {
       const limit = await cli(['threads', 'list', '--limit', '0']);
       expect(limit).toMatchObject({
         code: 2,
@@ -1457,10 +1475,11 @@ describeEachDb('runlog CLI', (dialect) => {
         code: 2,
         stderr: 'runlog: --since must not be after --until\n',
       });
+      // the server's 400 names the flag's field: the flag's bad usage, as --limit's is
       const cursor = await cli(['threads', 'list', '--cursor', 'not-a-cursor', '--json']);
-      expect(cursor.code).toBe(1);
-      expect(JSON.parse(cursor.stderr)).toMatchObject({
-        error: { message: expect.stringMatching(/cursor/), exit_code: 1 },
+      expect(cursor.code).toBe(2);
+      expect(JSON.parse(cursor.stderr)).toEqual({
+        error: { message: '--cursor: not a cursor this API returned', exit_code: 2 },
       });
     });
 
@@ -1754,8 +1773,8 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(res.stderr.split('\n').sort()).toEqual([
         '',
         'runlog: 2 of 4 runs could not be retried',
-        'runlog: run bi-none: run bi-none not found',
-        'runlog: run bi-running: run bi-running is still running; stop it or wait for it to end before retrying',
+        'runlog: run bi-none: not found',
+        'runlog: run bi-running: is still running; stop it or wait for it to end before retrying',
       ]);
       expect(await retriesOf('bi-1')).toHaveLength(1);
       expect(await retriesOf('bi-2')).toHaveLength(1);
@@ -1898,7 +1917,7 @@ describeEachDb('runlog CLI', (dialect) => {
       const byIds = await cli(['runs', 'cancel', 'bc-done', 'bc-none']);
       expect(byIds.code).toBe(1);
       expect(byIds.stdout).toContain('skipped run bc-done: has already ended (failed)\n');
-      expect(byIds.stderr).toContain('runlog: run bc-none: run bc-none not found\n');
+      expect(byIds.stderr).toContain('runlog: run bc-none: not found\n');
     });
 
     it('refuses ids with filters, neither, or a bound out of range (exit 2)', async () => {
@@ -2096,6 +2115,11 @@ describeEachDb('runlog CLI', (dialect) => {
     const c = capture({ ...env, RUNLOG_API_KEY: `${server.adminKey}\n` }, stop.signal);
     const done = run(['runs', 'tail', '--agent', 'tail-agent'], c.io);
     await waitFor(() => c.stderr().includes('watching'), 'the subscription');
+    // an agent with no run yet is watched all the same, and said, as a misspelt one would be
+    expect(c.stderr()).toBe(
+      'watching agent tail-agent; Ctrl-C to stop\n' +
+        'no agent tail-agent in this project yet: its first run will show here (runlog agents list shows the agents there are)\n',
+    );
     await ingest([{ type: 'run.start', run: { id: 'c-tailed', agent_id: 'tail-agent' } }]);
     await ingest([{ type: 'run.start', run: { id: 'c-other', agent_id: 'writer' } }]);
     // a Stop is a change of its own: the line says so, not the same line again
@@ -2112,6 +2136,14 @@ describeEachDb('runlog CLI', (dialect) => {
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d {2}c-tailed {2}tail-agent {2}running /);
     expect(lines[1]).toMatch(/ {2}c-tailed {2}tail-agent {2}running \(stop requested\) /);
     expect(c.stdout()).not.toContain('c-other');
+    // an agent that has runs: nothing more to say
+    const known = new AbortController();
+    const k = capture(env, known.signal);
+    const watching = run(['runs', 'tail', '--agent', 'writer'], k.io);
+    await waitFor(() => k.stderr().includes('watching'), 'the subscription');
+    known.abort();
+    expect(await watching).toBe(0);
+    expect(k.stderr()).toBe('watching agent writer; Ctrl-C to stop\n');
   });
 
   it('runs tail rides out a dropped connection and goes on showing runs', async () => {

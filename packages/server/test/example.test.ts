@@ -93,6 +93,11 @@ describeEachDb('the bug-triager example', (dialect) => {
     worker.kill('SIGINT');
     expect(await exited).toBe('SIGINT');
     worker = undefined;
+    // and says so at once: a drain of up to 30 s is not a silent wait
+    await waitFor(
+      () => /^stopping: no run in hand$/m.test(workerOut),
+      'the worker to say it stops',
+    );
     expect((await get<RunList>('/runs?agent_id=bug-triager&status=queued,running')).runs).toEqual(
       [],
     );

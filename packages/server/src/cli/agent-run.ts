@@ -133,16 +133,16 @@ async function pollUntil<T>(
         if (!away) io.stderr.write(`runlog: lost the connection to ${client.base}; waiting...\n`);
         away = true;
       }
+      // the listener goes with its pause: one left behind by each poll piles up (Node warns
+      // of a leak after ten, some five seconds into a wait)
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, away ? pollMs * 4 : pollMs);
-        stopped.signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
+        const wake = () => {
+          clearTimeout(timer);
+          stopped.signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, away ? pollMs * 4 : pollMs);
+        stopped.signal.addEventListener('abort', wake, { once: true });
       });
     }
   } finally {

@@ -57,7 +57,11 @@ export class ApiClient {
     try {
       url = new URL(opts.url);
     } catch {
-      throw new CliError(`--url (RUNLOG_URL) ${opts.url} is not a valid URL`, 2);
+      // quoted: an empty RUNLOG_URL= (a .env line left blank) would read as nothing at all
+      throw new CliError(
+        `--url (RUNLOG_URL) ${JSON.stringify(opts.url)} is not a valid URL, such as ${DEFAULT_URL}`,
+        2,
+      );
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new CliError(

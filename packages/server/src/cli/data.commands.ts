@@ -33,6 +33,7 @@ import {
   MAX_RETRY_DELAY_MS,
   MAX_RUN_DELAY_MS,
   RUN_SORTS,
+  assertNever,
   costUnknown,
   canonicalZone,
   cutText,
@@ -267,12 +268,16 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           cursor?: string;
         },
     ) => {
-      const list = await clientFor(flags, io).request<RunList>('GET', '/api/v1/runs', {
-        ...runFilterQuery(flags),
-        sort: flags.sort,
-        limit: flags.limit,
-        cursor: flags.cursor,
-      });
+      const list = await clientFor(flags, io)
+        .request<RunList>('GET', '/api/v1/runs', {
+          ...runFilterQuery(flags),
+          sort: flags.sort,
+          limit: flags.limit,
+          cursor: flags.cursor,
+        })
+        .catch((err: unknown) => {
+          throw flagError(err, CURSOR_FLAG);
+        });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.runs);
       const p = palette();
@@ -419,9 +424,28 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       return socket;
     };
     let ws = heartbeat(await client.subscribe([topic], onMessage));
+    // a misspelt agent would be watched in silence until Ctrl-C: one not recorded yet is
+    // said (it may still come: its first run makes it)
+    const unknownAgent =
+      flags.agent !== undefined &&
+      !flags.json &&
+      (await client.request('GET', `/api/v1/agents/${encodeURIComponent(flags.agent)}`).then(
+        () => false,
+        (err: unknown) => {
+          if (err instanceof CliError && err.status === 404) return true;
+          ws.close();
+          throw err;
+        },
+      ));
     if (!flags.json)
       io.stderr.write(
-        `watching ${flags.agent ? `agent ${flags.agent}` : 'all runs'}; Ctrl-C to stop\n`,
+        `watching ${flags.agent ? `agent ${flags.agent}` : 'all runs'}; Ctrl-C to stop\n` +
+          (unknownAgent
+            ? palette().paint(
+                'yellow',
+                `no agent ${flags.agent} in this project yet: its first run will show here (runlog agents list shows the agents there are)`,
+              ) + '\n'
+            : ''),
       );
     let stopped = false;
     const stopSignal = new Promise<void>((resolve) => {
@@ -718,14 +742,18 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         cursor?: string;
       },
     ) => {
-      const list = await clientFor(flags, io).request<ThreadList>('GET', '/api/v1/threads', {
-        agent_id: flags.agent,
-        user_id: flags.user,
-        q: flags.search,
-        ...timeWindow(flags),
-        limit: flags.limit,
-        cursor: flags.cursor,
-      });
+      const list = await clientFor(flags, io)
+        .request<ThreadList>('GET', '/api/v1/threads', {
+          agent_id: flags.agent,
+          user_id: flags.user,
+          q: flags.search,
+          ...timeWindow(flags),
+          limit: flags.limit,
+          cursor: flags.cursor,
+        })
+        .catch((err: unknown) => {
+          throw flagError(err, CURSOR_FLAG);
+        });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.threads);
       if (shown.length === 0) {
@@ -836,13 +864,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         cursor?: string;
       },
     ) => {
-      const list = await clientFor(flags, io).request<UserList>('GET', '/api/v1/users', {
-        agent_id: flags.agent,
-        q: flags.search,
-        ...timeWindow(flags),
-        limit: flags.limit,
-        cursor: flags.cursor,
-      });
+      const list = await clientFor(flags, io)
+        .request<UserList>('GET', '/api/v1/users', {
+          agent_id: flags.agent,
+          q: flags.search,
+          ...timeWindow(flags),
+          limit: flags.limit,
+          cursor: flags.cursor,
+        })
+        .catch((err: unknown) => {
+          throw flagError(err, CURSOR_FLAG);
+        });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.users);
       if (shown.length === 0) {
@@ -1020,12 +1052,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   /** `, to start at <time> (in 2h)` for a run queued to start later; '' for one due. */
   const startsText = (run: Run) =>
     isHeldBack(run) ? `, to start at ${run.queued_at} (${formatRelative(run.queued_at)})` : '';
-  /** Says on stderr that no worker serves the agent yet, so what was queued waits. */
-  const noWorkerYet = (agentId: string, what: string) =>
+  /**
+   * Says on stderr that no worker serves the agent now, so what was queued waits: none ever
+   * asked for its runs (`seenAt` null), or those that did stopped or went away.
+   */
+  const noWorkerYet = (agentId: string, what: string, seenAt: string | null) =>
     io.stderr.write(
       palette().paint(
         'yellow',
-        `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`,
+        seenAt === null
+          ? `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`
+          : `no worker serves ${agentId} now (one last asked for its runs ${formatRelative(seenAt)}): ${what} until one does (runlog workers lists them)`,
       ) + '\n',
     );
 
@@ -1095,7 +1132,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   const runEach = async (
     client: ApiClient,
     agentId: string,
-    unserved: boolean,
+    unserved: { seenAt: string | null } | undefined,
     inputs: unknown[],
     common: Record<string, unknown>,
     flags: ClientFlags & AgentRunFlags,
@@ -1122,7 +1159,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const say = (line: string) => (flags.json ? io.stderr : io.stdout).write(line + '\n');
     if (!flags.json || flags.wait)
       say(`queued ${formatCount(queued.length)} runs of ${agentId}${startsText(queued[0]!)}`);
-    if (unserved) noWorkerYet(agentId, 'the runs wait');
+    if (unserved && !flags.json) noWorkerYet(agentId, 'the runs wait', unserved.seenAt);
     if (!flags.wait) {
       if (flags.json) printJson(io, { runs: queued });
       return;
@@ -1229,14 +1266,16 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       ...(flags.delay !== undefined ? { delay_ms: flags.delay } : {}),
       ...(flags.at !== undefined ? { run_at: flags.at } : {}),
     };
-    // no worker has asked for its runs (a worker started a moment ago may not be noted on
-    // the agent yet: the workers list says)
+    // no worker online serves it: none ever asked for its runs, or those that did stopped
+    // (a worker started a moment ago may not be noted on the agent yet: the workers list
+    // says), so a run queued now would wait, and --wait with it, in silence
     const unserved =
       agent !== undefined &&
-      agent.worker_seen_at === null &&
-      !(await client.request<WorkerList>('GET', '/api/v1/workers')).workers.some((w) =>
-        w.agents.includes(agentId),
-      );
+      !(await client.request<WorkerList>('GET', '/api/v1/workers')).workers.some(
+        (w) => w.online && w.agents.includes(agentId),
+      )
+        ? { seenAt: agent.worker_seen_at }
+        : undefined;
     if (flags.each) return runEach(client, agentId, unserved, inputs, common, flags);
     const run = await client.request<Run>(
       'POST',
@@ -1258,7 +1297,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           ? `queued run ${run.id} of ${agentId}${startsText(run)}`
           : `run ${run.id} of ${agentId} (given --id: it is ${run.status})`,
       );
-      if (unserved && queued) noWorkerYet(agentId, 'the run waits');
+      if (unserved && queued) noWorkerYet(agentId, 'the run waits', unserved.seenAt);
     }
     if (!flags.wait) {
       if (flags.json) printJson(io, run);
@@ -2012,6 +2051,9 @@ const AGENT_FLAGS: Record<string, string> = {
   'body.max_concurrency_per_thread': '--max-concurrency-per-thread',
 };
 
+/** A cursor the server does not take (mistyped, cut short) is the flag's bad usage. */
+const CURSOR_FLAG: Record<string, string> = { 'query.cursor': '--cursor' };
+
 /**
  * A 400 whose every field a flag gave, said by those flags (`--schedule: never fires: ...`)
  * and as bad usage (exit 2), as the CLI's own checks of a flag are; any other error as it is.
@@ -2036,8 +2078,21 @@ function waitText(wait: WorkerWait, p: Palette): string {
     case 'busy':
       // a hung run holds its slot: the worker is there, it has no room for this run
       return `busy: online, holding ${countOf(wait.held, 'run')}, and not asking for more since ${formatRelative(wait.seenAt)}`;
-    default:
+    // as the dashboard says it: a worker seen once is no worker there now
+    case 'late':
+      return p.paint(
+        'yellow',
+        `none has asked for its agent's runs since ${formatRelative(wait.seenAt)}: this run waits for one`,
+      );
+    case 'stopped':
+      return p.paint(
+        'yellow',
+        `none running: the last one asked for its agent's runs ${formatRelative(wait.seenAt)} and has stopped; this run waits for one`,
+      );
+    case 'seen':
       return `last seen ${formatRelative(wait.seenAt)}`;
+    default:
+      return assertNever(wait);
   }
 }
 

@@ -348,7 +348,10 @@ function writeOutcome(io: CliIo, p: Palette, r: BulkResult): void {
       );
       return;
     case 'failed':
-      io.stderr.write(`runlog: run ${shown.run_id}: ${oneLine(shown.error!)}\n`);
+      // the server's message names the run too: said once (`run x: not found`)
+      io.stderr.write(
+        `runlog: run ${shown.run_id}: ${oneLine(shown.error!.replace(`run ${shown.run_id} `, ''))}\n`,
+      );
       return;
     default:
       assertNever(shown.outcome);

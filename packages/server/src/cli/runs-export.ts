@@ -9,7 +9,7 @@ import {
   type RunExportFormat,
   type RunSort,
 } from '@runlog/core';
-import { clientFor, type ClientFlags } from './data.commands.js';
+import { clientFor, withClient, type ClientFlags } from './data.commands.js';
 import type { CliIo } from './io.js';
 import { intArg, oneOf } from './options.js';
 import { openOutputFile } from './output-file.js';
@@ -22,7 +22,7 @@ import { runFilterQuery, withRunFilters, type RunFilterFlags } from './run-filte
 export function registerRunsExport(program: Command, io: CliIo): void {
   const runs = program.commands.find((c) => c.name() === 'runs');
   if (!runs) throw new Error('runs export goes under the runs command: register that first');
-  withRunFilters(
+  const cmd = withRunFilters(
     runs
       .command('export')
       .description(
@@ -45,9 +45,10 @@ export function registerRunsExport(program: Command, io: CliIo): void {
       'csv or jsonl (default: the --output file name says, else csv)',
       oneOf('--format', RUN_EXPORT_FORMATS),
     )
-    .option('-o, --output <file>', 'write to this file (default: standard output)')
-    .option('--url <url>', 'server URL (env RUNLOG_URL)')
-    .option('--api-key <key>', 'API key (env RUNLOG_API_KEY)')
+    .option('-o, --output <file>', 'write to this file instead of stdout (- for stdout)');
+  // --url, --api-key and --json as every data command has them: with --json, what was
+  // written is said as {"runs", "file"} (and a failure as JSON), as `runlog export` says it
+  withClient(cmd)
     .addHelpText(
       'after',
       '\nThe file holds what `runs list` would list for the same filters: for a spreadsheet\n' +
@@ -64,6 +65,8 @@ export function registerRunsExport(program: Command, io: CliIo): void {
             output?: string;
           },
       ) => {
+        // `-o -` is standard output, as `runlog export -o -` has it (not a file named `-`)
+        if (flags.output === '-') delete flags.output;
         const format =
           flags.format ?? (flags.output && /\.jsonl?$/i.test(flags.output) ? 'jsonl' : 'csv');
         const client = clientFor(flags, io);
@@ -74,6 +77,9 @@ export function registerRunsExport(program: Command, io: CliIo): void {
           await client.download(`/api/v1/runs.${format}`, query, counter);
           counter.end();
           await once(counter, 'end');
+          // stdout carries the data: the summary goes to stderr
+          if (flags.json)
+            io.stderr.write(JSON.stringify({ runs: counter.rows, file: null }) + '\n');
           return;
         }
         // written whole or not at all, its owner's only (the runs' inputs and outputs)
@@ -91,6 +97,10 @@ export function registerRunsExport(program: Command, io: CliIo): void {
           throw err;
         }
         const n = counter.rows;
+        if (flags.json) {
+          io.stdout.write(JSON.stringify({ runs: n, file: flags.output }) + '\n');
+          return;
+        }
         io.stderr.write(
           `wrote ${n.toLocaleString('en-US')} run${n === 1 ? '' : 's'} to ${flags.output}\n`,
         );

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import {
   WEBHOOK_DELIVERY_STATUSES,
   WEBHOOK_EVENTS,
@@ -23,6 +23,25 @@ function eventsArg(value: string): WebhookEvent[] {
     .map((e) => e.trim())
     .filter((e) => e !== '')
     .map(check);
+}
+
+/**
+ * A webhook's URL: `http://` or `https://`, as the server takes one; said as bad usage (exit
+ * 2) before any request, as the other arguments are.
+ */
+function webhookUrlArg(value: string): string {
+  const text = textArg('<url>', 2048)(value);
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // said below
+  }
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:')
+    throw new InvalidArgumentError(
+      `<url> must be an http:// or https:// URL, not ${JSON.stringify(text)}`,
+    );
+  return text;
 }
 
 const path = (id: string, rest = '') => `/api/v1/webhooks/${encodeURIComponent(id)}${rest}`;
@@ -88,11 +107,7 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     webhooks
       .command('create')
       .description('create an endpoint; prints its signing secret, shown this once')
-      .argument(
-        '<url>',
-        'where run outcomes are posted (http:// or https://)',
-        textArg('<url>', 2048),
-      )
+      .argument('<url>', 'where run outcomes are posted (http:// or https://)', webhookUrlArg)
       .option(
         '--events <list>',
         `comma list of ${WEBHOOK_EVENTS.join(', ')} (default run.failed,run.timed_out)`,
