@@ -213,6 +213,15 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     expect(underFile.stderr).toBe(
       `runlog: cannot create or open the database file ${join(dir, 'file', 'x.db')}: ${join(dir, 'file')} is a file, not a directory\n`,
     );
+    if (existsSync('/proc/self')) {
+      // a folder that cannot be made where its parent is (Node's recursive mkdir looped here)
+      const underProc = runlog('serve', '--db', '/proc/runlog-nope/x.db', '--port', '0');
+      expect(underProc).toMatchObject({
+        code: 1,
+        stderr:
+          'runlog: cannot create or open the database file /proc/runlog-nope/x.db: the folder /proc/runlog-nope cannot be made there\n',
+      });
+    }
     const badHost = runlogWith(
       { RUNLOG_HOST: 'not-a-host.invalid', RUNLOG_DB: join(dir, 'c.db') },
       'serve',

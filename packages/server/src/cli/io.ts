@@ -70,6 +70,8 @@ export function describeStartError(
   }
   if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS')
     return `cannot create or open the database file ${cfg.db}: no permission to write ${e.path ?? 'there'}`;
+  if (e.code === 'ENOENT' && e.syscall === 'mkdir')
+    return `cannot create or open the database file ${cfg.db}: the folder ${e.path ?? 'it needs'} cannot be made there`;
   if (e.code === 'ENOTDIR' || e.code === 'EEXIST')
     return `cannot create or open the database file ${cfg.db}: ${e.path ?? 'a part of its path'} is a file, not a directory`;
   if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_NOTADB') {

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -83,11 +83,36 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
  * database. A file or folder that is already there keeps its mode.
  */
 function createPrivately(file: string): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  makeFolders(dirname(file));
   try {
     closeSync(openSync(file, 'wx', 0o600));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/**
+ * `mkdir -p` with mode 0700, a folder at a time. Node's recursive mkdir loops forever where
+ * making a folder answers ENOENT under one that exists (`--db /proc/nope/x.db` hung the start
+ * without a word); here that error reaches the caller.
+ */
+function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  let found = dir;
+  for (; !existsSync(found) && dirname(found) !== found; found = dirname(found))
+    missing.unshift(found);
+  if (!statSync(found).isDirectory())
+    throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${found}'`), {
+      code: 'ENOTDIR',
+      path: found,
+      syscall: 'mkdir',
+    });
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }
 
