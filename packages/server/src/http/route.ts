@@ -116,6 +116,20 @@ const PUBLIC_AUTH: AuthContext = { projectId: '', scope: 'read', keyId: '' };
  */
 export const PUBLIC_BODY_LIMIT = 16 * 1024;
 
+/** The names of a query schema's parameters (optional or not) whose schema passes `test`. */
+function paramsWhere(
+  shape: Record<string, z.ZodType>,
+  test: (schema: z.ZodType) => boolean,
+): Set<string> {
+  return new Set(
+    Object.entries(shape)
+      .filter(([, schema]) =>
+        test(schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema),
+      )
+      .map(([key]) => key),
+  );
+}
+
 /**
  * Registers a route whose query, params and body are parsed by zod schemas (a 400 naming
  * the field otherwise) and records it for the OpenAPI description.
@@ -150,28 +164,10 @@ export function defineRoute<
     ? (spec.query as { shape?: Record<string, z.ZodType> }).shape
     : ({} as Record<string, z.ZodType>);
   const known = shape && new Set(Object.keys(shape));
-  // the parameters that take several values (`?status=a&status=b` is `?status=a,b`)
-  const lists =
-    shape &&
-    new Set(
-      Object.entries(shape)
-        .filter(([, schema]) => {
-          const inner = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
-          return (inner as z.ZodType).description === COMMA_LIST;
-        })
-        .map(([key]) => key),
-    );
-  // the parameters given a key each (`?metadata[env]=prod`, OpenAPI's deepObject)
-  const keyed =
-    shape &&
-    new Set(
-      Object.entries(shape)
-        .filter(([, schema]) => {
-          const inner = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
-          return inner instanceof z.ZodRecord;
-        })
-        .map(([key]) => key),
-    );
+  // the parameters that take several values (`?status=a&status=b` is `?status=a,b`), and
+  // those given a key each (`?metadata[env]=prod`, OpenAPI's deepObject)
+  const lists = shape && paramsWhere(shape, (s) => s.description === COMMA_LIST);
+  const keyed = shape && paramsWhere(shape, (s) => s instanceof z.ZodRecord);
   app.route({
     method: spec.method,
     url: spec.url,
