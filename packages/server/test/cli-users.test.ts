@@ -365,7 +365,7 @@ describeEachDb('runlog users', (dialect) => {
     const json = await cli(['users', 'show', 'nobody', '--json']);
     expect(json).toMatchObject({ code: 1, stdout: '' });
     expect(JSON.parse(json.stderr)).toEqual({
-      error: { message: 'user nobody not found', exit_code: 1 },
+      error: { message: 'user nobody not found', exit_code: 1, status: 404, code: 'not_found' },
     });
 
     expect(await cli(['users', 'list', '--limit', '0'])).toMatchObject({

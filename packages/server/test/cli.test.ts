@@ -133,7 +133,7 @@ describeEachDb('runlog CLI', (dialect) => {
     });
     const missing = await cli(['runs', 'show', 'no-such-run', '--json']);
     expect(JSON.parse(missing.stderr)).toEqual({
-      error: { message: 'run no-such-run not found', exit_code: 1 },
+      error: { message: 'run no-such-run not found', exit_code: 1, status: 404, code: 'not_found' },
     });
     // a usage error too: a script asking for JSON parses whatever comes back
     const usage = await cli(['runs', 'list', '--limit', 'abc', '--json']);
@@ -1328,7 +1328,7 @@ describeEachDb('runlog CLI', (dialect) => {
       const asJson = await cli(['agents', 'show', 'cs-none', '--json']);
       expect(asJson.code).toBe(1);
       expect(JSON.parse(asJson.stderr)).toEqual({
-        error: { message: 'agent cs-none not found', exit_code: 1 },
+        error: { message: 'agent cs-none not found', exit_code: 1, status: 404, code: 'not_found' },
       });
     });
   });
@@ -1479,7 +1479,12 @@ describeEachDb('runlog CLI', (dialect) => {
       const cursor = await cli(['threads', 'list', '--cursor', 'not-a-cursor', '--json']);
       expect(cursor.code).toBe(2);
       expect(JSON.parse(cursor.stderr)).toEqual({
-        error: { message: '--cursor: not a cursor this API returned', exit_code: 2 },
+        error: {
+          message: '--cursor: not a cursor this API returned',
+          exit_code: 2,
+          status: 400,
+          code: 'invalid_input',
+        },
       });
     });
 
@@ -1532,7 +1537,12 @@ describeEachDb('runlog CLI', (dialect) => {
       const json = await cli(['threads', 'show', 'ct-no-such-thread', '--json']);
       expect(json.code).toBe(1);
       expect(JSON.parse(json.stderr)).toEqual({
-        error: { message: 'thread ct-no-such-thread not found', exit_code: 1 },
+        error: {
+          message: 'thread ct-no-such-thread not found',
+          exit_code: 1,
+          status: 404,
+          code: 'not_found',
+        },
       });
       // a URL's path takes `..` for a step up: said, not asked of the wrong route
       expect(await cli(['threads', 'show', '..'])).toMatchObject({

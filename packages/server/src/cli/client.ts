@@ -15,6 +15,8 @@ export class CliError extends Error {
     readonly status?: number,
     /** The fields a 400 named (`{field, message}`), as the server's error details give them. */
     readonly details?: readonly { field: string; message: string }[],
+    /** The server's error code (`not_found`, `conflict`, ...), when it answered with one. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'CliError';
@@ -180,15 +182,19 @@ export class ApiClient {
   /** The error a refusal (not 2xx) stands for, from its status and its error body. */
   private failure(res: Response, data: unknown): CliError {
     if (res.status === 401) return this.refused();
-    const error = (data as { error?: { message?: string; details?: unknown[] } } | undefined)
-      ?.error;
+    const error = (
+      data as { error?: { message?: string; code?: unknown; details?: unknown[] } } | undefined
+    )?.error;
     const message = error?.message;
+    const code = typeof error?.code === 'string' ? error.code : undefined;
     if (res.status === 403)
       return new CliError(
         message ?? 'the API key lacks the scope this command needs',
         1,
         false,
         res.status,
+        undefined,
+        code,
       );
     return new CliError(
       message ?? `the server answered ${res.status} ${res.statusText}`,
@@ -200,6 +206,7 @@ export class ApiClient {
           typeof (d as { field?: unknown }).field === 'string' &&
           typeof (d as { message?: unknown }).message === 'string',
       ),
+      code,
     );
   }
 

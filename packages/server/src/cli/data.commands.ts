@@ -2063,7 +2063,7 @@ function flagError(err: unknown, flagOf: Record<string, string>): unknown {
   if (!(err instanceof CliError) || err.status !== 400 || !err.details?.length) return err;
   const named = err.details.map((d) => (flagOf[d.field] ? `${flagOf[d.field]}: ${d.message}` : ''));
   if (named.includes('')) return err;
-  return new CliError(named.join('; '), 2, false, err.status, err.details);
+  return new CliError(named.join('; '), 2, false, err.status, err.details, err.code);
 }
 
 /** Why a queued run waits, as `runs show` says it on its worker line. */

@@ -219,7 +219,16 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       // a script asking for JSON gets its failures as JSON too, on stderr
       io.stderr.write(
         argv.includes('--json')
-          ? JSON.stringify({ error: { message: err.message, exit_code: err.exitCode } }) + '\n'
+          ? JSON.stringify({
+              error: {
+                message: err.message,
+                exit_code: err.exitCode,
+                // the server's own answer, when it refused: a script tells a run not found
+                // from a key refused without reading the message
+                ...(err.status !== undefined ? { status: err.status } : {}),
+                ...(err.code !== undefined ? { code: err.code } : {}),
+              },
+            }) + '\n'
           : `runlog: ${err.message}\n`,
       );
       return err.exitCode;
