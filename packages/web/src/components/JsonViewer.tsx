@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useRef, useState, type ReactNode } from 'react';
 import { flushSync } from 'react-dom';
 import { isTruncatedJson, type TruncatedJson } from '@runlog/core';
 import { copyText } from './Toasts';
@@ -51,16 +51,31 @@ function Scalar({ value }: { value: unknown }) {
   return <span>{String(value)}</span>;
 }
 
-function Node({ name, value, depth }: { name?: string; value: unknown; depth: number }) {
+/** What a viewer shows for a top-level key's value instead of the value alone (a link around it). */
+export type TopLevelValue = (key: string, value: unknown, shown: ReactNode) => ReactNode;
+
+function Node({
+  name,
+  value,
+  depth,
+  top,
+}: {
+  name?: string;
+  value: unknown;
+  depth: number;
+  /** Given to the root's children only. */
+  top?: TopLevelValue | undefined;
+}) {
   const isObj = value !== null && typeof value === 'object';
   const [open, setOpen] = useState(() => depth < 2 || (isObj && isSmall(value)));
   const [limit, setLimit] = useState(CHILD_PAGE);
   const label = name !== undefined ? <span className="j-key">{name}: </span> : null;
   if (!isObj) {
+    const shown = <Scalar value={value} />;
     return (
       <div className="j-row">
         {label}
-        <Scalar value={value} />
+        {top && name !== undefined ? top(name, value, shown) : shown}
       </div>
     );
   }
@@ -81,7 +96,13 @@ function Node({ name, value, depth }: { name?: string; value: unknown; depth: nu
       {open ? (
         <div className="j-children">
           {entries.slice(0, limit).map(([k, v]) => (
-            <Node key={k} name={k} value={v} depth={depth + 1} />
+            <Node
+              key={k}
+              name={k}
+              value={v}
+              depth={depth + 1}
+              top={depth === 0 && !Array.isArray(value) ? top : undefined}
+            />
           ))}
           {entries.length > limit ? (
             <button
@@ -124,10 +145,13 @@ export function JsonViewer({
   label,
   value,
   defaultOpen = true,
+  topLevelValue,
 }: {
   label: string;
   value: unknown;
   defaultOpen?: boolean;
+  /** How a top-level key's scalar value shows, given the value as shown (a run's metadata links it). */
+  topLevelValue?: TopLevelValue;
 }) {
   const [open, setOpen] = useState(defaultOpen);
   const empty = value === null || value === undefined;
@@ -173,7 +197,7 @@ export function JsonViewer({
           ) : isTruncatedJson(value) ? (
             <Truncated value={value} />
           ) : (
-            <Node value={value} depth={0} />
+            <Node value={value} depth={0} top={topLevelValue} />
           )}
         </div>
       ) : null}

@@ -1,4 +1,5 @@
 import { PROJECT_HEADER, type ApiErrorBody } from '@runlog/core';
+import { searchText } from './params';
 
 /** A failed API call: the server's error code and message, or a network failure. */
 export class ApiError extends Error {
@@ -48,13 +49,17 @@ export function shownProjectId(): string | undefined {
 
 type Query = Record<string, string | number | undefined | null>;
 
-/** `/api/v1` + path + the defined query parameters. */
+/**
+ * `/api/v1` + path + the defined query parameters, brackets as the API writes them (an export
+ * link reads `?metadata[env]=prod`).
+ * @example apiUrl('/runs.csv', { 'metadata[env]': 'prod', q: undefined }) // '/api/v1/runs.csv?metadata[env]=prod'
+ */
 export function apiUrl(path: string, query?: Query): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) {
     if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
   }
-  const qs = params.toString();
+  const qs = searchText(params);
   return `/api/v1${path}${qs ? `?${qs}` : ''}`;
 }
 

@@ -47,3 +47,13 @@ export function itemIdFromPath(section: string, pathname: string): string | unde
     return undefined;
   }
 }
+
+/**
+ * A query string as links and the address bar show it: `[` and `]` as written, the way the
+ * API documents `metadata[env]=prod`, not `%5B`/`%5D`. Both read back the same (a bracket is
+ * no separator in a query), so a link copied from the address bar is the API's form.
+ * @example searchText(new URLSearchParams({ 'metadata[env]': 'prod' })) // 'metadata[env]=prod'
+ */
+export function searchText(params: URLSearchParams): string {
+  return params.toString().replace(/%5B/gi, '[').replace(/%5D/gi, ']');
+}

@@ -5,6 +5,7 @@ import {
   costUnknown,
   endedBeforeDue,
   isHeldBack,
+  metadataQuery,
   unpricedModels,
   usageByModel,
   readableError,
@@ -17,7 +18,7 @@ import { ApiError } from '../../lib/api';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusBadge, StatusIcon } from '../../components/Status';
 import { RelativeTime, RunDuration } from '../../components/Time';
-import { JsonViewer } from '../../components/JsonViewer';
+import { JsonViewer, type TopLevelValue } from '../../components/JsonViewer';
 import { copyText } from '../../components/Toasts';
 import { useFocusHandoff } from '../../components/focus';
 import { RunIdText } from '../../components/RunId';
@@ -41,6 +42,7 @@ import { retriesQuery, threadRunningQuery } from '../runs/runs.queries';
 import { comparePath } from './ComparePage';
 import { runPath, useRunActions } from '../runs/RunActions';
 import { runsPath } from '../runs/RunsPage';
+import { metadataFilterValue } from '../runs/MetadataFilter';
 import { Usage } from '../runs/RunRows';
 import { needsScope, useCan } from '../auth/useCan';
 import { runDetailQuery, runQuery, subRunsKey, subRunsQuery } from './runDetail.queries';
@@ -68,6 +70,32 @@ export function Fact({
     </div>
   );
 }
+
+/**
+ * A run's top-level metadata value (a string, number or boolean) as a link to the runs with
+ * it, as its tags link to theirs; other values show as they are.
+ */
+const metadataValueLink: TopLevelValue = (key, value, shown) => {
+  const filter = metadataFilterValue(key, value);
+  // (a text long enough to fold behind its own button is past the filter's 500 characters, so a
+  // link never holds a button)
+  if (filter === undefined) return shown;
+  const label = `Runs with ${key} = ${filter}`;
+  return (
+    <Link
+      className="j-link"
+      to={runsPath(metadataQuery({ [key]: filter }))}
+      aria-label={label}
+      title={label}
+    >
+      {shown}
+    </Link>
+  );
+};
+
+/** Whether a run's metadata reads at a glance, open: a few keys, short values. */
+const fewMetadata = (metadata: Record<string, unknown>) =>
+  Object.keys(metadata).length <= 12 && JSON.stringify(metadata).length <= 2000;
 
 function RunLink({ agentId, runId }: { agentId: string; runId: string }) {
   return (
@@ -676,7 +704,13 @@ export function RunDetailPage() {
         <JsonViewer label="Run input" value={run.input} />
         <JsonViewer label="Run output" value={run.output} />
         {Object.keys(run.metadata).length > 0 ? (
-          <JsonViewer label="Run metadata" value={run.metadata} defaultOpen={false} />
+          // open when short: its values link to the runs that share them
+          <JsonViewer
+            label="Run metadata"
+            value={run.metadata}
+            defaultOpen={fewMetadata(run.metadata)}
+            topLevelValue={metadataValueLink}
+          />
         ) : null}
       </section>
     </article>

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { Link, useSearchParams } from 'react-router-dom';
+import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import {
   RUN_SORTS,
   type RunList,
@@ -14,13 +14,22 @@ import { StatusGlyph } from '../../components/Status';
 import { RUN_STATUS_META, RUN_STATUS_LIST, TRIGGER_LABELS, TRIGGER_LIST } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
-import { listParam, paramsWith } from '../../lib/params';
+import { listParam, paramsWith, searchText } from '../../lib/params';
 import { agentsQuery } from '../agents/agents.queries';
 import { AgentSelect } from '../agents/AgentSelect';
 import { threadPath } from '../threads/threads.queries';
 import { userPath } from '../users/users.queries';
 import { RunRow, RunTableHead } from './RunRows';
-import { PAGE_SIZE, runListQuery, SORT_LABELS, viewFilters, type RunsView } from './runs.queries';
+import {
+  metadataFromParams,
+  metadataParam,
+  PAGE_SIZE,
+  runListQuery,
+  SORT_LABELS,
+  viewFilters,
+  type RunsView,
+} from './runs.queries';
+import { MetadataFilterField } from './MetadataFilter';
 import { RunsExportMenu } from './RunsExport';
 import { TimeRangeFields } from './TimeRangeFields';
 import { BulkBar } from './BulkBar';
@@ -51,6 +60,7 @@ export function viewFromParams(p: URLSearchParams): RunsView {
     scoreMax: bound(p.get('score_max')),
     scoreLabel: p.get('score_label') ?? '',
     retried: p.get('retried') === 'true' ? 'true' : p.get('retried') === 'false' ? 'false' : '',
+    metadata: metadataFromParams(p),
     sort: (RUN_SORTS as readonly string[]).includes(p.get('sort') ?? '')
       ? (p.get('sort') as RunSort)
       : 'newest',
@@ -90,9 +100,10 @@ export function scoreFilterText(
 /**
  * The Runs page showing the runs that match `filters` (URL names, as the API takes them).
  * @example runsPath({ thread_id: 't-1' }) // '/runs?thread_id=t-1'
+ * @example runsPath(metadataQuery({ env: 'prod' })) // '/runs?metadata[env]=prod'
  */
 export function runsPath(filters: Record<string, string>): string {
-  return `/runs?${new URLSearchParams(filters).toString()}`;
+  return `/runs?${searchText(new URLSearchParams(filters))}`;
 }
 
 // a text search or another filter the rollups cannot count stops counting at 10,000
@@ -105,7 +116,14 @@ function totalText(data: RunList): string {
 
 /** Every run, newest first or sorted, filtered by what the URL says, paginated and live. */
 export function RunsPage() {
-  const [params, setParams] = useSearchParams();
+  const [params] = useSearchParams();
+  const navigate = useNavigate();
+  // the router's setter writes `metadata%5Benv%5D`: the address bar keeps the API's brackets
+  const setParams = useMemo(
+    () => (next: URLSearchParams, options?: { replace?: boolean }) =>
+      void navigate({ search: searchText(next) }, options),
+    [navigate],
+  );
   const view = useMemo(() => viewFromParams(params), [params]);
   const runs = useQuery(runListQuery(view));
   const agents = useQuery(agentsQuery());
@@ -143,8 +161,10 @@ export function RunsPage() {
 
   const exact = EXACT_FILTERS.filter((f) => view[f.field]);
   const scoreFilter = scoreFilterText(view);
+  const metadata = Object.entries(view.metadata);
   const filtered =
     view.agent.length + view.status.length + view.trigger.length + exact.length > 0 ||
+    metadata.length > 0 ||
     Boolean(view.source || view.from || view.to || view.q || scoreFilter || view.retried);
   // a chip goes: the keyboard goes on from the filters beside it
   const chipGone = () => document.getElementById('runs-agent')?.focus();
@@ -182,7 +202,7 @@ export function RunsPage() {
         aria-label="Filter runs"
         onSubmit={(e) => e.preventDefault()}
       >
-        {exact.length > 0 || scoreFilter ? (
+        {exact.length > 0 || scoreFilter || metadata.length > 0 ? (
           <ul className="exact-filters" aria-label="Also filtered by">
             {exact.map((f) => (
               <li key={f.param}>
@@ -250,6 +270,32 @@ export function RunsPage() {
                 </span>
               </li>
             ) : null}
+            {metadata.map(([key, value]) => (
+              <li key={`metadata-${key}`}>
+                <span
+                  className="chip exact-chip metadata-chip"
+                  title={`Runs whose metadata holds ${key} = ${value}`}
+                >
+                  <span className="truncate mono">
+                    <span className="sr-only">Metadata: </span>
+                    {key} <span className="muted">=</span> {value}
+                  </span>
+                  <button
+                    type="button"
+                    className="chip-remove"
+                    aria-label={`Remove filter Metadata: ${key} = ${value}`}
+                    title="Remove this filter"
+                    onClick={() => {
+                      set({ [metadataParam(key)]: null });
+                      // the keyboard goes on where metadata filters are added
+                      document.getElementById('runs-metadata')?.focus();
+                    }}
+                  >
+                    <span aria-hidden="true">✕</span>
+                  </button>
+                </span>
+              </li>
+            ))}
           </ul>
         ) : null}
         <AgentSelect
@@ -298,6 +344,12 @@ export function RunsPage() {
           placeholder="e.g. n8n"
           value={view.source}
           onCommit={onSource}
+        />
+        <MetadataFilterField
+          key={`metadata-${cleared}`}
+          id="runs-metadata"
+          filter={view.metadata}
+          onAdd={(key, value) => set({ [metadataParam(key)]: value })}
         />
         <TimeRangeFields idPrefix="runs" from={view.from} to={view.to} onChange={set} />
         <div className="field">

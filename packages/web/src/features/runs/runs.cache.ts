@@ -1,5 +1,7 @@
 import {
   isHeldBack,
+  isTruncatedJson,
+  metadataMatches,
   readableError,
   type AgentSummary,
   type Run,
@@ -130,6 +132,8 @@ export interface RunFilters {
   score_label?: string | undefined;
   /** Runs some run retries (`retry_of`), or none does: the server's to tell. */
   retried?: boolean | undefined;
+  /** Runs whose metadata holds each key with its value, as `GET /runs?metadata[key]=value`. */
+  metadata?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -173,9 +177,19 @@ export function runMatches(run: Run, f: RunFilters): boolean | undefined {
   if (f.to !== undefined && t > f.to) return false;
   const scored = scoreMatches(run, f);
   if (scored === false) return false;
+  // the server's own predicate; but the list topics send large metadata as a preview, which
+  // only the server can look into
+  const described =
+    f.metadata === undefined
+      ? true
+      : isTruncatedJson(run.metadata)
+        ? undefined
+        : metadataMatches(run.metadata, f.metadata);
+  if (described === false) return false;
   // the models a run's steps name are the server's to tell (a run carries its first only),
   // and whether a run was retried (a new retry changes no field of the run it retries)
-  if (f.q || f.model || f.retried !== undefined || scored === undefined) return undefined;
+  if (f.q || f.model || f.retried !== undefined || scored === undefined || described === undefined)
+    return undefined;
   return true;
 }
 

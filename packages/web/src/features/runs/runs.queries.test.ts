@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { metadataQuery, truncatedJson } from '@runlog/core';
 import {
   localInput,
+  metadataFromParams,
+  metadataParam,
   runListParams,
   runsExportPath,
   urlInstant,
@@ -8,6 +11,7 @@ import {
   type RunsView,
 } from './runs.queries';
 import { runMatches } from './runs.cache';
+import { runsPath, viewFromParams } from './RunsPage';
 import { runFixture } from '../../../../core/test/fixtures';
 
 const run = runFixture({ id: 'r-1', status: 'failed' });
@@ -30,6 +34,7 @@ const view = (over: Partial<RunsView>): RunsView => ({
   scoreMax: '',
   scoreLabel: '',
   retried: '',
+  metadata: {},
   sort: 'newest',
   page: 0,
   ...over,
@@ -131,6 +136,7 @@ describe('the export of a view', () => {
     scoreMax: '1',
     scoreLabel: 'good',
     retried: 'false',
+    metadata: { env: 'prod', 'a.b': 'x=y,z' },
     sort: 'cost',
     page: 3,
   });
@@ -158,6 +164,8 @@ describe('the export of a view', () => {
       score_label: 'good',
       retried: 'false',
       sort: 'cost',
+      'metadata[env]': 'prod',
+      'metadata[a.b]': 'x=y,z',
       limit: '100000',
     });
   });
@@ -182,5 +190,109 @@ describe('the export of a view', () => {
   it('asks for every run of an unfiltered list, newest first, by leaving both out', () => {
     expect(runsExportPath(view({ page: 5 }), 'csv')).toBe('/api/v1/runs.csv?limit=100000');
     expect(runsExportPath(view({}), 'jsonl')).toBe('/api/v1/runs.jsonl?limit=100000');
+  });
+});
+
+describe('the metadata filter', () => {
+  /** Keys and values a URL must carry through unchanged. */
+  const ODD: Record<string, string> = {
+    env: 'prod',
+    'a.b': 'dot',
+    'x]y': 'bracket',
+    '[': 'open',
+    'a]=b': 'c',
+    ключ: 'значение',
+    'team 🚀': 'ops & co',
+    'q?#/%': '50% off',
+    expr: 'a=b=c',
+    region: 'eu,west',
+    literal: '%5Bnot a bracket%5D',
+    plus: '1+1',
+  };
+  /** What a request's query string says, as the server's parser reads it. */
+  const sent = (qs: string) => [...new URLSearchParams(qs)];
+
+  it('round-trips odd keys and values: a link, the page, the list request and the export', () => {
+    for (const [key, value] of Object.entries(ODD)) {
+      const filter = { [key]: value };
+      const path = runsPath(metadataQuery(filter));
+      const search = path.slice('/runs?'.length);
+      const page = viewFromParams(new URLSearchParams(search));
+      expect(page.metadata, key).toEqual(filter);
+      expect(runListParams(page), key).toMatchObject({ [`metadata[${key}]`]: value });
+      const exported = new URL(runsExportPath(page, 'csv'), 'http://runlog.test');
+      expect(sent(exported.search.slice(1)), key).toEqual([
+        [`metadata[${key}]`, value],
+        ['limit', '100000'],
+      ]);
+    }
+  });
+
+  it('keeps the brackets as the API writes them in links and exports', () => {
+    expect(runsPath(metadataQuery({ env: 'prod', pr: '42' }))).toBe(
+      '/runs?metadata[env]=prod&metadata[pr]=42',
+    );
+    expect(runsExportPath(view({ metadata: { env: 'prod' } }), 'jsonl')).toBe(
+      '/api/v1/runs.jsonl?metadata[env]=prod&limit=100000',
+    );
+    // text that only looks like an encoded bracket stays that text
+    expect(runsPath(metadataQuery({ k: '%5B' }))).toBe('/runs?metadata[k]=%255B');
+  });
+
+  it('reads every metadata key of a URL with the other filters, as the server reads them', () => {
+    const all = new URLSearchParams();
+    for (const [key, value] of Object.entries(ODD)) all.append(`metadata[${key}]`, value);
+    all.append('status', 'failed');
+    const page = viewFromParams(all);
+    expect(page.metadata).toEqual(ODD);
+    expect(page.status).toEqual(['failed']);
+    expect(viewFilters(page).metadata).toEqual(ODD);
+  });
+
+  it('leaves out empty values, empty keys and other parameters; a key twice counts once', () => {
+    const read = (qs: string) => metadataFromParams(new URLSearchParams(qs));
+    expect(read('metadata[env]=&metadata[]=x&metadata=y&metadatas[a]=b&meta[a]=b')).toEqual({});
+    expect(read('metadata[env]=prod&metadata[env]=staging')).toEqual({ env: 'prod' });
+    expect(read('metadata[__proto__]=x&metadata[constructor]=y')).toEqual({ constructor: 'y' });
+    expect(Object.getPrototypeOf(read('metadata[__proto__]=x'))).toBe(Object.prototype);
+    expect(viewFilters(view({})).metadata).toBeUndefined();
+    expect(Object.keys(runListParams(view({}))).some((k) => k.startsWith('metadata'))).toBe(false);
+  });
+
+  it('names a key as metadataQuery does, to add or remove it', () => {
+    for (const key of Object.keys(ODD))
+      expect(metadataParam(key)).toBe(Object.keys(metadataQuery({ [key]: 'v' }))[0]);
+  });
+
+  it('checks a live run with the server’s predicate', () => {
+    const f = viewFilters(view({ metadata: { env: 'prod', pr: '42' } }));
+    const runWith = (metadata: Record<string, unknown>) =>
+      runFixture({ id: 'm-1', status: 'running', metadata });
+    expect(runMatches(runWith({ env: 'prod', pr: 42 }), f)).toBe(true);
+    expect(runMatches(runWith({ env: 'prod', pr: '42', other: 1 }), f)).toBe(true);
+    expect(runMatches(runWith({ env: 'prod', pr: 43 }), f)).toBe(false);
+    expect(runMatches(runWith({ env: 'prod' }), f)).toBe(false);
+    expect(runMatches(runWith({ env: { x: 'prod' }, pr: 42 }), f)).toBe(false);
+    expect(runMatches(runWith({}), f)).toBe(false);
+    const flags = viewFilters(view({ metadata: { ok: 'true' } }));
+    expect(runMatches(runWith({ ok: true }), flags)).toBe(true);
+    expect(runMatches(runWith({ ok: 1 }), flags)).toBe(false);
+    // and with the other filters: each must hold
+    const failedProd = viewFilters(view({ metadata: { env: 'prod' }, status: ['failed'] }));
+    expect(runMatches(runWith({ env: 'prod' }), failedProd)).toBe(false);
+  });
+
+  it('leaves a run whose metadata came as a preview to the server', () => {
+    const f = viewFilters(view({ metadata: { env: 'prod' } }));
+    const text = JSON.stringify({ env: 'prod', blob: 'x'.repeat(5000) });
+    const previewed = runFixture({
+      id: 'm-2',
+      metadata: truncatedJson(text, text.length, 200) as unknown as Record<string, unknown>,
+    });
+    expect(runMatches(previewed, f)).toBeUndefined();
+    // unless another filter already rules it out
+    expect(
+      runMatches(previewed, viewFilters(view({ metadata: { env: 'prod' }, agent: ['x'] }))),
+    ).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
 import {
   MAX_EXPORTED_RUNS,
+  metadataQuery,
   type RunExportFormat,
   type Run,
   type RunList,
@@ -41,6 +42,11 @@ export interface RunsView {
   scoreLabel: string;
   /** Runs retried already ('true'), or not yet ('false'), or either (''). */
   retried: '' | 'true' | 'false';
+  /**
+   * Runs whose metadata holds each key with its value (`metadata[env]=prod` in the URL, as
+   * `GET /runs` takes it), each a removable chip; `{}` for none.
+   */
+  metadata: Readonly<Record<string, string>>;
   /** Newest first, or the most cost, longest duration, most tokens first. */
   sort: RunSort;
   page: number;
@@ -55,6 +61,36 @@ export const SORT_LABELS: Record<RunSort, string> = {
 };
 
 export const runListKey = (view: RunsView) => ['runs', 'list', view] as const;
+
+/** `metadata[key]=value` as the URL names it: what the API reads, and `metadataQuery` writes. */
+const METADATA_PARAM = /^metadata\[(.+)\]$/s;
+
+/**
+ * The metadata filter a URL holds, read as the server reads `metadata[key]`: the key between
+ * the first `[` and the last `]` (`metadata[x]y]` is the key `x]y`). An empty value is no
+ * filter, as for any parameter; a key given twice counts once, its first value.
+ * @example metadataFromParams(new URLSearchParams('metadata[env]=prod')) // { env: 'prod' }
+ */
+export function metadataFromParams(p: URLSearchParams): Record<string, string> {
+  const pairs: [string, string][] = [];
+  for (const [name, value] of p) {
+    const key = METADATA_PARAM.exec(name)?.[1];
+    // the API refuses `__proto__` (a 400 for the whole list): it never filters
+    if (key === undefined || key === '__proto__' || value === '') continue;
+    if (!pairs.some(([k]) => k === key)) pairs.push([key, value]);
+  }
+  // own properties, whatever the key (`constructor`, `toString`)
+  return Object.fromEntries(pairs);
+}
+
+/**
+ * The URL parameter of one metadata key, as `metadataQuery` names it: set to a value to add the
+ * filter, to `null` to remove it.
+ * @example paramsWith({ [metadataParam('env')]: null })
+ */
+export function metadataParam(key: string): string {
+  return Object.keys(metadataQuery({ [key]: key }))[0]!;
+}
 
 /** A date filter from the URL (an instant, or local time when it has no zone) in epoch ms. */
 export function localToMs(value: string): number | undefined {
@@ -113,6 +149,7 @@ export function viewFilters(view: RunsView): RunFilters {
     score_max: view.scoreMax ? Number(view.scoreMax) : undefined,
     score_label: view.scoreLabel || undefined,
     retried: view.retried ? view.retried === 'true' : undefined,
+    metadata: Object.keys(view.metadata).length > 0 ? view.metadata : undefined,
   };
 }
 
@@ -142,6 +179,8 @@ export function runListParams(view: RunsView) {
     score_label: f.score_label,
     retried: f.retried === undefined ? undefined : String(f.retried),
     sort: view.sort === 'newest' ? undefined : view.sort,
+    // `metadata[env]`: no name above can clash with one
+    ...metadataQuery(f.metadata),
   };
 }
 
