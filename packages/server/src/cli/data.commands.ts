@@ -86,6 +86,7 @@ import {
   timeWindow,
   withRunFilters,
   type RunFilterFlags,
+  type RunFilterQuery,
 } from './run-filters.js';
 import {
   BULK_LIMIT,
@@ -268,16 +269,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           cursor?: string;
         },
     ) => {
-      const list = await clientFor(flags, io)
-        .request<RunList>('GET', '/api/v1/runs', {
-          ...runFilterQuery(flags),
-          sort: flags.sort,
-          limit: flags.limit,
-          cursor: flags.cursor,
-        })
-        .catch((err: unknown) => {
-          throw flagError(err, CURSOR_FLAG);
-        });
+      const list = await listPage<RunList>(clientFor(flags, io), '/api/v1/runs', {
+        ...runFilterQuery(flags),
+        sort: flags.sort,
+        limit: flags.limit,
+        cursor: flags.cursor,
+      });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.runs);
       const p = palette();
@@ -742,18 +739,14 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         cursor?: string;
       },
     ) => {
-      const list = await clientFor(flags, io)
-        .request<ThreadList>('GET', '/api/v1/threads', {
-          agent_id: flags.agent,
-          user_id: flags.user,
-          q: flags.search,
-          ...timeWindow(flags),
-          limit: flags.limit,
-          cursor: flags.cursor,
-        })
-        .catch((err: unknown) => {
-          throw flagError(err, CURSOR_FLAG);
-        });
+      const list = await listPage<ThreadList>(clientFor(flags, io), '/api/v1/threads', {
+        agent_id: flags.agent,
+        user_id: flags.user,
+        q: flags.search,
+        ...timeWindow(flags),
+        limit: flags.limit,
+        cursor: flags.cursor,
+      });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.threads);
       if (shown.length === 0) {
@@ -864,17 +857,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         cursor?: string;
       },
     ) => {
-      const list = await clientFor(flags, io)
-        .request<UserList>('GET', '/api/v1/users', {
-          agent_id: flags.agent,
-          q: flags.search,
-          ...timeWindow(flags),
-          limit: flags.limit,
-          cursor: flags.cursor,
-        })
-        .catch((err: unknown) => {
-          throw flagError(err, CURSOR_FLAG);
-        });
+      const list = await listPage<UserList>(clientFor(flags, io), '/api/v1/users', {
+        agent_id: flags.agent,
+        q: flags.search,
+        ...timeWindow(flags),
+        limit: flags.limit,
+        cursor: flags.cursor,
+      });
       if (flags.json) return printJson(io, list);
       const shown = printable(list.users);
       if (shown.length === 0) {
@@ -2053,6 +2042,13 @@ const AGENT_FLAGS: Record<string, string> = {
 
 /** A cursor the server does not take (mistyped, cut short) is the flag's bad usage. */
 const CURSOR_FLAG: Record<string, string> = { 'query.cursor': '--cursor' };
+
+/** A page of a list (`runs`, `threads`, `users`); a cursor it refuses is `--cursor`'s fault. */
+function listPage<T>(client: ApiClient, path: string, query: RunFilterQuery): Promise<T> {
+  return client.request<T>('GET', path, query).catch((err: unknown) => {
+    throw flagError(err, CURSOR_FLAG);
+  });
+}
 
 /**
  * A 400 whose every field a flag gave, said by those flags (`--schedule: never fires: ...`)
