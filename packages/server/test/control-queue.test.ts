@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readableError, type AgentSummary, type Run } from '@runlog/core';
+import {
+  readableError,
+  type AgentSummary,
+  type Run,
+  type RunList,
+  type StatsResponse,
+} from '@runlog/core';
 import { sweepOnce } from '../src/control/sweeper.js';
 import { findRun } from '../src/runs/runs.repository.js';
 import { tryLockRuns } from '../src/ingest/unit-of-work.js';
@@ -453,6 +459,35 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     });
     expect(small.statusCode).toBe(201);
     expect(json<Run>(small).input).toEqual({ doc: 'short' });
+  });
+
+  it('lists, counts and sums a run held back and stopped before its start when it was stopped', async () => {
+    const agent = uniq('stopped-early');
+    const thread = uniq('thread');
+    const later = json<Run>(await enqueue(agent, { delay_ms: 3 * 3_600_000, thread_id: thread }));
+    const stopped = json<Run>(await t.request('POST', `/api/v1/runs/${later.id}/cancel`));
+    expect(stopped.status).toBe('cancelled');
+    // the start it was to have is kept ("was to start" on its page)
+    expect(stopped.queued_at).toBe(later.queued_at);
+    const now = json<Run>(await enqueue(agent, {}));
+    // newest first: the run queued after the stop comes first, not the stopped one
+    const list = json<RunList>(await t.request('GET', `/api/v1/runs?agent_id=${agent}`));
+    expect(list.runs.map((r) => r.id)).toEqual([now.id, later.id]);
+    // the stats count it in the hour it was stopped, not three hours ahead
+    const window = (from: number, to: number) =>
+      `/api/v1/runs/stats?agent_id=${agent}&from=${from}&to=${to}`;
+    const at = Date.parse(stopped.ended_at!);
+    const stats = json<StatsResponse>(await t.request('GET', window(at - 60_000, at + 60_000)));
+    expect(stats.totals.by_status.cancelled).toBe(1);
+    const ahead = json<StatsResponse>(
+      await t.request('GET', window(at + 3_600_000, at + 4 * 3_600_000)),
+    );
+    expect(ahead.totals.runs).toBe(0);
+    // its thread's last activity is now, not "in 3 h"
+    const threadSummary = json<{ last_at: string }>(
+      await t.request('GET', `/api/v1/threads/${thread}`),
+    );
+    expect(Date.parse(threadSummary.last_at)).toBeLessThanOrEqual(Date.now());
   });
 
   it('starts now a run held back until later, its wait for a worker counted from now', async () => {

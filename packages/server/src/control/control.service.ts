@@ -95,6 +95,10 @@ function endedRun(run: RunRow, ending: RunEnding, at: number): RunRow {
   const endedAt = Math.max(ending.endedAt ?? at, run.started_at ?? Number.NEGATIVE_INFINITY);
   return {
     ...run,
+    // a run queued to start later and ended before then (stopped) is listed, counted and
+    // summed in its thread when it ended, not at a start that never comes: it sat at the top
+    // of the newest-first list until then. `queued_at` keeps the start it was to have.
+    sort_at: run.started_at === null ? Math.min(run.sort_at, endedAt) : run.sort_at,
     status: ending.status,
     error: ending.error ? JSON.stringify(ending.error) : null,
     ended_at: endedAt,

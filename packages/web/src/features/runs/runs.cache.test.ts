@@ -76,6 +76,20 @@ describe('applyRunUpdate', () => {
     expect(runMatches(late, { from: T0, to: T0 + 6 })).toBe(true);
   });
 
+  it('puts a run stopped before its later start where it ended, as the server lists it', () => {
+    const list = [run('b', T0 + 10), run('a', T0)];
+    // queued to start a day later, stopped between a and b: never started
+    const stopped = run('stopped', T0 + 86_400_000, {
+      status: 'cancelled',
+      ended_at: iso(T0 + 5),
+    });
+    expect(applyRunUpdate(list, stopped).map((r) => r.id)).toEqual(['b', 'stopped', 'a']);
+    expect(runMatches(stopped, { to: T0 + 6 })).toBe(true);
+    // a queued run that timed out after its start came is listed at that start
+    const late = run('late', T0 + 7, { status: 'timed_out', ended_at: iso(T0 + 50) });
+    expect(applyRunUpdate(list, late).map((r) => r.id)).toEqual(['b', 'late', 'a']);
+  });
+
   it('never moves a finished run back to running when updates arrive late', () => {
     const done = run('a', T0, { status: 'succeeded', updated_at: iso(T0 + 100) });
     const lateRunning = run('a', T0, { status: 'running', updated_at: iso(T0 + 200) });

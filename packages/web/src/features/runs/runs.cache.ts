@@ -35,7 +35,11 @@ export function newerRun(current: Run, incoming: Run): Run {
  * sent after an outage) goes where its start puts it, not at the top.
  */
 export function listedAt(run: Run): number {
-  return Date.parse(run.queued_at ?? run.started_at ?? run.created_at);
+  const at = Date.parse(run.queued_at ?? run.started_at ?? run.created_at);
+  // a run queued to start later and ended before then (stopped): when it ended
+  return run.queued_at !== null && run.started_at === null && run.ended_at !== null
+    ? Math.min(at, Date.parse(run.ended_at))
+    : at;
 }
 
 /** Newest first, as the server lists runs: `listedAt`, then id. */
