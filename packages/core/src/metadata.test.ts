@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { metadataHolds, metadataMatches, metadataQuery, parseMetadataPair } from './metadata.js';
+import {
+  filterableMetadata,
+  isJsonNumber,
+  metadataHolds,
+  metadataMatches,
+  metadataParam,
+  metadataQuery,
+  parseMetadataPair,
+} from './metadata.js';
 
 describe('metadataHolds', () => {
   it('matches text exactly, numbers as numbers and booleans by name', () => {
@@ -50,5 +58,24 @@ describe('metadataQuery and parseMetadataPair', () => {
     expect(parseMetadataPair('env=')).toEqual(['env', '']);
     expect(parseMetadataPair('=prod')).toBeUndefined();
     expect(parseMetadataPair('env')).toBeUndefined();
+  });
+});
+
+describe('isJsonNumber and filterableMetadata', () => {
+  it('take what the API takes', () => {
+    for (const n of ['0', '-1', '42', '4.2e1', '-0.5', '1E3'])
+      expect(isJsonNumber(n), n).toBe(true);
+    for (const n of ['042', '.5', '1.', '+1', '0x10', 'NaN', '1e400', ' 1', ''])
+      expect(isJsonNumber(n), n).toBe(false);
+    expect(filterableMetadata('env', 'prod')).toBe(true);
+    expect(filterableMetadata('k'.repeat(200), 'v'.repeat(500))).toBe(true);
+    expect(filterableMetadata('k'.repeat(201), 'v')).toBe(false);
+    expect(filterableMetadata('k', 'v'.repeat(501))).toBe(false);
+    expect(filterableMetadata('', 'v')).toBe(false);
+    expect(filterableMetadata('k', '')).toBe(false);
+    expect(filterableMetadata('__proto__', 'v')).toBe(false);
+    expect(filterableMetadata('k\u0000', 'v')).toBe(false);
+    expect(filterableMetadata('k', 'v\u0000')).toBe(false);
+    expect(metadataParam('a]b')).toBe('metadata[a]b]');
   });
 });

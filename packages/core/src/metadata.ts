@@ -3,8 +3,37 @@
  * against its filter with it, and the CLI and the SDK write the filter with `metadataQuery`.
  */
 
+/** The longest key and value a `GET /runs` metadata filter takes. */
+export const METADATA_KEY_MAX = 200;
+export const METADATA_VALUE_MAX = 500;
+
 /** A JSON number as a filter value may mean one (`42`, `-1.5`, `4.2e1`). */
 const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+/**
+ * Whether a filter value may mean a number: JSON's way of writing one, and finite as a double
+ * (`1e400` is no number a run holds).
+ */
+export function isJsonNumber(value: string): boolean {
+  return JSON_NUMBER.test(value) && Number.isFinite(Number(value));
+}
+
+/**
+ * Whether `GET /runs` can filter on this key and value: within its lengths, no NUL, not
+ * `__proto__` (an object's parse drops it), the value not empty (an empty one is no filter).
+ * @example filterableMetadata('env', 'prod') === true
+ */
+export function filterableMetadata(key: string, value: string): boolean {
+  return (
+    key.length > 0 &&
+    key.length <= METADATA_KEY_MAX &&
+    value.length > 0 &&
+    value.length <= METADATA_VALUE_MAX &&
+    key !== '__proto__' &&
+    !key.includes('\u0000') &&
+    !value.includes('\u0000')
+  );
+}
 
 /**
  * Whether `metadata` holds `key` with `value`, as the server reads it: a string equal to it,
@@ -18,7 +47,7 @@ export function metadataHolds(metadata: unknown, key: string, value: string): bo
   const held: unknown = (metadata as Record<string, unknown>)[key];
   if (typeof held === 'string') return held === value;
   if (typeof held === 'boolean') return String(held) === value;
-  if (typeof held !== 'number' || !JSON_NUMBER.test(value)) return false;
+  if (typeof held !== 'number' || !isJsonNumber(value)) return false;
   if (Number.isInteger(held) && /^-?\d+$/.test(value)) return BigInt(held) === BigInt(value);
   return Number(value) === held;
 }
@@ -32,6 +61,14 @@ export function metadataMatches(
 }
 
 /**
+ * The `GET /runs` parameter of one metadata key.
+ * @example metadataParam('env') // 'metadata[env]'
+ */
+export function metadataParam(key: string): string {
+  return `metadata[${key}]`;
+}
+
+/**
  * A metadata filter as `GET /runs` takes it, `metadata[key]` parameters.
  * @example metadataQuery({ env: 'prod' }) // { 'metadata[env]': 'prod' }
  */
@@ -39,7 +76,7 @@ export function metadataQuery(
   filter: Readonly<Record<string, string>> | undefined,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(filter ?? {})) out[`metadata[${key}]`] = value;
+  for (const [key, value] of Object.entries(filter ?? {})) out[metadataParam(key)] = value;
   return out;
 }
 

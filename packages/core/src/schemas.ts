@@ -16,6 +16,7 @@ import {
 import { MAX_STEP_COST_USD } from './cost.js';
 import { MAX_TIME_MS, PLAIN_YEARS_END_MS } from './time.js';
 import { isTimeZone } from './zone.js';
+import { METADATA_KEY_MAX, METADATA_VALUE_MAX } from './metadata.js';
 import { TRUNCATED_MARKER, type TruncatedJson } from './truncated.js';
 import {
   RUN_STATUS_HELP,
@@ -1003,7 +1004,7 @@ export const MAX_METADATA_FILTERS = 10;
  * (`42` matches 42 and 42.0), or a boolean written as it (`true`); never an object or null.
  */
 export const MetadataFilter = z
-  .record(z.string().min(1).max(200), z.string().min(1).max(500))
+  .record(z.string().min(1).max(METADATA_KEY_MAX), z.string().min(1).max(METADATA_VALUE_MAX))
   .refine((m) => Object.keys(m).length <= MAX_METADATA_FILTERS, {
     message: `at most ${MAX_METADATA_FILTERS} keys`,
   })

@@ -258,6 +258,8 @@ describeEachDb('runlog CLI', (dialect) => {
       [['--metadata', 'env'], '--metadata takes key=value (got "env")'],
       [['--metadata', 'env='], '--metadata takes key=value (got "env=")'],
       [['--metadata', 'env=a', '--metadata', 'env=b'], '--metadata: env given twice'],
+      [['--metadata', `${'k'.repeat(201)}=v`], '--metadata: a key is 1 to 200 characters'],
+      [['--metadata', '__proto__=v'], '__proto__ cannot be filtered on'],
     ] as const) {
       const bad = await cli(['runs', 'list', ...args]);
       expect(bad.code, args.join(' ')).toBe(2);

@@ -1,5 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { MAX_METADATA_FILTERS, metadataQuery, parseMetadataPair } from '@runlog/core';
+import {
+  MAX_METADATA_FILTERS,
+  METADATA_KEY_MAX,
+  METADATA_VALUE_MAX,
+  filterableMetadata,
+  metadataQuery,
+  parseMetadataPair,
+} from '@runlog/core';
 import { CliError } from './client.js';
 import { idArg, parseWhen, scoreNumberArg, statusArg, textArg, triggerArg } from './options.js';
 
@@ -94,11 +101,10 @@ function metadataArg(text: string, given: Record<string, string> = {}): Record<s
   if (!pair || pair[1] === '')
     throw new InvalidArgumentError(`--metadata takes key=value (got ${JSON.stringify(text)})`);
   const [key, value] = pair;
-  if (key.length > 200 || value.length > 500)
-    throw new InvalidArgumentError('--metadata: a key is 1 to 200 characters, a value 1 to 500');
-  if (text.includes('\u0000')) throw new InvalidArgumentError('--metadata must not contain a NUL');
-  if (key === '__proto__')
-    throw new InvalidArgumentError('--metadata: this key cannot be filtered on');
+  if (!filterableMetadata(key, value))
+    throw new InvalidArgumentError(
+      `--metadata: a key is 1 to ${METADATA_KEY_MAX} characters, a value 1 to ${METADATA_VALUE_MAX}, without a NUL; __proto__ cannot be filtered on`,
+    );
   if (Object.hasOwn(given, key))
     throw new InvalidArgumentError(`--metadata: ${key} given twice; a run holds one value a key`);
   if (Object.keys(given).length >= MAX_METADATA_FILTERS)

@@ -1,4 +1,4 @@
-import type { RunStatus } from '@runlog/core';
+import { isJsonNumber, type RunStatus } from '@runlog/core';
 import {
   sql,
   type AliasedRawBuilder,
@@ -101,9 +101,6 @@ export function jsonArrayContains(
     : sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${value})`;
 }
 
-/** A JSON number, as `metadata[key]=42` may mean one. */
-const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
-
 /**
  * Whether a JSON-object text column (metadata) holds `key` with `value`: a string equal to
  * it, a number equal to it read as a number (`42` matches 42 and 42.0, exactly on both
@@ -117,7 +114,7 @@ export function metadataHolds(
   key: string,
   value: string,
 ): RawBuilder<SqlBool> {
-  const number = JSON_NUMBER.test(value) && Number.isFinite(Number(value));
+  const number = isJsonNumber(value);
   const bool = value === 'true' || value === 'false';
   const has = (text: string) =>
     db.dialect === 'postgres'

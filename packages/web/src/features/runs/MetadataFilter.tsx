@@ -1,26 +1,11 @@
 import { useState } from 'react';
-import { MAX_METADATA_FILTERS, parseMetadataPair } from '@runlog/core';
-
-/** The longest key and value `GET /runs?metadata[key]=value` takes. */
-export const METADATA_KEY_MAX = 200;
-export const METADATA_VALUE_MAX = 500;
-
-/**
- * Whether `GET /runs` can filter on this key and value: within its lengths, no NUL, not
- * `__proto__`, the value not empty (an empty one is no filter). A run page links only these.
- * @example filterableMetadata('env', 'prod') === true
- */
-export function filterableMetadata(key: string, value: string): boolean {
-  return (
-    key.length > 0 &&
-    key.length <= METADATA_KEY_MAX &&
-    value.length > 0 &&
-    value.length <= METADATA_VALUE_MAX &&
-    key !== '__proto__' &&
-    !key.includes('\u0000') &&
-    !value.includes('\u0000')
-  );
-}
+import {
+  MAX_METADATA_FILTERS,
+  METADATA_KEY_MAX,
+  METADATA_VALUE_MAX,
+  filterableMetadata,
+  parseMetadataPair,
+} from '@runlog/core';
 
 /**
  * The filter value that finds a run by a top-level metadata value: a string as it is, a number

@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import {
   RUN_SORTS,
+  metadataParam,
   type RunList,
   type RunSort,
   type RunStatus,
@@ -22,7 +23,6 @@ import { userPath } from '../users/users.queries';
 import { RunRow, RunTableHead } from './RunRows';
 import {
   metadataFromParams,
-  metadataParam,
   PAGE_SIZE,
   runListQuery,
   SORT_LABELS,

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { metadataQuery, truncatedJson } from '@runlog/core';
+import { metadataParam, metadataQuery, truncatedJson } from '@runlog/core';
 import {
   localInput,
   metadataFromParams,
-  metadataParam,
   runListParams,
   runsExportPath,
   urlInstant,
@@ -259,9 +258,13 @@ describe('the metadata filter', () => {
     expect(Object.keys(runListParams(view({}))).some((k) => k.startsWith('metadata'))).toBe(false);
   });
 
-  it('names a key as metadataQuery does, to add or remove it', () => {
-    for (const key of Object.keys(ODD))
+  it('names a key as metadataQuery does, to add or remove it, and reads it back', () => {
+    for (const key of Object.keys(ODD)) {
       expect(metadataParam(key)).toBe(Object.keys(metadataQuery({ [key]: 'v' }))[0]);
+      expect(metadataFromParams(new URLSearchParams([[metadataParam(key), 'v']]))).toEqual({
+        [key]: 'v',
+      });
+    }
   });
 
   it('checks a live run with the server’s predicate', () => {

@@ -83,15 +83,6 @@ export function metadataFromParams(p: URLSearchParams): Record<string, string> {
   return Object.fromEntries(pairs);
 }
 
-/**
- * The URL parameter of one metadata key, as `metadataQuery` names it: set to a value to add the
- * filter, to `null` to remove it.
- * @example paramsWith({ [metadataParam('env')]: null })
- */
-export function metadataParam(key: string): string {
-  return Object.keys(metadataQuery({ [key]: key }))[0]!;
-}
-
 /** A date filter from the URL (an instant, or local time when it has no zone) in epoch ms. */
 export function localToMs(value: string): number | undefined {
   if (!value) return undefined;
