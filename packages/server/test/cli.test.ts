@@ -171,6 +171,26 @@ describeEachDb('runlog CLI', (dialect) => {
     // not a TTY: no colour codes
     expect(all.stdout).not.toContain('\u001b[');
 
+    // nothing matched: said, and, for an agent the project does not know, that too
+    expect(await cli(['runs', 'list', '--agent', 'writer', '--status', 'timed_out'])).toEqual({
+      code: 0,
+      stdout: 'no runs match\n',
+      stderr: '',
+    });
+    expect(await cli(['runs', 'list', '--agent', 'wirter'])).toEqual({
+      code: 0,
+      stdout:
+        'no runs match; no agent wirter in this project (runlog agents list shows the agents there are)\n',
+      stderr: '',
+    });
+    // --json keeps its shape: an empty list
+    expect(
+      JSON.parse((await cli(['runs', 'list', '--agent', 'wirter', '--json'])).stdout),
+    ).toMatchObject({
+      runs: [],
+      total: 0,
+    });
+
     const failed = await cli(['runs', 'list', '--agent', 'writer', '--status', 'failed', '--json']);
     const body = JSON.parse(failed.stdout) as { runs: { id: string }[]; total: number };
     expect(body.runs.map((r) => r.id)).toEqual(['c-run-5', 'c-run-1']);
@@ -1921,7 +1941,15 @@ describeEachDb('runlog CLI', (dialect) => {
         results: [],
         summary: { cancelled: 0, stop_requested: 0, already_ended: 0, failed: 0 },
       });
+      // an agent the project does not know is said: a misspelt one reads as a quiet one
       expect(await cli(['runs', 'retry', '--agent', 'bulk-none'])).toMatchObject({
+        code: 0,
+        stdout:
+          'no runs match: nothing to retry; no agent bulk-none in this project (runlog agents list shows the agents there are)\n',
+      });
+      expect(
+        await cli(['runs', 'retry', '--agent', 'bulk-c', '--status', 'timed_out']),
+      ).toMatchObject({
         code: 0,
         stdout: 'no runs match: nothing to retry\n',
       });

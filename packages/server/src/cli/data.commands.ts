@@ -87,6 +87,9 @@ import {
   withRunFilters,
   type RunFilterFlags,
   type RunFilterQuery,
+  agentUnknown,
+  noneMatched,
+  unknownAgentLine,
 } from './run-filters.js';
 import {
   BULK_LIMIT,
@@ -269,7 +272,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           cursor?: string;
         },
     ) => {
-      const list = await listPage<RunList>(clientFor(flags, io), '/api/v1/runs', {
+      const client = clientFor(flags, io);
+      const list = await listPage<RunList>(client, '/api/v1/runs', {
         ...runFilterQuery(flags),
         sort: flags.sort,
         limit: flags.limit,
@@ -279,7 +283,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       const shown = printable(list.runs);
       const p = palette();
       if (shown.length === 0) {
-        io.stdout.write(flags.cursor !== undefined ? 'no more runs\n' : 'no runs match\n');
+        io.stdout.write(
+          (flags.cursor !== undefined
+            ? 'no more runs'
+            : await noneMatched(client, flags, 'no runs match')) + '\n',
+        );
         return;
       }
       // listed by a score: what each run holds of it, a column that stays on a narrow terminal
@@ -426,21 +434,19 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const unknownAgent =
       flags.agent !== undefined &&
       !flags.json &&
-      (await client.request('GET', `/api/v1/agents/${encodeURIComponent(flags.agent)}`).then(
-        () => false,
-        (err: unknown) => {
-          if (err instanceof CliError && err.status === 404) return true;
-          ws.close();
-          throw err;
-        },
-      ));
+      (await agentUnknown(client, flags.agent).catch((err: unknown) => {
+        ws.close();
+        throw err;
+      }))
+        ? flags.agent
+        : undefined;
     if (!flags.json)
       io.stderr.write(
         `watching ${flags.agent ? `agent ${flags.agent}` : 'all runs'}; Ctrl-C to stop\n` +
-          (unknownAgent
+          (unknownAgent !== undefined
             ? palette().paint(
                 'yellow',
-                `no agent ${flags.agent} in this project yet: its first run will show here (runlog agents list shows the agents there are)`,
+                unknownAgentLine(unknownAgent, ' yet: its first run will show here'),
               ) + '\n'
             : ''),
       );

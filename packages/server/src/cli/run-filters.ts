@@ -7,7 +7,7 @@ import {
   metadataQuery,
   parseMetadataPair,
 } from '@runlog/core';
-import { CliError } from './client.js';
+import { CliError, type ApiClient } from './client.js';
 import { idArg, parseWhen, scoreNumberArg, statusArg, textArg, triggerArg } from './options.js';
 
 /** The filters of `runs list` as commander hands them over (`withRunFilters`). */
@@ -169,4 +169,39 @@ export function runFilterQuery(flags: RunFilterFlags): RunFilterQuery {
     q: flags.search,
     ...window,
   };
+}
+
+/**
+ * Whether `agent` is unknown to the project: no run has named it yet. Asked only when a
+ * filter on it matched nothing, where a misspelt agent would read as a quiet one.
+ */
+export async function agentUnknown(client: ApiClient, agent: string): Promise<boolean> {
+  return client.request('GET', `/api/v1/agents/${encodeURIComponent(agent)}`).then(
+    () => false,
+    (err: unknown) => {
+      if (err instanceof CliError && err.status === 404) return true;
+      throw err;
+    },
+  );
+}
+
+/**
+ * The line that says `agent` is unknown to the project, then `more`, and where to see the
+ * agents there are.
+ */
+export function unknownAgentLine(agent: string, more = ''): string {
+  return `no agent ${agent} in this project${more} (runlog agents list shows the agents there are)`;
+}
+
+/**
+ * What a list that matched nothing says: `none`, and, when `--agent` names an agent the
+ * project does not know, that as well.
+ */
+export async function noneMatched(
+  client: ApiClient,
+  flags: RunFilterFlags,
+  none: string,
+): Promise<string> {
+  if (flags.agent === undefined || !(await agentUnknown(client, flags.agent))) return none;
+  return `${none}; ${unknownAgentLine(flags.agent)}`;
 }

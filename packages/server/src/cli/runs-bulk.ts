@@ -11,7 +11,7 @@ import {
 import { type ApiClient, CliError } from './client.js';
 import { Palette, formatCount, formatRelative, oneLine, printable, table } from './format.js';
 import type { CliIo } from './io.js';
-import { hasRunFilter, runFilterQuery, type RunFilterFlags } from './run-filters.js';
+import { hasRunFilter, noneMatched, runFilterQuery, type RunFilterFlags } from './run-filters.js';
 
 /** Stop or Retry, on many runs at once. */
 export type BulkAction = 'cancel' | 'retry';
@@ -130,7 +130,9 @@ export async function runBulk(
     return writeJson(io, { action, dry_run: true, ...selection, runs });
   if (runs.length === 0) {
     if (flags.json) return finish(io, p, action, { ...selection, results: [] }, flags);
-    io.stdout.write(`no runs match: nothing to ${verb.base}\n`);
+    io.stdout.write(
+      (await noneMatched(client, flags, `no runs match: nothing to ${verb.base}`)) + '\n',
+    );
     return;
   }
   const more = total > runs.length;
