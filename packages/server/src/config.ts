@@ -7,6 +7,10 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_RETENTION_DAYS = 30;
 /** The longest a project may keep finished runs (`retention_days`). */
 export const MAX_RETENTION_DAYS = 3650;
+/** The JSON field size past which a field is stored truncated, unless configured. */
+export const DEFAULT_MAX_FIELD_BYTES = 1024 * 1024;
+/** The most `--max-field-bytes` takes: a request body's own limit. */
+export const MAX_FIELD_BYTES = 64 * 1024 * 1024;
 
 /**
  * A whole number from a number or from text (a flag, a variable). `z.coerce` would read
@@ -52,7 +56,12 @@ export const ServerConfig = z.object({
       .max(MAX_RETENTION_DAYS),
   ),
   /** JSON fields longer than this many bytes are stored truncated. */
-  maxFieldBytes: whole(z.number().min(1024)).default(1024 * 1024),
+  maxFieldBytes: whole(
+    z
+      .number({ message: `must be a number of bytes (1024 to ${MAX_FIELD_BYTES})` })
+      .min(1024)
+      .max(MAX_FIELD_BYTES),
+  ).default(DEFAULT_MAX_FIELD_BYTES),
   /** Request bodies over this many bytes are refused with 413. */
   bodyLimit: whole(z.number().min(1024)).default(64 * 1024 * 1024),
   /**
@@ -98,6 +107,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     host: env.RUNLOG_HOST ?? DEFAULT_HOST,
     ...(env.RUNLOG_ADMIN_KEY ? { adminKey: env.RUNLOG_ADMIN_KEY } : {}),
     retentionDays: env.RUNLOG_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS,
+    ...(env.RUNLOG_MAX_FIELD_BYTES !== undefined
+      ? { maxFieldBytes: env.RUNLOG_MAX_FIELD_BYTES }
+      : {}),
     // `INFO` as other tools' LOG_LEVEL takes it
     ...(env.RUNLOG_LOG_LEVEL
       ? { logLevel: env.RUNLOG_LOG_LEVEL.trim().toLowerCase() as ServerConfig['logLevel'] }

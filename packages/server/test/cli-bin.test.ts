@@ -373,6 +373,63 @@ function runlogFed(input: string | undefined, env: NodeJS.ProcessEnv, ...args: s
     }
   });
 
+  it('stores a JSON field past --max-field-bytes truncated, and the variable sets it too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runlog-field-'));
+    const key = 'rl_scripted_admin_key_0123456789';
+    const serve = async (args: string[], env: NodeJS.ProcessEnv) => {
+      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+        env: { PATH: process.env.PATH ?? '', RUNLOG_ADMIN_KEY: key, ...env },
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      try {
+        await waitFor(() => out.includes('Runlog listening'), 'the server to start', 15_000);
+        const url = /Runlog listening on (\S+)/.exec(out)![1]!;
+        const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+        const res = await fetch(`${url}/api/v1/ingest`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({
+            events: [
+              { type: 'run.start', run: { id: 'r3k', agent_id: 'a', input: 'x'.repeat(3000) } },
+              { type: 'run.start', run: { id: 'r1k', agent_id: 'a', input: 'y'.repeat(1000) } },
+            ],
+          }),
+        });
+        expect(res.status).toBe(200);
+        const input = async (id: string) =>
+          (
+            (await (await fetch(`${url}/api/v1/runs/${id}`, { headers })).json()) as {
+              input: unknown;
+            }
+          ).input;
+        return { over: await input('r3k'), under: await input('r1k') };
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('close', resolve));
+      }
+    };
+    for (const [args, env, db] of [
+      [['--max-field-bytes', '2048'], {}, 'flag.db'],
+      [[], { RUNLOG_MAX_FIELD_BYTES: '2048' }, 'env.db'],
+    ] as const) {
+      const { over, under } = await serve([...args], { ...env, RUNLOG_DB: join(dir, db) });
+      expect(over, db).toMatchObject({ __runlog_truncated__: true, original_size: 3002 });
+      expect(under, db).toBe('y'.repeat(1000));
+    }
+    // out of its range: one line naming the flag and the variable, exit 2
+    expect(runlog('serve', '--max-field-bytes', '100').code).toBe(2);
+    const small = runlogWith(
+      { RUNLOG_MAX_FIELD_BYTES: '100', RUNLOG_DB: join(dir, 'bad.db') },
+      'serve',
+    );
+    expect(small).toMatchObject({
+      code: 2,
+      stderr:
+        'runlog: invalid configuration: --max-field-bytes (RUNLOG_MAX_FIELD_BYTES) must be a number of bytes (1024 to 67108864)\n',
+    });
+  }, 60_000);
+
   it('writes all of a large --json answer into a pipe before exiting', async () => {
     const server = await startTestServer('sqlite');
     try {

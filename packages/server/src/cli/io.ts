@@ -99,6 +99,7 @@ const SETTING_NAMES: Record<string, string> = {
   host: '--host (RUNLOG_HOST)',
   adminKey: 'RUNLOG_ADMIN_KEY',
   retentionDays: '--retention-days (RUNLOG_RETENTION_DAYS)',
+  maxFieldBytes: '--max-field-bytes (RUNLOG_MAX_FIELD_BYTES)',
   logLevel: 'RUNLOG_LOG_LEVEL',
 };
 
