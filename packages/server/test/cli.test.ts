@@ -2274,6 +2274,16 @@ describeEachDb('runlog CLI', (dialect) => {
       code: 1,
       stderr: 'runlog: the API key was refused (check --api-key or RUNLOG_API_KEY)\n',
     });
+    // as JSON it carries the status and code, so a script tells it from a run not found
+    const badKeyJson = await cli(['runs', 'list', '--json'], { RUNLOG_API_KEY: 'rl_wrong' });
+    expect(JSON.parse(badKeyJson.stderr)).toEqual({
+      error: {
+        message: 'the API key was refused (check --api-key or RUNLOG_API_KEY)',
+        exit_code: 1,
+        status: 401,
+        code: 'unauthorized',
+      },
+    });
     // a key no header can carry is said to be one, not fetch's "ByteString" error
     for (const args of [
       ['runs', 'list'],

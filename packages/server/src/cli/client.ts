@@ -93,11 +93,17 @@ export class ApiClient {
     );
   }
 
-  refused(): CliError {
+  /** The key was refused (401): with the status and code a `--json` failure carries. */
+  refused(code = 'unauthorized'): CliError {
     return new CliError(
       this.opts.apiKey
         ? 'the API key was refused (check --api-key or RUNLOG_API_KEY)'
         : 'an API key is needed: set --api-key or RUNLOG_API_KEY',
+      1,
+      false,
+      401,
+      undefined,
+      code,
     );
   }
 
@@ -181,12 +187,12 @@ export class ApiClient {
 
   /** The error a refusal (not 2xx) stands for, from its status and its error body. */
   private failure(res: Response, data: unknown): CliError {
-    if (res.status === 401) return this.refused();
     const error = (
       data as { error?: { message?: string; code?: unknown; details?: unknown[] } } | undefined
     )?.error;
     const message = error?.message;
     const code = typeof error?.code === 'string' ? error.code : undefined;
+    if (res.status === 401) return this.refused(code);
     if (res.status === 403)
       return new CliError(
         message ?? 'the API key lacks the scope this command needs',
