@@ -485,7 +485,9 @@ export function apiRoutePath(url: string): RegExp | undefined {
  * The methods the API takes on `path` (as the router reads it: percent-decoded), sorted, when
  * `method` is not one of them (a 405); undefined when no route takes the path, or when one
  * takes it with this very method: the router did not take it for another reason (a
- * parameter past its length limit), so it is no route.
+ * parameter past its length limit), so it is no route. Of the routes that match, those with
+ * the fewest parameters name the path: `/runs/stats` takes GET, not the methods of
+ * `/runs/:run_id` (no run is named `stats`).
  */
 export function otherMethods(
   routes: readonly ApiRoute[],
@@ -498,9 +500,18 @@ export function otherMethods(
   } catch {
     // not decodable: the router refused it the same way
   }
-  const allowed = [...new Set(routes.filter((r) => r.path.test(decoded)).map((r) => r.method))];
+  const matching = routes.filter((r) => r.path.test(decoded));
+  const fewest = Math.min(...matching.map(parameterCount));
+  const allowed = [
+    ...new Set(matching.filter((r) => parameterCount(r) === fewest).map((r) => r.method)),
+  ];
   const asked = method === 'HEAD' ? 'GET' : method;
   return allowed.length > 0 && !allowed.includes(asked) ? allowed.sort() : undefined;
+}
+
+/** How many of a route's segments are parameters (`apiRoutePath` writes each as `[^/]*`). */
+function parameterCount(route: ApiRoute): number {
+  return route.path.source.split('[^/]*').length - 1;
 }
 
 function isJson(text: string): boolean {

@@ -879,6 +879,11 @@ describe('the methods a path takes (405)', () => {
     expect(otherMethods(routes, 'PUT', '/api/v1/runs/')).toEqual(['DELETE', 'GET', 'HEAD']);
   });
 
+  it('names the methods of the route with the fewest parameters that takes the path', () => {
+    // /runs/stats is its own route: the methods of /runs/:run_id are not its
+    expect(otherMethods(routes, 'POST', '/api/v1/runs/stats')).toEqual(['GET']);
+  });
+
   it('is no route when no path matches, or when one takes the very method asked', () => {
     expect(otherMethods(routes, 'GET', '/api/v1/nothing')).toBeUndefined();
     // the router did not take it (a parameter past its length limit): not a wrong method
