@@ -287,6 +287,29 @@ describeEachDb('the first start', (dialect) => {
       await t.close();
     }
   });
+
+  it('adds a RUNLOG_ADMIN_KEY not stored yet to a database that has keys; a revoked one stays revoked', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      const later = 'rl_admin_set_later_0123456789';
+      // a later start with a key of its own: the way back in after losing the printed key
+      await t.ctx.auth.bootstrap({ retentionDays: 30, adminKey: later });
+      const listed = await t.request('GET', '/api/v1/keys', undefined, later);
+      expect(listed.statusCode).toBe(200);
+      const added = json<{ keys: { id: string; name: string; scope: string }[] }>(listed).keys.find(
+        (k) => k.name === 'admin (RUNLOG_ADMIN_KEY)',
+      );
+      expect(added).toMatchObject({ scope: 'admin' });
+      expect(
+        (await t.request('DELETE', `/api/v1/keys/${added!.id}`, undefined, t.adminKey)).statusCode,
+      ).toBe(200);
+      // started again with it: revoked it stays
+      await t.ctx.auth.bootstrap({ retentionDays: 30, adminKey: later });
+      expect((await t.request('GET', '/api/v1/keys', undefined, later)).statusCode).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describeEachDb('a login in a browser that has a session', (dialect) => {
