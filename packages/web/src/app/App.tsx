@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
-import { BrowserRouter, Link, Route, Routes } from 'react-router-dom';
+import { BrowserRouter, Link, Navigate, Route, Routes, useParams } from 'react-router-dom';
 import { ApiError, onProjectChanged, onUnauthorized } from '../lib/api';
 import { Toasts, toast } from '../components/Toasts';
 import { Empty } from '../components/States';
@@ -77,6 +77,17 @@ function NotFound() {
   );
 }
 
+/**
+ * `/agents/:agentId` and `/agents/:agentId/runs`: the addresses above a run's page (what is left
+ * of its address once its end is cut off), which led to "Page not found". The agent opens
+ * where its breadcrumb leads, in the agents list; its runs in the Runs list.
+ */
+function AgentAddress({ runs = false }: { runs?: boolean }) {
+  const { agentId = '' } = useParams();
+  const agent = `agent=${encodeURIComponent(agentId)}`;
+  return <Navigate to={runs ? `/runs?${agent}` : `/?${agent}`} replace />;
+}
+
 export function App({ client }: { client: QueryClient }) {
   return (
     <QueryClientProvider client={client}>
@@ -88,6 +99,9 @@ export function App({ client }: { client: QueryClient }) {
             <Route index element={<AgentsPage />} />
             <Route path="runs" element={<RunsPage />} />
             <Route path="runs/:runId" element={<RunByIdPage />} />
+            <Route path="agents" element={<Navigate to="/" replace />} />
+            <Route path="agents/:agentId" element={<AgentAddress />} />
+            <Route path="agents/:agentId/runs" element={<AgentAddress runs />} />
             <Route path="agents/:agentId/runs/:runId" element={<RunDetailPage />} />
             <Route path="threads" element={<ThreadsPage />} />
             <Route path="threads/:threadId" element={<ThreadPage />} />

@@ -1,5 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import {
+  Link,
   NavLink,
   Navigate,
   Outlet,
@@ -105,6 +106,25 @@ function SettingsGlyph() {
   );
 }
 
+/**
+ * The Agents tab: current on the agents list and on every page under `/agents/` (a run's page
+ * lives at `/agents/:agentId/runs/:runId`, under the agent its breadcrumb names), where
+ * NavLink, matching `/` alone, left no tab marked.
+ */
+function AgentsTab({ pathname }: { pathname: string }) {
+  const home = pathname === '/';
+  const within = home || pathname.startsWith('/agents/');
+  return (
+    <Link
+      to="/"
+      className={within ? 'active' : undefined}
+      aria-current={home ? 'page' : within ? 'location' : undefined}
+    >
+      Agents
+    </Link>
+  );
+}
+
 /** Live updates run while someone is logged in. */
 function Live() {
   const client = useQueryClient();
@@ -155,9 +175,7 @@ export function Layout() {
             <span className="brand-text">Runlog</span>
           </NavLink>
           <nav aria-label="Main" className="nav">
-            <NavLink to="/" end>
-              Agents
-            </NavLink>
+            <AgentsTab pathname={location.pathname} />
             <NavLink to="/runs">Runs</NavLink>
             <NavLink to="/threads">Threads</NavLink>
             <NavLink to="/users">Users</NavLink>
