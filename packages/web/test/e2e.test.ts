@@ -1551,6 +1551,15 @@ suite('dashboard in a real browser', () => {
       await expect.poll(() => row.getAttribute('aria-expanded')).toBe('true');
       expect(await row.isVisible()).toBe(true);
     }
+    // a screen reader hears which it opened; Tab from the button goes to that step's row,
+    // not to the first of the rows drawn around it
+    expect(await page.getByTestId('next-failed-news').textContent()).toBe(
+      'Failed step 1 of 2 opened: step 1503',
+    );
+    await next.press('Tab');
+    await expect
+      .poll(() => page.evaluate(() => (document.activeElement as HTMLElement).dataset.stepId))
+      .toBe('big-s1503');
     await page.screenshot({ path: join(SHOTS, 'run-big-failed.png') });
     // on a phone too, where the axis row has no label column
     const phone = await context.newPage();

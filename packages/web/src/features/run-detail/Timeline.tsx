@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useLocation } from 'react-router-dom';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { orderStepTree, type Run, type Step } from '@runlog/core';
@@ -155,7 +155,26 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
       if (focus) item?.querySelector<HTMLElement>('.tl-row')?.focus({ preventScroll: true });
     });
   };
-  const nextFailed = () => reveal(failed.find((i) => i > openIndex) ?? failed[0]!);
+  // what a press opened, said to a screen reader: the button keeps the focus, for the next press
+  const [announced, setAnnounced] = useState('');
+  const nextFailed = () => {
+    const index = failed.find((i) => i > openIndex) ?? failed[0]!;
+    reveal(index);
+    const { step } = placed[index]!;
+    setAnnounced(
+      `Failed step ${failed.indexOf(index) + 1} of ${failed.length} opened: ${step.name ?? step.type}`,
+    );
+  };
+  // Tab from the button goes to the failed step it opened, not to the first row drawn (the
+  // steps drawn around it, well before it in a long run)
+  const tabToOpened = (event: KeyboardEvent<HTMLButtonElement>) => {
+    if (event.key !== 'Tab' || event.shiftKey || placed[openIndex]?.step.status !== 'failed')
+      return;
+    const row = listRef.current?.querySelector<HTMLElement>(`[data-index="${openIndex}"] .tl-row`);
+    if (!row) return;
+    event.preventDefault();
+    row.focus();
+  };
 
   // a link to `#step-<id>` (a score's step) opens that step, once per visit of the link; a
   // step not loaded yet is opened when it comes
@@ -182,11 +201,15 @@ export function Timeline({ run, steps }: { run: Run; steps: readonly Step[] }) {
               type="button"
               className="btn btn-small btn-ghost tl-next-failed"
               onClick={nextFailed}
+              onKeyDown={tabToOpened}
               title={`${failed.length} of ${placed.length} steps failed`}
             >
               Next failed step ({failed.length})
             </button>
           ) : null}
+          <span className="sr-only" role="status" data-testid="next-failed-news">
+            {announced}
+          </span>
         </div>
         <div className="tl-track" aria-hidden="true">
           {ticks(span).map((t) => (
