@@ -708,10 +708,14 @@ export const Agent = z.object({
       "at most this many runs of one thread (thread_id) executing on workers at once: a thread's " +
         'next run waits, queued, for the one before it to end; null: no such cap',
     ),
+  paused_at: IsoTime.nullable().describe(
+    'when the agent was paused: workers are handed none of its queued runs (they wait, queued) ' +
+      'and its schedule queues none, until it is resumed; runs under way go on. null: it runs',
+  ),
   metadata: Metadata,
   /**
-   * When the schedule queues its next run; null without a schedule, while it is paused, or
-   * when it never fires again.
+   * When the schedule queues its next run; null without a schedule, while it or the agent is
+   * paused, or when it never fires again.
    */
   next_run_at: IsoTime.nullable(),
   /**
@@ -777,7 +781,7 @@ export const AgentUpsertBody = z.strictObject({
   max_concurrency: z
     .number()
     .int()
-    .min(1, 'must be at least 1 (null: no cap; pause a schedule or stop workers to run none)')
+    .min(1, 'must be at least 1 (null: no cap; pause the agent to run none)')
     .max(MAX_AGENT_CONCURRENCY)
     .nullish()
     .describe(
@@ -792,6 +796,13 @@ export const AgentUpsertBody = z.strictObject({
     .describe(
       "at most this many runs of one thread at once (1: a conversation's turns one after " +
         'another, in order); null: no cap',
+    ),
+  paused: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: pause the agent (workers take none of its queued runs, its schedule queues none; ' +
+        'runs under way go on); false: resume it, its schedule from its next slot',
     ),
   metadata: Metadata.optional(),
 });

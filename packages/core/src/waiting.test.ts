@@ -16,6 +16,20 @@ const worker = (over: Partial<Worker>): Worker => ({
 });
 
 describe('why a queued run waits', () => {
+  it('says the agent is paused before anything else', () => {
+    const since = ago(60_000);
+    // no worker ever, or one at the cap: the pause is what holds the run back
+    expect(workerWait('triage', null, [], NOW, { pausedAt: since })).toEqual({
+      kind: 'paused',
+      since,
+    });
+    expect(
+      workerWait('triage', ago(1000), [worker({ running: 1 })], NOW, { cap: 1, pausedAt: since }),
+    ).toEqual({ kind: 'paused', since });
+    // resumed (null): as before
+    expect(workerWait('triage', null, [], NOW, { pausedAt: null })).toEqual({ kind: 'none' });
+  });
+
   it('says the cap holds the run back when the workers hold as many of its runs', () => {
     const seenAt = ago(1000);
     const holding = (ids: string[], agent = 'triage') =>

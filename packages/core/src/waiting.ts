@@ -5,6 +5,8 @@ export const WORKER_QUIET_MS = 60_000;
 
 /** Why a queued run of an agent still waits, as the run's page and `runlog runs show` say it. */
 export type WorkerWait =
+  /** The agent is paused (since `since`): no worker is handed its runs until it is resumed. */
+  | { kind: 'paused'; since: string }
   /** No worker ever asked for the agent's runs. */
   | { kind: 'none' }
   /** Its workers run as many of its runs as its `max_concurrency` lets run at once. */
@@ -41,8 +43,11 @@ export function workerWait(
   caps: {
     cap?: number | null;
     thread?: { id: string; cap: number; running: number } | undefined;
+    /** When the agent was paused (`Agent.paused_at`): nothing else holds the run back then. */
+    pausedAt?: string | null;
   } = {},
 ): WorkerWait {
+  if (caps.pausedAt) return { kind: 'paused', since: caps.pausedAt };
   const cap = caps.cap ?? null;
   if (cap !== null && workers) {
     // the agent's runs the workers hold (each lists its first 20)

@@ -986,7 +986,7 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(again.stdout).toContain('\n  limits      $2 cost, 1,000 tokens\n');
     });
 
-    it('pauses and resumes a schedule, keeping its cron; list and show say paused', async () => {
+    it('pauses and resumes a schedule alone (--schedule-only), keeping its cron; list and show say paused', async () => {
       await json(
         'agents',
         'set',
@@ -996,7 +996,7 @@ describeEachDb('runlog CLI', (dialect) => {
         '--timezone',
         'Asia/Tokyo',
       );
-      const paused = await cli(['agents', 'pause', 'cs-pause']);
+      const paused = await cli(['agents', 'pause', 'cs-pause', '--schedule-only']);
       expect(paused.code, paused.stderr).toBe(0);
       expect(paused.stdout).toBe(
         'schedule 0 9 * * * (Asia/Tokyo) of agent cs-pause paused: it queues no run until resumed (runlog agents resume cs-pause)\n',
@@ -1008,7 +1008,7 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(listed).toContain('NEXT RUN');
       expect(listed).toMatch(/^cs-pause\s.*\spaused\s/m);
       // pausing again changes nothing; --json answers the agent
-      const again = await json('agents', 'pause', 'cs-pause');
+      const again = await json('agents', 'pause', 'cs-pause', '--schedule-only');
       expect(again.schedule).toEqual({ cron: '0 9 * * *', timezone: 'Asia/Tokyo', paused: true });
       expect(again.next_run_at).toBeNull();
       // a setting changed meanwhile keeps the schedule paused
@@ -1016,7 +1016,7 @@ describeEachDb('runlog CLI', (dialect) => {
         (await json('agents', 'set', 'cs-pause', '--schedule', '0 10 * * *')).schedule,
       ).toEqual({ cron: '0 10 * * *', timezone: 'Asia/Tokyo', paused: true });
 
-      const resumed = await cli(['agents', 'resume', 'cs-pause']);
+      const resumed = await cli(['agents', 'resume', 'cs-pause', '--schedule-only']);
       expect(resumed.code, resumed.stderr).toBe(0);
       // 10:00 in Tokyo is 01:00 UTC
       expect(resumed.stdout).toMatch(
@@ -1029,7 +1029,7 @@ describeEachDb('runlog CLI', (dialect) => {
 
       // without a schedule: the server's 400 names it, exit 1, nothing made
       await json('agents', 'set', 'cs-pause', '--no-schedule');
-      const none = await cli(['agents', 'pause', 'cs-pause']);
+      const none = await cli(['agents', 'pause', 'cs-pause', '--schedule-only']);
       expect(none.code).toBe(1);
       expect(none.stderr).toContain('agent cs-pause has no schedule to pause');
       // an id no agent has (a typo) is said so, not as an agent without a schedule
@@ -1037,6 +1037,48 @@ describeEachDb('runlog CLI', (dialect) => {
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toBe('runlog: agent cs-nobody not found\n');
       expect((await cli(['agents', 'show', 'cs-nobody'])).code).toBe(1);
+      // nor is one made by pausing it
+      expect(await cli(['agents', 'pause', 'cs-nobody'])).toMatchObject({
+        code: 1,
+        stderr: 'runlog: agent cs-nobody not found\n',
+      });
+      expect((await cli(['agents', 'show', 'cs-nobody'])).code).toBe(1);
+    });
+
+    it('pauses and resumes an agent: its queued runs wait, and show, list and runs show say so', async () => {
+      await json('agents', 'set', 'cs-held', '--schedule', '0 9 * * *');
+      const paused = await cli(['agents', 'pause', 'cs-held']);
+      expect(paused).toMatchObject({
+        code: 0,
+        stdout:
+          'agent cs-held paused: no worker is handed its queued runs, and its schedule queues none, until runlog agents resume cs-held; runs under way go on (runlog runs cancel --agent cs-held stops them)\n',
+      });
+      const shown = (await cli(['agents', 'show', 'cs-held'])).stdout;
+      expect(shown).toMatch(
+        /\n {2}paused {6}\S+Z \(\d+s ago\): no worker is handed its queued runs and its schedule queues none \(runlog agents resume cs-held\)\n/,
+      );
+      expect(shown).toContain(
+        '\n  next run    the agent is paused: no run is queued until resumed\n',
+      );
+      expect((await cli(['agents', 'list'])).stdout).toMatch(/^cs-held\s.*\sagent paused\s/m);
+      // a run queued meanwhile waits, and says why
+      expect((await post('/agents/cs-held/runs', { id: 'cs-held-1' })).status).toBe(202);
+      expect((await cli(['runs', 'show', 'cs-held-1'])).stdout).toMatch(
+        /\n {2}worker {5}none is handed its runs: its agent is paused \(since \d+s ago\); runlog agents resume starts this run\n/,
+      );
+      const asJson = await json('agents', 'pause', 'cs-held');
+      expect(asJson.paused_at).toEqual(expect.any(String));
+      expect(asJson.next_run_at).toBeNull();
+
+      // resume takes the schedule's own pause off too
+      await json('agents', 'pause', 'cs-held', '--schedule-only');
+      const resumed = await cli(['agents', 'resume', 'cs-held']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.stdout).toMatch(
+        /^agent cs-held resumed: workers take its queued runs; its schedule queues the next run \S+T09:00:00\.000Z \(in \d+[smhd]\)\n$/,
+      );
+      const after = await json('agents', 'show', 'cs-held');
+      expect(after).toMatchObject({ paused_at: null, schedule: { paused: false } });
     });
 
     it('clears settings with none and the --no- flags', async () => {

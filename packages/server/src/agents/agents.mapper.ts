@@ -33,15 +33,17 @@ export function toAgent(row: AgentRow): Agent {
     max_concurrency: row.max_concurrency === null ? null : Number(row.max_concurrency),
     max_concurrency_per_thread:
       row.max_concurrency_per_thread === null ? null : Number(row.max_concurrency_per_thread),
+    paused_at: toIso(row.paused_at),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
         ? (metadata as Record<string, unknown>)
         : {},
     // the slot the scheduler will queue next (past, after downtime, until it catches up);
-    // none while paused: the slot stored then is not one that will run
+    // none while it or the agent is paused: the slot stored then is not one that will run
     next_run_at:
       row.schedule_cron !== null &&
       Number(row.schedule_paused) !== 1 &&
+      row.paused_at === null &&
       row.schedule_next_at !== null
         ? toIso(row.schedule_next_at)
         : null,

@@ -26,6 +26,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     retry_policy: null,
     max_concurrency: null,
     max_concurrency_per_thread: null,
+    paused_at: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,

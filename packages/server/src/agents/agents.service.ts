@@ -84,6 +84,24 @@ export async function upsertAgent(
   if (body.max_concurrency_per_thread !== undefined) columns.push('max_concurrency_per_thread');
   if (body.metadata !== undefined) columns.push('metadata');
   columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
+  if (body.paused !== undefined) {
+    // paused again, it keeps the time it was first paused
+    row.paused_at = body.paused ? (base.paused_at ?? now) : null;
+    columns.push('paused_at');
+    // resumed, its schedule goes on from its next slot, as a resumed schedule does: the slots
+    // passed while paused are skipped (pausing is asked for, downtime is not)
+    if (base.paused_at !== null && !body.paused && row.schedule_cron !== null) {
+      if (scheduleColumns.schedule_next_at === undefined) {
+        try {
+          row.schedule_next_at = nextSlot(row.schedule_cron, row.schedule_tz, now);
+        } catch {
+          // a schedule stored by hand that croner refuses: the scheduler skips it as before
+          row.schedule_next_at = null;
+        }
+        columns.push('schedule_next_at');
+      }
+    }
+  }
   return toAgent(await saveAgent(db, row, columns));
 }
 

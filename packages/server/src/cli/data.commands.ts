@@ -393,6 +393,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           workerWait(run.agent_id, agent.worker_seen_at, workers?.workers, Date.now(), {
             cap: agent.max_concurrency,
             thread,
+            pausedAt: agent.paused_at,
           }),
       ),
     );
@@ -982,8 +983,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       io.stdout.write('no agents yet\n');
       return;
     }
-    // a NEXT RUN column once some agent runs on a schedule (or has one paused)
-    const scheduled = shown.some((a) => a.next_run_at || a.schedule?.paused);
+    // a NEXT RUN column once some agent runs on a schedule (or has one paused, or is paused)
+    const scheduled = shown.some((a) => a.next_run_at || a.schedule?.paused || a.paused_at);
     io.stdout.write(
       table(
         [
@@ -1012,11 +1013,13 @@ export function registerDataCommands(program: Command, io: CliIo): void {
               : costText(a.counts_24h),
           ...(scheduled
             ? [
-                a.schedule?.paused
-                  ? p.paint('yellow', 'paused')
-                  : a.next_run_at
-                    ? formatRelative(a.next_run_at)
-                    : '',
+                a.paused_at
+                  ? p.paint('yellow', 'agent paused')
+                  : a.schedule?.paused
+                    ? p.paint('yellow', 'paused')
+                    : a.next_run_at
+                      ? formatRelative(a.next_run_at)
+                      : '',
               ]
             : []),
           // when, first: a last error of days ago is not the failure of now
@@ -1513,25 +1516,46 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         .command(verb)
         .description(
           pause
-            ? "pause an agent's schedule: it queues no run until resumed; the cron is kept"
-            : "resume an agent's paused schedule from its next slot (the slots passed while paused do not run)",
+            ? 'pause an agent: no worker is handed its queued runs (they wait) and its schedule queues none; runs under way go on'
+            : 'resume an agent (and its schedule, if paused): workers take its queued runs again, its schedule goes on from its next slot',
         )
-        .argument('<agent-id>', 'agent id', idArg('<agent-id>')),
-    ).action(async (agentId: string, flags: ClientFlags) => {
-      // `{paused}` alone: the server keeps the cron and zone it has (a change made meanwhile
-      // elsewhere stays), and refuses an agent without a schedule
+        .argument('<agent-id>', 'agent id', idArg('<agent-id>'))
+        .option(
+          '--schedule-only',
+          pause
+            ? 'pause only its schedule (no run is queued; workers still take the queued ones)'
+            : 'resume only its paused schedule',
+        ),
+    ).action(async (agentId: string, flags: ClientFlags & { scheduleOnly?: boolean }) => {
       const client = clientFor(flags, io);
       const path = `/api/v1/agents/${encodeURIComponent(agentId)}`;
-      const agent = await client
-        .request<Agent>('PUT', path, undefined, {
-          schedule: { paused: pause },
-        } satisfies AgentUpsertBody)
-        .catch(async (err: unknown) => {
-          // refused for want of a schedule: an id no agent has (a typo) is said so instead
-          if (err instanceof CliError && err.status === 400)
-            await client.request<Agent>('GET', path);
-          throw err;
-        });
+      const put = (body: AgentUpsertBody) => client.request<Agent>('PUT', path, undefined, body);
+      if (!flags.scheduleOnly) {
+        // a PUT makes an agent that is not there: a misspelt id is said instead
+        await client.request<Agent>('GET', path);
+        let agent = await put({ paused: pause });
+        // resumed: its schedule too, when it was paused on its own
+        if (!pause && agent.schedule?.paused) agent = await put({ schedule: { paused: false } });
+        if (flags.json) return printJson(io, agent);
+        const shown = printable(agent);
+        io.stdout.write(
+          pause
+            ? `agent ${shown.id} paused: no worker is handed its queued runs, and its schedule queues none, until runlog agents resume ${shown.id}; runs under way go on (runlog runs cancel --agent ${shown.id} stops them)\n`
+            : `agent ${shown.id} resumed: workers take its queued runs${
+                shown.schedule
+                  ? `; its schedule ${shown.next_run_at ? `queues the next run ${timeText(shown.next_run_at)}` : 'fires no more'}`
+                  : ''
+              }\n`,
+        );
+        return;
+      }
+      // `{paused}` alone: the server keeps the cron and zone it has (a change made meanwhile
+      // elsewhere stays), and refuses an agent without a schedule
+      const agent = await put({ schedule: { paused: pause } }).catch(async (err: unknown) => {
+        // refused for want of a schedule: an id no agent has (a typo) is said so instead
+        if (err instanceof CliError && err.status === 400) await client.request<Agent>('GET', path);
+        throw err;
+      });
       if (flags.json) return printJson(io, agent);
       const shown = printable(agent);
       const schedule = shown.schedule ? `${shown.schedule.cron} (${shown.schedule.timezone})` : '';
@@ -1539,7 +1563,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         pause
           ? `schedule ${schedule} of agent ${shown.id} paused: it queues no run until resumed (runlog agents resume ${shown.id})\n`
           : `schedule ${schedule} of agent ${shown.id} resumed: ${
-              shown.next_run_at ? `next run ${timeText(shown.next_run_at)}` : 'it fires no more'
+              shown.next_run_at
+                ? `next run ${timeText(shown.next_run_at)}`
+                : shown.paused_at
+                  ? `the agent is paused, so it queues none until runlog agents resume ${shown.id}`
+                  : 'it fires no more'
             }\n`,
       );
     });
@@ -1969,11 +1997,21 @@ export function showAgent(agent: Agent, p: Palette): string {
   const field = fieldWriter(lines, 11);
   field('name', agent.name);
   field('description', agent.description);
+  if (agent.paused_at)
+    field(
+      'paused',
+      p.paint(
+        'yellow',
+        `${timeText(agent.paused_at)}: no worker is handed its queued runs and its schedule queues none (runlog agents resume ${agent.id})`,
+      ),
+    );
   field(
     'schedule',
     agent.schedule ? `${agent.schedule.cron} (${agent.schedule.timezone})` : p.paint('dim', 'none'),
   );
-  if (agent.schedule?.paused)
+  if (agent.schedule && agent.paused_at)
+    field('next run', p.paint('yellow', 'the agent is paused: no run is queued until resumed'));
+  else if (agent.schedule?.paused)
     field('next run', p.paint('yellow', 'paused: no run is queued until resumed'));
   else if (agent.schedule)
     field('next run', timeText(agent.next_run_at) ?? 'never: the schedule fires no more');
@@ -2071,6 +2109,11 @@ function flagError(err: unknown, flagOf: Record<string, string>): unknown {
 /** Why a queued run waits, as `runs show` says it on its worker line. */
 function waitText(wait: WorkerWait, p: Palette): string {
   switch (wait.kind) {
+    case 'paused':
+      return p.paint(
+        'yellow',
+        `none is handed its runs: its agent is paused (since ${formatRelative(wait.since)}); runlog agents resume starts this run`,
+      );
     case 'capped':
       return `at its agent's cap: ${countOf(wait.running, 'run')} of at most ${wait.cap} running; this run starts when one ends`;
     case 'thread':

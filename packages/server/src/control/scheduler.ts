@@ -41,8 +41,10 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
     .selectFrom('agents')
     .select(['project_id', 'id', 'schedule_cron', 'schedule_tz', 'schedule_next_at', 'timeout_ms'])
     .where('schedule_cron', 'is not', null)
-    // a paused schedule queues nothing, and its slot is not moved on: resuming sets the next
+    // a paused schedule (or agent) queues nothing, and its slot is not moved on: resuming
+    // sets the next
     .where('schedule_paused', '=', 0)
+    .where('paused_at', 'is', null)
     .where((eb) => eb.or([eb('schedule_next_at', 'is', null), eb('schedule_next_at', '<=', now)]))
     // the due slots first, oldest first: schedules stored without a next slot (one that can
     // never fire, from before such were refused) must not crowd them out of the limit
@@ -69,6 +71,7 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
         .where('id', '=', agent.id)
         .where('schedule_next_at', 'is', null)
         .where('schedule_paused', '=', 0)
+        .where('paused_at', 'is', null)
         .execute();
       continue;
     }
@@ -129,6 +132,7 @@ async function fireSlot(
       .where('schedule_next_at', '=', slot)
       // paused since the read (on this instance or another): the slot is not queued
       .where('schedule_paused', '=', 0)
+      .where('paused_at', 'is', null)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 0) return 'stale';
     const inserted = await uow.trx

@@ -40,15 +40,20 @@ export interface ClaimOptions {
   workerId: string;
 }
 
-/** The claim settings of the agents that have one: a timeout, a concurrency cap. */
+/** The claim settings of the agents that have one: a timeout, a concurrency cap, a pause. */
 async function claimSettings(
   trx: Kysely<Database>,
   projectId: string,
   agentIds: string[],
-): Promise<Map<string, { timeout: number | null; cap: number | null; perThread: number | null }>> {
+): Promise<
+  Map<
+    string,
+    { timeout: number | null; cap: number | null; perThread: number | null; paused: boolean }
+  >
+> {
   const rows = await trx
     .selectFrom('agents')
-    .select(['id', 'timeout_ms', 'max_concurrency', 'max_concurrency_per_thread'])
+    .select(['id', 'timeout_ms', 'max_concurrency', 'max_concurrency_per_thread', 'paused_at'])
     .where('project_id', '=', projectId)
     .where('id', 'in', agentIds)
     .where((eb) =>
@@ -56,6 +61,7 @@ async function claimSettings(
         eb('timeout_ms', 'is not', null),
         eb('max_concurrency', 'is not', null),
         eb('max_concurrency_per_thread', 'is not', null),
+        eb('paused_at', 'is not', null),
       ]),
     )
     .execute();
@@ -67,6 +73,7 @@ async function claimSettings(
         cap: r.max_concurrency === null ? null : Number(r.max_concurrency),
         perThread:
           r.max_concurrency_per_thread === null ? null : Number(r.max_concurrency_per_thread),
+        paused: r.paused_at !== null,
       },
     ]),
   );
@@ -406,12 +413,14 @@ export async function claimRuns(
     // the threads this claim counted under their locks (PostgreSQL): a run of another thread,
     // read later, waits for the next claim
     let lockedThreads: Set<string> | undefined;
+    // the agents asked for, less the paused ones once the settings are read
+    let agents = opts.agents;
     const select = (limit: number, skipped = 0) =>
       selectQueuedForClaim(
         uow.trx,
         dialect,
         projectId,
-        opts.agents,
+        agents,
         limit,
         env.now,
         skipped,
@@ -422,6 +431,17 @@ export async function claimRuns(
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (candidates.length === 0) return [];
     const settings = await claimSettings(uow.trx, projectId, opts.agents);
+    // a paused agent's runs wait, queued: read again without them when they were among the
+    // oldest (read first, as the settings are: a claim with nothing waiting reads no agent)
+    const paused = new Set([...settings].flatMap(([agent, s]) => (s.paused ? [agent] : [])));
+    if (paused.size > 0) {
+      agents = agents.filter((agent) => !paused.has(agent));
+      if (agents.length === 0) return [];
+      if (candidates.some((c) => paused.has(c.agent_id))) {
+        candidates = await select(max);
+        if (candidates.length === 0) return [];
+      }
+    }
     const caps = [...settings].flatMap(([agent, s]) =>
       s.cap === null ? [] : ([[agent, s.cap]] as const),
     );

@@ -24,6 +24,7 @@ import * as m0021AgentRetry from './migrations/0021_agent_retry.js';
 import * as m0022AgentMaxConcurrency from './migrations/0022_agent_max_concurrency.js';
 import * as m0023AgentThreadConcurrency from './migrations/0023_agent_thread_concurrency.js';
 import * as m0024UsersLatest from './migrations/0024_users_latest.js';
+import * as m0025AgentPaused from './migrations/0025_agent_paused.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0022_agent_max_concurrency': m0022AgentMaxConcurrency,
   '0023_agent_thread_concurrency': m0023AgentThreadConcurrency,
   '0024_users_latest': m0024UsersLatest,
+  '0025_agent_paused': m0025AgentPaused,
 };
 
 class StaticProvider implements MigrationProvider {

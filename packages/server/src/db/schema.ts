@@ -57,6 +57,11 @@ export interface AgentTable {
   max_concurrency: number | null;
   /** At most this many runs of one thread executing on workers at once. */
   max_concurrency_per_thread: number | null;
+  /**
+   * When the agent was paused, epoch ms: workers are handed none of its queued runs and its
+   * schedule queues none. Null: it runs.
+   */
+  paused_at: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

@@ -113,6 +113,8 @@ const ImportAgent = z.object(AgentUpsertBody.shape).extend({
         ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
     }),
   next_run_at: Time.nullish(),
+  // an export from before agents could pause has none: its agent runs
+  paused_at: Time.nullish(),
   created_at: Time,
   updated_at: Time,
 });
@@ -161,6 +163,7 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     // nor a cap before max_concurrency: its runs go to as many workers as ask
     max_concurrency: rec.max_concurrency ?? null,
     max_concurrency_per_thread: rec.max_concurrency_per_thread ?? null,
+    paused_at: rec.paused_at ?? null,
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,

@@ -76,7 +76,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
   const agents = await db.kysely
     .selectFrom('agents')
     .where('project_id', '=', projectId)
-    .select(['id', 'max_concurrency'])
+    .select(['id', 'max_concurrency', 'paused_at'])
     .orderBy('id')
     .execute();
   const [queued, busy, counts] = await Promise.all([
@@ -91,6 +91,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     ),
   ]);
   const sorted = agents.map((a) => a.id);
+  const paused = new Set(agents.flatMap((a) => (a.paused_at === null ? [] : [a.id])));
   const { byStatus, usage, notRetried: standing } = counts;
 
   const family = (name: string, help: string, value: (agent: string) => number): Family => ({
@@ -121,6 +122,11 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
       (a) => queued.get(a)?.held ?? 0,
     ),
     family('runlog_agent_running_runs', 'Runs running now', (a) => busy.get(a) ?? 0),
+    family(
+      'runlog_agent_paused',
+      '1 while the agent is paused (no worker is handed its queued runs), else 0',
+      (a) => (paused.has(a) ? 1 : 0),
+    ),
     {
       // only the agents with a cap: none is no limit, which no number says
       name: 'runlog_agent_max_concurrency',

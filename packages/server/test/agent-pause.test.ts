@@ -1,0 +1,187 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Agent, Run } from '@runlog/core';
+import { startServer, type RunningServer } from '../src/server.js';
+import { exportedSettings } from '../src/export/settings.js';
+import { importRuns } from '../src/export/import.js';
+import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+
+interface ErrorBody {
+  error: { code: string; details: { field: string; message: string }[] };
+}
+
+describeEachDb('a paused agent', (dialect) => {
+  /** The first one owns the database: it closes last and drops it. */
+  const servers: RunningServer[] = [];
+  let seq = 0;
+  const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
+
+  beforeAll(async () => {
+    const first = await startTestServer(dialect, { schedulerIntervalMs: 50 });
+    servers.push(first);
+    // on PostgreSQL a second instance on the same database: a pause holds on both
+    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
+  });
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.close();
+  });
+
+  /** The i-th instance, round the list. */
+  const server = (i = 0) => servers[i % servers.length]!;
+  const call = async (method: string, path: string, body?: unknown, i = 0) => {
+    const res = await fetch(`${server(i).url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_KEY}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
+  };
+  const put = async (agent: string, body: unknown, i = 0) => {
+    const res = await call('PUT', `/api/v1/agents/${agent}`, body, i);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return res.body as Agent;
+  };
+  const enqueue = async (agent: string) => {
+    const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: {} });
+    expect(res.status).toBe(202);
+    return (res.body as Run).id;
+  };
+  const claim = async (agents: string[], i = 0) => {
+    const res = await call(
+      'POST',
+      '/api/v1/workers/claim',
+      { agents, max: 10, worker_id: `w-${i}`, wait_ms: 0 },
+      i,
+    );
+    expect([200, 204], JSON.stringify(res.body)).toContain(res.status);
+    return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs.map((r) => r.id);
+  };
+
+  it('is set by PUT /agents/:id {paused}, kept by other changes, and refused when not a boolean', async () => {
+    const agent = agentName('pausing');
+    const before = Date.now();
+    const paused = await put(agent, { paused: true });
+    expect(Date.parse(paused.paused_at!)).toBeGreaterThanOrEqual(before - 1);
+    // paused again, or another change: it keeps the time it was first paused
+    expect((await put(agent, { paused: true }, 1)).paused_at).toBe(paused.paused_at);
+    expect((await put(agent, { name: 'Pausing' })).paused_at).toBe(paused.paused_at);
+    const read = await call('GET', `/api/v1/agents/${agent}`, undefined, 1);
+    expect((read.body as Agent).paused_at).toBe(paused.paused_at);
+    const listed = await call('GET', '/api/v1/agents');
+    expect((listed.body as { agents: Agent[] }).agents.find((a) => a.id === agent)?.paused_at).toBe(
+      paused.paused_at,
+    );
+    // not a boolean: a 400 naming it, and the agent as it was
+    const refused = await call('PUT', `/api/v1/agents/${agent}`, { paused: 'yes' });
+    expect(refused.status).toBe(400);
+    expect((refused.body as ErrorBody).error.details.map((d) => d.field)).toEqual(['body.paused']);
+    expect((await put(agent, { paused: false })).paused_at).toBeNull();
+  });
+
+  it('hands none of its queued runs to a worker until resumed; other agents go on', async () => {
+    const held = agentName('held');
+    const other = agentName('other');
+    await put(held, { paused: true });
+    // queued while paused: taken, waiting
+    const first = await enqueue(held);
+    const second = await enqueue(held);
+    const others = await enqueue(other);
+    // the paused agent's runs are the oldest: a claim for both takes the other's
+    expect(await claim([held, other], 1)).toEqual([others]);
+    expect(await claim([held])).toEqual([]);
+    const queued = await call('GET', `/api/v1/runs/${first}`);
+    expect((queued.body as Run).status).toBe('queued');
+    // resumed on one instance, claimed on the other: oldest first
+    await put(held, { paused: false }, 1);
+    expect(await claim([held])).toEqual([first, second]);
+    // paused while a run of it runs: the run goes on, its end is recorded
+    await put(held, { paused: true });
+    const end = await call('POST', '/api/v1/ingest', {
+      events: [{ type: 'run.end', run: { id: first, status: 'succeeded' } }],
+    });
+    expect(end.status).toBe(200);
+    expect(((await call('GET', `/api/v1/runs/${first}`)).body as Run).status).toBe('succeeded');
+  });
+
+  it('wakes a long-polling claim once resumed', async () => {
+    const agent = agentName('polled');
+    await put(agent, { paused: true });
+    const id = await enqueue(agent);
+    const waiting = call(
+      'POST',
+      '/api/v1/workers/claim',
+      { agents: [agent], max: 1, worker_id: 'w-poll', wait_ms: 20_000 },
+      1,
+    );
+    let answeredAt = 0;
+    void waiting.then(() => (answeredAt = Date.now()));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const resumedAt = Date.now();
+    await put(agent, { paused: false });
+    const res = await waiting;
+    // it waited for the resume, and took the run within its look-again
+    expect(answeredAt).toBeGreaterThanOrEqual(resumedAt);
+    expect(res.status).toBe(200);
+    expect((res.body as { runs: Run[] }).runs.map((r) => r.id)).toEqual([id]);
+  });
+
+  it('queues no run on its schedule while paused, and goes on from the next slot once resumed', async () => {
+    const agent = agentName('scheduled');
+    const ctx = servers[0]!.ctx;
+    const slots = async () =>
+      (
+        await ctx.db.kysely
+          .selectFrom('runs')
+          .select('metadata')
+          .where('agent_id', '=', agent)
+          .execute()
+      ).map((r) => Date.parse((JSON.parse(r.metadata) as { schedule_slot: string }).schedule_slot));
+    try {
+      await put(agent, { schedule: { cron: '* * * * * *' } });
+      await waitFor(async () => (await slots()).length >= 1, 'a first slot', 15_000);
+      const paused = await put(agent, { paused: true }, 1);
+      // the schedule itself is not paused; the agent is, and no next run is said
+      expect(paused.schedule).toMatchObject({ paused: false });
+      expect(paused.next_run_at).toBeNull();
+      const atPause = (await slots()).length;
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await slots()).toHaveLength(atPause);
+      const resumedAt = Date.now();
+      const resumed = await put(agent, { paused: false });
+      expect(Date.parse(resumed.next_run_at!)).toBeGreaterThan(resumedAt);
+      await waitFor(async () => (await slots()).length > atPause, 'a slot after resuming', 15_000);
+      // the slots passed while paused never ran
+      const after = (await slots()).sort((a, b) => a - b).slice(atPause);
+      expect(after.every((slot) => slot > resumedAt)).toBe(true);
+    } finally {
+      await put(agent, { schedule: null, paused: false });
+    }
+  });
+
+  it('is a gauge in /metrics, and goes with the agent through an export and an import', async () => {
+    const agent = agentName('gauged');
+    const paused = await put(agent, { paused: true });
+    const metrics = await fetch(`${server().url}/api/v1/metrics`, {
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    });
+    const text = await metrics.text();
+    expect(text).toContain(`runlog_agent_paused{project="default",agent="${agent}"} 1`);
+    expect(text).toMatch(/^runlog_agent_paused\{project="default",agent="other-[^"]+"\} 0$/m);
+
+    const { db } = servers[0]!.ctx;
+    const { lines } = await exportedSettings(db, 'default', agent);
+    const restored = `restored-${seq++}`;
+    await importRuns(db, Readable.from([lines]), { projectId: restored });
+    const row = await db.kysely
+      .selectFrom('agents')
+      .select('paused_at')
+      .where('project_id', '=', restored)
+      .where('id', '=', agent)
+      .executeTakeFirstOrThrow();
+    expect(row.paused_at).toBe(Date.parse(paused.paused_at!));
+  });
+});
