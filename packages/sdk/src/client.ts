@@ -447,7 +447,9 @@ export class AgentsClient {
    * Creates the agent or changes the settings given (`PUT /agents/:id`): name, description,
    * schedule, timeout, limits on one run; a setting left out keeps its value, `null` clears
    * it. A run past a limit is ended failed (BudgetExceeded) and its `run.signal` fires.
-   * `{ schedule: { paused: true } }` pauses the schedule the agent has, `false` resumes it.
+   * `{ paused: true }` pauses the agent (workers are handed none of its queued runs, its
+   * schedule queues none; runs under way go on), `false` resumes it; `{ schedule: { paused:
+   * true } }` pauses only the schedule the agent has.
    * @example await runlog.agents.update('bug-triager', { max_cost_usd: 0.5, max_steps: 40, schedule: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' } })
    */
   async update(agentId: string, settings: AgentUpsertInput): Promise<Agent> {

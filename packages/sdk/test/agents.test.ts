@@ -28,6 +28,12 @@ describeEachDb('SDK agents.get and agents.update', (dialect) => {
     });
     const read = await t.runlog.agents.get(agent);
     expect(read).toMatchObject({ id: agent, max_tokens: 10_000, latest_run: null });
+    // paused from code (a deploy holding an agent back): no next run until resumed
+    const paused = await t.runlog.agents.update(agent, { paused: true });
+    expect(paused.paused_at).toEqual(expect.any(String));
+    expect(paused.next_run_at).toBeNull();
+    const resumed = await t.runlog.agents.update(agent, { paused: false });
+    expect(resumed).toMatchObject({ paused_at: null, next_run_at: expect.any(String) });
   });
 
   it('refuses bad settings naming the field, and says when there is no agent', async () => {
