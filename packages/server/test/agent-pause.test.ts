@@ -17,7 +17,7 @@ describeEachDb('a paused agent', (dialect) => {
   const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
 
   beforeAll(async () => {
-    const first = await startTestServer(dialect, { schedulerIntervalMs: 50 });
+    const first = await startTestServer(dialect, { schedulerIntervalMs: 50, sweepIntervalMs: 50 });
     servers.push(first);
     // on PostgreSQL a second instance on the same database: a pause holds on both
     if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
@@ -105,6 +105,38 @@ describeEachDb('a paused agent', (dialect) => {
     });
     expect(end.status).toBe(200);
     expect(((await call('GET', `/api/v1/runs/${first}`)).body as Run).status).toBe('succeeded');
+  });
+
+  it('keeps its queued runs past their timeout while paused; their wait counts again from the resume', async () => {
+    const agent = agentName('timed');
+    await put(agent, { timeout_ms: 1000, paused: true });
+    const kept = await enqueue(agent);
+    const late = await enqueue(agent);
+    const status = async (id: string) =>
+      ((await call('GET', `/api/v1/runs/${id}`)).body as Run).status;
+    // twice its timeout, with the sweep looking every 50 ms
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(await status(kept)).toBe('queued');
+    expect(await status(late)).toBe('queued');
+    await put(agent, { paused: false }, 1);
+    // a whole timeout to be claimed in, from the resume
+    const claimed = await call('POST', '/api/v1/workers/claim', {
+      agents: [agent],
+      max: 1,
+      worker_id: 'w-timed',
+      wait_ms: 0,
+    });
+    expect((claimed.body as { runs: Run[] }).runs.map((r) => r.id)).toEqual([kept]);
+    await waitFor(
+      async () => (await status(late)) === 'timed_out',
+      'the other to time out',
+      10_000,
+    );
+    const ended = (await call('GET', `/api/v1/runs/${late}`)).body as Run;
+    // the agent's timeout_ms, not the time since it was queued
+    expect(ended.error?.message).toBe(
+      "timed out after timeout_ms (1000 ms) while still queued: no worker claimed it in time (none asked, or its agent's concurrency caps held it back)",
+    );
   });
 
   it('wakes a long-polling claim once resumed', async () => {

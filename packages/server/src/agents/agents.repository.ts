@@ -288,6 +288,33 @@ export async function saveAgent(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * The agent, paused since `pausedAt`, is resumed at `now`: its queued runs' deadlines (their
+ * `timeout_ms` counts a queued run's wait for a worker) move on by the time each waited
+ * while paused, so a pause of an hour does not time out the queue it was meant to keep.
+ */
+export async function movePausedDeadlines(
+  db: Db,
+  projectId: string,
+  agentId: string,
+  pausedAt: number,
+  now: number,
+): Promise<void> {
+  const greatest = db.dialect === 'postgres' ? sql`greatest` : sql`max`;
+  await db.kysely
+    .updateTable('runs')
+    .set({
+      deadline_at: sql<number>`deadline_at + (${now} - ${greatest}(${pausedAt}, queued_at))`,
+    })
+    .where('project_id', '=', projectId)
+    .where('agent_id', '=', agentId)
+    .where('status', '=', 'queued')
+    .where('deadline_at', 'is not', null)
+    // a run held back to a time still to come has not begun to wait
+    .where('queued_at', '<', now)
+    .execute();
+}
+
 /** Ids of up to `limit` runs of an agent (any order). */
 export async function agentRunIds(
   db: Db,

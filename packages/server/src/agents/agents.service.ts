@@ -28,6 +28,7 @@ import {
   newAgentRow,
   saveAgent,
   findErrorRuns,
+  movePausedDeadlines,
   type ErrorRunRow,
 } from './agents.repository.js';
 
@@ -85,6 +86,10 @@ export async function upsertAgent(
   if (body.metadata !== undefined) columns.push('metadata');
   columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
   if (body.paused !== undefined) {
+    // before the resume is saved, while the sweep still passes them over: the queued runs'
+    // wait for a worker counts again from now
+    if (existing && base.paused_at !== null && !body.paused)
+      await movePausedDeadlines(db, projectId, agentId, Number(base.paused_at), now);
     // paused again, it keeps the time it was first paused
     row.paused_at = body.paused ? (base.paused_at ?? now) : null;
     columns.push('paused_at');

@@ -42,6 +42,13 @@ function passedAt(limit: number, restart: SweepRestart | undefined): number {
 /** An agent's limits on one run (its `max_*` columns); `null`: no limit. */
 export type RunLimits = Pick<AgentRow, 'max_cost_nanos' | 'max_tokens' | 'max_steps'>;
 
+/**
+ * What the sweep reads of a run's agent: its limits on one run, and, when read, its
+ * `timeout_ms` (what a queued run's timeout message names) and whether it is paused (a
+ * paused agent's queued runs do not time out: their wait counts again from its resume).
+ */
+export type SweptAgent = RunLimits & Partial<Pick<AgentRow, 'timeout_ms' | 'paused_at'>>;
+
 /** The limit a running run has gone past, said as its error; `undefined` within them all. */
 export function budgetVerdict(run: RunRow, limits: RunLimits): RunEnding | undefined {
   const over = (what: string, used: number, limit: number | null, say: (n: number) => string) =>
@@ -86,10 +93,12 @@ export function sweepVerdict(
   now: number,
   cancelGraceMs: number,
   restart?: SweepRestart,
-  limits?: RunLimits,
+  limits?: SweptAgent,
 ): RunEnding | undefined {
   const active = run.status === 'running' || run.status === 'queued';
   if (!active) return undefined;
+  // held in the queue on purpose: the wait for a worker counts again from the resume
+  if (run.status === 'queued' && limits?.paused_at != null) return undefined;
   // a queued run has nobody to renew or end it: its wait ends as it would have
   const grace = run.status === 'running' ? restart : undefined;
   const passed = (limit: number | null) => limit !== null && passedAt(limit, grace) < now;
@@ -113,8 +122,13 @@ export function sweepVerdict(
     // a recorded run's deadline counts from when this server learned of its start, which its
     // agent's clock may put an hour before
     const from = run.started_at ?? run.queued_at;
+    // a queued run's deadline moves on by a pause of its agent: its timeout_ms is the limit
     const limit =
-      from !== null ? `${run.deadline_at - Math.max(from, run.created_at)} ms` : 'its limit';
+      run.status === 'queued' && limits?.timeout_ms != null
+        ? `${limits.timeout_ms} ms`
+        : from !== null
+          ? `${run.deadline_at - Math.max(from, run.created_at)} ms`
+          : 'its limit';
     return {
       status: 'timed_out',
       error: {
@@ -202,10 +216,28 @@ export async function sweepOnce(
     ...(await k
       .selectFrom('runs')
       .select(['project_id', 'id'])
-      .where(statusIn('queued', 'running'))
+      .where(statusIn('running'))
       .where('deadline_at', '<', now)
-      .$if(waiting, (q) =>
-        q.where((eb) => eb.or([eb('status', '=', 'queued'), eb('deadline_at', '>=', restart!.at)])),
+      .$if(waiting, (q) => q.where('deadline_at', '>=', restart!.at))
+      .limit(BATCH)
+      .execute()),
+    // a queued run's wait ends as it would have, restarted or not; but a paused agent's runs
+    // wait on (read past here, or a paused agent's queue would fill every batch)
+    ...(await k
+      .selectFrom('runs')
+      .select(['project_id', 'id'])
+      .where(statusIn('queued'))
+      .where('deadline_at', '<', now)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('agents')
+              .select(sql.lit(1).as('one'))
+              .whereRef('agents.project_id', '=', 'runs.project_id')
+              .whereRef('agents.id', '=', 'runs.agent_id')
+              .where('agents.paused_at', 'is not', null),
+          ),
+        ),
       )
       .limit(BATCH)
       .execute()),
@@ -291,12 +323,15 @@ export async function sweepOnce(
   return ended;
 }
 
-/** The limits of the agents of these (loaded) runs that have any, by agent id. */
+/**
+ * What the sweep reads of the agents of these (loaded) runs, by agent id: those with limits,
+ * a timeout or a pause.
+ */
 async function agentLimits(
   uow: UnitOfWork,
   projectId: string,
   runIds: Iterable<string>,
-): Promise<Map<string, RunLimits>> {
+): Promise<Map<string, SweptAgent>> {
   const agentIds = new Set<string>();
   for (const id of runIds) {
     const run = uow.getRun(projectId, id);
@@ -305,7 +340,7 @@ async function agentLimits(
   if (agentIds.size === 0) return new Map();
   const rows = await uow.trx
     .selectFrom('agents')
-    .select(['id', 'max_cost_nanos', 'max_tokens', 'max_steps'])
+    .select(['id', 'max_cost_nanos', 'max_tokens', 'max_steps', 'timeout_ms', 'paused_at'])
     .where('project_id', '=', projectId)
     .where('id', 'in', [...agentIds])
     .where((eb) =>
@@ -313,6 +348,8 @@ async function agentLimits(
         eb('max_cost_nanos', 'is not', null),
         eb('max_tokens', 'is not', null),
         eb('max_steps', 'is not', null),
+        eb('timeout_ms', 'is not', null),
+        eb('paused_at', 'is not', null),
       ]),
     )
     .execute();
