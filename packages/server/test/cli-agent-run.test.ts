@@ -382,6 +382,28 @@ describeEachDb('runlog agents run', (dialect) => {
     for (const r of await runsOf(agent)) if (r.status === 'queued') await runlog.runs.cancel(r.id);
   });
 
+  it('says so when the agent is paused, though a worker serves it: the run waits for the resume', async () => {
+    const agent = uniq('paused');
+    serve(agent);
+    await served(agent);
+    await runlog.agents.update(agent, { paused: true });
+    const res = await cli(['agents', 'run', agent]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(
+      new RegExp(
+        `^agent ${agent} is paused \\(since \\d+s ago\\): the run waits until runlog agents resume ${agent}\n$`,
+      ),
+    );
+    const [queued] = await runsOf(agent);
+    expect(queued!.status).toBe('queued');
+    // resumed, the worker that serves it takes the run
+    await runlog.agents.update(agent, { paused: false });
+    await waitFor(
+      async () => (await runlog.runs.get(queued!.id)).status === 'succeeded',
+      'the run to be taken once resumed',
+    );
+  });
+
   it('queues for an agent not recorded yet when a worker serves it', async () => {
     const agent = uniq('fresh');
     serve(agent);

@@ -1054,13 +1054,16 @@ export function registerDataCommands(program: Command, io: CliIo): void {
    * Says on stderr that no worker serves the agent now, so what was queued waits: none ever
    * asked for its runs (`seenAt` null), or those that did stopped or went away.
    */
-  const noWorkerYet = (agentId: string, what: string, seenAt: string | null) =>
+  /** Why a run just queued will wait: its agent is paused, or no worker serves it now. */
+  const noWorkerYet = (agentId: string, what: string, held: Unserved) =>
     io.stderr.write(
       palette().paint(
         'yellow',
-        seenAt === null
-          ? `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`
-          : `no worker serves ${agentId} now (one last asked for its runs ${formatRelative(seenAt)}): ${what} until one does (runlog workers lists them)`,
+        held.pausedAt
+          ? `agent ${agentId} is paused (since ${formatRelative(held.pausedAt)}): ${what} until runlog agents resume ${agentId}`
+          : held.seenAt === null
+            ? `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`
+            : `no worker serves ${agentId} now (one last asked for its runs ${formatRelative(held.seenAt)}): ${what} until one does (runlog workers lists them)`,
       ) + '\n',
     );
 
@@ -1130,7 +1133,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   const runEach = async (
     client: ApiClient,
     agentId: string,
-    unserved: { seenAt: string | null } | undefined,
+    unserved: Unserved | undefined,
     inputs: unknown[],
     common: Record<string, unknown>,
     flags: ClientFlags & AgentRunFlags,
@@ -1157,7 +1160,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const say = (line: string) => (flags.json ? io.stderr : io.stdout).write(line + '\n');
     if (!flags.json || flags.wait)
       say(`queued ${formatCount(queued.length)} runs of ${agentId}${startsText(queued[0]!)}`);
-    if (unserved && !flags.json) noWorkerYet(agentId, 'the runs wait', unserved.seenAt);
+    if (unserved && !flags.json) noWorkerYet(agentId, 'the runs wait', unserved);
     if (!flags.wait) {
       if (flags.json) printJson(io, { runs: queued });
       return;
@@ -1267,12 +1270,14 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     // no worker online serves it: none ever asked for its runs, or those that did stopped
     // (a worker started a moment ago may not be noted on the agent yet: the workers list
     // says), so a run queued now would wait, and --wait with it, in silence
-    const unserved =
+    // or it is paused, and no worker is handed its runs until it is resumed
+    const unserved: Unserved | undefined =
       agent !== undefined &&
-      !(await client.request<WorkerList>('GET', '/api/v1/workers')).workers.some(
-        (w) => w.online && w.agents.includes(agentId),
-      )
-        ? { seenAt: agent.worker_seen_at }
+      (agent.paused_at !== null ||
+        !(await client.request<WorkerList>('GET', '/api/v1/workers')).workers.some(
+          (w) => w.online && w.agents.includes(agentId),
+        ))
+        ? { seenAt: agent.worker_seen_at, pausedAt: agent.paused_at }
         : undefined;
     if (flags.each) return runEach(client, agentId, unserved, inputs, common, flags);
     const run = await client.request<Run>(
@@ -1295,7 +1300,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           ? `queued run ${run.id} of ${agentId}${startsText(run)}`
           : `run ${run.id} of ${agentId} (given --id: it is ${run.status})`,
       );
-      if (unserved && queued) noWorkerYet(agentId, 'the run waits', unserved.seenAt);
+      if (unserved && queued) noWorkerYet(agentId, 'the run waits', unserved);
     }
     if (!flags.wait) {
       if (flags.json) printJson(io, run);
@@ -2104,6 +2109,14 @@ function flagError(err: unknown, flagOf: Record<string, string>): unknown {
   const named = err.details.map((d) => (flagOf[d.field] ? `${flagOf[d.field]}: ${d.message}` : ''));
   if (named.includes('')) return err;
   return new CliError(named.join('; '), 2, false, err.status, err.details, err.code);
+}
+
+/** What says a run queued now waits: its agent paused, or no worker serving it now. */
+interface Unserved {
+  /** When a worker last asked for the agent's runs (`Agent.worker_seen_at`). */
+  seenAt: string | null;
+  /** When the agent was paused (`Agent.paused_at`). */
+  pausedAt: string | null;
 }
 
 /** Why a queued run waits, as `runs show` says it on its worker line. */
