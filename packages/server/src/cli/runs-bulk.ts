@@ -312,7 +312,13 @@ async function cancelOne(client: ApiClient, id: string, listed?: Run): Promise<B
  * lacking the scope, an answer that is not the API's) is thrown.
  */
 function failed(id: string, err: unknown): BulkResult {
-  if (!(err instanceof CliError) || err.transient || err.status === undefined || err.status === 403)
+  if (
+    !(err instanceof CliError) ||
+    err.transient ||
+    err.status === undefined ||
+    err.status === 401 ||
+    err.status === 403
+  )
     throw err;
   return { run_id: id, outcome: 'failed', error: err.message };
 }
