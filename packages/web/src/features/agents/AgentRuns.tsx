@@ -12,6 +12,7 @@ import { agentRunsQuery } from './agents.queries';
 import { RunNowButton } from './RunNowDialog';
 import { AgentSettingsButton } from './AgentSettingsDialog';
 import { PauseScheduleButton } from './PauseScheduleButton';
+import { PauseAgentButton } from './PauseAgentButton';
 
 const COLLAPSED = 5;
 
@@ -44,12 +45,14 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
           >
             Stats
           </Link>
+          <PauseAgentButton agent={agent} />
           <PauseScheduleButton agent={agent} />
           <AgentSettingsButton agent={agent} />
           <RunNowButton
             agentId={agentId}
             agentName={agent.name}
             workerSeenAt={agent.worker_seen_at}
+            pausedAt={agent.paused_at}
           />
         </div>
       </div>

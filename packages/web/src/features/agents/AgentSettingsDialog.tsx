@@ -84,6 +84,7 @@ function savedText(agent: Agent): string {
   const saved = `Settings of ${agent.name} saved`;
   if (!agent.schedule) return saved;
   if (agent.schedule.paused) return `${saved}; the schedule is paused`;
+  if (agent.paused_at) return `${saved}; the agent is paused: its schedule queues no run`;
   return agent.next_run_at
     ? `${saved}; next run ${formatSlot(agent.next_run_at)}`
     : `${saved}; the schedule has no run to come`;
@@ -146,7 +147,9 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
   const id = useId();
   const canWrite = useCan('write');
   // the agent as the dialog opened: what the inputs are compared with to know what changed
-  const [initial, setInitial] = useState<EditableAgent & Pick<Agent, 'next_run_at'>>(agent);
+  const [initial, setInitial] = useState<EditableAgent & Pick<Agent, 'next_run_at' | 'paused_at'>>(
+    agent,
+  );
   const [form, setForm] = useState<AgentSettingsForm>(() => settingsForm(agent));
   const [errors, setErrors] = useState<SettingsErrors>({});
   const focusError = useRef(false);
@@ -345,6 +348,8 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
                   <p className="field-help" data-testid="settings-next-run">
                     {initial.schedule?.paused ? (
                       'This schedule is paused: it queues no run until resumed.'
+                    ) : initial.paused_at ? (
+                      'The agent is paused: its schedule queues no run until the agent is resumed.'
                     ) : initial.next_run_at ? (
                       <>
                         Next run <RelativeTime iso={initial.next_run_at} /> (

@@ -96,8 +96,18 @@ function AgentRowHeader({
         {expanded ? '▾' : '▸'}
       </span>
       <span className="col-name">
-        <span className="agent-name" title={agent.name}>
-          {agent.name}
+        <span className="agent-name-line">
+          <span className="agent-name" title={agent.name}>
+            {agent.name}
+          </span>
+          {agent.paused_at ? (
+            <span
+              className="status-badge agent-paused"
+              title={`Paused since ${formatExact(agent.paused_at)}: workers take none of its queued runs${agent.schedule ? ' and its schedule queues none' : ''} until it is resumed; runs under way go on`}
+            >
+              Paused
+            </span>
+          ) : null}
         </span>
         {agent.name !== agent.id ||
         agent.schedule ||
@@ -116,10 +126,13 @@ function AgentRowHeader({
                 <span
                   key="schedule"
                   className="agent-schedule"
-                  title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})${agent.schedule.paused ? ', paused: it queues no run until resumed' : ''}`}
+                  title={`Schedule: ${agent.schedule.cron} (${agent.schedule.timezone})${agent.schedule.paused ? ', paused: it queues no run until resumed' : agent.paused_at ? ', its agent paused: it queues no run until the agent is resumed' : ''}`}
                 >
                   {agent.schedule.paused ? (
                     <span className="schedule-paused">schedule paused</span>
+                  ) : agent.paused_at ? (
+                    // the server gives no next run while paused: "no run to come" would be wrong
+                    <span className="schedule-paused">no run while paused</span>
                   ) : agent.next_run_at ? (
                     <>
                       next run <RelativeTime iso={agent.next_run_at} />

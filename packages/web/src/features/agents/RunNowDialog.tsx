@@ -29,11 +29,14 @@ export function RunNowButton({
   agentId,
   agentName,
   workerSeenAt,
+  pausedAt = null,
 }: {
   agentId: string;
   agentName?: string;
   /** When a worker last asked for the agent's runs: null when none ever did. */
   workerSeenAt?: string | null;
+  /** When the agent was paused (`Agent.paused_at`): null while it runs. */
+  pausedAt?: string | null;
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState('');
@@ -102,6 +105,12 @@ export function RunNowButton({
           <p className="muted">
             Queues a manual run for a worker of this agent to pick up, now or at a time you choose.
           </p>
+          {pausedAt !== null ? (
+            <p className="scope-note" data-testid="run-now-paused">
+              {agentName ?? agentId} is paused (since {formatExact(pausedAt)}): the run waits queued
+              until it is resumed.
+            </p>
+          ) : null}
           {workerSeenAt === null ? (
             // said before it is queued, not only on the run's page after
             <p className="scope-note" data-testid="run-now-no-worker">

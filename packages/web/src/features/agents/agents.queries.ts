@@ -6,6 +6,9 @@ import { AGENT_RUNS_LIMIT } from '../runs/runs.cache';
 export const agentsKey = ['agents'] as const;
 export const agentRunsKey = (agentId: string) => ['agents', agentId, 'runs'] as const;
 
+/** Where an agent's runs and controls are: the Agents page with the agent open. */
+export const agentPath = (agentId: string) => `/?agent=${encodeURIComponent(agentId)}`;
+
 export const agentsQuery = () =>
   queryOptions({
     queryKey: agentsKey,
@@ -22,6 +25,20 @@ export const agentRunsQuery = (agentId: string) =>
         query: { limit: AGENT_RUNS_LIMIT },
         signal,
       }),
+  });
+
+/**
+ * How many runs of an agent wait queued now (those queued for later too): what pausing it
+ * holds back. `capped`: the count stopped at its cap, a lower bound.
+ */
+export const agentQueuedQuery = (agentId: string) =>
+  queryOptions({
+    queryKey: ['runs', 'agent-queued', agentId] as const,
+    queryFn: ({ signal }) =>
+      api<RunList>('GET', '/runs', {
+        query: { agent_id: agentId, status: 'queued', limit: 1 },
+        signal,
+      }).then((list) => ({ total: list.total, capped: list.total_capped === true })),
   });
 
 export const enqueueRun = (agentId: string, input: unknown, runAt?: string) =>

@@ -8,7 +8,7 @@ import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
 import { parseRunInput } from '../agents/RunNowDialog';
 import { runPath } from '../runs/RunActions';
-import { NoWorkerNote } from '../runs/RetryConfirm';
+import { RetryWaitNote } from '../runs/RetryConfirm';
 
 /** Retry `runId` on `input` instead of its own (`null`: none): a retry with a fix to it. */
 export const retryWithInput = (runId: string, input: unknown) =>
@@ -90,7 +90,7 @@ export function RetryWithInputButton({ run, disabled }: { run: Run; disabled: bo
             Queues a retry of this run (attempt {run.attempt + 1}, linked to it) that its
             agent&apos;s worker runs on the input below instead of the run&apos;s own.
           </p>
-          {open ? <NoWorkerNote run={run} /> : null}
+          {open ? <RetryWaitNote run={run} /> : null}
           {truncated ? (
             <p className="scope-note" data-testid="retry-input-truncated">
               This run&apos;s input was too large to keep whole, so it cannot be shown here: give

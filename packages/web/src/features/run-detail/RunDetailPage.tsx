@@ -37,7 +37,8 @@ import {
 import { useTopics } from '../../app/live';
 import { useNow } from '../../lib/useNow';
 import { useDocumentTitle } from '../../app/page';
-import { agentRunsQuery, agentsQuery } from '../agents/agents.queries';
+import { agentPath, agentRunsQuery, agentsQuery } from '../agents/agents.queries';
+import { PauseAgentButton } from '../agents/PauseAgentButton';
 import { retriesQuery, threadRunningQuery } from '../runs/runs.queries';
 import { comparePath } from './ComparePage';
 import { runPath, useRunActions } from '../runs/RunActions';
@@ -218,6 +219,28 @@ function WaitingForWorker({ run }: { run: Run }) {
     perThread !== null && threadId !== null && threadRunning.data !== undefined
       ? { id: threadId, cap: perThread, running: threadRunning.data }
       : undefined;
+  const wait = agent
+    ? workerWait(agentId, agent.worker_seen_at, workers.data?.workers, Math.max(now, Date.now()), {
+        cap: agent.max_concurrency,
+        thread,
+        pausedAt: agent.paused_at,
+      })
+    : undefined;
+  // its agent paused: no worker is handed it, whatever else holds it back (a later start too)
+  if (wait?.kind === 'paused')
+    return agent ? (
+      <div className="run-waiting run-held run-waiting-quiet">
+        <p data-testid="run-agent-paused">
+          <strong>Waiting: its agent is paused.</strong>{' '}
+          <Link to={agentPath(agentId)} className="mono">
+            {agentId}
+          </Link>{' '}
+          was paused <RelativeTime iso={wait.since} />: no worker is handed its runs until it is
+          resumed. Resume it to start this run.
+        </p>
+        <PauseAgentButton agent={agent} />
+      </div>
+    ) : null;
   // an automatic retry waiting its delay, or a run queued to start later: no worker takes it
   // before its queued_at
   if (queuedAt && isHeldBack(run, Math.max(now, Date.now())))
@@ -240,14 +263,7 @@ function WaitingForWorker({ run }: { run: Run }) {
         <StartNowButton run={run} />
       </div>
     );
-  if (!agent) return null;
-  const wait = workerWait(
-    agentId,
-    agent.worker_seen_at,
-    workers.data?.workers,
-    Math.max(now, Date.now()),
-    { cap: agent.max_concurrency, thread },
-  );
+  if (!wait) return null;
   // at its concurrency cap: the workers are there, the cap holds the run back
   if (wait.kind === 'capped')
     return (

@@ -8,13 +8,14 @@ import { errorMessage } from '../../lib/api';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
 import { showBulkReport } from './BulkReport';
-import { readAgentsWithoutWorker } from './RetryConfirm';
+import { readRetryWaits, retryWaits } from './RetryConfirm';
 import {
   BULK_CONCURRENCY,
   SELECT_ALL_CAP,
   actOn,
   agentsWithoutWorker,
   countResults,
+  pausedAgents,
   emptyReason,
   planBulk,
   plural,
@@ -28,7 +29,7 @@ import {
 } from './bulk';
 import type { RunSelection } from './useRunSelection';
 import { compareOrder, comparePath } from '../run-detail/ComparePage';
-import { agentsQuery } from '../agents/agents.queries';
+import { agentPath, agentsQuery } from '../agents/agents.queries';
 import { workersQuery } from '../workers/workers.queries';
 
 /** The runs a filtered list matches beyond its page, for "select all matching". */
@@ -229,11 +230,11 @@ export function BulkBar({
     const targets = action === 'retry' ? plan.retry : plan.stop;
     if (targets.length === 0 || beginning.current) return;
     // one run is acted on at once, as its own Retry or Stop does, unless its retry would
-    // wait queued for a worker: then the question says so first
+    // wait queued (its agent paused, or no worker of it): then the question says so first
     beginning.current = true;
     const ask =
       targets.length > 1 ||
-      (action === 'retry' && (await readAgentsWithoutWorker(client, targets)).length > 0);
+      (action === 'retry' && retryWaits(await readRetryWaits(client, targets)));
     beginning.current = false;
     if (ask) setConfirm(action);
     else void act(action, targets);
@@ -428,7 +429,7 @@ function BulkButton({
 
 /**
  * What Retry's confirmation says: the runs, the worker each retry waits for (and the agents
- * none serves now, whose retries would wait queued), and the selected runs left alone.
+ * paused or none serves now, whose retries would wait queued), and the selected runs left alone.
  */
 function RetryConfirmBody({
   plan,
@@ -442,6 +443,7 @@ function RetryConfirmBody({
   const agents = useQuery(agentsQuery());
   const workers = useQuery(workersQuery());
   const unserved = agentsWithoutWorker(plan.retry, agents.data, workers.data?.workers, Date.now());
+  const paused = pausedAgents(plan.retry, agents.data);
   const { retryActive: active, retrySucceeded: succeeded } = plan;
   const left = [
     succeeded > 0 ? `${plural(succeeded, 'selected run')} that succeeded` : '',
@@ -455,6 +457,14 @@ function RetryConfirmBody({
           Each gets a new queued run with the same input, for a worker of {agentsText(plan.retry)}{' '}
           to pick up.
         </p>
+        {paused.length > 0 ? (
+          <p className="bulk-warning" data-testid="bulk-agent-paused">
+            {namesText(paused)} {paused.length === 1 ? 'is' : 'are'} paused:{' '}
+            {paused.length === 1 ? 'its' : 'their'} retries wait queued until{' '}
+            {paused.length === 1 ? 'it is' : 'they are'} resumed (
+            <Link to={paused.length === 1 ? agentPath(paused[0]!) : '/'}>Agents</Link>).
+          </p>
+        ) : null}
         {unserved.length > 0 ? (
           <p className="bulk-warning" data-testid="bulk-no-worker">
             No worker of {namesText(unserved)} is running now:{' '}

@@ -3,50 +3,94 @@ import { useQuery, type QueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
 import type { Run } from '@runlog/core';
 import { shortId } from '../../lib/format';
-import { agentsQuery } from '../agents/agents.queries';
+import { agentPath, agentsQuery } from '../agents/agents.queries';
 import { workersQuery } from '../workers/workers.queries';
-import { agentsWithoutWorker } from './bulk';
+import { agentsWithoutWorker, pausedAgents } from './bulk';
+
+/** The agents of runs whose retries would wait queued: paused ones, and ones no worker serves now. */
+export interface RetryWaits {
+  paused: string[];
+  unserved: string[];
+}
+
+/** Whether a retry of any of the runs `waits` was read for would wait queued. */
+export const retryWaits = (waits: RetryWaits): boolean =>
+  waits.paused.length > 0 || waits.unserved.length > 0;
 
 /**
- * The agents of `runs` no worker serves now, read at most 5 s ago (a worker started a moment
- * ago counts): a retry of their runs would wait queued. None when they cannot be read, so a
- * server away a moment does not stand between the user and the retry, which then says so.
- * @example if ((await readAgentsWithoutWorker(client, [run])).length > 0) ask()
+ * The agents of `runs` whose retries would wait queued, read at most 5 s ago (a worker started
+ * a moment ago counts): paused ones, and ones no worker serves now. None when they cannot be
+ * read, so a server away a moment does not stand between the user and the retry, which then
+ * says so.
+ * @example if (retryWaits(await readRetryWaits(client, [run]))) ask()
  */
-export async function readAgentsWithoutWorker(
+export async function readRetryWaits(
   client: QueryClient,
   runs: readonly Run[],
-): Promise<string[]> {
+): Promise<RetryWaits> {
   try {
     const [agents, workers] = await Promise.all([
       client.fetchQuery({ ...agentsQuery(), staleTime: 5_000 }),
       client.fetchQuery({ ...workersQuery(), staleTime: 5_000 }),
     ]);
-    return agentsWithoutWorker(runs, agents, workers.workers, Date.now());
+    return {
+      paused: pausedAgents(runs, agents),
+      unserved: agentsWithoutWorker(runs, agents, workers.workers, Date.now()),
+    };
   } catch {
-    return [];
+    return { paused: [], unserved: [] };
   }
 }
 
+/** That `agentId` is paused, so a retry of its run waits queued, with a link to resume it. */
+function PausedNote({
+  agentId,
+  className = 'bulk-warning',
+  onLink,
+}: {
+  agentId: string;
+  className?: string;
+  onLink?: () => void;
+}) {
+  return (
+    <p className={className} data-testid="retry-agent-paused">
+      <span className="mono">{agentId}</span> is paused: the retry waits queued until it is resumed
+      (
+      <Link to={agentPath(agentId)} onClick={onLink}>
+        Agents
+      </Link>
+      ).
+    </p>
+  );
+}
+
 /**
- * Said in a dialog that queues a retry of `run` (Edit & retry) while no worker of its agent
- * runs: the retry would wait queued. Nothing while a worker serves it, or before that is read.
+ * Said in a dialog that queues a retry of `run` (Edit & retry) while its agent is paused or no
+ * worker of it runs: the retry would wait queued. Nothing otherwise, or before that is read.
  */
-export function NoWorkerNote({ run }: { run: Run }) {
+export function RetryWaitNote({ run }: { run: Run }) {
   const agents = useQuery(agentsQuery());
   const workers = useQuery(workersQuery());
+  const paused = pausedAgents([run], agents.data);
   const unserved = agentsWithoutWorker([run], agents.data, workers.data?.workers, Date.now());
-  if (unserved.length === 0) return null;
   return (
-    <p className="scope-note bulk-warning" data-testid="retry-no-worker">
-      No worker of <span className="mono">{run.agent_id}</span> is running now: the retry waits
-      queued until one asks for runs.
-    </p>
+    <>
+      {paused.length > 0 ? (
+        <PausedNote agentId={run.agent_id} className="scope-note bulk-warning" />
+      ) : null}
+      {unserved.length > 0 ? (
+        <p className="scope-note bulk-warning" data-testid="retry-no-worker">
+          No worker of <span className="mono">{run.agent_id}</span> is running now: the retry waits
+          queued until one asks for runs.
+        </p>
+      ) : null}
+    </>
   );
 }
 
 interface Asking {
   run: Run;
+  waits: RetryWaits;
   answer: (retry: boolean) => void;
 }
 
@@ -59,17 +103,18 @@ function setAsking(next: Asking | undefined) {
 }
 
 /**
- * Asks whether to retry `run` although no worker of its agent runs now (its retry would wait
- * queued): true to retry. A question asked while another is open answers the older one no.
- * Its dialog (`RetryConfirmDialog`) lives beside the toasts, so a run row's menu, gone with
- * its row, does not take it along.
- * @example if (await askRetryWithoutWorker(run)) retry.mutate(run)
+ * Asks whether to retry `run` although its retry would wait queued (`waits`: its agent is
+ * paused, or no worker of it runs now): true to retry. A question asked while another is open
+ * answers the older one no. Its dialog (`RetryConfirmDialog`) lives beside the toasts, so a run
+ * row's menu, gone with its row, does not take it along.
+ * @example if (await askRetryThatWaits(run, waits)) retry.mutate(run)
  */
-export function askRetryWithoutWorker(run: Run): Promise<boolean> {
+export function askRetryThatWaits(run: Run, waits: RetryWaits): Promise<boolean> {
   asking?.answer(false);
   return new Promise((resolve) => {
     const mine: Asking = {
       run,
+      waits,
       answer: (retry) => {
         if (asking === mine) setAsking(undefined);
         resolve(retry);
@@ -79,7 +124,7 @@ export function askRetryWithoutWorker(run: Run): Promise<boolean> {
   });
 }
 
-/** The question `askRetryWithoutWorker` asks, as a modal dialog; mounted once, beside the toasts. */
+/** The question `askRetryThatWaits` asks, as a modal dialog; mounted once, beside the toasts. */
 export function RetryConfirmDialog() {
   const current = useSyncExternalStore(
     (l) => {
@@ -107,6 +152,7 @@ export function RetryConfirmDialog() {
     dialog.current?.close();
   };
   const run = current?.run;
+  const waits = current?.waits;
   return (
     <dialog
       ref={dialog}
@@ -120,14 +166,19 @@ export function RetryConfirmDialog() {
           <h2 id={`${id}-title`}>Retry run {shortId(run.id)}?</h2>
           <div id={`${id}-what`}>
             <p>It gets a new queued run with the same input, for a worker of its agent.</p>
-            <p className="bulk-warning" data-testid="retry-no-worker">
-              No worker of <span className="mono">{run.agent_id}</span> is running now: the retry
-              waits queued until one asks for runs (
-              <Link to="/workers" onClick={() => close(false)}>
-                Workers
-              </Link>
-              ).
-            </p>
+            {waits?.paused.includes(run.agent_id) ? (
+              <PausedNote agentId={run.agent_id} onLink={() => close(false)} />
+            ) : null}
+            {waits?.unserved.includes(run.agent_id) ? (
+              <p className="bulk-warning" data-testid="retry-no-worker">
+                No worker of <span className="mono">{run.agent_id}</span> is running now: the retry
+                waits queued until one asks for runs (
+                <Link to="/workers" onClick={() => close(false)}>
+                  Workers
+                </Link>
+                ).
+              </p>
+            ) : null}
           </div>
           <div className="dialog-actions">
             <button type="button" className="btn" onClick={() => close(false)}>

@@ -9,7 +9,7 @@ import { isActive, shortId } from '../../lib/format';
 import { foldRun } from '../../app/live';
 import { needsScope, useCan } from '../auth/useCan';
 import { cancelRun, retryRunOnce, startRunNow } from './runs.queries';
-import { askRetryWithoutWorker, readAgentsWithoutWorker } from './RetryConfirm';
+import { askRetryThatWaits, readRetryWaits, retryWaits } from './RetryConfirm';
 
 export function runPath(run: Pick<Run, 'agent_id' | 'id'>): string {
   return `/agents/${encodeURIComponent(run.agent_id)}/runs/${encodeURIComponent(run.id)}`;
@@ -66,8 +66,8 @@ export function useRunActions() {
     busy.current = true;
     setChecking(true);
     try {
-      const unserved = await readAgentsWithoutWorker(client, [run]);
-      if (unserved.length > 0 && !(await askRetryWithoutWorker(run))) return;
+      const waits = await readRetryWaits(client, [run]);
+      if (retryWaits(waits) && !(await askRetryThatWaits(run, waits))) return;
     } finally {
       busy.current = false;
       setChecking(false);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Run, RunStatus, Worker } from '@runlog/core';
 import {
   agentsWithoutWorker,
+  pausedAgents,
   countsText,
   planBulk,
   retryLabel,
@@ -107,6 +108,20 @@ describe('the agents no worker serves now', () => {
     ).toEqual(['code-reviewer']);
     // the agents not read yet: nothing to say
     expect(agentsWithoutWorker(runs, undefined, undefined, now)).toEqual([]);
+  });
+
+  it('names the agents of the runs that are paused, whose retries wait until resumed', () => {
+    const held = [
+      { id: 'bug-triager', paused_at: null },
+      { id: 'code-reviewer', paused_at: '2026-12-06T11:00:00.000Z' },
+      { id: 'support-bot', paused_at: null },
+      { id: 'other-bot', paused_at: '2026-12-06T10:00:00.000Z' },
+    ];
+    // other-bot is paused too, but none of the runs is its
+    expect(
+      pausedAgents([...runs, run('d', 'failed', { agent_id: 'code-reviewer' })], held),
+    ).toEqual(['code-reviewer']);
+    expect(pausedAgents(runs, undefined)).toEqual([]);
   });
 });
 

@@ -269,3 +269,17 @@ export function agentsWithoutWorker(
     (id) => noWorker(id, seen.get(id) ?? null, workers, now) !== undefined,
   );
 }
+
+/**
+ * The agents of `runs` that are paused (`paused_at`): no worker is handed their runs, so a
+ * retry of one waits queued until its agent is resumed. Empty while the agents are not read.
+ * @example pausedAgents(plan.retry, agents) // ['code-reviewer']
+ */
+export function pausedAgents(
+  runs: readonly Run[],
+  agents: readonly Pick<Agent, 'id' | 'paused_at'>[] | undefined,
+): string[] {
+  if (!agents) return [];
+  const paused = new Set(agents.filter((a) => a.paused_at !== null).map((a) => a.id));
+  return [...new Set(runs.map((r) => r.agent_id))].filter((id) => paused.has(id));
+}

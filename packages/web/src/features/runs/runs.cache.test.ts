@@ -221,6 +221,7 @@ describe('applyRunToAgents', () => {
     retry: null,
     max_concurrency: null,
     max_concurrency_per_thread: null,
+    paused_at: null,
     metadata: {},
     created_at: iso(T0),
     updated_at: iso(T0),
