@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Agent, Run } from '@runlog/core';
+import { readableError, type Agent, type Run } from '@runlog/core';
 import { startServer, type RunningServer } from '../src/server.js';
 import { exportedSettings } from '../src/export/settings.js';
 import { importRuns } from '../src/export/import.js';
@@ -134,7 +134,7 @@ describeEachDb('a paused agent', (dialect) => {
     );
     const ended = (await call('GET', `/api/v1/runs/${late}`)).body as Run;
     // the agent's timeout_ms, not the time since it was queued
-    expect(ended.error?.message).toBe(
+    expect(ended.error && readableError(ended.error).message).toBe(
       "timed out after timeout_ms (1000 ms) while still queued: no worker claimed it in time (none asked, or its agent's concurrency caps held it back)",
     );
   });
