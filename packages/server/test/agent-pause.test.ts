@@ -119,7 +119,11 @@ describeEachDb('a paused agent', (dialect) => {
     expect(await status(kept)).toBe('queued');
     expect(await status(late)).toBe('queued');
     await put(agent, { paused: false }, 1);
-    // a whole timeout to be claimed in, from the resume
+    // a whole timeout to be claimed in, from the resume: six sweeps later both still wait
+    // (their deadlines, a second after they were queued, passed while paused)
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await status(kept)).toBe('queued');
+    expect(await status(late)).toBe('queued');
     const claimed = await call('POST', '/api/v1/workers/claim', {
       agents: [agent],
       max: 1,

@@ -86,28 +86,35 @@ export async function upsertAgent(
   if (body.metadata !== undefined) columns.push('metadata');
   columns.push(...(Object.keys(scheduleColumns) as (keyof AgentRow)[]));
   if (body.paused !== undefined) {
-    // before the resume is saved, while the sweep still passes them over: the queued runs'
-    // wait for a worker counts again from now
-    if (existing && base.paused_at !== null && !body.paused)
-      await movePausedDeadlines(db, projectId, agentId, Number(base.paused_at), now);
     // paused again, it keeps the time it was first paused
     row.paused_at = body.paused ? (base.paused_at ?? now) : null;
     columns.push('paused_at');
-    // resumed, its schedule goes on from its next slot, as a resumed schedule does: the slots
-    // passed while paused are skipped (pausing is asked for, downtime is not)
-    if (base.paused_at !== null && !body.paused && row.schedule_cron !== null) {
-      if (scheduleColumns.schedule_next_at === undefined) {
-        try {
-          row.schedule_next_at = nextSlot(row.schedule_cron, row.schedule_tz, now);
-        } catch {
-          // a schedule stored by hand that croner refuses: the scheduler skips it as before
-          row.schedule_next_at = null;
-        }
-        columns.push('schedule_next_at');
-      }
+  }
+  if (base.paused_at !== null && body.paused === false) {
+    // before the resume is saved, while the sweep still passes them over: the queued runs'
+    // wait for a worker counts again from now
+    await movePausedDeadlines(db, projectId, agentId, Number(base.paused_at), now);
+    // its schedule goes on from its next slot, as a resumed schedule does (unless this body
+    // set the schedule's slot itself): the slots passed while paused are skipped
+    if (row.schedule_cron !== null && scheduleColumns.schedule_next_at === undefined) {
+      row.schedule_next_at = resumedSlot(row.schedule_cron, row.schedule_tz, now);
+      columns.push('schedule_next_at');
     }
   }
   return toAgent(await saveAgent(db, row, columns));
+}
+
+/**
+ * Where a schedule resumed at `now` (its own pause, or its agent's) goes on: its first slot
+ * after now, the slots passed while paused skipped (pausing is asked for, downtime is not).
+ * Null for a schedule stored by hand that croner refuses: the scheduler skips it as before.
+ */
+function resumedSlot(cron: string, timezone: string | null, now: number): number | null {
+  try {
+    return nextSlot(cron, timezone, now);
+  } catch {
+    return null;
+  }
 }
 
 type ScheduleColumns = Partial<
@@ -155,15 +162,8 @@ function scheduleChanges(
         },
       ]);
     const columns: ScheduleColumns = { schedule_paused: schedule.paused ? 1 : 0 };
-    if (wasPaused && !schedule.paused) {
-      let next: number | null = null;
-      try {
-        next = nextSlot(base.schedule_cron!, base.schedule_tz, now);
-      } catch {
-        // a schedule stored by hand that croner refuses: the scheduler skips it as before
-      }
-      columns.schedule_next_at = next;
-    }
+    if (wasPaused && !schedule.paused)
+      columns.schedule_next_at = resumedSlot(base.schedule_cron!, base.schedule_tz, now);
     return columns;
   }
   const cron = schedule.cron;

@@ -58,6 +58,27 @@ it('ends a run gone quiet as its lease says, over a limit or not', () => {
   ).toMatchObject({ status: 'failed', error: { type: 'BudgetExceeded' } });
 });
 
+it("leaves a paused agent's queued run past its deadline waiting, and names the agent's timeout_ms", () => {
+  const run = { ...newRunRow('p', 'r', 0), status: 'queued', queued_at: 0, deadline_at: 5_000 };
+  const none = { max_cost_nanos: null, max_tokens: null, max_steps: null };
+  // paused after the sweep read it: looked at again under the lock, it waits on
+  expect(
+    sweepVerdict(run, 9_000, 30_000, undefined, { ...none, paused_at: 1_000 }),
+  ).toBeUndefined();
+  // its deadline moved on by a pause: the agent's timeout_ms is what it waited for
+  expect(
+    sweepVerdict(run, 9_000, 30_000, undefined, { ...none, timeout_ms: 1_000, paused_at: null })
+      ?.error?.message,
+  ).toMatch(/^timed out after timeout_ms \(1000 ms\) while still queued/);
+  // a running run of a paused agent is not held: its timeout ends it
+  expect(
+    sweepVerdict({ ...run, status: 'running' }, 9_000, 30_000, undefined, {
+      ...none,
+      paused_at: 1_000,
+    })?.status,
+  ).toBe('timed_out');
+});
+
 describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect) => {
   let t: TestApp;
   beforeAll(async () => {
