@@ -1537,10 +1537,12 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       const put = (body: AgentUpsertBody) => client.request<Agent>('PUT', path, undefined, body);
       if (!flags.scheduleOnly) {
         // a PUT makes an agent that is not there: a misspelt id is said instead
-        await client.request<Agent>('GET', path);
-        let agent = await put({ paused: pause });
+        const before = await client.request<Agent>('GET', path);
         // resumed: its schedule too, when it was paused on its own
-        if (!pause && agent.schedule?.paused) agent = await put({ schedule: { paused: false } });
+        const agent = await put({
+          paused: pause,
+          ...(!pause && before.schedule?.paused ? { schedule: { paused: false } } : {}),
+        });
         if (flags.json) return printJson(io, agent);
         const shown = printable(agent);
         io.stdout.write(
