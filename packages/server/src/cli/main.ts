@@ -16,6 +16,15 @@ import { boundHeapGrowth } from '../memory.js';
 
 export { describeStartError } from './io.js';
 
+/** The flags of `runlog serve` as commander hands them over (each with its variable). */
+interface ServeFlags {
+  db?: string;
+  port?: number;
+  host?: string;
+  retentionDays?: number;
+  maxFieldBytes?: number;
+}
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start the server and dashboard')
@@ -44,98 +53,90 @@ export function serveCommand(): Command {
       '\nAlso read from the environment: RUNLOG_ADMIN_KEY (the admin key of a new database,\n' +
         'for scripted setups) and RUNLOG_LOG_LEVEL (default warn). See the README.',
     )
-    .action(
-      async (opts: {
-        db?: string;
-        port?: number;
-        host?: string;
-        retentionDays?: number;
-        maxFieldBytes?: number;
-      }) => {
-        const cfg: ServerConfigInput = {
-          ...configFromEnv(),
-          webRoot: DEFAULT_WEB_ROOT,
-          ...(opts.db !== undefined ? { db: opts.db } : {}),
-          ...(opts.port !== undefined ? { port: opts.port } : {}),
-          ...(opts.host !== undefined ? { host: opts.host } : {}),
-          ...(opts.retentionDays !== undefined ? { retentionDays: opts.retentionDays } : {}),
-          ...(opts.maxFieldBytes !== undefined ? { maxFieldBytes: opts.maxFieldBytes } : {}),
-        };
-        boundHeapGrowth();
-        let server;
-        try {
-          server = await startServer(cfg);
-        } catch (err) {
+    .action(async (opts: ServeFlags) => {
+      const cfg: ServerConfigInput = {
+        ...configFromEnv(),
+        webRoot: DEFAULT_WEB_ROOT,
+        ...(opts.db !== undefined ? { db: opts.db } : {}),
+        ...(opts.port !== undefined ? { port: opts.port } : {}),
+        ...(opts.host !== undefined ? { host: opts.host } : {}),
+        ...(opts.retentionDays !== undefined ? { retentionDays: opts.retentionDays } : {}),
+        ...(opts.maxFieldBytes !== undefined ? { maxFieldBytes: opts.maxFieldBytes } : {}),
+      };
+      boundHeapGrowth();
+      let server;
+      try {
+        server = await startServer(cfg);
+      } catch (err) {
+        console.error(
+          `runlog: ${describeStartError(err, { db: String(cfg.db), host: String(cfg.host), port: String(cfg.port) })}`,
+        );
+        // a setting out of its bounds (RUNLOG_PORT=abc) is bad usage, as the same flag is
+        process.exit(err instanceof ZodError ? 2 : 1);
+      }
+      const db = server.ctx.db.dialect === 'sqlite' ? String(cfg.db) : redact(String(cfg.db));
+      // the banner goes out in one write: a pipe reading it (a supervisor, a test) gets the
+      // key and its link together with the 'listening' line
+      const banner = [`Runlog listening on ${server.url} (database: ${db})`];
+      const created = server.bootstrapProject
+        ? `This database had no API key: added an admin key for project ${server.bootstrapProject}`
+        : 'Created the default project';
+      if (server.bootstrapKey && cfg.adminKey) {
+        // a scripted setup knows its key: it does not belong in the server's output
+        banner.push(
+          '',
+          `${created} with the admin key from RUNLOG_ADMIN_KEY.`,
+          `Open the dashboard: ${server.url}/login`,
+          '',
+        );
+      } else if (server.bootstrapKey) {
+        banner.push(
+          '',
+          server.bootstrapProject
+            ? `${created} (shown once):`
+            : 'Created the default project and an admin API key (shown once):',
+          `  ${server.bootstrapKey}`,
+          'Open the dashboard:',
+          `  ${server.url}/login#key=${server.bootstrapKey}`,
+          '',
+        );
+      }
+      console.log(banner.join('\n'));
+      const readable =
+        server.ctx.db.dialect === 'sqlite' ? othersMayRead(String(cfg.db)) : undefined;
+      if (readable) console.error(`runlog: warning: ${readable}`);
+      let closing = false;
+      const stop = (signal: string) => {
+        if (closing) {
+          // a second signal is an operator (or a supervisor) done waiting: the shutdown may be
+          // held by a database that stopped answering, which nothing else would ever end
+          console.error(`runlog: ${signal} again, exiting without finishing the shutdown`);
+          process.exit(1);
+        }
+        closing = true;
+        console.log(`runlog: ${signal}, shutting down`);
+        // requests under way are answered first; one that takes longer (a body trickling in)
+        // is cut off after a while
+        setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+        // then what is left is the write path's last commit and the database's connections: a
+        // database that stopped answering (a dropped route, a stalled proxy) held them, and the
+        // process, for as long as TCP retransmits. Nothing acknowledged is lost: a write is
+        // answered only once committed.
+        setTimeout(() => {
+          const seconds = (SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS) / 1000;
           console.error(
-            `runlog: ${describeStartError(err, { db: String(cfg.db), host: String(cfg.host), port: String(cfg.port) })}`,
+            `runlog: the shutdown did not finish within ${seconds} s (the database does not answer); exiting`,
           );
-          // a setting out of its bounds (RUNLOG_PORT=abc) is bad usage, as the same flag is
-          process.exit(err instanceof ZodError ? 2 : 1);
-        }
-        const db = server.ctx.db.dialect === 'sqlite' ? String(cfg.db) : redact(String(cfg.db));
-        // the banner goes out in one write: a pipe reading it (a supervisor, a test) gets the
-        // key and its link together with the 'listening' line
-        const banner = [`Runlog listening on ${server.url} (database: ${db})`];
-        const created = server.bootstrapProject
-          ? `This database had no API key: added an admin key for project ${server.bootstrapProject}`
-          : 'Created the default project';
-        if (server.bootstrapKey && cfg.adminKey) {
-          // a scripted setup knows its key: it does not belong in the server's output
-          banner.push(
-            '',
-            `${created} with the admin key from RUNLOG_ADMIN_KEY.`,
-            `Open the dashboard: ${server.url}/login`,
-            '',
-          );
-        } else if (server.bootstrapKey) {
-          banner.push(
-            '',
-            server.bootstrapProject
-              ? `${created} (shown once):`
-              : 'Created the default project and an admin API key (shown once):',
-            `  ${server.bootstrapKey}`,
-            'Open the dashboard:',
-            `  ${server.url}/login#key=${server.bootstrapKey}`,
-            '',
-          );
-        }
-        console.log(banner.join('\n'));
-        const readable =
-          server.ctx.db.dialect === 'sqlite' ? othersMayRead(String(cfg.db)) : undefined;
-        if (readable) console.error(`runlog: warning: ${readable}`);
-        let closing = false;
-        const stop = (signal: string) => {
-          if (closing) {
-            // a second signal is an operator (or a supervisor) done waiting: the shutdown may be
-            // held by a database that stopped answering, which nothing else would ever end
-            console.error(`runlog: ${signal} again, exiting without finishing the shutdown`);
-            process.exit(1);
-          }
-          closing = true;
-          console.log(`runlog: ${signal}, shutting down`);
-          // requests under way are answered first; one that takes longer (a body trickling in)
-          // is cut off after a while
-          setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-          // then what is left is the write path's last commit and the database's connections: a
-          // database that stopped answering (a dropped route, a stalled proxy) held them, and the
-          // process, for as long as TCP retransmits. Nothing acknowledged is lost: a write is
-          // answered only once committed.
-          setTimeout(() => {
-            const seconds = (SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS) / 1000;
-            console.error(
-              `runlog: the shutdown did not finish within ${seconds} s (the database does not answer); exiting`,
-            );
-            process.exit(1);
-          }, SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS).unref();
-          void server.close().then(
-            () => process.exit(0),
-            () => process.exit(1),
-          );
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
-      },
-    );
+          process.exit(1);
+        }, SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS).unref();
+        void server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
 }
 
 export function migrateCommand(io: CliIo): Command {
