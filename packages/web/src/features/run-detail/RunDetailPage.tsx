@@ -501,7 +501,7 @@ export function RunDetailPage() {
       <nav className="crumbs" aria-label="Breadcrumb">
         <Link to="/">Agents</Link>
         <span aria-hidden="true">›</span>
-        <Link to={`/?agent=${encodeURIComponent(run.agent_id)}`}>{run.agent_id}</Link>
+        <Link to={agentPath(run.agent_id)}>{run.agent_id}</Link>
         <span aria-hidden="true">›</span>
         <span aria-current="page" className="mono">
           {shortId(run.id)}
@@ -582,7 +582,7 @@ export function RunDetailPage() {
           </button>
         </Fact>
         <Fact label="Agent">
-          <Link to={`/?agent=${encodeURIComponent(run.agent_id)}`}>{run.agent_id}</Link>
+          <Link to={agentPath(run.agent_id)}>{run.agent_id}</Link>
         </Fact>
         <Fact label="Started">
           {run.started_at ? (

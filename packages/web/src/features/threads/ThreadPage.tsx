@@ -11,7 +11,7 @@ import { RunIdText } from '../../components/RunId';
 import { formatExact, formatTokens, isActive, shortId, usedNothing } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
-import { agentsQuery } from '../agents/agents.queries';
+import { agentPath, agentsQuery } from '../agents/agents.queries';
 import { runPath } from '../runs/RunActions';
 import { Usage } from '../runs/RunRows';
 import { runsPath } from '../runs/RunsPage';
@@ -204,7 +204,7 @@ export function ThreadPage() {
           {thread.agent_ids.map((a, i) => (
             <span key={a}>
               {i > 0 ? ', ' : ''}
-              <Link to={`/?agent=${encodeURIComponent(a)}`}>{agentName(a)}</Link>
+              <Link to={agentPath(a)}>{agentName(a)}</Link>
             </span>
           ))}
         </Fact>

@@ -8,7 +8,7 @@ import { RelativeTime } from '../../components/Time';
 import { formatExact, formatTokens } from '../../lib/format';
 import { useTopics } from '../../app/live';
 import { useDocumentTitle } from '../../app/page';
-import { agentsQuery } from '../agents/agents.queries';
+import { agentPath, agentsQuery } from '../agents/agents.queries';
 import { runPath } from '../runs/RunActions';
 import { RunRow, RunTableHead } from '../runs/RunRows';
 import { runsPath, viewFromParams } from '../runs/RunsPage';
@@ -114,7 +114,7 @@ export function UserPage() {
           {user.agent_ids.map((a, i) => (
             <span key={a}>
               {i > 0 ? ', ' : ''}
-              <Link to={`/?agent=${encodeURIComponent(a)}`}>{agentName(a)}</Link>
+              <Link to={agentPath(a)}>{agentName(a)}</Link>
             </span>
           ))}
         </Fact>

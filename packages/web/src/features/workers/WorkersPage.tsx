@@ -8,12 +8,10 @@ import { useDocumentTitle } from '../../app/page';
 import { shortId } from '../../lib/format';
 import { runPath } from '../runs/RunActions';
 import { workersQuery } from './workers.queries';
+import { agentPath } from '../agents/agents.queries';
 
 /** Runs listed under a worker before "and N more". */
 const RUNS_SHOWN = 5;
-
-/** Where an agent's runs are: the Agents page with the agent open. */
-const agentPath = (agentId: string) => `/?agent=${encodeURIComponent(agentId)}`;
 
 function WorkerStatus({ worker }: { worker: Worker }) {
   return worker.online ? (
