@@ -1,45 +1,23 @@
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { readableError, type Agent, type Run } from '@runlog/core';
-import { startServer, type RunningServer } from '../src/server.js';
 import { exportedSettings } from '../src/export/settings.js';
 import { importRuns } from '../src/export/import.js';
-import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+import { instancesOnOneDatabase } from './control-helpers.js';
+import { describeEachDb, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 interface ErrorBody {
   error: { code: string; details: { field: string; message: string }[] };
 }
 
 describeEachDb('a paused agent', (dialect) => {
-  /** The first one owns the database: it closes last and drops it. */
-  const servers: RunningServer[] = [];
   let seq = 0;
   const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
-
-  beforeAll(async () => {
-    const first = await startTestServer(dialect, { schedulerIntervalMs: 50, sweepIntervalMs: 50 });
-    servers.push(first);
-    // on PostgreSQL a second instance on the same database: a pause holds on both
-    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
+  // on PostgreSQL a second instance on the same database: a pause holds on both
+  const { server, call } = instancesOnOneDatabase(dialect, {
+    schedulerIntervalMs: 50,
+    sweepIntervalMs: 50,
   });
-  afterAll(async () => {
-    for (const s of servers.reverse()) await s.close();
-  });
-
-  /** The i-th instance, round the list. */
-  const server = (i = 0) => servers[i % servers.length]!;
-  const call = async (method: string, path: string, body?: unknown, i = 0) => {
-    const res = await fetch(`${server(i).url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${TEST_ADMIN_KEY}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
-  };
   const put = async (agent: string, body: unknown, i = 0) => {
     const res = await call('PUT', `/api/v1/agents/${agent}`, body, i);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -167,7 +145,7 @@ describeEachDb('a paused agent', (dialect) => {
 
   it('queues no run on its schedule while paused, and goes on from the next slot once resumed', async () => {
     const agent = agentName('scheduled');
-    const ctx = servers[0]!.ctx;
+    const ctx = server().ctx;
     const slots = async () =>
       (
         await ctx.db.kysely
@@ -208,7 +186,7 @@ describeEachDb('a paused agent', (dialect) => {
     expect(text).toContain(`runlog_agent_paused{project="default",agent="${agent}"} 1`);
     expect(text).toMatch(/^runlog_agent_paused\{project="default",agent="other-[^"]+"\} 0$/m);
 
-    const { db } = servers[0]!.ctx;
+    const { db } = server().ctx;
     const { lines } = await exportedSettings(db, 'default', agent);
     const restored = `restored-${seq++}`;
     await importRuns(db, Readable.from([lines]), { projectId: restored });

@@ -1,42 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Agent, Run } from '@runlog/core';
-import { startServer, type RunningServer } from '../src/server.js';
-import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+import { instancesOnOneDatabase } from './control-helpers.js';
+import { describeEachDb, waitFor } from './harness.js';
 
 interface ErrorBody {
   error: { code: string; details: { field: string; message: string }[] };
 }
 
 describeEachDb("an agent's concurrency cap (max_concurrency)", (dialect) => {
-  /** The first one owns the database: it closes last and drops it. */
-  const servers: RunningServer[] = [];
   let seq = 0;
   const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
-
-  beforeAll(async () => {
-    const first = await startTestServer(dialect, { sweepIntervalMs: 50 });
-    servers.push(first);
-    // on PostgreSQL a second instance on the same database: a cap holds over both
-    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
-  });
-  afterAll(async () => {
-    for (const s of servers.reverse()) await s.close();
-  });
-
-  /** The i-th instance, round the list. */
-  const server = (i = 0) => servers[i % servers.length]!;
-  const call = async (method: string, path: string, body?: unknown, i = 0) => {
-    const res = await fetch(`${server(i).url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${TEST_ADMIN_KEY}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
-  };
+  // on PostgreSQL a second instance on the same database: a cap holds over both
+  const { call } = instancesOnOneDatabase(dialect, { sweepIntervalMs: 50 });
   const setCap = (agent: string, cap: number | null) =>
     call('PUT', `/api/v1/agents/${agent}`, { max_concurrency: cap });
   const enqueue = async (agent: string, n: number, extra: object = {}) => {

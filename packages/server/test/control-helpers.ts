@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { afterAll, beforeAll } from 'vitest';
+import type { ServerConfigInput } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/server.js';
+import type { DialectName } from '../src/db/database.js';
+import { startTestServer, TEST_ADMIN_KEY } from './harness.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../sdk/test/fixtures/', import.meta.url));
 
@@ -50,5 +55,52 @@ export function spawnFixture(name: string, args: string[]): Child {
           },
         });
       }),
+  };
+}
+
+/**
+ * Server instances on one fresh test database for a suite (started before it, closed after):
+ * one on SQLite, two on PostgreSQL, where a setting must hold over every instance. `call`
+ * sends a request with the admin key to the `i`-th instance (round the list) and answers its
+ * status and parsed body.
+ */
+export function instancesOnOneDatabase(
+  dialect: DialectName,
+  config: Partial<ServerConfigInput> = {},
+): {
+  server(i?: number): RunningServer;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    i?: number,
+  ): Promise<{ status: number; body: unknown }>;
+} {
+  /** The first one owns the database: it closes last and drops it. */
+  const servers: RunningServer[] = [];
+  beforeAll(async () => {
+    const first = await startTestServer(dialect, config);
+    servers.push(first);
+    // the same configuration, so the same database
+    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
+  });
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.close();
+  });
+  const server = (i = 0) => servers[i % servers.length]!;
+  return {
+    server,
+    call: async (method, path, body, i = 0) => {
+      const res = await fetch(`${server(i).url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${TEST_ADMIN_KEY}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
+    },
   };
 }
