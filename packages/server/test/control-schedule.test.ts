@@ -1,25 +1,14 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Agent } from '@runlog/core';
-import { startServer, type RunningServer } from '../src/server.js';
-import { describeEachDb, startTestServer, TEST_ADMIN_KEY, waitFor } from './harness.js';
+import { instancesOnOneDatabase } from './control-helpers.js';
+import { describeEachDb, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 describeEachDb('schedules with two server instances on one database', (dialect) => {
-  /** The first one owns the database: it closes last and drops it. */
-  const servers: RunningServer[] = [];
-
-  beforeAll(async () => {
-    const first = await startTestServer(dialect, { schedulerIntervalMs: 50 });
-    servers.push(first);
-    // SQLite is one process's file; the multi-instance case is PostgreSQL's. The same
-    // configuration, so the same database.
-    if (dialect === 'postgres') servers.push(await startServer(first.ctx.config));
-  });
-  afterAll(async () => {
-    for (const s of servers.reverse()) await s.close();
-  });
+  // SQLite is one process's file; the multi-instance case is PostgreSQL's
+  const { server } = instancesOnOneDatabase(dialect, { schedulerIntervalMs: 50 });
 
   it('queues exactly one schedule run per slot', async () => {
-    const ctx = servers[0]!.ctx;
+    const ctx = server().ctx;
     const agent = `every-second-${Date.now().toString(36)}`;
     const now = Date.now();
     await ctx.db.kysely
@@ -71,8 +60,8 @@ describeEachDb('schedules with two server instances on one database', (dialect) 
     // each call on the other instance than the one before (on PostgreSQL)
     let turn = 0;
     const put = async (body: unknown) => {
-      const server = servers[turn++ % servers.length]!;
-      const res = await fetch(`${server.url}/api/v1/agents/${agent}`, {
+      const instance = server(turn++);
+      const res = await fetch(`${instance.url}/api/v1/agents/${agent}`, {
         method: 'PUT',
         headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -80,7 +69,7 @@ describeEachDb('schedules with two server instances on one database', (dialect) 
       expect(res.status).toBe(200);
       return (await res.json()) as Agent;
     };
-    const ctx = servers[0]!.ctx;
+    const ctx = server().ctx;
     const slots = async () =>
       (
         await ctx.db.kysely
