@@ -1,8 +1,8 @@
 /**
  * API objects for tests: every field at its empty value, then the test's own. One place, so a
- * new field of `Run` or `Step` is added to every test's fixtures at once.
+ * new field of `Run`, `Step` or `Agent` is added to every test's fixtures at once.
  */
-import type { Run, Step } from '../src/schemas.js';
+import type { Agent, AgentSummary, Run, Step } from '../src/schemas.js';
 
 const EPOCH = '2026-01-01T00:00:00.000Z';
 
@@ -74,6 +74,52 @@ export function stepFixture(over: Partial<Step> = {}): Step {
     first_token_at: null,
     time_to_first_token_ms: null,
     metadata: {},
+    ...over,
+  };
+}
+
+/** @example agentFixture({ id: 'triager', paused_at: '2026-01-01T00:00:00.000Z' }) */
+export function agentFixture(over: Partial<Agent> = {}): Agent {
+  const id = over.id ?? 'triager';
+  return {
+    id,
+    project_id: 'default',
+    name: id,
+    description: null,
+    schedule: null,
+    timeout_ms: null,
+    max_cost_usd: null,
+    max_tokens: null,
+    max_steps: null,
+    retry: null,
+    max_concurrency: null,
+    max_concurrency_per_thread: null,
+    paused_at: null,
+    metadata: {},
+    next_run_at: null,
+    worker_seen_at: null,
+    created_at: EPOCH,
+    updated_at: EPOCH,
+    ...over,
+  };
+}
+
+/** An agent as `GET /agents` lists it: no run, no error, no counts, unless `over` says. */
+export function agentSummaryFixture(over: Partial<AgentSummary> = {}): AgentSummary {
+  return {
+    ...agentFixture(over),
+    latest_run: null,
+    last_error: null,
+    counts_24h: {
+      runs: 0,
+      succeeded: 0,
+      failed: 0,
+      failed_not_retried: 0,
+      running: 0,
+      fail_rate: null,
+      total_tokens: 0,
+      cost_usd: 0,
+    },
     ...over,
   };
 }

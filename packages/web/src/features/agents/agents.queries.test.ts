@@ -1,31 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import type { Agent, AgentSummary } from '@runlog/core';
-import { runFixture } from '../../../../core/test/fixtures';
+import { agentFixture, runFixture } from '../../../../core/test/fixtures';
 import { applyAgentToSummaries } from './agents.queries';
 
 const T0 = '2026-12-06T10:00:00.000Z';
 
-const agent = (id: string, over: Partial<Agent> = {}): Agent => ({
-  id,
-  project_id: 'default',
-  name: id,
-  description: null,
-  schedule: { cron: '0 9 * * *', timezone: 'UTC', paused: false },
-  timeout_ms: null,
-  max_cost_usd: null,
-  max_tokens: null,
-  max_steps: null,
-  retry: null,
-  max_concurrency: null,
-  max_concurrency_per_thread: null,
-  paused_at: null,
-  metadata: {},
-  next_run_at: '2026-12-07T09:00:00.000Z',
-  worker_seen_at: null,
-  created_at: T0,
-  updated_at: T0,
-  ...over,
-});
+const agent = (id: string, over: Partial<Agent> = {}): Agent =>
+  agentFixture({
+    id,
+    schedule: { cron: '0 9 * * *', timezone: 'UTC', paused: false },
+    next_run_at: '2026-12-07T09:00:00.000Z',
+    created_at: T0,
+    updated_at: T0,
+    ...over,
+  });
 
 const summary = (id: string): AgentSummary => ({
   ...agent(id),

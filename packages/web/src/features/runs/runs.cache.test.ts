@@ -11,7 +11,7 @@ import {
   runMatches,
 } from './runs.cache';
 import { formatDuration, runDuration } from '../../lib/format';
-import { runFixture } from '../../../../core/test/fixtures';
+import { agentSummaryFixture, runFixture } from '../../../../core/test/fixtures';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -208,38 +208,13 @@ describe('runMatches', () => {
 });
 
 describe('applyRunToAgents', () => {
-  const agent = (latest: Run | null): AgentSummary => ({
-    id: 'triager',
-    project_id: 'default',
-    name: 'triager',
-    description: null,
-    schedule: null,
-    timeout_ms: null,
-    max_cost_usd: null,
-    max_tokens: null,
-    max_steps: null,
-    retry: null,
-    max_concurrency: null,
-    max_concurrency_per_thread: null,
-    paused_at: null,
-    metadata: {},
-    created_at: iso(T0),
-    updated_at: iso(T0),
-    latest_run: latest,
-    last_error: null,
-    counts_24h: {
-      runs: 1,
-      succeeded: 0,
-      failed: 0,
-      failed_not_retried: 0,
-      running: 0,
-      fail_rate: null,
-      total_tokens: 0,
-      cost_usd: 0,
-    },
-    next_run_at: null,
-    worker_seen_at: null,
-  });
+  const agent = (latest: Run | null): AgentSummary =>
+    agentSummaryFixture({
+      created_at: iso(T0),
+      updated_at: iso(T0),
+      latest_run: latest,
+      counts_24h: { ...agentSummaryFixture().counts_24h, runs: 1 },
+    });
 
   it('makes a newer run the agent latest run and records a failure as its last error', () => {
     const list = [agent(run('a', T0))];
