@@ -708,6 +708,14 @@ export const Agent = z.object({
       "at most this many runs of one thread (thread_id) executing on workers at once: a thread's " +
         'next run waits, queued, for the one before it to end; null: no such cap',
     ),
+  max_cost_usd_24h: z
+    .number()
+    .nullable()
+    .describe(
+      'while the runs it started in the last 24 hours (counts_24h.cost_usd) cost this much or ' +
+        'more, workers are handed none of its queued runs (they wait) and its schedule skips ' +
+        'its slots; null: no such budget',
+    ),
   paused_at: IsoTime.nullable().describe(
     'when the agent was paused: workers are handed none of its queued runs (they wait, queued) ' +
       'and its schedule queues none, until it is resumed; runs under way go on. null: it runs',
@@ -761,6 +769,15 @@ export const AgentUpsertBody = z.strictObject({
     .max(1_000_000)
     .nullish()
     .describe('end a run failed once its cost passes this (US$); null: no limit'),
+  max_cost_usd_24h: z
+    .number()
+    .min(1e-9, 'must be at least 0.000000001 (a nano-dollar, the unit costs are kept in)')
+    .max(1_000_000_000)
+    .nullish()
+    .describe(
+      'hold its queued runs back (and skip its schedule) while the runs it started in the last ' +
+        '24 hours cost this much or more (US$); null: no such budget',
+    ),
   max_tokens: z
     .number()
     .int()

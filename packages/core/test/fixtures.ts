@@ -94,6 +94,7 @@ export function agentFixture(over: Partial<Agent> = {}): Agent {
     retry: null,
     max_concurrency: null,
     max_concurrency_per_thread: null,
+    max_cost_usd_24h: null,
     paused_at: null,
     metadata: {},
     next_run_at: null,

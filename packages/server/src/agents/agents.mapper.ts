@@ -33,6 +33,8 @@ export function toAgent(row: AgentRow): Agent {
     max_concurrency: row.max_concurrency === null ? null : Number(row.max_concurrency),
     max_concurrency_per_thread:
       row.max_concurrency_per_thread === null ? null : Number(row.max_concurrency_per_thread),
+    max_cost_usd_24h:
+      row.max_cost_nanos_24h === null ? null : nanosToUsd(Number(row.max_cost_nanos_24h)),
     paused_at: toIso(row.paused_at),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)
@@ -53,19 +55,24 @@ export function toAgent(row: AgentRow): Agent {
   };
 }
 
-type LimitColumns = Partial<Pick<AgentRow, 'max_cost_nanos' | 'max_tokens' | 'max_steps'>>;
+type LimitColumns = Partial<
+  Pick<AgentRow, 'max_cost_nanos' | 'max_tokens' | 'max_steps' | 'max_cost_nanos_24h'>
+>;
 
 /** The limit columns an agent body sets: each field given, `null` clearing it. */
 export function limitColumns(
-  body: Pick<AgentUpsertBody, 'max_cost_usd' | 'max_tokens' | 'max_steps'>,
+  body: Pick<AgentUpsertBody, 'max_cost_usd' | 'max_tokens' | 'max_steps' | 'max_cost_usd_24h'>,
 ): LimitColumns {
   const columns: LimitColumns = {};
   const { max_cost_usd: cost, max_tokens: tokens, max_steps: steps } = body;
+  const day = body.max_cost_usd_24h;
   // at least a nano-dollar: a limit never reads as "any cost at all"
   if (cost !== undefined)
     columns.max_cost_nanos = cost === null ? null : Math.max(1, usdToNanos(cost));
   if (tokens !== undefined) columns.max_tokens = tokens;
   if (steps !== undefined) columns.max_steps = steps;
+  if (day !== undefined)
+    columns.max_cost_nanos_24h = day === null ? null : Math.max(1, usdToNanos(day));
   return columns;
 }
 

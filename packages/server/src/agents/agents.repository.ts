@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/database.js';
 import { readOffLoop } from '../db/readers.js';
 import { jsonStringField, sumOf } from '../db/dialect.js';
-import type { AgentRow, RunRow } from '../db/schema.js';
+import type { AgentRow, Database, RunRow } from '../db/schema.js';
 import { DAY_MS, HOUR_MS, hourOf } from '../stats/rollup.js';
 
 /**
@@ -27,6 +27,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     max_concurrency: null,
     max_concurrency_per_thread: null,
     paused_at: null,
+    max_cost_nanos_24h: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,
@@ -223,6 +224,32 @@ export async function countsByAgentSince(
     tokens: Number(r.input_tokens) + Number(r.output_tokens),
     cost_nanos: Number(r.cost_nanos),
   }));
+}
+
+/**
+ * What the runs of each of `agentIds` started in the last 24 hours cost (nano-USD), the
+ * hours `counts24h` reads: the figure an agent's `max_cost_usd_24h` is held to. Read in `k`
+ * (a claim's or a schedule slot's transaction), from the hourly rollups: 25 rows an agent.
+ */
+export async function cost24hNanos(
+  k: Kysely<Database>,
+  db: Db,
+  projectId: string,
+  agentIds: readonly string[],
+  now: number,
+): Promise<Map<string, number>> {
+  if (agentIds.length === 0) return new Map();
+  const rows = await k
+    .selectFrom('run_rollups')
+    .select('agent_id')
+    .select(sumOf(db, 'cost_nanos'))
+    .where('project_id', '=', projectId)
+    .where('agent_id', 'in', agentIds)
+    .where('hour', '>=', hourOf(now - DAY_MS))
+    .where('hour', '<', hourOf(now) + HOUR_MS)
+    .groupBy('agent_id')
+    .execute();
+  return new Map(rows.map((r) => [r.agent_id, Number(r.cost_nanos)]));
 }
 
 /** Agents one `unretriedFailuresSince` statement asks about. */

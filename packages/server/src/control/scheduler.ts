@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { newId, toIso } from '@runlog/core';
+import { cost24hNanos } from '../agents/agents.repository.js';
 import type { AppContext } from '../context.js';
 import { DAY_MS } from '../stats/rollup.js';
 import { queuedRunRow } from './control.service.js';
@@ -25,7 +26,8 @@ const forgotAt = new WeakMap<AppContext, number>();
  * slots missed during downtime run once, not once each. A paused schedule is passed over
  * (resuming it sets its next slot after the time it resumes, so what it missed while paused
  * never runs). A slot enqueues only while the agent still has the schedule it was read with,
- * unpaused (not after its DELETE, a new schedule or a pause), and the `schedule_slots`
+ * unpaused (not after its DELETE, a new schedule or a pause), a slot due while the agent is
+ * over its 24 h budget (`max_cost_usd_24h`) passes without a run, and the `schedule_slots`
  * primary key makes it enqueue once when several instances run this at the same moment.
  * Returns how many runs it queued.
  */
@@ -39,7 +41,15 @@ export async function scheduleOnce(ctx: AppContext, now = Date.now()): Promise<n
   }
   const due = await ctx.db.kysely
     .selectFrom('agents')
-    .select(['project_id', 'id', 'schedule_cron', 'schedule_tz', 'schedule_next_at', 'timeout_ms'])
+    .select([
+      'project_id',
+      'id',
+      'schedule_cron',
+      'schedule_tz',
+      'schedule_next_at',
+      'timeout_ms',
+      'max_cost_nanos_24h',
+    ])
     .where('schedule_cron', 'is not', null)
     // a paused schedule (or agent) queues nothing, and its slot is not moved on: resuming
     // sets the next
@@ -105,6 +115,7 @@ interface DueAgent {
   schedule_cron: string | null;
   schedule_tz: string | null;
   timeout_ms: number | null;
+  max_cost_nanos_24h: number | null;
 }
 
 /**
@@ -135,6 +146,12 @@ async function fireSlot(
       .where('paused_at', 'is', null)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 0) return 'stale';
+    // over its 24 h budget: the slot passes without a run (queued, it would only wait, and
+    // the slots of a frequent schedule would pile up to start together once it has room)
+    if (agent.max_cost_nanos_24h !== null) {
+      const spent = await cost24hNanos(uow.trx, ctx.db, agent.project_id, [agent.id], env.now);
+      if ((spent.get(agent.id) ?? 0) >= Number(agent.max_cost_nanos_24h)) return 'moved';
+    }
     const inserted = await uow.trx
       .insertInto('schedule_slots')
       .values({

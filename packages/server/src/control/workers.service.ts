@@ -23,6 +23,8 @@ import {
 import { sql, type Kysely } from 'kysely';
 import { readOffLoop } from '../db/readers.js';
 import type { Database, RunRow } from '../db/schema.js';
+import type { Db } from '../db/database.js';
+import { cost24hNanos } from '../agents/agents.repository.js';
 import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
 import { tryLockRuns } from '../ingest/unit-of-work.js';
@@ -40,20 +42,33 @@ export interface ClaimOptions {
   workerId: string;
 }
 
-/** The claim settings of the agents that have one: a timeout, a concurrency cap, a pause. */
+/**
+ * The claim settings of the agents that have one: a timeout, a concurrency cap, and whether
+ * its queued runs are held back (`held`: it is paused, or its runs of the last 24 hours cost
+ * its `max_cost_usd_24h` or more).
+ */
 async function claimSettings(
   trx: Kysely<Database>,
+  db: Db,
   projectId: string,
   agentIds: string[],
+  now: number,
 ): Promise<
   Map<
     string,
-    { timeout: number | null; cap: number | null; perThread: number | null; paused: boolean }
+    { timeout: number | null; cap: number | null; perThread: number | null; held: boolean }
   >
 > {
   const rows = await trx
     .selectFrom('agents')
-    .select(['id', 'timeout_ms', 'max_concurrency', 'max_concurrency_per_thread', 'paused_at'])
+    .select([
+      'id',
+      'timeout_ms',
+      'max_concurrency',
+      'max_concurrency_per_thread',
+      'paused_at',
+      'max_cost_nanos_24h',
+    ])
     .where('project_id', '=', projectId)
     .where('id', 'in', agentIds)
     .where((eb) =>
@@ -62,9 +77,19 @@ async function claimSettings(
         eb('max_concurrency', 'is not', null),
         eb('max_concurrency_per_thread', 'is not', null),
         eb('paused_at', 'is not', null),
+        eb('max_cost_nanos_24h', 'is not', null),
       ]),
     )
     .execute();
+  // what the agents with a budget spent, read only for those not held back already
+  const budgeted = rows.filter((r) => r.max_cost_nanos_24h !== null && r.paused_at === null);
+  const spent = await cost24hNanos(
+    trx,
+    db,
+    projectId,
+    budgeted.map((r) => r.id),
+    now,
+  );
   return new Map(
     rows.map((r) => [
       r.id,
@@ -73,7 +98,9 @@ async function claimSettings(
         cap: r.max_concurrency === null ? null : Number(r.max_concurrency),
         perThread:
           r.max_concurrency_per_thread === null ? null : Number(r.max_concurrency_per_thread),
-        paused: r.paused_at !== null,
+        held:
+          r.paused_at !== null ||
+          (r.max_cost_nanos_24h !== null && (spent.get(r.id) ?? 0) >= Number(r.max_cost_nanos_24h)),
       },
     ]),
   );
@@ -413,7 +440,7 @@ export async function claimRuns(
     // the threads this claim counted under their locks (PostgreSQL): a run of another thread,
     // read later, waits for the next claim
     let lockedThreads: Set<string> | undefined;
-    // the agents asked for, less the paused ones once the settings are read
+    // the agents asked for, less those held back (paused, over budget) once the settings are read
     let agents = opts.agents;
     const select = (limit: number, skipped = 0) =>
       selectQueuedForClaim(
@@ -430,14 +457,15 @@ export async function claimRuns(
     let candidates = await select(max);
     // a long-polling worker looks every second: nothing more to read when nothing waits
     if (candidates.length === 0) return [];
-    const settings = await claimSettings(uow.trx, projectId, opts.agents);
-    // a paused agent's runs wait, queued: read again without them when they were among the
-    // oldest (read first, as the settings are: a claim with nothing waiting reads no agent)
-    const paused = new Set([...settings].flatMap(([agent, s]) => (s.paused ? [agent] : [])));
-    if (paused.size > 0) {
-      agents = agents.filter((agent) => !paused.has(agent));
+    const settings = await claimSettings(uow.trx, ctx.db, projectId, opts.agents, env.now);
+    // a paused agent's runs wait, queued, as do those of an agent over its 24 h budget: read
+    // again without them when they were among the oldest (read first, as the settings are: a
+    // claim with nothing waiting reads no agent)
+    const held = new Set([...settings].flatMap(([agent, s]) => (s.held ? [agent] : [])));
+    if (held.size > 0) {
+      agents = agents.filter((agent) => !held.has(agent));
       if (agents.length === 0) return [];
-      if (candidates.some((c) => paused.has(c.agent_id))) {
+      if (candidates.some((c) => held.has(c.agent_id))) {
         candidates = await select(max);
         if (candidates.length === 0) return [];
       }

@@ -25,6 +25,7 @@ import * as m0022AgentMaxConcurrency from './migrations/0022_agent_max_concurren
 import * as m0023AgentThreadConcurrency from './migrations/0023_agent_thread_concurrency.js';
 import * as m0024UsersLatest from './migrations/0024_users_latest.js';
 import * as m0025AgentPaused from './migrations/0025_agent_paused.js';
+import * as m0026AgentBudget24h from './migrations/0026_agent_budget_24h.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -52,6 +53,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0023_agent_thread_concurrency': m0023AgentThreadConcurrency,
   '0024_users_latest': m0024UsersLatest,
   '0025_agent_paused': m0025AgentPaused,
+  '0026_agent_budget_24h': m0026AgentBudget24h,
 };
 
 class StaticProvider implements MigrationProvider {

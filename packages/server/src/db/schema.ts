@@ -62,6 +62,11 @@ export interface AgentTable {
    * schedule queues none. Null: it runs.
    */
   paused_at: number | null;
+  /**
+   * The agent's budget over 24 hours (nano-dollars): while the runs it started in the last 24
+   * hours cost this much, workers are handed none of its queued runs. Null: none.
+   */
+  max_cost_nanos_24h: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;

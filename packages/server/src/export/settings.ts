@@ -157,6 +157,7 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     max_cost_nanos: null,
     max_tokens: null,
     max_steps: null,
+    max_cost_nanos_24h: null,
     ...limitColumns(rec),
     // an export from before retry policies has none: its agent retries nothing on its own
     retry_policy: encodeRetryPolicy(rec.retry ?? null),

@@ -76,7 +76,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
   const agents = await db.kysely
     .selectFrom('agents')
     .where('project_id', '=', projectId)
-    .select(['id', 'max_concurrency', 'paused_at'])
+    .select(['id', 'max_concurrency', 'paused_at', 'max_cost_nanos_24h'])
     .orderBy('id')
     .execute();
   const [queued, busy, counts] = await Promise.all([
@@ -170,6 +170,21 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     family('runlog_agent_cost_usd_24h', 'Cost of the last 24 hours, US$', (a) =>
       nanosToUsd(usage.get(a)?.cost_nanos ?? 0),
     ),
+    {
+      // only the agents with a budget: `cost_usd_24h >= max_cost_usd_24h` holds its runs back
+      name: 'runlog_agent_max_cost_usd_24h',
+      help: "The agent's budget over 24 hours, US$ (its max_cost_usd_24h; agents with one): at it, workers are handed none of its queued runs",
+      series: agents.flatMap((a) =>
+        a.max_cost_nanos_24h === null
+          ? []
+          : [
+              {
+                labels: { project: projectId, agent: a.id },
+                value: nanosToUsd(Number(a.max_cost_nanos_24h)),
+              },
+            ],
+      ),
+    },
   ];
   const lines: string[] = [];
   for (const f of families) {
