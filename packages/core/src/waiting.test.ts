@@ -30,6 +30,31 @@ describe('why a queued run waits', () => {
     expect(workerWait('triage', null, [], NOW, { pausedAt: null })).toEqual({ kind: 'none' });
   });
 
+  it('says the 24 h budget holds the run back once the spend reaches it, after a pause', () => {
+    const seenAt = ago(1000);
+    const busy = [worker({ running: 1 })];
+    expect(
+      workerWait('triage', seenAt, busy, NOW, { cap: 1, budget: { capUsd: 5, spentUsd: 5 } }),
+    ).toEqual({ kind: 'budget', spentUsd: 5, capUsd: 5 });
+    expect(workerWait('triage', null, [], NOW, { budget: { capUsd: 5, spentUsd: 7.5 } })).toEqual({
+      kind: 'budget',
+      spentUsd: 7.5,
+      capUsd: 5,
+    });
+    // under it, or no budget: as before
+    expect(
+      workerWait('triage', seenAt, busy, NOW, { budget: { capUsd: 5, spentUsd: 4.99 } }),
+    ).toEqual({ kind: 'seen', seenAt });
+    expect(workerWait('triage', null, [], NOW, { budget: { capUsd: null, spentUsd: 9 } })).toEqual({
+      kind: 'none',
+    });
+    // paused as well: the pause is said, as resuming alone would not start it
+    const since = ago(60_000);
+    expect(
+      workerWait('triage', null, [], NOW, { pausedAt: since, budget: { capUsd: 1, spentUsd: 2 } }),
+    ).toEqual({ kind: 'paused', since });
+  });
+
   it('says the cap holds the run back when the workers hold as many of its runs', () => {
     const seenAt = ago(1000);
     const holding = (ids: string[], agent = 'triage') =>

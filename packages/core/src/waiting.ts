@@ -7,6 +7,11 @@ export const WORKER_QUIET_MS = 60_000;
 export type WorkerWait =
   /** The agent is paused (since `since`): no worker is handed its runs until it is resumed. */
   | { kind: 'paused'; since: string }
+  /**
+   * The runs the agent started in the last 24 hours cost `spentUsd`, at or past its
+   * `max_cost_usd_24h` (`capUsd`): no worker is handed its runs until that falls below it.
+   */
+  | { kind: 'budget'; spentUsd: number; capUsd: number }
   /** No worker ever asked for the agent's runs. */
   | { kind: 'none' }
   /** Its workers run as many of its runs as its `max_concurrency` lets run at once. */
@@ -45,9 +50,17 @@ export function workerWait(
     thread?: { id: string; cap: number; running: number } | undefined;
     /** When the agent was paused (`Agent.paused_at`): nothing else holds the run back then. */
     pausedAt?: string | null;
+    /**
+     * The agent's budget over 24 hours (`Agent.max_cost_usd_24h`) and what its runs of the
+     * last 24 hours cost (`AgentSummary.counts_24h.cost_usd`): at it, it holds the run back.
+     */
+    budget?: { capUsd: number | null; spentUsd: number };
   } = {},
 ): WorkerWait {
   if (caps.pausedAt) return { kind: 'paused', since: caps.pausedAt };
+  const budget = caps.budget;
+  if (budget && budget.capUsd !== null && budget.spentUsd >= budget.capUsd)
+    return { kind: 'budget', spentUsd: budget.spentUsd, capUsd: budget.capUsd };
   const cap = caps.cap ?? null;
   if (cap !== null && workers) {
     // the agent's runs the workers hold (each lists its first 20)

@@ -85,7 +85,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(
-      /^applied 0001_init, .*0022_agent_max_concurrency, 0023_agent_thread_concurrency, 0024_users_latest, 0025_agent_paused\n$/,
+      /^applied 0001_init, .*0022_agent_max_concurrency, 0023_agent_thread_concurrency, 0024_users_latest, 0025_agent_paused, 0026_agent_budget_24h\n$/,
     );
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
@@ -919,6 +919,7 @@ describeEachDb('runlog CLI', (dialect) => {
         expect.stringMatching(/^ {2}next run {4}\S+T0[78]:00:00\.000Z \(in \d+[smhd]\)$/),
         '  timeout     5m',
         '  limits      $0.50 cost, 200,000 tokens, 50 steps',
+        '  budget      none',
         '  retry       none',
         '  concurrency no cap',
         '  worker      none seen yet: queued runs wait for one',
@@ -1079,6 +1080,56 @@ describeEachDb('runlog CLI', (dialect) => {
       );
       const after = await json('agents', 'show', 'cs-held');
       expect(after).toMatchObject({ paused_at: null, schedule: { paused: false } });
+    });
+
+    it('sets a budget over 24 hours: list, show, agents run and runs show say when it holds runs back', async () => {
+      const set = await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0.05']);
+      expect(set.stdout).toContain('\n  budget      $0.05 per 24 hours\n');
+      const now = Date.now();
+      await ingest([
+        {
+          type: 'run.start',
+          run: { id: 'cs-budget-spent', agent_id: 'cs-budget', started_at: now },
+        },
+        {
+          type: 'step.end',
+          step: {
+            id: 's',
+            run_id: 'cs-budget-spent',
+            type: 'llm',
+            cost_usd: 0.02,
+            started_at: now,
+          },
+        },
+        { type: 'run.end', run: { id: 'cs-budget-spent', status: 'succeeded', ended_at: now + 1 } },
+      ]);
+      expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
+        '\n  budget      $0.05 per 24 hours ($0.0200 spent)\n',
+      );
+      expect((await cli(['agents', 'list'])).stdout).toMatch(
+        /^cs-budget\s.*\s\$0\.0200 of \$0\.05\s/m,
+      );
+      await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0.02']);
+      expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
+        '\n  budget      $0.02 per 24 hours; $0.0200 spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it\n',
+      );
+      const queued = await cli(['agents', 'run', 'cs-budget', '--id', 'cs-budget-1']);
+      expect(queued.code, queued.stderr).toBe(0);
+      expect(queued.stderr).toBe(
+        'agent cs-budget is over its budget: its runs of the last 24 hours cost $0.0200 of $0.02; the run waits until that falls below it (runlog agents set cs-budget --max-cost-24h raises it)\n',
+      );
+      expect((await cli(['runs', 'show', 'cs-budget-1'])).stdout).toContain(
+        "\n  worker     none is handed its runs: its agent's runs of the last 24 hours cost $0.0200, at or over its budget of $0.02 (max_cost_usd_24h); this run starts once that falls below it, or the budget is raised\n",
+      );
+      // out of range: the flag's own error; none clears it
+      const refused = await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('--max-cost-24h must be an amount of US dollars above 0');
+      const cleared = await json('agents', 'set', 'cs-budget', '--max-cost-24h', 'none');
+      expect(cleared.max_cost_usd_24h).toBeNull();
+      expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
+        '\n  budget      none\n',
+      );
     });
 
     it('clears settings with none and the --no- flags', async () => {
@@ -1279,7 +1330,7 @@ describeEachDb('runlog CLI', (dialect) => {
         [['--name', ''], refused('--name <text>', '', '--name must be 1 to 200 characters')],
         [
           [],
-          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps, --max-attempts, --max-concurrency or --max-concurrency-per-thread (or a --no- flag to remove one)\n',
+          'runlog: nothing to set: give --name, --description, --schedule, --timezone, --timeout, --max-cost, --max-tokens, --max-steps, --max-cost-24h, --max-attempts, --max-concurrency or --max-concurrency-per-thread (or a --no- flag to remove one)\n',
         ],
         [
           ['--no-limits', '--max-steps', '3'],

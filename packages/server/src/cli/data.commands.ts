@@ -364,7 +364,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     const [agent, workers] = queued
       ? await Promise.all([
           client
-            .request<Agent>('GET', `/api/v1/agents/${encodeURIComponent(run.agent_id)}`)
+            .request<AgentSummary>('GET', `/api/v1/agents/${encodeURIComponent(run.agent_id)}`)
             .catch(() => undefined),
           client.request<WorkerList>('GET', '/api/v1/workers').catch(() => undefined),
         ])
@@ -394,6 +394,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             cap: agent.max_concurrency,
             thread,
             pausedAt: agent.paused_at,
+            budget: budgetOf(agent),
           }),
       ),
     );
@@ -1005,12 +1006,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
           a.latest_run ? formatRelative(a.latest_run.started_at ?? a.latest_run.created_at) : '',
           formatCount(a.counts_24h.runs),
           formatPercent(a.counts_24h.fail_rate),
-          // no usage, or tokens at no known price (the cost unknown, not $0)
-          a.counts_24h.total_tokens === 0 && a.counts_24h.cost_usd === 0
-            ? '-'
-            : costUnknown(a.counts_24h)
-              ? 'no price'
-              : costText(a.counts_24h),
+          // no usage, or tokens at no known price (the cost unknown, not $0); against its
+          // budget when it has one, in yellow once the budget holds its runs back
+          withBudget(
+            a,
+            a.counts_24h.total_tokens === 0 && a.counts_24h.cost_usd === 0
+              ? '-'
+              : costUnknown(a.counts_24h)
+                ? 'no price'
+                : costText(a.counts_24h),
+            p,
+          ),
           ...(scheduled
             ? [
                 a.paused_at
@@ -1054,16 +1060,21 @@ export function registerDataCommands(program: Command, io: CliIo): void {
    * Says on stderr that no worker serves the agent now, so what was queued waits: none ever
    * asked for its runs (`seenAt` null), or those that did stopped or went away.
    */
-  /** Why a run just queued will wait: its agent is paused, or no worker serves it now. */
+  /**
+   * Why a run just queued will wait: its agent is paused or over its 24 h budget, or no worker
+   * serves it now.
+   */
   const noWorkerYet = (agentId: string, what: string, held: Unserved) =>
     io.stderr.write(
       palette().paint(
         'yellow',
         held.pausedAt
           ? `agent ${agentId} is paused (since ${formatRelative(held.pausedAt)}): ${what} until runlog agents resume ${agentId}`
-          : held.seenAt === null
-            ? `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`
-            : `no worker serves ${agentId} now (one last asked for its runs ${formatRelative(held.seenAt)}): ${what} until one does (runlog workers lists them)`,
+          : held.overBudget
+            ? `agent ${agentId} is over its budget: its runs of the last 24 hours cost ${formatMoney(held.overBudget.spentUsd)} of ${limitMoney(held.overBudget.capUsd)}; ${what} until that falls below it (runlog agents set ${agentId} --max-cost-24h raises it)`
+            : held.seenAt === null
+              ? `no worker has asked for ${agentId}'s runs yet: ${what} until one does (runlog.worker(...) in the SDK)`
+              : `no worker serves ${agentId} now (one last asked for its runs ${formatRelative(held.seenAt)}): ${what} until one does (runlog workers lists them)`,
       ) + '\n',
     );
 
@@ -1248,7 +1259,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     // a misspelt agent would be made, and its run wait for a worker that never comes: an
     // agent not recorded yet is queued for only when a worker serves it
     const agent = await client
-      .request<Agent>('GET', `/api/v1/agents/${encodeURIComponent(agentId)}`)
+      .request<AgentSummary>('GET', `/api/v1/agents/${encodeURIComponent(agentId)}`)
       .catch(async (err: unknown) => {
         if (!(err instanceof CliError) || err.status !== 404) throw err;
         const { workers } = await client.request<WorkerList>('GET', '/api/v1/workers');
@@ -1270,14 +1281,17 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     // no worker online serves it: none ever asked for its runs, or those that did stopped
     // (a worker started a moment ago may not be noted on the agent yet: the workers list
     // says), so a run queued now would wait, and --wait with it, in silence
-    // or it is paused, and no worker is handed its runs until it is resumed
+    // or it is paused, or over its 24 h budget, and no worker is handed its runs until then
+    const budget = agent && workerWait(agentId, null, [], Date.now(), { budget: budgetOf(agent) });
+    const overBudget = budget?.kind === 'budget' ? budget : undefined;
     const unserved: Unserved | undefined =
       agent !== undefined &&
       (agent.paused_at !== null ||
+        overBudget !== undefined ||
         !(await client.request<WorkerList>('GET', '/api/v1/workers')).workers.some(
           (w) => w.online && w.agents.includes(agentId),
         ))
-        ? { seenAt: agent.worker_seen_at, pausedAt: agent.paused_at }
+        ? { seenAt: agent.worker_seen_at, pausedAt: agent.paused_at, overBudget }
         : undefined;
     if (flags.each) return runEach(client, agentId, unserved, inputs, common, flags);
     const run = await client.request<Run>(
@@ -1351,6 +1365,11 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       )
       .option('--no-limits', 'remove the cost, token and step limits')
       .option(
+        '--max-cost-24h <usd>',
+        'hold its queued runs back, and skip its schedule, while the runs it started in the last 24 hours cost this much: 20 (US$)',
+        orNone(usdArg('--max-cost-24h', 1_000_000_000)),
+      )
+      .option(
         '--max-attempts <n>',
         'retry a failed run a worker executed on its own, until n runs in all (2 to 20)',
         orNone(intArg('--max-attempts', 2, MAX_RETRY_ATTEMPTS)),
@@ -1406,6 +1425,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         maxTokens?: number | typeof NONE;
         maxSteps?: number | typeof NONE;
         limits: boolean;
+        maxCost24h?: number | typeof NONE;
         maxAttempts?: number | typeof NONE;
         retryDelay?: number;
         retryBackoff?: 'exponential' | 'fixed';
@@ -1443,6 +1463,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (flags.maxCost !== undefined) body.max_cost_usd = cleared(flags.maxCost);
       if (flags.maxTokens !== undefined) body.max_tokens = cleared(flags.maxTokens);
       if (flags.maxSteps !== undefined) body.max_steps = cleared(flags.maxSteps);
+      if (flags.maxCost24h !== undefined) body.max_cost_usd_24h = cleared(flags.maxCost24h);
       if (schedule === null) body.schedule = null;
       const changesSchedule = typeof schedule === 'string' || flags.timezone !== undefined;
       const retryGiven = [
@@ -1467,7 +1488,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       if (Object.keys(body).length === 0 && !changesSchedule && !changesRetry)
         throw new CliError(
           'nothing to set: give --name, --description, --schedule, --timezone, --timeout, ' +
-            '--max-cost, --max-tokens, --max-steps, --max-attempts, --max-concurrency or ' +
+            '--max-cost, --max-tokens, --max-steps, --max-cost-24h, --max-attempts, --max-concurrency or ' +
             '--max-concurrency-per-thread (or a --no- flag to remove one)',
           2,
         );
@@ -1978,6 +1999,22 @@ function timeText(iso: string | null): string | null {
   return iso ? `${iso} (${formatRelative(iso)})` : null;
 }
 
+/**
+ * An agent's budget over 24 hours (`max_cost_usd_24h`), with what its runs of the last 24
+ * hours cost when the agent read is a summary (`GET /agents/:id`), and whether that holds its
+ * runs back.
+ */
+function budgetText(agent: Agent | AgentSummary, p: Palette): string {
+  const cap = agent.max_cost_usd_24h ?? null;
+  if (cap === null) return p.paint('dim', 'none');
+  const text = `${limitMoney(cap)} per 24 hours`;
+  if (!('counts_24h' in agent)) return text;
+  const spent = agent.counts_24h.cost_usd;
+  return spent >= cap
+    ? `${text}; ${p.paint('yellow', `${formatMoney(spent)} spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it`)}`
+    : `${text} (${formatMoney(spent)} spent)`;
+}
+
 /** A limit in US dollars, exact: `$5`, `$0.50`, `$0.125`, `$1,000,000`. */
 function limitMoney(usd: number): string {
   return `$${usd.toLocaleString('en-US', {
@@ -2032,6 +2069,7 @@ export function showAgent(agent: Agent, p: Palette): string {
     ...(agent.max_steps !== null ? [countOf(agent.max_steps, 'step')] : []),
   ];
   field('limits', limits.length > 0 ? limits.join(', ') : p.paint('dim', 'none'));
+  field('budget', budgetText(agent, p));
   field('retry', agent.retry ? retryText(agent.retry) : p.paint('dim', 'none'));
   const concurrency = [
     ...(agent.max_concurrency !== null
@@ -2081,6 +2119,7 @@ const AGENT_FLAGS: Record<string, string> = {
   'body.schedule.timezone': '--timezone',
   'body.timeout_ms': '--timeout',
   'body.max_cost_usd': '--max-cost',
+  'body.max_cost_usd_24h': '--max-cost-24h',
   'body.max_tokens': '--max-tokens',
   'body.max_steps': '--max-steps',
   'body.retry': '--max-attempts',
@@ -2119,6 +2158,21 @@ interface Unserved {
   seenAt: string | null;
   /** When the agent was paused (`Agent.paused_at`). */
   pausedAt: string | null;
+  /** Its runs of the last 24 hours cost its budget or more. */
+  overBudget?: { spentUsd: number; capUsd: number } | undefined;
+}
+
+/** `agents list`'s cost cell: `$12.40 of $20` for an agent with a 24 h budget, yellow at it. */
+function withBudget(agent: AgentSummary, cost: string, p: Palette): string {
+  const cap = agent.max_cost_usd_24h ?? null;
+  if (cap === null) return cost;
+  const text = `${cost} of ${limitMoney(cap)}`;
+  return agent.counts_24h.cost_usd >= cap ? p.paint('yellow', text) : text;
+}
+
+/** An agent's 24 h budget and spend, as `workerWait` takes them. */
+function budgetOf(agent: AgentSummary): { capUsd: number | null; spentUsd: number } {
+  return { capUsd: agent.max_cost_usd_24h ?? null, spentUsd: agent.counts_24h?.cost_usd ?? 0 };
 }
 
 /** Why a queued run waits, as `runs show` says it on its worker line. */
@@ -2128,6 +2182,11 @@ function waitText(wait: WorkerWait, p: Palette): string {
       return p.paint(
         'yellow',
         `none is handed its runs: its agent is paused (since ${formatRelative(wait.since)}); runlog agents resume starts this run`,
+      );
+    case 'budget':
+      return p.paint(
+        'yellow',
+        `none is handed its runs: its agent's runs of the last 24 hours cost ${formatMoney(wait.spentUsd)}, at or over its budget of ${limitMoney(wait.capUsd)} (max_cost_usd_24h); this run starts once that falls below it, or the budget is raised`,
       );
     case 'capped':
       return `at its agent's cap: ${countOf(wait.running, 'run')} of at most ${wait.cap} running; this run starts when one ends`;

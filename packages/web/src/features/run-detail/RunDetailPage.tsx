@@ -224,6 +224,7 @@ function WaitingForWorker({ run }: { run: Run }) {
         cap: agent.max_concurrency,
         thread,
         pausedAt: agent.paused_at,
+        budget: { capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd },
       })
     : undefined;
   // its agent paused: no worker is handed it, whatever else holds it back (a later start too)
@@ -241,6 +242,22 @@ function WaitingForWorker({ run }: { run: Run }) {
         <PauseAgentButton agent={agent} />
       </div>
     ) : null;
+  // its agent's runs of the last 24 hours cost its budget: no worker is handed it until
+  // that falls below it, or the budget is raised
+  if (wait?.kind === 'budget')
+    return (
+      <div className="run-waiting run-held run-waiting-quiet">
+        <p data-testid="run-agent-over-budget">
+          <strong>Waiting: its agent is over its budget.</strong> The runs{' '}
+          <Link to={agentPath(agentId)} className="mono">
+            {agentId}
+          </Link>{' '}
+          started in the last 24 hours cost {formatCost(wait.spentUsd)}, at or over its budget of{' '}
+          {formatCost(wait.capUsd)} per 24 hours: no worker is handed its runs until that falls
+          below it. Raise the budget in the agent&apos;s settings to start this run now.
+        </p>
+      </div>
+    );
   // an automatic retry waiting its delay, or a run queued to start later: no worker takes it
   // before its queued_at
   if (queuedAt && isHeldBack(run, Math.max(now, Date.now())))
