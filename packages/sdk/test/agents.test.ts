@@ -34,6 +34,14 @@ describeEachDb('SDK agents.get and agents.update', (dialect) => {
     expect(paused.next_run_at).toBeNull();
     const resumed = await t.runlog.agents.update(agent, { paused: false });
     expect(resumed).toMatchObject({ paused_at: null, next_run_at: expect.any(String) });
+    // a budget over 24 hours, read back beside the spend it is held to
+    await t.runlog.agents.update(agent, { max_cost_usd_24h: 20 });
+    const budgeted = await t.runlog.agents.get(agent);
+    expect(budgeted.max_cost_usd_24h).toBe(20);
+    expect(budgeted.counts_24h.cost_usd).toBe(0);
+    expect((await t.runlog.agents.update(agent, { max_cost_usd_24h: null })).max_cost_usd_24h).toBe(
+      null,
+    );
   });
 
   it('refuses bad settings naming the field, and says when there is no agent', async () => {
