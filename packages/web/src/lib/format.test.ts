@@ -8,6 +8,7 @@ import {
   formatPercentTick,
   formatRelative,
   formatTokens,
+  formatUsdLimit,
   limitsText,
   liveNow,
   notStartedYet,
@@ -118,6 +119,21 @@ describe('formatCost', () => {
       '$0',
       '—',
     ]);
+  });
+});
+
+describe('formatUsdLimit', () => {
+  it('writes a limit as it was set: whole dollars without cents, cents to the digit', () => {
+    expect([20, 0.5, 0.125, 1250.5, 1e9, 12.4].map(formatUsdLimit)).toEqual([
+      '$20',
+      '$0.50',
+      '$0.125',
+      '$1,250.50',
+      '$1,000,000,000',
+      '$12.40',
+    ]);
+    // a nano-dollar, the finest a limit is kept to, in digits rather than rounded to $0
+    expect(formatUsdLimit(1e-9)).toBe('$0.000000001');
   });
 });
 

@@ -228,6 +228,19 @@ export function formatCost(usd: number | null | undefined): string {
   return `$${Math.round(usd).toLocaleString('en-US')}`;
 }
 
+/**
+ * A limit in US dollars as it was set, exact: whole dollars without cents, so a budget of 20
+ * reads "$20", not the "$20.00" of a measured cost; any cents to the digit set.
+ * @example [20, 0.5, 0.125, 1250.5, 1e9].map(formatUsdLimit) // ['$20', '$0.50', '$0.125', '$1,250.50', '$1,000,000,000']
+ */
+export function formatUsdLimit(usd: number): string {
+  return `$${usd.toLocaleString('en-US', {
+    minimumFractionDigits: Number.isInteger(usd) ? 0 : 2,
+    // a nano-dollar is the finest a limit is kept to
+    maximumFractionDigits: 9,
+  })}`;
+}
+
 /** Why a run with tokens shows no cost. */
 export const UNPRICED_NOTE = 'No price known for its model: add one under Settings → Model prices';
 

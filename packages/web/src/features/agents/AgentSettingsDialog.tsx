@@ -1,9 +1,10 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import type { Agent, AgentSummary, AgentUpsertBody } from '@runlog/core';
+import { costUnknown, type Agent, type AgentSummary, type AgentUpsertBody } from '@runlog/core';
 import { ApiError, errorMessage } from '../../lib/api';
 import { toast } from '../../components/Toasts';
 import { RelativeTime } from '../../components/Time';
+import { formatCost, formatUsdLimit } from '../../lib/format';
 import { needsScope, useCan } from '../auth/useCan';
 import { agentsKey, applyAgentToSummaries, putAgent } from './agents.queries';
 import {
@@ -79,9 +80,16 @@ function formatSlot(iso: string): string {
   });
 }
 
-/** What the toast says once saved: the schedule's next run as the server computed it. */
-function savedText(agent: Agent): string {
+/**
+ * What the toast says once saved: that a budget at or under what the last 24 hours' runs
+ * cost (`spentUsd`) holds its queued runs back now, else the schedule's next run as the
+ * server computed it.
+ */
+function savedText(agent: Agent, spentUsd: number): string {
   const saved = `Settings of ${agent.name} saved`;
+  const budget = agent.max_cost_usd_24h;
+  if (budget !== null && spentUsd >= budget && !agent.paused_at)
+    return `${saved}; its runs of the last 24 hours cost ${formatCost(spentUsd)}, over its budget of ${formatUsdLimit(budget)}: its queued runs wait`;
   if (!agent.schedule) return saved;
   if (agent.schedule.paused) return `${saved}; the schedule is paused`;
   if (agent.paused_at) return `${saved}; the agent is paused: its schedule queues no run`;
@@ -137,8 +145,8 @@ function Field({
 }
 
 /**
- * Settings, beside Run now: the agent's name, description, schedule, timeout and per-run
- * limits in a dialog. It sends only what the user changed; the server's errors go beside
+ * Settings, beside Run now: the agent's name, description, schedule, timeout, per-run
+ * limits, budget over 24 hours, retries and concurrency in a dialog. It sends only what the user changed; the server's errors go beside
  * the inputs they name, and the dialog stays open until a save goes through.
  */
 export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
@@ -161,7 +169,7 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
         list ? applyAgentToSummaries(list, saved) : list,
       );
       dialog.current?.close();
-      toast(savedText(saved));
+      toast(savedText(saved, agent.counts_24h.cost_usd));
     },
     onError: (err) => {
       focusError.current = true;
@@ -424,6 +432,40 @@ export function AgentSettingsButton({ agent }: { agent: AgentSummary }) {
                   )}
                 </Field>
               ))}
+            </div>
+          </fieldset>
+
+          <fieldset className="settings-group">
+            <legend>Budget</legend>
+            <div className="settings-limits">
+              <Field
+                id={`${id}-budget`}
+                label="Budget per 24 hours (US$)"
+                error={errors.maxCost24h}
+                help={
+                  <>
+                    While the runs it started in the last 24 hours cost this much or more, its
+                    queued runs wait and its schedule skips its slots; runs under way go on. Empty:
+                    no budget.{' '}
+                    <span data-testid="settings-spent-24h">
+                      {costUnknown(agent.counts_24h)
+                        ? 'Its runs of the last 24 hours used models with no known price.'
+                        : `Its runs of the last 24 hours cost ${formatCost(agent.counts_24h.cost_usd)}.`}
+                    </span>
+                  </>
+                }
+              >
+                {(aria) => (
+                  <input
+                    {...aria}
+                    inputMode="decimal"
+                    value={form.maxCost24h}
+                    placeholder="no budget"
+                    autoComplete="off"
+                    onChange={(e) => set('maxCost24h', e.target.value)}
+                  />
+                )}
+              </Field>
             </div>
           </fieldset>
 

@@ -6,12 +6,22 @@ import { assertNever, costUnknown, type AgentSummary, type Worker } from '@runlo
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
-import { formatCost, formatExact, formatPercent, formatTokens, limitsText } from '../../lib/format';
+import {
+  formatCost,
+  formatExact,
+  formatPercent,
+  formatTokens,
+  formatUsdLimit,
+  limitsText,
+} from '../../lib/format';
 import { useNow } from '../../lib/useNow';
 import { noWorker, type NoWorker } from '../runs/bulk';
 import { workersQuery } from '../workers/workers.queries';
+import { useTopics } from '../../app/live';
+import { useDocumentTitle } from '../../app/page';
+import { agentsQuery } from './agents.queries';
+import { AgentRuns } from './AgentRuns';
 
-/** An agent's 24 h cost as its cell reads it out. */
 /** What the fail rate stands for: how many failed in 24 hours, and whether runs retried them. */
 function failedText(c: AgentSummary['counts_24h']): string | undefined {
   if (c.failed === 0) return undefined;
@@ -21,14 +31,36 @@ function failedText(c: AgentSummary['counts_24h']): string | undefined {
   return `${failed}: ${c.failed - c.failed_not_retried} retried, ${c.failed_not_retried} not`;
 }
 
-function costText(c: AgentSummary['counts_24h']): string {
-  if (c.total_tokens === 0 && c.cost_usd === 0) return 'none';
-  return costUnknown(c) ? 'unknown: no known price' : formatCost(c.cost_usd);
+/** An agent's 24 h cost as its cell reads it out, against its budget when it has one. */
+function costText(agent: AgentSummary): string {
+  const c = agent.counts_24h;
+  const budget = agent.max_cost_usd_24h;
+  const cost =
+    c.total_tokens === 0 && c.cost_usd === 0
+      ? budget !== null
+        ? '$0'
+        : 'none'
+      : costUnknown(c)
+        ? 'unknown: no known price'
+        : formatCost(c.cost_usd);
+  if (budget === null) return cost;
+  return `${cost} of its ${formatUsdLimit(budget)} budget${overBudget(agent) ? ', over budget' : ''}`;
 }
-import { useTopics } from '../../app/live';
-import { useDocumentTitle } from '../../app/page';
-import { agentsQuery } from './agents.queries';
-import { AgentRuns } from './AgentRuns';
+
+/**
+ * Whether the runs the agent started in the last 24 hours cost its budget or more: the rule
+ * `workerWait` holds its queued runs back by (kind 'budget'), on the figure the row shows.
+ */
+function overBudget(agent: AgentSummary): boolean {
+  const budget = agent.max_cost_usd_24h;
+  return budget !== null && agent.counts_24h.cost_usd >= budget;
+}
+
+/** What the Over budget badge stands for, as its tooltip says it. */
+function overBudgetTitle(agent: AgentSummary, budget: number): string {
+  const cap = formatUsdLimit(budget);
+  return `Over budget: its runs of the last 24 hours cost ${formatCost(agent.counts_24h.cost_usd)}, at or over its budget of ${cap}. Workers are handed none of its queued runs${agent.schedule ? ' and its schedule skips its slots' : ''} until the last 24 hours' cost falls below ${cap} or the budget is raised; runs under way go on`;
+}
 
 /**
  * When the agent last failed, ahead of the message so a long one cannot cut it off: the last
@@ -83,6 +115,8 @@ function AgentRowHeader({
   const unserved = why && (why.kind === 'none' || workers !== undefined) ? why : undefined;
   const limits = limitsText(agent);
   const c = agent.counts_24h;
+  const budget = agent.max_cost_usd_24h;
+  const over = overBudget(agent);
   return (
     <button
       type="button"
@@ -108,10 +142,16 @@ function AgentRowHeader({
               Paused
             </span>
           ) : null}
+          {over && budget !== null ? (
+            <span className="status-badge agent-over-budget" title={overBudgetTitle(agent, budget)}>
+              Over budget
+            </span>
+          ) : null}
         </span>
         {agent.name !== agent.id ||
         agent.schedule ||
         limits ||
+        budget !== null ||
         agent.retry ||
         agent.max_concurrency !== null ||
         agent.max_concurrency_per_thread !== null ? (
@@ -149,6 +189,15 @@ function AgentRowHeader({
                   title="A run past one of these limits is ended failed (BudgetExceeded) and its agent told to stop"
                 >
                   limit {limits}
+                </span>
+              ) : null,
+              budget !== null ? (
+                <span
+                  key="budget"
+                  className="agent-budget"
+                  title={`Budget: while the runs it started in the last 24 hours cost ${formatUsdLimit(budget)} or more, workers are handed none of its queued runs${agent.schedule ? ' and its schedule skips its slots' : ''}`}
+                >
+                  budget {formatUsdLimit(budget)}/24 h
                 </span>
               ) : null,
               agent.retry ? (
@@ -235,17 +284,26 @@ function AgentRowHeader({
         {formatPercent(c.fail_rate)}
       </span>
       <span
-        className="col-num num col-cost"
-        title={`${formatTokens(c.total_tokens)} tokens in 24 hours`}
-        aria-label={`cost in 24 hours ${costText(c)}`}
+        className={`col-num num col-cost${over ? ' over-budget' : ''}`}
+        title={`${formatTokens(c.total_tokens)} tokens in 24 hours${budget !== null ? `; budget ${formatUsdLimit(budget)} per 24 hours` : ''}`}
+        aria-label={`cost in 24 hours ${costText(agent)}`}
       >
         {c.total_tokens === 0 && c.cost_usd === 0 ? (
-          <span className="muted">—</span>
+          // against a budget, nothing spent is a figure: $0 of $20
+          budget !== null ? (
+            '$0'
+          ) : (
+            <span className="muted">—</span>
+          )
         ) : costUnknown(c) ? (
           <span className="muted">no price</span>
         ) : (
-          formatCost(c.cost_usd)
+          <span className="cost-spent">{formatCost(c.cost_usd)}</span>
         )}
+        {budget !== null ? (
+          // under the cost, not beside it: "$12.40 of $20" on one line overflows the column
+          <span className="cost-budget">of {formatUsdLimit(budget)}</span>
+        ) : null}
       </span>
       <span className="col-error">
         {agent.last_error ? (

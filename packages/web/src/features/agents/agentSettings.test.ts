@@ -16,6 +16,7 @@ const plain: EditableAgent = {
   max_cost_usd: null,
   max_tokens: null,
   max_steps: null,
+  max_cost_usd_24h: null,
   retry: null,
   max_concurrency: null,
   max_concurrency_per_thread: null,
@@ -29,6 +30,7 @@ const configured: EditableAgent = {
   max_cost_usd: 2,
   max_tokens: 50_000,
   max_steps: 200,
+  max_cost_usd_24h: 20,
   retry: null,
   max_concurrency: 4,
   max_concurrency_per_thread: null,
@@ -47,6 +49,7 @@ describe('settingsForm', () => {
       maxCost: '2',
       maxTokens: '50000',
       maxSteps: '200',
+      maxCost24h: '20',
       maxAttempts: '',
       retryDelay: '10',
       retryBackoff: 'exponential',
@@ -63,6 +66,7 @@ describe('settingsForm', () => {
       maxCost: '',
       maxTokens: '',
       maxSteps: '',
+      maxCost24h: '',
     });
   });
 
@@ -299,6 +303,7 @@ describe('numbers in the settings', () => {
     max_cost_usd: null,
     max_tokens: null,
     max_steps: null,
+    max_cost_usd_24h: null,
     retry: null,
     max_concurrency: null,
     max_concurrency_per_thread: null,
@@ -326,5 +331,70 @@ describe('numbers in the settings', () => {
       ok: true,
       body: { max_cost_usd: 0.5 },
     });
+  });
+});
+
+describe('the budget over 24 hours', () => {
+  it('sends a budget set or changed, null for an emptied input, nothing when unchanged', () => {
+    expect(settingsBody({ ...settingsForm(plain), maxCost24h: ' $1,250.50 ' }, plain)).toEqual({
+      ok: true,
+      body: { max_cost_usd_24h: 1250.5 },
+    });
+    expect(settingsBody({ ...settingsForm(configured), maxCost24h: '25' }, configured)).toEqual({
+      ok: true,
+      body: { max_cost_usd_24h: 25 },
+    });
+    expect(settingsBody({ ...settingsForm(configured), maxCost24h: '' }, configured)).toEqual({
+      ok: true,
+      body: { max_cost_usd_24h: null },
+    });
+    // unchanged, written otherwise: not sent, so a budget set meanwhile elsewhere stays
+    expect(settingsBody({ ...settingsForm(configured), maxCost24h: '20.00' }, configured)).toEqual({
+      ok: true,
+      body: {},
+    });
+    // the per-run limit is another field: changing one leaves the other out of the body
+    expect(settingsBody({ ...settingsForm(configured), maxCost: '3' }, configured)).toEqual({
+      ok: true,
+      body: { max_cost_usd: 3 },
+    });
+  });
+
+  it('refuses what the server would, with the messages of the other money inputs', () => {
+    const errorOf = (text: string) => {
+      const result = settingsBody({ ...settingsForm(plain), maxCost24h: text }, plain);
+      expect(result.ok, text).toBe(false);
+      if (result.ok) return undefined;
+      expect(Object.keys(result.errors), text).toEqual(['maxCost24h']);
+      return result.errors.maxCost24h;
+    };
+    const costErrorOf = (text: string) => {
+      const result = settingsBody({ ...settingsForm(plain), maxCost: text }, plain);
+      return result.ok ? undefined : result.errors.maxCost;
+    };
+    for (const text of ['0', '-5', 'twenty', '0,50', '1e3', 'Infinity'])
+      expect(errorOf(text), text).toBe(costErrorOf(text));
+    expect(errorOf('0')).toBe('Enter a number above 0, or leave it empty');
+    expect(errorOf('0,50')).toBe('Use a dot for decimals (0.50), commas only between thousands');
+    expect(errorOf('1000000000.01')).toBe('Enter at most $1,000,000,000, or leave it empty');
+    expect(settingsBody({ ...settingsForm(plain), maxCost24h: '1000000000' }, plain)).toEqual({
+      ok: true,
+      body: { max_cost_usd_24h: 1e9 },
+    });
+  });
+
+  it("puts the server's error on the budget beside its input", () => {
+    expect(settingsFieldOf('body.max_cost_usd_24h')).toBe('maxCost24h');
+    expect(
+      settingsErrors('body.max_cost_usd_24h: Too big', [
+        { field: 'body.max_cost_usd_24h', message: 'Too big: expected number to be <=1000000000' },
+      ]),
+    ).toEqual({ maxCost24h: 'Too big: expected number to be <=1000000000' });
+  });
+
+  it('shows a tiny money limit in plain digits, which a save takes back unchanged', () => {
+    const tiny = { ...plain, max_cost_usd: 1e-7, max_cost_usd_24h: 1e-9 };
+    expect(settingsForm(tiny)).toMatchObject({ maxCost: '0.0000001', maxCost24h: '0.000000001' });
+    expect(settingsBody(settingsForm(tiny), tiny)).toEqual({ ok: true, body: {} });
   });
 });

@@ -19,6 +19,9 @@ export type TimeoutUnit = keyof typeof TIMEOUT_UNITS;
 /** The longest timeout the server takes (AgentUpsertBody.timeout_ms): 7 days. */
 const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 
+/** The largest budget over 24 hours the server takes (AgentUpsertBody.max_cost_usd_24h). */
+const MAX_BUDGET_USD = 1_000_000_000;
+
 /** The settings dialog's inputs, as typed: every number is the text in its input. */
 export interface AgentSettingsForm {
   name: string;
@@ -31,6 +34,8 @@ export interface AgentSettingsForm {
   maxCost: string;
   maxTokens: string;
   maxSteps: string;
+  /** US$ the runs of the last 24 hours may cost before its queued runs wait: empty for none. */
+  maxCost24h: string;
   /** Runs in all, the first included: empty for no automatic retry. */
   maxAttempts: string;
   /** How long the first retry waits, in seconds. */
@@ -52,6 +57,7 @@ export type SettingsField =
   | 'maxCost'
   | 'maxTokens'
   | 'maxSteps'
+  | 'maxCost24h'
   | 'maxAttempts'
   | 'retryDelay'
   | 'maxConcurrency'
@@ -70,6 +76,7 @@ export type EditableAgent = Pick<
   | 'max_cost_usd'
   | 'max_tokens'
   | 'max_steps'
+  | 'max_cost_usd_24h'
   | 'retry'
   | 'max_concurrency'
   | 'max_concurrency_per_thread'
@@ -90,6 +97,16 @@ export function timeoutParts(ms: number | null): { value: string; unit: TimeoutU
 }
 
 /**
+ * A money limit as its input shows it: in plain digits, as the input takes it back (String
+ * writes a millionth of a dollar as "1e-7", which the input then refuses); empty for none.
+ */
+function moneyText(usd: number | null): string {
+  return usd === null
+    ? ''
+    : usd.toLocaleString('en-US', { useGrouping: false, maximumFractionDigits: 20 });
+}
+
+/**
  * The dialog's inputs for `agent` as it is; a new schedule starts in `defaultTimezone`.
  * @example settingsForm(agent, 'Europe/Oslo').maxSteps // '200' for max_steps: 200, '' for null
  */
@@ -103,9 +120,10 @@ export function settingsForm(agent: EditableAgent, defaultTimezone = 'UTC'): Age
     timezone: agent.schedule?.timezone ?? defaultTimezone,
     timeout: timeout.value,
     timeoutUnit: timeout.unit,
-    maxCost: agent.max_cost_usd !== null ? String(agent.max_cost_usd) : '',
+    maxCost: moneyText(agent.max_cost_usd),
     maxTokens: agent.max_tokens !== null ? String(agent.max_tokens) : '',
     maxSteps: agent.max_steps !== null ? String(agent.max_steps) : '',
+    maxCost24h: moneyText(agent.max_cost_usd_24h),
     maxAttempts: agent.retry ? String(agent.retry.max_attempts) : '',
     retryDelay: String((agent.retry?.delay_ms ?? DEFAULT_RETRY_DELAY_MS) / 1000),
     retryBackoff: agent.retry?.backoff ?? 'exponential',
@@ -223,6 +241,12 @@ export function settingsBody(
     else if (parsed.value !== initial[key]) body[key] = parsed.value;
   }
 
+  const budget = parseLimit(form.maxCost24h, false);
+  if (!budget.ok) errors.maxCost24h = budget.error;
+  else if (budget.value !== null && budget.value > MAX_BUDGET_USD)
+    errors.maxCost24h = `Enter at most $${MAX_BUDGET_USD.toLocaleString('en-US')}, or leave it empty`;
+  else if (budget.value !== initial.max_cost_usd_24h) body.max_cost_usd_24h = budget.value;
+
   const caps = [
     ['maxConcurrency', 'max_concurrency'],
     ['maxConcurrencyPerThread', 'max_concurrency_per_thread'],
@@ -253,6 +277,7 @@ const FIELD_OF: Record<string, SettingsField> = {
   'body.max_cost_usd': 'maxCost',
   'body.max_tokens': 'maxTokens',
   'body.max_steps': 'maxSteps',
+  'body.max_cost_usd_24h': 'maxCost24h',
   'body.retry': 'maxAttempts',
   'body.retry.max_attempts': 'maxAttempts',
   'body.retry.delay_ms': 'retryDelay',
