@@ -406,16 +406,25 @@ export class Runlog {
 
   /**
    * Stops workers (draining them), flushes, and stops recording; resolves within `timeoutMs`
-   * (default 5 s, plus the longest `drainTimeoutMs` of the workers). What is still unsent
+   * (default: the workers' drains, each up to its `drainTimeoutMs`, then 5 s). What is still unsent
    * then stays in the spool (or is reported lost without `spoolDir`).
    * @example await runlog.shutdown(2_000); // then process.exit()
    */
-  shutdown(timeoutMs = SHUTDOWN_FLUSH_MS + this.longestDrainMs()): Promise<void> {
+  shutdown(timeoutMs?: number): Promise<void> {
     this.closing ??= (async () => {
-      const deadline = Date.now() + timeoutMs;
-      const stops = Promise.allSettled([...this.workers].map((w) => w.stopBy(deadline)));
+      let deadline = Date.now() + (timeoutMs ?? SHUTDOWN_FLUSH_MS + this.longestDrainMs());
+      // by default the flush gets its 5 s after the workers' drains, however early they end
+      const flushMs = timeoutMs === undefined ? SHUTDOWN_FLUSH_MS : undefined;
+      // (the workers leave `this.workers` as they stop)
+      const workers = [...this.workers];
+      const stops = Promise.allSettled(workers.map((w) => w.stopBy(deadline, undefined, flushMs)));
       // a worker stopped earlier by hand may still be draining: it does not hold us past the deadline
       await settleBy(stops, deadline);
+      if (flushMs !== undefined && workers.length > 0) {
+        // what the workers' flushes had, the last flush gets too (at least a last short try)
+        const flushedBy = workers.map((w) => w.flushDeadline ?? Date.now() + flushMs);
+        deadline = Math.min(deadline, Math.max(Date.now() + 200, ...flushedBy));
+      }
       // run() runs still open could not record their ends once this closes, and would stay
       // `running` until their lease lapsed: their code hears so, as on a signal
       if (this.open.size > 0 && !this.interruption)

@@ -227,10 +227,16 @@ export class Worker {
    * @internal `stop()` that is over by `deadline` (epoch ms): the drain ends by then at the
    * latest, and releasing and flushing get what is left. The first stop decides.
    */
-  stopBy(deadline: number, drainMs = this.drainTimeoutMs): Promise<void> {
-    this.stopPromise ??= this.shutdown(Math.min(Date.now() + drainMs, deadline), deadline);
+  stopBy(deadline: number, drainMs = this.drainTimeoutMs, flushMs = STOP_FLUSH_MS): Promise<void> {
+    this.stopPromise ??= this.shutdown(Math.min(Date.now() + drainMs, deadline), deadline, flushMs);
     return this.stopPromise;
   }
+
+  /**
+   * @internal When this worker's stop gives up releasing and flushing: `flushMs` after its
+   * drain ended (undefined until then).
+   */
+  flushDeadline: number | undefined;
 
   /**
    * @internal Stopping, with no more patience (a second Ctrl-C): ends the drain now and gives
@@ -242,7 +248,7 @@ export class Worker {
     return settleBy(this.releaseHeld(), deadline);
   }
 
-  private async shutdown(drainUntil: number, deadline: number): Promise<void> {
+  private async shutdown(drainUntil: number, until: number, flushMs: number): Promise<void> {
     this.stopping = true;
     // ends a backoff pause at once, and a long poll once an answer on its way had its chance
     this.pause.abort();
@@ -250,6 +256,11 @@ export class Worker {
     this.slotFreed?.();
     const drained = Promise.all([...this.held.values()].map((h) => h.done));
     await settleBy(Promise.race([drained, this.drainCut]), drainUntil);
+    // releasing and flushing get `flushMs` from the drain's end: a drain over early (no
+    // handler running) leaves them none of its unused time, which a server that cannot be
+    // reached would hold the process's exit for (36 s on SIGTERM, past docker stop's 10 s)
+    const deadline = Math.min(until, Date.now() + flushMs);
+    this.flushDeadline = deadline;
     await settleBy(this.releaseHeld(), deadline);
     await Promise.allSettled(this.slots);
     const flushed = await this.transport.flush(timeLeft(deadline));

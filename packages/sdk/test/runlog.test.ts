@@ -709,6 +709,21 @@ describe('shutdown', () => {
     }
   });
 
+  it('by default, with no handler running and the server down, flushes for 5 s, not 5 s past the drain allowance', async () => {
+    const runlog = clients.make({ url: await deadUrl() });
+    // a run recorded and not sent: the flush has something to try, and cannot
+    const worker = runlog.worker({ agents: { 'idle-agent': () => 'never claimed' } });
+    await waitFor(() => errors.length > 0, 'a claim to fail');
+    await runlog.run('down-agent', () => 'done');
+    const started = performance.now();
+    await runlog.shutdown();
+    // before: 35 s (the drain's unused 30 s, then 5 s), past docker stop's 10 s
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThan(4_000);
+    expect(took).toBeLessThan(9_000);
+    await worker.done;
+  });
+
   it('worker.stop() ends a backoff pause at once, even one the server asked to last an hour', async () => {
     let claims = 0;
     const busy = createServer((req, res) => {
