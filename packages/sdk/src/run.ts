@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setMaxListeners } from 'node:events';
 import {
   newId,
   type IngestEvent,
@@ -303,12 +304,23 @@ export function endRun(transport: Transport, run: RunContext, outcome: RunOutcom
 }
 
 /**
+ * An AbortController whose signal takes any number of listeners without Node's leak warning:
+ * a run's code hands `run.signal` to each of its parallel calls (`fetch`, `runs.wait` on
+ * sub-runs fanned out), and the 11th printed "MaxListenersExceededWarning".
+ */
+function unboundedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
+/**
  * The `run` object handed to your function: record steps, react to Stop.
  * Steps nest by themselves: a step started inside another step's function is its child.
  */
 export class RunContext {
   private seq = 0;
-  private readonly controller = new AbortController();
+  private readonly controller = unboundedController();
   /** What to add to this host's clock to read the server's (0 but for a claimed run). */
   private readonly clockOffset: number = 0;
 

@@ -625,6 +625,43 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect((await runlog.runs.get(id)).status).toBe('cancelled');
     });
 
+    it('run.signal takes a listener from each of many parallel calls without a leak warning', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (w: Error) => warnings.push(w);
+      process.on('warning', onWarning);
+      try {
+        const id = newId();
+        let listening = 0;
+        const done = runlog.run(
+          'fan-out-agent',
+          async (run) => {
+            // what 20 parallel fetch(url, { signal: run.signal }) or runs.wait calls do
+            await Promise.all(
+              Array.from(
+                { length: 20 },
+                () =>
+                  new Promise<void>((resolve) => {
+                    run.signal.addEventListener('abort', () => resolve(), { once: true });
+                    listening++;
+                  }),
+              ),
+            );
+            return 'all stopped';
+          },
+          { id },
+        );
+        await waitFor(() => listening === 20, 'the calls to listen');
+        expect(await runlog.flush()).toBe(true);
+        await runlog.runs.cancel(id);
+        expect(await done).toBe('all stopped');
+        // a warning is emitted on the next tick
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('Stop pressed on a run reaches the sub-agent running inside it', async () => {
       const id = newId();
       let child: RunContext | undefined;
