@@ -43,8 +43,16 @@ browserSuite("an agent's budget over 24 hours in a real browser", () => {
     const res = await call(api, 'PUT', `/agents/${agentId}`, { max_cost_usd_24h: usd });
     expect(res.status).toBe(200);
   };
-  /** Records a finished run of `agentId` started `ago` ms before now, one LLM step costing `usd`. */
-  const spend = async (agentId: string, usd: number, ago = 5 * MIN) => {
+  /**
+   * Records a finished run of `agentId` started `ago` ms before now, one LLM step costing `usd`,
+   * ended `status`; answers its id.
+   */
+  const spend = async (
+    agentId: string,
+    usd: number,
+    ago = 5 * MIN,
+    status: 'succeeded' | 'failed' = 'succeeded',
+  ) => {
     const id = `${agentId}-spend-${++spent}`;
     const start = Date.now() - ago;
     await ingest(api, [
@@ -66,9 +74,17 @@ browserSuite("an agent's budget over 24 hours in a real browser", () => {
           cost_usd: usd,
         },
       },
-      { type: 'run.end', run: { id, status: 'succeeded', ended_at: start + 1500 } },
+      { type: 'run.end', run: { id, status, ended_at: start + 1500 } },
     ]);
+    return id;
   };
+  /** A worker asks for `agentId`'s runs: one serves it, so nothing but its budget holds them. */
+  const serve = async (agentId: string) => {
+    const claim = { agents: [agentId], worker_id: `${agentId}-worker` };
+    expect((await call(api, 'POST', '/workers/claim', claim)).status).toBe(204);
+  };
+  const retriesOf = async (runId: string) =>
+    (await call<{ runs: Run[] }>(api, 'GET', `/runs?retry_of=${runId}`)).body.runs;
 
   beforeAll(async () => {
     ({ server, api, page } = web);
@@ -240,5 +256,94 @@ browserSuite("an agent's budget over 24 hours in a real browser", () => {
     await expect.poll(() => row('spend-bot').locator('.agent-budget').count(), LIVE).toBe(0);
     expect(await cost.textContent()).toBe('$0.06');
     expect((await getAgent('spend-bot')).max_cost_usd_24h).toBeNull();
+  });
+
+  it("says in Run now's dialog that an agent over its budget holds the run, live, and paused alone once paused", async () => {
+    await spend('over-now-bot', 0.06);
+    await setBudget('over-now-bot', 0.05);
+    await openAgent('over-now-bot');
+    await page.getByRole('button', { name: 'Run now' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Run over-now-bot now' });
+    await dialog.waitFor();
+    const note = dialog.getByTestId('run-now-over-budget');
+    expect(await note.textContent()).toBe(
+      'over-now-bot is over its budget ($0.06 of $0.05 in the last 24 hours): the run waits queued until that falls below it or the budget is raised in its Settings.',
+    );
+    expect(await dialog.getByTestId('run-now-paused').count()).toBe(0);
+    await screenshot(page, 'agent-budget-run-now', false);
+
+    // raised elsewhere while the dialog is open: the note goes
+    await setBudget('over-now-bot', 1);
+    await expect.poll(() => note.count(), LIVE).toBe(0);
+
+    // over it again and paused as well: said paused alone, as the run's page says it
+    await setBudget('over-now-bot', 0.05);
+    expect((await call(api, 'PUT', '/agents/over-now-bot', { paused: true })).status).toBe(200);
+    await expect.poll(() => dialog.getByTestId('run-now-paused').count(), LIVE).toBe(1);
+    expect(await note.count()).toBe(0);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const queued = await call<{ runs: Run[] }>(
+      api,
+      'GET',
+      '/runs?agent_id=over-now-bot&status=queued',
+    );
+    expect(queued.status).toBe(200);
+    expect(queued.body.runs).toEqual([]);
+  });
+
+  it('asks before retrying a run of an agent over its budget, saying its retry waits, as Edit & retry says', async () => {
+    const runId = await spend('over-retry-bot', 0.06, 5 * MIN, 'failed');
+    await setBudget('over-retry-bot', 0.05);
+    await serve('over-retry-bot');
+    const said =
+      'over-retry-bot is over its budget ($0.06 of $0.05 in the last 24 hours): the retry waits queued until that falls below it or the budget is raised (Agents).';
+
+    await page.goto(`${server.url}/agents/over-retry-bot/runs/${runId}`);
+    await page.getByRole('button', { name: 'Retry', exact: true }).click();
+    const ask = page.getByRole('dialog', { name: `Retry run ${runId}?` });
+    await ask.waitFor();
+    const note = ask.getByTestId('retry-agent-over-budget');
+    expect(await note.textContent()).toBe(said);
+    expect(await note.getByRole('link', { name: 'Agents' }).getAttribute('href')).toBe(
+      '/?agent=over-retry-bot',
+    );
+    // its worker is there: the budget alone is why it asks
+    expect(await ask.getByTestId('retry-no-worker').count()).toBe(0);
+    expect(await ask.getByTestId('retry-agent-paused').count()).toBe(0);
+    await ask.getByRole('button', { name: 'Cancel' }).click();
+    await ask.waitFor({ state: 'hidden' });
+    expect(await retriesOf(runId)).toEqual([]);
+
+    await page.getByRole('button', { name: 'Edit & retry' }).click();
+    const edit = page.getByRole('dialog', { name: 'Retry with another input' });
+    await expect.poll(() => edit.getByTestId('retry-agent-over-budget').textContent()).toBe(said);
+    await edit.getByRole('button', { name: 'Cancel' }).click();
+    expect(await retriesOf(runId)).toEqual([]);
+  });
+
+  it("says in the bulk Retry's question that an agent over its budget holds its retries", async () => {
+    const runId = await spend('over-bulk-bot', 0.06, 5 * MIN, 'failed');
+    await setBudget('over-bulk-bot', 0.05);
+    await serve('over-bulk-bot');
+    await page.goto(`${server.url}/runs?agent=over-bulk-bot&status=failed`);
+    await page.getByRole('checkbox', { name: `Select run ${runId}` }).check();
+    // one run, its worker there: asked only because its budget holds the retry
+    await page.getByRole('button', { name: 'Retry 1 failed run' }).click();
+    const bulk = page.getByRole('dialog', { name: 'Retry 1 failed run?' });
+    await bulk.waitFor();
+    const note = bulk.getByTestId('bulk-agent-over-budget');
+    await expect
+      .poll(() => note.textContent())
+      .toBe(
+        'over-bulk-bot is over its budget ($0.06 of $0.05 in the last 24 hours): its retries wait queued until that falls below it or the budget is raised (Agents).',
+      );
+    expect(await note.getByRole('link', { name: 'Agents' }).getAttribute('href')).toBe(
+      '/?agent=over-bulk-bot',
+    );
+    expect(await bulk.getByTestId('bulk-no-worker').count()).toBe(0);
+    await bulk.getByRole('button', { name: 'Cancel' }).click();
+    await bulk.waitFor({ state: 'hidden' });
+    expect(await retriesOf(runId)).toEqual([]);
   });
 });

@@ -53,6 +53,7 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
             agentName={agent.name}
             workerSeenAt={agent.worker_seen_at}
             pausedAt={agent.paused_at}
+            budget={{ capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd }}
           />
         </div>
       </div>

@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { workerWait } from '@runlog/core';
 import { errorMessage } from '../../lib/api';
 import { toast } from '../../components/Toasts';
 import { foldRun } from '../../app/live';
@@ -8,6 +9,7 @@ import { formatExact } from '../../lib/format';
 import { enqueueRun } from './agents.queries';
 import { laterDefault, parseStartAt } from './runLater';
 import { localInput } from '../runs/runs.queries';
+import { overBudgetText } from '../runs/bulk';
 
 /** Parses the optional JSON input; empty means no input. */
 export function parseRunInput(
@@ -30,6 +32,7 @@ export function RunNowButton({
   agentName,
   workerSeenAt,
   pausedAt = null,
+  budget,
 }: {
   agentId: string;
   agentName?: string;
@@ -37,6 +40,11 @@ export function RunNowButton({
   workerSeenAt?: string | null;
   /** When the agent was paused (`Agent.paused_at`): null while it runs. */
   pausedAt?: string | null;
+  /**
+   * The agent's budget over 24 hours (`Agent.max_cost_usd_24h`) and what its runs of the last
+   * 24 hours cost (`AgentSummary.counts_24h.cost_usd`), as `workerWait` takes them.
+   */
+  budget?: { capUsd: number | null; spentUsd: number };
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState('');
@@ -63,6 +71,12 @@ export function RunNowButton({
   });
 
   useEffect(() => setError(null), [text, later, startAt]);
+
+  // the run page's rule: a paused agent is said to be paused, even over its budget
+  const wait = workerWait(agentId, workerSeenAt ?? null, undefined, Date.now(), {
+    pausedAt,
+    budget,
+  });
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
@@ -109,6 +123,12 @@ export function RunNowButton({
             <p className="scope-note" data-testid="run-now-paused">
               {agentName ?? agentId} is paused (since {formatExact(pausedAt)}): the run waits queued
               until it is resumed.
+            </p>
+          ) : null}
+          {wait.kind === 'budget' ? (
+            <p className="scope-note" data-testid="run-now-over-budget">
+              {agentName ?? agentId} is over its budget ({overBudgetText(wait)}): the run waits
+              queued until that falls below it or the budget is raised in its Settings.
             </p>
           ) : null}
           {workerSeenAt === null ? (

@@ -15,6 +15,8 @@ import {
   actOn,
   agentsWithoutWorker,
   countResults,
+  overBudgetAgents,
+  overBudgetText,
   pausedAgents,
   emptyReason,
   planBulk,
@@ -230,7 +232,8 @@ export function BulkBar({
     const targets = action === 'retry' ? plan.retry : plan.stop;
     if (targets.length === 0 || beginning.current) return;
     // one run is acted on at once, as its own Retry or Stop does, unless its retry would
-    // wait queued (its agent paused, or no worker of it): then the question says so first
+    // wait queued (its agent paused or over its budget, or no worker of it): then the
+    // question says so first
     beginning.current = true;
     const ask =
       targets.length > 1 ||
@@ -429,7 +432,8 @@ function BulkButton({
 
 /**
  * What Retry's confirmation says: the runs, the worker each retry waits for (and the agents
- * paused or none serves now, whose retries would wait queued), and the selected runs left alone.
+ * paused, over their budget or none serves now, whose retries would wait queued), and the
+ * selected runs left alone.
  */
 function RetryConfirmBody({
   plan,
@@ -444,6 +448,7 @@ function RetryConfirmBody({
   const workers = useQuery(workersQuery());
   const unserved = agentsWithoutWorker(plan.retry, agents.data, workers.data?.workers, Date.now());
   const paused = pausedAgents(plan.retry, agents.data);
+  const over = overBudgetAgents(plan.retry, agents.data);
   const { retryActive: active, retrySucceeded: succeeded } = plan;
   const left = [
     succeeded > 0 ? `${plural(succeeded, 'selected run')} that succeeded` : '',
@@ -463,6 +468,20 @@ function RetryConfirmBody({
             {paused.length === 1 ? 'its' : 'their'} retries wait queued until{' '}
             {paused.length === 1 ? 'it is' : 'they are'} resumed (
             <Link to={paused.length === 1 ? agentPath(paused[0]!) : '/'}>Agents</Link>).
+          </p>
+        ) : null}
+        {over.length === 1 ? (
+          <p className="bulk-warning" data-testid="bulk-agent-over-budget">
+            {over[0]!.agentId} is over its budget ({overBudgetText(over[0]!)}): its retries wait
+            queued until that falls below it or the budget is raised (
+            <Link to={agentPath(over[0]!.agentId)}>Agents</Link>).
+          </p>
+        ) : over.length > 1 ? (
+          // each one's figures would make a paragraph: the Agents page shows them
+          <p className="bulk-warning" data-testid="bulk-agent-over-budget">
+            {namesText(over.map((o) => o.agentId))} are over their budgets: their retries wait
+            queued until what each cost in the last 24 hours falls below its budget or the budgets
+            are raised (<Link to="/">Agents</Link>).
           </p>
         ) : null}
         {unserved.length > 0 ? (

@@ -5,21 +5,32 @@ import type { Run } from '@runlog/core';
 import { shortId } from '../../lib/format';
 import { agentPath, agentsQuery } from '../agents/agents.queries';
 import { workersQuery } from '../workers/workers.queries';
-import { agentsWithoutWorker, pausedAgents } from './bulk';
+import {
+  agentsWithoutWorker,
+  overBudgetAgents,
+  overBudgetText,
+  pausedAgents,
+  type OverBudget,
+} from './bulk';
 
-/** The agents of runs whose retries would wait queued: paused ones, and ones no worker serves now. */
+/**
+ * The agents of runs whose retries would wait queued: paused ones, ones over their budget (not
+ * paused), and ones no worker serves now.
+ */
 export interface RetryWaits {
   paused: string[];
+  overBudget: OverBudget[];
   unserved: string[];
 }
 
 /** Whether a retry of any of the runs `waits` was read for would wait queued. */
 export const retryWaits = (waits: RetryWaits): boolean =>
-  waits.paused.length > 0 || waits.unserved.length > 0;
+  waits.paused.length > 0 || waits.overBudget.length > 0 || waits.unserved.length > 0;
 
 /**
  * The agents of `runs` whose retries would wait queued, read at most 5 s ago (a worker started
- * a moment ago counts): paused ones, and ones no worker serves now. None when they cannot be
+ * a moment ago counts): paused ones, ones over their budget, and ones no worker serves now.
+ * None when they cannot be
  * read, so a server away a moment does not stand between the user and the retry, which then
  * says so.
  * @example if (retryWaits(await readRetryWaits(client, [run]))) ask()
@@ -35,10 +46,11 @@ export async function readRetryWaits(
     ]);
     return {
       paused: pausedAgents(runs, agents),
+      overBudget: overBudgetAgents(runs, agents),
       unserved: agentsWithoutWorker(runs, agents, workers.workers, Date.now()),
     };
   } catch {
-    return { paused: [], unserved: [] };
+    return { paused: [], overBudget: [], unserved: [] };
   }
 }
 
@@ -65,19 +77,47 @@ function PausedNote({
 }
 
 /**
- * Said in a dialog that queues a retry of `run` (Edit & retry) while its agent is paused or no
- * worker of it runs: the retry would wait queued. Nothing otherwise, or before that is read.
+ * That `over.agentId` is over its budget, so a retry of its run waits queued, with a link to
+ * the agent, whose Settings raise the budget.
+ */
+function OverBudgetNote({
+  over,
+  className = 'bulk-warning',
+  onLink,
+}: {
+  over: OverBudget;
+  className?: string;
+  onLink?: () => void;
+}) {
+  return (
+    <p className={className} data-testid="retry-agent-over-budget">
+      <span className="mono">{over.agentId}</span> is over its budget ({overBudgetText(over)}): the
+      retry waits queued until that falls below it or the budget is raised (
+      <Link to={agentPath(over.agentId)} onClick={onLink}>
+        Agents
+      </Link>
+      ).
+    </p>
+  );
+}
+
+/**
+ * Said in a dialog that queues a retry of `run` (Edit & retry) while its agent is paused, over
+ * its budget, or no worker of it runs: the retry would wait queued. Nothing otherwise, or
+ * before that is read.
  */
 export function RetryWaitNote({ run }: { run: Run }) {
   const agents = useQuery(agentsQuery());
   const workers = useQuery(workersQuery());
   const paused = pausedAgents([run], agents.data);
+  const [over] = overBudgetAgents([run], agents.data);
   const unserved = agentsWithoutWorker([run], agents.data, workers.data?.workers, Date.now());
   return (
     <>
       {paused.length > 0 ? (
         <PausedNote agentId={run.agent_id} className="scope-note bulk-warning" />
       ) : null}
+      {over ? <OverBudgetNote over={over} className="scope-note bulk-warning" /> : null}
       {unserved.length > 0 ? (
         <p className="scope-note bulk-warning" data-testid="retry-no-worker">
           No worker of <span className="mono">{run.agent_id}</span> is running now: the retry waits
@@ -104,7 +144,7 @@ function setAsking(next: Asking | undefined) {
 
 /**
  * Asks whether to retry `run` although its retry would wait queued (`waits`: its agent is
- * paused, or no worker of it runs now): true to retry. A question asked while another is open
+ * paused or over its budget, or no worker of it runs now): true to retry. A question asked while another is open
  * answers the older one no. Its dialog (`RetryConfirmDialog`) lives beside the toasts, so a run
  * row's menu, gone with its row, does not take it along.
  * @example if (await askRetryThatWaits(run, waits)) retry.mutate(run)
@@ -153,6 +193,7 @@ export function RetryConfirmDialog() {
   };
   const run = current?.run;
   const waits = current?.waits;
+  const over = run && waits?.overBudget.find((o) => o.agentId === run.agent_id);
   return (
     <dialog
       ref={dialog}
@@ -169,6 +210,7 @@ export function RetryConfirmDialog() {
             {waits?.paused.includes(run.agent_id) ? (
               <PausedNote agentId={run.agent_id} onLink={() => close(false)} />
             ) : null}
+            {over ? <OverBudgetNote over={over} onLink={() => close(false)} /> : null}
             {waits?.unserved.includes(run.agent_id) ? (
               <p className="bulk-warning" data-testid="retry-no-worker">
                 No worker of <span className="mono">{run.agent_id}</span> is running now: the retry

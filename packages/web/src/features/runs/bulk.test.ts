@@ -3,6 +3,8 @@ import type { Run, RunStatus, Worker } from '@runlog/core';
 import {
   agentsWithoutWorker,
   pausedAgents,
+  overBudgetAgents,
+  overBudgetText,
   countsText,
   planBulk,
   retryLabel,
@@ -122,6 +124,49 @@ describe('the agents no worker serves now', () => {
       pausedAgents([...runs, run('d', 'failed', { agent_id: 'code-reviewer' })], held),
     ).toEqual(['code-reviewer']);
     expect(pausedAgents(runs, undefined)).toEqual([]);
+  });
+
+  it('names the agents of the runs that are over their budget, with what they cost against it', () => {
+    const agent = (
+      id: string,
+      cap: number | null,
+      spent: number,
+      pausedAt: string | null = null,
+    ) => ({
+      id,
+      paused_at: pausedAt,
+      max_cost_usd_24h: cap,
+      counts_24h: { cost_usd: spent },
+    });
+    const held = [
+      agent('bug-triager', 0.05, 0.04),
+      // at its budget is over it, as workerWait holds runs back
+      agent('code-reviewer', 0.05, 0.05),
+      agent('support-bot', 1, 1.5),
+      // over its budget too, but none of the runs is its
+      agent('other-bot', 0.01, 2),
+    ];
+    const mine = [...runs, run('d', 'failed', { agent_id: 'support-bot' })];
+    expect(overBudgetAgents(mine, held)).toEqual([
+      { agentId: 'code-reviewer', spentUsd: 0.05, capUsd: 0.05 },
+      { agentId: 'support-bot', spentUsd: 1.5, capUsd: 1 },
+    ]);
+    // bug-triager under its budget, above; without one, no cost is over it
+    expect(overBudgetAgents(runs, [agent('bug-triager', null, 900)])).toEqual([]);
+    // paused as well: said paused alone, as workerWait says it
+    const paused = agent('support-bot', 1, 1.5, '2026-12-06T11:00:00.000Z');
+    expect(overBudgetAgents(runs, [paused])).toEqual([]);
+    expect(pausedAgents(runs, [paused])).toEqual(['support-bot']);
+    expect(overBudgetAgents(runs, undefined)).toEqual([]);
+  });
+
+  it("says an agent's 24 h cost against its budget", () => {
+    expect(overBudgetText({ spentUsd: 0.06, capUsd: 0.05 })).toBe(
+      '$0.06 of $0.05 in the last 24 hours',
+    );
+    expect(overBudgetText({ spentUsd: 20.5, capUsd: 20 })).toBe(
+      '$20.50 of $20 in the last 24 hours',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import {
   workerWait,
   type Agent,
+  type AgentSummary,
   type Run,
   type RunList,
   type RunStatus,
@@ -8,7 +9,7 @@ import {
   type WorkerWait,
 } from '@runlog/core';
 import { ApiError, api, errorMessage } from '../../lib/api';
-import { RUN_STATUS_META, isActive } from '../../lib/format';
+import { RUN_STATUS_META, formatCost, formatUsdLimit, isActive } from '../../lib/format';
 import { cancelRun, retryRunOnce, runListParams, type RunsView } from './runs.queries';
 
 // Stop and Retry of many runs at once: which runs each applies to, the calls made a few at a
@@ -282,4 +283,56 @@ export function pausedAgents(
   if (!agents) return [];
   const paused = new Set(agents.filter((a) => a.paused_at !== null).map((a) => a.id));
   return [...new Set(runs.map((r) => r.agent_id))].filter((id) => paused.has(id));
+}
+
+/**
+ * An agent over its budget: the runs it started in the last 24 hours cost `spentUsd`, at or
+ * over its `max_cost_usd_24h` (`capUsd`), so no worker is handed its queued runs.
+ */
+export type OverBudget = { agentId: string } & Omit<
+  Extract<WorkerWait, { kind: 'budget' }>,
+  'kind'
+>;
+
+/** What an agent's budget is judged by: its pause, its budget and its 24 h cost. */
+export type AgentBudget = Pick<AgentSummary, 'id' | 'paused_at' | 'max_cost_usd_24h'> & {
+  counts_24h: Pick<AgentSummary['counts_24h'], 'cost_usd'>;
+};
+
+/**
+ * The agents of `runs` that are over their budget: no worker is handed their runs, so a retry
+ * of one waits queued until their 24 h cost falls below the budget or it is raised. A paused
+ * agent is left out (`pausedAgents` names it): `workerWait` says paused first, and the pause
+ * is what the user did on purpose. Empty while the agents are not read.
+ * @example overBudgetAgents(plan.retry, agents) // [{ agentId: 'code-reviewer', spentUsd: 0.06, capUsd: 0.05 }]
+ */
+export function overBudgetAgents(
+  runs: readonly Run[],
+  agents: readonly AgentBudget[] | undefined,
+): OverBudget[] {
+  if (!agents) return [];
+  const byId = new Map(agents.map((a) => [a.id, a]));
+  return [...new Set(runs.map((r) => r.agent_id))].flatMap((id) => {
+    const agent = byId.get(id);
+    if (!agent) return [];
+    // the rule the run's page goes by; who last asked for runs, and when, plays no part in it
+    const wait = workerWait(id, null, undefined, 0, {
+      pausedAt: agent.paused_at,
+      budget: { capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd },
+    });
+    return wait.kind === 'budget'
+      ? [{ agentId: id, spentUsd: wait.spentUsd, capUsd: wait.capUsd }]
+      : [];
+  });
+}
+
+/**
+ * An agent's 24 h cost against its budget, as the notes of an agent over it say it.
+ * @example overBudgetText({ spentUsd: 0.06, capUsd: 0.05 }) // '$0.06 of $0.05 in the last 24 hours'
+ */
+export function overBudgetText({
+  spentUsd,
+  capUsd,
+}: Pick<OverBudget, 'spentUsd' | 'capUsd'>): string {
+  return `${formatCost(spentUsd)} of ${formatUsdLimit(capUsd)} in the last 24 hours`;
 }
