@@ -199,8 +199,10 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
   it('ends a run recorded without a worker as timed_out once its agent timeout_ms passes', async () => {
     const agent = uniq('recorded-timeout');
     await setTimeoutMs(agent, 1000);
-    // its agent's clock a minute ahead: the timeout counts from the start it gives
-    const started = Date.now() + 60_000;
+    // its agent's clock a minute ahead: the timeout counts from when the server heard of the
+    // start, not from the start it gives
+    const before = Date.now();
+    const started = before + 60_000;
     // one run starts with its agent; the other is begun by a step and named by a later start
     const direct = uniq('run');
     const named = uniq('run');
@@ -213,9 +215,11 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
     await t.request('POST', '/api/v1/ingest', {
       events: [{ type: 'run.start', run: { id: named, agent_id: agent, started_at: started } }],
     });
-    await sweepOnce(t.ctx, started + 999);
+    const after = Date.now();
+    await sweepOnce(t.ctx, before + 999);
     expect((await getRun(direct)).status).toBe('running');
-    await sweepOnce(t.ctx, started + 1001);
+    expect((await getRun(named)).status).toBe('running');
+    await sweepOnce(t.ctx, after + 1001);
     for (const id of [direct, named]) {
       expect(await getRun(id)).toMatchObject({
         status: 'timed_out',
@@ -243,6 +247,36 @@ describeEachDb('the run queue through the HTTP API', (dialect) => {
       status: 'timed_out',
       error: { type: 'Timeout', message: 'timed out after timeout_ms (1000 ms) without finishing' },
     });
+  });
+
+  it('counts the timeout_ms of a run recorded from a host whose clock is ahead from its arrival, not from its start', async () => {
+    const agent = uniq('clock-ahead');
+    await setTimeoutMs(agent, 1000);
+    const ahead = uniq('run');
+    const never = uniq('run');
+    const before = Date.now();
+    await t.request('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: ahead, agent_id: agent, started_at: before + 3_600_000 } },
+        {
+          type: 'run.start',
+          run: { id: never, agent_id: agent, started_at: '9999-01-01T00:00:00Z' },
+        },
+      ],
+    });
+    const after = Date.now();
+    await sweepOnce(t.ctx, before + 999);
+    expect((await getRun(ahead)).status).toBe('running');
+    // before: an hour late, and a start in 9999 never
+    await sweepOnce(t.ctx, after + 1001);
+    for (const id of [ahead, never])
+      expect(await getRun(id)).toMatchObject({
+        status: 'timed_out',
+        error: {
+          type: 'Timeout',
+          message: 'timed out after timeout_ms (1000 ms) without finishing',
+        },
+      });
   });
 
   it('counts the timeout_ms of a run first heard of by a step from that step, as its message says', async () => {

@@ -120,13 +120,13 @@ export function sweepVerdict(
         },
       };
     // a recorded run's deadline counts from when this server learned of its start, which its
-    // agent's clock may put an hour before
+    // agent's clock may put an hour before or after: its agent's timeout_ms is the limit, as
+    // is a queued run's, whose deadline moves on by a pause of its agent
     const from = run.started_at ?? run.queued_at;
-    // a queued run's deadline moves on by a pause of its agent: its timeout_ms is the limit
     const limit =
-      run.status === 'queued' && limits?.timeout_ms != null
+      (run.status === 'queued' || run.worker_id === null) && limits?.timeout_ms != null
         ? `${limits.timeout_ms} ms`
-        : from !== null
+        : from !== null && run.deadline_at > Math.max(from, run.created_at)
           ? `${run.deadline_at - Math.max(from, run.created_at)} ms`
           : 'its limit';
     return {

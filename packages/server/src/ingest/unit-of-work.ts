@@ -650,9 +650,10 @@ export class UnitOfWork {
       }
       // the start is on the agent's clock, the deadline is checked on this one: counted from
       // no earlier than this server first heard of the run (created_at), or an agent host an
-      // hour behind would start its runs past their timeout. The sweeper's message counts
-      // back from the same two times
-      if (timeout) run.deadline_at = Math.max(run.started_at, run.created_at) + timeout;
+      // hour behind would start its runs past their timeout, and no later than now, or one an
+      // hour ahead would run an hour past it (a start in 9999, never)
+      const start = Math.min(Math.max(run.started_at, run.created_at), Date.now());
+      if (timeout) run.deadline_at = start + timeout;
     }
   }
 
