@@ -341,11 +341,22 @@ export class RunContext {
     // this one, or a host whose clock is behind the server's ends every run before its start
     // (stored as lasting 0 ms) and one ahead lengthens each by the difference
     if (info?.started_at) this.clockOffset = Date.parse(info.started_at) - Date.now();
+    this.startWall = Date.now() + this.clockOffset;
+    this.startMono = performance.now();
   }
 
-  /** @internal Now, as the run's times are recorded: for a claimed run, on the server's clock. */
+  /** Where the run's clock starts: the wall clock then, and the monotonic clock then. */
+  private readonly startWall: number;
+  private readonly startMono: number;
+
+  /**
+   * @internal Now, as the run's times are recorded: for a claimed run, on the server's clock.
+   * Measured from the run's start on the monotonic clock, as OpenTelemetry's SDKs time spans:
+   * a wall clock stepped back meanwhile (NTP, a VM resumed) would end a step, or the run,
+   * before it started, and the server refuses such an event (the run lost, left running).
+   */
   now(): number {
-    return Date.now() + this.clockOffset;
+    return Math.round(this.startWall + (performance.now() - this.startMono));
   }
 
   /**

@@ -308,10 +308,12 @@ export class Runlog {
     const inherits = outer !== undefined && parent === outer.id;
     const threadId = options.threadId ?? (inherits ? outer.threadId : undefined);
     const userId = options.userId ?? (inherits ? outer.userId : undefined);
+    const run = new RunContext(id, agentId, options.input, this.transport);
     const start: RunFields = {
       id,
       agent_id: agentId,
-      started_at: Date.now(),
+      // on the run's clock, as its steps and end: none of them can then come before it
+      started_at: run.now(),
       ...(options.trigger !== undefined ? { trigger: options.trigger } : {}),
       ...(options.source !== undefined ? { source: options.source } : {}),
       ...(options.triggeredBy !== undefined ? { triggered_by: options.triggeredBy } : {}),
@@ -323,7 +325,6 @@ export class Runlog {
       ...(parent !== undefined ? { parent_run_id: parent } : {}),
     };
     const recordable = this.checkStart(start);
-    const run = new RunContext(id, agentId, options.input, this.transport);
     run.threadId = threadId;
     run.userId = userId;
     run.startedAt = start.started_at;

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId, readableError } from '@runlog/core';
 import { describeEachDb, startTestServer } from '../../server/test/harness.js';
 import { type Runlog, RunCancelledError, currentRun, type RunContext } from '../src/index.js';
@@ -623,6 +623,44 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(ctx!.signal.reason).toBeInstanceOf(RunCancelledError);
       expect(await runlog.flush()).toBe(true);
       expect((await runlog.runs.get(id)).status).toBe('cancelled');
+    });
+
+    it('records a run whose host clock steps back an hour meanwhile, its step and end not before their start', async () => {
+      const id = newId();
+      const wall = Date.now.bind(Date);
+      let stepped: { mockRestore: () => void } | undefined;
+      try {
+        await runlog.run(
+          'clock-step-agent',
+          async (run) => {
+            await run.step('custom', 'lookup', async () => {
+              // NTP steps the clock back while the step runs (a VM resumed, a bad RTC fixed)
+              stepped = vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000);
+              await new Promise((r) => setTimeout(r, 20));
+              return 'found';
+            });
+            return { ok: true };
+          },
+          { id },
+        );
+      } finally {
+        stepped?.mockRestore();
+      }
+      // before: the start and end went as one event ending before it started, refused (207):
+      // the run was left running under `unknown`, and the step lost
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run).toMatchObject({
+        agent_id: 'clock-step-agent',
+        status: 'succeeded',
+        output: { ok: true },
+      });
+      expect(run.steps.map((s) => s.name)).toEqual(['lookup']);
+      const [step] = run.steps;
+      expect(step!.duration_ms).toBeGreaterThanOrEqual(15);
+      expect(step!.duration_ms).toBeLessThan(60_000);
+      expect(run.duration_ms).toBeGreaterThanOrEqual(step!.duration_ms!);
+      expect(errors).toEqual([]);
     });
 
     it('run.signal takes a listener from each of many parallel calls without a leak warning', async () => {
