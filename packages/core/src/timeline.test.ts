@@ -26,6 +26,32 @@ function run(over: Partial<Run> = {}): Run {
 const step = (over: Partial<Step> & { id: string }): Step => stepFixture(over);
 
 describe('buildTimeline', () => {
+  it('keeps nesting in order when a parent ends in the instant its children start and end', () => {
+    // what the SDK records for step(() => step(() => step(...))) taking under a millisecond:
+    // L1 from T+1 to T+2, L2 and L3 all within T+2; then a sibling starting as L1 ends
+    const at = (ms: number) => iso(T + ms);
+    const steps = [
+      step({ id: 'L1', started_at: at(1), ended_at: at(2), seq: 0 }),
+      step({ id: 'L2', parent_step_id: 'L1', started_at: at(2), ended_at: at(2), seq: 1 }),
+      step({ id: 'L3', parent_step_id: 'L2', started_at: at(2), ended_at: at(2), seq: 2 }),
+      step({ id: 'next', started_at: at(2), ended_at: at(3), seq: 3 }),
+    ];
+    const tl = buildTimeline(run(), steps, T + 5000);
+    // before: L1 ended before L2 started
+    expect(tl.events.map((e) => `${e.type}:${String(e.data.step_id ?? '')}`)).toEqual([
+      'RUN_STARTED:',
+      'STEP_STARTED:L1',
+      'STEP_STARTED:L2',
+      'STEP_STARTED:L3',
+      'STEP_ENDED:L3',
+      'STEP_ENDED:L2',
+      'STEP_ENDED:L1',
+      'STEP_STARTED:next',
+      'STEP_ENDED:next',
+      'RUN_ENDED:',
+    ]);
+  });
+
   it('orders run and step events in time with nested steps linked to their parent', () => {
     const steps = [
       step({

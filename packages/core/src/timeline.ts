@@ -2,15 +2,15 @@ import type { Run, Step, Timeline, TimelineEvent } from './schemas.js';
 import { toIso } from './time.js';
 import type { TimelineEventType } from './enums.js';
 
-// Events at the same instant keep lifecycle order: a run starts before its steps and
-// ends after them; a step's end comes before a sibling's start.
+// Events at the same instant keep lifecycle order: a run starts before its steps and ends
+// after them; steps among themselves go in tree order (`stepTour`).
 const ORDER: Record<TimelineEventType, number> = {
   RUN_QUEUED: 0,
   RUN_STARTED: 1,
   STEP_ENDED: 2,
-  STEP_STARTED: 3,
-  CANCEL_REQUESTED: 4,
-  RUN_ENDED: 5,
+  STEP_STARTED: 2,
+  CANCEL_REQUESTED: 3,
+  RUN_ENDED: 4,
 };
 
 function ms(iso: string | null): number | null {
@@ -24,6 +24,7 @@ function ms(iso: string | null): number | null {
  */
 export function buildTimeline(run: Run, steps: readonly Step[], now: number): Timeline {
   const byId = new Map(steps.map((s) => [s.id, s]));
+  const tour = stepTour(steps);
   const depthOf = new Map<string, number>();
   const depth = (step: Step): number => {
     const known = depthOf.get(step.id);
@@ -110,8 +111,8 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
       },
       step.seq,
       ORDER.STEP_STARTED,
-      // steps starting in the same instant: a parent before its children
-      d,
+      // steps in the same instant: a parent's start before its children's
+      tour.get(step.id)!.enter,
     );
     if (!inProgress) {
       const endAt = end ?? start;
@@ -133,10 +134,10 @@ export function buildTimeline(run: Run, steps: readonly Step[], now: number): Ti
           error: step.error,
         },
         step.seq,
-        // a step over in the instant it began ends right after its own start
-        endAt === start ? ORDER.STEP_STARTED : ORDER.STEP_ENDED,
-        // steps ending in the same instant (nested SDK steps do): children before their parent
-        endAt === start ? d : -d,
+        ORDER.STEP_ENDED,
+        // steps in the same instant (nested SDK steps are): a parent's end after its
+        // children's, a step's end before the start of a sibling after it
+        tour.get(step.id)!.exit,
       );
     }
   }
@@ -199,6 +200,49 @@ export function stepPlace(step: Pick<Step, 'started_at' | 'ended_at'>): number {
 function byStart(a: Step, b: Step): number {
   // two unknown places give NaN, which falls through to seq like a tie
   return stepPlace(a) - stepPlace(b) || a.seq - b.seq;
+}
+
+/**
+ * Each step's place in a walk of the step tree (siblings in `orderStepTree`'s order): `enter`
+ * when the walk reaches it, `exit` once it is through its children. Events of one instant in
+ * this order nest: a parent starts before its children start and ends after they end, and a
+ * step ends before a later sibling starts. Steps reachable only through a parent cycle are
+ * walked last, each from itself.
+ */
+function stepTour(steps: readonly Step[]): Map<string, { enter: number; exit: number }> {
+  const ids = new Set(steps.map((s) => s.id));
+  const children = new Map<string | null, Step[]>();
+  for (const s of steps) {
+    const parent =
+      s.parent_step_id && ids.has(s.parent_step_id) && s.parent_step_id !== s.id
+        ? s.parent_step_id
+        : null;
+    const list = children.get(parent);
+    if (list) list.push(s);
+    else children.set(parent, [s]);
+  }
+  const tour = new Map<string, { enter: number; exit: number }>();
+  let tick = 0;
+  // an explicit stack, not recursion: deep nesting must not overflow the call stack
+  const stack: { step: Step; done: boolean }[] = [];
+  const walk = (kids: readonly Step[]) => {
+    for (let k = kids.length - 1; k >= 0; k--) stack.push({ step: kids[k]!, done: false });
+    while (stack.length > 0) {
+      const top = stack.pop()!;
+      if (top.done) {
+        tour.get(top.step.id)!.exit = tick++;
+        continue;
+      }
+      if (tour.has(top.step.id)) continue;
+      tour.set(top.step.id, { enter: tick++, exit: 0 });
+      stack.push({ step: top.step, done: true });
+      const own = [...(children.get(top.step.id) ?? [])].sort(byStart);
+      for (let k = own.length - 1; k >= 0; k--) stack.push({ step: own[k]!, done: false });
+    }
+  };
+  walk([...(children.get(null) ?? [])].sort(byStart));
+  for (const s of steps) if (!tour.has(s.id)) walk([s]);
+  return tour;
 }
 
 /**
