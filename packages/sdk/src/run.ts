@@ -299,6 +299,7 @@ export function endRun(transport: Transport, run: RunContext, outcome: RunOutcom
     fields.error = toRunError(outcome.error);
   }
   transport.pushEnd(runKey(run.id), { type: 'run.end', run: snapshotFields(fields) });
+  run.endRecorded = true;
   // whoever waits on a run (the dashboard, a caller polling its status) waits on its end
   transport.hurry();
 }
@@ -423,12 +424,37 @@ export class RunContext {
     if (!this.detached) this.transport.report(err);
   }
 
+  /**
+   * @internal Its end is recorded: a step its code still records (a kept `run` object, a
+   * timer) is dropped and reported, not added to a run that ended (its counts, its cost).
+   * Scores go on: a run is often scored after it ends.
+   */
+  endRecorded = false;
+  /** The steps reported as recorded after the run's end, each once. */
+  private lateSteps: Set<string> | undefined;
+
   private push(event: IngestEvent, key?: string): void {
-    if (!this.detached) this.transport.push(event, key);
+    if (!this.detached && !this.droppedAfterEnd(event)) this.transport.push(event, key);
   }
 
   private pushEnd(key: string, event: IngestEvent): void {
-    if (!this.detached) this.transport.pushEnd(key, event);
+    if (!this.detached && !this.droppedAfterEnd(event)) this.transport.pushEnd(key, event);
+  }
+
+  /** Whether `event` is a step recorded after the run's end: reported (once a step), dropped. */
+  private droppedAfterEnd(event: IngestEvent): boolean {
+    if (!this.endRecorded || !('step' in event)) return false;
+    this.lateSteps ??= new Set();
+    if (!this.lateSteps.has(event.step.id)) {
+      this.lateSteps.add(event.step.id);
+      const name = event.step.name ? ` (${event.step.name})` : '';
+      this.report(
+        new RunlogError(
+          `step ${event.step.id}${name} of run ${this.id}: recorded after the run ended, not recorded`,
+        ),
+      );
+    }
+    return true;
   }
 
   /**

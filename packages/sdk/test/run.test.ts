@@ -663,6 +663,38 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(errors).toEqual([]);
     });
 
+    it('drops and reports a step recorded on a run object kept past its end; a score still counts', async () => {
+      const id = newId();
+      let kept: RunContext | undefined;
+      await runlog.run(
+        'kept-run-agent',
+        async (run) => {
+          kept = run;
+          await run.tool('inside', {}, () => 'ok');
+          return 'done';
+        },
+        { id },
+      );
+      // the code ran on: its result is the agent's, the step is not the run's
+      expect(await kept!.step('custom', 'after-end', async () => 'late')).toBe('late');
+      expect(await kept!.tool('late-tool', {}, () => 'late too')).toBe('late too');
+      kept!.score('judged', 0.5);
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run.steps.map((s) => s.name)).toEqual(['inside']);
+      expect(run).toMatchObject({ status: 'succeeded', step_count: 1, tool_calls: 1 });
+      expect(run.scores).toMatchObject({ judged: { type: 'numeric' } });
+      // each step told once, naming it
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          /^step \S+ \(after-end\) of run \S+: recorded after the run ended, not recorded$/,
+        ),
+        expect.stringMatching(
+          /^step \S+ \(late-tool\) of run \S+: recorded after the run ended, not recorded$/,
+        ),
+      ]);
+    });
+
     it('run.signal takes a listener from each of many parallel calls without a leak warning', async () => {
       const warnings: Error[] = [];
       const onWarning = (w: Error) => warnings.push(w);
