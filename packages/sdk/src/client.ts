@@ -70,21 +70,38 @@ export interface RunListParams {
   offset?: number | undefined;
 }
 
+/**
+ * A filter the server would never see as meant: refused here as the server refuses a bad
+ * query (a 400 naming the parameter), rather than thrown as a bare RangeError or sent as
+ * `[object Object]`, which matches nothing.
+ */
+function badQuery(field: string, message: string): RunlogApiError {
+  return new RunlogApiError(400, 'invalid_input', `query.${field}: ${message}`, [
+    { field: `query.${field}`, message },
+  ]);
+}
+
 function queryString(params: RunListParams | ThreadListParams | UserListParams): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params) as [string, unknown][]) {
     if (v === undefined || v === null) continue;
     if (k === 'metadata' && typeof v === 'object') {
       // `metadata[env]=prod`, a parameter a key (GET /runs)
-      const filter = Object.entries(v as Record<string, unknown>).map(([key, value]) => [
-        key,
-        String(value),
-      ]);
+      const filter = Object.entries(v as Record<string, unknown>).map(([key, value]) => {
+        if (typeof value === 'object' && value !== null)
+          throw badQuery(
+            `metadata[${key}]`,
+            'a metadata filter matches a text, number or boolean value, not an object or a list',
+          );
+        return [key, String(value)];
+      });
       for (const [name, value] of Object.entries(metadataQuery(Object.fromEntries(filter))))
         q.set(name, value);
     } else if (Array.isArray(v)) q.set(k, v.join(','));
-    else if (v instanceof Date) q.set(k, v.toISOString());
-    else q.set(k, String(v));
+    else if (v instanceof Date) {
+      if (Number.isNaN(v.getTime())) throw badQuery(k, 'an invalid Date');
+      q.set(k, v.toISOString());
+    } else q.set(k, String(v));
   }
   const s = q.toString();
   return s ? `?${s}` : '';

@@ -291,7 +291,10 @@ export class Transport {
    */
   private recordable(event: IngestEvent): boolean {
     const checked = IngestEvent.safeParse(event);
-    if (checked.success) return true;
+    if (checked.success) {
+      if ('step' in event) this.checkUsage(event.step);
+      return true;
+    }
     const fields: Record<string, unknown> =
       'step' in event ? event.step : 'score' in event ? event.score : event.run;
     const bad = new Set(checked.error.issues.map((i) => String(i.path[1] ?? '')));
@@ -312,6 +315,39 @@ export class Transport {
       new RunlogError(`${what}: left out ${[...bad].join(', ')} (${problems.join('; ')})`),
     );
     return true;
+  }
+
+  /**
+   * Tells `onError` of token counts that cannot be what they say: cached input tokens are
+   * part of `input_tokens`, reasoning tokens part of `output_tokens`. Anthropic reports cache
+   * reads beside its input tokens, so `cached_input_tokens` passed as it comes, over
+   * `input_tokens`, would be priced low without a word. Recorded as given all the same.
+   */
+  private checkUsage(step: {
+    id: string;
+    run_id: string;
+    input_tokens?: number | null | undefined;
+    cached_input_tokens?: number | null | undefined;
+    output_tokens?: number | null | undefined;
+    reasoning_tokens?: number | null | undefined;
+  }): void {
+    const over = (part: number | null | undefined, whole: number | null | undefined) =>
+      typeof part === 'number' && typeof whole === 'number' && part > whole;
+    const problems: string[] = [];
+    if (over(step.cached_input_tokens, step.input_tokens))
+      problems.push(
+        `cached_input_tokens (${step.cached_input_tokens}) is more than input_tokens (${step.input_tokens}), of which it is a part: with Anthropic's usage, add cache_read_input_tokens (and cache_creation_input_tokens) to input_tokens`,
+      );
+    if (over(step.reasoning_tokens, step.output_tokens))
+      problems.push(
+        `reasoning_tokens (${step.reasoning_tokens}) is more than output_tokens (${step.output_tokens}), of which it is a part`,
+      );
+    if (problems.length > 0)
+      this.options.onError(
+        new RunlogError(
+          `step ${step.id} of run ${step.run_id}: ${problems.join('; ')}; its cost is counted from these figures`,
+        ),
+      );
   }
 
   /**

@@ -205,6 +205,14 @@ export class Worker {
     if (!options.agents || Object.keys(options.agents).length === 0)
       throw new RunlogError('worker needs at least one agent handler');
     checkOptions(options, { id: this.id, leaseMs: this.leaseMs, pollWaitMs: this.pollWaitMs });
+    // a lease that lapses before the next beat: every run ends timed_out unless its handler
+    // beats by hand (run.heartbeat()), so said, not refused
+    if (this.heartbeatMs >= this.leaseMs)
+      this.onError(
+        new RunlogError(
+          `worker ${this.id}: heartbeatIntervalMs (${this.heartbeatMs}) is not less than leaseMs (${this.leaseMs}): each run's lease lapses before its next heartbeat, and the run ends timed_out unless its handler calls run.heartbeat() in time; a third of leaseMs leaves room for a slow beat`,
+        ),
+      );
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.slots.push(this.loop(options.concurrency ?? 1));
   }

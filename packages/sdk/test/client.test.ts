@@ -278,6 +278,23 @@ describeEachDb('SDK read client', (dialect) => {
       expect(err.status).toBe(400);
       expect(err.code).toBe('invalid_input');
       expect(JSON.stringify(err.details)).toContain('limit');
+      // what could not be sent as meant is refused the same way, before any request
+      const badDate = (await runlog.runs
+        .list({ from: new Date('nope') })
+        .catch((e: unknown) => e)) as RunlogApiError;
+      expect(badDate).toBeInstanceOf(RunlogApiError);
+      expect(badDate).toMatchObject({ status: 400, message: 'query.from: an invalid Date' });
+      const nested = (await runlog.runs
+        .list({ metadata: { a: { b: 1 } as never } })
+        .catch((e: unknown) => e)) as RunlogApiError;
+      expect(nested).toBeInstanceOf(RunlogApiError);
+      expect(nested.details).toEqual([
+        {
+          field: 'query.metadata[a]',
+          message:
+            'a metadata filter matches a text, number or boolean value, not an object or a list',
+        },
+      ]);
     });
 
     it('nothing listening is a RunlogConnectionError naming the server', async () => {

@@ -310,6 +310,41 @@ describeEachDb('SDK run() and steps', (dialect) => {
       expect(messages.filter((m) => m.includes('left out name'))).toHaveLength(2);
     });
 
+    it('tells onError of cached or reasoning tokens over the total they are part of, and records them as given', async () => {
+      const id = newId();
+      await runlog.run(
+        'usage-agent',
+        async (run) => {
+          // Anthropic's usage passed as it comes: cache reads beside input_tokens
+          await run.llm({ model: 'gpt-4o' }, (s) => {
+            s.set({ input_tokens: 100, cached_input_tokens: 1_000_000, output_tokens: 5 });
+            return 'a';
+          });
+          await run.llm({ model: 'o3' }, (s) => {
+            s.set({ input_tokens: 10, output_tokens: 5, reasoning_tokens: 50 });
+            return 'b';
+          });
+          // within them: nothing said
+          await run.llm({ model: 'gpt-4o' }, (s) => {
+            s.set({ input_tokens: 100, cached_input_tokens: 100, output_tokens: 5 });
+            return 'c';
+          });
+        },
+        { id },
+      );
+      expect(await runlog.flush()).toBe(true);
+      const run = await runlog.runs.get(id, { include: 'steps' });
+      expect(run.steps!.map((s) => s.cached_input_tokens)).toEqual([1_000_000, null, 100]);
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          /^step \S+ of run \S+: cached_input_tokens \(1000000\) is more than input_tokens \(100\), of which it is a part: with Anthropic's usage, add cache_read_input_tokens/,
+        ),
+        expect.stringMatching(
+          /^step \S+ of run \S+: reasoning_tokens \(50\) is more than output_tokens \(5\), of which it is a part; its cost is counted from these figures$/,
+        ),
+      ]);
+    });
+
     it('run.update merges metadata into what the run started with', async () => {
       const id = newId();
       await runlog.run(
