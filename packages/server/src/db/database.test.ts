@@ -63,6 +63,37 @@ posix('a SQLite database file', () => {
     expect(othersMayRead(join(dir, 'new', '.runlog', 'runlog.db'))).toBeUndefined();
   });
 
+  it("answers reads while a transaction waits for another process's write lock, then commits it", async () => {
+    const file = join(dir, 'locked.db');
+    const db = await openDatabase(file);
+    await sql`CREATE TABLE t (x integer)`.execute(db.kysely);
+    await sql`INSERT INTO t (x) VALUES (1)`.execute(db.kysely);
+    // a sqlite3 shell, a backup or a CLI command beside the server, holding the write lock
+    const other = new SQLite(file);
+    other.exec('BEGIN EXCLUSIVE');
+    const write = db.kysely
+      .transaction()
+      .execute(async (trx) => sql`INSERT INTO t (x) VALUES (2)`.execute(trx));
+    let written = false;
+    void write.then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 200));
+    // before: the read queued behind the waiting transaction until it gave up, 5 s on
+    const reading = sql<{ n: number }>`SELECT count(*) AS n FROM t`.execute(db.kysely);
+    const first = await Promise.race([
+      reading.then(() => 'read'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 3000)),
+    ]);
+    expect(first).toBe('read');
+    expect((await reading).rows[0]!.n).toBe(1);
+    expect(written).toBe(false);
+    other.exec('COMMIT');
+    other.close();
+    await write;
+    const after = await sql<{ n: number }>`SELECT count(*) AS n FROM t`.execute(db.kysely);
+    expect(after.rows[0]!.n).toBe(2);
+    await db.close();
+  });
+
   it('cuts its WAL back once a long read that let it grow has ended', async () => {
     const file = join(dir, 'wal.db');
     const db = await openDatabase(file);

@@ -230,19 +230,33 @@ class ImmediateSqliteDialect extends SqliteDialect {
     const driver = super.createDriver();
     const rollback = driver.rollbackTransaction.bind(driver);
     const acquire = driver.acquireConnection.bind(driver);
-    const waiting = new WeakSet<DatabaseConnection>();
+    const release = driver.releaseConnection.bind(driver);
+    // each connection's own executeQuery, before waitForLock wraps it
+    const unwrapped = new WeakMap<DatabaseConnection, DatabaseConnection['executeQuery']>();
     driver.acquireConnection = async () => {
       const connection = await acquire();
-      if (!waiting.has(connection)) {
-        waiting.add(connection);
+      if (!unwrapped.has(connection)) {
         const execute = connection.executeQuery.bind(connection);
+        unwrapped.set(connection, execute);
         connection.executeQuery = ((query: CompiledQuery) =>
           this.waitForLock(() => execute(query))) as typeof connection.executeQuery;
       }
       return connection;
     };
+    // Kysely's SQLite driver has one connection, taken by one caller at a time: a transaction
+    // waiting for another process's write lock while holding it held up every read too (the
+    // dashboard, /readyz) for as long as the lock was held. It waits with the connection given
+    // back, and takes it again for each try.
     driver.beginTransaction = async (connection: DatabaseConnection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+      const begin = unwrapped.get(connection) ?? connection.executeQuery.bind(connection);
+      await this.waitForLock(
+        () => begin(CompiledQuery.raw('begin immediate')),
+        async (pause) => {
+          await release(connection);
+          await delay(pause);
+          await acquire();
+        },
+      );
     };
     driver.rollbackTransaction = async (connection: DatabaseConnection) => {
       if (this.sqlite.inTransaction) await rollback(connection);
@@ -250,8 +264,14 @@ class ImmediateSqliteDialect extends SqliteDialect {
     return driver;
   }
 
-  /** Runs `statement`, again after a pause while another process holds the write lock. */
-  private async waitForLock<T>(statement: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `statement`, again after a pause while another process holds the write lock;
+   * `wait` pauses (by default it sleeps).
+   */
+  private async waitForLock<T>(
+    statement: () => Promise<T>,
+    wait: (pause: number) => Promise<unknown> = delay,
+  ): Promise<T> {
     // the clock is read only once a statement met the lock: every query passes here, and
     // reading it on each would cost them all (and change what a caller's next Date.now() is)
     let until: number | undefined;
@@ -265,7 +285,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
         until ??= now + SQLITE_BUSY_TIMEOUT_MS;
         if (now + pause > until) throw err;
       }
-      await delay(pause);
+      await wait(pause);
     }
   }
 }
