@@ -203,13 +203,10 @@ function byStart(a: Step, b: Step): number {
 }
 
 /**
- * Each step's place in a walk of the step tree (siblings in `orderStepTree`'s order): `enter`
- * when the walk reaches it, `exit` once it is through its children. Events of one instant in
- * this order nest: a parent starts before its children start and ends after they end, and a
- * step ends before a later sibling starts. Steps reachable only through a parent cycle are
- * walked last, each from itself.
+ * The steps under each parent id, in the given order; `null` holds the top level: steps
+ * without a parent, with one not among `steps`, or their own parent.
  */
-function stepTour(steps: readonly Step[]): Map<string, { enter: number; exit: number }> {
+function stepChildren(steps: readonly Step[]): Map<string | null, Step[]> {
   const ids = new Set(steps.map((s) => s.id));
   const children = new Map<string | null, Step[]>();
   for (const s of steps) {
@@ -221,6 +218,18 @@ function stepTour(steps: readonly Step[]): Map<string, { enter: number; exit: nu
     if (list) list.push(s);
     else children.set(parent, [s]);
   }
+  return children;
+}
+
+/**
+ * Each step's place in a walk of the step tree (siblings in `orderStepTree`'s order): `enter`
+ * when the walk reaches it, `exit` once it is through its children. Events of one instant in
+ * this order nest: a parent starts before its children start and ends after they end, and a
+ * step ends before a later sibling starts. Steps reachable only through a parent cycle are
+ * walked last, each from itself.
+ */
+function stepTour(steps: readonly Step[]): Map<string, { enter: number; exit: number }> {
+  const children = stepChildren(steps);
   const tour = new Map<string, { enter: number; exit: number }>();
   let tick = 0;
   // an explicit stack, not recursion: deep nesting must not overflow the call stack
@@ -254,17 +263,7 @@ function stepTour(steps: readonly Step[]): Map<string, { enter: number; exit: nu
  * @example orderStepTree(steps).map((p) => `${'  '.repeat(p.depth)}${p.step.name}`)
  */
 export function orderStepTree(steps: readonly Step[]): PlacedStep[] {
-  const ids = new Set(steps.map((s) => s.id));
-  const children = new Map<string | null, Step[]>();
-  for (const s of steps) {
-    const parent =
-      s.parent_step_id && ids.has(s.parent_step_id) && s.parent_step_id !== s.id
-        ? s.parent_step_id
-        : null;
-    const list = children.get(parent) ?? [];
-    list.push(s);
-    children.set(parent, list);
-  }
+  const children = stepChildren(steps);
   const out: PlacedStep[] = [];
   const seen = new Set<string>();
   // an explicit stack, not recursion: deep nesting must not overflow the call stack
