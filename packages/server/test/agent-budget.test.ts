@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import type { Agent, AgentSummary, Run } from '@runlog/core';
 import { exportedSettings } from '../src/export/settings.js';
 import { importRuns } from '../src/export/import.js';
-import { instancesOnOneDatabase } from './control-helpers.js';
+import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
 import { describeEachDb, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 interface ErrorBody {
@@ -17,26 +17,7 @@ describeEachDb('an agent over its 24 h budget', (dialect) => {
   const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
   // on PostgreSQL a second instance on the same database: the budget holds on both
   const { server, call } = instancesOnOneDatabase(dialect, { schedulerIntervalMs: 50 });
-  const put = async (agent: string, body: unknown, i = 0) => {
-    const res = await call('PUT', `/api/v1/agents/${agent}`, body, i);
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return res.body as Agent;
-  };
-  const enqueue = async (agent: string) => {
-    const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: {} });
-    expect(res.status).toBe(202);
-    return (res.body as Run).id;
-  };
-  const claim = async (agents: string[], i = 0) => {
-    const res = await call(
-      'POST',
-      '/api/v1/workers/claim',
-      { agents, max: 10, worker_id: `w-${i}`, wait_ms: 0 },
-      i,
-    );
-    expect([200, 204], JSON.stringify(res.body)).toContain(res.status);
-    return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs.map((r) => r.id);
-  };
+  const { put, enqueue, claim } = agentRequests(call);
   /** Records a run of `agent` started at `startedAt` whose one step cost `usd`. */
   const spend = async (agent: string, usd: number, startedAt = Date.now()) => {
     const id = `spent-${seq++}-${Date.now().toString(36)}`;

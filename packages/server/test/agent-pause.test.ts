@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { readableError, type Agent, type Run } from '@runlog/core';
 import { exportedSettings } from '../src/export/settings.js';
 import { importRuns } from '../src/export/import.js';
-import { instancesOnOneDatabase } from './control-helpers.js';
+import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
 import { describeEachDb, TEST_ADMIN_KEY, waitFor } from './harness.js';
 
 interface ErrorBody {
@@ -18,26 +18,7 @@ describeEachDb('a paused agent', (dialect) => {
     schedulerIntervalMs: 50,
     sweepIntervalMs: 50,
   });
-  const put = async (agent: string, body: unknown, i = 0) => {
-    const res = await call('PUT', `/api/v1/agents/${agent}`, body, i);
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return res.body as Agent;
-  };
-  const enqueue = async (agent: string) => {
-    const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: {} });
-    expect(res.status).toBe(202);
-    return (res.body as Run).id;
-  };
-  const claim = async (agents: string[], i = 0) => {
-    const res = await call(
-      'POST',
-      '/api/v1/workers/claim',
-      { agents, max: 10, worker_id: `w-${i}`, wait_ms: 0 },
-      i,
-    );
-    expect([200, 204], JSON.stringify(res.body)).toContain(res.status);
-    return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs.map((r) => r.id);
-  };
+  const { put, enqueue, claim } = agentRequests(call);
 
   it('is set by PUT /agents/:id {paused}, kept by other changes, and refused when not a boolean', async () => {
     const agent = agentName('pausing');

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Agent, Run } from '@runlog/core';
 import type { ServerConfigInput } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { DialectName } from '../src/db/database.js';
@@ -101,6 +102,39 @@ export function instancesOnOneDatabase(
       });
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
+    },
+  };
+}
+
+/** What `instancesOnOneDatabase` answers `call` with. */
+type Call = ReturnType<typeof instancesOnOneDatabase>['call'];
+
+/**
+ * The agent requests the control suites make through `call`, each asserting its answer: `put`
+ * an agent's settings (200), `enqueue` a run of it (202, its id), and `claim` up to ten of
+ * the agents' runs at once without waiting (their ids; none on a 204), each on instance `i`.
+ */
+export function agentRequests(call: Call) {
+  return {
+    put: async (agent: string, body: unknown, i = 0): Promise<Agent> => {
+      const res = await call('PUT', `/api/v1/agents/${agent}`, body, i);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body as Agent;
+    },
+    enqueue: async (agent: string): Promise<string> => {
+      const res = await call('POST', `/api/v1/agents/${agent}/runs`, { input: {} });
+      expect(res.status).toBe(202);
+      return (res.body as Run).id;
+    },
+    claim: async (agents: string[], i = 0): Promise<string[]> => {
+      const res = await call(
+        'POST',
+        '/api/v1/workers/claim',
+        { agents, max: 10, worker_id: `w-${i}`, wait_ms: 0 },
+        i,
+      );
+      expect([200, 204], JSON.stringify(res.body)).toContain(res.status);
+      return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs.map((r) => r.id);
     },
   };
 }
