@@ -1,7 +1,8 @@
 /**
  * What an agent's concurrency caps cost a claim, in one process: claims of up to 16 runs
  * (`claimRuns`, as `POST /workers/claim` makes them) of an agent without a cap, one with
- * `max_concurrency`, and one with `max_concurrency_per_thread: 1`, each with the same
+ * `max_concurrency`, one with `max_concurrency_per_thread: 1`, and one with a 24 h budget
+ * (`max_cost_usd_24h`, never reached: what reading the spend costs), each with the same
  * 40,000 queued runs (10 turns of 2,000 threads), in rounds alternated in the same run.
  * Each claimed run stays running, so the later claims of the per-thread agent find the
  * head of its queue all turns of threads that run: the case that costs it most. Prints JSON.
@@ -38,6 +39,7 @@ try {
     none: {},
     capped: { max_concurrency: 3000 },
     per_thread: { max_concurrency_per_thread: 1 },
+    budgeted: { max_cost_usd_24h: 1_000_000 },
   } as const;
   for (const [agent, body] of Object.entries(agents)) {
     await upsertAgent(ctx.db, P, agent, body, { now: Date.now(), maxFieldBytes: 1 << 20 });
@@ -91,6 +93,7 @@ try {
       no_cap_ms: ms('none'),
       max_concurrency_ms: ms('capped'),
       per_thread_ms: ms('per_thread'),
+      budget_24h_ms: ms('budgeted'),
     }),
   );
 } finally {
