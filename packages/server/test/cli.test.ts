@@ -1083,7 +1083,10 @@ describeEachDb('runlog CLI', (dialect) => {
     });
 
     it('sets a budget over 24 hours: list, show, agents run and runs show say when it holds runs back', async () => {
-      const set = await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0.05']);
+      const set = await cli([
+        ...['agents', 'set', 'cs-budget', '--max-cost-24h', '0.05'],
+        ...['--schedule', '0 9 * * *'],
+      ]);
       expect(set.stdout).toContain('\n  budget      $0.05 per 24 hours\n');
       const now = Date.now();
       await ingest([
@@ -1113,6 +1116,11 @@ describeEachDb('runlog CLI', (dialect) => {
       expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
         '\n  budget      $0.02 per 24 hours; $0.0200 spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it\n',
       );
+      // its slots pass without a run meanwhile
+      expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toMatch(
+        /\n {2}next run {4}\S+T09:00:00\.000Z \(in \d+[smhd]\); skipped while the agent is over its budget\n/,
+      );
+      expect((await cli(['agents', 'list'])).stdout).toMatch(/^cs-budget\s.*\sover budget\s/m);
       const queued = await cli(['agents', 'run', 'cs-budget', '--id', 'cs-budget-1']);
       expect(queued.code, queued.stderr).toBe(0);
       expect(queued.stderr).toBe(
@@ -1125,7 +1133,9 @@ describeEachDb('runlog CLI', (dialect) => {
       const refused = await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0']);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain('--max-cost-24h must be an amount of US dollars above 0');
-      const cleared = await json('agents', 'set', 'cs-budget', '--max-cost-24h', 'none');
+      const cleared = await json(
+        ...['agents', 'set', 'cs-budget', '--max-cost-24h', 'none', '--no-schedule'],
+      );
       expect(cleared.max_cost_usd_24h).toBeNull();
       expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
         '\n  budget      none\n',

@@ -1024,7 +1024,10 @@ export function registerDataCommands(program: Command, io: CliIo): void {
                   : a.schedule?.paused
                     ? p.paint('yellow', 'paused')
                     : a.next_run_at
-                      ? formatRelative(a.next_run_at)
+                      ? // its slots pass without a run while it is over its budget
+                        overBudgetNow(a)
+                        ? p.paint('yellow', 'over budget')
+                        : formatRelative(a.next_run_at)
                       : '',
               ]
             : []),
@@ -1999,6 +2002,12 @@ function timeText(iso: string | null): string | null {
   return iso ? `${iso} (${formatRelative(iso)})` : null;
 }
 
+/** Whether a read agent (a summary, with its 24 h cost) is at or over its 24 h budget. */
+function overBudgetNow(agent: Agent | AgentSummary): boolean {
+  const cap = agent.max_cost_usd_24h ?? null;
+  return cap !== null && 'counts_24h' in agent && agent.counts_24h.cost_usd >= cap;
+}
+
 /**
  * An agent's budget over 24 hours (`max_cost_usd_24h`), with what its runs of the last 24
  * hours cost when the agent read is a summary (`GET /agents/:id`), and whether that holds its
@@ -2010,7 +2019,7 @@ function budgetText(agent: Agent | AgentSummary, p: Palette): string {
   const text = `${limitMoney(cap)} per 24 hours`;
   if (!('counts_24h' in agent)) return text;
   const spent = agent.counts_24h.cost_usd;
-  return spent >= cap
+  return overBudgetNow(agent)
     ? `${text}; ${p.paint('yellow', `${formatMoney(spent)} spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it`)}`
     : `${text} (${formatMoney(spent)} spent)`;
 }
@@ -2057,8 +2066,17 @@ export function showAgent(agent: Agent, p: Palette): string {
     field('next run', p.paint('yellow', 'the agent is paused: no run is queued until resumed'));
   else if (agent.schedule?.paused)
     field('next run', p.paint('yellow', 'paused: no run is queued until resumed'));
-  else if (agent.schedule)
-    field('next run', timeText(agent.next_run_at) ?? 'never: the schedule fires no more');
+  else if (agent.schedule) {
+    const next = timeText(agent.next_run_at);
+    field(
+      'next run',
+      next === null
+        ? 'never: the schedule fires no more'
+        : overBudgetNow(agent)
+          ? `${next}; ${p.paint('yellow', 'skipped while the agent is over its budget')}`
+          : next,
+    );
+  }
   field(
     'timeout',
     agent.timeout_ms !== null ? formatSpan(agent.timeout_ms) : p.paint('dim', 'none'),
