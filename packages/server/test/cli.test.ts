@@ -1112,7 +1112,12 @@ describeEachDb('runlog CLI', (dialect) => {
       expect((await cli(['agents', 'list'])).stdout).toMatch(
         /^cs-budget\s.*\s\$0\.0200 of \$0\.05\s/m,
       );
-      await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0.02']);
+      // set under what its runs cost: it says so at once
+      expect(
+        (await cli(['agents', 'set', 'cs-budget', '--max-cost-24h', '0.02'])).stdout,
+      ).toContain(
+        '\n  budget      $0.02 per 24 hours; $0.0200 spent: no worker is handed its queued runs',
+      );
       expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
         '\n  budget      $0.02 per 24 hours; $0.0200 spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it\n',
       );

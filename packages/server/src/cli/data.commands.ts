@@ -1499,7 +1499,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
       const path = `/api/v1/agents/${encodeURIComponent(agentId)}`;
       // an id not known yet makes a new agent: read first, to say so (a typo would
       // otherwise leave the intended agent as it was, quietly)
-      const before = await client.request<Agent>('GET', path).catch((err: unknown) => {
+      const before = await client.request<AgentSummary>('GET', path).catch((err: unknown) => {
         if (err instanceof CliError && err.status === 404) return undefined;
         throw err;
       });
@@ -1534,7 +1534,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
         });
       if (flags.json) return printJson(io, agent);
       if (!before) io.stdout.write(`created agent ${agentId}: no agent had this id\n`);
-      io.stdout.write(showAgent(printable(agent), palette()));
+      // with its 24 h cost as read before: a budget set under it says its runs wait from now
+      const shown = before?.counts_24h ? { ...agent, counts_24h: before.counts_24h } : agent;
+      io.stdout.write(showAgent(printable(shown), palette()));
     },
   );
 
