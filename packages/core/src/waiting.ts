@@ -1,7 +1,35 @@
-import type { Worker } from './schemas.js';
+import type { AgentSummary, Worker } from './schemas.js';
 
 /** A worker asks for runs every second or so while it has a free slot: quiet longer, it is busy or gone. */
 export const WORKER_QUIET_MS = 60_000;
+
+/** An agent's budget over 24 hours and what its runs of the last 24 hours cost, in US$. */
+export interface AgentBudget {
+  /** Its `max_cost_usd_24h`; null: no budget. */
+  capUsd: number | null;
+  /** Its `counts_24h.cost_usd`: the runs it started in the last 24 hours. */
+  spentUsd: number;
+}
+
+/**
+ * An agent's budget and spend, read off its summary (`GET /agents`, `GET /agents/:id`).
+ * @example budgetReached(agentBudget(agent)) // true while its queued runs wait for the budget
+ */
+export function agentBudget(
+  agent: Pick<AgentSummary, 'max_cost_usd_24h'> & {
+    counts_24h: Pick<AgentSummary['counts_24h'], 'cost_usd'>;
+  },
+): AgentBudget {
+  return { capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd };
+}
+
+/**
+ * Whether the budget holds the agent's queued runs back: its runs of the last 24 hours cost
+ * it or more. The server's claims and schedule go by the same rule, in nano-dollars.
+ */
+export function budgetReached(budget: AgentBudget): budget is AgentBudget & { capUsd: number } {
+  return budget.capUsd !== null && budget.spentUsd >= budget.capUsd;
+}
 
 /** Why a queued run of an agent still waits, as the run's page and `runlog runs show` say it. */
 export type WorkerWait =
@@ -54,12 +82,12 @@ export function workerWait(
      * The agent's budget over 24 hours (`Agent.max_cost_usd_24h`) and what its runs of the
      * last 24 hours cost (`AgentSummary.counts_24h.cost_usd`): at it, it holds the run back.
      */
-    budget?: { capUsd: number | null; spentUsd: number };
+    budget?: AgentBudget;
   } = {},
 ): WorkerWait {
   if (caps.pausedAt) return { kind: 'paused', since: caps.pausedAt };
   const budget = caps.budget;
-  if (budget && budget.capUsd !== null && budget.spentUsd >= budget.capUsd)
+  if (budget && budgetReached(budget))
     return { kind: 'budget', spentUsd: budget.spentUsd, capUsd: budget.capUsd };
   const cap = caps.cap ?? null;
   if (cap !== null && workers) {

@@ -33,7 +33,9 @@ import {
   MAX_RETRY_DELAY_MS,
   MAX_RUN_DELAY_MS,
   RUN_SORTS,
+  agentBudget,
   assertNever,
+  budgetReached,
   costUnknown,
   canonicalZone,
   cutText,
@@ -394,7 +396,7 @@ export function registerDataCommands(program: Command, io: CliIo): void {
             cap: agent.max_concurrency,
             thread,
             pausedAt: agent.paused_at,
-            budget: budgetOf(agent),
+            budget: agentBudget(agent),
           }),
       ),
     );
@@ -1060,12 +1062,9 @@ export function registerDataCommands(program: Command, io: CliIo): void {
   const startsText = (run: Run) =>
     isHeldBack(run) ? `, to start at ${run.queued_at} (${formatRelative(run.queued_at)})` : '';
   /**
-   * Says on stderr that no worker serves the agent now, so what was queued waits: none ever
-   * asked for its runs (`seenAt` null), or those that did stopped or went away.
-   */
-  /**
-   * Why a run just queued will wait: its agent is paused or over its 24 h budget, or no worker
-   * serves it now.
+   * Says on stderr why a run just queued will wait: its agent is paused or over its 24 h
+   * budget, or no worker serves it now (none ever asked for its runs, or those that did
+   * stopped or went away).
    */
   const noWorkerYet = (agentId: string, what: string, held: Unserved) =>
     io.stderr.write(
@@ -1285,8 +1284,8 @@ export function registerDataCommands(program: Command, io: CliIo): void {
     // (a worker started a moment ago may not be noted on the agent yet: the workers list
     // says), so a run queued now would wait, and --wait with it, in silence
     // or it is paused, or over its 24 h budget, and no worker is handed its runs until then
-    const budget = agent && workerWait(agentId, null, [], Date.now(), { budget: budgetOf(agent) });
-    const overBudget = budget?.kind === 'budget' ? budget : undefined;
+    const budget = agent && agentBudget(agent);
+    const overBudget = budget && budgetReached(budget) ? budget : undefined;
     const unserved: Unserved | undefined =
       agent !== undefined &&
       (agent.paused_at !== null ||
@@ -2006,8 +2005,7 @@ function timeText(iso: string | null): string | null {
 
 /** Whether a read agent (a summary, with its 24 h cost) is at or over its 24 h budget. */
 function overBudgetNow(agent: Agent | AgentSummary): boolean {
-  const cap = agent.max_cost_usd_24h ?? null;
-  return cap !== null && 'counts_24h' in agent && agent.counts_24h.cost_usd >= cap;
+  return 'counts_24h' in agent && budgetReached(agentBudget(agent));
 }
 
 /**
@@ -2172,7 +2170,7 @@ function flagError(err: unknown, flagOf: Record<string, string>): unknown {
   return new CliError(named.join('; '), 2, false, err.status, err.details, err.code);
 }
 
-/** What says a run queued now waits: its agent paused, or no worker serving it now. */
+/** What says a run queued now waits: its agent paused or over its budget, or no worker serving it now. */
 interface Unserved {
   /** When a worker last asked for the agent's runs (`Agent.worker_seen_at`). */
   seenAt: string | null;
@@ -2184,15 +2182,9 @@ interface Unserved {
 
 /** `agents list`'s cost cell: `$12.40 of $20` for an agent with a 24 h budget, yellow at it. */
 function withBudget(agent: AgentSummary, cost: string, p: Palette): string {
-  const cap = agent.max_cost_usd_24h ?? null;
-  if (cap === null) return cost;
-  const text = `${cost} of ${limitMoney(cap)}`;
-  return agent.counts_24h.cost_usd >= cap ? p.paint('yellow', text) : text;
-}
-
-/** An agent's 24 h budget and spend, as `workerWait` takes them. */
-function budgetOf(agent: AgentSummary): { capUsd: number | null; spentUsd: number } {
-  return { capUsd: agent.max_cost_usd_24h ?? null, spentUsd: agent.counts_24h?.cost_usd ?? 0 };
+  if (agent.max_cost_usd_24h === null) return cost;
+  const text = `${cost} of ${limitMoney(agent.max_cost_usd_24h)}`;
+  return overBudgetNow(agent) ? p.paint('yellow', text) : text;
 }
 
 /** Why a queued run waits, as `runs show` says it on its worker line. */

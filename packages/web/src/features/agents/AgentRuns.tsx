@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
-import type { AgentSummary } from '@runlog/core';
+import { agentBudget, type AgentSummary } from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { useTopics } from '../../app/live';
 import { RunRow, RunTableHead } from '../runs/RunRows';
@@ -53,7 +53,7 @@ export function AgentRuns({ agent, id }: { agent: AgentSummary; id: string }) {
             agentName={agent.name}
             workerSeenAt={agent.worker_seen_at}
             pausedAt={agent.paused_at}
-            budget={{ capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd }}
+            budget={agentBudget(agent)}
           />
         </div>
       </div>

@@ -2,7 +2,14 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { useSearchParams } from 'react-router-dom';
-import { assertNever, costUnknown, type AgentSummary, type Worker } from '@runlog/core';
+import {
+  agentBudget,
+  assertNever,
+  budgetReached,
+  costUnknown,
+  type AgentSummary,
+  type Worker,
+} from '@runlog/core';
 import { Empty, ErrorBox, Loading, RefreshFailed } from '../../components/States';
 import { StatusIcon } from '../../components/Status';
 import { RelativeTime, RunStart } from '../../components/Time';
@@ -44,16 +51,7 @@ function costText(agent: AgentSummary): string {
         ? 'unknown: no known price'
         : formatCost(c.cost_usd);
   if (budget === null) return cost;
-  return `${cost} of its ${formatUsdLimit(budget)} budget${overBudget(agent) ? ', over budget' : ''}`;
-}
-
-/**
- * Whether the runs the agent started in the last 24 hours cost its budget or more: the rule
- * `workerWait` holds its queued runs back by (kind 'budget'), on the figure the row shows.
- */
-function overBudget(agent: AgentSummary): boolean {
-  const budget = agent.max_cost_usd_24h;
-  return budget !== null && agent.counts_24h.cost_usd >= budget;
+  return `${cost} of its ${formatUsdLimit(budget)} budget${budgetReached(agentBudget(agent)) ? ', over budget' : ''}`;
 }
 
 /** What the Over budget badge stands for, as its tooltip says it. */
@@ -116,7 +114,7 @@ function AgentRowHeader({
   const limits = limitsText(agent);
   const c = agent.counts_24h;
   const budget = agent.max_cost_usd_24h;
-  const over = overBudget(agent);
+  const over = budgetReached(agentBudget(agent));
   return (
     <button
       type="button"

@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { workerWait } from '@runlog/core';
+import { workerWait, type AgentBudget } from '@runlog/core';
 import { errorMessage } from '../../lib/api';
 import { toast } from '../../components/Toasts';
 import { foldRun } from '../../app/live';
@@ -44,7 +44,7 @@ export function RunNowButton({
    * The agent's budget over 24 hours (`Agent.max_cost_usd_24h`) and what its runs of the last
    * 24 hours cost (`AgentSummary.counts_24h.cost_usd`), as `workerWait` takes them.
    */
-  budget?: { capUsd: number | null; spentUsd: number };
+  budget?: AgentBudget;
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState('');

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate, useParams } from 'react-router-dom';
 import {
+  agentBudget,
   costUnknown,
   endedBeforeDue,
   isHeldBack,
@@ -224,7 +225,7 @@ function WaitingForWorker({ run }: { run: Run }) {
         cap: agent.max_concurrency,
         thread,
         pausedAt: agent.paused_at,
-        budget: { capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd },
+        budget: agentBudget(agent),
       })
     : undefined;
   // its agent paused: no worker is handed it, whatever else holds it back (a later start too)

@@ -1,4 +1,5 @@
 import {
+  agentBudget,
   workerWait,
   type Agent,
   type AgentSummary,
@@ -318,7 +319,7 @@ export function overBudgetAgents(
     // the rule the run's page goes by; who last asked for runs, and when, plays no part in it
     const wait = workerWait(id, null, undefined, 0, {
       pausedAt: agent.paused_at,
-      budget: { capUsd: agent.max_cost_usd_24h, spentUsd: agent.counts_24h.cost_usd },
+      budget: agentBudget(agent),
     });
     return wait.kind === 'budget'
       ? [{ agentId: id, spentUsd: wait.spentUsd, capUsd: wait.capUsd }]
