@@ -153,8 +153,7 @@ export async function counts24h(
   /** Only this agent's counts. */
   agentId?: string,
 ): Promise<ReturnType<typeof foldAgentCounts> & { notRetried: Map<string, number> }> {
-  const since = hourOf(now - DAY_MS);
-  const until = hourOf(now) + HOUR_MS;
+  const { since, until } = last24Hours(now);
   const [counts, notRetried] = await Promise.all([
     countsByAgentSince(db, projectId, since, until, agentId),
     unretriedFailuresSince(db, projectId, since, until, agentIds),
@@ -227,29 +226,47 @@ export async function countsByAgentSince(
 }
 
 /**
- * What the runs of each of `agentIds` started in the last 24 hours cost (nano-USD), the
- * hours `counts24h` reads: the figure an agent's `max_cost_usd_24h` is held to. Read in `k`
- * (a claim's or a schedule slot's transaction), from the hourly rollups: 25 rows an agent.
+ * The hours the Agents page's 24 h counts read (`counts_24h`), and so an agent's budget: from
+ * the start of the hour 24 hours ago to the end of the current one, on the hourly rollups.
  */
-export async function cost24hNanos(
+function last24Hours(now: number): { since: number; until: number } {
+  return { since: hourOf(now - DAY_MS), until: hourOf(now) + HOUR_MS };
+}
+
+/**
+ * Which of `agents` are over their budget (`max_cost_nanos_24h`): the runs each started in
+ * the last 24 hours (`counts_24h.cost_usd`) cost it or more, so workers are handed none of its
+ * queued runs and its schedule skips its slots. Read in `k` (a claim's or a schedule slot's
+ * transaction), from the hourly rollups (25 rows an agent), only for agents with a budget.
+ */
+export async function agentsOverBudget(
   k: Kysely<Database>,
   db: Db,
   projectId: string,
-  agentIds: readonly string[],
+  agents: readonly Pick<AgentRow, 'id' | 'max_cost_nanos_24h'>[],
   now: number,
-): Promise<Map<string, number>> {
-  if (agentIds.length === 0) return new Map();
+): Promise<Set<string>> {
+  const budgeted = agents.filter((a) => a.max_cost_nanos_24h !== null);
+  if (budgeted.length === 0) return new Set();
+  const { since, until } = last24Hours(now);
   const rows = await k
     .selectFrom('run_rollups')
     .select('agent_id')
     .select(sumOf(db, 'cost_nanos'))
     .where('project_id', '=', projectId)
-    .where('agent_id', 'in', agentIds)
-    .where('hour', '>=', hourOf(now - DAY_MS))
-    .where('hour', '<', hourOf(now) + HOUR_MS)
+    .where(
+      'agent_id',
+      'in',
+      budgeted.map((a) => a.id),
+    )
+    .where('hour', '>=', since)
+    .where('hour', '<', until)
     .groupBy('agent_id')
     .execute();
-  return new Map(rows.map((r) => [r.agent_id, Number(r.cost_nanos)]));
+  const spent = new Map(rows.map((r) => [r.agent_id, Number(r.cost_nanos)]));
+  return new Set(
+    budgeted.filter((a) => (spent.get(a.id) ?? 0) >= Number(a.max_cost_nanos_24h)).map((a) => a.id),
+  );
 }
 
 /** Agents one `unretriedFailuresSince` statement asks about. */

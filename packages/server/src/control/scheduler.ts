@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { newId, toIso } from '@runlog/core';
-import { cost24hNanos } from '../agents/agents.repository.js';
+import { agentsOverBudget } from '../agents/agents.repository.js';
 import type { AppContext } from '../context.js';
 import { DAY_MS } from '../stats/rollup.js';
 import { queuedRunRow } from './control.service.js';
@@ -148,10 +148,8 @@ async function fireSlot(
     if (Number(moved.numUpdatedRows) === 0) return 'stale';
     // over its 24 h budget: the slot passes without a run (queued, it would only wait, and
     // the slots of a frequent schedule would pile up to start together once it has room)
-    if (agent.max_cost_nanos_24h !== null) {
-      const spent = await cost24hNanos(uow.trx, ctx.db, agent.project_id, [agent.id], env.now);
-      if ((spent.get(agent.id) ?? 0) >= Number(agent.max_cost_nanos_24h)) return 'moved';
-    }
+    if ((await agentsOverBudget(uow.trx, ctx.db, agent.project_id, [agent], env.now)).size > 0)
+      return 'moved';
     const inserted = await uow.trx
       .insertInto('schedule_slots')
       .values({

@@ -24,7 +24,7 @@ import { sql, type Kysely } from 'kysely';
 import { readOffLoop } from '../db/readers.js';
 import type { Database, RunRow } from '../db/schema.js';
 import type { Db } from '../db/database.js';
-import { cost24hNanos } from '../agents/agents.repository.js';
+import { agentsOverBudget } from '../agents/agents.repository.js';
 import { AppError } from '../http/errors.js';
 import { applyHeartbeat } from '../ingest/apply.js';
 import { tryLockRuns } from '../ingest/unit-of-work.js';
@@ -81,13 +81,12 @@ async function claimSettings(
       ]),
     )
     .execute();
-  // what the agents with a budget spent, read only for those not held back already
-  const budgeted = rows.filter((r) => r.max_cost_nanos_24h !== null && r.paused_at === null);
-  const spent = await cost24hNanos(
+  // the budgets of those not held back already
+  const overBudget = await agentsOverBudget(
     trx,
     db,
     projectId,
-    budgeted.map((r) => r.id),
+    rows.filter((r) => r.paused_at === null),
     now,
   );
   return new Map(
@@ -98,9 +97,7 @@ async function claimSettings(
         cap: r.max_concurrency === null ? null : Number(r.max_concurrency),
         perThread:
           r.max_concurrency_per_thread === null ? null : Number(r.max_concurrency_per_thread),
-        held:
-          r.paused_at !== null ||
-          (r.max_cost_nanos_24h !== null && (spent.get(r.id) ?? 0) >= Number(r.max_cost_nanos_24h)),
+        held: r.paused_at !== null || overBudget.has(r.id),
       },
     ]),
   );

@@ -102,6 +102,19 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
       value: value(agent),
     })),
   });
+  /** A setting's gauge, with a series for each agent that has the setting (`value` not null). */
+  const setting = (
+    name: string,
+    help: string,
+    value: (agent: (typeof agents)[number]) => number | null,
+  ): Family => ({
+    name,
+    help,
+    series: agents.flatMap((a) => {
+      const v = value(a);
+      return v === null ? [] : [{ labels: { project: projectId, agent: a.id }, value: v }];
+    }),
+  });
   const families: Family[] = [
     family(
       'runlog_agent_queued_runs',
@@ -127,16 +140,12 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
       '1 while the agent is paused (no worker is handed its queued runs), else 0',
       (a) => (paused.has(a) ? 1 : 0),
     ),
-    {
-      // only the agents with a cap: none is no limit, which no number says
-      name: 'runlog_agent_max_concurrency',
-      help: 'The most runs of the agent workers execute at once (its max_concurrency; agents with one)',
-      series: agents.flatMap((a) =>
-        a.max_concurrency === null
-          ? []
-          : [{ labels: { project: projectId, agent: a.id }, value: Number(a.max_concurrency) }],
-      ),
-    },
+    // only the agents with a cap: none is no limit, which no number says
+    setting(
+      'runlog_agent_max_concurrency',
+      'The most runs of the agent workers execute at once (its max_concurrency; agents with one)',
+      (a) => (a.max_concurrency === null ? null : Number(a.max_concurrency)),
+    ),
     {
       name: 'runlog_agent_runs_24h',
       help: 'Runs of the last 24 hours (from the start of the hour 24 h ago) by status',
@@ -170,21 +179,12 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
     family('runlog_agent_cost_usd_24h', 'Cost of the last 24 hours, US$', (a) =>
       nanosToUsd(usage.get(a)?.cost_nanos ?? 0),
     ),
-    {
-      // only the agents with a budget: `cost_usd_24h >= max_cost_usd_24h` holds its runs back
-      name: 'runlog_agent_max_cost_usd_24h',
-      help: "The agent's budget over 24 hours, US$ (its max_cost_usd_24h; agents with one): at it, workers are handed none of its queued runs",
-      series: agents.flatMap((a) =>
-        a.max_cost_nanos_24h === null
-          ? []
-          : [
-              {
-                labels: { project: projectId, agent: a.id },
-                value: nanosToUsd(Number(a.max_cost_nanos_24h)),
-              },
-            ],
-      ),
-    },
+    // only the agents with a budget: `cost_usd_24h >= max_cost_usd_24h` holds its runs back
+    setting(
+      'runlog_agent_max_cost_usd_24h',
+      "The agent's budget over 24 hours, US$ (its max_cost_usd_24h; agents with one): at it, workers are handed none of its queued runs",
+      (a) => (a.max_cost_nanos_24h === null ? null : nanosToUsd(Number(a.max_cost_nanos_24h))),
+    ),
   ];
   const lines: string[] = [];
   for (const f of families) {
