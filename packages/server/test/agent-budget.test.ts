@@ -1,10 +1,12 @@
-import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
 import type { Agent, AgentSummary, Run } from '@runlog/core';
-import { exportedSettings } from '../src/export/settings.js';
-import { importRuns } from '../src/export/import.js';
-import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
-import { describeEachDb, TEST_ADMIN_KEY, waitFor } from './harness.js';
+import {
+  agentMetricsText,
+  agentRequests,
+  instancesOnOneDatabase,
+  reimportedAgent,
+} from './control-helpers.js';
+import { describeEachDb, waitFor } from './harness.js';
 
 interface ErrorBody {
   error: { code: string; details: { field: string; message: string }[] };
@@ -125,26 +127,14 @@ describeEachDb('an agent over its 24 h budget', (dialect) => {
   it('is a gauge in /metrics beside its cost, and goes with the agent through an export and an import', async () => {
     const agent = agentName('gauged');
     await put(agent, { max_cost_usd_24h: 0.75 });
-    const metrics = await fetch(`${server().url}/api/v1/metrics`, {
-      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
-    });
-    const text = await metrics.text();
+    const text = await agentMetricsText(server());
     expect(text).toContain(
       `runlog_agent_max_cost_usd_24h{project="default",agent="${agent}"} 0.75`,
     );
     // only agents with a budget have the series
     expect(text).not.toMatch(/^runlog_agent_max_cost_usd_24h\{project="default",agent="thrifty-/m);
 
-    const { db } = server().ctx;
-    const { lines } = await exportedSettings(db, 'default', agent);
-    const restored = `restored-${seq++}`;
-    await importRuns(db, Readable.from([lines]), { projectId: restored });
-    const row = await db.kysely
-      .selectFrom('agents')
-      .select('max_cost_nanos_24h')
-      .where('project_id', '=', restored)
-      .where('id', '=', agent)
-      .executeTakeFirstOrThrow();
+    const row = await reimportedAgent(server(), agent, `restored-${seq++}`);
     expect(Number(row.max_cost_nanos_24h)).toBe(750_000_000);
   });
 });

@@ -1,10 +1,12 @@
-import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
 import { readableError, type Agent, type Run } from '@runlog/core';
-import { exportedSettings } from '../src/export/settings.js';
-import { importRuns } from '../src/export/import.js';
-import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
-import { describeEachDb, TEST_ADMIN_KEY, waitFor } from './harness.js';
+import {
+  agentMetricsText,
+  agentRequests,
+  instancesOnOneDatabase,
+  reimportedAgent,
+} from './control-helpers.js';
+import { describeEachDb, waitFor } from './harness.js';
 
 interface ErrorBody {
   error: { code: string; details: { field: string; message: string }[] };
@@ -160,23 +162,11 @@ describeEachDb('a paused agent', (dialect) => {
   it('is a gauge in /metrics, and goes with the agent through an export and an import', async () => {
     const agent = agentName('gauged');
     const paused = await put(agent, { paused: true });
-    const metrics = await fetch(`${server().url}/api/v1/metrics`, {
-      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
-    });
-    const text = await metrics.text();
+    const text = await agentMetricsText(server());
     expect(text).toContain(`runlog_agent_paused{project="default",agent="${agent}"} 1`);
     expect(text).toMatch(/^runlog_agent_paused\{project="default",agent="other-[^"]+"\} 0$/m);
 
-    const { db } = server().ctx;
-    const { lines } = await exportedSettings(db, 'default', agent);
-    const restored = `restored-${seq++}`;
-    await importRuns(db, Readable.from([lines]), { projectId: restored });
-    const row = await db.kysely
-      .selectFrom('agents')
-      .select('paused_at')
-      .where('project_id', '=', restored)
-      .where('id', '=', agent)
-      .executeTakeFirstOrThrow();
+    const row = await reimportedAgent(server(), agent, `restored-${seq++}`);
     expect(row.paused_at).toBe(Date.parse(paused.paused_at!));
   });
 });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -6,6 +7,9 @@ import type { Agent, Run } from '@runlog/core';
 import type { ServerConfigInput } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { DialectName } from '../src/db/database.js';
+import type { AgentRow } from '../src/db/schema.js';
+import { exportedSettings } from '../src/export/settings.js';
+import { importRuns } from '../src/export/import.js';
 import { startTestServer, TEST_ADMIN_KEY } from './harness.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../sdk/test/fixtures/', import.meta.url));
@@ -137,4 +141,32 @@ export function agentRequests(call: Call) {
       return res.status === 204 ? [] : (res.body as { runs: Run[] }).runs.map((r) => r.id);
     },
   };
+}
+
+/** A project's agents for Prometheus (`GET /api/v1/metrics`), read with the admin key. */
+export async function agentMetricsText(server: RunningServer): Promise<string> {
+  const res = await fetch(`${server.url}/api/v1/metrics`, {
+    headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+  });
+  return res.text();
+}
+
+/**
+ * The stored row of `agentId` once the settings export of `default` is imported into a new
+ * project `into`: what an export and an import carry of it.
+ */
+export async function reimportedAgent(
+  server: RunningServer,
+  agentId: string,
+  into: string,
+): Promise<AgentRow> {
+  const { db } = server.ctx;
+  const { lines } = await exportedSettings(db, 'default', agentId);
+  await importRuns(db, Readable.from([lines]), { projectId: into });
+  return db.kysely
+    .selectFrom('agents')
+    .selectAll()
+    .where('project_id', '=', into)
+    .where('id', '=', agentId)
+    .executeTakeFirstOrThrow();
 }
