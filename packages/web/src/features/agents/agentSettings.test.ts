@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { agentFixture } from '../../../../core/test/fixtures';
 import {
   settingsBody,
   settingsErrors,
@@ -8,21 +9,9 @@ import {
   type EditableAgent,
 } from './agentSettings';
 
-const plain: EditableAgent = {
-  name: 'bug-triager',
-  description: null,
-  schedule: null,
-  timeout_ms: null,
-  max_cost_usd: null,
-  max_tokens: null,
-  max_steps: null,
-  max_cost_usd_24h: null,
-  retry: null,
-  max_concurrency: null,
-  max_concurrency_per_thread: null,
-};
+const plain: EditableAgent = agentFixture({ id: 'bug-triager' });
 
-const configured: EditableAgent = {
+const configured: EditableAgent = agentFixture({
   name: 'Nightly report',
   description: 'Writes the report',
   schedule: { cron: '0 3 * * *', timezone: 'Europe/Oslo', paused: false },
@@ -31,10 +20,8 @@ const configured: EditableAgent = {
   max_tokens: 50_000,
   max_steps: 200,
   max_cost_usd_24h: 20,
-  retry: null,
   max_concurrency: 4,
-  max_concurrency_per_thread: null,
-};
+});
 
 describe('settingsForm', () => {
   it("fills the inputs from the agent's settings, an unset one empty", () => {

@@ -296,7 +296,7 @@ export type OverBudget = { agentId: string } & Omit<
 >;
 
 /** What an agent's budget is judged by: its pause, its budget and its 24 h cost. */
-export type AgentBudget = Pick<AgentSummary, 'id' | 'paused_at' | 'max_cost_usd_24h'> & {
+export type BudgetedAgent = Pick<AgentSummary, 'id' | 'paused_at' | 'max_cost_usd_24h'> & {
   counts_24h: Pick<AgentSummary['counts_24h'], 'cost_usd'>;
 };
 
@@ -309,7 +309,7 @@ export type AgentBudget = Pick<AgentSummary, 'id' | 'paused_at' | 'max_cost_usd_
  */
 export function overBudgetAgents(
   runs: readonly Run[],
-  agents: readonly AgentBudget[] | undefined,
+  agents: readonly BudgetedAgent[] | undefined,
 ): OverBudget[] {
   if (!agents) return [];
   const byId = new Map(agents.map((a) => [a.id, a]));
