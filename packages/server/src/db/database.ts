@@ -248,7 +248,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
     // dashboard, /readyz) for as long as the lock was held. It waits with the connection given
     // back, and takes it again for each try.
     driver.beginTransaction = async (connection: DatabaseConnection) => {
-      const begin = unwrapped.get(connection) ?? connection.executeQuery.bind(connection);
+      // the connection came through acquireConnection above, which kept its own executeQuery
+      const begin = unwrapped.get(connection)!;
       await this.waitForLock(
         () => begin(CompiledQuery.raw('begin immediate')),
         async (pause) => {
