@@ -109,20 +109,26 @@ export function assertNever(value: never): never {
 }
 
 /**
- * What a webhook endpoint can be told: a run reaching each terminal status. An endpoint
- * created without `events` gets `DEFAULT_WEBHOOK_EVENTS`, the outcomes someone must act on.
+ * What a webhook endpoint can be told: a run reaching each terminal status, and an agent's
+ * spend over the last 24 hours reaching its budget (`max_cost_usd_24h`: its queued runs wait
+ * from then) or falling back under it. An endpoint created without `events` gets
+ * `DEFAULT_WEBHOOK_EVENTS`, the run outcomes someone must act on.
  */
-export const WEBHOOK_EVENTS = [
+export const RUN_WEBHOOK_EVENTS = [
   'run.failed',
   'run.timed_out',
   'run.cancelled',
   'run.succeeded',
 ] as const;
+export const AGENT_WEBHOOK_EVENTS = ['agent.over_budget', 'agent.under_budget'] as const;
+export const WEBHOOK_EVENTS = [...RUN_WEBHOOK_EVENTS, ...AGENT_WEBHOOK_EVENTS] as const;
+export type RunWebhookEvent = (typeof RUN_WEBHOOK_EVENTS)[number];
+export type AgentWebhookEvent = (typeof AGENT_WEBHOOK_EVENTS)[number];
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEvent[] = ['run.failed', 'run.timed_out'];
 
 /** The webhook event a run reaching `status` makes. */
-export function webhookEventOf(status: TerminalRunStatus): WebhookEvent {
+export function webhookEventOf(status: TerminalRunStatus): RunWebhookEvent {
   return `run.${status}`;
 }
 

@@ -1473,11 +1473,11 @@ export const WebhookEndpoint = z.object({
   project_id: z.string(),
   url: z.string(),
   description: z.string().nullable(),
-  events: z.array(WebhookEventName).describe('the run outcomes sent to it'),
+  events: z.array(WebhookEventName).describe('the run outcomes and agent budget events sent to it'),
   agent_ids: z
     .array(z.string())
     .nullable()
-    .describe("only these agents' runs; null: every agent's"),
+    .describe("only these agents' events; null: every agent's"),
   enabled: z.boolean().describe('false while paused: its deliveries wait'),
   secret_prefix: z
     .string()
@@ -1512,7 +1512,7 @@ const WebhookEvents = z.array(WebhookEventName).min(1, 'must name at least one e
 export const CreateWebhookBody = z.object({
   url: WebhookUrl,
   events: WebhookEvents.optional().describe('default: run.failed and run.timed_out'),
-  agent_ids: WebhookAgentIds.nullish().describe("only these agents' runs; default every agent"),
+  agent_ids: WebhookAgentIds.nullish().describe("only these agents' events; default every agent"),
   description: Text(500).nullish(),
   enabled: z.boolean().optional(),
 });
@@ -1531,8 +1531,12 @@ export type PatchWebhookBody = z.infer<typeof PatchWebhookBody>;
 export const WebhookDelivery = z.object({
   id: z.string().describe('also its Runlog-Webhook-Id header: the same on every retry'),
   webhook_id: z.string(),
-  event: z.string().describe('a run event, or ping for a test'),
-  run_id: z.string().nullable(),
+  event: z.string().describe('a run or agent event, or ping for a test'),
+  run_id: z.string().nullable().describe('the run a run event is about'),
+  agent_id: z
+    .string()
+    .nullable()
+    .describe("the agent an event is about (a run event: the run's agent); null for a ping"),
   status: z.enum(WEBHOOK_DELIVERY_STATUSES),
   attempts: z.number().int(),
   last_status_code: z.number().int().nullable().describe("the endpoint's last HTTP status"),

@@ -48,6 +48,8 @@ export type {
   UserList,
   UserSummary,
   WebhookEvent,
+  RunWebhookEvent,
+  AgentWebhookEvent,
 } from '@runlog/core';
 /** A run's or a step's error as readers show it, whole or given as a truncated value. */
 export { readableError } from '@runlog/core';

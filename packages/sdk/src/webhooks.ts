@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Run, WebhookEvent } from '@runlog/core';
+import type { AgentWebhookEvent, Run, RunWebhookEvent } from '@runlog/core';
 import { RunlogWebhookError } from './errors.js';
 
 /** What a Runlog webhook delivery's body holds. */
@@ -7,10 +7,32 @@ export type WebhookMessage =
   | {
       /** The delivery's id, also in `Runlog-Webhook-Id`: the same on every retry. */
       id: string;
-      type: WebhookEvent;
+      type: RunWebhookEvent;
       created_at: string;
-      /** The run as `GET /runs/:id` answered it when it ended (without steps). */
-      data: { run: Run };
+      data: {
+        /** The run as `GET /runs/:id` answered it when it ended (without steps). */
+        run: Run;
+        /** The run its agent's retry policy queued for it, or null when none will follow. */
+        retry: { id: string; attempt: number; queued_at: string } | null;
+      };
+    }
+  | {
+      id: string;
+      /**
+       * The runs an agent started in the last 24 hours cost its `max_cost_usd_24h` or more
+       * (its queued runs wait from now), or cost less again (the window moved on, or the
+       * budget was raised or cleared).
+       */
+      type: AgentWebhookEvent;
+      created_at: string;
+      data: {
+        agent: { id: string; name: string; max_cost_usd_24h: number | null };
+        cost_usd_24h: number;
+        /** Its queued runs: held back when over, free to go when back under. */
+        queued_runs: number;
+        /** When it reached the budget. */
+        over_budget_since: string;
+      };
     }
   | {
       id: string;

@@ -19,23 +19,7 @@ describeEachDb('an agent over its 24 h budget', (dialect) => {
   const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
   // on PostgreSQL a second instance on the same database: the budget holds on both
   const { server, call } = instancesOnOneDatabase(dialect, { schedulerIntervalMs: 50 });
-  const { put, enqueue, claim } = agentRequests(call);
-  /** Records a run of `agent` started at `startedAt` whose one step cost `usd`. */
-  const spend = async (agent: string, usd: number, startedAt = Date.now()) => {
-    const id = `spent-${seq++}-${Date.now().toString(36)}`;
-    const res = await call('POST', '/api/v1/ingest', {
-      events: [
-        { type: 'run.start', run: { id, agent_id: agent, started_at: startedAt } },
-        {
-          type: 'step.end',
-          step: { id: 's', run_id: id, type: 'llm', cost_usd: usd, started_at: startedAt },
-        },
-        { type: 'run.end', run: { id, status: 'succeeded', ended_at: startedAt + 1 } },
-      ],
-    });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return id;
-  };
+  const { put, enqueue, claim, spend } = agentRequests(call);
   const summary = async (agent: string) =>
     (await call('GET', `/api/v1/agents/${agent}`)).body as AgentSummary;
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
 import { runCli } from './cli-fixtures.js';
 import { describeEachDb, startTestServer } from './harness.js';
+import { watchBudgetsOnce } from '../src/control/budget-watch.js';
 
 /** `runlog` in process, its output captured. */
 const cli = (env: NodeJS.ProcessEnv, args: string[]) => runCli(args, { env });
@@ -129,6 +130,42 @@ describeEachDb('runlog webhooks', (dialect) => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/not found|no webhook/i);
     await cli(env, ['webhooks', 'delete', second]);
+  });
+
+  it("lists an agent budget event's delivery with its agent", async () => {
+    const created = await cli(env, [
+      'webhooks',
+      'create',
+      url,
+      '--events',
+      'agent.over_budget,agent.under_budget',
+      '--agent',
+      'budget-cli',
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const hook = JSON.parse(created.stdout) as CreatedWebhook;
+    expect(hook.events).toEqual(['agent.over_budget', 'agent.under_budget']);
+    const send = (method: string, path: string, body: unknown) =>
+      fetch(`${server.url}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await send('PUT', '/agents/budget-cli', { max_cost_usd_24h: 0.5 })).status).toBe(200);
+    const ingested = await send('POST', '/ingest', {
+      events: [
+        { type: 'run.start', run: { id: 'budget-cli-run', agent_id: 'budget-cli' } },
+        { type: 'step.end', step: { id: 's', run_id: 'budget-cli-run', type: 'llm', cost_usd: 1 } },
+        { type: 'run.end', run: { id: 'budget-cli-run', status: 'succeeded' } },
+      ],
+    });
+    expect(ingested.status).toBe(200);
+    // the server's background jobs are off here: one pass of the budget watch by hand
+    expect(await watchBudgetsOnce(server.ctx)).toBe(1);
+    const table = await cli(env, ['webhooks', 'deliveries', hook.id]);
+    expect(table.stdout).toMatch(/agent\.over_budget +agent budget-cli +pending +0/);
+    await cli(env, ['webhooks', 'delete', hook.id]);
   });
 
   it('refuses bad input before asking the server, and a key that is not admin', async () => {

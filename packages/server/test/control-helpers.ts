@@ -115,11 +115,28 @@ type Call = ReturnType<typeof instancesOnOneDatabase>['call'];
 
 /**
  * The agent requests the control suites make through `call`, each asserting its answer: `put`
- * an agent's settings (200), `enqueue` a run of it (202, its id), and `claim` up to ten of
- * the agents' runs at once without waiting (their ids; none on a 204), each on instance `i`.
+ * an agent's settings (200), `enqueue` a run of it (202, its id), `claim` up to ten of the
+ * agents' runs at once without waiting (their ids; none on a 204), each on instance `i`, and
+ * `spend`: record a run of the agent started at `startedAt` whose one step cost `usd` (its id).
  */
 export function agentRequests(call: Call) {
+  let spent = 0;
   return {
+    spend: async (agent: string, usd: number, startedAt = Date.now()): Promise<string> => {
+      const id = `spent-${spent++}-${Date.now().toString(36)}`;
+      const res = await call('POST', '/api/v1/ingest', {
+        events: [
+          { type: 'run.start', run: { id, agent_id: agent, started_at: startedAt } },
+          {
+            type: 'step.end',
+            step: { id: 's', run_id: id, type: 'llm', cost_usd: usd, started_at: startedAt },
+          },
+          { type: 'run.end', run: { id, status: 'succeeded', ended_at: startedAt + 1 } },
+        ],
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return id;
+    },
     put: async (agent: string, body: unknown, i = 0): Promise<Agent> => {
       const res = await call('PUT', `/api/v1/agents/${agent}`, body, i);
       expect(res.status, JSON.stringify(res.body)).toBe(200);

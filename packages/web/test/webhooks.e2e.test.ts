@@ -1,5 +1,6 @@
 // Webhooks in Settings in a real browser: an endpoint created (its secret shown once), a test
-// ping, a run's failure delivered to a real local receiver and listed, paused, deleted.
+// ping, a run's failure delivered to a real local receiver and listed, paused, deleted; an
+// agent's budget reached, delivered and listed with the agent.
 
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -147,8 +148,51 @@ browserSuite('webhooks in Settings in a real browser', () => {
     await section.getByText('No webhooks').waitFor();
     page.off('dialog', answer);
     expect(questions).toEqual([
-      `Delete the webhook to ${url}? It stops getting run outcomes at once, and its pending deliveries are dropped.`,
+      `Delete the webhook to ${url}? It stops getting events at once, and its pending deliveries are dropped.`,
     ]);
     expect(await list()).toEqual([]);
+  });
+
+  it("tells of an agent's 24 h budget reached, and lists the delivery with the agent", async () => {
+    await page.goto(`${server.url}/settings`);
+    const section = page.getByRole('region', { name: 'Webhooks' });
+    await section.getByText('No webhooks').waitFor();
+    await page.getByLabel('Endpoint URL').fill(url);
+    await page.getByLabel('Failed').uncheck();
+    await page.getByLabel('Timed out').uncheck();
+    await page.getByLabel('Agent over budget').check();
+    await page.getByLabel('Agent back under budget').check();
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    await page.getByRole('button', { name: 'Done' }).click();
+    const [hook] = await list();
+    expect(hook!.events).toEqual(['agent.over_budget', 'agent.under_budget']);
+    const row = section.locator(`tr[data-webhook="${hook!.id}"]`);
+    expect(await row.locator('td').nth(1).textContent()).toBe(
+      'Agent over budgetAgent back under budget',
+    );
+
+    // the agent's runs cost its budget: the server's budget watch tells the endpoint
+    expect((await call(api, 'PUT', '/agents/budget-bot', { max_cost_usd_24h: 0.5 })).status).toBe(
+      200,
+    );
+    await ingest(api, [
+      { type: 'run.start', run: { id: 'budget-run-1', agent_id: 'budget-bot' } },
+      { type: 'step.end', step: { id: 's', run_id: 'budget-run-1', type: 'llm', cost_usd: 0.75 } },
+      { type: 'run.end', run: { id: 'budget-run-1', status: 'succeeded' } },
+    ]);
+    const told = () => received.filter((r) => r.body.type === 'agent.over_budget');
+    await expect.poll(() => told().length, { timeout: 15_000 }).toBe(1);
+    expect(told()[0]!.body.data).toMatchObject({
+      agent: { id: 'budget-bot', max_cost_usd_24h: 0.5 },
+      cost_usd_24h: 0.75,
+    });
+    await page.getByRole('button', { name: `Deliveries to ${url}` }).click();
+    const deliveries = page.getByRole('table', { name: `Deliveries to ${url}` });
+    const first = deliveries.locator('tbody tr').first();
+    await first.getByText('agent.over_budget').waitFor();
+    expect(await first.getByRole('link', { name: 'budget-bot' }).getAttribute('href')).toBe(
+      '/agents/budget-bot',
+    );
+    await screenshot(page, 'webhooks-agent-budget');
   });
 });

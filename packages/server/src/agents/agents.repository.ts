@@ -28,6 +28,7 @@ export function newAgentRow(projectId: string, id: string, name: string, now: nu
     max_concurrency_per_thread: null,
     paused_at: null,
     max_cost_nanos_24h: null,
+    over_budget_at: null,
     metadata: '{}',
     created_at: now,
     updated_at: now,
@@ -247,26 +248,42 @@ export async function agentsOverBudget(
   now: number,
 ): Promise<Set<string>> {
   const budgeted = agents.filter((a) => a.max_cost_nanos_24h !== null);
-  if (budgeted.length === 0) return new Set();
+  const spent = await spentIn24Hours(
+    k,
+    db,
+    projectId,
+    budgeted.map((a) => a.id),
+    now,
+  );
+  return new Set(
+    budgeted.filter((a) => (spent.get(a.id) ?? 0) >= Number(a.max_cost_nanos_24h)).map((a) => a.id),
+  );
+}
+
+/**
+ * What the runs each of `agentIds` started in the last 24 hours cost, in nano-USD (the
+ * Agents page's Cost 24 h), from the hourly rollups; an agent without any is left out.
+ */
+export async function spentIn24Hours(
+  k: Kysely<Database>,
+  db: Db,
+  projectId: string,
+  agentIds: readonly string[],
+  now: number,
+): Promise<Map<string, number>> {
+  if (agentIds.length === 0) return new Map();
   const { since, until } = last24Hours(now);
   const rows = await k
     .selectFrom('run_rollups')
     .select('agent_id')
     .select(sumOf(db, 'cost_nanos'))
     .where('project_id', '=', projectId)
-    .where(
-      'agent_id',
-      'in',
-      budgeted.map((a) => a.id),
-    )
+    .where('agent_id', 'in', agentIds)
     .where('hour', '>=', since)
     .where('hour', '<', until)
     .groupBy('agent_id')
     .execute();
-  const spent = new Map(rows.map((r) => [r.agent_id, Number(r.cost_nanos)]));
-  return new Set(
-    budgeted.filter((a) => (spent.get(a.id) ?? 0) >= Number(a.max_cost_nanos_24h)).map((a) => a.id),
-  );
+  return new Map(rows.map((r) => [r.agent_id, Number(r.cost_nanos)]));
 }
 
 /** Agents one `unretriedFailuresSince` statement asks about. */

@@ -60,7 +60,9 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
   const palette = () => Palette.for(io.stdout, io.env);
   const webhooks = program
     .command('webhooks')
-    .description('outgoing webhooks on run outcomes (an admin key): list, create, test, delete');
+    .description(
+      'outgoing webhooks on run outcomes and agent budgets (an admin key): list, create, test, delete',
+    );
 
   withClient(webhooks.command('list').description("the project's webhook endpoints")).action(
     async (flags: ClientFlags) => {
@@ -107,7 +109,11 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     webhooks
       .command('create')
       .description('create an endpoint; prints its signing secret, shown this once')
-      .argument('<url>', 'where run outcomes are posted (http:// or https://)', webhookUrlArg)
+      .argument(
+        '<url>',
+        'where run outcomes and agent budget events are posted (http:// or https://)',
+        webhookUrlArg,
+      )
       .option(
         '--events <list>',
         `comma list of ${WEBHOOK_EVENTS.join(', ')} (default run.failed,run.timed_out)`,
@@ -115,7 +121,7 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
       )
       .option(
         '--agent <ids>',
-        "only these agents' runs (comma list; default every agent)",
+        "only these agents' events (comma list; default every agent)",
         idListArg('--agent'),
       )
       .option('--description <text>', 'what it is for', textArg('--description', 500))
@@ -260,7 +266,8 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
           shown.map((d) => [
             d.id,
             d.event,
-            d.run_id ?? '-',
+            // an agent event (a budget) is about an agent, not a run
+            d.run_id ?? (d.agent_id ? `agent ${d.agent_id}` : '-'),
             deliveryStatus(d.status, p),
             String(d.attempts),
             d.last_status_code !== null ? String(d.last_status_code) : (d.last_error ?? '-'),

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { RESTART_GRACE_MS, sweepOnce, type SweepRestart } from './sweeper.js';
 import { scheduleOnce } from './scheduler.js';
+import { watchBudgetsOnce } from './budget-watch.js';
 import { startRetention } from '../retention/retention.js';
 import { isDatabaseUnavailable, optimizeSqlite } from '../db/database.js';
 
@@ -34,11 +35,13 @@ export function repeatEvery(
 
 /**
  * Starts the control plane's background jobs: the sweeper (lapsed leases, timeouts, forced
- * cancels), the scheduler and retention. Each stops when the context closes.
+ * cancels), the scheduler, the budget watch (webhooks on agents' 24 h budgets), webhook
+ * deliveries and retention. Each stops when the context closes.
  */
 export function startBackground(ctx: AppContext): void {
   repeatEvery(ctx, ctx.config.sweepIntervalMs, sweeper(ctx));
   repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => scheduleOnce(ctx));
+  repeatEvery(ctx, ctx.config.schedulerIntervalMs, () => watchBudgetsOnce(ctx));
   startRetention(ctx);
   const stopDeliveries = ctx.deliverer.start(ctx.config.webhookPollMs);
   ctx.onClose.push(stopDeliveries);

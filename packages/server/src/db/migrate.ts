@@ -26,6 +26,7 @@ import * as m0023AgentThreadConcurrency from './migrations/0023_agent_thread_con
 import * as m0024UsersLatest from './migrations/0024_users_latest.js';
 import * as m0025AgentPaused from './migrations/0025_agent_paused.js';
 import * as m0026AgentBudget24h from './migrations/0026_agent_budget_24h.js';
+import * as m0027BudgetWebhooks from './migrations/0027_budget_webhooks.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
@@ -54,6 +55,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0024_users_latest': m0024UsersLatest,
   '0025_agent_paused': m0025AgentPaused,
   '0026_agent_budget_24h': m0026AgentBudget24h,
+  '0027_budget_webhooks': m0027BudgetWebhooks,
 };
 
 class StaticProvider implements MigrationProvider {

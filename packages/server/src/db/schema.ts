@@ -67,6 +67,11 @@ export interface AgentTable {
    * hours cost this much, workers are handed none of its queued runs. Null: none.
    */
   max_cost_nanos_24h: number | null;
+  /**
+   * Since when its spend over the last 24 hours has stood at that budget, as the budget
+   * watch last saw it (`control/budget-watch.ts`), epoch ms. Null: under it, or no budget.
+   */
+  over_budget_at: number | null;
   metadata: string;
   created_at: number;
   updated_at: number;
@@ -299,6 +304,8 @@ export interface WebhookDeliveryTable {
   webhook_id: string;
   event: string;
   run_id: string | null;
+  /** The agent the event is about (a run event's: its run's agent); null for a ping. */
+  agent_id: string | null;
   /** The JSON body sent, built when the event happened. */
   payload: string;
   /** pending, delivered or failed */

@@ -165,6 +165,8 @@ export function fromImportedAgent(rec: z.infer<typeof ImportAgent>, projectId: s
     max_concurrency: rec.max_concurrency ?? null,
     max_concurrency_per_thread: rec.max_concurrency_per_thread ?? null,
     paused_at: rec.paused_at ?? null,
+    // the budget watch of the server it comes to tells of its budget afresh
+    over_budget_at: null,
     metadata: JSON.stringify(storedDepth(rec.metadata ?? {})),
     created_at: rec.created_at,
     updated_at: rec.updated_at,

@@ -275,6 +275,7 @@ export class WebhookDeliverer {
       webhook_id: endpoint.id,
       event: 'ping',
       run_id: null,
+      agent_id: null,
       payload: body,
       status: result.ok ? 'delivered' : 'failed',
       attempts: 1,

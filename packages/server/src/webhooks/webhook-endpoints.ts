@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import {
   DEFAULT_WEBHOOK_EVENTS,
+  WEBHOOK_EVENTS,
   isTerminalStatus,
   newId,
   toIso,
   webhookEventOf,
+  type AgentWebhookEvent,
   type CreateWebhookBody,
   type CreatedWebhook,
   type PatchWebhookBody,
@@ -90,29 +92,32 @@ export class WebhookEndpoints {
         if (!l.events.has(event)) continue;
         if (l.agentIds && !l.agentIds.has(run.agent_id)) continue;
         data ??= { run: toRun(run), retry: retryData(retryOf(run)) };
-        const id = newId();
-        rows.push({
-          project_id: run.project_id,
-          id,
-          webhook_id: l.id,
-          event,
-          run_id: run.id,
-          payload: JSON.stringify(payloadOf(id, event, now, data)),
-          status: 'pending',
-          attempts: 0,
-          next_attempt_at: now,
-          last_status_code: null,
-          last_error: null,
-          delivered_at: null,
-          created_at: now,
-        });
+        rows.push(deliveryRow(run.project_id, l.id, event, run.agent_id, run.id, data, now));
       }
     }
-    for (let i = 0; i < rows.length; i += 200)
-      await trx
-        .insertInto('webhook_deliveries')
-        .values(rows.slice(i, i + 200))
-        .execute();
+    await insertDeliveries(trx, rows);
+    return rows.length;
+  }
+
+  /**
+   * Writes, in `trx`, one pending delivery of an agent's `event` (`data` its body's `data`)
+   * per enabled endpoint of the project that takes the event and the agent. Answers how many.
+   */
+  async enqueueAgentEvent(
+    trx: Kysely<Database>,
+    projectId: string,
+    agentId: string,
+    event: AgentWebhookEvent,
+    data: Record<string, unknown>,
+    now = Date.now(),
+  ): Promise<number> {
+    const rows: WebhookDeliveryRow[] = [];
+    for (const l of await this.listenersOf(trx, projectId)) {
+      if (!l.events.has(event)) continue;
+      if (l.agentIds && !l.agentIds.has(agentId)) continue;
+      rows.push(deliveryRow(projectId, l.id, event, agentId, null, data, now));
+    }
+    await insertDeliveries(trx, rows);
     return rows.length;
   }
 
@@ -332,12 +337,50 @@ export function payloadOf(
   return { id, type, created_at: toIso(at), data };
 }
 
-/** Events in their canonical order, each once. */
+/** Events in their canonical order (`WEBHOOK_EVENTS`'), each once. */
 function normalEvents(events: readonly WebhookEvent[]): WebhookEvent[] {
   const want = new Set(events);
-  return (['run.failed', 'run.timed_out', 'run.cancelled', 'run.succeeded'] as const).filter((e) =>
-    want.has(e),
-  );
+  return WEBHOOK_EVENTS.filter((e) => want.has(e));
+}
+
+/** A pending delivery of `event` to endpoint `webhookId`, its body built now. */
+function deliveryRow(
+  projectId: string,
+  webhookId: string,
+  event: WebhookEvent,
+  agentId: string,
+  runId: string | null,
+  data: Record<string, unknown>,
+  now: number,
+): WebhookDeliveryRow {
+  const id = newId();
+  return {
+    project_id: projectId,
+    id,
+    webhook_id: webhookId,
+    event,
+    run_id: runId,
+    agent_id: agentId,
+    payload: JSON.stringify(payloadOf(id, event, now, data)),
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: now,
+    last_status_code: null,
+    last_error: null,
+    delivered_at: null,
+    created_at: now,
+  };
+}
+
+async function insertDeliveries(
+  trx: Kysely<Database>,
+  rows: readonly WebhookDeliveryRow[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += 200)
+    await trx
+      .insertInto('webhook_deliveries')
+      .values(rows.slice(i, i + 200))
+      .execute();
 }
 
 function parseList(text: string): string[] {
@@ -375,6 +418,7 @@ export function toWebhookDelivery(row: WebhookDeliveryRow): WebhookDelivery {
     webhook_id: row.webhook_id,
     event: row.event,
     run_id: row.run_id,
+    agent_id: row.agent_id,
     status: row.status as WebhookDeliveryStatus,
     attempts: Number(row.attempts),
     last_status_code: row.last_status_code,

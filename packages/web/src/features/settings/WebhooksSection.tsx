@@ -34,6 +34,8 @@ const EVENT_LABELS: Record<WebhookEvent, string> = {
   'run.timed_out': 'Timed out',
   'run.cancelled': 'Cancelled',
   'run.succeeded': 'Succeeded',
+  'agent.over_budget': 'Agent over budget',
+  'agent.under_budget': 'Agent back under budget',
 };
 
 /** A delivery's status as the run statuses show theirs: delivered green, failed red. */
@@ -112,7 +114,7 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
       <thead>
         <tr>
           <th scope="col">Event</th>
-          <th scope="col">Run</th>
+          <th scope="col">Run or agent</th>
           <th scope="col">Status</th>
           <th scope="col" className="num">
             Attempts
@@ -130,10 +132,15 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
             <td className="mono" data-label="Event">
               {d.event}
             </td>
-            <td className="mono" data-label="Run">
+            <td className="mono" data-label="Run or agent">
               {d.run_id ? (
                 <Link to={`/runs/${encodeURIComponent(d.run_id)}`} className="truncate">
                   {d.run_id}
+                </Link>
+              ) : d.agent_id ? (
+                // an agent event (its budget) is about the agent
+                <Link to={`/agents/${encodeURIComponent(d.agent_id)}`} className="truncate">
+                  {d.agent_id}
                 </Link>
               ) : (
                 <span className="muted">—</span>
@@ -190,7 +197,7 @@ function Deliveries({ webhook }: { webhook: WebhookEndpoint }) {
 }
 
 /**
- * Outgoing webhooks: endpoints the server posts run outcomes to, signed. Admin only (the
+ * Outgoing webhooks: endpoints the server posts run outcomes and agent budget events to, signed. Admin only (the
  * server posts to whatever URL it is given, from its own network).
  */
 export function WebhooksSection() {
@@ -266,7 +273,8 @@ export function WebhooksSection() {
     <section className="section card" aria-labelledby="webhooks-title">
       <h2 id="webhooks-title">Webhooks</h2>
       <p className="muted">
-        Runlog posts a signed JSON event to these URLs when a run ends as they ask, retrying for
+        Runlog posts a signed JSON event to these URLs when a run ends as they ask, or when an
+        agent&apos;s spend over 24 hours reaches its budget and falls back under it, retrying for
         about a day until they answer 2xx. The server posts from its own network to any URL given
         here.
       </p>
@@ -474,7 +482,7 @@ export function WebhooksSection() {
                           if (remove.isPending) return;
                           if (
                             confirm(
-                              `Delete the webhook to ${w.url}? It stops getting run outcomes at once, and its pending deliveries are dropped.`,
+                              `Delete the webhook to ${w.url}? It stops getting events at once, and its pending deliveries are dropped.`,
                             )
                           )
                             remove.mutate(w);

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
+import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
+import { describeEachDb, waitFor } from './harness.js';
+import { Receiver, validSignature, type Received } from './webhook-receiver.js';
+
+interface BudgetData {
+  agent: { id: string; name: string; max_cost_usd_24h: number | null };
+  cost_usd_24h: number;
+  queued_runs: number;
+  over_budget_since: string;
+}
+
+/** Long enough for several budget watch passes (every 50 ms here) on each instance. */
+const SEVERAL_PASSES_MS = 400;
+
+describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
+  let seq = 0;
+  const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
+  // on PostgreSQL two instances watch the same agents: each change is told once
+  const { call } = instancesOnOneDatabase(dialect, {
+    schedulerIntervalMs: 50,
+    webhookPollMs: 50,
+  });
+  const { put, enqueue, spend } = agentRequests(call);
+  const receiver = new Receiver();
+  beforeAll(() => receiver.start());
+  afterAll(() => receiver.stop());
+
+  const createHook = async (body: Record<string, unknown>) => {
+    const res = await call('POST', '/api/v1/webhooks', { url: receiver.url, ...body });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body as CreatedWebhook;
+  };
+  /** What the receiver took about `agent`, in order. */
+  const heard = (agent: string): Received[] =>
+    receiver.received.filter(
+      (r) =>
+        (r.json.data as Partial<BudgetData>).agent?.id === agent ||
+        r.json.data.run?.agent_id === agent,
+    );
+  const settle = () => new Promise((r) => setTimeout(r, SEVERAL_PASSES_MS));
+
+  it('tells an endpoint once when the spend reaches the budget, and once when it is back under', async () => {
+    const agent = agentName('watched');
+    const hook = await createHook({
+      events: ['agent.over_budget', 'agent.under_budget'],
+      agent_ids: [agent],
+    });
+    // an endpoint of the default events (run outcomes) hears nothing of budgets
+    const runsOnly = await createHook({ agent_ids: [agent] });
+    await put(agent, { name: 'Watched', max_cost_usd_24h: 0.01 });
+    const held = await enqueue(agent);
+    await spend(agent, 0.004);
+    await settle();
+    expect(heard(agent)).toEqual([]);
+
+    // reaching it: one agent.over_budget, however many passes and instances see it
+    const overAt = Date.now();
+    await spend(agent, 0.006);
+    const [over] = await waitFor(
+      () => heard(agent).length > 0 && heard(agent),
+      'agent.over_budget',
+    );
+    await settle();
+    expect(heard(agent)).toHaveLength(1);
+    expect(over!.json.type).toBe('agent.over_budget');
+    expect(
+      validSignature(hook.secret, over!.headers['runlog-signature'] as string, over!.body),
+    ).toBe(true);
+    expect(over!.headers['runlog-webhook-id']).toBe(over!.json.id);
+    const data = over!.json.data as unknown as BudgetData;
+    expect(data.agent).toEqual({ id: agent, name: 'Watched', max_cost_usd_24h: 0.01 });
+    expect(data.cost_usd_24h).toBeCloseTo(0.01, 9);
+    expect(data.queued_runs).toBe(1);
+    expect(Date.parse(data.over_budget_since)).toBeGreaterThanOrEqual(overAt - 1000);
+
+    // listed with the agent it is about, and no run
+    const listed = await call('GET', `/api/v1/webhooks/${hook.id}/deliveries`);
+    const deliveries = (listed.body as { deliveries: WebhookDelivery[] }).deliveries;
+    expect(deliveries.map((d) => [d.event, d.agent_id, d.run_id, d.status])).toEqual([
+      ['agent.over_budget', agent, null, 'delivered'],
+    ]);
+    const endpoint = (await call('GET', `/api/v1/webhooks/${hook.id}`)).body as WebhookEndpoint;
+    expect(endpoint.last_delivery?.event).toBe('agent.over_budget');
+    const quiet = await call('GET', `/api/v1/webhooks/${runsOnly.id}/deliveries`);
+    expect((quiet.body as { deliveries: WebhookDelivery[] }).deliveries).toEqual([]);
+
+    // a higher budget: back under, since the time it went over; the held run can go
+    await put(agent, { max_cost_usd_24h: 1 });
+    await waitFor(() => heard(agent).length === 2, 'agent.under_budget');
+    const under = heard(agent)[1]!.json;
+    expect(under.type).toBe('agent.under_budget');
+    expect(under.data).toMatchObject({
+      agent: { id: agent, max_cost_usd_24h: 1 },
+      queued_runs: 1,
+      over_budget_since: data.over_budget_since,
+    });
+
+    // lowered under the spend: over again; cleared: under again, without a budget
+    await put(agent, { max_cost_usd_24h: 0.005 });
+    await waitFor(() => heard(agent).length === 3, 'the second agent.over_budget');
+    expect(heard(agent)[2]!.json.type).toBe('agent.over_budget');
+    await call('POST', `/api/v1/runs/${held}/cancel`);
+    await put(agent, { max_cost_usd_24h: null });
+    await waitFor(() => heard(agent).length === 4, 'the second agent.under_budget');
+    await settle();
+    expect(heard(agent).map((r) => r.json.type)).toEqual([
+      'agent.over_budget',
+      'agent.under_budget',
+      'agent.over_budget',
+      'agent.under_budget',
+    ]);
+    expect(heard(agent)[3]!.json.data).toMatchObject({
+      agent: { id: agent, max_cost_usd_24h: null },
+      queued_runs: 0,
+    });
+  });
+
+  it("keeps to an endpoint's agents, and run deliveries name their agent too", async () => {
+    const spender = agentName('spender');
+    const other = agentName('other');
+    const hook = await createHook({
+      events: ['run.failed', 'agent.over_budget'],
+      agent_ids: [other],
+    });
+    await put(spender, { max_cost_usd_24h: 0.01 });
+    await put(other, { max_cost_usd_24h: 0.01 });
+    await spend(spender, 0.02);
+    const failed = `failed-${seq++}`;
+    const res = await call('POST', '/api/v1/ingest', {
+      events: [
+        { type: 'run.start', run: { id: failed, agent_id: other } },
+        { type: 'run.end', run: { id: failed, status: 'failed', error: { message: 'boom' } } },
+      ],
+    });
+    expect(res.status).toBe(200);
+    await waitFor(() => heard(other).length > 0, "the other agent's failed run");
+    await settle();
+    expect(heard(spender)).toEqual([]);
+    const listed = await call('GET', `/api/v1/webhooks/${hook.id}/deliveries`);
+    expect(
+      (listed.body as { deliveries: WebhookDelivery[] }).deliveries.map((d) => [
+        d.event,
+        d.agent_id,
+        d.run_id,
+      ]),
+    ).toEqual([['run.failed', other, failed]]);
+  });
+
+  it('stores the events an endpoint takes in one order, agent events after run events', async () => {
+    const hook = await createHook({
+      events: ['agent.under_budget', 'run.failed', 'agent.over_budget'],
+    });
+    expect(hook.events).toEqual(['run.failed', 'agent.over_budget', 'agent.under_budget']);
+    const refused = await call('POST', '/api/v1/webhooks', {
+      url: receiver.url,
+      events: ['agent.over_limit'],
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain('body.events');
+    await call('DELETE', `/api/v1/webhooks/${hook.id}`);
+  });
+});
