@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
+import { findAgent, saveAgent } from '../src/agents/agents.repository.js';
 import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
 import { describeEachDb, waitFor } from './harness.js';
 import { Receiver, validSignature, type Received } from './webhook-receiver.js';
@@ -18,7 +19,7 @@ describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
   let seq = 0;
   const agentName = (base: string) => `${base}-${Date.now().toString(36)}-${seq++}`;
   // on PostgreSQL two instances watch the same agents: each change is told once
-  const { call } = instancesOnOneDatabase(dialect, {
+  const { server, call } = instancesOnOneDatabase(dialect, {
     schedulerIntervalMs: 50,
     webhookPollMs: 50,
   });
@@ -74,6 +75,13 @@ describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
     expect(data.cost_usd_24h).toBeCloseTo(0.01, 9);
     expect(data.queued_runs).toBe(1);
     expect(Date.parse(data.over_budget_since)).toBeGreaterThanOrEqual(overAt - 1000);
+
+    // a save that read the agent before the watch told it (a PUT, an import) keeps what the
+    // watch wrote: it is not told again
+    const stored = await findAgent(server().ctx.db, 'default', agent);
+    await saveAgent(server().ctx.db, { ...stored!, over_budget_at: null, name: 'Watched' });
+    await settle();
+    expect(heard(agent)).toHaveLength(1);
 
     // listed with the agent it is about, and no run
     const listed = await call('GET', `/api/v1/webhooks/${hook.id}/deliveries`);

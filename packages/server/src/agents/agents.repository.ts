@@ -335,8 +335,16 @@ export async function saveAgent(
   /** The columns an existing agent takes from `row` (default: all a save may write). */
   only?: readonly (keyof AgentRow)[],
 ): Promise<AgentRow> {
-  // when a worker last asked is the claims' to write: a save must not put back what it read
-  const { project_id: _p, id: _i, created_at: _c, worker_seen_at: _w, ...all } = row;
+  // when a worker last asked is the claims' to write, and whether it is over its budget the
+  // budget watch's: a save must not put back what it read (the watch would tell it twice)
+  const {
+    project_id: _p,
+    id: _i,
+    created_at: _c,
+    worker_seen_at: _w,
+    over_budget_at: _o,
+    ...all
+  } = row;
   // only the columns asked for: two saves of different settings at once keep both
   const changes = only
     ? Object.fromEntries(Object.entries(all).filter(([k]) => only.includes(k as keyof AgentRow)))
