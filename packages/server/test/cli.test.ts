@@ -85,7 +85,7 @@ describeEachDb('runlog CLI', (dialect) => {
     const applied = await cli(['migrate', '--db', fresh]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(
-      /^applied 0001_init, .*0022_agent_max_concurrency, 0023_agent_thread_concurrency, 0024_users_latest, 0025_agent_paused, 0026_agent_budget_24h\n$/,
+      /^applied 0001_init, .*0022_agent_max_concurrency, 0023_agent_thread_concurrency, 0024_users_latest, 0025_agent_paused, 0026_agent_budget_24h, 0027_budget_webhooks\n$/,
     );
     // a mistyped PostgreSQL schema is an error for a command that only reads, not a new schema
     if (dialect === 'postgres') {
