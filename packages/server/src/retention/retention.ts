@@ -82,7 +82,7 @@ export class Retention {
         // leave the database to requests and the write path between batches
         pause: () => new Promise((resolve) => setTimeout(resolve, 20)),
       });
-      // webhook deliveries go with the runs they told of (and pings with them)
+      // webhook deliveries go with the runs they told of (pings and agent events by their age)
       await this.ctx.db.kysely
         .deleteFrom('webhook_deliveries')
         .where('project_id', '=', p.id)

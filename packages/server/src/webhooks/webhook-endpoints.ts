@@ -337,7 +337,7 @@ export function payloadOf(
   return { id, type, created_at: toIso(at), data };
 }
 
-/** Events in their canonical order (`WEBHOOK_EVENTS`'), each once. */
+/** Events in their canonical order (`WEBHOOK_EVENTS`), each once. */
 function normalEvents(events: readonly WebhookEvent[]): WebhookEvent[] {
   const want = new Set(events);
   return WEBHOOK_EVENTS.filter((e) => want.has(e));
