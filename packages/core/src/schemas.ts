@@ -716,6 +716,11 @@ export const Agent = z.object({
         'more, workers are handed none of its queued runs (they wait) and its schedule skips ' +
         'its slots; null: no such budget',
     ),
+  over_budget_since: IsoTime.nullable().describe(
+    'when what its runs of the last 24 hours cost reached max_cost_usd_24h, as the budget ' +
+      'watch saw it (within about a second; webhooks hear it as agent.over_budget); null: ' +
+      'under its budget, or none',
+  ),
   paused_at: IsoTime.nullable().describe(
     'when the agent was paused: workers are handed none of its queued runs (they wait, queued) ' +
       'and its schedule queues none, until it is resumed; runs under way go on. null: it runs',

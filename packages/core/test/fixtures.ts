@@ -95,6 +95,7 @@ export function agentFixture(over: Partial<Agent> = {}): Agent {
     max_concurrency: null,
     max_concurrency_per_thread: null,
     max_cost_usd_24h: null,
+    over_budget_since: null,
     paused_at: null,
     metadata: {},
     next_run_at: null,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
+import type { Agent, CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
 import { findAgent, saveAgent } from '../src/agents/agents.repository.js';
 import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
 import { describeEachDb, waitFor } from './harness.js';
@@ -89,6 +89,9 @@ describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
     expect(deliveries.map((d) => [d.event, d.agent_id, d.run_id, d.status])).toEqual([
       ['agent.over_budget', agent, null, 'delivered'],
     ]);
+    // the agent says since when, as the event did
+    const watched = (await call('GET', `/api/v1/agents/${agent}`)).body as Agent;
+    expect(watched.over_budget_since).toBe(data.over_budget_since);
     const endpoint = (await call('GET', `/api/v1/webhooks/${hook.id}`)).body as WebhookEndpoint;
     expect(endpoint.last_delivery?.event).toBe('agent.over_budget');
     const quiet = await call('GET', `/api/v1/webhooks/${runsOnly.id}/deliveries`);
@@ -119,6 +122,9 @@ describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
       'agent.over_budget',
       'agent.under_budget',
     ]);
+    expect(((await call('GET', `/api/v1/agents/${agent}`)).body as Agent).over_budget_since).toBe(
+      null,
+    );
     expect(heard(agent)[3]!.json.data).toMatchObject({
       agent: { id: agent, max_cost_usd_24h: null },
       queued_runs: 0,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
 import { PG_BASE_URL, describeEachDb, startTestServer, waitFor } from './harness.js';
+import { watchBudgetsOnce } from '../src/control/budget-watch.js';
 import { openDatabase } from '../src/db/database.js';
 import { sql } from 'kysely';
 import {
@@ -1120,6 +1121,11 @@ describeEachDb('runlog CLI', (dialect) => {
       );
       expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toContain(
         '\n  budget      $0.02 per 24 hours; $0.0200 spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it\n',
+      );
+      // once the budget watch has seen it (background jobs are off here: one pass by hand)
+      expect(await watchBudgetsOnce(server.ctx)).toBe(1);
+      expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toMatch(
+        /\n {2}budget {6}\$0\.02 per 24 hours; \$0\.0200 spent, reached \d+s ago: no worker is handed/,
       );
       // its slots pass without a run meanwhile
       expect((await cli(['agents', 'show', 'cs-budget'])).stdout).toMatch(

@@ -35,6 +35,7 @@ export function toAgent(row: AgentRow): Agent {
       row.max_concurrency_per_thread === null ? null : Number(row.max_concurrency_per_thread),
     max_cost_usd_24h:
       row.max_cost_nanos_24h === null ? null : nanosToUsd(Number(row.max_cost_nanos_24h)),
+    over_budget_since: toIso(row.over_budget_at),
     paused_at: toIso(row.paused_at),
     metadata:
       metadata && typeof metadata === 'object' && !Array.isArray(metadata)

@@ -2019,9 +2019,11 @@ function budgetText(agent: Agent | AgentSummary, p: Palette): string {
   const text = `${limitMoney(cap)} per 24 hours`;
   if (!('counts_24h' in agent)) return text;
   const spent = agent.counts_24h.cost_usd;
-  return overBudgetNow(agent)
-    ? `${text}; ${p.paint('yellow', `${formatMoney(spent)} spent: no worker is handed its queued runs and its schedule skips its slots until that falls below it`)}`
-    : `${text} (${formatMoney(spent)} spent)`;
+  if (!overBudgetNow(agent)) return `${text} (${formatMoney(spent)} spent)`;
+  // when the budget watch saw it reach the budget (a second or so after it did)
+  const since = agent.over_budget_since;
+  const held = since ? `, reached ${formatRelative(since)}` : '';
+  return `${text}; ${p.paint('yellow', `${formatMoney(spent)} spent${held}: no worker is handed its queued runs and its schedule skips its slots until that falls below it`)}`;
 }
 
 /** A limit in US dollars, exact: `$5`, `$0.50`, `$0.125`, `$1,000,000`. */

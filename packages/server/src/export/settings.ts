@@ -24,7 +24,7 @@ import type { AgentRow, ModelPriceRow } from '../db/schema.js';
  */
 export type ExportedProject = { kind: 'project' } & Project;
 /** An agent's settings: not when a worker last asked for its runs, which is this server's. */
-export type ExportedAgent = { kind: 'agent' } & Omit<Agent, 'worker_seen_at'>;
+export type ExportedAgent = { kind: 'agent' } & Omit<Agent, 'worker_seen_at' | 'over_budget_since'>;
 export interface ExportedPrice {
   kind: 'price';
   project_id: string;
@@ -65,7 +65,8 @@ export async function exportedSettings(
       created_at: toIso(project.created_at),
     },
     ...agents.map((a): ExportedAgent => {
-      const { worker_seen_at: _seen, ...agent } = toAgent(a);
+      // the server's own reading, not a setting: the server an export goes to reads its own
+      const { worker_seen_at: _seen, over_budget_since: _over, ...agent } = toAgent(a);
       return { kind: 'agent', ...agent };
     }),
     ...prices.map((p): ExportedPrice => ({
