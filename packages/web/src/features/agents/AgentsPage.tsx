@@ -57,7 +57,9 @@ function costText(agent: AgentSummary): string {
 /** What the Over budget badge stands for, as its tooltip says it. */
 function overBudgetTitle(agent: AgentSummary, budget: number): string {
   const cap = formatUsdLimit(budget);
-  return `Over budget: its runs of the last 24 hours cost ${formatCost(agent.counts_24h.cost_usd)}, at or over its budget of ${cap}. Workers are handed none of its queued runs${agent.schedule ? ' and its schedule skips its slots' : ''} until the last 24 hours' cost falls below ${cap} or the budget is raised; runs under way go on`;
+  // when the server's budget watch saw it reach the budget (within a second of it)
+  const since = agent.over_budget_since ? ` since ${formatExact(agent.over_budget_since)}` : '';
+  return `Over budget${since}: its runs of the last 24 hours cost ${formatCost(agent.counts_24h.cost_usd)}, at or over its budget of ${cap}. Workers are handed none of its queued runs${agent.schedule ? ' and its schedule skips its slots' : ''} until the last 24 hours' cost falls below ${cap} or the budget is raised; runs under way go on`;
 }
 
 /**
