@@ -118,7 +118,7 @@ export async function agentMetrics(db: Db, projectId: string, now: number): Prom
   const families: Family[] = [
     family(
       'runlog_agent_queued_runs',
-      'Queued runs a worker may take now',
+      'Queued runs due now, not held back until later (a pause, a budget or a cap may still hold them)',
       (a) => queued.get(a)?.waiting ?? 0,
     ),
     family(
