@@ -2,7 +2,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Agent, CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
 import { findAgent, saveAgent } from '../src/agents/agents.repository.js';
 import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
-import { describeEachDb, waitFor } from './harness.js';
+import { describeEachDb, startTestServer, waitFor } from './harness.js';
+import { watchBudgetsOnce } from '../src/control/budget-watch.js';
 import { Receiver, validSignature, type Received } from './webhook-receiver.js';
 
 interface BudgetData {
@@ -125,10 +126,10 @@ describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
     expect(((await call('GET', `/api/v1/agents/${agent}`)).body as Agent).over_budget_since).toBe(
       null,
     );
-    expect(heard(agent)[3]!.json.data).toMatchObject({
-      agent: { id: agent, max_cost_usd_24h: null },
-      queued_runs: 0,
-    });
+    const cleared = heard(agent)[3]!.json.data as unknown as BudgetData;
+    expect(cleared).toMatchObject({ agent: { id: agent, max_cost_usd_24h: null }, queued_runs: 0 });
+    // what it spent still, though it has no budget to hold it to
+    expect(cleared.cost_usd_24h).toBeCloseTo(0.01, 9);
   });
 
   it("keeps to an endpoint's agents, and run deliveries name their agent too", async () => {
@@ -174,5 +175,46 @@ describeEachDb("webhooks on an agent's 24 h budget", (dialect) => {
     expect(refused.status).toBe(400);
     expect(JSON.stringify(refused.body)).toContain('body.events');
     await call('DELETE', `/api/v1/webhooks/${hook.id}`);
+  });
+});
+
+describeEachDb('the budget watch', (dialect) => {
+  // background jobs off: each pass is made by hand
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { background: false });
+  });
+  afterAll(() => server?.close());
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  };
+
+  it('goes through every agent with a budget, a page at a time, each change once', async () => {
+    const { put, spend } = agentRequests(call);
+    const agents = ['paged-a', 'paged-b', 'paged-c', 'paged-d', 'paged-e'];
+    for (const agent of agents) {
+      await put(agent, { max_cost_usd_24h: 0.001 });
+      await spend(agent, 0.002);
+    }
+    const since = async () =>
+      Promise.all(
+        agents.map(
+          async (a) => ((await call('GET', `/api/v1/agents/${a}`)).body as Agent).over_budget_since,
+        ),
+      );
+    // two agents a page: three pages, every agent told
+    expect(await watchBudgetsOnce(server.ctx, Date.now(), 2)).toBe(5);
+    expect((await since()).every((s) => s !== null)).toBe(true);
+    expect(await watchBudgetsOnce(server.ctx, Date.now(), 2)).toBe(0);
+    for (const agent of agents) await put(agent, { max_cost_usd_24h: null });
+    expect(await watchBudgetsOnce(server.ctx, Date.now(), 2)).toBe(5);
+    expect(await since()).toEqual(agents.map(() => null));
+    // no budget, and under it: no longer watched
+    expect(await watchBudgetsOnce(server.ctx, Date.now(), 2)).toBe(0);
   });
 });

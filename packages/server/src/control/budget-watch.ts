@@ -4,8 +4,8 @@ import type { AppContext } from '../context.js';
 import { statusIn } from '../db/dialect.js';
 import type { AgentRow } from '../db/schema.js';
 
-/** Most agents one pass looks at; the next pass takes the rest. */
-const LIMIT = 5000;
+/** Agents read at a time: a pass goes through every watched agent, a page at a time. */
+const PAGE = 1000;
 
 type WatchedAgent = Pick<
   AgentRow,
@@ -24,16 +24,39 @@ type WatchedAgent = Pick<
  * Claims and the scheduler check the budget for themselves, in their own transactions: this
  * only tells people, within a pass (a second) of the spend that reached it.
  */
-export async function watchBudgetsOnce(ctx: AppContext, now = Date.now()): Promise<number> {
-  const agents = await ctx.db.kysely
-    .selectFrom('agents')
-    .select(['project_id', 'id', 'name', 'max_cost_nanos_24h', 'over_budget_at'])
-    // the partial index `agents_budget_watch` holds just these
-    .where((eb) =>
-      eb.or([eb('max_cost_nanos_24h', 'is not', null), eb('over_budget_at', 'is not', null)]),
-    )
-    .limit(LIMIT)
-    .execute();
+export async function watchBudgetsOnce(
+  ctx: AppContext,
+  now = Date.now(),
+  pageSize = PAGE,
+): Promise<number> {
+  let changed = 0;
+  let after: WatchedAgent | undefined;
+  for (;;) {
+    let page = ctx.db.kysely
+      .selectFrom('agents')
+      .select(['project_id', 'id', 'name', 'max_cost_nanos_24h', 'over_budget_at'])
+      // the partial index `agents_budget_watch` holds just these
+      .where((eb) =>
+        eb.or([eb('max_cost_nanos_24h', 'is not', null), eb('over_budget_at', 'is not', null)]),
+      );
+    if (after) {
+      const { project_id, id } = after;
+      // a range of the index on both databases, where the OR of the two columns was a scan
+      page = page.where((eb) => eb(eb.refTuple('project_id', 'id'), '>', eb.tuple(project_id, id)));
+    }
+    const agents = await page.orderBy('project_id').orderBy('id').limit(pageSize).execute();
+    changed += await watchPage(ctx, agents, now);
+    if (agents.length < pageSize) return changed;
+    after = agents[agents.length - 1];
+  }
+}
+
+/** `watchBudgetsOnce` over one page of agents: how many changed. */
+async function watchPage(
+  ctx: AppContext,
+  agents: readonly WatchedAgent[],
+  now: number,
+): Promise<number> {
   const byProject = new Map<string, WatchedAgent[]>();
   for (const a of agents) {
     const list = byProject.get(a.project_id);
@@ -42,11 +65,12 @@ export async function watchBudgetsOnce(ctx: AppContext, now = Date.now()): Promi
   }
   let changed = 0;
   for (const [projectId, list] of byProject) {
+    // every one's: an agent whose budget was cleared is told what it spent too
     const spent = await spentIn24Hours(
       ctx.db.kysely,
       ctx.db,
       projectId,
-      list.filter((a) => a.max_cost_nanos_24h !== null).map((a) => a.id),
+      list.map((a) => a.id),
       now,
     );
     for (const agent of list) {

@@ -14,7 +14,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createIndex('agents_budget_watch')
     .on('agents')
-    .columns(['project_id'])
+    .columns(['project_id', 'id'])
     .where(sql<SqlBool>`max_cost_nanos_24h IS NOT NULL OR over_budget_at IS NOT NULL`)
     .execute();
   // The agent an event is about: a run event's run's agent, an agent event's agent.
