@@ -1,9 +1,17 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Agent, CreatedWebhook, WebhookDelivery, WebhookEndpoint } from '@runlog/core';
+import {
+  readableError,
+  type Agent,
+  type CreatedWebhook,
+  type Run,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+} from '@runlog/core';
 import { findAgent, saveAgent } from '../src/agents/agents.repository.js';
 import { agentRequests, instancesOnOneDatabase } from './control-helpers.js';
 import { describeEachDb, startTestServer, waitFor } from './harness.js';
 import { watchBudgetsOnce } from '../src/control/budget-watch.js';
+import { sweepOnce } from '../src/control/sweeper.js';
 import { Receiver, validSignature, type Received } from './webhook-receiver.js';
 
 interface BudgetData {
@@ -216,5 +224,20 @@ describeEachDb('the budget watch', (dialect) => {
     expect(await since()).toEqual(agents.map(() => null));
     // no budget, and under it: no longer watched
     expect(await watchBudgetsOnce(server.ctx, Date.now(), 2)).toBe(0);
+  });
+
+  it("says of a queued run that timed out that its agent's budget held it", async () => {
+    const { put, spend, enqueue } = agentRequests(call);
+    await put('held-long', { max_cost_usd_24h: 0.001, timeout_ms: 1000 });
+    await spend('held-long', 0.002);
+    const queued = await enqueue('held-long');
+    expect(await watchBudgetsOnce(server.ctx)).toBe(1);
+    // a sweep two seconds on: past the run's timeout
+    expect(await sweepOnce(server.ctx, Date.now() + 2000)).toBe(1);
+    const run = (await call('GET', `/api/v1/runs/${queued}`)).body as Run;
+    expect(run.status).toBe('timed_out');
+    expect(readableError(run.error!).message).toBe(
+      "timed out after timeout_ms (1000 ms) while still queued: no worker claimed it in time (its agent's runs of the last 24 hours cost its budget, max_cost_usd_24h, so none was handed it)",
+    );
   });
 });

@@ -258,3 +258,16 @@ describeEachDb('limits on a run (max_cost_usd, max_tokens, max_steps)', (dialect
     });
   });
 });
+
+it("says a queued run that timed out waited for its agent's 24 h budget when it was over it", () => {
+  const run = { ...newRunRow('p', 'r', 0), status: 'queued', queued_at: 0, deadline_at: 5_000 };
+  const none = { max_cost_nanos: null, max_tokens: null, max_steps: null, timeout_ms: 5_000 };
+  expect(
+    sweepVerdict(run, 9_000, 30_000, undefined, { ...none, over_budget_at: 1_000 })?.error?.message,
+  ).toBe(
+    "timed out after timeout_ms (5000 ms) while still queued: no worker claimed it in time (its agent's runs of the last 24 hours cost its budget, max_cost_usd_24h, so none was handed it)",
+  );
+  expect(
+    sweepVerdict(run, 9_000, 30_000, undefined, { ...none, over_budget_at: null })?.error?.message,
+  ).toMatch(/in time \(none asked, or its agent's concurrency caps held it back\)$/);
+});

@@ -44,10 +44,12 @@ export type RunLimits = Pick<AgentRow, 'max_cost_nanos' | 'max_tokens' | 'max_st
 
 /**
  * What the sweep reads of a run's agent: its limits on one run, and, when read, its
- * `timeout_ms` (what a queued run's timeout message names) and whether it is paused (a
- * paused agent's queued runs do not time out: their wait counts again from its resume).
+ * `timeout_ms` (what a queued run's timeout message names), whether it is paused (a
+ * paused agent's queued runs do not time out: their wait counts again from its resume) and
+ * whether it is over its 24 h budget (a queued run's timeout then says so).
  */
-export type SweptAgent = RunLimits & Partial<Pick<AgentRow, 'timeout_ms' | 'paused_at'>>;
+export type SweptAgent = RunLimits &
+  Partial<Pick<AgentRow, 'timeout_ms' | 'paused_at' | 'over_budget_at'>>;
 
 /** The limit a running run has gone past, said as its error; `undefined` within them all. */
 export function budgetVerdict(run: RunRow, limits: RunLimits): RunEnding | undefined {
@@ -134,7 +136,11 @@ export function sweepVerdict(
       error: {
         message:
           run.status === 'queued'
-            ? `timed out after timeout_ms (${limit}) while still queued: no worker claimed it in time (none asked, or its agent's concurrency caps held it back)`
+            ? `timed out after timeout_ms (${limit}) while still queued: no worker claimed it in time (${
+                limits?.over_budget_at != null
+                  ? "its agent's runs of the last 24 hours cost its budget, max_cost_usd_24h, so none was handed it"
+                  : "none asked, or its agent's concurrency caps held it back"
+              })`
             : `timed out after timeout_ms (${limit}) without finishing`,
         type: 'Timeout',
       },
@@ -325,7 +331,7 @@ export async function sweepOnce(
 
 /**
  * What the sweep reads of the agents of these (loaded) runs, by agent id: those with limits,
- * a timeout or a pause.
+ * a timeout, a pause or over their 24 h budget (which a queued run's timeout names).
  */
 async function agentLimits(
   uow: UnitOfWork,
@@ -340,7 +346,15 @@ async function agentLimits(
   if (agentIds.size === 0) return new Map();
   const rows = await uow.trx
     .selectFrom('agents')
-    .select(['id', 'max_cost_nanos', 'max_tokens', 'max_steps', 'timeout_ms', 'paused_at'])
+    .select([
+      'id',
+      'max_cost_nanos',
+      'max_tokens',
+      'max_steps',
+      'timeout_ms',
+      'paused_at',
+      'over_budget_at',
+    ])
     .where('project_id', '=', projectId)
     .where('id', 'in', [...agentIds])
     .where((eb) =>
@@ -350,6 +364,7 @@ async function agentLimits(
         eb('max_steps', 'is not', null),
         eb('timeout_ms', 'is not', null),
         eb('paused_at', 'is not', null),
+        eb('over_budget_at', 'is not', null),
       ]),
     )
     .execute();
