@@ -134,7 +134,14 @@ if (mode === 'record') {
       if (!['queued', 'running'].includes(r.status)) return r;
       // a queued run needs a worker: without one it would wait here in silence
       if (r.status === 'queued' && !told && Date.now() - since > 3_000) {
-        console.log(`run ${id} is still queued: is a worker running? (agent.ts worker)`);
+        // or its agent holds it: paused, or over its budget over 24 hours
+        const agent = await runlog.agents.get(r.agent_id);
+        const why = agent.paused_at
+          ? `its agent is paused (npx runlog agents resume ${agent.id})`
+          : agent.over_budget_since
+            ? `its agent is over its budget over 24 hours (npx runlog agents show ${agent.id})`
+            : 'is a worker running? (agent.ts worker)';
+        console.log(`run ${id} is still queued: ${why}`);
         told = true;
       }
       await new Promise((res) => setTimeout(res, 200));
