@@ -130,9 +130,8 @@ export async function runBulk(
     return writeJson(io, { action, dry_run: true, ...selection, runs });
   if (runs.length === 0) {
     if (flags.json) return finish(io, p, action, { ...selection, results: [] }, flags);
-    io.stdout.write(
-      (await noneMatched(client, flags, `no runs match: nothing to ${verb.base}`)) + '\n',
-    );
+    const none = await noneMatched(client, flags, `no runs match: nothing to ${verb.base}`);
+    io.stdout.write(`${none}${await retriedAlready(client, action, flags)}\n`);
     return;
   }
   const more = total > runs.length;
@@ -175,6 +174,27 @@ export async function runBulk(
 }
 
 /** The runs the filters match, newest first, at most `--limit` of them, and how many match. */
+/**
+ * When a retry matched nothing because the runs it would take were retried already (a retry
+ * leaves those out unless `--again`): how many, said after the "no runs match".
+ */
+async function retriedAlready(
+  client: ApiClient,
+  action: BulkAction,
+  flags: BulkFlags,
+): Promise<string> {
+  if (action !== 'retry' || flags.again || flags.retried) return '';
+  const retried = await client.request<RunList>('GET', '/api/v1/runs', {
+    ...runFilterQuery(flags),
+    status: flags.status ?? DEFAULT_STATUSES[action],
+    retried: 'true',
+    limit: 1,
+  });
+  if (retried.total === 0) return '';
+  const n = `${retried.total}${retried.total_capped ? '+' : ''}`;
+  return ` (${n} ${retried.total === 1 ? 'run matches that was' : 'runs match that were'} retried already: --again retries ${retried.total === 1 ? 'it' : 'them'} again)`;
+}
+
 async function matching(
   client: ApiClient,
   action: BulkAction,
